@@ -178,10 +178,16 @@ def _parse(path: Path) -> LayerSpec:
             width=WidthRule(**style.get("width", {})),
             dash=DashRule(field=dash["field"], values=dict(dash["values"])) if dash else None,
             popup=tuple(PopupField(**p) for p in raw.get("popup", [])),
-            **{k: style[k] for k in ("unmatched_color", "radius_px", "stroke_color", "fill_opacity", "opacity") if k in style},
+            **{
+                k: style[k]
+                for k in ("unmatched_color", "radius_px", "stroke_color", "fill_opacity", "opacity")
+                if k in style
+            },
         )
     except (KeyError, TypeError, ValueError) as exc:
-        raise ScenarioError(f"{path}: invalid layer definition ({exc}); see the other files in layers/") from exc
+        raise ScenarioError(
+            f"{path}: invalid layer definition ({exc}); see the other files in layers/"
+        ) from exc
 
 
 @cache
@@ -208,7 +214,9 @@ def load_layer_specs(folder: Path | None = None) -> dict[str, LayerSpec]:
     """
     folder = Path(folder or settings.layers_dir)
     if not folder.is_dir():
-        raise ScenarioError(f"layer definitions folder {folder} does not exist; set heatmap.settings.layers_dir")
+        raise ScenarioError(
+            f"layer definitions folder {folder} does not exist; set heatmap.settings.layers_dir"
+        )
     specs = _load_all(str(folder.resolve()))
     logger.info("Loaded %d layer definitions from %s", len(specs), folder)
     return dict(specs)

@@ -1,0 +1,390 @@
+"""Hydraulic and thermal simulation of the routed, sized network in pandapipes, and its checks.
+
+Model: every tree node becomes a supply and a return junction; every tree edge a supply pipe and a return
+pipe of the same DN, buried (heat loss to ground at ``temperatures.ground_c``); every consumer a
+``heat_consumer`` from its supply to its return junction drawing its design load with a fixed return
+temperature; the largest source of each connected network a circulation pump holding the return-side
+pressure and the supply temperature; further sources of the same network circulation pumps of fixed mass
+flow in proportion to their capacity. Solved with ``mode="bidirectional"`` and Colebrook friction.
+
+The catalogue's heat-loss coefficient ``U'`` (W per metre of pipe and kelvin) is given to pandapipes per
+m² of steel outer surface, ``u = U' / (π d_outer)``; pandapipes integrates the loss exactly:
+``T_out = T_ground + (T_in − T_ground) · exp(−U' L / (ṁ c_p))``.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandapipes as pp
+import pandas as pd
+
+from heatmap._errors import HydraulicError
+
+logger = logging.getLogger(__name__)
+
+KELVIN = 273.15
+MAX_ITERATIONS = 100
+"""Newton iterations allowed to pandapipes (its default of 10 fails on large networks)."""
+ENERGY_BALANCE_TOLERANCE = 1e-3
+"""Largest |Q_source − Q_consumers − Q_losses| / Q_source accepted."""
+
+
+@dataclass
+class NetworkDesign:
+    """Everything pandapipes needs, in plain tables.
+
+    Attributes
+    ----------
+    pipes : pandas.DataFrame
+        One row per tree edge: ``edge_id``, ``from_node``, ``to_node``, ``length_m``, ``dn``,
+        ``d_inner_m``, ``d_outer_m``, ``u_w_per_mk``, ``tree``.
+    consumers : pandas.DataFrame
+        ``consumer_id``, ``node``, ``q_design_w``.
+    sources : pandas.DataFrame
+        ``source_id``, ``node``, ``t_supply_c``, ``capacity_kw``, ``tree``, ``holds_pressure``.
+    node_xy : pandas.DataFrame
+        ``x``, ``y`` indexed by node (for pandapipes geodata).
+    """
+
+    pipes: pd.DataFrame
+    consumers: pd.DataFrame
+    sources: pd.DataFrame
+    node_xy: pd.DataFrame
+
+
+@dataclass
+class Conditions:
+    """Temperatures and pressures of a simulation."""
+
+    t_return_c: float
+    t_ground_c: float
+    p_return_bar: float
+    roughness_mm: float
+    pump_lift_bar: dict[int, float] = field(default_factory=dict)
+
+
+@dataclass
+class Simulation:
+    """Results of one pandapipes run, in the plan's units.
+
+    Attributes
+    ----------
+    converged : bool
+    pipes : pandas.DataFrame
+        Per pipe (two per edge): ``edge_id``, ``circuit``, ``mdot_kg_per_s``, ``v_m_per_s``, ``dp_bar``,
+        ``r_pa_per_m``, ``t_in_c``, ``t_out_c``, ``q_loss_kw``.
+    junctions : pandas.DataFrame
+        ``node``, ``circuit``, ``p_bar``, ``t_c``.
+    consumers : pandas.DataFrame
+        ``consumer_id``, ``q_kw``, ``mdot_kg_per_s``, ``dp_bar``, ``t_supply_c``, ``t_return_c``.
+    sources : pandas.DataFrame
+        ``source_id``, ``q_supplied_kw``, ``mdot_kg_per_s``, ``pump_lift_bar``, ``pump_power_kw`` (hydraulic).
+    net : pandapipes.pandapipesNet
+    """
+
+    converged: bool
+    pipes: pd.DataFrame
+    junctions: pd.DataFrame
+    consumers: pd.DataFrame
+    sources: pd.DataFrame
+    net: object
+
+    @property
+    def energy_balance(self) -> dict[str, float]:
+        """Heat in at the sources, out at the consumers, lost by the pipes (kW) and the relative residual."""
+        q_src = float(self.sources.q_supplied_kw.sum())
+        q_con = float(self.consumers.q_kw.sum())
+        q_loss = float(self.pipes.q_loss_kw.sum())
+        resid = q_src - q_con - q_loss
+        return {
+            "q_sources_kw": q_src,
+            "q_consumers_kw": q_con,
+            "q_losses_kw": q_loss,
+            "residual_kw": resid,
+            "residual_relative": abs(resid) / q_src if q_src > 0 else float("nan"),
+        }
+
+
+def build_net(design: NetworkDesign, cond: Conditions) -> pp.pandapipesNet:
+    """Create the pandapipes network in bulk.
+
+    Parameters
+    ----------
+    design
+        Pipes, consumers and sources.
+    cond
+        Temperatures, pressures and pump lift per tree.
+
+    Returns
+    -------
+    pandapipes.pandapipesNet
+        Junction ``i`` is the supply side of node ``nodes[i]``, junction ``n + i`` its return side.
+    """
+    net = pp.create_empty_network(name="heatmap", fluid="water")
+    nodes = design.node_xy.index.to_numpy()
+    n = len(nodes)
+    pos = pd.Series(np.arange(n), index=nodes)
+    t_supply_k = float(design.sources.t_supply_c.max()) + KELVIN
+    p_init = cond.p_return_bar + max(cond.pump_lift_bar.values(), default=1.0)
+    xy = design.node_xy[["x", "y"]].to_numpy()
+    pp.create_junctions(
+        net,
+        n,
+        pn_bar=p_init,
+        tfluid_k=t_supply_k,
+        name=[f"S{v}" for v in nodes],
+        geodata=[tuple(c) for c in xy],
+        circuit="supply",
+        node=nodes,
+    )
+    pp.create_junctions(
+        net,
+        n,
+        pn_bar=cond.p_return_bar,
+        tfluid_k=cond.t_return_c + KELVIN,
+        name=[f"R{v}" for v in nodes],
+        geodata=[tuple(c) for c in xy],
+        circuit="return",
+        node=nodes,
+    )
+    p = design.pipes
+    fj = pos[p.from_node].to_numpy()
+    tj = pos[p.to_node].to_numpy()
+    common = {
+        "length_km": p.length_m.to_numpy() / 1000,
+        "inner_diameter_mm": p.d_inner_m.to_numpy() * 1000,
+        "outer_diameter_mm": p.d_outer_m.to_numpy() * 1000,
+        "k_mm": cond.roughness_mm,
+        "u_w_per_m2k": p.u_w_per_mk.to_numpy() / (np.pi * p.d_outer_m.to_numpy()),
+        "text_k": cond.t_ground_c + KELVIN,
+        "sections": 1,
+        "edge_id": p.edge_id.to_numpy(),
+        "dn": p.dn.to_numpy(),
+    }
+    pp.create_pipes_from_parameters(net, fj, tj, circuit="supply", **common)
+    pp.create_pipes_from_parameters(net, tj + n, fj + n, circuit="return", **common)
+    c = design.consumers
+    cj = pos[c.node].to_numpy()
+    pp.create_heat_consumers(
+        net,
+        cj,
+        cj + n,
+        qext_w=c.q_design_w.to_numpy(),
+        treturn_k=cond.t_return_c + KELVIN,
+        name=c.consumer_id.astype(str).tolist(),
+    )
+    s = design.sources
+    holders = s[s.holds_pressure]
+    for row in holders.itertuples():
+        j = int(pos[row.node])
+        lift = cond.pump_lift_bar[row.tree]
+        pp.create_circ_pump_const_pressure(
+            net,
+            j + n,
+            j,
+            p_flow_bar=cond.p_return_bar + lift,
+            plift_bar=lift,
+            t_flow_k=row.t_supply_c + KELVIN,
+            name=str(row.source_id),
+        )
+    feeders = s[~s.holds_pressure]
+    if len(feeders):
+        cp = 4190.0
+        for row in feeders.itertuples():
+            tree_load_w = c.q_design_w[c.tree == row.tree].sum() if "tree" in c else c.q_design_w.sum()
+            tree_cap = s.capacity_kw[s.tree == row.tree].sum()
+            share = row.capacity_kw / tree_cap
+            mdot = share * tree_load_w / (cp * (row.t_supply_c - cond.t_return_c))
+            j = int(pos[row.node])
+            pp.create_circ_pump_const_mass_flow(
+                net,
+                j + n,
+                j,
+                p_flow_bar=cond.p_return_bar + cond.pump_lift_bar[row.tree],
+                mdot_flow_kg_per_s=mdot,
+                t_flow_k=row.t_supply_c + KELVIN,
+                name=str(row.source_id),
+            )
+    logger.info(
+        "Built pandapipes net: %d junctions, %d pipes, %d consumers, %d pumps",
+        len(net.junction),
+        len(net.pipe),
+        len(net.heat_consumer),
+        len(s),
+    )
+    return net
+
+
+def run_net(net: pp.pandapipesNet, design: NetworkDesign) -> Simulation:
+    """Solve the network and collect its results.
+
+    Parameters
+    ----------
+    net
+        Output of :func:`build_net`.
+    design
+        The design it was built from.
+
+    Returns
+    -------
+    Simulation
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pp.pipeflow(net, mode="bidirectional", friction_model="colebrook", iter=MAX_ITERATIONS)
+        converged = bool(net.converged)
+    except (pp.pf.pipeflow_setup.PipeflowNotConverged, np.linalg.LinAlgError) as exc:
+        logger.warning("pandapipes did not converge: %s", exc)
+        converged = False
+    if not converged:
+        return Simulation(False, pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), net)
+
+    rj = net.res_junction
+    junctions = pd.DataFrame(
+        {
+            "node": net.junction.node.to_numpy(),
+            "circuit": net.junction.circuit.to_numpy(),
+            "p_bar": rj.p_bar.to_numpy(),
+            "t_c": rj.t_k.to_numpy() - KELVIN,
+        }
+    )
+    rp = net.res_pipe
+    mdot = rp.mdot_from_kg_per_s.to_numpy()
+    forward = mdot >= 0
+    t_in_k = np.where(forward, rp.t_from_k.to_numpy(), rp.t_to_k.to_numpy())
+    t_out_k = rp.t_outlet_k.to_numpy()
+    cp = net.fluid.get_heat_capacity((t_in_k + t_out_k) / 2)
+    length_m = net.pipe.length_km.to_numpy() * 1000
+    dp = np.abs(rp.p_from_bar.to_numpy() - rp.p_to_bar.to_numpy())
+    pipes = pd.DataFrame(
+        {
+            "edge_id": net.pipe.edge_id.to_numpy(),
+            "circuit": net.pipe.circuit.to_numpy(),
+            "mdot_kg_per_s": np.abs(mdot),
+            "v_m_per_s": np.abs(rp.v_mean_m_per_s.to_numpy()),
+            "dp_bar": dp,
+            "r_pa_per_m": dp * 1e5 / length_m,
+            "t_in_c": t_in_k - KELVIN,
+            "t_out_c": t_out_k - KELVIN,
+            "q_loss_kw": np.abs(mdot) * cp * (t_in_k - t_out_k) / 1000,
+        }
+    )
+    rc = net.res_heat_consumer
+    hc = net.heat_consumer
+    consumers = pd.DataFrame(
+        {
+            "consumer_id": hc.name.to_numpy(),
+            "q_kw": rc.qext_w.to_numpy() / 1000,
+            "mdot_kg_per_s": rc.mdot_from_kg_per_s.to_numpy(),
+            "dp_bar": rc.p_from_bar.to_numpy() - rc.p_to_bar.to_numpy(),
+            "t_supply_c": rc.t_from_k.to_numpy() - KELVIN,
+            "t_return_c": rc.t_outlet_k.to_numpy() - KELVIN,
+        }
+    )
+    frames = []
+    for table in ("circ_pump_pressure", "circ_pump_mass"):
+        if table in net and len(net[table]):
+            r = net[f"res_{table}"]
+            lift = r.p_to_bar.to_numpy() - r.p_from_bar.to_numpy()
+            vdot = np.abs(r.vdot_m3_per_s.to_numpy())
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "source_id": net[table].name.to_numpy(),
+                        "q_supplied_kw": r.qext_w.to_numpy() / 1000,
+                        "mdot_kg_per_s": np.abs(r.mdot_from_kg_per_s.to_numpy()),
+                        "pump_lift_bar": lift,
+                        "pump_power_kw": vdot * lift * 1e5 / 1000,
+                    }
+                )
+            )
+    sources = pd.concat(frames, ignore_index=True)
+    sim = Simulation(True, pipes, junctions, consumers, sources, net)
+    eb = sim.energy_balance
+    logger.info(
+        "pandapipes solved: %.0f kW in, %.0f kW delivered, %.1f kW lost, balance residual %.1e",
+        eb["q_sources_kw"],
+        eb["q_consumers_kw"],
+        eb["q_losses_kw"],
+        eb["residual_relative"],
+    )
+    return sim
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Limits checked after a simulation."""
+
+    max_velocity_m_per_s: float
+    max_pressure_gradient_pa_per_m: float
+    min_consumer_dp_bar: float
+    min_consumer_supply_c: float
+
+
+def check_simulation(sim: Simulation, limits: Limits, capacity_kw: pd.Series) -> pd.DataFrame:
+    """List every violated check of a simulation.
+
+    Parameters
+    ----------
+    sim
+        A simulation.
+    limits
+        The limits.
+    capacity_kw
+        Capacity per source id.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per violation: ``check``, ``element`` (pipe edge id, consumer id, source id or ``network``),
+        ``value``, ``limit``. Empty when every check holds.
+    """
+    rows: list[tuple[str, str, float, float]] = []
+    if not sim.converged:
+        return pd.DataFrame(
+            [("converged", "network", 0.0, 1.0)], columns=["check", "element", "value", "limit"]
+        )
+    p, c = sim.pipes, sim.consumers
+    for col, limit, name in (
+        ("v_m_per_s", limits.max_velocity_m_per_s, "velocity"),
+        ("r_pa_per_m", limits.max_pressure_gradient_pa_per_m, "pressure_gradient"),
+    ):
+        bad = p[p[col] > limit * (1 + 1e-9)]
+        rows += [
+            (name, f"{r.circuit} pipe of edge {r.edge_id}", float(getattr(r, col)), limit)
+            for r in bad.itertuples()
+        ]
+    bad = c[c.dp_bar < limits.min_consumer_dp_bar]
+    rows += [
+        ("consumer_dp", str(r.consumer_id), float(r.dp_bar), limits.min_consumer_dp_bar)
+        for r in bad.itertuples()
+    ]
+    bad = c[c.t_supply_c < limits.min_consumer_supply_c]
+    rows += [
+        ("consumer_supply_temperature", str(r.consumer_id), float(r.t_supply_c), limits.min_consumer_supply_c)
+        for r in bad.itertuples()
+    ]
+    s = sim.sources.set_index("source_id")
+    over = s.q_supplied_kw > capacity_kw.reindex(s.index) * (1 + 1e-9)
+    rows += [
+        ("source_capacity", str(sid), float(s.q_supplied_kw[sid]), float(capacity_kw[sid]))
+        for sid in s.index[over]
+    ]
+    eb = sim.energy_balance
+    if not eb["residual_relative"] <= ENERGY_BALANCE_TOLERANCE:
+        rows.append(("energy_balance", "network", eb["residual_relative"], ENERGY_BALANCE_TOLERANCE))
+    out = pd.DataFrame(rows, columns=["check", "element", "value", "limit"])
+    logger.info("Checks: %d violations", len(out))
+    return out
+
+
+def simulate(design: NetworkDesign, cond: Conditions) -> Simulation:
+    """Build and solve the network (see :func:`build_net` and :func:`run_net`)."""
+    if len(design.pipes) == 0:
+        raise HydraulicError("the routed network has no pipes to simulate")
+    return run_net(build_net(design, cond), design)

@@ -1,0 +1,206 @@
+"""Write a plan: ``plan.gpkg`` (styled for QGIS), ``map.html`` (offline web map) and ``summary.json``.
+
+Everything is written into a temporary folder inside the output folder and moved into place only when all
+files are complete, so an interrupted run leaves the previous results as they were.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import logging
+import math
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from heatmap import __version__
+from heatmap._errors import OutputError
+
+logger = logging.getLogger(__name__)
+
+GPKG_LAYERS = ("sources", "consumers", "pipes", "junctions", "streets")
+"""Layers of ``plan.gpkg``, in this order."""
+OUTPUT_FILES = ("plan.gpkg", "map.html", "summary.json")
+
+
+def plan_layers(plan) -> dict[str, gpd.GeoDataFrame]:
+    """Return the plan's output layers by name (see :data:`GPKG_LAYERS`)."""
+    return {name: getattr(plan, name) for name in GPKG_LAYERS}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def plan_summary(plan, *, partial: bool = False) -> dict[str, Any]:
+    """Everything a reader needs to judge the plan: totals, checks, exclusions and every assumption.
+
+    Parameters
+    ----------
+    plan
+        A :class:`heatmap.plan.Plan`.
+    partial
+        Whether the plan is written although checks failed.
+
+    Returns
+    -------
+    dict
+        JSON-ready summary.
+    """
+    c = plan.consumers
+    dn_length = plan.pipes[plan.pipes.circuit == "supply"].groupby("dn").length_m.sum().round(1)
+    status = "ok" if plan.ok else ("partial: checks failed" if partial else "checks failed")
+    summary = {
+        "heatmap_version": __version__,
+        "created_utc": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
+        "scenario": plan.scenario.name,
+        "scenario_file": plan.scenario.path,
+        "crs": plan.crs.to_string(),
+        "status": status,
+        "counts": {
+            "sources": len(plan.sources),
+            "consumers": len(c),
+            "consumers_connected": int(c.connected.sum()),
+            "pipes": len(plan.pipes),
+            "route_edges": int((plan.pipes.circuit == "supply").sum()),
+        },
+        "excluded_consumers": plan.excluded,
+        "figures": plan.figures,
+        "design_load_kw": float(c.q_design_kw.sum()),
+        "peak_load_undiversified_kw": float(c.peak_load_kw[c.connected].sum()),
+        "energy_balance": plan.energy_balance,
+        "route_length_by_dn_m": {f"DN{k}": v for k, v in dn_length.items()},
+        "violations": plan.violations.to_dict(orient="records"),
+        "resize_rounds": plan.rounds,
+        "assumptions": plan.scenario.assumptions(),
+        "timings_s": plan.timings_s,
+    }
+    return _jsonable(summary)
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """Render a summary as text for the command line."""
+    f = summary["figures"]
+    n = summary["counts"]
+    eb = summary["energy_balance"]
+    ex = summary["excluded_consumers"]
+    lines = [
+        f"Scenario: {summary['scenario']}",
+        f"Status:   {summary['status']}",
+        f"CRS:      {summary['crs']}",
+        "",
+        f"Consumers connected        {n['consumers_connected']:>12,d} of {n['consumers']:,d}",
+        *(
+            f"  excluded, {k.replace('_', ' ')}: {len(v)}"
+            + (f" ({', '.join(v[:5])}{' …' if len(v) > 5 else ''})" if v else "")
+            for k, v in ex.items()
+        ),
+        f"Route length               {f['route_length_m'] / 1000:>12,.2f} km",
+        f"Heat delivered             {f['heat_delivered_mwh_per_a']:>12,.0f} MWh/a",
+        f"Design load (diversified)  {summary['design_load_kw']:>12,.0f} kW",
+        f"Heat losses                {f['heat_losses_mwh_per_a']:>12,.0f} MWh/a ({100 * f['heat_losses_share']:.1f} %)",
+        f"Pumping                    {f['pumping_power_kw']:>12,.0f} kW, {f['pumping_energy_mwh_per_a']:,.0f} MWh/a",
+        f"Linear heat density        {f['linear_heat_density_mwh_per_m_a']:>12,.2f} MWh/m/a",
+        f"Capex                      {f['capex_eur'] / 1e6:>12,.2f} M€",
+        f"LCOH                       {f['lcoh_eur_per_mwh']:>12,.1f} €/MWh",
+        f"NPV                        {f['npv_eur'] / 1e6:>12,.2f} M€",
+        f"Energy balance residual    {eb['residual_relative']:>12.1e} (|Q_src − Q_cons − Q_loss| / Q_src)",
+        "",
+        f"Checks: {'all hold' if not summary['violations'] else str(len(summary['violations'])) + ' violated'}",
+        *(
+            f"  {v['check']}: {v['element']} = {v['value']:.4g} (limit {v['limit']:.4g})"
+            for v in summary["violations"][:20]
+        ),
+        "",
+        "Assumptions (value, from scenario or default):",
+        *(f"  {a['key']} = {a['value']}  [{a['source']}]" for a in summary["assumptions"]),
+    ]
+    return "\n".join(lines)
+
+
+def _write_gpkg(layers: dict[str, gpd.GeoDataFrame], path: Path) -> dict[str, str]:
+    geometry_types = {}
+    for name in GPKG_LAYERS:
+        gdf = layers[name]
+        gdf.to_file(
+            path,
+            layer=name,
+            driver="GPKG",
+            engine="pyogrio",
+            promote_to_multi=name == "consumers" and gdf.geom_type.isin(["MultiPolygon"]).any(),
+            dataset_options={"VERSION": "1.3"},
+        )
+        kinds = set(gdf.geom_type)
+        geometry_types[name] = "MultiPolygon" if kinds & {"MultiPolygon"} else next(iter(kinds), "Point")
+    return geometry_types
+
+
+def write_plan(plan, out_dir: Path, *, partial: bool = False, tiles: str | None = None) -> dict[str, Path]:
+    """Write the plan's GeoPackage, web map and summary atomically into ``out_dir``.
+
+    Parameters
+    ----------
+    plan
+        A :class:`heatmap.plan.Plan`.
+    out_dir
+        The output folder (created if missing).
+    partial
+        Mark the plan as partial (written although checks failed).
+    tiles
+        A tile URL template for the web map (online use); ``None`` draws no base map.
+
+    Returns
+    -------
+    dict
+        File name → path written.
+    """
+    from heatmap import qgis_style, webmap
+
+    out_dir = Path(out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".heatmap-tmp-", dir=out_dir))
+    except OSError as exc:
+        raise OutputError(
+            f"cannot write to the output folder {out_dir} ({exc.strerror}); choose another --out"
+        ) from exc
+    try:
+        layers = plan_layers(plan)
+        geometry_types = _write_gpkg(layers, tmp / "plan.gpkg")
+        qgis_style.write_layer_styles(tmp / "plan.gpkg", geometry_types)
+        summary = plan_summary(plan, partial=partial)
+        webmap.write_map(layers, tmp / "map.html", title=plan.scenario.name, tiles=tiles)
+        (tmp / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False), encoding="utf-8")
+        written = {}
+        for name in OUTPUT_FILES:
+            os.replace(tmp / name, out_dir / name)
+            written[name] = out_dir / name
+    finally:
+        with contextlib.suppress(OSError):
+            shutil.rmtree(tmp)
+    logger.info("Wrote %s to %s", ", ".join(written), out_dir)
+    return written
+
+
+def dn_table(pipes: pd.DataFrame) -> pd.DataFrame:
+    """Route length and cost per DN (supply pipes; each stands for one trench)."""
+    s = pipes[pipes.circuit == "supply"]
+    return s.groupby("dn").agg(length_m=("length_m", "sum"), cost_eur=("cost_eur", lambda x: 2 * x.sum()))

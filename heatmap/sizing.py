@@ -1,0 +1,203 @@
+"""Pipe sizing from the EN 253 catalogue: smallest DN keeping velocity and pressure gradient within limits.
+
+Each tree edge carries the design heat flow of the consumers downstream of it, ``Q = GLF(n) · Σ peak``,
+with the simultaneity factor ``GLF`` of the ``n`` consumers downstream. The design mass flow is
+``ṁ = Q / (c_p · (T_supply − T_return))``. For each DN the velocity ``v = ṁ / (ρ A)`` and the friction
+pressure gradient ``R = λ / d · ρ v² / 2`` (Darcy–Weisbach, ``λ`` from Colebrook–White) are computed at
+the mean network temperature; the smallest DN with ``v ≤ v_max`` and ``R ≤ R_max`` is chosen. Supply and
+return pipes of an edge get the same DN.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from heatmap._errors import ScenarioError
+
+logger = logging.getLogger(__name__)
+
+WINTER_GLF = (0.449677646267461, 0.551234688, 53.84382392, 1.762743268)
+"""Coefficients a, b, c, d of Winter et al. (2001): GLF(n) = a + b / (1 + (n / c)^d)."""
+
+
+def load_catalogue(path: Path, *, insulation_series: int, cost_column: str) -> pd.DataFrame:
+    """Read the EN 253 pipe catalogue.
+
+    Parameters
+    ----------
+    path
+        CSV with ``dn``, ``d_inner_mm``, ``d_outer_steel_mm``, ``u_w_per_mk_series<k>`` and cost columns.
+    insulation_series
+        Insulation series 1, 2 or 3 (heat-loss coefficient column).
+    cost_column
+        Column with the trench cost per metre of route.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``dn`` (ascending), columns ``d_inner_m``, ``d_outer_m``, ``u_w_per_mk``,
+        ``cost_eur_per_m``; DNs lacking a value for the chosen series or cost are left out.
+    """
+    if not Path(path).is_file():
+        raise ScenarioError(f"pipe catalogue {path} not found")
+    cat = pd.read_csv(path, comment="#")
+    u_col = f"u_w_per_mk_series{insulation_series}"
+    for col in ("dn", "d_inner_mm", "d_outer_steel_mm", u_col, cost_column):
+        if col not in cat.columns:
+            raise ScenarioError(
+                f"pipe catalogue {path} has no column '{col}' (columns: {', '.join(cat.columns)})"
+            )
+    cat = cat.dropna(subset=[u_col, cost_column]).sort_values("dn")
+    out = pd.DataFrame(
+        {
+            "d_inner_m": cat.d_inner_mm.to_numpy() / 1000,
+            "d_outer_m": cat.d_outer_steel_mm.to_numpy() / 1000,
+            "u_w_per_mk": cat[u_col].to_numpy(),
+            "cost_eur_per_m": cat[cost_column].to_numpy(),
+        },
+        index=pd.Index(cat.dn.astype(int).to_numpy(), name="dn"),
+    )
+    logger.info(
+        "Pipe catalogue: %d sizes DN%d–DN%d, series %d, cost '%s'",
+        len(out),
+        out.index[0],
+        out.index[-1],
+        insulation_series,
+        cost_column,
+    )
+    return out
+
+
+def simultaneity_factor(n: np.ndarray | int, rule: str) -> np.ndarray:
+    """Simultaneity (diversity) factor of ``n`` consumers' peak loads.
+
+    Parameters
+    ----------
+    n
+        Number of consumers downstream (≥ 1).
+    rule
+        ``winter`` (Winter et al. 2001, fitted for 1 < n < 200, held at its value for larger n),
+        ``thermos`` (``0.62 + 0.38 / n``) or ``none`` (1).
+
+    Returns
+    -------
+    numpy.ndarray
+        Factors in (0, 1]; 1 for a single consumer.
+
+    Examples
+    --------
+    >>> float(simultaneity_factor(1, "winter"))
+    1.0
+    >>> round(float(simultaneity_factor(10, "thermos")), 3)
+    0.658
+    """
+    n = np.maximum(np.asarray(n, dtype=float), 1.0)
+    if rule == "none":
+        f = np.ones_like(n)
+    elif rule == "thermos":
+        f = 0.62 + 0.38 / n
+    elif rule == "winter":
+        a, b, c, d = WINTER_GLF
+        f = a + b / (1.0 + (np.minimum(n, 200.0) / c) ** d)
+    else:
+        raise ScenarioError(f"unknown simultaneity rule {rule!r}")
+    return np.where(n <= 1.0, 1.0, np.minimum(f, 1.0))
+
+
+def colebrook_friction_factor(reynolds: np.ndarray, relative_roughness: np.ndarray) -> np.ndarray:
+    """Darcy friction factor from the Colebrook–White equation (laminar ``64/Re`` below Re 2300).
+
+    Solves ``1/√λ = −2 log10(ε/(3.7 d) + 2.51/(Re √λ))`` by fixed-point iteration to 1e-10.
+
+    Parameters
+    ----------
+    reynolds
+        Reynolds numbers.
+    relative_roughness
+        Roughness over inner diameter, ``k / d``.
+
+    Returns
+    -------
+    numpy.ndarray
+
+    Examples
+    --------
+    >>> round(float(colebrook_friction_factor(1e5, 0.0)), 4)
+    0.018
+    """
+    re = np.maximum(np.asarray(reynolds, dtype=float), 1e-9)
+    eps = np.broadcast_to(np.asarray(relative_roughness, dtype=float), re.shape)
+    x = np.full(re.shape, 8.0)  # x = 1/sqrt(lambda)
+    for _ in range(100):
+        x_new = -2.0 * np.log10(eps / 3.7 + 2.51 * x / re)
+        if np.all(np.abs(x_new - x) < 1e-10):
+            x = x_new
+            break
+        x = x_new
+    return np.where(re < 2300.0, 64.0 / re, 1.0 / x**2)
+
+
+def pressure_gradient_pa_per_m(
+    mdot_kg_per_s: np.ndarray, d_inner_m: np.ndarray, *, rho: float, nu_m2_per_s: float, roughness_m: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Velocity and Darcy–Weisbach friction gradient for mass flows through pipes.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``(v_m_per_s, r_pa_per_m)``, broadcast over the inputs.
+    """
+    area = np.pi * d_inner_m**2 / 4.0
+    v = np.abs(mdot_kg_per_s) / (rho * area)
+    lam = colebrook_friction_factor(v * d_inner_m / nu_m2_per_s, roughness_m / d_inner_m)
+    return v, lam / d_inner_m * rho * v**2 / 2.0
+
+
+def size_pipes(
+    mdot_kg_per_s: np.ndarray,
+    catalogue: pd.DataFrame,
+    *,
+    rho: float,
+    nu_m2_per_s: float,
+    roughness_m: float,
+    max_velocity_m_per_s: float,
+    max_pressure_gradient_pa_per_m: float,
+) -> np.ndarray:
+    """Choose the smallest catalogue DN meeting both limits for each design mass flow.
+
+    Parameters
+    ----------
+    mdot_kg_per_s
+        Design mass flow per pipe.
+    catalogue
+        Output of :func:`load_catalogue`.
+    rho, nu_m2_per_s
+        Density and kinematic viscosity of the water.
+    roughness_m
+        Wall roughness.
+    max_velocity_m_per_s, max_pressure_gradient_pa_per_m
+        The limits.
+
+    Returns
+    -------
+    numpy.ndarray
+        DN per pipe; the largest DN where no size meets the limits (the checks report it).
+    """
+    m = np.asarray(mdot_kg_per_s, dtype=float)[:, None]
+    d = catalogue.d_inner_m.to_numpy()[None, :]
+    v, r = pressure_gradient_pa_per_m(m, d, rho=rho, nu_m2_per_s=nu_m2_per_s, roughness_m=roughness_m)
+    ok = (v <= max_velocity_m_per_s) & (r <= max_pressure_gradient_pa_per_m)
+    first = np.where(ok.any(axis=1), ok.argmax(axis=1), len(catalogue) - 1)
+    dn = catalogue.index.to_numpy()[first]
+    logger.info(
+        "Sized %d pipes: DN%d–DN%d, %d beyond the largest size",
+        len(dn),
+        dn.min() if len(dn) else 0,
+        dn.max() if len(dn) else 0,
+        int((~ok.any(axis=1)).sum()),
+    )
+    return dn

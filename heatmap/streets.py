@@ -1,0 +1,292 @@
+"""Street networks from OpenStreetMap: live with osmnx, or offline from a PBF, an ``.osm`` XML or a GraphML.
+
+All readers return an osmnx-style ``MultiDiGraph``; :func:`street_edges` turns it into one undirected row
+per street segment in the plan's metric CRS, the input of the candidate graph.
+
+Live downloads use osmnx's own response cache in ``settings.cache_dir / "osmnx"``; with no network they fail
+within ``settings.osm_timeout_s`` with an :class:`~heatmap._errors.OfflineError` that names the cache and
+the offline alternatives.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import geopandas as gpd
+import networkx as nx
+import numpy as np
+import osmnx as ox
+import pandas as pd
+from pyproj import CRS
+
+from heatmap import settings
+from heatmap._errors import OfflineError, StreetDataError
+
+logger = logging.getLogger(__name__)
+
+XML_EXCLUDED_HIGHWAYS = frozenset(
+    {
+        "proposed",
+        "construction",
+        "abandoned",
+        "platform",
+        "raceway",
+        "elevator",
+        "steps",
+        "corridor",
+        "bus_stop",
+    }
+)
+"""``highway`` values that never carry pipes when reading an ``.osm`` XML file."""
+
+
+def graph_from_pbf(path: Path, *, network_type: str) -> nx.MultiDiGraph:
+    """Read the street graph of an OSM PBF file with pyrosm.
+
+    Parameters
+    ----------
+    path
+        The ``.osm.pbf`` file.
+    network_type
+        pyrosm's network type (``driving``, ``driving+service``, ``walking``, ``cycling``, ``all``).
+
+    Returns
+    -------
+    networkx.MultiDiGraph
+        An osmnx-compatible graph in EPSG:4326.
+    """
+    import pyrosm
+
+    osm = _open_pbf(path)
+    try:
+        nodes, edges = osm.get_network(nodes=True, network_type=network_type)
+    except (KeyError, ValueError, RuntimeError) as exc:  # pyrosm raises these on broken data
+        raise StreetDataError(f"{path}: cannot read the street network ({exc})") from exc
+    if edges is None or len(edges) == 0:
+        raise StreetDataError(f"{path}: holds no streets of network type '{network_type}'")
+    G = pyrosm.OSM.to_graph(nodes, edges, graph_type="networkx", osmnx_compatible=True, retain_all=True)
+    logger.info("Read %d street nodes, %d edges from %s", G.number_of_nodes(), G.number_of_edges(), path)
+    return G
+
+
+def _open_pbf(path: Path):
+    import pyrosm
+
+    if not Path(path).is_file():
+        raise StreetDataError(f"{path}: OSM PBF file not found")
+    try:
+        return pyrosm.OSM(str(path))
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise StreetDataError(f"{path}: not a readable OSM PBF file ({exc})") from exc
+
+
+def buildings_from_pbf(path: Path) -> gpd.GeoDataFrame:
+    """Read the building footprints of an OSM PBF file with pyrosm.
+
+    Parameters
+    ----------
+    path
+        The ``.osm.pbf`` file.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        Polygon footprints with their OSM tags and an ``id`` column (``way/123`` or ``relation/45``), EPSG:4326.
+    """
+    b = _open_pbf(path).get_buildings()
+    if b is None or len(b) == 0:
+        raise StreetDataError(f"{path}: holds no buildings")
+    b = b[b.geometry.geom_type.isin(["Polygon", "MultiPolygon"]) & b.geometry.is_valid].copy()
+    b["id"] = b["osm_type"].astype(str) + "/" + b["id"].astype(str)
+    b = b.drop_duplicates("id").set_crs("EPSG:4326", allow_override=True).reset_index(drop=True)
+    logger.info("Read %d buildings from %s", len(b), path)
+    return b
+
+
+def _clean_osm_xml(path: Path, out: Path) -> int:
+    """Keep only highway ways whose node references all exist; return the number of ways kept."""
+    try:
+        root = ET.parse(path).getroot()
+    except (ET.ParseError, OSError) as exc:
+        raise StreetDataError(f"{path}: not a readable OSM XML file ({exc})") from exc
+    node_ids = {n.get("id") for n in root.iter("node")}
+    kept = dropped_refs = 0
+    for way in list(root.findall("way")):
+        tags = {t.get("k"): t.get("v") for t in way.findall("tag")}
+        if "highway" not in tags or tags["highway"] in XML_EXCLUDED_HIGHWAYS:
+            root.remove(way)
+            continue
+        for nd in way.findall("nd"):
+            if nd.get("ref") not in node_ids:
+                way.remove(nd)
+                dropped_refs += 1
+        if len(way.findall("nd")) < 2:
+            root.remove(way)
+            continue
+        kept += 1
+    for rel in list(root.findall("relation")):
+        root.remove(rel)
+    if dropped_refs:
+        logger.warning("%s: dropped %d references to nodes missing from the file", path, dropped_refs)
+    ET.ElementTree(root).write(out, encoding="utf-8", xml_declaration=True)
+    return kept
+
+
+def graph_from_xml(path: Path) -> nx.MultiDiGraph:
+    """Read the street graph of an ``.osm`` XML file with osmnx.
+
+    Ways without a ``highway`` tag (or with one of :data:`XML_EXCLUDED_HIGHWAYS`) are dropped first, and so
+    are references to nodes missing from the file (common in clipped extracts, where osmnx would fail).
+
+    Parameters
+    ----------
+    path
+        The ``.osm`` file.
+
+    Returns
+    -------
+    networkx.MultiDiGraph
+        An osmnx graph in EPSG:4326.
+    """
+    if not Path(path).is_file():
+        raise StreetDataError(f"{path}: OSM XML file not found")
+    with tempfile.TemporaryDirectory() as tmp:
+        clean = Path(tmp) / "streets.osm"
+        if _clean_osm_xml(Path(path), clean) == 0:
+            raise StreetDataError(f"{path}: holds no street (highway) ways")
+        G = ox.graph_from_xml(clean, simplify=False, retain_all=True)
+    logger.info("Read %d street nodes, %d edges from %s", G.number_of_nodes(), G.number_of_edges(), path)
+    return G
+
+
+def graph_from_graphml(path: Path) -> nx.MultiDiGraph:
+    """Read a street graph saved by osmnx as GraphML.
+
+    Parameters
+    ----------
+    path
+        The ``.graphml`` file.
+
+    Returns
+    -------
+    networkx.MultiDiGraph
+    """
+    if not Path(path).is_file():
+        raise StreetDataError(f"{path}: GraphML file not found")
+    try:
+        G = ox.load_graphml(path)
+    except (ET.ParseError, KeyError, ValueError, nx.NetworkXError) as exc:
+        raise StreetDataError(f"{path}: not an osmnx GraphML file ({exc})") from exc
+    logger.info("Read %d street nodes, %d edges from %s", G.number_of_nodes(), G.number_of_edges(), path)
+    return G
+
+
+def _configure_osmnx() -> None:
+    ox.settings.use_cache = True
+    ox.settings.cache_folder = str(Path(settings.cache_dir) / "osmnx")
+    ox.settings.requests_timeout = settings.osm_timeout_s
+    ox.settings.overpass_rate_limit = False
+    ox.settings.log_console = False
+
+
+def graph_from_osm_live(
+    *,
+    place: str | None = None,
+    bbox: tuple[float, float, float, float] | None = None,
+    polygon=None,
+    network_type: str,
+) -> nx.MultiDiGraph:
+    """Download a street graph with osmnx (cached), failing fast when offline.
+
+    Parameters
+    ----------
+    place
+        A place name to geocode (``"Kokkola, Finland"``).
+    bbox
+        ``(west, south, east, north)`` in degrees.
+    polygon
+        A shapely polygon in EPSG:4326.
+    network_type
+        osmnx network type.
+
+    Returns
+    -------
+    networkx.MultiDiGraph
+    """
+    import requests
+
+    _configure_osmnx()
+    nt = {"driving": "drive", "driving+service": "drive_service", "walking": "walk", "cycling": "bike"}.get(
+        network_type, network_type
+    )
+    try:
+        if place is not None:
+            G = ox.graph_from_place(place, network_type=nt, simplify=False, retain_all=True)
+        elif bbox is not None:
+            G = ox.graph_from_bbox(bbox, network_type=nt, simplify=False, retain_all=True)
+        else:
+            G = ox.graph_from_polygon(polygon, network_type=nt, simplify=False, retain_all=True)
+    except (requests.exceptions.RequestException, ConnectionError, TimeoutError) as exc:
+        raise OfflineError(
+            f"cannot download OpenStreetMap data ({type(exc).__name__}); no network or the server is down. "
+            f"Earlier downloads are cached in {ox.settings.cache_folder}. Work offline with "
+            f"'streets.source: pbf' (an OSM PBF extract), 'xml' (.osm) or 'graphml'."
+        ) from exc
+    except ValueError as exc:  # osmnx: geocoding found nothing, or the area holds no streets
+        raise StreetDataError(f"OpenStreetMap returned no usable streets: {exc}") from exc
+    logger.info("Downloaded %d street nodes, %d edges", G.number_of_nodes(), G.number_of_edges())
+    return G
+
+
+def street_edges(G: nx.MultiDiGraph, crs: CRS) -> gpd.GeoDataFrame:
+    """Turn a street graph into one undirected, simplified row per street segment in a metric CRS.
+
+    Parameters
+    ----------
+    G
+        An osmnx-style street graph.
+    crs
+        The plan's metric CRS.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        Columns ``edge_id``, ``u``, ``v`` (street node ids), ``osmid``, ``name``, ``highway``, ``length_m``,
+        geometry (LineString).
+    """
+    if G.number_of_edges() == 0:
+        raise StreetDataError("the street data holds no streets")
+    try:
+        G = ox.simplify_graph(G)
+    except ox._errors.GraphSimplificationError:
+        pass  # already simplified (GraphML saved by osmnx)
+    G = ox.project_graph(G, to_crs=crs)
+    Gu = ox.convert.to_undirected(G)
+    edges = ox.graph_to_gdfs(Gu, nodes=False, fill_edge_geometry=True).reset_index()
+
+    def text(col: str) -> pd.Series:
+        if col not in edges:
+            return pd.Series("", index=edges.index)
+        return edges[col].map(
+            lambda v: ";".join(map(str, v)) if isinstance(v, list) else ("" if pd.isna(v) else str(v))
+        )
+
+    out = gpd.GeoDataFrame(
+        {
+            "u": edges["u"].to_numpy(),
+            "v": edges["v"].to_numpy(),
+            "osmid": text("osmid"),
+            "name": text("name"),
+            "highway": text("highway"),
+            "length_m": edges.geometry.length.to_numpy(),
+        },
+        geometry=edges.geometry.values,
+        crs=crs,
+    )
+    out = out[(out.u != out.v) & (out.length_m > 0)].reset_index(drop=True)
+    out.insert(0, "edge_id", np.arange(len(out)))
+    logger.info("Street network: %d segments, %.1f km", len(out), out.length_m.sum() / 1000)
+    return out
