@@ -101,6 +101,12 @@ def build_candidates(
     service_lines = shapely.shortest_line(geoms[idx], street_geoms[nearest_edge[idx]])
     entry = shapely.get_point(service_lines, 0)
     foot = shapely.get_point(service_lines, 1)
+    # A footprint overlapping its street connects from its interior point; a point lying on the street gets a
+    # stub of MIN_PIPE_LENGTH_M, so every service pipe has a drawable geometry.
+    on_street = shapely.distance(entry, foot) < 1e-6
+    entry[on_street] = shapely.point_on_surface(geoms[idx][on_street])
+    still = on_street & (shapely.distance(entry, foot) < 1e-6)
+    entry[still] = shapely.points(shapely.get_coordinates(foot[still]) + [MIN_PIPE_LENGTH_M, 0.0])
     pos = shapely.line_locate_point(street_geoms[nearest_edge[idx]], foot)
 
     # Street node ids → 0..n-1; then foot nodes; then terminal nodes.
@@ -127,9 +133,7 @@ def build_candidates(
     merged = inner.merge(unique_splits[["edge", "pos", "node"]], on=["edge", "pos"], how="left")
     foot_node[merged.k.to_numpy()] = merged.node.to_numpy()
     split_xy = shapely.get_coordinates(
-        shapely.line_interpolate_point(
-            street_geoms[unique_splits.edge.to_numpy()], unique_splits.pos.to_numpy()
-        )
+        shapely.line_interpolate_point(street_geoms[unique_splits.edge.to_numpy()], unique_splits.pos.to_numpy())
     ).reshape(-1, 2)
 
     # Street edges: unsplit ones as they are; split ones cut into pieces between consecutive foot points.
@@ -147,9 +151,7 @@ def build_candidates(
         line = street_geoms[edge]
         pieces_u.append(nodes[:-1])
         pieces_v.append(nodes[1:])
-        pieces_geom.append(
-            np.array([substring(line, a, b) for a, b in zip(cuts[:-1], cuts[1:], strict=True)])
-        )
+        pieces_geom.append(np.array([substring(line, a, b) for a, b in zip(cuts[:-1], cuts[1:], strict=True)]))
         pieces_src.append(np.full(len(cuts) - 1, edge))
     street_src = np.concatenate(pieces_src)
     street_part = gpd.GeoDataFrame(
@@ -224,9 +226,7 @@ def candidate_graph(edges: pd.DataFrame) -> nx.Graph:
         raise RoutingError("the candidate graph has no edges")
     a = np.minimum(edges.u.to_numpy(), edges.v.to_numpy())
     b = np.maximum(edges.u.to_numpy(), edges.v.to_numpy())
-    table = pd.DataFrame(
-        {"a": a, "b": b, "edge_id": edges.edge_id.to_numpy(), "length_m": edges.length_m.to_numpy()}
-    )
+    table = pd.DataFrame({"a": a, "b": b, "edge_id": edges.edge_id.to_numpy(), "length_m": edges.length_m.to_numpy()})
     table = table.sort_values("length_m", kind="stable").drop_duplicates(["a", "b"])
     G = nx.from_pandas_edgelist(table, "a", "b", edge_attr=["edge_id", "length_m"])
     logger.info("Candidate graph: %d nodes, %d edges", G.number_of_nodes(), G.number_of_edges())

@@ -41,9 +41,7 @@ def main() -> None:
 @click.argument("scenario", type=click.Path(path_type=Path))
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Output folder.")
 @click.option("--partial", is_flag=True, help="Write the plan (marked partial) even if checks still fail.")
-@click.option(
-    "--tiles", default=None, help="Tile URL template for an online base map (default: none, offline)."
-)
+@click.option("--tiles", default=None, help="Tile URL template for an online base map (default: none, offline).")
 @verbosity
 @quiet
 def plan(scenario: Path, out_dir: Path, partial: bool, tiles: str | None, verbose: int, quiet: bool) -> None:

@@ -63,9 +63,7 @@ def era_of_year(year: pd.Series) -> pd.Series:
     return out.where(year.notna())
 
 
-def _building_type(
-    buildings: pd.DataFrame, table: pd.DataFrame, default_type: str
-) -> tuple[pd.Series, pd.Series]:
+def _building_type(buildings: pd.DataFrame, table: pd.DataFrame, default_type: str) -> tuple[pd.Series, pd.Series]:
     lookup = table["demand_type"]
     result = pd.Series(np.nan, index=buildings.index, dtype=object)
     source = pd.Series("", index=buildings.index, dtype=object)

@@ -346,9 +346,7 @@ def check_simulation(sim: Simulation, limits: Limits, capacity_kw: pd.Series) ->
     """
     rows: list[tuple[str, str, float, float]] = []
     if not sim.converged:
-        return pd.DataFrame(
-            [("converged", "network", 0.0, 1.0)], columns=["check", "element", "value", "limit"]
-        )
+        return pd.DataFrame([("converged", "network", 0.0, 1.0)], columns=["check", "element", "value", "limit"])
     p, c = sim.pipes, sim.consumers
     for col, limit, name in (
         ("v_m_per_s", limits.max_velocity_m_per_s, "velocity"),
@@ -356,14 +354,10 @@ def check_simulation(sim: Simulation, limits: Limits, capacity_kw: pd.Series) ->
     ):
         bad = p[p[col] > limit * (1 + 1e-9)]
         rows += [
-            (name, f"{r.circuit} pipe of edge {r.edge_id}", float(getattr(r, col)), limit)
-            for r in bad.itertuples()
+            (name, f"{r.circuit} pipe of edge {r.edge_id}", float(getattr(r, col)), limit) for r in bad.itertuples()
         ]
     bad = c[c.dp_bar < limits.min_consumer_dp_bar]
-    rows += [
-        ("consumer_dp", str(r.consumer_id), float(r.dp_bar), limits.min_consumer_dp_bar)
-        for r in bad.itertuples()
-    ]
+    rows += [("consumer_dp", str(r.consumer_id), float(r.dp_bar), limits.min_consumer_dp_bar) for r in bad.itertuples()]
     bad = c[c.t_supply_c < limits.min_consumer_supply_c]
     rows += [
         ("consumer_supply_temperature", str(r.consumer_id), float(r.t_supply_c), limits.min_consumer_supply_c)
@@ -372,8 +366,7 @@ def check_simulation(sim: Simulation, limits: Limits, capacity_kw: pd.Series) ->
     s = sim.sources.set_index("source_id")
     over = s.q_supplied_kw > capacity_kw.reindex(s.index) * (1 + 1e-9)
     rows += [
-        ("source_capacity", str(sid), float(s.q_supplied_kw[sid]), float(capacity_kw[sid]))
-        for sid in s.index[over]
+        ("source_capacity", str(sid), float(s.q_supplied_kw[sid]), float(capacity_kw[sid])) for sid in s.index[over]
     ]
     eb = sim.energy_balance
     if not eb["residual_relative"] <= ENERGY_BALANCE_TOLERANCE:

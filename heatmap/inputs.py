@@ -115,17 +115,13 @@ def _check_geometry(gdf: gpd.GeoDataFrame, where: str, ids: pd.Series, allowed: 
             f"{where}: geometry types {sorted(kinds - set(allowed))} are not allowed here; use {', '.join(allowed)}"
         )
     if "Point" in kinds and kinds & {"Polygon", "MultiPolygon"}:
-        raise InputDataError(
-            f"{where}: mixes points and polygons; give all consumers as points or all as footprints"
-        )
+        raise InputDataError(f"{where}: mixes points and polygons; give all consumers as points or all as footprints")
 
 
 def _numeric(gdf: gpd.GeoDataFrame, column: str, where: str, ids: pd.Series, *, required: bool) -> pd.Series:
     if column not in gdf.columns:
         if required:
-            raise InputDataError(
-                f"{where}: column '{column}' is missing (columns: {', '.join(map(str, gdf.columns))})"
-            )
+            raise InputDataError(f"{where}: column '{column}' is missing (columns: {', '.join(map(str, gdf.columns))})")
         return pd.Series(np.nan, index=gdf.index)
     raw = gdf[column]
     values = pd.to_numeric(raw, errors="coerce")
@@ -136,9 +132,7 @@ def _numeric(gdf: gpd.GeoDataFrame, column: str, where: str, ids: pd.Series, *, 
         raise InputDataError(f"{where}: '{column}' is empty for features {_rows(ids[values.isna()])}")
     negative = values < 0
     if negative.any():
-        raise InputDataError(
-            f"{where}: '{column}' is negative for features {_rows(ids[negative])}; it must be ≥ 0"
-        )
+        raise InputDataError(f"{where}: '{column}' is negative for features {_rows(ids[negative])}; it must be ≥ 0")
     return values.astype(float)
 
 
@@ -200,9 +194,7 @@ def read_features(
     ids = ids.astype(str)
     dup = ids[ids.duplicated(keep=False)]
     if len(dup):
-        raise InputDataError(
-            f"{where}: duplicate ids {_rows(sorted(set(dup)))}; every {what[:-1]} needs its own id"
-        )
+        raise InputDataError(f"{where}: duplicate ids {_rows(sorted(set(dup)))}; every {what[:-1]} needs its own id")
     gdf = gdf.reset_index(drop=True)
     ids = ids.reset_index(drop=True)
     _check_geometry(gdf, where, ids, allowed_geometry)

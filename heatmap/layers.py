@@ -185,9 +185,7 @@ def _parse(path: Path) -> LayerSpec:
             },
         )
     except (KeyError, TypeError, ValueError) as exc:
-        raise ScenarioError(
-            f"{path}: invalid layer definition ({exc}); see the other files in layers/"
-        ) from exc
+        raise ScenarioError(f"{path}: invalid layer definition ({exc}); see the other files in layers/") from exc
 
 
 @cache
@@ -214,9 +212,7 @@ def load_layer_specs(folder: Path | None = None) -> dict[str, LayerSpec]:
     """
     folder = Path(folder or settings.layers_dir)
     if not folder.is_dir():
-        raise ScenarioError(
-            f"layer definitions folder {folder} does not exist; set heatmap.settings.layers_dir"
-        )
+        raise ScenarioError(f"layer definitions folder {folder} does not exist; set heatmap.settings.layers_dir")
     specs = _load_all(str(folder.resolve()))
     logger.info("Loaded %d layer definitions from %s", len(specs), folder)
     return dict(specs)

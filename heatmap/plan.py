@@ -89,9 +89,7 @@ def _load(scn: Scenario) -> tuple[CRS, gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.G
         lon, lat = centre.x, centre.y
     crs = CRS.from_user_input(scn.study_area.crs) if scn.study_area.crs else inputs.metric_crs_for(lon, lat)
     if not crs.is_projected:
-        raise InputDataError(
-            f"'study_area.crs' {crs.to_string()} is geographic; give a metric (projected) CRS"
-        )
+        raise InputDataError(f"'study_area.crs' {crs.to_string()} is geographic; give a metric (projected) CRS")
     src = inputs.prepare_sources(src_raw, crs=crs, default_t_supply_c=scn.temperatures.supply_c)
 
     st = scn.streets
@@ -147,9 +145,7 @@ def _load(scn: Scenario) -> tuple[CRS, gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.G
             )
     clash = set(src.source_id) & set(cons.consumer_id)
     if clash:
-        raise InputDataError(
-            f"ids {inputs._rows(sorted(clash))} name both a source and a consumer; make them unique"
-        )
+        raise InputDataError(f"ids {inputs._rows(sorted(clash))} name both a source and a consumer; make them unique")
     small = cons.annual_demand_mwh < scn.consumers.min_annual_demand_mwh
     too_small = cons.consumer_id[small].tolist()
     cons = cons[~small].reset_index(drop=True)
@@ -159,7 +155,12 @@ def _load(scn: Scenario) -> tuple[CRS, gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.G
 
 
 def _initial_lift(
-    edges: pd.DataFrame, r_pa_per_m: np.ndarray, root_of_tree: dict, min_dp_bar: float, floor_bar: float
+    edges: pd.DataFrame,
+    r_pa_per_m: np.ndarray,
+    root_of_tree: dict,
+    min_dp_bar: float,
+    floor_bar: float,
+    cap_bar: float,
 ) -> dict[int, float]:
     """Pump lift per tree from the sized design: 2 × (1.1 × largest path pressure drop) + consumer minimum."""
     dp_edge = pd.Series(r_pa_per_m * edges.length_m.to_numpy() / 1e5, index=edges.index)
@@ -167,10 +168,8 @@ def _initial_lift(
     for i in edges.sort_values("depth", kind="stable").index:
         path[edges.to_node[i]] = path.get(edges.from_node[i], 0.0) + dp_edge[i]
     worst = pd.Series(path).groupby(edges.set_index("to_node").tree).max()
-    return {
-        tree: max(floor_bar, 2 * 1.1 * worst.get(tree, 0.0) + min_dp_bar + PUMP_LIFT_MARGIN_BAR)
-        for tree in root_of_tree
-    }
+    need = {tree: 2 * 1.1 * worst.get(tree, 0.0) + min_dp_bar + PUMP_LIFT_MARGIN_BAR for tree in root_of_tree}
+    return {tree: min(max(floor_bar, lift), cap_bar) for tree, lift in need.items()}
 
 
 def plan_from_scenario(scn: Scenario, *, progress: Callable[[str], None] | None = None) -> Plan:
@@ -192,9 +191,7 @@ def plan_from_scenario(scn: Scenario, *, progress: Callable[[str], None] | None 
         crs, src, cons, street_gdf, too_small = _load(scn)
 
     with timer.stage("candidate graph"):
-        cand = candidates.build_candidates(
-            street_gdf, src, cons, max_service_length_m=scn.streets.max_service_length_m
-        )
+        cand = candidates.build_candidates(street_gdf, src, cons, max_service_length_m=scn.streets.max_service_length_m)
         G = candidates.candidate_graph(cand.edges)
 
     with timer.stage("routing"):
@@ -219,9 +216,7 @@ def plan_from_scenario(scn: Scenario, *, progress: Callable[[str], None] | None 
         edges = tree.edges.merge(cand.edges[["edge_id", "length_m", "kind"]], on="edge_id", how="left")
         routed_consumers = [c for c in con_nodes if c not in set(tree.unreachable)]
         cons_routed = cons.set_index("consumer_id").loc[routed_consumers]
-        node_load = pd.Series(
-            cons_routed.peak_load_kw.to_numpy(), index=[con_nodes[c] for c in routed_consumers]
-        )
+        node_load = pd.Series(cons_routed.peak_load_kw.to_numpy(), index=[con_nodes[c] for c in routed_consumers])
         down = routing.downstream_totals(tree, node_load)
         glf = sizing.simultaneity_factor(down.n_consumers.to_numpy(), scn.network.simultaneity)
         design_kw = glf * down.peak_load_kw.to_numpy()
@@ -251,7 +246,12 @@ def plan_from_scenario(scn: Scenario, *, progress: Callable[[str], None] | None 
             roughness_m=scn.network.roughness_mm / 1000,
         )
         lift = _initial_lift(
-            edges, r_design, tree.root_of_tree, lim.min_consumer_dp_bar, scn.network.initial_pump_lift_bar
+            edges,
+            r_design,
+            tree.root_of_tree,
+            lim.min_consumer_dp_bar,
+            scn.network.initial_pump_lift_bar,
+            scn.network.max_pump_lift_bar,
         )
 
     with timer.stage("hydraulics"):
@@ -340,9 +340,7 @@ def _simulate_and_resize(scn, tree, edges, catalogue, cons_routed, con_nodes, sr
             "tree": [tree_of_node[src_nodes[sid]] for sid in in_tree],
         }
     )
-    sources["holds_pressure"] = [
-        tree.root_of_tree[tr] == n for tr, n in zip(sources.tree, sources.node, strict=True)
-    ]
+    sources["holds_pressure"] = [tree.root_of_tree[tr] == n for tr, n in zip(sources.tree, sources.node, strict=True)]
     used_nodes = np.unique(np.concatenate([edges.from_node, edges.to_node]))
     xy = shapely.get_coordinates(cand.nodes.geometry.values[used_nodes])
     node_xy = pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1]}, index=used_nodes)

@@ -86,9 +86,7 @@ class Sources:
 class Consumers:
     """Heat consumers: a file of points or footprints, or the buildings of the OSM street file."""
 
-    path: Path | None = _setting(
-        None, "file with id and annual_demand_mwh (peak_load_kw optional) per consumer"
-    )
+    path: Path | None = _setting(None, "file with id and annual_demand_mwh (peak_load_kw optional) per consumer")
     osm_buildings: bool = _setting(False, "take the buildings of the streets' OSM PBF as consumers")
     id_column: str = _setting("id", "column holding each consumer's unique id")
     layer: str | None = _setting(None, "layer to read from a multi-layer file (GeoPackage)")
@@ -101,9 +99,7 @@ class Consumers:
 class Temperatures:
     """Design temperatures in °C."""
 
-    supply_c: float = _setting(
-        80.0, "network supply temperature at the source(s) at design load", min=20, max=150
-    )
+    supply_c: float = _setting(80.0, "network supply temperature at the source(s) at design load", min=20, max=150)
     return_c: float = _setting(45.0, "return temperature leaving each consumer", min=5, max=100)
     ground_c: float = _setting(8.0, "undisturbed ground temperature around buried pipes", min=-20, max=40)
     min_consumer_supply_c: float = _setting(
@@ -205,9 +201,7 @@ class Economics:
         60.0, "electricity price for pumping (Finland 2018–22: 44–154 €/MWh)", min=0
     )
     om_fraction_per_a: float = _setting(0.01, "operation and maintenance per year as a share of capex", min=0)
-    pump_efficiency: float = _setting(
-        0.7, "wire-to-water efficiency of the circulation pumps", min=0.05, max=1
-    )
+    pump_efficiency: float = _setting(0.7, "wire-to-water efficiency of the circulation pumps", min=0.05, max=1)
     pump_full_load_hours_h: float = _setting(
         2000.0, "annual pumping energy = design pumping power × these hours", min=0, max=8760
     )
@@ -323,9 +317,7 @@ def _build(cls: type, data: Any, prefix: str, base: Path, given: set[str]) -> An
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ScenarioError(
-            f"'{prefix.rstrip('.') or 'scenario'}' must be a mapping of keys to values, got {data!r}"
-        )
+        raise ScenarioError(f"'{prefix.rstrip('.') or 'scenario'}' must be a mapping of keys to values, got {data!r}")
     internal = ("path", "given") if cls is Scenario else ()
     fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in internal}
     hints = typing.get_type_hints(cls)
@@ -386,13 +378,9 @@ def _check_consistency(scn: Scenario) -> None:
     if scn.sources.path is None and not scn.sources.inline:
         raise ScenarioError("the scenario names no heat source: give 'sources.path' or 'sources.inline'")
     if scn.consumers.path is None and not scn.consumers.osm_buildings:
-        raise ScenarioError(
-            "the scenario names no consumers: give 'consumers.path' or 'consumers.osm_buildings: true'"
-        )
+        raise ScenarioError("the scenario names no consumers: give 'consumers.path' or 'consumers.osm_buildings: true'")
     if scn.consumers.osm_buildings and s.source != "pbf":
-        raise ScenarioError(
-            "'consumers.osm_buildings' needs 'streets.source: pbf' (the buildings are read from it)"
-        )
+        raise ScenarioError("'consumers.osm_buildings' needs 'streets.source: pbf' (the buildings are read from it)")
     if scn.network.initial_pump_lift_bar > scn.network.max_pump_lift_bar:
         raise ScenarioError("'network.initial_pump_lift_bar' must not exceed 'network.max_pump_lift_bar'")
 

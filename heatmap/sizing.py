@@ -48,9 +48,7 @@ def load_catalogue(path: Path, *, insulation_series: int, cost_column: str) -> p
     u_col = f"u_w_per_mk_series{insulation_series}"
     for col in ("dn", "d_inner_mm", "d_outer_steel_mm", u_col, cost_column):
         if col not in cat.columns:
-            raise ScenarioError(
-                f"pipe catalogue {path} has no column '{col}' (columns: {', '.join(cat.columns)})"
-            )
+            raise ScenarioError(f"pipe catalogue {path} has no column '{col}' (columns: {', '.join(cat.columns)})")
     cat = cat.dropna(subset=[u_col, cost_column]).sort_values("dn")
     out = pd.DataFrame(
         {

@@ -1,0 +1,72 @@
+"""Benchmark: plan a scenario end to end in fresh processes; print each stage's median time and peak memory.
+
+Usage: python benchmarks/bench_plan.py [SCENARIO] [--runs N]
+
+Each run is a new Python process (imports included), timed from process start to outputs written, as a
+user running ``heatmap plan`` sees it. Peak memory is the process's maximum resident set size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT = ROOT / "data" / "scenarios" / "helsinki_centre.yaml"
+
+CHILD = """
+import json, resource, sys, time
+t0 = time.perf_counter()
+from heatmap.outputs import write_plan
+from heatmap.plan import plan_from_scenario
+from heatmap.scenario import scenario_from_file
+t_import = time.perf_counter() - t0
+plan = plan_from_scenario(scenario_from_file(sys.argv[1]))
+t1 = time.perf_counter()
+write_plan(plan, sys.argv[2])
+timings = {"imports": t_import, **plan.timings_s, "outputs": time.perf_counter() - t1}
+print(json.dumps({"timings": timings, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "consumers": int(plan.consumers.connected.sum()), "pipes": len(plan.pipes)}))
+"""
+
+
+def run_once(scenario: Path) -> dict:
+    with tempfile.TemporaryDirectory() as out:
+        t0 = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-c", CHILD, str(scenario), out], capture_output=True, text=True)
+        wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        sys.exit(f"benchmark run failed:\n{proc.stderr}")
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result["wall_s"] = wall
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("scenario", nargs="?", type=Path, default=DEFAULT)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    runs = [run_once(args.scenario) for _ in range(args.runs)]
+    stages = list(runs[0]["timings"])
+    print(f"scenario: {args.scenario.name}  consumers connected: {runs[0]['consumers']}  pipes: {runs[0]['pipes']}")
+    print(f"{'stage':<18}{'median s':>10}{'min s':>10}{'max s':>10}")
+    for stage in stages:
+        values = [r["timings"][stage] for r in runs]
+        print(f"{stage:<18}{statistics.median(values):>10.3f}{min(values):>10.3f}{max(values):>10.3f}")
+    walls = [r["wall_s"] for r in runs]
+    print(
+        f"{'end to end':<18}{statistics.median(walls):>10.3f}{min(walls):>10.3f}{max(walls):>10.3f}"
+        "   (process start to outputs written)"
+    )
+    print(f"peak memory: {statistics.median(r['peak_rss_mb'] for r in runs):.0f} MB (median of {len(runs)} runs)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Set up heatmap on a fresh Debian/Ubuntu machine: Python venv with every dependency, the web-map assets
+# from npm, and (with --with-browser) Debian's chromium for the browser tests. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+with_browser=0
+for arg in "$@"; do
+  case "$arg" in
+    --with-browser) with_browser=1 ;;
+    *) echo "usage: scripts/setup.sh [--with-browser]" >&2; exit 2 ;;
+  esac
+done
+
+sudo_cmd=""
+[ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+need_apt=()
+command -v npm >/dev/null || need_apt+=(nodejs npm)
+if [ "$with_browser" = 1 ] && [ ! -x /usr/bin/chromium ]; then need_apt+=(chromium); fi
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "Installing Debian packages: ${need_apt[*]}"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+python=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$python" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade "uv>=0.4"
+.venv/bin/uv pip install -q --python .venv/bin/python -e ".[test]"
+
+(cd heatmap/_assets && npm ci --no-audit --no-fund --silent)
+echo "heatmap is set up in .venv (run: .venv/bin/heatmap --help)"

@@ -1,0 +1,247 @@
+"""The command line end to end: the bundled scenario, and bad input answered with exit code 2."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import geopandas as gpd
+import pyogrio
+import pytest
+import yaml
+from conftest import BUNDLED_SCENARIO
+
+from heatmap import settings
+from heatmap.outputs import GPKG_LAYERS, OUTPUT_FILES
+
+
+def run_cli(*args):
+    """Run the command in this process (fast); returns an object with returncode, stdout and stderr."""
+    from click.testing import CliRunner
+
+    from heatmap.cli import main
+
+    result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+    result.returncode = result.exit_code
+    return result
+
+
+@pytest.fixture(scope="module")
+def cli_run(tmp_path_factory):
+    """The installed console script in a fresh process, as a user runs it."""
+    out = tmp_path_factory.mktemp("cli")
+    exe = Path(sys.executable).with_name("heatmap")
+    proc = subprocess.run(
+        [str(exe), "plan", str(BUNDLED_SCENARIO), "--out", str(out)], capture_output=True, text=True, timeout=300
+    )
+    return proc, out
+
+
+def test_bundled_scenario_end_to_end(cli_run):
+    proc, out = cli_run
+    assert proc.returncode == 0, proc.stderr
+    for name in OUTPUT_FILES:
+        assert (out / name).stat().st_size > 0
+    assert not list(out.glob(".heatmap-tmp-*"))
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "ok" and summary["violations"] == []
+    assert "Heat delivered" in proc.stdout and "LCOH" in proc.stdout and str(out / "map.html") in proc.stdout
+    assert "temperatures.supply_c = 85.0  [scenario]" in proc.stdout
+    assert "economics.om_fraction_per_a = 0.01  [default]" in proc.stdout
+
+
+def test_summary_is_complete_and_consistent(cli_run):
+    _, out = cli_run
+    s = json.loads((out / "summary.json").read_text())
+    f = s["figures"]
+    pipes = gpd.read_file(out / "plan.gpkg", layer="pipes")
+    consumers = gpd.read_file(out / "plan.gpkg", layer="consumers")
+    assert f["capex_eur"] == pytest.approx(pipes.cost_eur.sum(), rel=1e-9)
+    assert f["heat_delivered_mwh_per_a"] == pytest.approx(consumers.annual_demand_mwh[consumers.connected].sum())
+    assert f["route_length_m"] == pytest.approx(pipes.length_m[pipes.circuit == "supply"].sum())
+    assert 0 < f["heat_losses_share"] < 0.2 and f["lcoh_eur_per_mwh"] > 0
+    assert s["energy_balance"]["residual_relative"] <= 1e-3
+    keys = {a["key"] for a in s["assumptions"]}
+    assert {
+        "temperatures.ground_c",
+        "limits.max_pressure_gradient_pa_per_m",
+        "network.cost_column",
+        "economics.interest_rate",
+        "demand.full_load_hours_h",
+    } <= keys
+    assert (
+        s["counts"]["consumers_connected"] + sum(len(v) for v in s["excluded_consumers"].values())
+        >= s["counts"]["consumers"]
+    )
+
+
+def test_geopackage_layers_crs_and_columns(cli_run):
+    _, out = cli_run
+    gpkg = out / "plan.gpkg"
+    assert [name for name, _ in pyogrio.list_layers(gpkg)][:5] == list(GPKG_LAYERS)
+    expected = {
+        "sources": {"source_id", "capacity_kw", "t_supply_c", "q_supplied_kw", "mdot_kg_per_s", "pump_lift_bar"},
+        "consumers": {
+            "consumer_id",
+            "annual_demand_mwh",
+            "peak_load_kw",
+            "connected",
+            "service_length_m",
+            "service_cost_eur",
+            "dp_bar",
+            "t_supply_c",
+            "demand_method",
+        },
+        "pipes": {
+            "pipe_id",
+            "circuit",
+            "dn",
+            "length_m",
+            "mdot_kg_per_s",
+            "v_m_per_s",
+            "dp_bar",
+            "r_pa_per_m",
+            "t_in_c",
+            "t_out_c",
+            "q_loss_kw",
+            "cost_eur",
+        },
+        "junctions": {"junction_id", "circuit", "p_bar", "t_c"},
+        "streets": {"edge_id", "name", "highway", "length_m", "in_plan"},
+    }
+    for layer, cols in expected.items():
+        gdf = gpd.read_file(gpkg, layer=layer)
+        assert gdf.crs.to_epsg() == 3067, layer
+        assert cols <= set(gdf.columns), (layer, cols - set(gdf.columns))
+        assert len(gdf) > 0 and gdf.geometry.is_valid.all()
+    pipes = gpd.read_file(gpkg, layer="pipes")
+    assert set(pipes.circuit) == {"supply", "return"}
+    assert pipes.groupby("circuit").size()["supply"] == pipes.groupby("circuit").size()["return"]
+    supply = pipes[pipes.circuit == "supply"]
+    assert (supply.t_out_c < supply.t_in_c).all()  # supply pipes cool along their flow
+    assert pipes.geometry.length.values == pytest.approx(pipes.length_m.clip(lower=1).values, rel=1e-6, abs=1.0)
+
+
+def test_qgis_styles_are_embedded(cli_run):
+    import sqlite3
+
+    _, out = cli_run
+    with sqlite3.connect(out / "plan.gpkg") as db:
+        rows = db.execute(
+            "select f_table_name, f_geometry_column, f_table_schema, useAsDefault from layer_styles"
+        ).fetchall()
+    assert {r[0] for r in rows} == set(GPKG_LAYERS)
+    assert all(r[1] == "geom" and r[2] == "" and r[3] for r in rows)
+
+
+def write_scenario(tmp_path, **changes):
+    data = yaml.safe_load(BUNDLED_SCENARIO.read_text())
+    data["streets"]["path"] = str(settings.data_dir / "helsinki_centre.osm.pbf")
+    data["sources"]["path"] = str(BUNDLED_SCENARIO.parent / "helsinki_centre_sources.geojson")
+    for key, value in changes.items():
+        section, name = key.split("__")
+        if value is None:
+            data[section].pop(name, None)
+        else:
+            data.setdefault(section, {})[name] = value
+    path = tmp_path / "scenario.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True))
+    return path
+
+
+def sources_file(tmp_path, rows):
+    import pandas as pd
+
+    path = tmp_path / "sources.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["missing_file", "unknown_key", "duplicate_ids", "outside", "negative", "no_crs", "invalid_geometry", "kelvin"],
+)
+def test_bad_input_exits_2_with_a_clear_message_and_no_output(tmp_path, case):
+    from shapely.geometry import Point, Polygon
+
+    out = tmp_path / "out"
+    good = {"id": ["S1"], "lon": [24.9382], "lat": [60.1652], "capacity_kw": [90000]}
+    consumers = tmp_path / "consumers.gpkg"
+    if case == "missing_file":
+        scn, expect = write_scenario(tmp_path, sources__path=str(tmp_path / "nope.csv")), "nope.csv: file not found"
+    elif case == "unknown_key":
+        scn, expect = write_scenario(tmp_path, limits__max_velocity=2), "did you mean 'limits.max_velocity_m_per_s'"
+    elif case == "duplicate_ids":
+        rows = {k: v * 2 for k, v in good.items()}
+        scn = write_scenario(tmp_path, sources__path=str(sources_file(tmp_path, rows)))
+        expect = "duplicate ids S1"
+    elif case == "outside":
+        rows = dict(good, lon=[25.2])
+        scn = write_scenario(tmp_path, sources__path=str(sources_file(tmp_path, rows)))
+        expect = "sources S1 lie outside"
+    elif case == "kelvin":
+        rows = dict(good, t_supply_c=[358.15])
+        scn = write_scenario(tmp_path, sources__path=str(sources_file(tmp_path, rows)))
+        expect = "give °C, not kelvin"
+    else:
+        geom = {
+            "negative": Point(385800, 6672000),
+            "no_crs": Point(385800, 6672000),
+            "invalid_geometry": Polygon([(385800, 6672000), (385810, 6672010), (385810, 6672000), (385800, 6672010)]),
+        }[case]
+        demand = -5.0 if case == "negative" else 50.0
+        gdf = gpd.GeoDataFrame(
+            {"id": ["B1", "B2"], "annual_demand_mwh": [100.0, demand]},
+            geometry=[Point(385700, 6671900), geom],
+            crs=None if case == "no_crs" else 3067,
+        )
+        if case == "invalid_geometry":
+            gdf = gdf.set_geometry([Point(385700, 6671900).buffer(5), geom])
+        gdf.to_file(consumers, engine="pyogrio")
+        scn = write_scenario(tmp_path, consumers__osm_buildings=False, consumers__path=str(consumers))
+        expect = {
+            "negative": "negative for features B2",
+            "no_crs": "has no CRS",
+            "invalid_geometry": "features B2 have invalid geometry",
+        }[case]
+    proc = run_cli("plan", scn, "--out", out)
+    assert proc.returncode == 2, proc.stderr
+    assert expect in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_unwritable_output_folder(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    proc = run_cli("plan", BUNDLED_SCENARIO, "--out", blocker / "out")
+    assert proc.returncode == 2 and "cannot write to the output folder" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_failing_checks_write_nothing_unless_partial(tmp_path):
+    scn = write_scenario(
+        tmp_path,
+        limits__min_consumer_dp_bar=5.0,
+        network__max_pump_lift_bar=1.0,
+        network__initial_pump_lift_bar=1.0,
+        limits__max_resize_rounds=1,
+    )
+    out = tmp_path / "out"
+    proc = run_cli("plan", scn, "--out", out, "-q")
+    assert proc.returncode == 3 and "consumer_dp" in proc.stderr and "--partial" in proc.stderr
+    assert not out.exists()
+    proc = run_cli("plan", scn, "--out", out, "--partial", "-q")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((out / "summary.json").read_text())["status"] == "partial: checks failed"
+
+
+def test_previous_results_survive_a_failed_run(tmp_path, cli_run):
+    _, good_out = cli_run
+    out = tmp_path / "out"
+    shutil.copytree(good_out, out)
+    before = (out / "summary.json").read_bytes()
+    proc = run_cli("plan", write_scenario(tmp_path, temperatures__supply_c=400), "--out", out)
+    assert proc.returncode == 2
+    assert (out / "summary.json").read_bytes() == before

@@ -1,0 +1,139 @@
+"""pandapipes results checked against hand calculations and conservation."""
+
+import math
+
+import numpy as np
+import pandapipes as pp
+import pandas as pd
+import pytest
+from scipy.optimize import brentq
+
+from heatmap import hydraulics
+from heatmap.hydraulics import KELVIN
+
+# One DN100 series-2 pipe pair, 400 m, feeding one 500 kW consumer.
+D_INNER_M, D_OUTER_M, U_W_PER_MK = 0.1071, 0.1143, 0.2478
+LENGTH_M, ROUGHNESS_MM = 400.0, 0.045
+Q_W, T_SUPPLY_C, T_RETURN_C, T_GROUND_C = 500e3, 85.0, 45.0, 8.0
+
+
+def colebrook_hand(re: float, rel_rough: float) -> float:
+    """Solve 1/sqrt(l) = -2 log10(e/3.7 + 2.51/(Re sqrt(l))) with a bracketing root finder."""
+    return brentq(
+        lambda lam: 1 / math.sqrt(lam) + 2 * math.log10(rel_rough / 3.7 + 2.51 / (re * math.sqrt(lam))),
+        1e-4,
+        1.0,
+        xtol=1e-14,
+    )
+
+
+def single_pipe_design(q_w=Q_W, u=U_W_PER_MK):
+    pipes = pd.DataFrame(
+        {
+            "edge_id": [7],
+            "from_node": [0],
+            "to_node": [1],
+            "length_m": [LENGTH_M],
+            "dn": [100],
+            "d_inner_m": [D_INNER_M],
+            "d_outer_m": [D_OUTER_M],
+            "u_w_per_mk": [u],
+            "tree": [0],
+        }
+    )
+    consumers = pd.DataFrame({"consumer_id": ["C1"], "node": [1], "q_design_w": [q_w], "tree": [0]})
+    sources = pd.DataFrame(
+        {
+            "source_id": ["S1"],
+            "node": [0],
+            "t_supply_c": [T_SUPPLY_C],
+            "capacity_kw": [1e3],
+            "tree": [0],
+            "holds_pressure": [True],
+        }
+    )
+    node_xy = pd.DataFrame({"x": [0.0, LENGTH_M], "y": [0.0, 0.0]}, index=[0, 1])
+    design = hydraulics.NetworkDesign(pipes, consumers, sources, node_xy)
+    cond = hydraulics.Conditions(T_RETURN_C, T_GROUND_C, 2.0, ROUGHNESS_MM, {0: 1.0})
+    return design, cond
+
+
+@pytest.fixture(scope="module")
+def single_pipe():
+    design, cond = single_pipe_design()
+    return hydraulics.simulate(design, cond)
+
+
+def test_single_pipe_converges_and_delivers_the_load(single_pipe):
+    assert single_pipe.converged
+    assert single_pipe.consumers.q_kw.iloc[0] == pytest.approx(Q_W / 1000, rel=1e-9)
+
+
+def test_pressure_drop_matches_darcy_weisbach_colebrook(single_pipe):
+    supply = single_pipe.pipes[single_pipe.pipes.circuit == "supply"].iloc[0]
+    fluid = pp.call_lib("water")
+    t_mean_k = (supply.t_in_c + supply.t_out_c) / 2 + KELVIN
+    rho = float(fluid.get_density(t_mean_k))
+    nu = float(fluid.get_viscosity(t_mean_k)) / rho
+    v = supply.mdot_kg_per_s / (rho * math.pi * D_INNER_M**2 / 4)
+    lam = colebrook_hand(v * D_INNER_M / nu, ROUGHNESS_MM / 1000 / D_INNER_M)
+    dp_hand_pa = lam * LENGTH_M / D_INNER_M * rho * v**2 / 2
+    assert supply.v_m_per_s == pytest.approx(v, rel=1e-3)
+    assert supply.dp_bar * 1e5 == pytest.approx(dp_hand_pa, rel=0.01)
+
+
+def test_outlet_temperature_matches_exponential_cooling(single_pipe):
+    fluid = pp.call_lib("water")
+    for pipe in single_pipe.pipes.itertuples():
+        cp = float(fluid.get_heat_capacity((pipe.t_in_c + pipe.t_out_c) / 2 + KELVIN))
+        expected = T_GROUND_C + (pipe.t_in_c - T_GROUND_C) * math.exp(
+            -U_W_PER_MK * LENGTH_M / (pipe.mdot_kg_per_s * cp)
+        )
+        assert pipe.t_out_c == pytest.approx(expected, abs=0.01)
+    # and the supply pipe really cools (the test would pass trivially with U = 0)
+    supply = single_pipe.pipes[single_pipe.pipes.circuit == "supply"].iloc[0]
+    assert supply.t_in_c - supply.t_out_c > 0.05
+
+
+def test_heat_loss_equals_u_times_log_mean_temperature_difference(single_pipe):
+    """Q_loss = U' L ΔT_lm, the integral of the local loss U' (T(x) − T_ground) along the pipe."""
+    for pipe in single_pipe.pipes.itertuples():
+        d_in, d_out = pipe.t_in_c - T_GROUND_C, pipe.t_out_c - T_GROUND_C
+        lmtd = (d_in - d_out) / math.log(d_in / d_out)
+        assert pipe.q_loss_kw * 1000 == pytest.approx(U_W_PER_MK * LENGTH_M * lmtd, rel=2e-3)
+
+
+def test_energy_balance_closes(single_pipe):
+    eb = single_pipe.energy_balance
+    assert eb["residual_relative"] < 1e-3
+    assert eb["q_losses_kw"] > 0
+    assert eb["q_sources_kw"] == pytest.approx(eb["q_consumers_kw"] + eb["q_losses_kw"], rel=1e-3)
+
+
+def test_consumer_return_temperature_and_flow_follow_the_load(single_pipe):
+    c = single_pipe.consumers.iloc[0]
+    fluid = pp.call_lib("water")
+    cp = float(fluid.get_heat_capacity((c.t_supply_c + c.t_return_c) / 2 + KELVIN))
+    assert c.t_return_c == pytest.approx(T_RETURN_C, abs=1e-6)
+    assert c.mdot_kg_per_s == pytest.approx(Q_W / (cp * (c.t_supply_c - T_RETURN_C)), rel=2e-3)
+
+
+def test_check_simulation_flags_low_differential_pressure_and_velocity():
+    design, cond = single_pipe_design(q_w=3e6)  # far too much for DN100
+    sim = hydraulics.simulate(design, cond)
+    limits = hydraulics.Limits(
+        max_velocity_m_per_s=1.5, max_pressure_gradient_pa_per_m=200, min_consumer_dp_bar=0.5, min_consumer_supply_c=70
+    )
+    v = hydraulics.check_simulation(sim, limits, pd.Series({"S1": 1e3}))
+    assert {"velocity", "pressure_gradient", "consumer_dp", "source_capacity"} <= set(v.check)
+    ok = hydraulics.check_simulation(hydraulics.simulate(*single_pipe_design()), limits, pd.Series({"S1": 1e3}))
+    assert ok.empty, ok
+
+
+def test_bundled_network_energy_balance(bundled_plan):
+    eb = bundled_plan.energy_balance
+    assert eb["residual_relative"] <= 1e-3
+    # losses are the sum over pipes, each positive
+    assert (bundled_plan.pipes.q_loss_kw > 0).all()
+    assert eb["q_losses_kw"] == pytest.approx(bundled_plan.pipes.q_loss_kw.sum())
+    assert np.isclose(eb["q_consumers_kw"], bundled_plan.consumers.q_design_kw.sum())

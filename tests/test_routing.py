@@ -1,0 +1,109 @@
+import geopandas as gpd
+import networkx as nx
+import numpy as np
+import pandas as pd
+import pytest
+from shapely.geometry import LineString, Point
+
+from heatmap import candidates, routing
+from heatmap._errors import RoutingError
+
+CRS = "EPSG:3067"
+
+
+def street(coords_list):
+    lines = [LineString(c) for c in coords_list]
+    u = [f"{c[0]}" for c in coords_list]
+    v = [f"{c[-1]}" for c in coords_list]
+    return gpd.GeoDataFrame(
+        {
+            "edge_id": range(len(lines)),
+            "u": u,
+            "v": v,
+            "osmid": "",
+            "name": "",
+            "highway": "",
+            "length_m": [ln.length for ln in lines],
+        },
+        geometry=lines,
+        crs=CRS,
+    )
+
+
+def test_service_connections_split_the_street_at_the_foot_point():
+    streets = street([[(0, 0), (100, 0)]])
+    src = gpd.GeoDataFrame({"source_id": ["S"]}, geometry=[Point(-5, 0)], crs=CRS)
+    cons = gpd.GeoDataFrame(
+        {"consumer_id": ["A", "B", "far"]}, geometry=[Point(30, 10), Point(70, -20), Point(50, 500)], crs=CRS
+    )
+    cand = candidates.build_candidates(streets, src, cons, max_service_length_m=150)
+    t = cand.terminals.set_index("terminal_id")
+    assert t.loc["far", "reachable"] == False  # noqa: E712
+    assert t.loc["A", "service_length_m"] == pytest.approx(10)
+    assert t.loc["B", "service_length_m"] == pytest.approx(20)
+    st = cand.edges[cand.edges.kind == "street"]
+    assert sorted(st.length_m.round(6)) == [30, 30, 40]  # street cut at x = 30 and x = 70
+    assert st.length_m.sum() == pytest.approx(100)
+    # the source beyond the street's end joins its end node: no split there
+    s_edge = cand.edges[cand.edges.terminal_id == "S"].iloc[0]
+    assert s_edge.length_m == pytest.approx(5)
+
+
+def test_polygon_consumers_connect_from_their_wall():
+    streets = street([[(0, 0), (100, 0)]])
+    src = gpd.GeoDataFrame({"source_id": ["S"]}, geometry=[Point(0, 1)], crs=CRS)
+    house = Point(50, 30).buffer(10, cap_style="square")  # wall at y = 20
+    cons = gpd.GeoDataFrame({"consumer_id": ["H"]}, geometry=[house], crs=CRS)
+    cand = candidates.build_candidates(streets, src, cons, max_service_length_m=150)
+    assert cand.terminals.set_index("terminal_id").loc["H", "service_length_m"] == pytest.approx(20)
+
+
+def grid_graph():
+    # 3 x 3 grid with 100 m spacing; node = 3 * row + col
+    G = nx.Graph()
+    eid = 0
+    for r in range(3):
+        for c in range(3):
+            n = 3 * r + c
+            for m in ([n + 1] if c < 2 else []) + ([n + 3] if r < 2 else []):
+                G.add_edge(n, m, edge_id=eid, length_m=100.0)
+                eid += 1
+    return G
+
+
+def test_steiner_route_is_a_minimal_tree_on_a_grid():
+    G = grid_graph()
+    tree = routing.route_network(G, {"S": 0}, {"A": 2, "B": 6, "C": 8}, source_capacity_kw={"S": 1.0})
+    assert len(tree.edges) == 6  # optimum: 600 m (e.g. an L plus one branch)
+    T = nx.Graph(list(zip(tree.edges.from_node, tree.edges.to_node, strict=True)))
+    assert nx.is_tree(T) and {0, 2, 6, 8} <= set(T)
+    assert tree.root_of_tree == {0: 0}
+
+
+def test_unreachable_consumers_are_reported_by_id():
+    G = grid_graph()
+    G.add_edge(20, 21, edge_id=99, length_m=5.0)
+    tree = routing.route_network(G, {"S": 0}, {"A": 8, "island": 21}, source_capacity_kw={"S": 1.0})
+    assert tree.unreachable == ["island"]
+    with pytest.raises(RoutingError, match="no consumer can be reached"):
+        routing.route_network(G, {"S": 0}, {"island": 21}, source_capacity_kw={"S": 1.0})
+
+
+def test_two_sources_each_feed_their_nearest_consumers():
+    G = nx.path_graph(10)
+    nx.set_edge_attributes(G, 100.0, "length_m")
+    for i, (a, b) in enumerate(G.edges):
+        G.edges[a, b]["edge_id"] = i
+    tree = routing.route_network(G, {"S1": 0, "S2": 9}, {"A": 1, "B": 8}, source_capacity_kw={"S1": 1, "S2": 2})
+    assert len(tree.edges) == 2 and len(tree.root_of_tree) == 2
+
+
+def test_downstream_totals_sum_loads_along_the_tree():
+    edges = pd.DataFrame(
+        {"edge_id": [0, 1, 2], "from_node": [0, 1, 1], "to_node": [1, 2, 3], "depth": [1, 2, 2], "tree": 0}
+    )
+    tree = routing.RoutedTree(edges, {0: 0}, [])
+    down = routing.downstream_totals(tree, pd.Series([10.0, 20.0, 5.0], index=[2, 3, 1]))
+    assert down.peak_load_kw.tolist() == [35.0, 10.0, 20.0]
+    assert down.n_consumers.tolist() == [3, 1, 1]
+    assert np.issubdtype(down.n_consumers.dtype, np.integer)

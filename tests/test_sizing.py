@@ -1,0 +1,79 @@
+import numpy as np
+import pytest
+
+from heatmap import settings, sizing
+
+
+@pytest.fixture(scope="module")
+def catalogue():
+    return sizing.load_catalogue(
+        settings.data_dir / "pipes_en253.csv", insulation_series=2, cost_column="cost_eur_per_m"
+    )
+
+
+def test_catalogue_covers_dn20_to_dn600_in_metres(catalogue):
+    assert catalogue.index[0] == 20 and catalogue.index[-1] == 600
+    assert catalogue.loc[100, "d_inner_m"] == pytest.approx(0.1071)
+    assert (np.diff(catalogue.d_inner_m) > 0).all()
+
+
+def test_series_3_has_no_dn600(tmp_path):
+    cat = sizing.load_catalogue(
+        settings.data_dir / "pipes_en253.csv", insulation_series=3, cost_column="cost_eur_per_m"
+    )
+    assert 600 not in cat.index and 500 in cat.index
+
+
+def test_missing_cost_column_is_named(tmp_path):
+    with pytest.raises(ValueError, match="no column 'nope'"):
+        sizing.load_catalogue(settings.data_dir / "pipes_en253.csv", insulation_series=2, cost_column="nope")
+
+
+@pytest.mark.parametrize(
+    "re,eps,expected",
+    [
+        (1e5, 0.0, 0.01799),  # smooth pipe (Moody chart)
+        (1000, 0.001, 0.064),  # laminar: 64 / Re
+    ],
+)
+def test_colebrook_against_reference_values(re, eps, expected):
+    assert sizing.colebrook_friction_factor(np.array([re]), eps)[0] == pytest.approx(expected, rel=3e-3)
+
+
+def test_winter_simultaneity_matches_the_published_curve():
+    f = sizing.simultaneity_factor(np.array([1, 2, 10, 50, 199, 10_000]), "winter")
+    a, b, c, d = sizing.WINTER_GLF
+    assert f[0] == 1.0
+    assert f[2] == pytest.approx(a + b / (1 + (10 / c) ** d))
+    assert (np.diff(f) <= 0).all() and f[-1] == pytest.approx(f[-2], rel=1e-3)
+    assert sizing.simultaneity_factor(4, "thermos") == pytest.approx(0.62 + 0.38 / 4)
+    assert sizing.simultaneity_factor(40, "none") == 1.0
+
+
+def test_size_pipes_picks_the_smallest_dn_within_both_limits(catalogue):
+    rho, nu = 975.0, 0.4e-6
+    mdot = np.array([0.05, 2.0, 30.0, 1e5])
+    dn = sizing.size_pipes(
+        mdot,
+        catalogue,
+        rho=rho,
+        nu_m2_per_s=nu,
+        roughness_m=4.5e-5,
+        max_velocity_m_per_s=1.5,
+        max_pressure_gradient_pa_per_m=150,
+    )
+    assert dn[0] == 20 and dn[-1] == 600  # beyond the catalogue: largest size, reported by the checks
+    for m, size in zip(mdot[1:3], dn[1:3], strict=True):
+        d = catalogue.d_inner_m.to_numpy()
+        v, r = sizing.pressure_gradient_pa_per_m(np.full(len(d), m), d, rho=rho, nu_m2_per_s=nu, roughness_m=4.5e-5)
+        ok = (v <= 1.5) & (r <= 150)
+        assert catalogue.index[ok.argmax()] == size
+        assert not ok[: ok.argmax()].any()
+
+
+@pytest.mark.parametrize("re", [4e3, 3e4, 2e5, 1e6, 1e7])
+@pytest.mark.parametrize("eps", [0.0, 1e-4, 1e-3, 1e-2])
+def test_colebrook_matches_a_root_finder(re, eps):
+    from test_hydraulics import colebrook_hand
+
+    assert sizing.colebrook_friction_factor(np.array([re]), eps)[0] == pytest.approx(colebrook_hand(re, eps), rel=1e-8)
