@@ -82,6 +82,7 @@ class LayerSpec:
     title: str
     geometry: str
     web_map: bool
+    draw_order: float
     color: ColorRule
     popup: tuple[PopupField, ...]
     width: WidthRule = field(default_factory=WidthRule)
@@ -174,6 +175,7 @@ def _parse(path: Path) -> LayerSpec:
             title=raw["title"],
             geometry=raw["geometry"],
             web_map=bool(raw.get("web_map", True)),
+            draw_order=float(raw.get("draw_order", 0)),
             color=color,
             width=WidthRule(**style.get("width", {})),
             dash=DashRule(field=dash["field"], values=dict(dash["values"])) if dash else None,
@@ -214,5 +216,5 @@ def load_layer_specs(folder: Path | None = None) -> dict[str, LayerSpec]:
     if not folder.is_dir():
         raise ScenarioError(f"layer definitions folder {folder} does not exist; set heatmap.settings.layers_dir")
     specs = _load_all(str(folder.resolve()))
-    logger.info("Loaded %d layer definitions from %s", len(specs), folder)
+    logger.debug("Loaded %d layer definitions from %s", len(specs), folder)
     return dict(specs)

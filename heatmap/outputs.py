@@ -19,10 +19,10 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
-import pandas as pd
 
 from heatmap import __version__
 from heatmap._errors import OutputError
+from heatmap.layers import load_layer_specs
 
 logger = logging.getLogger(__name__)
 
@@ -136,20 +136,27 @@ def format_summary(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+_EMPTY_GEOMETRY = {"point": "Point", "line": "LineString", "polygon": "Polygon", "polygon_or_point": "Point"}
+
+
 def _write_gpkg(layers: dict[str, gpd.GeoDataFrame], path: Path) -> dict[str, str]:
+    """Write the layers (titled from their definitions); return each layer's geometry type."""
+    specs = load_layer_specs()
     geometry_types = {}
     for name in GPKG_LAYERS:
         gdf = layers[name]
+        kinds = set(gdf.geom_type.dropna())
+        multi = "MultiPolygon" in kinds
         gdf.to_file(
             path,
             layer=name,
             driver="GPKG",
             engine="pyogrio",
-            promote_to_multi=name == "consumers" and gdf.geom_type.isin(["MultiPolygon"]).any(),
+            promote_to_multi=multi,
             dataset_options={"VERSION": "1.3"},
+            layer_options={"IDENTIFIER": specs[name].title, "DESCRIPTION": f"heatmap {__version__}: {name}"},
         )
-        kinds = set(gdf.geom_type)
-        geometry_types[name] = "MultiPolygon" if kinds & {"MultiPolygon"} else next(iter(kinds), "Point")
+        geometry_types[name] = "MultiPolygon" if multi else next(iter(kinds), _EMPTY_GEOMETRY[specs[name].geometry])
     return geometry_types
 
 
@@ -198,9 +205,3 @@ def write_plan(plan, out_dir: Path, *, partial: bool = False, tiles: str | None 
             shutil.rmtree(tmp)
     logger.info("Wrote %s to %s", ", ".join(written), out_dir)
     return written
-
-
-def dn_table(pipes: pd.DataFrame) -> pd.DataFrame:
-    """Route length and cost per DN (supply pipes; each stands for one trench)."""
-    s = pipes[pipes.circuit == "supply"]
-    return s.groupby("dn").agg(length_m=("length_m", "sum"), cost_eur=("cost_eur", lambda x: 2 * x.sum()))

@@ -38,9 +38,6 @@ from heatmap.layers import LayerSpec, PopupField, load_layer_specs
 
 logger = logging.getLogger(__name__)
 
-#: Drawing order of the known layers, bottom to top; other layers go by geometry in between.
-_DRAW_ORDER = {"streets": 0.0, "pipes": 1.0, "consumers": 2.0, "sources": 3.0}
-_GEOMETRY_ORDER = {"polygon": 0.5, "line": 1.5, "polygon_or_point": 2.5, "point": 3.5}
 #: Decimals kept of the WGS84 coordinates (1e-6 degrees is about 0.1 m).
 _COORD_DECIMALS = 6
 #: What a popup shows for a missing value.
@@ -343,7 +340,7 @@ def _draw_order(layers: Mapping[str, gpd.GeoDataFrame], specs: Mapping[str, Laye
             logger.debug("Web map: layer %r has no definition in layers/, not drawn", name)
         elif spec.web_map:
             names.append(name)
-    return sorted(names, key=lambda n: (_DRAW_ORDER.get(n, _GEOMETRY_ORDER.get(specs[n].geometry, 9.0)), n))
+    return sorted(names, key=lambda n: (specs[n].draw_order, n))
 
 
 def _to_wgs84(name: str, frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

@@ -1,6 +1,7 @@
 """Shared fixtures: the bundled scenario planned once per test session."""
 
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 
@@ -30,3 +31,65 @@ def bundled_outputs(bundled_plan, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("bundled")
     write_plan(bundled_plan, out)
     return out
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+LOCAL_SCHEMES = {"file", "data", "blob", "about"}
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Debian Chromium driven by playwright; ``None`` if it is missing (the tests then fail)."""
+    if not CHROMIUM.is_file():
+        yield None
+        return
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        yield None
+        return
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def open_map(browser, path: Path, screenshot: Path | None = None):
+    """Open the map in a fresh context; return the page and what it logged and requested."""
+    if browser is None:
+        pytest.fail(
+            f"browser tests need Debian's Chromium at {CHROMIUM} (apt-get install chromium) "
+            "and the playwright package (pip install playwright; no `playwright install` needed)"
+        )
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    errors: list[str] = []
+    requests: list[str] = []
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("request", lambda req: requests.append(req.url))
+    page.goto(path.resolve().as_uri(), wait_until="load")
+    page.wait_for_selector(".leaflet-overlay-pane path.leaflet-interactive")
+    if screenshot is not None:
+        page.screenshot(path=str(screenshot))
+    return context, page, errors, requests
+
+
+def assert_offline(requests: list[str]) -> None:
+    """Assert that no request left the machine (only file:, data:, blob:, about: URLs)."""
+    assert requests, "no request recorded"
+    for url in requests:
+        parsed = urlparse(url)
+        assert parsed.scheme in LOCAL_SCHEMES and parsed.netloc in ("", "localhost"), url

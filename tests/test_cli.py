@@ -245,3 +245,26 @@ def test_previous_results_survive_a_failed_run(tmp_path, cli_run):
     proc = run_cli("plan", write_scenario(tmp_path, temperatures__supply_c=400), "--out", out)
     assert proc.returncode == 2
     assert (out / "summary.json").read_bytes() == before
+
+
+@pytest.mark.browser
+def test_bundled_map_opens_offline_with_every_feature_drawn(browser, cli_run, tmp_path):
+    from conftest import assert_offline, open_map
+
+    from heatmap.layers import load_layer_specs
+
+    _, out = cli_run
+    specs = load_layer_specs()
+    expected = sum(len(gpd.read_file(out / "plan.gpkg", layer=name)) for name, spec in specs.items() if spec.web_map)
+    context, page, errors, requests = open_map(browser, out / "map.html", screenshot=tmp_path / "map.png")
+    try:
+        assert page.locator(".leaflet-overlay-pane path.leaflet-interactive").count() == expected
+        pipes = page.locator(".leaflet-heatmap-pipes-pane path.leaflet-interactive")
+        pipes.nth(pipes.count() // 2).dispatch_event("click")
+        popup = page.locator(".leaflet-popup-content")
+        popup.wait_for()
+        assert "DN" in popup.inner_text() and "kg/s" in popup.inner_text()
+        assert errors == []
+        assert_offline(requests)
+    finally:
+        context.close()

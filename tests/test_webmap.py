@@ -12,26 +12,15 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import LOCAL_SCHEMES, open_map
 from shapely.geometry import LineString, Point, box
 
 from heatmap import settings, webmap
 from heatmap._errors import OutputError
 from heatmap.layers import load_layer_specs
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 X0, Y0 = 385_800.0, 6_672_000.0  # central Helsinki in EPSG:3067
 CRS = "EPSG:3067"
-LOCAL_SCHEMES = {"file", "data", "blob", "about"}
 
 
 # --- synthetic layers -------------------------------------------------------------------------------
@@ -280,46 +269,6 @@ def test_coordinates_rounded(map_html: str) -> None:
 # --- browser ----------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def browser():
-    """Headless Debian Chromium driven by playwright; ``None`` if it is missing (the tests then fail)."""
-    if not CHROMIUM.is_file():
-        yield None
-        return
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        yield None
-        return
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
-def open_map(browser, path: Path, screenshot: Path | None = None):
-    """Open the map in a fresh context; return the page and what it logged and requested."""
-    if browser is None:
-        pytest.fail(
-            f"browser tests need Debian's Chromium at {CHROMIUM} (apt-get install chromium) "
-            "and the playwright package (pip install playwright; no `playwright install` needed)"
-        )
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    page = context.new_page()
-    errors: list[str] = []
-    requests: list[str] = []
-    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("request", lambda req: requests.append(req.url))
-    page.goto(path.resolve().as_uri(), wait_until="load")
-    page.wait_for_selector(".leaflet-overlay-pane path.leaflet-interactive")
-    if screenshot is not None:
-        page.screenshot(path=str(screenshot))
-    return context, page, errors, requests
-
-
 @pytest.mark.browser
 @pytest.mark.parametrize("consumer_points", [False, True], ids=["footprints", "points"])
 def test_map_renders_offline_in_chromium(browser, tmp_path: Path, consumer_points: bool) -> None:
@@ -371,9 +320,13 @@ def test_layer_toggle_keeps_order(browser, map_file: Path, layers) -> None:
             web_feature_count(layers) - n_streets
         )
         label.locator("input").check()
+        specs = load_layer_specs()
+        bottom_up = sorted(["streets", "pipes", "consumers", "sources"], key=lambda n: specs[n].draw_order)
+        assert bottom_up == ["streets", "consumers", "pipes", "sources"]
         z = page.evaluate(
-            "['streets','pipes','consumers','sources'].map("
-            "n => +getComputedStyle(document.querySelector('.leaflet-heatmap-' + n + '-pane')).zIndex)"
+            "names => names.map("
+            "n => +getComputedStyle(document.querySelector('.leaflet-heatmap-' + n + '-pane')).zIndex)",
+            bottom_up,
         )
         assert z == sorted(z) and len(set(z)) == 4
         assert errors == []
