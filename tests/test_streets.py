@@ -1,0 +1,85 @@
+import time
+
+import osmnx as ox
+import pytest
+from pyproj import CRS
+
+from heatmap import settings, streets
+from heatmap._errors import OfflineError, StreetDataError
+
+PBF = settings.data_dir / "helsinki_centre.osm.pbf"
+TM35 = CRS.from_epsg(3067)
+
+OSM_XML = """<?xml version="1.0" encoding="UTF-8"?>
+<osm version="0.6" generator="hand">
+  <node id="1" lat="63.8400" lon="23.1000"/>
+  <node id="2" lat="63.8400" lon="23.1020"/>
+  <node id="3" lat="63.8410" lon="23.1020"/>
+  <node id="4" lat="63.8410" lon="23.1000"/>
+  <way id="10"><nd ref="1"/><nd ref="2"/><nd ref="3"/><nd ref="999"/><tag k="highway" v="residential"/></way>
+  <way id="11"><nd ref="3"/><nd ref="4"/><tag k="highway" v="service"/></way>
+  <way id="12"><nd ref="1"/><nd ref="2"/><nd ref="3"/><nd ref="4"/><nd ref="1"/><tag k="building" v="yes"/></way>
+  <way id="13"><nd ref="998"/><nd ref="997"/><tag k="highway" v="footway"/></way>
+  <way id="14"><nd ref="4"/><nd ref="1"/><tag k="highway" v="steps"/></way>
+</osm>
+"""
+
+
+@pytest.fixture(scope="module")
+def pbf_graph():
+    return streets.graph_from_pbf(PBF, network_type="driving+service")
+
+
+def test_pbf_streets_in_metric_crs(pbf_graph):
+    edges = streets.street_edges(pbf_graph, TM35)
+    assert edges.crs == TM35 and len(edges) > 300
+    assert edges.length_m.to_numpy() == pytest.approx(edges.geometry.length.to_numpy())
+    assert (edges.u != edges.v).all() and edges.edge_id.is_unique
+    assert 20_000 < edges.length_m.sum() < 40_000  # ~1 × 1.6 km of central Helsinki
+
+
+def test_graphml_round_trip_keeps_the_network(pbf_graph, tmp_path):
+    path = tmp_path / "streets.graphml"
+    ox.save_graphml(pbf_graph, path)
+    a = streets.street_edges(pbf_graph, TM35)
+    b = streets.street_edges(streets.graph_from_graphml(path), TM35)
+    assert b.length_m.sum() == pytest.approx(a.length_m.sum(), rel=1e-6)
+    assert len(b) == len(a)
+
+
+def test_osm_xml_with_dangling_references_and_non_streets(tmp_path):
+    path = tmp_path / "clip.osm"
+    path.write_text(OSM_XML)
+    G = streets.graph_from_xml(path)
+    edges = streets.street_edges(G, TM35)
+    # building, steps and the footway of missing nodes dropped; the two streets merge at node 3 (degree 2)
+    assert {h for v in edges.highway for h in v.split(";")} == {"residential", "service"}
+    assert edges.length_m.sum() == pytest.approx(100 + 111 + 98, rel=0.05)  # three sides of the block
+
+
+def test_unreadable_street_files(tmp_path):
+    with pytest.raises(StreetDataError, match="not found"):
+        streets.graph_from_pbf(tmp_path / "none.pbf", network_type="all")
+    bad = tmp_path / "bad.osm"
+    bad.write_text("<osm><way")
+    with pytest.raises(StreetDataError, match="not a readable OSM XML"):
+        streets.graph_from_xml(bad)
+    nothing = tmp_path / "nothing.osm"
+    nothing.write_text('<osm version="0.6"><node id="1" lat="0" lon="0"/></osm>')
+    with pytest.raises(StreetDataError, match="no street"):
+        streets.graph_from_xml(nothing)
+
+
+def test_offline_download_fails_fast_naming_cache_and_alternatives(monkeypatch, tmp_path):
+    monkeypatch.setattr(settings, "cache_dir", tmp_path / "cache")
+    # a closed local port: the request is refused at once, as with no network
+    monkeypatch.setattr(ox.settings, "nominatim_url", "http://127.0.0.1:9/")
+    monkeypatch.setattr(ox.settings, "overpass_url", "http://127.0.0.1:9/api")
+    for kwargs in ({"place": "Kokkola, Finland"}, {"bbox": (23.0, 63.8, 23.1, 63.9)}):
+        t0 = time.perf_counter()
+        with pytest.raises(OfflineError) as info:
+            streets.graph_from_osm_live(network_type="driving", **kwargs)
+        assert time.perf_counter() - t0 < 10
+        message = str(info.value)
+        assert str(tmp_path / "cache" / "osmnx") in message
+        assert "pbf" in message and "xml" in message and "graphml" in message
