@@ -3,9 +3,9 @@
 Model: every tree node becomes a supply and a return junction; every tree edge a supply pipe and a return
 pipe of the same DN, buried (heat loss to ground at ``temperatures.ground_c``); every consumer a
 ``heat_consumer`` from its supply to its return junction drawing its design load with a fixed return
-temperature; the largest source of each connected network a circulation pump holding the return-side
-pressure and the supply temperature; further sources of the same network circulation pumps of fixed mass
-flow in proportion to their capacity. Solved with ``mode="bidirectional"`` and Colebrook friction.
+temperature; the source of each connected network (routing gives every source a network of its own) a
+circulation pump holding the return-side pressure and the supply temperature. Solved with
+``mode="bidirectional"`` and Colebrook friction.
 
 The catalogue's heat-loss coefficient ``U'`` (W per metre of pipe and kelvin) is given to pandapipes per
 m² of steel outer surface, ``u = U' / (π d_outer)``; pandapipes integrates the loss exactly:
@@ -45,7 +45,7 @@ class NetworkDesign:
     consumers : pandas.DataFrame
         ``consumer_id``, ``node``, ``q_design_w``.
     sources : pandas.DataFrame
-        ``source_id``, ``node``, ``t_supply_c``, ``capacity_kw``, ``tree``, ``holds_pressure``.
+        ``source_id``, ``node``, ``t_supply_c``, ``capacity_kw``, ``tree`` (one source per tree).
     node_xy : pandas.DataFrame
         ``x``, ``y`` indexed by node (for pandapipes geodata).
     """
@@ -177,9 +177,7 @@ def build_net(design: NetworkDesign, cond: Conditions) -> pp.pandapipesNet:
         treturn_k=cond.t_return_c + KELVIN,
         name=c.consumer_id.astype(str).tolist(),
     )
-    s = design.sources
-    holders = s[s.holds_pressure]
-    for row in holders.itertuples():
+    for row in design.sources.itertuples():
         j = int(pos[row.node])
         lift = cond.pump_lift_bar[row.tree]
         pp.create_circ_pump_const_pressure(
@@ -191,30 +189,12 @@ def build_net(design: NetworkDesign, cond: Conditions) -> pp.pandapipesNet:
             t_flow_k=row.t_supply_c + KELVIN,
             name=str(row.source_id),
         )
-    feeders = s[~s.holds_pressure]
-    if len(feeders):
-        cp = 4190.0
-        for row in feeders.itertuples():
-            tree_load_w = c.q_design_w[c.tree == row.tree].sum() if "tree" in c else c.q_design_w.sum()
-            tree_cap = s.capacity_kw[s.tree == row.tree].sum()
-            share = row.capacity_kw / tree_cap
-            mdot = share * tree_load_w / (cp * (row.t_supply_c - cond.t_return_c))
-            j = int(pos[row.node])
-            pp.create_circ_pump_const_mass_flow(
-                net,
-                j + n,
-                j,
-                p_flow_bar=cond.p_return_bar + cond.pump_lift_bar[row.tree],
-                mdot_flow_kg_per_s=mdot,
-                t_flow_k=row.t_supply_c + KELVIN,
-                name=str(row.source_id),
-            )
     logger.info(
         "Built pandapipes net: %d junctions, %d pipes, %d consumers, %d pumps",
         len(net.junction),
         len(net.pipe),
         len(net.heat_consumer),
-        len(s),
+        len(design.sources),
     )
     return net
 

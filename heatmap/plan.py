@@ -206,9 +206,7 @@ def plan_from_scenario(scn: Scenario, *, progress: Callable[[str], None] | None 
         reach = term[term.reachable]
         src_nodes = reach.node[reach.role == "source"].astype(int).to_dict()
         con_nodes = reach.node[reach.role == "consumer"].astype(int).to_dict()
-        tree = routing.route_network(
-            G, src_nodes, con_nodes, source_capacity_kw=src.set_index("source_id").capacity_kw.to_dict()
-        )
+        tree = routing.route_network(G, src_nodes, con_nodes)
 
     with timer.stage("sizing"):
         t = scn.temperatures
@@ -340,7 +338,6 @@ def _simulate_and_resize(scn, tree, edges, catalogue, cons_routed, con_nodes, sr
             "tree": [tree_of_node[src_nodes[sid]] for sid in in_tree],
         }
     )
-    sources["holds_pressure"] = [tree.root_of_tree[tr] == n for tr, n in zip(sources.tree, sources.node, strict=True)]
     used_nodes = np.unique(np.concatenate([edges.from_node, edges.to_node]))
     xy = shapely.get_coordinates(cand.nodes.geometry.values[used_nodes])
     node_xy = pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1]}, index=used_nodes)

@@ -4,13 +4,17 @@ Algorithm
 ---------
 The route is a minimum Steiner tree on the candidate graph whose terminals are the consumers and the
 sources. Several sources are joined to one virtual root by zero-cost edges, so each consumer is joined to
-whichever source is cheapest to reach. The Steiner tree is found with Mehlhorn's algorithm (networkx
-``steiner_tree(method="mehlhorn")``: a minimum spanning tree of the terminals' shortest-path Voronoi
-regions, at most twice the optimum and usually within a few percent), then non-terminal leaves are pruned.
+whichever source is cheapest to reach, and each source feeds a network of its own (a source is a leaf of the
+candidate graph, so no tree path can pass through one). Source capacity does not steer the route; the
+hydraulic checks report a source loaded beyond its capacity.
 
-Edge cost is the trench length weighted by ``cost_weight`` (1 by default), so the tree minimises the
-route's cost at a uniform price per metre. Pipe sizes, and so the DN-dependent price, are only known after
-routing; an exact economic design (MILP, on the roadmap) will weigh both at once.
+The Steiner tree is found with Mehlhorn's algorithm (networkx ``steiner_tree(method="mehlhorn")``: a
+minimum spanning tree over the terminals' shortest-path Voronoi regions, expanded to paths; at most twice
+the optimum), then non-terminal leaves are pruned.
+
+Edge cost is the trench length, so the tree minimises the route's cost at a uniform price per metre. Pipe
+sizes, and so the DN-dependent price, are only known after routing; an exact economic design (MILP, on the
+roadmap) will weigh both at once.
 
 Consumers in a component of the candidate graph holding no source cannot be reached and are reported
 by id.
@@ -35,7 +39,7 @@ _ROOT = "__root__"
 
 @dataclass
 class RoutedTree:
-    """The routed network as a set of trees, each oriented away from its pressure-holding source.
+    """The routed network as a set of trees, each oriented away from its source.
 
     Attributes
     ----------
@@ -43,7 +47,7 @@ class RoutedTree:
         One row per tree edge: ``edge_id`` (candidate edge), ``from_node``, ``to_node`` (flow direction at
         design), ``depth`` and ``tree`` (index of the connected network it belongs to).
     root_of_tree : dict
-        Tree index → node of the source holding the pressure (the largest source of that tree).
+        Tree index → node of its source.
     unreachable : list of str
         Consumer ids with no path to any source.
     """
@@ -57,8 +61,6 @@ def route_network(
     G: nx.Graph,
     source_nodes: dict[str, int],
     consumer_nodes: dict[str, int],
-    *,
-    source_capacity_kw: dict[str, float],
 ) -> RoutedTree:
     """Find the least-length tree joining every reachable consumer to a source.
 
@@ -70,8 +72,6 @@ def route_network(
         Source id → graph node.
     consumer_nodes
         Consumer id → graph node (unreachable consumers left out).
-    source_capacity_kw
-        Source id → capacity; the largest source of each tree holds the pressure.
 
     Returns
     -------
@@ -103,8 +103,7 @@ def route_network(
     rows = []
     root_of_tree: dict[int, int] = {}
     for tree_idx, comp in enumerate(nx.connected_components(T)):
-        sources_here = [n for n in comp if n in by_node]
-        root = max(sources_here, key=lambda n: source_capacity_kw[by_node[n]])
+        (root,) = (n for n in comp if n in by_node)  # one source per tree (see the module docstring)
         root_of_tree[tree_idx] = root
         depth = nx.single_source_shortest_path_length(T.subgraph(comp), root)
         for parent, child in nx.bfs_edges(T.subgraph(comp), root):

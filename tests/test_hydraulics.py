@@ -49,7 +49,6 @@ def single_pipe_design(q_w=Q_W, u=U_W_PER_MK):
             "t_supply_c": [T_SUPPLY_C],
             "capacity_kw": [1e3],
             "tree": [0],
-            "holds_pressure": [True],
         }
     )
     node_xy = pd.DataFrame({"x": [0.0, LENGTH_M], "y": [0.0, 0.0]}, index=[0, 1])

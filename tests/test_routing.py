@@ -73,7 +73,7 @@ def grid_graph():
 
 def test_steiner_route_is_a_minimal_tree_on_a_grid():
     G = grid_graph()
-    tree = routing.route_network(G, {"S": 0}, {"A": 2, "B": 6, "C": 8}, source_capacity_kw={"S": 1.0})
+    tree = routing.route_network(G, {"S": 0}, {"A": 2, "B": 6, "C": 8})
     assert len(tree.edges) == 6  # optimum: 600 m (e.g. an L plus one branch)
     T = nx.Graph(list(zip(tree.edges.from_node, tree.edges.to_node, strict=True)))
     assert nx.is_tree(T) and {0, 2, 6, 8} <= set(T)
@@ -83,10 +83,10 @@ def test_steiner_route_is_a_minimal_tree_on_a_grid():
 def test_unreachable_consumers_are_reported_by_id():
     G = grid_graph()
     G.add_edge(20, 21, edge_id=99, length_m=5.0)
-    tree = routing.route_network(G, {"S": 0}, {"A": 8, "island": 21}, source_capacity_kw={"S": 1.0})
+    tree = routing.route_network(G, {"S": 0}, {"A": 8, "island": 21})
     assert tree.unreachable == ["island"]
     with pytest.raises(RoutingError, match="no consumer can be reached"):
-        routing.route_network(G, {"S": 0}, {"island": 21}, source_capacity_kw={"S": 1.0})
+        routing.route_network(G, {"S": 0}, {"island": 21})
 
 
 def test_two_sources_each_feed_their_nearest_consumers():
@@ -94,7 +94,7 @@ def test_two_sources_each_feed_their_nearest_consumers():
     nx.set_edge_attributes(G, 100.0, "length_m")
     for i, (a, b) in enumerate(G.edges):
         G.edges[a, b]["edge_id"] = i
-    tree = routing.route_network(G, {"S1": 0, "S2": 9}, {"A": 1, "B": 8}, source_capacity_kw={"S1": 1, "S2": 2})
+    tree = routing.route_network(G, {"S1": 0, "S2": 9}, {"A": 1, "B": 8})
     assert len(tree.edges) == 2 and len(tree.root_of_tree) == 2
 
 
