@@ -304,6 +304,7 @@ class Limits:
     max_pressure_gradient_pa_per_m: float
     min_consumer_dp_bar: float
     min_consumer_supply_c: float
+    min_supply_c_by_consumer: dict[str, float] = field(default_factory=dict)
 
 
 def check_simulation(sim: Simulation, limits: Limits, capacity_kw: pd.Series) -> pd.DataFrame:
@@ -338,9 +339,11 @@ def check_simulation(sim: Simulation, limits: Limits, capacity_kw: pd.Series) ->
         ]
     bad = c[c.dp_bar < limits.min_consumer_dp_bar]
     rows += [("consumer_dp", str(r.consumer_id), float(r.dp_bar), limits.min_consumer_dp_bar) for r in bad.itertuples()]
-    bad = c[c.t_supply_c < limits.min_consumer_supply_c]
+    minimum = c.consumer_id.map(limits.min_supply_c_by_consumer).fillna(limits.min_consumer_supply_c)
+    c = c.assign(min_supply_c=minimum.to_numpy())
+    bad = c[c.t_supply_c < c.min_supply_c]
     rows += [
-        ("consumer_supply_temperature", str(r.consumer_id), float(r.t_supply_c), limits.min_consumer_supply_c)
+        ("consumer_supply_temperature", str(r.consumer_id), float(r.t_supply_c), float(r.min_supply_c))
         for r in bad.itertuples()
     ]
     s = sim.sources.set_index("source_id")

@@ -251,7 +251,9 @@ def _check_temperature(values: pd.Series, where: str, ids: pd.Series, column: st
         )
 
 
-def prepare_consumers(gdf: gpd.GeoDataFrame, *, crs: CRS, full_load_hours_h: float) -> gpd.GeoDataFrame:
+def prepare_consumers(
+    gdf: gpd.GeoDataFrame, *, crs: CRS, full_load_hours_h: float, default_min_supply_c: float
+) -> gpd.GeoDataFrame:
     """Check consumers with given demand, derive missing peak loads and project them.
 
     Parameters
@@ -263,17 +265,21 @@ def prepare_consumers(gdf: gpd.GeoDataFrame, *, crs: CRS, full_load_hours_h: flo
         The plan's metric CRS.
     full_load_hours_h
         Full-load hours deriving a missing peak load from the annual demand.
+    default_min_supply_c
+        Lowest acceptable supply temperature of consumers whose ``min_supply_c`` is empty or missing.
 
     Returns
     -------
     geopandas.GeoDataFrame
         Columns ``consumer_id``, ``name``, ``building_type``, ``annual_demand_mwh``, ``peak_load_kw``,
-        ``demand_method``, geometry (points or footprints).
+        ``min_supply_c``, ``demand_method``, geometry (points or footprints).
     """
     where = gdf.attrs.get("where", "consumers")
     ids = gdf["id"]
     annual = _numeric(gdf, "annual_demand_mwh", where, ids, required=True)
     peak = _numeric(gdf, "peak_load_kw", where, ids, required=False)
+    min_supply = _numeric(gdf, "min_supply_c", where, ids, required=False).fillna(default_min_supply_c)
+    _check_temperature(min_supply, where, ids, "min_supply_c")
     derived = peak.isna()
     peak = peak.where(~derived, annual * 1000.0 / full_load_hours_h)
     method = np.where(
@@ -288,6 +294,7 @@ def prepare_consumers(gdf: gpd.GeoDataFrame, *, crs: CRS, full_load_hours_h: flo
             "building_type": gdf["building_type"].astype(str).values if "building_type" in gdf else "",
             "annual_demand_mwh": annual.values,
             "peak_load_kw": peak.values,
+            "min_supply_c": min_supply.values,
             "demand_method": method,
         },
         geometry=gdf.geometry.to_crs(crs).values,

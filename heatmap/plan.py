@@ -131,12 +131,18 @@ def _load(scn: Scenario) -> tuple[CRS, gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.G
     else:
         raw = inputs.read_features(
             scn.consumers.path,
+            inline=scn.consumers.inline,
             id_column=scn.consumers.id_column,
             layer=scn.consumers.layer,
             what="consumers",
             allowed_geometry=("Point", "Polygon", "MultiPolygon"),
         )
-        cons = inputs.prepare_consumers(raw, crs=crs, full_load_hours_h=scn.demand.full_load_hours_h)
+        cons = inputs.prepare_consumers(
+            raw,
+            crs=crs,
+            full_load_hours_h=scn.demand.full_load_hours_h,
+            default_min_supply_c=scn.temperatures.min_consumer_supply_c,
+        )
         out = cons[~cons.intersects(area)]
         if len(out):
             raise InputDataError(
@@ -308,6 +314,7 @@ def _simulate_and_resize(scn, tree, edges, catalogue, cons_routed, con_nodes, sr
         lim.max_pressure_gradient_pa_per_m,
         lim.min_consumer_dp_bar,
         t.min_consumer_supply_c,
+        cons_routed.min_supply_c.to_dict() if "min_supply_c" in cons_routed else {},
     )
     tree_of_node = pd.concat(
         [

@@ -87,6 +87,7 @@ class Consumers:
     """Heat consumers: a file of points or footprints, or the buildings of the OSM street file."""
 
     path: Path | None = _setting(None, "file with id and annual_demand_mwh (peak_load_kw optional) per consumer")
+    inline: list[dict] = _setting([], "rows with id, lon, lat, annual_demand_mwh (peak_load_kw, min_supply_c optional)")
     osm_buildings: bool = _setting(False, "take the buildings of the streets' OSM PBF as consumers")
     id_column: str = _setting("id", "column holding each consumer's unique id")
     layer: str | None = _setting(None, "layer to read from a multi-layer file (GeoPackage)")
@@ -103,7 +104,7 @@ class Temperatures:
     return_c: float = _setting(45.0, "return temperature leaving each consumer", min=5, max=100)
     ground_c: float = _setting(8.0, "undisturbed ground temperature around buried pipes", min=-20, max=40)
     min_consumer_supply_c: float = _setting(
-        70.0, "lowest supply temperature acceptable at any consumer", min=5, max=150
+        70.0, "lowest supply temperature acceptable at a consumer without its own min_supply_c", min=5, max=150
     )
 
 
@@ -377,8 +378,11 @@ def _check_consistency(scn: Scenario) -> None:
             )
     if scn.sources.path is None and not scn.sources.inline:
         raise ScenarioError("the scenario names no heat source: give 'sources.path' or 'sources.inline'")
-    if scn.consumers.path is None and not scn.consumers.osm_buildings:
-        raise ScenarioError("the scenario names no consumers: give 'consumers.path' or 'consumers.osm_buildings: true'")
+    if scn.consumers.path is None and not scn.consumers.inline and not scn.consumers.osm_buildings:
+        raise ScenarioError(
+            "the scenario names no consumers: give 'consumers.path', 'consumers.inline' or "
+            "'consumers.osm_buildings: true'"
+        )
     if scn.consumers.osm_buildings and s.source != "pbf":
         raise ScenarioError("'consumers.osm_buildings' needs 'streets.source: pbf' (the buildings are read from it)")
     if scn.network.initial_pump_lift_bar > scn.network.max_pump_lift_bar:

@@ -268,3 +268,23 @@ def test_bundled_map_opens_offline_with_every_feature_drawn(browser, cli_run, tm
         assert_offline(requests)
     finally:
         context.close()
+
+
+def test_inline_consumers_with_their_own_minimum_supply_temperature(tmp_path):
+    """A consumer asking for more than the network supplies is reported by id; one asking less passes."""
+    rows = [
+        {"id": "hotel", "lon": 24.9425, "lat": 60.1680, "annual_demand_mwh": 800.0, "min_supply_c": 84.99},
+        {"id": "school", "lon": 24.9460, "lat": 60.1700, "annual_demand_mwh": 400.0, "peak_load_kw": 300.0},
+    ]
+    scn = write_scenario(
+        tmp_path, consumers__osm_buildings=False, consumers__inline=rows, consumers__min_annual_demand_mwh=0
+    )
+    out = tmp_path / "out"
+    proc = run_cli("plan", scn, "--out", out, "--partial", "-q")
+    assert proc.returncode == 0, proc.stderr
+    s = json.loads((out / "summary.json").read_text())
+    assert [(v["check"], v["element"]) for v in s["violations"]] == [("consumer_supply_temperature", "hotel")]
+    assert s["violations"][0]["limit"] == pytest.approx(84.99)
+    c = gpd.read_file(out / "plan.gpkg", layer="consumers").set_index("consumer_id")
+    assert c.loc["school", "peak_load_kw"] == 300.0 and c.loc["hotel", "peak_load_kw"] == pytest.approx(400.0)
+    assert c.loc["school", "min_supply_c"] == 75.0  # the scenario's default

@@ -32,7 +32,7 @@ def test_csv_consumers_in_degrees_are_projected_and_peak_derived(tmp_path):
         },
     )
     raw = inputs.read_features(path, id_column="id", what="consumers")
-    c = inputs.prepare_consumers(raw, crs=CRS.from_epsg(3067), full_load_hours_h=2000)
+    c = inputs.prepare_consumers(raw, crs=CRS.from_epsg(3067), full_load_hours_h=2000, default_min_supply_c=70)
     assert c.crs.to_epsg() == 3067 and c.geometry.x.between(3e5, 4e5).all()
     assert c.peak_load_kw.tolist() == [100.0, 80.0]
     assert "2000 full-load hours" in c.demand_method.iloc[0] and c.consumer_id.tolist() == ["1", "2"]
@@ -67,7 +67,7 @@ def test_bad_consumer_rows_are_named(tmp_path, rows, match):
     path = write_csv(tmp_path, rows)
     with pytest.raises(InputDataError, match=match) as info:
         raw = inputs.read_features(path, id_column="id", what="consumers")
-        inputs.prepare_consumers(raw, crs=CRS.from_epsg(3067), full_load_hours_h=2000)
+        inputs.prepare_consumers(raw, crs=CRS.from_epsg(3067), full_load_hours_h=2000, default_min_supply_c=70)
     assert str(path) in str(info.value)
 
 
