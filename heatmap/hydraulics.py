@@ -322,12 +322,13 @@ def check_simulation(sim: Simulation, limits: Limits, capacity_kw: pd.Series) ->
     Returns
     -------
     pandas.DataFrame
-        One row per violation: ``check``, ``element`` (pipe edge id, consumer id, source id or ``network``),
-        ``value``, ``limit``. Empty when every check holds.
+        One row per violation: ``check``, ``element`` (the pipe, consumer id, source id or ``network``),
+        ``value``, ``limit`` and ``edge_id`` (pipe checks only). Empty when every check holds.
     """
-    rows: list[tuple[str, str, float, float]] = []
+    columns = ["check", "element", "value", "limit", "edge_id"]
     if not sim.converged:
-        return pd.DataFrame([("converged", "network", 0.0, 1.0)], columns=["check", "element", "value", "limit"])
+        return pd.DataFrame([("converged", "network", 0.0, 1.0, None)], columns=columns)
+    rows: list[tuple] = []
     p, c = sim.pipes, sim.consumers
     for col, limit, name in (
         ("v_m_per_s", limits.max_velocity_m_per_s, "velocity"),
@@ -335,26 +336,30 @@ def check_simulation(sim: Simulation, limits: Limits, capacity_kw: pd.Series) ->
     ):
         bad = p[p[col] > limit * (1 + 1e-9)]
         rows += [
-            (name, f"{r.circuit} pipe of edge {r.edge_id}", float(getattr(r, col)), limit) for r in bad.itertuples()
+            (name, f"{r.circuit} pipe of edge {r.edge_id}", float(getattr(r, col)), limit, int(r.edge_id))
+            for r in bad.itertuples()
         ]
     bad = c[c.dp_bar < limits.min_consumer_dp_bar]
-    rows += [("consumer_dp", str(r.consumer_id), float(r.dp_bar), limits.min_consumer_dp_bar) for r in bad.itertuples()]
+    rows += [
+        ("consumer_dp", str(r.consumer_id), float(r.dp_bar), limits.min_consumer_dp_bar, None) for r in bad.itertuples()
+    ]
     minimum = c.consumer_id.map(limits.min_supply_c_by_consumer).fillna(limits.min_consumer_supply_c)
     c = c.assign(min_supply_c=minimum.to_numpy())
     bad = c[c.t_supply_c < c.min_supply_c]
     rows += [
-        ("consumer_supply_temperature", str(r.consumer_id), float(r.t_supply_c), float(r.min_supply_c))
+        ("consumer_supply_temperature", str(r.consumer_id), float(r.t_supply_c), float(r.min_supply_c), None)
         for r in bad.itertuples()
     ]
     s = sim.sources.set_index("source_id")
     over = s.q_supplied_kw > capacity_kw.reindex(s.index) * (1 + 1e-9)
     rows += [
-        ("source_capacity", str(sid), float(s.q_supplied_kw[sid]), float(capacity_kw[sid])) for sid in s.index[over]
+        ("source_capacity", str(sid), float(s.q_supplied_kw[sid]), float(capacity_kw[sid]), None)
+        for sid in s.index[over]
     ]
     eb = sim.energy_balance
     if not eb["residual_relative"] <= ENERGY_BALANCE_TOLERANCE:
-        rows.append(("energy_balance", "network", eb["residual_relative"], ENERGY_BALANCE_TOLERANCE))
-    out = pd.DataFrame(rows, columns=["check", "element", "value", "limit"])
+        rows.append(("energy_balance", "network", eb["residual_relative"], ENERGY_BALANCE_TOLERANCE, None))
+    out = pd.DataFrame(rows, columns=columns).astype({"edge_id": "Int64"})
     logger.info("Checks: %d violations", len(out))
     return out
 

@@ -385,9 +385,8 @@ def _simulate_and_resize(scn, tree, edges, catalogue, cons_routed, con_nodes, sr
             lift = {k: min(v * 1.5, scn.network.max_pump_lift_bar) for k, v in lift.items()}
             continue
         changed = False
-        bad_pipe = violations.check.isin(["velocity", "pressure_gradient"])
-        if bad_pipe.any():
-            bad_edges = {int(e.rsplit(" ", 1)[1]) for e in violations.element[bad_pipe]}
+        bad_edges = violations.edge_id.dropna()
+        if len(bad_edges):
             up = edges.edge_id.isin(bad_edges).to_numpy()
             pos = np.searchsorted(dns, edges.dn.to_numpy())
             new = np.where(up, dns[np.minimum(pos + 1, len(dns) - 1)], edges.dn.to_numpy())

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pyogrio
 import pytest
 import yaml
@@ -288,3 +289,23 @@ def test_inline_consumers_with_their_own_minimum_supply_temperature(tmp_path):
     c = gpd.read_file(out / "plan.gpkg", layer="consumers").set_index("consumer_id")
     assert c.loc["school", "peak_load_kw"] == 300.0 and c.loc["hotel", "peak_load_kw"] == pytest.approx(400.0)
     assert c.loc["school", "min_supply_c"] == 75.0  # the scenario's default
+
+
+def test_resize_rounds_upsize_an_undersized_network(tmp_path, monkeypatch):
+    """Start every pipe at DN20: the simulate–check–resize loop must upsize until the limits hold."""
+    from heatmap import plan as plan_module
+    from heatmap.scenario import scenario_from_file
+
+    monkeypatch.setattr(plan_module.sizing, "size_pipes", lambda mdot, catalogue, **_: np.full(len(mdot), 20))
+    rows = [{"id": f"C{i}", "lon": 24.940 + 0.001 * i, "lat": 60.1690, "annual_demand_mwh": 600.0} for i in range(6)]
+    scn = scenario_from_file(
+        write_scenario(tmp_path, consumers__osm_buildings=False, consumers__inline=rows, limits__max_resize_rounds=15)
+    )
+    result = plan_module.plan_from_scenario(scn)
+    assert result.ok, result.violations
+    assert "velocity" in result.rounds[0]["checks_failed"] and len(result.rounds) > 2
+    assert result.rounds[-1]["violations"] == 0
+    supply = result.pipes[result.pipes.circuit == "supply"]
+    assert supply.dn.max() > 20
+    assert (supply.v_m_per_s <= scn.limits.max_velocity_m_per_s).all()
+    assert (supply.r_pa_per_m <= scn.limits.max_pressure_gradient_pa_per_m).all()
