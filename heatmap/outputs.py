@@ -1,7 +1,8 @@
 """Write a plan: ``plan.gpkg`` (styled for QGIS), ``map.html`` (offline web map) and ``summary.json``.
 
 Everything is written into a temporary folder inside the output folder and moved into place only when all
-files are complete, so an interrupted run leaves the previous results as they were.
+files are complete, so an interrupted run leaves the previous results as they were. A temporary folder
+left behind by a killed run is removed by the next run writing to the same folder.
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ def _jsonable(value: Any) -> Any:
 def plan_summary(plan, *, partial: bool = False) -> dict[str, Any]:
     """Everything a reader needs to judge the plan: totals, checks, exclusions and every assumption.
 
+    The same scenario gives the same summary, apart from ``created_utc`` (stage timings are logged instead).
+
     Parameters
     ----------
     plan
@@ -91,7 +94,6 @@ def plan_summary(plan, *, partial: bool = False) -> dict[str, Any]:
         "violations": plan.violations.to_dict(orient="records"),
         "resize_rounds": plan.rounds,
         "assumptions": plan.scenario.assumptions(),
-        "timings_s": plan.timings_s,
     }
     return _jsonable(summary)
 
@@ -160,6 +162,27 @@ def _write_gpkg(layers: dict[str, gpd.GeoDataFrame], path: Path) -> dict[str, st
     return geometry_types
 
 
+_TMP_PREFIX = ".heatmap-tmp-"
+
+
+def _remove_stale_temporaries(out_dir: Path) -> None:
+    """Remove temporary folders left by killed runs (their writer process no longer exists)."""
+    for tmp in out_dir.glob(f"{_TMP_PREFIX}*"):
+        pid = tmp.name[len(_TMP_PREFIX) :].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def write_plan(plan, out_dir: Path, *, partial: bool = False, tiles: str | None = None) -> dict[str, Path]:
     """Write the plan's GeoPackage, web map and summary atomically into ``out_dir``.
 
@@ -184,7 +207,8 @@ def write_plan(plan, out_dir: Path, *, partial: bool = False, tiles: str | None 
     out_dir = Path(out_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".heatmap-tmp-", dir=out_dir))
+        _remove_stale_temporaries(out_dir)
+        tmp = Path(tempfile.mkdtemp(prefix=f"{_TMP_PREFIX}{os.getpid()}-", dir=out_dir))
     except OSError as exc:
         raise OutputError(
             f"cannot write to the output folder {out_dir} ({exc.strerror}); choose another --out"

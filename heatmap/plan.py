@@ -284,10 +284,11 @@ def plan_from_scenario(scn: Scenario, *, progress: Callable[[str], None] | None 
         )
     plan.timings_s = timer.timings
     logger.info(
-        "Planned %r: %d consumers connected, %d violations",
+        "Planned %r: %d consumers connected, %d violations; stage times %s",
         scn.name,
         int(plan.consumers.connected.sum()),
         len(violations),
+        ", ".join(f"{k} {v:.2f} s" for k, v in timer.timings.items()),
     )
     return plan
 

@@ -309,3 +309,63 @@ def test_resize_rounds_upsize_an_undersized_network(tmp_path, monkeypatch):
     assert supply.dn.max() > 20
     assert (supply.v_m_per_s <= scn.limits.max_velocity_m_per_s).all()
     assert (supply.r_pa_per_m <= scn.limits.max_pressure_gradient_pa_per_m).all()
+
+
+def test_same_scenario_gives_identical_attributes_and_summary(cli_run, tmp_path):
+    """A second run in a process with another hash seed writes the same attributes, geometries and summary."""
+    import os
+
+    _, first = cli_run
+    second = tmp_path / "second"
+    env = dict(os.environ, PYTHONHASHSEED="12345")
+    exe = Path(sys.executable).with_name("heatmap")
+    proc = subprocess.run(
+        [str(exe), "plan", str(BUNDLED_SCENARIO), "--out", str(second), "-q"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    for layer in GPKG_LAYERS:
+        a = pyogrio.read_dataframe(first / "plan.gpkg", layer=layer)
+        b = pyogrio.read_dataframe(second / "plan.gpkg", layer=layer)
+        assert a.drop(columns="geometry").equals(b.drop(columns="geometry")), layer
+        assert (a.geometry.to_wkb() == b.geometry.to_wkb()).all(), layer
+    s1, s2 = (json.loads((d / "summary.json").read_text()) for d in (first, second))
+    assert s1.pop("created_utc") != "" and s2.pop("created_utc") != ""
+    assert s1 == s2
+
+
+@pytest.mark.parametrize("how", ["SIGKILL", "SIGINT"])
+def test_interrupted_run_leaves_previous_results_intact(cli_run, tmp_path, how):
+    """Kill a run while it writes its outputs: the previous results stay byte for byte, and the next run cleans up."""
+    import signal
+    import time
+
+    _, good_out = cli_run
+    out = tmp_path / "out"
+    shutil.copytree(good_out, out)
+    before = {name: (out / name).read_bytes() for name in OUTPUT_FILES}
+    exe = Path(sys.executable).with_name("heatmap")
+    proc = subprocess.Popen(
+        [str(exe), "plan", str(BUNDLED_SCENARIO), "--out", str(out), "-q"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not list(out.glob(".heatmap-tmp-*")) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert proc.poll() is None, "the run ended before it began writing"
+    proc.send_signal(getattr(signal, how))
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode != 0
+    if how == "SIGINT":
+        assert "interrupted: nothing was written" in stderr and "Traceback" not in stderr
+        assert not list(out.glob(".heatmap-tmp-*"))
+    assert {name: (out / name).read_bytes() for name in OUTPUT_FILES} == before
+    if how == "SIGKILL":  # the killed run's temporary folder is cleared by the next run
+        assert list(out.glob(".heatmap-tmp-*"))
+        assert run_cli("plan", BUNDLED_SCENARIO, "--out", out, "-q").returncode == 0
+        assert not list(out.glob(".heatmap-tmp-*"))
