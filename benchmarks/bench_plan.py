@@ -1,6 +1,9 @@
-"""Benchmark: plan a scenario end to end in fresh processes; print each stage's median time and peak memory.
+"""Benchmark: plan scenarios end to end in fresh processes; print each stage's median time and peak memory.
 
-Usage: python benchmarks/bench_plan.py [SCENARIO] [--runs N]
+Usage: python benchmarks/bench_plan.py [SCENARIO ...] [--synthetic N ...] [--runs N]
+
+With no argument it plans the bundled scenario. ``--synthetic 1000 10000 50000`` also plans synthetic towns of
+that many consumers (heatmap.synthetic, seed 0), generated once into a temporary folder.
 
 Each run is a new Python process (imports included), timed from process start to outputs written, as a
 user running ``heatmap plan`` sees it. Peak memory is the process's maximum resident set size.
@@ -48,14 +51,9 @@ def run_once(scenario: Path) -> dict:
     return result
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("scenario", nargs="?", type=Path, default=DEFAULT)
-    parser.add_argument("--runs", type=int, default=3)
-    args = parser.parse_args()
-    runs = [run_once(args.scenario) for _ in range(args.runs)]
+def report(name: str, runs: list[dict]) -> None:
     stages = list(runs[0]["timings"])
-    print(f"scenario: {args.scenario.name}  consumers connected: {runs[0]['consumers']}  pipes: {runs[0]['pipes']}")
+    print(f"\n{name}: consumers connected {runs[0]['consumers']:,}, pipes {runs[0]['pipes']:,}, {len(runs)} runs")
     print(f"{'stage':<18}{'median s':>10}{'min s':>10}{'max s':>10}")
     for stage in stages:
         values = [r["timings"][stage] for r in runs]
@@ -65,7 +63,25 @@ def main() -> None:
         f"{'end to end':<18}{statistics.median(walls):>10.3f}{min(walls):>10.3f}{max(walls):>10.3f}"
         "   (process start to outputs written)"
     )
-    print(f"peak memory: {statistics.median(r['peak_rss_mb'] for r in runs):.0f} MB (median of {len(runs)} runs)")
+    print(f"peak memory: {statistics.median(r['peak_rss_mb'] for r in runs):,.0f} MB (median)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("scenarios", nargs="*", type=Path)
+    parser.add_argument("--synthetic", nargs="*", type=int, default=[], metavar="N")
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    scenarios = [(p.name, p) for p in args.scenarios] or ([] if args.synthetic else [(DEFAULT.name, DEFAULT)])
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.synthetic:
+            from heatmap.synthetic import synthetic_town, write_synthetic_scenario
+
+            for n in args.synthetic:
+                path = write_synthetic_scenario(synthetic_town(n, seed=0), Path(tmp) / f"town_{n}")
+                scenarios.append((f"synthetic town, {n:,} consumers", path))
+        for name, path in scenarios:
+            report(name, [run_once(path) for _ in range(args.runs)])
 
 
 if __name__ == "__main__":
