@@ -1,0 +1,107 @@
+"""Property-based tests: any input gives a valid result or a clear HeatmapError, never a crash."""
+
+import math
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+from pyproj import CRS
+
+from heatmap import candidates, inputs
+from heatmap._errors import HeatmapError
+from heatmap.scenario import scenario_from_dict
+
+TM35 = CRS.from_epsg(3067)
+cell = st.one_of(st.none(), st.integers(-10**6, 10**6), st.floats(allow_nan=True, allow_infinity=True),
+                 st.text(max_size=6), st.sampled_from(["1e3", " 12 ", "-0", "nan", ""]))
+valid_row = st.fixed_dictionaries({"id": st.text(min_size=1, max_size=4), "lon": st.floats(-180, 180),
+                                   "lat": st.floats(-89, 89), "annual_demand_mwh": st.floats(0, 1e5),
+                                   "peak_load_kw": st.one_of(st.none(), st.floats(0, 1e4))})
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(st.one_of(valid_row, st.fixed_dictionaries({"id": cell, "lon": cell, "lat": cell,
+                                                                 "annual_demand_mwh": cell, "peak_load_kw": cell})),
+                     min_size=0, max_size=8))
+def test_csv_consumers_valid_or_clear_error(tmp_path, rows):
+    path = tmp_path / "c.csv"
+    pd.DataFrame(rows, columns=["id", "lon", "lat", "annual_demand_mwh", "peak_load_kw"]).to_csv(path, index=False)
+    try:
+        raw = inputs.read_features(path, id_column="id", what="consumers")
+        out = inputs.prepare_consumers(raw, crs=TM35, full_load_hours_h=2000, default_min_supply_c=70)
+    except HeatmapError as exc:
+        event("clear error")
+        assert str(path) in str(exc)
+        return
+    event("valid")
+    assert out.consumer_id.is_unique and len(out) == len(rows)
+    assert (out.annual_demand_mwh >= 0).all() and np.isfinite(out.peak_load_kw).all()
+    assert out.crs == TM35 and out.geometry.is_valid.all()
+
+
+scalar = st.one_of(st.none(), st.booleans(), st.integers(-5, 500), st.floats(-1e3, 1e3), st.text(max_size=8),
+                   st.lists(st.integers(0, 3), max_size=4))
+keys = st.sampled_from(["supply_c", "return_c", "ground_c", "suply_c", "max_velocity_m_per_s", "source",
+                        "path", "simultaneity", "interest_rate", "lifetime_a", "osm_buildings", "bbox", "x"])
+sections = st.sampled_from(["temperatures", "limits", "streets", "network", "economics", "consumers",
+                            "study_area", "sources", "nonsense"])
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.dictionaries(sections, st.one_of(scalar, st.dictionaries(keys, scalar, max_size=4)), max_size=5))
+def test_scenario_valid_or_clear_error(data):
+    base = {"streets": {"path": "x.pbf"}, "sources": {"path": "s.csv"}, "consumers": {"path": "c.csv"}}
+    merged = {**base, **data}
+    try:
+        scn = scenario_from_dict(merged, base_dir=Path("/tmp"))
+    except HeatmapError as exc:
+        event("clear error")
+        assert str(exc)
+        return
+    event("valid")
+    assert scn.temperatures.return_c < scn.temperatures.supply_c
+    assert all(r["doc"] for r in scn.assumptions())
+
+
+coord = st.floats(0, 500, allow_nan=False)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    segments=st.lists(st.tuples(coord, coord, coord, coord), min_size=1, max_size=12),
+    points=st.lists(st.tuples(coord, coord), min_size=2, max_size=15),
+    max_len=st.floats(1, 300),
+)
+def test_candidate_graph_invariants(segments, points, max_len):
+    lines = [shapely.LineString([(a, b), (c, d)]) for a, b, c, d in segments if math.hypot(c - a, d - b) > 1e-3]
+    if not lines:
+        return
+    ends = [(round(ln.coords[0][0], 3), round(ln.coords[0][1], 3)) for ln in lines]
+    ends2 = [(round(ln.coords[-1][0], 3), round(ln.coords[-1][1], 3)) for ln in lines]
+    streets = gpd.GeoDataFrame({"edge_id": range(len(lines)), "u": [str(e) for e in ends],
+                                "v": [str(e) for e in ends2], "osmid": "", "name": "", "highway": "",
+                                "length_m": [ln.length for ln in lines]}, geometry=lines, crs=TM35)
+    streets = streets[streets.u != streets.v].reset_index(drop=True)
+    if streets.empty:
+        return
+    src = gpd.GeoDataFrame({"source_id": ["S"]}, geometry=[shapely.Point(points[0])], crs=TM35)
+    cons = gpd.GeoDataFrame({"consumer_id": [f"C{i}" for i in range(len(points) - 1)]},
+                            geometry=shapely.points(points[1:]), crs=TM35)
+    cand = candidates.build_candidates(streets, src, cons, max_service_length_m=max_len)
+    t = cand.terminals
+    reach = t[t.reachable]
+    service = cand.edges[cand.edges.kind == "service"]
+    assert len(service) == len(reach) and set(service.terminal_id) == set(reach.terminal_id)
+    assert (reach.node >= 0).all() and (t[~t.reachable].node == -1).all()
+    # splitting keeps every street's length
+    street = cand.edges[cand.edges.kind == "street"]
+    per_edge = street.groupby("street_edge_id").geometry.apply(lambda g: g.length.sum())
+    assert per_edge.to_numpy() == pytest.approx(streets.length_m.loc[per_edge.index].to_numpy(), abs=1e-6)
+    assert cand.edges.geometry.is_valid.all() and (cand.edges.length_m >= candidates.MIN_PIPE_LENGTH_M).all()
+    assert cand.edges.u.max() < len(cand.nodes) and cand.edges.v.max() < len(cand.nodes)
+    candidates.candidate_graph(cand.edges)
