@@ -3,7 +3,8 @@
 The town is a street grid with irregular block sizes (grid lines 70–130 m apart), every junction moved by up
 to ``jitter_m`` and a share of street segments missing (``drop_share``; buildings on streets cut off from the
 source become unreachable, as in real data). Along both sides of every street stand rectangular footprints
-(12–24 m wide, 9–16 m deep, 6–10 m from the centreline, 2–8 storeys by type). Building types are drawn with
+(12–18 m wide, 9–16 m deep, 6–10 m from the centreline, 1–8 storeys by type; where footprints of
+crossing streets would overlap at a corner only one is kept). Building types are drawn with
 the shares of :data:`TYPE_SHARES`; annual demand = footprint × floors × the Finnish specific demand of the
 type (1970s era) + hot water, like a municipal building register export. Heat sources stand just outside the
 grid's south-west corner (an industrial park), sized to the town's total peak load.
@@ -118,7 +119,7 @@ def synthetic_town(
     along = 15.0 + BUILDINGS_PER_SIDE_M * (k + 0.5)
     tx, ty = (bx - ax)[seg] / length[seg], (by - ay)[seg] / length[seg]
     nx_, ny_ = -ty * side_sign, tx * side_sign
-    width = rng.uniform(12, min(24, BUILDINGS_PER_SIDE_M - 2), len(seg)) if BUILDINGS_PER_SIDE_M > 14 else 12.0
+    width = rng.uniform(12, BUILDINGS_PER_SIDE_M - 2, len(seg))  # 2 m gap between neighbours
     depth = rng.uniform(9, 16, len(seg))
     setback = rng.uniform(6, 10, len(seg))
     cx = ax[seg] + tx * along + nx_ * (setback + depth / 2)
@@ -133,11 +134,13 @@ def synthetic_town(
         ],
         axis=1,
     )
-    n_possible = len(seg)
-    if n_possible < n_consumers:
-        raise RuntimeError(f"the grid holds only {n_possible} buildings for {n_consumers}; this is a bug")
-    pick = np.sort(rng.choice(n_possible, n_consumers, replace=False))
-    footprints = shapely.polygons(corners[pick])
+    # Near junctions the footprints of crossing streets can overlap: keep the first of each overlapping pair.
+    candidates = shapely.polygons(corners)
+    left, right = shapely.STRtree(candidates).query(candidates, predicate="overlaps")
+    free = np.setdiff1d(np.arange(len(candidates)), right[left < right])
+    if len(free) < n_consumers:
+        raise RuntimeError(f"the grid holds only {len(free)} buildings for {n_consumers}; this is a bug")
+    footprints = candidates[np.sort(rng.choice(free, n_consumers, replace=False))]
 
     types = rng.choice(list(TYPE_SHARES), n_consumers, p=list(TYPE_SHARES.values()))
     lo = np.array([FLOORS[t][0] for t in types])
