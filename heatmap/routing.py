@@ -2,19 +2,20 @@
 
 Algorithm
 ---------
-The route is a minimum Steiner tree on the candidate graph whose terminals are the consumers and the
-sources. Several sources are joined to one virtual root by zero-cost edges, so each consumer is joined to
-whichever source is cheapest to reach, and each source feeds a network of its own (a source is a leaf of the
-candidate graph, so no tree path can pass through one). Source capacity does not steer the route; the
-hydraulic checks report a source loaded beyond its capacity.
+1. **Supply areas.** Every node of the candidate graph is given to the source nearest along the streets
+   (one multi-source Dijkstra run, scipy ``csgraph.dijkstra(min_only=True)``): the network-distance Voronoi
+   partition. Each source feeds the consumers of its own area through a network of its own, as district
+   heating plants feed their neighbourhoods. The area's shortest-path tree lies inside the area, so every
+   area is connected.
+2. **Route per area.** In each area, a minimum Steiner tree joins the source and the area's consumers,
+   found with Mehlhorn's algorithm (networkx ``steiner_tree(method="mehlhorn")``: a minimum spanning tree
+   over the terminals' shortest-path Voronoi regions, expanded to paths, non-terminal leaves pruned; at most
+   twice the optimum).
 
-The Steiner tree is found with Mehlhorn's algorithm (networkx ``steiner_tree(method="mehlhorn")``: a
-minimum spanning tree over the terminals' shortest-path Voronoi regions, expanded to paths; at most twice
-the optimum), then non-terminal leaves are pruned.
-
-Edge cost is the trench length, so the tree minimises the route's cost at a uniform price per metre. Pipe
+Edge cost is the trench length, so each tree minimises the route's cost at a uniform price per metre. Pipe
 sizes, and so the DN-dependent price, are only known after routing; an exact economic design (MILP, on the
-roadmap) will weigh both at once.
+roadmap) will weigh both at once. Source capacity does not steer the areas; the hydraulic checks report a
+source loaded beyond its capacity.
 
 Consumers in a component of the candidate graph holding no source cannot be reached and are reported
 by id.
@@ -29,12 +30,11 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 from networkx.algorithms.approximation import steiner_tree
+from scipy.sparse.csgraph import dijkstra
 
 from heatmap._errors import RoutingError
 
 logger = logging.getLogger(__name__)
-
-_ROOT = "__root__"
 
 
 @dataclass
@@ -79,25 +79,31 @@ def route_network(
     """
     if not source_nodes:
         raise RoutingError("no heat source could be connected to the street network")
-    source_set = set(source_nodes.values())
-    component_of = {}
-    for i, comp in enumerate(nx.connected_components(G)):
-        for n in comp:
-            component_of[n] = i
-    fed = {component_of[n] for n in source_set}
-    unreachable = [cid for cid, n in consumer_nodes.items() if component_of.get(n) not in fed]
-    reach = {cid: n for cid, n in consumer_nodes.items() if component_of.get(n) in fed}
-    if not reach:
+    nodes = np.array(list(G.nodes))
+    position = pd.Series(np.arange(len(nodes)), index=nodes)
+    adjacency = nx.to_scipy_sparse_array(G, nodelist=nodes.tolist(), weight="length_m", format="csr")
+    distance, _, nearest = dijkstra(
+        adjacency,
+        directed=False,
+        indices=position[sorted(set(source_nodes.values()))].to_numpy(),
+        min_only=True,
+        return_predecessors=True,
+    )
+    # Supply area of every node: the graph node of its nearest source, -1 where no source can be reached.
+    area_of = pd.Series(np.where(nearest >= 0, nodes[np.maximum(nearest, 0)], -1), index=nodes)
+    consumer_area = area_of.reindex(list(consumer_nodes.values())).fillna(-1).astype(np.int64)
+    unreachable = [cid for cid, area in zip(consumer_nodes, consumer_area, strict=True) if area < 0]
+    if len(unreachable) == len(consumer_nodes):
         raise RoutingError(
             "no consumer can be reached from any source along the streets; check that the sources lie "
             "on the same street network as the consumers"
         )
 
-    H = G.subgraph([n for n, c in component_of.items() if c in fed]).copy()
-    H.add_edges_from((_ROOT, n, {"length_m": 0.0, "edge_id": -1}) for n in source_set)
-    terminals = sorted(set(reach.values())) + [_ROOT]
-    T = nx.Graph(steiner_tree(H, terminals, weight="length_m", method="mehlhorn"))
-    T.remove_node(_ROOT)
+    T = nx.Graph()
+    nodes_of_area = area_of.groupby(area_of).groups
+    for source, consumers_here in consumer_area[consumer_area >= 0].groupby(consumer_area).groups.items():
+        terminals = sorted(set(consumers_here)) + [source]
+        T.update(steiner_tree(G.subgraph(nodes_of_area[source]), terminals, weight="length_m", method="mehlhorn"))
 
     by_node = {n: sid for sid, n in source_nodes.items()}
     rows = []
@@ -112,7 +118,7 @@ def route_network(
     length = sum(d["length_m"] for _, _, d in T.edges(data=True))
     logger.info(
         "Routed %d consumers over %d edges (%.2f km) in %d network(s); %d unreachable",
-        len(reach),
+        len(consumer_nodes) - len(unreachable),
         len(edges),
         length / 1000,
         len(root_of_tree),
@@ -137,16 +143,69 @@ def downstream_totals(tree: RoutedTree, node_load_kw: pd.Series) -> pd.DataFrame
         Indexed like ``tree.edges``: ``n_consumers`` and ``peak_load_kw`` downstream of each edge.
     """
     e = tree.edges
-    load = node_load_kw.groupby(level=0).sum()
-    count = node_load_kw.groupby(level=0).size()
-    sub_load = load.reindex(e.to_node).fillna(0.0).to_numpy()
-    sub_count = count.reindex(e.to_node).fillna(0).to_numpy().astype(np.int64)
-    position = {n: i for i, n in enumerate(e.to_node.to_numpy())}
-    parent_edge = np.array([position.get(n, -1) for n in e.from_node.to_numpy()])
-    # Deepest edges first: add each edge's subtree total to its parent edge.
-    for i in np.argsort(-e.depth.to_numpy(), kind="stable"):
-        p = parent_edge[i]
-        if p >= 0:
-            sub_load[p] += sub_load[i]
-            sub_count[p] += sub_count[i]
-    return pd.DataFrame({"n_consumers": sub_count, "peak_load_kw": sub_load}, index=e.index)
+    load = node_load_kw.groupby(level=0).sum().reindex(e.to_node).fillna(0.0).to_numpy()
+    count = node_load_kw.groupby(level=0).size().reindex(e.to_node).fillna(0).to_numpy().astype(np.int64)
+    parent = parent_edge(e)
+    for level in reversed(_levels(e)):  # deepest edges first: each level adds its subtree totals to its parents
+        has_parent = level[parent[level] >= 0]
+        np.add.at(load, parent[has_parent], load[has_parent])
+        np.add.at(count, parent[has_parent], count[has_parent])
+    return pd.DataFrame({"n_consumers": count, "peak_load_kw": load}, index=e.index)
+
+
+def _levels(edges: pd.DataFrame) -> list[np.ndarray]:
+    """Edge positions grouped by depth, shallowest first."""
+    depth = edges.depth.to_numpy()
+    order = np.argsort(depth, kind="stable")
+    return np.split(order, np.flatnonzero(np.diff(depth[order])) + 1)
+
+
+def parent_edge(edges: pd.DataFrame) -> np.ndarray:
+    """Position of each tree edge's upstream edge (``-1`` for edges leaving a source).
+
+    Parameters
+    ----------
+    edges
+        Oriented tree edges with ``from_node`` and ``to_node`` (see :class:`heatmap.routing.RoutedTree`).
+
+    Returns
+    -------
+    numpy.ndarray
+    """
+    return pd.Index(edges.to_node.to_numpy()).get_indexer(edges.from_node.to_numpy())
+
+
+def path_totals(edges: pd.DataFrame, per_edge: np.ndarray) -> np.ndarray:
+    """Sum a per-edge quantity along the path from the source to (and including) each edge.
+
+    Parameters
+    ----------
+    edges
+        Oriented tree edges with ``from_node``, ``to_node`` and ``depth``.
+    per_edge
+        The quantity per edge (e.g. pressure drop in bar).
+
+    Returns
+    -------
+    numpy.ndarray
+        The total from the source to each edge's downstream end.
+    """
+    parent = parent_edge(edges)
+    total = np.asarray(per_edge, dtype=float).copy()
+    for level in _levels(edges):  # one vectorised step per tree level, sources outwards
+        p = parent[level]
+        total[level] += np.where(p >= 0, total[np.maximum(p, 0)], 0.0)
+    return total
+
+
+def upstream_mask(edges: pd.DataFrame, start: np.ndarray) -> np.ndarray:
+    """Mark the edges on the paths from the sources to the ``start`` edges (positions), both included."""
+    parent = parent_edge(edges)
+    mark = np.zeros(len(edges), dtype=bool)
+    frontier = np.unique(np.asarray(start, dtype=np.int64))
+    while len(frontier):
+        frontier = frontier[~mark[frontier]]
+        mark[frontier] = True
+        frontier = np.unique(parent[frontier])
+        frontier = frontier[frontier >= 0]
+    return mark

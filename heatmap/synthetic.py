@@ -6,8 +6,9 @@ source become unreachable, as in real data). Along both sides of every street st
 (12–18 m wide, 9–16 m deep, 6–10 m from the centreline, 1–8 storeys by type; where footprints of
 crossing streets would overlap at a corner only one is kept). Building types are drawn with
 the shares of :data:`TYPE_SHARES`; annual demand = footprint × floors × the Finnish specific demand of the
-type (1970s era) + hot water, like a municipal building register export. Heat sources stand just outside the
-grid's south-west corner (an industrial park), sized to the town's total peak load.
+type (1970s era) + hot water, like a municipal building register export. Heat sources (one per
+:data:`CONSUMERS_PER_SOURCE` buildings unless told) stand inside blocks spread evenly over the town, each on a
+short access street, and share the town's total undiversified peak load as their capacity.
 
 :func:`synthetic_town` makes the data; :func:`write_synthetic_scenario` writes it with a scenario file that
 ``heatmap plan`` runs offline.
@@ -46,6 +47,8 @@ FLOORS = {
 CRS = "EPSG:3067"
 BUILDINGS_PER_SIDE_M = 20.0
 """Spacing of buildings along a street side."""
+CONSUMERS_PER_SOURCE = 2500
+"""Default number of buildings per heat source: about 40 MW of design load, within one DN600 main."""
 
 
 @dataclass
@@ -65,7 +68,7 @@ def synthetic_town(
     n_consumers: int,
     *,
     seed: int = 0,
-    n_sources: int = 1,
+    n_sources: int | None = None,
     jitter_m: float = 12.0,
     drop_share: float = 0.06,
     origin_lonlat: tuple[float, float] = (23.05, 63.80),
@@ -79,7 +82,7 @@ def synthetic_town(
     seed
         Seed of the random generator: the same seed gives the same town.
     n_sources
-        Heat sources, spread along the town's south edge.
+        Heat sources, spread evenly over the town; default ``ceil(n_consumers / CONSUMERS_PER_SOURCE)``.
     jitter_m
         Largest displacement of a street junction from its grid position.
     drop_share
@@ -93,6 +96,8 @@ def synthetic_town(
     """
     if n_consumers < 1:
         raise ValueError("n_consumers must be at least 1")
+    if n_sources is not None and n_sources < 1:
+        raise ValueError("n_sources must be at least 1")
     rng = np.random.default_rng(seed)
     # About 5 buildings fit along a street segment and a square grid of side s has 2 s (s - 1) segments:
     # take a grid with room for a quarter more buildings than asked, then draw the buildings from it.
@@ -164,9 +169,15 @@ def synthetic_town(
         crs=CRS,
     )
 
-    # Sources south of the grid's first row, on short access streets to the first junctions.
-    south = idx[np.linspace(0, side - 1, n_sources + 2, dtype=int)[1:-1], 0]
-    src_x, src_y = node_x[south], node_y[south] - 60.0
+    # Sources inside blocks next to junctions of an even k × k sub-grid, on short access streets.
+    if n_sources is None:
+        n_sources = int(np.ceil(n_consumers / CONSUMERS_PER_SOURCE))
+    k = int(np.ceil(np.sqrt(n_sources)))
+    at = ((np.arange(k) + 0.5) * (side - 1) / k).astype(int)
+    slots = idx[np.ix_(at, at)].ravel()
+    junction = slots[np.linspace(0, len(slots) - 1, n_sources).round().astype(int)]
+    access_x, access_y = node_x[junction] + 20.0, node_y[junction] + 20.0
+    src_x, src_y = node_x[junction] + 35.0, node_y[junction] + 35.0
     total_peak_kw = annual.sum() * 1000 / 2000
     sources = gpd.GeoDataFrame(
         {
@@ -181,13 +192,13 @@ def synthetic_town(
 
     # The street graph, in EPSG:4326 like a graph osmnx downloads.
     to_deg = Transformer.from_crs(CRS, "EPSG:4326", always_xy=True)
-    lon, lat = to_deg.transform(np.concatenate([node_x, src_x]), np.concatenate([node_y, src_y + 40.0]))
+    lon, lat = to_deg.transform(np.concatenate([node_x, access_x]), np.concatenate([node_y, access_y]))
     G = nx.MultiDiGraph(crs="EPSG:4326")
     n_nodes = side * side
     G.add_nodes_from((i, {"x": float(lon[i]), "y": float(lat[i])}) for i in range(n_nodes + n_sources))
-    su = np.concatenate([u, south])
+    su = np.concatenate([u, junction])
     sv = np.concatenate([v, n_nodes + np.arange(n_sources)])
-    slen = np.concatenate([length, np.full(n_sources, 60.0)])
+    slen = np.concatenate([length, np.full(n_sources, np.hypot(20.0, 20.0))])
     highway = np.where(rng.random(len(su)) < 0.15, "secondary", "residential")
     for a, b, le, hw, osmid in zip(
         su.tolist(), sv.tolist(), slen.tolist(), highway.tolist(), range(len(su)), strict=True

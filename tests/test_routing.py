@@ -98,6 +98,21 @@ def test_two_sources_each_feed_their_nearest_consumers():
     assert len(tree.edges) == 2 and len(tree.root_of_tree) == 2
 
 
+def test_consumers_are_fed_from_the_source_nearest_along_the_streets():
+    # A street 0-1-…-9 with a source at each end and a consumer at every inner node: one tree of 8 edges would
+    # be as short, but each consumer belongs to its nearest source's supply area.
+    G = nx.path_graph(10)
+    nx.set_edge_attributes(G, 100.0, "length_m")
+    G.edges[4, 5]["length_m"] = 150.0  # the middle segment: 4 is nearer to 0, 5 nearer to 9
+    for i, (a, b) in enumerate(G.edges):
+        G.edges[a, b]["edge_id"] = i
+    tree = routing.route_network(G, {"S1": 0, "S2": 9}, {f"C{n}": n for n in range(1, 9)})
+    by_tree = tree.edges.groupby("tree").to_node.apply(set)
+    served = {tree.root_of_tree[t]: nodes for t, nodes in by_tree.items()}
+    assert served == {0: {1, 2, 3, 4}, 9: {5, 6, 7, 8}}
+    assert 4 not in set(tree.edges.edge_id)  # the 4-5 segment (edge 4) is not built
+
+
 def test_downstream_totals_sum_loads_along_the_tree():
     edges = pd.DataFrame(
         {"edge_id": [0, 1, 2], "from_node": [0, 1, 1], "to_node": [1, 2, 3], "depth": [1, 2, 2], "tree": 0}

@@ -53,7 +53,7 @@ def test_street_graph_irregular_with_gaps_and_sources_connected(town):
     G = town.streets
     assert G.graph["crs"] == "EPSG:4326"
     lengths = np.array([d["length"] for _, _, d in G.edges(data=True)])
-    assert lengths.min() > 30 and lengths.std() > 5  # jittered, not a perfect grid
+    assert lengths.min() > 28 and lengths.std() > 5  # jittered, not a perfect grid (28 m: access streets)
     # Some segments are dropped: fewer undirected edges than a full grid of the same size.
     side = int(round(np.sqrt(G.number_of_nodes() - 2)))
     assert G.number_of_edges() / 2 < 2 * side * (side - 1) + 2
