@@ -23,8 +23,10 @@ import pandapipes as pp
 import pandas as pd
 
 from heatmap._errors import HydraulicError
+from heatmap._pandapipes_speedup import install as _install_speedup
 
 logger = logging.getLogger(__name__)
+_install_speedup()
 
 KELVIN = 273.15
 MAX_ITERATIONS = 100
@@ -55,6 +57,17 @@ class NetworkDesign:
     sources: pd.DataFrame
     node_xy: pd.DataFrame
 
+    def network(self, tree: int) -> NetworkDesign:
+        """Select the part of the design fed by the source of network ``tree``."""
+        pipes = self.pipes[self.pipes.tree == tree]
+        nodes = np.unique(np.concatenate([pipes.from_node.to_numpy(), pipes.to_node.to_numpy()]))
+        return NetworkDesign(
+            pipes,
+            self.consumers[self.consumers.tree == tree],
+            self.sources[self.sources.tree == tree],
+            self.node_xy.loc[nodes],
+        )
+
 
 @dataclass
 class Conditions:
@@ -83,7 +96,10 @@ class Simulation:
         ``consumer_id``, ``q_kw``, ``mdot_kg_per_s``, ``dp_bar``, ``t_supply_c``, ``t_return_c``.
     sources : pandas.DataFrame
         ``source_id``, ``q_supplied_kw``, ``mdot_kg_per_s``, ``pump_lift_bar``, ``pump_power_kw`` (hydraulic).
-    net : pandapipes.pandapipesNet
+    nets : list of pandapipes.pandapipesNet
+        The solved networks (one per source network when combined).
+    failed_sources : list of str
+        Sources whose network did not converge (its results are NaN).
     """
 
     converged: bool
@@ -91,7 +107,8 @@ class Simulation:
     junctions: pd.DataFrame
     consumers: pd.DataFrame
     sources: pd.DataFrame
-    net: object
+    nets: list
+    failed_sources: list[str] = field(default_factory=list)
 
     @property
     def energy_balance(self) -> dict[str, float]:
@@ -129,7 +146,7 @@ def build_net(design: NetworkDesign, cond: Conditions) -> pp.pandapipesNet:
     n = len(nodes)
     pos = pd.Series(np.arange(n), index=nodes)
     t_supply_k = float(design.sources.t_supply_c.max()) + KELVIN
-    p_init = cond.p_return_bar + max(cond.pump_lift_bar.values(), default=1.0)
+    p_init = cond.p_return_bar + max((cond.pump_lift_bar[t] for t in design.sources.tree), default=1.0)
     xy = design.node_xy[["x", "y"]].to_numpy()
     pp.create_junctions(
         net,
@@ -199,6 +216,15 @@ def build_net(design: NetworkDesign, cond: Conditions) -> pp.pandapipesNet:
     return net
 
 
+_RESULT_COLUMNS = {
+    "junction": ["p_bar", "t_k"],
+    "pipe": ["mdot_from_kg_per_s", "t_from_k", "t_to_k", "t_outlet_k", "v_mean_m_per_s", "p_from_bar", "p_to_bar"],
+    "heat_consumer": ["qext_w", "mdot_from_kg_per_s", "p_from_bar", "p_to_bar", "t_from_k", "t_outlet_k"],
+    "circ_pump_pressure": ["p_to_bar", "p_from_bar", "vdot_m3_per_s", "qext_w", "mdot_from_kg_per_s"],
+}
+"""pandapipes result columns read by :func:`run_net` (NaN where a network did not converge)."""
+
+
 def run_net(net: pp.pandapipesNet, design: NetworkDesign) -> Simulation:
     """Solve the network and collect its results.
 
@@ -221,8 +247,10 @@ def run_net(net: pp.pandapipesNet, design: NetworkDesign) -> Simulation:
     except (pp.pf.pipeflow_setup.PipeflowNotConverged, np.linalg.LinAlgError) as exc:
         logger.warning("pandapipes did not converge: %s", exc)
         converged = False
-    if not converged:
-        return Simulation(False, pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), net)
+    if not converged:  # report the network's elements with unknown (NaN) results
+        for table, columns in _RESULT_COLUMNS.items():
+            if table in net:
+                net[f"res_{table}"] = pd.DataFrame(np.nan, index=net[table].index, columns=columns)
 
     rj = net.res_junction
     junctions = pd.DataFrame(
@@ -284,7 +312,10 @@ def run_net(net: pp.pandapipesNet, design: NetworkDesign) -> Simulation:
                 )
             )
     sources = pd.concat(frames, ignore_index=True)
-    sim = Simulation(True, pipes, junctions, consumers, sources, net)
+    sim = Simulation(converged, pipes, junctions, consumers, sources, [net], [] if converged else [*sources.source_id])
+    if not converged:
+        logger.info("pandapipes did not converge for the network of %s", ", ".join(sources.source_id))
+        return sim
     eb = sim.energy_balance
     logger.info(
         "pandapipes solved: %.0f kW in, %.0f kW delivered, %.1f kW lost, balance residual %.1e",
@@ -326,9 +357,8 @@ def check_simulation(sim: Simulation, limits: Limits, capacity_kw: pd.Series) ->
         ``value``, ``limit`` and ``edge_id`` (pipe checks only). Empty when every check holds.
     """
     columns = ["check", "element", "value", "limit", "edge_id"]
-    if not sim.converged:
-        return pd.DataFrame([("converged", "network", 0.0, 1.0, None)], columns=columns)
-    rows: list[tuple] = []
+    # A network that did not converge has NaN results, which no comparison below flags.
+    rows: list[tuple] = [("converged", f"network of source {sid}", 0.0, 1.0, None) for sid in sim.failed_sources]
     p, c = sim.pipes, sim.consumers
     for col, limit, name in (
         ("v_m_per_s", limits.max_velocity_m_per_s, "velocity"),
@@ -357,11 +387,25 @@ def check_simulation(sim: Simulation, limits: Limits, capacity_kw: pd.Series) ->
         for sid in s.index[over]
     ]
     eb = sim.energy_balance
-    if not eb["residual_relative"] <= ENERGY_BALANCE_TOLERANCE:
+    if eb["q_sources_kw"] > 0 and not eb["residual_relative"] <= ENERGY_BALANCE_TOLERANCE:
         rows.append(("energy_balance", "network", eb["residual_relative"], ENERGY_BALANCE_TOLERANCE, None))
     out = pd.DataFrame(rows, columns=columns).astype({"edge_id": "Int64"})
     logger.info("Checks: %d violations", len(out))
     return out
+
+
+def combine(simulations: list[Simulation]) -> Simulation:
+    """Join the simulations of separate networks into one (converged only if every one converged)."""
+    tables = {
+        name: pd.concat([getattr(sim, name) for sim in simulations], ignore_index=True)
+        for name in ("pipes", "junctions", "consumers", "sources")
+    }
+    return Simulation(
+        all(sim.converged for sim in simulations),
+        **tables,
+        nets=[net for sim in simulations for net in sim.nets],
+        failed_sources=[sid for sim in simulations for sid in sim.failed_sources],
+    )
 
 
 def simulate(design: NetworkDesign, cond: Conditions) -> Simulation:

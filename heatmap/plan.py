@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import geopandas as gpd
@@ -21,16 +22,13 @@ import shapely
 from pyproj import CRS
 
 from heatmap import candidates, demand, economics, hydraulics, inputs, routing, sizing, streets
-from heatmap._errors import HydraulicError, InputDataError
+from heatmap._errors import InputDataError
 from heatmap.scenario import Scenario
 
 logger = logging.getLogger(__name__)
 
 STAGES = ("load", "candidate graph", "routing", "sizing", "hydraulics", "economics")
 """The stages :func:`plan_from_scenario` reports progress for, in order."""
-
-PUMP_LIFT_MARGIN_BAR = 0.05
-"""Extra lift added when raising the pump lift to give every consumer its minimum differential pressure."""
 
 
 @dataclass
@@ -58,23 +56,20 @@ class Plan:
 
 
 class _Timer:
+    """Time the plan's stages; report finished stages to a progress callback."""
+
     def __init__(self, progress: Callable[[str], None] | None):
         self.timings: dict[str, float] = {}
         self._progress = progress
 
-    def stage(self, name: str):
-        timer = self
-
-        class _Ctx:
-            def __enter__(self):
-                self.t0 = time.perf_counter()
-
-            def __exit__(self, *exc):
-                timer.timings[name] = time.perf_counter() - self.t0
-                if exc[0] is None and timer._progress is not None:
-                    timer._progress(name)
-
-        return _Ctx()
+    @contextmanager
+    def stage(self, name: str, *, accumulate: bool = False) -> Iterator[None]:
+        """Time a stage; ``accumulate`` adds to earlier runs of it (a sub-stage repeated in rounds)."""
+        t0 = time.perf_counter()
+        yield
+        self.timings[name] = self.timings.get(name, 0.0) * accumulate + time.perf_counter() - t0
+        if self._progress is not None and name in STAGES:
+            self._progress(name)
 
 
 def _load(scn: Scenario) -> tuple[CRS, gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame, list[str]]:
@@ -160,24 +155,6 @@ def _load(scn: Scenario) -> tuple[CRS, gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.G
     return crs, src, cons, street_gdf, too_small
 
 
-def _initial_lift(
-    edges: pd.DataFrame,
-    r_pa_per_m: np.ndarray,
-    root_of_tree: dict,
-    min_dp_bar: float,
-    floor_bar: float,
-    cap_bar: float,
-) -> dict[int, float]:
-    """Pump lift per tree from the sized design: 2 × (1.1 × largest path pressure drop) + consumer minimum."""
-    dp_edge = pd.Series(r_pa_per_m * edges.length_m.to_numpy() / 1e5, index=edges.index)
-    path: dict[int, float] = {}
-    for i in edges.sort_values("depth", kind="stable").index:
-        path[edges.to_node[i]] = path.get(edges.from_node[i], 0.0) + dp_edge[i]
-    worst = pd.Series(path).groupby(edges.set_index("to_node").tree).max()
-    need = {tree: 2 * 1.1 * worst.get(tree, 0.0) + min_dp_bar + PUMP_LIFT_MARGIN_BAR for tree in root_of_tree}
-    return {tree: min(max(floor_bar, lift), cap_bar) for tree, lift in need.items()}
-
-
 def plan_from_scenario(scn: Scenario, *, progress: Callable[[str], None] | None = None) -> Plan:
     """Plan the network a scenario describes.
 
@@ -242,25 +219,21 @@ def plan_from_scenario(scn: Scenario, *, progress: Callable[[str], None] | None 
         )
         edges["design_load_kw"] = design_kw
         edges["n_consumers_downstream"] = down.n_consumers.to_numpy()
-        _, r_design = sizing.pressure_gradient_pa_per_m(
+        edges["dn"], lift = sizing.fit_pump_lift(
+            edges,
             mdot_design,
-            catalogue.d_inner_m.reindex(edges.dn).to_numpy(),
+            catalogue,
             rho=water["rho"],
             nu_m2_per_s=water["nu"],
             roughness_m=scn.network.roughness_mm / 1000,
-        )
-        lift = _initial_lift(
-            edges,
-            r_design,
-            tree.root_of_tree,
-            lim.min_consumer_dp_bar,
-            scn.network.initial_pump_lift_bar,
-            scn.network.max_pump_lift_bar,
+            min_consumer_dp_bar=lim.min_consumer_dp_bar,
+            min_lift_bar=scn.network.initial_pump_lift_bar,
+            max_lift_bar=scn.network.max_pump_lift_bar,
         )
 
     with timer.stage("hydraulics"):
         sim, violations, rounds, edges = _simulate_and_resize(
-            scn, tree, edges, catalogue, cons_routed, con_nodes, src, src_nodes, cand, lift
+            scn, timer, tree, edges, catalogue, cons_routed, con_nodes, src, src_nodes, cand, lift
         )
 
     with timer.stage("economics"):
@@ -307,7 +280,7 @@ def _water(t_supply_c: float, t_return_c: float) -> dict[str, float]:
     }
 
 
-def _simulate_and_resize(scn, tree, edges, catalogue, cons_routed, con_nodes, src, src_nodes, cand, lift):
+def _simulate_and_resize(scn, timer, tree, edges, catalogue, cons_routed, con_nodes, src, src_nodes, cand, lift):
     lim = scn.limits
     t = scn.temperatures
     limits = hydraulics.Limits(
@@ -350,31 +323,28 @@ def _simulate_and_resize(scn, tree, edges, catalogue, cons_routed, con_nodes, sr
     xy = shapely.get_coordinates(cand.nodes.geometry.values[used_nodes])
     node_xy = pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1]}, index=used_nodes)
     dns = catalogue.index.to_numpy()
+    capacity_kw = src.set_index("source_id").capacity_kw
     rounds = []
+    sims: dict[int, hydraulics.Simulation] = {}
+    stale = set(lift)  # networks to (re)simulate: all at first, then those whose sizes or pump lift changed
     for round_no in range(lim.max_resize_rounds + 1):
-        cat = catalogue.reindex(edges.dn)
-        pipes = pd.DataFrame(
-            {
-                "edge_id": edges.edge_id,
-                "from_node": edges.from_node,
-                "to_node": edges.to_node,
-                "length_m": edges.length_m,
-                "dn": edges.dn,
-                "d_inner_m": cat.d_inner_m.to_numpy(),
-                "d_outer_m": cat.d_outer_m.to_numpy(),
-                "u_w_per_mk": cat.u_w_per_mk.to_numpy(),
-                "tree": edges.tree,
-            }
-        )
-        design = hydraulics.NetworkDesign(pipes, consumers, sources, node_xy)
+        design = hydraulics.NetworkDesign(_pipe_table(edges, catalogue), consumers, sources, node_xy)
         cond = hydraulics.Conditions(
             t.return_c, t.ground_c, scn.network.p_return_bar, scn.network.roughness_mm, dict(lift)
         )
-        sim = hydraulics.simulate(design, cond)
-        violations = hydraulics.check_simulation(sim, limits, src.set_index("source_id").capacity_kw)
+        for tr in sorted(stale):
+            part = design.network(tr)
+            with timer.stage("pandapipes build", accumulate=True):
+                net = hydraulics.build_net(part, cond)
+            with timer.stage("pandapipes solve", accumulate=True):
+                sims[tr] = hydraulics.run_net(net, part)
+        with timer.stage("checks", accumulate=True):
+            sim = hydraulics.combine([sims[tr] for tr in sorted(sims)])
+            violations = hydraulics.check_simulation(sim, limits, capacity_kw)
         rounds.append(
             {
                 "round": round_no,
+                "networks_simulated": len(stale),
                 "violations": len(violations),
                 "pump_lift_bar": {int(k): round(v, 4) for k, v in lift.items()},
                 "checks_failed": sorted(set(violations.check)),
@@ -382,33 +352,60 @@ def _simulate_and_resize(scn, tree, edges, catalogue, cons_routed, con_nodes, sr
         )
         if violations.empty or round_no == lim.max_resize_rounds:
             break
-        if not sim.converged:
-            lift = {k: min(v * 1.5, scn.network.max_pump_lift_bar) for k, v in lift.items()}
-            continue
-        changed = False
-        bad_edges = violations.edge_id.dropna()
-        if len(bad_edges):
-            up = edges.edge_id.isin(bad_edges).to_numpy()
-            pos = np.searchsorted(dns, edges.dn.to_numpy())
-            new = np.where(up, dns[np.minimum(pos + 1, len(dns) - 1)], edges.dn.to_numpy())
-            changed |= bool((new != edges.dn.to_numpy()).any())
-            edges = edges.assign(dn=new)
-        low_dp = sim.consumers[sim.consumers.dp_bar < lim.min_consumer_dp_bar]
-        if len(low_dp):
-            need = consumers.set_index("consumer_id").tree.reindex(low_dp.consumer_id)
-            deficit = pd.Series(lim.min_consumer_dp_bar - low_dp.dp_bar.to_numpy(), index=need.to_numpy())
-            for tr, d in deficit.groupby(level=0).max().items():
-                new_lift = min(lift[tr] + d + PUMP_LIFT_MARGIN_BAR, scn.network.max_pump_lift_bar)
-                changed |= new_lift > lift[tr]
-                lift[tr] = new_lift
-        if not changed:
+        before_dn, before_lift = edges.dn.to_numpy().copy(), dict(lift)
+        failed = [tr for tr, s in sims.items() if not s.converged]
+        for tr in failed:  # a network that did not converge first gets more pump lift
+            lift[tr] = min(lift[tr] * 1.5, scn.network.max_pump_lift_bar)
+        if not failed:
+            edges = _resize(edges, sim, violations, consumers, lift, dns, lim, scn.network.max_pump_lift_bar)
+        stale = set(edges.tree[edges.dn.to_numpy() != before_dn]) | {k for k in lift if lift[k] != before_lift[k]}
+        if not stale:
             break
-    if not sim.converged:
-        raise HydraulicError(
-            f"pandapipes did not converge after {len(rounds)} rounds (pump lifts {lift} bar); the network "
-            f"may be too long for the limits — check the scenario's temperatures, limits and sources"
-        )
     return sim, violations, rounds, edges
+
+
+def _pipe_table(edges: pd.DataFrame, catalogue: pd.DataFrame) -> pd.DataFrame:
+    cat = catalogue.reindex(edges.dn)
+    return pd.DataFrame(
+        {
+            "edge_id": edges.edge_id,
+            "from_node": edges.from_node,
+            "to_node": edges.to_node,
+            "length_m": edges.length_m,
+            "dn": edges.dn,
+            "d_inner_m": cat.d_inner_m.to_numpy(),
+            "d_outer_m": cat.d_outer_m.to_numpy(),
+            "u_w_per_mk": cat.u_w_per_mk.to_numpy(),
+            "tree": edges.tree,
+        }
+    )
+
+
+def _resize(edges, sim, violations, consumers, lift, dns, lim, max_lift_bar) -> pd.DataFrame:
+    """One resize step: offending pipes one size up; pump lift raised for consumers short of pressure.
+
+    Where the largest lift is not enough, the steepest pipes on the paths to those consumers go one size up.
+    ``lift`` is updated in place; the edges with their new sizes are returned.
+    """
+    dn = edges.dn.to_numpy().copy()
+    up = edges.edge_id.isin(violations.edge_id.dropna()).to_numpy() & (dn < dns[-1])
+    low_dp = sim.consumers[sim.consumers.dp_bar < lim.min_consumer_dp_bar]
+    if len(low_dp):
+        low = consumers.set_index("consumer_id").reindex(low_dp.consumer_id)
+        deficit = pd.Series(lim.min_consumer_dp_bar - low_dp.dp_bar.to_numpy(), index=low.tree.to_numpy())
+        capped = []
+        for tr, d in deficit.groupby(level=0).max().items():
+            if lift[tr] + d + sizing.PUMP_LIFT_MARGIN_BAR > max_lift_bar:
+                capped.append(tr)
+            lift[tr] = min(lift[tr] + d + sizing.PUMP_LIFT_MARGIN_BAR, max_lift_bar)
+        starved = low.node[low.tree.isin(capped)].to_numpy()
+        if len(starved):
+            r = sim.pipes[sim.pipes.circuit == "supply"].set_index("edge_id").r_pa_per_m.reindex(edges.edge_id)
+            r = r.to_numpy()
+            on_path = routing.upstream_mask(edges, pd.Index(edges.to_node).get_indexer(starved))
+            up |= on_path & (r >= 0.5 * r[on_path].max()) & (dn < dns[-1])
+    dn[up] = dns[np.searchsorted(dns, dn[up]) + 1]
+    return edges.assign(dn=dn)
 
 
 def _assemble(

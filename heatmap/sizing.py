@@ -16,12 +16,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from heatmap import routing
 from heatmap._errors import ScenarioError
 
 logger = logging.getLogger(__name__)
 
 WINTER_GLF = (0.449677646267461, 0.551234688, 53.84382392, 1.762743268)
 """Coefficients a, b, c, d of Winter et al. (2001): GLF(n) = a + b / (1 + (n / c)^d)."""
+LOCAL_LOSS_FACTOR = 1.1
+"""Pressure drop of fittings, valves and bends as a share on top of the straight-pipe drop (+10 %)."""
+PUMP_LIFT_MARGIN_BAR = 0.05
+"""Margin added to every pump lift."""
 
 
 def load_catalogue(path: Path, *, insulation_series: int, cost_column: str) -> pd.DataFrame:
@@ -199,3 +204,86 @@ def size_pipes(
         int((~ok.any(axis=1)).sum()),
     )
     return dn
+
+
+def pump_lift_bar(path_dp_bar: np.ndarray, *, min_consumer_dp_bar: float) -> np.ndarray:
+    """Pump lift a network needs: supply and return path drop (× 1.1 for fittings) + the consumer minimum."""
+    return 2 * LOCAL_LOSS_FACTOR * path_dp_bar + min_consumer_dp_bar + PUMP_LIFT_MARGIN_BAR
+
+
+def fit_pump_lift(
+    edges: pd.DataFrame,
+    mdot_kg_per_s: np.ndarray,
+    catalogue: pd.DataFrame,
+    *,
+    rho: float,
+    nu_m2_per_s: float,
+    roughness_m: float,
+    min_consumer_dp_bar: float,
+    min_lift_bar: float,
+    max_lift_bar: float,
+    max_steps: int = 40,
+) -> tuple[np.ndarray, dict[int, float]]:
+    """Upsize pipes on critical paths until each network's pump lift is within the largest allowed.
+
+    The lift a network needs is :func:`pump_lift_bar` of its longest path pressure drop at design flow. Where it
+    exceeds ``max_lift_bar``, every pipe on a path to a consumer that the largest lift cannot serve, whose
+    pressure gradient is at least half the largest gradient on those paths, goes up one catalogue size; this
+    repeats (cheap: no simulation) until the lift fits, nothing can grow, or ``max_steps`` is reached.
+
+    Parameters
+    ----------
+    edges
+        Oriented tree edges with ``from_node``, ``to_node``, ``depth``, ``tree``, ``length_m`` and ``dn``.
+    mdot_kg_per_s
+        Design mass flow per edge.
+    catalogue
+        Output of :func:`load_catalogue`.
+    rho, nu_m2_per_s, roughness_m
+        Water properties and wall roughness, as for :func:`size_pipes`.
+    min_consumer_dp_bar
+        Differential pressure every consumer needs.
+    min_lift_bar, max_lift_bar
+        Smallest and largest pump lift.
+    max_steps
+        Upsizing steps at most.
+
+    Returns
+    -------
+    tuple
+        ``(dn, lift_bar)``: DN per edge and pump lift per tree index.
+    """
+    dns = catalogue.index.to_numpy()
+    dn = edges.dn.to_numpy().copy()
+    tree = edges.tree.to_numpy()
+    length = edges.length_m.to_numpy()
+    headroom_bar = (max_lift_bar - min_consumer_dp_bar - PUMP_LIFT_MARGIN_BAR) / (2 * LOCAL_LOSS_FACTOR)
+    upsized = 0
+    for _ in range(max_steps + 1):
+        _, r = pressure_gradient_pa_per_m(
+            mdot_kg_per_s,
+            catalogue.d_inner_m.reindex(dn).to_numpy(),
+            rho=rho,
+            nu_m2_per_s=nu_m2_per_s,
+            roughness_m=roughness_m,
+        )
+        path_dp = routing.path_totals(edges, r * length / 1e5)
+        too_far = np.flatnonzero(path_dp > headroom_bar)
+        if not len(too_far) or headroom_bar <= 0:  # fits, or no pipe size can help
+            break
+        on_path = routing.upstream_mask(edges, too_far)
+        grow = on_path & (r >= 0.5 * r[on_path].max()) & (dn < dns[-1])
+        if not grow.any():
+            break
+        dn[grow] = dns[np.searchsorted(dns, dn[grow]) + 1]
+        upsized += int(grow.sum())
+    need = pd.Series(pump_lift_bar(path_dp, min_consumer_dp_bar=min_consumer_dp_bar)).groupby(tree).max()
+    lift = {int(t): float(np.clip(v, min_lift_bar, max_lift_bar)) for t, v in need.items()}
+    logger.info(
+        "Pump lifts %.2f–%.2f bar for %d network(s); %d pipe size steps up on critical paths",
+        min(lift.values(), default=0.0),
+        max(lift.values(), default=0.0),
+        len(lift),
+        upsized,
+    )
+    return dn, lift

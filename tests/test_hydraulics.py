@@ -1,6 +1,8 @@
 """pandapipes results checked against hand calculations and conservation."""
 
+import ast
 import math
+import re
 
 import numpy as np
 import pandapipes as pp
@@ -136,3 +138,31 @@ def test_bundled_network_energy_balance(bundled_plan):
     assert (bundled_plan.pipes.q_loss_kw > 0).all()
     assert eb["q_losses_kw"] == pytest.approx(bundled_plan.pipes.q_loss_kw.sum())
     assert np.isclose(eb["q_consumers_kw"], bundled_plan.consumers.q_design_kw.sum())
+
+
+def test_vectorised_conflict_check_agrees_with_pandapipes_own():
+    from pandapipes.pf.system_index import PitEntries, PitRegistry, PitWriteMode
+
+    from heatmap import _pandapipes_speedup
+
+    assert PitRegistry._check_conflict is _pandapipes_speedup.check_conflict  # installed on this version
+    own = _pandapipes_speedup.replaced["_check_conflict"]
+    rng = np.random.default_rng(1)
+    raised = 0
+    for _ in range(300):
+        bucket = [
+            PitEntries(rng.integers(0, 6, n), rng.integers(0, 3, n), np.zeros(n), list(PitWriteMode)[mode])
+            for n, mode in zip(rng.integers(0, 8, 3), rng.choice(len(PitWriteMode), 3), strict=True)
+        ]
+        n = int(rng.integers(0, 8))
+        entries = PitEntries(rng.integers(0, 6, n), rng.integers(0, 3, n), np.zeros(n), PitWriteMode.UNIQUE)
+        clashes = []
+        for check in (own, _pandapipes_speedup.check_conflict):
+            try:
+                check(PitRegistry(), entries, bucket)
+                clashes.append(None)
+            except ValueError as exc:
+                clashes.append(ast.literal_eval(re.search(r"\{.*\}", str(exc)).group()))
+        assert clashes[0] == clashes[1]
+        raised += clashes[0] is not None
+    assert 30 < raised < 270  # both outcomes were tried

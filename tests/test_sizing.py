@@ -1,7 +1,8 @@
 import numpy as np
+import pandas as pd
 import pytest
 
-from heatmap import settings, sizing
+from heatmap import routing, settings, sizing
 
 
 @pytest.fixture(scope="module")
@@ -77,3 +78,46 @@ def test_colebrook_matches_a_root_finder(re, eps):
     from test_hydraulics import colebrook_hand
 
     assert sizing.colebrook_friction_factor(np.array([re]), eps)[0] == pytest.approx(colebrook_hand(re, eps), rel=1e-8)
+
+
+def chain_with_branch():
+    # source 0 → 1 → 2 → 3, and a branch 1 → 4: edge positions 0..3
+    return pd.DataFrame(
+        {
+            "from_node": [0, 1, 2, 1],
+            "to_node": [1, 2, 3, 4],
+            "depth": [1, 2, 3, 2],
+            "tree": 0,
+            "length_m": [500.0, 500.0, 500.0, 100.0],
+        }
+    )
+
+
+def test_path_totals_and_upstream_mask_follow_the_tree():
+    e = chain_with_branch()
+    assert routing.parent_edge(e).tolist() == [-1, 0, 1, 0]
+    assert routing.path_totals(e, np.array([1.0, 2.0, 4.0, 8.0])).tolist() == [1.0, 3.0, 7.0, 9.0]
+    assert routing.upstream_mask(e, np.array([2])).tolist() == [True, True, True, False]
+    assert routing.upstream_mask(e, np.array([3, 1])).tolist() == [True, True, False, True]
+
+
+def test_fit_pump_lift_upsizes_the_critical_path_until_the_lift_fits(catalogue):
+    e = chain_with_branch()
+    e["dn"] = 50
+    mdot = np.full(4, 3.0)
+    water = {"rho": 980.0, "nu_m2_per_s": 0.45e-6, "roughness_m": 4.5e-5}
+    _, r = sizing.pressure_gradient_pa_per_m(mdot, catalogue.d_inner_m[50], **water)
+    # Hand calculation of the lift at DN50 everywhere: 2 × 1.1 × (1500 m × R) + 0.5 bar + margin.
+    need = 2 * 1.1 * 1500 * r[0] / 1e5 + 0.5 + sizing.PUMP_LIFT_MARGIN_BAR
+    dn, lift = sizing.fit_pump_lift(
+        e, mdot, catalogue, **water, min_consumer_dp_bar=0.5, min_lift_bar=1.0, max_lift_bar=100.0
+    )
+    assert (dn == 50).all() and lift[0] == pytest.approx(need)
+    dn, lift = sizing.fit_pump_lift(
+        e, mdot, catalogue, **water, min_consumer_dp_bar=0.5, min_lift_bar=1.0, max_lift_bar=need / 2
+    )
+    assert lift[0] <= need / 2 + 1e-9
+    assert (dn[:3] > 50).all() and dn[3] == 50  # the branch off the critical path keeps its size
+    _, r_new = sizing.pressure_gradient_pa_per_m(mdot, catalogue.d_inner_m.reindex(dn).to_numpy(), **water)
+    path = routing.path_totals(e, r_new * e.length_m.to_numpy() / 1e5)
+    assert lift[0] == pytest.approx(max(1.0, 2 * 1.1 * path.max() + 0.5 + sizing.PUMP_LIFT_MARGIN_BAR))
