@@ -99,11 +99,17 @@ def route_network(
             "on the same street network as the consumers"
         )
 
+    # Each area as a graph of its own, built from the edge list (faster for Steiner than subgraph views).
+    table = nx.to_pandas_edgelist(G, source="a", target="b")
+    table["area"] = area_of.reindex(table.a).to_numpy()
+    table = table[table.area.to_numpy() == area_of.reindex(table.b).to_numpy()]
+    graphs = {
+        area: nx.from_pandas_edgelist(part, "a", "b", ["edge_id", "length_m"]) for area, part in table.groupby("area")
+    }
     T = nx.Graph()
-    nodes_of_area = area_of.groupby(area_of).groups
     for source, consumers_here in consumer_area[consumer_area >= 0].groupby(consumer_area).groups.items():
         terminals = sorted(set(consumers_here)) + [source]
-        T.update(steiner_tree(G.subgraph(nodes_of_area[source]), terminals, weight="length_m", method="mehlhorn"))
+        T.update(steiner_tree(graphs[source], terminals, weight="length_m", method="mehlhorn"))
 
     by_node = {n: sid for sid, n in source_nodes.items()}
     rows = []
