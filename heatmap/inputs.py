@@ -88,7 +88,11 @@ def _read_any(path: Path, *, layer: str | None) -> gpd.GeoDataFrame:
             return gpd.read_parquet(path)
         return gpd.read_file(path, layer=layer, engine="pyogrio")
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, ValueError, OSError) as exc:
-        raise InputDataError(f"{path}: cannot be read as {suffix[1:]} ({exc})") from exc
+        # GDAL's first sentence, without the path already named
+        reason = str(exc).split(";")[0].replace(f"'{path}' ", "").strip().rstrip(".")
+        raise InputDataError(
+            f"{path}: cannot be read as {suffix[1:]} ({reason}); check that the file is complete and in that format"
+        ) from exc
 
 
 def _rows(ids: pd.Index | np.ndarray | list, limit: int = 10) -> str:

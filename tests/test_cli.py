@@ -8,8 +8,10 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pyogrio
 import pytest
+import shapely
 import yaml
 from conftest import BUNDLED_SCENARIO
 
@@ -369,3 +371,138 @@ def test_interrupted_run_leaves_previous_results_intact(cli_run, tmp_path, how):
         assert list(out.glob(".heatmap-tmp-*"))
         assert run_cli("plan", BUNDLED_SCENARIO, "--out", out, "-q").returncode == 0
         assert not list(out.glob(".heatmap-tmp-*"))
+
+
+@pytest.fixture(scope="module")
+def small_town(tmp_path_factory):
+    from heatmap import synthetic
+
+    folder = tmp_path_factory.mktemp("town")
+    synthetic.write_synthetic_scenario(synthetic.synthetic_town(200, seed=5), folder)
+    return folder
+
+
+def town_scenario(town, tmp_path, **changes):
+    """The small town's scenario with changes (``section__key``), its data files referred to absolutely."""
+    data = yaml.safe_load((town / "scenario.yaml").read_text())
+    for section in ("streets", "sources", "consumers"):
+        data[section]["path"] = str(town / data[section]["path"])
+    for key, value in changes.items():
+        section, name = key.split("__")
+        data.setdefault(section, {})[name] = value
+    path = tmp_path / "scenario.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True))
+    return path
+
+
+def edited_consumers(town, tmp_path, edit, name="consumers.gpkg"):
+    gdf = gpd.read_file(town / "consumers.gpkg")
+    gdf = edit(gdf)
+    path = tmp_path / name
+    if path.suffix == ".csv":
+        gdf.drop(columns="geometry").to_csv(path, index=False)
+    else:
+        gdf.to_file(path, engine="pyogrio")
+    return path
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "unreadable",
+        "wrong_format",
+        "geographic_crs",
+        "empty_geometry",
+        "non_numeric_demand",
+        "source_far_from_streets",
+        "no_consumer_reachable",
+        "dangling_osm_refs_only",
+    ],
+)
+def test_more_bad_input_on_a_town_exits_2_naming_what_to_fix(small_town, tmp_path, case):
+    out = tmp_path / "out"
+    if case == "unreadable":
+        bad = tmp_path / "consumers.gpkg"
+        bad.write_bytes(b"this is not a GeoPackage")
+        scn, expect = town_scenario(small_town, tmp_path, consumers__path=str(bad)), "consumers.gpkg"
+    elif case == "wrong_format":
+        bad = tmp_path / "consumers.xlsx"
+        bad.write_bytes(b"PK\x03\x04")
+        scn, expect = town_scenario(small_town, tmp_path, consumers__path=str(bad)), "consumers.xlsx"
+    elif case == "geographic_crs":
+        scn, expect = town_scenario(small_town, tmp_path, study_area__crs="EPSG:4326"), "is geographic"
+    elif case == "empty_geometry":
+        path = edited_consumers(small_town, tmp_path, lambda g: g.assign(geometry=[None, *g.geometry[1:]]))
+        scn, expect = town_scenario(small_town, tmp_path, consumers__path=str(path)), "B000"
+    elif case == "non_numeric_demand":
+        path = edited_consumers(
+            small_town, tmp_path, lambda g: g.assign(annual_demand_mwh=["lots", *g.annual_demand_mwh[1:]])
+        )
+        scn, expect = town_scenario(small_town, tmp_path, consumers__path=str(path)), "B000"
+    elif case == "source_far_from_streets":
+        src = gpd.read_file(small_town / "sources.geojson").to_crs(3067)
+        src["geometry"] = shapely.affinity.translate(src.geometry.iloc[0], 0, -600)
+        path = tmp_path / "sources.gpkg"
+        src.to_file(path, engine="pyogrio")
+        lon, lat = src.to_crs(4326).geometry.iloc[0].coords[0]
+        scn = town_scenario(
+            small_town, tmp_path, sources__path=str(path), study_area__bbox=[lon - 0.1, lat - 0.1, lon + 0.1, lat + 0.1]
+        )
+        expect = "S1 are farther than 150 m"
+    elif case == "no_consumer_reachable":
+        # The plant stands by a short street of its own, not connected to the town's streets.
+        streets, centre = street_island(small_town, tmp_path)
+        src = gpd.read_file(small_town / "sources.geojson").to_crs(3067)
+        src["geometry"] = [shapely.Point(centre.x, centre.y + 5)]
+        path = tmp_path / "sources.gpkg"
+        src.to_file(path, engine="pyogrio")
+        scn = town_scenario(small_town, tmp_path, streets__path=str(streets), sources__path=str(path))
+        expect = "no consumer can be reached"
+    else:
+        osm = tmp_path / "streets.osm"
+        osm.write_text(
+            '<?xml version="1.0"?><osm version="0.6"><way id="1"><nd ref="1"/><nd ref="2"/>'
+            '<tag k="highway" v="residential"/></way></osm>'
+        )
+        scn = town_scenario(small_town, tmp_path, streets__source="xml", streets__path=str(osm))
+        expect = "streets.osm"
+    proc = run_cli("plan", scn, "--out", out)
+    assert proc.returncode == 2, proc.stderr + proc.stdout
+    assert expect in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not out.exists() or not any(out.iterdir())
+
+
+def street_island(town, tmp_path):
+    """The town's streets plus a 20 m street, connected to nothing, in the middle of the first block."""
+    import osmnx as ox
+    import shapely
+    from pyproj import Transformer
+
+    G = ox.load_graphml(town / "streets.graphml")
+    to_m = Transformer.from_crs(4326, 3067, always_xy=True)
+    side = int(np.sqrt(len(G) - 1))
+    corners = [to_m.transform(G.nodes[n]["x"], G.nodes[n]["y"]) for n in (0, side + 1)]
+    centre = shapely.Point(np.mean(corners, axis=0))
+    to_deg = Transformer.from_crs(3067, 4326, always_xy=True)
+    for node, dx in ((-1, -10.0), (-2, 10.0)):
+        lon, lat = to_deg.transform(centre.x + dx, centre.y)
+        G.add_node(node, x=lon, y=lat)
+    for a, b in ((-1, -2), (-2, -1)):
+        G.add_edge(a, b, osmid=-1, highway="residential", length=20.0, oneway=False, reversed=a == -2)
+    path = tmp_path / "streets.graphml"
+    ox.save_graphml(G, path)
+    return path, centre
+
+
+def test_consumers_cut_off_from_the_sources_are_reported_by_id(small_town, tmp_path):
+    streets, centre = street_island(small_town, tmp_path)
+    cut = gpd.read_file(small_town / "consumers.gpkg").iloc[[0]].assign(id="ISLAND")
+    cut["geometry"] = [shapely.Point(centre.x, centre.y + 8).buffer(3, cap_style="square")]
+    path = edited_consumers(small_town, tmp_path, lambda g: pd.concat([g, cut], ignore_index=True))
+    out = tmp_path / "out"
+    scn = town_scenario(small_town, tmp_path, consumers__path=str(path), streets__path=str(streets))
+    proc = run_cli("plan", scn, "--out", out, "-q")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["excluded_consumers"]["no_path_to_source"] == ["ISLAND"]
