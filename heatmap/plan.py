@@ -195,37 +195,55 @@ def plan_from_scenario(scn: Scenario, *, progress: Callable[[str], None] | None 
         t = scn.temperatures
         water = _water(t.supply_c, t.return_c)
         edges = tree.edges.merge(cand.edges[["edge_id", "length_m", "kind"]], on="edge_id", how="left")
-        routed_consumers = [c for c in con_nodes if c not in set(tree.unreachable)]
+        unreachable = set(tree.unreachable)
+        routed_consumers = [c for c in con_nodes if c not in unreachable]
         cons_routed = cons.set_index("consumer_id").loc[routed_consumers]
-        node_load = pd.Series(cons_routed.peak_load_kw.to_numpy(), index=[con_nodes[c] for c in routed_consumers])
-        down = routing.downstream_totals(tree, node_load)
-        glf = sizing.simultaneity_factor(down.n_consumers.to_numpy(), scn.network.simultaneity)
-        design_kw = glf * down.peak_load_kw.to_numpy()
-        mdot_design = design_kw * 1000 / (water["cp"] * (t.supply_c - t.return_c))
+        consumer_node = [con_nodes[c] for c in routed_consumers]
+        node_load = pd.Series(cons_routed.peak_load_kw.to_numpy(), index=consumer_node)
         catalogue = sizing.load_catalogue(
             scn.network.catalogue,
             insulation_series=scn.network.insulation_series,
             cost_column=scn.network.cost_column,
         )
         lim = scn.limits
-        edges["dn"] = sizing.size_pipes(
+        hydraulic = {"rho": water["rho"], "nu_m2_per_s": water["nu"], "roughness_m": scn.network.roughness_mm / 1000}
+
+        def size(flow_factor: np.ndarray) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+            """Downstream totals, design mass flows and sizes, each consumer's flow scaled by its factor."""
+            down = routing.downstream_totals(tree, node_load * flow_factor)
+            glf = sizing.simultaneity_factor(down.n_consumers.to_numpy(), scn.network.simultaneity)
+            mdot = glf * down.peak_load_kw.to_numpy() * 1000 / (water["cp"] * (t.supply_c - t.return_c))
+            dn = sizing.size_pipes(
+                mdot,
+                catalogue,
+                **hydraulic,
+                max_velocity_m_per_s=lim.max_velocity_m_per_s * (1 - scn.network.sizing_margin),
+                max_pressure_gradient_pa_per_m=lim.max_pressure_gradient_pa_per_m * (1 - scn.network.sizing_margin),
+            )
+            return down, mdot, dn
+
+        down, mdot_design, dn = size(np.ones(len(node_load)))
+        # Heat lost on the way cools the supply water, so a consumer needs more flow for its load: size again
+        # with each consumer's flow scaled by (T_supply − T_return) / (T_at_consumer − T_return).
+        t_at = sizing.supply_temperature_c(
+            edges,
             mdot_design,
-            catalogue,
-            rho=water["rho"],
-            nu_m2_per_s=water["nu"],
-            roughness_m=scn.network.roughness_mm / 1000,
-            max_velocity_m_per_s=lim.max_velocity_m_per_s,
-            max_pressure_gradient_pa_per_m=lim.max_pressure_gradient_pa_per_m,
+            catalogue.u_w_per_mk.reindex(dn).to_numpy(),
+            t_supply_c=t.supply_c,
+            t_ground_c=t.ground_c,
+            cp_j_per_kgk=water["cp"],
         )
-        edges["design_load_kw"] = design_kw
+        t_consumer = pd.Series(t_at, index=edges.to_node.to_numpy()).reindex(consumer_node).to_numpy()
+        flow_factor = (t.supply_c - t.return_c) / np.maximum(t_consumer - t.return_c, 1.0)
+        _, mdot_design, edges["dn"] = size(flow_factor)
+        glf = sizing.simultaneity_factor(down.n_consumers.to_numpy(), scn.network.simultaneity)
+        edges["design_load_kw"] = glf * down.peak_load_kw.to_numpy()
         edges["n_consumers_downstream"] = down.n_consumers.to_numpy()
         edges["dn"], lift = sizing.fit_pump_lift(
             edges,
             mdot_design,
             catalogue,
-            rho=water["rho"],
-            nu_m2_per_s=water["nu"],
-            roughness_m=scn.network.roughness_mm / 1000,
+            **hydraulic,
             min_consumer_dp_bar=lim.min_consumer_dp_bar,
             min_lift_bar=scn.network.initial_pump_lift_bar,
             max_lift_bar=scn.network.max_pump_lift_bar,

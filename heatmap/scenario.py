@@ -150,6 +150,13 @@ class Network:
         "simultaneity factor on peak loads: winter (Winter et al. 2001), thermos (0.62 + 0.38/n) or none",
         choices=("winter", "thermos", "none"),
     )
+    sizing_margin: float = _setting(
+        0.03,
+        "share below the velocity and pressure-gradient limits that sizing aims for, to cover what the sizing "
+        "estimate leaves out (water properties varying with temperature); resize rounds correct the rest",
+        min=0.0,
+        max=0.5,
+    )
     p_return_bar: float = _setting(
         2.0,
         "static pressure the pressure-holding source keeps at its pump inlet (return side)",

@@ -4,8 +4,16 @@ Each tree edge carries the design heat flow of the consumers downstream of it, `
 with the simultaneity factor ``GLF`` of the ``n`` consumers downstream. The design mass flow is
 ``ṁ = Q / (c_p · (T_supply − T_return))``. For each DN the velocity ``v = ṁ / (ρ A)`` and the friction
 pressure gradient ``R = λ / d · ρ v² / 2`` (Darcy–Weisbach, ``λ`` from Colebrook–White) are computed at
-the mean network temperature; the smallest DN with ``v ≤ v_max`` and ``R ≤ R_max`` is chosen. Supply and
-return pipes of an edge get the same DN.
+the mean network temperature; the smallest DN with ``v ≤ v_max · (1 − m)`` and ``R ≤ R_max · (1 − m)`` is
+chosen (``m`` is the scenario's ``network.sizing_margin``). Supply and return pipes of an edge get the same DN.
+
+Two refinements before any simulation (both in :func:`heatmap.plan.plan_from_scenario`):
+
+- **Heat losses.** The supply water cools on its way (:func:`supply_temperature_c`), so a consumer needs
+  more flow for its load: pipes are sized a second time with each consumer's flow scaled by
+  ``(T_supply − T_return) / (T_at_consumer − T_return)``.
+- **Pump lift.** Where a network's longest path needs more lift than the largest allowed, the steepest pipes
+  on the paths that fall short go up one size until it fits (:func:`fit_pump_lift`).
 """
 
 from __future__ import annotations
@@ -204,6 +212,42 @@ def size_pipes(
         int((~ok.any(axis=1)).sum()),
     )
     return dn
+
+
+def supply_temperature_c(
+    edges: pd.DataFrame,
+    mdot_kg_per_s: np.ndarray,
+    u_w_per_mk: np.ndarray,
+    *,
+    t_supply_c: float,
+    t_ground_c: float,
+    cp_j_per_kgk: float,
+) -> np.ndarray:
+    """Supply temperature at each tree edge's downstream end, cooling exponentially along the path.
+
+    Along a pipe of length ``L`` the water cools towards the ground: ``T_out = T_g + (T_in − T_g) ·
+    exp(−U' L / (ṁ c_p))``; along a path the exponents add up.
+
+    Parameters
+    ----------
+    edges
+        Oriented tree edges with ``from_node``, ``to_node``, ``depth`` and ``length_m``.
+    mdot_kg_per_s
+        Mass flow per edge.
+    u_w_per_mk
+        Heat-loss coefficient per metre of supply pipe.
+    t_supply_c, t_ground_c
+        Temperature leaving the source and of the ground.
+    cp_j_per_kgk
+        Heat capacity of the water.
+
+    Returns
+    -------
+    numpy.ndarray
+    """
+    mdot = np.maximum(np.asarray(mdot_kg_per_s, dtype=float), 1e-9)
+    exponent = routing.path_totals(edges, u_w_per_mk * edges.length_m.to_numpy() / (mdot * cp_j_per_kgk))
+    return t_ground_c + (t_supply_c - t_ground_c) * np.exp(-exponent)
 
 
 def pump_lift_bar(path_dp_bar: np.ndarray, *, min_consumer_dp_bar: float) -> np.ndarray:

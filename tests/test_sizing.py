@@ -121,3 +121,15 @@ def test_fit_pump_lift_upsizes_the_critical_path_until_the_lift_fits(catalogue):
     _, r_new = sizing.pressure_gradient_pa_per_m(mdot, catalogue.d_inner_m.reindex(dn).to_numpy(), **water)
     path = routing.path_totals(e, r_new * e.length_m.to_numpy() / 1e5)
     assert lift[0] == pytest.approx(max(1.0, 2 * 1.1 * path.max() + 0.5 + sizing.PUMP_LIFT_MARGIN_BAR))
+
+
+def test_supply_temperature_cools_exponentially_along_the_path():
+    e = chain_with_branch()
+    mdot = np.array([2.0, 1.0, 0.5, 1.0])
+    u = np.full(4, 0.3)
+    t = sizing.supply_temperature_c(e, mdot, u, t_supply_c=85.0, t_ground_c=8.0, cp_j_per_kgk=4190.0)
+    # Hand calculation for the end of edge 2 (path 0 → 1 → 2): the exponents of the three pipes add up.
+    k = [0.3 * 500 / (m * 4190) for m in (2.0, 1.0, 0.5)]
+    assert t[2] == pytest.approx(8 + 77 * np.exp(-sum(k)), rel=1e-12)
+    assert t[3] == pytest.approx(8 + 77 * np.exp(-k[0] - 0.3 * 100 / 4190), rel=1e-12)
+    assert (np.diff(t[:3]) < 0).all()
