@@ -240,11 +240,24 @@ def prepare_sources(gdf: gpd.GeoDataFrame, *, crs: CRS, default_t_supply_c: floa
             "capacity_kw": capacity.values,
             "t_supply_c": t_supply.values,
         },
-        geometry=gdf.geometry.to_crs(crs).values,
+        geometry=_project(gdf, crs, where, ids),
         crs=crs,
     )
     logger.info("Prepared %d sources, %.0f kW capacity", len(out), out.capacity_kw.sum())
     return out
+
+
+def _project(gdf: gpd.GeoDataFrame, crs: CRS, where: str, ids: pd.Series) -> np.ndarray:
+    """Project the features to the plan's CRS; features it cannot represent (far outside its area) are named."""
+    projected = gdf.geometry.to_crs(crs).values
+    bad = ~np.isfinite(shapely.get_coordinates(projected)).all(axis=1)
+    if bad.any():
+        index = np.unique(shapely.get_coordinates(projected, return_index=True)[1][bad])
+        raise InputDataError(
+            f"{where}: features {_rows(ids.iloc[index])} cannot be placed in {crs.to_string()} (far outside the "
+            f"study area?); check their coordinates and CRS"
+        )
+    return projected
 
 
 def _check_temperature(values: pd.Series, where: str, ids: pd.Series, column: str) -> None:
@@ -301,7 +314,7 @@ def prepare_consumers(
             "min_supply_c": min_supply.values,
             "demand_method": method,
         },
-        geometry=gdf.geometry.to_crs(crs).values,
+        geometry=_project(gdf, crs, where, ids),
         crs=crs,
     )
     logger.info("Prepared %d consumers, %.0f MWh/a", len(out), out.annual_demand_mwh.sum())

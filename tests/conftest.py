@@ -1,11 +1,19 @@
 """Shared fixtures: the bundled scenario planned once per test session."""
 
+import os
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from heatmap import settings
+
+# In CI the property tests draw the same examples every run (a red CI then means a change broke something);
+# elsewhere they explore new examples each run.
+hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    hypothesis_settings.load_profile("ci")
 
 BUNDLED_SCENARIO = settings.data_dir / "scenarios" / "helsinki_centre.yaml"
 

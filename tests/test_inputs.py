@@ -38,6 +38,17 @@ def test_csv_consumers_in_degrees_are_projected_and_peak_derived(tmp_path):
     assert "2000 full-load hours" in c.demand_method.iloc[0] and c.consumer_id.tolist() == ["1", "2"]
 
 
+def test_features_the_metric_crs_cannot_hold_are_named(tmp_path):
+    # Found by hypothesis: a point on the equator projects to infinity in the Finnish TM35FIN.
+    path = write_csv(
+        tmp_path,
+        {"id": ["near", "far"], "lon": [23.05, -54.0], "lat": [63.86, 0.0], "annual_demand_mwh": [200.0, 100.0]},
+    )
+    raw = inputs.read_features(path, id_column="id", what="consumers")
+    with pytest.raises(InputDataError, match=r"c.csv: features far cannot be placed in EPSG:3067"):
+        inputs.prepare_consumers(raw, crs=CRS.from_epsg(3067), full_load_hours_h=2000, default_min_supply_c=70)
+
+
 def test_geopackage_in_another_crs_is_read(tmp_path):
     path = tmp_path / "s.gpkg"
     gpd.GeoDataFrame({"id": ["S1"], "capacity_kw": [5000.0]}, geometry=[Point(23.05, 63.86)], crs=4326).to_crs(
