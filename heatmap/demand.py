@@ -11,9 +11,14 @@ The rule, for each building:
 4. **Era** from ``start_date`` (year): ≤1920 → ``-1920``, 1921–1959 → ``1950s``, 1960–1979 → ``1970s``,
    1980–1999 → ``1990s``, 2000–2009 → ``2000s``, 2010–2017 → ``2010s``, ≥2018 → ``2018-``;
    else ``demand.default_era``.
-5. **Annual demand** = floor area × (specific space-heat demand[era, type] × degree_days /
-   reference_degree_days + domestic hot water[type]) / 1000 → MWh/a.
-6. **Peak load** = annual demand × 1000 / ``demand.full_load_hours_h`` → kW.
+5. **Annual demand** = space heat + hot water, with space heat = floor area × specific space-heat
+   demand[era, type] × degree_days / reference_degree_days / 1000 and hot water = floor area × domestic
+   hot water[type] / 1000 → MWh/a. Where ``demand.metered_column`` names a column holding a value, that
+   metered annual demand is kept (split into space heat and hot water in the estimate's proportion).
+6. **Peak load** (``demand.peak_method``): ``full_load_hours``: annual demand × 1000 /
+   ``demand.full_load_hours_h``; or ``design_temperature`` (degree-day method): space heat × 1000 ×
+   (base − design outdoor temperature) / (24 h × degree days) + hot water × 1000 / 8760 h → kW. The hourly
+   profile of :mod:`heatmap.profiles` peaks at the same value in the hour at the design temperature.
 
 Each building's ``demand_method`` records which tags were used and which defaults filled gaps.
 """
@@ -103,7 +108,8 @@ def estimate_building_demand(buildings: gpd.GeoDataFrame, settings: Demand) -> g
     -------
     geopandas.GeoDataFrame
         The heated buildings with ``consumer_id``, ``name``, ``building_type``, ``era``, ``floors``,
-        ``floor_area_m2``, ``annual_demand_mwh``, ``peak_load_kw`` and ``demand_method``; unheated
+        ``floor_area_m2``, ``space_heat_mwh``, ``dhw_mwh``, ``annual_demand_mwh``, ``peak_load_kw`` and
+        ``demand_method``; unheated
         buildings are left out.
     """
     if buildings.crs is None or not buildings.crs.is_projected:
@@ -145,8 +151,8 @@ def estimate_building_demand(buildings: gpd.GeoDataFrame, settings: Demand) -> g
     area = b.geometry.area * floors
     spec = specific.stack().reindex(pd.MultiIndex.from_arrays([era, btype])).to_numpy(dtype=float)
     dd_factor = settings.degree_days / settings.reference_degree_days
-    dhw_spec = dhw.reindex(btype).to_numpy(dtype=float)
-    annual = area.to_numpy() * (spec * dd_factor + np.nan_to_num(dhw_spec)) / 1000.0
+    space = area.to_numpy() * spec * dd_factor / 1000.0
+    hot_water = area.to_numpy() * np.nan_to_num(dhw.reindex(btype).to_numpy(dtype=float)) / 1000.0
     method = (
         "OSM footprint; type from "
         + type_source.astype(str)
@@ -155,8 +161,21 @@ def estimate_building_demand(buildings: gpd.GeoDataFrame, settings: Demand) -> g
         + "; era from "
         + pd.Series(era_source, index=b.index)
         + f"; degree days {settings.degree_days:g}/{settings.reference_degree_days:g}"
-        + f"; peak = annual / {settings.full_load_hours_h:g} h"
     )
+    if settings.metered_column and settings.metered_column in b:
+        metered = pd.to_numeric(b[settings.metered_column], errors="coerce").to_numpy()
+        has = np.isfinite(metered) & (metered >= 0)
+        scale = np.divide(metered, space + hot_water, out=np.ones_like(metered), where=has & (space + hot_water > 0))
+        space, hot_water = np.where(has, space * scale, space), np.where(has, hot_water * scale, hot_water)
+        method = method.where(~has, f"metered ({settings.metered_column})")
+    annual = space + hot_water
+    if settings.peak_method == "design_temperature":
+        heating_k = settings.base_temperature_c - settings.design_temperature_c
+        peak = space * 1000.0 * heating_k / (24.0 * settings.degree_days) + hot_water * 1000.0 / 8760.0
+        method += f"; peak at {settings.design_temperature_c:g} °C (degree-day method)"
+    else:
+        peak = annual * 1000.0 / settings.full_load_hours_h
+        method += f"; peak = annual / {settings.full_load_hours_h:g} h"
     out = gpd.GeoDataFrame(
         {
             "consumer_id": b["id"].astype(str).values,
@@ -165,8 +184,10 @@ def estimate_building_demand(buildings: gpd.GeoDataFrame, settings: Demand) -> g
             "era": era.values,
             "floors": floors.values,
             "floor_area_m2": area.values,
+            "space_heat_mwh": space,
+            "dhw_mwh": hot_water,
             "annual_demand_mwh": annual,
-            "peak_load_kw": annual * 1000.0 / settings.full_load_hours_h,
+            "peak_load_kw": peak,
             "demand_method": method.values,
         },
         geometry=b.geometry.values,

@@ -191,6 +191,24 @@ class Demand:
     full_load_hours_h: float = _setting(
         2000.0, "peak load = annual demand / full-load hours (Finnish DH: ~2,000 h)", min=100, max=8760
     )
+    peak_method: str = _setting(
+        "full_load_hours",
+        "peak load rule: full_load_hours (annual / full-load hours) or design_temperature (degree-day method: "
+        "space heat at the design outdoor temperature + average hot water)",
+        choices=("full_load_hours", "design_temperature"),
+    )
+    base_temperature_c: float = _setting(
+        17.0, "base temperature of the degree days (FMI S17: 17 °C)", min=5, max=25
+    )
+    design_temperature_c: float = _setting(
+        -29.0,
+        "design outdoor temperature (proxy: Kauhava, ASHRAE 99.6 % = −29.0 °C, the nearest to Kokkola)",
+        min=-60,
+        max=10,
+    )
+    metered_column: str | None = _setting(
+        None, "column of the buildings holding metered annual demand (MWh/a); where given it is kept"
+    )
 
 
 @dataclass(frozen=True)
