@@ -234,6 +234,34 @@ class Economics:
 
 
 @dataclass(frozen=True)
+class Density:
+    """Heat-density raster and district-heating potential areas (Hotmaps / sEEnergies method)."""
+
+    cell_size_m: float = _setting(
+        100.0, "cell size of the heat-density raster (Hotmaps heat density map: 100 m, one hectare)", min=1.0
+    )
+    min_cell_density_mwh_per_ha: float = _setting(
+        333.0,
+        "lowest heat density of a cell in a potential DH area, MWh/(ha·a) (Hotmaps DH potential module default)",
+        min=0.0,
+    )
+    min_area_demand_gwh_per_a: float = _setting(
+        30.0, "lowest annual demand of a potential DH area (Hotmaps DH potential module default)", min=0.0
+    )
+    cost_c1_eur_per_m: float = _setting(
+        439.0,
+        "distribution-grid cost per trench metre, fixed part c1 (sEEnergies / Hotmaps, Finland; EU default 212)",
+        min=0.0,
+    )
+    cost_c2_eur_per_m2: float = _setting(
+        4073.0,
+        "distribution-grid cost per trench metre and metre of average pipe diameter, c2 (sEEnergies / Hotmaps, "
+        "Finland; EU default 4464)",
+        min=0.0,
+    )
+
+
+@dataclass(frozen=True)
 class Scenario:
     """A validated scenario: every path absolute, every setting typed."""
 
@@ -247,6 +275,7 @@ class Scenario:
     network: Network = field(default_factory=Network)
     demand: Demand = field(default_factory=Demand)
     economics: Economics = field(default_factory=Economics)
+    density: Density = field(default_factory=Density)
     path: Path | None = None
     given: frozenset[str] = frozenset()
 
