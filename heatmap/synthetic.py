@@ -251,3 +251,85 @@ def write_synthetic_scenario(town: SyntheticTown, folder: Path, *, name: str = "
     path.write_text(yaml.safe_dump(scenario, sort_keys=False), encoding="utf-8")
     logger.info("Wrote synthetic scenario %s", path)
     return path
+
+
+OSM_BUILDING_TAG = {
+    "detached": "detached",
+    "row": "terrace",
+    "apartment_block": "apartments",
+    "retail": "retail",
+    "office": "office",
+    "school": "school",
+}
+"""OSM ``building`` value written for each synthetic building type."""
+CENTRE_SHARES = {"detached": 0.10, "row": 0.10, "apartment_block": 0.55, "retail": 0.10, "office": 0.12, "school": 0.03}
+"""Type shares within one standard deviation of a town centre; farther out :data:`TYPE_SHARES` apply."""
+
+
+def synthetic_region_buildings(n_buildings: int, *, seed: int = 0, n_towns: int | None = None) -> gpd.GeoDataFrame:
+    """Generate a region's building footprints with OSM-like tags, clustered in towns of unequal size.
+
+    Town sizes follow Zipf's rule (the k-th largest holds 1/k of the largest's buildings); each town's
+    buildings scatter around its centre (normal, standard deviation 15 m × √buildings), apartment blocks,
+    shops and offices near the centre (:data:`CENTRE_SHARES`), detached houses outside. Footprints are
+    rectangles sized by type; ``building:levels`` is missing for 10 % and ``start_date`` (1900–2022) for
+    20 % of the buildings, so the demand model's defaults are exercised. Footprints may overlap (no street
+    layout here): use :func:`synthetic_town` where streets matter.
+
+    Parameters
+    ----------
+    n_buildings
+        Number of buildings.
+    seed
+        Seed of the random generator.
+    n_towns
+        Number of towns; default about one per 20,000 buildings (at least one).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        ``id``, ``building``, ``building:levels``, ``start_date`` and footprints in EPSG:3067.
+    """
+    if n_buildings < 1:
+        raise ValueError("n_buildings must be at least 1")
+    rng = np.random.default_rng(seed)
+    n_towns = n_towns or max(1, round(n_buildings / 20_000))
+    weights = 1.0 / np.arange(1, n_towns + 1)
+    town = np.sort(rng.choice(n_towns, n_buildings, p=weights / weights.sum()))
+    count = np.bincount(town, minlength=n_towns)
+    side_m = 4000.0 * np.sqrt(n_towns)
+    x0, y0 = 300_000.0, 7_000_000.0  # central Finland in EPSG:3067
+    centre = np.column_stack([x0 + rng.uniform(0, side_m, n_towns), y0 + rng.uniform(0, side_m, n_towns)])
+    spread = 15.0 * np.sqrt(np.maximum(count, 1))
+    offset = rng.normal(size=(n_buildings, 2))
+    xy = centre[town] + offset * spread[town, None]
+    central = np.hypot(*offset.T) < 1.0
+    kinds = list(TYPE_SHARES)
+    kind = np.where(
+        central,
+        rng.choice(kinds, n_buildings, p=[CENTRE_SHARES[k] for k in kinds]),
+        rng.choice(kinds, n_buildings, p=[TYPE_SHARES[k] for k in kinds]),
+    )
+    big = np.isin(kind, ["apartment_block", "office", "school", "retail"])
+    width = np.where(big, rng.uniform(12, 20, n_buildings), rng.uniform(8, 12, n_buildings))
+    length = np.where(big, rng.uniform(25, 60, n_buildings), rng.uniform(9, 14, n_buildings))
+    lo = np.array([FLOORS[k][0] for k in kind])
+    hi = np.array([FLOORS[k][1] for k in kind])
+    levels = rng.integers(lo, hi + 1).astype(object)
+    levels[rng.random(n_buildings) < 0.10] = None
+    year = rng.integers(1900, 2023, n_buildings).astype(str).astype(object)
+    year[rng.random(n_buildings) < 0.20] = None
+    footprints = shapely.box(xy[:, 0], xy[:, 1], xy[:, 0] + length, xy[:, 1] + width)
+    digits = len(str(n_buildings))
+    out = gpd.GeoDataFrame(
+        {
+            "id": [f"R{i:0{digits}d}" for i in range(n_buildings)],
+            "building": [OSM_BUILDING_TAG[k] for k in kind],
+            "building:levels": levels,
+            "start_date": year,
+        },
+        geometry=footprints,
+        crs=CRS,
+    )
+    logger.info("Synthetic region (seed %d): %d buildings in %d towns", seed, n_buildings, n_towns)
+    return out
