@@ -34,7 +34,11 @@ def _configure_logging(verbose: int, quiet: bool) -> None:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="heatmap")
 def main() -> None:
-    """Plan heat networks: OSM streets → routed, sized, pandapipes-simulated, costed network → GPKG + map."""
+    """Plan heat networks and map heat demand.
+
+    plan: OSM streets → routed, sized, pandapipes-simulated, costed network → GeoPackage + web map.
+    demand: buildings → heat demand, heat-density raster and district-heating potential areas.
+    """
 
 
 @main.command()
@@ -85,6 +89,83 @@ def plan(scenario: Path, out_dir: Path, partial: bool, tiles: str | None, verbos
         sys.exit(130)
     if not quiet:
         click.echo(format_summary(plan_summary(result, partial=partial)))
+        click.echo("\nWritten:")
+        for path in written.values():
+            click.echo(f"  {path}")
+
+
+@main.command()
+@click.argument("buildings", type=click.Path(path_type=Path))
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Output folder.")
+@click.option(
+    "--scenario",
+    "scenario_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Scenario file whose demand, density, economics and study_area.crs settings apply (default: defaults).",
+)
+@click.option(
+    "--temperatures",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Hourly outdoor temperature of a year, CSV with time and t_out_c (°C): writes heat_profile.csv.",
+)
+@click.option("--dask", "use_dask", is_flag=True, help="Run partitioned on a local Dask cluster (whole regions).")
+@click.option("--scheduler", default=None, help="Address of a Dask scheduler to run on (implies --dask).")
+@verbosity
+@quiet
+def demand(
+    buildings: Path,
+    out_dir: Path,
+    scenario_path: Path | None,
+    temperatures: Path | None,
+    use_dask: bool,
+    scheduler: str | None,
+    verbose: int,
+    quiet: bool,
+) -> None:
+    """Map the heat demand of BUILDINGS and find district-heating potential areas.
+
+    BUILDINGS is an OSM PBF or a file of footprints with OSM-like tags and an id (GPKG, GeoJSON, SHP,
+    GeoParquet). Writes demand.gpkg, heat_density.tif (MWh/ha/a) and summary.json into --out.
+    """
+    _configure_logging(verbose, quiet)
+    import contextlib
+    import json
+
+    from heatmap._errors import HeatmapError
+    from heatmap.demand_job import demand_map, demand_summary, write_demand_map
+    from heatmap.profiles import read_outdoor_temperature
+    from heatmap.scenario import scenario_from_dict, scenario_from_file
+
+    use_dask = use_dask or scheduler is not None
+    try:
+        if use_dask and temperatures is not None:
+            raise click.UsageError("--temperatures needs the single-process run (leave out --dask/--scheduler)")
+        if scenario_path is not None:
+            scn = scenario_from_file(scenario_path, for_plan=False)
+        else:
+            scn = scenario_from_dict({}, base_dir=Path.cwd(), for_plan=False)
+        outdoor = read_outdoor_temperature(temperatures) if temperatures is not None else None
+        if use_dask:
+            from heatmap.region import dask_client
+
+            client = dask_client(scheduler)
+        else:
+            client = contextlib.nullcontext()
+        with client:
+            result = demand_map(buildings, scn, outdoor_temperature=outdoor, use_dask=use_dask)
+        written = write_demand_map(result, out_dir)
+    except HeatmapError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_USER_ERROR)
+    except KeyboardInterrupt:
+        click.echo("interrupted: nothing was written; earlier results are unchanged", err=True)
+        sys.exit(130)
+    if not quiet:
+        summary = demand_summary(result)
+        summary.pop("assumptions")
+        click.echo(json.dumps(summary, indent=2, ensure_ascii=False))
         click.echo("\nWritten:")
         for path in written.values():
             click.echo(f"  {path}")

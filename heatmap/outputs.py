@@ -15,6 +15,7 @@ import math
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -141,12 +142,26 @@ def format_summary(summary: dict[str, Any]) -> str:
 _EMPTY_GEOMETRY = {"point": "Point", "line": "LineString", "polygon": "Polygon", "polygon_or_point": "Point"}
 
 
-def _write_gpkg(layers: dict[str, gpd.GeoDataFrame], path: Path) -> dict[str, str]:
-    """Write the layers (titled from their definitions); return each layer's geometry type."""
-    specs = load_layer_specs()
+def write_gpkg(layers: dict[str, gpd.GeoDataFrame], path: Path, *, specs: dict | None = None) -> dict[str, str]:
+    """Write the layers in order, titled from their definitions; return each layer's geometry type.
+
+    Parameters
+    ----------
+    layers
+        Layer name → features.
+    path
+        The GeoPackage (version 1.3, for older readers).
+    specs
+        Layer name → definition; default :func:`heatmap.layers.load_layer_specs`.
+
+    Returns
+    -------
+    dict
+        Layer name → geometry type written (for :func:`heatmap.qgis_style.write_layer_styles`).
+    """
+    specs = specs or load_layer_specs()
     geometry_types = {}
-    for name in GPKG_LAYERS:
-        gdf = layers[name]
+    for name, gdf in layers.items():
         kinds = set(gdf.geom_type.dropna())
         multi = "MultiPolygon" in kinds
         gdf.to_file(
@@ -204,6 +219,39 @@ def write_plan(plan, out_dir: Path, *, partial: bool = False, tiles: str | None 
     """
     from heatmap import qgis_style, webmap
 
+    def write(tmp: Path) -> None:
+        layers = plan_layers(plan)
+        qgis_style.write_layer_styles(tmp / "plan.gpkg", write_gpkg(layers, tmp / "plan.gpkg"))
+        webmap.write_map(layers, tmp / "map.html", title=plan.scenario.name, tiles=tiles)
+        write_json(plan_summary(plan, partial=partial), tmp / "summary.json")
+
+    written = write_atomically(out_dir, OUTPUT_FILES, write)
+    logger.info("Wrote %s to %s", ", ".join(written), out_dir)
+    return written
+
+
+def write_json(data: dict[str, Any], path: Path) -> None:
+    """Write a summary as indented UTF-8 JSON (NaN and infinity as null)."""
+    path.write_text(json.dumps(_jsonable(data), indent=2, ensure_ascii=False, allow_nan=False), encoding="utf-8")
+
+
+def write_atomically(out_dir: Path, names: tuple[str, ...], write: Callable[[Path], None]) -> dict[str, Path]:
+    """Have ``write`` fill a temporary folder inside ``out_dir``, then move the files ``names`` into place.
+
+    Parameters
+    ----------
+    out_dir
+        The output folder (created if missing).
+    names
+        The files ``write`` makes; all of them are moved, only once ``write`` has returned.
+    write
+        Called with the temporary folder.
+
+    Returns
+    -------
+    dict
+        File name → path written.
+    """
     out_dir = Path(out_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -214,18 +262,12 @@ def write_plan(plan, out_dir: Path, *, partial: bool = False, tiles: str | None 
             f"cannot write to the output folder {out_dir} ({exc.strerror}); choose another --out"
         ) from exc
     try:
-        layers = plan_layers(plan)
-        geometry_types = _write_gpkg(layers, tmp / "plan.gpkg")
-        qgis_style.write_layer_styles(tmp / "plan.gpkg", geometry_types)
-        summary = plan_summary(plan, partial=partial)
-        webmap.write_map(layers, tmp / "map.html", title=plan.scenario.name, tiles=tiles)
-        (tmp / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False), encoding="utf-8")
+        write(tmp)
         written = {}
-        for name in OUTPUT_FILES:
+        for name in names:
             os.replace(tmp / name, out_dir / name)
             written[name] = out_dir / name
     finally:
         with contextlib.suppress(OSError):
             shutil.rmtree(tmp)
-    logger.info("Wrote %s to %s", ", ".join(written), out_dir)
     return written

@@ -407,7 +407,7 @@ def _resolve_data_paths(scn: Scenario) -> Scenario:
     return dataclasses.replace(scn, network=network, demand=demand)
 
 
-def _check_consistency(scn: Scenario) -> None:
+def _check_consistency(scn: Scenario, *, for_plan: bool = True) -> None:
     t = scn.temperatures
     if t.return_c >= t.supply_c:
         raise ScenarioError(
@@ -417,6 +417,10 @@ def _check_consistency(scn: Scenario) -> None:
         raise ScenarioError("'temperatures.min_consumer_supply_c' must not exceed 'temperatures.supply_c'")
     if t.ground_c >= t.return_c:
         raise ScenarioError("'temperatures.ground_c' must be below 'temperatures.return_c'")
+    if scn.network.initial_pump_lift_bar > scn.network.max_pump_lift_bar:
+        raise ScenarioError("'network.initial_pump_lift_bar' must not exceed 'network.max_pump_lift_bar'")
+    if not for_plan:
+        return
     s = scn.streets
     needs = {"pbf": "path", "xml": "path", "graphml": "path", "polygon": "path", "place": "place"}
     if s.source in needs and getattr(s, needs[s.source]) is None:
@@ -439,11 +443,11 @@ def _check_consistency(scn: Scenario) -> None:
         )
     if scn.consumers.osm_buildings and s.source != "pbf":
         raise ScenarioError("'consumers.osm_buildings' needs 'streets.source: pbf' (the buildings are read from it)")
-    if scn.network.initial_pump_lift_bar > scn.network.max_pump_lift_bar:
-        raise ScenarioError("'network.initial_pump_lift_bar' must not exceed 'network.max_pump_lift_bar'")
 
 
-def scenario_from_dict(data: dict[str, Any], *, base_dir: Path, path: Path | None = None) -> Scenario:
+def scenario_from_dict(
+    data: dict[str, Any], *, base_dir: Path, path: Path | None = None, for_plan: bool = True
+) -> Scenario:
     """Validate a scenario given as a mapping (the parsed YAML).
 
     Parameters
@@ -454,6 +458,9 @@ def scenario_from_dict(data: dict[str, Any], *, base_dir: Path, path: Path | Non
         Folder that relative paths are resolved against.
     path
         The scenario file, kept for the summary.
+    for_plan
+        Require what a plan needs (sources and consumers); ``False`` for ``heatmap demand``, which reads
+        only the demand and density settings.
 
     Returns
     -------
@@ -463,7 +470,7 @@ def scenario_from_dict(data: dict[str, Any], *, base_dir: Path, path: Path | Non
     scn = _build(Scenario, data, "", base_dir, given)
     scn = dataclasses.replace(scn, path=path, given=frozenset(given))
     scn = _resolve_data_paths(scn)
-    _check_consistency(scn)
+    _check_consistency(scn, for_plan=for_plan)
     logger.info(
         "Scenario %r: %d settings given, %d defaults",
         scn.name,
@@ -473,13 +480,15 @@ def scenario_from_dict(data: dict[str, Any], *, base_dir: Path, path: Path | Non
     return scn
 
 
-def scenario_from_file(path: str | Path) -> Scenario:
+def scenario_from_file(path: str | Path, *, for_plan: bool = True) -> Scenario:
     """Read and validate a scenario YAML file.
 
     Parameters
     ----------
     path
         The scenario file.
+    for_plan
+        As for :func:`scenario_from_dict`.
 
     Returns
     -------
@@ -495,6 +504,6 @@ def scenario_from_file(path: str | Path) -> Scenario:
     if not isinstance(data, dict):
         raise ScenarioError(f"{path}: a scenario must be a mapping of keys to values")
     try:
-        return scenario_from_dict(data, base_dir=path.resolve().parent, path=path.resolve())
+        return scenario_from_dict(data, base_dir=path.resolve().parent, path=path.resolve(), for_plan=for_plan)
     except ScenarioError as exc:
         raise ScenarioError(f"{path}: {exc}") from exc

@@ -311,8 +311,8 @@ def synthetic_region_buildings(n_buildings: int, *, seed: int = 0, n_towns: int 
         rng.choice(kinds, n_buildings, p=[TYPE_SHARES[k] for k in kinds]),
     )
     big = np.isin(kind, ["apartment_block", "office", "school", "retail"])
-    width = np.where(big, rng.uniform(12, 20, n_buildings), rng.uniform(8, 12, n_buildings))
-    length = np.where(big, rng.uniform(25, 60, n_buildings), rng.uniform(9, 14, n_buildings))
+    width = np.where(big, rng.uniform(10, 16, n_buildings), rng.uniform(8, 12, n_buildings))
+    length = np.where(big, rng.uniform(15, 35, n_buildings), rng.uniform(9, 14, n_buildings))
     lo = np.array([FLOORS[k][0] for k in kind])
     hi = np.array([FLOORS[k][1] for k in kind])
     levels = rng.integers(lo, hi + 1).astype(object)

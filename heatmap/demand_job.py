@@ -1,0 +1,225 @@
+"""The ``heatmap demand`` job: buildings → demand → heat-density raster → potential areas → files.
+
+Buildings come from an OSM PBF (their footprints and tags, read with pyrosm) or from a file of footprints
+with OSM-like tag columns and an ``id`` (GeoPackage, GeoJSON, Shapefile, GeoParquet). In one process every
+building's estimate is kept and written; on Dask (:mod:`heatmap.region`) only the raster and the areas
+are, since a region's millions of buildings are better kept in their own GeoParquet.
+
+Written atomically into the output folder:
+
+- ``demand.gpkg``: ``buildings`` with their demand and how it was estimated (one process only) and
+  ``potential_areas``, each styled for QGIS;
+- ``heat_density.tif``: MWh per hectare and year on the grid;
+- ``heat_profile.csv``: the buildings' summed hourly load over the year, when an outdoor-temperature series
+  is given (one process only);
+- ``summary.json``: totals and every setting used.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from pyproj import CRS
+
+from heatmap import __version__, demand, density, inputs, profiles, streets
+from heatmap._errors import InputDataError
+from heatmap.layers import load_layer_specs
+from heatmap.outputs import write_atomically, write_gpkg, write_json
+from heatmap.scenario import Scenario
+
+logger = logging.getLogger(__name__)
+
+DEMAND_FILES = ("demand.gpkg", "heat_density.tif", "summary.json")
+
+
+@dataclass
+class DemandMap:
+    """What the demand job found.
+
+    Attributes
+    ----------
+    buildings : geopandas.GeoDataFrame or None
+        Every heated building with its estimate (``None`` when run on Dask).
+    density : heatmap.density.HeatDensity
+    areas : geopandas.GeoDataFrame
+        Potential district-heating areas.
+    profile_kw : pandas.Series or None
+        Summed hourly load, when an outdoor-temperature series was given.
+    scenario : heatmap.scenario.Scenario
+    source : pathlib.Path
+    """
+
+    buildings: gpd.GeoDataFrame | None
+    density: density.HeatDensity
+    areas: gpd.GeoDataFrame
+    profile_kw: pd.Series | None
+    scenario: Scenario
+    source: Path
+
+
+def _metric_crs(scn: Scenario, gdf: gpd.GeoDataFrame) -> CRS:
+    if scn.study_area.crs:
+        crs = CRS.from_user_input(scn.study_area.crs)
+        if not crs.is_projected:
+            raise InputDataError(f"'study_area.crs' {crs.to_string()} is geographic; give a metric (projected) CRS")
+        return crs
+    centre = gdf.geometry.iloc[: min(len(gdf), 10_000)].to_crs(4326).union_all().centroid
+    return inputs.metric_crs_for(centre.x, centre.y)
+
+
+def read_buildings(path: Path) -> gpd.GeoDataFrame:
+    """Read building footprints with tags from an OSM PBF or a file (with an ``id`` column, any CRS)."""
+    path = Path(path)
+    if path.name.endswith(".pbf"):
+        return streets.buildings_from_pbf(path)
+    return inputs.read_features(
+        path, id_column="id", what="buildings", allowed_geometry=("Polygon", "MultiPolygon", "Point")
+    )
+
+
+def demand_map(
+    path: str | Path,
+    scn: Scenario,
+    *,
+    outdoor_temperature: pd.Series | None = None,
+    use_dask: bool = False,
+) -> DemandMap:
+    """Estimate the demand of the buildings in ``path``, map it on the grid and find the potential areas.
+
+    Parameters
+    ----------
+    path
+        OSM PBF, or footprints with OSM-like tags and ``id`` (GPKG, GeoJSON, SHP, GeoParquet).
+    scn
+        Settings: ``demand``, ``density``, ``economics`` and ``study_area.crs`` are used.
+    outdoor_temperature
+        Hourly outdoor temperature of a year for the summed load profile (one process only).
+    use_dask
+        Run partitioned on the active Dask client (see :func:`heatmap.region.dask_client`).
+
+    Returns
+    -------
+    DemandMap
+    """
+    path = Path(path)
+    d = scn.density
+    if use_dask:
+        from heatmap import region
+
+        frame = region.read_buildings(path)
+        crs = _metric_crs(scn, frame.get_partition(0).compute())
+        grid = region.heat_density_of_region(frame.to_crs(crs), scn.demand, cell_size_m=d.cell_size_m)
+        buildings, profile = None, None
+    else:
+        raw = read_buildings(path)
+        buildings = demand.estimate_building_demand(raw.to_crs(_metric_crs(scn, raw)), scn.demand)
+        if buildings.empty:
+            raise InputDataError(f"{path}: no heated building found (every building is of an unheated type)")
+        grid = density.heat_density_from_buildings(buildings, cell_size_m=d.cell_size_m)
+        profile = None
+        if outdoor_temperature is not None:
+            load = profiles.hourly_load_kw(
+                buildings.space_heat_mwh.sum(),
+                buildings.dhw_mwh.sum(),
+                outdoor_temperature.to_numpy(),
+                base_temperature_c=scn.demand.base_temperature_c,
+            )
+            profile = pd.Series(load, index=outdoor_temperature.index, name="load_kw")
+    areas = density.potential_areas(
+        grid,
+        min_cell_density_mwh_per_ha=d.min_cell_density_mwh_per_ha,
+        min_area_demand_gwh_per_a=d.min_area_demand_gwh_per_a,
+        cost_c1_eur_per_m=d.cost_c1_eur_per_m,
+        cost_c2_eur_per_m2=d.cost_c2_eur_per_m2,
+        interest_rate=scn.economics.interest_rate,
+        lifetime_a=scn.economics.lifetime_a,
+    )
+    logger.info("Demand map of %s: %.1f GWh/a, %d potential areas", path, grid.total_demand_mwh / 1000, len(areas))
+    return DemandMap(buildings, grid, areas, profile, scn, path)
+
+
+def demand_summary(result: DemandMap) -> dict[str, Any]:
+    """Totals of the demand map and every setting used (demand, density, economics, study area)."""
+    b, grid, areas = result.buildings, result.density, result.areas
+    used = ("name", "study_area.crs", "demand.", "density.", "economics.interest_rate", "economics.lifetime_a")
+    summary: dict[str, Any] = {
+        "heatmap_version": __version__,
+        "created_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "buildings_file": str(result.source),
+        "annual_demand_gwh": grid.total_demand_mwh / 1000,
+        "raster": {
+            "cell_size_m": grid.cell_size_m,
+            "rows": grid.shape[0],
+            "cols": grid.shape[1],
+            "cells_with_demand": int(np.count_nonzero(grid.demand_mwh)),
+            "max_density_mwh_per_ha": float(grid.density_mwh_per_ha.max()),
+            "crs": grid.crs.to_string(),
+        },
+        "potential_areas": {
+            "count": len(areas),
+            "annual_demand_gwh": float(areas.annual_demand_gwh.sum()),
+            "area_ha": float(areas.area_ha.sum()),
+            "distribution_capex_eur": float(areas.distribution_capex_eur.sum()),
+        },
+        "assumptions": [r for r in result.scenario.assumptions() if r["key"].startswith(used)],
+    }
+    if b is not None:
+        summary["buildings"] = {
+            "heated": len(b),
+            "space_heat_gwh": float(b.space_heat_mwh.sum() / 1000),
+            "dhw_gwh": float(b.dhw_mwh.sum() / 1000),
+            "peak_load_mw_undiversified": float(b.peak_load_kw.sum() / 1000),
+            "metered": int(b.demand_method.str.startswith("metered").sum()),
+        }
+    if result.profile_kw is not None:
+        summary["profile"] = {
+            "hours": len(result.profile_kw),
+            "peak_kw": float(result.profile_kw.max()),
+            "peak_time": str(result.profile_kw.idxmax()),
+            "sum_gwh": float(result.profile_kw.sum() / 1e6),
+        }
+    return summary
+
+
+def write_demand_map(result: DemandMap, out_dir: str | Path) -> dict[str, Path]:
+    """Write the demand map's files atomically into ``out_dir`` (see the module docstring).
+
+    Parameters
+    ----------
+    result
+        Output of :func:`demand_map`.
+    out_dir
+        The output folder (created if missing).
+
+    Returns
+    -------
+    dict
+        File name → path written.
+    """
+    from heatmap import qgis_style
+
+    specs = load_layer_specs()
+    specs = {"buildings": specs["consumers"], "potential_areas": specs["potential_areas"]}
+    layers = {"buildings": result.buildings} if result.buildings is not None else {}
+    layers["potential_areas"] = result.areas
+    names = DEMAND_FILES + (("heat_profile.csv",) if result.profile_kw is not None else ())
+
+    def write(tmp: Path) -> None:
+        qgis_style.write_layer_styles(
+            tmp / "demand.gpkg", write_gpkg(layers, tmp / "demand.gpkg", specs=specs), specs=specs
+        )
+        density.write_heat_density_tif(result.density, tmp / "heat_density.tif")
+        if result.profile_kw is not None:
+            result.profile_kw.rename_axis("time").to_frame().to_csv(tmp / "heat_profile.csv", float_format="%.3f")
+        write_json(demand_summary(result), tmp / "summary.json")
+
+    written = write_atomically(Path(out_dir), names, write)
+    logger.info("Wrote %s to %s", ", ".join(written), out_dir)
+    return written

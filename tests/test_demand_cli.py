@@ -1,0 +1,88 @@
+"""``heatmap demand`` end to end: the bundled OSM buildings, a region on Dask, bad input."""
+
+import json
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import pytest
+import rasterio
+from test_cli import run_cli
+
+from heatmap import settings, synthetic
+
+PBF = settings.data_dir / "helsinki_centre.osm.pbf"
+
+
+@pytest.fixture(scope="module")
+def bundled_demand(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demand")
+    temperatures = out.parent / "t_out.csv"
+    days = np.arange(365)
+    daily = 5.0 - 15.0 * np.cos(2 * np.pi * (days - 15) / 365)
+    time = pd.date_range("2023-01-01", periods=8760, freq="h")
+    pd.DataFrame({"time": time, "t_out_c": np.repeat(daily, 24)}).to_csv(temperatures, index=False)
+    proc = run_cli("demand", PBF, "--out", out, "--temperatures", temperatures, "-q")
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
+def test_buildings_raster_areas_and_summary_agree(bundled_demand):
+    out = bundled_demand
+    summary = json.loads((out / "summary.json").read_text())
+    layers = [name for name, _ in pyogrio.list_layers(out / "demand.gpkg")]
+    assert layers == ["buildings", "potential_areas", "layer_styles"]  # QGIS styles embedded
+    b = gpd.read_file(out / "demand.gpkg", layer="buildings")
+    assert b.crs.to_epsg() == 3067 and len(b) == summary["buildings"]["heated"]
+    assert {"annual_demand_mwh", "space_heat_mwh", "dhw_mwh", "peak_load_kw", "demand_method"} <= set(b.columns)
+    with rasterio.open(out / "heat_density.tif") as tif:
+        assert tif.crs.to_epsg() == 3067 and tif.nodata == 0 and tif.compression.name == "deflate"
+        cell_ha = tif.res[0] * tif.res[1] / 10_000
+        total_mwh = tif.read(1).astype(float).sum() * cell_ha
+    assert total_mwh == pytest.approx(b.annual_demand_mwh.sum(), rel=1e-6)
+    assert summary["annual_demand_gwh"] == pytest.approx(b.annual_demand_mwh.sum() / 1000)
+    areas = gpd.read_file(out / "demand.gpkg", layer="potential_areas")
+    assert len(areas) == summary["potential_areas"]["count"] >= 1
+    assert (areas.annual_demand_gwh >= 30).all() and (areas.distribution_capex_eur > 0).all()
+    # The hourly profile sums to the buildings' annual demand.
+    profile = pd.read_csv(out / "heat_profile.csv")
+    assert len(profile) == 8760 and profile.load_kw.sum() / 1000 == pytest.approx(b.annual_demand_mwh.sum(), rel=1e-3)
+    keys = {row["key"] for row in summary["assumptions"]}
+    assert {"demand.degree_days", "density.min_cell_density_mwh_per_ha", "density.cell_size_m"} <= keys
+
+
+def test_region_on_dask_gives_the_single_process_raster(tmp_path):
+    path = tmp_path / "region.parquet"
+    synthetic.synthetic_region_buildings(3000, seed=4, n_towns=2).to_parquet(path)
+    rasters = []
+    for extra in ([], ["--dask"]):
+        out = tmp_path / ("dask" if extra else "single")
+        proc = run_cli("demand", path, "--out", out, "-q", *extra)
+        assert proc.returncode == 0, proc.stderr
+        with rasterio.open(out / "heat_density.tif") as tif:
+            rasters.append((tif.transform, tif.read(1)))
+    assert rasters[0][0] == rasters[1][0]
+    np.testing.assert_allclose(rasters[0][1], rasters[1][1], rtol=1e-6)
+    assert [n for n, _ in pyogrio.list_layers(tmp_path / "dask" / "demand.gpkg")] == ["potential_areas", "layer_styles"]
+
+
+@pytest.mark.parametrize("case", ["missing", "geographic_crs", "temperatures_in_kelvin"])
+def test_bad_input_exits_2_and_writes_nothing(tmp_path, case):
+    out = tmp_path / "out"
+    args = [PBF, "--out", out]
+    if case == "missing":
+        args[0], expect = tmp_path / "nope.gpkg", "nope.gpkg"
+    elif case == "geographic_crs":
+        scn = tmp_path / "s.yaml"
+        scn.write_text("study_area: {crs: 'EPSG:4326'}\n")
+        args += ["--scenario", scn]
+        expect = "is geographic"
+    else:
+        t = tmp_path / "t.csv"
+        pd.DataFrame({"time": pd.date_range("2023", periods=8760, freq="h"), "t_out_c": 270.0}).to_csv(t, index=False)
+        args += ["--temperatures", t]
+        expect = "not kelvin"
+    proc = run_cli("demand", *args)
+    assert proc.returncode == 2 and expect in proc.stderr and "Traceback" not in proc.stderr
+    assert not out.exists() or not any(out.iterdir())
