@@ -28,8 +28,7 @@ from heatmap import density
 from heatmap.scenario import scenario_from_dict
 times = {"imports": time.perf_counter() - t0}
 path, mode = sys.argv[1], sys.argv[2]
-scn = scenario_from_dict({"sources": {"inline": [{"id": "S", "lon": 23.1, "lat": 63.8, "capacity_kw": 1}]},
-                          "consumers": {"osm_buildings": True}, "streets": {"path": "x.pbf"}}, base_dir=".")
+scn = scenario_from_dict({}, base_dir=".", for_plan=False)  # the default demand and density settings
 t = time.perf_counter()
 worker_mb = 0.0
 if mode == "single":
