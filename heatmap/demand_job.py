@@ -10,6 +10,8 @@ Written atomically into the output folder:
 - ``demand.gpkg``: ``buildings`` with their demand and how it was estimated (one process only) and
   ``potential_areas``, each styled for QGIS;
 - ``heat_density.tif``: MWh per hectare and year on the grid;
+- ``map.html``: the heat density with its legend, the potential areas and (up to
+  :data:`MAX_MAP_BUILDINGS`) the buildings, offline;
 - ``heat_profile.csv``: the buildings' summed hourly load over the year, when an outdoor-temperature series
   is given (one process only);
 - ``summary.json``: totals and every setting used.
@@ -17,6 +19,7 @@ Written atomically into the output folder:
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from dataclasses import dataclass
@@ -36,7 +39,9 @@ from heatmap.scenario import Scenario
 
 logger = logging.getLogger(__name__)
 
-DEMAND_FILES = ("demand.gpkg", "heat_density.tif", "summary.json")
+DEMAND_FILES = ("demand.gpkg", "heat_density.tif", "map.html", "summary.json")
+MAX_MAP_BUILDINGS = 50_000
+"""Most buildings drawn on the web map; beyond, the map shows the raster and the areas only."""
 
 
 @dataclass
@@ -203,10 +208,14 @@ def write_demand_map(result: DemandMap, out_dir: str | Path) -> dict[str, Path]:
     dict
         File name → path written.
     """
-    from heatmap import qgis_style
+    from heatmap import qgis_style, webmap
 
-    specs = load_layer_specs()
-    specs = {"buildings": specs["consumers"], "potential_areas": specs["potential_areas"]}
+    all_specs = load_layer_specs()
+    # The buildings look like a plan's consumers; both layers are drawn on this map.
+    specs = {
+        "buildings": all_specs["consumers"],
+        "potential_areas": dataclasses.replace(all_specs["potential_areas"], web_map=True),
+    }
     layers = {"buildings": result.buildings} if result.buildings is not None else {}
     layers["potential_areas"] = result.areas
     names = DEMAND_FILES + (("heat_profile.csv",) if result.profile_kw is not None else ())
@@ -216,6 +225,15 @@ def write_demand_map(result: DemandMap, out_dir: str | Path) -> dict[str, Path]:
             tmp / "demand.gpkg", write_gpkg(layers, tmp / "demand.gpkg", specs=specs), specs=specs
         )
         density.write_heat_density_tif(result.density, tmp / "heat_density.tif")
+        image = webmap.ImageLayer(
+            all_specs["heat_density"], *density.density_image(result.density, all_specs["heat_density"])
+        )
+        map_layers = {"potential_areas": result.areas}  # a region's buildings are too many for a web page
+        if result.buildings is not None and len(result.buildings) <= MAX_MAP_BUILDINGS:
+            map_layers = {"buildings": result.buildings, **map_layers}
+        webmap.write_map(
+            map_layers, tmp / "map.html", specs=specs, title=f"Heat demand: {result.source.name}", images=[image]
+        )
         if result.profile_kw is not None:
             result.profile_kw.rename_axis("time").to_frame().to_csv(tmp / "heat_profile.csv", float_format="%.3f")
         write_json(demand_summary(result), tmp / "summary.json")

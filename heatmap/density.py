@@ -32,6 +32,7 @@ from rasterio.errors import RasterioError
 from rasterio.transform import Affine
 
 from heatmap._errors import InputDataError, OutputError
+from heatmap.layers import LayerSpec
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +54,8 @@ _MIN_DIAMETER_BELOW_LHD_GJ_PER_M = 1.5
 # A raster larger than this is almost always a CRS mix-up (degrees read as metres) or a far too small cell.
 _MAX_CELLS = 200_000_000
 _TMP_PREFIX = ".heatmap-tmp-"
+MAX_IMAGE_PIXELS = 4_000_000
+"""Largest web-map image of the raster; a larger grid gets fewer pixels per cell (at least one)."""
 # GEOS geometry type ids accepted for buildings: Point, Polygon, MultiPolygon.
 _POINT, _POLYGON, _MULTIPOLYGON = 0, 3, 6
 
@@ -571,3 +574,66 @@ def _add_costs(
     areas["distribution_capex_eur"] = capex_eur
     annuity_eur_per_a = capex_eur * _capital_recovery_factor(interest_rate, lifetime_a)
     areas["distribution_cost_eur_per_mwh"] = annuity_eur_per_a / demand_mwh
+
+
+def density_image(density: HeatDensity, spec: LayerSpec, *, upscale: int = 4) -> tuple[bytes, list[list[float]]]:
+    """Render the heat density as a PNG for a web map, coloured by the layer definition's classes.
+
+    The grid is reprojected (nearest cell) to Web Mercator, the projection of web maps, at ``upscale``
+    pixels per cell width so cells stay sharp; cells without demand are transparent.
+
+    Parameters
+    ----------
+    density
+        The heat density.
+    spec
+        The ``heat_density`` layer definition (graduated classes of MWh/ha).
+    upscale
+        Image pixels per cell, across (fewer where the image would exceed :data:`MAX_IMAGE_PIXELS`).
+
+    Returns
+    -------
+    tuple
+        ``(png_bytes, [[south, west], [north, east]])`` (bounds in degrees, as Leaflet's image overlay takes).
+    """
+    import warnings
+
+    from rasterio.io import MemoryFile
+    from rasterio.warp import Resampling, calculate_default_transform, reproject, transform_bounds
+
+    rows, cols = density.shape
+    upscale = max(1, min(upscale, int(np.sqrt(MAX_IMAGE_PIXELS / (rows * cols)))))
+    left, top = density.transform.c, density.transform.f
+    right, bottom = left + cols * density.cell_size_m, top - rows * density.cell_size_m
+    src_crs = RasterioCRS.from_user_input(density.crs.to_wkt())
+    dst_crs = RasterioCRS.from_epsg(3857)
+    transform, width, height = calculate_default_transform(
+        src_crs, dst_crs, cols, rows, left, bottom, right, top, dst_width=cols * upscale, dst_height=rows * upscale
+    )
+    values = np.zeros((height, width))
+    reproject(
+        density.density_mwh_per_ha,
+        values,
+        src_transform=density.transform,
+        src_crs=src_crs,
+        dst_transform=transform,
+        dst_crs=dst_crs,
+        resampling=Resampling.nearest,
+        src_nodata=0.0,
+        dst_nodata=0.0,
+    )
+    codes, colors = pd.factorize(spec.colors_for(pd.Series(values.ravel())))
+    palette = np.array([[int(c[i : i + 2], 16) for i in (1, 3, 5)] for c in colors], dtype=np.uint8).reshape(-1, 3)
+    rgba = np.zeros((4, height * width), dtype=np.uint8)
+    rgba[:3] = palette[codes].T
+    rgba[3] = np.where(values.ravel() > 0, round(255 * spec.fill_opacity), 0)
+    with warnings.catch_warnings(), MemoryFile() as memory:
+        warnings.simplefilter("ignore")  # a PNG carries no georeference; the bounds below place it
+        with memory.open(driver="PNG", width=width, height=height, count=4, dtype="uint8") as png:
+            png.write(rgba.reshape(4, height, width))
+        image = memory.read()
+    west, south, east, north = transform_bounds(
+        dst_crs, "EPSG:4326", *rasterio.transform.array_bounds(height, width, transform)
+    )
+    logger.info("Heat density image: %d × %d pixels, %d bytes", width, height, len(image))
+    return image, [[south, west], [north, east]]

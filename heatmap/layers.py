@@ -23,7 +23,7 @@ from heatmap._errors import ScenarioError
 
 logger = logging.getLogger(__name__)
 
-GEOMETRY_KINDS = ("point", "line", "polygon", "polygon_or_point")
+GEOMETRY_KINDS = ("point", "line", "polygon", "polygon_or_point", "raster")
 
 
 @dataclass(frozen=True)

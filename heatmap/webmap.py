@@ -18,12 +18,13 @@ import html
 import json
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import folium
+import folium.raster_layers
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -161,6 +162,21 @@ class _MapDecorations(MacroElement):
         self.legend_html = legend_html
 
 
+@dataclass(frozen=True)
+class ImageLayer:
+    """A raster drawn as an image: its layer definition, a PNG in Web Mercator and its bounds in degrees.
+
+    See :func:`heatmap.density.density_image`.
+    """
+
+    spec: LayerSpec
+    png: bytes
+    bounds: list[list[float]]
+
+
+_NO_FEATURES = gpd.GeoDataFrame(geometry=[], crs=4326)
+
+
 def write_map(
     layers: Mapping[str, gpd.GeoDataFrame],
     path: Path,
@@ -169,6 +185,7 @@ def write_map(
     title: str,
     attribution: str = "© OpenStreetMap contributors",
     tiles: str | None = None,
+    images: Sequence[ImageLayer] = (),
 ) -> Path:
     """Write an interactive map of the output layers as one HTML file that works offline.
 
@@ -193,6 +210,8 @@ def write_map(
         Optional tile URL template (``https://…/{z}/{x}/{y}.png``) or a folium/xyzservices provider
         name for a base map; the only thing the map then loads from the internet. ``None`` draws
         the vector layers on a plain background.
+    images
+        Rasters drawn as images below the vector layers (e.g. the heat density), each with its legend.
 
     Returns
     -------
@@ -216,7 +235,7 @@ def write_map(
         if len(frame):
             drawn.append((name, specs[name], frame))
 
-    bounds = _bounds([frame for _, _, frame in drawn])
+    bounds = _bounds([frame for _, _, frame in drawn], [image.bounds for image in images])
     center = [0.0, 0.0] if bounds is None else np.round(np.mean(bounds, axis=0), _COORD_DECIMALS).tolist()
     fmap = _OfflineMap(
         location=center,
@@ -237,7 +256,20 @@ def write_map(
     if tiles:
         folium.TileLayer(tiles=tiles, attr=attribution, name="Base map", max_zoom=_MAP_MAX_ZOOM).add_to(fmap)
     panes = [(_pane_name(name), 400 + 10 * i) for i, (name, _, _) in enumerate(drawn)]
-    fmap.add_child(_OverlayPanes(panes))
+    image_panes = [(_pane_name(image.spec.name), 300 + 10 * i) for i, image in enumerate(images)]
+    fmap.add_child(_OverlayPanes(image_panes + panes))
+    if images:  # cells stay crisp squares when zoomed in
+        root.header.add_child(_RawElement("<style>.heatmap-image { image-rendering: pixelated; }</style>"))
+    for image, (pane, _) in zip(images, image_panes, strict=True):
+        group = folium.FeatureGroup(name=_no_jinja(html.escape(image.spec.title)), show=True)
+        folium.raster_layers.ImageOverlay(
+            image="data:image/png;base64," + base64.b64encode(image.png).decode("ascii"),
+            bounds=image.bounds,
+            pane=pane,
+            interactive=False,
+            className="heatmap-image",
+        ).add_to(group)
+        group.add_to(fmap)
 
     for (_, spec, frame), (pane, _) in zip(drawn, panes, strict=True):
         group = folium.FeatureGroup(name=_no_jinja(html.escape(spec.title)), show=True)
@@ -249,7 +281,7 @@ def write_map(
         _MapDecorations(
             title_html=_no_jinja(html.escape(title)),
             attribution=_no_jinja(attribution),
-            legend_html=_no_jinja(_legend_html(drawn)),
+            legend_html=_no_jinja(_legend_html([(i.spec.name, i.spec, _NO_FEATURES) for i in images] + drawn)),
         )
     )
     if bounds is not None:
@@ -362,11 +394,12 @@ def _to_wgs84(name: str, frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return frame.loc[finite]
 
 
-def _bounds(frames: list[gpd.GeoDataFrame]) -> list[list[float]] | None:
-    """``[[south, west], [north, east]]`` of all frames, or ``None`` if there is nothing."""
-    if not frames:
+def _bounds(frames: list[gpd.GeoDataFrame], extra: Sequence[list[list[float]]] = ()) -> list[list[float]] | None:
+    """``[[south, west], [north, east]]`` of all frames and ``extra`` bounds, or ``None`` if there is nothing."""
+    b = [f.total_bounds for f in frames] + [[w, s, e, n] for (s, w), (n, e) in extra]
+    if not b:
         return None
-    b = np.array([f.total_bounds for f in frames], dtype=float)
+    b = np.array(b, dtype=float)
     return [[float(b[:, 1].min()), float(b[:, 0].min())], [float(b[:, 3].max()), float(b[:, 2].max())]]
 
 
@@ -610,6 +643,8 @@ def _legend_row(swatch: str, label: str) -> str:
 
 
 def _swatch_kind(spec: LayerSpec, frame: gpd.GeoDataFrame) -> str:
+    if spec.geometry == "raster":
+        return "polygon"
     if spec.geometry == "line":
         return "line"
     if spec.geometry == "point":

@@ -86,3 +86,27 @@ def test_bad_input_exits_2_and_writes_nothing(tmp_path, case):
     proc = run_cli("demand", *args)
     assert proc.returncode == 2 and expect in proc.stderr and "Traceback" not in proc.stderr
     assert not out.exists() or not any(out.iterdir())
+
+
+@pytest.mark.browser
+def test_demand_map_opens_offline_with_raster_areas_and_legend(browser, bundled_demand, tmp_path):
+    from conftest import assert_offline, open_map
+
+    from heatmap.layers import load_layer_specs
+
+    out = bundled_demand
+    n_features = len(gpd.read_file(out / "demand.gpkg", layer="buildings")) + len(
+        gpd.read_file(out / "demand.gpkg", layer="potential_areas")
+    )
+    context, page, errors, requests = open_map(browser, out / "map.html", screenshot=tmp_path / "demand.png")
+    try:
+        assert page.locator(".leaflet-overlay-pane path.leaflet-interactive").count() == n_features
+        image = page.locator("img.heatmap-image")
+        assert image.count() == 1 and image.evaluate("img => img.complete && img.naturalWidth > 0")
+        legend = page.locator(".leaflet-control").all_inner_texts()
+        for _, label in load_layer_specs()["heat_density"].legend:
+            assert any(label in text for text in legend), label
+        assert not errors, errors
+        assert_offline(requests)
+    finally:
+        context.close()
