@@ -41,11 +41,11 @@ print(json.dumps({"timings": timings, "peak_rss_mb": resource.getrusage(resource
 """
 
 
-def run_once(scenario: Path) -> dict:
-    with tempfile.TemporaryDirectory() as out:
-        t0 = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-c", CHILD, str(scenario), out], capture_output=True, text=True)
-        wall = time.perf_counter() - t0
+def run_child(code: str, *args: str) -> dict:
+    """Run ``code`` in a fresh Python process; return the JSON it prints last, with ``wall_s`` added."""
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
+    wall = time.perf_counter() - t0
     if proc.returncode != 0:
         sys.exit(f"benchmark run failed:\n{proc.stderr}")
     result = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -53,19 +53,29 @@ def run_once(scenario: Path) -> dict:
     return result
 
 
-def report(name: str, runs: list[dict]) -> None:
-    stages = list(runs[0]["timings"])
-    print(f"\n{name}: consumers connected {runs[0]['consumers']:,}, pipes {runs[0]['pipes']:,}, {len(runs)} runs")
+def print_stages(runs: list[dict], labels: dict[str, str] | None = None) -> None:
+    """Print each stage's median, min and max over the runs, then the end-to-end time."""
     print(f"{'stage':<18}{'median s':>10}{'min s':>10}{'max s':>10}")
-    for stage in stages:
+    for stage in runs[0]["timings"]:
         values = [r["timings"][stage] for r in runs]
-        label = "hydraulics total" if stage == "hydraulics" else stage  # build + solve + checks + resizing
+        label = (labels or {}).get(stage, stage)
         print(f"{label:<18}{statistics.median(values):>10.3f}{min(values):>10.3f}{max(values):>10.3f}")
     walls = [r["wall_s"] for r in runs]
     print(
         f"{'end to end':<18}{statistics.median(walls):>10.3f}{min(walls):>10.3f}{max(walls):>10.3f}"
         "   (process start to outputs written)"
     )
+
+
+def run_once(scenario: Path) -> dict:
+    with tempfile.TemporaryDirectory() as out:
+        return run_child(CHILD, str(scenario), out)
+
+
+def report(name: str, runs: list[dict]) -> None:
+    print(f"\n{name}: consumers connected {runs[0]['consumers']:,}, pipes {runs[0]['pipes']:,}, {len(runs)} runs")
+    # "hydraulics" is build + solve + checks over all simulation rounds, plus the resizing.
+    print_stages(runs, {"hydraulics": "hydraulics total"})
     print(f"peak memory: {statistics.median(r['peak_rss_mb'] for r in runs):,.0f} MB (median)")
     print(f"simulation rounds: {runs[0]['rounds']}, checks failed: {runs[0]['violations']}")
 

@@ -12,13 +12,11 @@ worker per core).
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
+
+from bench_plan import print_stages, run_child
 
 CHILD = """
 import json, resource, sys, time
@@ -58,26 +56,10 @@ print(json.dumps({"timings": times, "peak_rss_mb": resource.getrusage(resource.R
 """
 
 
-def run_once(path: Path, mode: str) -> dict:
-    t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", CHILD, str(path), mode], capture_output=True, text=True)
-    wall = time.perf_counter() - t0
-    if proc.returncode != 0:
-        sys.exit(f"benchmark run failed:\n{proc.stderr}")
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
-    result["wall_s"] = wall
-    return result
-
-
 def report(name: str, runs: list[dict]) -> None:
     r0 = runs[0]
     print(f"\n{name}: {r0['total_gwh']:,.1f} GWh/a, {r0['areas']} potential areas, {len(runs)} runs")
-    print(f"{'stage':<18}{'median s':>10}{'min s':>10}{'max s':>10}")
-    for stage in r0["timings"]:
-        values = [r["timings"][stage] for r in runs]
-        print(f"{stage:<18}{statistics.median(values):>10.3f}{min(values):>10.3f}{max(values):>10.3f}")
-    walls = [r["wall_s"] for r in runs]
-    print(f"{'end to end':<18}{statistics.median(walls):>10.3f}{min(walls):>10.3f}{max(walls):>10.3f}")
+    print_stages(runs)
     line = f"peak memory: {statistics.median(r['peak_rss_mb'] for r in runs):,.0f} MB (median, main process)"
     if r0["worker_peak_rss_mb"]:
         line += f", largest worker {statistics.median(r['worker_peak_rss_mb'] for r in runs):,.0f} MB"
@@ -97,7 +79,8 @@ def main() -> None:
             path = Path(tmp) / f"region_{n}.parquet"
             synthetic_region_buildings(n, seed=0).to_parquet(path)
             for mode in args.modes:
-                report(f"synthetic region, {n:,} buildings, {mode}", [run_once(path, mode) for _ in range(args.runs)])
+                runs = [run_child(CHILD, str(path), mode) for _ in range(args.runs)]
+                report(f"synthetic region, {n:,} buildings, {mode}", runs)
 
 
 if __name__ == "__main__":
