@@ -32,6 +32,8 @@ from rasterio.errors import RasterioError
 from rasterio.transform import Affine
 
 from heatmap._errors import InputDataError, OutputError
+from heatmap.economics import annuity_factor
+from heatmap.inputs import _rows
 from heatmap.layers import LayerSpec
 
 logger = logging.getLogger(__name__)
@@ -144,14 +146,8 @@ def _check_non_negative(**values: float) -> None:
 
 def _row_names(buildings: pd.DataFrame, bad: np.ndarray, limit: int = 5) -> str:
     """Name up to ``limit`` offending rows by their id column (else their index)."""
-    for column in ("consumer_id", "id"):
-        if column in buildings.columns:
-            names = buildings[column].to_numpy()[bad]
-            break
-    else:
-        names = buildings.index.to_numpy()[bad]
-    shown = ", ".join(map(str, names[:limit]))
-    return f"{shown} and {len(names) - limit} more" if len(names) > limit else shown
+    ids = next((buildings[c] for c in ("consumer_id", "id") if c in buildings.columns), buildings.index.to_series())
+    return _rows(ids.to_numpy()[bad], limit)
 
 
 def _column(buildings: pd.DataFrame, column: str, where: str) -> np.ndarray:
@@ -231,7 +227,30 @@ def heat_density_from_buildings(buildings: gpd.GeoDataFrame, *, cell_size_m: flo
     ValueError
         If ``cell_size_m`` is not positive.
     """
-    where = buildings.attrs.get("where", "buildings") if isinstance(buildings, pd.DataFrame) else "buildings"
+    cells = building_cells(buildings, cell_size_m=cell_size_m)
+    return heat_density_from_cells(cells, crs=buildings.crs, cell_size_m=cell_size_m, where=_where(buildings))
+
+
+def _where(buildings: object) -> str:
+    return buildings.attrs.get("where", "buildings") if isinstance(buildings, pd.DataFrame) else "buildings"
+
+
+def building_cells(buildings: gpd.GeoDataFrame, *, cell_size_m: float = 100.0) -> pd.DataFrame:
+    """Each building's grid cell and what it adds there (see :func:`heat_density_from_buildings`).
+
+    Parameters
+    ----------
+    buildings, cell_size_m
+        As for :func:`heat_density_from_buildings` (and checked the same way).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Per building: the cell's global column ``ix`` and row ``iy`` (``floor(x / cell_size_m)``,
+        ``floor(y / cell_size_m)``), ``annual_demand_mwh`` and, where the buildings carry it,
+        ``floor_area_m2``. Rows of several building sets in one CRS combine by concatenation.
+    """
+    where = _where(buildings)
     if not isinstance(buildings, gpd.GeoDataFrame):
         raise InputDataError(f"{where} must be a GeoDataFrame, got {type(buildings).__name__}")
     _check_cell_size(cell_size_m)
@@ -263,32 +282,71 @@ def heat_density_from_buildings(buildings: gpd.GeoDataFrame, *, cell_size_m: flo
     floor_area = _column(buildings, "floor_area_m2", where) if has_floor_area else None
     x, y = _representative_xy(buildings, where)
 
-    ix = np.floor(x / cell_size_m).astype(np.int64)
-    iy = np.floor(y / cell_size_m).astype(np.int64)
+    cells = pd.DataFrame(
+        {
+            "ix": np.floor(x / cell_size_m).astype(np.int64),
+            "iy": np.floor(y / cell_size_m).astype(np.int64),
+            "annual_demand_mwh": demand,
+        }
+    )
+    if floor_area is not None:
+        cells["floor_area_m2"] = floor_area
+    logger.info("Cells of %d buildings on a %g m grid", len(cells), cell_size_m)
+    return cells
+
+
+def heat_density_from_cells(
+    cells: pd.DataFrame, *, crs: pyproj.CRS, cell_size_m: float, where: str = "buildings"
+) -> HeatDensity:
+    """Sum rows of :func:`building_cells` (from one or many building sets) into a :class:`HeatDensity`.
+
+    The grid spans the cells holding at least one row; rows of the same cell add up.
+
+    Parameters
+    ----------
+    cells
+        ``ix``, ``iy``, ``annual_demand_mwh`` and optionally ``floor_area_m2``.
+    crs
+        The metric CRS the cell indices refer to.
+    cell_size_m
+        The cell size the indices were computed with.
+    where
+        What the rows came from, for error messages.
+
+    Returns
+    -------
+    HeatDensity
+    """
+    _check_cell_size(cell_size_m)
+    if len(cells) == 0:
+        raise InputDataError(f"{where}: no buildings to map")
+    ix, iy = cells.ix.to_numpy(), cells.iy.to_numpy()
     ix0, iy1 = int(ix.min()), int(iy.max())
     width, height = int(ix.max()) - ix0 + 1, iy1 - int(iy.min()) + 1
     if width * height > _MAX_CELLS:
         raise InputDataError(
-            f"{where} span {width} × {height} cells of {cell_size_m:g} m; check the CRS ({crs.to_string()}) "
-            "and the coordinates, or choose a larger cell_size_m"
+            f"{where} span {width} × {height} cells of {cell_size_m:g} m; check the CRS "
+            f"({pyproj.CRS.from_user_input(crs).to_string()}) and the coordinates, or choose a larger cell_size_m"
         )
     flat = (iy1 - iy) * width + (ix - ix0)
-    demand_mwh = np.bincount(flat, weights=demand, minlength=width * height).reshape(height, width)
-    if floor_area is not None:
-        floor_area_m2 = np.bincount(flat, weights=floor_area, minlength=width * height).reshape(height, width)
-    else:
-        floor_area_m2 = np.zeros((height, width))
+
+    def per_cell(column: str) -> np.ndarray:
+        weights = cells[column].to_numpy(dtype=float)
+        return np.bincount(flat, weights=weights, minlength=width * height).reshape(height, width)
+
+    has_floor_area = "floor_area_m2" in cells.columns
+    demand_mwh = per_cell("annual_demand_mwh")
     density = HeatDensity(
         demand_mwh=demand_mwh,
-        floor_area_m2=floor_area_m2,
+        floor_area_m2=per_cell("floor_area_m2") if has_floor_area else np.zeros((height, width)),
         transform=Affine(cell_size_m, 0.0, ix0 * cell_size_m, 0.0, -cell_size_m, (iy1 + 1) * cell_size_m),
         crs=pyproj.CRS.from_user_input(crs),
         cell_size_m=float(cell_size_m),
         has_floor_area=has_floor_area,
     )
     logger.info(
-        "Heat density: %d buildings, %.1f GWh/a on %d × %d cells of %g m (%d with demand, densest %.0f MWh/ha)",
-        len(buildings),
+        "Heat density: %d rows, %.1f GWh/a on %d × %d cells of %g m (%d with demand, densest %.0f MWh/ha)",
+        len(cells),
         density.total_demand_mwh / 1000,
         height,
         width,
@@ -380,14 +438,6 @@ def write_heat_density_tif(density: HeatDensity, path: str | Path) -> Path:
         density.total_demand_mwh / 1000,
     )
     return path
-
-
-def _capital_recovery_factor(interest_rate: float, lifetime_a: int) -> float:
-    """Share of an investment paid back each year over ``lifetime_a`` years at ``interest_rate``."""
-    if interest_rate == 0:
-        return 1.0 / lifetime_a
-    growth = (1.0 + interest_rate) ** lifetime_a
-    return interest_rate * growth / (growth - 1.0)
 
 
 def _empty_areas(crs: pyproj.CRS) -> gpd.GeoDataFrame:
@@ -572,7 +622,7 @@ def _add_costs(
     areas["trench_length_m"] = trench_m
     areas["pipe_diameter_m"] = diameter_m
     areas["distribution_capex_eur"] = capex_eur
-    annuity_eur_per_a = capex_eur * _capital_recovery_factor(interest_rate, lifetime_a)
+    annuity_eur_per_a = capex_eur * annuity_factor(interest_rate, lifetime_a)
     areas["distribution_cost_eur_per_mwh"] = annuity_eur_per_a / demand_mwh
 
 

@@ -3,9 +3,10 @@
 The region's buildings (hundreds of thousands to millions) are read as partitions of a dask-geopandas
 frame, from GeoParquet where possible (columnar: only the columns the demand model needs are read). On each
 partition, in parallel, :func:`heatmap.demand.estimate_building_demand` estimates every building's demand
-and :func:`heatmap.density.heat_density_from_buildings` sums it on the grid; since that grid is aligned to
-multiples of the cell size, each partition's cells carry global indices and the partitions' sparse cell
-sums add up to the region's raster. Potential areas are then found on the whole raster, in one process.
+and :func:`heatmap.density.building_cells` sums it per grid cell; since the grid is aligned to multiples
+of the cell size, each partition's cell sums carry global indices, and the region's raster is
+built from all of them by :func:`heatmap.density.heat_density_from_cells`, as the single-process path is.
+Potential areas are then found on the whole raster, in one process.
 
 The result is the same as the single-process path up to the order of floating-point additions (a test
 checks equality to 1e-9 relative on a sample).
@@ -25,10 +26,9 @@ import dask_geopandas
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-from rasterio.transform import from_origin
 
 from heatmap.demand import estimate_building_demand
-from heatmap.density import HeatDensity, heat_density_from_buildings
+from heatmap.density import HeatDensity, building_cells, heat_density_from_cells
 from heatmap.scenario import Demand
 
 logger = logging.getLogger(__name__)
@@ -88,26 +88,23 @@ def read_buildings(path: str | Path) -> dask_geopandas.GeoDataFrame:
 
 
 def _partition_cells(part: gpd.GeoDataFrame, settings: Demand, cell_size_m: float) -> pd.DataFrame:
-    """Estimate one partition's demand and sum it per grid cell (global cell indices)."""
-    columns = {"ix": np.int64, "iy": np.int64, "demand_mwh": float, "floor_area_m2": float}
-    empty = pd.DataFrame({c: pd.Series(dtype=t) for c, t in columns.items()})
+    """Estimate one partition's demand; return its sums per grid cell (global cell indices)."""
     if part.empty:
-        return empty
+        return _EMPTY_CELLS
     buildings = estimate_building_demand(part, settings)
     if buildings.empty:
-        return empty
-    density = heat_density_from_buildings(buildings, cell_size_m=cell_size_m)
-    rows, cols = np.nonzero((density.demand_mwh > 0) | (density.floor_area_m2 > 0))
-    ix0 = round(density.transform.c / cell_size_m)
-    iy_top = round(density.transform.f / cell_size_m) - 1
-    return pd.DataFrame(
-        {
-            "ix": ix0 + cols,
-            "iy": iy_top - rows,
-            "demand_mwh": density.demand_mwh[rows, cols],
-            "floor_area_m2": density.floor_area_m2[rows, cols],
-        }
-    )
+        return _EMPTY_CELLS
+    return building_cells(buildings, cell_size_m=cell_size_m).groupby(["ix", "iy"], as_index=False).sum()
+
+
+_EMPTY_CELLS = pd.DataFrame(
+    {
+        "ix": pd.Series(dtype=np.int64),
+        "iy": pd.Series(dtype=np.int64),
+        "annual_demand_mwh": pd.Series(dtype=float),
+        "floor_area_m2": pd.Series(dtype=float),
+    }
+)
 
 
 def heat_density_of_region(
@@ -137,30 +134,12 @@ def heat_density_of_region(
     """
     if isinstance(buildings, gpd.GeoDataFrame):
         buildings = dask_geopandas.from_geopandas(buildings, chunksize=ROWS_PER_PARTITION)
-    crs = buildings.crs
-    meta = _partition_cells(buildings._meta, settings, cell_size_m)
-    cells = buildings.map_partitions(_partition_cells, settings, cell_size_m, meta=meta).compute()
-    totals = cells.groupby(["ix", "iy"], sort=False)[["demand_mwh", "floor_area_m2"]].sum()
-    ix = totals.index.get_level_values("ix").to_numpy()
-    iy = totals.index.get_level_values("iy").to_numpy()
-    ix0, iy1 = int(ix.min()), int(iy.max())
-    shape = (iy1 - int(iy.min()) + 1, int(ix.max()) - ix0 + 1)
-    demand = np.zeros(shape)
-    floor = np.zeros(shape)
-    demand[iy1 - iy, ix - ix0] = totals.demand_mwh.to_numpy()
-    floor[iy1 - iy, ix - ix0] = totals.floor_area_m2.to_numpy()
-    density = HeatDensity(
-        demand_mwh=demand,
-        floor_area_m2=floor,
-        transform=from_origin(ix0 * cell_size_m, (iy1 + 1) * cell_size_m, cell_size_m, cell_size_m),
-        crs=crs,
-        cell_size_m=float(cell_size_m),
-        has_floor_area=True,
-    )
+    cells = buildings.map_partitions(_partition_cells, settings, cell_size_m, meta=_EMPTY_CELLS).compute()
+    density = heat_density_from_cells(cells, crs=buildings.crs, cell_size_m=cell_size_m, where="region buildings")
     logger.info(
         "Region heat density from %d partitions: %.1f GWh/a on %d × %d cells",
         buildings.npartitions,
         density.total_demand_mwh / 1000,
-        *shape,
+        *density.shape,
     )
     return density
