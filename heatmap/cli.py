@@ -7,9 +7,11 @@ what to fix); 3 the plan's checks still fail after the allowed resizing rounds (
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import click
@@ -29,6 +31,23 @@ def _configure_logging(verbose: int, quiet: bool) -> None:
         logging.getLogger(name).setLevel(max(level, logging.ERROR))
     if verbose < 2:
         warnings.filterwarnings("ignore")
+
+
+@contextlib.contextmanager
+def _answer_errors(before_exit: Callable[[], object] = lambda: None) -> Iterator[None]:
+    """Turn a user error into its message and exit code 2, Ctrl-C into exit code 130 (``before_exit`` first)."""
+    from heatmap._errors import HeatmapError
+
+    try:
+        yield
+    except HeatmapError as exc:
+        before_exit()
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_USER_ERROR)
+    except KeyboardInterrupt:
+        before_exit()
+        click.echo("interrupted: nothing was written; earlier results are unchanged", err=True)
+        sys.exit(130)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -53,13 +72,12 @@ def plan(scenario: Path, out_dir: Path, partial: bool, tiles: str | None, verbos
     _configure_logging(verbose, quiet)
     from tqdm import tqdm
 
-    from heatmap._errors import HeatmapError
     from heatmap.outputs import format_summary, plan_summary, write_plan
     from heatmap.plan import STAGES, plan_from_scenario
     from heatmap.scenario import scenario_from_file
 
     bar = tqdm(total=len(STAGES) + 1, desc="planning", unit="stage", disable=quiet or None, file=sys.stderr)
-    try:
+    with _answer_errors(bar.close):
         scn = scenario_from_file(scenario)
 
         def progress(stage: str) -> None:
@@ -79,14 +97,6 @@ def plan(scenario: Path, out_dir: Path, partial: bool, tiles: str | None, verbos
         written = write_plan(result, out_dir, partial=partial, tiles=tiles)
         progress("outputs")
         bar.close()
-    except HeatmapError as exc:
-        bar.close()
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(EXIT_USER_ERROR)
-    except KeyboardInterrupt:
-        bar.close()
-        click.echo("interrupted: nothing was written; earlier results are unchanged", err=True)
-        sys.exit(130)
     if not quiet:
         click.echo(format_summary(plan_summary(result, partial=partial)))
         click.echo("\nWritten:")
@@ -130,16 +140,14 @@ def demand(
     GeoParquet). Writes demand.gpkg, heat_density.tif (MWh/ha/a) and summary.json into --out.
     """
     _configure_logging(verbose, quiet)
-    import contextlib
     import json
 
-    from heatmap._errors import HeatmapError
     from heatmap.demand_job import demand_map, demand_summary, write_demand_map
     from heatmap.profiles import read_outdoor_temperature
     from heatmap.scenario import scenario_from_dict, scenario_from_file
 
     use_dask = use_dask or scheduler is not None
-    try:
+    with _answer_errors():
         if use_dask and temperatures is not None:
             raise click.UsageError("--temperatures needs the single-process run (leave out --dask/--scheduler)")
         if scenario_path is not None:
@@ -156,12 +164,6 @@ def demand(
         with client:
             result = demand_map(buildings, scn, outdoor_temperature=outdoor, use_dask=use_dask)
         written = write_demand_map(result, out_dir)
-    except HeatmapError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(EXIT_USER_ERROR)
-    except KeyboardInterrupt:
-        click.echo("interrupted: nothing was written; earlier results are unchanged", err=True)
-        sys.exit(130)
     if not quiet:
         summary = demand_summary(result)
         summary.pop("assumptions")

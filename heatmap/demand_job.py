@@ -70,13 +70,8 @@ class DemandMap:
 
 
 def _metric_crs(scn: Scenario, gdf: gpd.GeoDataFrame) -> CRS:
-    if scn.study_area.crs:
-        crs = CRS.from_user_input(scn.study_area.crs)
-        if not crs.is_projected:
-            raise InputDataError(f"'study_area.crs' {crs.to_string()} is geographic; give a metric (projected) CRS")
-        return crs
     centre = gdf.geometry.iloc[: min(len(gdf), 10_000)].to_crs(4326).union_all().centroid
-    return inputs.metric_crs_for(centre.x, centre.y)
+    return inputs.metric_crs_for(centre.x, centre.y, given=scn.study_area.crs)
 
 
 def read_buildings(path: Path) -> gpd.GeoDataFrame:

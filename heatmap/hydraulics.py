@@ -86,7 +86,6 @@ class Simulation:
 
     Attributes
     ----------
-    converged : bool
     pipes : pandas.DataFrame
         Per pipe (two per edge): ``edge_id``, ``circuit``, ``mdot_kg_per_s``, ``v_m_per_s``, ``dp_bar``,
         ``r_pa_per_m``, ``t_in_c``, ``t_out_c``, ``q_loss_kw``.
@@ -102,13 +101,17 @@ class Simulation:
         Sources whose network did not converge (its results are NaN).
     """
 
-    converged: bool
     pipes: pd.DataFrame
     junctions: pd.DataFrame
     consumers: pd.DataFrame
     sources: pd.DataFrame
     nets: list
     failed_sources: list[str] = field(default_factory=list)
+
+    @property
+    def converged(self) -> bool:
+        """Whether every network converged."""
+        return not self.failed_sources
 
     @property
     def energy_balance(self) -> dict[str, float]:
@@ -312,7 +315,7 @@ def run_net(net: pp.pandapipesNet, design: NetworkDesign) -> Simulation:
                 )
             )
     sources = pd.concat(frames, ignore_index=True)
-    sim = Simulation(converged, pipes, junctions, consumers, sources, [net], [] if converged else [*sources.source_id])
+    sim = Simulation(pipes, junctions, consumers, sources, [net], [] if converged else [*sources.source_id])
     if not converged:
         logger.info("pandapipes did not converge for the network of %s", ", ".join(sources.source_id))
         return sim
@@ -395,13 +398,12 @@ def check_simulation(sim: Simulation, limits: Limits, capacity_kw: pd.Series) ->
 
 
 def combine(simulations: list[Simulation]) -> Simulation:
-    """Join the simulations of separate networks into one (converged only if every one converged)."""
+    """Join the simulations of separate networks into one."""
     tables = {
         name: pd.concat([getattr(sim, name) for sim in simulations], ignore_index=True)
         for name in ("pipes", "junctions", "consumers", "sources")
     }
     return Simulation(
-        all(sim.converged for sim in simulations),
         **tables,
         nets=[net for sim in simulations for net in sim.nets],
         failed_sources=[sid for sim in simulations for sid in sim.failed_sources],

@@ -33,19 +33,26 @@ MAX_PLAUSIBLE_T_C = 200.0
 """Temperatures above this are taken for kelvin given where °C is expected."""
 
 
-def metric_crs_for(lon: float, lat: float) -> CRS:
+def metric_crs_for(lon: float, lat: float, *, given: str | None = None) -> CRS:
     """Choose the plan's metric CRS for a study area centred at ``lon``, ``lat`` (degrees).
 
     Parameters
     ----------
     lon, lat
         Centre of the study area in EPSG:4326.
+    given
+        The scenario's ``study_area.crs``, if set: used as it is, once checked to be projected.
 
     Returns
     -------
     pyproj.CRS
-        EPSG:3067 (ETRS-TM35FIN) inside Finland, else the WGS 84 UTM zone of the centre.
+        ``given``; else EPSG:3067 (ETRS-TM35FIN) inside Finland, else the WGS 84 UTM zone of the centre.
     """
+    if given:
+        crs = CRS.from_user_input(given)
+        if not crs.is_projected:
+            raise InputDataError(f"'study_area.crs' {crs.to_string()} is geographic; give a metric (projected) CRS")
+        return crs
     w, s, e, n = FINLAND_BBOX_DEG
     if w <= lon <= e and s <= lat <= n:
         crs = CRS.from_epsg(3067)

@@ -82,9 +82,7 @@ def _load(scn: Scenario) -> tuple[CRS, gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.G
     else:
         centre = src_raw.to_crs(4326).geometry.union_all().centroid
         lon, lat = centre.x, centre.y
-    crs = CRS.from_user_input(scn.study_area.crs) if scn.study_area.crs else inputs.metric_crs_for(lon, lat)
-    if not crs.is_projected:
-        raise InputDataError(f"'study_area.crs' {crs.to_string()} is geographic; give a metric (projected) CRS")
+    crs = inputs.metric_crs_for(lon, lat, given=scn.study_area.crs)
     src = inputs.prepare_sources(src_raw, crs=crs, default_t_supply_c=scn.temperatures.supply_c)
 
     st = scn.streets
@@ -208,8 +206,8 @@ def plan_from_scenario(scn: Scenario, *, progress: Callable[[str], None] | None 
         lim = scn.limits
         hydraulic = {"rho": water["rho"], "nu_m2_per_s": water["nu"], "roughness_m": scn.network.roughness_mm / 1000}
 
-        def size(flow_factor: np.ndarray) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
-            """Downstream totals, design mass flows and sizes, each consumer's flow scaled by its factor."""
+        def size(flow_factor: np.ndarray) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray]:
+            """Downstream totals, simultaneity, design mass flows and sizes, each consumer's flow scaled."""
             down = routing.downstream_totals(tree, node_load * flow_factor)
             glf = sizing.simultaneity_factor(down.n_consumers.to_numpy(), scn.network.simultaneity)
             mdot = glf * down.peak_load_kw.to_numpy() * 1000 / (water["cp"] * (t.supply_c - t.return_c))
@@ -220,9 +218,9 @@ def plan_from_scenario(scn: Scenario, *, progress: Callable[[str], None] | None 
                 max_velocity_m_per_s=lim.max_velocity_m_per_s * (1 - scn.network.sizing_margin),
                 max_pressure_gradient_pa_per_m=lim.max_pressure_gradient_pa_per_m * (1 - scn.network.sizing_margin),
             )
-            return down, mdot, dn
+            return down, glf, mdot, dn
 
-        down, mdot_design, dn = size(np.ones(len(node_load)))
+        down, glf, mdot_design, dn = size(np.ones(len(node_load)))
         # Heat lost on the way cools the supply water, so a consumer needs more flow for its load: size again
         # with each consumer's flow scaled by (T_supply − T_return) / (T_at_consumer − T_return).
         t_at = sizing.supply_temperature_c(
@@ -235,8 +233,7 @@ def plan_from_scenario(scn: Scenario, *, progress: Callable[[str], None] | None 
         )
         t_consumer = pd.Series(t_at, index=edges.to_node.to_numpy()).reindex(consumer_node).to_numpy()
         flow_factor = (t.supply_c - t.return_c) / np.maximum(t_consumer - t.return_c, 1.0)
-        _, mdot_design, edges["dn"] = size(flow_factor)
-        glf = sizing.simultaneity_factor(down.n_consumers.to_numpy(), scn.network.simultaneity)
+        _, _, mdot_design, edges["dn"] = size(flow_factor)
         edges["design_load_kw"] = glf * down.peak_load_kw.to_numpy()
         edges["n_consumers_downstream"] = down.n_consumers.to_numpy()
         edges["dn"], lift = sizing.fit_pump_lift(
@@ -413,16 +410,16 @@ def _resize(edges, sim, violations, consumers, lift, dns, lim, max_lift_bar) -> 
         deficit = pd.Series(lim.min_consumer_dp_bar - low_dp.dp_bar.to_numpy(), index=low.tree.to_numpy())
         capped = []
         for tr, d in deficit.groupby(level=0).max().items():
-            if lift[tr] + d + sizing.PUMP_LIFT_MARGIN_BAR > max_lift_bar:
+            wanted = lift[tr] + d + sizing.PUMP_LIFT_MARGIN_BAR
+            if wanted > max_lift_bar:
                 capped.append(tr)
-            lift[tr] = min(lift[tr] + d + sizing.PUMP_LIFT_MARGIN_BAR, max_lift_bar)
+            lift[tr] = min(wanted, max_lift_bar)
         starved = low.node[low.tree.isin(capped)].to_numpy()
         if len(starved):
-            r = sim.pipes[sim.pipes.circuit == "supply"].set_index("edge_id").r_pa_per_m.reindex(edges.edge_id)
-            r = r.to_numpy()
-            on_path = routing.upstream_mask(edges, pd.Index(edges.to_node).get_indexer(starved))
-            up |= on_path & (r >= 0.5 * r[on_path].max()) & (dn < dns[-1])
-    dn[up] = dns[np.searchsorted(dns, dn[up]) + 1]
+            supply = sim.pipes[sim.pipes.circuit == "supply"].set_index("edge_id")
+            r = supply.r_pa_per_m.reindex(edges.edge_id).to_numpy()
+            up |= sizing.steepest_on_paths(edges, r, pd.Index(edges.to_node).get_indexer(starved), dn, dns)
+    dn[up] = sizing.next_size(dn[up], dns)
     return edges.assign(dn=dn)
 
 

@@ -100,7 +100,5 @@ def hourly_load_kw(
     space = np.asarray(space_heat_mwh, dtype=float)[..., None]
     hot_water = np.asarray(dhw_mwh, dtype=float)[..., None]
     load = 1000.0 * (space * dh / total_dh + hot_water / len(dh))
-    logger.info(
-        "Hourly load over %d hours: %.0f MWh, peak %.0f kW", len(dh), load.sum() / 1000, load.sum(axis=0).max()
-    )
+    logger.info("Hourly load over %d hours: %.0f MWh, peak %.0f kW", len(dh), load.sum() / 1000, load.sum(axis=0).max())
     return load

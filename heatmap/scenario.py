@@ -197,9 +197,7 @@ class Demand:
         "space heat at the design outdoor temperature + average hot water)",
         choices=("full_load_hours", "design_temperature"),
     )
-    base_temperature_c: float = _setting(
-        17.0, "base temperature of the degree days (FMI S17: 17 °C)", min=5, max=25
-    )
+    base_temperature_c: float = _setting(17.0, "base temperature of the degree days (FMI S17: 17 °C)", min=5, max=25)
     design_temperature_c: float = _setting(
         -29.0,
         "design outdoor temperature (proxy: Kauhava, ASHRAE 99.6 % = −29.0 °C, the nearest to Kokkola)",

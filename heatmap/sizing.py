@@ -250,6 +250,23 @@ def supply_temperature_c(
     return t_ground_c + (t_supply_c - t_ground_c) * np.exp(-exponent)
 
 
+def steepest_on_paths(
+    edges: pd.DataFrame, r_pa_per_m: np.ndarray, ends: np.ndarray, dn: np.ndarray, dns: np.ndarray
+) -> np.ndarray:
+    """Mark the pipes worth widening to bring more pressure to the ``ends`` (edge positions).
+
+    These are the pipes on the paths from the sources to the ends whose pressure gradient is at least half
+    the steepest on those paths, and that are not yet the largest catalogue size ``dns[-1]``.
+    """
+    on_path = routing.upstream_mask(edges, ends)
+    return on_path & (r_pa_per_m >= 0.5 * r_pa_per_m[on_path].max()) & (dn < dns[-1])
+
+
+def next_size(dn: np.ndarray, dns: np.ndarray) -> np.ndarray:
+    """Return the catalogue size one step up from each ``dn`` (each below the largest, ``dns[-1]``)."""
+    return dns[np.searchsorted(dns, dn) + 1]
+
+
 def pump_lift_bar(path_dp_bar: np.ndarray, *, min_consumer_dp_bar: float) -> np.ndarray:
     """Pump lift a network needs: supply and return path drop (× 1.1 for fittings) + the consumer minimum."""
     return 2 * LOCAL_LOSS_FACTOR * path_dp_bar + min_consumer_dp_bar + PUMP_LIFT_MARGIN_BAR
@@ -315,11 +332,10 @@ def fit_pump_lift(
         too_far = np.flatnonzero(path_dp > headroom_bar)
         if not len(too_far) or headroom_bar <= 0:  # fits, or no pipe size can help
             break
-        on_path = routing.upstream_mask(edges, too_far)
-        grow = on_path & (r >= 0.5 * r[on_path].max()) & (dn < dns[-1])
+        grow = steepest_on_paths(edges, r, too_far, dn, dns)
         if not grow.any():
             break
-        dn[grow] = dns[np.searchsorted(dns, dn[grow]) + 1]
+        dn[grow] = next_size(dn[grow], dns)
         upsized += int(grow.sum())
     need = pd.Series(pump_lift_bar(path_dp, min_consumer_dp_bar=min_consumer_dp_bar)).groupby(tree).max()
     lift = {int(t): float(np.clip(v, min_lift_bar, max_lift_bar)) for t, v in need.items()}
