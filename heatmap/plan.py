@@ -312,13 +312,14 @@ def _simulate_and_resize(scn, timer, tree, edges, catalogue, cons_routed, con_no
         ]
     )
     tree_of_node = tree_of_node[~tree_of_node.index.duplicated()]
-    n_in_tree = pd.Series([tree_of_node[con_nodes[c]] for c in cons_routed.index]).value_counts()
-    cons_tree = np.array([tree_of_node[con_nodes[c]] for c in cons_routed.index])
+    cons_node = [con_nodes[c] for c in cons_routed.index]
+    cons_tree = tree_of_node.reindex(cons_node).to_numpy()
+    n_in_tree = pd.Series(cons_tree).value_counts()
     glf_tree = sizing.simultaneity_factor(n_in_tree.reindex(cons_tree).to_numpy(), scn.network.simultaneity)
     consumers = pd.DataFrame(
         {
             "consumer_id": cons_routed.index.to_numpy(),
-            "node": [con_nodes[c] for c in cons_routed.index],
+            "node": cons_node,
             "q_design_w": cons_routed.peak_load_kw.to_numpy() * glf_tree * 1000,
             "tree": cons_tree,
         }

@@ -1,16 +1,14 @@
 """Region scale: demand and heat density partitioned on Dask equal the single-process result."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from heatmap import demand, density, region, settings, synthetic
-from heatmap.scenario import Demand
+from heatmap import demand, density, region, synthetic
+from heatmap.scenario import scenario_from_dict
 
-SETTINGS = Demand(
-    specific_demand_table=settings.data_dir / "specific_heat_demand_fi.csv",
-    building_types_table=settings.data_dir / "osm_building_types.csv",
-    dhw_table=settings.data_dir / "dhw_fi.csv",
-)
+SETTINGS = scenario_from_dict({}, base_dir=Path.cwd(), for_plan=False).demand  # the documented defaults
 
 
 @pytest.fixture(scope="module")
