@@ -1,9 +1,14 @@
 """Candidate graph: the streets plus a service connection from every consumer and source.
 
-Each terminal (a consumer footprint or point, a source point) is connected to its nearest street segment
-by the shortest line from the terminal's geometry (a footprint's wall, not its centre) to the segment.
-The segment is split at the foot point, so the connection joins the street where it meets it. Terminals
-farther than ``max_service_length_m`` from every street are unreachable and reported by id.
+Street geometry is oriented to run from each segment's ``u`` to its ``v`` first, so split points, lengths
+along a street and drawn pipes agree with the graph. Each terminal (a consumer footprint or point, a source
+point) is connected to a street segment it can reach a source through, by the shortest line from the
+terminal's geometry (a footprint's wall, not its centre) to the segment. The segment is split at the foot
+point, so the connection joins the street where it meets it. Terminals farther than
+``max_service_length_m`` from every such street are unreachable and reported by id with the distance.
+
+Invariants (tested): every edge's geometry starts at its ``u`` node and ends at its ``v`` node, and its
+``length_m`` is its geometry's length.
 
 The result is a table of candidate edges (``kind`` ``street`` or ``service``) with integer node ids, from
 which :func:`candidate_graph` builds an undirected :class:`networkx.Graph` weighted by length.
@@ -26,7 +31,7 @@ from heatmap._errors import RoutingError
 logger = logging.getLogger(__name__)
 
 MIN_PIPE_LENGTH_M = 1.0
-"""Shortest pipe modelled: a terminal lying on its street still gets a service pipe this long."""
+"""Length of the service pipe of a terminal lying on its street (every service pipe is drawable)."""
 SNAP_TOLERANCE_M = 0.5
 """A foot point this close to a segment's end joins that end instead of splitting the segment."""
 
@@ -44,12 +49,101 @@ class CandidateNetwork:
         ``node_id``, geometry (points), indexed by node id.
     terminals : pandas.DataFrame
         ``terminal_id``, ``role`` (source/consumer), ``node`` (graph node, -1 if unreachable),
-        ``service_length_m``, ``reachable``.
+        ``service_length_m``, ``reachable``, ``nearest_street_m`` (to any street) and
+        ``reachable_street_m`` (to the nearest street a source can be reached through).
     """
 
     edges: gpd.GeoDataFrame
     nodes: gpd.GeoDataFrame
     terminals: pd.DataFrame
+
+
+def orient_streets(streets: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Reverse every street geometry that runs from its ``v`` to its ``u``.
+
+    Street graphs made undirected (``osmnx.convert.to_undirected``) keep each edge's geometry in one stored
+    orientation, which often runs v→u. The node a geometry end belongs to is found from the data alone: a
+    node's position is the end point that all its edges share. Where a node touches a single edge, its
+    position follows from the edge's other node; an isolated segment (or pair of parallel segments) is
+    oriented as its first segment is stored.
+
+    Parameters
+    ----------
+    streets
+        Street segments with ``u``, ``v`` and LineString geometry.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        A copy whose geometry starts at ``u`` and ends at ``v``.
+    """
+    geoms = streets.geometry.values
+    ends = np.stack([shapely.get_coordinates(shapely.get_point(geoms, i)) for i in (0, -1)], axis=1)  # (n, 2 ends, 2)
+    keys = np.round(ends, 3)
+    # Long table: every (node, end point) pairing an edge allows; a node's position is the end point that
+    # occurs most often among its edges' ends (all its edges share it).
+    node = np.concatenate([streets.u.to_numpy(), streets.u.to_numpy(), streets.v.to_numpy(), streets.v.to_numpy()])
+    pts = np.concatenate([keys[:, 0], keys[:, 1], keys[:, 0], keys[:, 1]])
+    table = pd.DataFrame({"node": node, "x": pts[:, 0], "y": pts[:, 1]})
+    counts = table.value_counts(["node", "x", "y"]).rename("count").reset_index()
+    counts = counts.sort_values(["node", "count"], ascending=[True, False], kind="stable")
+    first = counts.drop_duplicates("node")
+    second = counts[counts.duplicated("node")].drop_duplicates("node").set_index("node")["count"]
+    decided = first[first["count"].to_numpy() > second.reindex(first.node).fillna(0).to_numpy()]
+    pos = pd.DataFrame({"x": decided.x.to_numpy(), "y": decided.y.to_numpy()}, index=decided.node.to_numpy())
+    u, v = streets.u.to_numpy(), streets.v.to_numpy()
+    while True:  # a node of one edge (or of parallel edges only) takes its position from the edge's other node
+        pu, pv = pos.reindex(u).to_numpy(), pos.reindex(v).to_numpy()
+        known_u, known_v = ~np.isnan(pu[:, 0]), ~np.isnan(pv[:, 0])
+        u_first = np.all(keys[:, 0] == pu, axis=1)
+        v_last = np.all(keys[:, 1] == pv, axis=1)
+        learn_v = known_u & ~known_v
+        learn_u = known_v & ~known_u
+        if not (learn_u.any() or learn_v.any()):
+            open_edges = np.flatnonzero(~known_u & ~known_v)
+            if not len(open_edges):
+                break
+            learn = pd.DataFrame(keys[open_edges, 0], index=u[open_edges], columns=["x", "y"])  # u at the start
+        else:
+            other_v = np.where(u_first[:, None], keys[:, 1], keys[:, 0])[learn_v]
+            other_u = np.where(v_last[:, None], keys[:, 0], keys[:, 1])[learn_u]
+            learn = pd.DataFrame(np.concatenate([other_v, other_u]), columns=["x", "y"])
+            learn.index = np.concatenate([v[learn_v], u[learn_u]])
+        pos = pd.concat([pos, learn[~learn.index.duplicated()]])
+    pu = pos.reindex(u).to_numpy()
+    flip = ~np.all(keys[:, 0] == pu, axis=1)
+    out = streets.copy()
+    out.geometry = np.where(flip, shapely.reverse(geoms), geoms)
+    logger.info(
+        "Oriented street geometry: %d of %d segments reversed to run from u to v", int(flip.sum()), len(streets)
+    )
+    return out
+
+
+def _components(streets: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Return the connected piece of every street segment and the total street length of each piece."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    ids = pd.Index(pd.unique(np.concatenate([streets.u.to_numpy(), streets.v.to_numpy()])))
+    a, b = ids.get_indexer(streets.u), ids.get_indexer(streets.v)
+    adj = coo_matrix((np.ones(len(a)), (a, b)), shape=(len(ids), len(ids)))
+    _, label = connected_components(adj, directed=False)
+    piece = label[a]
+    return piece, np.bincount(piece, weights=streets.length_m.to_numpy())
+
+
+def _nearest(geoms: np.ndarray, street_geoms: np.ndarray, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return the nearest allowed street segment of every geometry and its distance (-1, inf where none)."""
+    nearest = np.full(len(geoms), -1)
+    distance = np.full(len(geoms), np.inf)
+    allowed_idx = np.flatnonzero(allowed)
+    if len(geoms) and len(allowed_idx):
+        tree = shapely.STRtree(street_geoms[allowed_idx])
+        (g, e), d = tree.query_nearest(geoms, return_distance=True, all_matches=False)
+        nearest[g] = allowed_idx[e]
+        distance[g] = d
+    return nearest, distance
 
 
 def build_candidates(
@@ -61,10 +155,18 @@ def build_candidates(
 ) -> CandidateNetwork:
     """Connect sources and consumers to the street network.
 
+    Street geometry is first oriented to run from each segment's ``u`` to its ``v``
+    (:func:`orient_streets`). A source connects to the nearest segment, within ``max_service_length_m``, of
+    the connected piece of the street graph with the most street length in its reach (a plant joins the
+    town's streets, not a cut-off stub beside it). A consumer connects to the nearest segment, within
+    ``max_service_length_m``, of a piece holding a source: a consumer is left unreachable only when no such
+    segment is in reach, and ``reachable_street_m`` says how far the nearest one is.
+
     Parameters
     ----------
     streets
-        Output of :func:`heatmap.streets.street_edges`.
+        Output of :func:`heatmap.streets.street_edges` (or any segments with ``edge_id``, ``u``, ``v``,
+        ``name``, ``highway``, ``length_m``).
     sources
         Sources with ``source_id`` (points), in the streets' CRS.
     consumers
@@ -79,25 +181,48 @@ def build_candidates(
     if streets.crs != sources.crs or streets.crs != consumers.crs:
         raise ValueError("streets, sources and consumers must share one CRS")
     crs = streets.crs
+    streets = orient_streets(streets)
     terminals = pd.DataFrame(
         {
             "terminal_id": np.concatenate([sources.source_id.to_numpy(), consumers.consumer_id.to_numpy()]),
             "role": ["source"] * len(sources) + ["consumer"] * len(consumers),
         }
     )
-    geoms = np.concatenate([sources.geometry.values, consumers.geometry.values])
-    tree = shapely.STRtree(streets.geometry.values)
-    (term_idx, edge_idx), dist = tree.query_nearest(geoms, return_distance=True, all_matches=False)
-    nearest_edge = np.full(len(geoms), -1)
-    nearest_edge[term_idx] = edge_idx
-    distance = np.full(len(geoms), np.inf)
-    distance[term_idx] = dist
-    reachable = distance <= max_service_length_m
-    terminals["service_length_m"] = np.where(reachable, np.maximum(distance, MIN_PIPE_LENGTH_M), np.nan)
+    street_geoms = streets.geometry.values
+    piece, piece_length_m = _components(streets)
+    src_geoms = sources.geometry.values
+    con_geoms = consumers.geometry.values
+
+    # Sources: the longest piece of street in reach, then its nearest segment.
+    pairs_src, pairs_edge = shapely.STRtree(street_geoms).query(
+        src_geoms, predicate="dwithin", distance=max_service_length_m
+    )
+    src_edge = np.full(len(sources), -1)
+    src_dist = np.full(len(sources), np.inf)
+    if len(pairs_src):
+        d = shapely.distance(src_geoms[pairs_src], street_geoms[pairs_edge])
+        pick = pd.DataFrame({"s": pairs_src, "e": pairs_edge, "d": d, "len": -piece_length_m[piece[pairs_edge]]})
+        pick = pick.sort_values(["s", "len", "d"], kind="stable").drop_duplicates("s")
+        src_edge[pick.s.to_numpy()] = pick.e.to_numpy()
+        src_dist[pick.s.to_numpy()] = pick.d.to_numpy()
+    _, nearest_any_src = _nearest(src_geoms, street_geoms, np.ones(len(streets), dtype=bool))
+    src_dist[src_edge < 0] = nearest_any_src[src_edge < 0]
+
+    # Consumers: the nearest segment of a piece that holds a source.
+    source_pieces = np.unique(piece[src_edge[src_edge >= 0]])
+    con_edge, con_dist = _nearest(con_geoms, street_geoms, np.isin(piece, source_pieces))
+    _, nearest_any = _nearest(con_geoms, street_geoms, np.ones(len(streets), dtype=bool))
+
+    nearest_edge = np.concatenate([src_edge, con_edge])
+    distance = np.concatenate([src_dist, con_dist])
+    geoms = np.concatenate([src_geoms, con_geoms])
+    reachable = (nearest_edge >= 0) & (distance <= max_service_length_m)
+    terminals["service_length_m"] = np.nan  # set from the service pipe's geometry below
     terminals["reachable"] = reachable
+    terminals["nearest_street_m"] = np.concatenate([nearest_any_src, nearest_any])
+    terminals["reachable_street_m"] = distance
 
     idx = np.flatnonzero(reachable)
-    street_geoms = streets.geometry.values
     service_lines = shapely.shortest_line(geoms[idx], street_geoms[nearest_edge[idx]])
     entry = shapely.get_point(service_lines, 0)
     foot = shapely.get_point(service_lines, 1)
@@ -114,12 +239,10 @@ def build_candidates(
     su = street_node_ids.get_indexer(streets.u)
     sv = street_node_ids.get_indexer(streets.v)
     node_xy = np.full((len(street_node_ids), 2), np.nan)
-    starts = shapely.get_coordinates(shapely.get_point(street_geoms, 0))
-    ends = shapely.get_coordinates(shapely.get_point(street_geoms, -1))
-    node_xy[su] = starts
-    node_xy[sv] = ends
+    node_xy[su] = shapely.get_coordinates(shapely.get_point(street_geoms, 0))
+    node_xy[sv] = shapely.get_coordinates(shapely.get_point(street_geoms, -1))
 
-    lengths = streets.length_m.to_numpy()
+    lengths = shapely.length(street_geoms)
     at_start = pos <= SNAP_TOLERANCE_M
     at_end = pos >= lengths[nearest_edge[idx]] - SNAP_TOLERANCE_M
     splits = pd.DataFrame({"edge": nearest_edge[idx], "pos": np.round(pos, 3), "k": np.arange(len(idx))})
@@ -173,9 +296,9 @@ def build_candidates(
     term_node = np.full(len(geoms), -1, dtype=np.int64)
     term_node[idx] = n_nodes + np.arange(len(idx))
     terminals["node"] = term_node
-    service_geom = shapely.linestrings(
-        np.stack([shapely.get_coordinates(entry), shapely.get_coordinates(foot)], axis=1)
-    )
+    # The service pipe ends exactly at the node it joins (a foot point snapped to a segment's end included).
+    street_xy = np.concatenate([node_xy, split_xy])
+    service_geom = shapely.linestrings(np.stack([shapely.get_coordinates(entry), street_xy[foot_node]], axis=1))
     service_part = gpd.GeoDataFrame(
         {
             "u": term_node[idx],
@@ -190,11 +313,12 @@ def build_candidates(
         crs=crs,
     )
     edges = pd.concat([street_part, service_part], ignore_index=True)
-    edges["length_m"] = np.maximum(edges.geometry.length.to_numpy(), MIN_PIPE_LENGTH_M)
+    edges["length_m"] = edges.geometry.length.to_numpy()
     edges = edges[edges.u != edges.v].reset_index(drop=True)
     edges.insert(0, "edge_id", np.arange(len(edges)))
+    terminals.loc[idx, "service_length_m"] = shapely.length(service_geom)
 
-    xy = np.concatenate([node_xy, split_xy, shapely.get_coordinates(entry)])
+    xy = np.concatenate([street_xy, shapely.get_coordinates(entry)])
     nodes = gpd.GeoDataFrame({"node_id": np.arange(len(xy))}, geometry=shapely.points(xy), crs=crs)
     unreachable = terminals.loc[~terminals.reachable, "terminal_id"].tolist()
     logger.info(

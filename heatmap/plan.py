@@ -435,18 +435,30 @@ def _assemble(
         right_index=True,
     )
     res["cost_eur"] = res.cost_eur / 2  # one trench for the pair: half its cost on each pipe
+    # Draw every pipe in its design flow direction: a supply pipe from its edge's from-node (source side),
+    # a return pipe towards it. Candidate geometry runs from the edge's u to its v.
     line = geom.reindex(res.edge_id).to_numpy()
-    # Draw every pipe in its flow direction (supply: from source; return: towards it).
-    start = shapely.get_coordinates(shapely.get_point(line, 0))
-    fx = cand.nodes.geometry.values[e.from_node.reindex(res.edge_id).to_numpy()]
-    flip_supply = shapely.distance(shapely.points(start), fx) > 1e-6
-    flip = np.where(res.circuit.to_numpy() == "supply", flip_supply, ~flip_supply)
+    from_node = e.from_node.reindex(res.edge_id).to_numpy()
+    to_node = e.to_node.reindex(res.edge_id).to_numpy()
+    cu = cand.edges.set_index("edge_id").u.reindex(res.edge_id).to_numpy()
+    supply = res.circuit.to_numpy() == "supply"
+    flip = (cu != from_node) == supply
     line = np.where(flip, shapely.reverse(line), line)
+    term = cand.terminals[cand.terminals.role == "source"]
+    source_at_node = dict(zip(term.node, term.terminal_id, strict=True))
+    source_of_tree = {tr: source_at_node[root] for tr, root in tree.root_of_tree.items()}
     pipes = gpd.GeoDataFrame(
         {
             "pipe_id": np.arange(len(res)),
             "edge_id": res.edge_id.to_numpy(),
             "circuit": res.circuit.to_numpy(),
+            "source_id": e.tree.reindex(res.edge_id).map(source_of_tree).to_numpy(),
+            "from_node": np.where(supply, from_node, to_node),
+            "to_node": np.where(supply, to_node, from_node),
+            "consumer_id": cand.edges.set_index("edge_id")
+            .terminal_id.reindex(res.edge_id)
+            .where(lambda t: t.isin(set(cons.consumer_id)))
+            .to_numpy(),
             "kind": res.kind.to_numpy(),
             "dn": res.dn.to_numpy().astype(int),
             "d_inner_mm": catalogue.d_inner_m.reindex(res.dn).to_numpy() * 1000,
@@ -504,9 +516,12 @@ def _assemble(
         set(cand.edges.street_edge_id[cand.edges.edge_id.isin(routed) & (cand.edges.kind == "street")])
     )
     term = cand.terminals.set_index("terminal_id")
+    cut_off = term[(~term.reachable) & (term.role == "consumer")]
+    near_a_street = cut_off.nearest_street_m <= scn.streets.max_service_length_m
+    consumers["reachable_street_m"] = term.reachable_street_m.reindex(consumers.consumer_id).to_numpy()
     excluded = {
-        "too_far_from_street": sorted(term.index[(~term.reachable) & (term.role == "consumer")]),
-        "no_path_to_source": tree.unreachable,
+        "too_far_from_street": sorted(cut_off.index[~near_a_street]),
+        "no_path_to_source": sorted([*cut_off.index[near_a_street], *tree.unreachable]),
         "below_min_annual_demand": sorted(too_small),
     }
     return Plan(

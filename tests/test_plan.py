@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pandapipes as pp
 import pytest
+from plan_invariants import assert_drawn_equals_simulated
 
 from heatmap import hydraulics, synthetic
 from heatmap.outputs import write_plan
@@ -19,8 +20,18 @@ def town_scenario(tmp_path_factory):
     return scenario_from_file(synthetic.write_synthetic_scenario(town, tmp_path_factory.mktemp("town")))
 
 
-def test_each_source_feeds_its_own_network_and_every_check_holds(town_scenario):
-    plan = plan_from_scenario(town_scenario)
+@pytest.fixture(scope="module")
+def town_plan(town_scenario):
+    return plan_from_scenario(town_scenario)
+
+
+def test_the_drawn_network_is_the_simulated_one(town_plan, bundled_plan):
+    assert_drawn_equals_simulated(town_plan)
+    assert_drawn_equals_simulated(bundled_plan)
+
+
+def test_each_source_feeds_its_own_network_and_every_check_holds(town_plan):
+    plan = town_plan
     assert plan.ok, plan.violations
     assert set(plan.sources.source_id) == {"S1", "S2"} and (plan.sources.q_supplied_kw > 0).all()
     # Each network balances on its own: what a source supplies is what its consumers draw plus its losses.

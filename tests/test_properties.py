@@ -17,17 +17,37 @@ from heatmap._errors import HeatmapError
 from heatmap.scenario import scenario_from_dict
 
 TM35 = CRS.from_epsg(3067)
-cell = st.one_of(st.none(), st.integers(-10**6, 10**6), st.floats(allow_nan=True, allow_infinity=True),
-                 st.text(max_size=6), st.sampled_from(["1e3", " 12 ", "-0", "nan", ""]))
-valid_row = st.fixed_dictionaries({"id": st.text(min_size=1, max_size=4), "lon": st.floats(-180, 180),
-                                   "lat": st.floats(-89, 89), "annual_demand_mwh": st.floats(0, 1e5),
-                                   "peak_load_kw": st.one_of(st.none(), st.floats(0, 1e4))})
+cell = st.one_of(
+    st.none(),
+    st.integers(-(10**6), 10**6),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=6),
+    st.sampled_from(["1e3", " 12 ", "-0", "nan", ""]),
+)
+valid_row = st.fixed_dictionaries(
+    {
+        "id": st.text(min_size=1, max_size=4),
+        "lon": st.floats(-180, 180),
+        "lat": st.floats(-89, 89),
+        "annual_demand_mwh": st.floats(0, 1e5),
+        "peak_load_kw": st.one_of(st.none(), st.floats(0, 1e4)),
+    }
+)
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(rows=st.lists(st.one_of(valid_row, st.fixed_dictionaries({"id": cell, "lon": cell, "lat": cell,
-                                                                 "annual_demand_mwh": cell, "peak_load_kw": cell})),
-                     min_size=0, max_size=8))
+@given(
+    rows=st.lists(
+        st.one_of(
+            valid_row,
+            st.fixed_dictionaries(
+                {"id": cell, "lon": cell, "lat": cell, "annual_demand_mwh": cell, "peak_load_kw": cell}
+            ),
+        ),
+        min_size=0,
+        max_size=8,
+    )
+)
 def test_csv_consumers_valid_or_clear_error(tmp_path, rows):
     path = tmp_path / "c.csv"
     pd.DataFrame(rows, columns=["id", "lon", "lat", "annual_demand_mwh", "peak_load_kw"]).to_csv(path, index=False)
@@ -44,12 +64,34 @@ def test_csv_consumers_valid_or_clear_error(tmp_path, rows):
     assert out.crs == TM35 and out.geometry.is_valid.all()
 
 
-scalar = st.one_of(st.none(), st.booleans(), st.integers(-5, 500), st.floats(-1e3, 1e3), st.text(max_size=8),
-                   st.lists(st.integers(0, 3), max_size=4))
-keys = st.sampled_from(["supply_c", "return_c", "ground_c", "suply_c", "max_velocity_m_per_s", "source",
-                        "path", "simultaneity", "interest_rate", "lifetime_a", "osm_buildings", "bbox", "x"])
-sections = st.sampled_from(["temperatures", "limits", "streets", "network", "economics", "consumers",
-                            "study_area", "sources", "nonsense"])
+scalar = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 500),
+    st.floats(-1e3, 1e3),
+    st.text(max_size=8),
+    st.lists(st.integers(0, 3), max_size=4),
+)
+keys = st.sampled_from(
+    [
+        "supply_c",
+        "return_c",
+        "ground_c",
+        "suply_c",
+        "max_velocity_m_per_s",
+        "source",
+        "path",
+        "simultaneity",
+        "interest_rate",
+        "lifetime_a",
+        "osm_buildings",
+        "bbox",
+        "x",
+    ]
+)
+sections = st.sampled_from(
+    ["temperatures", "limits", "streets", "network", "economics", "consumers", "study_area", "sources", "nonsense"]
+)
 
 
 @settings(max_examples=150, deadline=None)
@@ -83,15 +125,26 @@ def test_candidate_graph_invariants(segments, points, max_len):
         return
     ends = [(round(ln.coords[0][0], 3), round(ln.coords[0][1], 3)) for ln in lines]
     ends2 = [(round(ln.coords[-1][0], 3), round(ln.coords[-1][1], 3)) for ln in lines]
-    streets = gpd.GeoDataFrame({"edge_id": range(len(lines)), "u": [str(e) for e in ends],
-                                "v": [str(e) for e in ends2], "osmid": "", "name": "", "highway": "",
-                                "length_m": [ln.length for ln in lines]}, geometry=lines, crs=TM35)
+    streets = gpd.GeoDataFrame(
+        {
+            "edge_id": range(len(lines)),
+            "u": [str(e) for e in ends],
+            "v": [str(e) for e in ends2],
+            "osmid": "",
+            "name": "",
+            "highway": "",
+            "length_m": [ln.length for ln in lines],
+        },
+        geometry=lines,
+        crs=TM35,
+    )
     streets = streets[streets.u != streets.v].reset_index(drop=True)
     if streets.empty:
         return
     src = gpd.GeoDataFrame({"source_id": ["S"]}, geometry=[shapely.Point(points[0])], crs=TM35)
-    cons = gpd.GeoDataFrame({"consumer_id": [f"C{i}" for i in range(len(points) - 1)]},
-                            geometry=shapely.points(points[1:]), crs=TM35)
+    cons = gpd.GeoDataFrame(
+        {"consumer_id": [f"C{i}" for i in range(len(points) - 1)]}, geometry=shapely.points(points[1:]), crs=TM35
+    )
     cand = candidates.build_candidates(streets, src, cons, max_service_length_m=max_len)
     t = cand.terminals
     reach = t[t.reachable]

@@ -1,0 +1,125 @@
+"""The candidate graph: street geometry oriented to its nodes, terminals snapped to streets a source reaches."""
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from shapely.geometry import LineString, Point
+
+from heatmap import candidates
+
+CRS = "EPSG:3067"
+
+
+def streets(rows):
+    """Street segments from (u, v, coordinates) rows; coordinates may run either way."""
+    lines = [LineString(c) for _, _, c in rows]
+    return gpd.GeoDataFrame(
+        {
+            "edge_id": range(len(rows)),
+            "u": [u for u, _, _ in rows],
+            "v": [v for _, v, _ in rows],
+            "name": "",
+            "highway": "",
+            "length_m": [ln.length for ln in lines],
+        },
+        geometry=lines,
+        crs=CRS,
+    )
+
+
+def assert_edges_run_from_u_to_v(cand):
+    xy = shapely.get_coordinates(cand.nodes.geometry.values)
+    g = cand.edges.geometry.values
+    start = shapely.get_coordinates(shapely.get_point(g, 0))
+    end = shapely.get_coordinates(shapely.get_point(g, -1))
+    assert np.abs(start - xy[cand.edges.u]).max() < 1e-3
+    assert np.abs(end - xy[cand.edges.v]).max() < 1e-3
+    np.testing.assert_allclose(cand.edges.length_m, cand.edges.geometry.length)
+
+
+# A bent street A–B–C–D whose middle and last segments are stored the wrong way round (v→u), as
+# osmnx.convert.to_undirected leaves them, plus a dead end B–E stored v→u.
+REVERSED = [
+    ("A", "B", [(0, 0), (50, 0)]),
+    ("B", "C", [(50, 80), (50, 30), (50, 0)]),
+    ("C", "D", [(120, 80), (50, 80)]),
+    ("B", "E", [(90, -40), (50, 0)]),
+]
+
+
+def test_reversed_street_geometry_is_oriented_to_its_nodes():
+    s = candidates.orient_streets(streets(REVERSED))
+    start = shapely.get_coordinates(shapely.get_point(s.geometry.values, 0))
+    assert start.tolist() == [[0, 0], [50, 0], [50, 80], [50, 0]]
+    # Lengths unchanged, shapes only reversed.
+    np.testing.assert_allclose(s.geometry.length, streets(REVERSED).length_m)
+
+
+def test_splits_and_service_pipes_on_a_reversed_street_join_where_they_are_drawn():
+    src = gpd.GeoDataFrame({"source_id": ["S"]}, geometry=[Point(-10, 0)], crs=CRS)
+    # H1 beside the reversed B–C segment at y = 60 (20 m from C, 60 m from B), H2 beside C–D at x = 100.
+    cons = gpd.GeoDataFrame({"consumer_id": ["H1", "H2"]}, geometry=[Point(60, 60), Point(100, 95)], crs=CRS)
+    cand = candidates.build_candidates(streets(REVERSED), src, cons, max_service_length_m=50)
+    assert_edges_run_from_u_to_v(cand)
+    t = cand.terminals.set_index("terminal_id")
+    assert t.loc["H1", "service_length_m"] == pytest.approx(10)
+    assert t.loc["H2", "service_length_m"] == pytest.approx(15)
+    # The foot point of H1 lies 60 m along B→C from B (not mirrored to 20 m).
+    nodes = cand.nodes.geometry
+    service = cand.edges[cand.edges.terminal_id == "H1"].iloc[0]
+    assert (nodes[service.v].x, nodes[service.v].y) == pytest.approx((50, 60))
+    pieces = cand.edges[(cand.edges.kind == "street") & (cand.edges.street_edge_id == 1)]
+    assert sorted(pieces.length_m.round(6)) == [20, 60]
+
+
+def test_consumer_joins_the_street_a_source_can_reach_not_a_nearer_cut_off_one():
+    rows = [
+        ("A", "B", [(0, 0), (200, 0)]),  # the street of the source
+        ("X", "Y", [(90, 30), (110, 30)]),  # a cut-off stub (a parking lane)
+    ]
+    src = gpd.GeoDataFrame({"source_id": ["S"]}, geometry=[Point(0, -5)], crs=CRS)
+    cons = gpd.GeoDataFrame(
+        {"consumer_id": ["near_stub", "only_stub"]}, geometry=[Point(100, 35), Point(100, 200)], crs=CRS
+    )
+    cand = candidates.build_candidates(streets(rows), src, cons, max_service_length_m=60)
+    t = cand.terminals.set_index("terminal_id")
+    # 5 m from the stub, 35 m from the source's street: it joins the source's street.
+    assert t.loc["near_stub", "reachable"] and t.loc["near_stub", "service_length_m"] == pytest.approx(35)
+    assert t.loc["near_stub", "nearest_street_m"] == pytest.approx(5)
+    # Nothing a source reaches within 60 m: unreachable, with the distance to the nearest reachable street.
+    assert not t.loc["only_stub", "reachable"]
+    assert t.loc["only_stub", "reachable_street_m"] == pytest.approx(200)
+    assert t.loc["only_stub", "nearest_street_m"] == pytest.approx(170)
+
+
+def test_source_joins_the_longest_street_piece_in_reach():
+    rows = [
+        ("A", "B", [(0, 0), (1000, 0)]),  # the town's streets
+        ("X", "Y", [(0, 30), (20, 30)]),  # a short stub nearer the plant
+    ]
+    src = gpd.GeoDataFrame({"source_id": ["S"]}, geometry=[Point(10, 35)], crs=CRS)
+    cons = gpd.GeoDataFrame({"consumer_id": ["H"]}, geometry=[Point(500, 10)], crs=CRS)
+    cand = candidates.build_candidates(streets(rows), src, cons, max_service_length_m=100)
+    t = cand.terminals.set_index("terminal_id")
+    assert t.loc["S", "service_length_m"] == pytest.approx(35)
+    assert t.loc["H", "reachable"]
+
+
+def test_orientation_of_parallel_and_isolated_segments_is_consistent():
+    rows = [
+        ("P", "Q", [(0, 0), (10, 0)]),
+        ("P", "Q", [(10, 0), (5, 5), (0, 0)]),  # parallel, stored the other way round
+        ("M", "N", [(50, 50), (60, 50)]),  # isolated
+    ]
+    s = candidates.orient_streets(streets(rows))
+    start = shapely.get_coordinates(shapely.get_point(s.geometry.values, 0))
+    assert start[0].tolist() == start[1].tolist()
+    assert start[2].tolist() == [50, 50]
+
+
+def test_orientation_keeps_every_column():
+    s = streets(REVERSED)
+    out = candidates.orient_streets(s)
+    pd.testing.assert_frame_equal(pd.DataFrame(out.drop(columns="geometry")), pd.DataFrame(s.drop(columns="geometry")))
