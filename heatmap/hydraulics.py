@@ -10,29 +10,56 @@ circulation pump holding the return-side pressure and the supply temperature. So
 The catalogue's heat-loss coefficient ``U'`` (W per metre of pipe and kelvin) is given to pandapipes per
 m² of steel outer surface, ``u = U' / (π d_outer)``; pandapipes integrates the loss exactly:
 ``T_out = T_ground + (T_in − T_ground) · exp(−U' L / (ṁ c_p))``.
+
+The design case and which load each check sees
+----------------------------------------------
+The network is simulated once per source network at the *diversified* design load: every consumer draws its
+peak load times the simultaneity factor of all consumers of its network, so the trunk carries the
+simultaneous peak it was sized for. A building's own service pipe, though, must carry the building's own
+peak (simultaneity of one). So, after each simulation (:func:`service_at_own_peak`):
+
+- **street pipes**: velocity and pressure gradient as simulated (diversified load);
+- **service pipes**: velocity and pressure gradient at the building's own peak flow
+  (``ṁ = Q_peak / (c_p (T_at_building − T_return))``, Darcy–Weisbach with Colebrook);
+- **differential pressure at a consumer**: the simulated value less the extra drop of its supply and return
+  service pipes between the simulated flow and its own peak flow (the street network's pressures held);
+- **supply temperature at a consumer**: as simulated (at the lower diversified flow the service pipe cools
+  the water more, so this is on the safe side);
+- **source capacity and energy balance**: as simulated.
+
+:func:`design_case` runs the simulate–check–resize rounds, then lowers each pump lift to the least that keeps
+every consumer at its minimum differential pressure plus a margin, and solves once more at that lift.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import warnings
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandapipes as pp
 import pandas as pd
 
+from heatmap import _pandapipes_speedup, sizing
 from heatmap._errors import HydraulicError
-from heatmap._pandapipes_speedup import install as _install_speedup
 
 logger = logging.getLogger(__name__)
-_install_speedup()
 
 KELVIN = 273.15
 MAX_ITERATIONS = 100
 """Newton iterations allowed to pandapipes (its default of 10 fails on large networks)."""
-ENERGY_BALANCE_TOLERANCE = 1e-3
-"""Largest |Q_source − Q_consumers − Q_losses| / Q_source accepted."""
+
+
+def use_fast_conflict_check() -> bool:
+    """Replace a slow internal check of pandapipes by a vectorised equivalent, on tested versions only.
+
+    See :mod:`heatmap._pandapipes_speedup`; returns whether it is in use.
+    """
+    return _pandapipes_speedup.install()
 
 
 @dataclass
@@ -243,9 +270,11 @@ def run_net(net: pp.pandapipesNet, design: NetworkDesign) -> Simulation:
     Simulation
     """
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             pp.pipeflow(net, mode="bidirectional", friction_model="colebrook", iter=MAX_ITERATIONS)
+        for w in {str(w.message) for w in caught}:
+            logger.debug("pandapipes warned: %s", w)
         converged = bool(net.converged)
     except (pp.pf.pipeflow_setup.PipeflowNotConverged, np.linalg.LinAlgError) as exc:
         logger.warning("pandapipes did not converge: %s", exc)
@@ -338,10 +367,69 @@ class Limits:
     max_pressure_gradient_pa_per_m: float
     min_consumer_dp_bar: float
     min_consumer_supply_c: float
+    energy_balance_tolerance: float
     min_supply_c_by_consumer: dict[str, float] = field(default_factory=dict)
 
 
-def check_simulation(sim: Simulation, limits: Limits, capacity_kw: pd.Series) -> pd.DataFrame:
+def service_at_own_peak(
+    sim: Simulation,
+    consumers: pd.DataFrame,
+    pipes: pd.DataFrame,
+    *,
+    water: sizing.Water,
+    roughness_m: float,
+    t_return_c: float,
+) -> pd.DataFrame:
+    """Each consumer's service pipe at the building's own peak flow, and the differential pressure left.
+
+    Parameters
+    ----------
+    sim
+        The design-case simulation (diversified loads).
+    consumers
+        ``consumer_id``, ``node``, ``peak_w`` (own peak).
+    pipes
+        The pipe table of the design (``edge_id``, ``to_node``, ``length_m``, ``d_inner_m``).
+    water
+        Water properties.
+    roughness_m
+        Pipe wall roughness.
+    t_return_c
+        Return temperature of the consumers.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Per consumer: ``consumer_id``, ``edge_id`` (its service pipe), ``mdot_kg_per_s``, ``v_m_per_s``,
+        ``r_pa_per_m`` at its own peak, and ``dp_bar``: the simulated differential pressure less the extra
+        drop of its supply and return service pipes at its own peak.
+    """
+    sc = sim.consumers.set_index("consumer_id").reindex(consumers.consumer_id)
+    service = pipes.set_index("to_node").reindex(consumers.node)
+    d = service.d_inner_m.to_numpy()
+    length = service.length_m.to_numpy()
+    dt = np.maximum(sc.t_supply_c.to_numpy() - t_return_c, 1.0)
+    own = consumers.peak_w.to_numpy() / (water.cp_j_per_kgk * dt)
+    simulated = np.abs(sc.mdot_kg_per_s.to_numpy())
+    props = {"rho": water.rho_kg_per_m3, "nu_m2_per_s": water.nu_m2_per_s, "roughness_m": roughness_m}
+    v_own, r_own = sizing.pressure_gradient_pa_per_m(own, d, **props)
+    _, r_sim = sizing.pressure_gradient_pa_per_m(simulated, d, **props)
+    extra_bar = 2 * np.maximum(r_own - r_sim, 0.0) * length / 1e5
+    return pd.DataFrame(
+        {
+            "consumer_id": consumers.consumer_id.to_numpy(),
+            "edge_id": service.edge_id.to_numpy(),
+            "mdot_kg_per_s": own,
+            "v_m_per_s": v_own,
+            "r_pa_per_m": r_own,
+            "dp_bar": sc.dp_bar.to_numpy() - extra_bar,
+        }
+    )
+
+
+def check_simulation(
+    sim: Simulation, limits: Limits, capacity_kw: pd.Series, service: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """List every violated check of a simulation.
 
     Parameters
@@ -352,6 +440,9 @@ def check_simulation(sim: Simulation, limits: Limits, capacity_kw: pd.Series) ->
         The limits.
     capacity_kw
         Capacity per source id.
+    service
+        Output of :func:`service_at_own_peak`: the service pipes' velocity and gradient and the consumers'
+        differential pressure are then checked at each building's own peak (see the module docstring).
 
     Returns
     -------
@@ -363,6 +454,9 @@ def check_simulation(sim: Simulation, limits: Limits, capacity_kw: pd.Series) ->
     # A network that did not converge has NaN results, which no comparison below flags.
     rows: list[tuple] = [("converged", f"network of source {sid}", 0.0, 1.0, None) for sid in sim.failed_sources]
     p, c = sim.pipes, sim.consumers
+    if service is not None:
+        p = p[~p.edge_id.isin(service.edge_id)]
+        c = c.drop(columns="dp_bar").merge(service[["consumer_id", "dp_bar"]], on="consumer_id", how="left")
     for col, limit, name in (
         ("v_m_per_s", limits.max_velocity_m_per_s, "velocity"),
         ("r_pa_per_m", limits.max_pressure_gradient_pa_per_m, "pressure_gradient"),
@@ -372,6 +466,18 @@ def check_simulation(sim: Simulation, limits: Limits, capacity_kw: pd.Series) ->
             (name, f"{r.circuit} pipe of edge {r.edge_id}", float(getattr(r, col)), limit, int(r.edge_id))
             for r in bad.itertuples()
         ]
+        if service is not None:
+            bad = service[service[col] > limit * (1 + 1e-9)]
+            rows += [
+                (
+                    name,
+                    f"service pipe of {r.consumer_id} at its own peak",
+                    float(getattr(r, col)),
+                    limit,
+                    int(r.edge_id),
+                )
+                for r in bad.itertuples()
+            ]
     bad = c[c.dp_bar < limits.min_consumer_dp_bar]
     rows += [
         ("consumer_dp", str(r.consumer_id), float(r.dp_bar), limits.min_consumer_dp_bar, None) for r in bad.itertuples()
@@ -390,8 +496,9 @@ def check_simulation(sim: Simulation, limits: Limits, capacity_kw: pd.Series) ->
         for sid in s.index[over]
     ]
     eb = sim.energy_balance
-    if eb["q_sources_kw"] > 0 and not eb["residual_relative"] <= ENERGY_BALANCE_TOLERANCE:
-        rows.append(("energy_balance", "network", eb["residual_relative"], ENERGY_BALANCE_TOLERANCE, None))
+    tolerance = limits.energy_balance_tolerance
+    if eb["q_sources_kw"] > 0 and not eb["residual_relative"] <= tolerance:
+        rows.append(("energy_balance", "network", eb["residual_relative"], tolerance, None))
     out = pd.DataFrame(rows, columns=columns).astype({"edge_id": "Int64"})
     logger.info("Checks: %d violations", len(out))
     return out
@@ -415,3 +522,211 @@ def simulate(design: NetworkDesign, cond: Conditions) -> Simulation:
     if len(design.pipes) == 0:
         raise HydraulicError("the routed network has no pipes to simulate")
     return run_net(build_net(design, cond), design)
+
+
+@dataclass(frozen=True)
+class ResizeRules:
+    """How the simulate–check–resize rounds may change the design."""
+
+    max_rounds: int
+    max_lift_bar: float
+    lift_margin_bar: float
+
+
+@dataclass(frozen=True)
+class DesignCase:
+    """The design case as finally simulated.
+
+    Attributes
+    ----------
+    simulation : Simulation
+        The last simulation of every network.
+    violations : pandas.DataFrame
+        What still fails (see :func:`check_simulation`); empty when every check holds.
+    rounds : list of dict
+        Per round: networks simulated, violations, pump lifts, checks failed.
+    edges : pandas.DataFrame
+        The sized tree edges with their final ``dn``.
+    pump_lift_bar : dict
+        Final pump lift per network.
+    service : pandas.DataFrame
+        Service pipes and consumers at each building's own peak (:func:`service_at_own_peak`).
+    """
+
+    simulation: Simulation
+    violations: pd.DataFrame
+    rounds: list[dict]
+    edges: pd.DataFrame
+    pump_lift_bar: dict[int, float]
+    service: pd.DataFrame
+
+
+def pipe_table(edges: pd.DataFrame, catalogue: pd.DataFrame) -> pd.DataFrame:
+    """Turn sized tree edges into the pipe table of a :class:`NetworkDesign` (dimensions from the catalogue)."""
+    cat = catalogue.reindex(edges.dn)
+    return pd.DataFrame(
+        {
+            "edge_id": edges.edge_id.to_numpy(),
+            "from_node": edges.from_node.to_numpy(),
+            "to_node": edges.to_node.to_numpy(),
+            "length_m": edges.length_m.to_numpy(),
+            "dn": edges.dn.to_numpy(),
+            "d_inner_m": cat.d_inner_m.to_numpy(),
+            "d_outer_m": cat.d_outer_m.to_numpy(),
+            "u_w_per_mk": cat.u_w_per_mk.to_numpy(),
+            "tree": edges.tree.to_numpy(),
+        }
+    )
+
+
+def design_case(
+    edges: pd.DataFrame,
+    consumers: pd.DataFrame,
+    sources: pd.DataFrame,
+    node_xy: pd.DataFrame,
+    *,
+    catalogue: pd.DataFrame,
+    conditions: Conditions,
+    limits: Limits,
+    rules: ResizeRules,
+    water: sizing.Water,
+    timed: Callable[[str], AbstractContextManager] = lambda name: nullcontext(),
+) -> DesignCase:
+    """Simulate the design case, resize until every check holds (or the rounds run out), then trim pump lifts.
+
+    Each round solves only the networks whose sizes or pump lift changed. After a round with violations:
+    a network that did not converge gets 1.5× its pump lift; otherwise pipes breaking a velocity or gradient
+    limit go one size up, the pump lift rises for consumers short of differential pressure, and where the
+    largest lift is not enough the steepest pipes on their paths go one size up. Finally each converged
+    network's pump lift is lowered to the least that keeps its critical consumer at the minimum differential
+    pressure plus ``rules.lift_margin_bar`` and solved once more.
+
+    Parameters
+    ----------
+    edges
+        Sized tree edges (:attr:`heatmap.sizing.SizedNetwork.edges`).
+    consumers
+        ``consumer_id``, ``node``, ``tree``, ``q_design_w`` (simulated load) and ``peak_w`` (own peak).
+    sources
+        ``source_id``, ``node``, ``t_supply_c``, ``capacity_kw``, ``tree``.
+    node_xy
+        ``x``, ``y`` per node.
+    catalogue
+        The pipe catalogue.
+    conditions
+        Temperatures, pressures, roughness and the first pump lift per network.
+    limits
+        The checks' limits.
+    rules
+        Rounds and pump-lift bounds.
+    water
+        Water properties (for the service pipes at their own peak).
+    timed
+        Context-manager factory timing the named sub-stages (``pandapipes build``, ``pandapipes solve``,
+        ``checks``).
+
+    Returns
+    -------
+    DesignCase
+    """
+    lift = dict(conditions.pump_lift_bar)
+    dns = catalogue.index.to_numpy()
+    capacity_kw = sources.set_index("source_id").capacity_kw
+    rounds: list[dict] = []
+    sims: dict[int, Simulation] = {}
+
+    def solve(stale: set[int], label: str) -> tuple[Simulation, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+        design = NetworkDesign(pipe_table(edges, catalogue), consumers, sources, node_xy)
+        cond = dataclasses.replace(conditions, pump_lift_bar=dict(lift))
+        for tr in sorted(stale):
+            part = design.network(tr)
+            with timed("pandapipes build"):
+                net = build_net(part, cond)
+            with timed("pandapipes solve"):
+                sims[tr] = run_net(net, part)
+        with timed("checks"):
+            sim = combine([sims[tr] for tr in sorted(sims)])
+            service = service_at_own_peak(
+                sim,
+                consumers,
+                design.pipes,
+                water=water,
+                roughness_m=conditions.roughness_mm / 1000,
+                t_return_c=conditions.t_return_c,
+            )
+            violations = check_simulation(sim, limits, capacity_kw, service)
+        rounds.append(
+            {
+                "round": len(rounds),
+                "action": label,
+                "networks_simulated": len(stale),
+                "violations": len(violations),
+                "pump_lift_bar": {int(k): round(v, 4) for k, v in lift.items()},
+                "checks_failed": sorted(set(violations.check)),
+            }
+        )
+        return sim, service, violations, design.pipes
+
+    stale = set(lift)  # networks to (re)simulate: all at first, then those whose sizes or pump lift changed
+    label = "design"
+    for round_no in range(rules.max_rounds + 1):
+        sim, service, violations, _ = solve(stale, label)
+        if violations.empty or round_no == rules.max_rounds:
+            break
+        before_dn, before_lift = edges.dn.to_numpy().copy(), dict(lift)
+        failed = [tr for tr, s in sims.items() if not s.converged]
+        for tr in failed:  # a network that did not converge first gets more pump lift
+            lift[tr] = min(lift[tr] * 1.5, rules.max_lift_bar)
+        if not failed:
+            edges = _resize(edges, sim, service, violations, consumers, lift, dns, limits, rules)
+        stale = set(edges.tree[edges.dn.to_numpy() != before_dn]) | {k for k in lift if lift[k] != before_lift[k]}
+        label = "resize"
+        if not stale:
+            break
+
+    # Trim: Δp at every consumer of a network moves one for one with its pump lift (the flows are set by the
+    # loads), so the lift can drop by the critical consumer's spare Δp above the minimum plus the margin.
+    spare = (service.dp_bar - limits.min_consumer_dp_bar).groupby(consumers.tree.to_numpy()).min()
+    trim = {
+        tr: min(float(s) - rules.lift_margin_bar, lift[tr] - 0.01)
+        for tr, s in spare.items()
+        if sims[tr].converged and float(s) - rules.lift_margin_bar > 1e-3
+    }
+    if trim:
+        for tr, d in trim.items():
+            lift[tr] -= d
+        sim, service, violations, _ = solve(set(trim), "pump lift trimmed")
+    logger.info(
+        "Design case: %d round(s), %d violations, pump lifts %s bar",
+        len(rounds),
+        len(violations),
+        ", ".join(f"{v:.2f}" for _, v in sorted(lift.items())),
+    )
+    return DesignCase(sim, violations, rounds, edges, dict(lift), service)
+
+
+def _resize(edges, sim, service, violations, consumers, lift, dns, limits, rules) -> pd.DataFrame:
+    """One resize step: offending pipes one size up; pump lift raised for consumers short of pressure.
+
+    Where the largest lift is not enough, the steepest pipes on the paths to those consumers go one size up.
+    ``lift`` is updated in place; the edges with their new sizes are returned.
+    """
+    dn = edges.dn.to_numpy().copy()
+    up = edges.edge_id.isin(violations.edge_id.dropna()).to_numpy() & (dn < dns[-1])
+    low_dp = service[service.dp_bar < limits.min_consumer_dp_bar]
+    if len(low_dp):
+        low = consumers.set_index("consumer_id").reindex(low_dp.consumer_id)
+        deficit = pd.Series(limits.min_consumer_dp_bar - low_dp.dp_bar.to_numpy(), index=low.tree.to_numpy())
+        capped = []
+        for tr, d in deficit.groupby(level=0).max().items():
+            wanted = lift[tr] + d + rules.lift_margin_bar
+            if wanted > rules.max_lift_bar:
+                capped.append(tr)
+            lift[tr] = min(wanted, rules.max_lift_bar)
+        starved = low.node[low.tree.isin(capped)].to_numpy()
+        if len(starved):
+            supply = sim.pipes[sim.pipes.circuit == "supply"].set_index("edge_id")
+            r = supply.r_pa_per_m.reindex(edges.edge_id).to_numpy()
+            up |= sizing.steepest_on_paths(edges, r, pd.Index(edges.to_node).get_indexer(starved), dn, dns)
+    dn[up] = sizing.next_size(dn[up], dns)
+    return edges.assign(dn=dn)

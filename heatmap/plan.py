@@ -145,12 +145,41 @@ def _load(scn: Scenario) -> tuple[CRS, gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.G
     clash = set(src.source_id) & set(cons.consumer_id)
     if clash:
         raise InputDataError(f"ids {inputs._rows(sorted(clash))} name both a source and a consumer; make them unique")
-    small = cons.annual_demand_mwh < scn.consumers.min_annual_demand_mwh
-    too_small = cons.consumer_id[small].tolist()
-    cons = cons[~small].reset_index(drop=True)
+    left_out = {
+        "below_min_annual_demand": cons.annual_demand_mwh < scn.consumers.min_annual_demand_mwh,
+        "below_min_peak_load": cons.peak_load_kw < scn.consumers.min_peak_load_kw,
+    }
+    left_out["below_min_peak_load"] &= ~left_out["below_min_annual_demand"]
+    excluded = {reason: sorted(cons.consumer_id[mask]) for reason, mask in left_out.items()}
+    cons = cons[~(left_out["below_min_annual_demand"] | left_out["below_min_peak_load"])].reset_index(drop=True)
     if cons.empty:
-        raise InputDataError("no consumer is left to plan for (check 'consumers.min_annual_demand_mwh')")
-    return crs, src, cons, street_gdf, too_small
+        raise InputDataError(
+            "no consumer is left to plan for (check 'consumers.min_annual_demand_mwh' and "
+            "'consumers.min_peak_load_kw', and the consumers' demand)"
+        )
+    _check_source_temperatures(src, cons, scn.temperatures)
+    return crs, src, cons, street_gdf, excluded
+
+
+def _check_source_temperatures(src: gpd.GeoDataFrame, cons: gpd.GeoDataFrame, t) -> None:
+    """Refuse sources that cannot supply any consumer at its minimum supply temperature."""
+    too_cold = src[src.t_supply_c <= t.return_c]
+    if len(too_cold):
+        r = too_cold.iloc[0]
+        raise InputDataError(
+            f"source {r.source_id} supplies {r.t_supply_c:g} °C, at or below the return temperature "
+            f"{t.return_c:g} °C ('temperatures.return_c'): it cannot deliver heat; raise its t_supply_c"
+        )
+    need = cons.min_supply_c.min() if "min_supply_c" in cons else t.min_consumer_supply_c
+    too_cold = src[src.t_supply_c < need]
+    if len(too_cold):
+        r = too_cold.iloc[0]
+        raise InputDataError(
+            f"source {r.source_id} supplies {r.t_supply_c:g} °C, colder than the {need:g} °C that every consumer "
+            f"needs at least ('temperatures.min_consumer_supply_c' or the consumers' min_supply_c): raise its "
+            f"t_supply_c (a heat pump can lift excess heat to the network temperature) or lower the consumers' "
+            f"minimum"
+        )
 
 
 def plan_from_scenario(scn: Scenario, *, progress: Callable[[str], None] | None = None) -> Plan:
@@ -169,7 +198,7 @@ def plan_from_scenario(scn: Scenario, *, progress: Callable[[str], None] | None 
     """
     timer = _Timer(progress)
     with timer.stage("load"):
-        crs, src, cons, street_gdf, too_small = _load(scn)
+        crs, src, cons, street_gdf, left_out = _load(scn)
 
     with timer.stage("candidate graph"):
         cand = candidates.build_candidates(street_gdf, src, cons, max_service_length_m=scn.streets.max_service_length_m)
@@ -188,68 +217,49 @@ def plan_from_scenario(scn: Scenario, *, progress: Callable[[str], None] | None 
         src_nodes = reach.node[reach.role == "source"].astype(int).to_dict()
         con_nodes = reach.node[reach.role == "consumer"].astype(int).to_dict()
         tree = routing.route_network(G, src_nodes, con_nodes)
+        source_at = {node: sid for sid, node in src_nodes.items()}
 
     with timer.stage("sizing"):
-        t = scn.temperatures
-        water = _water(t.supply_c, t.return_c)
-        edges = tree.edges.merge(cand.edges[["edge_id", "length_m", "kind"]], on="edge_id", how="left")
-        unreachable = set(tree.unreachable)
-        routed_consumers = [c for c in con_nodes if c not in unreachable]
-        cons_routed = cons.set_index("consumer_id").loc[routed_consumers]
-        consumer_node = [con_nodes[c] for c in routed_consumers]
-        node_load = pd.Series(cons_routed.peak_load_kw.to_numpy(), index=consumer_node)
         catalogue = sizing.load_catalogue(
             scn.network.catalogue,
             insulation_series=scn.network.insulation_series,
             cost_column=scn.network.cost_column,
         )
-        lim = scn.limits
-        hydraulic = {"rho": water["rho"], "nu_m2_per_s": water["nu"], "roughness_m": scn.network.roughness_mm / 1000}
-
-        def size(flow_factor: np.ndarray) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray]:
-            """Downstream totals, simultaneity, design mass flows and sizes, each consumer's flow scaled."""
-            down = routing.downstream_totals(tree, node_load * flow_factor)
-            glf = sizing.simultaneity_factor(down.n_consumers.to_numpy(), scn.network.simultaneity)
-            mdot = glf * down.peak_load_kw.to_numpy() * 1000 / (water["cp"] * (t.supply_c - t.return_c))
-            dn = sizing.size_pipes(
-                mdot,
-                catalogue,
-                **hydraulic,
-                max_velocity_m_per_s=lim.max_velocity_m_per_s * (1 - scn.network.sizing_margin),
-                max_pressure_gradient_pa_per_m=lim.max_pressure_gradient_pa_per_m * (1 - scn.network.sizing_margin),
-            )
-            return down, glf, mdot, dn
-
-        down, glf, mdot_design, dn = size(np.ones(len(node_load)))
-        # Heat lost on the way cools the supply water, so a consumer needs more flow for its load: size again
-        # with each consumer's flow scaled by (T_supply − T_return) / (T_at_consumer − T_return).
-        t_at = sizing.supply_temperature_c(
+        t, lim, net = scn.temperatures, scn.limits, scn.network
+        water = sizing.water_properties(t.supply_c, t.return_c)
+        routed_consumers = [c for c in con_nodes if c not in set(tree.unreachable)]
+        cons_routed = cons.set_index("consumer_id").loc[routed_consumers]
+        consumer_node = np.array([con_nodes[c] for c in routed_consumers])
+        src_t = src.set_index("source_id").t_supply_c
+        t_supply_by_tree = {tr: float(src_t[source_at[root]]) for tr, root in tree.root_of_tree.items()}
+        edges = tree.edges.merge(cand.edges[["edge_id", "length_m", "kind"]], on="edge_id", how="left")
+        sized = sizing.design_network(
             edges,
-            mdot_design,
-            catalogue.u_w_per_mk.reindex(dn).to_numpy(),
-            t_supply_c=t.supply_c,
+            pd.Series(cons_routed.peak_load_kw.to_numpy(), index=consumer_node),
+            t_supply_by_tree,
+            catalogue=catalogue,
+            water=water,
+            t_return_c=t.return_c,
             t_ground_c=t.ground_c,
-            cp_j_per_kgk=water["cp"],
-        )
-        t_consumer = pd.Series(t_at, index=edges.to_node.to_numpy()).reindex(consumer_node).to_numpy()
-        flow_factor = (t.supply_c - t.return_c) / np.maximum(t_consumer - t.return_c, 1.0)
-        _, _, mdot_design, edges["dn"] = size(flow_factor)
-        edges["design_load_kw"] = glf * down.peak_load_kw.to_numpy()
-        edges["n_consumers_downstream"] = down.n_consumers.to_numpy()
-        edges["dn"], lift = sizing.fit_pump_lift(
-            edges,
-            mdot_design,
-            catalogue,
-            **hydraulic,
-            min_consumer_dp_bar=lim.min_consumer_dp_bar,
-            min_lift_bar=scn.network.initial_pump_lift_bar,
-            max_lift_bar=scn.network.max_pump_lift_bar,
+            simultaneity=net.simultaneity,
+            max_velocity_m_per_s=lim.max_velocity_m_per_s * (1 - net.sizing_margin),
+            max_pressure_gradient_pa_per_m=lim.max_pressure_gradient_pa_per_m * (1 - net.sizing_margin),
+            roughness_m=net.roughness_mm / 1000,
+            lift_rule=sizing.PumpLiftRule(
+                min_consumer_dp_bar=lim.min_consumer_dp_bar,
+                local_loss_factor=net.local_loss_factor,
+                margin_bar=net.pump_lift_margin_bar,
+                min_lift_bar=net.initial_pump_lift_bar,
+                max_lift_bar=net.max_pump_lift_bar,
+            ),
         )
 
     with timer.stage("hydraulics"):
-        sim, violations, rounds, edges = _simulate_and_resize(
-            scn, timer, tree, edges, catalogue, cons_routed, con_nodes, src, src_nodes, cand, lift
+        hydraulics.use_fast_conflict_check()
+        case = _design_case(
+            scn, timer, sized, tree.root_of_tree, catalogue, water, cons_routed, consumer_node, src, source_at, cand
         )
+        sim, violations, rounds, edges = case.simulation, case.violations, case.rounds, case.edges
 
     with timer.stage("economics"):
         edges["cost_eur"] = catalogue.cost_eur_per_m.reindex(edges.dn).to_numpy() * edges.length_m.to_numpy()
@@ -268,7 +278,8 @@ def plan_from_scenario(scn: Scenario, *, progress: Callable[[str], None] | None 
             rounds,
             figures,
             catalogue,
-            too_small,
+            left_out,
+            case.service,
         )
     plan.timings_s = timer.timings
     logger.info(
@@ -281,151 +292,60 @@ def plan_from_scenario(scn: Scenario, *, progress: Callable[[str], None] | None 
     return plan
 
 
-def _water(t_supply_c: float, t_return_c: float) -> dict[str, float]:
-    """Water properties at the mean network temperature, from pandapipes' fluid library."""
-    import pandapipes as pp
-
-    fluid = pp.call_lib("water")
-    t_k = (t_supply_c + t_return_c) / 2 + hydraulics.KELVIN
-    rho = float(fluid.get_density(t_k))
-    return {
-        "rho": rho,
-        "nu": float(fluid.get_viscosity(t_k)) / rho,
-        "cp": float(fluid.get_heat_capacity(t_k)),
-    }
-
-
-def _simulate_and_resize(scn, timer, tree, edges, catalogue, cons_routed, con_nodes, src, src_nodes, cand, lift):
-    lim = scn.limits
-    t = scn.temperatures
-    limits = hydraulics.Limits(
-        lim.max_velocity_m_per_s,
-        lim.max_pressure_gradient_pa_per_m,
-        lim.min_consumer_dp_bar,
-        t.min_consumer_supply_c,
-        cons_routed.min_supply_c.to_dict() if "min_supply_c" in cons_routed else {},
-    )
-    tree_of_node = pd.concat(
-        [
-            edges.set_index("to_node").tree,
-            pd.Series(list(tree.root_of_tree), index=list(tree.root_of_tree.values())),
-        ]
-    )
-    tree_of_node = tree_of_node[~tree_of_node.index.duplicated()]
-    cons_node = [con_nodes[c] for c in cons_routed.index]
-    cons_tree = tree_of_node.reindex(cons_node).to_numpy()
-    n_in_tree = pd.Series(cons_tree).value_counts()
-    glf_tree = sizing.simultaneity_factor(n_in_tree.reindex(cons_tree).to_numpy(), scn.network.simultaneity)
+def _design_case(scn, timer, sized, roots, catalogue, water, cons_routed, consumer_node, src, source_at, cand):
+    """Set up the design case of the sized network and simulate it (:func:`heatmap.hydraulics.design_case`)."""
+    t, lim, net = scn.temperatures, scn.limits, scn.network
+    edges = sized.edges
+    cons_tree = pd.Series(edges.tree.to_numpy(), index=edges.to_node.to_numpy()).reindex(consumer_node).to_numpy()
+    n_in_tree = pd.Series(cons_tree).value_counts().reindex(cons_tree).to_numpy()
+    peak_w = cons_routed.peak_load_kw.to_numpy() * 1000
     consumers = pd.DataFrame(
         {
             "consumer_id": cons_routed.index.to_numpy(),
-            "node": cons_node,
-            "q_design_w": cons_routed.peak_load_kw.to_numpy() * glf_tree * 1000,
+            "node": consumer_node,
             "tree": cons_tree,
+            "q_design_w": peak_w * sizing.simultaneity_factor(n_in_tree, net.simultaneity),
+            "peak_w": peak_w,
         }
     )
-    in_tree = [sid for sid, n in src_nodes.items() if n in tree_of_node.index]
-    s = src.set_index("source_id").loc[in_tree]
+    s = src.set_index("source_id")
+    ids = [source_at[roots[tr]] for tr in sorted(roots)]
     sources = pd.DataFrame(
         {
-            "source_id": in_tree,
-            "node": [src_nodes[sid] for sid in in_tree],
-            "t_supply_c": s.t_supply_c.to_numpy(),
-            "capacity_kw": s.capacity_kw.to_numpy(),
-            "tree": [tree_of_node[src_nodes[sid]] for sid in in_tree],
+            "source_id": ids,
+            "node": [roots[tr] for tr in sorted(roots)],
+            "t_supply_c": s.t_supply_c.reindex(ids).to_numpy(),
+            "capacity_kw": s.capacity_kw.reindex(ids).to_numpy(),
+            "tree": sorted(roots),
         }
     )
     used_nodes = np.unique(np.concatenate([edges.from_node, edges.to_node]))
     xy = shapely.get_coordinates(cand.nodes.geometry.values[used_nodes])
-    node_xy = pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1]}, index=used_nodes)
-    dns = catalogue.index.to_numpy()
-    capacity_kw = src.set_index("source_id").capacity_kw
-    rounds = []
-    sims: dict[int, hydraulics.Simulation] = {}
-    stale = set(lift)  # networks to (re)simulate: all at first, then those whose sizes or pump lift changed
-    for round_no in range(lim.max_resize_rounds + 1):
-        design = hydraulics.NetworkDesign(_pipe_table(edges, catalogue), consumers, sources, node_xy)
-        cond = hydraulics.Conditions(
-            t.return_c, t.ground_c, scn.network.p_return_bar, scn.network.roughness_mm, dict(lift)
-        )
-        for tr in sorted(stale):
-            part = design.network(tr)
-            with timer.stage("pandapipes build", accumulate=True):
-                net = hydraulics.build_net(part, cond)
-            with timer.stage("pandapipes solve", accumulate=True):
-                sims[tr] = hydraulics.run_net(net, part)
-        with timer.stage("checks", accumulate=True):
-            sim = hydraulics.combine([sims[tr] for tr in sorted(sims)])
-            violations = hydraulics.check_simulation(sim, limits, capacity_kw)
-        rounds.append(
-            {
-                "round": round_no,
-                "networks_simulated": len(stale),
-                "violations": len(violations),
-                "pump_lift_bar": {int(k): round(v, 4) for k, v in lift.items()},
-                "checks_failed": sorted(set(violations.check)),
-            }
-        )
-        if violations.empty or round_no == lim.max_resize_rounds:
-            break
-        before_dn, before_lift = edges.dn.to_numpy().copy(), dict(lift)
-        failed = [tr for tr, s in sims.items() if not s.converged]
-        for tr in failed:  # a network that did not converge first gets more pump lift
-            lift[tr] = min(lift[tr] * 1.5, scn.network.max_pump_lift_bar)
-        if not failed:
-            edges = _resize(edges, sim, violations, consumers, lift, dns, lim, scn.network.max_pump_lift_bar)
-        stale = set(edges.tree[edges.dn.to_numpy() != before_dn]) | {k for k in lift if lift[k] != before_lift[k]}
-        if not stale:
-            break
-    return sim, violations, rounds, edges
-
-
-def _pipe_table(edges: pd.DataFrame, catalogue: pd.DataFrame) -> pd.DataFrame:
-    cat = catalogue.reindex(edges.dn)
-    return pd.DataFrame(
-        {
-            "edge_id": edges.edge_id,
-            "from_node": edges.from_node,
-            "to_node": edges.to_node,
-            "length_m": edges.length_m,
-            "dn": edges.dn,
-            "d_inner_m": cat.d_inner_m.to_numpy(),
-            "d_outer_m": cat.d_outer_m.to_numpy(),
-            "u_w_per_mk": cat.u_w_per_mk.to_numpy(),
-            "tree": edges.tree,
-        }
+    return hydraulics.design_case(
+        edges,
+        consumers,
+        sources,
+        pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1]}, index=used_nodes),
+        catalogue=catalogue,
+        conditions=hydraulics.Conditions(
+            t.return_c, t.ground_c, net.p_return_bar, net.roughness_mm, sized.pump_lift_bar
+        ),
+        limits=hydraulics.Limits(
+            lim.max_velocity_m_per_s,
+            lim.max_pressure_gradient_pa_per_m,
+            lim.min_consumer_dp_bar,
+            t.min_consumer_supply_c,
+            lim.energy_balance_tolerance,
+            cons_routed.min_supply_c.to_dict() if "min_supply_c" in cons_routed else {},
+        ),
+        rules=hydraulics.ResizeRules(lim.max_resize_rounds, net.max_pump_lift_bar, net.pump_lift_margin_bar),
+        water=water,
+        timed=lambda name: timer.stage(name, accumulate=True),
     )
 
 
-def _resize(edges, sim, violations, consumers, lift, dns, lim, max_lift_bar) -> pd.DataFrame:
-    """One resize step: offending pipes one size up; pump lift raised for consumers short of pressure.
-
-    Where the largest lift is not enough, the steepest pipes on the paths to those consumers go one size up.
-    ``lift`` is updated in place; the edges with their new sizes are returned.
-    """
-    dn = edges.dn.to_numpy().copy()
-    up = edges.edge_id.isin(violations.edge_id.dropna()).to_numpy() & (dn < dns[-1])
-    low_dp = sim.consumers[sim.consumers.dp_bar < lim.min_consumer_dp_bar]
-    if len(low_dp):
-        low = consumers.set_index("consumer_id").reindex(low_dp.consumer_id)
-        deficit = pd.Series(lim.min_consumer_dp_bar - low_dp.dp_bar.to_numpy(), index=low.tree.to_numpy())
-        capped = []
-        for tr, d in deficit.groupby(level=0).max().items():
-            wanted = lift[tr] + d + sizing.PUMP_LIFT_MARGIN_BAR
-            if wanted > max_lift_bar:
-                capped.append(tr)
-            lift[tr] = min(wanted, max_lift_bar)
-        starved = low.node[low.tree.isin(capped)].to_numpy()
-        if len(starved):
-            supply = sim.pipes[sim.pipes.circuit == "supply"].set_index("edge_id")
-            r = supply.r_pa_per_m.reindex(edges.edge_id).to_numpy()
-            up |= sizing.steepest_on_paths(edges, r, pd.Index(edges.to_node).get_indexer(starved), dn, dns)
-    dn[up] = sizing.next_size(dn[up], dns)
-    return edges.assign(dn=dn)
-
-
 def _assemble(
-    scn, crs, src, cons, street_gdf, cand, tree, edges, sim, violations, rounds, figures, catalogue, too_small
+    scn, crs, src, cons, street_gdf, cand, tree, edges, sim, violations, rounds, figures, catalogue, left_out, own_peak
 ) -> Plan:
     geom = cand.edges.set_index("edge_id").geometry
     e = edges.set_index("edge_id")
@@ -507,6 +427,9 @@ def _assemble(
     consumers["service_cost_eur"] = svc_cost
     for col, src_col in (("q_design_kw", "q_kw"), ("dp_bar", "dp_bar"), ("t_supply_c", "t_supply_c")):
         consumers[col] = sc[src_col].reindex(consumers.consumer_id).to_numpy()
+    own = own_peak.set_index("consumer_id").reindex(consumers.consumer_id)
+    consumers["dp_own_peak_bar"] = own.dp_bar.to_numpy()
+    consumers["service_v_own_peak_m_per_s"] = own.v_m_per_s.to_numpy()
     ss = sim.sources.set_index("source_id")
     sources = src.copy()
     for col in ("q_supplied_kw", "mdot_kg_per_s", "pump_lift_bar", "pump_power_kw"):
@@ -522,7 +445,7 @@ def _assemble(
     excluded = {
         "too_far_from_street": sorted(cut_off.index[~near_a_street]),
         "no_path_to_source": sorted([*cut_off.index[near_a_street], *tree.unreachable]),
-        "below_min_annual_demand": sorted(too_small),
+        **left_out,
     }
     return Plan(
         scn,

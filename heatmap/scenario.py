@@ -94,6 +94,12 @@ class Consumers:
     min_annual_demand_mwh: float = _setting(
         0.0, "consumers with less annual demand are left out of the plan (reported)", min=0.0
     )
+    min_peak_load_kw: float = _setting(
+        1.0,
+        "consumers with a smaller peak load are left out of the plan (reported): a building drawing (almost) "
+        "nothing has no flow to keep its service pipe warm",
+        min=0.0,
+    )
 
 
 @dataclass(frozen=True)
@@ -129,6 +135,9 @@ class Limits:
     )
     max_resize_rounds: int = _setting(
         5, "simulation–resize rounds before the remaining violations are reported", min=0, max=50
+    )
+    energy_balance_tolerance: float = _setting(
+        1e-3, "largest |Q_sources − Q_consumers − Q_losses| / Q_sources a simulation may leave", min=1e-9, max=0.1
     )
 
 
@@ -167,6 +176,16 @@ class Network:
         1.5, "pump lift of the first simulation; raised where consumers lack differential pressure", min=0.1
     )
     max_pump_lift_bar: float = _setting(10.0, "highest pump lift the resizing may set", min=0.1)
+    pump_lift_margin_bar: float = _setting(
+        0.05, "pump lift kept above what the critical consumer's minimum differential pressure needs", min=0.0, max=5
+    )
+    local_loss_factor: float = _setting(
+        1.1,
+        "pressure drop of fittings, valves and bends as a factor on the straight-pipe drop, used when sizing "
+        "pump lifts before simulating (the simulation itself models straight pipes)",
+        min=1.0,
+        max=3.0,
+    )
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,15 @@
 """Pipe sizing from the EN 253 catalogue: smallest DN keeping velocity and pressure gradient within limits.
 
 Each tree edge carries the design heat flow of the consumers downstream of it, ``Q = GLF(n) · Σ peak``,
-with the simultaneity factor ``GLF`` of the ``n`` consumers downstream. The design mass flow is
-``ṁ = Q / (c_p · (T_supply − T_return))``. For each DN the velocity ``v = ṁ / (ρ A)`` and the friction
-pressure gradient ``R = λ / d · ρ v² / 2`` (Darcy–Weisbach, ``λ`` from Colebrook–White) are computed at
-the mean network temperature; the smallest DN with ``v ≤ v_max · (1 − m)`` and ``R ≤ R_max · (1 − m)`` is
-chosen (``m`` is the scenario's ``network.sizing_margin``). Supply and return pipes of an edge get the same DN.
+with the simultaneity factor ``GLF`` of the ``n`` consumers downstream (1 for a single consumer: a service
+pipe is sized for its building's own peak). The design mass flow is ``ṁ = Q / (c_p · (T_supply − T_return))``
+with the supply temperature of the edge's own source. For each DN the velocity ``v = ṁ / (ρ A)`` and the
+friction pressure gradient ``R = λ / d · ρ v² / 2`` (Darcy–Weisbach, ``λ`` from Colebrook–White) are
+computed at the mean network temperature; the smallest DN with ``v ≤ v_max · (1 − m)`` and
+``R ≤ R_max · (1 − m)`` is chosen (``m`` is the scenario's ``network.sizing_margin``). Supply and return
+pipes of an edge get the same DN.
 
-Two refinements before any simulation (both in :func:`heatmap.plan.plan_from_scenario`):
+:func:`design_network` makes two refinements before any simulation:
 
 - **Heat losses.** The supply water cools on its way (:func:`supply_temperature_c`), so a consumer needs
   more flow for its load: pipes are sized a second time with each consumer's flow scaled by
@@ -19,6 +21,7 @@ Two refinements before any simulation (both in :func:`heatmap.plan.plan_from_sce
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -31,10 +34,57 @@ logger = logging.getLogger(__name__)
 
 WINTER_GLF = (0.449677646267461, 0.551234688, 53.84382392, 1.762743268)
 """Coefficients a, b, c, d of Winter et al. (2001): GLF(n) = a + b / (1 + (n / c)^d)."""
-LOCAL_LOSS_FACTOR = 1.1
-"""Pressure drop of fittings, valves and bends as a share on top of the straight-pipe drop (+10 %)."""
-PUMP_LIFT_MARGIN_BAR = 0.05
-"""Margin added to every pump lift."""
+
+
+@dataclass(frozen=True)
+class Water:
+    """Water properties at the mean network temperature."""
+
+    rho_kg_per_m3: float
+    nu_m2_per_s: float
+    cp_j_per_kgk: float
+
+
+def water_properties(t_supply_c: float, t_return_c: float) -> Water:
+    """Water properties at the mean of supply and return temperature, from pandapipes' fluid library."""
+    import pandapipes as pp
+
+    fluid = pp.call_lib("water")
+    t_k = (t_supply_c + t_return_c) / 2 + 273.15
+    rho = float(fluid.get_density(t_k))
+    return Water(rho, float(fluid.get_viscosity(t_k)) / rho, float(fluid.get_heat_capacity(t_k)))
+
+
+@dataclass(frozen=True)
+class PumpLiftRule:
+    """How a pump lift follows from the path pressure drops.
+
+    ``lift = 2 · local_loss_factor · path drop + min_consumer_dp_bar + margin_bar`` (supply and return path).
+    """
+
+    min_consumer_dp_bar: float
+    local_loss_factor: float
+    margin_bar: float
+    min_lift_bar: float
+    max_lift_bar: float
+
+
+@dataclass(frozen=True)
+class SizedNetwork:
+    """The routed tree with sizes, design flows and pump lifts.
+
+    Attributes
+    ----------
+    edges : pandas.DataFrame
+        The tree edges (``edge_id``, ``from_node``, ``to_node``, ``depth``, ``tree``, ``length_m``, ``kind``)
+        with ``dn``, ``t_supply_c`` (of the edge's source), ``design_load_kw``, ``n_consumers_downstream`` and
+        ``mdot_design_kg_per_s``.
+    pump_lift_bar : dict
+        Tree index → pump lift of its source.
+    """
+
+    edges: pd.DataFrame
+    pump_lift_bar: dict[int, float]
 
 
 def load_catalogue(path: Path, *, insulation_series: int, cost_column: str) -> pd.DataFrame:
@@ -219,7 +269,7 @@ def supply_temperature_c(
     mdot_kg_per_s: np.ndarray,
     u_w_per_mk: np.ndarray,
     *,
-    t_supply_c: float,
+    t_supply_c: float | np.ndarray,
     t_ground_c: float,
     cp_j_per_kgk: float,
 ) -> np.ndarray:
@@ -237,7 +287,7 @@ def supply_temperature_c(
     u_w_per_mk
         Heat-loss coefficient per metre of supply pipe.
     t_supply_c, t_ground_c
-        Temperature leaving the source and of the ground.
+        Temperature leaving the source (one, or per edge: its source's) and of the ground.
     cp_j_per_kgk
         Heat capacity of the water.
 
@@ -267,9 +317,9 @@ def next_size(dn: np.ndarray, dns: np.ndarray) -> np.ndarray:
     return dns[np.searchsorted(dns, dn) + 1]
 
 
-def pump_lift_bar(path_dp_bar: np.ndarray, *, min_consumer_dp_bar: float) -> np.ndarray:
-    """Pump lift a network needs: supply and return path drop (× 1.1 for fittings) + the consumer minimum."""
-    return 2 * LOCAL_LOSS_FACTOR * path_dp_bar + min_consumer_dp_bar + PUMP_LIFT_MARGIN_BAR
+def pump_lift_bar(path_dp_bar: np.ndarray, rule: PumpLiftRule) -> np.ndarray:
+    """Pump lift a network needs: supply and return path drop (with fittings) + the consumer minimum + margin."""
+    return 2 * rule.local_loss_factor * np.asarray(path_dp_bar) + rule.min_consumer_dp_bar + rule.margin_bar
 
 
 def fit_pump_lift(
@@ -280,15 +330,13 @@ def fit_pump_lift(
     rho: float,
     nu_m2_per_s: float,
     roughness_m: float,
-    min_consumer_dp_bar: float,
-    min_lift_bar: float,
-    max_lift_bar: float,
+    rule: PumpLiftRule,
     max_steps: int = 40,
 ) -> tuple[np.ndarray, dict[int, float]]:
     """Upsize pipes on critical paths until each network's pump lift is within the largest allowed.
 
     The lift a network needs is :func:`pump_lift_bar` of its longest path pressure drop at design flow. Where it
-    exceeds ``max_lift_bar``, every pipe on a path to a consumer that the largest lift cannot serve, whose
+    exceeds ``rule.max_lift_bar``, every pipe on a path to a consumer that the largest lift cannot serve, whose
     pressure gradient is at least half the largest gradient on those paths, goes up one catalogue size; this
     repeats (cheap: no simulation) until the lift fits, nothing can grow, or ``max_steps`` is reached.
 
@@ -302,10 +350,8 @@ def fit_pump_lift(
         Output of :func:`load_catalogue`.
     rho, nu_m2_per_s, roughness_m
         Water properties and wall roughness, as for :func:`size_pipes`.
-    min_consumer_dp_bar
-        Differential pressure every consumer needs.
-    min_lift_bar, max_lift_bar
-        Smallest and largest pump lift.
+    rule
+        How the lift follows from the path drops, and its bounds.
     max_steps
         Upsizing steps at most.
 
@@ -318,7 +364,7 @@ def fit_pump_lift(
     dn = edges.dn.to_numpy().copy()
     tree = edges.tree.to_numpy()
     length = edges.length_m.to_numpy()
-    headroom_bar = (max_lift_bar - min_consumer_dp_bar - PUMP_LIFT_MARGIN_BAR) / (2 * LOCAL_LOSS_FACTOR)
+    headroom_bar = (rule.max_lift_bar - rule.min_consumer_dp_bar - rule.margin_bar) / (2 * rule.local_loss_factor)
     upsized = 0
     for _ in range(max_steps + 1):
         _, r = pressure_gradient_pa_per_m(
@@ -337,8 +383,8 @@ def fit_pump_lift(
             break
         dn[grow] = next_size(dn[grow], dns)
         upsized += int(grow.sum())
-    need = pd.Series(pump_lift_bar(path_dp, min_consumer_dp_bar=min_consumer_dp_bar)).groupby(tree).max()
-    lift = {int(t): float(np.clip(v, min_lift_bar, max_lift_bar)) for t, v in need.items()}
+    need = pd.Series(pump_lift_bar(path_dp, rule)).groupby(tree).max()
+    lift = {int(t): float(np.clip(v, rule.min_lift_bar, rule.max_lift_bar)) for t, v in need.items()}
     logger.info(
         "Pump lifts %.2f–%.2f bar for %d network(s); %d pipe size steps up on critical paths",
         min(lift.values(), default=0.0),
@@ -347,3 +393,98 @@ def fit_pump_lift(
         upsized,
     )
     return dn, lift
+
+
+def design_network(
+    tree_edges: pd.DataFrame,
+    node_load_kw: pd.Series,
+    t_supply_c_by_tree: dict[int, float],
+    *,
+    catalogue: pd.DataFrame,
+    water: Water,
+    t_return_c: float,
+    t_ground_c: float,
+    simultaneity: str,
+    max_velocity_m_per_s: float,
+    max_pressure_gradient_pa_per_m: float,
+    roughness_m: float,
+    lift_rule: PumpLiftRule,
+) -> SizedNetwork:
+    """Size every pipe of the routed tree and set each source's pump lift, before any simulation.
+
+    Parameters
+    ----------
+    tree_edges
+        Oriented tree edges with ``edge_id``, ``from_node``, ``to_node``, ``depth``, ``tree``, ``length_m`` and
+        ``kind``.
+    node_load_kw
+        Peak load per consumer node.
+    t_supply_c_by_tree
+        Supply temperature leaving the source of each tree.
+    catalogue
+        Output of :func:`load_catalogue`.
+    water
+        Water properties (:func:`water_properties`).
+    t_return_c, t_ground_c
+        Return temperature at the consumers, ground temperature.
+    simultaneity
+        Simultaneity rule (:func:`simultaneity_factor`).
+    max_velocity_m_per_s, max_pressure_gradient_pa_per_m
+        The limits sizing aims for (the scenario's limits less its sizing margin).
+    roughness_m
+        Pipe wall roughness.
+    lift_rule
+        How pump lifts follow from path pressure drops.
+
+    Returns
+    -------
+    SizedNetwork
+    """
+    edges = tree_edges.reset_index(drop=True).copy()
+    t_supply = edges.tree.map(t_supply_c_by_tree).to_numpy(dtype=float)
+    hydraulic = {"rho": water.rho_kg_per_m3, "nu_m2_per_s": water.nu_m2_per_s, "roughness_m": roughness_m}
+    tree = routing.RoutedTree(edges, {}, [])
+
+    def size(flow_factor: np.ndarray) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray]:
+        down = routing.downstream_totals(tree, node_load_kw * flow_factor)
+        glf = simultaneity_factor(down.n_consumers.to_numpy(), simultaneity)
+        mdot = glf * down.peak_load_kw.to_numpy() * 1000 / (water.cp_j_per_kgk * (t_supply - t_return_c))
+        dn = size_pipes(
+            mdot,
+            catalogue,
+            **hydraulic,
+            max_velocity_m_per_s=max_velocity_m_per_s,
+            max_pressure_gradient_pa_per_m=max_pressure_gradient_pa_per_m,
+        )
+        return down, glf, mdot, dn
+
+    down, glf, mdot, dn = size(np.ones(len(node_load_kw)))
+    # Heat lost on the way cools the supply water, so a consumer needs more flow for its load: size again
+    # with each consumer's flow scaled by (T_supply − T_return) / (T_at_consumer − T_return).
+    t_at = supply_temperature_c(
+        edges,
+        mdot,
+        catalogue.u_w_per_mk.reindex(dn).to_numpy(),
+        t_supply_c=t_supply,
+        t_ground_c=t_ground_c,
+        cp_j_per_kgk=water.cp_j_per_kgk,
+    )
+    at_node = pd.Series(t_at, index=edges.to_node.to_numpy())
+    t_consumer = at_node.reindex(node_load_kw.index).to_numpy()
+    t_source = pd.Series(t_supply, index=edges.to_node.to_numpy()).reindex(node_load_kw.index).to_numpy()
+    flow_factor = (t_source - t_return_c) / np.maximum(t_consumer - t_return_c, 1.0)
+    _, _, mdot, edges["dn"] = size(flow_factor)
+    edges["t_supply_c"] = t_supply
+    edges["design_load_kw"] = glf * down.peak_load_kw.to_numpy()
+    edges["n_consumers_downstream"] = down.n_consumers.to_numpy()
+    edges["mdot_design_kg_per_s"] = mdot
+    edges["dn"], lift = fit_pump_lift(edges, mdot, catalogue, **hydraulic, rule=lift_rule)
+    logger.info(
+        "Designed %d pipes in %d network(s): DN%d–DN%d, supply %s °C",
+        len(edges),
+        len(lift),
+        edges.dn.min(),
+        edges.dn.max(),
+        "/".join(f"{t:g}" for t in sorted(set(t_supply_c_by_tree.values()))),
+    )
+    return SizedNetwork(edges=edges, pump_lift_bar=lift)

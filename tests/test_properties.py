@@ -155,6 +155,12 @@ def test_candidate_graph_invariants(segments, points, max_len):
     street = cand.edges[cand.edges.kind == "street"]
     per_edge = street.groupby("street_edge_id").geometry.apply(lambda g: g.length.sum())
     assert per_edge.to_numpy() == pytest.approx(streets.length_m.loc[per_edge.index].to_numpy(), abs=1e-6)
-    assert cand.edges.geometry.is_valid.all() and (cand.edges.length_m >= candidates.MIN_PIPE_LENGTH_M).all()
+    assert cand.edges.geometry.is_valid.all() and (cand.edges.length_m > 0).all()
+    # every edge is drawn from its u node to its v node, and is as long as drawn
+    assert cand.edges.length_m.to_numpy() == pytest.approx(cand.edges.geometry.length.to_numpy(), abs=1e-9)
+    xy = shapely.get_coordinates(cand.nodes.geometry.values)
+    first = shapely.get_coordinates(shapely.get_point(cand.edges.geometry.values, 0))
+    last = shapely.get_coordinates(shapely.get_point(cand.edges.geometry.values, -1))
+    assert np.abs(first - xy[cand.edges.u]).max() < 1e-3 and np.abs(last - xy[cand.edges.v]).max() < 1e-3
     assert cand.edges.u.max() < len(cand.nodes) and cand.edges.v.max() < len(cand.nodes)
     candidates.candidate_graph(cand.edges)

@@ -108,19 +108,21 @@ def test_fit_pump_lift_upsizes_the_critical_path_until_the_lift_fits(catalogue):
     water = {"rho": 980.0, "nu_m2_per_s": 0.45e-6, "roughness_m": 4.5e-5}
     _, r = sizing.pressure_gradient_pa_per_m(mdot, catalogue.d_inner_m[50], **water)
     # Hand calculation of the lift at DN50 everywhere: 2 × 1.1 × (1500 m × R) + 0.5 bar + margin.
-    need = 2 * 1.1 * 1500 * r[0] / 1e5 + 0.5 + sizing.PUMP_LIFT_MARGIN_BAR
-    dn, lift = sizing.fit_pump_lift(
-        e, mdot, catalogue, **water, min_consumer_dp_bar=0.5, min_lift_bar=1.0, max_lift_bar=100.0
-    )
+    need = 2 * 1.1 * 1500 * r[0] / 1e5 + 0.5 + 0.05
+
+    def rule(max_lift_bar):
+        return sizing.PumpLiftRule(
+            min_consumer_dp_bar=0.5, local_loss_factor=1.1, margin_bar=0.05, min_lift_bar=1.0, max_lift_bar=max_lift_bar
+        )
+
+    dn, lift = sizing.fit_pump_lift(e, mdot, catalogue, **water, rule=rule(100.0))
     assert (dn == 50).all() and lift[0] == pytest.approx(need)
-    dn, lift = sizing.fit_pump_lift(
-        e, mdot, catalogue, **water, min_consumer_dp_bar=0.5, min_lift_bar=1.0, max_lift_bar=need / 2
-    )
+    dn, lift = sizing.fit_pump_lift(e, mdot, catalogue, **water, rule=rule(need / 2))
     assert lift[0] <= need / 2 + 1e-9
     assert (dn[:3] > 50).all() and dn[3] == 50  # the branch off the critical path keeps its size
     _, r_new = sizing.pressure_gradient_pa_per_m(mdot, catalogue.d_inner_m.reindex(dn).to_numpy(), **water)
     path = routing.path_totals(e, r_new * e.length_m.to_numpy() / 1e5)
-    assert lift[0] == pytest.approx(max(1.0, 2 * 1.1 * path.max() + 0.5 + sizing.PUMP_LIFT_MARGIN_BAR))
+    assert lift[0] == pytest.approx(max(1.0, 2 * 1.1 * path.max() + 0.5 + 0.05))
 
 
 def test_supply_temperature_cools_exponentially_along_the_path():

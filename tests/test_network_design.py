@@ -1,0 +1,195 @@
+"""Network design rules: per-source temperatures, service pipes at their building's own peak, trimmed pump
+lifts and consumers with (almost) no load."""
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from heatmap import hydraulics, routing, sizing, synthetic
+from heatmap.plan import plan_from_scenario
+from heatmap.scenario import scenario_from_file
+
+
+def run_cli(*args):
+    from click.testing import CliRunner
+
+    from heatmap.cli import main
+
+    result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+    return result.exit_code, result.output + (result.stderr if result.stderr_bytes is not None else "")
+
+
+@pytest.fixture(scope="module")
+def town(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("town2")
+    synthetic.write_synthetic_scenario(synthetic.synthetic_town(300, seed=11, n_sources=2), folder)
+    return folder
+
+
+def scenario_with(town, tmp_path, *, t_supply_c=None, consumers=None):
+    """The town's scenario with the sources' supply temperatures (by id) or the consumers edited."""
+    data = yaml.safe_load((town / "scenario.yaml").read_text())
+    for section in ("streets", "sources", "consumers"):
+        data[section]["path"] = str(town / data[section]["path"])
+    if t_supply_c:
+        src = gpd.read_file(town / "sources.geojson")
+        src["t_supply_c"] = src.id.map(t_supply_c).fillna(src.t_supply_c)
+        src.to_file(tmp_path / "sources.geojson", engine="pyogrio")
+        data["sources"]["path"] = str(tmp_path / "sources.geojson")
+    if consumers is not None:
+        consumers(gpd.read_file(town / "consumers.gpkg")).to_file(tmp_path / "consumers.gpkg", engine="pyogrio")
+        data["consumers"]["path"] = str(tmp_path / "consumers.gpkg")
+    path = tmp_path / "scenario.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@pytest.fixture(scope="module")
+def two_temperature_plan(town, tmp_path_factory):
+    path = scenario_with(town, tmp_path_factory.mktemp("scn"), t_supply_c={"S2": 78.0})
+    return plan_from_scenario(scenario_from_file(path))
+
+
+def test_each_source_network_runs_at_its_own_supply_temperature(two_temperature_plan):
+    plan = two_temperature_plan
+    assert plan.ok, plan.violations
+    supply = plan.pipes[plan.pipes.circuit == "supply"]
+    for sid, t in (("S1", 85.0), ("S2", 78.0)):
+        part = supply[supply.source_id == sid]
+        assert part.t_in_c.max() == pytest.approx(t, abs=1e-6)  # leaves the source at its own temperature
+        assert (part.t_out_c <= part.t_in_c + 1e-9).all()  # and only cools on its way
+    # Every consumer of S2's network gets at most 78 °C and at least the 70 °C it needs.
+    c = plan.consumers[plan.consumers.connected]
+    s2_nodes = set(supply[supply.source_id == "S2"].to_node)
+    junction = plan.junctions[plan.junctions.circuit == "supply"].set_index("node_id")
+    assert (junction.t_c.reindex(list(s2_nodes)) <= 78.0 + 1e-6).all()
+    assert (c.t_supply_c >= 70.0).all()
+
+
+def test_design_flows_use_the_temperature_difference_of_each_source():
+    # Two one-pipe networks from two sources, 100 kW each, no heat loss (U' = 0): ṁ = Q / (c_p ΔT) exactly.
+    edges = pd.DataFrame(
+        {
+            "edge_id": [0, 1],
+            "from_node": [0, 2],
+            "to_node": [1, 3],
+            "depth": [1, 1],
+            "tree": [0, 1],
+            "length_m": [100.0, 100.0],
+            "kind": ["service", "service"],
+        }
+    )
+    cat = pd.DataFrame(
+        {"d_inner_m": [0.05, 0.1], "d_outer_m": [0.06, 0.11], "u_w_per_mk": [0.0, 0.0], "cost_eur_per_m": [1, 2]},
+        index=pd.Index([50, 100], name="dn"),
+    )
+    water = sizing.Water(rho_kg_per_m3=975.0, nu_m2_per_s=4e-7, cp_j_per_kgk=4190.0)
+    sized = sizing.design_network(
+        edges,
+        pd.Series([100.0, 100.0], index=[1, 3]),
+        {0: 85.0, 1: 65.0},
+        catalogue=cat,
+        water=water,
+        t_return_c=45.0,
+        t_ground_c=8.0,
+        simultaneity="winter",
+        max_velocity_m_per_s=2.0,
+        max_pressure_gradient_pa_per_m=500.0,
+        roughness_m=4.5e-5,
+        lift_rule=sizing.PumpLiftRule(0.5, 1.1, 0.05, 0.5, 10.0),
+    )
+    assert sized.edges.mdot_design_kg_per_s.tolist() == pytest.approx([1e5 / (4190 * 40), 1e5 / (4190 * 20)])
+    assert sized.edges.t_supply_c.tolist() == [85.0, 65.0]
+
+
+@pytest.mark.parametrize(
+    ("t_supply_c", "expect"),
+    [(60.0, "S2 supplies 60 °C, colder than the 70 °C"), (45.0, "S2 supplies 45 °C, at or below the return")],
+)
+def test_a_source_too_cold_for_the_network_is_refused_before_routing(town, tmp_path, t_supply_c, expect):
+    code, out = run_cli("plan", scenario_with(town, tmp_path, t_supply_c={"S2": t_supply_c}), "--out", tmp_path / "o")
+    assert code == 2 and expect in out, out
+    assert "Traceback" not in out and not (tmp_path / "o").exists()
+
+
+def test_service_pipe_at_its_own_peak_by_hand():
+    # One consumer of 200 kW own peak, simulated at 100 kW (diversified); its service pipe DN40, 30 m.
+    cp, t_sup, t_ret = 4190.0, 80.0, 45.0
+    sim = hydraulics.Simulation(
+        pipes=pd.DataFrame(),
+        junctions=pd.DataFrame(),
+        consumers=pd.DataFrame(
+            {"consumer_id": ["H"], "mdot_kg_per_s": [1e5 / (cp * 35)], "dp_bar": [0.9], "t_supply_c": [t_sup]}
+        ),
+        sources=pd.DataFrame(),
+        nets=[],
+    )
+    consumers = pd.DataFrame({"consumer_id": ["H"], "node": [7], "peak_w": [2e5]})
+    pipes = pd.DataFrame({"edge_id": [3], "to_node": [7], "length_m": [30.0], "d_inner_m": [0.0431]})
+    water = sizing.Water(975.0, 4e-7, cp)
+    own = hydraulics.service_at_own_peak(sim, consumers, pipes, water=water, roughness_m=4.5e-5, t_return_c=t_ret)
+    mdot = 2e5 / (cp * (t_sup - t_ret))
+    assert own.mdot_kg_per_s[0] == pytest.approx(mdot)
+    assert own.v_m_per_s[0] == pytest.approx(mdot / (975.0 * np.pi * 0.0431**2 / 4))
+    props = {"rho": 975.0, "nu_m2_per_s": 4e-7, "roughness_m": 4.5e-5}
+    _, r_own = sizing.pressure_gradient_pa_per_m(np.array([mdot]), 0.0431, **props)
+    _, r_sim = sizing.pressure_gradient_pa_per_m(np.array([mdot / 2]), 0.0431, **props)
+    # Turbulent flow: doubling the flow roughly quadruples the gradient.
+    assert 3.3 < r_own[0] / r_sim[0] < 4.0
+    assert own.dp_bar[0] == pytest.approx(0.9 - 2 * (r_own[0] - r_sim[0]) * 30 / 1e5)
+
+
+def test_service_pipes_are_checked_at_each_buildings_own_peak(two_temperature_plan):
+    plan = two_temperature_plan
+    c = plan.consumers[plan.consumers.connected]
+    assert (c.dp_own_peak_bar <= c.dp_bar + 1e-12).all()
+    assert (c.dp_own_peak_bar >= plan.scenario.limits.min_consumer_dp_bar - 1e-9).all()
+    assert (c.service_v_own_peak_m_per_s <= plan.scenario.limits.max_velocity_m_per_s).all()
+    # At its own peak a service pipe carries more than in the diversified simulation.
+    service = plan.pipes[(plan.pipes.kind == "service") & (plan.pipes.circuit == "supply")].dropna(
+        subset=["consumer_id"]
+    )
+    v_sim = service.set_index("consumer_id").v_m_per_s.reindex(c.consumer_id).to_numpy()
+    assert (c.service_v_own_peak_m_per_s.to_numpy() > v_sim).all()
+
+
+def test_pump_lift_is_trimmed_to_what_the_critical_consumer_needs(two_temperature_plan):
+    plan = two_temperature_plan
+    scn = plan.scenario
+    need = scn.limits.min_consumer_dp_bar + scn.network.pump_lift_margin_bar
+    c = plan.consumers[plan.consumers.connected]
+    supply = plan.pipes[(plan.pipes.circuit == "supply") & plan.pipes.consumer_id.notna()]
+    source_of = supply.set_index("consumer_id").source_id
+    critical = c.groupby(source_of.reindex(c.consumer_id).to_numpy()).dp_own_peak_bar.min()
+    assert critical.to_numpy() == pytest.approx([need, need], abs=1e-4)
+    assert plan.rounds[-1]["action"] == "pump lift trimmed"
+    # Pumping power follows the trimmed lift: P = V̇ · Δp.
+    s = plan.sources.set_index("source_id")
+    assert (s.pump_lift_bar < scn.network.max_pump_lift_bar).all()
+    rho = 975.0  # water at ~65 °C; the check is on the product, to 1 %
+    assert s.pump_power_kw.to_numpy() == pytest.approx(
+        (s.mdot_kg_per_s / rho * s.pump_lift_bar * 1e5 / 1000).to_numpy(), rel=0.01
+    )
+    assert plan.figures["pumping_power_kw"] == pytest.approx(s.pump_power_kw.sum() / scn.economics.pump_efficiency)
+
+
+def test_consumers_with_almost_no_load_are_left_out_with_their_reason(town, tmp_path):
+    def tiny(gdf):
+        gdf.loc[0, "annual_demand_mwh"] = 0.0
+        gdf.loc[1, "annual_demand_mwh"] = 0.001  # 0.5 W at 2,000 full-load hours
+        gdf.loc[[0, 1], "peak_load_kw"] = np.nan
+        return gdf
+
+    path = scenario_with(town, tmp_path, consumers=tiny)
+    ids = gpd.read_file(tmp_path / "consumers.gpkg").id[:2].tolist()
+    plan = plan_from_scenario(scenario_from_file(path))
+    assert sorted(plan.excluded["below_min_peak_load"]) == sorted(ids)
+    assert plan.ok, plan.violations
+
+
+def test_downstream_totals_count_each_consumer_once():
+    e = pd.DataFrame({"edge_id": [0, 1, 2], "from_node": [0, 1, 1], "to_node": [1, 2, 3], "depth": [1, 2, 2]})
+    down = routing.downstream_totals(routing.RoutedTree(e, {}, []), pd.Series([10.0, 5.0], index=[2, 3]))
+    assert down.peak_load_kw.tolist() == [15.0, 10.0, 5.0] and down.n_consumers.tolist() == [2, 1, 1]
