@@ -10,9 +10,11 @@ the offline alternatives.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import tempfile
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from pathlib import Path
 
 import geopandas as gpd
@@ -184,12 +186,24 @@ def graph_from_graphml(path: Path) -> nx.MultiDiGraph:
     return G
 
 
-def _configure_osmnx() -> None:
-    ox.settings.use_cache = True
-    ox.settings.cache_folder = str(Path(settings.cache_dir) / "osmnx")
-    ox.settings.requests_timeout = settings.osm_timeout_s
-    ox.settings.overpass_rate_limit = False
-    ox.settings.log_console = False
+@contextlib.contextmanager
+def _osmnx_settings() -> Iterator[None]:
+    """Use heatmap's cache, timeout and quiet console in osmnx for the block; restore the caller's after."""
+    ours = {
+        "use_cache": True,
+        "cache_folder": str(Path(settings.cache_dir) / "osmnx"),
+        "requests_timeout": settings.osm_timeout_s,
+        "overpass_rate_limit": False,
+        "log_console": False,
+    }
+    theirs = {name: getattr(ox.settings, name) for name in ours}
+    for name, value in ours.items():
+        setattr(ox.settings, name, value)
+    try:
+        yield
+    finally:
+        for name, value in theirs.items():
+            setattr(ox.settings, name, value)
 
 
 def graph_from_osm_live(
@@ -218,25 +232,26 @@ def graph_from_osm_live(
     """
     import requests
 
-    _configure_osmnx()
     nt = {"driving": "drive", "driving+service": "drive_service", "walking": "walk", "cycling": "bike"}.get(
         network_type, network_type
     )
-    try:
-        if place is not None:
-            G = ox.graph_from_place(place, network_type=nt, simplify=False, retain_all=True)
-        elif bbox is not None:
-            G = ox.graph_from_bbox(bbox, network_type=nt, simplify=False, retain_all=True)
-        else:
-            G = ox.graph_from_polygon(polygon, network_type=nt, simplify=False, retain_all=True)
-    except (requests.exceptions.RequestException, ConnectionError, TimeoutError) as exc:
-        raise OfflineError(
-            f"cannot download OpenStreetMap data ({type(exc).__name__}); no network or the server is down. "
-            f"Earlier downloads are cached in {ox.settings.cache_folder}. Work offline with "
-            f"'streets.source: pbf' (an OSM PBF extract), 'xml' (.osm) or 'graphml'."
-        ) from exc
-    except ValueError as exc:  # osmnx: geocoding found nothing, or the area holds no streets
-        raise StreetDataError(f"OpenStreetMap returned no usable streets: {exc}") from exc
+    cache = Path(settings.cache_dir) / "osmnx"
+    with _osmnx_settings():
+        try:
+            if place is not None:
+                G = ox.graph_from_place(place, network_type=nt, simplify=False, retain_all=True)
+            elif bbox is not None:
+                G = ox.graph_from_bbox(bbox, network_type=nt, simplify=False, retain_all=True)
+            else:
+                G = ox.graph_from_polygon(polygon, network_type=nt, simplify=False, retain_all=True)
+        except (requests.exceptions.RequestException, ConnectionError, TimeoutError) as exc:
+            raise OfflineError(
+                f"cannot download OpenStreetMap data ({type(exc).__name__}); no network or the server is down. "
+                f"Earlier downloads are cached in {cache}. Work offline with "
+                f"'streets.source: pbf' (an OSM PBF extract), 'xml' (.osm) or 'graphml'."
+            ) from exc
+        except ValueError as exc:  # osmnx: geocoding found nothing, or the area holds no streets
+            raise StreetDataError(f"OpenStreetMap returned no usable streets: {exc}") from exc
     logger.info("Downloaded %d street nodes, %d edges", G.number_of_nodes(), G.number_of_edges())
     return G
 

@@ -83,3 +83,13 @@ def test_offline_download_fails_fast_naming_cache_and_alternatives(monkeypatch, 
         message = str(info.value)
         assert str(tmp_path / "cache" / "osmnx") in message
         assert "pbf" in message and "xml" in message and "graphml" in message
+
+
+def test_live_download_restores_the_callers_osmnx_settings(monkeypatch, tmp_path):
+    monkeypatch.setattr(settings, "cache_dir", tmp_path / "cache")
+    monkeypatch.setattr(ox.settings, "overpass_url", "http://127.0.0.1:9/api")
+    monkeypatch.setattr(ox.settings, "requests_timeout", 123)
+    monkeypatch.setattr(ox.settings, "cache_folder", str(tmp_path / "theirs"))
+    with pytest.raises(OfflineError):
+        streets.graph_from_osm_live(network_type="driving", bbox=(23.0, 63.8, 23.1, 63.9))
+    assert ox.settings.requests_timeout == 123 and ox.settings.cache_folder == str(tmp_path / "theirs")
