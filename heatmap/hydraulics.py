@@ -74,7 +74,10 @@ class NetworkDesign:
     consumers : pandas.DataFrame
         ``consumer_id``, ``node``, ``q_design_w``.
     sources : pandas.DataFrame
-        ``source_id``, ``node``, ``t_supply_c``, ``capacity_kw``, ``tree`` (one source per tree).
+        ``source_id``, ``node``, ``t_supply_c``, ``capacity_kw``, ``tree``; optional ``mdot_kg_per_s``:
+        where given, the source feeds in that mass flow at its supply temperature (a second plant, or a
+        prosumer selling heat), its pressure free; where missing or NaN it holds the network's pressure
+        (exactly one such source per network).
     node_xy : pandas.DataFrame
         ``x``, ``y`` indexed by node (for pandapipes geodata).
     """
@@ -114,8 +117,9 @@ class Simulation:
     Attributes
     ----------
     pipes : pandas.DataFrame
-        Per pipe (two per edge): ``edge_id``, ``circuit``, ``mdot_kg_per_s``, ``v_m_per_s``, ``dp_bar``,
-        ``r_pa_per_m``, ``t_in_c``, ``t_out_c``, ``q_loss_kw``.
+        Per pipe (two per edge): ``edge_id``, ``circuit``, ``mdot_kg_per_s``, ``flow_reversed`` (against the
+        pipe's design direction: a supply pipe away from the source, a return pipe towards it),
+        ``v_m_per_s``, ``dp_bar``, ``r_pa_per_m``, ``t_in_c``, ``t_out_c``, ``q_loss_kw``.
     junctions : pandas.DataFrame
         ``node``, ``circuit``, ``p_bar``, ``t_c``.
     consumers : pandas.DataFrame
@@ -224,18 +228,35 @@ def build_net(design: NetworkDesign, cond: Conditions) -> pp.pandapipesNet:
         treturn_k=cond.t_return_c + KELVIN,
         name=c.consumer_id.astype(str).tolist(),
     )
-    for row in design.sources.itertuples():
+    # Per network one source holds the pressure (the slack); any other feed-in (a second plant, a prosumer
+    # selling heat) injects a fixed mass flow at its own temperature, its pressure free.
+    feed = (
+        design.sources.mdot_kg_per_s if "mdot_kg_per_s" in design.sources else pd.Series(np.nan, design.sources.index)
+    )
+    for row, mdot in zip(design.sources.itertuples(), feed.to_numpy(), strict=True):
         j = int(pos[row.node])
         lift = cond.pump_lift_bar[row.tree]
-        pp.create_circ_pump_const_pressure(
-            net,
-            j + n,
-            j,
-            p_flow_bar=cond.p_return_bar + lift,
-            plift_bar=lift,
-            t_flow_k=row.t_supply_c + KELVIN,
-            name=str(row.source_id),
-        )
+        if np.isnan(mdot):
+            pp.create_circ_pump_const_pressure(
+                net,
+                j + n,
+                j,
+                p_flow_bar=cond.p_return_bar + lift,
+                plift_bar=lift,
+                t_flow_k=row.t_supply_c + KELVIN,
+                name=str(row.source_id),
+            )
+        else:
+            pp.create_circ_pump_const_mass_flow(
+                net,
+                j + n,
+                j,
+                p_flow_bar=cond.p_return_bar + lift,
+                mdot_flow_kg_per_s=mdot,
+                t_flow_k=row.t_supply_c + KELVIN,
+                type="t",
+                name=str(row.source_id),
+            )
     logger.info(
         "Built pandapipes net: %d junctions, %d pipes, %d consumers, %d pumps",
         len(net.junction),
@@ -251,6 +272,7 @@ _RESULT_COLUMNS = {
     "pipe": ["mdot_from_kg_per_s", "t_from_k", "t_to_k", "t_outlet_k", "v_mean_m_per_s", "p_from_bar", "p_to_bar"],
     "heat_consumer": ["qext_w", "mdot_from_kg_per_s", "p_from_bar", "p_to_bar", "t_from_k", "t_outlet_k"],
     "circ_pump_pressure": ["p_to_bar", "p_from_bar", "vdot_m3_per_s", "qext_w", "mdot_from_kg_per_s"],
+    "circ_pump_mass": ["p_to_bar", "p_from_bar", "vdot_m3_per_s", "qext_w", "mdot_from_kg_per_s"],
 }
 """pandapipes result columns read by :func:`run_net` (NaN where a network did not converge)."""
 
@@ -306,6 +328,7 @@ def run_net(net: pp.pandapipesNet, design: NetworkDesign) -> Simulation:
             "edge_id": net.pipe.edge_id.to_numpy(),
             "circuit": net.pipe.circuit.to_numpy(),
             "mdot_kg_per_s": np.abs(mdot),
+            "flow_reversed": mdot < 0,
             "v_m_per_s": np.abs(rp.v_mean_m_per_s.to_numpy()),
             "dp_bar": dp,
             "r_pa_per_m": dp * 1e5 / length_m,
