@@ -243,6 +243,8 @@ def build_candidates(
     node_xy[sv] = shapely.get_coordinates(shapely.get_point(street_geoms, -1))
 
     lengths = shapely.length(street_geoms)
+    surface = streets["surface"].to_numpy() if "surface" in streets else np.full(len(streets), "street", dtype=object)
+    cost_factor = streets["cost_factor"].to_numpy(float) if "cost_factor" in streets else np.ones(len(streets))
     at_start = pos <= SNAP_TOLERANCE_M
     at_end = pos >= lengths[nearest_edge[idx]] - SNAP_TOLERANCE_M
     splits = pd.DataFrame({"edge": nearest_edge[idx], "pos": np.round(pos, 3), "k": np.arange(len(idx))})
@@ -286,6 +288,8 @@ def build_candidates(
             "terminal_id": None,
             "name": streets.name.to_numpy()[street_src],
             "highway": streets.highway.to_numpy()[street_src],
+            "surface": surface[street_src],
+            "cost_factor": cost_factor[street_src],
         },
         geometry=np.concatenate(pieces_geom),
         crs=crs,
@@ -308,6 +312,8 @@ def build_candidates(
             "terminal_id": terminals.terminal_id.to_numpy()[idx],
             "name": "",
             "highway": "",
+            "surface": "service",
+            "cost_factor": 1.0,
         },
         geometry=service_geom,
         crs=crs,
@@ -334,7 +340,7 @@ def build_candidates(
 
 
 def candidate_graph(edges: pd.DataFrame) -> nx.Graph:
-    """Build the undirected candidate graph; of parallel edges the shortest is kept.
+    """Build the undirected candidate graph; of parallel edges the cheapest is kept.
 
     Parameters
     ----------
@@ -344,14 +350,24 @@ def candidate_graph(edges: pd.DataFrame) -> nx.Graph:
     Returns
     -------
     networkx.Graph
-        Edge attributes ``edge_id`` and ``length_m``.
+        Edge attributes ``edge_id``, ``length_m`` and ``weight_m`` (length × the edge's cost factor: the
+        length of street trench that costs as much).
     """
     if len(edges) == 0:
         raise RoutingError("the candidate graph has no edges")
     a = np.minimum(edges.u.to_numpy(), edges.v.to_numpy())
     b = np.maximum(edges.u.to_numpy(), edges.v.to_numpy())
-    table = pd.DataFrame({"a": a, "b": b, "edge_id": edges.edge_id.to_numpy(), "length_m": edges.length_m.to_numpy()})
-    table = table.sort_values("length_m", kind="stable").drop_duplicates(["a", "b"])
-    G = nx.from_pandas_edgelist(table, "a", "b", edge_attr=["edge_id", "length_m"])
+    factor = edges.cost_factor.to_numpy(float) if "cost_factor" in edges else 1.0
+    table = pd.DataFrame(
+        {
+            "a": a,
+            "b": b,
+            "edge_id": edges.edge_id.to_numpy(),
+            "length_m": edges.length_m.to_numpy(),
+            "weight_m": edges.length_m.to_numpy() * factor,
+        }
+    )
+    table = table.sort_values("weight_m", kind="stable").drop_duplicates(["a", "b"])
+    G = nx.from_pandas_edgelist(table, "a", "b", edge_attr=["edge_id", "length_m", "weight_m"])
     logger.info("Candidate graph: %d nodes, %d edges", G.number_of_nodes(), G.number_of_edges())
     return G

@@ -232,7 +232,9 @@ def plan_from_scenario(scn: Scenario, *, progress: Callable[[str], None] | None 
         consumer_node = np.array([con_nodes[c] for c in routed_consumers])
         src_t = src.set_index("source_id").t_supply_c
         t_supply_by_tree = {tr: float(src_t[source_at[root]]) for tr, root in tree.root_of_tree.items()}
-        edges = tree.edges.merge(cand.edges[["edge_id", "length_m", "kind"]], on="edge_id", how="left")
+        edges = tree.edges.merge(
+            cand.edges[["edge_id", "length_m", "kind", "surface", "cost_factor"]], on="edge_id", how="left"
+        )
         sized = sizing.design_network(
             edges,
             pd.Series(cons_routed.peak_load_kw.to_numpy(), index=consumer_node),
@@ -262,7 +264,9 @@ def plan_from_scenario(scn: Scenario, *, progress: Callable[[str], None] | None 
         sim, violations, rounds, edges = case.simulation, case.violations, case.rounds, case.edges
 
     with timer.stage("economics"):
-        edges["cost_eur"] = catalogue.cost_eur_per_m.reindex(edges.dn).to_numpy() * edges.length_m.to_numpy()
+        # Trench cost: the catalogue's price per metre of street trench × the edge's surface factor.
+        per_m = catalogue.cost_eur_per_m.reindex(edges.dn).to_numpy()
+        edges["cost_eur"] = per_m * edges.length_m.to_numpy() * edges.cost_factor.to_numpy()
         figures = economics.key_figures(edges, cons_routed, sim.pipes, sim.sources, scn.economics)
         plan = _assemble(
             scn,
@@ -350,7 +354,7 @@ def _assemble(
     geom = cand.edges.set_index("edge_id").geometry
     e = edges.set_index("edge_id")
     res = sim.pipes.merge(
-        e[["dn", "length_m", "kind", "cost_eur", "design_load_kw", "n_consumers_downstream"]],
+        e[["dn", "length_m", "kind", "surface", "cost_eur", "design_load_kw", "n_consumers_downstream"]],
         left_on="edge_id",
         right_index=True,
     )
@@ -380,6 +384,7 @@ def _assemble(
             .where(lambda t: t.isin(set(cons.consumer_id)))
             .to_numpy(),
             "kind": res.kind.to_numpy(),
+            "surface": res.surface.to_numpy(),
             "dn": res.dn.to_numpy().astype(int),
             "d_inner_mm": catalogue.d_inner_m.reindex(res.dn).to_numpy() * 1000,
             "length_m": res.length_m.to_numpy(),

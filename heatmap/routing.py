@@ -12,7 +12,9 @@ Algorithm
    over the terminals' shortest-path Voronoi regions, expanded to paths, non-terminal leaves pruned; at most
    twice the optimum).
 
-Edge cost is the trench length, so each tree minimises the route's cost at a uniform price per metre. Pipe
+Edge cost is the trench length times the edge's cost factor (1 along streets; pipe racks, crossings and
+open ground have their own, see :mod:`heatmap.links`), so each tree minimises the route's cost at a uniform
+price per metre of street trench. Pipe
 sizes, and so the DN-dependent price, are only known after routing; an exact economic design (MILP, on the
 roadmap) will weigh both at once. Source capacity does not steer the areas; the hydraulic checks report a
 source loaded beyond its capacity.
@@ -67,7 +69,7 @@ def route_network(
     Parameters
     ----------
     G
-        The candidate graph (edge attributes ``edge_id``, ``length_m``).
+        The candidate graph (edge attributes ``edge_id``, ``length_m``, ``weight_m``).
     source_nodes
         Source id → graph node.
     consumer_nodes
@@ -81,7 +83,7 @@ def route_network(
         raise RoutingError("no heat source could be connected to the street network")
     nodes = np.array(list(G.nodes))
     position = pd.Series(np.arange(len(nodes)), index=nodes)
-    adjacency = nx.to_scipy_sparse_array(G, nodelist=nodes.tolist(), weight="length_m", format="csr")
+    adjacency = nx.to_scipy_sparse_array(G, nodelist=nodes.tolist(), weight="weight_m", format="csr")
     distance, _, nearest = dijkstra(
         adjacency,
         directed=False,
@@ -104,12 +106,13 @@ def route_network(
     table["area"] = area_of.reindex(table.a).to_numpy()
     table = table[table.area.to_numpy() == area_of.reindex(table.b).to_numpy()]
     graphs = {
-        area: nx.from_pandas_edgelist(part, "a", "b", ["edge_id", "length_m"]) for area, part in table.groupby("area")
+        area: nx.from_pandas_edgelist(part, "a", "b", ["edge_id", "length_m", "weight_m"])
+        for area, part in table.groupby("area")
     }
     T = nx.Graph()
     for source, consumers_here in consumer_area[consumer_area >= 0].groupby(consumer_area).groups.items():
         terminals = sorted(set(consumers_here)) + [source]
-        T.update(steiner_tree(graphs[source], terminals, weight="length_m", method="mehlhorn"))
+        T.update(steiner_tree(graphs[source], terminals, weight="weight_m", method="mehlhorn"))
 
     by_node = {n: sid for sid, n in source_nodes.items()}
     rows = []

@@ -66,7 +66,7 @@ def grid_graph():
         for c in range(3):
             n = 3 * r + c
             for m in ([n + 1] if c < 2 else []) + ([n + 3] if r < 2 else []):
-                G.add_edge(n, m, edge_id=eid, length_m=100.0)
+                G.add_edge(n, m, edge_id=eid, length_m=100.0, weight_m=100.0)
                 eid += 1
     return G
 
@@ -82,7 +82,7 @@ def test_steiner_route_is_a_minimal_tree_on_a_grid():
 
 def test_unreachable_consumers_are_reported_by_id():
     G = grid_graph()
-    G.add_edge(20, 21, edge_id=99, length_m=5.0)
+    G.add_edge(20, 21, edge_id=99, length_m=5.0, weight_m=5.0)
     tree = routing.route_network(G, {"S": 0}, {"A": 8, "island": 21})
     assert tree.unreachable == ["island"]
     with pytest.raises(RoutingError, match="no consumer can be reached"):
@@ -92,6 +92,7 @@ def test_unreachable_consumers_are_reported_by_id():
 def test_two_sources_each_feed_their_nearest_consumers():
     G = nx.path_graph(10)
     nx.set_edge_attributes(G, 100.0, "length_m")
+    nx.set_edge_attributes(G, 100.0, "weight_m")
     for i, (a, b) in enumerate(G.edges):
         G.edges[a, b]["edge_id"] = i
     tree = routing.route_network(G, {"S1": 0, "S2": 9}, {"A": 1, "B": 8})
@@ -103,6 +104,7 @@ def test_consumers_are_fed_from_the_source_nearest_along_the_streets():
     # be as short, but each consumer belongs to its nearest source's supply area.
     G = nx.path_graph(10)
     nx.set_edge_attributes(G, 100.0, "length_m")
+    nx.set_edge_attributes(G, 100.0, "weight_m")
     G.edges[4, 5]["length_m"] = 150.0  # the middle segment: 4 is nearer to 0, 5 nearer to 9
     for i, (a, b) in enumerate(G.edges):
         G.edges[a, b]["edge_id"] = i

@@ -1,0 +1,295 @@
+"""Candidate links where there are no streets: lines drawn in QGIS and straight site-to-site lines.
+
+Inside an industrial park pipes run on pipe racks, across open ground and under roads and rails, not along
+public streets. Two kinds of candidate link complement (or replace) the OSM streets:
+
+- **Drawn links**: a line layer (GeoPackage, GeoJSON, …) drawn in QGIS, one feature per candidate route,
+  with an optional ``surface`` column naming how the pipe is laid there (``open_terrain``, ``pipe_rack``,
+  ``road_crossing``, ``rail_crossing``, ``street``). Lines are split where they cross or touch each other,
+  so every crossing is a junction (draw with snapping on: an end joins another line only at a crossing or
+  within ``snap_m`` of another line's end).
+- **Site-to-site links**: a straight line from every site (source or consumer) to each of its ``k`` nearest
+  sites within ``max_length_m``, laid on ``site_link_surface``.
+
+Each link carries a ``cost_factor``: the trench cost per metre relative to a street (the surface's factor,
+a setting). Routing weighs every link by ``length_m × cost_factor`` and the economics cost it by the same
+factor. No link ever crosses a ``no_go`` polygon (buildings, tanks, process areas): a link whose line enters
+one is left out.
+
+:func:`combine` joins the links (ends within ``snap_m`` share a node) and the streets (a link end within
+``snap_m`` of a street node joins it) into one table in the form of :func:`heatmap.streets.street_edges`
+(``edge_id``, ``u``, ``v``, ``name``, ``highway``, ``length_m``, plus ``surface`` and ``cost_factor``), so
+the candidate graph takes them with or without streets.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import shapely
+from pyproj import CRS
+from scipy.spatial import cKDTree
+
+from heatmap._errors import InputDataError
+
+logger = logging.getLogger(__name__)
+
+SURFACES = ("street", "open_terrain", "pipe_rack", "road_crossing", "rail_crossing")
+"""Surfaces a candidate link may be laid on; each has a cost factor in the scenario."""
+
+
+def read_lines(
+    path: Path, *, layer: str | None, crs: CRS, what: str, allowed: tuple[str, ...] = ("LineString",)
+) -> gpd.GeoDataFrame:
+    """Read a line or polygon layer, check its geometry and CRS, and project it to the plan's CRS.
+
+    Parameters
+    ----------
+    path
+        The file.
+    layer
+        The layer of a multi-layer file.
+    crs
+        The plan's metric CRS.
+    what
+        What the features are (for messages), e.g. "candidate links".
+    allowed
+        Geometry types accepted (their Multi- forms are exploded).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        One row per single-part geometry, with ``feature`` (the file's feature number, from 1).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputDataError(f"{path}: file of {what} not found; check the path in the scenario")
+    try:
+        gdf = gpd.read_file(path, layer=layer, engine="pyogrio")
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, ValueError, OSError) as exc:
+        raise InputDataError(f"{path}: cannot be read as {what} ({str(exc).split(';')[0]})") from exc
+    if gdf.crs is None:
+        raise InputDataError(f"{path}: the layer of {what} has no CRS; assign one in QGIS (Layer ▸ Set CRS)")
+    gdf = gdf.reset_index(drop=True)
+    gdf["feature"] = np.arange(1, len(gdf) + 1)
+    types = gdf.geometry.geom_type.fillna("empty").str.removeprefix("Multi")
+    bad = gdf.feature[~types.isin(allowed) | gdf.geometry.is_empty]
+    if len(bad):
+        raise InputDataError(
+            f"{path}: features {', '.join(map(str, bad[:10]))} are not {' or '.join(allowed)} geometries "
+            f"({what} must be {' or '.join(a.lower() + 's' for a in allowed)})"
+        )
+    out = gdf.explode(index_parts=False).reset_index(drop=True).to_crs(crs)
+    logger.info("Read %d %s from %s", len(out), what, path)
+    return out
+
+
+def drawn_links(
+    lines: gpd.GeoDataFrame,
+    *,
+    cost_factors: dict[str, float],
+    default_surface: str,
+) -> gpd.GeoDataFrame:
+    """Split drawn lines at their crossings into links with cost factors.
+
+    Parameters
+    ----------
+    lines
+        Output of :func:`read_lines` (metric CRS), with an optional ``surface`` column.
+    cost_factors
+        Cost factor per surface (see :data:`SURFACES`).
+    default_surface
+        Surface of lines without one.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        Links with ``name``, ``highway``, ``surface``, ``cost_factor`` and line geometry.
+    """
+    surface = lines["surface"].fillna(default_surface).astype(str) if "surface" in lines else default_surface
+    surface = pd.Series(surface, index=lines.index)
+    unknown = sorted(set(surface) - set(cost_factors))
+    if unknown:
+        rows = lines.feature[surface.isin(unknown)].tolist()
+        raise InputDataError(
+            f"candidate links: features {', '.join(map(str, rows[:10]))} have surface {', '.join(unknown)}; "
+            f"known surfaces: {', '.join(cost_factors)}"
+        )
+    # Node the lines: every crossing and touching point becomes a junction of both lines.
+    pieces = shapely.get_parts(shapely.node(shapely.multilinestrings(lines.geometry.values)))
+    pieces = pieces[shapely.length(pieces) > 1e-9]
+    # Each piece takes the surface of the drawn line it lies on (the dearest, where lines overlap).
+    tree = shapely.STRtree(lines.geometry.values)
+    mid = shapely.line_interpolate_point(pieces, 0.5, normalized=True)
+    p_idx, l_idx = tree.query(mid, predicate="dwithin", distance=1e-6)
+    factor = np.array([cost_factors[s] for s in surface.to_numpy()])
+    pick = pd.DataFrame({"p": p_idx, "l": l_idx, "f": factor[l_idx]}).sort_values("f").drop_duplicates("p", keep="last")
+    pick = pick.set_index("p").reindex(np.arange(len(pieces)))
+    return gpd.GeoDataFrame(
+        {
+            "name": "",
+            "highway": "",
+            "surface": surface.to_numpy()[pick.l.to_numpy().astype(int)],
+            "cost_factor": pick.f.to_numpy(),
+        },
+        geometry=pieces,
+        crs=lines.crs,
+    )
+
+
+def site_links(
+    sites: gpd.GeoDataFrame,
+    *,
+    max_length_m: float,
+    neighbours: int,
+    cost_factor: float,
+    surface: str,
+) -> gpd.GeoDataFrame:
+    """Straight candidate links from every site to its nearest sites.
+
+    Parameters
+    ----------
+    sites
+        Sources and consumers (points or footprints; a footprint's representative point is used).
+    max_length_m
+        Longest link.
+    neighbours
+        Links from each site to at most this many nearest sites.
+    cost_factor
+        Cost factor of the surface they cross.
+    surface
+        The surface's name.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        Links with ``name``, ``highway``, ``surface``, ``cost_factor`` and line geometry.
+    """
+    pts = shapely.get_coordinates(sites.geometry.representative_point().values)
+    k = min(neighbours + 1, len(pts))
+    if k < 2:
+        return gpd.GeoDataFrame(
+            {"name": [], "highway": [], "surface": [], "cost_factor": []}, geometry=[], crs=sites.crs
+        )
+    dist, idx = cKDTree(pts).query(pts, k=k, distance_upper_bound=max_length_m)
+    a = np.repeat(np.arange(len(pts)), k - 1)
+    b = idx[:, 1:].ravel()
+    keep = np.isfinite(dist[:, 1:].ravel()) & (b < len(pts))
+    pairs = np.unique(np.sort(np.stack([a[keep], b[keep]], axis=1), axis=1), axis=0)
+    lines = shapely.linestrings(np.stack([pts[pairs[:, 0]], pts[pairs[:, 1]]], axis=1)) if len(pairs) else []
+    return gpd.GeoDataFrame(
+        {"name": "", "highway": "", "surface": surface, "cost_factor": cost_factor},
+        geometry=lines,
+        index=pd.RangeIndex(len(lines)),
+        crs=sites.crs,
+    )
+
+
+def avoid(links: gpd.GeoDataFrame, no_go: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame:
+    """Leave out every link whose line enters a no-go polygon (touching its edge is allowed)."""
+    if no_go is None or links.empty or no_go.empty:
+        return links
+    zones = shapely.union_all(no_go.geometry.values)
+    inside = shapely.intersects(links.geometry.values, zones) & ~shapely.touches(links.geometry.values, zones)
+    logger.info("No-go areas: %d of %d candidate links left out", int(inside.sum()), len(links))
+    return links[~inside].reset_index(drop=True)
+
+
+def combine(streets: gpd.GeoDataFrame | None, links: list[gpd.GeoDataFrame], *, snap_m: float) -> gpd.GeoDataFrame:
+    """Join streets and candidate links into one table of segments for the candidate graph.
+
+    A link end within ``snap_m`` of a street node joins that node (and is moved onto it); streets get
+    surface ``street`` and cost factor 1.
+
+    Parameters
+    ----------
+    streets
+        Output of :func:`heatmap.streets.street_edges`, or ``None`` where there are no streets.
+    links
+        Outputs of :func:`drawn_links`, :func:`site_links` (after :func:`avoid`); their ends within
+        ``snap_m`` of each other share a node.
+    snap_m
+        Largest distance between link ends, or from a link end to the street node, that join.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        Segments with ``edge_id``, ``u``, ``v``, ``name``, ``highway``, ``length_m``, ``surface``,
+        ``cost_factor``.
+    """
+    parts = [lk for lk in links if len(lk)]
+    if parts:
+        parts = [_with_nodes(pd.concat(parts, ignore_index=True), snap_m=snap_m)]
+    if streets is not None and len(streets):
+        from heatmap.candidates import orient_streets
+
+        st = orient_streets(streets).assign(surface="street", cost_factor=1.0)
+        node_xy = pd.concat(
+            [
+                pd.DataFrame(shapely.get_coordinates(shapely.get_point(st.geometry.values, 0)), index=st.u),
+                pd.DataFrame(shapely.get_coordinates(shapely.get_point(st.geometry.values, -1)), index=st.v),
+            ]
+        )
+        node_xy = node_xy[~node_xy.index.duplicated()]
+        tree = cKDTree(node_xy.to_numpy())
+        parts = [st, *(_snap_to(lk, tree, node_xy, snap_m) for lk in parts)]
+    if not parts:
+        raise InputDataError("no candidate routes: give streets, drawn links or site-to-site links")
+    out = pd.concat(parts, ignore_index=True)
+    out = gpd.GeoDataFrame(out, geometry="geometry", crs=parts[0].crs)
+    out["edge_id"] = np.arange(len(out))
+    logger.info(
+        "Candidate routes: %d segments (%s)",
+        len(out),
+        ", ".join(f"{s} {n}" for s, n in out.surface.value_counts().items()),
+    )
+    return out[["edge_id", "u", "v", "name", "highway", "length_m", "surface", "cost_factor", "geometry"]]
+
+
+def _snap_to(links: gpd.GeoDataFrame, tree: cKDTree, node_xy: pd.DataFrame, snap_m: float) -> gpd.GeoDataFrame:
+    """Join link ends lying within ``snap_m`` of a street node to it."""
+    out = links.copy()
+    for end, col in ((0, "u"), (-1, "v")):
+        xy = shapely.get_coordinates(shapely.get_point(out.geometry.values, end))
+        dist, idx = tree.query(xy, distance_upper_bound=snap_m)
+        hit = np.isfinite(dist)
+        out.loc[hit, col] = node_xy.index.to_numpy()[idx[hit]]
+        out.geometry = _move_ends(
+            out.geometry.values, end, np.where(hit[:, None], node_xy.to_numpy()[np.minimum(idx, len(node_xy) - 1)], xy)
+        )
+    out["length_m"] = shapely.length(out.geometry.values)
+    return out[out.u != out.v]
+
+
+def _move_ends(lines: np.ndarray, end: int, xy: np.ndarray) -> np.ndarray:
+    """Return the lines with their first (``end`` 0) or last (``end`` -1) vertex moved to ``xy``."""
+    moved = []
+    for line, p in zip(lines, xy, strict=True):
+        coords = shapely.get_coordinates(line)
+        coords[end] = p
+        moved.append(shapely.linestrings(coords))
+    return np.array(moved, dtype=object)
+
+
+def _with_nodes(links: gpd.GeoDataFrame, snap_m: float) -> gpd.GeoDataFrame:
+    """Give the links node ids by their end points; ends within ``snap_m`` share a node and its point."""
+    g = links.geometry.values
+    xy = np.concatenate([shapely.get_coordinates(shapely.get_point(g, i)) for i in (0, -1)])
+    n = len(links)
+    # Each end joins the first end within snap_m of it (at 0: the first with the same point to the mm).
+    if snap_m > 0:
+        label = np.array([min(group) for group in cKDTree(xy).query_ball_point(xy, r=snap_m)])
+    else:
+        codes = pd.Series(map(tuple, np.round(xy, 3))).factorize()[0]
+        label = pd.Series(np.arange(len(xy))).groupby(codes).transform("min").to_numpy()
+    out = links.copy()
+    out.geometry = _move_ends(_move_ends(g, 0, xy[label[:n]]), -1, xy[label[n:]])
+    out["u"] = [f"link:{i}" for i in label[:n]]
+    out["v"] = [f"link:{i}" for i in label[n:]]
+    out["length_m"] = shapely.length(out.geometry.values)
+    return out[out.u != out.v].reset_index(drop=True)

@@ -1,0 +1,105 @@
+"""Candidate links where there are no streets: drawn lines, site-to-site lines, cost factors, no-go areas."""
+
+import geopandas as gpd
+import networkx as nx
+import numpy as np
+import pytest
+import shapely
+from shapely.geometry import LineString, Point, box
+
+from heatmap import candidates, links, routing
+from heatmap._errors import InputDataError
+
+CRS = "EPSG:3067"
+FACTORS = {"street": 1.0, "open_terrain": 0.8, "pipe_rack": 1.5, "road_crossing": 3.0, "rail_crossing": 4.0}
+
+
+def lines(rows):
+    return gpd.GeoDataFrame(
+        {"surface": [s for s, _ in rows], "feature": range(1, len(rows) + 1)},
+        geometry=[LineString(c) for _, c in rows],
+        crs=CRS,
+    )
+
+
+def test_drawn_lines_are_split_at_their_crossings():
+    drawn = lines([("pipe_rack", [(0, 0), (100, 0)]), ("open_terrain", [(50, -50), (50, 50)])])
+    seg = links.combine(
+        None, [links.drawn_links(drawn, cost_factors=FACTORS, default_surface="open_terrain")], snap_m=1
+    )
+    assert len(seg) == 4 and seg.length_m.sum() == pytest.approx(200)
+    G = nx.Graph(list(zip(seg.u, seg.v, strict=True)))
+    assert max(dict(G.degree).values()) == 4  # the crossing joins all four pieces
+    assert sorted(seg.cost_factor) == [0.8, 0.8, 1.5, 1.5]
+
+
+def test_link_ends_near_each_other_and_near_a_street_node_join():
+    drawn = lines([("pipe_rack", [(0.4, 0), (100, 0)]), ("pipe_rack", [(100.3, 0.2), (100, 80)])])
+    street = gpd.GeoDataFrame(
+        {"edge_id": [0], "u": ["n1"], "v": ["n2"], "name": "Main", "highway": "primary", "length_m": [300.0]},
+        geometry=[LineString([(0, -300), (0, 0)])],
+        crs=CRS,
+    )
+    seg = links.combine(street, [links.drawn_links(drawn, cost_factors=FACTORS, default_surface="pipe_rack")], snap_m=1)
+    G = nx.Graph(list(zip(seg.u, seg.v, strict=True)))
+    assert nx.is_connected(G) and "n2" in G
+    # Moved onto the node they join: drawn from node to node, as long as drawn.
+    np.testing.assert_allclose(seg.length_m, seg.geometry.length)
+    assert seg.loc[seg.surface == "street", "cost_factor"].tolist() == [1.0]
+
+
+def test_route_goes_round_a_no_go_area_on_the_drawn_pipe_rack():
+    # Plant at (0, 0), consumer at (200, 0), a tank farm between them; the rack runs round it.
+    no_go = gpd.GeoDataFrame(geometry=[box(50, -40, 150, 40)], crs=CRS)
+    sites = gpd.GeoDataFrame(geometry=[Point(0, 0), Point(200, 0)], crs=CRS)
+    straight = links.site_links(sites, max_length_m=500, neighbours=3, cost_factor=0.8, surface="open_terrain")
+    assert len(straight) == 1
+    straight = links.avoid(straight, no_go)
+    assert straight.empty  # the straight line crosses the tank farm
+    rack = links.drawn_links(
+        lines([("pipe_rack", [(0, 0), (0, 60), (200, 60), (200, 0)])]), cost_factors=FACTORS, default_surface="x"
+    )
+    seg = links.combine(None, [links.avoid(rack, no_go), straight], snap_m=1)
+    src = gpd.GeoDataFrame({"source_id": ["S"]}, geometry=[Point(0, -2)], crs=CRS)
+    cons = gpd.GeoDataFrame({"consumer_id": ["C"]}, geometry=[Point(200, -2)], crs=CRS)
+    cand = candidates.build_candidates(seg, src, cons, max_service_length_m=50)
+    t = cand.terminals.set_index("terminal_id").node
+    tree = routing.route_network(candidates.candidate_graph(cand.edges), {"S": t["S"]}, {"C": t["C"]})
+    used = cand.edges.set_index("edge_id").loc[tree.edges.edge_id]
+    assert used[used.kind == "street"].length_m.sum() == pytest.approx(320)
+    assert (used[used.kind == "street"].cost_factor == 1.5).all()
+    route = shapely.union_all(used.geometry.values)
+    assert not route.intersects(no_go.geometry[0].buffer(-1e-6))
+
+
+def test_the_cheaper_of_two_routes_wins_by_cost_not_length():
+    # 100 m across a rail line (factor 4) against 180 m of open terrain (0.8) round it: 400 vs 144.
+    drawn = lines(
+        [
+            ("rail_crossing", [(0, 0), (100, 0)]),
+            ("open_terrain", [(0, 0), (50, 77.46), (100, 0)]),
+        ]
+    )
+    seg = links.combine(None, [links.drawn_links(drawn, cost_factors=FACTORS, default_surface="x")], snap_m=1)
+    src = gpd.GeoDataFrame({"source_id": ["S"]}, geometry=[Point(-1, 0)], crs=CRS)
+    cons = gpd.GeoDataFrame({"consumer_id": ["C"]}, geometry=[Point(101, 0)], crs=CRS)
+    cand = candidates.build_candidates(seg, src, cons, max_service_length_m=5)
+    t = cand.terminals.set_index("terminal_id").node
+    tree = routing.route_network(candidates.candidate_graph(cand.edges), {"S": t["S"]}, {"C": t["C"]})
+    used = cand.edges.set_index("edge_id").loc[tree.edges.edge_id]
+    assert set(used[used.kind == "street"].surface) == {"open_terrain"}
+
+
+def test_unknown_surface_and_wrong_geometry_are_named(tmp_path):
+    with pytest.raises(InputDataError, match=r"features 2 have surface tunnel; known surfaces: street"):
+        links.drawn_links(
+            lines([("pipe_rack", [(0, 0), (1, 0)]), ("tunnel", [(0, 0), (0, 1)])]),
+            cost_factors=FACTORS,
+            default_surface="pipe_rack",
+        )
+    path = tmp_path / "links.gpkg"
+    gpd.GeoDataFrame(geometry=[LineString([(0, 0), (1, 1)]), box(0, 0, 1, 1)], crs=CRS).to_file(path)
+    with pytest.raises(InputDataError, match=r"links.gpkg: features 2 are not LineString"):
+        links.read_lines(path, layer=None, crs=CRS, what="candidate links")
+    with pytest.raises(InputDataError, match="not found"):
+        links.read_lines(tmp_path / "none.gpkg", layer=None, crs=CRS, what="candidate links")
