@@ -66,7 +66,7 @@ def test_scenario_file_errors_name_the_file(tmp_path):
     )
     with pytest.raises(
         ScenarioError,
-        match=r"bad.yaml: unknown key 'temperatures.ground'; did you mean "
+        match=r"bad.yaml, line 2: unknown key 'temperatures.ground'; did you mean "
         r"'temperatures.ground_c'",
     ):
         scenario_from_file(bad)
