@@ -92,9 +92,10 @@ def load_catalogue(path: Path, *, insulation_series: int, cost_column: str) -> p
         for what, bad in problems.items():
             if bad.any():
                 rows = ", ".join(map(str, lines[bad].tolist()[:10]))
+                got = raw[bad].iloc[0]
+                got = repr(got) if isinstance(got, str) else f"{got:g}"
                 raise ScenarioError(
-                    f"pipe catalogue {path}, line{'s' if bad.sum() > 1 else ''} {rows}: '{col}' {what} "
-                    f"(got {raw[bad].iloc[0]!r})"
+                    f"pipe catalogue {path}, line{'s' if bad.sum() > 1 else ''} {rows}: '{col}' {what} (got {got})"
                 )
         values[col] = v
     if values["dn"].duplicated().any():
