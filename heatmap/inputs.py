@@ -7,8 +7,10 @@ the file, the row's id and what to fix.
 Columns: each field is read from the column of its own name unless the scenario maps it to another one
 (``sources.columns: {t_supply_c: supply_temperature_c}``); a column that resembles a field which the file
 lacks is refused with the mapping to write, never silently ignored. The column that fed each field is
-recorded in the result's ``attrs["columns"]``. Positions in messages are file line numbers for CSV files
-and scenario rows ("line N") and 1-based feature numbers for vector files ("feature N").
+recorded in the result's ``attrs["columns"]``. Numbers must be finite and plausible (:data:`PLAUSIBLE_MAX`);
+an empty cell of an optional column means "not given", and the documented default applies. Positions in
+messages are file line numbers for CSV files and scenario rows ("line N") and 1-based feature numbers for
+vector files ("feature N").
 
 Consumer rule: a consumer carries ``annual_demand_mwh``; its ``peak_load_kw`` is taken from the file when
 given, else derived as ``annual_demand_mwh × 1000 / demand.full_load_hours_h`` (recorded in the consumer's
