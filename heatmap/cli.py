@@ -70,15 +70,18 @@ def main() -> None:
 def plan(scenario: Path, out_dir: Path, partial: bool, tiles: str | None, verbose: int, quiet: bool) -> None:
     """Plan the network described by the SCENARIO file (YAML) and write it to --out."""
     _configure_logging(verbose, quiet)
+    from heatmap.scenario import check_input_files, scenario_from_file
+
+    with _answer_errors():  # a user error in the scenario is answered before the heavy imports
+        scn = scenario_from_file(scenario)
+        check_input_files(scn)
     from tqdm import tqdm
 
     from heatmap.outputs import format_summary, plan_summary, write_plan
     from heatmap.plan import STAGES, plan_from_scenario
-    from heatmap.scenario import scenario_from_file
 
     bar = tqdm(total=len(STAGES) + 1, desc="planning", unit="stage", disable=quiet or None, file=sys.stderr)
     with _answer_errors(bar.close):
-        scn = scenario_from_file(scenario)
 
         def progress(stage: str) -> None:
             bar.set_postfix_str(stage)
@@ -142,18 +145,25 @@ def demand(
     _configure_logging(verbose, quiet)
     import json
 
-    from heatmap.demand_job import demand_map, demand_summary, write_demand_map
-    from heatmap.profiles import read_outdoor_temperature
-    from heatmap.scenario import scenario_from_dict, scenario_from_file
+    from heatmap._errors import InputDataError
+    from heatmap.scenario import check_input_files, scenario_from_dict, scenario_from_file
 
     use_dask = use_dask or scheduler is not None
-    with _answer_errors():
+    with _answer_errors():  # a user error in the scenario is answered before the heavy imports
         if use_dask and temperatures is not None:
             raise click.UsageError("--temperatures needs the single-process run (leave out --dask/--scheduler)")
         if scenario_path is not None:
             scn = scenario_from_file(scenario_path, for_plan=False)
         else:
             scn = scenario_from_dict({}, base_dir=Path.cwd(), for_plan=False)
+        check_input_files(scn, for_plan=False)
+        for path in (buildings, temperatures):
+            if path is not None and not path.exists():
+                raise InputDataError(f"{path}: file not found")
+    from heatmap.demand_job import demand_map, demand_summary, write_demand_map
+    from heatmap.profiles import read_outdoor_temperature
+
+    with _answer_errors():
         outdoor = read_outdoor_temperature(temperatures) if temperatures is not None else None
         if use_dask:
             from heatmap.region import dask_client
@@ -171,6 +181,20 @@ def demand(
         click.echo("\nWritten:")
         for path in written.values():
             click.echo(f"  {path}")
+
+
+@main.command()
+def schema() -> None:
+    """Print the JSON Schema of scenario files.
+
+    Editors check scenario YAML against it as it is typed: save it (heatmap schema > scenario.schema.json)
+    and start the scenario with the line "# yaml-language-server: $schema=scenario.schema.json".
+    """
+    import json
+
+    from heatmap.scenario import json_schema
+
+    click.echo(json.dumps(json_schema(), indent=2, ensure_ascii=False))
 
 
 if __name__ == "__main__":

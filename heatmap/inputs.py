@@ -4,6 +4,14 @@ Every input may come in any CRS; it is projected to the plan's one metric CRS (E
 the local UTM zone). CSV files carry ``lon`` and ``lat`` columns in degrees (EPSG:4326). Every check names
 the file, the row's id and what to fix.
 
+Columns: each field is read from the column of its own name unless the scenario maps it to another one
+(``sources.columns: {t_supply_c: supply_temperature_c}``); a column that resembles a field which the file
+lacks is refused with the mapping to write, never silently ignored. The column that fed each field is
+recorded in the result's ``attrs["columns"]``. Numbers must be finite and plausible (:data:`PLAUSIBLE_MAX`);
+an empty cell of an optional column means "not given", and the documented default applies. Positions in
+messages are file line numbers for CSV files and scenario rows ("line N") and 1-based feature numbers for
+vector files ("feature N").
+
 Consumer rule: a consumer carries ``annual_demand_mwh``; its ``peak_load_kw`` is taken from the file when
 given, else derived as ``annual_demand_mwh × 1000 / demand.full_load_hours_h`` (recorded in the consumer's
 ``demand_method``).
@@ -11,8 +19,11 @@ given, else derived as ``annual_demand_mwh × 1000 / demand.full_load_hours_h`` 
 
 from __future__ import annotations
 
+import difflib
 import logging
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -31,6 +42,15 @@ FINLAND_BBOX_DEG = (19.0, 59.5, 31.6, 70.1)
 VECTOR_SUFFIXES = {".gpkg", ".geojson", ".json", ".shp", ".fgb", ".parquet"}
 MAX_PLAUSIBLE_T_C = 200.0
 """Temperatures above this are taken for kelvin given where °C is expected."""
+MAX_SCALE_ERROR = 0.01
+"""Largest scale error (|k − 1|) of a given working CRS at the study area: lengths and costs err by as much."""
+PLAUSIBLE_MAX = {"capacity_kw": 1e7, "annual_demand_mwh": 1e6, "peak_load_kw": 1e6}
+"""Largest plausible value of a numeric column (10 GW, 1 TWh/a, 1 GW): larger ones are taken for a unit error."""
+SOURCE_FIELDS = ("name", "capacity_kw", "t_supply_c")
+"""Fields a source file may give; each read from the column of that name or the one ``sources.columns`` maps."""
+CONSUMER_FIELDS = ("name", "building_type", "annual_demand_mwh", "peak_load_kw", "min_supply_c")
+"""Fields a consumer file may give; each read from the column of that name or the one ``consumers.columns`` maps."""
+_UNIT_TOKENS = frozenset({"c", "k", "f", "w", "kw", "mw", "gw", "kwh", "mwh", "gwh", "twh", "mj", "gj"})
 
 
 def metric_crs_for(lon: float, lat: float, *, given: str | None = None) -> CRS:
@@ -41,7 +61,9 @@ def metric_crs_for(lon: float, lat: float, *, given: str | None = None) -> CRS:
     lon, lat
         Centre of the study area in EPSG:4326.
     given
-        The scenario's ``study_area.crs``, if set: used as it is, once checked to be projected.
+        The scenario's ``study_area.crs``, if set: used once checked to be projected, in metres and true to
+        scale at the study area (scale error below :data:`MAX_SCALE_ERROR`; EPSG:3857 in Finland errs by
+        ~100 %).
 
     Returns
     -------
@@ -49,9 +71,15 @@ def metric_crs_for(lon: float, lat: float, *, given: str | None = None) -> CRS:
         ``given``; else EPSG:3067 (ETRS-TM35FIN) inside Finland, else the WGS 84 UTM zone of the centre.
     """
     if given:
-        crs = CRS.from_user_input(given)
+        from pyproj.exceptions import CRSError
+
+        try:
+            crs = CRS.from_user_input(given)
+        except CRSError as exc:
+            raise InputDataError(f"'study_area.crs' {given!r} is not a CRS pyproj knows ({exc})") from None
         if not crs.is_projected:
             raise InputDataError(f"'study_area.crs' {crs.to_string()} is geographic; give a metric (projected) CRS")
+        _check_scale(crs, lon, lat)
         return crs
     w, s, e, n = FINLAND_BBOX_DEG
     if w <= lon <= e and s <= lat <= n:
@@ -63,43 +91,93 @@ def metric_crs_for(lon: float, lat: float, *, given: str | None = None) -> CRS:
     return crs
 
 
-def _read_any(path: Path, *, layer: str | None) -> gpd.GeoDataFrame:
+def _check_scale(crs: CRS, lon: float, lat: float) -> None:
+    """Refuse a working CRS whose scale at the study area is not within :data:`MAX_SCALE_ERROR` of one."""
+    from pyproj import Proj
+
+    try:
+        factors = Proj(crs).get_factors(lon, lat)
+        error = max(abs(factors.meridional_scale - 1), abs(factors.parallel_scale - 1))
+    except Exception:  # noqa: BLE001 - pyproj cannot give the scale there: as bad as a wrong scale
+        error = float("nan")
+    if not error < MAX_SCALE_ERROR:
+        size = f"by {error:.0%}" if np.isfinite(error) else "by an unknown amount (outside its area of use)"
+        raise InputDataError(
+            f"'study_area.crs' {crs.to_string()} distorts lengths {size} at the study area ({lon:.3f}, {lat:.3f}), "
+            f"so every pipe length and cost would be off as much (at most {MAX_SCALE_ERROR:.0%} is accepted); give "
+            f"a CRS made for the area (EPSG:3067 in Finland, else the local UTM zone) or leave 'study_area.crs' out"
+        )
+
+
+def _read_any(path: Path, *, layer: str | None, key: str | None) -> gpd.GeoDataFrame:
+    if path.is_dir() and path.suffix.lower() != ".gdb":
+        raise InputDataError(f"{path}: is a folder, not a file" + (f"; check '{key}.path'" if key else ""))
     if not path.exists():
         raise InputDataError(f"{path}: file not found; check the path in the scenario")
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        try:
-            df = pd.read_csv(path)
-        except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
-            raise InputDataError(f"{path}: not a readable CSV file ({exc})") from exc
-        missing = {"lon", "lat"} - set(df.columns)
-        if missing:
-            raise InputDataError(
-                f"{path}: a CSV input needs 'lon' and 'lat' columns in degrees (EPSG:4326); missing: "
-                f"{', '.join(sorted(missing))}"
-            )
-        lon = pd.to_numeric(df["lon"], errors="coerce")
-        lat = pd.to_numeric(df["lat"], errors="coerce")
-        bad = df.index[lon.isna() | lat.isna() | ~lon.between(-180, 180) | ~lat.between(-90, 90)]
-        if len(bad):
-            raise InputDataError(
-                f"{path}: rows {_rows(bad + 2)} have no valid lon/lat in degrees (line numbers of the file)"
-            )
-        return gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(lon, lat), crs="EPSG:4326")
+        return _read_csv(path)
     if suffix not in VECTOR_SUFFIXES:
         raise InputDataError(
             f"{path}: unsupported format '{suffix}'; use GeoPackage, GeoJSON, Shapefile or CSV with lon/lat"
         )
     try:
         if suffix == ".parquet":
-            return gpd.read_parquet(path)
-        return gpd.read_file(path, layer=layer, engine="pyogrio")
+            gdf = gpd.read_parquet(path)
+        else:
+            _check_layer(path, layer, key)
+            gdf = gpd.read_file(path, layer=layer, engine="pyogrio")
+    except InputDataError:
+        raise
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, ValueError, OSError) as exc:
         # GDAL's first sentence, without the path already named
         reason = str(exc).split(";")[0].replace(f"'{path}' ", "").strip().rstrip(".")
         raise InputDataError(
             f"{path}: cannot be read as {suffix[1:]} ({reason}); check that the file is complete and in that format"
         ) from exc
+    gdf.attrs["row_label"] = "feature"
+    gdf.attrs["row_numbers"] = np.arange(1, len(gdf) + 1)
+    return gdf
+
+
+def _check_layer(path: Path, layer: str | None, key: str | None) -> None:
+    """Refuse a missing layer, and a file of several layers when none is named (it would read the first)."""
+    names = [str(name) for name, _ in pyogrio.list_layers(path)]
+    if layer is not None and layer not in names:
+        raise InputDataError(
+            f"{path}: has no layer '{layer}' (layers: {', '.join(names)})" + (f"; check '{key}.layer'" if key else "")
+        )
+    if layer is None and key is not None and len(names) > 1:
+        raise InputDataError(
+            f"{path}: holds {len(names)} layers ({', '.join(names)}); name the one to read with '{key}.layer'"
+        )
+
+
+def _read_csv(path: Path) -> gpd.GeoDataFrame:
+    try:
+        df = pd.read_csv(path)
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+        raise InputDataError(f"{path}: not a readable CSV file ({exc})") from exc
+    # file line of each row: pandas skips blank lines (the header is the first line that is not blank)
+    text = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    lines = np.array([i for i, line in enumerate(text, 1) if line.strip()][1:][: len(df)])
+    if len(lines) < len(df):  # quoted line breaks: count rows instead
+        lines = np.arange(len(df)) + 2
+    missing = {"lon", "lat"} - set(df.columns)
+    if missing:
+        raise InputDataError(
+            f"{path}: a CSV input needs 'lon' and 'lat' columns in degrees (EPSG:4326); missing: "
+            f"{', '.join(sorted(missing))}"
+        )
+    lon = pd.to_numeric(df["lon"], errors="coerce")
+    lat = pd.to_numeric(df["lat"], errors="coerce")
+    bad = (lon.isna() | lat.isna() | ~lon.between(-180, 180) | ~lat.between(-90, 90)).to_numpy()
+    if bad.any():
+        raise InputDataError(f"{path}, {_lines('line', lines[bad])}: no valid lon/lat in degrees (EPSG:4326)")
+    gdf = gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(lon, lat), crs="EPSG:4326")
+    gdf.attrs["row_label"] = "line"
+    gdf.attrs["row_numbers"] = lines
+    return gdf
 
 
 def _rows(ids: pd.Index | np.ndarray | list, limit: int = 10) -> str:
@@ -108,53 +186,152 @@ def _rows(ids: pd.Index | np.ndarray | list, limit: int = 10) -> str:
     return shown + (f" and {len(ids) - limit} more" if len(ids) > limit else "")
 
 
+def _lines(label: str, numbers: Any, limit: int = 10) -> str:
+    """Name file positions: ``line 3``, ``lines 3, 6``, ``features 2, 5 and 8 more``."""
+    numbers = [int(n) for n in numbers]
+    return f"{label}{'s' if len(numbers) > 1 else ''} {_rows(numbers, limit)}"
+
+
+def _at(gdf: gpd.GeoDataFrame, mask: Any) -> str:
+    """``, line 3`` (CSV, scenario rows) or ``, feature 2`` (vector files) for the rows in ``mask``; else ''."""
+    numbers = gdf.attrs.get("row_numbers")
+    if numbers is None or len(numbers) != len(gdf):
+        return ""
+    return ", " + _lines(gdf.attrs.get("row_label", "feature"), np.asarray(numbers)[np.asarray(mask, dtype=bool)])
+
+
 def _check_geometry(gdf: gpd.GeoDataFrame, where: str, ids: pd.Series, allowed: tuple[str, ...]) -> None:
     geom = gdf.geometry
-    empty = geom.isna() | geom.is_empty
+    empty = (geom.isna() | geom.is_empty).to_numpy()
     if empty.any():
-        raise InputDataError(f"{where}: features {_rows(ids[empty])} have no geometry; give each a location")
-    invalid = ~geom.is_valid
+        raise InputDataError(
+            f"{where}{_at(gdf, empty)}: features {_rows(ids[empty])} have no geometry; give each a location"
+        )
+    invalid = ~geom.is_valid.to_numpy()
     if invalid.any():
         reasons = shapely.is_valid_reason(geom[invalid].values)
         raise InputDataError(
-            f"{where}: features {_rows(ids[invalid])} have invalid geometry ({reasons[0]}); repair them "
-            f"(QGIS: Vector ▸ Geometry Tools ▸ Fix Geometries)"
+            f"{where}{_at(gdf, invalid)}: features {_rows(ids[invalid])} have invalid geometry ({reasons[0]}); "
+            f"repair them (QGIS: Vector ▸ Geometry Tools ▸ Fix Geometries)"
         )
     kinds = set(geom.geom_type)
     if not kinds <= set(allowed):
+        wrong = (~geom.geom_type.isin(allowed)).to_numpy()
         raise InputDataError(
-            f"{where}: geometry types {sorted(kinds - set(allowed))} are not allowed here; use {', '.join(allowed)}"
+            f"{where}{_at(gdf, wrong)}: geometry types {sorted(kinds - set(allowed))} are not allowed here; use "
+            f"{', '.join(allowed)}"
         )
     if "Point" in kinds and kinds & {"Polygon", "MultiPolygon"}:
         raise InputDataError(f"{where}: mixes points and polygons; give all consumers as points or all as footprints")
 
 
-def _numeric(gdf: gpd.GeoDataFrame, column: str, where: str, ids: pd.Series, *, required: bool) -> pd.Series:
+def _numeric(
+    gdf: gpd.GeoDataFrame, column: str, where: str, ids: pd.Series, *, required: bool, field: str | None = None
+) -> pd.Series:
+    """Read a numeric column; empty cells are NaN (not given).
+
+    Text, infinity, negatives and implausibly large values are refused with the features named.
+    """
+    field = field or column
     if column not in gdf.columns:
         if required:
             raise InputDataError(f"{where}: column '{column}' is missing (columns: {', '.join(map(str, gdf.columns))})")
         return pd.Series(np.nan, index=gdf.index)
     raw = gdf[column]
     values = pd.to_numeric(raw, errors="coerce")
-    bad = values.isna() & raw.notna()
+    named = f"'{column}'" if column == field else f"'{column}' (for {field})"
+    bad = (values.isna() & raw.notna()).to_numpy()
     if bad.any():
-        raise InputDataError(f"{where}: '{column}' is not a number for features {_rows(ids[bad])}")
-    if required and values.isna().any():
-        raise InputDataError(f"{where}: '{column}' is empty for features {_rows(ids[values.isna()])}")
-    negative = values < 0
+        raise InputDataError(f"{where}{_at(gdf, bad)}: {named} is not a number for features {_rows(ids[bad])}")
+    empty = values.isna().to_numpy()
+    if required and empty.any():
+        raise InputDataError(f"{where}{_at(gdf, empty)}: {named} is empty for features {_rows(ids[empty])}")
+    infinite = np.isinf(values.to_numpy(dtype=float))
+    if infinite.any():
+        raise InputDataError(
+            f"{where}{_at(gdf, infinite)}: {named} is infinite for features {_rows(ids[infinite])}; give a finite "
+            f"number"
+        )
+    negative = (values < 0).to_numpy()
     if negative.any():
-        raise InputDataError(f"{where}: '{column}' is negative for features {_rows(ids[negative])}; it must be ≥ 0")
+        raise InputDataError(
+            f"{where}{_at(gdf, negative)}: {named} is negative for features {_rows(ids[negative])}; it must be ≥ 0"
+        )
+    upper = PLAUSIBLE_MAX.get(field)
+    huge = (values > upper).to_numpy() if upper is not None else np.zeros(len(values), bool)
+    if huge.any():
+        raise InputDataError(
+            f"{where}{_at(gdf, huge)}: {named} of features {_rows(ids[huge])} is above the plausible {upper:g}; "
+            f"check the unit ({field.rsplit('_', 1)[-1]})"
+        )
     return values.astype(float)
+
+
+def _tokens(name: str) -> list[str]:
+    return [t for t in str(name).lower().replace("-", "_").replace(" ", "_").split("_") if t]
+
+
+def _resembling(field: str, columns: list[str]) -> str | None:
+    """Find the column most like ``field``: close in spelling, or sharing a word of four letters or more."""
+    words = {t for t in _tokens(field) if len(t) >= 4 and t not in _UNIT_TOKENS}
+    best, score = None, 0.0
+    for col in columns:
+        ratio = difflib.SequenceMatcher(None, str(col).lower(), field).ratio()
+        shared = words & set(_tokens(col))
+        if (ratio >= 0.7 or shared) and ratio + len(shared) > score:
+            best, score = col, ratio + len(shared)
+    return best
+
+
+def _columns(
+    gdf: gpd.GeoDataFrame,
+    where: str,
+    what: str,
+    fields: tuple[str, ...],
+    checked: tuple[str, ...],
+    columns: Mapping[str, str] | Any | None,
+) -> dict[str, str]:
+    """Map each field to the file column that feeds it; refuse a column that resembles a field the file lacks."""
+    given = dict(columns) if columns is not None else {}
+    mapping = {f: str(given.get(f) or f) for f in fields}
+    names = [str(c) for c in gdf.columns if c != gdf.geometry.name]
+    if gdf.attrs.get("inline"):
+        return {f: f for f in fields if f in names}
+    for f, col in mapping.items():
+        if col != f and col not in names:
+            raise InputDataError(
+                f"{where}: column '{col}' (mapped by '{what}.columns.{f}') is not in the file (columns: "
+                f"{', '.join(names)})"
+            )
+    free = [c for c in names if c not in mapping.values() and c not in ("id", "lon", "lat")]
+    for f in checked:
+        if mapping[f] in names:
+            continue
+        col = _resembling(f, free)
+        if col is None:
+            continue
+        unit, col_unit = _tokens(f)[-1], _tokens(col)[-1]
+        if col_unit in _UNIT_TOKENS and col_unit != unit:
+            raise InputDataError(
+                f"{where}: column '{col}' looks like '{f}' in another unit ({col_unit}, not {unit}); give a column "
+                f"'{f}' in {unit}, or leave the column out"
+            )
+        raise InputDataError(
+            f"{where}: column '{col}' looks like '{f}', which the file lacks (so it would be left out); map it with "
+            f"'{what}.columns: {{{f}: {col}}}' in the scenario, or rename the column"
+        )
+    return {f: col for f, col in mapping.items() if col in names}
 
 
 def read_features(
     path: Path | None,
     *,
-    inline: list[dict] | None = None,
+    inline: list | None = None,
     id_column: str,
     layer: str | None = None,
     what: str,
     allowed_geometry: tuple[str, ...] = ("Point",),
+    key: str | None = None,
 ) -> gpd.GeoDataFrame:
     """Read a point or polygon input, check ids and geometries, keep its own CRS.
 
@@ -163,7 +340,8 @@ def read_features(
     path
         The file (GPKG, GeoJSON, SHP, FlatGeobuf, GeoParquet, or CSV with lon/lat); ``None`` with ``inline``.
     inline
-        Rows given in the scenario (each with ``lon`` and ``lat``), used when ``path`` is ``None``.
+        Rows given in the scenario (mappings or the scenario's inline rows, each with ``lon`` and ``lat``),
+        used when ``path`` is ``None``.
     id_column
         The column holding unique ids; it becomes the ``id`` column.
     layer
@@ -172,21 +350,38 @@ def read_features(
         What the features are ("sources", "consumers"), for messages.
     allowed_geometry
         Geometry types accepted.
+    key
+        The scenario section that names the file (``sources``, ``consumers``), for messages; default
+        ``what`` for sources and consumers, else none.
 
     Returns
     -------
     geopandas.GeoDataFrame
-        The features with a unique string ``id`` column, in the file's CRS.
+        The features with a unique string ``id`` column, in the file's CRS; ``attrs`` hold ``where`` (for
+        messages), ``row_label`` and ``row_numbers`` (file line or feature number of each row) and
+        ``id_column``.
     """
+    if key is None and what in ("sources", "consumers"):
+        key = what
     if path is not None:
-        gdf = _read_any(path, layer=layer)
+        gdf = _read_any(Path(path), layer=layer, key=key)
         where = str(path)
     else:
-        df = pd.DataFrame(inline or [])
+        rows = list(inline or [])
+        df = pd.DataFrame([r.model_dump(exclude_none=True) if hasattr(r, "model_dump") else dict(r) for r in rows])
         where = f"scenario '{what}.inline'"
         if df.empty or not {"lon", "lat"} <= set(df.columns):
             raise InputDataError(f"{where}: each row needs 'lon' and 'lat' in degrees")
-        gdf = gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(df["lon"], df["lat"]), crs="EPSG:4326")
+        lon = pd.to_numeric(df["lon"], errors="coerce")
+        lat = pd.to_numeric(df["lat"], errors="coerce")
+        bad = (lon.isna() | lat.isna() | ~lon.between(-180, 180) | ~lat.between(-90, 90)).to_numpy()
+        if bad.any():
+            raise InputDataError(f"{where}: rows {_rows(np.flatnonzero(bad) + 1)} have no valid lon/lat in degrees")
+        gdf = gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(lon, lat), crs="EPSG:4326")
+        lines = [getattr(r, "_line", None) for r in rows]
+        gdf.attrs.update(inline=True, row_label="line")
+        if all(isinstance(n, int) for n in lines):
+            gdf.attrs["row_numbers"] = np.array(lines)
     if gdf.empty:
         raise InputDataError(f"{where}: holds no {what}")
     if gdf.crs is None:
@@ -195,27 +390,36 @@ def read_features(
             f"ogr2ogr -a_srs EPSG:3067) and save it again"
         )
     if id_column not in gdf.columns:
+        fix = f"name it with '{key}.id_column'" if key else f"give the file an '{id_column}' column"
         raise InputDataError(
-            f"{where}: id column '{id_column}' is missing; name it with '{what}.id_column' "
-            f"(columns: {', '.join(map(str, gdf.columns))})"
+            f"{where}: id column '{id_column}' is missing; {fix} (columns: {', '.join(map(str, gdf.columns))})"
         )
+    gdf = gdf.reset_index(drop=True)
     ids = gdf[id_column]
     if ids.isna().any():
-        raise InputDataError(f"{where}: rows {_rows(gdf.index[ids.isna()] + 1)} have no '{id_column}'")
+        missing = ids.isna().to_numpy()
+        raise InputDataError(f"{where}{_at(gdf, missing)}: {what} without '{id_column}'; give each an id")
     ids = ids.astype(str)
-    dup = ids[ids.duplicated(keep=False)]
-    if len(dup):
-        raise InputDataError(f"{where}: duplicate ids {_rows(sorted(set(dup)))}; every {what[:-1]} needs its own id")
-    gdf = gdf.reset_index(drop=True)
-    ids = ids.reset_index(drop=True)
+    dup = ids.duplicated(keep=False).to_numpy()
+    if dup.any():
+        raise InputDataError(
+            f"{where}{_at(gdf, dup)}: duplicate ids {_rows(sorted(set(ids[dup])))}; every {what[:-1]} needs its own id"
+        )
     _check_geometry(gdf, where, ids, allowed_geometry)
+    attrs = dict(gdf.attrs)
     gdf = gdf.drop(columns=[id_column]).assign(id=ids.values)
-    gdf.attrs["where"] = where
+    gdf.attrs.update(attrs, where=where, id_column=id_column)
     logger.info("Read %d %s from %s", len(gdf), what, where)
     return gdf
 
 
-def prepare_sources(gdf: gpd.GeoDataFrame, *, crs: CRS, default_t_supply_c: float) -> gpd.GeoDataFrame:
+def prepare_sources(
+    gdf: gpd.GeoDataFrame,
+    *,
+    crs: CRS,
+    default_t_supply_c: float,
+    columns: Mapping[str, str] | Any | None = None,
+) -> gpd.GeoDataFrame:
     """Check heat sources and project them to the plan's CRS.
 
     Parameters
@@ -226,32 +430,44 @@ def prepare_sources(gdf: gpd.GeoDataFrame, *, crs: CRS, default_t_supply_c: floa
         The plan's metric CRS.
     default_t_supply_c
         Supply temperature of sources that give none (``temperatures.supply_c``).
+    columns
+        The file column of each field of :data:`SOURCE_FIELDS` where it differs (``sources.columns``).
 
     Returns
     -------
     geopandas.GeoDataFrame
-        Columns ``source_id``, ``name``, ``capacity_kw``, ``t_supply_c``, geometry (points).
+        Columns ``source_id``, ``name``, ``capacity_kw``, ``t_supply_c``, geometry (points); ``attrs["columns"]``
+        names the file column that fed each field.
     """
     where = gdf.attrs.get("where", "sources")
     ids = gdf["id"]
-    capacity = _numeric(gdf, "capacity_kw", where, ids, required=True)
-    zero = capacity <= 0
+    cols = _columns(gdf, where, "sources", SOURCE_FIELDS, ("capacity_kw", "t_supply_c"), columns)
+    capacity = _numeric(gdf, cols.get("capacity_kw", "capacity_kw"), where, ids, required=True, field="capacity_kw")
+    zero = (capacity <= 0).to_numpy()
     if zero.any():
-        raise InputDataError(f"{where}: 'capacity_kw' must be positive for sources {_rows(ids[zero])}")
-    t_supply = _numeric(gdf, "t_supply_c", where, ids, required=False).fillna(default_t_supply_c)
-    _check_temperature(t_supply, where, ids, "t_supply_c")
+        raise InputDataError(f"{where}{_at(gdf, zero)}: 'capacity_kw' must be positive for sources {_rows(ids[zero])}")
+    t_col = cols.get("t_supply_c", "t_supply_c")
+    t_supply = _numeric(gdf, t_col, where, ids, required=False, field="t_supply_c")
+    _check_temperature(t_supply, gdf, where, ids, t_col)
+    t_supply = t_supply.fillna(default_t_supply_c)
     out = gpd.GeoDataFrame(
         {
             "source_id": ids.values,
-            "name": gdf["name"].astype(str).values if "name" in gdf else ids.values,
+            "name": gdf[cols["name"]].fillna("").astype(str).values if "name" in cols else ids.values,
             "capacity_kw": capacity.values,
             "t_supply_c": t_supply.values,
         },
         geometry=_project(gdf, crs, where, ids),
         crs=crs,
     )
+    out.attrs["columns"] = _fed(gdf, cols)
     logger.info("Prepared %d sources, %.0f kW capacity", len(out), out.capacity_kw.sum())
     return out
+
+
+def _fed(gdf: gpd.GeoDataFrame, cols: dict[str, str]) -> dict[str, str]:
+    """Which file column fed each field (the id included)."""
+    return {"id": str(gdf.attrs.get("id_column", "id")), **cols}
 
 
 def _project(gdf: gpd.GeoDataFrame, crs: CRS, where: str, ids: pd.Series) -> np.ndarray:
@@ -260,23 +476,31 @@ def _project(gdf: gpd.GeoDataFrame, crs: CRS, where: str, ids: pd.Series) -> np.
     bad = ~np.isfinite(shapely.get_coordinates(projected)).all(axis=1)
     if bad.any():
         index = np.unique(shapely.get_coordinates(projected, return_index=True)[1][bad])
+        mask = np.zeros(len(gdf), bool)
+        mask[index] = True
         raise InputDataError(
-            f"{where}: features {_rows(ids.iloc[index])} cannot be placed in {crs.to_string()} (far outside the "
-            f"study area?); check their coordinates and CRS"
+            f"{where}{_at(gdf, mask)}: features {_rows(ids.iloc[index])} cannot be placed in {crs.to_string()} "
+            f"(far outside the study area?); check their coordinates and CRS"
         )
     return projected
 
 
-def _check_temperature(values: pd.Series, where: str, ids: pd.Series, column: str) -> None:
-    hot = values > MAX_PLAUSIBLE_T_C
+def _check_temperature(values: pd.Series, gdf: gpd.GeoDataFrame, where: str, ids: pd.Series, column: str) -> None:
+    hot = (values > MAX_PLAUSIBLE_T_C).to_numpy()
     if hot.any():
         raise InputDataError(
-            f"{where}: '{column}' of {_rows(ids[hot])} is above {MAX_PLAUSIBLE_T_C:.0f}; give °C, not kelvin"
+            f"{where}{_at(gdf, hot)}: '{column}' of {_rows(ids[hot])} is above {MAX_PLAUSIBLE_T_C:.0f}; give °C, "
+            f"not kelvin"
         )
 
 
 def prepare_consumers(
-    gdf: gpd.GeoDataFrame, *, crs: CRS, full_load_hours_h: float, default_min_supply_c: float
+    gdf: gpd.GeoDataFrame,
+    *,
+    crs: CRS,
+    full_load_hours_h: float,
+    default_min_supply_c: float,
+    columns: Mapping[str, str] | Any | None = None,
 ) -> gpd.GeoDataFrame:
     """Check consumers with given demand, derive missing peak loads and project them.
 
@@ -284,26 +508,35 @@ def prepare_consumers(
     ----------
     gdf
         Output of :func:`read_features` for consumers, with ``annual_demand_mwh`` (and optionally
-        ``peak_load_kw``, ``name``, ``building_type``).
+        ``peak_load_kw``, ``name``, ``building_type``, ``min_supply_c``).
     crs
         The plan's metric CRS.
     full_load_hours_h
         Full-load hours deriving a missing peak load from the annual demand.
     default_min_supply_c
         Lowest acceptable supply temperature of consumers whose ``min_supply_c`` is empty or missing.
+    columns
+        The file column of each field of :data:`CONSUMER_FIELDS` where it differs (``consumers.columns``).
 
     Returns
     -------
     geopandas.GeoDataFrame
         Columns ``consumer_id``, ``name``, ``building_type``, ``annual_demand_mwh``, ``peak_load_kw``,
-        ``min_supply_c``, ``demand_method``, geometry (points or footprints).
+        ``min_supply_c``, ``demand_method``, geometry (points or footprints); ``attrs["columns"]`` names the
+        file column that fed each field.
     """
     where = gdf.attrs.get("where", "consumers")
     ids = gdf["id"]
-    annual = _numeric(gdf, "annual_demand_mwh", where, ids, required=True)
-    peak = _numeric(gdf, "peak_load_kw", where, ids, required=False)
-    min_supply = _numeric(gdf, "min_supply_c", where, ids, required=False).fillna(default_min_supply_c)
-    _check_temperature(min_supply, where, ids, "min_supply_c")
+    checked = ("annual_demand_mwh", "peak_load_kw", "min_supply_c")
+    cols = _columns(gdf, where, "consumers", CONSUMER_FIELDS, checked, columns)
+    annual = _numeric(
+        gdf, cols.get("annual_demand_mwh", "annual_demand_mwh"), where, ids, required=True, field="annual_demand_mwh"
+    )
+    peak = _numeric(gdf, cols.get("peak_load_kw", "peak_load_kw"), where, ids, required=False, field="peak_load_kw")
+    t_col = cols.get("min_supply_c", "min_supply_c")
+    min_supply = _numeric(gdf, t_col, where, ids, required=False, field="min_supply_c")
+    _check_temperature(min_supply, gdf, where, ids, t_col)
+    min_supply = min_supply.fillna(default_min_supply_c)
     derived = peak.isna()
     peak = peak.where(~derived, annual * 1000.0 / full_load_hours_h)
     method = np.where(
@@ -314,8 +547,10 @@ def prepare_consumers(
     out = gpd.GeoDataFrame(
         {
             "consumer_id": ids.values,
-            "name": gdf["name"].fillna("").astype(str).values if "name" in gdf else "",
-            "building_type": gdf["building_type"].astype(str).values if "building_type" in gdf else "",
+            "name": gdf[cols["name"]].fillna("").astype(str).values if "name" in cols else "",
+            "building_type": gdf[cols["building_type"]].fillna("").astype(str).values
+            if "building_type" in cols
+            else "",
             "annual_demand_mwh": annual.values,
             "peak_load_kw": peak.values,
             "min_supply_c": min_supply.values,
@@ -324,5 +559,6 @@ def prepare_consumers(
         geometry=_project(gdf, crs, where, ids),
         crs=crs,
     )
+    out.attrs["columns"] = _fed(gdf, cols)
     logger.info("Prepared %d consumers, %.0f MWh/a", len(out), out.annual_demand_mwh.sum())
     return out

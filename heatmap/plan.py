@@ -74,7 +74,11 @@ class _Timer:
 
 def _load(scn: Scenario) -> tuple[CRS, gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame, list[str]]:
     src_raw = inputs.read_features(
-        scn.sources.path, inline=scn.sources.inline, id_column=scn.sources.id_column, what="sources"
+        scn.sources.path,
+        inline=scn.sources.inline,
+        id_column=scn.sources.id_column,
+        layer=scn.sources.layer,
+        what="sources",
     )
     if scn.study_area.bbox is not None:
         w, s, e, n = scn.study_area.bbox
@@ -83,7 +87,9 @@ def _load(scn: Scenario) -> tuple[CRS, gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.G
         centre = src_raw.to_crs(4326).geometry.union_all().centroid
         lon, lat = centre.x, centre.y
     crs = inputs.metric_crs_for(lon, lat, given=scn.study_area.crs)
-    src = inputs.prepare_sources(src_raw, crs=crs, default_t_supply_c=scn.temperatures.supply_c)
+    src = inputs.prepare_sources(
+        src_raw, crs=crs, default_t_supply_c=scn.temperatures.supply_c, columns=scn.sources.columns
+    )
 
     st = scn.streets
     if st.source == "pbf":
@@ -135,6 +141,7 @@ def _load(scn: Scenario) -> tuple[CRS, gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.G
             crs=crs,
             full_load_hours_h=scn.demand.full_load_hours_h,
             default_min_supply_c=scn.temperatures.min_consumer_supply_c,
+            columns=scn.consumers.columns,
         )
         out = cons[~cons.intersects(area)]
         if len(out):

@@ -2,302 +2,519 @@
 
 A scenario names the study area, the street source, the heat sources and consumers, and every assumption
 of the plan: design temperatures, hydraulic limits, the pipe catalogue and cost model, the demand rule and
-the economics. Every setting has a documented default (the field's ``doc``); the summary of a plan lists
-each setting with its value and whether it came from the scenario or from the default.
+the economics. The settings are pydantic models (:class:`Scenario` and its sections): each field has its
+unit in its name, its allowed range or choices and a description; ``heatmap schema`` prints the JSON Schema
+(:func:`json_schema`) that editors use to check scenario files as they are typed. Every setting has a
+documented default; the summary of a plan lists each setting that applies with its value and whether it
+came from the scenario or from the default (:meth:`Scenario.assumptions`).
 
-Validation names the key, the value and what is allowed; an unknown key gets the closest known key
-suggested. Relative paths are resolved against the scenario file's folder.
+Validation names the key, its line in the file, the value and what is allowed; an unknown key gets the
+closest known key suggested; a key given twice, NaN and infinity are refused. Relative paths are resolved
+against the scenario file's folder; the bundled tables (pipe catalogue, demand tables) default to the
+package's data folder.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import logging
-import types
+import math
 import typing
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError, ValidationInfo
 
 from heatmap import settings
-from heatmap._errors import ScenarioError
+from heatmap._errors import InputDataError, ScenarioError
 
 logger = logging.getLogger(__name__)
 
-
-def _setting(default: Any, doc: str, **checks: Any) -> Any:
-    """Declare a scenario setting with its default, its documentation and its checks."""
-    kwargs: dict[str, Any] = {"metadata": {"doc": doc, **checks}}
-    if isinstance(default, list | dict):
-        kwargs["default_factory"] = lambda: type(default)(default)
-    else:
-        kwargs["default"] = default
-    return field(**kwargs)
+MAX_MESSAGES = 5
+"""At most this many problems of one scenario are listed (then their count)."""
 
 
-@dataclass(frozen=True)
-class StudyArea:
+class _Section(BaseModel):
+    """A block of settings: unknown keys, wrong types, NaN and infinity are refused; frozen once read."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+
+
+def _f(default: Any, doc: str, **checks: Any) -> Any:
+    """Declare a setting with its default, its documentation and its checks (``ge``, ``le``, ...)."""
+    if callable(default):
+        return Field(default_factory=default, description=doc, **checks)
+    return Field(default, description=doc, **checks)
+
+
+def _in_data(name: str) -> Any:
+    """Default of a bundled table: the file of that name in the package's data folder."""
+    return lambda: settings.data_dir / name
+
+
+def _to_path(value: Any, info: ValidationInfo) -> Any:
+    """Turn a non-empty text (or a Path) into an absolute Path, a relative one against the scenario's folder."""
+    if value is None:
+        return None
+    if isinstance(value, str) and value.strip():
+        value = Path(value)
+    if not isinstance(value, Path):
+        raise ValueError(f"must be a file path, got {value!r}")
+    value = value.expanduser()
+    base = (info.context or {}).get("base_dir")
+    if not value.is_absolute() and base is not None:
+        value = (Path(base) / value).resolve()
+    return value
+
+
+def _to_id(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, str) and value.strip():
+        return value
+    raise ValueError(f"must be text or a whole number, got {value!r}")
+
+
+def _check_bbox(value: Any) -> Any:
+    if value is None:
+        return None
+    ok = (
+        isinstance(value, list)
+        and len(value) == 4
+        and all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in value)
+    )
+    if ok:
+        w, s, e, n = (float(v) for v in value)
+        ok = -180 <= w < e <= 180 and -90 <= s < n <= 90
+    if not ok:
+        raise ValueError(
+            f"must be [west, south, east, north]: four finite numbers in degrees (EPSG:4326) with west < east and "
+            f"south < north, got {value!r}"
+        )
+    return [float(v) for v in value]
+
+
+def _check_crs(value: Any) -> Any:
+    if value is None or not isinstance(value, str):
+        return value  # the type check answers
+    from pyproj import CRS
+    from pyproj.exceptions import CRSError
+
+    try:
+        crs = CRS.from_user_input(value)
+    except CRSError as exc:
+        raise ValueError(
+            f"is {value!r}, which pyproj does not know ({str(exc).splitlines()[0]}); give an EPSG code such as "
+            f"EPSG:3067 (Finland) or leave it out to choose one"
+        ) from None
+    if not crs.is_projected:
+        raise ValueError(
+            f"is {value!r}, which is geographic (degrees); give a metric (projected) CRS such as EPSG:3067"
+        )
+    unit = crs.axis_info[0].unit_name if crs.axis_info else ""
+    if unit not in ("metre", "meter"):
+        raise ValueError(f"is {value!r}, whose unit is {unit or 'unknown'}; give a CRS in metres such as EPSG:3067")
+    return value
+
+
+FilePath = Annotated[Path, BeforeValidator(_to_path)]
+Id = Annotated[str, BeforeValidator(_to_id)]
+
+
+class StudyArea(_Section):
     """Where the plan is made."""
 
-    bbox: list[float] | None = _setting(
+    bbox: Annotated[list[float] | None, BeforeValidator(_check_bbox)] = _f(
         None, "[west, south, east, north] in degrees (EPSG:4326); default: the extent of the street data"
     )
-    crs: str | None = _setting(
-        None, "metric CRS for all geometry work; default: EPSG:3067 in Finland, else the local UTM zone"
+    crs: Annotated[str | None, BeforeValidator(_check_crs)] = _f(
+        None,
+        "metric CRS for all geometry work, accepted where its scale error over the study area is below 1 %; "
+        "default: EPSG:3067 in Finland, else the local UTM zone",
     )
 
 
-@dataclass(frozen=True)
-class Streets:
-    """Where the candidate streets come from."""
-
-    source: str = _setting(
-        "pbf",
-        "pbf (OSM PBF via pyrosm), xml (.osm via osmnx), graphml, place, bbox or polygon (live osmnx)",
-        choices=("pbf", "xml", "graphml", "place", "bbox", "polygon"),
-    )
-    path: Path | None = _setting(None, "file for pbf, xml, graphml (or a polygon file for source: polygon)")
-    place: str | None = _setting(None, "place name geocoded by osmnx, for source: place")
-    network_type: str = _setting(
-        "driving+service",
-        "which OSM ways may carry pipes: public roads and service roads by default",
-        choices=("driving", "driving+service", "walking", "cycling", "all"),
-    )
-    max_service_length_m: float = _setting(
-        150.0,
-        "longest service connection from a building or plant to the street; farther is unreachable",
-        min=1.0,
-    )
+NetworkType = Literal["driving", "driving+service", "walking", "cycling", "all"]
+NETWORK_TYPE_DOC = "which OSM ways may carry pipes: public roads and service roads by default"
+MAX_SERVICE_DOC = "longest service connection from a building or plant to the street; farther is unreachable"
 
 
-@dataclass(frozen=True)
-class Sources:
+class _StreetsBase(_Section):
+    """Keys every street source has."""
+
+
+def _max_service() -> Any:
+    return _f(150.0, MAX_SERVICE_DOC, ge=1.0, le=5000.0)
+
+
+class PbfStreets(_StreetsBase):
+    """Streets from an OSM PBF extract (pyrosm), offline."""
+
+    source: Literal["pbf"] = _f("pbf", "pbf: an OSM PBF extract read with pyrosm")
+    path: FilePath = _f(..., "the .osm.pbf file")
+    network_type: NetworkType = _f("driving+service", NETWORK_TYPE_DOC)
+    max_service_length_m: float = _max_service()
+
+
+class XmlStreets(_StreetsBase):
+    """Streets from an OSM XML (.osm) file (osmnx), offline; every highway way is a candidate."""
+
+    source: Literal["xml"] = _f("xml", "xml: an .osm XML file read with osmnx")
+    path: FilePath = _f(..., "the .osm file")
+    max_service_length_m: float = _max_service()
+
+
+class GraphmlStreets(_StreetsBase):
+    """Streets from a GraphML street graph (osmnx), offline; every edge is a candidate."""
+
+    source: Literal["graphml"] = _f("graphml", "graphml: a street graph saved by osmnx")
+    path: FilePath = _f(..., "the .graphml file")
+    max_service_length_m: float = _max_service()
+
+
+class PlaceStreets(_StreetsBase):
+    """Streets of a named place, downloaded live by osmnx (cached)."""
+
+    source: Literal["place"] = _f("place", "place: a place name geocoded and downloaded by osmnx")
+    place: str = _f(..., "place name geocoded by osmnx, e.g. 'Kokkola, Finland'", min_length=1)
+    network_type: NetworkType = _f("driving+service", NETWORK_TYPE_DOC)
+    max_service_length_m: float = _max_service()
+
+
+class BboxStreets(_StreetsBase):
+    """Streets inside ``study_area.bbox``, downloaded live by osmnx (cached)."""
+
+    source: Literal["bbox"] = _f("bbox", "bbox: the streets inside study_area.bbox, downloaded by osmnx")
+    network_type: NetworkType = _f("driving+service", NETWORK_TYPE_DOC)
+    max_service_length_m: float = _max_service()
+
+
+class PolygonStreets(_StreetsBase):
+    """Streets inside the polygon(s) of a file, downloaded live by osmnx (cached)."""
+
+    source: Literal["polygon"] = _f("polygon", "polygon: the streets inside a polygon file, downloaded by osmnx")
+    path: FilePath = _f(..., "file with the study-area polygon(s) (GPKG, GeoJSON, SHP)")
+    network_type: NetworkType = _f("driving+service", NETWORK_TYPE_DOC)
+    max_service_length_m: float = _max_service()
+
+
+STREET_SOURCES: dict[str, type[_StreetsBase]] = {
+    "pbf": PbfStreets,
+    "xml": XmlStreets,
+    "graphml": GraphmlStreets,
+    "place": PlaceStreets,
+    "bbox": BboxStreets,
+    "polygon": PolygonStreets,
+}
+"""The street sources by ``streets.source``; each has its own keys."""
+
+
+def _default_street_source(value: Any) -> Any:
+    if isinstance(value, dict) and "source" not in value:
+        return {**value, "source": "pbf"}
+    return value
+
+
+Streets = Annotated[
+    PbfStreets | XmlStreets | GraphmlStreets | PlaceStreets | BboxStreets | PolygonStreets,
+    Field(discriminator="source"),
+    BeforeValidator(_default_street_source),
+]
+"""Where the candidate streets come from: one of :data:`STREET_SOURCES`, chosen by ``source`` (default pbf)."""
+
+
+class SourceColumns(_Section):
+    """The file column that feeds each source field, where the file names it differently."""
+
+    name: str = _f("name", "column with the source's name (optional)", min_length=1)
+    capacity_kw: str = _f("capacity_kw", "column with the heat capacity, kW", min_length=1)
+    t_supply_c: str = _f(
+        "t_supply_c", "column with the supply temperature, °C (optional; default temperatures.supply_c)", min_length=1
+    )
+
+
+class ConsumerColumns(_Section):
+    """The file column that feeds each consumer field, where the file names it differently."""
+
+    name: str = _f("name", "column with the consumer's name (optional)", min_length=1)
+    building_type: str = _f("building_type", "column with the building type (optional)", min_length=1)
+    annual_demand_mwh: str = _f("annual_demand_mwh", "column with the annual heat demand, MWh/a", min_length=1)
+    peak_load_kw: str = _f(
+        "peak_load_kw", "column with the peak load, kW (optional; default annual / full-load hours)", min_length=1
+    )
+    min_supply_c: str = _f(
+        "min_supply_c",
+        "column with the lowest acceptable supply temperature, °C (optional; default "
+        "temperatures.min_consumer_supply_c)",
+        min_length=1,
+    )
+
+
+class InlineSource(_Section):
+    """A heat source given in the scenario."""
+
+    id: Id = _f(..., "unique id")
+    name: str | None = _f(None, "name shown on the map")
+    lon: float = _f(..., "longitude in degrees (EPSG:4326)", ge=-180, le=180)
+    lat: float = _f(..., "latitude in degrees (EPSG:4326)", ge=-90, le=90)
+    capacity_kw: float = _f(..., "heat capacity, kW", gt=0, le=1e7)
+    t_supply_c: float | None = _f(None, "supply temperature, °C (default temperatures.supply_c)", ge=0, le=200)
+    _line: int | None = PrivateAttr(None)
+
+
+class InlineConsumer(_Section):
+    """A heat consumer given in the scenario."""
+
+    id: Id = _f(..., "unique id")
+    name: str | None = _f(None, "name shown on the map")
+    building_type: str | None = _f(None, "building type (for the map)")
+    lon: float = _f(..., "longitude in degrees (EPSG:4326)", ge=-180, le=180)
+    lat: float = _f(..., "latitude in degrees (EPSG:4326)", ge=-90, le=90)
+    annual_demand_mwh: float = _f(..., "annual heat demand, MWh/a", ge=0, le=1e7)
+    peak_load_kw: float | None = _f(None, "peak load, kW (default annual / demand.full_load_hours_h)", ge=0, le=1e6)
+    min_supply_c: float | None = _f(
+        None, "lowest acceptable supply temperature, °C (default temperatures.min_consumer_supply_c)", ge=0, le=200
+    )
+    _line: int | None = PrivateAttr(None)
+
+
+class Sources(_Section):
     """Heat sources: a file (GPKG, GeoJSON, SHP, CSV with lon/lat) or inline rows."""
 
-    path: Path | None = _setting(None, "file with id, capacity_kw, t_supply_c (and name) per source")
-    inline: list[dict] = _setting([], "rows with id, name, lon, lat, capacity_kw, t_supply_c")
-    id_column: str = _setting("id", "column holding each source's unique id")
+    path: FilePath | None = _f(None, "file with id, capacity_kw, t_supply_c (and name) per source")
+    inline: list[InlineSource] = _f(list, "rows with id, name, lon, lat, capacity_kw, t_supply_c")
+    id_column: str = _f("id", "column holding each source's unique id", min_length=1)
+    layer: str | None = _f(None, "layer to read from a multi-layer file (GeoPackage)")
+    columns: SourceColumns = _f(SourceColumns, "file columns feeding each field where they are named differently")
 
 
-@dataclass(frozen=True)
-class Consumers:
-    """Heat consumers: a file of points or footprints, or the buildings of the OSM street file."""
+class Consumers(_Section):
+    """Heat consumers: a file of points or footprints, inline rows, or the buildings of the OSM street file."""
 
-    path: Path | None = _setting(None, "file with id and annual_demand_mwh (peak_load_kw optional) per consumer")
-    inline: list[dict] = _setting([], "rows with id, lon, lat, annual_demand_mwh (peak_load_kw, min_supply_c optional)")
-    osm_buildings: bool = _setting(False, "take the buildings of the streets' OSM PBF as consumers")
-    id_column: str = _setting("id", "column holding each consumer's unique id")
-    layer: str | None = _setting(None, "layer to read from a multi-layer file (GeoPackage)")
-    min_annual_demand_mwh: float = _setting(
-        0.0, "consumers with less annual demand are left out of the plan (reported)", min=0.0
+    path: FilePath | None = _f(None, "file with id and annual_demand_mwh (peak_load_kw optional) per consumer")
+    inline: list[InlineConsumer] = _f(
+        list, "rows with id, lon, lat, annual_demand_mwh (peak_load_kw, min_supply_c optional)"
     )
-    min_peak_load_kw: float = _setting(
+    osm_buildings: bool = _f(False, "take the buildings of the streets' OSM PBF as consumers")
+    id_column: str = _f("id", "column holding each consumer's unique id", min_length=1)
+    layer: str | None = _f(None, "layer to read from a multi-layer file (GeoPackage)")
+    columns: ConsumerColumns = _f(ConsumerColumns, "file columns feeding each field where they are named differently")
+    min_annual_demand_mwh: float = _f(
+        0.0, "consumers with less annual demand are left out of the plan (reported)", ge=0.0, le=1e6
+    )
+    min_peak_load_kw: float = _f(
         1.0,
-        "consumers with a smaller peak load are left out of the plan (reported): a building drawing (almost) "
-        "nothing has no flow to keep its service pipe warm",
-        min=0.0,
+        "consumers with a lower peak load are left out of the plan with the reason 'below_min_peak_load' (a "
+        "consumer drawing almost nothing cools below the return temperature and cannot be simulated)",
+        ge=0.0,
+        le=1e5,
     )
 
 
-@dataclass(frozen=True)
-class Temperatures:
+class Temperatures(_Section):
     """Design temperatures in °C."""
 
-    supply_c: float = _setting(80.0, "network supply temperature at the source(s) at design load", min=20, max=150)
-    return_c: float = _setting(45.0, "return temperature leaving each consumer", min=5, max=100)
-    ground_c: float = _setting(8.0, "undisturbed ground temperature around buried pipes", min=-20, max=40)
-    min_consumer_supply_c: float = _setting(
-        70.0, "lowest supply temperature acceptable at a consumer without its own min_supply_c", min=5, max=150
+    supply_c: float = _f(80.0, "network supply temperature at the source(s) at design load", ge=20, le=150)
+    return_c: float = _f(45.0, "return temperature leaving each consumer", ge=5, le=100)
+    ground_c: float = _f(8.0, "undisturbed ground temperature around buried pipes", ge=-20, le=40)
+    min_consumer_supply_c: float = _f(
+        70.0, "lowest supply temperature acceptable at a consumer without its own min_supply_c", ge=5, le=150
     )
 
 
-@dataclass(frozen=True)
-class Limits:
+class Limits(_Section):
     """Hydraulic design limits checked after every simulation."""
 
-    max_velocity_m_per_s: float = _setting(
-        1.5,
-        "highest flow velocity in any pipe (industry: < 1 m/s in service pipes, warn > 1.5)",
-        min=0.1,
-        max=5,
+    max_velocity_m_per_s: float = _f(
+        1.5, "highest flow velocity in any pipe (industry: < 1 m/s in service pipes, warn > 1.5)", ge=0.1, le=5
     )
-    max_pressure_gradient_pa_per_m: float = _setting(
-        250.0,
-        "highest friction pressure gradient (topotherm default 250 Pa/m, range 70–350)",
-        min=10,
-        max=2000,
+    max_pressure_gradient_pa_per_m: float = _f(
+        250.0, "highest friction pressure gradient (topotherm default 250 Pa/m, range 70–350)", ge=10, le=2000
     )
-    min_consumer_dp_bar: float = _setting(
-        0.5, "lowest supply-return differential pressure at any consumer", min=0.0, max=20
-    )
-    max_resize_rounds: int = _setting(
-        5, "simulation–resize rounds before the remaining violations are reported", min=0, max=50
-    )
-    energy_balance_tolerance: float = _setting(
-        1e-3, "largest |Q_sources − Q_consumers − Q_losses| / Q_sources a simulation may leave", min=1e-9, max=0.1
+    min_consumer_dp_bar: float = _f(0.5, "lowest supply-return differential pressure at any consumer", ge=0.0, le=20)
+    max_resize_rounds: int = _f(5, "simulation–resize rounds before the remaining violations are reported", ge=0, le=50)
+    energy_balance_tolerance: float = _f(
+        1e-3,
+        "largest relative residual of the simulated energy balance (source heat − consumer heat − losses) "
+        "accepted as converged",
+        gt=0,
+        le=0.1,
     )
 
 
-@dataclass(frozen=True)
-class Network:
+class Network(_Section):
     """Pipe catalogue, sizing rule and hydraulic model settings."""
 
-    catalogue: Path = _setting(
-        Path("pipes_en253.csv"), "EN 253 pipe catalogue (in the data folder unless a path is given)"
+    catalogue: FilePath = _f(
+        _in_data("pipes_en253.csv"), "EN 253 pipe catalogue (in the data folder unless a path is given)"
     )
-    insulation_series: int = _setting(2, "EN 253 insulation series 1, 2 or 3", choices=(1, 2, 3))
-    cost_column: str = _setting(
+    insulation_series: Literal[1, 2, 3] = _f(2, "EN 253 insulation series 1, 2 or 3")
+    cost_column: str = _f(
         "cost_eur_per_m",
         "catalogue column with the trench cost per metre of route (supply + return pair)",
+        min_length=1,
     )
-    roughness_mm: float = _setting(0.045, "pipe wall roughness (new steel)", min=0.0, max=5.0)
-    simultaneity: str = _setting(
-        "winter",
-        "simultaneity factor on peak loads: winter (Winter et al. 2001), thermos (0.62 + 0.38/n) or none",
-        choices=("winter", "thermos", "none"),
+    roughness_mm: float = _f(0.045, "pipe wall roughness (new steel)", ge=0.0, le=5.0)
+    simultaneity: Literal["winter", "thermos", "none"] = _f(
+        "winter", "simultaneity factor on peak loads: winter (Winter et al. 2001), thermos (0.62 + 0.38/n) or none"
     )
-    sizing_margin: float = _setting(
+    sizing_margin: float = _f(
         0.03,
         "share below the velocity and pressure-gradient limits that sizing aims for, to cover what the sizing "
         "estimate leaves out (water properties varying with temperature); resize rounds correct the rest",
-        min=0.0,
-        max=0.5,
+        ge=0.0,
+        le=0.5,
     )
-    p_return_bar: float = _setting(
-        2.0,
-        "static pressure the pressure-holding source keeps at its pump inlet (return side)",
-        min=0.5,
-        max=40,
-    )
-    initial_pump_lift_bar: float = _setting(
-        1.5, "pump lift of the first simulation; raised where consumers lack differential pressure", min=0.1
-    )
-    max_pump_lift_bar: float = _setting(10.0, "highest pump lift the resizing may set", min=0.1)
-    pump_lift_margin_bar: float = _setting(
-        0.05, "pump lift kept above what the critical consumer's minimum differential pressure needs", min=0.0, max=5
-    )
-    local_loss_factor: float = _setting(
+    local_loss_factor: float = _f(
         1.1,
-        "pressure drop of fittings, valves and bends as a factor on the straight-pipe drop, used when sizing "
-        "pump lifts before simulating (the simulation itself models straight pipes)",
-        min=1.0,
-        max=3.0,
+        "factor on the friction pressure losses that adds the local losses of fittings, bends and valves "
+        "(1.1: 10 % on top)",
+        ge=1.0,
+        le=2.0,
+    )
+    p_return_bar: float = _f(
+        2.0, "static pressure the pressure-holding source keeps at its pump inlet (return side)", ge=0.5, le=40
+    )
+    initial_pump_lift_bar: float = _f(
+        1.5, "pump lift of the first simulation; raised where consumers lack differential pressure", ge=0.1, le=100
+    )
+    max_pump_lift_bar: float = _f(10.0, "highest pump lift the resizing may set", ge=0.1, le=100)
+    pump_lift_margin_bar: float = _f(
+        0.05, "pump lift kept above what the critical consumer's minimum differential pressure needs", ge=0.0, le=5.0
     )
 
 
-@dataclass(frozen=True)
-class Demand:
+class Demand(_Section):
     """First demand estimate for buildings without metered demand (footprint × floors × specific demand)."""
 
-    specific_demand_table: Path = _setting(
-        Path("specific_heat_demand_fi.csv"), "space-heat kWh per floor m² and year by era × type"
+    specific_demand_table: FilePath = _f(
+        _in_data("specific_heat_demand_fi.csv"), "space-heat kWh per floor m² and year by era × type"
     )
-    building_types_table: Path = _setting(
-        Path("osm_building_types.csv"), "OSM building tag → demand type (or unheated)"
+    building_types_table: FilePath = _f(
+        _in_data("osm_building_types.csv"), "OSM building tag → demand type (or unheated)"
     )
-    dhw_table: Path = _setting(Path("dhw_fi.csv"), "domestic hot water kWh per floor m² and year by type")
-    degree_days: float = _setting(
-        4233.0, "local heating degree days (S17); the table's reference year has 4233", min=100, max=12000
+    dhw_table: FilePath = _f(_in_data("dhw_fi.csv"), "domestic hot water kWh per floor m² and year by type")
+    degree_days: float = _f(
+        4233.0, "local heating degree days (S17); the table's reference year has 4233", ge=100, le=12000
     )
-    reference_degree_days: float = _setting(4233.0, "degree days of the specific-demand table", min=100)
-    default_floors: float = _setting(4.0, "floors where OSM has neither building:levels nor height", min=1)
-    floor_height_m: float = _setting(3.2, "storey height used to derive floors from height", min=2)
-    default_type: str = _setting("apartment_block", "demand type of buildings tagged only building=yes")
-    default_era: str = _setting("1970s", "construction era where start_date is missing")
-    full_load_hours_h: float = _setting(
-        2000.0, "peak load = annual demand / full-load hours (Finnish DH: ~2,000 h)", min=100, max=8760
+    reference_degree_days: float = _f(4233.0, "degree days of the specific-demand table", ge=100, le=12000)
+    default_floors: float = _f(4.0, "floors where OSM has neither building:levels nor height", ge=1, le=200)
+    floor_height_m: float = _f(3.2, "storey height used to derive floors from height", ge=2, le=20)
+    default_type: str = _f("apartment_block", "demand type of buildings tagged only building=yes")
+    default_era: str = _f("1970s", "construction era where start_date is missing")
+    full_load_hours_h: float = _f(
+        2000.0, "peak load = annual demand / full-load hours (Finnish DH: ~2,000 h)", ge=100, le=8760
     )
-    peak_method: str = _setting(
+    peak_method: Literal["full_load_hours", "design_temperature"] = _f(
         "full_load_hours",
         "peak load rule: full_load_hours (annual / full-load hours) or design_temperature (degree-day method: "
         "space heat at the design outdoor temperature + average hot water)",
-        choices=("full_load_hours", "design_temperature"),
     )
-    base_temperature_c: float = _setting(17.0, "base temperature of the degree days (FMI S17: 17 °C)", min=5, max=25)
-    design_temperature_c: float = _setting(
+    base_temperature_c: float = _f(17.0, "base temperature of the degree days (FMI S17: 17 °C)", ge=5, le=25)
+    design_temperature_c: float = _f(
         -29.0,
         "design outdoor temperature (proxy: Kauhava, ASHRAE 99.6 % = −29.0 °C, the nearest to Kokkola)",
-        min=-60,
-        max=10,
+        ge=-60,
+        le=10,
     )
-    metered_column: str | None = _setting(
+    metered_column: str | None = _f(
         None, "column of the buildings holding metered annual demand (MWh/a); where given it is kept"
     )
 
 
-@dataclass(frozen=True)
-class Economics:
+class Economics(_Section):
     """Economic assumptions."""
 
-    interest_rate: float = _setting(0.03, "real discount rate per year", min=0.0, max=0.5)
-    lifetime_a: int = _setting(30, "economic lifetime of the network in years", min=1, max=100)
-    heat_price_eur_per_mwh: float = _setting(
-        80.0, "price consumers pay for heat (Statistics Finland: 76–82 €/MWh incl. VAT)", min=0
+    interest_rate: float = _f(0.03, "real discount rate per year", ge=0.0, le=0.5)
+    lifetime_a: int = _f(30, "economic lifetime of the network in years", ge=1, le=100)
+    heat_price_eur_per_mwh: float = _f(
+        80.0, "price consumers pay for heat (Statistics Finland: 76–82 €/MWh incl. VAT)", ge=0, le=10_000
     )
-    heat_cost_eur_per_mwh: float = _setting(
-        10.0, "cost of the (excess) heat bought at the source(s), losses included", min=0
+    heat_cost_eur_per_mwh: float = _f(
+        10.0, "cost of the (excess) heat bought at the source(s), losses included", ge=0, le=10_000
     )
-    electricity_price_eur_per_mwh: float = _setting(
-        60.0, "electricity price for pumping (Finland 2018–22: 44–154 €/MWh)", min=0
+    electricity_price_eur_per_mwh: float = _f(
+        60.0, "electricity price for pumping (Finland 2018–22: 44–154 €/MWh)", ge=0, le=10_000
     )
-    om_fraction_per_a: float = _setting(0.01, "operation and maintenance per year as a share of capex", min=0)
-    pump_efficiency: float = _setting(0.7, "wire-to-water efficiency of the circulation pumps", min=0.05, max=1)
-    pump_full_load_hours_h: float = _setting(
-        2000.0, "annual pumping energy = design pumping power × these hours", min=0, max=8760
+    om_fraction_per_a: float = _f(0.01, "operation and maintenance per year as a share of capex", ge=0, le=1)
+    pump_efficiency: float = _f(0.7, "wire-to-water efficiency of the circulation pumps", ge=0.05, le=1)
+    pump_full_load_hours_h: float = _f(
+        2000.0, "annual pumping energy = design pumping power × these hours", ge=0, le=8760
     )
 
 
-@dataclass(frozen=True)
-class Density:
+class Density(_Section):
     """Heat-density raster and district-heating potential areas (Hotmaps / sEEnergies method)."""
 
-    cell_size_m: float = _setting(
-        100.0, "cell size of the heat-density raster (Hotmaps heat density map: 100 m, one hectare)", min=1.0
+    cell_size_m: float = _f(
+        100.0, "cell size of the heat-density raster (Hotmaps heat density map: 100 m, one hectare)", ge=1.0, le=10_000
     )
-    min_cell_density_mwh_per_ha: float = _setting(
+    min_cell_density_mwh_per_ha: float = _f(
         333.0,
         "lowest heat density of a cell in a potential DH area, MWh/(ha·a) (Hotmaps DH potential module default)",
-        min=0.0,
+        ge=0.0,
+        le=1e6,
     )
-    min_area_demand_gwh_per_a: float = _setting(
-        30.0, "lowest annual demand of a potential DH area (Hotmaps DH potential module default)", min=0.0
+    min_area_demand_gwh_per_a: float = _f(
+        30.0, "lowest annual demand of a potential DH area (Hotmaps DH potential module default)", ge=0.0, le=1e6
     )
-    cost_c1_eur_per_m: float = _setting(
+    cost_c1_eur_per_m: float = _f(
         439.0,
         "distribution-grid cost per trench metre, fixed part c1 (sEEnergies / Hotmaps, Finland; EU default 212)",
-        min=0.0,
+        ge=0.0,
+        le=1e6,
     )
-    cost_c2_eur_per_m2: float = _setting(
+    cost_c2_eur_per_m2: float = _f(
         4073.0,
         "distribution-grid cost per trench metre and metre of average pipe diameter, c2 (sEEnergies / Hotmaps, "
         "Finland; EU default 4464)",
-        min=0.0,
+        ge=0.0,
+        le=1e7,
     )
 
 
-@dataclass(frozen=True)
-class Scenario:
-    """A validated scenario: every path absolute, every setting typed."""
+class Scenario(_Section):
+    """A heatmap scenario: every path absolute, every setting typed, documented and checked."""
 
-    name: str = _setting("unnamed scenario", "title shown on the map and in the summary")
-    study_area: StudyArea = field(default_factory=StudyArea)
-    streets: Streets = field(default_factory=Streets)
-    sources: Sources = field(default_factory=Sources)
-    consumers: Consumers = field(default_factory=Consumers)
-    temperatures: Temperatures = field(default_factory=Temperatures)
-    limits: Limits = field(default_factory=Limits)
-    network: Network = field(default_factory=Network)
-    demand: Demand = field(default_factory=Demand)
-    economics: Economics = field(default_factory=Economics)
-    density: Density = field(default_factory=Density)
-    path: Path | None = None
-    given: frozenset[str] = frozenset()
+    model_config = ConfigDict(title="heatmap scenario")
+
+    name: str = _f("unnamed scenario", "title shown on the map and in the summary")
+    study_area: StudyArea = _f(StudyArea, StudyArea.__doc__)
+    streets: Streets | None = _f(None, "where the candidate streets come from (needed by heatmap plan)")
+    sources: Sources = _f(Sources, Sources.__doc__)
+    consumers: Consumers = _f(Consumers, Consumers.__doc__)
+    temperatures: Temperatures = _f(Temperatures, Temperatures.__doc__)
+    limits: Limits = _f(Limits, Limits.__doc__)
+    network: Network = _f(Network, Network.__doc__)
+    demand: Demand = _f(Demand, Demand.__doc__)
+    economics: Economics = _f(Economics, Economics.__doc__)
+    density: Density = _f(Density, Density.__doc__)
+    _path: Path | None = PrivateAttr(None)
+
+    @property
+    def path(self) -> Path | None:
+        """The scenario file, if it was read from one."""
+        return self._path
+
+    @property
+    def given(self) -> frozenset[str]:
+        """The keys (``section.key``) the scenario gave; every other setting is at its default."""
+        keys: set[str] = set()
+        for name in self.model_fields_set:
+            value = getattr(self, name)
+            if isinstance(value, BaseModel):
+                keys |= {f"{name}.{k}" for k in _given(value)}
+            else:
+                keys.add(name)
+        return frozenset(keys)
 
     def assumptions(self) -> list[dict[str, Any]]:
-        """List every setting with its value, unit-bearing name, documentation and origin.
+        """List every setting that applies with its value, documentation and origin.
+
+        Settings that do not apply are left out: the keys of other street sources (no
+        ``streets.network_type`` for a GraphML street source), the file keys of sources or consumers given
+        inline or as OSM buildings.
 
         Returns
         -------
@@ -305,161 +522,333 @@ class Scenario:
             One ``{"key", "value", "source", "doc"}`` per setting; ``source`` is ``scenario`` or
             ``default``.
         """
+        given = self.given
         rows = []
-        for section in dataclasses.fields(self):
-            value = getattr(self, section.name)
-            if not dataclasses.is_dataclass(value):
-                if section.name == "name":
-                    rows.append(_row(section.name, value, section, self.given))
-                continue
-            for f in dataclasses.fields(value):
-                key = f"{section.name}.{f.name}"
-                rows.append(_row(key, getattr(value, f.name), f, self.given))
+        for name, info in type(self).model_fields.items():
+            value = getattr(self, name)
+            if isinstance(value, BaseModel):
+                for key, v, doc in _flatten(value, name):
+                    if _applies(self, key):
+                        rows.append(_row(key, v, doc, given))
+            elif value is not None or name != "streets":
+                rows.append(_row(name, value, info.description or "", given))
         return rows
 
 
-def _row(key: str, value: Any, f: dataclasses.Field, given: frozenset[str]) -> dict[str, Any]:
+def _given(model: BaseModel) -> set[str]:
+    keys = set()
+    for name in model.model_fields_set:
+        value = getattr(model, name)
+        if isinstance(value, BaseModel):
+            keys |= {f"{name}.{k}" for k in _given(value)}
+        keys.add(name)
+    if isinstance(model, _StreetsBase):
+        keys.add("source")  # the street source is always the scenario's choice (or the documented pbf)
+    return keys
+
+
+def _flatten(model: BaseModel, prefix: str) -> typing.Iterator[tuple[str, Any, str]]:
+    for name, info in type(model).model_fields.items():
+        value = getattr(model, name)
+        if isinstance(value, BaseModel):
+            yield from _flatten(value, f"{prefix}.{name}")
+        elif isinstance(value, list):
+            rows = [v.model_dump(exclude_none=True) if isinstance(v, BaseModel) else v for v in value]
+            yield f"{prefix}.{name}", rows, info.description or ""
+        else:
+            yield f"{prefix}.{name}", value, info.description or ""
+
+
+def _applies(scn: Scenario, key: str) -> bool:
+    """Whether a setting changes anything in this scenario (the file keys of inputs given otherwise do not)."""
+    section, _, rest = key.partition(".")
+    if section not in ("sources", "consumers"):
+        return True
+    part = getattr(scn, section)
+    field = rest.split(".")[0]
+    if field == "inline":
+        return bool(part.inline)
+    if field in ("path", "id_column", "layer", "columns"):
+        return part.path is not None
+    return True
+
+
+def _row(key: str, value: Any, doc: str, given: frozenset[str]) -> dict[str, Any]:
     if isinstance(value, Path):
         value = str(value)
-    return {
-        "key": key,
-        "value": value,
-        "source": "scenario" if key in given else "default",
-        "doc": f.metadata.get("doc", ""),
-    }
+    return {"key": key, "value": value, "source": "scenario" if key in given else "default", "doc": doc}
 
 
-def _type_name(tp: Any) -> str:
-    return {
-        float: "a number",
-        int: "a whole number",
-        str: "text",
-        bool: "true or false",
-        Path: "a file path",
-        list: "a list",
-        dict: "a mapping",
-    }.get(tp, str(tp))
+# ----------------------------------------------------------------------------------------------- messages
 
 
-def _coerce(value: Any, tp: Any, key: str, meta: dict, base: Path) -> Any:
-    """Check and convert one value against its declared type and checks."""
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        if value is None:
-            return None
-        tp = args[0]
-        origin = typing.get_origin(tp)
-    base_tp = origin or tp
-    ok = {
-        float: lambda v: isinstance(v, int | float) and not isinstance(v, bool),
-        int: lambda v: isinstance(v, int) and not isinstance(v, bool),
-        bool: lambda v: isinstance(v, bool),
-        str: lambda v: isinstance(v, str),
-        Path: lambda v: isinstance(v, str) and v.strip() != "",
-        list: lambda v: isinstance(v, list),
-        dict: lambda v: isinstance(v, dict),
-    }[base_tp](value)
-    if not ok:
-        raise ScenarioError(f"'{key}' must be {_type_name(base_tp)}, got {value!r}")
-    if base_tp is float:
-        value = float(value)
-    if base_tp is Path:
-        value = Path(value).expanduser()
-        if not value.is_absolute():
-            value = (base / value).resolve()
-    if "choices" in meta and value not in meta["choices"]:
-        allowed = ", ".join(map(str, meta["choices"]))
-        raise ScenarioError(f"'{key}' is {value!r}; allowed: {allowed}")
-    if "min" in meta and value < meta["min"]:
-        raise ScenarioError(f"'{key}' is {value}; it must be at least {meta['min']}")
-    if "max" in meta and value > meta["max"]:
-        hint = " (°C expected, not kelvin)" if key.endswith("_c") else ""
-        raise ScenarioError(f"'{key}' is {value}; it must be at most {meta['max']}{hint}")
+def _inner_model(annotation: Any) -> type[BaseModel] | None:
+    """Find the settings model inside an annotation (through Optional, Annotated and list), if any."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _inner_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _walk(loc: tuple) -> dict[str, Any]:
+    """Resolve an error location to the key as the user writes it, its data path and the model holding it."""
+    key, data = "", []
+    holder: type[BaseModel] | None = None
+    model: type[BaseModel] | None = Scenario
+    field: str | None = None
+    tag: str | None = None
+    items = list(loc)
+    i = 0
+    while i < len(items):
+        el = items[i]
+        i += 1
+        if isinstance(el, int):
+            key += f"[{el}]"
+            data.append(el)
+            continue
+        key = f"{key}.{el}" if key else str(el)
+        data.append(el)
+        holder, field = model, str(el)
+        if model is Scenario and el == "streets":
+            if i < len(items) and items[i] in STREET_SOURCES:
+                tag = items[i]
+                model = STREET_SOURCES[tag]
+                i += 1
+            else:
+                model = None
+            continue
+        info = model.model_fields.get(str(el)) if model is not None else None
+        model = _inner_model(info.annotation) if info is not None else None
+    return {"key": key, "data": tuple(data), "holder": holder, "field": field, "tag": tag}
+
+
+def _annotation(holder: type[BaseModel] | None, field: str | None) -> Any:
+    info = holder.model_fields.get(field) if holder is not None and field else None
+    return info.annotation if info is not None else None
+
+
+def _number(value: Any, annotation: Any) -> Any:
+    is_float = annotation is float or float in typing.get_args(annotation)
+    if is_float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
     return value
 
 
-def _unknown_key(key: str, prefix: str, known: list[str]) -> ScenarioError:
-    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-    hint = f"; did you mean '{prefix}{close[0]}'?" if close else f"; known keys: {', '.join(known)}"
-    return ScenarioError(f"unknown key '{prefix}{key}'{hint}")
+def _shown(value: Any) -> str:
+    return repr(value) if isinstance(value, str) else str(value)
 
 
-def _build(cls: type, data: Any, prefix: str, base: Path, given: set[str]) -> Any:
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ScenarioError(f"'{prefix.rstrip('.') or 'scenario'}' must be a mapping of keys to values, got {data!r}")
-    internal = ("path", "given") if cls is Scenario else ()
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in internal}
-    hints = typing.get_type_hints(cls)
-    kwargs = {}
-    for key, value in data.items():
-        if key not in fields:
-            raise _unknown_key(str(key), prefix, sorted(fields))
-        tp = hints[key]
-        if dataclasses.is_dataclass(tp):
-            kwargs[key] = _build(tp, value, f"{prefix}{key}.", base, given)
+_TYPE_NAMES = {
+    "float_type": "a number",
+    "int_type": "a whole number",
+    "int_from_float": "a whole number",
+    "string_type": "text",
+    "bool_type": "true or false",
+    "list_type": "a list",
+    "dict_type": "a mapping of keys to values",
+    "model_type": "a mapping of keys to values",
+    "model_attributes_type": "a mapping of keys to values",
+}
+
+
+def _message(err: dict[str, Any]) -> tuple[tuple, str]:
+    """One pydantic error → (data path, message naming the key, the value and what is allowed)."""
+    where = _walk(err["loc"])
+    key, holder, field, tag = where["key"], where["holder"], where["field"], where["tag"]
+    kind, value, ctx = err["type"], err.get("input"), err.get("ctx") or {}
+    annotation = _annotation(holder, field)
+    shown = key or "scenario"
+    if kind == "extra_forbidden":
+        known = sorted(k for k in (holder.model_fields if holder else {}) if not k.startswith("_"))
+        prefix = key.rsplit(".", 1)[0] + "." if "." in key else ""
+        if tag is not None and any(field in m.model_fields for m in STREET_SOURCES.values()):
+            return where["data"], (
+                f"'streets.{field}' does not apply to 'streets.source: {tag}' (its keys: {', '.join(known)})"
+            )
+        close = difflib.get_close_matches(str(field), known, n=1, cutoff=0.6)
+        hint = f"; did you mean '{prefix}{close[0]}'?" if close else f"; known keys: {', '.join(known)}"
+        return where["data"], f"unknown key '{key}'{hint}"
+    if kind == "missing":
+        if tag is not None:
+            return where["data"][:-1], f"'streets.source: {tag}' needs 'streets.{field}'"
+        return where["data"][:-1], f"'{key}' is required"
+    if kind == "union_tag_invalid":
+        allowed = ", ".join(STREET_SOURCES)
+        tag_value = value.get("source") if isinstance(value, dict) else value
+        return where["data"] + ("source",), f"'{key}.source' is {_shown(tag_value)}; allowed: {allowed}"
+    if kind in _TYPE_NAMES:
+        return where["data"], f"'{shown}' must be {_TYPE_NAMES[kind]}, got {value!r}"
+    if kind == "finite_number":
+        return where["data"], f"'{key}' is {value}; it must be a finite number (NaN and infinity are not allowed)"
+    if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
+        bound = next(iter(ctx.values()))
+        word = {
+            "greater_than_equal": "at least",
+            "greater_than": "greater than",
+            "less_than_equal": "at most",
+            "less_than": "less than",
+        }[kind]
+        hint = " (°C expected, not kelvin)" if kind.startswith("less") and key.endswith("_c") else ""
+        return where["data"], f"'{key}' is {_number(value, annotation)}; it must be {word} {bound:g}{hint}"
+    if kind == "literal_error":
+        choices = typing.get_args(annotation) or (ctx.get("expected", ""),)
+        return where["data"], f"'{key}' is {_shown(value)}; allowed: {', '.join(map(str, choices))}"
+    if kind == "string_too_short":
+        return where["data"], f"'{key}' must not be empty"
+    if kind == "value_error":
+        return where["data"], f"'{key}' {ctx.get('error', err['msg'])}"
+    return where["data"], f"'{shown}': {err['msg'].lower()}, got {value!r}"
+
+
+# ----------------------------------------------------------------------------------------------- YAML
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML loader that refuses a key given twice in one mapping."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise ScenarioError(f"line {line}: key '{key}' is given twice (lines {seen[key]} and {line}); keep one")
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+def _load_yaml(text: str) -> tuple[Any, yaml.Node | None]:
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    finally:
+        loader.dispose()
+    return data, node
+
+
+def _line(node: yaml.Node | None, path: tuple) -> int | None:
+    """Find the file line (1-based) of the key or item at ``path``, or of the deepest part of it in the file."""
+    line = None
+    for el in path:
+        if isinstance(node, yaml.MappingNode):
+            match = [(k, v) for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == str(el)]
+            if not match:
+                break
+            line = match[-1][0].start_mark.line + 1
+            node = match[-1][1]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(el, int) and el < len(node.value):
+            node = node.value[el]
+            line = node.start_mark.line + 1
         else:
-            kwargs[key] = _coerce(value, tp, f"{prefix}{key}", fields[key].metadata, base)
-            given.add(f"{prefix}{key}")
-    return cls(**kwargs)
+            break
+    return line
 
 
-def _resolve_data_paths(scn: Scenario) -> Scenario:
-    """Look up bundled tables given by bare name in the data folder."""
-
-    def in_data(p: Path, key: str) -> Path:
-        if key in scn.given:
-            return p
-        return settings.data_dir / p.name
-
-    network = dataclasses.replace(scn.network, catalogue=in_data(scn.network.catalogue, "network.catalogue"))
-    demand = dataclasses.replace(
-        scn.demand,
-        specific_demand_table=in_data(scn.demand.specific_demand_table, "demand.specific_demand_table"),
-        building_types_table=in_data(scn.demand.building_types_table, "demand.building_types_table"),
-        dhw_table=in_data(scn.demand.dhw_table, "demand.dhw_table"),
-    )
-    return dataclasses.replace(scn, network=network, demand=demand)
+# ----------------------------------------------------------------------------------------------- checks
 
 
-def _check_consistency(scn: Scenario, *, for_plan: bool = True) -> None:
+def _consistency(scn: Scenario, *, for_plan: bool) -> list[tuple[tuple, str]]:
+    """Check across settings; return (data path, message) per problem."""
+    problems = []
     t = scn.temperatures
     if t.return_c >= t.supply_c:
-        raise ScenarioError(
-            f"'temperatures.return_c' ({t.return_c} °C) must be below 'temperatures.supply_c' ({t.supply_c} °C)"
+        problems.append(
+            (
+                ("temperatures", "return_c"),
+                f"'temperatures.return_c' ({t.return_c} °C) must be below 'temperatures.supply_c' ({t.supply_c} °C)",
+            )
         )
     if t.min_consumer_supply_c > t.supply_c:
-        raise ScenarioError("'temperatures.min_consumer_supply_c' must not exceed 'temperatures.supply_c'")
-    if t.ground_c >= t.return_c:
-        raise ScenarioError("'temperatures.ground_c' must be below 'temperatures.return_c'")
-    if scn.network.initial_pump_lift_bar > scn.network.max_pump_lift_bar:
-        raise ScenarioError("'network.initial_pump_lift_bar' must not exceed 'network.max_pump_lift_bar'")
-    if not for_plan:
-        return
-    s = scn.streets
-    needs = {"pbf": "path", "xml": "path", "graphml": "path", "polygon": "path", "place": "place"}
-    if s.source in needs and getattr(s, needs[s.source]) is None:
-        raise ScenarioError(f"'streets.source: {s.source}' needs 'streets.{needs[s.source]}'")
-    if s.source == "bbox" and scn.study_area.bbox is None:
-        raise ScenarioError("'streets.source: bbox' needs 'study_area.bbox'")
-    if scn.study_area.bbox is not None:
-        b = scn.study_area.bbox
-        if len(b) != 4 or not all(isinstance(v, int | float) for v in b) or b[0] >= b[2] or b[1] >= b[3]:
-            raise ScenarioError(
-                f"'study_area.bbox' must be [west, south, east, north] in degrees with west < east and "
-                f"south < north, got {b}"
+        problems.append(
+            (
+                ("temperatures", "min_consumer_supply_c"),
+                f"'temperatures.min_consumer_supply_c' ({t.min_consumer_supply_c} °C) must not exceed "
+                f"'temperatures.supply_c' ({t.supply_c} °C)",
             )
-    if scn.sources.path is None and not scn.sources.inline:
-        raise ScenarioError("the scenario names no heat source: give 'sources.path' or 'sources.inline'")
-    if scn.consumers.path is None and not scn.consumers.inline and not scn.consumers.osm_buildings:
-        raise ScenarioError(
-            "the scenario names no consumers: give 'consumers.path', 'consumers.inline' or "
-            "'consumers.osm_buildings: true'"
         )
-    if scn.consumers.osm_buildings and s.source != "pbf":
-        raise ScenarioError("'consumers.osm_buildings' needs 'streets.source: pbf' (the buildings are read from it)")
+    if t.ground_c >= t.return_c:
+        problems.append(
+            (
+                ("temperatures", "ground_c"),
+                f"'temperatures.ground_c' ({t.ground_c} °C) must be below 'temperatures.return_c' ({t.return_c} °C)",
+            )
+        )
+    n = scn.network
+    if n.initial_pump_lift_bar > n.max_pump_lift_bar:
+        problems.append(
+            (
+                ("network", "initial_pump_lift_bar"),
+                f"'network.initial_pump_lift_bar' ({n.initial_pump_lift_bar} bar) must not exceed "
+                f"'network.max_pump_lift_bar' ({n.max_pump_lift_bar} bar)",
+            )
+        )
+    s = scn.streets
+    if s is not None and s.source == "bbox" and scn.study_area.bbox is None:
+        problems.append((("streets", "source"), "'streets.source: bbox' needs 'study_area.bbox'"))
+    if scn.consumers.osm_buildings and s is not None and s.source != "pbf":
+        problems.append(
+            (
+                ("consumers", "osm_buildings"),
+                "'consumers.osm_buildings' needs 'streets.source: pbf' (the buildings are read from it)",
+            )
+        )
+    if not for_plan:
+        return problems
+    if s is None:
+        problems.append(((), "the scenario names no streets: give 'streets.source' and 'streets.path'"))
+    if scn.sources.path is None and not scn.sources.inline:
+        problems.append((("sources",), "the scenario names no heat source: give 'sources.path' or 'sources.inline'"))
+    if scn.consumers.path is None and not scn.consumers.inline and not scn.consumers.osm_buildings:
+        problems.append(
+            (
+                ("consumers",),
+                "the scenario names no consumers: give 'consumers.path', 'consumers.inline' or "
+                "'consumers.osm_buildings: true'",
+            )
+        )
+    return problems
+
+
+def _raise(problems: list[tuple[tuple, str]], node: yaml.Node | None, where: str | None) -> None:
+    lines = []
+    for path, message in problems[:MAX_MESSAGES]:
+        line = _line(node, path) if node is not None else None
+        at = ", ".join(p for p in (where, f"line {line}" if line else None) if p)
+        lines.append(f"{at}: {message}" if at else message)
+    if len(problems) > MAX_MESSAGES:
+        lines.append(f"… and {len(problems) - MAX_MESSAGES} more problems")
+    raise ScenarioError("\n".join(lines))
+
+
+def _validate(
+    data: Any, *, base_dir: Path, path: Path | None, for_plan: bool, node: yaml.Node | None = None
+) -> Scenario:
+    where = str(path) if node is not None and path is not None else None
+    if not isinstance(data, dict):
+        _raise([((), f"a scenario must be a mapping of keys to values, got {data!r}")], node, where)
+    try:
+        scn = Scenario.model_validate(data, context={"base_dir": Path(base_dir)})
+    except ValidationError as exc:
+        problems = list(dict.fromkeys(_message(e) for e in exc.errors(include_url=False)))
+        problems.sort(key=lambda p: not p[1].startswith("'streets.source:"))  # what a street source needs first
+        _raise(problems, node, where)
+    problems = _consistency(scn, for_plan=for_plan)
+    if problems:
+        _raise(problems, node, where)
+    scn._path = path
+    for section in (scn.sources, scn.consumers):
+        for i, row in enumerate(section.inline):
+            row._line = _line(node, (type(section).__name__.lower(), "inline", i)) if node is not None else None
+    given = scn.given
+    n_rows = len(scn.assumptions())
+    logger.info("Scenario %r: %d settings given, %d defaults", scn.name, len(given), n_rows - len(given))
+    return scn
 
 
 def scenario_from_dict(
@@ -476,25 +865,14 @@ def scenario_from_dict(
     path
         The scenario file, kept for the summary.
     for_plan
-        Require what a plan needs (sources and consumers); ``False`` for ``heatmap demand``, which reads
-        only the demand and density settings.
+        Require what a plan needs (streets, sources and consumers); ``False`` for ``heatmap demand``, which
+        reads only the demand and density settings.
 
     Returns
     -------
     Scenario
     """
-    given: set[str] = set()
-    scn = _build(Scenario, data, "", base_dir, given)
-    scn = dataclasses.replace(scn, path=path, given=frozenset(given))
-    scn = _resolve_data_paths(scn)
-    _check_consistency(scn, for_plan=for_plan)
-    logger.info(
-        "Scenario %r: %d settings given, %d defaults",
-        scn.name,
-        len(given),
-        len(scn.assumptions()) - len(given),
-    )
-    return scn
+    return _validate(data, base_dir=base_dir, path=path, for_plan=for_plan)
 
 
 def scenario_from_file(path: str | Path, *, for_plan: bool = True) -> Scenario:
@@ -512,15 +890,107 @@ def scenario_from_file(path: str | Path, *, for_plan: bool = True) -> Scenario:
     Scenario
     """
     path = Path(path)
+    if path.is_dir():
+        raise ScenarioError(f"scenario {path} is a folder; give the scenario's YAML file")
     if not path.is_file():
         raise ScenarioError(f"scenario file {path} does not exist")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data, node = _load_yaml(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise ScenarioError(f"{path}: not valid YAML ({exc})") from exc
-    if not isinstance(data, dict):
-        raise ScenarioError(f"{path}: a scenario must be a mapping of keys to values")
-    try:
-        return scenario_from_dict(data, base_dir=path.resolve().parent, path=path.resolve(), for_plan=for_plan)
     except ScenarioError as exc:
-        raise ScenarioError(f"{path}: {exc}") from exc
+        raise ScenarioError(f"{path}, {exc}") from None
+    return _validate(data, base_dir=path.resolve().parent, path=path.resolve(), for_plan=for_plan, node=node)
+
+
+_UNITS = {
+    "_c": "°C",
+    "_m": "m",
+    "_mm": "mm",
+    "_kw": "kW",
+    "_bar": "bar",
+    "_h": "h",
+    "_a": "a",
+    "_mwh": "MWh/a",
+    "_m_per_s": "m/s",
+    "_pa_per_m": "Pa/m",
+    "_eur_per_mwh": "€/MWh",
+    "_eur_per_m": "€/m",
+    "_eur_per_m2": "€/m²",
+    "_mwh_per_ha": "MWh/(ha·a)",
+    "_gwh_per_a": "GWh/a",
+    "_per_a": "1/a",
+}
+
+
+def json_schema() -> dict[str, Any]:
+    """Give the JSON Schema of scenario files, for editors (the YAML language server) to check them as typed.
+
+    Each setting's unit (from its name's suffix) is added as ``x-unit``.
+
+    Returns
+    -------
+    dict
+    """
+    schema = Scenario.model_json_schema(mode="validation")
+
+    def add_units(node: Any) -> None:
+        if isinstance(node, dict):
+            for name, prop in (node.get("properties") or {}).items():
+                unit = next((u for s, u in sorted(_UNITS.items(), key=lambda x: -len(x[0])) if name.endswith(s)), None)
+                if unit and isinstance(prop, dict):
+                    prop.setdefault("x-unit", unit)
+            for value in node.values():
+                add_units(value)
+        elif isinstance(node, list):
+            for value in node:
+                add_units(value)
+
+    add_units(schema)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["description"] = (
+        "A heatmap scenario: study area, streets, heat sources and consumers, and every assumption of the plan. "
+        "Unknown keys are refused."
+    )
+    return schema
+
+
+def check_input_files(scn: Scenario, *, for_plan: bool = True) -> None:
+    """Check that every input file the scenario names exists, before any heavy work begins.
+
+    Parameters
+    ----------
+    scn
+        A validated scenario.
+    for_plan
+        Check the files a plan reads (streets, sources, consumers, pipe catalogue); ``False`` checks only the
+        demand tables.
+
+    Raises
+    ------
+    heatmap._errors.InputDataError
+        Naming the file and the scenario key that points to it.
+    """
+    files: list[tuple[str, Path | None]] = []
+    if for_plan:
+        files += [
+            ("streets.path", getattr(scn.streets, "path", None)),
+            ("sources.path", scn.sources.path),
+            ("consumers.path", scn.consumers.path),
+            ("network.catalogue", scn.network.catalogue),
+        ]
+    if not for_plan or scn.consumers.osm_buildings:
+        d = scn.demand
+        files += [
+            ("demand.specific_demand_table", d.specific_demand_table),
+            ("demand.building_types_table", d.building_types_table),
+            ("demand.dhw_table", d.dhw_table),
+        ]
+    for key, path in files:
+        if path is None:
+            continue
+        if path.is_dir() and path.suffix.lower() != ".gdb":
+            raise InputDataError(f"{path}: is a folder, not a file; check '{key}' in the scenario")
+        if not path.exists():
+            raise InputDataError(f"{path}: file not found; check '{key}' in the scenario")
+    logger.info("Scenario input files: %d found", sum(p is not None for _, p in files))

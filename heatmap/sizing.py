@@ -105,14 +105,60 @@ def load_catalogue(path: Path, *, insulation_series: int, cost_column: str) -> p
         Indexed by ``dn`` (ascending), columns ``d_inner_m``, ``d_outer_m``, ``u_w_per_mk``,
         ``cost_eur_per_m``; DNs lacking a value for the chosen series or cost are left out.
     """
-    if not Path(path).is_file():
-        raise ScenarioError(f"pipe catalogue {path} not found")
-    cat = pd.read_csv(path, comment="#")
+    path = Path(path)
+    if not path.is_file():
+        kind = "is a folder, not a file" if path.is_dir() else "not found"
+        raise ScenarioError(f"pipe catalogue {path} {kind}; check 'network.catalogue'")
+    try:
+        cat = pd.read_csv(path, comment="#")
+    except pd.errors.EmptyDataError:
+        raise ScenarioError(f"pipe catalogue {path} is empty; it needs a header and one row per DN") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise ScenarioError(f"pipe catalogue {path} is not a readable CSV file ({exc})") from exc
     u_col = f"u_w_per_mk_series{insulation_series}"
     for col in ("dn", "d_inner_mm", "d_outer_steel_mm", u_col, cost_column):
         if col not in cat.columns:
             raise ScenarioError(f"pipe catalogue {path} has no column '{col}' (columns: {', '.join(cat.columns)})")
-    cat = cat.dropna(subset=[u_col, cost_column]).sort_values("dn")
+    # file line of each row (pandas skips blank lines and comment lines; the header is the first line left)
+    text = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    kept = [i for i, line in enumerate(text, 1) if line.strip() and not line.lstrip().startswith("#")][1:]
+    lines = pd.Series(kept[: len(cat)] if len(kept) >= len(cat) else range(2, len(cat) + 2), index=cat.index)
+    values = {}
+    for col, required, positive in (
+        ("dn", True, True),
+        ("d_inner_mm", True, True),
+        ("d_outer_steel_mm", True, True),
+        (u_col, False, True),
+        (cost_column, False, False),
+    ):
+        raw = cat[col]
+        v = pd.to_numeric(raw, errors="coerce")
+        problems = {
+            "is not a number": v.isna() & raw.notna(),
+            "is empty": v.isna() & raw.isna() if required else v.isna() & False,
+            "is not finite": np.isinf(v),
+            "must be positive" if positive else "must not be negative": v <= 0 if positive else v < 0,
+        }
+        for what, bad in problems.items():
+            if bad.any():
+                rows = ", ".join(map(str, lines[bad].tolist()[:10]))
+                got = raw[bad].iloc[0]
+                got = repr(got) if isinstance(got, str) else f"{got:g}"
+                raise ScenarioError(
+                    f"pipe catalogue {path}, line{'s' if bad.sum() > 1 else ''} {rows}: '{col}' {what} (got {got})"
+                )
+        values[col] = v
+    if values["dn"].duplicated().any():
+        dup = values["dn"][values["dn"].duplicated(keep=False)]
+        raise ScenarioError(f"pipe catalogue {path}, lines {', '.join(map(str, lines[dup.index]))}: DN given twice")
+    thick = values["d_inner_mm"] >= values["d_outer_steel_mm"]
+    if thick.any():
+        raise ScenarioError(
+            f"pipe catalogue {path}, line {lines[thick].iloc[0]}: 'd_inner_mm' must be below 'd_outer_steel_mm'"
+        )
+    cat = cat.assign(**values).dropna(subset=[u_col, cost_column]).sort_values("dn")
+    if cat.empty:
+        raise ScenarioError(f"pipe catalogue {path}: no DN has both '{u_col}' and '{cost_column}'")
     out = pd.DataFrame(
         {
             "d_inner_m": cat.d_inner_mm.to_numpy() / 1000,

@@ -62,16 +62,36 @@ def graph_from_pbf(path: Path, *, network_type: str) -> nx.MultiDiGraph:
     """
     import pyrosm
 
-    osm = _open_pbf(path)
     try:
+        osm = _open_pbf(path)
         nodes, edges = osm.get_network(nodes=True, network_type=network_type)
-    except (KeyError, ValueError, RuntimeError) as exc:  # pyrosm raises these on broken data
-        raise StreetDataError(f"{path}: cannot read the street network ({exc})") from exc
+    except StreetDataError:
+        raise
+    except (KeyError, ValueError, RuntimeError, *_pbf_errors()) as exc:  # pyrosm raises these on broken data
+        pbf_error, decode_error = _pbf_errors()
+        if isinstance(exc, pbf_error):
+            reason = "it does not follow the OSM PBF format"
+        elif isinstance(exc, decode_error):
+            reason = f"its data is corrupt: {str(exc).splitlines()[0]}"
+        else:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise StreetDataError(
+            f"{path}: not a readable OSM PBF file ({reason}); check that the file is complete (a download may have "
+            f"been cut off) and in the PBF format (.osm XML goes with 'streets.source: xml')"
+        ) from exc
     if edges is None or len(edges) == 0:
         raise StreetDataError(f"{path}: holds no streets of network type '{network_type}'")
     G = pyrosm.OSM.to_graph(nodes, edges, graph_type="networkx", osmnx_compatible=True, retain_all=True)
     logger.info("Read %d street nodes, %d edges from %s", G.number_of_nodes(), G.number_of_edges(), path)
     return G
+
+
+def _pbf_errors() -> tuple[type[Exception], ...]:
+    """Exceptions pyrosm raises on a file that is not (complete) OSM PBF: its own, and protobuf's decode error."""
+    from google.protobuf.message import Error as ProtobufError
+    from pyrosm.exceptions import PBFException
+
+    return PBFException, ProtobufError
 
 
 def _open_pbf(path: Path):

@@ -71,8 +71,6 @@ def daily_steps(daily_means_c):
 
 
 def test_hourly_profile_sums_to_annual_and_peaks_at_the_design_temperature_rule():
-    import dataclasses
-
     import numpy as np
 
     from heatmap import profiles
@@ -88,8 +86,8 @@ def test_hourly_profile_sums_to_annual_and_peaks_at_the_design_temperature_rule(
         geometry=[box(0, 0, 20, 10), box(0, 0, 30, 30)],
         crs="EPSG:3067",
     )
-    rule = dataclasses.replace(
-        SETTINGS, peak_method="design_temperature", degree_days=degree_days, design_temperature_c=-29.0
+    rule = SETTINGS.model_copy(
+        update={"peak_method": "design_temperature", "degree_days": degree_days, "design_temperature_c": -29.0}
     )
     d = demand.estimate_building_demand(b, rule)
     assert np.allclose(d.space_heat_mwh + d.dhw_mwh, d.annual_demand_mwh)
@@ -106,14 +104,12 @@ def test_hourly_profile_sums_to_annual_and_peaks_at_the_design_temperature_rule(
 
 
 def test_metered_demand_is_kept_and_recorded():
-    import dataclasses
-
     b = gpd.GeoDataFrame(
         {"id": ["a", "b"], "building": ["apartments", "apartments"], "metered_mwh": [123.0, None]},
         geometry=[box(0, 0, 20, 10), box(0, 0, 20, 10)],
         crs="EPSG:3067",
     )
-    d = demand.estimate_building_demand(b, dataclasses.replace(SETTINGS, metered_column="metered_mwh"))
+    d = demand.estimate_building_demand(b, SETTINGS.model_copy(update={"metered_column": "metered_mwh"}))
     assert d.annual_demand_mwh.iloc[0] == pytest.approx(123.0)
     assert d.demand_method.iloc[0].startswith("metered (metered_mwh)")
     assert d.annual_demand_mwh.iloc[1] == pytest.approx(200 * 3 * (109 * 4656.3 / 4233 + 30) / 1000)

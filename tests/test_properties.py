@@ -1,6 +1,7 @@
 """Property-based tests: any input gives a valid result or a clear HeatmapError, never a crash."""
 
 import math
+import typing
 from pathlib import Path
 
 import geopandas as gpd
@@ -61,7 +62,31 @@ def test_csv_consumers_valid_or_clear_error(tmp_path, rows):
     event("valid")
     assert out.consumer_id.is_unique and len(out) == len(rows)
     assert (out.annual_demand_mwh >= 0).all() and np.isfinite(out.peak_load_kw).all()
+    for column in ("annual_demand_mwh", "peak_load_kw", "min_supply_c"):
+        assert np.isfinite(out[column]).all() and (out[column] <= 1e6).all()
     assert out.crs == TM35 and out.geometry.is_valid.all()
+
+
+extreme = st.sampled_from([math.nan, math.inf, -math.inf, 1e300, -1e300, 1e15, "inf", "nan", "-inf", "1e400"])
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(capacity=st.one_of(extreme, st.floats(0, 1e7)), t_supply=st.one_of(st.none(), extreme, st.floats(20, 150)))
+def test_csv_sources_with_non_finite_or_huge_values(tmp_path, capacity, t_supply):
+    path = tmp_path / "s.csv"
+    pd.DataFrame(
+        {"id": ["S1"], "lon": [23.1], "lat": [63.8], "capacity_kw": [capacity], "t_supply_c": [t_supply]}
+    ).to_csv(path, index=False)
+    try:
+        raw = inputs.read_features(path, id_column="id", what="sources")
+        out = inputs.prepare_sources(raw, crs=TM35, default_t_supply_c=85)
+    except HeatmapError as exc:
+        event("clear error")
+        assert str(path) in str(exc) and "line 2" in str(exc)
+        return
+    event("valid")
+    assert np.isfinite(out.capacity_kw).all() and 0 < out.capacity_kw.iloc[0] <= 1e7
+    assert np.isfinite(out.t_supply_c).all() and out.t_supply_c.iloc[0] <= 200
 
 
 scalar = st.one_of(
@@ -108,6 +133,77 @@ def test_scenario_valid_or_clear_error(data):
     event("valid")
     assert scn.temperatures.return_c < scn.temperatures.supply_c
     assert all(r["doc"] for r in scn.assumptions())
+
+
+def numeric_settings() -> list[tuple[str, str]]:
+    """Every numeric setting of the schema as (section, key), the street source's and inline rows' included."""
+    from pydantic import BaseModel
+
+    from heatmap import scenario
+
+    found = []
+    for section, info in scenario.Scenario.model_fields.items():
+        model = scenario._inner_model(info.annotation)
+        if section == "streets":
+            model = scenario.PbfStreets
+        if model is None:
+            continue
+        for key, f in model.model_fields.items():
+            args = {f.annotation, *typing.get_args(f.annotation)}
+            if args & {float, int} and not (isinstance(f.annotation, type) and issubclass(f.annotation, BaseModel)):
+                found.append((section, key))
+    for section, model in (("sources", scenario.InlineSource), ("consumers", scenario.InlineConsumer)):
+        found += [
+            (f"{section}.inline", key)
+            for key, f in model.model_fields.items()
+            if {float} & {f.annotation, *typing.get_args(f.annotation)}
+        ]
+    return found
+
+
+NUMERIC = numeric_settings()
+INLINE = {
+    "sources.inline": {"id": "S1", "lon": 24.9, "lat": 60.2, "capacity_kw": 100.0},
+    "consumers.inline": {"id": "C1", "lon": 24.9, "lat": 60.2, "annual_demand_mwh": 10.0},
+}
+
+
+def test_every_numeric_setting_is_bounded():
+    from heatmap import scenario
+
+    assert (
+        len(NUMERIC) >= 48
+        and ("network", "local_loss_factor") in NUMERIC
+        and ("streets", "max_service_length_m") in NUMERIC
+    )
+    for section, key in NUMERIC:
+        if section in INLINE:
+            model = {"sources.inline": scenario.InlineSource, "consumers.inline": scenario.InlineConsumer}[section]
+        else:
+            info = scenario.Scenario.model_fields[section]
+            model = scenario.PbfStreets if section == "streets" else scenario._inner_model(info.annotation)
+        bounds = {type(m).__name__ for m in model.model_fields[key].metadata}
+        assert bounds & {"Ge", "Gt"} and bounds & {"Le", "Lt"}, (section, key, bounds)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    setting=st.sampled_from(NUMERIC), value=st.sampled_from([math.nan, math.inf, -math.inf, 1e300, -1e300, 1e15, -1e15])
+)
+def test_non_finite_or_huge_settings_are_refused_naming_the_key(setting, value):
+    section, key = setting
+    data = {"streets": {"path": "x.pbf"}, "sources": {"path": "s.csv"}, "consumers": {"path": "c.csv"}}
+    if section in INLINE:
+        part = section.split(".")[0]
+        data[part] = {"inline": [{**INLINE[section], key: value}]}
+        shown = f"'{section}[0].{key}'"
+    else:
+        data[section] = {**data.get(section, {}), key: value}
+        shown = f"'{section}.{key}'"
+    with pytest.raises(HeatmapError) as info:
+        scenario_from_dict(data, base_dir=Path("/tmp"))
+    assert shown in str(info.value)
+    event("non-finite" if not math.isfinite(value) else "huge")
 
 
 coord = st.floats(0, 500, allow_nan=False)

@@ -66,7 +66,7 @@ def test_scenario_file_errors_name_the_file(tmp_path):
     )
     with pytest.raises(
         ScenarioError,
-        match=r"bad.yaml: unknown key 'temperatures.ground'; did you mean "
+        match=r"bad.yaml, line 2: unknown key 'temperatures.ground'; did you mean "
         r"'temperatures.ground_c'",
     ):
         scenario_from_file(bad)
@@ -75,3 +75,167 @@ def test_scenario_file_errors_name_the_file(tmp_path):
 def test_bundled_scenario_is_valid(bundled_scenario):
     assert bundled_scenario.streets.path.is_file()
     assert bundled_scenario.consumers.osm_buildings
+
+
+def test_new_named_settings_have_the_former_constants_as_defaults():
+    rows = {r["key"]: r for r in build().assumptions()}
+    assert rows["network.local_loss_factor"]["value"] == 1.1
+    assert rows["network.pump_lift_margin_bar"]["value"] == 0.05
+    assert rows["limits.energy_balance_tolerance"]["value"] == 1e-3
+    assert (
+        rows["consumers.min_peak_load_kw"]["value"] == 1.0
+        and "below_min_peak_load" in (rows["consumers.min_peak_load_kw"]["doc"])
+    )
+    assert rows["sources.columns.t_supply_c"]["value"] == "t_supply_c"
+    scn = build(sources__columns={"t_supply_c": "supply_temperature_c"})
+    rows = {r["key"]: r for r in scn.assumptions()}
+    assert rows["sources.columns.t_supply_c"] == {
+        "key": "sources.columns.t_supply_c",
+        "value": "supply_temperature_c",
+        "source": "scenario",
+        "doc": rows["sources.columns.t_supply_c"]["doc"],
+    }
+    assert rows["sources.columns.capacity_kw"]["source"] == "default"
+
+
+def test_assumptions_list_only_settings_that_apply():
+    graphml = {**MINIMAL, "streets": {"source": "graphml", "path": "s.graphml"}}
+    keys = {r["key"] for r in scenario_from_dict(graphml, base_dir=Path("/base")).assumptions()}
+    assert "streets.network_type" not in keys and "streets.path" in keys and "streets.place" not in keys
+    inline = {
+        **MINIMAL,
+        "consumers": {"inline": [{"id": 1, "lon": 24.9, "lat": 60.2, "annual_demand_mwh": 100}]},
+    }
+    keys = {r["key"] for r in scenario_from_dict(inline, base_dir=Path("/base")).assumptions()}
+    assert "consumers.inline" in keys and "sources.path" in keys
+    assert not {"consumers.path", "consumers.layer", "consumers.id_column", "consumers.columns.peak_load_kw"} & keys
+    place = {**MINIMAL, "streets": {"source": "place", "place": "Kokkola, Finland"}}
+    keys = {r["key"] for r in scenario_from_dict(place, base_dir=Path("/base")).assumptions()}
+    assert {"streets.place", "streets.network_type"} <= keys and "streets.path" not in keys
+
+
+@pytest.mark.parametrize(
+    "streets,match",
+    [
+        ({"source": "xml"}, r"'streets.source: xml' needs 'streets.path'"),
+        ({"source": "graphml", "path": "s.graphml", "network_type": "all"}, r"'streets.network_type' does not apply"),
+        ({"source": "pbf", "path": "x.pbf", "plac": "x"}, r"unknown key 'streets.plac'"),
+        ({"source": "tiles"}, r"'streets.source' is 'tiles'; allowed: pbf, xml, graphml, place, bbox, polygon"),
+        ({"source": "bbox"}, r"'streets.source: bbox' needs 'study_area.bbox'"),
+        ({"source": "polygon"}, r"'streets.source: polygon' needs 'streets.path'"),
+        ({"path": "x.pbf", "max_service_length_m": float("nan")}, r"'streets.max_service_length_m' is nan"),
+    ],
+)
+def test_each_street_source_has_its_own_keys(streets, match):
+    with pytest.raises(ScenarioError, match=match):
+        scenario_from_dict({**MINIMAL, "streets": streets}, base_dir=Path("/base"))
+
+
+@pytest.mark.parametrize(
+    "changes,match",
+    [
+        ({"limits__max_velocity_m_per_s": float("nan")}, r"'limits.max_velocity_m_per_s' is nan; it must be a finite"),
+        ({"network__max_pump_lift_bar": float("inf")}, r"'network.max_pump_lift_bar' is inf"),
+        ({"study_area__crs": "EPSG:99999"}, r"'study_area.crs' is 'EPSG:99999', which pyproj does not know"),
+        ({"study_area__crs": "EPSG:4326"}, r"which is geographic"),
+        ({"study_area__bbox": [24.9, float("nan"), 25.0, 60.2]}, r"'study_area.bbox' must be .* finite"),
+        ({"network__insulation_series": 4}, r"'network.insulation_series' is 4; allowed: 1, 2, 3"),
+        ({"consumers__min_peak_load_kw": -1}, r"'consumers.min_peak_load_kw' is -1.0; it must be at least 0"),
+        ({"network__local_loss_factor": 0.9}, r"'network.local_loss_factor' is 0.9; it must be at least 1"),
+    ],
+)
+def test_non_finite_and_unknown_values_are_refused(changes, match):
+    with pytest.raises(ScenarioError, match=match):
+        build(**changes)
+
+
+def test_inline_rows_are_typed():
+    rows = [{"id": "S1", "lon": "abc", "lat": 60.2, "capacity_kw": 100}]
+    with pytest.raises(ScenarioError, match=r"'sources.inline\[0\].lon' must be a number, got 'abc'"):
+        scenario_from_dict({**MINIMAL, "sources": {"inline": rows}}, base_dir=Path("/base"))
+    rows = [{"id": "C1", "lon": 24.9, "lat": 60.2, "annual_demand_mwh": 10, "peak_kw": 5}]
+    with pytest.raises(
+        ScenarioError,
+        match=r"unknown key 'consumers.inline\[0\].peak_kw'; did you mean "
+        r"'consumers.inline\[0\].peak_load_kw'",
+    ):
+        scenario_from_dict({**MINIMAL, "consumers": {"inline": rows}}, base_dir=Path("/base"))
+
+
+def test_file_errors_name_the_line(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "name: x\ntemperatures:\n  supply_c: 80\nstreets: {path: x.pbf}\nsources: {path: s.csv}\n"
+        "consumers: {path: c.csv}\ntemperatures:\n  supply_c: 90\n"
+    )
+    with pytest.raises(ScenarioError, match=r"bad.yaml, line 7: key 'temperatures' is given twice \(lines 2 and 7\)"):
+        scenario_from_file(bad)
+    bad.write_text(
+        "streets: {path: x.pbf}\nsources:\n  inline:\n    - {id: S1, lon: 24.9, lat: 60.2, capacity_kw: 1}\n"
+        "    - {id: S2, lon: 24.9, lat: 60.2, capacity_kw: .inf}\nconsumers: {path: c.csv}\n"
+    )
+    with pytest.raises(ScenarioError, match=r"bad.yaml, line 5: 'sources.inline\[1\].capacity_kw' is inf"):
+        scenario_from_file(bad)
+    bad.write_text(
+        "streets: {path: x.pbf}\nsources: {path: s.csv}\nconsumers: {path: c.csv}\nnetwork: {simultaneity: max}\n"
+    )
+    with pytest.raises(ScenarioError, match=r"bad.yaml, line 4: 'network.simultaneity' is 'max'"):
+        scenario_from_file(bad)
+    with pytest.raises(ScenarioError, match=r"is a folder; give the scenario's YAML file"):
+        scenario_from_file(tmp_path)
+
+
+def test_inline_rows_remember_their_line(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        "streets: {path: x.pbf}\nsources:\n  inline:\n    - {id: S1, lon: 24.9, lat: 60.2, capacity_kw: 1}\n"
+        "    - id: 7\n      lon: 24.9\n      lat: 60.2\n      capacity_kw: 2\nconsumers: {path: c.csv}\n"
+    )
+    scn = scenario_from_file(path)
+    assert [r._line for r in scn.sources.inline] == [4, 5] and scn.sources.inline[1].id == "7"
+    assert scn.path == path.resolve() and "sources.inline" in scn.given
+
+
+def test_scenarios_are_frozen():
+    from pydantic import ValidationError
+
+    scn = build()
+    with pytest.raises(ValidationError):
+        scn.temperatures.supply_c = 10
+
+
+def test_json_schema_describes_every_setting():
+    from heatmap.scenario import json_schema
+
+    schema = json_schema()
+    assert schema["additionalProperties"] is False
+    temps = schema["$defs"]["Temperatures"]["properties"]
+    assert (
+        temps["supply_c"]["maximum"] == 150 and temps["supply_c"]["x-unit"] == "°C" and temps["supply_c"]["description"]
+    )
+    streets = schema["properties"]["streets"]["anyOf"][0]
+    assert set(streets["discriminator"]["mapping"]) == {"pbf", "xml", "graphml", "place", "bbox", "polygon"}
+    assert "network_type" not in schema["$defs"]["GraphmlStreets"]["properties"]
+    assert schema["$defs"]["PlaceStreets"]["required"] == ["place"]
+    assert schema["$defs"]["Network"]["properties"]["simultaneity"]["enum"] == ["winter", "thermos", "none"]
+
+
+def test_bundled_scenario_validates_against_the_printed_schema(bundled_scenario):
+    """`heatmap schema` prints JSON that a JSON-Schema validator accepts the bundled scenario with."""
+    import json
+
+    import jsonschema
+    import yaml
+    from click.testing import CliRunner
+    from conftest import BUNDLED_SCENARIO
+
+    from heatmap.cli import main
+
+    result = CliRunner().invoke(main, ["schema"])
+    assert result.exit_code == 0
+    schema = json.loads(result.stdout)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    validator = jsonschema.Draft202012Validator(schema)
+    assert list(validator.iter_errors(yaml.safe_load(BUNDLED_SCENARIO.read_text()))) == []
+    errors = list(validator.iter_errors({"temperatures": {"suply_c": 80}, "network": {"simultaneity": "max"}}))
+    assert len(errors) == 2

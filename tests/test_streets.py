@@ -60,6 +60,14 @@ def test_osm_xml_with_dangling_references_and_non_streets(tmp_path):
 def test_unreadable_street_files(tmp_path):
     with pytest.raises(StreetDataError, match="not found"):
         streets.graph_from_pbf(tmp_path / "none.pbf", network_type="all")
+    cut = tmp_path / "cut.osm.pbf"
+    cut.write_bytes(PBF.read_bytes()[:50_000])  # a download cut off
+    with pytest.raises(StreetDataError, match=r"cut.osm.pbf: not a readable OSM PBF file \(its data is corrupt"):
+        streets.graph_from_pbf(cut, network_type="all")
+    for name, content in (("text.osm.pbf", b"<osm/>"), ("empty.osm.pbf", b"")):
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(StreetDataError, match=rf"{name}: not a readable OSM PBF file \(it does not follow"):
+            streets.graph_from_pbf(tmp_path / name, network_type="all")
     bad = tmp_path / "bad.osm"
     bad.write_text("<osm><way")
     with pytest.raises(StreetDataError, match="not a readable OSM XML"):
