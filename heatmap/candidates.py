@@ -31,7 +31,7 @@ from heatmap._errors import RoutingError
 logger = logging.getLogger(__name__)
 
 MIN_PIPE_LENGTH_M = 1.0
-"""Length of the service pipe of a terminal lying on its street (every service pipe is drawable)."""
+"""A terminal lying on its street joins it this far along (every service pipe is drawable)."""
 SNAP_TOLERANCE_M = 0.5
 """A foot point this close to a segment's end joins that end instead of splitting the segment."""
 
@@ -226,12 +226,15 @@ def build_candidates(
     service_lines = shapely.shortest_line(geoms[idx], street_geoms[nearest_edge[idx]])
     entry = shapely.get_point(service_lines, 0)
     foot = shapely.get_point(service_lines, 1)
-    # A footprint overlapping its street connects from its interior point; a point lying on the street gets a
-    # stub of MIN_PIPE_LENGTH_M, so every service pipe has a drawable geometry.
+    # A footprint overlapping its street connects from its interior point; a point lying on the street joins
+    # it MIN_PIPE_LENGTH_M along the street, so every service pipe has a drawable geometry.
     on_street = shapely.distance(entry, foot) < 1e-6
     entry[on_street] = shapely.point_on_surface(geoms[idx][on_street])
     still = on_street & (shapely.distance(entry, foot) < 1e-6)
-    entry[still] = shapely.points(shapely.get_coordinates(foot[still]) + [MIN_PIPE_LENGTH_M, 0.0])
+    line = street_geoms[nearest_edge[idx][still]]
+    at, length = shapely.line_locate_point(line, foot[still]), shapely.length(line)
+    along = np.where(at + MIN_PIPE_LENGTH_M <= length, at + MIN_PIPE_LENGTH_M, np.maximum(at - MIN_PIPE_LENGTH_M, 0))
+    foot[still] = shapely.line_interpolate_point(line, along)
     pos = shapely.line_locate_point(street_geoms[nearest_edge[idx]], foot)
 
     # Street node ids → 0..n-1; then foot nodes; then terminal nodes.

@@ -21,7 +21,7 @@ import pandas as pd
 import shapely
 from pyproj import CRS
 
-from heatmap import candidates, demand, economics, hydraulics, inputs, routing, sizing, streets
+from heatmap import candidates, demand, economics, hydraulics, inputs, links, routing, sizing, streets
 from heatmap._errors import InputDataError
 from heatmap.scenario import Scenario
 
@@ -92,41 +92,11 @@ def _load(scn: Scenario) -> tuple[CRS, gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.G
     )
 
     st = scn.streets
-    if st.source == "pbf":
-        G = streets.graph_from_pbf(st.path, network_type=st.network_type)
-    elif st.source == "xml":
-        G = streets.graph_from_xml(st.path)
-    elif st.source == "graphml":
-        G = streets.graph_from_graphml(st.path)
-    elif st.source == "place":
-        G = streets.graph_from_osm_live(place=st.place, network_type=st.network_type)
-    elif st.source == "bbox":
-        G = streets.graph_from_osm_live(bbox=tuple(scn.study_area.bbox), network_type=st.network_type)
-    else:
-        area = inputs.read_features(
-            st.path, id_column="id", what="study areas", allowed_geometry=("Polygon", "MultiPolygon")
-        )
-        G = streets.graph_from_osm_live(polygon=area.to_crs(4326).union_all(), network_type=st.network_type)
-    street_gdf = streets.street_edges(G, crs)
-
-    if scn.study_area.bbox is not None:
-        area = gpd.GeoSeries([shapely.box(*scn.study_area.bbox)], crs=4326).to_crs(crs).iloc[0]
-        street_gdf = street_gdf[street_gdf.intersects(area)].reset_index(drop=True)
-        street_gdf["edge_id"] = np.arange(len(street_gdf))
-        area_name = "the study area 'study_area.bbox'"
-    else:
-        area = shapely.box(*street_gdf.total_bounds).buffer(st.max_service_length_m)
-        area_name = f"the extent of the street data (plus {st.max_service_length_m:g} m)"
-    outside = src[~src.within(area)]
-    if len(outside):
-        raise InputDataError(
-            f"{src_raw.attrs.get('where', 'sources')}: sources {', '.join(outside.source_id)} lie outside "
-            f"{area_name}; check their coordinates and CRS"
-        )
-
+    street_gdf = _streets(scn, crs)
     if scn.consumers.osm_buildings:
         buildings = streets.buildings_from_pbf(st.path).to_crs(crs)
         cons = demand.estimate_building_demand(buildings, scn.demand)
+        where_cons = str(st.path)
     else:
         raw = inputs.read_features(
             scn.consumers.path,
@@ -143,10 +113,29 @@ def _load(scn: Scenario) -> tuple[CRS, gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.G
             default_min_supply_c=scn.temperatures.min_consumer_supply_c,
             columns=scn.consumers.columns,
         )
+        where_cons = raw.attrs["where"]
+    if scn.links.used:
+        street_gdf = _with_links(scn, crs, street_gdf, src, cons)
+
+    if scn.study_area.bbox is not None:
+        area = gpd.GeoSeries([shapely.box(*scn.study_area.bbox)], crs=4326).to_crs(crs).iloc[0]
+        street_gdf = street_gdf[street_gdf.intersects(area)].reset_index(drop=True)
+        street_gdf["edge_id"] = np.arange(len(street_gdf))
+        area_name = "the study area 'study_area.bbox'"
+    else:
+        area = shapely.box(*street_gdf.total_bounds).buffer(st.max_service_length_m)
+        area_name = f"the extent of the candidate routes (plus {st.max_service_length_m:g} m)"
+    outside = src[~src.within(area)]
+    if len(outside):
+        raise InputDataError(
+            f"{src_raw.attrs.get('where', 'sources')}: sources {', '.join(outside.source_id)} lie outside "
+            f"{area_name}; check their coordinates and CRS"
+        )
+    if not scn.consumers.osm_buildings:
         out = cons[~cons.intersects(area)]
         if len(out):
             raise InputDataError(
-                f"{raw.attrs['where']}: consumers {inputs._rows(out.consumer_id)} lie outside {area_name}; "
+                f"{where_cons}: consumers {inputs._rows(out.consumer_id)} lie outside {area_name}; "
                 f"check their coordinates and CRS"
             )
     clash = set(src.source_id) & set(cons.consumer_id)
@@ -166,6 +155,56 @@ def _load(scn: Scenario) -> tuple[CRS, gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.G
         )
     _check_source_temperatures(src, cons, scn.temperatures)
     return crs, src, cons, street_gdf, excluded
+
+
+def _streets(scn: Scenario, crs: CRS) -> gpd.GeoDataFrame | None:
+    """Read the street segments the scenario names, in the plan's CRS (``None`` for ``streets.source: none``)."""
+    st = scn.streets
+    if st.source == "none":
+        return None
+    if st.source == "pbf":
+        G = streets.graph_from_pbf(st.path, network_type=st.network_type)
+    elif st.source == "xml":
+        G = streets.graph_from_xml(st.path)
+    elif st.source == "graphml":
+        G = streets.graph_from_graphml(st.path)
+    elif st.source == "place":
+        G = streets.graph_from_osm_live(place=st.place, network_type=st.network_type)
+    elif st.source == "bbox":
+        G = streets.graph_from_osm_live(bbox=tuple(scn.study_area.bbox), network_type=st.network_type)
+    else:
+        area = inputs.read_features(
+            st.path, id_column="id", what="study areas", allowed_geometry=("Polygon", "MultiPolygon")
+        )
+        G = streets.graph_from_osm_live(polygon=area.to_crs(4326).union_all(), network_type=st.network_type)
+    return streets.street_edges(G, crs)
+
+
+def _with_links(
+    scn: Scenario, crs: CRS, street_gdf: gpd.GeoDataFrame | None, src: gpd.GeoDataFrame, cons: gpd.GeoDataFrame
+) -> gpd.GeoDataFrame:
+    """Add the scenario's candidate links (drawn lines, site-to-site lines, minus no-go areas) to the streets."""
+    lk = scn.links
+    factors = lk.cost_factors.model_dump()
+    no_go = None
+    if lk.no_go_path is not None:
+        no_go = links.read_lines(lk.no_go_path, layer=lk.no_go_layer, crs=crs, what="no-go areas", allowed=("Polygon",))
+    parts = []
+    if lk.path is not None:
+        drawn = links.read_lines(lk.path, layer=lk.layer, crs=crs, what="candidate links")
+        parts.append(links.drawn_links(drawn, cost_factors=factors, default_surface=lk.default_surface))
+    if lk.site_to_site:
+        sites = pd.concat([src[["geometry"]], cons[["geometry"]]], ignore_index=True)
+        parts.append(
+            links.site_links(
+                gpd.GeoDataFrame(sites, crs=crs),
+                max_length_m=lk.site_link_max_length_m,
+                neighbours=lk.site_link_neighbours,
+                cost_factor=factors[lk.site_link_surface],
+                surface=lk.site_link_surface,
+            )
+        )
+    return links.combine(street_gdf, [links.avoid(p, no_go) for p in parts], snap_m=lk.snap_m)
 
 
 def _check_source_temperatures(src: gpd.GeoDataFrame, cons: gpd.GeoDataFrame, t) -> None:

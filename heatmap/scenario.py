@@ -199,6 +199,13 @@ class PolygonStreets(_StreetsBase):
     max_service_length_m: float = _max_service()
 
 
+class NoStreets(_StreetsBase):
+    """No streets: the candidate routes are the ``links`` only (inside an industrial park)."""
+
+    source: Literal["none"] = _f("none", "none: no streets; candidate routes come from 'links'")
+    max_service_length_m: float = _max_service()
+
+
 STREET_SOURCES: dict[str, type[_StreetsBase]] = {
     "pbf": PbfStreets,
     "xml": XmlStreets,
@@ -206,6 +213,7 @@ STREET_SOURCES: dict[str, type[_StreetsBase]] = {
     "place": PlaceStreets,
     "bbox": BboxStreets,
     "polygon": PolygonStreets,
+    "none": NoStreets,
 }
 """The street sources by ``streets.source``; each has its own keys."""
 
@@ -217,11 +225,53 @@ def _default_street_source(value: Any) -> Any:
 
 
 Streets = Annotated[
-    PbfStreets | XmlStreets | GraphmlStreets | PlaceStreets | BboxStreets | PolygonStreets,
+    PbfStreets | XmlStreets | GraphmlStreets | PlaceStreets | BboxStreets | PolygonStreets | NoStreets,
     Field(discriminator="source"),
     BeforeValidator(_default_street_source),
 ]
 """Where the candidate streets come from: one of :data:`STREET_SOURCES`, chosen by ``source`` (default pbf)."""
+
+
+Surface = Literal["street", "open_terrain", "pipe_rack", "road_crossing", "rail_crossing"]
+
+
+class SurfaceCostFactors(_Section):
+    """Trench cost per metre on each surface, relative to a street trench (the pipe catalogue's price)."""
+
+    street: float = _f(1.0, "in a street (the catalogue's cost per metre)", gt=0, le=20)
+    open_terrain: float = _f(
+        0.6,
+        "across open ground: EMB3Rs GIS module, digging in open terrain 200 + (500·d)^1.1 against 350 + (700·d)^1.1 "
+        "€/m in a street, about 0.6 for DN50–DN300",
+        gt=0,
+        le=20,
+    )
+    pipe_rack: float = _f(
+        1.0, "on a pipe rack above ground (estimate: rack share in place of the trench; no sourced figure)", gt=0, le=20
+    )
+    road_crossing: float = _f(2.0, "under a road, by jacking or boring (estimate; no sourced figure)", gt=0, le=20)
+    rail_crossing: float = _f(3.0, "under a railway (estimate; no sourced figure)", gt=0, le=20)
+
+
+class Links(_Section):
+    """Candidate links where there are no streets: lines drawn in QGIS and straight site-to-site lines."""
+
+    path: FilePath | None = _f(None, "line layer of candidate routes drawn in QGIS (optional 'surface' column)")
+    layer: str | None = _f(None, "layer of that file")
+    default_surface: Surface = _f("open_terrain", "surface of drawn lines without a 'surface' value")
+    site_to_site: bool = _f(False, "add a straight link from every site (source, consumer) to its nearest sites")
+    site_link_max_length_m: float = _f(500.0, "longest straight site-to-site link", gt=0, le=50_000)
+    site_link_neighbours: int = _f(4, "straight links from each site to at most this many nearest sites", ge=1, le=50)
+    site_link_surface: Surface = _f("open_terrain", "surface the straight site-to-site links cross")
+    no_go_path: FilePath | None = _f(None, "polygons no pipe may cross (buildings, tanks, process areas)")
+    no_go_layer: str | None = _f(None, "layer of that file")
+    snap_m: float = _f(2.0, "link ends this close to each other or to a street node join it", ge=0, le=100)
+    cost_factors: SurfaceCostFactors = _f(SurfaceCostFactors, SurfaceCostFactors.__doc__)
+
+    @property
+    def used(self) -> bool:
+        """Whether the scenario gives any candidate links."""
+        return self.path is not None or self.site_to_site
 
 
 class SourceColumns(_Section):
@@ -482,6 +532,7 @@ class Scenario(_Section):
     name: str = _f("unnamed scenario", "title shown on the map and in the summary")
     study_area: StudyArea = _f(StudyArea, StudyArea.__doc__)
     streets: Streets | None = _f(None, "where the candidate streets come from (needed by heatmap plan)")
+    links: Links = _f(Links, Links.__doc__)
     sources: Sources = _f(Sources, Sources.__doc__)
     consumers: Consumers = _f(Consumers, Consumers.__doc__)
     temperatures: Temperatures = _f(Temperatures, Temperatures.__doc__)
@@ -562,6 +613,8 @@ def _flatten(model: BaseModel, prefix: str) -> typing.Iterator[tuple[str, Any, s
 def _applies(scn: Scenario, key: str) -> bool:
     """Whether a setting changes anything in this scenario (the file keys of inputs given otherwise do not)."""
     section, _, rest = key.partition(".")
+    if section == "links":
+        return scn.links.used
     if section not in ("sources", "consumers"):
         return True
     part = getattr(scn, section)
@@ -798,6 +851,13 @@ def _consistency(scn: Scenario, *, for_plan: bool) -> list[tuple[tuple, str]]:
                 "'consumers.osm_buildings' needs 'streets.source: pbf' (the buildings are read from it)",
             )
         )
+    if s is not None and s.source == "none" and not scn.links.used:
+        problems.append(
+            (
+                ("streets", "source"),
+                "'streets.source: none' needs candidate links: 'links.path' or 'links.site_to_site'",
+            )
+        )
     if not for_plan:
         return problems
     if s is None:
@@ -975,6 +1035,8 @@ def check_input_files(scn: Scenario, *, for_plan: bool = True) -> None:
     if for_plan:
         files += [
             ("streets.path", getattr(scn.streets, "path", None)),
+            ("links.path", scn.links.path),
+            ("links.no_go_path", scn.links.no_go_path),
             ("sources.path", scn.sources.path),
             ("consumers.path", scn.consumers.path),
             ("network.catalogue", scn.network.catalogue),
