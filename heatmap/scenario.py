@@ -491,6 +491,7 @@ class Scenario(_Section):
     economics: Economics = _f(Economics, Economics.__doc__)
     density: Density = _f(Density, Density.__doc__)
     _path: Path | None = PrivateAttr(None)
+    _default_street_source: bool = PrivateAttr(False)
 
     @property
     def path(self) -> Path | None:
@@ -507,6 +508,8 @@ class Scenario(_Section):
                 keys |= {f"{name}.{k}" for k in _given(value)}
             else:
                 keys.add(name)
+        if self._default_street_source:
+            keys.discard("streets.source")
         return frozenset(keys)
 
     def assumptions(self) -> list[dict[str, Any]]:
@@ -542,8 +545,6 @@ def _given(model: BaseModel) -> set[str]:
         if isinstance(value, BaseModel):
             keys |= {f"{name}.{k}" for k in _given(value)}
         keys.add(name)
-    if isinstance(model, _StreetsBase):
-        keys.add("source")  # the street source is always the scenario's choice (or the documented pbf)
     return keys
 
 
@@ -842,6 +843,7 @@ def _validate(
     if problems:
         _raise(problems, node, where)
     scn._path = path
+    scn._default_street_source = isinstance(data.get("streets"), dict) and "source" not in data["streets"]
     for section in (scn.sources, scn.consumers):
         for i, row in enumerate(section.inline):
             row._line = _line(node, (type(section).__name__.lower(), "inline", i)) if node is not None else None

@@ -239,3 +239,12 @@ def test_bundled_scenario_validates_against_the_printed_schema(bundled_scenario)
     assert list(validator.iter_errors(yaml.safe_load(BUNDLED_SCENARIO.read_text()))) == []
     errors = list(validator.iter_errors({"temperatures": {"suply_c": 80}, "network": {"simultaneity": "max"}}))
     assert len(errors) == 2
+
+
+def test_the_default_street_source_is_reported_as_default():
+    data = {**MINIMAL, "streets": {"path": "x.pbf"}}
+    rows = {r["key"]: r for r in scenario_from_dict(data, base_dir=Path("/base")).assumptions()}
+    assert rows["streets.source"]["value"] == "pbf" and rows["streets.source"]["source"] == "default"
+    assert rows["streets.path"]["source"] == "scenario"
+    rows = {r["key"]: r for r in build(streets__source="pbf").assumptions()}
+    assert rows["streets.source"]["source"] == "scenario"
