@@ -799,6 +799,13 @@ def _consistency(scn: Scenario, *, for_plan: bool) -> list[tuple[tuple, str]]:
                 "'consumers.osm_buildings' needs 'streets.source: pbf' (the buildings are read from it)",
             )
         )
+    for name in ("sources", "consumers"):
+        part = getattr(scn, name)
+        for key in sorted({"columns", "layer", "id_column"} & part.model_fields_set):
+            if part.path is None:
+                problems.append(
+                    ((name, key), f"'{name}.{key}' applies to a file, and the scenario gives no '{name}.path'")
+                )
     if not for_plan:
         return problems
     if s is None:

@@ -142,6 +142,10 @@ def test_each_street_source_has_its_own_keys(streets, match):
         ({"network__insulation_series": 4}, r"'network.insulation_series' is 4; allowed: 1, 2, 3"),
         ({"consumers__min_peak_load_kw": -1}, r"'consumers.min_peak_load_kw' is -1.0; it must be at least 0"),
         ({"network__local_loss_factor": 0.9}, r"'network.local_loss_factor' is 0.9; it must be at least 1"),
+        (
+            {"consumers__osm_buildings": True, "consumers__path": None, "consumers__columns": {"name": "x"}},
+            r"'consumers.columns' applies to a file, and the scenario gives no 'consumers.path'",
+        ),
     ],
 )
 def test_non_finite_and_unknown_values_are_refused(changes, match):
