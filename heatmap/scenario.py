@@ -542,6 +542,7 @@ class Scenario(_Section):
     economics: Economics = _f(Economics, Economics.__doc__)
     density: Density = _f(Density, Density.__doc__)
     _path: Path | None = PrivateAttr(None)
+    _default_street_source: bool = PrivateAttr(False)
 
     @property
     def path(self) -> Path | None:
@@ -558,6 +559,8 @@ class Scenario(_Section):
                 keys |= {f"{name}.{k}" for k in _given(value)}
             else:
                 keys.add(name)
+        if self._default_street_source:
+            keys.discard("streets.source")
         return frozenset(keys)
 
     def assumptions(self) -> list[dict[str, Any]]:
@@ -593,8 +596,6 @@ def _given(model: BaseModel) -> set[str]:
         if isinstance(value, BaseModel):
             keys |= {f"{name}.{k}" for k in _given(value)}
         keys.add(name)
-    if isinstance(model, _StreetsBase):
-        keys.add("source")  # the street source is always the scenario's choice (or the documented pbf)
     return keys
 
 
@@ -858,6 +859,13 @@ def _consistency(scn: Scenario, *, for_plan: bool) -> list[tuple[tuple, str]]:
                 "'streets.source: none' needs candidate links: 'links.path' or 'links.site_to_site'",
             )
         )
+    for name in ("sources", "consumers"):
+        part = getattr(scn, name)
+        for key in sorted({"columns", "layer", "id_column"} & part.model_fields_set):
+            if part.path is None:
+                problems.append(
+                    ((name, key), f"'{name}.{key}' applies to a file, and the scenario gives no '{name}.path'")
+                )
     if not for_plan:
         return problems
     if s is None:
@@ -902,6 +910,7 @@ def _validate(
     if problems:
         _raise(problems, node, where)
     scn._path = path
+    scn._default_street_source = isinstance(data.get("streets"), dict) and "source" not in data["streets"]
     for section in (scn.sources, scn.consumers):
         for i, row in enumerate(section.inline):
             row._line = _line(node, (type(section).__name__.lower(), "inline", i)) if node is not None else None

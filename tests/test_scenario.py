@@ -142,6 +142,10 @@ def test_each_street_source_has_its_own_keys(streets, match):
         ({"network__insulation_series": 4}, r"'network.insulation_series' is 4; allowed: 1, 2, 3"),
         ({"consumers__min_peak_load_kw": -1}, r"'consumers.min_peak_load_kw' is -1.0; it must be at least 0"),
         ({"network__local_loss_factor": 0.9}, r"'network.local_loss_factor' is 0.9; it must be at least 1"),
+        (
+            {"consumers__osm_buildings": True, "consumers__path": None, "consumers__columns": {"name": "x"}},
+            r"'consumers.columns' applies to a file, and the scenario gives no 'consumers.path'",
+        ),
     ],
 )
 def test_non_finite_and_unknown_values_are_refused(changes, match):
@@ -239,3 +243,12 @@ def test_bundled_scenario_validates_against_the_printed_schema(bundled_scenario)
     assert list(validator.iter_errors(yaml.safe_load(BUNDLED_SCENARIO.read_text()))) == []
     errors = list(validator.iter_errors({"temperatures": {"suply_c": 80}, "network": {"simultaneity": "max"}}))
     assert len(errors) == 2
+
+
+def test_the_default_street_source_is_reported_as_default():
+    data = {**MINIMAL, "streets": {"path": "x.pbf"}}
+    rows = {r["key"]: r for r in scenario_from_dict(data, base_dir=Path("/base")).assumptions()}
+    assert rows["streets.source"]["value"] == "pbf" and rows["streets.source"]["source"] == "default"
+    assert rows["streets.path"]["source"] == "scenario"
+    rows = {r["key"]: r for r in build(streets__source="pbf").assumptions()}
+    assert rows["streets.source"]["source"] == "scenario"
