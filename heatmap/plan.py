@@ -509,6 +509,7 @@ def _assemble(
         "no_path_to_source": tree.unreachable,
         "below_min_annual_demand": sorted(too_small),
     }
+    excluded.update(cons.attrs.get("left_out_ids", {}))  # OSM buildings given no demand, by reason (heatmap.demand)
     return Plan(
         scn,
         crs,

@@ -207,6 +207,59 @@ class Demand:
     metered_column: str | None = _setting(
         None, "column of the buildings holding metered annual demand (MWh/a); where given it is kept"
     )
+    infer_type: bool = _setting(
+        True,
+        "type buildings whose tag does not say it (building=yes, residential, house, building) from the land use "
+        "around them, their footprint and floors (heatmap.demand); false: demand.default_type for them all",
+    )
+    landuse_types_table: Path = _setting(
+        settings.data_dir / "osm_landuse_types.csv", "OSM landuse around a building → demand type (or residential)"
+    )
+    floors_table: Path = _setting(
+        settings.data_dir / "default_floors_fi.csv",
+        "floors by demand type where OSM has neither building:levels nor height (demand.default_floors for types "
+        "not in it)",
+    )
+    statistics_table: Path = _setting(
+        settings.data_dir / "demand_statistics_fi.csv",
+        "published Finnish figures per type (Statistics Finland) the estimate is compared with in the summary",
+    )
+    detached_max_footprint_m2: float = _setting(
+        250.0,
+        "dwellings of unknown kind with a footprint up to this are detached houses (estimate: Finnish detached "
+        "houses average 145 floor m² on 1–2 floors, Statistics Finland 2020)",
+        min=0.0,
+    )
+    row_min_elongation: float = _setting(
+        2.5,
+        "larger dwellings whose footprint's oriented rectangle is at least this many times longer than wide are row "
+        "houses (estimate, not sourced)",
+        min=1.0,
+    )
+    row_max_footprint_m2: float = _setting(
+        1000.0,
+        "largest footprint of a row house; larger dwellings are apartment blocks (estimate: Finnish row houses "
+        "average 433 floor m², Statistics Finland 2020)",
+        min=0.0,
+    )
+    apartment_min_floors: float = _setting(
+        3.0,
+        "dwellings of unknown kind with at least this many floors (building:levels or height) are apartment blocks "
+        "(Statistics Finland 2010: 69 % of blocks of flats have 3–9 floors, 95 % of all residential buildings 1–2)",
+        min=1.0,
+    )
+    min_heated_footprint_m2: float = _setting(
+        30.0,
+        "buildings of inferred type with a smaller footprint are outbuildings (saunas, sheds) and left out, unless "
+        "metered (estimate, not sourced; Statistics Finland's building stock leaves out saunas and outbuildings)",
+        min=0.0,
+    )
+    max_floors: float = _setting(
+        50.0,
+        "building:levels (or height / floor_height_m) above this is implausible, ignored and reported; the type's "
+        "default floors apply (estimate: above Finland's tallest buildings)",
+        min=1.0,
+    )
 
 
 @dataclass(frozen=True)
