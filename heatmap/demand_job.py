@@ -119,6 +119,12 @@ def demand_map(
     """
     path = Path(path)
     d = scn.density
+    if scn.path is None:
+        logger.warning(
+            "No scenario file: the documented demand defaults apply (degree days %g); give the plan's scenario "
+            "for the demand that 'heatmap plan' gives the same buildings",
+            scn.demand.degree_days,
+        )
     if use_dask:
         from heatmap import region
 
