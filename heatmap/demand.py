@@ -22,7 +22,8 @@ The rule, for each building (every threshold is a ``demand.*`` setting of the sc
    footprint (points) and any other building whose demand comes out as zero. A metered demand
    (``metered_column``) keeps a building in, whatever its tags.
 3. **Floors**: ``building:levels``, else ``height / floor_height_m`` (rounded, at least 1), else the type's
-   default of ``data/default_floors_fi.csv`` (``default_floors`` for a type not in it). A value above
+   default of ``floors_by_type`` (given in the scenario), else of ``data/default_floors_fi.csv``
+   (``default_floors`` for a type in neither). A value above
    ``max_floors`` is implausible: it is ignored (the type's default applies) and reported with the building's id.
 4. **Heated floor area** = footprint area (m², in the metric CRS) × floors.
 5. **Era** from ``start_date`` (year): ≤1920 → ``-1920``, 1921–1959 → ``1950s``, 1960–1979 → ``1970s``,
@@ -335,6 +336,15 @@ def _check_tables(settings: Demand) -> dict[str, pd.DataFrame]:
     floors = pd.to_numeric(t["floors"]["default_floors"], errors="coerce")
     if not (floors.notna() & np.isfinite(floors) & (floors >= 1)).all():
         raise InputDataError(f"{settings.floors_table}: default_floors must be a number ≥ 1 on every row")
+    given = settings.floors_by_type or {}
+    for name, value in given.items():
+        if name not in known:
+            raise InputDataError(f"'demand.floors_by_type' names {name!r}; allowed: {', '.join(sorted(known))}")
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 1 <= value < float("inf"):
+            raise InputDataError(f"'demand.floors_by_type.{name}' is {value!r}; give a number of floors ≥ 1")
+    t["floors"] = pd.DataFrame({"default_floors": floors.astype(float)})
+    for name, value in given.items():
+        t["floors"].loc[name, "default_floors"] = float(value)
     return t
 
 

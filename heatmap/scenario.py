@@ -220,6 +220,11 @@ class Demand:
         "floors by demand type where OSM has neither building:levels nor height (demand.default_floors for types "
         "not in it)",
     )
+    floors_by_type: dict = _setting(
+        {},
+        "floors by demand type overriding demand.floors_table where OSM has neither building:levels nor height, "
+        "e.g. {apartment_block: 5, office: 5} in a city centre",
+    )
     statistics_table: Path = _setting(
         settings.data_dir / "demand_statistics_fi.csv",
         "published Finnish figures per type (Statistics Finland) the estimate is compared with in the summary",

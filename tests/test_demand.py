@@ -279,6 +279,8 @@ def test_floors_explicit_wins_and_implausible_values_are_ignored_and_named():
     one_block = 200 * 4 * (109 * DD + 30) / 1000
     assert d.loc["huge_levels", "annual_demand_mwh"] == pytest.approx(one_block)
     assert "implausible building:levels 1000000 ignored" in d.loc["huge_levels", "demand_method"]
+    city = dataclasses.replace(SETTINGS, floors_by_type={"apartment_block": 6})
+    assert demand.estimate_building_demand(b, city).set_index("consumer_id").floors["default"] == 6
     report = d.attrs["demand_report"]
     assert report["implausible_floors"] == 2
     assert report["implausible_examples"] == [
@@ -311,6 +313,10 @@ def test_bad_demand_tables_are_named(tmp_path):
     floors.write_text("demand_type,default_floors\ndetached,0\n")
     with pytest.raises(InputDataError, match="floors.csv: default_floors must be a number ≥ 1"):
         demand.estimate_building_demand(b, dataclasses.replace(SETTINGS, floors_table=floors))
+    with pytest.raises(InputDataError, match="'demand.floors_by_type' names 'flat'"):
+        demand.estimate_building_demand(b, dataclasses.replace(SETTINGS, floors_by_type={"flat": 3}))
+    with pytest.raises(InputDataError, match=r"'demand.floors_by_type.detached' is nan"):
+        demand.estimate_building_demand(b, dataclasses.replace(SETTINGS, floors_by_type={"detached": float("nan")}))
     with pytest.raises(InputDataError, match="'id' column"):
         demand.estimate_building_demand(b.drop(columns="id"), SETTINGS)
 
