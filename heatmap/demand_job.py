@@ -128,7 +128,8 @@ def demand_map(
     if use_dask:
         from heatmap import region
 
-        frame = region.read_buildings(path)
+        metered = (scn.demand.metered_column,) if scn.demand.metered_column else ()
+        frame = region.read_buildings(path, extra_columns=metered)
         crs = _metric_crs(scn, frame.get_partition(0).compute())
         grid, report = region.demand_of_region(frame.to_crs(crs), scn.demand, cell_size_m=d.cell_size_m)
         buildings, profile, left_out = None, None, None

@@ -85,7 +85,7 @@ def dask_client(scheduler: str | None = None) -> Iterator[object]:
             yield client
 
 
-def read_buildings(path: str | Path) -> dask_geopandas.GeoDataFrame:
+def read_buildings(path: str | Path, *, extra_columns: tuple[str, ...] = ()) -> dask_geopandas.GeoDataFrame:
     """Read a region's buildings as partitions: GeoParquet column by column, other formats through pyogrio.
 
     Parameters
@@ -93,6 +93,8 @@ def read_buildings(path: str | Path) -> dask_geopandas.GeoDataFrame:
     path
         GeoParquet (``.parquet``), an OSM PBF (``.pbf``, read by :func:`heatmap.streets.buildings_from_pbf`), or
         any file :func:`geopandas.read_file` reads.
+    extra_columns
+        Columns read besides :data:`BUILDING_COLUMNS` where present (e.g. ``demand.metered_column``).
 
     Returns
     -------
@@ -103,14 +105,15 @@ def read_buildings(path: str | Path) -> dask_geopandas.GeoDataFrame:
         import pyarrow.parquet as pq
 
         present = set(pq.read_schema(path).names)
-        columns = [c for c in BUILDING_COLUMNS if c in present] + ["geometry"]
+        columns = [c for c in dict.fromkeys([*BUILDING_COLUMNS, *extra_columns]) if c in present] + ["geometry"]
         frame = dask_geopandas.read_parquet(path, columns=columns)
     elif path.name.endswith(".pbf"):
         from heatmap.streets import buildings_from_pbf
 
         gdf = buildings_from_pbf(path)
         frame = dask_geopandas.from_geopandas(
-            gdf[[c for c in BUILDING_COLUMNS if c in gdf] + ["geometry"]], chunksize=ROWS_PER_PARTITION
+            gdf[[c for c in BUILDING_COLUMNS if c in gdf] + ["geometry"]],
+            chunksize=ROWS_PER_PARTITION,  # OSM: no meters
         )
     else:
         gdf = gpd.read_file(path, engine="pyogrio")

@@ -74,3 +74,15 @@ def test_osm_file_in_partitions_equals_single_process():
     for key in ("buildings_read", "heated", "left_out", "implausible_floors", "type_from", "floors_from", "era_from"):
         assert merged[key] == whole[key], key
     assert merged["left_out"]["below_min_footprint"] > 0 and merged["type_from"]["land use"] > 0
+
+
+def test_metered_column_is_read_from_geoparquet(buildings, tmp_path):
+    import dataclasses
+
+    b = buildings.iloc[:500].copy()
+    b["metered_mwh"] = 100.0
+    path = tmp_path / "metered.parquet"
+    b.to_parquet(path)
+    settings = dataclasses.replace(SETTINGS, metered_column="metered_mwh")
+    parted, report = region.demand_of_region(region.read_buildings(path, extra_columns=("metered_mwh",)), settings)
+    assert report.heated == 500 and parted.total_demand_mwh == pytest.approx(500 * 100.0)
