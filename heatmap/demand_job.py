@@ -9,12 +9,15 @@ Written atomically into the output folder:
 
 - ``demand.gpkg``: ``buildings`` with their demand and how it was estimated (one process only) and
   ``potential_areas``, each styled for QGIS;
+- ``left_out_buildings.csv``: every building given no demand, with the reason (one process only; on Dask the
+  summary counts them by reason, with examples);
 - ``heat_density.tif``: MWh per hectare and year on the grid;
 - ``map.html``: the heat density with its legend, the potential areas and (up to
   :data:`MAX_MAP_BUILDINGS`) the buildings, offline;
 - ``heat_profile.csv``: the buildings' summed hourly load over the year, when an outdoor-temperature series
   is given (one process only);
-- ``summary.json``: totals and every setting used.
+- ``summary.json``: totals, the buildings left out by reason, the share of buildings whose type, era or floors
+  were defaulted, the estimate per type beside published Finnish figures, and every setting used.
 """
 
 from __future__ import annotations
@@ -59,6 +62,10 @@ class DemandMap:
         Summed hourly load, when an outdoor-temperature series was given.
     scenario : heatmap.scenario.Scenario
     source : pathlib.Path
+    report : heatmap.demand.DemandReport
+        Buildings left out and why, defaults used, sums per type.
+    left_out : pandas.DataFrame or None
+        The buildings left out, one row each (``None`` when run on Dask).
     """
 
     buildings: gpd.GeoDataFrame | None
@@ -67,6 +74,8 @@ class DemandMap:
     profile_kw: pd.Series | None
     scenario: Scenario
     source: Path
+    report: demand.DemandReport = dataclasses.field(default_factory=demand.DemandReport)
+    left_out: pd.DataFrame | None = None
 
 
 def _metric_crs(scn: Scenario, gdf: gpd.GeoDataFrame) -> CRS:
@@ -110,18 +119,27 @@ def demand_map(
     """
     path = Path(path)
     d = scn.density
+    if scn.path is None:
+        logger.warning(
+            "No scenario file: the documented demand defaults apply (degree days %g); give the plan's scenario "
+            "for the demand that 'heatmap plan' gives the same buildings",
+            scn.demand.degree_days,
+        )
     if use_dask:
         from heatmap import region
 
-        frame = region.read_buildings(path)
+        metered = (scn.demand.metered_column,) if scn.demand.metered_column else ()
+        frame = region.read_buildings(path, extra_columns=metered)
         crs = _metric_crs(scn, frame.get_partition(0).compute())
-        grid = region.heat_density_of_region(frame.to_crs(crs), scn.demand, cell_size_m=d.cell_size_m)
-        buildings, profile = None, None
+        grid, report = region.demand_of_region(frame.to_crs(crs), scn.demand, cell_size_m=d.cell_size_m)
+        buildings, profile, left_out = None, None, None
     else:
         raw = read_buildings(path)
-        buildings = demand.estimate_building_demand(raw.to_crs(_metric_crs(scn, raw)), scn.demand)
+        est = demand.estimate_demand(raw.to_crs(_metric_crs(scn, raw)), scn.demand)
+        buildings, report, left_out = est.buildings, est.report, est.left_out
         if buildings.empty:
-            raise InputDataError(f"{path}: no heated building found (every building is of an unheated type)")
+            counts = ", ".join(f"{v} {demand.LEFT_OUT_REASONS[k]}" for k, v in report.left_out.items() if v)
+            raise InputDataError(f"{path}: no heated building found ({counts})")
         grid = density.heat_density_from_buildings(buildings, cell_size_m=d.cell_size_m)
         profile = None
         if outdoor_temperature is not None:
@@ -142,7 +160,7 @@ def demand_map(
         lifetime_a=scn.economics.lifetime_a,
     )
     logger.info("Demand map of %s: %.1f GWh/a, %d potential areas", path, grid.total_demand_mwh / 1000, len(areas))
-    return DemandMap(buildings, grid, areas, profile, scn, path)
+    return DemandMap(buildings, grid, areas, profile, scn, path, report, left_out)
 
 
 def demand_summary(result: DemandMap) -> dict[str, Any]:
@@ -170,14 +188,20 @@ def demand_summary(result: DemandMap) -> dict[str, Any]:
         },
         "assumptions": [r for r in result.scenario.assumptions() if r["key"].startswith(used)],
     }
+    summary["buildings"] = result.report.to_dict()
+    summary["plausibility"] = demand.plausibility(result.report, result.scenario.demand.statistics_table)
+    summary["demand_settings_from"] = (
+        str(result.scenario.path) if result.scenario.path else "the documented defaults (no scenario file)"
+    )
     if b is not None:
-        summary["buildings"] = {
-            "heated": len(b),
-            "space_heat_gwh": float(b.space_heat_mwh.sum() / 1000),
-            "dhw_gwh": float(b.dhw_mwh.sum() / 1000),
-            "peak_load_mw_undiversified": float(b.peak_load_kw.sum() / 1000),
-            "metered": int(b.demand_method.str.startswith("metered").sum()),
-        }
+        summary["buildings"].update(
+            {
+                "space_heat_gwh": float(b.space_heat_mwh.sum() / 1000),
+                "dhw_gwh": float(b.dhw_mwh.sum() / 1000),
+                "peak_load_mw_undiversified": float(b.peak_load_kw.sum() / 1000),
+                "metered": int(b.demand_method.str.startswith("metered").sum()),
+            }
+        )
     if result.profile_kw is not None:
         summary["profile"] = {
             "hours": len(result.profile_kw),
@@ -214,6 +238,7 @@ def write_demand_map(result: DemandMap, out_dir: str | Path) -> dict[str, Path]:
     layers = {"buildings": result.buildings} if result.buildings is not None else {}
     layers["potential_areas"] = result.areas
     names = DEMAND_FILES + (("heat_profile.csv",) if result.profile_kw is not None else ())
+    names += ("left_out_buildings.csv",) if result.left_out is not None else ()
 
     def write(tmp: Path) -> None:
         qgis_style.write_layer_styles(
@@ -231,6 +256,8 @@ def write_demand_map(result: DemandMap, out_dir: str | Path) -> dict[str, Path]:
         )
         if result.profile_kw is not None:
             result.profile_kw.rename_axis("time").to_frame().to_csv(tmp / "heat_profile.csv", float_format="%.3f")
+        if result.left_out is not None:
+            result.left_out.to_csv(tmp / "left_out_buildings.csv", index=False, float_format="%.1f")
         write_json(demand_summary(result), tmp / "summary.json")
 
     written = write_atomically(Path(out_dir), names, write)

@@ -498,6 +498,7 @@ def _assemble(
         "no_path_to_source": sorted([*cut_off.index[near_a_street], *tree.unreachable]),
         **left_out,
     }
+    excluded.update(cons.attrs.get("left_out_ids", {}))  # OSM buildings given no demand, by reason (heatmap.demand)
     return Plan(
         scn,
         crs,

@@ -8,7 +8,10 @@ the series' degree-hours equal to ``24 h ×`` the scenario's degree days, that i
 ``design_temperature`` peak rule of :mod:`heatmap.demand`.
 
 The outdoor temperature comes from a CSV file with columns ``time`` and ``t_out_c``, one row per hour of a
-year (8760 or 8784 rows), e.g. an FMI observation series of the nearest station.
+year (8760 or 8784 rows), e.g. an FMI observation series of the nearest station. Times are either all local
+without an offset (``2023-01-01T00:00``) or all with their UTC offset (``2023-01-01T00:00+02:00``, ``…Z``); with
+offsets they are converted to UTC, so a series in Finnish time that changes from ``+02:00`` to ``+03:00`` for
+summer time stays one row per hour.
 """
 
 from __future__ import annotations
@@ -47,7 +50,15 @@ def read_outdoor_temperature(path: str | Path) -> pd.Series:
     missing = {"time", "t_out_c"} - set(table.columns)
     if missing:
         raise InputDataError(f"{path}: columns {', '.join(sorted(missing))} missing; give time and t_out_c (°C)")
-    time = pd.to_datetime(table["time"], errors="coerce")
+    text = table["time"].astype(str).str.strip()
+    offset = text.str.contains(r"(?:Z|[+-]\d\d:?\d\d)$", regex=True)
+    if offset.any() and not offset.all():
+        rows = ", ".join(str(i + 2) for i in np.flatnonzero(~offset)[:10])  # +2: header line, 1-based
+        raise InputDataError(
+            f"{path}: some times carry a UTC offset (e.g. +02:00) and lines {rows} do not; give every time with "
+            f"its offset, or none"
+        )
+    time = pd.to_datetime(text, errors="coerce", utc=bool(offset.all()))
     t_out = pd.to_numeric(table["t_out_c"], errors="coerce")
     bad = time.isna() | t_out.isna()
     if bad.any():

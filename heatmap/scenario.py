@@ -449,9 +449,17 @@ class Demand(_Section):
         4233.0, "local heating degree days (S17); the table's reference year has 4233", ge=100, le=12000
     )
     reference_degree_days: float = _f(4233.0, "degree days of the specific-demand table", ge=100, le=12000)
-    default_floors: float = _f(4.0, "floors where OSM has neither building:levels nor height", ge=1, le=200)
+    default_floors: float = _f(
+        4.0,
+        "floors of types missing in demand.floors_table where OSM has neither building:levels nor height",
+        ge=1,
+        le=200,
+    )
     floor_height_m: float = _f(3.2, "storey height used to derive floors from height", ge=2, le=20)
-    default_type: str = _f("apartment_block", "demand type of buildings tagged only building=yes")
+    default_type: str = _f(
+        "apartment_block",
+        "demand type of buildings whose tag does not say it, where demand.infer_type is false",
+    )
     default_era: str = _f("1970s", "construction era where start_date is missing")
     full_load_hours_h: float = _f(
         2000.0, "peak load = annual demand / full-load hours (Finnish DH: ~2,000 h)", ge=100, le=8760
@@ -470,6 +478,70 @@ class Demand(_Section):
     )
     metered_column: str | None = _f(
         None, "column of the buildings holding metered annual demand (MWh/a); where given it is kept"
+    )
+    infer_type: bool = _f(
+        True,
+        "type buildings whose tag does not say it (building=yes, residential, house, building) from the land use "
+        "around them, their footprint and floors (heatmap.demand); false: demand.default_type for them all",
+    )
+    landuse_types_table: FilePath = _f(
+        _in_data("osm_landuse_types.csv"), "OSM landuse around a building → demand type (or residential)"
+    )
+    floors_table: FilePath = _f(
+        _in_data("default_floors_fi.csv"),
+        "floors by demand type where OSM has neither building:levels nor height (demand.default_floors for types "
+        "not in it)",
+    )
+    floors_by_type: dict[str, Annotated[float, Field(ge=1, le=200)]] = _f(
+        dict,
+        "floors by demand type overriding demand.floors_table where OSM has neither building:levels nor height, "
+        "e.g. {apartment_block: 5, office: 5} in a city centre",
+    )
+    statistics_table: FilePath = _f(
+        _in_data("demand_statistics_fi.csv"),
+        "published Finnish figures per type (Statistics Finland) the estimate is compared with in the summary",
+    )
+    detached_max_footprint_m2: float = _f(
+        250.0,
+        "dwellings of unknown kind with a footprint up to this are detached houses (estimate: Finnish detached "
+        "houses average 145 floor m² on 1–2 floors, Statistics Finland 2020)",
+        ge=0.0,
+        le=1e6,
+    )
+    row_min_elongation: float = _f(
+        2.5,
+        "larger dwellings whose footprint's oriented rectangle is at least this many times longer than wide are row "
+        "houses (estimate, not sourced)",
+        ge=1.0,
+        le=1000,
+    )
+    row_max_footprint_m2: float = _f(
+        1000.0,
+        "largest footprint of a row house; larger dwellings are apartment blocks (estimate: Finnish row houses "
+        "average 433 floor m², Statistics Finland 2020)",
+        ge=0.0,
+        le=1e6,
+    )
+    apartment_min_floors: float = _f(
+        3.0,
+        "dwellings of unknown kind with at least this many floors (building:levels or height) are apartment blocks "
+        "(Statistics Finland 2010: 69 % of blocks of flats have 3–9 floors, 95 % of all residential buildings 1–2)",
+        ge=1.0,
+        le=1000,
+    )
+    min_heated_footprint_m2: float = _f(
+        30.0,
+        "buildings of inferred type with a smaller footprint are outbuildings (saunas, sheds) and left out, unless "
+        "metered (estimate, not sourced; Statistics Finland's building stock leaves out saunas and outbuildings)",
+        ge=0.0,
+        le=1e6,
+    )
+    max_floors: float = _f(
+        50.0,
+        "building:levels (or height / floor_height_m) above this is implausible, ignored and reported; the type's "
+        "default floors apply (estimate: above Finland's tallest buildings)",
+        ge=1.0,
+        le=1000,
     )
 
 

@@ -22,6 +22,7 @@ import networkx as nx
 import numpy as np
 import osmnx as ox
 import pandas as pd
+import shapely
 from pyproj import CRS
 
 from heatmap import settings
@@ -106,7 +107,7 @@ def _open_pbf(path: Path):
 
 
 def buildings_from_pbf(path: Path) -> gpd.GeoDataFrame:
-    """Read the building footprints of an OSM PBF file with pyrosm.
+    """Read the building footprints of an OSM PBF file with pyrosm, with the land use around each.
 
     Parameters
     ----------
@@ -116,16 +117,78 @@ def buildings_from_pbf(path: Path) -> gpd.GeoDataFrame:
     Returns
     -------
     geopandas.GeoDataFrame
-        Polygon footprints with their OSM tags and an ``id`` column (``way/123`` or ``relation/45``), EPSG:4326.
+        Polygon footprints with their OSM tags, an ``id`` column (``way/123`` or ``relation/45``) and ``landuse``:
+        that of the smallest OSM ``landuse`` polygon of the same file holding the building's representative point,
+        else the building's own ``landuse`` tag (see :func:`landuse_from_pbf`); EPSG:4326.
     """
-    b = _open_pbf(path).get_buildings()
+    osm = _open_pbf(path)
+    b = osm.get_buildings()
     if b is None or len(b) == 0:
         raise StreetDataError(f"{path}: holds no buildings")
     b = b[b.geometry.geom_type.isin(["Polygon", "MultiPolygon"]) & b.geometry.is_valid].copy()
     b["id"] = b["osm_type"].astype(str) + "/" + b["id"].astype(str)
     b = b.drop_duplicates("id").set_crs("EPSG:4326", allow_override=True).reset_index(drop=True)
-    logger.info("Read %d buildings from %s", len(b), path)
+    around = landuse_around(b, landuse_from_pbf(path, osm=osm))
+    own = b["landuse"] if "landuse" in b else pd.Series(None, index=b.index, dtype=object)
+    b["landuse"] = around.where(around.notna(), own)
+    logger.info("Read %d buildings from %s (%d within a landuse polygon)", len(b), path, int(around.notna().sum()))
     return b
+
+
+def landuse_from_pbf(path: Path, *, osm=None) -> gpd.GeoDataFrame:
+    """Read the ``landuse`` polygons of an OSM PBF file with pyrosm.
+
+    Parameters
+    ----------
+    path
+        The ``.osm.pbf`` file.
+    osm
+        An open ``pyrosm.OSM`` of ``path`` (read again if not given).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        ``landuse`` (the tag's value) and valid polygon geometry, EPSG:4326; empty if the file holds none.
+    """
+    osm = osm if osm is not None else _open_pbf(path)
+    lu = osm.get_landuse()
+    empty = gpd.GeoDataFrame({"landuse": pd.Series(dtype=object)}, geometry=[], crs="EPSG:4326")
+    if lu is None or len(lu) == 0 or "landuse" not in lu:
+        logger.info("No landuse polygons in %s", path)
+        return empty
+    lu = lu[lu.geometry.geom_type.isin(["Polygon", "MultiPolygon"]) & lu.geometry.is_valid & lu["landuse"].notna()]
+    out = gpd.GeoDataFrame({"landuse": lu["landuse"].astype(str).to_numpy()}, geometry=lu.geometry.values, crs=4326)
+    logger.info("Read %d landuse polygons from %s", len(out), path)
+    return out
+
+
+def landuse_around(buildings: gpd.GeoDataFrame, landuse: gpd.GeoDataFrame) -> pd.Series:
+    """Find the ``landuse`` of the smallest polygon holding each building's representative point (NaN outside all).
+
+    Parameters
+    ----------
+    buildings
+        Footprints (any CRS).
+    landuse
+        Polygons with a ``landuse`` column (any CRS; projected to the buildings' CRS).
+
+    Returns
+    -------
+    pandas.Series
+        Indexed like ``buildings``.
+    """
+    out = pd.Series(None, index=buildings.index, dtype=object)
+    if landuse.empty or buildings.empty:
+        return out
+    landuse = landuse.to_crs(buildings.crs)
+    points = gpd.GeoDataFrame(geometry=buildings.geometry.representative_point().values, crs=buildings.crs)
+    size = shapely.area(np.asarray(landuse.geometry.values, dtype=object))  # only compared with each other
+    hits = points.sjoin(landuse.assign(_size=size), how="inner", predicate="within")
+    if hits.empty:
+        return out
+    smallest = hits.sort_values("_size", kind="stable").groupby(level=0)["landuse"].first()
+    out.iloc[smallest.index.to_numpy()] = smallest.to_numpy()  # points are numbered by position
+    return out
 
 
 def _clean_osm_xml(path: Path, out: Path) -> int:

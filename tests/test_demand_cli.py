@@ -110,3 +110,67 @@ def test_demand_map_opens_offline_with_raster_areas_and_legend(browser, bundled_
         assert_offline(requests)
     finally:
         context.close()
+
+
+def test_summary_reports_left_out_defaults_and_published_figures(bundled_demand):
+    summary = json.loads((bundled_demand / "summary.json").read_text())
+    b = summary["buildings"]
+    left_out = pd.read_csv(bundled_demand / "left_out_buildings.csv")
+    assert b["buildings_read"] == b["heated"] + len(left_out) == 474
+    assert left_out.reason.value_counts().to_dict() == {k: v for k, v in b["left_out"].items() if v}
+    assert set(left_out.reason) <= set(b["left_out_reasons"]) and left_out.consumer_id.is_unique
+    assert set(b["defaulted_share"]) == {"type", "era", "floors"}
+    assert all(0 <= v <= 1 for v in b["defaulted_share"].values())
+    plaus = {r["demand_type"]: r for r in summary["plausibility"]}
+    assert "detached" in plaus and plaus["detached"]["reference_mean_heat_mwh_per_building"] == pytest.approx(24.3)
+    assert "Statistics Finland" in plaus["detached"]["reference_source"]
+    assert summary["demand_settings_from"].startswith("the documented defaults")
+    keys = {row["key"] for row in summary["assumptions"]}
+    assert {"demand.detached_max_footprint_m2", "demand.min_heated_footprint_m2", "demand.max_floors"} <= keys
+
+
+def test_bundled_osm_file_on_dask_gives_the_single_process_totals(bundled_demand, tmp_path):
+    proc = run_cli("demand", PBF, "--out", tmp_path / "dask", "--dask", "-q")
+    assert proc.returncode == 0, proc.stderr  # was KeyError 'id'
+    single = json.loads((bundled_demand / "summary.json").read_text())
+    parted = json.loads((tmp_path / "dask" / "summary.json").read_text())
+    assert parted["annual_demand_gwh"] == pytest.approx(single["annual_demand_gwh"], rel=1e-9)
+    for key in ("buildings_read", "heated", "left_out", "type_from", "floors_from", "era_from"):
+        assert parted["buildings"][key] == single["buildings"][key], key
+    assert not (tmp_path / "dask" / "left_out_buildings.csv").exists()
+
+
+def _temperatures(path, time):
+    daily = 5.0 - 15.0 * np.cos(2 * np.pi * (np.arange(len(time)) / 24 - 15) / 365)
+    pd.DataFrame({"time": time, "t_out_c": daily}).to_csv(path, index=False)
+    return path
+
+
+def test_temperatures_with_utc_offsets_are_converted(tmp_path, bundled_demand):
+    local = pd.date_range("2023-01-01", periods=8760, freq="h", tz="Europe/Helsinki")  # +02:00, summer +03:00
+    text = local.strftime("%Y-%m-%dT%H:%M:%S%z").str.replace(r"(\d\d)(\d\d)$", r"\1:\2", regex=True)
+    assert {"+02:00", "+03:00"} <= set(text.str[-6:])
+    t = _temperatures(tmp_path / "t.csv", text)
+    proc = run_cli("demand", PBF, "--out", tmp_path / "out", "--temperatures", t, "-q")
+    assert proc.returncode == 0, proc.stderr
+    profile = pd.read_csv(tmp_path / "out" / "heat_profile.csv")
+    times = pd.to_datetime(profile.time)
+    assert len(profile) == 8760 and str(times.dt.tz) == "UTC" and times.iloc[0] == pd.Timestamp("2022-12-31T22:00Z")
+    summary = json.loads((bundled_demand / "summary.json").read_text())
+    assert profile.load_kw.sum() / 1e6 == pytest.approx(summary["annual_demand_gwh"], rel=1e-3)
+
+
+def test_temperatures_with_some_offsets_missing_are_refused(tmp_path):
+    text = pd.Series(pd.date_range("2023-01-01", periods=8760, freq="h").strftime("%Y-%m-%dT%H:%M:%S"))
+    text[5:] = text[5:] + "+02:00"
+    t = _temperatures(tmp_path / "t.csv", text)
+    proc = run_cli("demand", PBF, "--out", tmp_path / "out", "--temperatures", t)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "t.csv: some times carry a UTC offset" in proc.stderr and "lines 2, 3, 4, 5, 6 do not" in proc.stderr
+
+
+def test_unreachable_scheduler_is_named_and_exits_2(tmp_path):
+    proc = run_cli("demand", PBF, "--out", tmp_path / "out", "--scheduler", "tcp://127.0.0.1:9")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9 within 5 s" in proc.stderr
+    assert not (tmp_path / "out").exists()

@@ -55,3 +55,33 @@ def test_local_cluster_by_default(buildings):
         assert len(client.scheduler_info()["workers"]) >= 1
         parted = region.heat_density_of_region(buildings.iloc[:1500], SETTINGS)
     assert parted.total_demand_mwh == pytest.approx(single_process(buildings.iloc[:1500]).total_demand_mwh)
+
+
+def test_osm_file_in_partitions_equals_single_process():
+    from heatmap import settings
+
+    pbf = settings.data_dir / "helsinki_centre.osm.pbf"
+    frame = region.read_buildings(pbf)  # was KeyError 'id' (read without the OSM ids)
+    assert {"id", "landuse"} <= set(frame.columns)
+    frame = frame.to_crs(3067).repartition(npartitions=3)
+    parted, report = region.demand_of_region(frame, SETTINGS)  # Dask's default scheduler: no cluster needed
+    est = demand.estimate_demand(frame.compute(), SETTINGS)
+    single = density.heat_density_from_buildings(est.buildings)
+    assert parted.total_demand_mwh == pytest.approx(single.total_demand_mwh, rel=1e-12)
+    np.testing.assert_allclose(parted.demand_mwh, single.demand_mwh, rtol=1e-9, atol=1e-9)
+    whole = est.report.to_dict()
+    merged = report.to_dict()
+    for key in ("buildings_read", "heated", "left_out", "implausible_floors", "type_from", "floors_from", "era_from"):
+        assert merged[key] == whole[key], key
+    assert merged["left_out"]["below_min_footprint"] > 0 and merged["type_from"]["land use"] > 0
+
+
+def test_metered_column_is_read_from_geoparquet(buildings, tmp_path):
+
+    b = buildings.iloc[:500].copy()
+    b["metered_mwh"] = 100.0
+    path = tmp_path / "metered.parquet"
+    b.to_parquet(path)
+    settings = SETTINGS.model_copy(update=dict(metered_column="metered_mwh"))
+    parted, report = region.demand_of_region(region.read_buildings(path, extra_columns=("metered_mwh",)), settings)
+    assert report.heated == 500 and parted.total_demand_mwh == pytest.approx(500 * 100.0)
