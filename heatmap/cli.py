@@ -2,13 +2,15 @@
 
 Exit codes: 0 success; 2 a user error (bad scenario, input, street data, output folder; the message says
 what to fix); 3 the plan's checks still fail after the allowed resizing rounds (nothing is written unless
-``--partial`` is given, which writes the plan marked as partial and exits 0).
+``--partial`` is given, which writes the plan marked as partial and exits 0); 130 interrupted (Ctrl-C),
+143 terminated (SIGTERM): the temporary files are removed and the previous results stay unchanged.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import signal
 import sys
 import warnings
 from collections.abc import Callable, Iterator
@@ -18,6 +20,8 @@ import click
 
 EXIT_USER_ERROR = 2
 EXIT_CHECKS_FAILED = 3
+EXIT_INTERRUPTED = 130  # 128 + SIGINT
+EXIT_TERMINATED = 143  # 128 + SIGTERM
 
 verbosity = click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
 quiet = click.option("-q", "--quiet", is_flag=True, help="Only errors; no progress bar or summary.")
@@ -33,21 +37,40 @@ def _configure_logging(verbose: int, quiet: bool) -> None:
         warnings.filterwarnings("ignore")
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that the same clean-up runs."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise _Terminated
+
+
 @contextlib.contextmanager
 def _answer_errors(before_exit: Callable[[], object] = lambda: None) -> Iterator[None]:
-    """Turn a user error into its message and exit code 2, Ctrl-C into exit code 130 (``before_exit`` first)."""
+    """Turn a user error into its message and exit code 2, Ctrl-C (130) and SIGTERM (143) into a message.
+
+    ``before_exit`` runs first (e.g. closing the progress bar).
+    """
     from heatmap._errors import HeatmapError
 
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         yield
     except HeatmapError as exc:
         before_exit()
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_USER_ERROR)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         before_exit()
-        click.echo("interrupted: nothing was written; earlier results are unchanged", err=True)
-        sys.exit(130)
+        what = "terminated" if isinstance(exc, _Terminated) else "interrupted"
+        written_to = getattr(exc, "written_to", None)
+        if written_to is not None:
+            click.echo(f"{what}: after the new results were written to {written_to}", err=True)
+        else:
+            click.echo(f"{what}: nothing was written; earlier results are unchanged", err=True)
+        sys.exit(EXIT_TERMINATED if isinstance(exc, _Terminated) else EXIT_INTERRUPTED)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -72,13 +95,15 @@ def plan(scenario: Path, out_dir: Path, partial: bool, tiles: str | None, verbos
     _configure_logging(verbose, quiet)
     from tqdm import tqdm
 
-    from heatmap.outputs import format_summary, plan_summary, write_plan
+    from heatmap.outputs import check_output_folder, format_summary, input_paths, plan_summary, write_plan
     from heatmap.plan import STAGES, plan_from_scenario
     from heatmap.scenario import scenario_from_file
 
     bar = tqdm(total=len(STAGES) + 1, desc="planning", unit="stage", disable=quiet or None, file=sys.stderr)
     with _answer_errors(bar.close):
         scn = scenario_from_file(scenario)
+        inputs = [scenario, *input_paths(scn)]
+        check_output_folder(out_dir, inputs=inputs)
 
         def progress(stage: str) -> None:
             bar.set_postfix_str(stage)
@@ -87,18 +112,19 @@ def plan(scenario: Path, out_dir: Path, partial: bool, tiles: str | None, verbos
         result = plan_from_scenario(scn, progress=progress)
         if not result.ok and not partial:
             bar.close()
-            click.echo(format_summary(plan_summary(result)), err=True)
+            summary = plan_summary(result)
+            click.echo(format_summary(summary, assumptions=verbose > 0), err=True)
             click.echo(
-                f"\nerror: {len(result.violations)} checks still fail after the allowed resizing rounds; nothing "
-                f"was written. Fix the scenario, or pass --partial to write the plan marked as partial.",
+                f"\nerror: checks fail ({', '.join(summary['failed_checks'])}); nothing was written. Change what "
+                "is listed above, or pass --partial to write the plan marked as partial.",
                 err=True,
             )
             sys.exit(EXIT_CHECKS_FAILED)
-        written = write_plan(result, out_dir, partial=partial, tiles=tiles)
+        written = write_plan(result, out_dir, partial=partial, tiles=tiles, inputs=inputs)
         progress("outputs")
         bar.close()
     if not quiet:
-        click.echo(format_summary(plan_summary(result, partial=partial)))
+        click.echo(format_summary(plan_summary(result, partial=partial), assumptions=verbose > 0))
         click.echo("\nWritten:")
         for path in written.values():
             click.echo(f"  {path}")
@@ -143,6 +169,7 @@ def demand(
     import json
 
     from heatmap.demand_job import demand_map, demand_summary, write_demand_map
+    from heatmap.outputs import check_output_folder, input_paths
     from heatmap.profiles import read_outdoor_temperature
     from heatmap.scenario import scenario_from_dict, scenario_from_file
 
@@ -154,6 +181,8 @@ def demand(
             scn = scenario_from_file(scenario_path, for_plan=False)
         else:
             scn = scenario_from_dict({}, base_dir=Path.cwd(), for_plan=False)
+        given = [p for p in (buildings, scenario_path, temperatures) if p is not None]
+        check_output_folder(out_dir, inputs=[*given, *input_paths(scn)])
         outdoor = read_outdoor_temperature(temperatures) if temperatures is not None else None
         if use_dask:
             from heatmap.region import dask_client
