@@ -12,6 +12,7 @@ import contextlib
 import logging
 import signal
 import sys
+import threading
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -53,7 +54,8 @@ def _answer_errors(before_exit: Callable[[], object] = lambda: None) -> Iterator
     """
     from heatmap._errors import HeatmapError
 
-    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    main_thread = threading.current_thread() is threading.main_thread()  # only there can signals be handled
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if main_thread else None
     try:
         yield
     except HeatmapError as exc:
@@ -65,12 +67,13 @@ def _answer_errors(before_exit: Callable[[], object] = lambda: None) -> Iterator
         what = "terminated" if isinstance(exc, _Terminated) else "interrupted"
         written_to = getattr(exc, "written_to", None)
         if written_to is not None:
-            click.echo(f"{what}: after the new results were written to {written_to}", err=True)
+            click.echo(f"{what} after the run was complete: the new results are in {written_to}", err=True)
         else:
             click.echo(f"{what}: nothing was written; earlier results are unchanged", err=True)
         sys.exit(EXIT_TERMINATED if isinstance(exc, _Terminated) else EXIT_INTERRUPTED)
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
