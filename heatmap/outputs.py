@@ -260,7 +260,9 @@ def what_to_change(summary: Mapping[str, Any]) -> list[str]:
     rounds = summary.get("resize_rounds") or []
     max_rounds = _assumption(summary, "limits.max_resize_rounds")
     ran_out = isinstance(max_rounds, int | float) and len(rounds) > max_rounds
-    rounds_hint = f"; the {len(rounds) - 1} resizing rounds ran out: raise limits.max_resize_rounds" if ran_out else ""
+    n_rounds = len(rounds) - 1  # the first simulation is round 0
+    plural = "s" if n_rounds != 1 else ""
+    rounds_hint = f"; the {n_rounds} resizing round{plural} ran out: raise limits.max_resize_rounds" if ran_out else ""
 
     def ids(check: str) -> str:
         elements = [str(v.get("element")) for v in violations if v.get("check") == check]

@@ -338,7 +338,7 @@ def test_a_source_too_small_is_not_blamed_on_resizing_rounds(bundled_plan):
     assert "capacity" in text and "round" not in text
     violations = pd.DataFrame([("velocity", "supply pipe of edge 1", 2.0, 1.5)], columns=columns)
     text = advice(bundled_plan, violations, many_rounds)
-    assert "resizing rounds ran out: raise limits.max_resize_rounds" in text
+    assert f"the {len(many_rounds) - 1} resizing rounds ran out: raise limits.max_resize_rounds" in text
     text = advice(bundled_plan, violations, many_rounds[:2])
     assert "round" not in text and "largest pipe of the catalogue is too small" in text
 
