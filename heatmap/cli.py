@@ -98,7 +98,8 @@ def plan(scenario: Path, out_dir: Path, partial: bool, tiles: str | None, verbos
     _configure_logging(verbose, quiet)
     from tqdm import tqdm
 
-    from heatmap.outputs import check_output_folder, format_summary, input_paths, plan_summary, write_plan
+    from heatmap.output_folder import check_output_folder, input_paths
+    from heatmap.outputs import format_summary, plan_summary, write_plan
     from heatmap.plan import STAGES, plan_from_scenario
     from heatmap.scenario import scenario_from_file
 
@@ -172,7 +173,7 @@ def demand(
     import json
 
     from heatmap.demand_job import demand_map, demand_summary, write_demand_map
-    from heatmap.outputs import check_output_folder, input_paths
+    from heatmap.output_folder import check_output_folder, input_paths
     from heatmap.profiles import read_outdoor_temperature
     from heatmap.scenario import scenario_from_dict, scenario_from_file
 

@@ -17,7 +17,8 @@ import yaml
 from conftest import BUNDLED_SCENARIO
 
 from heatmap import settings
-from heatmap.outputs import GPKG_LAYERS, MARKER, OUTPUT_FILES, format_summary
+from heatmap.output_folder import MARKER
+from heatmap.outputs import GPKG_LAYERS, OUTPUT_FILES, format_summary
 
 
 def run_cli(*args):

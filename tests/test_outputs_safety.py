@@ -22,9 +22,10 @@ import yaml
 from conftest import BUNDLED_SCENARIO
 from test_cli import run_cli, write_scenario
 
-from heatmap import outputs, synthetic
+from heatmap import output_folder, outputs, synthetic
 from heatmap._errors import OutputError
-from heatmap.outputs import MARKER, check_output_folder, format_summary, format_violation, write_atomically
+from heatmap.output_folder import MARKER, check_output_folder, write_atomically
+from heatmap.outputs import format_summary, format_violation
 
 
 def snapshot(folder):
@@ -173,7 +174,7 @@ def test_path_too_long_for_sqlite_is_refused_before_planning(tmp_path):
     # The limit is SQLite's own: a GeoPackage path one character longer does not open.
     deep = tmp_path / ("d" * 200) / ("e" * 200)
     deep.mkdir(parents=True)
-    for length, opens in ((outputs.SQLITE_MAX_PATH, True), (outputs.SQLITE_MAX_PATH + 1, False)):
+    for length, opens in ((output_folder.SQLITE_MAX_PATH, True), (output_folder.SQLITE_MAX_PATH + 1, False)):
         path = deep / ("f" * (length - len(str(deep)) - 1))
         assert len(str(path)) == length
         try:
@@ -181,7 +182,7 @@ def test_path_too_long_for_sqlite_is_refused_before_planning(tmp_path):
             assert opens, f"SQLite opened a path of {length} characters"
         except sqlite3.OperationalError:
             assert not opens, f"SQLite did not open a path of {length} characters"
-    out = deep / ("o" * (outputs.SQLITE_MAX_PATH - len(str(deep)) - 20))
+    out = deep / ("o" * (output_folder.SQLITE_MAX_PATH - len(str(deep)) - 20))
     proc = run_cli("plan", BUNDLED_SCENARIO, "--out", out)
     assert proc.returncode == 2 and f"the output folder {out} is too deep" in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr and not out.exists()
@@ -230,7 +231,7 @@ def test_failing_swap_puts_the_previous_results_back(tmp_path, monkeypatch):
             raise OSError(errno.EXDEV, os.strerror(errno.EXDEV), str(src))
         real_rename(src, dst)
 
-    monkeypatch.setattr(outputs.os, "rename", rename)
+    monkeypatch.setattr(output_folder.os, "rename", rename)
     with pytest.raises(OutputError, match=f"cannot put the results in place at {out}"):
         write_atomically(out, ("a.txt",), writer({"a.txt": "second"}))
     assert snapshot(out) == before and leftovers(out) == []
@@ -271,13 +272,13 @@ def test_next_run_removes_the_previous_results_a_killed_run_had_not_yet_deleted(
 def test_signal_during_the_swap_is_handled_after_it(tmp_path, monkeypatch):
     out = tmp_path / "out"
     write_atomically(out, ("a.txt",), writer({"a.txt": "first"}))
-    real_swap = outputs._swap
+    real_swap = output_folder._swap
 
     def swap_while_interrupted(tmp, dest):
         os.kill(os.getpid(), signal.SIGINT)  # held until the swap is complete
         real_swap(tmp, dest)
 
-    monkeypatch.setattr(outputs, "_swap", swap_while_interrupted)
+    monkeypatch.setattr(output_folder, "_swap", swap_while_interrupted)
     with pytest.raises(KeyboardInterrupt) as info:
         write_atomically(out, ("a.txt",), writer({"a.txt": "second"}))
     assert info.value.written_to == out
