@@ -2,14 +2,17 @@
 
 Exit codes: 0 success; 2 a user error (bad scenario, input, street data, output folder; the message says
 what to fix); 3 the plan's checks still fail after the allowed resizing rounds (nothing is written unless
-``--partial`` is given, which writes the plan marked as partial and exits 0).
+``--partial`` is given, which writes the plan marked as partial and exits 0); 130 interrupted (Ctrl-C),
+143 terminated (SIGTERM): the temporary files are removed and the previous results stay unchanged.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import signal
 import sys
+import threading
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,6 +21,8 @@ import click
 
 EXIT_USER_ERROR = 2
 EXIT_CHECKS_FAILED = 3
+EXIT_INTERRUPTED = 130  # 128 + SIGINT
+EXIT_TERMINATED = 143  # 128 + SIGTERM
 
 verbosity = click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
 quiet = click.option("-q", "--quiet", is_flag=True, help="Only errors; no progress bar or summary.")
@@ -33,21 +38,42 @@ def _configure_logging(verbose: int, quiet: bool) -> None:
         warnings.filterwarnings("ignore")
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that the same clean-up runs."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise _Terminated
+
+
 @contextlib.contextmanager
 def _answer_errors(before_exit: Callable[[], object] = lambda: None) -> Iterator[None]:
-    """Turn a user error into its message and exit code 2, Ctrl-C into exit code 130 (``before_exit`` first)."""
+    """Turn a user error into its message and exit code 2, Ctrl-C (130) and SIGTERM (143) into a message.
+
+    ``before_exit`` runs first (e.g. closing the progress bar).
+    """
     from heatmap._errors import HeatmapError
 
+    main_thread = threading.current_thread() is threading.main_thread()  # only there can signals be handled
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if main_thread else None
     try:
         yield
     except HeatmapError as exc:
         before_exit()
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_USER_ERROR)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         before_exit()
-        click.echo("interrupted: nothing was written; earlier results are unchanged", err=True)
-        sys.exit(130)
+        what = "terminated" if isinstance(exc, _Terminated) else "interrupted"
+        written_to = getattr(exc, "written_to", None)
+        if written_to is not None:
+            click.echo(f"{what} after the run was complete: the new results are in {written_to}", err=True)
+        else:
+            click.echo(f"{what}: nothing was written; earlier results are unchanged", err=True)
+        sys.exit(EXIT_TERMINATED if isinstance(exc, _Terminated) else EXIT_INTERRUPTED)
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -70,11 +96,14 @@ def main() -> None:
 def plan(scenario: Path, out_dir: Path, partial: bool, tiles: str | None, verbose: int, quiet: bool) -> None:
     """Plan the network described by the SCENARIO file (YAML) and write it to --out."""
     _configure_logging(verbose, quiet)
+    from heatmap.output_folder import check_output_folder, input_paths
     from heatmap.scenario import check_input_files, scenario_from_file
 
-    with _answer_errors():  # a user error in the scenario is answered before the heavy imports
+    with _answer_errors():  # a user error in the scenario or --out is answered before the heavy imports
         scn = scenario_from_file(scenario)
         check_input_files(scn)
+        inputs = [scenario, *input_paths(scn)]
+        check_output_folder(out_dir, inputs=inputs)
     from tqdm import tqdm
 
     from heatmap.outputs import format_summary, plan_summary, write_plan
@@ -90,18 +119,19 @@ def plan(scenario: Path, out_dir: Path, partial: bool, tiles: str | None, verbos
         result = plan_from_scenario(scn, progress=progress)
         if not result.ok and not partial:
             bar.close()
-            click.echo(format_summary(plan_summary(result)), err=True)
+            summary = plan_summary(result)
+            click.echo(format_summary(summary, assumptions=verbose > 0), err=True)
             click.echo(
-                f"\nerror: {len(result.violations)} checks still fail after the allowed resizing rounds; nothing "
-                f"was written. Fix the scenario, or pass --partial to write the plan marked as partial.",
+                f"\nerror: checks fail ({', '.join(summary['failed_checks'])}); nothing was written. Change what "
+                "is listed above, or pass --partial to write the plan marked as partial.",
                 err=True,
             )
             sys.exit(EXIT_CHECKS_FAILED)
-        written = write_plan(result, out_dir, partial=partial, tiles=tiles)
+        written = write_plan(result, out_dir, partial=partial, tiles=tiles, inputs=inputs)
         progress("outputs")
         bar.close()
     if not quiet:
-        click.echo(format_summary(plan_summary(result, partial=partial)))
+        click.echo(format_summary(plan_summary(result, partial=partial), assumptions=verbose > 0))
         click.echo("\nWritten:")
         for path in written.values():
             click.echo(f"  {path}")
@@ -146,6 +176,7 @@ def demand(
     import json
 
     from heatmap._errors import InputDataError
+    from heatmap.output_folder import check_output_folder, input_paths
     from heatmap.scenario import check_input_files, scenario_from_dict, scenario_from_file
 
     use_dask = use_dask or scheduler is not None
@@ -160,6 +191,8 @@ def demand(
         for path in (buildings, temperatures):
             if path is not None and not path.exists():
                 raise InputDataError(f"{path}: file not found")
+        given = [p for p in (buildings, scenario_path, temperatures) if p is not None]
+        check_output_folder(out_dir, inputs=[*given, *input_paths(scn)])
     from heatmap.demand_job import demand_map, demand_summary, write_demand_map
     from heatmap.profiles import read_outdoor_temperature
 

@@ -1,8 +1,8 @@
 """Write a plan: ``plan.gpkg`` (styled for QGIS), ``map.html`` (offline web map) and ``summary.json``.
 
-Everything is written into a temporary folder inside the output folder and moved into place only when all
-files are complete, so an interrupted run leaves the previous results as they were. A temporary folder
-left behind by a killed run is removed by the next run writing to the same folder.
+The files are written through :func:`heatmap.output_folder.write_atomically`: into a temporary folder
+beside the output folder, swapped in whole once complete (nothing lost, nothing mixed; see there). The
+summary's text for the command line (:func:`format_summary`) fits one screen.
 """
 
 from __future__ import annotations
@@ -12,30 +12,43 @@ import datetime as dt
 import json
 import logging
 import math
-import os
-import shutil
-import tempfile
-from collections.abc import Callable
+import sqlite3
+import textwrap
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import geopandas as gpd
 import numpy as np
 
 from heatmap import __version__
 from heatmap._errors import OutputError
-from heatmap.layers import load_layer_specs
+from heatmap.output_folder import write_atomically
+
+if TYPE_CHECKING:
+    import geopandas as gpd
 
 logger = logging.getLogger(__name__)
 
 GPKG_LAYERS = ("sources", "consumers", "pipes", "junctions", "streets")
 """Layers of ``plan.gpkg``, in this order."""
 OUTPUT_FILES = ("plan.gpkg", "map.html", "summary.json")
+_MISSING = "–"
 
 
 def plan_layers(plan) -> dict[str, gpd.GeoDataFrame]:
-    """Return the plan's output layers by name (see :data:`GPKG_LAYERS`)."""
-    return {name: getattr(plan, name) for name in GPKG_LAYERS}
+    """Return the plan's output layers by name (see :data:`GPKG_LAYERS`).
+
+    The sources layer gets a ``status`` field: ``"ok"``, or ``"partial"`` for a plan whose checks fail
+    (written only with ``--partial``).
+    """
+    layers = {name: getattr(plan, name) for name in GPKG_LAYERS}
+    layers["sources"] = layers["sources"].assign(status="ok" if plan.ok else "partial")
+    return layers
+
+
+def failed_checks(plan) -> list[str]:
+    """Return the names of the checks the plan fails, in the order of :data:`CHECK_ORDER`."""
+    return _ordered_checks({str(c) for c in plan.violations["check"]}) if len(plan.violations) else []
 
 
 def _jsonable(value: Any) -> Any:
@@ -43,19 +56,31 @@ def _jsonable(value: Any) -> Any:
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, Path):
         return str(value)
+    if value is not None and not isinstance(value, str | int | float | bool) and _is_missing(value):
+        return None  # pandas.NA, NaT
     return value
+
+
+def _is_missing(value: Any) -> bool:
+    try:
+        return bool(value != value)  # NaN, pandas.NA and NaT compare unequal to themselves
+    except (TypeError, ValueError):
+        return True
 
 
 def plan_summary(plan, *, partial: bool = False) -> dict[str, Any]:
     """Everything a reader needs to judge the plan: totals, checks, exclusions and every assumption.
 
     The same scenario gives the same summary, apart from ``created_utc`` (stage timings are logged instead).
+    Figures that could not be computed (NaN, infinite, missing) are ``null``.
 
     Parameters
     ----------
@@ -70,7 +95,8 @@ def plan_summary(plan, *, partial: bool = False) -> dict[str, Any]:
         JSON-ready summary.
     """
     c = plan.consumers
-    dn_length = plan.pipes[plan.pipes.circuit == "supply"].groupby("dn").length_m.sum().round(1)
+    supply = plan.pipes[plan.pipes.circuit == "supply"]
+    dn_length = supply.groupby("dn").length_m.sum().round(1)
     status = "ok" if plan.ok else ("partial: checks failed" if partial else "checks failed")
     summary = {
         "heatmap_version": __version__,
@@ -79,17 +105,19 @@ def plan_summary(plan, *, partial: bool = False) -> dict[str, Any]:
         "scenario_file": plan.scenario.path,
         "crs": plan.crs.to_string(),
         "status": status,
+        "failed_checks": failed_checks(plan),
         "counts": {
             "sources": len(plan.sources),
             "consumers": len(c),
             "consumers_connected": int(c.connected.sum()),
             "pipes": len(plan.pipes),
-            "route_edges": int((plan.pipes.circuit == "supply").sum()),
+            "route_edges": len(supply),
         },
         "excluded_consumers": plan.excluded,
+        "nearest_reachable_street_m": _nearest_reachable_street_m(plan),
         "figures": plan.figures,
-        "design_load_kw": float(c.q_design_kw.sum()),
-        "peak_load_undiversified_kw": float(c.peak_load_kw[c.connected].sum()),
+        "design_load_kw": float(c.q_design_kw.sum(min_count=1)),
+        "peak_load_undiversified_kw": float(c.peak_load_kw[c.connected.astype(bool)].sum()),
         "energy_balance": plan.energy_balance,
         "route_length_by_dn_m": {f"DN{k}": v for k, v in dn_length.items()},
         "violations": plan.violations.to_dict(orient="records"),
@@ -99,50 +127,257 @@ def plan_summary(plan, *, partial: bool = False) -> dict[str, Any]:
     return _jsonable(summary)
 
 
-def format_summary(summary: dict[str, Any]) -> str:
-    """Render a summary as text for the command line."""
-    f = summary["figures"]
-    n = summary["counts"]
-    eb = summary["energy_balance"]
-    ex = summary["excluded_consumers"]
+# --- the summary on the command line -----------------------------------------------------------------
+
+CHECK_ORDER = (
+    "converged",
+    "source_capacity",
+    "consumer_supply_temperature",
+    "consumer_dp",
+    "velocity",
+    "pressure_gradient",
+    "energy_balance",
+)
+"""Checks from the most to the least fundamental: a summary lists failed checks in this order."""
+
+# check → (what the value is, unit, value format, comparison, limit prefix, limit format); a check's value
+# violates its limit in the direction shown (see heatmap.hydraulics.check_simulation).
+_CHECK_FORMATS: dict[str, tuple[str, str, str, str, str, str]] = {
+    "source_capacity": ("", "kW", ",.0f", ">", "capacity ", ",.0f"),
+    "consumer_supply_temperature": ("supply ", "°C", ",.1f", "<", "minimum ", ",.2f"),
+    "consumer_dp": ("Δp ", "bar", ",.2f", "<", "", ",.3f"),
+    "velocity": ("", "m/s", ",.2f", ">", "", ",.3f"),
+    "pressure_gradient": ("", "Pa/m", ",.0f", ">", "", ",.1f"),
+    "energy_balance": ("residual ", "", ".1e", ">", "tolerance ", ".1e"),
+}
+_MAX_VIOLATION_LINES = 5
+_MAX_IDS = 5
+
+
+def _ordered_checks(checks: Iterable[str]) -> list[str]:
+    checks = set(checks)
+    return [c for c in CHECK_ORDER if c in checks] + sorted(checks - set(CHECK_ORDER))
+
+
+def _number(value: Any, fmt: str, unit: str = "", *, trim: bool = False) -> str:
+    """Format a number with its unit, or "–" when it is missing, NaN or infinite.
+
+    ``trim`` drops trailing zeros of fixed-point decimals (a limit reads ``1.5 m/s``, not ``1.50 m/s``).
+    """
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return _MISSING
+    if not math.isfinite(v):
+        return _MISSING
+    text = format(v, fmt)
+    if trim and "." in text and "e" not in text:
+        text = text.rstrip("0").rstrip(".")
+    if text.lstrip("-").strip("0.,") == "":  # "-0" or "-0.00"
+        text = text.lstrip("-")
+    return f"{text} {unit}" if unit else text
+
+
+def format_violation(v: Mapping[str, Any]) -> str:
+    """Render one violated check with units, e.g. ``S1: 24,280 kW > capacity 6,000 kW``.
+
+    Parameters
+    ----------
+    v
+        A row of :func:`heatmap.hydraulics.check_simulation` (``check``, ``element``, ``value``, ``limit``).
+    """
+    check, element = str(v.get("check")), str(v.get("element"))
+    if check == "converged":
+        return f"{element}: the simulation did not converge"
+    fmt = _CHECK_FORMATS.get(check)
+    if fmt is None:
+        return f"{element}: {_number(v.get('value'), '.4g')} (limit {_number(v.get('limit'), '.4g')})"
+    what, unit, value_fmt, cmp, limit_what, limit_fmt = fmt
+    value, limit = _number(v.get("value"), value_fmt, unit), _number(v.get("limit"), limit_fmt, unit, trim=True)
+    return f"{element}: {what}{value} {cmp} {limit_what}{limit}"
+
+
+def _severity(v: Mapping[str, Any]) -> float:
+    """How far a violation is beyond its limit (larger is worse); missing values count as worst."""
+    try:
+        value, limit = float(v["value"]), float(v["limit"])
+    except (TypeError, ValueError, KeyError):
+        return math.inf
+    if not (math.isfinite(value) and math.isfinite(limit)):
+        return math.inf
+    if _CHECK_FORMATS.get(str(v.get("check")), ("", "", "", ">"))[3] == "<":
+        return limit - value
+    return value / limit if limit > 0 else value - limit
+
+
+def _shown_violations(violations: list[Mapping[str, Any]], n: int) -> list[Mapping[str, Any]]:
+    """Pick the ``n`` violations to print: the worst of each failed check in turn, fundamental checks first."""
+    by_check: dict[str, list] = {}
+    for v in violations:
+        by_check.setdefault(str(v.get("check")), []).append(v)
+    queues = [sorted(by_check[c], key=_severity, reverse=True) for c in _ordered_checks(by_check)]
+    shown = []
+    while len(shown) < n and any(queues):
+        for q in queues:
+            if q and len(shown) < n:
+                shown.append(q.pop(0))
+    return shown
+
+
+def _assumption(summary: Mapping[str, Any], key: str) -> Any:
+    return next((a.get("value") for a in summary.get("assumptions") or [] if a.get("key") == key), None)
+
+
+def what_to_change(summary: Mapping[str, Any]) -> list[str]:
+    """Say for each failed check what it means and which settings or inputs to change (one paragraph each).
+
+    Resizing rounds are named only where more rounds could help (pipe sizes and pump lift), and only when
+    they ran out; a source that is too small or too cold is not a matter of pipe sizes.
+    """
+    violations = summary.get("violations") or []
+    checks = _ordered_checks(str(v.get("check")) for v in violations)
+    rounds = summary.get("resize_rounds") or []
+    max_rounds = _assumption(summary, "limits.max_resize_rounds")
+    ran_out = isinstance(max_rounds, int | float) and len(rounds) > max_rounds
+    n_rounds = len(rounds) - 1  # the first simulation is round 0
+    plural = "s" if n_rounds != 1 else ""
+    rounds_hint = f"; the {n_rounds} resizing round{plural} ran out: raise limits.max_resize_rounds" if ran_out else ""
+
+    def ids(check: str) -> str:
+        elements = [str(v.get("element")) for v in violations if v.get("check") == check]
+        more = f" and {len(elements) - _MAX_IDS} more" if len(elements) > _MAX_IDS else ""
+        return ", ".join(elements[:_MAX_IDS]) + more
+
+    lines = []
+    for check in checks:
+        if check == "converged":
+            text = (
+                f"{ids(check)} did not converge: check that the sources' supply temperatures are above "
+                "temperatures.return_c, that consumers have a load, and network.max_pump_lift_bar"
+            )
+        elif check == "source_capacity":
+            text = (
+                f"sources {ids(check)} must supply more than their capacity: raise capacity_kw in the sources "
+                "file, add a source, or connect fewer consumers"
+            )
+        elif check == "consumer_supply_temperature":
+            text = (
+                "consumers receive water colder than they need: raise the sources' t_supply_c (or "
+                "temperatures.supply_c), or lower temperatures.min_consumer_supply_c (or their min_supply_c)"
+            )
+        elif check == "consumer_dp":
+            lift = _assumption(summary, "network.max_pump_lift_bar")
+            text = (
+                f"consumers lack differential pressure: raise network.max_pump_lift_bar "
+                f"(now {_number(lift, 'g', 'bar')}) or lower limits.min_consumer_dp_bar{rounds_hint}"
+            )
+        elif check in ("velocity", "pressure_gradient"):
+            key = "limits.max_velocity_m_per_s" if check == "velocity" else "limits.max_pressure_gradient_pa_per_m"
+            cause = rounds_hint or "; the largest pipe of the catalogue is too small for this flow"
+            text = f"pipes carry too much flow for their size: raise {key}{cause}"
+        elif check == "energy_balance":
+            text = "the simulation's energy balance does not close: check the loads and temperatures"
+        else:
+            text = f"{len([v for v in violations if v.get('check') == check])} violations"
+        lines.append(textwrap.fill(f"{check}: {text}", width=120, initial_indent="  ", subsequent_indent="    "))
+    return lines
+
+
+def format_summary(summary: dict[str, Any], *, assumptions: bool = False) -> str:
+    """Render a summary for the command line: one screen (status, key figures, exclusions, checks).
+
+    Missing figures (``None``, NaN) show as "–".
+
+    Parameters
+    ----------
+    summary
+        Output of :func:`plan_summary`.
+    assumptions
+        Also list every assumption with its value and origin (``-v``; they are always in summary.json).
+    """
+    f = summary.get("figures") or {}
+    n = summary.get("counts") or {}
+    eb = summary.get("energy_balance") or {}
+    violations = summary.get("violations") or []
+
+    def figure(label: str, value: Any, fmt: str, unit: str, scale: float = 1.0, extra: str = "") -> str:
+        scaled = value / scale if isinstance(value, int | float) and not isinstance(value, bool) else value
+        text = _number(scaled, fmt)
+        return f"{label:<27}{text:>12}" + (f" {unit}{extra}" if text != _MISSING else "")
+
+    share = f.get("heat_losses_share")
+    share_text = f" ({_number(100 * share, '.1f', '%')})" if isinstance(share, int | float) else ""
+    pumping_energy = _number(f.get("pumping_energy_mwh_per_a"), ",.0f", "MWh/a")
     lines = [
-        f"Scenario: {summary['scenario']}",
-        f"Status:   {summary['status']}",
-        f"CRS:      {summary['crs']}",
+        f"Scenario: {summary.get('scenario')}",
+        f"Status:   {summary.get('status')}",
+        f"CRS:      {summary.get('crs')}",
         "",
-        f"Consumers connected        {n['consumers_connected']:>12,d} of {n['consumers']:,d}",
-        *(
-            f"  excluded, {k.replace('_', ' ')}: {len(v)}"
-            + (f" ({', '.join(v[:5])}{' …' if len(v) > 5 else ''})" if v else "")
-            for k, v in ex.items()
-        ),
-        f"Route length               {f['route_length_m'] / 1000:>12,.2f} km",
-        f"Heat delivered             {f['heat_delivered_mwh_per_a']:>12,.0f} MWh/a",
-        f"Design load (diversified)  {summary['design_load_kw']:>12,.0f} kW",
-        f"Heat losses                {f['heat_losses_mwh_per_a']:>12,.0f} MWh/a ({100 * f['heat_losses_share']:.1f} %)",
-        f"Pumping                    {f['pumping_power_kw']:>12,.0f} kW, {f['pumping_energy_mwh_per_a']:,.0f} MWh/a",
-        f"Linear heat density        {f['linear_heat_density_mwh_per_m_a']:>12,.2f} MWh/m/a",
-        f"Capex                      {f['capex_eur'] / 1e6:>12,.2f} M€",
-        f"LCOH                       {f['lcoh_eur_per_mwh']:>12,.1f} €/MWh",
-        f"NPV                        {f['npv_eur'] / 1e6:>12,.2f} M€",
-        f"Energy balance residual    {eb['residual_relative']:>12.1e} (|Q_src − Q_cons − Q_loss| / Q_src)",
-        "",
-        f"Checks: {'all hold' if not summary['violations'] else str(len(summary['violations'])) + ' violated'}",
-        *(
-            f"  {v['check']}: {v['element']} = {v['value']:.4g} (limit {v['limit']:.4g})"
-            for v in summary["violations"][:20]
-        ),
-        "",
-        "Assumptions (value, from scenario or default):",
-        *(f"  {a['key']} = {a['value']}  [{a['source']}]" for a in summary["assumptions"]),
+        f"{'Consumers connected':<27}{_number(n.get('consumers_connected'), ',.0f'):>12} of "
+        f"{_number(n.get('consumers'), ',.0f')}",
     ]
+    excluded = {r: ids for r, ids in (summary.get("excluded_consumers") or {}).items() if ids}
+    if excluded:
+        parts = ", ".join(f"{r.replace('_', ' ')} {len(ids):,d}" for r, ids in excluded.items())
+        lines.append(f"  excluded {sum(map(len, excluded.values())):,d}: {parts} (ids in summary.json)")
+    far = summary.get("nearest_reachable_street_m") or {}
+    if far:
+        d = [v for v in far.values() if isinstance(v, int | float)]
+        span = f"{_number(min(d), ',.0f')}–{_number(max(d), ',.0f')} m" if d else _MISSING
+        lines.append(f"  no street a source reaches within the longest service pipe: nearest such street {span}")
+    lines += [
+        figure("Route length", f.get("route_length_m"), ",.2f", "km", scale=1000),
+        figure("Heat delivered", f.get("heat_delivered_mwh_per_a"), ",.0f", "MWh/a"),
+        figure("Design load (diversified)", summary.get("design_load_kw"), ",.0f", "kW"),
+        figure("Heat losses", f.get("heat_losses_mwh_per_a"), ",.0f", "MWh/a", extra=share_text),
+        figure("Pumping", f.get("pumping_power_kw"), ",.0f", "kW", extra=f", {pumping_energy}"),
+        figure("Linear heat density", f.get("linear_heat_density_mwh_per_m_a"), ",.2f", "MWh/m/a"),
+        figure("Capex", f.get("capex_eur"), ",.2f", "M€", scale=1e6),
+        figure("LCOH", f.get("lcoh_eur_per_mwh"), ",.1f", "€/MWh"),
+        figure("NPV", f.get("npv_eur"), ",.2f", "M€", scale=1e6),
+        figure("Energy balance residual", eb.get("residual_relative"), ".1e", "(|Q_src − Q_cons − Q_loss| / Q_src)"),
+        "",
+    ]
+    if not violations:
+        lines.append("Checks: all hold")
+    else:
+        counts: dict[str, int] = {}
+        for v in violations:
+            counts[str(v.get("check"))] = counts.get(str(v.get("check")), 0) + 1
+        order = _ordered_checks(counts)
+        lines.append(f"Checks: {len(violations):,d} violated ({', '.join(f'{c} {counts[c]:,d}' for c in order)})")
+        shown = _shown_violations(violations, _MAX_VIOLATION_LINES)
+        lines += [f"  {str(v.get('check')):<28}{format_violation(v)}" for v in shown]
+        if len(violations) > len(shown):
+            lines.append(f"  … and {len(violations) - len(shown):,d} more (every one in summary.json)")
+        lines.append("What to change:")
+        lines += what_to_change(summary)
+    if assumptions:
+        lines += ["", "Assumptions (value, from scenario or default):"]
+        lines += [f"  {a['key']} = {a['value']}  [{a['source']}]" for a in summary.get("assumptions") or []]
     return "\n".join(lines)
+
+
+def _nearest_reachable_street_m(plan) -> dict[str, float | None]:
+    """Distance from each consumer without a path to a source to the nearest street a source reaches."""
+    ids = plan.excluded.get("no_path_to_source", [])
+    if not ids or "reachable_street_m" not in plan.consumers:
+        return {}
+    d = plan.consumers.set_index("consumer_id").reachable_street_m.reindex(ids)
+    return {str(k): (float(v) if np.isfinite(v) else None) for k, v in d.items()}
 
 
 _EMPTY_GEOMETRY = {"point": "Point", "line": "LineString", "polygon": "Polygon", "polygon_or_point": "Point"}
 
 
-def write_gpkg(layers: dict[str, gpd.GeoDataFrame], path: Path, *, specs: dict | None = None) -> dict[str, str]:
+def write_gpkg(
+    layers: dict[str, gpd.GeoDataFrame],
+    path: Path,
+    *,
+    specs: dict | None = None,
+    metadata: Mapping[str, str] | None = None,
+    note: str = "",
+) -> dict[str, str]:
     """Write the layers in order, titled from their definitions; return each layer's geometry type.
 
     Parameters
@@ -153,12 +388,19 @@ def write_gpkg(layers: dict[str, gpd.GeoDataFrame], path: Path, *, specs: dict |
         The GeoPackage (version 1.3, for older readers).
     specs
         Layer name → definition; default :func:`heatmap.layers.load_layer_specs`.
+    metadata
+        Key → value stored as JSON in the GeoPackage's metadata (``gpkg_metadata``, scope ``geopackage``;
+        GDAL shows it as ``GPKG_METADATA_ITEM_1``).
+    note
+        Appended to every layer's description (``gpkg_contents.description``, shown by QGIS).
 
     Returns
     -------
     dict
         Layer name → geometry type written (for :func:`heatmap.qgis_style.write_layer_styles`).
     """
+    from heatmap.layers import load_layer_specs
+
     specs = specs or load_layer_specs()
     geometry_types = {}
     for name, gdf in layers.items():
@@ -171,35 +413,75 @@ def write_gpkg(layers: dict[str, gpd.GeoDataFrame], path: Path, *, specs: dict |
             engine="pyogrio",
             promote_to_multi=multi,
             dataset_options={"VERSION": "1.3"},
-            layer_options={"IDENTIFIER": specs[name].title, "DESCRIPTION": f"heatmap {__version__}: {name}"},
+            layer_options={"IDENTIFIER": specs[name].title, "DESCRIPTION": f"heatmap {__version__}: {name}{note}"},
         )
         geometry_types[name] = "MultiPolygon" if multi else next(iter(kinds), _EMPTY_GEOMETRY[specs[name].geometry])
+    if metadata:
+        _write_gpkg_metadata(path, metadata)
     return geometry_types
 
 
-_TMP_PREFIX = ".heatmap-tmp-"
+GPKG_METADATA_URI = "urn:x-heatmap:run"
+"""``md_standard_uri`` of the JSON that heatmap stores in a GeoPackage's ``gpkg_metadata`` table."""
 
 
-def _remove_stale_temporaries(out_dir: Path) -> None:
-    """Remove temporary folders left by killed runs (their writer process no longer exists)."""
-    for tmp in out_dir.glob(f"{_TMP_PREFIX}*"):
-        pid = tmp.name[len(_TMP_PREFIX) :].split("-", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
-            shutil.rmtree(tmp, ignore_errors=True)
+def _write_gpkg_metadata(path: Path, metadata: Mapping[str, str]) -> None:
+    """Store ``metadata`` as JSON in the GeoPackage metadata extension, for the whole GeoPackage.
 
-
-def _alive(pid: int) -> bool:
+    Written with SQLite rather than as GDAL dataset metadata: GDAL would then leave a ``.aux.xml`` file
+    beside the GeoPackage whenever it is read (measured with GDAL 3.12), which is not written by heatmap.
+    """
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        with contextlib.closing(sqlite3.connect(path)) as con, con:
+            con.executescript(_CREATE_GPKG_METADATA)
+            for table in ("gpkg_metadata", "gpkg_metadata_reference"):
+                con.execute(
+                    "INSERT INTO gpkg_extensions (table_name, column_name, extension_name, definition, scope) "
+                    "SELECT ?, NULL, 'gpkg_metadata', 'http://www.geopackage.org/spec120/#extension_metadata', "
+                    "'read-write' WHERE NOT EXISTS (SELECT 1 FROM gpkg_extensions WHERE table_name = ?)",
+                    (table, table),
+                )
+            row = con.execute(
+                "INSERT INTO gpkg_metadata (md_scope, md_standard_uri, mime_type, metadata) "
+                "VALUES ('dataset', ?, 'application/json', ?)",
+                (GPKG_METADATA_URI, json.dumps(dict(metadata), ensure_ascii=False)),
+            )
+            con.execute(
+                "INSERT INTO gpkg_metadata_reference (reference_scope, md_file_id) VALUES ('geopackage', ?)",
+                (row.lastrowid,),
+            )
+    except sqlite3.Error as exc:
+        raise OutputError(f"cannot write the metadata of {path} ({exc})") from exc
 
 
-def write_plan(plan, out_dir: Path, *, partial: bool = False, tiles: str | None = None) -> dict[str, Path]:
-    """Write the plan's GeoPackage, web map and summary atomically into ``out_dir``.
+_CREATE_GPKG_METADATA = """
+CREATE TABLE IF NOT EXISTS gpkg_extensions (
+    table_name TEXT, column_name TEXT, extension_name TEXT NOT NULL, definition TEXT NOT NULL,
+    scope TEXT NOT NULL, CONSTRAINT ge_tce UNIQUE (table_name, column_name, extension_name));
+CREATE TABLE IF NOT EXISTS gpkg_metadata (
+    id INTEGER CONSTRAINT m_pk PRIMARY KEY ASC NOT NULL, md_scope TEXT NOT NULL DEFAULT 'dataset',
+    md_standard_uri TEXT NOT NULL, mime_type TEXT NOT NULL DEFAULT 'text/xml', metadata TEXT NOT NULL DEFAULT '');
+CREATE TABLE IF NOT EXISTS gpkg_metadata_reference (
+    reference_scope TEXT NOT NULL, table_name TEXT, column_name TEXT, row_id_value INTEGER,
+    timestamp DATETIME NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')), md_file_id INTEGER NOT NULL,
+    md_parent_id INTEGER, CONSTRAINT crmr_mfi_fk FOREIGN KEY (md_file_id) REFERENCES gpkg_metadata(id),
+    CONSTRAINT crmr_mpi_fk FOREIGN KEY (md_parent_id) REFERENCES gpkg_metadata(id));
+"""
+
+
+def write_plan(
+    plan,
+    out_dir: Path,
+    *,
+    partial: bool = False,
+    tiles: str | None = None,
+    inputs: Iterable[Path] = (),
+) -> dict[str, Path]:
+    """Write the plan's GeoPackage, web map and summary into ``out_dir`` in one swap (:func:`write_atomically`).
+
+    A plan whose checks fail is written as partial: its summary says so, ``plan.gpkg`` carries the status
+    and the failed checks in its metadata, its layer descriptions and the sources' ``status`` field, and
+    ``map.html`` shows them in a banner.
 
     Parameters
     ----------
@@ -208,9 +490,12 @@ def write_plan(plan, out_dir: Path, *, partial: bool = False, tiles: str | None 
     out_dir
         The output folder (created if missing).
     partial
-        Mark the plan as partial (written although checks failed).
+        Mark the plan as partial (written although checks failed); implied when its checks fail.
     tiles
         A tile URL template for the web map (online use); ``None`` draws no base map.
+    inputs
+        The run's input files, none of which may lie in ``out_dir``
+        (see :func:`heatmap.output_folder.check_output_folder`).
 
     Returns
     -------
@@ -219,55 +504,29 @@ def write_plan(plan, out_dir: Path, *, partial: bool = False, tiles: str | None 
     """
     from heatmap import qgis_style, webmap
 
+    partial = partial or not plan.ok
+    checks = failed_checks(plan)
+    metadata = {
+        "heatmap_version": __version__,
+        "heatmap_scenario": str(plan.scenario.name),
+        "heatmap_status": "partial" if partial else "ok",
+        "heatmap_failed_checks": ", ".join(checks),
+    }
+    note = f" (PARTIAL plan: checks failed: {', '.join(checks)})" if partial else ""
+    banner = f"Partial plan: written although checks fail ({', '.join(checks)}); see summary.json" if partial else None
+
     def write(tmp: Path) -> None:
         layers = plan_layers(plan)
-        qgis_style.write_layer_styles(tmp / "plan.gpkg", write_gpkg(layers, tmp / "plan.gpkg"))
-        webmap.write_map(layers, tmp / "map.html", title=plan.scenario.name, tiles=tiles)
+        gpkg = tmp / "plan.gpkg"
+        qgis_style.write_layer_styles(gpkg, write_gpkg(layers, gpkg, metadata=metadata, note=note))
+        webmap.write_map(layers, tmp / "map.html", title=plan.scenario.name, tiles=tiles, banner=banner)
         write_json(plan_summary(plan, partial=partial), tmp / "summary.json")
 
-    written = write_atomically(out_dir, OUTPUT_FILES, write)
-    logger.info("Wrote %s to %s", ", ".join(written), out_dir)
+    written = write_atomically(out_dir, OUTPUT_FILES, write, inputs=inputs)
+    logger.info("Wrote %s to %s%s", ", ".join(written), out_dir, " (partial plan)" if partial else "")
     return written
 
 
 def write_json(data: dict[str, Any], path: Path) -> None:
     """Write a summary as indented UTF-8 JSON (NaN and infinity as null)."""
     path.write_text(json.dumps(_jsonable(data), indent=2, ensure_ascii=False, allow_nan=False), encoding="utf-8")
-
-
-def write_atomically(out_dir: Path, names: tuple[str, ...], write: Callable[[Path], None]) -> dict[str, Path]:
-    """Have ``write`` fill a temporary folder inside ``out_dir``, then move the files ``names`` into place.
-
-    Parameters
-    ----------
-    out_dir
-        The output folder (created if missing).
-    names
-        The files ``write`` makes; all of them are moved, only once ``write`` has returned.
-    write
-        Called with the temporary folder.
-
-    Returns
-    -------
-    dict
-        File name → path written.
-    """
-    out_dir = Path(out_dir)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        _remove_stale_temporaries(out_dir)
-        tmp = Path(tempfile.mkdtemp(prefix=f"{_TMP_PREFIX}{os.getpid()}-", dir=out_dir))
-    except OSError as exc:
-        raise OutputError(
-            f"cannot write to the output folder {out_dir} ({exc.strerror}); choose another --out"
-        ) from exc
-    try:
-        write(tmp)
-        written = {}
-        for name in names:
-            os.replace(tmp / name, out_dir / name)
-            written[name] = out_dir / name
-    finally:
-        with contextlib.suppress(OSError):
-            shutil.rmtree(tmp)
-    return written

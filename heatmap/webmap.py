@@ -107,7 +107,7 @@ class _OverlayPanes(MacroElement):
 
 
 class _MapDecorations(MacroElement):
-    """The map's title, data attribution and legend (plain HTML/CSS, no external asset)."""
+    """The map's title, warning banner, data attribution and legend (plain HTML/CSS, no external asset)."""
 
     _template = Template(
         """
@@ -130,6 +130,10 @@ class _MapDecorations(MacroElement):
             .heatmap-legend svg { flex: none; }
             .heatmap-popup th { text-align: left; font-weight: 600; padding: 1px 10px 1px 0; }
             .heatmap-popup td { white-space: nowrap; padding: 1px 0; }
+            .heatmap-banner { position: absolute; top: 48px; left: 50%; transform: translateX(-50%);
+                z-index: 1000; max-width: 60%; padding: 6px 14px; border-radius: 5px; background: #b2182b;
+                color: #ffffff; box-shadow: 0 1px 5px rgba(0, 0, 0, 0.4); font-size: 14px; font-weight: bold;
+                text-align: center; pointer-events: none; }
         </style>
         {% endmacro %}
 
@@ -137,6 +141,16 @@ class _MapDecorations(MacroElement):
         (function (map) {
             var title = L.DomUtil.create("div", "heatmap-title", map.getContainer());
             title.innerHTML = {{ this.title_html|tojson }};
+            {%- if this.banner_html %}
+            var banner = L.DomUtil.create("div", "heatmap-banner", map.getContainer());
+            banner.setAttribute("role", "alert");
+            banner.innerHTML = {{ this.banner_html|tojson }};
+            var placeBanner = function () {  // just under the title, however many lines it wraps to
+                banner.style.top = (title.offsetTop + title.offsetHeight + 6) + "px";
+            };
+            placeBanner();
+            map.on("resize", placeBanner);
+            {%- endif %}
             map.attributionControl.addAttribution({{ this.attribution|tojson }});
             {%- if this.legend_html %}
             var legend = L.control({position: "bottomright"});
@@ -154,10 +168,11 @@ class _MapDecorations(MacroElement):
         """
     )
 
-    def __init__(self, title_html: str, attribution: str, legend_html: str) -> None:
+    def __init__(self, title_html: str, attribution: str, legend_html: str, banner_html: str = "") -> None:
         super().__init__()
         self._name = "MapDecorations"
         self.title_html = title_html
+        self.banner_html = banner_html
         self.attribution = attribution
         self.legend_html = legend_html
 
@@ -186,6 +201,7 @@ def write_map(
     attribution: str = "© OpenStreetMap contributors",
     tiles: str | None = None,
     images: Sequence[ImageLayer] = (),
+    banner: str | None = None,
 ) -> Path:
     """Write an interactive map of the output layers as one HTML file that works offline.
 
@@ -212,6 +228,8 @@ def write_map(
         the vector layers on a plain background.
     images
         Rasters drawn as images below the vector layers (e.g. the heat density), each with its legend.
+    banner
+        A warning shown in red under the title (e.g. that the plan is partial and which checks fail).
 
     Returns
     -------
@@ -282,11 +300,13 @@ def write_map(
             title_html=_no_jinja(html.escape(title)),
             attribution=_no_jinja(attribution),
             legend_html=_no_jinja(_legend_html([(i.spec.name, i.spec, _NO_FEATURES) for i in images] + drawn)),
+            banner_html=_no_jinja(html.escape(banner)) if banner else "",
         )
     )
     if bounds is not None:
-        # Leave room for the title at the top.
-        fmap.fit_bounds(bounds, padding_top_left=(20, 60), padding_bottom_right=(20, 20), max_zoom=18)
+        # Leave room for the title (and the banner) at the top.
+        top = 100 if banner else 60
+        fmap.fit_bounds(bounds, padding_top_left=(20, top), padding_bottom_right=(20, 20), max_zoom=18)
 
     text = root.render()
     _check_offline(text)

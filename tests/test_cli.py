@@ -1,6 +1,7 @@
 """The command line end to end: the bundled scenario, and bad input answered with exit code 2."""
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -16,7 +17,8 @@ import yaml
 from conftest import BUNDLED_SCENARIO
 
 from heatmap import settings
-from heatmap.outputs import GPKG_LAYERS, OUTPUT_FILES
+from heatmap.output_folder import MARKER
+from heatmap.outputs import GPKG_LAYERS, OUTPUT_FILES, format_summary
 
 
 def run_cli(*args):
@@ -46,12 +48,18 @@ def test_bundled_scenario_end_to_end(cli_run):
     assert proc.returncode == 0, proc.stderr
     for name in OUTPUT_FILES:
         assert (out / name).stat().st_size > 0
-    assert not list(out.glob(".heatmap-tmp-*"))
+    assert sorted(p.name for p in out.iterdir()) == sorted([*OUTPUT_FILES, MARKER])
+    assert sorted(p.name for p in out.parent.iterdir() if p.name.startswith(f".{out.name}.")) == []
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["status"] == "ok" and summary["violations"] == []
+    assert summary["status"] == "ok" and summary["violations"] == [] and summary["failed_checks"] == []
     assert "Heat delivered" in proc.stdout and "LCOH" in proc.stdout and str(out / "map.html") in proc.stdout
-    assert "temperatures.supply_c = 85.0  [scenario]" in proc.stdout
-    assert "economics.om_fraction_per_a = 0.01  [default]" in proc.stdout
+    assert "Checks: all hold" in proc.stdout
+    # One screen: status, key figures, exclusions, checks; the assumptions go to summary.json and -v.
+    assert len(proc.stdout.splitlines()) <= 30, proc.stdout
+    assert "temperatures.supply_c" not in proc.stdout
+    verbose = format_summary(summary, assumptions=True)
+    assert "temperatures.supply_c = 85.0  [scenario]" in verbose
+    assert "economics.om_fraction_per_a = 0.01  [default]" in verbose
 
 
 def test_summary_is_complete_and_consistent(cli_run):
@@ -220,7 +228,7 @@ def test_unwritable_output_folder(tmp_path):
     blocker.write_text("x")
     proc = run_cli("plan", BUNDLED_SCENARIO, "--out", blocker / "out")
     assert proc.returncode == 2 and "cannot write to the output folder" in proc.stderr
-    assert "Traceback" not in proc.stderr
+    assert f"{blocker} is not a folder" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_failing_checks_write_nothing_unless_partial(tmp_path):
@@ -232,8 +240,11 @@ def test_failing_checks_write_nothing_unless_partial(tmp_path):
         limits__max_resize_rounds=1,
     )
     out = tmp_path / "out"
-    proc = run_cli("plan", scn, "--out", out, "-q")
-    assert proc.returncode == 3 and "consumer_dp" in proc.stderr and "--partial" in proc.stderr
+    proc = run_cli("plan", scn, "--out", out, "-q", "-v")
+    assert proc.returncode == 3 and "error: checks fail (consumer_dp)" in proc.stderr and "--partial" in proc.stderr
+    assert re.search(r"consumer_dp +\S+: Δp -?\d+\.\d\d bar < 5 bar", proc.stderr), proc.stderr
+    assert "raise network.max_pump_lift_bar (now 1 bar)" in proc.stderr
+    assert "Assumptions" in proc.stderr and "limits.min_consumer_dp_bar = 5.0  [scenario]" in proc.stderr
     assert not out.exists()
     proc = run_cli("plan", scn, "--out", out, "--partial", "-q")
     assert proc.returncode == 0, proc.stderr
@@ -339,7 +350,7 @@ def test_same_scenario_gives_identical_attributes_and_summary(cli_run, tmp_path)
     assert s1 == s2
 
 
-@pytest.mark.parametrize("how", ["SIGKILL", "SIGINT"])
+@pytest.mark.parametrize("how", ["SIGKILL", "SIGINT", "SIGTERM"])
 def test_interrupted_run_leaves_previous_results_intact(cli_run, tmp_path, how):
     """Kill a run while it writes its outputs: the previous results stay byte for byte, and the next run cleans up."""
     import signal
@@ -348,7 +359,7 @@ def test_interrupted_run_leaves_previous_results_intact(cli_run, tmp_path, how):
     _, good_out = cli_run
     out = tmp_path / "out"
     shutil.copytree(good_out, out)
-    before = {name: (out / name).read_bytes() for name in OUTPUT_FILES}
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
     exe = Path(sys.executable).with_name("heatmap")
     proc = subprocess.Popen(
         [str(exe), "plan", str(BUNDLED_SCENARIO), "--out", str(out), "-q"],
@@ -356,21 +367,26 @@ def test_interrupted_run_leaves_previous_results_intact(cli_run, tmp_path, how):
         stderr=subprocess.PIPE,
         text=True,
     )
+
+    def temporaries():
+        return list(tmp_path.glob(".out.heatmap-*"))
+
     deadline = time.monotonic() + 120
-    while not list(out.glob(".heatmap-tmp-*")) and proc.poll() is None and time.monotonic() < deadline:
+    while not temporaries() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.005)
-    assert proc.poll() is None, "the run ended before it began writing"
+    assert proc.poll() is None, "the run ended before it began writing: " + proc.communicate()[1]
     proc.send_signal(getattr(signal, how))
     _, stderr = proc.communicate(timeout=60)
-    assert proc.returncode != 0
-    if how == "SIGINT":
-        assert "interrupted: nothing was written" in stderr and "Traceback" not in stderr
-        assert not list(out.glob(".heatmap-tmp-*"))
-    assert {name: (out / name).read_bytes() for name in OUTPUT_FILES} == before
+    assert proc.returncode == {"SIGKILL": -9, "SIGINT": 130, "SIGTERM": 143}[how], stderr
+    if how != "SIGKILL":
+        what = "interrupted" if how == "SIGINT" else "terminated"
+        assert f"{what}: nothing was written; earlier results are unchanged" in stderr and "Traceback" not in stderr
+        assert not temporaries()
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     if how == "SIGKILL":  # the killed run's temporary folder is cleared by the next run
-        assert list(out.glob(".heatmap-tmp-*"))
+        assert temporaries()
         assert run_cli("plan", BUNDLED_SCENARIO, "--out", out, "-q").returncode == 0
-        assert not list(out.glob(".heatmap-tmp-*"))
+        assert not temporaries()
 
 
 @pytest.fixture(scope="module")
@@ -505,3 +521,5 @@ def test_consumers_cut_off_from_the_sources_are_reported_by_id(small_town, tmp_p
     assert proc.returncode == 0, proc.stderr
     summary = json.loads((out / "summary.json").read_text())
     assert summary["excluded_consumers"]["no_path_to_source"] == ["ISLAND"]
+    # the summary says how far the nearest street a source reaches is: beyond the longest service pipe
+    assert summary["nearest_reachable_street_m"]["ISLAND"] > 150

@@ -181,6 +181,14 @@ def test_writes_file_and_logs(tmp_path: Path, layers, caplog: pytest.LogCaptureF
     assert "streets 50" in infos[0].getMessage() and "junctions" not in infos[0].getMessage()
 
 
+def test_banner_only_when_asked_and_escaped(tmp_path: Path, layers, map_text: str) -> None:
+    assert '"heatmap-banner", map.getContainer()' not in map_text
+    banner = "Partial plan: checks fail (<b>velocity</b>, {{ x }})"
+    text = unescape_js(webmap.write_map(layers, tmp_path / "map.html", title="T", banner=banner).read_text())
+    assert '"heatmap-banner", map.getContainer()' in text
+    assert "Partial plan: checks fail (&lt;b&gt;velocity&lt;/b&gt;, &#123;&#123; x &#125;&#125;)" in text
+
+
 def test_no_external_assets(map_html: str) -> None:
     assert not re.search(r"<script\b[^>]*\bsrc\s*=", map_html, re.I)
     assert not re.search(r"<link\b[^>]*\bhref\s*=", map_html, re.I)

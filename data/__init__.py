@@ -1,0 +1,1 @@
+"""Bundled reference tables and scenarios, installed as the package data ``heatmap.data`` (see heatmap.settings)."""
