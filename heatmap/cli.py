@@ -173,5 +173,23 @@ def demand(
             click.echo(f"  {path}")
 
 
+@main.command()
+@click.argument("scenario", type=click.Path(path_type=Path))
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Output folder.")
+@verbosity
+@quiet
+def concepts(scenario: Path, out_dir: Path, verbose: int, quiet: bool) -> None:
+    """Compare excess-heat concepts of the SCENARIO file (YAML) over a year of hourly least-cost dispatch."""
+    _configure_logging(verbose, quiet)
+    from heatmap.concepts import concepts_report, run_concepts, write_concepts
+    from heatmap.energy_scenario import energy_scenario_from_file
+
+    with _answer_errors():
+        study = run_concepts(energy_scenario_from_file(scenario))
+        written = write_concepts(study, out_dir)
+    if not quiet:
+        click.echo(concepts_report(study, written))
+
+
 if __name__ == "__main__":
     main()
