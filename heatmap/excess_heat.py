@@ -48,7 +48,7 @@ def cop(t_hot_c: float | np.ndarray, t_cold_c: float | np.ndarray, *, eta: float
     Examples
     --------
     >>> round(float(cop(80.0, 30.0, eta=0.5)), 3)
-    3.532
+    3.531
     """
     if not 0 < eta <= 1:
         raise ScenarioError(f"heat-pump efficiency η (share of the Carnot COP) must be in (0, 1], not {eta}")
