@@ -291,6 +291,8 @@ def solve_dispatch(
     if T and (demand + losses < 0).any():
         raise ScenarioError("demand plus losses is negative in some hours")
 
+    # solve in MW and €/MWh (same objective): values nearer 1 make the simplex faster and better conditioned
+    cost, upper, row_bound = cost * 1000.0, upper / 1000.0, row_bound / 1000.0
     lp = highspy.HighsLp()
     lp.num_col_ = n
     lp.num_row_ = m
@@ -314,7 +316,7 @@ def solve_dispatch(
     status = h.modelStatusToString(h.getModelStatus())
     if status != "Optimal":
         raise ScenarioError(f"the dispatch LP could not be solved (HiGHS status: {status}); check the units' data")
-    x = np.asarray(h.getSolution().col_value)
+    x = np.asarray(h.getSolution().col_value) * 1000.0
     objective = float(h.getInfo().objective_function_value)
 
     def block(start: int, count: int, names: list[str]) -> pd.DataFrame:
