@@ -62,6 +62,7 @@ class ResolvedSource:
     published_mwh_per_a: float | None
     published_note: str | None
     origins: dict[str, str] = field(default_factory=dict)
+    location: dict[str, Any] = field(default_factory=dict)
 
     @property
     def available_mwh(self) -> float:
@@ -160,6 +161,7 @@ def read_fuels(path: Path) -> pd.DataFrame:
 def resolve_sources(scn: EnergyScenario, index: pd.DatetimeIndex) -> list[ResolvedSource]:
     """Fill each source's missing values from its preset; errors name the source and the missing value."""
     presets = read_presets(scn.path(scn.presets_csv))
+    plants = _read_plants(scn.path(scn.plants_csv)) if scn.plants_csv is not None else None
     out = []
     for s in scn.sources:
         if s.preset is not None and s.preset not in presets.index:
@@ -183,6 +185,21 @@ def resolve_sources(scn: EnergyScenario, index: pd.DatetimeIndex) -> list[Resolv
             origins["capacity_kw"] = "electric_input_kw × heat_share_of_electric_input"
         else:
             capacity = pick("capacity_kw")
+        location: dict[str, Any] = {}
+        if s.plant is not None:
+            if plants is None:
+                raise ScenarioError(f"sources[{s.id}].plant is given but the scenario has no plants_csv")
+            if s.plant not in plants.index:
+                raise ScenarioError(
+                    f"sources[{s.id}].plant {s.plant!r} not in {scn.plants_csv}; known: {', '.join(plants.index)}"
+                )
+            p = plants.loc[s.plant]
+            location = {
+                "plant": s.plant,
+                "lat": None if pd.isna(p.lat) else float(p.lat),
+                "lon": None if pd.isna(p.lon) else float(p.lon),
+                "coordinates": p.get("coordinates", "unknown quality"),
+            }
         avail = pick("availability")
         if hasattr(avail, "csv"):
             avail = {"csv": avail.csv, "column": avail.column}
@@ -199,9 +216,19 @@ def resolve_sources(scn: EnergyScenario, index: pd.DatetimeIndex) -> list[Resolv
                 published_mwh_per_a=s.published_mwh_per_a,
                 published_note=s.published_note,
                 origins=origins,
+                location=location,
             )
         )
     return out
+
+
+def _read_plants(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        raise InputDataError(f"{path}: plants file not found")
+    plants = pd.read_csv(path, comment="#")
+    if not {"name", "lat", "lon"} <= set(plants.columns):
+        raise InputDataError(f"{path}: needs the columns name, lat, lon")
+    return plants.set_index("name")
 
 
 def _slug(name: str) -> str:
@@ -454,6 +481,7 @@ def concepts_summary(study: ConceptStudy) -> dict[str, Any]:
                 "hx_cost_eur_per_kw": s.hx_cost_eur_per_kw,
                 "heat_pump": s.heat_pump,
                 "value_origins": s.origins,
+                "location": s.location,
             }
             for s in study.sources
         ],

@@ -81,6 +81,13 @@ def test_kip_summary_reports_checks_calibration_and_assumptions(kip_run):
     assert origins["electrolyser_heat"]["capacity_kw"].startswith("electric_input_kw")
     for c in s["concepts"]:
         assert c["lp"]["status"] == "Optimal"
+    location = {x["id"]: x["location"] for x in s["sources"]}["boliden_acid_heat"]
+    assert location == {
+        "plant": "Boliden Kokkola zinc smelter",
+        "lat": 63.8631,
+        "lon": 23.054,
+        "coordinates": "approximate",
+    }
 
 
 def test_kip_impact_is_consistent_with_the_dispatch(kip_run):
@@ -139,6 +146,7 @@ BAD = {
     ),
     "negative capacity": (lambda d: d["boilers"][0].update(capacity_kw=-5), "boilers.0.capacity_kw"),
     "unknown fuel": (lambda d: d["boilers"][0].update(fuel="lignite"), "fuel 'lignite' not in the fuel table"),
+    "unknown plant": (lambda d: d["sources"][0].update(plant="Nokia"), "plant 'Nokia' not in"),
     "unknown preset": (lambda d: d["sources"][0].update(preset="volcano"), "preset 'volcano' unknown"),
     "missing temperature file": (
         lambda d: d["outdoor_temperature"].update(csv="nowhere.csv"),
