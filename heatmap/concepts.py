@@ -529,7 +529,8 @@ def format_comparison(comparison: pd.DataFrame) -> str:
     return table.to_string(float_format=lambda v: f"{v:,.1f}")
 
 
-def _plot_dispatch(r: ConceptResult, year: Year, path: Path) -> None:
+def plot_dispatch(r: ConceptResult, year: Year, path: Path) -> None:
+    """Draw the concept's heat production over the year (daily means, stacked by unit) into a PNG."""
     from matplotlib.figure import Figure
 
     d = r.dispatch
@@ -552,8 +553,8 @@ def _plot_dispatch(r: ConceptResult, year: Year, path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
-def _plot_duration(r: ConceptResult, year: Year, path: Path, *, smooth_h: int = 48) -> None:
-    """Sorted load with each unit's share, hours sorted by load and smoothed over ``smooth_h`` sorted hours."""
+def plot_duration(r: ConceptResult, year: Year, path: Path, *, smooth_h: int = 48) -> None:
+    """Draw the heat-load duration curve with each unit's share (smoothed over ``smooth_h`` sorted hours)."""
     from matplotlib.figure import Figure
 
     need = (year.demand_kw + year.losses_kw) / 1000
@@ -626,8 +627,8 @@ def write_concepts(study: ConceptStudy, out_dir: Path) -> dict[str, Path]:
                 table[f"{c}_content_kwh"] = d.content_kwh[c].to_numpy()
             table["unserved_kw"] = d.unserved_kw
             table.to_csv(tmp / f"dispatch_{slug}.csv", index=False, float_format="%.3f")
-            _plot_dispatch(r, study.year, tmp / f"dispatch_{slug}.png")
-            _plot_duration(r, study.year, tmp / f"duration_{slug}.png")
+            plot_dispatch(r, study.year, tmp / f"dispatch_{slug}.png")
+            plot_duration(r, study.year, tmp / f"duration_{slug}.png")
         write_json(concepts_summary(study), tmp / "summary.json")
 
     written = write_atomically(out_dir, names, write)
