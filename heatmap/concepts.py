@@ -155,6 +155,7 @@ def read_fuels(path: Path) -> pd.DataFrame:
         raise InputDataError(f"{path}: columns {', '.join(sorted(need - set(fuels.columns)))} missing")
     fuels = fuels.set_index("fuel")
     fuels["co2_t_per_mwh"] = fuels.co2_t_per_tj / MWH_PER_TJ
+    logger.info("Read %d fuels from %s", len(fuels), path)
     return fuels
 
 
@@ -219,6 +220,7 @@ def resolve_sources(scn: EnergyScenario, index: pd.DatetimeIndex) -> list[Resolv
                 location=location,
             )
         )
+    logger.info("Resolved %d sources: %.0f MWh/a of excess heat available", len(out), sum(s.available_mwh for s in out))
     return out
 
 
@@ -335,6 +337,10 @@ def run_concept(
     annual = capex * annuity_factor(scn.economics.discount_rate, scn.economics.lifetime_a)
     el_co2 = figures["electricity_mwh"] * scn.electricity.co2_t_per_mwh
     total = figures["operating_cost_eur"] + annual
+    logger.info(
+        "Concept %r: excess heat %.1f %%, cost %.2f M€/a, CO₂ %.1f kt/a",
+        concept.name, 100 * figures["excess_heat_share"], total / 1e6, (figures["co2_direct_t"] + el_co2) / 1000,
+    )  # fmt: skip
     return ConceptResult(
         name=concept.name,
         description=concept.description,

@@ -75,6 +75,7 @@ def read_presets(path: str | Path = PRESETS_CSV) -> pd.DataFrame:
         raise InputDataError(f"{path}: columns {', '.join(sorted(missing))} missing")
     if table.kind.duplicated().any():
         raise InputDataError(f"{path}: kinds repeated: {', '.join(table.kind[table.kind.duplicated()])}")
+    logger.info("Read %d excess-heat presets from %s", len(table), path)
     return table.set_index("kind")
 
 
