@@ -508,7 +508,11 @@ def concepts_summary(study: ConceptStudy) -> dict[str, Any]:
             }
             for r in study.results
         ],
-        "checks": {"max_hourly_balance_residual_relative": worst, "balance_holds": worst < 1e-6},
+        "checks": {
+            "max_hourly_balance_residual_relative": worst,
+            "balance_holds": worst < 1e-6,
+            "concepts_with_unserved_heat": [r.name for r in study.results if r.figures["unserved_mwh"] > 1e-3],
+        },
         "fuels": study.fuels.reset_index().to_dict(orient="records"),
         "assumptions": assumptions(scn),
     }
@@ -666,6 +670,11 @@ def concepts_report(study: ConceptStudy, written: dict[str, Path]) -> str:
                 "cost_saved_meur_per_a": "saved M€/a",
             }
         ).to_string(float_format=lambda v: f"{v:,.1f}"),
+        *(
+            f"warning: {r.name} leaves {r.figures['unserved_mwh']:,.1f} MWh/a of demand unserved (units too small)"
+            for r in study.results
+            if r.figures["unserved_mwh"] > 1e-3
+        ),
         "",
         "Written:",
         *(f"  {p}" for p in written.values()),

@@ -209,3 +209,18 @@ def test_presets_and_fuels_tables_carry_their_sources():
     assert fuels.source.str.contains("Statistics Finland").all()
     plants = pd.read_csv(settings.data_dir / "kip" / "plants.csv", comment="#")
     assert (plants.coordinates[plants.lat.notna()] == "approximate").all()
+
+
+def test_undersized_concept_is_reported_not_hidden(tmp_path):
+    def shrink(d):
+        d["concepts"] = d["concepts"][:1]
+        for b in d["boilers"]:
+            b["capacity_kw"] = 5000
+
+    out = tmp_path / "out"
+    result = run_cli("concepts", write_scenario(tmp_path, shrink), "--out", out)
+    assert result.exit_code == 0, result.output
+    assert "warning: Excess heat only leaves" in result.output
+    s = json.loads((out / "summary.json").read_text())
+    assert s["checks"]["concepts_with_unserved_heat"] == ["Reference (boilers only)", "Excess heat only"]
+    assert s["checks"]["balance_holds"] is True

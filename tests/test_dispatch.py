@@ -5,6 +5,8 @@ import doctest
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from heatmap import climate, dispatch, excess_heat
 from heatmap._errors import ScenarioError
@@ -219,3 +221,30 @@ def test_heating_curve_and_losses():
     assert network_losses_kw(np.array([115.0]), return_c=45, ground_c=5, heat_loss_coefficient_w_per_k=55_000)[
         0
     ] == pytest.approx(4125)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.integers(1, 24),
+    st.lists(st.tuples(st.floats(0, 100), st.floats(0, 200)), min_size=1, max_size=4),
+    st.integers(0, 2**31 - 1),
+)
+def test_without_storage_the_lp_is_the_hourly_merit_order(hours, units, seed):
+    # without storage the hours decouple: the optimum is to fill each hour from the cheapest unit up
+    rng = np.random.default_rng(seed)
+    demand = rng.uniform(0, 300, hours)
+    producers = [
+        Producer(f"u{i}", "boiler", cap, cap * rng.uniform(0, 1, hours), flat(cost, hours))
+        for i, (cost, cap) in enumerate(units)
+    ]
+    r = solve_dispatch(demand, 0.0, producers, unserved_penalty_eur_per_mwh=1000)
+    expected = 0.0
+    for t in range(hours):
+        left = demand[t]
+        for p in sorted(producers, key=lambda p: p.cost_eur_per_mwh[t]):
+            q = min(left, p.max_kw[t])
+            expected += q * p.cost_eur_per_mwh[t] / 1000
+            left -= q
+        expected += left * 1000 / 1000
+    assert r.objective_eur == pytest.approx(expected, rel=1e-7, abs=1e-7)
+    assert np.abs(r.balance_residual_kw()).max() <= 1e-6 * max(demand.max(), 1)
