@@ -83,6 +83,7 @@ class ConceptResult:
     co2_t: float
     electricity_co2_t: float
     total_cost_eur: float
+    unusable_sources: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -351,6 +352,7 @@ def run_concept(
         co2_t=figures["co2_direct_t"] + el_co2,
         electricity_co2_t=el_co2,
         total_cost_eur=total,
+        unusable_sources=[p.name for p in producers if p.kind.startswith("excess_heat") and not p.max_kw.any()],
     )
 
 
@@ -512,6 +514,7 @@ def concepts_summary(study: ConceptStudy) -> dict[str, Any]:
             "max_hourly_balance_residual_relative": worst,
             "balance_holds": worst < 1e-6,
             "concepts_with_unserved_heat": [r.name for r in study.results if r.figures["unserved_mwh"] > 1e-3],
+            "sources_never_usable": {r.name: r.unusable_sources for r in study.results if r.unusable_sources},
         },
         "fuels": study.fuels.reset_index().to_dict(orient="records"),
         "assumptions": assumptions(scn),
@@ -674,6 +677,12 @@ def concepts_report(study: ConceptStudy, written: dict[str, Path]) -> str:
             f"warning: {r.name} leaves {r.figures['unserved_mwh']:,.1f} MWh/a of demand unserved (units too small)"
             for r in study.results
             if r.figures["unserved_mwh"] > 1e-3
+        ),
+        *(
+            f"warning: in {r.name}, {', '.join(r.unusable_sources)} can feed in no hour "
+            "(colder than the supply temperature and no heat pump in this concept)"
+            for r in study.results
+            if r.unusable_sources
         ),
         "",
         "Written:",

@@ -214,6 +214,7 @@ def test_presets_and_fuels_tables_carry_their_sources():
 def test_undersized_concept_is_reported_not_hidden(tmp_path):
     def shrink(d):
         d["concepts"] = d["concepts"][:1]
+        d["concepts"][0]["sources"].append("process_cooling_water")  # 30 °C, no heat pump in this concept
         for b in d["boilers"]:
             b["capacity_kw"] = 5000
 
@@ -224,3 +225,5 @@ def test_undersized_concept_is_reported_not_hidden(tmp_path):
     s = json.loads((out / "summary.json").read_text())
     assert s["checks"]["concepts_with_unserved_heat"] == ["Reference (boilers only)", "Excess heat only"]
     assert s["checks"]["balance_holds"] is True
+    assert s["checks"]["sources_never_usable"] == {"Excess heat only": ["process_cooling_water"]}
+    assert "process_cooling_water can feed in no hour" in result.output
