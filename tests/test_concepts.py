@@ -227,3 +227,39 @@ def test_undersized_concept_is_reported_not_hidden(tmp_path):
     assert s["checks"]["balance_holds"] is True
     assert s["checks"]["sources_never_usable"] == {"Excess heat only": ["process_cooling_water"]}
     assert "process_cooling_water can feed in no hour" in result.output
+
+
+def test_sources_take_missing_values_from_their_preset(tmp_path):
+    from heatmap.climate import year_index
+    from heatmap.concepts import resolve_sources
+
+    pd.DataFrame({"f": np.r_[np.zeros(4380), np.ones(4380)]}).to_csv(tmp_path / "a.csv", index=False)
+    data = {
+        "name": "t",
+        "outdoor_temperature": {"csv": "t.csv", "column": "t_out_c"},
+        "electricity": {"price": 50, "co2_t_per_mwh": 0},
+        "demand": {"annual_mwh": 1000},
+        "network": {
+            "heat_loss_coefficient_w_per_k": 0, "return_temperature_c": 40, "ground_temperature_c": 5,
+            "supply": {"max_c": 90, "min_c": 70, "outdoor_at_max_c": -20, "outdoor_at_min_c": 10},
+        },
+        "sources": [
+            {"id": "dc", "preset": "data_centre", "capacity_kw": 100, "availability": [0.5] * 6 + [1.0] * 6},
+            {"id": "h2", "preset": "electrolyser", "electric_input_kw": 1000,
+             "availability": {"csv": "a.csv", "column": "f"}},
+        ],
+        "boilers": [{"id": "b", "fuel": "natural_gas", "capacity_kw": 100, "efficiency": 0.9}],
+        "concepts": [{"name": "c", "sources": ["dc", "h2"], "boilers": ["b"]}],
+    }  # fmt: skip
+    scn = energy_scenario_from_dict(data, base_dir=tmp_path)
+    index = year_index(2023)
+    dc, h2 = resolve_sources(scn, index)
+    presets = pd.read_csv(settings.data_dir / "excess_heat_presets.csv", comment="#").set_index("kind")
+    assert dc.temperature_c == presets.loc["data_centre", "temperature_c"]
+    assert dc.origins["temperature_c"] == "preset data_centre" and dc.origins["capacity_kw"] == "scenario"
+    assert dc.available_mwh == pytest.approx(0.1 * (0.5 * (index.month <= 6).sum() + (index.month > 6).sum()))
+    assert h2.capacity_kw == pytest.approx(1000 * presets.loc["electrolyser", "heat_share_of_electric_input"])
+    assert h2.available_mwh == pytest.approx(h2.capacity_kw * 4380 / 1000)
+    data["sources"][0] = {"id": "dc", "capacity_kw": 100}
+    with pytest.raises(ScenarioError, match=r"sources\[dc\]: availability missing \(give it, or a preset"):
+        resolve_sources(energy_scenario_from_dict(data, base_dir=tmp_path), index)
