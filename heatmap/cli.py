@@ -57,6 +57,7 @@ def main() -> None:
 
     plan: OSM streets → routed, sized, pandapipes-simulated, costed network → GeoPackage + web map.
     demand: buildings → heat demand, heat-density raster and district-heating potential areas.
+    concepts: excess-heat concepts compared over a year of hourly least-cost dispatch → tables, plots, impact.
     """
 
 
