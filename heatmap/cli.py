@@ -83,6 +83,7 @@ def main() -> None:
 
     plan: OSM streets → routed, sized, pandapipes-simulated, costed network → GeoPackage + web map.
     demand: buildings → heat demand, heat-density raster and district-heating potential areas.
+    concepts: excess-heat concepts compared over a year of hourly least-cost dispatch → tables, plots, impact.
     """
 
 
@@ -228,6 +229,27 @@ def schema() -> None:
     from heatmap.scenario import json_schema
 
     click.echo(json.dumps(json_schema(), indent=2, ensure_ascii=False))
+
+
+@main.command()
+@click.argument("scenario", type=click.Path(path_type=Path))
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Output folder.")
+@verbosity
+@quiet
+def concepts(scenario: Path, out_dir: Path, verbose: int, quiet: bool) -> None:
+    """Compare excess-heat concepts of the SCENARIO file (YAML) over a year of hourly least-cost dispatch."""
+    _configure_logging(verbose, quiet)
+    from heatmap.concepts import concepts_report, run_concepts, write_concepts
+    from heatmap.energy_scenario import energy_scenario_from_file
+    from heatmap.output_folder import check_output_folder, input_paths
+
+    with _answer_errors():
+        scn = energy_scenario_from_file(scenario)
+        check_output_folder(out_dir, inputs=[scenario, *input_paths(scn)])
+        study = run_concepts(scn)
+        written = write_concepts(study, out_dir)
+    if not quiet:
+        click.echo(concepts_report(study, written))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,691 @@
+"""Excess-heat concepts compared over a year (``heatmap concepts``): conducts the stages and writes the outputs.
+
+scenario → hourly inputs (outdoor temperature, heating curve, demand, network losses, electricity price) →
+sources resolved from their presets → per concept: producers and storages → one LP each
+(:mod:`heatmap.dispatch`) → yearly figures, costs, CO₂ → regional impact against the reference (boilers only,
+:mod:`heatmap.impact`) → hourly dispatch CSVs, comparison and impact tables, plots, ``summary.json``.
+
+Everything is written into a temporary folder inside the output folder and moved into place only when all
+files are complete (:func:`heatmap.outputs.write_atomically`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from heatmap import __version__
+from heatmap._errors import InputDataError, ScenarioError
+from heatmap.climate import network_losses_kw, supply_temperature_c, year_index
+from heatmap.dispatch import DispatchResult, Producer, Storage, dispatch_figures, solve_dispatch
+from heatmap.energy_scenario import Concept, EnergyScenario, assumptions
+from heatmap.excess_heat import availability_hourly, read_hourly_column, read_presets, source_producer
+
+logger = logging.getLogger(__name__)
+
+REFERENCE_NAME = "Reference (boilers only)"
+"""The concept every other is compared with: all the scenario's boilers, no excess heat, nothing new."""
+MWH_PER_TJ = 1 / 3.6 * 1000  # 277.78 MWh per TJ
+
+
+@dataclass
+class Year:
+    """The hourly inputs shared by every concept."""
+
+    index: pd.DatetimeIndex
+    outdoor_c: np.ndarray
+    supply_c: np.ndarray
+    demand_kw: np.ndarray
+    losses_kw: np.ndarray
+    price_eur_per_mwh: np.ndarray
+
+
+@dataclass
+class ResolvedSource:
+    """A source with every value filled in (from the scenario or its preset) and its hourly availability."""
+
+    id: str
+    kind: str | None
+    capacity_kw: float
+    temperature_c: float
+    availability: np.ndarray
+    heat_price_eur_per_mwh: float
+    hx_cost_eur_per_kw: float
+    heat_pump: dict | None
+    published_mwh_per_a: float | None
+    published_note: str | None
+    origins: dict[str, str] = field(default_factory=dict)
+    location: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def available_mwh(self) -> float:
+        """Heat the source can give over the year (capacity × availability)."""
+        return float(self.capacity_kw * self.availability.sum() / 1000.0)
+
+
+@dataclass
+class ConceptResult:
+    """One concept's year."""
+
+    name: str
+    description: str
+    dispatch: DispatchResult
+    figures: dict[str, Any]
+    investments: list[dict[str, Any]]
+    annualised_investment_eur: float
+    co2_t: float
+    electricity_co2_t: float
+    total_cost_eur: float
+    unusable_sources: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ConceptStudy:
+    """All concepts of a scenario, their comparison and their regional impact."""
+
+    scenario: EnergyScenario
+    year: Year
+    sources: list[ResolvedSource]
+    fuels: pd.DataFrame
+    results: list[ConceptResult]
+    comparison: pd.DataFrame
+    units: pd.DataFrame
+    impact: pd.DataFrame
+    calibration: pd.DataFrame
+
+
+def year_inputs(scn: EnergyScenario) -> Year:
+    """Read and derive the hourly inputs: outdoor temperature, supply temperature, demand, losses, price."""
+    from heatmap.profiles import hourly_load_kw
+
+    index = year_index(scn.year)
+    T = len(index)
+    t = scn.outdoor_temperature
+    outdoor = read_hourly_column(scn.path(t.csv), t.column, T, lower=-70, upper=50)
+    supply = supply_temperature_c(
+        outdoor,
+        max_c=scn.network.supply.max_c,
+        min_c=scn.network.supply.min_c,
+        outdoor_at_max_c=scn.network.supply.outdoor_at_max_c,
+        outdoor_at_min_c=scn.network.supply.outdoor_at_min_c,
+    )
+    if scn.network.return_temperature_c >= scn.network.supply.min_c:
+        raise ScenarioError("network.return_temperature_c must be below network.supply.min_c")
+    d = scn.demand
+    if d.profile is not None:
+        demand = read_hourly_column(scn.path(d.profile.csv), d.profile.column, T, lower=0, upper=1e9)
+    else:
+        demand = hourly_load_kw(
+            d.annual_mwh * (1 - d.hot_water_share),
+            d.annual_mwh * d.hot_water_share,
+            outdoor,
+            base_temperature_c=d.base_temperature_c,
+        )
+    losses = network_losses_kw(
+        supply,
+        return_c=scn.network.return_temperature_c,
+        ground_c=scn.network.ground_temperature_c,
+        heat_loss_coefficient_w_per_k=scn.network.heat_loss_coefficient_w_per_k,
+    )
+    p = scn.electricity.price
+    if isinstance(p, float | int):
+        price = np.full(T, float(p))
+    else:
+        price = read_hourly_column(scn.path(p.csv), p.column, T, lower=-500, upper=5000)
+    logger.info(
+        "Year %d: demand %.0f MWh (peak %.0f kW), network losses %.0f MWh, mean price %.1f €/MWh",
+        scn.year, demand.sum() / 1000, demand.max(), losses.sum() / 1000, price.mean(),
+    )  # fmt: skip
+    return Year(index, outdoor, supply, np.asarray(demand, dtype=float), losses, price)
+
+
+def read_fuels(path: Path) -> pd.DataFrame:
+    """Read the fuel table (indexed by ``fuel``): CO₂ per TJ and price per MWh."""
+    if not path.is_file():
+        raise InputDataError(f"{path}: fuel table not found")
+    fuels = pd.read_csv(path, comment="#")
+    need = {"fuel", "co2_t_per_tj", "price_eur_per_mwh"}
+    if need - set(fuels.columns):
+        raise InputDataError(f"{path}: columns {', '.join(sorted(need - set(fuels.columns)))} missing")
+    fuels = fuels.set_index("fuel")
+    fuels["co2_t_per_mwh"] = fuels.co2_t_per_tj / MWH_PER_TJ
+    logger.info("Read %d fuels from %s", len(fuels), path)
+    return fuels
+
+
+def resolve_sources(scn: EnergyScenario, index: pd.DatetimeIndex) -> list[ResolvedSource]:
+    """Fill each source's missing values from its preset; errors name the source and the missing value."""
+    presets = read_presets(scn.path(scn.presets_csv))
+    plants = _read_plants(scn.path(scn.plants_csv)) if scn.plants_csv is not None else None
+    out = []
+    for s in scn.sources:
+        if s.preset is not None and s.preset not in presets.index:
+            raise ScenarioError(f"sources[{s.id}].preset {s.preset!r} unknown; known: {', '.join(presets.index)}")
+        row = presets.loc[s.preset] if s.preset else None
+        origins: dict[str, str] = {}
+
+        def pick(name: str, s=s, row=row, origins=origins):
+            value = getattr(s, name)
+            if value is not None:
+                origins[name] = "scenario"
+                return value
+            if row is not None and name in row.index and pd.notna(row[name]):
+                origins[name] = f"preset {s.preset}"
+                return float(row[name])
+            raise ScenarioError(f"sources[{s.id}]: {name} missing (give it, or a preset that has it)")
+
+        if s.electric_input_kw is not None:
+            share = pick("heat_share_of_electric_input")
+            capacity = s.electric_input_kw * share
+            origins["capacity_kw"] = "electric_input_kw × heat_share_of_electric_input"
+        else:
+            capacity = pick("capacity_kw")
+        location: dict[str, Any] = {}
+        if s.plant is not None:
+            if plants is None:
+                raise ScenarioError(f"sources[{s.id}].plant is given but the scenario has no plants_csv")
+            if s.plant not in plants.index:
+                raise ScenarioError(
+                    f"sources[{s.id}].plant {s.plant!r} not in {scn.plants_csv}; known: {', '.join(plants.index)}"
+                )
+            p = plants.loc[s.plant]
+            location = {
+                "plant": s.plant,
+                "lat": None if pd.isna(p.lat) else float(p.lat),
+                "lon": None if pd.isna(p.lon) else float(p.lon),
+                "coordinates": p.get("coordinates", "unknown quality"),
+            }
+        avail = pick("availability")
+        if hasattr(avail, "csv"):
+            avail = {"csv": avail.csv, "column": avail.column}
+        out.append(
+            ResolvedSource(
+                id=s.id,
+                kind=s.preset,
+                capacity_kw=float(capacity),
+                temperature_c=float(pick("temperature_c")),
+                availability=availability_hourly(avail, index, base_dir=scn.path(Path("."))),
+                heat_price_eur_per_mwh=float(pick("heat_price_eur_per_mwh")),
+                hx_cost_eur_per_kw=float(pick("hx_cost_eur_per_kw")),
+                heat_pump=s.heat_pump.model_dump() if s.heat_pump else None,
+                published_mwh_per_a=s.published_mwh_per_a,
+                published_note=s.published_note,
+                origins=origins,
+                location=location,
+            )
+        )
+    logger.info("Resolved %d sources: %.0f MWh/a of excess heat available", len(out), sum(s.available_mwh for s in out))
+    return out
+
+
+def _read_plants(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        raise InputDataError(f"{path}: plants file not found")
+    plants = pd.read_csv(path, comment="#")
+    if not {"name", "lat", "lon"} <= set(plants.columns):
+        raise InputDataError(f"{path}: needs the columns name, lat, lon")
+    return plants.set_index("name")
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_") or "concept"
+
+
+def concept_units(
+    scn: EnergyScenario, concept: Concept, year: Year, sources: list[ResolvedSource], fuels: pd.DataFrame
+) -> tuple[list[Producer], list[Storage], list[dict[str, Any]]]:
+    """Build the producers, storages and new investments of one concept."""
+    co2_price = scn.economics.co2_price_eur_per_t
+    producers, storages, invest = [], [], []
+    by_id = {s.id: s for s in sources}
+    for sid in concept.sources:
+        s = by_id[sid]
+        hp = s.heat_pump if concept.heat_pumps else None
+        prod, _ = source_producer(
+            sid,
+            capacity_kw=s.capacity_kw,
+            temperature_c=s.temperature_c,
+            availability=s.availability,
+            heat_price_eur_per_mwh=s.heat_price_eur_per_mwh,
+            supply_c=year.supply_c,
+            approach_k=scn.network.approach_k,
+            electricity_price_eur_per_mwh=year.price_eur_per_mwh,
+            heat_pump=hp,
+        )
+        producers.append(prod)
+        invest.append({"unit": sid, "item": "heat exchanger", "eur": s.hx_cost_eur_per_kw * s.capacity_kw})
+        if hp is not None:
+            invest.append({"unit": sid, "item": "heat pump", "eur": hp["cost_eur_per_kw"] * hp["capacity_kw"]})
+    boilers = {b.id: b for b in scn.boilers}
+    for bid in concept.boilers:
+        b = boilers[bid]
+        if b.fuel not in fuels.index:
+            raise ScenarioError(
+                f"boilers[{bid}].fuel {b.fuel!r} not in the fuel table; known: {', '.join(fuels.index)}"
+            )
+        f = fuels.loc[b.fuel]
+        co2 = float(f.co2_t_per_mwh) / b.efficiency
+        cost = float(f.price_eur_per_mwh) / b.efficiency + b.om_eur_per_mwh + co2_price * co2
+        producers.append(
+            Producer(
+                name=bid,
+                kind="boiler",
+                capacity_kw=b.capacity_kw,
+                max_kw=np.full(len(year.index), b.capacity_kw),
+                cost_eur_per_mwh=np.full(len(year.index), cost),
+                fuel_mwh_per_mwh=1.0 / b.efficiency,
+                fuel=b.fuel,
+                co2_t_per_mwh=co2,
+            )
+        )
+    ebs = {e.id: e for e in scn.electric_boilers}
+    for eid in concept.electric_boilers:
+        e = ebs[eid]
+        producers.append(
+            Producer(
+                name=eid,
+                kind="electric_boiler",
+                capacity_kw=e.capacity_kw,
+                max_kw=np.full(len(year.index), e.capacity_kw),
+                cost_eur_per_mwh=year.price_eur_per_mwh / e.efficiency,
+                electricity_mwh_per_mwh=1.0 / e.efficiency,
+            )
+        )
+        invest.append({"unit": eid, "item": "electric boiler", "eur": e.cost_eur_per_kw * e.capacity_kw})
+    sts = {s.id: s for s in scn.storages}
+    for sid in concept.storages:
+        s = sts[sid]
+        storages.append(
+            Storage(
+                name=sid,
+                capacity_kwh=s.capacity_mwh * 1000.0,
+                charge_kw=s.charge_kw,
+                discharge_kw=s.discharge_kw,
+                standing_loss_per_h=s.standing_loss_per_h,
+                charge_efficiency=s.charge_efficiency,
+                discharge_efficiency=s.discharge_efficiency,
+                wear_eur_per_mwh=s.wear_eur_per_mwh,
+            )
+        )
+        invest.append({"unit": sid, "item": "storage", "eur": s.cost_eur_per_mwh * s.capacity_mwh})
+    return producers, storages, invest
+
+
+def run_concept(
+    scn: EnergyScenario, concept: Concept, year: Year, sources: list[ResolvedSource], fuels: pd.DataFrame
+) -> ConceptResult:
+    """Dispatch one concept over the year and count its energy, cost and CO₂."""
+    from heatmap.economics import annuity_factor
+
+    producers, storages, invest = concept_units(scn, concept, year, sources, fuels)
+    result = solve_dispatch(
+        year.demand_kw,
+        year.losses_kw,
+        producers,
+        storages,
+        unserved_penalty_eur_per_mwh=scn.unserved_penalty_eur_per_mwh,
+        solver=scn.solver,
+    )
+    figures = dispatch_figures(result)
+    capex = sum(i["eur"] for i in invest)
+    annual = capex * annuity_factor(scn.economics.discount_rate, scn.economics.lifetime_a)
+    el_co2 = figures["electricity_mwh"] * scn.electricity.co2_t_per_mwh
+    total = figures["operating_cost_eur"] + annual
+    logger.info(
+        "Concept %r: excess heat %.1f %%, cost %.2f M€/a, CO₂ %.1f kt/a",
+        concept.name, 100 * figures["excess_heat_share"], total / 1e6, (figures["co2_direct_t"] + el_co2) / 1000,
+    )  # fmt: skip
+    return ConceptResult(
+        name=concept.name,
+        description=concept.description,
+        dispatch=result,
+        figures=figures,
+        investments=invest,
+        annualised_investment_eur=annual,
+        co2_t=figures["co2_direct_t"] + el_co2,
+        electricity_co2_t=el_co2,
+        total_cost_eur=total,
+        unusable_sources=[p.name for p in producers if p.kind.startswith("excess_heat") and not p.max_kw.any()],
+    )
+
+
+def _comparison(results: list[ConceptResult]) -> pd.DataFrame:
+    rows = []
+    for r in results:
+        f = r.figures
+        kinds = pd.DataFrame(f["units"]).groupby("kind").heat_mwh.sum() if f["units"] else pd.Series(dtype=float)
+        need = f["demand_mwh"] + f["losses_mwh"]
+        rows.append(
+            {
+                "concept": r.name,
+                "excess_heat_share_pct": 100 * f["excess_heat_share"],
+                "excess_heat_gwh": f["excess_heat_mwh"] / 1000,
+                "heat_pump_heat_gwh": kinds.get("excess_heat_heat_pump", 0.0) / 1000,
+                "electric_boiler_heat_gwh": kinds.get("electric_boiler", 0.0) / 1000,
+                "boiler_heat_gwh": kinds.get("boiler", 0.0) / 1000,
+                "storage_cycles": sum(s["cycles"] for s in f["storages"]),
+                "electricity_gwh": f["electricity_mwh"] / 1000,
+                "fuel_gwh": sum(f["fuel_mwh_by_fuel"].values()) / 1000,
+                "investment_meur": sum(i["eur"] for i in r.investments) / 1e6,
+                "operating_cost_meur_per_a": f["operating_cost_eur"] / 1e6,
+                "annualised_investment_meur_per_a": r.annualised_investment_eur / 1e6,
+                "total_cost_meur_per_a": r.total_cost_eur / 1e6,
+                "cost_of_heat_eur_per_mwh": r.total_cost_eur / f["demand_mwh"] if f["demand_mwh"] else float("nan"),
+                "co2_kt_per_a": r.co2_t / 1000,
+                "unserved_mwh": f["unserved_mwh"],
+                "demand_plus_losses_gwh": need / 1000,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _units_table(results: list[ConceptResult]) -> pd.DataFrame:
+    frames = [pd.DataFrame(r.figures["units"]).assign(concept=r.name) for r in results if r.figures["units"]]
+    table = pd.concat(frames, ignore_index=True)
+    return table[["concept"] + [c for c in table.columns if c != "concept"]]
+
+
+def _calibration(sources: list[ResolvedSource], results: list[ConceptResult]) -> pd.DataFrame:
+    rows = []
+    for s in sources:
+        row = {
+            "source": s.id,
+            "capacity_kw": s.capacity_kw,
+            "temperature_c": s.temperature_c,
+            "available_mwh_per_a": s.available_mwh,
+            "published_mwh_per_a": s.published_mwh_per_a,
+            "available_over_published": s.available_mwh / s.published_mwh_per_a if s.published_mwh_per_a else None,
+            "published_note": s.published_note,
+        }
+        for r in results:
+            used = [u for u in r.figures["units"] if u["unit"] == s.id]
+            row[f"used_mwh[{r.name}]"] = used[0]["excess_heat_mwh"] if used else 0.0
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def run_concepts(scn: EnergyScenario) -> ConceptStudy:
+    """Run the reference and every concept of a scenario and compare them.
+
+    Parameters
+    ----------
+    scn
+        A validated concept scenario.
+
+    Returns
+    -------
+    ConceptStudy
+        Each concept's dispatch and figures, the comparison, units, impact and calibration tables.
+    """
+    from heatmap.impact import regional_impact
+
+    year = year_inputs(scn)
+    fuels = read_fuels(scn.path(scn.fuels_csv))
+    sources = resolve_sources(scn, year.index)
+    reference = Concept(
+        name=REFERENCE_NAME, description="all boilers, no excess heat", boilers=[b.id for b in scn.boilers]
+    )
+    if any(c.name == REFERENCE_NAME for c in scn.concepts):
+        raise ScenarioError(f"concept name {REFERENCE_NAME!r} is reserved for the reference")
+    results = [run_concept(scn, c, year, sources, fuels) for c in [reference, *scn.concepts]]
+    comparison = _comparison(results)
+    impact = regional_impact(results[0], results[1:], fuels=fuels)
+    study = ConceptStudy(
+        scenario=scn,
+        year=year,
+        sources=sources,
+        fuels=fuels,
+        results=results,
+        comparison=comparison,
+        units=_units_table(results),
+        impact=impact,
+        calibration=_calibration(sources, results[1:]),
+    )
+    logger.info("Compared %d concepts against the reference", len(scn.concepts))
+    return study
+
+
+def concepts_summary(study: ConceptStudy) -> dict[str, Any]:
+    """Everything a reader needs to judge the study: inputs, labels of synthetic data, results, assumptions."""
+    scn, year = study.scenario, study.year
+    worst = max(abs(r.figures["max_balance_residual_kw"]) / max(year.demand_kw.max(), 1.0) for r in study.results)
+    return {
+        "heatmap_version": __version__,
+        "created_utc": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
+        "scenario": scn.name,
+        "scenario_file": scn.file,
+        "year": {
+            "hours": len(year.index),
+            "outdoor_temperature_file": scn.path(scn.outdoor_temperature.csv),
+            "outdoor_min_c": float(year.outdoor_c.min()),
+            "outdoor_mean_c": float(year.outdoor_c.mean()),
+            "heating_degree_days_17c": float(np.maximum(17 - year.outdoor_c, 0).sum() / 24),
+            "supply_temperature_range_c": [float(year.supply_c.min()), float(year.supply_c.max())],
+            "demand_mwh": float(year.demand_kw.sum() / 1000),
+            "demand_peak_kw": float(year.demand_kw.max()),
+            "network_losses_mwh": float(year.losses_kw.sum() / 1000),
+            "electricity_price_mean_eur_per_mwh": float(year.price_eur_per_mwh.mean()),
+            "notes": {
+                "demand": scn.demand.note,
+                "network": scn.network.note,
+                "electricity": scn.electricity.note,
+            },
+        },
+        "sources": [
+            {
+                "id": s.id,
+                "kind": s.kind,
+                "capacity_kw": s.capacity_kw,
+                "temperature_c": s.temperature_c,
+                "available_mwh_per_a": s.available_mwh,
+                "heat_price_eur_per_mwh": s.heat_price_eur_per_mwh,
+                "hx_cost_eur_per_kw": s.hx_cost_eur_per_kw,
+                "heat_pump": s.heat_pump,
+                "value_origins": s.origins,
+                "location": s.location,
+            }
+            for s in study.sources
+        ],
+        "calibration": study.calibration.to_dict(orient="records"),
+        "comparison": study.comparison.to_dict(orient="records"),
+        "impact": study.impact.to_dict(orient="records"),
+        "concepts": [
+            {
+                "name": r.name,
+                "description": r.description,
+                "figures": r.figures,
+                "investments": r.investments,
+                "annualised_investment_eur": r.annualised_investment_eur,
+                "co2_t": r.co2_t,
+                "electricity_co2_t": r.electricity_co2_t,
+                "total_cost_eur": r.total_cost_eur,
+                "lp": {"status": r.dispatch.status, "build_s": r.dispatch.build_s, "solve_s": r.dispatch.solve_s},
+            }
+            for r in study.results
+        ],
+        "checks": {
+            "max_hourly_balance_residual_relative": worst,
+            "balance_holds": worst < 1e-6,
+            "concepts_with_unserved_heat": [r.name for r in study.results if r.figures["unserved_mwh"] > 1e-3],
+            "sources_never_usable": {r.name: r.unusable_sources for r in study.results if r.unusable_sources},
+        },
+        "fuels": study.fuels.reset_index().to_dict(orient="records"),
+        "assumptions": assumptions(scn),
+    }
+
+
+def format_comparison(comparison: pd.DataFrame) -> str:
+    """Render the comparison as a text table (one column per concept) for the command line."""
+    labels = {
+        "excess_heat_share_pct": "Excess heat share (%)",
+        "excess_heat_gwh": "Excess heat used (GWh/a)",
+        "heat_pump_heat_gwh": "Heat-pump heat (GWh/a)",
+        "electric_boiler_heat_gwh": "Electric-boiler heat (GWh/a)",
+        "boiler_heat_gwh": "Boiler heat (GWh/a)",
+        "storage_cycles": "Storage cycles (1/a)",
+        "electricity_gwh": "Electricity (GWh/a)",
+        "fuel_gwh": "Fuel (GWh/a)",
+        "investment_meur": "Investment (M€)",
+        "total_cost_meur_per_a": "Total cost (M€/a)",
+        "cost_of_heat_eur_per_mwh": "Cost of heat (€/MWh)",
+        "co2_kt_per_a": "CO₂ (kt/a)",
+        "unserved_mwh": "Unserved heat (MWh/a)",
+    }
+    table = comparison.set_index("concept")[list(labels)].rename(columns=labels).T
+    return table.to_string(float_format=lambda v: f"{v:,.1f}")
+
+
+def plot_dispatch(r: ConceptResult, year: Year, path: Path) -> None:
+    """Draw the concept's heat production over the year (daily means, stacked by unit) into a PNG."""
+    from matplotlib.figure import Figure
+
+    d = r.dispatch
+    daily = d.heat_kw.set_index(year.index).resample("D").mean() / 1000
+    dis = d.discharge_kw.sum(axis=1).to_numpy()
+    if len(d.storages):
+        daily["storage discharge"] = pd.Series(dis, index=year.index).resample("D").mean() / 1000
+    need = pd.Series((year.demand_kw + year.losses_kw) / 1000, index=year.index).resample("D").mean()
+    fig = Figure(figsize=(11, 5.5), layout="constrained")
+    ax = fig.add_subplot()
+    cols = [c for c in daily.columns if daily[c].max() > 1e-6]
+    ax.stackplot(daily.index, [daily[c] for c in cols], labels=cols, alpha=0.9)
+    label = "demand + network losses" + (" (production above it charges the storage)" if len(d.storages) else "")
+    ax.plot(need.index, need, color="black", lw=1.2, label=label)
+    ax.set_title(f"Heat production over the year, daily means — {r.name}")
+    ax.set_ylabel("Heat (MW)")
+    ax.set_xlabel("Day of the year")
+    ax.legend(loc="upper center", ncols=3, fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.savefig(path, dpi=110)
+
+
+def plot_duration(r: ConceptResult, year: Year, path: Path, *, smooth_h: int = 48) -> None:
+    """Draw the heat-load duration curve with each unit's share (smoothed over ``smooth_h`` sorted hours)."""
+    from matplotlib.figure import Figure
+
+    need = (year.demand_kw + year.losses_kw) / 1000
+    order = np.argsort(-need, kind="stable")
+    d = r.dispatch
+    parts = d.heat_kw.copy() / 1000
+    if len(d.storages):
+        parts["storage discharge"] = d.discharge_kw.sum(axis=1).to_numpy() / 1000
+    parts = parts.iloc[order].rolling(smooth_h, min_periods=1, center=True).mean()
+    cols = [c for c in parts.columns if parts[c].max() > 1e-6]
+    hours = np.arange(1, len(need) + 1)
+    fig = Figure(figsize=(11, 5.5), layout="constrained")
+    ax = fig.add_subplot()
+    ax.stackplot(hours, [parts[c].to_numpy() for c in cols], labels=cols, alpha=0.9)
+    if len(d.storages):
+        charge = pd.Series(d.charge_kw.sum(axis=1).to_numpy()[order] / 1000)
+        charge = charge.rolling(smooth_h, min_periods=1, center=True).mean()
+        ax.fill_between(hours, -charge.to_numpy(), 0, color="grey", alpha=0.6, label="storage charging (below 0)")
+    ax.plot(hours, need[order], color="black", lw=1.5, label="demand + network losses")
+    ax.axhline(0, color="black", lw=0.5)
+    ax.set_title(f"Heat-load duration curve and who covers it — {r.name}")
+    ax.set_ylabel("Heat (MW)")
+    ax.set_xlabel(f"Hours of the year, sorted from the highest load (shares averaged over {smooth_h} sorted hours)")
+    ax.set_xlim(0, len(need))
+    ax.legend(loc="upper right", fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.savefig(path, dpi=110)
+
+
+def output_names(study: ConceptStudy) -> tuple[str, ...]:
+    """Every file ``write_concepts`` writes."""
+    names = ["comparison.csv", "units.csv", "impact.csv", "calibration.csv", "summary.json"]
+    for r in study.results:
+        slug = _slug(r.name)
+        names += [f"dispatch_{slug}.csv", f"dispatch_{slug}.png", f"duration_{slug}.png"]
+    if len(set(names)) != len(names):
+        raise ScenarioError("concept names must differ in more than punctuation (their file names collide)")
+    return tuple(names)
+
+
+def write_concepts(study: ConceptStudy, out_dir: Path) -> dict[str, Path]:
+    """Write the study atomically into ``out_dir`` (see :func:`output_names`)."""
+    from heatmap.outputs import write_atomically, write_json
+
+    names = output_names(study)
+
+    def write(tmp: Path) -> None:
+        study.comparison.to_csv(tmp / "comparison.csv", index=False, float_format="%.4f")
+        study.units.to_csv(tmp / "units.csv", index=False, float_format="%.4f")
+        study.impact.to_csv(tmp / "impact.csv", index=False, float_format="%.4f")
+        study.calibration.to_csv(tmp / "calibration.csv", index=False, float_format="%.4f")
+        for r in study.results:
+            slug = _slug(r.name)
+            d = r.dispatch
+            table = pd.DataFrame(
+                {
+                    "time": study.year.index.strftime("%Y-%m-%dT%H:%M"),
+                    "outdoor_c": study.year.outdoor_c,
+                    "supply_c": study.year.supply_c,
+                    "electricity_price_eur_per_mwh": study.year.price_eur_per_mwh,
+                    "demand_kw": d.demand_kw,
+                    "losses_kw": d.losses_kw,
+                }
+            )
+            for c in d.heat_kw.columns:
+                table[f"{c}_kw"] = d.heat_kw[c].to_numpy()
+            for c in d.charge_kw.columns:
+                table[f"{c}_charge_kw"] = d.charge_kw[c].to_numpy()
+                table[f"{c}_discharge_kw"] = d.discharge_kw[c].to_numpy()
+                table[f"{c}_content_kwh"] = d.content_kwh[c].to_numpy()
+            table["unserved_kw"] = d.unserved_kw
+            table.to_csv(tmp / f"dispatch_{slug}.csv", index=False, float_format="%.3f")
+            plot_dispatch(r, study.year, tmp / f"dispatch_{slug}.png")
+            plot_duration(r, study.year, tmp / f"duration_{slug}.png")
+        write_json(concepts_summary(study), tmp / "summary.json")
+
+    written = write_atomically(out_dir, names, write)
+    logger.info("Wrote %d files to %s", len(written), out_dir)
+    return written
+
+
+def concepts_report(study: ConceptStudy, written: dict[str, Path]) -> str:
+    """Render what the command prints: the comparison, the regional impact and the files written."""
+    impact = study.impact.set_index("concept")
+    lines = [
+        f"Scenario: {study.scenario.name}",
+        f"Demand {study.year.demand_kw.sum() / 1e6:,.1f} GWh/a + network losses "
+        f"{study.year.losses_kw.sum() / 1e6:,.1f} GWh/a; peak {study.year.demand_kw.max() / 1000:,.1f} MW",
+        "",
+        format_comparison(study.comparison),
+        "",
+        "Regional impact against the reference (boilers only):",
+        impact[
+            ["excess_heat_used_gwh", "fuel_displaced_gwh", "peat_displaced_gwh", "peat_cut_pct",
+             "co2_avoided_kt_per_a", "cost_saved_meur_per_a"]
+        ].rename(
+            columns={
+                "excess_heat_used_gwh": "excess heat GWh/a",
+                "fuel_displaced_gwh": "fuel displaced GWh/a",
+                "peat_displaced_gwh": "peat displaced GWh/a",
+                "peat_cut_pct": "peat cut %",
+                "co2_avoided_kt_per_a": "CO₂ avoided kt/a",
+                "cost_saved_meur_per_a": "saved M€/a",
+            }
+        ).to_string(float_format=lambda v: f"{v:,.1f}"),
+        *(
+            f"warning: {r.name} leaves {r.figures['unserved_mwh']:,.1f} MWh/a of demand unserved (units too small)"
+            for r in study.results
+            if r.figures["unserved_mwh"] > 1e-3
+        ),
+        *(
+            f"warning: in {r.name}, {', '.join(r.unusable_sources)} can feed in no hour "
+            "(colder than the supply temperature and no heat pump in this concept)"
+            for r in study.results
+            if r.unusable_sources
+        ),
+        "",
+        "Written:",
+        *(f"  {p}" for p in written.values()),
+    ]  # fmt: skip
+    return "\n".join(lines)

@@ -1,0 +1,302 @@
+"""The scenario of an excess-heat concept study (``heatmap concepts``): typed, validated, every unit in a name.
+
+A YAML file names the year's hourly series (outdoor temperature, electricity price), the consumers' demand,
+the network (heat-loss coefficient, heating curve), the excess-heat sources, boilers, electric boilers and
+storages, and the concepts to compare — each concept a selection of those units. Relative paths are taken from
+the scenario file's folder. Unknown keys are errors (a typo never silently falls back to a default); every
+value used, set or default, is listed in the summary (:func:`assumptions`).
+
+See ``data/scenarios/kip.yaml`` for a complete example.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+
+from heatmap import settings
+from heatmap._errors import ScenarioError
+
+logger = logging.getLogger(__name__)
+
+Id = Annotated[
+    str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$", description="identifier: letters, digits, _ . -")
+]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class HourlyCsv(_Model):
+    """A column of a CSV file with one row per hour of the year."""
+
+    csv: Path = Field(description="CSV file (relative to the scenario file)")
+    column: str = Field(description="column holding the values")
+
+
+class HeatPump(_Model):
+    """A heat pump lifting a source's heat to the network's supply temperature."""
+
+    capacity_kw: float = Field(gt=0, description="largest heat output (kW)")
+    eta: float = Field(0.5, gt=0, le=1, description="share of the Carnot COP reached (COP = η·T_hot/(T_hot−T_cold))")
+    cost_eur_per_kw: float = Field(0.0, ge=0, description="investment per kW of heat output")
+    om_eur_per_mwh: float = Field(0.0, ge=0, description="operation and maintenance per MWh of heat")
+
+
+class Source(_Model):
+    """An industrial excess-heat source; values left out come from its preset (``data/excess_heat_presets.csv``)."""
+
+    id: Id
+    preset: str | None = Field(None, description="kind in the preset table (flue_gas, roaster_steam, …)")
+    plant: str | None = Field(None, description="plant name as in data/kip/plants.csv (for its location)")
+    capacity_kw: float | None = Field(None, gt=0, description="heat it can give at full availability (kW)")
+    electric_input_kw: float | None = Field(None, gt=0, description="electrolyser: electric input (kW)")
+    heat_share_of_electric_input: float | None = Field(None, gt=0, lt=1, description="electrolyser: heat ÷ input")
+    temperature_c: float | None = Field(None, gt=-20, lt=600, description="temperature the heat is available at")
+    availability: float | list[float] | HourlyCsv | None = Field(
+        None, description="0…1: a constant, 12 monthly factors, or an hourly CSV column"
+    )
+    heat_price_eur_per_mwh: float | None = Field(None, ge=0, description="price paid for the heat")
+    hx_cost_eur_per_kw: float | None = Field(None, ge=0, description="recovery equipment (heat exchanger) per kW")
+    heat_pump: HeatPump | None = Field(None, description="needed where the source is colder than the supply")
+    published_mwh_per_a: float | None = Field(None, gt=0, description="published annual delivery, for calibration")
+    published_note: str | None = Field(None, description="where the published delivery comes from")
+
+    @model_validator(mode="after")
+    def _check(self) -> Source:
+        if isinstance(self.availability, float | int) and not 0 <= self.availability <= 1:
+            raise ValueError("availability must be within 0…1")
+        if isinstance(self.availability, list) and (
+            len(self.availability) != 12 or not all(0 <= a <= 1 for a in self.availability)
+        ):
+            raise ValueError("availability as a list needs 12 monthly factors within 0…1")
+        if self.capacity_kw is not None and self.electric_input_kw is not None:
+            raise ValueError("give capacity_kw or electric_input_kw (electrolyser), not both")
+        return self
+
+
+class Boiler(_Model):
+    """A fuel boiler (backup or base load)."""
+
+    id: Id
+    fuel: str = Field(description="fuel name in the fuel table (data/fuels_fi.csv)")
+    capacity_kw: float = Field(gt=0, description="heat output (kW)")
+    efficiency: float = Field(gt=0, le=1.1, description="heat ÷ fuel (lower heating value; >1 with condensing)")
+    om_eur_per_mwh: float = Field(0.0, ge=0, description="variable O&M per MWh of heat")
+
+
+class ElectricBoiler(_Model):
+    """An electric (electrode) boiler."""
+
+    id: Id
+    capacity_kw: float = Field(gt=0, description="heat output (kW)")
+    efficiency: float = Field(0.99, gt=0, le=1, description="heat ÷ electricity")
+    cost_eur_per_kw: float = Field(0.0, ge=0, description="investment per kW")
+
+
+class StorageSpec(_Model):
+    """A thermal storage."""
+
+    id: Id
+    capacity_mwh: float = Field(gt=0, description="usable heat content (MWh)")
+    charge_kw: float = Field(gt=0, description="largest charge power (kW)")
+    discharge_kw: float = Field(gt=0, description="largest discharge power (kW)")
+    standing_loss_per_h: float = Field(0.0005, ge=0, lt=0.1, description="share of the content lost per hour")
+    charge_efficiency: float = Field(1.0, gt=0, le=1)
+    discharge_efficiency: float = Field(1.0, gt=0, le=1)
+    cost_eur_per_mwh: float = Field(0.0, ge=0, description="investment per MWh of capacity")
+    wear_eur_per_mwh: float = Field(0.1, ge=0, description="cost per MWh discharged (avoids pointless cycling)")
+
+
+class Demand(_Model):
+    """The consumers' hourly heat demand: annual energy spread by degree-hours, or an hourly CSV (kW)."""
+
+    annual_mwh: float | None = Field(None, gt=0, description="heat delivered to consumers per year (MWh)")
+    hot_water_share: float = Field(0.2, ge=0, lt=1, description="share of annual_mwh that is hot water (flat)")
+    base_temperature_c: float = Field(17.0, description="base of the heating degree-hours (FMI S17: 17 °C)")
+    profile: HourlyCsv | None = Field(None, description="hourly demand in kW instead of annual_mwh")
+    note: str | None = Field(None, description="how the demand was estimated")
+
+    @model_validator(mode="after")
+    def _one(self) -> Demand:
+        if (self.annual_mwh is None) == (self.profile is None):
+            raise ValueError("give either annual_mwh or profile")
+        return self
+
+
+class SupplyCurve(_Model):
+    """The heating curve: supply temperature by outdoor temperature (linear between two points)."""
+
+    max_c: float = Field(gt=0, lt=200, description="supply temperature at and below outdoor_at_max_c")
+    min_c: float = Field(gt=0, lt=200, description="supply temperature at and above outdoor_at_min_c")
+    outdoor_at_max_c: float = Field(description="outdoor temperature of the highest supply temperature")
+    outdoor_at_min_c: float = Field(description="outdoor temperature of the lowest supply temperature")
+
+    @model_validator(mode="after")
+    def _order(self) -> SupplyCurve:
+        if self.max_c < self.min_c or self.outdoor_at_max_c >= self.outdoor_at_min_c:
+            raise ValueError("need max_c ≥ min_c and outdoor_at_max_c < outdoor_at_min_c")
+        return self
+
+
+class Network(_Model):
+    """The network as the dispatch sees it: its temperatures and its heat loss."""
+
+    heat_loss_coefficient_w_per_k: float = Field(ge=0, description="UA of the whole network, W per K above ground")
+    return_temperature_c: float = Field(gt=0, lt=100)
+    ground_temperature_c: float = Field(gt=-10, lt=30)
+    supply: SupplyCurve
+    approach_k: float = Field(
+        5.0, ge=0, description="source must exceed the supply temperature by this to feed directly"
+    )
+    note: str | None = None
+
+
+class Electricity(_Model):
+    """Electricity bought by heat pumps and electric boilers."""
+
+    price: HourlyCsv | float = Field(description="€/MWh: one price, or an hourly CSV column")
+    co2_t_per_mwh: float = Field(ge=0, description="CO₂ counted per MWh of electricity bought")
+    note: str | None = None
+
+
+class Economics(_Model):
+    """Annualising investments and pricing CO₂."""
+
+    discount_rate: float = Field(0.05, ge=0, lt=1, description="real discount rate per year")
+    lifetime_a: int = Field(20, gt=0, le=100, description="lifetime of new equipment (years)")
+    co2_price_eur_per_t: float = Field(0.0, ge=0, description="CO₂ allowance price added to fuel costs")
+
+
+class Concept(_Model):
+    """An implementation concept: which of the scenario's units it uses."""
+
+    name: str = Field(min_length=1)
+    description: str = ""
+    sources: list[Id] = Field(default_factory=list)
+    heat_pumps: bool = Field(False, description="use the heat pumps of sources that have one")
+    boilers: list[Id] = Field(default_factory=list)
+    electric_boilers: list[Id] = Field(default_factory=list)
+    storages: list[Id] = Field(default_factory=list)
+
+
+class EnergyScenario(_Model):
+    """A concept study: the year, the demand, the network, the units and the concepts."""
+
+    name: str = Field(min_length=1)
+    year: int = Field(2023, ge=1900, le=2100, description="calendar year of the hourly time stamps")
+    outdoor_temperature: HourlyCsv = Field(description="hourly outdoor temperature (°C)")
+    electricity: Electricity
+    demand: Demand
+    network: Network
+    economics: Economics = Economics()
+    fuels_csv: Path = Field(settings.data_dir / "fuels_fi.csv", description="fuel table (CO₂ factors, prices)")
+    presets_csv: Path = Field(settings.data_dir / "excess_heat_presets.csv", description="source presets")
+    plants_csv: Path | None = Field(None, description="plants with their (approximate) locations")
+    sources: list[Source] = Field(default_factory=list)
+    boilers: list[Boiler] = Field(min_length=1)
+    electric_boilers: list[ElectricBoiler] = Field(default_factory=list)
+    storages: list[StorageSpec] = Field(default_factory=list)
+    concepts: list[Concept] = Field(min_length=1)
+    solver: Literal["simplex", "ipm", "choose"] = Field("simplex", description="HiGHS solver")
+    unserved_penalty_eur_per_mwh: float = Field(10_000.0, gt=0, description="cost of heat not delivered")
+    _base_dir: Path = PrivateAttr(default=Path("."))
+    _path: Path | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _references(self) -> EnergyScenario:
+        groups = {
+            "sources": [s.id for s in self.sources],
+            "boilers": [b.id for b in self.boilers],
+            "electric_boilers": [b.id for b in self.electric_boilers],
+            "storages": [s.id for s in self.storages],
+        }
+        every = [i for ids in groups.values() for i in ids]
+        dup = sorted({i for i in every if every.count(i) > 1})
+        if dup:
+            raise ValueError(f"unit ids must be unique across sources, boilers and storages; repeated: {dup}")
+        names = [c.name for c in self.concepts]
+        if len(set(names)) != len(names):
+            raise ValueError("concept names must be unique")
+        for c in self.concepts:
+            for group, known in groups.items():
+                unknown = sorted(set(getattr(c, group)) - set(known))
+                if unknown:
+                    raise ValueError(f"concept {c.name!r}: {group} {unknown} not defined (known: {known})")
+            if not c.boilers and not c.electric_boilers and not c.sources:
+                raise ValueError(f"concept {c.name!r} has no unit")
+        return self
+
+    def path(self, p: Path) -> Path:
+        """Return a path from the scenario, made absolute from the scenario file's folder."""
+        return p if p.is_absolute() else self._base_dir / p
+
+    @property
+    def file(self) -> Path | None:
+        """The scenario file read (``None`` if built from a dict)."""
+        return self._path
+
+
+def _where(loc: tuple) -> str:
+    return ".".join(str(x) for x in loc) or "(top level)"
+
+
+def energy_scenario_from_dict(data: dict[str, Any], *, base_dir: Path, origin: str = "scenario") -> EnergyScenario:
+    """Validate a concept scenario given as a mapping; errors name the key and what is wrong."""
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{origin}: expected a mapping of settings at the top level")
+    try:
+        scn = EnergyScenario.model_validate(data)
+    except ValidationError as exc:
+        lines = [f"  {_where(e['loc'])}: {e['msg']}" for e in exc.errors()[:12]]
+        raise ScenarioError(f"{origin}: {exc.error_count()} invalid setting(s):\n" + "\n".join(lines)) from None
+    scn._base_dir = Path(base_dir)
+    return scn
+
+
+def energy_scenario_from_file(path: str | Path) -> EnergyScenario:
+    """Read and validate a concept scenario (YAML).
+
+    Parameters
+    ----------
+    path
+        The YAML file.
+
+    Returns
+    -------
+    EnergyScenario
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ScenarioError(f"{path}: scenario file not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ScenarioError(f"{path}: not valid YAML ({exc})") from None
+    scn = energy_scenario_from_dict(data, base_dir=path.resolve().parent, origin=str(path))
+    scn._path = path
+    logger.info("Read concept scenario %s: %d sources, %d concepts", path, len(scn.sources), len(scn.concepts))
+    return scn
+
+
+def assumptions(model: BaseModel, prefix: str = "") -> dict[str, dict[str, Any]]:
+    """Every setting of a scenario with its value and origin (``scenario`` if set in the file, else ``default``)."""
+    out: dict[str, dict[str, Any]] = {}
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        key = f"{prefix}{name}"
+        origin = "scenario" if name in model.model_fields_set else "default"
+        if isinstance(value, BaseModel):
+            out.update(assumptions(value, key + "."))
+        elif isinstance(value, list) and value and isinstance(value[0], BaseModel):
+            for i, item in enumerate(value):
+                label = getattr(item, "id", None) or getattr(item, "name", None) or i
+                out.update(assumptions(item, f"{key}[{label}]."))
+        else:
+            out[key] = {"value": str(value) if isinstance(value, Path) else value, "origin": origin}
+    return out

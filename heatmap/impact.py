@@ -1,0 +1,68 @@
+"""Regional impact of each concept against the reference (boilers only, no excess heat).
+
+Per concept: excess heat used (GWh/a), fuel displaced by type (the reference's fuel use minus the concept's,
+peat separately and as a share of the reference's peat — the town's energy company aims to cut its peat use by a
+third), electricity added, CO₂ avoided (fuel CO₂ and the CO₂ counted for electricity bought) and money saved
+(the reference's yearly cost minus the concept's, investments annualised). Emission factors and prices are the
+fuel table's and the scenario's documented settings.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import pandas as pd
+
+logger = logging.getLogger(__name__)
+
+PEAT_GOAL_SHARE = 1 / 3
+"""Kokkola's energy company aims to cut its peat use by a third (KIP HUKKA project description)."""
+
+
+def is_peat(fuel: str, fuels: pd.DataFrame) -> bool:
+    """Whether a fuel is peat: Statistics Finland fuel class 21xx, or 'peat' in its name."""
+    code = str(fuels.loc[fuel, "code"]) if "code" in fuels.columns and fuel in fuels.index else ""
+    return code.startswith("21") or "peat" in fuel.lower()
+
+
+def regional_impact(reference, concepts: list, *, fuels: pd.DataFrame) -> pd.DataFrame:
+    """Impact of each concept compared with the reference.
+
+    Parameters
+    ----------
+    reference
+        The reference's :class:`heatmap.concepts.ConceptResult`.
+    concepts
+        The concepts' results.
+    fuels
+        The fuel table (indexed by fuel name; ``code`` marks peat).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per concept: ``excess_heat_used_gwh``, ``displaced_<fuel>_gwh`` per fuel,
+        ``fuel_displaced_gwh``, ``peat_displaced_gwh``, ``peat_cut_pct`` (of the reference's peat),
+        ``peat_goal_met`` (cut ≥ one third), ``electricity_added_gwh``, ``co2_avoided_kt_per_a``,
+        ``cost_saved_meur_per_a``.
+    """
+    ref_fuel = reference.figures["fuel_mwh_by_fuel"]
+    names = sorted(set(ref_fuel).union(*(c.figures["fuel_mwh_by_fuel"] for c in concepts)))
+    ref_peat = sum(v for k, v in ref_fuel.items() if is_peat(k, fuels))
+    rows = []
+    for c in concepts:
+        f = c.figures["fuel_mwh_by_fuel"]
+        row = {"concept": c.name, "excess_heat_used_gwh": c.figures["excess_heat_mwh"] / 1000}
+        for name in names:
+            row[f"displaced_{name}_gwh"] = (ref_fuel.get(name, 0.0) - f.get(name, 0.0)) / 1000
+        row["fuel_displaced_gwh"] = sum(row[f"displaced_{n}_gwh"] for n in names)
+        peat = sum(row[f"displaced_{n}_gwh"] for n in names if is_peat(n, fuels))
+        row["peat_displaced_gwh"] = peat
+        row["peat_cut_pct"] = 100 * peat * 1000 / ref_peat if ref_peat > 0 else float("nan")
+        row["peat_goal_met"] = bool(ref_peat > 0 and peat * 1000 >= PEAT_GOAL_SHARE * ref_peat - 1e-6)
+        row["electricity_added_gwh"] = (c.figures["electricity_mwh"] - reference.figures["electricity_mwh"]) / 1000
+        row["co2_avoided_kt_per_a"] = (reference.co2_t - c.co2_t) / 1000
+        row["cost_saved_meur_per_a"] = (reference.total_cost_eur - c.total_cost_eur) / 1e6
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    logger.info("Regional impact of %d concepts against %s", len(concepts), reference.name)
+    return table

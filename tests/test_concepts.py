@@ -1,0 +1,265 @@
+"""``heatmap concepts`` end to end on the bundled KIP scenario, its data, and bad scenarios answered with exit 2."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from heatmap import settings
+from heatmap._errors import ScenarioError
+from heatmap.energy_scenario import energy_scenario_from_dict, energy_scenario_from_file
+
+KIP = settings.data_dir / "scenarios" / "kip.yaml"
+
+
+def run_cli(*args):
+    from click.testing import CliRunner
+
+    from heatmap.cli import main
+
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def kip_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("kip")
+    result = run_cli("concepts", KIP, "--out", out)
+    return result, out
+
+
+def test_kip_concepts_end_to_end(kip_run):
+    result, out = kip_run
+    assert result.exit_code == 0, result.output
+    scn = energy_scenario_from_file(KIP)
+    comparison = pd.read_csv(out / "comparison.csv")
+    # one row per concept, the reference first
+    assert comparison.concept.tolist() == ["Reference (boilers only)"] + [c.name for c in scn.concepts]
+    for name in ("units.csv", "impact.csv", "calibration.csv", "summary.json"):
+        assert (out / name).stat().st_size > 0
+    for png in out.glob("*.png"):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len(list(out.glob("dispatch_*.png"))) == len(comparison) == len(list(out.glob("duration_*.png")))
+    assert not list(out.glob(".heatmap-tmp-*"))
+    assert "Excess heat share (%)" in result.output and "peat cut %" in result.output
+
+
+def test_kip_hourly_dispatch_balances(kip_run):
+    _, out = kip_run
+    for path in out.glob("dispatch_*.csv"):
+        d = pd.read_csv(path)
+        assert len(d) == 8760
+        heat = d[[c for c in d.columns if c.endswith("_kw") and c not in ("demand_kw", "losses_kw", "unserved_kw")
+                  and not c.endswith("_charge_kw") and not c.endswith("_discharge_kw")]].sum(axis=1)  # fmt: skip
+        charge = d[[c for c in d.columns if c.endswith("_charge_kw")]].sum(axis=1)
+        discharge = d[[c for c in d.columns if c.endswith("_discharge_kw")]].sum(axis=1)
+        need = d.demand_kw + d.losses_kw
+        # the CSV rounds to 0.001 kW per column
+        np.testing.assert_allclose(heat + discharge - charge + d.unserved_kw, need, atol=0.02)
+        assert d.unserved_kw.max() < 1e-3
+
+
+def test_kip_summary_reports_checks_calibration_and_assumptions(kip_run):
+    _, out = kip_run
+    s = json.loads((out / "summary.json").read_text())
+    assert s["checks"]["balance_holds"] is True
+    assert s["checks"]["max_hourly_balance_residual_relative"] < 1e-6
+    assert s["year"]["hours"] == 8760
+    assert "synthetic" in s["year"]["outdoor_temperature_file"]
+    cal = {c["source"]: c for c in s["calibration"]}
+    # capacities × availability reproduce Boliden's published 2017 deliveries
+    assert cal["boliden_acid_heat"]["available_over_published"] == pytest.approx(1.0, abs=0.002)
+    assert cal["boliden_roaster_steam"]["available_over_published"] == pytest.approx(1.0, abs=0.002)
+    a = s["assumptions"]
+    assert a["demand.annual_mwh"] == {"value": 360000.0, "origin": "scenario"}
+    assert a["storages[heat_tank].charge_efficiency"]["origin"] == "default"
+    origins = {x["id"]: x["value_origins"] for x in s["sources"]}
+    assert origins["boliden_acid_heat"]["temperature_c"] == "preset sulphuric_acid_plant"
+    assert origins["electrolyser_heat"]["capacity_kw"].startswith("electric_input_kw")
+    for c in s["concepts"]:
+        assert c["lp"]["status"] == "Optimal"
+    location = {x["id"]: x["location"] for x in s["sources"]}["boliden_acid_heat"]
+    assert location == {
+        "plant": "Boliden Kokkola zinc smelter",
+        "lat": 63.8631,
+        "lon": 23.054,
+        "coordinates": "approximate",
+    }
+
+
+def test_kip_impact_is_consistent_with_the_dispatch(kip_run):
+    _, out = kip_run
+    comparison = pd.read_csv(out / "comparison.csv").set_index("concept")
+    impact = pd.read_csv(out / "impact.csv").set_index("concept")
+    units = pd.read_csv(out / "units.csv")
+    ref = comparison.iloc[0]
+    for name, row in impact.iterrows():
+        c = comparison.loc[name]
+        assert row.fuel_displaced_gwh == pytest.approx(ref.fuel_gwh - c.fuel_gwh, abs=1e-3)
+        assert row.co2_avoided_kt_per_a == pytest.approx(ref.co2_kt_per_a - c.co2_kt_per_a, abs=1e-3)
+        assert row.cost_saved_meur_per_a == pytest.approx(ref.total_cost_meur_per_a - c.total_cost_meur_per_a, abs=1e-3)
+        assert row.excess_heat_used_gwh == pytest.approx(c.excess_heat_gwh, abs=1e-3)
+        peat = units[(units.concept == name) & (units.fuel == "milled_peat")].fuel_mwh.sum() / 1000
+        ref_peat = units[(units.concept == ref.name) & (units.fuel == "milled_peat")].fuel_mwh.sum() / 1000
+        assert row.peat_displaced_gwh == pytest.approx(ref_peat - peat, abs=1e-3)
+    # adding units never makes the least-cost operation dearer (investments aside)
+    op = comparison.operating_cost_meur_per_a
+    assert op.iloc[1] >= op.iloc[2] - 1e-6 >= op.iloc[3] - 2e-6 >= op.iloc[4] - 3e-6
+
+
+def test_kip_excess_heat_share_compares_with_published_figure(kip_run):
+    # published: over 40 % of Kokkola's district heat comes from Boliden (2017); model: Boliden's heat only
+    _, out = kip_run
+    units = pd.read_csv(out / "units.csv")
+    comparison = pd.read_csv(out / "comparison.csv").set_index("concept")
+    boliden = units[(units.concept == "Excess heat only") & units.unit.str.startswith("boliden")].heat_mwh.sum()
+    share = boliden / 1000 / comparison.loc["Excess heat only", "demand_plus_losses_gwh"]
+    assert 0.3 < share < 0.6
+
+
+def write_scenario(tmp_path: Path, change) -> Path:
+    """A copy of the KIP scenario with absolute data paths, changed by ``change(data)``."""
+    data = yaml.safe_load(KIP.read_text())
+    base = KIP.parent
+    data["outdoor_temperature"]["csv"] = str((base / data["outdoor_temperature"]["csv"]).resolve())
+    data["electricity"]["price"]["csv"] = str((base / data["electricity"]["price"]["csv"]).resolve())
+    data["plants_csv"] = str((base / data["plants_csv"]).resolve())
+    change(data)
+    path = tmp_path / "scenario.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True))
+    return path
+
+
+BAD = {
+    "unknown key": (lambda d: d.update(storage=[]), "storage: Extra inputs are not permitted"),
+    "typo in a unit": (lambda d: d["network"].update(heat_loss_w_per_k=1), "network.heat_loss_w_per_k"),
+    "unknown source in a concept": (
+        lambda d: d["concepts"][0]["sources"].append("smelter"),
+        "concept 'Excess heat only': sources ['smelter'] not defined",
+    ),
+    "monthly availability of 11 values": (
+        lambda d: d["sources"][0].update(availability=[0.9] * 11),
+        "12 monthly factors",
+    ),
+    "negative capacity": (lambda d: d["boilers"][0].update(capacity_kw=-5), "boilers.0.capacity_kw"),
+    "unknown fuel": (lambda d: d["boilers"][0].update(fuel="lignite"), "fuel 'lignite' not in the fuel table"),
+    "unknown plant": (lambda d: d["sources"][0].update(plant="Nokia"), "plant 'Nokia' not in"),
+    "unknown preset": (lambda d: d["sources"][0].update(preset="volcano"), "preset 'volcano' unknown"),
+    "missing temperature file": (
+        lambda d: d["outdoor_temperature"].update(csv="nowhere.csv"),
+        "nowhere.csv: file not found",
+    ),
+    "wrong column": (lambda d: d["outdoor_temperature"].update(column="temp"), "column 'temp' missing"),
+    "demand twice": (
+        lambda d: d["demand"].update(profile={"csv": "x.csv", "column": "q"}),
+        "give either annual_mwh or profile",
+    ),
+    "heating curve upside down": (
+        lambda d: d["network"]["supply"].update(max_c=60),
+        "need max_c ≥ min_c",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", BAD, ids=list(BAD))
+def test_bad_concept_scenario_exits_2_with_a_message(tmp_path, case):
+    change, message = BAD[case]
+    path = write_scenario(tmp_path, change)
+    out = tmp_path / "out"
+    result = run_cli("concepts", path, "--out", out)
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_missing_scenario_file_and_not_a_mapping(tmp_path):
+    result = run_cli("concepts", tmp_path / "none.yaml", "--out", tmp_path / "o")
+    assert result.exit_code == 2 and "scenario file not found" in result.output
+    (tmp_path / "list.yaml").write_text("- a\n- b\n")
+    result = run_cli("concepts", tmp_path / "list.yaml", "--out", tmp_path / "o")
+    assert result.exit_code == 2 and "expected a mapping" in result.output
+
+
+def test_scenario_from_dict_names_every_invalid_key():
+    with pytest.raises(ScenarioError, match=r"name: Field required") as err:
+        energy_scenario_from_dict({"year": 1800}, base_dir=Path("."))
+    assert "year: Input should be greater than or equal to 1900" in str(err.value)
+
+
+def test_bundled_synthetic_series_rebuild_identically(tmp_path):
+    spec = importlib.util.spec_from_file_location("make_series", settings.data_dir / "kip" / "make_series.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.write(tmp_path)
+    for name in ("kokkola_temperature_synthetic.csv", "electricity_price_synthetic.csv"):
+        assert (tmp_path / name).read_text() == (settings.data_dir / "kip" / name).read_text()
+
+
+def test_presets_and_fuels_tables_carry_their_sources():
+    presets = pd.read_csv(settings.data_dir / "excess_heat_presets.csv", comment="#")
+    assert {"flue_gas", "process_cooling_water", "sulphuric_acid_plant", "roaster_steam", "electrolyser",
+            "data_centre"} <= set(presets.kind)  # fmt: skip
+    assert presets.source.notna().all() and presets.status.notna().all()
+    fuels = pd.read_csv(settings.data_dir / "fuels_fi.csv", comment="#")
+    assert {"milled_peat", "sod_peat"} <= set(fuels.fuel)
+    assert fuels.source.str.contains("Statistics Finland").all()
+    plants = pd.read_csv(settings.data_dir / "kip" / "plants.csv", comment="#")
+    assert (plants.coordinates[plants.lat.notna()] == "approximate").all()
+
+
+def test_undersized_concept_is_reported_not_hidden(tmp_path):
+    def shrink(d):
+        d["concepts"] = d["concepts"][:1]
+        d["concepts"][0]["sources"].append("process_cooling_water")  # 30 °C, no heat pump in this concept
+        for b in d["boilers"]:
+            b["capacity_kw"] = 5000
+
+    out = tmp_path / "out"
+    result = run_cli("concepts", write_scenario(tmp_path, shrink), "--out", out)
+    assert result.exit_code == 0, result.output
+    assert "warning: Excess heat only leaves" in result.output
+    s = json.loads((out / "summary.json").read_text())
+    assert s["checks"]["concepts_with_unserved_heat"] == ["Reference (boilers only)", "Excess heat only"]
+    assert s["checks"]["balance_holds"] is True
+    assert s["checks"]["sources_never_usable"] == {"Excess heat only": ["process_cooling_water"]}
+    assert "process_cooling_water can feed in no hour" in result.output
+
+
+def test_sources_take_missing_values_from_their_preset(tmp_path):
+    from heatmap.climate import year_index
+    from heatmap.concepts import resolve_sources
+
+    pd.DataFrame({"f": np.r_[np.zeros(4380), np.ones(4380)]}).to_csv(tmp_path / "a.csv", index=False)
+    data = {
+        "name": "t",
+        "outdoor_temperature": {"csv": "t.csv", "column": "t_out_c"},
+        "electricity": {"price": 50, "co2_t_per_mwh": 0},
+        "demand": {"annual_mwh": 1000},
+        "network": {
+            "heat_loss_coefficient_w_per_k": 0, "return_temperature_c": 40, "ground_temperature_c": 5,
+            "supply": {"max_c": 90, "min_c": 70, "outdoor_at_max_c": -20, "outdoor_at_min_c": 10},
+        },
+        "sources": [
+            {"id": "dc", "preset": "data_centre", "capacity_kw": 100, "availability": [0.5] * 6 + [1.0] * 6},
+            {"id": "h2", "preset": "electrolyser", "electric_input_kw": 1000,
+             "availability": {"csv": "a.csv", "column": "f"}},
+        ],
+        "boilers": [{"id": "b", "fuel": "natural_gas", "capacity_kw": 100, "efficiency": 0.9}],
+        "concepts": [{"name": "c", "sources": ["dc", "h2"], "boilers": ["b"]}],
+    }  # fmt: skip
+    scn = energy_scenario_from_dict(data, base_dir=tmp_path)
+    index = year_index(2023)
+    dc, h2 = resolve_sources(scn, index)
+    presets = pd.read_csv(settings.data_dir / "excess_heat_presets.csv", comment="#").set_index("kind")
+    assert dc.temperature_c == presets.loc["data_centre", "temperature_c"]
+    assert dc.origins["temperature_c"] == "preset data_centre" and dc.origins["capacity_kw"] == "scenario"
+    assert dc.available_mwh == pytest.approx(0.1 * (0.5 * (index.month <= 6).sum() + (index.month > 6).sum()))
+    assert h2.capacity_kw == pytest.approx(1000 * presets.loc["electrolyser", "heat_share_of_electric_input"])
+    assert h2.available_mwh == pytest.approx(h2.capacity_kw * 4380 / 1000)
+    data["sources"][0] = {"id": "dc", "capacity_kw": 100}
+    with pytest.raises(ScenarioError, match=r"sources\[dc\]: availability missing \(give it, or a preset"):
+        resolve_sources(energy_scenario_from_dict(data, base_dir=tmp_path), index)

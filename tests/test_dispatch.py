@@ -1,0 +1,250 @@
+"""The hourly dispatch LP, the heat-pump COP and the sources as the dispatch sees them."""
+
+import doctest
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from heatmap import climate, dispatch, excess_heat
+from heatmap._errors import ScenarioError
+from heatmap.climate import network_losses_kw, supply_temperature_c, temperature_year
+from heatmap.dispatch import Producer, Storage, dispatch_figures, solve_dispatch
+from heatmap.excess_heat import cop, source_producer
+
+
+def flat(value, hours):
+    return np.full(hours, float(value))
+
+
+@pytest.mark.parametrize("module", [climate, dispatch, excess_heat])
+def test_doctests(module):
+    assert doctest.testmod(module).failed == 0
+
+
+def test_cop_against_hand_calculation():
+    # 30 → 80 °C at η = 0.5: 0.5 × 353.15 K / 50 K = 3.5315
+    assert float(cop(80.0, 30.0, eta=0.5)) == pytest.approx(3.5315, abs=1e-4)
+    assert float(cop(80.0, 30.0, eta=0.5)) == pytest.approx(3.5, abs=0.05)
+    # no lift needed: infinite COP; η outside (0, 1] is refused
+    assert np.isinf(cop(60.0, 70.0, eta=0.5))
+    with pytest.raises(ScenarioError, match="η"):
+        cop(80.0, 30.0, eta=1.5)
+
+
+def test_storage_arbitrage_optimum_known_by_hand():
+    # cheap heat only in hour 0; demand 50 kW in each of 3 hours; a lossless 100 kWh tank
+    cheap = Producer("cheap", "excess_heat", 200, np.array([200.0, 0, 0]), flat(10, 3), excess_share=1.0)
+    dear = Producer("dear", "boiler", 100, flat(100, 3), flat(50, 3))
+    tank = Storage("tank", capacity_kwh=100, charge_kw=100, discharge_kw=100)
+    r = solve_dispatch(flat(50, 3), 0.0, [cheap, dear], [tank])
+    # hand optimum: store 100 kWh in hour 0 (tank full), discharge 50 in hours 1 and 2, boiler never runs
+    assert r.heat_kw["cheap"].tolist() == pytest.approx([150, 0, 0], abs=1e-6)
+    assert r.heat_kw["dear"].tolist() == pytest.approx([0, 0, 0], abs=1e-6)
+    assert r.objective_eur == pytest.approx(150 * 10 / 1000, rel=1e-9)
+    # a 60 kWh tank: 60 stored, the boiler covers the 40 kWh the tank cannot
+    tank = Storage("tank", capacity_kwh=60, charge_kw=100, discharge_kw=100)
+    r = solve_dispatch(flat(50, 3), 0.0, [cheap, dear], [tank])
+    assert r.heat_kw["dear"].sum() == pytest.approx(40, abs=1e-6)
+    assert r.objective_eur == pytest.approx((110 * 10 + 40 * 50) / 1000, rel=1e-9)
+
+
+def test_storage_losses_optimum_known_by_hand():
+    # 10 %/h standing loss and 90 % charge efficiency: to deliver 50 kWh in hours 1 and 2 the tank must
+    # hold e1 = 50/0.9 after hour 1's loss … by hand: charge = ((50/0.9 + 50)/0.9)/0.9 = 130.316 kWh
+    cheap = Producer("cheap", "excess_heat", 300, np.array([300.0, 0, 0]), flat(10, 3))
+    dear = Producer("dear", "boiler", 100, flat(100, 3), flat(50, 3))
+    tank = Storage("tank", 1000, 1000, 1000, standing_loss_per_h=0.1, charge_efficiency=0.9)
+    r = solve_dispatch(flat(50, 3), 0.0, [cheap, dear], [tank])
+    charge = ((50 / 0.9 + 50) / 0.9) / 0.9
+    assert r.charge_kw["tank"].iloc[0] == pytest.approx(charge, rel=1e-6)
+    assert r.objective_eur == pytest.approx((50 + charge) * 10 / 1000, rel=1e-6)
+    assert r.heat_kw["dear"].sum() == pytest.approx(0, abs=1e-6)
+
+
+@pytest.fixture(scope="module")
+def random_year():
+    rng = np.random.default_rng(7)
+    T = 500
+    demand = 50_000 + 30_000 * np.sin(np.arange(T) / 24 * 2 * np.pi) + rng.uniform(0, 10_000, T)
+    price = rng.uniform(-5, 150, T)
+    producers = [
+        Producer("acid", "excess_heat", 20_000, 20_000 * rng.uniform(0.5, 1, T), flat(10, T), excess_share=1.0),
+        Producer("eboiler", "electric_boiler", 30_000, flat(30_000, T), price / 0.99, 1 / 0.99),
+        Producer("peat", "boiler", 60_000, flat(60_000, T), flat(70, T), fuel_mwh_per_mwh=1 / 0.88, fuel="peat"),
+        Producer("oil", "boiler", 60_000, flat(60_000, T), flat(110, T), fuel_mwh_per_mwh=1 / 0.9, fuel="oil"),
+    ]
+    storages = [
+        Storage("tank", 400_000, 40_000, 40_000, standing_loss_per_h=0.001, charge_efficiency=0.98),
+        Storage("small", 50_000, 10_000, 20_000, discharge_efficiency=0.95),
+    ]
+    losses = 3_000 + rng.uniform(0, 500, T)
+    return solve_dispatch(demand, losses, producers, storages), demand, losses
+
+
+def test_dispatch_balances_every_hour(random_year):
+    r, demand, losses = random_year
+    residual = r.balance_residual_kw()
+    assert np.abs(residual).max() <= 1e-6 * (demand + losses).max()
+    assert r.unserved_kw.max() == pytest.approx(0, abs=1e-6)
+    supply = r.heat_kw.sum(axis=1) + r.discharge_kw.sum(axis=1) - r.charge_kw.sum(axis=1)
+    np.testing.assert_allclose(supply, demand + losses, rtol=1e-6)
+
+
+def test_storage_stays_within_bounds_and_follows_its_balance(random_year):
+    r, _, _ = random_year
+    tol = 1e-6
+    for s in r.storages:
+        e, c, d = r.content_kwh[s.name].to_numpy(), r.charge_kw[s.name].to_numpy(), r.discharge_kw[s.name].to_numpy()
+        assert e.min() >= -tol and e.max() <= s.capacity_kwh * (1 + tol)
+        assert c.min() >= -tol and c.max() <= s.charge_kw * (1 + tol)
+        assert d.min() >= -tol and d.max() <= s.discharge_kw * (1 + tol)
+        previous = np.roll(e, 1)  # cyclic: the last hour's content carries into the first
+        expected = (1 - s.standing_loss_per_h) * previous + s.charge_efficiency * c - d / s.discharge_efficiency
+        np.testing.assert_allclose(e, expected, atol=1e-5 * s.capacity_kwh)
+    for p in r.producers:
+        q = r.heat_kw[p.name].to_numpy()
+        assert q.min() >= -tol and (q <= p.max_kw * (1 + tol) + tol).all()
+
+
+def test_dispatch_follows_merit_order(random_year):
+    r, _, _ = random_year
+    # the oil boiler (dearest) only runs in hours when the peat boiler is at its limit
+    oil_on = r.heat_kw["oil"] > 1e-3
+    assert (r.heat_kw["peat"][oil_on] >= 60_000 - 1e-3).all()
+    # cheap excess heat is used whenever it is available and not limited by the demand
+    assert r.heat_kw["acid"].sum() >= 0.99 * sum(p.max_kw.sum() for p in r.producers if p.name == "acid")
+
+
+def test_figures_count_energy_fuel_and_cycles(random_year):
+    r, demand, losses = random_year
+    f = dispatch_figures(r)
+    assert f["demand_mwh"] == pytest.approx(demand.sum() / 1000)
+    units = {u["unit"]: u for u in f["units"]}
+    assert f["fuel_mwh_by_fuel"]["peat"] == pytest.approx(units["peat"]["heat_mwh"] / 0.88)
+    assert units["eboiler"]["electricity_mwh"] == pytest.approx(units["eboiler"]["heat_mwh"] / 0.99)
+    assert f["excess_heat_mwh"] == pytest.approx(units["acid"]["heat_mwh"])
+    tank = {s["storage"]: s for s in f["storages"]}["tank"]
+    assert tank["cycles"] == pytest.approx(tank["discharged_mwh"] / 400)
+    assert tank["lost_mwh"] >= 0
+    total = sum(u["heat_mwh"] for u in f["units"]) - sum(s["lost_mwh"] for s in f["storages"])
+    assert total == pytest.approx(f["demand_mwh"] + f["losses_mwh"], rel=1e-6)
+
+
+def test_too_small_a_concept_shows_unserved_heat():
+    small = Producer("small", "boiler", 40, flat(40, 4), flat(50, 4))
+    r = solve_dispatch(flat(50, 4), 5.0, [small], [])
+    assert r.unserved_kw.tolist() == pytest.approx([15, 15, 15, 15])
+    assert dispatch_figures(r)["unserved_mwh"] == pytest.approx(0.06)
+
+
+def test_bad_units_are_refused():
+    p = Producer("a", "boiler", 10, flat(10, 3), flat(1, 3))
+    with pytest.raises(ScenarioError, match="unique"):
+        solve_dispatch(flat(1, 3), 0, [p, p])
+    with pytest.raises(ScenarioError, match="standing_loss"):
+        solve_dispatch(flat(1, 3), 0, [p], [Storage("s", 10, 1, 1, standing_loss_per_h=1.5)])
+    with pytest.raises(ScenarioError, match="demand"):
+        solve_dispatch(np.array([1.0, np.nan, 1.0]), 0, [p])
+
+
+def test_source_direct_when_hot_enough_else_through_its_heat_pump():
+    supply = np.array([70.0, 90.0, 110.0])
+    price = np.array([40.0, 40.0, 40.0])
+    direct, c = source_producer(
+        "acid", capacity_kw=1000, temperature_c=100, availability=np.ones(3), heat_price_eur_per_mwh=10,
+        supply_c=supply, approach_k=5, electricity_price_eur_per_mwh=price,
+    )  # fmt: skip
+    assert direct.max_kw.tolist() == [1000, 1000, 0]  # 100 °C cannot feed a 110 °C supply (5 K approach)
+    cold, c = source_producer(
+        "cooling", capacity_kw=1000, temperature_c=30, availability=np.full(3, 0.5), heat_price_eur_per_mwh=5,
+        supply_c=supply, approach_k=5, electricity_price_eur_per_mwh=price,
+        heat_pump={"capacity_kw": 5000, "eta": 0.5},
+    )  # fmt: skip
+    expected_cop = 0.5 * (supply + 273.15) / (supply - 30)
+    np.testing.assert_allclose(c, expected_cop)
+    # the pump is limited by the source heat: output × (1 − 1/COP) = 500 kW available
+    np.testing.assert_allclose(cold.max_kw * (1 - 1 / expected_cop), 500)
+    np.testing.assert_allclose(cold.cost_eur_per_mwh, 5 * (1 - 1 / expected_cop) + 40 / expected_cop)
+    np.testing.assert_allclose(cold.electricity_mwh_per_mwh, 1 / expected_cop)
+    np.testing.assert_allclose(cold.excess_share, 1 - 1 / expected_cop)
+    # the pump's own size limits it too
+    small, _ = source_producer(
+        "cooling", capacity_kw=1000, temperature_c=30, availability=np.ones(3), heat_price_eur_per_mwh=5,
+        supply_c=supply, approach_k=5, electricity_price_eur_per_mwh=price,
+        heat_pump={"capacity_kw": 300, "eta": 0.5},
+    )  # fmt: skip
+    assert small.max_kw.tolist() == [300, 300, 300]
+
+
+def test_availability_constant_monthly_and_hourly(tmp_path):
+    index = climate.year_index(2023)
+    assert len(index) == 8760 and len(climate.year_index(2024)) == 8760
+    assert excess_heat.availability_hourly(0.9, index, base_dir=tmp_path).mean() == pytest.approx(0.9)
+    monthly = [0.0] * 6 + [1.0] * 6
+    a = excess_heat.availability_hourly(monthly, index, base_dir=tmp_path)
+    assert a[index.month <= 6].max() == 0 and a[index.month > 6].min() == 1
+    csv = tmp_path / "avail.csv"
+    pd.DataFrame({"factor": np.linspace(0, 1, 8760)}).to_csv(csv, index=False)
+    a = excess_heat.availability_hourly({"csv": "avail.csv", "column": "factor"}, index, base_dir=tmp_path)
+    assert a[-1] == 1.0
+    bad = pd.DataFrame({"factor": np.linspace(0, 1, 8760)})
+    bad.loc[9, "factor"] = 1.5
+    bad.to_csv(csv, index=False)
+    with pytest.raises(Exception, match=r"avail.csv: factor missing or outside 0…1 on lines 11"):
+        excess_heat.availability_hourly({"csv": "avail.csv", "column": "factor"}, index, base_dir=tmp_path)
+
+
+def test_temperature_year_keeps_the_monthly_normals_and_is_reproducible():
+    normals = [-8.0, -8.4, -4.6, 1.4, 7.6, 13.0, 16.3, 14.5, 9.6, 3.8, -1.2, -5.0]
+    kw = {"daily_std_k": [5] * 12, "diurnal_range_k": [6] * 12}
+    t = temperature_year(normals, **kw)
+    assert len(t) == 8760
+    np.testing.assert_allclose(t.groupby(t.index.month).mean(), normals, atol=0.01)
+    pd.testing.assert_series_equal(t, temperature_year(normals, **kw))
+    assert not t.equals(temperature_year(normals, **kw, seed=5))
+
+
+def test_price_year_has_its_mean_and_floor():
+    p = climate.price_year(mean_eur_per_mwh=60, floor_eur_per_mwh=0)
+    assert p.mean() == pytest.approx(60, abs=0.01) and p.min() >= 0
+
+
+def test_heating_curve_and_losses():
+    s = supply_temperature_c(
+        np.array([-40.0, -29, 10, 20]), max_c=115, min_c=75, outdoor_at_max_c=-29, outdoor_at_min_c=10
+    )
+    assert s.tolist() == [115, 115, 75, 75]
+    # UA 55 kW/K, mean of 115/45 = 80 °C, ground 5 °C: 75 K × 55 kW/K
+    assert network_losses_kw(np.array([115.0]), return_c=45, ground_c=5, heat_loss_coefficient_w_per_k=55_000)[
+        0
+    ] == pytest.approx(4125)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.integers(1, 24),
+    st.lists(st.tuples(st.floats(0, 100), st.floats(0, 200)), min_size=1, max_size=4),
+    st.integers(0, 2**31 - 1),
+)
+def test_without_storage_the_lp_is_the_hourly_merit_order(hours, units, seed):
+    # without storage the hours decouple: the optimum is to fill each hour from the cheapest unit up
+    rng = np.random.default_rng(seed)
+    demand = rng.uniform(0, 300, hours)
+    producers = [
+        Producer(f"u{i}", "boiler", cap, cap * rng.uniform(0, 1, hours), flat(cost, hours))
+        for i, (cost, cap) in enumerate(units)
+    ]
+    r = solve_dispatch(demand, 0.0, producers, unserved_penalty_eur_per_mwh=1000)
+    expected = 0.0
+    for t in range(hours):
+        left = demand[t]
+        for p in sorted(producers, key=lambda p: p.cost_eur_per_mwh[t]):
+            q = min(left, p.max_kw[t])
+            expected += q * p.cost_eur_per_mwh[t] / 1000
+            left -= q
+        expected += left * 1000 / 1000
+    assert r.objective_eur == pytest.approx(expected, rel=1e-7, abs=1e-7)
+    assert np.abs(r.balance_residual_kw()).max() <= 1e-6 * max(demand.max(), 1)
