@@ -321,7 +321,7 @@ def test_map_renders_offline_in_chromium(browser, tmp_path: Path, consumer_point
 def test_layer_toggle_keeps_order(browser, map_file: Path, layers) -> None:
     context, page, errors, _ = open_map(browser, map_file)
     try:
-        label = page.locator(".leaflet-control-layers-overlays label", has_text="Candidate streets")
+        label = page.locator(".leaflet-control-layers-overlays label", has_text="Candidate routes")
         label.locator("input").uncheck()
         n_streets = len(layers["streets"])
         assert page.locator(".leaflet-overlay-pane path.leaflet-interactive").count() == (
