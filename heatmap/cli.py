@@ -13,7 +13,6 @@ import logging
 import signal
 import sys
 import threading
-import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -31,11 +30,11 @@ quiet = click.option("-q", "--quiet", is_flag=True, help="Only errors; no progre
 def _configure_logging(verbose: int, quiet: bool) -> None:
     level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    # Dependencies are chatty at WARNING about behaviour we rely on knowingly.
-    for name in ("pandapipes", "pandapower", "pyrosm", "numba"):
-        logging.getLogger(name).setLevel(max(level, logging.ERROR))
-    if verbose < 2:
-        warnings.filterwarnings("ignore")
+    # Dependencies are chatty at WARNING about behaviour we rely on knowingly; their warnings (and Python
+    # warnings, captured into the "py.warnings" logger) show from -v on.
+    logging.captureWarnings(True)
+    for name in ("pandapipes", "pandapower", "pyrosm", "numba", "py.warnings"):
+        logging.getLogger(name).setLevel(level if verbose else max(level, logging.ERROR))
 
 
 class _Terminated(KeyboardInterrupt):
