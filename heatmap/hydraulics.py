@@ -251,7 +251,7 @@ def build_net(design: NetworkDesign, cond: Conditions) -> pp.pandapipesNet:
                 net,
                 j + n,
                 j,
-                p_flow_bar=cond.p_return_bar + lift,
+                p_flow_bar=None,  # type "t": flow and temperature fixed, pressure free
                 mdot_flow_kg_per_s=mdot,
                 t_flow_k=row.t_supply_c + KELVIN,
                 type="t",

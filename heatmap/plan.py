@@ -262,7 +262,11 @@ def plan_from_scenario(scn: Scenario, *, progress: Callable[[str], None] | None 
         reach = term[term.reachable]
         src_nodes = reach.node[reach.role == "source"].astype(int).to_dict()
         con_nodes = reach.node[reach.role == "consumer"].astype(int).to_dict()
-        tree = routing.route_network(G, src_nodes, con_nodes)
+        shared = scn.network.supply_areas == "shared"
+        if shared:  # the largest source of each piece holds the pressure
+            capacity = src.set_index("source_id").capacity_kw
+            src_nodes = dict(sorted(src_nodes.items(), key=lambda kv: -capacity[kv[0]]))
+        tree = routing.route_network(G, src_nodes, con_nodes, shared=shared)
         source_at = {node: sid for sid, node in src_nodes.items()}
 
     with timer.stage("sizing"):
@@ -281,9 +285,11 @@ def plan_from_scenario(scn: Scenario, *, progress: Callable[[str], None] | None 
         edges = tree.edges.merge(
             cand.edges[["edge_id", "length_m", "kind", "surface", "cost_factor"]], on="edge_id", how="left"
         )
+        node_load_kw = pd.Series(cons_routed.peak_load_kw.to_numpy(), index=consumer_node)
+        feeds = _feed_ins(tree, src, source_at, node_load_kw, net.simultaneity)
         sized = sizing.design_network(
             edges,
-            pd.Series(cons_routed.peak_load_kw.to_numpy(), index=consumer_node),
+            node_load_kw,
             t_supply_by_tree,
             catalogue=catalogue,
             water=water,
@@ -300,12 +306,24 @@ def plan_from_scenario(scn: Scenario, *, progress: Callable[[str], None] | None 
                 min_lift_bar=net.initial_pump_lift_bar,
                 max_lift_bar=net.max_pump_lift_bar,
             ),
+            feed_in_kw=pd.Series(feeds.q_kw.to_numpy(), index=feeds.node.to_numpy()),
         )
 
     with timer.stage("hydraulics"):
         hydraulics.use_fast_conflict_check()
         case = _design_case(
-            scn, timer, sized, tree.root_of_tree, catalogue, water, cons_routed, consumer_node, src, source_at, cand
+            scn,
+            timer,
+            sized,
+            tree.root_of_tree,
+            feeds,
+            catalogue,
+            water,
+            cons_routed,
+            consumer_node,
+            src,
+            source_at,
+            cand,
         )
         sim, violations, rounds, edges = case.simulation, case.violations, case.rounds, case.edges
 
@@ -342,7 +360,39 @@ def plan_from_scenario(scn: Scenario, *, progress: Callable[[str], None] | None 
     return plan
 
 
-def _design_case(scn, timer, sized, roots, catalogue, water, cons_routed, consumer_node, src, source_at, cand):
+def _feed_ins(
+    tree: routing.RoutedTree, src: gpd.GeoDataFrame, source_at: dict[int, str], node_load_kw: pd.Series, rule: str
+) -> pd.DataFrame:
+    """Heat each non-root source of a shared network feeds in at the design peak.
+
+    Every source of a network runs at the same share of its capacity: the network's diversified design load
+    over the capacity of all its sources (at most 1); the root source, holding the pressure, also covers the
+    network's losses.
+    """
+    e = tree.edges
+    tree_of = pd.Series(e.tree.to_numpy(), index=e.to_node.to_numpy())
+    roots = set(tree.root_of_tree.values())
+    rows = [(sid, node, int(tree_of[node])) for node, sid in source_at.items() if node in tree_of.index]
+    feeds = pd.DataFrame(rows, columns=["source_id", "node", "tree"])
+    capacity = src.set_index("source_id").capacity_kw
+    all_in_tree = pd.concat(
+        [
+            feeds,
+            pd.DataFrame(
+                {"source_id": [source_at[r] for r in tree.root_of_tree.values()], "tree": list(tree.root_of_tree)}
+            ),
+        ]
+    )
+    total_kw = capacity.reindex(all_in_tree.source_id).groupby(all_in_tree.tree.to_numpy()).sum()
+    cons_tree = tree_of.reindex(node_load_kw.index).to_numpy()
+    load = node_load_kw.groupby(cons_tree).sum()
+    design_kw = load * sizing.simultaneity_factor(node_load_kw.groupby(cons_tree).size().to_numpy(), rule)
+    share = (design_kw / total_kw.reindex(design_kw.index)).clip(upper=1.0)
+    feeds = feeds[~feeds.node.isin(roots)]
+    return feeds.assign(q_kw=capacity.reindex(feeds.source_id).to_numpy() * share.reindex(feeds.tree).to_numpy())
+
+
+def _design_case(scn, timer, sized, roots, feeds, catalogue, water, cons_routed, consumer_node, src, source_at, cand):
     """Set up the design case of the sized network and simulate it (:func:`heatmap.hydraulics.design_case`)."""
     t, lim, net = scn.temperatures, scn.limits, scn.network
     edges = sized.edges
@@ -359,14 +409,17 @@ def _design_case(scn, timer, sized, roots, catalogue, water, cons_routed, consum
         }
     )
     s = src.set_index("source_id")
-    ids = [source_at[roots[tr]] for tr in sorted(roots)]
+    ids = [source_at[roots[tr]] for tr in sorted(roots)] + feeds.source_id.tolist()
+    t_supply = s.t_supply_c.reindex(ids).to_numpy()
+    feed_mdot = feeds.q_kw.to_numpy() * 1000 / (water.cp_j_per_kgk * (t_supply[len(roots) :] - t.return_c))
     sources = pd.DataFrame(
         {
             "source_id": ids,
-            "node": [roots[tr] for tr in sorted(roots)],
-            "t_supply_c": s.t_supply_c.reindex(ids).to_numpy(),
+            "node": [roots[tr] for tr in sorted(roots)] + feeds.node.tolist(),
+            "t_supply_c": t_supply,
             "capacity_kw": s.capacity_kw.reindex(ids).to_numpy(),
-            "tree": sorted(roots),
+            "tree": sorted(roots) + feeds.tree.tolist(),
+            "mdot_kg_per_s": np.concatenate([np.full(len(roots), np.nan), feed_mdot]),
         }
     )
     used_nodes = np.unique(np.concatenate([edges.from_node, edges.to_node]))

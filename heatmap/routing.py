@@ -7,6 +7,8 @@ Algorithm
    partition. Each source feeds the consumers of its own area through a network of its own, as district
    heating plants feed their neighbourhoods. The area's shortest-path tree lies inside the area, so every
    area is connected.
+   With ``network.supply_areas: shared`` the area is instead the connected piece of the graph: its sources
+   feed one network together, rooted at the first (the largest, holding the pressure).
 2. **Route per area.** In each area, a minimum Steiner tree joins the source and the area's consumers,
    found with Mehlhorn's algorithm (networkx ``steiner_tree(method="mehlhorn")``: a minimum spanning tree
    over the terminals' shortest-path Voronoi regions, expanded to paths, non-terminal leaves pruned; at most
@@ -32,7 +34,7 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 from networkx.algorithms.approximation import steiner_tree
-from scipy.sparse.csgraph import dijkstra
+from scipy.sparse.csgraph import connected_components, dijkstra
 
 from heatmap._errors import RoutingError
 
@@ -63,21 +65,29 @@ def route_network(
     G: nx.Graph,
     source_nodes: dict[str, int],
     consumer_nodes: dict[str, int],
+    *,
+    shared: bool = False,
 ) -> RoutedTree:
-    """Find the least-length tree joining every reachable consumer to a source.
+    """Find the least-cost tree joining every reachable consumer to a source.
 
     Parameters
     ----------
     G
         The candidate graph (edge attributes ``edge_id``, ``length_m``, ``weight_m``).
     source_nodes
-        Source id → graph node.
+        Source id → graph node. With ``shared``, the first listed source of each connected piece is the root
+        of its network (the one holding the pressure).
     consumer_nodes
         Consumer id → graph node (unreachable consumers left out).
+    shared
+        One network per connected piece of the graph, joining all its sources and consumers, instead of a
+        supply area (and network) per source.
 
     Returns
     -------
     RoutedTree
+        Each tree oriented away from its root source; with ``shared`` the other sources of a tree are nodes
+        of it.
     """
     if not source_nodes:
         raise RoutingError("no heat source could be connected to the street network")
@@ -91,8 +101,15 @@ def route_network(
         min_only=True,
         return_predecessors=True,
     )
-    # Supply area of every node: the graph node of its nearest source, -1 where no source can be reached.
+    # Supply area of every node: the graph node of its nearest source (shared: of the first source of its
+    # piece of the graph), -1 where no source can be reached.
     area_of = pd.Series(np.where(nearest >= 0, nodes[np.maximum(nearest, 0)], -1), index=nodes)
+    if shared:
+        _, piece = connected_components(adjacency, directed=False)
+        lead: dict[int, int] = {}
+        for n in source_nodes.values():
+            lead.setdefault(int(piece[position[n]]), n)
+        area_of = pd.Series([lead.get(int(p), -1) for p in piece], index=nodes)
     consumer_area = area_of.reindex(list(consumer_nodes.values())).fillna(-1).astype(np.int64)
     unreachable = [cid for cid, area in zip(consumer_nodes, consumer_area, strict=True) if area < 0]
     if len(unreachable) == len(consumer_nodes):
@@ -109,16 +126,16 @@ def route_network(
         area: nx.from_pandas_edgelist(part, "a", "b", ["edge_id", "length_m", "weight_m"])
         for area, part in table.groupby("area")
     }
+    src_area = area_of.reindex(sorted(set(source_nodes.values())))
     T = nx.Graph()
     for source, consumers_here in consumer_area[consumer_area >= 0].groupby(consumer_area).groups.items():
-        terminals = sorted(set(consumers_here)) + [source]
+        terminals = sorted(set(consumers_here) | set(src_area.index[src_area.to_numpy() == source]))
         T.update(steiner_tree(graphs[source], terminals, weight="weight_m", method="mehlhorn"))
 
-    by_node = {n: sid for sid, n in source_nodes.items()}
     rows = []
     root_of_tree: dict[int, int] = {}
     for tree_idx, comp in enumerate(nx.connected_components(T)):
-        (root,) = (n for n in comp if n in by_node)  # one source per tree (see the module docstring)
+        (root,) = (n for n in comp if src_area.get(n) == n)  # the source that leads its area
         root_of_tree[tree_idx] = root
         depth = nx.single_source_shortest_path_length(T.subgraph(comp), root)
         for parent, child in nx.bfs_edges(T.subgraph(comp), root):

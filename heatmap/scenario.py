@@ -430,6 +430,13 @@ class Network(_Section):
         1.5, "pump lift of the first simulation; raised where consumers lack differential pressure", ge=0.1, le=100
     )
     max_pump_lift_bar: float = _f(10.0, "highest pump lift the resizing may set", ge=0.1, le=100)
+    supply_areas: Literal["separate", "shared"] = _f(
+        "separate",
+        "separate: each source feeds the consumers nearest to it along the routes through a network of its own; "
+        "shared: the sources of a connected piece of the routes feed one network together (the largest holds the "
+        "pressure, the others feed in at their own temperature; at the design peak every source runs at the same "
+        "share of its capacity)",
+    )
     pump_lift_margin_bar: float = _f(
         0.05, "pump lift kept above what the critical consumer's minimum differential pressure needs", ge=0.0, le=5.0
     )

@@ -455,6 +455,7 @@ def design_network(
     max_pressure_gradient_pa_per_m: float,
     roughness_m: float,
     lift_rule: PumpLiftRule,
+    feed_in_kw: pd.Series | None = None,
 ) -> SizedNetwork:
     """Size every pipe of the routed tree and set each source's pump lift, before any simulation.
 
@@ -481,6 +482,10 @@ def design_network(
         Pipe wall roughness.
     lift_rule
         How pump lifts follow from path pressure drops.
+    feed_in_kw
+        Heat fed in at the design peak by the sources of a shared network other than its root, per node:
+        an edge then carries the diversified load downstream of it less the heat fed in downstream of it
+        (sized for the magnitude; the flow runs towards the root where the feed-ins exceed the load).
 
     Returns
     -------
@@ -491,10 +496,15 @@ def design_network(
     hydraulic = {"rho": water.rho_kg_per_m3, "nu_m2_per_s": water.nu_m2_per_s, "roughness_m": roughness_m}
     tree = routing.RoutedTree(edges, {}, [])
 
+    fed = np.zeros(len(edges))
+    if feed_in_kw is not None and len(feed_in_kw):
+        fed = routing.downstream_totals(tree, feed_in_kw).peak_load_kw.to_numpy()
+
     def size(flow_factor: np.ndarray) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray]:
         down = routing.downstream_totals(tree, node_load_kw * flow_factor)
         glf = simultaneity_factor(down.n_consumers.to_numpy(), simultaneity)
-        mdot = glf * down.peak_load_kw.to_numpy() * 1000 / (water.cp_j_per_kgk * (t_supply - t_return_c))
+        heat_kw = np.abs(glf * down.peak_load_kw.to_numpy() - fed)
+        mdot = heat_kw * 1000 / (water.cp_j_per_kgk * (t_supply - t_return_c))
         dn = size_pipes(
             mdot,
             catalogue,

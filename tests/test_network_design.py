@@ -193,3 +193,37 @@ def test_downstream_totals_count_each_consumer_once():
     e = pd.DataFrame({"edge_id": [0, 1, 2], "from_node": [0, 1, 1], "to_node": [1, 2, 3], "depth": [1, 2, 2]})
     down = routing.downstream_totals(routing.RoutedTree(e, {}, []), pd.Series([10.0, 5.0], index=[2, 3]))
     assert down.peak_load_kw.tolist() == [15.0, 10.0, 5.0] and down.n_consumers.tolist() == [2, 1, 1]
+
+
+def test_shared_supply_areas_feed_one_network_from_both_sources(town, tmp_path):
+    path = scenario_with(town, tmp_path, t_supply_c={"S2": 80.0})
+    text = path.read_text() + "network: {supply_areas: shared}\n"
+    path.write_text(text)
+    plan = plan_from_scenario(scenario_from_file(path))
+    assert plan.ok, plan.violations
+    assert_drawn_equals_simulated_one_network(plan)
+    s = plan.sources.set_index("source_id")
+    # Both sources supply heat into the one network, each at the same share of its capacity (the one holding
+    # the pressure also covers the losses), and the energy balance closes over the network.
+    assert (s.q_supplied_kw > 0).all()
+    load = plan.consumers.q_design_kw.sum()
+    share = load / s.capacity_kw.sum()
+    root = plan.pipes.source_id.iloc[0]  # the source holding the pressure
+    (feed,) = set(s.index) - {root}
+    # The feed-in injects a fixed mass flow: its share of capacity at the design ΔT (80 − 45 K); the heat it
+    # adds then follows the return temperature that actually reaches it.
+    cp = sizing.water_properties(85.0, 45.0).cp_j_per_kgk
+    assert s.mdot_kg_per_s[feed] == pytest.approx(share * s.capacity_kw[feed] * 1000 / (cp * 35.0), rel=1e-6)
+    assert s.q_supplied_kw[feed] == pytest.approx(share * s.capacity_kw[feed], rel=0.1)
+    assert s.q_supplied_kw.sum() == pytest.approx(load + plan.pipes.q_loss_kw.sum(), rel=1e-3)
+    assert plan.energy_balance["residual_relative"] < 1e-3
+    # Water from the 85 °C and the 80 °C source mixes: every consumer gets at most 85 °C.
+    c = plan.consumers[plan.consumers.connected]
+    assert (c.t_supply_c <= 85.0 + 1e-6).all() and (c.t_supply_c >= 70.0).all()
+
+
+def assert_drawn_equals_simulated_one_network(plan):
+    from plan_invariants import assert_drawn_equals_simulated
+
+    assert plan.pipes.source_id.nunique() == 1  # one network, drawn under its pressure-holding source
+    assert_drawn_equals_simulated(plan)
