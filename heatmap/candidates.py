@@ -316,7 +316,7 @@ def build_candidates(
             "name": "",
             "highway": "",
             "surface": "service",
-            "cost_factor": 1.0,
+            "cost_factor": cost_factor[nearest_edge[idx]],  # laid like the route it joins
         },
         geometry=service_geom,
         crs=crs,

@@ -108,6 +108,8 @@ class Conditions:
     p_return_bar: float
     roughness_mm: float
     pump_lift_bar: dict[int, float] = field(default_factory=dict)
+    local_loss_factor: float = 1.0
+    """Fittings, valves and bends as a factor on the friction drop, taken into the consumers' Δp check."""
 
 
 @dataclass
@@ -402,8 +404,15 @@ def service_at_own_peak(
     water: sizing.Water,
     roughness_m: float,
     t_return_c: float,
+    lift_bar: np.ndarray | float = 0.0,
+    local_loss_factor: float = 1.0,
 ) -> pd.DataFrame:
     """Each consumer's service pipe at the building's own peak flow, and the differential pressure left.
+
+    The simulation models straight pipes; fittings, valves and bends add ``local_loss_factor − 1`` of the
+    friction drop. Along a consumer's supply and return path the friction drop is ``lift − Δp``, so the
+    differential pressure left with fittings is ``f · Δp − (f − 1) · lift`` (``f`` the factor, ``Δp`` the
+    friction-only value at the building's own peak).
 
     Parameters
     ----------
@@ -419,13 +428,17 @@ def service_at_own_peak(
         Pipe wall roughness.
     t_return_c
         Return temperature of the consumers.
+    lift_bar
+        Pump lift of each consumer's network.
+    local_loss_factor
+        Pressure drop of fittings as a factor on the friction drop (1: straight pipes only).
 
     Returns
     -------
     pandas.DataFrame
         Per consumer: ``consumer_id``, ``edge_id`` (its service pipe), ``mdot_kg_per_s``, ``v_m_per_s``,
         ``r_pa_per_m`` at its own peak, and ``dp_bar``: the simulated differential pressure less the extra
-        drop of its supply and return service pipes at its own peak.
+        drop of its supply and return service pipes at its own peak, with the fittings' share added.
     """
     sc = sim.consumers.set_index("consumer_id").reindex(consumers.consumer_id)
     service = pipes.set_index("to_node").reindex(consumers.node)
@@ -445,7 +458,8 @@ def service_at_own_peak(
             "mdot_kg_per_s": own,
             "v_m_per_s": v_own,
             "r_pa_per_m": r_own,
-            "dp_bar": sc.dp_bar.to_numpy() - extra_bar,
+            "dp_bar": local_loss_factor * (sc.dp_bar.to_numpy() - extra_bar)
+            - (local_loss_factor - 1) * np.asarray(lift_bar),
         }
     )
 
@@ -676,6 +690,8 @@ def design_case(
                 water=water,
                 roughness_m=conditions.roughness_mm / 1000,
                 t_return_c=conditions.t_return_c,
+                lift_bar=consumers.tree.map(lift).to_numpy(dtype=float),
+                local_loss_factor=conditions.local_loss_factor,
             )
             violations = check_simulation(sim, limits, capacity_kw, service)
         rounds.append(

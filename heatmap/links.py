@@ -33,6 +33,8 @@ import pandas as pd
 import pyogrio
 import shapely
 from pyproj import CRS
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
 from heatmap._errors import InputDataError
@@ -200,11 +202,17 @@ def avoid(links: gpd.GeoDataFrame, no_go: gpd.GeoDataFrame | None) -> gpd.GeoDat
     return links[~inside].reset_index(drop=True)
 
 
-def combine(streets: gpd.GeoDataFrame | None, links: list[gpd.GeoDataFrame], *, snap_m: float) -> gpd.GeoDataFrame:
+def combine(
+    streets: gpd.GeoDataFrame | None,
+    links: list[gpd.GeoDataFrame],
+    *,
+    snap_m: float,
+    street_cost_factor: float = 1.0,
+) -> gpd.GeoDataFrame:
     """Join streets and candidate links into one table of segments for the candidate graph.
 
     A link end within ``snap_m`` of a street node joins that node (and is moved onto it); streets get
-    surface ``street`` and cost factor 1.
+    surface ``street`` and ``street_cost_factor``.
 
     Parameters
     ----------
@@ -215,6 +223,8 @@ def combine(streets: gpd.GeoDataFrame | None, links: list[gpd.GeoDataFrame], *, 
         ``snap_m`` of each other share a node.
     snap_m
         Largest distance between link ends, or from a link end to the street node, that join.
+    street_cost_factor
+        Cost factor of the streets (1: the pipe catalogue's price is that of a street trench).
 
     Returns
     -------
@@ -228,7 +238,7 @@ def combine(streets: gpd.GeoDataFrame | None, links: list[gpd.GeoDataFrame], *, 
     if streets is not None and len(streets):
         from heatmap.candidates import orient_streets
 
-        st = orient_streets(streets).assign(surface="street", cost_factor=1.0)
+        st = orient_streets(streets).assign(surface="street", cost_factor=street_cost_factor)
         node_xy = pd.concat(
             [
                 pd.DataFrame(shapely.get_coordinates(shapely.get_point(st.geometry.values, 0)), index=st.u),
@@ -281,12 +291,15 @@ def _with_nodes(links: gpd.GeoDataFrame, snap_m: float) -> gpd.GeoDataFrame:
     g = links.geometry.values
     xy = np.concatenate([shapely.get_coordinates(shapely.get_point(g, i)) for i in (0, -1)])
     n = len(links)
-    # Each end joins the first end within snap_m of it (at 0: the first with the same point to the mm).
+    # Ends within snap_m of each other, also through a chain of such ends, share one node: the first of them
+    # (with snap_m 0: ends at the same point to the mm).
     if snap_m > 0:
-        label = np.array([min(group) for group in cKDTree(xy).query_ball_point(xy, r=snap_m)])
+        pairs = cKDTree(xy).query_pairs(r=snap_m, output_type="ndarray")
+        adj = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(len(xy), len(xy)))
+        codes = connected_components(adj, directed=False)[1]
     else:
         codes = pd.Series(map(tuple, np.round(xy, 3))).factorize()[0]
-        label = pd.Series(np.arange(len(xy))).groupby(codes).transform("min").to_numpy()
+    label = pd.Series(np.arange(len(xy))).groupby(codes).transform("min").to_numpy()
     out = links.copy()
     out.geometry = _move_ends(_move_ends(g, 0, xy[label[:n]]), -1, xy[label[n:]])
     out["u"] = [f"link:{i}" for i in label[:n]]

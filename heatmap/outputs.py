@@ -236,7 +236,8 @@ def what_to_change(summary: Mapping[str, Any]) -> list[str]:
     """
     violations = summary.get("violations") or []
     checks = _ordered_checks(str(v.get("check")) for v in violations)
-    rounds = summary.get("resize_rounds") or []
+    # The simulations of the design and resize rounds (the pump-lift trim at the end is not a round).
+    rounds = [r for r in summary.get("resize_rounds") or [] if r.get("action", "resize") != "pump lift trimmed"]
     max_rounds = _assumption(summary, "limits.max_resize_rounds")
     ran_out = isinstance(max_rounds, int | float) and len(rounds) > max_rounds
     n_rounds = len(rounds) - 1  # the first simulation is round 0

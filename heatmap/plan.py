@@ -204,7 +204,9 @@ def _with_links(
                 surface=lk.site_link_surface,
             )
         )
-    return links.combine(street_gdf, [links.avoid(p, no_go) for p in parts], snap_m=lk.snap_m)
+    return links.combine(
+        street_gdf, [links.avoid(p, no_go) for p in parts], snap_m=lk.snap_m, street_cost_factor=factors["street"]
+    )
 
 
 def _check_source_temperatures(src: gpd.GeoDataFrame, cons: gpd.GeoDataFrame, t) -> None:
@@ -431,7 +433,7 @@ def _design_case(scn, timer, sized, roots, feeds, catalogue, water, cons_routed,
         pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1]}, index=used_nodes),
         catalogue=catalogue,
         conditions=hydraulics.Conditions(
-            t.return_c, t.ground_c, net.p_return_bar, net.roughness_mm, sized.pump_lift_bar
+            t.return_c, t.ground_c, net.p_return_bar, net.roughness_mm, sized.pump_lift_bar, net.local_loss_factor
         ),
         limits=hydraulics.Limits(
             lim.max_velocity_m_per_s,
@@ -453,7 +455,7 @@ def _assemble(
     geom = cand.edges.set_index("edge_id").geometry
     e = edges.set_index("edge_id")
     res = sim.pipes.merge(
-        e[["dn", "length_m", "kind", "surface", "cost_eur", "design_load_kw", "n_consumers_downstream"]],
+        e[["dn", "length_m", "kind", "surface", "cost_factor", "cost_eur", "design_load_kw", "n_consumers_downstream"]],
         left_on="edge_id",
         right_index=True,
     )
@@ -484,6 +486,7 @@ def _assemble(
             .to_numpy(),
             "kind": res.kind.to_numpy(),
             "surface": res.surface.to_numpy(),
+            "cost_factor": res.cost_factor.to_numpy(),
             "dn": res.dn.to_numpy().astype(int),
             "d_inner_mm": catalogue.d_inner_m.reindex(res.dn).to_numpy() * 1000,
             "length_m": res.length_m.to_numpy(),

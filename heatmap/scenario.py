@@ -143,9 +143,7 @@ MAX_SERVICE_DOC = "longest service connection from a building or plant to the st
 class _StreetsBase(_Section):
     """Keys every street source has."""
 
-
-def _max_service() -> Any:
-    return _f(150.0, MAX_SERVICE_DOC, ge=1.0, le=5000.0)
+    max_service_length_m: float = _f(150.0, MAX_SERVICE_DOC, ge=1.0, le=5000.0)
 
 
 class PbfStreets(_StreetsBase):
@@ -154,7 +152,6 @@ class PbfStreets(_StreetsBase):
     source: Literal["pbf"] = _f("pbf", "pbf: an OSM PBF extract read with pyrosm")
     path: FilePath = _f(..., "the .osm.pbf file")
     network_type: NetworkType = _f("driving+service", NETWORK_TYPE_DOC)
-    max_service_length_m: float = _max_service()
 
 
 class XmlStreets(_StreetsBase):
@@ -162,7 +159,6 @@ class XmlStreets(_StreetsBase):
 
     source: Literal["xml"] = _f("xml", "xml: an .osm XML file read with osmnx")
     path: FilePath = _f(..., "the .osm file")
-    max_service_length_m: float = _max_service()
 
 
 class GraphmlStreets(_StreetsBase):
@@ -170,7 +166,6 @@ class GraphmlStreets(_StreetsBase):
 
     source: Literal["graphml"] = _f("graphml", "graphml: a street graph saved by osmnx")
     path: FilePath = _f(..., "the .graphml file")
-    max_service_length_m: float = _max_service()
 
 
 class PlaceStreets(_StreetsBase):
@@ -179,7 +174,6 @@ class PlaceStreets(_StreetsBase):
     source: Literal["place"] = _f("place", "place: a place name geocoded and downloaded by osmnx")
     place: str = _f(..., "place name geocoded by osmnx, e.g. 'Kokkola, Finland'", min_length=1)
     network_type: NetworkType = _f("driving+service", NETWORK_TYPE_DOC)
-    max_service_length_m: float = _max_service()
 
 
 class BboxStreets(_StreetsBase):
@@ -187,7 +181,6 @@ class BboxStreets(_StreetsBase):
 
     source: Literal["bbox"] = _f("bbox", "bbox: the streets inside study_area.bbox, downloaded by osmnx")
     network_type: NetworkType = _f("driving+service", NETWORK_TYPE_DOC)
-    max_service_length_m: float = _max_service()
 
 
 class PolygonStreets(_StreetsBase):
@@ -196,14 +189,12 @@ class PolygonStreets(_StreetsBase):
     source: Literal["polygon"] = _f("polygon", "polygon: the streets inside a polygon file, downloaded by osmnx")
     path: FilePath = _f(..., "file with the study-area polygon(s) (GPKG, GeoJSON, SHP)")
     network_type: NetworkType = _f("driving+service", NETWORK_TYPE_DOC)
-    max_service_length_m: float = _max_service()
 
 
 class NoStreets(_StreetsBase):
     """No streets: the candidate routes are the ``links`` only (inside an industrial park)."""
 
     source: Literal["none"] = _f("none", "none: no streets; candidate routes come from 'links'")
-    max_service_length_m: float = _max_service()
 
 
 STREET_SOURCES: dict[str, type[_StreetsBase]] = {
@@ -365,7 +356,13 @@ class Consumers(_Section):
 class Temperatures(_Section):
     """Design temperatures in °C."""
 
-    supply_c: float = _f(80.0, "network supply temperature at the source(s) at design load", ge=20, le=150)
+    supply_c: float = _f(
+        80.0,
+        "supply temperature of the sources that give no t_supply_c, at design load (each source's own drives the "
+        "sizing and simulation of its network; a source colder than the consumers need is refused)",
+        ge=20,
+        le=150,
+    )
     return_c: float = _f(45.0, "return temperature leaving each consumer", ge=5, le=100)
     ground_c: float = _f(8.0, "undisturbed ground temperature around buried pipes", ge=-20, le=40)
     min_consumer_supply_c: float = _f(
@@ -419,7 +416,8 @@ class Network(_Section):
     local_loss_factor: float = _f(
         1.1,
         "factor on the friction pressure losses that adds the local losses of fittings, bends and valves "
-        "(1.1: 10 % on top)",
+        "(1.1: 10 % on top); the pump lift before simulating and every consumer's differential-pressure check "
+        "take it in (the simulation itself models straight pipes)",
         ge=1.0,
         le=2.0,
     )
@@ -427,7 +425,11 @@ class Network(_Section):
         2.0, "static pressure the pressure-holding source keeps at its pump inlet (return side)", ge=0.5, le=40
     )
     initial_pump_lift_bar: float = _f(
-        1.5, "pump lift of the first simulation; raised where consumers lack differential pressure", ge=0.1, le=100
+        1.5,
+        "lowest pump lift set before the first simulation (the lift is estimated from the path pressure drops); the "
+        "final lift is trimmed to what the critical consumer needs",
+        ge=0.1,
+        le=100,
     )
     max_pump_lift_bar: float = _f(10.0, "highest pump lift the resizing may set", ge=0.1, le=100)
     supply_areas: Literal["separate", "shared"] = _f(
@@ -897,14 +899,6 @@ def _consistency(scn: Scenario, *, for_plan: bool) -> list[tuple[tuple, str]]:
                 f"'temperatures.return_c' ({t.return_c} °C) must be below 'temperatures.supply_c' ({t.supply_c} °C)",
             )
         )
-    if t.min_consumer_supply_c > t.supply_c:
-        problems.append(
-            (
-                ("temperatures", "min_consumer_supply_c"),
-                f"'temperatures.min_consumer_supply_c' ({t.min_consumer_supply_c} °C) must not exceed "
-                f"'temperatures.supply_c' ({t.supply_c} °C)",
-            )
-        )
     if t.ground_c >= t.return_c:
         problems.append(
             (
@@ -1135,6 +1129,9 @@ def check_input_files(scn: Scenario, *, for_plan: bool = True) -> None:
             ("demand.specific_demand_table", d.specific_demand_table),
             ("demand.building_types_table", d.building_types_table),
             ("demand.dhw_table", d.dhw_table),
+            ("demand.landuse_types_table", d.landuse_types_table),
+            ("demand.floors_table", d.floors_table),
+            ("demand.statistics_table", d.statistics_table),
         ]
     for key, path in files:
         if path is None:

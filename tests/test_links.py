@@ -103,3 +103,33 @@ def test_unknown_surface_and_wrong_geometry_are_named(tmp_path):
         links.read_lines(path, layer=None, crs=CRS, what="candidate links")
     with pytest.raises(InputDataError, match="not found"):
         links.read_lines(tmp_path / "none.gpkg", layer=None, crs=CRS, what="candidate links")
+
+
+def test_ends_within_reach_join_through_a_chain_and_streets_take_their_factor():
+    # Three lines whose ends lie 0.8 m apart in a row (A–B, B–C within 1 m; A–C 1.6 m): one node.
+    drawn = lines(
+        [
+            ("pipe_rack", [(0, 0), (-100, 0)]),
+            ("pipe_rack", [(0.8, 0), (0.8, 100)]),
+            ("pipe_rack", [(1.6, 0), (100, 0)]),
+        ]
+    )
+    seg = links.combine(None, [links.drawn_links(drawn, cost_factors=FACTORS, default_surface="x")], snap_m=1)
+    ends = set(seg.u) | set(seg.v)
+    assert len(ends) == 4  # the shared junction and three far ends
+    street = gpd.GeoDataFrame(
+        {"edge_id": [0], "u": ["n1"], "v": ["n2"], "name": "", "highway": "", "length_m": [50.0]},
+        geometry=[LineString([(0, -50), (0, -100)])],
+        crs=CRS,
+    )
+    seg = links.combine(street, [], snap_m=1, street_cost_factor=1.3)
+    assert seg.cost_factor.tolist() == [1.3]
+
+
+def test_site_links_reach_at_most_the_nearest_sites_within_the_longest_link():
+    sites = gpd.GeoDataFrame(geometry=[Point(x, 0) for x in (0, 100, 200, 300, 1000)], crs=CRS)
+    out = links.site_links(sites, max_length_m=250, neighbours=2, cost_factor=0.6, surface="open_terrain")
+    lengths = sorted(out.geometry.length.round(6))
+    # each site to its two nearest within 250 m; the site 700 m away has none
+    assert lengths == [100, 100, 100, 200, 200]
+    assert (out.geometry.length <= 250).all()

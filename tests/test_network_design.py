@@ -139,6 +139,13 @@ def test_service_pipe_at_its_own_peak_by_hand():
     # Turbulent flow: doubling the flow roughly quadruples the gradient.
     assert 3.3 < r_own[0] / r_sim[0] < 4.0
     assert own.dp_bar[0] == pytest.approx(0.9 - 2 * (r_own[0] - r_sim[0]) * 30 / 1e5)
+    # Fittings: 10 % on the friction drop of the whole path. The path's friction drop is lift − Δp, so with a
+    # 3 bar lift the building keeps Δp − 0.1 · (3 − Δp).
+    fitted = hydraulics.service_at_own_peak(
+        sim, consumers, pipes, water=water, roughness_m=4.5e-5, t_return_c=t_ret, lift_bar=3.0, local_loss_factor=1.1
+    )
+    dp = own.dp_bar[0]
+    assert fitted.dp_bar[0] == pytest.approx(dp - 0.1 * (3.0 - dp))
 
 
 def test_service_pipes_are_checked_at_each_buildings_own_peak(two_temperature_plan):

@@ -342,6 +342,10 @@ def test_a_source_too_small_is_not_blamed_on_resizing_rounds(bundled_plan):
     assert f"the {len(many_rounds) - 1} resizing rounds ran out: raise limits.max_resize_rounds" in text
     text = advice(bundled_plan, violations, many_rounds[:2])
     assert "round" not in text and "largest pipe of the catalogue is too small" in text
+    # The pump-lift trim after the last round is not a resizing round.
+    trimmed = [*many_rounds[:-1], {"round": len(many_rounds) - 1, "action": "pump lift trimmed"}]
+    text = advice(bundled_plan, violations, trimmed)
+    assert "round" not in text
 
 
 @pytest.mark.parametrize("missing", [float("nan"), None, float("inf")])

@@ -69,14 +69,16 @@ def test_capex_follows_each_surfaces_cost_factor(park):
     plan, _ = park
     supply = plan.pipes[plan.pipes.circuit == "supply"]
     f = plan.scenario.links.cost_factors.model_dump()
-    f["service"] = 1.0
+    route = supply[supply.kind != "service"]
+    assert (route.cost_factor == route.surface.map(f)).all()
+    # A service pipe is laid like the link it joins (here: open ground).
+    assert (supply[supply.kind == "service"].cost_factor == f["open_terrain"]).all()
     # A pipe's cost (half the trench: supply and return share one) = catalogue €/m × length × surface factor.
     from heatmap import sizing
 
     cat = sizing.load_catalogue(plan.scenario.network.catalogue, insulation_series=2, cost_column="cost_eur_per_m")
     expected = cat.cost_eur_per_m.reindex(supply.dn).to_numpy() * supply.length_m.to_numpy() / 2
-    expected *= supply.surface.map(f).to_numpy()
-    assert supply.cost_eur.to_numpy() == pytest.approx(expected)
+    assert supply.cost_eur.to_numpy() == pytest.approx(expected * supply.cost_factor.to_numpy())
 
 
 def test_no_streets_without_links_is_refused(tmp_path):
