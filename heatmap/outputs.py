@@ -15,6 +15,7 @@ import math
 import sqlite3
 import textwrap
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,7 @@ from heatmap.output_folder import write_atomically
 
 if TYPE_CHECKING:
     import geopandas as gpd
+    import pandas as pd
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +35,179 @@ GPKG_LAYERS = ("sources", "consumers", "pipes", "junctions", "streets")
 """Layers of ``plan.gpkg``, in this order."""
 OUTPUT_FILES = ("plan.gpkg", "map.html", "summary.json")
 _MISSING = "–"
+
+
+@dataclass(frozen=True)
+class PlanTables:
+    """The plan's layers as written to ``plan.gpkg`` and the map, and the consumers left out by reason."""
+
+    sources: gpd.GeoDataFrame
+    consumers: gpd.GeoDataFrame
+    streets: gpd.GeoDataFrame
+    pipes: gpd.GeoDataFrame
+    junctions: gpd.GeoDataFrame
+    excluded: dict[str, list[str]]
+
+
+def plan_tables(
+    *,
+    src: gpd.GeoDataFrame,
+    cons: gpd.GeoDataFrame,
+    street_gdf: gpd.GeoDataFrame,
+    cand: Any,
+    tree: Any,
+    edges: pd.DataFrame,
+    sim: Any,
+    catalogue: pd.DataFrame,
+    left_out: dict[str, list[str]],
+    own_peak: pd.DataFrame,
+    max_service_length_m: float,
+) -> PlanTables:
+    """Shape the stages' results into the plan's layers.
+
+    Parameters
+    ----------
+    src, cons
+        Sources and consumers as read (metric CRS).
+    street_gdf
+        The candidate routes (streets and links).
+    cand
+        The candidate network (:class:`heatmap.candidates.CandidateNetwork`).
+    tree
+        The routed tree (:class:`heatmap.routing.RoutedTree`).
+    edges
+        The sized tree edges with ``dn``, ``cost_eur`` and the design columns.
+    sim
+        The final simulation (:class:`heatmap.hydraulics.Simulation`).
+    catalogue
+        The pipe catalogue.
+    left_out
+        Consumers left out before routing, by reason.
+    own_peak
+        Service pipes and consumers at each building's own peak (:func:`heatmap.hydraulics.service_at_own_peak`).
+    max_service_length_m
+        Longest service pipe (tells consumers too far from every street from those cut off from the sources).
+
+    Returns
+    -------
+    PlanTables
+    """
+    import geopandas as gpd
+    import shapely
+
+    crs = cand.edges.crs
+    geom = cand.edges.set_index("edge_id").geometry
+    e = edges.set_index("edge_id")
+    res = sim.pipes.merge(
+        e[["dn", "length_m", "kind", "surface", "cost_factor", "cost_eur", "design_load_kw", "n_consumers_downstream"]],
+        left_on="edge_id",
+        right_index=True,
+    )
+    res["cost_eur"] = res.cost_eur / 2  # one trench for the pair: half its cost on each pipe
+    # Draw every pipe in its design flow direction: a supply pipe from its edge's from-node (source side),
+    # a return pipe towards it. Candidate geometry runs from the edge's u to its v.
+    line = geom.reindex(res.edge_id).to_numpy()
+    from_node = e.from_node.reindex(res.edge_id).to_numpy()
+    to_node = e.to_node.reindex(res.edge_id).to_numpy()
+    cu = cand.edges.set_index("edge_id").u.reindex(res.edge_id).to_numpy()
+    supply = res.circuit.to_numpy() == "supply"
+    flip = (cu != from_node) == supply
+    line = np.where(flip, shapely.reverse(line), line)
+    term = cand.terminals[cand.terminals.role == "source"]
+    source_at_node = dict(zip(term.node, term.terminal_id, strict=True))
+    source_of_tree = {tr: source_at_node[root] for tr, root in tree.root_of_tree.items()}
+    pipes = gpd.GeoDataFrame(
+        {
+            "pipe_id": np.arange(len(res)),
+            "edge_id": res.edge_id.to_numpy(),
+            "circuit": res.circuit.to_numpy(),
+            "source_id": e.tree.reindex(res.edge_id).map(source_of_tree).to_numpy(),
+            "from_node": np.where(supply, from_node, to_node),
+            "to_node": np.where(supply, to_node, from_node),
+            "consumer_id": cand.edges.set_index("edge_id")
+            .terminal_id.reindex(res.edge_id)
+            .where(lambda t: t.isin(set(cons.consumer_id)))
+            .to_numpy(),
+            "kind": res.kind.to_numpy(),
+            "surface": res.surface.to_numpy(),
+            "cost_factor": res.cost_factor.to_numpy(),
+            "dn": res.dn.to_numpy().astype(int),
+            "d_inner_mm": catalogue.d_inner_m.reindex(res.dn).to_numpy() * 1000,
+            "length_m": res.length_m.to_numpy(),
+            "n_consumers_downstream": res.n_consumers_downstream.to_numpy().astype(int),
+            "design_load_kw": res.design_load_kw.to_numpy(),
+            **{
+                c: res[c].to_numpy()
+                for c in (
+                    "mdot_kg_per_s",
+                    "v_m_per_s",
+                    "r_pa_per_m",
+                    "dp_bar",
+                    "t_in_c",
+                    "t_out_c",
+                    "q_loss_kw",
+                    "cost_eur",
+                )
+            },
+        },
+        geometry=line,
+        crs=crs,
+    )
+    nodes_geom = cand.nodes.geometry.values
+    j = sim.junctions
+    junctions = gpd.GeoDataFrame(
+        {
+            "junction_id": np.arange(len(j)),
+            "node_id": j.node.to_numpy(),
+            "circuit": j.circuit.to_numpy(),
+            "p_bar": j.p_bar.to_numpy(),
+            "t_c": j.t_c.to_numpy(),
+        },
+        geometry=nodes_geom[j.node.to_numpy().astype(int)],
+        crs=crs,
+    )
+    service = cand.edges[cand.edges.kind == "service"].set_index("terminal_id")
+    routed = set(edges.edge_id)
+    sc = sim.consumers.set_index("consumer_id")
+    consumers = cons.copy()
+    consumers["connected"] = consumers.consumer_id.isin(sc.index)
+    svc = service.reindex(consumers.consumer_id)
+    svc_edge_ok = svc.edge_id.isin(routed).to_numpy()
+    consumers["service_length_m"] = np.where(svc_edge_ok, svc.length_m.to_numpy(), np.nan)
+    svc_cost = e.cost_eur.reindex(svc.edge_id.where(svc_edge_ok)).to_numpy()
+    consumers["service_cost_eur"] = svc_cost
+    for col, src_col in (("q_design_kw", "q_kw"), ("dp_bar", "dp_bar"), ("t_supply_c", "t_supply_c")):
+        consumers[col] = sc[src_col].reindex(consumers.consumer_id).to_numpy()
+    own = own_peak.set_index("consumer_id").reindex(consumers.consumer_id)
+    consumers["dp_own_peak_bar"] = own.dp_bar.to_numpy()
+    consumers["service_v_own_peak_m_per_s"] = own.v_m_per_s.to_numpy()
+    ss = sim.sources.set_index("source_id")
+    sources = src.copy()
+    for col in ("q_supplied_kw", "mdot_kg_per_s", "pump_lift_bar", "pump_power_kw"):
+        sources[col] = ss[col].reindex(sources.source_id).to_numpy()
+    streets_out = street_gdf.copy()
+    streets_out["in_plan"] = streets_out.edge_id.isin(
+        set(cand.edges.street_edge_id[cand.edges.edge_id.isin(routed) & (cand.edges.kind == "street")])
+    )
+    term = cand.terminals.set_index("terminal_id")
+    cut_off = term[(~term.reachable) & (term.role == "consumer")]
+    near_a_street = cut_off.nearest_street_m <= max_service_length_m
+    consumers["reachable_street_m"] = term.reachable_street_m.reindex(consumers.consumer_id).to_numpy()
+    excluded = {
+        "too_far_from_street": sorted(cut_off.index[~near_a_street]),
+        "no_path_to_source": sorted([*cut_off.index[near_a_street], *tree.unreachable]),
+        **left_out,
+    }
+    excluded.update(cons.attrs.get("left_out_ids", {}))  # OSM buildings given no demand, by reason (heatmap.demand)
+    tables = PlanTables(sources, consumers, streets_out, pipes, junctions, excluded)
+    logger.info(
+        "Plan tables: %d pipes, %d junctions, %d of %d consumers connected",
+        len(pipes),
+        len(junctions),
+        int(consumers.connected.sum()),
+        len(consumers),
+    )
+    return tables
 
 
 def plan_layers(plan) -> dict[str, gpd.GeoDataFrame]:

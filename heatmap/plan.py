@@ -21,7 +21,7 @@ import pandas as pd
 import shapely
 from pyproj import CRS
 
-from heatmap import candidates, demand, economics, hydraulics, inputs, links, routing, sizing, streets
+from heatmap import candidates, demand, economics, hydraulics, inputs, links, outputs, routing, sizing, streets
 from heatmap._errors import InputDataError
 from heatmap.scenario import Scenario
 
@@ -334,22 +334,32 @@ def plan_from_scenario(scn: Scenario, *, progress: Callable[[str], None] | None 
         per_m = catalogue.cost_eur_per_m.reindex(edges.dn).to_numpy()
         edges["cost_eur"] = per_m * edges.length_m.to_numpy() * edges.cost_factor.to_numpy()
         figures = economics.key_figures(edges, cons_routed, sim.pipes, sim.sources, scn.economics)
-        plan = _assemble(
+        tables = outputs.plan_tables(
+            src=src,
+            cons=cons,
+            street_gdf=street_gdf,
+            cand=cand,
+            tree=tree,
+            edges=edges,
+            sim=sim,
+            catalogue=catalogue,
+            left_out=left_out,
+            own_peak=case.service,
+            max_service_length_m=scn.streets.max_service_length_m,
+        )
+        plan = Plan(
             scn,
             crs,
-            src,
-            cons,
-            street_gdf,
-            cand,
-            tree,
-            edges,
-            sim,
+            tables.sources,
+            tables.consumers,
+            tables.streets,
+            tables.pipes,
+            tables.junctions,
             violations,
-            rounds,
             figures,
-            catalogue,
-            left_out,
-            case.service,
+            sim.energy_balance,
+            rounds,
+            tables.excluded,
         )
     plan.timings_s = timer.timings
     logger.info(
@@ -446,126 +456,4 @@ def _design_case(scn, timer, sized, roots, feeds, catalogue, water, cons_routed,
         rules=hydraulics.ResizeRules(lim.max_resize_rounds, net.max_pump_lift_bar, net.pump_lift_margin_bar),
         water=water,
         timed=lambda name: timer.stage(name, accumulate=True),
-    )
-
-
-def _assemble(
-    scn, crs, src, cons, street_gdf, cand, tree, edges, sim, violations, rounds, figures, catalogue, left_out, own_peak
-) -> Plan:
-    geom = cand.edges.set_index("edge_id").geometry
-    e = edges.set_index("edge_id")
-    res = sim.pipes.merge(
-        e[["dn", "length_m", "kind", "surface", "cost_factor", "cost_eur", "design_load_kw", "n_consumers_downstream"]],
-        left_on="edge_id",
-        right_index=True,
-    )
-    res["cost_eur"] = res.cost_eur / 2  # one trench for the pair: half its cost on each pipe
-    # Draw every pipe in its design flow direction: a supply pipe from its edge's from-node (source side),
-    # a return pipe towards it. Candidate geometry runs from the edge's u to its v.
-    line = geom.reindex(res.edge_id).to_numpy()
-    from_node = e.from_node.reindex(res.edge_id).to_numpy()
-    to_node = e.to_node.reindex(res.edge_id).to_numpy()
-    cu = cand.edges.set_index("edge_id").u.reindex(res.edge_id).to_numpy()
-    supply = res.circuit.to_numpy() == "supply"
-    flip = (cu != from_node) == supply
-    line = np.where(flip, shapely.reverse(line), line)
-    term = cand.terminals[cand.terminals.role == "source"]
-    source_at_node = dict(zip(term.node, term.terminal_id, strict=True))
-    source_of_tree = {tr: source_at_node[root] for tr, root in tree.root_of_tree.items()}
-    pipes = gpd.GeoDataFrame(
-        {
-            "pipe_id": np.arange(len(res)),
-            "edge_id": res.edge_id.to_numpy(),
-            "circuit": res.circuit.to_numpy(),
-            "source_id": e.tree.reindex(res.edge_id).map(source_of_tree).to_numpy(),
-            "from_node": np.where(supply, from_node, to_node),
-            "to_node": np.where(supply, to_node, from_node),
-            "consumer_id": cand.edges.set_index("edge_id")
-            .terminal_id.reindex(res.edge_id)
-            .where(lambda t: t.isin(set(cons.consumer_id)))
-            .to_numpy(),
-            "kind": res.kind.to_numpy(),
-            "surface": res.surface.to_numpy(),
-            "cost_factor": res.cost_factor.to_numpy(),
-            "dn": res.dn.to_numpy().astype(int),
-            "d_inner_mm": catalogue.d_inner_m.reindex(res.dn).to_numpy() * 1000,
-            "length_m": res.length_m.to_numpy(),
-            "n_consumers_downstream": res.n_consumers_downstream.to_numpy().astype(int),
-            "design_load_kw": res.design_load_kw.to_numpy(),
-            **{
-                c: res[c].to_numpy()
-                for c in (
-                    "mdot_kg_per_s",
-                    "v_m_per_s",
-                    "r_pa_per_m",
-                    "dp_bar",
-                    "t_in_c",
-                    "t_out_c",
-                    "q_loss_kw",
-                    "cost_eur",
-                )
-            },
-        },
-        geometry=line,
-        crs=crs,
-    )
-    nodes_geom = cand.nodes.geometry.values
-    j = sim.junctions
-    junctions = gpd.GeoDataFrame(
-        {
-            "junction_id": np.arange(len(j)),
-            "node_id": j.node.to_numpy(),
-            "circuit": j.circuit.to_numpy(),
-            "p_bar": j.p_bar.to_numpy(),
-            "t_c": j.t_c.to_numpy(),
-        },
-        geometry=nodes_geom[j.node.to_numpy().astype(int)],
-        crs=crs,
-    )
-    service = cand.edges[cand.edges.kind == "service"].set_index("terminal_id")
-    routed = set(edges.edge_id)
-    sc = sim.consumers.set_index("consumer_id")
-    consumers = cons.copy()
-    consumers["connected"] = consumers.consumer_id.isin(sc.index)
-    svc = service.reindex(consumers.consumer_id)
-    svc_edge_ok = svc.edge_id.isin(routed).to_numpy()
-    consumers["service_length_m"] = np.where(svc_edge_ok, svc.length_m.to_numpy(), np.nan)
-    svc_cost = e.cost_eur.reindex(svc.edge_id.where(svc_edge_ok)).to_numpy()
-    consumers["service_cost_eur"] = svc_cost
-    for col, src_col in (("q_design_kw", "q_kw"), ("dp_bar", "dp_bar"), ("t_supply_c", "t_supply_c")):
-        consumers[col] = sc[src_col].reindex(consumers.consumer_id).to_numpy()
-    own = own_peak.set_index("consumer_id").reindex(consumers.consumer_id)
-    consumers["dp_own_peak_bar"] = own.dp_bar.to_numpy()
-    consumers["service_v_own_peak_m_per_s"] = own.v_m_per_s.to_numpy()
-    ss = sim.sources.set_index("source_id")
-    sources = src.copy()
-    for col in ("q_supplied_kw", "mdot_kg_per_s", "pump_lift_bar", "pump_power_kw"):
-        sources[col] = ss[col].reindex(sources.source_id).to_numpy()
-    streets_out = street_gdf.copy()
-    streets_out["in_plan"] = streets_out.edge_id.isin(
-        set(cand.edges.street_edge_id[cand.edges.edge_id.isin(routed) & (cand.edges.kind == "street")])
-    )
-    term = cand.terminals.set_index("terminal_id")
-    cut_off = term[(~term.reachable) & (term.role == "consumer")]
-    near_a_street = cut_off.nearest_street_m <= scn.streets.max_service_length_m
-    consumers["reachable_street_m"] = term.reachable_street_m.reindex(consumers.consumer_id).to_numpy()
-    excluded = {
-        "too_far_from_street": sorted(cut_off.index[~near_a_street]),
-        "no_path_to_source": sorted([*cut_off.index[near_a_street], *tree.unreachable]),
-        **left_out,
-    }
-    excluded.update(cons.attrs.get("left_out_ids", {}))  # OSM buildings given no demand, by reason (heatmap.demand)
-    return Plan(
-        scn,
-        crs,
-        sources,
-        consumers,
-        streets_out,
-        pipes,
-        junctions,
-        violations,
-        figures,
-        sim.energy_balance,
-        rounds,
-        excluded,
     )
