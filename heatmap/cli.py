@@ -265,6 +265,7 @@ def matches(scenario: Path, out_dir: Path, verbose: int, quiet: bool) -> None:
         format_matches,
         matching_scenario_from_file,
         rank_matches,
+        scenario_routes,
         scenario_units,
         write_matches,
     )
@@ -275,7 +276,14 @@ def matches(scenario: Path, out_dir: Path, verbose: int, quiet: bool) -> None:
         inputs = [scenario, *(scn.path(p) for p in input_paths(scn))]
         check_output_folder(out_dir, inputs=inputs)
         sources, sinks, source_kw, sink_kw = scenario_units(scn)
-        table = rank_matches(sources, sinks, scn.settings, source_profiles_kw=source_kw, sink_profiles_kw=sink_kw)
+        table = rank_matches(
+            sources,
+            sinks,
+            scn.settings,
+            source_profiles_kw=source_kw,
+            sink_profiles_kw=sink_kw,
+            routes=scenario_routes(scn),
+        )
         written = write_matches(scn, table, out_dir, inputs=inputs)
     if not quiet:
         click.echo(format_matches(table))

@@ -7,7 +7,13 @@ sink compete; the table is a list for discussion, not an allocation). For each p
   ``heat_pump`` if heat pumps are allowed, with ``COP = η · T_hot / (T_hot − T_cold)`` (kelvin; ``T_hot`` the
   sink's supply temperature, ``T_cold`` the source temperature — the rule of :func:`heatmap.excess_heat.cop`).
   Per MWh delivered the pump takes ``1 − 1/COP`` MWh from the source and ``1/COP`` MWh of electricity.
-- **Distance.** ``route_length_m = max(straight line × detour_factor, min_route_length_m)``.
+- **Distance.** Without candidate routes: ``route_length_m = max(straight line × detour_factor,
+  min_route_length_m)`` and ``route_cost_factor`` 1. With candidate routes (streets and/or links drawn in QGIS,
+  :mod:`heatmap.links`): the cheapest path on the candidate graph (:func:`heatmap.candidates.build_candidates`,
+  :func:`heatmap.candidates.candidate_graph`, networkx Dijkstra on ``weight_m`` = length × surface cost factor),
+  each unit joined to its nearest segment within ``max_connection_m``; ``route_length_m`` is the path's length,
+  ``route_cost_factor`` its weight ÷ length, and the map line follows the path. A unit with no segment in reach,
+  or a pair with no path, is infeasible.
 - **Hourly match.** Each unit has an hourly profile (kW over 8760 h): the one given, else flat at
   ``annual_mwh / 8760``; both are clipped at the unit's ``peak_kw``. The heat a source can deliver to the sink
   in an hour is its profile (direct) or its profile ÷ ``(1 − 1/COP)`` (heat pump). **Annual energy matched**
@@ -18,15 +24,16 @@ sink compete; the table is a list for discussion, not an allocation). For each p
   the sink's temperatures (the heat exchanger or heat pump stands at the source; the pipe pair carries the
   sink's supply and return water). The DN is the smallest of the EN 253 catalogue within the velocity and
   pressure-gradient limits (:func:`heatmap.sizing.size_pipes`); pipe capex = catalogue € per metre of trench
-  (supply + return pair) × route length.
+  (supply + return pair) × route length × route cost factor.
 - **Cost per MWh.** capex = pipe + heat exchanger (``hx_cost_eur_per_kw`` × design load) + heat pump
   (``heat_pump.cost_eur_per_kw`` × design load, heat-pump pairs); annual cost = capex × annuity factor
   (:func:`heatmap.economics.annuity_factor`) + O&M (``om_share_of_capex_per_a`` × capex + heat-pump O&M per MWh)
   + electricity (MWh × price) + the source's heat (MWh taken from it × its heat price);
   ``eur_per_mwh`` = annual cost ÷ annual energy matched.
 - **Infeasible** pairs stay in the table with a ``reason``: too cold with no heat pump allowed, a lift beyond
-  ``heat_pump.max_lift_k``, a route beyond ``max_route_length_m``, a flow beyond the largest DN, nothing
-  matched. Feasible pairs are ranked by ``eur_per_mwh`` (ascending); infeasible ones follow, unranked.
+  ``heat_pump.max_lift_k``, a route beyond ``max_route_length_m`` or none on the candidate graph, a flow beyond
+  the largest DN, nothing matched. Feasible pairs are ranked by ``eur_per_mwh`` (ascending); infeasible ones
+  follow, unranked.
 
 Left out: heat lost from the pipe, pumping energy, the sink's own equipment, and the hourly electricity price
 (one price per MWh is used).
@@ -50,6 +57,7 @@ from heatmap._errors import InputDataError, ScenarioError
 from heatmap.economics import annuity_factor
 from heatmap.energy_scenario import HourlyCsv, Id, assumptions
 from heatmap.excess_heat import availability_hourly, cop, read_hourly_column, read_presets
+from heatmap.scenario import Surface, SurfaceCostFactors
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +75,7 @@ MATCH_COLUMNS = (
     "cop",
     "straight_m",
     "route_length_m",
+    "route_cost_factor",
     "design_kw",
     "mdot_kg_per_s",
     "dn",
@@ -111,6 +120,9 @@ class MatchingSettings(_Model):
     detour_factor: float = Field(1.3, ge=1, le=5, description="route length ÷ straight line (estimate)")
     min_route_length_m: float = Field(100.0, ge=0, description="shortest route, e.g. within one site (estimate)")
     max_route_length_m: float = Field(10_000.0, gt=0, description="longer routes are flagged infeasible")
+    max_connection_m: float = Field(
+        500.0, gt=0, description="with candidate routes: farthest a unit may lie from its nearest segment"
+    )
     approach_k: float = Field(5.0, ge=0, description="source must exceed the sink's supply temperature by this")
     heat_pump: HeatPumpRule = HeatPumpRule()
     electricity_price_eur_per_mwh: float = Field(60.0, description="electricity bought by heat pumps (estimate)")
@@ -176,6 +188,16 @@ class MatchSink(_Unit):
         return self
 
 
+class CandidateLinks(_Model):
+    """Candidate routes drawn in QGIS (a line layer, see :mod:`heatmap.links`) instead of straight lines."""
+
+    path: Path = Field(description="line layer of candidate routes (optional 'surface' column)")
+    layer: str | None = Field(None, description="layer of that file")
+    default_surface: Surface = Field("open_terrain", description="surface of lines without a 'surface' value")
+    snap_m: float = Field(2.0, ge=0, le=100, description="line ends this close join")
+    cost_factors: SurfaceCostFactors = Field(SurfaceCostFactors(), description="trench cost relative to a street")
+
+
 class MatchScenario(_Model):
     """A matching study: sources, sinks, their locations and the settings."""
 
@@ -185,6 +207,7 @@ class MatchScenario(_Model):
     plants_csv: Path | None = Field(None, description="plants with their (approximate) locations")
     presets_csv: Path = Field(settings.data_dir / "excess_heat_presets.csv", description="source presets")
     settings: MatchingSettings = MatchingSettings()
+    candidate_links: CandidateLinks | None = Field(None, description="route on these lines, not straight lines")
     sources: list[MatchSource] = Field(min_length=1)
     sinks: list[MatchSink] = Field(min_length=1)
     _base_dir: Path = PrivateAttr(default=Path("."))
@@ -349,6 +372,20 @@ def scenario_units(
     return sources, sinks, profiles, sink_profiles
 
 
+def scenario_routes(scn: MatchScenario) -> gpd.GeoDataFrame | None:
+    """Read the scenario's candidate links into segments for :func:`rank_matches` (``None`` if it has none)."""
+    from pyproj import CRS
+
+    from heatmap import links
+
+    lk = scn.candidate_links
+    if lk is None:
+        return None
+    lines = links.read_lines(scn.path(lk.path), layer=lk.layer, crs=CRS(scn.settings.crs), what="candidate links")
+    drawn = links.drawn_links(lines, cost_factors=lk.cost_factors.model_dump(), default_surface=lk.default_surface)
+    return links.combine(None, [drawn], snap_m=lk.snap_m)
+
+
 def _frame(rows: list[dict], lonlat: list[tuple[float, float]], crs: str) -> gpd.GeoDataFrame:
     lon, lat = zip(*lonlat, strict=True)
     return gpd.GeoDataFrame(rows, geometry=gpd.points_from_xy(lon, lat), crs="EPSG:4326").to_crs(crs)
@@ -374,6 +411,50 @@ def _profile(units: gpd.GeoDataFrame, profiles: dict[str, np.ndarray] | None, wh
     return out
 
 
+def _graph_routes(
+    sources: gpd.GeoDataFrame, sinks: gpd.GeoDataFrame, routes: gpd.GeoDataFrame, max_connection_m: float
+) -> dict[tuple[str, str], tuple[float, float, Any]]:
+    """Cheapest path of every source–sink pair on the candidate graph: ``(length_m, weight_m, line)``.
+
+    Pairs without a path are left out; ``line`` is ``None`` where the path's pieces do not merge into one line.
+    """
+    import networkx as nx
+    import shapely
+
+    from heatmap import candidates
+
+    if routes.crs != sources.crs:
+        raise InputDataError(f"candidate routes ({routes.crs}) and units ({sources.crs}) must share one CRS")
+    src = gpd.GeoDataFrame({"source_id": "source:" + sources["id"].astype(str)}, geometry=sources.geometry.values)
+    con = gpd.GeoDataFrame({"consumer_id": "sink:" + sinks["id"].astype(str)}, geometry=sinks.geometry.values)
+    cn = candidates.build_candidates(
+        routes, src.set_crs(sources.crs), con.set_crs(sources.crs), max_service_length_m=max_connection_m
+    )
+    G = candidates.candidate_graph(cn.edges)
+    node = cn.terminals.set_index("terminal_id").node
+    geometry = cn.edges.set_index("edge_id").geometry
+    out = {}
+    for s in sources["id"]:
+        start = node[f"source:{s}"]
+        if start < 0 or start not in G:
+            continue
+        dist, paths = nx.single_source_dijkstra(G, start, weight="weight_m")
+        for k in sinks["id"]:
+            end = node[f"sink:{k}"]
+            if end < 0 or end not in dist:
+                continue
+            steps = [G.edges[a, b] for a, b in zip(paths[end][:-1], paths[end][1:], strict=True)]
+            line = (
+                shapely.line_merge(shapely.MultiLineString([geometry[e["edge_id"]] for e in steps])) if steps else None
+            )
+            out[(s, k)] = (
+                sum(e["length_m"] for e in steps),
+                float(dist[end]),
+                line if line is not None and line.geom_type == "LineString" else None,
+            )
+    return out
+
+
 def _check_columns(frame: gpd.GeoDataFrame, needed: tuple[str, ...], what: str) -> None:
     missing = [c for c in needed if c not in frame.columns]
     if missing:
@@ -391,6 +472,7 @@ def rank_matches(
     *,
     source_profiles_kw: dict[str, np.ndarray] | None = None,
     sink_profiles_kw: dict[str, np.ndarray] | None = None,
+    routes: gpd.GeoDataFrame | None = None,
 ) -> gpd.GeoDataFrame:
     """Judge every source–sink pair and rank the feasible ones by cost per MWh matched.
 
@@ -407,6 +489,10 @@ def rank_matches(
         The matching settings (default :class:`MatchingSettings`).
     source_profiles_kw, sink_profiles_kw
         Hourly kW (8760 values) by id; units without one are flat at ``annual_mwh / 8760``.
+    routes
+        Candidate segments (``edge_id``, ``u``, ``v``, ``length_m``, optional ``cost_factor``: the output of
+        :func:`heatmap.links.combine` or :func:`heatmap.streets.street_edges`) to route on; ``None``: straight
+        lines × ``detour_factor``.
 
     Returns
     -------
@@ -426,6 +512,7 @@ def rank_matches(
     catalogue = sizing.load_catalogue(st.catalogue, insulation_series=st.insulation_series, cost_column=st.cost_column)
     af = annuity_factor(st.discount_rate, st.lifetime_a)
     hp = st.heat_pump
+    paths = None if routes is None else _graph_routes(sources, sinks, routes, st.max_connection_m)
     rows, lines = [], []
     for s in sources.itertuples():
         for k in sinks.itertuples():
@@ -438,8 +525,18 @@ def rank_matches(
             }
             reasons = []
             straight = float(s.geometry.distance(k.geometry))
-            route = max(straight * st.detour_factor, st.min_route_length_m)
-            r.update(straight_m=straight, route_length_m=route)
+            line = LineString([s.geometry, k.geometry])
+            if paths is None:
+                route, factor = max(straight * st.detour_factor, st.min_route_length_m), 1.0
+            elif (s.id, k.id) in paths:
+                length, weight, path_line = paths[(s.id, k.id)]
+                route = max(length, st.min_route_length_m)
+                factor = weight / length if length > 0 else 1.0
+                line = path_line if path_line is not None else line
+            else:
+                route, factor = np.nan, np.nan
+                reasons.append(f"no route on the candidate links within {st.max_connection_m:g} m of both")
+            r.update(straight_m=straight, route_length_m=route, route_cost_factor=factor)
             lift = float(k.t_c) - float(s.t_c)
             if s.t_c >= k.t_c + st.approach_k:
                 kind, c = "direct", np.inf
@@ -494,7 +591,7 @@ def rank_matches(
                 v, grad = float(v), float(grad)
                 if v > st.max_velocity_m_per_s or grad > st.max_pressure_gradient_pa_per_m:
                     reasons.append(f"peak flow {mdot:,.1f} kg/s beyond the largest pipe DN{dn} within the limits")
-                pipe = float(catalogue.cost_eur_per_m[dn]) * route
+                pipe = float(catalogue.cost_eur_per_m[dn]) * route * factor if np.isfinite(route) else 0.0
             else:
                 dn, v, grad, pipe = 0, np.nan, np.nan, 0.0
             if kind != "none" and matched <= 0:
@@ -537,7 +634,7 @@ def rank_matches(
                 reason="; ".join(reasons),
             )
             rows.append(r)
-            lines.append(LineString([s.geometry, k.geometry]))
+            lines.append(line)
     table = gpd.GeoDataFrame(rows, geometry=lines, crs=sources.crs)
     table = table.sort_values(["feasible", "eur_per_mwh"], ascending=[False, True], kind="stable", na_position="last")
     table["rank"] = pd.array(np.where(table.feasible, np.arange(1, len(table) + 1), np.nan), dtype="Int64")

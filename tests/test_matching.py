@@ -181,7 +181,8 @@ def test_kip_matches_end_to_end(kip_run):
     assert list(table.columns) == list(MATCH_COLUMNS)
     assert len(table) == 4 * 4
     for col in table.columns:  # units in the names of the numeric columns (or a dimensionless name)
-        if col in ("rank", "cop", "dn", "simultaneity") or table[col].dtype == object or table[col].dtype == bool:
+        dimensionless = ("rank", "cop", "dn", "simultaneity", "route_cost_factor")
+        if col in dimensionless or table[col].dtype == object or table[col].dtype == bool:
             continue
         assert col.endswith(("_c", "_m", "_kw", "_eur", "_per_a", "_per_mwh", "_per_s", "_per_m")), col
     feasible = table[table.feasible]
@@ -257,3 +258,66 @@ def test_bad_matching_scenario_exits_2_naming_the_key(tmp_path, case):
     assert message in result.output
     assert "Traceback" not in result.output
     assert not out.exists() or not any(out.iterdir())
+
+
+# ------------------------------------------------------------------------------------ candidate routes ---
+def _corridor() -> gpd.GeoDataFrame:
+    """A U-shaped corridor under the near source and the plant: 480 m down, 1000 m across open ground, 480 m up."""
+    from shapely.geometry import LineString
+
+    from heatmap import links
+
+    xy = [(0, -20), (0, -500), (1000, -500), (1000, -20)]
+    lines = [LineString([(E0 + a[0], N0 + a[1]), (E0 + b[0], N0 + b[1])]) for a, b in zip(xy[:-1], xy[1:], strict=True)]
+    drawn = gpd.GeoDataFrame(
+        {"name": "", "highway": "", "surface": ["pipe_rack", "open_terrain", "pipe_rack"], "cost_factor": [1, 0.6, 1]},
+        geometry=lines,
+        crs=CRS,
+    )
+    return links.combine(None, [drawn], snap_m=1.0)
+
+
+def test_routes_on_candidate_links():
+    sources, sinks, config = hand_case()
+    t = rank_matches(sources, sinks, config, routes=_corridor()).set_index(["source_id", "sink_id"], drop=False)
+    r = t.loc[("near_hot", "plant")]
+    # 20 m service + 480 + 1000 + 480 + 20 m service; weight 20 + 480 + 0.6 · 1000 + 480 + 20 = 1600 m
+    assert r.route_length_m == pytest.approx(2000.0)
+    assert r.route_cost_factor == pytest.approx(1600 / 2000)
+    cost_per_m = pd.read_csv(settings.data_dir / "pipes_en253.csv", comment="#").set_index("dn").cost_eur_per_m[65]
+    assert r.pipe_capex_eur == pytest.approx(cost_per_m * 1600)
+    assert r.feasible
+    cold = t.loc[("cold", "plant")]
+    assert cold.route_length_m == pytest.approx(220 + 480 + 1000 + 480 + 20)
+    # units with no segment within max_connection_m have no route
+    for pair in [("far_hot", "plant"), ("near_hot", "town"), ("cold", "town")]:
+        assert not t.loc[pair].feasible and "no route on the candidate links" in t.loc[pair].reason
+    # the map line follows the path: from the source, down the corridor, to the sink
+    line = t.geometry[("near_hot", "plant")]
+    assert line.length == pytest.approx(2000.0)
+    ends = {line.coords[0], line.coords[-1]}
+    assert ends == {(E0, N0), (E0 + 1000, N0)}
+
+
+def test_cli_routes_on_lines_drawn_in_qgis(tmp_path):
+    """A star of drawn lines from every KIP unit to the park centre: every pair routes through the centre."""
+    from shapely.geometry import LineString
+
+    from heatmap.matching import matching_scenario_from_file, scenario_units
+
+    sources, sinks, _, _ = scenario_units(matching_scenario_from_file(KIP_MATCHES))
+    hub = Point(sources.geometry.iloc[2].x + 150, sources.geometry.iloc[2].y + 150)  # beside the park centroid
+    points = list(dict.fromkeys((p.x, p.y) for p in [*sources.geometry, *sinks.geometry]))
+    star = gpd.GeoDataFrame(geometry=[LineString([xy, (hub.x, hub.y)]) for xy in points], crs=sources.crs)
+    star.to_crs("EPSG:4326").to_file(tmp_path / "links.gpkg", layer="drawn")
+    path = _scenario(tmp_path, lambda d: d.update(candidate_links={"path": "links.gpkg", "layer": "drawn"}))
+    out = tmp_path / "out"
+    result = run_cli("matches", path, "--out", out)
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out / "matches.csv").set_index(["source_id", "sink_id"])
+    r = table.loc[("boliden_acid_heat", "town_district_heating")]
+    via_hub = sources.geometry.iloc[0].distance(hub) + sinks.geometry.iloc[0].distance(hub)
+    assert r.route_length_m == pytest.approx(via_hub, rel=1e-3)
+    assert r.route_cost_factor == pytest.approx(0.6, abs=1e-3)  # open terrain (drawn lines) + metre-long service ends
+    layer = gpd.read_file(out / "matches.gpkg", layer="matches").set_index(["source_id", "sink_id"])
+    assert layer.geometry[("boliden_acid_heat", "town_district_heating")].length == pytest.approx(via_hub, rel=1e-3)
