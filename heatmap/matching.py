@@ -166,6 +166,15 @@ class MatchSource(_Unit):
     heat_price_eur_per_mwh: float | None = Field(None, ge=0, description="price of the heat taken")
     hx_cost_eur_per_kw: float | None = Field(None, ge=0, description="recovery heat exchanger per kW")
 
+    @model_validator(mode="after")
+    def _availability(self) -> MatchSource:
+        a = self.availability
+        if isinstance(a, float | int) and not 0 <= a <= 1:
+            raise ValueError("availability must be within 0…1")
+        if isinstance(a, list) and (len(a) != 12 or not all(0 <= x <= 1 for x in a)):
+            raise ValueError("availability as a list needs 12 monthly factors within 0…1")
+        return self
+
 
 class MatchSink(_Unit):
     """A heat user: its supply and return temperature and its heat over the year."""
@@ -324,8 +333,6 @@ def scenario_units(
         if hasattr(avail, "csv"):
             avail = {"csv": avail.csv, "column": avail.column}
         factor = availability_hourly(avail, index, base_dir=base)
-        if isinstance(avail, int | float) and not 0 <= avail <= 1:
-            raise ScenarioError(f"sources[{s.id}].availability must be within 0…1")
         profiles[s.id] = s.peak_kw * factor
         rows.append(
             {

@@ -245,6 +245,7 @@ BAD = {
         "has no coordinates",
     ),
     "unknown preset": (lambda d: d["sources"][0].update(preset="volcano"), "preset 'volcano' unknown"),
+    "eleven months": (lambda d: d["sources"][2].update(availability=[0.9] * 11), "sources.2: Value error, availab"),
     "missing temperature file": (lambda d: d["outdoor_temperature"].update(csv="nowhere.csv"), "nowhere.csv"),
 }
 
