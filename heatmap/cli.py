@@ -284,7 +284,7 @@ def matches(scenario: Path, out_dir: Path, verbose: int, quiet: bool) -> None:
             sink_profiles_kw=sink_kw,
             routes=scenario_routes(scn),
         )
-        written = write_matches(scn, table, out_dir, inputs=inputs)
+        written = write_matches(scn, table, out_dir, inputs=inputs, sources=sources, sinks=sinks)
     if not quiet:
         click.echo(format_matches(table))
         click.echo("\nWritten:")

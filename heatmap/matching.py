@@ -659,9 +659,23 @@ def rank_matches(
 OUTPUT_FILES = ("matches.csv", "matches.gpkg", "summary.json")
 
 
-def matches_summary(scn: MatchScenario, table: gpd.GeoDataFrame) -> dict[str, Any]:
-    """Summarise a matching run: counts, the feasible pairs in order, the reasons, every setting used."""
+def matches_summary(
+    scn: MatchScenario,
+    table: gpd.GeoDataFrame,
+    sources: gpd.GeoDataFrame | None = None,
+    sinks: gpd.GeoDataFrame | None = None,
+) -> dict[str, Any]:
+    """Summarise a matching run: counts, the feasible pairs in order, the reasons, every setting and unit used.
+
+    ``sources`` and ``sinks`` (from :func:`scenario_units`) add each unit's values as used (preset values
+    filled in) beside its note.
+    """
     feasible = table[table.feasible]
+
+    def units(group: list, frame: gpd.GeoDataFrame | None) -> dict[str, Any]:
+        used = {} if frame is None else frame.drop(columns="geometry").set_index("id").to_dict("index")
+        return {u.id: {**used.get(u.id, {}), "note": u.note} for u in group}
+
     return {
         "scenario": scn.name,
         "sources": len(scn.sources),
@@ -684,14 +698,19 @@ def matches_summary(scn: MatchScenario, table: gpd.GeoDataFrame) -> dict[str, An
         "rule": "each pair judged as if alone; annual energy matched = Σ_h min(source deliverable, sink load); "
         "€/MWh = (capex × annuity factor + O&M + electricity + heat purchase) / MWh matched",
         "assumptions": assumptions(scn.settings, "settings."),
-        "units": {
-            "sources": {s.id: s.note for s in scn.sources},
-            "sinks": {k.id: k.note for k in scn.sinks},
-        },
+        "units": {"sources": units(scn.sources, sources), "sinks": units(scn.sinks, sinks)},
     }
 
 
-def write_matches(scn: MatchScenario, table: gpd.GeoDataFrame, out_dir: Path, *, inputs=()) -> dict[str, Path]:
+def write_matches(
+    scn: MatchScenario,
+    table: gpd.GeoDataFrame,
+    out_dir: Path,
+    *,
+    inputs: tuple | list = (),
+    sources: gpd.GeoDataFrame | None = None,
+    sinks: gpd.GeoDataFrame | None = None,
+) -> dict[str, Path]:
     """Write ``matches.csv``, ``matches.gpkg`` (line layer ``matches``, QGIS style embedded) and ``summary.json``.
 
     The folder is swapped in whole (:func:`heatmap.output_folder.write_atomically`).
@@ -707,7 +726,7 @@ def write_matches(scn: MatchScenario, table: gpd.GeoDataFrame, out_dir: Path, *,
         layer.insert(3, "status", np.where(layer.feasible, layer.kind, "infeasible"))
         gpkg = tmp / "matches.gpkg"
         qgis_style.write_layer_styles(gpkg, write_gpkg({"matches": layer}, gpkg))
-        write_json(matches_summary(scn, table), tmp / "summary.json")
+        write_json(matches_summary(scn, table, sources, sinks), tmp / "summary.json")
 
     written = write_atomically(out_dir, OUTPUT_FILES, write, inputs=inputs)
     logger.info("Wrote %d files to %s", len(written), out_dir)

@@ -220,7 +220,12 @@ def test_kip_matches_summary_reports_settings_and_reasons(kip_run):
     assert summary["assumptions"]["settings.detour_factor"] == {"value": 1.3, "origin": "scenario"}
     assert summary["assumptions"]["settings.max_pressure_gradient_pa_per_m"]["origin"] == "default"
     assert all(summary["infeasible"].values())
-    assert all(note for note in summary["units"]["sources"].values())
+    assert all(unit["note"] for unit in summary["units"]["sources"].values())
+    acid = summary["units"]["sources"]["boliden_acid_heat"]
+    assert acid["t_c"] == 105 and acid["hx_cost_eur_per_kw"] == 15  # filled in from the preset
+    assert acid["annual_mwh"] == pytest.approx(15020 * 0.95 * 8760 / 1000)
+    town = summary["units"]["sinks"]["town_district_heating"]
+    assert town["annual_mwh"] == pytest.approx(360_000, rel=1e-6) and town["peak_kw"] > 360_000 / 8.76
 
 
 def _scenario(tmp_path, change) -> str:
