@@ -83,6 +83,7 @@ def main() -> None:
     plan: OSM streets → routed, sized, pandapipes-simulated, costed network → GeoPackage + web map.
     demand: buildings → heat demand, heat-density raster and district-heating potential areas.
     concepts: excess-heat concepts compared over a year of hourly least-cost dispatch → tables, plots, impact.
+    matches: excess-heat sources paired with heat users, ranked by € per MWh → CSV + map layer.
     """
 
 
@@ -249,6 +250,45 @@ def concepts(scenario: Path, out_dir: Path, verbose: int, quiet: bool) -> None:
         written = write_concepts(study, out_dir)
     if not quiet:
         click.echo(concepts_report(study, written))
+
+
+@main.command()
+@click.argument("scenario", type=click.Path(path_type=Path))
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Output folder.")
+@verbosity
+@quiet
+def matches(scenario: Path, out_dir: Path, verbose: int, quiet: bool) -> None:
+    """Rank source–sink pairings of the SCENARIO file (YAML): matches.csv, matches.gpkg, summary.json."""
+    _configure_logging(verbose, quiet)
+    from heatmap.matching import (
+        format_matches,
+        matching_scenario_from_file,
+        rank_matches,
+        scenario_routes,
+        scenario_units,
+        write_matches,
+    )
+    from heatmap.output_folder import check_output_folder, input_paths
+
+    with _answer_errors():
+        scn = matching_scenario_from_file(scenario)
+        inputs = [scenario, *(scn.path(p) for p in input_paths(scn))]
+        check_output_folder(out_dir, inputs=inputs)
+        sources, sinks, source_kw, sink_kw = scenario_units(scn)
+        table = rank_matches(
+            sources,
+            sinks,
+            scn.settings,
+            source_profiles_kw=source_kw,
+            sink_profiles_kw=sink_kw,
+            routes=scenario_routes(scn),
+        )
+        written = write_matches(scn, table, out_dir, inputs=inputs, sources=sources, sinks=sinks)
+    if not quiet:
+        click.echo(format_matches(table))
+        click.echo("\nWritten:")
+        for path in written.values():
+            click.echo(f"  {path}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,747 @@
+"""Source–sink matching: rank pairings of excess-heat sources with heat users (industrial symbiosis).
+
+Every source is paired with every sink, each pair judged **as if it were alone** (pairs sharing a source or a
+sink compete; the table is a list for discussion, not an allocation). For each pair:
+
+- **Kind.** ``direct`` where ``source t_c ≥ sink t_c + approach_k`` (a heat exchanger suffices); else
+  ``heat_pump`` if heat pumps are allowed, with ``COP = η · T_hot / (T_hot − T_cold)`` (kelvin; ``T_hot`` the
+  sink's supply temperature, ``T_cold`` the source temperature — the rule of :func:`heatmap.excess_heat.cop`).
+  Per MWh delivered the pump takes ``1 − 1/COP`` MWh from the source and ``1/COP`` MWh of electricity.
+- **Distance.** Without candidate routes: ``route_length_m = max(straight line × detour_factor,
+  min_route_length_m)`` and ``route_cost_factor`` 1. With candidate routes (streets and/or links drawn in QGIS,
+  :mod:`heatmap.links`): the cheapest path on the candidate graph (:func:`heatmap.candidates.build_candidates`,
+  :func:`heatmap.candidates.candidate_graph`, networkx Dijkstra on ``weight_m`` = length × surface cost factor),
+  each unit joined to its nearest segment within ``max_connection_m``; ``route_length_m`` is the path's length,
+  ``route_cost_factor`` its weight ÷ length, and the map line follows the path. A unit with no segment in reach,
+  or a pair with no path, is infeasible.
+- **Hourly match.** Each unit has an hourly profile (kW over 8760 h): the one given, else flat at
+  ``annual_mwh / 8760``; both are clipped at the unit's ``peak_kw``. The heat a source can deliver to the sink
+  in an hour is its profile (direct) or its profile ÷ ``(1 − 1/COP)`` (heat pump). **Annual energy matched**
+  = Σ_h min(deliverable_h, sink_h). The **simultaneity** reported is matched ÷ min(deliverable annual, sink
+  annual): 1 when the two profiles have the same shape (two flat profiles give min(annuals)), below 1 where
+  the sink needs heat in hours the source has none (e.g. a summer source and a winter sink).
+- **Pipe.** Design load = min(deliverable peak, sink peak); design flow ``ṁ = Q / (c_p (t_c − t_return_c))`` at
+  the sink's temperatures (the heat exchanger or heat pump stands at the source; the pipe pair carries the
+  sink's supply and return water). The DN is the smallest of the EN 253 catalogue within the velocity and
+  pressure-gradient limits (:func:`heatmap.sizing.size_pipes`); pipe capex = catalogue € per metre of trench
+  (supply + return pair) × route length × route cost factor.
+- **Cost per MWh.** capex = pipe + heat exchanger (``hx_cost_eur_per_kw`` × design load) + heat pump
+  (``heat_pump.cost_eur_per_kw`` × design load, heat-pump pairs); annual cost = capex × annuity factor
+  (:func:`heatmap.economics.annuity_factor`) + O&M (``om_share_of_capex_per_a`` × capex + heat-pump O&M per MWh)
+  + electricity (MWh × price) + the source's heat (MWh taken from it × its heat price);
+  ``eur_per_mwh`` = annual cost ÷ annual energy matched.
+- **Infeasible** pairs stay in the table with a ``reason``: too cold with no heat pump allowed, a lift beyond
+  ``heat_pump.max_lift_k``, a route beyond ``max_route_length_m`` or none on the candidate graph, a flow beyond
+  the largest DN, nothing matched. Feasible pairs are ranked by ``eur_per_mwh`` (ascending); infeasible ones
+  follow, unranked.
+
+Left out: heat lost from the pipe, pumping energy, the sink's own equipment, and the hourly electricity price
+(one price per MWh is used).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from shapely.geometry import LineString
+
+from heatmap import settings
+from heatmap._errors import InputDataError, ScenarioError
+from heatmap.economics import annuity_factor
+from heatmap.energy_scenario import HourlyCsv, Id, assumptions
+from heatmap.excess_heat import availability_hourly, cop, read_hourly_column, read_presets
+from heatmap.scenario import Surface, SurfaceCostFactors
+
+logger = logging.getLogger(__name__)
+
+HOURS = 8760
+MATCH_COLUMNS = (
+    "rank",
+    "source_id",
+    "sink_id",
+    "feasible",
+    "reason",
+    "kind",
+    "source_t_c",
+    "sink_t_c",
+    "sink_t_return_c",
+    "cop",
+    "straight_m",
+    "route_length_m",
+    "route_cost_factor",
+    "design_kw",
+    "mdot_kg_per_s",
+    "dn",
+    "v_m_per_s",
+    "r_pa_per_m",
+    "pipe_capex_eur",
+    "hx_capex_eur",
+    "heat_pump_capex_eur",
+    "capex_eur",
+    "capital_cost_eur_per_a",
+    "om_cost_eur_per_a",
+    "electricity_mwh_per_a",
+    "electricity_cost_eur_per_a",
+    "heat_purchase_cost_eur_per_a",
+    "annual_cost_eur_per_a",
+    "source_heat_mwh_per_a",
+    "matched_mwh_per_a",
+    "simultaneity",
+    "eur_per_mwh",
+)
+
+
+# --------------------------------------------------------------------------------------------- settings ---
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class HeatPumpRule(_Model):
+    """Heat pumps that may lift a source too cold for a sink."""
+
+    allowed: bool = Field(True, description="pair cold sources with sinks through a heat pump")
+    eta: float = Field(0.5, gt=0, le=1, description="share of the Carnot COP reached (COP = η·T_hot/(T_hot−T_cold))")
+    cost_eur_per_kw: float = Field(700.0, ge=0, description="investment per kW of heat output (estimate)")
+    om_eur_per_mwh: float = Field(0.0, ge=0, description="operation and maintenance per MWh of heat")
+    max_lift_k: float = Field(80.0, gt=0, description="largest lift T_hot − T_cold one pump makes (estimate)")
+
+
+class MatchingSettings(_Model):
+    """How pairs are judged and costed; every value is reported in ``summary.json``."""
+
+    crs: str = Field("EPSG:3067", description="metric CRS of the distances and the map layer")
+    detour_factor: float = Field(1.3, ge=1, le=5, description="route length ÷ straight line (estimate)")
+    min_route_length_m: float = Field(100.0, ge=0, description="shortest route, e.g. within one site (estimate)")
+    max_route_length_m: float = Field(10_000.0, gt=0, description="longer routes are flagged infeasible")
+    max_connection_m: float = Field(
+        500.0, gt=0, description="with candidate routes: farthest a unit may lie from its nearest segment"
+    )
+    approach_k: float = Field(5.0, ge=0, description="source must exceed the sink's supply temperature by this")
+    heat_pump: HeatPumpRule = HeatPumpRule()
+    electricity_price_eur_per_mwh: float = Field(60.0, description="electricity bought by heat pumps (estimate)")
+    hx_cost_eur_per_kw: float = Field(
+        15.0, ge=0, description="heat exchanger at the source per kW, unless the source gives its own"
+    )
+    om_share_of_capex_per_a: float = Field(0.01, ge=0, lt=1, description="O&M per year as a share of capex")
+    discount_rate: float = Field(0.05, ge=0, lt=1, description="real discount rate per year")
+    lifetime_a: int = Field(20, gt=0, le=100, description="lifetime of pipes and equipment (years)")
+    catalogue: Path = Field(settings.data_dir / "pipes_en253.csv", description="EN 253 pipe catalogue")
+    insulation_series: int = Field(2, ge=1, le=3, description="EN 253 insulation series")
+    cost_column: str = Field("cost_eur_per_m", description="catalogue column: trench cost per metre (pipe pair)")
+    max_velocity_m_per_s: float = Field(1.5, gt=0, le=5, description="sizing limit on the flow velocity")
+    max_pressure_gradient_pa_per_m: float = Field(250.0, gt=0, le=2000, description="sizing limit on friction")
+    roughness_mm: float = Field(0.045, ge=0, le=5, description="pipe wall roughness")
+
+
+class _Unit(_Model):
+    id: Id
+    plant: str | None = Field(None, description="plant name in plants_csv (its location)")
+    lon: float | None = Field(None, ge=-180, le=180, description="longitude (WGS84), instead of plant")
+    lat: float | None = Field(None, ge=-90, le=90, description="latitude (WGS84), instead of plant")
+    note: str | None = Field(None, description="where the figures come from (sourced or estimate)")
+
+    @model_validator(mode="after")
+    def _location(self):
+        if (self.plant is None) == (self.lon is None or self.lat is None):
+            raise ValueError("give either plant or both lon and lat")
+        return self
+
+
+class MatchSource(_Unit):
+    """An excess-heat source; values left out come from its preset (``data/excess_heat_presets.csv``)."""
+
+    preset: str | None = Field(None, description="kind in the preset table (roaster_steam, electrolyser, …)")
+    t_c: float | None = Field(None, gt=-20, lt=600, description="temperature the heat is available at (°C)")
+    peak_kw: float = Field(gt=0, description="heat it can give at full availability (kW)")
+    availability: float | list[float] | HourlyCsv | None = Field(
+        None, description="0…1: a constant, 12 monthly factors, or an hourly CSV column"
+    )
+    heat_price_eur_per_mwh: float | None = Field(None, ge=0, description="price of the heat taken")
+    hx_cost_eur_per_kw: float | None = Field(None, ge=0, description="recovery heat exchanger per kW")
+
+    @model_validator(mode="after")
+    def _availability(self) -> MatchSource:
+        a = self.availability
+        if isinstance(a, float | int) and not 0 <= a <= 1:
+            raise ValueError("availability must be within 0…1")
+        if isinstance(a, list) and (len(a) != 12 or not all(0 <= x <= 1 for x in a)):
+            raise ValueError("availability as a list needs 12 monthly factors within 0…1")
+        return self
+
+
+class MatchSink(_Unit):
+    """A heat user: its supply and return temperature and its heat over the year."""
+
+    t_c: float = Field(gt=0, lt=600, description="supply temperature it needs (°C)")
+    t_return_c: float = Field(gt=0, lt=600, description="temperature it returns (°C)")
+    annual_mwh: float | None = Field(None, gt=0, description="heat it uses per year (MWh)")
+    profile: HourlyCsv | None = Field(None, description="hourly heat use in kW instead of annual_mwh and shape")
+    shape: str = Field("flat", pattern="^(flat|degree_hours)$", description="flat, or by heating degree-hours")
+    hot_water_share: float = Field(0.2, ge=0, lt=1, description="degree_hours shape: flat share of annual_mwh")
+    base_temperature_c: float = Field(17.0, description="degree_hours shape: base temperature (FMI S17)")
+    peak_kw: float | None = Field(None, gt=0, description="design load (kW); default the profile's highest hour")
+
+    @model_validator(mode="after")
+    def _check(self) -> MatchSink:
+        if self.t_return_c >= self.t_c:
+            raise ValueError("t_return_c must be below t_c")
+        if (self.annual_mwh is None) == (self.profile is None):
+            raise ValueError("give either annual_mwh or profile")
+        return self
+
+
+class CandidateLinks(_Model):
+    """Candidate routes drawn in QGIS (a line layer, see :mod:`heatmap.links`) instead of straight lines."""
+
+    path: Path = Field(description="line layer of candidate routes (optional 'surface' column)")
+    layer: str | None = Field(None, description="layer of that file")
+    default_surface: Surface = Field("open_terrain", description="surface of lines without a 'surface' value")
+    snap_m: float = Field(2.0, ge=0, le=100, description="line ends this close join")
+    cost_factors: SurfaceCostFactors = Field(SurfaceCostFactors(), description="trench cost relative to a street")
+
+
+class MatchScenario(_Model):
+    """A matching study: sources, sinks, their locations and the settings."""
+
+    name: str = Field(min_length=1)
+    year: int = Field(2023, ge=1900, le=2100, description="calendar year of the hourly time stamps")
+    outdoor_temperature: HourlyCsv | None = Field(None, description="hourly °C, for sinks of shape degree_hours")
+    plants_csv: Path | None = Field(None, description="plants with their (approximate) locations")
+    presets_csv: Path = Field(settings.data_dir / "excess_heat_presets.csv", description="source presets")
+    settings: MatchingSettings = MatchingSettings()
+    candidate_links: CandidateLinks | None = Field(None, description="route on these lines, not straight lines")
+    sources: list[MatchSource] = Field(min_length=1)
+    sinks: list[MatchSink] = Field(min_length=1)
+    _base_dir: Path = PrivateAttr(default=Path("."))
+
+    @model_validator(mode="after")
+    def _ids(self) -> MatchScenario:
+        for group in ("sources", "sinks"):
+            ids = [u.id for u in getattr(self, group)]
+            dup = sorted({i for i in ids if ids.count(i) > 1})
+            if dup:
+                raise ValueError(f"{group}: ids repeated: {dup}")
+        if any(s.shape == "degree_hours" for s in self.sinks) and self.outdoor_temperature is None:
+            raise ValueError("sinks of shape degree_hours need outdoor_temperature")
+        return self
+
+    def path(self, p: Path) -> Path:
+        """Return a path from the scenario, made absolute from the scenario file's folder."""
+        return p if p.is_absolute() else self._base_dir / p
+
+
+def matching_scenario_from_file(path: str | Path) -> MatchScenario:
+    """Read and validate a matching scenario (YAML); errors name the file and the key.
+
+    Parameters
+    ----------
+    path
+        The YAML file.
+
+    Returns
+    -------
+    MatchScenario
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ScenarioError(f"{path}: scenario file not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ScenarioError(f"{path}: not valid YAML ({exc})") from None
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{path}: expected a mapping of settings at the top level")
+    try:
+        scn = MatchScenario.model_validate(data)
+    except ValidationError as exc:
+        lines = [f"  {'.'.join(map(str, e['loc'])) or '(top level)'}: {e['msg']}" for e in exc.errors()[:12]]
+        raise ScenarioError(f"{path}: {exc.error_count()} invalid setting(s):\n" + "\n".join(lines)) from None
+    scn._base_dir = path.resolve().parent
+    logger.info("Read matching scenario %s: %d sources, %d sinks", path, len(scn.sources), len(scn.sinks))
+    return scn
+
+
+# ------------------------------------------------------------------------------------------------ units ---
+def _locations(scn: MatchScenario, units: list[_Unit], group: str) -> list[tuple[float, float]]:
+    plants = None
+    if any(u.plant is not None for u in units):
+        if scn.plants_csv is None:
+            raise ScenarioError(f"{group}: a unit names a plant but the scenario has no plants_csv")
+        path = scn.path(scn.plants_csv)
+        if not path.is_file():
+            raise InputDataError(f"{path}: plants file not found (plants_csv)")
+        plants = pd.read_csv(path, comment="#")
+        if not {"name", "lat", "lon"} <= set(plants.columns):
+            raise InputDataError(f"{path}: needs the columns name, lat, lon")
+        plants = plants.set_index("name")
+    out = []
+    for u in units:
+        if u.plant is None:
+            out.append((float(u.lon), float(u.lat)))
+            continue
+        if u.plant not in plants.index:
+            raise ScenarioError(f"{group}[{u.id}].plant {u.plant!r} not in {scn.plants_csv}")
+        p = plants.loc[u.plant]
+        if pd.isna(p.lat) or pd.isna(p.lon):
+            raise ScenarioError(
+                f"{group}[{u.id}].plant {u.plant!r} has no coordinates in {scn.plants_csv}; give lon and lat"
+            )
+        out.append((float(p.lon), float(p.lat)))
+    return out
+
+
+def scenario_units(
+    scn: MatchScenario,
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Turn a matching scenario into the inputs of :func:`rank_matches`.
+
+    Returns
+    -------
+    (sources, sinks, source_profiles_kw, sink_profiles_kw)
+        GeoDataFrames in ``scn.settings.crs`` and the hourly profiles (kW, 8760 values) by id.
+    """
+    from heatmap.climate import year_index
+    from heatmap.profiles import hourly_load_kw
+
+    index = year_index(scn.year)[:HOURS]
+    presets = read_presets(scn.path(scn.presets_csv))
+    base = scn.path(Path("."))
+    rows, profiles = [], {}
+    for s in scn.sources:
+        if s.preset is not None and s.preset not in presets.index:
+            raise ScenarioError(f"sources[{s.id}].preset {s.preset!r} unknown; known: {', '.join(presets.index)}")
+        row = presets.loc[s.preset] if s.preset else None
+
+        def pick(name: str, preset_name: str, s=s, row=row, default=None):
+            value = getattr(s, name)
+            if value is not None:
+                return value
+            if row is not None and pd.notna(row.get(preset_name)):
+                return float(row[preset_name])
+            if default is not None:
+                return default
+            raise ScenarioError(f"sources[{s.id}]: {name} missing (give it, or a preset that has it)")
+
+        avail = pick("availability", "availability")
+        if hasattr(avail, "csv"):
+            avail = {"csv": avail.csv, "column": avail.column}
+        factor = availability_hourly(avail, index, base_dir=base)
+        profiles[s.id] = s.peak_kw * factor
+        rows.append(
+            {
+                "id": s.id,
+                "t_c": float(pick("t_c", "temperature_c")),
+                "peak_kw": s.peak_kw,
+                "annual_mwh": float(profiles[s.id].sum() / 1000),
+                "heat_price_eur_per_mwh": float(pick("heat_price_eur_per_mwh", "heat_price_eur_per_mwh", default=0.0)),
+                "hx_cost_eur_per_kw": float(
+                    pick("hx_cost_eur_per_kw", "hx_cost_eur_per_kw", default=scn.settings.hx_cost_eur_per_kw)
+                ),
+            }
+        )
+    sources = _frame(rows, _locations(scn, scn.sources, "sources"), scn.settings.crs)
+    outdoor = None
+    if scn.outdoor_temperature is not None:
+        t = scn.outdoor_temperature
+        outdoor = read_hourly_column(scn.path(t.csv), t.column, HOURS, lower=-70, upper=50)
+    rows, sink_profiles = [], {}
+    for k in scn.sinks:
+        if k.profile is not None:
+            load = read_hourly_column(scn.path(k.profile.csv), k.profile.column, HOURS, lower=0, upper=1e9)
+        elif k.shape == "degree_hours":
+            load = hourly_load_kw(
+                k.annual_mwh * (1 - k.hot_water_share),
+                k.annual_mwh * k.hot_water_share,
+                outdoor,
+                base_temperature_c=k.base_temperature_c,
+            )
+        else:
+            load = np.full(HOURS, k.annual_mwh * 1000 / HOURS)
+        peak = k.peak_kw if k.peak_kw is not None else float(load.max())
+        sink_profiles[k.id] = np.asarray(load, dtype=float)
+        rows.append(
+            {
+                "id": k.id,
+                "t_c": k.t_c,
+                "t_return_c": k.t_return_c,
+                "peak_kw": peak,
+                "annual_mwh": float(np.minimum(load, peak).sum() / 1000),
+            }
+        )
+    sinks = _frame(rows, _locations(scn, scn.sinks, "sinks"), scn.settings.crs)
+    return sources, sinks, profiles, sink_profiles
+
+
+def scenario_routes(scn: MatchScenario) -> gpd.GeoDataFrame | None:
+    """Read the scenario's candidate links into segments for :func:`rank_matches` (``None`` if it has none)."""
+    from pyproj import CRS
+
+    from heatmap import links
+
+    lk = scn.candidate_links
+    if lk is None:
+        return None
+    lines = links.read_lines(scn.path(lk.path), layer=lk.layer, crs=CRS(scn.settings.crs), what="candidate links")
+    drawn = links.drawn_links(lines, cost_factors=lk.cost_factors.model_dump(), default_surface=lk.default_surface)
+    return links.combine(None, [drawn], snap_m=lk.snap_m)
+
+
+def _frame(rows: list[dict], lonlat: list[tuple[float, float]], crs: str) -> gpd.GeoDataFrame:
+    lon, lat = zip(*lonlat, strict=True)
+    return gpd.GeoDataFrame(rows, geometry=gpd.points_from_xy(lon, lat), crs="EPSG:4326").to_crs(crs)
+
+
+# ---------------------------------------------------------------------------------------------- ranking ---
+def _profile(units: gpd.GeoDataFrame, profiles: dict[str, np.ndarray] | None, what: str) -> dict[str, np.ndarray]:
+    """Hourly kW of each unit: the given profile or flat at annual/8760, clipped at ``peak_kw``."""
+    out = {}
+    for u in units.itertuples():
+        if profiles is not None and u.id in profiles:
+            p = np.asarray(profiles[u.id], dtype=float)
+            if p.shape != (HOURS,) or not np.isfinite(p).all() or (p < 0).any():
+                raise InputDataError(f"{what} {u.id}: the hourly profile needs {HOURS} finite values ≥ 0 (kW)")
+        else:
+            if u.annual_mwh > u.peak_kw * HOURS / 1000 * (1 + 1e-9):
+                raise InputDataError(
+                    f"{what} {u.id}: annual_mwh {u.annual_mwh:g} is more than peak_kw × 8760 h "
+                    f"({u.peak_kw * HOURS / 1000:g} MWh)"
+                )
+            p = np.full(HOURS, u.annual_mwh * 1000 / HOURS)
+        out[u.id] = np.minimum(p, u.peak_kw)
+    return out
+
+
+def _graph_routes(
+    sources: gpd.GeoDataFrame, sinks: gpd.GeoDataFrame, routes: gpd.GeoDataFrame, max_connection_m: float
+) -> dict[tuple[str, str], tuple[float, float, Any]]:
+    """Cheapest path of every source–sink pair on the candidate graph: ``(length_m, weight_m, line)``.
+
+    Pairs without a path are left out; ``line`` is ``None`` where the path's pieces do not merge into one line.
+    """
+    import networkx as nx
+    import shapely
+
+    from heatmap import candidates
+
+    if routes.crs != sources.crs:
+        raise InputDataError(f"candidate routes ({routes.crs}) and units ({sources.crs}) must share one CRS")
+    src = gpd.GeoDataFrame({"source_id": "source:" + sources["id"].astype(str)}, geometry=sources.geometry.values)
+    con = gpd.GeoDataFrame({"consumer_id": "sink:" + sinks["id"].astype(str)}, geometry=sinks.geometry.values)
+    cn = candidates.build_candidates(
+        routes, src.set_crs(sources.crs), con.set_crs(sources.crs), max_service_length_m=max_connection_m
+    )
+    G = candidates.candidate_graph(cn.edges)
+    node = cn.terminals.set_index("terminal_id").node
+    geometry = cn.edges.set_index("edge_id").geometry
+    out = {}
+    for s in sources["id"]:
+        start = node[f"source:{s}"]
+        if start < 0 or start not in G:
+            continue
+        dist, paths = nx.single_source_dijkstra(G, start, weight="weight_m")
+        for k in sinks["id"]:
+            end = node[f"sink:{k}"]
+            if end < 0 or end not in dist:
+                continue
+            steps = [G.edges[a, b] for a, b in zip(paths[end][:-1], paths[end][1:], strict=True)]
+            line = (
+                shapely.line_merge(shapely.MultiLineString([geometry[e["edge_id"]] for e in steps])) if steps else None
+            )
+            out[(s, k)] = (
+                sum(e["length_m"] for e in steps),
+                float(dist[end]),
+                line if line is not None and line.geom_type == "LineString" else None,
+            )
+    return out
+
+
+def _check_columns(frame: gpd.GeoDataFrame, needed: tuple[str, ...], what: str) -> None:
+    missing = [c for c in needed if c not in frame.columns]
+    if missing:
+        raise InputDataError(f"{what}: columns {', '.join(missing)} missing")
+    if frame.crs is None or not frame.crs.is_projected:
+        raise InputDataError(f"{what}: need a metric (projected) CRS, not {frame.crs}")
+    if frame["id"].duplicated().any():
+        raise InputDataError(f"{what}: ids repeated: {', '.join(map(str, frame['id'][frame['id'].duplicated()]))}")
+
+
+def rank_matches(
+    sources: gpd.GeoDataFrame,
+    sinks: gpd.GeoDataFrame,
+    config: MatchingSettings | None = None,
+    *,
+    source_profiles_kw: dict[str, np.ndarray] | None = None,
+    sink_profiles_kw: dict[str, np.ndarray] | None = None,
+    routes: gpd.GeoDataFrame | None = None,
+) -> gpd.GeoDataFrame:
+    """Judge every source–sink pair and rank the feasible ones by cost per MWh matched.
+
+    The rules are in the module docstring.
+
+    Parameters
+    ----------
+    sources
+        Points with ``id``, ``t_c`` (°C), ``annual_mwh``, ``peak_kw``; optional ``heat_price_eur_per_mwh`` (default
+        0) and ``hx_cost_eur_per_kw`` (default the setting). Metric CRS.
+    sinks
+        Points with ``id``, ``t_c`` (supply it needs, °C), ``t_return_c``, ``annual_mwh``, ``peak_kw``; same CRS.
+    config
+        The matching settings (default :class:`MatchingSettings`).
+    source_profiles_kw, sink_profiles_kw
+        Hourly kW (8760 values) by id; units without one are flat at ``annual_mwh / 8760``.
+    routes
+        Candidate segments (``edge_id``, ``u``, ``v``, ``length_m``, optional ``cost_factor``: the output of
+        :func:`heatmap.links.combine` or :func:`heatmap.streets.street_edges`) to route on; ``None``: straight
+        lines × ``detour_factor``.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        One row per pair with the columns of :data:`MATCH_COLUMNS` and a line from source to sink; feasible
+        pairs first, by ``rank``.
+    """
+    from heatmap import sizing
+
+    st = config or MatchingSettings()
+    _check_columns(sources, ("id", "t_c", "annual_mwh", "peak_kw"), "sources")
+    _check_columns(sinks, ("id", "t_c", "t_return_c", "annual_mwh", "peak_kw"), "sinks")
+    if sources.crs != sinks.crs:
+        raise InputDataError(f"sources ({sources.crs}) and sinks ({sinks.crs}) must share one CRS")
+    src_p = _profile(sources, source_profiles_kw, "source")
+    snk_p = _profile(sinks, sink_profiles_kw, "sink")
+    catalogue = sizing.load_catalogue(st.catalogue, insulation_series=st.insulation_series, cost_column=st.cost_column)
+    af = annuity_factor(st.discount_rate, st.lifetime_a)
+    hp = st.heat_pump
+    paths = None if routes is None else _graph_routes(sources, sinks, routes, st.max_connection_m)
+    rows, lines = [], []
+    for s in sources.itertuples():
+        for k in sinks.itertuples():
+            r: dict[str, Any] = {
+                "source_id": s.id,
+                "sink_id": k.id,
+                "source_t_c": float(s.t_c),
+                "sink_t_c": float(k.t_c),
+                "sink_t_return_c": float(k.t_return_c),
+            }
+            reasons = []
+            straight = float(s.geometry.distance(k.geometry))
+            line = LineString([s.geometry, k.geometry])
+            if paths is None:
+                route, factor = max(straight * st.detour_factor, st.min_route_length_m), 1.0
+            elif (s.id, k.id) in paths:
+                length, weight, path_line = paths[(s.id, k.id)]
+                route = max(length, st.min_route_length_m)
+                factor = weight / length if length > 0 else 1.0
+                line = path_line if path_line is not None else line
+            else:
+                route, factor = np.nan, np.nan
+                reasons.append(f"no route on the candidate links within {st.max_connection_m:g} m of both")
+            r.update(straight_m=straight, route_length_m=route, route_cost_factor=factor)
+            lift = float(k.t_c) - float(s.t_c)
+            if s.t_c >= k.t_c + st.approach_k:
+                kind, c = "direct", np.inf
+            elif not hp.allowed:
+                kind, c = "none", np.nan
+                reasons.append(
+                    f"too cold: {s.t_c:g} °C < sink supply {k.t_c:g} °C + approach {st.approach_k:g} K, "
+                    "and heat pumps are not allowed"
+                )
+            elif lift > hp.max_lift_k:
+                kind, c = "none", np.nan
+                reasons.append(f"lift {lift:g} K beyond a heat pump's {hp.max_lift_k:g} K (heat_pump.max_lift_k)")
+            else:
+                kind, c = "heat_pump", float(cop(float(k.t_c), float(s.t_c), eta=hp.eta))
+                if c <= 1:
+                    kind = "none"
+                    reasons.append(f"heat-pump COP {c:.2f} ≤ 1")
+            r.update(kind=kind, cop=c if kind == "heat_pump" else np.nan)  # a direct pair has no COP
+            if route > st.max_route_length_m:
+                reasons.append(f"too far: route {route:,.0f} m > {st.max_route_length_m:,.0f} m")
+            from_source = 1.0 if kind == "direct" else (1 - 1 / c if kind == "heat_pump" else np.nan)
+            if kind == "none":
+                deliverable = np.zeros(HOURS)
+            else:
+                deliverable = src_p[s.id] / from_source
+            hourly = np.minimum(deliverable, snk_p[k.id])
+            matched = float(hourly.sum() / 1000)
+            possible = min(deliverable.sum(), snk_p[k.id].sum()) / 1000
+            design = float(min(s.peak_kw / from_source, k.peak_kw)) if kind != "none" else 0.0
+            dt_k = float(k.t_c - k.t_return_c)
+            water = sizing.water_properties(float(k.t_c), float(k.t_return_c))
+            mdot = design * 1000 / (water.cp_j_per_kgk * dt_k)
+            if kind != "none":
+                dn = int(
+                    sizing.size_pipes(
+                        np.array([mdot]),
+                        catalogue,
+                        rho=water.rho_kg_per_m3,
+                        nu_m2_per_s=water.nu_m2_per_s,
+                        roughness_m=st.roughness_mm / 1000,
+                        max_velocity_m_per_s=st.max_velocity_m_per_s,
+                        max_pressure_gradient_pa_per_m=st.max_pressure_gradient_pa_per_m,
+                    )[0]
+                )
+                v, grad = sizing.pressure_gradient_pa_per_m(
+                    np.array(mdot),
+                    np.array(catalogue.d_inner_m[dn]),
+                    rho=water.rho_kg_per_m3,
+                    nu_m2_per_s=water.nu_m2_per_s,
+                    roughness_m=st.roughness_mm / 1000,
+                )
+                v, grad = float(v), float(grad)
+                if v > st.max_velocity_m_per_s or grad > st.max_pressure_gradient_pa_per_m:
+                    reasons.append(f"peak flow {mdot:,.1f} kg/s beyond the largest pipe DN{dn} within the limits")
+                pipe = float(catalogue.cost_eur_per_m[dn]) * route * factor if np.isfinite(route) else 0.0
+            else:
+                dn, v, grad, pipe = 0, np.nan, np.nan, 0.0
+            if kind != "none" and matched <= 0:
+                reasons.append("nothing matched: the source has no heat in the hours the sink needs it")
+            hx_per_kw = getattr(s, "hx_cost_eur_per_kw", st.hx_cost_eur_per_kw)
+            hx_per_kw = st.hx_cost_eur_per_kw if pd.isna(hx_per_kw) else float(hx_per_kw)
+            hx = hx_per_kw * design
+            hp_capex = hp.cost_eur_per_kw * design if kind == "heat_pump" else 0.0
+            capex = pipe + hx + hp_capex
+            elec = matched / c if kind == "heat_pump" else 0.0
+            source_heat = matched - elec
+            price = getattr(s, "heat_price_eur_per_mwh", 0.0)
+            price = 0.0 if pd.isna(price) else float(price)
+            om = st.om_share_of_capex_per_a * capex + (hp.om_eur_per_mwh * matched if kind == "heat_pump" else 0.0)
+            costs = {
+                "capital_cost_eur_per_a": capex * af,
+                "om_cost_eur_per_a": om,
+                "electricity_cost_eur_per_a": elec * st.electricity_price_eur_per_mwh,
+                "heat_purchase_cost_eur_per_a": source_heat * price,
+            }
+            annual = sum(costs.values())
+            r.update(
+                design_kw=design,
+                mdot_kg_per_s=mdot,
+                dn=dn,
+                v_m_per_s=v,
+                r_pa_per_m=grad,
+                pipe_capex_eur=pipe,
+                hx_capex_eur=hx,
+                heat_pump_capex_eur=hp_capex,
+                capex_eur=capex,
+                **costs,
+                annual_cost_eur_per_a=annual,
+                electricity_mwh_per_a=elec,
+                source_heat_mwh_per_a=source_heat,
+                matched_mwh_per_a=matched,
+                simultaneity=matched / possible if possible > 0 else np.nan,
+                eur_per_mwh=annual / matched if matched > 0 else np.nan,
+                feasible=not reasons,
+                reason="; ".join(reasons),
+            )
+            rows.append(r)
+            lines.append(line)
+    table = gpd.GeoDataFrame(rows, geometry=lines, crs=sources.crs)
+    table = table.sort_values(["feasible", "eur_per_mwh"], ascending=[False, True], kind="stable", na_position="last")
+    table["rank"] = pd.array(np.where(table.feasible, np.arange(1, len(table) + 1), np.nan), dtype="Int64")
+    table = table[[*MATCH_COLUMNS, "geometry"]].reset_index(drop=True)
+    best = table.iloc[0] if len(table) and table.feasible.iloc[0] else None
+    logger.info(
+        "Matched %d sources × %d sinks: %d of %d pairs feasible%s",
+        len(sources), len(sinks), int(table.feasible.sum()), len(table),
+        "" if best is None else f", best {best.source_id} → {best.sink_id} at {best.eur_per_mwh:.1f} €/MWh",
+    )  # fmt: skip
+    return table
+
+
+# ---------------------------------------------------------------------------------------------- outputs ---
+OUTPUT_FILES = ("matches.csv", "matches.gpkg", "summary.json")
+
+
+def matches_summary(
+    scn: MatchScenario,
+    table: gpd.GeoDataFrame,
+    sources: gpd.GeoDataFrame | None = None,
+    sinks: gpd.GeoDataFrame | None = None,
+) -> dict[str, Any]:
+    """Summarise a matching run: counts, the feasible pairs in order, the reasons, every setting and unit used.
+
+    ``sources`` and ``sinks`` (from :func:`scenario_units`) add each unit's values as used (preset values
+    filled in) beside its note.
+    """
+    feasible = table[table.feasible]
+
+    def units(group: list, frame: gpd.GeoDataFrame | None) -> dict[str, Any]:
+        used = {} if frame is None else frame.drop(columns="geometry").set_index("id").to_dict("index")
+        return {u.id: {**used.get(u.id, {}), "note": u.note} for u in group}
+
+    return {
+        "scenario": scn.name,
+        "sources": len(scn.sources),
+        "sinks": len(scn.sinks),
+        "pairs": len(table),
+        "feasible_pairs": len(feasible),
+        "ranking": [
+            {
+                "rank": int(r.rank),
+                "source_id": r.source_id,
+                "sink_id": r.sink_id,
+                "kind": r.kind,
+                "route_length_m": round(float(r.route_length_m), 1),
+                "matched_mwh_per_a": round(float(r.matched_mwh_per_a), 1),
+                "eur_per_mwh": round(float(r.eur_per_mwh), 2),
+            }
+            for r in feasible.itertuples()
+        ],
+        "infeasible": {f"{r.source_id} → {r.sink_id}": r.reason for r in table[~table.feasible].itertuples()},
+        "rule": "each pair judged as if alone; annual energy matched = Σ_h min(source deliverable, sink load); "
+        "€/MWh = (capex × annuity factor + O&M + electricity + heat purchase) / MWh matched",
+        "assumptions": assumptions(scn.settings, "settings."),
+        "units": {"sources": units(scn.sources, sources), "sinks": units(scn.sinks, sinks)},
+    }
+
+
+def write_matches(
+    scn: MatchScenario,
+    table: gpd.GeoDataFrame,
+    out_dir: Path,
+    *,
+    inputs: tuple | list = (),
+    sources: gpd.GeoDataFrame | None = None,
+    sinks: gpd.GeoDataFrame | None = None,
+) -> dict[str, Path]:
+    """Write ``matches.csv``, ``matches.gpkg`` (line layer ``matches``, QGIS style embedded) and ``summary.json``.
+
+    The folder is swapped in whole (:func:`heatmap.output_folder.write_atomically`).
+    """
+    from heatmap import qgis_style
+    from heatmap.output_folder import write_atomically
+    from heatmap.outputs import write_gpkg, write_json
+
+    def write(tmp: Path) -> None:
+        table.drop(columns="geometry").to_csv(tmp / "matches.csv", index=False, float_format="%.4f")
+        layer = table.copy()
+        layer["rank"] = layer["rank"].astype("float")
+        layer.insert(3, "status", np.where(layer.feasible, layer.kind, "infeasible"))
+        gpkg = tmp / "matches.gpkg"
+        qgis_style.write_layer_styles(gpkg, write_gpkg({"matches": layer}, gpkg))
+        write_json(matches_summary(scn, table, sources, sinks), tmp / "summary.json")
+
+    written = write_atomically(out_dir, OUTPUT_FILES, write, inputs=inputs)
+    logger.info("Wrote %d files to %s", len(written), out_dir)
+    return written
+
+
+def format_matches(table: pd.DataFrame) -> str:
+    """Render the ranking as a text table (what the command prints)."""
+    view = table[
+        ["rank", "source_id", "sink_id", "kind", "route_length_m", "dn", "matched_mwh_per_a", "eur_per_mwh", "reason"]
+    ].rename(
+        columns={
+            "route_length_m": "route m",
+            "matched_mwh_per_a": "matched MWh/a",
+            "eur_per_mwh": "€/MWh",
+        }
+    )
+    return view.to_string(index=False, float_format=lambda v: f"{v:,.1f}", na_rep="–")

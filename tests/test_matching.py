@@ -1,0 +1,329 @@
+"""Source–sink matching: a hand-made case ranked by hand, profiles and simultaneity, ``heatmap matches`` end to end."""
+
+import json
+import sqlite3
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from shapely.geometry import Point
+
+from heatmap import settings
+from heatmap.economics import annuity_factor
+from heatmap.matching import HOURS, MATCH_COLUMNS, HeatPumpRule, MatchingSettings, rank_matches
+
+KIP_MATCHES = settings.data_dir / "scenarios" / "kip_matches.yaml"
+CRS = "EPSG:3067"
+E0, N0 = 330_000.0, 7_080_000.0  # somewhere in Kokkola, EPSG:3067
+
+
+def run_cli(*args):
+    from click.testing import CliRunner
+
+    from heatmap.cli import main
+
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+def _points(rows: list[dict]) -> gpd.GeoDataFrame:
+    geometry = [Point(E0 + r.pop("x"), N0 + r.pop("y")) for r in rows]
+    return gpd.GeoDataFrame(rows, geometry=geometry, crs=CRS)
+
+
+def hand_case():
+    """Three sources × two sinks: a near hot pair, a far hot source, a cold source needing a heat pump."""
+    sources = _points(
+        [
+            {"id": "near_hot", "x": 0, "y": 0, "t_c": 120.0, "peak_kw": 1000.0, "annual_mwh": 8760.0},
+            {"id": "far_hot", "x": 20_000, "y": 0, "t_c": 120.0, "peak_kw": 1000.0, "annual_mwh": 8760.0},
+            {"id": "cold", "x": 0, "y": 200, "t_c": 30.0, "peak_kw": 1000.0, "annual_mwh": 8760.0},
+        ]
+    )
+    sinks = _points(
+        [
+            {"id": "plant", "x": 1000, "y": 0, "t_c": 80.0, "t_return_c": 50.0, "peak_kw": 500.0, "annual_mwh": 4380},
+            {"id": "town", "x": 0, "y": 3000, "t_c": 80.0, "t_return_c": 50.0, "peak_kw": 500.0, "annual_mwh": 4380},
+        ]
+    )
+    config = MatchingSettings(
+        detour_factor=1.3,
+        min_route_length_m=100,
+        max_route_length_m=10_000,
+        approach_k=5,
+        heat_pump=HeatPumpRule(allowed=True, eta=0.5, cost_eur_per_kw=500, om_eur_per_mwh=0, max_lift_k=80),
+        electricity_price_eur_per_mwh=50,
+        hx_cost_eur_per_kw=10,
+        om_share_of_capex_per_a=0.01,
+        discount_rate=0.05,
+        lifetime_a=20,
+    )
+    return sources, sinks, config
+
+
+@pytest.fixture(scope="module")
+def hand_table():
+    return rank_matches(*hand_case()).set_index(["source_id", "sink_id"], drop=False)
+
+
+def test_hand_case_ranking_order(hand_table):
+    t = hand_table.sort_values("rank")
+    feasible = t[t.feasible]
+    # near hot → plant: 1.3 km of DN65 only. cold → plant: a heat pump but short. near hot → town: 3.9 km.
+    assert list(zip(feasible.source_id, feasible.sink_id, strict=True)) == [
+        ("near_hot", "plant"),
+        ("cold", "plant"),
+        ("near_hot", "town"),
+        ("cold", "town"),
+    ]
+    assert feasible["rank"].tolist() == [1, 2, 3, 4]
+    assert feasible.eur_per_mwh.is_monotonic_increasing
+    assert list(hand_table.kind[hand_table.source_id == "cold"]) == ["heat_pump", "heat_pump"]
+    assert set(hand_table.kind[hand_table.source_id != "cold"]) == {"direct"}
+
+
+def test_hand_case_cost_per_mwh_by_hand(hand_table):
+    r = hand_table.loc[("near_hot", "plant")]
+    # 500 kW at 80/50 °C: ṁ ≈ 500 / (4.19 · 30) ≈ 3.98 kg/s → DN50 runs at ~1.75 m/s (> 1.5), DN65 at ~1.05 m/s.
+    assert r.dn == 65
+    assert r.mdot_kg_per_s == pytest.approx(500 / (4.19 * 30), rel=0.01)
+    assert r.route_length_m == pytest.approx(1000 * 1.3)
+    cost_per_m = pd.read_csv(settings.data_dir / "pipes_en253.csv", comment="#").set_index("dn").cost_eur_per_m[65]
+    capex = cost_per_m * 1300 + 10 * 500  # pipe pair + heat exchanger
+    annual = capex * annuity_factor(0.05, 20) + 0.01 * capex
+    assert r.capex_eur == pytest.approx(capex)
+    assert r.matched_mwh_per_a == pytest.approx(4380)  # both flat: min(8760, 4380)
+    assert r.simultaneity == pytest.approx(1.0)
+    assert r.eur_per_mwh == pytest.approx(annual / 4380, rel=1e-9)
+    assert r.eur_per_mwh == pytest.approx(22.13, abs=0.01)  # 822.4 €/m × 1300 m + 5000 € → 96,931 €/a / 4380 MWh
+
+
+def test_hand_case_heat_pump_pair_by_hand(hand_table):
+    r = hand_table.loc[("cold", "plant")]
+    cop = 0.5 * (80 + 273.15) / (80 - 30)  # 3.5315
+    assert r.cop == pytest.approx(cop)
+    assert r.electricity_mwh_per_a == pytest.approx(4380 / cop)
+    assert r.source_heat_mwh_per_a == pytest.approx(4380 * (1 - 1 / cop))
+    assert r.heat_pump_capex_eur == pytest.approx(500 * 500)
+    assert r.electricity_cost_eur_per_a == pytest.approx(50 * 4380 / cop)
+    assert r.route_length_m == pytest.approx(np.hypot(1000, 200) * 1.3)
+
+
+def test_hand_case_infeasible_pairs_keep_their_reason(hand_table):
+    far = hand_table[hand_table.source_id == "far_hot"]
+    assert not far.feasible.any() and far["rank"].isna().all()
+    assert all(reason.startswith("too far: route") for reason in far.reason)
+    assert hand_table.feasible.sum() == 4 and len(hand_table) == 6
+    assert hand_table[hand_table.feasible].reason.eq("").all()
+    assert list(hand_table.columns) == [*MATCH_COLUMNS, "geometry"]
+
+
+def test_too_cold_without_heat_pumps_and_lift_too_large():
+    sources, sinks, config = hand_case()
+    t = rank_matches(sources, sinks, config.model_copy(update={"heat_pump": HeatPumpRule(allowed=False)}))
+    cold = t[t.source_id == "cold"]
+    assert not cold.feasible.any() and set(cold.kind) == {"none"}
+    assert all("too cold: 30 °C < sink supply 80 °C + approach 5 K" in r for r in cold.reason)
+    t = rank_matches(sources, sinks, config.model_copy(update={"heat_pump": HeatPumpRule(max_lift_k=40)}))
+    assert all("lift 50 K beyond" in r for r in t[t.source_id == "cold"].reason)
+
+
+def test_simultaneity_of_hourly_profiles():
+    sources, sinks, config = hand_case()
+    summer = np.zeros(HOURS)
+    summer[: HOURS // 2] = 1000.0  # the source has heat in the first half of the year only
+    winter = np.zeros(HOURS)
+    winter[HOURS // 4 :] = 400.0  # the plant needs heat from the second quarter on
+    early = np.zeros(HOURS)
+    early[:100] = 1000.0
+    t = rank_matches(
+        sources,
+        sinks,
+        config,
+        source_profiles_kw={"near_hot": summer, "far_hot": early},
+        sink_profiles_kw={"plant": winter},
+    ).set_index(["source_id", "sink_id"])
+    r = t.loc[("near_hot", "plant")]
+    overlap_mwh = 400 * (HOURS // 2 - HOURS // 4) / 1000
+    assert r.matched_mwh_per_a == pytest.approx(overlap_mwh)
+    assert r.simultaneity == pytest.approx(overlap_mwh / min(1000 * HOURS / 2, 400 * HOURS * 3 / 4) * 1000)
+    # the far source gives heat only in hours the plant needs none
+    r = t.loc[("far_hot", "plant")]
+    assert r.matched_mwh_per_a == 0 and not r.feasible and "nothing matched" in r.reason
+
+
+def test_bad_inputs_name_the_problem():
+    from heatmap._errors import InputDataError
+
+    sources, sinks, config = hand_case()
+    with pytest.raises(InputDataError, match="sinks: columns t_return_c missing"):
+        rank_matches(sources, sinks.drop(columns="t_return_c"), config)
+    with pytest.raises(InputDataError, match="metric"):
+        rank_matches(sources.to_crs("EPSG:4326"), sinks.to_crs("EPSG:4326"), config)
+    too_much = sources.assign(annual_mwh=[9000.0, 8760.0, 8760.0])
+    with pytest.raises(InputDataError, match="source near_hot: annual_mwh 9000 is more than peak_kw"):
+        rank_matches(too_much, sinks, config)
+
+
+# ------------------------------------------------------------------------------------------ CLI, bundled ---
+@pytest.fixture(scope="module")
+def kip_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("kip_matches") / "out"
+    return run_cli("matches", KIP_MATCHES, "--out", out), out
+
+
+def test_kip_matches_end_to_end(kip_run):
+    result, out = kip_run
+    assert result.exit_code == 0, result.output
+    assert {p.name for p in out.iterdir()} >= {"matches.csv", "matches.gpkg", "summary.json"}
+    table = pd.read_csv(out / "matches.csv")
+    assert list(table.columns) == list(MATCH_COLUMNS)
+    assert len(table) == 4 * 4
+    for col in table.columns:  # units in the names of the numeric columns (or a dimensionless name)
+        dimensionless = ("rank", "cop", "dn", "simultaneity", "route_cost_factor")
+        if col in dimensionless or table[col].dtype == object or table[col].dtype == bool:
+            continue
+        assert col.endswith(("_c", "_m", "_kw", "_eur", "_per_a", "_per_mwh", "_per_s", "_per_m")), col
+    feasible = table[table.feasible]
+    assert feasible["rank"].tolist() == list(range(1, len(feasible) + 1))
+    assert feasible.eur_per_mwh.is_monotonic_increasing
+    # Boliden's acid heat (105 °C) feeds the town's 90 °C network directly; its cooling water needs a heat pump
+    pair = table.set_index(["source_id", "sink_id"])
+    assert pair.loc[("boliden_acid_heat", "town_district_heating"), "kind"] == "direct"
+    assert pair.loc[("process_cooling_water", "town_district_heating"), "kind"] == "heat_pump"
+    # the acid heat cannot exceed what the plant gives (125 GWh/a calibrated)
+    assert pair.loc[("boliden_acid_heat", "town_district_heating"), "matched_mwh_per_a"] <= 15020 * 0.95 * 8760 / 1000
+    # an electrolyser at 60 °C cannot be lifted to Keliber's 160 °C by one pump (100 K > 80 K)
+    assert "lift 100 K" in pair.loc[("electrolyser_heat", "keliber_lioh_refinery"), "reason"]
+
+
+def test_kip_matches_layer(kip_run):
+    _, out = kip_run
+    layer = gpd.read_file(out / "matches.gpkg", layer="matches")
+    assert layer.crs.to_epsg() == 3067
+    assert len(layer) == 16 and set(layer.geom_type) == {"LineString"}
+    assert set(layer.status) <= {"direct", "heat_pump", "infeasible"}
+    table = pd.read_csv(out / "matches.csv")
+    # each line runs from its source to its sink: its length is the straight distance
+    assert np.allclose(layer.length.to_numpy(), table.straight_m.to_numpy(), rtol=1e-6)
+    with sqlite3.connect(out / "matches.gpkg") as con:
+        styles = con.execute("SELECT f_table_name, useAsDefault FROM layer_styles").fetchall()
+    assert styles == [("matches", 1)]
+
+
+def test_kip_matches_summary_reports_settings_and_reasons(kip_run):
+    _, out = kip_run
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["pairs"] == 16
+    assert summary["feasible_pairs"] == len(summary["ranking"])
+    assert summary["assumptions"]["settings.detour_factor"] == {"value": 1.3, "origin": "scenario"}
+    assert summary["assumptions"]["settings.max_pressure_gradient_pa_per_m"]["origin"] == "default"
+    assert all(summary["infeasible"].values())
+    assert all(unit["note"] for unit in summary["units"]["sources"].values())
+    acid = summary["units"]["sources"]["boliden_acid_heat"]
+    assert acid["t_c"] == 105 and acid["hx_cost_eur_per_kw"] == 15  # filled in from the preset
+    assert acid["annual_mwh"] == pytest.approx(15020 * 0.95 * 8760 / 1000)
+    town = summary["units"]["sinks"]["town_district_heating"]
+    assert town["annual_mwh"] == pytest.approx(360_000, rel=1e-6) and town["peak_kw"] > 360_000 / 8.76
+
+
+def _scenario(tmp_path, change) -> str:
+    data = yaml.safe_load(KIP_MATCHES.read_text(encoding="utf-8"))
+    here = KIP_MATCHES.parent
+    data["outdoor_temperature"]["csv"] = str((here / data["outdoor_temperature"]["csv"]).resolve())
+    data["plants_csv"] = str((here / data["plants_csv"]).resolve())
+    change(data)
+    path = tmp_path / "scenario.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+BAD = {
+    "unknown key": (lambda d: d["settings"].update(detour=1.2), "settings.detour: Extra inputs are not permitted"),
+    "return above supply": (lambda d: d["sinks"][0].update(t_return_c=95), "sinks.0: Value error, t_return_c"),
+    "detour below 1": (lambda d: d["settings"].update(detour_factor=0.5), "settings.detour_factor"),
+    "no location": (lambda d: d["sources"][0].pop("plant"), "sources.0: Value error, give either plant"),
+    "unknown plant": (lambda d: d["sinks"][1].update(plant="Nowhere Oy"), "sinks[keliber_lioh_refinery].plant"),
+    "plant without coordinates": (
+        lambda d: d["sinks"][1].update(plant="Yara Suomi potassium sulphate + feed phosphate plants"),
+        "has no coordinates",
+    ),
+    "unknown preset": (lambda d: d["sources"][0].update(preset="volcano"), "preset 'volcano' unknown"),
+    "eleven months": (lambda d: d["sources"][2].update(availability=[0.9] * 11), "sources.2: Value error, availab"),
+    "missing temperature file": (lambda d: d["outdoor_temperature"].update(csv="nowhere.csv"), "nowhere.csv"),
+}
+
+
+@pytest.mark.parametrize("case", BAD, ids=list(BAD))
+def test_bad_matching_scenario_exits_2_naming_the_key(tmp_path, case):
+    change, message = BAD[case]
+    out = tmp_path / "out"
+    result = run_cli("matches", _scenario(tmp_path, change), "--out", out)
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output
+    assert not out.exists() or not any(out.iterdir())
+
+
+# ------------------------------------------------------------------------------------ candidate routes ---
+def _corridor() -> gpd.GeoDataFrame:
+    """A U-shaped corridor under the near source and the plant: 480 m down, 1000 m across open ground, 480 m up."""
+    from shapely.geometry import LineString
+
+    from heatmap import links
+
+    xy = [(0, -20), (0, -500), (1000, -500), (1000, -20)]
+    lines = [LineString([(E0 + a[0], N0 + a[1]), (E0 + b[0], N0 + b[1])]) for a, b in zip(xy[:-1], xy[1:], strict=True)]
+    drawn = gpd.GeoDataFrame(
+        {"name": "", "highway": "", "surface": ["pipe_rack", "open_terrain", "pipe_rack"], "cost_factor": [1, 0.6, 1]},
+        geometry=lines,
+        crs=CRS,
+    )
+    return links.combine(None, [drawn], snap_m=1.0)
+
+
+def test_routes_on_candidate_links():
+    sources, sinks, config = hand_case()
+    t = rank_matches(sources, sinks, config, routes=_corridor()).set_index(["source_id", "sink_id"], drop=False)
+    r = t.loc[("near_hot", "plant")]
+    # 20 m service + 480 + 1000 + 480 + 20 m service; weight 20 + 480 + 0.6 · 1000 + 480 + 20 = 1600 m
+    assert r.route_length_m == pytest.approx(2000.0)
+    assert r.route_cost_factor == pytest.approx(1600 / 2000)
+    cost_per_m = pd.read_csv(settings.data_dir / "pipes_en253.csv", comment="#").set_index("dn").cost_eur_per_m[65]
+    assert r.pipe_capex_eur == pytest.approx(cost_per_m * 1600)
+    assert r.feasible
+    cold = t.loc[("cold", "plant")]
+    assert cold.route_length_m == pytest.approx(220 + 480 + 1000 + 480 + 20)
+    # units with no segment within max_connection_m have no route
+    for pair in [("far_hot", "plant"), ("near_hot", "town"), ("cold", "town")]:
+        assert not t.loc[pair].feasible and "no route on the candidate links" in t.loc[pair].reason
+    # the map line follows the path: from the source, down the corridor, to the sink
+    line = t.geometry[("near_hot", "plant")]
+    assert line.length == pytest.approx(2000.0)
+    ends = {line.coords[0], line.coords[-1]}
+    assert ends == {(E0, N0), (E0 + 1000, N0)}
+
+
+def test_cli_routes_on_lines_drawn_in_qgis(tmp_path):
+    """A star of drawn lines from every KIP unit to the park centre: every pair routes through the centre."""
+    from shapely.geometry import LineString
+
+    from heatmap.matching import matching_scenario_from_file, scenario_units
+
+    sources, sinks, _, _ = scenario_units(matching_scenario_from_file(KIP_MATCHES))
+    hub = Point(sources.geometry.iloc[2].x + 150, sources.geometry.iloc[2].y + 150)  # beside the park centroid
+    points = list(dict.fromkeys((p.x, p.y) for p in [*sources.geometry, *sinks.geometry]))
+    star = gpd.GeoDataFrame(geometry=[LineString([xy, (hub.x, hub.y)]) for xy in points], crs=sources.crs)
+    star.to_crs("EPSG:4326").to_file(tmp_path / "links.gpkg", layer="drawn")
+    path = _scenario(tmp_path, lambda d: d.update(candidate_links={"path": "links.gpkg", "layer": "drawn"}))
+    out = tmp_path / "out"
+    result = run_cli("matches", path, "--out", out)
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out / "matches.csv").set_index(["source_id", "sink_id"])
+    r = table.loc[("boliden_acid_heat", "town_district_heating")]
+    via_hub = sources.geometry.iloc[0].distance(hub) + sinks.geometry.iloc[0].distance(hub)
+    assert r.route_length_m == pytest.approx(via_hub, rel=1e-3)
+    assert r.route_cost_factor == pytest.approx(0.6, abs=1e-3)  # open terrain (drawn lines) + metre-long service ends
+    layer = gpd.read_file(out / "matches.gpkg", layer="matches").set_index(["source_id", "sink_id"])
+    assert layer.geometry[("boliden_acid_heat", "town_district_heating")].length == pytest.approx(via_hub, rel=1e-3)
