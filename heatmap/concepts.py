@@ -5,8 +5,8 @@ sources resolved from their presets → per concept: producers and storages → 
 (:mod:`heatmap.dispatch`) → yearly figures, costs, CO₂ → regional impact against the reference (boilers only,
 :mod:`heatmap.impact`) → hourly dispatch CSVs, comparison and impact tables, plots, ``summary.json``.
 
-Everything is written into a temporary folder inside the output folder and moved into place only when all
-files are complete (:func:`heatmap.outputs.write_atomically`).
+Everything is written into a temporary folder beside the output folder and swapped into place only when all
+files are complete (:func:`heatmap.output_folder.write_atomically`).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from heatmap._errors import InputDataError, ScenarioError
 from heatmap.climate import network_losses_kw, supply_temperature_c, year_index
 from heatmap.dispatch import DispatchResult, Producer, Storage, dispatch_figures, solve_dispatch
 from heatmap.energy_scenario import Concept, EnergyScenario, assumptions
-from heatmap.excess_heat import availability_hourly, read_hourly_column, read_presets, source_producer
+from heatmap.excess_heat import availability_hourly, read_presets, source_producer
 
 logger = logging.getLogger(__name__)
 
@@ -103,12 +103,14 @@ class ConceptStudy:
 
 def year_inputs(scn: EnergyScenario) -> Year:
     """Read and derive the hourly inputs: outdoor temperature, supply temperature, demand, losses, price."""
-    from heatmap.profiles import hourly_load_kw
+    from heatmap.profiles import hourly_load_kw, read_hourly
 
     index = year_index(scn.year)
     T = len(index)
     t = scn.outdoor_temperature
-    outdoor = read_hourly_column(scn.path(t.csv), t.column, T, lower=-70, upper=50)
+    outdoor = read_hourly(
+        scn.path(t.csv), t.column, index, lower=-70, upper=50, what="outdoor-temperature", hint=" (°C expected)"
+    ).to_numpy()
     supply = supply_temperature_c(
         outdoor,
         max_c=scn.network.supply.max_c,
@@ -116,11 +118,11 @@ def year_inputs(scn: EnergyScenario) -> Year:
         outdoor_at_max_c=scn.network.supply.outdoor_at_max_c,
         outdoor_at_min_c=scn.network.supply.outdoor_at_min_c,
     )
-    if scn.network.return_temperature_c >= scn.network.supply.min_c:
-        raise ScenarioError("network.return_temperature_c must be below network.supply.min_c")
     d = scn.demand
     if d.profile is not None:
-        demand = read_hourly_column(scn.path(d.profile.csv), d.profile.column, T, lower=0, upper=1e9)
+        demand = read_hourly(
+            scn.path(d.profile.csv), d.profile.column, index, lower=0, upper=1e9, what="demand"
+        ).to_numpy()
     else:
         demand = hourly_load_kw(
             d.annual_mwh * (1 - d.hot_water_share),
@@ -138,7 +140,9 @@ def year_inputs(scn: EnergyScenario) -> Year:
     if isinstance(p, float | int):
         price = np.full(T, float(p))
     else:
-        price = read_hourly_column(scn.path(p.csv), p.column, T, lower=-500, upper=5000)
+        price = read_hourly(
+            scn.path(p.csv), p.column, index, lower=-500, upper=5000, what="electricity-price"
+        ).to_numpy()
     logger.info(
         "Year %d: demand %.0f MWh (peak %.0f kW), network losses %.0f MWh, mean price %.1f €/MWh",
         scn.year, demand.sum() / 1000, demand.max(), losses.sum() / 1000, price.mean(),
@@ -609,10 +613,17 @@ def output_names(study: ConceptStudy) -> tuple[str, ...]:
 
 
 def write_concepts(study: ConceptStudy, out_dir: Path) -> dict[str, Path]:
-    """Write the study atomically into ``out_dir`` (see :func:`output_names`)."""
-    from heatmap.outputs import write_atomically, write_json
+    """Write the study atomically into ``out_dir`` (see :func:`output_names`).
+
+    The scenario file and every file it names are the run's inputs: none may lie in ``out_dir``
+    (:func:`heatmap.output_folder.check_output_folder`).
+    """
+    from heatmap.output_folder import input_paths, write_atomically
+    from heatmap.outputs import write_json
 
     names = output_names(study)
+    scn = study.scenario
+    inputs = [p for p in (scn.file, *input_paths(scn)) if p is not None]
 
     def write(tmp: Path) -> None:
         study.comparison.to_csv(tmp / "comparison.csv", index=False, float_format="%.4f")
@@ -644,7 +655,7 @@ def write_concepts(study: ConceptStudy, out_dir: Path) -> dict[str, Path]:
             plot_duration(r, study.year, tmp / f"duration_{slug}.png")
         write_json(concepts_summary(study), tmp / "summary.json")
 
-    written = write_atomically(out_dir, names, write)
+    written = write_atomically(out_dir, names, write, inputs=inputs)
     logger.info("Wrote %d files to %s", len(written), out_dir)
     return written
 

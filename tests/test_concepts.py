@@ -150,7 +150,7 @@ BAD = {
     "unknown preset": (lambda d: d["sources"][0].update(preset="volcano"), "preset 'volcano' unknown"),
     "missing temperature file": (
         lambda d: d["outdoor_temperature"].update(csv="nowhere.csv"),
-        "nowhere.csv: file not found",
+        "nowhere.csv: outdoor-temperature file not found",
     ),
     "wrong column": (lambda d: d["outdoor_temperature"].update(column="temp"), "column 'temp' missing"),
     "demand twice": (
@@ -233,7 +233,8 @@ def test_sources_take_missing_values_from_their_preset(tmp_path):
     from heatmap.climate import year_index
     from heatmap.concepts import resolve_sources
 
-    pd.DataFrame({"f": np.r_[np.zeros(4380), np.ones(4380)]}).to_csv(tmp_path / "a.csv", index=False)
+    times = year_index(2023).strftime("%Y-%m-%dT%H:%M")
+    pd.DataFrame({"time": times, "f": np.r_[np.zeros(4380), np.ones(4380)]}).to_csv(tmp_path / "a.csv", index=False)
     data = {
         "name": "t",
         "outdoor_temperature": {"csv": "t.csv", "column": "t_out_c"},
@@ -263,3 +264,131 @@ def test_sources_take_missing_values_from_their_preset(tmp_path):
     data["sources"][0] = {"id": "dc", "capacity_kw": 100}
     with pytest.raises(ScenarioError, match=r"sources\[dc\]: availability missing \(give it, or a preset"):
         resolve_sources(energy_scenario_from_dict(data, base_dir=tmp_path), index)
+
+
+def _kip_text() -> str:
+    """The KIP scenario's text with its data paths made absolute (so a copy elsewhere finds them)."""
+    return KIP.read_text().replace("../kip/", f"{KIP.parent.parent / 'kip'}/")
+
+
+# every scenario model holding numbers, and where the KIP scenario has one of each
+MODEL_PLACES = {
+    "EnergyScenario": (),
+    "Electricity": ("electricity",),
+    "Demand": ("demand",),
+    "Network": ("network",),
+    "SupplyCurve": ("network", "supply"),
+    "Economics": ("economics",),
+    "Source": ("sources", 0),
+    "HeatPump": ("sources", 2, "heat_pump"),
+    "Boiler": ("boilers", 0),
+    "ElectricBoiler": ("electric_boilers", 0),
+    "StorageSpec": ("storages", 0),
+}
+
+
+def _numeric_fields():
+    import typing
+
+    from heatmap import energy_scenario as es
+
+    out = []
+    for name, place in MODEL_PLACES.items():
+        model = getattr(es, name)
+        for field, info in model.model_fields.items():
+            kinds = {info.annotation, *typing.get_args(info.annotation)}
+            if kinds & {float, int}:
+                out.append((place, field))
+    return out
+
+
+def test_every_numeric_model_is_covered():
+    from pydantic import BaseModel
+
+    from heatmap import energy_scenario as es
+
+    with_numbers = {
+        name
+        for name, obj in vars(es).items()
+        if isinstance(obj, type) and issubclass(obj, BaseModel) and obj.__module__ == es.__name__
+        and any(
+            {f.annotation, *__import__("typing").get_args(f.annotation)} & {float, int}
+            for f in obj.model_fields.values()
+        )
+    }  # fmt: skip
+    assert with_numbers == set(MODEL_PLACES)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")], ids=["nan", "inf", "-inf"])
+@pytest.mark.parametrize(
+    "place,field", _numeric_fields(), ids=lambda v: ".".join(map(str, v)) if isinstance(v, tuple) else v
+)
+def test_nan_and_infinity_refused_in_every_numeric_setting(place, field, bad):
+    data = yaml.safe_load(KIP.read_text())
+    holder = data
+    for key in place:
+        holder = holder[key]
+    holder[field] = bad
+    key = ".".join(map(str, (*place, field)))
+    with pytest.raises(ScenarioError) as err:
+        energy_scenario_from_dict(data, base_dir=KIP.parent)
+    assert f"{key}" in str(err.value)
+
+
+def test_nan_in_the_file_exits_2_naming_file_line_and_key(tmp_path):
+    text = _kip_text().replace("outdoor_at_max_c: -29", "outdoor_at_max_c: .nan")
+    assert ".nan" in text
+    path = tmp_path / "kip.yaml"
+    path.write_text(text)
+    result = run_cli("concepts", path, "--out", tmp_path / "out")
+    assert result.exit_code == 2, result.output
+    line = next(i for i, t in enumerate(text.splitlines(), 1) if ".nan" in t)
+    assert f"{path}" in result.output
+    assert f"line {line}, network.supply.outdoor_at_max_c: Input should be a finite number" in result.output
+
+
+def test_a_key_given_twice_is_refused(tmp_path):
+    text = _kip_text().replace("year: 2023\n", "year: 2023\nyear: 2024\n")
+    path = tmp_path / "kip.yaml"
+    path.write_text(text)
+    result = run_cli("concepts", path, "--out", tmp_path / "out")
+    assert result.exit_code == 2, result.output
+    assert "key 'year' is given twice" in result.output
+
+
+def test_return_temperature_checked_with_the_scenario(tmp_path):
+    text = _kip_text().replace("return_temperature_c: 45", "return_temperature_c: 80")
+    path = tmp_path / "kip.yaml"
+    path.write_text(text)
+    with pytest.raises(ScenarioError) as err:
+        energy_scenario_from_file(path)
+    line = next(i for i, t in enumerate(text.splitlines(), 1) if "network:" in t)
+    message = str(err.value)
+    assert message.startswith(str(path))
+    assert f"line {line}, network: Value error, return_temperature_c (80 °C) must be below supply.min_c" in message
+
+
+def test_relative_paths_resolved_from_the_scenario_folder(tmp_path, monkeypatch):
+    # an input named by a relative path lies in the folder given as --out: refused, whatever the current folder
+    data = yaml.safe_load(KIP.read_text())
+    kip = KIP.parent.parent / "kip"
+    inputs = tmp_path / "data"
+    inputs.mkdir()
+    for name in ("kokkola_temperature_synthetic.csv", "plants.csv"):
+        (inputs / name).write_bytes((kip / name).read_bytes())
+    data["outdoor_temperature"]["csv"] = "../data/kokkola_temperature_synthetic.csv"
+    data["electricity"]["price"] = 60.0
+    data["plants_csv"] = "../data/plants.csv"
+    scenario = tmp_path / "study" / "scenario.yaml"
+    scenario.parent.mkdir()
+    scenario.write_text(yaml.safe_dump(data, allow_unicode=True))
+    elsewhere = tmp_path / "a" / "b"
+    elsewhere.mkdir(parents=True)
+    monkeypatch.chdir(elsewhere)
+    scn = energy_scenario_from_file(scenario)
+    assert scn.outdoor_temperature.csv == inputs / "kokkola_temperature_synthetic.csv"
+    assert scn.plants_csv == inputs / "plants.csv"
+    result = run_cli("concepts", scenario, "--out", inputs)
+    assert result.exit_code == 2, result.output
+    assert "kokkola_temperature_synthetic.csv, an input of this run" in result.output
+    assert sorted(p.name for p in inputs.iterdir()) == ["kokkola_temperature_synthetic.csv", "plants.csv"]
