@@ -33,6 +33,9 @@ logger = logging.getLogger(__name__)
 REFERENCE_NAME = "Reference (boilers only)"
 """The concept every other is compared with: all the scenario's boilers, no excess heat, nothing new."""
 MWH_PER_TJ = 1 / 3.6 * 1000  # 277.78 MWh per TJ
+UNSERVED_TOLERANCE_MWH = 1e-3
+"""A concept leaving more heat than this unserved over the year is reported as too small: its costs are left out
+of every comparison (NaN), since it is cheaper only by not delivering (see :class:`ConceptResult`)."""
 
 
 @dataclass
@@ -72,7 +75,13 @@ class ResolvedSource:
 
 @dataclass
 class ConceptResult:
-    """One concept's year."""
+    """One concept's year.
+
+    ``total_cost_eur`` is what the concept's units cost (operation and annualised investment; the LP's penalty
+    for unserved heat is not money and is left out). A concept that leaves heat unserved (``costs_comparable``
+    false) would look cheaper only because it delivers less: the comparison and the regional impact report its
+    total cost, cost of heat and savings as NaN and the command warns.
+    """
 
     name: str
     description: str
@@ -83,7 +92,18 @@ class ConceptResult:
     co2_t: float
     electricity_co2_t: float
     total_cost_eur: float
+    delivered_mwh: float
     unusable_sources: list[str] = field(default_factory=list)
+
+    @property
+    def unserved_mwh(self) -> float:
+        """Heat the concept's units could not deliver over the year (MWh)."""
+        return float(self.figures["unserved_mwh"])
+
+    @property
+    def costs_comparable(self) -> bool:
+        """Whether the concept delivers all the heat (within :data:`UNSERVED_TOLERANCE_MWH`)."""
+        return self.unserved_mwh <= UNSERVED_TOLERANCE_MWH
 
 
 @dataclass
@@ -342,6 +362,7 @@ def run_concept(
     annual = capex * annuity_factor(scn.economics.discount_rate, scn.economics.lifetime_a)
     el_co2 = figures["electricity_mwh"] * scn.electricity.co2_t_per_mwh
     total = figures["operating_cost_eur"] + annual
+    delivered = float(np.maximum(result.demand_kw - result.unserved_kw, 0.0).sum() / 1000.0)
     logger.info(
         "Concept %r: excess heat %.1f %%, cost %.2f M€/a, CO₂ %.1f kt/a",
         concept.name, 100 * figures["excess_heat_share"], total / 1e6, (figures["co2_direct_t"] + el_co2) / 1000,
@@ -356,11 +377,14 @@ def run_concept(
         co2_t=figures["co2_direct_t"] + el_co2,
         electricity_co2_t=el_co2,
         total_cost_eur=total,
+        delivered_mwh=delivered,
         unusable_sources=[p.name for p in producers if p.kind.startswith("excess_heat") and not p.max_kw.any()],
     )
 
 
 def _comparison(results: list[ConceptResult]) -> pd.DataFrame:
+    """One row per concept; the costs of a concept leaving heat unserved are NaN (not comparable)."""
+    nan = float("nan")
     rows = []
     for r in results:
         f = r.figures
@@ -380,10 +404,14 @@ def _comparison(results: list[ConceptResult]) -> pd.DataFrame:
                 "investment_meur": sum(i["eur"] for i in r.investments) / 1e6,
                 "operating_cost_meur_per_a": f["operating_cost_eur"] / 1e6,
                 "annualised_investment_meur_per_a": r.annualised_investment_eur / 1e6,
-                "total_cost_meur_per_a": r.total_cost_eur / 1e6,
-                "cost_of_heat_eur_per_mwh": r.total_cost_eur / f["demand_mwh"] if f["demand_mwh"] else float("nan"),
+                "total_cost_meur_per_a": r.total_cost_eur / 1e6 if r.costs_comparable else nan,
+                "cost_of_heat_eur_per_mwh": (
+                    r.total_cost_eur / r.delivered_mwh if r.costs_comparable and r.delivered_mwh > 0 else nan
+                ),
                 "co2_kt_per_a": r.co2_t / 1000,
+                "delivered_mwh": r.delivered_mwh,
                 "unserved_mwh": f["unserved_mwh"],
+                "costs_comparable": r.costs_comparable,
                 "demand_plus_losses_gwh": need / 1000,
             }
         )
@@ -510,6 +538,8 @@ def concepts_summary(study: ConceptStudy) -> dict[str, Any]:
                 "co2_t": r.co2_t,
                 "electricity_co2_t": r.electricity_co2_t,
                 "total_cost_eur": r.total_cost_eur,
+                "delivered_mwh": r.delivered_mwh,
+                "costs_comparable": r.costs_comparable,
                 "lp": {"status": r.dispatch.status, "build_s": r.dispatch.build_s, "solve_s": r.dispatch.solve_s},
             }
             for r in study.results
@@ -517,7 +547,11 @@ def concepts_summary(study: ConceptStudy) -> dict[str, Any]:
         "checks": {
             "max_hourly_balance_residual_relative": worst,
             "balance_holds": worst < 1e-6,
-            "concepts_with_unserved_heat": [r.name for r in study.results if r.figures["unserved_mwh"] > 1e-3],
+            "concepts_with_unserved_heat": [r.name for r in study.results if not r.costs_comparable],
+            "unserved_heat_note": (
+                "concepts leaving heat unserved are cheaper only by not delivering: their total cost, cost of heat "
+                "and savings are not compared (NaN)"
+            ),
             "sources_never_usable": {r.name: r.unusable_sources for r in study.results if r.unusable_sources},
         },
         "fuels": study.fuels.reset_index().to_dict(orient="records"),
@@ -538,7 +572,7 @@ def format_comparison(comparison: pd.DataFrame) -> str:
         "fuel_gwh": "Fuel (GWh/a)",
         "investment_meur": "Investment (M€)",
         "total_cost_meur_per_a": "Total cost (M€/a)",
-        "cost_of_heat_eur_per_mwh": "Cost of heat (€/MWh)",
+        "cost_of_heat_eur_per_mwh": "Cost of heat (€/MWh delivered)",
         "co2_kt_per_a": "CO₂ (kt/a)",
         "unserved_mwh": "Unserved heat (MWh/a)",
     }
@@ -685,9 +719,10 @@ def concepts_report(study: ConceptStudy, written: dict[str, Path]) -> str:
             }
         ).to_string(float_format=lambda v: f"{v:,.1f}"),
         *(
-            f"warning: {r.name} leaves {r.figures['unserved_mwh']:,.1f} MWh/a of demand unserved (units too small)"
+            f"warning: {r.name} leaves {r.unserved_mwh:,.1f} MWh/a of demand unserved (units too small); its total "
+            "cost, cost of heat and savings are not compared (NaN)"
             for r in study.results
-            if r.figures["unserved_mwh"] > 1e-3
+            if not r.costs_comparable
         ),
         *(
             f"warning: in {r.name}, {', '.join(r.unusable_sources)} can feed in no hour "

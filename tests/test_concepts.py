@@ -105,6 +105,7 @@ def test_kip_impact_is_consistent_with_the_dispatch(kip_run):
         peat = units[(units.concept == name) & (units.fuel == "milled_peat")].fuel_mwh.sum() / 1000
         ref_peat = units[(units.concept == ref.name) & (units.fuel == "milled_peat")].fuel_mwh.sum() / 1000
         assert row.peat_displaced_gwh == pytest.approx(ref_peat - peat, abs=1e-3)
+    assert impact.costs_comparable.all() and comparison.costs_comparable.all()
     # adding units never makes the least-cost operation dearer (investments aside)
     op = comparison.operating_cost_meur_per_a
     assert op.iloc[1] >= op.iloc[2] - 1e-6 >= op.iloc[3] - 2e-6 >= op.iloc[4] - 3e-6
@@ -227,6 +228,37 @@ def test_undersized_concept_is_reported_not_hidden(tmp_path):
     assert s["checks"]["balance_holds"] is True
     assert s["checks"]["sources_never_usable"] == {"Excess heat only": ["process_cooling_water"]}
     assert "process_cooling_water can feed in no hour" in result.output
+
+
+def test_undersized_concept_is_not_reported_cheaper(tmp_path):
+    # the reference (all boilers) delivers every hour; the concept has the excess heat and a 1 MW boiler only
+    def undersize(d):
+        d["boilers"].append({"id": "tiny", "fuel": "heavy_fuel_oil", "capacity_kw": 1000, "efficiency": 0.9})
+        d["concepts"] = d["concepts"][:1]
+        d["concepts"][0]["boilers"] = ["tiny"]
+
+    out = tmp_path / "out"
+    result = run_cli("concepts", write_scenario(tmp_path, undersize), "--out", out)
+    assert result.exit_code == 0, result.output
+    comparison = pd.read_csv(out / "comparison.csv").set_index("concept")
+    impact = pd.read_csv(out / "impact.csv").set_index("concept")
+    ref, small = comparison.iloc[0], comparison.loc["Excess heat only"]
+    d = pd.read_csv(out / "dispatch_excess_heat_only.csv")
+    assert small.unserved_mwh > 1000
+    assert small.delivered_mwh == pytest.approx((d.demand_kw - d.unserved_kw).clip(lower=0).sum() / 1000, rel=1e-6)
+    assert small.delivered_mwh < d.demand_kw.sum() / 1000 - 1000
+    # not cheaper for delivering less: its costs and savings are left out, and the command says so
+    assert not small.costs_comparable and np.isnan(small.total_cost_meur_per_a)
+    assert np.isnan(small.cost_of_heat_eur_per_mwh)
+    assert not impact.loc["Excess heat only", "costs_comparable"]
+    assert np.isnan(impact.loc["Excess heat only", "cost_saved_meur_per_a"])
+    assert "Excess heat only leaves" in result.output and "not compared (NaN)" in result.output
+    # the reference delivers everything: cost of heat over the heat delivered
+    assert ref.costs_comparable and ref.unserved_mwh < 1e-3
+    assert ref.cost_of_heat_eur_per_mwh == pytest.approx(ref.total_cost_meur_per_a * 1e6 / ref.delivered_mwh, rel=1e-4)
+    s = json.loads((out / "summary.json").read_text())
+    assert s["checks"]["concepts_with_unserved_heat"] == ["Excess heat only"]
+    assert [c["costs_comparable"] for c in s["concepts"]] == [True, False]
 
 
 def test_sources_take_missing_values_from_their_preset(tmp_path):
