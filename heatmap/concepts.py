@@ -486,7 +486,10 @@ def run_concepts(scn: EnergyScenario) -> ConceptStudy:
 
 def concepts_summary(study: ConceptStudy) -> dict[str, Any]:
     """Everything a reader needs to judge the study: inputs, labels of synthetic data, results, assumptions."""
+    from heatmap.profiles import degree_hours
+
     scn, year = study.scenario, study.year
+    base_c = scn.demand.base_temperature_c
     worst = max(abs(r.figures["max_balance_residual_kw"]) / max(year.demand_kw.max(), 1.0) for r in study.results)
     return {
         "heatmap_version": __version__,
@@ -498,7 +501,10 @@ def concepts_summary(study: ConceptStudy) -> dict[str, Any]:
             "outdoor_temperature_file": scn.path(scn.outdoor_temperature.csv),
             "outdoor_min_c": float(year.outdoor_c.min()),
             "outdoor_mean_c": float(year.outdoor_c.mean()),
-            "heating_degree_days_17c": float(np.maximum(17 - year.outdoor_c, 0).sum() / 24),
+            f"heating_degree_days_{base_c:g}c": float(
+                degree_hours(year.outdoor_c, base_temperature_c=base_c).sum() / 24
+            ),
+            "degree_day_base_c": base_c,
             "supply_temperature_range_c": [float(year.supply_c.min()), float(year.supply_c.max())],
             "demand_mwh": float(year.demand_kw.sum() / 1000),
             "demand_peak_kw": float(year.demand_kw.max()),

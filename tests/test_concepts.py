@@ -424,3 +424,17 @@ def test_relative_paths_resolved_from_the_scenario_folder(tmp_path, monkeypatch)
     assert result.exit_code == 2, result.output
     assert "kokkola_temperature_synthetic.csv, an input of this run" in result.output
     assert sorted(p.name for p in inputs.iterdir()) == ["kokkola_temperature_synthetic.csv", "plants.csv"]
+
+
+def test_degree_days_follow_the_demand_base_temperature(tmp_path):
+    from heatmap.concepts import concepts_summary, run_concepts
+
+    data = yaml.safe_load(KIP.read_text())
+    data["demand"]["base_temperature_c"] = 15.5
+    data["concepts"] = data["concepts"][:1]
+    study = run_concepts(energy_scenario_from_dict(data, base_dir=KIP.parent))
+    year = concepts_summary(study)["year"]
+    t = pd.read_csv(settings.data_dir / "kip" / "kokkola_temperature_synthetic.csv", comment="#").t_out_c
+    assert year["degree_day_base_c"] == 15.5
+    assert year["heating_degree_days_15.5c"] == pytest.approx((15.5 - t).clip(lower=0).sum() / 24)
+    assert not any(k.startswith("heating_degree_days_17") for k in year)
