@@ -22,11 +22,12 @@ import numpy as np
 import pandas as pd
 
 from heatmap import __version__
-from heatmap._errors import InputDataError, ScenarioError
+from heatmap._errors import ScenarioError
 from heatmap.climate import network_losses_kw, supply_temperature_c, year_index
 from heatmap.dispatch import DispatchResult, Producer, Storage, dispatch_figures, solve_dispatch
 from heatmap.energy_scenario import Concept, EnergyScenario, assumptions
 from heatmap.excess_heat import availability_hourly, read_presets, source_producer
+from heatmap.inputs import read_table
 
 logger = logging.getLogger(__name__)
 
@@ -172,15 +173,8 @@ def year_inputs(scn: EnergyScenario) -> Year:
 
 def read_fuels(path: Path) -> pd.DataFrame:
     """Read the fuel table (indexed by ``fuel``): CO₂ per TJ and price per MWh."""
-    if not path.is_file():
-        raise InputDataError(f"{path}: fuel table not found")
-    fuels = pd.read_csv(path, comment="#")
-    need = {"fuel", "co2_t_per_tj", "price_eur_per_mwh"}
-    if need - set(fuels.columns):
-        raise InputDataError(f"{path}: columns {', '.join(sorted(need - set(fuels.columns)))} missing")
-    fuels = fuels.set_index("fuel")
+    fuels = read_table(path, ["co2_t_per_tj", "price_eur_per_mwh"], index="fuel", what="fuel table")
     fuels["co2_t_per_mwh"] = fuels.co2_t_per_tj / MWH_PER_TJ
-    logger.info("Read %d fuels from %s", len(fuels), path)
     return fuels
 
 
@@ -250,12 +244,7 @@ def resolve_sources(scn: EnergyScenario, index: pd.DatetimeIndex) -> list[Resolv
 
 
 def _read_plants(path: Path) -> pd.DataFrame:
-    if not path.is_file():
-        raise InputDataError(f"{path}: plants file not found")
-    plants = pd.read_csv(path, comment="#")
-    if not {"name", "lat", "lon"} <= set(plants.columns):
-        raise InputDataError(f"{path}: needs the columns name, lat, lon")
-    return plants.set_index("name")
+    return read_table(path, ["lat", "lon"], index="name", what="plants file")
 
 
 def _slug(name: str) -> str:

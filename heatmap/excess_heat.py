@@ -20,8 +20,9 @@ import numpy as np
 import pandas as pd
 
 from heatmap import settings
-from heatmap._errors import InputDataError, ScenarioError
+from heatmap._errors import ScenarioError
 from heatmap.dispatch import Producer
+from heatmap.inputs import read_table
 from heatmap.profiles import read_hourly
 
 logger = logging.getLogger(__name__)
@@ -67,17 +68,7 @@ def read_presets(path: str | Path = PRESETS_CSV) -> pd.DataFrame:
     path
         CSV with the columns of :data:`PRESET_COLUMNS` (``#`` lines are comments).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise InputDataError(f"{path}: excess-heat preset table not found")
-    table = pd.read_csv(path, comment="#")
-    missing = set(PRESET_COLUMNS) - set(table.columns)
-    if missing:
-        raise InputDataError(f"{path}: columns {', '.join(sorted(missing))} missing")
-    if table.kind.duplicated().any():
-        raise InputDataError(f"{path}: kinds repeated: {', '.join(table.kind[table.kind.duplicated()])}")
-    logger.info("Read %d excess-heat presets from %s", len(table), path)
-    return table.set_index("kind")
+    return read_table(path, PRESET_COLUMNS[1:], index="kind", what="excess-heat preset table")
 
 
 def availability_hourly(availability, index: pd.DatetimeIndex, *, base_dir: Path) -> np.ndarray:

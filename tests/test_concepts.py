@@ -438,3 +438,29 @@ def test_degree_days_follow_the_demand_base_temperature(tmp_path):
     assert year["degree_day_base_c"] == 15.5
     assert year["heating_degree_days_15.5c"] == pytest.approx((15.5 - t).clip(lower=0).sum() / 24)
     assert not any(k.startswith("heating_degree_days_17") for k in year)
+
+
+def test_settings_tables_name_file_and_lines(tmp_path):
+    from heatmap._errors import InputDataError
+    from heatmap.concepts import read_fuels
+    from heatmap.excess_heat import read_presets
+
+    fuels = (settings.data_dir / "fuels_fi.csv").read_text().splitlines()
+    header = next(i for i, t in enumerate(fuels) if t.startswith("fuel,"))
+    peat = next(i for i, t in enumerate(fuels) if t.startswith("milled_peat,"))
+    path = tmp_path / "fuels.csv"
+    path.write_text("\n".join([*fuels, fuels[peat]]) + "\n")
+    with pytest.raises(InputDataError, match=rf"fuels.csv: fuel milled_peat given more than once \(lines {peat + 1}, "
+                       rf"{len(fuels) + 1}\)"):  # fmt: skip
+        read_fuels(path)
+    path.write_text("\n".join(fuels[: header + 1]).replace(",price_eur_per_mwh", ",price") + "\n")
+    with pytest.raises(InputDataError, match=r"fuels.csv: columns price_eur_per_mwh missing \(columns: fuel,"):
+        read_fuels(path)
+    with pytest.raises(InputDataError, match=r"nowhere.csv: excess-heat preset table not found"):
+        read_presets(tmp_path / "nowhere.csv")
+    # through the command: a fuel table with a repeated fuel is refused with exit 2
+    path.write_text("\n".join([*fuels, fuels[peat]]) + "\n")
+    result = run_cli(
+        "concepts", write_scenario(tmp_path, lambda d: d.update(fuels_csv=str(path))), "--out", tmp_path / "o"
+    )
+    assert result.exit_code == 2 and "milled_peat given more than once" in result.output
