@@ -259,6 +259,25 @@ def _where(loc: tuple) -> str:
     return ".".join(str(x) for x in loc) or "(top level)"
 
 
+def _is_union_tag(el: Any) -> bool:
+    """Whether an error location part names a member of a union (``float``, ``list[float]``, ``HourlyCsv``)."""
+    return isinstance(el, str) and (el in ("float", "int", "str") or "[" in el or el[:1].isupper())
+
+
+def _problems(errors: list[dict[str, Any]]) -> list[tuple[tuple, str]]:
+    """One (key, message) per setting: a value refused by every member of a union is one problem, told once."""
+    by_key: dict[tuple, list[dict[str, Any]]] = {}
+    for e in errors:
+        key = tuple(el for el in e["loc"] if not _is_union_tag(el))
+        by_key.setdefault(key, []).append(e)
+    out = []
+    for key, group in by_key.items():
+        finite = [e for e in group if e["type"] == "finite_number"]
+        msgs = list(dict.fromkeys(e["msg"] for e in finite or group))
+        out.append((key, " or ".join(msgs)))
+    return out
+
+
 def energy_scenario_from_dict(
     data: dict[str, Any], *, base_dir: Path, origin: str = "scenario", node: yaml.Node | None = None
 ) -> EnergyScenario:
@@ -280,12 +299,13 @@ def energy_scenario_from_dict(
     try:
         scn = EnergyScenario.model_validate(data, context={"base_dir": Path(base_dir)})
     except ValidationError as exc:
+        problems = _problems(exc.errors(include_url=False))
         lines = []
-        for e in exc.errors(include_url=False)[:12]:
-            line = _line(node, e["loc"]) if node is not None else None
+        for key, message in problems[:12]:
+            line = _line(node, key) if node is not None else None
             at = f"line {line}, " if line else ""
-            lines.append(f"  {at}{_where(e['loc'])}: {e['msg']}")
-        raise ScenarioError(f"{origin}: {exc.error_count()} invalid setting(s):\n" + "\n".join(lines)) from None
+            lines.append(f"  {at}{_where(key)}: {message}")
+        raise ScenarioError(f"{origin}: {len(problems)} invalid setting(s):\n" + "\n".join(lines)) from None
     scn._base_dir = Path(base_dir)
     return scn
 

@@ -368,7 +368,10 @@ def test_nan_and_infinity_refused_in_every_numeric_setting(place, field, bad):
     key = ".".join(map(str, (*place, field)))
     with pytest.raises(ScenarioError) as err:
         energy_scenario_from_dict(data, base_dir=KIP.parent)
-    assert f"{key}" in str(err.value)
+    message = str(err.value)
+    assert "1 invalid setting(s)" in message
+    told = (f"  {key}: Input should be a {kind}" for kind in ("finite number", "valid integer"))
+    assert any(t in message for t in told), message
 
 
 def test_nan_in_the_file_exits_2_naming_file_line_and_key(tmp_path):
