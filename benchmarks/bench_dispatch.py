@@ -30,14 +30,18 @@ import numpy as np
 from heatmap import settings
 from heatmap.climate import network_losses_kw, supply_temperature_c
 from heatmap.dispatch import Producer, Storage, solve_dispatch, dispatch_figures
-from heatmap.excess_heat import read_hourly_column, source_producer
+from heatmap.climate import year_index
+from heatmap.excess_heat import source_producer
+from heatmap.profiles import read_hourly
 from heatmap.profiles import hourly_load_kw
 imports = time.perf_counter() - t0
 solver = sys.argv[1]
 kip = settings.data_dir / "kip"
 T = 8760
-t_out = read_hourly_column(kip / "kokkola_temperature_synthetic.csv", "t_out_c", T, lower=-70, upper=50)
-price = read_hourly_column(kip / "electricity_price_synthetic.csv", "price_eur_per_mwh", T, lower=-500, upper=5000)
+hours = year_index(2023)
+t_out = read_hourly(kip / "kokkola_temperature_synthetic.csv", "t_out_c", hours, lower=-70, upper=50).to_numpy()
+price_csv = kip / "electricity_price_synthetic.csv"
+price = read_hourly(price_csv, "price_eur_per_mwh", hours, lower=-500, upper=5000).to_numpy()
 supply = supply_temperature_c(t_out, max_c=115, min_c=75, outdoor_at_max_c=-29, outdoor_at_min_c=10)
 demand = hourly_load_kw(288_000, 72_000, t_out, base_temperature_c=17)
 losses = network_losses_kw(supply, return_c=45, ground_c=5, heat_loss_coefficient_w_per_k=55_000)

@@ -5,8 +5,8 @@ sources resolved from their presets → per concept: producers and storages → 
 (:mod:`heatmap.dispatch`) → yearly figures, costs, CO₂ → regional impact against the reference (boilers only,
 :mod:`heatmap.impact`) → hourly dispatch CSVs, comparison and impact tables, plots, ``summary.json``.
 
-Everything is written into a temporary folder inside the output folder and moved into place only when all
-files are complete (:func:`heatmap.outputs.write_atomically`).
+Everything is written into a temporary folder beside the output folder and swapped into place only when all
+files are complete (:func:`heatmap.output_folder.write_atomically`).
 """
 
 from __future__ import annotations
@@ -22,17 +22,21 @@ import numpy as np
 import pandas as pd
 
 from heatmap import __version__
-from heatmap._errors import InputDataError, ScenarioError
+from heatmap._errors import ScenarioError
 from heatmap.climate import network_losses_kw, supply_temperature_c, year_index
 from heatmap.dispatch import DispatchResult, Producer, Storage, dispatch_figures, solve_dispatch
 from heatmap.energy_scenario import Concept, EnergyScenario, assumptions
-from heatmap.excess_heat import availability_hourly, read_hourly_column, read_presets, source_producer
+from heatmap.excess_heat import availability_hourly, read_presets, source_producer
+from heatmap.inputs import read_table
 
 logger = logging.getLogger(__name__)
 
 REFERENCE_NAME = "Reference (boilers only)"
 """The concept every other is compared with: all the scenario's boilers, no excess heat, nothing new."""
 MWH_PER_TJ = 1 / 3.6 * 1000  # 277.78 MWh per TJ
+UNSERVED_TOLERANCE_MWH = 1e-3
+"""A concept leaving more heat than this unserved over the year is reported as too small: its costs are left out
+of every comparison (NaN), since it is cheaper only by not delivering (see :class:`ConceptResult`)."""
 
 
 @dataclass
@@ -72,7 +76,13 @@ class ResolvedSource:
 
 @dataclass
 class ConceptResult:
-    """One concept's year."""
+    """One concept's year.
+
+    ``total_cost_eur`` is what the concept's units cost (operation and annualised investment; the LP's penalty
+    for unserved heat is not money and is left out). A concept that leaves heat unserved (``costs_comparable``
+    false) would look cheaper only because it delivers less: the comparison and the regional impact report its
+    total cost, cost of heat and savings as NaN and the command warns.
+    """
 
     name: str
     description: str
@@ -83,7 +93,18 @@ class ConceptResult:
     co2_t: float
     electricity_co2_t: float
     total_cost_eur: float
+    delivered_mwh: float
     unusable_sources: list[str] = field(default_factory=list)
+
+    @property
+    def unserved_mwh(self) -> float:
+        """Heat the concept's units could not deliver over the year (MWh)."""
+        return float(self.figures["unserved_mwh"])
+
+    @property
+    def costs_comparable(self) -> bool:
+        """Whether the concept delivers all the heat (within :data:`UNSERVED_TOLERANCE_MWH`)."""
+        return self.unserved_mwh <= UNSERVED_TOLERANCE_MWH
 
 
 @dataclass
@@ -103,12 +124,14 @@ class ConceptStudy:
 
 def year_inputs(scn: EnergyScenario) -> Year:
     """Read and derive the hourly inputs: outdoor temperature, supply temperature, demand, losses, price."""
-    from heatmap.profiles import hourly_load_kw
+    from heatmap.profiles import hourly_load_kw, read_hourly
 
     index = year_index(scn.year)
     T = len(index)
     t = scn.outdoor_temperature
-    outdoor = read_hourly_column(scn.path(t.csv), t.column, T, lower=-70, upper=50)
+    outdoor = read_hourly(
+        scn.path(t.csv), t.column, index, lower=-70, upper=50, what="outdoor-temperature", hint=" (°C expected)"
+    ).to_numpy()
     supply = supply_temperature_c(
         outdoor,
         max_c=scn.network.supply.max_c,
@@ -116,11 +139,11 @@ def year_inputs(scn: EnergyScenario) -> Year:
         outdoor_at_max_c=scn.network.supply.outdoor_at_max_c,
         outdoor_at_min_c=scn.network.supply.outdoor_at_min_c,
     )
-    if scn.network.return_temperature_c >= scn.network.supply.min_c:
-        raise ScenarioError("network.return_temperature_c must be below network.supply.min_c")
     d = scn.demand
     if d.profile is not None:
-        demand = read_hourly_column(scn.path(d.profile.csv), d.profile.column, T, lower=0, upper=1e9)
+        demand = read_hourly(
+            scn.path(d.profile.csv), d.profile.column, index, lower=0, upper=1e9, what="demand"
+        ).to_numpy()
     else:
         demand = hourly_load_kw(
             d.annual_mwh * (1 - d.hot_water_share),
@@ -138,7 +161,9 @@ def year_inputs(scn: EnergyScenario) -> Year:
     if isinstance(p, float | int):
         price = np.full(T, float(p))
     else:
-        price = read_hourly_column(scn.path(p.csv), p.column, T, lower=-500, upper=5000)
+        price = read_hourly(
+            scn.path(p.csv), p.column, index, lower=-500, upper=5000, what="electricity-price"
+        ).to_numpy()
     logger.info(
         "Year %d: demand %.0f MWh (peak %.0f kW), network losses %.0f MWh, mean price %.1f €/MWh",
         scn.year, demand.sum() / 1000, demand.max(), losses.sum() / 1000, price.mean(),
@@ -148,15 +173,8 @@ def year_inputs(scn: EnergyScenario) -> Year:
 
 def read_fuels(path: Path) -> pd.DataFrame:
     """Read the fuel table (indexed by ``fuel``): CO₂ per TJ and price per MWh."""
-    if not path.is_file():
-        raise InputDataError(f"{path}: fuel table not found")
-    fuels = pd.read_csv(path, comment="#")
-    need = {"fuel", "co2_t_per_tj", "price_eur_per_mwh"}
-    if need - set(fuels.columns):
-        raise InputDataError(f"{path}: columns {', '.join(sorted(need - set(fuels.columns)))} missing")
-    fuels = fuels.set_index("fuel")
+    fuels = read_table(path, ["co2_t_per_tj", "price_eur_per_mwh"], index="fuel", what="fuel table")
     fuels["co2_t_per_mwh"] = fuels.co2_t_per_tj / MWH_PER_TJ
-    logger.info("Read %d fuels from %s", len(fuels), path)
     return fuels
 
 
@@ -226,12 +244,7 @@ def resolve_sources(scn: EnergyScenario, index: pd.DatetimeIndex) -> list[Resolv
 
 
 def _read_plants(path: Path) -> pd.DataFrame:
-    if not path.is_file():
-        raise InputDataError(f"{path}: plants file not found")
-    plants = pd.read_csv(path, comment="#")
-    if not {"name", "lat", "lon"} <= set(plants.columns):
-        raise InputDataError(f"{path}: needs the columns name, lat, lon")
-    return plants.set_index("name")
+    return read_table(path, ["lat", "lon"], index="name", what="plants file")
 
 
 def _slug(name: str) -> str:
@@ -338,6 +351,7 @@ def run_concept(
     annual = capex * annuity_factor(scn.economics.discount_rate, scn.economics.lifetime_a)
     el_co2 = figures["electricity_mwh"] * scn.electricity.co2_t_per_mwh
     total = figures["operating_cost_eur"] + annual
+    delivered = float(np.maximum(result.demand_kw - result.unserved_kw, 0.0).sum() / 1000.0)
     logger.info(
         "Concept %r: excess heat %.1f %%, cost %.2f M€/a, CO₂ %.1f kt/a",
         concept.name, 100 * figures["excess_heat_share"], total / 1e6, (figures["co2_direct_t"] + el_co2) / 1000,
@@ -352,11 +366,14 @@ def run_concept(
         co2_t=figures["co2_direct_t"] + el_co2,
         electricity_co2_t=el_co2,
         total_cost_eur=total,
+        delivered_mwh=delivered,
         unusable_sources=[p.name for p in producers if p.kind.startswith("excess_heat") and not p.max_kw.any()],
     )
 
 
 def _comparison(results: list[ConceptResult]) -> pd.DataFrame:
+    """One row per concept; the costs of a concept leaving heat unserved are NaN (not comparable)."""
+    nan = float("nan")
     rows = []
     for r in results:
         f = r.figures
@@ -376,10 +393,14 @@ def _comparison(results: list[ConceptResult]) -> pd.DataFrame:
                 "investment_meur": sum(i["eur"] for i in r.investments) / 1e6,
                 "operating_cost_meur_per_a": f["operating_cost_eur"] / 1e6,
                 "annualised_investment_meur_per_a": r.annualised_investment_eur / 1e6,
-                "total_cost_meur_per_a": r.total_cost_eur / 1e6,
-                "cost_of_heat_eur_per_mwh": r.total_cost_eur / f["demand_mwh"] if f["demand_mwh"] else float("nan"),
+                "total_cost_meur_per_a": r.total_cost_eur / 1e6 if r.costs_comparable else nan,
+                "cost_of_heat_eur_per_mwh": (
+                    r.total_cost_eur / r.delivered_mwh if r.costs_comparable and r.delivered_mwh > 0 else nan
+                ),
                 "co2_kt_per_a": r.co2_t / 1000,
+                "delivered_mwh": r.delivered_mwh,
                 "unserved_mwh": f["unserved_mwh"],
+                "costs_comparable": r.costs_comparable,
                 "demand_plus_losses_gwh": need / 1000,
             }
         )
@@ -454,7 +475,10 @@ def run_concepts(scn: EnergyScenario) -> ConceptStudy:
 
 def concepts_summary(study: ConceptStudy) -> dict[str, Any]:
     """Everything a reader needs to judge the study: inputs, labels of synthetic data, results, assumptions."""
+    from heatmap.profiles import degree_hours
+
     scn, year = study.scenario, study.year
+    base_c = scn.demand.base_temperature_c
     worst = max(abs(r.figures["max_balance_residual_kw"]) / max(year.demand_kw.max(), 1.0) for r in study.results)
     return {
         "heatmap_version": __version__,
@@ -466,7 +490,10 @@ def concepts_summary(study: ConceptStudy) -> dict[str, Any]:
             "outdoor_temperature_file": scn.path(scn.outdoor_temperature.csv),
             "outdoor_min_c": float(year.outdoor_c.min()),
             "outdoor_mean_c": float(year.outdoor_c.mean()),
-            "heating_degree_days_17c": float(np.maximum(17 - year.outdoor_c, 0).sum() / 24),
+            f"heating_degree_days_{base_c:g}c": float(
+                degree_hours(year.outdoor_c, base_temperature_c=base_c).sum() / 24
+            ),
+            "degree_day_base_c": base_c,
             "supply_temperature_range_c": [float(year.supply_c.min()), float(year.supply_c.max())],
             "demand_mwh": float(year.demand_kw.sum() / 1000),
             "demand_peak_kw": float(year.demand_kw.max()),
@@ -506,6 +533,8 @@ def concepts_summary(study: ConceptStudy) -> dict[str, Any]:
                 "co2_t": r.co2_t,
                 "electricity_co2_t": r.electricity_co2_t,
                 "total_cost_eur": r.total_cost_eur,
+                "delivered_mwh": r.delivered_mwh,
+                "costs_comparable": r.costs_comparable,
                 "lp": {"status": r.dispatch.status, "build_s": r.dispatch.build_s, "solve_s": r.dispatch.solve_s},
             }
             for r in study.results
@@ -513,7 +542,11 @@ def concepts_summary(study: ConceptStudy) -> dict[str, Any]:
         "checks": {
             "max_hourly_balance_residual_relative": worst,
             "balance_holds": worst < 1e-6,
-            "concepts_with_unserved_heat": [r.name for r in study.results if r.figures["unserved_mwh"] > 1e-3],
+            "concepts_with_unserved_heat": [r.name for r in study.results if not r.costs_comparable],
+            "unserved_heat_note": (
+                "concepts leaving heat unserved are cheaper only by not delivering: their total cost, cost of heat "
+                "and savings are not compared (NaN)"
+            ),
             "sources_never_usable": {r.name: r.unusable_sources for r in study.results if r.unusable_sources},
         },
         "fuels": study.fuels.reset_index().to_dict(orient="records"),
@@ -534,7 +567,7 @@ def format_comparison(comparison: pd.DataFrame) -> str:
         "fuel_gwh": "Fuel (GWh/a)",
         "investment_meur": "Investment (M€)",
         "total_cost_meur_per_a": "Total cost (M€/a)",
-        "cost_of_heat_eur_per_mwh": "Cost of heat (€/MWh)",
+        "cost_of_heat_eur_per_mwh": "Cost of heat (€/MWh delivered)",
         "co2_kt_per_a": "CO₂ (kt/a)",
         "unserved_mwh": "Unserved heat (MWh/a)",
     }
@@ -609,10 +642,17 @@ def output_names(study: ConceptStudy) -> tuple[str, ...]:
 
 
 def write_concepts(study: ConceptStudy, out_dir: Path) -> dict[str, Path]:
-    """Write the study atomically into ``out_dir`` (see :func:`output_names`)."""
-    from heatmap.outputs import write_atomically, write_json
+    """Write the study atomically into ``out_dir`` (see :func:`output_names`).
+
+    The scenario file and every file it names are the run's inputs: none may lie in ``out_dir``
+    (:func:`heatmap.output_folder.check_output_folder`).
+    """
+    from heatmap.output_folder import input_paths, write_atomically
+    from heatmap.outputs import write_json
 
     names = output_names(study)
+    scn = study.scenario
+    inputs = [p for p in (scn.file, *input_paths(scn)) if p is not None]
 
     def write(tmp: Path) -> None:
         study.comparison.to_csv(tmp / "comparison.csv", index=False, float_format="%.4f")
@@ -644,7 +684,7 @@ def write_concepts(study: ConceptStudy, out_dir: Path) -> dict[str, Path]:
             plot_duration(r, study.year, tmp / f"duration_{slug}.png")
         write_json(concepts_summary(study), tmp / "summary.json")
 
-    written = write_atomically(out_dir, names, write)
+    written = write_atomically(out_dir, names, write, inputs=inputs)
     logger.info("Wrote %d files to %s", len(written), out_dir)
     return written
 
@@ -674,9 +714,10 @@ def concepts_report(study: ConceptStudy, written: dict[str, Path]) -> str:
             }
         ).to_string(float_format=lambda v: f"{v:,.1f}"),
         *(
-            f"warning: {r.name} leaves {r.figures['unserved_mwh']:,.1f} MWh/a of demand unserved (units too small)"
+            f"warning: {r.name} leaves {r.unserved_mwh:,.1f} MWh/a of demand unserved (units too small); its total "
+            "cost, cost of heat and savings are not compared (NaN)"
             for r in study.results
-            if r.figures["unserved_mwh"] > 1e-3
+            if not r.costs_comparable
         ),
         *(
             f"warning: in {r.name}, {', '.join(r.unusable_sources)} can feed in no hour "

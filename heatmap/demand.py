@@ -57,6 +57,7 @@ import pandas as pd
 import shapely
 
 from heatmap._errors import InputDataError
+from heatmap.inputs import read_table
 from heatmap.scenario import Demand
 
 logger = logging.getLogger(__name__)
@@ -88,9 +89,7 @@ MAX_EXAMPLES = 10
 
 
 def _read_table(path: Path, index_col: str | list[str]) -> pd.DataFrame:
-    if not Path(path).is_file():
-        raise InputDataError(f"{path}: demand table not found")
-    return pd.read_csv(path, comment="#", index_col=index_col)
+    return read_table(path, index=index_col, what="demand table")
 
 
 def _year(start_date: pd.Series) -> pd.Series:

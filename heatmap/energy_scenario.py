@@ -3,8 +3,9 @@
 A YAML file names the year's hourly series (outdoor temperature, electricity price), the consumers' demand,
 the network (heat-loss coefficient, heating curve), the excess-heat sources, boilers, electric boilers and
 storages, and the concepts to compare — each concept a selection of those units. Relative paths are taken from
-the scenario file's folder. Unknown keys are errors (a typo never silently falls back to a default); every
-value used, set or default, is listed in the summary (:func:`assumptions`).
+the scenario file's folder when the scenario is read, so every path held is absolute. Unknown keys, wrong types,
+NaN, infinity and a key given twice are errors naming the file, its line and the key (a typo never silently
+falls back to a default); every value used, set or default, is listed in the summary (:func:`assumptions`).
 
 See ``data/scenarios/kip.yaml`` for a complete example.
 """
@@ -20,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from heatmap import settings
 from heatmap._errors import ScenarioError
+from heatmap.scenario import FilePath, _line, _load_yaml
 
 logger = logging.getLogger(__name__)
 
@@ -29,13 +31,15 @@ Id = Annotated[
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """A block of settings: unknown keys, wrong types, NaN and infinity are refused; frozen once read."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class HourlyCsv(_Model):
     """A column of a CSV file with one row per hour of the year."""
 
-    csv: Path = Field(description="CSV file (relative to the scenario file)")
+    csv: FilePath = Field(description="CSV file (relative to the scenario file)")
     column: str = Field(description="column holding the values")
 
 
@@ -156,6 +160,15 @@ class Network(_Model):
     )
     note: str | None = None
 
+    @model_validator(mode="after")
+    def _return_below_supply(self) -> Network:
+        if self.return_temperature_c >= self.supply.min_c:
+            raise ValueError(
+                f"return_temperature_c ({self.return_temperature_c:g} °C) must be below supply.min_c "
+                f"({self.supply.min_c:g} °C), the lowest supply temperature"
+            )
+        return self
+
 
 class Electricity(_Model):
     """Electricity bought by heat pumps and electric boilers."""
@@ -195,9 +208,9 @@ class EnergyScenario(_Model):
     demand: Demand
     network: Network
     economics: Economics = Economics()
-    fuels_csv: Path = Field(settings.data_dir / "fuels_fi.csv", description="fuel table (CO₂ factors, prices)")
-    presets_csv: Path = Field(settings.data_dir / "excess_heat_presets.csv", description="source presets")
-    plants_csv: Path | None = Field(None, description="plants with their (approximate) locations")
+    fuels_csv: FilePath = Field(settings.data_dir / "fuels_fi.csv", description="fuel table (CO₂ factors, prices)")
+    presets_csv: FilePath = Field(settings.data_dir / "excess_heat_presets.csv", description="source presets")
+    plants_csv: FilePath | None = Field(None, description="plants with their (approximate) locations")
     sources: list[Source] = Field(default_factory=list)
     boilers: list[Boiler] = Field(min_length=1)
     electric_boilers: list[ElectricBoiler] = Field(default_factory=list)
@@ -246,21 +259,59 @@ def _where(loc: tuple) -> str:
     return ".".join(str(x) for x in loc) or "(top level)"
 
 
-def energy_scenario_from_dict(data: dict[str, Any], *, base_dir: Path, origin: str = "scenario") -> EnergyScenario:
-    """Validate a concept scenario given as a mapping; errors name the key and what is wrong."""
+def _is_union_tag(el: Any) -> bool:
+    """Whether an error location part names a member of a union (``float``, ``list[float]``, ``HourlyCsv``)."""
+    return isinstance(el, str) and (el in ("float", "int", "str") or "[" in el or el[:1].isupper())
+
+
+def _problems(errors: list[dict[str, Any]]) -> list[tuple[tuple, str]]:
+    """One (key, message) per setting: a value refused by every member of a union is one problem, told once."""
+    by_key: dict[tuple, list[dict[str, Any]]] = {}
+    for e in errors:
+        key = tuple(el for el in e["loc"] if not _is_union_tag(el))
+        by_key.setdefault(key, []).append(e)
+    out = []
+    for key, group in by_key.items():
+        finite = [e for e in group if e["type"] == "finite_number"]
+        msgs = list(dict.fromkeys(e["msg"] for e in finite or group))
+        out.append((key, " or ".join(msgs)))
+    return out
+
+
+def energy_scenario_from_dict(
+    data: dict[str, Any], *, base_dir: Path, origin: str = "scenario", node: yaml.Node | None = None
+) -> EnergyScenario:
+    """Validate a concept scenario given as a mapping; errors name the key and what is wrong.
+
+    Parameters
+    ----------
+    data
+        The scenario's keys and values.
+    base_dir
+        Folder that relative paths are resolved against (they are held as absolute paths).
+    origin
+        How the scenario is named in messages (its file).
+    node
+        The parsed YAML document, to name the file line of each error.
+    """
     if not isinstance(data, dict):
         raise ScenarioError(f"{origin}: expected a mapping of settings at the top level")
     try:
-        scn = EnergyScenario.model_validate(data)
+        scn = EnergyScenario.model_validate(data, context={"base_dir": Path(base_dir)})
     except ValidationError as exc:
-        lines = [f"  {_where(e['loc'])}: {e['msg']}" for e in exc.errors()[:12]]
-        raise ScenarioError(f"{origin}: {exc.error_count()} invalid setting(s):\n" + "\n".join(lines)) from None
+        problems = _problems(exc.errors(include_url=False))
+        lines = []
+        for key, message in problems[:12]:
+            line = _line(node, key) if node is not None else None
+            at = f"line {line}, " if line else ""
+            lines.append(f"  {at}{_where(key)}: {message}")
+        raise ScenarioError(f"{origin}: {len(problems)} invalid setting(s):\n" + "\n".join(lines)) from None
     scn._base_dir = Path(base_dir)
     return scn
 
 
 def energy_scenario_from_file(path: str | Path) -> EnergyScenario:
-    """Read and validate a concept scenario (YAML).
+    """Read and validate a concept scenario (YAML); a key given twice in one mapping is refused.
 
     Parameters
     ----------
@@ -275,10 +326,12 @@ def energy_scenario_from_file(path: str | Path) -> EnergyScenario:
     if not path.is_file():
         raise ScenarioError(f"{path}: scenario file not found")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
+        data, node = _load_yaml(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise ScenarioError(f"{path}: not valid YAML ({exc})") from None
-    scn = energy_scenario_from_dict(data, base_dir=path.resolve().parent, origin=str(path))
+    except ScenarioError as exc:
+        raise ScenarioError(f"{path}, {exc}") from None
+    scn = energy_scenario_from_dict(data, base_dir=path.resolve().parent, origin=str(path), node=node)
     scn._path = path
     logger.info("Read concept scenario %s: %d sources, %d concepts", path, len(scn.sources), len(scn.concepts))
     return scn

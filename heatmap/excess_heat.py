@@ -20,8 +20,10 @@ import numpy as np
 import pandas as pd
 
 from heatmap import settings
-from heatmap._errors import InputDataError, ScenarioError
+from heatmap._errors import ScenarioError
 from heatmap.dispatch import Producer
+from heatmap.inputs import read_table
+from heatmap.profiles import read_hourly
 
 logger = logging.getLogger(__name__)
 
@@ -66,40 +68,7 @@ def read_presets(path: str | Path = PRESETS_CSV) -> pd.DataFrame:
     path
         CSV with the columns of :data:`PRESET_COLUMNS` (``#`` lines are comments).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise InputDataError(f"{path}: excess-heat preset table not found")
-    table = pd.read_csv(path, comment="#")
-    missing = set(PRESET_COLUMNS) - set(table.columns)
-    if missing:
-        raise InputDataError(f"{path}: columns {', '.join(sorted(missing))} missing")
-    if table.kind.duplicated().any():
-        raise InputDataError(f"{path}: kinds repeated: {', '.join(table.kind[table.kind.duplicated()])}")
-    logger.info("Read %d excess-heat presets from %s", len(table), path)
-    return table.set_index("kind")
-
-
-def read_hourly_column(path: Path, column: str, hours: int, *, lower: float, upper: float) -> np.ndarray:
-    """Read one column of an hourly CSV of ``hours`` rows, checking every value lies in ``[lower, upper]``.
-
-    Errors name the file and its line numbers.
-    """
-    if not path.is_file():
-        raise InputDataError(f"{path}: file not found")
-    try:
-        table = pd.read_csv(path, comment="#")
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise InputDataError(f"{path}: cannot be read as CSV ({exc})") from exc
-    if column not in table.columns:
-        raise InputDataError(f"{path}: column {column!r} missing (columns: {', '.join(map(str, table.columns))})")
-    values = pd.to_numeric(table[column], errors="coerce")
-    bad = values.isna() | (values < lower) | (values > upper)
-    if bad.any():
-        lines = ", ".join(str(i + 2) for i in np.flatnonzero(bad)[:10])
-        raise InputDataError(f"{path}: {column} missing or outside {lower:g}…{upper:g} on lines {lines}")
-    if len(values) != hours:
-        raise InputDataError(f"{path}: {len(values)} rows; give one row per hour ({hours} rows)")
-    return values.to_numpy(dtype=float)
+    return read_table(path, PRESET_COLUMNS[1:], index="kind", what="excess-heat preset table")
 
 
 def availability_hourly(availability, index: pd.DatetimeIndex, *, base_dir: Path) -> np.ndarray:
@@ -109,7 +78,8 @@ def availability_hourly(availability, index: pd.DatetimeIndex, *, base_dir: Path
     ----------
     availability
         A number (constant factor), a list of 12 monthly factors (January first), or a mapping
-        ``{"csv": path, "column": name}`` of an hourly CSV (one row per hour of ``index``).
+        ``{"csv": path, "column": name}`` of an hourly CSV with a ``time`` column holding the hours of
+        ``index`` in order (:func:`heatmap.profiles.read_hourly`).
     index
         The hours of the year.
     base_dir
@@ -121,7 +91,8 @@ def availability_hourly(availability, index: pd.DatetimeIndex, *, base_dir: Path
         return np.asarray(availability, dtype=float)[index.month.to_numpy() - 1]
     path = Path(availability["csv"])
     path = path if path.is_absolute() else base_dir / path
-    return read_hourly_column(path, availability.get("column", "factor"), len(index), lower=0.0, upper=1.0)
+    column = availability.get("column", "factor")
+    return read_hourly(path, column, index, lower=0.0, upper=1.0, what="availability").to_numpy()
 
 
 def source_producer(
@@ -201,6 +172,6 @@ def source_producer(
     logger.info(
         "Source %s: %.0f kW at %.0f °C, %.0f MWh/a available, direct in %d h%s",
         name, capacity_kw, temperature_c, avail_kw.sum() / 1000, int(direct.sum()),
-        "" if heat_pump is None else f", heat pump in {int(np.isfinite(cop_h).sum() - direct.sum())} h",
+        "" if heat_pump is None else f", heat pump in {int(lift.sum())} h",
     )  # fmt: skip
     return producer, cop_h

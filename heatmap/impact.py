@@ -3,8 +3,9 @@
 Per concept: excess heat used (GWh/a), fuel displaced by type (the reference's fuel use minus the concept's,
 peat separately and as a share of the reference's peat — the town's energy company aims to cut its peat use by a
 third), electricity added, CO₂ avoided (fuel CO₂ and the CO₂ counted for electricity bought) and money saved
-(the reference's yearly cost minus the concept's, investments annualised). Emission factors and prices are the
-fuel table's and the scenario's documented settings.
+(the reference's yearly cost minus the concept's, investments annualised). Money saved is NaN where the concept or
+the reference leaves heat unserved: a concept is not cheaper for delivering less. Emission factors and prices are
+the fuel table's and the scenario's documented settings.
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ def regional_impact(reference, concepts: list, *, fuels: pd.DataFrame) -> pd.Dat
         One row per concept: ``excess_heat_used_gwh``, ``displaced_<fuel>_gwh`` per fuel,
         ``fuel_displaced_gwh``, ``peat_displaced_gwh``, ``peat_cut_pct`` (of the reference's peat),
         ``peat_goal_met`` (cut ≥ one third), ``electricity_added_gwh``, ``co2_avoided_kt_per_a``,
-        ``cost_saved_meur_per_a``.
+        ``costs_comparable`` (neither leaves heat unserved) and ``cost_saved_meur_per_a`` (NaN where not
+        comparable).
     """
     ref_fuel = reference.figures["fuel_mwh_by_fuel"]
     names = sorted(set(ref_fuel).union(*(c.figures["fuel_mwh_by_fuel"] for c in concepts)))
@@ -61,7 +63,10 @@ def regional_impact(reference, concepts: list, *, fuels: pd.DataFrame) -> pd.Dat
         row["peat_goal_met"] = bool(ref_peat > 0 and peat * 1000 >= PEAT_GOAL_SHARE * ref_peat - 1e-6)
         row["electricity_added_gwh"] = (c.figures["electricity_mwh"] - reference.figures["electricity_mwh"]) / 1000
         row["co2_avoided_kt_per_a"] = (reference.co2_t - c.co2_t) / 1000
-        row["cost_saved_meur_per_a"] = (reference.total_cost_eur - c.total_cost_eur) / 1e6
+        comparable = reference.costs_comparable and c.costs_comparable
+        row["costs_comparable"] = comparable
+        saved = (reference.total_cost_eur - c.total_cost_eur) / 1e6
+        row["cost_saved_meur_per_a"] = saved if comparable else float("nan")
         rows.append(row)
     table = pd.DataFrame(rows)
     logger.info("Regional impact of %d concepts against %s", len(concepts), reference.name)

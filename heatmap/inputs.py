@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import difflib
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -562,3 +562,55 @@ def prepare_consumers(
     out.attrs["columns"] = _fed(gdf, cols)
     logger.info("Prepared %d consumers, %.0f MWh/a", len(out), out.annual_demand_mwh.sum())
     return out
+
+
+def read_table(
+    path: str | Path, required: Iterable[str] = (), *, index: str | list[str] | None = None, what: str = "table"
+) -> pd.DataFrame:
+    """Read a small CSV table of settings (``#`` lines are comments), such as the fuel or preset table.
+
+    Errors name the file and what to fix: the file missing or unreadable, the columns missing, and the file
+    lines of keys given more than once.
+
+    Parameters
+    ----------
+    path
+        The CSV file.
+    required
+        Columns the table must have (besides ``index``).
+    index
+        Column(s) that name the rows: each key must be given once; the table is indexed by them.
+    what
+        What the table is, for messages (``fuel table``, ``plants file``, …).
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
+    from heatmap.profiles import csv_file_lines
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputDataError(f"{path}: {what} not found")
+    try:
+        table = pd.read_csv(path, comment="#")
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+        raise InputDataError(f"{path}: {what} cannot be read as CSV ({exc})") from exc
+    keys = [] if index is None else [index] if isinstance(index, str) else list(index)
+    missing = [c for c in (*keys, *required) if c not in table.columns]
+    if missing:
+        raise InputDataError(
+            f"{path}: columns {', '.join(missing)} missing (columns: {', '.join(map(str, table.columns))})"
+        )
+    if keys:
+        repeated = table.duplicated(keys, keep=False).to_numpy()
+        if repeated.any():
+            lines = csv_file_lines(path, len(table))[repeated]
+            shown = table.loc[repeated, keys].astype(str).agg(", ".join, axis=1).unique()
+            raise InputDataError(
+                f"{path}: {', '.join(keys)} {', '.join(shown[:5])} given more than once (lines "
+                f"{', '.join(map(str, lines[:10]))}); give each once"
+            )
+        table = table.set_index(index)
+    logger.info("Read %s %s: %d rows", what, path, len(table))
+    return table

@@ -1,6 +1,7 @@
 """The output folder of a run: one complete run per folder, swapped in whole, nothing of the user's lost.
 
-Nothing lost, nothing mixed (:func:`write_atomically`, used by ``heatmap plan`` and ``heatmap demand``):
+Nothing lost, nothing mixed (:func:`write_atomically`, used by ``heatmap plan``, ``heatmap demand`` and
+``heatmap concepts``):
 
 - A run writes all its files into a temporary folder beside the output folder
   (``.<name>.heatmap-tmp-<pid>-…``) and swaps it in whole: the previous output folder is renamed aside

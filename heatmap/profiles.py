@@ -27,6 +27,116 @@ from heatmap._errors import InputDataError
 logger = logging.getLogger(__name__)
 
 
+def csv_file_lines(path: Path, rows: int) -> np.ndarray:
+    """File line (1-based) of each data row of a CSV read with ``comment="#"``.
+
+    pandas skips blank lines and lines that start with ``#``; the first line left is the header. Where the
+    count does not fit (a quoted value spanning lines), the rows are numbered as if none were skipped.
+    """
+    text = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    kept = [i for i, line in enumerate(text, 1) if line.strip() and not line.lstrip().startswith("#")]
+    lines = np.array(kept[1:], dtype=int)
+    if len(lines) != rows:
+        start = kept[0] + 1 if kept else 2
+        lines = np.arange(rows, dtype=int) + start
+    return lines
+
+
+def _shown_lines(lines: np.ndarray, limit: int = 10) -> str:
+    more = f" and {len(lines) - limit} more" if len(lines) > limit else ""
+    return f"line{'s' if len(lines) > 1 else ''} {', '.join(map(str, lines[:limit]))}{more}"
+
+
+def read_hourly(
+    path: str | Path,
+    column: str,
+    index: pd.DatetimeIndex | None = None,
+    *,
+    lower: float,
+    upper: float,
+    what: str = "hourly series",
+    hint: str = "",
+) -> pd.Series:
+    """Read one column of an hourly CSV (columns ``time`` and ``column``; ``#`` lines are comments).
+
+    Errors name the file, its line numbers and what to fix.
+
+    Parameters
+    ----------
+    path
+        The CSV file.
+    column
+        The column holding the values.
+    index
+        The hours the series must hold, in order (e.g. :func:`heatmap.climate.year_index`); times with a UTC
+        offset are taken in the offset of the first row (a Finnish series changing from ``+02:00`` to
+        ``+03:00`` for summer time is read in standard time). ``None``: any one year of hours (8760 or 8784
+        rows, hourly, in order); times with offsets are converted to UTC.
+    lower, upper
+        The range every value must lie in.
+    what
+        What the file holds, for messages.
+    hint
+        Appended to the message on values out of range (e.g. the unit expected).
+
+    Returns
+    -------
+    pandas.Series
+        The values, indexed by time (``index`` where given).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputDataError(f"{path}: {what} file not found")
+    try:
+        table = pd.read_csv(path, comment="#")
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+        raise InputDataError(f"{path}: cannot be read as CSV ({exc})") from exc
+    missing = [c for c in ("time", column) if c not in table.columns]
+    if missing:
+        raise InputDataError(
+            f"{path}: column {', '.join(repr(c) for c in missing)} missing (columns: "
+            f"{', '.join(map(str, table.columns))}); give time and {column}"
+        )
+    lines = csv_file_lines(path, len(table))
+    text = table["time"].astype(str).str.strip()
+    offset = text.str.contains(r"(?:Z|[+-]\d\d:?\d\d)$", regex=True).to_numpy()
+    if offset.any() and not offset.all():
+        raise InputDataError(
+            f"{path}: some times carry a UTC offset (e.g. +02:00) and {_shown_lines(lines[~offset])} do not; "
+            f"give every time with its offset, or none"
+        )
+    time = pd.to_datetime(text, errors="coerce", utc=bool(offset.all()))
+    values = pd.to_numeric(table[column], errors="coerce")
+    bad = (time.isna() | values.isna()).to_numpy()
+    if bad.any():
+        raise InputDataError(f"{path}: {_shown_lines(lines[bad])} have no valid time or {column}; fill the gaps")
+    out = ((values < lower) | (values > upper)).to_numpy()
+    if out.any():
+        raise InputDataError(f"{path}: {column} outside {lower:g}…{upper:g} on {_shown_lines(lines[out])}{hint}")
+    times = pd.DatetimeIndex(time)
+    if index is None:
+        if len(values) not in (8760, 8784) or not (times[1:] - times[:-1] == pd.Timedelta(hours=1)).all():
+            raise InputDataError(f"{path}: give one row per hour of one year (8760 or 8784 rows, hourly, in order)")
+    else:
+        if offset.all():
+            times = times.tz_convert(pd.Timestamp(text.iloc[0]).tz).tz_localize(None)
+        if len(times) != len(index):
+            raise InputDataError(
+                f"{path}: {len(times)} rows; give one row per hour from {index[0]:%Y-%m-%d %H:%M} to "
+                f"{index[-1]:%Y-%m-%d %H:%M} ({len(index)} rows)"
+            )
+        wrong = np.flatnonzero(times != index)
+        if len(wrong):
+            k = wrong[0]
+            raise InputDataError(
+                f"{path}: line {lines[k]} has time {times[k]:%Y-%m-%d %H:%M} where {index[k]:%Y-%m-%d %H:%M} is "
+                f"expected; give the hours of {index[0].year} in order ({len(wrong)} rows differ)"
+            )
+    series = pd.Series(values.to_numpy(dtype=float), index=times if index is None else index, name=column)
+    logger.info("Read %d hours of %s from %s (mean %.4g)", len(series), column, path, series.mean())
+    return series
+
+
 def read_outdoor_temperature(path: str | Path) -> pd.Series:
     """Read an hourly outdoor-temperature series of one year.
 
@@ -40,37 +150,9 @@ def read_outdoor_temperature(path: str | Path) -> pd.Series:
     pandas.Series
         ``t_out_c`` indexed by time.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise InputDataError(f"{path}: outdoor-temperature file not found")
-    try:
-        table = pd.read_csv(path, comment="#")
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise InputDataError(f"{path}: cannot be read as CSV ({exc})") from exc
-    missing = {"time", "t_out_c"} - set(table.columns)
-    if missing:
-        raise InputDataError(f"{path}: columns {', '.join(sorted(missing))} missing; give time and t_out_c (°C)")
-    text = table["time"].astype(str).str.strip()
-    offset = text.str.contains(r"(?:Z|[+-]\d\d:?\d\d)$", regex=True)
-    if offset.any() and not offset.all():
-        rows = ", ".join(str(i + 2) for i in np.flatnonzero(~offset)[:10])  # +2: header line, 1-based
-        raise InputDataError(
-            f"{path}: some times carry a UTC offset (e.g. +02:00) and lines {rows} do not; give every time with "
-            f"its offset, or none"
-        )
-    time = pd.to_datetime(text, errors="coerce", utc=bool(offset.all()))
-    t_out = pd.to_numeric(table["t_out_c"], errors="coerce")
-    bad = time.isna() | t_out.isna()
-    if bad.any():
-        rows = ", ".join(str(i + 2) for i in np.flatnonzero(bad)[:10])  # +2: header line, 1-based
-        raise InputDataError(f"{path}: lines {rows} have no valid time or t_out_c; fill the gaps")
-    if len(t_out) not in (8760, 8784) or not (time.diff().dropna() == pd.Timedelta(hours=1)).all():
-        raise InputDataError(f"{path}: give one row per hour of one year (8760 or 8784 rows, hourly, in order)")
-    if not t_out.between(-70, 50).all():
-        raise InputDataError(f"{path}: t_out_c outside −70…50 °C; give °C, not kelvin or °F")
-    series = pd.Series(t_out.to_numpy(dtype=float), index=pd.DatetimeIndex(time), name="t_out_c")
-    logger.info("Read %d hours of outdoor temperature from %s (min %.1f °C)", len(series), path, series.min())
-    return series
+    return read_hourly(
+        path, "t_out_c", lower=-70, upper=50, what="outdoor-temperature", hint="; give °C, not kelvin or °F"
+    )
 
 
 def degree_hours(outdoor_c: np.ndarray, *, base_temperature_c: float) -> np.ndarray:

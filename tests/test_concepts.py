@@ -105,6 +105,7 @@ def test_kip_impact_is_consistent_with_the_dispatch(kip_run):
         peat = units[(units.concept == name) & (units.fuel == "milled_peat")].fuel_mwh.sum() / 1000
         ref_peat = units[(units.concept == ref.name) & (units.fuel == "milled_peat")].fuel_mwh.sum() / 1000
         assert row.peat_displaced_gwh == pytest.approx(ref_peat - peat, abs=1e-3)
+    assert impact.costs_comparable.all() and comparison.costs_comparable.all()
     # adding units never makes the least-cost operation dearer (investments aside)
     op = comparison.operating_cost_meur_per_a
     assert op.iloc[1] >= op.iloc[2] - 1e-6 >= op.iloc[3] - 2e-6 >= op.iloc[4] - 3e-6
@@ -150,9 +151,13 @@ BAD = {
     "unknown preset": (lambda d: d["sources"][0].update(preset="volcano"), "preset 'volcano' unknown"),
     "missing temperature file": (
         lambda d: d["outdoor_temperature"].update(csv="nowhere.csv"),
-        "nowhere.csv: file not found",
+        "nowhere.csv: outdoor-temperature file not found",
     ),
     "wrong column": (lambda d: d["outdoor_temperature"].update(column="temp"), "column 'temp' missing"),
+    "series of another year": (  # the bundled series starts with 2 comment lines and its header
+        lambda d: d.update(year=2022),
+        "kokkola_temperature_synthetic.csv: line 4 has time 2023-01-01 00:00 where 2022-01-01 00:00 is expected",
+    ),
     "demand twice": (
         lambda d: d["demand"].update(profile={"csv": "x.csv", "column": "q"}),
         "give either annual_mwh or profile",
@@ -229,11 +234,43 @@ def test_undersized_concept_is_reported_not_hidden(tmp_path):
     assert "process_cooling_water can feed in no hour" in result.output
 
 
+def test_undersized_concept_is_not_reported_cheaper(tmp_path):
+    # the reference (all boilers) delivers every hour; the concept has the excess heat and a 1 MW boiler only
+    def undersize(d):
+        d["boilers"].append({"id": "tiny", "fuel": "heavy_fuel_oil", "capacity_kw": 1000, "efficiency": 0.9})
+        d["concepts"] = d["concepts"][:1]
+        d["concepts"][0]["boilers"] = ["tiny"]
+
+    out = tmp_path / "out"
+    result = run_cli("concepts", write_scenario(tmp_path, undersize), "--out", out)
+    assert result.exit_code == 0, result.output
+    comparison = pd.read_csv(out / "comparison.csv").set_index("concept")
+    impact = pd.read_csv(out / "impact.csv").set_index("concept")
+    ref, small = comparison.iloc[0], comparison.loc["Excess heat only"]
+    d = pd.read_csv(out / "dispatch_excess_heat_only.csv")
+    assert small.unserved_mwh > 1000
+    assert small.delivered_mwh == pytest.approx((d.demand_kw - d.unserved_kw).clip(lower=0).sum() / 1000, rel=1e-6)
+    assert small.delivered_mwh < d.demand_kw.sum() / 1000 - 1000
+    # not cheaper for delivering less: its costs and savings are left out, and the command says so
+    assert not small.costs_comparable and np.isnan(small.total_cost_meur_per_a)
+    assert np.isnan(small.cost_of_heat_eur_per_mwh)
+    assert not impact.loc["Excess heat only", "costs_comparable"]
+    assert np.isnan(impact.loc["Excess heat only", "cost_saved_meur_per_a"])
+    assert "Excess heat only leaves" in result.output and "not compared (NaN)" in result.output
+    # the reference delivers everything: cost of heat over the heat delivered
+    assert ref.costs_comparable and ref.unserved_mwh < 1e-3
+    assert ref.cost_of_heat_eur_per_mwh == pytest.approx(ref.total_cost_meur_per_a * 1e6 / ref.delivered_mwh, rel=1e-4)
+    s = json.loads((out / "summary.json").read_text())
+    assert s["checks"]["concepts_with_unserved_heat"] == ["Excess heat only"]
+    assert [c["costs_comparable"] for c in s["concepts"]] == [True, False]
+
+
 def test_sources_take_missing_values_from_their_preset(tmp_path):
     from heatmap.climate import year_index
     from heatmap.concepts import resolve_sources
 
-    pd.DataFrame({"f": np.r_[np.zeros(4380), np.ones(4380)]}).to_csv(tmp_path / "a.csv", index=False)
+    times = year_index(2023).strftime("%Y-%m-%dT%H:%M")
+    pd.DataFrame({"time": times, "f": np.r_[np.zeros(4380), np.ones(4380)]}).to_csv(tmp_path / "a.csv", index=False)
     data = {
         "name": "t",
         "outdoor_temperature": {"csv": "t.csv", "column": "t_out_c"},
@@ -263,3 +300,174 @@ def test_sources_take_missing_values_from_their_preset(tmp_path):
     data["sources"][0] = {"id": "dc", "capacity_kw": 100}
     with pytest.raises(ScenarioError, match=r"sources\[dc\]: availability missing \(give it, or a preset"):
         resolve_sources(energy_scenario_from_dict(data, base_dir=tmp_path), index)
+
+
+def _kip_text() -> str:
+    """The KIP scenario's text with its data paths made absolute (so a copy elsewhere finds them)."""
+    return KIP.read_text().replace("../kip/", f"{KIP.parent.parent / 'kip'}/")
+
+
+# every scenario model holding numbers, and where the KIP scenario has one of each
+MODEL_PLACES = {
+    "EnergyScenario": (),
+    "Electricity": ("electricity",),
+    "Demand": ("demand",),
+    "Network": ("network",),
+    "SupplyCurve": ("network", "supply"),
+    "Economics": ("economics",),
+    "Source": ("sources", 0),
+    "HeatPump": ("sources", 2, "heat_pump"),
+    "Boiler": ("boilers", 0),
+    "ElectricBoiler": ("electric_boilers", 0),
+    "StorageSpec": ("storages", 0),
+}
+
+
+def _numeric_fields():
+    import typing
+
+    from heatmap import energy_scenario as es
+
+    out = []
+    for name, place in MODEL_PLACES.items():
+        model = getattr(es, name)
+        for field, info in model.model_fields.items():
+            kinds = {info.annotation, *typing.get_args(info.annotation)}
+            if kinds & {float, int}:
+                out.append((place, field))
+    return out
+
+
+def test_every_numeric_model_is_covered():
+    from pydantic import BaseModel
+
+    from heatmap import energy_scenario as es
+
+    with_numbers = {
+        name
+        for name, obj in vars(es).items()
+        if isinstance(obj, type) and issubclass(obj, BaseModel) and obj.__module__ == es.__name__
+        and any(
+            {f.annotation, *__import__("typing").get_args(f.annotation)} & {float, int}
+            for f in obj.model_fields.values()
+        )
+    }  # fmt: skip
+    assert with_numbers == set(MODEL_PLACES)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")], ids=["nan", "inf", "-inf"])
+@pytest.mark.parametrize(
+    "place,field", _numeric_fields(), ids=lambda v: ".".join(map(str, v)) if isinstance(v, tuple) else v
+)
+def test_nan_and_infinity_refused_in_every_numeric_setting(place, field, bad):
+    data = yaml.safe_load(KIP.read_text())
+    holder = data
+    for key in place:
+        holder = holder[key]
+    holder[field] = bad
+    key = ".".join(map(str, (*place, field)))
+    with pytest.raises(ScenarioError) as err:
+        energy_scenario_from_dict(data, base_dir=KIP.parent)
+    message = str(err.value)
+    assert "1 invalid setting(s)" in message
+    told = (f"  {key}: Input should be a {kind}" for kind in ("finite number", "valid integer"))
+    assert any(t in message for t in told), message
+
+
+def test_nan_in_the_file_exits_2_naming_file_line_and_key(tmp_path):
+    text = _kip_text().replace("outdoor_at_max_c: -29", "outdoor_at_max_c: .nan")
+    assert ".nan" in text
+    path = tmp_path / "kip.yaml"
+    path.write_text(text)
+    result = run_cli("concepts", path, "--out", tmp_path / "out")
+    assert result.exit_code == 2, result.output
+    line = next(i for i, t in enumerate(text.splitlines(), 1) if ".nan" in t)
+    assert f"{path}" in result.output
+    assert f"line {line}, network.supply.outdoor_at_max_c: Input should be a finite number" in result.output
+
+
+def test_a_key_given_twice_is_refused(tmp_path):
+    text = _kip_text().replace("year: 2023\n", "year: 2023\nyear: 2024\n")
+    path = tmp_path / "kip.yaml"
+    path.write_text(text)
+    result = run_cli("concepts", path, "--out", tmp_path / "out")
+    assert result.exit_code == 2, result.output
+    assert "key 'year' is given twice" in result.output
+
+
+def test_return_temperature_checked_with_the_scenario(tmp_path):
+    text = _kip_text().replace("return_temperature_c: 45", "return_temperature_c: 80")
+    path = tmp_path / "kip.yaml"
+    path.write_text(text)
+    with pytest.raises(ScenarioError) as err:
+        energy_scenario_from_file(path)
+    line = next(i for i, t in enumerate(text.splitlines(), 1) if "network:" in t)
+    message = str(err.value)
+    assert message.startswith(str(path))
+    assert f"line {line}, network: Value error, return_temperature_c (80 °C) must be below supply.min_c" in message
+
+
+def test_relative_paths_resolved_from_the_scenario_folder(tmp_path, monkeypatch):
+    # an input named by a relative path lies in the folder given as --out: refused, whatever the current folder
+    data = yaml.safe_load(KIP.read_text())
+    kip = KIP.parent.parent / "kip"
+    inputs = tmp_path / "data"
+    inputs.mkdir()
+    for name in ("kokkola_temperature_synthetic.csv", "plants.csv"):
+        (inputs / name).write_bytes((kip / name).read_bytes())
+    data["outdoor_temperature"]["csv"] = "../data/kokkola_temperature_synthetic.csv"
+    data["electricity"]["price"] = 60.0
+    data["plants_csv"] = "../data/plants.csv"
+    scenario = tmp_path / "study" / "scenario.yaml"
+    scenario.parent.mkdir()
+    scenario.write_text(yaml.safe_dump(data, allow_unicode=True))
+    elsewhere = tmp_path / "a" / "b"
+    elsewhere.mkdir(parents=True)
+    monkeypatch.chdir(elsewhere)
+    scn = energy_scenario_from_file(scenario)
+    assert scn.outdoor_temperature.csv == inputs / "kokkola_temperature_synthetic.csv"
+    assert scn.plants_csv == inputs / "plants.csv"
+    result = run_cli("concepts", scenario, "--out", inputs)
+    assert result.exit_code == 2, result.output
+    assert "kokkola_temperature_synthetic.csv, an input of this run" in result.output
+    assert sorted(p.name for p in inputs.iterdir()) == ["kokkola_temperature_synthetic.csv", "plants.csv"]
+
+
+def test_degree_days_follow_the_demand_base_temperature(tmp_path):
+    from heatmap.concepts import concepts_summary, run_concepts
+
+    data = yaml.safe_load(KIP.read_text())
+    data["demand"]["base_temperature_c"] = 15.5
+    data["concepts"] = data["concepts"][:1]
+    study = run_concepts(energy_scenario_from_dict(data, base_dir=KIP.parent))
+    year = concepts_summary(study)["year"]
+    t = pd.read_csv(settings.data_dir / "kip" / "kokkola_temperature_synthetic.csv", comment="#").t_out_c
+    assert year["degree_day_base_c"] == 15.5
+    assert year["heating_degree_days_15.5c"] == pytest.approx((15.5 - t).clip(lower=0).sum() / 24)
+    assert not any(k.startswith("heating_degree_days_17") for k in year)
+
+
+def test_settings_tables_name_file_and_lines(tmp_path):
+    from heatmap._errors import InputDataError
+    from heatmap.concepts import read_fuels
+    from heatmap.excess_heat import read_presets
+
+    fuels = (settings.data_dir / "fuels_fi.csv").read_text().splitlines()
+    header = next(i for i, t in enumerate(fuels) if t.startswith("fuel,"))
+    peat = next(i for i, t in enumerate(fuels) if t.startswith("milled_peat,"))
+    path = tmp_path / "fuels.csv"
+    path.write_text("\n".join([*fuels, fuels[peat]]) + "\n")
+    with pytest.raises(InputDataError, match=rf"fuels.csv: fuel milled_peat given more than once \(lines {peat + 1}, "
+                       rf"{len(fuels) + 1}\)"):  # fmt: skip
+        read_fuels(path)
+    path.write_text("\n".join(fuels[: header + 1]).replace(",price_eur_per_mwh", ",price") + "\n")
+    with pytest.raises(InputDataError, match=r"fuels.csv: columns price_eur_per_mwh missing \(columns: fuel,"):
+        read_fuels(path)
+    with pytest.raises(InputDataError, match=r"nowhere.csv: excess-heat preset table not found"):
+        read_presets(tmp_path / "nowhere.csv")
+    # through the command: a fuel table with a repeated fuel is refused with exit 2
+    path.write_text("\n".join([*fuels, fuels[peat]]) + "\n")
+    result = run_cli(
+        "concepts", write_scenario(tmp_path, lambda d: d.update(fuels_csv=str(path))), "--out", tmp_path / "o"
+    )
+    assert result.exit_code == 2 and "milled_peat given more than once" in result.output

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from heatmap import climate, dispatch, excess_heat
-from heatmap._errors import ScenarioError
+from heatmap._errors import InputDataError, ScenarioError
 from heatmap.climate import network_losses_kw, supply_temperature_c, temperature_year
 from heatmap.dispatch import Producer, Storage, dispatch_figures, solve_dispatch
 from heatmap.excess_heat import cop, source_producer
@@ -187,14 +187,57 @@ def test_availability_constant_monthly_and_hourly(tmp_path):
     a = excess_heat.availability_hourly(monthly, index, base_dir=tmp_path)
     assert a[index.month <= 6].max() == 0 and a[index.month > 6].min() == 1
     csv = tmp_path / "avail.csv"
-    pd.DataFrame({"factor": np.linspace(0, 1, 8760)}).to_csv(csv, index=False)
+    times = index.strftime("%Y-%m-%dT%H:%M")
+    pd.DataFrame({"time": times, "factor": np.linspace(0, 1, 8760)}).to_csv(csv, index=False)
     a = excess_heat.availability_hourly({"csv": "avail.csv", "column": "factor"}, index, base_dir=tmp_path)
     assert a[-1] == 1.0
-    bad = pd.DataFrame({"factor": np.linspace(0, 1, 8760)})
-    bad.loc[9, "factor"] = 1.5
-    bad.to_csv(csv, index=False)
-    with pytest.raises(Exception, match=r"avail.csv: factor missing or outside 0…1 on lines 11"):
+
+
+def _hourly_csv(path, times, values, comments=("# a comment", "# another", "")):
+    body = "\n".join(f"{t},{v}" for t, v in zip(times, values, strict=True))
+    path.write_text("\n".join(comments) + "\ntime,factor\n" + body + "\n")
+
+
+def test_hourly_csv_errors_name_file_lines_and_wrong_times(tmp_path):
+    index = climate.year_index(2023)
+    times = list(index.strftime("%Y-%m-%dT%H:%M"))
+    values = np.linspace(0, 1, 8760).round(4).astype(object)
+    values[9] = 1.5  # row 10: after 3 comment/blank lines and the header, it is line 14 of the file
+    csv = tmp_path / "avail.csv"
+    _hourly_csv(csv, times, values)
+    with pytest.raises(InputDataError, match=r"avail.csv: factor outside 0…1 on line 14$"):
         excess_heat.availability_hourly({"csv": "avail.csv", "column": "factor"}, index, base_dir=tmp_path)
+    values[9] = 0.5
+    # a series of another year with the right row count
+    _hourly_csv(csv, climate.year_index(2022).strftime("%Y-%m-%dT%H:%M"), values)
+    with pytest.raises(InputDataError, match=r"line 5 has time 2022-01-01 00:00 where 2023-01-01 00:00 is expected"):
+        excess_heat.availability_hourly({"csv": "avail.csv", "column": "factor"}, index, base_dir=tmp_path)
+    # two hours swapped
+    swapped = times.copy()
+    swapped[100], swapped[101] = swapped[101], swapped[100]
+    _hourly_csv(csv, swapped, values)
+    with pytest.raises(InputDataError, match=r"line 105 has time 2023-01-05 05:00 .*\(2 rows differ\)"):
+        excess_heat.availability_hourly({"csv": "avail.csv", "column": "factor"}, index, base_dir=tmp_path)
+    # one hour missing
+    _hourly_csv(csv, times[:-1], values[:-1])
+    with pytest.raises(InputDataError, match=r"8759 rows; give one row per hour from 2023-01-01 00:00"):
+        excess_heat.availability_hourly({"csv": "avail.csv", "column": "factor"}, index, base_dir=tmp_path)
+    # Finnish local time with its offsets (summer time +03:00) is read in standard time
+    finnish = index.tz_localize("Etc/GMT-2").tz_convert("Europe/Helsinki").strftime("%Y-%m-%dT%H:%M%z")
+    _hourly_csv(csv, [f"{t[:-2]}:{t[-2:]}" for t in finnish], values)
+    a = excess_heat.availability_hourly({"csv": "avail.csv", "column": "factor"}, index, base_dir=tmp_path)
+    assert a[9] == 0.5 and len(a) == 8760
+
+
+def test_heat_pump_hours_logged(caplog):
+    supply = np.array([70.0, 70.0, 90.0, 90.0, 90.0, 90.0, 90.0])  # 2 direct hours, 5 needing the pump
+    with caplog.at_level("INFO", logger="heatmap.excess_heat"):
+        excess_heat.source_producer(
+            "s", capacity_kw=100, temperature_c=80, availability=np.ones(7), heat_price_eur_per_mwh=0,
+            supply_c=supply, approach_k=5, electricity_price_eur_per_mwh=np.full(7, 50.0),
+            heat_pump={"capacity_kw": 100, "eta": 0.5},
+        )  # fmt: skip
+    assert "direct in 2 h, heat pump in 5 h" in caplog.text
 
 
 def test_temperature_year_keeps_the_monthly_normals_and_is_reproducible():
