@@ -56,7 +56,7 @@ from heatmap import settings
 from heatmap._errors import InputDataError, ScenarioError
 from heatmap.economics import annuity_factor
 from heatmap.energy_scenario import HourlyCsv, Id, assumptions
-from heatmap.excess_heat import availability_hourly, cop, read_hourly_column, read_presets
+from heatmap.excess_heat import availability_hourly, cop, read_presets
 from heatmap.scenario import Surface, SurfaceCostFactors
 
 logger = logging.getLogger(__name__)
@@ -297,6 +297,16 @@ def _locations(scn: MatchScenario, units: list[_Unit], group: str) -> list[tuple
     return out
 
 
+def _hourly(path: Path, column: str, *, lower: float, upper: float, what: str) -> np.ndarray:
+    """Read one year of hourly values (8760, a year without 29 February) from a CSV with a ``time`` column."""
+    from heatmap.profiles import read_hourly
+
+    values = read_hourly(path, column, lower=lower, upper=upper, what=what).to_numpy()
+    if len(values) != HOURS:
+        raise InputDataError(f"{path}: {what} file holds {len(values)} hours; matching needs {HOURS} (no leap day)")
+    return values
+
+
 def scenario_units(
     scn: MatchScenario,
 ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, dict[str, np.ndarray], dict[str, np.ndarray]]:
@@ -350,11 +360,11 @@ def scenario_units(
     outdoor = None
     if scn.outdoor_temperature is not None:
         t = scn.outdoor_temperature
-        outdoor = read_hourly_column(scn.path(t.csv), t.column, HOURS, lower=-70, upper=50)
+        outdoor = _hourly(scn.path(t.csv), t.column, lower=-70, upper=50, what="outdoor-temperature")
     rows, sink_profiles = [], {}
     for k in scn.sinks:
         if k.profile is not None:
-            load = read_hourly_column(scn.path(k.profile.csv), k.profile.column, HOURS, lower=0, upper=1e9)
+            load = _hourly(scn.path(k.profile.csv), k.profile.column, lower=0, upper=1e9, what="sink profile")
         elif k.shape == "degree_hours":
             load = hourly_load_kw(
                 k.annual_mwh * (1 - k.hot_water_share),
