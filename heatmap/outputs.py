@@ -288,6 +288,7 @@ def plan_summary(plan, *, partial: bool = False) -> dict[str, Any]:
             "pipes": len(plan.pipes),
             "route_edges": len(supply),
         },
+        "input_columns": getattr(plan, "input_columns", {}),
         "excluded_consumers": plan.excluded,
         "nearest_reachable_street_m": _nearest_reachable_street_m(plan),
         "figures": plan.figures,

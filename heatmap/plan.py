@@ -48,6 +48,8 @@ class Plan:
     rounds: list[dict]
     excluded: dict[str, list[str]]
     timings_s: dict[str, float] = field(default_factory=dict)
+    input_columns: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Per input (sources, consumers): the file column that fed each field."""
 
     @property
     def ok(self) -> bool:
@@ -247,6 +249,7 @@ def plan_from_scenario(scn: Scenario, *, progress: Callable[[str], None] | None 
     timer = _Timer(progress)
     with timer.stage("load"):
         crs, src, cons, street_gdf, left_out = _load(scn)
+        input_columns = {"sources": src.attrs.get("columns", {}), "consumers": cons.attrs.get("columns", {})}
 
     with timer.stage("candidate graph"):
         cand = candidates.build_candidates(street_gdf, src, cons, max_service_length_m=scn.streets.max_service_length_m)
@@ -362,6 +365,7 @@ def plan_from_scenario(scn: Scenario, *, progress: Callable[[str], None] | None 
             tables.excluded,
         )
     plan.timings_s = timer.timings
+    plan.input_columns = input_columns
     logger.info(
         "Planned %r: %d consumers connected, %d violations; stage times %s",
         scn.name,

@@ -234,3 +234,20 @@ def assert_drawn_equals_simulated_one_network(plan):
 
     assert plan.pipes.source_id.nunique() == 1  # one network, drawn under its pressure-holding source
     assert_drawn_equals_simulated(plan)
+
+
+def test_a_mapped_column_feeds_the_plan_and_the_summary_names_it(town, tmp_path):
+    from heatmap.outputs import plan_summary
+
+    src = gpd.read_file(town / "sources.geojson").rename(columns={"t_supply_c": "supply_temperature_c"})
+    src["supply_temperature_c"] = [88.0, 76.0]
+    src.to_file(tmp_path / "plants.geojson", engine="pyogrio")
+    data = yaml.safe_load(scenario_with(town, tmp_path).read_text())
+    data["sources"] = {"path": str(tmp_path / "plants.geojson"), "columns": {"t_supply_c": "supply_temperature_c"}}
+    path = tmp_path / "mapped.yaml"
+    path.write_text(yaml.safe_dump(data))
+    plan = plan_from_scenario(scenario_from_file(path))
+    assert plan.sources.set_index("source_id").t_supply_c.to_dict() == {"S1": 88.0, "S2": 76.0}
+    summary = plan_summary(plan)
+    assert summary["input_columns"]["sources"]["t_supply_c"] == "supply_temperature_c"
+    assert summary["input_columns"]["consumers"]["annual_demand_mwh"] == "annual_demand_mwh"
