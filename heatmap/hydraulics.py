@@ -237,27 +237,15 @@ def build_net(design: NetworkDesign, cond: Conditions) -> pp.pandapipesNet:
     )
     for row, mdot in zip(design.sources.itertuples(), feed.to_numpy(), strict=True):
         j = int(pos[row.node])
-        lift = cond.pump_lift_bar[row.tree]
+        pump = {"t_flow_k": row.t_supply_c + KELVIN, "name": str(row.source_id)}
         if np.isnan(mdot):
+            lift = cond.pump_lift_bar[row.tree]
             pp.create_circ_pump_const_pressure(
-                net,
-                j + n,
-                j,
-                p_flow_bar=cond.p_return_bar + lift,
-                plift_bar=lift,
-                t_flow_k=row.t_supply_c + KELVIN,
-                name=str(row.source_id),
+                net, j + n, j, p_flow_bar=cond.p_return_bar + lift, plift_bar=lift, **pump
             )
-        else:
+        else:  # type "t": flow and temperature fixed, pressure free
             pp.create_circ_pump_const_mass_flow(
-                net,
-                j + n,
-                j,
-                p_flow_bar=None,  # type "t": flow and temperature fixed, pressure free
-                mdot_flow_kg_per_s=mdot,
-                t_flow_k=row.t_supply_c + KELVIN,
-                type="t",
-                name=str(row.source_id),
+                net, j + n, j, p_flow_bar=None, mdot_flow_kg_per_s=mdot, type="t", **pump
             )
     logger.info(
         "Built pandapipes net: %d junctions, %d pipes, %d consumers, %d pumps",
