@@ -279,7 +279,12 @@ def _problems(errors: list[dict[str, Any]]) -> list[tuple[tuple, str]]:
 
 
 def energy_scenario_from_dict(
-    data: dict[str, Any], *, base_dir: Path, origin: str = "scenario", node: yaml.Node | None = None
+    data: dict[str, Any],
+    *,
+    base_dir: Path,
+    origin: str = "scenario",
+    node: yaml.Node | None = None,
+    model: type[BaseModel] | None = None,
 ) -> EnergyScenario:
     """Validate a concept scenario given as a mapping; errors name the key and what is wrong.
 
@@ -293,11 +298,13 @@ def energy_scenario_from_dict(
         How the scenario is named in messages (its file).
     node
         The parsed YAML document, to name the file line of each error.
+    model
+        The scenario model (default :class:`EnergyScenario`; the matching scenario reads through here too).
     """
     if not isinstance(data, dict):
         raise ScenarioError(f"{origin}: expected a mapping of settings at the top level")
     try:
-        scn = EnergyScenario.model_validate(data, context={"base_dir": Path(base_dir)})
+        scn = (model or EnergyScenario).model_validate(data, context={"base_dir": Path(base_dir)})
     except ValidationError as exc:
         problems = _problems(exc.errors(include_url=False))
         lines = []
@@ -310,13 +317,15 @@ def energy_scenario_from_dict(
     return scn
 
 
-def energy_scenario_from_file(path: str | Path) -> EnergyScenario:
+def energy_scenario_from_file(path: str | Path, *, model: type[BaseModel] | None = None) -> EnergyScenario:
     """Read and validate a concept scenario (YAML); a key given twice in one mapping is refused.
 
     Parameters
     ----------
     path
         The YAML file.
+    model
+        The scenario model (default :class:`EnergyScenario`).
 
     Returns
     -------
@@ -331,9 +340,10 @@ def energy_scenario_from_file(path: str | Path) -> EnergyScenario:
         raise ScenarioError(f"{path}: not valid YAML ({exc})") from None
     except ScenarioError as exc:
         raise ScenarioError(f"{path}, {exc}") from None
-    scn = energy_scenario_from_dict(data, base_dir=path.resolve().parent, origin=str(path), node=node)
-    scn._path = path
-    logger.info("Read concept scenario %s: %d sources, %d concepts", path, len(scn.sources), len(scn.concepts))
+    scn = energy_scenario_from_dict(data, base_dir=path.resolve().parent, origin=str(path), node=node, model=model)
+    if hasattr(scn, "_path"):
+        scn._path = path
+    logger.info("Read scenario %s: %d sources", path, len(scn.sources))
     return scn
 
 

@@ -48,8 +48,7 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 from shapely.geometry import LineString
 
 from heatmap import settings
@@ -100,7 +99,9 @@ MATCH_COLUMNS = (
 
 # --------------------------------------------------------------------------------------------- settings ---
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """A block of settings: unknown keys, NaN and infinity are refused; frozen once read."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class HeatPumpRule(_Model):
@@ -249,21 +250,9 @@ def matching_scenario_from_file(path: str | Path) -> MatchScenario:
     -------
     MatchScenario
     """
-    path = Path(path)
-    if not path.is_file():
-        raise ScenarioError(f"{path}: scenario file not found")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ScenarioError(f"{path}: not valid YAML ({exc})") from None
-    if not isinstance(data, dict):
-        raise ScenarioError(f"{path}: expected a mapping of settings at the top level")
-    try:
-        scn = MatchScenario.model_validate(data)
-    except ValidationError as exc:
-        lines = [f"  {'.'.join(map(str, e['loc'])) or '(top level)'}: {e['msg']}" for e in exc.errors()[:12]]
-        raise ScenarioError(f"{path}: {exc.error_count()} invalid setting(s):\n" + "\n".join(lines)) from None
-    scn._base_dir = path.resolve().parent
+    from heatmap.energy_scenario import energy_scenario_from_file
+
+    scn = energy_scenario_from_file(path, model=MatchScenario)
     logger.info("Read matching scenario %s: %d sources, %d sinks", path, len(scn.sources), len(scn.sinks))
     return scn
 

@@ -252,7 +252,17 @@ BAD = {
     "unknown preset": (lambda d: d["sources"][0].update(preset="volcano"), "preset 'volcano' unknown"),
     "eleven months": (lambda d: d["sources"][2].update(availability=[0.9] * 11), "sources.2: Value error, availab"),
     "missing temperature file": (lambda d: d["outdoor_temperature"].update(csv="nowhere.csv"), "nowhere.csv"),
+    "not a number": (lambda d: d["settings"].update(detour_factor=float("nan")), "settings.detour_factor"),
 }
+
+
+def test_a_key_given_twice_in_a_matching_scenario_is_refused_with_its_lines(tmp_path):
+    path = _scenario(tmp_path, lambda d: None)
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text + "name: a second name\n", encoding="utf-8")
+    result = run_cli("matches", path, "--out", tmp_path / "out")
+    assert result.exit_code == 2 and "name" in result.output and "line" in result.output, result.output
+    assert "Traceback" not in result.output
 
 
 @pytest.mark.parametrize("case", BAD, ids=list(BAD))
