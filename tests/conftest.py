@@ -18,6 +18,17 @@ if os.environ.get("CI"):
 BUNDLED_SCENARIO = settings.data_dir / "scenarios" / "helsinki_centre.yaml"
 
 
+def run_cli(*args):
+    """Run the command line in this process (fast); the click result, with ``returncode`` as a process has."""
+    from click.testing import CliRunner
+
+    from heatmap.cli import main
+
+    result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+    result.returncode = result.exit_code
+    return result
+
+
 @pytest.fixture(scope="session")
 def bundled_scenario():
     from heatmap.scenario import scenario_from_file

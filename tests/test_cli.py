@@ -14,22 +14,11 @@ import pyogrio
 import pytest
 import shapely
 import yaml
-from conftest import BUNDLED_SCENARIO
+from conftest import BUNDLED_SCENARIO, run_cli
 
 from heatmap import settings
 from heatmap.output_folder import MARKER
 from heatmap.outputs import GPKG_LAYERS, OUTPUT_FILES, format_summary
-
-
-def run_cli(*args):
-    """Run the command in this process (fast); returns an object with returncode, stdout and stderr."""
-    from click.testing import CliRunner
-
-    from heatmap.cli import main
-
-    result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
-    result.returncode = result.exit_code
-    return result
 
 
 @pytest.fixture(scope="module")

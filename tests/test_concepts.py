@@ -8,20 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from conftest import run_cli
 
 from heatmap import settings
 from heatmap._errors import ScenarioError
 from heatmap.energy_scenario import energy_scenario_from_dict, energy_scenario_from_file
 
 KIP = settings.data_dir / "scenarios" / "kip.yaml"
-
-
-def run_cli(*args):
-    from click.testing import CliRunner
-
-    from heatmap.cli import main
-
-    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
 
 
 @pytest.fixture(scope="module")

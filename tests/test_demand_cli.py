@@ -8,7 +8,7 @@ import pandas as pd
 import pyogrio
 import pytest
 import rasterio
-from test_cli import run_cli
+from conftest import run_cli
 
 from heatmap import settings, synthetic
 

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from conftest import run_cli
 from shapely.geometry import Point
 
 from heatmap import settings
@@ -17,14 +18,6 @@ from heatmap.matching import HOURS, MATCH_COLUMNS, HeatPumpRule, MatchingSetting
 KIP_MATCHES = settings.data_dir / "scenarios" / "kip_matches.yaml"
 CRS = "EPSG:3067"
 E0, N0 = 330_000.0, 7_080_000.0  # somewhere in Kokkola, EPSG:3067
-
-
-def run_cli(*args):
-    from click.testing import CliRunner
-
-    from heatmap.cli import main
-
-    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
 
 
 def _points(rows: list[dict]) -> gpd.GeoDataFrame:

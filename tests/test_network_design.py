@@ -6,19 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from conftest import run_cli
 
 from heatmap import hydraulics, routing, sizing, synthetic
 from heatmap.plan import plan_from_scenario
 from heatmap.scenario import scenario_from_file
-
-
-def run_cli(*args):
-    from click.testing import CliRunner
-
-    from heatmap.cli import main
-
-    result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
-    return result.exit_code, result.output + (result.stderr if result.stderr_bytes is not None else "")
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +101,8 @@ def test_design_flows_use_the_temperature_difference_of_each_source():
     [(60.0, "S2 supplies 60 °C, colder than the 70 °C"), (45.0, "S2 supplies 45 °C, at or below the return")],
 )
 def test_a_source_too_cold_for_the_network_is_refused_before_routing(town, tmp_path, t_supply_c, expect):
-    code, out = run_cli("plan", scenario_with(town, tmp_path, t_supply_c={"S2": t_supply_c}), "--out", tmp_path / "o")
+    result = run_cli("plan", scenario_with(town, tmp_path, t_supply_c={"S2": t_supply_c}), "--out", tmp_path / "o")
+    code, out = result.exit_code, result.output
     assert code == 2 and expect in out, out
     assert "Traceback" not in out and not (tmp_path / "o").exists()
 

@@ -19,8 +19,8 @@ import pandas as pd
 import pyogrio
 import pytest
 import yaml
-from conftest import BUNDLED_SCENARIO
-from test_cli import run_cli, write_scenario
+from conftest import BUNDLED_SCENARIO, run_cli
+from test_cli import write_scenario
 
 from heatmap import output_folder, outputs, synthetic
 from heatmap._errors import OutputError
