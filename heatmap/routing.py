@@ -153,22 +153,22 @@ def route_network(
     return RoutedTree(edges=edges, root_of_tree=root_of_tree, unreachable=sorted(unreachable))
 
 
-def downstream_totals(tree: RoutedTree, node_load_kw: pd.Series) -> pd.DataFrame:
+def downstream_totals(edges: pd.DataFrame, node_load_kw: pd.Series) -> pd.DataFrame:
     """Sum the consumers and their peak loads downstream of every tree edge.
 
     Parameters
     ----------
-    tree
-        The routed, oriented tree.
+    edges
+        Oriented tree edges with ``from_node``, ``to_node`` and ``depth`` (:attr:`RoutedTree.edges`).
     node_load_kw
         Peak load per graph node (consumer nodes only).
 
     Returns
     -------
     pandas.DataFrame
-        Indexed like ``tree.edges``: ``n_consumers`` and ``peak_load_kw`` downstream of each edge.
+        Indexed like ``edges``: ``n_consumers`` and ``peak_load_kw`` downstream of each edge.
     """
-    e = tree.edges
+    e = edges
     load = node_load_kw.groupby(level=0).sum().reindex(e.to_node).fillna(0.0).to_numpy()
     count = node_load_kw.groupby(level=0).size().reindex(e.to_node).fillna(0).to_numpy().astype(np.int64)
     parent = parent_edge(e)

@@ -494,14 +494,13 @@ def design_network(
     edges = tree_edges.reset_index(drop=True).copy()
     t_supply = edges.tree.map(t_supply_c_by_tree).to_numpy(dtype=float)
     hydraulic = {"rho": water.rho_kg_per_m3, "nu_m2_per_s": water.nu_m2_per_s, "roughness_m": roughness_m}
-    tree = routing.RoutedTree(edges, {}, [])
 
     fed = np.zeros(len(edges))
     if feed_in_kw is not None and len(feed_in_kw):
-        fed = routing.downstream_totals(tree, feed_in_kw).peak_load_kw.to_numpy()
+        fed = routing.downstream_totals(edges, feed_in_kw).peak_load_kw.to_numpy()
 
     def size(flow_factor: np.ndarray) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray]:
-        down = routing.downstream_totals(tree, node_load_kw * flow_factor)
+        down = routing.downstream_totals(edges, node_load_kw * flow_factor)
         glf = simultaneity_factor(down.n_consumers.to_numpy(), simultaneity)
         heat_kw = np.abs(glf * down.peak_load_kw.to_numpy() - fed)
         mdot = heat_kw * 1000 / (water.cp_j_per_kgk * (t_supply - t_return_c))

@@ -8,7 +8,7 @@ import pytest
 import yaml
 from conftest import run_cli
 
-from heatmap import hydraulics, routing, sizing, synthetic
+from heatmap import hydraulics, sizing, synthetic
 from heatmap.plan import plan_from_scenario
 from heatmap.scenario import scenario_from_file
 
@@ -187,12 +187,6 @@ def test_consumers_with_almost_no_load_are_left_out_with_their_reason(town, tmp_
     plan = plan_from_scenario(scenario_from_file(path))
     assert sorted(plan.excluded["below_min_peak_load"]) == sorted(ids)
     assert plan.ok, plan.violations
-
-
-def test_downstream_totals_count_each_consumer_once():
-    e = pd.DataFrame({"edge_id": [0, 1, 2], "from_node": [0, 1, 1], "to_node": [1, 2, 3], "depth": [1, 2, 2]})
-    down = routing.downstream_totals(routing.RoutedTree(e, {}, []), pd.Series([10.0, 5.0], index=[2, 3]))
-    assert down.peak_load_kw.tolist() == [15.0, 10.0, 5.0] and down.n_consumers.tolist() == [2, 1, 1]
 
 
 def test_shared_supply_areas_feed_one_network_from_both_sources(town, tmp_path):

@@ -119,8 +119,7 @@ def test_downstream_totals_sum_loads_along_the_tree():
     edges = pd.DataFrame(
         {"edge_id": [0, 1, 2], "from_node": [0, 1, 1], "to_node": [1, 2, 3], "depth": [1, 2, 2], "tree": 0}
     )
-    tree = routing.RoutedTree(edges, {0: 0}, [])
-    down = routing.downstream_totals(tree, pd.Series([10.0, 20.0, 5.0], index=[2, 3, 1]))
+    down = routing.downstream_totals(edges, pd.Series([10.0, 20.0, 5.0], index=[2, 3, 1]))
     assert down.peak_load_kw.tolist() == [35.0, 10.0, 20.0]
     assert down.n_consumers.tolist() == [3, 1, 1]
     assert np.issubdtype(down.n_consumers.dtype, np.integer)
