@@ -25,6 +25,13 @@ EXIT_TERMINATED = 143  # 128 + SIGTERM
 
 verbosity = click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
 quiet = click.option("-q", "--quiet", is_flag=True, help="Only errors; no progress bar or summary.")
+out_option = click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Output folder (new, empty or written by heatmap; replaced in whole).",
+)
 
 
 def _configure_logging(verbose: int, quiet: bool) -> None:
@@ -89,7 +96,7 @@ def main() -> None:
 
 @main.command()
 @click.argument("scenario", type=click.Path(path_type=Path))
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Output folder.")
+@out_option
 @click.option("--partial", is_flag=True, help="Write the plan (marked partial) even if checks still fail.")
 @click.option("--tiles", default=None, help="Tile URL template for an online base map (default: none, offline).")
 @verbosity
@@ -140,7 +147,7 @@ def plan(scenario: Path, out_dir: Path, partial: bool, tiles: str | None, verbos
 
 @main.command()
 @click.argument("buildings", type=click.Path(path_type=Path))
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Output folder.")
+@out_option
 @click.option(
     "--scenario",
     "scenario_path",
@@ -233,7 +240,7 @@ def schema() -> None:
 
 @main.command()
 @click.argument("scenario", type=click.Path(path_type=Path))
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Output folder.")
+@out_option
 @verbosity
 @quiet
 def concepts(scenario: Path, out_dir: Path, verbose: int, quiet: bool) -> None:
@@ -254,7 +261,7 @@ def concepts(scenario: Path, out_dir: Path, verbose: int, quiet: bool) -> None:
 
 @main.command()
 @click.argument("scenario", type=click.Path(path_type=Path))
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Output folder.")
+@out_option
 @verbosity
 @quiet
 def matches(scenario: Path, out_dir: Path, verbose: int, quiet: bool) -> None:
