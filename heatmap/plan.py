@@ -387,24 +387,15 @@ def _feed_ins(
     """
     e = tree.edges
     tree_of = pd.Series(e.tree.to_numpy(), index=e.to_node.to_numpy())
-    roots = set(tree.root_of_tree.values())
+    capacity = src.set_index("source_id").capacity_kw
+    # The other sources are nodes their tree reaches; a root is no edge's to-node.
     rows = [(sid, node, int(tree_of[node])) for node, sid in source_at.items() if node in tree_of.index]
     feeds = pd.DataFrame(rows, columns=["source_id", "node", "tree"])
-    capacity = src.set_index("source_id").capacity_kw
-    all_in_tree = pd.concat(
-        [
-            feeds,
-            pd.DataFrame(
-                {"source_id": [source_at[r] for r in tree.root_of_tree.values()], "tree": list(tree.root_of_tree)}
-            ),
-        ]
-    )
-    total_kw = capacity.reindex(all_in_tree.source_id).groupby(all_in_tree.tree.to_numpy()).sum()
-    cons_tree = tree_of.reindex(node_load_kw.index).to_numpy()
-    load = node_load_kw.groupby(cons_tree).sum()
-    design_kw = load * sizing.simultaneity_factor(node_load_kw.groupby(cons_tree).size().to_numpy(), rule)
+    root_kw = pd.Series({tr: capacity[source_at[root]] for tr, root in tree.root_of_tree.items()}, dtype=float)
+    total_kw = root_kw.add(capacity.reindex(feeds.source_id).groupby(feeds.tree.to_numpy()).sum(), fill_value=0.0)
+    by_tree = node_load_kw.groupby(tree_of.reindex(node_load_kw.index).to_numpy())
+    design_kw = by_tree.sum() * sizing.simultaneity_factor(by_tree.size().to_numpy(), rule)
     share = (design_kw / total_kw.reindex(design_kw.index)).clip(upper=1.0)
-    feeds = feeds[~feeds.node.isin(roots)]
     return feeds.assign(q_kw=capacity.reindex(feeds.source_id).to_numpy() * share.reindex(feeds.tree).to_numpy())
 
 
