@@ -133,13 +133,18 @@ def _components(streets: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
     return piece, np.bincount(piece, weights=streets.length_m.to_numpy())
 
 
-def _nearest(geoms: np.ndarray, street_geoms: np.ndarray, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Return the nearest allowed street segment of every geometry and its distance (-1, inf where none)."""
+def _nearest(
+    geoms: np.ndarray, street_geoms: np.ndarray, allowed: np.ndarray, tree: shapely.STRtree | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return the nearest allowed street segment of every geometry and its distance (-1, inf where none).
+
+    ``tree`` may hold the allowed segments' geometry already (in the order of ``allowed``'s true entries).
+    """
     nearest = np.full(len(geoms), -1)
     distance = np.full(len(geoms), np.inf)
     allowed_idx = np.flatnonzero(allowed)
     if len(geoms) and len(allowed_idx):
-        tree = shapely.STRtree(street_geoms[allowed_idx])
+        tree = tree or shapely.STRtree(street_geoms[allowed_idx])
         (g, e), d = tree.query_nearest(geoms, return_distance=True, all_matches=False)
         nearest[g] = allowed_idx[e]
         distance[g] = d
@@ -194,9 +199,9 @@ def build_candidates(
     con_geoms = consumers.geometry.values
 
     # Sources: the longest piece of street in reach, then its nearest segment.
-    pairs_src, pairs_edge = shapely.STRtree(street_geoms).query(
-        src_geoms, predicate="dwithin", distance=max_service_length_m
-    )
+    every = np.ones(len(streets), dtype=bool)
+    tree = shapely.STRtree(street_geoms)
+    pairs_src, pairs_edge = tree.query(src_geoms, predicate="dwithin", distance=max_service_length_m)
     src_edge = np.full(len(sources), -1)
     src_dist = np.full(len(sources), np.inf)
     if len(pairs_src):
@@ -205,13 +210,15 @@ def build_candidates(
         pick = pick.sort_values(["s", "len", "d"], kind="stable").drop_duplicates("s")
         src_edge[pick.s.to_numpy()] = pick.e.to_numpy()
         src_dist[pick.s.to_numpy()] = pick.d.to_numpy()
-    _, nearest_any_src = _nearest(src_geoms, street_geoms, np.ones(len(streets), dtype=bool))
-    src_dist[src_edge < 0] = nearest_any_src[src_edge < 0]
+    any_edge, nearest_any = _nearest(np.concatenate([src_geoms, con_geoms]), street_geoms, every, tree)
+    src_dist[src_edge < 0] = nearest_any[: len(sources)][src_edge < 0]
 
-    # Consumers: the nearest segment of a piece that holds a source.
-    source_pieces = np.unique(piece[src_edge[src_edge >= 0]])
-    con_edge, con_dist = _nearest(con_geoms, street_geoms, np.isin(piece, source_pieces))
-    _, nearest_any = _nearest(con_geoms, street_geoms, np.ones(len(streets), dtype=bool))
+    # Consumers: the nearest segment of a piece that holds a source (usually every piece: no second search).
+    allowed = np.isin(piece, np.unique(piece[src_edge[src_edge >= 0]]))
+    if allowed.all():
+        con_edge, con_dist = any_edge[len(sources) :], nearest_any[len(sources) :]
+    else:
+        con_edge, con_dist = _nearest(con_geoms, street_geoms, allowed)
 
     nearest_edge = np.concatenate([src_edge, con_edge])
     distance = np.concatenate([src_dist, con_dist])
@@ -219,7 +226,7 @@ def build_candidates(
     reachable = (nearest_edge >= 0) & (distance <= max_service_length_m)
     terminals["service_length_m"] = np.nan  # set from the service pipe's geometry below
     terminals["reachable"] = reachable
-    terminals["nearest_street_m"] = np.concatenate([nearest_any_src, nearest_any])
+    terminals["nearest_street_m"] = nearest_any
     terminals["reachable_street_m"] = distance
 
     idx = np.flatnonzero(reachable)
