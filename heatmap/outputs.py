@@ -96,7 +96,6 @@ def plan_tables(
     import shapely
 
     crs = cand.edges.crs
-    geom = cand.edges.set_index("edge_id").geometry
     e = edges.set_index("edge_id")
     res = sim.pipes.merge(
         e[["dn", "length_m", "kind", "surface", "cost_factor", "cost_eur", "design_load_kw", "n_consumers_downstream"]],
@@ -106,12 +105,12 @@ def plan_tables(
     res["cost_eur"] = res.cost_eur / 2  # one trench for the pair: half its cost on each pipe
     # Draw every pipe in its design flow direction: a supply pipe from its edge's from-node (source side),
     # a return pipe towards it. Candidate geometry runs from the edge's u to its v.
-    line = geom.reindex(res.edge_id).to_numpy()
+    ce = cand.edges.set_index("edge_id").reindex(res.edge_id)  # each pipe's candidate edge
+    line = ce.geometry.to_numpy()
     from_node = e.from_node.reindex(res.edge_id).to_numpy()
     to_node = e.to_node.reindex(res.edge_id).to_numpy()
-    cu = cand.edges.set_index("edge_id").u.reindex(res.edge_id).to_numpy()
     supply = res.circuit.to_numpy() == "supply"
-    flip = (cu != from_node) == supply
+    flip = (ce.u.to_numpy() != from_node) == supply
     line = np.where(flip, shapely.reverse(line), line)
     term = cand.terminals[cand.terminals.role == "source"]
     source_at_node = dict(zip(term.node, term.terminal_id, strict=True))
@@ -124,10 +123,7 @@ def plan_tables(
             "source_id": e.tree.reindex(res.edge_id).map(source_of_tree).to_numpy(),
             "from_node": np.where(supply, from_node, to_node),
             "to_node": np.where(supply, to_node, from_node),
-            "consumer_id": cand.edges.set_index("edge_id")
-            .terminal_id.reindex(res.edge_id)
-            .where(lambda t: t.isin(set(cons.consumer_id)))
-            .to_numpy(),
+            "consumer_id": ce.terminal_id.where(ce.terminal_id.isin(set(cons.consumer_id))).to_numpy(),
             "kind": res.kind.to_numpy(),
             "surface": res.surface.to_numpy(),
             "cost_factor": res.cost_factor.to_numpy(),
