@@ -660,7 +660,7 @@ def design_case(
     rounds: list[dict] = []
     sims: dict[int, Simulation] = {}
 
-    def solve(stale: set[int], label: str) -> tuple[Simulation, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    def solve(stale: set[int], label: str) -> tuple[Simulation, pd.DataFrame, pd.DataFrame]:
         design = NetworkDesign(pipe_table(edges, catalogue), consumers, sources, node_xy)
         cond = dataclasses.replace(conditions, pump_lift_bar=dict(lift))
         for tr in sorted(stale):
@@ -692,12 +692,12 @@ def design_case(
                 "checks_failed": sorted(set(violations.check)),
             }
         )
-        return sim, service, violations, design.pipes
+        return sim, service, violations
 
     stale = set(lift)  # networks to (re)simulate: all at first, then those whose sizes or pump lift changed
     label = "design"
     for round_no in range(rules.max_rounds + 1):
-        sim, service, violations, _ = solve(stale, label)
+        sim, service, violations = solve(stale, label)
         if violations.empty or round_no == rules.max_rounds:
             break
         before_dn, before_lift = edges.dn.to_numpy().copy(), dict(lift)
@@ -722,7 +722,7 @@ def design_case(
     if trim:
         for tr, d in trim.items():
             lift[tr] -= d
-        sim, service, violations, _ = solve(set(trim), "pump lift trimmed")
+        sim, service, violations = solve(set(trim), "pump lift trimmed")
     logger.info(
         "Design case: %d round(s), %d violations, pump lifts %s bar",
         len(rounds),
