@@ -587,21 +587,11 @@ def read_table(
     -------
     pandas.DataFrame
     """
-    from heatmap.profiles import csv_file_lines
+    from heatmap.profiles import csv_file_lines, read_csv_table
 
     path = Path(path)
-    if not path.is_file():
-        raise InputDataError(f"{path}: {what} not found")
-    try:
-        table = pd.read_csv(path, comment="#")
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
-        raise InputDataError(f"{path}: {what} cannot be read as CSV ({exc})") from exc
     keys = [] if index is None else [index] if isinstance(index, str) else list(index)
-    missing = [c for c in (*keys, *required) if c not in table.columns]
-    if missing:
-        raise InputDataError(
-            f"{path}: columns {', '.join(missing)} missing (columns: {', '.join(map(str, table.columns))})"
-        )
+    table = read_csv_table(path, required=(*keys, *required), what=what)
     if keys:
         repeated = table.duplicated(keys, keep=False).to_numpy()
         if repeated.any():

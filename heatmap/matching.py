@@ -263,13 +263,9 @@ def _locations(scn: MatchScenario, units: list[_Unit], group: str) -> list[tuple
     if any(u.plant is not None for u in units):
         if scn.plants_csv is None:
             raise ScenarioError(f"{group}: a unit names a plant but the scenario has no plants_csv")
-        path = scn.path(scn.plants_csv)
-        if not path.is_file():
-            raise InputDataError(f"{path}: plants file not found (plants_csv)")
-        plants = pd.read_csv(path, comment="#")
-        if not {"name", "lat", "lon"} <= set(plants.columns):
-            raise InputDataError(f"{path}: needs the columns name, lat, lon")
-        plants = plants.set_index("name")
+        from heatmap.inputs import read_table
+
+        plants = read_table(scn.path(scn.plants_csv), required=["lat", "lon"], index="name", what="plants file")
     out = []
     for u in units:
         if u.plant is None:

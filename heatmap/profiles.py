@@ -17,6 +17,7 @@ summer time stays one row per hour.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +41,27 @@ def csv_file_lines(path: Path, rows: int) -> np.ndarray:
         start = kept[0] + 1 if kept else 2
         lines = np.arange(rows, dtype=int) + start
     return lines
+
+
+def read_csv_table(path: str | Path, *, required: Sequence[str], what: str, hint: str = "") -> pd.DataFrame:
+    """Read a CSV (``#`` lines are comments) that must hold the ``required`` columns.
+
+    Errors name the file and what to fix: ``what`` says what the file is ("fuel table"), ``hint`` is added to
+    the missing-columns message.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputDataError(f"{path}: {what} not found")
+    try:
+        table = pd.read_csv(path, comment="#")
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+        raise InputDataError(f"{path}: {what} cannot be read as CSV ({exc})") from exc
+    missing = [c for c in required if c not in table.columns]
+    if missing:
+        raise InputDataError(
+            f"{path}: columns {', '.join(missing)} missing (columns: {', '.join(map(str, table.columns))}){hint}"
+        )
+    return table
 
 
 def _shown_lines(lines: np.ndarray, limit: int = 10) -> str:
@@ -85,18 +107,7 @@ def read_hourly(
         The values, indexed by time (``index`` where given).
     """
     path = Path(path)
-    if not path.is_file():
-        raise InputDataError(f"{path}: {what} file not found")
-    try:
-        table = pd.read_csv(path, comment="#")
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
-        raise InputDataError(f"{path}: cannot be read as CSV ({exc})") from exc
-    missing = [c for c in ("time", column) if c not in table.columns]
-    if missing:
-        raise InputDataError(
-            f"{path}: column {', '.join(repr(c) for c in missing)} missing (columns: "
-            f"{', '.join(map(str, table.columns))}); give time and {column}"
-        )
+    table = read_csv_table(path, required=("time", column), what=f"{what} file", hint=f"; give time and {column}")
     lines = csv_file_lines(path, len(table))
     text = table["time"].astype(str).str.strip()
     offset = text.str.contains(r"(?:Z|[+-]\d\d:?\d\d)$", regex=True).to_numpy()

@@ -29,6 +29,7 @@ import pandas as pd
 
 from heatmap import routing
 from heatmap._errors import ScenarioError
+from heatmap.profiles import csv_file_lines
 
 logger = logging.getLogger(__name__)
 
@@ -119,10 +120,7 @@ def load_catalogue(path: Path, *, insulation_series: int, cost_column: str) -> p
     for col in ("dn", "d_inner_mm", "d_outer_steel_mm", u_col, cost_column):
         if col not in cat.columns:
             raise ScenarioError(f"pipe catalogue {path} has no column '{col}' (columns: {', '.join(cat.columns)})")
-    # file line of each row (pandas skips blank lines and comment lines; the header is the first line left)
-    text = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    kept = [i for i, line in enumerate(text, 1) if line.strip() and not line.lstrip().startswith("#")][1:]
-    lines = pd.Series(kept[: len(cat)] if len(kept) >= len(cat) else range(2, len(cat) + 2), index=cat.index)
+    lines = pd.Series(csv_file_lines(path, len(cat)), index=cat.index)
     values = {}
     for col, required, positive in (
         ("dn", True, True),

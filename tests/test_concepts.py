@@ -146,7 +146,7 @@ BAD = {
         lambda d: d["outdoor_temperature"].update(csv="nowhere.csv"),
         "nowhere.csv: outdoor-temperature file not found",
     ),
-    "wrong column": (lambda d: d["outdoor_temperature"].update(column="temp"), "column 'temp' missing"),
+    "wrong column": (lambda d: d["outdoor_temperature"].update(column="temp"), "columns temp missing"),
     "series of another year": (  # the bundled series starts with 2 comment lines and its header
         lambda d: d.update(year=2022),
         "kokkola_temperature_synthetic.csv: line 4 has time 2023-01-01 00:00 where 2022-01-01 00:00 is expected",
