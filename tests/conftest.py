@@ -18,6 +18,27 @@ if os.environ.get("CI"):
 BUNDLED_SCENARIO = settings.data_dir / "scenarios" / "helsinki_centre.yaml"
 
 
+def write_scenario(folder: Path, extra_text: str = "", **changes) -> Path:
+    """The bundled scenario with changes (``section__key``; ``None`` drops a key) and raw YAML appended.
+
+    Its data files are referred to absolutely, so the scenario can be written into any folder.
+    """
+    import yaml
+
+    data = yaml.safe_load(BUNDLED_SCENARIO.read_text())
+    data["streets"]["path"] = str(settings.data_dir / "helsinki_centre.osm.pbf")
+    data["sources"]["path"] = str(BUNDLED_SCENARIO.parent / "helsinki_centre_sources.geojson")
+    for key, value in changes.items():
+        section, name = key.split("__")
+        if value is None:
+            data[section].pop(name, None)
+        else:
+            data.setdefault(section, {})[name] = value
+    path = folder / "scenario.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False) + extra_text)
+    return path
+
+
 def run_cli(*args):
     """Run the command line in this process (fast); the click result, with ``returncode`` as a process has."""
     from click.testing import CliRunner

@@ -14,31 +14,13 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 import pytest
-import yaml
-from conftest import BUNDLED_SCENARIO
+from conftest import write_scenario as scenario
 from shapely.geometry import Point
 
 from heatmap import settings
 
 PBF = settings.data_dir / "helsinki_centre.osm.pbf"
-SOURCES = BUNDLED_SCENARIO.parent / "helsinki_centre_sources.geojson"
 GOOD_SOURCE = {"id": ["S1"], "lon": [24.9382], "lat": [60.1652], "capacity_kw": [90000]}
-
-
-def scenario(folder: Path, extra_text: str = "", **changes) -> Path:
-    """The bundled scenario with changes (``section__key``; ``None`` drops a key) and raw YAML appended."""
-    data = yaml.safe_load(BUNDLED_SCENARIO.read_text())
-    data["streets"]["path"] = str(PBF)
-    data["sources"]["path"] = str(SOURCES)
-    for key, value in changes.items():
-        section, name = key.split("__")
-        if value is None:
-            data[section].pop(name, None)
-        else:
-            data.setdefault(section, {})[name] = value
-    path = folder / "scenario.yaml"
-    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False) + extra_text)
-    return path
 
 
 def csv(folder: Path, rows: dict, name: str = "sources.csv") -> Path:

@@ -14,9 +14,8 @@ import pyogrio
 import pytest
 import shapely
 import yaml
-from conftest import BUNDLED_SCENARIO, run_cli
+from conftest import BUNDLED_SCENARIO, run_cli, write_scenario
 
-from heatmap import settings
 from heatmap.output_folder import MARKER
 from heatmap.outputs import GPKG_LAYERS, OUTPUT_FILES, format_summary
 
@@ -133,21 +132,6 @@ def test_qgis_styles_are_embedded(cli_run):
         ).fetchall()
     assert {r[0] for r in rows} == set(GPKG_LAYERS)
     assert all(r[1] == "geom" and r[2] == "" and r[3] for r in rows)
-
-
-def write_scenario(tmp_path, **changes):
-    data = yaml.safe_load(BUNDLED_SCENARIO.read_text())
-    data["streets"]["path"] = str(settings.data_dir / "helsinki_centre.osm.pbf")
-    data["sources"]["path"] = str(BUNDLED_SCENARIO.parent / "helsinki_centre_sources.geojson")
-    for key, value in changes.items():
-        section, name = key.split("__")
-        if value is None:
-            data[section].pop(name, None)
-        else:
-            data.setdefault(section, {})[name] = value
-    path = tmp_path / "scenario.yaml"
-    path.write_text(yaml.safe_dump(data, allow_unicode=True))
-    return path
 
 
 def sources_file(tmp_path, rows):
