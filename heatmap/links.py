@@ -277,13 +277,15 @@ def _snap_to(links: gpd.GeoDataFrame, tree: cKDTree, node_xy: pd.DataFrame, snap
 
 
 def _move_ends(lines: np.ndarray, end: int, xy: np.ndarray) -> np.ndarray:
-    """Return the lines with their first (``end`` 0) or last (``end`` -1) vertex moved to ``xy``."""
-    moved = []
-    for line, p in zip(lines, xy, strict=True):
-        coords = shapely.get_coordinates(line)
-        coords[end] = p
-        moved.append(shapely.linestrings(coords))
-    return np.array(moved, dtype=object)
+    """Return the lines with their first (``end`` 0) or last (``end`` -1) vertex moved to ``xy`` (vectorised)."""
+    lines = np.asarray(lines, dtype=object)
+    if not len(lines):
+        return lines
+    coords, line_of = shapely.get_coordinates(lines, return_index=True)
+    first = np.r_[0, np.flatnonzero(np.diff(line_of)) + 1]
+    last = np.r_[first[1:] - 1, len(line_of) - 1]
+    coords[first if end == 0 else last] = np.asarray(xy, dtype=float)
+    return shapely.linestrings(coords, indices=line_of)
 
 
 def _with_nodes(links: gpd.GeoDataFrame, snap_m: float) -> gpd.GeoDataFrame:
