@@ -153,6 +153,14 @@ def _check_layer(path: Path, layer: str | None, key: str | None) -> None:
         )
 
 
+def _lonlat_points(df: pd.DataFrame) -> tuple[gpd.GeoDataFrame, np.ndarray]:
+    """Points in EPSG:4326 from the ``lon`` and ``lat`` columns, and the mask of rows without valid ones."""
+    lon = pd.to_numeric(df["lon"], errors="coerce")
+    lat = pd.to_numeric(df["lat"], errors="coerce")
+    bad = (lon.isna() | lat.isna() | ~lon.between(-180, 180) | ~lat.between(-90, 90)).to_numpy()
+    return gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(lon, lat), crs="EPSG:4326"), bad
+
+
 def _read_csv(path: Path) -> gpd.GeoDataFrame:
     try:
         df = pd.read_csv(path)
@@ -169,12 +177,9 @@ def _read_csv(path: Path) -> gpd.GeoDataFrame:
             f"{path}: a CSV input needs 'lon' and 'lat' columns in degrees (EPSG:4326); missing: "
             f"{', '.join(sorted(missing))}"
         )
-    lon = pd.to_numeric(df["lon"], errors="coerce")
-    lat = pd.to_numeric(df["lat"], errors="coerce")
-    bad = (lon.isna() | lat.isna() | ~lon.between(-180, 180) | ~lat.between(-90, 90)).to_numpy()
+    gdf, bad = _lonlat_points(df)
     if bad.any():
         raise InputDataError(f"{path}, {_lines('line', lines[bad])}: no valid lon/lat in degrees (EPSG:4326)")
-    gdf = gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(lon, lat), crs="EPSG:4326")
     gdf.attrs["row_label"] = "line"
     gdf.attrs["row_numbers"] = lines
     return gdf
@@ -372,12 +377,9 @@ def read_features(
         where = f"scenario '{what}.inline'"
         if df.empty or not {"lon", "lat"} <= set(df.columns):
             raise InputDataError(f"{where}: each row needs 'lon' and 'lat' in degrees")
-        lon = pd.to_numeric(df["lon"], errors="coerce")
-        lat = pd.to_numeric(df["lat"], errors="coerce")
-        bad = (lon.isna() | lat.isna() | ~lon.between(-180, 180) | ~lat.between(-90, 90)).to_numpy()
+        gdf, bad = _lonlat_points(df)
         if bad.any():
             raise InputDataError(f"{where}: rows {_rows(np.flatnonzero(bad) + 1)} have no valid lon/lat in degrees")
-        gdf = gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(lon, lat), crs="EPSG:4326")
         lines = [getattr(r, "_line", None) for r in rows]
         gdf.attrs.update(inline=True, row_label="line")
         if all(isinstance(n, int) for n in lines):
