@@ -28,12 +28,12 @@ import json, resource, sys, time
 t0 = time.perf_counter()
 import numpy as np
 from heatmap import settings
-from heatmap.climate import network_losses_kw, supply_temperature_c
-from heatmap.dispatch import Producer, Storage, solve_dispatch, dispatch_figures
-from heatmap.climate import year_index
-from heatmap.excess_heat import source_producer
-from heatmap.profiles import read_hourly
-from heatmap.profiles import hourly_load_kw
+from heatmap.demand.climate import network_losses_kw, supply_temperature_c
+from heatmap.energy.dispatch import Producer, Storage, solve_dispatch, dispatch_figures
+from heatmap.demand.climate import year_index
+from heatmap.energy.excess_heat import source_producer
+from heatmap.demand.profiles import read_hourly
+from heatmap.demand.profiles import hourly_load_kw
 imports = time.perf_counter() - t0
 solver = sys.argv[1]
 kip = settings.data_dir / "kip"

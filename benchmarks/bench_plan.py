@@ -3,7 +3,7 @@
 Usage: python benchmarks/bench_plan.py [SCENARIO ...] [--synthetic N ...] [--runs N]
 
 With no argument it plans the bundled scenario. ``--synthetic 1000 10000 50000`` also plans synthetic towns of
-that many consumers (heatmap.synthetic, seed 0), generated once into a temporary folder.
+that many consumers (heatmap.io.synthetic, seed 0), generated once into a temporary folder.
 
 Each run is a new Python process (imports included), timed from process start to outputs written, as a
 user running ``heatmap plan`` sees it. Peak memory is the process's maximum resident set size. The
@@ -27,7 +27,7 @@ DEFAULT = ROOT / "data" / "scenarios" / "helsinki_centre.yaml"
 CHILD = """
 import json, resource, sys, time
 t0 = time.perf_counter()
-from heatmap.outputs import write_plan
+from heatmap.io.outputs import write_plan
 from heatmap.plan import plan_from_scenario
 from heatmap.scenario import scenario_from_file
 t_import = time.perf_counter() - t0
@@ -89,7 +89,7 @@ def main() -> None:
     scenarios = [(p.name, p) for p in args.scenarios] or ([] if args.synthetic else [(DEFAULT.name, DEFAULT)])
     with tempfile.TemporaryDirectory() as tmp:
         if args.synthetic:
-            from heatmap.synthetic import synthetic_town, write_synthetic_scenario
+            from heatmap.io.synthetic import synthetic_town, write_synthetic_scenario
 
             for n in args.synthetic:
                 path = write_synthetic_scenario(synthetic_town(n, seed=0), Path(tmp) / f"town_{n}")

@@ -2,7 +2,7 @@
 
 Usage: python benchmarks/bench_region.py [--sizes 10000 100000 1000000] [--runs 3] [--modes single dask]
 
-The regions (heatmap.synthetic.synthetic_region_buildings, seed 0) are written once as GeoParquet. Each run
+The regions (heatmap.io.synthetic.synthetic_region_buildings, seed 0) are written once as GeoParquet. Each run
 is a fresh Python process that reads the file, estimates every building's demand, sums it on the 100 m grid
 and finds the potential areas; it prints each stage's time. Peak memory: the process's maximum resident set
 size, and on Dask also the largest worker's (the workers are separate processes on a local cluster of one
@@ -22,7 +22,7 @@ CHILD = """
 import json, resource, sys, time
 t0 = time.perf_counter()
 import geopandas as gpd
-from heatmap import density
+from heatmap.demand import density
 from heatmap.scenario import scenario_from_dict
 times = {"imports": time.perf_counter() - t0}
 path, mode = sys.argv[1], sys.argv[2]
@@ -30,7 +30,7 @@ scn = scenario_from_dict({}, base_dir=".", for_plan=False)  # the default demand
 t = time.perf_counter()
 worker_mb = 0.0
 if mode == "single":
-    from heatmap.demand import estimate_building_demand
+    from heatmap.demand.buildings import estimate_building_demand
     buildings = gpd.read_parquet(path)
     times["read"] = time.perf_counter() - t; t = time.perf_counter()
     est = estimate_building_demand(buildings, scn.demand)
@@ -38,7 +38,7 @@ if mode == "single":
     grid = density.heat_density_from_buildings(est, cell_size_m=scn.density.cell_size_m)
     times["raster"] = time.perf_counter() - t; t = time.perf_counter()
 else:
-    from heatmap import region
+    from heatmap.demand import region
     with region.dask_client() as client:
         times["cluster start"] = time.perf_counter() - t; t = time.perf_counter()
         frame = region.read_buildings(path)
@@ -72,7 +72,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--modes", nargs="*", default=["single", "dask"], choices=["single", "dask"])
     args = parser.parse_args()
-    from heatmap.synthetic import synthetic_region_buildings
+    from heatmap.io.synthetic import synthetic_region_buildings
 
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.sizes:

@@ -104,7 +104,7 @@ def main() -> None:
 def plan(scenario: Path, out_dir: Path, partial: bool, tiles: str | None, verbose: int, quiet: bool) -> None:
     """Plan the network described by the SCENARIO file (YAML) and write it to --out."""
     _configure_logging(verbose, quiet)
-    from heatmap.output_folder import check_output_folder, input_paths
+    from heatmap.io.output_folder import check_output_folder, input_paths
     from heatmap.scenario import check_input_files, scenario_from_file
 
     with _answer_errors():  # a user error in the scenario or --out is answered before the heavy imports
@@ -114,7 +114,7 @@ def plan(scenario: Path, out_dir: Path, partial: bool, tiles: str | None, verbos
         check_output_folder(out_dir, inputs=inputs)
     from tqdm import tqdm
 
-    from heatmap.outputs import format_summary, plan_summary, write_plan
+    from heatmap.io.outputs import format_summary, plan_summary, write_plan
     from heatmap.plan import STAGES, plan_from_scenario
 
     bar = tqdm(total=len(STAGES) + 1, desc="planning", unit="stage", disable=quiet or None, file=sys.stderr)
@@ -184,7 +184,7 @@ def demand(
     import json
 
     from heatmap._errors import InputDataError
-    from heatmap.output_folder import check_output_folder, input_paths
+    from heatmap.io.output_folder import check_output_folder, input_paths
     from heatmap.scenario import check_input_files, scenario_from_dict, scenario_from_file
 
     use_dask = use_dask or scheduler is not None
@@ -201,13 +201,13 @@ def demand(
                 raise InputDataError(f"{path}: file not found")
         given = [p for p in (buildings, scenario_path, temperatures) if p is not None]
         check_output_folder(out_dir, inputs=[*given, *input_paths(scn)])
-    from heatmap.demand_job import demand_map, demand_summary, write_demand_map
-    from heatmap.profiles import read_outdoor_temperature
+    from heatmap.demand.job import demand_map, demand_summary, write_demand_map
+    from heatmap.demand.profiles import read_outdoor_temperature
 
     with _answer_errors():
         outdoor = read_outdoor_temperature(temperatures) if temperatures is not None else None
         if use_dask:
-            from heatmap.region import dask_client
+            from heatmap.demand.region import dask_client
 
             client = dask_client(scheduler)
         else:
@@ -246,9 +246,9 @@ def schema() -> None:
 def concepts(scenario: Path, out_dir: Path, verbose: int, quiet: bool) -> None:
     """Compare excess-heat concepts of the SCENARIO file (YAML) over a year of hourly least-cost dispatch."""
     _configure_logging(verbose, quiet)
-    from heatmap.concepts import concepts_report, run_concepts, write_concepts
-    from heatmap.energy_scenario import energy_scenario_from_file
-    from heatmap.output_folder import check_output_folder, input_paths
+    from heatmap.energy.concepts import concepts_report, run_concepts, write_concepts
+    from heatmap.energy.energy_scenario import energy_scenario_from_file
+    from heatmap.io.output_folder import check_output_folder, input_paths
 
     with _answer_errors():
         scn = energy_scenario_from_file(scenario)
@@ -267,7 +267,7 @@ def concepts(scenario: Path, out_dir: Path, verbose: int, quiet: bool) -> None:
 def matches(scenario: Path, out_dir: Path, verbose: int, quiet: bool) -> None:
     """Rank source–sink pairings of the SCENARIO file (YAML): matches.csv, matches.gpkg, summary.json."""
     _configure_logging(verbose, quiet)
-    from heatmap.matching import (
+    from heatmap.energy.matching import (
         format_matches,
         matching_scenario_from_file,
         rank_matches,
@@ -275,7 +275,7 @@ def matches(scenario: Path, out_dir: Path, verbose: int, quiet: bool) -> None:
         scenario_units,
         write_matches,
     )
-    from heatmap.output_folder import check_output_folder, input_paths
+    from heatmap.io.output_folder import check_output_folder, input_paths
 
     with _answer_errors():
         scn = matching_scenario_from_file(scenario)

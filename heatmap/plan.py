@@ -1,7 +1,7 @@
 """Plan a heat network end to end: scenario → inputs → candidate graph → route → size → simulate → cost.
 
 :func:`plan_from_scenario` runs the stages in order and returns a :class:`Plan` holding every table the
-outputs need, the checks' verdict and each stage's time. Writing the plan is :mod:`heatmap.outputs`.
+outputs need, the checks' verdict and each stage's time. Writing the plan is :mod:`heatmap.io.outputs`.
 
 Design load: each consumer draws its peak load times the simultaneity factor of all consumers of its
 network (the diversified simultaneous peak), so trunk pipes see the flow they were sized for.
@@ -21,8 +21,11 @@ import pandas as pd
 import shapely
 from pyproj import CRS
 
-from heatmap import candidates, demand, economics, hydraulics, inputs, links, outputs, routing, sizing, streets
+from heatmap import economics
 from heatmap._errors import InputDataError
+from heatmap.demand import buildings as demand
+from heatmap.io import inputs, outputs, streets
+from heatmap.network import candidates, hydraulics, links, routing, sizing
 from heatmap.scenario import Scenario
 
 logger = logging.getLogger(__name__)
@@ -400,7 +403,7 @@ def _feed_ins(
 
 
 def _design_case(scn, timer, sized, roots, feeds, catalogue, water, cons_routed, consumer_node, src, source_at, cand):
-    """Set up the design case of the sized network and simulate it (:func:`heatmap.hydraulics.design_case`)."""
+    """Set up the design case of the sized network and simulate it (:func:`heatmap.network.hydraulics.design_case`)."""
     t, lim, net = scn.temperatures, scn.limits, scn.network
     edges = sized.edges
     cons_tree = pd.Series(edges.tree.to_numpy(), index=edges.to_node.to_numpy()).reindex(consumer_node).to_numpy()

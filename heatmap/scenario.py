@@ -491,7 +491,7 @@ class Demand(_Section):
     infer_type: bool = _f(
         True,
         "type buildings whose tag does not say it (building=yes, residential, house, building) from the land use "
-        "around them, their footprint and floors (heatmap.demand); false: demand.default_type for them all",
+        "around them, their footprint and floors (heatmap.demand.buildings); false: demand.default_type for them all",
     )
     landuse_types_table: FilePath = _f(
         _in_data("osm_landuse_types.csv"), "OSM landuse around a building → demand type (or residential)"

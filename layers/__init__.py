@@ -1,1 +1,1 @@
-"""Map-layer definitions, installed as the package data ``heatmap.layer_definitions`` (see heatmap.layers)."""
+"""Map-layer definitions, installed as the package data ``heatmap.layer_definitions`` (see heatmap.maps.layers)."""

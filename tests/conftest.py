@@ -66,7 +66,7 @@ def bundled_plan(bundled_scenario):
 
 @pytest.fixture(scope="session")
 def bundled_outputs(bundled_plan, tmp_path_factory) -> Path:
-    from heatmap.outputs import write_plan
+    from heatmap.io.outputs import write_plan
 
     out = tmp_path_factory.mktemp("bundled")
     write_plan(bundled_plan, out)

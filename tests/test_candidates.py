@@ -7,7 +7,7 @@ import pytest
 import shapely
 from shapely.geometry import LineString, Point
 
-from heatmap import candidates
+from heatmap.network import candidates
 
 CRS = "EPSG:3067"
 

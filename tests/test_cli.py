@@ -16,8 +16,8 @@ import shapely
 import yaml
 from conftest import BUNDLED_SCENARIO, run_cli, write_scenario
 
-from heatmap.output_folder import MARKER
-from heatmap.outputs import GPKG_LAYERS, OUTPUT_FILES, format_summary
+from heatmap.io.output_folder import MARKER
+from heatmap.io.outputs import GPKG_LAYERS, OUTPUT_FILES, format_summary
 
 
 @pytest.fixture(scope="module")
@@ -238,7 +238,7 @@ def test_previous_results_survive_a_failed_run(tmp_path, cli_run):
 def test_bundled_map_opens_offline_with_every_feature_drawn(browser, cli_run, tmp_path):
     from conftest import assert_offline, open_map
 
-    from heatmap.layers import load_layer_specs
+    from heatmap.maps.layers import load_layer_specs
 
     _, out = cli_run
     specs = load_layer_specs()
@@ -370,7 +370,7 @@ def test_interrupted_run_leaves_previous_results_intact(cli_run, tmp_path, how):
 
 @pytest.fixture(scope="module")
 def small_town(tmp_path_factory):
-    from heatmap import synthetic
+    from heatmap.io import synthetic
 
     folder = tmp_path_factory.mktemp("town")
     synthetic.write_synthetic_scenario(synthetic.synthetic_town(200, seed=5), folder)

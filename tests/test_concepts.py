@@ -12,7 +12,7 @@ from conftest import run_cli
 
 from heatmap import settings
 from heatmap._errors import ScenarioError
-from heatmap.energy_scenario import energy_scenario_from_dict, energy_scenario_from_file
+from heatmap.energy.energy_scenario import energy_scenario_from_dict, energy_scenario_from_file
 
 KIP = settings.data_dir / "scenarios" / "kip.yaml"
 
@@ -259,8 +259,8 @@ def test_undersized_concept_is_not_reported_cheaper(tmp_path):
 
 
 def test_sources_take_missing_values_from_their_preset(tmp_path):
-    from heatmap.climate import year_index
-    from heatmap.concepts import resolve_sources
+    from heatmap.demand.climate import year_index
+    from heatmap.energy.concepts import resolve_sources
 
     times = year_index(2023).strftime("%Y-%m-%dT%H:%M")
     pd.DataFrame({"time": times, "f": np.r_[np.zeros(4380), np.ones(4380)]}).to_csv(tmp_path / "a.csv", index=False)
@@ -319,7 +319,7 @@ MODEL_PLACES = {
 def _numeric_fields():
     import typing
 
-    from heatmap import energy_scenario as es
+    from heatmap.energy import energy_scenario as es
 
     out = []
     for name, place in MODEL_PLACES.items():
@@ -334,7 +334,7 @@ def _numeric_fields():
 def test_every_numeric_model_is_covered():
     from pydantic import BaseModel
 
-    from heatmap import energy_scenario as es
+    from heatmap.energy import energy_scenario as es
 
     with_numbers = {
         name
@@ -427,7 +427,7 @@ def test_relative_paths_resolved_from_the_scenario_folder(tmp_path, monkeypatch)
 
 
 def test_degree_days_follow_the_demand_base_temperature(tmp_path):
-    from heatmap.concepts import concepts_summary, run_concepts
+    from heatmap.energy.concepts import concepts_summary, run_concepts
 
     data = yaml.safe_load(KIP.read_text())
     data["demand"]["base_temperature_c"] = 15.5
@@ -442,8 +442,8 @@ def test_degree_days_follow_the_demand_base_temperature(tmp_path):
 
 def test_settings_tables_name_file_and_lines(tmp_path):
     from heatmap._errors import InputDataError
-    from heatmap.concepts import read_fuels
-    from heatmap.excess_heat import read_presets
+    from heatmap.energy.concepts import read_fuels
+    from heatmap.energy.excess_heat import read_presets
 
     fuels = (settings.data_dir / "fuels_fi.csv").read_text().splitlines()
     header = next(i for i, t in enumerate(fuels) if t.startswith("fuel,"))

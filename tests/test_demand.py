@@ -5,8 +5,10 @@ import numpy as np
 import pytest
 from shapely.geometry import Point, box
 
-from heatmap import demand, settings, synthetic
+from heatmap import settings
 from heatmap._errors import InputDataError
+from heatmap.demand import buildings as demand
+from heatmap.io import synthetic
 from heatmap.scenario import Demand, scenario_from_dict
 
 SETTINGS = Demand(
@@ -80,7 +82,7 @@ def daily_steps(daily_means_c):
 def test_hourly_profile_sums_to_annual_and_peaks_at_the_design_temperature_rule():
     import numpy as np
 
-    from heatmap import profiles
+    from heatmap.demand import profiles
 
     # A year of daily means: a cosine from −15 °C in winter to +17 °C in summer, one cold day at −29 °C.
     days = np.arange(365)
@@ -127,8 +129,8 @@ def test_metered_demand_is_kept_and_recorded():
 def test_outdoor_temperature_file_is_checked(tmp_path):
     import pandas as pd
 
-    from heatmap import profiles
     from heatmap._errors import InputDataError
+    from heatmap.demand import profiles
 
     time = pd.date_range("2023-01-01", periods=8760, freq="h")
     path = tmp_path / "t.csv"
@@ -324,7 +326,7 @@ def suburban_town():
     """The OSM test extract that ships with pyrosm: a suburban and industrial part of Kotka (2,185 buildings)."""
     import pyrosm
 
-    from heatmap import streets
+    from heatmap.io import streets
 
     return streets.buildings_from_pbf(Path(pyrosm.get_data("test_pbf"))).to_crs(3067)
 
@@ -358,7 +360,7 @@ def test_suburban_town_is_mostly_detached_houses_and_plausible(suburban_town, to
 
 
 def test_bundled_helsinki_changes_only_where_the_new_rules_apply(bundled_scenario, tmp_path):
-    from heatmap import streets
+    from heatmap.io import streets
 
     b = streets.buildings_from_pbf(settings.data_dir / "helsinki_centre.osm.pbf").to_crs(3067)
     # With the new rules switched off (no inference, no minimum footprint, 5 floors for every type as the
@@ -393,7 +395,8 @@ def test_bundled_helsinki_changes_only_where_the_new_rules_apply(bundled_scenari
 def test_plan_and_demand_give_one_building_one_demand(bundled_scenario, demand_section):
     import yaml
 
-    from heatmap import demand_job, plan
+    from heatmap import plan
+    from heatmap.demand import job as demand_job
     from heatmap.scenario import scenario_from_file
 
     path = settings.data_dir / "helsinki_centre.osm.pbf"

@@ -10,7 +10,8 @@ import pytest
 import rasterio
 from conftest import run_cli
 
-from heatmap import settings, synthetic
+from heatmap import settings
+from heatmap.io import synthetic
 
 PBF = settings.data_dir / "helsinki_centre.osm.pbf"
 
@@ -92,7 +93,7 @@ def test_bad_input_exits_2_and_writes_nothing(tmp_path, case):
 def test_demand_map_opens_offline_with_raster_areas_and_legend(browser, bundled_demand, tmp_path):
     from conftest import assert_offline, open_map
 
-    from heatmap.layers import load_layer_specs
+    from heatmap.maps.layers import load_layer_specs
 
     out = bundled_demand
     n_features = len(gpd.read_file(out / "demand.gpkg", layer="buildings")) + len(

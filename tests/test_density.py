@@ -14,9 +14,10 @@ from rasterio.errors import RasterioIOError
 from rasterio.transform import Affine
 from shapely.geometry import Point, box
 
-from heatmap import density, settings
+from heatmap import settings
 from heatmap._errors import InputDataError, OutputError, ScenarioError
-from heatmap.density import HeatDensity, heat_density_from_buildings, potential_areas, write_heat_density_tif
+from heatmap.demand import density
+from heatmap.demand.density import HeatDensity, heat_density_from_buildings, potential_areas, write_heat_density_tif
 
 CRS = "EPSG:3067"
 X0, Y0 = 385_000.0, 6_672_000.0  # a corner of the 100 m grid in central Helsinki
@@ -299,7 +300,8 @@ def test_potential_areas_rejects_bad_parameters(kwargs, match):
 
 
 def test_real_osm_buildings_of_central_helsinki(bundled_scenario):
-    from heatmap import demand, streets
+    from heatmap.demand import buildings as demand
+    from heatmap.io import streets
 
     osm = streets.buildings_from_pbf(settings.data_dir / "helsinki_centre.osm.pbf").to_crs(CRS)
     b = demand.estimate_building_demand(osm, bundled_scenario.demand)
@@ -333,7 +335,7 @@ def test_density_scenario_section():
 
 
 def test_potential_areas_layer_definition_matches_the_columns():
-    from heatmap.layers import load_layer_specs
+    from heatmap.maps.layers import load_layer_specs
 
     spec = load_layer_specs()["potential_areas"]
     assert spec.geometry == "polygon" and spec.color.field == "annual_demand_gwh"

@@ -8,11 +8,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from heatmap import climate, dispatch, excess_heat
 from heatmap._errors import InputDataError, ScenarioError
-from heatmap.climate import network_losses_kw, supply_temperature_c, temperature_year
-from heatmap.dispatch import Producer, Storage, dispatch_figures, solve_dispatch
-from heatmap.excess_heat import cop, source_producer
+from heatmap.demand import climate
+from heatmap.demand.climate import network_losses_kw, supply_temperature_c, temperature_year
+from heatmap.energy import dispatch, excess_heat
+from heatmap.energy.dispatch import Producer, Storage, dispatch_figures, solve_dispatch
+from heatmap.energy.excess_heat import cop, source_producer
 
 
 def flat(value, hours):
@@ -231,7 +232,7 @@ def test_hourly_csv_errors_name_file_lines_and_wrong_times(tmp_path):
 
 def test_heat_pump_hours_logged(caplog):
     supply = np.array([70.0, 70.0, 90.0, 90.0, 90.0, 90.0, 90.0])  # 2 direct hours, 5 needing the pump
-    with caplog.at_level("INFO", logger="heatmap.excess_heat"):
+    with caplog.at_level("INFO", logger="heatmap.energy.excess_heat"):
         excess_heat.source_producer(
             "s", capacity_kw=100, temperature_c=80, availability=np.ones(7), heat_price_eur_per_mwh=0,
             supply_c=supply, approach_k=5, electricity_price_eur_per_mwh=np.full(7, 50.0),

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from scipy.optimize import brentq
 
-from heatmap import hydraulics
-from heatmap.hydraulics import KELVIN
+from heatmap.network import hydraulics
+from heatmap.network.hydraulics import KELVIN
 
 # One DN100 series-2 pipe pair, 400 m, feeding one 500 kW consumer.
 D_INNER_M, D_OUTER_M, U_W_PER_MK = 0.1071, 0.1143, 0.2478
@@ -147,7 +147,7 @@ def test_bundled_network_energy_balance(bundled_plan):
 def test_vectorised_conflict_check_agrees_with_pandapipes_own():
     from pandapipes.pf.system_index import PitEntries, PitRegistry, PitWriteMode
 
-    from heatmap import _pandapipes_speedup
+    from heatmap.network import _pandapipes_speedup
 
     assert hydraulics.use_fast_conflict_check()  # installed on this version, when asked
     assert PitRegistry._check_conflict is _pandapipes_speedup.check_conflict

@@ -4,8 +4,8 @@ import pytest
 from pyproj import CRS
 from shapely.geometry import Point, Polygon
 
-from heatmap import inputs
 from heatmap._errors import InputDataError
+from heatmap.io import inputs
 
 
 def write_csv(tmp_path, rows, name="c.csv"):

@@ -7,8 +7,8 @@ import pytest
 import shapely
 from shapely.geometry import LineString, Point, box
 
-from heatmap import candidates, links, routing
 from heatmap._errors import InputDataError
+from heatmap.network import candidates, links, routing
 
 CRS = "EPSG:3067"
 FACTORS = {"street": 1.0, "open_terrain": 0.8, "pipe_rack": 1.5, "road_crossing": 3.0, "rail_crossing": 4.0}

@@ -13,7 +13,7 @@ from shapely.geometry import Point
 
 from heatmap import settings
 from heatmap.economics import annuity_factor
-from heatmap.matching import HOURS, MATCH_COLUMNS, HeatPumpRule, MatchingSettings, rank_matches
+from heatmap.energy.matching import HOURS, MATCH_COLUMNS, HeatPumpRule, MatchingSettings, rank_matches
 
 KIP_MATCHES = settings.data_dir / "scenarios" / "kip_matches.yaml"
 CRS = "EPSG:3067"
@@ -274,7 +274,7 @@ def _corridor() -> gpd.GeoDataFrame:
     """A U-shaped corridor under the near source and the plant: 480 m down, 1000 m across open ground, 480 m up."""
     from shapely.geometry import LineString
 
-    from heatmap import links
+    from heatmap.network import links
 
     xy = [(0, -20), (0, -500), (1000, -500), (1000, -20)]
     lines = [LineString([(E0 + a[0], N0 + a[1]), (E0 + b[0], N0 + b[1])]) for a, b in zip(xy[:-1], xy[1:], strict=True)]
@@ -312,7 +312,7 @@ def test_cli_routes_on_lines_drawn_in_qgis(tmp_path):
     """A star of drawn lines from every KIP unit to the park centre: every pair routes through the centre."""
     from shapely.geometry import LineString
 
-    from heatmap.matching import matching_scenario_from_file, scenario_units
+    from heatmap.energy.matching import matching_scenario_from_file, scenario_units
 
     sources, sinks, _, _ = scenario_units(matching_scenario_from_file(KIP_MATCHES))
     hub = Point(sources.geometry.iloc[2].x + 150, sources.geometry.iloc[2].y + 150)  # beside the park centroid

@@ -8,7 +8,8 @@ import pytest
 import yaml
 from conftest import run_cli
 
-from heatmap import hydraulics, sizing, synthetic
+from heatmap.io import synthetic
+from heatmap.network import hydraulics, sizing
 from heatmap.plan import plan_from_scenario
 from heatmap.scenario import scenario_from_file
 
@@ -224,7 +225,7 @@ def assert_drawn_equals_simulated_one_network(plan):
 
 
 def test_a_mapped_column_feeds_the_plan_and_the_summary_names_it(town, tmp_path):
-    from heatmap.outputs import plan_summary
+    from heatmap.io.outputs import plan_summary
 
     src = gpd.read_file(town / "sources.geojson").rename(columns={"t_supply_c": "supply_temperature_c"})
     src["supply_temperature_c"] = [88.0, 76.0]

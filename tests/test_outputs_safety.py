@@ -22,10 +22,10 @@ import yaml
 from conftest import BUNDLED_SCENARIO, run_cli
 from test_cli import write_scenario
 
-from heatmap import output_folder, outputs, synthetic
 from heatmap._errors import OutputError
-from heatmap.output_folder import MARKER, check_output_folder, write_atomically
-from heatmap.outputs import format_summary, format_violation
+from heatmap.io import output_folder, outputs, synthetic
+from heatmap.io.output_folder import MARKER, check_output_folder, write_atomically
+from heatmap.io.outputs import format_summary, format_violation
 
 
 def snapshot(folder):
@@ -208,7 +208,7 @@ def test_disk_full_exits_2_naming_the_folder_and_keeps_the_previous_results(tmp_
     assert run_cli("demand", buildings, "--out", out, "-q").returncode == 0
     before = snapshot(out)
     if failure == "disk_full":
-        monkeypatch.setattr("heatmap.demand_job.write_json", enospc)
+        monkeypatch.setattr("heatmap.demand.job.write_json", enospc)
     else:
         monkeypatch.setattr(gpd.GeoDataFrame, "to_file", gdal_commit_failed)
     proc = run_cli("demand", buildings, "--out", out)

@@ -74,7 +74,7 @@ def test_capex_follows_each_surfaces_cost_factor(park):
     # A service pipe is laid like the link it joins (here: open ground).
     assert (supply[supply.kind == "service"].cost_factor == f["open_terrain"]).all()
     # A pipe's cost (half the trench: supply and return share one) = catalogue €/m × length × surface factor.
-    from heatmap import sizing
+    from heatmap.network import sizing
 
     cat = sizing.load_catalogue(plan.scenario.network.catalogue, insulation_series=2, cost_column="cost_eur_per_m")
     expected = cat.cost_eur_per_m.reindex(supply.dn).to_numpy() * supply.length_m.to_numpy() / 2

@@ -8,8 +8,9 @@ import pandapipes as pp
 import pytest
 from plan_invariants import assert_drawn_equals_simulated
 
-from heatmap import hydraulics, synthetic
-from heatmap.outputs import write_plan
+from heatmap.io import synthetic
+from heatmap.io.outputs import write_plan
+from heatmap.network import hydraulics
 from heatmap.plan import plan_from_scenario
 from heatmap.scenario import scenario_from_file
 

@@ -13,8 +13,9 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from pyproj import CRS
 
-from heatmap import candidates, inputs
 from heatmap._errors import HeatmapError
+from heatmap.io import inputs
+from heatmap.network import candidates
 from heatmap.scenario import scenario_from_dict
 
 TM35 = CRS.from_epsg(3067)

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from shapely.geometry import LineString, MultiPolygon, Point, box
 
-from heatmap import qgis_style
 from heatmap._errors import OutputError
-from heatmap.layers import load_layer_specs
+from heatmap.maps import qgis_style
+from heatmap.maps.layers import load_layer_specs
 
 CRS = "EPSG:3067"
 X0, Y0 = 385_000.0, 6_672_000.0
@@ -169,9 +169,9 @@ def _symbol_colors(root: ET.Element, key: str) -> list[str]:
 
 
 def test_table_and_one_default_row_per_layer(gpkg: Path, caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.INFO, logger="heatmap.qgis_style"):
+    with caplog.at_level(logging.INFO, logger="heatmap.maps.qgis_style"):
         qgis_style.write_layer_styles(gpkg, GEOMETRY_TYPES)
-    infos = [r for r in caplog.records if r.name == "heatmap.qgis_style" and r.levelno == logging.INFO]
+    infos = [r for r in caplog.records if r.name == "heatmap.maps.qgis_style" and r.levelno == logging.INFO]
     assert len(infos) == 1 and "5 layers" in infos[0].getMessage()
 
     with sqlite3.connect(gpkg) as con:

@@ -5,7 +5,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from heatmap import demand, density, region, synthetic
+from heatmap.demand import buildings as demand
+from heatmap.demand import density, region
+from heatmap.io import synthetic
 from heatmap.scenario import scenario_from_dict
 
 SETTINGS = scenario_from_dict({}, base_dir=Path.cwd(), for_plan=False).demand  # the documented defaults

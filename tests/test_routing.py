@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 from shapely.geometry import LineString, Point
 
-from heatmap import candidates, routing
 from heatmap._errors import RoutingError
+from heatmap.network import candidates, routing
 
 CRS = "EPSG:3067"
 

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from heatmap import hydraulics
+from heatmap.network import hydraulics
 
 # A star of DN100 pairs around junction 1: plant S1 at node 0, prosumer P at node 2, plant S2 at node 3,
 # consumer C at node 4.

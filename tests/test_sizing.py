@@ -2,7 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from heatmap import routing, settings, sizing
+from heatmap import settings
+from heatmap.network import routing, sizing
 
 
 @pytest.fixture(scope="module")

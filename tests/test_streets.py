@@ -4,8 +4,9 @@ import osmnx as ox
 import pytest
 from pyproj import CRS
 
-from heatmap import settings, streets
+from heatmap import settings
 from heatmap._errors import OfflineError, StreetDataError
+from heatmap.io import streets
 
 PBF = settings.data_dir / "helsinki_centre.osm.pbf"
 TM35 = CRS.from_epsg(3067)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import shapely
 
-from heatmap import synthetic
+from heatmap.io import synthetic
 from heatmap.scenario import scenario_from_file
 
 

@@ -1,4 +1,4 @@
-"""Tests of the offline web map (heatmap.webmap): HTML content, assets, and rendering in Chromium."""
+"""Tests of the offline web map (heatmap.maps.webmap): HTML content, assets, and rendering in Chromium."""
 
 from __future__ import annotations
 
@@ -15,9 +15,10 @@ import pytest
 from conftest import LOCAL_SCHEMES, open_map
 from shapely.geometry import LineString, Point, box
 
-from heatmap import settings, webmap
+from heatmap import settings
 from heatmap._errors import OutputError
-from heatmap.layers import load_layer_specs
+from heatmap.maps import webmap
+from heatmap.maps.layers import load_layer_specs
 
 X0, Y0 = 385_800.0, 6_672_000.0  # central Helsinki in EPSG:3067
 CRS = "EPSG:3067"
@@ -172,11 +173,11 @@ def map_text(map_html: str) -> str:
 
 def test_writes_file_and_logs(tmp_path: Path, layers, caplog: pytest.LogCaptureFixture) -> None:
     path = tmp_path / "sub" / "map.html"
-    with caplog.at_level("INFO", logger="heatmap.webmap"):
+    with caplog.at_level("INFO", logger="heatmap.maps.webmap"):
         assert webmap.write_map(layers, path, title="Plan {{ v2 }} {% x %} {#") == path
     assert path.is_file()
     assert "<title>Plan {{ v2 }} {% x %} {#</title>" in path.read_text(encoding="utf-8")
-    infos = [r for r in caplog.records if r.name == "heatmap.webmap" and r.levelname == "INFO"]
+    infos = [r for r in caplog.records if r.name == "heatmap.maps.webmap" and r.levelname == "INFO"]
     assert len(infos) == 1
     assert "streets 50" in infos[0].getMessage() and "junctions" not in infos[0].getMessage()
 

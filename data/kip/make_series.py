@@ -1,7 +1,7 @@
 """Rebuild the synthetic hourly series of the KIP scenario (outdoor temperature, electricity price).
 
 Run from the repository root: ``.venv/bin/python data/kip/make_series.py``. The rules are in
-:mod:`heatmap.climate`; the inputs are ``kokkola_monthly_normals.csv`` and the settings below. The same inputs
+:mod:`heatmap.demand.climate`; the inputs are ``kokkola_monthly_normals.csv`` and the settings below. The same inputs
 and seeds always give the same files (a test checks the bundled files against a rebuild).
 """
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from heatmap.climate import price_year, temperature_year
+from heatmap.demand.climate import price_year, temperature_year
 
 HERE = Path(__file__).resolve().parent
 YEAR = 2023
@@ -39,11 +39,11 @@ def price() -> pd.Series:
 def write(folder: Path = HERE) -> None:
     """Write both series as CSV (time, value)."""
     header_t = (
-        "# SYNTHETIC hourly outdoor temperature for Kokkola, built by heatmap.climate.temperature_year from\n"
+        "# SYNTHETIC hourly outdoor temperature for Kokkola, built by heatmap.demand.climate.temperature_year from\n"
         "# kokkola_monthly_normals.csv (see data/kip/README.md). Not measured data.\n"
     )
     header_p = (
-        "# SYNTHETIC hourly electricity price (EUR/MWh) built by heatmap.climate.price_year\n"
+        "# SYNTHETIC hourly electricity price (EUR/MWh) built by heatmap.demand.climate.price_year\n"
         "# (see data/kip/README.md). Not market data.\n"
     )
     for series, name, header in (

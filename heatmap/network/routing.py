@@ -15,7 +15,7 @@ Algorithm
    twice the optimum).
 
 Edge cost is the trench length times the edge's cost factor (1 along streets; pipe racks, crossings and
-open ground have their own, see :mod:`heatmap.links`), so each tree minimises the route's cost at a uniform
+open ground have their own, see :mod:`heatmap.network.links`), so each tree minimises the route's cost at a uniform
 price per metre of street trench. Pipe
 sizes, and so the DN-dependent price, are only known after routing; an exact economic design (MILP, on the
 roadmap) will weigh both at once. Source capacity does not steer the areas; the hydraulic checks report a
@@ -192,7 +192,7 @@ def parent_edge(edges: pd.DataFrame) -> np.ndarray:
     Parameters
     ----------
     edges
-        Oriented tree edges with ``from_node`` and ``to_node`` (see :class:`heatmap.routing.RoutedTree`).
+        Oriented tree edges with ``from_node`` and ``to_node`` (see :class:`heatmap.network.routing.RoutedTree`).
 
     Returns
     -------

@@ -589,7 +589,7 @@ def read_table(
     -------
     pandas.DataFrame
     """
-    from heatmap.profiles import csv_file_lines, read_csv_table
+    from heatmap.io.tables import csv_file_lines, read_csv_table
 
     path = Path(path)
     keys = [] if index is None else [index] if isinstance(index, str) else list(index)

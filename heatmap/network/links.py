@@ -17,7 +17,7 @@ factor. No link ever crosses a ``no_go`` polygon (buildings, tanks, process area
 one is left out.
 
 :func:`combine` joins the links (ends within ``snap_m`` share a node) and the streets (a link end within
-``snap_m`` of a street node joins it) into one table in the form of :func:`heatmap.streets.street_edges`
+``snap_m`` of a street node joins it) into one table in the form of :func:`heatmap.io.streets.street_edges`
 (``edge_id``, ``u``, ``v``, ``name``, ``highway``, ``length_m``, plus ``surface`` and ``cost_factor``), so
 the candidate graph takes them with or without streets.
 """
@@ -217,7 +217,7 @@ def combine(
     Parameters
     ----------
     streets
-        Output of :func:`heatmap.streets.street_edges`, or ``None`` where there are no streets.
+        Output of :func:`heatmap.io.streets.street_edges`, or ``None`` where there are no streets.
     links
         Outputs of :func:`drawn_links`, :func:`site_links` (after :func:`avoid`); their ends within
         ``snap_m`` of each other share a node.
@@ -236,7 +236,7 @@ def combine(
     if parts:
         parts = [_with_nodes(pd.concat(parts, ignore_index=True), snap_m=snap_m)]
     if streets is not None and len(streets):
-        from heatmap.candidates import orient_streets
+        from heatmap.network.candidates import orient_streets
 
         st = orient_streets(streets).assign(surface="street", cost_factor=street_cost_factor)
         node_xy = pd.concat(

@@ -2,7 +2,7 @@
 
 Buildings come from an OSM PBF (their footprints and tags, read with pyrosm) or from a file of footprints
 with OSM-like tag columns and an ``id`` (GeoPackage, GeoJSON, Shapefile, GeoParquet). In one process every
-building's estimate is kept and written; on Dask (:mod:`heatmap.region`) only the raster and the areas
+building's estimate is kept and written; on Dask (:mod:`heatmap.demand.region`) only the raster and the areas
 are, since a region's millions of buildings are better kept in their own GeoParquet.
 
 Written atomically into the output folder:
@@ -34,10 +34,13 @@ import numpy as np
 import pandas as pd
 from pyproj import CRS
 
-from heatmap import __version__, demand, density, inputs, profiles, streets
+from heatmap import __version__
 from heatmap._errors import InputDataError
-from heatmap.layers import load_layer_specs
-from heatmap.outputs import write_atomically, write_gpkg, write_json
+from heatmap.demand import buildings as demand
+from heatmap.demand import density, profiles
+from heatmap.io import inputs, streets
+from heatmap.io.outputs import write_atomically, write_gpkg, write_json
+from heatmap.maps.layers import load_layer_specs
 from heatmap.scenario import Scenario
 
 logger = logging.getLogger(__name__)
@@ -55,14 +58,14 @@ class DemandMap:
     ----------
     buildings : geopandas.GeoDataFrame or None
         Every heated building with its estimate (``None`` when run on Dask).
-    density : heatmap.density.HeatDensity
+    density : heatmap.demand.density.HeatDensity
     areas : geopandas.GeoDataFrame
         Potential district-heating areas.
     profile_kw : pandas.Series or None
         Summed hourly load, when an outdoor-temperature series was given.
     scenario : heatmap.scenario.Scenario
     source : pathlib.Path
-    report : heatmap.demand.DemandReport
+    report : heatmap.demand.buildings.DemandReport
         Buildings left out and why, defaults used, sums per type.
     left_out : pandas.DataFrame or None
         The buildings left out, one row each (``None`` when run on Dask).
@@ -111,7 +114,7 @@ def demand_map(
     outdoor_temperature
         Hourly outdoor temperature of a year for the summed load profile (one process only).
     use_dask
-        Run partitioned on the active Dask client (see :func:`heatmap.region.dask_client`).
+        Run partitioned on the active Dask client (see :func:`heatmap.demand.region.dask_client`).
 
     Returns
     -------
@@ -126,7 +129,7 @@ def demand_map(
             scn.demand.degree_days,
         )
     if use_dask:
-        from heatmap import region
+        from heatmap.demand import region
 
         metered = (scn.demand.metered_column,) if scn.demand.metered_column else ()
         frame = region.read_buildings(path, extra_columns=metered)
@@ -227,7 +230,7 @@ def write_demand_map(result: DemandMap, out_dir: str | Path) -> dict[str, Path]:
     dict
         File name → path written.
     """
-    from heatmap import qgis_style, webmap
+    from heatmap.maps import qgis_style, webmap
 
     all_specs = load_layer_specs()
     # The buildings look like a plan's consumers; both layers are drawn on this map.

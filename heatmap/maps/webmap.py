@@ -8,7 +8,7 @@ dropped, and the one library the map needs, Leaflet, is inlined from the npm pac
 (and then needs the internet only for them).
 
 Every layer's look (colours, widths, dashes, popup fields, legend) comes from its declarative
-definition in ``layers/`` (:mod:`heatmap.layers`), the same one the QGIS styles are made from.
+definition in ``layers/`` (:mod:`heatmap.maps.layers`), the same one the QGIS styles are made from.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from folium.utilities import JsCode
 
 from heatmap import settings
 from heatmap._errors import OutputError
-from heatmap.layers import LayerSpec, PopupField, load_layer_specs
+from heatmap.maps.layers import LayerSpec, PopupField, load_layer_specs
 
 logger = logging.getLogger(__name__)
 
@@ -181,7 +181,7 @@ class _MapDecorations(MacroElement):
 class ImageLayer:
     """A raster drawn as an image: its layer definition, a PNG in Web Mercator and its bounds in degrees.
 
-    See :func:`heatmap.density.density_image`.
+    See :func:`heatmap.demand.density.density_image`.
     """
 
     spec: LayerSpec
@@ -217,7 +217,7 @@ def write_map(
     path
         The HTML file to write (its folder is created if needed).
     specs
-        Layer name → definition; default :func:`heatmap.layers.load_layer_specs`.
+        Layer name → definition; default :func:`heatmap.maps.layers.load_layer_specs`.
     title
         Title shown on the map and in the browser tab.
     attribution

@@ -21,9 +21,9 @@ import pandas as pd
 
 from heatmap import settings
 from heatmap._errors import ScenarioError
-from heatmap.dispatch import Producer
-from heatmap.inputs import read_table
-from heatmap.profiles import read_hourly
+from heatmap.demand.profiles import read_hourly
+from heatmap.energy.dispatch import Producer
+from heatmap.io.inputs import read_table
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ def availability_hourly(availability, index: pd.DatetimeIndex, *, base_dir: Path
     availability
         A number (constant factor), a list of 12 monthly factors (January first), or a mapping
         ``{"csv": path, "column": name}`` of an hourly CSV with a ``time`` column holding the hours of
-        ``index`` in order (:func:`heatmap.profiles.read_hourly`).
+        ``index`` in order (:func:`heatmap.demand.profiles.read_hourly`).
     index
         The hours of the year.
     base_dir

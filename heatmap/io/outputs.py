@@ -1,6 +1,6 @@
 """Write a plan: ``plan.gpkg`` (styled for QGIS), ``map.html`` (offline web map) and ``summary.json``.
 
-The files are written through :func:`heatmap.output_folder.write_atomically`: into a temporary folder
+The files are written through :func:`heatmap.io.output_folder.write_atomically`: into a temporary folder
 beside the output folder, swapped in whole once complete (nothing lost, nothing mixed; see there). The
 summary's text for the command line (:func:`format_summary`) fits one screen.
 """
@@ -23,7 +23,7 @@ import numpy as np
 
 from heatmap import __version__
 from heatmap._errors import OutputError
-from heatmap.output_folder import write_atomically
+from heatmap.io.output_folder import write_atomically
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -72,19 +72,20 @@ def plan_tables(
     street_gdf
         The candidate routes (streets and links).
     cand
-        The candidate network (:class:`heatmap.candidates.CandidateNetwork`).
+        The candidate network (:class:`heatmap.network.candidates.CandidateNetwork`).
     tree
-        The routed tree (:class:`heatmap.routing.RoutedTree`).
+        The routed tree (:class:`heatmap.network.routing.RoutedTree`).
     edges
         The sized tree edges with ``dn``, ``cost_eur`` and the design columns.
     sim
-        The final simulation (:class:`heatmap.hydraulics.Simulation`).
+        The final simulation (:class:`heatmap.network.hydraulics.Simulation`).
     catalogue
         The pipe catalogue.
     left_out
         Consumers left out before routing, by reason.
     own_peak
-        Service pipes and consumers at each building's own peak (:func:`heatmap.hydraulics.service_at_own_peak`).
+        Service pipes and consumers at each building's own peak
+        (:func:`heatmap.network.hydraulics.service_at_own_peak`).
     max_service_length_m
         Longest service pipe (tells consumers too far from every street from those cut off from the sources).
 
@@ -194,7 +195,9 @@ def plan_tables(
         "no_path_to_source": sorted([*cut_off.index[near_a_street], *tree.unreachable]),
         **left_out,
     }
-    excluded.update(cons.attrs.get("left_out_ids", {}))  # OSM buildings given no demand, by reason (heatmap.demand)
+    excluded.update(
+        cons.attrs.get("left_out_ids", {})
+    )  # OSM buildings given no demand, by reason (heatmap.demand.buildings)
     tables = PlanTables(sources, consumers, streets_out, pipes, junctions, excluded)
     logger.info(
         "Plan tables: %d pipes, %d junctions, %d of %d consumers connected",
@@ -313,7 +316,7 @@ CHECK_ORDER = (
 """Checks from the most to the least fundamental: a summary lists failed checks in this order."""
 
 # check → (what the value is, unit, value format, comparison, limit prefix, limit format); a check's value
-# violates its limit in the direction shown (see heatmap.hydraulics.check_simulation).
+# violates its limit in the direction shown (see heatmap.network.hydraulics.check_simulation).
 _CHECK_FORMATS: dict[str, tuple[str, str, str, str, str, str]] = {
     "source_capacity": ("", "kW", ",.0f", ">", "capacity ", ",.0f"),
     "consumer_supply_temperature": ("supply ", "°C", ",.1f", "<", "minimum ", ",.2f"),
@@ -356,7 +359,7 @@ def format_violation(v: Mapping[str, Any]) -> str:
     Parameters
     ----------
     v
-        A row of :func:`heatmap.hydraulics.check_simulation` (``check``, ``element``, ``value``, ``limit``).
+        A row of :func:`heatmap.network.hydraulics.check_simulation` (``check``, ``element``, ``value``, ``limit``).
     """
     check, element = str(v.get("check")), str(v.get("element"))
     if check == "converged":
@@ -560,7 +563,7 @@ def write_gpkg(
     path
         The GeoPackage (version 1.3, for older readers).
     specs
-        Layer name → definition; default :func:`heatmap.layers.load_layer_specs`.
+        Layer name → definition; default :func:`heatmap.maps.layers.load_layer_specs`.
     metadata
         Key → value stored as JSON in the GeoPackage's metadata (``gpkg_metadata``, scope ``geopackage``;
         GDAL shows it as ``GPKG_METADATA_ITEM_1``).
@@ -570,9 +573,9 @@ def write_gpkg(
     Returns
     -------
     dict
-        Layer name → geometry type written (for :func:`heatmap.qgis_style.write_layer_styles`).
+        Layer name → geometry type written (for :func:`heatmap.maps.qgis_style.write_layer_styles`).
     """
-    from heatmap.layers import load_layer_specs
+    from heatmap.maps.layers import load_layer_specs
 
     specs = specs or load_layer_specs()
     geometry_types = {}
@@ -668,14 +671,14 @@ def write_plan(
         A tile URL template for the web map (online use); ``None`` draws no base map.
     inputs
         The run's input files, none of which may lie in ``out_dir``
-        (see :func:`heatmap.output_folder.check_output_folder`).
+        (see :func:`heatmap.io.output_folder.check_output_folder`).
 
     Returns
     -------
     dict
         File name → path written.
     """
-    from heatmap import qgis_style, webmap
+    from heatmap.maps import qgis_style, webmap
 
     partial = partial or not plan.ok
     checks = failed_checks(plan)

@@ -2,7 +2,7 @@
 
 QGIS looks for a default style of every GeoPackage layer it opens in the table ``layer_styles`` (the
 table QGIS itself fills with *Save as default → Datasource database*). This module writes one QML style
-per layer into that table, built only from the declarative layer definitions of :mod:`heatmap.layers`,
+per layer into that table, built only from the declarative layer definitions of :mod:`heatmap.maps.layers`,
 so a layer looks the same in QGIS as in the web map:
 
 * colour: single symbol, graduated symbol (the definition's inclusive upper bounds) or categorized
@@ -30,7 +30,7 @@ from pathlib import Path
 
 from heatmap import __version__
 from heatmap._errors import OutputError
-from heatmap.layers import LayerSpec, PopupField, load_layer_specs
+from heatmap.maps.layers import LayerSpec, PopupField, load_layer_specs
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ def qml_for(spec: LayerSpec, geometry_type: str, *, fields: Mapping[str, str] | 
     Parameters
     ----------
     spec
-        The layer's definition (see :func:`heatmap.layers.load_layer_specs`).
+        The layer's definition (see :func:`heatmap.maps.layers.load_layer_specs`).
     geometry_type
         The geometry type the layer holds: ``"Point"``, ``"MultiPoint"``, ``"LineString"``,
         ``"MultiLineString"``, ``"Polygon"`` or ``"MultiPolygon"``.
@@ -502,7 +502,7 @@ def write_layer_styles(
     geometry_types
         Layer name → the geometry type written (``"Point"``, ``"LineString"``, ``"MultiPolygon"``, ...).
     specs
-        Layer name → definition; default :func:`heatmap.layers.load_layer_specs`.
+        Layer name → definition; default :func:`heatmap.maps.layers.load_layer_specs`.
 
     Raises
     ------

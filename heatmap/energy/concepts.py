@@ -2,11 +2,11 @@
 
 scenario → hourly inputs (outdoor temperature, heating curve, demand, network losses, electricity price) →
 sources resolved from their presets → per concept: producers and storages → one LP each
-(:mod:`heatmap.dispatch`) → yearly figures, costs, CO₂ → regional impact against the reference (boilers only,
-:mod:`heatmap.impact`) → hourly dispatch CSVs, comparison and impact tables, plots, ``summary.json``.
+(:mod:`heatmap.energy.dispatch`) → yearly figures, costs, CO₂ → regional impact against the reference (boilers only,
+:mod:`heatmap.energy.impact`) → hourly dispatch CSVs, comparison and impact tables, plots, ``summary.json``.
 
 Everything is written into a temporary folder beside the output folder and swapped into place only when all
-files are complete (:func:`heatmap.output_folder.write_atomically`).
+files are complete (:func:`heatmap.io.output_folder.write_atomically`).
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ import pandas as pd
 
 from heatmap import __version__
 from heatmap._errors import ScenarioError
-from heatmap.climate import network_losses_kw, supply_temperature_c, year_index
-from heatmap.dispatch import DispatchResult, Producer, Storage, dispatch_figures, solve_dispatch
-from heatmap.energy_scenario import Concept, EnergyScenario, assumptions
-from heatmap.excess_heat import availability_hourly, read_presets, source_producer
-from heatmap.inputs import read_table
+from heatmap.demand.climate import network_losses_kw, supply_temperature_c, year_index
+from heatmap.energy.dispatch import DispatchResult, Producer, Storage, dispatch_figures, solve_dispatch
+from heatmap.energy.energy_scenario import Concept, EnergyScenario, assumptions
+from heatmap.energy.excess_heat import availability_hourly, read_presets, source_producer
+from heatmap.io.inputs import read_table
 
 logger = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ class ConceptStudy:
 
 def year_inputs(scn: EnergyScenario) -> Year:
     """Read and derive the hourly inputs: outdoor temperature, supply temperature, demand, losses, price."""
-    from heatmap.profiles import hourly_load_kw, read_hourly
+    from heatmap.demand.profiles import hourly_load_kw, read_hourly
 
     index = year_index(scn.year)
     T = len(index)
@@ -445,7 +445,7 @@ def run_concepts(scn: EnergyScenario) -> ConceptStudy:
     ConceptStudy
         Each concept's dispatch and figures, the comparison, units, impact and calibration tables.
     """
-    from heatmap.impact import regional_impact
+    from heatmap.energy.impact import regional_impact
 
     year = year_inputs(scn)
     fuels = read_fuels(scn.path(scn.fuels_csv))
@@ -475,7 +475,7 @@ def run_concepts(scn: EnergyScenario) -> ConceptStudy:
 
 def concepts_summary(study: ConceptStudy) -> dict[str, Any]:
     """Everything a reader needs to judge the study: inputs, labels of synthetic data, results, assumptions."""
-    from heatmap.profiles import degree_hours
+    from heatmap.demand.profiles import degree_hours
 
     scn, year = study.scenario, study.year
     base_c = scn.demand.base_temperature_c
@@ -645,10 +645,10 @@ def write_concepts(study: ConceptStudy, out_dir: Path) -> dict[str, Path]:
     """Write the study atomically into ``out_dir`` (see :func:`output_names`).
 
     The scenario file and every file it names are the run's inputs: none may lie in ``out_dir``
-    (:func:`heatmap.output_folder.check_output_folder`).
+    (:func:`heatmap.io.output_folder.check_output_folder`).
     """
-    from heatmap.output_folder import input_paths, write_atomically
-    from heatmap.outputs import write_json
+    from heatmap.io.output_folder import input_paths, write_atomically
+    from heatmap.io.outputs import write_json
 
     names = output_names(study)
     scn = study.scenario

@@ -44,8 +44,8 @@ import numpy as np
 import pandapipes as pp
 import pandas as pd
 
-from heatmap import _pandapipes_speedup, sizing
 from heatmap._errors import HydraulicError
+from heatmap.network import _pandapipes_speedup, sizing
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ MAX_ITERATIONS = 100
 def use_fast_conflict_check() -> bool:
     """Replace a slow internal check of pandapipes by a vectorised equivalent, on tested versions only.
 
-    See :mod:`heatmap._pandapipes_speedup`; returns whether it is in use.
+    See :mod:`heatmap.network._pandapipes_speedup`; returns whether it is in use.
     """
     return _pandapipes_speedup.install()
 
@@ -629,7 +629,7 @@ def design_case(
     Parameters
     ----------
     edges
-        Sized tree edges (:attr:`heatmap.sizing.SizedNetwork.edges`).
+        Sized tree edges (:attr:`heatmap.network.sizing.SizedNetwork.edges`).
     consumers
         ``consumer_id``, ``node``, ``tree``, ``q_design_w`` (simulated load) and ``peak_w`` (own peak).
     sources

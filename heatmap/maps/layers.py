@@ -2,7 +2,7 @@
 
 Each file in the project's ``layers/`` folder defines one output layer once: its geometry, its colour
 rule (single colour, graduated classes or categories), line width and dash rules, and the popup fields
-with units. :mod:`heatmap.webmap` and :mod:`heatmap.qgis_style` both read these definitions, so a layer
+with units. :mod:`heatmap.maps.webmap` and :mod:`heatmap.maps.qgis_style` both read these definitions, so a layer
 looks the same in the browser and in QGIS.
 """
 

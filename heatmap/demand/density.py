@@ -33,8 +33,8 @@ from rasterio.transform import Affine
 
 from heatmap._errors import InputDataError, OutputError
 from heatmap.economics import annuity_factor
-from heatmap.inputs import _rows
-from heatmap.layers import LayerSpec
+from heatmap.io.inputs import _rows
+from heatmap.maps.layers import LayerSpec
 
 logger = logging.getLogger(__name__)
 
@@ -275,7 +275,7 @@ def building_cells(buildings: gpd.GeoDataFrame, *, cell_size_m: float = 100.0) -
     if "annual_demand_mwh" not in buildings.columns:
         raise InputDataError(
             f"{where}: no 'annual_demand_mwh' column (columns: {', '.join(map(str, buildings.columns))}); "
-            "estimate it with heatmap.demand.estimate_building_demand or rename the demand column"
+            "estimate it with heatmap.demand.buildings.estimate_building_demand or rename the demand column"
         )
     demand = _column(buildings, "annual_demand_mwh", where)
     has_floor_area = "floor_area_m2" in buildings.columns
@@ -418,7 +418,7 @@ def write_heat_density_tif(density: HeatDensity, path: str | Path) -> Path:
             dst.update_tags(
                 cell_size_m=f"{density.cell_size_m:g}",
                 total_demand_mwh=f"{density.total_demand_mwh:.6f}",
-                source="heatmap.density: building demand summed per cell (Hotmaps convention, MWh/ha/a)",
+                source="heatmap.demand.density: building demand summed per cell (Hotmaps convention, MWh/ha/a)",
             )
         os.replace(tmp, path)
     except (OSError, RasterioError) as exc:

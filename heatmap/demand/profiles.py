@@ -5,7 +5,7 @@ Space heat follows the heating degree-hours: the share of the year's space heat 
 A building's profile therefore sums to its annual demand, and in the coldest hour it reaches
 ``space × (T_base − T_min) / Σ degree-hours + hot water / hours``: with ``T_min`` the design temperature and
 the series' degree-hours equal to ``24 h ×`` the scenario's degree days, that is exactly the
-``design_temperature`` peak rule of :mod:`heatmap.demand`.
+``design_temperature`` peak rule of :mod:`heatmap.demand.buildings`.
 
 The outdoor temperature comes from a CSV file with columns ``time`` and ``t_out_c``, one row per hour of a
 year (8760 or 8784 rows), e.g. an FMI observation series of the nearest station. Times are either all local
@@ -17,51 +17,15 @@ summer time stays one row per hour.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from heatmap._errors import InputDataError
+from heatmap.io.tables import csv_file_lines, read_csv_table
 
 logger = logging.getLogger(__name__)
-
-
-def csv_file_lines(path: Path, rows: int) -> np.ndarray:
-    """File line (1-based) of each data row of a CSV read with ``comment="#"``.
-
-    pandas skips blank lines and lines that start with ``#``; the first line left is the header. Where the
-    count does not fit (a quoted value spanning lines), the rows are numbered as if none were skipped.
-    """
-    text = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    kept = [i for i, line in enumerate(text, 1) if line.strip() and not line.lstrip().startswith("#")]
-    lines = np.array(kept[1:], dtype=int)
-    if len(lines) != rows:
-        start = kept[0] + 1 if kept else 2
-        lines = np.arange(rows, dtype=int) + start
-    return lines
-
-
-def read_csv_table(path: str | Path, *, required: Sequence[str], what: str, hint: str = "") -> pd.DataFrame:
-    """Read a CSV (``#`` lines are comments) that must hold the ``required`` columns.
-
-    Errors name the file and what to fix: ``what`` says what the file is ("fuel table"), ``hint`` is added to
-    the missing-columns message.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise InputDataError(f"{path}: {what} not found")
-    try:
-        table = pd.read_csv(path, comment="#")
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
-        raise InputDataError(f"{path}: {what} cannot be read as CSV ({exc})") from exc
-    missing = [c for c in required if c not in table.columns]
-    if missing:
-        raise InputDataError(
-            f"{path}: columns {', '.join(missing)} missing (columns: {', '.join(map(str, table.columns))}){hint}"
-        )
-    return table
 
 
 def _shown_lines(lines: np.ndarray, limit: int = 10) -> str:
@@ -90,7 +54,7 @@ def read_hourly(
     column
         The column holding the values.
     index
-        The hours the series must hold, in order (e.g. :func:`heatmap.climate.year_index`); times with a UTC
+        The hours the series must hold, in order (e.g. :func:`heatmap.demand.climate.year_index`); times with a UTC
         offset are taken in the offset of the first row (a Finnish series changing from ``+02:00`` to
         ``+03:00`` for summer time is read in standard time). ``None``: any one year of hours (8760 or 8784
         rows, hourly, in order); times with offsets are converted to UTC.

@@ -32,7 +32,7 @@ def regional_impact(reference, concepts: list, *, fuels: pd.DataFrame) -> pd.Dat
     Parameters
     ----------
     reference
-        The reference's :class:`heatmap.concepts.ConceptResult`.
+        The reference's :class:`heatmap.energy.concepts.ConceptResult`.
     concepts
         The concepts' results.
     fuels

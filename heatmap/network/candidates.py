@@ -170,7 +170,7 @@ def build_candidates(
     Parameters
     ----------
     streets
-        Output of :func:`heatmap.streets.street_edges` (or any segments with ``edge_id``, ``u``, ``v``,
+        Output of :func:`heatmap.io.streets.street_edges` (or any segments with ``edge_id``, ``u``, ``v``,
         ``name``, ``highway``, ``length_m``).
     sources
         Sources with ``source_id`` (points), in the streets' CRS.

@@ -5,12 +5,13 @@ sink compete; the table is a list for discussion, not an allocation). For each p
 
 - **Kind.** ``direct`` where ``source t_c ≥ sink t_c + approach_k`` (a heat exchanger suffices); else
   ``heat_pump`` if heat pumps are allowed, with ``COP = η · T_hot / (T_hot − T_cold)`` (kelvin; ``T_hot`` the
-  sink's supply temperature, ``T_cold`` the source temperature — the rule of :func:`heatmap.excess_heat.cop`).
+  sink's supply temperature, ``T_cold`` the source temperature — the rule of :func:`heatmap.energy.excess_heat.cop`).
   Per MWh delivered the pump takes ``1 − 1/COP`` MWh from the source and ``1/COP`` MWh of electricity.
 - **Distance.** Without candidate routes: ``route_length_m = max(straight line × detour_factor,
   min_route_length_m)`` and ``route_cost_factor`` 1. With candidate routes (streets and/or links drawn in QGIS,
-  :mod:`heatmap.links`): the cheapest path on the candidate graph (:func:`heatmap.candidates.build_candidates`,
-  :func:`heatmap.candidates.candidate_graph`, networkx Dijkstra on ``weight_m`` = length × surface cost factor),
+  :mod:`heatmap.network.links`): the cheapest path on the candidate graph
+  (:func:`heatmap.network.candidates.build_candidates`, :func:`heatmap.network.candidates.candidate_graph`,
+  networkx Dijkstra on ``weight_m`` = length × surface cost factor),
   each unit joined to its nearest segment within ``max_connection_m``; ``route_length_m`` is the path's length,
   ``route_cost_factor`` its weight ÷ length, and the map line follows the path. A unit with no segment in reach,
   or a pair with no path, is infeasible.
@@ -23,7 +24,7 @@ sink compete; the table is a list for discussion, not an allocation). For each p
 - **Pipe.** Design load = min(deliverable peak, sink peak); design flow ``ṁ = Q / (c_p (t_c − t_return_c))`` at
   the sink's temperatures (the heat exchanger or heat pump stands at the source; the pipe pair carries the
   sink's supply and return water). The DN is the smallest of the EN 253 catalogue within the velocity and
-  pressure-gradient limits (:func:`heatmap.sizing.size_pipes`); pipe capex = catalogue € per metre of trench
+  pressure-gradient limits (:func:`heatmap.network.sizing.size_pipes`); pipe capex = catalogue € per metre of trench
   (supply + return pair) × route length × route cost factor.
 - **Cost per MWh.** capex = pipe + heat exchanger (``hx_cost_eur_per_kw`` × design load) + heat pump
   (``heat_pump.cost_eur_per_kw`` × design load, heat-pump pairs); annual cost = capex × annuity factor
@@ -54,8 +55,8 @@ from shapely.geometry import LineString
 from heatmap import settings
 from heatmap._errors import InputDataError, ScenarioError
 from heatmap.economics import annuity_factor
-from heatmap.energy_scenario import HourlyCsv, Id, assumptions
-from heatmap.excess_heat import availability_hourly, cop, read_presets
+from heatmap.energy.energy_scenario import HourlyCsv, Id, assumptions
+from heatmap.energy.excess_heat import availability_hourly, cop, read_presets
 from heatmap.scenario import Surface, SurfaceCostFactors
 
 logger = logging.getLogger(__name__)
@@ -199,7 +200,7 @@ class MatchSink(_Unit):
 
 
 class CandidateLinks(_Model):
-    """Candidate routes drawn in QGIS (a line layer, see :mod:`heatmap.links`) instead of straight lines."""
+    """Candidate routes drawn in QGIS (a line layer, see :mod:`heatmap.network.links`) instead of straight lines."""
 
     path: Path = Field(description="line layer of candidate routes (optional 'surface' column)")
     layer: str | None = Field(None, description="layer of that file")
@@ -250,7 +251,7 @@ def matching_scenario_from_file(path: str | Path) -> MatchScenario:
     -------
     MatchScenario
     """
-    from heatmap.energy_scenario import energy_scenario_from_file
+    from heatmap.energy.energy_scenario import energy_scenario_from_file
 
     scn = energy_scenario_from_file(path, model=MatchScenario)
     logger.info("Read matching scenario %s: %d sources, %d sinks", path, len(scn.sources), len(scn.sinks))
@@ -263,7 +264,7 @@ def _locations(scn: MatchScenario, units: list[_Unit], group: str) -> list[tuple
     if any(u.plant is not None for u in units):
         if scn.plants_csv is None:
             raise ScenarioError(f"{group}: a unit names a plant but the scenario has no plants_csv")
-        from heatmap.inputs import read_table
+        from heatmap.io.inputs import read_table
 
         plants = read_table(scn.path(scn.plants_csv), required=["lat", "lon"], index="name", what="plants file")
     out = []
@@ -284,7 +285,7 @@ def _locations(scn: MatchScenario, units: list[_Unit], group: str) -> list[tuple
 
 def _hourly(path: Path, column: str, *, lower: float, upper: float, what: str) -> np.ndarray:
     """Read one year of hourly values (8760, a year without 29 February) from a CSV with a ``time`` column."""
-    from heatmap.profiles import read_hourly
+    from heatmap.demand.profiles import read_hourly
 
     values = read_hourly(path, column, lower=lower, upper=upper, what=what).to_numpy()
     if len(values) != HOURS:
@@ -302,8 +303,8 @@ def scenario_units(
     (sources, sinks, source_profiles_kw, sink_profiles_kw)
         GeoDataFrames in ``scn.settings.crs`` and the hourly profiles (kW, 8760 values) by id.
     """
-    from heatmap.climate import year_index
-    from heatmap.profiles import hourly_load_kw
+    from heatmap.demand.climate import year_index
+    from heatmap.demand.profiles import hourly_load_kw
 
     index = year_index(scn.year)[:HOURS]
     presets = read_presets(scn.path(scn.presets_csv))
@@ -378,7 +379,7 @@ def scenario_routes(scn: MatchScenario) -> gpd.GeoDataFrame | None:
     """Read the scenario's candidate links into segments for :func:`rank_matches` (``None`` if it has none)."""
     from pyproj import CRS
 
-    from heatmap import links
+    from heatmap.network import links
 
     lk = scn.candidate_links
     if lk is None:
@@ -423,7 +424,7 @@ def _graph_routes(
     import networkx as nx
     import shapely
 
-    from heatmap import candidates
+    from heatmap.network import candidates
 
     if routes.crs != sources.crs:
         raise InputDataError(f"candidate routes ({routes.crs}) and units ({sources.crs}) must share one CRS")
@@ -493,8 +494,8 @@ def rank_matches(
         Hourly kW (8760 values) by id; units without one are flat at ``annual_mwh / 8760``.
     routes
         Candidate segments (``edge_id``, ``u``, ``v``, ``length_m``, optional ``cost_factor``: the output of
-        :func:`heatmap.links.combine` or :func:`heatmap.streets.street_edges`) to route on; ``None``: straight
-        lines × ``detour_factor``.
+        :func:`heatmap.network.links.combine` or :func:`heatmap.io.streets.street_edges`) to route on;
+        ``None``: straight lines × ``detour_factor``.
 
     Returns
     -------
@@ -502,7 +503,7 @@ def rank_matches(
         One row per pair with the columns of :data:`MATCH_COLUMNS` and a line from source to sink; feasible
         pairs first, by ``rank``.
     """
-    from heatmap import sizing
+    from heatmap.network import sizing
 
     st = config or MatchingSettings()
     _check_columns(sources, ("id", "t_c", "annual_mwh", "peak_kw"), "sources")
@@ -708,11 +709,11 @@ def write_matches(
 ) -> dict[str, Path]:
     """Write ``matches.csv``, ``matches.gpkg`` (line layer ``matches``, QGIS style embedded) and ``summary.json``.
 
-    The folder is swapped in whole (:func:`heatmap.output_folder.write_atomically`).
+    The folder is swapped in whole (:func:`heatmap.io.output_folder.write_atomically`).
     """
-    from heatmap import qgis_style
-    from heatmap.output_folder import write_atomically
-    from heatmap.outputs import write_gpkg, write_json
+    from heatmap.io.output_folder import write_atomically
+    from heatmap.io.outputs import write_gpkg, write_json
+    from heatmap.maps import qgis_style
 
     def write(tmp: Path) -> None:
         table.drop(columns="geometry").to_csv(tmp / "matches.csv", index=False, float_format="%.4f")

@@ -27,9 +27,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from heatmap import routing
 from heatmap._errors import ScenarioError
-from heatmap.profiles import csv_file_lines
+from heatmap.io.tables import csv_file_lines
+from heatmap.network import routing
 
 logger = logging.getLogger(__name__)
 

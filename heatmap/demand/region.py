@@ -3,10 +3,10 @@
 The region's buildings (hundreds of thousands to millions) are read as partitions of a dask-geopandas
 frame, from GeoParquet where possible (columnar: only the columns the demand model needs are read), or from an
 OSM PBF (with the land use around each building, as in one process). On each partition, in parallel,
-:func:`heatmap.demand.estimate_demand` estimates every building's demand and :func:`heatmap.density.building_cells`
-sums it per grid cell; since the grid is aligned to multiples of the cell size, each partition's cell sums carry
-global indices, and the region's raster is built from all of them by
-:func:`heatmap.density.heat_density_from_cells`, as the single-process path is. The partitions' demand reports
+:func:`heatmap.demand.buildings.estimate_demand` estimates every building's demand and
+:func:`heatmap.demand.density.building_cells` sums it per grid cell; since the grid is aligned to multiples of the
+cell size, each partition's cell sums carry global indices, and the region's raster is built from all of them by
+:func:`heatmap.demand.density.heat_density_from_cells`, as the single-process path is. The partitions' demand reports
 (buildings left out and why, defaults used, sums per type) add up to the region's. Potential areas are then found
 on the whole raster, in one process.
 
@@ -30,8 +30,8 @@ import numpy as np
 import pandas as pd
 
 from heatmap._errors import OfflineError
-from heatmap.demand import DemandReport, estimate_demand
-from heatmap.density import HeatDensity, building_cells, heat_density_from_cells
+from heatmap.demand.buildings import DemandReport, estimate_demand
+from heatmap.demand.density import HeatDensity, building_cells, heat_density_from_cells
 from heatmap.scenario import Demand
 
 logger = logging.getLogger(__name__)
@@ -91,7 +91,7 @@ def read_buildings(path: str | Path, *, extra_columns: tuple[str, ...] = ()) -> 
     Parameters
     ----------
     path
-        GeoParquet (``.parquet``), an OSM PBF (``.pbf``, read by :func:`heatmap.streets.buildings_from_pbf`), or
+        GeoParquet (``.parquet``), an OSM PBF (``.pbf``, read by :func:`heatmap.io.streets.buildings_from_pbf`), or
         any file :func:`geopandas.read_file` reads.
     extra_columns
         Columns read besides :data:`BUILDING_COLUMNS` where present (e.g. ``demand.metered_column``).
@@ -108,7 +108,7 @@ def read_buildings(path: str | Path, *, extra_columns: tuple[str, ...] = ()) -> 
         columns = [c for c in dict.fromkeys([*BUILDING_COLUMNS, *extra_columns]) if c in present] + ["geometry"]
         frame = dask_geopandas.read_parquet(path, columns=columns)
     elif path.name.endswith(".pbf"):
-        from heatmap.streets import buildings_from_pbf
+        from heatmap.io.streets import buildings_from_pbf
 
         gdf = buildings_from_pbf(path)
         frame = dask_geopandas.from_geopandas(
@@ -159,7 +159,7 @@ def demand_of_region(
     Parameters
     ----------
     buildings
-        Building footprints with OSM tags (see :func:`heatmap.demand.estimate_demand`), in a metric CRS; a
+        Building footprints with OSM tags (see :func:`heatmap.demand.buildings.estimate_demand`), in a metric CRS; a
         GeoDataFrame is split into partitions of :data:`ROWS_PER_PARTITION`.
     settings
         The demand settings.

@@ -8,7 +8,7 @@ The rule, for each building (every threshold is a ``demand.*`` setting of the sc
    dwelling of unknown kind), the type is inferred (``demand.infer_type``):
 
    a. a generic building takes the type of the OSM ``landuse`` polygon around it (column ``landuse``, see
-      :func:`heatmap.streets.buildings_from_pbf`; ``data/osm_landuse_types.csv``: industrial → industrial,
+      :func:`heatmap.io.streets.buildings_from_pbf`; ``data/osm_landuse_types.csv``: industrial → industrial,
       commercial → office, retail → retail); elsewhere it is taken for a dwelling;
    b. a dwelling with at least ``apartment_min_floors`` floors (from ``building:levels`` or ``height``) is an
       apartment block; else one with a footprint up to ``detached_max_footprint_m2`` is a detached house; else
@@ -36,10 +36,10 @@ The rule, for each building (every threshold is a ``demand.*`` setting of the sc
 7. **Peak load** (``demand.peak_method``): ``full_load_hours``: annual demand × 1000 /
    ``demand.full_load_hours_h``; or ``design_temperature`` (degree-day method): space heat × 1000 ×
    (base − design outdoor temperature) / (24 h × degree days) + hot water × 1000 / 8760 h → kW. The hourly
-   profile of :mod:`heatmap.profiles` peaks at the same value in the hour at the design temperature.
+   profile of :mod:`heatmap.demand.profiles` peaks at the same value in the hour at the design temperature.
 
 Each building's ``demand_method`` records which tags were used and which rules or defaults filled gaps. The rule
-works building by building, so a region split into partitions (:mod:`heatmap.region`) gets the same demand;
+works building by building, so a region split into partitions (:mod:`heatmap.demand.region`) gets the same demand;
 its :class:`DemandReport` (counts by reason, by source of type, floors and era, sums per type) adds up over
 partitions, and :func:`plausibility` compares the sums per type with published Finnish figures.
 """
@@ -57,7 +57,7 @@ import pandas as pd
 import shapely
 
 from heatmap._errors import InputDataError
-from heatmap.inputs import read_table
+from heatmap.io.inputs import read_table
 from heatmap.scenario import Demand
 
 logger = logging.getLogger(__name__)

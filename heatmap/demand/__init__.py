@@ -1,0 +1,1 @@
+"""Heat demand: buildings' annual demand and peak, hourly profiles, weather years, heat density, regions."""

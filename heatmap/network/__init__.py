@@ -1,0 +1,1 @@
+"""The network: candidate graph, routing, pipe sizing and the pandapipes hydraulic model."""
