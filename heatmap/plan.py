@@ -9,6 +9,7 @@ network (the diversified simultaneous peak), so trunk pipes see the flow they we
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -25,7 +26,7 @@ from heatmap import economics
 from heatmap._errors import InputDataError
 from heatmap.demand import buildings as demand
 from heatmap.io import inputs, outputs, streets
-from heatmap.network import candidates, hydraulics, links, routing, sizing
+from heatmap.network import candidates, hydraulics, links, operation, routing, sizing
 from heatmap.scenario import Scenario
 
 logger = logging.getLogger(__name__)
@@ -53,6 +54,8 @@ class Plan:
     timings_s: dict[str, float] = field(default_factory=dict)
     input_columns: dict[str, dict[str, str]] = field(default_factory=dict)
     """Per input (sources, consumers): the file column that fed each field."""
+    operation: OperatingYear | None = None
+    """The hours that matter and the heat trade over a year (scenario section ``operation``)."""
 
     @property
     def ok(self) -> bool:
@@ -101,6 +104,7 @@ def _load(scn: Scenario) -> tuple[CRS, gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.G
     if scn.consumers.osm_buildings:
         buildings = streets.buildings_from_pbf(st.path).to_crs(crs)
         cons = demand.estimate_building_demand(buildings, scn.demand)
+        cons = cons.assign(company=cons.consumer_id.astype(str), t_feed_in_c=np.nan)  # each building its own
         where_cons = str(st.path)
     else:
         raw = inputs.read_features(
@@ -295,9 +299,18 @@ def plan_from_scenario(scn: Scenario, *, progress: Callable[[str], None] | None 
         )
         node_load_kw = pd.Series(cons_routed.peak_load_kw.to_numpy(), index=consumer_node)
         feeds = _feed_ins(tree, src, source_at, node_load_kw, net.simultaneity)
+        loads = _site_loads(scn.operation, cons_routed) if scn.operation is not None else None
+        sizing_kw = node_load_kw
+        if loads is not None:  # a prosumer's heat flows out through its connection: size it for its sale peak,
+            # as the heat that carries the same flow at its network's temperature difference
+            sale_peak_kw = loads.sale_peak_kw().reindex(cons_routed.index.astype(str)).to_numpy()
+            tree_of_node = pd.Series(tree.edges.tree.to_numpy(), index=tree.edges.to_node.to_numpy())
+            t_tree = tree_of_node.reindex(consumer_node).map(t_supply_by_tree).to_numpy(dtype=float)
+            dt_feed = np.where(sale_peak_kw > 0, cons_routed.t_feed_in_c.to_numpy(dtype=float) - t.return_c, 1.0)
+            sizing_kw = node_load_kw.clip(lower=sale_peak_kw * (t_tree - t.return_c) / dt_feed)
         sized = sizing.design_network(
             edges,
-            node_load_kw,
+            sizing_kw,
             t_supply_by_tree,
             catalogue=catalogue,
             water=water,
@@ -319,7 +332,7 @@ def plan_from_scenario(scn: Scenario, *, progress: Callable[[str], None] | None 
 
     with timer.stage("hydraulics"):
         hydraulics.use_fast_conflict_check()
-        case = _design_case(
+        case, designed = _design_case(
             scn,
             timer,
             sized,
@@ -334,6 +347,13 @@ def plan_from_scenario(scn: Scenario, *, progress: Callable[[str], None] | None 
             cand,
         )
         sim, violations, rounds, edges = case.simulation, case.violations, case.rounds, case.edges
+
+    year = None
+    if scn.operation is not None:
+        with timer.stage("operation"):
+            year = _operation(scn.operation, loads, designed, sim, violations, cons_routed, src)
+            parts = [violations.assign(hour="design peak"), *(h.violations for h in year.hours)]
+            violations = pd.concat([v for v in parts if len(v)] or parts[:1], ignore_index=True)
 
     with timer.stage("economics"):
         # Trench cost: the catalogue's price per metre of street trench × the edge's surface factor.
@@ -369,6 +389,7 @@ def plan_from_scenario(scn: Scenario, *, progress: Callable[[str], None] | None 
         )
     plan.timings_s = timer.timings
     plan.input_columns = input_columns
+    plan.operation = year
     logger.info(
         "Planned %r: %d consumers connected, %d violations; stage times %s",
         scn.name,
@@ -377,6 +398,107 @@ def plan_from_scenario(scn: Scenario, *, progress: Callable[[str], None] | None 
         ", ".join(f"{k} {v:.2f} s" for k, v in timer.timings.items()),
     )
     return plan
+
+
+@dataclass(frozen=True)
+class OperatingYear:
+    """The designed network over a year of operation (see :mod:`heatmap.energy.trade`).
+
+    Attributes
+    ----------
+    design : heatmap.network.operation.HourResult
+        The design peak: the design case as finally simulated.
+    hours : list of heatmap.network.operation.HourResult
+        The other hours that matter, simulated and checked.
+    table : list of dict
+        One row per hour (the design peak first): what ran and the extremes of the checks.
+    trade : pandas.DataFrame
+        Heat bought and sold per company and the money that changes hands.
+    totals : dict
+        The year's heat drawn, fed in by sources, sold by prosumers, unserved and curtailed (MWh).
+    """
+
+    design: operation.HourResult
+    hours: list[operation.HourResult]
+    table: list[dict]
+    trade: pd.DataFrame
+    totals: dict[str, float]
+
+
+def _site_loads(op, cons_routed: pd.DataFrame):
+    """Hourly net heat of every routed consumer over the operation's year (:class:`heatmap.energy.trade.SiteLoads`)."""
+    from heatmap.demand.climate import year_index
+    from heatmap.demand.profiles import read_hourly
+    from heatmap.energy import trade
+
+    index = year_index(op.year)
+    t = op.outdoor_temperature
+    outdoor = read_hourly(t.csv, t.column, index, lower=-70, upper=50, what="outdoor-temperature", hint=" (°C)")
+    sites = cons_routed.reset_index()
+    own = None
+    if op.site_profiles is not None:
+        own = trade.read_site_profiles(op.site_profiles, index, sites)
+    loads = trade.site_loads(
+        sites,
+        outdoor,
+        base_temperature_c=op.base_temperature_c,
+        hot_water_share=op.hot_water_share,
+        profiles=own,
+    )
+    sells = loads.own_kw.columns[(loads.own_kw < 0).any()]
+    no_t = [c for c in sells if not np.isfinite(cons_routed.t_feed_in_c.get(c, np.nan))]
+    if no_t:
+        raise InputDataError(
+            f"{op.site_profiles}: prosumers {', '.join(no_t)} sell heat in some hours but have no t_feed_in_c; give "
+            f"the temperature they feed in at in the consumers' t_feed_in_c"
+        )
+    return loads
+
+
+def _operation(op, loads, designed, sim, violations, cons_routed, src) -> OperatingYear:
+    """Run the scenario's year of operation on the designed network (section ``operation``)."""
+    from heatmap.energy import trade
+
+    sites = cons_routed.reset_index()
+    tree_of = designed.consumers.set_index(designed.consumers.consumer_id.astype(str)).tree
+    loss_by_tree = (
+        sim.pipes.assign(tree=sim.pipes.edge_id.map(designed.pipes.set_index("edge_id").tree))
+        .groupby("tree")
+        .q_loss_kw.sum()
+    )
+    s = src.set_index("source_id")
+    sources = designed.sources.assign(role=s.role.reindex(designed.sources.source_id).to_numpy())
+    year = trade.source_hours(loads, tree_of, sources, loss_by_tree, min_source_share=op.min_pressure_source_share)
+    hours = [
+        operation.simulate_hour(designed, h) for h in trade.hours_that_matter(year, summer_months=op.summer_months)
+    ]
+    design_hour = operation.OperatingHour(
+        "design peak",
+        None,
+        sim.consumers.set_index("consumer_id").q_kw,
+        sim.sources.set_index("source_id").q_supplied_kw,
+        pd.Series(dtype=float),
+    )
+    roots = designed.sources.groupby("tree").first().source_id.tolist()
+    design = operation.HourResult(design_hour, sim, violations, roots)
+    companies = trade.company_trade(
+        year,
+        sites,
+        s.reset_index(),
+        heat_price_eur_per_mwh=op.heat_price_eur_per_mwh,
+        feed_in_price_eur_per_mwh=op.feed_in_price_eur_per_mwh,
+        operator=op.operator,
+    )
+    totals = {
+        "drawn_mwh": float(year.draw_by_tree.to_numpy().sum() / 1000),
+        "fed_in_by_sources_mwh": float(year.source_kw.to_numpy().sum() / 1000),
+        "sold_by_prosumers_mwh": float(year.sale_kw.to_numpy().sum() / 1000),
+        "unserved_mwh": float(year.unserved_kw.sum() / 1000),
+        "curtailed_mwh": float(year.curtailed_kw.sum() / 1000),
+        "losses_mwh": float(loss_by_tree.sum() * len(year.index) / 1000),
+    }
+    table = [design.figures()] + [h.figures() for h in hours]
+    return OperatingYear(design, hours, table, companies, totals)
 
 
 def _feed_ins(
@@ -403,7 +525,10 @@ def _feed_ins(
 
 
 def _design_case(scn, timer, sized, roots, feeds, catalogue, water, cons_routed, consumer_node, src, source_at, cand):
-    """Set up the design case of the sized network and simulate it (:func:`heatmap.network.hydraulics.design_case`)."""
+    """Set up the design case of the sized network and simulate it (:func:`heatmap.network.hydraulics.design_case`).
+
+    Returns the design case and the designed network as hours of operation simulate it again.
+    """
     t, lim, net = scn.temperatures, scn.limits, scn.network
     edges = sized.edges
     cons_tree = pd.Series(edges.tree.to_numpy(), index=edges.to_node.to_numpy()).reindex(consumer_node).to_numpy()
@@ -434,24 +559,39 @@ def _design_case(scn, timer, sized, roots, feeds, catalogue, water, cons_routed,
     )
     used_nodes = np.unique(np.concatenate([edges.from_node, edges.to_node]))
     xy = shapely.get_coordinates(cand.nodes.geometry.values[used_nodes])
-    return hydraulics.design_case(
+    node_xy = pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1]}, index=used_nodes)
+    conditions = hydraulics.Conditions(
+        t.return_c, t.ground_c, net.p_return_bar, net.roughness_mm, sized.pump_lift_bar, net.local_loss_factor
+    )
+    limits = hydraulics.Limits(
+        lim.max_velocity_m_per_s,
+        lim.max_pressure_gradient_pa_per_m,
+        lim.min_consumer_dp_bar,
+        t.min_consumer_supply_c,
+        lim.energy_balance_tolerance,
+        cons_routed.min_supply_c.to_dict() if "min_supply_c" in cons_routed else {},
+    )
+    case = hydraulics.design_case(
         edges,
         consumers,
         sources,
-        pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1]}, index=used_nodes),
+        node_xy,
         catalogue=catalogue,
-        conditions=hydraulics.Conditions(
-            t.return_c, t.ground_c, net.p_return_bar, net.roughness_mm, sized.pump_lift_bar, net.local_loss_factor
-        ),
-        limits=hydraulics.Limits(
-            lim.max_velocity_m_per_s,
-            lim.max_pressure_gradient_pa_per_m,
-            lim.min_consumer_dp_bar,
-            t.min_consumer_supply_c,
-            lim.energy_balance_tolerance,
-            cons_routed.min_supply_c.to_dict() if "min_supply_c" in cons_routed else {},
-        ),
+        conditions=conditions,
+        limits=limits,
         rules=hydraulics.ResizeRules(lim.max_resize_rounds, net.max_pump_lift_bar, net.pump_lift_margin_bar),
         water=water,
         timed=lambda name: timer.stage(name, accumulate=True),
     )
+    designed = operation.DesignedNetwork(
+        pipes=hydraulics.pipe_table(case.edges, catalogue),
+        node_xy=node_xy,
+        consumers=consumers[["consumer_id", "node", "tree"]].assign(
+            t_feed_in_c=cons_routed.t_feed_in_c.to_numpy() if "t_feed_in_c" in cons_routed else np.nan
+        ),
+        sources=sources.drop(columns="mdot_kg_per_s"),
+        conditions=dataclasses.replace(conditions, pump_lift_bar=dict(case.pump_lift_bar)),
+        limits=limits,
+        water=water,
+    )
+    return case, designed

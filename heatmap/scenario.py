@@ -224,6 +224,7 @@ Streets = Annotated[
 
 
 Surface = Literal["street", "open_terrain", "pipe_rack", "road_crossing", "rail_crossing"]
+SourceRole = Literal["excess_heat", "backup"]
 
 
 class SurfaceCostFactors(_Section):
@@ -273,6 +274,13 @@ class SourceColumns(_Section):
     t_supply_c: str = _f(
         "t_supply_c", "column with the supply temperature, °C (optional; default temperatures.supply_c)", min_length=1
     )
+    company: str = _f("company", "column with the company owning the source (optional; default its id)", min_length=1)
+    role: str = _f("role", "column with the source's role, excess_heat or backup (optional)", min_length=1)
+    heat_price_eur_per_mwh: str = _f(
+        "heat_price_eur_per_mwh",
+        "column with the price the network pays for the source's heat, €/MWh (optional)",
+        min_length=1,
+    )
 
 
 class ConsumerColumns(_Section):
@@ -290,6 +298,10 @@ class ConsumerColumns(_Section):
         "temperatures.min_consumer_supply_c)",
         min_length=1,
     )
+    company: str = _f("company", "column with the company the consumer belongs to (optional)", min_length=1)
+    t_feed_in_c: str = _f(
+        "t_feed_in_c", "column with the temperature a prosumer feeds its heat in at, °C (optional)", min_length=1
+    )
 
 
 class InlineSource(_Section):
@@ -301,6 +313,11 @@ class InlineSource(_Section):
     lat: float = _f(..., "latitude in degrees (EPSG:4326)", ge=-90, le=90)
     capacity_kw: float = _f(..., "heat capacity, kW", gt=0, le=1e7)
     t_supply_c: float | None = _f(None, "supply temperature, °C (default temperatures.supply_c)", ge=0, le=200)
+    company: str | None = _f(None, "company owning the source (default its id); see operation")
+    role: SourceRole | None = _f(None, "excess_heat (runs first) or backup (covers what is left); see operation")
+    heat_price_eur_per_mwh: float | None = _f(
+        None, "price the network pays for the source's heat (default operation.feed_in_price_eur_per_mwh)", ge=0, le=1e4
+    )
     _line: int | None = PrivateAttr(None)
 
 
@@ -316,6 +333,13 @@ class InlineConsumer(_Section):
     peak_load_kw: float | None = _f(None, "peak load, kW (default annual / demand.full_load_hours_h)", ge=0, le=1e6)
     min_supply_c: float | None = _f(
         None, "lowest acceptable supply temperature, °C (default temperatures.min_consumer_supply_c)", ge=0, le=200
+    )
+    company: str | None = _f(None, "company the consumer belongs to (default its id); see operation")
+    t_feed_in_c: float | None = _f(
+        None,
+        "temperature a prosumer feeds its heat in at, °C (needed where operation.site_profiles has it sell)",
+        ge=0,
+        le=200,
     )
     _line: int | None = PrivateAttr(None)
 
@@ -441,6 +465,62 @@ class Network(_Section):
     )
     pump_lift_margin_bar: float = _f(
         0.05, "pump lift kept above what the critical consumer's minimum differential pressure needs", ge=0.0, le=5.0
+    )
+
+
+class HourlyColumn(_Section):
+    """A column of a CSV file with a ``time`` column and one row per hour of the year."""
+
+    csv: FilePath = _f(..., "CSV file (relative to the scenario file)")
+    column: str = _f(..., "column holding the values", min_length=1)
+
+
+class Operation(_Section):
+    """Operating hours: the designed network at the hours that matter of a year, and who buys and sells heat.
+
+    Each consumer's hourly load spreads its annual demand by heating degree-hours (space heat) plus a flat hot-water
+    share; a site named in ``site_profiles`` follows its own hourly net heat instead (+ buys, − sells: a prosumer).
+    Every hour the sources cover the consumers' load plus the network's losses less the prosumers' sales:
+    excess-heat sources first, in proportion to their capacity, backup sources for what is left. The designed
+    network is simulated at the summer hour of least load (when excess heat alone runs, if it can) and at the
+    hour prosumers sell most, with every check of the design case (a prosumer's connection is sized for the larger
+    of its purchase peak and its sale peak); the year's heat bought and sold per company is priced at the prices
+    below, the operator being the counterparty of every sale.
+    """
+
+    year: int = _f(..., "year of the hourly series (8760 hours; 29 February dropped)", ge=1900, le=2200)
+    outdoor_temperature: HourlyColumn = _f(..., "hourly outdoor temperature, °C")
+    base_temperature_c: float = _f(17.0, "base temperature of the heating degree-hours (FMI: 17 °C)", ge=5, le=25)
+    hot_water_share: float = _f(
+        0.2, "share of each consumer's annual demand drawn as a flat hot-water load (estimate)", ge=0.0, le=1.0
+    )
+    site_profiles: FilePath | None = _f(
+        None,
+        "CSV with a time column and one column per consumer id: its hourly net heat in kW (+ buys, − sells); sites "
+        "not in it follow the degree-hour profile",
+    )
+    min_pressure_source_share: float = _f(
+        0.2,
+        "share of each hour's load plus losses the sources keep supplying: the source holding the pressure must "
+        "keep a forward flow through its pump, so prosumers' sales beyond the rest are curtailed (modelling rule)",
+        ge=0.01,
+        le=1.0,
+    )
+    summer_months: list[Annotated[int, Field(ge=1, le=12)]] = _f(
+        lambda: [6, 7, 8], "months searched for the summer hour of least load", min_length=1
+    )
+    heat_price_eur_per_mwh: float = _f(..., "price a consumer pays the operator per MWh of heat", ge=0, le=1e4)
+    feed_in_price_eur_per_mwh: float = _f(
+        ...,
+        "price the operator pays per MWh fed in, to prosumers and to sources without their own heat_price_eur_per_mwh",
+        ge=0,
+        le=1e4,
+    )
+    operator: str = _f(
+        "network operator",
+        "company running the network: it buys every MWh fed in and sells every MWh delivered (its own sources and "
+        "sites trade with no money)",
+        min_length=1,
     )
 
 
@@ -622,6 +702,7 @@ class Scenario(_Section):
     demand: Demand = _f(Demand, Demand.__doc__)
     economics: Economics = _f(Economics, Economics.__doc__)
     density: Density = _f(Density, Density.__doc__)
+    operation: Operation | None = _f(None, "operating hours and heat trade over a year (optional; see Operation)")
     _path: Path | None = PrivateAttr(None)
     _default_street_source: bool = PrivateAttr(False)
 
@@ -665,7 +746,7 @@ class Scenario(_Section):
                 for key, v, doc in _flatten(value, name):
                     if _applies(self, key):
                         rows.append(_row(key, v, doc, given))
-            elif value is not None or name != "streets":
+            elif value is not None or name not in ("streets", "operation"):
                 rows.append(_row(name, value, info.description or "", given))
         return rows
 

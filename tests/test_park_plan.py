@@ -90,18 +90,3 @@ def test_no_streets_without_links_is_refused(tmp_path):
             {"streets": {"source": "none"}, "sources": {"path": "s.csv"}, "consumers": {"path": "c.csv"}},
             base_dir=tmp_path,
         )
-
-
-def test_bundled_kip_network_scenario_plans_offline(tmp_path):
-    """The bundled KIP screening network: Boliden's acid-plant heat to the town and the park, no streets."""
-    from heatmap import settings
-
-    plan = plan_from_scenario(scenario_from_file(settings.data_dir / "scenarios" / "kip_network.yaml"))
-    assert plan.ok, plan.violations
-    assert plan.consumers.connected.all()
-    assert_drawn_equals_simulated(plan)
-    # The acid-plant heat covers the connected demand plus the network's losses, within the source's capacity.
-    assert plan.figures["heat_delivered_mwh_per_a"] == pytest.approx(125_000)
-    s = plan.sources.set_index("source_id")
-    assert s.q_supplied_kw["boliden_acid_heat"] <= s.capacity_kw["boliden_acid_heat"]
-    assert set(plan.pipes.surface) <= {"open_terrain", "service"}

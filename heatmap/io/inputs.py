@@ -46,9 +46,19 @@ MAX_SCALE_ERROR = 0.01
 """Largest scale error (|k − 1|) of a given working CRS at the study area: lengths and costs err by as much."""
 PLAUSIBLE_MAX = {"capacity_kw": 1e7, "annual_demand_mwh": 1e6, "peak_load_kw": 1e6}
 """Largest plausible value of a numeric column (10 GW, 1 TWh/a, 1 GW): larger ones are taken for a unit error."""
-SOURCE_FIELDS = ("name", "capacity_kw", "t_supply_c")
+SOURCE_FIELDS = ("name", "capacity_kw", "t_supply_c", "company", "role", "heat_price_eur_per_mwh")
+SOURCE_ROLES = ("excess_heat", "backup")
+"""A source's role in operation: excess heat runs first, backup covers what is left (empty: excess_heat)."""
 """Fields a source file may give; each read from the column of that name or the one ``sources.columns`` maps."""
-CONSUMER_FIELDS = ("name", "building_type", "annual_demand_mwh", "peak_load_kw", "min_supply_c")
+CONSUMER_FIELDS = (
+    "name",
+    "building_type",
+    "annual_demand_mwh",
+    "peak_load_kw",
+    "min_supply_c",
+    "company",
+    "t_feed_in_c",
+)
 """Fields a consumer file may give; each read from the column of that name or the one ``consumers.columns`` maps."""
 _UNIT_TOKENS = frozenset({"c", "k", "f", "w", "kw", "mw", "gw", "kwh", "mwh", "gwh", "twh", "mj", "gj"})
 
@@ -438,8 +448,9 @@ def prepare_sources(
     Returns
     -------
     geopandas.GeoDataFrame
-        Columns ``source_id``, ``name``, ``capacity_kw``, ``t_supply_c``, geometry (points); ``attrs["columns"]``
-        names the file column that fed each field.
+        Columns ``source_id``, ``name``, ``capacity_kw``, ``t_supply_c``, ``company`` (its id where empty),
+        ``role`` (:data:`SOURCE_ROLES`; ``excess_heat`` where empty), ``heat_price_eur_per_mwh`` (NaN where
+        empty), geometry (points); ``attrs["columns"]`` names the file column that fed each field.
     """
     where = gdf.attrs.get("where", "sources")
     ids = gdf["id"]
@@ -452,12 +463,24 @@ def prepare_sources(
     t_supply = _numeric(gdf, t_col, where, ids, required=False, field="t_supply_c")
     _check_temperature(t_supply, gdf, where, ids, t_col)
     t_supply = t_supply.fillna(default_t_supply_c)
+    role = _text(gdf, cols, "role").replace("", "excess_heat")
+    wrong = ~role.isin(SOURCE_ROLES).to_numpy()
+    if wrong.any():
+        raise InputDataError(
+            f"{where}{_at(gdf, wrong)}: 'role' of sources {_rows(ids[wrong])} is {role[wrong].iloc[0]!r}; give "
+            f"{' or '.join(SOURCE_ROLES)}"
+        )
+    price_col = cols.get("heat_price_eur_per_mwh", "heat_price_eur_per_mwh")
+    price = _numeric(gdf, price_col, where, ids, required=False, field="heat_price_eur_per_mwh")
     out = gpd.GeoDataFrame(
         {
             "source_id": ids.values,
             "name": gdf[cols["name"]].fillna("").astype(str).values if "name" in cols else ids.values,
             "capacity_kw": capacity.values,
             "t_supply_c": t_supply.values,
+            "company": _text(gdf, cols, "company").where(lambda s: s != "", ids.astype(str)).values,
+            "role": role.values,
+            "heat_price_eur_per_mwh": price.values,
         },
         geometry=_project(gdf, crs, where, ids),
         crs=crs,
@@ -465,6 +488,13 @@ def prepare_sources(
     out.attrs["columns"] = _fed(gdf, cols)
     logger.info("Prepared %d sources, %.0f kW capacity", len(out), out.capacity_kw.sum())
     return out
+
+
+def _text(gdf: gpd.GeoDataFrame, cols: dict[str, str], field: str) -> pd.Series:
+    """Read a text field, stripped; empty where the file lacks the column or the cell."""
+    if field not in cols:
+        return pd.Series("", index=gdf.index)
+    return gdf[cols[field]].fillna("").astype(str).str.strip()
 
 
 def _fed(gdf: gpd.GeoDataFrame, cols: dict[str, str]) -> dict[str, str]:
@@ -524,7 +554,8 @@ def prepare_consumers(
     -------
     geopandas.GeoDataFrame
         Columns ``consumer_id``, ``name``, ``building_type``, ``annual_demand_mwh``, ``peak_load_kw``,
-        ``min_supply_c``, ``demand_method``, geometry (points or footprints); ``attrs["columns"]`` names the
+        ``min_supply_c``, ``demand_method``, ``company`` (its id where empty), ``t_feed_in_c`` (a prosumer's
+        feed-in temperature, NaN where empty), geometry (points or footprints); ``attrs["columns"]`` names the
         file column that fed each field.
     """
     where = gdf.attrs.get("where", "consumers")
@@ -539,6 +570,9 @@ def prepare_consumers(
     min_supply = _numeric(gdf, t_col, where, ids, required=False, field="min_supply_c")
     _check_temperature(min_supply, gdf, where, ids, t_col)
     min_supply = min_supply.fillna(default_min_supply_c)
+    feed_col = cols.get("t_feed_in_c", "t_feed_in_c")
+    t_feed_in = _numeric(gdf, feed_col, where, ids, required=False, field="t_feed_in_c")
+    _check_temperature(t_feed_in, gdf, where, ids, feed_col)
     derived = peak.isna()
     peak = peak.where(~derived, annual * 1000.0 / full_load_hours_h)
     method = np.where(
@@ -557,6 +591,8 @@ def prepare_consumers(
             "peak_load_kw": peak.values,
             "min_supply_c": min_supply.values,
             "demand_method": method,
+            "company": _text(gdf, cols, "company").where(lambda s: s != "", ids.astype(str)).values,
+            "t_feed_in_c": t_feed_in.values,
         },
         geometry=_project(gdf, crs, where, ids),
         crs=crs,

@@ -34,6 +34,8 @@ logger = logging.getLogger(__name__)
 GPKG_LAYERS = ("sources", "consumers", "pipes", "junctions", "streets")
 """Layers of ``plan.gpkg``, in this order."""
 OUTPUT_FILES = ("plan.gpkg", "map.html", "summary.json")
+OPERATION_FILES = ("trade.csv", "operating_hours.csv")
+"""Written besides :data:`OUTPUT_FILES` by a plan with a year of operation (scenario section ``operation``)."""
 _MISSING = "–"
 
 
@@ -299,7 +301,24 @@ def plan_summary(plan, *, partial: bool = False) -> dict[str, Any]:
         "resize_rounds": plan.rounds,
         "assumptions": plan.scenario.assumptions(),
     }
+    if getattr(plan, "operation", None) is not None:
+        summary["operation"] = operation_summary(plan.operation)
     return _jsonable(summary)
+
+
+def operation_summary(year) -> dict[str, Any]:
+    """Summarise the year of operation: the hours that matter as simulated, the totals, each company's trade.
+
+    Parameters
+    ----------
+    year
+        A :class:`heatmap.plan.OperatingYear`.
+    """
+    return {
+        "hours": year.table,
+        "totals_mwh_per_a": year.totals,
+        "companies": year.trade.to_dict(orient="records"),
+    }
 
 
 # --- the summary on the command line -----------------------------------------------------------------
@@ -514,6 +533,8 @@ def format_summary(summary: dict[str, Any], *, assumptions: bool = False) -> str
         figure("Energy balance residual", eb.get("residual_relative"), ".1e", "(|Q_src − Q_cons − Q_loss| / Q_src)"),
         "",
     ]
+    if summary.get("operation"):
+        lines += _operation_lines(summary["operation"]) + [""]
     if not violations:
         lines.append("Checks: all hold")
     else:
@@ -532,6 +553,43 @@ def format_summary(summary: dict[str, Any], *, assumptions: bool = False) -> str
         lines += ["", "Assumptions (value, from scenario or default):"]
         lines += [f"  {a['key']} = {a['value']}  [{a['source']}]" for a in summary.get("assumptions") or []]
     return "\n".join(lines)
+
+
+_MAX_COMPANY_LINES = 6
+
+
+def _operation_lines(op: Mapping[str, Any]) -> list[str]:
+    """Render the hours that matter (one line each) and the companies' trade (largest money first)."""
+    lines = ["Hours that matter (the designed network simulated at each):"]
+    for h in op.get("hours") or []:
+        checks = h.get("checks_failed")
+        verdict = "checks hold" if not checks else "fails " + ", ".join(checks)
+        running = ", ".join(h.get("sources_running") or []) or "–"
+        selling = f"; selling {', '.join(h['prosumers_selling'])}" if h.get("prosumers_selling") else ""
+        when = f" {h['time'][:13].replace('T', ' ')}h" if h.get("time") else ""
+        lines.append(
+            f"  {h.get('hour')}{when}: {_number(h.get('load_kw'), ',.0f', 'kW')} drawn; running {running}{selling}; "
+            f"{verdict}"
+        )
+    totals = op.get("totals_mwh_per_a") or {}
+    missing = [
+        f"{k.removesuffix('_mwh')} {_number(totals.get(k), ',.0f', 'MWh/a')}"
+        for k in ("unserved_mwh", "curtailed_mwh")
+        if totals.get(k)
+    ]
+    if missing:
+        lines.append("  " + "; ".join(missing))
+    companies = sorted(op.get("companies") or [], key=lambda c: -abs(c.get("net_eur") or 0))
+    if companies:
+        lines.append("Heat trade over the year (bought / sold, net money received):")
+        for c in companies[:_MAX_COMPANY_LINES]:
+            lines.append(
+                f"  {str(c.get('company')):<30}{_number(c.get('bought_mwh'), ',.0f'):>10} / "
+                f"{_number(c.get('sold_mwh'), ',.0f'):>9} MWh/a {_number(c.get('net_eur'), '+,.0f', '€/a'):>16}"
+            )
+        if len(companies) > _MAX_COMPANY_LINES:
+            lines.append(f"  … and {len(companies) - _MAX_COMPANY_LINES} more (summary.json, trade.csv)")
+    return lines
 
 
 def _nearest_reachable_street_m(plan) -> dict[str, float | None]:
@@ -697,8 +755,14 @@ def write_plan(
         qgis_style.write_layer_styles(gpkg, write_gpkg(layers, gpkg, metadata=metadata, note=note))
         webmap.write_map(layers, tmp / "map.html", title=plan.scenario.name, tiles=tiles, banner=banner)
         write_json(plan_summary(plan, partial=partial), tmp / "summary.json")
+        if getattr(plan, "operation", None) is not None:
+            import pandas as pd
 
-    written = write_atomically(out_dir, OUTPUT_FILES, write, inputs=inputs)
+            plan.operation.trade.to_csv(tmp / "trade.csv", index=False, float_format="%.1f")
+            pd.DataFrame(plan.operation.table).to_csv(tmp / "operating_hours.csv", index=False)
+
+    names = OUTPUT_FILES + (OPERATION_FILES if getattr(plan, "operation", None) is not None else ())
+    written = write_atomically(out_dir, names, write, inputs=inputs)
     logger.info("Wrote %s to %s%s", ", ".join(written), out_dir, " (partial plan)" if partial else "")
     return written
 

@@ -1,0 +1,197 @@
+"""The designed network at an hour of operation: other loads, other sources running, prosumers selling.
+
+The design case (:func:`heatmap.network.hydraulics.design_case`) fixes the pipe sizes and pump lifts at the
+diversified peak. An hour of operation keeps them and changes what flows: every consumer draws its load of
+that hour (a consumer drawing nothing is left out), only the sources that run feed in, and a prosumer that sells
+feeds its heat in at its own temperature through its service pipe. Per network the running source with the
+largest capacity holds the pressure (at the network's design pump lift) and balances the hour's loads and losses
+(where prosumers cover the hour alone, the network's largest source holds the pressure and balances);
+every other running source and every selling prosumer injects a fixed mass flow ``ṁ = Q / (c_p (T_feed − T_return))``
+at its own temperature, its pressure free (pandapipes ``circ_pump_const_mass_flow`` of type ``"t"``).
+
+Every check of the design case applies (:func:`heatmap.network.hydraulics.check_simulation`): convergence,
+differential pressure and supply temperature at each consumer, velocity and pressure gradient in every pipe,
+source capacity and the energy balance. The service pipes are checked as simulated: in an hour of operation each
+consumer draws its own load, there is no diversity to undo.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from heatmap._errors import HydraulicError
+from heatmap.network import hydraulics
+from heatmap.network.sizing import Water
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DesignedNetwork:
+    """What a designed network needs to be simulated again at another hour.
+
+    Attributes
+    ----------
+    pipes : pandas.DataFrame
+        The pipe table of the final design (:func:`heatmap.network.hydraulics.pipe_table`).
+    node_xy : pandas.DataFrame
+        ``x``, ``y`` per node.
+    consumers : pandas.DataFrame
+        ``consumer_id``, ``node``, ``tree``, ``t_feed_in_c`` (NaN: cannot sell).
+    sources : pandas.DataFrame
+        ``source_id``, ``node``, ``tree``, ``t_supply_c``, ``capacity_kw``.
+    conditions : heatmap.network.hydraulics.Conditions
+        With the final pump lift of each network.
+    limits : heatmap.network.hydraulics.Limits
+        The checks' limits.
+    water : heatmap.network.sizing.Water
+        Water properties (the feed-ins' mass flows).
+    """
+
+    pipes: pd.DataFrame
+    node_xy: pd.DataFrame
+    consumers: pd.DataFrame
+    sources: pd.DataFrame
+    conditions: hydraulics.Conditions
+    limits: hydraulics.Limits
+    water: Water
+
+
+@dataclass(frozen=True)
+class OperatingHour:
+    """What flows in one hour.
+
+    Attributes
+    ----------
+    name : str
+        What the hour stands for ("summer, least load").
+    time : pandas.Timestamp or None
+        The hour of the year.
+    consumer_kw : pandas.Series
+        Load drawn per consumer id (kW, ≥ 0).
+    source_kw : pandas.Series
+        Heat each running source is to feed in per source id (kW, > 0); the pressure-holding source gives
+        what balances its network instead.
+    sale_kw : pandas.Series
+        Heat each selling prosumer feeds in per consumer id (kW, > 0).
+    """
+
+    name: str
+    time: pd.Timestamp | None
+    consumer_kw: pd.Series
+    source_kw: pd.Series
+    sale_kw: pd.Series
+
+
+@dataclass(frozen=True)
+class HourResult:
+    """An hour simulated and checked."""
+
+    hour: OperatingHour
+    simulation: hydraulics.Simulation
+    violations: pd.DataFrame
+    pressure_sources: list[str]
+
+    def figures(self) -> dict:
+        """One row of the operating-hours table: what ran, the extremes of the checks, the balance."""
+        sim = self.simulation
+        c, p = sim.consumers, sim.pipes
+        reversed_supply = p[(p.circuit == "supply") & p.flow_reversed & (p.mdot_kg_per_s > 1e-6)]
+        return {
+            "hour": self.hour.name,
+            "time": None if self.hour.time is None else self.hour.time.isoformat(),
+            "consumers_drawing": len(c),
+            "load_kw": float(c.q_kw.sum()),
+            "sources_running": sorted(self.hour.source_kw.index),
+            "pressure_held_by": self.pressure_sources,
+            "prosumers_selling": sorted(self.hour.sale_kw.index),
+            "sold_by_prosumers_kw": float(self.hour.sale_kw.sum()),
+            "fed_in_kw": sim.sources.set_index("source_id").q_supplied_kw.round(1).to_dict(),
+            "losses_kw": float(p.q_loss_kw.sum()),
+            "min_consumer_supply_c": float(c.t_supply_c.min()) if len(c) else float("nan"),
+            "min_consumer_dp_bar": float(c.dp_bar.min()) if len(c) else float("nan"),
+            "max_velocity_m_per_s": float(p.v_m_per_s.max()),
+            "supply_pipes_reversed": int(reversed_supply.edge_id.nunique()),
+            "energy_balance_residual": sim.energy_balance["residual_relative"],
+            "violations": len(self.violations),
+            "checks_failed": sorted(set(self.violations.check)),
+        }
+
+
+def simulate_hour(net: DesignedNetwork, hour: OperatingHour) -> HourResult:
+    """Simulate the designed network at one hour and check it.
+
+    Parameters
+    ----------
+    net
+        The designed network.
+    hour
+        Loads, running sources and sales of the hour.
+
+    Returns
+    -------
+    HourResult
+        The simulation, every violated check (with an ``hour`` column) and the sources holding the pressure.
+
+    Raises
+    ------
+    HydraulicError
+        A network with load but no running source, or a selling consumer without a feed-in temperature.
+    """
+    cons = net.consumers.set_index("consumer_id")
+    load = hour.consumer_kw[hour.consumer_kw > 0]
+    sale = hour.sale_kw[hour.sale_kw > 0]
+    no_t = sale.index[cons.t_feed_in_c.reindex(sale.index).isna()]
+    if len(no_t):
+        raise HydraulicError(f"prosumers {', '.join(map(str, no_t))} sell heat but have no t_feed_in_c")
+    consumers = pd.DataFrame(
+        {
+            "consumer_id": load.index.to_numpy(),
+            "node": cons.node.reindex(load.index).to_numpy(),
+            "tree": cons.tree.reindex(load.index).to_numpy(),
+            "q_design_w": load.to_numpy() * 1000,
+        }
+    )
+    src = net.sources.set_index("source_id")
+    running = src.loc[hour.source_kw.index[hour.source_kw > 0]]
+    t_return = net.conditions.t_return_c
+    cp = net.water.cp_j_per_kgk
+    holders, rows = [], []
+    for tree in sorted(set(consumers.tree) | set(cons.tree.reindex(sale.index)) | set(running.tree)):
+        mine = running[running.tree == tree]
+        if mine.empty:  # prosumers cover the hour: the largest source only holds the pressure
+            mine = src[src.tree == tree].nlargest(1, "capacity_kw")
+        if mine.empty:
+            raise HydraulicError(f"{hour.name}: the network of tree {tree} has load but no source")
+        holder = mine.capacity_kw.idxmax()
+        holders.append(str(holder))
+        for sid, r in mine.iterrows():
+            q = float(hour.source_kw.get(sid, 0.0))
+            mdot = np.nan if sid == holder else q * 1000 / (cp * (r.t_supply_c - t_return))
+            rows.append((sid, r.node, r.t_supply_c, r.capacity_kw, tree, mdot))
+    for cid, q in sale.items():
+        t_feed = float(cons.t_feed_in_c[cid])
+        rows.append((cid, cons.node[cid], t_feed, np.nan, cons.tree[cid], q * 1000 / (cp * (t_feed - t_return))))
+    sources = pd.DataFrame(rows, columns=["source_id", "node", "t_supply_c", "capacity_kw", "tree", "mdot_kg_per_s"])
+    design = hydraulics.NetworkDesign(net.pipes, consumers, sources, net.node_xy)
+    sims = []
+    for tree in sorted(set(sources.tree)):
+        part = design.network(tree)
+        sims.append(hydraulics.run_net(hydraulics.build_net(part, net.conditions), part))
+    sim = hydraulics.combine(sims)
+    capacity = src.capacity_kw
+    violations = hydraulics.check_simulation(sim, net.limits, capacity).assign(hour=hour.name)
+    logger.info(
+        "Hour %r: %.0f kW drawn by %d consumers, %d sources running, %d prosumers selling, %d violations",
+        hour.name,
+        load.sum(),
+        len(load),
+        len(running),
+        len(sale),
+        len(violations),
+    )
+    return HourResult(hour, sim, violations, holders)

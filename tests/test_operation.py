@@ -1,0 +1,214 @@
+"""A year of operation of a planned network: the hours that matter, prosumers, and the money between companies."""
+
+import copy
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from conftest import run_cli
+from plan_invariants import assert_drawn_equals_simulated
+
+from heatmap import settings
+from heatmap.energy import trade
+from heatmap.plan import plan_from_scenario
+from heatmap.scenario import scenario_from_dict
+
+KIP = settings.data_dir / "scenarios" / "kip_network.yaml"
+KIP_DATA = yaml.safe_load(KIP.read_text())
+
+
+def kip_data(changes: dict) -> dict:
+    """The bundled KIP network's parsed YAML with changes (``{"a.b.0.c": value}``; ``None`` drops the key)."""
+    data = copy.deepcopy(KIP_DATA)
+    for path, value in changes.items():
+        *parents, key = path.split(".")
+        node = data
+        for p in parents:
+            node = node[int(p)] if isinstance(node, list) else node[p]
+        if value is None:
+            node.pop(key)
+        else:
+            node[key] = value
+    return data
+
+
+def kip_plan(**changes):
+    return plan_from_scenario(scenario_from_dict(kip_data(changes), base_dir=KIP.parent, path=KIP))
+
+
+@pytest.fixture(scope="module")
+def kip():
+    return kip_plan()
+
+
+def test_bundled_kip_network_holds_at_every_hour_that_matters(kip):
+    """The bundled KIP screening network (no streets): every check holds at the design peak and every hour."""
+    assert kip.ok, kip.violations
+    assert kip.consumers.connected.all()
+    assert_drawn_equals_simulated(kip)
+    assert kip.figures["heat_delivered_mwh_per_a"] == pytest.approx(
+        sum(c["annual_demand_mwh"] for c in KIP_DATA["consumers"]["inline"])
+    )
+    assert set(kip.pipes.surface) <= {"open_terrain", "service"}
+    hours = {h["hour"]: h for h in kip.operation.table}
+    assert list(hours)[0] == "design peak"
+    names = "; ".join(hours)
+    for wanted in ("highest load", "summer, least load", "prosumers sell most"):
+        assert wanted in names
+    for h in kip.operation.hours:
+        eb = h.simulation.energy_balance
+        assert eb["residual_relative"] <= 1e-3
+        assert h.simulation.converged
+        assert h.hour.time.month in (6, 7, 8) or "summer" not in h.hour.name
+    summer = next(h for h in kip.operation.hours if "summer" in h.hour.name)
+    assert "park_backup_boiler" not in summer.hour.source_kw.index  # excess heat alone in summer
+
+
+def test_prosumer_selling_reverses_the_flow_in_its_connection(kip):
+    """Buying at the design peak, selling in its hour: the water in its service pipe runs the other way."""
+    selling = next(h for h in kip.operation.hours if "prosumers sell" in h.hour.name)
+    assert selling.hour.sale_kw["kip_h2_electrolyser"] > 0
+    edge = _service_pipe(kip, "kip_h2_electrolyser").edge_id
+    assert not _supply(kip.operation.design.simulation, edge).flow_reversed
+    assert _supply(selling.simulation, edge).flow_reversed
+    fed = selling.simulation.sources.set_index("source_id").q_supplied_kw["kip_h2_electrolyser"]
+    assert fed == pytest.approx(selling.hour.sale_kw["kip_h2_electrolyser"], rel=0.02)
+
+
+def _service_pipe(plan, consumer_id):
+    p = plan.pipes
+    return p[(p.kind == "service") & (p.consumer_id == consumer_id) & (p.circuit == "supply")].iloc[0]
+
+
+def _supply(sim, edge):
+    p = sim.pipes
+    return p[(p.edge_id == edge) & (p.circuit == "supply")].iloc[0]
+
+
+def test_the_years_heat_and_money_add_up(kip):
+    op = kip.operation
+    t = op.totals
+    # Every kW drawn or lost is fed in by a source or a prosumer, or unserved.
+    assert t["drawn_mwh"] + t["losses_mwh"] == pytest.approx(
+        t["fed_in_by_sources_mwh"] + t["sold_by_prosumers_mwh"] + t["unserved_mwh"], rel=1e-9
+    )
+    companies = op.trade.set_index("company")
+    assert companies.bought_mwh.sum() == pytest.approx(t["drawn_mwh"], rel=1e-9)
+    assert companies.sold_mwh.sum() == pytest.approx(t["fed_in_by_sources_mwh"] + t["sold_by_prosumers_mwh"])
+    assert companies.net_eur.sum() == pytest.approx(0.0, abs=1e-3)  # every euro paid is received
+    # Hand check at the scenario's prices: Boliden is paid its own 10 €/MWh, Keliber pays 45 €/MWh.
+    assert companies.received_eur["Boliden"] == pytest.approx(10 * companies.sold_mwh["Boliden"])
+    assert companies.paid_eur["Keliber"] == pytest.approx(45 * companies.bought_mwh["Keliber"])
+    assert companies.received_eur["KIP Hydrogen (hypothetical)"] == pytest.approx(
+        20 * companies.sold_mwh["KIP Hydrogen (hypothetical)"]
+    )
+    # The town's connection is the operator's own site: no money for it.
+    others = companies.drop(index="Kokkolan Energia")
+    assert companies.received_eur["Kokkolan Energia"] == pytest.approx(others.paid_eur.sum())
+    assert companies.bought_mwh["Keliber"] == pytest.approx(15_000, rel=1e-3)
+
+
+def test_a_prosumers_connection_is_sized_for_its_sale():
+    with_sale = kip_plan()
+    without = kip_plan(**{"operation": None})
+    assert without.operation is None
+    assert _service_pipe(with_sale, "kip_h2_electrolyser").dn > _service_pipe(without, "kip_h2_electrolyser").dn
+
+
+def test_a_summer_hour_too_cold_at_the_port_is_a_violation_of_that_hour():
+    """At 85 °C (the park's process minimum) the port's long branch cools too much in the summer's least load."""
+    port = next(i for i, c in enumerate(KIP_DATA["consumers"]["inline"]) if c["id"] == "port")
+    plan = kip_plan(**{f"consumers.inline.{port}.min_supply_c": None})
+    assert not plan.ok
+    v = plan.violations
+    cold = v[v.check == "consumer_supply_temperature"]
+    assert set(cold.element) == {"port"}
+    assert all("summer" in h for h in cold.hour)
+    assert (v.hour == "design peak").sum() == 0
+
+
+def _own(net: pd.DataFrame) -> trade.SiteLoads:
+    """Site loads given entirely as own profiles."""
+    return trade.SiteLoads(net.index, np.zeros(len(net)), pd.Series(dtype=float), pd.Series(dtype=float), net)
+
+
+def test_merit_order_curtailment_and_unserved_by_hand():
+    """Two sites, an excess-heat source (10 kW) and a backup (5 kW), 1 kW of losses, three hours."""
+    index = pd.date_range("2023-01-01", periods=3, freq="h")
+    net = pd.DataFrame({"a": [4.0, 12.0, 1.0], "p": [1.0, 2.0, -8.0]}, index=index)
+    sources = pd.DataFrame(
+        {"source_id": ["x", "b"], "tree": [0, 0], "capacity_kw": [10.0, 5.0], "role": ["excess_heat", "backup"]}
+    )
+    year = trade.source_hours(
+        _own(net), pd.Series({"a": 0, "p": 0}), sources, pd.Series({0: 1.0}), min_source_share=0.2
+    )
+    # hour 0: 4 + 1 + 1 = 6 from x; hour 1: 12 + 2 + 1 = 15 = x 10 + b 5; hour 2: gross 1 + 1 = 2, the prosumer
+    # may sell 0.8 × 2 = 1.6 of its 8 (6.4 curtailed), x gives 0.4.
+    assert year.source_kw.x.tolist() == pytest.approx([6.0, 10.0, 0.4])
+    assert year.source_kw.b.tolist() == pytest.approx([0.0, 5.0, 0.0])
+    assert year.sale_kw.p.tolist() == pytest.approx([0.0, 0.0, 1.6])
+    assert year.curtailed_kw.tolist() == pytest.approx([0.0, 0.0, 6.4])
+    short = trade.source_hours(
+        _own(net * 2), pd.Series({"a": 0, "p": 0}), sources, pd.Series({0: 1.0}), min_source_share=0.2
+    )
+    assert short.unserved_kw.tolist() == pytest.approx([0.0, 28 + 1 - 15, 0.0])
+    money = trade.company_trade(
+        year,
+        pd.DataFrame({"consumer_id": ["a", "p"], "company": ["A", "P"]}),
+        pd.DataFrame({"source_id": ["x", "b"], "company": ["X", "OP"], "heat_price_eur_per_mwh": [10.0, np.nan]}),
+        heat_price_eur_per_mwh=50.0,
+        feed_in_price_eur_per_mwh=20.0,
+        operator="OP",
+    ).set_index("company")
+    assert money.paid_eur["A"] == pytest.approx(17 / 1000 * 50)
+    assert money.received_eur["X"] == pytest.approx(16.4 / 1000 * 10)
+    assert money.received_eur["P"] == pytest.approx(1.6 / 1000 * 20)
+    assert money.paid_eur["P"] == pytest.approx(3 / 1000 * 50)
+    # The operator's own backup sells 5 kWh with no money; it receives what A and P pay and pays what X and P get.
+    assert money.sold_mwh["OP"] == pytest.approx(5 / 1000)
+    assert money.received_eur["OP"] == pytest.approx(money.paid_eur["A"] + money.paid_eur["P"])
+    assert money.paid_eur["OP"] == pytest.approx(money.received_eur["X"] + money.received_eur["P"])
+    assert money.net_eur.sum() == pytest.approx(0.0, abs=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"operation.site_profiles": "nobody.csv"}, "columns nobody name no consumer of the plan"),
+        ({"consumers.inline.4.t_feed_in_c": None}, "sell heat in some hours but have no t_feed_in_c"),
+        ({"consumers.inline.0.annual_demand_mwh": 100000}, "column town_dh draws 94,193 MWh over the year but"),
+        ({"sources.inline.0.role": "baseload"}, "role"),
+        ({"operation.heat_price_eur_per_mwh": None}, "operation.heat_price_eur_per_mwh"),
+    ],
+)
+def test_bad_operation_input_is_named(tmp_path, change, message):
+    (tmp_path / "nobody.csv").write_text("time,nobody\n2023-01-01T00:00,1\n")
+    data = kip_data(change)
+    op = data["operation"]
+    op["outdoor_temperature"]["csv"] = str((KIP.parent / op["outdoor_temperature"]["csv"]).resolve())
+    if op["site_profiles"] != "nobody.csv":
+        op["site_profiles"] = str((KIP.parent / op["site_profiles"]).resolve())
+    scenario = tmp_path / "kip.yaml"
+    scenario.write_text(yaml.safe_dump(data, allow_unicode=True))
+    result = run_cli("plan", scenario, "--out", tmp_path / "out")
+    assert result.returncode == 2, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_degree_hour_loads_add_up_to_the_annual_demand():
+    index = pd.date_range("2023-01-01", periods=8760, freq="h")
+    outdoor = pd.Series(5 + 15 * np.sin(np.arange(8760) * 2 * np.pi / 8760 - np.pi / 2), index=index)
+    consumers = pd.DataFrame({"consumer_id": ["a", "b", "c"], "annual_demand_mwh": [100.0, 250.0, 40.0]})
+    own = pd.DataFrame({"c": np.full(8760, 40_000 / 8760)}, index=index)
+    loads = trade.site_loads(consumers, outdoor, base_temperature_c=17, hot_water_share=0.2, profiles=own)
+    assert loads.annual_draw_mwh().to_dict() == pytest.approx({"a": 100.0, "b": 250.0, "c": 40.0})
+    groups = loads.draw_by_group(pd.Series({"a": 0, "b": 1, "c": 1}))
+    assert groups.sum().to_numpy() / 1000 == pytest.approx([100.0, 290.0])
+    hour = index[20]
+    assert loads.net_at(hour).sum() == pytest.approx(groups.loc[hour].sum())
+    # Hot water is flat: in the warmest hour (no degree-hours) site a draws 20 MWh / 8760 h.
+    warm = outdoor.idxmax()
+    assert loads.net_at(warm)["a"] == pytest.approx(20_000 / 8760)
