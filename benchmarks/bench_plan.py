@@ -1,9 +1,11 @@
 """Benchmark: plan scenarios end to end in fresh processes; print each stage's median time and peak memory.
 
-Usage: python benchmarks/bench_plan.py [SCENARIO ...] [--synthetic N ...] [--runs N]
+Usage: python benchmarks/bench_plan.py [SCENARIO ...] [--synthetic N ...] [--operation] [--runs N]
 
 With no argument it plans the bundled scenario. ``--synthetic 1000 10000 50000`` also plans synthetic towns of
-that many consumers (heatmap.io.synthetic, seed 0), generated once into a temporary folder.
+that many consumers (heatmap.io.synthetic, seed 0), generated once into a temporary folder; ``--operation`` gives
+them a year of operation (the KIP synthetic temperature year, every building by degree-hours: the hours that
+matter simulated and the heat trade priced).
 
 Each run is a new Python process (imports included), timed from process start to outputs written, as a
 user running ``heatmap plan`` sees it. Peak memory is the process's maximum resident set size. The
@@ -38,6 +40,15 @@ timings = {"imports": t_import, **plan.timings_s, "outputs": time.perf_counter()
 print(json.dumps({"timings": timings, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   "consumers": int(plan.consumers.connected.sum()), "pipes": len(plan.pipes),
                   "rounds": len(plan.rounds), "violations": len(plan.violations)}))
+"""
+
+
+OPERATION = """
+operation:
+  year: 2023
+  outdoor_temperature: {{csv: {csv}, column: t_out_c}}
+  heat_price_eur_per_mwh: 50
+  feed_in_price_eur_per_mwh: 20
 """
 
 
@@ -84,6 +95,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("scenarios", nargs="*", type=Path)
     parser.add_argument("--synthetic", nargs="*", type=int, default=[], metavar="N")
+    parser.add_argument("--operation", action="store_true", help="add a year of operation to the synthetic towns")
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     scenarios = [(p.name, p) for p in args.scenarios] or ([] if args.synthetic else [(DEFAULT.name, DEFAULT)])
@@ -93,7 +105,10 @@ def main() -> None:
 
             for n in args.synthetic:
                 path = write_synthetic_scenario(synthetic_town(n, seed=0), Path(tmp) / f"town_{n}")
-                scenarios.append((f"synthetic town, {n:,} consumers", path))
+                if args.operation:
+                    with path.open("a", encoding="utf-8") as f:
+                        f.write(OPERATION.format(csv=ROOT / "data" / "kip" / "kokkola_temperature_synthetic.csv"))
+                scenarios.append((f"synthetic town, {n:,} consumers" + (", operation" if args.operation else ""), path))
         for name, path in scenarios:
             report(name, [run_once(path) for _ in range(args.runs)])
 

@@ -300,14 +300,11 @@ def plan_from_scenario(scn: Scenario, *, progress: Callable[[str], None] | None 
         node_load_kw = pd.Series(cons_routed.peak_load_kw.to_numpy(), index=consumer_node)
         feeds = _feed_ins(tree, src, source_at, node_load_kw, net.simultaneity)
         loads = _site_loads(scn.operation, cons_routed) if scn.operation is not None else None
-        sizing_kw = node_load_kw
-        if loads is not None:  # a prosumer's heat flows out through its connection: size it for its sale peak,
-            # as the heat that carries the same flow at its network's temperature difference
-            sale_peak_kw = loads.sale_peak_kw().reindex(cons_routed.index.astype(str)).to_numpy()
-            tree_of_node = pd.Series(tree.edges.tree.to_numpy(), index=tree.edges.to_node.to_numpy())
-            t_tree = tree_of_node.reindex(consumer_node).map(t_supply_by_tree).to_numpy(dtype=float)
-            dt_feed = np.where(sale_peak_kw > 0, cons_routed.t_feed_in_c.to_numpy(dtype=float) - t.return_c, 1.0)
-            sizing_kw = node_load_kw.clip(lower=sale_peak_kw * (t_tree - t.return_c) / dt_feed)
+        sizing_kw, hour_kw = node_load_kw, None
+        if loads is not None:
+            sizing_kw, hour_kw = _year_sizing_loads(
+                loads, node_load_kw, cons_routed, tree, t_supply_by_tree, t_return_c=t.return_c
+            )
         sized = sizing.design_network(
             edges,
             sizing_kw,
@@ -328,6 +325,7 @@ def plan_from_scenario(scn: Scenario, *, progress: Callable[[str], None] | None 
                 max_lift_bar=net.max_pump_lift_bar,
             ),
             feed_in_kw=pd.Series(feeds.q_kw.to_numpy(), index=feeds.node.to_numpy()),
+            hour_load_kw=hour_kw,
         )
 
     with timer.stage("hydraulics"):
@@ -455,6 +453,25 @@ def _site_loads(op, cons_routed: pd.DataFrame):
     return loads
 
 
+def _year_sizing_loads(loads, node_load_kw, cons_routed, tree, t_supply_by_tree, *, t_return_c):
+    """Add the year to the sizing loads (per consumer node): prosumers' sales and the highest hour.
+
+    A prosumer's heat flows out through its connection: its node load becomes at least its sale peak, as the heat
+    that carries the same flow at its network's temperature difference. Each pipe also carries at least the
+    year's highest hour (:func:`heatmap.network.sizing.design_network`, ``hour_load_kw``).
+    """
+    nodes = node_load_kw.index
+    ids = cons_routed.index.astype(str)
+    sale_peak_kw = loads.sale_peak_kw().reindex(ids).to_numpy()
+    tree_of_node = pd.Series(tree.edges.tree.to_numpy(), index=tree.edges.to_node.to_numpy())
+    t_tree = tree_of_node.reindex(nodes).map(t_supply_by_tree).to_numpy(dtype=float)
+    dt_feed = np.where(sale_peak_kw > 0, cons_routed.t_feed_in_c.to_numpy(dtype=float) - t_return_c, 1.0)
+    sizing_kw = node_load_kw.clip(lower=sale_peak_kw * (t_tree - t_return_c) / dt_feed)
+    total = loads.draw_by_group(pd.Series(0, index=loads.sites))[0]
+    hour = loads.net_at(total.idxmax()).clip(lower=0.0).reindex(ids)
+    return sizing_kw, pd.Series(hour.to_numpy(), index=nodes)
+
+
 def _operation(op, loads, designed, sim, violations, cons_routed, src) -> OperatingYear:
     """Run the scenario's year of operation on the designed network (section ``operation``)."""
     from heatmap.energy import trade
@@ -480,7 +497,7 @@ def _operation(op, loads, designed, sim, violations, cons_routed, src) -> Operat
         pd.Series(dtype=float),
     )
     roots = designed.sources.groupby("tree").first().source_id.tolist()
-    design = operation.HourResult(design_hour, sim, violations, roots)
+    design = operation.HourResult(design_hour, sim, violations, roots, dict(designed.conditions.pump_lift_bar))
     companies = trade.company_trade(
         year,
         sites,
@@ -593,5 +610,7 @@ def _design_case(scn, timer, sized, roots, feeds, catalogue, water, cons_routed,
         conditions=dataclasses.replace(conditions, pump_lift_bar=dict(case.pump_lift_bar)),
         limits=limits,
         water=water,
+        lift_margin_bar=net.pump_lift_margin_bar,
+        max_lift_bar=net.max_pump_lift_bar,
     )
     return case, designed

@@ -212,3 +212,36 @@ def test_degree_hour_loads_add_up_to_the_annual_demand():
     # Hot water is flat: in the warmest hour (no degree-hours) site a draws 20 MWh / 8760 h.
     warm = outdoor.idxmax()
     assert loads.net_at(warm)["a"] == pytest.approx(20_000 / 8760)
+
+
+@pytest.fixture(scope="module")
+def town(tmp_path_factory):
+    """A synthetic town whose hourly loads at the coldest hour exceed its diversified design load."""
+    from heatmap.io.synthetic import synthetic_town, write_synthetic_scenario
+    from heatmap.scenario import scenario_from_file
+
+    path = write_synthetic_scenario(synthetic_town(400, seed=3), tmp_path_factory.mktemp("town") / "town")
+    csv = settings.data_dir / "kip" / "kokkola_temperature_synthetic.csv"
+    with path.open("a", encoding="utf-8") as f:
+        f.write(
+            f"\noperation:\n  year: 2023\n  outdoor_temperature: {{csv: {csv}, column: t_out_c}}\n"
+            "  heat_price_eur_per_mwh: 50\n  feed_in_price_eur_per_mwh: 20\n"
+        )
+    return plan_from_scenario(scenario_from_file(path))
+
+
+def test_pipes_carry_the_highest_hour_and_pumps_follow_the_load(town):
+    design = town.operation.design
+    highest = next(h for h in town.operation.hours if "highest load" in h.hour.name)
+    assert highest.simulation.consumers.q_kw.sum() > design.simulation.consumers.q_kw.sum()  # above the design
+    assert not set(highest.violations.check) & {"velocity", "pressure_gradient", "consumer_dp", "converged"}
+    # The pumps lift more than at the design peak, and the critical consumer keeps its minimum (fittings counted).
+    lim = town.scenario.limits
+    for tree, lift in highest.pump_lift_bar.items():
+        assert lift >= design.pump_lift_bar[tree] - 1e-9
+    assert max(v - design.pump_lift_bar[k] for k, v in highest.pump_lift_bar.items()) > 0
+    assert highest.simulation.energy_balance["residual_relative"] <= lim.energy_balance_tolerance
+    # Each network's first pipe is sized for the whole hour's load, above the diversified design load.
+    supply = town.pipes[town.pipes.circuit == "supply"]
+    first_pipe_kw = supply.groupby("source_id").design_load_kw.max().sum()
+    assert first_pipe_kw == pytest.approx(highest.simulation.consumers.q_kw.sum(), rel=1e-6)

@@ -9,6 +9,10 @@ largest capacity holds the pressure (at the network's design pump lift) and bala
 every other running source and every selling prosumer injects a fixed mass flow ``ṁ = Q / (c_p (T_feed − T_return))``
 at its own temperature, its pressure free (pandapipes ``circ_pump_const_mass_flow`` of type ``"t"``).
 
+The pumps follow the load as a differential-pressure control does: each network starts at its design pump lift,
+and where its critical consumer lacks the minimum differential pressure (fittings counted, plus the design's
+margin) the lift rises by the shortfall, up to the largest allowed, and the network is solved again.
+
 Every check of the design case applies (:func:`heatmap.network.hydraulics.check_simulation`): convergence,
 differential pressure and supply temperature at each consumer, velocity and pressure gradient in every pipe,
 source capacity and the energy balance. The service pipes are checked as simulated: in an hour of operation each
@@ -17,6 +21,7 @@ consumer draws its own load, there is no diversity to undo.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 
@@ -50,6 +55,10 @@ class DesignedNetwork:
         The checks' limits.
     water : heatmap.network.sizing.Water
         Water properties (the feed-ins' mass flows).
+    lift_margin_bar : float
+        Pump lift kept above what the critical consumer's minimum differential pressure needs.
+    max_lift_bar : float
+        Highest pump lift.
     """
 
     pipes: pd.DataFrame
@@ -59,6 +68,8 @@ class DesignedNetwork:
     conditions: hydraulics.Conditions
     limits: hydraulics.Limits
     water: Water
+    lift_margin_bar: float
+    max_lift_bar: float
 
 
 @dataclass(frozen=True)
@@ -95,6 +106,7 @@ class HourResult:
     simulation: hydraulics.Simulation
     violations: pd.DataFrame
     pressure_sources: list[str]
+    pump_lift_bar: dict[int, float]
 
     def figures(self) -> dict:
         """One row of the operating-hours table: what ran, the extremes of the checks, the balance."""
@@ -108,6 +120,7 @@ class HourResult:
             "load_kw": float(c.q_kw.sum()),
             "sources_running": sorted(self.hour.source_kw.index),
             "pressure_held_by": self.pressure_sources,
+            "pump_lift_bar": self.pump_lift_bar,
             "prosumers_selling": sorted(self.hour.sale_kw.index),
             "sold_by_prosumers_kw": float(self.hour.sale_kw.sum()),
             "fed_in_kw": sim.sources.set_index("source_id").q_supplied_kw.round(1).to_dict(),
@@ -178,13 +191,40 @@ def simulate_hour(net: DesignedNetwork, hour: OperatingHour) -> HourResult:
         rows.append((cid, cons.node[cid], t_feed, np.nan, cons.tree[cid], q * 1000 / (cp * (t_feed - t_return))))
     sources = pd.DataFrame(rows, columns=["source_id", "node", "t_supply_c", "capacity_kw", "tree", "mdot_kg_per_s"])
     design = hydraulics.NetworkDesign(net.pipes, consumers, sources, net.node_xy)
-    sims = []
-    for tree in sorted(set(sources.tree)):
-        part = design.network(tree)
-        sims.append(hydraulics.run_net(hydraulics.build_net(part, net.conditions), part))
-    sim = hydraulics.combine(sims)
-    capacity = src.capacity_kw
-    violations = hydraulics.check_simulation(sim, net.limits, capacity).assign(hour=hour.name)
+    lift = dict(net.conditions.pump_lift_bar)
+    sims = {}
+
+    def solve(trees) -> pd.DataFrame:
+        cond = dataclasses.replace(net.conditions, pump_lift_bar=dict(lift))
+        for tree in trees:
+            part = design.network(tree)
+            sims[tree] = hydraulics.run_net(hydraulics.build_net(part, cond), part)
+        sim = hydraulics.combine([sims[k] for k in sorted(sims)])
+        # Each consumer draws its own load this hour: its service pipe as simulated, the fittings' share added.
+        service = hydraulics.service_at_own_peak(
+            sim,
+            consumers.assign(peak_w=consumers.q_design_w),
+            net.pipes,
+            water=net.water,
+            roughness_m=net.conditions.roughness_mm / 1000,
+            t_return_c=t_return,
+            lift_bar=consumers.tree.map(lift).to_numpy(dtype=float),
+            local_loss_factor=net.conditions.local_loss_factor,
+        )
+        return sim, service
+
+    sim, service = solve(sorted(set(sources.tree)))
+    # Differential-pressure control: where the critical consumer lacks pressure, the pump lifts more (Δp at
+    # every consumer moves one for one with the lift, the flows being set by the loads).
+    short = (
+        (net.limits.min_consumer_dp_bar + net.lift_margin_bar - service.dp_bar).groupby(consumers.tree.to_numpy()).max()
+    )
+    raise_lift = {k: float(d) for k, d in short.items() if d > 0 and sims[k].converged}
+    if raise_lift:
+        for k, d in raise_lift.items():
+            lift[k] = min(lift[k] + d, net.max_lift_bar)
+        sim, service = solve(sorted(raise_lift))
+    violations = hydraulics.check_simulation(sim, net.limits, src.capacity_kw, service).assign(hour=hour.name)
     logger.info(
         "Hour %r: %.0f kW drawn by %d consumers, %d sources running, %d prosumers selling, %d violations",
         hour.name,
@@ -194,4 +234,4 @@ def simulate_hour(net: DesignedNetwork, hour: OperatingHour) -> HourResult:
         len(sale),
         len(violations),
     )
-    return HourResult(hour, sim, violations, holders)
+    return HourResult(hour, sim, violations, holders, {int(k): round(v, 4) for k, v in lift.items()})

@@ -454,6 +454,7 @@ def design_network(
     roughness_m: float,
     lift_rule: PumpLiftRule,
     feed_in_kw: pd.Series | None = None,
+    hour_load_kw: pd.Series | None = None,
 ) -> SizedNetwork:
     """Size every pipe of the routed tree and set each source's pump lift, before any simulation.
 
@@ -484,6 +485,10 @@ def design_network(
         Heat fed in at the design peak by the sources of a shared network other than its root, per node:
         an edge then carries the diversified load downstream of it less the heat fed in downstream of it
         (sized for the magnitude; the flow runs towards the root where the feed-ins exceed the load).
+    hour_load_kw
+        Load per consumer node in the year's hour of highest load (hourly loads are means of many buildings
+        already: no simultaneity applies); each pipe is then sized for the larger of the diversified design load
+        and this hour's load downstream of it.
 
     Returns
     -------
@@ -500,7 +505,11 @@ def design_network(
     def size(flow_factor: np.ndarray) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray]:
         down = routing.downstream_totals(edges, node_load_kw * flow_factor)
         glf = simultaneity_factor(down.n_consumers.to_numpy(), simultaneity)
-        heat_kw = np.abs(glf * down.peak_load_kw.to_numpy() - fed)
+        load_kw = glf * down.peak_load_kw.to_numpy()
+        if hour_load_kw is not None:
+            hourly = routing.downstream_totals(edges, hour_load_kw.reindex(node_load_kw.index) * flow_factor)
+            load_kw = np.maximum(load_kw, hourly.peak_load_kw.to_numpy())
+        heat_kw = np.abs(load_kw - fed)
         mdot = heat_kw * 1000 / (water.cp_j_per_kgk * (t_supply - t_return_c))
         dn = size_pipes(
             mdot,
@@ -509,9 +518,9 @@ def design_network(
             max_velocity_m_per_s=max_velocity_m_per_s,
             max_pressure_gradient_pa_per_m=max_pressure_gradient_pa_per_m,
         )
-        return down, glf, mdot, dn
+        return down, load_kw, mdot, dn
 
-    down, glf, mdot, dn = size(np.ones(len(node_load_kw)))
+    down, load_kw, mdot, dn = size(np.ones(len(node_load_kw)))
     # Heat lost on the way cools the supply water, so a consumer needs more flow for its load: size again
     # with each consumer's flow scaled by (T_supply − T_return) / (T_at_consumer − T_return).
     t_at = supply_temperature_c(
@@ -528,7 +537,7 @@ def design_network(
     flow_factor = (t_source - t_return_c) / np.maximum(t_consumer - t_return_c, 1.0)
     _, _, mdot, edges["dn"] = size(flow_factor)
     edges["t_supply_c"] = t_supply
-    edges["design_load_kw"] = glf * down.peak_load_kw.to_numpy()
+    edges["design_load_kw"] = load_kw
     edges["n_consumers_downstream"] = down.n_consumers.to_numpy()
     edges["mdot_design_kg_per_s"] = mdot
     edges["dn"], lift = fit_pump_lift(edges, mdot, catalogue, **hydraulic, rule=lift_rule)
