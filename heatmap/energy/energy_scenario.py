@@ -186,9 +186,13 @@ class Network(_Model):
     note: str | None = None
 
     @model_validator(mode="after")
-    def _return_below_supply(self) -> Network:
+    def _plan_settings_need_a_plan(self) -> Network:
         if self.plan is None and (self.sink is not None or "plan_losses" in self.model_fields_set):
             raise ValueError("sink and plan_losses need a plan (the plan scenario of the network)")
+        return self
+
+    @model_validator(mode="after")
+    def _return_below_supply(self) -> Network:
         if self.return_temperature_c >= self.supply.min_c:
             raise ValueError(
                 f"return_temperature_c ({self.return_temperature_c:g} °C) must be below supply.min_c "
