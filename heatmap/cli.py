@@ -244,16 +244,29 @@ def schema() -> None:
 @verbosity
 @quiet
 def concepts(scenario: Path, out_dir: Path, verbose: int, quiet: bool) -> None:
-    """Compare excess-heat concepts of the SCENARIO file (YAML) over a year of hourly least-cost dispatch."""
+    """Compare excess-heat concepts of the SCENARIO file (YAML) over a year of hourly least-cost dispatch.
+
+    When the scenario names a plan scenario for its network (network.plan), the network is planned too: its
+    GeoPackage and maps go to --out/network/, the concepts map to --out/map.html.
+    """
     _configure_logging(verbose, quiet)
+    from heatmap.energy.concept_network import read_plan_scenario
     from heatmap.energy.concepts import concepts_report, run_concepts, write_concepts
     from heatmap.energy.energy_scenario import energy_scenario_from_file
     from heatmap.io.output_folder import check_output_folder, input_paths
 
-    with _answer_errors():
+    with _answer_errors():  # a user error in either scenario or --out is answered before any work
         scn = energy_scenario_from_file(scenario)
-        check_output_folder(out_dir, inputs=[scenario, *input_paths(scn)])
-        study = run_concepts(scn)
+        plan_scn = read_plan_scenario(scn)
+        inputs = [scenario, *input_paths(scn), *(input_paths(plan_scn) if plan_scn is not None else [])]
+        check_output_folder(out_dir, inputs=inputs)
+    with _answer_errors():
+        plan = None
+        if plan_scn is not None:
+            from heatmap.plan import plan_from_scenario
+
+            plan = plan_from_scenario(plan_scn)
+        study = run_concepts(scn, plan=plan)
         written = write_concepts(study, out_dir)
     if not quiet:
         click.echo(concepts_report(study, written))

@@ -3,12 +3,15 @@
 import importlib.util
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
 from conftest import run_cli
+from plan_invariants import assert_drawn_equals_simulated
 
 from heatmap import settings
 from heatmap._errors import ScenarioError
@@ -114,6 +117,13 @@ def test_kip_excess_heat_share_compares_with_published_figure(kip_run):
     assert 0.3 < share < 0.6
 
 
+def without_plan(data: dict) -> dict:
+    """The scenario without its planned network: the heat-loss coefficient is the estimate alone."""
+    for key in ("plan", "plan_losses", "sink"):
+        data["network"].pop(key)
+    return data
+
+
 def write_scenario(tmp_path: Path, change) -> Path:
     """A copy of the KIP scenario with absolute data paths, changed by ``change(data)``."""
     data = yaml.safe_load(KIP.read_text())
@@ -121,6 +131,7 @@ def write_scenario(tmp_path: Path, change) -> Path:
     data["outdoor_temperature"]["csv"] = str((base / data["outdoor_temperature"]["csv"]).resolve())
     data["electricity"]["price"]["csv"] = str((base / data["electricity"]["price"]["csv"]).resolve())
     data["plants_csv"] = str((base / data["plants_csv"]).resolve())
+    data["network"]["plan"] = str((base / data["network"]["plan"]).resolve())
     change(data)
     path = tmp_path / "scenario.yaml"
     path.write_text(yaml.safe_dump(data, allow_unicode=True))
@@ -158,6 +169,22 @@ BAD = {
     "heating curve upside down": (
         lambda d: d["network"]["supply"].update(max_c=60),
         "need max_c ≥ min_c",
+    ),
+    "plan scenario not found": (
+        lambda d: d["network"].update(plan="kip_nowhere.yaml"),
+        "network.plan: Value error, plan scenario file",
+    ),
+    "plan scenario invalid": (
+        lambda d: d["network"].update(plan=str(Path(d["outdoor_temperature"]["csv"]))),
+        "network.plan (",
+    ),
+    "sink not in the plan": (
+        lambda d: d["network"].update(sink="harbour"),
+        "network.sink 'harbour' is not a connected consumer of the plan",
+    ),
+    "sink without a plan": (
+        lambda d: d["network"].pop("plan"),
+        "sink and plan_losses need a plan",
     ),
 }
 
@@ -297,7 +324,8 @@ def test_sources_take_missing_values_from_their_preset(tmp_path):
 
 def _kip_text() -> str:
     """The KIP scenario's text with its data paths made absolute (so a copy elsewhere finds them)."""
-    return KIP.read_text().replace("../kip/", f"{KIP.parent.parent / 'kip'}/")
+    text = KIP.read_text().replace("../kip/", f"{KIP.parent.parent / 'kip'}/")
+    return text.replace("plan: kip_network.yaml", f"plan: {KIP.parent / 'kip_network.yaml'}")
 
 
 # every scenario model holding numbers, and where the KIP scenario has one of each
@@ -402,7 +430,7 @@ def test_return_temperature_checked_with_the_scenario(tmp_path):
 
 def test_relative_paths_resolved_from_the_scenario_folder(tmp_path, monkeypatch):
     # an input named by a relative path lies in the folder given as --out: refused, whatever the current folder
-    data = yaml.safe_load(KIP.read_text())
+    data = without_plan(yaml.safe_load(KIP.read_text()))
     kip = KIP.parent.parent / "kip"
     inputs = tmp_path / "data"
     inputs.mkdir()
@@ -429,7 +457,7 @@ def test_relative_paths_resolved_from_the_scenario_folder(tmp_path, monkeypatch)
 def test_degree_days_follow_the_demand_base_temperature(tmp_path):
     from heatmap.energy.concepts import concepts_summary, run_concepts
 
-    data = yaml.safe_load(KIP.read_text())
+    data = without_plan(yaml.safe_load(KIP.read_text()))
     data["demand"]["base_temperature_c"] = 15.5
     data["concepts"] = data["concepts"][:1]
     study = run_concepts(energy_scenario_from_dict(data, base_dir=KIP.parent))
@@ -464,3 +492,142 @@ def test_settings_tables_name_file_and_lines(tmp_path):
         "concepts", write_scenario(tmp_path, lambda d: d.update(fuels_csv=str(path))), "--out", tmp_path / "o"
     )
     assert result.exit_code == 2 and "milled_peat given more than once" in result.output
+
+
+# --- the network planned with the study (network.plan) -------------------------------------------------------
+
+
+def _read_plan_back(gpkg: Path) -> SimpleNamespace:
+    """The plan's layers as read back from its GeoPackage, shaped as the plan invariants expect."""
+    layers = {name: gpd.read_file(gpkg, layer=name, engine="pyogrio") for name in ("pipes", "junctions", "consumers")}
+    return SimpleNamespace(**layers, crs=layers["pipes"].crs)
+
+
+def test_kip_writes_the_planned_network_and_its_figures(kip_run):
+    result, out = kip_run
+    s = json.loads((out / "summary.json").read_text())
+    marker = json.loads((out / ".heatmap-output").read_text())
+    assert {f.split("/")[0] for f in s["files"]} == set(marker["files"])
+    assert {"map.html", "network/plan.gpkg", "network/map.html", "network/summary.json"} <= set(s["files"])
+    back = _read_plan_back(out / "network" / "plan.gpkg")
+    assert back.crs.to_epsg() == 3067
+    assert_drawn_equals_simulated(back)
+    net = s["network"]
+    plan_summary = json.loads((out / "network" / "summary.json").read_text())
+    assert net["checks_ok"] is True and net["failed_checks"] == [] and plan_summary["status"] == "ok"
+    assert net["energy_balance_residual_relative"] < 1e-3
+    supply = back.pipes[back.pipes.circuit == "supply"]
+    assert net["capex_eur"] == pytest.approx(back.pipes.cost_eur.sum(), rel=1e-9)
+    assert net["route_length_m"] == pytest.approx(plan_summary["figures"]["route_length_m"])
+    assert 4000 < net["route_length_m"] <= supply.length_m.sum() + 1e-6
+    assert net["design_losses_kw"] == pytest.approx(back.pipes.q_loss_kw.sum(), rel=1e-9)
+    assert net["sink"] == "town_dh" and "town_dh" in net["consumers_connected"]
+    # the park users are planned and drawn but their demand is not the study's (the town's) demand
+    c = back.consumers.set_index("consumer_id")
+    assert net["plan_demand_outside_study_mwh_per_a"] == pytest.approx(c.annual_demand_mwh.drop("town_dh").sum())
+    assert "Planned network (kip_network.yaml): 4.42 km" in result.output
+    assert "estimate + planned" in result.output
+
+
+def test_planned_heat_loss_coefficient_checked_by_hand(kip_run):
+    """UA of the planned pipes against Σ U'·L of the catalogue, and the hourly losses it gives."""
+    from heatmap.network import sizing
+    from heatmap.scenario import scenario_from_file
+
+    _, out = kip_run
+    s = json.loads((out / "summary.json").read_text())
+    plan_scn = scenario_from_file(KIP.parent / "kip_network.yaml")
+    t = plan_scn.temperatures
+    pipes = _read_plan_back(out / "network" / "plan.gpkg").pipes
+    n = plan_scn.network
+    cat = sizing.load_catalogue(n.catalogue, insulation_series=n.insulation_series, cost_column=n.cost_column)
+    u_l = cat.u_w_per_mk.reindex(pipes.dn).to_numpy() * pipes.length_m.to_numpy()  # W/K per pipe
+    # each pipe's simulated loss is U'·L times its mean water temperature above the ground (cooling is small)
+    by_hand_kw = (u_l * ((pipes.t_in_c + pipes.t_out_c) / 2 - t.ground_c)).sum() / 1000
+    assert pipes.q_loss_kw.sum() == pytest.approx(by_hand_kw, rel=5e-3)
+    h = s["year"]["heat_loss_coefficient"]
+    planned = h["planned_w_per_k"]
+    assert planned == pytest.approx(pipes.q_loss_kw.sum() * 1000 / ((t.supply_c + t.return_c) / 2 - t.ground_c))
+    # supply and return pipes of a route share U' and length: UA is Σ U'·L up to the cooling along the pipes
+    assert planned == pytest.approx(u_l.sum(), rel=0.02)
+    assert 2000 < planned < 4000  # 8.8 km of DN65–250 pipe at 0.25–0.45 W/(m·K)
+    assert h["estimate_w_per_k"] == 55000 and h["used_w_per_k"] == pytest.approx(55000 + planned)
+    assert h["rule"].startswith("estimate + planned")
+    # the hourly losses of the dispatch follow the UA used: UA · ((T_supply + T_return)/2 − T_ground)
+    scn = energy_scenario_from_file(KIP)
+    d = pd.read_csv(out / "dispatch_excess_heat_only.csv")
+    excess_k = (d.supply_c + scn.network.return_temperature_c) / 2 - scn.network.ground_temperature_c
+    np.testing.assert_allclose(d.losses_kw, h["used_w_per_k"] * excess_k / 1000, rtol=1e-5)  # CSV: 0.001 °C
+    assert h["planned_losses_mwh_per_a"] == pytest.approx(planned * excess_k.sum() / 1e6, rel=1e-4)
+
+
+def test_estimate_alone_without_a_plan(tmp_path):
+    """Without network.plan the losses come from the estimate; no network folder, no map."""
+    from heatmap.energy.concepts import concepts_summary, run_concepts
+
+    data = without_plan(yaml.safe_load(KIP.read_text()))
+    data["concepts"] = data["concepts"][:1]
+    study = run_concepts(energy_scenario_from_dict(data, base_dir=KIP.parent))
+    assert study.network is None and study.heat_loss["rule"] == "estimate"
+    assert study.year.heat_loss_coefficient_w_per_k == 55000
+    s = concepts_summary(study)
+    assert s["network"] is None and not any(f.startswith("network/") or f == "map.html" for f in s["files"])
+    with pytest.raises(ScenarioError, match="pass its plan"):
+        run_concepts(energy_scenario_from_file(KIP))
+
+
+def test_failing_write_leaves_the_previous_results_unchanged(kip_run, tmp_path, monkeypatch):
+    """A run failing while it writes the maps (after the GeoPackage) leaves the output folder as it was."""
+    import shutil
+
+    from heatmap._errors import OutputError
+    from heatmap.maps import webmap
+
+    _, good = kip_run
+    out = tmp_path / "out"
+    shutil.copytree(good, out)
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+    def broken(*args, **kwargs):
+        raise OutputError("disk full (simulated)")
+
+    monkeypatch.setattr(webmap, "write_map", broken)
+    result = run_cli("concepts", KIP, "--out", out)
+    assert result.exit_code == 2 and "disk full (simulated)" in result.output
+    assert "previous results in" in result.output and "Traceback" not in result.output
+    after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert after == before
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no temporary folder left
+
+
+@pytest.mark.browser
+def test_concepts_map_opens_offline_with_network_sources_and_sink(browser, kip_run, tmp_path):
+    from conftest import assert_offline, open_map
+
+    _, out = kip_run
+    text = (out / "map.html").read_text()
+    assert "<script src" not in text and "<link" not in text  # Leaflet inlined, nothing fetched
+    pipes = gpd.read_file(out / "network" / "plan.gpkg", layer="pipes")
+    consumers = gpd.read_file(out / "network" / "plan.gpkg", layer="consumers")
+    s = json.loads((out / "summary.json").read_text())
+    sites = {(x["location"]["lat"], x["location"]["lon"]) for x in s["sources"] if x["location"].get("lat")}
+    context, page, errors, requests = open_map(browser, out / "map.html", screenshot=tmp_path / "map.png")
+    try:
+        # pipes and consumers of the plan, one marker per source site, the sink
+        expected = len(pipes) + len(consumers) + len(sites) + 1
+        assert page.locator(".leaflet-overlay-pane path.leaflet-interactive").count() == expected
+        marker = page.locator(".leaflet-heatmap-concept_sources-pane path.leaflet-interactive").first
+        marker.dispatch_event("click")
+        popup = page.locator(".leaflet-popup-content")
+        popup.wait_for()
+        text = popup.inner_text()
+        for concept in s["comparison"][1:]:
+            assert concept["concept"] in text
+        assert "GWh/a" in text and "full-load h" in text
+        page.locator(".leaflet-heatmap-concept_sink-pane path.leaflet-interactive").first.dispatch_event("click")
+        page.wait_for_function("document.querySelector('.leaflet-popup-content').innerText.includes('Demand')")
+        assert "excess-heat share" in page.locator(".leaflet-popup-content").inner_text()
+        assert errors == []
+        assert_offline(requests)
+    finally:
+        context.close()

@@ -1,9 +1,11 @@
 """Excess-heat concepts compared over a year (``heatmap concepts``): conducts the stages and writes the outputs.
 
-scenario → hourly inputs (outdoor temperature, heating curve, demand, network losses, electricity price) →
+scenario (and the plan of its network, ``network.plan``: :mod:`heatmap.energy.concept_network`) → hourly inputs
+(outdoor temperature, heating curve, demand, network losses, electricity price) →
 sources resolved from their presets → per concept: producers and storages → one LP each
 (:mod:`heatmap.energy.dispatch`) → yearly figures, costs, CO₂ → regional impact against the reference (boilers only,
-:mod:`heatmap.energy.impact`) → hourly dispatch CSVs, comparison and impact tables, plots, ``summary.json``.
+:mod:`heatmap.energy.impact`) → hourly dispatch CSVs, comparison and impact tables, plots, ``summary.json``,
+and with a planned network its GeoPackage and maps (``network/``) and the concepts map (``map.html``).
 
 Everything is written into a temporary folder beside the output folder and swapped into place only when all
 files are complete (:func:`heatmap.io.output_folder.write_atomically`).
@@ -24,6 +26,7 @@ import pandas as pd
 from heatmap import __version__
 from heatmap._errors import ScenarioError
 from heatmap.demand.climate import network_losses_kw, supply_temperature_c, year_index
+from heatmap.energy.concept_network import PlannedNetwork, heat_loss_coefficient, network_summary, planned_network
 from heatmap.energy.dispatch import DispatchResult, Producer, Storage, dispatch_figures, solve_dispatch
 from heatmap.energy.energy_scenario import Concept, EnergyScenario, assumptions
 from heatmap.energy.excess_heat import availability_hourly, read_presets, source_producer
@@ -49,6 +52,7 @@ class Year:
     demand_kw: np.ndarray
     losses_kw: np.ndarray
     price_eur_per_mwh: np.ndarray
+    heat_loss_coefficient_w_per_k: float
 
 
 @dataclass
@@ -120,10 +124,21 @@ class ConceptStudy:
     units: pd.DataFrame
     impact: pd.DataFrame
     calibration: pd.DataFrame
+    network: PlannedNetwork | None = None
+    heat_loss: dict[str, Any] = field(default_factory=dict)
+    """The network UA used for the hourly losses, the values it comes from and the rule (see
+    :func:`heatmap.energy.concept_network.heat_loss_coefficient`)."""
 
 
-def year_inputs(scn: EnergyScenario) -> Year:
-    """Read and derive the hourly inputs: outdoor temperature, supply temperature, demand, losses, price."""
+def year_inputs(scn: EnergyScenario, *, heat_loss_coefficient_w_per_k: float | None = None) -> Year:
+    """Read and derive the hourly inputs: outdoor temperature, supply temperature, demand, losses, price.
+
+    The hourly network losses use ``heat_loss_coefficient_w_per_k`` (W/K), by default the scenario's
+    ``network.heat_loss_coefficient_w_per_k``.
+    """
+    ua = heat_loss_coefficient_w_per_k
+    if ua is None:
+        ua = scn.network.heat_loss_coefficient_w_per_k
     from heatmap.demand.profiles import hourly_load_kw, read_hourly
 
     index = year_index(scn.year)
@@ -155,7 +170,7 @@ def year_inputs(scn: EnergyScenario) -> Year:
         supply,
         return_c=scn.network.return_temperature_c,
         ground_c=scn.network.ground_temperature_c,
-        heat_loss_coefficient_w_per_k=scn.network.heat_loss_coefficient_w_per_k,
+        heat_loss_coefficient_w_per_k=ua,
     )
     p = scn.electricity.price
     if isinstance(p, float | int):
@@ -168,7 +183,7 @@ def year_inputs(scn: EnergyScenario) -> Year:
         "Year %d: demand %.0f MWh (peak %.0f kW), network losses %.0f MWh, mean price %.1f €/MWh",
         scn.year, demand.sum() / 1000, demand.max(), losses.sum() / 1000, price.mean(),
     )  # fmt: skip
-    return Year(index, outdoor, supply, np.asarray(demand, dtype=float), losses, price)
+    return Year(index, outdoor, supply, np.asarray(demand, dtype=float), losses, price, float(ua))
 
 
 def read_fuels(path: Path) -> pd.DataFrame:
@@ -432,13 +447,17 @@ def _calibration(sources: list[ResolvedSource], results: list[ConceptResult]) ->
     return pd.DataFrame(rows)
 
 
-def run_concepts(scn: EnergyScenario) -> ConceptStudy:
+def run_concepts(scn: EnergyScenario, *, plan: Any = None) -> ConceptStudy:
     """Run the reference and every concept of a scenario and compare them.
 
     Parameters
     ----------
     scn
         A validated concept scenario.
+    plan
+        The plan of the scenario's network when it names one (``network.plan``): a :class:`heatmap.plan.Plan`
+        of the scenario :func:`heatmap.energy.concept_network.read_plan_scenario` reads
+        (``heatmap.plan.plan_from_scenario(read_plan_scenario(scn))``; ``heatmap concepts`` does this).
 
     Returns
     -------
@@ -447,7 +466,19 @@ def run_concepts(scn: EnergyScenario) -> ConceptStudy:
     """
     from heatmap.energy.impact import regional_impact
 
-    year = year_inputs(scn)
+    if (scn.network.plan is None) != (plan is None):
+        raise ScenarioError(
+            "network.plan names a plan scenario: pass its plan (plan=)"
+            if plan is None
+            else "a plan was passed but the scenario names no network.plan"
+        )
+    network = planned_network(scn, plan) if plan is not None else None
+    heat_loss = heat_loss_coefficient(scn, network)
+    year = year_inputs(scn, heat_loss_coefficient_w_per_k=heat_loss["used_w_per_k"])
+    losses_mwh = float(year.losses_kw.sum() / 1000)
+    heat_loss["losses_mwh_per_a"] = losses_mwh
+    if heat_loss["planned_w_per_k"] is not None:  # losses are linear in UA: the planned pipes' part of them
+        heat_loss["planned_losses_mwh_per_a"] = losses_mwh * heat_loss["planned_w_per_k"] / heat_loss["used_w_per_k"]
     fuels = read_fuels(scn.path(scn.fuels_csv))
     sources = resolve_sources(scn, year.index)
     reference = Concept(
@@ -468,6 +499,8 @@ def run_concepts(scn: EnergyScenario) -> ConceptStudy:
         units=_units_table(results),
         impact=impact,
         calibration=_calibration(sources, results[1:]),
+        network=network,
+        heat_loss=heat_loss,
     )
     logger.info("Compared %d concepts against the reference", len(scn.concepts))
     return study
@@ -498,6 +531,7 @@ def concepts_summary(study: ConceptStudy) -> dict[str, Any]:
             "demand_mwh": float(year.demand_kw.sum() / 1000),
             "demand_peak_kw": float(year.demand_kw.max()),
             "network_losses_mwh": float(year.losses_kw.sum() / 1000),
+            "heat_loss_coefficient": study.heat_loss,
             "electricity_price_mean_eur_per_mwh": float(year.price_eur_per_mwh.mean()),
             "notes": {
                 "demand": scn.demand.note,
@@ -549,6 +583,10 @@ def concepts_summary(study: ConceptStudy) -> dict[str, Any]:
             ),
             "sources_never_usable": {r.name: r.unusable_sources for r in study.results if r.unusable_sources},
         },
+        "network": (
+            network_summary(study.network, float(year.demand_kw.sum() / 1000)) if study.network is not None else None
+        ),
+        "files": list(output_names(study)),
         "fuels": study.fuels.reset_index().to_dict(orient="records"),
         "assumptions": assumptions(scn),
     }
@@ -636,6 +674,8 @@ def output_names(study: ConceptStudy) -> tuple[str, ...]:
     for r in study.results:
         slug = _slug(r.name)
         names += [f"dispatch_{slug}.csv", f"dispatch_{slug}.png", f"duration_{slug}.png"]
+    if study.network is not None:
+        names += ["map.html", "network/plan.gpkg", "network/map.html", "network/summary.json"]
     if len(set(names)) != len(names):
         raise ScenarioError("concept names must differ in more than punctuation (their file names collide)")
     return tuple(names)
@@ -647,12 +687,15 @@ def write_concepts(study: ConceptStudy, out_dir: Path) -> dict[str, Path]:
     The scenario file and every file it names are the run's inputs: none may lie in ``out_dir``
     (:func:`heatmap.io.output_folder.check_output_folder`).
     """
+    from heatmap.energy.concept_network import write_network_outputs
     from heatmap.io.output_folder import input_paths, write_atomically
     from heatmap.io.outputs import write_json
 
     names = output_names(study)
     scn = study.scenario
     inputs = [p for p in (scn.file, *input_paths(scn)) if p is not None]
+    if study.network is not None:
+        inputs += input_paths(study.network.plan.scenario)
 
     def write(tmp: Path) -> None:
         study.comparison.to_csv(tmp / "comparison.csv", index=False, float_format="%.4f")
@@ -682,6 +725,8 @@ def write_concepts(study: ConceptStudy, out_dir: Path) -> dict[str, Path]:
             table.to_csv(tmp / f"dispatch_{slug}.csv", index=False, float_format="%.3f")
             plot_dispatch(r, study.year, tmp / f"dispatch_{slug}.png")
             plot_duration(r, study.year, tmp / f"duration_{slug}.png")
+        if study.network is not None:
+            write_network_outputs(study, tmp)
         write_json(concepts_summary(study), tmp / "summary.json")
 
     written = write_atomically(out_dir, names, write, inputs=inputs)
@@ -696,6 +741,7 @@ def concepts_report(study: ConceptStudy, written: dict[str, Path]) -> str:
         f"Scenario: {study.scenario.name}",
         f"Demand {study.year.demand_kw.sum() / 1e6:,.1f} GWh/a + network losses "
         f"{study.year.losses_kw.sum() / 1e6:,.1f} GWh/a; peak {study.year.demand_kw.max() / 1000:,.1f} MW",
+        *_network_lines(study),
         "",
         format_comparison(study.comparison),
         "",
@@ -730,3 +776,20 @@ def concepts_report(study: ConceptStudy, written: dict[str, Path]) -> str:
         *(f"  {p}" for p in written.values()),
     ]  # fmt: skip
     return "\n".join(lines)
+
+
+def _network_lines(study: ConceptStudy) -> list[str]:
+    """Return the report's network lines: the heat-loss coefficient used and the planned network's figures."""
+    h = study.heat_loss
+    if study.network is None:
+        return [f"Network heat-loss coefficient {h['used_w_per_k']:,.0f} W/K (estimate; no network.plan)"]
+    plan = study.network.plan
+    f = plan.figures
+    parts = {"estimate": h["estimate_w_per_k"], "planned": h["planned_w_per_k"]}
+    return [
+        f"Network heat-loss coefficient {h['used_w_per_k']:,.0f} W/K: {h['rule']}; "
+        + ", ".join(f"{k} {v:,.0f} W/K" for k, v in parts.items()),
+        f"Planned network ({study.scenario.network.plan.name}): {f['route_length_m'] / 1000:,.2f} km of route, "
+        f"capex {f['capex_eur'] / 1e6:,.2f} M€, losses {study.network.design_losses_kw:,.0f} kW at the design case, "
+        f"checks {'ok' if plan.ok else 'FAIL'}; sink {study.network.sink_id or '–'}",
+    ]

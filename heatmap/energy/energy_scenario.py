@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from heatmap import settings
 from heatmap._errors import ScenarioError
@@ -148,10 +148,35 @@ class SupplyCurve(_Model):
         return self
 
 
-class Network(_Model):
-    """The network as the dispatch sees it: its temperatures and its heat loss."""
+def _existing_file(value: Path | None) -> Path | None:
+    if value is not None and not value.is_file():
+        raise ValueError(f"plan scenario file {value} not found (a path relative to this scenario file)")
+    return value
 
-    heat_loss_coefficient_w_per_k: float = Field(ge=0, description="UA of the whole network, W per K above ground")
+
+class Network(_Model):
+    """The network as the dispatch sees it: its temperatures and its heat loss.
+
+    ``plan`` names a plan scenario (``heatmap plan``) whose network is planned with the study: its GeoPackage
+    and maps are written with the study, and its heat-loss coefficient, taken from the simulated losses at its
+    design case (:func:`heatmap.energy.concepts.planned_heat_loss_coefficient`), enters the hourly losses as
+    ``plan_losses`` says: ``add`` — the planned pipes connect a source to the network whose losses
+    ``heat_loss_coefficient_w_per_k`` estimates, so their UA is added to it; ``replace`` — the plan is the whole
+    network, its UA replaces the estimate.
+    """
+
+    heat_loss_coefficient_w_per_k: float = Field(
+        ge=0, description="UA of the network (W per K above ground); an estimate unless plan_losses is replace"
+    )
+    plan: Annotated[FilePath | None, AfterValidator(_existing_file)] = Field(
+        None, description="plan scenario (YAML, relative to this file) of the network planned with the study"
+    )
+    plan_losses: Literal["add", "replace"] = Field(
+        "add", description="add the planned network's UA to the estimate (a connection) or replace it (whole grid)"
+    )
+    sink: Id | None = Field(
+        None, description="consumer id in the plan where this study's demand is delivered (drawn as the sink)"
+    )
     return_temperature_c: float = Field(gt=0, lt=100)
     ground_temperature_c: float = Field(gt=-10, lt=30)
     supply: SupplyCurve
@@ -159,6 +184,12 @@ class Network(_Model):
         5.0, ge=0, description="source must exceed the supply temperature by this to feed directly"
     )
     note: str | None = None
+
+    @model_validator(mode="after")
+    def _plan_settings_need_a_plan(self) -> Network:
+        if self.plan is None and (self.sink is not None or "plan_losses" in self.model_fields_set):
+            raise ValueError("sink and plan_losses need a plan (the plan scenario of the network)")
+        return self
 
     @model_validator(mode="after")
     def _return_below_supply(self) -> Network:

@@ -1,0 +1,344 @@
+"""The network planned with a concept study (``network.plan``): its heat-loss coefficient, figures and maps.
+
+A concept study may name a plan scenario (``heatmap plan``) for its network. The command line plans it
+(:func:`heatmap.plan.plan_from_scenario`, on the scenario :func:`read_plan_scenario` reads) and hands the plan
+to :func:`heatmap.energy.concepts.run_concepts`, which takes from it:
+
+- the planned network's heat-loss coefficient (:func:`planned_heat_loss_coefficient`), combined with the
+  scenario's estimate as ``network.plan_losses`` says (:func:`heat_loss_coefficient`);
+- the network's figures for the summary (:func:`network_summary`);
+- the layers of the concepts map (:func:`concepts_map_layers`): the planned pipes, the excess-heat sources with
+  their heat in each concept, and the sink (the plan's consumer where the study's demand is delivered).
+
+How the planned network relates to the study's demand is the scenario's to say: in the bundled KIP study the
+plan is the connection that carries Boliden's acid-plant heat to the town's network (and to three park users),
+while the study's demand is the whole town's district heating. ``plan_losses: add`` counts the connection's
+losses on top of the town network's estimated losses; the park users' demand in the plan is not part of the
+study's demand (reported as such in the summary).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from heatmap import __version__
+from heatmap._errors import InputDataError, ScenarioError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class PlannedNetwork:
+    """The plan of a study's network and the figures the study takes from it.
+
+    ``plan`` is a :class:`heatmap.plan.Plan` (every check holds); ``heat_loss_coefficient_w_per_k`` follows the
+    rule of :func:`planned_heat_loss_coefficient`.
+    """
+
+    plan: Any
+    sink_id: str | None
+    heat_loss_coefficient_w_per_k: float
+    design_losses_kw: float
+    design_mean_temperature_c: float
+    ground_temperature_c: float
+
+
+def read_plan_scenario(scn) -> Any:
+    """Read and check the plan scenario that ``network.plan`` names (``None`` if it names none).
+
+    Parameters
+    ----------
+    scn
+        A validated :class:`heatmap.energy.energy_scenario.EnergyScenario`.
+
+    Returns
+    -------
+    heatmap.scenario.Scenario or None
+        The plan scenario, its input files checked.
+
+    Raises
+    ------
+    heatmap._errors.ScenarioError
+        Naming ``network.plan``, the plan scenario file and what is wrong in it.
+    """
+    from heatmap.scenario import check_input_files, scenario_from_file
+
+    path = scn.network.plan
+    if path is None:
+        return None
+    try:
+        plan_scn = scenario_from_file(path)
+        check_input_files(plan_scn)
+    except (ScenarioError, InputDataError) as exc:
+        raise ScenarioError(f"network.plan ({path}): {exc}") from None
+    logger.info("Read the plan scenario %s of the study's network", path)
+    return plan_scn
+
+
+def planned_heat_loss_coefficient(plan) -> tuple[float, float, float]:
+    """Return the planned network's UA (W/K), its design-case losses (kW) and mean water temperature (°C).
+
+    Rule: ``UA = Q_loss / ((T_supply + T_return) / 2 − T_ground)``, with ``Q_loss`` the heat lost by every pipe
+    (supply and return) in the plan's simulated design case and the plan's design temperatures. With this UA the
+    dispatch's hourly loss ``UA · ((T_supply + T_return) / 2 − T_ground)`` reproduces the simulated loss at the
+    design temperatures. By hand it is about ``Σ U'·L`` over all pipes (catalogue U' per metre of pipe): the
+    supply and return pipes of a route have the same U' and length, so their mean excess temperature is that of
+    the design case, apart from the small cooling along the pipes.
+
+    Parameters
+    ----------
+    plan
+        A :class:`heatmap.plan.Plan`.
+
+    Returns
+    -------
+    tuple of float
+        UA (W/K), losses at the design case (kW), the design mean temperature (°C).
+    """
+    t = plan.scenario.temperatures
+    mean_c = (t.supply_c + t.return_c) / 2
+    losses_kw = float(plan.pipes.q_loss_kw.sum())
+    ua = losses_kw * 1000.0 / (mean_c - t.ground_c)
+    logger.info("Planned network: %.1f kW lost at the design case, UA %.0f W/K", losses_kw, ua)
+    return ua, losses_kw, mean_c
+
+
+def planned_network(scn, plan) -> PlannedNetwork:
+    """Check the plan of the study's network and take its heat-loss coefficient.
+
+    Parameters
+    ----------
+    scn
+        The concept scenario (its ``network.plan`` and ``network.sink``).
+    plan
+        The :class:`heatmap.plan.Plan` of ``network.plan``.
+
+    Raises
+    ------
+    heatmap._errors.ScenarioError
+        If the plan fails its checks, or ``network.sink`` is not a connected consumer of the plan.
+    """
+    from heatmap.io.outputs import failed_checks
+
+    if not plan.ok:
+        raise ScenarioError(
+            f"network.plan ({scn.network.plan}): the planned network fails its checks "
+            f"({', '.join(failed_checks(plan))}); run `heatmap plan {scn.network.plan} --partial` to see why"
+        )
+    sink = scn.network.sink
+    if sink is not None:
+        connected = plan.consumers.loc[plan.consumers.connected.astype(bool), "consumer_id"].astype(str).tolist()
+        if sink not in connected:
+            raise ScenarioError(
+                f"network.sink {sink!r} is not a connected consumer of the plan {scn.network.plan}; "
+                f"connected: {', '.join(connected)}"
+            )
+    ua, losses_kw, mean_c = planned_heat_loss_coefficient(plan)
+    return PlannedNetwork(plan, sink, ua, losses_kw, mean_c, plan.scenario.temperatures.ground_c)
+
+
+def heat_loss_coefficient(scn, network: PlannedNetwork | None) -> dict[str, Any]:
+    """Return the network UA the dispatch uses, both values it comes from and the rule that combined them."""
+    estimate = scn.network.heat_loss_coefficient_w_per_k
+    if network is None:
+        return {"used_w_per_k": estimate, "rule": "estimate", "estimate_w_per_k": estimate, "planned_w_per_k": None}
+    planned = network.heat_loss_coefficient_w_per_k
+    if scn.network.plan_losses == "add":
+        return {
+            "used_w_per_k": estimate + planned,
+            "rule": "estimate + planned (plan_losses: add; the plan connects a source to the estimated network)",
+            "estimate_w_per_k": estimate,
+            "planned_w_per_k": planned,
+        }
+    return {
+        "used_w_per_k": planned,
+        "rule": "planned (plan_losses: replace; the plan is the whole network, the estimate is not used)",
+        "estimate_w_per_k": estimate,
+        "planned_w_per_k": planned,
+    }
+
+
+def network_summary(network: PlannedNetwork, demand_mwh: float) -> dict[str, Any]:
+    """Return the planned network's figures for the summary: length, capex, losses, checks, consumers."""
+    from heatmap.io.outputs import failed_checks
+
+    plan = network.plan
+    f = plan.figures
+    c = plan.consumers
+    connected = c[c.connected.astype(bool)]
+    others = connected[connected.consumer_id.astype(str) != (network.sink_id or "")]
+    return {
+        "plan_scenario": plan.scenario.name,
+        "plan_scenario_file": plan.scenario.path,
+        "route_length_m": f["route_length_m"],
+        "capex_eur": f["capex_eur"],
+        "design_losses_kw": network.design_losses_kw,
+        "design_mean_temperature_c": network.design_mean_temperature_c,
+        "design_ground_temperature_c": network.ground_temperature_c,
+        "heat_loss_coefficient_w_per_k": network.heat_loss_coefficient_w_per_k,
+        "heat_loss_coefficient_rule": "design-case simulated losses ÷ ((T_supply + T_return)/2 − T_ground)",
+        "plan_heat_losses_mwh_per_a": f["heat_losses_mwh_per_a"],
+        "checks_ok": bool(plan.ok),
+        "failed_checks": failed_checks(plan),
+        "energy_balance_residual_relative": plan.energy_balance["residual_relative"],
+        "sources": plan.sources.source_id.astype(str).tolist(),
+        "consumers_connected": connected.consumer_id.astype(str).tolist(),
+        "sink": network.sink_id,
+        "sink_note": (
+            f"the study's demand ({demand_mwh / 1000:,.1f} GWh/a) is delivered at the plan's consumer "
+            f"{network.sink_id!r}"
+            if network.sink_id
+            else "no sink named (network.sink)"
+        ),
+        "plan_demand_outside_study_mwh_per_a": float(others.annual_demand_mwh.sum()),
+        "plan_demand_outside_study_note": (
+            "annual demand of the plan's other consumers: planned and drawn, not part of the study's dispatch"
+        ),
+    }
+
+
+# --- the concepts map ---------------------------------------------------------------------------------
+
+
+def _source_points(study) -> gpd.GeoDataFrame:
+    """One point per plant with its sources' heat in each concept (sources without a location are left out)."""
+    rows = []
+    for s in study.sources:
+        lat, lon = s.location.get("lat"), s.location.get("lon")
+        if lat is None or lon is None:
+            continue
+        rows.append({"source_id": s.id, "plant": s.location.get("plant"), "lat": lat, "lon": lon, "source": s})
+    if not rows:
+        return gpd.GeoDataFrame(geometry=[], crs=4326)
+    out = []
+    for (plant, lat, lon), group in pd.DataFrame(rows).groupby(["plant", "lat", "lon"], sort=False):
+        sources = list(group.source)
+        row: dict[str, Any] = {
+            "plant": plant,
+            "sources": ", ".join(s.id for s in sources),
+            "temperature_c": ", ".join(f"{s.temperature_c:g} °C" for s in sources),
+            "capacity_kw": float(sum(s.capacity_kw for s in sources)),
+            "available_gwh_per_a": float(sum(s.available_mwh for s in sources) / 1000),
+            "coordinates": str(sources[0].location.get("coordinates", "unknown quality")),
+        }
+        for i, r in enumerate(study.results[1:]):
+            units = {u["unit"]: u for u in r.figures["units"]}
+            parts = []
+            for s in sources:
+                u = units.get(s.id)
+                text = (
+                    "not in this concept"
+                    if u is None
+                    else f"{u['heat_mwh'] / 1000:,.1f} GWh/a, {u['full_load_hours_h']:,.0f} full-load h"
+                )
+                parts.append(text if len(sources) == 1 else f"{s.id}: {text}")
+            row[f"concept_{i}"] = "; ".join(parts)
+        out.append({**row, "geometry": gpd.points_from_xy([lon], [lat])[0]})
+    return gpd.GeoDataFrame(out, geometry="geometry", crs=4326)
+
+
+def concepts_map_layers(study) -> tuple[dict[str, gpd.GeoDataFrame], dict[str, Any]]:
+    """Return the concepts map's layers and their definitions.
+
+    Drawn: the planned network's pipes and consumers (its sources give way to the study's), the
+    study's excess-heat sources by plant (popup: each source's heat fed in and full-load hours per concept) and
+    the sink (popup: the study's demand, losses and each concept's excess-heat share).
+
+    Returns
+    -------
+    tuple
+        Layer name → features, layer name → :class:`heatmap.maps.layers.LayerSpec`.
+    """
+    from heatmap.io.outputs import plan_layers
+    from heatmap.maps.layers import PopupField, load_layer_specs
+
+    specs = load_layer_specs()
+    layers: dict[str, gpd.GeoDataFrame] = {}
+    network = study.network
+    if network is not None:
+        for name, frame in plan_layers(network.plan).items():
+            if name in ("pipes", "consumers"):  # the candidate links and its own sources are the plan map's
+                layers[name] = frame
+    concepts = [r.name for r in study.results[1:]]
+    source_spec = dataclasses.replace(
+        specs["sources"],
+        name="concept_sources",
+        title="Excess-heat sources (heat per concept)",
+        draw_order=4,
+        popup=(
+            PopupField("plant", "Plant"),
+            PopupField("coordinates", "Coordinates"),
+            PopupField("sources", "Sources"),
+            PopupField("temperature_c", "Temperature"),
+            PopupField("capacity_kw", "Capacity", "kW", 0),
+            PopupField("available_gwh_per_a", "Available", "GWh/a", 1),
+            *(PopupField(f"concept_{i}", name) for i, name in enumerate(concepts)),
+        ),
+    )
+    layers["concept_sources"] = _source_points(study)
+    specs["concept_sources"] = source_spec
+    if network is not None and network.sink_id is not None:
+        c = network.plan.consumers
+        sink = c[c.consumer_id.astype(str) == network.sink_id][["consumer_id", "name", "geometry"]].copy()
+        year = study.year
+        sink["demand_gwh_per_a"] = year.demand_kw.sum() / 1e6
+        sink["peak_mw"] = year.demand_kw.max() / 1000
+        sink["losses_gwh_per_a"] = year.losses_kw.sum() / 1e6
+        for i, r in enumerate(study.results[1:]):
+            sink[f"share_{i}"] = 100 * r.figures["excess_heat_share"]
+        layers["concept_sink"] = sink
+        specs["concept_sink"] = dataclasses.replace(
+            specs["sources"],
+            name="concept_sink",
+            title="Sink: the study's demand (town district heating)",
+            draw_order=3.5,
+            color=dataclasses.replace(specs["sources"].color, color="#2c7bb6"),
+            radius_px=11,
+            popup=(
+                PopupField("consumer_id", "Sink"),
+                PopupField("name", "Name"),
+                PopupField("demand_gwh_per_a", "Demand of the study", "GWh/a", 1),
+                PopupField("peak_mw", "Peak demand", "MW", 1),
+                PopupField("losses_gwh_per_a", "Network losses", "GWh/a", 1),
+                *(PopupField(f"share_{i}", f"{name}: excess-heat share", "%", 1) for i, name in enumerate(concepts)),
+            ),
+        )
+    return layers, specs
+
+
+def write_network_outputs(study, folder: Path) -> None:
+    """Write the planned network and the concepts map into ``folder`` (the study's temporary output folder).
+
+    Files: ``network/plan.gpkg`` (styled for QGIS), ``network/map.html`` and ``network/summary.json`` (as
+    ``heatmap plan`` writes them) and ``map.html`` (:func:`concepts_map_layers`).
+    """
+    from heatmap.io.outputs import plan_layers, plan_summary, write_gpkg, write_json
+    from heatmap.maps import qgis_style, webmap
+
+    network = study.network
+    if network is not None:
+        plan = network.plan
+        sub = folder / "network"
+        sub.mkdir()
+        layers = plan_layers(plan)
+        gpkg = sub / "plan.gpkg"
+        metadata = {
+            "heatmap_version": __version__,
+            "heatmap_scenario": str(plan.scenario.name),
+            "heatmap_status": "ok",
+            "heatmap_failed_checks": "",
+        }
+        qgis_style.write_layer_styles(gpkg, write_gpkg(layers, gpkg, metadata=metadata))
+        webmap.write_map(layers, sub / "map.html", title=plan.scenario.name)
+        write_json(plan_summary(plan), sub / "summary.json")
+    layers, specs = concepts_map_layers(study)
+    webmap.write_map(layers, folder / "map.html", specs=specs, title=study.scenario.name)
+    n = 0 if network is None else int(np.sum(network.plan.pipes.circuit == "supply"))
+    logger.info("Wrote the concepts map (%d supply pipes, %d source sites)", n, len(layers["concept_sources"]))
