@@ -265,11 +265,18 @@ def concepts(scenario: Path, out_dir: Path, verbose: int, quiet: bool) -> None:
 @verbosity
 @quiet
 def matches(scenario: Path, out_dir: Path, verbose: int, quiet: bool) -> None:
-    """Rank source–sink pairings of the SCENARIO file (YAML): matches.csv, matches.gpkg, summary.json."""
+    """Rank source–sink pairings of the SCENARIO file (YAML): matches.csv, matches.gpkg, summary.json.
+
+    Where the scenario chooses pairs (plan.pairs), they are planned with the network model and written to
+    network/ in the same output folder (plan.gpkg, map.html, summary.json).
+    """
     _configure_logging(verbose, quiet)
     from heatmap.energy.matching import (
         format_matches,
+        format_planned,
         matching_scenario_from_file,
+        plan_matches,
+        planned_summary,
         rank_matches,
         scenario_routes,
         scenario_units,
@@ -290,9 +297,14 @@ def matches(scenario: Path, out_dir: Path, verbose: int, quiet: bool) -> None:
             sink_profiles_kw=sink_kw,
             routes=scenario_routes(scn),
         )
-        written = write_matches(scn, table, out_dir, inputs=inputs, sources=sources, sinks=sinks)
+        planned = None
+        if scn.plan is not None:
+            planned = plan_matches(scn, table, sources, sinks, source_kw, sink_kw)
+        written = write_matches(scn, table, out_dir, inputs=inputs, sources=sources, sinks=sinks, planned=planned)
     if not quiet:
         click.echo(format_matches(table))
+        if planned is not None:
+            click.echo("\n" + format_planned(planned_summary(planned)))
         click.echo("\nWritten:")
         for path in written.values():
             click.echo(f"  {path}")

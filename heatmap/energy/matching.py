@@ -4,8 +4,9 @@ Every source is paired with every sink, each pair judged **as if it were alone**
 sink compete; the table is a list for discussion, not an allocation). For each pair:
 
 - **Kind.** ``direct`` where ``source t_c ≥ sink t_c + approach_k`` (a heat exchanger suffices); else
-  ``heat_pump`` if heat pumps are allowed, with ``COP = η · T_hot / (T_hot − T_cold)`` (kelvin; ``T_hot`` the
-  sink's supply temperature, ``T_cold`` the source temperature — the rule of :func:`heatmap.energy.excess_heat.cop`).
+  ``heat_pump`` if heat pumps are allowed, with ``COP = min(η · T_hot / (T_hot − T_cold), max_cop)`` (kelvin;
+  ``T_hot`` the sink's supply temperature, ``T_cold`` the source temperature — the rule of
+  :func:`heatmap.energy.excess_heat.cop`).
   Per MWh delivered the pump takes ``1 − 1/COP`` MWh from the source and ``1/COP`` MWh of electricity.
 - **Distance.** Without candidate routes: ``route_length_m = max(straight line × detour_factor,
   min_route_length_m)`` and ``route_cost_factor`` 1. With candidate routes (streets and/or links drawn in QGIS,
@@ -43,19 +44,20 @@ Left out: heat lost from the pipe, pumping energy, the sink's own equipment, and
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 from shapely.geometry import LineString
 
 from heatmap import settings
 from heatmap._errors import InputDataError, ScenarioError
 from heatmap.economics import annuity_factor
-from heatmap.energy.energy_scenario import HourlyCsv, Id, assumptions
+from heatmap.energy.energy_scenario import MAX_COP, MAX_COP_DOC, HourlyCsv, Id, assumptions
 from heatmap.energy.excess_heat import availability_hourly, cop, read_presets
 from heatmap.scenario import Surface, SurfaceCostFactors
 
@@ -113,6 +115,7 @@ class HeatPumpRule(_Model):
     cost_eur_per_kw: float = Field(700.0, ge=0, description="investment per kW of heat output (estimate)")
     om_eur_per_mwh: float = Field(0.0, ge=0, description="operation and maintenance per MWh of heat")
     max_lift_k: float = Field(80.0, gt=0, description="largest lift T_hot − T_cold one pump makes (estimate)")
+    max_cop: float = Field(MAX_COP, gt=1, le=50, description=MAX_COP_DOC)
 
 
 class MatchingSettings(_Model):
@@ -209,6 +212,39 @@ class CandidateLinks(_Model):
     cost_factors: SurfaceCostFactors = Field(SurfaceCostFactors(), description="trench cost relative to a street")
 
 
+class MatchPlan(_Model):
+    """The pairs a study chooses, planned together with the network model (:func:`plan_matches`).
+
+    Each chosen source feeds its sinks through one network (``network.supply_areas: shared`` of the plan):
+    the pipes follow the pairs' routes (their straight lines, or the candidate links), the heat exchanger or
+    heat pump stands at the source and heats the water to its sinks' supply temperature.
+    """
+
+    pairs: list[tuple[Id, Id]] = Field(
+        min_length=1, description="the chosen pairs, each [source_id, sink_id]; a sink is fed by one source"
+    )
+    route_surface: Surface = Field(
+        "street",
+        description="surface of the straight pair lines where the scenario has no candidate_links (street: the "
+        "catalogue's price, cost factor 1, as the match table prices its routes)",
+    )
+    supply_margin_k: float = Field(
+        2.0,
+        ge=0,
+        le=30,
+        description="the source heats the water this much above its sinks' supply temperature, for the cooling "
+        "along the pipe (estimate; a direct source gives at most its temperature − approach_k)",
+    )
+    loss_allowance_share: float = Field(
+        0.03,
+        ge=0,
+        lt=0.5,
+        description="where a source's capacity limits its pairs, their sinks are planned at design load × (1 − this) "
+        "so that the source also covers the pipes' heat losses at the peak (estimate; the plan reports the losses)",
+    )
+    ground_c: float = Field(8.0, ge=-20, le=40, description="undisturbed ground temperature around the pipes")
+
+
 class MatchScenario(_Model):
     """A matching study: sources, sinks, their locations and the settings."""
 
@@ -221,7 +257,10 @@ class MatchScenario(_Model):
     candidate_links: CandidateLinks | None = Field(None, description="route on these lines, not straight lines")
     sources: list[MatchSource] = Field(min_length=1)
     sinks: list[MatchSink] = Field(min_length=1)
+    plan: MatchPlan | None = Field(None, description="the chosen pairs to plan with the network model")
     _base_dir: Path = PrivateAttr(default=Path("."))
+    _pair_lines: dict[int, int] = PrivateAttr(default_factory=dict)
+    _path: Path | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _ids(self) -> MatchScenario:
@@ -233,6 +272,29 @@ class MatchScenario(_Model):
         if any(s.shape == "degree_hours" for s in self.sinks) and self.outdoor_temperature is None:
             raise ValueError("sinks of shape degree_hours need outdoor_temperature")
         return self
+
+    @field_validator("plan")
+    @classmethod
+    def _chosen(cls, plan: MatchPlan | None, info: ValidationInfo) -> MatchPlan | None:
+        if plan is None or "sources" not in info.data or "sinks" not in info.data:
+            return plan
+        known = {"source": [u.id for u in info.data["sources"]], "sink": [u.id for u in info.data["sinks"]]}
+        fed_by: dict[str, str] = {}
+        for i, (source, sink) in enumerate(plan.pairs):
+            where = f"pairs[{i}] [{source}, {sink}]"
+            for role, uid in (("source", source), ("sink", sink)):
+                if uid not in known[role]:
+                    raise ValueError(f"{where}: no {role} has the id {uid!r} (known: {', '.join(known[role])})")
+            if plan.pairs.index((source, sink)) < i:
+                first = plan.pairs.index((source, sink))
+                raise ValueError(f"{where}: the pair is chosen twice (also pairs[{first}])")
+            if sink in fed_by:
+                raise ValueError(
+                    f"{where}: sink {sink} is already chosen with source {fed_by[sink]}; each pair's energy is judged "
+                    "as if alone, so a sink is planned with one source"
+                )
+            fed_by[sink] = source
+        return plan
 
     def path(self, p: Path) -> Path:
         """Return a path from the scenario, made absolute from the scenario file's folder."""
@@ -252,8 +314,12 @@ def matching_scenario_from_file(path: str | Path) -> MatchScenario:
     MatchScenario
     """
     from heatmap.energy.energy_scenario import energy_scenario_from_file
+    from heatmap.scenario import _line, _load_yaml
 
     scn = energy_scenario_from_file(path, model=MatchScenario)
+    if scn.plan is not None:
+        _, node = _load_yaml(Path(path).read_text(encoding="utf-8"))
+        scn._pair_lines = {i: _line(node, ("plan", "pairs", i)) for i in range(len(scn.plan.pairs))}
     logger.info("Read matching scenario %s: %d sources, %d sinks", path, len(scn.sources), len(scn.sinks))
     return scn
 
@@ -553,7 +619,7 @@ def rank_matches(
                 kind, c = "none", np.nan
                 reasons.append(f"lift {lift:g} K beyond a heat pump's {hp.max_lift_k:g} K (heat_pump.max_lift_k)")
             else:
-                kind, c = "heat_pump", float(cop(float(k.t_c), float(s.t_c), eta=hp.eta))
+                kind, c = "heat_pump", float(cop(float(k.t_c), float(s.t_c), eta=hp.eta, max_cop=hp.max_cop))
                 if c <= 1:
                     kind = "none"
                     reasons.append(f"heat-pump COP {c:.2f} ≤ 1")
@@ -651,8 +717,360 @@ def rank_matches(
     return table
 
 
+# ------------------------------------------------------------------------------------------ chosen pairs ---
+PLANNED_PAIR_COLUMNS = (
+    "source_id",
+    "sink_id",
+    "kind",
+    "source_t_c",
+    "sink_t_c",
+    "sink_t_return_c",
+    "planned_t_supply_c",
+    "planned_cop",
+    "design_kw",
+    "planned_peak_kw",
+    "matched_mwh_per_a",
+    "straight_m",
+    "route_length_m",
+    "pipe_capex_eur",
+)
+"""Columns of :attr:`MatchesPlan.pairs`: each chosen pair as the match table judged it and as it is planned."""
+
+# The network model's ranges (heatmap.scenario.Temperatures): a pair beyond them cannot be planned.
+PLAN_MAX_SUPPLY_C = 150.0
+PLAN_MAX_RETURN_C = 100.0
+
+
+@dataclass
+class MatchesPlan:
+    """The chosen pairs planned as one network model (several pieces where their routes do not meet)."""
+
+    plan: Any
+    """The :class:`heatmap.plan.Plan`."""
+    pairs: pd.DataFrame
+    """One row per chosen pair (:data:`PLANNED_PAIR_COLUMNS`)."""
+    sources: pd.DataFrame
+    """One row per chosen source: ``source_id``, ``planned_t_supply_c``, ``planned_cop``, ``capacity_kw``."""
+    pair_lines: gpd.GeoDataFrame | None
+    """The straight pair lines the plan routed on (``None`` where it used the scenario's candidate links)."""
+
+
+def _refuse(scn: MatchScenario, i: int, message: str) -> None:
+    line = scn._pair_lines.get(i)
+    where = f"{scn._path}, line {line}: " if getattr(scn, "_path", None) and line else ""
+    source, sink = scn.plan.pairs[i]
+    raise ScenarioError(f"{where}plan.pairs[{i}] [{source}, {sink}]: {message}")
+
+
+def chosen_pairs(
+    scn: MatchScenario,
+    table: pd.DataFrame,
+    sources: gpd.GeoDataFrame,
+    sinks: gpd.GeoDataFrame,
+    source_profiles_kw: dict[str, np.ndarray],
+    sink_profiles_kw: dict[str, np.ndarray],
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Check the scenario's chosen pairs against the ranking and decide what each source and sink is planned with.
+
+    A chosen pair must be feasible and within the network model's temperatures (supply ≤ 150 °C, return ≤
+    100 °C); a source chosen for several sinks must have, in every hour, the heat all of them take from it
+    (each pair's hourly take as in the ranking: ``min(deliverable, sink) × (1 − 1/COP)``, or × 1 direct).
+
+    Each source supplies the highest supply temperature of its sinks plus ``plan.supply_margin_k`` (a direct
+    source at most its own temperature − ``approach_k``; a heat-pump source at a COP for that temperature).
+    Its capacity is the heat it can deliver at its peak (``peak_kw ÷ (1 − 1/COP)`` through a heat pump). Each
+    sink is a consumer with the pair's matched annual energy and peak = the pair's design load, scaled down
+    where the source's capacity binds so that ``(1 − plan.loss_allowance_share)`` of it covers its sinks.
+
+    Returns
+    -------
+    (pairs, sources)
+        See :attr:`MatchesPlan.pairs` and :attr:`MatchesPlan.sources`.
+
+    Raises
+    ------
+    heatmap._errors.ScenarioError
+        Naming the pair (and its file line) and why it cannot be planned.
+    """
+    if scn.plan is None:
+        raise ScenarioError("the scenario chooses no pairs: give plan.pairs")
+    st, pl = scn.settings, scn.plan
+    row = table.set_index(["source_id", "sink_id"])
+    chosen = []
+    for i, (source, sink) in enumerate(pl.pairs):
+        r = row.loc[(source, sink)]
+        if not r.feasible:
+            _refuse(scn, i, f"the pair is infeasible: {r.reason}")
+        if r.sink_t_c + pl.supply_margin_k > PLAN_MAX_SUPPLY_C:
+            _refuse(
+                scn, i, f"sink supply {r.sink_t_c:g} °C + margin {pl.supply_margin_k:g} K is beyond the network "
+                f"model's {PLAN_MAX_SUPPLY_C:g} °C (temperatures.supply_c of a plan); leave the pair out of plan.pairs",
+            )  # fmt: skip
+        if r.sink_t_return_c > PLAN_MAX_RETURN_C:
+            _refuse(
+                scn, i, f"sink return {r.sink_t_return_c:g} °C is beyond the network model's {PLAN_MAX_RETURN_C:g} °C "
+                "(temperatures.return_c of a plan); leave the pair out of plan.pairs",
+            )  # fmt: skip
+        chosen.append({"i": i, **r.to_dict(), "source_id": source, "sink_id": sink})
+    pairs = pd.DataFrame(chosen)
+    pairs["from_source"] = np.where(pairs.kind == "heat_pump", 1 - 1 / pairs.cop.fillna(np.inf), 1.0)
+
+    src = sources.set_index("id")
+    snk_p = _profile(sinks, sink_profiles_kw, "sink")
+    src_p = _profile(sources, source_profiles_kw, "source")
+    hp = st.heat_pump
+    out_sources = []
+    for sid, group in pairs.groupby("source_id", sort=False):
+        taken = sum(
+            np.minimum(src_p[sid] / r.from_source, snk_p[r.sink_id]) * r.from_source for r in group.itertuples()
+        )
+        excess = taken - src_p[sid]
+        if (excess > 1e-6 * max(1.0, src_p[sid].max())).any():
+            h = int(np.argmax(excess))
+            _refuse(
+                scn, int(group.i.iloc[-1]),
+                f"source {sid} is chosen for {', '.join(group.sink_id)}, which together take {taken[h]:,.0f} kW of "
+                f"its heat in hour {h} of the year, more than the {src_p[sid][h]:,.0f} kW it has then; choose another "
+                "source for one of them",
+            )  # fmt: skip
+        t_c = float(src.t_c[sid])
+        t_supply = float(group.sink_t_c.max()) + pl.supply_margin_k
+        if (group.kind == "direct").all():
+            t_supply = max(min(t_supply, t_c - st.approach_k), float(group.sink_t_c.max()))
+            c, deliverable = np.inf, float(src.peak_kw[sid])
+        else:
+            c = float(cop(t_supply, t_c, eta=hp.eta, max_cop=hp.max_cop))
+            deliverable = float(src.peak_kw[sid]) / (1 - 1 / c)
+        need = float(group.design_kw.sum())
+        scale = min(1.0, deliverable * (1 - pl.loss_allowance_share) / need)
+        pairs.loc[group.index, "planned_t_supply_c"] = t_supply
+        pairs.loc[group.index, "planned_cop"] = c if np.isfinite(c) else np.nan
+        pairs.loc[group.index, "planned_peak_kw"] = group.design_kw * scale
+        out_sources.append(
+            {"source_id": sid, "planned_t_supply_c": t_supply, "planned_cop": c, "capacity_kw": max(deliverable, need)}
+        )
+    logger.info(
+        "Chosen pairs: %d, from %d sources, %.0f MWh/a matched",
+        len(pairs), len(out_sources), pairs.matched_mwh_per_a.sum(),
+    )  # fmt: skip
+    return pairs[list(PLANNED_PAIR_COLUMNS)].reset_index(drop=True), pd.DataFrame(out_sources)
+
+
+def _pair_lines(table: gpd.GeoDataFrame, pairs: pd.DataFrame, surface: str) -> gpd.GeoDataFrame:
+    """Return the chosen pairs' straight lines from the match table, as candidate links with one surface."""
+    keys = pd.MultiIndex.from_frame(pairs[["source_id", "sink_id"]])
+    lines = table.set_index(["source_id", "sink_id"]).loc[keys]
+    return gpd.GeoDataFrame(
+        {"pair": [f"{a} → {b}" for a, b in keys], "surface": surface}, geometry=lines.geometry.values, crs=table.crs
+    )
+
+
+def plan_scenario_dict(
+    scn: MatchScenario,
+    pairs: pd.DataFrame,
+    chosen_sources: pd.DataFrame,
+    sources: gpd.GeoDataFrame,
+    sinks: gpd.GeoDataFrame,
+    links_path: Path,
+) -> dict[str, Any]:
+    """Build the plan scenario (a mapping for :func:`heatmap.scenario.scenario_from_dict`) of the chosen pairs.
+
+    No streets: the candidate routes are ``links_path`` (the pairs' lines, or the scenario's candidate links);
+    the sources of a connected piece feed one network together (``supply_areas: shared``); no simultaneity
+    (each sink's design load is already its peak in the pair); one return temperature, the highest of the
+    chosen sinks'; the matching settings' pipe catalogue, limits and economics.
+    """
+    st, pl = scn.settings, scn.plan
+    lonlat_src = sources.set_index("id").geometry.to_crs(4326)
+    lonlat_snk = sinks.set_index("id").geometry.to_crs(4326)
+    lk = scn.candidate_links
+    links: dict[str, Any] = {"path": str(links_path), "default_surface": pl.route_surface, "snap_m": 1.0}
+    if lk is not None:
+        links = {
+            "path": str(links_path),
+            "layer": lk.layer,
+            "default_surface": lk.default_surface,
+            "snap_m": lk.snap_m,
+            "cost_factors": lk.cost_factors.model_dump(),
+        }
+    t_return = float(pairs.sink_t_return_c.max())
+    return {
+        "name": f"{scn.name}: chosen pairs",
+        "study_area": {"crs": st.crs},
+        # The pair lines end at the sites (a service pipe of ~0 m; any farther and a site would join the
+        # longest line in reach, another pair's); on candidate links, units join as the ranking joins them.
+        "streets": {"source": "none", "max_service_length_m": 1.0 if lk is None else min(st.max_connection_m, 5000.0)},
+        "links": links,
+        "sources": {
+            "inline": [
+                {
+                    "id": r.source_id,
+                    "name": r.source_id,
+                    "lon": float(lonlat_src[r.source_id].x),
+                    "lat": float(lonlat_src[r.source_id].y),
+                    "capacity_kw": float(r.capacity_kw),
+                    "t_supply_c": float(r.planned_t_supply_c),
+                }
+                for r in chosen_sources.itertuples()
+            ]
+        },
+        "consumers": {
+            "inline": [
+                {
+                    "id": r.sink_id,
+                    "name": f"{r.sink_id} (from {r.source_id}, {r.kind.replace('_', ' ')})",
+                    "lon": float(lonlat_snk[r.sink_id].x),
+                    "lat": float(lonlat_snk[r.sink_id].y),
+                    "annual_demand_mwh": float(r.matched_mwh_per_a),
+                    "peak_load_kw": float(r.planned_peak_kw),
+                    "min_supply_c": float(r.sink_t_c),
+                }
+                for r in pairs.itertuples()
+            ]
+        },
+        "temperatures": {
+            "supply_c": float(chosen_sources.planned_t_supply_c.max()),
+            "return_c": t_return,
+            "ground_c": pl.ground_c,
+            "min_consumer_supply_c": float(pairs.sink_t_c.min()),
+        },
+        "limits": {
+            "max_velocity_m_per_s": st.max_velocity_m_per_s,
+            "max_pressure_gradient_pa_per_m": st.max_pressure_gradient_pa_per_m,
+        },
+        "network": {
+            "catalogue": str(st.catalogue),
+            "insulation_series": st.insulation_series,
+            "cost_column": st.cost_column,
+            "roughness_mm": st.roughness_mm,
+            "simultaneity": "none",
+            "supply_areas": "shared",
+        },
+        "economics": {
+            "interest_rate": st.discount_rate,
+            "lifetime_a": st.lifetime_a,
+            "electricity_price_eur_per_mwh": st.electricity_price_eur_per_mwh,
+            "om_fraction_per_a": st.om_share_of_capex_per_a,
+        },
+    }
+
+
+def plan_matches(
+    scn: MatchScenario,
+    table: gpd.GeoDataFrame,
+    sources: gpd.GeoDataFrame,
+    sinks: gpd.GeoDataFrame,
+    source_profiles_kw: dict[str, np.ndarray],
+    sink_profiles_kw: dict[str, np.ndarray],
+) -> MatchesPlan:
+    """Plan the scenario's chosen pairs with the network model (route, size, simulate, check, cost).
+
+    The pairs are checked and turned into sources and consumers by :func:`chosen_pairs`, into a plan scenario by
+    :func:`plan_scenario_dict` and planned by :func:`heatmap.plan.plan_from_scenario`. Without candidate links the
+    routes are the pairs' straight lines (no detour factor: the planned route is the straight line, the match
+    table's ``route_length_m`` is it × ``detour_factor``).
+
+    Parameters
+    ----------
+    scn
+        The matching scenario with ``plan.pairs``.
+    table
+        The ranking (:func:`rank_matches`) of the scenario's units.
+    sources, sinks, source_profiles_kw, sink_profiles_kw
+        The units and hourly profiles (:func:`scenario_units`).
+
+    Returns
+    -------
+    MatchesPlan
+    """
+    import tempfile
+
+    from heatmap.plan import plan_from_scenario
+    from heatmap.scenario import scenario_from_dict
+
+    pairs, chosen_sources = chosen_pairs(scn, table, sources, sinks, source_profiles_kw, sink_profiles_kw)
+    lines = None
+    with tempfile.TemporaryDirectory(prefix="heatmap-matches-") as tmp:
+        if scn.candidate_links is None:
+            lines = _pair_lines(table, pairs, scn.plan.route_surface)
+            links_path = Path(tmp) / "pair_lines.gpkg"
+            lines.to_file(links_path, layer="pair_lines")
+        else:
+            links_path = scn.path(scn.candidate_links.path)
+        data = plan_scenario_dict(scn, pairs, chosen_sources, sources, sinks, links_path)
+        plan = plan_from_scenario(scenario_from_dict(data, base_dir=scn.path(Path("."))))
+    logger.info(
+        "Planned %d chosen pairs: %d of %d sinks connected, route %.0f m, capex %.0f €, checks %s",
+        len(pairs), int(plan.consumers.connected.sum()), len(plan.consumers), plan.figures["route_length_m"],
+        plan.figures["capex_eur"], "hold" if plan.ok else "fail",
+    )  # fmt: skip
+    return MatchesPlan(plan, pairs, chosen_sources, lines)
+
+
+def planned_summary(planned: MatchesPlan) -> dict[str, Any]:
+    """Summarise the planned network in a few figures, beside the match table's screening estimate of its pairs."""
+    plan, pairs = planned.plan, planned.pairs
+    f = plan.figures
+    from heatmap.io.outputs import failed_checks
+
+    return {
+        "pairs": [[a, b] for a, b in zip(pairs.source_id, pairs.sink_id, strict=True)],
+        "status": "ok" if plan.ok else "checks failed",
+        "failed_checks": failed_checks(plan),
+        "sinks_connected": int(plan.consumers.connected.sum()),
+        "sinks": len(plan.consumers),
+        "route_length_m": f["route_length_m"],
+        "pipe_capex_eur": f["capex_eur"],
+        "heat_delivered_mwh_per_a": f["heat_delivered_mwh_per_a"],
+        "heat_losses_mwh_per_a": f["heat_losses_mwh_per_a"],
+        "heat_losses_share": f["heat_losses_share"],
+        "pumping_power_kw": f["pumping_power_kw"],
+        "pumping_energy_mwh_per_a": f["pumping_energy_mwh_per_a"],
+        "energy_balance_residual": plan.energy_balance.get("residual_relative"),
+        "screening": {
+            "route_length_m": float(pairs.route_length_m.sum()),
+            "pipe_capex_eur": float(pairs.pipe_capex_eur.sum()),
+            "note": "the match table's figures for the same pairs, each judged as if alone (straight line × "
+            "detour_factor, or its path on the candidate links; catalogue €/m × length × cost factor)",
+        },
+        "sources": planned.sources.to_dict("records"),
+        "chosen": pairs.to_dict("records"),
+        "rule": "each source heats the water to its sinks' highest supply temperature + plan.supply_margin_k "
+        "(heat pump at the source); sinks are consumers with the pair's matched MWh/a and design load; "
+        "one return temperature (the highest of the chosen sinks'); details in network/summary.json",
+    }
+
+
+def format_planned(summary: dict[str, Any]) -> str:
+    """Render :func:`planned_summary` for the terminal: the planned network against the screening estimate."""
+    sc = summary["screening"]
+
+    def num(v: Any, fmt: str) -> str:
+        return "–" if v is None or (isinstance(v, float) and not np.isfinite(v)) else format(v, fmt)
+
+    share = summary["heat_losses_share"]
+    return "\n".join(
+        [
+            f"Planned network of the {len(summary['pairs'])} chosen pairs: {summary['status']}"
+            + (f" ({', '.join(summary['failed_checks'])})" if summary["failed_checks"] else ", every check holds"),
+            f"  sinks connected      {summary['sinks_connected']} of {summary['sinks']}",
+            f"  route length         {num(summary['route_length_m'] / 1000, ',.2f')} km"
+            f"   (match table: {num(sc['route_length_m'] / 1000, ',.2f')} km)",
+            f"  pipe capex           {num(summary['pipe_capex_eur'] / 1e6, ',.2f')} M€"
+            f"   (match table: {num(sc['pipe_capex_eur'] / 1e6, ',.2f')} M€)",
+            f"  heat delivered       {num(summary['heat_delivered_mwh_per_a'], ',.0f')} MWh/a",
+            f"  heat losses          {num(summary['heat_losses_mwh_per_a'], ',.0f')} MWh/a"
+            f" ({num(100 * share if share is not None else None, '.1f')} %)",
+            f"  pumping              {num(summary['pumping_power_kw'], ',.1f')} kW,"
+            f" {num(summary['pumping_energy_mwh_per_a'], ',.0f')} MWh/a",
+        ]
+    )
+
+
 # ---------------------------------------------------------------------------------------------- outputs ---
 OUTPUT_FILES = ("matches.csv", "matches.gpkg", "summary.json")
+PLAN_FILES = ("network/plan.gpkg", "network/map.html", "network/summary.json")
+"""The planned network of the chosen pairs, written where the scenario chooses pairs (``plan.pairs``)."""
 
 
 def matches_summary(
@@ -660,11 +1078,13 @@ def matches_summary(
     table: gpd.GeoDataFrame,
     sources: gpd.GeoDataFrame | None = None,
     sinks: gpd.GeoDataFrame | None = None,
+    planned: MatchesPlan | None = None,
 ) -> dict[str, Any]:
     """Summarise a matching run: counts, the feasible pairs in order, the reasons, every setting and unit used.
 
     ``sources`` and ``sinks`` (from :func:`scenario_units`) add each unit's values as used (preset values
-    filled in) beside its note.
+    filled in) beside its note; ``planned`` (from :func:`plan_matches`) adds the planned network of the chosen
+    pairs (:func:`planned_summary`).
     """
     feasible = table[table.feasible]
 
@@ -672,7 +1092,7 @@ def matches_summary(
         used = {} if frame is None else frame.drop(columns="geometry").set_index("id").to_dict("index")
         return {u.id: {**used.get(u.id, {}), "note": u.note} for u in group}
 
-    return {
+    out = {
         "scenario": scn.name,
         "sources": len(scn.sources),
         "sinks": len(scn.sinks),
@@ -693,9 +1113,15 @@ def matches_summary(
         "infeasible": {f"{r.source_id} → {r.sink_id}": r.reason for r in table[~table.feasible].itertuples()},
         "rule": "each pair judged as if alone; annual energy matched = Σ_h min(source deliverable, sink load); "
         "€/MWh = (capex × annuity factor + O&M + electricity + heat purchase) / MWh matched",
-        "assumptions": assumptions(scn.settings, "settings."),
+        "assumptions": {
+            **assumptions(scn.settings, "settings."),
+            **(assumptions(scn.plan, "plan.") if scn.plan is not None else {}),
+        },
         "units": {"sources": units(scn.sources, sources), "sinks": units(scn.sinks, sinks)},
     }
+    if planned is not None:
+        out["plan"] = planned_summary(planned)
+    return out
 
 
 def write_matches(
@@ -706,14 +1132,24 @@ def write_matches(
     inputs: tuple | list = (),
     sources: gpd.GeoDataFrame | None = None,
     sinks: gpd.GeoDataFrame | None = None,
+    planned: MatchesPlan | None = None,
+    tiles: str | None = None,
 ) -> dict[str, Path]:
     """Write ``matches.csv``, ``matches.gpkg`` (line layer ``matches``, QGIS style embedded) and ``summary.json``.
 
+    With ``planned`` (:func:`plan_matches`) also the planned network of the chosen pairs in ``network/``:
+    ``plan.gpkg`` (styled for QGIS), ``map.html`` (offline web map), ``summary.json`` (the plan's full
+    summary: every check, figure and assumption) and, where the plan routed on the pairs' straight lines,
+    ``pair_lines.gpkg``. A plan whose checks fail is written marked partial (as ``heatmap plan --partial``).
     The folder is swapped in whole (:func:`heatmap.io.output_folder.write_atomically`).
     """
     from heatmap.io.output_folder import write_atomically
     from heatmap.io.outputs import write_gpkg, write_json
     from heatmap.maps import qgis_style
+
+    names = OUTPUT_FILES
+    if planned is not None:
+        names = (*names, *PLAN_FILES, *(("network/pair_lines.gpkg",) if planned.pair_lines is not None else ()))
 
     def write(tmp: Path) -> None:
         table.drop(columns="geometry").to_csv(tmp / "matches.csv", index=False, float_format="%.4f")
@@ -722,11 +1158,43 @@ def write_matches(
         layer.insert(3, "status", np.where(layer.feasible, layer.kind, "infeasible"))
         gpkg = tmp / "matches.gpkg"
         qgis_style.write_layer_styles(gpkg, write_gpkg({"matches": layer}, gpkg))
-        write_json(matches_summary(scn, table, sources, sinks), tmp / "summary.json")
+        write_json(matches_summary(scn, table, sources, sinks, planned), tmp / "summary.json")
+        if planned is not None:
+            _write_planned(planned, tmp / "network", tiles=tiles)
 
-    written = write_atomically(out_dir, OUTPUT_FILES, write, inputs=inputs)
+    written = write_atomically(out_dir, names, write, inputs=inputs)
     logger.info("Wrote %d files to %s", len(written), out_dir)
     return written
+
+
+def _write_planned(planned: MatchesPlan, folder: Path, *, tiles: str | None) -> None:
+    """Write the planned network's GeoPackage, web map and summary into ``folder`` (as :func:`write_plan` does)."""
+    from heatmap import __version__
+    from heatmap.io.outputs import failed_checks, plan_layers, plan_summary, write_gpkg, write_json
+    from heatmap.maps import qgis_style, webmap
+
+    plan = planned.plan
+    folder.mkdir()
+    checks = failed_checks(plan)
+    metadata = {
+        "heatmap_version": __version__,
+        "heatmap_scenario": str(plan.scenario.name),
+        "heatmap_status": "ok" if plan.ok else "partial",
+        "heatmap_failed_checks": ", ".join(checks),
+    }
+    note = "" if plan.ok else f" (PARTIAL plan: checks failed: {', '.join(checks)})"
+    banner = None if plan.ok else f"Partial plan: checks fail ({', '.join(checks)}); see network/summary.json"
+    layers = plan_layers(plan)
+    gpkg = folder / "plan.gpkg"
+    qgis_style.write_layer_styles(gpkg, write_gpkg(layers, gpkg, metadata=metadata, note=note))
+    webmap.write_map(layers, folder / "map.html", title=plan.scenario.name, tiles=tiles, banner=banner)
+    summary = plan_summary(plan, partial=not plan.ok)
+    if planned.pair_lines is not None:
+        planned.pair_lines.to_file(folder / "pair_lines.gpkg", layer="pair_lines")
+        for row in summary["assumptions"]:
+            if row["key"] == "links.path":
+                row["value"] = "network/pair_lines.gpkg (the chosen pairs' straight lines, written by heatmap matches)"
+    write_json(summary, folder / "summary.json")
 
 
 def format_matches(table: pd.DataFrame) -> str:
