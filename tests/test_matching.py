@@ -330,6 +330,14 @@ def test_cli_routes_on_lines_drawn_in_qgis(tmp_path):
     assert r.route_cost_factor == pytest.approx(0.6, abs=1e-3)  # open terrain (drawn lines) + metre-long service ends
     layer = gpd.read_file(out / "matches.gpkg", layer="matches").set_index(["source_id", "sink_id"])
     assert layer.geometry[("boliden_acid_heat", "town_district_heating")].length == pytest.approx(via_hub, rel=1e-3)
+    # The chosen pairs are planned on the same star: every route passes the hub, so the acid heat (92 °C) and the
+    # electrolyser's heat pump (72 °C) feed one network and mix; the town then gets less than its 90 °C.
+    plan = json.loads((out / "summary.json").read_text(encoding="utf-8"))["plan"]
+    assert plan["sinks_connected"] == 3
+    assert plan["status"] == "checks failed" and "consumer_supply_temperature" in plan["failed_checks"]
+    # the shared spokes are laid once: the planned route is shorter than the pairs' paths added up
+    assert plan["route_length_m"] < plan["screening"]["route_length_m"]
+    assert "Partial plan" in (out / "network" / "map.html").read_text(encoding="utf-8")
 
 
 # ---------------------------------------------------------------------------------------- COP ceiling ---
@@ -561,3 +569,26 @@ def test_hand_made_match_scenario_plans_a_direct_and_a_heat_pump_pair(tmp_path):
     assert (out / "network" / "plan.gpkg").is_file()
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert summary["plan"]["route_length_m"] == pytest.approx(plan.figures["route_length_m"])
+
+
+def test_kip_default_pairs_are_the_best_per_sink_within_each_sources_heat(kip_planned):
+    """The bundled choice follows the rule its YAML states: down the ranking, the first pair of each sink whose
+    source still has the heat (checked as :func:`chosen_pairs` checks it) and that the network model can carry."""
+    from heatmap._errors import ScenarioError
+    from heatmap.energy.matching import chosen_pairs, matching_scenario_from_file
+
+    scn = matching_scenario_from_file(KIP_MATCHES)
+    sources, sinks, src_kw, snk_kw, table = _units_and_table(scn)
+    picked: list[tuple[str, str]] = []
+    for r in table[table.feasible].itertuples():
+        if r.sink_id in {k for _, k in picked}:
+            continue
+        trial = scn.model_copy(
+            update={"plan": scn.plan.model_copy(update={"pairs": [*picked, (r.source_id, r.sink_id)]})}
+        )
+        try:
+            chosen_pairs(trial, table, sources, sinks, src_kw, snk_kw)
+        except ScenarioError:
+            continue
+        picked.append((r.source_id, r.sink_id))
+    assert picked == [tuple(p) for p in scn.plan.pairs]

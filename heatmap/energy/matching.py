@@ -39,6 +39,10 @@ sink compete; the table is a list for discussion, not an allocation). For each p
 
 Left out: heat lost from the pipe, pumping energy, the sink's own equipment, and the hourly electricity price
 (one price per MWh is used).
+
+**Chosen pairs** (``plan.pairs``) are planned with the network model (:func:`plan_matches`): routed, sized,
+simulated, checked and costed like ``heatmap plan``, with the pipe heat losses and pumping the table leaves out;
+the rules are in :func:`chosen_pairs` and :func:`plan_scenario_dict`.
 """
 
 from __future__ import annotations
