@@ -299,7 +299,9 @@ def matches(scenario: Path, out_dir: Path, verbose: int, quiet: bool) -> None:
         )
         planned = None
         if scn.plan is not None:
-            planned = plan_matches(scn, table, sources, sinks, source_kw, sink_kw)
+            from heatmap.plan import plan_from_scenario
+
+            planned = plan_matches(scn, table, sources, sinks, source_kw, sink_kw, planner=plan_from_scenario)
         written = write_matches(scn, table, out_dir, inputs=inputs, sources=sources, sinks=sinks, planned=planned)
     if not quiet:
         click.echo(format_matches(table))

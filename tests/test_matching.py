@@ -14,6 +14,7 @@ from shapely.geometry import Point
 from heatmap import settings
 from heatmap.economics import annuity_factor
 from heatmap.energy.matching import HOURS, MATCH_COLUMNS, HeatPumpRule, MatchingSettings, rank_matches
+from heatmap.plan import plan_from_scenario
 
 KIP_MATCHES = settings.data_dir / "scenarios" / "kip_matches.yaml"
 CRS = "EPSG:3067"
@@ -390,7 +391,7 @@ def kip_planned():
 
     scn = matching_scenario_from_file(KIP_MATCHES)
     sources, sinks, src_kw, snk_kw, table = _units_and_table(scn)
-    return plan_matches(scn, table, sources, sinks, src_kw, snk_kw), table
+    return plan_matches(scn, table, sources, sinks, src_kw, snk_kw, planner=plan_from_scenario), table
 
 
 def test_kip_chosen_pairs_plan_with_every_check(kip_planned):
@@ -540,7 +541,7 @@ def test_hand_made_match_scenario_plans_a_direct_and_a_heat_pump_pair(tmp_path):
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
     scn = matching_scenario_from_file(path)
     sources, sinks, src_kw, snk_kw, table = _units_and_table(scn)
-    planned = plan_matches(scn, table, sources, sinks, src_kw, snk_kw)
+    planned = plan_matches(scn, table, sources, sinks, src_kw, snk_kw, planner=plan_from_scenario)
     plan = planned.plan
     assert plan.ok, plan.violations
     assert_drawn_equals_simulated(plan)

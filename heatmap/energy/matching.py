@@ -48,6 +48,7 @@ the rules are in :func:`chosen_pairs` and :func:`plan_scenario_dict`.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -966,6 +967,8 @@ def plan_matches(
     sinks: gpd.GeoDataFrame,
     source_profiles_kw: dict[str, np.ndarray],
     sink_profiles_kw: dict[str, np.ndarray],
+    *,
+    planner: Callable[[Any], Any],
 ) -> MatchesPlan:
     """Plan the scenario's chosen pairs with the network model (route, size, simulate, check, cost).
 
@@ -982,6 +985,9 @@ def plan_matches(
         The ranking (:func:`rank_matches`) of the scenario's units.
     sources, sinks, source_profiles_kw, sink_profiles_kw
         The units and hourly profiles (:func:`scenario_units`).
+    planner
+        The network model: :func:`heatmap.plan.plan_from_scenario` (given by the caller, as the conductors
+        ``plan`` and ``cli`` call the stages and no stage imports them).
 
     Returns
     -------
@@ -989,7 +995,6 @@ def plan_matches(
     """
     import tempfile
 
-    from heatmap.plan import plan_from_scenario
     from heatmap.scenario import scenario_from_dict
 
     pairs, chosen_sources = chosen_pairs(scn, table, sources, sinks, source_profiles_kw, sink_profiles_kw)
@@ -1002,7 +1007,7 @@ def plan_matches(
         else:
             links_path = scn.path(scn.candidate_links.path)
         data = plan_scenario_dict(scn, pairs, chosen_sources, sources, sinks, links_path)
-        plan = plan_from_scenario(scenario_from_dict(data, base_dir=scn.path(Path("."))))
+        plan = planner(scenario_from_dict(data, base_dir=scn.path(Path("."))))
     logger.info(
         "Planned %d chosen pairs: %d of %d sinks connected, route %.0f m, capex %.0f €, checks %s",
         len(pairs), int(plan.consumers.connected.sum()), len(plan.consumers), plan.figures["route_length_m"],
