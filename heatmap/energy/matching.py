@@ -852,7 +852,7 @@ def chosen_pairs(
         pairs.loc[group.index, "planned_cop"] = c if np.isfinite(c) else np.nan
         pairs.loc[group.index, "planned_peak_kw"] = group.design_kw * scale
         out_sources.append(
-            {"source_id": sid, "planned_t_supply_c": t_supply, "planned_cop": c, "capacity_kw": max(deliverable, need)}
+            {"source_id": sid, "planned_t_supply_c": t_supply, "planned_cop": c, "capacity_kw": deliverable}
         )
     logger.info(
         "Chosen pairs: %d, from %d sources, %.0f MWh/a matched",
