@@ -781,7 +781,8 @@ def chosen_pairs(
     100 °C); a source chosen for several sinks must have, in every hour, the heat all of them take from it
     (each pair's hourly take as in the ranking: ``min(deliverable, sink) × (1 − 1/COP)``, or × 1 direct).
 
-    Each source supplies the highest supply temperature of its sinks plus ``plan.supply_margin_k`` (a direct
+    The sources of one network (pairs joined by a shared source, sink or site; on candidate links, all of them)
+    supply one temperature: the highest supply temperature of its sinks plus ``plan.supply_margin_k`` (a direct
     source at most its own temperature − ``approach_k``; a heat-pump source at a COP for that temperature).
     Its capacity is the heat it can deliver at its peak (``peak_kw ÷ (1 − 1/COP)`` through a heat pump). Each
     sink is a consumer with the pair's matched annual energy and peak = the pair's design load, scaled down
@@ -824,6 +825,8 @@ def chosen_pairs(
     snk_p = _profile(sinks, sink_profiles_kw, "sink")
     src_p = _profile(sources, source_profiles_kw, "source")
     hp = st.heat_pump
+    network_of = _networks(pairs, sources, sinks, one=scn.candidate_links is not None)
+    network_t_c = pairs.groupby(pairs.source_id.map(network_of)).sink_t_c.max()
     out_sources = []
     for sid, group in pairs.groupby("source_id", sort=False):
         taken = sum(
@@ -839,7 +842,7 @@ def chosen_pairs(
                 "source for one of them",
             )  # fmt: skip
         t_c = float(src.t_c[sid])
-        t_supply = float(group.sink_t_c.max()) + pl.supply_margin_k
+        t_supply = float(network_t_c[network_of[sid]]) + pl.supply_margin_k
         if (group.kind == "direct").all():
             t_supply = max(min(t_supply, t_c - st.approach_k), float(group.sink_t_c.max()))
             c, deliverable = np.inf, float(src.peak_kw[sid])
@@ -859,6 +862,27 @@ def chosen_pairs(
         len(pairs), len(out_sources), pairs.matched_mwh_per_a.sum(),
     )  # fmt: skip
     return pairs[list(PLANNED_PAIR_COLUMNS)].reset_index(drop=True), pd.DataFrame(out_sources)
+
+
+def _networks(pairs: pd.DataFrame, sources: gpd.GeoDataFrame, sinks: gpd.GeoDataFrame, *, one: bool) -> dict[str, int]:
+    """Give each chosen source the number of the network it feeds.
+
+    On straight pair lines, pairs sharing a source or a sink, or units on one site (within 1 m: the lines' ends
+    join there), form one network; ``one``: every chosen source feeds one network (candidate links may join any).
+    """
+    import networkx as nx
+
+    if one:
+        return dict.fromkeys(pairs.source_id, 0)
+    at = {("source", i): g for i, g in zip(sources["id"], sources.geometry, strict=True)}
+    at |= {("sink", i): g for i, g in zip(sinks["id"], sinks.geometry, strict=True)}
+    used = [("source", a) for a in pairs.source_id] + [("sink", b) for b in pairs.sink_id]
+    G = nx.Graph()
+    G.add_nodes_from(used)
+    G.add_edges_from(zip(used[: len(pairs)], used[len(pairs) :], strict=True))
+    G.add_edges_from((u, v) for u in G for v in G if u < v and at[u].distance(at[v]) <= 1.0)
+    piece = {u: n for n, part in enumerate(nx.connected_components(G)) for u in part}
+    return {a: piece[("source", a)] for a in pairs.source_id}
 
 
 def _pair_lines(table: gpd.GeoDataFrame, pairs: pd.DataFrame, surface: str) -> gpd.GeoDataFrame:
@@ -1044,9 +1068,9 @@ def planned_summary(planned: MatchesPlan) -> dict[str, Any]:
         },
         "sources": planned.sources.to_dict("records"),
         "chosen": pairs.to_dict("records"),
-        "rule": "each source heats the water to its sinks' highest supply temperature + plan.supply_margin_k "
-        "(heat pump at the source); sinks are consumers with the pair's matched MWh/a and design load; "
-        "one return temperature (the highest of the chosen sinks'); details in network/summary.json",
+        "rule": "each source heats the water to the highest supply temperature of its network's sinks + "
+        "plan.supply_margin_k (heat pump at the source); sinks are consumers with the pair's matched MWh/a and "
+        "design load; one return temperature (the highest of the chosen sinks'); details in network/summary.json",
     }
 
 
