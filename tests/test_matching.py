@@ -496,6 +496,13 @@ BAD_PAIRS = {
         lambda d: (_with_pairs(("boliden_roaster_steam", "keliber_lioh_refinery"))(d), d["sinks"][1].update(t_c=140)),
         "sink return 120 °C is beyond the network model's 100 °C",
     ),
+    "one id for a source and a sink": (
+        lambda d: (
+            d["sinks"][3].update(id="boliden_acid_heat"),
+            _with_pairs(("boliden_acid_heat", "town_district_heating"), ("electrolyser_heat", "boliden_acid_heat"))(d),
+        ),
+        "boliden_acid_heat names both a chosen source and a chosen sink",
+    ),
     "not a pair": (_with_pairs(("boliden_acid_heat", "port_buildings", "x")), "plan.pairs.0"),
 }
 

@@ -299,6 +299,12 @@ class MatchScenario(_Model):
                     "as if alone, so a sink is planned with one source"
                 )
             fed_by[sink] = source
+        clash = sorted({a for a, _ in plan.pairs} & set(fed_by))
+        if clash:
+            raise ValueError(
+                f"pairs: {', '.join(clash)} names both a chosen source and a chosen sink; the network model needs "
+                "distinct ids: rename one of them"
+            )
         return plan
 
     def path(self, p: Path) -> Path:
