@@ -271,12 +271,10 @@ def matches(scenario: Path, out_dir: Path, verbose: int, quiet: bool) -> None:
     network/ in the same output folder (plan.gpkg, map.html, summary.json).
     """
     _configure_logging(verbose, quiet)
+    from heatmap.energy.match_plan import format_planned, plan_matches, planned_summary
     from heatmap.energy.matching import (
         format_matches,
-        format_planned,
         matching_scenario_from_file,
-        plan_matches,
-        planned_summary,
         rank_matches,
         scenario_routes,
         scenario_units,

@@ -388,7 +388,8 @@ def _units_and_table(scn):
 
 @pytest.fixture(scope="module")
 def kip_planned():
-    from heatmap.energy.matching import matching_scenario_from_file, plan_matches
+    from heatmap.energy.match_plan import plan_matches
+    from heatmap.energy.matching import matching_scenario_from_file
 
     scn = matching_scenario_from_file(KIP_MATCHES)
     sources, sinks, src_kw, snk_kw, table = _units_and_table(scn)
@@ -524,7 +525,8 @@ def test_hand_made_match_scenario_plans_a_direct_and_a_heat_pump_pair(tmp_path):
     from plan_invariants import assert_drawn_equals_simulated
     from pyproj import Transformer
 
-    from heatmap.energy.matching import matching_scenario_from_file, plan_matches
+    from heatmap.energy.match_plan import plan_matches
+    from heatmap.energy.matching import matching_scenario_from_file
 
     to_lonlat = Transformer.from_crs(3067, 4326, always_xy=True).transform
 
@@ -584,7 +586,8 @@ def test_kip_default_pairs_are_the_best_per_sink_within_each_sources_heat(kip_pl
     """The bundled choice follows the rule its YAML states: down the ranking, the first pair of each sink whose
     source still has the heat (checked as :func:`chosen_pairs` checks it) and that the network model can carry."""
     from heatmap._errors import ScenarioError
-    from heatmap.energy.matching import chosen_pairs, matching_scenario_from_file
+    from heatmap.energy.match_plan import chosen_pairs
+    from heatmap.energy.matching import matching_scenario_from_file
 
     scn = matching_scenario_from_file(KIP_MATCHES)
     sources, sinks, src_kw, snk_kw, table = _units_and_table(scn)
