@@ -278,8 +278,13 @@ def concepts(scenario: Path, out_dir: Path, verbose: int, quiet: bool) -> None:
 @verbosity
 @quiet
 def matches(scenario: Path, out_dir: Path, verbose: int, quiet: bool) -> None:
-    """Rank source–sink pairings of the SCENARIO file (YAML): matches.csv, matches.gpkg, summary.json."""
+    """Rank source–sink pairings of the SCENARIO file (YAML): matches.csv, matches.gpkg, summary.json.
+
+    Where the scenario chooses pairs (plan.pairs), they are planned with the network model and written to
+    network/ in the same output folder (plan.gpkg, map.html, summary.json).
+    """
     _configure_logging(verbose, quiet)
+    from heatmap.energy.match_plan import format_planned, plan_matches, planned_summary
     from heatmap.energy.matching import (
         format_matches,
         matching_scenario_from_file,
@@ -303,9 +308,16 @@ def matches(scenario: Path, out_dir: Path, verbose: int, quiet: bool) -> None:
             sink_profiles_kw=sink_kw,
             routes=scenario_routes(scn),
         )
-        written = write_matches(scn, table, out_dir, inputs=inputs, sources=sources, sinks=sinks)
+        planned = None
+        if scn.plan is not None:
+            from heatmap.plan import plan_from_scenario
+
+            planned = plan_matches(scn, table, sources, sinks, source_kw, sink_kw, planner=plan_from_scenario)
+        written = write_matches(scn, table, out_dir, inputs=inputs, sources=sources, sinks=sinks, planned=planned)
     if not quiet:
         click.echo(format_matches(table))
+        if planned is not None:
+            click.echo("\n" + format_planned(planned_summary(planned)))
         click.echo("\nWritten:")
         for path in written.values():
             click.echo(f"  {path}")

@@ -14,6 +14,7 @@ from shapely.geometry import Point
 from heatmap import settings
 from heatmap.economics import annuity_factor
 from heatmap.energy.matching import HOURS, MATCH_COLUMNS, HeatPumpRule, MatchingSettings, rank_matches
+from heatmap.plan import plan_from_scenario
 
 KIP_MATCHES = settings.data_dir / "scenarios" / "kip_matches.yaml"
 CRS = "EPSG:3067"
@@ -330,3 +331,293 @@ def test_cli_routes_on_lines_drawn_in_qgis(tmp_path):
     assert r.route_cost_factor == pytest.approx(0.6, abs=1e-3)  # open terrain (drawn lines) + metre-long service ends
     layer = gpd.read_file(out / "matches.gpkg", layer="matches").set_index(["source_id", "sink_id"])
     assert layer.geometry[("boliden_acid_heat", "town_district_heating")].length == pytest.approx(via_hub, rel=1e-3)
+    # The chosen pairs are planned on the same star: every route passes the hub, so the acid heat and the
+    # electrolyser's heat pump feed one network, both at the town's 90 °C + 2 K (the pump at a 32 K lift).
+    plan = json.loads((out / "summary.json").read_text(encoding="utf-8"))["plan"]
+    assert plan["sinks_connected"] == 3 and plan["status"] == "ok", plan["failed_checks"]
+    supply = {s["source_id"]: s for s in plan["sources"]}
+    assert supply["boliden_acid_heat"]["planned_t_supply_c"] == supply["electrolyser_heat"]["planned_t_supply_c"] == 92
+    assert supply["electrolyser_heat"]["planned_cop"] == pytest.approx(0.5 * (92 + 273.15) / 32)
+    # the shared spokes are laid once: the planned route is shorter than the pairs' paths added up
+    assert plan["route_length_m"] < plan["screening"]["route_length_m"]
+
+
+# ---------------------------------------------------------------------------------------- COP ceiling ---
+def test_cop_ceiling_binds_at_a_small_lift_only():
+    from heatmap.energy.excess_heat import cop
+
+    # by hand: 10 K lift to 70 °C: 0.5 · 343.15 / 10 = 17.16 → the ceiling; 50 K lift to 80 °C: 0.5 · 353.15 / 50
+    assert float(cop(70.0, 60.0, eta=0.5, max_cop=np.inf)) == pytest.approx(17.1575)
+    assert float(cop(70.0, 60.0, eta=0.5, max_cop=6.5)) == 6.5
+    assert float(cop(80.0, 30.0, eta=0.5, max_cop=6.5)) == pytest.approx(3.5315)
+    assert np.isinf(cop(60.0, 70.0, eta=0.5, max_cop=6.5))  # no lift: no heat pump runs
+    from heatmap._errors import ScenarioError
+
+    with pytest.raises(ScenarioError, match="max_cop must exceed 1"):
+        cop(80.0, 30.0, eta=0.5, max_cop=1.0)
+
+
+def test_matching_and_concept_heat_pumps_carry_the_ceiling():
+    from heatmap.energy.energy_scenario import MAX_COP, HeatPump
+
+    assert HeatPumpRule().max_cop == HeatPump(capacity_kw=1).max_cop == MAX_COP == 6.5
+    assert "Arpagaus" in HeatPumpRule.model_fields["max_cop"].description
+    assert "estimate" in HeatPumpRule.model_fields["max_cop"].description
+    sources, sinks, config = hand_case()
+    sources.loc[sources.id == "cold", "t_c"] = 70.0  # a 10 K lift to the sinks' 80 °C
+    t = rank_matches(sources, sinks, config).set_index(["source_id", "sink_id"])
+    r = t.loc[("cold", "plant")]
+    assert r.kind == "heat_pump" and r.cop == 6.5  # the Carnot rule would give 0.5 · 353.15 / 10 = 17.7
+    assert r.electricity_mwh_per_a == pytest.approx(r.matched_mwh_per_a / 6.5)
+    lifted = rank_matches(
+        sources, sinks, config.model_copy(update={"heat_pump": config.heat_pump.model_copy(update={"max_cop": 50})})
+    ).set_index(["source_id", "sink_id"])
+    assert lifted.loc[("cold", "plant"), "cop"] == pytest.approx(0.5 * 353.15 / 10)
+
+
+# ------------------------------------------------------------------------------------- chosen pairs ---
+def _units_and_table(scn):
+    from heatmap.energy.matching import scenario_routes, scenario_units
+
+    sources, sinks, src_kw, snk_kw = scenario_units(scn)
+    table = rank_matches(
+        sources, sinks, scn.settings, source_profiles_kw=src_kw, sink_profiles_kw=snk_kw, routes=scenario_routes(scn)
+    )
+    return sources, sinks, src_kw, snk_kw, table
+
+
+@pytest.fixture(scope="module")
+def kip_planned():
+    from heatmap.energy.match_plan import plan_matches
+    from heatmap.energy.matching import matching_scenario_from_file
+
+    scn = matching_scenario_from_file(KIP_MATCHES)
+    sources, sinks, src_kw, snk_kw, table = _units_and_table(scn)
+    return plan_matches(scn, table, sources, sinks, src_kw, snk_kw, planner=plan_from_scenario), table
+
+
+def test_kip_chosen_pairs_plan_with_every_check(kip_planned):
+    from plan_invariants import assert_drawn_equals_simulated
+
+    planned, table = kip_planned
+    plan = planned.plan
+    assert plan.ok, plan.violations
+    assert plan.consumers.connected.all() and len(plan.consumers) == 3
+    assert_drawn_equals_simulated(plan)
+    # energy balance: the sinks take exactly the matched energy of their pairs; the simulation closes
+    assert plan.figures["heat_delivered_mwh_per_a"] == pytest.approx(planned.pairs.matched_mwh_per_a.sum())
+    assert plan.energy_balance["residual_relative"] <= 1e-3
+    eb = plan.energy_balance
+    assert eb["q_sources_kw"] == pytest.approx(eb["q_consumers_kw"] + eb["q_losses_kw"], rel=1e-3)
+    s = plan.sources.set_index("source_id")
+    assert (s.q_supplied_kw <= s.capacity_kw).all()
+    # each source supplies its sinks' supply temperature + the margin: acid heat direct, electrolyser lifted
+    assert s.t_supply_c["boliden_acid_heat"] == 92 and s.t_supply_c["electrolyser_heat"] == 72
+    p = planned.pairs.set_index("sink_id")
+    assert p.planned_cop["umicore_process_heat"] == 6.5  # 60 → 72 °C: the Carnot rule would give 14.4
+    assert s.capacity_kw["electrolyser_heat"] == pytest.approx(5000 / (1 - 1 / 6.5))
+    # the acid heat is fully used: the town is planned at its design load less the loss allowance
+    assert p.design_kw["town_district_heating"] == pytest.approx(15020)
+    assert p.planned_peak_kw["town_district_heating"] == pytest.approx(15020 * 0.97)
+
+
+def test_kip_planned_route_is_the_straight_pair_lines(kip_planned):
+    """Without candidate links the pipes follow the pairs' straight lines; the table's route adds the detour."""
+    planned, table = kip_planned
+    pairs = planned.pairs
+    assert planned.plan.figures["route_length_m"] == pytest.approx(pairs.straight_m.sum(), abs=5.0)  # + service ends
+    assert planned.plan.figures["route_length_m"] <= pairs.route_length_m.sum()
+    assert pairs.route_length_m.to_numpy() == pytest.approx(1.3 * pairs.straight_m.to_numpy())
+    # the pipes lie on the pair lines
+    supply = planned.plan.pipes[planned.plan.pipes.circuit == "supply"]
+    lines = planned.pair_lines.geometry.union_all()
+    assert supply.geometry.distance(lines).max() < 1.0
+
+
+def test_kip_matches_writes_the_planned_network(kip_run):
+    result, out = kip_run
+    assert result.exit_code == 0, result.output
+    assert "Planned network of the 3 chosen pairs: ok, every check holds" in result.output
+    assert "match table:" in result.output
+    for name in ("plan.gpkg", "map.html", "summary.json", "pair_lines.gpkg"):
+        assert (out / "network" / name).is_file()
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    plan = summary["plan"]
+    assert plan["status"] == "ok" and plan["failed_checks"] == [] and plan["sinks_connected"] == 3
+    assert plan["pairs"] == [
+        ["boliden_acid_heat", "town_district_heating"],
+        ["electrolyser_heat", "umicore_process_heat"],
+        ["electrolyser_heat", "port_buildings"],
+    ]
+    table = pd.read_csv(out / "matches.csv").set_index(["source_id", "sink_id"])
+    chosen = table.loc[[tuple(p) for p in plan["pairs"]]]
+    assert plan["screening"]["pipe_capex_eur"] == pytest.approx(chosen.pipe_capex_eur.sum())
+    assert plan["screening"]["route_length_m"] == pytest.approx(chosen.route_length_m.sum())
+    assert plan["pipe_capex_eur"] > 0 and plan["heat_losses_mwh_per_a"] > 0 and plan["pumping_power_kw"] > 0
+    network = json.loads((out / "network" / "summary.json").read_text(encoding="utf-8"))
+    assert network["status"] == "ok" and network["figures"]["capex_eur"] == pytest.approx(plan["pipe_capex_eur"])
+    links_path = next(a for a in network["assumptions"] if a["key"] == "links.path")
+    assert links_path["value"].startswith("network/pair_lines.gpkg")
+    assert summary["assumptions"]["plan.supply_margin_k"] == {"value": 2, "origin": "scenario"}
+    layers = set(gpd.list_layers(out / "network" / "plan.gpkg").name)
+    assert {"pipes", "sources", "consumers"} <= layers
+
+
+def _with_pairs(*pairs):
+    return lambda d: d["plan"].update(pairs=[list(p) for p in pairs])
+
+
+BAD_PAIRS = {
+    "unknown source": (
+        _with_pairs(("boliden_acid", "town_district_heating")),
+        "plan: Value error, pairs[0] [boliden_acid, town_district_heating]: no source has the id 'boliden_acid'",
+    ),
+    "unknown sink": (_with_pairs(("boliden_acid_heat", "town")), "no sink has the id 'town'"),
+    "pair twice": (
+        _with_pairs(("electrolyser_heat", "port_buildings"), ("electrolyser_heat", "port_buildings")),
+        "pairs[1] [electrolyser_heat, port_buildings]: the pair is chosen twice (also pairs[0])",
+    ),
+    "sink twice": (
+        _with_pairs(("electrolyser_heat", "port_buildings"), ("boliden_acid_heat", "port_buildings")),
+        "sink port_buildings is already chosen with source electrolyser_heat",
+    ),
+    "infeasible pair": (
+        _with_pairs(("boliden_acid_heat", "town_district_heating"), ("electrolyser_heat", "keliber_lioh_refinery")),
+        "plan.pairs[1] [electrolyser_heat, keliber_lioh_refinery]: the pair is infeasible: lift 100 K beyond",
+    ),
+    "source beyond its capacity": (
+        _with_pairs(("boliden_acid_heat", "town_district_heating"), ("boliden_acid_heat", "umicore_process_heat")),
+        "source boliden_acid_heat is chosen for town_district_heating, umicore_process_heat, which together take",
+    ),
+    "supply beyond the network model": (
+        _with_pairs(("boliden_roaster_steam", "keliber_lioh_refinery")),
+        "sink supply 160 °C + margin 2 K is beyond the network model's 150 °C",
+    ),
+    "return beyond the network model": (
+        lambda d: (_with_pairs(("boliden_roaster_steam", "keliber_lioh_refinery"))(d), d["sinks"][1].update(t_c=140)),
+        "sink return 120 °C is beyond the network model's 100 °C",
+    ),
+    "one id for a source and a sink": (
+        lambda d: (
+            d["sinks"][3].update(id="boliden_acid_heat"),
+            _with_pairs(("boliden_acid_heat", "town_district_heating"), ("electrolyser_heat", "boliden_acid_heat"))(d),
+        ),
+        "boliden_acid_heat names both a chosen source and a chosen sink",
+    ),
+    "not a pair": (_with_pairs(("boliden_acid_heat", "port_buildings", "x")), "plan.pairs.0"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_PAIRS, ids=list(BAD_PAIRS))
+def test_bad_chosen_pairs_exit_2_naming_the_pair(tmp_path, case):
+    change, message = BAD_PAIRS[case]
+    out = tmp_path / "out"
+    result = run_cli("matches", _scenario(tmp_path, change), "--out", out)
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert "line " in result.output  # the file line of the pair (or of plan:)
+    assert "Traceback" not in result.output
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_hand_made_match_scenario_plans_a_direct_and_a_heat_pump_pair(tmp_path):
+    """Two sources, two sinks in EPSG:3067 near Kokkola; hot → A directly, cold → B through a heat pump."""
+    from plan_invariants import assert_drawn_equals_simulated
+    from pyproj import Transformer
+
+    from heatmap.energy.match_plan import plan_matches
+    from heatmap.energy.matching import matching_scenario_from_file
+
+    to_lonlat = Transformer.from_crs(3067, 4326, always_xy=True).transform
+
+    def at(x, y):
+        lon, lat = to_lonlat(E0 + x, N0 + y)
+        return {"lon": lon, "lat": lat}
+
+    data = {
+        "name": "hand-made park",
+        "settings": {"heat_pump": {"eta": 0.5, "max_lift_k": 60}, "hx_cost_eur_per_kw": 10},
+        "sources": [
+            {"id": "hot", **at(0, 0), "t_c": 110, "peak_kw": 2000, "availability": 1.0, "note": "test"},
+            {"id": "cold", **at(0, 600), "t_c": 40, "peak_kw": 1000, "availability": 1.0, "note": "test"},
+        ],
+        "sinks": [
+            {"id": "A", **at(800, 0), "t_c": 80, "t_return_c": 50, "annual_mwh": 4000, "shape": "flat"},
+            {"id": "B", **at(0, 1000), "t_c": 70, "t_return_c": 40, "annual_mwh": 2000, "shape": "flat"},
+        ],
+        "plan": {"pairs": [["hot", "A"], ["cold", "B"]]},
+    }
+    path = tmp_path / "hand.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    scn = matching_scenario_from_file(path)
+    sources, sinks, src_kw, snk_kw, table = _units_and_table(scn)
+    planned = plan_matches(scn, table, sources, sinks, src_kw, snk_kw, planner=plan_from_scenario)
+    plan = planned.plan
+    assert plan.ok, plan.violations
+    assert_drawn_equals_simulated(plan)
+    p = planned.pairs.set_index("sink_id")
+    assert list(p.kind) == ["direct", "heat_pump"]
+    # by hand: the heat pump lifts 40 → 70 + 2 °C: COP = 0.5 · 345.15 / 32 = 5.393 (below the 6.5 ceiling)
+    assert p.planned_cop["B"] == pytest.approx(0.5 * 345.15 / 32)
+    s = plan.sources.set_index("source_id")
+    assert s.t_supply_c["hot"] == 82 and s.t_supply_c["cold"] == 72
+    assert s.capacity_kw["cold"] == pytest.approx(1000 / (1 - 1 / (0.5 * 345.15 / 32)))
+    assert s.capacity_kw["hot"] == 2000
+    # flat sinks below their sources' heat: each is planned at its own peak and its whole annual heat
+    assert p.planned_peak_kw.to_numpy() == pytest.approx([4000 / 8.76, 2000 / 8.76])
+    assert plan.figures["heat_delivered_mwh_per_a"] == pytest.approx(6000)
+    c = plan.consumers.set_index("consumer_id")
+    assert c.min_supply_c["A"] == 80 and (c.t_supply_c >= c.min_supply_c).all()
+    # one network return temperature, the highest of the chosen sinks' (50 °C)
+    assert plan.scenario.temperatures.return_c == 50
+    # each planned route is its straight pair line (800 m and 400 m), shorter than the table's (× 1.3)
+    assert plan.figures["route_length_m"] == pytest.approx(1200, abs=3)
+    assert list(p.route_length_m) == pytest.approx([1040, 520])
+    # the CLI writes the same network beside the ranking
+    out = tmp_path / "out"
+    result = run_cli("matches", path, "--out", out)
+    assert result.exit_code == 0, result.output
+    assert (out / "network" / "plan.gpkg").is_file()
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["plan"]["route_length_m"] == pytest.approx(plan.figures["route_length_m"])
+
+
+def test_kip_default_pairs_are_the_best_per_sink_within_each_sources_heat(kip_planned):
+    """The bundled choice follows the rule its YAML states: down the ranking, the first pair of each sink whose
+    source still has the heat (checked as :func:`chosen_pairs` checks it) and that the network model can carry."""
+    from heatmap._errors import ScenarioError
+    from heatmap.energy.match_plan import chosen_pairs
+    from heatmap.energy.matching import matching_scenario_from_file
+
+    scn = matching_scenario_from_file(KIP_MATCHES)
+    sources, sinks, src_kw, snk_kw, table = _units_and_table(scn)
+    picked: list[tuple[str, str]] = []
+    for r in table[table.feasible].itertuples():
+        if r.sink_id in {k for _, k in picked}:
+            continue
+        trial = scn.model_copy(
+            update={"plan": scn.plan.model_copy(update={"pairs": [*picked, (r.source_id, r.sink_id)]})}
+        )
+        try:
+            chosen_pairs(trial, table, sources, sinks, src_kw, snk_kw)
+        except ScenarioError:
+            continue
+        picked.append((r.source_id, r.sink_id))
+    assert picked == [tuple(p) for p in scn.plan.pairs]
+
+
+def test_sources_on_one_site_feed_one_network_at_one_temperature(tmp_path):
+    """Boliden's acid heat and roaster steam stand on one site: their lines join there, so they feed one network,
+    and both supply the hottest of its sinks' temperatures (the town's 90 °C + 2 K), not each their own sink's."""
+    out = tmp_path / "out"
+    pairs = (("boliden_acid_heat", "town_district_heating"), ("boliden_roaster_steam", "umicore_process_heat"))
+    result = run_cli("matches", _scenario(tmp_path, _with_pairs(*pairs)), "--out", out)
+    assert result.exit_code == 0, result.output
+    plan = json.loads((out / "summary.json").read_text(encoding="utf-8"))["plan"]
+    assert plan["status"] == "ok", plan["failed_checks"]
+    assert {s["source_id"]: s["planned_t_supply_c"] for s in plan["sources"]} == {
+        "boliden_acid_heat": 92,
+        "boliden_roaster_steam": 92,
+    }
+    consumers = gpd.read_file(out / "network" / "plan.gpkg", layer="consumers").set_index("consumer_id")
+    assert (consumers.t_supply_c >= consumers.min_supply_c).all()

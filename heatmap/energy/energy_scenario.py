@@ -29,6 +29,14 @@ Id = Annotated[
     str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$", description="identifier: letters, digits, _ . -")
 ]
 
+MAX_COP = 6.5
+"""Default ceiling of a heat pump's COP (settings ``max_cop``), see :data:`MAX_COP_DOC`."""
+MAX_COP_DOC = (
+    "ceiling of the COP at small lifts: 6.5, the highest COP Arpagaus et al. (2018) report for high-temperature "
+    "heat pumps (research units 5.7–6.5 at a 30 K lift and 120 °C sink; market units 2.4–5.8 at lifts of 95–40 K; "
+    "Energy 152, 985–1010, abstract); holding it as the ceiling at every lift is an estimate"
+)
+
 
 class _Model(BaseModel):
     """A block of settings: unknown keys, wrong types, NaN and infinity are refused; frozen once read."""
@@ -48,6 +56,7 @@ class HeatPump(_Model):
 
     capacity_kw: float = Field(gt=0, description="largest heat output (kW)")
     eta: float = Field(0.5, gt=0, le=1, description="share of the Carnot COP reached (COP = η·T_hot/(T_hot−T_cold))")
+    max_cop: float = Field(MAX_COP, gt=1, le=50, description=MAX_COP_DOC)
     cost_eur_per_kw: float = Field(0.0, ge=0, description="investment per kW of heat output")
     om_eur_per_mwh: float = Field(0.0, ge=0, description="operation and maintenance per MWh of heat")
 

@@ -5,7 +5,10 @@ constant factor, 12 monthly factors, or an 8760-hour CSV), a price of its heat (
 recovery equipment (heat exchanger, €/kW). A source hot enough for the network's supply temperature in an
 hour feeds directly; a colder one needs a heat pump whose COP follows the lift (Carnot × η)::
 
-    COP = η · T_hot / (T_hot − T_cold)        (kelvin; T_hot the supply, T_cold the source temperature)
+    COP = min(η · T_hot / (T_hot − T_cold), max_cop)   (kelvin; T_hot the supply, T_cold the source)
+
+The cap ``max_cop`` (:data:`heatmap.energy.energy_scenario.MAX_COP` by default) keeps the Carnot rule from
+promising what no machine gives at small lifts (η 0.5 gives COP 17 at a 10 K lift).
 
 The pump's heat output is the source heat plus its electricity: per MWh delivered, ``1 − 1/COP`` MWh come
 from the source and ``1/COP`` MWh of electricity are bought at the hour's price.
@@ -23,6 +26,7 @@ from heatmap import settings
 from heatmap._errors import ScenarioError
 from heatmap.demand.profiles import read_hourly
 from heatmap.energy.dispatch import Producer
+from heatmap.energy.energy_scenario import MAX_COP
 from heatmap.io.inputs import read_table
 
 logger = logging.getLogger(__name__)
@@ -41,23 +45,39 @@ PRESET_COLUMNS = (
 )
 
 
-def cop(t_hot_c: float | np.ndarray, t_cold_c: float | np.ndarray, *, eta: float) -> np.ndarray:
+def cop(
+    t_hot_c: float | np.ndarray, t_cold_c: float | np.ndarray, *, eta: float, max_cop: float = MAX_COP
+) -> np.ndarray:
     """Coefficient of performance of a heat pump lifting heat from ``t_cold_c`` to ``t_hot_c``.
 
-    ``COP = η · T_hot / (T_hot − T_cold)`` in kelvin; where ``T_hot ≤ T_cold`` no lift is needed and the COP is
-    infinite.
+    ``COP = min(η · T_hot / (T_hot − T_cold), max_cop)`` in kelvin; where ``T_hot ≤ T_cold`` no lift is needed
+    and the COP is infinite (no heat pump runs).
+
+    Parameters
+    ----------
+    t_hot_c, t_cold_c
+        Temperature delivered and temperature of the heat source (°C).
+    eta
+        Share of the Carnot COP reached, in (0, 1].
+    max_cop
+        Ceiling of the COP, above 1 (default :data:`heatmap.energy.energy_scenario.MAX_COP`; ``numpy.inf``: none).
 
     Examples
     --------
     >>> round(float(cop(80.0, 30.0, eta=0.5)), 3)
     3.531
+    >>> round(float(cop(70.0, 60.0, eta=0.5, max_cop=np.inf)), 2), float(cop(70.0, 60.0, eta=0.5, max_cop=6.5))
+    (17.16, 6.5)
     """
     if not 0 < eta <= 1:
         raise ScenarioError(f"heat-pump efficiency η (share of the Carnot COP) must be in (0, 1], not {eta}")
+    if not max_cop > 1:
+        raise ScenarioError(f"heat-pump COP ceiling max_cop must exceed 1, not {max_cop}")
     hot = np.asarray(t_hot_c, dtype=float) + KELVIN
     lift = hot - (np.asarray(t_cold_c, dtype=float) + KELVIN)
     with np.errstate(divide="ignore"):
-        return np.where(lift > 0, eta * hot / np.where(lift > 0, lift, 1.0), np.inf)
+        carnot = eta * hot / np.where(lift > 0, lift, 1.0)
+    return np.where(lift > 0, np.minimum(carnot, max_cop), np.inf)
 
 
 def read_presets(path: str | Path = PRESETS_CSV) -> pd.DataFrame:
@@ -124,8 +144,8 @@ def source_producer(
     electricity_price_eur_per_mwh
         Hourly electricity price (for the heat pump).
     heat_pump
-        ``None`` (no heat pump), or ``{"capacity_kw", "eta", "om_eur_per_mwh"}``: lifts the source's heat in the
-        hours it is too cold to feed directly.
+        ``None`` (no heat pump), or ``{"capacity_kw", "eta", "om_eur_per_mwh", "max_cop"}`` (``max_cop``
+        default :data:`MAX_COP`): lifts the source's heat in the hours it is too cold to feed directly.
 
     Returns
     -------
@@ -143,7 +163,8 @@ def source_producer(
     kind = "excess_heat"
     nominal = capacity_kw
     if heat_pump is not None:
-        c = cop(supply_c, temperature_c, eta=heat_pump["eta"])
+        ceiling = heat_pump.get("max_cop", MAX_COP)
+        c = cop(supply_c, temperature_c, eta=heat_pump["eta"], max_cop=ceiling)
         lift = ~direct & (c > 1.0)
         cop_h = np.where(lift, c, cop_h)
         c_safe = np.where(lift, c, 2.0)

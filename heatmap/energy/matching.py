@@ -4,8 +4,9 @@ Every source is paired with every sink, each pair judged **as if it were alone**
 sink compete; the table is a list for discussion, not an allocation). For each pair:
 
 - **Kind.** ``direct`` where ``source t_c ≥ sink t_c + approach_k`` (a heat exchanger suffices); else
-  ``heat_pump`` if heat pumps are allowed, with ``COP = η · T_hot / (T_hot − T_cold)`` (kelvin; ``T_hot`` the
-  sink's supply temperature, ``T_cold`` the source temperature — the rule of :func:`heatmap.energy.excess_heat.cop`).
+  ``heat_pump`` if heat pumps are allowed, with ``COP = min(η · T_hot / (T_hot − T_cold), max_cop)`` (kelvin;
+  ``T_hot`` the sink's supply temperature, ``T_cold`` the source temperature — the rule of
+  :func:`heatmap.energy.excess_heat.cop`).
   Per MWh delivered the pump takes ``1 − 1/COP`` MWh from the source and ``1/COP`` MWh of electricity.
 - **Distance.** Without candidate routes: ``route_length_m = max(straight line × detour_factor,
   min_route_length_m)`` and ``route_cost_factor`` 1. With candidate routes (streets and/or links drawn in QGIS,
@@ -38,26 +39,33 @@ sink compete; the table is a list for discussion, not an allocation). For each p
 
 Left out: heat lost from the pipe, pumping energy, the sink's own equipment, and the hourly electricity price
 (one price per MWh is used).
+
+**Chosen pairs** (``plan.pairs``) are planned with the network model by :mod:`heatmap.energy.match_plan`:
+routed, sized, simulated, checked and costed like ``heatmap plan``, with the pipe heat losses and pumping the
+table leaves out.
 """
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 from shapely.geometry import LineString
 
 from heatmap import settings
 from heatmap._errors import InputDataError, ScenarioError
 from heatmap.economics import annuity_factor
-from heatmap.energy.energy_scenario import HourlyCsv, Id, assumptions
+from heatmap.energy.energy_scenario import MAX_COP, MAX_COP_DOC, HourlyCsv, Id, assumptions
 from heatmap.energy.excess_heat import availability_hourly, cop, read_presets
 from heatmap.scenario import Surface, SurfaceCostFactors
+
+if TYPE_CHECKING:
+    from heatmap.energy import match_plan
 
 logger = logging.getLogger(__name__)
 
@@ -113,6 +121,7 @@ class HeatPumpRule(_Model):
     cost_eur_per_kw: float = Field(700.0, ge=0, description="investment per kW of heat output (estimate)")
     om_eur_per_mwh: float = Field(0.0, ge=0, description="operation and maintenance per MWh of heat")
     max_lift_k: float = Field(80.0, gt=0, description="largest lift T_hot − T_cold one pump makes (estimate)")
+    max_cop: float = Field(MAX_COP, gt=1, le=50, description=MAX_COP_DOC)
 
 
 class MatchingSettings(_Model):
@@ -209,6 +218,39 @@ class CandidateLinks(_Model):
     cost_factors: SurfaceCostFactors = Field(SurfaceCostFactors(), description="trench cost relative to a street")
 
 
+class MatchPlan(_Model):
+    """The pairs a study chooses, planned together with the network model (:mod:`heatmap.energy.match_plan`).
+
+    Each chosen source feeds its sinks through one network (``network.supply_areas: shared`` of the plan):
+    the pipes follow the pairs' routes (their straight lines, or the candidate links), the heat exchanger or
+    heat pump stands at the source and heats the water to its sinks' supply temperature.
+    """
+
+    pairs: list[tuple[Id, Id]] = Field(
+        min_length=1, description="the chosen pairs, each [source_id, sink_id]; a sink is fed by one source"
+    )
+    route_surface: Surface = Field(
+        "street",
+        description="surface of the straight pair lines where the scenario has no candidate_links (street: the "
+        "catalogue's price, cost factor 1, as the match table prices its routes)",
+    )
+    supply_margin_k: float = Field(
+        2.0,
+        ge=0,
+        le=30,
+        description="the source heats the water this much above its sinks' supply temperature, for the cooling "
+        "along the pipe (estimate; a direct source gives at most its temperature − approach_k)",
+    )
+    loss_allowance_share: float = Field(
+        0.03,
+        ge=0,
+        lt=0.5,
+        description="where a source's capacity limits its pairs, their sinks are planned at design load × (1 − this) "
+        "so that the source also covers the pipes' heat losses at the peak (estimate; the plan reports the losses)",
+    )
+    ground_c: float = Field(8.0, ge=-20, le=40, description="undisturbed ground temperature around the pipes")
+
+
 class MatchScenario(_Model):
     """A matching study: sources, sinks, their locations and the settings."""
 
@@ -221,7 +263,10 @@ class MatchScenario(_Model):
     candidate_links: CandidateLinks | None = Field(None, description="route on these lines, not straight lines")
     sources: list[MatchSource] = Field(min_length=1)
     sinks: list[MatchSink] = Field(min_length=1)
+    plan: MatchPlan | None = Field(None, description="the chosen pairs to plan with the network model")
     _base_dir: Path = PrivateAttr(default=Path("."))
+    _pair_lines: dict[int, int] = PrivateAttr(default_factory=dict)
+    _path: Path | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _ids(self) -> MatchScenario:
@@ -233,6 +278,35 @@ class MatchScenario(_Model):
         if any(s.shape == "degree_hours" for s in self.sinks) and self.outdoor_temperature is None:
             raise ValueError("sinks of shape degree_hours need outdoor_temperature")
         return self
+
+    @field_validator("plan")
+    @classmethod
+    def _chosen(cls, plan: MatchPlan | None, info: ValidationInfo) -> MatchPlan | None:
+        if plan is None or "sources" not in info.data or "sinks" not in info.data:
+            return plan
+        known = {"source": [u.id for u in info.data["sources"]], "sink": [u.id for u in info.data["sinks"]]}
+        fed_by: dict[str, str] = {}
+        for i, (source, sink) in enumerate(plan.pairs):
+            where = f"pairs[{i}] [{source}, {sink}]"
+            for role, uid in (("source", source), ("sink", sink)):
+                if uid not in known[role]:
+                    raise ValueError(f"{where}: no {role} has the id {uid!r} (known: {', '.join(known[role])})")
+            if plan.pairs.index((source, sink)) < i:
+                first = plan.pairs.index((source, sink))
+                raise ValueError(f"{where}: the pair is chosen twice (also pairs[{first}])")
+            if sink in fed_by:
+                raise ValueError(
+                    f"{where}: sink {sink} is already chosen with source {fed_by[sink]}; each pair's energy is judged "
+                    "as if alone, so a sink is planned with one source"
+                )
+            fed_by[sink] = source
+        clash = sorted({a for a, _ in plan.pairs} & set(fed_by))
+        if clash:
+            raise ValueError(
+                f"pairs: {', '.join(clash)} names both a chosen source and a chosen sink; the network model needs "
+                "distinct ids: rename one of them"
+            )
+        return plan
 
     def path(self, p: Path) -> Path:
         """Return a path from the scenario, made absolute from the scenario file's folder."""
@@ -252,8 +326,12 @@ def matching_scenario_from_file(path: str | Path) -> MatchScenario:
     MatchScenario
     """
     from heatmap.energy.energy_scenario import energy_scenario_from_file
+    from heatmap.scenario import _line, _load_yaml
 
     scn = energy_scenario_from_file(path, model=MatchScenario)
+    if scn.plan is not None:
+        _, node = _load_yaml(Path(path).read_text(encoding="utf-8"))
+        scn._pair_lines = {i: _line(node, ("plan", "pairs", i)) for i in range(len(scn.plan.pairs))}
     logger.info("Read matching scenario %s: %d sources, %d sinks", path, len(scn.sources), len(scn.sinks))
     return scn
 
@@ -553,7 +631,7 @@ def rank_matches(
                 kind, c = "none", np.nan
                 reasons.append(f"lift {lift:g} K beyond a heat pump's {hp.max_lift_k:g} K (heat_pump.max_lift_k)")
             else:
-                kind, c = "heat_pump", float(cop(float(k.t_c), float(s.t_c), eta=hp.eta))
+                kind, c = "heat_pump", float(cop(float(k.t_c), float(s.t_c), eta=hp.eta, max_cop=hp.max_cop))
                 if c <= 1:
                     kind = "none"
                     reasons.append(f"heat-pump COP {c:.2f} ≤ 1")
@@ -660,11 +738,13 @@ def matches_summary(
     table: gpd.GeoDataFrame,
     sources: gpd.GeoDataFrame | None = None,
     sinks: gpd.GeoDataFrame | None = None,
+    planned: match_plan.MatchesPlan | None = None,
 ) -> dict[str, Any]:
     """Summarise a matching run: counts, the feasible pairs in order, the reasons, every setting and unit used.
 
     ``sources`` and ``sinks`` (from :func:`scenario_units`) add each unit's values as used (preset values
-    filled in) beside its note.
+    filled in) beside its note; ``planned`` (from :func:`heatmap.energy.match_plan.plan_matches`) adds the
+    planned network of the chosen pairs (:func:`heatmap.energy.match_plan.planned_summary`).
     """
     feasible = table[table.feasible]
 
@@ -672,7 +752,7 @@ def matches_summary(
         used = {} if frame is None else frame.drop(columns="geometry").set_index("id").to_dict("index")
         return {u.id: {**used.get(u.id, {}), "note": u.note} for u in group}
 
-    return {
+    out = {
         "scenario": scn.name,
         "sources": len(scn.sources),
         "sinks": len(scn.sinks),
@@ -693,9 +773,17 @@ def matches_summary(
         "infeasible": {f"{r.source_id} → {r.sink_id}": r.reason for r in table[~table.feasible].itertuples()},
         "rule": "each pair judged as if alone; annual energy matched = Σ_h min(source deliverable, sink load); "
         "€/MWh = (capex × annuity factor + O&M + electricity + heat purchase) / MWh matched",
-        "assumptions": assumptions(scn.settings, "settings."),
+        "assumptions": {
+            **assumptions(scn.settings, "settings."),
+            **(assumptions(scn.plan, "plan.") if scn.plan is not None else {}),
+        },
         "units": {"sources": units(scn.sources, sources), "sinks": units(scn.sinks, sinks)},
     }
+    if planned is not None:
+        from heatmap.energy.match_plan import planned_summary
+
+        out["plan"] = planned_summary(planned)
+    return out
 
 
 def write_matches(
@@ -706,14 +794,26 @@ def write_matches(
     inputs: tuple | list = (),
     sources: gpd.GeoDataFrame | None = None,
     sinks: gpd.GeoDataFrame | None = None,
+    planned: match_plan.MatchesPlan | None = None,
+    tiles: str | None = None,
 ) -> dict[str, Path]:
     """Write ``matches.csv``, ``matches.gpkg`` (line layer ``matches``, QGIS style embedded) and ``summary.json``.
 
-    The folder is swapped in whole (:func:`heatmap.io.output_folder.write_atomically`).
+    With ``planned`` (:func:`heatmap.energy.match_plan.plan_matches`) also the planned network of the chosen
+    pairs in ``network/``: ``plan.gpkg`` (styled for QGIS), ``map.html`` (offline web map), ``summary.json``
+    (the plan's full summary: every check, figure and assumption) and, where the plan routed on the pairs'
+    straight lines, ``pair_lines.gpkg``. A plan whose checks fail is written marked partial (as
+    ``heatmap plan --partial``). The folder is swapped in whole (:func:`heatmap.io.output_folder.write_atomically`).
     """
     from heatmap.io.output_folder import write_atomically
     from heatmap.io.outputs import write_gpkg, write_json
     from heatmap.maps import qgis_style
+
+    names = OUTPUT_FILES
+    if planned is not None:
+        from heatmap.energy.match_plan import PLAN_FILES, write_planned
+
+        names = (*names, *PLAN_FILES, *(("network/pair_lines.gpkg",) if planned.pair_lines is not None else ()))
 
     def write(tmp: Path) -> None:
         table.drop(columns="geometry").to_csv(tmp / "matches.csv", index=False, float_format="%.4f")
@@ -722,9 +822,11 @@ def write_matches(
         layer.insert(3, "status", np.where(layer.feasible, layer.kind, "infeasible"))
         gpkg = tmp / "matches.gpkg"
         qgis_style.write_layer_styles(gpkg, write_gpkg({"matches": layer}, gpkg))
-        write_json(matches_summary(scn, table, sources, sinks), tmp / "summary.json")
+        write_json(matches_summary(scn, table, sources, sinks, planned), tmp / "summary.json")
+        if planned is not None:
+            write_planned(planned, tmp / "network", tiles=tiles)
 
-    written = write_atomically(out_dir, OUTPUT_FILES, write, inputs=inputs)
+    written = write_atomically(out_dir, names, write, inputs=inputs)
     logger.info("Wrote %d files to %s", len(written), out_dir)
     return written
 
