@@ -525,7 +525,7 @@ def test_kip_writes_the_planned_network_and_its_figures(kip_run):
     # the park users are planned and drawn but their demand is not the study's (the town's) demand
     c = back.consumers.set_index("consumer_id")
     assert net["plan_demand_outside_study_mwh_per_a"] == pytest.approx(c.annual_demand_mwh.drop("town_dh").sum())
-    assert "Planned network (kip_network.yaml): 4.42 km" in result.output
+    assert f"Planned network (kip_network.yaml): {net['route_length_m'] / 1000:.2f} km" in result.output
     assert "estimate + planned" in result.output
 
 
