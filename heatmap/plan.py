@@ -299,7 +299,7 @@ def plan_from_scenario(scn: Scenario, *, progress: Callable[[str], None] | None 
         )
         node_load_kw = pd.Series(cons_routed.peak_load_kw.to_numpy(), index=consumer_node)
         feeds = _feed_ins(tree, src, source_at, node_load_kw, net.simultaneity)
-        loads = _site_loads(scn.operation, cons_routed) if scn.operation is not None else None
+        loads = _site_loads(scn.operation, cons_routed, t_return_c=t.return_c) if scn.operation else None
         sizing_kw, hour_kw = node_load_kw, None
         if loads is not None:
             sizing_kw, hour_kw = _year_sizing_loads(
@@ -423,7 +423,7 @@ class OperatingYear:
     totals: dict[str, float]
 
 
-def _site_loads(op, cons_routed: pd.DataFrame):
+def _site_loads(op, cons_routed: pd.DataFrame, *, t_return_c: float):
     """Hourly net heat of every routed consumer over the operation's year (:class:`heatmap.energy.trade.SiteLoads`)."""
     from heatmap.demand.climate import year_index
     from heatmap.demand.profiles import read_hourly
@@ -449,6 +449,12 @@ def _site_loads(op, cons_routed: pd.DataFrame):
         raise InputDataError(
             f"{op.site_profiles}: prosumers {', '.join(no_t)} sell heat in some hours but have no t_feed_in_c; give "
             f"the temperature they feed in at in the consumers' t_feed_in_c"
+        )
+    cold = [c for c in sells if cons_routed.t_feed_in_c.get(c) <= t_return_c]
+    if cold:
+        raise InputDataError(
+            f"prosumers {', '.join(cold)} feed in at a t_feed_in_c at or below the return temperature "
+            f"{t_return_c:g} °C ('temperatures.return_c'): they cannot deliver heat; raise their t_feed_in_c"
         )
     return loads
 
