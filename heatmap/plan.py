@@ -300,14 +300,14 @@ def plan_from_scenario(scn: Scenario, *, progress: Callable[[str], None] | None 
         node_load_kw = pd.Series(cons_routed.peak_load_kw.to_numpy(), index=consumer_node)
         feeds = _feed_ins(tree, src, source_at, node_load_kw, net.simultaneity)
         loads = _site_loads(scn.operation, cons_routed, t_return_c=t.return_c) if scn.operation else None
-        sizing_kw, hour_kw = node_load_kw, None
+        hour_cases = []
         if loads is not None:
-            sizing_kw, hour_kw = _year_sizing_loads(
-                loads, node_load_kw, cons_routed, tree, t_supply_by_tree, t_return_c=t.return_c
+            hour_cases = _sizing_hours(
+                scn.operation, loads, cons_routed, consumer_node, src, source_at, tree, t_supply_by_tree, t.return_c
             )
         sized = sizing.design_network(
             edges,
-            sizing_kw,
+            node_load_kw,
             t_supply_by_tree,
             catalogue=catalogue,
             water=water,
@@ -325,7 +325,7 @@ def plan_from_scenario(scn: Scenario, *, progress: Callable[[str], None] | None 
                 max_lift_bar=net.max_pump_lift_bar,
             ),
             feed_in_kw=pd.Series(feeds.q_kw.to_numpy(), index=feeds.node.to_numpy()),
-            hour_load_kw=hour_kw,
+            hour_cases=hour_cases,
         )
 
     with timer.stage("hydraulics"):
@@ -459,23 +459,44 @@ def _site_loads(op, cons_routed: pd.DataFrame, *, t_return_c: float):
     return loads
 
 
-def _year_sizing_loads(loads, node_load_kw, cons_routed, tree, t_supply_by_tree, *, t_return_c):
-    """Add the year to the sizing loads (per consumer node): prosumers' sales and the highest hour.
+def _sizing_hours(op, loads, cons_routed, consumer_node, src, source_at, tree, t_supply_by_tree, t_return_c):
+    """Hours of the year the pipes are sized for besides the design case (:func:`sizing.design_network`).
 
-    A prosumer's heat flows out through its connection: its node load becomes at least its sale peak, as the heat
-    that carries the same flow at its network's temperature difference. Each pipe also carries at least the
-    year's highest hour (:func:`heatmap.network.sizing.design_network`, ``hour_load_kw``).
+    The sources are dispatched over the year in merit order as operation runs them (the network's losses not yet
+    known, left out), and each pipe then carries the hours that matter (:func:`heatmap.energy.trade.sizing_hours`:
+    highest load, summer's least, prosumers' largest sale, and each own-profile site's largest draw and sale). A
+    prosumer's sale counts as the heat carrying its flow at its network's temperature difference.
     """
-    nodes = node_load_kw.index
-    ids = cons_routed.index.astype(str)
-    sale_peak_kw = loads.sale_peak_kw().reindex(ids).to_numpy()
+    from heatmap.energy import trade
+
     tree_of_node = pd.Series(tree.edges.tree.to_numpy(), index=tree.edges.to_node.to_numpy())
-    t_tree = tree_of_node.reindex(nodes).map(t_supply_by_tree).to_numpy(dtype=float)
-    dt_feed = np.where(sale_peak_kw > 0, cons_routed.t_feed_in_c.to_numpy(dtype=float) - t_return_c, 1.0)
-    sizing_kw = node_load_kw.clip(lower=sale_peak_kw * (t_tree - t_return_c) / dt_feed)
-    total = loads.draw_by_group(pd.Series(0, index=loads.sites))[0]
-    hour = loads.net_at(total.idxmax()).clip(lower=0.0).reindex(ids)
-    return sizing_kw, pd.Series(hour.to_numpy(), index=nodes)
+    tree_of_node = pd.concat([tree_of_node, pd.Series(list(tree.root_of_tree), index=list(tree.root_of_tree.values()))])
+    ids = cons_routed.index.astype(str)
+    node_of_site = pd.Series(consumer_node, index=ids)
+    s = src.set_index("source_id")
+    sources = pd.DataFrame({"source_id": list(source_at.values()), "node": list(source_at.keys())}).assign(
+        tree=lambda d: d.node.map(tree_of_node).to_numpy(),
+        capacity_kw=lambda d: s.capacity_kw.reindex(d.source_id).to_numpy(),
+        role=lambda d: s.role.reindex(d.source_id).to_numpy(),
+    )
+    sources = sources[sources.tree.notna()]
+    year = trade.source_hours(
+        loads,
+        node_of_site.map(tree_of_node),
+        sources,
+        pd.Series(dtype=float),
+        min_source_share=op.min_pressure_source_share,
+    )
+    t_tree = node_of_site.map(tree_of_node).map(t_supply_by_tree)
+    flow_equivalent = (t_tree - t_return_c) / (cons_routed.t_feed_in_c.set_axis(ids) - t_return_c)
+    cases = []
+    for hour in trade.sizing_hours(year, summer_months=op.summer_months):
+        load = pd.Series(hour.consumer_kw.reindex(ids).to_numpy(), index=node_of_site.reindex(ids).to_numpy())
+        feed_src = hour.source_kw.set_axis(sources.set_index("source_id").node.reindex(hour.source_kw.index).to_numpy())
+        sale = hour.sale_kw * flow_equivalent.reindex(hour.sale_kw.index)
+        feed_sale = sale.set_axis(node_of_site.reindex(sale.index).to_numpy())
+        cases.append((load.fillna(0.0), pd.concat([feed_src, feed_sale]).groupby(level=0).sum()))
+    return cases
 
 
 def _operation(op, loads, designed, sim, violations, cons_routed, src) -> OperatingYear:
@@ -493,7 +514,8 @@ def _operation(op, loads, designed, sim, violations, cons_routed, src) -> Operat
     sources = designed.sources.assign(role=s.role.reindex(designed.sources.source_id).to_numpy())
     year = trade.source_hours(loads, tree_of, sources, loss_by_tree, min_source_share=op.min_pressure_source_share)
     hours = [
-        operation.simulate_hour(designed, h) for h in trade.hours_that_matter(year, summer_months=op.summer_months)
+        operation.simulate_hour(designed, h, bypass_margin_k=op.bypass_margin_k if op.bypass else None)
+        for h in trade.hours_that_matter(year, summer_months=op.summer_months)
     ]
     design_hour = operation.OperatingHour(
         "design peak",

@@ -506,6 +506,13 @@ class Operation(_Section):
         ge=0.01,
         le=1.0,
     )
+    bypass: bool = _f(
+        True,
+        "substations hold their supply temperature with a bypass (thermostatic bypass valves, as district-heating "
+        "networks keep their ends warm in summer): in an hour whose flow is too small, a consumer receiving water "
+        "colder than its minimum passes more flow and returns warmer; false: such a consumer is a violation",
+    )
+    bypass_margin_k: float = _f(1.0, "supply temperature a bypassing consumer aims above its minimum", ge=0.0, le=20.0)
     summer_months: list[Annotated[int, Field(ge=1, le=12)]] = _f(
         lambda: [6, 7, 8], "months searched for the summer hour of least load", min_length=1
     )
@@ -910,7 +917,12 @@ def _message(err: dict[str, Any]) -> tuple[tuple, str]:
         hint = " (°C expected, not kelvin)" if kind.startswith("less") and key.endswith("_c") else ""
         return where["data"], f"'{key}' is {_number(value, annotation)}; it must be {word} {bound:g}{hint}"
     if kind == "literal_error":
-        choices = typing.get_args(annotation) or (ctx.get("expected", ""),)
+        choices = [
+            c
+            for arg in typing.get_args(annotation)
+            for c in (typing.get_args(arg) if typing.get_origin(arg) is Literal else (arg,))
+            if c is not type(None)
+        ] or [ctx.get("expected", "")]
         return where["data"], f"'{key}' is {_shown(value)}; allowed: {', '.join(map(str, choices))}"
     if kind == "string_too_short":
         return where["data"], f"'{key}' must not be empty"

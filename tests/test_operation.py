@@ -116,16 +116,54 @@ def test_a_prosumers_connection_is_sized_for_its_sale():
     assert _service_pipe(with_sale, "kip_h2_electrolyser").dn > _service_pipe(without, "kip_h2_electrolyser").dn
 
 
-def test_a_summer_hour_too_cold_at_the_port_is_a_violation_of_that_hour():
+def test_a_summer_hour_too_cold_at_the_port_is_a_violation_of_that_hour_unless_it_bypasses():
     """At 85 °C (the park's process minimum) the port's long branch cools too much in the summer's least load."""
     port = next(i for i, c in enumerate(KIP_DATA["consumers"]["inline"]) if c["id"] == "port")
-    plan = kip_plan(**{f"consumers.inline.{port}.min_supply_c": None})
+    plan = kip_plan(**{f"consumers.inline.{port}.min_supply_c": None, "operation.bypass": False})
     assert not plan.ok
     v = plan.violations
     cold = v[v.check == "consumer_supply_temperature"]
     assert set(cold.element) == {"port"}
     assert all("summer" in h for h in cold.hour)
     assert (v.hour == "design peak").sum() == 0
+    # With the substations' bypass the port passes more flow in that hour, holds 85 °C and returns warmer.
+    bypassing = kip_plan(**{f"consumers.inline.{port}.min_supply_c": None})
+    assert bypassing.ok, bypassing.violations
+    summer = next(h for h in bypassing.operation.hours if "summer" in h.hour.name)
+    assert list(summer.bypass_mdot_kg_per_s.index) == ["port"]
+    port_now = summer.simulation.consumers.set_index("consumer_id").loc["port"]
+    port_before = next(h for h in plan.operation.hours if "summer" in h.hour.name)
+    port_before = port_before.simulation.consumers.set_index("consumer_id").loc["port"]
+    assert 85 <= port_now.t_supply_c and port_now.t_return_c > 50 + 1
+    assert port_now.mdot_kg_per_s >= 1.25 * port_before.mdot_kg_per_s * (1 - 1e-9)  # at least one bypass step
+    assert port_now.q_kw == pytest.approx(port_before.q_kw, rel=1e-6)  # the same load, more flow
+    assert summer.simulation.energy_balance["residual_relative"] <= 1e-3
+
+
+def test_pipes_carry_the_merit_order_not_the_design_shares():
+    """A backup larger than the excess heat: at the design peak both run at one share, in the year the excess heat
+    runs first at full capacity, and the pipes from it must carry that."""
+    plan = kip_plan(**{"sources.inline.1.capacity_kw": 30000})
+    assert plan.ok, plan.violations
+    highest = next(h for h in plan.operation.hours if "highest" in h.hour.name)
+    assert highest.hour.source_kw["boliden_acid_heat"] == pytest.approx(15020, rel=0.05)
+    assert highest.violations.empty
+
+
+def test_company_codes_read_as_numbers_stay_codes():
+    import geopandas as gpd
+    from pyproj import CRS
+    from shapely.geometry import Point
+
+    from heatmap.io import inputs
+
+    raw = gpd.GeoDataFrame(
+        {"id": ["a", "b"], "annual_demand_mwh": [10.0, 20.0], "company": [900.0, None]},
+        geometry=[Point(23.05, 63.86), Point(23.06, 63.86)],
+        crs=4326,
+    )
+    cons = inputs.prepare_consumers(raw, crs=CRS(3067), full_load_hours_h=2000, default_min_supply_c=70)
+    assert cons.company.tolist() == ["900", "b"]
 
 
 def _own(net: pd.DataFrame) -> trade.SiteLoads:
@@ -179,7 +217,8 @@ def test_merit_order_curtailment_and_unserved_by_hand():
         ({"consumers.inline.4.t_feed_in_c": None}, "sell heat in some hours but have no t_feed_in_c"),
         ({"consumers.inline.4.t_feed_in_c": 50}, "kip_h2_electrolyser feed in at a t_feed_in_c at or below the return"),
         ({"consumers.inline.0.annual_demand_mwh": 100000}, "column town_dh draws 94,193 MWh over the year but"),
-        ({"sources.inline.0.role": "baseload"}, "role"),
+        ({"sources.inline.0.role": "baseload"}, "'sources.inline[0].role' is 'baseload'; allowed: excess_heat, backup"),
+        ({"operation.operator": "Kokkolan energia"}, "but 'Kokkolan Energia' is"),
         ({"operation.heat_price_eur_per_mwh": None}, "operation.heat_price_eur_per_mwh"),
     ],
 )

@@ -20,6 +20,7 @@ So every euro paid is received: the companies' net sums to zero.
 
 from __future__ import annotations
 
+import difflib
 import logging
 from dataclasses import dataclass
 
@@ -212,6 +213,25 @@ def hours_that_matter(year: Year, *, summer_months: list[int]) -> list[Operating
     where it can (backup sources run only where the excess heat falls short, which the hour then shows). The
     prosumers' hour is left out when no site sells.
     """
+    return _hours(year, _picked(year, summer_months))
+
+
+def sizing_hours(year: Year, *, summer_months: list[int]) -> list[OperatingHour]:
+    """Pick the hours the pipes are sized for: :func:`hours_that_matter` and each own-profile site's extremes.
+
+    A site with its own profile may peak in an hour the network as a whole does not: its largest draw and its
+    largest sale are added, so that its connection (and the pipes towards it) carry them.
+    """
+    picked = _picked(year, summer_months)
+    own = year.loads.own_kw
+    for site in own.columns:
+        picked[f"{site} draws most"] = own[site].idxmax()
+        if site in year.sale_kw.columns and year.sale_kw[site].max() > 0:
+            picked[f"{site} sells most"] = year.sale_kw[site].idxmax()
+    return _hours(year, picked)
+
+
+def _picked(year: Year, summer_months: list[int]) -> dict[str, pd.Timestamp]:
     total_draw = year.draw_by_tree.sum(axis=1)
     picked = {"highest load": total_draw.idxmax()}
     summer = total_draw[year.index.month.isin(summer_months)]
@@ -220,8 +240,12 @@ def hours_that_matter(year: Year, *, summer_months: list[int]) -> list[Operating
     total_sale = year.sale_kw.sum(axis=1)
     if total_sale.max() > 0:
         picked["prosumers sell most"] = total_sale.idxmax()
+    return picked
+
+
+def _hours(year: Year, picked: dict[str, pd.Timestamp]) -> list[OperatingHour]:
     names: dict[pd.Timestamp, list[str]] = {}
-    for name, time in picked.items():  # an hour picked twice is simulated once, under both names
+    for name, time in picked.items():  # an hour picked twice is taken once, under both names
         names.setdefault(time, []).append(name)
     return [_hour(year, "; ".join(n), time) for time, n in names.items()]
 
@@ -281,6 +305,13 @@ def company_trade(
         }
     )
     sold = sellers.groupby("company")[["mwh", "eur"]].sum()
+    known = sorted(set(bought.index) | set(sold.index))
+    close = difflib.get_close_matches(operator, known, n=1, cutoff=0.8)
+    if operator not in known and close:
+        raise InputDataError(
+            f"operation.operator {operator!r} is no company of the plan's sources or consumers, but {close[0]!r} is; "
+            f"write it as the sources and consumers do (an operator with no site or source of its own is fine)"
+        )
     table = pd.DataFrame({"bought_mwh": bought, "sold_mwh": sold.mwh}).fillna(0.0)
     table["paid_eur"] = table.bought_mwh * heat_price_eur_per_mwh
     table["received_eur"] = sold.eur.reindex(table.index).fillna(0.0)

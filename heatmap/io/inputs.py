@@ -47,9 +47,9 @@ MAX_SCALE_ERROR = 0.01
 PLAUSIBLE_MAX = {"capacity_kw": 1e7, "annual_demand_mwh": 1e6, "peak_load_kw": 1e6}
 """Largest plausible value of a numeric column (10 GW, 1 TWh/a, 1 GW): larger ones are taken for a unit error."""
 SOURCE_FIELDS = ("name", "capacity_kw", "t_supply_c", "company", "role", "heat_price_eur_per_mwh")
+"""Fields a source file may give; each read from the column of that name or the one ``sources.columns`` maps."""
 SOURCE_ROLES = ("excess_heat", "backup")
 """A source's role in operation: excess heat runs first, backup covers what is left (empty: excess_heat)."""
-"""Fields a source file may give; each read from the column of that name or the one ``sources.columns`` maps."""
 CONSUMER_FIELDS = (
     "name",
     "building_type",
@@ -494,7 +494,10 @@ def _text(gdf: gpd.GeoDataFrame, cols: dict[str, str], field: str) -> pd.Series:
     """Read a text field, stripped; empty where the file lacks the column or the cell."""
     if field not in cols:
         return pd.Series("", index=gdf.index)
-    return gdf[cols[field]].fillna("").astype(str).str.strip()
+    values = gdf[cols[field]]
+    if pd.api.types.is_float_dtype(values):  # codes read as numbers (a column with an empty cell is float)
+        values = values.map(lambda v: "" if pd.isna(v) else (f"{v:.0f}" if float(v).is_integer() else str(v)))
+    return values.fillna("").astype(str).str.strip()
 
 
 def _fed(gdf: gpd.GeoDataFrame, cols: dict[str, str]) -> dict[str, str]:

@@ -475,6 +475,15 @@ def what_to_change(summary: Mapping[str, Any]) -> list[str]:
         else:
             text = f"{len([v for v in violations if v.get('check') == check])} violations"
         lines.append(textwrap.fill(f"{check}: {text}", width=120, initial_indent="  ", subsequent_indent="    "))
+    hours = sorted({str(v["hour"]) for v in violations if v.get("hour") not in (None, "design peak")})
+    if hours:
+        text = (
+            f"checks fail in hours of operation ({'; '.join(hours)}) that the design peak does not show (see "
+            "operating_hours.csv): a source short of capacity needs a backup source (role: backup); supply too cold "
+            "at low load needs operation.bypass or a lower min_supply_c; pipes or pressure short in one hour point "
+            "at a site profile beyond its peak_load_kw"
+        )
+        lines.append(textwrap.fill(f"hours: {text}", width=120, initial_indent="  ", subsequent_indent="    "))
     return lines
 
 
@@ -544,7 +553,7 @@ def format_summary(summary: dict[str, Any], *, assumptions: bool = False) -> str
         order = _ordered_checks(counts)
         lines.append(f"Checks: {len(violations):,d} violated ({', '.join(f'{c} {counts[c]:,d}' for c in order)})")
         shown = _shown_violations(violations, _MAX_VIOLATION_LINES)
-        lines += [f"  {str(v.get('check')):<28}{format_violation(v)}" for v in shown]
+        lines += [f"  {str(v.get('check')):<28}{format_violation(v)}{_in_hour(v)}" for v in shown]
         if len(violations) > len(shown):
             lines.append(f"  … and {len(violations) - len(shown):,d} more (every one in summary.json)")
         lines.append("What to change:")
@@ -590,6 +599,12 @@ def _operation_lines(op: Mapping[str, Any]) -> list[str]:
         if len(companies) > _MAX_COMPANY_LINES:
             lines.append(f"  … and {len(companies) - _MAX_COMPANY_LINES} more (summary.json, trade.csv)")
     return lines
+
+
+def _in_hour(v: Mapping[str, Any]) -> str:
+    """Name the hour of operation a violation belongs to (none for the design peak)."""
+    hour = v.get("hour")
+    return f" [{hour}]" if hour and hour != "design peak" else ""
 
 
 def _nearest_reachable_street_m(plan) -> dict[str, float | None]:

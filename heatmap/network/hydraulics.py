@@ -72,7 +72,9 @@ class NetworkDesign:
         One row per tree edge: ``edge_id``, ``from_node``, ``to_node``, ``length_m``, ``dn``,
         ``d_inner_m``, ``d_outer_m``, ``u_w_per_mk``, ``tree``.
     consumers : pandas.DataFrame
-        ``consumer_id``, ``node``, ``q_design_w``.
+        ``consumer_id``, ``node``, ``q_design_w``; optional ``mdot_kg_per_s``: where given, the consumer passes
+        that mass flow (its return temperature then follows from its load), elsewhere it returns at the network's
+        return temperature.
     sources : pandas.DataFrame
         ``source_id``, ``node``, ``t_supply_c``, ``capacity_kw``, ``tree``; optional ``mdot_kg_per_s``:
         where given, the source feeds in that mass flow at its supply temperature (a second plant, or a
@@ -222,12 +224,16 @@ def build_net(design: NetworkDesign, cond: Conditions) -> pp.pandapipesNet:
     pp.create_pipes_from_parameters(net, tj + n, fj + n, circuit="return", **common)
     c = design.consumers
     cj = pos[c.node].to_numpy()
+    # A consumer with a set mass flow (a substation whose bypass keeps a minimum flow) lets its return temperature
+    # float; every other one returns at the network's return temperature.
+    mdot = c.mdot_kg_per_s.to_numpy(dtype=float) if "mdot_kg_per_s" in c else np.full(len(c), np.nan)
     pp.create_heat_consumers(
         net,
         cj,
         cj + n,
         qext_w=c.q_design_w.to_numpy(),
-        treturn_k=cond.t_return_c + KELVIN,
+        controlled_mdot_kg_per_s=mdot,
+        treturn_k=np.where(np.isnan(mdot), cond.t_return_c + KELVIN, np.nan),
         name=c.consumer_id.astype(str).tolist(),
     )
     # Per network one source holds the pressure (the slack); any other feed-in (a second plant, a prosumer

@@ -107,6 +107,8 @@ class HourResult:
     violations: pd.DataFrame
     pressure_sources: list[str]
     pump_lift_bar: dict[int, float]
+    bypass_mdot_kg_per_s: pd.Series = dataclasses.field(default_factory=lambda: pd.Series(dtype=float))
+    """Consumers passing a bypass flow this hour (their set mass flow)."""
 
     def figures(self) -> dict:
         """One row of the operating-hours table: what ran, the extremes of the checks, the balance."""
@@ -122,6 +124,7 @@ class HourResult:
             "pressure_held_by": self.pressure_sources,
             "pump_lift_bar": self.pump_lift_bar,
             "prosumers_selling": sorted(self.hour.sale_kw.index),
+            "consumers_bypassing": len(self.bypass_mdot_kg_per_s),
             "sold_by_prosumers_kw": float(self.hour.sale_kw.sum()),
             "fed_in_kw": sim.sources.set_index("source_id").q_supplied_kw.round(1).to_dict(),
             "losses_kw": float(p.q_loss_kw.sum()),
@@ -135,7 +138,11 @@ class HourResult:
         }
 
 
-def simulate_hour(net: DesignedNetwork, hour: OperatingHour) -> HourResult:
+MAX_BYPASS_ROUNDS = 4
+"""Simulations that may add bypass flow to consumers still too cold (each raises their flow at least 1.25×)."""
+
+
+def simulate_hour(net: DesignedNetwork, hour: OperatingHour, *, bypass_margin_k: float | None = None) -> HourResult:
     """Simulate the designed network at one hour and check it.
 
     Parameters
@@ -144,6 +151,10 @@ def simulate_hour(net: DesignedNetwork, hour: OperatingHour) -> HourResult:
         The designed network.
     hour
         Loads, running sources and sales of the hour.
+    bypass_margin_k
+        With a value, substations keep their supply temperature with a bypass: a consumer receiving water colder
+        than its minimum passes more flow (its return then warmer), enough by exponential cooling along its path
+        for its minimum plus this margin, over up to :data:`MAX_BYPASS_ROUNDS` simulations. ``None``: no bypass.
 
     Returns
     -------
@@ -190,11 +201,14 @@ def simulate_hour(net: DesignedNetwork, hour: OperatingHour) -> HourResult:
         t_feed = float(cons.t_feed_in_c[cid])
         rows.append((cid, cons.node[cid], t_feed, np.nan, cons.tree[cid], q * 1000 / (cp * (t_feed - t_return))))
     sources = pd.DataFrame(rows, columns=["source_id", "node", "t_supply_c", "capacity_kw", "tree", "mdot_kg_per_s"])
-    design = hydraulics.NetworkDesign(net.pipes, consumers, sources, net.node_xy)
     lift = dict(net.conditions.pump_lift_bar)
     sims = {}
+    bypass = pd.Series(dtype=float)
 
-    def solve(trees) -> pd.DataFrame:
+    def solve(trees, bypass: pd.Series) -> tuple[hydraulics.Simulation, pd.DataFrame]:
+        design = hydraulics.NetworkDesign(
+            net.pipes, consumers.assign(mdot_kg_per_s=consumers.consumer_id.map(bypass)), sources, net.node_xy
+        )
         cond = dataclasses.replace(net.conditions, pump_lift_bar=dict(lift))
         for tree in trees:
             part = design.network(tree)
@@ -213,7 +227,9 @@ def simulate_hour(net: DesignedNetwork, hour: OperatingHour) -> HourResult:
         )
         return sim, service
 
-    sim, service = solve(sorted(set(sources.tree)))
+    sim, service = solve(sorted(set(sources.tree)), bypass)
+    if bypass_margin_k is not None:
+        sim, service, bypass = _bypass(net, sim, service, consumers, sources, bypass, solve, bypass_margin_k)
     # Differential-pressure control: where the critical consumer lacks pressure, the pump lifts more (Δp at
     # every consumer moves one for one with the lift, the flows being set by the loads).
     short = (
@@ -223,7 +239,7 @@ def simulate_hour(net: DesignedNetwork, hour: OperatingHour) -> HourResult:
     if raise_lift:
         for k, d in raise_lift.items():
             lift[k] = min(lift[k] + d, net.max_lift_bar)
-        sim, service = solve(sorted(raise_lift))
+        sim, service = solve(sorted(raise_lift), bypass)
     violations = hydraulics.check_simulation(sim, net.limits, src.capacity_kw, service).assign(hour=hour.name)
     logger.info(
         "Hour %r: %.0f kW drawn by %d consumers, %d sources running, %d prosumers selling, %d violations",
@@ -234,4 +250,31 @@ def simulate_hour(net: DesignedNetwork, hour: OperatingHour) -> HourResult:
         len(sale),
         len(violations),
     )
-    return HourResult(hour, sim, violations, holders, {int(k): round(v, 4) for k, v in lift.items()})
+    return HourResult(hour, sim, violations, holders, {int(k): round(v, 4) for k, v in lift.items()}, bypass)
+
+
+def _bypass(net, sim, service, consumers, sources, bypass, solve, margin_k):
+    """Raise the flow of consumers too cold until they hold their minimum supply temperature (see simulate_hour).
+
+    Along a consumer's path the water cools as ``T − T_g = (T_0 − T_g) exp(−k / ṁ)``; scaling its flow by
+    ``ln((T_0 − T_g)/(T_now − T_g)) / ln((T_0 − T_g)/(T_min + margin − T_g))`` would reach the target were the
+    whole path's flow scaled alike (at least 1.25×, at most 20× a round).
+    """
+    limits, t_ground = net.limits, net.conditions.t_ground_c
+    tree_of = consumers.set_index("consumer_id").tree
+    t_source = sources.groupby("tree").t_supply_c.max()
+    for _ in range(MAX_BYPASS_ROUNDS):
+        c = sim.consumers.set_index("consumer_id")
+        minimum = c.index.map(limits.min_supply_c_by_consumer).to_series(index=c.index)
+        minimum = minimum.astype(float).fillna(limits.min_consumer_supply_c)
+        cold = c[c.t_supply_c < minimum]
+        if cold.empty or not sim.converged:
+            break
+        t0 = tree_of.reindex(cold.index).map(t_source).to_numpy(dtype=float) - t_ground
+        now = np.maximum(cold.t_supply_c.to_numpy() - t_ground, 0.1)
+        target = np.minimum(minimum[cold.index].to_numpy() + margin_k - t_ground, 0.99 * t0)
+        factor = np.clip(np.log(t0 / target) / np.log(np.maximum(t0 / now, 1 + 1e-9)), 1.25, 20.0)
+        flow = np.abs(cold.mdot_kg_per_s.to_numpy()) * factor
+        bypass = pd.concat([bypass.drop(cold.index, errors="ignore"), pd.Series(flow, index=cold.index)])
+        sim, service = solve(sorted(set(tree_of.reindex(cold.index))), bypass)
+    return sim, service, bypass

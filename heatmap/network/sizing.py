@@ -21,6 +21,7 @@ pipes of an edge get the same DN.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -454,7 +455,7 @@ def design_network(
     roughness_m: float,
     lift_rule: PumpLiftRule,
     feed_in_kw: pd.Series | None = None,
-    hour_load_kw: pd.Series | None = None,
+    hour_cases: Sequence[tuple[pd.Series, pd.Series]] = (),
 ) -> SizedNetwork:
     """Size every pipe of the routed tree and set each source's pump lift, before any simulation.
 
@@ -485,10 +486,11 @@ def design_network(
         Heat fed in at the design peak by the sources of a shared network other than its root, per node:
         an edge then carries the diversified load downstream of it less the heat fed in downstream of it
         (sized for the magnitude; the flow runs towards the root where the feed-ins exceed the load).
-    hour_load_kw
-        Load per consumer node in the year's hour of highest load (hourly loads are means of many buildings
-        already: no simultaneity applies); each pipe is then sized for the larger of the diversified design load
-        and this hour's load downstream of it.
+    hour_cases
+        Hours of operation, each as (load per consumer node, heat fed in per node by the sources and prosumers
+        that feed in that hour, as the heat carrying their flow at the network's temperature difference); hourly
+        loads are means of many buildings already, so no simultaneity applies. Each pipe is then sized for the
+        largest of the design case and these hours: the load downstream of it less the heat fed in downstream.
 
     Returns
     -------
@@ -505,11 +507,11 @@ def design_network(
     def size(flow_factor: np.ndarray) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray]:
         down = routing.downstream_totals(edges, node_load_kw * flow_factor)
         glf = simultaneity_factor(down.n_consumers.to_numpy(), simultaneity)
-        load_kw = glf * down.peak_load_kw.to_numpy()
-        if hour_load_kw is not None:
-            hourly = routing.downstream_totals(edges, hour_load_kw.reindex(node_load_kw.index) * flow_factor)
-            load_kw = np.maximum(load_kw, hourly.peak_load_kw.to_numpy())
-        heat_kw = np.abs(load_kw - fed)
+        heat_kw = np.abs(glf * down.peak_load_kw.to_numpy() - fed)
+        for load, feed in hour_cases:
+            drawn = routing.downstream_totals(edges, load.reindex(node_load_kw.index, fill_value=0.0) * flow_factor)
+            fed_h = routing.downstream_totals(edges, feed).peak_load_kw.to_numpy() if len(feed) else 0.0
+            heat_kw = np.maximum(heat_kw, np.abs(drawn.peak_load_kw.to_numpy() - fed_h))
         mdot = heat_kw * 1000 / (water.cp_j_per_kgk * (t_supply - t_return_c))
         dn = size_pipes(
             mdot,
@@ -518,9 +520,9 @@ def design_network(
             max_velocity_m_per_s=max_velocity_m_per_s,
             max_pressure_gradient_pa_per_m=max_pressure_gradient_pa_per_m,
         )
-        return down, load_kw, mdot, dn
+        return down, heat_kw, mdot, dn
 
-    down, load_kw, mdot, dn = size(np.ones(len(node_load_kw)))
+    down, heat_kw, mdot, dn = size(np.ones(len(node_load_kw)))
     # Heat lost on the way cools the supply water, so a consumer needs more flow for its load: size again
     # with each consumer's flow scaled by (T_supply − T_return) / (T_at_consumer − T_return).
     t_at = supply_temperature_c(
@@ -537,7 +539,7 @@ def design_network(
     flow_factor = (t_source - t_return_c) / np.maximum(t_consumer - t_return_c, 1.0)
     _, _, mdot, edges["dn"] = size(flow_factor)
     edges["t_supply_c"] = t_supply
-    edges["design_load_kw"] = load_kw
+    edges["design_load_kw"] = heat_kw
     edges["n_consumers_downstream"] = down.n_consumers.to_numpy()
     edges["mdot_design_kg_per_s"] = mdot
     edges["dn"], lift = fit_pump_lift(edges, mdot, catalogue, **hydraulic, rule=lift_rule)
