@@ -448,7 +448,8 @@ def _site_loads(op, cons_routed: pd.DataFrame, *, t_return_c: float):
     if no_t:
         raise InputDataError(
             f"{op.site_profiles}: prosumers {', '.join(no_t)} sell heat in some hours but have no t_feed_in_c; give "
-            f"the temperature they feed in at in the consumers' t_feed_in_c"
+            f"the temperature they feed in at in the consumers' t_feed_in_c (a consumers file or inline rows: the "
+            f"buildings of an OSM file cannot sell)"
         )
     cold = [c for c in sells if cons_routed.t_feed_in_c.get(c) <= t_return_c]
     if cold:

@@ -481,10 +481,12 @@ class Operation(_Section):
     Each consumer's hourly load spreads its annual demand by heating degree-hours (space heat) plus a flat hot-water
     share; a site named in ``site_profiles`` follows its own hourly net heat instead (+ buys, − sells: a prosumer).
     Every hour the sources cover the consumers' load plus the network's losses less the prosumers' sales:
-    excess-heat sources first, in proportion to their capacity, backup sources for what is left. The designed
-    network is simulated at the summer hour of least load (when excess heat alone runs, if it can) and at the
-    hour prosumers sell most, with every check of the design case (a prosumer's connection is sized for the larger
-    of its purchase peak and its sale peak); the year's heat bought and sold per company is priced at the prices
+    excess-heat sources first, in proportion to their capacity, backup sources for what is left. The pipes are
+    sized for these hours as well as the design case (the year's highest load, the summer's least, the prosumers'
+    largest sale, each own-profile site's largest draw and sale). The designed network is simulated at the hour
+    of highest load, the summer hour of least load (when excess heat alone runs, if it can) and the hour prosumers
+    sell most, with every check of the design case, the pumps following the load and substations bypassing where
+    the flow is too small to keep them warm; the year's heat bought and sold per company is priced at the prices
     below, the operator being the counterparty of every sale.
     """
 

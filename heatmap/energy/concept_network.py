@@ -28,7 +28,6 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from heatmap import __version__
 from heatmap._errors import InputDataError, ScenarioError
 
 logger = logging.getLogger(__name__)
@@ -316,28 +315,17 @@ def concepts_map_layers(study) -> tuple[dict[str, gpd.GeoDataFrame], dict[str, A
 def write_network_outputs(study, folder: Path) -> None:
     """Write the planned network and the concepts map into ``folder`` (the study's temporary output folder).
 
-    Files: ``network/plan.gpkg`` (styled for QGIS), ``network/map.html`` and ``network/summary.json`` (as
-    ``heatmap plan`` writes them) and ``map.html`` (:func:`concepts_map_layers`).
+    Files: the plan's files in ``network/`` as ``heatmap plan`` writes them
+    (:func:`heatmap.io.outputs.write_plan_files`) and ``map.html`` (:func:`concepts_map_layers`).
     """
-    from heatmap.io.outputs import plan_layers, plan_summary, write_gpkg, write_json
-    from heatmap.maps import qgis_style, webmap
+    from heatmap.io.outputs import write_plan_files
+    from heatmap.maps import webmap
 
     network = study.network
     if network is not None:
-        plan = network.plan
         sub = folder / "network"
         sub.mkdir()
-        layers = plan_layers(plan)
-        gpkg = sub / "plan.gpkg"
-        metadata = {
-            "heatmap_version": __version__,
-            "heatmap_scenario": str(plan.scenario.name),
-            "heatmap_status": "ok",
-            "heatmap_failed_checks": "",
-        }
-        qgis_style.write_layer_styles(gpkg, write_gpkg(layers, gpkg, metadata=metadata))
-        webmap.write_map(layers, sub / "map.html", title=plan.scenario.name)
-        write_json(plan_summary(plan), sub / "summary.json")
+        write_plan_files(network.plan, sub)
     layers, specs = concepts_map_layers(study)
     webmap.write_map(layers, folder / "map.html", specs=specs, title=study.scenario.name)
     n = 0 if network is None else int(np.sum(network.plan.pipes.circuit == "supply"))

@@ -675,7 +675,9 @@ def output_names(study: ConceptStudy) -> tuple[str, ...]:
         slug = _slug(r.name)
         names += [f"dispatch_{slug}.csv", f"dispatch_{slug}.png", f"duration_{slug}.png"]
     if study.network is not None:
-        names += ["map.html", "network/plan.gpkg", "network/map.html", "network/summary.json"]
+        from heatmap.io.outputs import plan_file_names
+
+        names += ["map.html", *(f"network/{name}" for name in plan_file_names(study.network.plan))]
     if len(set(names)) != len(names):
         raise ScenarioError("concept names must differ in more than punctuation (their file names collide)")
     return tuple(names)

@@ -168,7 +168,7 @@ class Network(_Model):
 
     ``plan`` names a plan scenario (``heatmap plan``) whose network is planned with the study: its GeoPackage
     and maps are written with the study, and its heat-loss coefficient, taken from the simulated losses at its
-    design case (:func:`heatmap.energy.concepts.planned_heat_loss_coefficient`), enters the hourly losses as
+    design case (:func:`heatmap.energy.concept_network.planned_heat_loss_coefficient`), enters the hourly losses as
     ``plan_losses`` says: ``add`` — the planned pipes connect a source to the network whose losses
     ``heat_loss_coefficient_w_per_k`` estimates, so their UA is added to it; ``replace`` — the plan is the whole
     network, its UA replaces the estimate.

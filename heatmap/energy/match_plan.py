@@ -27,9 +27,6 @@ from heatmap.energy.matching import MatchScenario, _profile
 
 logger = logging.getLogger(__name__)
 
-PLAN_FILES = ("network/plan.gpkg", "network/map.html", "network/summary.json")
-"""The planned network of the chosen pairs, written where the scenario chooses pairs (``plan.pairs``)."""
-
 PLANNED_PAIR_COLUMNS = (
     "source_id",
     "sink_id",
@@ -414,29 +411,14 @@ def write_planned(planned: MatchesPlan, folder: Path, *, tiles: str | None) -> N
     (:func:`heatmap.energy.matching.write_matches`) holds the whole output folder. A plan whose checks fail is
     written marked partial.
     """
-    from heatmap import __version__
-    from heatmap.io.outputs import failed_checks, plan_layers, plan_summary, write_gpkg, write_json
-    from heatmap.maps import qgis_style, webmap
+    from heatmap.io.outputs import plan_summary, write_plan_files
 
     plan = planned.plan
     folder.mkdir()
-    checks = failed_checks(plan)
-    metadata = {
-        "heatmap_version": __version__,
-        "heatmap_scenario": str(plan.scenario.name),
-        "heatmap_status": "ok" if plan.ok else "partial",
-        "heatmap_failed_checks": ", ".join(checks),
-    }
-    note = "" if plan.ok else f" (PARTIAL plan: checks failed: {', '.join(checks)})"
-    banner = None if plan.ok else f"Partial plan: checks fail ({', '.join(checks)}); see network/summary.json"
-    layers = plan_layers(plan)
-    gpkg = folder / "plan.gpkg"
-    qgis_style.write_layer_styles(gpkg, write_gpkg(layers, gpkg, metadata=metadata, note=note))
-    webmap.write_map(layers, folder / "map.html", title=plan.scenario.name, tiles=tiles, banner=banner)
     summary = plan_summary(plan, partial=not plan.ok)
     if planned.pair_lines is not None:
         planned.pair_lines.to_file(folder / "pair_lines.gpkg", layer="pair_lines")
         for row in summary["assumptions"]:
             if row["key"] == "links.path":
                 row["value"] = "network/pair_lines.gpkg (the chosen pairs' straight lines, written by heatmap matches)"
-    write_json(summary, folder / "summary.json")
+    write_plan_files(plan, folder, tiles=tiles, summary=summary)

@@ -811,9 +811,11 @@ def write_matches(
 
     names = OUTPUT_FILES
     if planned is not None:
-        from heatmap.energy.match_plan import PLAN_FILES, write_planned
+        from heatmap.energy.match_plan import write_planned
+        from heatmap.io.outputs import plan_file_names
 
-        names = (*names, *PLAN_FILES, *(("network/pair_lines.gpkg",) if planned.pair_lines is not None else ()))
+        plan_files = tuple(f"network/{name}" for name in plan_file_names(planned.plan))
+        names = (*names, *plan_files, *(("network/pair_lines.gpkg",) if planned.pair_lines is not None else ()))
 
     def write(tmp: Path) -> None:
         table.drop(columns="geometry").to_csv(tmp / "matches.csv", index=False, float_format="%.4f")

@@ -718,6 +718,57 @@ CREATE TABLE IF NOT EXISTS gpkg_metadata_reference (
 """
 
 
+def plan_file_names(plan) -> tuple[str, ...]:
+    """Return the files :func:`write_plan_files` writes for a plan."""
+    return OUTPUT_FILES + (OPERATION_FILES if getattr(plan, "operation", None) is not None else ())
+
+
+def write_plan_files(
+    plan, folder: Path, *, partial: bool = False, tiles: str | None = None, summary: dict | None = None
+) -> None:
+    """Write a plan's files into an existing folder, without a swap of its own (the caller's write is atomic).
+
+    ``plan.gpkg`` (styled for QGIS), ``map.html`` and ``summary.json``; with a year of operation also
+    :data:`OPERATION_FILES`. A partial plan carries its status and failed checks in the GeoPackage's metadata,
+    its layer descriptions, the sources' ``status`` field and a banner on the map.
+
+    Parameters
+    ----------
+    plan
+        A :class:`heatmap.plan.Plan`.
+    folder
+        Where the files go.
+    partial
+        Mark the plan as partial (written although checks failed); implied when its checks fail.
+    tiles
+        A tile URL template for the web map (online use); ``None`` draws no base map.
+    summary
+        The summary to write, where the caller adds to :func:`plan_summary` (default: that summary).
+    """
+    from heatmap.maps import qgis_style, webmap
+
+    partial = partial or not plan.ok
+    checks = failed_checks(plan)
+    metadata = {
+        "heatmap_version": __version__,
+        "heatmap_scenario": str(plan.scenario.name),
+        "heatmap_status": "partial" if partial else "ok",
+        "heatmap_failed_checks": ", ".join(checks),
+    }
+    note = f" (PARTIAL plan: checks failed: {', '.join(checks)})" if partial else ""
+    banner = f"Partial plan: written although checks fail ({', '.join(checks)}); see summary.json" if partial else None
+    layers = plan_layers(plan)
+    gpkg = folder / "plan.gpkg"
+    qgis_style.write_layer_styles(gpkg, write_gpkg(layers, gpkg, metadata=metadata, note=note))
+    webmap.write_map(layers, folder / "map.html", title=plan.scenario.name, tiles=tiles, banner=banner)
+    write_json(summary if summary is not None else plan_summary(plan, partial=partial), folder / "summary.json")
+    if getattr(plan, "operation", None) is not None:
+        import pandas as pd
+
+        plan.operation.trade.to_csv(folder / "trade.csv", index=False, float_format="%.1f")
+        pd.DataFrame(plan.operation.table).to_csv(folder / "operating_hours.csv", index=False)
+
+
 def write_plan(
     plan,
     out_dir: Path,
@@ -751,33 +802,12 @@ def write_plan(
     dict
         File name → path written.
     """
-    from heatmap.maps import qgis_style, webmap
-
     partial = partial or not plan.ok
-    checks = failed_checks(plan)
-    metadata = {
-        "heatmap_version": __version__,
-        "heatmap_scenario": str(plan.scenario.name),
-        "heatmap_status": "partial" if partial else "ok",
-        "heatmap_failed_checks": ", ".join(checks),
-    }
-    note = f" (PARTIAL plan: checks failed: {', '.join(checks)})" if partial else ""
-    banner = f"Partial plan: written although checks fail ({', '.join(checks)}); see summary.json" if partial else None
 
     def write(tmp: Path) -> None:
-        layers = plan_layers(plan)
-        gpkg = tmp / "plan.gpkg"
-        qgis_style.write_layer_styles(gpkg, write_gpkg(layers, gpkg, metadata=metadata, note=note))
-        webmap.write_map(layers, tmp / "map.html", title=plan.scenario.name, tiles=tiles, banner=banner)
-        write_json(plan_summary(plan, partial=partial), tmp / "summary.json")
-        if getattr(plan, "operation", None) is not None:
-            import pandas as pd
+        write_plan_files(plan, tmp, partial=partial, tiles=tiles)
 
-            plan.operation.trade.to_csv(tmp / "trade.csv", index=False, float_format="%.1f")
-            pd.DataFrame(plan.operation.table).to_csv(tmp / "operating_hours.csv", index=False)
-
-    names = OUTPUT_FILES + (OPERATION_FILES if getattr(plan, "operation", None) is not None else ())
-    written = write_atomically(out_dir, names, write, inputs=inputs)
+    written = write_atomically(out_dir, plan_file_names(plan), write, inputs=inputs)
     logger.info("Wrote %s to %s%s", ", ".join(written), out_dir, " (partial plan)" if partial else "")
     return written
 
