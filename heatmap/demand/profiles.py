@@ -17,6 +17,7 @@ summer time stays one row per hour.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -45,14 +46,37 @@ def read_hourly(
 ) -> pd.Series:
     """Read one column of an hourly CSV (columns ``time`` and ``column``; ``#`` lines are comments).
 
+    See :func:`read_hourly_table` for the parameters and the errors.
+
+    Returns
+    -------
+    pandas.Series
+        The values, indexed by time (``index`` where given).
+    """
+    table = read_hourly_table(path, [column], index, lower=lower, upper=upper, what=what, hint=hint)
+    return table[column]
+
+
+def read_hourly_table(
+    path: str | Path,
+    columns: Sequence[str],
+    index: pd.DatetimeIndex | None = None,
+    *,
+    lower: float,
+    upper: float,
+    what: str = "hourly series",
+    hint: str = "",
+) -> pd.DataFrame:
+    """Read columns of an hourly CSV (a ``time`` column and ``columns``; ``#`` lines are comments), in one pass.
+
     Errors name the file, its line numbers and what to fix.
 
     Parameters
     ----------
     path
         The CSV file.
-    column
-        The column holding the values.
+    columns
+        The columns holding the values.
     index
         The hours the series must hold, in order (e.g. :func:`heatmap.demand.climate.year_index`); times with a UTC
         offset are taken in the offset of the first row (a Finnish series changing from ``+02:00`` to
@@ -67,11 +91,12 @@ def read_hourly(
 
     Returns
     -------
-    pandas.Series
+    pandas.DataFrame
         The values, indexed by time (``index`` where given).
     """
     path = Path(path)
-    table = read_csv_table(path, required=("time", column), what=f"{what} file", hint=f"; give time and {column}")
+    named = ", ".join(columns)
+    table = read_csv_table(path, required=("time", *columns), what=f"{what} file", hint=f"; give time and {named}")
     lines = csv_file_lines(path, len(table))
     text = table["time"].astype(str).str.strip()
     offset = text.str.contains(r"(?:Z|[+-]\d\d:?\d\d)$", regex=True).to_numpy()
@@ -81,13 +106,14 @@ def read_hourly(
             f"give every time with its offset, or none"
         )
     time = pd.to_datetime(text, errors="coerce", utc=bool(offset.all()))
-    values = pd.to_numeric(table[column], errors="coerce")
-    bad = (time.isna() | values.isna()).to_numpy()
-    if bad.any():
-        raise InputDataError(f"{path}: {_shown_lines(lines[bad])} have no valid time or {column}; fill the gaps")
-    out = ((values < lower) | (values > upper)).to_numpy()
-    if out.any():
-        raise InputDataError(f"{path}: {column} outside {lower:g}…{upper:g} on {_shown_lines(lines[out])}{hint}")
+    values = table[list(columns)].apply(pd.to_numeric, errors="coerce")
+    for column in columns:
+        bad = (time.isna() | values[column].isna()).to_numpy()
+        if bad.any():
+            raise InputDataError(f"{path}: {_shown_lines(lines[bad])} have no valid time or {column}; fill the gaps")
+        out = ((values[column] < lower) | (values[column] > upper)).to_numpy()
+        if out.any():
+            raise InputDataError(f"{path}: {column} outside {lower:g}…{upper:g} on {_shown_lines(lines[out])}{hint}")
     times = pd.DatetimeIndex(time)
     if index is None:
         if len(values) not in (8760, 8784) or not (times[1:] - times[:-1] == pd.Timedelta(hours=1)).all():
@@ -107,9 +133,11 @@ def read_hourly(
                 f"{path}: line {lines[k]} has time {times[k]:%Y-%m-%d %H:%M} where {index[k]:%Y-%m-%d %H:%M} is "
                 f"expected; give the hours of {index[0].year} in order ({len(wrong)} rows differ)"
             )
-    series = pd.Series(values.to_numpy(dtype=float), index=times if index is None else index, name=column)
-    logger.info("Read %d hours of %s from %s (mean %.4g)", len(series), column, path, series.mean())
-    return series
+    out = pd.DataFrame(values.to_numpy(dtype=float), index=times if index is None else index, columns=list(columns))
+    logger.info(
+        "Read %d hours of %s from %s (means %s)", len(out), named, path, ", ".join(f"{m:.4g}" for m in out.mean())
+    )
+    return out
 
 
 def read_outdoor_temperature(path: str | Path) -> pd.Series:

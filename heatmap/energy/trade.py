@@ -357,7 +357,7 @@ def read_site_profiles(path, index: pd.DatetimeIndex, sites: pd.DataFrame) -> pd
         A column naming no consumer of the plan, an hourly column the series reader refuses, or a site that never
         sells whose profile does not add up to its annual demand (:data:`PROFILE_TOLERANCE`).
     """
-    from heatmap.demand.profiles import read_hourly
+    from heatmap.demand.profiles import read_hourly_table
     from heatmap.io.tables import read_csv_table
 
     header = read_csv_table(path, required=("time",), what="site profiles file").columns
@@ -369,13 +369,7 @@ def read_site_profiles(path, index: pd.DatetimeIndex, sites: pd.DataFrame) -> pd
             f"{path}: columns {', '.join(unknown)} name no consumer of the plan; name each column after a "
             f"consumer id (its hourly net heat in kW, + buys, − sells)"
         )
-    table = pd.DataFrame(
-        {
-            c: read_hourly(path, c, index, lower=-1e6, upper=1e6, what="site profiles", hint=" (kW expected)")
-            for c in columns
-        },
-        index=index,
-    )
+    table = read_hourly_table(path, columns, index, lower=-1e6, upper=1e6, what="site profiles", hint=" (kW expected)")
     buyers = [c for c in columns if (table[c] >= 0).all()]
     drawn = table[buyers].sum() / 1000
     off = drawn[(drawn - annual[buyers]).abs() > PROFILE_TOLERANCE * annual[buyers]]
