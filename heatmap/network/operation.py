@@ -138,8 +138,8 @@ class HourResult:
         }
 
 
-MAX_BYPASS_ROUNDS = 4
-"""Simulations that may add bypass flow to consumers still too cold (each raises their flow at least 1.25×)."""
+MAX_BYPASS_ROUNDS = 6
+"""Simulations that may add bypass flow to consumers still too cold (each raises their flow at least 1.5×)."""
 
 
 def simulate_hour(net: DesignedNetwork, hour: OperatingHour, *, bypass_margin_k: float | None = None) -> HourResult:
@@ -258,11 +258,22 @@ def _bypass(net, sim, service, consumers, sources, bypass, solve, margin_k):
 
     Along a consumer's path the water cools as ``T − T_g = (T_0 − T_g) exp(−k / ṁ)``; scaling its flow by
     ``ln((T_0 − T_g)/(T_now − T_g)) / ln((T_0 − T_g)/(T_min + margin − T_g))`` would reach the target were the
-    whole path's flow scaled alike (at least 1.25×, at most 20× a round).
+    whole path's flow scaled alike (at least 1.5×, at most 20× a round).
+
+    A network that does not converge at all (at very small loads the water can reach a consumer colder than the
+    return temperature it is to leave at) is solved again once with every consumer bypassing: each passes twice
+    the flow its load needs at the network's design temperature difference, its return temperature floating.
     """
     limits, t_ground = net.limits, net.conditions.t_ground_c
     tree_of = consumers.set_index("consumer_id").tree
     t_source = sources.groupby("tree").t_supply_c.max()
+    failed = set(sources.set_index("source_id").tree.reindex(sim.failed_sources).dropna().astype(int))
+    if failed:
+        mine = consumers[consumers.tree.isin(failed)]
+        dt = mine.tree.map(t_source).to_numpy(dtype=float) - net.conditions.t_return_c
+        flow = 2 * mine.q_design_w.to_numpy() / (net.water.cp_j_per_kgk * dt)
+        bypass = pd.concat([bypass.drop(mine.consumer_id, errors="ignore"), pd.Series(flow, index=mine.consumer_id)])
+        sim, service = solve(sorted(failed), bypass)
     for _ in range(MAX_BYPASS_ROUNDS):
         c = sim.consumers.set_index("consumer_id")
         minimum = c.index.map(limits.min_supply_c_by_consumer).to_series(index=c.index)
@@ -273,7 +284,7 @@ def _bypass(net, sim, service, consumers, sources, bypass, solve, margin_k):
         t0 = tree_of.reindex(cold.index).map(t_source).to_numpy(dtype=float) - t_ground
         now = np.maximum(cold.t_supply_c.to_numpy() - t_ground, 0.1)
         target = np.minimum(minimum[cold.index].to_numpy() + margin_k - t_ground, 0.99 * t0)
-        factor = np.clip(np.log(t0 / target) / np.log(np.maximum(t0 / now, 1 + 1e-9)), 1.25, 20.0)
+        factor = np.clip(np.log(t0 / target) / np.log(np.maximum(t0 / now, 1 + 1e-9)), 1.5, 20.0)
         flow = np.abs(cold.mdot_kg_per_s.to_numpy()) * factor
         bypass = pd.concat([bypass.drop(cold.index, errors="ignore"), pd.Series(flow, index=cold.index)])
         sim, service = solve(sorted(set(tree_of.reindex(cold.index))), bypass)
