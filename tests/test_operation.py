@@ -280,6 +280,11 @@ def test_pipes_carry_the_highest_hour_and_pumps_follow_the_load(town):
     for tree, lift in highest.pump_lift_bar.items():
         assert lift >= design.pump_lift_bar[tree] - 1e-9
     assert max(v - design.pump_lift_bar[k] for k, v in highest.pump_lift_bar.items()) > 0
+    # Pumping P = V̇·Δp of the pressure-holding pump: more flow and more lift than at the design peak.
+    rows = {r["hour"]: r for r in town.operation.table}
+    assert rows[highest.hour.name]["pumping_kw"] > rows["design peak"]["pumping_kw"] > 0
+    pump = highest.simulation.sources.iloc[0]
+    assert pump.pump_power_kw == pytest.approx(pump.mdot_kg_per_s / 1000 * pump.pump_lift_bar * 1e5 / 1000, rel=0.05)
     assert highest.simulation.energy_balance["residual_relative"] <= lim.energy_balance_tolerance
     # Each network's first pipe is sized for the whole hour's load, above the diversified design load.
     supply = town.pipes[town.pipes.circuit == "supply"]

@@ -128,6 +128,7 @@ class HourResult:
             "sold_by_prosumers_kw": float(self.hour.sale_kw.sum()),
             "fed_in_kw": sim.sources.set_index("source_id").q_supplied_kw.round(1).to_dict(),
             "losses_kw": float(p.q_loss_kw.sum()),
+            "pumping_kw": float(sim.sources.pump_power_kw.clip(lower=0.0).sum()),
             "min_consumer_supply_c": float(c.t_supply_c.min()) if len(c) else float("nan"),
             "min_consumer_dp_bar": float(c.dp_bar.min()) if len(c) else float("nan"),
             "max_velocity_m_per_s": float(p.v_m_per_s.max()),
