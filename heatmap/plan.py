@@ -408,8 +408,6 @@ class OperatingYear:
         The design peak: the design case as finally simulated.
     hours : list of heatmap.network.operation.HourResult
         The other hours that matter, simulated and checked.
-    table : list of dict
-        One row per hour (the design peak first): what ran and the extremes of the checks.
     trade : pandas.DataFrame
         Heat bought and sold per company and the money that changes hands.
     totals : dict
@@ -418,9 +416,13 @@ class OperatingYear:
 
     design: operation.HourResult
     hours: list[operation.HourResult]
-    table: list[dict]
     trade: pd.DataFrame
     totals: dict[str, float]
+
+    @property
+    def table(self) -> list[dict]:
+        """One row per hour (the design peak first): what ran and the extremes of the checks."""
+        return [h.figures() for h in (self.design, *self.hours)]
 
 
 def _site_loads(op, cons_routed: pd.DataFrame, *, t_return_c: float):
@@ -470,8 +472,7 @@ def _sizing_hours(op, loads, cons_routed, consumer_node, src, source_at, tree, t
     """
     from heatmap.energy import trade
 
-    tree_of_node = pd.Series(tree.edges.tree.to_numpy(), index=tree.edges.to_node.to_numpy())
-    tree_of_node = pd.concat([tree_of_node, pd.Series(list(tree.root_of_tree), index=list(tree.root_of_tree.values()))])
+    tree_of_node = tree.tree_of_node
     ids = cons_routed.index.astype(str)
     node_of_site = pd.Series(consumer_node, index=ids)
     s = src.set_index("source_id")
@@ -543,8 +544,7 @@ def _operation(op, loads, designed, sim, violations, cons_routed, src) -> Operat
         "curtailed_mwh": float(year.curtailed_kw.sum() / 1000),
         "losses_mwh": float(loss_by_tree.sum() * len(year.index) / 1000),
     }
-    table = [design.figures()] + [h.figures() for h in hours]
-    return OperatingYear(design, hours, table, companies, totals)
+    return OperatingYear(design, hours, companies, totals)
 
 
 def _feed_ins(
@@ -556,11 +556,10 @@ def _feed_ins(
     over the capacity of all its sources (at most 1); the root source, holding the pressure, also covers the
     network's losses.
     """
-    e = tree.edges
-    tree_of = pd.Series(e.tree.to_numpy(), index=e.to_node.to_numpy())
+    tree_of = tree.tree_of_node
     capacity = src.set_index("source_id").capacity_kw
-    # The other sources are nodes their tree reaches; a root is no edge's to-node.
-    rows = [(sid, node, int(tree_of[node])) for node, sid in source_at.items() if node in tree_of.index]
+    roots = set(tree.root_of_tree.values())
+    rows = [(sid, node, int(tree_of[node])) for node, sid in source_at.items() if node in tree_of and node not in roots]
     feeds = pd.DataFrame(rows, columns=["source_id", "node", "tree"])
     root_kw = pd.Series({tr: capacity[source_at[root]] for tr, root in tree.root_of_tree.items()}, dtype=float)
     total_kw = root_kw.add(capacity.reindex(feeds.source_id).groupby(feeds.tree.to_numpy()).sum(), fill_value=0.0)

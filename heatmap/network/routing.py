@@ -60,6 +60,12 @@ class RoutedTree:
     root_of_tree: dict[int, int]
     unreachable: list[str]
 
+    @property
+    def tree_of_node(self) -> pd.Series:
+        """The tree each routed node belongs to, its source's node (the root) included."""
+        roots = pd.Series(list(self.root_of_tree), index=list(self.root_of_tree.values()))
+        return pd.concat([pd.Series(self.edges.tree.to_numpy(), index=self.edges.to_node.to_numpy()), roots])
+
 
 def route_network(
     G: nx.Graph,
