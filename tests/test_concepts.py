@@ -11,13 +11,14 @@ import pandas as pd
 import pytest
 import yaml
 from conftest import run_cli
+from kip_derived import derived
 from plan_invariants import assert_drawn_equals_simulated
 
 from heatmap import settings
 from heatmap._errors import ScenarioError
 from heatmap.energy.energy_scenario import energy_scenario_from_dict, energy_scenario_from_file
 
-KIP = settings.data_dir / "scenarios" / "kip.yaml"
+KIP = derived("concepts")  # the bundled KIP study's concepts, as a scenario file
 
 
 @pytest.fixture(scope="module")
@@ -220,7 +221,8 @@ def test_bundled_synthetic_series_rebuild_identically(tmp_path):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     module.write(tmp_path)
-    for name in ("kokkola_temperature_synthetic.csv", "electricity_price_synthetic.csv"):
+    # the site profiles follow the study's figures (data/scenarios/kip.yaml): changing one there changes them
+    for name in ("kokkola_temperature_synthetic.csv", "electricity_price_synthetic.csv", "kip_site_profiles.csv"):
         assert (tmp_path / name).read_text() == (settings.data_dir / "kip" / name).read_text()
 
 
@@ -396,7 +398,7 @@ def test_nan_and_infinity_refused_in_every_numeric_setting(place, field, bad):
 
 
 def test_nan_in_the_file_exits_2_naming_file_line_and_key(tmp_path):
-    text = _kip_text().replace("outdoor_at_max_c: -29", "outdoor_at_max_c: .nan")
+    text = _kip_text().replace("outdoor_at_max_c: -29.0", "outdoor_at_max_c: .nan")
     assert ".nan" in text
     path = tmp_path / "kip.yaml"
     path.write_text(text)
@@ -431,7 +433,7 @@ def test_return_temperature_checked_with_the_scenario(tmp_path):
 def test_relative_paths_resolved_from_the_scenario_folder(tmp_path, monkeypatch):
     # an input named by a relative path lies in the folder given as --out: refused, whatever the current folder
     data = without_plan(yaml.safe_load(KIP.read_text()))
-    kip = KIP.parent.parent / "kip"
+    kip = settings.data_dir / "kip"
     inputs = tmp_path / "data"
     inputs.mkdir()
     for name in ("kokkola_temperature_synthetic.csv", "plants.csv"):
@@ -525,7 +527,7 @@ def test_kip_writes_the_planned_network_and_its_figures(kip_run):
     # the park users are planned and drawn but their demand is not the study's (the town's) demand
     c = back.consumers.set_index("consumer_id")
     assert net["plan_demand_outside_study_mwh_per_a"] == pytest.approx(c.annual_demand_mwh.drop("town_dh").sum())
-    assert f"Planned network (kip_network.yaml): {net['route_length_m'] / 1000:.2f} km" in result.output
+    assert f"Planned network (kip.yaml): {net['route_length_m'] / 1000:.2f} km" in result.output
     assert "estimate + planned" in result.output
 
 
@@ -536,7 +538,7 @@ def test_planned_heat_loss_coefficient_checked_by_hand(kip_run):
 
     _, out = kip_run
     s = json.loads((out / "summary.json").read_text())
-    plan_scn = scenario_from_file(KIP.parent / "kip_network.yaml")
+    plan_scn = scenario_from_file(derived("network"))
     t = plan_scn.temperatures
     pipes = _read_plan_back(out / "network" / "plan.gpkg").pipes
     n = plan_scn.network

@@ -2,6 +2,7 @@
 
 import json
 import sqlite3
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -9,6 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 from conftest import run_cli
+from kip_derived import derived
 from shapely.geometry import Point
 
 from heatmap import settings
@@ -16,7 +18,8 @@ from heatmap.economics import annuity_factor
 from heatmap.energy.matching import HOURS, MATCH_COLUMNS, HeatPumpRule, MatchingSettings, rank_matches
 from heatmap.plan import plan_from_scenario
 
-KIP_MATCHES = settings.data_dir / "scenarios" / "kip_matches.yaml"
+KIP_MATCHES = Path(__file__).parent / "data" / "matching_scenario.yaml"  # a standalone matching scenario
+KIP_STUDY_MATCHES = derived("matches")  # the bundled KIP study's matches, as a scenario file
 CRS = "EPSG:3067"
 E0, N0 = 330_000.0, 7_080_000.0  # somewhere in Kokkola, EPSG:3067
 
@@ -584,12 +587,19 @@ def test_hand_made_match_scenario_plans_a_direct_and_a_heat_pump_pair(tmp_path):
 
 def test_kip_default_pairs_are_the_best_per_sink_within_each_sources_heat(kip_planned):
     """The bundled choice follows the rule its YAML states: down the ranking, the first pair of each sink whose
-    source still has the heat (checked as :func:`chosen_pairs` checks it) and that the network model can carry."""
-    from heatmap._errors import ScenarioError
-    from heatmap.energy.match_plan import chosen_pairs
+    source still has the heat (checked as :func:`chosen_pairs` checks it) and that the network model can carry:
+    the standalone matching scenario's and the bundled study's."""
     from heatmap.energy.matching import matching_scenario_from_file
 
-    scn = matching_scenario_from_file(KIP_MATCHES)
+    for path in (KIP_MATCHES, KIP_STUDY_MATCHES):
+        scn = matching_scenario_from_file(path)
+        assert _picked_by_the_rule(scn) == [tuple(p) for p in scn.plan.pairs], path
+
+
+def _picked_by_the_rule(scn) -> list[tuple[str, str]]:
+    from heatmap._errors import ScenarioError
+    from heatmap.energy.match_plan import chosen_pairs
+
     sources, sinks, src_kw, snk_kw, table = _units_and_table(scn)
     picked: list[tuple[str, str]] = []
     for r in table[table.feasible].itertuples():
@@ -603,7 +613,7 @@ def test_kip_default_pairs_are_the_best_per_sink_within_each_sources_heat(kip_pl
         except ScenarioError:
             continue
         picked.append((r.source_id, r.sink_id))
-    assert picked == [tuple(p) for p in scn.plan.pairs]
+    return picked
 
 
 def test_sources_on_one_site_feed_one_network_at_one_temperature(tmp_path):

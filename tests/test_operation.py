@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 import yaml
 from conftest import run_cli
+from kip_derived import derived
 from plan_invariants import assert_drawn_equals_simulated
 
 from heatmap import settings
@@ -14,7 +15,7 @@ from heatmap.energy import trade
 from heatmap.plan import plan_from_scenario
 from heatmap.scenario import scenario_from_dict
 
-KIP = settings.data_dir / "scenarios" / "kip_network.yaml"
+KIP = derived("network")  # the bundled KIP study's network, as a scenario file
 KIP_DATA = yaml.safe_load(KIP.read_text())
 
 
@@ -119,7 +120,7 @@ def test_a_prosumers_connection_is_sized_for_its_sale():
 def test_a_summer_hour_too_cold_at_the_port_is_a_violation_of_that_hour_unless_it_bypasses():
     """At 85 °C (the park's process minimum) the port's long branch cools too much in the summer's least load."""
     port = next(i for i, c in enumerate(KIP_DATA["consumers"]["inline"]) if c["id"] == "port")
-    plan = kip_plan(**{f"consumers.inline.{port}.min_supply_c": None, "operation.bypass": False})
+    plan = kip_plan(**{f"consumers.inline.{port}.min_supply_c": 85, "operation.bypass": False})
     assert not plan.ok
     v = plan.violations
     cold = v[v.check == "consumer_supply_temperature"]
@@ -127,14 +128,14 @@ def test_a_summer_hour_too_cold_at_the_port_is_a_violation_of_that_hour_unless_i
     assert all("summer" in h for h in cold.hour)
     assert (v.hour == "design peak").sum() == 0
     # With the substations' bypass the port passes more flow in that hour, holds 85 °C and returns warmer.
-    bypassing = kip_plan(**{f"consumers.inline.{port}.min_supply_c": None})
+    bypassing = kip_plan(**{f"consumers.inline.{port}.min_supply_c": 85})
     assert bypassing.ok, bypassing.violations
     summer = next(h for h in bypassing.operation.hours if "summer" in h.hour.name)
     assert list(summer.bypass_mdot_kg_per_s.index) == ["port"]
     port_now = summer.simulation.consumers.set_index("consumer_id").loc["port"]
     port_before = next(h for h in plan.operation.hours if "summer" in h.hour.name)
     port_before = port_before.simulation.consumers.set_index("consumer_id").loc["port"]
-    assert 85 <= port_now.t_supply_c and port_now.t_return_c > 50 + 1
+    assert 85 <= port_now.t_supply_c and port_now.t_return_c > 45 + 1
     assert port_now.mdot_kg_per_s >= 1.5 * port_before.mdot_kg_per_s * (1 - 1e-9)  # at least one bypass step
     assert port_now.q_kw == pytest.approx(port_before.q_kw, rel=1e-6)  # the same load, more flow
     assert summer.simulation.energy_balance["residual_relative"] <= 1e-3
@@ -215,7 +216,7 @@ def test_merit_order_curtailment_and_unserved_by_hand():
     [
         ({"operation.site_profiles": "nobody.csv"}, "columns nobody name no consumer of the plan"),
         ({"consumers.inline.4.t_feed_in_c": None}, "sell heat in some hours but have no t_feed_in_c"),
-        ({"consumers.inline.4.t_feed_in_c": 50}, "kip_h2_electrolyser feed in at a t_feed_in_c at or below the return"),
+        ({"consumers.inline.4.t_feed_in_c": 45}, "kip_h2_electrolyser feed in at a t_feed_in_c at or below the return"),
         ({"consumers.inline.0.annual_demand_mwh": 100000}, "column town_dh draws 94,193 MWh over the year but"),
         ({"sources.inline.0.role": "baseload"}, "'sources.inline[0].role' is 'baseload'; allowed: excess_heat, backup"),
         ({"operation.operator": "Kokkolan energia"}, "but 'Kokkolan Energia' is"),

@@ -38,37 +38,45 @@ def price() -> pd.Series:
     return price_year(year=YEAR, **PRICE)
 
 
-ELECTROLYSER = {"annual_demand_mwh": 1500.0, "hot_water_share": 0.2, "sale_kw": 4000.0, "price_quantile": 0.4}
-"""The hypothetical electrolyser site of kip_network.yaml (ESTIMATES): its buildings draw 1,500 MWh/a (degree-hours,
-base 17 C, 20 % flat hot water); the electrolyser runs in the hours when electricity is cheapest (at or below the
-year's 40th price percentile) and then sells 4,000 kW of its waste heat (20 MW electric input x ~25 % heat x ~80 %
-recovered) to the network, less what its buildings draw."""
-
-
-TOWN = {"annual_mwh": 360000.0, "hot_water_share": 0.2, "connection_kw": 11000.0}
-"""The town's district heating as seen from the park's connection point (ESTIMATES, as kip.yaml's demand): the
-town draws its hourly demand (360 GWh/a by degree-hours, 20 % flat hot water) up to the connection's 11,000 kW;
-the rest comes from the town's own plants."""
-PROCESS_MWH = {"keliber": 15000.0, "umicore": 8000.0}
-"""Process heat users of kip_network.yaml (ESTIMATES): a flat load, annual / 8760 h."""
+ELECTROLYSER_SALE = {"sale_kw": 4000.0, "price_quantile": 0.4}
+"""The hypothetical electrolyser site's sale (ESTIMATES): the electrolyser runs in the hours when electricity is
+cheapest (at or below the year's 40th price percentile) and then sells 4,000 kW of its waste heat (20 MW electric
+input x ~25 % heat x ~80 % recovered) to the network, less what its buildings draw."""
 
 
 def site_profiles() -> pd.DataFrame:
-    """Build the hourly net heat (kW; + buys, - sells) of the park's sites that do not follow degree-hours."""
+    """Build the hourly net heat (kW; + buys, - sells) of the study's sites that name a profile.
+
+    The sites' figures come from the study (data/scenarios/kip.yaml): a site of shape degree_hours draws its annual
+    heat by heating degree-hours with the year's hot-water share flat, one of shape flat its annual / 8760 h; the
+    network's sink (the town behind its connection point) draws its demand up to its design load, the connection's
+    capacity (the rest comes from the town's own plants); the electrolyser sells as ELECTROLYSER_SALE says.
+    """
+    from heatmap.study import read_study
+
+    study = read_study(HERE.parent / "scenarios" / "kip.yaml")
+    y = study.year
     t_out = temperature().to_numpy()
-
-    def degree_hour_load(annual_mwh: float, hot_water_share: float):
-        return hourly_load_kw(
-            annual_mwh * (1 - hot_water_share), annual_mwh * hot_water_share, t_out, base_temperature_c=17.0
-        )
-
-    e = ELECTROLYSER
     p = price()
-    runs = (p <= p.quantile(e["price_quantile"])).to_numpy()
-    own = degree_hour_load(e["annual_demand_mwh"], e["hot_water_share"])
-    town = degree_hour_load(TOWN["annual_mwh"], TOWN["hot_water_share"]).clip(max=TOWN["connection_kw"])
-    columns = {"town_dh": town} | {k: np.full(len(t_out), v * 1000 / len(t_out)) for k, v in PROCESS_MWH.items()}
-    columns["kip_h2_electrolyser"] = own - e["sale_kw"] * runs
+    columns = {}
+    for c in study.consumers:
+        if not c.profile:
+            continue
+        if c.shape == "flat":
+            load = np.full(len(t_out), c.annual_demand_mwh * 1000 / len(t_out))
+        else:
+            load = hourly_load_kw(
+                c.annual_demand_mwh * (1 - y.hot_water_share),
+                c.annual_demand_mwh * y.hot_water_share,
+                t_out,
+                base_temperature_c=y.base_temperature_c,
+            )
+        if c.id == study.network.sink:
+            load = load.clip(max=c.peak_load_kw)
+        if c.t_feed_in_c is not None:
+            runs = (p <= p.quantile(ELECTROLYSER_SALE["price_quantile"])).to_numpy()
+            load = load - ELECTROLYSER_SALE["sale_kw"] * runs
+        columns[c.id] = load
     return pd.DataFrame(columns, index=p.index).round(1)
 
 
@@ -89,9 +97,9 @@ def write(folder: Path = HERE) -> None:
         text = header + series.rename_axis("time").reset_index().to_csv(index=False, date_format="%Y-%m-%dT%H:%M")
         (folder / name).write_text(text, encoding="utf-8")
     header_s = (
-        "# SYNTHETIC hourly net heat (kW; + buys, - sells) of the sites of kip_network.yaml that do not follow\n"
-        "# degree-hours, built by data/kip/make_series.py (TOWN, PROCESS_MWH, ELECTROLYSER: estimates) from the\n"
-        "# synthetic temperature and price. Not measured.\n"
+        "# SYNTHETIC hourly net heat (kW; + buys, - sells) of the sites of data/scenarios/kip.yaml that name a\n"
+        "# profile, built by data/kip/make_series.py from the study's figures (estimates) and the synthetic\n"
+        "# temperature and price. Not measured.\n"
     )
     text = header_s + site_profiles().rename_axis("time").reset_index().to_csv(
         index=False, date_format="%Y-%m-%dT%H:%M"

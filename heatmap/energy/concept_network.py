@@ -67,13 +67,14 @@ def read_plan_scenario(scn) -> Any:
     heatmap._errors.ScenarioError
         Naming ``network.plan``, the plan scenario file and what is wrong in it.
     """
-    from heatmap.scenario import check_input_files, scenario_from_file
+    from heatmap.scenario import check_input_files
+    from heatmap.study import plan_scenario_from_file
 
     path = scn.network.plan
     if path is None:
         return None
     try:
-        plan_scn = scenario_from_file(path)
+        plan_scn = plan_scenario_from_file(path)
         check_input_files(plan_scn)
     except (ScenarioError, InputDataError) as exc:
         raise ScenarioError(f"network.plan ({path}): {exc}") from None

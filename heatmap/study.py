@@ -1,0 +1,718 @@
+"""A study: one place, one model; every site, unit, price and temperature defined once, read by every command.
+
+A study file (YAML, ``kind: study``) holds the year (outdoor temperature, electricity price, the sites' hourly
+profiles), one temperature regime (the supply curve by outdoor temperature, the return and ground temperatures,
+the approach), the economics and the prices of the heat trade, the sources, consumers, boilers, electric boilers
+and storages with their locations, the network planned with the study (its candidate routes and limits), the
+concepts and the matching settings. Each command takes from it the model it runs:
+
+- ``heatmap plan`` the network (:func:`plan_scenario`): the sources, boilers and consumers with ``network: true``
+  and the year of operation at the trade's prices;
+- ``heatmap concepts`` the town's heat supply per concept (:func:`energy_scenario`): the sink's demand, every
+  source, boiler, electric boiler and storage, the network named by the study itself;
+- ``heatmap matches`` every source against every consumer that is a sink (:func:`match_scenario`).
+
+So no site has two locations or two temperatures, and a price changed once changes every part. The derived
+models are the commands' own scenario models (:class:`heatmap.scenario.Scenario`,
+:class:`heatmap.energy.energy_scenario.EnergyScenario`, :class:`heatmap.energy.matching.MatchScenario`), built from
+the study's values, so each part runs and is checked exactly as it runs from its own scenario file.
+
+Rules the derivation follows (each a documented setting of the study):
+
+- A source's water on the network leaves at most ``temperature_c − temperatures.approach_k``; a boiler heats to
+  its ``t_supply_c`` (default the supply curve's highest).
+- A consumer needs ``t_supply_c`` (default ``temperatures.min_consumer_supply_c``) and returns at
+  ``temperatures.return_c``. With ``profile: true`` its hourly net heat is its column of ``year.site_profiles``
+  (the plan's year, and the match's hourly load); in the plan its annual demand is that profile's sum.
+- The concept study's demand is the network's sink (``network.sink``): its ``annual_demand_mwh`` spread by
+  degree-hours with ``year.hot_water_share`` flat.
+- Matching pays heat pumps the year's mean electricity price.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import Field, PrivateAttr, model_validator
+
+from heatmap._errors import InputDataError, ScenarioError
+from heatmap.energy.energy_scenario import (
+    Concept,
+    ElectricBoiler,
+    HeatPump,
+    HourlyCsv,
+    Id,
+    StorageSpec,
+    SupplyCurve,
+    _Model,
+    energy_scenario_from_dict,
+)
+from heatmap.scenario import FilePath, SourceRole, _load_yaml
+
+logger = logging.getLogger(__name__)
+
+KIND = "study"
+"""The value of the top-level key ``kind`` that marks a study file."""
+
+
+class _Located(_Model):
+    """Where a unit is: a plant of ``plants_csv``, a longitude and latitude, or the site of another unit."""
+
+    id: Id
+    name: str | None = Field(None, description="name shown on the maps")
+    plant: str | None = Field(None, description="plant name in plants_csv (its approximate location)")
+    lon: float | None = Field(None, ge=-180, le=180, description="longitude (WGS84)")
+    lat: float | None = Field(None, ge=-90, le=90, description="latitude (WGS84)")
+    at: Id | None = Field(None, description="id of another unit of the study standing at the same site")
+    company: str | None = Field(None, description="company owning the unit (default its id)")
+    network: bool = Field(False, description="on the network planned with the study (heatmap plan)")
+    note: str | None = Field(None, description="where the figures come from (sourced or estimate)")
+
+    @model_validator(mode="after")
+    def _one_location(self) -> _Located:
+        given = sum((self.plant is not None, self.lon is not None or self.lat is not None, self.at is not None))
+        if given > 1 or (given == 1 and (self.lon is None) != (self.lat is None)):
+            raise ValueError("give one location: plant, both lon and lat, or at (another unit's id)")
+        return self
+
+    @property
+    def located(self) -> bool:
+        """Whether the unit has a location."""
+        return self.plant is not None or self.lon is not None or self.at is not None
+
+
+class StudySource(_Located):
+    """An excess-heat source; values left out come from its preset (``data/excess_heat_presets.csv``)."""
+
+    preset: str | None = Field(None, description="kind in the preset table (sulphuric_acid_plant, electrolyser, …)")
+    role: SourceRole = Field("excess_heat", description="on the network: excess_heat runs first, backup the rest")
+    capacity_kw: float | None = Field(None, gt=0, description="heat it can give at full availability (kW)")
+    electric_input_kw: float | None = Field(None, gt=0, description="electrolyser: electric input (kW)")
+    heat_share_of_electric_input: float | None = Field(None, gt=0, lt=1, description="electrolyser: heat ÷ input")
+    temperature_c: float | None = Field(None, gt=-20, lt=600, description="temperature the heat is available at")
+    availability: float | list[float] | HourlyCsv | None = Field(
+        None, description="0…1: a constant, 12 monthly factors, or an hourly CSV column"
+    )
+    heat_price_eur_per_mwh: float | None = Field(None, ge=0, description="price paid for the heat")
+    hx_cost_eur_per_kw: float | None = Field(None, ge=0, description="recovery equipment (heat exchanger) per kW")
+    heat_pump: HeatPump | None = Field(None, description="lifts the heat where the source is colder than the supply")
+    published_mwh_per_a: float | None = Field(None, gt=0, description="published annual delivery, for calibration")
+    published_note: str | None = Field(None, description="where the published delivery comes from")
+
+    @model_validator(mode="after")
+    def _capacity(self) -> StudySource:
+        if (self.capacity_kw is None) == (self.electric_input_kw is None):
+            raise ValueError("give capacity_kw, or electric_input_kw for an electrolyser (one of the two)")
+        return self
+
+
+class StudyConsumer(_Located):
+    """A heat user (and, with ``t_feed_in_c`` and a profile that sells, a prosumer)."""
+
+    annual_demand_mwh: float = Field(ge=0, le=1e8, description="heat it uses per year (MWh/a)")
+    shape: Literal["degree_hours", "flat"] = Field(
+        "degree_hours", description="how the annual heat spreads over the hours without a profile"
+    )
+    peak_load_kw: float | None = Field(None, gt=0, description="design load (kW); for the network sink: the connection")
+    profile: bool = Field(
+        False, description="its hourly net heat is its column of year.site_profiles (+ buys, − sells)"
+    )
+    t_supply_c: float | None = Field(
+        None,
+        gt=0,
+        lt=200,
+        description="lowest supply temperature it accepts (default temperatures.min_consumer_supply_c)",
+    )
+    t_feed_in_c: float | None = Field(None, gt=0, lt=200, description="temperature a prosumer feeds its heat in at")
+    sink: bool = Field(True, description="a heat user that matching pairs with the sources")
+
+
+class StudyBoiler(_Located):
+    """A fuel boiler: the town's plants (no location needed) or a backup on the planned network."""
+
+    fuel: str = Field(description="fuel name in the fuel table (data/fuels_fi.csv)")
+    capacity_kw: float = Field(gt=0, description="heat output (kW)")
+    efficiency: float = Field(gt=0, le=1.1, description="heat ÷ fuel (lower heating value; >1 with condensing)")
+    om_eur_per_mwh: float = Field(0.0, ge=0, description="variable O&M per MWh of heat")
+    t_supply_c: float | None = Field(None, gt=0, lt=200, description="water it heats to (default the curve's highest)")
+
+
+class StudyYear(_Model):
+    """The year of the study: its hours, outdoor temperature, electricity price and the sites' own profiles."""
+
+    year: int = Field(ge=1900, le=2100, description="calendar year of the hourly time stamps (8760 hours)")
+    outdoor_temperature: HourlyCsv = Field(description="hourly outdoor temperature (°C)")
+    electricity_price: HourlyCsv | float = Field(description="€/MWh: one price, or an hourly CSV column")
+    electricity_co2_t_per_mwh: float = Field(ge=0, description="CO₂ counted per MWh of electricity bought")
+    site_profiles: FilePath | None = Field(
+        None, description="CSV with a time column and one column per consumer with profile: true (kW, + buys, − sells)"
+    )
+    base_temperature_c: float = Field(17.0, ge=5, le=25, description="base of the heating degree-hours (FMI S17)")
+    hot_water_share: float = Field(0.2, ge=0, lt=1, description="share of a degree-hour site's heat drawn flat")
+    note: str | None = None
+
+
+class StudyTemperatures(_Model):
+    """One temperature regime for the dispatch, the sizing and every simulated hour."""
+
+    supply_curve: SupplyCurve = Field(description="supply temperature by outdoor temperature (constant: max = min)")
+    return_c: float = Field(gt=0, lt=100, description="return temperature of the network")
+    ground_c: float = Field(gt=-10, lt=30, description="undisturbed ground temperature around buried pipes")
+    approach_k: float = Field(5.0, ge=0, le=50, description="a source heats water to at most its temperature − this")
+    min_consumer_supply_c: float = Field(
+        70.0, gt=0, lt=200, description="lowest supply a consumer accepts, where it gives no t_supply_c"
+    )
+
+    @model_validator(mode="after")
+    def _order(self) -> StudyTemperatures:
+        if self.return_c >= self.supply_curve.min_c:
+            raise ValueError(
+                f"return_c ({self.return_c:g} °C) must be below supply_curve.min_c ({self.supply_curve.min_c:g} °C)"
+            )
+        return self
+
+
+class StudyEconomics(_Model):
+    """Annualising investments and pricing CO₂, for every part of the study."""
+
+    discount_rate: float = Field(ge=0, lt=1, description="real discount rate per year")
+    lifetime_a: int = Field(gt=0, le=100, description="lifetime of the network and new equipment (years)")
+    co2_price_eur_per_t: float = Field(0.0, ge=0, description="CO₂ allowance price added to fuel costs")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "interest_rate" in data:
+            raise ValueError("'interest_rate' is called 'discount_rate' in a study (one name in every part): rename it")
+        return data
+
+
+class StudyTrade(_Model):
+    """The prices of the heat bought and sold on the planned network over the year."""
+
+    operator: str = Field(min_length=1, description="company running the network, counterparty of every sale")
+    heat_price_eur_per_mwh: float = Field(ge=0, le=1e4, description="price a consumer pays per MWh of heat")
+    feed_in_price_eur_per_mwh: float = Field(
+        ge=0, le=1e4, description="price paid per MWh fed in (prosumers, sources without a heat price)"
+    )
+
+
+class StudyNetwork(_Model):
+    """The network planned with the study, and how the concept study's demand reaches it.
+
+    ``streets``, ``links``, ``limits`` and ``network`` are the sections of the same name of a plan scenario
+    (:mod:`heatmap.scenario`), checked as a plan scenario checks them.
+    """
+
+    sink: Id = Field(description="consumer where the concept study's demand is delivered")
+    heat_loss_coefficient_w_per_k: float = Field(ge=0, description="UA of the grid behind the sink (estimate)")
+    plan_losses: Literal["add", "replace"] = Field(
+        "add", description="add the planned network's UA to the estimate (a connection) or replace it (whole grid)"
+    )
+    streets: dict[str, Any] = Field(description="where the candidate streets come from (as in a plan scenario)")
+    links: dict[str, Any] = Field(default_factory=dict, description="candidate links (as in a plan scenario)")
+    limits: dict[str, Any] = Field(default_factory=dict, description="hydraulic limits (as in a plan scenario)")
+    network: dict[str, Any] = Field(default_factory=dict, description="pipes and model (as in a plan scenario)")
+
+
+class StudyMatching(_Model):
+    """Matching settings (:class:`heatmap.energy.matching.MatchingSettings`) and the chosen pairs (``plan``).
+
+    The CRS, approach, discount rate, lifetime and electricity price come from the study.
+    """
+
+    model_config = _Model.model_config | {"extra": "allow"}
+    plan: dict[str, Any] | None = Field(None, description="the chosen pairs to plan (as a matching scenario's plan)")
+
+
+class Study(_Model):
+    """A study: the year, one temperature regime, the prices, every unit once, the network, concepts, matching."""
+
+    kind: Literal["study"] = Field(description="marks a study file")
+    name: str = Field(min_length=1)
+    crs: str = Field("EPSG:3067", description="metric CRS of all geometry work")
+    plants_csv: FilePath | None = Field(None, description="plants with their (approximate) locations")
+    year: StudyYear
+    temperatures: StudyTemperatures
+    economics: StudyEconomics
+    trade: StudyTrade | None = Field(None, description="prices of the network's year (needed with a network)")
+    sources: list[StudySource] = Field(default_factory=list)
+    consumers: list[StudyConsumer] = Field(default_factory=list)
+    boilers: list[StudyBoiler] = Field(default_factory=list)
+    electric_boilers: list[ElectricBoiler] = Field(default_factory=list)
+    storages: list[StorageSpec] = Field(default_factory=list)
+    network: StudyNetwork | None = None
+    concepts: list[Concept] = Field(default_factory=list)
+    matching: StudyMatching | None = None
+    _path: Path | None = PrivateAttr(default=None)
+    _base_dir: Path = PrivateAttr(default=Path("."))
+
+    @model_validator(mode="after")
+    def _references(self) -> Study:
+        units = [*self.sources, *self.consumers, *self.boilers]
+        ids = [u.id for u in [*units, *self.electric_boilers, *self.storages]]
+        dup = sorted({i for i in ids if ids.count(i) > 1})
+        if dup:
+            raise ValueError(f"every unit needs its own id; repeated: {', '.join(dup)}")
+        known = {u.id for u in units}
+        for u in units:
+            if u.at is not None and (u.at not in known or u.at == u.id):
+                raise ValueError(f"{u.id}: at {u.at!r} names no other unit of the study")
+            if u.network and not u.located:
+                raise ValueError(f"{u.id} is on the network and needs a location: plant, lon and lat, or at")
+        if self.network is not None:
+            sink = next((c for c in self.consumers if c.id == self.network.sink), None)
+            if sink is None or not sink.network:
+                raise ValueError(
+                    f"network.sink {self.network.sink!r} must be a consumer of the study with network: true"
+                )
+            if self.trade is None:
+                raise ValueError("a study with a network needs trade (the prices of the network's year)")
+        if any(c.profile for c in self.consumers) and self.year.site_profiles is None:
+            raise ValueError("consumers with profile: true need year.site_profiles")
+        return self
+
+    @property
+    def path(self) -> Path | None:
+        """The study file, if read from one."""
+        return self._path
+
+    def unit(self, uid: str) -> StudySource | StudyConsumer | StudyBoiler:
+        """Return the source, consumer or boiler of that id."""
+        return next(u for u in [*self.sources, *self.consumers, *self.boilers] if u.id == uid)
+
+    @cached_property
+    def _plants(self):
+        from heatmap.io.inputs import read_table
+
+        return read_table(self.plants_csv, ["lat", "lon"], index="name", what="plants file")
+
+    def lonlat(self, uid: str) -> tuple[float, float]:
+        """Return a unit's longitude and latitude (its plant's, its own, or those of the unit it stands ``at``)."""
+        u = self.unit(uid)
+        seen = {uid}
+        while u.at is not None:
+            if u.at in seen:
+                raise ScenarioError(f"{self._origin}: {uid}: the units' 'at' go round in a circle ({', '.join(seen)})")
+            seen.add(u.at)
+            u = self.unit(u.at)
+        if u.plant is None:
+            if u.lon is None:
+                raise ScenarioError(f"{self._origin}: {uid} has no location; give plant, lon and lat, or at")
+            return float(u.lon), float(u.lat)
+        if self.plants_csv is None:
+            raise ScenarioError(f"{self._origin}: {u.id} names plant {u.plant!r} but the study has no plants_csv")
+        if u.plant not in self._plants.index:
+            raise ScenarioError(
+                f"{self._origin}: {u.id}: plant {u.plant!r} is not in {self.plants_csv}; known: "
+                f"{', '.join(self._plants.index)}"
+            )
+        p = self._plants.loc[u.plant]
+        if p.isna()[["lat", "lon"]].any():
+            raise ScenarioError(f"{self._origin}: {u.id}: plant {u.plant!r} has no coordinates; give lon and lat")
+        return float(p.lon), float(p.lat)
+
+    @property
+    def _origin(self) -> str:
+        return str(self._path) if self._path is not None else "study"
+
+
+def is_study(path: str | Path) -> bool:
+    """Whether a YAML file is a study (its top level has ``kind: study``); ``False`` for anything unreadable."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            head = f.read(65536)
+    except (OSError, UnicodeDecodeError):
+        return False
+    return any(line.strip().replace('"', "").replace("'", "") == f"kind: {KIND}" for line in head.splitlines())
+
+
+def read_study(path: str | Path) -> Study:
+    """Read and validate a study file (YAML); errors name the file, its line and the key.
+
+    Parameters
+    ----------
+    path
+        The study file.
+
+    Returns
+    -------
+    Study
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ScenarioError(f"{path}: study file not found")
+    try:
+        data, node = _load_yaml(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ScenarioError(f"{path}: not valid YAML ({exc})") from None
+    except ScenarioError as exc:
+        raise ScenarioError(f"{path}, {exc}") from None
+    study = energy_scenario_from_dict(data, base_dir=path.resolve().parent, origin=str(path), node=node, model=Study)
+    study._path = path.resolve()
+    study._base_dir = path.resolve().parent
+    logger.info(
+        "Read study %s: %d sources, %d consumers, %d concepts",
+        path, len(study.sources), len(study.consumers), len(study.concepts),
+    )  # fmt: skip
+    return study
+
+
+# ------------------------------------------------------------------------------------------ derived models ---
+
+
+def _presets(study: Study):
+    from heatmap import settings
+    from heatmap.energy.excess_heat import read_presets
+
+    return read_presets(settings.data_dir / "excess_heat_presets.csv")
+
+
+def _source_value(study: Study, s: StudySource, name: str, presets) -> float:
+    """Return a source's value, from the study or else its preset (errors name the source and the value)."""
+    value = getattr(s, name)
+    if value is not None:
+        return float(value)
+    if s.preset is not None:
+        if s.preset not in presets.index:
+            raise ScenarioError(f"{study._origin}: sources[{s.id}].preset {s.preset!r} unknown; known: "
+                                f"{', '.join(presets.index)}")  # fmt: skip
+        v = presets.loc[s.preset].get(name)
+        if v is not None and v == v:
+            return float(v)
+    raise ScenarioError(f"{study._origin}: sources[{s.id}]: {name} missing (give it, or a preset that has it)")
+
+
+def source_capacity_kw(study: Study, s: StudySource, presets=None) -> float:
+    """Return a source's heat at full availability: ``capacity_kw``, or electric input × heat share."""
+    if s.capacity_kw is not None:
+        return float(s.capacity_kw)
+    presets = _presets(study) if presets is None else presets
+    return float(s.electric_input_kw) * _source_value(study, s, "heat_share_of_electric_input", presets)
+
+
+def _hourly_csv(h: HourlyCsv) -> dict[str, str]:
+    return {"csv": str(h.csv), "column": h.column}
+
+
+def _profile_sums_mwh(study: Study, ids: list[str]) -> dict[str, float]:
+    """Net annual heat (MWh) of the consumers' site-profile columns."""
+    if not ids:
+        return {}
+    from heatmap.demand.climate import year_index
+    from heatmap.demand.profiles import read_hourly_table
+
+    table = read_hourly_table(
+        study.year.site_profiles, ids, year_index(study.year.year), lower=-1e7, upper=1e7, what="site profiles"
+    )
+    return {c: float(table[c].clip(lower=0).sum() / 1000) for c in ids}
+
+
+def plan_data(study: Study) -> dict[str, Any]:
+    """Derive the plan scenario of the study's network, as the mapping a plan scenario file holds.
+
+    Sources: the study's sources and boilers with ``network: true``; consumers: its consumers with ``network: true``;
+    the year of operation at the trade's prices. A consumer with a profile draws it, its annual demand in the plan
+    being the profile's purchases (so that the plan's figures are what goes through the network).
+    """
+    if study.network is None:
+        raise ScenarioError(f"{study._origin}: the study has no network section; heatmap plan needs one")
+    t, net, trade = study.temperatures, study.network, study.trade
+    presets = _presets(study)
+    sources = []
+    for s in study.sources:
+        if not s.network:
+            continue
+        lon, lat = study.lonlat(s.id)
+        sources.append(
+            {
+                "id": s.id,
+                "name": s.name or s.id,
+                "lon": lon,
+                "lat": lat,
+                "capacity_kw": source_capacity_kw(study, s, presets),
+                "t_supply_c": min(
+                    _source_value(study, s, "temperature_c", presets) - t.approach_k, t.supply_curve.max_c
+                ),
+                "company": s.company or s.id,
+                "role": s.role,
+                "heat_price_eur_per_mwh": _source_value(study, s, "heat_price_eur_per_mwh", presets),
+            }
+        )
+    for b in study.boilers:
+        if b.network:
+            lon, lat = study.lonlat(b.id)
+            sources.append(
+                {
+                    "id": b.id,
+                    "name": b.name or b.id,
+                    "lon": lon,
+                    "lat": lat,
+                    "capacity_kw": b.capacity_kw,
+                    "t_supply_c": b.t_supply_c if b.t_supply_c is not None else t.supply_curve.max_c,
+                    "company": b.company or b.id,
+                    "role": "backup",
+                }
+            )
+    on_net = [c for c in study.consumers if c.network]
+    sums = _profile_sums_mwh(study, [c.id for c in on_net if c.profile])
+    consumers = []
+    for c in on_net:
+        lon, lat = study.lonlat(c.id)
+        row = {
+            "id": c.id,
+            "name": c.name or c.id,
+            "lon": lon,
+            "lat": lat,
+            "annual_demand_mwh": sums.get(c.id, c.annual_demand_mwh),
+            "min_supply_c": c.t_supply_c if c.t_supply_c is not None else t.min_consumer_supply_c,
+            "company": c.company or c.id,
+        }
+        if c.peak_load_kw is not None:
+            row["peak_load_kw"] = c.peak_load_kw
+        if c.t_feed_in_c is not None:
+            row["t_feed_in_c"] = c.t_feed_in_c
+        consumers.append(row)
+    y = study.year
+    operation = {
+        "year": y.year,
+        "outdoor_temperature": _hourly_csv(y.outdoor_temperature),
+        "base_temperature_c": y.base_temperature_c,
+        "hot_water_share": y.hot_water_share,
+        "heat_price_eur_per_mwh": trade.heat_price_eur_per_mwh,
+        "feed_in_price_eur_per_mwh": trade.feed_in_price_eur_per_mwh,
+        "operator": trade.operator,
+    }
+    if sums:
+        operation["site_profiles"] = str(y.site_profiles)
+    return {
+        "name": f"{study.name} — network",
+        "study_area": {"crs": study.crs},
+        "streets": dict(net.streets),
+        "links": dict(net.links),
+        "sources": {"inline": sources},
+        "consumers": {"inline": consumers},
+        "temperatures": {
+            "supply_c": max(s["t_supply_c"] for s in sources) if sources else t.supply_curve.max_c,
+            "return_c": t.return_c,
+            "ground_c": t.ground_c,
+            "min_consumer_supply_c": t.min_consumer_supply_c,
+        },
+        "limits": dict(net.limits),
+        "network": dict(net.network),
+        "economics": {"interest_rate": study.economics.discount_rate, "lifetime_a": study.economics.lifetime_a},
+        "operation": operation,
+    }
+
+
+def energy_data(study: Study) -> dict[str, Any]:
+    """Derive the concept scenario of the study, as the mapping a concept scenario file holds.
+
+    Its demand is the network sink's (``annual_demand_mwh`` by degree-hours, ``year.hot_water_share`` flat); its
+    network is the study's own (``network.plan`` names the study file).
+    """
+    if not study.concepts:
+        raise ScenarioError(f"{study._origin}: the study has no concepts; heatmap concepts needs them")
+    t, y = study.temperatures, study.year
+    if study.network is None:
+        raise ScenarioError(f"{study._origin}: the concepts need network.sink (the consumer whose demand they serve)")
+    sink = study.unit(study.network.sink)
+    if sink.shape != "degree_hours":
+        raise ScenarioError(f"{study._origin}: the sink {sink.id} of the concepts needs shape: degree_hours")
+    network: dict[str, Any] = {
+        "heat_loss_coefficient_w_per_k": study.network.heat_loss_coefficient_w_per_k,
+        "return_temperature_c": t.return_c,
+        "ground_temperature_c": t.ground_c,
+        "supply": t.supply_curve.model_dump(exclude_unset=True),
+        "approach_k": t.approach_k,
+    }
+    if study.path is not None:
+        network |= {"plan": str(study.path), "plan_losses": study.network.plan_losses, "sink": sink.id}
+    price = y.electricity_price
+    sources = []
+    for s in study.sources:
+        row = s.model_dump(
+            include={
+                "id", "preset", "capacity_kw", "electric_input_kw", "heat_share_of_electric_input", "temperature_c",
+                "heat_price_eur_per_mwh", "hx_cost_eur_per_kw", "published_mwh_per_a", "published_note", "plant",
+            },
+            exclude_none=True,
+        )  # fmt: skip
+        if s.availability is not None:
+            row["availability"] = (
+                _hourly_csv(s.availability) if isinstance(s.availability, HourlyCsv) else s.availability
+            )
+        if s.heat_pump is not None:
+            row["heat_pump"] = s.heat_pump.model_dump(exclude_unset=True)
+        sources.append(row)
+    data: dict[str, Any] = {
+        "name": study.name,
+        "year": y.year,
+        "outdoor_temperature": _hourly_csv(y.outdoor_temperature),
+        "electricity": {
+            "price": _hourly_csv(price) if isinstance(price, HourlyCsv) else price,
+            "co2_t_per_mwh": y.electricity_co2_t_per_mwh,
+        },
+        "demand": {
+            "annual_mwh": sink.annual_demand_mwh,
+            "hot_water_share": y.hot_water_share,
+            "base_temperature_c": y.base_temperature_c,
+            "note": f"the demand of {sink.name or sink.id} (study consumer {sink.id})",
+        },
+        "network": network,
+        "economics": study.economics.model_dump(exclude_unset=True),
+        "sources": sources,
+        "boilers": [
+            b.model_dump(include={"id", "fuel", "capacity_kw", "efficiency", "om_eur_per_mwh"}, exclude_unset=True)
+            for b in study.boilers
+        ],
+        "electric_boilers": [e.model_dump(exclude_unset=True) for e in study.electric_boilers],
+        "storages": [s.model_dump(exclude_unset=True) for s in study.storages],
+        "concepts": [c.model_dump(exclude_unset=True) for c in study.concepts],
+    }
+    if study.plants_csv is not None:
+        data["plants_csv"] = str(study.plants_csv)
+    return data
+
+
+def match_data(study: Study) -> dict[str, Any]:
+    """Derive the matching scenario of the study: every located source against every consumer that is a sink."""
+    from heatmap.demand.climate import year_index
+    from heatmap.demand.profiles import read_hourly
+
+    m = study.matching.model_dump() if study.matching is not None else {}
+    plan = m.pop("plan", None)
+    t, y = study.temperatures, study.year
+    price = y.electricity_price
+    if isinstance(price, HourlyCsv):
+        index = year_index(y.year)
+        mean_price = float(read_hourly(price.csv, price.column, index, lower=-500, upper=5000).mean())
+    else:
+        mean_price = float(price)
+    settings = m | {
+        "crs": study.crs,
+        "approach_k": t.approach_k,
+        "electricity_price_eur_per_mwh": mean_price,
+        "discount_rate": study.economics.discount_rate,
+        "lifetime_a": study.economics.lifetime_a,
+    }
+    presets = _presets(study)
+    sources = []
+    for s in study.sources:
+        if not s.located:
+            continue
+        lon, lat = study.lonlat(s.id)
+        row = {"id": s.id, "lon": lon, "lat": lat, "peak_kw": source_capacity_kw(study, s, presets)}
+        row |= s.model_dump(
+            include={"preset", "heat_price_eur_per_mwh", "hx_cost_eur_per_kw", "note"}, exclude_none=True
+        )
+        if s.temperature_c is not None:
+            row["t_c"] = s.temperature_c
+        if s.availability is not None:
+            row["availability"] = (
+                _hourly_csv(s.availability) if isinstance(s.availability, HourlyCsv) else s.availability
+            )
+        sources.append(row)
+    sinks = []
+    for c in study.consumers:
+        if not c.sink or not c.located:
+            continue
+        lon, lat = study.lonlat(c.id)
+        row = {
+            "id": c.id,
+            "lon": lon,
+            "lat": lat,
+            "t_c": c.t_supply_c if c.t_supply_c is not None else t.min_consumer_supply_c,
+            "t_return_c": t.return_c,
+        }
+        if c.profile:
+            row["profile"] = {"csv": str(y.site_profiles), "column": c.id}
+        else:
+            row |= {"annual_mwh": c.annual_demand_mwh, "shape": c.shape, "hot_water_share": y.hot_water_share,
+                    "base_temperature_c": y.base_temperature_c}  # fmt: skip
+        if c.peak_load_kw is not None:
+            row["peak_kw"] = c.peak_load_kw
+        if c.note is not None:
+            row["note"] = c.note
+        sinks.append(row)
+    data: dict[str, Any] = {
+        "name": f"{study.name} — matches",
+        "year": y.year,
+        "outdoor_temperature": _hourly_csv(y.outdoor_temperature),
+        "settings": settings,
+        "sources": sources,
+        "sinks": sinks,
+    }
+    if plan is not None:
+        data["plan"] = {"ground_c": t.ground_c} | plan
+    return data
+
+
+def _derived(study: Study, what: str, build) -> Any:
+    try:
+        return build()
+    except (ScenarioError, InputDataError) as exc:
+        raise type(exc)(f"{study._origin} ({what} of the study): {exc}") from None
+
+
+def plan_scenario(study: Study):
+    """Return the study's network as a :class:`heatmap.scenario.Scenario` (see :func:`plan_data`)."""
+    from heatmap.scenario import scenario_from_dict
+
+    return _derived(study, "network", lambda: scenario_from_dict(plan_data(study), base_dir=study._base_dir,
+                                                                   path=study.path))  # fmt: skip
+
+
+def energy_scenario(study: Study):
+    """Return the study's concepts as an :class:`~heatmap.energy.energy_scenario.EnergyScenario` (energy_data)."""
+
+    def build():
+        scn = energy_scenario_from_dict(energy_data(study), base_dir=study._base_dir, origin="concepts")
+        scn._path = study.path
+        return scn
+
+    return _derived(study, "concepts", build)
+
+
+def match_scenario(study: Study):
+    """Return the study's matching as a :class:`heatmap.energy.matching.MatchScenario` (see :func:`match_data`)."""
+    from heatmap.energy.matching import MatchScenario
+
+    def build():
+        scn = energy_scenario_from_dict(match_data(study), base_dir=study._base_dir, origin="matches",
+                                        model=MatchScenario)  # fmt: skip
+        scn._path = study.path
+        return scn
+
+    return _derived(study, "matches", build)
+
+
+def plan_scenario_from_file(path: str | Path):
+    """Read the plan scenario of a file: a plan scenario, or the network of a study."""
+    from heatmap.scenario import scenario_from_file
+
+    if is_study(path):
+        return plan_scenario(read_study(path))
+    return scenario_from_file(path)
+
+
+def energy_scenario_from_file(path: str | Path):
+    """Read the concept scenario of a file: a concept scenario, or the concepts of a study."""
+    from heatmap.energy import energy_scenario as es
+
+    if is_study(path):
+        return energy_scenario(read_study(path))
+    return es.energy_scenario_from_file(path)
+
+
+def matching_scenario_from_file(path: str | Path):
+    """Read the matching scenario of a file: a matching scenario, or the matching of a study."""
+    from heatmap.energy import matching
+
+    if is_study(path):
+        return match_scenario(read_study(path))
+    return matching.matching_scenario_from_file(path)

@@ -1,0 +1,236 @@
+"""One place, one model: a study file defines every site and unit once, and every command reads its part from it."""
+
+import json
+
+import pytest
+import yaml
+from conftest import run_cli
+from kip_derived import STUDY
+
+from heatmap import settings
+from heatmap._errors import ScenarioError
+from heatmap.study import energy_scenario, is_study, match_scenario, plan_scenario, read_study
+
+KIP_DATA = settings.data_dir / "kip"
+
+
+@pytest.fixture(scope="module")
+def kip():
+    study = read_study(STUDY)
+    return study, plan_scenario(study), energy_scenario(study), match_scenario(study)
+
+
+def test_every_site_has_one_location_and_one_temperature_regime(kip):
+    """A unit in two parts of the study sits at one place; temperatures, economics and prices agree."""
+    study, plan, concepts, matches = kip
+    at = {}
+    for part, units in (
+        ("plan sources", [(s.id, s.lon, s.lat) for s in plan.sources.inline]),
+        ("plan consumers", [(c.id, c.lon, c.lat) for c in plan.consumers.inline]),
+        ("match sources", [(s.id, s.lon, s.lat) for s in matches.sources]),
+        ("match sinks", [(s.id, s.lon, s.lat) for s in matches.sinks]),
+    ):
+        for uid, lon, lat in units:
+            assert study.lonlat(uid) == (lon, lat), (part, uid)
+            at.setdefault(uid, set()).add((lon, lat))
+    assert all(len(places) == 1 for places in at.values())
+    assert {"boliden_acid_heat", "town_dh"} <= set(at)  # in the plan and the matching both
+    # the electrolyser's waste heat stands at the electrolyser site
+    assert study.lonlat("electrolyser_heat") == study.lonlat("kip_h2_electrolyser")
+    # one temperature regime: the plan's return and ground are the concepts' and the matching sinks' own
+    t = study.temperatures
+    assert plan.temperatures.return_c == concepts.network.return_temperature_c == t.return_c
+    assert {s.t_return_c for s in matches.sinks} == {t.return_c}
+    assert plan.temperatures.ground_c == concepts.network.ground_temperature_c == matches.plan.ground_c == t.ground_c
+    assert concepts.network.supply == t.supply_curve and concepts.network.approach_k == t.approach_k
+    assert matches.settings.approach_k == t.approach_k
+    # a source's water on the network: its temperature less the approach (105 °C preset − 5 K)
+    acid = next(s for s in plan.sources.inline if s.id == "boliden_acid_heat")
+    assert acid.t_supply_c == pytest.approx(105 - t.approach_k)
+    # every consumer's minimum supply is the study's, in the plan and as the matching sink's need
+    need = {c.id: c.min_supply_c for c in plan.consumers.inline}
+    assert all(need[s.id] == s.t_c for s in matches.sinks)
+    # one discount rate and lifetime
+    e = study.economics
+    assert concepts.economics.discount_rate == matches.settings.discount_rate == e.discount_rate
+    assert concepts.economics.lifetime_a == matches.settings.lifetime_a == plan.economics.lifetime_a == e.lifetime_a
+    # the concepts' demand is the network sink's, and the plan's year trades at the study's prices
+    sink = study.unit(study.network.sink)
+    assert concepts.demand.annual_mwh == sink.annual_demand_mwh and concepts.network.sink == sink.id
+    assert plan.operation.heat_price_eur_per_mwh == study.trade.heat_price_eur_per_mwh
+    assert plan.operation.operator == study.trade.operator
+
+
+def test_profiled_consumers_draw_their_profile_everywhere(kip):
+    """A consumer with a profile draws its column of the year's site profiles in the plan and in the matching."""
+    import pandas as pd
+
+    study, plan, _, matches = kip
+    profiles = pd.read_csv(study.year.site_profiles, comment="#")
+    annual = {c.id: c.annual_demand_mwh for c in plan.consumers.inline}
+    for c in study.consumers:
+        if c.profile:
+            assert annual[c.id] == pytest.approx(profiles[c.id].clip(lower=0).sum() / 1000)
+    sinks = {s.id: s for s in matches.sinks}
+    assert sinks["keliber"].profile.column == "keliber" and sinks["port"].profile is None
+    assert "kip_h2_electrolyser" not in sinks  # sink: false, a prosumer
+    # the town's connection: its draw never exceeds the connection's design load
+    assert profiles.town_dh.max() <= study.unit("town_dh").peak_load_kw + 1e-6
+
+
+def test_every_command_reads_the_study(tmp_path):
+    """heatmap plan and heatmap matches run on the study file itself (heatmap concepts: tests/test_concepts.py)."""
+    plan_out, match_out = tmp_path / "plan", tmp_path / "matches"
+    result = run_cli("plan", STUDY, "--out", plan_out)
+    assert result.exit_code == 0, result.output
+    summary = json.loads((plan_out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["status"] == "ok" and "Kokkola Industrial Park" in json.dumps(summary["scenario"])
+    result = run_cli("matches", STUDY, "--out", match_out)
+    assert result.exit_code == 0, result.output
+    matched = json.loads((match_out / "summary.json").read_text(encoding="utf-8"))
+    assert matched["plan"]["status"] == "ok"
+    # the chosen pairs' planned network connects the same sites from the same places as the park network
+    import geopandas as gpd
+
+    a = gpd.read_file(plan_out / "plan.gpkg", layer="consumers").set_index("consumer_id")
+    b = gpd.read_file(match_out / "network" / "plan.gpkg", layer="consumers").set_index("consumer_id")
+    common = sorted(set(a.index) & set(b.index))
+    assert common == ["keliber", "port", "town_dh", "umicore"]
+    assert (a.loc[common].geometry.distance(b.loc[common].geometry) < 0.01).all()
+
+
+def _small_study(tmp_path, change=None) -> dict:
+    """A second study, built here: two sources, three consumers, lon/lat only, the KIP year's files."""
+    data = {
+        "kind": "study",
+        "name": "Small park",
+        "year": {
+            "year": 2023,
+            "outdoor_temperature": {"csv": str(KIP_DATA / "kokkola_temperature_synthetic.csv"), "column": "t_out_c"},
+            "electricity_price": 70.0,
+            "electricity_co2_t_per_mwh": 0.05,
+        },
+        "temperatures": {
+            "supply_curve": {"max_c": 95, "min_c": 80, "outdoor_at_max_c": -25, "outdoor_at_min_c": 5},
+            "return_c": 50,
+            "ground_c": 6,
+            "approach_k": 4,
+        },
+        "economics": {"discount_rate": 0.04, "lifetime_a": 25},
+        "trade": {"operator": "Utility", "heat_price_eur_per_mwh": 60, "feed_in_price_eur_per_mwh": 15},
+        "sources": [
+            {
+                "id": "flue",
+                "lon": 24.000,
+                "lat": 61.500,
+                "preset": "flue_gas",
+                "capacity_kw": 3000,
+                "company": "Mill",
+                "network": True,
+            },
+            {
+                "id": "cooling",
+                "at": "flue",
+                "preset": "process_cooling_water",
+                "capacity_kw": 1500,
+                "heat_pump": {"capacity_kw": 1500},
+            },
+        ],
+        "consumers": [
+            {"id": "school", "lon": 24.010, "lat": 61.502, "annual_demand_mwh": 1500, "network": True},
+            {"id": "hall", "lon": 24.006, "lat": 61.496, "annual_demand_mwh": 900, "network": True},
+            {
+                "id": "town",
+                "lon": 24.020,
+                "lat": 61.505,
+                "annual_demand_mwh": 6000,
+                "peak_load_kw": 2500,
+                "network": True,
+                "company": "Utility",
+            },
+        ],
+        "boilers": [
+            {"id": "gas", "at": "flue", "fuel": "natural_gas", "capacity_kw": 8000, "efficiency": 0.92, "network": True}
+        ],
+        "network": {
+            "sink": "town",
+            "heat_loss_coefficient_w_per_k": 2000,
+            "streets": {"source": "none", "max_service_length_m": 50},
+            "links": {"site_to_site": True, "site_link_max_length_m": 3000},
+            "network": {"simultaneity": "none", "supply_areas": "shared"},
+        },
+        "concepts": [{"name": "Flue gas", "sources": ["flue"], "boilers": ["gas"]}],
+        "matching": {"detour_factor": 1.2},
+    }
+    if change is not None:
+        change(data)
+    return data
+
+
+def _write(tmp_path, data) -> "Path":  # noqa: F821
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def test_a_second_study_runs_every_command(tmp_path):
+    path = _write(tmp_path, _small_study(tmp_path))
+    assert is_study(path)
+    study = read_study(path)
+    assert study.lonlat("cooling") == study.lonlat("flue")
+    for command in ("plan", "concepts", "matches"):
+        out = tmp_path / command
+        result = run_cli(command, path, "--out", out)
+        assert result.exit_code == 0, (command, result.output)
+    plan = json.loads((tmp_path / "plan" / "summary.json").read_text(encoding="utf-8"))
+    assert plan["status"] == "ok"
+    concepts = json.loads((tmp_path / "concepts" / "summary.json").read_text(encoding="utf-8"))
+    assert concepts["network"]["sink"] == "town"
+    # flue gas (150 °C preset) heats the water to 150 − 4 K, at most the curve's highest 95 °C
+    src = {s["id"]: s for s in plan_scenario(study).sources.model_dump()["inline"]}
+    assert src["flue"]["t_supply_c"] == 95
+    matches = json.loads((tmp_path / "matches" / "summary.json").read_text(encoding="utf-8"))
+    assert {r["source_id"] for r in matches["ranking"]} == {"flue", "cooling"}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d: d["sources"][1].update(at="nowhere"), "cooling: at 'nowhere' names no other unit"),
+        (lambda d: d["sources"][1].update(at="cooling"), "cooling: at 'cooling' names no other unit"),
+        (lambda d: d["sources"][0].update(plant="Mill"), "give one location: plant, both lon and lat, or at"),
+        (lambda d: d["consumers"][0].pop("lon"), "give one location"),
+        (lambda d: d["consumers"][1].update(id="school"), "every unit needs its own id; repeated: school"),
+        (lambda d: d["network"].update(sink="hall2"), "network.sink 'hall2' must be a consumer of the study"),
+        (lambda d: d.pop("trade"), "a study with a network needs trade"),
+        (lambda d: d["consumers"][0].update(profile=True), "consumers with profile: true need year.site_profiles"),
+        (lambda d: d["temperatures"].update(return_c=85), "return_c (85 °C) must be below supply_curve.min_c"),
+        (lambda d: d["economics"].update(interest_rate=0.03), "'interest_rate' is called 'discount_rate'"),
+        (lambda d: d["sources"][0].update(plant="Nowhere plant", lon=None, lat=None), "plants_csv"),
+    ],
+)
+def test_a_bad_study_exits_2_naming_the_key(tmp_path, change, message):
+    def changed(d):
+        change(d)
+        for unit in d["sources"] + d["consumers"]:
+            for k in [k for k, v in unit.items() if v is None]:
+                unit.pop(k)
+
+    path = _write(tmp_path, _small_study(tmp_path, changed))
+    for command in ("plan", "concepts", "matches"):
+        result = run_cli(command, path, "--out", tmp_path / "out")
+        assert result.exit_code == 2, (command, result.output)
+        assert message in result.output, (command, result.output)
+        assert str(path) in result.output and "Traceback" not in result.output
+        assert not (tmp_path / "out").exists()
+
+
+def test_a_part_the_study_lacks_is_named(tmp_path):
+    data = _small_study(tmp_path)
+    data.pop("concepts")
+    path = _write(tmp_path, data)
+    result = run_cli("concepts", path, "--out", tmp_path / "out")
+    assert result.exit_code == 2 and "the study has no concepts" in result.output
+    with pytest.raises(ScenarioError, match="has no network section"):
+        data.pop("network")
+        plan_scenario(read_study(_write(tmp_path, data)))
