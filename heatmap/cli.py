@@ -102,13 +102,14 @@ def main() -> None:
 @verbosity
 @quiet
 def plan(scenario: Path, out_dir: Path, partial: bool, tiles: str | None, verbose: int, quiet: bool) -> None:
-    """Plan the network described by the SCENARIO file (YAML) and write it to --out."""
+    """Plan the network described by the SCENARIO file (YAML; a plan scenario or a study) and write it to --out."""
     _configure_logging(verbose, quiet)
     from heatmap.io.output_folder import check_output_folder, input_paths
-    from heatmap.scenario import check_input_files, scenario_from_file
+    from heatmap.scenario import check_input_files
+    from heatmap.study import plan_scenario_from_file
 
     with _answer_errors():  # a user error in the scenario or --out is answered before the heavy imports
-        scn = scenario_from_file(scenario)
+        scn = plan_scenario_from_file(scenario)
         check_input_files(scn)
         inputs = [scenario, *input_paths(scn)]
         check_output_folder(out_dir, inputs=inputs)
@@ -252,8 +253,8 @@ def concepts(scenario: Path, out_dir: Path, verbose: int, quiet: bool) -> None:
     _configure_logging(verbose, quiet)
     from heatmap.energy.concept_network import read_plan_scenario
     from heatmap.energy.concepts import concepts_report, run_concepts, write_concepts
-    from heatmap.energy.energy_scenario import energy_scenario_from_file
     from heatmap.io.output_folder import check_output_folder, input_paths
+    from heatmap.study import energy_scenario_from_file
 
     with _answer_errors():  # a user error in either scenario or --out is answered before any work
         scn = energy_scenario_from_file(scenario)
@@ -284,40 +285,21 @@ def matches(scenario: Path, out_dir: Path, verbose: int, quiet: bool) -> None:
     network/ in the same output folder (plan.gpkg, map.html, summary.json).
     """
     _configure_logging(verbose, quiet)
-    from heatmap.energy.match_plan import format_planned, plan_matches, planned_summary
-    from heatmap.energy.matching import (
-        format_matches,
-        matching_scenario_from_file,
-        rank_matches,
-        scenario_routes,
-        scenario_units,
-        write_matches,
-    )
+    from heatmap.energy.matches_job import format_run, matches_from_scenario, write_matches
     from heatmap.io.output_folder import check_output_folder, input_paths
+    from heatmap.study import matching_scenario_from_file
 
     with _answer_errors():
         scn = matching_scenario_from_file(scenario)
         inputs = [scenario, *(scn.path(p) for p in input_paths(scn))]
         check_output_folder(out_dir, inputs=inputs)
-        sources, sinks, source_kw, sink_kw = scenario_units(scn)
-        table = rank_matches(
-            sources,
-            sinks,
-            scn.settings,
-            source_profiles_kw=source_kw,
-            sink_profiles_kw=sink_kw,
-            routes=scenario_routes(scn),
-        )
-        planned = None
+        planner = None
         if scn.plan is not None:
-            from heatmap.plan import plan_from_scenario
-
-            planned = plan_matches(scn, table, sources, sinks, source_kw, sink_kw, planner=plan_from_scenario)
-        written = write_matches(scn, table, out_dir, inputs=inputs, sources=sources, sinks=sinks, planned=planned)
+            from heatmap.plan import plan_from_scenario as planner
+        run = matches_from_scenario(scn, planner=planner)
+        written = write_matches(run, out_dir, inputs=inputs)
     if not quiet:
-        click.echo(format_matches(table))
-        if planned is not None:
-            click.echo("\n" + format_planned(planned_summary(planned)))
+        click.echo(format_run(run))
         click.echo("\nWritten:")
         for path in written.values():
             click.echo(f"  {path}")

@@ -408,7 +408,7 @@ def write_planned(planned: MatchesPlan, folder: Path, *, tiles: str | None) -> N
     """Write the planned network's GeoPackage, web map and summary into ``folder``.
 
     As :func:`heatmap.io.outputs.write_plan` writes a plan, without its own atomic swap: the caller's
-    (:func:`heatmap.energy.matching.write_matches`) holds the whole output folder. A plan whose checks fail is
+    (:func:`heatmap.energy.matches_job.write_matches`) holds the whole output folder. A plan whose checks fail is
     written marked partial.
     """
     from heatmap.io.outputs import plan_summary, write_plan_files

@@ -40,16 +40,17 @@ sink compete; the table is a list for discussion, not an allocation). For each p
 Left out: heat lost from the pipe, pumping energy, the sink's own equipment, and the hourly electricity price
 (one price per MWh is used).
 
-**Chosen pairs** (``plan.pairs``) are planned with the network model by :mod:`heatmap.energy.match_plan`:
-routed, sized, simulated, checked and costed like ``heatmap plan``, with the pipe heat losses and pumping the
-table leaves out.
+**Chosen pairs** (``plan.pairs``) are planned with the network model by :mod:`heatmap.energy.match_plan`: routed,
+sized, simulated, checked and costed like ``heatmap plan``, with the pipe heat losses and pumping the table leaves
+out. :mod:`heatmap.energy.matches_job` conducts the whole job (ranking, planning, outputs); this module imports
+neither.
 """
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -60,12 +61,9 @@ from shapely.geometry import LineString
 from heatmap import settings
 from heatmap._errors import InputDataError, ScenarioError
 from heatmap.economics import annuity_factor
-from heatmap.energy.energy_scenario import MAX_COP, MAX_COP_DOC, HourlyCsv, Id, assumptions
+from heatmap.energy.energy_scenario import MAX_COP, MAX_COP_DOC, HourlyCsv, Id
 from heatmap.energy.excess_heat import availability_hourly, cop, read_presets
 from heatmap.scenario import Surface, SurfaceCostFactors
-
-if TYPE_CHECKING:
-    from heatmap.energy import match_plan
 
 logger = logging.getLogger(__name__)
 
@@ -730,109 +728,6 @@ def rank_matches(
 
 
 # ---------------------------------------------------------------------------------------------- outputs ---
-OUTPUT_FILES = ("matches.csv", "matches.gpkg", "summary.json")
-
-
-def matches_summary(
-    scn: MatchScenario,
-    table: gpd.GeoDataFrame,
-    sources: gpd.GeoDataFrame | None = None,
-    sinks: gpd.GeoDataFrame | None = None,
-    planned: match_plan.MatchesPlan | None = None,
-) -> dict[str, Any]:
-    """Summarise a matching run: counts, the feasible pairs in order, the reasons, every setting and unit used.
-
-    ``sources`` and ``sinks`` (from :func:`scenario_units`) add each unit's values as used (preset values
-    filled in) beside its note; ``planned`` (from :func:`heatmap.energy.match_plan.plan_matches`) adds the
-    planned network of the chosen pairs (:func:`heatmap.energy.match_plan.planned_summary`).
-    """
-    feasible = table[table.feasible]
-
-    def units(group: list, frame: gpd.GeoDataFrame | None) -> dict[str, Any]:
-        used = {} if frame is None else frame.drop(columns="geometry").set_index("id").to_dict("index")
-        return {u.id: {**used.get(u.id, {}), "note": u.note} for u in group}
-
-    out = {
-        "scenario": scn.name,
-        "sources": len(scn.sources),
-        "sinks": len(scn.sinks),
-        "pairs": len(table),
-        "feasible_pairs": len(feasible),
-        "ranking": [
-            {
-                "rank": int(r.rank),
-                "source_id": r.source_id,
-                "sink_id": r.sink_id,
-                "kind": r.kind,
-                "route_length_m": round(float(r.route_length_m), 1),
-                "matched_mwh_per_a": round(float(r.matched_mwh_per_a), 1),
-                "eur_per_mwh": round(float(r.eur_per_mwh), 2),
-            }
-            for r in feasible.itertuples()
-        ],
-        "infeasible": {f"{r.source_id} → {r.sink_id}": r.reason for r in table[~table.feasible].itertuples()},
-        "rule": "each pair judged as if alone; annual energy matched = Σ_h min(source deliverable, sink load); "
-        "€/MWh = (capex × annuity factor + O&M + electricity + heat purchase) / MWh matched",
-        "assumptions": {
-            **assumptions(scn.settings, "settings."),
-            **(assumptions(scn.plan, "plan.") if scn.plan is not None else {}),
-        },
-        "units": {"sources": units(scn.sources, sources), "sinks": units(scn.sinks, sinks)},
-    }
-    if planned is not None:
-        from heatmap.energy.match_plan import planned_summary
-
-        out["plan"] = planned_summary(planned)
-    return out
-
-
-def write_matches(
-    scn: MatchScenario,
-    table: gpd.GeoDataFrame,
-    out_dir: Path,
-    *,
-    inputs: tuple | list = (),
-    sources: gpd.GeoDataFrame | None = None,
-    sinks: gpd.GeoDataFrame | None = None,
-    planned: match_plan.MatchesPlan | None = None,
-    tiles: str | None = None,
-) -> dict[str, Path]:
-    """Write ``matches.csv``, ``matches.gpkg`` (line layer ``matches``, QGIS style embedded) and ``summary.json``.
-
-    With ``planned`` (:func:`heatmap.energy.match_plan.plan_matches`) also the planned network of the chosen
-    pairs in ``network/``: ``plan.gpkg`` (styled for QGIS), ``map.html`` (offline web map), ``summary.json``
-    (the plan's full summary: every check, figure and assumption) and, where the plan routed on the pairs'
-    straight lines, ``pair_lines.gpkg``. A plan whose checks fail is written marked partial (as
-    ``heatmap plan --partial``). The folder is swapped in whole (:func:`heatmap.io.output_folder.write_atomically`).
-    """
-    from heatmap.io.output_folder import write_atomically
-    from heatmap.io.outputs import write_gpkg, write_json
-    from heatmap.maps import qgis_style
-
-    names = OUTPUT_FILES
-    if planned is not None:
-        from heatmap.energy.match_plan import write_planned
-        from heatmap.io.outputs import plan_file_names
-
-        plan_files = tuple(f"network/{name}" for name in plan_file_names(planned.plan))
-        names = (*names, *plan_files, *(("network/pair_lines.gpkg",) if planned.pair_lines is not None else ()))
-
-    def write(tmp: Path) -> None:
-        table.drop(columns="geometry").to_csv(tmp / "matches.csv", index=False, float_format="%.4f")
-        layer = table.copy()
-        layer["rank"] = layer["rank"].astype("float")
-        layer.insert(3, "status", np.where(layer.feasible, layer.kind, "infeasible"))
-        gpkg = tmp / "matches.gpkg"
-        qgis_style.write_layer_styles(gpkg, write_gpkg({"matches": layer}, gpkg))
-        write_json(matches_summary(scn, table, sources, sinks, planned), tmp / "summary.json")
-        if planned is not None:
-            write_planned(planned, tmp / "network", tiles=tiles)
-
-    written = write_atomically(out_dir, names, write, inputs=inputs)
-    logger.info("Wrote %d files to %s", len(written), out_dir)
-    return written
-
-
 def format_matches(table: pd.DataFrame) -> str:
     """Render the ranking as a text table (what the command prints)."""
     view = table[
