@@ -10,7 +10,7 @@ Definitions (all per year unless stated):
 - **pumping** power = Σ pumps of volume flow × lift / ``economics.pump_efficiency``; energy = power ×
   ``economics.pump_full_load_hours_h``.
 - **linear heat density** = heat delivered / route length (MWh/m/a).
-- **annuity factor** = r (1+r)^n / ((1+r)^n − 1) with r = ``interest_rate`` and n = ``lifetime_a``.
+- **annuity factor** = r (1+r)^n / ((1+r)^n − 1) with r = ``economics.discount_rate`` and n = ``lifetime_a``.
 - **annual cost** = capex × annuity factor + O&M (``om_fraction_per_a`` × capex) + pumping energy ×
   electricity price + (delivered + losses) × ``heat_cost_eur_per_mwh``.
 - **LCOH** = annual cost / heat delivered (€/MWh).
@@ -80,7 +80,7 @@ def key_figures(
     losses = loss_kw * HOURS_PER_YEAR / 1000
     pump_kw = float(sources.pump_power_kw.sum()) / econ.pump_efficiency
     pump_mwh = pump_kw * econ.pump_full_load_hours_h / 1000
-    af = annuity_factor(econ.interest_rate, econ.lifetime_a)
+    af = annuity_factor(econ.discount_rate, econ.lifetime_a)
     om = econ.om_fraction_per_a * capex
     pumping_cost = pump_mwh * econ.electricity_price_eur_per_mwh
     heat_cost = (delivered + losses) * econ.heat_cost_eur_per_mwh

@@ -1,13 +1,17 @@
+import logging
+from unittest.mock import ANY
+
 import pandas as pd
 import pytest
 
 from heatmap import economics
-from heatmap.scenario import Economics
+from heatmap._errors import ScenarioError
+from heatmap.scenario import Economics, json_schema, scenario_from_file
 
 
 def test_key_figures_by_hand():
     econ = Economics(
-        interest_rate=0.05,
+        discount_rate=0.05,
         lifetime_a=20,
         heat_price_eur_per_mwh=80,
         heat_cost_eur_per_mwh=10,
@@ -31,3 +35,52 @@ def test_key_figures_by_hand():
     assert f["linear_heat_density_mwh_per_m_a"] == pytest.approx(5.0)
     assert f["lcoh_eur_per_mwh"] == pytest.approx((200_000 * af + running) / 2000)
     assert f["npv_eur"] == pytest.approx(-200_000 + (2000 * 80 - running) / af)
+
+
+def _plan_yaml(economics: str) -> str:
+    return f"streets: {{path: x.pbf}}\nsources: {{path: s.csv}}\nconsumers: {{path: c.csv}}\neconomics:\n{economics}"
+
+
+def test_old_key_interest_rate_is_read_as_discount_rate_with_a_warning(tmp_path, caplog):
+    path = tmp_path / "old.yaml"
+    path.write_text(_plan_yaml("  lifetime_a: 25\n  interest_rate: 0.04\n"), encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="heatmap.scenario"):
+        scn = scenario_from_file(path)
+    assert scn.economics.discount_rate == 0.04
+    assert "economics.discount_rate" in scn.given
+    rows = {a["key"]: a for a in scn.assumptions()}
+    assert rows["economics.discount_rate"]["source"] == "scenario" and "economics.interest_rate" not in rows
+    warned = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warned) == 1
+    text = warned[0].getMessage()
+    assert "line 6" in text and "'economics.interest_rate' is the old name of 'economics.discount_rate'" in text
+    assert scn.renamed_keys == [
+        {"old": "economics.interest_rate", "new": "economics.discount_rate", "line": 6, "message": ANY}
+    ]
+
+
+def test_both_discount_rate_keys_are_an_error_naming_both(tmp_path):
+    path = tmp_path / "both.yaml"
+    path.write_text(_plan_yaml("  interest_rate: 0.04\n  discount_rate: 0.05\n"), encoding="utf-8")
+    with pytest.raises(ScenarioError, match=r"line 5: 'economics.interest_rate' and 'economics.discount_rate' are bo"):
+        scenario_from_file(path)
+
+
+def test_a_bad_value_under_the_old_key_names_the_key_as_written(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text(_plan_yaml("  interest_rate: 0.9\n"), encoding="utf-8")
+    with pytest.raises(ScenarioError, match=r"line 5: 'economics.interest_rate' \(now 'economics.discount_rate'\) is"):
+        scenario_from_file(path)
+
+
+def test_one_default_discount_rate_and_lifetime_in_all_three_schemas():
+    """Plan, concept study and matching: 3 % over 30 a (Hotmaps excess-heat module), the same field names."""
+    from heatmap.energy.energy_scenario import Economics as StudyEconomics
+    from heatmap.energy.matching import MatchingSettings
+
+    plan = Economics()
+    for econ in (plan, StudyEconomics(), MatchingSettings()):
+        assert (econ.discount_rate, econ.lifetime_a) == (0.03, 30)
+    assert "Hotmaps" in type(plan).model_fields["discount_rate"].description
+    schema = json_schema()["$defs"]["Economics"]["properties"]
+    assert schema["interest_rate"]["deprecated"] is True and "discount_rate" in schema
