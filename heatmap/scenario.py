@@ -542,6 +542,13 @@ class Operation(_Section):
         "sites trade with no money)",
         min_length=1,
     )
+    own_sites_heat_value_eur_per_mwh: float | None = _f(
+        None,
+        "value of the heat delivered to the operator's own sites (€/MWh), e.g. the production cost it avoids: the "
+        "plan's revenue counts their heat at it; not given: it is valued at 0 and the summary says so",
+        ge=0,
+        le=1e4,
+    )
 
 
 class Demand(_Section):

@@ -1,4 +1,5 @@
 import logging
+from pathlib import Path
 from unittest.mock import ANY
 
 import pandas as pd
@@ -6,7 +7,7 @@ import pytest
 
 from heatmap import economics
 from heatmap._errors import ScenarioError
-from heatmap.scenario import Economics, json_schema, scenario_from_file
+from heatmap.scenario import Economics, json_schema, scenario_from_dict, scenario_from_file
 
 
 def test_key_figures_by_hand():
@@ -84,3 +85,65 @@ def test_one_default_discount_rate_and_lifetime_in_all_three_schemas():
     assert "Hotmaps" in type(plan).model_fields["discount_rate"].description
     schema = json_schema()["$defs"]["Economics"]["properties"]
     assert schema["interest_rate"]["deprecated"] is True and "discount_rate" in schema
+
+
+def _origins(economics_section: dict, operation: dict | None = None) -> dict:
+    data = {"streets": {"path": "x.pbf"}, "sources": {"path": "s.csv"}, "consumers": {"path": "c.csv"}}
+    data["economics"] = economics_section
+    if operation is not None:
+        data["operation"] = operation
+    scn = scenario_from_dict(data, base_dir=Path("/tmp"))
+    year = None
+    if operation is not None:
+        year = economics.TradeMoney(1000.0, 50.0, operation.get("own_sites_heat_value_eur_per_mwh"), 300.0, 70.0, 0.0)
+    return economics.money_origins(scn, year)
+
+
+def test_a_defaulted_price_is_flagged_naming_the_setting_and_a_given_one_is_not():
+    defaulted = _origins({"discount_rate": 0.04})
+    keys = {d["key"]: d for d in defaulted["on_defaults"]}
+    assert keys["economics.heat_price_eur_per_mwh"]["message"] == (
+        "NPV rests on the default economics.heat_price_eur_per_mwh = 80 €/MWh; give it in the scenario"
+    )
+    assert keys["economics.heat_cost_eur_per_mwh"]["figures"] == ["NPV", "LCOH"]
+    assert "economics.discount_rate" not in keys  # given
+    npv = {r["key"]: r["source"] for r in defaulted["price_origins"]["npv_eur"]}
+    assert npv["economics.heat_price_eur_per_mwh"] == "default" and npv["economics.discount_rate"] == "scenario"
+    given = _origins({"heat_price_eur_per_mwh": 60, "heat_cost_eur_per_mwh": 5, "electricity_price_eur_per_mwh": 70})
+    flagged = {d["key"] for d in given["on_defaults"]}
+    assert not flagged & {"economics.heat_price_eur_per_mwh", "economics.heat_cost_eur_per_mwh"}
+    assert {"economics.discount_rate", "economics.lifetime_a"} <= flagged  # not given here: flagged, not as prices
+    assert not any(d["price"] for d in given["on_defaults"])
+
+
+def test_with_a_year_the_money_rests_on_the_operations_prices_and_names_a_missing_own_sites_value():
+    op = {
+        "year": 2023,
+        "outdoor_temperature": {"csv": "t.csv", "column": "t"},
+        "heat_price_eur_per_mwh": 45,
+        "feed_in_price_eur_per_mwh": 20,
+    }
+    unvalued = _origins({"heat_price_eur_per_mwh": 80}, op)
+    assert unvalued["money_from"] == "year of operation"
+    revenue = {r["key"]: r for r in unvalued["price_origins"]["revenue_eur_per_a"]}
+    assert set(revenue) == {"operation.heat_price_eur_per_mwh", "operation.own_sites_heat_value_eur_per_mwh"}
+    missing = next(d for d in unvalued["on_defaults"] if d["key"] == "operation.own_sites_heat_value_eur_per_mwh")
+    assert missing["value"] is None and "own sites' 50 MWh/a are valued at 0 €/MWh; give it" in missing["message"]
+    assert any("economics.heat_price_eur_per_mwh is given but not used" in n for n in unvalued["notes"])
+    valued = _origins({}, {**op, "own_sites_heat_value_eur_per_mwh": 30})
+    assert "operation.own_sites_heat_value_eur_per_mwh" not in {d["key"] for d in valued["on_defaults"]}
+    assert "economics.heat_price_eur_per_mwh" not in {d["key"] for d in valued["on_defaults"]}  # not used
+
+
+def test_the_terminal_names_each_default_price_and_each_old_key():
+    from heatmap.io.outputs import format_summary
+
+    scn = scenario_from_dict(
+        {"streets": {"path": "x.pbf"}, "sources": {"path": "s.csv"}, "consumers": {"path": "c.csv"},
+         "economics": {"interest_rate": 0.04, "heat_cost_eur_per_mwh": 12}},
+        base_dir=Path("/tmp"),
+    )  # fmt: skip
+    text = format_summary({"economics": economics.money_origins(scn, None), "renamed_keys": scn.renamed_keys})
+    assert "NPV rests on the default economics.heat_price_eur_per_mwh = 80 €/MWh; give it in the scenario" in text
+    assert "economics.heat_cost_eur_per_mwh" not in text  # given
+    assert "'economics.interest_rate' is the old name of 'economics.discount_rate'" in text

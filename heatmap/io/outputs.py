@@ -293,6 +293,7 @@ def plan_summary(plan, *, partial: bool = False) -> dict[str, Any]:
         "excluded_consumers": plan.excluded,
         "nearest_reachable_street_m": _nearest_reachable_street_m(plan),
         "figures": plan.figures,
+        "economics": getattr(plan, "money", {}),
         "design_load_kw": float(c.q_design_kw.sum(min_count=1)),
         "peak_load_undiversified_kw": float(c.peak_load_kw[c.connected.astype(bool)].sum()),
         "energy_balance": plan.energy_balance,
@@ -300,6 +301,7 @@ def plan_summary(plan, *, partial: bool = False) -> dict[str, Any]:
         "violations": plan.violations.to_dict(orient="records"),
         "resize_rounds": plan.rounds,
         "assumptions": plan.scenario.assumptions(),
+        "renamed_keys": plan.scenario.renamed_keys,
     }
     if getattr(plan, "operation", None) is not None:
         summary["operation"] = operation_summary(plan.operation)
@@ -537,11 +539,13 @@ def format_summary(summary: dict[str, Any], *, assumptions: bool = False) -> str
         figure("Pumping", f.get("pumping_power_kw"), ",.0f", "kW", extra=f", {pumping_energy}"),
         figure("Linear heat density", f.get("linear_heat_density_mwh_per_m_a"), ",.2f", "MWh/m/a"),
         figure("Capex", f.get("capex_eur"), ",.2f", "M€", scale=1e6),
+        figure("Revenue", f.get("revenue_eur_per_a"), ",.2f", "M€/a", scale=1e6),
+        figure("Heat purchase", f.get("heat_purchase_cost_eur_per_a"), ",.2f", "M€/a", scale=1e6),
         figure("LCOH", f.get("lcoh_eur_per_mwh"), ",.1f", "€/MWh"),
         figure("NPV", f.get("npv_eur"), ",.2f", "M€", scale=1e6),
         figure("Energy balance residual", eb.get("residual_relative"), ".1e", "(|Q_src − Q_cons − Q_loss| / Q_src)"),
-        "",
     ]
+    lines += _money_lines(summary.get("economics") or {}, summary.get("renamed_keys") or []) + [""]
     if summary.get("operation"):
         lines += _operation_lines(summary["operation"]) + [""]
     if not violations:
@@ -562,6 +566,24 @@ def format_summary(summary: dict[str, Any], *, assumptions: bool = False) -> str
         lines += ["", "Assumptions (value, from scenario or default):"]
         lines += [f"  {a['key']} = {a['value']}  [{a['source']}]" for a in summary.get("assumptions") or []]
     return "\n".join(lines)
+
+
+def _money_lines(money: Mapping[str, Any], renamed: list[Mapping[str, Any]]) -> list[str]:
+    """Render where the money comes from, each default price NPV or LCOH rests on, and the old keys read."""
+    lines = []
+    if money.get("money_from"):
+        from_year = money["money_from"] == "year of operation"
+        source = "the year's heat trade (trade.csv)" if from_year else "economics prices"
+        lines.append(f"  money from {source}; pumping energy = design power × economics.pump_full_load_hours_h")
+    defaults = money.get("on_defaults") or []
+    lines += [f"  {d['message']}" for d in defaults if d.get("price")]
+    others = [d for d in defaults if not d.get("price")]
+    if others:
+        shown = ", ".join(f"{d['key']} = {d['value']:g}{' ' + d['unit'] if d.get('unit') else ''}" for d in others)
+        lines.append(f"  NPV and LCOH also rest on the defaults {shown}; give them in the scenario")
+    lines += [f"  note: {n}" for n in money.get("notes") or []]
+    lines += [f"  {r['message']}" for r in renamed]
+    return lines
 
 
 _MAX_COMPANY_LINES = 6
@@ -765,7 +787,7 @@ def write_plan_files(
     if getattr(plan, "operation", None) is not None:
         import pandas as pd
 
-        plan.operation.trade.to_csv(folder / "trade.csv", index=False, float_format="%.1f")
+        plan.operation.trade.to_csv(folder / "trade.csv", index=False, float_format="%.4f")
         pd.DataFrame(plan.operation.table).to_csv(folder / "operating_hours.csv", index=False)
 
 
