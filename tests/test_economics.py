@@ -135,7 +135,7 @@ def test_with_a_year_the_money_rests_on_the_operations_prices_and_names_a_missin
     assert "economics.heat_price_eur_per_mwh" not in {d["key"] for d in valued["on_defaults"]}  # not used
 
 
-def test_the_terminal_names_each_default_price_and_each_old_key():
+def test_the_terminal_names_each_default_price():
     from heatmap.io.outputs import format_summary
 
     scn = scenario_from_dict(
@@ -143,7 +143,9 @@ def test_the_terminal_names_each_default_price_and_each_old_key():
          "economics": {"interest_rate": 0.04, "heat_cost_eur_per_mwh": 12}},
         base_dir=Path("/tmp"),
     )  # fmt: skip
-    text = format_summary({"economics": economics.money_origins(scn, None), "renamed_keys": scn.renamed_keys})
+    figures = {"revenue_eur_per_a": 2.5e6, "heat_purchase_cost_eur_per_a": 0.4e6}
+    text = format_summary({"economics": economics.money_origins(scn, None), "figures": figures})
+    assert "revenue 2.50 M€/a, heat purchase 0.40 M€/a, from economics prices" in text
     assert "NPV rests on the default economics.heat_price_eur_per_mwh = 80 €/MWh; give it in the scenario" in text
     assert "economics.heat_cost_eur_per_mwh" not in text  # given
-    assert "'economics.interest_rate' is the old name of 'economics.discount_rate'" in text
+    assert "economics.discount_rate" not in text  # given, under its old name

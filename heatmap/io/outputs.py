@@ -539,13 +539,11 @@ def format_summary(summary: dict[str, Any], *, assumptions: bool = False) -> str
         figure("Pumping", f.get("pumping_power_kw"), ",.0f", "kW", extra=f", {pumping_energy}"),
         figure("Linear heat density", f.get("linear_heat_density_mwh_per_m_a"), ",.2f", "MWh/m/a"),
         figure("Capex", f.get("capex_eur"), ",.2f", "M€", scale=1e6),
-        figure("Revenue", f.get("revenue_eur_per_a"), ",.2f", "M€/a", scale=1e6),
-        figure("Heat purchase", f.get("heat_purchase_cost_eur_per_a"), ",.2f", "M€/a", scale=1e6),
         figure("LCOH", f.get("lcoh_eur_per_mwh"), ",.1f", "€/MWh"),
         figure("NPV", f.get("npv_eur"), ",.2f", "M€", scale=1e6),
         figure("Energy balance residual", eb.get("residual_relative"), ".1e", "(|Q_src − Q_cons − Q_loss| / Q_src)"),
     ]
-    lines += _money_lines(summary.get("economics") or {}, summary.get("renamed_keys") or []) + [""]
+    lines += _money_lines(summary.get("economics") or {}, f) + [""]
     if summary.get("operation"):
         lines += _operation_lines(summary["operation"]) + [""]
     if not violations:
@@ -568,22 +566,23 @@ def format_summary(summary: dict[str, Any], *, assumptions: bool = False) -> str
     return "\n".join(lines)
 
 
-def _money_lines(money: Mapping[str, Any], renamed: list[Mapping[str, Any]]) -> list[str]:
-    """Render where the money comes from, each default price NPV or LCOH rests on, and the old keys read."""
+def _money_lines(money: Mapping[str, Any], f: Mapping[str, Any]) -> list[str]:
+    """Render where the money comes from and each default price NPV or LCOH rests on (the rest: summary.json)."""
     lines = []
     if money.get("money_from"):
         from_year = money["money_from"] == "year of operation"
         source = "the year's heat trade (trade.csv)" if from_year else "economics prices"
-        lines.append(f"  money from {source}; pumping energy = design power × economics.pump_full_load_hours_h")
-    defaults = money.get("on_defaults") or []
-    lines += [f"  {d['message']}" for d in defaults if d.get("price")]
-    others = [d for d in defaults if not d.get("price")]
-    if others:
-        shown = ", ".join(f"{d['key']} = {d['value']:g}{' ' + d['unit'] if d.get('unit') else ''}" for d in others)
-        lines.append(f"  NPV and LCOH also rest on the defaults {shown}; give them in the scenario")
+        lines.append(
+            f"  revenue {_number(_scaled(f.get('revenue_eur_per_a'), 1e6), ',.2f', 'M€/a')}, heat purchase "
+            f"{_number(_scaled(f.get('heat_purchase_cost_eur_per_a'), 1e6), ',.2f', 'M€/a')}, from {source}"
+        )
+    lines += [f"  {d['message']}" for d in money.get("on_defaults") or [] if d.get("price")]
     lines += [f"  note: {n}" for n in money.get("notes") or []]
-    lines += [f"  {r['message']}" for r in renamed]
     return lines
+
+
+def _scaled(value: Any, scale: float) -> Any:
+    return value / scale if isinstance(value, int | float) and not isinstance(value, bool) else value
 
 
 _MAX_COMPANY_LINES = 6
