@@ -56,6 +56,8 @@ class Plan:
     """Per input (sources, consumers): the file column that fed each field."""
     operation: OperatingYear | None = None
     """The hours that matter and the heat trade over a year (scenario section ``operation``)."""
+    money: dict = field(default_factory=dict)
+    """Where the money figures come from and the settings each rests on (:func:`heatmap.economics.money_origins`)."""
 
     @property
     def ok(self) -> bool:
@@ -357,7 +359,16 @@ def plan_from_scenario(scn: Scenario, *, progress: Callable[[str], None] | None 
         # Trench cost: the catalogue's price per metre of street trench × the edge's surface factor.
         per_m = catalogue.cost_eur_per_m.reindex(edges.dn).to_numpy()
         edges["cost_eur"] = per_m * edges.length_m.to_numpy() * edges.cost_factor.to_numpy()
-        figures = economics.key_figures(edges, cons_routed, sim.pipes, sim.sources, scn.economics)
+        money, sellers = None, {}
+        if year is not None:
+            op = scn.operation
+            money = economics.trade_money(
+                year.trade, operator=op.operator, own_sites_heat_value_eur_per_mwh=op.own_sites_heat_value_eur_per_mwh
+            )
+            priced = src[(src.company.astype(str) != op.operator) & src.heat_price_eur_per_mwh.notna()]
+            sellers = dict(zip(priced.source_id.astype(str), priced.heat_price_eur_per_mwh.astype(float), strict=True))
+        figures = economics.key_figures(edges, cons_routed, sim.pipes, sim.sources, scn.economics, year=money)
+        origins = economics.money_origins(scn, money, seller_prices_eur_per_mwh=sellers)
         tables = outputs.plan_tables(
             src=src,
             cons=cons,
@@ -388,6 +399,7 @@ def plan_from_scenario(scn: Scenario, *, progress: Callable[[str], None] | None 
     plan.timings_s = timer.timings
     plan.input_columns = input_columns
     plan.operation = year
+    plan.money = origins
     logger.info(
         "Planned %r: %d consumers connected, %d violations; stage times %s",
         scn.name,

@@ -34,6 +34,17 @@ logger = logging.getLogger(__name__)
 MAX_MESSAGES = 5
 """At most this many problems of one scenario are listed (then their count)."""
 
+DISCOUNT_RATE = 0.03
+"""Default real discount rate per year of every schema (plan, concept study, matching): the Hotmaps excess-heat
+module's "Lifetime 30 a, 3 % discount rate"."""
+
+LIFETIME_A = 30
+"""Default economic lifetime in years of every schema, with :data:`DISCOUNT_RATE` (Hotmaps excess-heat module)."""
+
+RENAMED_KEYS: dict[tuple[str, str], str] = {("economics", "interest_rate"): "discount_rate"}
+"""Old scenario keys still read: (section, old key) → its new name. Read with a warning naming the new key and
+listed in :attr:`Scenario.renamed_keys`; giving both is an error."""
+
 
 class _Section(BaseModel):
     """A block of settings: unknown keys, wrong types, NaN and infinity are refused; frozen once read."""
@@ -531,6 +542,13 @@ class Operation(_Section):
         "sites trade with no money)",
         min_length=1,
     )
+    own_sites_heat_value_eur_per_mwh: float | None = _f(
+        None,
+        "value of the heat delivered to the operator's own sites (€/MWh), e.g. the production cost it avoids: the "
+        "plan's revenue counts their heat at it; not given: it is valued at 0 and the summary says so",
+        ge=0,
+        le=1e4,
+    )
 
 
 class Demand(_Section):
@@ -646,8 +664,20 @@ class Demand(_Section):
 class Economics(_Section):
     """Economic assumptions."""
 
-    interest_rate: float = _f(0.03, "real discount rate per year", ge=0.0, le=0.5)
-    lifetime_a: int = _f(30, "economic lifetime of the network in years", ge=1, le=100)
+    discount_rate: float = _f(
+        DISCOUNT_RATE,
+        "real discount rate per year, for the annuity of the capex and the NPV (the old key interest_rate is read "
+        "as this, with a warning); default 3 %, the Hotmaps excess-heat module's (Lifetime 30 a, 3 % discount rate)",
+        ge=0.0,
+        le=0.5,
+    )
+    lifetime_a: int = _f(
+        LIFETIME_A,
+        "economic lifetime of the network in years; default 30 a, the Hotmaps excess-heat module's (Lifetime 30 a, "
+        "3 % discount rate)",
+        ge=1,
+        le=100,
+    )
     heat_price_eur_per_mwh: float = _f(
         80.0, "price consumers pay for heat (Statistics Finland: 76–82 €/MWh incl. VAT)", ge=0, le=10_000
     )
@@ -714,6 +744,12 @@ class Scenario(_Section):
     operation: Operation | None = _f(None, "operating hours and heat trade over a year (optional; see Operation)")
     _path: Path | None = PrivateAttr(None)
     _default_street_source: bool = PrivateAttr(False)
+    _renamed: tuple[dict[str, Any], ...] = PrivateAttr(())
+
+    @property
+    def renamed_keys(self) -> list[dict[str, Any]]:
+        """The old keys the scenario gave (:data:`RENAMED_KEYS`): ``{"old", "new", "line", "message"}`` each."""
+        return [dict(r) for r in self._renamed]
 
     @property
     def path(self) -> Path | None:
@@ -1062,22 +1098,62 @@ def _raise(problems: list[tuple[tuple, str]], node: yaml.Node | None, where: str
     raise ScenarioError("\n".join(lines))
 
 
+def _renamed_keys(
+    data: dict[str, Any], node: yaml.Node | None, where: str | None
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Read the old keys of :data:`RENAMED_KEYS` as their new names; refuse a scenario that gives both."""
+    renamed, problems = [], []
+    for (section, old), new in RENAMED_KEYS.items():
+        part = data.get(section)
+        if not isinstance(part, dict) or old not in part:
+            continue
+        if new in part:
+            problems.append(
+                (
+                    (section, old),
+                    f"'{section}.{old}' and '{section}.{new}' are both given; '{old}' is the old name of '{new}': "
+                    f"keep '{section}.{new}' only",
+                )
+            )
+            continue
+        data = {**data, section: {(new if k == old else k): v for k, v in part.items()}}
+        line = _line(node, (section, old)) if node is not None else None
+        at = ", ".join(p for p in (where, f"line {line}" if line else None) if p)
+        message = (
+            f"'{section}.{old}' is the old name of '{section}.{new}'; read as '{section}.{new}: {part[old]}': "
+            f"write '{new}' in the scenario"
+        )
+        renamed.append({"old": f"{section}.{old}", "new": f"{section}.{new}", "line": line, "message": message})
+        logger.warning("%s%s", f"{at}: " if at else "", message)
+    if problems:
+        _raise(problems, node, where)
+    return data, renamed
+
+
 def _validate(
     data: Any, *, base_dir: Path, path: Path | None, for_plan: bool, node: yaml.Node | None = None
 ) -> Scenario:
     where = str(path) if node is not None and path is not None else None
     if not isinstance(data, dict):
         _raise([((), f"a scenario must be a mapping of keys to values, got {data!r}")], node, where)
+    data, renamed = _renamed_keys(data, node, where)
     try:
         scn = Scenario.model_validate(data, context={"base_dir": Path(base_dir)})
     except ValidationError as exc:
         problems = list(dict.fromkeys(_message(e) for e in exc.errors(include_url=False)))
+        for r in renamed:  # a value under an old key: name the key as written, and find its line
+            old_path, new_path = tuple(r["old"].split(".")), tuple(r["new"].split("."))
+            problems = [
+                (old_path, m.replace(f"'{r['new']}'", f"'{r['old']}' (now '{r['new']}')")) if p == new_path else (p, m)
+                for p, m in problems
+            ]
         problems.sort(key=lambda p: not p[1].startswith("'streets.source:"))  # what a street source needs first
         _raise(problems, node, where)
     problems = _consistency(scn, for_plan=for_plan)
     if problems:
         _raise(problems, node, where)
     scn._path = path
+    scn._renamed = tuple(renamed)
     scn._default_street_source = isinstance(data.get("streets"), dict) and "source" not in data["streets"]
     for section in (scn.sources, scn.consumers):
         for i, row in enumerate(section.inline):
@@ -1184,6 +1260,13 @@ def json_schema() -> dict[str, Any]:
                 add_units(value)
 
     add_units(schema)
+    for (section, old), new in RENAMED_KEYS.items():  # an old key is still read: editors mark it deprecated
+        props = schema["$defs"][_inner_model(Scenario.model_fields[section].annotation).__name__]["properties"]
+        props[old] = {
+            **{k: v for k, v in props[new].items() if k not in ("default", "title")},
+            "deprecated": True,
+            "description": f"old name of {new}, read as {new} with a warning; write {new}",
+        }
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["description"] = (
         "A heatmap scenario: study area, streets, heat sources and consumers, and every assumption of the plan. "

@@ -66,7 +66,7 @@ def test_summary_is_complete_and_consistent(cli_run):
         "temperatures.ground_c",
         "limits.max_pressure_gradient_pa_per_m",
         "network.cost_column",
-        "economics.interest_rate",
+        "economics.discount_rate",
         "demand.full_load_hours_h",
     } <= keys
     assert (

@@ -256,7 +256,7 @@ def test_distribution_cost_of_an_area_by_hand():
     assert a.distribution_cost_eur_per_mwh == pytest.approx(capex * crf / 32_833)
     assert a.distribution_cost_eur_per_mwh == pytest.approx(7.549, abs=1e-3)
 
-    eu = potential_areas(hand_grid(), cost_c1_eur_per_m=212.0, cost_c2_eur_per_m2=4464.0, interest_rate=0.0)
+    eu = potential_areas(hand_grid(), cost_c1_eur_per_m=212.0, cost_c2_eur_per_m2=4464.0, discount_rate=0.0)
     assert eu.distribution_capex_eur.iloc[0] == pytest.approx(trench_m * (212 + 4464 * d_a))
     assert eu.distribution_cost_eur_per_mwh.iloc[0] == pytest.approx(trench_m * (212 + 4464 * d_a) / 30 / 32_833)
 

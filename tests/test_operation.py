@@ -1,6 +1,7 @@
 """A year of operation of a planned network: the hours that matter, prosumers, and the money between companies."""
 
 import copy
+import json
 
 import numpy as np
 import pandas as pd
@@ -12,6 +13,7 @@ from plan_invariants import assert_drawn_equals_simulated
 
 from heatmap import settings
 from heatmap.energy import trade
+from heatmap.io import outputs
 from heatmap.plan import plan_from_scenario
 from heatmap.scenario import scenario_from_dict
 
@@ -322,3 +324,101 @@ def test_a_real_town_holds_at_its_hours_with_bypass_and_not_without(tmp_path):
     without = plan_from_scenario(scenario_from_file(write_scenario(tmp_path / "off", operation + "  bypass: false\n")))
     failed = set(without.violations[without.violations.hour.str.contains("summer")].check)
     assert failed & {"converged", "consumer_supply_temperature"}
+
+
+# --- the plan's money follows its year -------------------------------------------------------------------------
+
+
+def _small_money_plan(**operation):
+    """One excess-heat plant (12 €/MWh), a park company and the operator's own site, over the KIP synthetic year."""
+    csv = settings.data_dir / "kip" / "kokkola_temperature_synthetic.csv"
+    data = {
+        "name": "plant, a park company and the operator's own site",
+        "streets": {"source": "none", "max_service_length_m": 50},
+        "links": {"site_to_site": True, "site_link_max_length_m": 4000, "site_link_surface": "open_terrain"},
+        "sources": {
+            "inline": [
+                {"id": "plant", "lon": 23.054, "lat": 63.8631, "capacity_kw": 5000, "t_supply_c": 100,
+                 "company": "Plant Oy", "heat_price_eur_per_mwh": 12},
+            ]
+        },
+        "consumers": {
+            "inline": [
+                {"id": "a", "lon": 23.0529, "lat": 63.8521, "annual_demand_mwh": 3000, "peak_load_kw": 1000,
+                 "company": "A Oy"},
+                {"id": "own", "lon": 23.049, "lat": 63.858, "annual_demand_mwh": 2000, "peak_load_kw": 800,
+                 "company": "OP"},
+            ]
+        },
+        "temperatures": {"supply_c": 100, "return_c": 50, "ground_c": 6, "min_consumer_supply_c": 85},
+        "network": {"simultaneity": "none"},
+        "economics": {"discount_rate": 0.05, "lifetime_a": 20, "electricity_price_eur_per_mwh": 100,
+                      "om_fraction_per_a": 0.02, "pump_efficiency": 0.5, "pump_full_load_hours_h": 1000},
+        "operation": {"year": 2023, "outdoor_temperature": {"csv": str(csv), "column": "t_out_c"},
+                      "heat_price_eur_per_mwh": 50, "feed_in_price_eur_per_mwh": 20, "operator": "OP", **operation},
+    }  # fmt: skip
+    return plan_from_scenario(scenario_from_dict(data, base_dir=KIP.parent))
+
+
+def test_the_plans_money_follows_its_year_by_hand():
+    """Revenue 3,000 MWh × 50 + own 2,000 MWh × 30; purchase (5,000 MWh + losses) × the plant's 12 €/MWh."""
+    plan = _small_money_plan(own_sites_heat_value_eur_per_mwh=30)
+    assert plan.ok, plan.violations
+    f, t = plan.figures, plan.operation.totals
+    assert t["unserved_mwh"] == 0 and t["drawn_mwh"] == pytest.approx(5000, rel=1e-9)
+    losses = f["heat_losses_mwh_per_a"]
+    assert t["losses_mwh"] == pytest.approx(losses, rel=1e-9) and losses > 0
+    revenue = 3000 * 50 + 2000 * 30
+    purchase = (5000 + losses) * 12
+    assert f["revenue_eur_per_a"] == pytest.approx(revenue, rel=1e-9)
+    assert f["revenue_from_consumers_eur_per_a"] == pytest.approx(150_000, rel=1e-9)
+    assert f["own_sites_heat_value_eur_per_a"] == pytest.approx(60_000, rel=1e-9)
+    assert f["heat_purchase_cost_eur_per_a"] == pytest.approx(purchase, rel=1e-9)
+    capex = f["capex_eur"]
+    af = 0.05 * 1.05**20 / (1.05**20 - 1)
+    pumping = f["pumping_power_kw"] * 1000 / 1000 * 100  # kW × 1,000 h → MWh × 100 €/MWh
+    running = 0.02 * capex + pumping + purchase
+    assert f["lcoh_eur_per_mwh"] == pytest.approx((capex * af + running) / 5000, rel=1e-9)
+    assert f["npv_eur"] == pytest.approx(-capex + (revenue - running) / af, rel=1e-9)
+    assert plan.money["money_from"] == "year of operation"
+    assert not [d for d in plan.money["on_defaults"] if d["price"]]  # every price given
+    # Without a value for the own site's heat, it counts 0, and the summary and terminal say so.
+    unvalued = _small_money_plan()
+    assert unvalued.figures["revenue_eur_per_a"] == pytest.approx(150_000, rel=1e-9)
+    text = outputs.format_summary(outputs.plan_summary(unvalued))
+    assert "NPV rests on operation.own_sites_heat_value_eur_per_mwh, not given" in text
+    assert "own sites' 2,000 MWh/a are valued at 0 €/MWh" in text
+
+
+def test_revenue_purchase_and_npv_reproduce_from_trade_csv(tmp_path):
+    """From the written trade.csv and the summary's capex, costs and annuity factor alone, to 1e-6."""
+    plan = kip_plan(**{"operation.own_sites_heat_value_eur_per_mwh": 30})
+    outputs.write_plan_files(plan, tmp_path)
+    table = pd.read_csv(tmp_path / "trade.csv").set_index("company")
+    summary = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
+    f = summary["figures"]
+    value = next(a["value"] for a in summary["assumptions"] if a["key"] == "operation.own_sites_heat_value_eur_per_mwh")
+    operator = table.loc["Kokkolan Energia"]
+    others = table.drop(index="Kokkolan Energia")
+    revenue = others.paid_eur.sum() + operator.bought_mwh * value
+    purchase = others.received_eur.sum()
+    assert revenue == pytest.approx(operator.received_eur + operator.bought_mwh * value, rel=1e-9)
+    assert f["revenue_eur_per_a"] == pytest.approx(revenue, rel=1e-6)
+    assert f["heat_purchase_cost_eur_per_a"] == pytest.approx(purchase, rel=1e-6)
+    running = f["om_cost_eur_per_a"] + f["pumping_cost_eur_per_a"] + purchase
+    assert f["npv_eur"] == pytest.approx(-f["capex_eur"] + (revenue - running) / f["annuity_factor"], rel=1e-6)
+    lcoh = (f["capex_eur"] * f["annuity_factor"] + running) / table.bought_mwh.sum()
+    assert f["lcoh_eur_per_mwh"] == pytest.approx(lcoh, rel=1e-6)
+    assert summary["economics"]["money_from"] == "year of operation"
+
+
+def test_bundled_kip_networks_money_measured(kip):
+    """At the scenario's prices (45 €/MWh sold, Boliden's 10 and 20 €/MWh bought) and no value for the town's heat."""
+    f = kip.figures
+    assert f["revenue_eur_per_a"] == pytest.approx(1.1687e6, rel=1e-3)  # the park companies pay, not 9.66 M€/a
+    assert f["heat_purchase_cost_eur_per_a"] == pytest.approx(1.3550e6, rel=1e-3)
+    assert f["npv_eur"] / 1e6 == pytest.approx(-8.04, abs=0.05)
+    assert f["lcoh_eur_per_mwh"] == pytest.approx(13.1, abs=0.05)
+    flagged = {d["key"] for d in kip.money["on_defaults"]}
+    assert {"operation.own_sites_heat_value_eur_per_mwh", "economics.electricity_price_eur_per_mwh"} <= flagged
+    assert "economics.heat_price_eur_per_mwh" not in flagged  # not used with a year

@@ -109,6 +109,7 @@ keys = st.sampled_from(
         "path",
         "simultaneity",
         "interest_rate",
+        "discount_rate",
         "lifetime_a",
         "osm_buildings",
         "bbox",

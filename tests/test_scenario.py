@@ -22,7 +22,7 @@ def test_defaults_are_reported_with_their_origin():
     assert rows["temperatures.supply_c"]["value"] == 90.0 and rows["temperatures.supply_c"]["source"] == "scenario"
     assert rows["temperatures.return_c"]["source"] == "default" and rows["temperatures.return_c"]["doc"]
     assert all(r["doc"] for r in rows.values())
-    assert rows["economics.interest_rate"]["value"] == 0.03
+    assert rows["economics.discount_rate"]["value"] == 0.03
 
 
 def test_relative_paths_resolve_against_the_scenario_folder():

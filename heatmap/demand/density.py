@@ -452,7 +452,7 @@ def potential_areas(
     min_area_demand_gwh_per_a: float = 30.0,
     cost_c1_eur_per_m: float = 439.0,
     cost_c2_eur_per_m2: float = 4073.0,
-    interest_rate: float = 0.03,
+    discount_rate: float = 0.03,
     lifetime_a: int = 30,
 ) -> gpd.GeoDataFrame:
     """Find district-heating potential areas and estimate their distribution-grid cost.
@@ -476,7 +476,7 @@ def potential_areas(
     - capital cost ``L · (c1 + c2 · d_a)`` € (sEEnergies / Hotmaps distribution-cost form; Finland
       c1 = 439 €/m, c2 = 4073 €/m², EU default 212 / 4464);
     - ``distribution_cost_eur_per_mwh``: that capital cost annualised with the capital recovery factor of
-      ``interest_rate`` over ``lifetime_a`` years, divided by the area's annual demand — the distribution
+      ``discount_rate`` over ``lifetime_a`` years, divided by the area's annual demand — the distribution
       capital cost per MWh delivered, comparable with a heat price (no operation, losses or connections).
 
     Where the floor area is unknown (``density.has_floor_area`` false, or no floor area in an area) the
@@ -499,8 +499,8 @@ def potential_areas(
         Cost per trench metre independent of the pipe size, €/m.
     cost_c2_eur_per_m2
         Cost per trench metre and metre of average pipe diameter, €/m².
-    interest_rate
-        Real interest rate for annualising the capital cost, per year.
+    discount_rate
+        Real discount rate for annualising the capital cost, per year.
     lifetime_a
         Economic lifetime of the grid, years.
 
@@ -525,7 +525,7 @@ def potential_areas(
         min_area_demand_gwh_per_a=min_area_demand_gwh_per_a,
         cost_c1_eur_per_m=cost_c1_eur_per_m,
         cost_c2_eur_per_m2=cost_c2_eur_per_m2,
-        interest_rate=interest_rate,
+        discount_rate=discount_rate,
     )
     if not isinstance(lifetime_a, int | float) or not lifetime_a >= 1:
         raise ValueError(f"lifetime_a must be at least 1 year, got {lifetime_a!r}")
@@ -544,7 +544,7 @@ def potential_areas(
         areas = _empty_areas(density.crs)
     else:
         areas = _area_table(density, kept, demand, n_cells, floor, labels, n_labels)
-        _add_costs(areas, cost_c1_eur_per_m, cost_c2_eur_per_m2, interest_rate, lifetime_a)
+        _add_costs(areas, cost_c1_eur_per_m, cost_c2_eur_per_m2, discount_rate, lifetime_a)
         areas = areas[[*AREA_COLUMNS, "geometry"]]
 
     logger.info(
@@ -601,7 +601,7 @@ def _add_costs(
     areas: gpd.GeoDataFrame,
     c1_eur_per_m: float,
     c2_eur_per_m2: float,
-    interest_rate: float,
+    discount_rate: float,
     lifetime_a: float,
 ) -> None:
     """Add plot ratio, effective-width trench length, linear heat density, pipe diameter and costs."""
@@ -622,7 +622,7 @@ def _add_costs(
     areas["trench_length_m"] = trench_m
     areas["pipe_diameter_m"] = diameter_m
     areas["distribution_capex_eur"] = capex_eur
-    annuity_eur_per_a = capex_eur * annuity_factor(interest_rate, lifetime_a)
+    annuity_eur_per_a = capex_eur * annuity_factor(discount_rate, lifetime_a)
     areas["distribution_cost_eur_per_mwh"] = annuity_eur_per_a / demand_mwh
 
 

@@ -159,7 +159,7 @@ def demand_map(
         min_area_demand_gwh_per_a=d.min_area_demand_gwh_per_a,
         cost_c1_eur_per_m=d.cost_c1_eur_per_m,
         cost_c2_eur_per_m2=d.cost_c2_eur_per_m2,
-        interest_rate=scn.economics.interest_rate,
+        discount_rate=scn.economics.discount_rate,
         lifetime_a=scn.economics.lifetime_a,
     )
     logger.info("Demand map of %s: %.1f GWh/a, %d potential areas", path, grid.total_demand_mwh / 1000, len(areas))
@@ -169,7 +169,7 @@ def demand_map(
 def demand_summary(result: DemandMap) -> dict[str, Any]:
     """Totals of the demand map and every setting used (demand, density, economics, study area)."""
     b, grid, areas = result.buildings, result.density, result.areas
-    used = ("name", "study_area.crs", "demand.", "density.", "economics.interest_rate", "economics.lifetime_a")
+    used = ("name", "study_area.crs", "demand.", "density.", "economics.discount_rate", "economics.lifetime_a")
     summary: dict[str, Any] = {
         "heatmap_version": __version__,
         "created_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),

@@ -221,8 +221,8 @@ class Electricity(_Model):
 class Economics(_Model):
     """Annualising investments and pricing CO₂."""
 
-    discount_rate: float = Field(0.05, ge=0, lt=1, description="real discount rate per year")
-    lifetime_a: int = Field(20, gt=0, le=100, description="lifetime of new equipment (years)")
+    discount_rate: float = Field(0.03, ge=0, lt=1, description="real discount rate per year (Hotmaps excess heat: 3 %)")
+    lifetime_a: int = Field(30, gt=0, le=100, description="lifetime of new equipment, a (Hotmaps excess heat: 30 a)")
     co2_price_eur_per_t: float = Field(0.0, ge=0, description="CO₂ allowance price added to fuel costs")
 
 

@@ -280,7 +280,7 @@ def plan_scenario_dict(
             "supply_areas": "shared",
         },
         "economics": {
-            "interest_rate": st.discount_rate,
+            "discount_rate": st.discount_rate,
             "lifetime_a": st.lifetime_a,
             "electricity_price_eur_per_mwh": st.electricity_price_eur_per_mwh,
             "om_fraction_per_a": st.om_share_of_capex_per_a,

@@ -139,8 +139,8 @@ class MatchingSettings(_Model):
         15.0, ge=0, description="heat exchanger at the source per kW, unless the source gives its own"
     )
     om_share_of_capex_per_a: float = Field(0.01, ge=0, lt=1, description="O&M per year as a share of capex")
-    discount_rate: float = Field(0.05, ge=0, lt=1, description="real discount rate per year")
-    lifetime_a: int = Field(20, gt=0, le=100, description="lifetime of pipes and equipment (years)")
+    discount_rate: float = Field(0.03, ge=0, lt=1, description="real discount rate per year (Hotmaps excess heat: 3 %)")
+    lifetime_a: int = Field(30, gt=0, le=100, description="life of pipes, equipment, a (Hotmaps excess heat: 30 a)")
     catalogue: Path = Field(settings.data_dir / "pipes_en253.csv", description="EN 253 pipe catalogue")
     insulation_series: int = Field(2, ge=1, le=3, description="EN 253 insulation series")
     cost_column: str = Field("cost_eur_per_m", description="catalogue column: trench cost per metre (pipe pair)")

@@ -293,6 +293,7 @@ def plan_summary(plan, *, partial: bool = False) -> dict[str, Any]:
         "excluded_consumers": plan.excluded,
         "nearest_reachable_street_m": _nearest_reachable_street_m(plan),
         "figures": plan.figures,
+        "economics": getattr(plan, "money", {}),
         "design_load_kw": float(c.q_design_kw.sum(min_count=1)),
         "peak_load_undiversified_kw": float(c.peak_load_kw[c.connected.astype(bool)].sum()),
         "energy_balance": plan.energy_balance,
@@ -300,6 +301,7 @@ def plan_summary(plan, *, partial: bool = False) -> dict[str, Any]:
         "violations": plan.violations.to_dict(orient="records"),
         "resize_rounds": plan.rounds,
         "assumptions": plan.scenario.assumptions(),
+        "renamed_keys": plan.scenario.renamed_keys,
     }
     if getattr(plan, "operation", None) is not None:
         summary["operation"] = operation_summary(plan.operation)
@@ -540,8 +542,8 @@ def format_summary(summary: dict[str, Any], *, assumptions: bool = False) -> str
         figure("LCOH", f.get("lcoh_eur_per_mwh"), ",.1f", "€/MWh"),
         figure("NPV", f.get("npv_eur"), ",.2f", "M€", scale=1e6),
         figure("Energy balance residual", eb.get("residual_relative"), ".1e", "(|Q_src − Q_cons − Q_loss| / Q_src)"),
-        "",
     ]
+    lines += _money_lines(summary.get("economics") or {}, f) + [""]
     if summary.get("operation"):
         lines += _operation_lines(summary["operation"]) + [""]
     if not violations:
@@ -562,6 +564,25 @@ def format_summary(summary: dict[str, Any], *, assumptions: bool = False) -> str
         lines += ["", "Assumptions (value, from scenario or default):"]
         lines += [f"  {a['key']} = {a['value']}  [{a['source']}]" for a in summary.get("assumptions") or []]
     return "\n".join(lines)
+
+
+def _money_lines(money: Mapping[str, Any], f: Mapping[str, Any]) -> list[str]:
+    """Render where the money comes from and each default price NPV or LCOH rests on (the rest: summary.json)."""
+    lines = []
+    if money.get("money_from"):
+        from_year = money["money_from"] == "year of operation"
+        source = "the year's heat trade (trade.csv)" if from_year else "economics prices"
+        lines.append(
+            f"  revenue {_number(_scaled(f.get('revenue_eur_per_a'), 1e6), ',.2f', 'M€/a')}, heat purchase "
+            f"{_number(_scaled(f.get('heat_purchase_cost_eur_per_a'), 1e6), ',.2f', 'M€/a')}, from {source}"
+        )
+    lines += [f"  {d['message']}" for d in money.get("on_defaults") or [] if d.get("price")]
+    lines += [f"  note: {n}" for n in money.get("notes") or []]
+    return lines
+
+
+def _scaled(value: Any, scale: float) -> Any:
+    return value / scale if isinstance(value, int | float) and not isinstance(value, bool) else value
 
 
 _MAX_COMPANY_LINES = 6
@@ -765,7 +786,7 @@ def write_plan_files(
     if getattr(plan, "operation", None) is not None:
         import pandas as pd
 
-        plan.operation.trade.to_csv(folder / "trade.csv", index=False, float_format="%.1f")
+        plan.operation.trade.to_csv(folder / "trade.csv", index=False, float_format="%.4f")
         pd.DataFrame(plan.operation.table).to_csv(folder / "operating_hours.csv", index=False)
 
 
