@@ -26,7 +26,7 @@ Rules the derivation follows (each a documented setting of the study):
   (the plan's year, and the match's hourly load); in the plan its annual demand is that profile's sum.
 - The concept study's demand is the network's sink (``network.sink``): its ``annual_demand_mwh`` spread by
   degree-hours with ``year.hot_water_share`` flat.
-- Matching pays heat pumps the year's mean electricity price.
+- Matching's heat pumps and the plan's pumping pay the year's mean electricity price.
 """
 
 from __future__ import annotations
@@ -198,6 +198,13 @@ class StudyTrade(_Model):
     heat_price_eur_per_mwh: float = Field(ge=0, le=1e4, description="price a consumer pays per MWh of heat")
     feed_in_price_eur_per_mwh: float = Field(
         ge=0, le=1e4, description="price paid per MWh fed in (prosumers, sources without a heat price)"
+    )
+    own_sites_heat_value_eur_per_mwh: float | None = Field(
+        None,
+        ge=0,
+        le=1e4,
+        description="value of the heat delivered to the operator's own sites (e.g. the production cost it avoids); "
+        "absent: counted at 0 in the network's revenue, and the summary says so",
     )
 
 
@@ -412,6 +419,18 @@ def _profile_sums_mwh(study: Study, ids: list[str]) -> dict[str, float]:
     return {c: float(table[c].clip(lower=0).sum() / 1000) for c in ids}
 
 
+def mean_electricity_price(study: Study) -> float:
+    """Return the year's mean electricity price (€/MWh): what one price per MWh stands for (pumping, matching)."""
+    price = study.year.electricity_price
+    if not isinstance(price, HourlyCsv):
+        return float(price)
+    from heatmap.demand.climate import year_index
+    from heatmap.demand.profiles import read_hourly
+
+    index = year_index(study.year.year)
+    return float(read_hourly(price.csv, price.column, index, lower=-500, upper=5000, what="electricity-price").mean())
+
+
 def plan_data(study: Study) -> dict[str, Any]:
     """Derive the plan scenario of the study's network, as the mapping a plan scenario file holds.
 
@@ -487,6 +506,8 @@ def plan_data(study: Study) -> dict[str, Any]:
         "feed_in_price_eur_per_mwh": trade.feed_in_price_eur_per_mwh,
         "operator": trade.operator,
     }
+    if trade.own_sites_heat_value_eur_per_mwh is not None:
+        operation["own_sites_heat_value_eur_per_mwh"] = trade.own_sites_heat_value_eur_per_mwh
     if sums:
         operation["site_profiles"] = str(y.site_profiles)
     return {
@@ -504,7 +525,11 @@ def plan_data(study: Study) -> dict[str, Any]:
         },
         "limits": dict(net.limits),
         "network": dict(net.network),
-        "economics": {"interest_rate": study.economics.discount_rate, "lifetime_a": study.economics.lifetime_a},
+        "economics": {
+            "discount_rate": study.economics.discount_rate,
+            "lifetime_a": study.economics.lifetime_a,
+            "electricity_price_eur_per_mwh": mean_electricity_price(study),
+        },
         "operation": operation,
     }
 
@@ -581,22 +606,13 @@ def energy_data(study: Study) -> dict[str, Any]:
 
 def match_data(study: Study) -> dict[str, Any]:
     """Derive the matching scenario of the study: every located source against every consumer that is a sink."""
-    from heatmap.demand.climate import year_index
-    from heatmap.demand.profiles import read_hourly
-
     m = study.matching.model_dump() if study.matching is not None else {}
     plan = m.pop("plan", None)
     t, y = study.temperatures, study.year
-    price = y.electricity_price
-    if isinstance(price, HourlyCsv):
-        index = year_index(y.year)
-        mean_price = float(read_hourly(price.csv, price.column, index, lower=-500, upper=5000).mean())
-    else:
-        mean_price = float(price)
     settings = m | {
         "crs": study.crs,
         "approach_k": t.approach_k,
-        "electricity_price_eur_per_mwh": mean_price,
+        "electricity_price_eur_per_mwh": mean_electricity_price(study),
         "discount_rate": study.economics.discount_rate,
         "lifetime_a": study.economics.lifetime_a,
     }
