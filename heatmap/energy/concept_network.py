@@ -6,6 +6,9 @@ to :func:`heatmap.energy.concepts.run_concepts`, which takes from it:
 
 - the planned network's heat-loss coefficient (:func:`planned_heat_loss_coefficient`), combined with the
   scenario's estimate as ``network.plan_losses`` says (:func:`heat_loss_coefficient`);
+- the study's sources the plan carries to the sink, with the connection's capacity and what the plan's other
+  consumers take from them each hour (:func:`source_links`): hourly bounds of the dispatch;
+- what a concept using the network pays for it: its capex and pumping electricity (:func:`network_costs`);
 - the network's figures for the summary (:func:`network_summary`);
 - the layers of the concepts map (:func:`concepts_map_layers`): the planned pipes, the excess-heat sources with
   their heat in each concept, and the sink (the plan's consumer where the study's demand is delivered).

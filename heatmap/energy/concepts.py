@@ -987,7 +987,7 @@ def concepts_report(study: ConceptStudy, written: dict[str, Path]) -> str:
         ),
         *(
             f"warning: in {r.name}, {', '.join(r.unusable_sources)} can feed in no hour "
-            "(colder than the supply temperature and no heat pump in this concept)"
+            "(no hotter than the return temperature + approach: it cannot even preheat; no heat pump in this concept)"
             for r in study.results
             if r.unusable_sources
         ),
