@@ -412,6 +412,9 @@ def network_costs(network: PlannedNetwork) -> dict[str, Any]:
     network's heat losses are not here: they enter the dispatch through its UA.
     """
     f = network.plan.figures
+    logger.info(
+        "Planned network costs: capex %.2f M€, pumping %.1f MWh/a", f["capex_eur"] / 1e6, f["pumping_energy_mwh_per_a"]
+    )
     return {
         "capex_eur": float(f["capex_eur"]),
         "pumping_power_kw": float(f["pumping_power_kw"]),

@@ -303,7 +303,7 @@ def _slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_") or "concept"
 
 
-def uses_plan(concept: Concept, network: PlannedNetwork | None) -> bool:
+def _uses_plan(concept: Concept, network: PlannedNetwork | None) -> bool:
     """Whether a concept uses the planned network: one of its sources is a source of the plan (same id)."""
     if network is None:
         return False
@@ -327,7 +327,7 @@ def concept_units(
     scn, concept, year, sources, fuels
         The scenario, the concept, the hourly inputs, the resolved sources and the fuel table.
     network
-        The planned network (``None``: the scenario plans none): a concept using it (:func:`uses_plan`) invests in
+        The planned network (``None``: the scenario plans none): a concept using it (:func:`_uses_plan`) invests in
         it (item ``network connection``, the plan's capex) and has its losses.
     links
         The study's sources the planned network carries to its sink (:func:`heatmap.energy.concept_network.
@@ -342,7 +342,7 @@ def concept_units(
     producers, storages, invest = [], [], []
     links = links or {}
     by_id = {s.id: s for s in sources}
-    with_plan = uses_plan(concept, network)
+    with_plan = _uses_plan(concept, network)
     need_kw = year.demand_kw + year.losses_for(with_plan)
     for sid in concept.sources:
         s = by_id[sid]
@@ -479,13 +479,13 @@ def run_concept(
 ) -> ConceptResult:
     """Dispatch one concept over the year and count its energy, cost and CO₂.
 
-    A concept using the planned network (:func:`uses_plan`) has its losses (``Year.losses_kw``), its
+    A concept using the planned network (:func:`_uses_plan`) has its losses (``Year.losses_kw``), its
     investment and its pumping electricity (:data:`heatmap.energy.concept_network.PUMPING_RULE`); one that does
     not has the losses without it (``Year.losses_without_plan_kw``). See :func:`concept_units` for the arguments.
     """
     from heatmap.economics import annuity_factor
 
-    with_plan = uses_plan(concept, network)
+    with_plan = _uses_plan(concept, network)
     links = links if with_plan else {}
     producers, storages, invest = concept_units(scn, concept, year, sources, fuels, network=network, links=links)
     result = solve_dispatch(
