@@ -45,7 +45,7 @@ price = read_hourly(price_csv, "price_eur_per_mwh", hours, lower=-500, upper=500
 supply = supply_temperature_c(t_out, max_c=115, min_c=75, outdoor_at_max_c=-29, outdoor_at_min_c=10)
 demand = hourly_load_kw(288_000, 72_000, t_out, base_temperature_c=17)
 losses = network_losses_kw(supply, return_c=45, ground_c=5, heat_loss_coefficient_w_per_k=55_000)
-common = dict(supply_c=supply, approach_k=5, electricity_price_eur_per_mwh=price)
+common = dict(supply_c=supply, return_c=45, need_kw=demand + losses, approach_k=5, electricity_price_eur_per_mwh=price)
 src = [
     source_producer("acid", capacity_kw=15_020, temperature_c=105, availability=np.full(T, 0.95),
                     heat_price_eur_per_mwh=10, **common)[0],

@@ -633,3 +633,231 @@ def test_concepts_map_opens_offline_with_network_sources_and_sink(browser, kip_r
         assert_offline(requests)
     finally:
         context.close()
+
+
+# --- the concept dispatch and the planned network: preheating, capacities that agree, costs ---------------------
+
+
+@pytest.fixture(scope="module")
+def kip_study():
+    """The KIP study through the library (exact hourly values, not the CSV's rounded ones) and its links."""
+    from heatmap.energy.concept_network import read_plan_scenario
+    from heatmap.energy.concepts import run_concepts
+    from heatmap.plan import plan_from_scenario
+
+    scn = energy_scenario_from_file(KIP)
+    return run_concepts(scn, plan=plan_from_scenario(read_plan_scenario(scn)))
+
+
+def test_kip_acid_heat_preheats_in_the_coldest_hours(kip_study):
+    """Boliden's acid heat (105 °C, 5 K approach) is too cold for supplies above 100 °C: it preheats, not dropped."""
+    study = kip_study
+    year, scn = study.year, study.scenario
+    r = next(r for r in study.results if r.name == "Excess heat only")
+    acid = r.dispatch.heat_kw.boliden_acid_heat.to_numpy()
+    cold = year.supply_c > 100.0
+    assert cold.sum() == 215  # the 215 hours the acid heat was thrown away in before the preheat rule
+    link = study.links["boliden_acid_heat"]
+    own = 15020 * 0.95
+    # the coldest hour: supply 109.5 °C, return 45 °C; f = (105 − 5 − 45) / (109.5 − 45)
+    h = int(np.argmax(year.supply_c))
+    assert str(year.index[h]) == "2023-01-26 05:00:00"
+    assert year.supply_c[h] == pytest.approx(109.5, abs=0.05)
+    f = (105 - 5 - 45) / (year.supply_c[h] - 45)
+    cap = min(own - link.others_kw[h], f * (year.demand_kw[h] + year.losses_kw[h]), 11000.0)
+    assert cap > 0 and acid[h] == pytest.approx(cap, abs=1e-6)  # the cheapest heat runs at its cap
+    assert (acid[cold] > 0).all()
+    unit = next(u for u in r.figures["units"] if u["unit"] == "boliden_acid_heat")
+    assert unit["preheat_hours_h"] == 215
+    assert unit["preheat_mwh"] == pytest.approx(acid[cold].sum() / 1000, rel=1e-9)
+    assert unit["preheat_mwh"] > 2000  # was 0: 3.07 GWh/a thrown away, now within the connection's 11 MW
+    for res in study.results:
+        assert np.abs(res.dispatch.balance_residual_kw()).max() < 1e-6 * year.demand_kw.max()
+    assert scn.network.approach_k == 5 and scn.network.return_temperature_c == 45
+
+
+def test_kip_dispatch_respects_the_planned_connection_and_the_shared_source(kip_study):
+    study = kip_study
+    link = study.links["boliden_acid_heat"]
+    assert link.connection_kw == 11000.0  # town_dh's peak_load_kw in kip_network.yaml
+    own = 15020 * 0.95 * np.ones(8760)
+    # the plan's other consumers (Keliber, Umicore, port, the electrolyser's buildings) net of the electrolyser's sales
+    assert 10_000 < link.others_kw.sum() / 1000 < 26_500 and link.others_kw.min() >= 0
+    for r in study.results[1:]:
+        q = r.dispatch.heat_kw.boliden_acid_heat.to_numpy()
+        assert q.max() <= link.connection_kw + 1e-6
+        assert (q + link.others_kw).max() <= own.max() + 1e-6
+        assert (q.sum() + link.others_kw.sum()) / 1000 <= own.sum() / 1000 + 1e-6
+        b = r.network_bounds["boliden_acid_heat"]
+        assert b["hours_connection_binds"] == int((q >= 11000 - 1e-3).sum()) > 1000
+        assert b["hours_others_exceed_available"] == 0
+    assert study.results[0].network_bounds == {}
+
+
+def test_kip_cost_of_heat_is_the_sum_of_its_written_parts(kip_run):
+    from heatmap.economics import annuity_factor
+
+    _, out = kip_run
+    comparison = pd.read_csv(out / "comparison.csv").set_index("concept")
+    units = pd.read_csv(out / "units.csv")
+    s = json.loads((out / "summary.json").read_text())
+    capex = s["network"]["capex_eur"]
+    price = pd.read_csv(settings.data_dir / "kip" / "electricity_price_synthetic.csv", comment="#").price_eur_per_mwh
+    invest_columns = [c for c in comparison.columns if c.startswith("investment_") and c != "investment_meur"]
+    assert len(invest_columns) == 5
+    for name, c in comparison.iterrows():
+        operating = units[units.concept == name].operating_cost_eur.sum()
+        parts = operating + c.annualised_investment_eur_per_a + c.pumping_cost_eur_per_a
+        assert c.cost_of_heat_eur_per_mwh == pytest.approx(parts / c.delivered_mwh, rel=1e-6)
+        assert c.total_cost_meur_per_a == pytest.approx(parts / 1e6, rel=1e-6)
+        assert c[invest_columns].sum() == pytest.approx(c.investment_meur, rel=1e-9)
+        annual = c.investment_meur * 1e6 * annuity_factor(0.05, 20)
+        assert c.annualised_investment_eur_per_a == pytest.approx(annual, rel=1e-6)
+        network = name != "Reference (boilers only)"
+        assert bool(c.uses_planned_network) is network
+        assert c.investment_network_connection_meur == pytest.approx(capex / 1e6 if network else 0.0, rel=1e-9)
+        pumping = s["network"]["costs"]["pumping_mwh_per_a"] if network else 0.0
+        assert c.pumping_electricity_mwh == pytest.approx(pumping, rel=1e-9)
+        assert c.pumping_cost_eur_per_a == pytest.approx(pumping * price.mean(), rel=1e-6)
+        assert 0 < c.losses_cost_meur_per_a < c.operating_cost_meur_per_a
+    # the reference has no network: no connection, and not its losses (the estimate's UA alone)
+    ref, ex = comparison.iloc[0], comparison.loc["Excess heat only"]
+    h = s["year"]["heat_loss_coefficient"]
+    assert ref.planned_network_losses_gwh == 0
+    assert ex.losses_gwh - ref.losses_gwh == pytest.approx(ex.planned_network_losses_gwh, rel=1e-6)
+    assert ex.planned_network_losses_gwh * 1000 == pytest.approx(h["planned_losses_mwh_per_a"], rel=1e-6)
+    assert ref.losses_gwh / ex.losses_gwh == pytest.approx(h["estimate_w_per_k"] / h["used_w_per_k"], rel=1e-6)
+    # the preheat figures are written per unit
+    acid = units[(units.concept == "Excess heat only") & (units.unit == "boliden_acid_heat")].iloc[0]
+    assert acid.preheat_hours_h == 215 and acid.preheat_mwh > 0
+
+
+# A tiny study: one source, the sink and one other consumer on straight site links, a synthetic year.
+TINY = {"src": (0, 0), "sink": (800, 0), "other": (0, 600)}
+
+
+def _tiny_study(tmp_path: Path, *, plan_year: int = 2023, operation: bool = True):
+    from pyproj import Transformer
+
+    from heatmap.demand.climate import year_index
+    from heatmap.energy.concept_network import read_plan_scenario
+    from heatmap.plan import plan_from_scenario
+
+    to_lonlat = Transformer.from_crs(3067, 4326, always_xy=True)
+    for year in {2023, plan_year}:
+        hours = np.arange(8760)
+        t = 3 - 12 * np.cos(2 * np.pi * (hours - 400) / 8760) + 3 * np.cos(2 * np.pi * (hours - 15) / 24)
+        pd.DataFrame({"time": year_index(year).strftime("%Y-%m-%dT%H:%M"), "t_out_c": t.round(2)}).to_csv(
+            tmp_path / f"t{year}.csv", index=False
+        )
+
+    def site(key: str) -> dict:
+        lon, lat = to_lonlat.transform(313_000 + TINY[key][0], 7_084_000 + TINY[key][1])
+        return {"id": key, "lon": lon, "lat": lat}
+
+    plan = {
+        "name": "tiny",
+        "streets": {"source": "none", "max_service_length_m": 50},
+        "links": {"site_to_site": True, "site_link_max_length_m": 2000, "site_link_surface": "open_terrain"},
+        "sources": {"inline": [{**site("src"), "capacity_kw": 4500, "t_supply_c": 95, "role": "excess_heat"}]},
+        "consumers": {
+            "inline": [
+                {**site("sink"), "annual_demand_mwh": 9000, "peak_load_kw": 2000},
+                {**site("other"), "annual_demand_mwh": 8760, "peak_load_kw": 2000},
+            ]
+        },
+        "temperatures": {"supply_c": 95, "return_c": 50, "ground_c": 6, "min_consumer_supply_c": 80},
+    }
+    if operation:
+        plan["operation"] = {
+            "year": plan_year,
+            "outdoor_temperature": {"csv": f"t{plan_year}.csv", "column": "t_out_c"},
+            "base_temperature_c": 17,
+            "hot_water_share": 0.2,
+            "heat_price_eur_per_mwh": 40,
+            "feed_in_price_eur_per_mwh": 20,
+            "operator": "op",
+        }
+    (tmp_path / "plan.yaml").write_text(yaml.safe_dump(plan))
+    study = {
+        "name": "tiny study",
+        "year": 2023,
+        "outdoor_temperature": {"csv": "t2023.csv", "column": "t_out_c"},
+        "electricity": {"price": 50, "co2_t_per_mwh": 0},
+        "demand": {"annual_mwh": 20000},
+        "network": {
+            "heat_loss_coefficient_w_per_k": 0,
+            "plan": "plan.yaml",
+            "plan_losses": "add",
+            "sink": "sink",
+            "return_temperature_c": 45,
+            "ground_temperature_c": 5,
+            "approach_k": 5,
+            "supply": {"max_c": 95, "min_c": 75, "outdoor_at_max_c": -20, "outdoor_at_min_c": 10},
+        },  # fmt: skip
+        "sources": [
+            {
+                "id": "src",
+                "capacity_kw": 3000,
+                "temperature_c": 110,
+                "availability": 1.0,
+                "heat_price_eur_per_mwh": 5,
+                "hx_cost_eur_per_kw": 0,
+            }  # fmt: skip
+        ],
+        "boilers": [{"id": "boiler", "fuel": "heavy_fuel_oil", "capacity_kw": 20000, "efficiency": 0.9}],
+        "concepts": [{"name": "Excess", "sources": ["src"], "boilers": ["boiler"]}],
+    }
+    scn = energy_scenario_from_dict(study, base_dir=tmp_path)
+    return scn, plan_from_scenario(read_plan_scenario(scn))
+
+
+def test_tiny_study_bounds_by_hand(tmp_path):
+    from heatmap.energy.concepts import run_concepts
+
+    scn, plan = _tiny_study(tmp_path)
+    assert plan.ok and plan.operation is not None
+    study = run_concepts(scn, plan=plan)
+    link = study.links["src"]
+    assert link.connection_kw == 2000  # the sink's peak_load_kw
+    # one source, no prosumer: the other consumer takes from it exactly its own draw, 8760 MWh/a by degree-hours
+    t = pd.read_csv(tmp_path / "t2023.csv").t_out_c.to_numpy()
+    dh = np.clip(17 - t, 0, None)
+    draw_kw = 1000 * (8760 * 0.8 * dh / dh.sum() + 8760 * 0.2 / 8760)
+    np.testing.assert_allclose(link.others_kw, draw_kw, rtol=1e-9, atol=1e-9)
+    assert link.others_kw.sum() / 1000 == pytest.approx(8760, rel=1e-9)
+    r = study.results[1]
+    q = r.dispatch.heat_kw.src.to_numpy()
+    assert q.max() <= 2000 + 1e-6 and (q + link.others_kw).max() <= 3000 + 1e-6
+    # the cheap source runs at the tightest of its two bounds and the hour's need (demand + losses) in every hour
+    need = r.dispatch.demand_kw + r.dispatch.losses_kw
+    np.testing.assert_allclose(q, np.minimum.reduce([np.full(8760, 2000.0), 3000 - draw_kw, need]), atol=1e-6)
+    b = r.network_bounds["src"]
+    assert b["hours_connection_binds"] == int((np.minimum(3000 - draw_kw, need) >= 2000 - 1e-3).sum()) > 0
+    assert b["hours_shared_capacity_binds"] == int((3000 - draw_kw <= np.minimum(2000, need) + 1e-3).sum()) > 0
+    assert np.abs(r.dispatch.balance_residual_kw()).max() < 1e-6
+    # the network is in its cost, not in the reference's
+    items = {i["item"]: i["eur"] for i in r.investments}
+    assert items["network connection"] == pytest.approx(plan.figures["capex_eur"])
+    assert not any(i["item"] == "network connection" for i in study.results[0].investments)
+    assert r.pumping_cost_eur == pytest.approx(plan.figures["pumping_energy_mwh_per_a"] * 50)
+
+
+def test_tiny_study_without_a_year_of_operation_takes_the_design_loads(tmp_path):
+    from heatmap.energy.concepts import run_concepts
+
+    scn, plan = _tiny_study(tmp_path, operation=False)
+    study = run_concepts(scn, plan=plan)
+    link = study.links["src"]
+    np.testing.assert_array_equal(link.others_kw, np.full(8760, 2000.0))  # the other's peak_load_kw, all year
+    q = study.results[1].dispatch.heat_kw.src.to_numpy()
+    need = study.results[1].dispatch.demand_kw + study.results[1].dispatch.losses_kw
+    np.testing.assert_allclose(q, np.minimum(1000.0, need), atol=1e-6)  # 3000 − 2000, below the 2000 kW connection
+
+
+def test_plan_year_other_than_the_study_is_refused(tmp_path):
+    from heatmap.energy.concepts import run_concepts
+
+    scn, plan = _tiny_study(tmp_path, plan_year=2022)
+    with pytest.raises(ScenarioError, match=r"operation.year 2022\) has other hours than the study's year 2023"):
+        run_concepts(scn, plan=plan)

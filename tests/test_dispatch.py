@@ -154,14 +154,17 @@ def test_bad_units_are_refused():
 def test_source_direct_when_hot_enough_else_through_its_heat_pump():
     supply = np.array([70.0, 90.0, 110.0])
     price = np.array([40.0, 40.0, 40.0])
+    need = np.full(3, 1e6)
     direct, c = source_producer(
         "acid", capacity_kw=1000, temperature_c=100, availability=np.ones(3), heat_price_eur_per_mwh=10,
-        supply_c=supply, approach_k=5, electricity_price_eur_per_mwh=price,
+        supply_c=supply, return_c=50, need_kw=need, approach_k=5, electricity_price_eur_per_mwh=price,
     )  # fmt: skip
-    assert direct.max_kw.tolist() == [1000, 1000, 0]  # 100 °C cannot feed a 110 °C supply (5 K approach)
+    # 100 °C cannot feed a 110 °C supply directly (5 K approach): it preheats, far below its cap here
+    assert direct.max_kw.tolist() == [1000, 1000, 1000]
+    assert direct.preheat_hours.tolist() == [False, False, True]
     cold, c = source_producer(
         "cooling", capacity_kw=1000, temperature_c=30, availability=np.full(3, 0.5), heat_price_eur_per_mwh=5,
-        supply_c=supply, approach_k=5, electricity_price_eur_per_mwh=price,
+        supply_c=supply, return_c=50, need_kw=need, approach_k=5, electricity_price_eur_per_mwh=price,
         heat_pump={"capacity_kw": 5000, "eta": 0.5},
     )  # fmt: skip
     expected_cop = 0.5 * (supply + 273.15) / (supply - 30)
@@ -171,13 +174,45 @@ def test_source_direct_when_hot_enough_else_through_its_heat_pump():
     np.testing.assert_allclose(cold.cost_eur_per_mwh, 5 * (1 - 1 / expected_cop) + 40 / expected_cop)
     np.testing.assert_allclose(cold.electricity_mwh_per_mwh, 1 / expected_cop)
     np.testing.assert_allclose(cold.excess_share, 1 - 1 / expected_cop)
+    assert not cold.preheat_hours.any()
     # the pump's own size limits it too
     small, _ = source_producer(
         "cooling", capacity_kw=1000, temperature_c=30, availability=np.ones(3), heat_price_eur_per_mwh=5,
-        supply_c=supply, approach_k=5, electricity_price_eur_per_mwh=price,
+        supply_c=supply, return_c=50, need_kw=need, approach_k=5, electricity_price_eur_per_mwh=price,
         heat_pump={"capacity_kw": 300, "eta": 0.5},
     )  # fmt: skip
     assert small.max_kw.tolist() == [300, 300, 300]
+
+
+def test_preheating_source_capped_by_the_flow_it_heats():
+    """By hand: 100 °C less a 5 K approach heats the return (50 °C) to 95 °C; the supply wants 110 °C."""
+    supply = np.array([70.0, 90.0, 110.0, 110.0])
+    need = np.array([2000.0, 2000.0, 2000.0, 800.0])
+    common = dict(
+        capacity_kw=1000, availability=np.ones(4), heat_price_eur_per_mwh=10, supply_c=supply, return_c=50,
+        need_kw=need, approach_k=5, electricity_price_eur_per_mwh=np.full(4, 40.0),
+    )  # fmt: skip
+    p, c = source_producer("acid", temperature_c=100, **common)
+    f = (95 - 50) / (110 - 50)  # 0.75 of the lift from return to supply
+    # direct, direct, capacity (0.75 × 2000 > 1000), the flow's share (0.75 × 800 = 600)
+    np.testing.assert_allclose(p.max_kw, [1000, 1000, 1000, f * 800])
+    assert p.preheat_hours.tolist() == [False, False, True, True]
+    assert np.isinf(c).all() and np.all(p.excess_share == 1)
+    # no hotter than the return temperature + approach: it cannot feed at all
+    off, c = source_producer("cooling", temperature_c=55, **common)
+    assert off.max_kw.tolist() == [0, 0, 0, 0] and np.isnan(c).all() and not off.preheat_hours.any()
+    # others take 300 kW in the second hour, a 900 kW connection caps every hour
+    shared, _ = source_producer("acid", temperature_c=100, taken_kw=np.array([0, 300, 0, 0]), connection_kw=900,
+                                **common)  # fmt: skip
+    np.testing.assert_allclose(shared.max_kw, [900, 700, 900, 600])
+    # in the dispatch the preheating source gives its cap, a boiler in series lifts the rest
+    boiler = Producer("boiler", "boiler", 5000, np.full(4, 5000.0), np.full(4, 50.0), fuel_mwh_per_mwh=1.1)
+    r = solve_dispatch(need, 0.0, [p, boiler])
+    np.testing.assert_allclose(r.heat_kw.acid, [1000, 1000, 1000, 600], atol=1e-6)
+    np.testing.assert_allclose(r.heat_kw.boiler, [1000, 1000, 1000, 200], atol=1e-6)
+    assert np.abs(r.balance_residual_kw()).max() < 1e-6
+    acid = next(u for u in dispatch_figures(r)["units"] if u["unit"] == "acid")
+    assert acid["preheat_mwh"] == pytest.approx(1.6) and acid["preheat_hours_h"] == 2
 
 
 def test_availability_constant_monthly_and_hourly(tmp_path):
@@ -235,8 +270,8 @@ def test_heat_pump_hours_logged(caplog):
     with caplog.at_level("INFO", logger="heatmap.energy.excess_heat"):
         excess_heat.source_producer(
             "s", capacity_kw=100, temperature_c=80, availability=np.ones(7), heat_price_eur_per_mwh=0,
-            supply_c=supply, approach_k=5, electricity_price_eur_per_mwh=np.full(7, 50.0),
-            heat_pump={"capacity_kw": 100, "eta": 0.5},
+            supply_c=supply, return_c=45, need_kw=np.full(7, 1000.0), approach_k=5,
+            electricity_price_eur_per_mwh=np.full(7, 50.0), heat_pump={"capacity_kw": 100, "eta": 0.5},
         )  # fmt: skip
     assert "direct in 2 h, heat pump in 5 h" in caplog.text
 

@@ -6,6 +6,9 @@ to :func:`heatmap.energy.concepts.run_concepts`, which takes from it:
 
 - the planned network's heat-loss coefficient (:func:`planned_heat_loss_coefficient`), combined with the
   scenario's estimate as ``network.plan_losses`` says (:func:`heat_loss_coefficient`);
+- the study's sources the plan carries to the sink, with the connection's capacity and what the plan's other
+  consumers take from them each hour (:func:`source_links`): hourly bounds of the dispatch;
+- what a concept using the network pays for it: its capex and pumping electricity (:func:`network_costs`);
 - the network's figures for the summary (:func:`network_summary`);
 - the layers of the concepts map (:func:`concepts_map_layers`): the planned pipes, the excess-heat sources with
   their heat in each concept, and the sink (the plan's consumer where the study's demand is delivered).
@@ -201,6 +204,222 @@ def network_summary(network: PlannedNetwork, demand_mwh: float) -> dict[str, Any
         "plan_demand_outside_study_note": (
             "annual demand of the plan's other consumers: planned and drawn, not part of the study's dispatch"
         ),
+    }
+
+
+# --- the planned network's sources in the study: capacities that agree ------------------------------------
+
+SHARE_RULE_YEAR = (
+    "the plan's year of operation (heatmap.energy.trade.source_hours, reproduced from the plan scenario): in each "
+    "hour the network's sources and its prosumers' sales supply every draw and the losses; the sink's draw and the "
+    "network's losses are the study's (its dispatch serves the sink, the planned losses are in its UA), so a source "
+    "gives the plan's other consumers its feed less its share of sink draw + losses, its share being its part of "
+    "the sources' feed in that hour (the prosumers' sales go to the other consumers first); at least 0"
+)
+SHARE_RULE_DESIGN = (
+    "the plan has no year of operation: the other consumers of the sink's network draw their design loads "
+    "(peak_load_kw) in every hour, shared by the network's sources in proportion to their capacity (as in the "
+    "plan's design case)"
+)
+CONNECTION_RULE = (
+    "the connection to the sink is sized for the sink consumer's design load in the plan (peak_load_kw): the "
+    "source's heat dispatched to the study is at most that in every hour"
+)
+
+
+@dataclasses.dataclass
+class SourceLink:
+    """A study source that is also a source of the planned network feeding the sink (same id).
+
+    Attributes
+    ----------
+    source_id
+        The source (in the study and in the plan).
+    connection_kw
+        Capacity of the connection to the sink (:data:`CONNECTION_RULE`): an hourly bound of the dispatch.
+    others_kw
+        Heat the plan's other consumers take from the source in each hour (kW; :data:`SHARE_RULE_YEAR` or
+        :data:`SHARE_RULE_DESIGN`): the study has capacity × availability less this.
+    others_rule
+        Which of the two rules gave ``others_kw``.
+    """
+
+    source_id: str
+    connection_kw: float
+    others_kw: np.ndarray
+    others_rule: str
+
+    def summary(self) -> dict[str, Any]:
+        """Return the link's figures for the summary (hourly values summed)."""
+        return {
+            "source": self.source_id,
+            "connection_kw": self.connection_kw,
+            "connection_rule": CONNECTION_RULE,
+            "others_mwh_per_a": float(self.others_kw.sum() / 1000),
+            "others_peak_kw": float(self.others_kw.max()) if len(self.others_kw) else 0.0,
+            "others_rule": self.others_rule,
+        }
+
+
+def _node_tree(plan) -> tuple[pd.Series, pd.Series]:
+    """Return each site's network (by its root source id) for the plan's sources and consumers.
+
+    A source or consumer sits on a junction of the plan (same point); its network is that of the pipes meeting
+    there (``pipes.source_id``, the source holding the network's pressure). A site on no junction of a pipe has no
+    network (left out).
+    """
+    j = plan.junctions[plan.junctions.circuit == "supply"]
+    pipes = plan.pipes[plan.pipes.circuit == "supply"]
+    ends = pd.concat(
+        [pipes[["from_node", "source_id"]].set_axis(["node", "tree"], axis=1),
+         pipes[["to_node", "source_id"]].set_axis(["node", "tree"], axis=1)]
+    ).drop_duplicates("node").set_index("node").tree  # fmt: skip
+
+    def tree_of(points: gpd.GeoDataFrame, key: str) -> pd.Series:
+        near = gpd.sjoin_nearest(points[[key, "geometry"]], j[["node_id", "geometry"]], max_distance=0.01)
+        near = near.drop_duplicates(key)
+        return pd.Series(near.node_id.map(ends).to_numpy(), index=near[key].astype(str).to_numpy()).dropna()
+
+    return tree_of(plan.sources, "source_id"), tree_of(plan.consumers, "consumer_id")
+
+
+def _plan_year(plan, scn, index: pd.DatetimeIndex, tree_of_source: pd.Series, tree_of_site: pd.Series):
+    """Reproduce the plan's year of operation (:func:`heatmap.energy.trade.source_hours`) on the study's hours."""
+    from heatmap.demand.climate import year_index
+    from heatmap.demand.profiles import read_hourly
+    from heatmap.energy import trade
+
+    op = plan.scenario.operation
+    hours = year_index(op.year)
+    if op.year != scn.year or not hours.equals(index):
+        raise ScenarioError(
+            f"network.plan ({scn.network.plan}): its year of operation (operation.year {op.year}) has other hours "
+            f"than the study's year {scn.year}; the planned network's hourly shares need the same hours: give both "
+            f"the same year"
+        )
+    c = plan.consumers[plan.consumers.connected.astype(bool)]
+    sites = c[c.consumer_id.astype(str).isin(tree_of_site.index)].reset_index(drop=True)
+    t = op.outdoor_temperature
+    outdoor = read_hourly(t.csv, t.column, hours, lower=-70, upper=50, what="outdoor-temperature", hint=" (°C)")
+    own = trade.read_site_profiles(op.site_profiles, hours, sites) if op.site_profiles is not None else None
+    loads = trade.site_loads(
+        sites, outdoor, base_temperature_c=op.base_temperature_c, hot_water_share=op.hot_water_share, profiles=own
+    )
+    src = plan.sources[plan.sources.source_id.astype(str).isin(tree_of_source.index)]
+    sources = pd.DataFrame(
+        {
+            "source_id": src.source_id.astype(str).to_numpy(),
+            "tree": tree_of_source.reindex(src.source_id.astype(str)).to_numpy(),
+            "capacity_kw": src.capacity_kw.to_numpy(dtype=float),
+            "role": src.role.to_numpy(),
+        }
+    )
+    losses = plan.pipes.groupby("source_id").q_loss_kw.sum()
+    year = trade.source_hours(loads, tree_of_site, sources, losses, min_source_share=op.min_pressure_source_share)
+    fed, planned = float(year.source_kw.to_numpy().sum() / 1000), plan.operation.totals["fed_in_by_sources_mwh"]
+    if not np.isclose(fed, planned, rtol=1e-9, atol=1e-6):
+        raise ScenarioError(
+            f"network.plan ({scn.network.plan}): its year of operation reproduced here feeds {fed:,.1f} MWh/a from "
+            f"its sources, the plan {planned:,.1f}: the rule of heatmap.energy.trade.source_hours changed and "
+            f"heatmap.energy.concept_network._plan_year must follow it"
+        )
+    return year, losses
+
+
+def _site_draw_kw(loads, site: str) -> np.ndarray:
+    """One site's hourly draw (kW) in the plan's year (a prosumer's purchases only)."""
+    if site in loads.own_kw.columns:
+        return loads.own_kw[site].clip(lower=0.0).to_numpy()
+    return 1000 * (loads.space_mwh[site] * loads.space_share + loads.hot_water_mwh[site] / len(loads.index))
+
+
+def source_links(scn, network: PlannedNetwork, index: pd.DatetimeIndex) -> dict[str, SourceLink]:
+    """Return the study's sources that the planned network carries to its sink, with their hourly bounds.
+
+    A study source with the id of a source of the plan that lies in the sink's network (``network.sink``) gets
+    the connection's capacity (:data:`CONNECTION_RULE`) and what the plan's other consumers take from it in each
+    hour: from the plan's year of operation where the plan has one (:data:`SHARE_RULE_YEAR`; its hours must be the
+    study's), else their design loads (:data:`SHARE_RULE_DESIGN`). Without a sink there is no link.
+
+    Parameters
+    ----------
+    scn
+        The concept scenario.
+    network
+        Its planned network.
+    index
+        The study's hours.
+
+    Returns
+    -------
+    dict
+        Source id → :class:`SourceLink`.
+
+    Raises
+    ------
+    heatmap._errors.ScenarioError
+        If the plan's year of operation has other hours than the study.
+    """
+    plan, sink = network.plan, network.sink_id
+    if sink is None:
+        logger.info("No sink named (network.sink): no capacity of the planned network bounds the dispatch")
+        return {}
+    tree_of_source, tree_of_site = _node_tree(plan)
+    tree = tree_of_site[sink]
+    study_ids = {s.id for s in scn.sources}
+    linked = [sid for sid, t in tree_of_source.items() if t == tree and sid in study_ids]
+    if not linked:
+        logger.info("No study source is a source of the planned network feeding %s", sink)
+        return {}
+    c = plan.consumers.set_index(plan.consumers.consumer_id.astype(str))
+    connection_kw = float(c.peak_load_kw[sink])
+    capacity = plan.sources.set_index(plan.sources.source_id.astype(str)).capacity_kw.astype(float)
+    in_tree = tree_of_source.index[tree_of_source == tree]
+    links = {}
+    if plan.operation is not None:
+        year, losses = _plan_year(plan, scn, index, tree_of_source, tree_of_site)
+        study_part = _site_draw_kw(year.loads, sink) + float(losses.get(tree, 0.0))
+        fed = year.source_kw[list(in_tree)].sum(axis=1).to_numpy()
+        for sid in linked:
+            feed = year.source_kw[sid].to_numpy()
+            part = np.divide(study_part * feed, fed, out=np.zeros_like(feed), where=fed > 0)
+            links[sid] = SourceLink(sid, connection_kw, np.clip(feed - part, 0.0, None), SHARE_RULE_YEAR)
+    else:
+        others = tree_of_site.index[(tree_of_site == tree) & (tree_of_site.index != sink)]
+        design = float(c.peak_load_kw.reindex(others).sum())
+        for sid in linked:
+            share = capacity[sid] / float(capacity.reindex(in_tree).sum())
+            links[sid] = SourceLink(sid, connection_kw, np.full(len(index), design * share), SHARE_RULE_DESIGN)
+    logger.info(
+        "Planned network carries %s to %s: connection %.0f kW, the plan's other consumers take %s MWh/a",
+        ", ".join(links), sink, connection_kw, ", ".join(f"{lk.others_kw.sum() / 1000:,.0f}" for lk in links.values()),
+    )  # fmt: skip
+    return links
+
+
+PUMPING_RULE = (
+    "the plan's design pumping energy (design pumping power × its economics.pump_full_load_hours_h) × the study "
+    "year's mean electricity price"
+)
+
+
+def network_costs(network: PlannedNetwork) -> dict[str, Any]:
+    """Return what a concept using the planned network pays for it: its investment and pumping electricity.
+
+    The investment is the plan's capex (item ``network connection``; the study annualises it with its own
+    economics like every other investment). The pumping electricity is the plan's design pumping energy (design
+    pumping power × the plan's ``economics.pump_full_load_hours_h``: the plan simulates only the hours that
+    matter, not every hour), bought at the study year's mean electricity price (:data:`PUMPING_RULE`). The
+    network's heat losses are not here: they enter the dispatch through its UA.
+    """
+    f = network.plan.figures
+    logger.info(
+        "Planned network costs: capex %.2f M€, pumping %.1f MWh/a", f["capex_eur"] / 1e6, f["pumping_energy_mwh_per_a"]
+    )
+    return {
+        "capex_eur": float(f["capex_eur"]),
+        "pumping_power_kw": float(f["pumping_power_kw"]),
+        "pumping_mwh_per_a": float(f["pumping_energy_mwh_per_a"]),
     }
 
 

@@ -26,7 +26,16 @@ import pandas as pd
 from heatmap import __version__
 from heatmap._errors import ScenarioError
 from heatmap.demand.climate import network_losses_kw, supply_temperature_c, year_index
-from heatmap.energy.concept_network import PlannedNetwork, heat_loss_coefficient, network_summary, planned_network
+from heatmap.energy.concept_network import (
+    PUMPING_RULE,
+    PlannedNetwork,
+    SourceLink,
+    heat_loss_coefficient,
+    network_costs,
+    network_summary,
+    planned_network,
+    source_links,
+)
 from heatmap.energy.dispatch import DispatchResult, Producer, Storage, dispatch_figures, solve_dispatch
 from heatmap.energy.energy_scenario import Concept, EnergyScenario, assumptions
 from heatmap.energy.excess_heat import availability_hourly, read_presets, source_producer
@@ -37,6 +46,8 @@ logger = logging.getLogger(__name__)
 REFERENCE_NAME = "Reference (boilers only)"
 """The concept every other is compared with: all the scenario's boilers, no excess heat, nothing new."""
 MWH_PER_TJ = 1 / 3.6 * 1000  # 277.78 MWh per TJ
+BINDING_KW = 1e-3
+"""A bound holds with equality (binds) in an hour when the dispatch is within this of it (kW)."""
 UNSERVED_TOLERANCE_MWH = 1e-3
 """A concept leaving more heat than this unserved over the year is reported as too small: its costs are left out
 of every comparison (NaN), since it is cheaper only by not delivering (see :class:`ConceptResult`)."""
@@ -44,7 +55,12 @@ of every comparison (NaN), since it is cheaper only by not delivering (see :clas
 
 @dataclass
 class Year:
-    """The hourly inputs shared by every concept."""
+    """The hourly inputs shared by every concept.
+
+    ``losses_kw`` are the network's losses with the planned network (the UA :func:`heat_loss_coefficient` uses);
+    ``losses_without_plan_kw`` those of a concept that does not use the planned network (``network.plan_losses:
+    add``: the estimate's UA alone; otherwise the same as ``losses_kw``).
+    """
 
     index: pd.DatetimeIndex
     outdoor_c: np.ndarray
@@ -53,6 +69,13 @@ class Year:
     losses_kw: np.ndarray
     price_eur_per_mwh: np.ndarray
     heat_loss_coefficient_w_per_k: float
+    losses_without_plan_kw: np.ndarray | None = None
+
+    def losses_for(self, uses_plan: bool) -> np.ndarray:
+        """Return the hourly network losses (kW) of a concept that uses the planned network or not."""
+        if uses_plan or self.losses_without_plan_kw is None:
+            return self.losses_kw
+        return self.losses_without_plan_kw
 
 
 @dataclass
@@ -82,8 +105,9 @@ class ResolvedSource:
 class ConceptResult:
     """One concept's year.
 
-    ``total_cost_eur`` is what the concept's units cost (operation and annualised investment; the LP's penalty
-    for unserved heat is not money and is left out). A concept that leaves heat unserved (``costs_comparable``
+    ``total_cost_eur`` is what the concept costs: its units' operation, the annualised investments (the planned
+    network's among them where the concept uses it) and the planned network's pumping electricity; the LP's
+    penalty for unserved heat is not money and is left out. A concept that leaves heat unserved (``costs_comparable``
     false) would look cheaper only because it delivers less: the comparison and the regional impact report its
     total cost, cost of heat and savings as NaN and the command warns.
     """
@@ -99,6 +123,17 @@ class ConceptResult:
     total_cost_eur: float
     delivered_mwh: float
     unusable_sources: list[str] = field(default_factory=list)
+    uses_plan: bool = False
+    """Whether the concept uses the planned network (one of its sources is a source of the plan)."""
+    pumping_mwh: float = 0.0
+    pumping_cost_eur: float = 0.0
+    planned_losses_mwh: float = 0.0
+    losses_cost_eur: float = 0.0
+    """What producing the network's losses cost (each hour's losses at that hour's average production cost); it is
+    part of the operating cost, not added to it."""
+    network_bounds: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Per source linked to the planned network (:class:`heatmap.energy.concept_network.SourceLink`): its heat, the
+    others' share and the hours each bound binds."""
 
     @property
     def unserved_mwh(self) -> float:
@@ -128,6 +163,8 @@ class ConceptStudy:
     heat_loss: dict[str, Any] = field(default_factory=dict)
     """The network UA used for the hourly losses, the values it comes from and the rule (see
     :func:`heatmap.energy.concept_network.heat_loss_coefficient`)."""
+    links: dict[str, SourceLink] = field(default_factory=dict)
+    """The study's sources the planned network carries to its sink, with their hourly bounds."""
 
 
 def year_inputs(scn: EnergyScenario, *, heat_loss_coefficient_w_per_k: float | None = None) -> Year:
@@ -266,16 +303,51 @@ def _slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_") or "concept"
 
 
+def _uses_plan(concept: Concept, network: PlannedNetwork | None) -> bool:
+    """Whether a concept uses the planned network: one of its sources is a source of the plan (same id)."""
+    if network is None:
+        return False
+    return bool(set(concept.sources) & set(network.plan.sources.source_id.astype(str)))
+
+
 def concept_units(
-    scn: EnergyScenario, concept: Concept, year: Year, sources: list[ResolvedSource], fuels: pd.DataFrame
+    scn: EnergyScenario,
+    concept: Concept,
+    year: Year,
+    sources: list[ResolvedSource],
+    fuels: pd.DataFrame,
+    *,
+    network: PlannedNetwork | None = None,
+    links: dict[str, SourceLink] | None = None,
 ) -> tuple[list[Producer], list[Storage], list[dict[str, Any]]]:
-    """Build the producers, storages and new investments of one concept."""
+    """Build the producers, storages and new investments of one concept.
+
+    Parameters
+    ----------
+    scn, concept, year, sources, fuels
+        The scenario, the concept, the hourly inputs, the resolved sources and the fuel table.
+    network
+        The planned network (``None``: the scenario plans none): a concept using it (:func:`_uses_plan`) invests in
+        it (item ``network connection``, the plan's capex) and has its losses.
+    links
+        The study's sources the planned network carries to its sink (:func:`heatmap.energy.concept_network.
+        source_links`): their hourly heat is bounded by the connection and by what the plan's other consumers take.
+
+    Returns
+    -------
+    tuple
+        Producers, storages and the investments (``unit``, ``item``, ``eur``).
+    """
     co2_price = scn.economics.co2_price_eur_per_t
     producers, storages, invest = [], [], []
+    links = links or {}
     by_id = {s.id: s for s in sources}
+    with_plan = _uses_plan(concept, network)
+    need_kw = year.demand_kw + year.losses_for(with_plan)
     for sid in concept.sources:
         s = by_id[sid]
         hp = s.heat_pump if concept.heat_pumps else None
+        link = links.get(sid)
         prod, _ = source_producer(
             sid,
             capacity_kw=s.capacity_kw,
@@ -283,14 +355,22 @@ def concept_units(
             availability=s.availability,
             heat_price_eur_per_mwh=s.heat_price_eur_per_mwh,
             supply_c=year.supply_c,
+            return_c=scn.network.return_temperature_c,
+            need_kw=need_kw,
             approach_k=scn.network.approach_k,
             electricity_price_eur_per_mwh=year.price_eur_per_mwh,
             heat_pump=hp,
+            taken_kw=None if link is None else link.others_kw,
+            connection_kw=None if link is None else link.connection_kw,
         )
         producers.append(prod)
         invest.append({"unit": sid, "item": "heat exchanger", "eur": s.hx_cost_eur_per_kw * s.capacity_kw})
         if hp is not None:
             invest.append({"unit": sid, "item": "heat pump", "eur": hp["cost_eur_per_kw"] * hp["capacity_kw"]})
+    if with_plan:
+        invest.append(
+            {"unit": "planned network", "item": "network connection", "eur": network_costs(network)["capex_eur"]}
+        )
     boilers = {b.id: b for b in scn.boilers}
     for bid in concept.boilers:
         b = boilers[bid]
@@ -343,19 +423,74 @@ def concept_units(
             )
         )
         invest.append({"unit": sid, "item": "storage", "eur": s.cost_eur_per_mwh * s.capacity_mwh})
+    logger.info(
+        "Concept %r: %d producers, %d storages, %.2f M€ of investment%s",
+        concept.name, len(producers), len(storages), sum(i["eur"] for i in invest) / 1e6,
+        ", with the planned network" if with_plan else "",
+    )  # fmt: skip
     return producers, storages, invest
 
 
+def _network_bounds(
+    result: DispatchResult, links: dict[str, SourceLink], sources: list[ResolvedSource]
+) -> dict[str, dict[str, Any]]:
+    """Per linked source of the concept: its heat, the others' share and the hours each bound binds."""
+    by_id = {s.id: s for s in sources}
+    out = {}
+    for sid, link in links.items():
+        if sid not in result.heat_kw.columns:
+            continue
+        q = result.heat_kw[sid].to_numpy()
+        own = by_id[sid].capacity_kw * by_id[sid].availability
+        out[sid] = {
+            "connection_kw": link.connection_kw,
+            "dispatched_mwh": float(q.sum() / 1000),
+            "others_mwh": float(link.others_kw.sum() / 1000),
+            "available_mwh": float(own.sum() / 1000),
+            "hours_connection_binds": int((q >= link.connection_kw - BINDING_KW).sum()),
+            "hours_shared_capacity_binds": int(((link.others_kw > 0) & (q + link.others_kw >= own - BINDING_KW)).sum()),
+            "hours_others_exceed_available": int((link.others_kw > own + BINDING_KW).sum()),
+            "max_dispatch_plus_others_over_available_kw": float((q + link.others_kw - own).max()),
+        }
+    return out
+
+
+def _losses_cost_eur(result: DispatchResult) -> float:
+    """Cost of producing the network's losses: each hour's losses at that hour's average production cost (€)."""
+    heat = result.heat_kw.to_numpy()
+    T = len(result.demand_kw)
+    cost = np.column_stack(
+        [np.broadcast_to(np.asarray(p.cost_eur_per_mwh, dtype=float), (T,)) for p in result.producers]
+    ) if result.producers else np.zeros((T, 0))  # fmt: skip
+    made = heat.sum(axis=1)
+    average = np.divide((heat * cost).sum(axis=1), made, out=np.zeros(T), where=made > 0)  # €/MWh
+    return float((result.losses_kw / 1000 * average).sum())
+
+
 def run_concept(
-    scn: EnergyScenario, concept: Concept, year: Year, sources: list[ResolvedSource], fuels: pd.DataFrame
+    scn: EnergyScenario,
+    concept: Concept,
+    year: Year,
+    sources: list[ResolvedSource],
+    fuels: pd.DataFrame,
+    *,
+    network: PlannedNetwork | None = None,
+    links: dict[str, SourceLink] | None = None,
 ) -> ConceptResult:
-    """Dispatch one concept over the year and count its energy, cost and CO₂."""
+    """Dispatch one concept over the year and count its energy, cost and CO₂.
+
+    A concept using the planned network (:func:`_uses_plan`) has its losses (``Year.losses_kw``), its
+    investment and its pumping electricity (:data:`heatmap.energy.concept_network.PUMPING_RULE`); one that does
+    not has the losses without it (``Year.losses_without_plan_kw``). See :func:`concept_units` for the arguments.
+    """
     from heatmap.economics import annuity_factor
 
-    producers, storages, invest = concept_units(scn, concept, year, sources, fuels)
+    with_plan = _uses_plan(concept, network)
+    links = links if with_plan else {}
+    producers, storages, invest = concept_units(scn, concept, year, sources, fuels, network=network, links=links)
     result = solve_dispatch(
         year.demand_kw,
-        year.losses_kw,
+        year.losses_for(with_plan),
         producers,
         storages,
         unserved_penalty_eur_per_mwh=scn.unserved_penalty_eur_per_mwh,
@@ -364,9 +499,16 @@ def run_concept(
     figures = dispatch_figures(result)
     capex = sum(i["eur"] for i in invest)
     annual = capex * annuity_factor(scn.economics.discount_rate, scn.economics.lifetime_a)
-    el_co2 = figures["electricity_mwh"] * scn.electricity.co2_t_per_mwh
-    total = figures["operating_cost_eur"] + annual
+    pumping_mwh = network_costs(network)["pumping_mwh_per_a"] if with_plan else 0.0
+    pumping_cost = pumping_mwh * float(year.price_eur_per_mwh.mean())
+    el_co2 = (figures["electricity_mwh"] + pumping_mwh) * scn.electricity.co2_t_per_mwh
+    total = figures["operating_cost_eur"] + annual + pumping_cost
     delivered = float(np.maximum(result.demand_kw - result.unserved_kw, 0.0).sum() / 1000.0)
+    planned_losses = 0.0
+    if with_plan and year.losses_without_plan_kw is not None:
+        planned_losses = float((year.losses_kw - year.losses_without_plan_kw).sum() / 1000)
+    elif with_plan:  # plan_losses: replace, the plan is the whole network
+        planned_losses = float(year.losses_kw.sum() / 1000)
     logger.info(
         "Concept %r: excess heat %.1f %%, cost %.2f M€/a, CO₂ %.1f kt/a",
         concept.name, 100 * figures["excess_heat_share"], total / 1e6, (figures["co2_direct_t"] + el_co2) / 1000,
@@ -383,7 +525,23 @@ def run_concept(
         total_cost_eur=total,
         delivered_mwh=delivered,
         unusable_sources=[p.name for p in producers if p.kind.startswith("excess_heat") and not p.max_kw.any()],
+        uses_plan=with_plan,
+        pumping_mwh=pumping_mwh,
+        pumping_cost_eur=pumping_cost,
+        planned_losses_mwh=planned_losses,
+        losses_cost_eur=_losses_cost_eur(result),
+        network_bounds=_network_bounds(result, links, sources),
     )
+
+
+INVESTMENT_ITEMS = {
+    "network connection": "investment_network_connection_meur",
+    "heat exchanger": "investment_heat_exchangers_meur",
+    "heat pump": "investment_heat_pumps_meur",
+    "storage": "investment_storage_meur",
+    "electric boiler": "investment_electric_boiler_meur",
+}
+"""Investment items and their column in the comparison (M€)."""
 
 
 def _comparison(results: list[ConceptResult]) -> pd.DataFrame:
@@ -406,12 +564,26 @@ def _comparison(results: list[ConceptResult]) -> pd.DataFrame:
                 "electricity_gwh": f["electricity_mwh"] / 1000,
                 "fuel_gwh": sum(f["fuel_mwh_by_fuel"].values()) / 1000,
                 "investment_meur": sum(i["eur"] for i in r.investments) / 1e6,
+                **{
+                    column: sum(i["eur"] for i in r.investments if i["item"] == item) / 1e6
+                    for item, column in INVESTMENT_ITEMS.items()
+                },
                 "operating_cost_meur_per_a": f["operating_cost_eur"] / 1e6,
                 "annualised_investment_meur_per_a": r.annualised_investment_eur / 1e6,
+                "uses_planned_network": r.uses_plan,
+                "pumping_electricity_mwh": r.pumping_mwh,
+                "pumping_cost_meur_per_a": r.pumping_cost_eur / 1e6,
+                "losses_gwh": f["losses_mwh"] / 1000,
+                "planned_network_losses_gwh": r.planned_losses_mwh / 1000,
+                "losses_cost_meur_per_a": r.losses_cost_eur / 1e6,
                 "total_cost_meur_per_a": r.total_cost_eur / 1e6 if r.costs_comparable else nan,
                 "cost_of_heat_eur_per_mwh": (
                     r.total_cost_eur / r.delivered_mwh if r.costs_comparable and r.delivered_mwh > 0 else nan
                 ),
+                # the parts of the cost of heat in € (the M€ columns above are rounded in the CSV)
+                "operating_cost_eur_per_a": f["operating_cost_eur"],
+                "annualised_investment_eur_per_a": r.annualised_investment_eur,
+                "pumping_cost_eur_per_a": r.pumping_cost_eur,
                 "co2_kt_per_a": r.co2_t / 1000,
                 "delivered_mwh": r.delivered_mwh,
                 "unserved_mwh": f["unserved_mwh"],
@@ -479,6 +651,15 @@ def run_concepts(scn: EnergyScenario, *, plan: Any = None) -> ConceptStudy:
     heat_loss["losses_mwh_per_a"] = losses_mwh
     if heat_loss["planned_w_per_k"] is not None:  # losses are linear in UA: the planned pipes' part of them
         heat_loss["planned_losses_mwh_per_a"] = losses_mwh * heat_loss["planned_w_per_k"] / heat_loss["used_w_per_k"]
+        if scn.network.plan_losses == "add":  # a concept without the planned network has the estimate's losses
+            used = heat_loss["used_w_per_k"]
+            year.losses_without_plan_kw = year.losses_kw * (heat_loss["estimate_w_per_k"] / used if used > 0 else 0.0)
+        heat_loss["concepts_without_the_plan"] = (
+            "estimate alone (they do not use the planned connection)"
+            if scn.network.plan_losses == "add"
+            else "planned (the plan is the whole network)"
+        )
+    links = source_links(scn, network, year.index) if network is not None else {}
     fuels = read_fuels(scn.path(scn.fuels_csv))
     sources = resolve_sources(scn, year.index)
     reference = Concept(
@@ -486,7 +667,9 @@ def run_concepts(scn: EnergyScenario, *, plan: Any = None) -> ConceptStudy:
     )
     if any(c.name == REFERENCE_NAME for c in scn.concepts):
         raise ScenarioError(f"concept name {REFERENCE_NAME!r} is reserved for the reference")
-    results = [run_concept(scn, c, year, sources, fuels) for c in [reference, *scn.concepts]]
+    results = [
+        run_concept(scn, c, year, sources, fuels, network=network, links=links) for c in [reference, *scn.concepts]
+    ]
     comparison = _comparison(results)
     impact = regional_impact(results[0], results[1:], fuels=fuels)
     study = ConceptStudy(
@@ -501,6 +684,7 @@ def run_concepts(scn: EnergyScenario, *, plan: Any = None) -> ConceptStudy:
         calibration=_calibration(sources, results[1:]),
         network=network,
         heat_loss=heat_loss,
+        links=links,
     )
     logger.info("Compared %d concepts against the reference", len(scn.concepts))
     return study
@@ -569,6 +753,19 @@ def concepts_summary(study: ConceptStudy) -> dict[str, Any]:
                 "total_cost_eur": r.total_cost_eur,
                 "delivered_mwh": r.delivered_mwh,
                 "costs_comparable": r.costs_comparable,
+                "uses_planned_network": r.uses_plan,
+                "pumping_electricity_mwh": r.pumping_mwh,
+                "pumping_cost_eur": r.pumping_cost_eur,
+                "losses_mwh": r.figures["losses_mwh"],
+                "planned_network_losses_mwh": r.planned_losses_mwh,
+                "losses_cost_eur": r.losses_cost_eur,
+                "losses_cost_note": "in the operating cost (each hour's losses at its average production cost)",
+                "preheat": {
+                    u["unit"]: {"preheat_mwh": u["preheat_mwh"], "preheat_hours_h": u["preheat_hours_h"]}
+                    for u in r.figures["units"]
+                    if u["kind"] == "excess_heat"
+                },
+                "network_bounds": r.network_bounds,
                 "lp": {"status": r.dispatch.status, "build_s": r.dispatch.build_s, "solve_s": r.dispatch.solve_s},
             }
             for r in study.results
@@ -584,7 +781,25 @@ def concepts_summary(study: ConceptStudy) -> dict[str, Any]:
             "sources_never_usable": {r.name: r.unusable_sources for r in study.results if r.unusable_sources},
         },
         "network": (
-            network_summary(study.network, float(year.demand_kw.sum() / 1000)) if study.network is not None else None
+            {
+                **network_summary(study.network, float(year.demand_kw.sum() / 1000)),
+                "linked_sources": [link.summary() for link in study.links.values()],
+                "costs": {
+                    **network_costs(study.network),
+                    "pumping_rule": PUMPING_RULE,
+                    "investment_item": "network connection",
+                    "counted_in": [r.name for r in study.results if r.uses_plan],
+                    "rule": "a concept whose sources include a source of the plan (same id) uses the planned network",
+                },
+            }
+            if study.network is not None
+            else None
+        ),
+        "preheat_rule": (
+            "a source without a heat pump in the concept, colder than the supply temperature + network.approach_k "
+            "but hotter than the return temperature + approach, preheats: at most f·(demand + losses) with "
+            "f = (T_source − approach − T_return)/(T_supply − T_return), the rest lifted by other producers in "
+            "series; storage charging does not raise that cap"
         ),
         "files": list(output_names(study)),
         "fuels": study.fuels.reset_index().to_dict(orient="records"),
@@ -604,6 +819,9 @@ def format_comparison(comparison: pd.DataFrame) -> str:
         "electricity_gwh": "Electricity (GWh/a)",
         "fuel_gwh": "Fuel (GWh/a)",
         "investment_meur": "Investment (M€)",
+        "investment_network_connection_meur": "  of which network connection (M€)",
+        "pumping_electricity_mwh": "Network pumping (MWh/a)",
+        "losses_gwh": "Network losses (GWh/a)",
         "total_cost_meur_per_a": "Total cost (M€/a)",
         "cost_of_heat_eur_per_mwh": "Cost of heat (€/MWh delivered)",
         "co2_kt_per_a": "CO₂ (kt/a)",
@@ -700,8 +918,8 @@ def write_concepts(study: ConceptStudy, out_dir: Path) -> dict[str, Path]:
         inputs += input_paths(study.network.plan.scenario)
 
     def write(tmp: Path) -> None:
-        study.comparison.to_csv(tmp / "comparison.csv", index=False, float_format="%.4f")
-        study.units.to_csv(tmp / "units.csv", index=False, float_format="%.4f")
+        study.comparison.to_csv(tmp / "comparison.csv", index=False, float_format="%.10g")
+        study.units.to_csv(tmp / "units.csv", index=False, float_format="%.10g")
         study.impact.to_csv(tmp / "impact.csv", index=False, float_format="%.4f")
         study.calibration.to_csv(tmp / "calibration.csv", index=False, float_format="%.4f")
         for r in study.results:
@@ -769,7 +987,7 @@ def concepts_report(study: ConceptStudy, written: dict[str, Path]) -> str:
         ),
         *(
             f"warning: in {r.name}, {', '.join(r.unusable_sources)} can feed in no hour "
-            "(colder than the supply temperature and no heat pump in this concept)"
+            "(no hotter than the return temperature + approach: it cannot even preheat; no heat pump in this concept)"
             for r in study.results
             if r.unusable_sources
         ),

@@ -35,6 +35,10 @@ UNSERVED_PENALTY_EUR_PER_MWH = 10_000.0
 """Default cost of heat not delivered (a value of lost load; far above any producer so it is a last resort)."""
 
 
+RUNNING_KW = 1e-3
+"""A producer delivering more than this in an hour runs in that hour (for counting hours; the LP's tolerance)."""
+
+
 def _hourly(value: float | np.ndarray, hours: int, name: str) -> np.ndarray:
     arr = np.broadcast_to(np.asarray(value, dtype=float), (hours,)).copy()
     if not np.isfinite(arr).all():
@@ -68,6 +72,9 @@ class Producer:
         Direct CO₂ per MWh of heat (fuel emission factor ÷ efficiency).
     excess_share
         Share of each MWh of output that is recovered excess heat (1 direct, 1 − 1/COP through a heat pump).
+    preheat_hours
+        Hours in which the producer only preheats the network's flow (a source colder than the supply
+        temperature: :func:`heatmap.energy.excess_heat.source_producer`); ``None``: none.
     """
 
     name: str
@@ -80,6 +87,7 @@ class Producer:
     fuel: str | None = None
     co2_t_per_mwh: float = 0.0
     excess_share: np.ndarray | float = 0.0
+    preheat_hours: np.ndarray | None = None
 
 
 @dataclass
@@ -361,7 +369,9 @@ def dispatch_figures(result: DispatchResult) -> dict:
         ``units`` (one dict per producer), ``storages`` (one per storage) and totals: ``demand_mwh``,
         ``losses_mwh``, ``excess_heat_mwh`` (recovered heat, the heat-pump electricity not counted),
         ``excess_heat_share`` (of demand + losses), ``electricity_mwh``, ``fuel_mwh_by_fuel``,
-        ``operating_cost_eur`` (producers' marginal costs), ``co2_direct_t`` and ``unserved_mwh``.
+        ``operating_cost_eur`` (producers' marginal costs), ``co2_direct_t`` and ``unserved_mwh``. Each unit's
+        ``preheat_mwh`` and ``preheat_hours_h`` are its heat in the hours it only preheats and the number of those
+        hours it delivered heat in (more than :data:`RUNNING_KW`).
     """
     T = len(result.demand_kw)
     units, excess, elec, cost, co2 = [], 0.0, 0.0, 0.0, 0.0
@@ -373,6 +383,7 @@ def dispatch_figures(result: DispatchResult) -> dict:
         c = float((q * _hourly(p.cost_eur_per_mwh, T, p.name)).sum())
         f = float(q.sum() * p.fuel_mwh_per_mwh)
         em = float(q.sum() * p.co2_t_per_mwh)
+        pre = np.zeros(T, dtype=bool) if p.preheat_hours is None else np.asarray(p.preheat_hours, dtype=bool)
         if p.fuel:
             fuel[p.fuel] = fuel.get(p.fuel, 0.0) + f
         excess, elec, cost, co2 = excess + x, elec + e, cost + c, co2 + em
@@ -384,6 +395,8 @@ def dispatch_figures(result: DispatchResult) -> dict:
                 "heat_mwh": float(q.sum()),
                 "full_load_hours_h": float(q.sum() * 1000.0 / p.capacity_kw) if p.capacity_kw > 0 else 0.0,
                 "excess_heat_mwh": x,
+                "preheat_mwh": float(q[pre].sum()),
+                "preheat_hours_h": int((pre & (q * 1000.0 > RUNNING_KW)).sum()),
                 "electricity_mwh": e,
                 "fuel": p.fuel,
                 "fuel_mwh": f,

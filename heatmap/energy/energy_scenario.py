@@ -171,7 +171,10 @@ class Network(_Model):
     design case (:func:`heatmap.energy.concept_network.planned_heat_loss_coefficient`), enters the hourly losses as
     ``plan_losses`` says: ``add`` — the planned pipes connect a source to the network whose losses
     ``heat_loss_coefficient_w_per_k`` estimates, so their UA is added to it; ``replace`` — the plan is the whole
-    network, its UA replaces the estimate.
+    network, its UA replaces the estimate. A concept using the planned network (one of its sources is a source of
+    the plan) also invests in it and pays its pumping; a source the plan carries to ``sink`` is bounded by that
+    connection and by what the plan's other consumers take from it (:func:`heatmap.energy.concept_network.
+    source_links`).
     """
 
     heat_loss_coefficient_w_per_k: float = Field(
@@ -190,7 +193,12 @@ class Network(_Model):
     ground_temperature_c: float = Field(gt=-10, lt=30)
     supply: SupplyCurve
     approach_k: float = Field(
-        5.0, ge=0, description="source must exceed the supply temperature by this to feed directly"
+        5.0,
+        ge=0,
+        description=(
+            "source must exceed the supply temperature by this to feed directly; colder but more than this above "
+            "the return temperature, a source without a heat pump preheats"
+        ),
     )
     note: str | None = None
 

@@ -3,7 +3,8 @@
 A source has a temperature level, a capacity (kW of heat it can give), an availability over the year (a
 constant factor, 12 monthly factors, or an 8760-hour CSV), a price of its heat (€/MWh) and a cost of the
 recovery equipment (heat exchanger, €/kW). A source hot enough for the network's supply temperature in an
-hour feeds directly; a colder one needs a heat pump whose COP follows the lift (Carnot × η)::
+hour feeds directly; one colder than that but hotter than the return temperature preheats the network's flow
+(boilers lift it the rest, :func:`source_producer`); with a heat pump its COP follows the lift (Carnot × η)::
 
     COP = min(η · T_hot / (T_hot − T_cold), max_cop)   (kelvin; T_hot the supply, T_cold the source)
 
@@ -123,11 +124,32 @@ def source_producer(
     availability: np.ndarray,
     heat_price_eur_per_mwh: float,
     supply_c: np.ndarray,
+    return_c: float,
+    need_kw: np.ndarray,
     approach_k: float,
     electricity_price_eur_per_mwh: np.ndarray,
     heat_pump: dict | None = None,
+    taken_kw: np.ndarray | None = None,
+    connection_kw: float | None = None,
 ) -> tuple[Producer, np.ndarray]:
-    """Build the dispatch's view of an excess-heat source, direct or through a heat pump, hour by hour.
+    """Build the dispatch's view of an excess-heat source, direct, preheating or through a heat pump, hour by hour.
+
+    The heat the source has for the study in hour ``t`` is ``capacity_kw × availability_t − taken_kw_t`` (at least
+    0; ``taken_kw`` is what other users of the source take from it, e.g. the planned network's other consumers).
+    Without a heat pump, with ``T_use = temperature_c − approach_k``:
+
+    - ``T_use ≥ T_supply,t``: it feeds **directly**, up to that heat;
+    - ``T_return < T_use < T_supply,t``: it **preheats** — it heats the network's whole flow from the return
+      temperature up to ``T_use`` and other producers (boilers, electric boilers: a booster in series) lift it
+      the rest of the way, so it gives at most the share
+      ``f_t = (T_use − T_return) / (T_supply,t − T_return)`` of the hour's heat need ``need_kw`` (demand +
+      network losses). Storage charging does not raise this cap: the cap is the flow to the consumers and the
+      losses, the tank's charge is not counted;
+    - ``T_use ≤ T_return``: it cannot feed (0).
+
+    With a heat pump it feeds directly where hot enough and the heat pump lifts it in every other hour (the
+    preheat rule does not apply). ``connection_kw`` caps the heat output in every hour (the capacity of the
+    connection that carries it to the study's network).
 
     Parameters
     ----------
@@ -137,7 +159,11 @@ def source_producer(
         The source: heat it can give at full availability, its temperature, hourly availability factor and
         the price of its heat.
     supply_c
-        The network's supply temperature in each hour.
+        The network's supply temperature in each hour (°C).
+    return_c
+        The network's return temperature (°C), below every supply temperature.
+    need_kw
+        The heat the network needs in each hour (demand + losses, kW): the preheating cap is ``f_t × need_kw``.
     approach_k
         Temperature difference a heat exchanger needs: the source feeds directly in hours where
         ``temperature_c ≥ supply_c + approach_k``.
@@ -146,15 +172,29 @@ def source_producer(
     heat_pump
         ``None`` (no heat pump), or ``{"capacity_kw", "eta", "om_eur_per_mwh", "max_cop"}`` (``max_cop``
         default :data:`MAX_COP`): lifts the source's heat in the hours it is too cold to feed directly.
+    taken_kw
+        Heat other users take from the source in each hour (kW); ``None``: nobody else.
+    connection_kw
+        Largest heat output in any hour (kW); ``None``: no such limit.
 
     Returns
     -------
     (Producer, numpy.ndarray)
-        The producer and the hourly COP (``inf`` in direct hours, ``nan`` where it cannot run).
+        The producer (``preheat_hours`` marks the hours it preheats) and the hourly COP (``inf`` in direct and
+        preheat hours, ``nan`` where it cannot run).
     """
     T = len(supply_c)
-    avail_kw = capacity_kw * np.asarray(availability, dtype=float)
-    direct = temperature_c >= np.asarray(supply_c) + approach_k
+    supply = np.asarray(supply_c, dtype=float)
+    need = np.broadcast_to(np.asarray(need_kw, dtype=float), (T,))
+    if np.any(supply <= return_c):
+        raise ScenarioError(
+            f"source {name}: the return temperature {return_c:g} °C must be below every supply temperature"
+        )
+    taken = np.zeros(T) if taken_kw is None else np.asarray(taken_kw, dtype=float)
+    avail_kw = np.clip(capacity_kw * np.asarray(availability, dtype=float) - taken, 0.0, None)
+    usable_c = temperature_c - approach_k
+    direct = usable_c >= supply
+    preheat = np.zeros(T, dtype=bool)
     max_kw = np.where(direct, avail_kw, 0.0)
     cost = np.full(T, float(heat_price_eur_per_mwh))
     elec = np.zeros(T)
@@ -162,7 +202,13 @@ def source_producer(
     cop_h = np.where(direct, np.inf, np.nan)
     kind = "excess_heat"
     nominal = capacity_kw
-    if heat_pump is not None:
+    if heat_pump is None:
+        preheat = ~direct & (usable_c > return_c)
+        f = (usable_c - return_c) / (supply - return_c)
+        max_kw = np.where(preheat, np.minimum(avail_kw, f * need), max_kw)
+        share = np.where(preheat, 1.0, share)
+        cop_h = np.where(preheat, np.inf, cop_h)
+    else:
         ceiling = heat_pump.get("max_cop", MAX_COP)
         c = cop(supply_c, temperature_c, eta=heat_pump["eta"], max_cop=ceiling)
         lift = ~direct & (c > 1.0)
@@ -181,6 +227,8 @@ def source_producer(
         share = np.where(lift, from_source, share)
         kind = "excess_heat_heat_pump"
         nominal = max(capacity_kw if direct.any() else 0.0, heat_pump["capacity_kw"])
+    if connection_kw is not None:
+        max_kw = np.minimum(max_kw, float(connection_kw))
     producer = Producer(
         name=name,
         kind=kind,
@@ -189,10 +237,12 @@ def source_producer(
         cost_eur_per_mwh=cost,
         electricity_mwh_per_mwh=elec,
         excess_share=share,
+        preheat_hours=preheat,
     )
     logger.info(
-        "Source %s: %.0f kW at %.0f °C, %.0f MWh/a available, direct in %d h%s",
+        "Source %s: %.0f kW at %.0f °C, %.0f MWh/a available, direct in %d h%s%s",
         name, capacity_kw, temperature_c, avail_kw.sum() / 1000, int(direct.sum()),
-        "" if heat_pump is None else f", heat pump in {int(lift.sum())} h",
+        f", preheats in {int(preheat.sum())} h" if heat_pump is None else f", heat pump in {int(lift.sum())} h",
+        "" if connection_kw is None else f", at most {connection_kw:.0f} kW through its connection",
     )  # fmt: skip
     return producer, cop_h
