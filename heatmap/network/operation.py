@@ -16,7 +16,9 @@ With a supply curve (scenario ``temperatures.supply_curve``) each hour has the n
 (``q_boost = ṁ c_p (target − t_own)``); a source at or above the target delivers at the target, all of its heat its
 own. A selling prosumer feeds in at its ``t_feed_in_c``, or, below the target, preheats the same way (its sale
 being its own heat). The source's capacity limits its own heat; the booster is not capacity-limited
-(:func:`own_share`).
+(:func:`own_share`, at the network's return temperature). Where the return water arrives colder than that and a
+feed-in at its full capacity would exceed it, the feed-in's flow is trimmed to its capacity and the hour solved
+once more.
 
 The pumps follow the load as a differential-pressure control does: each network starts at its design pump lift,
 and where its critical consumer lacks the minimum differential pressure (fittings counted, plus the design's
@@ -263,7 +265,8 @@ def hour_tables(
         Feeders: ``source_id``, ``kind`` (source or prosumer), ``q_kw`` (heat fed in), ``q_own_kw``, ``q_boost_kw``,
         ``t_supply_c`` (the water sent), ``t_own_max_c`` (its own heat's temperature), ``t_inlet_c`` (return water
         arriving), ``mdot_kg_per_s``, ``holds_pressure``, ``pump_lift_bar`` (the pressure holder's only),
-        ``pump_power_kw``. The split: ``q_own = q (t_own − t_in) / (t_supply − t_in)`` where ``t_own < t_supply``.
+        ``pump_power_kw``. The split: ``q_own = q (t_own − t_return) / (t_supply − t_return)`` where
+        ``t_own < t_supply`` (``t_return`` the network's return temperature), ``q_boost = q − q_own``.
         Consumers: ``consumer_id``, ``q_kw``, ``mdot_kg_per_s``, ``t_supply_c``, ``min_supply_c``, ``margin_k``,
         ``t_return_c``, ``dp_bar`` (checked: fittings counted), ``min_dp_bar``, ``bypass``,
         ``bypass_mdot_kg_per_s``. Pipes: ``pipe_id``, ``edge_id``, ``circuit``, ``v_m_per_s``, ``pa_per_m``,
@@ -286,7 +289,7 @@ def hour_tables(
     node = np.where(is_source, src.node.reindex(ids).to_numpy(), cons.node.reindex(ids).to_numpy())
     j = sim.junctions
     t_in = j[j.circuit == "return"].groupby("node").t_c.first().reindex(node).to_numpy(dtype=float)
-    share = own_share(t_own, t_water, t_in)
+    share = own_share(t_own, t_water, net.conditions.t_return_c)
     q = s.q_supplied_kw.to_numpy(dtype=float)
     holds = ids.isin(holders).to_numpy() & is_source
     feeders = pd.DataFrame(
@@ -347,6 +350,8 @@ def hour_tables(
     return feeders, consumers, pipes
 
 
+MAX_TRIM_ROUNDS = 3
+"""Simulations that may trim feed-ins at full capacity whose own heat the colder return water lifts above it."""
 MAX_BYPASS_ROUNDS = 6
 """Simulations that may add bypass flow to consumers still too cold (each raises their flow at least 1.5×)."""
 
@@ -453,6 +458,18 @@ def simulate_hour(net: DesignedNetwork, hour: OperatingHour, *, bypass_margin_k:
             lift[k] = min(lift[k] + d, net.max_lift_bar)
         sim, service = solve(sorted(raise_lift), bypass)
     feeders, consumer_table, pipe_table = hour_tables(net, hour, sim, service, holders, bypass)
+    for _ in range(MAX_TRIM_ROUNDS if target is not None else 0):
+        # a feed-in at its full capacity meets return water colder than the return temperature: it holds its
+        # capacity, its flow trimmed to it, and the hour is solved again
+        own = feeders.set_index("source_id").q_own_kw.reindex(src.index)
+        over = (own > src.capacity_kw * (1 + 1e-9)) & ~src.index.isin(holders) & own.notna()
+        if not over.any():
+            break
+        trim = (src.capacity_kw / own)[over] * (1 - 1e-6)
+        sources["mdot_kg_per_s"] = sources.mdot_kg_per_s * sources.source_id.map(trim).fillna(1.0).to_numpy()
+        sim, service = solve(sorted(set(src.tree[over])), bypass)
+        feeders, consumer_table, pipe_table = hour_tables(net, hour, sim, service, holders, bypass)
+        logger.debug("Hour %r: feed-ins %s trimmed to their capacity", hour.name, ", ".join(map(str, own.index[over])))
     violations = _checked(net, sim, service, feeders, target).assign(hour=hour.name)
     logger.info(
         "Hour %r: %.0f kW drawn by %d consumers, %d sources running, %d prosumers selling, supply %s, %d violations",
