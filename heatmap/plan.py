@@ -290,22 +290,44 @@ def plan_from_scenario(scn: Scenario, *, progress: Callable[[str], None] | None 
             cost_column=scn.network.cost_column,
         )
         t, lim, net = scn.temperatures, scn.limits, scn.network
-        water = sizing.water_properties(t.supply_c, t.return_c)
+        curve = t.supply_curve if scn.operation is not None else None
+        water = sizing.water_properties(t.supply_c if curve is None else curve.max_c, t.return_c)
         routed_consumers = [c for c in con_nodes if c not in set(tree.unreachable)]
         cons_routed = cons.set_index("consumer_id").loc[routed_consumers]
         consumer_node = np.array([con_nodes[c] for c in routed_consumers])
         src_t = src.set_index("source_id").t_supply_c
-        t_supply_by_tree = {tr: float(src_t[source_at[root]]) for tr, root in tree.root_of_tree.items()}
+        t_supply_by_tree = {
+            tr: float(src_t[source_at[root]]) if curve is None else curve.max_c
+            for tr, root in tree.root_of_tree.items()
+        }
+        # With a supply curve the design case runs at its highest temperature, and a preheating source delivers
+        # its capacity over its own share (its booster adds the rest; operation.own_share).
+        design_capacity_kw = src.set_index("source_id").capacity_kw
+        if curve is not None:
+            design_capacity_kw = design_capacity_kw / operation.own_share(src_t, curve.max_c, t.return_c)
         edges = tree.edges.merge(
             cand.edges[["edge_id", "length_m", "kind", "surface", "cost_factor"]], on="edge_id", how="left"
         )
         node_load_kw = pd.Series(cons_routed.peak_load_kw.to_numpy(), index=consumer_node)
-        feeds = _feed_ins(tree, src, source_at, node_load_kw, net.simultaneity)
-        loads = _site_loads(scn.operation, cons_routed, t_return_c=t.return_c) if scn.operation else None
+        feeds = _feed_ins(tree, source_at, node_load_kw, net.simultaneity, design_capacity_kw)
+        loads, outdoor, targets = None, None, None
+        if scn.operation is not None:
+            loads, outdoor = _site_loads(scn.operation, cons_routed, t_return_c=t.return_c)
+            if curve is not None:
+                targets = pd.Series(curve.at(outdoor.to_numpy()), index=outdoor.index, name="t_supply_target_c")
         hour_cases = []
         if loads is not None:
             hour_cases = _sizing_hours(
-                scn.operation, loads, cons_routed, consumer_node, src, source_at, tree, t_supply_by_tree, t.return_c
+                scn.operation,
+                loads,
+                cons_routed,
+                consumer_node,
+                src,
+                source_at,
+                tree,
+                t_supply_by_tree,
+                t.return_c,
+                targets=targets,
             )
         sized = sizing.design_network(
             edges,
@@ -345,13 +367,15 @@ def plan_from_scenario(scn: Scenario, *, progress: Callable[[str], None] | None 
             src,
             source_at,
             cand,
+            t_design_c=None if curve is None else curve.max_c,
+            design_capacity_kw=design_capacity_kw,
         )
         sim, violations, rounds, edges = case.simulation, case.violations, case.rounds, case.edges
 
     year = None
     if scn.operation is not None:
         with timer.stage("operation"):
-            year = _operation(scn.operation, loads, designed, sim, violations, cons_routed, src)
+            year = _operation(scn.operation, loads, outdoor, curve, designed, case, cons_routed, src)
             parts = [violations.assign(hour="design peak"), *(h.violations for h in year.hours)]
             violations = pd.concat([v for v in parts if len(v)] or parts[:1], ignore_index=True)
 
@@ -438,7 +462,13 @@ class OperatingYear:
 
 
 def _site_loads(op, cons_routed: pd.DataFrame, *, t_return_c: float):
-    """Hourly net heat of every routed consumer over the operation's year (:class:`heatmap.energy.trade.SiteLoads`)."""
+    """Hourly net heat of every routed consumer over the operation's year, and the year's outdoor temperature.
+
+    Returns
+    -------
+    tuple
+        The loads (:class:`heatmap.energy.trade.SiteLoads`) and the hourly outdoor temperature (°C).
+    """
     from heatmap.demand.climate import year_index
     from heatmap.demand.profiles import read_hourly
     from heatmap.energy import trade
@@ -471,16 +501,20 @@ def _site_loads(op, cons_routed: pd.DataFrame, *, t_return_c: float):
             f"prosumers {', '.join(cold)} feed in at a t_feed_in_c at or below the return temperature "
             f"{t_return_c:g} °C ('temperatures.return_c'): they cannot deliver heat; raise their t_feed_in_c"
         )
-    return loads
+    return loads, outdoor
 
 
-def _sizing_hours(op, loads, cons_routed, consumer_node, src, source_at, tree, t_supply_by_tree, t_return_c):
+def _sizing_hours(
+    op, loads, cons_routed, consumer_node, src, source_at, tree, t_supply_by_tree, t_return_c, *, targets=None
+):
     """Hours of the year the pipes are sized for besides the design case (:func:`sizing.design_network`).
 
     The sources are dispatched over the year in merit order as operation runs them (the network's losses not yet
     known, left out), and each pipe then carries the hours that matter (:func:`heatmap.energy.trade.sizing_hours`:
     highest load, summer's least, prosumers' largest sale, and each own-profile site's largest draw and sale). A
-    prosumer's sale counts as the heat carrying its flow at its network's temperature difference.
+    prosumer's sale counts as the heat carrying its flow at its network's temperature difference. With a supply
+    curve (``targets``: each hour's supply temperature) the hour's loads and sources' heat count as the heat
+    carrying their flow at the hour's temperature difference, and a preheating source's capacity limits its own heat.
     """
     from heatmap.energy import trade
 
@@ -492,6 +526,7 @@ def _sizing_hours(op, loads, cons_routed, consumer_node, src, source_at, tree, t
         tree=lambda d: d.node.map(tree_of_node).to_numpy(),
         capacity_kw=lambda d: s.capacity_kw.reindex(d.source_id).to_numpy(),
         role=lambda d: s.role.reindex(d.source_id).to_numpy(),
+        t_supply_c=lambda d: s.t_supply_c.reindex(d.source_id).to_numpy(),
     )
     sources = sources[sources.tree.notna()]
     year = trade.source_hours(
@@ -500,6 +535,7 @@ def _sizing_hours(op, loads, cons_routed, consumer_node, src, source_at, tree, t
         sources,
         pd.Series(dtype=float),
         min_source_share=op.min_pressure_source_share,
+        capacity_factor=_capacity_factor(sources, targets, t_return_c),
     )
     t_tree = node_of_site.map(tree_of_node).map(t_supply_by_tree)
     flow_equivalent = (t_tree - t_return_c) / (cons_routed.t_feed_in_c.set_axis(ids) - t_return_c)
@@ -507,16 +543,36 @@ def _sizing_hours(op, loads, cons_routed, consumer_node, src, source_at, tree, t
     for hour in trade.sizing_hours(year, summer_months=op.summer_months):
         load = pd.Series(hour.consumer_kw.reindex(ids).to_numpy(), index=node_of_site.reindex(ids).to_numpy())
         feed_src = hour.source_kw.set_axis(sources.set_index("source_id").node.reindex(hour.source_kw.index).to_numpy())
+        if targets is not None:  # a kW drawn or delivered at the hour's temperature carries more flow than at design
+            at_hour = (max(t_supply_by_tree.values()) - t_return_c) / (float(targets[hour.time]) - t_return_c)
+            load, feed_src = load * at_hour, feed_src * at_hour
         sale = hour.sale_kw * flow_equivalent.reindex(hour.sale_kw.index)
         feed_sale = sale.set_axis(node_of_site.reindex(sale.index).to_numpy())
         cases.append((load.fillna(0.0), pd.concat([feed_src, feed_sale]).groupby(level=0).sum()))
     return cases
 
 
-def _operation(op, loads, designed, sim, violations, cons_routed, src) -> OperatingYear:
-    """Run the scenario's year of operation on the designed network (section ``operation``)."""
+def _capacity_factor(sources: pd.DataFrame, targets: pd.Series | None, t_return_c: float) -> pd.DataFrame | None:
+    """Heat each source can deliver per kW of its capacity in each hour: 1 over its own share (a booster adds the rest).
+
+    ``None`` without a supply curve (every source at its own temperature, its capacity all it delivers).
+    """
+    if targets is None:
+        return None
+    t_own = sources.t_supply_c.to_numpy(dtype=float)
+    share = operation.own_share(t_own[None, :], targets.to_numpy()[:, None], t_return_c)
+    return pd.DataFrame(1.0 / share, index=targets.index, columns=sources.source_id.astype(str).to_numpy())
+
+
+def _operation(op, loads, outdoor, curve, designed, case, cons_routed, src) -> OperatingYear:
+    """Run the scenario's year of operation on the designed network (section ``operation``).
+
+    With a supply curve (``temperatures.supply_curve``) each hour's supply temperature follows the outdoor
+    temperature; the design case (``case``) is reported as the first hour, at the curve's highest temperature.
+    """
     from heatmap.energy import trade
 
+    sim, violations = case.simulation, case.violations
     sites = cons_routed.reset_index()
     tree_of = designed.consumers.set_index(designed.consumers.consumer_id.astype(str)).tree
     loss_by_tree = (
@@ -526,20 +582,30 @@ def _operation(op, loads, designed, sim, violations, cons_routed, src) -> Operat
     )
     s = src.set_index("source_id")
     sources = designed.sources.assign(role=s.role.reindex(designed.sources.source_id).to_numpy())
-    year = trade.source_hours(loads, tree_of, sources, loss_by_tree, min_source_share=op.min_pressure_source_share)
-    hours = [
-        operation.simulate_hour(designed, h, bypass_margin_k=op.bypass_margin_k if op.bypass else None)
-        for h in trade.hours_that_matter(year, summer_months=op.summer_months)
-    ]
+    t_return = designed.conditions.t_return_c
+    targets = None if curve is None else pd.Series(curve.at(outdoor.to_numpy()), index=outdoor.index)
+    factor = _capacity_factor(sources, targets, t_return)
+    year = trade.source_hours(
+        loads, tree_of, sources, loss_by_tree, min_source_share=op.min_pressure_source_share, capacity_factor=factor
+    )
+    hours = []
+    for h in trade.hours_that_matter(year, summer_months=op.summer_months):
+        if targets is not None:
+            h = dataclasses.replace(h, t_out_c=float(outdoor[h.time]), t_supply_target_c=float(targets[h.time]))
+        hours.append(operation.simulate_hour(designed, h, bypass_margin_k=op.bypass_margin_k if op.bypass else None))
     design_hour = operation.OperatingHour(
         "design peak",
         None,
         sim.consumers.set_index("consumer_id").q_kw,
         sim.sources.set_index("source_id").q_supplied_kw,
         pd.Series(dtype=float),
+        t_supply_target_c=None if curve is None else float(curve.max_c),
     )
     roots = designed.sources.groupby("tree").first().source_id.tolist()
-    design = operation.HourResult(design_hour, sim, violations, roots, dict(designed.conditions.pump_lift_bar))
+    empty = pd.Series(dtype=float)
+    tables = operation.hour_tables(designed, design_hour, sim, case.service, roots, empty)
+    lift = dict(designed.conditions.pump_lift_bar)
+    design = operation.HourResult(design_hour, sim, violations, roots, lift, empty, *tables)
     companies = trade.company_trade(
         year,
         sites,
@@ -556,20 +622,23 @@ def _operation(op, loads, designed, sim, violations, cons_routed, src) -> Operat
         "curtailed_mwh": float(year.curtailed_kw.sum() / 1000),
         "losses_mwh": float(loss_by_tree.sum() * len(year.index) / 1000),
     }
+    if factor is not None:  # of the sources' heat, what their boosters lifted (1 − own share)
+        boost = year.source_kw * (1 - 1 / factor.reindex(columns=year.source_kw.columns).fillna(1.0))
+        totals["boosted_by_sources_mwh"] = float(boost.to_numpy().sum() / 1000)
     return OperatingYear(design, hours, companies, totals)
 
 
 def _feed_ins(
-    tree: routing.RoutedTree, src: gpd.GeoDataFrame, source_at: dict[int, str], node_load_kw: pd.Series, rule: str
+    tree: routing.RoutedTree, source_at: dict[int, str], node_load_kw: pd.Series, rule: str, capacity_kw: pd.Series
 ) -> pd.DataFrame:
     """Heat each non-root source of a shared network feeds in at the design peak.
 
-    Every source of a network runs at the same share of its capacity: the network's diversified design load
-    over the capacity of all its sources (at most 1); the root source, holding the pressure, also covers the
-    network's losses.
+    Every source of a network runs at the same share of its capacity (``capacity_kw``: the heat it can deliver
+    at the design, per source id): the network's diversified design load over the capacity of all its sources
+    (at most 1); the root source, holding the pressure, also covers the network's losses.
     """
     tree_of = tree.tree_of_node
-    capacity = src.set_index("source_id").capacity_kw
+    capacity = capacity_kw
     roots = set(tree.root_of_tree.values())
     rows = [(sid, node, int(tree_of[node])) for node, sid in source_at.items() if node in tree_of and node not in roots]
     feeds = pd.DataFrame(rows, columns=["source_id", "node", "tree"])
@@ -581,10 +650,29 @@ def _feed_ins(
     return feeds.assign(q_kw=capacity.reindex(feeds.source_id).to_numpy() * share.reindex(feeds.tree).to_numpy())
 
 
-def _design_case(scn, timer, sized, roots, feeds, catalogue, water, cons_routed, consumer_node, src, source_at, cand):
+def _design_case(
+    scn,
+    timer,
+    sized,
+    roots,
+    feeds,
+    catalogue,
+    water,
+    cons_routed,
+    consumer_node,
+    src,
+    source_at,
+    cand,
+    *,
+    t_design_c: float | None,
+    design_capacity_kw: pd.Series,
+):
     """Set up the design case of the sized network and simulate it (:func:`heatmap.network.hydraulics.design_case`).
 
-    Returns the design case and the designed network as hours of operation simulate it again.
+    With a supply curve every source's water leaves at ``t_design_c`` (the curve's highest), a preheating source
+    boosted to it, and its capacity in the capacity check is the heat it then delivers (``design_capacity_kw``).
+    Returns the design case and the designed network as hours of operation simulate it again (with the sources'
+    own temperatures and capacities).
     """
     t, lim, net = scn.temperatures, scn.limits, scn.network
     edges = sized.edges
@@ -603,16 +691,22 @@ def _design_case(scn, timer, sized, roots, feeds, catalogue, water, cons_routed,
     s = src.set_index("source_id")
     ids = [source_at[roots[tr]] for tr in sorted(roots)] + feeds.source_id.tolist()
     t_supply = s.t_supply_c.reindex(ids).to_numpy()
-    feed_mdot = feeds.q_kw.to_numpy() * 1000 / (water.cp_j_per_kgk * (t_supply[len(roots) :] - t.return_c))
-    sources = pd.DataFrame(
+    own = pd.DataFrame(
         {
             "source_id": ids,
             "node": [roots[tr] for tr in sorted(roots)] + feeds.node.tolist(),
             "t_supply_c": t_supply,
             "capacity_kw": s.capacity_kw.reindex(ids).to_numpy(),
             "tree": sorted(roots) + feeds.tree.tolist(),
-            "mdot_kg_per_s": np.concatenate([np.full(len(roots), np.nan), feed_mdot]),
         }
+    )
+    if t_design_c is not None:
+        t_supply = np.full(len(ids), float(t_design_c))
+    feed_mdot = feeds.q_kw.to_numpy() * 1000 / (water.cp_j_per_kgk * (t_supply[len(roots) :] - t.return_c))
+    sources = own.assign(
+        t_supply_c=t_supply,
+        capacity_kw=design_capacity_kw.reindex(ids).to_numpy(),
+        mdot_kg_per_s=np.concatenate([np.full(len(roots), np.nan), feed_mdot]),
     )
     used_nodes = np.unique(np.concatenate([edges.from_node, edges.to_node]))
     xy = shapely.get_coordinates(cand.nodes.geometry.values[used_nodes])
@@ -646,11 +740,16 @@ def _design_case(scn, timer, sized, roots, feeds, catalogue, water, cons_routed,
         consumers=consumers[["consumer_id", "node", "tree"]].assign(
             t_feed_in_c=cons_routed.t_feed_in_c.to_numpy() if "t_feed_in_c" in cons_routed else np.nan
         ),
-        sources=sources.drop(columns="mdot_kg_per_s"),
+        sources=own,
         conditions=dataclasses.replace(conditions, pump_lift_bar=dict(case.pump_lift_bar)),
         limits=limits,
         water=water,
         lift_margin_bar=net.pump_lift_margin_bar,
         max_lift_bar=net.max_pump_lift_bar,
+        # the pipes layer numbers the design simulation's pipes in order (heatmap.io.outputs.plan_tables)
+        pipe_ids=pd.Series(
+            np.arange(len(case.simulation.pipes)),
+            index=pd.MultiIndex.from_arrays([case.simulation.pipes.edge_id, case.simulation.pipes.circuit]),
+        ),
     )
     return case, designed

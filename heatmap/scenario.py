@@ -388,6 +388,45 @@ class Consumers(_Section):
     )
 
 
+class SupplyCurve(_Section):
+    """The network's heating curve: the supply temperature by outdoor temperature, linear between two points.
+
+    In every hour of the operation's year the water leaves every source (and the pressure-holding pump) at
+    ``curve(t_out)`` (:func:`heatmap.demand.climate.supply_temperature_c`, the curve of the concept study's
+    ``network.supply``); the design case runs at ``max_c``. A source whose own ``t_supply_c`` is below the hour's
+    temperature preheats: its own heat lifts the water from the return temperature to its ``t_supply_c``, a
+    booster at the source lifts it on to the network's temperature (the booster is not capacity-limited: the
+    source's ``capacity_kw`` limits its own heat). Needs the ``operation`` section (the outdoor temperature).
+    """
+
+    max_c: float = _f(
+        ...,
+        "supply temperature, °C, at and below outdoor_at_max_c (the coldest hours; the design case runs at it)",
+        ge=20,
+        le=150,
+    )
+    min_c: float = _f(..., "supply temperature, °C, at and above outdoor_at_min_c (the warmest hours)", ge=20, le=150)
+    outdoor_at_max_c: float = _f(
+        ...,
+        "outdoor temperature, °C, at and below which the supply is max_c (often the design outdoor temperature)",
+        ge=-70,
+        le=50,
+    )
+    outdoor_at_min_c: float = _f(..., "outdoor temperature, °C, at and above which the supply is min_c", ge=-70, le=50)
+
+    def at(self, outdoor_c: Any) -> Any:
+        """Return the supply temperature (°C) at the outdoor temperatures ``outdoor_c`` (°C)."""
+        from heatmap.demand.climate import supply_temperature_c
+
+        return supply_temperature_c(
+            outdoor_c,
+            max_c=self.max_c,
+            min_c=self.min_c,
+            outdoor_at_max_c=self.outdoor_at_max_c,
+            outdoor_at_min_c=self.outdoor_at_min_c,
+        )
+
+
 class Temperatures(_Section):
     """Design temperatures in °C."""
 
@@ -402,6 +441,11 @@ class Temperatures(_Section):
     ground_c: float = _f(8.0, "undisturbed ground temperature around buried pipes", ge=-20, le=40)
     min_consumer_supply_c: float = _f(
         70.0, "lowest supply temperature acceptable at a consumer without its own min_supply_c", ge=5, le=150
+    )
+    supply_curve: SupplyCurve | None = _f(
+        None,
+        "sliding supply temperature of the network by outdoor temperature in every hour of the operation's year "
+        "(optional; see SupplyCurve); without it every source supplies its own t_supply_c in every hour",
     )
 
 
@@ -1037,6 +1081,41 @@ def _consistency(scn: Scenario, *, for_plan: bool) -> list[tuple[tuple, str]]:
                 f"'temperatures.ground_c' ({t.ground_c} °C) must be below 'temperatures.return_c' ({t.return_c} °C)",
             )
         )
+    curve = t.supply_curve
+    if curve is not None:
+        if scn.operation is None:
+            problems.append(
+                (
+                    ("temperatures", "supply_curve"),
+                    "'temperatures.supply_curve' needs an 'operation' section (its outdoor temperature sets each "
+                    "hour's supply temperature); add one or drop the curve",
+                )
+            )
+        if curve.max_c < curve.min_c:
+            problems.append(
+                (
+                    ("temperatures", "supply_curve", "max_c"),
+                    f"'temperatures.supply_curve.max_c' ({curve.max_c} °C) must be at least "
+                    f"'temperatures.supply_curve.min_c' ({curve.min_c} °C)",
+                )
+            )
+        if curve.outdoor_at_max_c >= curve.outdoor_at_min_c:
+            problems.append(
+                (
+                    ("temperatures", "supply_curve", "outdoor_at_max_c"),
+                    f"'temperatures.supply_curve.outdoor_at_max_c' ({curve.outdoor_at_max_c} °C) must be below "
+                    f"'temperatures.supply_curve.outdoor_at_min_c' ({curve.outdoor_at_min_c} °C): the supply is "
+                    f"hottest in the coldest hours",
+                )
+            )
+        if curve.min_c <= t.return_c:
+            problems.append(
+                (
+                    ("temperatures", "supply_curve", "min_c"),
+                    f"'temperatures.supply_curve.min_c' ({curve.min_c} °C) must be above 'temperatures.return_c' "
+                    f"({t.return_c} °C)",
+                )
+            )
     n = scn.network
     if n.initial_pump_lift_bar > n.max_pump_lift_bar:
         problems.append(

@@ -522,6 +522,7 @@ def plan_data(study: Study) -> dict[str, Any]:
             "return_c": t.return_c,
             "ground_c": t.ground_c,
             "min_consumer_supply_c": t.min_consumer_supply_c,
+            "supply_curve": t.supply_curve.model_dump(),
         },
         "limits": dict(net.limits),
         "network": dict(net.network),

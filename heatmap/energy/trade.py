@@ -146,6 +146,7 @@ def source_hours(
     losses_kw: pd.Series,
     *,
     min_source_share: float,
+    capacity_factor: pd.DataFrame | None = None,
 ) -> Year:
     """Dispatch the sources of each network in merit order, every hour (see the module docstring).
 
@@ -161,6 +162,11 @@ def source_hours(
         Heat lost by each network (kW), by tree.
     min_source_share
         Share of each hour's load plus losses the sources supply at least (prosumers' sales beyond are curtailed).
+    capacity_factor
+        Heat each source can deliver per kW of its capacity, per hour (hours × source ids); ``None``: 1. With a
+        supply curve a source colder than the hour's supply temperature preheats and a booster lifts the rest, so
+        it delivers its capacity over its own share (:func:`heatmap.network.operation.own_share`): the dispatch
+        stays in heat delivered, the capacity limits the source's own heat, the booster is not capacity-limited.
 
     Returns
     -------
@@ -185,12 +191,20 @@ def source_hours(
         rest = gross - (total_sold - surplus)
         for role in ("excess_heat", "backup"):
             mine = sources[(sources.tree == tree) & (sources.role == role)]
-            capacity = float(mine.capacity_kw.sum())
-            if capacity <= 0:
+            if capacity_factor is None:
+                caps = {sid: cap for sid, cap in zip(mine.source_id.astype(str), mine.capacity_kw, strict=True)}
+                capacity = float(mine.capacity_kw.sum())
+            else:  # each hour's heat deliverable: the capacity times the hour's factor
+                caps = {
+                    sid: cap * capacity_factor[sid].to_numpy()
+                    for sid, cap in zip(mine.source_id.astype(str), mine.capacity_kw, strict=True)
+                }
+                capacity = sum(caps.values(), np.zeros(len(loads.index)))
+            if np.max(capacity, initial=0.0) <= 0:
                 continue
             given = rest.clip(upper=capacity)
             share = given / capacity
-            for sid, cap in zip(mine.source_id.astype(str), mine.capacity_kw, strict=True):
+            for sid, cap in caps.items():
                 source_kw[sid] = share.to_numpy() * cap
             rest = rest - given
         unserved += rest

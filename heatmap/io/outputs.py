@@ -34,8 +34,10 @@ logger = logging.getLogger(__name__)
 GPKG_LAYERS = ("sources", "consumers", "pipes", "junctions", "streets")
 """Layers of ``plan.gpkg``, in this order."""
 OUTPUT_FILES = ("plan.gpkg", "map.html", "summary.json")
-OPERATION_FILES = ("trade.csv", "operating_hours.csv")
+OPERATION_FILES = ("trade.csv", "operating_hours.csv", "operating_consumers.csv", "operating_sources.csv")
 """Written besides :data:`OUTPUT_FILES` by a plan with a year of operation (scenario section ``operation``)."""
+OPERATION_LAYER = "pipes_by_hour"
+"""Layer of ``plan.gpkg`` written by a plan with a year of operation: every pipe in every simulated hour."""
 _MISSING = "–"
 
 
@@ -311,16 +313,86 @@ def plan_summary(plan, *, partial: bool = False) -> dict[str, Any]:
 def operation_summary(year) -> dict[str, Any]:
     """Summarise the year of operation: the hours that matter as simulated, the totals, each company's trade.
 
+    Each hour is its row of ``operating_hours.csv`` plus, as lists, the sources holding the pressure, the
+    ``pipe_id`` of every pipe whose flow runs against its drawn direction, and its feeders' records (the rows of
+    ``operating_sources.csv``).
+
     Parameters
     ----------
     year
         A :class:`heatmap.plan.OperatingYear`.
     """
+    hours = []
+    for h in (year.design, *year.hours):
+        hours.append(
+            {
+                **h.figures(),
+                "pressure_held_by": list(h.pressure_sources),
+                "reversed_pipe_ids": h.reversed_pipes(),
+                "feeders": h.sources.to_dict(orient="records"),
+            }
+        )
     return {
-        "hours": year.table,
+        "hours": hours,
         "totals_mwh_per_a": year.totals,
         "companies": year.trade.to_dict(orient="records"),
     }
+
+
+def operation_tables(year) -> dict[str, pd.DataFrame]:
+    """Return the year's hours as tidy tables, one value a cell: the files of :data:`OPERATION_FILES` by name.
+
+    ``operating_hours.csv`` one row per simulated hour (the design peak first); ``operating_consumers.csv`` hour ×
+    consumer; ``operating_sources.csv`` hour × source and selling prosumer (see
+    :func:`heatmap.network.operation.hour_tables`); ``trade.csv`` per company.
+
+    Parameters
+    ----------
+    year
+        A :class:`heatmap.plan.OperatingYear`.
+    """
+    import pandas as pd
+
+    results = (year.design, *year.hours)
+
+    def per_hour(attr: str) -> pd.DataFrame:
+        frames = [
+            getattr(h, attr).assign(hour=h.hour.name, time=None if h.hour.time is None else h.hour.time.isoformat())
+            for h in results
+        ]
+        table = pd.concat(frames, ignore_index=True)
+        return table[["hour", "time", *[c for c in table.columns if c not in ("hour", "time")]]]
+
+    return {
+        "trade.csv": year.trade,
+        "operating_hours.csv": pd.DataFrame([h.figures() for h in results]),
+        "operating_consumers.csv": per_hour("consumers"),
+        "operating_sources.csv": per_hour("sources"),
+    }
+
+
+def pipes_by_hour(plan) -> gpd.GeoDataFrame:
+    """Return the layer :data:`OPERATION_LAYER`: one row per pipe and simulated hour, with its geometry.
+
+    Fields: ``pipe_id``, ``edge_id``, ``circuit``, ``hour`` (its name), ``time``, ``v_m_per_s``, ``pa_per_m``,
+    ``mdot_kg_per_s``, ``reversed`` (flow against the drawn direction), ``t_from_c``, ``t_to_c`` (at the drawn
+    ends). A pipe of a network not running in an hour has empty results.
+    """
+    import geopandas as gpd
+    import pandas as pd
+
+    base = plan.pipes[["pipe_id", "edge_id", "circuit", "geometry"]]
+    frames = []
+    for h in (plan.operation.design, *plan.operation.hours):
+        res = h.pipes.drop(columns=["edge_id", "circuit"]).set_index("pipe_id")
+        frame = base.join(res, on="pipe_id")
+        frame["reversed"] = frame.reversed.astype("boolean").fillna(False).astype(bool)
+        frames.append(frame.assign(hour=h.hour.name, time=None if h.hour.time is None else h.hour.time.isoformat()))
+    layer = pd.concat(frames, ignore_index=True)
+    columns = ["pipe_id", "edge_id", "circuit", "hour", "time", "v_m_per_s", "pa_per_m", "mdot_kg_per_s"]
+    return gpd.GeoDataFrame(
+        layer[[*columns, "reversed", "t_from_c", "t_to_c", "geometry"]], geometry="geometry", crs=plan.pipes.crs
+    )
 
 
 # --- the summary on the command line -----------------------------------------------------------------
@@ -592,14 +664,30 @@ def _operation_lines(op: Mapping[str, Any]) -> list[str]:
     """Render the hours that matter (one line each) and the companies' trade (largest money first)."""
     lines = ["Hours that matter (the designed network simulated at each):"]
     for h in op.get("hours") or []:
-        checks = h.get("checks_failed")
+        checks = [k.removeprefix("check_") for k, v in h.items() if k.startswith("check_") and v == "fails"]
         verdict = "checks hold" if not checks else "fails " + ", ".join(checks)
-        running = ", ".join(h.get("sources_running") or []) or "–"
-        selling = f"; selling {', '.join(h['prosumers_selling'])}" if h.get("prosumers_selling") else ""
+        feeders = h.get("feeders") or []
+        running = ", ".join(str(f.get("source_id")) for f in feeders if f.get("kind") == "source") or "–"
+        selling = [str(f.get("source_id")) for f in feeders if f.get("kind") == "prosumer"]
+        selling_text = f"; selling {', '.join(selling)}" if selling else ""
         when = f" {h['time'][:13].replace('T', ' ')}h" if h.get("time") else ""
+        target = h.get("t_supply_target_c")
+        supply = f"; supply {_number(target, '.1f', '°C')}" if isinstance(target, int | float) else ""
+        outdoor = f" at {_number(h.get('t_out_c'), '.1f', '°C')}" if isinstance(h.get("t_out_c"), int | float) else ""
+        boost = h.get("boost_kw")
+        boosted = f" ({_number(boost, ',.0f', 'kW')} boosted)" if isinstance(boost, int | float) and boost > 0 else ""
         lines.append(
-            f"  {h.get('hour')}{when}: {_number(h.get('load_kw'), ',.0f', 'kW')} drawn; running {running}{selling}; "
-            f"{verdict}"
+            f"  {h.get('hour')}{when}{outdoor}: {_number(h.get('load_kw'), ',.0f', 'kW')} drawn{supply}; running "
+            f"{running}{boosted}{selling_text}; {verdict}"
+        )
+        lines.append(
+            f"    critical Δp {h.get('critical_consumer_id') or _MISSING} "
+            f"{_number(h.get('critical_consumer_dp_bar'), '.2f', 'bar')} (min "
+            f"{_number(h.get('min_consumer_dp_bar'), '.2f', 'bar')}); least supply margin "
+            f"{h.get('least_margin_consumer_id') or _MISSING} {_number(h.get('least_margin_k'), '+.1f', 'K')}; "
+            f"max {_number(h.get('max_velocity_m_per_s'), '.2f', 'm/s')} in pipe "
+            f"{_number(h.get('max_velocity_pipe_id'), '.0f')}, max {_number(h.get('max_pa_per_m'), ',.0f', 'Pa/m')} "
+            f"in pipe {_number(h.get('max_pa_per_m_pipe_id'), '.0f')}"
         )
     totals = op.get("totals_mwh_per_a") or {}
     missing = [
@@ -779,15 +867,15 @@ def write_plan_files(
     note = f" (PARTIAL plan: checks failed: {', '.join(checks)})" if partial else ""
     banner = f"Partial plan: written although checks fail ({', '.join(checks)}); see summary.json" if partial else None
     layers = plan_layers(plan)
+    operating = getattr(plan, "operation", None) is not None
+    gpkg_layers = {**layers, OPERATION_LAYER: pipes_by_hour(plan)} if operating else layers
     gpkg = folder / "plan.gpkg"
-    qgis_style.write_layer_styles(gpkg, write_gpkg(layers, gpkg, metadata=metadata, note=note))
+    qgis_style.write_layer_styles(gpkg, write_gpkg(gpkg_layers, gpkg, metadata=metadata, note=note))
     webmap.write_map(layers, folder / "map.html", title=plan.scenario.name, tiles=tiles, banner=banner)
     write_json(summary if summary is not None else plan_summary(plan, partial=partial), folder / "summary.json")
-    if getattr(plan, "operation", None) is not None:
-        import pandas as pd
-
-        plan.operation.trade.to_csv(folder / "trade.csv", index=False, float_format="%.4f")
-        pd.DataFrame(plan.operation.table).to_csv(folder / "operating_hours.csv", index=False)
+    if operating:
+        for name, table in operation_tables(plan.operation).items():
+            table.to_csv(folder / name, index=False, float_format="%.4f" if name == "trade.csv" else "%.6g")
 
 
 def write_plan(
