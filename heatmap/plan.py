@@ -241,7 +241,12 @@ def _check_source_temperatures(src: gpd.GeoDataFrame, cons: gpd.GeoDataFrame, t)
         )
 
 
-def plan_from_scenario(scn: Scenario, *, progress: Callable[[str], None] | None = None) -> Plan:
+def plan_from_scenario(
+    scn: Scenario,
+    *,
+    progress: Callable[[str], None] | None = None,
+    site_profiles_kw: pd.DataFrame | None = None,
+) -> Plan:
     """Plan the network a scenario describes.
 
     Parameters
@@ -250,6 +255,10 @@ def plan_from_scenario(scn: Scenario, *, progress: Callable[[str], None] | None 
         A validated scenario.
     progress
         Called with each stage's name when it finishes (see :data:`STAGES`).
+    site_profiles_kw
+        Hourly net heat (kW; + buys, − sells) of sites over the operation's year, one column per consumer id,
+        in place of those sites' columns of ``operation.site_profiles`` (a study drives its sink's draw by the
+        concepts' dispatch this way); every column must name a consumer.
 
     Returns
     -------
@@ -312,7 +321,7 @@ def plan_from_scenario(scn: Scenario, *, progress: Callable[[str], None] | None 
         feeds = _feed_ins(tree, source_at, node_load_kw, net.simultaneity, design_capacity_kw)
         loads, outdoor, targets = None, None, None
         if scn.operation is not None:
-            loads, outdoor = _site_loads(scn.operation, cons_routed, t_return_c=t.return_c)
+            loads, outdoor = _site_loads(scn.operation, cons_routed, t_return_c=t.return_c, given=site_profiles_kw)
             if curve is not None:
                 targets = pd.Series(curve.at(outdoor.to_numpy()), index=outdoor.index, name="t_supply_target_c")
         hour_cases = []
@@ -461,8 +470,10 @@ class OperatingYear:
         return [h.figures() for h in (self.design, *self.hours)]
 
 
-def _site_loads(op, cons_routed: pd.DataFrame, *, t_return_c: float):
+def _site_loads(op, cons_routed: pd.DataFrame, *, t_return_c: float, given: pd.DataFrame | None = None):
     """Hourly net heat of every routed consumer over the operation's year, and the year's outdoor temperature.
+
+    ``given`` columns (kW, on the year's hours) replace the site profiles' columns of the same consumers.
 
     Returns
     -------
@@ -480,6 +491,15 @@ def _site_loads(op, cons_routed: pd.DataFrame, *, t_return_c: float):
     own = None
     if op.site_profiles is not None:
         own = trade.read_site_profiles(op.site_profiles, index, sites)
+    if given is not None:
+        unknown = sorted(set(map(str, given.columns)) - set(sites.consumer_id.astype(str)))
+        if unknown or len(given) != len(index):
+            raise InputDataError(
+                f"site profiles given to the plan: {len(given)} hours for the year's {len(index)}, columns naming "
+                f"no routed consumer: {', '.join(unknown) or 'none'}"
+            )
+        given = given.set_axis(index)
+        own = given if own is None else own.drop(columns=given.columns, errors="ignore").join(given)
     loads = trade.site_loads(
         sites,
         outdoor,

@@ -801,6 +801,12 @@ class Scenario(_Section):
         return self._path
 
     @property
+    def design_supply_c(self) -> float:
+        """The supply temperature of the design case: the supply curve's highest where it applies, else supply_c."""
+        t = self.temperatures
+        return t.supply_curve.max_c if t.supply_curve is not None and self.operation is not None else t.supply_c
+
+    @property
     def given(self) -> frozenset[str]:
         """The keys (``section.key``) the scenario gave; every other setting is at its default."""
         keys: set[str] = set()

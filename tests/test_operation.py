@@ -114,30 +114,31 @@ def test_the_years_heat_and_money_add_up(kip):
 
 def test_a_prosumers_connection_is_sized_for_its_sale():
     with_sale = kip_plan()
-    without = kip_plan(**{"operation": None})
+    without = kip_plan(**{"operation": None, "temperatures.supply_curve": None})
     assert without.operation is None
     assert _service_pipe(with_sale, "kip_h2_electrolyser").dn > _service_pipe(without, "kip_h2_electrolyser").dn
 
 
 def test_a_summer_hour_too_cold_at_the_port_is_a_violation_of_that_hour_unless_it_bypasses():
-    """At 85 °C (the park's process minimum) the port's long branch cools too much in the summer's least load."""
-    port = next(i for i, c in enumerate(KIP_DATA["consumers"]["inline"]) if c["id"] == "port")
-    plan = kip_plan(**{f"consumers.inline.{port}.min_supply_c": 85, "operation.bypass": False})
+    """At the curve's summer 75 °C the port's long branch cools below its 70 °C in the summer's least load."""
+    port = next(c for c in KIP_DATA["consumers"]["inline"] if c["id"] == "port")
+    assert port["min_supply_c"] == 70
+    plan = kip_plan(**{"operation.bypass": False})
     assert not plan.ok
     v = plan.violations
     cold = v[v.check == "consumer_supply_temperature"]
     assert set(cold.element) == {"port"}
     assert all("summer" in h for h in cold.hour)
     assert (v.hour == "design peak").sum() == 0
-    # With the substations' bypass the port passes more flow in that hour, holds 85 °C and returns warmer.
-    bypassing = kip_plan(**{f"consumers.inline.{port}.min_supply_c": 85})
+    # With the substations' bypass the port passes more flow in that hour, holds 70 °C and returns warmer.
+    bypassing = kip_plan()
     assert bypassing.ok, bypassing.violations
     summer = next(h for h in bypassing.operation.hours if "summer" in h.hour.name)
     assert list(summer.bypass_mdot_kg_per_s.index) == ["port"]
     port_now = summer.simulation.consumers.set_index("consumer_id").loc["port"]
     port_before = next(h for h in plan.operation.hours if "summer" in h.hour.name)
     port_before = port_before.simulation.consumers.set_index("consumer_id").loc["port"]
-    assert 85 <= port_now.t_supply_c and port_now.t_return_c > 45 + 1
+    assert 70 <= port_now.t_supply_c and port_now.t_return_c > 45 + 1
     assert port_now.mdot_kg_per_s >= 1.5 * port_before.mdot_kg_per_s * (1 - 1e-9)  # at least one bypass step
     assert port_now.q_kw == pytest.approx(port_before.q_kw, rel=1e-6)  # the same load, more flow
     assert summer.simulation.energy_balance["residual_relative"] <= 1e-3
@@ -413,12 +414,19 @@ def test_revenue_purchase_and_npv_reproduce_from_trade_csv(tmp_path):
 
 
 def test_bundled_kip_networks_money_measured(kip):
-    """At the scenario's prices (45 €/MWh sold, Boliden's 10 and 20 €/MWh bought) and no value for the town's heat."""
+    """At the study's prices: the park companies pay 45 €/MWh, Boliden gets 10 and the electrolyser 20 €/MWh, and the
+    town's heat (the operator's own site) is worth the 34 €/MWh of the wood-chip heat it displaces."""
     f = kip.figures
-    assert f["revenue_eur_per_a"] == pytest.approx(1.1687e6, rel=1e-3)  # the park companies pay, not 9.66 M€/a
-    assert f["heat_purchase_cost_eur_per_a"] == pytest.approx(1.3550e6, rel=1e-3)
-    assert f["npv_eur"] / 1e6 == pytest.approx(-8.04, abs=0.05)
-    assert f["lcoh_eur_per_mwh"] == pytest.approx(13.1, abs=0.05)
+    bought = kip.operation.trade.set_index("company").bought_mwh
+    sold = kip.operation.trade.set_index("company").sold_mwh
+    park = bought.drop(index="Kokkolan Energia").sum()
+    assert park == pytest.approx(15_000 + 8_000 + 2_000 + 971, rel=1e-3)
+    assert f["revenue_eur_per_a"] == pytest.approx(45 * park + 34 * bought["Kokkolan Energia"], rel=1e-6)
+    assert f["heat_purchase_cost_eur_per_a"] == pytest.approx(
+        10 * sold["Boliden"] + 20 * sold["KIP Hydrogen (hypothetical)"], rel=1e-6
+    )
+    assert 0 < f["npv_eur"] < 160e6  # no longer the 160.8 M€ of the default 80 €/MWh
     flagged = {d["key"] for d in kip.money["on_defaults"]}
-    assert {"operation.own_sites_heat_value_eur_per_mwh", "economics.electricity_price_eur_per_mwh"} <= flagged
+    assert "operation.own_sites_heat_value_eur_per_mwh" not in flagged  # given by the study
+    assert "economics.electricity_price_eur_per_mwh" not in flagged  # the study's year's mean
     assert "economics.heat_price_eur_per_mwh" not in flagged  # not used with a year

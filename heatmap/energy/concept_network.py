@@ -89,7 +89,8 @@ def planned_heat_loss_coefficient(plan) -> tuple[float, float, float]:
     """Return the planned network's UA (W/K), its design-case losses (kW) and mean water temperature (°C).
 
     Rule: ``UA = Q_loss / ((T_supply + T_return) / 2 − T_ground)``, with ``Q_loss`` the heat lost by every pipe
-    (supply and return) in the plan's simulated design case and the plan's design temperatures. With this UA the
+    (supply and return) in the plan's simulated design case and the plan's design temperatures (the supply curve's
+    highest where the plan has one). With this UA the
     dispatch's hourly loss ``UA · ((T_supply + T_return) / 2 − T_ground)`` reproduces the simulated loss at the
     design temperatures. By hand it is about ``Σ U'·L`` over all pipes (catalogue U' per metre of pipe): the
     supply and return pipes of a route have the same U' and length, so their mean excess temperature is that of
@@ -106,7 +107,7 @@ def planned_heat_loss_coefficient(plan) -> tuple[float, float, float]:
         UA (W/K), losses at the design case (kW), the design mean temperature (°C).
     """
     t = plan.scenario.temperatures
-    mean_c = (t.supply_c + t.return_c) / 2
+    mean_c = (plan.scenario.design_supply_c + t.return_c) / 2
     losses_kw = float(plan.pipes.q_loss_kw.sum())
     ua = losses_kw * 1000.0 / (mean_c - t.ground_c)
     logger.info("Planned network: %.1f kW lost at the design case, UA %.0f W/K", losses_kw, ua)
