@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -457,12 +458,19 @@ class OperatingYear:
         Heat bought and sold per company and the money that changes hands.
     totals : dict
         The year's heat drawn, fed in by sources, sold by prosumers, unserved and curtailed (MWh).
+    hourly : heatmap.energy.trade.Year
+        Every hour of the year: each site's draw, each source's heat delivered (its booster's lift included).
+    own_share : pandas.DataFrame or None
+        Per hour and source, the share of its heat delivered that is its own (1 − the booster's lift; below 1
+        where the supply curve is above the source's temperature); ``None`` without a supply curve (all its own).
     """
 
     design: operation.HourResult
     hours: list[operation.HourResult]
     trade: pd.DataFrame
     totals: dict[str, float]
+    hourly: Any = None
+    own_share: pd.DataFrame | None = None
 
     @property
     def table(self) -> list[dict]:
@@ -645,7 +653,8 @@ def _operation(op, loads, outdoor, curve, designed, case, cons_routed, src) -> O
     if factor is not None:  # of the sources' heat, what their boosters lifted (1 − own share)
         boost = year.source_kw * (1 - 1 / factor.reindex(columns=year.source_kw.columns).fillna(1.0))
         totals["boosted_by_sources_mwh"] = float(boost.to_numpy().sum() / 1000)
-    return OperatingYear(design, hours, companies, totals)
+    own_share = None if factor is None else 1.0 / factor
+    return OperatingYear(design, hours, companies, totals, hourly=year, own_share=own_share)
 
 
 def _feed_ins(

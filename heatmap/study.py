@@ -19,8 +19,9 @@ the study's values, so each part runs and is checked exactly as it runs from its
 
 Rules the derivation follows (each a documented setting of the study):
 
-- A source's water on the network leaves at most ``temperature_c − temperatures.approach_k``; a boiler heats to
-  its ``t_supply_c`` (default the supply curve's highest).
+- A source's water on the network leaves at most ``temperature_c − temperatures.approach_k``, and its capacity on
+  the network is the heat it has: capacity × availability where that is one number (monthly or hourly
+  availability: its full capacity); a boiler heats to its ``t_supply_c`` (default the supply curve's highest).
 - A consumer needs ``t_supply_c`` (default ``temperatures.min_consumer_supply_c``) and returns at
   ``temperatures.return_c``. With ``profile: true`` its hourly net heat is its column of ``year.site_profiles``
   (the plan's year, and the match's hourly load); in the plan its annual demand is that profile's sum.
@@ -402,6 +403,18 @@ def source_capacity_kw(study: Study, s: StudySource, presets=None) -> float:
     return float(s.electric_input_kw) * _source_value(study, s, "heat_share_of_electric_input", presets)
 
 
+def _constant_availability(study: Study, s: StudySource, presets: Any) -> float:
+    """Return a source's availability where it is one number (the plan's capacity is the heat it has), else 1."""
+    if isinstance(s.availability, HourlyCsv | list):
+        return 1.0
+    if s.availability is not None:
+        return float(s.availability)
+    try:
+        return _source_value(study, s, "availability", presets)
+    except ScenarioError:
+        return 1.0
+
+
 def _hourly_csv(h: HourlyCsv) -> dict[str, str]:
     return {"csv": str(h.csv), "column": h.column}
 
@@ -453,7 +466,7 @@ def plan_data(study: Study) -> dict[str, Any]:
                 "name": s.name or s.id,
                 "lon": lon,
                 "lat": lat,
-                "capacity_kw": source_capacity_kw(study, s, presets),
+                "capacity_kw": source_capacity_kw(study, s, presets) * _constant_availability(study, s, presets),
                 "t_supply_c": min(
                     _source_value(study, s, "temperature_c", presets) - t.approach_k, t.supply_curve.max_c
                 ),

@@ -666,8 +666,12 @@ def test_kip_acid_heat_preheats_in_the_coldest_hours(kip_study):
     assert str(year.index[h]) == "2023-01-26 05:00:00"
     assert year.supply_c[h] == pytest.approx(109.5, abs=0.05)
     f = (105 - 5 - 45) / (year.supply_c[h] - 45)
-    cap = min(own - link.others_kw[h], f * (year.demand_kw[h] + year.losses_kw[h]), 11000.0)
-    assert cap > 0 and acid[h] == pytest.approx(cap, abs=1e-6)  # the cheapest heat runs at its cap
+    cap = min(own - link.others_kw[h], f * (year.demand_kw[h] + year.losses_kw[h]))
+    # the planned network's year decides: the dispatch holds the acid heat at what it sends the study, its own heat
+    # (the plan's own share in that hour is the preheat share f: a booster lifts the rest), within the preheat cap
+    assert acid[h] == pytest.approx(link.study_kw[h], abs=1e-6) and 0 < acid[h] <= cap + 1e-6
+    share = study.network.plan.operation.own_share.boliden_acid_heat.to_numpy()
+    assert share[h] == pytest.approx(f, rel=1e-9)
     assert (acid[cold] > 0).all()
     unit = next(u for u in r.figures["units"] if u["unit"] == "boliden_acid_heat")
     assert unit["preheat_hours_h"] == 215
@@ -681,18 +685,22 @@ def test_kip_acid_heat_preheats_in_the_coldest_hours(kip_study):
 def test_kip_dispatch_respects_the_planned_connection_and_the_shared_source(kip_study):
     study = kip_study
     link = study.links["boliden_acid_heat"]
-    assert link.connection_kw == 11000.0  # town_dh's peak_load_kw in kip_network.yaml
+    assert link.connection_kw == 11000.0  # town_dh's peak_load_kw in the study
     own = 15020 * 0.95 * np.ones(8760)
     # the plan's other consumers (Keliber, Umicore, port, the electrolyser's buildings) net of the electrolyser's sales
     assert 10_000 < link.others_kw.sum() / 1000 < 26_500 and link.others_kw.min() >= 0
+    # the sink never draws more than its connection carries; the study gets that draw plus the connection's losses
+    assert link.sink_draw_kw.max() <= link.connection_kw + 1e-6
+    losses = study.network.design_losses_kw
     for r in study.results[1:]:
         q = r.dispatch.heat_kw.boliden_acid_heat.to_numpy()
-        assert q.max() <= link.connection_kw + 1e-6
+        assert q.max() <= link.connection_kw + losses + 1e-6
         assert (q + link.others_kw).max() <= own.max() + 1e-6
         assert (q.sum() + link.others_kw.sum()) / 1000 <= own.sum() / 1000 + 1e-6
         b = r.network_bounds["boliden_acid_heat"]
-        assert b["hours_connection_binds"] == int((q >= 11000 - 1e-3).sum()) > 1000
+        assert b["hours_connection_binds"] == int((link.sink_draw_kw >= 11000 - 1e-3).sum()) > 1000
         assert b["hours_others_exceed_available"] == 0
+        assert b["max_deviation_from_the_plans_year_kw"] < 1e-3
     assert study.results[0].network_bounds == {}
 
 
@@ -735,7 +743,7 @@ def test_kip_cost_of_heat_is_the_sum_of_its_written_parts(kip_run):
 
 
 # A tiny study: one source, the sink and one other consumer on straight site links, a synthetic year.
-TINY = {"src": (0, 0), "sink": (800, 0), "other": (0, 600)}
+TINY = {"src": (0, 0), "backup": (-300, 0), "sink": (800, 0), "other": (0, 600)}
 
 
 def _tiny_study(tmp_path: Path, *, plan_year: int = 2023, operation: bool = True):
@@ -761,7 +769,12 @@ def _tiny_study(tmp_path: Path, *, plan_year: int = 2023, operation: bool = True
         "name": "tiny",
         "streets": {"source": "none", "max_service_length_m": 50},
         "links": {"site_to_site": True, "site_link_max_length_m": 2000, "site_link_surface": "open_terrain"},
-        "sources": {"inline": [{**site("src"), "capacity_kw": 4500, "t_supply_c": 95, "role": "excess_heat"}]},
+        "sources": {
+            "inline": [
+                {**site("src"), "capacity_kw": 3000, "t_supply_c": 95, "role": "excess_heat"},
+                {**site("backup"), "capacity_kw": 5000, "t_supply_c": 95, "role": "backup"},
+            ]
+        },
         "consumers": {
             "inline": [
                 {**site("sink"), "annual_demand_mwh": 9000, "peak_load_kw": 2000},
@@ -769,6 +782,7 @@ def _tiny_study(tmp_path: Path, *, plan_year: int = 2023, operation: bool = True
             ]
         },
         "temperatures": {"supply_c": 95, "return_c": 50, "ground_c": 6, "min_consumer_supply_c": 80},
+        "network": {"supply_areas": "shared", "simultaneity": "none"},
     }
     if operation:
         plan["operation"] = {
@@ -822,21 +836,29 @@ def test_tiny_study_bounds_by_hand(tmp_path):
     study = run_concepts(scn, plan=plan)
     link = study.links["src"]
     assert link.connection_kw == 2000  # the sink's peak_load_kw
-    # one source, no prosumer: the other consumer takes from it exactly its own draw, 8760 MWh/a by degree-hours
+    # by hand, the plan's year: the 3000 kW excess heat runs first, the backup covers the rest; the sink (9000 MWh/a)
+    # and the other consumer (8760 MWh/a) draw by degree-hours; the network loses its design losses L every hour
     t = pd.read_csv(tmp_path / "t2023.csv").t_out_c.to_numpy()
     dh = np.clip(17 - t, 0, None)
-    draw_kw = 1000 * (8760 * 0.8 * dh / dh.sum() + 8760 * 0.2 / 8760)
-    np.testing.assert_allclose(link.others_kw, draw_kw, rtol=1e-9, atol=1e-9)
-    assert link.others_kw.sum() / 1000 == pytest.approx(8760, rel=1e-9)
+    shape = 0.8 * dh / dh.sum() + 0.2 / 8760
+    sink_kw, other_kw = 1000 * 9000 * shape, 1000 * 8760 * shape
+    L = plan.pipes.q_loss_kw.sum()
+    total = sink_kw + other_kw + L
+    feed = np.minimum(3000.0, total)
+    assert (total > 3000).sum() > 100  # hours the backup runs too
+    # the study gets the excess heat's share (its part of the feed) of the sink's draw and the losses (its UA holds
+    # them); the other consumer the rest of its feed
+    sent = (sink_kw + L) * feed / total
+    np.testing.assert_allclose(link.study_kw, sent, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(link.others_kw, feed - sent, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(link.sink_draw_kw, sink_kw, rtol=1e-6)
     r = study.results[1]
     q = r.dispatch.heat_kw.src.to_numpy()
-    assert q.max() <= 2000 + 1e-6 and (q + link.others_kw).max() <= 3000 + 1e-6
-    # the cheap source runs at the tightest of its two bounds and the hour's need (demand + losses) in every hour
-    need = r.dispatch.demand_kw + r.dispatch.losses_kw
-    np.testing.assert_allclose(q, np.minimum.reduce([np.full(8760, 2000.0), 3000 - draw_kw, need]), atol=1e-6)
+    np.testing.assert_allclose(q, link.study_kw, atol=1e-6)  # the dispatch holds what the network sends
+    assert (q + link.others_kw).max() <= 3000 + 1e-6 and q.max() <= 2000 + L + 1e-6
     b = r.network_bounds["src"]
-    assert b["hours_connection_binds"] == int((np.minimum(3000 - draw_kw, need) >= 2000 - 1e-3).sum()) > 0
-    assert b["hours_shared_capacity_binds"] == int((3000 - draw_kw <= np.minimum(2000, need) + 1e-3).sum()) > 0
+    assert b["hours_connection_binds"] == int((sink_kw >= 2000 - 1e-3).sum())
+    assert b["hours_others_exceed_available"] == 0 and b["max_deviation_from_the_plans_year_kw"] < 1e-3
     assert np.abs(r.dispatch.balance_residual_kw()).max() < 1e-6
     # the network is in its cost, not in the reference's
     items = {i["item"]: i["eur"] for i in r.investments}
@@ -851,10 +873,11 @@ def test_tiny_study_without_a_year_of_operation_takes_the_design_loads(tmp_path)
     scn, plan = _tiny_study(tmp_path, operation=False)
     study = run_concepts(scn, plan=plan)
     link = study.links["src"]
-    np.testing.assert_array_equal(link.others_kw, np.full(8760, 2000.0))  # the other's peak_load_kw, all year
+    # the other's peak_load_kw all year, shared with the backup by capacity as at the design: 2000 × 3000 / 8000
+    np.testing.assert_allclose(link.others_kw, np.full(8760, 750.0))
     q = study.results[1].dispatch.heat_kw.src.to_numpy()
     need = study.results[1].dispatch.demand_kw + study.results[1].dispatch.losses_kw
-    np.testing.assert_allclose(q, np.minimum(1000.0, need), atol=1e-6)  # 3000 − 2000, below the 2000 kW connection
+    np.testing.assert_allclose(q, np.minimum(2000.0, need), atol=1e-6)  # the connection binds: 3000 − 750 > 2000
 
 
 def test_plan_year_other_than_the_study_is_refused(tmp_path):

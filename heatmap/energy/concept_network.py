@@ -211,11 +211,13 @@ def network_summary(network: PlannedNetwork, demand_mwh: float) -> dict[str, Any
 # --- the planned network's sources in the study: capacities that agree ------------------------------------
 
 SHARE_RULE_YEAR = (
-    "the plan's year of operation (heatmap.energy.trade.source_hours, reproduced from the plan scenario): in each "
-    "hour the network's sources and its prosumers' sales supply every draw and the losses; the sink's draw and the "
-    "network's losses are the study's (its dispatch serves the sink, the planned losses are in its UA), so a source "
-    "gives the plan's other consumers its feed less its share of sink draw + losses, its share being its part of "
-    "the sources' feed in that hour (the prosumers' sales go to the other consumers first); at least 0"
+    "the plan's year of operation decides and the dispatch follows: in each hour the network's sources and its "
+    "prosumers' sales supply every draw and the losses (heatmap.energy.trade.source_hours); the sink's draw and the "
+    "network's losses are the study's (its dispatch serves the sink, the planned losses are in its UA), so a "
+    "source sends the study its share of sink draw + losses — its part of the sources' feed in that hour (the "
+    "prosumers' sales go to the other consumers first) — and gives the plan's other consumers the rest of its feed; "
+    "both counted as its own heat (the feed × its own share, where the supply curve has a booster lift the rest). "
+    "The dispatch holds the source at the heat sent to the study (lower bound = upper bound)"
 )
 SHARE_RULE_DESIGN = (
     "the plan has no year of operation: the other consumers of the sink's network draw their design loads "
@@ -243,12 +245,20 @@ class SourceLink:
         :data:`SHARE_RULE_DESIGN`): the study has capacity × availability less this.
     others_rule
         Which of the two rules gave ``others_kw``.
+    study_kw
+        Where the plan has a year: the source's own heat the planned network sends the study in each hour (the
+        dispatch holds it there, :data:`SHARE_RULE_YEAR`); ``None``: the dispatch chooses within the bounds.
+    sink_draw_kw
+        Where the plan has a year: what the sink draws through the connection in each hour (kW, at most the
+        connection's capacity; the plan's simulated hours check the pipes carry it).
     """
 
     source_id: str
     connection_kw: float
     others_kw: np.ndarray
     others_rule: str
+    study_kw: np.ndarray | None = None
+    sink_draw_kw: np.ndarray | None = None
 
     def summary(self) -> dict[str, Any]:
         """Return the link's figures for the summary (hourly values summed)."""
@@ -259,6 +269,7 @@ class SourceLink:
             "others_mwh_per_a": float(self.others_kw.sum() / 1000),
             "others_peak_kw": float(self.others_kw.max()) if len(self.others_kw) else 0.0,
             "others_rule": self.others_rule,
+            "sent_to_study_mwh_per_a": None if self.study_kw is None else float(self.study_kw.sum() / 1000),
         }
 
 
@@ -284,47 +295,17 @@ def _node_tree(plan) -> tuple[pd.Series, pd.Series]:
     return tree_of(plan.sources, "source_id"), tree_of(plan.consumers, "consumer_id")
 
 
-def _plan_year(plan, scn, index: pd.DatetimeIndex, tree_of_source: pd.Series, tree_of_site: pd.Series):
-    """Reproduce the plan's year of operation (:func:`heatmap.energy.trade.source_hours`) on the study's hours."""
-    from heatmap.demand.climate import year_index
-    from heatmap.demand.profiles import read_hourly
-    from heatmap.energy import trade
-
+def _plan_year(plan, scn, index: pd.DatetimeIndex):
+    """Return the plan's year of operation (every hour: draws, each source's feed), on the study's hours."""
     op = plan.scenario.operation
-    hours = year_index(op.year)
-    if op.year != scn.year or not hours.equals(index):
+    year = plan.operation.hourly
+    if op.year != scn.year or not year.index.equals(index):
         raise ScenarioError(
             f"network.plan ({scn.network.plan}): its year of operation (operation.year {op.year}) has other hours "
             f"than the study's year {scn.year}; the planned network's hourly shares need the same hours: give both "
             f"the same year"
         )
-    c = plan.consumers[plan.consumers.connected.astype(bool)]
-    sites = c[c.consumer_id.astype(str).isin(tree_of_site.index)].reset_index(drop=True)
-    t = op.outdoor_temperature
-    outdoor = read_hourly(t.csv, t.column, hours, lower=-70, upper=50, what="outdoor-temperature", hint=" (°C)")
-    own = trade.read_site_profiles(op.site_profiles, hours, sites) if op.site_profiles is not None else None
-    loads = trade.site_loads(
-        sites, outdoor, base_temperature_c=op.base_temperature_c, hot_water_share=op.hot_water_share, profiles=own
-    )
-    src = plan.sources[plan.sources.source_id.astype(str).isin(tree_of_source.index)]
-    sources = pd.DataFrame(
-        {
-            "source_id": src.source_id.astype(str).to_numpy(),
-            "tree": tree_of_source.reindex(src.source_id.astype(str)).to_numpy(),
-            "capacity_kw": src.capacity_kw.to_numpy(dtype=float),
-            "role": src.role.to_numpy(),
-        }
-    )
-    losses = plan.pipes.groupby("source_id").q_loss_kw.sum()
-    year = trade.source_hours(loads, tree_of_site, sources, losses, min_source_share=op.min_pressure_source_share)
-    fed, planned = float(year.source_kw.to_numpy().sum() / 1000), plan.operation.totals["fed_in_by_sources_mwh"]
-    if not np.isclose(fed, planned, rtol=1e-9, atol=1e-6):
-        raise ScenarioError(
-            f"network.plan ({scn.network.plan}): its year of operation reproduced here feeds {fed:,.1f} MWh/a from "
-            f"its sources, the plan {planned:,.1f}: the rule of heatmap.energy.trade.source_hours changed and "
-            f"heatmap.energy.concept_network._plan_year must follow it"
-        )
-    return year, losses
+    return year
 
 
 def _site_draw_kw(loads, site: str) -> np.ndarray:
@@ -378,13 +359,19 @@ def source_links(scn, network: PlannedNetwork, index: pd.DatetimeIndex) -> dict[
     in_tree = tree_of_source.index[tree_of_source == tree]
     links = {}
     if plan.operation is not None:
-        year, losses = _plan_year(plan, scn, index, tree_of_source, tree_of_site)
-        study_part = _site_draw_kw(year.loads, sink) + float(losses.get(tree, 0.0))
+        year = _plan_year(plan, scn, index)
+        losses = plan.pipes.groupby("source_id").q_loss_kw.sum()
+        sink_draw = _site_draw_kw(year.loads, sink)
+        study_part = sink_draw + float(losses.get(tree, 0.0))
         fed = year.source_kw[list(in_tree)].sum(axis=1).to_numpy()
+        share = plan.operation.own_share
         for sid in linked:
             feed = year.source_kw[sid].to_numpy()
+            own = np.ones_like(feed) if share is None or sid not in share else share[sid].to_numpy()
             part = np.divide(study_part * feed, fed, out=np.zeros_like(feed), where=fed > 0)
-            links[sid] = SourceLink(sid, connection_kw, np.clip(feed - part, 0.0, None), SHARE_RULE_YEAR)
+            others = np.clip(feed - part, 0.0, None) * own
+            sent = np.minimum(part, feed) * own
+            links[sid] = SourceLink(sid, connection_kw, others, SHARE_RULE_YEAR, study_kw=sent, sink_draw_kw=sink_draw)
     else:
         others = tree_of_site.index[(tree_of_site == tree) & (tree_of_site.index != sink)]
         design = float(c.peak_load_kw.reindex(others).sum())

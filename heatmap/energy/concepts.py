@@ -361,7 +361,8 @@ def concept_units(
             electricity_price_eur_per_mwh=year.price_eur_per_mwh,
             heat_pump=hp,
             taken_kw=None if link is None else link.others_kw,
-            connection_kw=None if link is None else link.connection_kw,
+            connection_kw=None if link is None or link.study_kw is not None else link.connection_kw,
+            fixed_kw=None if link is None else link.study_kw,  # the plan's simulated hours check the connection
         )
         producers.append(prod)
         invest.append({"unit": sid, "item": "heat exchanger", "eur": s.hx_cost_eur_per_kw * s.capacity_kw})
@@ -447,7 +448,12 @@ def _network_bounds(
             "dispatched_mwh": float(q.sum() / 1000),
             "others_mwh": float(link.others_kw.sum() / 1000),
             "available_mwh": float(own.sum() / 1000),
-            "hours_connection_binds": int((q >= link.connection_kw - BINDING_KW).sum()),
+            "hours_connection_binds": int(
+                ((q if link.sink_draw_kw is None else link.sink_draw_kw) >= link.connection_kw - BINDING_KW).sum()
+            ),
+            "max_deviation_from_the_plans_year_kw": None
+            if link.study_kw is None
+            else float(np.abs(q - link.study_kw).max()),
             "hours_shared_capacity_binds": int(((link.others_kw > 0) & (q + link.others_kw >= own - BINDING_KW)).sum()),
             "hours_others_exceed_available": int((link.others_kw > own + BINDING_KW).sum()),
             "max_dispatch_plus_others_over_available_kw": float((q + link.others_kw - own).max()),

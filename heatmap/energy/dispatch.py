@@ -75,6 +75,9 @@ class Producer:
     preheat_hours
         Hours in which the producer only preheats the network's flow (a source colder than the supply
         temperature: :func:`heatmap.energy.excess_heat.source_producer`); ``None``: none.
+    min_kw
+        Lower bound of the heat output in each hour (0 by default; a source whose hourly heat a planned network
+        fixes has ``min_kw = max_kw``).
     """
 
     name: str
@@ -88,6 +91,7 @@ class Producer:
     co2_t_per_mwh: float = 0.0
     excess_share: np.ndarray | float = 0.0
     preheat_hours: np.ndarray | None = None
+    min_kw: np.ndarray | float = 0.0
 
 
 @dataclass
@@ -191,6 +195,8 @@ def _check(producers: list[Producer], storages: list[Storage], hours: int) -> No
     for p in producers:
         if np.any(np.asarray(p.max_kw) < 0):
             raise ScenarioError(f"producer {p.name}: negative hourly capacity")
+        if np.any(np.asarray(p.min_kw) > np.asarray(p.max_kw) + 1e-9):
+            raise ScenarioError(f"producer {p.name}: its lower bound exceeds its upper bound in some hour")
     for s in storages:
         if min(s.capacity_kwh, s.charge_kw, s.discharge_kw) < 0:
             raise ScenarioError(f"storage {s.name}: capacity and powers must be ≥ 0")
@@ -256,6 +262,7 @@ def solve_dispatch(
         sl = slice(u * T, (u + 1) * T)
         cost[sl] = _hourly(p.cost_eur_per_mwh, T, f"{p.name}.cost") / 1000.0
         upper[sl] = _hourly(p.max_kw, T, f"{p.name}.max_kw")
+        lower[sl] = np.minimum(_hourly(p.min_kw, T, f"{p.name}.min_kw"), upper[sl])
         rows.append(hours)
         cols.append(u * T + hours)
         vals.append(np.ones(T))
@@ -300,7 +307,7 @@ def solve_dispatch(
         raise ScenarioError("demand plus losses is negative in some hours")
 
     # solve in MW and €/MWh (same objective): values nearer 1 make the simplex faster and better conditioned
-    cost, upper, row_bound = cost * 1000.0, upper / 1000.0, row_bound / 1000.0
+    cost, lower, upper, row_bound = cost * 1000.0, lower / 1000.0, upper / 1000.0, row_bound / 1000.0
     lp = highspy.HighsLp()
     lp.num_col_ = n
     lp.num_row_ = m

@@ -131,6 +131,7 @@ def source_producer(
     heat_pump: dict | None = None,
     taken_kw: np.ndarray | None = None,
     connection_kw: float | None = None,
+    fixed_kw: np.ndarray | None = None,
 ) -> tuple[Producer, np.ndarray]:
     """Build the dispatch's view of an excess-heat source, direct, preheating or through a heat pump, hour by hour.
 
@@ -176,6 +177,10 @@ def source_producer(
         Heat other users take from the source in each hour (kW); ``None``: nobody else.
     connection_kw
         Largest heat output in any hour (kW); ``None``: no such limit.
+    fixed_kw
+        The heat it delivers in each hour, fixed (kW): what a planned network's year of operation sends the study
+        from it (its own heat, a booster's lift not counted). It must lie within what the rules above allow (to
+        0.5 kW and 0.1 %); the dispatch then holds it (lower bound = upper bound). ``None``: the dispatch chooses.
 
     Returns
     -------
@@ -229,6 +234,18 @@ def source_producer(
         nominal = max(capacity_kw if direct.any() else 0.0, heat_pump["capacity_kw"])
     if connection_kw is not None:
         max_kw = np.minimum(max_kw, float(connection_kw))
+    min_kw: np.ndarray | float = 0.0
+    if fixed_kw is not None:
+        fixed = np.broadcast_to(np.asarray(fixed_kw, dtype=float), (T,))
+        over = fixed - max_kw > np.maximum(0.5, 1e-3 * fixed)
+        if over.any():
+            h = int(np.flatnonzero(over)[0])
+            raise ScenarioError(
+                f"source {name}: the planned network sends the study {fixed[h]:,.0f} kW from it in hour {h}, more "
+                f"than the {max_kw[h]:,.0f} kW it has then (capacity × availability less what others take, or its "
+                f"preheating share); check its capacity and availability against the plan's"
+            )
+        max_kw = min_kw = np.clip(fixed, 0.0, None)
     producer = Producer(
         name=name,
         kind=kind,
@@ -238,6 +255,7 @@ def source_producer(
         electricity_mwh_per_mwh=elec,
         excess_share=share,
         preheat_hours=preheat,
+        min_kw=min_kw,
     )
     logger.info(
         "Source %s: %.0f kW at %.0f °C, %.0f MWh/a available, direct in %d h%s%s",

@@ -458,7 +458,7 @@ def simulate_hour(net: DesignedNetwork, hour: OperatingHour, *, bypass_margin_k:
             lift[k] = min(lift[k] + d, net.max_lift_bar)
         sim, service = solve(sorted(raise_lift), bypass)
     feeders, consumer_table, pipe_table = hour_tables(net, hour, sim, service, holders, bypass)
-    for _ in range(MAX_TRIM_ROUNDS if target is not None else 0):
+    for _ in range(MAX_TRIM_ROUNDS):
         # a feed-in at its full capacity meets return water colder than the return temperature: it holds its
         # capacity, its flow trimmed to it, and the hour is solved again
         own = feeders.set_index("source_id").q_own_kw.reindex(src.index)
