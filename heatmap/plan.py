@@ -463,6 +463,8 @@ class OperatingYear:
     own_share : pandas.DataFrame or None
         Per hour and source, the share of its heat delivered that is its own (1 − the booster's lift; below 1
         where the supply curve is above the source's temperature); ``None`` without a supply curve (all its own).
+    loss_scale : numpy.ndarray
+        Each hour's heat losses over the design case's (:func:`_loss_scale`: 1 without a supply curve).
     """
 
     design: operation.HourResult
@@ -471,6 +473,7 @@ class OperatingYear:
     totals: dict[str, float]
     hourly: Any = None
     own_share: pd.DataFrame | None = None
+    loss_scale: np.ndarray | None = None
 
     @property
     def table(self) -> list[dict]:
@@ -613,8 +616,15 @@ def _operation(op, loads, outdoor, curve, designed, case, cons_routed, src) -> O
     t_return = designed.conditions.t_return_c
     targets = None if curve is None else pd.Series(curve.at(outdoor.to_numpy()), index=outdoor.index)
     factor = _capacity_factor(sources, targets, t_return)
+    loss_scale = _loss_scale(targets, curve, t_return, designed.conditions.t_ground_c)
     year = trade.source_hours(
-        loads, tree_of, sources, loss_by_tree, min_source_share=op.min_pressure_source_share, capacity_factor=factor
+        loads,
+        tree_of,
+        sources,
+        loss_by_tree,
+        min_source_share=op.min_pressure_source_share,
+        capacity_factor=factor,
+        loss_scale=loss_scale,
     )
     hours = []
     for h in trade.hours_that_matter(year, summer_months=op.summer_months):
@@ -648,13 +658,33 @@ def _operation(op, loads, outdoor, curve, designed, case, cons_routed, src) -> O
         "sold_by_prosumers_mwh": float(year.sale_kw.to_numpy().sum() / 1000),
         "unserved_mwh": float(year.unserved_kw.sum() / 1000),
         "curtailed_mwh": float(year.curtailed_kw.sum() / 1000),
-        "losses_mwh": float(loss_by_tree.sum() * len(year.index) / 1000),
+        "losses_mwh": float(loss_by_tree.sum() * np.broadcast_to(loss_scale, len(year.index)).sum() / 1000),
     }
     if factor is not None:  # of the sources' heat, what their boosters lifted (1 − own share)
         boost = year.source_kw * (1 - 1 / factor.reindex(columns=year.source_kw.columns).fillna(1.0))
         totals["boosted_by_sources_mwh"] = float(boost.to_numpy().sum() / 1000)
     own_share = None if factor is None else 1.0 / factor
-    return OperatingYear(design, hours, companies, totals, hourly=year, own_share=own_share)
+    return OperatingYear(
+        design,
+        hours,
+        companies,
+        totals,
+        hourly=year,
+        own_share=own_share,
+        loss_scale=np.broadcast_to(loss_scale, len(year.index)),
+    )
+
+
+def _loss_scale(targets: pd.Series | None, curve, t_return_c: float, t_ground_c: float) -> np.ndarray | float:
+    """Each hour's heat losses over the design case's: the mean water temperature above the ground, hour over design.
+
+    The losses follow ``UA · ((T_supply + T_return)/2 − T_ground)``, the rule of the concept study's hourly losses;
+    without a supply curve the temperatures do not change and the losses are the design case's (1).
+    """
+    if targets is None:
+        return 1.0
+    design = (curve.max_c + t_return_c) / 2 - t_ground_c
+    return ((targets.to_numpy() + t_return_c) / 2 - t_ground_c) / design
 
 
 def _feed_ins(

@@ -234,3 +234,91 @@ def test_a_part_the_study_lacks_is_named(tmp_path):
     with pytest.raises(ScenarioError, match="has no network section"):
         data.pop("network")
         plan_scenario(read_study(_write(tmp_path, data)))
+
+
+# --- one hour, one answer: the network's simulated hours and the concepts' dispatch agree -------------------------
+
+
+def _plan_and_concepts(study):
+    from heatmap.energy.concepts import run_concepts
+    from heatmap.plan import plan_from_scenario
+
+    plan = plan_from_scenario(plan_scenario(study))
+    return plan, run_concepts(energy_scenario(study), plan=plan)
+
+
+def _assert_one_answer(study, plan, concepts):
+    """Every simulated hour gives each linked source one heat; no source gives more than it has in any hour."""
+    import numpy as np
+
+    from heatmap.energy.concept_network import hour_agreement
+    from heatmap.network.operation import own_share
+
+    assert plan.ok, plan.violations
+    rows = hour_agreement(concepts.network, concepts.links, concepts.results)
+    simulated_hours = {h.hour.name for h in plan.operation.hours}
+    assert concepts.links and {r["hour"] for r in rows} == simulated_hours
+    t_return = plan.scenario.temperatures.return_c
+    for h in plan.operation.hours:
+        src = h.sources.set_index(h.sources.source_id.astype(str))
+        i = concepts.year.index.get_loc(h.hour.time)
+        for sid, link in concepts.links.items():
+            # the simulated own heat by hand: the heat pandapipes has the source deliver × its own share at the hour
+            t_own = plan.sources.set_index("source_id").t_supply_c[sid]
+            by_hand = src.q_kw[sid] * float(own_share(t_own, h.hour.t_supply_target_c, t_return))
+            assert src.q_own_kw[sid] == pytest.approx(by_hand, rel=1e-9)
+            for r in concepts.results:
+                if sid in r.dispatch.heat_kw.columns:
+                    dispatched = r.dispatch.heat_kw[sid].iloc[i] + link.others_kw[i]
+                    assert dispatched == pytest.approx(src.q_own_kw[sid], abs=max(50.0, 0.01 * src.q_own_kw[sid]))
+    presets = {s.id: s for s in concepts.sources}
+    for r in concepts.results:
+        for sid in r.dispatch.heat_kw.columns.intersection(list(presets)):
+            s = presets[sid]
+            has = s.capacity_kw * s.availability
+            taken = concepts.links[sid].others_kw if sid in concepts.links else np.zeros(len(has))
+            heat = r.dispatch.heat_kw[sid].to_numpy()
+            share = r.dispatch.producers[[p.name for p in r.dispatch.producers].index(sid)].excess_share
+            # summed over all its sinks (the study and the plan's other consumers), never more than it has
+            assert (heat * share + taken).max() <= has.max() + 1e-6
+            assert np.all(heat * share + taken <= has + 1e-6)
+
+
+def test_kip_network_and_dispatch_give_one_answer_per_hour(kip):
+    study = kip[0]
+    plan, concepts = _plan_and_concepts(study)
+    _assert_one_answer(study, plan, concepts)
+    # the coldest hour is one of them: the acid heat preheats there (the curve's 109.5 °C over its 100 °C water)
+    coldest = next(h for h in plan.operation.hours if "highest" in h.hour.name)
+    assert str(coldest.hour.time) == "2023-01-26 05:00:00" and coldest.hour.t_supply_target_c > 100
+    acid = coldest.sources.set_index("source_id").loc["boliden_acid_heat"]
+    assert 0 < acid.q_boost_kw < acid.q_kw
+
+
+def test_a_second_study_gives_one_answer_per_hour(tmp_path):
+    study = read_study(_write(tmp_path, _small_study(tmp_path)))
+    plan, concepts = _plan_and_concepts(study)
+    _assert_one_answer(study, plan, concepts)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_random_small_studies_give_one_answer_per_hour(tmp_path, seed):
+    """Random small studies (capacities, demands, places, curve): the same agreements hold in each."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+
+    def change(d):
+        d["sources"][0]["capacity_kw"] = float(rng.uniform(1500, 6000))
+        d["boilers"][0]["capacity_kw"] = 9000.0
+        for c in d["consumers"]:
+            c["annual_demand_mwh"] = float(rng.uniform(300, 4000))
+            c["lon"] = 24.0 + float(rng.uniform(0.003, 0.02))
+            c["lat"] = 61.5 + float(rng.uniform(-0.006, 0.006))
+        c = d["temperatures"]["supply_curve"]
+        c["max_c"] = float(rng.uniform(90, 110))
+        c["min_c"] = float(rng.uniform(75, 85))
+
+    study = read_study(_write(tmp_path, _small_study(tmp_path, change)))
+    plan, concepts = _plan_and_concepts(study)
+    _assert_one_answer(study, plan, concepts)

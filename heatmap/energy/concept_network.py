@@ -362,7 +362,7 @@ def source_links(scn, network: PlannedNetwork, index: pd.DatetimeIndex) -> dict[
         year = _plan_year(plan, scn, index)
         losses = plan.pipes.groupby("source_id").q_loss_kw.sum()
         sink_draw = _site_draw_kw(year.loads, sink)
-        study_part = sink_draw + float(losses.get(tree, 0.0))
+        study_part = sink_draw + float(losses.get(tree, 0.0)) * plan.operation.loss_scale
         fed = year.source_kw[list(in_tree)].sum(axis=1).to_numpy()
         share = plan.operation.own_share
         for sid in linked:
@@ -538,3 +538,64 @@ def write_network_outputs(study, folder: Path) -> None:
     webmap.write_map(layers, folder / "map.html", specs=specs, title=study.scenario.name)
     n = 0 if network is None else int(np.sum(network.plan.pipes.circuit == "supply"))
     logger.info("Wrote the concepts map (%d supply pipes, %d source sites)", n, len(layers["concept_sources"]))
+
+
+AGREEMENT_RULE = (
+    "in each hour the planned network simulates (pandapipes), each source's own heat as simulated against the "
+    "dispatch's: what the concept dispatches from it to the study plus what the plan's other consumers take from it"
+)
+
+
+def hour_agreement(network: PlannedNetwork, links: dict[str, SourceLink], results: list[Any]) -> list[dict[str, Any]]:
+    """Compare, in every simulated hour of the planned network, each linked source's heat with the dispatch's.
+
+    One answer per hour: the simulated own heat of a source (:attr:`heatmap.network.operation.HourResult.sources`,
+    ``q_own_kw``) against, per concept using it, its dispatched heat plus what the plan's other consumers take
+    from it (:data:`AGREEMENT_RULE`).
+
+    Parameters
+    ----------
+    network
+        The planned network (its plan has a year of operation, else there is nothing to compare).
+    links
+        The linked sources (:func:`source_links`).
+    results
+        The concepts' results (:class:`heatmap.energy.concepts.ConceptResult`), with their dispatch.
+
+    Returns
+    -------
+    list of dict
+        One row per simulated hour, source and concept using it: ``hour``, ``time``, ``source``, ``concept``,
+        ``simulated_own_kw``, ``dispatched_kw``, ``others_kw``, ``difference_kw``, ``difference_share``.
+    """
+    op = network.plan.operation
+    if op is None or not links:
+        return []
+    index = op.hourly.index
+    rows = []
+    for h in op.hours:
+        i = index.get_loc(h.hour.time)
+        own = h.sources.set_index(h.sources.source_id.astype(str)).q_own_kw
+        for sid, link in links.items():
+            simulated = float(own.get(sid, 0.0))
+            for r in results:
+                if sid not in r.dispatch.heat_kw.columns:
+                    continue
+                dispatched = float(r.dispatch.heat_kw[sid].iloc[i])
+                diff = dispatched + float(link.others_kw[i]) - simulated
+                rows.append(
+                    {
+                        "hour": h.hour.name,
+                        "time": str(h.hour.time),
+                        "source": sid,
+                        "concept": r.name,
+                        "simulated_own_kw": simulated,
+                        "dispatched_kw": dispatched,
+                        "others_kw": float(link.others_kw[i]),
+                        "difference_kw": diff,
+                        "difference_share": diff / simulated if simulated > 0 else float("nan"),
+                    }
+                )
+    worst = max((abs(r["difference_kw"]) for r in rows), default=0.0)
+    logger.info("Hour agreement: %d comparisons, largest difference %.0f kW", len(rows), worst)
+    return rows

@@ -27,10 +27,12 @@ from heatmap import __version__
 from heatmap._errors import ScenarioError
 from heatmap.demand.climate import network_losses_kw, supply_temperature_c, year_index
 from heatmap.energy.concept_network import (
+    AGREEMENT_RULE,
     PUMPING_RULE,
     PlannedNetwork,
     SourceLink,
     heat_loss_coefficient,
+    hour_agreement,
     network_costs,
     network_summary,
     planned_network,
@@ -790,6 +792,8 @@ def concepts_summary(study: ConceptStudy) -> dict[str, Any]:
             {
                 **network_summary(study.network, float(year.demand_kw.sum() / 1000)),
                 "linked_sources": [link.summary() for link in study.links.values()],
+                "hour_agreement": hour_agreement(study.network, study.links, study.results),
+                "hour_agreement_rule": AGREEMENT_RULE,
                 "costs": {
                     **network_costs(study.network),
                     "pumping_rule": PUMPING_RULE,
@@ -1018,4 +1022,19 @@ def _network_lines(study: ConceptStudy) -> list[str]:
         f"Planned network ({study.scenario.network.plan.name}): {f['route_length_m'] / 1000:,.2f} km of route, "
         f"capex {f['capex_eur'] / 1e6:,.2f} M€, losses {study.network.design_losses_kw:,.0f} kW at the design case, "
         f"checks {'ok' if plan.ok else 'FAIL'}; sink {study.network.sink_id or '–'}",
+        *_agreement_lines(study),
+    ]
+
+
+def _agreement_lines(study: ConceptStudy) -> list[str]:
+    """Return the report's line on how the dispatch and the network's simulated hours agree (none without hours)."""
+    rows = hour_agreement(study.network, study.links, study.results)
+    if not rows:
+        return []
+    worst = max(rows, key=lambda r: abs(r["difference_kw"]))
+    hours = sorted({r["hour"] for r in rows})
+    return [
+        f"One hour, one answer: in the network's {len(hours)} simulated hours each source's simulated heat and the "
+        f"dispatch's (+ the plan's other consumers) differ by at most {abs(worst['difference_kw']):,.0f} kW "
+        f"({abs(worst['difference_share']):.2%}; {worst['source']}, {worst['hour']})"
     ]

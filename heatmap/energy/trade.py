@@ -147,6 +147,7 @@ def source_hours(
     *,
     min_source_share: float,
     capacity_factor: pd.DataFrame | None = None,
+    loss_scale: np.ndarray | float = 1.0,
 ) -> Year:
     """Dispatch the sources of each network in merit order, every hour (see the module docstring).
 
@@ -167,6 +168,9 @@ def source_hours(
         supply curve a source colder than the hour's supply temperature preheats and a booster lifts the rest, so
         it delivers its capacity over its own share (:func:`heatmap.network.operation.own_share`): the dispatch
         stays in heat delivered, the capacity limits the source's own heat, the booster is not capacity-limited.
+    loss_scale
+        Each hour's losses over ``losses_kw`` (a number, or one per hour): with a supply curve the losses follow
+        the hour's mean water temperature above the ground.
 
     Returns
     -------
@@ -180,7 +184,7 @@ def source_hours(
     unserved = pd.Series(0.0, index=loads.index)
     curtailed = pd.Series(0.0, index=loads.index)
     for tree in sorted(set(sources.tree)):
-        gross = (draw[tree] if tree in draw else 0.0) + float(losses_kw.get(tree, 0.0))
+        gross = (draw[tree] if tree in draw else 0.0) + float(losses_kw.get(tree, 0.0)) * loss_scale
         in_tree = seller_tree == tree
         sold = sale.loc[:, in_tree]
         total_sold = sold.sum(axis=1)
