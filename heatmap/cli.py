@@ -91,6 +91,7 @@ def main() -> None:
     demand: buildings → heat demand, heat-density raster and district-heating potential areas.
     concepts: excess-heat concepts compared over a year of hourly least-cost dispatch → tables, plots, impact.
     matches: excess-heat sources paired with heat users, ranked by € per MWh → CSV + map layer.
+    study: a whole study file (network, concepts, matches) that agree hour by hour → one output folder.
     """
 
 
@@ -303,6 +304,48 @@ def matches(scenario: Path, out_dir: Path, verbose: int, quiet: bool) -> None:
         click.echo("\nWritten:")
         for path in written.values():
             click.echo(f"  {path}")
+
+
+@main.command()
+@click.argument("study_file", metavar="STUDY", type=click.Path(path_type=Path))
+@out_option
+@verbosity
+@quiet
+def study(study_file: Path, out_dir: Path, verbose: int, quiet: bool) -> None:
+    """Run the whole STUDY file (YAML, kind: study): its network, its concepts' year on it and its matches.
+
+    Writes the concepts' tables and plots, the network (network/), the concepts map and the matches (matches/)
+    into --out in one go; the parts agree hour by hour (the network's year decides what its sources send).
+    """
+    _configure_logging(verbose, quiet)
+    from heatmap._errors import ScenarioError
+    from heatmap.io.output_folder import check_output_folder
+    from heatmap.study import is_study, read_study
+    from heatmap.study_job import PARTS, format_study, run_study, study_inputs, write_study
+
+    with _answer_errors():
+        if not is_study(study_file):
+            raise ScenarioError(
+                f"{study_file}: not a study (its first lines need 'kind: study'); a plan, concept or matching "
+                f"scenario runs with heatmap plan, concepts or matches"
+            )
+        the_study = read_study(study_file)
+        inputs = study_inputs(the_study)
+        check_output_folder(out_dir, inputs=inputs)
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(PARTS), desc="study", unit="part", disable=quiet or None, file=sys.stderr)
+    with _answer_errors(bar.close):
+
+        def progress(part: str) -> None:
+            bar.set_postfix_str(part)
+            bar.update(1)
+
+        run = run_study(the_study, progress=progress)
+        written = write_study(run, out_dir, inputs=inputs)
+        bar.close()
+    if not quiet:
+        click.echo(format_study(run, written))
 
 
 if __name__ == "__main__":

@@ -322,3 +322,31 @@ def test_random_small_studies_give_one_answer_per_hour(tmp_path, seed):
     study = read_study(_write(tmp_path, _small_study(tmp_path, change)))
     plan, concepts = _plan_and_concepts(study)
     _assert_one_answer(study, plan, concepts)
+
+
+def test_heatmap_study_writes_every_part_in_one_folder(tmp_path):
+    """heatmap study: the concepts on the planned network, the network and the matches, one atomic output."""
+    out = tmp_path / "out"
+    result = run_cli("study", STUDY, "--out", out)
+    assert result.exit_code == 0, result.output
+    concepts = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    network = json.loads((out / "network" / "summary.json").read_text(encoding="utf-8"))
+    matches = json.loads((out / "matches" / "summary.json").read_text(encoding="utf-8"))
+    assert network["status"] == "ok" and matches["plan"]["status"] == "ok"
+    # the concepts ran on the network written beside them, and its hours agree with their dispatch
+    assert concepts["network"]["route_length_m"] == pytest.approx(network["figures"]["route_length_m"])
+    assert concepts["network"]["capex_eur"] == pytest.approx(network["figures"]["capex_eur"])
+    rows = concepts["network"]["hour_agreement"]
+    assert rows and max(abs(r["difference_kw"]) for r in rows) <= 50
+    assert {"comparison.csv", "map.html", "matches", "network"} <= {p.name for p in out.iterdir()}
+    marker = json.loads((out / ".heatmap-output").read_text(encoding="utf-8"))
+    assert {"matches", "network", "summary.json"} <= set(marker["files"])
+    assert (out / "matches" / "matches.gpkg").is_file() and (out / "network" / "plan.gpkg").is_file()
+    assert "One hour, one answer" in result.output and "Matches" in result.output
+
+
+def test_heatmap_study_refuses_a_scenario_that_is_no_study(tmp_path):
+    scenario = settings.data_dir / "scenarios" / "helsinki_centre.yaml"
+    result = run_cli("study", scenario, "--out", tmp_path / "out")
+    assert result.exit_code == 2 and "not a study" in result.output and "heatmap plan" in result.output
+    assert not (tmp_path / "out").exists()

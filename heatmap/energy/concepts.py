@@ -911,55 +911,65 @@ def output_names(study: ConceptStudy) -> tuple[str, ...]:
     return tuple(names)
 
 
+def write_concept_files(study: ConceptStudy, folder: Path) -> None:
+    """Write the study's files (:func:`output_names`) into an existing folder (not atomically: see write_concepts)."""
+    from heatmap.energy.concept_network import write_network_outputs
+    from heatmap.io.outputs import write_json
+
+    study.comparison.to_csv(folder / "comparison.csv", index=False, float_format="%.10g")
+    study.units.to_csv(folder / "units.csv", index=False, float_format="%.10g")
+    study.impact.to_csv(folder / "impact.csv", index=False, float_format="%.4f")
+    study.calibration.to_csv(folder / "calibration.csv", index=False, float_format="%.4f")
+    for r in study.results:
+        slug = _slug(r.name)
+        d = r.dispatch
+        table = pd.DataFrame(
+            {
+                "time": study.year.index.strftime("%Y-%m-%dT%H:%M"),
+                "outdoor_c": study.year.outdoor_c,
+                "supply_c": study.year.supply_c,
+                "electricity_price_eur_per_mwh": study.year.price_eur_per_mwh,
+                "demand_kw": d.demand_kw,
+                "losses_kw": d.losses_kw,
+            }
+        )
+        for c in d.heat_kw.columns:
+            table[f"{c}_kw"] = d.heat_kw[c].to_numpy()
+        for c in d.charge_kw.columns:
+            table[f"{c}_charge_kw"] = d.charge_kw[c].to_numpy()
+            table[f"{c}_discharge_kw"] = d.discharge_kw[c].to_numpy()
+            table[f"{c}_content_kwh"] = d.content_kwh[c].to_numpy()
+        table["unserved_kw"] = d.unserved_kw
+        table.to_csv(folder / f"dispatch_{slug}.csv", index=False, float_format="%.3f")
+        plot_dispatch(r, study.year, folder / f"dispatch_{slug}.png")
+        plot_duration(r, study.year, folder / f"duration_{slug}.png")
+    if study.network is not None:
+        write_network_outputs(study, folder)
+    write_json(concepts_summary(study), folder / "summary.json")
+
+
+def concepts_inputs(study: ConceptStudy) -> list[Path]:
+    """Return the run's input files: the scenario file and every file it (and its planned network) names."""
+    from heatmap.io.output_folder import input_paths
+
+    scn = study.scenario
+    inputs = [p for p in (scn.file, *input_paths(scn)) if p is not None]
+    if study.network is not None:
+        inputs += input_paths(study.network.plan.scenario)
+    return inputs
+
+
 def write_concepts(study: ConceptStudy, out_dir: Path) -> dict[str, Path]:
     """Write the study atomically into ``out_dir`` (see :func:`output_names`).
 
     The scenario file and every file it names are the run's inputs: none may lie in ``out_dir``
     (:func:`heatmap.io.output_folder.check_output_folder`).
     """
-    from heatmap.energy.concept_network import write_network_outputs
-    from heatmap.io.output_folder import input_paths, write_atomically
-    from heatmap.io.outputs import write_json
+    from heatmap.io.output_folder import write_atomically
 
-    names = output_names(study)
-    scn = study.scenario
-    inputs = [p for p in (scn.file, *input_paths(scn)) if p is not None]
-    if study.network is not None:
-        inputs += input_paths(study.network.plan.scenario)
-
-    def write(tmp: Path) -> None:
-        study.comparison.to_csv(tmp / "comparison.csv", index=False, float_format="%.10g")
-        study.units.to_csv(tmp / "units.csv", index=False, float_format="%.10g")
-        study.impact.to_csv(tmp / "impact.csv", index=False, float_format="%.4f")
-        study.calibration.to_csv(tmp / "calibration.csv", index=False, float_format="%.4f")
-        for r in study.results:
-            slug = _slug(r.name)
-            d = r.dispatch
-            table = pd.DataFrame(
-                {
-                    "time": study.year.index.strftime("%Y-%m-%dT%H:%M"),
-                    "outdoor_c": study.year.outdoor_c,
-                    "supply_c": study.year.supply_c,
-                    "electricity_price_eur_per_mwh": study.year.price_eur_per_mwh,
-                    "demand_kw": d.demand_kw,
-                    "losses_kw": d.losses_kw,
-                }
-            )
-            for c in d.heat_kw.columns:
-                table[f"{c}_kw"] = d.heat_kw[c].to_numpy()
-            for c in d.charge_kw.columns:
-                table[f"{c}_charge_kw"] = d.charge_kw[c].to_numpy()
-                table[f"{c}_discharge_kw"] = d.discharge_kw[c].to_numpy()
-                table[f"{c}_content_kwh"] = d.content_kwh[c].to_numpy()
-            table["unserved_kw"] = d.unserved_kw
-            table.to_csv(tmp / f"dispatch_{slug}.csv", index=False, float_format="%.3f")
-            plot_dispatch(r, study.year, tmp / f"dispatch_{slug}.png")
-            plot_duration(r, study.year, tmp / f"duration_{slug}.png")
-        if study.network is not None:
-            write_network_outputs(study, tmp)
-        write_json(concepts_summary(study), tmp / "summary.json")
-
-    written = write_atomically(out_dir, names, write, inputs=inputs)
+    written = write_atomically(
+        out_dir, output_names(study), lambda tmp: write_concept_files(study, tmp), inputs=concepts_inputs(study)
+    )
     logger.info("Wrote %d files to %s", len(written), out_dir)
     return written
 

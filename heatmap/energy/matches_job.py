@@ -124,6 +124,33 @@ def matches_summary(run: MatchesRun) -> dict[str, Any]:
     return out
 
 
+def output_names(run: MatchesRun) -> tuple[str, ...]:
+    """Every file :func:`write_matches` writes."""
+    from heatmap.io.outputs import plan_file_names
+
+    planned = run.planned
+    if planned is None:
+        return OUTPUT_FILES
+    plan_files = tuple(f"network/{name}" for name in plan_file_names(planned.plan))
+    return (*OUTPUT_FILES, *plan_files, *(("network/pair_lines.gpkg",) if planned.pair_lines is not None else ()))
+
+
+def write_match_files(run: MatchesRun, folder: Path, *, tiles: str | None = None) -> None:
+    """Write the run's files (:func:`output_names`) into an existing folder (not atomically: see write_matches)."""
+    from heatmap.io.outputs import write_gpkg, write_json
+    from heatmap.maps import qgis_style
+
+    run.table.drop(columns="geometry").to_csv(folder / "matches.csv", index=False, float_format="%.4f")
+    layer = run.table.copy()
+    layer["rank"] = layer["rank"].astype("float")
+    layer.insert(3, "status", np.where(layer.feasible, layer.kind, "infeasible"))
+    gpkg = folder / "matches.gpkg"
+    qgis_style.write_layer_styles(gpkg, write_gpkg({"matches": layer}, gpkg))
+    write_json(matches_summary(run), folder / "summary.json")
+    if run.planned is not None:
+        match_plan.write_planned(run.planned, folder / "network", tiles=tiles)
+
+
 def write_matches(
     run: MatchesRun, out_dir: Path, *, inputs: tuple | list = (), tiles: str | None = None
 ) -> dict[str, Path]:
@@ -135,27 +162,10 @@ def write_matches(
     ``heatmap plan --partial``). The folder is swapped in whole (:func:`heatmap.io.output_folder.write_atomically`).
     """
     from heatmap.io.output_folder import write_atomically
-    from heatmap.io.outputs import plan_file_names, write_gpkg, write_json
-    from heatmap.maps import qgis_style
 
-    planned = run.planned
-    names = OUTPUT_FILES
-    if planned is not None:
-        plan_files = tuple(f"network/{name}" for name in plan_file_names(planned.plan))
-        names = (*names, *plan_files, *(("network/pair_lines.gpkg",) if planned.pair_lines is not None else ()))
-
-    def write(tmp: Path) -> None:
-        run.table.drop(columns="geometry").to_csv(tmp / "matches.csv", index=False, float_format="%.4f")
-        layer = run.table.copy()
-        layer["rank"] = layer["rank"].astype("float")
-        layer.insert(3, "status", np.where(layer.feasible, layer.kind, "infeasible"))
-        gpkg = tmp / "matches.gpkg"
-        qgis_style.write_layer_styles(gpkg, write_gpkg({"matches": layer}, gpkg))
-        write_json(matches_summary(run), tmp / "summary.json")
-        if planned is not None:
-            match_plan.write_planned(planned, tmp / "network", tiles=tiles)
-
-    written = write_atomically(out_dir, names, write, inputs=inputs)
+    written = write_atomically(
+        out_dir, output_names(run), lambda tmp: write_match_files(run, tmp, tiles=tiles), inputs=inputs
+    )
     logger.info("Wrote %d files to %s", len(written), out_dir)
     return written
 
