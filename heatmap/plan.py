@@ -644,6 +644,7 @@ def _operation(op, loads, outdoor, curve, designed, case, cons_routed, src) -> O
     tables = operation.hour_tables(designed, design_hour, sim, case.service, roots, empty)
     lift = dict(designed.conditions.pump_lift_bar)
     design = operation.HourResult(design_hour, sim, violations, roots, lift, empty, *tables)
+    own_share = None if factor is None else 1.0 / factor
     companies = trade.company_trade(
         year,
         sites,
@@ -651,6 +652,7 @@ def _operation(op, loads, outdoor, curve, designed, case, cons_routed, src) -> O
         heat_price_eur_per_mwh=op.heat_price_eur_per_mwh,
         feed_in_price_eur_per_mwh=op.feed_in_price_eur_per_mwh,
         operator=op.operator,
+        own_share=own_share,
     )
     totals = {
         "drawn_mwh": float(year.draw_by_tree.to_numpy().sum() / 1000),
@@ -663,7 +665,6 @@ def _operation(op, loads, outdoor, curve, designed, case, cons_routed, src) -> O
     if factor is not None:  # of the sources' heat, what their boosters lifted (1 − own share)
         boost = year.source_kw * (1 - 1 / factor.reindex(columns=year.source_kw.columns).fillna(1.0))
         totals["boosted_by_sources_mwh"] = float(boost.to_numpy().sum() / 1000)
-    own_share = None if factor is None else 1.0 / factor
     return OperatingYear(
         design,
         hours,

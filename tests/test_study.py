@@ -350,3 +350,23 @@ def test_heatmap_study_refuses_a_scenario_that_is_no_study(tmp_path):
     result = run_cli("study", scenario, "--out", tmp_path / "out")
     assert result.exit_code == 2 and "not a study" in result.output and "heatmap plan" in result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_a_source_is_paid_for_its_own_heat_not_its_boosters(kip):
+    """Under the study's curve the acid heat is boosted in cold hours: Boliden sells its own heat, the operator the lift."""
+    from heatmap.plan import plan_from_scenario
+
+    study, plan_scn, _, _ = kip
+    plan = plan_from_scenario(plan_scn)
+    op = plan.operation
+    delivered = op.hourly.source_kw
+    own = delivered * op.own_share.reindex(columns=delivered.columns).fillna(1.0)
+    boost_mwh = float((delivered - own).to_numpy().sum() / 1000)
+    assert boost_mwh > 10  # the cold hours above the acid heat's 100 °C
+    assert op.totals["boosted_by_sources_mwh"] == pytest.approx(boost_mwh, rel=1e-9)
+    trade = op.trade.set_index("company")
+    assert trade.sold_mwh["Boliden"] == pytest.approx(own.boliden_acid_heat.sum() / 1000, rel=1e-9)
+    assert trade.received_eur["Boliden"] == pytest.approx(10 * trade.sold_mwh["Boliden"], rel=1e-9)
+    backup = own.park_backup_boiler.sum() / 1000
+    assert trade.sold_mwh["Kokkolan Energia"] == pytest.approx(backup + boost_mwh, rel=1e-9)
+    assert trade.net_eur.sum() == pytest.approx(0.0, abs=1e-6)

@@ -225,8 +225,9 @@ SHARE_RULE_DESIGN = (
     "plan's design case)"
 )
 CONNECTION_RULE = (
-    "the connection to the sink is sized for the sink consumer's design load in the plan (peak_load_kw): the "
-    "source's heat dispatched to the study is at most that in every hour"
+    "the connection to the sink is sized for the sink consumer's design load in the plan (peak_load_kw): with the "
+    "plan's year of operation the sink draws at most that in any hour (the plan's simulated hours check the pipes "
+    "carry it); without one the source's heat dispatched to the study is at most that in every hour"
 )
 
 

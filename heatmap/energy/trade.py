@@ -282,6 +282,7 @@ def company_trade(
     heat_price_eur_per_mwh: float,
     feed_in_price_eur_per_mwh: float,
     operator: str,
+    own_share: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Heat bought and sold by each company over the year, and the money that changes hands.
 
@@ -297,6 +298,10 @@ def company_trade(
         The operator's selling price and its default buying price.
     operator
         The company running the network.
+    own_share
+        Per hour and source (hours × source ids), the share of its heat delivered that is its own: a source is paid
+        for that; its booster's lift (the rest, where a supply curve is above the source's temperature) is the
+        operator's, sold with no money. ``None``: all its own.
 
     Returns
     -------
@@ -309,7 +314,10 @@ def company_trade(
     drawn = year.loads.annual_draw_mwh()
     bought = drawn.groupby(site_company.reindex(drawn.index).to_numpy()).sum()
     sale_mwh = year.sale_kw.sum() / 1000
-    source_mwh = year.source_kw.sum() / 1000
+    delivered = year.source_kw
+    own_kw = delivered if own_share is None else delivered * own_share.reindex(columns=delivered.columns).fillna(1.0)
+    source_mwh = own_kw.sum() / 1000
+    boost_mwh = float((delivered - own_kw).to_numpy().sum() / 1000)
     source_price = src.heat_price_eur_per_mwh.reindex(source_mwh.index).fillna(feed_in_price_eur_per_mwh)
     sellers = pd.DataFrame(
         {
@@ -331,6 +339,10 @@ def company_trade(
             f"write it as the sources and consumers do (an operator with no site or source of its own is fine)"
         )
     table = pd.DataFrame({"bought_mwh": bought, "sold_mwh": sold.mwh}).fillna(0.0)
+    if boost_mwh > 0:  # the boosters' lift: the operator's heat
+        if operator not in table.index:
+            table.loc[operator] = 0.0
+        table.loc[operator, "sold_mwh"] += boost_mwh
     table["paid_eur"] = table.bought_mwh * heat_price_eur_per_mwh
     table["received_eur"] = sold.eur.reindex(table.index).fillna(0.0)
     if operator in table.index:  # the operator's own heat changes no hands
