@@ -353,7 +353,7 @@ def test_heatmap_study_refuses_a_scenario_that_is_no_study(tmp_path):
 
 
 def test_a_source_is_paid_for_its_own_heat_not_its_boosters(kip):
-    """Under the study's curve the acid heat is boosted in cold hours: Boliden sells its own heat, the operator the lift."""
+    """Under the curve the acid heat is boosted in cold hours: Boliden sells its own heat, the operator the lift."""
     from heatmap.plan import plan_from_scenario
 
     study, plan_scn, _, _ = kip
