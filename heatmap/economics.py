@@ -5,8 +5,9 @@ Definitions (all per year unless stated):
 - **capex** = Σ over route edges of trench length × catalogue cost per metre of the edge's DN
   (the ``network.cost_column`` cost model; one trench holds the supply and return pipe).
 - **heat delivered** = Σ annual demand of the connected consumers (MWh/a).
-- **heat losses** = simulated design-condition loss rate × 8760 h (conservative: supply temperatures are
-  lower outside the heating season); share = losses / (delivered + losses).
+- **heat losses** = with a year of operation, the year's losses (each hour's, by its supply temperature); without,
+  the simulated design-condition loss rate × 8760 h (conservative: supply temperatures are lower outside the
+  heating season); share = losses / (delivered + losses).
 - **pumping** power = Σ pumps of volume flow × lift / ``economics.pump_efficiency``; energy = power ×
   ``economics.pump_full_load_hours_h`` (with a year of operation too: only a few of its hours are simulated).
 - **linear heat density** = heat delivered / route length (MWh/m/a).
@@ -158,6 +159,7 @@ def key_figures(
     econ: Economics,
     *,
     year: TradeMoney | None = None,
+    losses_mwh_per_a: float | None = None,
 ) -> dict[str, float]:
     """Compute the plan's costs and key figures.
 
@@ -176,6 +178,9 @@ def key_figures(
     year
         The operator's money over a year of operation (:func:`trade_money`): revenue and heat purchase come from it
         instead of ``econ.heat_price_eur_per_mwh`` and ``econ.heat_cost_eur_per_mwh``.
+    losses_mwh_per_a
+        The heat lost over a year of operation (each hour's losses, by its supply temperature); ``None``: the design
+        case's loss rate × 8760 h.
 
     Returns
     -------
@@ -186,7 +191,7 @@ def key_figures(
     route_m = float(edges.length_m.sum())
     delivered = float(consumers.annual_demand_mwh.sum())
     loss_kw = float(pipes.q_loss_kw.sum())
-    losses = loss_kw * HOURS_PER_YEAR / 1000
+    losses = loss_kw * HOURS_PER_YEAR / 1000 if losses_mwh_per_a is None else float(losses_mwh_per_a)
     pump_kw = float(sources.pump_power_kw.sum()) / econ.pump_efficiency
     pump_mwh = pump_kw * econ.pump_full_load_hours_h / 1000
     af = annuity_factor(econ.discount_rate, econ.lifetime_a)

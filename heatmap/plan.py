@@ -401,7 +401,15 @@ def plan_from_scenario(
             )
             priced = src[(src.company.astype(str) != op.operator) & src.heat_price_eur_per_mwh.notna()]
             sellers = dict(zip(priced.source_id.astype(str), priced.heat_price_eur_per_mwh.astype(float), strict=True))
-        figures = economics.key_figures(edges, cons_routed, sim.pipes, sim.sources, scn.economics, year=money)
+        figures = economics.key_figures(
+            edges,
+            cons_routed,
+            sim.pipes,
+            sim.sources,
+            scn.economics,
+            year=money,
+            losses_mwh_per_a=None if year is None else year.totals["losses_mwh"],
+        )
         origins = economics.money_origins(scn, money, seller_prices_eur_per_mwh=sellers)
         tables = outputs.plan_tables(
             src=src,

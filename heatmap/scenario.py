@@ -46,10 +46,18 @@ RENAMED_KEYS: dict[tuple[str, str], str] = {("economics", "interest_rate"): "dis
 listed in :attr:`Scenario.renamed_keys`; giving both is an error."""
 
 
-class _Section(BaseModel):
-    """A block of settings: unknown keys, wrong types, NaN and infinity are refused; frozen once read."""
+class SettingsModel(BaseModel):
+    """A block of settings: unknown keys, wrong types, NaN and infinity are refused; frozen once read.
+
+    The one base of every settings model: plan scenarios (here), concept studies
+    (:mod:`heatmap.energy.energy_scenario`), matching (:mod:`heatmap.energy.matching`) and studies
+    (:mod:`heatmap.study`). Strict: a number in quotes is text, not a number.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+
+
+_Section = SettingsModel
 
 
 def _f(default: Any, doc: str, **checks: Any) -> Any:

@@ -250,6 +250,8 @@ BAD = {
     "eleven months": (lambda d: d["sources"][2].update(availability=[0.9] * 11), "sources.2: Value error, availab"),
     "missing temperature file": (lambda d: d["outdoor_temperature"].update(csv="nowhere.csv"), "nowhere.csv"),
     "not a number": (lambda d: d["settings"].update(detour_factor=float("nan")), "settings.detour_factor"),
+    "a number in quotes": (lambda d: d["settings"].update(discount_rate="0.05"), "settings.discount_rate"),
+    "a pair of three": (lambda d: d["plan"]["pairs"].append(["a", "b", "c"]), "must be a pair [source id, sink id]"),
 }
 
 

@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, Field, PrivateAttr, ValidationError, model_validator
 
 from heatmap import settings
 from heatmap._errors import ScenarioError
-from heatmap.scenario import FilePath, _line, _load_yaml
+from heatmap.scenario import FilePath, SettingsModel, _line, _load_yaml
 
 logger = logging.getLogger(__name__)
 
@@ -38,10 +38,7 @@ MAX_COP_DOC = (
 )
 
 
-class _Model(BaseModel):
-    """A block of settings: unknown keys, wrong types, NaN and infinity are refused; frozen once read."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+_Model = SettingsModel
 
 
 class HourlyCsv(_Model):

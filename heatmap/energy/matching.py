@@ -50,12 +50,12 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator, model_validator
+from pydantic import BeforeValidator, Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 from shapely.geometry import LineString
 
 from heatmap import settings
@@ -63,7 +63,7 @@ from heatmap._errors import InputDataError, ScenarioError
 from heatmap.economics import annuity_factor
 from heatmap.energy.energy_scenario import MAX_COP, MAX_COP_DOC, HourlyCsv, Id
 from heatmap.energy.excess_heat import availability_hourly, cop, read_presets
-from heatmap.scenario import Surface, SurfaceCostFactors
+from heatmap.scenario import FilePath, SettingsModel, Surface, SurfaceCostFactors
 
 logger = logging.getLogger(__name__)
 
@@ -105,10 +105,7 @@ MATCH_COLUMNS = (
 
 
 # --------------------------------------------------------------------------------------------- settings ---
-class _Model(BaseModel):
-    """A block of settings: unknown keys, NaN and infinity are refused; frozen once read."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+_Model = SettingsModel
 
 
 class HeatPumpRule(_Model):
@@ -141,7 +138,7 @@ class MatchingSettings(_Model):
     om_share_of_capex_per_a: float = Field(0.01, ge=0, lt=1, description="O&M per year as a share of capex")
     discount_rate: float = Field(0.03, ge=0, lt=1, description="real discount rate per year (Hotmaps excess heat: 3 %)")
     lifetime_a: int = Field(30, gt=0, le=100, description="life of pipes, equipment, a (Hotmaps excess heat: 30 a)")
-    catalogue: Path = Field(settings.data_dir / "pipes_en253.csv", description="EN 253 pipe catalogue")
+    catalogue: FilePath = Field(settings.data_dir / "pipes_en253.csv", description="EN 253 pipe catalogue")
     insulation_series: int = Field(2, ge=1, le=3, description="EN 253 insulation series")
     cost_column: str = Field("cost_eur_per_m", description="catalogue column: trench cost per metre (pipe pair)")
     max_velocity_m_per_s: float = Field(1.5, gt=0, le=5, description="sizing limit on the flow velocity")
@@ -209,11 +206,20 @@ class MatchSink(_Unit):
 class CandidateLinks(_Model):
     """Candidate routes drawn in QGIS (a line layer, see :mod:`heatmap.network.links`) instead of straight lines."""
 
-    path: Path = Field(description="line layer of candidate routes (optional 'surface' column)")
+    path: FilePath = Field(description="line layer of candidate routes (optional 'surface' column)")
     layer: str | None = Field(None, description="layer of that file")
     default_surface: Surface = Field("open_terrain", description="surface of lines without a 'surface' value")
     snap_m: float = Field(2.0, ge=0, le=100, description="line ends this close join")
     cost_factors: SurfaceCostFactors = Field(SurfaceCostFactors(), description="trench cost relative to a street")
+
+
+def _pair(value: Any) -> Any:
+    """Turn a pair as YAML writes it, ``[source id, sink id]``, into the tuple the model holds."""
+    if isinstance(value, list) and len(value) == 2:
+        return tuple(value)
+    if isinstance(value, tuple):
+        return value
+    raise ValueError(f"must be a pair [source id, sink id], got {value!r}")
 
 
 class MatchPlan(_Model):
@@ -224,7 +230,7 @@ class MatchPlan(_Model):
     heat pump stands at the source and heats the water to its sinks' supply temperature.
     """
 
-    pairs: list[tuple[Id, Id]] = Field(
+    pairs: list[Annotated[tuple[Id, Id], BeforeValidator(_pair)]] = Field(
         min_length=1, description="the chosen pairs, each [source_id, sink_id]; a sink is fed by one source"
     )
     route_surface: Surface = Field(
@@ -255,8 +261,8 @@ class MatchScenario(_Model):
     name: str = Field(min_length=1)
     year: int = Field(2023, ge=1900, le=2100, description="calendar year of the hourly time stamps")
     outdoor_temperature: HourlyCsv | None = Field(None, description="hourly °C, for sinks of shape degree_hours")
-    plants_csv: Path | None = Field(None, description="plants with their (approximate) locations")
-    presets_csv: Path = Field(settings.data_dir / "excess_heat_presets.csv", description="source presets")
+    plants_csv: FilePath | None = Field(None, description="plants with their (approximate) locations")
+    presets_csv: FilePath = Field(settings.data_dir / "excess_heat_presets.csv", description="source presets")
     settings: MatchingSettings = MatchingSettings()
     candidate_links: CandidateLinks | None = Field(None, description="route on these lines, not straight lines")
     sources: list[MatchSource] = Field(min_length=1)
