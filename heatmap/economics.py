@@ -45,7 +45,7 @@ logger = logging.getLogger(__name__)
 HOURS_PER_YEAR = 8760.0
 
 
-def annuity_factor(rate: float, years: int) -> float:
+def annuity_factor(rate: float, years: float) -> float:
     """Capital recovery factor.
 
     Examples
@@ -333,7 +333,7 @@ def money_origins(
         value = rows[key]["value"]
         unit = next((u for suffix, u in _UNITS.items() if key.endswith(suffix)), "")
         rest = f"{' and '.join(figures)} {'rest' if len(figures) > 1 else 'rests'} on"
-        if value is None:
+        if value is None and year is not None:  # the own sites' heat value, counted with a year of operation
             message = (
                 f"{rest} {key}, not given: the operator's own sites' {year.own_sites_heat_mwh_per_a:,.0f} MWh/a "
                 f"are valued at 0 €/MWh; give it in the scenario (the value of their heat, e.g. the production cost "

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -24,11 +24,28 @@ import shapely
 from pyproj import CRS
 
 from heatmap import economics
-from heatmap._errors import InputDataError
+from heatmap._errors import InputDataError, ScenarioError
 from heatmap.demand import buildings as demand
 from heatmap.io import inputs, outputs, streets
 from heatmap.network import candidates, hydraulics, links, operation, routing, sizing
-from heatmap.scenario import Scenario
+from heatmap.scenario import (
+    BboxStreets,
+    GraphmlStreets,
+    NoStreets,
+    Operation,
+    PbfStreets,
+    PlaceStreets,
+    Scenario,
+    Streets,
+    SupplyCurve,
+    Temperatures,
+    XmlStreets,
+)
+
+if TYPE_CHECKING:
+    import networkx as nx
+
+    from heatmap.energy.trade import SiteLoads
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +100,69 @@ class _Timer:
             self._progress(name)
 
 
-def _load(scn: Scenario) -> tuple[CRS, gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame, list[str]]:
+@dataclass(frozen=True)
+class Inputs:
+    """What the load stage hands on: the plan's inputs in its metric CRS.
+
+    Attributes
+    ----------
+    crs : pyproj.CRS
+        The plan's metric CRS.
+    sources : geopandas.GeoDataFrame
+        The heat sources (:func:`heatmap.io.inputs.prepare_sources`).
+    consumers : geopandas.GeoDataFrame
+        The consumers planned for (those below the scenario's minimum demand or peak load left out).
+    streets : geopandas.GeoDataFrame
+        The candidate routes: the street segments and the scenario's candidate links.
+    left_out : dict
+        Consumer ids left out, by reason (``below_min_annual_demand``, ``below_min_peak_load``).
+    """
+
+    crs: CRS
+    sources: gpd.GeoDataFrame
+    consumers: gpd.GeoDataFrame
+    streets: gpd.GeoDataFrame
+    left_out: dict[str, list[str]]
+
+
+@dataclass(frozen=True)
+class RoutedNetwork:
+    """What the routing stage hands on to sizing, hydraulics and operation.
+
+    Attributes
+    ----------
+    cand : heatmap.network.candidates.CandidateNetwork
+        The candidate edges, nodes and terminals the network was routed on.
+    tree : heatmap.network.routing.RoutedTree
+        The routed trees.
+    source_at : dict
+        Graph node → id of the source there (the pressure-holding sources first on a shared network).
+    cons_routed : pandas.DataFrame
+        The routed consumers' rows, indexed by consumer id.
+    consumer_node : numpy.ndarray
+        The graph node of each routed consumer, in the order of ``cons_routed``.
+    t_supply_by_tree : dict
+        Tree index → its design supply temperature (°C).
+    """
+
+    cand: candidates.CandidateNetwork
+    tree: routing.RoutedTree
+    source_at: dict[int, str]
+    cons_routed: pd.DataFrame
+    consumer_node: np.ndarray
+    t_supply_by_tree: dict[int, float]
+
+
+def _streets_of(scn: Scenario) -> Streets:
+    """Return the scenario's streets section (a scenario read for a plan names one: :mod:`heatmap.scenario`)."""
+    if scn.streets is None:
+        raise ScenarioError("the scenario names no streets: give 'streets.source' and 'streets.path'")
+    return scn.streets
+
+
+def _load(scn: Scenario) -> Inputs:
+    """Read the scenario's sources, consumers and candidate routes."""
+    st = _streets_of(scn)
     src_raw = inputs.read_features(
         scn.sources.path,
         inline=scn.sources.inline,
@@ -91,8 +170,9 @@ def _load(scn: Scenario) -> tuple[CRS, gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.G
         layer=scn.sources.layer,
         what="sources",
     )
-    if scn.study_area.bbox is not None:
-        w, s, e, n = scn.study_area.bbox
+    bbox = scn.study_area.bbox
+    if bbox is not None:
+        w, s, e, n = bbox
         lon, lat = (w + e) / 2, (s + n) / 2
     else:
         centre = src_raw.to_crs(4326).geometry.union_all().centroid
@@ -102,9 +182,12 @@ def _load(scn: Scenario) -> tuple[CRS, gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.G
         src_raw, crs=crs, default_t_supply_c=scn.temperatures.supply_c, columns=scn.sources.columns
     )
 
-    st = scn.streets
-    street_gdf = _streets(scn, crs)
+    street_gdf = _streets(scn, st, crs)
     if scn.consumers.osm_buildings:
+        if not isinstance(st, PbfStreets):  # the scenario refuses this (heatmap.scenario)
+            raise ScenarioError(
+                "'consumers.osm_buildings' needs 'streets.source: pbf' (the buildings are read from it)"
+            )
         buildings = streets.buildings_from_pbf(st.path).to_crs(crs)
         cons = demand.estimate_building_demand(buildings, scn.demand)
         cons = cons.assign(company=cons.consumer_id.astype(str), t_feed_in_c=np.nan)  # each building its own
@@ -128,9 +211,12 @@ def _load(scn: Scenario) -> tuple[CRS, gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.G
         where_cons = raw.attrs["where"]
     if scn.links.used:
         street_gdf = _with_links(scn, crs, street_gdf, src, cons)
+    if street_gdf is None:  # the scenario refuses this (heatmap.scenario)
+        raise ScenarioError("'streets.source: none' needs candidate links: 'links.path' or 'links.site_to_site'")
 
-    if scn.study_area.bbox is not None:
-        area = gpd.GeoSeries([shapely.box(*scn.study_area.bbox)], crs=4326).to_crs(crs).iloc[0]
+    if bbox is not None:
+        w, s, e, n = bbox
+        area = gpd.GeoSeries([shapely.box(w, s, e, n)], crs=4326).to_crs(crs).iloc[0]
         street_gdf = street_gdf[street_gdf.intersects(area)].reset_index(drop=True)
         street_gdf["edge_id"] = np.arange(len(street_gdf))
         area_name = "the study area 'study_area.bbox'"
@@ -166,24 +252,26 @@ def _load(scn: Scenario) -> tuple[CRS, gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.G
             "'consumers.min_peak_load_kw', and the consumers' demand)"
         )
     _check_source_temperatures(src, cons, scn.temperatures)
-    return crs, src, cons, street_gdf, excluded
+    return Inputs(crs=crs, sources=src, consumers=cons, streets=street_gdf, left_out=excluded)
 
 
-def _streets(scn: Scenario, crs: CRS) -> gpd.GeoDataFrame | None:
+def _streets(scn: Scenario, st: Streets, crs: CRS) -> gpd.GeoDataFrame | None:
     """Read the street segments the scenario names, in the plan's CRS (``None`` for ``streets.source: none``)."""
-    st = scn.streets
-    if st.source == "none":
+    if isinstance(st, NoStreets):
         return None
-    if st.source == "pbf":
+    if isinstance(st, PbfStreets):
         G = streets.graph_from_pbf(st.path, network_type=st.network_type)
-    elif st.source == "xml":
+    elif isinstance(st, XmlStreets):
         G = streets.graph_from_xml(st.path)
-    elif st.source == "graphml":
+    elif isinstance(st, GraphmlStreets):
         G = streets.graph_from_graphml(st.path)
-    elif st.source == "place":
+    elif isinstance(st, PlaceStreets):
         G = streets.graph_from_osm_live(place=st.place, network_type=st.network_type)
-    elif st.source == "bbox":
-        G = streets.graph_from_osm_live(bbox=tuple(scn.study_area.bbox), network_type=st.network_type)
+    elif isinstance(st, BboxStreets):
+        if scn.study_area.bbox is None:  # the scenario refuses this (heatmap.scenario)
+            raise ScenarioError("'streets.source: bbox' needs 'study_area.bbox'")
+        w, s, e, n = scn.study_area.bbox
+        G = streets.graph_from_osm_live(bbox=(w, s, e, n), network_type=st.network_type)
     else:
         area = inputs.read_features(
             st.path, id_column="id", what="study areas", allowed_geometry=("Polygon", "MultiPolygon")
@@ -221,7 +309,7 @@ def _with_links(
     )
 
 
-def _check_source_temperatures(src: gpd.GeoDataFrame, cons: gpd.GeoDataFrame, t) -> None:
+def _check_source_temperatures(src: gpd.GeoDataFrame, cons: gpd.GeoDataFrame, t: Temperatures) -> None:
     """Refuse sources that cannot supply any consumer at its minimum supply temperature."""
     too_cold = src[src.t_supply_c <= t.return_c]
     if len(too_cold):
@@ -265,33 +353,20 @@ def plan_from_scenario(
     -------
     Plan
     """
+    st = _streets_of(scn)
     timer = _Timer(progress)
     with timer.stage("load"):
-        crs, src, cons, street_gdf, left_out = _load(scn)
+        loaded = _load(scn)
+        src, cons = loaded.sources, loaded.consumers
         input_columns = {"sources": src.attrs.get("columns", {}), "consumers": cons.attrs.get("columns", {})}
 
     with timer.stage("candidate graph"):
-        cand = candidates.build_candidates(street_gdf, src, cons, max_service_length_m=scn.streets.max_service_length_m)
+        cand = candidates.build_candidates(loaded.streets, src, cons, max_service_length_m=st.max_service_length_m)
         G = candidates.candidate_graph(cand.edges)
 
+    curve = scn.temperatures.supply_curve if scn.operation is not None else None
     with timer.stage("routing"):
-        term = cand.terminals.set_index("terminal_id")
-        far = term[~term.reachable]
-        far_sources = far.index[far.role == "source"].tolist()
-        if far_sources:
-            raise InputDataError(
-                f"sources {', '.join(far_sources)} are farther than {scn.streets.max_service_length_m:g} m "
-                f"('streets.max_service_length_m') from every street; move them or raise the setting"
-            )
-        reach = term[term.reachable]
-        src_nodes = reach.node[reach.role == "source"].astype(int).to_dict()
-        con_nodes = reach.node[reach.role == "consumer"].astype(int).to_dict()
-        shared = scn.network.supply_areas == "shared"
-        if shared:  # the largest source of each piece holds the pressure
-            capacity = src.set_index("source_id").capacity_kw
-            src_nodes = dict(sorted(src_nodes.items(), key=lambda kv: -capacity[kv[0]]))
-        tree = routing.route_network(G, src_nodes, con_nodes, shared=shared)
-        source_at = {node: sid for sid, node in src_nodes.items()}
+        routed = _route(scn, st, loaded, cand, G, curve=curve)
 
     with timer.stage("sizing"):
         catalogue = sizing.load_catalogue(
@@ -300,49 +375,33 @@ def plan_from_scenario(
             cost_column=scn.network.cost_column,
         )
         t, lim, net = scn.temperatures, scn.limits, scn.network
-        curve = t.supply_curve if scn.operation is not None else None
         water = sizing.water_properties(t.supply_c if curve is None else curve.max_c, t.return_c)
-        routed_consumers = [c for c in con_nodes if c not in set(tree.unreachable)]
-        cons_routed = cons.set_index("consumer_id").loc[routed_consumers]
-        consumer_node = np.array([con_nodes[c] for c in routed_consumers])
         src_t = src.set_index("source_id").t_supply_c
-        t_supply_by_tree = {
-            tr: float(src_t[source_at[root]]) if curve is None else curve.max_c
-            for tr, root in tree.root_of_tree.items()
-        }
         # With a supply curve the design case runs at its highest temperature, and a preheating source delivers
         # its capacity over its own share (its booster adds the rest; operation.own_share).
         design_capacity_kw = src.set_index("source_id").capacity_kw
         if curve is not None:
             design_capacity_kw = design_capacity_kw / operation.own_share(src_t, curve.max_c, t.return_c)
-        edges = tree.edges.merge(
+        edges = routed.tree.edges.merge(
             cand.edges[["edge_id", "length_m", "kind", "surface", "cost_factor"]], on="edge_id", how="left"
         )
-        node_load_kw = pd.Series(cons_routed.peak_load_kw.to_numpy(), index=consumer_node)
-        feeds = _feed_ins(tree, source_at, node_load_kw, net.simultaneity, design_capacity_kw)
-        loads, outdoor, targets = None, None, None
+        node_load_kw = pd.Series(routed.cons_routed.peak_load_kw.to_numpy(), index=routed.consumer_node)
+        feeds = _feed_ins(routed.tree, routed.source_at, node_load_kw, net.simultaneity, design_capacity_kw)
+        site_year = None
+        hour_cases: list[tuple[pd.Series, pd.Series]] = []
         if scn.operation is not None:
-            loads, outdoor = _site_loads(scn.operation, cons_routed, t_return_c=t.return_c, given=site_profiles_kw)
+            loads, outdoor = _site_loads(
+                scn.operation, routed.cons_routed, t_return_c=t.return_c, given=site_profiles_kw
+            )
+            site_year = (loads, outdoor)
+            targets = None
             if curve is not None:
                 targets = pd.Series(curve.at(outdoor.to_numpy()), index=outdoor.index, name="t_supply_target_c")
-        hour_cases = []
-        if loads is not None:
-            hour_cases = _sizing_hours(
-                scn.operation,
-                loads,
-                cons_routed,
-                consumer_node,
-                src,
-                source_at,
-                tree,
-                t_supply_by_tree,
-                t.return_c,
-                targets=targets,
-            )
+            hour_cases = _sizing_hours(scn.operation, loads, src, routed, t_return_c=t.return_c, targets=targets)
         sized = sizing.design_network(
             edges,
             node_load_kw,
-            t_supply_by_tree,
+            routed.t_supply_by_tree,
             catalogue=catalogue,
             water=water,
             t_return_c=t.return_c,
@@ -368,24 +427,21 @@ def plan_from_scenario(
             scn,
             timer,
             sized,
-            tree.root_of_tree,
             feeds,
-            catalogue,
-            water,
-            cons_routed,
-            consumer_node,
             src,
-            source_at,
-            cand,
+            routed,
+            catalogue=catalogue,
+            water=water,
             t_design_c=None if curve is None else curve.max_c,
             design_capacity_kw=design_capacity_kw,
         )
         sim, violations, rounds, edges = case.simulation, case.violations, case.rounds, case.edges
 
     year = None
-    if scn.operation is not None:
+    if scn.operation is not None and site_year is not None:
         with timer.stage("operation"):
-            year = _operation(scn.operation, loads, outdoor, curve, designed, case, cons_routed, src)
+            loads, outdoor = site_year
+            year = _operation(scn.operation, loads, outdoor, src, routed, curve=curve, designed=designed, case=case)
             parts = [violations.assign(hour="design peak"), *(h.violations for h in year.hours)]
             violations = pd.concat([v for v in parts if len(v)] or parts[:1], ignore_index=True)
 
@@ -394,7 +450,7 @@ def plan_from_scenario(
         per_m = catalogue.cost_eur_per_m.reindex(edges.dn).to_numpy()
         edges["cost_eur"] = per_m * edges.length_m.to_numpy() * edges.cost_factor.to_numpy()
         money, sellers = None, {}
-        if year is not None:
+        if year is not None and scn.operation is not None:
             op = scn.operation
             money = economics.trade_money(
                 year.trade, operator=op.operator, own_sites_heat_value_eur_per_mwh=op.own_sites_heat_value_eur_per_mwh
@@ -403,7 +459,7 @@ def plan_from_scenario(
             sellers = dict(zip(priced.source_id.astype(str), priced.heat_price_eur_per_mwh.astype(float), strict=True))
         figures = economics.key_figures(
             edges,
-            cons_routed,
+            routed.cons_routed,
             sim.pipes,
             sim.sources,
             scn.economics,
@@ -414,19 +470,19 @@ def plan_from_scenario(
         tables = outputs.plan_tables(
             src=src,
             cons=cons,
-            street_gdf=street_gdf,
+            street_gdf=loaded.streets,
             cand=cand,
-            tree=tree,
+            tree=routed.tree,
             edges=edges,
             sim=sim,
             catalogue=catalogue,
-            left_out=left_out,
+            left_out=loaded.left_out,
             own_peak=case.service,
-            max_service_length_m=scn.streets.max_service_length_m,
+            max_service_length_m=st.max_service_length_m,
         )
         plan = Plan(
             scn,
-            crs,
+            loaded.crs,
             tables.sources,
             tables.consumers,
             tables.streets,
@@ -450,6 +506,59 @@ def plan_from_scenario(
         ", ".join(f"{k} {v:.2f} s" for k, v in timer.timings.items()),
     )
     return plan
+
+
+def _route(
+    scn: Scenario,
+    st: Streets,
+    loaded: Inputs,
+    cand: candidates.CandidateNetwork,
+    G: nx.Graph,
+    *,
+    curve: SupplyCurve | None,
+) -> RoutedNetwork:
+    """Route the network on the candidate graph ``G``: every reachable consumer to a source.
+
+    With a supply curve (``curve``) every network is designed at the curve's highest temperature, else at its
+    source's own.
+    """
+    src, cons = loaded.sources, loaded.consumers
+    term = cand.terminals.set_index("terminal_id")
+    far = term[~term.reachable]
+    far_sources = far.index[far.role == "source"].tolist()
+    if far_sources:
+        raise InputDataError(
+            f"sources {', '.join(far_sources)} are farther than {st.max_service_length_m:g} m "
+            f"('streets.max_service_length_m') from every street; move them or raise the setting"
+        )
+    reach = term[term.reachable]
+    src_nodes = _terminal_nodes(reach, "source")
+    con_nodes = _terminal_nodes(reach, "consumer")
+    shared = scn.network.supply_areas == "shared"
+    if shared:  # the largest source of each piece holds the pressure
+        capacity = src.set_index("source_id").capacity_kw
+        src_nodes = dict(sorted(src_nodes.items(), key=lambda kv: -capacity[kv[0]]))
+    tree = routing.route_network(G, src_nodes, con_nodes, shared=shared)
+    source_at = {node: sid for sid, node in src_nodes.items()}
+    routed_consumers = [c for c in con_nodes if c not in set(tree.unreachable)]
+    src_t = src.set_index("source_id").t_supply_c
+    return RoutedNetwork(
+        cand=cand,
+        tree=tree,
+        source_at=source_at,
+        cons_routed=cons.set_index("consumer_id").loc[routed_consumers],
+        consumer_node=np.array([con_nodes[c] for c in routed_consumers]),
+        t_supply_by_tree={
+            tr: float(src_t[source_at[root]]) if curve is None else curve.max_c
+            for tr, root in tree.root_of_tree.items()
+        },
+    )
+
+
+def _terminal_nodes(reach: pd.DataFrame, role: str) -> dict[str, int]:
+    """Terminal id → graph node of each reachable terminal of a role (``source``, ``consumer``)."""
+    nodes = reach.node[reach.role == role].astype(int)
+    return dict(zip(nodes.index.tolist(), nodes.tolist(), strict=True))
 
 
 @dataclass(frozen=True)
@@ -489,7 +598,9 @@ class OperatingYear:
         return [h.figures() for h in (self.design, *self.hours)]
 
 
-def _site_loads(op, cons_routed: pd.DataFrame, *, t_return_c: float, given: pd.DataFrame | None = None):
+def _site_loads(
+    op: Operation, cons_routed: pd.DataFrame, *, t_return_c: float, given: pd.DataFrame | None = None
+) -> tuple[SiteLoads, pd.Series]:
     """Hourly net heat of every routed consumer over the operation's year, and the year's outdoor temperature.
 
     ``given`` columns (kW, on the year's hours) replace the site profiles' columns of the same consumers.
@@ -534,7 +645,7 @@ def _site_loads(op, cons_routed: pd.DataFrame, *, t_return_c: float, given: pd.D
             f"the temperature they feed in at in the consumers' t_feed_in_c (a consumers file or inline rows: the "
             f"buildings of an OSM file cannot sell)"
         )
-    cold = [c for c in sells if cons_routed.t_feed_in_c.get(c) <= t_return_c]
+    cold = [c for c in sells if cons_routed.t_feed_in_c[c] <= t_return_c]  # every seller has one (above)
     if cold:
         raise InputDataError(
             f"prosumers {', '.join(cold)} feed in at a t_feed_in_c at or below the return temperature "
@@ -544,8 +655,14 @@ def _site_loads(op, cons_routed: pd.DataFrame, *, t_return_c: float, given: pd.D
 
 
 def _sizing_hours(
-    op, loads, cons_routed, consumer_node, src, source_at, tree, t_supply_by_tree, t_return_c, *, targets=None
-):
+    op: Operation,
+    loads: SiteLoads,
+    src: gpd.GeoDataFrame,
+    routed: RoutedNetwork,
+    *,
+    t_return_c: float,
+    targets: pd.Series | None = None,
+) -> list[tuple[pd.Series, pd.Series]]:
     """Hours of the year the pipes are sized for besides the design case (:func:`sizing.design_network`).
 
     The sources are dispatched over the year in merit order as operation runs them (the network's losses not yet
@@ -557,9 +674,10 @@ def _sizing_hours(
     """
     from heatmap.energy import trade
 
-    tree_of_node = tree.tree_of_node
+    cons_routed, source_at, t_supply_by_tree = routed.cons_routed, routed.source_at, routed.t_supply_by_tree
+    tree_of_node = routed.tree.tree_of_node
     ids = cons_routed.index.astype(str)
-    node_of_site = pd.Series(consumer_node, index=ids)
+    node_of_site = pd.Series(routed.consumer_node, index=ids)
     s = src.set_index("source_id")
     sources = pd.DataFrame({"source_id": list(source_at.values()), "node": list(source_at.keys())}).assign(
         tree=lambda d: d.node.map(tree_of_node).to_numpy(),
@@ -578,11 +696,12 @@ def _sizing_hours(
     )
     t_tree = node_of_site.map(tree_of_node).map(t_supply_by_tree)
     flow_equivalent = (t_tree - t_return_c) / (cons_routed.t_feed_in_c.set_axis(ids) - t_return_c)
-    cases = []
+    cases: list[tuple[pd.Series, pd.Series]] = []
     for hour in trade.sizing_hours(year, summer_months=op.summer_months):
         load = pd.Series(hour.consumer_kw.reindex(ids).to_numpy(), index=node_of_site.reindex(ids).to_numpy())
         feed_src = hour.source_kw.set_axis(sources.set_index("source_id").node.reindex(hour.source_kw.index).to_numpy())
-        if targets is not None:  # a kW drawn or delivered at the hour's temperature carries more flow than at design
+        # a kW drawn or delivered at the hour's temperature carries more flow than at design
+        if targets is not None and hour.time is not None:
             at_hour = (max(t_supply_by_tree.values()) - t_return_c) / (float(targets[hour.time]) - t_return_c)
             load, feed_src = load * at_hour, feed_src * at_hour
         sale = hour.sale_kw * flow_equivalent.reindex(hour.sale_kw.index)
@@ -603,7 +722,17 @@ def _capacity_factor(sources: pd.DataFrame, targets: pd.Series | None, t_return_
     return pd.DataFrame(1.0 / share, index=targets.index, columns=sources.source_id.astype(str).to_numpy())
 
 
-def _operation(op, loads, outdoor, curve, designed, case, cons_routed, src) -> OperatingYear:
+def _operation(
+    op: Operation,
+    loads: SiteLoads,
+    outdoor: pd.Series,
+    src: gpd.GeoDataFrame,
+    routed: RoutedNetwork,
+    *,
+    curve: SupplyCurve | None,
+    designed: operation.DesignedNetwork,
+    case: hydraulics.DesignCase,
+) -> OperatingYear:
     """Run the scenario's year of operation on the designed network (section ``operation``).
 
     With a supply curve (``temperatures.supply_curve``) each hour's supply temperature follows the outdoor
@@ -612,7 +741,7 @@ def _operation(op, loads, outdoor, curve, designed, case, cons_routed, src) -> O
     from heatmap.energy import trade
 
     sim, violations = case.simulation, case.violations
-    sites = cons_routed.reset_index()
+    sites = routed.cons_routed.reset_index()
     tree_of = designed.consumers.set_index(designed.consumers.consumer_id.astype(str)).tree
     loss_by_tree = (
         sim.pipes.assign(tree=sim.pipes.edge_id.map(designed.pipes.set_index("edge_id").tree))
@@ -636,7 +765,7 @@ def _operation(op, loads, outdoor, curve, designed, case, cons_routed, src) -> O
     )
     hours = []
     for h in trade.hours_that_matter(year, summer_months=op.summer_months):
-        if targets is not None:
+        if targets is not None and h.time is not None:
             h = dataclasses.replace(h, t_out_c=float(outdoor[h.time]), t_supply_target_c=float(targets[h.time]))
         hours.append(operation.simulate_hour(designed, h, bypass_margin_k=op.bypass_margin_k if op.bypass else None))
     design_hour = operation.OperatingHour(
@@ -684,13 +813,15 @@ def _operation(op, loads, outdoor, curve, designed, case, cons_routed, src) -> O
     )
 
 
-def _loss_scale(targets: pd.Series | None, curve, t_return_c: float, t_ground_c: float) -> np.ndarray | float:
+def _loss_scale(
+    targets: pd.Series | None, curve: SupplyCurve | None, t_return_c: float, t_ground_c: float
+) -> np.ndarray | float:
     """Each hour's heat losses over the design case's: the mean water temperature above the ground, hour over design.
 
     The losses follow ``UA · ((T_supply + T_return)/2 − T_ground)``, the rule of the concept study's hourly losses;
     without a supply curve the temperatures do not change and the losses are the design case's (1).
     """
-    if targets is None:
+    if targets is None or curve is None:
         return 1.0
     design = (curve.max_c + t_return_c) / 2 - t_ground_c
     return ((targets.to_numpy() + t_return_c) / 2 - t_ground_c) / design
@@ -719,22 +850,18 @@ def _feed_ins(
 
 
 def _design_case(
-    scn,
-    timer,
-    sized,
-    roots,
-    feeds,
-    catalogue,
-    water,
-    cons_routed,
-    consumer_node,
-    src,
-    source_at,
-    cand,
+    scn: Scenario,
+    timer: _Timer,
+    sized: sizing.SizedNetwork,
+    feeds: pd.DataFrame,
+    src: gpd.GeoDataFrame,
+    routed: RoutedNetwork,
     *,
+    catalogue: pd.DataFrame,
+    water: sizing.Water,
     t_design_c: float | None,
     design_capacity_kw: pd.Series,
-):
+) -> tuple[hydraulics.DesignCase, operation.DesignedNetwork]:
     """Set up the design case of the sized network and simulate it (:func:`heatmap.network.hydraulics.design_case`).
 
     With a supply curve every source's water leaves at ``t_design_c`` (the curve's highest), a preheating source
@@ -743,6 +870,8 @@ def _design_case(
     own temperatures and capacities).
     """
     t, lim, net = scn.temperatures, scn.limits, scn.network
+    cons_routed, consumer_node, source_at = routed.cons_routed, routed.consumer_node, routed.source_at
+    roots = routed.tree.root_of_tree
     edges = sized.edges
     cons_tree = pd.Series(edges.tree.to_numpy(), index=edges.to_node.to_numpy()).reindex(consumer_node).to_numpy()
     n_in_tree = pd.Series(cons_tree).value_counts().reindex(cons_tree).to_numpy()
@@ -777,7 +906,7 @@ def _design_case(
         mdot_kg_per_s=np.concatenate([np.full(len(roots), np.nan), feed_mdot]),
     )
     used_nodes = np.unique(np.concatenate([edges.from_node, edges.to_node]))
-    xy = shapely.get_coordinates(cand.nodes.geometry.values[used_nodes])
+    xy = shapely.get_coordinates(routed.cand.nodes.geometry.values[used_nodes])
     node_xy = pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1]}, index=used_nodes)
     conditions = hydraulics.Conditions(
         t.return_c, t.ground_c, net.p_return_bar, net.roughness_mm, sized.pump_lift_bar, net.local_loss_factor
@@ -788,7 +917,11 @@ def _design_case(
         lim.min_consumer_dp_bar,
         t.min_consumer_supply_c,
         lim.energy_balance_tolerance,
-        cons_routed.min_supply_c.to_dict() if "min_supply_c" in cons_routed else {},
+        (
+            dict(zip(cons_routed.index.tolist(), cons_routed.min_supply_c.tolist(), strict=True))
+            if "min_supply_c" in cons_routed
+            else {}
+        ),
     )
     case = hydraulics.design_case(
         edges,

@@ -25,6 +25,7 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError, ValidationInfo
+from pydantic_core import ErrorDetails
 
 from heatmap import settings
 from heatmap._errors import InputDataError, ScenarioError
@@ -60,7 +61,7 @@ class SettingsModel(BaseModel):
 _Section = SettingsModel
 
 
-def _f(default: Any, doc: str, **checks: Any) -> Any:
+def _f(default: Any, doc: str | None, **checks: Any) -> Any:
     """Declare a setting with its default, its documentation and its checks (``ge``, ``le``, ...)."""
     if callable(default):
         return Field(default_factory=default, description=doc, **checks)
@@ -973,7 +974,7 @@ _TYPE_NAMES = {
 }
 
 
-def _message(err: dict[str, Any]) -> tuple[tuple, str]:
+def _message(err: ErrorDetails) -> tuple[tuple, str]:
     """One pydantic error → (data path, message naming the key, the value and what is allowed)."""
     where = _walk(err["loc"])
     key, holder, field, tag = where["key"], where["holder"], where["field"], where["tag"]
@@ -1079,7 +1080,7 @@ def _line(node: yaml.Node | None, path: tuple) -> int | None:
 
 def _consistency(scn: Scenario, *, for_plan: bool) -> list[tuple[tuple, str]]:
     """Check across settings; return (data path, message) per problem."""
-    problems = []
+    problems: list[tuple[tuple, str]] = []
     t = scn.temperatures
     if t.return_c >= t.supply_c:
         problems.append(
@@ -1248,9 +1249,13 @@ def _validate(
     scn._path = path
     scn._renamed = tuple(renamed)
     scn._default_street_source = isinstance(data.get("streets"), dict) and "source" not in data["streets"]
-    for section in (scn.sources, scn.consumers):
-        for i, row in enumerate(section.inline):
-            row._line = _line(node, (type(section).__name__.lower(), "inline", i)) if node is not None else None
+    inline: dict[str, typing.Sequence[InlineSource | InlineConsumer]] = {
+        "sources": scn.sources.inline,
+        "consumers": scn.consumers.inline,
+    }
+    for name, rows in inline.items():
+        for i, row in enumerate(rows):
+            row._line = _line(node, (name, "inline", i)) if node is not None else None
     given = scn.given
     n_rows = len(scn.assumptions())
     logger.info("Scenario %r: %d settings given, %d defaults", scn.name, len(given), n_rows - len(given))
@@ -1354,7 +1359,9 @@ def json_schema() -> dict[str, Any]:
 
     add_units(schema)
     for (section, old), new in RENAMED_KEYS.items():  # an old key is still read: editors mark it deprecated
-        props = schema["$defs"][_inner_model(Scenario.model_fields[section].annotation).__name__]["properties"]
+        model = _inner_model(Scenario.model_fields[section].annotation)
+        assert model is not None  # every renamed key lies in a section of settings
+        props = schema["$defs"][model.__name__]["properties"]
         props[old] = {
             **{k: v for k, v in props[new].items() if k not in ("default", "title")},
             "deprecated": True,

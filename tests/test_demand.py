@@ -409,7 +409,7 @@ def test_plan_and_demand_give_one_building_one_demand(bundled_scenario, demand_s
         demand_scn = scenario_from_dict({}, base_dir=Path.cwd(), for_plan=False)
         assert plan_scn.demand == demand_scn.demand
     assert scenario_from_file(bundled_scenario.path).demand == bundled_scenario.demand
-    _, _, cons, _, _ = plan._load(plan_scn)
+    cons = plan._load(plan_scn).consumers
     mapped = demand_job.demand_map(path, demand_scn).buildings
     m = mapped.set_index("consumer_id").annual_demand_mwh
     c = cons.set_index("consumer_id").annual_demand_mwh

@@ -188,9 +188,9 @@ class DemandReport:
             for k, ids in r.left_out_examples.items():
                 out.left_out_examples[k] = (out.left_out_examples.get(k, []) + ids)[:MAX_EXAMPLES]
             for t, sums in r.per_type.items():
-                mine = out.per_type.setdefault(t, {"buildings": 0, "floor_area_m2": 0.0, "annual_demand_mwh": 0.0})
-                for k, v in sums.items():
-                    mine[k] += v
+                totals = out.per_type.setdefault(t, {"buildings": 0, "floor_area_m2": 0.0, "annual_demand_mwh": 0.0})
+                for k, amount in sums.items():
+                    totals[k] += amount
         return out
 
     def defaulted_share(self) -> dict[str, float]:
@@ -336,14 +336,14 @@ def _check_tables(settings: Demand) -> dict[str, pd.DataFrame]:
     if not (floors.notna() & np.isfinite(floors) & (floors >= 1)).all():
         raise InputDataError(f"{settings.floors_table}: default_floors must be a number ≥ 1 on every row")
     given = settings.floors_by_type or {}
-    for name, value in given.items():
+    for name, n_floors in given.items():
         if name not in known:
             raise InputDataError(f"'demand.floors_by_type' names {name!r}; allowed: {', '.join(sorted(known))}")
-        if isinstance(value, bool) or not isinstance(value, int | float) or not 1 <= value < float("inf"):
-            raise InputDataError(f"'demand.floors_by_type.{name}' is {value!r}; give a number of floors ≥ 1")
+        if isinstance(n_floors, bool) or not isinstance(n_floors, int | float) or not 1 <= n_floors < float("inf"):
+            raise InputDataError(f"'demand.floors_by_type.{name}' is {n_floors!r}; give a number of floors ≥ 1")
     t["floors"] = pd.DataFrame({"default_floors": floors.astype(float)})
-    for name, value in given.items():
-        t["floors"].loc[name, "default_floors"] = float(value)
+    for name, n_floors in given.items():
+        t["floors"].loc[name, "default_floors"] = float(n_floors)
     return t
 
 
@@ -393,8 +393,8 @@ def estimate_demand(buildings: gpd.GeoDataFrame, settings: Demand) -> DemandEsti
             footprint[dwelling], footprint_elongation(b.geometry[dwelling]), explicit.to_numpy()[dwelling], settings
         )
         btype[dwelling] = kind
-        why = pd.Series(why, index=btype.index[dwelling])
-        type_note[dwelling] = type_note[dwelling] + " → " + why + " (footprint rule)"
+        why_note = pd.Series(why, index=btype.index[dwelling])
+        type_note[dwelling] = type_note[dwelling] + " → " + why_note + " (footprint rule)"
     else:
         btype[inferred] = settings.default_type
         type_from[inferred] = "default"
@@ -438,7 +438,7 @@ def estimate_demand(buildings: gpd.GeoDataFrame, settings: Demand) -> DemandEsti
         + "; floors from "
         + floors_source
         + "; era from "
-        + pd.Series(era_source, index=b.index)
+        + pd.Series(era_source, index=b.index, dtype=str)
         + f"; degree days {settings.degree_days:g}/{settings.reference_degree_days:g}"
     )
     method = method.where(implausible_note == "", method + "; implausible " + implausible_note.str.rstrip("; "))
@@ -523,7 +523,7 @@ def _report(
     return DemandReport(
         heated=len(out),
         left_out=counts(left_out.reason.to_numpy()),
-        left_out_examples={k: g.consumer_id.head(MAX_EXAMPLES).tolist() for k, g in left_out.groupby("reason")},
+        left_out_examples={str(k): g.consumer_id.head(MAX_EXAMPLES).tolist() for k, g in left_out.groupby("reason")},
         type_from=counts(type_from),
         floors_from=counts(floors_from),
         era_from=counts(era_from),

@@ -580,7 +580,7 @@ def _area_table(
         area_raster, mask=area_raster > 0, connectivity=4, transform=density.transform
     ):
         parts.setdefault(int(value), []).append(shapely.geometry.shape(geom))
-    geometry = [p[0] if len(p) == 1 else shapely.union_all(p) for p in (parts[i] for i in area_ids)]
+    geometry = [p[0] if len(p) == 1 else shapely.union_all(p) for p in (parts[i] for i in area_ids.tolist())]
 
     area_ha = n_cells[kept] * density.cell_area_ha
     return gpd.GeoDataFrame(

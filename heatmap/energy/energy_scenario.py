@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar, overload
 
 import yaml
 from pydantic import AfterValidator, BaseModel, Field, PrivateAttr, ValidationError, model_validator
+from pydantic_core import ErrorDetails
 
 from heatmap import settings
 from heatmap._errors import ScenarioError
@@ -309,9 +310,9 @@ def _is_union_tag(el: Any) -> bool:
     return isinstance(el, str) and (el in ("float", "int", "str") or "[" in el or el[:1].isupper())
 
 
-def _problems(errors: list[dict[str, Any]]) -> list[tuple[tuple, str]]:
+def _problems(errors: list[ErrorDetails]) -> list[tuple[tuple, str]]:
     """One (key, message) per setting: a value refused by every member of a union is one problem, told once."""
-    by_key: dict[tuple, list[dict[str, Any]]] = {}
+    by_key: dict[tuple, list[ErrorDetails]] = {}
     for e in errors:
         key = tuple(el for el in e["loc"] if not _is_union_tag(el))
         by_key.setdefault(key, []).append(e)
@@ -323,6 +324,32 @@ def _problems(errors: list[dict[str, Any]]) -> list[tuple[tuple, str]]:
     return out
 
 
+ModelT = TypeVar("ModelT", bound=BaseModel)
+"""A scenario model read through :func:`energy_scenario_from_dict` (it has a private ``_base_dir``)."""
+
+
+@overload
+def energy_scenario_from_dict(
+    data: dict[str, Any],
+    *,
+    base_dir: Path,
+    origin: str = "scenario",
+    node: yaml.Node | None = None,
+    model: None = None,
+) -> EnergyScenario: ...
+
+
+@overload
+def energy_scenario_from_dict(
+    data: dict[str, Any],
+    *,
+    base_dir: Path,
+    origin: str = "scenario",
+    node: yaml.Node | None = None,
+    model: type[ModelT],
+) -> ModelT: ...
+
+
 def energy_scenario_from_dict(
     data: dict[str, Any],
     *,
@@ -330,7 +357,7 @@ def energy_scenario_from_dict(
     origin: str = "scenario",
     node: yaml.Node | None = None,
     model: type[BaseModel] | None = None,
-) -> EnergyScenario:
+) -> BaseModel:
     """Validate a concept scenario given as a mapping; errors name the key and what is wrong.
 
     Parameters
@@ -349,7 +376,8 @@ def energy_scenario_from_dict(
     if not isinstance(data, dict):
         raise ScenarioError(f"{origin}: expected a mapping of settings at the top level")
     try:
-        scn = (model or EnergyScenario).model_validate(data, context={"base_dir": Path(base_dir)})
+        # every scenario model has the private _base_dir (EnergyScenario's, MatchScenario's, the study's)
+        scn: Any = (model or EnergyScenario).model_validate(data, context={"base_dir": Path(base_dir)})
     except ValidationError as exc:
         problems = _problems(exc.errors(include_url=False))
         lines = []
@@ -362,7 +390,15 @@ def energy_scenario_from_dict(
     return scn
 
 
-def energy_scenario_from_file(path: str | Path, *, model: type[BaseModel] | None = None) -> EnergyScenario:
+@overload
+def energy_scenario_from_file(path: str | Path, *, model: None = None) -> EnergyScenario: ...
+
+
+@overload
+def energy_scenario_from_file(path: str | Path, *, model: type[ModelT]) -> ModelT: ...
+
+
+def energy_scenario_from_file(path: str | Path, *, model: type[BaseModel] | None = None) -> BaseModel:
     """Read and validate a concept scenario (YAML); a key given twice in one mapping is refused.
 
     Parameters
@@ -385,7 +421,7 @@ def energy_scenario_from_file(path: str | Path, *, model: type[BaseModel] | None
         raise ScenarioError(f"{path}: not valid YAML ({exc})") from None
     except ScenarioError as exc:
         raise ScenarioError(f"{path}, {exc}") from None
-    scn = energy_scenario_from_dict(data, base_dir=path.resolve().parent, origin=str(path), node=node, model=model)
+    scn: Any = energy_scenario_from_dict(data, base_dir=path.resolve().parent, origin=str(path), node=node, model=model)
     if hasattr(scn, "_path"):
         scn._path = path
     logger.info("Read scenario %s: %d sources", path, len(scn.sources))

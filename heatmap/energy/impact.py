@@ -11,8 +11,34 @@ the fuel table's and the scenario's documented settings.
 from __future__ import annotations
 
 import logging
+from typing import Any, Protocol
 
 import pandas as pd
+
+
+class ConceptFigures(Protocol):
+    """What the impact reads of a concept's result (a :class:`heatmap.energy.concepts.ConceptResult`)."""
+
+    @property
+    def name(self) -> str:
+        """The concept's name."""
+
+    @property
+    def figures(self) -> dict[str, Any]:
+        """Its figures: ``fuel_mwh_by_fuel``, ``excess_heat_mwh``, ``electricity_mwh``."""
+
+    @property
+    def co2_t(self) -> float:
+        """Its CO2 emissions (t/a)."""
+
+    @property
+    def total_cost_eur(self) -> float:
+        """What it costs a year (€)."""
+
+    @property
+    def costs_comparable(self) -> bool:
+        """Whether it serves all the heat, so that its cost compares."""
+
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +52,7 @@ def is_peat(fuel: str, fuels: pd.DataFrame) -> bool:
     return code.startswith("21") or "peat" in fuel.lower()
 
 
-def regional_impact(reference, concepts: list, *, fuels: pd.DataFrame) -> pd.DataFrame:
+def regional_impact(reference: ConceptFigures, concepts: list[ConceptFigures], *, fuels: pd.DataFrame) -> pd.DataFrame:
     """Impact of each concept compared with the reference.
 
     Parameters

@@ -23,7 +23,8 @@ import pandas as pd
 
 from heatmap._errors import ScenarioError
 from heatmap.energy.excess_heat import cop
-from heatmap.energy.matching import MatchScenario, _profile
+from heatmap.energy.matching import MatchPlan, MatchScenario, _profile
+from heatmap.io.tables import row_tuples
 
 logger = logging.getLogger(__name__)
 
@@ -64,9 +65,18 @@ class MatchesPlan:
     """The straight pair lines the plan routed on (``None`` where it used the scenario's candidate links)."""
 
 
+def _chosen(scn: MatchScenario) -> MatchPlan:
+    """Return the scenario's ``plan`` section: the pairs it chooses."""
+    if scn.plan is None:
+        raise ScenarioError("the scenario chooses no pairs: give plan.pairs")
+    return scn.plan
+
+
 def _refuse(scn: MatchScenario, i: int, message: str) -> None:
     line = scn._pair_lines.get(i)
     where = f"{scn._path}, line {line}: " if getattr(scn, "_path", None) and line else ""
+    if scn.plan is None:  # only a chosen pair is refused
+        raise ScenarioError(f"{where}plan.pairs[{i}]: {message}")
     source, sink = scn.plan.pairs[i]
     raise ScenarioError(f"{where}plan.pairs[{i}] [{source}, {sink}]: {message}")
 
@@ -102,13 +112,12 @@ def chosen_pairs(
     heatmap._errors.ScenarioError
         Naming the pair (and its file line) and why it cannot be planned.
     """
-    if scn.plan is None:
-        raise ScenarioError("the scenario chooses no pairs: give plan.pairs")
-    st, pl = scn.settings, scn.plan
+    st, pl = scn.settings, _chosen(scn)
     row = table.set_index(["source_id", "sink_id"])
     chosen = []
     for i, (source, sink) in enumerate(pl.pairs):
-        r = row.loc[(source, sink)]
+        r = row.xs((source, sink))
+        assert isinstance(r, pd.Series)  # the match table has one row per pair
         if not r.feasible:
             _refuse(scn, i, f"the pair is infeasible: {r.reason}")
         if r.sink_t_c + pl.supply_margin_k > PLAN_MAX_SUPPLY_C:
@@ -132,10 +141,9 @@ def chosen_pairs(
     network_of = _networks(pairs, sources, sinks, one=scn.candidate_links is not None)
     network_t_c = pairs.groupby(pairs.source_id.map(network_of)).sink_t_c.max()
     out_sources = []
-    for sid, group in pairs.groupby("source_id", sort=False):
-        taken = sum(
-            np.minimum(src_p[sid] / r.from_source, snk_p[r.sink_id]) * r.from_source for r in group.itertuples()
-        )
+    for sid in pairs.source_id.unique():  # in the order of their first pair
+        group = pairs[pairs.source_id == sid]
+        taken = sum(np.minimum(src_p[sid] / r.from_source, snk_p[r.sink_id]) * r.from_source for r in row_tuples(group))
         excess = taken - src_p[sid]
         if (excess > 1e-6 * max(1.0, src_p[sid].max())).any():
             h = int(np.argmax(excess))
@@ -181,7 +189,7 @@ def _networks(pairs: pd.DataFrame, sources: gpd.GeoDataFrame, sinks: gpd.GeoData
     at = {("source", i): g for i, g in zip(sources["id"], sources.geometry, strict=True)}
     at |= {("sink", i): g for i, g in zip(sinks["id"], sinks.geometry, strict=True)}
     used = [("source", a) for a in pairs.source_id] + [("sink", b) for b in pairs.sink_id]
-    G = nx.Graph()
+    G: nx.Graph[tuple[str, str]] = nx.Graph()
     G.add_nodes_from(used)
     G.add_edges_from(zip(used[: len(pairs)], used[len(pairs) :], strict=True))
     G.add_edges_from((u, v) for u in G for v in G if u < v and at[u].distance(at[v]) <= 1.0)
@@ -213,7 +221,7 @@ def plan_scenario_dict(
     (each sink's design load is already its peak in the pair); one return temperature, the highest of the
     chosen sinks'; the matching settings' pipe catalogue, limits and economics.
     """
-    st, pl = scn.settings, scn.plan
+    st, pl = scn.settings, _chosen(scn)
     lonlat_src = sources.set_index("id").geometry.to_crs(4326)
     lonlat_snk = sinks.set_index("id").geometry.to_crs(4326)
     lk = scn.candidate_links
@@ -244,7 +252,7 @@ def plan_scenario_dict(
                     "capacity_kw": float(r.capacity_kw),
                     "t_supply_c": float(r.planned_t_supply_c),
                 }
-                for r in chosen_sources.itertuples()
+                for r in row_tuples(chosen_sources)
             ]
         },
         "consumers": {
@@ -258,7 +266,7 @@ def plan_scenario_dict(
                     "peak_load_kw": float(r.planned_peak_kw),
                     "min_supply_c": float(r.sink_t_c),
                 }
-                for r in pairs.itertuples()
+                for r in row_tuples(pairs)
             ]
         },
         "temperatures": {
@@ -329,7 +337,7 @@ def plan_matches(
     lines = None
     with tempfile.TemporaryDirectory(prefix="heatmap-matches-") as tmp:
         if scn.candidate_links is None:
-            lines = _pair_lines(table, pairs, scn.plan.route_surface)
+            lines = _pair_lines(table, pairs, _chosen(scn).route_surface)
             links_path = Path(tmp) / "pair_lines.gpkg"
             lines.to_file(links_path, layer="pair_lines")
         else:

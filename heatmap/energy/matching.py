@@ -49,6 +49,7 @@ neither.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -154,7 +155,7 @@ class _Unit(_Model):
     note: str | None = Field(None, description="where the figures come from (sourced or estimate)")
 
     @model_validator(mode="after")
-    def _location(self):
+    def _location(self) -> _Unit:
         if (self.plant is None) == (self.lon is None or self.lat is None):
             raise ValueError("give either plant or both lon and lat")
         return self
@@ -269,7 +270,7 @@ class MatchScenario(_Model):
     sinks: list[MatchSink] = Field(min_length=1)
     plan: MatchPlan | None = Field(None, description="the chosen pairs to plan with the network model")
     _base_dir: Path = PrivateAttr(default=Path("."))
-    _pair_lines: dict[int, int] = PrivateAttr(default_factory=dict)
+    _pair_lines: dict[int, int | None] = PrivateAttr(default_factory=dict)
     _path: Path | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
@@ -341,7 +342,7 @@ def matching_scenario_from_file(path: str | Path) -> MatchScenario:
 
 
 # ------------------------------------------------------------------------------------------------ units ---
-def _locations(scn: MatchScenario, units: list[_Unit], group: str) -> list[tuple[float, float]]:
+def _locations(scn: MatchScenario, units: Sequence[_Unit], group: str) -> list[tuple[float, float]]:
     plants = None
     if any(u.plant is not None for u in units):
         if scn.plants_csv is None:
@@ -351,7 +352,8 @@ def _locations(scn: MatchScenario, units: list[_Unit], group: str) -> list[tuple
         plants = read_table(scn.path(scn.plants_csv), required=["lat", "lon"], index="name", what="plants file")
     out = []
     for u in units:
-        if u.plant is None:
+        if u.plant is None or plants is None:  # plants are read where a unit names one
+            assert u.lon is not None and u.lat is not None  # a unit gives a plant or lon and lat (_Unit)
             out.append((float(u.lon), float(u.lat)))
             continue
         if u.plant not in plants.index:
@@ -396,8 +398,15 @@ def scenario_units(
         if s.preset is not None and s.preset not in presets.index:
             raise ScenarioError(f"sources[{s.id}].preset {s.preset!r} unknown; known: {', '.join(presets.index)}")
         row = presets.loc[s.preset] if s.preset else None
+        assert row is None or isinstance(row, pd.Series)  # one preset per kind
 
-        def pick(name: str, preset_name: str, s=s, row=row, default=None):
+        def pick(
+            name: str,
+            preset_name: str,
+            s: MatchSource = s,
+            row: pd.Series | None = row,
+            default: float | None = None,
+        ) -> Any:
             value = getattr(s, name)
             if value is not None:
                 return value
@@ -433,7 +442,11 @@ def scenario_units(
     for k in scn.sinks:
         if k.profile is not None:
             load = _hourly(scn.path(k.profile.csv), k.profile.column, lower=0, upper=1e9, what="sink profile")
+        elif k.annual_mwh is None:  # a sink gives annual_mwh or a profile (MatchSink)
+            raise ScenarioError(f"sinks[{k.id}]: give either annual_mwh or profile")
         elif k.shape == "degree_hours":
+            if outdoor is None:  # the scenario refuses this (MatchScenario)
+                raise ScenarioError("sinks of shape degree_hours need outdoor_temperature")
             load = hourly_load_kw(
                 k.annual_mwh * (1 - k.hot_water_share),
                 k.annual_mwh * k.hot_water_share,
@@ -524,6 +537,7 @@ def _graph_routes(
         if start < 0 or start not in G:
             continue
         dist, paths = nx.single_source_dijkstra(G, start, weight="weight_m")
+        assert isinstance(dist, dict) and isinstance(paths, dict)  # from one source to every node
         for k in sinks["id"]:
             end = node[f"sink:{k}"]
             if end < 0 or end not in dist:
@@ -666,14 +680,14 @@ def rank_matches(
                         max_pressure_gradient_pa_per_m=st.max_pressure_gradient_pa_per_m,
                     )[0]
                 )
-                v, grad = sizing.pressure_gradient_pa_per_m(
+                v_at, grad_at = sizing.pressure_gradient_pa_per_m(
                     np.array(mdot),
                     np.array(catalogue.d_inner_m[dn]),
                     rho=water.rho_kg_per_m3,
                     nu_m2_per_s=water.nu_m2_per_s,
                     roughness_m=st.roughness_mm / 1000,
                 )
-                v, grad = float(v), float(grad)
+                v, grad = float(v_at), float(grad_at)
                 if v > st.max_velocity_m_per_s or grad > st.max_pressure_gradient_pa_per_m:
                     reasons.append(f"peak flow {mdot:,.1f} kg/s beyond the largest pipe DN{dn} within the limits")
                 pipe = float(catalogue.cost_eur_per_m[dn]) * route * factor if np.isfinite(route) else 0.0

@@ -23,6 +23,7 @@ from __future__ import annotations
 import difflib
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -56,6 +57,7 @@ class SiteLoads:
     def net_at(self, time: pd.Timestamp) -> pd.Series:
         """Every site's net heat in one hour (kW; + draws, − sells)."""
         h = self.index.get_loc(time)
+        assert isinstance(h, int)  # the hours are unique
         shaped = 1000 * (self.space_mwh * self.space_share[h] + self.hot_water_mwh / len(self.index))
         return pd.concat([shaped, self.own_kw.iloc[h]])
 
@@ -69,7 +71,8 @@ class SiteLoads:
         for k in space.index:
             out[k] += 1000 * (space[k] * self.space_share + water[k] / len(self.index))
         own = self.own_kw.clip(lower=0.0)
-        for k, cols in own.columns.groupby(group_of.reindex(own.columns).to_numpy()).items():
+        # pandas-stubs lacks Index.groupby
+        for k, cols in own.columns.groupby(group_of.reindex(own.columns).to_numpy()).items():  # type: ignore[attr-defined]
             out[k] += own[cols].sum(axis=1)
         return out
 
@@ -129,7 +132,9 @@ def site_loads(
     annual = consumers.set_index(consumers.consumer_id.astype(str)).annual_demand_mwh.astype(float)
     annual = annual.drop(index=own.columns)
     shape = hourly_load_kw(1.0, 0.0, outdoor_c.to_numpy(), base_temperature_c=base_temperature_c) / 1000
-    loads = SiteLoads(outdoor_c.index, shape, annual * (1 - hot_water_share), annual * hot_water_share, own)
+    hours = outdoor_c.index
+    assert isinstance(hours, pd.DatetimeIndex)  # the outdoor temperature is hourly over a year
+    loads = SiteLoads(hours, shape, annual * (1 - hot_water_share), annual * hot_water_share, own)
     logger.info(
         "Site loads over %d hours: %d sites by degree-hours, %d with their own profile",
         len(outdoor_c),
@@ -195,6 +200,7 @@ def source_hours(
         rest = gross - (total_sold - surplus)
         for role in ("excess_heat", "backup"):
             mine = sources[(sources.tree == tree) & (sources.role == role)]
+            capacity: float | np.ndarray
             if capacity_factor is None:
                 caps = {sid: cap for sid, cap in zip(mine.source_id.astype(str), mine.capacity_kw, strict=True)}
                 capacity = float(mine.capacity_kw.sum())
@@ -243,21 +249,21 @@ def sizing_hours(year: Year, *, summer_months: list[int]) -> list[OperatingHour]
     picked = _picked(year, summer_months)
     own = year.loads.own_kw
     for site in own.columns:
-        picked[f"{site} draws most"] = own[site].idxmax()
+        picked[f"{site} draws most"] = pd.Timestamp(own[site].idxmax())
         if site in year.sale_kw.columns and year.sale_kw[site].max() > 0:
-            picked[f"{site} sells most"] = year.sale_kw[site].idxmax()
+            picked[f"{site} sells most"] = pd.Timestamp(year.sale_kw[site].idxmax())
     return _hours(year, picked)
 
 
 def _picked(year: Year, summer_months: list[int]) -> dict[str, pd.Timestamp]:
     total_draw = year.draw_by_tree.sum(axis=1)
-    picked = {"highest load": total_draw.idxmax()}
+    picked = {"highest load": pd.Timestamp(total_draw.idxmax())}
     summer = total_draw[year.index.month.isin(summer_months)]
     if len(summer):
-        picked["summer, least load"] = summer.idxmin()
+        picked["summer, least load"] = pd.Timestamp(summer.idxmin())
     total_sale = year.sale_kw.sum(axis=1)
     if total_sale.max() > 0:
-        picked["prosumers sell most"] = total_sale.idxmax()
+        picked["prosumers sell most"] = pd.Timestamp(total_sale.idxmax())
     return picked
 
 
@@ -271,6 +277,7 @@ def _hours(year: Year, picked: dict[str, pd.Timestamp]) -> list[OperatingHour]:
 def _hour(year: Year, name: str, time: pd.Timestamp) -> OperatingHour:
     source = year.source_kw.loc[time]
     sale = year.sale_kw.loc[time]
+    assert isinstance(source, pd.Series) and isinstance(sale, pd.Series)  # the hours are unique
     return OperatingHour(name, time, year.loads.net_at(time).clip(lower=0.0), source[source > 0], sale[sale > 0])
 
 
@@ -340,15 +347,15 @@ def company_trade(
         )
     table = pd.DataFrame({"bought_mwh": bought, "sold_mwh": sold.mwh}).fillna(0.0)
     if boost_mwh > 0:  # the boosters' lift: the operator's heat
-        if operator not in table.index:
-            table.loc[operator] = 0.0
-        table.loc[operator, "sold_mwh"] += boost_mwh
+        boost = pd.DataFrame({"bought_mwh": [0.0], "sold_mwh": [boost_mwh]}, index=[operator])
+        table = pd.concat([table, boost]).groupby(level=0).sum()
     table["paid_eur"] = table.bought_mwh * heat_price_eur_per_mwh
     table["received_eur"] = sold.eur.reindex(table.index).fillna(0.0)
     if operator in table.index:  # the operator's own heat changes no hands
         table.loc[operator, ["paid_eur", "received_eur"]] = 0.0
     others = table.drop(index=operator, errors="ignore")
     own = table.loc[operator] if operator in table.index else pd.Series(0.0, index=table.columns)
+    assert isinstance(own, pd.Series)  # one row per company
     table.loc[operator] = [
         own.bought_mwh,
         own.sold_mwh,
@@ -369,7 +376,7 @@ PROFILE_TOLERANCE = 0.01
 """A site that never sells must draw its annual demand over its profile's year within this relative tolerance."""
 
 
-def read_site_profiles(path, index: pd.DatetimeIndex, sites: pd.DataFrame) -> pd.DataFrame:
+def read_site_profiles(path: Path, index: pd.DatetimeIndex, sites: pd.DataFrame) -> pd.DataFrame:
     """Read the hourly net heat of the sites that give their own (columns: time, one per consumer id; kW).
 
     Parameters

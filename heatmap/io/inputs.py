@@ -195,7 +195,7 @@ def _read_csv(path: Path) -> gpd.GeoDataFrame:
     return gdf
 
 
-def _rows(ids: pd.Index | np.ndarray | list, limit: int = 10) -> str:
+def _rows(ids: Iterable[Any], limit: int = 10) -> str:
     ids = list(ids)
     shown = ", ".join(map(str, ids[:limit]))
     return shown + (f" and {len(ids) - limit} more" if len(ids) > limit else "")
@@ -322,9 +322,10 @@ def _columns(
     for f in checked:
         if mapping[f] in names:
             continue
-        col = _resembling(f, free)
-        if col is None:
+        like = _resembling(f, free)
+        if like is None:
             continue
+        col = like
         unit, col_unit = _tokens(f)[-1], _tokens(col)[-1]
         if col_unit in _UNIT_TOKENS and col_unit != unit:
             raise InputDataError(

@@ -35,6 +35,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from heatmap import __version__
@@ -216,7 +217,9 @@ def _signals_deferred() -> Iterator[None]:
         yield
         return
     held: list[int] = []
-    previous = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    previous: dict[int, Callable[[int, FrameType | None], Any] | int | None] = {
+        signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)
+    }
     for signum in previous:
         signal.signal(signum, lambda signum, frame: held.append(signum))
     try:

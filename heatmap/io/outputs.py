@@ -29,6 +29,10 @@ if TYPE_CHECKING:
     import geopandas as gpd
     import pandas as pd
 
+PlanLike = Any
+"""A :class:`heatmap.plan.Plan`: typed ``Any``, as a stage imports no conductor, not even for its types
+(``tests/test_package_layout.py``)."""
+
 logger = logging.getLogger(__name__)
 
 GPKG_LAYERS = ("sources", "consumers", "pipes", "junctions", "streets")
@@ -213,7 +217,7 @@ def plan_tables(
     return tables
 
 
-def plan_layers(plan) -> dict[str, gpd.GeoDataFrame]:
+def plan_layers(plan: PlanLike) -> dict[str, gpd.GeoDataFrame]:
     """Return the plan's output layers by name (see :data:`GPKG_LAYERS`).
 
     The sources layer gets a ``status`` field: ``"ok"``, or ``"partial"`` for a plan whose checks fail
@@ -224,7 +228,7 @@ def plan_layers(plan) -> dict[str, gpd.GeoDataFrame]:
     return layers
 
 
-def failed_checks(plan) -> list[str]:
+def failed_checks(plan: PlanLike) -> list[str]:
     """Return the names of the checks the plan fails, in the order of :data:`CHECK_ORDER`."""
     return _ordered_checks({str(c) for c in plan.violations["check"]}) if len(plan.violations) else []
 
@@ -254,7 +258,7 @@ def _is_missing(value: Any) -> bool:
         return True
 
 
-def plan_summary(plan, *, partial: bool = False) -> dict[str, Any]:
+def plan_summary(plan: PlanLike, *, partial: bool = False) -> dict[str, Any]:
     """Everything a reader needs to judge the plan: totals, checks, exclusions and every assumption.
 
     The same scenario gives the same summary, apart from ``created_utc`` (stage timings are logged instead).
@@ -305,12 +309,13 @@ def plan_summary(plan, *, partial: bool = False) -> dict[str, Any]:
         "assumptions": plan.scenario.assumptions(),
         "renamed_keys": plan.scenario.renamed_keys,
     }
-    if getattr(plan, "operation", None) is not None:
-        summary["operation"] = operation_summary(plan.operation)
+    year = getattr(plan, "operation", None)
+    if year is not None:
+        summary["operation"] = operation_summary(year)
     return _jsonable(summary)
 
 
-def operation_summary(year) -> dict[str, Any]:
+def operation_summary(year: Any) -> dict[str, Any]:
     """Summarise the year of operation: the hours that matter as simulated, the totals, each company's trade.
 
     Each hour is its row of ``operating_hours.csv`` plus, as lists, the sources holding the pressure, the
@@ -339,7 +344,7 @@ def operation_summary(year) -> dict[str, Any]:
     }
 
 
-def operation_tables(year) -> dict[str, pd.DataFrame]:
+def operation_tables(year: Any) -> dict[str, pd.DataFrame]:
     """Return the year's hours as tidy tables, one value a cell: the files of :data:`OPERATION_FILES` by name.
 
     ``operating_hours.csv`` one row per simulated hour (the design peak first); ``operating_consumers.csv`` hour ×
@@ -371,7 +376,7 @@ def operation_tables(year) -> dict[str, pd.DataFrame]:
     }
 
 
-def pipes_by_hour(plan) -> gpd.GeoDataFrame:
+def pipes_by_hour(plan: PlanLike) -> gpd.GeoDataFrame:
     """Return the layer :data:`OPERATION_LAYER`: one row per pipe and simulated hour, with its geometry.
 
     Fields: ``pipe_id``, ``edge_id``, ``circuit``, ``hour`` (its name), ``time``, ``v_m_per_s``, ``pa_per_m``,
@@ -484,7 +489,7 @@ def _shown_violations(violations: list[Mapping[str, Any]], n: int) -> list[Mappi
     for v in violations:
         by_check.setdefault(str(v.get("check")), []).append(v)
     queues = [sorted(by_check[c], key=_severity, reverse=True) for c in _ordered_checks(by_check)]
-    shown = []
+    shown: list[Mapping[str, Any]] = []
     while len(shown) < n and any(queues):
         for q in queues:
             if q and len(shown) < n:
@@ -716,7 +721,7 @@ def _in_hour(v: Mapping[str, Any]) -> str:
     return f" [{hour}]" if hour and hour != "design peak" else ""
 
 
-def _nearest_reachable_street_m(plan) -> dict[str, float | None]:
+def _nearest_reachable_street_m(plan: PlanLike) -> dict[str, float | None]:
     """Distance from each consumer without a path to a source to the nearest street a source reaches."""
     ids = plan.excluded.get("no_path_to_source", [])
     if not ids or "reachable_street_m" not in plan.consumers:
@@ -827,13 +832,13 @@ CREATE TABLE IF NOT EXISTS gpkg_metadata_reference (
 """
 
 
-def plan_file_names(plan) -> tuple[str, ...]:
+def plan_file_names(plan: PlanLike) -> tuple[str, ...]:
     """Return the files :func:`write_plan_files` writes for a plan."""
     return OUTPUT_FILES + (OPERATION_FILES if getattr(plan, "operation", None) is not None else ())
 
 
 def write_plan_files(
-    plan, folder: Path, *, partial: bool = False, tiles: str | None = None, summary: dict | None = None
+    plan: PlanLike, folder: Path, *, partial: bool = False, tiles: str | None = None, summary: dict | None = None
 ) -> None:
     """Write a plan's files into an existing folder, without a swap of its own (the caller's write is atomic).
 
@@ -867,19 +872,20 @@ def write_plan_files(
     note = f" (PARTIAL plan: checks failed: {', '.join(checks)})" if partial else ""
     banner = f"Partial plan: written although checks fail ({', '.join(checks)}); see summary.json" if partial else None
     layers = plan_layers(plan)
-    operating = getattr(plan, "operation", None) is not None
+    year = getattr(plan, "operation", None)
+    operating = year is not None
     gpkg_layers = {**layers, OPERATION_LAYER: pipes_by_hour(plan)} if operating else layers
     gpkg = folder / "plan.gpkg"
     qgis_style.write_layer_styles(gpkg, write_gpkg(gpkg_layers, gpkg, metadata=metadata, note=note))
     webmap.write_map(layers, folder / "map.html", title=plan.scenario.name, tiles=tiles, banner=banner)
     write_json(summary if summary is not None else plan_summary(plan, partial=partial), folder / "summary.json")
-    if operating:
-        for name, table in operation_tables(plan.operation).items():
+    if year is not None:
+        for name, table in operation_tables(year).items():
             table.to_csv(folder / name, index=False, float_format="%.4f" if name == "trade.csv" else "%.6g")
 
 
 def write_plan(
-    plan,
+    plan: PlanLike,
     out_dir: Path,
     *,
     partial: bool = False,

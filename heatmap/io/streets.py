@@ -16,6 +16,7 @@ import tempfile
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import networkx as nx
@@ -27,6 +28,9 @@ from pyproj import CRS
 
 from heatmap import settings
 from heatmap._errors import OfflineError, StreetDataError
+
+if TYPE_CHECKING:
+    import pyrosm
 
 logger = logging.getLogger(__name__)
 
@@ -63,12 +67,14 @@ def graph_from_pbf(path: Path, *, network_type: str) -> nx.MultiDiGraph:
     """
     import pyrosm
 
+    # pyrosm raises these on broken data
+    broken: tuple[type[Exception], ...] = (KeyError, ValueError, RuntimeError, *_pbf_errors())
     try:
         osm = _open_pbf(path)
         nodes, edges = osm.get_network(nodes=True, network_type=network_type)
     except StreetDataError:
         raise
-    except (KeyError, ValueError, RuntimeError, *_pbf_errors()) as exc:  # pyrosm raises these on broken data
+    except broken as exc:
         pbf_error, decode_error = _pbf_errors()
         if isinstance(exc, pbf_error):
             reason = "it does not follow the OSM PBF format"
@@ -95,7 +101,7 @@ def _pbf_errors() -> tuple[type[Exception], ...]:
     return PBFException, ProtobufError
 
 
-def _open_pbf(path: Path):
+def _open_pbf(path: Path) -> pyrosm.OSM:
     import pyrosm
 
     if not Path(path).is_file():
@@ -135,7 +141,7 @@ def buildings_from_pbf(path: Path) -> gpd.GeoDataFrame:
     return b
 
 
-def landuse_from_pbf(path: Path, *, osm=None) -> gpd.GeoDataFrame:
+def landuse_from_pbf(path: Path, *, osm: pyrosm.OSM | None = None) -> gpd.GeoDataFrame:
     """Read the ``landuse`` polygons of an OSM PBF file with pyrosm.
 
     Parameters
@@ -293,7 +299,7 @@ def graph_from_osm_live(
     *,
     place: str | None = None,
     bbox: tuple[float, float, float, float] | None = None,
-    polygon=None,
+    polygon: shapely.Polygon | shapely.MultiPolygon | None = None,
     network_type: str,
 ) -> nx.MultiDiGraph:
     """Download a street graph with osmnx (cached), failing fast when offline.
@@ -325,8 +331,10 @@ def graph_from_osm_live(
                 G = ox.graph_from_place(place, network_type=nt, simplify=False, retain_all=True)
             elif bbox is not None:
                 G = ox.graph_from_bbox(bbox, network_type=nt, simplify=False, retain_all=True)
-            else:
+            elif polygon is not None:
                 G = ox.graph_from_polygon(polygon, network_type=nt, simplify=False, retain_all=True)
+            else:
+                raise ValueError("graph_from_osm_live needs a place, a bbox or a polygon")
         except (requests.exceptions.RequestException, ConnectionError, TimeoutError) as exc:
             raise OfflineError(
                 f"cannot download OpenStreetMap data ({type(exc).__name__}); no network or the server is down. "

@@ -140,7 +140,7 @@ def synthetic_town(
         axis=1,
     )
     # Near junctions the footprints of crossing streets can overlap: keep the first of each overlapping pair.
-    candidates = shapely.polygons(corners)
+    candidates = np.asarray(shapely.polygons(corners))
     left, right = shapely.STRtree(candidates).query(candidates, predicate="overlaps")
     free = np.setdiff1d(np.arange(len(candidates)), right[left < right])
     if len(free) < n_consumers:
@@ -172,8 +172,8 @@ def synthetic_town(
     # Sources inside blocks next to junctions of an even k × k sub-grid, on short access streets.
     if n_sources is None:
         n_sources = int(np.ceil(n_consumers / CONSUMERS_PER_SOURCE))
-    k = int(np.ceil(np.sqrt(n_sources)))
-    at = ((np.arange(k) + 0.5) * (side - 1) / k).astype(int)
+    n_sub = int(np.ceil(np.sqrt(n_sources)))
+    at = ((np.arange(n_sub) + 0.5) * (side - 1) / n_sub).astype(int)
     slots = idx[np.ix_(at, at)].ravel()
     junction = slots[np.linspace(0, len(slots) - 1, n_sources).round().astype(int)]
     access_x, access_y = node_x[junction] + 20.0, node_y[junction] + 20.0
@@ -193,7 +193,7 @@ def synthetic_town(
     # The street graph, in EPSG:4326 like a graph osmnx downloads.
     to_deg = Transformer.from_crs(CRS, "EPSG:4326", always_xy=True)
     lon, lat = to_deg.transform(np.concatenate([node_x, access_x]), np.concatenate([node_y, access_y]))
-    G = nx.MultiDiGraph(crs="EPSG:4326")
+    G: nx.MultiDiGraph[int] = nx.MultiDiGraph(crs="EPSG:4326")
     n_nodes = side * side
     G.add_nodes_from((i, {"x": float(lon[i]), "y": float(lat[i])}) for i in range(n_nodes + n_sources))
     su = np.concatenate([u, junction])

@@ -5,8 +5,9 @@ Rows are numbered by their line in the file (:func:`csv_file_lines`), so a messa
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -48,3 +49,12 @@ def read_csv_table(path: str | Path, *, required: Sequence[str], what: str, hint
             f"{path}: columns {', '.join(missing)} missing (columns: {', '.join(map(str, table.columns))}){hint}"
         )
     return table
+
+
+def row_tuples(frame: pd.DataFrame) -> Iterator[Any]:
+    """Iterate over the rows of ``frame`` as named tuples (``frame.itertuples()``), a field per column.
+
+    A field's type is its column's, which a type checker cannot know: the rows are typed ``Any`` (pandas-stubs
+    types every field as the union of all scalars, which no arithmetic accepts).
+    """
+    return frame.itertuples()

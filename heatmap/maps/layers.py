@@ -147,7 +147,8 @@ class LayerSpec:
         if self.dash is None or values is None:
             return np.full(n, None, dtype=object)
         mapped = pd.Series(values).astype(str).map(self.dash.values)
-        return mapped.where(mapped.notna(), None).to_numpy(dtype=object)
+        # pandas-stubs refuses None as the replacement of a str Series' where (pandas takes it)
+        return mapped.where(mapped.notna(), None).to_numpy(dtype=object)  # type: ignore[call-overload]
 
 
 def _parse(path: Path) -> LayerSpec:

@@ -29,7 +29,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from branca.element import Element, MacroElement
+from branca.element import Element, Figure, MacroElement
 from folium.template import Template
 from folium.utilities import JsCode
 
@@ -254,7 +254,9 @@ def write_map(
             drawn.append((name, specs[name], frame))
 
     bounds = _bounds([frame for _, _, frame in drawn], [image.bounds for image in images])
-    center = [0.0, 0.0] if bounds is None else np.round(np.mean(bounds, axis=0), _COORD_DECIMALS).tolist()
+    center: list[float] = (
+        [0.0, 0.0] if bounds is None else np.asarray(np.round(np.mean(bounds, axis=0), _COORD_DECIMALS)).tolist()
+    )
     fmap = _OfflineMap(
         location=center,
         zoom_start=2 if bounds is None else 14,
@@ -266,6 +268,7 @@ def write_map(
         zoomDelta=1 if tiles else 0.5,
     )
     root = fmap.get_root()
+    assert isinstance(root, Figure)  # folium puts every map in a figure
     root.title = html.escape(title)
     root.header.add_child(_RawElement(f"<style>\n{assets.css}\n</style>"), name="leaflet_css")
     root.header.add_child(_RawElement(f"<script>\n{assets.js}\n</script>"), name="leaflet_js")
@@ -419,8 +422,8 @@ def _bounds(frames: list[gpd.GeoDataFrame], extra: Sequence[list[list[float]]] =
     b = [f.total_bounds for f in frames] + [[w, s, e, n] for (s, w), (n, e) in extra]
     if not b:
         return None
-    b = np.array(b, dtype=float)
-    return [[float(b[:, 1].min()), float(b[:, 0].min())], [float(b[:, 3].max()), float(b[:, 2].max())]]
+    a = np.array(b, dtype=float)
+    return [[float(a[:, 1].min()), float(a[:, 0].min())], [float(a[:, 3].max()), float(a[:, 2].max())]]
 
 
 def _pane_name(layer: str) -> str:
@@ -527,11 +530,13 @@ class _LayerData(Element):
         self._popup_js = popup_js
 
     def render(self, **kwargs: Any) -> str:
+        root = self.get_root()
+        assert self._parent is not None and isinstance(root, Figure)  # rendered inside its layer, in the map
         layer = self._parent.get_name()
         text = f"{layer}.addData({self._features_json});"
         if self._popup_js:
             text += f'\n{layer}.bindPopup({self._popup_js}, {{maxWidth: 420, className: "heatmap-popup"}});'
-        self.get_root().script.add_child(_RawElement(text), name=self.get_name())
+        root.script.add_child(_RawElement(text), name=self.get_name())
         return ""
 
 

@@ -45,6 +45,7 @@ import pandapipes as pp
 import pandas as pd
 
 from heatmap._errors import HydraulicError
+from heatmap.io.tables import row_tuples
 from heatmap.network import _pandapipes_speedup, sizing
 
 logger = logging.getLogger(__name__)
@@ -241,7 +242,7 @@ def build_net(design: NetworkDesign, cond: Conditions) -> pp.pandapipesNet:
     feed = (
         design.sources.mdot_kg_per_s if "mdot_kg_per_s" in design.sources else pd.Series(np.nan, design.sources.index)
     )
-    for row, mdot in zip(design.sources.itertuples(), feed.to_numpy(), strict=True):
+    for row, mdot in zip(row_tuples(design.sources), feed.to_numpy(), strict=True):
         j = int(pos[row.node])
         pump = {"t_flow_k": row.t_supply_c + KELVIN, "name": str(row.source_id)}
         if np.isnan(mdot):
@@ -495,7 +496,7 @@ def check_simulation(
         bad = p[p[col] > limit * (1 + 1e-9)]
         rows += [
             (name, f"{r.circuit} pipe of edge {r.edge_id}", float(getattr(r, col)), limit, int(r.edge_id))
-            for r in bad.itertuples()
+            for r in row_tuples(bad)
         ]
         if service is not None:
             bad = service[service[col] > limit * (1 + 1e-9)]
@@ -507,18 +508,18 @@ def check_simulation(
                     limit,
                     int(r.edge_id),
                 )
-                for r in bad.itertuples()
+                for r in row_tuples(bad)
             ]
     bad = c[c.dp_bar < limits.min_consumer_dp_bar]
     rows += [
-        ("consumer_dp", str(r.consumer_id), float(r.dp_bar), limits.min_consumer_dp_bar, None) for r in bad.itertuples()
+        ("consumer_dp", str(r.consumer_id), float(r.dp_bar), limits.min_consumer_dp_bar, None) for r in row_tuples(bad)
     ]
     minimum = c.consumer_id.map(limits.min_supply_c_by_consumer).fillna(limits.min_consumer_supply_c)
     c = c.assign(min_supply_c=minimum.to_numpy())
     bad = c[c.t_supply_c < c.min_supply_c]
     rows += [
         ("consumer_supply_temperature", str(r.consumer_id), float(r.t_supply_c), float(r.min_supply_c), None)
-        for r in bad.itertuples()
+        for r in row_tuples(bad)
     ]
     s = sim.sources.set_index("source_id")
     over = s.q_supplied_kw > capacity_kw.reindex(s.index) * (1 + 1e-9)
@@ -722,7 +723,7 @@ def design_case(
     spare = (service.dp_bar - limits.min_consumer_dp_bar).groupby(consumers.tree.to_numpy()).min()
     trim = {
         tr: min(float(s) - rules.lift_margin_bar, lift[tr] - 0.01)
-        for tr, s in spare.items()
+        for tr, s in zip(spare.index.tolist(), spare.tolist(), strict=True)
         if sims[tr].converged and float(s) - rules.lift_margin_bar > 1e-3
     }
     if trim:
@@ -738,7 +739,17 @@ def design_case(
     return DesignCase(sim, violations, rounds, edges, dict(lift), service)
 
 
-def _resize(edges, sim, service, violations, consumers, lift, dns, limits, rules) -> pd.DataFrame:
+def _resize(
+    edges: pd.DataFrame,
+    sim: Simulation,
+    service: pd.DataFrame,
+    violations: pd.DataFrame,
+    consumers: pd.DataFrame,
+    lift: dict[int, float],
+    dns: np.ndarray,
+    limits: Limits,
+    rules: ResizeRules,
+) -> pd.DataFrame:
     """One resize step: offending pipes one size up; pump lift raised for consumers short of pressure.
 
     Where the largest lift is not enough, the steepest pipes on the paths to those consumers go one size up.
@@ -751,7 +762,8 @@ def _resize(edges, sim, service, violations, consumers, lift, dns, limits, rules
         low = consumers.set_index("consumer_id").reindex(low_dp.consumer_id)
         deficit = pd.Series(limits.min_consumer_dp_bar - low_dp.dp_bar.to_numpy(), index=low.tree.to_numpy())
         capped = []
-        for tr, d in deficit.groupby(level=0).max().items():
+        most = deficit.groupby(level=0).max()
+        for tr, d in zip(most.index.tolist(), most.tolist(), strict=True):
             wanted = lift[tr] + d + rules.lift_margin_bar
             if wanted > rules.max_lift_bar:
                 capped.append(tr)

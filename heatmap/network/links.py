@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -183,7 +184,9 @@ def site_links(
     b = idx[:, 1:].ravel()
     keep = np.isfinite(dist[:, 1:].ravel()) & (b < len(pts))
     pairs = np.unique(np.sort(np.stack([a[keep], b[keep]], axis=1), axis=1), axis=0)
-    lines = shapely.linestrings(np.stack([pts[pairs[:, 0]], pts[pairs[:, 1]]], axis=1)) if len(pairs) else []
+    lines: np.ndarray | list[Any] = (
+        np.asarray(shapely.linestrings(np.stack([pts[pairs[:, 0]], pts[pairs[:, 1]]], axis=1))) if len(pairs) else []
+    )
     return gpd.GeoDataFrame(
         {"name": "", "highway": "", "surface": surface, "cost_factor": cost_factor},
         geometry=lines,
@@ -285,7 +288,7 @@ def _move_ends(lines: np.ndarray, end: int, xy: np.ndarray) -> np.ndarray:
     first = np.r_[0, np.flatnonzero(np.diff(line_of)) + 1]
     last = np.r_[first[1:] - 1, len(line_of) - 1]
     coords[first if end == 0 else last] = np.asarray(xy, dtype=float)
-    return shapely.linestrings(coords, indices=line_of)
+    return np.asarray(shapely.linestrings(coords, indices=line_of))
 
 
 def _with_nodes(links: gpd.GeoDataFrame, snap_m: float) -> gpd.GeoDataFrame:

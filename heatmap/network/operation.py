@@ -34,7 +34,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -181,7 +183,7 @@ class HourResult:
         sim, c, p, s = self.simulation, self.consumers, self.pipes, self.sources
         failed = set(self.violations.check)
 
-        def at_extreme(frame: pd.DataFrame, col: str, smallest: bool) -> pd.Series | None:
+        def at_extreme(frame: pd.DataFrame, col: str, smallest: bool) -> pd.Series | pd.DataFrame | None:
             values = frame[col].dropna() if len(frame) else pd.Series(dtype=float)
             if values.empty:
                 return None
@@ -192,7 +194,7 @@ class HourResult:
         fast = at_extreme(p, "v_m_per_s", smallest=False)
         steep = at_extreme(p, "pa_per_m", smallest=False)
 
-        def get(row: pd.Series | None, col: str):
+        def get(row: pd.Series | pd.DataFrame | None, col: str) -> Any:
             return None if row is None else row[col]
 
         row = {
@@ -413,7 +415,9 @@ def simulate_hour(net: DesignedNetwork, hour: OperatingHour, *, bypass_margin_k:
             t_water = water_temperature_c(r.t_supply_c, target)
             mdot = np.nan if sid == holder else q * 1000 / (cp * (t_water - t_return))
             rows.append((sid, r.node, t_water, r.capacity_kw, tree, mdot))
-    for cid, q in sale.items():  # the sale is the prosumer's own heat: its flow carries it from t_return to t_feed
+    for cid, q in zip(
+        sale.index.tolist(), sale.tolist(), strict=True
+    ):  # the sale is the prosumer's own heat: its flow carries it from t_return to t_feed
         t_feed = float(cons.t_feed_in_c[cid])
         t_water = water_temperature_c(t_feed, target, prosumer=True)
         rows.append((cid, cons.node[cid], t_water, np.nan, cons.tree[cid], q * 1000 / (cp * (t_feed - t_return))))
@@ -422,7 +426,7 @@ def simulate_hour(net: DesignedNetwork, hour: OperatingHour, *, bypass_margin_k:
     sims = {}
     bypass = pd.Series(dtype=float)
 
-    def solve(trees, bypass: pd.Series) -> tuple[hydraulics.Simulation, pd.DataFrame]:
+    def solve(trees: Iterable[int], bypass: pd.Series) -> tuple[hydraulics.Simulation, pd.DataFrame]:
         design = hydraulics.NetworkDesign(
             net.pipes, consumers.assign(mdot_kg_per_s=consumers.consumer_id.map(bypass)), sources, net.node_xy
         )
@@ -452,7 +456,9 @@ def simulate_hour(net: DesignedNetwork, hour: OperatingHour, *, bypass_margin_k:
     short = (
         (net.limits.min_consumer_dp_bar + net.lift_margin_bar - service.dp_bar).groupby(consumers.tree.to_numpy()).max()
     )
-    raise_lift = {k: float(d) for k, d in short.items() if d > 0 and sims[k].converged}
+    raise_lift = {
+        k: float(d) for k, d in zip(short.index.tolist(), short.tolist(), strict=True) if d > 0 and sims[k].converged
+    }
     if raise_lift:
         for k, d in raise_lift.items():
             lift[k] = min(lift[k] + d, net.max_lift_bar)
@@ -516,7 +522,16 @@ def _checked(
     return violations
 
 
-def _bypass(net, sim, service, consumers, sources, bypass, solve, margin_k):
+def _bypass(
+    net: DesignedNetwork,
+    sim: hydraulics.Simulation,
+    service: pd.DataFrame,
+    consumers: pd.DataFrame,
+    sources: pd.DataFrame,
+    bypass: pd.Series,
+    solve: Callable[[Iterable[int], pd.Series], tuple[hydraulics.Simulation, pd.DataFrame]],
+    margin_k: float,
+) -> tuple[hydraulics.Simulation, pd.DataFrame, pd.Series]:
     """Raise the flow of consumers too cold until they hold their minimum supply temperature (see simulate_hour).
 
     Along a consumer's path the water cools as ``T − T_g = (T_0 − T_g) exp(−k / ṁ)``; scaling its flow by

@@ -109,7 +109,7 @@ def route_network(
     )
     # Supply area of every node: the graph node of its nearest source (shared: of the first source of its
     # piece of the graph), -1 where no source can be reached.
-    area_of = pd.Series(np.where(nearest >= 0, nodes[np.maximum(nearest, 0)], -1), index=nodes)
+    area_of: pd.Series = pd.Series(np.where(nearest >= 0, nodes[np.maximum(nearest, 0)], -1), index=nodes)
     if shared:
         _, piece = connected_components(adjacency, directed=False)
         lead: dict[int, int] = {}
@@ -133,7 +133,7 @@ def route_network(
         for area, part in table.groupby("area")
     }
     src_area = area_of.reindex(sorted(set(source_nodes.values())))
-    T = nx.Graph()
+    T: nx.Graph[int] = nx.Graph()
     for source, consumers_here in consumer_area[consumer_area >= 0].groupby(consumer_area).groups.items():
         terminals = sorted(set(consumers_here) | set(src_area.index[src_area.to_numpy() == source]))
         T.update(steiner_tree(graphs[source], terminals, weight="weight_m", method="mehlhorn"))
@@ -204,7 +204,7 @@ def parent_edge(edges: pd.DataFrame) -> np.ndarray:
     -------
     numpy.ndarray
     """
-    return pd.Index(edges.to_node.to_numpy()).get_indexer(edges.from_node.to_numpy())
+    return pd.Index(edges.to_node.to_numpy()).get_indexer(pd.Index(edges.from_node.to_numpy()))
 
 
 def path_totals(edges: pd.DataFrame, per_edge: np.ndarray) -> np.ndarray:

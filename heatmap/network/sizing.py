@@ -24,6 +24,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -202,6 +203,7 @@ def simultaneity_factor(n: np.ndarray | int, rule: str) -> np.ndarray:
     0.658
     """
     n = np.maximum(np.asarray(n, dtype=float), 1.0)
+    f: np.ndarray | float
     if rule == "none":
         f = np.ones_like(n)
     elif rule == "thermos":
@@ -429,7 +431,10 @@ def fit_pump_lift(
         dn[grow] = next_size(dn[grow], dns)
         upsized += int(grow.sum())
     need = pd.Series(pump_lift_bar(path_dp, rule)).groupby(tree).max()
-    lift = {int(t): float(np.clip(v, rule.min_lift_bar, rule.max_lift_bar)) for t, v in need.items()}
+    lift = {
+        int(t): float(np.clip(v, rule.min_lift_bar, rule.max_lift_bar))
+        for t, v in zip(need.index.to_numpy(), need.to_numpy(), strict=True)
+    }
     logger.info(
         "Pump lifts %.2f–%.2f bar for %d network(s); %d pipe size steps up on critical paths",
         min(lift.values(), default=0.0),
@@ -498,7 +503,11 @@ def design_network(
     """
     edges = tree_edges.reset_index(drop=True).copy()
     t_supply = edges.tree.map(t_supply_c_by_tree).to_numpy(dtype=float)
-    hydraulic = {"rho": water.rho_kg_per_m3, "nu_m2_per_s": water.nu_m2_per_s, "roughness_m": roughness_m}
+    hydraulic: dict[str, Any] = {
+        "rho": water.rho_kg_per_m3,
+        "nu_m2_per_s": water.nu_m2_per_s,
+        "roughness_m": roughness_m,
+    }
 
     fed = np.zeros(len(edges))
     if feed_in_kw is not None and len(feed_in_kw):
