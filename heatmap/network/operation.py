@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 
 from heatmap._errors import HydraulicError
+from heatmap.io.outputs import CHECK_ORDER
 from heatmap.network import hydraulics
 from heatmap.network.sizing import Water
 
@@ -148,16 +149,8 @@ def own_share(t_own_c: np.ndarray | float, t_water_c: np.ndarray | float, t_retu
     return np.where(below, (t_own - t_return) / np.where(below, t_water - t_return, 1.0), 1.0)
 
 
-CHECKS = (
-    "converged",
-    "source_capacity",
-    "consumer_supply_temperature",
-    "consumer_dp",
-    "velocity",
-    "pressure_gradient",
-    "energy_balance",
-)
-"""The checks of every hour, each with a verdict column in the operating-hours table."""
+CHECKS = CHECK_ORDER
+"""The checks of every hour, each with a verdict column in the operating-hours table (the summary's order)."""
 
 
 @dataclass(frozen=True)
