@@ -913,11 +913,11 @@ def _inner_model(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
-def _walk(loc: tuple) -> dict[str, Any]:
+def _walk(loc: tuple, root: type[BaseModel]) -> dict[str, Any]:
     """Resolve an error location to the key as the user writes it, its data path and the model holding it."""
     key, data = "", []
     holder: type[BaseModel] | None = None
-    model: type[BaseModel] | None = Scenario
+    model: type[BaseModel] | None = root
     field: str | None = None
     tag: str | None = None
     items = list(loc)
@@ -974,9 +974,9 @@ _TYPE_NAMES = {
 }
 
 
-def _message(err: ErrorDetails) -> tuple[tuple, str]:
+def _message(err: ErrorDetails, root: type[BaseModel]) -> tuple[tuple, str]:
     """One pydantic error → (data path, message naming the key, the value and what is allowed)."""
-    where = _walk(err["loc"])
+    where = _walk(err["loc"], root)
     key, holder, field, tag = where["key"], where["holder"], where["field"], where["tag"]
     kind, value, ctx = err["type"], err.get("input"), err.get("ctx") or {}
     annotation = _annotation(holder, field)
@@ -1181,6 +1181,47 @@ def _consistency(scn: Scenario, *, for_plan: bool) -> list[tuple[tuple, str]]:
     return problems
 
 
+def _is_union_tag(el: Any) -> bool:
+    """Whether an error location part names a member of a union (``float``, ``list[float]``, ``HourlyCsv``)."""
+    return isinstance(el, str) and (el in ("float", "int", "str") or "[" in el or el[:1].isupper())
+
+
+def validation_problems(exc: ValidationError, root: type[BaseModel]) -> list[tuple[tuple, str]]:
+    """Turn a model's validation errors into one (data path, message) per setting, for every settings schema.
+
+    Each message names the key as the user writes it, the value and what is allowed (see :func:`_message`); a
+    value refused by every member of a union (a number, a list or a mapping) is one problem, told once.
+
+    Parameters
+    ----------
+    exc
+        The error pydantic raised.
+    root
+        The model validated (a plan scenario, a concept study, a matching scenario, a study).
+
+    Returns
+    -------
+    list of (tuple, str)
+    """
+    by_key: dict[tuple, list[ErrorDetails]] = {}
+    for e in exc.errors(include_url=False):
+        loc = tuple(el for el in e["loc"] if not _is_union_tag(el))
+        by_key.setdefault(loc, []).append({**e, "loc": loc})
+    problems = []
+    for group in by_key.values():
+        kinds = [_TYPE_NAMES.get(e["type"]) for e in group]
+        names = list(dict.fromkeys(k for k in kinds if k is not None))
+        if len(group) > 1 and len(names) == len(set(kinds)):  # of none of the union's types: name them all at once
+            where = _walk(group[0]["loc"], root)
+            allowed = ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else names[0]
+            problems.append((where["data"], f"'{where['key']}' must be {allowed}, got {group[0].get('input')!r}"))
+            continue
+        finite = [e for e in group if e["type"] == "finite_number"]
+        told = [_message(e, root) for e in finite or group]
+        problems.append((told[0][0], " or ".join(dict.fromkeys(m for _, m in told))))
+    return problems
+
+
 def _raise(problems: list[tuple[tuple, str]], node: yaml.Node | None, where: str | None) -> None:
     lines = []
     for path, message in problems[:MAX_MESSAGES]:
@@ -1234,7 +1275,7 @@ def _validate(
     try:
         scn = Scenario.model_validate(data, context={"base_dir": Path(base_dir)})
     except ValidationError as exc:
-        problems = list(dict.fromkeys(_message(e) for e in exc.errors(include_url=False)))
+        problems = validation_problems(exc, Scenario)
         for r in renamed:  # a value under an old key: name the key as written, and find its line
             old_path, new_path = tuple(r["old"].split(".")), tuple(r["new"].split("."))
             problems = [

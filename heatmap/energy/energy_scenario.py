@@ -18,11 +18,10 @@ from typing import Annotated, Any, Literal, TypeVar, overload
 
 import yaml
 from pydantic import AfterValidator, BaseModel, Field, PrivateAttr, ValidationError, model_validator
-from pydantic_core import ErrorDetails
 
 from heatmap import settings
 from heatmap._errors import ScenarioError
-from heatmap.scenario import FilePath, SettingsModel, _line, _load_yaml
+from heatmap.scenario import FilePath, SettingsModel, _load_yaml, _raise, validation_problems
 
 logger = logging.getLogger(__name__)
 
@@ -301,29 +300,6 @@ class EnergyScenario(_Model):
         return self._path
 
 
-def _where(loc: tuple) -> str:
-    return ".".join(str(x) for x in loc) or "(top level)"
-
-
-def _is_union_tag(el: Any) -> bool:
-    """Whether an error location part names a member of a union (``float``, ``list[float]``, ``HourlyCsv``)."""
-    return isinstance(el, str) and (el in ("float", "int", "str") or "[" in el or el[:1].isupper())
-
-
-def _problems(errors: list[ErrorDetails]) -> list[tuple[tuple, str]]:
-    """One (key, message) per setting: a value refused by every member of a union is one problem, told once."""
-    by_key: dict[tuple, list[ErrorDetails]] = {}
-    for e in errors:
-        key = tuple(el for el in e["loc"] if not _is_union_tag(el))
-        by_key.setdefault(key, []).append(e)
-    out = []
-    for key, group in by_key.items():
-        finite = [e for e in group if e["type"] == "finite_number"]
-        msgs = list(dict.fromkeys(e["msg"] for e in finite or group))
-        out.append((key, " or ".join(msgs)))
-    return out
-
-
 ModelT = TypeVar("ModelT", bound=BaseModel)
 """A scenario model read through :func:`energy_scenario_from_dict` (it has a private ``_base_dir``)."""
 
@@ -379,13 +355,7 @@ def energy_scenario_from_dict(
         # every scenario model has the private _base_dir (EnergyScenario's, MatchScenario's, the study's)
         scn: Any = (model or EnergyScenario).model_validate(data, context={"base_dir": Path(base_dir)})
     except ValidationError as exc:
-        problems = _problems(exc.errors(include_url=False))
-        lines = []
-        for key, message in problems[:12]:
-            line = _line(node, key) if node is not None else None
-            at = f"line {line}, " if line else ""
-            lines.append(f"  {at}{_where(key)}: {message}")
-        raise ScenarioError(f"{origin}: {len(problems)} invalid setting(s):\n" + "\n".join(lines)) from None
+        _raise(validation_problems(exc, model or EnergyScenario), node, origin)
     scn._base_dir = Path(base_dir)
     return scn
 
