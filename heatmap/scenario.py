@@ -1234,11 +1234,14 @@ def _raise(problems: list[tuple[tuple, str]], node: yaml.Node | None, where: str
 
 
 def _renamed_keys(
-    data: dict[str, Any], node: yaml.Node | None, where: str | None
+    data: dict[str, Any],
+    node: yaml.Node | None,
+    where: str | None,
+    table: dict[tuple[str, str], str] = RENAMED_KEYS,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Read the old keys of :data:`RENAMED_KEYS` as their new names; refuse a scenario that gives both."""
+    """Read the old keys of ``table`` (section, old key → new key) as their new names; refuse both given."""
     renamed, problems = [], []
-    for (section, old), new in RENAMED_KEYS.items():
+    for (section, old), new in table.items():
         part = data.get(section)
         if not isinstance(part, dict) or old not in part:
             continue
