@@ -49,10 +49,9 @@ from heatmap.energy.energy_scenario import (
     Id,
     StorageSpec,
     SupplyCurve,
-    _Model,
     energy_scenario_from_dict,
 )
-from heatmap.scenario import FilePath, SourceRole, _load_yaml
+from heatmap.scenario import FilePath, SettingsModel, SourceRole, _load_yaml
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +59,7 @@ KIND = "study"
 """The value of the top-level key ``kind`` that marks a study file."""
 
 
-class _Located(_Model):
+class _Located(SettingsModel):
     """Where a unit is: a plant of ``plants_csv``, a longitude and latitude, or the site of another unit."""
 
     id: Id
@@ -142,7 +141,7 @@ class StudyBoiler(_Located):
     t_supply_c: float | None = Field(None, gt=0, lt=200, description="water it heats to (default the curve's highest)")
 
 
-class StudyYear(_Model):
+class StudyYear(SettingsModel):
     """The year of the study: its hours, outdoor temperature, electricity price and the sites' own profiles."""
 
     year: int = Field(ge=1900, le=2100, description="calendar year of the hourly time stamps (8760 hours)")
@@ -157,7 +156,7 @@ class StudyYear(_Model):
     note: str | None = None
 
 
-class StudyTemperatures(_Model):
+class StudyTemperatures(SettingsModel):
     """One temperature regime for the dispatch, the sizing and every simulated hour."""
 
     supply_curve: SupplyCurve = Field(description="supply temperature by outdoor temperature (constant: max = min)")
@@ -177,7 +176,7 @@ class StudyTemperatures(_Model):
         return self
 
 
-class StudyEconomics(_Model):
+class StudyEconomics(SettingsModel):
     """Annualising investments and pricing CO₂, for every part of the study."""
 
     discount_rate: float = Field(ge=0, lt=1, description="real discount rate per year")
@@ -192,7 +191,7 @@ class StudyEconomics(_Model):
         return data
 
 
-class StudyTrade(_Model):
+class StudyTrade(SettingsModel):
     """The prices of the heat bought and sold on the planned network over the year."""
 
     operator: str = Field(min_length=1, description="company running the network, counterparty of every sale")
@@ -209,7 +208,7 @@ class StudyTrade(_Model):
     )
 
 
-class StudyNetwork(_Model):
+class StudyNetwork(SettingsModel):
     """The network planned with the study, and how the concept study's demand reaches it.
 
     ``streets``, ``links``, ``limits`` and ``network`` are the sections of the same name of a plan scenario
@@ -227,17 +226,17 @@ class StudyNetwork(_Model):
     network: dict[str, Any] = Field(default_factory=dict, description="pipes and model (as in a plan scenario)")
 
 
-class StudyMatching(_Model):
+class StudyMatching(SettingsModel):
     """Matching settings (:class:`heatmap.energy.matching.MatchingSettings`) and the chosen pairs (``plan``).
 
     The CRS, approach, discount rate, lifetime and electricity price come from the study.
     """
 
-    model_config = _Model.model_config | {"extra": "allow"}
+    model_config = SettingsModel.model_config | {"extra": "allow"}
     plan: dict[str, Any] | None = Field(None, description="the chosen pairs to plan (as a matching scenario's plan)")
 
 
-class Study(_Model):
+class Study(SettingsModel):
     """A study: the year, one temperature regime, the prices, every unit once, the network, concepts, matching."""
 
     kind: Literal["study"] = Field(description="marks a study file")
