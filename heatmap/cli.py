@@ -208,6 +208,7 @@ def demand(
 
     with _answer_errors():
         outdoor = read_outdoor_temperature(temperatures) if temperatures is not None else None
+        client: contextlib.AbstractContextManager[object]
         if use_dask:
             from heatmap.demand.region import dask_client
 
@@ -296,7 +297,9 @@ def matches(scenario: Path, out_dir: Path, verbose: int, quiet: bool) -> None:
         check_output_folder(out_dir, inputs=inputs)
         planner = None
         if scn.plan is not None:
-            from heatmap.plan import plan_from_scenario as planner
+            from heatmap.plan import plan_from_scenario
+
+            planner = plan_from_scenario
         run = matches_from_scenario(scn, planner=planner)
         written = write_matches(run, out_dir, inputs=inputs)
     if not quiet:

@@ -58,9 +58,6 @@ class SettingsModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
-_Section = SettingsModel
-
-
 def _f(default: Any, doc: str | None, **checks: Any) -> Any:
     """Declare a setting with its default, its documentation and its checks (``ge``, ``le``, ...)."""
     if callable(default):
@@ -142,7 +139,7 @@ FilePath = Annotated[Path, BeforeValidator(_to_path)]
 Id = Annotated[str, BeforeValidator(_to_id)]
 
 
-class StudyArea(_Section):
+class StudyArea(SettingsModel):
     """Where the plan is made."""
 
     bbox: Annotated[list[float] | None, BeforeValidator(_check_bbox)] = _f(
@@ -160,7 +157,7 @@ NETWORK_TYPE_DOC = "which OSM ways may carry pipes: public roads and service roa
 MAX_SERVICE_DOC = "longest service connection from a building or plant to the street; farther is unreachable"
 
 
-class _StreetsBase(_Section):
+class _StreetsBase(SettingsModel):
     """Keys every street source has."""
 
     max_service_length_m: float = _f(150.0, MAX_SERVICE_DOC, ge=1.0, le=5000.0)
@@ -247,7 +244,7 @@ Surface = Literal["street", "open_terrain", "pipe_rack", "road_crossing", "rail_
 SourceRole = Literal["excess_heat", "backup"]
 
 
-class SurfaceCostFactors(_Section):
+class SurfaceCostFactors(SettingsModel):
     """Trench cost per metre on each surface, relative to a street trench (the pipe catalogue's price)."""
 
     street: float = _f(1.0, "in a street (the catalogue's cost per metre)", gt=0, le=20)
@@ -265,7 +262,7 @@ class SurfaceCostFactors(_Section):
     rail_crossing: float = _f(3.0, "under a railway (estimate; no sourced figure)", gt=0, le=20)
 
 
-class Links(_Section):
+class Links(SettingsModel):
     """Candidate links where there are no streets: lines drawn in QGIS and straight site-to-site lines."""
 
     path: FilePath | None = _f(None, "line layer of candidate routes drawn in QGIS (optional 'surface' column)")
@@ -286,7 +283,7 @@ class Links(_Section):
         return self.path is not None or self.site_to_site
 
 
-class SourceColumns(_Section):
+class SourceColumns(SettingsModel):
     """The file column that feeds each source field, where the file names it differently."""
 
     name: str = _f("name", "column with the source's name (optional)", min_length=1)
@@ -303,7 +300,7 @@ class SourceColumns(_Section):
     )
 
 
-class ConsumerColumns(_Section):
+class ConsumerColumns(SettingsModel):
     """The file column that feeds each consumer field, where the file names it differently."""
 
     name: str = _f("name", "column with the consumer's name (optional)", min_length=1)
@@ -324,7 +321,7 @@ class ConsumerColumns(_Section):
     )
 
 
-class InlineSource(_Section):
+class InlineSource(SettingsModel):
     """A heat source given in the scenario."""
 
     id: Id = _f(..., "unique id")
@@ -341,7 +338,7 @@ class InlineSource(_Section):
     _line: int | None = PrivateAttr(None)
 
 
-class InlineConsumer(_Section):
+class InlineConsumer(SettingsModel):
     """A heat consumer given in the scenario."""
 
     id: Id = _f(..., "unique id")
@@ -364,7 +361,7 @@ class InlineConsumer(_Section):
     _line: int | None = PrivateAttr(None)
 
 
-class Sources(_Section):
+class Sources(SettingsModel):
     """Heat sources: a file (GPKG, GeoJSON, SHP, CSV with lon/lat) or inline rows."""
 
     path: FilePath | None = _f(None, "file with id, capacity_kw, t_supply_c (and name) per source")
@@ -374,7 +371,7 @@ class Sources(_Section):
     columns: SourceColumns = _f(SourceColumns, "file columns feeding each field where they are named differently")
 
 
-class Consumers(_Section):
+class Consumers(SettingsModel):
     """Heat consumers: a file of points or footprints, inline rows, or the buildings of the OSM street file."""
 
     path: FilePath | None = _f(None, "file with id and annual_demand_mwh (peak_load_kw optional) per consumer")
@@ -397,7 +394,7 @@ class Consumers(_Section):
     )
 
 
-class SupplyCurve(_Section):
+class SupplyCurve(SettingsModel):
     """The network's heating curve: the supply temperature by outdoor temperature, linear between two points.
 
     In every hour of the operation's year the water leaves every source (and the pressure-holding pump) at
@@ -436,7 +433,7 @@ class SupplyCurve(_Section):
         )
 
 
-class Temperatures(_Section):
+class Temperatures(SettingsModel):
     """Design temperatures in °C."""
 
     supply_c: float = _f(
@@ -458,7 +455,7 @@ class Temperatures(_Section):
     )
 
 
-class Limits(_Section):
+class Limits(SettingsModel):
     """Hydraulic design limits checked after every simulation."""
 
     max_velocity_m_per_s: float = _f(
@@ -478,7 +475,7 @@ class Limits(_Section):
     )
 
 
-class Network(_Section):
+class Network(SettingsModel):
     """Pipe catalogue, sizing rule and hydraulic model settings."""
 
     catalogue: FilePath = _f(
@@ -532,14 +529,14 @@ class Network(_Section):
     )
 
 
-class HourlyColumn(_Section):
+class HourlyColumn(SettingsModel):
     """A column of a CSV file with a ``time`` column and one row per hour of the year."""
 
     csv: FilePath = _f(..., "CSV file (relative to the scenario file)")
     column: str = _f(..., "column holding the values", min_length=1)
 
 
-class Operation(_Section):
+class Operation(SettingsModel):
     """Operating hours: the designed network at the hours that matter of a year, and who buys and sells heat.
 
     Each consumer's hourly load spreads its annual demand by heating degree-hours (space heat) plus a flat hot-water
@@ -604,7 +601,7 @@ class Operation(_Section):
     )
 
 
-class Demand(_Section):
+class Demand(SettingsModel):
     """First demand estimate for buildings without metered demand (footprint × floors × specific demand)."""
 
     specific_demand_table: FilePath = _f(
@@ -714,7 +711,7 @@ class Demand(_Section):
     )
 
 
-class Economics(_Section):
+class Economics(SettingsModel):
     """Economic assumptions."""
 
     discount_rate: float = _f(
@@ -747,7 +744,7 @@ class Economics(_Section):
     )
 
 
-class Density(_Section):
+class Density(SettingsModel):
     """Heat-density raster and district-heating potential areas (Hotmaps / sEEnergies method)."""
 
     cell_size_m: float = _f(
@@ -777,7 +774,7 @@ class Density(_Section):
     )
 
 
-class Scenario(_Section):
+class Scenario(SettingsModel):
     """A heatmap scenario: every path absolute, every setting typed, documented and checked."""
 
     model_config = ConfigDict(title="heatmap scenario")

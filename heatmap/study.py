@@ -33,9 +33,10 @@ Rules the derivation follows (each a documented setting of the study):
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import yaml
 from pydantic import Field, PrivateAttr, model_validator
@@ -44,15 +45,20 @@ from heatmap._errors import InputDataError, ScenarioError
 from heatmap.energy.energy_scenario import (
     Concept,
     ElectricBoiler,
+    EnergyScenario,
     HeatPump,
     HourlyCsv,
     Id,
     StorageSpec,
     SupplyCurve,
-    _Model,
     energy_scenario_from_dict,
 )
-from heatmap.scenario import FilePath, SourceRole, _load_yaml
+from heatmap.scenario import FilePath, Scenario, SettingsModel, SourceRole, _load_yaml
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from heatmap.energy.matching import MatchScenario
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +66,7 @@ KIND = "study"
 """The value of the top-level key ``kind`` that marks a study file."""
 
 
-class _Located(_Model):
+class _Located(SettingsModel):
     """Where a unit is: a plant of ``plants_csv``, a longitude and latitude, or the site of another unit."""
 
     id: Id
@@ -142,7 +148,7 @@ class StudyBoiler(_Located):
     t_supply_c: float | None = Field(None, gt=0, lt=200, description="water it heats to (default the curve's highest)")
 
 
-class StudyYear(_Model):
+class StudyYear(SettingsModel):
     """The year of the study: its hours, outdoor temperature, electricity price and the sites' own profiles."""
 
     year: int = Field(ge=1900, le=2100, description="calendar year of the hourly time stamps (8760 hours)")
@@ -157,7 +163,7 @@ class StudyYear(_Model):
     note: str | None = None
 
 
-class StudyTemperatures(_Model):
+class StudyTemperatures(SettingsModel):
     """One temperature regime for the dispatch, the sizing and every simulated hour."""
 
     supply_curve: SupplyCurve = Field(description="supply temperature by outdoor temperature (constant: max = min)")
@@ -177,7 +183,7 @@ class StudyTemperatures(_Model):
         return self
 
 
-class StudyEconomics(_Model):
+class StudyEconomics(SettingsModel):
     """Annualising investments and pricing CO₂, for every part of the study."""
 
     discount_rate: float = Field(ge=0, lt=1, description="real discount rate per year")
@@ -192,7 +198,7 @@ class StudyEconomics(_Model):
         return data
 
 
-class StudyTrade(_Model):
+class StudyTrade(SettingsModel):
     """The prices of the heat bought and sold on the planned network over the year."""
 
     operator: str = Field(min_length=1, description="company running the network, counterparty of every sale")
@@ -209,7 +215,7 @@ class StudyTrade(_Model):
     )
 
 
-class StudyNetwork(_Model):
+class StudyNetwork(SettingsModel):
     """The network planned with the study, and how the concept study's demand reaches it.
 
     ``streets``, ``links``, ``limits`` and ``network`` are the sections of the same name of a plan scenario
@@ -227,17 +233,17 @@ class StudyNetwork(_Model):
     network: dict[str, Any] = Field(default_factory=dict, description="pipes and model (as in a plan scenario)")
 
 
-class StudyMatching(_Model):
+class StudyMatching(SettingsModel):
     """Matching settings (:class:`heatmap.energy.matching.MatchingSettings`) and the chosen pairs (``plan``).
 
     The CRS, approach, discount rate, lifetime and electricity price come from the study.
     """
 
-    model_config = _Model.model_config | {"extra": "allow"}
+    model_config = SettingsModel.model_config | {"extra": "allow"}
     plan: dict[str, Any] | None = Field(None, description="the chosen pairs to plan (as a matching scenario's plan)")
 
 
-class Study(_Model):
+class Study(SettingsModel):
     """A study: the year, one temperature regime, the prices, every unit once, the network, concepts, matching."""
 
     kind: Literal["study"] = Field(description="marks a study file")
@@ -261,8 +267,8 @@ class Study(_Model):
 
     @model_validator(mode="after")
     def _references(self) -> Study:
-        units = [*self.sources, *self.consumers, *self.boilers]
-        ids = [u.id for u in [*units, *self.electric_boilers, *self.storages]]
+        units: list[StudySource | StudyConsumer | StudyBoiler] = [*self.sources, *self.consumers, *self.boilers]
+        ids = [*(u.id for u in units), *(e.id for e in self.electric_boilers), *(s.id for s in self.storages)]
         dup = sorted({i for i in ids if ids.count(i) > 1})
         if dup:
             raise ValueError(f"every unit needs its own id; repeated: {', '.join(dup)}")
@@ -291,12 +297,14 @@ class Study(_Model):
 
     def unit(self, uid: str) -> StudySource | StudyConsumer | StudyBoiler:
         """Return the source, consumer or boiler of that id."""
-        return next(u for u in [*self.sources, *self.consumers, *self.boilers] if u.id == uid)
+        units: list[StudySource | StudyConsumer | StudyBoiler] = [*self.sources, *self.consumers, *self.boilers]
+        return next(u for u in units if u.id == uid)
 
     @cached_property
-    def _plants(self):
+    def _plants(self) -> pd.DataFrame:
         from heatmap.io.inputs import read_table
 
+        assert self.plants_csv is not None  # lonlat reads the plants only after checking the study has them
         return read_table(self.plants_csv, ["lat", "lon"], index="name", what="plants file")
 
     def lonlat(self, uid: str) -> tuple[float, float]:
@@ -311,6 +319,7 @@ class Study(_Model):
         if u.plant is None:
             if u.lon is None:
                 raise ScenarioError(f"{self._origin}: {uid} has no location; give plant, lon and lat, or at")
+            assert u.lat is not None  # _one_location: lon and lat come together
             return float(u.lon), float(u.lat)
         if self.plants_csv is None:
             raise ScenarioError(f"{self._origin}: {u.id} names plant {u.plant!r} but the study has no plants_csv")
@@ -373,14 +382,14 @@ def read_study(path: str | Path) -> Study:
 # ------------------------------------------------------------------------------------------ derived models ---
 
 
-def _presets(study: Study):
+def _presets(study: Study) -> pd.DataFrame:
     from heatmap import settings
     from heatmap.energy.excess_heat import read_presets
 
     return read_presets(settings.data_dir / "excess_heat_presets.csv")
 
 
-def _source_value(study: Study, s: StudySource, name: str, presets) -> float:
+def _source_value(study: Study, s: StudySource, name: str, presets: pd.DataFrame) -> float:
     """Return a source's value, from the study or else its preset (errors name the source and the value)."""
     value = getattr(s, name)
     if value is not None:
@@ -395,15 +404,16 @@ def _source_value(study: Study, s: StudySource, name: str, presets) -> float:
     raise ScenarioError(f"{study._origin}: sources[{s.id}]: {name} missing (give it, or a preset that has it)")
 
 
-def source_capacity_kw(study: Study, s: StudySource, presets=None) -> float:
+def source_capacity_kw(study: Study, s: StudySource, presets: pd.DataFrame | None = None) -> float:
     """Return a source's heat at full availability: ``capacity_kw``, or electric input × heat share."""
     if s.capacity_kw is not None:
         return float(s.capacity_kw)
     presets = _presets(study) if presets is None else presets
+    assert s.electric_input_kw is not None  # StudySource._capacity: capacity_kw or electric_input_kw
     return float(s.electric_input_kw) * _source_value(study, s, "heat_share_of_electric_input", presets)
 
 
-def _constant_availability(study: Study, s: StudySource, presets: Any) -> float:
+def _constant_availability(study: Study, s: StudySource, presets: pd.DataFrame) -> float:
     """Return a source's availability where it is one number (the plan's capacity is the heat it has), else 1."""
     if isinstance(s.availability, HourlyCsv | list):
         return 1.0
@@ -426,6 +436,7 @@ def _profile_sums_mwh(study: Study, ids: list[str]) -> dict[str, float]:
     from heatmap.demand.climate import year_index
     from heatmap.demand.profiles import read_hourly_table
 
+    assert study.year.site_profiles is not None  # Study._references: consumers with profile need site_profiles
     table = read_hourly_table(
         study.year.site_profiles, ids, year_index(study.year.year), lower=-1e7, upper=1e7, what="site profiles"
     )
@@ -454,8 +465,9 @@ def plan_data(study: Study) -> dict[str, Any]:
     if study.network is None:
         raise ScenarioError(f"{study._origin}: the study has no network section; heatmap plan needs one")
     t, net, trade = study.temperatures, study.network, study.trade
+    assert trade is not None  # Study._references: a study with a network has trade
     presets = _presets(study)
-    sources = []
+    sources: list[dict[str, Any]] = []
     for s in study.sources:
         if not s.network:
             continue
@@ -495,7 +507,7 @@ def plan_data(study: Study) -> dict[str, Any]:
     consumers = []
     for c in on_net:
         lon, lat = study.lonlat(c.id)
-        row = {
+        row: dict[str, Any] = {
             "id": c.id,
             "name": c.name or c.id,
             "lon": lon,
@@ -510,7 +522,7 @@ def plan_data(study: Study) -> dict[str, Any]:
             row["t_feed_in_c"] = c.t_feed_in_c
         consumers.append(row)
     y = study.year
-    operation = {
+    operation: dict[str, Any] = {
         "year": y.year,
         "outdoor_temperature": _hourly_csv(y.outdoor_temperature),
         "base_temperature_c": y.base_temperature_c,
@@ -560,6 +572,7 @@ def energy_data(study: Study) -> dict[str, Any]:
     if study.network is None:
         raise ScenarioError(f"{study._origin}: the concepts need network.sink (the consumer whose demand they serve)")
     sink = study.unit(study.network.sink)
+    assert isinstance(sink, StudyConsumer)  # Study._references: network.sink is a consumer of the study
     if sink.shape != "degree_hours":
         raise ScenarioError(f"{study._origin}: the sink {sink.id} of the concepts needs shape: degree_hours")
     network: dict[str, Any] = {
@@ -682,14 +695,17 @@ def match_data(study: Study) -> dict[str, Any]:
     return data
 
 
-def _derived(study: Study, what: str, build) -> Any:
+_T = TypeVar("_T")
+
+
+def _derived(study: Study, what: str, build: Callable[[], _T]) -> _T:
     try:
         return build()
     except (ScenarioError, InputDataError) as exc:
         raise type(exc)(f"{study._origin} ({what} of the study): {exc}") from None
 
 
-def plan_scenario(study: Study):
+def plan_scenario(study: Study) -> Scenario:
     """Return the study's network as a :class:`heatmap.scenario.Scenario` (see :func:`plan_data`)."""
     from heatmap.scenario import scenario_from_dict
 
@@ -697,10 +713,10 @@ def plan_scenario(study: Study):
                                                                    path=study.path))  # fmt: skip
 
 
-def energy_scenario(study: Study):
+def energy_scenario(study: Study) -> EnergyScenario:
     """Return the study's concepts as an :class:`~heatmap.energy.energy_scenario.EnergyScenario` (energy_data)."""
 
-    def build():
+    def build() -> EnergyScenario:
         scn = energy_scenario_from_dict(energy_data(study), base_dir=study._base_dir, origin="concepts")
         scn._path = study.path
         return scn
@@ -708,11 +724,11 @@ def energy_scenario(study: Study):
     return _derived(study, "concepts", build)
 
 
-def match_scenario(study: Study):
+def match_scenario(study: Study) -> MatchScenario:
     """Return the study's matching as a :class:`heatmap.energy.matching.MatchScenario` (see :func:`match_data`)."""
     from heatmap.energy.matching import MatchScenario
 
-    def build():
+    def build() -> MatchScenario:
         scn = energy_scenario_from_dict(match_data(study), base_dir=study._base_dir, origin="matches",
                                         model=MatchScenario)  # fmt: skip
         scn._path = study.path
@@ -721,7 +737,7 @@ def match_scenario(study: Study):
     return _derived(study, "matches", build)
 
 
-def plan_scenario_from_file(path: str | Path):
+def plan_scenario_from_file(path: str | Path) -> Scenario:
     """Read the plan scenario of a file: a plan scenario, or the network of a study."""
     from heatmap.scenario import scenario_from_file
 
@@ -730,7 +746,7 @@ def plan_scenario_from_file(path: str | Path):
     return scenario_from_file(path)
 
 
-def energy_scenario_from_file(path: str | Path):
+def energy_scenario_from_file(path: str | Path) -> EnergyScenario:
     """Read the concept scenario of a file: a concept scenario, or the concepts of a study."""
     from heatmap.energy import energy_scenario as es
 
@@ -739,7 +755,7 @@ def energy_scenario_from_file(path: str | Path):
     return es.energy_scenario_from_file(path)
 
 
-def matching_scenario_from_file(path: str | Path):
+def matching_scenario_from_file(path: str | Path) -> MatchScenario:
     """Read the matching scenario of a file: a matching scenario, or the matching of a study."""
     from heatmap.energy import matching
 

@@ -24,14 +24,22 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 
 from heatmap._errors import InputDataError, ScenarioError
+
+if TYPE_CHECKING:
+    from heatmap.energy.dispatch import DispatchResult
+    from heatmap.energy.energy_scenario import EnergyScenario
+    from heatmap.energy.trade import SiteLoads, Year
+    from heatmap.io.outputs import PlanLike
+    from heatmap.scenario import Scenario
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +52,7 @@ class PlannedNetwork:
     rule of :func:`planned_heat_loss_coefficient`.
     """
 
-    plan: Any
+    plan: PlanLike
     sink_id: str | None
     heat_loss_coefficient_w_per_k: float
     design_losses_kw: float
@@ -52,7 +60,7 @@ class PlannedNetwork:
     ground_temperature_c: float
 
 
-def read_plan_scenario(scn) -> Any:
+def read_plan_scenario(scn: EnergyScenario) -> Scenario | None:
     """Read and check the plan scenario that ``network.plan`` names (``None`` if it names none).
 
     Parameters
@@ -85,7 +93,7 @@ def read_plan_scenario(scn) -> Any:
     return plan_scn
 
 
-def planned_heat_loss_coefficient(plan) -> tuple[float, float, float]:
+def planned_heat_loss_coefficient(plan: PlanLike) -> tuple[float, float, float]:
     """Return the planned network's UA (W/K), its design-case losses (kW) and mean water temperature (°C).
 
     Rule: ``UA = Q_loss / ((T_supply + T_return) / 2 − T_ground)``, with ``Q_loss`` the heat lost by every pipe
@@ -114,7 +122,7 @@ def planned_heat_loss_coefficient(plan) -> tuple[float, float, float]:
     return ua, losses_kw, mean_c
 
 
-def planned_network(scn, plan) -> PlannedNetwork:
+def planned_network(scn: EnergyScenario, plan: PlanLike) -> PlannedNetwork:
     """Check the plan of the study's network and take its heat-loss coefficient.
 
     Parameters
@@ -148,7 +156,7 @@ def planned_network(scn, plan) -> PlannedNetwork:
     return PlannedNetwork(plan, sink, ua, losses_kw, mean_c, plan.scenario.temperatures.ground_c)
 
 
-def heat_loss_coefficient(scn, network: PlannedNetwork | None) -> dict[str, Any]:
+def heat_loss_coefficient(scn: EnergyScenario, network: PlannedNetwork | None) -> dict[str, Any]:
     """Return the network UA the dispatch uses, both values it comes from and the rule that combined them."""
     estimate = scn.network.heat_loss_coefficient_w_per_k
     if network is None:
@@ -274,7 +282,7 @@ class SourceLink:
         }
 
 
-def _node_tree(plan) -> tuple[pd.Series, pd.Series]:
+def _node_tree(plan: PlanLike) -> tuple[pd.Series, pd.Series]:
     """Return each site's network (by its root source id) for the plan's sources and consumers.
 
     A source or consumer sits on a junction of the plan (same point); its network is that of the pipes meeting
@@ -296,7 +304,7 @@ def _node_tree(plan) -> tuple[pd.Series, pd.Series]:
     return tree_of(plan.sources, "source_id"), tree_of(plan.consumers, "consumer_id")
 
 
-def _plan_year(plan, scn, index: pd.DatetimeIndex):
+def _plan_year(plan: PlanLike, scn: EnergyScenario, index: pd.DatetimeIndex) -> Year:
     """Return the plan's year of operation (every hour: draws, each source's feed), on the study's hours."""
     op = plan.scenario.operation
     year = plan.operation.hourly
@@ -309,14 +317,14 @@ def _plan_year(plan, scn, index: pd.DatetimeIndex):
     return year
 
 
-def _site_draw_kw(loads, site: str) -> np.ndarray:
+def _site_draw_kw(loads: SiteLoads, site: str) -> np.ndarray:
     """One site's hourly draw (kW) in the plan's year (a prosumer's purchases only)."""
     if site in loads.own_kw.columns:
         return loads.own_kw[site].clip(lower=0.0).to_numpy()
     return 1000 * (loads.space_mwh[site] * loads.space_share + loads.hot_water_mwh[site] / len(loads.index))
 
 
-def source_links(scn, network: PlannedNetwork, index: pd.DatetimeIndex) -> dict[str, SourceLink]:
+def source_links(scn: EnergyScenario, network: PlannedNetwork, index: pd.DatetimeIndex) -> dict[str, SourceLink]:
     """Return the study's sources that the planned network carries to its sink, with their hourly bounds.
 
     A study source with the id of a source of the plan that lies in the sink's network (``network.sink``) gets
@@ -412,10 +420,98 @@ def network_costs(network: PlannedNetwork) -> dict[str, Any]:
     }
 
 
+# --- what the network's outputs read of the concept study -----------------------------------------------
+# Protocols, as the study's own classes (heatmap.energy.concepts) import this module.
+
+
+class ConceptDispatch(Protocol):
+    """What the network reads of a concept's result (a :class:`heatmap.energy.concepts.ConceptResult`)."""
+
+    @property
+    def name(self) -> str:
+        """The concept's name."""
+
+    @property
+    def figures(self) -> dict[str, Any]:
+        """Its figures: ``units`` (one dict per unit: ``unit``, ``heat_mwh``, ``full_load_hours_h``, …) and more."""
+
+    @property
+    def dispatch(self) -> DispatchResult:
+        """Its year's dispatch."""
+
+
+class SourceSite(Protocol):
+    """What the concepts map reads of a source (a :class:`heatmap.energy.concepts.ResolvedSource`)."""
+
+    @property
+    def id(self) -> str:
+        """The source's id."""
+
+    @property
+    def location(self) -> dict[str, Any]:
+        """Its plant, ``lat``, ``lon`` and the quality of the coordinates (empty without a location)."""
+
+    @property
+    def temperature_c(self) -> float:
+        """The temperature its heat is available at."""
+
+    @property
+    def capacity_kw(self) -> float:
+        """Its heat at full availability."""
+
+    @property
+    def available_mwh(self) -> float:
+        """The heat it can give over the year."""
+
+
+class _StudyHours(Protocol):
+    """What the concepts map reads of the study's year (a :class:`heatmap.energy.concepts.Year`)."""
+
+    @property
+    def demand_kw(self) -> np.ndarray:
+        """The study's demand in each hour."""
+
+    @property
+    def losses_kw(self) -> np.ndarray:
+        """The network's losses in each hour."""
+
+
+class _Named(Protocol):
+    """A scenario, as far as the map's title reads it."""
+
+    @property
+    def name(self) -> str:
+        """The scenario's name."""
+
+
+class ConceptsMapStudy(Protocol):
+    """What the network's outputs read of a concept study (a :class:`heatmap.energy.concepts.ConceptStudy`)."""
+
+    @property
+    def scenario(self) -> _Named:
+        """The concept scenario."""
+
+    @property
+    def year(self) -> _StudyHours:
+        """The hourly inputs."""
+
+    @property
+    def sources(self) -> Sequence[SourceSite]:
+        """The resolved sources."""
+
+    @property
+    def results(self) -> Sequence[ConceptDispatch]:
+        """The reference's result first, then each concept's."""
+
+    @property
+    def network(self) -> PlannedNetwork | None:
+        """The planned network, if the study has one."""
+
+
 # --- the concepts map ---------------------------------------------------------------------------------
 
 
-def _source_points(study) -> gpd.GeoDataFrame:
+def _source_points(study: ConceptsMapStudy) -> gpd.GeoDataFrame:
     """One point per plant with its sources' heat in each concept (sources without a location are left out)."""
     rows = []
     for s in study.sources:
@@ -452,7 +548,7 @@ def _source_points(study) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(out, geometry="geometry", crs=4326)
 
 
-def concepts_map_layers(study) -> tuple[dict[str, gpd.GeoDataFrame], dict[str, Any]]:
+def concepts_map_layers(study: ConceptsMapStudy) -> tuple[dict[str, gpd.GeoDataFrame], dict[str, Any]]:
     """Return the concepts map's layers and their definitions.
 
     Drawn: the planned network's pipes and consumers (its sources give way to the study's), the
@@ -521,7 +617,7 @@ def concepts_map_layers(study) -> tuple[dict[str, gpd.GeoDataFrame], dict[str, A
     return layers, specs
 
 
-def write_network_outputs(study, folder: Path) -> None:
+def write_network_outputs(study: ConceptsMapStudy, folder: Path) -> None:
     """Write the planned network and the concepts map into ``folder`` (the study's temporary output folder).
 
     Files: the plan's files in ``network/`` as ``heatmap plan`` writes them
@@ -547,7 +643,9 @@ AGREEMENT_RULE = (
 )
 
 
-def hour_agreement(network: PlannedNetwork, links: dict[str, SourceLink], results: list[Any]) -> list[dict[str, Any]]:
+def hour_agreement(
+    network: PlannedNetwork, links: dict[str, SourceLink], results: Sequence[ConceptDispatch]
+) -> list[dict[str, Any]]:
     """Compare, in every simulated hour of the planned network, each linked source's heat with the dispatch's.
 
     One answer per hour: the simulated own heat of a source (:attr:`heatmap.network.operation.HourResult.sources`,
@@ -573,7 +671,7 @@ def hour_agreement(network: PlannedNetwork, links: dict[str, SourceLink], result
     if op is None or not links:
         return []
     index = op.hourly.index
-    rows = []
+    rows: list[dict[str, Any]] = []
     for h in op.hours:
         i = index.get_loc(h.hour.time)
         own = h.sources.set_index(h.sources.source_id.astype(str)).q_own_kw

@@ -18,7 +18,7 @@ import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -39,9 +39,12 @@ from heatmap.energy.concept_network import (
     source_links,
 )
 from heatmap.energy.dispatch import DispatchResult, Producer, Storage, dispatch_figures, solve_dispatch
-from heatmap.energy.energy_scenario import Concept, EnergyScenario, assumptions
+from heatmap.energy.energy_scenario import Concept, EnergyScenario, Source, assumptions
 from heatmap.energy.excess_heat import availability_hourly, read_presets, source_producer
 from heatmap.io.inputs import read_table
+
+if TYPE_CHECKING:
+    from heatmap.io.outputs import PlanLike
 
 logger = logging.getLogger(__name__)
 
@@ -199,6 +202,7 @@ def year_inputs(scn: EnergyScenario, *, heat_loss_coefficient_w_per_k: float | N
             scn.path(d.profile.csv), d.profile.column, index, lower=0, upper=1e9, what="demand"
         ).to_numpy()
     else:
+        assert d.annual_mwh is not None  # Demand's validator: annual_mwh where there is no profile
         demand = hourly_load_kw(
             d.annual_mwh * (1 - d.hot_water_share),
             d.annual_mwh * d.hot_water_share,
@@ -241,9 +245,10 @@ def resolve_sources(scn: EnergyScenario, index: pd.DatetimeIndex) -> list[Resolv
         if s.preset is not None and s.preset not in presets.index:
             raise ScenarioError(f"sources[{s.id}].preset {s.preset!r} unknown; known: {', '.join(presets.index)}")
         row = presets.loc[s.preset] if s.preset else None
+        assert row is None or isinstance(row, pd.Series)  # one preset per kind (read_table refuses repeated keys)
         origins: dict[str, str] = {}
 
-        def pick(name: str, s=s, row=row, origins=origins):
+        def pick(name: str, s: Source = s, row: pd.Series | None = row, origins: dict[str, str] = origins) -> Any:
             value = getattr(s, name)
             if value is not None:
                 origins[name] = "scenario"
@@ -341,7 +346,9 @@ def concept_units(
         Producers, storages and the investments (``unit``, ``item``, ``eur``).
     """
     co2_price = scn.economics.co2_price_eur_per_t
-    producers, storages, invest = [], [], []
+    producers: list[Producer] = []
+    storages: list[Storage] = []
+    invest: list[dict[str, Any]] = []
     links = links or {}
     by_id = {s.id: s for s in sources}
     with_plan = _uses_plan(concept, network)
@@ -371,6 +378,7 @@ def concept_units(
         if hp is not None:
             invest.append({"unit": sid, "item": "heat pump", "eur": hp["cost_eur_per_kw"] * hp["capacity_kw"]})
     if with_plan:
+        assert network is not None  # _uses_plan: only a concept with a planned network uses it
         invest.append(
             {"unit": "planned network", "item": "network connection", "eur": network_costs(network)["capex_eur"]}
         )
@@ -412,20 +420,20 @@ def concept_units(
         invest.append({"unit": eid, "item": "electric boiler", "eur": e.cost_eur_per_kw * e.capacity_kw})
     sts = {s.id: s for s in scn.storages}
     for sid in concept.storages:
-        s = sts[sid]
+        spec = sts[sid]
         storages.append(
             Storage(
                 name=sid,
-                capacity_kwh=s.capacity_mwh * 1000.0,
-                charge_kw=s.charge_kw,
-                discharge_kw=s.discharge_kw,
-                standing_loss_per_h=s.standing_loss_per_h,
-                charge_efficiency=s.charge_efficiency,
-                discharge_efficiency=s.discharge_efficiency,
-                wear_eur_per_mwh=s.wear_eur_per_mwh,
+                capacity_kwh=spec.capacity_mwh * 1000.0,
+                charge_kw=spec.charge_kw,
+                discharge_kw=spec.discharge_kw,
+                standing_loss_per_h=spec.standing_loss_per_h,
+                charge_efficiency=spec.charge_efficiency,
+                discharge_efficiency=spec.discharge_efficiency,
+                wear_eur_per_mwh=spec.wear_eur_per_mwh,
             )
         )
-        invest.append({"unit": sid, "item": "storage", "eur": s.cost_eur_per_mwh * s.capacity_mwh})
+        invest.append({"unit": sid, "item": "storage", "eur": spec.cost_eur_per_mwh * spec.capacity_mwh})
     logger.info(
         "Concept %r: %d producers, %d storages, %.2f M€ of investment%s",
         concept.name, len(producers), len(storages), sum(i["eur"] for i in invest) / 1e6,
@@ -494,7 +502,7 @@ def run_concept(
     from heatmap.economics import annuity_factor
 
     with_plan = _uses_plan(concept, network)
-    links = links if with_plan else {}
+    links = links if with_plan and links is not None else {}
     producers, storages, invest = concept_units(scn, concept, year, sources, fuels, network=network, links=links)
     result = solve_dispatch(
         year.demand_kw,
@@ -507,7 +515,7 @@ def run_concept(
     figures = dispatch_figures(result)
     capex = sum(i["eur"] for i in invest)
     annual = capex * annuity_factor(scn.economics.discount_rate, scn.economics.lifetime_a)
-    pumping_mwh = network_costs(network)["pumping_mwh_per_a"] if with_plan else 0.0
+    pumping_mwh = network_costs(network)["pumping_mwh_per_a"] if with_plan and network is not None else 0.0
     pumping_cost = pumping_mwh * float(year.price_eur_per_mwh.mean())
     el_co2 = (figures["electricity_mwh"] + pumping_mwh) * scn.electricity.co2_t_per_mwh
     total = figures["operating_cost_eur"] + annual + pumping_cost
@@ -627,7 +635,7 @@ def _calibration(sources: list[ResolvedSource], results: list[ConceptResult]) ->
     return pd.DataFrame(rows)
 
 
-def run_concepts(scn: EnergyScenario, *, plan: Any = None) -> ConceptStudy:
+def run_concepts(scn: EnergyScenario, *, plan: PlanLike | None = None) -> ConceptStudy:
     """Run the reference and every concept of a scenario and compare them.
 
     Parameters
@@ -1025,6 +1033,7 @@ def _network_lines(study: ConceptStudy) -> list[str]:
         return [f"Network heat-loss coefficient {h['used_w_per_k']:,.0f} W/K (estimate; no network.plan)"]
     plan = study.network.plan
     f = plan.figures
+    assert study.scenario.network.plan is not None  # run_concepts: a planned network only with network.plan
     parts = {"estimate": h["estimate_w_per_k"], "planned": h["planned_w_per_k"]}
     return [
         f"Network heat-loss coefficient {h['used_w_per_k']:,.0f} W/K: {h['rule']}; "
@@ -1038,6 +1047,7 @@ def _network_lines(study: ConceptStudy) -> list[str]:
 
 def _agreement_lines(study: ConceptStudy) -> list[str]:
     """Return the report's line on how the dispatch and the network's simulated hours agree (none without hours)."""
+    assert study.network is not None  # _network_lines asks only a study with a planned network
     rows = hour_agreement(study.network, study.links, study.results)
     if not rows:
         return []

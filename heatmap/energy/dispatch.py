@@ -21,13 +21,18 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
 from heatmap._errors import ScenarioError
+
+if TYPE_CHECKING:
+    import highspy
 
 logger = logging.getLogger(__name__)
 
@@ -166,7 +171,7 @@ class DispatchResult:
         return supply - self.charge_kw.to_numpy().sum(axis=1) + self.unserved_kw - self.demand_kw - self.losses_kw
 
 
-def _new_highs():
+def _new_highs() -> highspy.Highs:
     """Create a HiGHS instance with its one-time banner (C++ output to the process's stdout) muted."""
     import os
     import sys
@@ -209,8 +214,8 @@ def _check(producers: list[Producer], storages: list[Storage], hours: int) -> No
 def solve_dispatch(
     demand_kw: np.ndarray,
     losses_kw: np.ndarray | float,
-    producers: list[Producer],
-    storages: list[Storage] = (),
+    producers: Sequence[Producer],
+    storages: Sequence[Storage] = (),
     *,
     unserved_penalty_eur_per_mwh: float = UNSERVED_PENALTY_EUR_PER_MWH,
     solver: str = "simplex",

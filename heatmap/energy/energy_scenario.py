@@ -38,17 +38,14 @@ MAX_COP_DOC = (
 )
 
 
-_Model = SettingsModel
-
-
-class HourlyCsv(_Model):
+class HourlyCsv(SettingsModel):
     """A column of a CSV file with one row per hour of the year."""
 
     csv: FilePath = Field(description="CSV file (relative to the scenario file)")
     column: str = Field(description="column holding the values")
 
 
-class HeatPump(_Model):
+class HeatPump(SettingsModel):
     """A heat pump lifting a source's heat to the network's supply temperature."""
 
     capacity_kw: float = Field(gt=0, description="largest heat output (kW)")
@@ -58,7 +55,7 @@ class HeatPump(_Model):
     om_eur_per_mwh: float = Field(0.0, ge=0, description="operation and maintenance per MWh of heat")
 
 
-class Source(_Model):
+class Source(SettingsModel):
     """An industrial excess-heat source; values left out come from its preset (``data/excess_heat_presets.csv``)."""
 
     id: Id
@@ -90,7 +87,7 @@ class Source(_Model):
         return self
 
 
-class Boiler(_Model):
+class Boiler(SettingsModel):
     """A fuel boiler (backup or base load)."""
 
     id: Id
@@ -100,7 +97,7 @@ class Boiler(_Model):
     om_eur_per_mwh: float = Field(0.0, ge=0, description="variable O&M per MWh of heat")
 
 
-class ElectricBoiler(_Model):
+class ElectricBoiler(SettingsModel):
     """An electric (electrode) boiler."""
 
     id: Id
@@ -109,7 +106,7 @@ class ElectricBoiler(_Model):
     cost_eur_per_kw: float = Field(0.0, ge=0, description="investment per kW")
 
 
-class StorageSpec(_Model):
+class StorageSpec(SettingsModel):
     """A thermal storage."""
 
     id: Id
@@ -123,7 +120,7 @@ class StorageSpec(_Model):
     wear_eur_per_mwh: float = Field(0.1, ge=0, description="cost per MWh discharged (avoids pointless cycling)")
 
 
-class Demand(_Model):
+class Demand(SettingsModel):
     """The consumers' hourly heat demand: annual energy spread by degree-hours, or an hourly CSV (kW)."""
 
     annual_mwh: float | None = Field(None, gt=0, description="heat delivered to consumers per year (MWh)")
@@ -139,7 +136,7 @@ class Demand(_Model):
         return self
 
 
-class SupplyCurve(_Model):
+class SupplyCurve(SettingsModel):
     """The heating curve: supply temperature by outdoor temperature (linear between two points)."""
 
     max_c: float = Field(gt=0, lt=200, description="supply temperature at and below outdoor_at_max_c")
@@ -160,7 +157,7 @@ def _existing_file(value: Path | None) -> Path | None:
     return value
 
 
-class Network(_Model):
+class Network(SettingsModel):
     """The network as the dispatch sees it: its temperatures and its heat loss.
 
     ``plan`` names a plan scenario (``heatmap plan``) whose network is planned with the study: its GeoPackage
@@ -215,7 +212,7 @@ class Network(_Model):
         return self
 
 
-class Electricity(_Model):
+class Electricity(SettingsModel):
     """Electricity bought by heat pumps and electric boilers."""
 
     price: HourlyCsv | float = Field(description="€/MWh: one price, or an hourly CSV column")
@@ -223,7 +220,7 @@ class Electricity(_Model):
     note: str | None = None
 
 
-class Economics(_Model):
+class Economics(SettingsModel):
     """Annualising investments and pricing CO₂."""
 
     discount_rate: float = Field(0.03, ge=0, lt=1, description="real discount rate per year (Hotmaps excess heat: 3 %)")
@@ -231,7 +228,7 @@ class Economics(_Model):
     co2_price_eur_per_t: float = Field(0.0, ge=0, description="CO₂ allowance price added to fuel costs")
 
 
-class Concept(_Model):
+class Concept(SettingsModel):
     """An implementation concept: which of the scenario's units it uses."""
 
     name: str = Field(min_length=1)
@@ -243,7 +240,7 @@ class Concept(_Model):
     storages: list[Id] = Field(default_factory=list)
 
 
-class EnergyScenario(_Model):
+class EnergyScenario(SettingsModel):
     """A concept study: the year, the demand, the network, the units and the concepts."""
 
     name: str = Field(min_length=1)

@@ -18,7 +18,9 @@ from the source and ``1/COP`` MWh of electricity are bought at the hour's price.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -92,7 +94,12 @@ def read_presets(path: str | Path = PRESETS_CSV) -> pd.DataFrame:
     return read_table(path, PRESET_COLUMNS[1:], index="kind", what="excess-heat preset table")
 
 
-def availability_hourly(availability, index: pd.DatetimeIndex, *, base_dir: Path) -> np.ndarray:
+def availability_hourly(
+    availability: float | list[float] | tuple[float, ...] | Mapping[str, Any],
+    index: pd.DatetimeIndex,
+    *,
+    base_dir: Path,
+) -> np.ndarray:
     """Hourly availability factor (0…1) of a source.
 
     Parameters

@@ -11,6 +11,7 @@ the fuel table's and the scenario's documented settings.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import pandas as pd
@@ -52,7 +53,9 @@ def is_peat(fuel: str, fuels: pd.DataFrame) -> bool:
     return code.startswith("21") or "peat" in fuel.lower()
 
 
-def regional_impact(reference: ConceptFigures, concepts: list[ConceptFigures], *, fuels: pd.DataFrame) -> pd.DataFrame:
+def regional_impact(
+    reference: ConceptFigures, concepts: Sequence[ConceptFigures], *, fuels: pd.DataFrame
+) -> pd.DataFrame:
     """Impact of each concept compared with the reference.
 
     Parameters

@@ -106,10 +106,7 @@ MATCH_COLUMNS = (
 
 
 # --------------------------------------------------------------------------------------------- settings ---
-_Model = SettingsModel
-
-
-class HeatPumpRule(_Model):
+class HeatPumpRule(SettingsModel):
     """Heat pumps that may lift a source too cold for a sink."""
 
     allowed: bool = Field(True, description="pair cold sources with sinks through a heat pump")
@@ -120,7 +117,7 @@ class HeatPumpRule(_Model):
     max_cop: float = Field(MAX_COP, gt=1, le=50, description=MAX_COP_DOC)
 
 
-class MatchingSettings(_Model):
+class MatchingSettings(SettingsModel):
     """How pairs are judged and costed; every value is reported in ``summary.json``."""
 
     crs: str = Field("EPSG:3067", description="metric CRS of the distances and the map layer")
@@ -147,7 +144,7 @@ class MatchingSettings(_Model):
     roughness_mm: float = Field(0.045, ge=0, le=5, description="pipe wall roughness")
 
 
-class _Unit(_Model):
+class _Unit(SettingsModel):
     id: Id
     plant: str | None = Field(None, description="plant name in plants_csv (its location)")
     lon: float | None = Field(None, ge=-180, le=180, description="longitude (WGS84), instead of plant")
@@ -204,7 +201,7 @@ class MatchSink(_Unit):
         return self
 
 
-class CandidateLinks(_Model):
+class CandidateLinks(SettingsModel):
     """Candidate routes drawn in QGIS (a line layer, see :mod:`heatmap.network.links`) instead of straight lines."""
 
     path: FilePath = Field(description="line layer of candidate routes (optional 'surface' column)")
@@ -223,7 +220,7 @@ def _pair(value: Any) -> Any:
     raise ValueError(f"must be a pair [source id, sink id], got {value!r}")
 
 
-class MatchPlan(_Model):
+class MatchPlan(SettingsModel):
     """The pairs a study chooses, planned together with the network model (:mod:`heatmap.energy.match_plan`).
 
     Each chosen source feeds its sinks through one network (``network.supply_areas: shared`` of the plan):
@@ -256,7 +253,7 @@ class MatchPlan(_Model):
     ground_c: float = Field(8.0, ge=-20, le=40, description="undisturbed ground temperature around the pipes")
 
 
-class MatchScenario(_Model):
+class MatchScenario(SettingsModel):
     """A matching study: sources, sinks, their locations and the settings."""
 
     name: str = Field(min_length=1)
