@@ -577,8 +577,8 @@ def energy_data(study: Study) -> dict[str, Any]:
         raise ScenarioError(f"{study._origin}: the sink {sink.id} of the concepts needs shape: degree_hours")
     network: dict[str, Any] = {
         "heat_loss_coefficient_w_per_k": study.network.heat_loss_coefficient_w_per_k,
-        "return_temperature_c": t.return_c,
-        "ground_temperature_c": t.ground_c,
+        "return_c": t.return_c,
+        "ground_c": t.ground_c,
         "supply": t.supply_curve.model_dump(exclude_unset=True),
         "approach_k": t.approach_k,
     }

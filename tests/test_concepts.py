@@ -299,7 +299,7 @@ def test_sources_take_missing_values_from_their_preset(tmp_path):
         "electricity": {"price": 50, "co2_t_per_mwh": 0},
         "demand": {"annual_mwh": 1000},
         "network": {
-            "heat_loss_coefficient_w_per_k": 0, "return_temperature_c": 40, "ground_temperature_c": 5,
+            "heat_loss_coefficient_w_per_k": 0, "return_c": 40, "ground_c": 5,
             "supply": {"max_c": 90, "min_c": 70, "outdoor_at_max_c": -20, "outdoor_at_min_c": 10},
         },
         "sources": [
@@ -418,8 +418,8 @@ def test_a_key_given_twice_is_refused(tmp_path):
     assert "key 'year' is given twice" in result.output
 
 
-def test_return_temperature_checked_with_the_scenario(tmp_path):
-    text = _kip_text().replace("return_temperature_c: 45", "return_temperature_c: 80")
+def test_return_checked_with_the_scenario(tmp_path):
+    text = _kip_text().replace("return_c: 45", "return_c: 80")
     path = tmp_path / "kip.yaml"
     path.write_text(text)
     with pytest.raises(ScenarioError) as err:
@@ -427,7 +427,7 @@ def test_return_temperature_checked_with_the_scenario(tmp_path):
     line = next(i for i, t in enumerate(text.splitlines(), 1) if "network:" in t)
     message = str(err.value)
     assert message.startswith(str(path))
-    assert f"line {line}: 'network' return_temperature_c (80 °C) must be below supply.min_c" in message
+    assert f"line {line}: 'network' return_c (80 °C) must be below supply.min_c" in message
 
 
 def test_relative_paths_resolved_from_the_scenario_folder(tmp_path, monkeypatch):
@@ -560,7 +560,7 @@ def test_planned_heat_loss_coefficient_checked_by_hand(kip_run):
     # the hourly losses of the dispatch follow the UA used: UA · ((T_supply + T_return)/2 − T_ground)
     scn = energy_scenario_from_file(KIP)
     d = pd.read_csv(out / "dispatch_excess_heat_only.csv")
-    excess_k = (d.supply_c + scn.network.return_temperature_c) / 2 - scn.network.ground_temperature_c
+    excess_k = (d.supply_c + scn.network.return_c) / 2 - scn.network.ground_c
     np.testing.assert_allclose(d.losses_kw, h["used_w_per_k"] * excess_k / 1000, rtol=1e-5)  # CSV: 0.001 °C
     assert h["planned_losses_mwh_per_a"] == pytest.approx(planned * excess_k.sum() / 1e6, rel=1e-4)
 
@@ -679,7 +679,7 @@ def test_kip_acid_heat_preheats_in_the_coldest_hours(kip_study):
     assert unit["preheat_mwh"] > 2000  # was 0: 3.07 GWh/a thrown away, now within the connection's 11 MW
     for res in study.results:
         assert np.abs(res.dispatch.balance_residual_kw()).max() < 1e-6 * year.demand_kw.max()
-    assert scn.network.approach_k == 5 and scn.network.return_temperature_c == 45
+    assert scn.network.approach_k == 5 and scn.network.return_c == 45
 
 
 def test_kip_dispatch_respects_the_planned_connection_and_the_shared_source(kip_study):
@@ -806,8 +806,8 @@ def _tiny_study(tmp_path: Path, *, plan_year: int = 2023, operation: bool = True
             "plan": "plan.yaml",
             "plan_losses": "add",
             "sink": "sink",
-            "return_temperature_c": 45,
-            "ground_temperature_c": 5,
+            "return_c": 45,
+            "ground_c": 5,
             "approach_k": 5,
             "supply": {"max_c": 95, "min_c": 75, "outdoor_at_max_c": -20, "outdoor_at_min_c": 10},
         },  # fmt: skip
@@ -886,3 +886,19 @@ def test_plan_year_other_than_the_study_is_refused(tmp_path):
     scn, plan = _tiny_study(tmp_path, plan_year=2022)
     with pytest.raises(ScenarioError, match=r"operation.year 2022\) has other hours than the study's year 2023"):
         run_concepts(scn, plan=plan)
+
+
+def test_old_temperature_keys_of_a_concept_scenario_are_read_with_their_new_names(caplog):
+    """network.return_temperature_c and ground_temperature_c are now return_c and ground_c, as in every schema."""
+    data = yaml.safe_load(KIP.read_text())
+    net = data["network"]
+    net["return_temperature_c"], net["ground_temperature_c"] = net.pop("return_c"), net.pop("ground_c")
+    with caplog.at_level("WARNING"):
+        scn = energy_scenario_from_dict(data, base_dir=KIP.parent, origin="old.yaml")
+    assert scn.network.return_c == 45 and scn.network.ground_c == 5
+    told = caplog.text
+    assert "'network.return_temperature_c' is the old name of 'network.return_c'" in told
+    assert "'network.ground_temperature_c' is the old name of 'network.ground_c'" in told
+    net["return_c"] = 45
+    with pytest.raises(ScenarioError, match="'network.return_temperature_c' and 'network.return_c' are both given"):
+        energy_scenario_from_dict(data, base_dir=KIP.parent, origin="old.yaml")

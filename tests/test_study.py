@@ -39,9 +39,9 @@ def test_every_site_has_one_location_and_one_temperature_regime(kip):
     assert study.lonlat("electrolyser_heat") == study.lonlat("kip_h2_electrolyser")
     # one temperature regime: the plan's return and ground are the concepts' and the matching sinks' own
     t = study.temperatures
-    assert plan.temperatures.return_c == concepts.network.return_temperature_c == t.return_c
+    assert plan.temperatures.return_c == concepts.network.return_c == t.return_c
     assert {s.t_return_c for s in matches.sinks} == {t.return_c}
-    assert plan.temperatures.ground_c == concepts.network.ground_temperature_c == matches.plan.ground_c == t.ground_c
+    assert plan.temperatures.ground_c == concepts.network.ground_c == matches.plan.ground_c == t.ground_c
     assert concepts.network.supply == t.supply_curve and concepts.network.approach_k == t.approach_k
     assert matches.settings.approach_k == t.approach_k
     # a source's water on the network: its temperature less the approach (105 °C preset − 5 K)

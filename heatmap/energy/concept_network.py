@@ -57,7 +57,7 @@ class PlannedNetwork:
     heat_loss_coefficient_w_per_k: float
     design_losses_kw: float
     design_mean_temperature_c: float
-    ground_temperature_c: float
+    ground_c: float
 
 
 def read_plan_scenario(scn: EnergyScenario) -> Scenario | None:
@@ -193,7 +193,7 @@ def network_summary(network: PlannedNetwork, demand_mwh: float) -> dict[str, Any
         "capex_eur": f["capex_eur"],
         "design_losses_kw": network.design_losses_kw,
         "design_mean_temperature_c": network.design_mean_temperature_c,
-        "design_ground_temperature_c": network.ground_temperature_c,
+        "design_ground_c": network.ground_c,
         "heat_loss_coefficient_w_per_k": network.heat_loss_coefficient_w_per_k,
         "heat_loss_coefficient_rule": "design-case simulated losses ÷ ((T_supply + T_return)/2 − T_ground)",
         "plan_heat_losses_mwh_per_a": f["heat_losses_mwh_per_a"],

@@ -211,8 +211,8 @@ def year_inputs(scn: EnergyScenario, *, heat_loss_coefficient_w_per_k: float | N
         )
     losses = network_losses_kw(
         supply,
-        return_c=scn.network.return_temperature_c,
-        ground_c=scn.network.ground_temperature_c,
+        return_c=scn.network.return_c,
+        ground_c=scn.network.ground_c,
         heat_loss_coefficient_w_per_k=ua,
     )
     p = scn.electricity.price
@@ -364,7 +364,7 @@ def concept_units(
             availability=s.availability,
             heat_price_eur_per_mwh=s.heat_price_eur_per_mwh,
             supply_c=year.supply_c,
-            return_c=scn.network.return_temperature_c,
+            return_c=scn.network.return_c,
             need_kw=need_kw,
             approach_k=scn.network.approach_k,
             electricity_price_eur_per_mwh=year.price_eur_per_mwh,

@@ -21,7 +21,7 @@ from pydantic import AfterValidator, BaseModel, Field, PrivateAttr, ValidationEr
 
 from heatmap import settings
 from heatmap._errors import ScenarioError
-from heatmap.scenario import FilePath, SettingsModel, _load_yaml, _raise, validation_problems
+from heatmap.scenario import FilePath, SettingsModel, _load_yaml, _raise, _renamed_keys, validation_problems
 
 logger = logging.getLogger(__name__)
 
@@ -183,8 +183,8 @@ class Network(SettingsModel):
     sink: Id | None = Field(
         None, description="consumer id in the plan where this study's demand is delivered (drawn as the sink)"
     )
-    return_temperature_c: float = Field(gt=0, lt=100)
-    ground_temperature_c: float = Field(gt=-10, lt=30)
+    return_c: float = Field(gt=0, lt=100, description="return temperature of the network (°C)")
+    ground_c: float = Field(gt=-10, lt=30, description="undisturbed ground temperature around buried pipes (°C)")
     supply: SupplyCurve
     approach_k: float = Field(
         5.0,
@@ -204,9 +204,9 @@ class Network(SettingsModel):
 
     @model_validator(mode="after")
     def _return_below_supply(self) -> Network:
-        if self.return_temperature_c >= self.supply.min_c:
+        if self.return_c >= self.supply.min_c:
             raise ValueError(
-                f"return_temperature_c ({self.return_temperature_c:g} °C) must be below supply.min_c "
+                f"return_c ({self.return_c:g} °C) must be below supply.min_c "
                 f"({self.supply.min_c:g} °C), the lowest supply temperature"
             )
         return self
@@ -297,6 +297,13 @@ class EnergyScenario(SettingsModel):
         return self._path
 
 
+RENAMED_KEYS: dict[tuple[str, str], str] = {
+    ("network", "return_temperature_c"): "return_c",
+    ("network", "ground_temperature_c"): "ground_c",
+}
+"""Old keys of concept scenarios still read (section, old key → new key), the names of the plan scenario's
+``temperatures`` and of a study: read with a warning naming the new key; giving both is an error."""
+
 ModelT = TypeVar("ModelT", bound=BaseModel)
 """A scenario model read through :func:`energy_scenario_from_dict` (it has a private ``_base_dir``)."""
 
@@ -348,6 +355,8 @@ def energy_scenario_from_dict(
     """
     if not isinstance(data, dict):
         raise ScenarioError(f"{origin}: expected a mapping of settings at the top level")
+    if model in (None, EnergyScenario):
+        data, _ = _renamed_keys(data, node, origin, RENAMED_KEYS)
     try:
         # every scenario model has the private _base_dir (EnergyScenario's, MatchScenario's, the study's)
         scn: Any = (model or EnergyScenario).model_validate(data, context={"base_dir": Path(base_dir)})
