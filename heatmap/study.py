@@ -46,9 +46,9 @@ from heatmap.energy.energy_scenario import (
     Concept,
     ElectricBoiler,
     EnergyScenario,
-    HeatPump,
     HourlyCsv,
     Id,
+    SourceValues,
     StorageSpec,
     SupplyCurve,
     energy_scenario_from_dict,
@@ -92,23 +92,10 @@ class _Located(SettingsModel):
         return self.plant is not None or self.lon is not None or self.at is not None
 
 
-class StudySource(_Located):
-    """An excess-heat source; values left out come from its preset (``data/excess_heat_presets.csv``)."""
+class StudySource(_Located, SourceValues):
+    """An excess-heat source of a study: where it is (:class:`_Located`) and what it is (``SourceValues``)."""
 
-    preset: str | None = Field(None, description="kind in the preset table (sulphuric_acid_plant, electrolyser, …)")
     role: SourceRole = Field("excess_heat", description="on the network: excess_heat runs first, backup the rest")
-    capacity_kw: float | None = Field(None, gt=0, description="heat it can give at full availability (kW)")
-    electric_input_kw: float | None = Field(None, gt=0, description="electrolyser: electric input (kW)")
-    heat_share_of_electric_input: float | None = Field(None, gt=0, lt=1, description="electrolyser: heat ÷ input")
-    temperature_c: float | None = Field(None, gt=-20, lt=600, description="temperature the heat is available at")
-    availability: float | list[float] | HourlyCsv | None = Field(
-        None, description="0…1: a constant, 12 monthly factors, or an hourly CSV column"
-    )
-    heat_price_eur_per_mwh: float | None = Field(None, ge=0, description="price paid for the heat")
-    hx_cost_eur_per_kw: float | None = Field(None, ge=0, description="recovery equipment (heat exchanger) per kW")
-    heat_pump: HeatPump | None = Field(None, description="lifts the heat where the source is colder than the supply")
-    published_mwh_per_a: float | None = Field(None, gt=0, description="published annual delivery, for calibration")
-    published_note: str | None = Field(None, description="where the published delivery comes from")
 
     @model_validator(mode="after")
     def _capacity(self) -> StudySource:
@@ -455,6 +442,12 @@ def mean_electricity_price(study: Study) -> float:
     return float(read_hourly(price.csv, price.column, index, lower=-500, upper=5000, what="electricity-price").mean())
 
 
+def _site(study: Study, unit: StudySource | StudyConsumer | StudyBoiler) -> dict[str, Any]:
+    """Return what every site on the plan has: its id, name, longitude, latitude and company."""
+    lon, lat = study.lonlat(unit.id)
+    return {"id": unit.id, "name": unit.name or unit.id, "lon": lon, "lat": lat, "company": unit.company or unit.id}
+
+
 def plan_data(study: Study) -> dict[str, Any]:
     """Derive the plan scenario of the study's network, as the mapping a plan scenario file holds.
 
@@ -467,54 +460,35 @@ def plan_data(study: Study) -> dict[str, Any]:
     t, net, trade = study.temperatures, study.network, study.trade
     assert trade is not None  # Study._references: a study with a network has trade
     presets = _presets(study)
-    sources: list[dict[str, Any]] = []
-    for s in study.sources:
-        if not s.network:
-            continue
-        lon, lat = study.lonlat(s.id)
-        sources.append(
-            {
-                "id": s.id,
-                "name": s.name or s.id,
-                "lon": lon,
-                "lat": lat,
-                "capacity_kw": source_capacity_kw(study, s, presets) * _constant_availability(study, s, presets),
-                "t_supply_c": min(
-                    _source_value(study, s, "temperature_c", presets) - t.approach_k, t.supply_curve.max_c
-                ),
-                "company": s.company or s.id,
-                "role": s.role,
-                "heat_price_eur_per_mwh": _source_value(study, s, "heat_price_eur_per_mwh", presets),
-            }
-        )
-    for b in study.boilers:
-        if b.network:
-            lon, lat = study.lonlat(b.id)
-            sources.append(
-                {
-                    "id": b.id,
-                    "name": b.name or b.id,
-                    "lon": lon,
-                    "lat": lat,
-                    "capacity_kw": b.capacity_kw,
-                    "t_supply_c": b.t_supply_c if b.t_supply_c is not None else t.supply_curve.max_c,
-                    "company": b.company or b.id,
-                    "role": "backup",
-                }
-            )
+    sources: list[dict[str, Any]] = [
+        {
+            **_site(study, s),
+            "capacity_kw": source_capacity_kw(study, s, presets) * _constant_availability(study, s, presets),
+            "t_supply_c": min(_source_value(study, s, "temperature_c", presets) - t.approach_k, t.supply_curve.max_c),
+            "role": s.role,
+            "heat_price_eur_per_mwh": _source_value(study, s, "heat_price_eur_per_mwh", presets),
+        }
+        for s in study.sources
+        if s.network
+    ]
+    sources += [
+        {
+            **_site(study, b),
+            "capacity_kw": b.capacity_kw,
+            "t_supply_c": b.t_supply_c if b.t_supply_c is not None else t.supply_curve.max_c,
+            "role": "backup",
+        }
+        for b in study.boilers
+        if b.network
+    ]
     on_net = [c for c in study.consumers if c.network]
     sums = _profile_sums_mwh(study, [c.id for c in on_net if c.profile])
     consumers = []
     for c in on_net:
-        lon, lat = study.lonlat(c.id)
         row: dict[str, Any] = {
-            "id": c.id,
-            "name": c.name or c.id,
-            "lon": lon,
-            "lat": lat,
+            **_site(study, c),
             "annual_demand_mwh": sums.get(c.id, c.annual_demand_mwh),
             "min_supply_c": c.t_supply_c if c.t_supply_c is not None else t.min_consumer_supply_c,
-            "company": c.company or c.id,
         }
         if c.peak_load_kw is not None:
             row["peak_load_kw"] = c.peak_load_kw

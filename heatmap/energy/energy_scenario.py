@@ -55,12 +55,13 @@ class HeatPump(SettingsModel):
     om_eur_per_mwh: float = Field(0.0, ge=0, description="operation and maintenance per MWh of heat")
 
 
-class Source(SettingsModel):
-    """An industrial excess-heat source; values left out come from its preset (``data/excess_heat_presets.csv``)."""
+class SourceValues(SettingsModel):
+    """What an excess-heat source is; values left out come from its preset (``data/excess_heat_presets.csv``).
 
-    id: Id
+    The fields of a concept study's source (:class:`Source`) and of a study's (:class:`heatmap.study.StudySource`).
+    """
+
     preset: str | None = Field(None, description="kind in the preset table (flue_gas, roaster_steam, …)")
-    plant: str | None = Field(None, description="plant name as in data/kip/plants.csv (for its location)")
     capacity_kw: float | None = Field(None, gt=0, description="heat it can give at full availability (kW)")
     electric_input_kw: float | None = Field(None, gt=0, description="electrolyser: electric input (kW)")
     heat_share_of_electric_input: float | None = Field(None, gt=0, lt=1, description="electrolyser: heat ÷ input")
@@ -75,7 +76,7 @@ class Source(SettingsModel):
     published_note: str | None = Field(None, description="where the published delivery comes from")
 
     @model_validator(mode="after")
-    def _check(self) -> Source:
+    def _check(self) -> SourceValues:
         if isinstance(self.availability, float | int) and not 0 <= self.availability <= 1:
             raise ValueError("availability must be within 0…1")
         if isinstance(self.availability, list) and (
@@ -85,6 +86,13 @@ class Source(SettingsModel):
         if self.capacity_kw is not None and self.electric_input_kw is not None:
             raise ValueError("give capacity_kw or electric_input_kw (electrolyser), not both")
         return self
+
+
+class Source(SourceValues):
+    """An industrial excess-heat source of a concept study (see :class:`SourceValues`)."""
+
+    id: Id
+    plant: str | None = Field(None, description="plant name as in data/kip/plants.csv (for its location)")
 
 
 class Boiler(SettingsModel):
