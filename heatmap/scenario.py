@@ -1346,13 +1346,24 @@ def scenario_from_file(path: str | Path, *, for_plan: bool = True) -> Scenario:
         raise ScenarioError(f"scenario {path} is a folder; give the scenario's YAML file")
     if not path.is_file():
         raise ScenarioError(f"scenario file {path} does not exist")
+    data, node = read_yaml(path)
+    return _validate(data, base_dir=path.resolve().parent, path=path.resolve(), for_plan=for_plan, node=node)
+
+
+def read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
+    """Parse a settings file (YAML) keeping its nodes for the file lines; every schema's files are read here.
+
+    Raises
+    ------
+    heatmap._errors.ScenarioError
+        Naming the file: not YAML, not text, or a key given twice in one mapping (with both lines).
+    """
     try:
-        data, node = _load_yaml(path.read_text(encoding="utf-8"))
+        return _load_yaml(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ScenarioError(f"{path}: not valid YAML ({exc})") from exc
+        raise ScenarioError(f"{path}: not valid YAML ({exc})") from None
     except ScenarioError as exc:
         raise ScenarioError(f"{path}, {exc}") from None
-    return _validate(data, base_dir=path.resolve().parent, path=path.resolve(), for_plan=for_plan, node=node)
 
 
 _UNITS = {

@@ -38,7 +38,6 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-import yaml
 from pydantic import Field, PrivateAttr, model_validator
 
 from heatmap._errors import InputDataError, ScenarioError
@@ -53,7 +52,7 @@ from heatmap.energy.energy_scenario import (
     SupplyCurve,
     energy_scenario_from_dict,
 )
-from heatmap.scenario import FilePath, Scenario, SettingsModel, SourceRole, _load_yaml
+from heatmap.scenario import FilePath, Scenario, SettingsModel, SourceRole, read_yaml
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -350,15 +349,9 @@ def read_study(path: str | Path) -> Study:
     path = Path(path)
     if not path.is_file():
         raise ScenarioError(f"{path}: study file not found")
-    try:
-        data, node = _load_yaml(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ScenarioError(f"{path}: not valid YAML ({exc})") from None
-    except ScenarioError as exc:
-        raise ScenarioError(f"{path}, {exc}") from None
+    data, node = read_yaml(path)
     study = energy_scenario_from_dict(data, base_dir=path.resolve().parent, origin=str(path), node=node, model=Study)
     study._path = path.resolve()
-    study._base_dir = path.resolve().parent
     logger.info(
         "Read study %s: %d sources, %d consumers, %d concepts",
         path, len(study.sources), len(study.consumers), len(study.concepts),

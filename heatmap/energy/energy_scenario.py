@@ -21,7 +21,7 @@ from pydantic import AfterValidator, BaseModel, Field, PrivateAttr, ValidationEr
 
 from heatmap import settings
 from heatmap._errors import ScenarioError
-from heatmap.scenario import FilePath, SettingsModel, _load_yaml, _raise, _renamed_keys, validation_problems
+from heatmap.scenario import FilePath, SettingsModel, _raise, _renamed_keys, read_yaml, validation_problems
 
 logger = logging.getLogger(__name__)
 
@@ -399,12 +399,7 @@ def energy_scenario_from_file(path: str | Path, *, model: type[BaseModel] | None
     path = Path(path)
     if not path.is_file():
         raise ScenarioError(f"{path}: scenario file not found")
-    try:
-        data, node = _load_yaml(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ScenarioError(f"{path}: not valid YAML ({exc})") from None
-    except ScenarioError as exc:
-        raise ScenarioError(f"{path}, {exc}") from None
+    data, node = read_yaml(path)
     scn: Any = energy_scenario_from_dict(data, base_dir=path.resolve().parent, origin=str(path), node=node, model=model)
     if hasattr(scn, "_path"):
         scn._path = path
