@@ -23,14 +23,15 @@ import json, resource, sys, tempfile, time
 from pathlib import Path
 t0 = time.perf_counter()
 from heatmap.study import read_study
-from heatmap.study_job import run_study, study_inputs, write_study
+from heatmap.study_job import run_study, study_inputs, study_parts, write_study
 import heatmap.plan, heatmap.energy.concepts, heatmap.energy.matches_job
 timings = {"imports": time.perf_counter() - t0}
 t = time.perf_counter()
 study = read_study(sys.argv[1])
-inputs = study_inputs(study)
+parts = study_parts(study)
+inputs = study_inputs(study, parts)
 timings["read"] = time.perf_counter() - t
-run = run_study(study)
+run = run_study(study, parts)
 timings.update(run.timings_s)
 t = time.perf_counter()
 with tempfile.TemporaryDirectory() as tmp:

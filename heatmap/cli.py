@@ -324,7 +324,7 @@ def study(study_file: Path, out_dir: Path, verbose: int, quiet: bool) -> None:
     from heatmap._errors import ScenarioError
     from heatmap.io.output_folder import check_output_folder
     from heatmap.study import is_study, read_study
-    from heatmap.study_job import PARTS, format_study, run_study, study_inputs, write_study
+    from heatmap.study_job import PARTS, format_study, run_study, study_inputs, study_parts, write_study
 
     with _answer_errors():
         if not is_study(study_file):
@@ -333,7 +333,8 @@ def study(study_file: Path, out_dir: Path, verbose: int, quiet: bool) -> None:
                 f"scenario runs with heatmap plan, concepts or matches"
             )
         the_study = read_study(study_file)
-        inputs = study_inputs(the_study)
+        parts = study_parts(the_study)
+        inputs = study_inputs(the_study, parts)
         check_output_folder(out_dir, inputs=inputs)
     from tqdm import tqdm
 
@@ -344,7 +345,7 @@ def study(study_file: Path, out_dir: Path, verbose: int, quiet: bool) -> None:
             bar.set_postfix_str(part)
             bar.update(1)
 
-        run = run_study(the_study, progress=progress)
+        run = run_study(the_study, parts, progress=progress)
         written = write_study(run, out_dir, inputs=inputs)
         bar.close()
     if not quiet:

@@ -28,6 +28,8 @@ Rules the derivation follows (each a documented setting of the study):
 - The concept study's demand is the network's sink (``network.sink``): its ``annual_demand_mwh`` spread by
   degree-hours with ``year.hot_water_share`` flat.
 - Matching's heat pumps and the plan's pumping pay the year's mean electricity price.
+- The network's year of operation decides what its sources send the sink in every hour; the concepts' dispatch
+  holds them there (:func:`heatmap.energy.concept_network.source_links`), so the parts agree hour by hour.
 """
 
 from __future__ import annotations

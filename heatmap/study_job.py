@@ -37,13 +37,32 @@ class StudyRun:
     timings_s: dict[str, float] = field(default_factory=dict)
 
 
-def run_study(study: Study, *, progress: Callable[[str], None] | None = None) -> StudyRun:
+@dataclass(frozen=True)
+class StudyParts:
+    """The three scenarios a study's commands run, derived from it once (:mod:`heatmap.study`)."""
+
+    plan: Any
+    """The network's :class:`heatmap.scenario.Scenario`."""
+    concepts: Any
+    """The concepts' :class:`heatmap.energy.energy_scenario.EnergyScenario`."""
+    matches: Any
+    """The matching's :class:`heatmap.energy.matching.MatchScenario`."""
+
+
+def study_parts(study: Study) -> StudyParts:
+    """Derive the study's three parts (each checked as a scenario file of its kind would be)."""
+    return StudyParts(plan_scenario(study), energy_scenario(study), match_scenario(study))
+
+
+def run_study(study: Study, parts: StudyParts, *, progress: Callable[[str], None] | None = None) -> StudyRun:
     """Plan the study's network, run its concepts on it and rank its matches.
 
     Parameters
     ----------
     study
         A validated study with a network and concepts.
+    parts
+        Its parts (:func:`study_parts`).
     progress
         Called with each part's name when it is done (see :data:`PARTS`).
 
@@ -63,13 +82,13 @@ def run_study(study: Study, *, progress: Callable[[str], None] | None = None) ->
             progress(part)
 
     t0 = time.perf_counter()
-    plan = plan_from_scenario(plan_scenario(study))
+    plan = plan_from_scenario(parts.plan)
     done("network", t0)
     t0 = time.perf_counter()
-    concepts = run_concepts(energy_scenario(study), plan=plan)
+    concepts = run_concepts(parts.concepts, plan=plan)
     done("concepts", t0)
     t0 = time.perf_counter()
-    matches = matches_from_scenario(match_scenario(study), planner=plan_from_scenario)
+    matches = matches_from_scenario(parts.matches, planner=plan_from_scenario)
     done("matches", t0)
     logger.info(
         "Study %r: network %s, %d concepts, %d pairs ranked; %s",
@@ -79,12 +98,12 @@ def run_study(study: Study, *, progress: Callable[[str], None] | None = None) ->
     return StudyRun(study, concepts, matches, timings)
 
 
-def study_inputs(study: Study) -> list[Path]:
+def study_inputs(study: Study, parts: StudyParts) -> list[Path]:
     """Return the study file and every file its parts read (none may lie in the output folder)."""
     from heatmap.io.output_folder import input_paths
 
     found = [study.path] if study.path is not None else []
-    for part in (plan_scenario(study), energy_scenario(study), match_scenario(study)):
+    for part in (parts.plan, parts.concepts, parts.matches):
         found += input_paths(part)
     return list(dict.fromkeys(found))
 
