@@ -198,7 +198,11 @@ def demand(
         else:
             scn = scenario_from_dict({}, base_dir=Path.cwd(), for_plan=False)
         check_input_files(scn, for_plan=False)
-        for path in (buildings, temperatures):
+        from heatmap.io.paths import refuse_special
+
+        for path, key in ((buildings, "BUILDINGS"), (temperatures, "--temperatures")):
+            if path is not None:
+                refuse_special(path, key, folder_ok=key == "BUILDINGS" and path.suffix.lower() == ".gdb")
             if path is not None and not path.exists():
                 raise InputDataError(f"{path}: file not found")
         given = [p for p in (buildings, scenario_path, temperatures) if p is not None]

@@ -1356,8 +1356,12 @@ def read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
     Raises
     ------
     heatmap._errors.ScenarioError
-        Naming the file: not YAML, not text, or a key given twice in one mapping (with both lines).
+        Naming the file: not YAML, not text, no file to read (a link loop, a FIFO, a device), or a key given
+        twice in one mapping (with both lines).
     """
+    from heatmap.io.paths import refuse_special
+
+    refuse_special(path, "the settings file's path", error=ScenarioError)
     try:
         return _load_yaml(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
@@ -1441,8 +1445,11 @@ def check_input_files(scn: Scenario, *, for_plan: bool = True) -> None:
     Raises
     ------
     heatmap._errors.InputDataError
-        Naming the file and the scenario key that points to it.
+        Naming the file and the scenario key that points to it: missing, or no file to read (a folder, a loop
+        of symbolic links, a FIFO, a device).
     """
+    from heatmap.io.paths import refuse_special
+
     files: list[tuple[str, Path | None]] = []
     if for_plan:
         files += [
@@ -1466,8 +1473,7 @@ def check_input_files(scn: Scenario, *, for_plan: bool = True) -> None:
     for key, path in files:
         if path is None:
             continue
-        if path.is_dir() and path.suffix.lower() != ".gdb":
-            raise InputDataError(f"{path}: is a folder, not a file; check '{key}' in the scenario")
+        refuse_special(path, f"'{key}' in the scenario", folder_ok=path.suffix.lower() == ".gdb")
         if not path.exists():
             raise InputDataError(f"{path}: file not found; check '{key}' in the scenario")
     logger.info("Scenario input files: %d found", sum(p is not None for _, p in files))

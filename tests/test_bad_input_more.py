@@ -5,12 +5,17 @@ SIGTERM during the imports and a huge value quoted in a message.
 """
 
 import csv
+import os
 import re
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pandas as pd
+import pytest
 import yaml
-from conftest import run_cli
+from conftest import run_cli, write_scenario
 
 from heatmap.io.tables import csv_safe_text, write_csv
 
@@ -74,3 +79,90 @@ def test_matches_csv_escapes_ids_that_start_a_formula(tmp_path):
     text_cells = table.select_dtypes(include="object").to_numpy().ravel()
     assert not [c for c in text_cells if isinstance(c, str) and c[:1] in "=+-@\t\r"]
     assert pd.api.types.is_float_dtype(table.eur_per_mwh)
+
+
+# ------------------------------------------------------------------------------- loops, FIFOs, devices ---
+def _heatmap(*args, timeout: float = 60) -> subprocess.CompletedProcess:
+    """Run the command line in its own process: a FIFO that hangs is caught by the timeout, not the test run."""
+    command = [str(Path(sys.executable).with_name("heatmap")), *map(str, args)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+
+
+def _matching_scenario(folder: Path, change=lambda d: None) -> Path:
+    data = yaml.safe_load(KIP_MATCHES.read_text(encoding="utf-8"))
+    here = KIP_MATCHES.parent
+    data["outdoor_temperature"]["csv"] = str((here / data["outdoor_temperature"]["csv"]).resolve())
+    data["plants_csv"] = str((here / data["plants_csv"]).resolve())
+    data.pop("plan", None)
+    change(data)
+    path = folder / "matching.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def _loop(folder: Path) -> Path:
+    path = folder / "loop.yaml"
+    path.symlink_to(path.name)
+    return path
+
+
+def _fifo(folder: Path) -> Path:
+    path = folder / "nobody_writes.yaml"
+    os.mkfifo(path)
+    return path
+
+
+PATH_CASES = {
+    "plan: scenario a link loop": lambda d: (["plan", _loop(d)], ["loop.yaml", "loop of symbolic links"]),
+    "plan: scenario a FIFO": lambda d: (["plan", _fifo(d)], ["nobody_writes.yaml", "FIFO"]),
+    "plan: consumers a FIFO": lambda d: (
+        ["plan", write_scenario(d, consumers__osm_buildings=False, consumers__path=str(_fifo(d)))],
+        ["nobody_writes.yaml", "FIFO", "'consumers.path'"],
+    ),
+    "plan: sources a link loop": lambda d: (
+        ["plan", write_scenario(d, sources__path=str(_loop(d)))],
+        ["loop.yaml", "loop of symbolic links", "'sources.path'"],
+    ),
+    "plan: catalogue a device": lambda d: (
+        ["plan", write_scenario(d, network__catalogue="/dev/zero")],
+        ["/dev/zero", "device", "'network.catalogue'"],
+    ),
+    "plan: --out a link loop": lambda d: (
+        ["plan", write_scenario(d), "--out-loop"],
+        ["loop of symbolic links", "--out"],
+    ),
+    "matches: scenario a FIFO": lambda d: (["matches", _fifo(d)], ["nobody_writes.yaml", "FIFO"]),
+    "matches: plants a FIFO": lambda d: (
+        ["matches", _matching_scenario(d, lambda m: m.update(plants_csv=str(_fifo(d))))],
+        ["nobody_writes.yaml", "FIFO"],
+    ),
+    "matches: temperatures a link loop": lambda d: (
+        ["matches", _matching_scenario(d, lambda m: m["outdoor_temperature"].update(csv=str(_loop(d))))],
+        ["loop.yaml", "loop of symbolic links"],
+    ),
+    "matches: --out a link loop": lambda d: (["matches", _matching_scenario(d), "--out-loop"], ["--out"]),
+    "concepts: scenario a link loop": lambda d: (["concepts", _loop(d)], ["loop.yaml", "loop of symbolic links"]),
+    "study: study a FIFO": lambda d: (["study", _fifo(d)], ["nobody_writes.yaml", "FIFO"]),
+    "demand: buildings a FIFO": lambda d: (["demand", _fifo(d)], ["nobody_writes.yaml", "FIFO", "BUILDINGS"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(PATH_CASES))
+def test_a_link_loop_fifo_or_device_is_refused_at_once(case, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    args, words = PATH_CASES[case](folder)
+    out = tmp_path / "out"
+    if args[-1] == "--out-loop":
+        args = args[:-1]
+        out = tmp_path / "out_loop"
+        out.symlink_to(out.name)
+    started = time.monotonic()
+    proc = _heatmap(*args, "--out", out, "-q")
+    assert proc.returncode == 2, proc.stderr
+    assert time.monotonic() - started < 30
+    assert proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr, proc.stderr
+    for word in words:
+        assert word in proc.stderr, (word, proc.stderr)
+    assert not (tmp_path / "out").exists()
+

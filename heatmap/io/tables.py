@@ -38,7 +38,10 @@ def read_csv_table(path: str | Path, *, required: Sequence[str], what: str, hint
     Errors name the file and what to fix: ``what`` says what the file is ("fuel table"), ``hint`` is added to
     the missing-columns message.
     """
+    from heatmap.io.paths import refuse_special
+
     path = Path(path)
+    refuse_special(path, f"the path of the {what}")
     if not path.is_file():
         raise InputDataError(f"{path}: {what} not found")
     try:
