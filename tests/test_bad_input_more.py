@@ -166,3 +166,31 @@ def test_a_link_loop_fifo_or_device_is_refused_at_once(case, tmp_path):
         assert word in proc.stderr, (word, proc.stderr)
     assert not (tmp_path / "out").exists()
 
+
+# --------------------------------------------------------------------------------- stdout, SIGTERM ---
+def test_schema_to_a_full_disk_is_answered_without_a_traceback():
+    with open("/dev/full", "w") as full:
+        command = [str(Path(sys.executable).with_name("heatmap")), "schema"]
+        proc = subprocess.run(command, stdout=full, stderr=subprocess.PIPE, text=True, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith("error: cannot write the schema to standard output (No space left on device)")
+    assert "Traceback" not in proc.stderr and "Exception ignored" not in proc.stderr, proc.stderr
+
+
+def test_a_sigterm_during_the_imports_is_answered(tmp_path):
+    """SIGTERM while a command still imports its modules (before any _answer_errors): exit 143 with a word."""
+    code = (
+        "import os, signal, sys\n"
+        "class Kill:\n"  # sends SIGTERM to this process as the plan command imports its first module
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'heatmap.io.output_folder':\n"
+        "            os.kill(os.getpid(), signal.SIGTERM)\n"
+        "        return None\n"
+        "sys.meta_path.insert(0, Kill())\n"
+        "from heatmap.cli import main\n"
+        f"main(['plan', {str(write_scenario(tmp_path))!r}, '--out', {str(tmp_path / 'out')!r}])\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 143, (proc.returncode, proc.stderr)
+    assert proc.stderr.startswith("terminated: ") and "Traceback" not in proc.stderr, proc.stderr
+    assert not (tmp_path / "out").exists()
