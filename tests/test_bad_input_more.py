@@ -194,3 +194,16 @@ def test_a_sigterm_during_the_imports_is_answered(tmp_path):
     assert proc.returncode == 143, (proc.returncode, proc.stderr)
     assert proc.stderr.startswith("terminated: ") and "Traceback" not in proc.stderr, proc.stderr
     assert not (tmp_path / "out").exists()
+
+
+# ------------------------------------------------------------------------------- a huge value quoted ---
+def test_a_huge_value_is_quoted_cut_and_refused_in_seconds(tmp_path):
+    """A 10 MB text where a number belongs (what a YAML alias bomb in a text field gives): a short message."""
+    path = write_scenario(tmp_path, temperatures__supply_c="x" * 10_000_000)
+    started = time.monotonic()
+    result = run_cli("plan", path, "--out", tmp_path / "out", "-q")
+    assert time.monotonic() - started < 10
+    assert result.exit_code == 2, result.stderr[:500]
+    assert "'temperatures.supply_c'" in result.stderr and " characters)\n" in result.stderr
+    assert len(result.stderr) < 5000, len(result.stderr)
+    assert not (tmp_path / "out").exists()
