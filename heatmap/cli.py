@@ -52,6 +52,15 @@ def _raise_terminated(signum: int, frame: object) -> None:
     raise _Terminated
 
 
+def _exit_terminated(signum: int, frame: object) -> None:
+    """SIGTERM outside :func:`_answer_errors` (during the imports, before or after the work): exit 143 with a word.
+
+    Every output folder is swapped in whole, so whenever the signal comes it holds one complete run.
+    """
+    click.echo("terminated: the output folder holds the earlier results or the complete new ones", err=True)
+    sys.exit(EXIT_TERMINATED)
+
+
 @contextlib.contextmanager
 def _answer_errors(before_exit: Callable[[], object] = lambda: None) -> Iterator[None]:
     """Turn a user error into its message and exit code 2, Ctrl-C (130) and SIGTERM (143) into a message.
@@ -93,6 +102,8 @@ def main() -> None:
     matches: excess-heat sources paired with heat users, ranked by € per MWh → CSV + map layer.
     study: a whole study file (network, concepts, matches) that agree hour by hour → one output folder.
     """
+    if threading.current_thread() is threading.main_thread():  # a SIGTERM from here on is answered (exit 143)
+        signal.signal(signal.SIGTERM, _exit_terminated)
 
 
 @main.command()
@@ -198,7 +209,11 @@ def demand(
         else:
             scn = scenario_from_dict({}, base_dir=Path.cwd(), for_plan=False)
         check_input_files(scn, for_plan=False)
-        for path in (buildings, temperatures):
+        from heatmap.io.paths import refuse_special
+
+        for path, key in ((buildings, "BUILDINGS"), (temperatures, "--temperatures")):
+            if path is not None:
+                refuse_special(path, key, folder_ok=key == "BUILDINGS" and path.suffix.lower() == ".gdb")
             if path is not None and not path.exists():
                 raise InputDataError(f"{path}: file not found")
         given = [p for p in (buildings, scenario_path, temperatures) if p is not None]
@@ -235,10 +250,20 @@ def schema() -> None:
     and start the scenario with the line "# yaml-language-server: $schema=scenario.schema.json".
     """
     import json
+    import os
 
     from heatmap.scenario import json_schema
 
-    click.echo(json.dumps(json_schema(), indent=2, ensure_ascii=False))
+    try:
+        click.echo(json.dumps(json_schema(), indent=2, ensure_ascii=False))
+    except OSError as exc:  # a full disk or a closed pipe on the other end of stdout
+        with contextlib.suppress(OSError, ValueError):  # what is left in stdout's buffer goes nowhere at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        click.echo(
+            f"error: cannot write the schema to standard output ({exc.strerror or exc}); the output is incomplete",
+            err=True,
+        )
+        sys.exit(EXIT_USER_ERROR)
 
 
 @main.command()

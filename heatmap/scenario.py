@@ -954,8 +954,33 @@ def _number(value: Any, annotation: Any) -> Any:
     return value
 
 
+SHOWN_CHARACTERS = 200
+"""Longest value a message quotes: a longer one (a YAML alias bomb in a text) is cut, its length told."""
+
+
+def _cut(text: str, limit: int = SHOWN_CHARACTERS) -> str:
+    """``text`` cut to ``limit`` characters with "… (N characters)" where it is longer."""
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} characters)"
+
+
 def _shown(value: Any) -> str:
-    return repr(value) if isinstance(value, str) else str(value)
+    """Quote a value for a message: text in quotes, anything else as written, cut to a readable length."""
+    if isinstance(value, str):
+        return (
+            repr(value)
+            if len(value) <= SHOWN_CHARACTERS
+            else f"{value[:SHOWN_CHARACTERS]!r}… ({len(value)} characters)"
+        )
+    return _cut(_short_str(value))
+
+
+def _short_str(value: Any) -> str:
+    """``str(value)`` of a list or mapping built from its first items only (a huge one is not turned to text)."""
+    if isinstance(value, list | tuple) and len(value) > SHOWN_CHARACTERS:
+        return str(list(value[:SHOWN_CHARACTERS])) + f"… ({len(value)} items)"
+    if isinstance(value, dict) and len(value) > SHOWN_CHARACTERS:
+        return str(dict(list(value.items())[:SHOWN_CHARACTERS])) + f"… ({len(value)} keys)"
+    return str(value)
 
 
 _TYPE_NAMES = {
@@ -1211,12 +1236,12 @@ def validation_problems(exc: ValidationError, root: type[BaseModel]) -> list[tup
         if len(group) > 1 and len(names) == len(set(kinds)):  # of none of the union's types: name them all at once
             where = _walk(group[0]["loc"], root)
             allowed = ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else names[0]
-            problems.append((where["data"], f"'{where['key']}' must be {allowed}, got {group[0].get('input')!r}"))
+            problems.append((where["data"], f"'{where['key']}' must be {allowed}, got {_shown(group[0].get('input'))}"))
             continue
         finite = [e for e in group if e["type"] == "finite_number"]
         told = [_message(e, root) for e in finite or group]
         problems.append((told[0][0], " or ".join(dict.fromkeys(m for _, m in told))))
-    return problems
+    return [(path, _cut(message, 20 * SHOWN_CHARACTERS)) for path, message in problems]  # whatever else quotes
 
 
 def _raise(problems: list[tuple[tuple, str]], node: yaml.Node | None, where: str | None) -> None:
@@ -1356,8 +1381,12 @@ def read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
     Raises
     ------
     heatmap._errors.ScenarioError
-        Naming the file: not YAML, not text, or a key given twice in one mapping (with both lines).
+        Naming the file: not YAML, not text, no file to read (a link loop, a FIFO, a device), or a key given
+        twice in one mapping (with both lines).
     """
+    from heatmap.io.paths import refuse_special
+
+    refuse_special(path, "the settings file's path", error=ScenarioError)
     try:
         return _load_yaml(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
@@ -1441,8 +1470,11 @@ def check_input_files(scn: Scenario, *, for_plan: bool = True) -> None:
     Raises
     ------
     heatmap._errors.InputDataError
-        Naming the file and the scenario key that points to it.
+        Naming the file and the scenario key that points to it: missing, or no file to read (a folder, a loop
+        of symbolic links, a FIFO, a device).
     """
+    from heatmap.io.paths import refuse_special
+
     files: list[tuple[str, Path | None]] = []
     if for_plan:
         files += [
@@ -1466,8 +1498,7 @@ def check_input_files(scn: Scenario, *, for_plan: bool = True) -> None:
     for key, path in files:
         if path is None:
             continue
-        if path.is_dir() and path.suffix.lower() != ".gdb":
-            raise InputDataError(f"{path}: is a folder, not a file; check '{key}' in the scenario")
+        refuse_special(path, f"'{key}' in the scenario", folder_ok=path.suffix.lower() == ".gdb")
         if not path.exists():
             raise InputDataError(f"{path}: file not found; check '{key}' in the scenario")
     logger.info("Scenario input files: %d found", sum(p is not None for _, p in files))

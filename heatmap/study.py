@@ -327,7 +327,17 @@ class Study(SettingsModel):
 
 
 def is_study(path: str | Path) -> bool:
-    """Whether a YAML file is a study (its top level has ``kind: study``); ``False`` for anything unreadable."""
+    """Whether a YAML file is a study (its top level has ``kind: study``); ``False`` for anything unreadable.
+
+    Raises
+    ------
+    heatmap._errors.ScenarioError
+        Where ``path`` is no file to read (a loop of symbolic links, a FIFO, a device): naming it (a folder is
+        told by the reader).
+    """
+    from heatmap.io.paths import refuse_special
+
+    refuse_special(path, "the scenario file given to the command", error=ScenarioError, folder_ok=True)
     try:
         with open(path, encoding="utf-8") as f:
             head = f.read(65536)

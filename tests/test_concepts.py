@@ -17,6 +17,7 @@ from plan_invariants import assert_drawn_equals_simulated
 from heatmap import settings
 from heatmap._errors import ScenarioError
 from heatmap.energy.energy_scenario import energy_scenario_from_dict, energy_scenario_from_file
+from heatmap.io.tables import csv_safe_text
 
 KIP = derived("concepts")  # the bundled KIP study's concepts, as a scenario file
 
@@ -33,8 +34,8 @@ def test_kip_concepts_end_to_end(kip_run):
     assert result.exit_code == 0, result.output
     scn = energy_scenario_from_file(KIP)
     comparison = pd.read_csv(out / "comparison.csv")
-    # one row per concept, the reference first
-    assert comparison.concept.tolist() == ["Reference (boilers only)"] + [c.name for c in scn.concepts]
+    # one row per concept, the reference first; a name a spreadsheet would run as a formula ("+ storage") quoted
+    assert comparison.concept.tolist() == ["Reference (boilers only)"] + [csv_safe_text(c.name) for c in scn.concepts]
     for name in ("units.csv", "impact.csv", "calibration.csv", "summary.json"):
         assert (out / name).stat().st_size > 0
     for png in out.glob("*.png"):

@@ -40,6 +40,7 @@ from heatmap.demand import buildings as demand
 from heatmap.demand import density, profiles
 from heatmap.io import inputs, streets
 from heatmap.io.outputs import write_atomically, write_gpkg, write_json
+from heatmap.io.tables import write_csv
 from heatmap.maps.layers import load_layer_specs
 from heatmap.scenario import Scenario
 
@@ -258,9 +259,14 @@ def write_demand_map(result: DemandMap, out_dir: str | Path) -> dict[str, Path]:
             map_layers, tmp / "map.html", specs=specs, title=f"Heat demand: {result.source.name}", images=[image]
         )
         if result.profile_kw is not None:
-            result.profile_kw.rename_axis("time").to_frame().to_csv(tmp / "heat_profile.csv", float_format="%.3f")
+            write_csv(
+                result.profile_kw.rename_axis("time").to_frame(),
+                tmp / "heat_profile.csv",
+                float_format="%.3f",
+                index=True,
+            )
         if result.left_out is not None:
-            result.left_out.to_csv(tmp / "left_out_buildings.csv", index=False, float_format="%.1f")
+            write_csv(result.left_out, tmp / "left_out_buildings.csv", float_format="%.1f")
         write_json(demand_summary(result), tmp / "summary.json")
 
     written = write_atomically(Path(out_dir), names, write)

@@ -923,11 +923,12 @@ def write_concept_files(study: ConceptStudy, folder: Path) -> None:
     """Write the study's files (:func:`output_names`) into an existing folder (not atomically: see write_concepts)."""
     from heatmap.energy.concept_network import write_network_outputs
     from heatmap.io.outputs import write_json
+    from heatmap.io.tables import write_csv
 
-    study.comparison.to_csv(folder / "comparison.csv", index=False, float_format="%.10g")
-    study.units.to_csv(folder / "units.csv", index=False, float_format="%.10g")
-    study.impact.to_csv(folder / "impact.csv", index=False, float_format="%.4f")
-    study.calibration.to_csv(folder / "calibration.csv", index=False, float_format="%.4f")
+    write_csv(study.comparison, folder / "comparison.csv", float_format="%.10g")
+    write_csv(study.units, folder / "units.csv", float_format="%.10g")
+    write_csv(study.impact, folder / "impact.csv", float_format="%.4f")
+    write_csv(study.calibration, folder / "calibration.csv", float_format="%.4f")
     for r in study.results:
         slug = _slug(r.name)
         d = r.dispatch
@@ -948,7 +949,7 @@ def write_concept_files(study: ConceptStudy, folder: Path) -> None:
             table[f"{c}_discharge_kw"] = d.discharge_kw[c].to_numpy()
             table[f"{c}_content_kwh"] = d.content_kwh[c].to_numpy()
         table["unserved_kw"] = d.unserved_kw
-        table.to_csv(folder / f"dispatch_{slug}.csv", index=False, float_format="%.3f")
+        write_csv(table, folder / f"dispatch_{slug}.csv", float_format="%.3f")
         plot_dispatch(r, study.year, folder / f"dispatch_{slug}.png")
         plot_duration(r, study.year, folder / f"duration_{slug}.png")
     if study.network is not None:

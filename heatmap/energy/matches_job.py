@@ -138,9 +138,10 @@ def output_names(run: MatchesRun) -> tuple[str, ...]:
 def write_match_files(run: MatchesRun, folder: Path, *, tiles: str | None = None) -> None:
     """Write the run's files (:func:`output_names`) into an existing folder (not atomically: see write_matches)."""
     from heatmap.io.outputs import write_gpkg, write_json
+    from heatmap.io.tables import write_csv
     from heatmap.maps import qgis_style
 
-    run.table.drop(columns="geometry").to_csv(folder / "matches.csv", index=False, float_format="%.4f")
+    write_csv(run.table.drop(columns="geometry"), folder / "matches.csv", float_format="%.4f")
     layer = run.table.copy()
     layer["rank"] = layer["rank"].astype("float")
     layer.insert(3, "status", np.where(layer.feasible, layer.kind, "infeasible"))

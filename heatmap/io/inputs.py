@@ -120,8 +120,11 @@ def _check_scale(crs: CRS, lon: float, lat: float) -> None:
 
 
 def _read_any(path: Path, *, layer: str | None, key: str | None) -> gpd.GeoDataFrame:
-    if path.is_dir() and path.suffix.lower() != ".gdb":
-        raise InputDataError(f"{path}: is a folder, not a file" + (f"; check '{key}.path'" if key else ""))
+    from heatmap.io.paths import refuse_special
+
+    refuse_special(
+        path, f"'{key}.path'" if key else "the path in the scenario", folder_ok=path.suffix.lower() == ".gdb"
+    )
     if not path.exists():
         raise InputDataError(f"{path}: file not found; check the path in the scenario")
     suffix = path.suffix.lower()

@@ -40,6 +40,7 @@ from typing import Any
 
 from heatmap import __version__
 from heatmap._errors import OutputError
+from heatmap.io.paths import resolved
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +76,7 @@ def input_paths(settings: Any) -> list[Path]:
 def _output_path(out_dir: Path | str) -> Path:
     """Return the output folder as an absolute path (a symbolic link is followed to its folder)."""
     out = Path(os.path.abspath(out_dir))
-    return out.resolve() if out.is_symlink() else out
+    return resolved(out, "--out", error=OutputError) if out.is_symlink() else out
 
 
 def check_output_folder(out_dir: Path | str, *, inputs: Iterable[Path | str] = ()) -> Path:
@@ -103,9 +104,9 @@ def check_output_folder(out_dir: Path | str, *, inputs: Iterable[Path | str] = (
         Naming the output folder, the file in the way and what to do.
     """
     out = _output_path(out_dir)
-    real = out.resolve()
+    real = resolved(out, "--out", error=OutputError)
     for p in inputs:
-        rp = Path(p).resolve()
+        rp = resolved(p, "the input paths of the run")
         if rp == real or real in rp.parents:
             raise OutputError(
                 f"the output folder {out} holds {p}, an input of this run; a run replaces its output folder "

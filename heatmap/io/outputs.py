@@ -24,6 +24,7 @@ import numpy as np
 from heatmap import __version__
 from heatmap._errors import OutputError
 from heatmap.io.output_folder import write_atomically
+from heatmap.io.tables import write_csv
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -881,7 +882,7 @@ def write_plan_files(
     write_json(summary if summary is not None else plan_summary(plan, partial=partial), folder / "summary.json")
     if year is not None:
         for name, table in operation_tables(year).items():
-            table.to_csv(folder / name, index=False, float_format="%.4f" if name == "trade.csv" else "%.6g")
+            write_csv(table, folder / name, float_format="%.4f" if name == "trade.csv" else "%.6g")
 
 
 def write_plan(

@@ -1,6 +1,8 @@
 """One CSV reader for the tables and series a scenario names: ``#`` lines are comments, errors name the file.
 
 Rows are numbered by their line in the file (:func:`csv_file_lines`), so a message can point at the line to fix.
+One CSV writer (:func:`write_csv`) for every table heatmap writes: a text that a spreadsheet would take for a
+formula is escaped (OWASP "CSV injection").
 """
 
 from __future__ import annotations
@@ -36,7 +38,10 @@ def read_csv_table(path: str | Path, *, required: Sequence[str], what: str, hint
     Errors name the file and what to fix: ``what`` says what the file is ("fuel table"), ``hint`` is added to
     the missing-columns message.
     """
+    from heatmap.io.paths import refuse_special
+
     path = Path(path)
+    refuse_special(path, f"the path of the {what}")
     if not path.is_file():
         raise InputDataError(f"{path}: {what} not found")
     try:
@@ -49,6 +54,70 @@ def read_csv_table(path: str | Path, *, required: Sequence[str], what: str, hint
             f"{path}: columns {', '.join(missing)} missing (columns: {', '.join(map(str, table.columns))}){hint}"
         )
     return table
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""First characters that make a spreadsheet read a cell as a formula (OWASP, "CSV injection")."""
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def csv_safe_text(value: Any) -> Any:
+    """``value`` with a single quote put before it where it is a text a spreadsheet would run as a formula.
+
+    A text starting with one of :data:`FORMULA_STARTS` is escaped unless it is a number ("-12.5" stays as it
+    is); anything that is not a text (a number, a missing value) is returned unchanged.
+    """
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS) and not _is_number(value):
+        return "'" + value
+    return value
+
+
+def _is_text(column: pd.Series | pd.Index) -> bool:
+    dtype = column.dtype
+    return (
+        pd.api.types.is_object_dtype(dtype)
+        or pd.api.types.is_string_dtype(dtype)
+        or isinstance(dtype, pd.CategoricalDtype)
+    )
+
+
+def csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """Copy ``frame`` with its text cells, text index and column names escaped (:func:`csv_safe_text`).
+
+    Numeric columns are not touched, so numbers (negative ones too) stay numbers in the file.
+    """
+    safe = frame.copy(deep=False)
+    for i, (_, column) in enumerate(frame.items()):
+        if _is_text(column):
+            safe.isetitem(i, column.astype(object).map(csv_safe_text).to_numpy())
+    if _is_text(frame.index):
+        safe.index = frame.index.astype(object).map(csv_safe_text)
+    safe.columns = frame.columns.map(csv_safe_text)
+    return safe
+
+
+def write_csv(frame: pd.DataFrame, path: Path, *, float_format: str, index: bool = False) -> None:
+    """Write ``frame`` to the CSV file ``path``, its text cells escaped against formula injection (:func:`csv_safe`).
+
+    Parameters
+    ----------
+    frame
+        The table to write.
+    path
+        The file to write (replaced if it exists).
+    float_format
+        The format of floats (``"%.4f"``), as :meth:`pandas.DataFrame.to_csv` takes it.
+    index
+        Whether to write the index as the first column.
+    """
+    csv_safe(frame).to_csv(path, index=index, float_format=float_format)
 
 
 def row_tuples(frame: pd.DataFrame) -> Iterator[Any]:

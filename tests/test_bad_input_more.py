@@ -1,0 +1,209 @@
+"""Issue 19: every bad input answered, nothing lost, the newer commands too.
+
+Texts that a spreadsheet would run as formulas, symlink loops and FIFOs given as paths, a full stdout, a
+SIGTERM during the imports and a huge value quoted in a message.
+"""
+
+import csv
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from conftest import run_cli, write_scenario
+
+from heatmap.io.tables import csv_safe_text, write_csv
+
+HEATMAP = Path(__file__).parents[1] / "heatmap"
+KIP_MATCHES = Path(__file__).parent / "data" / "matching_scenario.yaml"
+FORMULAS = ['=HYPERLINK("http://x","y")', "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)", "\tTAB", "\r=1+1"]
+
+
+# ------------------------------------------------------------------------------ CSV formula injection ---
+def test_csv_text_that_starts_a_formula_is_escaped_and_numbers_stay_numbers(tmp_path):
+    frame = pd.DataFrame(
+        {
+            "name": [*FORMULAS, "-12.5", "plain"],
+            "value": [-1.5, -2.0, 3.0, -4.0, 5.0, 6.0, -7.0, 8.0],
+            "count": [-1, 2, 3, 4, 5, 6, 7, 8],
+            "=header": ["a"] * 8,
+        }
+    )
+    path = tmp_path / "t.csv"
+    write_csv(frame, path, float_format="%.3f")
+    text = path.read_bytes().decode("utf-8")
+    assert "\n'\r=1+1," in text  # pandas leaves a carriage return unquoted: the file, not a reader, is checked
+    with path.open(newline="", encoding="utf-8") as f:
+        header, *rows = list(csv.reader(f.read().replace("'\r", "'").splitlines()))
+    assert header == ["name", "value", "count", "'=header"]
+    assert [r[0] for r in rows] == [*("'" + f for f in FORMULAS[:-1]), "'=1+1", "-12.5", "plain"]
+    # numbers, negative ones too, are written as numbers, not escaped
+    assert [r[1] for r in rows] == ["-1.500", "-2.000", "3.000", "-4.000", "5.000", "6.000", "-7.000", "8.000"]
+    assert [r[2] for r in rows] == ["-1", "2", "3", "4", "5", "6", "7", "8"]
+    assert frame.name.iloc[0] == FORMULAS[0]  # the caller's table is not changed
+    assert csv_safe_text(-3) == -3 and csv_safe_text("-3e5") == "-3e5" and csv_safe_text(None) is None
+
+
+def test_every_csv_writer_goes_through_the_escaping_helper():
+    """No module of heatmap writes a CSV but heatmap.io.tables.write_csv."""
+    writers = [
+        f"{path.relative_to(HEATMAP)}:{n}"
+        for path in HEATMAP.rglob("*.py")
+        if path.name != "tables.py"
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if re.search(r"\.to_csv\(|csv\.writer|DictWriter", line)
+    ]
+    assert writers == []
+
+
+def test_matches_csv_escapes_ids_that_start_a_formula(tmp_path):
+    data = yaml.safe_load(KIP_MATCHES.read_text(encoding="utf-8"))
+    here = KIP_MATCHES.parent
+    data["outdoor_temperature"]["csv"] = str((here / data["outdoor_temperature"]["csv"]).resolve())
+    data["plants_csv"] = str((here / data["plants_csv"]).resolve())
+    data.pop("plan", None)
+    data["sinks"][-1]["id"] = "-port"  # an id may start with a minus (the formula -port+1 in a spreadsheet)
+    data["sources"][-1]["id"] = "-cooling-1"
+    path = tmp_path / "scenario.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    result = run_cli("matches", path, "--out", tmp_path / "out", "-q")
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(tmp_path / "out" / "matches.csv")
+    assert "'-port" in set(table.sink_id)
+    assert "'-cooling-1" in set(table.source_id)
+    text_cells = table.select_dtypes(include="object").to_numpy().ravel()
+    assert not [c for c in text_cells if isinstance(c, str) and c[:1] in "=+-@\t\r"]
+    assert pd.api.types.is_float_dtype(table.eur_per_mwh)
+
+
+# ------------------------------------------------------------------------------- loops, FIFOs, devices ---
+def _heatmap(*args, timeout: float = 60) -> subprocess.CompletedProcess:
+    """Run the command line in its own process: a FIFO that hangs is caught by the timeout, not the test run."""
+    command = [str(Path(sys.executable).with_name("heatmap")), *map(str, args)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+
+
+def _matching_scenario(folder: Path, change=lambda d: None) -> Path:
+    data = yaml.safe_load(KIP_MATCHES.read_text(encoding="utf-8"))
+    here = KIP_MATCHES.parent
+    data["outdoor_temperature"]["csv"] = str((here / data["outdoor_temperature"]["csv"]).resolve())
+    data["plants_csv"] = str((here / data["plants_csv"]).resolve())
+    data.pop("plan", None)
+    change(data)
+    path = folder / "matching.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def _loop(folder: Path) -> Path:
+    path = folder / "loop.yaml"
+    path.symlink_to(path.name)
+    return path
+
+
+def _fifo(folder: Path) -> Path:
+    path = folder / "nobody_writes.yaml"
+    os.mkfifo(path)
+    return path
+
+
+PATH_CASES = {
+    "plan: scenario a link loop": lambda d: (["plan", _loop(d)], ["loop.yaml", "loop of symbolic links"]),
+    "plan: scenario a FIFO": lambda d: (["plan", _fifo(d)], ["nobody_writes.yaml", "FIFO"]),
+    "plan: consumers a FIFO": lambda d: (
+        ["plan", write_scenario(d, consumers__osm_buildings=False, consumers__path=str(_fifo(d)))],
+        ["nobody_writes.yaml", "FIFO", "'consumers.path'"],
+    ),
+    "plan: sources a link loop": lambda d: (
+        ["plan", write_scenario(d, sources__path=str(_loop(d)))],
+        ["loop.yaml", "loop of symbolic links", "'sources.path'"],
+    ),
+    "plan: catalogue a device": lambda d: (
+        ["plan", write_scenario(d, network__catalogue="/dev/zero")],
+        ["/dev/zero", "device", "'network.catalogue'"],
+    ),
+    "plan: --out a link loop": lambda d: (
+        ["plan", write_scenario(d), "--out-loop"],
+        ["loop of symbolic links", "--out"],
+    ),
+    "matches: scenario a FIFO": lambda d: (["matches", _fifo(d)], ["nobody_writes.yaml", "FIFO"]),
+    "matches: plants a FIFO": lambda d: (
+        ["matches", _matching_scenario(d, lambda m: m.update(plants_csv=str(_fifo(d))))],
+        ["nobody_writes.yaml", "FIFO"],
+    ),
+    "matches: temperatures a link loop": lambda d: (
+        ["matches", _matching_scenario(d, lambda m: m["outdoor_temperature"].update(csv=str(_loop(d))))],
+        ["loop.yaml", "loop of symbolic links"],
+    ),
+    "matches: --out a link loop": lambda d: (["matches", _matching_scenario(d), "--out-loop"], ["--out"]),
+    "concepts: scenario a link loop": lambda d: (["concepts", _loop(d)], ["loop.yaml", "loop of symbolic links"]),
+    "study: study a FIFO": lambda d: (["study", _fifo(d)], ["nobody_writes.yaml", "FIFO"]),
+    "demand: buildings a FIFO": lambda d: (["demand", _fifo(d)], ["nobody_writes.yaml", "FIFO", "BUILDINGS"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(PATH_CASES))
+def test_a_link_loop_fifo_or_device_is_refused_at_once(case, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    args, words = PATH_CASES[case](folder)
+    out = tmp_path / "out"
+    if args[-1] == "--out-loop":
+        args = args[:-1]
+        out = tmp_path / "out_loop"
+        out.symlink_to(out.name)
+    started = time.monotonic()
+    proc = _heatmap(*args, "--out", out, "-q")
+    assert proc.returncode == 2, proc.stderr
+    assert time.monotonic() - started < 30
+    assert proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr, proc.stderr
+    for word in words:
+        assert word in proc.stderr, (word, proc.stderr)
+    assert not (tmp_path / "out").exists()
+
+
+# --------------------------------------------------------------------------------- stdout, SIGTERM ---
+def test_schema_to_a_full_disk_is_answered_without_a_traceback():
+    with open("/dev/full", "w") as full:
+        command = [str(Path(sys.executable).with_name("heatmap")), "schema"]
+        proc = subprocess.run(command, stdout=full, stderr=subprocess.PIPE, text=True, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith("error: cannot write the schema to standard output (No space left on device)")
+    assert "Traceback" not in proc.stderr and "Exception ignored" not in proc.stderr, proc.stderr
+
+
+def test_a_sigterm_during_the_imports_is_answered(tmp_path):
+    """SIGTERM while a command still imports its modules (before any _answer_errors): exit 143 with a word."""
+    code = (
+        "import os, signal, sys\n"
+        "class Kill:\n"  # sends SIGTERM to this process as the plan command imports its first module
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'heatmap.io.output_folder':\n"
+        "            os.kill(os.getpid(), signal.SIGTERM)\n"
+        "        return None\n"
+        "sys.meta_path.insert(0, Kill())\n"
+        "from heatmap.cli import main\n"
+        f"main(['plan', {str(write_scenario(tmp_path))!r}, '--out', {str(tmp_path / 'out')!r}])\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 143, (proc.returncode, proc.stderr)
+    assert proc.stderr.startswith("terminated: ") and "Traceback" not in proc.stderr, proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+# ------------------------------------------------------------------------------- a huge value quoted ---
+def test_a_huge_value_is_quoted_cut_and_refused_in_seconds(tmp_path):
+    """A 10 MB text where a number belongs (what a YAML alias bomb in a text field gives): a short message."""
+    path = write_scenario(tmp_path, temperatures__supply_c="x" * 10_000_000)
+    started = time.monotonic()
+    result = run_cli("plan", path, "--out", tmp_path / "out", "-q")
+    assert time.monotonic() - started < 10
+    assert result.exit_code == 2, result.stderr[:500]
+    assert "'temperatures.supply_c'" in result.stderr and " characters)\n" in result.stderr
+    assert len(result.stderr) < 5000, len(result.stderr)
+    assert not (tmp_path / "out").exists()
