@@ -34,7 +34,7 @@ def test_kip_concepts_end_to_end(kip_run):
     assert result.exit_code == 0, result.output
     scn = energy_scenario_from_file(KIP)
     comparison = pd.read_csv(out / "comparison.csv")
-    # one row per concept, the reference first; a name a spreadsheet would run as a formula ("+ storage") quoted
+    # one row per concept, the reference first (a name a spreadsheet would run as a formula is quoted)
     assert comparison.concept.tolist() == ["Reference (boilers only)"] + [csv_safe_text(c.name) for c in scn.concepts]
     for name in ("units.csv", "impact.csv", "calibration.csv", "summary.json"):
         assert (out / name).stat().st_size > 0
