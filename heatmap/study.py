@@ -53,8 +53,9 @@ from heatmap.energy.energy_scenario import (
     StorageSpec,
     SupplyCurve,
     energy_scenario_from_dict,
+    settings_from_file,
 )
-from heatmap.scenario import FilePath, Scenario, SettingsModel, SourceRole, read_yaml
+from heatmap.scenario import FilePath, Scenario, SettingsModel, SourceRole
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -358,12 +359,8 @@ def read_study(path: str | Path) -> Study:
     -------
     Study
     """
-    path = Path(path)
-    if not path.is_file():
-        raise ScenarioError(f"{path}: study file not found")
-    data, node = read_yaml(path)
-    study = energy_scenario_from_dict(data, base_dir=path.resolve().parent, origin=str(path), node=node, model=Study)
-    study._path = path.resolve()
+    study, _ = settings_from_file(path, Study)
+    study._path = Path(path).resolve()
     logger.info(
         "Read study %s: %d sources, %d consumers, %d concepts",
         path, len(study.sources), len(study.consumers), len(study.concepts),

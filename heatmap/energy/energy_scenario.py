@@ -374,35 +374,28 @@ def energy_scenario_from_dict(
     return scn
 
 
-@overload
-def energy_scenario_from_file(path: str | Path, *, model: None = None) -> EnergyScenario: ...
+def settings_from_file(path: str | Path, model: type[ModelT]) -> tuple[ModelT, yaml.Node | None]:
+    """Read and validate a settings file (YAML) of any schema read here: a concept study, a matching, a study.
 
-
-@overload
-def energy_scenario_from_file(path: str | Path, *, model: type[ModelT]) -> ModelT: ...
-
-
-def energy_scenario_from_file(path: str | Path, *, model: type[BaseModel] | None = None) -> BaseModel:
-    """Read and validate a concept scenario (YAML); a key given twice in one mapping is refused.
-
-    Parameters
-    ----------
-    path
-        The YAML file.
-    model
-        The scenario model (default :class:`EnergyScenario`).
+    A key given twice in one mapping is refused; errors name the file, its line and the key.
 
     Returns
     -------
-    EnergyScenario
+    (model instance, yaml.Node)
+        The validated settings (``_path`` set to ``path``) and the parsed document, for the file lines.
     """
     path = Path(path)
     if not path.is_file():
         raise ScenarioError(f"{path}: scenario file not found")
     data, node = read_yaml(path)
     scn: Any = energy_scenario_from_dict(data, base_dir=path.resolve().parent, origin=str(path), node=node, model=model)
-    if hasattr(scn, "_path"):
-        scn._path = path
+    scn._path = path
+    return scn, node
+
+
+def energy_scenario_from_file(path: str | Path) -> EnergyScenario:
+    """Read and validate a concept scenario (YAML), see :func:`settings_from_file`."""
+    scn, _ = settings_from_file(path, EnergyScenario)
     logger.info("Read scenario %s: %d sources", path, len(scn.sources))
     return scn
 

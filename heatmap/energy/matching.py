@@ -327,17 +327,10 @@ def matching_scenario_from_file(path: str | Path) -> MatchScenario:
     -------
     MatchScenario
     """
-    from heatmap.energy.energy_scenario import energy_scenario_from_dict
-    from heatmap.scenario import _line, read_yaml
+    from heatmap.energy.energy_scenario import settings_from_file
+    from heatmap.scenario import _line
 
-    path = Path(path)
-    if not path.is_file():
-        raise ScenarioError(f"{path}: scenario file not found")
-    data, node = read_yaml(path)
-    scn = energy_scenario_from_dict(
-        data, base_dir=path.resolve().parent, origin=str(path), node=node, model=MatchScenario
-    )
-    scn._path = path
+    scn, node = settings_from_file(path, MatchScenario)
     if scn.plan is not None:
         scn._pair_lines = {i: _line(node, ("plan", "pairs", i)) for i in range(len(scn.plan.pairs))}
     logger.info("Read matching scenario %s: %d sources, %d sinks", path, len(scn.sources), len(scn.sinks))
