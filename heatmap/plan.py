@@ -27,9 +27,10 @@ from heatmap import economics
 from heatmap._errors import InputDataError, ScenarioError
 from heatmap.demand import buildings as demand
 from heatmap.io import inputs, outputs, streets
-from heatmap.network import candidates, hydraulics, links, operation, routing, sizing
+from heatmap.network import candidates, design, hydraulics, links, operation, routing, sizing
 from heatmap.scenario import (
     BboxStreets,
+    Design,
     GraphmlStreets,
     NoStreets,
     Operation,
@@ -76,6 +77,8 @@ class Plan:
     """The hours that matter and the heat trade over a year (scenario section ``operation``)."""
     money: dict = field(default_factory=dict)
     """Where the money figures come from and the settings each rests on (:func:`heatmap.economics.money_origins`)."""
+    design: dict = field(default_factory=dict)
+    """How the route was chosen: method, objective, bound and gap (:meth:`heatmap.network.design.Design.summary`)."""
 
     @property
     def ok(self) -> bool:
@@ -143,6 +146,12 @@ class RoutedNetwork:
         The graph node of each routed consumer, in the order of ``cons_routed``.
     t_supply_by_tree : dict
         Tree index → its design supply temperature (°C).
+    economic : heatmap.network.design.Design or None
+        The economic design (``None`` for ``design.method: steiner``).
+    method : str
+        The routing method used (``optimal``, ``heuristic`` or ``steiner``).
+    design_summary : dict
+        The design's summary (:meth:`heatmap.network.design.Design.summary`; only the method for ``steiner``).
     """
 
     cand: candidates.CandidateNetwork
@@ -151,6 +160,9 @@ class RoutedNetwork:
     cons_routed: pd.DataFrame
     consumer_node: np.ndarray
     t_supply_by_tree: dict[int, float]
+    economic: design.Design | None = None
+    method: str = "steiner"
+    design_summary: dict = dataclasses.field(default_factory=dict)
 
 
 def _streets_of(scn: Scenario) -> Streets:
@@ -239,17 +251,22 @@ def _load(scn: Scenario) -> Inputs:
     clash = set(src.source_id) & set(cons.consumer_id)
     if clash:
         raise InputDataError(f"ids {inputs._rows(sorted(clash))} name both a source and a consumer; make them unique")
+    given = cons["connect"].to_numpy() if "connect" in cons else np.full(len(cons), "")
+    by_rule = np.where(cons.annual_demand_mwh < scn.design.optional_below_mwh_per_a, "optional", "required")
+    cons["connect"] = np.where(given != "", given, by_rule)
     left_out = {
         "below_min_annual_demand": cons.annual_demand_mwh < scn.consumers.min_annual_demand_mwh,
         "below_min_peak_load": cons.peak_load_kw < scn.consumers.min_peak_load_kw,
+        "excluded": cons.connect == "excluded",
     }
     left_out["below_min_peak_load"] &= ~left_out["below_min_annual_demand"]
+    left_out["excluded"] &= ~(left_out["below_min_annual_demand"] | left_out["below_min_peak_load"])
     excluded = {reason: sorted(cons.consumer_id[mask]) for reason, mask in left_out.items()}
-    cons = cons[~(left_out["below_min_annual_demand"] | left_out["below_min_peak_load"])].reset_index(drop=True)
+    cons = cons[~np.logical_or.reduce(list(left_out.values()))].reset_index(drop=True)
     if cons.empty:
         raise InputDataError(
             "no consumer is left to plan for (check 'consumers.min_annual_demand_mwh' and "
-            "'consumers.min_peak_load_kw', and the consumers' demand)"
+            "'consumers.min_peak_load_kw', the consumers' demand and their 'connect' values)"
         )
     _check_source_temperatures(src, cons, scn.temperatures)
     return Inputs(crs=crs, sources=src, consumers=cons, streets=street_gdf, left_out=excluded)
@@ -376,12 +393,9 @@ def plan_from_scenario(
         )
         t, lim, net = scn.temperatures, scn.limits, scn.network
         water = sizing.water_properties(t.supply_c if curve is None else curve.max_c, t.return_c)
-        src_t = src.set_index("source_id").t_supply_c
         # With a supply curve the design case runs at its highest temperature, and a preheating source delivers
         # its capacity over its own share (its booster adds the rest; operation.own_share).
-        design_capacity_kw = src.set_index("source_id").capacity_kw
-        if curve is not None:
-            design_capacity_kw = design_capacity_kw / operation.own_share(src_t, curve.max_c, t.return_c)
+        design_capacity_kw = _design_capacity_kw(src, t, curve)
         edges = routed.tree.edges.merge(
             cand.edges[["edge_id", "length_m", "kind", "surface", "cost_factor"]], on="edge_id", how="left"
         )
@@ -476,7 +490,7 @@ def plan_from_scenario(
             edges=edges,
             sim=sim,
             catalogue=catalogue,
-            left_out=loaded.left_out,
+            left_out=loaded.left_out | {"not_economic": _not_economic(routed)},
             own_peak=case.service,
             max_service_length_m=st.max_service_length_m,
         )
@@ -498,6 +512,7 @@ def plan_from_scenario(
     plan.input_columns = input_columns
     plan.operation = year
     plan.money = origins
+    plan.design = routed.design_summary
     logger.info(
         "Planned %r: %d consumers connected, %d violations; stage times %s",
         scn.name,
@@ -535,12 +550,24 @@ def _route(
     src_nodes = _terminal_nodes(reach, "source")
     con_nodes = _terminal_nodes(reach, "consumer")
     shared = scn.network.supply_areas == "shared"
-    if shared:  # the largest source of each piece holds the pressure
-        capacity = src.set_index("source_id").capacity_kw
-        src_nodes = dict(sorted(src_nodes.items(), key=lambda kv: -capacity[kv[0]]))
-    tree = routing.route_network(G, src_nodes, con_nodes, shared=shared)
+    method = _design_method(scn.design, shared=shared)
+    result = None
+    if method == "steiner":
+        if shared:  # the largest source of each piece holds the pressure
+            capacity = src.set_index("source_id").capacity_kw
+            src_nodes = dict(sorted(src_nodes.items(), key=lambda kv: -capacity[kv[0]]))
+        tree = routing.route_network(G, src_nodes, con_nodes, shared=shared)
+    else:
+        problem = _design_problem(scn, cand, src, cons, src_nodes, con_nodes, curve=curve)
+        d = scn.design
+        result = design.heuristic_design(problem, bound_time_s=d.bound_time_limit_s)
+        if method == "optimal" and not result.gap <= d.mip_gap:  # the MILP goes on from it (NaN gap: no bound)
+            result = design.optimal_design(problem, time_limit_s=d.time_limit_s, mip_rel_gap=d.mip_gap, start=result)
+        tree = design.routed_tree(result, problem)
+    summary = {"method": "steiner"} if result is None else result.summary(problem)
     source_at = {node: sid for sid, node in src_nodes.items()}
-    routed_consumers = [c for c in con_nodes if c not in set(tree.unreachable)]
+    left = set(tree.unreachable) | set(result.not_economic if result is not None else ())
+    routed_consumers = [c for c in con_nodes if c not in left]
     src_t = src.set_index("source_id").t_supply_c
     return RoutedNetwork(
         cand=cand,
@@ -552,7 +579,112 @@ def _route(
             tr: float(src_t[source_at[root]]) if curve is None else curve.max_c
             for tr, root in tree.root_of_tree.items()
         },
+        economic=result,
+        method=method,
+        design_summary=summary,
     )
+
+
+def _not_economic(routed: RoutedNetwork) -> list[str]:
+    """Return the optional consumers the economic design left out."""
+    return [] if routed.economic is None else routed.economic.not_economic
+
+
+def _design_method(d: Design, *, shared: bool) -> str:
+    """Return the routing method ``design.method`` asks for (``auto``: heuristic, steiner on a shared network)."""
+    if d.method == "auto":
+        return "steiner" if shared else "heuristic"
+    if shared and d.method != "steiner":
+        raise ScenarioError(
+            f"'design.method: {d.method}' designs a network per source; with 'network.supply_areas: shared' use "
+            f"'design.method: steiner' (or auto)"
+        )
+    return d.method
+
+
+def _design_capacity_kw(src: gpd.GeoDataFrame, t: Temperatures, curve: SupplyCurve | None) -> pd.Series:
+    """Return each source's capacity at the design case, by id.
+
+    With a supply curve a preheating source delivers its capacity over its own share (its booster adds the rest;
+    :func:`heatmap.network.operation.own_share`).
+    """
+    capacity = src.set_index("source_id").capacity_kw
+    if curve is None:
+        return capacity
+    return capacity / operation.own_share(src.set_index("source_id").t_supply_c, curve.max_c, t.return_c)
+
+
+def _design_problem(
+    scn: Scenario,
+    cand: candidates.CandidateNetwork,
+    src: gpd.GeoDataFrame,
+    cons: gpd.GeoDataFrame,
+    src_nodes: dict[str, int],
+    con_nodes: dict[str, int],
+    *,
+    curve: SupplyCurve | None,
+) -> design.DesignProblem:
+    """Build the economic design problem of a plan (:mod:`heatmap.network.design`).
+
+    Each consumer's design load is its peak load × the simultaneity factor of all the plan's reachable consumers
+    (the diversified peak the trunk carries); an optional consumer's prize is its annual demand × the heat margin
+    over the lifetime. The cost curve is ``design.cost``'s, the catalogue's at the design temperatures and the
+    sizing limits.
+    """
+    t, lim, net, econ, d = scn.temperatures, scn.limits, scn.network, scn.economics, scn.design
+    af = economics.annuity_factor(econ.discount_rate, econ.lifetime_a)
+    if d.cost == "linear":
+        assert d.trench_eur_per_m is not None and d.pipe_eur_per_kw_m is not None  # the scenario checks this
+        cost = design.CostCurve.linear(d.trench_eur_per_m, d.pipe_eur_per_kw_m)
+    else:
+        t_supply = t.supply_c if curve is None else curve.max_c
+        catalogue = sizing.load_catalogue(
+            net.catalogue, insulation_series=net.insulation_series, cost_column=net.cost_column
+        )
+        cost = design.catalogue_curve(
+            catalogue,
+            water=sizing.water_properties(t_supply, t.return_c),
+            t_supply_c=t_supply,
+            t_return_c=t.return_c,
+            t_ground_c=t.ground_c,
+            max_velocity_m_per_s=lim.max_velocity_m_per_s * (1 - net.sizing_margin),
+            max_pressure_gradient_pa_per_m=lim.max_pressure_gradient_pa_per_m * (1 - net.sizing_margin),
+            roughness_m=net.roughness_mm / 1000,
+            heat_value_eur_per_mwh=econ.heat_cost_eur_per_mwh,
+            annuity=af,
+            segments=d.cost_segments,
+        )
+    e = cand.edges
+    edges = pd.DataFrame(
+        {"edge_id": e.edge_id, "a": e.u, "b": e.v, "length_m": e.length_m, "weight_m": e.length_m * e.cost_factor}
+    )
+    capacity = _design_capacity_kw(src, t, curve)
+    sources = pd.DataFrame(
+        {"source_id": list(src_nodes), "node": list(src_nodes.values()), "capacity_kw": capacity[list(src_nodes)]}
+    )
+    c = cons.set_index("consumer_id").loc[list(con_nodes)]
+    factor = float(sizing.simultaneity_factor(len(c), net.simultaneity))
+    consumers = pd.DataFrame(
+        {
+            "consumer_id": list(con_nodes),
+            "node": list(con_nodes.values()),
+            "load_kw": c.peak_load_kw.to_numpy() * factor,
+            "required": c.connect.to_numpy() != "optional",
+            "prize_eur": c.annual_demand_mwh.to_numpy() * _heat_margin(scn) / af,
+        }
+    )
+    return design.DesignProblem(edges, sources, consumers, cost)
+
+
+def _heat_margin(scn: Scenario) -> float:
+    """Return what a MWh delivered earns over its heat cost.
+
+    ``design.heat_margin_eur_per_mwh``, else ``economics.heat_price_eur_per_mwh − economics.heat_cost_eur_per_mwh``.
+    """
+    d, econ = scn.design, scn.economics
+    if d.heat_margin_eur_per_mwh is not None:
+        return d.heat_margin_eur_per_mwh
+    return econ.heat_price_eur_per_mwh - econ.heat_cost_eur_per_mwh
 
 
 def _terminal_nodes(reach: pd.DataFrame, role: str) -> dict[str, int]:

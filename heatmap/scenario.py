@@ -319,6 +319,9 @@ class ConsumerColumns(SettingsModel):
     t_feed_in_c: str = _f(
         "t_feed_in_c", "column with the temperature a prosumer feeds its heat in at, °C (optional)", min_length=1
     )
+    connect: str = _f(
+        "connect", "column with required, optional or excluded (optional; see the design section)", min_length=1
+    )
 
 
 class InlineSource(SettingsModel):
@@ -352,6 +355,9 @@ class InlineConsumer(SettingsModel):
         None, "lowest acceptable supply temperature, °C (default temperatures.min_consumer_supply_c)", ge=0, le=200
     )
     company: str | None = _f(None, "company the consumer belongs to (default its id); see operation")
+    connect: Literal["required", "optional", "excluded"] | None = _f(
+        None, "required, optional or excluded (default: by design.optional_below_mwh_per_a)"
+    )
     t_feed_in_c: float | None = _f(
         None,
         "temperature a prosumer feeds its heat in at, °C (needed where operation.site_profiles has it sell)",
@@ -744,6 +750,65 @@ class Economics(SettingsModel):
     )
 
 
+class Design(SettingsModel):
+    """Economic network design: which consumers to connect and which candidate routes to build.
+
+    See :mod:`heatmap.network.design`.
+
+    Each consumer is ``required`` (connected where it can be reached), ``optional`` (connected where the margin on
+    its heat over the lifetime pays for what its connection costs) or ``excluded`` (left out): the consumers' file
+    column ``connect``, else ``optional`` below ``optional_below_mwh_per_a`` and ``required`` above. The route is the
+    least-cost forest of candidate edges, each source feeding a tree of its own: pipe cost grows with the load a pipe
+    carries (``cost``), so the design weighs trench length against carried load as sizing will.
+    """
+
+    method: Literal["auto", "optimal", "heuristic", "steiner"] = _f(
+        "auto",
+        "heuristic: slope scaling from a Steiner and a shortest-path start, with the LP relaxation's bound (seconds); "
+        "optimal: the heuristic, then the fixed-charge network-design MILP (HiGHS) warm-started from it until the gap "
+        "to its proven bound is within mip_gap or time_limit_s has passed; steiner: the minimum-length Steiner tree "
+        "joining every reachable consumer that is not excluded (no economic choice); auto: heuristic, or steiner for "
+        "network.supply_areas: shared (the economic design builds a network per source)",
+    )
+    cost: Literal["catalogue", "linear"] = _f(
+        "catalogue",
+        "catalogue: the pipe catalogue's cost by DN up to the load each DN carries within the limits, plus its heat "
+        "losses over the lifetime, as a piecewise-linear curve of cost_segments segments under the steps; linear: "
+        "trench_eur_per_m + pipe_eur_per_kw_m × carried load",
+    )
+    cost_segments: int = _f(
+        4, "segments of the catalogue's cost curve (one per DN: the steps themselves; more is slower)", ge=1, le=30
+    )
+    trench_eur_per_m: float | None = _f(
+        None, "cost: linear: cost per metre of trench, whatever it carries (needed then)", ge=0, le=1e6
+    )
+    pipe_eur_per_kw_m: float | None = _f(
+        None, "cost: linear: cost per kW of carried design load and metre of route (needed then)", ge=0, le=1e4
+    )
+    heat_margin_eur_per_mwh: float | None = _f(
+        None,
+        "what a MWh delivered to an optional consumer earns the network over the heat it costs (default "
+        "economics.heat_price_eur_per_mwh − economics.heat_cost_eur_per_mwh); an optional consumer's prize is its "
+        "annual demand × this margin over the lifetime (÷ the annuity factor)",
+        ge=-1e4,
+        le=1e4,
+    )
+    optional_below_mwh_per_a: float = _f(
+        0.0, "consumers without a 'connect' value and with less annual demand are optional", ge=0.0, le=1e7
+    )
+    time_limit_s: float = _f(
+        20.0, "optimal: the MILP's wall-clock limit (the best plan and its bound are kept)", gt=0, le=86400
+    )
+    mip_gap: float = _f(0.005, "optimal: the relative gap to the proven bound at which the MILP stops", ge=0.0, le=1.0)
+    bound_time_limit_s: float = _f(
+        30.0,
+        "heuristic: time for its lower bound, the LP relaxation (HiGHS; about 8 s at 10,000 consumers here); where "
+        "it does not finish the plan's gap is unknown",
+        gt=0,
+        le=86400,
+    )
+
+
 class Density(SettingsModel):
     """Heat-density raster and district-heating potential areas (Hotmaps / sEEnergies method)."""
 
@@ -790,6 +855,7 @@ class Scenario(SettingsModel):
     network: Network = _f(Network, Network.__doc__)
     demand: Demand = _f(Demand, Demand.__doc__)
     economics: Economics = _f(Economics, Economics.__doc__)
+    design: Design = _f(Design, Design.__doc__)
     density: Density = _f(Density, Density.__doc__)
     operation: Operation | None = _f(None, "operating hours and heat trade over a year (optional; see Operation)")
     _path: Path | None = PrivateAttr(None)
@@ -1162,6 +1228,10 @@ def _consistency(scn: Scenario, *, for_plan: bool) -> list[tuple[tuple, str]]:
                 f"'network.max_pump_lift_bar' ({n.max_pump_lift_bar} bar)",
             )
         )
+    d = scn.design
+    for key in ("trench_eur_per_m", "pipe_eur_per_kw_m"):
+        if d.cost == "linear" and getattr(d, key) is None:
+            problems.append((("design", key), f"'design.cost: linear' needs 'design.{key}'"))
     s = scn.streets
     if s is not None and s.source == "bbox" and scn.study_area.bbox is None:
         problems.append((("streets", "source"), "'streets.source: bbox' needs 'study_area.bbox'"))

@@ -30,9 +30,10 @@ import pandas as pd
 import scipy.sparse as sp
 
 from heatmap._errors import ScenarioError
+from heatmap._highs import new_highs
 
 if TYPE_CHECKING:
-    import highspy
+    pass
 
 logger = logging.getLogger(__name__)
 
@@ -171,27 +172,6 @@ class DispatchResult:
         return supply - self.charge_kw.to_numpy().sum(axis=1) + self.unserved_kw - self.demand_kw - self.losses_kw
 
 
-def _new_highs() -> highspy.Highs:
-    """Create a HiGHS instance with its one-time banner (C++ output to the process's stdout) muted."""
-    import os
-    import sys
-
-    import highspy
-
-    sys.stdout.flush()
-    try:
-        saved = os.dup(1)
-    except OSError:  # no file descriptor 1 (some embedded interpreters): let the banner through
-        return highspy.Highs()
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 1)
-            return highspy.Highs()
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-
-
 def _check(producers: list[Producer], storages: list[Storage], hours: int) -> None:
     names = [p.name for p in producers] + [s.name for s in storages]
     dup = sorted({n for n in names if names.count(n) > 1})
@@ -325,7 +305,7 @@ def solve_dispatch(
     lp.a_matrix_.start_ = A.indptr
     lp.a_matrix_.index_ = A.indices
     lp.a_matrix_.value_ = A.data
-    h = _new_highs()
+    h = new_highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("solver", solver)
     h.setOptionValue("threads", int(threads))

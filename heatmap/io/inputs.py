@@ -58,6 +58,7 @@ CONSUMER_FIELDS = (
     "min_supply_c",
     "company",
     "t_feed_in_c",
+    "connect",
 )
 """Fields a consumer file may give; each read from the column of that name or the one ``consumers.columns`` maps."""
 _UNIT_TOKENS = frozenset({"c", "k", "f", "w", "kw", "mw", "gw", "kwh", "mwh", "gwh", "twh", "mj", "gj"})
@@ -504,6 +505,23 @@ def _text(gdf: gpd.GeoDataFrame, cols: dict[str, str], field: str) -> pd.Series:
     return values.fillna("").astype(str).str.strip()
 
 
+CONNECT = ("required", "optional", "excluded")
+"""The planner's choice per consumer (column ``connect``); empty: by ``design.optional_below_mwh_per_a``."""
+
+
+def _connect(gdf: gpd.GeoDataFrame, cols: dict[str, str], where: str, ids: pd.Series) -> pd.Series:
+    """Read the ``connect`` field (lower case; empty where not given); refuse any other value."""
+    value = _text(gdf, cols, "connect").str.lower()
+    bad = ~value.isin(("", *CONNECT))
+    if bad.any():
+        got = _text(gdf, cols, "connect")[bad].iloc[0]
+        raise InputDataError(
+            f"{where}: consumers {_rows(ids[bad])}: '{cols['connect']}' must be one of {', '.join(CONNECT)} or empty "
+            f"(got {got[:60]!r})"
+        )
+    return value
+
+
 def _fed(gdf: gpd.GeoDataFrame, cols: dict[str, str]) -> dict[str, str]:
     """Which file column fed each field (the id included)."""
     return {"id": str(gdf.attrs.get("id_column", "id")), **cols}
@@ -580,6 +598,7 @@ def prepare_consumers(
     feed_col = cols.get("t_feed_in_c", "t_feed_in_c")
     t_feed_in = _numeric(gdf, feed_col, where, ids, required=False, field="t_feed_in_c")
     _check_temperature(t_feed_in, gdf, where, ids, feed_col)
+    connect = _connect(gdf, cols, where, ids)
     derived = peak.isna()
     peak = peak.where(~derived, annual * 1000.0 / full_load_hours_h)
     method = np.where(
@@ -600,6 +619,7 @@ def prepare_consumers(
             "demand_method": method,
             "company": _text(gdf, cols, "company").where(lambda s: s != "", ids.astype(str)).values,
             "t_feed_in_c": t_feed_in.values,
+            "connect": connect.values,
         },
         geometry=_project(gdf, crs, where, ids),
         crs=crs,

@@ -262,7 +262,8 @@ def _is_missing(value: Any) -> bool:
 def plan_summary(plan: PlanLike, *, partial: bool = False) -> dict[str, Any]:
     """Everything a reader needs to judge the plan: totals, checks, exclusions and every assumption.
 
-    The same scenario gives the same summary, apart from ``created_utc`` (stage timings are logged instead).
+    The same scenario gives the same summary, apart from ``created_utc`` and the design's solve times
+    (``network_design.time_s``; stage timings are logged instead).
     Figures that could not be computed (NaN, infinite, missing) are ``null``.
 
     Parameters
@@ -301,6 +302,7 @@ def plan_summary(plan: PlanLike, *, partial: bool = False) -> dict[str, Any]:
         "nearest_reachable_street_m": _nearest_reachable_street_m(plan),
         "figures": plan.figures,
         "economics": getattr(plan, "money", {}),
+        "network_design": getattr(plan, "design", {}),
         "design_load_kw": float(c.q_design_kw.sum(min_count=1)),
         "peak_load_undiversified_kw": float(c.peak_load_kw[c.connected.astype(bool)].sum()),
         "energy_balance": plan.energy_balance,
@@ -599,6 +601,7 @@ def format_summary(summary: dict[str, Any], *, assumptions: bool = False) -> str
         "",
         f"{'Consumers connected':<27}{_number(n.get('consumers_connected'), ',.0f'):>12} of "
         f"{_number(n.get('consumers'), ',.0f')}",
+        *_design_lines(summary.get("network_design") or {}),
     ]
     excluded = {r: ids for r, ids in (summary.get("excluded_consumers") or {}).items() if ids}
     if excluded:
@@ -610,7 +613,14 @@ def format_summary(summary: dict[str, Any], *, assumptions: bool = False) -> str
         span = f"{_number(min(d), ',.0f')}–{_number(max(d), ',.0f')} m" if d else _MISSING
         lines.append(f"  no street a source reaches within the longest service pipe: nearest such street {span}")
     lines += [
-        figure("Route length", f.get("route_length_m"), ",.2f", "km", scale=1000),
+        figure(
+            "Route length",
+            f.get("route_length_m"),
+            ",.2f",
+            "km",
+            scale=1000,
+            extra=_design_note(summary.get("network_design") or {}),
+        ),
         figure("Heat delivered", f.get("heat_delivered_mwh_per_a"), ",.0f", "MWh/a"),
         figure("Design load (diversified)", summary.get("design_load_kw"), ",.0f", "kW"),
         figure("Heat losses", f.get("heat_losses_mwh_per_a"), ",.0f", "MWh/a", extra=share_text),
@@ -642,6 +652,27 @@ def format_summary(summary: dict[str, Any], *, assumptions: bool = False) -> str
         lines += ["", "Assumptions (value, from scenario or default):"]
         lines += [f"  {a['key']} = {a['value']}  [{a['source']}]" for a in summary.get("assumptions") or []]
     return "\n".join(lines)
+
+
+def _design_note(d: Mapping[str, Any]) -> str:
+    """Say after the route length how the route was chosen (method, gap to its bound, solve time)."""
+    if not d or d.get("method") == "steiner":
+        return " (Steiner tree)"
+    seconds = sum(v for v in (d.get("time_s") or {}).values() if isinstance(v, int | float))
+    gap = d.get("gap")
+    gap_text = _number(None if gap is None else 100 * gap, ".2f", "%")
+    status = " at its time limit" if d.get("status") == "time limit" else ""
+    return f" ({d.get('method')} design{status}, {gap_text} above its bound, {seconds:.1f} s)"
+
+
+def _design_lines(d: Mapping[str, Any]) -> list[str]:
+    """Render the optional consumers the design connected, where there are any."""
+    if not d.get("consumers_optional"):
+        return []
+    return [
+        f"  optional consumers connected {d.get('optional_connected'):,d} of {d.get('consumers_optional'):,d} "
+        f"(their margin over the lifetime {_number(_scaled(d.get('optional_prizes_eur'), 1e6), ',.2f', 'M€')})"
+    ]
 
 
 def _money_lines(money: Mapping[str, Any], f: Mapping[str, Any]) -> list[str]:

@@ -561,3 +561,39 @@ def design_network(
         "/".join(f"{t:g}" for t in sorted(set(t_supply_c_by_tree.values()))),
     )
     return SizedNetwork(edges=edges, pump_lift_bar=lift)
+
+
+def dn_capacity_kw(
+    catalogue: pd.DataFrame,
+    *,
+    water: Water,
+    delta_t_k: float,
+    max_velocity_m_per_s: float,
+    max_pressure_gradient_pa_per_m: float,
+    roughness_m: float,
+) -> np.ndarray:
+    """Return the largest design heat load each catalogue DN carries within the velocity and pressure-gradient limits.
+
+    The largest mass flow meeting both limits is found by bisection on the Darcy–Weisbach/Colebrook gradient
+    (:func:`pressure_gradient_pa_per_m`), to 1e-9 relative; the load is ``ṁ · c_p · ΔT``.
+
+    Returns
+    -------
+    numpy.ndarray
+        kW per DN, in the catalogue's order (ascending).
+    """
+    d = catalogue.d_inner_m.to_numpy()
+    hi = max_velocity_m_per_s * water.rho_kg_per_m3 * np.pi * d**2 / 4  # the velocity limit's flow
+    lo = np.zeros_like(hi)
+    for _ in range(80):
+        mid = (lo + hi) / 2
+        _, r = pressure_gradient_pa_per_m(
+            mid, d, rho=water.rho_kg_per_m3, nu_m2_per_s=water.nu_m2_per_s, roughness_m=roughness_m
+        )
+        ok = r <= max_pressure_gradient_pa_per_m
+        lo, hi = np.where(ok, mid, lo), np.where(ok, hi, mid)
+    _, r = pressure_gradient_pa_per_m(
+        hi, d, rho=water.rho_kg_per_m3, nu_m2_per_s=water.nu_m2_per_s, roughness_m=roughness_m
+    )
+    mdot = np.where(r <= max_pressure_gradient_pa_per_m, hi, lo)
+    return mdot * water.cp_j_per_kgk * delta_t_k / 1000.0

@@ -1,0 +1,174 @@
+"""Benchmark: economic network design (heatmap.network.design) on the bundled Helsinki streets and synthetic towns.
+
+Usage: python benchmarks/bench_design.py [--runs N] [--cases NAME ...] [--time-limit S]
+
+Cases (medians of ``--runs`` runs each, in one process after the imports):
+
+- ``helsinki-linear``: the 485-consumer instance of the bundled PBF (every building's centroid a consumer, peak =
+  footprint × levels × 0.05 kW/m², levels 2 where missing; the producer the building nearest the south-west corner),
+  cost 300 €/m of trench + 2 €/(kW·m) of carried load, no losses, no simultaneity: heuristic and MILP.
+- ``helsinki-catalogue``: the same instance with the EN 253 catalogue cost curve (trench and pipe by DN, heat loss
+  capitalised): heuristic and MILP.
+- ``helsinki-optional``: the linear instance with every consumer optional (prize: 30 €/MWh margin on 2000 full-load
+  hours of its peak, over 30 years at 3 %): heuristic and MILP.
+- ``town-1000``, ``town-10000``, ``town-50000``: synthetic towns (heatmap.io.synthetic, seed 0), linear cost: the
+  heuristic and its LP bound.
+
+Prints, per case and solver, the objective, the bound, the gap and the time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from heatmap.economics import annuity_factor  # noqa: E402
+from heatmap.network import candidates, design, sizing  # noqa: E402
+
+PBF = ROOT / "data" / "helsinki_centre.osm.pbf"
+
+
+def helsinki_instance(*, prize_eur_per_mwh: float | None = None) -> design.DesignProblem:
+    """The 485-consumer instance of the bundled Helsinki PBF (see the module docstring)."""
+    import geopandas as gpd
+    import shapely
+
+    from heatmap.io import inputs, streets
+
+    b = streets.buildings_from_pbf(PBF)
+    crs = inputs.metric_crs_for(24.94, 60.17)
+    b = b.to_crs(crs)
+    levels = pd.to_numeric(b.get("building:levels"), errors="coerce").fillna(2.0)
+    peak_kw = b.geometry.area.to_numpy() * levels.to_numpy() * 0.05
+    pts = b.geometry.centroid
+    sw = shapely.Point(pts.x.min(), pts.y.min())
+    producer = int(np.argmin(pts.distance(sw).to_numpy()))
+    src = gpd.GeoDataFrame({"source_id": ["P"]}, geometry=[pts.iloc[producer]], crs=crs)
+    keep = np.arange(len(b)) != producer
+    cons = gpd.GeoDataFrame(
+        {"consumer_id": [f"B{i}" for i in np.flatnonzero(keep)], "peak_load_kw": peak_kw[keep]},
+        geometry=pts[keep].to_numpy(),
+        crs=crs,
+    )
+    G = streets.graph_from_pbf(PBF, network_type="driving+service")
+    cand = candidates.build_candidates(streets.street_edges(G, crs), src, cons, max_service_length_m=150.0)
+    return _problem(cand, cons, prize_eur_per_mwh=prize_eur_per_mwh)
+
+
+def _problem(
+    cand: candidates.CandidateNetwork, cons: pd.DataFrame, *, prize_eur_per_mwh: float | None, total_kw: float = 1e9
+) -> design.DesignProblem:
+    term = cand.terminals[cand.terminals.reachable]
+    e = cand.edges
+    edges = pd.DataFrame(
+        {"edge_id": e.edge_id, "a": e.u, "b": e.v, "length_m": e.length_m, "weight_m": e.length_m * e.cost_factor}
+    )
+    src = term[term.role == "source"]
+    sources = pd.DataFrame({"source_id": src.terminal_id, "node": src.node, "capacity_kw": total_kw})
+    c = term[term.role == "consumer"].merge(
+        cons[["consumer_id", "peak_load_kw"]], left_on="terminal_id", right_on="consumer_id"
+    )
+    prize = np.nan
+    if prize_eur_per_mwh is not None:
+        prize = c.peak_load_kw.to_numpy() * 2000 / 1000 * prize_eur_per_mwh / annuity_factor(0.03, 30)
+    consumers = pd.DataFrame(
+        {
+            "consumer_id": c.consumer_id,
+            "node": c.node,
+            "load_kw": c.peak_load_kw,
+            "required": prize_eur_per_mwh is None,
+            "prize_eur": prize,
+        }
+    )
+    return design.DesignProblem(edges, sources, consumers, design.CostCurve.linear(300.0, 2.0))
+
+
+def town_instance(n: int) -> design.DesignProblem:
+    """A synthetic town of ``n`` consumers (seed 0), linear cost."""
+    from heatmap.io import synthetic
+
+    town = synthetic.synthetic_town(n, seed=0)
+    with tempfile.TemporaryDirectory() as tmp:
+        synthetic.write_synthetic_scenario(town, Path(tmp))
+        from heatmap.plan import _load
+        from heatmap.scenario import scenario_from_file
+
+        scn = scenario_from_file(Path(tmp) / "scenario.yaml")
+        loaded = _load(scn)
+        cand = candidates.build_candidates(loaded.streets, loaded.sources, loaded.consumers, max_service_length_m=150.0)
+    return _problem(cand, loaded.consumers, prize_eur_per_mwh=None)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--time-limit", type=float, default=60.0)
+    parser.add_argument(
+        "--cases",
+        nargs="*",
+        default=["helsinki-linear", "helsinki-catalogue", "helsinki-optional", "town-1000", "town-10000"],
+    )
+    args = parser.parse_args()
+    for case in args.cases:
+        t0 = time.perf_counter()
+        if case.startswith("helsinki"):
+            problem = helsinki_instance(prize_eur_per_mwh=30.0 if case.endswith("optional") else None)
+            if case.endswith("catalogue"):
+                cat = sizing.load_catalogue(
+                    ROOT / "data" / "pipes_en253.csv", insulation_series=2, cost_column="cost_eur_per_m"
+                )
+                curve = design.catalogue_curve(
+                    cat,
+                    water=sizing.water_properties(85.0, 45.0),
+                    t_supply_c=85.0,
+                    t_return_c=45.0,
+                    t_ground_c=8.0,
+                    max_velocity_m_per_s=1.5,
+                    max_pressure_gradient_pa_per_m=200.0,
+                    roughness_m=4.5e-5,
+                    heat_value_eur_per_mwh=30.0,
+                    annuity=annuity_factor(0.03, 30),
+                    segments=4,
+                )
+                problem = design.DesignProblem(problem.edges, problem.sources, problem.consumers, curve)
+            solvers = ["heuristic", "optimal"]
+        else:
+            problem = town_instance(int(case.split("-")[1]))
+            solvers = ["heuristic"]
+        print(
+            f"\n{case}: {len(problem.consumers)} consumers, {len(problem.edges)} candidate edges "
+            f"(built in {time.perf_counter() - t0:.1f} s)"
+        )
+        for solver in solvers:
+            times, results = [], []
+            for _ in range(args.runs):
+                t1 = time.perf_counter()
+                if solver == "heuristic":
+                    d = design.heuristic_design(problem)
+                else:
+                    d = design.optimal_design(problem, time_limit_s=args.time_limit)
+                times.append(time.perf_counter() - t1)
+                results.append(d)
+            d = results[0]
+            print(
+                f"  {solver:9s} objective {d.objective_eur / 1e6:10.4f} M€  bound {d.bound_eur / 1e6:10.4f} M€  "
+                f"gap {100 * d.gap:6.3f} %  {d.status:10s}  time median {statistics.median(times):7.2f} s "
+                f"(min {min(times):.2f}, max {max(times):.2f})  connected {len(d.connected)}  phases "
+                + ", ".join(f"{k} {v:.2f} s" for k, v in d.time_s.items())
+            )
+    print(f"\npeak memory {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

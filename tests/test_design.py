@@ -1,0 +1,390 @@
+"""Economic network design (heatmap.network.design): the MILP against enumeration on small graphs, the heuristic's
+bound never above the optimum, invariants of every design, and the planner's connect choices in a plan."""
+
+import itertools
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from conftest import run_cli
+
+from heatmap.network import design, sizing
+
+LINEAR = design.CostCurve.linear(300.0, 2.0)
+
+
+def problem(edges, consumers, *, sources=(("S", 0, 1e9),), curve=LINEAR):
+    """A problem from ``(a, b, length_m)`` edges and ``(id, node, load_kw, required, prize_eur)`` consumers."""
+    e = pd.DataFrame(edges, columns=["a", "b", "length_m"]).assign(edge_id=lambda d: np.arange(len(d)))
+    e["weight_m"] = e.length_m
+    c = pd.DataFrame(consumers, columns=["consumer_id", "node", "load_kw", "required", "prize_eur"])
+    s = pd.DataFrame(list(sources), columns=["source_id", "node", "capacity_kw"])
+    return design.DesignProblem(e, s, c, curve)
+
+
+def enumerate_optimum(p: design.DesignProblem) -> float:
+    """The least objective over every set of edges forming a forest that joins the connected consumers to the
+    sources, each tree holding one source (brute force over edge subsets)."""
+    e, c, s = p.edges, p.consumers, p.sources
+    best = np.inf
+    src_nodes = set(s.node)
+    cap = dict(zip(s.node, s.capacity_kw, strict=True))
+    for r in range(len(e) + 1):
+        for subset in itertools.combinations(range(len(e)), r):
+            G = nx.Graph()
+            G.add_nodes_from(src_nodes)
+            for i in subset:
+                G.add_edge(e.a[i], e.b[i], i=i)
+            if not nx.is_forest(G):
+                continue
+            ok, cost, prize = True, 0.0, 0.0
+            connected = {}
+            for comp in nx.connected_components(G):
+                roots = comp & src_nodes
+                if len(roots) > 1 or (not roots and len(comp) > 1):
+                    ok = False
+                    break
+                if roots:
+                    for v in comp:
+                        connected[v] = next(iter(roots))
+            if not ok:
+                continue
+            cons_on = c[c.node.isin(connected)]
+            if not c[c.required].node.isin(connected).all():
+                continue
+            # every leaf must be a consumer (else the edge is waste: never optimal, but allowed) — loads:
+            load = {}
+            for root in src_nodes:
+                if root not in G:
+                    continue
+                T = nx.bfs_tree(G, root)
+                for v in reversed(list(nx.topological_sort(T))):
+                    own = float(cons_on.load_kw[cons_on.node == v].sum())
+                    load[v] = own + sum(load[w] for w in T.successors(v))
+                    if v != root:
+                        (u,) = T.predecessors(v)
+                        i = G.edges[u, v]["i"]
+                        cost += float(p.curve.edge_cost_eur(np.array([load[v]]), e.weight_m[[i]], e.length_m[[i]])[0])
+                if load.get(root, 0.0) > cap[root] + 1e-9:
+                    ok = False
+            if not ok:
+                continue
+            prize = float(cons_on.prize_eur[~cons_on.required].sum())
+            best = min(best, cost - prize)
+    return best
+
+
+def check_invariants(p: design.DesignProblem, d: design.Design) -> None:
+    """What must hold for every design: a forest rooted at the sources, joined end to end, loads and costs adding up."""
+    e = d.edges
+    assert not e.to_node.duplicated().any()  # one edge into every node
+    assert not set(e.to_node) & set(p.sources.node)  # nothing flows into a source
+    T = nx.DiGraph()
+    T.add_edges_from(zip(e.from_node, e.to_node, strict=True))
+    assert nx.is_directed_acyclic_graph(T)
+    roots = {v for v in T if T.in_degree(v) == 0}
+    assert roots <= set(p.sources.node)
+    c = p.consumers.set_index("consumer_id")
+    on = c.loc[d.connected]
+    assert c[c.required.astype(bool)].index.isin(d.connected).all()
+    assert set(on.node) <= set(T.nodes)
+    # each edge carries the loads of the consumers below it
+    below = {v: nx.descendants(T, v) | {v} for v in T}
+    for row in e.itertuples():
+        want = on.load_kw[on.node.isin(below[row.to_node])].sum()
+        assert row.load_kw == pytest.approx(want, rel=1e-9, abs=1e-9)
+    # the cost is each edge's on the curve; the objective is cost less the optional prizes connected
+    pe = p.edges.set_index("edge_id").loc[e.edge_id]
+    cost = p.curve.edge_cost_eur(e.load_kw.to_numpy(), pe.weight_m.to_numpy(), pe.length_m.to_numpy())
+    assert e.cost_eur.to_numpy() == pytest.approx(cost)
+    assert d.cost_eur == pytest.approx(cost.sum())
+    prizes = on.prize_eur[~on.required.astype(bool)].sum()
+    assert d.objective_eur == pytest.approx(d.cost_eur - prizes + d.overload_penalty_eur)
+
+
+def test_leaving_a_consumer_out_is_optimal():
+    # A far optional consumer earns less than its 400 m connection costs: left out; a near one pays: connected.
+    p = problem(
+        [(0, 1, 100.0), (1, 2, 10.0), (1, 3, 400.0)],
+        [("near", 2, 50.0, False, 1e6), ("far", 3, 50.0, False, 1e5)],
+    )
+    assert enumerate_optimum(p) == pytest.approx(100 * (300 + 2 * 50) + 10 * (300 + 100) - 1e6)
+    for d in (design.optimal_design(p), design.heuristic_design(p)):
+        check_invariants(p, d)
+        assert d.connected == ["near"] and d.not_economic == ["far"]
+        assert d.objective_eur == pytest.approx(enumerate_optimum(p))
+
+
+def test_a_longer_route_is_cheaper_when_it_carries_less():
+    # The Steiner tree (a 100 m trunk to a junction, 100 m on to each of A and B: 300 m) carries both loads on its
+    # trunk; two direct lines of 160 m each (320 m in all) carry less load over fewer metres and cost less.
+    p = problem(
+        [(0, 1, 100.0), (1, 2, 100.0), (1, 3, 100.0), (0, 2, 160.0), (0, 3, 160.0)],
+        [("A", 2, 1000.0, True, np.nan), ("B", 3, 1000.0, True, np.nan)],
+    )
+    steiner = 100 * (300 + 2 * 2000) + 2 * 100 * (300 + 2 * 1000)
+    direct = 2 * 160 * (300 + 2 * 1000)
+    assert direct < steiner
+    assert enumerate_optimum(p) == pytest.approx(direct)
+    for d in (design.optimal_design(p), design.heuristic_design(p)):
+        check_invariants(p, d)
+        assert set(d.edges.edge_id) == {3, 4}
+        assert d.objective_eur == pytest.approx(direct)
+
+
+def test_a_source_s_capacity_sends_consumers_to_another():
+    # S1 is nearer to both, but carries 100 kW only: the second consumer goes to S2.
+    p = problem(
+        [(0, 2, 10.0), (0, 3, 10.0), (1, 2, 50.0), (1, 3, 50.0)],
+        [("a", 2, 80.0, True, np.nan), ("b", 3, 80.0, True, np.nan)],
+        sources=(("S1", 0, 100.0), ("S2", 1, 1000.0)),
+    )
+    optimum = enumerate_optimum(p)
+    d = design.optimal_design(p)
+    check_invariants(p, d)
+    assert d.objective_eur == pytest.approx(optimum)
+    assert sorted(d.edges.from_node) == [0, 1]
+
+
+def test_too_small_sources_are_overloaded_not_refused():
+    # Together the sources carry 150 of the 200 kW required: the design still joins everyone, reports the 50 kW
+    # beyond capacity (the plan's source-capacity check names it) and fills the larger source first.
+    p = problem(
+        [(0, 2, 10.0), (1, 3, 10.0), (2, 3, 10.0)],
+        [("a", 2, 100.0, True, np.nan), ("b", 3, 100.0, True, np.nan)],
+        sources=(("S1", 0, 50.0), ("S2", 1, 100.0)),
+    )
+    for d in (design.optimal_design(p), design.heuristic_design(p)):
+        check_invariants(p, d)
+        assert d.connected == ["a", "b"]
+        assert d.source_overload_kw == pytest.approx(50.0)
+        assert d.bound_eur <= d.objective_eur + 1e-6
+
+
+def random_problem(seed: int) -> design.DesignProblem:
+    """A connected random graph of 7 nodes and at most 11 edges (a spanning tree plus chords), consumers on nodes
+    2–6, half of them optional; one source or two (the first with little capacity); linear or catalogue cost."""
+    rng = np.random.default_rng(seed)
+    n = 7
+    tree = nx.random_labeled_tree(n, seed=seed) if hasattr(nx, "random_labeled_tree") else nx.random_tree(n, seed=seed)
+    pairs = set(map(tuple, map(sorted, tree.edges)))
+    chords = [pr for pr in itertools.combinations(range(n), 2) if pr not in pairs]
+    for i in rng.permutation(len(chords))[:4]:
+        pairs.add(chords[i])
+    edges = [(a, b, float(rng.uniform(20, 200))) for a, b in sorted(pairs)]
+    consumers = [
+        (f"C{v}", v, float(rng.uniform(10, 500)), bool(rng.random() < 0.5), float(rng.uniform(0, 2e5)))
+        for v in range(2, n)
+    ]
+    sources = (("S", 0, 1e9),) if seed % 2 else (("S", 0, 600.0), ("T", 1, 1e9))
+    return problem(edges, consumers, sources=sources, curve=LINEAR if seed % 3 else _catalogue_curve(segments=2))
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_milp_equals_enumeration_and_the_heuristic_bound_is_below_it(seed):
+    p = random_problem(seed)
+    optimum = enumerate_optimum(p)
+    assert np.isfinite(optimum)
+    exact = design.optimal_design(p, mip_rel_gap=1e-9)
+    check_invariants(p, exact)
+    assert exact.objective_eur == pytest.approx(optimum, rel=1e-6, abs=1e-3)
+    assert exact.bound_eur <= optimum + 1e-3 * max(1.0, abs(optimum))
+    quick = design.heuristic_design(p)
+    check_invariants(p, quick)
+    assert quick.objective_eur >= optimum - 1e-6 * max(1.0, abs(optimum))
+    assert quick.bound_eur <= optimum + 1e-6 * max(1.0, abs(optimum))
+
+
+def _catalogue_curve(segments: int) -> design.CostCurve:
+    cat = pd.DataFrame(
+        {
+            "d_inner_m": [0.0372, 0.0545, 0.0825, 0.1325],
+            "d_outer_m": [0.0424, 0.0603, 0.0889, 0.1397],
+            "u_w_per_mk": [0.157, 0.201, 0.238, 0.288],
+            "cost_eur_per_m": [728.0, 778.0, 869.0, 1027.0],
+        },
+        index=pd.Index([32, 50, 80, 125], name="dn"),
+    )
+    return design.catalogue_curve(
+        cat,
+        water=sizing.Water(971.8, 3.6e-7, 4190.0),
+        t_supply_c=85.0,
+        t_return_c=45.0,
+        t_ground_c=8.0,
+        max_velocity_m_per_s=1.5,
+        max_pressure_gradient_pa_per_m=200.0,
+        roughness_m=4.5e-5,
+        heat_value_eur_per_mwh=30.0,
+        annuity=0.051,
+        segments=segments,
+    )
+
+
+def test_catalogue_curve_never_prices_a_load_above_its_dn_step():
+    for segments in (1, 2, 4):
+        curve = _catalogue_curve(segments)
+        cap = sizing.dn_capacity_kw(
+            pd.DataFrame({"d_inner_m": [0.0372, 0.0545, 0.0825, 0.1325]}),
+            water=sizing.Water(971.8, 3.6e-7, 4190.0),
+            delta_t_k=40.0,
+            max_velocity_m_per_s=1.5,
+            max_pressure_gradient_pa_per_m=200.0,
+            roughness_m=4.5e-5,
+        )
+        step_capex = np.array([728.0, 778.0, 869.0, 1027.0])
+        loads = np.linspace(1.0, cap[-1], 400)
+        dn = np.searchsorted(cap, loads)
+        one = np.ones_like(loads)
+        capex_only = design.CostCurve(
+            curve.lower_kw,
+            curve.upper_kw,
+            curve.capex_eur_per_m,
+            curve.capex_eur_per_kw_m,
+            0 * curve.lower_kw,
+            0 * curve.lower_kw,
+        )
+        assert (capex_only.edge_cost_eur(loads, one, one) <= step_capex[dn] + 1e-9).all()
+    # one segment per DN: the steps themselves
+    exact = _catalogue_curve(4)
+    capex_only = design.CostCurve(
+        exact.lower_kw,
+        exact.upper_kw,
+        exact.capex_eur_per_m,
+        exact.capex_eur_per_kw_m,
+        0 * exact.lower_kw,
+        0 * exact.lower_kw,
+    )
+    assert capex_only.edge_cost_eur(loads, one, one) == pytest.approx(step_capex[dn])
+
+
+def test_dn_capacity_meets_the_limits_exactly():
+    # At each DN's capacity one limit holds with equality (Darcy–Weisbach with Colebrook), the other within.
+    water = sizing.Water(971.8, 3.6e-7, 4190.0)
+    d = np.array([0.0372, 0.1325, 0.3127])
+    cap = sizing.dn_capacity_kw(
+        pd.DataFrame({"d_inner_m": d}),
+        water=water,
+        delta_t_k=40.0,
+        max_velocity_m_per_s=1.5,
+        max_pressure_gradient_pa_per_m=200.0,
+        roughness_m=4.5e-5,
+    )
+    mdot = cap * 1000 / (water.cp_j_per_kgk * 40.0)
+    v, r = sizing.pressure_gradient_pa_per_m(
+        mdot, d, rho=water.rho_kg_per_m3, nu_m2_per_s=water.nu_m2_per_s, roughness_m=4.5e-5
+    )
+    assert (v <= 1.5 + 1e-6).all() and (r <= 200 + 1e-6).all()
+    assert np.maximum(v / 1.5, r / 200) == pytest.approx(1.0, rel=1e-6)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# In a plan
+
+
+@pytest.fixture(scope="module")
+def town(tmp_path_factory):
+    from heatmap.io import synthetic
+
+    folder = tmp_path_factory.mktemp("design_town")
+    synthetic.write_synthetic_scenario(synthetic.synthetic_town(120, seed=5), folder)
+    return folder
+
+
+def scenario(town, tmp_path, *, design_section, connect=None):
+    import geopandas as gpd
+
+    data = yaml.safe_load((town / "scenario.yaml").read_text())
+    for section in ("streets", "sources", "consumers"):
+        data[section]["path"] = str(town / data[section]["path"])
+    if connect is not None:
+        cons = gpd.read_file(town / "consumers.gpkg")
+        cons["connect"] = cons.id.map(connect).fillna("")
+        cons.to_file(tmp_path / "consumers.gpkg", engine="pyogrio")
+        data["consumers"]["path"] = str(tmp_path / "consumers.gpkg")
+    data["design"] = design_section
+    path = tmp_path / "scenario.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_planner_choices_in_a_plan(town, tmp_path):
+    import json
+
+    import geopandas as gpd
+
+    ids = gpd.read_file(town / "consumers.gpkg").id.tolist()
+    choice = {ids[0]: "excluded", ids[1]: "optional", ids[2]: "optional"}
+    path = scenario(
+        town, tmp_path, design_section={"method": "heuristic", "heat_margin_eur_per_mwh": 0.0}, connect=choice
+    )
+    proc = run_cli("plan", str(path), "--out", str(tmp_path / "out"))
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["excluded_consumers"]["excluded"] == [ids[0]]
+    # an optional consumer that earns nothing is never worth its pipe
+    assert sorted(summary["excluded_consumers"]["not_economic"]) == sorted([ids[1], ids[2]])
+    d = summary["network_design"]
+    assert d["method"] == "heuristic" and d["consumers_optional"] == 2 and d["optional_connected"] == 0
+    assert d["bound_eur"] <= d["objective_eur"] + 1e-6
+    layer = gpd.read_file(tmp_path / "out" / "plan.gpkg", layer="consumers").set_index("consumer_id")
+    assert ids[0] not in layer.index  # left out before planning, as below the minimum demand
+    assert not layer.connected[[ids[1], ids[2]]].any()
+    assert layer.connected.drop([ids[1], ids[2]]).all()
+    assert "(heuristic design, " in proc.stdout and "above its bound" in proc.stdout
+
+
+def test_a_wrong_connect_value_is_refused(town, tmp_path):
+    import geopandas as gpd
+
+    ids = gpd.read_file(town / "consumers.gpkg").id.tolist()
+    path = scenario(town, tmp_path, design_section={"method": "heuristic"}, connect={ids[3]: "maybe"})
+    proc = run_cli("plan", str(path), "--out", str(tmp_path / "out"))
+    assert proc.returncode == 2
+    assert ids[3] in proc.stderr and "'connect' must be one of required, optional, excluded" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_linear_cost_needs_its_prices(town, tmp_path):
+    path = scenario(town, tmp_path, design_section={"cost": "linear", "trench_eur_per_m": 300})
+    proc = run_cli("plan", str(path), "--out", str(tmp_path / "out"))
+    assert proc.returncode == 2 and "design.pipe_eur_per_kw_m" in proc.stderr
+
+
+def test_optimal_plan_proves_its_optimum_and_the_heuristic_its_bound(town, tmp_path):
+    from heatmap.plan import plan_from_scenario
+    from heatmap.scenario import scenario_from_file
+
+    linear = {"cost": "linear", "trench_eur_per_m": 300.0, "pipe_eur_per_kw_m": 2.0}
+    plans = {
+        m: plan_from_scenario(scenario_from_file(scenario(town, tmp_path / m, design_section={"method": m, **linear})))
+        for m in ("heuristic", "optimal")
+        if (tmp_path / m).mkdir() is None
+    }
+    opt = plans["optimal"].design
+    assert opt["status"] == "optimal" and opt["gap"] <= 0.005
+    assert plans["heuristic"].design["objective_eur"] >= opt["objective_eur"] - 1e-6
+    assert plans["heuristic"].design["bound_eur"] <= opt["objective_eur"] * (1 + 1e-9)
+    for plan in plans.values():
+        assert plan.ok, plan.violations
+        assert plan.consumers.connected.all()
+        assert route_cost_from_pipes(plan, 300.0, 2.0) == pytest.approx(plan.design["pipe_cost_eur"], rel=1e-9)
+
+
+def route_cost_from_pipes(plan, trench_eur_per_m, pipe_eur_per_kw_m):
+    """The linear route cost recomputed from the written supply pipes alone: each pipe carries the diversified peak
+    of the connected consumers whose service pipe lies downstream of it (drawn from_node → to_node)."""
+    supply = plan.pipes[plan.pipes.circuit == "supply"]
+    T = nx.DiGraph()
+    T.add_edges_from(zip(supply.from_node, supply.to_node, strict=True))
+    c = plan.consumers[plan.consumers.connected]
+    factor = float(sizing.simultaneity_factor(len(c), plan.scenario.network.simultaneity))
+    load_at = dict(zip(supply.to_node[supply.consumer_id.notna()], supply.consumer_id.dropna(), strict=True))
+    peak = c.set_index("consumer_id").peak_load_kw * factor
+    total = 0.0
+    for row in supply.itertuples():
+        below = nx.descendants(T, row.to_node) | {row.to_node}
+        load = sum(peak[load_at[v]] for v in below if v in load_at)
+        total += row.length_m * row.cost_factor * (trench_eur_per_m + pipe_eur_per_kw_m * load)
+    return total
