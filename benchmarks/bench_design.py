@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from heatmap.economics import annuity_factor  # noqa: E402
-from heatmap.network import candidates, design, sizing  # noqa: E402
+from heatmap.network import candidates, design, design_heuristic, design_milp, sizing  # noqa: E402
 
 PBF = ROOT / "data" / "helsinki_centre.osm.pbf"
 
@@ -155,9 +155,10 @@ def main() -> None:
             for _ in range(args.runs):
                 t1 = time.perf_counter()
                 if solver == "heuristic":
-                    d = design.heuristic_design(problem)
+                    d = design_heuristic.heuristic_design(problem)
                 else:
-                    d = design.optimal_design(problem, time_limit_s=args.time_limit)
+                    start = design_heuristic.heuristic_design(problem, bound=False)  # as the plan warm-starts it
+                    d = design_milp.optimal_design(problem, time_limit_s=args.time_limit, start=start)
                 times.append(time.perf_counter() - t1)
                 results.append(d)
             d = results[0]

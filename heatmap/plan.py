@@ -27,7 +27,17 @@ from heatmap import economics
 from heatmap._errors import InputDataError, ScenarioError
 from heatmap.demand import buildings as demand
 from heatmap.io import inputs, outputs, streets
-from heatmap.network import candidates, design, hydraulics, links, operation, routing, sizing
+from heatmap.network import (
+    candidates,
+    design,
+    design_heuristic,
+    design_milp,
+    hydraulics,
+    links,
+    operation,
+    routing,
+    sizing,
+)
 from heatmap.scenario import (
     BboxStreets,
     Design,
@@ -560,9 +570,11 @@ def _route(
     else:
         problem = _design_problem(scn, cand, src, cons, src_nodes, con_nodes, curve=curve)
         d = scn.design
-        result = design.heuristic_design(problem, bound_time_s=d.bound_time_limit_s)
+        result = design_heuristic.heuristic_design(problem, bound_time_s=d.bound_time_limit_s)
         if method == "optimal" and not result.gap <= d.mip_gap:  # the MILP goes on from it (NaN gap: no bound)
-            result = design.optimal_design(problem, time_limit_s=d.time_limit_s, mip_rel_gap=d.mip_gap, start=result)
+            result = design_milp.optimal_design(
+                problem, time_limit_s=d.time_limit_s, mip_rel_gap=d.mip_gap, start=result
+            )
         tree = design.routed_tree(result, problem)
     summary = {"method": "steiner"} if result is None else result.summary(problem)
     source_at = {node: sid for sid, node in src_nodes.items()}

@@ -10,7 +10,7 @@ import pytest
 import yaml
 from conftest import run_cli
 
-from heatmap.network import design, sizing
+from heatmap.network import design, design_heuristic, design_milp, sizing
 
 LINEAR = design.CostCurve.linear(300.0, 2.0)
 
@@ -111,7 +111,7 @@ def test_leaving_a_consumer_out_is_optimal():
         [("near", 2, 50.0, False, 1e6), ("far", 3, 50.0, False, 1e5)],
     )
     assert enumerate_optimum(p) == pytest.approx(100 * (300 + 2 * 50) + 10 * (300 + 100) - 1e6)
-    for d in (design.optimal_design(p), design.heuristic_design(p)):
+    for d in (design_milp.optimal_design(p), design_heuristic.heuristic_design(p)):
         check_invariants(p, d)
         assert d.connected == ["near"] and d.not_economic == ["far"]
         assert d.objective_eur == pytest.approx(enumerate_optimum(p))
@@ -128,7 +128,7 @@ def test_a_longer_route_is_cheaper_when_it_carries_less():
     direct = 2 * 160 * (300 + 2 * 1000)
     assert direct < steiner
     assert enumerate_optimum(p) == pytest.approx(direct)
-    for d in (design.optimal_design(p), design.heuristic_design(p)):
+    for d in (design_milp.optimal_design(p), design_heuristic.heuristic_design(p)):
         check_invariants(p, d)
         assert set(d.edges.edge_id) == {3, 4}
         assert d.objective_eur == pytest.approx(direct)
@@ -142,7 +142,7 @@ def test_a_source_s_capacity_sends_consumers_to_another():
         sources=(("S1", 0, 100.0), ("S2", 1, 1000.0)),
     )
     optimum = enumerate_optimum(p)
-    d = design.optimal_design(p)
+    d = design_milp.optimal_design(p)
     check_invariants(p, d)
     assert d.objective_eur == pytest.approx(optimum)
     assert sorted(d.edges.from_node) == [0, 1]
@@ -156,7 +156,7 @@ def test_too_small_sources_are_overloaded_not_refused():
         [("a", 2, 100.0, True, np.nan), ("b", 3, 100.0, True, np.nan)],
         sources=(("S1", 0, 50.0), ("S2", 1, 100.0)),
     )
-    for d in (design.optimal_design(p), design.heuristic_design(p)):
+    for d in (design_milp.optimal_design(p), design_heuristic.heuristic_design(p)):
         check_invariants(p, d)
         assert d.connected == ["a", "b"]
         assert d.source_overload_kw == pytest.approx(50.0)
@@ -187,11 +187,11 @@ def test_milp_equals_enumeration_and_the_heuristic_bound_is_below_it(seed):
     p = random_problem(seed)
     optimum = enumerate_optimum(p)
     assert np.isfinite(optimum)
-    exact = design.optimal_design(p, mip_rel_gap=1e-9)
+    exact = design_milp.optimal_design(p, mip_rel_gap=1e-9)
     check_invariants(p, exact)
     assert exact.objective_eur == pytest.approx(optimum, rel=1e-6, abs=1e-3)
     assert exact.bound_eur <= optimum + 1e-3 * max(1.0, abs(optimum))
-    quick = design.heuristic_design(p)
+    quick = design_heuristic.heuristic_design(p)
     check_invariants(p, quick)
     assert quick.objective_eur >= optimum - 1e-6 * max(1.0, abs(optimum))
     assert quick.bound_eur <= optimum + 1e-6 * max(1.0, abs(optimum))

@@ -1,0 +1,288 @@
+"""The heuristic economic network design: dynamic slope scaling with a bound.
+
+:func:`heuristic_design` starts from a minimum Steiner tree (trench cost dominates), a shortest-path tree at full
+load (carried load dominates) and the shortest paths at one consumer's load, and improves each by dynamic slope
+scaling (Kim and Pardalos 1999): each round routes every consumer along its cheapest path under per-kW slopes (one
+Dijkstra run from a super-source whose arcs to the sources carry a capacity price), takes the slopes of the
+resulting tree's edges (cost / load) for the next round and keeps the cheapest tree. In every round the optional
+consumers are chosen on the tree: those whose subtree does not pay are pruned, those left out that pay when joined
+to the tree at its nearest node are added. Its lower bound is the LP relaxation of the MILP
+(:func:`heatmap.network.design_milp.lp_bound`), so its gap is reported too. The problem and the cost curve are
+:mod:`heatmap.network.design`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import networkx as nx
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.csgraph import dijkstra
+
+from heatmap.network import design, design_milp, routing
+
+logger = logging.getLogger(__name__)
+
+
+def _prune(ix: design.ProblemIndex, tree: design.Forest, curve: design.CostCurve) -> design.Forest:
+    """Leave out optional consumers (and the edges only they need) whose subtree costs more than it earns.
+
+    Strong pruning on the fixed tree, bottom-up: a node's worth is the prize of its consumer (infinite for a
+    required one) plus the net worth of the children kept; the edge into it costs what it costs at the load of the
+    consumers kept below it; a subtree whose worth does not cover that edge (or that keeps no consumer) is cut.
+    """
+    tree = design.Forest(tree.parent.copy(), tree.parent_edge.copy(), tree.connected.copy())
+    _, order = design.edge_loads(ix, tree)
+    depth = design.depths(tree.parent)
+    d = depth[order]
+    worth, kept = np.zeros(ix.n), np.zeros(ix.n)
+    nodes = ix.con_node[tree.connected]
+    worth[nodes] = np.where(ix.con_required, np.inf, ix.con_prize)[tree.connected]
+    kept[nodes] = ix.con_load[tree.connected]
+    cut = np.zeros(ix.n, dtype=bool)
+    levels = np.split(order, np.flatnonzero(np.diff(d)) + 1)
+    for lvl in levels:
+        pe = tree.parent_edge[lvl]
+        net = worth[lvl] - curve.edge_cost_eur(kept[lvl], ix.weight_m[pe], ix.length_m[pe])
+        bad = (net < 0) | (kept[lvl] <= 0)
+        cut[lvl[bad]] = True
+        np.add.at(worth, tree.parent[lvl[~bad]], net[~bad])
+        np.add.at(kept, tree.parent[lvl[~bad]], kept[lvl[~bad]])
+    for lvl in reversed(levels):  # every node below a cut is off the tree
+        cut[lvl] |= cut[tree.parent[lvl]]
+    tree.parent[cut] = -1
+    tree.parent_edge[cut] = -1
+    tree.connected &= ~cut[ix.con_node]
+    return tree
+
+
+def _select(
+    ix: design.ProblemIndex, tree: design.Forest, curve: design.CostCurve, reach: np.ndarray, *, rounds: int = 10
+) -> design.Forest:
+    """Choose the optional consumers on a tree: prune those that do not pay, add back those that do.
+
+    Pruning (:func:`_prune`) alone keeps what pays on the tree as routed; an optional consumer routed along a path
+    others do not share may pay when joined to the pruned tree at its nearest node instead. Each round joins every
+    left-out optional consumer whose prize beats its cheapest join (:func:`_joins`), then prunes again; until no
+    consumer is added.
+    """
+    tree = _prune(ix, tree, curve)
+    if ix.con_required.all():
+        return tree
+    for _ in range(rounds):
+        joined = _joins(ix, tree, curve, reach)
+        if joined is None:
+            break
+        tree = _prune(ix, joined, curve)
+    return tree
+
+
+def _joins(
+    ix: design.ProblemIndex, tree: design.Forest, curve: design.CostCurve, reach: np.ndarray
+) -> design.Forest | None:
+    """Join each left-out optional consumer that pays to the tree by its cheapest path (``None``: none pays).
+
+    The path is the shortest from any node of the tree (or a source) under the first cost segment's fixed price
+    per metre (one multi-source Dijkstra run); its price is that plus the consumer's load × the segment's slope
+    along it and × the slopes of the tree's edges from where it joins up to the source (the extra load they carry).
+    """
+    seg_fixed = ix.weight_m * curve.capex_eur_per_m[0] + ix.length_m * curve.loss_eur_per_m[0]
+    seg_slope = ix.weight_m * curve.capex_eur_per_kw_m[0] + ix.length_m * curve.loss_eur_per_kw_m[0]
+    on = (tree.parent >= 0) | np.isin(np.arange(ix.n), ix.src_node)
+    starts = np.flatnonzero(on)
+    graph = sp.csr_matrix(
+        (
+            np.concatenate([seg_fixed, seg_fixed]) + 1e-9,
+            (np.concatenate([ix.ea, ix.eb]), np.concatenate([ix.eb, ix.ea])),
+        ),
+        shape=(ix.n, ix.n),
+    )
+    dist, pred = dijkstra(graph, directed=True, indices=starts, min_only=True, return_predecessors=True)[:2]
+    # per-kW price along each shortest path, and of the tree from each of its nodes up to the source
+    pred = np.where(pred >= 0, pred, -1)
+    step = np.zeros(ix.n)
+    step[pred >= 0] = seg_slope[design.edges_of(ix, pred)[pred >= 0]]
+    path_slope = design.path_sums(pred, step)
+    edge_load, _ = design.edge_loads(ix, tree)
+    k = curve.segment_of(edge_load, ix.weight_m, ix.length_m)
+    tree_slope = ix.weight_m * curve.capex_eur_per_kw_m[k] + ix.length_m * curve.loss_eur_per_kw_m[k]
+    step = np.zeros(ix.n)
+    step[tree.parent >= 0] = tree_slope[tree.parent_edge[tree.parent >= 0]]
+    up = design.path_sums(tree.parent, step)
+    # the node of the tree each path starts from: climb the predecessors
+    origin = np.where(on, np.arange(ix.n), -1)
+    todo = np.flatnonzero(~on & (pred >= 0))
+    climb = pred.copy()
+    while len(todo):
+        hit = on[climb[todo]]
+        origin[todo[hit]] = climb[todo[hit]]
+        todo = todo[~hit]
+        climb[todo] = pred[climb[todo]]
+        todo = todo[climb[todo] >= 0]
+    t = np.flatnonzero(~tree.connected & ~ix.con_required & reach)
+    node = ix.con_node[t]
+    ok = np.isfinite(dist[node]) & (origin[node] >= 0)
+    t, node = t[ok], node[ok]
+    d = ix.con_load[t]
+    price = dist[node] + d * (path_slope[node] + up[origin[node]])
+    pays = ix.con_prize[t] > price
+    if not pays.any():
+        return None
+    out = design.Forest(tree.parent.copy(), tree.parent_edge.copy(), tree.connected.copy())
+    frontier = node[pays]
+    while len(frontier):  # lay each chosen path back to the tree
+        frontier = frontier[~on[frontier] & (out.parent[frontier] < 0)]
+        out.parent[frontier] = pred[frontier]
+        frontier = pred[frontier]
+    out.parent_edge = design.edges_of(ix, out.parent)
+    out.connected[t[pays]] = True
+    return out
+
+
+def _shortest_path_forest(
+    ix: design.ProblemIndex, per_kw: np.ndarray, offset: np.ndarray, reach: np.ndarray
+) -> design.Forest:
+    """Route every consumer along its cheapest path under per-kW edge prices.
+
+    The paths start at a super-source whose arc to each source is priced ``offset``; arcs into sources are left out
+    so each tree holds one source.
+    """
+    n = ix.n
+    sup = n
+    rows = np.concatenate([ix.ea, ix.eb, np.full(len(ix.src_node), sup)])
+    cols = np.concatenate([ix.eb, ix.ea, ix.src_node])
+    w = np.concatenate([per_kw, per_kw, offset]) + 1e-12
+    into_source = np.isin(cols, ix.src_node) & (rows != sup)
+    rows, cols, w = rows[~into_source], cols[~into_source], w[~into_source]
+    graph = sp.csr_matrix((w, (rows, cols)), shape=(n + 1, n + 1))
+    _, pred = dijkstra(graph, directed=True, indices=sup, return_predecessors=True)
+    pred = pred[:n]
+    # keep only the paths to the consumers routed (reachable ones)
+    parent = np.full(n, -1, dtype=np.int64)
+    keep = np.zeros(n, dtype=bool)
+    frontier = ix.con_node[reach]
+    frontier = frontier[pred[frontier] >= 0]
+    while len(frontier):
+        frontier = frontier[~keep[frontier]]
+        keep[frontier] = True
+        nxt = pred[frontier]
+        frontier = nxt[(nxt >= 0) & (nxt != sup)]
+    parent[keep] = pred[keep]
+    parent[np.isin(np.arange(n), ix.src_node)] = -1
+    parent[parent == sup] = -1
+    parent_edge = design.edges_of(ix, parent)
+    connected = reach & (parent[ix.con_node] >= 0)
+    return design.Forest(parent, parent_edge, connected)
+
+
+def _steiner_start(ix: design.ProblemIndex, reach: np.ndarray) -> design.Forest:
+    """Start from Mehlhorn's minimum Steiner tree on trench weight, per supply area.
+
+    See :func:`heatmap.network.routing.route_network`.
+    """
+    G: nx.Graph = nx.Graph()
+    for i, (a, b) in enumerate(zip(ix.ea.tolist(), ix.eb.tolist(), strict=True)):
+        G.add_edge(a, b, edge_id=i, length_m=ix.length_m[i], weight_m=ix.weight_m[i])
+    routed = routing.route_network(
+        G,
+        {sid: int(v) for sid, v in zip(ix.src_id, ix.src_node, strict=True)},
+        {cid: int(v) for cid, v, ok in zip(ix.con_id, ix.con_node, reach, strict=True) if ok},
+    )
+    parent = np.full(ix.n, -1, dtype=np.int64)
+    parent_edge = np.full(ix.n, -1, dtype=np.int64)
+    parent[routed.edges.to_node.to_numpy()] = routed.edges.from_node.to_numpy()
+    parent_edge[routed.edges.to_node.to_numpy()] = routed.edges.edge_id.to_numpy()
+    return design.Forest(parent, parent_edge, reach & (parent[ix.con_node] >= 0))
+
+
+def heuristic_design(
+    problem: design.DesignProblem, *, rounds: int = 30, bound: bool = True, bound_time_s: float = 30.0
+) -> design.Design:
+    """design.Design the network by dynamic slope scaling from a Steiner and a shortest-path start.
+
+    Parameters
+    ----------
+    problem
+        The design problem.
+    rounds
+        Slope-scaling rounds per start at most (each one Dijkstra run; a start stops when its tree repeats).
+    bound
+        Compute a lower bound (the MILP's LP relaxation, HiGHS: :func:`lp_bound`) so the design carries its gap.
+    bound_time_s
+        Time limit of the LP.
+
+    Returns
+    -------
+    design.Design
+    """
+    t0 = time.perf_counter()
+    ix = design.index_problem(problem)
+    curve = problem.curve
+    reach = design.reachable_consumers(ix)
+    total_load = float(ix.con_load[reach].sum())
+    offset = np.zeros(len(ix.src_node))  # each source's capacity price, raised where it is overloaded (kept)
+    # per-kW slope of every edge at the full load (the least it can be): the shortest-path start
+    full = design.edge_costs(ix, curve, np.full(len(ix.edge_id), max(total_load, 1.0))) / max(total_load, 1.0)
+    # every edge's cost at a mean consumer's load: shortest paths that weigh trench and load as one consumer does
+    mean_load = max(float(ix.con_load.mean()) if len(ix.con_load) else 1.0, 1e-3)
+    at_mean = design.edge_costs(ix, curve, np.full(len(ix.edge_id), mean_load))
+    starts = {
+        "shortest paths": _select(ix, _shortest_path_forest(ix, full, offset, reach), curve, reach),
+        "steiner": _select(ix, _steiner_start(ix, reach), curve, reach),
+        "one consumer's paths": _select(ix, _shortest_path_forest(ix, at_mean, offset, reach), curve, reach),
+    }
+    best: tuple[float, str, design.Forest] | None = None
+    for name, tree in starts.items():
+        slope = full.copy()
+        seen: set[bytes] = set()
+        for _ in range(rounds):
+            tree = _capacity_feasible(ix, tree, slope, offset, reach, curve)
+            c, p = design.evaluate(ix, tree, curve)
+            if best is None or c - p < best[0] - 1e-6:
+                best = (c - p, name, tree)
+            key = tree.parent.tobytes()
+            if key in seen:
+                break
+            seen.add(key)
+            edge_load, _ = design.edge_loads(ix, tree)
+            used = edge_load > 0
+            slope = slope.copy()
+            slope[used] = design.edge_costs(ix, curve, edge_load)[used] / edge_load[used]
+            tree = _select(ix, _shortest_path_forest(ix, slope, offset, reach), curve, reach)
+    assert best is not None
+    t1 = time.perf_counter()
+    result = design.to_design(ix, best[2], curve, method="heuristic", status="heuristic")
+    result.time_s = {"heuristic": t1 - t0}
+    if bound:
+        result.bound_eur = design_milp.lp_bound(ix, curve, time_limit_s=bound_time_s)
+        result.time_s["bound"] = time.perf_counter() - t1
+    logger.info("Heuristic design (best from the %s start): %s", best[1], result.describe())
+    return result
+
+
+def _capacity_feasible(
+    ix: design.ProblemIndex,
+    tree: design.Forest,
+    slope: np.ndarray,
+    offset: np.ndarray,
+    reach: np.ndarray,
+    curve: design.CostCurve,
+) -> design.Forest:
+    """Re-route until no source carries more than its capacity.
+
+    An overloaded source's arc from the super-source is priced up (a capacity price) and the consumers re-routed (a
+    few rounds; what is left, sizing reports).
+    """
+    if len(ix.src_node) < 2:
+        return tree
+    for _ in range(20):
+        load = design.source_loads(ix, tree)
+        over = load > ix.src_cap * (1 + 1e-9)
+        if not over.any():
+            return tree
+        scale = float(np.median(slope[slope > 0])) * float(np.median(ix.length_m)) if (slope > 0).any() else 1.0
+        offset[over] += scale * (1 + load[over] / ix.src_cap[over])
+        tree = _select(ix, _shortest_path_forest(ix, slope, offset, reach), curve, reach)
+    return tree
