@@ -36,6 +36,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from heatmap.scenario import Economics, Scenario
@@ -239,6 +240,86 @@ def key_figures(
         out["lcoh_eur_per_mwh"],
         out["npv_eur"] / 1e6,
         100 * out["heat_losses_share"],
+    )
+    return out
+
+
+def consumer_shares(
+    edges: pd.DataFrame,
+    loss_kw: pd.Series,
+    consumers: pd.DataFrame,
+    figures: dict[str, float],
+    econ: Economics,
+) -> pd.DataFrame:
+    """Attribute the plan's costs to its consumers; every share adds up to its total.
+
+    - **Capex**: each consumer pays its own service pipe and, of every pipe upstream of it, the part its peak load
+      is of the peak loads that pipe carries (``capex_share_eur``; ``trunk_share_eur`` = that less the service pipe).
+    - **Losses**: each pipe's design heat loss is shared the same way and scaled to the year's losses
+      (``loss_share_mwh_per_a``).
+    - **Pumping**: the pumping cost by the consumer's share of all connected peak loads.
+    - **Heat purchase**: by the consumer's heat plus its loss share, of the heat delivered plus the losses.
+    - ``annual_cost_share_eur_per_a`` = capex share × (annuity factor + O&M share) + its pumping and heat purchase;
+      ``lcoh_eur_per_mwh`` = that over its annual demand.
+
+    Parameters
+    ----------
+    edges
+        Route edges oriented away from their source, with ``edge_id``, ``from_node``, ``to_node``, ``depth`` and
+        ``cost_eur``.
+    loss_kw
+        Design heat loss per edge id (supply + return pipe), kW.
+    consumers
+        Connected consumers: ``consumer_id``, ``node`` (their graph node), ``peak_load_kw``, ``annual_demand_mwh``.
+    figures
+        The plan's key figures (:func:`key_figures`).
+    econ
+        The economic settings.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by consumer id.
+    """
+    from heatmap.network.routing import downstream_totals, path_totals
+
+    load = pd.Series(consumers.peak_load_kw.to_numpy(), index=consumers.node.to_numpy())
+    carried = downstream_totals(edges, load).peak_load_kw.to_numpy()
+    carried = np.where(carried > 0, carried, np.inf)  # an edge carrying no peak load is paid by no one
+    per_kw_capex = path_totals(edges, edges.cost_eur.to_numpy() / carried)
+    per_kw_loss = path_totals(edges, loss_kw.reindex(edges.edge_id).fillna(0.0).to_numpy() / carried)
+    at = pd.Index(edges.to_node.to_numpy()).get_indexer(pd.Index(consumers.node))  # each consumer's service edge
+    service = np.where(at >= 0, edges.cost_eur.to_numpy()[at], np.nan)
+    peak = consumers.peak_load_kw.to_numpy()
+    capex = peak * per_kw_capex[at]
+    loss_kw_share = peak * per_kw_loss[at]
+    total_loss_kw = float(loss_kw.sum())
+    losses = figures["heat_losses_mwh_per_a"]
+    loss_mwh = loss_kw_share / total_loss_kw * losses if total_loss_kw > 0 else np.zeros(len(peak))
+    demand = consumers.annual_demand_mwh.to_numpy()
+    heat_key = (demand + loss_mwh) / max(float(demand.sum() + loss_mwh.sum()), 1e-12)
+    annual = (
+        capex * (figures["annuity_factor"] + econ.om_fraction_per_a)
+        + figures["pumping_cost_eur_per_a"] * peak / max(float(peak.sum()), 1e-12)
+        + figures["heat_purchase_cost_eur_per_a"] * heat_key
+    )
+    out = pd.DataFrame(
+        {
+            "service_cost_eur": service,
+            "trunk_share_eur": capex - service,
+            "capex_share_eur": capex,
+            "loss_share_mwh_per_a": loss_mwh,
+            "annual_cost_share_eur_per_a": annual,
+            "lcoh_eur_per_mwh": np.where(demand > 0, annual / np.where(demand > 0, demand, 1.0), np.nan),
+        },
+        index=pd.Index(consumers.consumer_id.to_numpy(), name="consumer_id"),
+    )
+    logger.info(
+        "Consumer shares: %d consumers, LCOH %.1f–%.1f €/MWh (median %.1f)",
+        len(out),
+        out.lcoh_eur_per_mwh.min(),
+        out.lcoh_eur_per_mwh.max(),
+        out.lcoh_eur_per_mwh.median(),
     )
     return out
 

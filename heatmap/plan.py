@@ -491,6 +491,21 @@ def plan_from_scenario(
             losses_mwh_per_a=None if year is None else year.totals["losses_mwh"],
         )
         origins = economics.money_origins(scn, money, seller_prices_eur_per_mwh=sellers)
+        served = routed.cons_routed.index.isin(sim.consumers.consumer_id)
+        shares = economics.consumer_shares(
+            edges,
+            sim.pipes.groupby("edge_id").q_loss_kw.sum(),
+            pd.DataFrame(
+                {
+                    "consumer_id": routed.cons_routed.index[served],
+                    "node": routed.consumer_node[served],
+                    "peak_load_kw": routed.cons_routed.peak_load_kw.to_numpy()[served],
+                    "annual_demand_mwh": routed.cons_routed.annual_demand_mwh.to_numpy()[served],
+                }
+            ),
+            figures,
+            scn.economics,
+        )
         tables = outputs.plan_tables(
             src=src,
             cons=cons,
@@ -503,6 +518,7 @@ def plan_from_scenario(
             left_out=loaded.left_out | {"not_economic": _not_economic(routed)},
             own_peak=case.service,
             max_service_length_m=st.max_service_length_m,
+            shares=shares,
         )
         plan = Plan(
             scn,

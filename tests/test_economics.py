@@ -149,3 +149,48 @@ def test_the_terminal_names_each_default_price():
     assert "NPV rests on the default economics.heat_price_eur_per_mwh = 80 €/MWh; give it in the scenario" in text
     assert "economics.heat_cost_eur_per_mwh" not in text  # given
     assert "economics.discount_rate" not in text  # given, under its old name
+
+
+def test_consumer_shares_by_hand():
+    # Source 0 → junction 1 (trunk, 60 k€, 6 kW lost) → consumers A (node 2, 100 kW) and B (node 3, 300 kW) by their
+    # service pipes (10 k€ / 1 kW and 20 k€ / 3 kW). A pays its service and a quarter of the trunk, B the rest.
+    econ = Economics(discount_rate=0.0, lifetime_a=20, om_fraction_per_a=0.01)
+    edges = pd.DataFrame(
+        {
+            "edge_id": [0, 1, 2],
+            "from_node": [0, 1, 1],
+            "to_node": [1, 2, 3],
+            "depth": [1, 2, 2],
+            "cost_eur": [60_000.0, 10_000.0, 20_000.0],
+        }
+    )
+    loss_kw = pd.Series([6.0, 1.0, 3.0], index=[0, 1, 2])
+    consumers = pd.DataFrame(
+        {"consumer_id": ["A", "B"], "node": [2, 3], "peak_load_kw": [100.0, 300.0], "annual_demand_mwh": [200.0, 600.0]}
+    )
+    figures = {
+        "heat_losses_mwh_per_a": 87.6,  # the 10 kW all year
+        "annuity_factor": 0.05,
+        "pumping_cost_eur_per_a": 400.0,
+        "heat_purchase_cost_eur_per_a": 8876.0,
+    }
+    s = economics.consumer_shares(edges, loss_kw, consumers, figures, econ)
+    assert s.loc["A", "capex_share_eur"] == pytest.approx(10_000 + 15_000)
+    assert s.loc["B", "capex_share_eur"] == pytest.approx(20_000 + 45_000)
+    assert s.loc["A", "trunk_share_eur"] == pytest.approx(15_000)
+    assert s.loc["A", "loss_share_mwh_per_a"] == pytest.approx((1 + 1.5) * 8.76)  # its pipe + a quarter of 6 kW
+    heat_a = (200 + 2.5 * 8.76) / (800 + 87.6)
+    assert s.loc["A", "annual_cost_share_eur_per_a"] == pytest.approx(25_000 * 0.06 + 100 + 8876 * heat_a)
+    assert s.loc["A", "lcoh_eur_per_mwh"] == pytest.approx(s.loc["A", "annual_cost_share_eur_per_a"] / 200)
+
+
+def test_consumer_shares_add_up_to_the_plan_totals(bundled_plan):
+    c = bundled_plan.consumers[bundled_plan.consumers.connected]
+    f = bundled_plan.figures
+    assert c.capex_share_eur.sum() == pytest.approx(f["capex_eur"], rel=1e-9)
+    assert c.loss_share_mwh_per_a.sum() == pytest.approx(f["heat_losses_mwh_per_a"], rel=1e-9)
+    assert c.annual_cost_share_eur_per_a.sum() == pytest.approx(f["annual_cost_eur_per_a"], rel=1e-9)
+    assert (c.trunk_share_eur >= -1e-6).all() and (c.service_cost_eur > 0).all()
+    assert (c.trunk_share_eur + c.service_cost_eur).to_numpy() == pytest.approx(c.capex_share_eur.to_numpy())
+    # the plan's LCOH is the consumers' cost over their heat (no year of operation: heat sold = delivered)
+    assert c.annual_cost_share_eur_per_a.sum() / c.annual_demand_mwh.sum() == pytest.approx(f["lcoh_eur_per_mwh"])

@@ -71,6 +71,7 @@ def plan_tables(
     left_out: dict[str, list[str]],
     own_peak: pd.DataFrame,
     max_service_length_m: float,
+    shares: pd.DataFrame | None = None,
 ) -> PlanTables:
     """Shape the stages' results into the plan's layers.
 
@@ -97,6 +98,8 @@ def plan_tables(
         (:func:`heatmap.network.hydraulics.service_at_own_peak`).
     max_service_length_m
         Longest service pipe (tells consumers too far from every street from those cut off from the sources).
+    shares
+        Each connected consumer's share of the costs (:func:`heatmap.economics.consumer_shares`), by id.
 
     Returns
     -------
@@ -186,6 +189,10 @@ def plan_tables(
         consumers[col] = sc[src_col].reindex(consumers.consumer_id).to_numpy()
     own = own_peak.set_index("consumer_id").reindex(consumers.consumer_id)
     consumers["dp_own_peak_bar"] = own.dp_bar.to_numpy()
+    if shares is not None:
+        for col in ("trunk_share_eur", "capex_share_eur", "loss_share_mwh_per_a", "annual_cost_share_eur_per_a"):
+            consumers[col] = shares[col].reindex(consumers.consumer_id).to_numpy()
+        consumers["lcoh_eur_per_mwh"] = shares.lcoh_eur_per_mwh.reindex(consumers.consumer_id).to_numpy()
     consumers["service_v_own_peak_m_per_s"] = own.v_m_per_s.to_numpy()
     ss = sim.sources.set_index("source_id")
     sources = src.copy()
@@ -303,6 +310,7 @@ def plan_summary(plan: PlanLike, *, partial: bool = False) -> dict[str, Any]:
         "figures": plan.figures,
         "economics": getattr(plan, "money", {}),
         "network_design": getattr(plan, "design", {}),
+        "consumer_costs": _consumer_costs(c),
         "design_load_kw": float(c.q_design_kw.sum(min_count=1)),
         "peak_load_undiversified_kw": float(c.peak_load_kw[c.connected.astype(bool)].sum()),
         "energy_balance": plan.energy_balance,
@@ -316,6 +324,22 @@ def plan_summary(plan: PlanLike, *, partial: bool = False) -> dict[str, Any]:
     if year is not None:
         summary["operation"] = operation_summary(year)
     return _jsonable(summary)
+
+
+def _consumer_costs(c: pd.DataFrame) -> dict[str, Any]:
+    """Summarise the connected consumers' cost shares: their sums (the plan's totals) and the spread of their LCOH."""
+    if "lcoh_eur_per_mwh" not in c:
+        return {}
+    on = c[c.connected.astype(bool)]
+    lcoh = on.lcoh_eur_per_mwh
+    dearest = on.nlargest(5, "lcoh_eur_per_mwh")
+    return {
+        "capex_shares_sum_eur": float(on.capex_share_eur.sum()),
+        "loss_shares_sum_mwh_per_a": float(on.loss_share_mwh_per_a.sum()),
+        "annual_cost_shares_sum_eur_per_a": float(on.annual_cost_share_eur_per_a.sum()),
+        "lcoh_eur_per_mwh": {"min": lcoh.min(), "median": lcoh.median(), "max": lcoh.max()},
+        "dearest": dict(zip(dearest.consumer_id.astype(str), dearest.lcoh_eur_per_mwh, strict=True)),
+    }
 
 
 def operation_summary(year: Any) -> dict[str, Any]:
@@ -627,7 +651,7 @@ def format_summary(summary: dict[str, Any], *, assumptions: bool = False) -> str
         figure("Pumping", f.get("pumping_power_kw"), ",.0f", "kW", extra=f", {pumping_energy}"),
         figure("Linear heat density", f.get("linear_heat_density_mwh_per_m_a"), ",.2f", "MWh/m/a"),
         figure("Capex", f.get("capex_eur"), ",.2f", "M€", scale=1e6),
-        figure("LCOH", f.get("lcoh_eur_per_mwh"), ",.1f", "€/MWh"),
+        figure("LCOH", f.get("lcoh_eur_per_mwh"), ",.1f", "€/MWh", extra=_lcoh_spread(summary.get("consumer_costs"))),
         figure("NPV", f.get("npv_eur"), ",.2f", "M€", scale=1e6),
         figure("Energy balance residual", eb.get("residual_relative"), ".1e", "(|Q_src − Q_cons − Q_loss| / Q_src)"),
     ]
@@ -652,6 +676,15 @@ def format_summary(summary: dict[str, Any], *, assumptions: bool = False) -> str
         lines += ["", "Assumptions (value, from scenario or default):"]
         lines += [f"  {a['key']} = {a['value']}  [{a['source']}]" for a in summary.get("assumptions") or []]
     return "\n".join(lines)
+
+
+def _lcoh_spread(costs: Mapping[str, Any] | None) -> str:
+    """Say after the plan's LCOH how it spreads over the consumers (their shares: economics.consumer_shares)."""
+    spread = (costs or {}).get("lcoh_eur_per_mwh") or {}
+    if not all(isinstance(spread.get(k), int | float) for k in ("min", "median", "max")):
+        return ""
+    lo, mid, hi = (_number(spread[k], ",.1f") for k in ("min", "median", "max"))
+    return f" (per consumer {lo}–{hi}, median {mid})"
 
 
 def _design_note(d: Mapping[str, Any]) -> str:
