@@ -42,6 +42,7 @@ from heatmap.scenario import (
     BboxStreets,
     Design,
     GraphmlStreets,
+    LinesStreets,
     NoStreets,
     Operation,
     PbfStreets,
@@ -286,6 +287,13 @@ def _streets(scn: Scenario, st: Streets, crs: CRS) -> gpd.GeoDataFrame | None:
     """Read the street segments the scenario names, in the plan's CRS (``None`` for ``streets.source: none``)."""
     if isinstance(st, NoStreets):
         return None
+    if isinstance(st, LinesStreets):
+        lines = links.read_lines(st.path, layer=st.layer, crs=crs, what="street lines")
+        factor = {"street": scn.links.cost_factors.street}  # a 'surface' column of a street file is its own
+        street = links.drawn_links(
+            lines.drop(columns="surface", errors="ignore"), cost_factors=factor, default_surface="street"
+        )
+        return links.combine(None, [street], snap_m=scn.links.snap_m)
     if isinstance(st, PbfStreets):
         G = streets.graph_from_pbf(st.path, network_type=st.network_type)
     elif isinstance(st, XmlStreets):

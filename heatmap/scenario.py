@@ -208,6 +208,18 @@ class PolygonStreets(_StreetsBase):
     network_type: NetworkType = _f("driving+service", NETWORK_TYPE_DOC)
 
 
+class LinesStreets(_StreetsBase):
+    """Street centre lines or a utility's trench map from any line layer (GeoPackage, GeoJSON, Shapefile).
+
+    The lines are split where they cross or touch, so every crossing is a junction (as drawn links are); each is
+    priced as a street trench (``links.cost_factors.street``).
+    """
+
+    source: Literal["lines"] = _f("lines", "lines: a line layer of street centre lines or trenches (GPKG/GeoJSON/SHP)")
+    path: FilePath = _f(..., "the line file")
+    layer: str | None = _f(None, "layer of that file (a GeoPackage with several)")
+
+
 class NoStreets(_StreetsBase):
     """No streets: the candidate routes are the ``links`` only (inside an industrial park)."""
 
@@ -221,6 +233,7 @@ STREET_SOURCES: dict[str, type[_StreetsBase]] = {
     "place": PlaceStreets,
     "bbox": BboxStreets,
     "polygon": PolygonStreets,
+    "lines": LinesStreets,
     "none": NoStreets,
 }
 """The street sources by ``streets.source``; each has its own keys."""
@@ -233,7 +246,7 @@ def _default_street_source(value: Any) -> Any:
 
 
 Streets = Annotated[
-    PbfStreets | XmlStreets | GraphmlStreets | PlaceStreets | BboxStreets | PolygonStreets | NoStreets,
+    PbfStreets | XmlStreets | GraphmlStreets | PlaceStreets | BboxStreets | PolygonStreets | LinesStreets | NoStreets,
     Field(discriminator="source"),
     BeforeValidator(_default_street_source),
 ]

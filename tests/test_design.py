@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import run_cli
+from conftest import BUNDLED_SCENARIO, run_cli
 
 from heatmap.network import design, design_heuristic, design_milp, sizing
 
@@ -388,3 +388,28 @@ def route_cost_from_pipes(plan, trench_eur_per_m, pipe_eur_per_kw_m):
         load = sum(peak[load_at[v]] for v in below if v in load_at)
         total += row.length_m * row.cost_factor * (trench_eur_per_m + pipe_eur_per_kw_m * load)
     return total
+
+
+def test_streets_from_a_line_layer_plan_like_the_osm_streets(bundled_plan, tmp_path):
+    # A municipality's street centre lines: the bundled plan's street layer written as a GeoPackage (EPSG:3067), the
+    # plan's consumers as a file; planned again from those, it reaches the same consumers along routes of about the
+    # same length (measured: 22.57 km against 24.05 km, the lines noded at every crossing, 508 segments against 446).
+    from heatmap.plan import plan_from_scenario
+    from heatmap.scenario import scenario_from_file
+
+    bundled_plan.streets[["name", "geometry"]].to_file(tmp_path / "centre_lines.gpkg", engine="pyogrio")
+    c = bundled_plan.consumers
+    c[["consumer_id", "annual_demand_mwh", "peak_load_kw", "geometry"]].rename(columns={"consumer_id": "id"}).to_file(
+        tmp_path / "buildings.gpkg", engine="pyogrio"
+    )
+    data = yaml.safe_load(BUNDLED_SCENARIO.read_text())
+    data["streets"] = {"source": "lines", "path": str(tmp_path / "centre_lines.gpkg"), "max_service_length_m": 150}
+    data["sources"]["path"] = str(BUNDLED_SCENARIO.parent / data["sources"]["path"])
+    data["consumers"] = {"path": str(tmp_path / "buildings.gpkg")}
+    (tmp_path / "lines.yaml").write_text(yaml.safe_dump(data, allow_unicode=True))
+    plan = plan_from_scenario(scenario_from_file(tmp_path / "lines.yaml"))
+    assert plan.ok, plan.violations
+    assert set(plan.consumers.consumer_id[plan.consumers.connected]) == set(c.consumer_id[c.connected])
+    # crossings in the lines (bridges over streets too) become junctions: more segments, routes of about the length
+    assert len(plan.streets) >= len(bundled_plan.streets)
+    assert plan.figures["route_length_m"] == pytest.approx(bundled_plan.figures["route_length_m"], rel=0.10)
