@@ -594,7 +594,9 @@ def _route(
     else:
         problem = _design_problem(scn, cand, src, cons, src_nodes, con_nodes, curve=curve)
         d = scn.design
-        result = design_heuristic.heuristic_design(problem, bound_time_s=d.bound_time_limit_s)
+        result = design_heuristic.heuristic_design(
+            problem, bound_time_s=d.bound_time_limit_s, local_search_moves=d.local_search_moves
+        )
         if method == "optimal" and not result.gap <= d.mip_gap:  # the MILP goes on from it (NaN gap: no bound)
             result = design_milp.optimal_design(
                 problem, time_limit_s=d.time_limit_s, mip_rel_gap=d.mip_gap, start=result

@@ -813,6 +813,13 @@ class Design(SettingsModel):
         20.0, "optimal: the MILP's wall-clock limit (the best plan and its bound are kept)", gt=0, le=86400
     )
     mip_gap: float = _f(0.005, "optimal: the relative gap to the proven bound at which the MILP stops", ge=0.0, le=1.0)
+    local_search_moves: int = _f(
+        2000,
+        "heuristic: moves of a subtree of the best tree to a cheaper place tried at most (a local search, in a "
+        "seeded order: the same scenario gives the same plan)",
+        ge=0,
+        le=10_000_000,
+    )
     bound_time_limit_s: float = _f(
         30.0,
         "heuristic: time for its lower bound, the LP relaxation (HiGHS; about 8 s at 10,000 consumers here); where "

@@ -198,7 +198,12 @@ def _steiner_start(ix: design.ProblemIndex, reach: np.ndarray) -> design.Forest:
 
 
 def heuristic_design(
-    problem: design.DesignProblem, *, rounds: int = 30, bound: bool = True, bound_time_s: float = 30.0
+    problem: design.DesignProblem,
+    *,
+    rounds: int = 30,
+    bound: bool = True,
+    bound_time_s: float = 30.0,
+    local_search_moves: int = 2000,
 ) -> design.Design:
     """design.Design the network by dynamic slope scaling from a Steiner and a shortest-path start.
 
@@ -212,6 +217,8 @@ def heuristic_design(
         Compute a lower bound (the MILP's LP relaxation, HiGHS: :func:`lp_bound`) so the design carries its gap.
     bound_time_s
         Time limit of the LP.
+    local_search_moves
+        Moves of subtrees to cheaper places tried on the best tree found at most (:func:`_relocate`).
 
     Returns
     -------
@@ -252,14 +259,150 @@ def heuristic_design(
             slope[used] = design.edge_costs(ix, curve, edge_load)[used] / edge_load[used]
             tree = _select(ix, _shortest_path_forest(ix, slope, offset, reach), curve, reach)
     assert best is not None
+    tree = _relocate(ix, best[2], curve, moves=local_search_moves)
     t1 = time.perf_counter()
-    result = design.to_design(ix, best[2], curve, method="heuristic", status="heuristic")
+    result = design.to_design(ix, tree, curve, method="heuristic", status="heuristic")
     result.time_s = {"heuristic": t1 - t0}
     if bound:
         result.bound_eur = design_milp.lp_bound(ix, curve, time_limit_s=bound_time_s)
         result.time_s["bound"] = time.perf_counter() - t1
     logger.info("Heuristic design (best from the %s start): %s", best[1], result.describe())
     return result
+
+
+def _relocate(ix: design.ProblemIndex, tree: design.Forest, curve: design.CostCurve, *, moves: int) -> design.Forest:
+    """Move subtrees to where they cost less, until no move pays or ``moves`` have been tried (a local search).
+
+    A move takes the subtree below a node ``v`` (a consumer's node or a branching node) with its load ``L`` off the
+    tree, with the path above it that only it needed, and joins it again by the cheapest path from any node of the
+    rest of the tree (one Dijkstra run from ``v`` over the nodes off the tree, each edge priced at load ``L``),
+    where that path plus ``L`` × the per-kW slopes of the edges upstream of the joining point (and a source's
+    overload penalty) costs less than what the move saves. A move so found is made only where the whole tree,
+    priced again, costs less. Moves are tried in a seeded order: the same problem gives the same tree.
+    """
+    t0 = time.perf_counter()
+    state = _TreeState(ix, tree, curve)
+    rng = np.random.default_rng(0)
+    tried = made = 0
+    improved = True
+    while improved and tried < moves:
+        improved = False
+        for v in rng.permutation(state.key_nodes()):
+            if tried >= moves:
+                break
+            if state.tree.parent[v] < 0:
+                continue
+            tried += 1
+            moved = _relocation(state, int(v))
+            if moved is not None:
+                state = _TreeState(ix, moved, curve)
+                made += 1
+                improved = True
+    logger.info("Local search: %d moves made of %d tried in %.2f s", made, tried, time.perf_counter() - t0)
+    return state.tree
+
+
+class _TreeState:
+    """A forest with what moves on it need: loads, costs, per-kW slopes up to the source, an Euler tour."""
+
+    def __init__(self, ix: design.ProblemIndex, tree: design.Forest, curve: design.CostCurve):
+        self.ix, self.tree, self.curve = ix, tree, curve
+        n = ix.n
+        self.is_src = np.zeros(n, dtype=bool)
+        self.is_src[ix.src_node] = True
+        self.edge_load, _ = design.edge_loads(ix, tree)
+        self.cost = design.edge_costs(ix, curve, self.edge_load)
+        self.objective = float(self.cost.sum()) + _penalty(ix, tree, curve)
+        self.on = tree.parent >= 0
+        self.children = np.bincount(tree.parent[self.on], minlength=n)
+        self.terminal = self.is_src.copy()
+        self.terminal[ix.con_node[tree.connected]] = True
+        k = curve.segment_of(self.edge_load, ix.weight_m, ix.length_m)
+        slope = ix.weight_m * curve.capex_eur_per_kw_m[k] + ix.length_m * curve.loss_eur_per_kw_m[k]
+        step = np.zeros(n)
+        step[self.on] = slope[tree.parent_edge[self.on]]
+        self.slope_up = design.path_sums(tree.parent, step)  # € per kW more from each node up to its source
+        self.tin, self.tout = _euler(tree.parent)
+        self.arc_a = np.concatenate([ix.ea, ix.eb])
+        self.arc_b = np.concatenate([ix.eb, ix.ea])
+        self.arc_e = np.concatenate([np.arange(len(ix.ea)), np.arange(len(ix.ea))])
+
+    def key_nodes(self) -> np.ndarray:
+        """Nodes whose subtree a move may take: consumers' and branching nodes on the tree."""
+        return np.flatnonzero(self.on & (self.terminal | (self.children >= 2)))
+
+
+def _penalty(ix: design.ProblemIndex, tree: design.Forest, curve: design.CostCurve) -> float:
+    """Return the overload penalty of a forest (:func:`heatmap.network.design.overload_eur_per_kw`)."""
+    over = np.maximum(design.source_loads(ix, tree) - ix.src_cap, 0.0).sum()
+    return float(over) * design.overload_eur_per_kw(ix, curve) if over > 0 else 0.0
+
+
+def _euler(parent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return entry and exit times of a depth-first walk of a forest (the subtree of v: tin in [tin[v], tout[v]))."""
+    n = len(parent)
+    kids: list[list[int]] = [[] for _ in range(n)]
+    for child in np.flatnonzero(parent >= 0).tolist():
+        kids[int(parent[child])].append(child)
+    tin = np.zeros(n, dtype=np.int64)
+    tout = np.zeros(n, dtype=np.int64)
+    clock = 0
+    for root in np.flatnonzero(parent < 0).tolist():
+        stack = [(root, 0)]
+        while stack:
+            node, i = stack.pop()
+            if i == 0:
+                tin[node] = clock
+                clock += 1
+            if i < len(kids[node]):
+                stack.append((node, i + 1))
+                stack.append((kids[node][i], 0))
+            else:
+                tout[node] = clock
+    return tin, tout
+
+
+def _relocation(state: _TreeState, v: int) -> design.Forest | None:
+    """Return the tree with the subtree below ``v`` moved to its cheapest place (``None``: no move pays)."""
+    ix, tree, curve = state.ix, state.tree, state.curve
+    load = state.edge_load[tree.parent_edge[v]]
+    if load <= 0:
+        return None
+    # the path above v that only its subtree needs: up while the node above is a Steiner node of one child
+    removed = [int(tree.parent_edge[v])]
+    freed = []
+    p = int(tree.parent[v])
+    while not state.terminal[p] and state.children[p] == 1 and tree.parent[p] >= 0:
+        removed.append(int(tree.parent_edge[p]))
+        freed.append(p)
+        p = int(tree.parent[p])
+    saving = float(state.cost[removed].sum()) + load * state.slope_up[p]
+    below = (state.tin >= state.tin[v]) & (state.tin < state.tout[v])
+    rest = (state.on & ~below) | state.is_src
+    rest[freed] = False
+    # Dijkstra from v over the nodes off the rest of the tree: a rest node (a source too) only ends a path, and the
+    # path is laid from it to v (so nothing enters a source)
+    blocked = below.copy()
+    blocked[v] = False
+    ok = ~rest[state.arc_a] & ~blocked[state.arc_a] & ~blocked[state.arc_b]
+    price = curve.edge_cost_eur(np.full(len(ix.ea), load), ix.weight_m, ix.length_m)[state.arc_e] + 1e-9
+    graph = sp.csr_matrix((np.where(ok, price, np.inf), (state.arc_a, state.arc_b)), shape=(ix.n, ix.n))
+    dist, pred = dijkstra(graph, directed=True, indices=v, return_predecessors=True)
+    total = np.where(rest, dist + load * state.slope_up, np.inf)
+    total[v] = np.inf
+    u = int(np.argmin(total))
+    if not np.isfinite(total[u]) or total[u] >= saving - 1e-9 * max(1.0, saving):
+        return None
+    out = design.Forest(tree.parent.copy(), tree.parent_edge.copy(), tree.connected.copy())
+    out.parent[freed] = -1
+    w = u
+    while w != v:
+        prev = int(pred[w])
+        out.parent[prev] = w
+        w = prev
+    out.parent_edge = design.edges_of(ix, out.parent)
+    cost = float(design.edge_costs(ix, curve, design.edge_loads(ix, out)[0]).sum()) + _penalty(ix, out, curve)
+    return out if cost < state.objective - 1e-9 * max(1.0, abs(state.objective)) else None
 
 
 def _capacity_feasible(
