@@ -291,9 +291,15 @@ def concepts(scenario: Path, out_dir: Path, verbose: int, quiet: bool) -> None:
     with _answer_errors():
         plan = None
         if plan_scn is not None:
+            from heatmap._errors import HeatmapError
             from heatmap.plan import plan_from_scenario
 
-            plan = plan_from_scenario(plan_scn)
+            try:
+                plan = plan_from_scenario(plan_scn)
+            except HeatmapError as exc:  # name the plan scenario file the message is about (not a study's own)
+                if Path(scenario).resolve() == Path(str(scn.network.plan)).resolve():
+                    raise
+                raise type(exc)(f"network.plan ({scn.network.plan}): {exc}") from None
         study = run_concepts(scn, plan=plan)
         written = write_concepts(study, out_dir)
     if not quiet:

@@ -115,28 +115,18 @@ def _check_bbox(value: Any) -> Any:
 def _check_crs(value: Any) -> Any:
     if value is None or not isinstance(value, str):
         return value  # the type check answers
-    from pyproj import CRS
-    from pyproj.exceptions import CRSError
+    from heatmap.io.crs import crs_problem
 
-    try:
-        crs = CRS.from_user_input(value)
-    except CRSError as exc:
-        raise ValueError(
-            f"is {value!r}, which pyproj does not know ({str(exc).splitlines()[0]}); give an EPSG code such as "
-            f"EPSG:3067 (Finland) or leave it out to choose one"
-        ) from None
-    if not crs.is_projected:
-        raise ValueError(
-            f"is {value!r}, which is geographic (degrees); give a metric (projected) CRS such as EPSG:3067"
-        )
-    unit = crs.axis_info[0].unit_name if crs.axis_info else ""
-    if unit not in ("metre", "meter"):
-        raise ValueError(f"is {value!r}, whose unit is {unit or 'unknown'}; give a CRS in metres such as EPSG:3067")
+    problem = crs_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
     return value
 
 
 FilePath = Annotated[Path, BeforeValidator(_to_path)]
 Id = Annotated[str, BeforeValidator(_to_id)]
+WorkingCrs = Annotated[str, BeforeValidator(_check_crs)]
+"""A working CRS: known, projected and in metres (its scale at the study area: :func:`heatmap.io.crs.check_scale`)."""
 
 
 class StudyArea(SettingsModel):
@@ -145,7 +135,7 @@ class StudyArea(SettingsModel):
     bbox: Annotated[list[float] | None, BeforeValidator(_check_bbox)] = _f(
         None, "[west, south, east, north] in degrees (EPSG:4326); default: the extent of the street data"
     )
-    crs: Annotated[str | None, BeforeValidator(_check_crs)] = _f(
+    crs: WorkingCrs | None = _f(
         None,
         "metric CRS for all geometry work, accepted where its scale error over the study area is below 1 %; "
         "default: EPSG:3067 in Finland, else the local UTM zone",

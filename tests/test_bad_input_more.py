@@ -207,3 +207,128 @@ def test_a_huge_value_is_quoted_cut_and_refused_in_seconds(tmp_path):
     assert "'temperatures.supply_c'" in result.stderr and " characters)\n" in result.stderr
     assert len(result.stderr) < 5000, len(result.stderr)
     assert not (tmp_path / "out").exists()
+
+
+# ------------------------------------------------- the rest of issue 19: wrong results, messages, fall-backs ---
+STUDY = Path(__file__).parents[1] / "data" / "scenarios" / "kip.yaml"
+
+
+def _study(folder: Path, edit=lambda text: text) -> Path:
+    """The bundled KIP study with its data paths made absolute, its text changed by ``edit``."""
+    text = STUDY.read_text(encoding="utf-8").replace("../kip/", f"{STUDY.parents[1] / 'kip'}/")
+    path = folder / "study.yaml"
+    path.write_text(edit(text), encoding="utf-8")
+    return path
+
+
+def _concepts_with_plan(folder: Path, change_plan) -> Path:
+    """The KIP study's concepts as a concept scenario whose network.plan is its network, changed by ``change_plan``."""
+    from kip_derived import derived_data
+
+    network = derived_data("network")
+    change_plan(network)
+    plan_path = folder / "network.yaml"
+    plan_path.write_text(yaml.safe_dump(network, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    concepts = derived_data("concepts")
+    concepts["network"]["plan"] = str(plan_path)
+    path = folder / "concepts.yaml"
+    path.write_text(yaml.safe_dump(concepts, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def _web_mercator(data: dict) -> None:
+    data["study_area"]["crs"] = "EPSG:3857"
+
+
+def _crs(crs: str):
+    return lambda m: m["settings"].update(crs=crs)
+
+
+DISTORTS = "EPSG:3857 distorts lengths by 127% at the study area"
+# Each case: (folder) -> (command without --out, words the message must hold)
+MORE_CASES = {
+    # 1: a working CRS not true to scale, one check for every command
+    "matches: crs EPSG:3857 in Finland": lambda d: (
+        ["matches", _matching_scenario(d, _crs("EPSG:3857"))],
+        ["matching.yaml: 'settings.crs' " + DISTORTS, "give EPSG:3067"],
+    ),
+    "matches: crs in degrees": lambda d: (
+        ["matches", _matching_scenario(d, _crs("EPSG:4326"))],
+        ["matching.yaml, line", "'settings.crs' is 'EPSG:4326', which is geographic"],
+    ),
+    "matches: crs unknown": lambda d: (
+        ["matches", _matching_scenario(d, _crs("EPSG:999999"))],
+        ["'settings.crs' is 'EPSG:999999', which pyproj does not know"],
+    ),
+    "matches: crs in feet": lambda d: (
+        ["matches", _matching_scenario(d, _crs("EPSG:2263"))],
+        ["'settings.crs' is 'EPSG:2263', whose unit is US survey foot"],
+    ),
+    **{
+        f"{command}: a study's crs EPSG:3857": lambda d, command=command: (
+            [command, _study(d, lambda t: t.replace("crs: EPSG:3067", "crs: EPSG:3857"))],
+            ["study.yaml: 'crs' " + DISTORTS, "give EPSG:3067"],
+        )
+        for command in ("plan", "concepts", "matches", "study")
+    },
+    "study: crs in degrees": lambda d: (
+        ["study", _study(d, lambda t: t.replace("crs: EPSG:3067", "crs: EPSG:4326"))],
+        ["study.yaml, line 11: 'crs' is 'EPSG:4326', which is geographic"],
+    ),
+    "concepts: its plan's crs EPSG:3857": lambda d: (
+        ["concepts", _concepts_with_plan(d, _web_mercator)],
+        ["network.plan (", "network.yaml): 'study_area.crs' " + DISTORTS, "or leave 'study_area.crs' out"],
+    ),
+}
+
+
+def folder_bytes(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def earlier_output(tmp_path_factory) -> Path:
+    """A folder holding an earlier run's output (a matching run: a few seconds, written by the tool itself)."""
+    folder = tmp_path_factory.mktemp("earlier")
+    out = folder / "out"
+    result = run_cli("matches", _matching_scenario(folder), "--out", out, "-q")
+    assert result.exit_code == 0, result.output
+    return out
+
+
+@pytest.mark.parametrize("case", sorted(MORE_CASES))
+def test_wrong_results_and_misleading_messages_are_answered(case, tmp_path, earlier_output):
+    """Each case: exit code 2, a message naming the file, key or feature, no traceback, the earlier output kept."""
+    import shutil
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    args, words = MORE_CASES[case](folder)
+    out = tmp_path / "out"
+    shutil.copytree(earlier_output, out)
+    before = folder_bytes(out)
+    started = time.monotonic()
+    result = run_cli(*args, "--out", out, "-q")
+    message = result.stderr
+    assert result.exit_code == 2, message + result.stdout
+    assert time.monotonic() - started < 60
+    for word in words:
+        assert word in message, (word, message)
+    assert "Traceback" not in message and message.startswith("error: "), message
+    assert folder_bytes(out) == before
+
+
+def test_one_check_of_the_working_crs_for_every_command():
+    """Only heatmap.io.crs measures a CRS's scale; plan, matches and a study's crs all call it."""
+    measuring = [
+        str(path.relative_to(HEATMAP))
+        for path in HEATMAP.rglob("*.py")
+        if "get_factors" in path.read_text(encoding="utf-8")
+    ]
+    assert measuring == ["io/crs.py"]
+    callers = {
+        str(path.relative_to(HEATMAP))
+        for path in HEATMAP.rglob("*.py")
+        if re.search(r"\bcheck_scale\(", path.read_text(encoding="utf-8"))
+    }
+    assert callers == {"io/crs.py", "io/inputs.py", "energy/matching.py", "study.py"}

@@ -64,7 +64,7 @@ from heatmap._errors import InputDataError, ScenarioError
 from heatmap.economics import annuity_factor
 from heatmap.energy.energy_scenario import MAX_COP, MAX_COP_DOC, HourlyCsv, Id
 from heatmap.energy.excess_heat import availability_hourly, cop, read_presets
-from heatmap.scenario import FilePath, SettingsModel, Surface, SurfaceCostFactors
+from heatmap.scenario import FilePath, SettingsModel, Surface, SurfaceCostFactors, WorkingCrs
 
 logger = logging.getLogger(__name__)
 
@@ -120,7 +120,9 @@ class HeatPumpRule(SettingsModel):
 class MatchingSettings(SettingsModel):
     """How pairs are judged and costed; every value is reported in ``summary.json``."""
 
-    crs: str = Field("EPSG:3067", description="metric CRS of the distances and the map layer")
+    crs: WorkingCrs = Field(
+        "EPSG:3067", description="metric CRS of the distances and the map layer, true to scale (within 1 %) there"
+    )
     detour_factor: float = Field(1.3, ge=1, le=5, description="route length ÷ straight line (estimate)")
     min_route_length_m: float = Field(100.0, ge=0, description="shortest route, e.g. within one site (estimate)")
     max_route_length_m: float = Field(10_000.0, gt=0, description="longer routes are flagged infeasible")
@@ -385,8 +387,13 @@ def scenario_units(
     """
     from heatmap.demand.climate import year_index
     from heatmap.demand.profiles import hourly_load_kw
+    from heatmap.io.crs import check_scale
 
     index = year_index(scn.year)[:HOURS]
+    located = {"sources": _locations(scn, scn.sources, "sources"), "sinks": _locations(scn, scn.sinks, "sinks")}
+    lon, lat = zip(*located["sources"], *located["sinks"], strict=True)
+    where = str(scn._path) if scn._path is not None else ""
+    check_scale(scn.settings.crs, lon, lat, key="'settings.crs'", where=where, error=ScenarioError)
     presets = read_presets(scn.path(scn.presets_csv))
     base = scn.path(Path("."))
     rows, profiles = [], {}
@@ -429,7 +436,7 @@ def scenario_units(
                 ),
             }
         )
-    sources = _frame(rows, _locations(scn, scn.sources, "sources"), scn.settings.crs)
+    sources = _frame(rows, located["sources"], scn.settings.crs)
     outdoor = None
     if scn.outdoor_temperature is not None:
         t = scn.outdoor_temperature
@@ -462,7 +469,7 @@ def scenario_units(
                 "annual_mwh": float(np.minimum(load, peak).sum() / 1000),
             }
         )
-    sinks = _frame(rows, _locations(scn, scn.sinks, "sinks"), scn.settings.crs)
+    sinks = _frame(rows, located["sinks"], scn.settings.crs)
     return sources, sinks, profiles, sink_profiles
 
 
