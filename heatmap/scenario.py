@@ -1035,8 +1035,8 @@ def _message(err: ErrorDetails, root: type[BaseModel]) -> tuple[tuple, str]:
         return where["data"], f"'{key}' is {_shown(value)}; allowed: {', '.join(map(str, choices))}"
     if kind == "string_too_short":
         return where["data"], f"'{key}' must not be empty"
-    if kind == "value_error":
-        return where["data"], f"'{key}' {ctx.get('error', err['msg'])}"
+    if kind == "value_error":  # a check of the whole file (no key) names what it is about itself
+        return where["data"], f"'{key}' {ctx.get('error', err['msg'])}" if key else str(ctx.get("error", err["msg"]))
     return where["data"], f"'{shown}': {err['msg'].lower()}, got {value!r}"
 
 

@@ -236,6 +236,27 @@ def _concepts_with_plan(folder: Path, change_plan) -> Path:
     return path
 
 
+def _concepts(folder: Path, change) -> Path:
+    """The KIP study's concepts as a concept scenario without a planned network, changed by ``change(data)``."""
+    from kip_derived import derived_data
+
+    data = derived_data("concepts")
+    for key in ("plan", "plan_losses", "sink"):
+        data["network"].pop(key)
+    change(data)
+    path = folder / "concepts.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def _source(sid: str, **values):
+    """Change the concept scenario's source ``sid``."""
+    return lambda data: next(s for s in data["sources"] if s["id"] == sid).update(values)
+
+
+HEAT_PUMP = {"capacity_kw": 5000, "eta": 0.5, "cost_eur_per_kw": 700}
+
+
 def _web_mercator(data: dict) -> None:
     data["study_area"]["crs"] = "EPSG:3857"
 
@@ -274,6 +295,34 @@ MORE_CASES = {
     "study: crs in degrees": lambda d: (
         ["study", _study(d, lambda t: t.replace("crs: EPSG:3067", "crs: EPSG:4326"))],
         ["study.yaml, line 11: 'crs' is 'EPSG:4326', which is geographic"],
+    ),
+    # 2: a heat pump that would never lift: its source is as hot as the hottest supply or hotter
+    "concepts: a heat pump on a source hotter than the supply": lambda d: (
+        ["concepts", _concepts(d, _source("electrolyser_heat", temperature_c=120))],
+        [
+            "concepts.yaml: sources[electrolyser_heat].heat_pump: the source's heat at 120 °C is not below",
+            "the network's hottest supply temperature (115 °C, the heating curve's max_c)",
+            "leave out heat_pump",
+        ],
+    ),
+    "concepts: a heat pump on a preset source hotter than the supply": lambda d: (
+        ["concepts", _concepts(d, _source("boliden_roaster_steam", heat_pump=HEAT_PUMP))],
+        [
+            "sources[boliden_roaster_steam].heat_pump: the source's heat at 180 °C is not below",
+            "its preset's, roaster_steam",
+        ],
+    ),
+    "study: a heat pump on a source as hot as the supply": lambda d: (
+        [
+            "study",
+            _study(
+                d,
+                lambda t: t.replace(
+                    "    heat_pump: {capacity_kw: 7000", "    temperature_c: 115\n    heat_pump: {capacity_kw: 7000"
+                ),
+            ),
+        ],
+        ["study.yaml (concepts of the study)", "sources[electrolyser_heat].heat_pump: the source's heat at 115 °C"],
     ),
     "concepts: its plan's crs EPSG:3857": lambda d: (
         ["concepts", _concepts_with_plan(d, _web_mercator)],
