@@ -257,6 +257,29 @@ def _source(sid: str, **values):
 HEAT_PUMP = {"capacity_kw": 5000, "eta": 0.5, "cost_eur_per_kw": 700}
 
 
+def _hours_csv(folder: Path, start: str, rows: int, column: str = "t_out_c", value: float = 5.0) -> Path:
+    """An hourly CSV of ``rows`` hours from ``start`` (a time column and one value column)."""
+    path = folder / f"hours_{rows}.csv"
+    times = pd.date_range(start, periods=rows, freq="h").strftime("%Y-%m-%dT%H:%M")
+    pd.DataFrame({"time": times, column: value}).to_csv(path, index=False)
+    return path
+
+
+def _shuffled(path: Path) -> Path:
+    """The hourly CSV with its second and third hour swapped."""
+    lines = path.read_text().splitlines()
+    lines[2], lines[3] = lines[3], lines[2]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _temperatures(data: dict, path: Path) -> None:
+    data["outdoor_temperature"]["csv"] = str(path)
+
+
+PBF = Path(__file__).parents[1] / "data" / "helsinki_centre.osm.pbf"
+
+
 def _web_mercator(data: dict) -> None:
     data["study_area"]["crs"] = "EPSG:3857"
 
@@ -324,6 +347,46 @@ MORE_CASES = {
         ],
         ["study.yaml (concepts of the study)", "sources[electrolyser_heat].heat_pump: the source's heat at 115 °C"],
     ),
+    # 3: an hourly file that is not the hours of the year
+    "demand: 8784 hours for a year that is no leap year": lambda d: (
+        ["demand", PBF, "--temperatures", _hours_csv(d, "2023-01-01", 8784)],
+        [
+            "hours_8784.csv: outdoor-temperature file holds 8784 rows, from 2023-01-01 00:00 to 2024-01-01 23:00",
+            "2023 has 8760 hours, 1 January 00:00 to 31 December 23:00",
+            "8784 rows are a leap year's hours, and 2023 is no leap year",
+        ],
+    ),
+    "demand: a year of hours from July": lambda d: (
+        ["demand", PBF, "--temperatures", _hours_csv(d, "2023-07-01", 8760)],
+        ["holds 8760 rows, from 2023-07-01 00:00 to 2024-06-29 23:00", "one calendar year"],
+    ),
+    "demand: hours out of order": lambda d: (
+        ["demand", PBF, "--temperatures", _shuffled(_hours_csv(d, "2023-01-01", 8760))],
+        ["hours_8760.csv: line 3 is not one hour after line 2"],
+    ),
+    "matches: 8784 hours of temperature for 2023": lambda d: (
+        ["matches", _matching_scenario(d, lambda m: _temperatures(m, _hours_csv(d, "2023-01-01", 8784)))],
+        [
+            "hours_8784.csv: outdoor-temperature file holds 8784 rows",
+            "from 2023-01-01 00:00 to 2023-12-31 23:00 (8760 rows)",
+            "2023 is no leap year",
+        ],
+    ),
+    "matches: a temperature year of 2021 for 2023": lambda d: (
+        ["matches", _matching_scenario(d, lambda m: _temperatures(m, _hours_csv(d, "2021-01-01", 8760)))],
+        ["hours_8760.csv: line 2 has time 2021-01-01 00:00 where 2023-01-01 00:00 is expected"],
+    ),
+    "concepts: 8784 hours of temperature for 2023": lambda d: (
+        ["concepts", _concepts(d, lambda c: _temperatures(c, _hours_csv(d, "2023-01-01", 8784)))],
+        ["hours_8784.csv: outdoor-temperature file holds 8784 rows", "2023 is no leap year"],
+    ),
+    "concepts: a leap year's 8784 hours for 2024": lambda d: (
+        [
+            "concepts",
+            _concepts(d, lambda c: c.update(year=2024) or _temperatures(c, _hours_csv(d, "2024-01-01", 8784))),
+        ],
+        ["holds 8784 rows", "from 2024-01-01 00:00 to 2024-12-31 23:00 (8760 rows, without 29 February)"],
+    ),
     "concepts: its plan's crs EPSG:3857": lambda d: (
         ["concepts", _concepts_with_plan(d, _web_mercator)],
         ["network.plan (", "network.yaml): 'study_area.crs' " + DISTORTS, "or leave 'study_area.crs' out"],
@@ -381,3 +444,13 @@ def test_one_check_of_the_working_crs_for_every_command():
         if re.search(r"\bcheck_scale\(", path.read_text(encoding="utf-8"))
     }
     assert callers == {"io/crs.py", "io/inputs.py", "energy/matching.py", "study.py"}
+
+
+def test_a_leap_years_hours_and_a_series_with_offsets_are_one_year(tmp_path):
+    from heatmap.demand.profiles import read_outdoor_temperature
+
+    assert len(read_outdoor_temperature(_hours_csv(tmp_path, "2024-01-01", 8784))) == 8784
+    local = pd.date_range("2023-01-01", periods=8760, freq="h", tz="Europe/Helsinki")  # +02:00, summer +03:00
+    path = tmp_path / "local.csv"
+    pd.DataFrame({"time": local.strftime("%Y-%m-%dT%H:%M:%S%z"), "t_out_c": 1.0}).to_csv(path, index=False)
+    assert len(read_outdoor_temperature(path)) == 8760

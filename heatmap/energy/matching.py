@@ -365,14 +365,16 @@ def _locations(scn: MatchScenario, units: Sequence[_Unit], group: str) -> list[t
     return out
 
 
-def _hourly(path: Path, column: str, *, lower: float, upper: float, what: str) -> np.ndarray:
-    """Read one year of hourly values (8760, a year without 29 February) from a CSV with a ``time`` column."""
+def _hourly(path: Path, column: str, index: pd.DatetimeIndex, *, lower: float, upper: float, what: str) -> np.ndarray:
+    """Read the scenario year's hourly values (8760, 29 February left out) from a CSV with a ``time`` column.
+
+    The file's times must be the hours of ``index`` (:func:`heatmap.demand.climate.year_index` of the scenario's
+    ``year``), as every command reads its hourly files: a file of another year, or of 8784 rows for a year that is
+    no leap year, is refused naming the file, its rows and the hours expected.
+    """
     from heatmap.demand.profiles import read_hourly
 
-    values = read_hourly(path, column, lower=lower, upper=upper, what=what).to_numpy()
-    if len(values) != HOURS:
-        raise InputDataError(f"{path}: {what} file holds {len(values)} hours; matching needs {HOURS} (no leap day)")
-    return values
+    return read_hourly(path, column, index, lower=lower, upper=upper, what=what).to_numpy()
 
 
 def scenario_units(
@@ -440,11 +442,11 @@ def scenario_units(
     outdoor = None
     if scn.outdoor_temperature is not None:
         t = scn.outdoor_temperature
-        outdoor = _hourly(scn.path(t.csv), t.column, lower=-70, upper=50, what="outdoor-temperature")
+        outdoor = _hourly(scn.path(t.csv), t.column, index, lower=-70, upper=50, what="outdoor-temperature")
     rows, sink_profiles = [], {}
     for k in scn.sinks:
         if k.profile is not None:
-            load = _hourly(scn.path(k.profile.csv), k.profile.column, lower=0, upper=1e9, what="sink profile")
+            load = _hourly(scn.path(k.profile.csv), k.profile.column, index, lower=0, upper=1e9, what="sink profile")
         elif k.annual_mwh is None:  # a sink gives annual_mwh or a profile (MatchSink)
             raise ScenarioError(f"sinks[{k.id}]: give either annual_mwh or profile")
         elif k.shape == "degree_hours":
