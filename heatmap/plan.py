@@ -304,9 +304,10 @@ def _with_links(
                 surface=lk.site_link_surface,
             )
         )
-    return links.combine(
-        street_gdf, [links.avoid(p, no_go) for p in parts], snap_m=lk.snap_m, street_cost_factor=factors["street"]
-    )
+    sites = pd.concat([src[["source_id"]].set_axis(["id"], axis=1), cons[["consumer_id"]].set_axis(["id"], axis=1)])
+    sites = gpd.GeoDataFrame(sites, geometry=[*src.geometry, *cons.geometry], crs=crs)
+    kept = links.avoid_all(parts, no_go, sites=sites, streets=street_gdf is not None and len(street_gdf) > 0)
+    return links.combine(street_gdf, kept, snap_m=lk.snap_m, street_cost_factor=factors["street"])
 
 
 def _check_source_temperatures(src: gpd.GeoDataFrame, cons: gpd.GeoDataFrame, t: Temperatures) -> None:

@@ -280,6 +280,55 @@ def _temperatures(data: dict, path: Path) -> None:
 PBF = Path(__file__).parents[1] / "data" / "helsinki_centre.osm.pbf"
 
 
+PARK_X0, PARK_Y0 = 313_000.0, 7_084_000.0  # in EPSG:3067 near Kokkola
+PARK_SITES = {"PLANT": (0, 0), "A": (150, 0), "B": (300, 0), "C": (300, 200)}
+
+
+def _park(folder: Path, no_go, *, drawn: bool = True) -> Path:
+    """A park without streets (a plant, three consumers, a drawn pipe rack, site links) with ``no_go`` polygons."""
+    import geopandas as gpd
+    from pyproj import Transformer
+    from shapely.geometry import LineString
+
+    to_lonlat = Transformer.from_crs(3067, 4326, always_xy=True).transform
+    rack = [(0, 0), (0, 80), (300, 80), (300, 200)]
+    line = LineString([(PARK_X0 + x, PARK_Y0 + y) for x, y in rack])
+    gpd.GeoDataFrame({"surface": ["pipe_rack"]}, geometry=[line], crs=3067).to_file(folder / "links.gpkg")
+    gpd.GeoDataFrame(geometry=no_go, crs=3067).to_file(folder / "no_go.gpkg")
+    rows = [{"id": "PLANT", "capacity_kw": 8000, "t_supply_c": 90}]
+    consumers = [{"id": k, "annual_demand_mwh": 4000} for k in ("A", "B", "C")]
+    for row in rows + consumers:
+        row["lon"], row["lat"] = to_lonlat(PARK_X0 + PARK_SITES[row["id"]][0], PARK_Y0 + PARK_SITES[row["id"]][1])
+    links = {"no_go_path": "no_go.gpkg", "site_to_site": True} | ({"path": "links.gpkg"} if drawn else {})
+    scenario = {
+        "name": "Park without streets",
+        "streets": {"source": "none", "max_service_length_m": 30},
+        "links": links,
+        "sources": {"inline": rows},
+        "consumers": {"inline": consumers},
+        "temperatures": {"supply_c": 90, "return_c": 50, "ground_c": 8, "min_consumer_supply_c": 70},
+    }
+    path = folder / "park.yaml"
+    path.write_text(yaml.safe_dump(scenario), encoding="utf-8")
+    return path
+
+
+def _around_every_site():
+    from shapely.geometry import box
+
+    return [box(PARK_X0 - 50, PARK_Y0 - 50, PARK_X0 + 350, PARK_Y0 + 250)]
+
+
+def _bow_tie():
+    from shapely.geometry import Polygon, box
+
+    x, y = PARK_X0 + 180, PARK_Y0 - 40
+    return [
+        box(PARK_X0 + 500, PARK_Y0, PARK_X0 + 510, PARK_Y0 + 10),
+        Polygon([(x, y), (x + 80, y + 80), (x + 80, y), (x, y + 80)]),
+    ]
+
+
 def _web_mercator(data: dict) -> None:
     data["study_area"]["crs"] = "EPSG:3857"
 
@@ -386,6 +435,25 @@ MORE_CASES = {
             _concepts(d, lambda c: c.update(year=2024) or _temperatures(c, _hours_csv(d, "2024-01-01", 8784))),
         ],
         ["holds 8784 rows", "from 2024-01-01 00:00 to 2024-12-31 23:00 (8760 rows, without 29 February)"],
+    ),
+    # 4: no-go areas named where they are the cause
+    "plan: a no-go area around every site": lambda d: (
+        ["plan", _park(d, _around_every_site(), drawn=False)],
+        [
+            "no_go.gpkg: the no-go areas ('links.no_go_path') leave out all 6 candidate links (drawn and site-to-site)",
+            "4 of the 4 sites lie inside a no-go polygon (PLANT, A, B, C)",
+        ],
+    ),
+    "plan: a no-go area around every site and the drawn links": lambda d: (
+        ["plan", _park(d, _around_every_site())],
+        ["no_go.gpkg: the no-go areas ('links.no_go_path') leave out all", "sites lie inside a no-go polygon"],
+    ),
+    "plan: a no-go polygon crossing itself": lambda d: (
+        ["plan", _park(d, _bow_tie())],
+        [
+            "no_go.gpkg: feature 2 (Self-intersection[313220 7084000]) of the no-go areas is not a valid geometry",
+            "Fix Geometries",
+        ],
     ),
     "concepts: its plan's crs EPSG:3857": lambda d: (
         ["concepts", _concepts_with_plan(d, _web_mercator)],
