@@ -329,6 +329,19 @@ def _bow_tie():
     ]
 
 
+def _catalogue(folder: Path, dn: int, column: str, value: str) -> Path:
+    """The bundled pipe catalogue with the cell of ``dn`` and ``column`` replaced by ``value``."""
+    lines = (Path(__file__).parents[1] / "data" / "pipes_en253.csv").read_text(encoding="utf-8").splitlines()
+    col = lines[0].split(",").index(column)
+    for i, line in enumerate(lines):
+        parts = line.split(",")
+        if parts[0] == str(dn):
+            lines[i] = ",".join([*parts[:col], value, *parts[col + 1 :]])
+    path = folder / "pipes.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
 def _web_mercator(data: dict) -> None:
     data["study_area"]["crs"] = "EPSG:3857"
 
@@ -454,6 +467,27 @@ MORE_CASES = {
             "no_go.gpkg: feature 2 (Self-intersection[313220 7084000]) of the no-go areas is not a valid geometry",
             "Fix Geometries",
         ],
+    ),
+    # 5: a catalogue cell that is no number is refused, not taken for a DN not offered
+    "plan: a catalogue cost n/a": lambda d: (
+        ["plan", write_scenario(d, network__catalogue=str(_catalogue(d, 65, "cost_eur_per_m", "n/a")))],
+        [
+            "pipes.csv, line 7: 'cost_eur_per_m' is not a number (got 'n/a') for DN 65",
+            "leave the cell empty where the DN is not offered",
+        ],
+    ),
+    "plan: a catalogue heat-loss coefficient -": lambda d: (
+        ["plan", write_scenario(d, network__catalogue=str(_catalogue(d, 200, "u_w_per_mk_series2", "-")))],
+        ["pipes.csv, line 12: 'u_w_per_mk_series2' is not a number (got '-') for DN 200"],
+    ),
+    "matches: a catalogue cost N/A": lambda d: (
+        [
+            "matches",
+            _matching_scenario(
+                d, lambda m: m["settings"].update(catalogue=str(_catalogue(d, 100, "cost_eur_per_m", "N/A")))
+            ),
+        ],
+        ["pipes.csv, line 9: 'cost_eur_per_m' is not a number (got 'N/A') for DN 100"],
     ),
     "concepts: its plan's crs EPSG:3857": lambda d: (
         ["concepts", _concepts_with_plan(d, _web_mercator)],
