@@ -76,6 +76,8 @@ class Plan:
     """The hours that matter and the heat trade over a year (scenario section ``operation``)."""
     money: dict = field(default_factory=dict)
     """Where the money figures come from and the settings each rests on (:func:`heatmap.economics.money_origins`)."""
+    fallbacks: dict = field(default_factory=dict)
+    """Input values ignored for a documented default, by kind: count, rule and ids (OSM buildings' floor tags)."""
 
     @property
     def ok(self) -> bool:
@@ -499,6 +501,7 @@ def plan_from_scenario(
     plan.input_columns = input_columns
     plan.operation = year
     plan.money = origins
+    plan.fallbacks = cons.attrs.get("fallbacks", {})
     logger.info(
         "Planned %r: %d consumers connected, %d violations; stage times %s",
         scn.name,

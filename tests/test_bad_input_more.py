@@ -556,3 +556,35 @@ def test_a_leap_years_hours_and_a_series_with_offsets_are_one_year(tmp_path):
     path = tmp_path / "local.csv"
     pd.DataFrame({"time": local.strftime("%Y-%m-%dT%H:%M:%S%z"), "t_out_c": 1.0}).to_csv(path, index=False)
     assert len(read_outdoor_temperature(path)) == 8760
+
+
+def test_unreadable_building_levels_are_named_in_the_terminal_and_in_the_summary(tmp_path, monkeypatch, caplog):
+    """Issue 19: OSM floor tags that are no positive number fall back to the type's default, but never silently."""
+    import json
+
+    from heatmap.io import streets
+
+    read = streets.buildings_from_pbf
+    bad = {"-3": None, "abc": None, "12 m": None}
+
+    def with_bad_levels(path):
+        b = read(path)
+        rows = b.index[b["building:levels"].isna() & b.get("height", pd.Series(index=b.index)).isna()][:3]
+        for row, value in zip(rows, bad, strict=True):
+            b.loc[row, "building:levels"] = value
+            bad[value] = str(b.loc[row, "id"])
+        return b
+
+    monkeypatch.setattr(streets, "buildings_from_pbf", with_bad_levels)
+    out = tmp_path / "out"
+    result = run_cli("plan", write_scenario(tmp_path), "--out", out)
+    assert result.exit_code == 0, result.output
+    fallback = json.loads((out / "summary.json").read_text(encoding="utf-8"))["fallbacks"]["unreadable_floors"]
+    assert fallback["count"] == 3 and sorted(fallback["ids"]) == sorted(bad.values())
+    assert "not a positive number" in fallback["rule"]
+    assert "  unreadable floors 3: building:levels or height that is not a positive number" in result.stdout
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]  # the log on stderr
+    warning = next(w for w in warned if "not a positive number" in w)
+    assert warning.startswith("3 buildings with building:levels or height that is not a positive number")
+    for value, building in bad.items():
+        assert f"{building} (building:levels {value!r} ignored)" in warning
