@@ -393,8 +393,13 @@ def plan_from_scenario(
         site_year = None
         hour_cases: list[tuple[pd.Series, pd.Series]] = []
         if scn.operation is not None:
+            not_routed = sorted(set(cons.consumer_id.astype(str)) - set(routed.cons_routed.index.astype(str)))
             loads, outdoor = _site_loads(
-                scn.operation, routed.cons_routed, t_return_c=t.return_c, given=site_profiles_kw
+                scn.operation,
+                routed.cons_routed,
+                t_return_c=t.return_c,
+                given=site_profiles_kw,
+                left_out={**loaded.left_out, "not_routed": not_routed},
             )
             site_year = (loads, outdoor)
             targets = None
@@ -603,11 +608,17 @@ class OperatingYear:
 
 
 def _site_loads(
-    op: Operation, cons_routed: pd.DataFrame, *, t_return_c: float, given: pd.DataFrame | None = None
+    op: Operation,
+    cons_routed: pd.DataFrame,
+    *,
+    t_return_c: float,
+    given: pd.DataFrame | None = None,
+    left_out: dict[str, list[str]] | None = None,
 ) -> tuple[SiteLoads, pd.Series]:
     """Hourly net heat of every routed consumer over the operation's year, and the year's outdoor temperature.
 
-    ``given`` columns (kW, on the year's hours) replace the site profiles' columns of the same consumers.
+    ``given`` columns (kW, on the year's hours) replace the site profiles' columns of the same consumers;
+    ``left_out`` (consumers not planned, by reason) lets a profile of such a consumer be refused with the reason.
 
     Returns
     -------
@@ -624,7 +635,7 @@ def _site_loads(
     sites = cons_routed.reset_index()
     own = None
     if op.site_profiles is not None:
-        own = trade.read_site_profiles(op.site_profiles, index, sites)
+        own = trade.read_site_profiles(op.site_profiles, index, sites, left_out=left_out)
     if given is not None:
         unknown = sorted(set(map(str, given.columns)) - set(sites.consumer_id.astype(str)))
         if unknown or len(given) != len(index):

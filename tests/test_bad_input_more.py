@@ -342,6 +342,17 @@ def _catalogue(folder: Path, dn: int, column: str, value: str) -> Path:
     return path
 
 
+def _kip_network(folder: Path, **consumers) -> Path:
+    """The KIP study's network as a plan scenario, with the ``consumers`` settings given."""
+    from kip_derived import derived_data
+
+    data = derived_data("network")
+    data["consumers"].update(consumers)
+    path = folder / "network.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
 def _web_mercator(data: dict) -> None:
     data["study_area"]["crs"] = "EPSG:3857"
 
@@ -488,6 +499,19 @@ MORE_CASES = {
             ),
         ],
         ["pipes.csv, line 9: 'cost_eur_per_m' is not a number (got 'N/A') for DN 100"],
+    ),
+    # 6: a site profile of a consumer the plan left out says why
+    "plan: a site profile of a consumer below the minimum demand": lambda d: (
+        ["plan", _kip_network(d, min_annual_demand_mwh=1000)],
+        [
+            "kip_site_profiles.csv: columns kip_h2_electrolyser name consumers left out of the plan by "
+            "'consumers.min_annual_demand_mwh' (their annual demand is below it)",
+            "lower that minimum",
+        ],
+    ),
+    "plan: a site profile of a consumer below the minimum peak load": lambda d: (
+        ["plan", _kip_network(d, min_peak_load_kw=550)],
+        ["columns kip_h2_electrolyser name consumers left out of the plan by 'consumers.min_peak_load_kw'"],
     ),
     "concepts: its plan's crs EPSG:3857": lambda d: (
         ["concepts", _concepts_with_plan(d, _web_mercator)],
