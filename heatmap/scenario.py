@@ -71,18 +71,29 @@ def _in_data(name: str) -> Any:
 
 
 def _to_path(value: Any, info: ValidationInfo) -> Any:
-    """Turn a non-empty text (or a Path) into an absolute Path, a relative one against the scenario's folder."""
+    """Turn a non-empty text (or a Path) into an absolute Path, a relative one against the scenario's folder.
+
+    Every path-valued setting of every schema passes here: a path that is no file to read (a loop of symbolic
+    links, a FIFO, a device, a socket, or a folder other than a FileGDB) is refused by the one path check
+    (:func:`heatmap.io.paths.special_problem`), its message naming the key; a missing file is left to the reader.
+    """
     if value is None:
         return None
     if isinstance(value, str) and value.strip():
         value = Path(value)
     if not isinstance(value, Path):
         raise ValueError(f"must be a file path, got {value!r}")
+    from heatmap.io.paths import special_problem
+
     value = value.expanduser()
     base = (info.context or {}).get("base_dir")
-    if not value.is_absolute() and base is not None:
-        value = (Path(base) / value).resolve()
-    return value
+    relative = not value.is_absolute() and base is not None
+    if base is not None and relative:
+        value = Path(base) / value
+    problem = special_problem(value, folder_ok=value.suffix.lower() == ".gdb")
+    if problem is not None:
+        raise ValueError(f"{problem}; give a regular file")
+    return value.resolve() if relative else value
 
 
 def _to_id(value: Any) -> Any:
@@ -1202,7 +1213,8 @@ def validation_problems(exc: ValidationError, root: type[BaseModel]) -> list[tup
     """Turn a model's validation errors into one (data path, message) per setting, for every settings schema.
 
     Each message names the key as the user writes it, the value and what is allowed (see :func:`_message`); a
-    value refused by every member of a union (a number, a list or a mapping) is one problem, told once.
+    value refused by every member of a union (a number, a list or a mapping) is one problem, told once, and a
+    mapping a union's model member takes is told by what is wrong inside it alone.
 
     Parameters
     ----------
@@ -1219,6 +1231,9 @@ def validation_problems(exc: ValidationError, root: type[BaseModel]) -> list[tup
     for e in exc.errors(include_url=False):
         loc = tuple(el for el in e["loc"] if not _is_union_tag(el))
         by_key.setdefault(loc, []).append({**e, "loc": loc})
+    for loc in [k for k in by_key if any(o[: len(k)] == k and len(o) > len(k) for o in by_key)]:
+        if all(e["type"] in _TYPE_NAMES for e in by_key[loc]):  # a union's mapping member took the value and
+            del by_key[loc]  # failed inside it: its other members' type errors are no problem of their own
     problems = []
     for group in by_key.values():
         kinds = [_TYPE_NAMES.get(e["type"]) for e in group]

@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -612,3 +613,220 @@ def test_unreadable_building_levels_are_named_in_the_terminal_and_in_the_summary
     assert warning.startswith("3 buildings with building:levels or height that is not a positive number")
     for value, building in bad.items():
         assert f"{building} (building:levels {value!r} ignored)" in warning
+
+
+# --------------------------------------------- every path-valued setting: a loop, a FIFO, a folder, a device ---
+def _filepath_keys(model) -> set[str]:
+    """The path-valued settings of a schema (its FilePath fields, lists as ``[]``), found by walking its types."""
+    import types
+    import typing
+
+    from pydantic import BaseModel
+
+    from heatmap.scenario import _to_path
+
+    def is_path(annotation, metadata) -> bool:
+        return annotation is Path and any(getattr(m, "func", None) is _to_path for m in metadata)
+
+    def walk(annotation, key: str, metadata, seen: set) -> set[str]:
+        if is_path(annotation, metadata):
+            return {key}
+        origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+        if origin is typing.Annotated:
+            return walk(args[0], key, args[1:], seen)
+        if origin in (typing.Union, types.UnionType):
+            return set().union(*(walk(a, key, metadata, seen) for a in args))
+        if origin is list:
+            return walk(args[0], key + "[]", (), seen)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel) and (annotation, key) not in seen:
+            seen.add((annotation, key))
+            prefix = key + "." if key else ""
+            return set().union(
+                set(), *(walk(f.annotation, prefix + n, f.metadata, seen) for n, f in annotation.model_fields.items())
+            )
+        return set()
+
+    return walk(model, "", (), set())
+
+
+def _bundled_plan_data() -> dict:
+    return yaml.safe_load(write_scenario(Path(tempfile.mkdtemp())).read_text(encoding="utf-8"))
+
+
+def _derived(part: str) -> dict:
+    from kip_derived import derived_data
+
+    return derived_data(part)
+
+
+def _matching_data() -> dict:
+    return yaml.safe_load(_matching_scenario(Path(tempfile.mkdtemp())).read_text(encoding="utf-8"))
+
+
+def _study_data() -> dict:
+    return yaml.safe_load(_study(Path(tempfile.mkdtemp())).read_text(encoding="utf-8"))
+
+
+def _put(data: dict, key: str, value) -> None:
+    """Set ``data``'s setting ``key`` (dotted, ``name[0]`` for a list item) to ``value``."""
+    node = data
+    *parents, last = key.split(".")
+    for part in parents:
+        name, _, index = part.partition("[")
+        node = node.setdefault(name, {})
+        if index:
+            node = node[int(index.rstrip("]"))]
+    node[last] = value
+
+
+def _hourly(value) -> dict:
+    return {"csv": value, "column": "x"}
+
+
+# (command, base data, the setting as the message names it, how to give the path: data, path -> None)
+PATH_SETTINGS = {
+    "plan": [
+        *(
+            (_bundled_plan_data, key, lambda d, p, key=key: _put(d, key, p))
+            for key in (
+                "streets.path",
+                "sources.path",
+                "network.catalogue",
+                "links.path",
+                "links.no_go_path",
+                "demand.specific_demand_table",
+                "demand.building_types_table",
+                "demand.dhw_table",
+                "demand.landuse_types_table",
+                "demand.floors_table",
+                "demand.statistics_table",
+            )
+        ),
+        (
+            _bundled_plan_data,
+            "consumers.path",
+            lambda d, p: d["consumers"].update(osm_buildings=False, path=p),
+        ),
+        (
+            lambda: _derived("network"),
+            "operation.outdoor_temperature.csv",
+            lambda d, p: _put(d, "operation.outdoor_temperature.csv", p),
+        ),
+        (lambda: _derived("network"), "operation.site_profiles", lambda d, p: _put(d, "operation.site_profiles", p)),
+    ],
+    "concepts": [
+        *(
+            (lambda: _derived("concepts"), key, lambda d, p, key=key: _put(d, key, p))
+            for key in (
+                "outdoor_temperature.csv",
+                "electricity.price.csv",
+                "fuels_csv",
+                "presets_csv",
+                "plants_csv",
+                "network.plan",
+            )
+        ),
+        (
+            lambda: _derived("concepts"),
+            "demand.profile.csv",
+            lambda d, p: d["demand"].update(annual_mwh=None, profile=_hourly(p)),
+        ),
+        (
+            lambda: _derived("concepts"),
+            "sources[0].availability.csv",
+            lambda d, p: d["sources"][0].update(availability=_hourly(p)),
+        ),
+    ],
+    "matches": [
+        *(
+            (_matching_data, key, lambda d, p, key=key: _put(d, key, p))
+            for key in ("outdoor_temperature.csv", "plants_csv", "presets_csv", "settings.catalogue")
+        ),
+        (_matching_data, "candidate_links.path", lambda d, p: d.update(candidate_links={"path": p})),
+        (
+            _matching_data,
+            "sinks[0].profile.csv",
+            lambda d, p: d["sinks"][0].update(annual_mwh=None, shape="flat", profile=_hourly(p)),
+        ),
+        (_matching_data, "sources[0].availability.csv", lambda d, p: d["sources"][0].update(availability=_hourly(p))),
+    ],
+    "study": [
+        *(
+            (_study_data, key, lambda d, p, key=key: _put(d, key, p))
+            for key in (
+                "plants_csv",
+                "year.outdoor_temperature.csv",
+                "year.electricity_price.csv",
+                "year.site_profiles",
+            )
+        ),
+        (_study_data, "sources[0].availability.csv", lambda d, p: d["sources"][0].update(availability=_hourly(p))),
+        (_study_data, "links.path", lambda d, p: d["network"]["links"].update(path=p)),  # the network's, derived
+    ],
+}
+SCHEMAS = {
+    "plan": "heatmap.scenario.Scenario",
+    "concepts": "heatmap.energy.energy_scenario.EnergyScenario",
+    "matches": "heatmap.energy.matching.MatchScenario",
+    "study": "heatmap.study.Study",
+}
+
+
+def _special(folder: Path, kind: str) -> tuple[str, str]:
+    """A path that is no file to read (relative to ``folder`` for the loop) and the words saying what it is."""
+    if kind == "a link loop":
+        (folder / "loop.csv").symlink_to("loop.csv")
+        return "loop.csv", "is a loop of symbolic links"
+    if kind == "a FIFO":
+        os.mkfifo(folder / "fifo.csv")
+        return str(folder / "fifo.csv"), "is a FIFO (named pipe), not a file"
+    if kind == "a folder":
+        (folder / "folder.csv").mkdir()
+        return str(folder / "folder.csv"), "is a folder, not a file"
+    return "/dev/full", "is a device, not a file"
+
+
+def test_every_path_valued_setting_of_every_schema_is_in_the_battery():
+    import importlib
+
+    for command, schema in SCHEMAS.items():
+        module, name = schema.rsplit(".", 1)
+        keys = {k.replace("[]", "[0]") for k in _filepath_keys(getattr(importlib.import_module(module), name))}
+        tried = {key for _, key, _ in PATH_SETTINGS[command]}
+        assert keys <= tried, (command, keys - tried)
+
+
+@pytest.mark.parametrize("kind", ["a link loop", "a FIFO", "a folder", "/dev/full"])
+@pytest.mark.parametrize(
+    ("command", "index"), [(c, i) for c, settings in PATH_SETTINGS.items() for i in range(len(settings))]
+)
+def test_every_path_valued_setting_refuses_what_is_no_file(command, index, kind, tmp_path):
+    """Each path-valued setting of each command given a loop, a FIFO, a folder or a device: exit 2 at once."""
+    import signal
+
+    base, key, give = PATH_SETTINGS[command][index]
+    folder = tmp_path / "in"
+    folder.mkdir()
+    path, words = _special(folder, kind)
+    data = base()
+    give(data, path)
+    scenario = folder / "scenario.yaml"
+    scenario.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+
+    def hang(signum, frame):
+        raise TimeoutError(f"{command} {key} = {kind}: no answer within 30 s (a FIFO read?)")
+
+    previous = signal.signal(signal.SIGALRM, hang)
+    signal.alarm(30)
+    try:
+        result = run_cli(command, scenario, "--out", tmp_path / "out", "-q")
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    message = result.stderr
+    assert result.exit_code == 2, message + result.stdout
+    assert message.startswith("error: ") and "Traceback" not in message, message
+    assert f"'{key}' " in message, (key, message)  # the setting as the file writes it, and nothing else told
+    assert "must be a number or a list" not in message, message
+    assert words in message and Path(path).name in message, (words, message)
+    assert not (tmp_path / "out").exists()
