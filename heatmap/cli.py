@@ -358,6 +358,11 @@ def study(study_file: Path, out_dir: Path, verbose: int, quiet: bool) -> None:
     from heatmap.study_job import PARTS, format_study, run_study, study_inputs, study_parts, write_study
 
     with _answer_errors():
+        from heatmap.io.paths import refuse_special
+
+        refuse_special(study_file, "the STUDY file given to the command", error=ScenarioError)
+        if not study_file.exists():
+            raise ScenarioError(f"{study_file}: study file not found")
         if not is_study(study_file):
             raise ScenarioError(
                 f"{study_file}: not a study (its first lines need 'kind: study'); a plan, concept or matching "

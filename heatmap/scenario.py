@@ -1371,9 +1371,12 @@ def scenario_from_file(path: str | Path, *, for_plan: bool = True) -> Scenario:
     -------
     Scenario
     """
+    from heatmap.io.paths import refuse_special
+
     path = Path(path)
     if path.is_dir():
         raise ScenarioError(f"scenario {path} is a folder; give the scenario's YAML file")
+    refuse_special(path, "the scenario file given to the command", error=ScenarioError)  # a FIFO is no missing file
     if not path.is_file():
         raise ScenarioError(f"scenario file {path} does not exist")
     data, node = read_yaml(path)

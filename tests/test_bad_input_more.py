@@ -514,6 +514,11 @@ MORE_CASES = {
         ["plan", _kip_network(d, min_peak_load_kw=550)],
         ["columns kip_h2_electrolyser name consumers left out of the plan by 'consumers.min_peak_load_kw'"],
     ),
+    # 7: a study file that is not there is not called "no study"
+    "study: a study file that does not exist": lambda d: (
+        ["study", d / "nowhere.yaml"],
+        ["nowhere.yaml: study file not found"],
+    ),
     "concepts: its plan's crs EPSG:3857": lambda d: (
         ["concepts", _concepts_with_plan(d, _web_mercator)],
         ["network.plan (", "network.yaml): 'study_area.crs' " + DISTORTS, "or leave 'study_area.crs' out"],
@@ -829,4 +834,66 @@ def test_every_path_valued_setting_refuses_what_is_no_file(command, index, kind,
     assert f"'{key}' " in message, (key, message)  # the setting as the file writes it, and nothing else told
     assert "must be a number or a list" not in message, message
     assert words in message and Path(path).name in message, (words, message)
+    assert not (tmp_path / "out").exists()
+
+
+# (command line with {} where the path goes, the argument as the message names it)
+PATH_ARGUMENTS = {
+    "plan SCENARIO": (lambda good: ["plan", "{}", "--out", "{out}"], None),
+    "plan --out": (lambda good: ["plan", good["plan"], "--out", "{}"], "--out"),
+    "concepts SCENARIO": (lambda good: ["concepts", "{}", "--out", "{out}"], None),
+    "concepts --out": (lambda good: ["concepts", good["concepts"], "--out", "{}"], "--out"),
+    "matches SCENARIO": (lambda good: ["matches", "{}", "--out", "{out}"], None),
+    "matches --out": (lambda good: ["matches", good["matches"], "--out", "{}"], "--out"),
+    "study STUDY": (lambda good: ["study", "{}", "--out", "{out}"], None),
+    "study --out": (lambda good: ["study", good["study"], "--out", "{}"], "--out"),
+    "demand BUILDINGS": (lambda good: ["demand", "{}", "--out", "{out}"], "BUILDINGS"),
+    "demand --scenario": (lambda good: ["demand", PBF, "--scenario", "{}", "--out", "{out}"], None),
+    "demand --temperatures": (lambda good: ["demand", PBF, "--temperatures", "{}", "--out", "{out}"], "--temperatures"),
+    "demand --out": (lambda good: ["demand", PBF, "--out", "{}"], "--out"),
+}
+
+
+@pytest.mark.parametrize(
+    ("argument", "kind"),
+    [
+        (argument, kind)
+        for argument in sorted(PATH_ARGUMENTS)
+        for kind in ("a link loop", "a FIFO", "a folder", "/dev/full")
+        if not (kind == "a folder" and argument.endswith("--out"))  # a new or empty folder is what --out takes
+    ],
+)
+def test_every_path_argument_refuses_what_is_no_file(argument, kind, tmp_path):
+    """Each path argument of each command given a loop, a FIFO, a folder (not --out) or a device: exit 2 at once."""
+    import signal
+
+    command, named = PATH_ARGUMENTS[argument]
+    folder = tmp_path / "in"
+    folder.mkdir()
+    good = {"plan": write_scenario(folder), "concepts": _concepts(folder, lambda c: None),
+            "matches": _matching_scenario(folder), "study": _study(folder)}  # fmt: skip
+    path, words = _special(folder, kind)
+    path = str(folder / path)
+    args = [str(a).format(path, out=tmp_path / "out") for a in command(good)]
+
+    def hang(signum, frame):
+        raise TimeoutError(f"{argument} = {kind}: no answer within 30 s")
+
+    previous = signal.signal(signal.SIGALRM, hang)
+    signal.alarm(30)
+    try:
+        result = run_cli(*args, "-q")
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    message = result.stderr
+    assert result.exit_code == 2, message + result.stdout
+    assert message.startswith("error: ") and "Traceback" not in message, message
+    assert Path(path).name in message, message
+    if argument.endswith("--out") and kind != "a link loop":
+        assert "exists and is not a folder; choose another --out" in message, message
+    else:
+        assert words.split(",")[0].replace("is a folder, not a file", "is a folder") in message, message
+    if named is not None:
+        assert named in message, message
     assert not (tmp_path / "out").exists()

@@ -427,7 +427,10 @@ def settings_from_file(path: str | Path, model: type[ModelT]) -> tuple[ModelT, y
     (model instance, yaml.Node)
         The validated settings (``_path`` set to ``path``) and the parsed document, for the file lines.
     """
+    from heatmap.io.paths import refuse_special
+
     path = Path(path)
+    refuse_special(path, "the scenario file given to the command", error=ScenarioError)  # a folder, a FIFO, …
     if not path.is_file():
         raise ScenarioError(f"{path}: scenario file not found")
     data, node = read_yaml(path)
