@@ -291,9 +291,15 @@ def concepts(scenario: Path, out_dir: Path, verbose: int, quiet: bool) -> None:
     with _answer_errors():
         plan = None
         if plan_scn is not None:
+            from heatmap._errors import HeatmapError
             from heatmap.plan import plan_from_scenario
 
-            plan = plan_from_scenario(plan_scn)
+            try:
+                plan = plan_from_scenario(plan_scn)
+            except HeatmapError as exc:  # name the plan scenario file the message is about (not a study's own)
+                if Path(scenario).resolve() == Path(str(scn.network.plan)).resolve():
+                    raise
+                raise type(exc)(f"network.plan ({scn.network.plan}): {exc}") from None
         study = run_concepts(scn, plan=plan)
         written = write_concepts(study, out_dir)
     if not quiet:
@@ -352,6 +358,11 @@ def study(study_file: Path, out_dir: Path, verbose: int, quiet: bool) -> None:
     from heatmap.study_job import PARTS, format_study, run_study, study_inputs, study_parts, write_study
 
     with _answer_errors():
+        from heatmap.io.paths import refuse_special
+
+        refuse_special(study_file, "the STUDY file given to the command", error=ScenarioError)
+        if not study_file.exists():
+            raise ScenarioError(f"{study_file}: study file not found")
         if not is_study(study_file):
             raise ScenarioError(
                 f"{study_file}: not a study (its first lines need 'kind: study'); a plan, concept or matching "

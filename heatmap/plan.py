@@ -90,6 +90,8 @@ class Plan:
     """Where the money figures come from and the settings each rests on (:func:`heatmap.economics.money_origins`)."""
     design: dict = field(default_factory=dict)
     """How the route was chosen: method, objective, bound and gap (:meth:`heatmap.network.design.Design.summary`)."""
+    fallbacks: dict = field(default_factory=dict)
+    """Input values ignored for a documented default, by kind: count, rule and ids (OSM buildings' floor tags)."""
 
     @property
     def ok(self) -> bool:
@@ -339,9 +341,10 @@ def _with_links(
                 surface=lk.site_link_surface,
             )
         )
-    return links.combine(
-        street_gdf, [links.avoid(p, no_go) for p in parts], snap_m=lk.snap_m, street_cost_factor=factors["street"]
-    )
+    sites = pd.concat([src[["source_id"]].set_axis(["id"], axis=1), cons[["consumer_id"]].set_axis(["id"], axis=1)])
+    sites = gpd.GeoDataFrame(sites, geometry=[*src.geometry, *cons.geometry], crs=crs)
+    kept = links.avoid_all(parts, no_go, sites=sites, streets=street_gdf is not None and len(street_gdf) > 0)
+    return links.combine(street_gdf, kept, snap_m=lk.snap_m, street_cost_factor=factors["street"])
 
 
 def _check_source_temperatures(src: gpd.GeoDataFrame, cons: gpd.GeoDataFrame, t: Temperatures) -> None:
@@ -422,8 +425,13 @@ def plan_from_scenario(
         site_year = None
         hour_cases: list[tuple[pd.Series, pd.Series]] = []
         if scn.operation is not None:
+            not_routed = sorted(set(cons.consumer_id.astype(str)) - set(routed.cons_routed.index.astype(str)))
             loads, outdoor = _site_loads(
-                scn.operation, routed.cons_routed, t_return_c=t.return_c, given=site_profiles_kw
+                scn.operation,
+                routed.cons_routed,
+                t_return_c=t.return_c,
+                given=site_profiles_kw,
+                left_out={**loaded.left_out, "not_routed": not_routed},
             )
             site_year = (loads, outdoor)
             targets = None
@@ -547,6 +555,7 @@ def plan_from_scenario(
     plan.operation = year
     plan.money = origins
     plan.design = routed.design_summary
+    plan.fallbacks = cons.attrs.get("fallbacks", {})
     logger.info(
         "Planned %r: %d consumers connected, %d violations; stage times %s",
         scn.name,
@@ -769,11 +778,17 @@ class OperatingYear:
 
 
 def _site_loads(
-    op: Operation, cons_routed: pd.DataFrame, *, t_return_c: float, given: pd.DataFrame | None = None
+    op: Operation,
+    cons_routed: pd.DataFrame,
+    *,
+    t_return_c: float,
+    given: pd.DataFrame | None = None,
+    left_out: dict[str, list[str]] | None = None,
 ) -> tuple[SiteLoads, pd.Series]:
     """Hourly net heat of every routed consumer over the operation's year, and the year's outdoor temperature.
 
-    ``given`` columns (kW, on the year's hours) replace the site profiles' columns of the same consumers.
+    ``given`` columns (kW, on the year's hours) replace the site profiles' columns of the same consumers;
+    ``left_out`` (consumers not planned, by reason) lets a profile of such a consumer be refused with the reason.
 
     Returns
     -------
@@ -790,7 +805,7 @@ def _site_loads(
     sites = cons_routed.reset_index()
     own = None
     if op.site_profiles is not None:
-        own = trade.read_site_profiles(op.site_profiles, index, sites)
+        own = trade.read_site_profiles(op.site_profiles, index, sites, left_out=left_out)
     if given is not None:
         unknown = sorted(set(map(str, given.columns)) - set(sites.consumer_id.astype(str)))
         if unknown or len(given) != len(index):

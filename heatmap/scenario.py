@@ -71,18 +71,29 @@ def _in_data(name: str) -> Any:
 
 
 def _to_path(value: Any, info: ValidationInfo) -> Any:
-    """Turn a non-empty text (or a Path) into an absolute Path, a relative one against the scenario's folder."""
+    """Turn a non-empty text (or a Path) into an absolute Path, a relative one against the scenario's folder.
+
+    Every path-valued setting of every schema passes here: a path that is no file to read (a loop of symbolic
+    links, a FIFO, a device, a socket, or a folder other than a FileGDB) is refused by the one path check
+    (:func:`heatmap.io.paths.special_problem`), its message naming the key; a missing file is left to the reader.
+    """
     if value is None:
         return None
     if isinstance(value, str) and value.strip():
         value = Path(value)
     if not isinstance(value, Path):
         raise ValueError(f"must be a file path, got {value!r}")
+    from heatmap.io.paths import special_problem
+
     value = value.expanduser()
     base = (info.context or {}).get("base_dir")
-    if not value.is_absolute() and base is not None:
-        value = (Path(base) / value).resolve()
-    return value
+    relative = not value.is_absolute() and base is not None
+    if base is not None and relative:
+        value = Path(base) / value
+    problem = special_problem(value, folder_ok=value.suffix.lower() == ".gdb")
+    if problem is not None:
+        raise ValueError(f"{problem}; give a regular file")
+    return value.resolve() if relative else value
 
 
 def _to_id(value: Any) -> Any:
@@ -115,28 +126,18 @@ def _check_bbox(value: Any) -> Any:
 def _check_crs(value: Any) -> Any:
     if value is None or not isinstance(value, str):
         return value  # the type check answers
-    from pyproj import CRS
-    from pyproj.exceptions import CRSError
+    from heatmap.io.crs import crs_problem
 
-    try:
-        crs = CRS.from_user_input(value)
-    except CRSError as exc:
-        raise ValueError(
-            f"is {value!r}, which pyproj does not know ({str(exc).splitlines()[0]}); give an EPSG code such as "
-            f"EPSG:3067 (Finland) or leave it out to choose one"
-        ) from None
-    if not crs.is_projected:
-        raise ValueError(
-            f"is {value!r}, which is geographic (degrees); give a metric (projected) CRS such as EPSG:3067"
-        )
-    unit = crs.axis_info[0].unit_name if crs.axis_info else ""
-    if unit not in ("metre", "meter"):
-        raise ValueError(f"is {value!r}, whose unit is {unit or 'unknown'}; give a CRS in metres such as EPSG:3067")
+    problem = crs_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
     return value
 
 
 FilePath = Annotated[Path, BeforeValidator(_to_path)]
 Id = Annotated[str, BeforeValidator(_to_id)]
+WorkingCrs = Annotated[str, BeforeValidator(_check_crs)]
+"""A working CRS: known, projected and in metres (its scale at the study area: :func:`heatmap.io.crs.check_scale`)."""
 
 
 class StudyArea(SettingsModel):
@@ -145,7 +146,7 @@ class StudyArea(SettingsModel):
     bbox: Annotated[list[float] | None, BeforeValidator(_check_bbox)] = _f(
         None, "[west, south, east, north] in degrees (EPSG:4326); default: the extent of the street data"
     )
-    crs: Annotated[str | None, BeforeValidator(_check_crs)] = _f(
+    crs: WorkingCrs | None = _f(
         None,
         "metric CRS for all geometry work, accepted where its scale error over the study area is below 1 %; "
         "default: EPSG:3067 in Finland, else the local UTM zone",
@@ -1131,8 +1132,8 @@ def _message(err: ErrorDetails, root: type[BaseModel]) -> tuple[tuple, str]:
         return where["data"], f"'{key}' is {_shown(value)}; allowed: {', '.join(map(str, choices))}"
     if kind == "string_too_short":
         return where["data"], f"'{key}' must not be empty"
-    if kind == "value_error":
-        return where["data"], f"'{key}' {ctx.get('error', err['msg'])}"
+    if kind == "value_error":  # a check of the whole file (no key) names what it is about itself
+        return where["data"], f"'{key}' {ctx.get('error', err['msg'])}" if key else str(ctx.get("error", err["msg"]))
     return where["data"], f"'{shown}': {err['msg'].lower()}, got {value!r}"
 
 
@@ -1302,7 +1303,8 @@ def validation_problems(exc: ValidationError, root: type[BaseModel]) -> list[tup
     """Turn a model's validation errors into one (data path, message) per setting, for every settings schema.
 
     Each message names the key as the user writes it, the value and what is allowed (see :func:`_message`); a
-    value refused by every member of a union (a number, a list or a mapping) is one problem, told once.
+    value refused by every member of a union (a number, a list or a mapping) is one problem, told once, and a
+    mapping a union's model member takes is told by what is wrong inside it alone.
 
     Parameters
     ----------
@@ -1319,6 +1321,9 @@ def validation_problems(exc: ValidationError, root: type[BaseModel]) -> list[tup
     for e in exc.errors(include_url=False):
         loc = tuple(el for el in e["loc"] if not _is_union_tag(el))
         by_key.setdefault(loc, []).append({**e, "loc": loc})
+    for loc in [k for k in by_key if any(o[: len(k)] == k and len(o) > len(k) for o in by_key)]:
+        if all(e["type"] in _TYPE_NAMES for e in by_key[loc]):  # a union's mapping member took the value and
+            del by_key[loc]  # failed inside it: its other members' type errors are no problem of their own
     problems = []
     for group in by_key.values():
         kinds = [_TYPE_NAMES.get(e["type"]) for e in group]
@@ -1456,9 +1461,12 @@ def scenario_from_file(path: str | Path, *, for_plan: bool = True) -> Scenario:
     -------
     Scenario
     """
+    from heatmap.io.paths import refuse_special
+
     path = Path(path)
     if path.is_dir():
         raise ScenarioError(f"scenario {path} is a folder; give the scenario's YAML file")
+    refuse_special(path, "the scenario file given to the command", error=ScenarioError)  # a FIFO is no missing file
     if not path.is_file():
         raise ScenarioError(f"scenario file {path} does not exist")
     data, node = read_yaml(path)

@@ -55,7 +55,7 @@ from heatmap.energy.energy_scenario import (
     energy_scenario_from_dict,
     settings_from_file,
 )
-from heatmap.scenario import FilePath, Scenario, SettingsModel, SourceRole
+from heatmap.scenario import FilePath, Scenario, SettingsModel, SourceRole, WorkingCrs
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -237,7 +237,9 @@ class Study(SettingsModel):
 
     kind: Literal["study"] = Field(description="marks a study file")
     name: str = Field(min_length=1)
-    crs: str = Field("EPSG:3067", description="metric CRS of all geometry work")
+    crs: WorkingCrs = Field(
+        "EPSG:3067", description="metric CRS of all geometry work, true to scale (within 1 %) at the study's sites"
+    )
     plants_csv: FilePath | None = Field(None, description="plants with their (approximate) locations")
     year: StudyYear
     temperatures: StudyTemperatures
@@ -322,6 +324,22 @@ class Study(SettingsModel):
             raise ScenarioError(f"{self._origin}: {u.id}: plant {u.plant!r} has no coordinates; give lon and lat")
         return float(p.lon), float(p.lat)
 
+    def check_crs(self) -> None:
+        """Refuse a ``crs`` not true to scale at the study's sites (the check of every command's working CRS).
+
+        Raises
+        ------
+        heatmap._errors.ScenarioError
+            Naming the file, the key ``crs``, how much it distorts and the CRS to give.
+        """
+        from heatmap.io.crs import check_scale
+
+        units: list[StudySource | StudyConsumer | StudyBoiler] = [*self.sources, *self.consumers, *self.boilers]
+        sites = [self.lonlat(u.id) for u in units if u.located]
+        if sites:
+            lon, lat = zip(*sites, strict=True)
+            check_scale(self.crs, lon, lat, key="'crs'", where=self._origin, error=ScenarioError)
+
     @property
     def _origin(self) -> str:
         return str(self._path) if self._path is not None else "study"
@@ -361,6 +379,7 @@ def read_study(path: str | Path) -> Study:
     """
     study, _ = settings_from_file(path, Study)
     study._path = Path(path).resolve()
+    study.check_crs()
     logger.info(
         "Read study %s: %d sources, %d consumers, %d concepts",
         path, len(study.sources), len(study.consumers), len(study.concepts),

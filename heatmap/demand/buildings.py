@@ -25,6 +25,10 @@ The rule, for each building (every threshold is a ``demand.*`` setting of the sc
    default of ``floors_by_type`` (given in the scenario), else of ``data/default_floors_fi.csv``
    (``default_floors`` for a type in neither). A value above
    ``max_floors`` is implausible: it is ignored (the type's default applies) and reported with the building's id.
+   A tag is read as a positive number; of several values (``2;3``) the largest is taken, and a height may carry
+   its unit (``12 m``). Anything else (``-3``, ``abc``, ``0``, and a length such as ``12 m`` given as
+   ``building:levels``: a height, not a number of levels) is unreadable: it is ignored like an implausible value,
+   logged as a warning and counted with the buildings' ids in the report (``unreadable_floors``).
 4. **Heated floor area** = footprint area (m², in the metric CRS) × floors.
 5. **Era** from ``start_date`` (year): ≤1920 → ``-1920``, 1921–1959 → ``1950s``, 1960–1979 → ``1970s``,
    1980–1999 → ``1990s``, 2000–2009 → ``2000s``, 2010–2017 → ``2010s``, ≥2018 → ``2018-``;
@@ -47,6 +51,7 @@ partitions, and :func:`plausibility` compares the sums per type with published F
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,6 +91,13 @@ LEFT_OUT_REASONS = {
 """Why a building is left out (the keys of :attr:`DemandReport.left_out`)."""
 MAX_EXAMPLES = 10
 """Building ids kept per reason in a report."""
+FALLBACK_RULES = {
+    "implausible_floors": "building:levels or height above demand.max_floors ignored: floors from the other tag "
+    "or the type's default",
+    "unreadable_floors": "building:levels or height that is not a positive number (-3, abc, 12 m as levels) "
+    "ignored: floors from the other tag or the type's default",
+}
+"""What was done to the buildings of each kind of :attr:`DemandEstimate.fallback_ids`."""
 
 
 def _read_table(path: Path, index_col: str | list[str]) -> pd.DataFrame:
@@ -151,6 +163,11 @@ class DemandReport:
         Buildings whose ``building:levels`` or ``height`` was ignored as implausible.
     implausible_examples : list of str
         Up to :data:`MAX_EXAMPLES` of them, with the value.
+    unreadable_floors : int
+        Buildings whose ``building:levels`` or ``height`` could not be read as a positive number (``-3``,
+        ``abc``, ``12 m`` as levels) and was ignored: their floors come from the other tag or the type's default.
+    unreadable_examples : list of str
+        Up to :data:`MAX_EXAMPLES` of them, with the value.
     type_from, floors_from, era_from : dict
         Heated buildings counted by where their type, floors and era came from.
     per_type : dict
@@ -163,6 +180,8 @@ class DemandReport:
     left_out_examples: dict[str, list[str]] = field(default_factory=dict)
     implausible_floors: int = 0
     implausible_examples: list[str] = field(default_factory=list)
+    unreadable_floors: int = 0
+    unreadable_examples: list[str] = field(default_factory=list)
     type_from: dict[str, int] = field(default_factory=dict)
     floors_from: dict[str, int] = field(default_factory=dict)
     era_from: dict[str, int] = field(default_factory=dict)
@@ -177,6 +196,8 @@ class DemandReport:
             out.heated += r.heated
             out.implausible_floors += r.implausible_floors
             out.implausible_examples = (out.implausible_examples + r.implausible_examples)[:MAX_EXAMPLES]
+            out.unreadable_floors += r.unreadable_floors
+            out.unreadable_examples = (out.unreadable_examples + r.unreadable_examples)[:MAX_EXAMPLES]
             for mine, theirs in (
                 (out.left_out, r.left_out),
                 (out.type_from, r.type_from),
@@ -212,6 +233,8 @@ class DemandReport:
             "left_out_examples": {k: v for k, v in self.left_out_examples.items() if v},
             "implausible_floors": self.implausible_floors,
             "implausible_examples": self.implausible_examples,
+            "unreadable_floors": self.unreadable_floors,
+            "unreadable_examples": self.unreadable_examples,
             "type_from": self.type_from,
             "floors_from": self.floors_from,
             "era_from": self.era_from,
@@ -230,11 +253,15 @@ class DemandEstimate:
     left_out : pandas.DataFrame
         ``consumer_id``, ``building`` (tag), ``footprint_m2``, ``reason`` (key of :data:`LEFT_OUT_REASONS`).
     report : DemandReport
+    fallback_ids : dict
+        Every heated or left-out building whose tag was ignored, by what was ignored (``implausible_floors``,
+        ``unreadable_floors``): its ids (the report keeps a few examples, this keeps them all).
     """
 
     buildings: gpd.GeoDataFrame
     left_out: pd.DataFrame
     report: DemandReport
+    fallback_ids: dict[str, list[str]] = field(default_factory=dict)
 
 
 def _tag_type(buildings: pd.DataFrame, table: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
@@ -263,25 +290,62 @@ def _tag_type(buildings: pd.DataFrame, table: pd.DataFrame) -> tuple[pd.Series, 
     return result, source
 
 
-def _explicit_floors(b: pd.DataFrame, settings: Demand) -> tuple[pd.Series, pd.Series, pd.Series]:
-    """Floors from building:levels, else height; NaN where neither is given or plausible.
+_NUMBER = r"(\d+(?:\.\d*)?|\.\d+)"
+_TAG_PATTERNS = {"building:levels": rf"^{_NUMBER}$", "height": rf"^{_NUMBER}\s*(?:m|metres?|meters?)?$"}
+"""A value of each numeric tag that is read: a number; a height may end in its unit, metres."""
 
-    Returns floors, their source, and a note naming implausible values (empty where none).
+
+def _tag_number(values: pd.Series, tag: str) -> tuple[pd.Series, pd.Series]:
+    """Read an OSM tag as a positive number: the largest of several (``2;3``), a height with its unit (``12 m``).
+
+    Returns
+    -------
+    (pandas.Series, pandas.Series)
+        The value (NaN where the tag is not given or unreadable) and a mask of the given values that are
+        unreadable: not a positive finite number in the tag's form (``-3``, ``abc``, ``0``, ``12 m`` as levels).
+    """
+    text = values.astype("string").str.strip()
+    given = (text.notna() & (text != "")).to_numpy(dtype=bool)
+    value = pd.Series(pd.to_numeric(text, errors="coerce"), index=values.index, dtype=float)
+    rest = given & np.isnan(value.to_numpy())  # not a plain number: the slow path, for the few such tags
+    if rest.any():
+        parts = text[rest].str.split(";").explode().str.strip()
+        number = parts.str.extract(_TAG_PATTERNS[tag], flags=re.IGNORECASE)[0].astype(float)
+        ok = number.notna().groupby(level=0).all()
+        value[rest] = number.groupby(level=0).max().where(ok).reindex(value.index[rest]).to_numpy()
+    unreadable = given & ~((value > 0) & np.isfinite(value)).to_numpy()
+    return value.where(~unreadable), pd.Series(unreadable, index=values.index)
+
+
+def _explicit_floors(b: pd.DataFrame, settings: Demand) -> tuple[pd.Series, pd.Series, dict[str, pd.Series]]:
+    """Floors from building:levels, else height; NaN where neither is given, readable and plausible.
+
+    Returns floors, their source and notes per building (empty where none): ``implausible`` names the values
+    above ``max_floors``, ``unreadable`` those not read as a positive number, ``several`` the tags of several
+    values whose largest was taken.
     """
     floors = pd.Series(np.nan, index=b.index)
     source = pd.Series("", index=b.index, dtype=object)
-    note = pd.Series("", index=b.index, dtype=object)
+    notes = {k: pd.Series("", index=b.index, dtype=object) for k in ("implausible", "unreadable", "several")}
     for col in ("height", "building:levels"):  # levels last: they win
         if col not in b:
             continue
-        raw = pd.to_numeric(b[col], errors="coerce")
+        raw, unreadable = _tag_number(b[col].reset_index(drop=True), col)
+        raw.index = unreadable.index = b.index
+        shown = b[col].astype(str)
+        several = shown.str.contains(";", regex=False) & raw.notna()
         value = np.maximum(np.round(raw / settings.floor_height_m), 1) if col == "height" else raw
         implausible = value > settings.max_floors
-        note[implausible] = note[implausible] + f"{col} " + b.loc[implausible, col].astype(str) + " ignored; "
-        ok = (raw > 0) & np.isfinite(raw) & ~implausible
+        for key, mask, text in (
+            ("unreadable", unreadable, f"{col} " + shown.map(repr) + " ignored; "),
+            ("several", several, f"{col} " + shown + ": the largest taken; "),
+            ("implausible", implausible, f"{col} " + shown + " ignored; "),
+        ):
+            notes[key][mask] = notes[key][mask] + text[mask]
+        ok = raw.notna() & ~implausible
         floors[ok] = value[ok]
         source[ok] = col
-    return floors, source, note
+    return floors, source, notes
 
 
 def _residential_kind(
@@ -375,7 +439,8 @@ def estimate_demand(buildings: gpd.GeoDataFrame, settings: Demand) -> DemandEsti
 
     # 1. type
     btype, type_tag = _tag_type(b, tables["types"])
-    explicit, floors_source, implausible_note = _explicit_floors(b, settings)
+    explicit, floors_source, floor_notes = _explicit_floors(b, settings)
+    implausible_note, unreadable_note = floor_notes["implausible"], floor_notes["unreadable"]
     inferred = btype.isin([RESIDENTIAL, GENERIC]).to_numpy()
     type_from = np.where(inferred, "footprint rule", "tag").astype(object)
     type_note = type_tag.copy()
@@ -441,7 +506,8 @@ def estimate_demand(buildings: gpd.GeoDataFrame, settings: Demand) -> DemandEsti
         + pd.Series(era_source, index=b.index, dtype=str)
         + f"; degree days {settings.degree_days:g}/{settings.reference_degree_days:g}"
     )
-    method = method.where(implausible_note == "", method + "; implausible " + implausible_note.str.rstrip("; "))
+    for key, note in floor_notes.items():
+        method = method.where(note == "", method + f"; {key} " + note.str.rstrip("; "))
     if has_metered.any():
         estimate = space + hot_water
         scale = np.divide(metered, estimate, out=np.ones_like(metered), where=has_metered & (estimate > 0))
@@ -491,12 +557,25 @@ def estimate_demand(buildings: gpd.GeoDataFrame, settings: Demand) -> DemandEsti
     report.implausible_examples = (ids[flagged] + " (" + implausible_note[flagged].str.rstrip("; ") + ")").tolist()[
         :MAX_EXAMPLES
     ]
+    unread = (unreadable_note != "").to_numpy()
+    report.unreadable_floors = int(unread.sum())
+    report.unreadable_examples = (ids[unread] + " (" + unreadable_note[unread].str.rstrip("; ") + ")").tolist()[
+        :MAX_EXAMPLES
+    ]
     if report.implausible_floors:
         logger.warning(
             "%d buildings with implausible floors (above demand.max_floors %g) got their type's default: %s",
             report.implausible_floors,
             settings.max_floors,
             "; ".join(report.implausible_examples),
+        )
+    if report.unreadable_floors:
+        logger.warning(
+            "%d buildings with building:levels or height that is not a positive number got their floors from the "
+            "other tag or their type's default (fix the OSM tags, or give the consumers in a file): %s%s",
+            report.unreadable_floors,
+            "; ".join(report.unreadable_examples),
+            f" and {report.unreadable_floors - MAX_EXAMPLES} more" if report.unreadable_floors > MAX_EXAMPLES else "",
         )
     logger.info(
         "Estimated demand of %d heated buildings (%d left out: %s): %.0f MWh/a",
@@ -505,7 +584,8 @@ def estimate_demand(buildings: gpd.GeoDataFrame, settings: Demand) -> DemandEsti
         ", ".join(f"{v} {k}" for k, v in report.left_out.items() if v) or "none",
         out.annual_demand_mwh.sum(),
     )
-    return DemandEstimate(out, left_out, report)
+    fallback_ids = {"implausible_floors": ids[flagged].tolist(), "unreadable_floors": ids[unread].tolist()}
+    return DemandEstimate(out, left_out, report, {k: v for k, v in fallback_ids.items() if v})
 
 
 def _report(
@@ -550,10 +630,14 @@ def estimate_building_demand(buildings: gpd.GeoDataFrame, settings: Demand) -> g
         ``floor_area_m2``, ``space_heat_mwh``, ``dhw_mwh``, ``annual_demand_mwh``, ``peak_load_kw`` and
         ``demand_method``; the buildings left out are counted in ``attrs["demand_report"]`` (a
         :meth:`DemandReport.to_dict`) and listed by reason in ``attrs["left_out_ids"]``
-        (``left_out_<reason>`` → ids).
+        (``left_out_<reason>`` → ids); the tags ignored (:attr:`DemandEstimate.fallback_ids`) are in
+        ``attrs["fallbacks"]``: per kind, its ``count``, what was done (``rule``) and every building's ``ids``.
     """
     est = estimate_demand(buildings, settings)
     est.buildings.attrs["demand_report"] = est.report.to_dict()
+    est.buildings.attrs["fallbacks"] = {
+        kind: {"count": len(ids), "rule": FALLBACK_RULES[kind], "ids": ids} for kind, ids in est.fallback_ids.items()
+    }
     est.buildings.attrs["left_out_ids"] = {
         f"left_out_{reason}": sorted(group.consumer_id) for reason, group in est.left_out.groupby("reason")
     }

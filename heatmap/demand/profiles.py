@@ -8,10 +8,10 @@ the series' degree-hours equal to ``24 h ×`` the scenario's degree days, that i
 ``design_temperature`` peak rule of :mod:`heatmap.demand.buildings`.
 
 The outdoor temperature comes from a CSV file with columns ``time`` and ``t_out_c``, one row per hour of a
-year (8760 or 8784 rows), e.g. an FMI observation series of the nearest station. Times are either all local
-without an offset (``2023-01-01T00:00``) or all with their UTC offset (``2023-01-01T00:00+02:00``, ``…Z``); with
-offsets they are converted to UTC, so a series in Finnish time that changes from ``+02:00`` to ``+03:00`` for
-summer time stays one row per hour.
+calendar year (8760 rows, 8784 in a leap year), e.g. an FMI observation series of the nearest station. Times
+are either all local without an offset (``2023-01-01T00:00``) or all with their UTC offset
+(``2023-01-01T00:00+02:00``, ``…Z``); with offsets they are converted to UTC, so a series in Finnish time that
+changes from ``+02:00`` to ``+03:00`` for summer time stays one row per hour.
 """
 
 from __future__ import annotations
@@ -80,8 +80,10 @@ def read_hourly_table(
     index
         The hours the series must hold, in order (e.g. :func:`heatmap.demand.climate.year_index`); times with a UTC
         offset are taken in the offset of the first row (a Finnish series changing from ``+02:00`` to
-        ``+03:00`` for summer time is read in standard time). ``None``: any one year of hours (8760 or 8784
-        rows, hourly, in order); times with offsets are converted to UTC.
+        ``+03:00`` for summer time is read in standard time). ``None``: the hours of any one calendar year,
+        from 1 January 00:00 (in the first row's offset), hourly and in order: 8760 rows, 8784 in a leap year
+        (an 8784-row file of another year would run into the next year and is refused); times with offsets are
+        converted to UTC.
     lower, upper
         The range every value must lie in.
     what
@@ -116,15 +118,17 @@ def read_hourly_table(
             raise InputDataError(f"{path}: {column} outside {lower:g}…{upper:g} on {_shown_lines(lines[out])}{hint}")
     times = pd.DatetimeIndex(time)
     if index is None:
-        if len(values) not in (8760, 8784) or not (times[1:] - times[:-1] == pd.Timedelta(hours=1)).all():
-            raise InputDataError(f"{path}: give one row per hour of one year (8760 or 8784 rows, hourly, in order)")
+        _check_one_year(path, times, lines, text, what=what)
     else:
         if offset.all():
             times = times.tz_convert(pd.Timestamp(text.iloc[0]).tz).tz_localize(None)
         if len(times) != len(index):
+            leap_day = (index.month == 2) & (index.day == 29)
+            dropped = pd.Timestamp(index[0].year, 12, 31).dayofyear == 366 and not leap_day.any()
             raise InputDataError(
-                f"{path}: {len(times)} rows; give one row per hour from {index[0]:%Y-%m-%d %H:%M} to "
-                f"{index[-1]:%Y-%m-%d %H:%M} ({len(index)} rows)"
+                f"{path}: {what} file holds {len(times)} rows; give one row per hour from {index[0]:%Y-%m-%d %H:%M} "
+                f"to {index[-1]:%Y-%m-%d %H:%M} ({len(index)} rows{', without 29 February' if dropped else ''})"
+                f"{_leap_note(len(times), index[0].year)}"
             )
         wrong = np.flatnonzero(times != index)
         if len(wrong):
@@ -138,6 +142,43 @@ def read_hourly_table(
         "Read %d hours of %s from %s (means %s)", len(out), named, path, ", ".join(f"{m:.4g}" for m in out.mean())
     )
     return out
+
+
+def hours_of_year(year: int) -> int:
+    """Return the hours of a calendar year: 8784 in a leap year, else 8760."""
+    return 8784 if pd.Timestamp(year, 12, 31).dayofyear == 366 else 8760
+
+
+def _leap_note(rows: int, year: int) -> str:
+    if rows == 8784 and hours_of_year(year) == 8760:
+        return f"; 8784 rows are a leap year's hours, and {year} is no leap year"
+    return ""
+
+
+def _check_one_year(path: Path, times: pd.DatetimeIndex, lines: np.ndarray, text: pd.Series, *, what: str) -> None:
+    """Refuse times that are not the hours of one calendar year, hourly and in order (any year, in its own clock).
+
+    Times with a UTC offset are judged in the offset of the first row (a Finnish series in ``+02:00`` starts at
+    ``2023-01-01T00:00+02:00``). An 8784-row file of a year that is no leap year would run into the next year.
+    """
+    if len(times) < 2:
+        raise InputDataError(f"{path}: {what} file holds {len(times)} rows; give one row per hour of one year")
+    step = np.flatnonzero((times[1:] - times[:-1]) != pd.Timedelta(hours=1))
+    if len(step):
+        k = int(step[0]) + 1
+        raise InputDataError(
+            f"{path}: line {lines[k]} is not one hour after line {lines[k - 1]}; give one row per hour of one year, "
+            f"in order ({len(step)} steps differ)"
+        )
+    clock = times.tz_convert(pd.Timestamp(text.iloc[0]).tz) if times.tz is not None else times
+    year = clock[0].year
+    expected = hours_of_year(year)
+    if clock[0] != clock[0].normalize().replace(month=1, day=1) or len(times) != expected:
+        raise InputDataError(
+            f"{path}: {what} file holds {len(times)} rows, from {clock[0]:%Y-%m-%d %H:%M} to "
+            f"{clock[-1]:%Y-%m-%d %H:%M}; give one row per hour of one calendar year: {year} has {expected} hours, "
+            f"1 January 00:00 to 31 December 23:00{_leap_note(len(times), year)}"
+        )
 
 
 def read_outdoor_temperature(path: str | Path) -> pd.Series:

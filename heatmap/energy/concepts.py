@@ -39,7 +39,7 @@ from heatmap.energy.concept_network import (
     source_links,
 )
 from heatmap.energy.dispatch import DispatchResult, Producer, Storage, dispatch_figures, solve_dispatch
-from heatmap.energy.energy_scenario import Concept, EnergyScenario, Source, assumptions
+from heatmap.energy.energy_scenario import Concept, EnergyScenario, Source, assumptions, heat_pump_problem
 from heatmap.energy.excess_heat import availability_hourly, read_presets, source_producer
 from heatmap.io.inputs import read_table
 
@@ -282,12 +282,16 @@ def resolve_sources(scn: EnergyScenario, index: pd.DatetimeIndex) -> list[Resolv
         avail = pick("availability")
         if hasattr(avail, "csv"):
             avail = {"csv": avail.csv, "column": avail.column}
+        temperature_c = float(pick("temperature_c"))
+        problem = heat_pump_problem(s.id, temperature_c, s.heat_pump, scn.network)
+        if problem is not None:
+            raise ScenarioError(f"{problem} (the temperature is its preset's, {s.preset})")
         out.append(
             ResolvedSource(
                 id=s.id,
                 kind=s.preset,
                 capacity_kw=float(capacity),
-                temperature_c=float(pick("temperature_c")),
+                temperature_c=temperature_c,
                 availability=availability_hourly(avail, index, base_dir=scn.path(Path("."))),
                 heat_price_eur_per_mwh=float(pick("heat_price_eur_per_mwh")),
                 hx_cost_eur_per_kw=float(pick("hx_cost_eur_per_kw")),

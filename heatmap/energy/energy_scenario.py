@@ -295,6 +295,15 @@ class EnergyScenario(SettingsModel):
                 raise ValueError(f"concept {c.name!r} has no unit")
         return self
 
+    @model_validator(mode="after")
+    def _heat_pumps_lift(self) -> EnergyScenario:
+        for s in self.sources:
+            if s.temperature_c is not None:  # a preset's temperature is checked where it is read (resolve_sources)
+                problem = heat_pump_problem(s.id, s.temperature_c, s.heat_pump, self.network)
+                if problem is not None:
+                    raise ValueError(problem)
+        return self
+
     def path(self, p: Path) -> Path:
         """Return a path from the scenario, made absolute from the scenario file's folder."""
         return p if p.is_absolute() else self._base_dir / p
@@ -303,6 +312,40 @@ class EnergyScenario(SettingsModel):
     def file(self) -> Path | None:
         """The scenario file read (``None`` if built from a dict)."""
         return self._path
+
+
+def heat_pump_problem(source_id: str, temperature_c: float, heat_pump: HeatPump | None, network: Network) -> str | None:
+    """Say why a source's heat pump would never lift its heat, or ``None`` where it may run.
+
+    A heat pump lifts a source's heat to the network's supply temperature; a source at least as hot as the
+    hottest supply temperature (``network.supply.max_c``) has nothing to lift in any hour. Its heat would pass
+    through the heat pump at an infinite COP, be reported as heat-pump heat and the heat pump be paid for.
+
+    Parameters
+    ----------
+    source_id
+        The source's id (named in the message).
+    temperature_c
+        The temperature its heat is available at (°C), given or from its preset.
+    heat_pump
+        Its heat pump, if it has one.
+    network
+        The network whose supply temperature the heat pump would reach.
+
+    Returns
+    -------
+    str or None
+        The message naming the source, both temperatures and what to do instead.
+    """
+    if heat_pump is None or temperature_c < network.supply.max_c:
+        return None
+    return (
+        f"sources[{source_id}].heat_pump: the source's heat at {temperature_c:g} °C is not below the network's "
+        f"hottest supply temperature ({network.supply.max_c:g} °C, the heating curve's max_c), so the heat pump would "
+        f"never lift it (its heat would pass straight through, counted as heat-pump heat, and the heat pump be "
+        f"paid for); leave out heat_pump: the source feeds through its heat exchanger (directly where "
+        f"{temperature_c:g} °C − approach_k reaches the supply temperature, else it preheats)"
+    )
 
 
 RENAMED_KEYS: dict[tuple[str, str], str] = {
@@ -384,7 +427,10 @@ def settings_from_file(path: str | Path, model: type[ModelT]) -> tuple[ModelT, y
     (model instance, yaml.Node)
         The validated settings (``_path`` set to ``path``) and the parsed document, for the file lines.
     """
+    from heatmap.io.paths import refuse_special
+
     path = Path(path)
+    refuse_special(path, "the scenario file given to the command", error=ScenarioError)  # a folder, a FIFO, …
     if not path.is_file():
         raise ScenarioError(f"{path}: scenario file not found")
     data, node = read_yaml(path)

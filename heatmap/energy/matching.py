@@ -64,7 +64,7 @@ from heatmap._errors import InputDataError, ScenarioError
 from heatmap.economics import annuity_factor
 from heatmap.energy.energy_scenario import MAX_COP, MAX_COP_DOC, HourlyCsv, Id
 from heatmap.energy.excess_heat import availability_hourly, cop, read_presets
-from heatmap.scenario import FilePath, SettingsModel, Surface, SurfaceCostFactors
+from heatmap.scenario import FilePath, SettingsModel, Surface, SurfaceCostFactors, WorkingCrs
 
 logger = logging.getLogger(__name__)
 
@@ -120,7 +120,9 @@ class HeatPumpRule(SettingsModel):
 class MatchingSettings(SettingsModel):
     """How pairs are judged and costed; every value is reported in ``summary.json``."""
 
-    crs: str = Field("EPSG:3067", description="metric CRS of the distances and the map layer")
+    crs: WorkingCrs = Field(
+        "EPSG:3067", description="metric CRS of the distances and the map layer, true to scale (within 1 %) there"
+    )
     detour_factor: float = Field(1.3, ge=1, le=5, description="route length ÷ straight line (estimate)")
     min_route_length_m: float = Field(100.0, ge=0, description="shortest route, e.g. within one site (estimate)")
     max_route_length_m: float = Field(10_000.0, gt=0, description="longer routes are flagged infeasible")
@@ -363,14 +365,16 @@ def _locations(scn: MatchScenario, units: Sequence[_Unit], group: str) -> list[t
     return out
 
 
-def _hourly(path: Path, column: str, *, lower: float, upper: float, what: str) -> np.ndarray:
-    """Read one year of hourly values (8760, a year without 29 February) from a CSV with a ``time`` column."""
+def _hourly(path: Path, column: str, index: pd.DatetimeIndex, *, lower: float, upper: float, what: str) -> np.ndarray:
+    """Read the scenario year's hourly values (8760, 29 February left out) from a CSV with a ``time`` column.
+
+    The file's times must be the hours of ``index`` (:func:`heatmap.demand.climate.year_index` of the scenario's
+    ``year``), as every command reads its hourly files: a file of another year, or of 8784 rows for a year that is
+    no leap year, is refused naming the file, its rows and the hours expected.
+    """
     from heatmap.demand.profiles import read_hourly
 
-    values = read_hourly(path, column, lower=lower, upper=upper, what=what).to_numpy()
-    if len(values) != HOURS:
-        raise InputDataError(f"{path}: {what} file holds {len(values)} hours; matching needs {HOURS} (no leap day)")
-    return values
+    return read_hourly(path, column, index, lower=lower, upper=upper, what=what).to_numpy()
 
 
 def scenario_units(
@@ -385,8 +389,13 @@ def scenario_units(
     """
     from heatmap.demand.climate import year_index
     from heatmap.demand.profiles import hourly_load_kw
+    from heatmap.io.crs import check_scale
 
     index = year_index(scn.year)[:HOURS]
+    located = {"sources": _locations(scn, scn.sources, "sources"), "sinks": _locations(scn, scn.sinks, "sinks")}
+    lon, lat = zip(*located["sources"], *located["sinks"], strict=True)
+    where = str(scn._path) if scn._path is not None else ""
+    check_scale(scn.settings.crs, lon, lat, key="'settings.crs'", where=where, error=ScenarioError)
     presets = read_presets(scn.path(scn.presets_csv))
     base = scn.path(Path("."))
     rows, profiles = [], {}
@@ -429,15 +438,15 @@ def scenario_units(
                 ),
             }
         )
-    sources = _frame(rows, _locations(scn, scn.sources, "sources"), scn.settings.crs)
+    sources = _frame(rows, located["sources"], scn.settings.crs)
     outdoor = None
     if scn.outdoor_temperature is not None:
         t = scn.outdoor_temperature
-        outdoor = _hourly(scn.path(t.csv), t.column, lower=-70, upper=50, what="outdoor-temperature")
+        outdoor = _hourly(scn.path(t.csv), t.column, index, lower=-70, upper=50, what="outdoor-temperature")
     rows, sink_profiles = [], {}
     for k in scn.sinks:
         if k.profile is not None:
-            load = _hourly(scn.path(k.profile.csv), k.profile.column, lower=0, upper=1e9, what="sink profile")
+            load = _hourly(scn.path(k.profile.csv), k.profile.column, index, lower=0, upper=1e9, what="sink profile")
         elif k.annual_mwh is None:  # a sink gives annual_mwh or a profile (MatchSink)
             raise ScenarioError(f"sinks[{k.id}]: give either annual_mwh or profile")
         elif k.shape == "degree_hours":
@@ -462,7 +471,7 @@ def scenario_units(
                 "annual_mwh": float(np.minimum(load, peak).sum() / 1000),
             }
         )
-    sinks = _frame(rows, _locations(scn, scn.sinks, "sinks"), scn.settings.crs)
+    sinks = _frame(rows, located["sinks"], scn.settings.crs)
     return sources, sinks, profiles, sink_profiles
 
 

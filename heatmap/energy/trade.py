@@ -376,7 +376,20 @@ PROFILE_TOLERANCE = 0.01
 """A site that never sells must draw its annual demand over its profile's year within this relative tolerance."""
 
 
-def read_site_profiles(path: Path, index: pd.DatetimeIndex, sites: pd.DataFrame) -> pd.DataFrame:
+LEFT_OUT_WHY = {
+    "below_min_annual_demand": "left out of the plan by 'consumers.min_annual_demand_mwh' (their annual demand is "
+    "below it): lower that minimum to plan them, or drop the columns",
+    "below_min_peak_load": "left out of the plan by 'consumers.min_peak_load_kw' (their peak load is below it): "
+    "lower that minimum to plan them, or drop the columns",
+    "not_routed": "not connected: no route reaches them from a source (see 'excluded_consumers' in summary.json); "
+    "connect them, or drop the columns",
+}
+"""Why a consumer of the inputs is not one of the plan's, by the reason :func:`read_site_profiles` is given."""
+
+
+def read_site_profiles(
+    path: Path, index: pd.DatetimeIndex, sites: pd.DataFrame, *, left_out: dict[str, list[str]] | None = None
+) -> pd.DataFrame:
     """Read the hourly net heat of the sites that give their own (columns: time, one per consumer id; kW).
 
     Parameters
@@ -387,12 +400,16 @@ def read_site_profiles(path: Path, index: pd.DatetimeIndex, sites: pd.DataFrame)
         The hours of the year.
     sites
         ``consumer_id``, ``annual_demand_mwh`` of the plan's consumers.
+    left_out
+        Consumers of the inputs that are not the plan's, by reason (keys of :data:`LEFT_OUT_WHY`): a column
+        naming one is refused with that reason, not as naming no consumer.
 
     Raises
     ------
     InputDataError
-        A column naming no consumer of the plan, an hourly column the series reader refuses, or a site that never
-        sells whose profile does not add up to its annual demand (:data:`PROFILE_TOLERANCE`).
+        A column naming no consumer of the plan (or one left out of it, with the reason), an hourly column the
+        series reader refuses, or a site that never sells whose profile does not add up to its annual demand
+        (:data:`PROFILE_TOLERANCE`).
     """
     from heatmap.demand.profiles import read_hourly_table
     from heatmap.io.tables import read_csv_table
@@ -401,6 +418,10 @@ def read_site_profiles(path: Path, index: pd.DatetimeIndex, sites: pd.DataFrame)
     columns = [str(c) for c in header if c != "time"]
     annual = sites.set_index(sites.consumer_id.astype(str)).annual_demand_mwh
     unknown = [c for c in columns if c not in annual.index]
+    why = {str(c): reason for reason, ids in (left_out or {}).items() if reason in LEFT_OUT_WHY for c in ids}
+    for reason in dict.fromkeys(why[c] for c in unknown if c in why):
+        named = [c for c in unknown if why.get(c) == reason]
+        raise InputDataError(f"{path}: columns {', '.join(named)} name consumers {LEFT_OUT_WHY[reason]}")
     if unknown:
         raise InputDataError(
             f"{path}: columns {', '.join(unknown)} name no consumer of the plan; name each column after a "

@@ -33,17 +33,13 @@ import shapely
 from pyproj import CRS
 
 from heatmap._errors import InputDataError
+from heatmap.io import crs as working_crs
 
 logger = logging.getLogger(__name__)
-
-FINLAND_BBOX_DEG = (19.0, 59.5, 31.6, 70.1)
-"""(west, south, east, north) inside which the Finnish national grid EPSG:3067 is used."""
 
 VECTOR_SUFFIXES = {".gpkg", ".geojson", ".json", ".shp", ".fgb", ".parquet"}
 MAX_PLAUSIBLE_T_C = 200.0
 """Temperatures above this are taken for kelvin given where °C is expected."""
-MAX_SCALE_ERROR = 0.01
-"""Largest scale error (|k − 1|) of a given working CRS at the study area: lengths and costs err by as much."""
 PLAUSIBLE_MAX = {"capacity_kw": 1e7, "annual_demand_mwh": 1e6, "peak_load_kw": 1e6}
 """Largest plausible value of a numeric column (10 GW, 1 TWh/a, 1 GW): larger ones are taken for a unit error."""
 SOURCE_FIELDS = ("name", "capacity_kw", "t_supply_c", "company", "role", "heat_price_eur_per_mwh")
@@ -73,8 +69,8 @@ def metric_crs_for(lon: float, lat: float, *, given: str | None = None) -> CRS:
         Centre of the study area in EPSG:4326.
     given
         The scenario's ``study_area.crs``, if set: used once checked to be projected, in metres and true to
-        scale at the study area (scale error below :data:`MAX_SCALE_ERROR`; EPSG:3857 in Finland errs by
-        ~100 %).
+        scale at the study area (:func:`heatmap.io.crs.check_scale`, the one check every command makes;
+        EPSG:3857 in Finland errs by ~127 %).
 
     Returns
     -------
@@ -82,42 +78,14 @@ def metric_crs_for(lon: float, lat: float, *, given: str | None = None) -> CRS:
         ``given``; else EPSG:3067 (ETRS-TM35FIN) inside Finland, else the WGS 84 UTM zone of the centre.
     """
     if given:
-        from pyproj.exceptions import CRSError
-
-        try:
-            crs = CRS.from_user_input(given)
-        except CRSError as exc:
-            raise InputDataError(f"'study_area.crs' {given!r} is not a CRS pyproj knows ({exc})") from None
-        if not crs.is_projected:
-            raise InputDataError(f"'study_area.crs' {crs.to_string()} is geographic; give a metric (projected) CRS")
-        _check_scale(crs, lon, lat)
-        return crs
-    w, s, e, n = FINLAND_BBOX_DEG
-    if w <= lon <= e and s <= lat <= n:
-        crs = CRS.from_epsg(3067)
-    else:
-        zone = int((lon + 180) // 6) + 1
-        crs = CRS.from_epsg((32600 if lat >= 0 else 32700) + zone)
+        problem = working_crs.crs_problem(given)
+        if problem is not None:
+            raise InputDataError(f"'study_area.crs' {problem}")
+        working_crs.check_scale(given, lon, lat, key="'study_area.crs'", may_leave_out=True)
+        return CRS.from_user_input(given)
+    crs = working_crs.local_crs(lon, lat)
     logger.info("Metric CRS for (%.4f, %.4f): %s", lon, lat, crs.to_string())
     return crs
-
-
-def _check_scale(crs: CRS, lon: float, lat: float) -> None:
-    """Refuse a working CRS whose scale at the study area is not within :data:`MAX_SCALE_ERROR` of one."""
-    from pyproj import Proj
-
-    try:
-        factors = Proj(crs).get_factors(lon, lat)
-        error = max(abs(factors.meridional_scale - 1), abs(factors.parallel_scale - 1))
-    except Exception:  # noqa: BLE001 - pyproj cannot give the scale there: as bad as a wrong scale
-        error = float("nan")
-    if not error < MAX_SCALE_ERROR:
-        size = f"by {error:.0%}" if np.isfinite(error) else "by an unknown amount (outside its area of use)"
-        raise InputDataError(
-            f"'study_area.crs' {crs.to_string()} distorts lengths {size} at the study area ({lon:.3f}, {lat:.3f}), "
-            f"so every pipe length and cost would be off as much (at most {MAX_SCALE_ERROR:.0%} is accepted); give "
-            f"a CRS made for the area (EPSG:3067 in Finland, else the local UTM zone) or leave 'study_area.crs' out"
-        )
 
 
 def _read_any(path: Path, *, layer: str | None, key: str | None) -> gpd.GeoDataFrame:

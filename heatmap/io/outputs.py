@@ -306,6 +306,7 @@ def plan_summary(plan: PlanLike, *, partial: bool = False) -> dict[str, Any]:
         },
         "input_columns": getattr(plan, "input_columns", {}),
         "excluded_consumers": plan.excluded,
+        "fallbacks": getattr(plan, "fallbacks", {}),
         "nearest_reachable_street_m": _nearest_reachable_street_m(plan),
         "figures": plan.figures,
         "economics": getattr(plan, "money", {}),
@@ -631,6 +632,10 @@ def format_summary(summary: dict[str, Any], *, assumptions: bool = False) -> str
     if excluded:
         parts = ", ".join(f"{r.replace('_', ' ')} {len(ids):,d}" for r, ids in excluded.items())
         lines.append(f"  excluded {sum(map(len, excluded.values())):,d}: {parts} (ids in summary.json)")
+    for kind, fallback in (summary.get("fallbacks") or {}).items():
+        lines.append(
+            f"  {kind.replace('_', ' ')} {fallback.get('count', 0):,d}: {fallback.get('rule')} (ids in summary.json)"
+        )
     far = summary.get("nearest_reachable_street_m") or {}
     if far:
         d = [v for v in far.values() if isinstance(v, int | float)]

@@ -44,6 +44,25 @@ def path_kind(path: Path | str) -> str | None:
     return None
 
 
+def special_problem(path: Path | str, *, folder_ok: bool = False) -> str | None:
+    """Say what keeps ``path`` from being read as a file ("<path>: is a FIFO …"), or ``None`` where it may be.
+
+    The message :func:`refuse_special` gives, without the key: for the settings validators of every scenario
+    schema, which name the key themselves.
+
+    Parameters
+    ----------
+    path
+        The path to check.
+    folder_ok
+        Whether a folder is a valid value (a FileGDB).
+    """
+    kind = path_kind(path)
+    if kind is None or (folder_ok and kind.startswith("is a folder")):
+        return None
+    return f"{path}: {kind}"
+
+
 def refuse_special(
     path: Path | str,
     key: str,
@@ -71,10 +90,9 @@ def refuse_special(
     heatmap._errors.HeatmapError
         Of class ``error``, naming the path, what it is and the key to fix.
     """
-    kind = path_kind(path)
-    if kind is None or (folder_ok and kind.startswith("is a folder")):
-        return
-    raise error(f"{path}: {kind}; check {key} (give a regular file)")
+    problem = special_problem(path, folder_ok=folder_ok)
+    if problem is not None:
+        raise error(f"{problem}; check {key} (give a regular file)")
 
 
 def resolved(path: Path | str, key: str, *, error: type[HeatmapError] = InputDataError) -> Path:

@@ -87,7 +87,19 @@ def read_lines(
             f"{path}: features {', '.join(map(str, bad[:10]))} are not {' or '.join(allowed)} geometries "
             f"({what} must be {' or '.join(a.lower() + 's' for a in allowed)})"
         )
+    invalid = ~gdf.geometry.is_valid.to_numpy()
+    if invalid.any():
+        reasons = shapely.is_valid_reason(gdf.geometry.values[invalid])
+        shown = ", ".join(f"feature {f} ({r})" for f, r in zip(gdf.feature[invalid][:5], reasons[:5], strict=False))
+        more = f" and {int(invalid.sum()) - 5} more" if invalid.sum() > 5 else ""
+        are = "is not a valid geometry" if invalid.sum() == 1 else "are not valid geometries"
+        raise InputDataError(
+            f"{path}: {shown}{more} of the {what} {are}; an invalid "
+            f"polygon (its outline crossing itself) has no well-defined inside: repair them in QGIS (Vector ▸ "
+            f"Geometry Tools ▸ Fix Geometries, or Check Validity to find them)"
+        )
     out = gdf.explode(index_parts=False).reset_index(drop=True).to_crs(crs)
+    out.attrs["where"] = str(path)
     logger.info("Read %d %s from %s", len(out), what, path)
     return out
 
@@ -203,6 +215,45 @@ def avoid(links: gpd.GeoDataFrame, no_go: gpd.GeoDataFrame | None) -> gpd.GeoDat
     inside = shapely.intersects(links.geometry.values, zones) & ~shapely.touches(links.geometry.values, zones)
     logger.info("No-go areas: %d of %d candidate links left out", int(inside.sum()), len(links))
     return links[~inside].reset_index(drop=True)
+
+
+def avoid_all(
+    parts: list[gpd.GeoDataFrame], no_go: gpd.GeoDataFrame | None, *, sites: gpd.GeoDataFrame, streets: bool
+) -> list[gpd.GeoDataFrame]:
+    """Leave out the links of every kind that enter a no-go polygon (:func:`avoid`); refuse where none is left.
+
+    Parameters
+    ----------
+    parts
+        The drawn and site-to-site links.
+    no_go
+        The no-go polygons (:func:`read_lines`, its file in ``attrs["where"]``), or ``None``.
+    sites
+        The sources and consumers with an ``id`` column (named where they lie inside a no-go polygon).
+    streets
+        Whether there are streets besides the links (then the sites are still reached along them).
+
+    Raises
+    ------
+    heatmap._errors.InputDataError
+        Where the no-go areas leave out every candidate link and there are no streets: naming the no-go file,
+        how many links it leaves out and the sites that lie inside a no-go polygon.
+    """
+    kept = [avoid(p, no_go) for p in parts]
+    given = sum(len(p) for p in parts)
+    if no_go is None or no_go.empty or streets or given == 0 or any(len(k) for k in kept):
+        return kept
+    zones = shapely.union_all(no_go.geometry.values)
+    points = sites.geometry.representative_point().values
+    inside = sites.id[shapely.within(points, zones)].astype(str).tolist()
+    where = f"{len(inside)} of the {len(sites)} sites lie inside a no-go polygon ({', '.join(inside[:10])}"
+    where += f" and {len(inside) - 10} more)" if len(inside) > 10 else ")"
+    raise InputDataError(
+        f"{no_go.attrs.get('where', 'links.no_go_path')}: the no-go areas ('links.no_go_path') leave out all "
+        f"{given} candidate links (drawn and site-to-site), so no route is left"
+        + (f"; {where}: a link from a site inside a no-go area enters it" if inside else "")
+        + "; check the no-go polygons against the sites and the drawn links"
+    )
 
 
 def combine(

@@ -106,14 +106,16 @@ def load_catalogue(path: Path, *, insulation_series: int, cost_column: str) -> p
     -------
     pandas.DataFrame
         Indexed by ``dn`` (ascending), columns ``d_inner_m``, ``d_outer_m``, ``u_w_per_mk``,
-        ``cost_eur_per_m``; DNs lacking a value for the chosen series or cost are left out.
+        ``cost_eur_per_m``; DNs whose cell of the chosen series or cost is empty (not offered) are left out and
+        named in the log. A cell that holds anything but a number (``n/a``, ``-``, ``cheap``) is refused naming
+        the line, the DN and the column: it is never taken for an empty one.
     """
     path = Path(path)
     if not path.is_file():
         kind = "is a folder, not a file" if path.is_dir() else "not found"
         raise ScenarioError(f"pipe catalogue {path} {kind}; check 'network.catalogue'")
     try:
-        cat = pd.read_csv(path, comment="#")
+        cat = pd.read_csv(path, comment="#", keep_default_na=False, na_values=[""])  # "n/a" is text, not empty
     except pd.errors.EmptyDataError:
         raise ScenarioError(f"pipe catalogue {path} is empty; it needs a header and one row per DN") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
@@ -132,6 +134,8 @@ def load_catalogue(path: Path, *, insulation_series: int, cost_column: str) -> p
         (cost_column, False, False),
     ):
         raw = cat[col]
+        if raw.dtype == object:  # a cell of blanks is an empty one
+            raw = raw.where(raw.astype(str).str.strip() != "")
         v = pd.to_numeric(raw, errors="coerce")
         problems = {
             "is not a number": v.isna() & raw.notna(),
@@ -144,8 +148,11 @@ def load_catalogue(path: Path, *, insulation_series: int, cost_column: str) -> p
                 rows = ", ".join(map(str, lines[bad].tolist()[:10]))
                 got = raw[bad].iloc[0]
                 got = repr(got) if isinstance(got, str) else f"{got:g}"
+                dns = "" if col == "dn" else f" for DN {', '.join(map(str, cat.dn[bad].tolist()[:10]))}"
+                fix = "; give a number, or leave the cell empty where the DN is not offered"
                 raise ScenarioError(
                     f"pipe catalogue {path}, line{'s' if bad.sum() > 1 else ''} {rows}: '{col}' {what} (got {got})"
+                    f"{dns}{fix if what == 'is not a number' and not required else ''}"
                 )
         values[col] = v
     if values["dn"].duplicated().any():
@@ -156,7 +163,15 @@ def load_catalogue(path: Path, *, insulation_series: int, cost_column: str) -> p
         raise ScenarioError(
             f"pipe catalogue {path}, line {lines[thick].iloc[0]}: 'd_inner_mm' must be below 'd_outer_steel_mm'"
         )
-    cat = cat.assign(**values).dropna(subset=[u_col, cost_column]).sort_values("dn")
+    cat = cat.assign(**values)
+    for col in (u_col, cost_column):
+        empty = cat[col].isna()
+        if empty.any():
+            logger.info(
+                "Pipe catalogue %s: DN %s left out (no '%s': not offered)",
+                path, ", ".join(map(str, cat.dn[empty].astype(int))), col,
+            )  # fmt: skip
+    cat = cat.dropna(subset=[u_col, cost_column]).sort_values("dn")
     if cat.empty:
         raise ScenarioError(f"pipe catalogue {path}: no DN has both '{u_col}' and '{cost_column}'")
     out = pd.DataFrame(
