@@ -329,6 +329,9 @@ def _with_links(
     parts = []
     if lk.path is not None:
         drawn = links.read_lines(lk.path, layer=lk.layer, crs=crs, what="candidate links")
+        forbidden = links.forbidden_mask(drawn)
+        if street_gdf is not None:
+            street_gdf = links.forbid(street_gdf, drawn[forbidden], within_m=lk.snap_m)
         parts.append(links.drawn_links(drawn, cost_factors=factors, default_surface=lk.default_surface))
     if lk.site_to_site:
         sites = pd.concat([src[["geometry"]], cons[["geometry"]]], ignore_index=True)
@@ -344,7 +347,21 @@ def _with_links(
     sites = pd.concat([src[["source_id"]].set_axis(["id"], axis=1), cons[["consumer_id"]].set_axis(["id"], axis=1)])
     sites = gpd.GeoDataFrame(sites, geometry=[*src.geometry, *cons.geometry], crs=crs)
     kept = links.avoid_all(parts, no_go, sites=sites, streets=street_gdf is not None and len(street_gdf) > 0)
-    return links.combine(street_gdf, kept, snap_m=lk.snap_m, street_cost_factor=factors["street"])
+    out = links.combine(street_gdf, kept, snap_m=lk.snap_m, street_cost_factor=factors["street"])
+    if lk.path is not None:
+        out.attrs["drawn"] = (
+            pd.DataFrame(
+                {
+                    "feature": drawn.feature.to_numpy(),
+                    "length_m": drawn.geometry.length.to_numpy(),
+                    "forbidden": forbidden.to_numpy(),
+                    "in_no_go": ~drawn.feature.isin(set(kept[0].link_feature)).to_numpy() & ~forbidden.to_numpy(),
+                }
+            )
+            .groupby("feature")
+            .agg({"length_m": "sum", "forbidden": "any", "in_no_go": "all"})
+        )
+    return out
 
 
 def _check_source_temperatures(src: gpd.GeoDataFrame, cons: gpd.GeoDataFrame, t: Temperatures) -> None:

@@ -413,3 +413,41 @@ def test_streets_from_a_line_layer_plan_like_the_osm_streets(bundled_plan, tmp_p
     # crossings in the lines (bridges over streets too) become junctions: more segments, routes of about the length
     assert len(plan.streets) >= len(bundled_plan.streets)
     assert plan.figures["route_length_m"] == pytest.approx(bundled_plan.figures["route_length_m"], rel=0.10)
+
+
+def test_drawn_lines_say_whether_the_plan_used_them_and_forbidden_streets_are_avoided(bundled_plan, tmp_path):
+    # One layer drawn in QGIS: a street the bundled route runs along marked forbidden, a line off by itself and a
+    # line through a no-go area. The new plan keeps off the forbidden street and says what became of each line.
+    import json
+
+    import geopandas as gpd
+    from shapely.geometry import LineString, box
+
+    supply = bundled_plan.pipes[(bundled_plan.pipes.circuit == "supply") & (bundled_plan.pipes.kind == "street")]
+    street = supply.loc[supply.length_m.idxmax()]  # the longest street pipe of the bundled route
+    x0, y0, x1, y1 = bundled_plan.streets.total_bounds
+    away = LineString([(x0 + 5, y1 - 5), (x0 + 60, y1 - 5)])
+    through = LineString([(x1 - 80, y0 + 10), (x1 - 10, y0 + 10)])
+    gpd.GeoDataFrame(
+        {"status": ["forbidden", "", "candidate"], "surface": ["street", "open_terrain", "open_terrain"]},
+        geometry=[street.geometry, away, through],
+        crs=bundled_plan.crs,
+    ).to_file(tmp_path / "drawn.gpkg", engine="pyogrio")
+    gpd.GeoDataFrame(geometry=[box(x1 - 60, y0, x1 - 40, y0 + 20)], crs=bundled_plan.crs).to_file(
+        tmp_path / "no_go.gpkg", engine="pyogrio"
+    )
+    data = yaml.safe_load(BUNDLED_SCENARIO.read_text())
+    data["streets"]["path"] = str((BUNDLED_SCENARIO.parent / data["streets"]["path"]).resolve())
+    data["sources"]["path"] = str(BUNDLED_SCENARIO.parent / data["sources"]["path"])
+    data["links"] = {"path": str(tmp_path / "drawn.gpkg"), "no_go_path": str(tmp_path / "no_go.gpkg")}
+    (tmp_path / "drawn.yaml").write_text(yaml.safe_dump(data, allow_unicode=True))
+    proc = run_cli("plan", str(tmp_path / "drawn.yaml"), "--out", str(tmp_path / "out"))
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    status = {d["feature"]: d["status"] for d in summary["drawn_links"]}
+    assert status == {1: "forbidden", 2: "not used", 3: "left out"}
+    assert all(d["why"] for d in summary["drawn_links"])
+    assert "drawn lines 3: forbidden 1, not used 1, left out 1" in proc.stdout
+    pipes = gpd.read_file(tmp_path / "out" / "plan.gpkg", layer="pipes")
+    along = pipes.geometry.intersection(street.geometry.buffer(1.0)).length
+    assert along.max() < 0.5 * street.geometry.length  # no pipe runs along the forbidden street

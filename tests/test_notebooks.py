@@ -11,6 +11,7 @@ EXPECTED = {
     "01_plan_bundled_scenario.ipynb": "checks hold",
     "02_heat_density_from_osm.ipynb": "raster total equals building total: True",
     "03_kip_excess_heat.ipynb": "hourly balance holds: True",
+    "04_network_design.ipynb": "design checks hold: True",
 }
 """A line each notebook prints when its result checks out."""
 

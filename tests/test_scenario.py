@@ -218,7 +218,8 @@ def test_json_schema_describes_every_setting():
         temps["supply_c"]["maximum"] == 150 and temps["supply_c"]["x-unit"] == "°C" and temps["supply_c"]["description"]
     )
     streets = schema["properties"]["streets"]["anyOf"][0]
-    assert set(streets["discriminator"]["mapping"]) == {"pbf", "xml", "graphml", "place", "bbox", "polygon", "none"}
+    sources = {"pbf", "xml", "graphml", "place", "bbox", "polygon", "lines", "none"}
+    assert set(streets["discriminator"]["mapping"]) == sources
     assert "network_type" not in schema["$defs"]["GraphmlStreets"]["properties"]
     assert schema["$defs"]["PlaceStreets"]["required"] == ["place"]
     assert schema["$defs"]["Network"]["properties"]["simultaneity"]["enum"] == ["winter", "thermos", "none"]

@@ -312,6 +312,7 @@ def plan_summary(plan: PlanLike, *, partial: bool = False) -> dict[str, Any]:
         "economics": getattr(plan, "money", {}),
         "network_design": getattr(plan, "design", {}),
         "consumer_costs": _consumer_costs(c),
+        "drawn_links": drawn_link_use(plan.streets),
         "design_load_kw": float(c.q_design_kw.sum(min_count=1)),
         "peak_load_undiversified_kw": float(c.peak_load_kw[c.connected.astype(bool)].sum()),
         "energy_balance": plan.energy_balance,
@@ -325,6 +326,48 @@ def plan_summary(plan: PlanLike, *, partial: bool = False) -> dict[str, Any]:
     if year is not None:
         summary["operation"] = operation_summary(year)
     return _jsonable(summary)
+
+
+def drawn_link_use(streets: pd.DataFrame) -> list[dict[str, Any]]:
+    """Say of each drawn candidate line whether the plan used it, and why not.
+
+    Parameters
+    ----------
+    streets
+        The plan's candidate routes (``link_feature``, ``length_m``, ``in_plan``), with the drawn lines' table in
+        ``attrs["drawn"]`` (feature → ``length_m``, ``forbidden``, ``in_no_go``).
+
+    Returns
+    -------
+    list of dict
+        Per drawn feature: ``feature``, ``length_m`` (drawn), ``used_m`` (in the plan), ``status`` (``used``,
+        ``partly used``, ``not used``, ``forbidden``, ``left out``) and ``why``.
+    """
+    drawn = streets.attrs.get("drawn")
+    if drawn is None or "link_feature" not in streets:
+        return []
+    on = streets[streets.link_feature.notna()]
+    used = on[on.in_plan.astype(bool)].groupby("link_feature").length_m.sum()
+    rows = []
+    for feature, d in drawn.iterrows():
+        used_m = float(used.get(feature, 0.0))
+        if d.forbidden:
+            status, why = (
+                "forbidden",
+                "drawn with status forbidden: no pipe along it (streets it runs along left out too)",
+            )
+        elif d.in_no_go:
+            status, why = "left out", "it enters a no-go area ('links.no_go_path')"
+        elif used_m >= 0.99 * d.length_m:
+            status, why = "used", ""
+        elif used_m > 0:
+            status, why = "partly used", "the plan uses the part that serves its buildings at least cost"
+        else:
+            status, why = "not used", "the design joins the buildings at less cost without it"
+        rows.append(
+            {"feature": int(feature), "length_m": float(d.length_m), "used_m": used_m, "status": status, "why": why}
+        )
+    return rows
 
 
 def _consumer_costs(c: pd.DataFrame) -> dict[str, Any]:
@@ -627,6 +670,7 @@ def format_summary(summary: dict[str, Any], *, assumptions: bool = False) -> str
         f"{'Consumers connected':<27}{_number(n.get('consumers_connected'), ',.0f'):>12} of "
         f"{_number(n.get('consumers'), ',.0f')}",
         *_design_lines(summary.get("network_design") or {}),
+        *_drawn_lines(summary.get("drawn_links") or []),
     ]
     excluded = {r: ids for r, ids in (summary.get("excluded_consumers") or {}).items() if ids}
     if excluded:
@@ -701,6 +745,17 @@ def _design_note(d: Mapping[str, Any]) -> str:
     gap_text = _number(None if gap is None else 100 * gap, ".2f", "%")
     status = " at its time limit" if d.get("status") == "time limit" else ""
     return f" ({d.get('method')} design{status}, {gap_text} above its bound, {seconds:.1f} s)"
+
+
+def _drawn_lines(drawn: list[Mapping[str, Any]]) -> list[str]:
+    """Render how many drawn lines the plan used, and why the others not (each one in summary.json)."""
+    if not drawn:
+        return []
+    counts: dict[str, int] = {}
+    for d in drawn:
+        counts[str(d.get("status"))] = counts.get(str(d.get("status")), 0) + 1
+    parts = ", ".join(f"{k} {v:,d}" for k, v in counts.items())
+    return [f"  drawn lines {len(drawn):,d}: {parts} (each with why in summary.json drawn_links)"]
 
 
 def _design_lines(d: Mapping[str, Any]) -> list[str]:

@@ -112,10 +112,12 @@ def drawn_links(
 ) -> gpd.GeoDataFrame:
     """Split drawn lines at their crossings into links with cost factors.
 
+    Lines with ``status`` ``forbidden`` are no links (:func:`forbidden_lines` takes them); the rest are candidates.
+
     Parameters
     ----------
     lines
-        Output of :func:`read_lines` (metric CRS), with an optional ``surface`` column.
+        Output of :func:`read_lines` (metric CRS), with optional ``surface`` and ``status`` columns.
     cost_factors
         Cost factor per surface (see :data:`SURFACES`).
     default_surface
@@ -124,8 +126,10 @@ def drawn_links(
     Returns
     -------
     geopandas.GeoDataFrame
-        Links with ``name``, ``highway``, ``surface``, ``cost_factor`` and line geometry.
+        Links with ``name``, ``highway``, ``surface``, ``cost_factor``, ``link_feature`` (the drawn feature each
+        piece lies on) and line geometry.
     """
+    lines = lines[~forbidden_mask(lines)]
     surface = lines["surface"].fillna(default_surface).astype(str) if "surface" in lines else default_surface
     surface = pd.Series(surface, index=lines.index)
     unknown = sorted(set(surface) - set(cost_factors))
@@ -151,10 +155,50 @@ def drawn_links(
             "highway": "",
             "surface": surface.to_numpy()[pick.l.to_numpy().astype(int)],
             "cost_factor": pick.f.to_numpy(),
+            "link_feature": lines.feature.to_numpy()[pick.l.to_numpy().astype(int)],
         },
         geometry=pieces,
         crs=lines.crs,
     )
+
+
+STATUSES = ("candidate", "forbidden")
+"""What a drawn line is (its ``status`` column; empty: a candidate)."""
+
+
+def forbidden_mask(lines: gpd.GeoDataFrame) -> pd.Series:
+    """Mark the drawn lines whose ``status`` is ``forbidden``; refuse any status but those of :data:`STATUSES`."""
+    if "status" not in lines:
+        return pd.Series(False, index=lines.index)
+    status = lines["status"].fillna("").astype(str).str.strip().str.lower().replace("", "candidate")
+    bad = ~status.isin(STATUSES)
+    if bad.any():
+        raise InputDataError(
+            f"{lines.attrs.get('where', 'candidate links')}: features {', '.join(map(str, lines.feature[bad][:10]))}: "
+            f"'status' must be {' or '.join(STATUSES)} or empty (got {str(lines['status'][bad].iloc[0])[:60]!r})"
+        )
+    return status == "forbidden"
+
+
+def forbid(streets: gpd.GeoDataFrame, forbidden: gpd.GeoDataFrame, *, within_m: float) -> gpd.GeoDataFrame:
+    """Leave out the street segments that a forbidden line runs along (half or more of their length within it).
+
+    Parameters
+    ----------
+    streets
+        Street segments (:func:`heatmap.io.streets.street_edges`).
+    forbidden
+        The drawn lines with status ``forbidden`` (metric CRS).
+    within_m
+        How close to the forbidden line a street must lie to be taken as the same route.
+    """
+    if forbidden.empty or streets.empty:
+        return streets
+    zone = shapely.union_all(forbidden.geometry.buffer(max(within_m, 1.0)).values)
+    inside = shapely.length(shapely.intersection(streets.geometry.values, zone))
+    along = inside >= 0.5 * shapely.length(streets.geometry.values)
+    logger.info("Forbidden lines: %d of %d street segments left out", int(along.sum()), len(streets))
+    return streets[~along].reset_index(drop=True)
 
 
 def site_links(
@@ -312,7 +356,10 @@ def combine(
         len(out),
         ", ".join(f"{s} {n}" for s, n in out.surface.value_counts().items()),
     )
-    return out[["edge_id", "u", "v", "name", "highway", "length_m", "surface", "cost_factor", "geometry"]]
+    if "link_feature" not in out:
+        out["link_feature"] = np.nan
+    cols = ["edge_id", "u", "v", "name", "highway", "length_m", "surface", "cost_factor", "link_feature", "geometry"]
+    return out[cols]
 
 
 def _snap_to(links: gpd.GeoDataFrame, tree: cKDTree, node_xy: pd.DataFrame, snap_m: float) -> gpd.GeoDataFrame:
