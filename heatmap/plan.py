@@ -161,8 +161,6 @@ class RoutedNetwork:
         Tree index → its design supply temperature (°C).
     economic : heatmap.network.design.Design or None
         The economic design (``None`` for ``design.method: steiner``).
-    method : str
-        The routing method used (``optimal``, ``heuristic`` or ``steiner``).
     design_summary : dict
         The design's summary (:meth:`heatmap.network.design.Design.summary`; only the method for ``steiner``).
     """
@@ -174,7 +172,6 @@ class RoutedNetwork:
     consumer_node: np.ndarray
     t_supply_by_tree: dict[int, float]
     economic: design.Design | None = None
-    method: str = "steiner"
     design_summary: dict = dataclasses.field(default_factory=dict)
 
 
@@ -644,7 +641,6 @@ def _route(
             for tr, root in tree.root_of_tree.items()
         },
         economic=result,
-        method=method,
         design_summary=summary,
     )
 

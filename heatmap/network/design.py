@@ -373,16 +373,22 @@ def edge_loads(ix: ProblemIndex, tree: Forest) -> tuple[np.ndarray, np.ndarray]:
 
 
 def depths(parent: np.ndarray) -> np.ndarray:
-    """Depth of every node in a parent-pointer forest (0 for roots and nodes off it)."""
-    depth = np.zeros(len(parent), dtype=np.int64)
-    anc = parent.copy()
-    active = anc >= 0
-    while active.any():
-        depth[active] += 1
-        anc[active] = parent[anc[active]]
-        active = anc >= 0
-        if depth.max() > len(parent):
-            raise RoutingError("the designed network holds a cycle")
+    """Return the depth of every node in a parent-pointer forest (0 for roots and nodes off it).
+
+    Pointer jumping: each round every node adds the depth counted by the node it points to and then points to that
+    node's target, so ⌈log₂ n⌉ + 1 rounds reach every root; a node still pointing somewhere then is on a cycle.
+    """
+    jump = np.asarray(parent, dtype=np.int64).copy()
+    depth = (jump >= 0).astype(np.int64)
+    for _ in range(int(np.ceil(np.log2(max(len(jump), 2)))) + 1):
+        live = np.flatnonzero(jump >= 0)
+        if not len(live):
+            return depth
+        target = jump[live]
+        depth[live] += depth[target]
+        jump[live] = jump[target]
+    if (jump >= 0).any():
+        raise RoutingError("the designed network holds a cycle")
     return depth
 
 

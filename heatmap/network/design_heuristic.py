@@ -387,7 +387,8 @@ def _relocation(state: _TreeState, v: int) -> design.Forest | None:
     ok = ~rest[state.arc_a] & ~blocked[state.arc_a] & ~blocked[state.arc_b]
     price = curve.edge_cost_eur(np.full(len(ix.ea), load), ix.weight_m, ix.length_m)[state.arc_e] + 1e-9
     graph = sp.csr_matrix((np.where(ok, price, np.inf), (state.arc_a, state.arc_b)), shape=(ix.n, ix.n))
-    dist, pred = dijkstra(graph, directed=True, indices=v, return_predecessors=True)
+    # a path dearer than the move saves cannot pay: the search stops there
+    dist, pred = dijkstra(graph, directed=True, indices=v, return_predecessors=True, limit=saving)
     total = np.where(rest, dist + load * state.slope_up, np.inf)
     total[v] = np.inf
     u = int(np.argmin(total))
