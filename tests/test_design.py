@@ -448,6 +448,8 @@ def test_drawn_lines_say_whether_the_plan_used_them_and_forbidden_streets_are_av
     assert status == {1: "forbidden", 2: "not used", 3: "left out"}
     assert all(d["why"] for d in summary["drawn_links"])
     assert "drawn lines 3: forbidden 1, not used 1, left out 1" in proc.stdout
+    routes = gpd.read_file(tmp_path / "out" / "plan.gpkg", layer="streets")
+    assert set(routes.drawn_status[routes.link_feature == 2]) == {"not used"}  # the map's popup says so too
     pipes = gpd.read_file(tmp_path / "out" / "plan.gpkg", layer="pipes")
     along = pipes.geometry.intersection(street.geometry.buffer(1.0)).length
     assert along.max() < 0.5 * street.geometry.length  # no pipe runs along the forbidden street

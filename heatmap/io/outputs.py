@@ -106,6 +106,7 @@ def plan_tables(
     PlanTables
     """
     import geopandas as gpd
+    import pandas as pd
     import shapely
 
     crs = cand.edges.crs
@@ -202,6 +203,11 @@ def plan_tables(
     streets_out["in_plan"] = streets_out.edge_id.isin(
         set(cand.edges.street_edge_id[cand.edges.edge_id.isin(routed) & (cand.edges.kind == "street")])
     )
+    use = pd.DataFrame(drawn_link_use(streets_out))
+    if len(use):  # each drawn line's segments say what became of the line
+        by_feature = use.set_index("feature")
+        streets_out["drawn_status"] = streets_out.link_feature.map(by_feature.status)
+        streets_out["drawn_why"] = streets_out.link_feature.map(by_feature.why)
     term = cand.terminals.set_index("terminal_id")
     cut_off = term[(~term.reachable) & (term.role == "consumer")]
     near_a_street = cut_off.nearest_street_m <= max_service_length_m
