@@ -111,7 +111,7 @@ def _model(ix: design.ProblemIndex, curve: design.CostCurve) -> _Model:
     cons_all = np.flatnonzero(reach)
     optional = cons_all[~ix.con_required[cons_all]]
     required = cons_all[ix.con_required[cons_all]]
-    flow_max = max(float(ix.con_load[cons_all].sum()), 1e-6)  # no arc carries more than every consumer draws
+    flow_max = np.maximum(_arc_flow_bounds(ix, tail, head, reach), 1e-6)[:, None]
 
     # columns: y[a,k] (A·K), f[a,k] (A·K), x (optional consumers), s (sources)
     ny = A * K
@@ -131,7 +131,7 @@ def _model(ix: design.ProblemIndex, curve: design.CostCurve) -> _Model:
     lower = np.zeros(ncol)
     upper = np.full(ncol, np.inf)
     upper[col_y.ravel()] = 1.0
-    upper[col_f.ravel()] = np.broadcast_to(np.minimum(curve.upper_kw, flow_max)[None, :], (A, K)).ravel()
+    upper[col_f.ravel()] = np.minimum(curve.upper_kw[None, :], flow_max).ravel()
     upper[col_x] = 1.0
     upper[col_s] = ix.src_cap
     # unreachable consumers' nodes carry no flow: nothing else to do (their nodes have no path to a source)
@@ -159,7 +159,7 @@ def _model(ix: design.ProblemIndex, curve: design.CostCurve) -> _Model:
     r += n
     # 2. segment ranges: lo_k y ≤ f ≤ hi_k y
     seg = np.arange(A * K)
-    hi = np.broadcast_to(np.minimum(curve.upper_kw, flow_max)[None, :], (A, K)).ravel()
+    hi = np.minimum(curve.upper_kw[None, :], flow_max).ravel()
     add(r + seg, col_f.ravel(), np.ones(A * K))
     add(r + seg, col_y.ravel(), -hi)
     r_lo.append(np.full(A * K, -np.inf))
@@ -227,6 +227,59 @@ def _model(ix: design.ProblemIndex, curve: design.CostCurve) -> _Model:
     lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = mat.indptr, mat.indices, mat.data
     lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = ncol, r
     return _Model(lp, tail, head, arc_edge, col_y, col_f, col_x, col_s, col_o, optional, required)
+
+
+def _arc_flow_bounds(ix: design.ProblemIndex, tail: np.ndarray, head: np.ndarray, reach: np.ndarray) -> np.ndarray:
+    """Return the most design load each arc can carry: what the consumers beyond it draw, where the arc is a bridge.
+
+    An arc of an edge whose removal splits the graph (a bridge: every service pipe, every dead-end street) can carry
+    at most the load of the consumers on its far side, and nothing towards a side without sources; any other arc at
+    most what all consumers draw. Bounding the flow so makes the LP relaxation pay the fixed cost of such edges in
+    proportion to the load they can carry, not to the whole network's (a tighter bound, the same optimum).
+    """
+    import networkx as nx
+
+    total = float(ix.con_load[reach].sum())
+    bound = np.full(len(tail), total)
+    G: nx.Graph = nx.Graph()
+    G.add_nodes_from(range(ix.n))
+    G.add_edges_from(zip(ix.ea.tolist(), ix.eb.tolist(), strict=True))
+    bridges = {tuple(sorted(b)) for b in nx.bridges(G)}
+    if not bridges:
+        return bound
+    kept = [
+        (a, b) for a, b in zip(ix.ea.tolist(), ix.eb.tolist(), strict=True) if (min(a, b), max(a, b)) not in bridges
+    ]
+    H: nx.Graph = nx.Graph()
+    H.add_nodes_from(range(ix.n))
+    H.add_edges_from(kept)
+    comp = np.empty(ix.n, dtype=np.int64)
+    for i, nodes in enumerate(nx.connected_components(H)):
+        comp[list(nodes)] = i
+    demand = np.zeros(comp.max() + 1)
+    np.add.at(demand, comp[ix.con_node[reach]], ix.con_load[reach])
+    tree: nx.Graph = nx.Graph()  # the bridge tree: 2-edge-connected pieces joined by the bridges
+    tree.add_nodes_from(range(len(demand)))
+    tree.add_edges_from((int(comp[a]), int(comp[b])) for a, b in bridges)
+    src_comp = set(comp[ix.src_node].tolist())
+    beyond: dict[tuple[int, int], float] = {}  # (piece nearer the sources, piece beyond) → load beyond the bridge
+    for piece in nx.connected_components(tree):
+        roots = src_comp & piece
+        if len(roots) != 1:  # sources on several sides of a bridge: leave this part unbounded
+            continue
+        root = roots.pop()
+        below: dict[int, float] = {}
+        for parent, child in reversed(list(nx.bfs_edges(tree, root))):
+            below[child] = float(demand[child]) + sum(below.get(c, 0.0) for c in tree.neighbors(child) if c != parent)
+            beyond[(parent, child)] = below[child]
+    ct, ch = comp[tail], comp[head]
+    for arc in np.flatnonzero(ct != ch).tolist():
+        key = (int(ct[arc]), int(ch[arc]))
+        if key in beyond:
+            bound[arc] = beyond[key]
+        elif (key[1], key[0]) in beyond:
+            bound[arc] = 0.0  # towards the sources across a bridge: no flow
+    return bound
 
 
 def _highs(model: _Model, *, time_limit_s: float, mip_rel_gap: float, threads: int) -> highspy.Highs:
