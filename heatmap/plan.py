@@ -352,7 +352,7 @@ def _with_links(
                     "feature": drawn.feature.to_numpy(),
                     "length_m": drawn.geometry.length.to_numpy(),
                     "forbidden": forbidden.to_numpy(),
-                    "in_no_go": ~drawn.feature.isin(set(kept[0].link_feature)).to_numpy() & ~forbidden.to_numpy(),
+                    "in_no_go": ~drawn.feature.isin(set(out.link_feature.dropna())).to_numpy() & ~forbidden.to_numpy(),
                 }
             )
             .groupby("feature")
@@ -417,15 +417,13 @@ def plan_from_scenario(
         G = candidates.candidate_graph(cand.edges)
 
     curve = scn.temperatures.supply_curve if scn.operation is not None else None
+    catalogue = sizing.load_catalogue(
+        scn.network.catalogue, insulation_series=scn.network.insulation_series, cost_column=scn.network.cost_column
+    )
     with timer.stage("routing"):
-        routed = _route(scn, st, loaded, cand, G, curve=curve)
+        routed = _route(scn, st, loaded, cand, G, curve=curve, catalogue=catalogue)
 
     with timer.stage("sizing"):
-        catalogue = sizing.load_catalogue(
-            scn.network.catalogue,
-            insulation_series=scn.network.insulation_series,
-            cost_column=scn.network.cost_column,
-        )
         t, lim, net = scn.temperatures, scn.limits, scn.network
         water = sizing.water_properties(t.supply_c if curve is None else curve.max_c, t.return_c)
         # With a supply curve the design case runs at its highest temperature, and a preheating source delivers
@@ -588,6 +586,7 @@ def _route(
     G: nx.Graph,
     *,
     curve: SupplyCurve | None,
+    catalogue: pd.DataFrame,
 ) -> RoutedNetwork:
     """Route the network on the candidate graph ``G``: every reachable consumer to a source.
 
@@ -615,7 +614,7 @@ def _route(
             src_nodes = dict(sorted(src_nodes.items(), key=lambda kv: -capacity[kv[0]]))
         tree = routing.route_network(G, src_nodes, con_nodes, shared=shared)
     else:
-        problem = _design_problem(scn, cand, src, cons, src_nodes, con_nodes, curve=curve)
+        problem = _design_problem(scn, cand, src, cons, src_nodes, con_nodes, curve=curve, catalogue=catalogue)
         d = scn.design
         result = design_heuristic.heuristic_design(
             problem, bound_time_s=d.bound_time_limit_s, local_search_moves=d.local_search_moves
@@ -624,7 +623,7 @@ def _route(
             result = design_milp.optimal_design(
                 problem, time_limit_s=d.time_limit_s, mip_rel_gap=d.mip_gap, start=result
             )
-        tree = design.routed_tree(result, problem)
+        tree = design.routed_tree(result)
     summary = {"method": "steiner"} if result is None else result.summary(problem)
     source_at = {node: sid for sid, node in src_nodes.items()}
     left = set(tree.unreachable) | set(result.not_economic if result is not None else ())
@@ -683,6 +682,7 @@ def _design_problem(
     con_nodes: dict[str, int],
     *,
     curve: SupplyCurve | None,
+    catalogue: pd.DataFrame,
 ) -> design.DesignProblem:
     """Build the economic design problem of a plan (:mod:`heatmap.network.design`).
 
@@ -698,9 +698,6 @@ def _design_problem(
         cost = design.CostCurve.linear(d.trench_eur_per_m, d.pipe_eur_per_kw_m)
     else:
         t_supply = t.supply_c if curve is None else curve.max_c
-        catalogue = sizing.load_catalogue(
-            net.catalogue, insulation_series=net.insulation_series, cost_column=net.cost_column
-        )
         cost = design.catalogue_curve(
             catalogue,
             water=sizing.water_properties(t_supply, t.return_c),

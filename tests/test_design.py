@@ -173,7 +173,7 @@ def test_an_arc_across_a_bridge_carries_at_most_the_load_beyond_it():
     tail = np.concatenate([ix.ea, ix.eb])
     head = np.concatenate([ix.eb, ix.ea])
     arcs = list(zip(tail.tolist(), head.tolist(), strict=True))
-    bound = dict(zip(arcs, design_milp._arc_flow_bounds(ix, tail, head, np.ones(3, bool)), strict=True))
+    bound = dict(zip(arcs, design_milp._arc_flow_bounds(ix, tail, head), strict=True))
     assert bound[(0, 1)] == 150 and bound[(1, 0)] == 0  # the source's bridge carries all, nothing flows back
     assert bound[(3, 4)] == 50 and bound[(4, 5)] == 20 and bound[(5, 4)] == 0 and bound[(4, 3)] == 0
     assert bound[(1, 2)] == bound[(2, 1)] == 150  # inside the cycle: anything

@@ -216,6 +216,8 @@ class Design:
         Consumer ids connected.
     not_economic : list of str
         Optional consumers left out because connecting them costs more than they earn.
+    unreachable : list of str
+        Consumers with no path to any source.
     cost_eur : float
         Total cost of the built edges.
     prize_eur : float
@@ -240,6 +242,7 @@ class Design:
     edges: pd.DataFrame
     connected: list[str]
     not_economic: list[str]
+    unreachable: list[str]
     cost_eur: float
     prize_eur: float
     objective_eur: float
@@ -310,6 +313,8 @@ class ProblemIndex:
     con_required: np.ndarray
     con_prize: np.ndarray
     con_id: np.ndarray
+    reach: np.ndarray  # per consumer: whether a source can be reached along the edges
+    lookup: sp.csr_matrix  # node × node: each edge's position + 1, both directions
 
 
 def index_problem(problem: DesignProblem) -> ProblemIndex:
@@ -323,22 +328,33 @@ def index_problem(problem: DesignProblem) -> ProblemIndex:
     pos = pd.Series(np.arange(len(node_ids)), index=node_ids)
     if c.node.duplicated().any() or s.node.duplicated().any() or set(c.node) & set(s.node):
         raise RoutingError("two terminals share a graph node; every source and consumer needs a node of its own")
+    n = len(node_ids)
+    ea, eb = pos[e.lo].to_numpy(), pos[e.hi].to_numpy()
+    src_node, con_node = pos[s.node].to_numpy(), pos[c.node].to_numpy()
+    edge_pos = np.arange(1, len(e) + 1)
+    _, label = sp.csgraph.connected_components(
+        sp.csr_matrix((np.ones(len(ea)), (ea, eb)), shape=(n, n)), directed=False
+    )
     return ProblemIndex(
-        n=len(node_ids),
+        n=n,
         node_ids=node_ids,
-        ea=pos[e.lo].to_numpy(),
-        eb=pos[e.hi].to_numpy(),
+        ea=ea,
+        eb=eb,
         edge_id=e.edge_id.to_numpy(),
         length_m=e.length_m.to_numpy(float),
         weight_m=e.weight_m.to_numpy(float),
-        src_node=pos[s.node].to_numpy(),
+        src_node=src_node,
         src_cap=s.capacity_kw.to_numpy(float),
         src_id=s.source_id.astype(str).to_numpy(),
-        con_node=pos[c.node].to_numpy(),
+        con_node=con_node,
         con_load=c.load_kw.to_numpy(float),
         con_required=c.required.to_numpy(bool),
         con_prize=c.prize_eur.fillna(0.0).to_numpy(float),
         con_id=c.consumer_id.astype(str).to_numpy(),
+        reach=np.isin(label[con_node], label[src_node]),
+        lookup=sp.csr_matrix(
+            (np.concatenate([edge_pos, edge_pos]), (np.concatenate([ea, eb]), np.concatenate([eb, ea]))), shape=(n, n)
+        ),
     )
 
 
@@ -418,11 +434,16 @@ def path_sums(parent: np.ndarray, step: np.ndarray) -> np.ndarray:
     return total
 
 
+def overload(ix: ProblemIndex, tree: Forest, curve: CostCurve) -> tuple[float, float]:
+    """Return the load the sources of a forest carry beyond their capacities (kW) and its penalty (€)."""
+    over = float(np.maximum(source_loads(ix, tree) - ix.src_cap, 0.0).sum())
+    return over, (over * overload_eur_per_kw(ix, curve) if over > 0 else 0.0)
+
+
 def evaluate(ix: ProblemIndex, tree: Forest, curve: CostCurve) -> tuple[float, float]:
     """Return a tree's cost (its edges' and any overload penalty) and the prizes of its optional consumers."""
     edge_load, _ = edge_loads(ix, tree)
-    over = np.maximum(source_loads(ix, tree) - ix.src_cap, 0.0).sum()
-    cost = float(edge_costs(ix, curve, edge_load).sum()) + float(over) * overload_eur_per_kw(ix, curve)
+    cost = float(edge_costs(ix, curve, edge_load).sum()) + overload(ix, tree, curve)[1]
     prize = float(ix.con_prize[tree.connected & ~ix.con_required].sum())
     return cost, prize
 
@@ -443,12 +464,12 @@ def to_design(ix: ProblemIndex, tree: Forest, curve: CostCurve, *, method: str, 
         }
     )
     total, prize = float(cost.sum()), float(ix.con_prize[tree.connected & ~ix.con_required].sum())
-    over = float(np.maximum(source_loads(ix, tree) - ix.src_cap, 0.0).sum())
-    penalty = over * overload_eur_per_kw(ix, curve)
+    over, penalty = overload(ix, tree, curve)
     return Design(
         edges=edges,
         connected=sorted(ix.con_id[tree.connected].tolist()),
-        not_economic=sorted(ix.con_id[~tree.connected & ~ix.con_required].tolist()),
+        not_economic=sorted(ix.con_id[~tree.connected & ~ix.con_required & ix.reach].tolist()),
+        unreachable=sorted(ix.con_id[~ix.reach].tolist()),
         cost_eur=total,
         prize_eur=prize,
         objective_eur=total - prize + penalty,
@@ -469,31 +490,13 @@ def source_loads(ix: ProblemIndex, tree: Forest) -> np.ndarray:
     return out
 
 
-def edge_lookup(ix: ProblemIndex) -> sp.csr_matrix:
-    """Return a node × node matrix holding each edge's position + 1 (both directions)."""
-    m = len(ix.edge_id)
-    pos = np.arange(1, m + 1)
-    return sp.csr_matrix(
-        (np.concatenate([pos, pos]), (np.concatenate([ix.ea, ix.eb]), np.concatenate([ix.eb, ix.ea]))),
-        shape=(ix.n, ix.n),
-    )
-
-
 def edges_of(ix: ProblemIndex, parent: np.ndarray) -> np.ndarray:
     """Return the position of the edge from each node's parent to it (−1 for roots and nodes off the forest)."""
     out = np.full(ix.n, -1, dtype=np.int64)
     on = np.flatnonzero(parent >= 0)
     if len(on):
-        lookup = edge_lookup(ix)
-        out[on] = np.asarray(lookup[parent[on], on]).ravel() - 1
+        out[on] = np.asarray(ix.lookup[parent[on], on]).ravel() - 1
     return out
-
-
-def reachable_consumers(ix: ProblemIndex) -> np.ndarray:
-    """Consumers with a path to some source."""
-    graph = sp.csr_matrix((np.ones(len(ix.ea)), (ix.ea, ix.eb)), shape=(ix.n, ix.n))
-    _, label = sp.csgraph.connected_components(graph, directed=False)
-    return np.isin(label[ix.con_node], label[ix.src_node])
 
 
 def drop_idle(ix: ProblemIndex, tree: Forest) -> Forest:
@@ -573,33 +576,27 @@ def catalogue_curve(
     )
 
 
-def routed_tree(result: Design, problem: DesignProblem) -> routing.RoutedTree:
+def routed_tree(result: Design) -> routing.RoutedTree:
     """Return the design as the routing stage's trees.
 
     Each built edge is oriented away from its source, with its depth and tree (one per source that feeds anyone);
     consumers with no path to a source are ``unreachable``.
     """
     e = result.edges
-    ix = index_problem(problem)
-    unreachable = sorted(ix.con_id[~reachable_consumers(ix)].tolist())
-    parent = pd.Series(e.from_node.to_numpy(), index=e.to_node.to_numpy())
-    up, depth = parent.copy(), pd.Series(1, index=parent.index)
-    while True:  # climb every node one edge at a time until it stands on its source
-        higher = up.isin(parent.index)
-        if not higher.any():
-            break
-        up[higher] = parent.reindex(up[higher]).to_numpy()
-        depth[higher] += 1
-    tree_of_root = {int(r): i for i, r in enumerate(sorted(set(up)))}
+    parent = routing.parent_edge(e)  # each edge's upstream edge, −1 for those leaving a source
+    top = np.where(parent >= 0, parent, np.arange(len(e)))
+    for _ in range(int(np.ceil(np.log2(max(len(e), 2)))) + 1):  # pointer jumping to each edge's first edge
+        top = top[top]
+    roots, tree = np.unique(e.from_node.to_numpy()[top], return_inverse=True)  # one tree per source, in node order
     edges = pd.DataFrame(
         {
             "edge_id": e.edge_id.to_numpy(),
             "from_node": e.from_node.to_numpy(),
             "to_node": e.to_node.to_numpy(),
-            "depth": depth.reindex(e.to_node).to_numpy(),
-            "tree": up.reindex(e.to_node).map(tree_of_root).to_numpy(),
+            "depth": depths(parent) + 1,
+            "tree": tree,
         }
     ).sort_values(["tree", "depth"], kind="stable", ignore_index=True)
     return routing.RoutedTree(
-        edges=edges, root_of_tree={i: r for r, i in tree_of_root.items()}, unreachable=unreachable
+        edges=edges, root_of_tree={i: int(r) for i, r in enumerate(roots)}, unreachable=result.unreachable
     )

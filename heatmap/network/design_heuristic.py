@@ -59,7 +59,7 @@ def _prune(ix: design.ProblemIndex, tree: design.Forest, curve: design.CostCurve
 
 
 def _select(
-    ix: design.ProblemIndex, tree: design.Forest, curve: design.CostCurve, reach: np.ndarray, *, rounds: int = 10
+    ix: design.ProblemIndex, tree: design.Forest, curve: design.CostCurve, *, rounds: int = 10
 ) -> design.Forest:
     """Choose the optional consumers on a tree: prune those that do not pay, add back those that do.
 
@@ -72,16 +72,14 @@ def _select(
     if ix.con_required.all():
         return tree
     for _ in range(rounds):
-        joined = _joins(ix, tree, curve, reach)
+        joined = _joins(ix, tree, curve)
         if joined is None:
             break
         tree = _prune(ix, joined, curve)
     return tree
 
 
-def _joins(
-    ix: design.ProblemIndex, tree: design.Forest, curve: design.CostCurve, reach: np.ndarray
-) -> design.Forest | None:
+def _joins(ix: design.ProblemIndex, tree: design.Forest, curve: design.CostCurve) -> design.Forest | None:
     """Join each left-out optional consumer that pays to the tree by its cheapest path (``None``: none pays).
 
     The path is the shortest from any node of the tree (or a source) under the first cost segment's fixed price
@@ -121,7 +119,7 @@ def _joins(
         todo = todo[~hit]
         climb[todo] = pred[climb[todo]]
         todo = todo[climb[todo] >= 0]
-    t = np.flatnonzero(~tree.connected & ~ix.con_required & reach)
+    t = np.flatnonzero(~tree.connected & ~ix.con_required & ix.reach)
     node = ix.con_node[t]
     ok = np.isfinite(dist[node]) & (origin[node] >= 0)
     t, node = t[ok], node[ok]
@@ -141,9 +139,7 @@ def _joins(
     return out
 
 
-def _shortest_path_forest(
-    ix: design.ProblemIndex, per_kw: np.ndarray, offset: np.ndarray, reach: np.ndarray
-) -> design.Forest:
+def _shortest_path_forest(ix: design.ProblemIndex, per_kw: np.ndarray, offset: np.ndarray) -> design.Forest:
     """Route every consumer along its cheapest path under per-kW edge prices.
 
     The paths start at a super-source whose arc to each source is priced ``offset``; arcs into sources are left out
@@ -162,7 +158,7 @@ def _shortest_path_forest(
     # keep only the paths to the consumers routed (reachable ones)
     parent = np.full(n, -1, dtype=np.int64)
     keep = np.zeros(n, dtype=bool)
-    frontier = ix.con_node[reach]
+    frontier = ix.con_node[ix.reach]
     frontier = frontier[pred[frontier] >= 0]
     while len(frontier):
         frontier = frontier[~keep[frontier]]
@@ -173,11 +169,11 @@ def _shortest_path_forest(
     parent[np.isin(np.arange(n), ix.src_node)] = -1
     parent[parent == sup] = -1
     parent_edge = design.edges_of(ix, parent)
-    connected = reach & (parent[ix.con_node] >= 0)
+    connected = ix.reach & (parent[ix.con_node] >= 0)
     return design.Forest(parent, parent_edge, connected)
 
 
-def _steiner_start(ix: design.ProblemIndex, reach: np.ndarray) -> design.Forest:
+def _steiner_start(ix: design.ProblemIndex) -> design.Forest:
     """Start from Mehlhorn's minimum Steiner tree on trench weight, per supply area.
 
     See :func:`heatmap.network.routing.route_network`.
@@ -188,13 +184,13 @@ def _steiner_start(ix: design.ProblemIndex, reach: np.ndarray) -> design.Forest:
     routed = routing.route_network(
         G,
         {sid: int(v) for sid, v in zip(ix.src_id, ix.src_node, strict=True)},
-        {cid: int(v) for cid, v, ok in zip(ix.con_id, ix.con_node, reach, strict=True) if ok},
+        {cid: int(v) for cid, v, ok in zip(ix.con_id, ix.con_node, ix.reach, strict=True) if ok},
     )
     parent = np.full(ix.n, -1, dtype=np.int64)
     parent_edge = np.full(ix.n, -1, dtype=np.int64)
     parent[routed.edges.to_node.to_numpy()] = routed.edges.from_node.to_numpy()
     parent_edge[routed.edges.to_node.to_numpy()] = routed.edges.edge_id.to_numpy()
-    return design.Forest(parent, parent_edge, reach & (parent[ix.con_node] >= 0))
+    return design.Forest(parent, parent_edge, ix.reach & (parent[ix.con_node] >= 0))
 
 
 def heuristic_design(
@@ -227,8 +223,7 @@ def heuristic_design(
     t0 = time.perf_counter()
     ix = design.index_problem(problem)
     curve = problem.curve
-    reach = design.reachable_consumers(ix)
-    total_load = float(ix.con_load[reach].sum())
+    total_load = float(ix.con_load[ix.reach].sum())
     offset = np.zeros(len(ix.src_node))  # each source's capacity price, raised where it is overloaded (kept)
     # per-kW slope of every edge at the full load (the least it can be): the shortest-path start
     full = design.edge_costs(ix, curve, np.full(len(ix.edge_id), max(total_load, 1.0))) / max(total_load, 1.0)
@@ -236,16 +231,16 @@ def heuristic_design(
     mean_load = max(float(ix.con_load.mean()) if len(ix.con_load) else 1.0, 1e-3)
     at_mean = design.edge_costs(ix, curve, np.full(len(ix.edge_id), mean_load))
     starts = {
-        "shortest paths": _select(ix, _shortest_path_forest(ix, full, offset, reach), curve, reach),
-        "steiner": _select(ix, _steiner_start(ix, reach), curve, reach),
-        "one consumer's paths": _select(ix, _shortest_path_forest(ix, at_mean, offset, reach), curve, reach),
+        "shortest paths": _select(ix, _shortest_path_forest(ix, full, offset), curve),
+        "steiner": _select(ix, _steiner_start(ix), curve),
+        "one consumer's paths": _select(ix, _shortest_path_forest(ix, at_mean, offset), curve),
     }
     best: tuple[float, str, design.Forest] | None = None
     for name, tree in starts.items():
         slope = full.copy()
         seen: set[bytes] = set()
         for _ in range(rounds):
-            tree = _capacity_feasible(ix, tree, slope, offset, reach, curve)
+            tree = _capacity_feasible(ix, tree, slope, offset, curve)
             c, p = design.evaluate(ix, tree, curve)
             if best is None or c - p < best[0] - 1e-6:
                 best = (c - p, name, tree)
@@ -257,7 +252,7 @@ def heuristic_design(
             used = edge_load > 0
             slope = slope.copy()
             slope[used] = design.edge_costs(ix, curve, edge_load)[used] / edge_load[used]
-            tree = _select(ix, _shortest_path_forest(ix, slope, offset, reach), curve, reach)
+            tree = _select(ix, _shortest_path_forest(ix, slope, offset), curve)
     assert best is not None
     tree = _relocate(ix, best[2], curve, moves=local_search_moves)
     t1 = time.perf_counter()
@@ -312,7 +307,7 @@ class _TreeState:
         self.is_src[ix.src_node] = True
         self.edge_load, _ = design.edge_loads(ix, tree)
         self.cost = design.edge_costs(ix, curve, self.edge_load)
-        self.objective = float(self.cost.sum()) + _penalty(ix, tree, curve)
+        self.objective = float(self.cost.sum()) + design.overload(ix, tree, curve)[1]
         self.on = tree.parent >= 0
         self.children = np.bincount(tree.parent[self.on], minlength=n)
         self.terminal = self.is_src.copy()
@@ -330,12 +325,6 @@ class _TreeState:
     def key_nodes(self) -> np.ndarray:
         """Nodes whose subtree a move may take: consumers' and branching nodes on the tree."""
         return np.flatnonzero(self.on & (self.terminal | (self.children >= 2)))
-
-
-def _penalty(ix: design.ProblemIndex, tree: design.Forest, curve: design.CostCurve) -> float:
-    """Return the overload penalty of a forest (:func:`heatmap.network.design.overload_eur_per_kw`)."""
-    over = np.maximum(design.source_loads(ix, tree) - ix.src_cap, 0.0).sum()
-    return float(over) * design.overload_eur_per_kw(ix, curve) if over > 0 else 0.0
 
 
 def _euler(parent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -402,7 +391,7 @@ def _relocation(state: _TreeState, v: int) -> design.Forest | None:
         out.parent[prev] = w
         w = prev
     out.parent_edge = design.edges_of(ix, out.parent)
-    cost = float(design.edge_costs(ix, curve, design.edge_loads(ix, out)[0]).sum()) + _penalty(ix, out, curve)
+    cost = float(design.edge_costs(ix, curve, design.edge_loads(ix, out)[0]).sum()) + design.overload(ix, out, curve)[1]
     return out if cost < state.objective - 1e-9 * max(1.0, abs(state.objective)) else None
 
 
@@ -411,7 +400,6 @@ def _capacity_feasible(
     tree: design.Forest,
     slope: np.ndarray,
     offset: np.ndarray,
-    reach: np.ndarray,
     curve: design.CostCurve,
 ) -> design.Forest:
     """Re-route until no source carries more than its capacity.
@@ -428,5 +416,5 @@ def _capacity_feasible(
             return tree
         scale = float(np.median(slope[slope > 0])) * float(np.median(ix.length_m)) if (slope > 0).any() else 1.0
         offset[over] += scale * (1 + load[over] / ix.src_cap[over])
-        tree = _select(ix, _shortest_path_forest(ix, slope, offset, reach), curve, reach)
+        tree = _select(ix, _shortest_path_forest(ix, slope, offset), curve)
     return tree

@@ -97,7 +97,7 @@ def _model(ix: design.ProblemIndex, curve: design.CostCurve) -> _Model:
     """Build the fixed-charge network-design MILP as a HiGHS matrix (integrality not yet set)."""
     import highspy
 
-    reach = design.reachable_consumers(ix)
+    reach = ix.reach
     n, m, K = ix.n, len(ix.edge_id), curve.segments
     is_src = np.zeros(n, dtype=bool)
     is_src[ix.src_node] = True
@@ -111,7 +111,7 @@ def _model(ix: design.ProblemIndex, curve: design.CostCurve) -> _Model:
     cons_all = np.flatnonzero(reach)
     optional = cons_all[~ix.con_required[cons_all]]
     required = cons_all[ix.con_required[cons_all]]
-    flow_max = np.maximum(_arc_flow_bounds(ix, tail, head, reach), 1e-6)[:, None]
+    flow_max = np.maximum(_arc_flow_bounds(ix, tail, head), 1e-6)[:, None]
 
     # columns: y[a,k] (A·K), f[a,k] (A·K), x (optional consumers), s (sources)
     ny = A * K
@@ -229,7 +229,7 @@ def _model(ix: design.ProblemIndex, curve: design.CostCurve) -> _Model:
     return _Model(lp, tail, head, arc_edge, col_y, col_f, col_x, col_s, col_o, optional, required)
 
 
-def _arc_flow_bounds(ix: design.ProblemIndex, tail: np.ndarray, head: np.ndarray, reach: np.ndarray) -> np.ndarray:
+def _arc_flow_bounds(ix: design.ProblemIndex, tail: np.ndarray, head: np.ndarray) -> np.ndarray:
     """Return the most design load each arc can carry: what the consumers beyond it draw, where the arc is a bridge.
 
     An arc of an edge whose removal splits the graph (a bridge: every service pipe, every dead-end street) can carry
@@ -239,6 +239,7 @@ def _arc_flow_bounds(ix: design.ProblemIndex, tail: np.ndarray, head: np.ndarray
     """
     import networkx as nx
 
+    reach = ix.reach
     total = float(ix.con_load[reach].sum())
     bound = np.full(len(tail), total)
     G: nx.Graph = nx.Graph()
@@ -247,12 +248,11 @@ def _arc_flow_bounds(ix: design.ProblemIndex, tail: np.ndarray, head: np.ndarray
     bridges = {tuple(sorted(b)) for b in nx.bridges(G)}
     if not bridges:
         return bound
-    kept = [
-        (a, b) for a, b in zip(ix.ea.tolist(), ix.eb.tolist(), strict=True) if (min(a, b), max(a, b)) not in bridges
-    ]
+    pair = pd.MultiIndex.from_arrays([np.minimum(ix.ea, ix.eb), np.maximum(ix.ea, ix.eb)])
+    kept = ~pair.isin(list(bridges))
     H: nx.Graph = nx.Graph()
     H.add_nodes_from(range(ix.n))
-    H.add_edges_from(kept)
+    H.add_edges_from(zip(ix.ea[kept].tolist(), ix.eb[kept].tolist(), strict=True))
     comp = np.empty(ix.n, dtype=np.int64)
     for i, nodes in enumerate(nx.connected_components(H)):
         comp[list(nodes)] = i
@@ -272,13 +272,12 @@ def _arc_flow_bounds(ix: design.ProblemIndex, tail: np.ndarray, head: np.ndarray
         for parent, child in reversed(list(nx.bfs_edges(tree, root))):
             below[child] = float(demand[child]) + sum(below.get(c, 0.0) for c in tree.neighbors(child) if c != parent)
             beyond[(parent, child)] = below[child]
-    ct, ch = comp[tail], comp[head]
-    for arc in np.flatnonzero(ct != ch).tolist():
-        key = (int(ct[arc]), int(ch[arc]))
-        if key in beyond:
-            bound[arc] = beyond[key]
-        elif (key[1], key[0]) in beyond:
-            bound[arc] = 0.0  # towards the sources across a bridge: no flow
+    if beyond:
+        load = pd.Series(beyond)
+        outward = load.reindex(pd.MultiIndex.from_arrays([comp[tail], comp[head]])).to_numpy()
+        bound = np.where(np.isfinite(outward), outward, bound)
+        back = pd.MultiIndex.from_arrays([comp[head], comp[tail]]).isin(load.index)
+        bound[back & (comp[tail] != comp[head])] = 0.0  # towards the sources across a bridge: no flow
     return bound
 
 
