@@ -129,17 +129,20 @@ def main() -> None:
                     ROOT / "data" / "pipes_en253.csv", insulation_series=2, cost_column="cost_eur_per_m"
                 )
                 curve = design.catalogue_curve(
-                    cat,
-                    water=sizing.water_properties(85.0, 45.0),
-                    t_supply_c=85.0,
-                    t_return_c=45.0,
-                    t_ground_c=8.0,
-                    max_velocity_m_per_s=1.5,
-                    max_pressure_gradient_pa_per_m=200.0,
-                    roughness_m=4.5e-5,
-                    heat_value_eur_per_mwh=30.0,
-                    annuity=annuity_factor(0.03, 30),
+                    design.dn_costs(
+                        cat,
+                        water=sizing.water_properties(85.0, 45.0),
+                        t_supply_c=85.0,
+                        t_return_c=45.0,
+                        t_ground_c=8.0,
+                        max_velocity_m_per_s=1.5,
+                        max_pressure_gradient_pa_per_m=200.0,
+                        roughness_m=4.5e-5,
+                        heat_value_eur_per_mwh=30.0,
+                        annuity=annuity_factor(0.03, 30),
+                    ),
                     segments=4,
+                    label="at 85/45 °C, heat losses at 30 €/MWh over the lifetime",
                 )
                 problem = design.DesignProblem(problem.edges, problem.sources, problem.consumers, curve)
             solvers = ["heuristic", "optimal"]

@@ -10,6 +10,7 @@ network (the diversified simultaneous peak), so trunk pipes see the flow they we
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -111,8 +112,9 @@ class _Timer:
         """Time a stage; ``accumulate`` adds to earlier runs of it (a sub-stage repeated in rounds)."""
         t0 = time.perf_counter()
         yield
+        again = name in self.timings
         self.timings[name] = self.timings.get(name, 0.0) * accumulate + time.perf_counter() - t0
-        if self._progress is not None and name in STAGES:
+        if self._progress is not None and name in STAGES and not again:  # a stage run again is reported once
             self._progress(name)
 
 
@@ -420,74 +422,25 @@ def plan_from_scenario(
     catalogue = sizing.load_catalogue(
         scn.network.catalogue, insulation_series=scn.network.insulation_series, cost_column=scn.network.cost_column
     )
-    with timer.stage("routing"):
-        routed = _route(scn, st, loaded, cand, G, curve=curve, catalogue=catalogue)
-
-    with timer.stage("sizing"):
-        t, lim, net = scn.temperatures, scn.limits, scn.network
-        water = sizing.water_properties(t.supply_c if curve is None else curve.max_c, t.return_c)
-        # With a supply curve the design case runs at its highest temperature, and a preheating source delivers
-        # its capacity over its own share (its booster adds the rest; operation.own_share).
-        design_capacity_kw = _design_capacity_kw(src, t, curve)
-        edges = routed.tree.edges.merge(
-            cand.edges[["edge_id", "length_m", "kind", "surface", "cost_factor"]], on="edge_id", how="left"
-        )
-        node_load_kw = pd.Series(routed.cons_routed.peak_load_kw.to_numpy(), index=routed.consumer_node)
-        feeds = _feed_ins(routed.tree, routed.source_at, node_load_kw, net.simultaneity, design_capacity_kw)
-        site_year = None
-        hour_cases: list[tuple[pd.Series, pd.Series]] = []
-        if scn.operation is not None:
-            not_routed = sorted(set(cons.consumer_id.astype(str)) - set(routed.cons_routed.index.astype(str)))
-            loads, outdoor = _site_loads(
-                scn.operation,
-                routed.cons_routed,
-                t_return_c=t.return_c,
-                given=site_profiles_kw,
-                left_out={**loaded.left_out, "not_routed": not_routed},
-            )
-            site_year = (loads, outdoor)
-            targets = None
-            if curve is not None:
-                targets = pd.Series(curve.at(outdoor.to_numpy()), index=outdoor.index, name="t_supply_target_c")
-            hour_cases = _sizing_hours(scn.operation, loads, src, routed, t_return_c=t.return_c, targets=targets)
-        sized = sizing.design_network(
-            edges,
-            node_load_kw,
-            routed.t_supply_by_tree,
-            catalogue=catalogue,
-            water=water,
-            t_return_c=t.return_c,
-            t_ground_c=t.ground_c,
-            simultaneity=net.simultaneity,
-            max_velocity_m_per_s=lim.max_velocity_m_per_s * (1 - net.sizing_margin),
-            max_pressure_gradient_pa_per_m=lim.max_pressure_gradient_pa_per_m * (1 - net.sizing_margin),
-            roughness_m=net.roughness_mm / 1000,
-            lift_rule=sizing.PumpLiftRule(
-                min_consumer_dp_bar=lim.min_consumer_dp_bar,
-                local_loss_factor=net.local_loss_factor,
-                margin_bar=net.pump_lift_margin_bar,
-                min_lift_bar=net.initial_pump_lift_bar,
-                max_lift_bar=net.max_pump_lift_bar,
-            ),
-            feed_in_kw=pd.Series(feeds.q_kw.to_numpy(), index=feeds.node.to_numpy()),
-            hour_cases=hour_cases,
-        )
-
-    with timer.stage("hydraulics"):
-        hydraulics.use_fast_conflict_check()
-        case, designed = _design_case(
-            scn,
-            timer,
-            sized,
-            feeds,
-            src,
-            routed,
-            catalogue=catalogue,
-            water=water,
-            t_design_c=None if curve is None else curve.max_c,
-            design_capacity_kw=design_capacity_kw,
-        )
-        sim, violations, rounds, edges = case.simulation, case.violations, case.rounds, case.edges
+    where = (st.path if isinstance(st, LinesStreets) else None, scn.links.path)
+    _check_existing_dns(loaded.streets, catalogue, " or ".join(str(p) for p in where if p is not None))
+    dns = _dn_costs(scn, catalogue, curve)
+    net_round = functools.partial(
+        _network_round,
+        scn,
+        st,
+        loaded,
+        cand,
+        G,
+        timer,
+        curve=curve,
+        catalogue=catalogue,
+        dns=dns,
+        site_profiles_kw=site_profiles_kw,
+    )
+    done = _with_feedback(net_round, scn.design, dns)
+    routed, site_year, case, designed = done.routed, done.site_year, done.case, done.designed
+    sim, violations, rounds, edges = case.simulation, case.violations, case.rounds, case.edges
 
     year = None
     if scn.operation is not None and site_year is not None:
@@ -498,9 +451,7 @@ def plan_from_scenario(
             violations = pd.concat([v for v in parts if len(v)] or parts[:1], ignore_index=True)
 
     with timer.stage("economics"):
-        # Trench cost: the catalogue's price per metre of street trench × the edge's surface factor.
-        per_m = catalogue.cost_eur_per_m.reindex(edges.dn).to_numpy()
-        edges["cost_eur"] = per_m * edges.length_m.to_numpy() * edges.cost_factor.to_numpy()
+        edges = _priced(edges, catalogue)
         money, sellers = None, {}
         if year is not None and scn.operation is not None:
             op = scn.operation
@@ -586,7 +537,8 @@ def _route(
     G: nx.Graph,
     *,
     curve: SupplyCurve | None,
-    catalogue: pd.DataFrame,
+    dns: pd.DataFrame,
+    cost_scale: pd.Series | None = None,
 ) -> RoutedNetwork:
     """Route the network on the candidate graph ``G``: every reachable consumer to a source.
 
@@ -614,7 +566,9 @@ def _route(
             src_nodes = dict(sorted(src_nodes.items(), key=lambda kv: -capacity[kv[0]]))
         tree = routing.route_network(G, src_nodes, con_nodes, shared=shared)
     else:
-        problem = _design_problem(scn, cand, src, cons, src_nodes, con_nodes, curve=curve, catalogue=catalogue)
+        problem = _design_problem(
+            scn, cand, src, cons, src_nodes, con_nodes, curve=curve, dns=dns, cost_scale=cost_scale
+        )
         d = scn.design
         result = design_heuristic.heuristic_design(
             problem, bound_time_s=d.bound_time_limit_s, local_search_moves=d.local_search_moves
@@ -642,6 +596,143 @@ def _route(
         economic=result,
         design_summary=summary,
     )
+
+
+ROUTE_CHECKS = ("consumer_dp", "consumer_supply_temperature", "velocity", "pressure_gradient")
+"""Failed checks a re-design may mend by routing another way (a source's capacity, convergence and the energy
+balance it cannot)."""
+
+
+@dataclass(frozen=True)
+class _Round:
+    """One design of the network, sized and simulated at its design case."""
+
+    routed: RoutedNetwork
+    site_year: tuple[SiteLoads, pd.Series] | None
+    case: hydraulics.DesignCase
+    designed: operation.DesignedNetwork
+
+
+def _network_round(
+    scn: Scenario,
+    st: Streets,
+    loaded: Inputs,
+    cand: candidates.CandidateNetwork,
+    G: nx.Graph,
+    timer: _Timer,
+    *,
+    curve: SupplyCurve | None,
+    catalogue: pd.DataFrame,
+    dns: pd.DataFrame,
+    site_profiles_kw: pd.DataFrame | None,
+    cost_scale: pd.Series | None = None,
+) -> _Round:
+    """Route (design), size and simulate the network once; ``cost_scale`` re-prices the design's edges by id."""
+    with timer.stage("routing", accumulate=True):
+        routed = _route(scn, st, loaded, cand, G, curve=curve, dns=dns, cost_scale=cost_scale)
+
+    with timer.stage("sizing", accumulate=True):
+        t, lim, net = scn.temperatures, scn.limits, scn.network
+        water = sizing.water_properties(t.supply_c if curve is None else curve.max_c, t.return_c)
+        # With a supply curve the design case runs at its highest temperature, and a preheating source delivers
+        # its capacity over its own share (its booster adds the rest; operation.own_share).
+        design_capacity_kw = _design_capacity_kw(loaded.sources, t, curve)
+        edges = routed.tree.edges.merge(
+            cand.edges[["edge_id", "length_m", "kind", "surface", "cost_factor", "existing_dn"]],
+            on="edge_id",
+            how="left",
+        )
+        node_load_kw = pd.Series(routed.cons_routed.peak_load_kw.to_numpy(), index=routed.consumer_node)
+        feeds = _feed_ins(routed.tree, routed.source_at, node_load_kw, net.simultaneity, design_capacity_kw)
+        site_year = None
+        hour_cases: list[tuple[pd.Series, pd.Series]] = []
+        if scn.operation is not None:
+            not_routed = sorted(
+                set(loaded.consumers.consumer_id.astype(str)) - set(routed.cons_routed.index.astype(str))
+            )
+            loads, outdoor = _site_loads(
+                scn.operation,
+                routed.cons_routed,
+                t_return_c=t.return_c,
+                given=site_profiles_kw,
+                left_out={**loaded.left_out, "not_routed": not_routed},
+            )
+            site_year = (loads, outdoor)
+            targets = None
+            if curve is not None:
+                targets = pd.Series(curve.at(outdoor.to_numpy()), index=outdoor.index, name="t_supply_target_c")
+            hour_cases = _sizing_hours(
+                scn.operation, loads, loaded.sources, routed, t_return_c=t.return_c, targets=targets
+            )
+        sized = sizing.design_network(
+            edges,
+            node_load_kw,
+            routed.t_supply_by_tree,
+            catalogue=catalogue,
+            water=water,
+            t_return_c=t.return_c,
+            t_ground_c=t.ground_c,
+            simultaneity=net.simultaneity,
+            max_velocity_m_per_s=lim.max_velocity_m_per_s * (1 - net.sizing_margin),
+            max_pressure_gradient_pa_per_m=lim.max_pressure_gradient_pa_per_m * (1 - net.sizing_margin),
+            roughness_m=net.roughness_mm / 1000,
+            lift_rule=sizing.PumpLiftRule(
+                min_consumer_dp_bar=lim.min_consumer_dp_bar,
+                local_loss_factor=net.local_loss_factor,
+                margin_bar=net.pump_lift_margin_bar,
+                min_lift_bar=net.initial_pump_lift_bar,
+                max_lift_bar=net.max_pump_lift_bar,
+            ),
+            feed_in_kw=pd.Series(feeds.q_kw.to_numpy(), index=feeds.node.to_numpy()),
+            hour_cases=hour_cases,
+        )
+
+    with timer.stage("hydraulics", accumulate=True):
+        hydraulics.use_fast_conflict_check()
+        case, designed = _design_case(
+            scn,
+            timer,
+            sized,
+            feeds,
+            loaded.sources,
+            routed,
+            catalogue=catalogue,
+            water=water,
+            t_design_c=None if curve is None else curve.max_c,
+            design_capacity_kw=design_capacity_kw,
+        )
+    return _Round(routed, site_year, case, designed)
+
+
+def _priced(edges: pd.DataFrame, catalogue: pd.DataFrame) -> pd.DataFrame:
+    """Price the route's edges and say which pipes are new, existing (reused as they are) or upgraded.
+
+    A new or upgraded pipe costs the catalogue's price per metre of street trench of its DN × the edge's length and
+    surface factor (an upgrade lays the larger DN in the reopened trench); an existing pipe that carries its load as
+    it is costs nothing.
+    """
+    per_m = catalogue.cost_eur_per_m.reindex(edges.dn).to_numpy()
+    existing = edges.existing_dn.notna().to_numpy()
+    as_is = existing & (edges.dn.to_numpy() == edges.existing_dn.to_numpy())
+    return edges.assign(
+        status=np.select([as_is, existing], ["existing", "upgraded"], "new"),
+        cost_eur=np.where(as_is, 0.0, per_m * edges.length_m.to_numpy() * edges.cost_factor.to_numpy()),
+    )
+
+
+def _check_existing_dns(street_gdf: gpd.GeoDataFrame | None, catalogue: pd.DataFrame, where: str) -> None:
+    """Refuse existing pipes whose DN the pipe catalogue does not hold (their size, losses and cost are unknown)."""
+    if street_gdf is None or "existing_dn" not in street_gdf:
+        return
+    dn = street_gdf.existing_dn
+    unknown = street_gdf[dn.notna() & ~dn.isin(catalogue.index)]
+    if len(unknown):
+        features = sorted(set(unknown.link_feature.dropna().astype(int)))
+        raise InputDataError(
+            f"{where}: features {', '.join(map(str, features[:10]))}: existing pipes of DN "
+            f"{', '.join(sorted({f'{v:g}' for v in unknown.existing_dn}))}, which the pipe catalogue does not list "
+            f"(its DNs: {', '.join(map(str, catalogue.index))}); give the nearest catalogue DN"
+        )
 
 
 def _not_economic(routed: RoutedNetwork) -> list[str]:
@@ -673,6 +764,120 @@ def _design_capacity_kw(src: gpd.GeoDataFrame, t: Temperatures, curve: SupplyCur
     return capacity / operation.own_share(src.set_index("source_id").t_supply_c, curve.max_c, t.return_c)
 
 
+def _dn_costs(scn: Scenario, catalogue: pd.DataFrame, curve: SupplyCurve | None) -> pd.DataFrame:
+    """Return what each catalogue DN carries and costs at the plan's design temperatures and sizing limits.
+
+    :func:`heatmap.network.design.dn_costs`; with a supply curve at its highest temperature.
+    """
+    t, lim, net, econ = scn.temperatures, scn.limits, scn.network, scn.economics
+    t_supply = t.supply_c if curve is None else curve.max_c
+    return design.dn_costs(
+        catalogue,
+        water=sizing.water_properties(t_supply, t.return_c),
+        t_supply_c=t_supply,
+        t_return_c=t.return_c,
+        t_ground_c=t.ground_c,
+        max_velocity_m_per_s=lim.max_velocity_m_per_s * (1 - net.sizing_margin),
+        max_pressure_gradient_pa_per_m=lim.max_pressure_gradient_pa_per_m * (1 - net.sizing_margin),
+        roughness_m=net.roughness_mm / 1000,
+        heat_value_eur_per_mwh=econ.heat_cost_eur_per_mwh,
+        annuity=economics.annuity_factor(econ.discount_rate, econ.lifetime_a),
+    )
+
+
+def _with_feedback(net_round: Callable[..., _Round], d: Design, dns: pd.DataFrame) -> _Round:
+    """Design, size and simulate the network; re-design while sizing and hydraulics say the design was wrong.
+
+    The design prices a pipe on its cost curve at the load the design gives it; sizing and the pandapipes design case
+    then choose its DN with what the design cannot see (each pipe's own simultaneity, the supply cooling on the way,
+    the pump lift on long paths, resize rounds), and checks may fail. After each round every built edge is priced
+    again as built: the capex of its DN in its trench and that DN's capitalised losses (``dns``; an existing pipe
+    kept as it is, its losses only). The next design scales each built edge's cost by that over what it had priced
+    (its cost as built, where the plan is on the catalogue curve), every other edge by the median of those ratios,
+    and the edges on the path to a consumer or pipe that failed a check by ``1 + design.failed_check_penalty`` more.
+    Re-designs run while the plan fails a check another route may pass (:data:`ROUTE_CHECKS`; ``design.feedback:
+    failed_checks``) or each time (``always``), up to ``design.feedback_rounds``, for an economic design only; the
+    round kept is the one with the fewest failed checks, then the least cost as built.
+    Each round's figures are in the design's summary (``feedback``).
+    """
+    scale: pd.Series | None = None
+    done: list[tuple[_Round, dict[str, Any]]] = []
+    for i in range(d.feedback_rounds + 1):
+        rnd = net_round(cost_scale=scale)
+        economic = rnd.routed.economic
+        built = _as_built(rnd.case.edges, dns)
+        fails = rnd.case.violations
+        done.append(
+            (
+                rnd,
+                {
+                    "round": i,
+                    "objective_eur": None if economic is None else economic.objective_eur,
+                    "cost_as_built_eur": float(built.sum()),
+                    "failed_checks": len(fails),
+                },
+            )
+        )
+        again = d.feedback == "always" or fails.check.isin(ROUTE_CHECKS).any()
+        if economic is None or not again or i == d.feedback_rounds:
+            break
+        priced = economic.edges.set_index("edge_id").cost_eur.reindex(built.index)
+        ratio = (built / priced).where(priced > 0) if d.cost == "catalogue" else pd.Series(1.0, index=built.index)
+        ratio = ratio.replace([np.inf, -np.inf], np.nan).dropna()
+        ids = rnd.routed.cand.edges.edge_id.to_numpy()
+        factor = pd.Series(float(ratio.median()) if len(ratio) else 1.0, index=ids)
+        factor.update(ratio)
+        factor[factor.index.isin(_blamed_edges(rnd))] *= 1 + d.failed_check_penalty
+        scale = factor if scale is None else scale * factor
+    kept_round, kept = min(done, key=lambda rd: (rd[1]["failed_checks"], rd[1]["cost_as_built_eur"]))
+    summary = kept_round.routed.design_summary
+    summary["feedback"] = {
+        "mode": d.feedback,
+        "kept_round": kept["round"],
+        "rounds": [r for _, r in done],
+    }
+    logger.info(
+        "Design feedback: %d round(s), kept round %d (%d failed checks, %.6g € as built)",
+        len(done),
+        kept["round"],
+        kept["failed_checks"],
+        kept["cost_as_built_eur"],
+    )
+    return kept_round
+
+
+def _as_built(edges: pd.DataFrame, dns: pd.DataFrame) -> pd.Series:
+    """Return each built edge's cost as built, by edge id: its DN's capex in its trench and capitalised losses.
+
+    An existing pipe kept as it is costs its losses only.
+    """
+    row = dns.reindex(edges.dn.to_numpy())
+    as_is = (edges.dn == edges.existing_dn).to_numpy()
+    capex = row.capex_eur_per_m.to_numpy() * edges.length_m.to_numpy() * edges.cost_factor.to_numpy()
+    cost = np.where(as_is, 0.0, capex) + row.loss_eur_per_m.to_numpy() * edges.length_m.to_numpy()
+    return pd.Series(cost, index=edges.edge_id.to_numpy())
+
+
+def _blamed_edges(rnd: _Round) -> set[int]:
+    """Return the edges a round's failed checks point at: each failing pipe's, and the path to each failing site."""
+    fails = rnd.case.violations
+    edges = rnd.case.edges
+    out = set(fails.edge_id.dropna().astype(int))
+    sites = set(fails.element.astype(str))
+    nodes = {
+        n
+        for cid, n in zip(rnd.routed.cons_routed.index.astype(str), rnd.routed.consumer_node, strict=True)
+        if cid in sites
+    }
+    if nodes:
+        up = dict(zip(edges.to_node, zip(edges.from_node, edges.edge_id, strict=True), strict=True))
+        for node in nodes:
+            while node in up:
+                node, edge = up[node]
+                out.add(int(edge))
+    return out
+
+
 def _design_problem(
     scn: Scenario,
     cand: candidates.CandidateNetwork,
@@ -682,45 +887,50 @@ def _design_problem(
     con_nodes: dict[str, int],
     *,
     curve: SupplyCurve | None,
-    catalogue: pd.DataFrame,
+    dns: pd.DataFrame,
+    cost_scale: pd.Series | None = None,
 ) -> design.DesignProblem:
     """Build the economic design problem of a plan (:mod:`heatmap.network.design`).
 
     Each consumer's design load is its peak load × the simultaneity factor of all the plan's reachable consumers
     (the diversified peak the trunk carries); an optional consumer's prize is its annual demand × the heat margin
-    over the lifetime. The cost curve is ``design.cost``'s, the catalogue's at the design temperatures and the
-    sizing limits.
+    over the lifetime. The cost curve is ``design.cost``'s, the catalogue's (``dns``, :func:`_dn_costs`) at the
+    design temperatures and the sizing limits; ``cost_scale`` (by edge id) re-prices edges (:func:`_with_feedback`).
     """
-    t, lim, net, econ, d = scn.temperatures, scn.limits, scn.network, scn.economics, scn.design
+    t, econ, d = scn.temperatures, scn.economics, scn.design
     af = economics.annuity_factor(econ.discount_rate, econ.lifetime_a)
     if d.cost == "linear":
         assert d.trench_eur_per_m is not None and d.pipe_eur_per_kw_m is not None  # the scenario checks this
         cost = design.CostCurve.linear(d.trench_eur_per_m, d.pipe_eur_per_kw_m)
+        dns = dns.assign(loss_eur_per_m=0.0)  # the linear cost counts no losses, of an existing pipe neither
     else:
         t_supply = t.supply_c if curve is None else curve.max_c
         cost = design.catalogue_curve(
-            catalogue,
-            water=sizing.water_properties(t_supply, t.return_c),
-            t_supply_c=t_supply,
-            t_return_c=t.return_c,
-            t_ground_c=t.ground_c,
-            max_velocity_m_per_s=lim.max_velocity_m_per_s * (1 - net.sizing_margin),
-            max_pressure_gradient_pa_per_m=lim.max_pressure_gradient_pa_per_m * (1 - net.sizing_margin),
-            roughness_m=net.roughness_mm / 1000,
-            heat_value_eur_per_mwh=econ.heat_cost_eur_per_mwh,
-            annuity=af,
+            dns,
             segments=d.cost_segments,
+            label=f"at {t_supply:g}/{t.return_c:g} °C, heat losses at {econ.heat_cost_eur_per_mwh:g} €/MWh over the "
+            f"lifetime",
         )
     e = cand.edges
+    existing = dns.reindex(e.existing_dn.to_numpy())  # NaN rows where no pipe lies
     edges = pd.DataFrame(
-        {"edge_id": e.edge_id, "a": e.u, "b": e.v, "length_m": e.length_m, "weight_m": e.length_m * e.cost_factor}
+        {
+            "edge_id": e.edge_id,
+            "a": e.u,
+            "b": e.v,
+            "length_m": e.length_m,
+            "weight_m": e.length_m * e.cost_factor,
+            "existing_kw": existing.capacity_kw.to_numpy(),
+            "existing_eur_per_m": existing.loss_eur_per_m.to_numpy(),
+            "cost_scale": 1.0 if cost_scale is None else e.edge_id.map(cost_scale).fillna(1.0).to_numpy(),
+        }
     )
     capacity = _design_capacity_kw(src, t, curve)
     sources = pd.DataFrame(
         {"source_id": list(src_nodes), "node": list(src_nodes.values()), "capacity_kw": capacity[list(src_nodes)]}
     )
     c = cons.set_index("consumer_id").loc[list(con_nodes)]
-    factor = float(sizing.simultaneity_factor(len(c), net.simultaneity))
+    factor = float(sizing.simultaneity_factor(len(c), scn.network.simultaneity))
     consumers = pd.DataFrame(
         {
             "consumer_id": list(con_nodes),

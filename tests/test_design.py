@@ -16,9 +16,11 @@ LINEAR = design.CostCurve.linear(300.0, 2.0)
 
 
 def problem(edges, consumers, *, sources=(("S", 0, 1e9),), curve=LINEAR):
-    """A problem from ``(a, b, length_m)`` edges and ``(id, node, load_kw, required, prize_eur)`` consumers."""
-    e = pd.DataFrame(edges, columns=["a", "b", "length_m"]).assign(edge_id=lambda d: np.arange(len(d)))
-    e["weight_m"] = e.length_m
+    """A problem from ``(a, b, length_m)`` edges (``(a, b, length_m, existing_kw, existing_eur_per_m)`` where a pipe
+    lies already) and ``(id, node, load_kw, required, prize_eur)`` consumers."""
+    rows = [(*e, 0.0, 0.0)[:5] for e in edges]
+    e = pd.DataFrame(rows, columns=["a", "b", "length_m", "existing_kw", "existing_eur_per_m"])
+    e = e.assign(edge_id=np.arange(len(e)), weight_m=e.length_m)
     c = pd.DataFrame(consumers, columns=["consumer_id", "node", "load_kw", "required", "prize_eur"])
     s = pd.DataFrame(list(sources), columns=["source_id", "node", "capacity_kw"])
     return design.DesignProblem(e, s, c, curve)
@@ -66,7 +68,7 @@ def enumerate_optimum(p: design.DesignProblem) -> float:
                     if v != root:
                         (u,) = T.predecessors(v)
                         i = G.edges[u, v]["i"]
-                        cost += float(p.curve.edge_cost_eur(np.array([load[v]]), e.weight_m[[i]], e.length_m[[i]])[0])
+                        cost += edge_cost(p, i, load[v])
                 if load.get(root, 0.0) > cap[root] + 1e-9:
                     ok = False
             if not ok:
@@ -74,6 +76,16 @@ def enumerate_optimum(p: design.DesignProblem) -> float:
             prize = float(cons_on.prize_eur[~cons_on.required].sum())
             best = min(best, cost - prize)
     return best
+
+
+def edge_cost(p: design.DesignProblem, i: int, load_kw: float) -> float:
+    """What edge ``i`` of a problem costs carrying ``load_kw``: on the curve, or where a pipe lies already and carries
+    the load, its losses only (the cheaper)."""
+    e = p.edges.iloc[i]
+    new = float(p.curve.edge_cost_eur(np.array([load_kw]), np.array([e.weight_m]), np.array([e.length_m]))[0])
+    if e.existing_kw > 0 and load_kw <= e.existing_kw:
+        return min(new, e.length_m * e.existing_eur_per_m)
+    return new
 
 
 def check_invariants(p: design.DesignProblem, d: design.Design) -> None:
@@ -96,8 +108,7 @@ def check_invariants(p: design.DesignProblem, d: design.Design) -> None:
         want = on.load_kw[on.node.isin(below[row.to_node])].sum()
         assert row.load_kw == pytest.approx(want, rel=1e-9, abs=1e-9)
     # the cost is each edge's on the curve; the objective is cost less the optional prizes connected
-    pe = p.edges.set_index("edge_id").loc[e.edge_id]
-    cost = p.curve.edge_cost_eur(e.load_kw.to_numpy(), pe.weight_m.to_numpy(), pe.length_m.to_numpy())
+    cost = np.array([edge_cost(p, int(i), load) for i, load in zip(e.edge_id, e.load_kw, strict=True)])
     assert e.cost_eur.to_numpy() == pytest.approx(cost)
     assert d.cost_eur == pytest.approx(cost.sum())
     prizes = on.prize_eur[~on.required.astype(bool)].sum()
@@ -132,6 +143,29 @@ def test_a_longer_route_is_cheaper_when_it_carries_less():
         check_invariants(p, d)
         assert set(d.edges.edge_id) == {3, 4}
         assert d.objective_eur == pytest.approx(direct)
+
+
+def test_an_existing_pipe_is_reused_where_it_carries_the_load_and_upgraded_where_that_pays():
+    # A pipe lies on 0–1 (100 m) carrying up to 50 kW at 10 €/m of losses over the lifetime; 1–2 is 10 m of new
+    # route; a new direct line 0–2 is 130 m. At 40 kW the pipe is reused: 100 m × 10 € of losses, no capex. At 100 kW
+    # it is too small: upgrading it (a new pipe in its trench at the curve's price) beats the longer new line.
+    route = [(0, 1, 100.0, 50.0, 10.0), (1, 2, 10.0), (0, 2, 130.0)]
+    reuse = 100 * 10.0 + 10 * (300 + 2 * 40)
+    assert reuse < 130 * (300 + 2 * 40)
+    upgrade = 100 * (300 + 2 * 100) + 10 * (300 + 2 * 100)
+    assert upgrade < 130 * (300 + 2 * 100)
+    for load, want in ((40.0, reuse), (100.0, upgrade)):
+        p = problem(route, [("A", 2, load, True, np.nan)])
+        assert enumerate_optimum(p) == pytest.approx(want)
+        for d in (design_milp.optimal_design(p), design_heuristic.heuristic_design(p)):
+            check_invariants(p, d)
+            assert set(d.edges.edge_id) == {0, 1}
+            assert d.objective_eur == pytest.approx(want)
+            assert d.bound_eur <= want + 1e-6
+    # where the new line is short enough, it beats upgrading; the pipe stays unused
+    p = problem([(0, 1, 100.0, 50.0, 10.0), (1, 2, 10.0), (0, 2, 105.0)], [("A", 2, 100.0, True, np.nan)])
+    d = design_milp.optimal_design(p)
+    assert set(d.edges.edge_id) == {2} and d.objective_eur == pytest.approx(enumerate_optimum(p))
 
 
 def test_a_source_s_capacity_sends_consumers_to_another():
@@ -180,8 +214,9 @@ def test_an_arc_across_a_bridge_carries_at_most_the_load_beyond_it():
 
 
 def random_problem(seed: int) -> design.DesignProblem:
-    """A connected random graph of 7 nodes and at most 11 edges (a spanning tree plus chords), consumers on nodes
-    2–6, half of them optional; one source or two (the first with little capacity); linear or catalogue cost."""
+    """A connected random graph of 7 nodes and at most 11 edges (a spanning tree plus chords), none to two of them
+    existing pipes, consumers on nodes 2–6, half of them optional; one source or two (the first with little
+    capacity); linear or catalogue cost."""
     rng = np.random.default_rng(seed)
     n = 7
     tree = nx.random_labeled_tree(n, seed=seed) if hasattr(nx, "random_labeled_tree") else nx.random_tree(n, seed=seed)
@@ -190,6 +225,8 @@ def random_problem(seed: int) -> design.DesignProblem:
     for i in rng.permutation(len(chords))[:4]:
         pairs.add(chords[i])
     edges = [(a, b, float(rng.uniform(20, 200))) for a, b in sorted(pairs)]
+    for i in rng.permutation(len(edges))[: seed % 3]:  # pipes that lie there already: reused, or upgraded
+        edges[i] = (*edges[i], float(rng.uniform(50, 800)), float(rng.uniform(0, 50)))
     consumers = [
         (f"C{v}", v, float(rng.uniform(10, 500)), bool(rng.random() < 0.5), float(rng.uniform(0, 2e5)))
         for v in range(2, n)
@@ -224,17 +261,20 @@ def _catalogue_curve(segments: int) -> design.CostCurve:
         index=pd.Index([32, 50, 80, 125], name="dn"),
     )
     return design.catalogue_curve(
-        cat,
-        water=sizing.Water(971.8, 3.6e-7, 4190.0),
-        t_supply_c=85.0,
-        t_return_c=45.0,
-        t_ground_c=8.0,
-        max_velocity_m_per_s=1.5,
-        max_pressure_gradient_pa_per_m=200.0,
-        roughness_m=4.5e-5,
-        heat_value_eur_per_mwh=30.0,
-        annuity=0.051,
+        design.dn_costs(
+            cat,
+            water=sizing.Water(971.8, 3.6e-7, 4190.0),
+            t_supply_c=85.0,
+            t_return_c=45.0,
+            t_ground_c=8.0,
+            max_velocity_m_per_s=1.5,
+            max_pressure_gradient_pa_per_m=200.0,
+            roughness_m=4.5e-5,
+            heat_value_eur_per_mwh=30.0,
+            annuity=0.051,
+        ),
         segments=segments,
+        label="test",
     )
 
 
@@ -469,3 +509,171 @@ def test_drawn_lines_say_whether_the_plan_used_them_and_forbidden_streets_are_av
     pipes = gpd.read_file(tmp_path / "out" / "plan.gpkg", layer="pipes")
     along = pipes.geometry.intersection(street.geometry.buffer(1.0)).length
     assert along.max() < 0.5 * street.geometry.length  # no pipe runs along the forbidden street
+
+
+def _existing_scenario(bundled_plan, tmp_path, lines):
+    """The bundled scenario with ``lines`` (a GeoDataFrame drawn in QGIS) as its candidate links."""
+    lines.to_file(tmp_path / "network.gpkg", engine="pyogrio")
+    data = yaml.safe_load(BUNDLED_SCENARIO.read_text())
+    data["streets"]["path"] = str((BUNDLED_SCENARIO.parent / data["streets"]["path"]).resolve())
+    data["sources"]["path"] = str(BUNDLED_SCENARIO.parent / data["sources"]["path"])
+    data["links"] = {"path": str(tmp_path / "network.gpkg")}
+    (tmp_path / "existing.yaml").write_text(yaml.safe_dump(data, allow_unicode=True))
+    return tmp_path / "existing.yaml"
+
+
+def test_existing_pipes_are_reused_where_they_carry_the_load_and_upgraded_where_not(bundled_plan, tmp_path):
+    # An existing network drawn in QGIS along two streets of the bundled route: the trunk leaving the source as a
+    # DN25 (far too small: upgraded) and a small branch two sizes above what it needs (reused as it is, no capex).
+    import json
+
+    import geopandas as gpd
+
+    pipes = bundled_plan.pipes[(bundled_plan.pipes.circuit == "supply") & (bundled_plan.pipes.kind == "street")]
+    trunk = pipes.loc[pipes.design_load_kw.idxmax()]
+    dns = bundled_plan.pipes.dn.sort_values().unique()
+    branch = pipes[(pipes.dn < dns[-3]) & (pipes.length_m > 20)].sort_values("length_m").iloc[-1]
+    big = int(dns[np.searchsorted(dns, branch.dn) + 2])
+    lines = gpd.GeoDataFrame(
+        {"status": ["existing", "existing"], "dn": [25, big], "surface": ["street", "street"]},
+        geometry=[trunk.geometry, branch.geometry],
+        crs=bundled_plan.crs,
+    )
+    proc = run_cli("plan", str(_existing_scenario(bundled_plan, tmp_path, lines)), "--out", str(tmp_path / "out"))
+    assert proc.returncode == 0, proc.stderr
+    out = gpd.read_file(tmp_path / "out" / "plan.gpkg", layer="pipes")
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    reused, upgraded = out[out.status == "existing"], out[out.status == "upgraded"]
+    assert len(reused) and len(upgraded)
+    assert set(out.status) == {"new", "existing", "upgraded"}
+    assert set(reused.existing_dn) == {big} and (reused.dn == reused.existing_dn).all() and (reused.cost_eur == 0).all()
+    assert set(upgraded.existing_dn) == {25} and (upgraded.dn > 25).all()
+    assert out.existing_dn[out.status == "new"].isna().all()
+    # an upgrade costs the new DN's catalogue price in its trench (each pipe of the pair half of it), as a new pipe
+    from heatmap.network import sizing as sz
+
+    cat = sz.load_catalogue(
+        BUNDLED_SCENARIO.parent.parent / "pipes_en253.csv", insulation_series=2, cost_column="cost_eur_per_m"
+    )
+    for part in (upgraded, out[out.status == "new"]):
+        want = cat.cost_eur_per_m.reindex(part.dn).to_numpy() * part.length_m * part.cost_factor / 2
+        assert part.cost_eur.to_numpy() == pytest.approx(want.to_numpy())
+    # the summary adds up to the pipes written, and the capex is theirs
+    e = summary["existing_pipes"]
+    supply = out[out.circuit == "supply"]
+    assert e["route_reused_m"] == pytest.approx(supply.length_m[supply.status == "existing"].sum())
+    assert e["route_upgraded_m"] == pytest.approx(supply.length_m[supply.status == "upgraded"].sum())
+    assert e["route_reused_m"] + e["route_upgraded_m"] + e["route_new_m"] == pytest.approx(supply.length_m.sum())
+    assert e["upgrade_capex_eur"] == pytest.approx(upgraded.cost_eur.sum()) and e["upgrade_capex_eur"] > 0
+    assert summary["figures"]["capex_eur"] == pytest.approx(out.cost_eur.sum())
+    assert {(u["dn_from"], u["dn_to"]) for u in e["upgrades"]} == set(
+        zip(upgraded.existing_dn.astype(int), upgraded.dn, strict=True)
+    )
+    assert "existing pipes: " in proc.stdout and "reused as they are" in proc.stdout
+    assert {d["status"] for d in summary["drawn_links"]} <= {"used", "partly used"}
+
+
+@pytest.mark.parametrize(
+    ("dn", "message"),
+    [
+        (None, "has no 'dn' column"),
+        ("big", "a positive whole number such as 100 (got 'big')"),
+        (33, "existing pipes of DN 33, which the pipe catalogue does not list"),
+    ],
+)
+def test_an_existing_pipe_without_a_known_dn_is_refused(bundled_plan, tmp_path, dn, message):
+    import geopandas as gpd
+
+    line = bundled_plan.pipes.geometry.iloc[0]
+    cols = {"status": ["existing"]} | ({} if dn is None else {"dn": [dn]})
+    lines = gpd.GeoDataFrame(cols, geometry=[line], crs=bundled_plan.crs)
+    proc = run_cli("plan", str(_existing_scenario(bundled_plan, tmp_path, lines)), "--out", str(tmp_path / "out"))
+    assert proc.returncode == 2, proc.stdout
+    assert message in proc.stderr and "feature" in proc.stderr and "network.gpkg" in proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "out").exists()
+
+
+def _two_routes(tmp_path, *, min_supply_c, design_section):
+    """A plant and a 200 kW consumer 1 km apart, joined by two drawn routes: 1.8 km across open ground (trench
+    factor 0.6: cheaper to build) and 1.2 km along a street (less heat lost on the way)."""
+    import geopandas as gpd
+    from pyproj import Transformer
+    from shapely.geometry import LineString
+
+    x0, y0 = 313_000.0, 7_084_000.0
+    to_lonlat = Transformer.from_crs(3067, 4326, always_xy=True)
+    routes = [
+        ("open_terrain", [(0, 0), (0, 400), (1000, 400), (1000, 0)]),
+        ("street", [(0, 0), (0, -100), (1000, -100), (1000, 0)]),
+    ]
+    gpd.GeoDataFrame(
+        {"surface": [s for s, _ in routes]},
+        geometry=[LineString([(x0 + x, y0 + y) for x, y in c]) for _, c in routes],
+        crs=3067,
+    ).to_file(tmp_path / "links.gpkg", engine="pyogrio")
+    sites = {"PLANT": (0, -5), "FAR": (1000, 5)}
+    src = [{"id": "PLANT", "capacity_kw": 5000, "t_supply_c": 85}]
+    con = [{"id": "FAR", "annual_demand_mwh": 800, "peak_load_kw": 200}]
+    for row in src + con:
+        row["lon"], row["lat"] = to_lonlat.transform(x0 + sites[row["id"]][0], y0 + sites[row["id"]][1])
+    scenario = {
+        "name": "Two routes",
+        "streets": {"source": "none", "max_service_length_m": 30},
+        "links": {"path": "links.gpkg"},
+        "sources": {"inline": src},
+        "consumers": {"inline": con},
+        "temperatures": {"supply_c": 85, "return_c": 45, "ground_c": 8, "min_consumer_supply_c": min_supply_c},
+        "design": design_section,
+    }
+    (tmp_path / "two_routes.yaml").write_text(yaml.safe_dump(scenario))
+    from heatmap.plan import plan_from_scenario
+    from heatmap.scenario import scenario_from_file
+
+    return plan_from_scenario(scenario_from_file(tmp_path / "two_routes.yaml"))
+
+
+def cost_as_built(plan):
+    """The route's cost as built, from the written supply pipes: each DN's capex in its trench and its losses."""
+    from heatmap.plan import _dn_costs
+
+    net = plan.scenario.network
+    cat = sizing.load_catalogue(net.catalogue, insulation_series=net.insulation_series, cost_column=net.cost_column)
+    dns = _dn_costs(plan.scenario, cat, None)
+    s = plan.pipes[plan.pipes.circuit == "supply"]
+    row = dns.reindex(s.dn)
+    capex = np.where(s.status == "existing", 0.0, row.capex_eur_per_m.to_numpy() * s.length_m * s.cost_factor)
+    return float((capex + row.loss_eur_per_m.to_numpy() * s.length_m).sum())
+
+
+def test_a_failed_check_sends_the_design_round_again(tmp_path):
+    # Across open ground the water arrives at 80.7 °C, below the 81 °C the consumer needs: the cheaper route fails
+    # its check. Fed back, the edges towards the failing consumer cost double and the design takes the street.
+    once = _two_routes(tmp_path, min_supply_c=81.0, design_section={"feedback_rounds": 0})
+    assert not once.ok and set(once.violations.check) == {"consumer_supply_temperature"}
+    assert once.figures["route_length_m"] == pytest.approx(1800, abs=20)
+    plan = _two_routes(tmp_path, min_supply_c=81.0, design_section={})
+    assert plan.ok, plan.violations
+    assert plan.figures["route_length_m"] == pytest.approx(1200, abs=20)
+    supply = plan.pipes[plan.pipes.circuit == "supply"]
+    assert supply.length_m[supply.surface == "open_terrain"].sum() < 10  # the last metres to the consumer only
+    from heatmap.io.outputs import drawn_link_use
+
+    use = {d["feature"]: (d["status"], d["used_m"]) for d in drawn_link_use(plan.streets)}
+    assert use[1][0] == "partly used" and use[1][1] < 10 and use[2] == ("used", pytest.approx(1194, abs=10))
+    fb = plan.design["feedback"]
+    assert fb["mode"] == "failed_checks" and fb["kept_round"] == 1
+    assert [r["failed_checks"] for r in fb["rounds"]] == [1, 0]
+    assert fb["rounds"][0]["cost_as_built_eur"] == pytest.approx(cost_as_built(once), rel=1e-9)
+    assert fb["rounds"][1]["cost_as_built_eur"] == pytest.approx(cost_as_built(plan), rel=1e-9)
+
+
+def test_feedback_always_keeps_the_round_that_costs_least_as_built(tmp_path):
+    # Where every round passes, re-pricing by the cost as built may or may not find a cheaper plan; the plan kept is
+    # the cheapest of its rounds as built, and it is the plan written.
+    plan = _two_routes(tmp_path, min_supply_c=75.0, design_section={"feedback": "always", "feedback_rounds": 2})
+    assert plan.ok
+    fb = plan.design["feedback"]
+    assert len(fb["rounds"]) == 3 and all(r["failed_checks"] == 0 for r in fb["rounds"])
+    costs = [r["cost_as_built_eur"] for r in fb["rounds"]]
+    assert fb["rounds"][fb["kept_round"]]["cost_as_built_eur"] == min(costs)
+    assert cost_as_built(plan) == pytest.approx(min(costs), rel=1e-9)

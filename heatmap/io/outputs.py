@@ -112,7 +112,20 @@ def plan_tables(
     crs = cand.edges.crs
     e = edges.set_index("edge_id")
     res = sim.pipes.merge(
-        e[["dn", "length_m", "kind", "surface", "cost_factor", "cost_eur", "design_load_kw", "n_consumers_downstream"]],
+        e[
+            [
+                "dn",
+                "status",
+                "existing_dn",
+                "length_m",
+                "kind",
+                "surface",
+                "cost_factor",
+                "cost_eur",
+                "design_load_kw",
+                "n_consumers_downstream",
+            ]
+        ],
         left_on="edge_id",
         right_index=True,
     )
@@ -142,6 +155,8 @@ def plan_tables(
             "surface": res.surface.to_numpy(),
             "cost_factor": res.cost_factor.to_numpy(),
             "dn": res.dn.to_numpy().astype(int),
+            "status": res.status.to_numpy(),
+            "existing_dn": res.existing_dn.to_numpy(float),
             "d_inner_mm": catalogue.d_inner_m.reindex(res.dn).to_numpy() * 1000,
             "length_m": res.length_m.to_numpy(),
             "n_consumers_downstream": res.n_consumers_downstream.to_numpy().astype(int),
@@ -200,9 +215,10 @@ def plan_tables(
     for col in ("q_supplied_kw", "mdot_kg_per_s", "pump_lift_bar", "pump_power_kw"):
         sources[col] = ss[col].reindex(sources.source_id).to_numpy()
     streets_out = street_gdf.copy()
-    streets_out["in_plan"] = streets_out.edge_id.isin(
-        set(cand.edges.street_edge_id[cand.edges.edge_id.isin(routed) & (cand.edges.kind == "street")])
-    )
+    on_route = cand.edges[cand.edges.edge_id.isin(routed) & (cand.edges.kind == "street")]
+    # a street segment split where buildings join it is in the plan for the length of its pieces the route takes
+    streets_out["in_plan_m"] = streets_out.edge_id.map(on_route.groupby("street_edge_id").length_m.sum()).fillna(0.0)
+    streets_out["in_plan"] = streets_out.in_plan_m > 0
     use = pd.DataFrame(drawn_link_use(streets_out))
     if len(use):  # each drawn line's segments say what became of the line
         by_feature = use.set_index("feature")
@@ -323,6 +339,7 @@ def plan_summary(plan: PlanLike, *, partial: bool = False) -> dict[str, Any]:
         "peak_load_undiversified_kw": float(c.peak_load_kw[c.connected.astype(bool)].sum()),
         "energy_balance": plan.energy_balance,
         "route_length_by_dn_m": {f"DN{k}": v for k, v in dn_length.items()},
+        "existing_pipes": _existing_pipes(plan.pipes),
         "violations": plan.violations.to_dict(orient="records"),
         "resize_rounds": plan.rounds,
         "assumptions": plan.scenario.assumptions(),
@@ -340,8 +357,8 @@ def drawn_link_use(streets: pd.DataFrame) -> list[dict[str, Any]]:
     Parameters
     ----------
     streets
-        The plan's candidate routes (``link_feature``, ``length_m``, ``in_plan``), with the drawn lines' table in
-        ``attrs["drawn"]`` (feature → ``length_m``, ``forbidden``, ``in_no_go``).
+        The plan's candidate routes (``link_feature``, ``in_plan_m``: the length the route takes), with the drawn
+        lines' table in ``attrs["drawn"]`` (feature → ``length_m``, ``forbidden``, ``in_no_go``).
 
     Returns
     -------
@@ -353,7 +370,7 @@ def drawn_link_use(streets: pd.DataFrame) -> list[dict[str, Any]]:
     if drawn is None or "link_feature" not in streets:
         return []
     on = streets[streets.link_feature.notna()]
-    used = on[on.in_plan.astype(bool)].groupby("link_feature").length_m.sum()
+    used = on.groupby("link_feature").in_plan_m.sum()
     rows = []
     for feature, d in drawn.iterrows():
         used_m = float(used.get(feature, 0.0))
@@ -677,6 +694,7 @@ def format_summary(summary: dict[str, Any], *, assumptions: bool = False) -> str
         f"{_number(n.get('consumers'), ',.0f')}",
         *_design_lines(summary.get("network_design") or {}),
         *_drawn_lines(summary.get("drawn_links") or []),
+        *_existing_lines(summary.get("existing_pipes") or {}),
     ]
     excluded = {r: ids for r, ids in (summary.get("excluded_consumers") or {}).items() if ids}
     if excluded:
@@ -733,6 +751,28 @@ def format_summary(summary: dict[str, Any], *, assumptions: bool = False) -> str
     return "\n".join(lines)
 
 
+def _existing_pipes(pipes: pd.DataFrame) -> dict[str, Any]:
+    """Summarise the pipes that lay there already: route length reused and upgraded, and what the upgrades cost.
+
+    Empty where the plan has none.
+    """
+    if not (pipes.status != "new").any():
+        return {}
+    supply = pipes[pipes.circuit == "supply"]
+    length = supply.groupby("status").length_m.sum()
+    up = supply[supply.status == "upgraded"]
+    return {
+        "route_reused_m": float(length.get("existing", 0.0)),
+        "route_upgraded_m": float(length.get("upgraded", 0.0)),
+        "route_new_m": float(length.get("new", 0.0)),
+        "upgrade_capex_eur": float(pipes.cost_eur[pipes.status == "upgraded"].sum()),
+        "upgrades": [
+            {"edge_id": int(e), "length_m": float(m), "dn_from": int(a), "dn_to": int(b)}
+            for e, m, a, b in zip(up.edge_id, up.length_m, up.existing_dn, up.dn, strict=True)
+        ],
+    }
+
+
 def _lcoh_spread(costs: Mapping[str, Any] | None) -> str:
     """Say after the plan's LCOH how it spreads over the consumers (their shares: economics.consumer_shares)."""
     spread = (costs or {}).get("lcoh_eur_per_mwh") or {}
@@ -764,14 +804,37 @@ def _drawn_lines(drawn: list[Mapping[str, Any]]) -> list[str]:
     return [f"  drawn lines {len(drawn):,d}: {parts} (each with why in summary.json drawn_links)"]
 
 
-def _design_lines(d: Mapping[str, Any]) -> list[str]:
-    """Render the optional consumers the design connected, where there are any."""
-    if not d.get("consumers_optional"):
+def _existing_lines(e: Mapping[str, Any]) -> list[str]:
+    """Render how much of the route reuses existing pipes, and what their upgrades cost."""
+    if not e:
         return []
+    km = {k: _number(_scaled(e.get(f"route_{k}_m"), 1000), ",.2f", "km") for k in ("reused", "upgraded", "new")}
     return [
-        f"  optional consumers connected {d.get('optional_connected'):,d} of {d.get('consumers_optional'):,d} "
-        f"(their margin over the lifetime {_number(_scaled(d.get('optional_prizes_eur'), 1e6), ',.2f', 'M€')})"
+        f"  existing pipes: {km['reused']} reused as they are, {km['upgraded']} upgraded to a larger DN "
+        f"({_number(_scaled(e.get('upgrade_capex_eur'), 1e6), ',.2f', 'M€')}), {km['new']} new"
     ]
+
+
+def _design_lines(d: Mapping[str, Any]) -> list[str]:
+    """Render the optional consumers the design connected, and its rounds after sizing and hydraulics, if any."""
+    lines = []
+    if d.get("consumers_optional"):
+        lines.append(
+            f"  optional consumers connected {d.get('optional_connected'):,d} of {d.get('consumers_optional'):,d} "
+            f"(their margin over the lifetime {_number(_scaled(d.get('optional_prizes_eur'), 1e6), ',.2f', 'M€')})"
+        )
+    rounds = (d.get("feedback") or {}).get("rounds") or []
+    if len(rounds) > 1:
+        each = ", ".join(
+            f"{_number(_scaled(r.get('cost_as_built_eur'), 1e6), ',.2f', 'M€')} as built with "
+            f"{r.get('failed_checks')} failed checks"
+            for r in rounds
+        )
+        lines.append(
+            f"  designed {len(rounds)} times after sizing and hydraulics ({each}); round "
+            f"{d['feedback'].get('kept_round', 0) + 1} kept"
+        )
+    return lines
 
 
 def _money_lines(money: Mapping[str, Any], f: Mapping[str, Any]) -> list[str]:

@@ -255,6 +255,7 @@ def build_candidates(
     lengths = shapely.length(street_geoms)
     surface = streets["surface"].to_numpy() if "surface" in streets else np.full(len(streets), "street", dtype=object)
     cost_factor = streets["cost_factor"].to_numpy(float) if "cost_factor" in streets else np.ones(len(streets))
+    existing_dn = streets["existing_dn"].to_numpy(float) if "existing_dn" in streets else np.full(len(streets), np.nan)
     at_start = pos <= SNAP_TOLERANCE_M
     at_end = pos >= lengths[nearest_edge[idx]] - SNAP_TOLERANCE_M
     splits = pd.DataFrame({"edge": nearest_edge[idx], "pos": np.round(pos, 3), "k": np.arange(len(idx))})
@@ -300,6 +301,7 @@ def build_candidates(
             "highway": streets.highway.to_numpy()[street_src],
             "surface": surface[street_src],
             "cost_factor": cost_factor[street_src],
+            "existing_dn": existing_dn[street_src],
         },
         geometry=np.concatenate(pieces_geom),
         crs=crs,
@@ -324,6 +326,7 @@ def build_candidates(
             "highway": "",
             "surface": "service",
             "cost_factor": cost_factor[nearest_edge[idx]],  # laid like the route it joins
+            "existing_dn": np.nan,  # a new pipe
         },
         geometry=service_geom,
         crs=crs,

@@ -11,9 +11,11 @@ connection costs). A built edge carrying the design load ``p`` (kW) costs
 
 on the segment ``k`` of the piecewise-linear :class:`CostCurve` whose load range holds ``p``: ``a``, ``b`` the
 pipe and trench capex per metre of street-equivalent trench (``weight_m`` = length × the surface's cost factor),
-``la``, ``lb`` the capitalised heat losses per metre of route. The objective is the total cost less the prizes of
-the optional consumers connected (the negative NPV of the network where the required consumers' revenue is
-fixed), plus a penalty on any load the sources must carry beyond their capacities.
+``la``, ``lb`` the capitalised heat losses per metre of route. Where a pipe lies already, its edge has one more
+segment: up to the load that pipe carries, its losses only (no capex); above it, the curve (the upgrade). Each edge's
+segments in euros are :class:`EdgeCosts`. The objective is the total cost less the prizes of the optional consumers
+connected (the negative NPV of the network where the required consumers' revenue is fixed), plus a penalty on any
+load the sources must carry beyond their capacities.
 
 The solvers are :func:`heatmap.network.design_heuristic.heuristic_design` (fast, with the LP relaxation as its
 bound) and :func:`heatmap.network.design_milp.optimal_design` (the MILP, with a proven bound); this module holds
@@ -135,22 +137,107 @@ class CostCurve:
         la, lb = np.array(lines[segments:]).T
         return cls(lower, upper, ca, cb, la, lb, label=label)
 
-    def _per_segment(self, load_kw: np.ndarray, weight_m: np.ndarray, length_m: np.ndarray) -> np.ndarray:
-        """Each edge's cost on each segment holding its load (``inf`` on the others), edges × segments."""
-        p = np.asarray(load_kw, dtype=float)[:, None]
-        inside = (p <= self.upper_kw[None, :] + 1e-9) & ((p > self.lower_kw[None, :]) | (self.lower_kw[None, :] == 0))
-        per = np.asarray(weight_m, float)[:, None] * (self.capex_eur_per_m + self.capex_eur_per_kw_m * p)
-        per += np.asarray(length_m, float)[:, None] * (self.loss_eur_per_m + self.loss_eur_per_kw_m * p)
-        return np.where(inside, per, np.inf)  # the last segment reaches INF_KW: every load has one
+    def on_edges(
+        self,
+        weight_m: np.ndarray,
+        length_m: np.ndarray,
+        *,
+        existing_kw: np.ndarray | None = None,
+        existing_eur_per_m: np.ndarray | None = None,
+        scale: np.ndarray | None = None,
+    ) -> EdgeCosts:
+        """Return the curve laid on edges: each edge's segments in euros (:class:`EdgeCosts`).
 
-    def segment_of(self, load_kw: np.ndarray, weight_m: np.ndarray, length_m: np.ndarray) -> np.ndarray:
-        """Return the segment each load is priced on: the cheapest holding it."""
-        return self._per_segment(load_kw, weight_m, length_m).argmin(axis=1)
+        Parameters
+        ----------
+        weight_m, length_m
+            Each edge's street-equivalent trench length (length × surface cost factor) and route length.
+        existing_kw, existing_eur_per_m
+            Where a pipe lies already: the design load it carries (0 where none) and its capitalised heat losses per
+            metre of route. Such an edge has one more segment, the pipe as it is: up to that load it costs only its
+            losses (no capex); above it, the curve's price (the upgrade: a new pipe in the reopened trench).
+        scale
+            A factor on each edge's whole cost (1 where not given): what the network, sized and simulated, costs
+            over what the design priced (:func:`heatmap.network.design.cost_feedback`).
+        """
+        w, ln = np.asarray(weight_m, float)[:, None], np.asarray(length_m, float)[:, None]
+        fixed = w * self.capex_eur_per_m[None, :] + ln * self.loss_eur_per_m[None, :]
+        per_kw = w * self.capex_eur_per_kw_m[None, :] + ln * self.loss_eur_per_kw_m[None, :]
+        lower = np.broadcast_to(self.lower_kw[None, :], fixed.shape)
+        upper = np.broadcast_to(self.upper_kw[None, :], fixed.shape)
+        cap = np.zeros(len(w)) if existing_kw is None else np.nan_to_num(np.asarray(existing_kw, float))
+        if (cap > 0).any():
+            loss = np.zeros(len(w)) if existing_eur_per_m is None else np.nan_to_num(np.asarray(existing_eur_per_m))
+            fixed = np.column_stack([fixed, ln[:, 0] * loss])
+            per_kw = np.column_stack([per_kw, np.zeros(len(w))])
+            lower = np.column_stack([lower, np.zeros(len(w))])
+            upper = np.column_stack([upper, np.where(cap > 0, cap, NO_SEGMENT_KW)])
+        if scale is not None:
+            factor = np.nan_to_num(np.asarray(scale, float), nan=1.0)[:, None]
+            fixed, per_kw = fixed * factor, per_kw * factor
+        return EdgeCosts(fixed, per_kw, np.ascontiguousarray(lower), np.ascontiguousarray(upper), existing=cap > 0)
 
     def edge_cost_eur(self, load_kw: np.ndarray, weight_m: np.ndarray, length_m: np.ndarray) -> np.ndarray:
         """Return the cost of edges carrying ``load_kw`` (0 where the load is 0 or below: the edge is not built)."""
-        cost = self._per_segment(load_kw, weight_m, length_m).min(axis=1)
+        return self.on_edges(weight_m, length_m).at(load_kw)
+
+
+NO_SEGMENT_KW = -1.0
+"""Upper load of a segment an edge does not have (no load lies in it)."""
+
+
+@dataclass(frozen=True)
+class EdgeCosts:
+    """Every candidate edge's cost as a piecewise-linear function of the design load it carries.
+
+    One row per edge, one column per segment: segment ``k`` of edge ``e`` covers loads in
+    ``(lower_kw[e, k], upper_kw[e, k]]`` (the first also a load of 0) at ``fixed_eur[e, k] + eur_per_kw[e, k] · p``;
+    a load is priced on the cheapest segment holding it. A segment the edge does not have ends at
+    :data:`NO_SEGMENT_KW`. Made by :meth:`CostCurve.on_edges`.
+
+    Attributes
+    ----------
+    existing : numpy.ndarray
+        Per edge: a pipe lies there already (its last segment is that pipe as it is).
+    """
+
+    fixed_eur: np.ndarray
+    eur_per_kw: np.ndarray
+    lower_kw: np.ndarray
+    upper_kw: np.ndarray
+    existing: np.ndarray
+
+    @property
+    def segments(self) -> int:
+        """Number of segments (columns)."""
+        return self.fixed_eur.shape[1]
+
+    def _per_segment(self, load_kw: np.ndarray, rows: np.ndarray | None) -> np.ndarray:
+        """Each edge's cost on each segment holding its load (``inf`` on the others), edges × segments."""
+        sel = slice(None) if rows is None else rows
+        lo, hi = self.lower_kw[sel], self.upper_kw[sel]
+        p = np.asarray(load_kw, dtype=float)[:, None]
+        inside = (p <= hi + 1e-9) & ((p > lo) | (lo == 0))
+        return np.where(inside, self.fixed_eur[sel] + self.eur_per_kw[sel] * p, np.inf)  # every load has a segment
+
+    def segment_of(self, load_kw: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        """Return the segment each edge's load is priced on: the cheapest holding it (of the edges ``rows``)."""
+        return self._per_segment(load_kw, rows).argmin(axis=1)
+
+    def at(self, load_kw: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        """Return each edge's cost at its load, 0 where it is 0 or below (not built); of the edges ``rows`` only."""
+        cost = self._per_segment(load_kw, rows).min(axis=1)
         return np.where(np.asarray(load_kw, dtype=float) > 1e-9, cost, 0.0)
+
+    def slope_at(self, load_kw: np.ndarray) -> np.ndarray:
+        """Return each edge's cost per kW more at its load (the slope of the segment it is priced on)."""
+        return self.eur_per_kw[np.arange(len(self.eur_per_kw)), self.segment_of(load_kw)]
+
+    def first(self) -> tuple[np.ndarray, np.ndarray]:
+        """Return each edge's fixed cost and slope at the smallest load (the segment a first kW is priced on)."""
+        k = self.segment_of(np.full(len(self.fixed_eur), 1e-6))
+        rows = np.arange(len(k))
+        return self.fixed_eur[rows, k], self.eur_per_kw[rows, k]
 
 
 def _under_line(p0: float, cap: np.ndarray, cost: np.ndarray) -> tuple[float, float]:
@@ -187,7 +274,9 @@ class DesignProblem:
     Attributes
     ----------
     edges : pandas.DataFrame
-        Candidate edges: ``edge_id``, ``a``, ``b`` (nodes), ``length_m``, ``weight_m`` (length × cost factor).
+        Candidate edges: ``edge_id``, ``a``, ``b`` (nodes), ``length_m``, ``weight_m`` (length × cost factor); where a
+        pipe lies already, ``existing_kw`` (the design load it carries) and ``existing_eur_per_m`` (its capitalised
+        heat losses per metre); optional ``cost_scale``, a factor on the edge's cost (:meth:`CostCurve.on_edges`).
     sources : pandas.DataFrame
         ``source_id``, ``node``, ``capacity_kw`` (design load a source can carry).
     consumers : pandas.DataFrame
@@ -315,13 +404,17 @@ class ProblemIndex:
     con_id: np.ndarray
     reach: np.ndarray  # per consumer: whether a source can be reached along the edges
     lookup: sp.csr_matrix  # node × node: each edge's position + 1, both directions
+    costs: EdgeCosts  # each edge's cost by its load
 
 
 def index_problem(problem: DesignProblem) -> ProblemIndex:
-    """Put a problem on compact node numbers (parallel edges: the cheapest kept; self-loops dropped)."""
+    """Put a problem on compact node numbers (of parallel edges an existing pipe, else the cheapest, is kept)."""
     e = problem.edges.copy()
+    for col, default in (("existing_kw", 0.0), ("existing_eur_per_m", 0.0), ("cost_scale", 1.0)):
+        e[col] = e[col].fillna(default).astype(float) if col in e else default
     lo, hi = np.minimum(e.a.to_numpy(), e.b.to_numpy()), np.maximum(e.a.to_numpy(), e.b.to_numpy())
-    e = e.assign(lo=lo, hi=hi).sort_values("weight_m", kind="stable").drop_duplicates(["lo", "hi"])
+    e = e.assign(lo=lo, hi=hi, new=e.existing_kw <= 0)
+    e = e.sort_values(["new", "weight_m"], kind="stable").drop_duplicates(["lo", "hi"])
     e = e[e.lo != e.hi]
     s, c = problem.sources, problem.consumers
     node_ids = np.unique(np.concatenate([e.lo, e.hi, s.node, c.node]).astype(np.int64))
@@ -354,6 +447,13 @@ def index_problem(problem: DesignProblem) -> ProblemIndex:
         reach=np.isin(label[con_node], label[src_node]),
         lookup=sp.csr_matrix(
             (np.concatenate([edge_pos, edge_pos]), (np.concatenate([ea, eb]), np.concatenate([eb, ea]))), shape=(n, n)
+        ),
+        costs=problem.curve.on_edges(
+            e.weight_m.to_numpy(float),
+            e.length_m.to_numpy(float),
+            existing_kw=e.existing_kw.to_numpy(),
+            existing_eur_per_m=e.existing_eur_per_m.to_numpy(),
+            scale=e.cost_scale.to_numpy(),
         ),
     )
 
@@ -408,19 +508,14 @@ def depths(parent: np.ndarray) -> np.ndarray:
     return depth
 
 
-def edge_costs(ix: ProblemIndex, curve: CostCurve, edge_load: np.ndarray) -> np.ndarray:
-    """Return every edge's cost at the given loads (:meth:`CostCurve.edge_cost_eur`)."""
-    return curve.edge_cost_eur(edge_load, ix.weight_m, ix.length_m)
-
-
-def overload_eur_per_kw(ix: ProblemIndex, curve: CostCurve) -> float:
+def overload_eur_per_kw(ix: ProblemIndex) -> float:
     """Penalty per kW a source supplies beyond its capacity: more than routing that kW over every candidate edge.
 
     A design overloads a source only where the sources together cannot carry the required consumers (the plan's
     source-capacity check then reports it); the penalty is part of the objective and of its bound.
     """
     top = np.array([max(float(ix.con_load.sum()), 1.0)])
-    per_kw = curve.edge_cost_eur(np.repeat(top, len(ix.weight_m)), ix.weight_m, ix.length_m) / top[0]
+    per_kw = ix.costs.at(np.repeat(top, len(ix.weight_m))) / top[0]
     return 10.0 * float(per_kw.sum()) + 1.0
 
 
@@ -434,24 +529,28 @@ def path_sums(parent: np.ndarray, step: np.ndarray) -> np.ndarray:
     return total
 
 
-def overload(ix: ProblemIndex, tree: Forest, curve: CostCurve) -> tuple[float, float]:
+def overload(ix: ProblemIndex, tree: Forest) -> tuple[float, float]:
     """Return the load the sources of a forest carry beyond their capacities (kW) and its penalty (€)."""
     over = float(np.maximum(source_loads(ix, tree) - ix.src_cap, 0.0).sum())
-    return over, (over * overload_eur_per_kw(ix, curve) if over > 0 else 0.0)
+    return over, (over * overload_eur_per_kw(ix) if over > 0 else 0.0)
 
 
-def evaluate(ix: ProblemIndex, tree: Forest, curve: CostCurve) -> tuple[float, float]:
-    """Return a tree's cost (its edges' and any overload penalty) and the prizes of its optional consumers."""
-    edge_load, _ = edge_loads(ix, tree)
-    cost = float(edge_costs(ix, curve, edge_load).sum()) + overload(ix, tree, curve)[1]
+def tree_cost(ix: ProblemIndex, tree: Forest) -> float:
+    """Return a tree's cost: its edges' at their loads and any overload penalty."""
+    return float(ix.costs.at(edge_loads(ix, tree)[0]).sum()) + overload(ix, tree)[1]
+
+
+def evaluate(ix: ProblemIndex, tree: Forest) -> tuple[float, float]:
+    """Return a tree's cost (:func:`tree_cost`) and the prizes of its optional consumers."""
+    cost = tree_cost(ix, tree)
     prize = float(ix.con_prize[tree.connected & ~ix.con_required].sum())
     return cost, prize
 
 
-def to_design(ix: ProblemIndex, tree: Forest, curve: CostCurve, *, method: str, status: str) -> Design:
+def to_design(ix: ProblemIndex, tree: Forest, *, method: str, status: str) -> Design:
     """Return a forest as a :class:`Design`: its edges with loads and costs, its consumers, its objective."""
     edge_load, _ = edge_loads(ix, tree)
-    cost = edge_costs(ix, curve, edge_load)
+    cost = ix.costs.at(edge_load)
     on = np.flatnonzero(tree.parent >= 0)
     pe = tree.parent_edge[on]
     edges = pd.DataFrame(
@@ -464,7 +563,7 @@ def to_design(ix: ProblemIndex, tree: Forest, curve: CostCurve, *, method: str, 
         }
     )
     total, prize = float(cost.sum()), float(ix.con_prize[tree.connected & ~ix.con_required].sum())
-    over, penalty = overload(ix, tree, curve)
+    over, penalty = overload(ix, tree)
     return Design(
         edges=edges,
         connected=sorted(ix.con_id[tree.connected].tolist()),
@@ -510,7 +609,7 @@ def drop_idle(ix: ProblemIndex, tree: Forest) -> Forest:
     return tree
 
 
-def catalogue_curve(
+def dn_costs(
     catalogue: pd.DataFrame,
     *,
     water: sizing.Water,
@@ -522,11 +621,8 @@ def catalogue_curve(
     roughness_m: float,
     heat_value_eur_per_mwh: float,
     annuity: float,
-    segments: int,
-) -> CostCurve:
-    """Make the cost curve of a pipe catalogue.
-
-    Each DN costs its capex per metre up to the design load it can carry, plus its heat losses over the lifetime.
+) -> pd.DataFrame:
+    """Return what each DN of a pipe catalogue carries and costs.
 
     A DN carries up to ``ṁ_max · c_p · (t_supply − t_return)``, ``ṁ_max`` the largest flow within both limits
     (:func:`heatmap.network.sizing.dn_capacity_kw`). Its losses per metre of route are those of the supply and the
@@ -547,12 +643,11 @@ def catalogue_curve(
         What a MWh of heat lost costs.
     annuity
         Capital recovery factor of the lifetime.
-    segments
-        Segments of the piecewise-linear curve (:meth:`CostCurve.from_steps`).
 
     Returns
     -------
-    CostCurve
+    pandas.DataFrame
+        By DN (ascending): ``capacity_kw``, ``capex_eur_per_m`` (per metre of street trench) and ``loss_eur_per_m``.
     """
     cap = sizing.dn_capacity_kw(
         catalogue,
@@ -563,16 +658,34 @@ def catalogue_curve(
         roughness_m=roughness_m,
     )
     loss_w_per_m = catalogue.u_w_per_mk.to_numpy() * ((t_supply_c - t_ground_c) + (t_return_c - t_ground_c))
-    loss_eur_per_m = loss_w_per_m * 8760.0 / 1e6 * heat_value_eur_per_mwh / annuity
+    return pd.DataFrame(
+        {
+            "capacity_kw": cap,
+            "capex_eur_per_m": catalogue.cost_eur_per_m.to_numpy(),
+            "loss_eur_per_m": loss_w_per_m * 8760.0 / 1e6 * heat_value_eur_per_mwh / annuity,
+        },
+        index=catalogue.index,
+    )
+
+
+def catalogue_curve(dns: pd.DataFrame, *, segments: int, label: str) -> CostCurve:
+    """Make the cost curve of a pipe catalogue: each DN's capex per metre up to the load it carries, plus its losses.
+
+    Parameters
+    ----------
+    dns
+        :func:`dn_costs`.
+    segments
+        Segments of the piecewise-linear curve (:meth:`CostCurve.from_steps`).
+    label
+        What the curve is (the design temperatures and the value of heat lost it rests on).
+    """
     return CostCurve.from_steps(
-        cap,
-        catalogue.cost_eur_per_m.to_numpy(),
-        loss_eur_per_m,
+        dns.capacity_kw.to_numpy(),
+        dns.capex_eur_per_m.to_numpy(),
+        dns.loss_eur_per_m.to_numpy(),
         segments=segments,
-        label=(
-            f"EN 253 catalogue in {segments} segments: capex by DN up to its capacity at "
-            f"{t_supply_c:g}/{t_return_c:g} °C, heat losses at {heat_value_eur_per_mwh:g} €/MWh over the lifetime"
-        ),
+        label=f"EN 253 catalogue in {segments} segments: capex by DN up to its capacity {label}",
     )
 
 

@@ -26,7 +26,7 @@ from heatmap.network import design, design_milp, routing
 logger = logging.getLogger(__name__)
 
 
-def _prune(ix: design.ProblemIndex, tree: design.Forest, curve: design.CostCurve) -> design.Forest:
+def _prune(ix: design.ProblemIndex, tree: design.Forest) -> design.Forest:
     """Leave out optional consumers (and the edges only they need) whose subtree costs more than it earns.
 
     Strong pruning on the fixed tree, bottom-up: a node's worth is the prize of its consumer (infinite for a
@@ -45,7 +45,7 @@ def _prune(ix: design.ProblemIndex, tree: design.Forest, curve: design.CostCurve
     levels = np.split(order, np.flatnonzero(np.diff(d)) + 1)
     for lvl in levels:
         pe = tree.parent_edge[lvl]
-        net = worth[lvl] - curve.edge_cost_eur(kept[lvl], ix.weight_m[pe], ix.length_m[pe])
+        net = worth[lvl] - ix.costs.at(kept[lvl], pe)
         bad = (net < 0) | (kept[lvl] <= 0)
         cut[lvl[bad]] = True
         np.add.at(worth, tree.parent[lvl[~bad]], net[~bad])
@@ -58,9 +58,7 @@ def _prune(ix: design.ProblemIndex, tree: design.Forest, curve: design.CostCurve
     return tree
 
 
-def _select(
-    ix: design.ProblemIndex, tree: design.Forest, curve: design.CostCurve, *, rounds: int = 10
-) -> design.Forest:
+def _select(ix: design.ProblemIndex, tree: design.Forest, *, rounds: int = 10) -> design.Forest:
     """Choose the optional consumers on a tree: prune those that do not pay, add back those that do.
 
     Pruning (:func:`_prune`) alone keeps what pays on the tree as routed; an optional consumer routed along a path
@@ -68,26 +66,25 @@ def _select(
     left-out optional consumer whose prize beats its cheapest join (:func:`_joins`), then prunes again; until no
     consumer is added.
     """
-    tree = _prune(ix, tree, curve)
+    tree = _prune(ix, tree)
     if ix.con_required.all():
         return tree
     for _ in range(rounds):
-        joined = _joins(ix, tree, curve)
+        joined = _joins(ix, tree)
         if joined is None:
             break
-        tree = _prune(ix, joined, curve)
+        tree = _prune(ix, joined)
     return tree
 
 
-def _joins(ix: design.ProblemIndex, tree: design.Forest, curve: design.CostCurve) -> design.Forest | None:
+def _joins(ix: design.ProblemIndex, tree: design.Forest) -> design.Forest | None:
     """Join each left-out optional consumer that pays to the tree by its cheapest path (``None``: none pays).
 
-    The path is the shortest from any node of the tree (or a source) under the first cost segment's fixed price
-    per metre (one multi-source Dijkstra run); its price is that plus the consumer's load × the segment's slope
+    The path is the shortest from any node of the tree (or a source) under each edge's fixed price at a first kW
+    (one multi-source Dijkstra run); its price is that plus the consumer's load × the segment's slope
     along it and × the slopes of the tree's edges from where it joins up to the source (the extra load they carry).
     """
-    seg_fixed = ix.weight_m * curve.capex_eur_per_m[0] + ix.length_m * curve.loss_eur_per_m[0]
-    seg_slope = ix.weight_m * curve.capex_eur_per_kw_m[0] + ix.length_m * curve.loss_eur_per_kw_m[0]
+    seg_fixed, seg_slope = ix.costs.first()
     on = (tree.parent >= 0) | np.isin(np.arange(ix.n), ix.src_node)
     starts = np.flatnonzero(on)
     graph = sp.csr_matrix(
@@ -104,8 +101,7 @@ def _joins(ix: design.ProblemIndex, tree: design.Forest, curve: design.CostCurve
     step[pred >= 0] = seg_slope[design.edges_of(ix, pred)[pred >= 0]]
     path_slope = design.path_sums(pred, step)
     edge_load, _ = design.edge_loads(ix, tree)
-    k = curve.segment_of(edge_load, ix.weight_m, ix.length_m)
-    tree_slope = ix.weight_m * curve.capex_eur_per_kw_m[k] + ix.length_m * curve.loss_eur_per_kw_m[k]
+    tree_slope = ix.costs.slope_at(edge_load)
     step = np.zeros(ix.n)
     step[tree.parent >= 0] = tree_slope[tree.parent_edge[tree.parent >= 0]]
     up = design.path_sums(tree.parent, step)
@@ -222,26 +218,25 @@ def heuristic_design(
     """
     t0 = time.perf_counter()
     ix = design.index_problem(problem)
-    curve = problem.curve
     total_load = float(ix.con_load[ix.reach].sum())
     offset = np.zeros(len(ix.src_node))  # each source's capacity price, raised where it is overloaded (kept)
     # per-kW slope of every edge at the full load (the least it can be): the shortest-path start
-    full = design.edge_costs(ix, curve, np.full(len(ix.edge_id), max(total_load, 1.0))) / max(total_load, 1.0)
+    full = ix.costs.at(np.full(len(ix.edge_id), max(total_load, 1.0))) / max(total_load, 1.0)
     # every edge's cost at a mean consumer's load: shortest paths that weigh trench and load as one consumer does
     mean_load = max(float(ix.con_load.mean()) if len(ix.con_load) else 1.0, 1e-3)
-    at_mean = design.edge_costs(ix, curve, np.full(len(ix.edge_id), mean_load))
+    at_mean = ix.costs.at(np.full(len(ix.edge_id), mean_load))
     starts = {
-        "shortest paths": _select(ix, _shortest_path_forest(ix, full, offset), curve),
-        "steiner": _select(ix, _steiner_start(ix), curve),
-        "one consumer's paths": _select(ix, _shortest_path_forest(ix, at_mean, offset), curve),
+        "shortest paths": _select(ix, _shortest_path_forest(ix, full, offset)),
+        "steiner": _select(ix, _steiner_start(ix)),
+        "one consumer's paths": _select(ix, _shortest_path_forest(ix, at_mean, offset)),
     }
     best: tuple[float, str, design.Forest] | None = None
     for name, tree in starts.items():
         slope = full.copy()
         seen: set[bytes] = set()
         for _ in range(rounds):
-            tree = _capacity_feasible(ix, tree, slope, offset, curve)
-            c, p = design.evaluate(ix, tree, curve)
+            tree = _capacity_feasible(ix, tree, slope, offset)
+            c, p = design.evaluate(ix, tree)
             if best is None or c - p < best[0] - 1e-6:
                 best = (c - p, name, tree)
             key = tree.parent.tobytes()
@@ -251,21 +246,21 @@ def heuristic_design(
             edge_load, _ = design.edge_loads(ix, tree)
             used = edge_load > 0
             slope = slope.copy()
-            slope[used] = design.edge_costs(ix, curve, edge_load)[used] / edge_load[used]
-            tree = _select(ix, _shortest_path_forest(ix, slope, offset), curve)
+            slope[used] = ix.costs.at(edge_load)[used] / edge_load[used]
+            tree = _select(ix, _shortest_path_forest(ix, slope, offset))
     assert best is not None
-    tree = _relocate(ix, best[2], curve, moves=local_search_moves)
+    tree = _relocate(ix, best[2], moves=local_search_moves)
     t1 = time.perf_counter()
-    result = design.to_design(ix, tree, curve, method="heuristic", status="heuristic")
+    result = design.to_design(ix, tree, method="heuristic", status="heuristic")
     result.time_s = {"heuristic": t1 - t0}
     if bound:
-        result.bound_eur = design_milp.lp_bound(ix, curve, time_limit_s=bound_time_s)
+        result.bound_eur = design_milp.lp_bound(ix, time_limit_s=bound_time_s)
         result.time_s["bound"] = time.perf_counter() - t1
     logger.info("Heuristic design (best from the %s start): %s", best[1], result.describe())
     return result
 
 
-def _relocate(ix: design.ProblemIndex, tree: design.Forest, curve: design.CostCurve, *, moves: int) -> design.Forest:
+def _relocate(ix: design.ProblemIndex, tree: design.Forest, *, moves: int) -> design.Forest:
     """Move subtrees to where they cost less, until no move pays or ``moves`` have been tried (a local search).
 
     A move takes the subtree below a node ``v`` (a consumer's node or a branching node) with its load ``L`` off the
@@ -276,7 +271,7 @@ def _relocate(ix: design.ProblemIndex, tree: design.Forest, curve: design.CostCu
     priced again, costs less. Moves are tried in a seeded order: the same problem gives the same tree.
     """
     t0 = time.perf_counter()
-    state = _TreeState(ix, tree, curve)
+    state = _TreeState(ix, tree)
     rng = np.random.default_rng(0)
     tried = made = 0
     improved = True
@@ -290,7 +285,7 @@ def _relocate(ix: design.ProblemIndex, tree: design.Forest, curve: design.CostCu
             tried += 1
             moved = _relocation(state, int(v))
             if moved is not None:
-                state = _TreeState(ix, moved, curve)
+                state = _TreeState(ix, moved)
                 made += 1
                 improved = True
     logger.info("Local search: %d moves made of %d tried in %.2f s", made, tried, time.perf_counter() - t0)
@@ -300,20 +295,19 @@ def _relocate(ix: design.ProblemIndex, tree: design.Forest, curve: design.CostCu
 class _TreeState:
     """A forest with what moves on it need: loads, costs, per-kW slopes up to the source, an Euler tour."""
 
-    def __init__(self, ix: design.ProblemIndex, tree: design.Forest, curve: design.CostCurve):
-        self.ix, self.tree, self.curve = ix, tree, curve
+    def __init__(self, ix: design.ProblemIndex, tree: design.Forest):
+        self.ix, self.tree = ix, tree
         n = ix.n
         self.is_src = np.zeros(n, dtype=bool)
         self.is_src[ix.src_node] = True
         self.edge_load, _ = design.edge_loads(ix, tree)
-        self.cost = design.edge_costs(ix, curve, self.edge_load)
-        self.objective = float(self.cost.sum()) + design.overload(ix, tree, curve)[1]
+        self.cost = ix.costs.at(self.edge_load)
+        self.objective = float(self.cost.sum()) + design.overload(ix, tree)[1]
         self.on = tree.parent >= 0
         self.children = np.bincount(tree.parent[self.on], minlength=n)
         self.terminal = self.is_src.copy()
         self.terminal[ix.con_node[tree.connected]] = True
-        k = curve.segment_of(self.edge_load, ix.weight_m, ix.length_m)
-        slope = ix.weight_m * curve.capex_eur_per_kw_m[k] + ix.length_m * curve.loss_eur_per_kw_m[k]
+        slope = ix.costs.slope_at(self.edge_load)
         step = np.zeros(n)
         step[self.on] = slope[tree.parent_edge[self.on]]
         self.slope_up = design.path_sums(tree.parent, step)  # € per kW more from each node up to its source
@@ -353,7 +347,7 @@ def _euler(parent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _relocation(state: _TreeState, v: int) -> design.Forest | None:
     """Return the tree with the subtree below ``v`` moved to its cheapest place (``None``: no move pays)."""
-    ix, tree, curve = state.ix, state.tree, state.curve
+    ix, tree = state.ix, state.tree
     load = state.edge_load[tree.parent_edge[v]]
     if load <= 0:
         return None
@@ -374,7 +368,7 @@ def _relocation(state: _TreeState, v: int) -> design.Forest | None:
     blocked = below.copy()
     blocked[v] = False
     ok = ~rest[state.arc_a] & ~blocked[state.arc_a] & ~blocked[state.arc_b]
-    price = curve.edge_cost_eur(np.full(len(ix.ea), load), ix.weight_m, ix.length_m)[state.arc_e] + 1e-9
+    price = ix.costs.at(np.full(len(ix.ea), load))[state.arc_e] + 1e-9
     graph = sp.csr_matrix((np.where(ok, price, np.inf), (state.arc_a, state.arc_b)), shape=(ix.n, ix.n))
     # a path dearer than the move saves cannot pay: the search stops there
     dist, pred = dijkstra(graph, directed=True, indices=v, return_predecessors=True, limit=saving)
@@ -391,7 +385,7 @@ def _relocation(state: _TreeState, v: int) -> design.Forest | None:
         out.parent[prev] = w
         w = prev
     out.parent_edge = design.edges_of(ix, out.parent)
-    cost = float(design.edge_costs(ix, curve, design.edge_loads(ix, out)[0]).sum()) + design.overload(ix, out, curve)[1]
+    cost = design.tree_cost(ix, out)
     return out if cost < state.objective - 1e-9 * max(1.0, abs(state.objective)) else None
 
 
@@ -400,7 +394,6 @@ def _capacity_feasible(
     tree: design.Forest,
     slope: np.ndarray,
     offset: np.ndarray,
-    curve: design.CostCurve,
 ) -> design.Forest:
     """Re-route until no source carries more than its capacity.
 
@@ -416,5 +409,5 @@ def _capacity_feasible(
             return tree
         scale = float(np.median(slope[slope > 0])) * float(np.median(ix.length_m)) if (slope > 0).any() else 1.0
         offset[over] += scale * (1 + load[over] / ix.src_cap[over])
-        tree = _select(ix, _shortest_path_forest(ix, slope, offset), curve)
+        tree = _select(ix, _shortest_path_forest(ix, slope, offset))
     return tree

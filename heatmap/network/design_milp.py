@@ -63,7 +63,6 @@ def optimal_design(
     t1 = time.perf_counter()
     result = _milp(
         ix,
-        problem.curve,
         time_limit_s=time_limit_s,
         mip_rel_gap=mip_rel_gap,
         start=start,
@@ -93,12 +92,12 @@ class _Model:
     required: np.ndarray  # ... and of the required reachable ones
 
 
-def _model(ix: design.ProblemIndex, curve: design.CostCurve) -> _Model:
+def _model(ix: design.ProblemIndex) -> _Model:
     """Build the fixed-charge network-design MILP as a HiGHS matrix (integrality not yet set)."""
     import highspy
 
     reach = ix.reach
-    n, m, K = ix.n, len(ix.edge_id), curve.segments
+    n, m, K = ix.n, len(ix.edge_id), ix.costs.segments
     is_src = np.zeros(n, dtype=bool)
     is_src[ix.src_node] = True
     # arcs: both directions of every edge, none into a source
@@ -121,17 +120,17 @@ def _model(ix: design.ProblemIndex, curve: design.CostCurve) -> _Model:
     col_s = 2 * ny + len(optional) + np.arange(len(ix.src_node))
     col_o = col_s + len(ix.src_node)  # overload beyond capacity, at a penalty (the plan's checks report it)
     ncol = 2 * ny + len(optional) + 2 * len(ix.src_node)
-    w = ix.weight_m[arc_edge][:, None]
-    ln = ix.length_m[arc_edge][:, None]
+    costs = ix.costs
+    seg_hi = np.maximum(np.minimum(costs.upper_kw[arc_edge], flow_max), 0.0)  # (A, K); 0: a segment the edge lacks
     cost = np.zeros(ncol)
-    cost[col_y.ravel()] = (w * curve.capex_eur_per_m[None, :] + ln * curve.loss_eur_per_m[None, :]).ravel()
-    cost[col_f.ravel()] = (w * curve.capex_eur_per_kw_m[None, :] + ln * curve.loss_eur_per_kw_m[None, :]).ravel()
+    cost[col_y.ravel()] = costs.fixed_eur[arc_edge].ravel()
+    cost[col_f.ravel()] = costs.eur_per_kw[arc_edge].ravel()
     cost[col_x] = -ix.con_prize[optional]
-    cost[col_o] = design.overload_eur_per_kw(ix, curve)
+    cost[col_o] = design.overload_eur_per_kw(ix)
     lower = np.zeros(ncol)
     upper = np.full(ncol, np.inf)
-    upper[col_y.ravel()] = 1.0
-    upper[col_f.ravel()] = np.minimum(curve.upper_kw[None, :], flow_max).ravel()
+    upper[col_y.ravel()] = (costs.upper_kw[arc_edge] >= 0).ravel().astype(float)
+    upper[col_f.ravel()] = seg_hi.ravel()
     upper[col_x] = 1.0
     upper[col_s] = ix.src_cap
     # unreachable consumers' nodes carry no flow: nothing else to do (their nodes have no path to a source)
@@ -159,13 +158,12 @@ def _model(ix: design.ProblemIndex, curve: design.CostCurve) -> _Model:
     r += n
     # 2. segment ranges: lo_k y ≤ f ≤ hi_k y
     seg = np.arange(A * K)
-    hi = np.minimum(curve.upper_kw[None, :], flow_max).ravel()
     add(r + seg, col_f.ravel(), np.ones(A * K))
-    add(r + seg, col_y.ravel(), -hi)
+    add(r + seg, col_y.ravel(), -seg_hi.ravel())
     r_lo.append(np.full(A * K, -np.inf))
     r_hi.append(np.zeros(A * K))
     r += A * K
-    lo_k = np.broadcast_to(curve.lower_kw[None, :], (A, K)).ravel()
+    lo_k = costs.lower_kw[arc_edge].ravel()
     has_lo = np.flatnonzero(lo_k > 0)
     if len(has_lo):
         rr = r + np.arange(len(has_lo))
@@ -292,14 +290,14 @@ def _highs(model: _Model, *, time_limit_s: float, mip_rel_gap: float, threads: i
     return h
 
 
-def lp_bound(ix: design.ProblemIndex, curve: design.CostCurve, *, time_limit_s: float, solver: str = "choose") -> float:
+def lp_bound(ix: design.ProblemIndex, *, time_limit_s: float, solver: str = "choose") -> float:
     """Solve the MILP's LP relaxation: a lower bound on the objective.
 
     (Directed Steiner cuts found by maximum flows were tried on top of it: on the bundled Helsinki instances they
     raised the bound by 0.1–0.6 % for ten times the time, so they are not used.) Where HiGHS does not finish within
     ``time_limit_s`` the bound is unknown (NaN) and a warning says so.
     """
-    h = _highs(_model(ix, curve), time_limit_s=time_limit_s, mip_rel_gap=0.0, threads=1)
+    h = _highs(_model(ix), time_limit_s=time_limit_s, mip_rel_gap=0.0, threads=1)
     h.setOptionValue("solver", solver)
     h.run()
     status = h.modelStatusToString(h.getModelStatus())
@@ -311,7 +309,6 @@ def lp_bound(ix: design.ProblemIndex, curve: design.CostCurve, *, time_limit_s: 
 
 def _milp(
     ix: design.ProblemIndex,
-    curve: design.CostCurve,
     *,
     time_limit_s: float = 60.0,
     mip_rel_gap: float = 1e-4,
@@ -321,7 +318,7 @@ def _milp(
     """Solve the MILP with HiGHS from a warm start."""
     import highspy
 
-    model = _model(ix, curve)
+    model = _model(ix)
     h = _highs(model, time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap, threads=threads)
     integrality = np.zeros(model.lp.num_col_, dtype=np.int32)
     integrality[model.col_y.ravel()] = 1
@@ -329,7 +326,7 @@ def _milp(
     h.changeColsIntegrality(len(integrality), np.arange(len(integrality), dtype=np.int32), integrality.astype(np.uint8))
     if start is not None:
         sol = highspy.HighsSolution()
-        sol.col_value = _start_vector(ix, start, model, curve)
+        sol.col_value = _start_vector(ix, start, model)
         sol.value_valid = True
         h.setSolution(sol)
     h.run()
@@ -352,12 +349,12 @@ def _milp(
     connected[m.optional] = x[m.col_x] > 0.5
     tree = design.drop_idle(ix, design.Forest(parent, parent_edge, connected))
     label = "optimal" if status == "Optimal" else ("time limit" if "time" in status.lower() else status)
-    result = design.to_design(ix, tree, curve, method="optimal", status=label)
+    result = design.to_design(ix, tree, method="optimal", status=label)
     result.bound_eur = float(info.mip_dual_bound)
     return result
 
 
-def _start_vector(ix: design.ProblemIndex, start: design.Design, model: _Model, curve: design.CostCurve) -> np.ndarray:
+def _start_vector(ix: design.ProblemIndex, start: design.Design, model: _Model) -> np.ndarray:
     """Return the warm start's column values."""
     m = model
     tail, head, arc_edge, col_y, col_f, col_x, col_s = m.tail, m.head, m.arc_edge, m.col_y, m.col_f, m.col_x, m.col_s
@@ -372,7 +369,7 @@ def _start_vector(ix: design.ProblemIndex, start: design.Design, model: _Model, 
         a = found.to_numpy()[good].astype(np.int64)
         load = e.load_kw.to_numpy()[good]
         # segment: the cheapest holding the load
-        k = curve.segment_of(load, ix.weight_m[arc_edge[a]], ix.length_m[arc_edge[a]])
+        k = ix.costs.segment_of(load, arc_edge[a])
         x[col_y[a, k]] = 1.0
         x[col_f[a, k]] = load
     connected = set(start.connected)

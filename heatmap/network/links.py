@@ -5,9 +5,11 @@ public streets. Two kinds of candidate link complement (or replace) the OSM stre
 
 - **Drawn links**: a line layer (GeoPackage, GeoJSON, …) drawn in QGIS, one feature per candidate route,
   with an optional ``surface`` column naming how the pipe is laid there (``open_terrain``, ``pipe_rack``,
-  ``road_crossing``, ``rail_crossing``, ``street``). Lines are split where they cross or touch each other,
-  so every crossing is a junction (draw with snapping on: an end joins another line only at a crossing or
-  within ``snap_m`` of another line's end).
+  ``road_crossing``, ``rail_crossing``, ``street``) and an optional ``status``: ``candidate`` (or empty),
+  ``forbidden`` (no pipe along it, nor along the streets it follows) or ``existing`` (a pipe lies there, of the DN in
+  the ``dn`` column: the design reuses it up to the load it carries and upgrades it beyond). Lines are split
+  where they cross or touch each other, so every crossing is a junction (draw with snapping on: an end joins
+  another line only at a crossing or within ``snap_m`` of another line's end).
 - **Site-to-site links**: a straight line from every site (source or consumer) to each of its ``k`` nearest
   sites within ``max_length_m``, laid on ``site_link_surface``.
 
@@ -112,12 +114,13 @@ def drawn_links(
 ) -> gpd.GeoDataFrame:
     """Split drawn lines at their crossings into links with cost factors.
 
-    Lines with ``status`` ``forbidden`` are no links (:func:`forbidden_lines` takes them); the rest are candidates.
+    Lines with ``status`` ``forbidden`` are no links (:func:`forbid` takes them); the rest are candidates, those with
+    ``status`` ``existing`` a pipe that lies there already, of the DN in their ``dn`` column (``existing_dn``).
 
     Parameters
     ----------
     lines
-        Output of :func:`read_lines` (metric CRS), with optional ``surface`` and ``status`` columns.
+        Output of :func:`read_lines` (metric CRS), with optional ``surface``, ``status`` and ``dn`` columns.
     cost_factors
         Cost factor per surface (see :data:`SURFACES`).
     default_surface
@@ -127,9 +130,11 @@ def drawn_links(
     -------
     geopandas.GeoDataFrame
         Links with ``name``, ``highway``, ``surface``, ``cost_factor``, ``link_feature`` (the drawn feature each
-        piece lies on) and line geometry.
+        piece lies on), ``existing_dn`` (NaN where no pipe lies) and line geometry.
     """
-    lines = lines[~forbidden_mask(lines)]
+    existing_dn = existing_dns(lines)
+    keep = ~forbidden_mask(lines)
+    lines, existing_dn = lines[keep], existing_dn[keep]
     surface = lines["surface"].fillna(default_surface).astype(str) if "surface" in lines else default_surface
     surface = pd.Series(surface, index=lines.index)
     unknown = sorted(set(surface) - set(cost_factors))
@@ -147,7 +152,9 @@ def drawn_links(
     mid = shapely.line_interpolate_point(pieces, 0.5, normalized=True)
     p_idx, l_idx = tree.query(mid, predicate="dwithin", distance=1e-6)
     factor = np.array([cost_factors[s] for s in surface.to_numpy()])
-    pick = pd.DataFrame({"p": p_idx, "l": l_idx, "f": factor[l_idx]}).sort_values("f").drop_duplicates("p", keep="last")
+    # an existing pipe's line wins where lines overlap (the pipe lies there), then the dearest surface
+    pick = pd.DataFrame({"p": p_idx, "l": l_idx, "e": existing_dn.notna().to_numpy()[l_idx], "f": factor[l_idx]})
+    pick = pick.sort_values(["e", "f"]).drop_duplicates("p", keep="last")
     pick = pick.set_index("p").reindex(np.arange(len(pieces)))
     return gpd.GeoDataFrame(
         {
@@ -156,28 +163,64 @@ def drawn_links(
             "surface": surface.to_numpy()[pick.l.to_numpy().astype(int)],
             "cost_factor": pick.f.to_numpy(),
             "link_feature": lines.feature.to_numpy()[pick.l.to_numpy().astype(int)],
+            "existing_dn": existing_dn.to_numpy()[pick.l.to_numpy().astype(int)],
         },
         geometry=pieces,
         crs=lines.crs,
     )
 
 
-STATUSES = ("candidate", "forbidden")
+STATUSES = ("candidate", "forbidden", "existing")
 """What a drawn line is (its ``status`` column; empty: a candidate)."""
 
 
-def forbidden_mask(lines: gpd.GeoDataFrame) -> pd.Series:
-    """Mark the drawn lines whose ``status`` is ``forbidden``; refuse any status but those of :data:`STATUSES`."""
+def statuses(lines: gpd.GeoDataFrame) -> pd.Series:
+    """Return each drawn line's status (:data:`STATUSES`; empty: ``candidate``); refuse any other."""
     if "status" not in lines:
-        return pd.Series(False, index=lines.index)
+        return pd.Series("candidate", index=lines.index)
     status = lines["status"].fillna("").astype(str).str.strip().str.lower().replace("", "candidate")
     bad = ~status.isin(STATUSES)
     if bad.any():
         raise InputDataError(
             f"{lines.attrs.get('where', 'candidate links')}: features {', '.join(map(str, lines.feature[bad][:10]))}: "
-            f"'status' must be {' or '.join(STATUSES)} or empty (got {str(lines['status'][bad].iloc[0])[:60]!r})"
+            f"'status' must be {', '.join(STATUSES[:-1])} or {STATUSES[-1]} or empty "
+            f"(got {str(lines['status'][bad].iloc[0])[:60]!r})"
         )
-    return status == "forbidden"
+    return status
+
+
+def forbidden_mask(lines: gpd.GeoDataFrame) -> pd.Series:
+    """Mark the drawn lines whose ``status`` is ``forbidden``."""
+    return statuses(lines) == "forbidden"
+
+
+def existing_dns(lines: gpd.GeoDataFrame) -> pd.Series:
+    """Return the DN of each drawn line whose ``status`` is ``existing`` (NaN for the others).
+
+    Raises
+    ------
+    heatmap._errors.InputDataError
+        Where an existing line has no ``dn``, or one that is not a positive whole number.
+    """
+    existing = statuses(lines) == "existing"
+    out = pd.Series(np.nan, index=lines.index)
+    if not existing.any():
+        return out
+    where = lines.attrs.get("where", "candidate links")
+    if "dn" not in lines:
+        raise InputDataError(
+            f"{where}: features {', '.join(map(str, lines.feature[existing][:10]))} have status existing but the "
+            f"layer has no 'dn' column; add one with each existing pipe's nominal diameter (e.g. 100 for DN100)"
+        )
+    dn = pd.to_numeric(lines["dn"], errors="coerce")
+    bad = existing & ~((dn > 0) & (dn == np.round(dn)))
+    if bad.any():
+        raise InputDataError(
+            f"{where}: features {', '.join(map(str, lines.feature[bad][:10]))}: an existing pipe needs its 'dn', a "
+            f"positive whole number such as 100 (got {str(lines['dn'][bad].iloc[0])[:60]!r})"
+        )
+    out[existing] = dn[existing]
+    return out
 
 
 def forbid(streets: gpd.GeoDataFrame, forbidden: gpd.GeoDataFrame, *, within_m: float) -> gpd.GeoDataFrame:
@@ -328,7 +371,7 @@ def combine(
     -------
     geopandas.GeoDataFrame
         Segments with ``edge_id``, ``u``, ``v``, ``name``, ``highway``, ``length_m``, ``surface``,
-        ``cost_factor``.
+        ``cost_factor``, ``link_feature`` and ``existing_dn`` (the DN of a pipe that lies there already, else NaN).
     """
     parts = [lk for lk in links if len(lk)]
     if parts:
@@ -356,9 +399,11 @@ def combine(
         len(out),
         ", ".join(f"{s} {n}" for s, n in out.surface.value_counts().items()),
     )
-    if "link_feature" not in out:
-        out["link_feature"] = np.nan
-    cols = ["edge_id", "u", "v", "name", "highway", "length_m", "surface", "cost_factor", "link_feature", "geometry"]
+    for col in ("link_feature", "existing_dn"):
+        if col not in out:
+            out[col] = np.nan
+    cols = ["edge_id", "u", "v", "name", "highway", "length_m", "surface", "cost_factor", "link_feature"]
+    cols += ["existing_dn", "geometry"]
     return out[cols]
 
 

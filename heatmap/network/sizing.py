@@ -483,7 +483,8 @@ def design_network(
     ----------
     tree_edges
         Oriented tree edges with ``edge_id``, ``from_node``, ``to_node``, ``depth``, ``tree``, ``length_m`` and
-        ``kind``.
+        ``kind``; ``existing_dn`` where a pipe lies already (a pipe is never sized below it: where it carries the
+        load it stays, else the larger DN replaces it).
     node_load_kw
         Peak load per consumer node.
     t_supply_c_by_tree
@@ -524,6 +525,7 @@ def design_network(
         "roughness_m": roughness_m,
     }
 
+    floor = edges["existing_dn"].fillna(0).to_numpy(int) if "existing_dn" in edges else np.zeros(len(edges), int)
     fed = np.zeros(len(edges))
     if feed_in_kw is not None and len(feed_in_kw):
         fed = routing.downstream_totals(edges, feed_in_kw).peak_load_kw.to_numpy()
@@ -544,7 +546,7 @@ def design_network(
             max_velocity_m_per_s=max_velocity_m_per_s,
             max_pressure_gradient_pa_per_m=max_pressure_gradient_pa_per_m,
         )
-        return down, heat_kw, mdot, dn
+        return down, heat_kw, mdot, np.maximum(dn, floor)
 
     down, heat_kw, mdot, dn = size(np.ones(len(node_load_kw)))
     # Heat lost on the way cools the supply water, so a consumer needs more flow for its load: size again
