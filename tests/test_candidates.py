@@ -123,3 +123,25 @@ def test_orientation_keeps_every_column():
     s = streets(REVERSED)
     out = candidates.orient_streets(s)
     pd.testing.assert_frame_equal(pd.DataFrame(out.drop(columns="geometry")), pd.DataFrame(s.drop(columns="geometry")))
+
+
+def test_a_steiner_tree_takes_the_existing_pipe_first():
+    # Source 0 and consumer 2: a 100 m street 0–1–2 and, beside it, a 150 m existing pipe 0–3–2. The existing pipe
+    # weighs almost nothing (the trench is there), so the Steiner route runs along it although it is longer.
+    from heatmap.network import routing
+
+    edges = pd.DataFrame(
+        {
+            "edge_id": [0, 1, 2, 3],
+            "u": [0, 1, 0, 3],
+            "v": [1, 2, 3, 2],
+            "length_m": [50.0, 50.0, 75.0, 75.0],
+            "cost_factor": [1.0, 1.0, 0.6, 0.6],
+            "existing_dn": [np.nan, np.nan, 100.0, 100.0],
+        }
+    )
+    G = candidates.candidate_graph(edges)
+    assert G.edges[0, 3]["weight_m"] == pytest.approx(75.0 * 0.6 * candidates.EXISTING_WEIGHT)
+    assert G.edges[0, 1]["weight_m"] == pytest.approx(50.0)
+    tree = routing.route_network(G, {"S": 0}, {"C": 2})
+    assert set(tree.edges.edge_id) == {2, 3}

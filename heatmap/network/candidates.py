@@ -352,6 +352,11 @@ def build_candidates(
     return CandidateNetwork(edges=gpd.GeoDataFrame(edges, crs=crs), nodes=nodes, terminals=terminals)
 
 
+EXISTING_WEIGHT = 1e-3
+"""Routing weight of an existing pipe per metre, relative to a new one on the same surface (not 0: of two ways
+along existing pipes the shorter is taken)."""
+
+
 def candidate_graph(edges: pd.DataFrame) -> nx.Graph:
     """Build the undirected candidate graph; of parallel edges the cheapest is kept.
 
@@ -364,13 +369,16 @@ def candidate_graph(edges: pd.DataFrame) -> nx.Graph:
     -------
     networkx.Graph
         Edge attributes ``edge_id``, ``length_m`` and ``weight_m`` (length × the edge's cost factor: the
-        length of street trench that costs as much).
+        length of street trench that costs as much; where a pipe lies already, :data:`EXISTING_WEIGHT` × that: the
+        trench is there, so a Steiner tree takes the existing network first).
     """
     if len(edges) == 0:
         raise RoutingError("the candidate graph has no edges")
     a = np.minimum(edges.u.to_numpy(), edges.v.to_numpy())
     b = np.maximum(edges.u.to_numpy(), edges.v.to_numpy())
-    factor = edges.cost_factor.to_numpy(float) if "cost_factor" in edges else 1.0
+    factor = edges.cost_factor.to_numpy(float) if "cost_factor" in edges else np.ones(len(edges))
+    if "existing_dn" in edges:
+        factor = np.where(edges.existing_dn.notna().to_numpy(), EXISTING_WEIGHT * factor, factor)
     table = pd.DataFrame(
         {
             "a": a,
