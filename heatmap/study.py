@@ -584,8 +584,9 @@ def energy_data(study: Study) -> dict[str, Any]:
     for s in study.sources:
         row = s.model_dump(
             include={
-                "id", "preset", "capacity_kw", "electric_input_kw", "heat_share_of_electric_input", "temperature_c",
-                "heat_price_eur_per_mwh", "hx_cost_eur_per_kw", "published_mwh_per_a", "published_note", "plant",
+                "id", "name", "preset", "capacity_kw", "electric_input_kw", "heat_share_of_electric_input",
+                "temperature_c", "heat_price_eur_per_mwh", "hx_cost_eur_per_kw", "published_mwh_per_a",
+                "published_note", "plant",
             },
             exclude_none=True,
         )  # fmt: skip
@@ -614,7 +615,9 @@ def energy_data(study: Study) -> dict[str, Any]:
         "economics": study.economics.model_dump(exclude_unset=True),
         "sources": sources,
         "boilers": [
-            b.model_dump(include={"id", "fuel", "capacity_kw", "efficiency", "om_eur_per_mwh"}, exclude_unset=True)
+            b.model_dump(
+                include={"id", "name", "fuel", "capacity_kw", "efficiency", "om_eur_per_mwh"}, exclude_unset=True
+            )
             for b in study.boilers
         ],
         "electric_boilers": [e.model_dump(exclude_unset=True) for e in study.electric_boilers],

@@ -904,3 +904,49 @@ def test_old_temperature_keys_of_a_concept_scenario_are_read_with_their_new_name
     net["return_c"] = 45
     with pytest.raises(ScenarioError, match="'network.return_temperature_c' and 'network.return_c' are both given"):
         energy_scenario_from_dict(data, base_dir=KIP.parent, origin="old.yaml")
+
+
+def test_study_plots_share_colours_names_and_an_overview(kip_run):
+    # One colour per unit across every plot of the study, its name in the legends, and one chart of all concepts.
+    from heatmap.energy import concepts
+
+    _, out = kip_run
+    scn = energy_scenario_from_file(KIP)
+    colours, labels = concepts.unit_colours(scn), concepts.unit_labels(scn)
+    ids = [u.id for u in (*scn.sources, *scn.electric_boilers, *scn.storages, *scn.boilers)]
+    assert set(ids) <= set(colours) and len({colours[i] for i in ids}) == len(ids)  # distinct, fixed by the scenario
+    assert concepts.unit_colours(scn) == colours
+    named = {s.id: s.name for s in scn.sources if s.name}
+    assert named and all(labels[i] == n for i, n in named.items())  # the study's names, not its ids
+    assert labels["wood_boiler"] == "Wood boiler"  # an unnamed unit: its id in words
+    assert (out / "overview.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the units' colours in a concept's plot are the study's, whichever concepts hold the unit
+    for path in out.glob("dispatch_*.csv"):
+        cols = [c.removesuffix("_kw") for c in pd.read_csv(path, nrows=1).columns if c.endswith("_kw")]
+        assert {c for c in cols if c in colours} <= set(ids)
+
+
+def test_a_source_s_stops_are_told_by_reason():
+    # A 70 °C source, no heat pump, on a 75–90 °C network returning at 45 °C: it preheats in every hour it runs
+    # (70 − 5 °C approach above the return, below the supply); off for maintenance in the first 100 hours. A 40 °C
+    # source cannot feed at all: too cold in every hour it is available.
+    from heatmap.energy import concepts
+    from heatmap.energy.excess_heat import source_producer
+
+    hours = 8760
+    supply = np.where(np.arange(hours) % 2 == 0, 75.0, 90.0)
+    avail = np.ones(hours)
+    avail[:100] = 0.0
+    common = dict(
+        capacity_kw=1000.0, availability=avail, heat_price_eur_per_mwh=5.0, supply_c=supply, return_c=45.0,
+        need_kw=np.full(hours, 5000.0), approach_k=5.0, electricity_price_eur_per_mwh=np.full(hours, 60.0),
+    )  # fmt: skip
+    warm, _ = source_producer("warm", temperature_c=70.0, **common)
+    cold, _ = source_producer("cold", temperature_c=40.0, **common)
+    sources = [SimpleNamespace(id="warm", availability=avail), SimpleNamespace(id="cold", availability=avail)]
+    stops = concepts.stop_hours([warm, cold], sources)
+    assert stops["warm"]["unavailable"].sum() == 100 and not stops["warm"]["too cold"].any()
+    assert stops["warm"]["preheats only"].sum() == hours - 100
+    assert stops["cold"]["too cold"].sum() == hours - 100 and stops["cold"]["unavailable"].sum() == 100
+    for s in stops.values():  # one reason an hour
+        assert (sum(m.astype(int) for m in s.values()) <= 1).all()

@@ -136,6 +136,8 @@ class ConceptResult:
     losses_cost_eur: float = 0.0
     """What producing the network's losses cost (each hour's losses at that hour's average production cost); it is
     part of the operating cost, not added to it."""
+    stops: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    """Per excess-heat source of the concept, the hours it cannot give what it has and why (:func:`stop_hours`)."""
     network_bounds: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Per source linked to the planned network (:class:`heatmap.energy.concept_network.SourceLink`): its heat, the
     others' share and the hours each bound binds."""
@@ -550,8 +552,72 @@ def run_concept(
         pumping_cost_eur=pumping_cost,
         planned_losses_mwh=planned_losses,
         losses_cost_eur=_losses_cost_eur(result),
+        stops=stop_hours(producers, sources),
         network_bounds=_network_bounds(result, links, sources),
     )
+
+
+STOP_REASONS = ("unavailable", "too cold", "preheats only")
+"""Why an excess-heat source gives less than it has in an hour (:func:`stop_hours`), in the plots' order."""
+
+
+def stop_hours(producers: list[Producer], sources: list[ResolvedSource]) -> dict[str, dict[str, np.ndarray]]:
+    """Return, per excess-heat source, the hours it stops or gives only part of its heat, by reason.
+
+    ``unavailable``: the plant gives no heat (availability 0); ``too cold``: it has heat, too cold for the hour's
+    supply temperature and with no heat pump to lift it; ``preheats only``: it heats the return flow part of the
+    way and a booster lifts the rest (:func:`heatmap.energy.excess_heat.source_producer`).
+    """
+    by_id = {s.id: s for s in sources}
+    out = {}
+    for p in producers:
+        if not p.kind.startswith("excess_heat") or p.name not in by_id:
+            continue
+        off = by_id[p.name].availability <= 0
+        n = len(off)
+        cold = np.zeros(n, bool) if p.too_cold_hours is None else np.asarray(p.too_cold_hours, bool)
+        pre = np.zeros(n, bool) if p.preheat_hours is None else np.asarray(p.preheat_hours, bool)
+        out[p.name] = {"unavailable": off, "too cold": cold & ~off, "preheats only": pre & ~off}
+    return out
+
+
+def unit_labels(scn: EnergyScenario) -> dict[str, str]:
+    """Return each unit's name for plots and tables: its ``name``, else its id in words."""
+    named = _units_in_order(scn)
+    return {uid: name or uid.replace("_", " ").capitalize() for uid, name in named} | {
+        "storage discharge": "Storage discharge"
+    }
+
+
+def _units_in_order(scn: EnergyScenario) -> list[tuple[str, str | None]]:
+    """Return each unit's id and name: sources, electric boilers, storages, boilers."""
+    return (
+        [(u.id, u.name) for u in scn.sources]
+        + [(u.id, u.name) for u in scn.electric_boilers]
+        + [(u.id, u.name) for u in scn.storages]
+        + [(u.id, u.name) for u in scn.boilers]
+    )
+
+
+UNIT_PALETTE = "tab20"
+"""Matplotlib colour map the units' colours come from (qualitative, 20 colours)."""
+
+
+def unit_colours(scn: EnergyScenario) -> dict[str, str]:
+    """Return one colour per unit of the scenario, the same in every plot of its concepts.
+
+    The units take the colours of :data:`UNIT_PALETTE` in the scenario's order (sources, electric boilers, storages,
+    boilers), so a unit keeps its colour whichever concepts it is in; ``storage discharge`` (all storages) takes
+    the first storage's colour.
+    """
+    from matplotlib import colormaps
+    from matplotlib.colors import to_hex
+
+    cmap = colormaps[UNIT_PALETTE]
+    out = {uid: to_hex(cmap(i % cmap.N)) for i, (uid, _) in enumerate(_units_in_order(scn))}
+    if scn.storages:
+        out["storage discharge"] = out[scn.storages[0].id]
+    return out
 
 
 INVESTMENT_ITEMS = {
@@ -853,8 +919,16 @@ def format_comparison(comparison: pd.DataFrame) -> str:
     return table.to_string(float_format=lambda v: f"{v:,.1f}")
 
 
-def plot_dispatch(r: ConceptResult, year: Year, path: Path) -> None:
-    """Draw the concept's heat production over the year (daily means, stacked by unit) into a PNG."""
+STOP_COLOURS = {"unavailable": "#bdbdbd", "too cold": "#4575b4", "preheats only": "#abd9e9"}
+"""Colours of the reasons a source gives less than it has (:data:`STOP_REASONS`) in the dispatch plots."""
+
+
+def plot_dispatch(r: ConceptResult, year: Year, path: Path, *, labels: dict[str, str], colours: dict[str, str]) -> None:
+    """Draw the concept's heat production over the year into a PNG, daily means stacked by unit.
+
+    Below it, per excess-heat source, the share of each day's hours it could not give its heat and why
+    (:func:`stop_hours`).
+    """
     from matplotlib.figure import Figure
 
     d = r.dispatch
@@ -863,24 +937,50 @@ def plot_dispatch(r: ConceptResult, year: Year, path: Path) -> None:
     if len(d.storages):
         daily["storage discharge"] = pd.Series(dis, index=year.index).resample("D").mean() / 1000
     need = pd.Series((year.demand_kw + year.losses_kw) / 1000, index=year.index).resample("D").mean()
-    fig = Figure(figsize=(11, 5.5), layout="constrained")
-    ax = fig.add_subplot()
+    stops = {sid: m for sid, m in r.stops.items() if any(v.any() for v in m.values())}
+    fig = Figure(figsize=(13, 5.5 + 0.45 * len(stops)), layout="constrained")
+    axes = fig.subplots(
+        1 + bool(stops), 1, sharex=True, squeeze=False, height_ratios=[5] + ([0.45 * len(stops)] if stops else [])
+    )[:, 0]
+    ax = axes[0]
     cols = [c for c in daily.columns if daily[c].max() > 1e-6]
-    ax.stackplot(daily.index, [daily[c] for c in cols], labels=cols, alpha=0.9)
+    ax.stackplot(
+        daily.index,
+        [daily[c] for c in cols],
+        labels=[_wrapped(labels.get(c, c)) for c in cols],
+        colors=[colours.get(c, "#999999") for c in cols],
+        alpha=0.9,
+    )
     label = "demand + network losses" + (" (production above it charges the storage)" if len(d.storages) else "")
-    ax.plot(need.index, need, color="black", lw=1.2, label=label)
+    ax.plot(need.index, need, color="black", lw=1.2, label=_wrapped(label))
     ax.set_title(f"Heat production over the year, daily means — {r.name}")
     ax.set_ylabel("Heat (MW)")
-    ax.set_xlabel("Day of the year")
-    ax.legend(loc="upper center", ncols=3, fontsize=8)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     ax.grid(alpha=0.3)
+    if stops:
+        strip = axes[1]
+        for row, masks in enumerate(stops.values()):
+            bottom = np.zeros(len(daily))
+            for reason in STOP_REASONS:
+                share = pd.Series(masks[reason].astype(float), index=year.index).resample("D").mean().to_numpy()
+                strip.bar(
+                    daily.index, share * 0.8, bottom=row + bottom, width=1.0, color=STOP_COLOURS[reason],
+                    label=reason if row == 0 else None,
+                )  # fmt: skip
+                bottom += share * 0.8
+        strip.set_yticks(np.arange(len(stops)) + 0.4, [_wrapped(labels.get(s, s)) for s in stops], fontsize=7)
+        strip.set_ylim(0, len(stops))
+        strip.set_title("Hours a source could not give its heat (share of each day), and why", fontsize=9)
+        strip.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7)
+    axes[-1].set_xlabel("Day of the year")
     fig.savefig(path, dpi=110)
 
 
-def plot_duration(r: ConceptResult, year: Year, path: Path, *, smooth_h: int = 48) -> None:
-    """Draw the heat-load duration curve with each unit's share (smoothed over ``smooth_h`` sorted hours)."""
+def plot_duration(r: ConceptResult, year: Year, path: Path, *, labels: dict[str, str], colours: dict[str, str]) -> None:
+    """Draw the heat-load duration curve with each unit's share (smoothed over 48 sorted hours)."""
     from matplotlib.figure import Figure
 
+    smooth_h = 48
     need = (year.demand_kw + year.losses_kw) / 1000
     order = np.argsort(-need, kind="stable")
     d = r.dispatch
@@ -890,9 +990,15 @@ def plot_duration(r: ConceptResult, year: Year, path: Path, *, smooth_h: int = 4
     parts = parts.iloc[order].rolling(smooth_h, min_periods=1, center=True).mean()
     cols = [c for c in parts.columns if parts[c].max() > 1e-6]
     hours = np.arange(1, len(need) + 1)
-    fig = Figure(figsize=(11, 5.5), layout="constrained")
+    fig = Figure(figsize=(13, 5.5), layout="constrained")
     ax = fig.add_subplot()
-    ax.stackplot(hours, [parts[c].to_numpy() for c in cols], labels=cols, alpha=0.9)
+    ax.stackplot(
+        hours,
+        [parts[c].to_numpy() for c in cols],
+        labels=[_wrapped(labels.get(c, c)) for c in cols],
+        colors=[colours.get(c, "#999999") for c in cols],
+        alpha=0.9,
+    )
     if len(d.storages):
         charge = pd.Series(d.charge_kw.sum(axis=1).to_numpy()[order] / 1000)
         charge = charge.rolling(smooth_h, min_periods=1, center=True).mean()
@@ -903,14 +1009,57 @@ def plot_duration(r: ConceptResult, year: Year, path: Path, *, smooth_h: int = 4
     ax.set_ylabel("Heat (MW)")
     ax.set_xlabel(f"Hours of the year, sorted from the highest load (shares averaged over {smooth_h} sorted hours)")
     ax.set_xlim(0, len(need))
-    ax.legend(loc="upper right", fontsize=8)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     ax.grid(alpha=0.3)
+    fig.savefig(path, dpi=110)
+
+
+def _wrapped(text: str, width: int = 36) -> str:
+    """Break a long label into lines for a legend."""
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, width)) or text
+
+
+OVERVIEW = (
+    ("cost_of_heat_eur_per_mwh", "Cost of heat (€/MWh delivered)"),
+    ("excess_heat_share_pct", "Excess-heat share (%)"),
+    ("co2_kt_per_a", "CO₂ (kt/a)"),
+)
+"""The comparison's columns the overview chart shows side by side."""
+
+
+def plot_overview(comparison: pd.DataFrame, path: Path) -> None:
+    """Draw the concepts side by side: cost of heat, excess-heat share and CO₂, one bar per concept, into a PNG.
+
+    A concept that leaves heat unserved has no cost of heat (NaN in the comparison): its bar is missing and marked.
+    """
+    from matplotlib.figure import Figure
+
+    names = comparison.concept.tolist()
+    fig = Figure(figsize=(11, 1.6 + 0.5 * len(names) * len(OVERVIEW) / 2), layout="constrained")
+    axes = fig.subplots(1, len(OVERVIEW), sharey=True)
+    y = np.arange(len(names))[::-1]
+    for ax, (col, title) in zip(axes, OVERVIEW, strict=True):
+        values = comparison[col].to_numpy(float)
+        colour = ["#969696" if n == REFERENCE_NAME else "#2c7fb8" for n in names]
+        ax.barh(y, np.nan_to_num(values), color=colour)
+        for yi, v in zip(y, values, strict=True):
+            ax.annotate(
+                "not comparable (heat unserved)" if np.isnan(v) else f"{v:,.1f}",
+                (0 if np.isnan(v) else v, yi), xytext=(3, 0), textcoords="offset points", va="center", fontsize=8,
+            )  # fmt: skip
+        ax.set_title(title, fontsize=10)
+        ax.margins(x=0.25)
+        ax.grid(axis="x", alpha=0.3)
+    axes[0].set_yticks(y, names, fontsize=9)
+    fig.suptitle("The concepts side by side (grey: the reference, boilers only)", fontsize=11)
     fig.savefig(path, dpi=110)
 
 
 def output_names(study: ConceptStudy) -> tuple[str, ...]:
     """Every file ``write_concepts`` writes."""
-    names = ["comparison.csv", "units.csv", "impact.csv", "calibration.csv", "summary.json"]
+    names = ["comparison.csv", "units.csv", "impact.csv", "calibration.csv", "summary.json", "overview.png"]
     for r in study.results:
         slug = _slug(r.name)
         names += [f"dispatch_{slug}.csv", f"dispatch_{slug}.png", f"duration_{slug}.png"]
@@ -933,6 +1082,7 @@ def write_concept_files(study: ConceptStudy, folder: Path) -> None:
     write_csv(study.units, folder / "units.csv", float_format="%.10g")
     write_csv(study.impact, folder / "impact.csv", float_format="%.4f")
     write_csv(study.calibration, folder / "calibration.csv", float_format="%.4f")
+    labels, colours = unit_labels(study.scenario), unit_colours(study.scenario)
     for r in study.results:
         slug = _slug(r.name)
         d = r.dispatch
@@ -954,8 +1104,9 @@ def write_concept_files(study: ConceptStudy, folder: Path) -> None:
             table[f"{c}_content_kwh"] = d.content_kwh[c].to_numpy()
         table["unserved_kw"] = d.unserved_kw
         write_csv(table, folder / f"dispatch_{slug}.csv", float_format="%.3f")
-        plot_dispatch(r, study.year, folder / f"dispatch_{slug}.png")
-        plot_duration(r, study.year, folder / f"duration_{slug}.png")
+        plot_dispatch(r, study.year, folder / f"dispatch_{slug}.png", labels=labels, colours=colours)
+        plot_duration(r, study.year, folder / f"duration_{slug}.png", labels=labels, colours=colours)
+    plot_overview(study.comparison, folder / "overview.png")
     if study.network is not None:
         write_network_outputs(study, folder)
     write_json(concepts_summary(study), folder / "summary.json")

@@ -84,6 +84,9 @@ class Producer:
     min_kw
         Lower bound of the heat output in each hour (0 by default; a source whose hourly heat a planned network
         fixes has ``min_kw = max_kw``).
+    too_cold_hours
+        Hours in which an excess-heat source cannot feed at all, its heat too cold for the hour's supply temperature
+        (and no heat pump to lift it); ``None``: none.
     """
 
     name: str
@@ -98,6 +101,7 @@ class Producer:
     excess_share: np.ndarray | float = 0.0
     preheat_hours: np.ndarray | None = None
     min_kw: np.ndarray | float = 0.0
+    too_cold_hours: np.ndarray | None = None
 
 
 @dataclass

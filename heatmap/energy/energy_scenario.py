@@ -92,6 +92,7 @@ class Source(SourceValues):
     """An industrial excess-heat source of a concept study (see :class:`SourceValues`)."""
 
     id: Id
+    name: str | None = Field(None, description="name shown in the plots (default: the id in words)")
     plant: str | None = Field(None, description="plant name as in data/kip/plants.csv (for its location)")
 
 
@@ -99,6 +100,7 @@ class Boiler(SettingsModel):
     """A fuel boiler (backup or base load)."""
 
     id: Id
+    name: str | None = Field(None, description="name shown in the plots (default: the id in words)")
     fuel: str = Field(description="fuel name in the fuel table (data/fuels_fi.csv)")
     capacity_kw: float = Field(gt=0, description="heat output (kW)")
     efficiency: float = Field(gt=0, le=1.1, description="heat ÷ fuel (lower heating value; >1 with condensing)")
@@ -109,6 +111,7 @@ class ElectricBoiler(SettingsModel):
     """An electric (electrode) boiler."""
 
     id: Id
+    name: str | None = Field(None, description="name shown in the plots (default: the id in words)")
     capacity_kw: float = Field(gt=0, description="heat output (kW)")
     efficiency: float = Field(0.99, gt=0, le=1, description="heat ÷ electricity")
     cost_eur_per_kw: float = Field(0.0, ge=0, description="investment per kW")
@@ -118,6 +121,7 @@ class StorageSpec(SettingsModel):
     """A thermal storage."""
 
     id: Id
+    name: str | None = Field(None, description="name shown in the plots (default: the id in words)")
     capacity_mwh: float = Field(gt=0, description="usable heat content (MWh)")
     charge_kw: float = Field(gt=0, description="largest charge power (kW)")
     discharge_kw: float = Field(gt=0, description="largest discharge power (kW)")

@@ -192,8 +192,8 @@ def source_producer(
     Returns
     -------
     (Producer, numpy.ndarray)
-        The producer (``preheat_hours`` marks the hours it preheats) and the hourly COP (``inf`` in direct and
-        preheat hours, ``nan`` where it cannot run).
+        The producer (``preheat_hours`` marks the hours it preheats, ``too_cold_hours`` those it cannot feed) and
+        the hourly COP (``inf`` in direct and preheat hours, ``nan`` where it cannot run).
     """
     T = len(supply_c)
     supply = np.asarray(supply_c, dtype=float)
@@ -263,6 +263,7 @@ def source_producer(
         excess_share=share,
         preheat_hours=preheat,
         min_kw=min_kw,
+        too_cold_hours=np.isnan(cop_h),
     )
     logger.info(
         "Source %s: %.0f kW at %.0f °C, %.0f MWh/a available, direct in %d h%s%s",
