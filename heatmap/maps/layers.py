@@ -75,6 +75,23 @@ class PopupField:
 
 
 @dataclass(frozen=True)
+class LabelRule:
+    """Labels in QGIS: the text of ``field`` (``fallback`` where it is empty), on features passing the filter.
+
+    ``min_field``/``min_value`` keep the labels to features whose ``min_field`` is at least ``min_value``
+    (e.g. the large consumers only).
+    """
+
+    field: str
+    fallback: str | None = None
+    min_field: str | None = None
+    min_value: float | None = None
+    size_pt: float = 9.0
+    color: str = "#000000"
+    buffer_color: str = "#ffffff"
+
+
+@dataclass(frozen=True)
 class LayerSpec:
     """A layer's look, defined once for the web map and QGIS."""
 
@@ -92,6 +109,11 @@ class LayerSpec:
     stroke_color: str = "#333333"
     fill_opacity: float = 0.8
     opacity: float = 1.0
+    labels: LabelRule | None = None
+    visible_by_default: bool = True
+    max_scale_denominator: float | None = None
+    aliases: dict[str, str] = field(default_factory=dict)
+    description: str = ""
 
     @property
     def legend(self) -> list[tuple[str, str]]:
@@ -181,6 +203,13 @@ def _parse(path: Path) -> LayerSpec:
             width=WidthRule(**style.get("width", {})),
             dash=DashRule(field=dash["field"], values=dict(dash["values"])) if dash else None,
             popup=tuple(PopupField(**p) for p in raw.get("popup", [])),
+            labels=LabelRule(**raw["labels"]) if raw.get("labels") else None,
+            visible_by_default=bool(raw.get("visible_by_default", True)),
+            max_scale_denominator=(
+                float(raw["max_scale_denominator"]) if raw.get("max_scale_denominator") is not None else None
+            ),
+            aliases={str(k): str(v) for k, v in (raw.get("aliases") or {}).items()},
+            description=" ".join(str(raw.get("description", "")).split()),
             **{
                 k: style[k]
                 for k in ("unmatched_color", "radius_px", "stroke_color", "fill_opacity", "opacity")
