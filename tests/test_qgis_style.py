@@ -493,3 +493,21 @@ def test_project_in_the_geopackage_lists_every_styled_layer(gpkg: Path) -> None:
     assert pipes.findtext("datasource") == "./plan.gpkg|layername=pipes" and pipes.get("geometry") == "Line"
     assert pipes.find("renderer-v2").get("type") == "graduatedSymbol"  # the layer's style, in the project
     assert [o.get("id") for o in root.findall("layerorder/layer")] == [n.get("id") for n in nodes]
+
+
+@pytest.mark.parametrize(
+    ("extra", "match"),
+    [
+        ("labels: {field: name, size: 9}\n", "unexpected keyword argument 'size'"),
+        ("max_scale_denominator: 0\n", "max_scale_denominator must be a scale denominator above 0"),
+        ("max_scale_denominator: near\n", "could not convert string to float"),
+    ],
+)
+def test_bad_qgis_keys_of_a_layer_definition_name_the_file(tmp_path: Path, extra: str, match: str) -> None:
+    from heatmap._errors import ScenarioError
+
+    text = (Path(__file__).parents[1] / "layers" / "sources.yaml").read_text(encoding="utf-8")
+    text = "\n".join(line for line in text.splitlines() if not line.startswith(("labels:", "max_scale")))
+    (tmp_path / "sources.yaml").write_text(text + "\n" + extra, encoding="utf-8")
+    with pytest.raises(ScenarioError, match=f"sources.yaml: invalid layer definition .*{match}"):
+        load_layer_specs(tmp_path)

@@ -3,7 +3,10 @@
 Each file in the project's ``layers/`` folder defines one output layer once: its geometry, its colour
 rule (single colour, graduated classes or categories), line width and dash rules, and the popup fields
 with units. :mod:`heatmap.maps.webmap` and :mod:`heatmap.maps.qgis_style` both read these definitions, so a layer
-looks the same in the browser and in QGIS.
+looks the same in the browser and in QGIS. Keys for QGIS only: ``labels`` (:class:`LabelRule`),
+``visible_by_default`` (ticked in the QGIS project stored in the GeoPackage), ``max_scale_denominator`` (drawn
+only zoomed in closer than 1:that), ``aliases`` (column → alias, for columns without a popup row) and
+``description`` (the layer's abstract in QGIS).
 """
 
 from __future__ import annotations
@@ -193,6 +196,9 @@ def _parse(path: Path) -> LayerSpec:
         if raw["geometry"] not in GEOMETRY_KINDS:
             raise ValueError(f"unknown geometry {raw['geometry']!r}, allowed: {GEOMETRY_KINDS}")
         dash = style.get("dash")
+        max_scale = raw.get("max_scale_denominator")
+        if max_scale is not None and not float(max_scale) > 0:
+            raise ValueError(f"max_scale_denominator must be a scale denominator above 0, not {max_scale!r}")
         return LayerSpec(
             name=raw["name"],
             title=raw["title"],
@@ -205,9 +211,7 @@ def _parse(path: Path) -> LayerSpec:
             popup=tuple(PopupField(**p) for p in raw.get("popup", [])),
             labels=LabelRule(**raw["labels"]) if raw.get("labels") else None,
             visible_by_default=bool(raw.get("visible_by_default", True)),
-            max_scale_denominator=(
-                float(raw["max_scale_denominator"]) if raw.get("max_scale_denominator") is not None else None
-            ),
+            max_scale_denominator=float(max_scale) if max_scale is not None else None,
             aliases={str(k): str(v) for k, v in (raw.get("aliases") or {}).items()},
             description=" ".join(str(raw.get("description", "")).split()),
             **{

@@ -12,8 +12,18 @@ so a layer looks the same in QGIS as in the web map:
 * a line width scaled by a field becomes a data-defined ``outlineWidth`` (``scale_linear`` up to the
   layer's maximum of the field), a dash rule a data-defined ``customDash`` (null, i.e. solid, for
   values without a pattern);
-* field aliases with units (``Length [m]``), numeric display precision, a display expression and an
-  HTML map tip with the popup fields formatted like the web map's popups.
+* an alias for every column: the popup label with its unit (``Length [m]``), else the definition's
+  ``aliases``, else one from the column's name and unit suffix (``reachable_street_m`` → ``Reachable street
+  [m]``); numeric display precision, a display expression and an HTML map tip with the popup fields
+  formatted like the web map's popups;
+* labels where the definition has ``labels`` (a field, its fallback, optionally only from a minimum value
+  of another field), and scale-dependent visibility where it has ``max_scale_denominator``.
+
+Beside the styles, :func:`write_layer_styles` stores a QGIS project named after the GeoPackage in its
+``qgis_projects`` table (as QGIS does with *Project → Save To → GeoPackage*): every styled layer by a path
+relative to the GeoPackage, in the definitions' draw order, ticked per ``visible_by_default``.
+:func:`write_raster_style` writes a raster's style as the ``.qml`` file QGIS loads beside it. What QGIS 3.22
+makes of all this is tested in real QGIS (``tests/test_qgis_real.py``).
 """
 
 from __future__ import annotations
