@@ -90,7 +90,15 @@ def test_stale_heat_profile_does_not_stay_beside_a_new_demand_summary(tmp_path):
     assert not (out / "heat_profile.csv").exists()
     assert "profile" not in json.loads((out / "summary.json").read_text())
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        [MARKER, "demand.gpkg", "heat_density.tif", "left_out_buildings.csv", "map.html", "summary.json"]
+        [
+            MARKER,
+            "demand.gpkg",
+            "heat_density.tif",
+            "heat_density.qml",
+            "left_out_buildings.csv",
+            "map.html",
+            "summary.json",
+        ]
     )
 
 
@@ -415,6 +423,7 @@ def test_partial_plan_is_marked_in_the_geopackage_and_the_summary(partial_run):
         "heatmap_scenario": summary["scenario"],
         "heatmap_status": "partial",
         "heatmap_failed_checks": "source_capacity",
+        "heatmap_assumptions": json.dumps(summary["assumptions"], ensure_ascii=False),
     }
     info = pyogrio.read_info(out / "plan.gpkg", layer="sources")
     assert json.loads(info["dataset_metadata"]["GPKG_METADATA_ITEM_1"])["heatmap_status"] == "partial"  # GDAL sees it

@@ -287,7 +287,11 @@ def test_aliases_map_tip_and_display_expression(gpkg: Path) -> None:
     assert aliases["length_m"] == "Length [m]"
     assert aliases["cost_eur"] == "Cost [€]"
     assert aliases["pipe_id"] == "Pipe"
-    assert len(aliases) == len(specs["pipes"].popup)
+    with sqlite3.connect(gpkg) as con:  # every column but the geometry has an alias: popup, name or definition
+        columns = [r[1] for r in con.execute("PRAGMA table_info(pipes)") if r[1] != "geom"]
+    assert list(aliases) == columns and all(aliases.values())
+    assert {pf.field for pf in specs["pipes"].popup if pf.field in columns} < set(aliases)
+    assert aliases["fid"] == "Feature id"
 
     tip = pipes.findtext("mapTip")
     assert specs["pipes"].title in tip
@@ -389,3 +393,121 @@ def test_errors(tmp_path: Path, gpkg: Path) -> None:
         qgis_style.write_layer_styles(not_a_gpkg, GEOMETRY_TYPES)
     with sqlite3.connect(gpkg) as con:  # failed calls wrote nothing
         assert not con.execute("SELECT 1 FROM sqlite_master WHERE name = 'layer_styles'").fetchall()
+
+
+def test_plain_aliases_spell_out_names_and_units() -> None:
+    assert qgis_style.plain_alias("reachable_street_m") == "Reachable street [m]"
+    assert qgis_style.plain_alias("annual_cost_share_eur_per_a") == "Annual cost share [€/a]"
+    assert qgis_style.plain_alias("t_feed_in_c") == "Temperature feed in [°C]"
+    assert qgis_style.plain_alias("service_v_own_peak_m_per_s") == "Service velocity own peak [m/s]"
+    assert qgis_style.plain_alias("n_cells") == "Number of cells"
+    assert qgis_style.plain_alias("eur_per_mwh") == "Cost [€/MWh]"
+    assert qgis_style.plain_alias("osmid") == "Osmid"
+    streets = load_layer_specs()["streets"]  # the definition's aliases come before the name's
+    assert qgis_style.field_aliases(streets, {"u": "INTEGER", "osmid": "TEXT", "length_m": "REAL"}) == {
+        "u": "From node (OSM)",
+        "osmid": "OSM way id",
+        "length_m": "Length [m]",
+    }
+
+
+def test_labels_for_sources_and_large_consumers(gpkg: Path) -> None:
+    qgis_style.write_layer_styles(gpkg, GEOMETRY_TYPES)
+    specs = load_layer_specs()
+    for name in ("sources", "consumers"):
+        root = _qml(gpkg, name)
+        assert root.get("labelsEnabled") == "1"
+        text = root.find("labeling/settings/text-style")
+        assert text.get("isExpression") == "1"
+        assert text.get("fieldName") == qgis_style.label_expression(specs[name], None)
+    consumers = _qml(gpkg, "consumers").find("labeling/settings/text-style").get("fieldName")
+    assert consumers.startswith('CASE WHEN "annual_demand_mwh" >= 2500 THEN coalesce(')
+    for name in ("pipes", "junctions", "streets"):
+        root = _qml(gpkg, name)
+        assert root.get("labelsEnabled") == "0" and root.find("labeling") is None
+    # no label without the columns it names
+    assert qgis_style.label_expression(specs["consumers"], {"name": "TEXT"}) is None
+    assert qgis_style.label_expression(specs["sources"], {"capacity_kw": "REAL"}) is None
+    assert qgis_style.label_expression(specs["sources"], {"source_id": "TEXT"}) == (
+        "nullif(trim(to_string(\"source_id\")), '')"
+    )
+
+
+def test_junctions_are_drawn_only_zoomed_in(gpkg: Path) -> None:
+    qgis_style.write_layer_styles(gpkg, GEOMETRY_TYPES)
+    junctions = _qml(gpkg, "junctions")
+    assert junctions.get("hasScaleBasedVisibilityFlag") == "1" and junctions.get("minScale") == "2500"
+    pipes = _qml(gpkg, "pipes")
+    assert pipes.get("hasScaleBasedVisibilityFlag") == "0"
+
+
+def test_raster_style_follows_the_classes(tmp_path: Path) -> None:
+    spec = load_layer_specs()["heat_density"]
+    path = qgis_style.write_raster_style(tmp_path / "heat_density.tif", spec)
+    assert path == tmp_path / "heat_density.qml"  # where QGIS looks for a file's default style
+    root = ET.fromstring(path.read_text(encoding="utf-8"))
+    renderer = root.find("pipe/rasterrenderer")
+    assert renderer.get("type") == "singlebandpseudocolor" and float(renderer.get("opacity")) == spec.fill_opacity
+    ramp = renderer.find("rastershader/colorrampshader")
+    assert ramp.get("colorRampType") == "DISCRETE"
+    items = [(i.get("value"), i.get("color"), i.get("label")) for i in ramp.findall("item")]
+    assert (
+        items == [(qgis_style._number(c.upper), c.color, c.label) for c in spec.color.classes] and items[-1][0] == "inf"
+    )
+    with pytest.raises(ValueError, match="no raster with graduated classes"):
+        qgis_style.raster_qml(load_layer_specs()["pipes"])
+    with pytest.raises(OutputError, match="cannot write the QGIS style"):
+        qgis_style.write_raster_style(tmp_path / "missing" / "x.tif", spec)
+
+
+def _project(gpkg: Path) -> ET.Element:
+    import io
+    import zipfile
+
+    with sqlite3.connect(gpkg) as con:
+        rows = con.execute("SELECT name, content FROM qgis_projects").fetchall()
+    assert [name for name, _ in rows] == [gpkg.stem]
+    with zipfile.ZipFile(io.BytesIO(bytes.fromhex(rows[0][1]))) as archive:
+        assert archive.namelist() == [f"{gpkg.stem}.qgs"]
+        text = archive.read(f"{gpkg.stem}.qgs").decode("utf-8")
+    assert text.startswith("<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>")
+    return ET.fromstring(text.split("\n", 1)[1])
+
+
+def test_project_in_the_geopackage_lists_every_styled_layer(gpkg: Path) -> None:
+    qgis_style.write_layer_styles(gpkg, {"pipes": "LineString"})
+    qgis_style.write_layer_styles(gpkg, GEOMETRY_TYPES)  # again, all layers: one project, replaced
+    root = _project(gpkg)
+    specs = load_layer_specs()
+    nodes = root.findall("layer-tree-group/layer-tree-layer")
+    tables = [n.get("source").split("layername=")[1] for n in nodes]
+    assert tables == sorted(GEOMETRY_TYPES, key=lambda t: -specs[t].draw_order)  # top of the tree first
+    assert {n.get("source").split("|")[0] for n in nodes} == {"./plan.gpkg"}  # relative to the GeoPackage
+    assert root.findtext("properties/Paths/Absolute") == "false"
+    checked = {t: n.get("checked") for t, n in zip(tables, nodes, strict=True)}
+    assert checked.pop("junctions") == "Qt::Unchecked" and set(checked.values()) == {"Qt::Checked"}
+    assert [n.get("name") for n in nodes] == [specs[t].title for t in tables]
+    assert root.findtext("projectCrs/spatialrefsys/authid") == "EPSG:3067"
+    layers = {m.findtext("id"): m for m in root.findall("projectlayers/maplayer")}
+    pipes = layers[next(n.get("id") for n in nodes if n.get("source").endswith("=pipes"))]
+    assert pipes.findtext("datasource") == "./plan.gpkg|layername=pipes" and pipes.get("geometry") == "Line"
+    assert pipes.find("renderer-v2").get("type") == "graduatedSymbol"  # the layer's style, in the project
+    assert [o.get("id") for o in root.findall("layerorder/layer")] == [n.get("id") for n in nodes]
+
+
+@pytest.mark.parametrize(
+    ("extra", "match"),
+    [
+        ("labels: {field: name, size: 9}\n", "unexpected keyword argument 'size'"),
+        ("max_scale_denominator: 0\n", "max_scale_denominator must be a scale denominator above 0"),
+        ("max_scale_denominator: near\n", "could not convert string to float"),
+    ],
+)
+def test_bad_qgis_keys_of_a_layer_definition_name_the_file(tmp_path: Path, extra: str, match: str) -> None:
+    from heatmap._errors import ScenarioError
+
+    text = (Path(__file__).parents[1] / "layers" / "sources.yaml").read_text(encoding="utf-8")
+    text = "\n".join(line for line in text.splitlines() if not line.startswith(("labels:", "max_scale")))
+    (tmp_path / "sources.yaml").write_text(text + "\n" + extra, encoding="utf-8")
+    with pytest.raises(ScenarioError, match=f"sources.yaml: invalid layer definition .*{match}"):
+        load_layer_specs(tmp_path)

@@ -11,7 +11,7 @@ Written atomically into the output folder:
   ``potential_areas``, each styled for QGIS;
 - ``left_out_buildings.csv``: every building given no demand, with the reason (one process only; on Dask the
   summary counts them by reason, with examples);
-- ``heat_density.tif``: MWh per hectare and year on the grid;
+- ``heat_density.tif``: MWh per hectare and year on the grid, with its QGIS style ``heat_density.qml`` beside it;
 - ``map.html``: the heat density with its legend, the potential areas and (up to
   :data:`MAX_MAP_BUILDINGS`) the buildings, offline;
 - ``heat_profile.csv``: the buildings' summed hourly load over the year, when an outdoor-temperature series
@@ -39,14 +39,19 @@ from heatmap._errors import InputDataError
 from heatmap.demand import buildings as demand
 from heatmap.demand import density, profiles
 from heatmap.io import inputs, streets
-from heatmap.io.outputs import write_atomically, write_gpkg, write_json
+from heatmap.io.outputs import assumptions_text, write_atomically, write_gpkg, write_json
 from heatmap.io.tables import write_csv
 from heatmap.maps.layers import load_layer_specs
 from heatmap.scenario import Scenario
 
 logger = logging.getLogger(__name__)
 
-DEMAND_FILES = ("demand.gpkg", "heat_density.tif", "map.html", "summary.json")
+#: The description of demand.gpkg's buildings layer (styled as a plan's consumers).
+BUILDINGS_DESCRIPTION = (
+    "Heated buildings with their estimated annual demand (space heat and hot water), peak load and how each was "
+    "estimated."
+)
+DEMAND_FILES = ("demand.gpkg", "heat_density.tif", "heat_density.qml", "map.html", "summary.json")
 MAX_MAP_BUILDINGS = 50_000
 """Most buildings drawn on the web map; beyond, the map shows the raster and the areas only."""
 
@@ -236,7 +241,7 @@ def write_demand_map(result: DemandMap, out_dir: str | Path) -> dict[str, Path]:
     all_specs = load_layer_specs()
     # The buildings look like a plan's consumers; both layers are drawn on this map.
     specs = {
-        "buildings": all_specs["consumers"],
+        "buildings": dataclasses.replace(all_specs["consumers"], description=BUILDINGS_DESCRIPTION),
         "potential_areas": dataclasses.replace(all_specs["potential_areas"], web_map=True),
     }
     layers = {"buildings": result.buildings} if result.buildings is not None else {}
@@ -244,11 +249,15 @@ def write_demand_map(result: DemandMap, out_dir: str | Path) -> dict[str, Path]:
     names = DEMAND_FILES + (("heat_profile.csv",) if result.profile_kw is not None else ())
     names += ("left_out_buildings.csv",) if result.left_out is not None else ()
 
+    summary = demand_summary(result)
+    name = next((a["value"] for a in summary.get("assumptions") or [] if a.get("key") == "name"), None)
+    abstract = f"Buildings of {result.source.name}. Scenario: {name}. {assumptions_text(summary)}"
+
     def write(tmp: Path) -> None:
-        qgis_style.write_layer_styles(
-            tmp / "demand.gpkg", write_gpkg(layers, tmp / "demand.gpkg", specs=specs), specs=specs
-        )
+        gpkg = tmp / "demand.gpkg"
+        qgis_style.write_layer_styles(gpkg, write_gpkg(layers, gpkg, specs=specs, abstract=abstract), specs=specs)
         density.write_heat_density_tif(result.density, tmp / "heat_density.tif")
+        qgis_style.write_raster_style(tmp / "heat_density.tif", all_specs["heat_density"])
         image = webmap.ImageLayer(
             all_specs["heat_density"], *density.density_image(result.density, all_specs["heat_density"])
         )
@@ -267,7 +276,7 @@ def write_demand_map(result: DemandMap, out_dir: str | Path) -> dict[str, Path]:
             )
         if result.left_out is not None:
             write_csv(result.left_out, tmp / "left_out_buildings.csv", float_format="%.1f")
-        write_json(demand_summary(result), tmp / "summary.json")
+        write_json(summary, tmp / "summary.json")
 
     written = write_atomically(Path(out_dir), names, write)
     logger.info("Wrote %s to %s", ", ".join(written), out_dir)

@@ -419,13 +419,15 @@ def write_planned(planned: MatchesPlan, folder: Path, *, tiles: str | None) -> N
     (:func:`heatmap.energy.matches_job.write_matches`) holds the whole output folder. A plan whose checks fail is
     written marked partial.
     """
-    from heatmap.io.outputs import plan_summary, write_plan_files
+    from heatmap.io.outputs import plan_summary, write_gpkg, write_plan_files
+    from heatmap.maps import qgis_style
 
     plan = planned.plan
     folder.mkdir()
     summary = plan_summary(plan, partial=not plan.ok)
     if planned.pair_lines is not None:
-        planned.pair_lines.to_file(folder / "pair_lines.gpkg", layer="pair_lines")
+        lines = folder / "pair_lines.gpkg"
+        qgis_style.write_layer_styles(lines, write_gpkg({"pair_lines": planned.pair_lines}, lines))
         for row in summary["assumptions"]:
             if row["key"] == "links.path":
                 row["value"] = "network/pair_lines.gpkg (the chosen pairs' straight lines, written by heatmap matches)"

@@ -137,7 +137,7 @@ def output_names(run: MatchesRun) -> tuple[str, ...]:
 
 def write_match_files(run: MatchesRun, folder: Path, *, tiles: str | None = None) -> None:
     """Write the run's files (:func:`output_names`) into an existing folder (not atomically: see write_matches)."""
-    from heatmap.io.outputs import write_gpkg, write_json
+    from heatmap.io.outputs import assumptions_text, write_gpkg, write_json
     from heatmap.io.tables import write_csv
     from heatmap.maps import qgis_style
 
@@ -145,9 +145,11 @@ def write_match_files(run: MatchesRun, folder: Path, *, tiles: str | None = None
     layer = run.table.copy()
     layer["rank"] = layer["rank"].astype("float")
     layer.insert(3, "status", np.where(layer.feasible, layer.kind, "infeasible"))
+    summary = matches_summary(run)
+    abstract = f"Scenario: {summary['scenario']}. {summary['rule']}. {assumptions_text(summary)}"
     gpkg = folder / "matches.gpkg"
-    qgis_style.write_layer_styles(gpkg, write_gpkg({"matches": layer}, gpkg))
-    write_json(matches_summary(run), folder / "summary.json")
+    qgis_style.write_layer_styles(gpkg, write_gpkg({"matches": layer}, gpkg, abstract=abstract))
+    write_json(summary, folder / "summary.json")
     if run.planned is not None:
         match_plan.write_planned(run.planned, folder / "network", tiles=tiles)
 

@@ -934,6 +934,7 @@ def write_gpkg(
     specs: dict | None = None,
     metadata: Mapping[str, str] | None = None,
     note: str = "",
+    abstract: str = "",
 ) -> dict[str, str]:
     """Write the layers in order, titled from their definitions; return each layer's geometry type.
 
@@ -950,6 +951,9 @@ def write_gpkg(
         GDAL shows it as ``GPKG_METADATA_ITEM_1``).
     note
         Appended to every layer's description (``gpkg_contents.description``, shown by QGIS).
+    abstract
+        Appended to every layer's description after the definition's own (QGIS shows the description as the
+        layer's abstract: Layer Properties → Information and Metadata), e.g. the scenario and its assumptions.
 
     Returns
     -------
@@ -970,7 +974,12 @@ def write_gpkg(
             engine="pyogrio",
             promote_to_multi=multi,
             dataset_options={"VERSION": "1.3"},
-            layer_options={"IDENTIFIER": specs[name].title, "DESCRIPTION": f"heatmap {__version__}: {name}{note}"},
+            layer_options={
+                "IDENTIFIER": specs[name].title,
+                "DESCRIPTION": " ".join(
+                    t for t in (f"heatmap {__version__}: {name}{note}.", specs[name].description, abstract) if t
+                ),
+            },
         )
         geometry_types[name] = "MultiPolygon" if multi else next(iter(kinds), _EMPTY_GEOMETRY[specs[name].geometry])
     if metadata:
@@ -1026,6 +1035,21 @@ CREATE TABLE IF NOT EXISTS gpkg_metadata_reference (
 """
 
 
+def assumptions_text(summary: Mapping) -> str:
+    """Return a summary's assumptions as one line of text for a layer's abstract: ``key = value (source); ...``.
+
+    Takes both forms heatmap's summaries use: a list of ``{key, value, source}`` rows or a mapping
+    ``key → {value, origin}``.
+    """
+    found = summary.get("assumptions") or []
+    rows = (
+        [(k, v.get("value"), v.get("origin")) for k, v in found.items()]
+        if isinstance(found, Mapping)
+        else [(a.get("key"), a.get("value"), a.get("source")) for a in found]
+    )
+    return "Assumptions: " + "; ".join(f"{key} = {value} ({source})" for key, value, source in rows) + "."
+
+
 def plan_file_names(plan: PlanLike) -> tuple[str, ...]:
     """Return the files :func:`write_plan_files` writes for a plan."""
     return OUTPUT_FILES + (OPERATION_FILES if getattr(plan, "operation", None) is not None else ())
@@ -1069,10 +1093,13 @@ def write_plan_files(
     year = getattr(plan, "operation", None)
     operating = year is not None
     gpkg_layers = {**layers, OPERATION_LAYER: pipes_by_hour(plan)} if operating else layers
+    summary = summary if summary is not None else plan_summary(plan, partial=partial)
+    abstract = f"Scenario: {plan.scenario.name}. " + assumptions_text(summary)
+    metadata["heatmap_assumptions"] = json.dumps(summary.get("assumptions") or [], ensure_ascii=False)
     gpkg = folder / "plan.gpkg"
-    qgis_style.write_layer_styles(gpkg, write_gpkg(gpkg_layers, gpkg, metadata=metadata, note=note))
+    qgis_style.write_layer_styles(gpkg, write_gpkg(gpkg_layers, gpkg, metadata=metadata, note=note, abstract=abstract))
     webmap.write_map(layers, folder / "map.html", title=plan.scenario.name, tiles=tiles, banner=banner)
-    write_json(summary if summary is not None else plan_summary(plan, partial=partial), folder / "summary.json")
+    write_json(summary, folder / "summary.json")
     if year is not None:
         for name, table in operation_tables(year).items():
             write_csv(table, folder / name, float_format="%.4f" if name == "trade.csv" else "%.6g")

@@ -3,7 +3,10 @@
 Each file in the project's ``layers/`` folder defines one output layer once: its geometry, its colour
 rule (single colour, graduated classes or categories), line width and dash rules, and the popup fields
 with units. :mod:`heatmap.maps.webmap` and :mod:`heatmap.maps.qgis_style` both read these definitions, so a layer
-looks the same in the browser and in QGIS.
+looks the same in the browser and in QGIS. Keys for QGIS only: ``labels`` (:class:`LabelRule`),
+``visible_by_default`` (ticked in the QGIS project stored in the GeoPackage), ``max_scale_denominator`` (drawn
+only zoomed in closer than 1:that), ``aliases`` (column → alias, for columns without a popup row) and
+``description`` (the layer's abstract in QGIS).
 """
 
 from __future__ import annotations
@@ -75,6 +78,23 @@ class PopupField:
 
 
 @dataclass(frozen=True)
+class LabelRule:
+    """Labels in QGIS: the text of ``field`` (``fallback`` where it is empty), on features passing the filter.
+
+    ``min_field``/``min_value`` keep the labels to features whose ``min_field`` is at least ``min_value``
+    (e.g. the large consumers only).
+    """
+
+    field: str
+    fallback: str | None = None
+    min_field: str | None = None
+    min_value: float | None = None
+    size_pt: float = 9.0
+    color: str = "#000000"
+    buffer_color: str = "#ffffff"
+
+
+@dataclass(frozen=True)
 class LayerSpec:
     """A layer's look, defined once for the web map and QGIS."""
 
@@ -92,6 +112,11 @@ class LayerSpec:
     stroke_color: str = "#333333"
     fill_opacity: float = 0.8
     opacity: float = 1.0
+    labels: LabelRule | None = None
+    visible_by_default: bool = True
+    max_scale_denominator: float | None = None
+    aliases: dict[str, str] = field(default_factory=dict)
+    description: str = ""
 
     @property
     def legend(self) -> list[tuple[str, str]]:
@@ -171,6 +196,9 @@ def _parse(path: Path) -> LayerSpec:
         if raw["geometry"] not in GEOMETRY_KINDS:
             raise ValueError(f"unknown geometry {raw['geometry']!r}, allowed: {GEOMETRY_KINDS}")
         dash = style.get("dash")
+        max_scale = raw.get("max_scale_denominator")
+        if max_scale is not None and not float(max_scale) > 0:
+            raise ValueError(f"max_scale_denominator must be a scale denominator above 0, not {max_scale!r}")
         return LayerSpec(
             name=raw["name"],
             title=raw["title"],
@@ -181,6 +209,11 @@ def _parse(path: Path) -> LayerSpec:
             width=WidthRule(**style.get("width", {})),
             dash=DashRule(field=dash["field"], values=dict(dash["values"])) if dash else None,
             popup=tuple(PopupField(**p) for p in raw.get("popup", [])),
+            labels=LabelRule(**raw["labels"]) if raw.get("labels") else None,
+            visible_by_default=bool(raw.get("visible_by_default", True)),
+            max_scale_denominator=float(max_scale) if max_scale is not None else None,
+            aliases={str(k): str(v) for k, v in (raw.get("aliases") or {}).items()},
+            description=" ".join(str(raw.get("description", "")).split()),
             **{
                 k: style[k]
                 for k in ("unmatched_color", "radius_px", "stroke_color", "fill_opacity", "opacity")

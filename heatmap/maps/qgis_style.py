@@ -12,8 +12,18 @@ so a layer looks the same in QGIS as in the web map:
 * a line width scaled by a field becomes a data-defined ``outlineWidth`` (``scale_linear`` up to the
   layer's maximum of the field), a dash rule a data-defined ``customDash`` (null, i.e. solid, for
   values without a pattern);
-* field aliases with units (``Length [m]``), numeric display precision, a display expression and an
-  HTML map tip with the popup fields formatted like the web map's popups.
+* an alias for every column: the popup label with its unit (``Length [m]``), else the definition's
+  ``aliases``, else one from the column's name and unit suffix (``reachable_street_m`` → ``Reachable street
+  [m]``); numeric display precision, a display expression and an HTML map tip with the popup fields
+  formatted like the web map's popups;
+* labels where the definition has ``labels`` (a field, its fallback, optionally only from a minimum value
+  of another field), and scale-dependent visibility where it has ``max_scale_denominator``.
+
+Beside the styles, :func:`write_layer_styles` stores a QGIS project named after the GeoPackage in its
+``qgis_projects`` table (as QGIS does with *Project → Save To → GeoPackage*): every styled layer by a path
+relative to the GeoPackage, in the definitions' draw order, ticked per ``visible_by_default``.
+:func:`write_raster_style` writes a raster's style as the ``.qml`` file QGIS loads beside it. What QGIS 3.22
+makes of all this is tested in real QGIS (``tests/test_qgis_real.py``).
 """
 
 from __future__ import annotations
@@ -130,11 +140,12 @@ def qml_for(spec: LayerSpec, geometry_type: str, *, fields: Mapping[str, str] | 
         {
             "version": QGIS_VERSION,
             "styleCategories": STYLE_CATEGORIES,
-            "hasScaleBasedVisibilityFlag": "0",
+            # QGIS' minScale is the largest scale denominator (most zoomed out) at which the layer is drawn
+            "hasScaleBasedVisibilityFlag": "0" if spec.max_scale_denominator is None else "1",
             "maxScale": "0",
-            "minScale": "100000000",
+            "minScale": "100000000" if spec.max_scale_denominator is None else _number(spec.max_scale_denominator),
             "readOnly": "0",
-            "labelsEnabled": "0",
+            "labelsEnabled": "1" if label_expression(spec, fields) else "0",
             "symbologyReferenceScale": "-1",
             "simplifyAlgorithm": "0",
             "simplifyDrawingHints": "0" if symbol_type == "marker" else "1",
@@ -147,6 +158,9 @@ def qml_for(spec: LayerSpec, geometry_type: str, *, fields: Mapping[str, str] | 
     for flag, value in (("Identifiable", "1"), ("Removable", "1"), ("Searchable", "1"), ("Private", "0")):
         ET.SubElement(flags, flag).text = value
     root.append(_renderer(spec, symbol_type))
+    labels = label_expression(spec, fields)
+    if labels:
+        root.append(_labeling(spec, labels, symbol_type))
     ET.SubElement(root, "blendMode").text = "0"
     ET.SubElement(root, "featureBlendMode").text = "0"
     ET.SubElement(root, "layerOpacity").text = "1"  # the opacities are the colours' alpha
@@ -170,8 +184,8 @@ def qml_for(spec: LayerSpec, geometry_type: str, *, fields: Mapping[str, str] | 
                 )
             )
     aliases = ET.SubElement(root, "aliases")
-    for pf in spec.popup:
-        ET.SubElement(aliases, "alias", {"field": pf.field, "name": field_alias(pf.label, pf.unit)})
+    for name, alias in field_aliases(spec, fields).items():
+        ET.SubElement(aliases, "alias", {"field": name, "name": alias})
     if popup:
         first = popup[0]
         value = _value_expression(first, _type_of(fields, first.field), html_text=False)
@@ -189,6 +203,137 @@ def qml_for(spec: LayerSpec, geometry_type: str, *, fields: Mapping[str, str] | 
 def field_alias(label: str, unit: str | None) -> str:
     """Return a field's alias: its popup label with the unit in brackets, e.g. ``"Length [m]"``."""
     return f"{label} [{unit}]" if unit else label
+
+
+#: Units of the column-name suffixes heatmap uses (units in names), longest first where they overlap.
+UNIT_SUFFIXES = {
+    "mwh_per_ha_per_a": "MWh/ha/a",
+    "mwh_per_ha": "MWh/ha",
+    "eur_per_mwh": "€/MWh",
+    "eur_per_kw": "€/kW",
+    "eur_per_m": "€/m",
+    "eur_per_a": "€/a",
+    "mwh_per_a": "MWh/a",
+    "gwh_per_a": "GWh/a",
+    "gj_per_m": "GJ/m/a",
+    "kg_per_s": "kg/s",
+    "m_per_s": "m/s",
+    "pa_per_m": "Pa/m",
+    "kwh_per_m2": "kWh/m²",
+    "m2": "m²",
+    "mm": "mm",
+    "kw": "kW",
+    "mw": "MW",
+    "kwh": "kWh",
+    "mwh": "MWh",
+    "gwh": "GWh",
+    "eur": "€",
+    "bar": "bar",
+    "ha": "ha",
+    "km": "km",
+    "m": "m",
+    "c": "°C",
+    "k": "K",
+    "h": "h",
+    "s": "s",
+    "a": "a",
+    "t": "t",
+    "pct": "%",
+}
+#: Plain words for the abbreviations in column names.
+_WORDS = {
+    "id": "id",
+    "t": "temperature",
+    "q": "heat",
+    "dp": "differential pressure",
+    "mdot": "mass flow",
+    "v": "velocity",
+    "dn": "DN",
+    "npv": "NPV",
+    "lcoh": "LCOH",
+    "co2": "CO₂",
+    "osm": "OSM",
+    "dhw": "hot water",
+    "cop": "COP",
+    "fid": "feature id",
+    "n": "number of",
+    "p": "pressure",
+    "d": "diameter",
+    "om": "O&M",
+    "hx": "heat exchanger",
+    "min": "minimum",
+    "eur": "€",
+}
+
+
+def plain_alias(column: str) -> str:
+    """Return a plain alias of a column by its name and unit suffix (``reachable_street_m``: ``Reachable street [m]``).
+
+    Parameters
+    ----------
+    column
+        The column's name (heatmap names carry their unit: ``length_m``, ``q_kw``, ``t_supply_c``).
+
+    Returns
+    -------
+    str
+        The words of the name, abbreviations spelt out, with the unit in brackets.
+    """
+    words = [w for w in column.lower().split("_") if w]
+    unit = None
+    for suffix, text in UNIT_SUFFIXES.items():
+        parts = suffix.split("_")
+        if len(words) >= len(parts) and words[-len(parts) :] == parts:
+            words, unit = words[: -len(parts)], text
+            break
+    if not words:  # the name is a unit only (``eur_per_mwh``)
+        return {"€/MWh": "Cost [€/MWh]", "Pa/m": "Pressure gradient [Pa/m]"}.get(unit or "", column)
+    text = " ".join(_WORDS.get(w, w) for w in words)
+    text = text[0].upper() + text[1:]
+    return field_alias(text, unit)
+
+
+def field_aliases(spec: LayerSpec, fields: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Return every column's alias: its popup label and unit, else the definition's ``aliases``, else a plain one.
+
+    Parameters
+    ----------
+    spec
+        The layer's definition.
+    fields
+        The layer's columns (without the geometry column), if known; else the popup fields and the definition's
+        aliases only.
+
+    Returns
+    -------
+    dict
+        Column → alias, in the layer's column order.
+    """
+    popup = {pf.field: field_alias(pf.label, pf.unit) for pf in spec.popup}
+    names = list(fields) if fields is not None else list(dict.fromkeys([*popup, *spec.aliases]))
+    return {name: popup.get(name) or spec.aliases.get(name) or plain_alias(name) for name in names}
+
+
+def label_expression(spec: LayerSpec, fields: Mapping[str, str] | None = None) -> str | None:
+    """Return the QGIS expression of the layer's label text, ``None`` where the layer has no labels.
+
+    The text is the label field (its fallback where the field is empty or missing); with a ``min_field`` only
+    features whose value is at least ``min_value`` get one (the expression is ``NULL`` for the others, and QGIS
+    draws no label for ``NULL``). Without the columns the rule names, the layer gets no labels.
+    """
+    rule = spec.labels
+    if rule is None:
+        return None
+    names = [name for name in (rule.field, rule.fallback) if name is not None and (fields is None or name in fields)]
+    if not names:
+        return None
+    texts = [f"nullif(trim(to_string({_field(name)})), '')" for name in names]
+    text = texts[0] if len(texts) == 1 else f"coalesce({', '.join(texts)})"
+    if rule.min_field is None:
+        return text
+    if (fields is not None and rule.min_field not in fields) or rule.min_value is None:
+        return None
+    return f"CASE WHEN {_field(rule.min_field)} >= {_number(rule.min_value)} THEN {text} END"
 
 
 def map_tip(spec: LayerSpec, *, fields: Mapping[str, str] | None = None) -> str:
@@ -238,6 +383,145 @@ def _value_expression(pf: PopupField, declared_type: str | None, *, html_text: b
     if unit:
         text = f"{text} || {unit}"
     return f"coalesce({text}, {_string(_MISSING)})"
+
+
+# --- labels -------------------------------------------------------------------------------------------
+
+
+def _labeling(spec: LayerSpec, expression: str, symbol_type: str) -> ET.Element:
+    """Build the ``labeling`` element: the expression's text in a haloed sans-serif, placed around points."""
+    rule = spec.labels
+    assert rule is not None  # label_expression returned an expression
+    labeling = ET.Element("labeling", {"type": "simple"})
+    settings = ET.SubElement(labeling, "settings", {"calloutType": "simple"})
+    text_style = ET.SubElement(
+        settings,
+        "text-style",
+        {
+            "fieldName": expression,
+            "isExpression": "1",
+            "fontFamily": "Sans Serif",
+            "fontSize": _number(rule.size_pt),
+            "fontSizeUnit": "Point",
+            "fontWeight": "50",
+            "fontItalic": "0",
+            "fontUnderline": "0",
+            "fontStrikeout": "0",
+            "fontKerning": "1",
+            "fontLetterSpacing": "0",
+            "fontWordSpacing": "0",
+            "namedStyle": "Regular",
+            "textColor": _rgba(rule.color, 1.0),
+            "textOpacity": "1",
+            "blendMode": "0",
+            "multilineHeight": "1",
+            "allowHtml": "0",
+            "capitalization": "0",
+            "previewBkgrdColor": "255,255,255,255",
+            "useSubstitutions": "0",
+            "legendString": "Aa",
+            "textOrientation": "horizontal",
+        },
+    )
+    ET.SubElement(
+        text_style,
+        "text-buffer",
+        {
+            "bufferDraw": "1",
+            "bufferSize": "1",
+            "bufferSizeUnits": "MM",
+            "bufferSizeMapUnitScale": _UNIT_SCALE,
+            "bufferColor": _rgba(rule.buffer_color, 1.0),
+            "bufferOpacity": "0.8",
+            "bufferNoFill": "1",
+            "bufferJoinStyle": "128",
+            "bufferBlendMode": "0",
+        },
+    )
+    ET.SubElement(
+        settings,
+        "text-format",
+        {
+            "wrapChar": "",
+            "autoWrapLength": "28",  # characters: long plant names wrap
+            "useMaxLineLengthForAutoWrap": "1",
+            "multilineAlign": "0",
+            "addDirectionSymbol": "0",
+            "formatNumbers": "0",
+            "decimals": "3",
+            "plussign": "0",
+            "reverseDirectionSymbol": "0",
+            "placeDirectionSymbol": "0",
+            "leftDirectionSymbol": "<",
+            "rightDirectionSymbol": ">",
+        },
+    )
+    # QGIS placements: 0 around a point, 1 over a polygon's centroid, 2 parallel to a line
+    placement = {"marker": "0", "fill": "1", "line": "2"}[symbol_type]
+    ET.SubElement(
+        settings,
+        "placement",
+        {
+            "placement": placement,
+            "dist": "1",
+            "distUnits": "MM",
+            "distMapUnitScale": _UNIT_SCALE,
+            "offsetType": "0",
+            "priority": "7" if rule.min_field is None else "5",
+            "placementFlags": "10",
+            "centroidWhole": "0",
+            "centroidInside": "1",
+            "fitInPolygonOnly": "0",
+            "quadOffset": "4",
+            "xOffset": "0",
+            "yOffset": "0",
+            "offsetUnits": "MM",
+            "labelOffsetMapUnitScale": _UNIT_SCALE,
+            "rotationAngle": "0",
+            "repeatDistance": "0",
+            "repeatDistanceUnits": "MM",
+            "maxCurvedCharAngleIn": "25",
+            "maxCurvedCharAngleOut": "-25",
+            "layerType": {"marker": "PointGeometry", "fill": "PolygonGeometry", "line": "LineGeometry"}[symbol_type],
+            "overrunDistance": "0",
+            "overrunDistanceUnit": "MM",
+            "lineAnchorPercent": "0.5",
+            "lineAnchorType": "0",
+            "lineAnchorClipping": "0",
+            "geometryGenerator": "",
+            "geometryGeneratorEnabled": "0",
+            "geometryGeneratorType": "PointGeometry",
+            "polygonPlacementFlags": "2",
+            "preserveRotation": "1",
+        },
+    )
+    ET.SubElement(
+        settings,
+        "rendering",
+        {
+            "drawLabels": "1",
+            "obstacle": "1",
+            "obstacleFactor": "1",
+            "obstacleType": "1",
+            "upsidedownLabels": "0",
+            "scaleVisibility": "0",
+            "scaleMin": "0",
+            "scaleMax": "0",
+            "fontLimitPixelSize": "0",
+            "fontMinPixelSize": "3",
+            "fontMaxPixelSize": "10000",
+            "displayAll": "0",
+            "limitNumLabels": "0",
+            "maxNumLabels": "2000",
+            "minFeatureSize": "0",
+            "labelPerPart": "0",
+            "mergeLines": "0",
+            "zIndex": "1" if rule.min_field is None else "0",
+            "unplacedVisibility": "0",
+        },
+    )
+    ET.SubElement(settings, "dd_properties").extend(list(_data_defined({})))
+    return labeling
 
 
 # --- renderer -----------------------------------------------------------------------------------------
@@ -479,6 +763,151 @@ def _is_numeric(declared_type: str) -> bool:
     return any(t in upper for t in _NUMERIC_TYPES)
 
 
+# --- raster -------------------------------------------------------------------------------------------
+
+
+def raster_qml(spec: LayerSpec) -> str:
+    """Return the QGIS style (QML) of a single-band raster coloured by a graduated layer definition.
+
+    A singleband pseudocolour renderer with a discrete colour ramp: each class's inclusive upper bound is a
+    ramp item (the last ``inf``), so a cell takes the colour of the first class whose bound it does not
+    exceed, as in the web map's image. Cells holding the raster's nodata value stay transparent; the layer's
+    opacity is the definition's ``fill_opacity``.
+
+    Parameters
+    ----------
+    spec
+        A ``raster`` layer definition with a graduated colour rule.
+
+    Returns
+    -------
+    str
+        The QML document.
+
+    Raises
+    ------
+    ValueError
+        If the definition is not a graduated raster one or its bounds do not rise.
+    """
+    rule = spec.color
+    if spec.geometry != "raster" or rule.kind != "graduated" or not rule.classes:
+        raise ValueError(f"layer {spec.name!r} is no raster with graduated classes")
+    root = ET.Element(
+        "qgis",
+        {
+            "version": QGIS_VERSION,
+            "styleCategories": "Symbology|Rendering|LayerConfiguration",
+            "hasScaleBasedVisibilityFlag": "0",
+            "maxScale": "0",
+            "minScale": "100000000",
+        },
+    )
+    flags = ET.SubElement(root, "flags")
+    for flag, value in (("Identifiable", "1"), ("Removable", "1"), ("Searchable", "1"), ("Private", "0")):
+        ET.SubElement(flags, flag).text = value
+    pipe = ET.SubElement(root, "pipe")
+    provider = ET.SubElement(pipe, "provider")
+    ET.SubElement(
+        provider,
+        "resampling",
+        {
+            "enabled": "false",
+            "maxOversampling": "2",
+            "zoomedInResamplingMethod": "nearestNeighbour",
+            "zoomedOutResamplingMethod": "nearestNeighbour",
+        },
+    )
+    bounds = [float(cls.upper) if cls.upper is not None else math.nan for cls in rule.classes]
+    if any(not b > a for a, b in zip([-math.inf, *bounds], bounds, strict=False)):
+        raise ValueError(f"layer {spec.name!r}: the classes' upper bounds must rise")
+    finite = [b for b in bounds if math.isfinite(b)]
+    renderer = ET.SubElement(
+        pipe,
+        "rasterrenderer",
+        {
+            "type": "singlebandpseudocolor",
+            "band": "1",
+            "opacity": _number(spec.fill_opacity),
+            "alphaBand": "-1",
+            "nodataColor": "",
+            "classificationMin": "0",
+            "classificationMax": _number(max(finite) if finite else 1.0),
+        },
+    )
+    ET.SubElement(renderer, "rasterTransparency")
+    origin = ET.SubElement(renderer, "minMaxOrigin")
+    for tag, text in (
+        ("limits", "None"),
+        ("extent", "WholeRaster"),
+        ("statAccuracy", "Estimated"),
+        ("cumulativeCutLower", "0.02"),
+        ("cumulativeCutUpper", "0.98"),
+        ("stdDevFactor", "2"),
+    ):
+        ET.SubElement(origin, tag).text = text
+    shader = ET.SubElement(renderer, "rastershader")
+    ramp = ET.SubElement(
+        shader,
+        "colorrampshader",
+        {
+            "colorRampType": "DISCRETE",
+            "classificationMode": "1",
+            "clip": "0",
+            "minimumValue": "0",
+            "maximumValue": _number(max(finite) if finite else 1.0),
+            "labelPrecision": "0",
+        },
+    )
+    for cls, upper in zip(rule.classes, bounds, strict=True):
+        ET.SubElement(ramp, "item", {"alpha": "255", "value": _number(upper), "label": cls.label, "color": cls.color})
+    ET.SubElement(pipe, "brightnesscontrast", {"brightness": "0", "contrast": "0", "gamma": "1"})
+    ET.SubElement(
+        pipe,
+        "huesaturation",
+        {"saturation": "0", "grayscaleMode": "0", "invertColors": "0", "colorizeOn": "0", "colorizeStrength": "100"},
+    )
+    ET.SubElement(pipe, "rasterresampler", {"maxOversampling": "2"})
+    ET.SubElement(pipe, "resamplingStage").text = "resamplingFilter"
+    ET.SubElement(root, "blendMode").text = "0"
+    ET.indent(root, space="  ")
+    return _DOCTYPE + "\n" + ET.tostring(root, encoding="unicode")
+
+
+def raster_style_path(raster_path: Path) -> Path:
+    """Return where QGIS looks for a raster file's default style: ``<name>.qml`` beside it (``x.tif`` → ``x.qml``)."""
+    raster_path = Path(raster_path)
+    return raster_path.with_name(raster_path.stem + ".qml")
+
+
+def write_raster_style(raster_path: Path, spec: LayerSpec) -> Path:
+    """Write a raster file's QGIS style beside it (:func:`raster_style_path`), which QGIS loads as its default.
+
+    Parameters
+    ----------
+    raster_path
+        The raster (e.g. ``heat_density.tif``); its folder must exist.
+    spec
+        The raster's layer definition (:func:`raster_qml`).
+
+    Returns
+    -------
+    pathlib.Path
+        The style written.
+
+    Raises
+    ------
+    OutputError
+        If the style cannot be built or written.
+    """
+    path = raster_style_path(raster_path)
+    try:
+        path.write_text(raster_qml(spec), encoding="utf-8")
+    except (OSError, ValueError) as exc:
+        raise OutputError(f"cannot write the QGIS style {path} ({exc})") from exc
+    logger.info("Wrote the QGIS style of %s to %s", Path(raster_path).name, path)
+    return path
+
+
 # --- GeoPackage ---------------------------------------------------------------------------------------
 
 
@@ -519,9 +948,139 @@ def write_layer_styles(
             rows = _style_rows(con, gpkg_path, geometry_types, specs)
             with con:
                 _write_rows(con, rows)
+            project = _project(con, gpkg_path, specs)
+            with con:
+                _write_project(con, gpkg_path.stem, project)
     except sqlite3.Error as exc:
         raise OutputError(f"cannot write QGIS styles into {gpkg_path} ({exc}); is it a GeoPackage?") from exc
-    logger.info("Embedded default QGIS styles of %d layers (%s) in %s", len(rows), ", ".join(rows), gpkg_path)
+    logger.info(
+        "Embedded default QGIS styles of %d layers (%s) and the project %r in %s",
+        len(rows), ", ".join(rows), gpkg_path.stem, gpkg_path,
+    )  # fmt: skip
+
+
+# --- QGIS project in the GeoPackage -------------------------------------------------------------------
+
+#: QGIS version written into the project: the oldest the project is made for (a newer one makes QGIS warn).
+PROJECT_VERSION = "3.22.0-Białowieża"
+_CREATE_QGIS_PROJECTS = "CREATE TABLE IF NOT EXISTS qgis_projects (name TEXT PRIMARY KEY, metadata BLOB, content BLOB)"
+_MAP_LAYER_GEOMETRY = {"0": "Point", "1": "Line", "2": "Polygon"}
+
+
+def project_qgs(
+    gpkg_name: str,
+    layers: list[tuple[str, str, str, bool]],
+    crs: tuple[str, str],
+    *,
+    title: str,
+) -> str:
+    """Return a QGIS project (``.qgs`` XML) showing a GeoPackage's layers with their styles.
+
+    Parameters
+    ----------
+    gpkg_name
+        The GeoPackage's file name; layer sources are relative to it (``./plan.gpkg|layername=pipes``), so the
+        project works wherever the folder is moved.
+    layers
+        ``(table, layer name, QML, visible)`` per layer, top of the layer tree first; ``visible`` is the layer's
+        tick in the layer tree.
+    crs
+        ``(authority id, WKT)`` of the project and the layers, e.g. ``("EPSG:3067", "PROJCS[...]")``.
+    title
+        The project's title.
+
+    Returns
+    -------
+    str
+        The project document.
+    """
+    root = ET.Element("qgis", {"projectname": title, "version": PROJECT_VERSION})
+    ET.SubElement(root, "homePath", {"path": ""})
+    ET.SubElement(root, "title").text = title
+    ET.SubElement(root, "projectCrs").append(_srs(crs))
+    tree = ET.SubElement(root, "layer-tree-group")
+    ET.SubElement(tree, "customproperties")
+    order = ET.SubElement(root, "layerorder")
+    project_layers = ET.SubElement(root, "projectlayers")
+    for table, name, qml, visible in layers:
+        source = f"./{gpkg_name}|layername={table}"
+        layer_id = f"{table}_heatmap"
+        node = ET.SubElement(
+            tree,
+            "layer-tree-layer",
+            {
+                "name": name,
+                "id": layer_id,
+                "source": source,
+                "providerKey": "ogr",
+                "checked": "Qt::Checked" if visible else "Qt::Unchecked",
+                "expanded": "0",
+            },
+        )
+        ET.SubElement(node, "customproperties")
+        ET.SubElement(order, "layer", {"id": layer_id})
+        style = ET.fromstring(qml.split("\n", 1)[1] if qml.startswith("<!DOCTYPE") else qml)
+        attrs = {k: v for k, v in style.attrib.items() if k not in ("version", "styleCategories")}
+        geometry = _MAP_LAYER_GEOMETRY.get(style.findtext("layerGeometryType") or "", "Unknown")
+        layer = ET.SubElement(project_layers, "maplayer", {"type": "vector", "geometry": geometry, **attrs})
+        ET.SubElement(layer, "id").text = layer_id
+        ET.SubElement(layer, "datasource").text = source
+        ET.SubElement(layer, "layername").text = name
+        ET.SubElement(layer, "srs").append(_srs(crs))
+        ET.SubElement(layer, "provider", {"encoding": "UTF-8"}).text = "ogr"
+        layer.extend(list(style))
+    properties = ET.SubElement(root, "properties")
+    paths = ET.SubElement(properties, "Paths")
+    ET.SubElement(paths, "Absolute", {"type": "bool"}).text = "false"
+    srs = ET.SubElement(properties, "SpatialRefSys")  # QGIS 3.22 reads projectCrs only with this flag
+    ET.SubElement(srs, "ProjectionsEnabled", {"type": "int"}).text = "1"
+    ET.indent(root, space="  ")
+    return _DOCTYPE + "\n" + ET.tostring(root, encoding="unicode")
+
+
+def _srs(crs: tuple[str, str]) -> ET.Element:
+    element = ET.Element("spatialrefsys", {"nativeFormat": "Wkt"})
+    ET.SubElement(element, "wkt").text = crs[1]
+    ET.SubElement(element, "authid").text = crs[0]
+    return element
+
+
+def _project(con: sqlite3.Connection, gpkg_path: Path, specs: Mapping[str, LayerSpec]) -> str:
+    """Build the project of every layer with a default style in the GeoPackage, in the definitions' draw order."""
+    query = (
+        "SELECT s.f_table_name, s.styleQML, c.identifier, r.organization, r.organization_coordsys_id, r.definition "
+        "FROM layer_styles s JOIN gpkg_contents c ON lower(c.table_name) = lower(s.f_table_name) "
+        "LEFT JOIN gpkg_spatial_ref_sys r ON r.srs_id = c.srs_id WHERE s.useAsDefault ORDER BY s.f_table_name"
+    )
+    found = list(con.execute(query))
+    crs = ("", "")
+    layers = []
+    for table, qml, identifier, organization, code, wkt in found:
+        spec = specs.get(table)
+        if organization and code is not None and crs == ("", ""):
+            crs = (f"{str(organization).upper()}:{code}", str(wkt or ""))
+        visible = spec.visible_by_default if spec is not None else True
+        order = spec.draw_order if spec is not None else 0.0
+        layers.append((-order, table, spec.title if spec is not None else identifier or table, qml, visible))
+    layers.sort()
+    return project_qgs(
+        gpkg_path.name, [(t, n, q, v) for _, t, n, q, v in layers], crs, title=f"{gpkg_path.stem} (heatmap)"
+    )
+
+
+def _write_project(con: sqlite3.Connection, name: str, qgs: str) -> None:
+    """Store the project as QGIS does: a zipped ``.qgz``, hex-encoded, in the ``qgis_projects`` table."""
+    import io
+    import json
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(f"{name}.qgs", qgs)
+    metadata = json.dumps({"last_modified_time": "", "last_modified_user": "heatmap"})
+    con.execute(_CREATE_QGIS_PROJECTS)
+    con.execute("DELETE FROM qgis_projects WHERE name = ?", (name,))
+    con.execute("INSERT INTO qgis_projects VALUES (?, ?, ?)", (name, metadata, buffer.getvalue().hex()))
 
 
 def _style_rows(
@@ -552,7 +1111,7 @@ def _style_rows(
             if con.execute(f"SELECT 1 FROM {quoted} LIMIT 1").fetchone() is None:
                 geometry_type = _EMPTY_LAYER_GEOMETRY.get(spec.geometry, geometry_type)
                 logger.debug("Layer %s is empty; styling it for %s", name, geometry_type)
-        fields = {row[1]: str(row[2] or "") for row in con.execute(f"PRAGMA table_info({quoted})")}
+        fields = {row[1]: str(row[2] or "") for row in con.execute(f"PRAGMA table_info({quoted})") if row[1] != column}
         try:
             qml = qml_for(spec, geometry_type, fields=fields)
         except ValueError as exc:
