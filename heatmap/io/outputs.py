@@ -38,7 +38,7 @@ logger = logging.getLogger(__name__)
 
 GPKG_LAYERS = ("sources", "consumers", "pipes", "junctions", "streets")
 """Layers of ``plan.gpkg``, in this order."""
-OUTPUT_FILES = ("plan.gpkg", "map.html", "summary.json")
+OUTPUT_FILES = ("plan.gpkg", "map.html", "report.html", "summary.json")
 OPERATION_FILES = ("trade.csv", "operating_hours.csv", "operating_consumers.csv", "operating_sources.csv")
 """Written besides :data:`OUTPUT_FILES` by a plan with a year of operation (scenario section ``operation``)."""
 OPERATION_LAYER = "pipes_by_hour"
@@ -1077,7 +1077,7 @@ def write_plan_files(
     summary
         The summary to write, where the caller adds to :func:`plan_summary` (default: that summary).
     """
-    from heatmap.maps import qgis_style, webmap
+    from heatmap.maps import qgis_style, report, webmap
 
     partial = partial or not plan.ok
     checks = failed_checks(plan)
@@ -1099,6 +1099,7 @@ def write_plan_files(
     gpkg = folder / "plan.gpkg"
     qgis_style.write_layer_styles(gpkg, write_gpkg(gpkg_layers, gpkg, metadata=metadata, note=note, abstract=abstract))
     webmap.write_map(layers, folder / "map.html", title=plan.scenario.name, tiles=tiles, banner=banner)
+    report.write_plan_report(summary, layers, folder / "report.html")
     write_json(summary, folder / "summary.json")
     if year is not None:
         for name, table in operation_tables(year).items():

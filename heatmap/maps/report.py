@@ -1,0 +1,171 @@
+"""The plan as a report for a city board: one self-contained HTML page, ``report.html``, that prints on A4.
+
+What a board member reads without opening anything else: the status and key figures (with the prices the money
+rests on), a drawing of the network (pipes by DN, the buildings connected and those left out, the sources by
+name), the cost breakdown, the pipe length by DN, the heat losses, the year of operation where the plan has one,
+the buildings left out and why, the checks that failed and every assumption with its origin. The page holds no
+link to anything outside it (the drawing is an inline PNG), so it can be mailed and archived; its print style keeps
+tables whole on A4 pages (``@page`` A4, rows and figures never split).
+
+The page is a Jinja2 template (``templates/report.html.j2``), filled from the plan's summary (``summary.json``,
+:func:`heatmap.io.outputs.plan_summary`) and its layers.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import logging
+import math
+from importlib.resources import files
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from heatmap.maps.layers import LayerSpec, load_layer_specs
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+
+logger = logging.getLogger(__name__)
+
+REASONS = {
+    "too_far_from_street": "too far from any street (beyond the longest service pipe)",
+    "no_path_to_source": "no path along the streets to a heat source",
+    "below_min_annual_demand": "too small (annual demand below the minimum)",
+    "below_min_peak_load": "too small (peak load below the minimum)",
+    "excluded": "excluded by the planner",
+    "not_economic": "not economic (its heat does not pay for its connection)",
+    "left_out_below_min_footprint": "not a heated building (footprint below the minimum)",
+    "left_out_unheated_tag": "not a heated building (its OSM tag)",
+}
+"""Plain words for the reasons a building is left out (``summary.json`` ``excluded_consumers``)."""
+
+DPI = 200
+"""Resolution of the network drawing (dots per inch)."""
+
+MAX_IDS = 30
+"""Building ids listed per reason at most (the rest: summary.json)."""
+
+
+def number(value: Any, fmt: str = ",.0f", unit: str = "", scale: float = 1.0) -> str:
+    """Format a number with its unit; "–" where it is missing or not finite."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return "–"
+    text = format(value / scale, fmt)
+    return f"{text} {unit}".strip()
+
+
+def network_png(layers: dict[str, gpd.GeoDataFrame], specs: dict[str, LayerSpec]) -> str:
+    """Draw the network as a PNG data URI: supply pipes coloured by DN, buildings connected and left out, sources.
+
+    The colours and DN classes are the web map's and the QGIS style's (``layers/pipes.yaml``). A PNG at
+    :data:`DPI` prints sharply on A4 (matplotlib's SVG writer fails once pandapower has replaced its graphics
+    context class, as importing ``pandapower.plotting`` does).
+    """
+    from matplotlib.collections import LineCollection
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+
+    fig = Figure(figsize=(6.7, 5.2), layout="constrained")
+    ax = fig.add_subplot()
+    pipes = layers["pipes"]
+    supply = pipes[pipes.circuit == "supply"] if "circuit" in pipes else pipes
+    spec = specs["pipes"]
+    colours = spec.colors_for(supply[spec.color.field] if spec.color.field else None)
+    widths = np.where(supply["kind"].to_numpy() == "service", 0.5, 1.4) if "kind" in supply else 1.4
+    lines = [np.asarray(g.coords)[:, :2] for g in supply.geometry]
+    ax.add_collection(LineCollection(lines, colors=list(colours), linewidths=widths, capstyle="round"))
+    ax.autoscale_view()
+    handles = [Line2D([], [], color=c, lw=2, label=label) for c, label in spec.legend]
+    cons = layers["consumers"]
+    pts = cons.geometry.representative_point()
+    on = cons["connected"].astype(bool).to_numpy() if "connected" in cons else np.ones(len(cons), bool)
+    ax.scatter(pts.x[on], pts.y[on], s=6, color="#252525", zorder=3)
+    handles.append(Line2D([], [], ls="", marker="o", ms=3, color="#252525", label="building connected"))
+    left = [pts[~on]]
+    if "left_out" in layers and len(layers["left_out"]):
+        left.append(layers["left_out"].geometry.representative_point())
+    out_x = np.concatenate([p.x.to_numpy() for p in left])
+    out_y = np.concatenate([p.y.to_numpy() for p in left])
+    if len(out_x):
+        ax.scatter(out_x, out_y, s=8, facecolors="none", edgecolors="#d95f02", lw=0.7, zorder=3)
+        handles.append(
+            Line2D([], [], ls="", marker="o", ms=4, mfc="none", mec="#d95f02", label="building left out")
+        )
+    src = layers["sources"]
+    sp = src.geometry.representative_point()
+    ax.scatter(sp.x, sp.y, s=70, marker="*", color="#e31a1c", edgecolors="white", lw=0.5, zorder=4)
+    names = src["name"] if "name" in src else src["source_id"]
+    for x, y, name in zip(sp.x, sp.y, names.fillna(src.source_id).astype(str), strict=True):
+        ax.annotate(name[:40], (x, y), xytext=(4, 4), textcoords="offset points", fontsize=7, color="#99000d")
+    handles.append(Line2D([], [], ls="", marker="*", ms=8, color="#e31a1c", label="heat source"))
+    ax.legend(handles=handles, fontsize=6.5, loc="best", framealpha=0.85)
+    ax.set_aspect("equal")
+    ax.set_axis_off()
+    x0, x1 = ax.get_xlim()
+    bar = 10 ** math.floor(math.log10(max((x1 - x0) / 4, 1.0)))
+    ax.plot([x0, x0 + bar], [ax.get_ylim()[0]] * 2, color="black", lw=2)
+    ax.annotate(f"{bar:,.0f} m", (x0, ax.get_ylim()[0]), xytext=(0, 3), textcoords="offset points", fontsize=7)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def plan_report_html(summary: dict[str, Any], layers: dict[str, gpd.GeoDataFrame]) -> str:
+    """Render the plan's report (see the module docstring).
+
+    Parameters
+    ----------
+    summary
+        The plan's summary (:func:`heatmap.io.outputs.plan_summary`).
+    layers
+        The plan's layers: ``pipes``, ``consumers``, ``sources``.
+
+    Returns
+    -------
+    str
+        The HTML page.
+    """
+    from jinja2 import Environment, StrictUndefined
+
+    env = Environment(autoescape=True, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters["num"] = number
+    template = env.from_string((files("heatmap.maps") / "templates" / "report.html.j2").read_text(encoding="utf-8"))
+    pipes = layers["pipes"]
+    by_dn = (
+        pipes.groupby("dn")
+        .agg(cost_eur=("cost_eur", "sum"))
+        .join(pipes[pipes.circuit == "supply"].groupby("dn").agg(route_m=("length_m", "sum")))
+        .reset_index()
+    )
+    by_kind = pipes.groupby("kind").agg(cost_eur=("cost_eur", "sum")).reset_index()
+    excluded = [
+        {"reason": REASONS.get(reason, reason.replace("_", " ")), "count": len(ids), "ids": ids[:MAX_IDS]}
+        for reason, ids in (summary.get("excluded_consumers") or {}).items()
+        if ids
+    ]
+    prices = {}  # each price or setting the money rests on, once
+    for group in ((summary.get("economics") or {}).get("price_origins") or {}).values():
+        for p in group:
+            prices.setdefault(p["key"], p)
+    html = template.render(
+        prices=list(prices.values()),
+        s=summary,
+        f=summary.get("figures") or {},
+        drawing=network_png(layers, load_layer_specs()),
+        by_dn=by_dn.to_dict(orient="records"),
+        by_kind=by_kind.to_dict(orient="records"),
+        excluded=excluded,
+        max_ids=MAX_IDS,
+        violations=(summary.get("violations") or [])[:25],
+    )
+    logger.info("Report: %d characters, %d exclusion reasons, %d assumptions", len(html), len(excluded),
+                len(summary.get("assumptions") or []))  # fmt: skip
+    return html
+
+
+def write_plan_report(summary: dict[str, Any], layers: dict[str, gpd.GeoDataFrame], path: Path) -> None:
+    """Write :func:`plan_report_html` to ``path`` (inside the caller's atomic output folder)."""
+    Path(path).write_text(plan_report_html(summary, layers), encoding="utf-8")
