@@ -255,10 +255,14 @@ def test_missing_assets_raise_output_error(tmp_path: Path, layers, monkeypatch: 
     assert not (tmp_path / "map.html").exists()
 
 
-def test_tiles_url_is_the_only_remote_reference(tmp_path: Path, layers) -> None:
+def test_tiles_url_is_the_only_remote_reference(tmp_path: Path, layers, map_html: str) -> None:
     url = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
     html = webmap.write_map(layers, tmp_path / "map.html", title="T", tiles=url).read_text(encoding="utf-8")
-    assert url in html
+    assert url in html and "L.tileLayer(" in html
+    assert "L.tileLayer(" not in map_html  # the default map: no base map, nothing to fetch
+    for text in (html, map_html):  # the same panels either way
+        assert '"colorBy": "<b>Colour pipes by</b>' in unescape_js(text)
+        assert '"legend": "<summary>Legend</summary>' in unescape_js(text)
     assert not re.search(r"<script\b[^>]*\bsrc\s*=|<link\b[^>]*\bhref\s*=", html, re.I)
 
 
