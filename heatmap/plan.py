@@ -282,8 +282,8 @@ def _load(scn: Scenario) -> Inputs:
     excluded = {reason: sorted(cons.consumer_id[mask]) for reason, mask in left_out.items()}
     dropped = np.logical_or.reduce(list(left_out.values()))
     reason_of = np.select(list(left_out.values()), list(left_out), default="")
-    rows = cons.loc[dropped, ["consumer_id", "annual_demand_mwh", "peak_load_kw", "geometry"]].assign(
-        reason=reason_of[dropped]
+    rows = pd.DataFrame(cons.loc[dropped, ["consumer_id", "annual_demand_mwh", "peak_load_kw"]]).assign(
+        reason=reason_of[dropped], geometry=cons.geometry[dropped].to_numpy()
     )
     for col in ("name", "building_type"):
         if col in cons:

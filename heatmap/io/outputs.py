@@ -96,9 +96,13 @@ def left_out_layer(
     key_of = {str(i): key for key, ids in excluded.items() for i in ids}
     fields = ["consumer_id", "name", "building_type", "annual_demand_mwh", "peak_load_kw"]
     unconnected = consumers[~consumers.connected.astype(bool)]
-    parts = [unconnected.reindex(columns=[*fields, "geometry"]).assign(reason_key=None)]
+    parts = [pd.DataFrame(unconnected.reindex(columns=fields)).assign(geometry=unconnected.geometry.to_numpy())]
+    parts[0]["reason_key"] = None
     if left_out_rows is not None and len(left_out_rows):
-        parts.append(left_out_rows.reindex(columns=[*fields, "geometry"]).assign(reason_key=left_out_rows.reason))
+        rows = pd.DataFrame(left_out_rows.reindex(columns=fields))
+        parts.append(
+            rows.assign(geometry=left_out_rows.geometry.to_numpy(), reason_key=left_out_rows.reason.to_numpy())
+        )
     frame = pd.concat(parts, ignore_index=True)
     ids = frame.consumer_id.astype(str)
     frame["reason_key"] = frame.reason_key.where(frame.reason_key.notna(), ids.map(key_of))
