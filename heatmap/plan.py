@@ -93,6 +93,8 @@ class Plan:
     """How the route was chosen: method, objective, bound and gap (:meth:`heatmap.network.design.Design.summary`)."""
     fallbacks: dict = field(default_factory=dict)
     """Input values ignored for a documented default, by kind: count, rule and ids (OSM buildings' floor tags)."""
+    left_out: gpd.GeoDataFrame | None = None
+    """Every consumer and building the plan does not connect, with why (:func:`heatmap.io.outputs.left_out_layer`)."""
 
     @property
     def ok(self) -> bool:
@@ -134,6 +136,9 @@ class Inputs:
         The candidate routes: the street segments and the scenario's candidate links.
     left_out : dict
         Consumer ids left out, by reason (``below_min_annual_demand``, ``below_min_peak_load``).
+    left_out_rows : geopandas.GeoDataFrame
+        The consumers (and OSM buildings given no demand) left out before routing, one row each with its
+        ``reason`` (a key of ``left_out`` or of the demand estimate's ``left_out_ids``).
     """
 
     crs: CRS
@@ -141,6 +146,7 @@ class Inputs:
     consumers: gpd.GeoDataFrame
     streets: gpd.GeoDataFrame
     left_out: dict[str, list[str]]
+    left_out_rows: gpd.GeoDataFrame
 
 
 @dataclass(frozen=True)
@@ -214,9 +220,11 @@ def _load(scn: Scenario) -> Inputs:
             )
         buildings = streets.buildings_from_pbf(st.path).to_crs(crs)
         cons = demand.estimate_building_demand(buildings, scn.demand)
+        no_demand = _buildings_given_no_demand(buildings, cons.attrs.get("left_out_ids", {}))
         cons = cons.assign(company=cons.consumer_id.astype(str), t_feed_in_c=np.nan)  # each building its own
         where_cons = str(st.path)
     else:
+        no_demand = None
         raw = inputs.read_features(
             scn.consumers.path,
             inline=scn.consumers.inline,
@@ -274,14 +282,45 @@ def _load(scn: Scenario) -> Inputs:
     left_out["below_min_peak_load"] &= ~left_out["below_min_annual_demand"]
     left_out["excluded"] &= ~(left_out["below_min_annual_demand"] | left_out["below_min_peak_load"])
     excluded = {reason: sorted(cons.consumer_id[mask]) for reason, mask in left_out.items()}
-    cons = cons[~np.logical_or.reduce(list(left_out.values()))].reset_index(drop=True)
+    dropped = np.logical_or.reduce(list(left_out.values()))
+    reason_of = np.select(list(left_out.values()), list(left_out), default="")
+    rows = pd.DataFrame(cons.loc[dropped, ["consumer_id", "annual_demand_mwh", "peak_load_kw"]]).assign(
+        reason=reason_of[dropped], geometry=cons.geometry[dropped].to_numpy()
+    )
+    for col in ("name", "building_type"):
+        if col in cons:
+            rows.insert(1, col, cons.loc[dropped, col])
+    left_out_rows = gpd.GeoDataFrame(
+        pd.concat([r for r in (rows, no_demand) if r is not None], ignore_index=True), geometry="geometry", crs=crs
+    )
+    cons = cons[~dropped].reset_index(drop=True)
     if cons.empty:
         raise InputDataError(
             "no consumer is left to plan for (check 'consumers.min_annual_demand_mwh' and "
             "'consumers.min_peak_load_kw', the consumers' demand and their 'connect' values)"
         )
     _check_source_temperatures(src, cons, scn.temperatures)
-    return Inputs(crs=crs, sources=src, consumers=cons, streets=street_gdf, left_out=excluded)
+    return Inputs(
+        crs=crs, sources=src, consumers=cons, streets=street_gdf, left_out=excluded, left_out_rows=left_out_rows
+    )
+
+
+def _buildings_given_no_demand(buildings: gpd.GeoDataFrame, ids_by_reason: dict[str, list[str]]) -> pd.DataFrame:
+    """Return the OSM buildings the demand estimate left out (no heat demand), one row each with its reason."""
+    reason = {str(i): r for r, ids in ids_by_reason.items() for i in ids}
+    ids = buildings["id"].astype(str)
+    keep = ids.isin(reason).to_numpy()
+    b = buildings.loc[keep]
+    return pd.DataFrame(
+        {
+            "consumer_id": ids[keep].to_numpy(),
+            "building_type": b["building"].astype(str).to_numpy() if "building" in b else None,
+            "annual_demand_mwh": 0.0,
+            "peak_load_kw": 0.0,
+            "reason": ids[keep].map(reason).to_numpy(),
+            "geometry": b.geometry.to_numpy(),
+        }
+    )
 
 
 def _streets(scn: Scenario, st: Streets, crs: CRS) -> gpd.GeoDataFrame | None:
@@ -495,6 +534,7 @@ def plan_from_scenario(
             sim=sim,
             catalogue=catalogue,
             left_out=loaded.left_out | {"not_economic": _not_economic(routed)},
+            left_out_rows=loaded.left_out_rows,
             own_peak=case.service,
             max_service_length_m=st.max_service_length_m,
             shares=shares,
@@ -519,6 +559,8 @@ def plan_from_scenario(
     plan.money = origins
     plan.design = routed.design_summary
     plan.fallbacks = cons.attrs.get("fallbacks", {})
+    plan.left_out = tables.left_out
+    plan.sources = _with_heat_over_the_year(plan.sources, plan.pipes, plan.consumers, year)
     logger.info(
         "Planned %r: %d consumers connected, %d violations; stage times %s",
         scn.name,
@@ -733,6 +775,40 @@ def _check_existing_dns(street_gdf: gpd.GeoDataFrame | None, catalogue: pd.DataF
             f"{', '.join(sorted({f'{v:g}' for v in unknown.existing_dn}))}, which the pipe catalogue does not list "
             f"(its DNs: {', '.join(map(str, catalogue.index))}); give the nearest catalogue DN"
         )
+
+
+def _with_heat_over_the_year(
+    sources: gpd.GeoDataFrame, pipes: gpd.GeoDataFrame, consumers: gpd.GeoDataFrame, year: OperatingYear | None
+) -> gpd.GeoDataFrame:
+    """Add each source's heat over the year (``heat_mwh_per_a``) and how it is counted (``heat_basis``).
+
+    With a year of operation: the heat the source fed in over its hours (its booster's lift included). Without
+    one, as the plan's economics counts it: its network's consumers' annual demand + the network's losses (design
+    loss rate × 8760 h); left empty where several sources feed one network (no split is computed then).
+    """
+    out = sources.copy()
+    ids = out.source_id.astype(str)
+    if year is not None and year.hourly is not None:
+        fed = year.hourly.source_kw.sum() / 1000
+        out["heat_mwh_per_a"] = ids.map(fed.rename(index=str)).to_numpy(dtype=float)
+        out["heat_basis"] = "fed in over the year of operation (its booster's lift included)"
+        return out
+    network = pipes.source_id.astype(str)
+    service = pipes[(pipes.circuit == "supply") & pipes.consumer_id.notna()]
+    network_of = dict(zip(service.consumer_id.astype(str), service.source_id.astype(str), strict=False))
+    connected = consumers[consumers.connected.astype(bool)]
+    demand = connected.annual_demand_mwh.groupby(connected.consumer_id.astype(str).map(network_of)).sum()
+    losses = pipes.q_loss_kw.groupby(network).sum() * economics.HOURS_PER_YEAR / 1000
+    heat = demand.add(losses, fill_value=0.0)
+    feeding = out.q_supplied_kw.fillna(0).to_numpy() > 0
+    shared = bool((feeding & ~ids.isin(set(network)).to_numpy()).any())  # a source feeding a network it is not root of
+    out["heat_mwh_per_a"] = np.nan if shared else ids.map(heat).to_numpy(dtype=float)
+    out["heat_basis"] = (
+        "not split: several sources feed one network"
+        if shared
+        else "its network's consumers' annual demand + the network's losses (design loss rate × 8760 h)"
+    )
+    return out
 
 
 def _not_economic(routed: RoutedNetwork) -> list[str]:

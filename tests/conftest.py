@@ -106,14 +106,24 @@ def browser():
             browser.close()
 
 
-def open_map(browser, path: Path, screenshot: Path | None = None):
+ARTEFACTS = Path(__file__).parent / "artefacts"
+"""Where the browser tests keep their screenshots (git-ignored; kept after the run for a look)."""
+
+
+def artefact(name: str) -> Path:
+    """Return the path of a test artefact (its folder created)."""
+    ARTEFACTS.mkdir(exist_ok=True)
+    return ARTEFACTS / name
+
+
+def open_map(browser, path: Path, screenshot: Path | None = None, viewport: tuple[int, int] = (1280, 800)):
     """Open the map in a fresh context; return the page and what it logged and requested."""
     if browser is None:
         pytest.fail(
             f"browser tests need Debian's Chromium at {CHROMIUM} (apt-get install chromium) "
             "and the playwright package (pip install playwright; no `playwright install` needed)"
         )
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
     page = context.new_page()
     errors: list[str] = []
     requests: list[str] = []
@@ -122,6 +132,8 @@ def open_map(browser, path: Path, screenshot: Path | None = None):
     page.on("request", lambda req: requests.append(req.url))
     page.goto(path.resolve().as_uri(), wait_until="load")
     page.wait_for_selector(".leaflet-overlay-pane path.leaflet-interactive")
+    if page.locator(".heatmap-info").count():  # a map with its panels: laid out and fitted
+        page.wait_for_selector("[data-heatmap-ready]")
     if screenshot is not None:
         page.screenshot(path=str(screenshot))
     return context, page, errors, requests

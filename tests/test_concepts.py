@@ -620,7 +620,7 @@ def test_concepts_map_opens_offline_with_network_sources_and_sink(browser, kip_r
     context, page, errors, requests = open_map(browser, out / "map.html", screenshot=tmp_path / "map.png")
     try:
         # pipes and consumers of the plan, one marker per source site, the sink
-        expected = len(pipes) + len(consumers) + len(sites) + 1
+        expected = pipes.edge_id.nunique() + len(consumers) + len(sites) + 1  # one line per trench
         assert page.locator(".leaflet-overlay-pane path.leaflet-interactive").count() == expected
         marker = page.locator(".leaflet-heatmap-concept_sources-pane path.leaflet-interactive").first
         marker.dispatch_event("click")

@@ -203,7 +203,14 @@ def test_each_geopackage_holds_a_project_with_its_layers_in_draw_order_and_junct
         assert orders == sorted(orders, reverse=True), path
         assert found["render"]["drawn_share"] > 0.003, path  # the project's map is drawn
     helsinki = qgis_report["files"]["plan/plan.gpkg"]
-    assert [n["table"] for n in helsinki["project_layers"]] == ["junctions", "sources", "pipes", "consumers", "streets"]
+    assert [n["table"] for n in helsinki["project_layers"]] == [
+        "junctions",
+        "sources",
+        "consumers",
+        "left_out",
+        "pipes",
+        "streets",
+    ]
 
 
 def test_junctions_are_hidden_at_the_networks_scale(qgis_report: dict) -> None:

@@ -303,7 +303,7 @@ def test_aliases_map_tip_and_display_expression(gpkg: Path) -> None:
     tip = consumers.findtext("mapTip")
     assert "WHEN \"connected\" THEN 'yes' ELSE 'no'" in tip  # a boolean column
     aliases = {a.get("field"): a.get("name") for a in consumers.findall("aliases/alias")}
-    assert aliases["t_supply_c"] == "Supply temperature at consumer [°C]"
+    assert aliases["t_supply_c"] == "Supply temperature arriving at the building [°C]"
     widgets = {f.get("name"): f.find("editWidget") for f in consumers.findall("fieldConfiguration/field")}
     precision = widgets["annual_demand_mwh"].find("config/Option/Option[@name='Precision']")
     assert widgets["annual_demand_mwh"].get("type") == "Range" and precision.get("value") == "1"

@@ -5,31 +5,38 @@ import json
 import re
 from pathlib import Path
 
+import geopandas as gpd
 import pytest
 from conftest import assert_offline
-
-from heatmap.maps import report
 
 ARTEFACTS = Path(__file__).parent / "artefacts" / "report"
 
 
 @pytest.fixture(scope="module")
 def written(bundled_outputs):
-    return (bundled_outputs / "report.html").read_text(encoding="utf-8"), json.loads(
-        (bundled_outputs / "summary.json").read_text(encoding="utf-8")
-    )
+    html = (bundled_outputs / "report.html").read_text(encoding="utf-8")
+    return html, json.loads((bundled_outputs / "summary.json").read_text(encoding="utf-8")), bundled_outputs
+
+
+def html_text(text: str) -> str:
+    """Text as Jinja2 escapes it in the page."""
+    import html
+
+    return html.escape(text, quote=True).replace("&#x27;", "&#39;")
 
 
 def test_the_report_states_the_summary_s_figures_exclusions_and_every_assumption(written):
-    html, s = written
+    html, s, out = written
     f = s["figures"]
     n = s["counts"]
     assert f"{n['consumers_connected']:,d} of {n['consumers']:,d}" in html
     assert f"{f['capex_eur'] / 1e6:,.2f} M€" in html and f"{f['lcoh_eur_per_mwh']:,.1f} €/MWh" in html
     assert f"{f['npv_eur'] / 1e6:,.2f} M€" in html and f"{f['heat_delivered_mwh_per_a']:,.0f} MWh/a" in html
-    for reason, ids in s["excluded_consumers"].items():
-        if ids:
-            assert report.REASONS[reason] in html and f">{len(ids):,d}<" in html
+    # every building left out, by why (the plan's left_out layer), adding up to the summary's exclusions
+    left = gpd.read_file(out / "plan.gpkg", layer="left_out")
+    for why, rows in left.groupby("why"):
+        assert html_text(why) in html and f">{len(rows):,d}<" in html
+    assert len(left) == sum(len(ids) for ids in s["excluded_consumers"].values())
     for a in s["assumptions"]:  # every assumption with where it comes from
         assert f"<td>{a['key']}</td>" in html
     for group in s["economics"]["price_origins"].values():  # the prices the money rests on
@@ -42,7 +49,7 @@ def test_the_report_states_the_summary_s_figures_exclusions_and_every_assumption
 
 
 def test_the_report_holds_no_link_outside_itself(written):
-    html, _ = written
+    html, _, _ = written
     assert not re.search(r"""(src|href)\s*=\s*["'](?!data:|#)""", html)
     assert "<script" not in html and "@import" not in html and "url(" not in html
     assert html.count('src="data:image/png;base64,') == 1

@@ -12,7 +12,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import LOCAL_SCHEMES, open_map
+from conftest import LOCAL_SCHEMES, artefact, assert_offline, open_map
 from shapely.geometry import LineString, Point, box
 
 from heatmap import settings
@@ -83,6 +83,8 @@ def make_layers(consumer_points: bool = False, seed: int = 1) -> dict[str, gpd.G
             rows.append(
                 {
                     "pipe_id": f"{circuit[0].upper()}{i:03d}",
+                    "edge_id": i,
+                    "source_id": "S1" if i < 20 else "S2",
                     "circuit": circuit,
                     "kind": "service" if i % 6 == 5 else "street",
                     "dn": int(dn[i]),
@@ -137,8 +139,14 @@ def make_layers(consumer_points: bool = False, seed: int = 1) -> dict[str, gpd.G
 
 
 def web_feature_count(layers: dict[str, gpd.GeoDataFrame]) -> int:
+    """Features the map draws: one per row, but one per trench (``edge_id``) of a layer drawn in pairs."""
     specs = load_layer_specs()
-    return sum(len(frame) for name, frame in layers.items() if name in specs and specs[name].web_map)
+    count = 0
+    for name, frame in layers.items():
+        if name in specs and specs[name].web_map:
+            pair = specs[name].pair
+            count += frame[pair.key].nunique() if pair and pair.key in frame else len(frame)
+    return count
 
 
 @pytest.fixture(scope="module")
@@ -183,11 +191,10 @@ def test_writes_file_and_logs(tmp_path: Path, layers, caplog: pytest.LogCaptureF
 
 
 def test_banner_only_when_asked_and_escaped(tmp_path: Path, layers, map_text: str) -> None:
-    assert '"heatmap-banner", map.getContainer()' not in map_text
+    assert '"banner": ""' in map_text
     banner = "Partial plan: checks fail (<b>velocity</b>, {{ x }})"
     text = unescape_js(webmap.write_map(layers, tmp_path / "map.html", title="T", banner=banner).read_text())
-    assert '"heatmap-banner", map.getContainer()' in text
-    assert "Partial plan: checks fail (&lt;b&gt;velocity&lt;/b&gt;, &#123;&#123; x &#125;&#125;)" in text
+    assert '"banner": "Partial plan: checks fail (&lt;b&gt;velocity&lt;/b&gt;, {{ x }})"' in text
 
 
 def test_no_external_assets(map_html: str) -> None:
@@ -212,21 +219,23 @@ def test_title_attribution_and_legend(map_text: str) -> None:
         for _, label in specs[name].legend:
             assert escape(label) in map_html, label
     assert "Junctions" not in map_html
-    assert "circuit: return" in map_html
+    assert "one line per trench: supply and return in its popup" in map_html  # not a dashed return any more
+    assert "circuit: return" not in map_html
     assert map_html.count("no data / other") == 1  # one consumer without annual demand
 
 
 def test_popups_have_labels_units_and_formatted_values(map_text: str) -> None:
     map_html = map_text
     for text in (
-        "Annual demand",
-        "Supply temperature at consumer",
+        "Annual heat demand",
+        "Supply temperature arriving at the building",
         "Pressure gradient",
         "Used by the plan",
         "3,120 kW",  # q_supplied_kw, 0 decimals with a thousands separator
         "18.60 kg/s",
         "2.35 bar",
-        "1,234 €",
+        "2,469 €",  # cost_eur of a trench: its supply and return pipe (1,234.5 € each) added up
+        "Cost (supply + return)",
         "80.0 °C",
     ):
         assert text in map_html, text
@@ -246,10 +255,14 @@ def test_missing_assets_raise_output_error(tmp_path: Path, layers, monkeypatch: 
     assert not (tmp_path / "map.html").exists()
 
 
-def test_tiles_url_is_the_only_remote_reference(tmp_path: Path, layers) -> None:
+def test_tiles_url_is_the_only_remote_reference(tmp_path: Path, layers, map_html: str) -> None:
     url = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
     html = webmap.write_map(layers, tmp_path / "map.html", title="T", tiles=url).read_text(encoding="utf-8")
-    assert url in html
+    assert url in html and "L.tileLayer(" in html
+    assert "L.tileLayer(" not in map_html  # the default map: no base map, nothing to fetch
+    for text in (html, map_html):  # the same panels either way
+        assert '"colorBy": "<b>Colour pipes by</b>' in unescape_js(text)
+        assert '"legend": "<summary>Legend</summary>' in unescape_js(text)
     assert not re.search(r"<script\b[^>]*\bsrc\s*=|<link\b[^>]*\bhref\s*=", html, re.I)
 
 
@@ -283,7 +296,7 @@ def test_coordinates_rounded(map_html: str) -> None:
 def test_map_renders_offline_in_chromium(browser, tmp_path: Path, consumer_points: bool) -> None:
     layers = make_layers(consumer_points=consumer_points)
     path = webmap.write_map(layers, tmp_path / "map.html", title="Heat network — test")
-    shot = Path("/tmp/webmap_check.png") if not consumer_points else tmp_path / "shot.png"
+    shot = artefact(f"synthetic_map_{'points' if consumer_points else 'footprints'}.png")
     context, page, errors, requests = open_map(browser, path, screenshot=shot)
     try:
         n_drawn = page.locator(".leaflet-overlay-pane path.leaflet-interactive").count()
@@ -331,7 +344,7 @@ def test_layer_toggle_keeps_order(browser, map_file: Path, layers) -> None:
         label.locator("input").check()
         specs = load_layer_specs()
         bottom_up = sorted(["streets", "pipes", "consumers", "sources"], key=lambda n: specs[n].draw_order)
-        assert bottom_up == ["streets", "consumers", "pipes", "sources"]
+        assert bottom_up == ["streets", "pipes", "consumers", "sources"]  # buildings above pipes: a click finds them
         z = page.evaluate(
             "names => names.map("
             "n => +getComputedStyle(document.querySelector('.leaflet-heatmap-' + n + '-pane')).zIndex)",
@@ -356,3 +369,290 @@ def test_nan_only_columns_and_numeric_formatting() -> None:
         "no",
         "–",
     ]
+
+
+# --- the plan's map: panels, clicks, key figures (the bundled Helsinki plan and the KIP park plan) ------------
+
+KIP_SCENARIO = settings.data_dir / "scenarios" / "kip.yaml"
+VIEWPORTS = [(800, 600), (1280, 800)]
+
+# Every visible control (title and key figures, layers, colour switch, legend, zoom, scale, attribution).
+PANELS_JS = """() => Array.from(document.querySelectorAll('.leaflet-control'))
+    .filter(e => e.offsetWidth > 0 && e.offsetHeight > 0)
+    .map(e => { const r = e.getBoundingClientRect();
+        return {name: e.className, l: r.left, t: r.top, r: r.right, b: r.bottom}; })"""
+
+# Every drawn feature: its pane, its size on screen and a point where a click reaches it (null if none).
+FEATURES_JS = """() => { const map = Object.values(window).find(v => v instanceof L.Map), out = [];
+    map.eachLayer(l => { if (!l.feature || !l._path) return;
+        const p = l._path, m = p.getScreenCTM(), n = p.getTotalLength(), pts = [], bb = p.getBBox();
+        pts.push({x: bb.x + bb.width / 2, y: bb.y + bb.height / 2});
+        for (let i = 0; i <= 20; i++) pts.push(p.getPointAtLength(n * i / 20));
+        let hit = null; const cover = new Set();
+        for (const q of pts) {
+            const s = new DOMPoint(q.x, q.y).matrixTransform(m), e = document.elementFromPoint(s.x, s.y);
+            if (e === p) { hit = [s.x, s.y]; break; }
+            const pane = e && e.closest('.leaflet-pane'), control = e && e.closest('.leaflet-control');
+            cover.add(control ? 'control' : pane && pane.className.includes('heatmap-') ?
+                pane.className.match(/heatmap-([a-z_]+)-pane/)[1] : 'other'); }
+        const r = p.getBoundingClientRect(), pr = l.feature.properties;
+        out.push({pane: l.options.pane.replace('heatmap-', ''), size: Math.max(r.width, r.height), hit: hit,
+            cover: Array.from(cover),
+            centre: [(r.left + r.right) / 2, (r.top + r.bottom) / 2],
+            id: pr.consumer_id || pr.source_id || pr.edge_id || pr['pipe_id|supply'] || pr.pipe_id || ''}); });
+    return out; }"""
+
+
+def overlaps(a: dict, b: dict) -> bool:
+    return a["l"] < b["r"] and b["l"] < a["r"] and a["t"] < b["b"] and b["t"] < a["b"]
+
+
+def assert_panels_apart(page, width: int, height: int) -> list[dict]:
+    """Assert that no two controls overlap and that every one lies inside the map; return them."""
+    panels = page.evaluate(PANELS_JS)
+    assert len(panels) >= 5
+    for i, a in enumerate(panels):
+        assert a["l"] >= 0 and a["t"] >= 0 and a["r"] <= width and a["b"] <= height, a
+        for b in panels[i + 1 :]:
+            assert not overlaps(a, b), (a, b)
+    return panels
+
+
+@pytest.fixture(scope="module")
+def kip_outputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The KIP park plan (the KIP study's network), planned as `heatmap plan data/scenarios/kip.yaml` does."""
+    from conftest import run_cli
+
+    out = tmp_path_factory.mktemp("kip") / "out"
+    proc = run_cli("plan", KIP_SCENARIO, "--out", out, "-q")
+    assert proc.returncode == 0, proc.output
+    return out
+
+
+@pytest.fixture(params=["helsinki", "kip"])
+def plan_out(request: pytest.FixtureRequest) -> tuple[str, Path]:
+    """The output folder of the bundled Helsinki plan and of the KIP park plan."""
+    name = request.param
+    return name, request.getfixturevalue("bundled_outputs" if name == "helsinki" else "kip_outputs")
+
+
+def open_details(page) -> None:
+    """Unfold every panel (key figures, what they rest on, glossary, legend) and let them lay out."""
+    page.evaluate("() => document.querySelectorAll('.heatmap-panel details').forEach(d => { d.open = true; })")
+    page.wait_for_timeout(100)  # the toggle events are asynchronous
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("viewport", VIEWPORTS, ids=lambda v: f"{v[0]}x{v[1]}")
+def test_plan_map_panels_never_cover_each_other_or_the_buildings(browser, plan_out, viewport) -> None:
+    name, out = plan_out
+    width, height = viewport
+    shot = artefact(f"plan_map_{name}_{width}x{height}.png")
+    context, page, errors, requests = open_map(browser, out / "map.html", screenshot=shot, viewport=viewport)
+    try:
+        print(f"screenshot: {shot}")
+        panels = assert_panels_apart(page, width, height)
+        # the view is fitted into the room the panels leave: no source or building drawn under one
+        features = page.evaluate(FEATURES_JS)
+        for f in features:
+            if f["pane"] in ("sources", "consumers", "left_out"):
+                x, y = f["centre"]
+                covering = [p for p in panels if p["l"] <= x <= p["r"] and p["t"] <= y <= p["b"]]
+                assert not covering, (f, covering)
+        # small screens start with the key figures and the legend folded; every panel unfolded, none overlaps
+        small = width < 1000 or height < 700
+        assert page.locator(".heatmap-figures").evaluate("d => d.open") is (not small)
+        open_details(page)
+        page.screenshot(path=str(artefact(f"plan_map_{name}_{width}x{height}_unfolded.png")))
+        assert_panels_apart(page, width, height)
+        assert errors == []
+        assert_offline(requests)
+    finally:
+        context.close()
+
+
+@pytest.mark.browser
+def test_plan_map_every_feature_can_be_clicked_and_its_popup_is_never_covered(browser, plan_out) -> None:
+    name, out = plan_out
+    width, height = 800, 600
+    context, page, errors, _ = open_map(browser, out / "map.html", viewport=(width, height))
+    try:
+        features = page.evaluate(FEATURES_JS)
+        panes = {f["pane"] for f in features}
+        assert {"sources", "consumers", "pipes"} <= panes
+        layer_names = page.locator(".leaflet-control-layers-overlays label").all_inner_texts()
+        layer_names = [n.strip() for n in layer_names]
+        words = {
+            "sources": "heat sources",
+            "consumers": "connected consumers",
+            "pipes": "pipes",
+            "left_out": "not connected",
+            "streets": "candidate routes",
+        }
+        above = {
+            "streets": {"pipes", "left_out", "consumers", "sources"},
+            "pipes": {"pipes", "left_out", "consumers", "sources"},
+        }
+        for pane in panes:
+            big = [f for f in features if f["pane"] == pane and f["size"] >= 20]
+            missed = [f for f in big if not f["hit"]]
+            # a source or building of 20 px or more always; a line always, but where another pipe or a building lies
+            # on it at this zoom (a candidate route along the other carriageway of a street the plan uses; a short
+            # trench between a junction and a building): never under a panel
+            if pane in ("sources", "consumers", "left_out"):
+                assert not missed, missed
+            else:
+                assert all(set(f["cover"]) <= above[pane] for f in missed), missed
+                assert len(missed) <= max(1, 0.02 * len(big)), missed
+        # a click on a source or consumer opens its own popup (not a pipe's): every one of them on the park plan
+        targets = [f for f in features if f["hit"] and f["pane"] in ("sources", "consumers")]
+        targets = targets if name == "kip" else targets[:3] + [min(targets, key=lambda f: f["hit"][0] + f["hit"][1])]
+        for pane in panes - {"sources", "consumers"}:  # and one feature of every other layer
+            targets.append(next(f for f in features if f["pane"] == pane and f["hit"]))
+        for target in targets:
+            page.reload()  # the view as it opens (a popup moved clear of the panels pans the map)
+            page.wait_for_selector("[data-heatmap-ready]")
+            hit = next(f for f in page.evaluate(FEATURES_JS) if f["id"] == target["id"] and f["pane"] == target["pane"])
+            assert hit["hit"] == target["hit"], target
+            page.mouse.click(*hit["hit"])
+            popup = page.locator(".leaflet-popup")
+            popup.wait_for()
+            caption = page.locator(".leaflet-popup-content .caption").inner_text()
+            assert caption in layer_names and words[target["pane"]] in caption.lower(), (target, caption)
+            assert str(target["id"]) in page.locator(".leaflet-popup-content").inner_text()
+            if target["pane"] == "pipes":  # one trench, both circuits
+                head = page.locator(".leaflet-popup-content tr.head").inner_text()
+                assert "Supply" in head and "Return" in head
+            box = popup.bounding_box()
+            rect = {"l": box["x"], "t": box["y"], "r": box["x"] + box["width"], "b": box["y"] + box["height"]}
+            assert rect["l"] >= 0 and rect["t"] >= 0 and rect["r"] <= width and rect["b"] <= height, rect
+            for panel in page.evaluate(PANELS_JS):
+                assert not overlaps(rect, panel), (target, panel)
+            page.locator(".leaflet-popup-close-button").click()
+            page.locator(".leaflet-popup").wait_for(state="detached")
+        page.screenshot(path=str(artefact(f"plan_map_{name}_after_clicks.png")))
+        assert errors == []
+    finally:
+        context.close()
+
+
+@pytest.mark.browser
+def test_pipes_coloured_by_network_or_dn(browser, bundled_outputs: Path) -> None:
+    pipes = gpd.read_file(bundled_outputs / "plan.gpkg", layer="pipes")
+    assert pipes.source_id.nunique() == 2  # the bundled plan: two networks, one per source
+    context, page, errors, _ = open_map(browser, bundled_outputs / "map.html")
+    try:
+        strokes = (
+            "() => Array.from(document.querySelectorAll('.leaflet-heatmap-pipes-pane path'))"
+            ".map(p => p.getAttribute('stroke'))"
+        )
+        by_dn = set(page.evaluate(strokes))
+        assert by_dn <= {c for c, _ in load_layer_specs()["pipes"].legend}
+        page.locator(".heatmap-colorby input[value=alt]").check()
+        by_network = set(page.evaluate(strokes))
+        assert by_network == set(webmap._QUALITATIVE[:2])
+        open_details(page)
+        assert page.locator(".heatmap-legend .heatmap-alt").is_visible()
+        assert not page.locator(".heatmap-legend .heatmap-main").is_visible()
+        assert "S1: Excess-heat plant (illustrative)" in page.locator(".heatmap-legend").inner_text()
+        page.screenshot(path=str(artefact("plan_map_helsinki_by_network.png")))
+        page.locator(".heatmap-colorby input[value=main]").check()
+        assert set(page.evaluate(strokes)) == by_dn
+        assert errors == []
+    finally:
+        context.close()
+
+
+@pytest.mark.browser
+def test_sources_labelled_with_name_role_company_and_heat(browser, plan_out) -> None:
+    _, out = plan_out
+    sources = gpd.read_file(out / "plan.gpkg", layer="sources")
+    context, page, errors, _ = open_map(browser, out / "map.html")
+    try:
+        labels = page.locator(".heatmap-label").all_inner_texts()
+        assert len(labels) == len(sources)
+        for s in sources.itertuples():
+            label = next(t for t in labels if t.startswith(s.name))
+            assert s.role.replace("_", " ") in label and s.company in label
+            assert f"{s.heat_mwh_per_a:,.0f} MWh/a" in label
+        assert errors == []
+    finally:
+        context.close()
+
+
+def test_sources_heat_over_the_year_adds_up(plan_out) -> None:
+    """Without a year: each network's consumers' demand + its losses; with one: the heat fed in over the year."""
+    import json
+
+    name, out = plan_out
+    s = json.loads((out / "summary.json").read_text())
+    heat = gpd.read_file(out / "plan.gpkg", layer="sources").heat_mwh_per_a
+    f = s["figures"]
+    if name == "helsinki":
+        total = f["heat_delivered_mwh_per_a"] + f["heat_losses_mwh_per_a"]
+    else:
+        total = s["operation"]["totals_mwh_per_a"]["fed_in_by_sources_mwh"]
+    assert heat.sum() == pytest.approx(total, rel=1e-9)
+
+
+def test_left_out_layer_names_every_building_not_connected_with_why(plan_out) -> None:
+    import json
+
+    import pyogrio
+
+    name, out = plan_out
+    s = json.loads((out / "summary.json").read_text())
+    gpkg = out / "plan.gpkg"
+    left = gpd.read_file(gpkg, layer="left_out")
+    consumers = gpd.read_file(gpkg, layer="consumers")
+    assert pyogrio.read_info(gpkg, layer="left_out")["crs"] == "EPSG:3067"
+    excluded = {str(i): key for key, ids in s["excluded_consumers"].items() for i in ids}
+    assert sorted(left.consumer_id) == sorted(excluded)  # every one listed in summary.json, no other
+    assert (left.reason_key == left.consumer_id.map(excluded)).all()
+    reasons = {c.value for c in load_layer_specs()["left_out"].color.classes}
+    assert set(left.reason) <= reasons and all(len(str(w)) > 10 for w in left.why)
+    assert not set(left.consumer_id) & set(consumers.consumer_id[consumers.connected])
+    if name == "helsinki":  # the bundled plan: 389 connected, 85 left out (31 too small, 54 with no heat demand)
+        assert left.reason.value_counts().to_dict() == {"no_heat_demand": 54, "too_small": 31}
+        assert not left.geometry.is_empty.any() and left.geom_type.isin(["Polygon", "MultiPolygon"]).all()
+    panel = dict(webmap.plan_panel(s).rows)
+    assert (
+        panel["Consumers connected"] == f"{consumers.connected.sum():,d} of {consumers.connected.sum() + len(left):,d}"
+    )
+
+
+def test_key_figures_come_from_the_summary_with_the_prices_they_rest_on(plan_out) -> None:
+    import json
+
+    _, out = plan_out
+    s = json.loads((out / "summary.json").read_text())
+    f = s["figures"]
+    panel = webmap.plan_panel(s)
+    rows = dict(panel.rows)
+    assert rows["Status"] == "ok: every check holds"
+    assert rows["Capex (investment)"] == f"{f['capex_eur'] / 1e6:,.2f} M€"
+    assert rows["LCOH (cost of heat)"] == f"{f['lcoh_eur_per_mwh']:,.1f} €/MWh"
+    assert rows["NPV (over the lifetime)"] == f"{f['npv_eur'] / 1e6:,.2f} M€"
+    assert rows["Heat delivered"] == f"{f['heat_delivered_mwh_per_a']:,.0f} MWh/a"
+    assert rows["Heat losses"].endswith(f"({100 * f['heat_losses_share']:.1f} %)")
+    rests_on = next(n for n in panel.notes if n.startswith("NPV and LCOH rest on"))
+    for o in s["economics"]["price_origins"]["npv_eur"] + s["economics"]["price_origins"]["lcoh_eur_per_mwh"]:
+        assert f"{o['key']} = " in rests_on
+    assert panel.alerts == ()
+    html_text = (out / "map.html").read_text(encoding="utf-8")
+    assert unescape_js(json.dumps(rows["Capex (investment)"])[1:-1]) in unescape_js(html_text)
+
+
+def test_partial_plan_key_figures_name_the_failed_checks() -> None:
+    summary = {
+        "status": "partial: checks failed",
+        "failed_checks": ["velocity", "consumer_dp"],
+        "violations": [{"check": "velocity"}, {"check": "velocity"}, {"check": "consumer_dp"}],
+        "counts": {"consumers": 3, "consumers_connected": 2},
+        "excluded_consumers": {"below_min_annual_demand": ["a"], "no_path_to_source": ["b"]},
+        "figures": {"capex_eur": float("nan")},
+    }
+    panel = webmap.plan_panel(summary)
+    assert panel.alerts == ("Checks that fail: velocity (2), consumer_dp (1) (each violation in summary.json)",)
+    rows = dict(panel.rows)
+    assert rows["Consumers connected"] == "2 of 4" and rows["Capex (investment)"] == "–"

@@ -36,7 +36,7 @@ PlanLike = Any
 
 logger = logging.getLogger(__name__)
 
-GPKG_LAYERS = ("sources", "consumers", "pipes", "junctions", "streets")
+GPKG_LAYERS = ("sources", "consumers", "pipes", "junctions", "streets", "left_out")
 """Layers of ``plan.gpkg``, in this order."""
 OUTPUT_FILES = ("plan.gpkg", "map.html", "report.html", "summary.json")
 OPERATION_FILES = ("trade.csv", "operating_hours.csv", "operating_consumers.csv", "operating_sources.csv")
@@ -56,6 +56,64 @@ class PlanTables:
     pipes: gpd.GeoDataFrame
     junctions: gpd.GeoDataFrame
     excluded: dict[str, list[str]]
+    left_out: gpd.GeoDataFrame
+
+
+LEFT_OUT_REASONS = {
+    "below_min_annual_demand": (
+        "too_small",
+        "annual demand below the plan's minimum (consumers.min_annual_demand_mwh)",
+    ),
+    "below_min_peak_load": ("too_small", "peak load below the plan's minimum (consumers.min_peak_load_kw)"),
+    "excluded": ("excluded", "set to excluded (the consumers' connect column)"),
+    "too_far_from_street": (
+        "too_far",
+        "no candidate route within the longest service pipe (streets.max_service_length_m)",
+    ),
+    "no_path_to_source": ("no_path", "no candidate route joins it to a heat source"),
+    "not_economic": ("not_economic", "its connection costs more than its heat earns over the lifetime"),
+    "left_out_unheated_tag": ("no_heat_demand", "its OpenStreetMap tag names an unheated building"),
+    "left_out_below_min_footprint": ("no_heat_demand", "footprint below demand.min_heated_footprint_m2 (outbuilding)"),
+    "left_out_no_footprint": ("no_heat_demand", "a point without a footprint and without a metered demand"),
+    "left_out_zero_demand": ("no_heat_demand", "its demand is zero"),
+}
+"""Key of ``excluded_consumers`` → the ``reason`` of the ``left_out`` layer and the plain words of its ``why``."""
+
+
+def left_out_layer(
+    consumers: gpd.GeoDataFrame, excluded: Mapping[str, list[str]], left_out_rows: gpd.GeoDataFrame | None
+) -> gpd.GeoDataFrame:
+    """Return every consumer and building the plan does not connect, one row each with why.
+
+    Columns ``consumer_id``, ``name``, ``building_type``, ``annual_demand_mwh``, ``peak_load_kw``, ``reason``
+    (``too_small``, ``too_far``, ``no_path``, ``not_economic``, ``excluded``, ``no_heat_demand``, or
+    ``not_connected`` where no reason is recorded), ``reason_key`` (its key in ``excluded_consumers`` of
+    summary.json) and ``why`` (plain words naming the setting).
+    """
+    import geopandas as gpd
+    import pandas as pd
+
+    key_of = {str(i): key for key, ids in excluded.items() for i in ids}
+    fields = ["consumer_id", "name", "building_type", "annual_demand_mwh", "peak_load_kw"]
+    unconnected = consumers[~consumers.connected.astype(bool)]
+    parts = [pd.DataFrame(unconnected.reindex(columns=fields)).assign(geometry=unconnected.geometry.to_numpy())]
+    parts[0]["reason_key"] = None
+    if left_out_rows is not None and len(left_out_rows):
+        rows = pd.DataFrame(left_out_rows.reindex(columns=fields))
+        parts.append(
+            rows.assign(geometry=left_out_rows.geometry.to_numpy(), reason_key=left_out_rows.reason.to_numpy())
+        )
+    frame = pd.concat(parts, ignore_index=True)
+    ids = frame.consumer_id.astype(str)
+    frame["reason_key"] = frame.reason_key.where(frame.reason_key.notna(), ids.map(key_of))
+    known = frame.reason_key.map(lambda k: LEFT_OUT_REASONS.get(k, ("not_connected", "not connected")))
+    frame["reason"] = [r for r, _ in known]
+    frame["why"] = [w for _, w in known]
+    frame["reason_key"] = frame.reason_key.fillna("")
+    out = gpd.GeoDataFrame(frame, geometry="geometry", crs=consumers.crs)
+    if len(set(out.geom_type.dropna().str.removeprefix("Multi"))) > 1:  # points and footprints: one type a layer
+        out = out.set_geometry(out.geometry.representative_point())
+    return out[[*fields, "reason", "reason_key", "why", "geometry"]]
 
 
 def plan_tables(
@@ -72,6 +130,7 @@ def plan_tables(
     own_peak: pd.DataFrame,
     max_service_length_m: float,
     shares: pd.DataFrame | None = None,
+    left_out_rows: gpd.GeoDataFrame | None = None,
 ) -> PlanTables:
     """Shape the stages' results into the plan's layers.
 
@@ -100,6 +159,8 @@ def plan_tables(
         Longest service pipe (tells consumers too far from every street from those cut off from the sources).
     shares
         Each connected consumer's share of the costs (:func:`heatmap.economics.consumer_shares`), by id.
+    left_out_rows
+        The consumers and buildings left out before routing, with their ``reason`` (for :func:`left_out_layer`).
 
     Returns
     -------
@@ -236,7 +297,9 @@ def plan_tables(
     excluded.update(
         cons.attrs.get("left_out_ids", {})
     )  # OSM buildings given no demand, by reason (heatmap.demand.buildings)
-    tables = PlanTables(sources, consumers, streets_out, pipes, junctions, excluded)
+    tables = PlanTables(
+        sources, consumers, streets_out, pipes, junctions, excluded, left_out_layer(consumers, excluded, left_out_rows)
+    )
     logger.info(
         "Plan tables: %d pipes, %d junctions, %d of %d consumers connected",
         len(pipes),
@@ -253,7 +316,7 @@ def plan_layers(plan: PlanLike) -> dict[str, gpd.GeoDataFrame]:
     The sources layer gets a ``status`` field: ``"ok"``, or ``"partial"`` for a plan whose checks fail
     (written only with ``--partial``).
     """
-    layers = {name: getattr(plan, name) for name in GPKG_LAYERS}
+    layers = {name: getattr(plan, name) for name in GPKG_LAYERS if getattr(plan, name, None) is not None}
     layers["sources"] = layers["sources"].assign(status="ok" if plan.ok else "partial")
     return layers
 
@@ -973,6 +1036,8 @@ def write_gpkg(
             driver="GPKG",
             engine="pyogrio",
             promote_to_multi=multi,
+            # an empty layer still gets its geometry type (else "Unknown", which QGIS draws with no renderer)
+            **({} if kinds else {"geometry_type": _EMPTY_GEOMETRY[specs[name].geometry]}),
             dataset_options={"VERSION": "1.3"},
             layer_options={
                 "IDENTIFIER": specs[name].title,
@@ -1077,7 +1142,7 @@ def write_plan_files(
     summary
         The summary to write, where the caller adds to :func:`plan_summary` (default: that summary).
     """
-    from heatmap.maps import qgis_style, report, webmap
+    from heatmap.maps import qgis_style, report
 
     partial = partial or not plan.ok
     checks = failed_checks(plan)
@@ -1098,12 +1163,55 @@ def write_plan_files(
     metadata["heatmap_assumptions"] = json.dumps(summary.get("assumptions") or [], ensure_ascii=False)
     gpkg = folder / "plan.gpkg"
     qgis_style.write_layer_styles(gpkg, write_gpkg(gpkg_layers, gpkg, metadata=metadata, note=note, abstract=abstract))
-    webmap.write_map(layers, folder / "map.html", title=plan.scenario.name, tiles=tiles, banner=banner)
+    write_plan_map(layers, folder / "map.html", summary, title=plan.scenario.name, tiles=tiles, banner=banner)
     report.write_plan_report(summary, layers, folder / "report.html")
     write_json(summary, folder / "summary.json")
     if year is not None:
         for name, table in operation_tables(year).items():
             write_csv(table, folder / name, float_format="%.4f" if name == "trade.csv" else "%.6g")
+
+
+def write_plan_map(
+    layers: Mapping[str, gpd.GeoDataFrame],
+    path: Path,
+    summary: Mapping[str, Any],
+    *,
+    title: str,
+    tiles: str | None = None,
+    banner: str | None = None,
+) -> Path:
+    """Write a plan's web map: the connected consumers, those not connected with why, and the key figures.
+
+    The candidate routes the plan uses are not drawn (its pipes lie on them), so every feature drawn can be clicked.
+
+    Parameters
+    ----------
+    layers
+        The plan's layers (:func:`plan_layers`).
+    path
+        The HTML file.
+    summary
+        The plan's summary (:func:`plan_summary`): the key figures and the prices they rest on.
+    title, tiles, banner
+        As :func:`heatmap.maps.webmap.write_map`.
+    """
+    import dataclasses
+
+    from heatmap.maps import webmap
+    from heatmap.maps.layers import load_layer_specs
+
+    specs = load_layer_specs()
+    drawn = dict(layers)
+    consumers = drawn.get("consumers")
+    if consumers is not None and "connected" in consumers and "left_out" in drawn:  # the others are in left_out
+        drawn["consumers"] = consumers[consumers.connected.astype(bool)]
+        specs["consumers"] = dataclasses.replace(specs["consumers"], title="Connected consumers (annual demand)")
+    streets = drawn.get("streets")
+    if streets is not None and "in_plan" in streets:  # a street the plan uses lies under its pipe: not drawn
+        drawn["streets"] = streets[~streets.in_plan.astype(bool)]
+        specs["streets"] = dataclasses.replace(specs["streets"], title="Candidate routes the plan does not use")
+    panel = webmap.plan_panel(summary)
+    return webmap.write_map(drawn, path, specs=specs, title=title, tiles=tiles, banner=banner, panel=panel)
 
 
 def write_plan(

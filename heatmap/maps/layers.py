@@ -95,6 +95,34 @@ class LabelRule:
 
 
 @dataclass(frozen=True)
+class PairRule:
+    """Draw the features that share ``key`` as one on the web map, the values of each ``by`` side by side.
+
+    Supply and return pipes of one trench lie on the same line: drawn apart, the one on top takes every
+    click. Drawn as one, the popup shows both circuits in columns (in ``order``), the ``sum`` fields added up.
+    """
+
+    key: str
+    by: str
+    order: tuple[str, ...] = ()
+    sum: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class AltColor:
+    """A second colouring the web map offers (switched in a control): one colour per value of ``field``.
+
+    The categories are the values found in the data; ``names_from`` (``layer.field``) names each value from
+    another layer's row of the same ``field`` value (e.g. a source's name).
+    """
+
+    field: str
+    label: str
+    main_label: str
+    names_from: str | None = None
+
+
+@dataclass(frozen=True)
 class LayerSpec:
     """A layer's look, defined once for the web map and QGIS."""
 
@@ -117,6 +145,10 @@ class LayerSpec:
     max_scale_denominator: float | None = None
     aliases: dict[str, str] = field(default_factory=dict)
     description: str = ""
+    pair: PairRule | None = None
+    color_by: AltColor | None = None
+    label: tuple[PopupField, ...] = ()
+    """Fields of a permanent label beside each feature on the web map, one line each (missing ones left out)."""
 
     @property
     def legend(self) -> list[tuple[str, str]]:
@@ -199,6 +231,8 @@ def _parse(path: Path) -> LayerSpec:
         max_scale = raw.get("max_scale_denominator")
         if max_scale is not None and not float(max_scale) > 0:
             raise ValueError(f"max_scale_denominator must be a scale denominator above 0, not {max_scale!r}")
+        pair = raw.get("web_map_pair")
+        alt = raw.get("web_map_color_by")
         return LayerSpec(
             name=raw["name"],
             title=raw["title"],
@@ -214,6 +248,16 @@ def _parse(path: Path) -> LayerSpec:
             max_scale_denominator=float(max_scale) if max_scale is not None else None,
             aliases={str(k): str(v) for k, v in (raw.get("aliases") or {}).items()},
             description=" ".join(str(raw.get("description", "")).split()),
+            pair=None
+            if pair is None
+            else PairRule(
+                key=pair["key"],
+                by=pair["by"],
+                order=tuple(str(v) for v in pair.get("order", ())),
+                sum=tuple(pair.get("sum", ())),
+            ),
+            color_by=None if alt is None else AltColor(**alt),
+            label=tuple(PopupField(**p) for p in raw.get("web_map_label", [])),
             **{
                 k: style[k]
                 for k in ("unmatched_color", "radius_px", "stroke_color", "fill_opacity", "opacity")

@@ -3,9 +3,9 @@
 What a board member reads without opening anything else: the status and key figures (with the prices the money
 rests on), a drawing of the network (pipes by DN, the buildings connected and those left out, the sources by
 name), the cost breakdown, the pipe length by DN, the heat losses, the year of operation where the plan has one,
-the buildings left out and why, the checks that failed and every assumption with its origin. The page holds no
-link to anything outside it (the drawing is an inline PNG), so it can be mailed and archived; its print style keeps
-tables whole on A4 pages (``@page`` A4, rows and figures never split).
+the buildings left out and why (the ``left_out`` layer), the checks that failed and every assumption with its
+origin. The page holds no link to anything outside it (the drawing is an inline PNG), so it can be mailed and
+archived; its print style keeps tables whole on A4 pages (``@page`` A4, rows and figures never split).
 
 The page is a Jinja2 template (``templates/report.html.j2``), filled from the plan's summary (``summary.json``,
 :func:`heatmap.io.outputs.plan_summary`) and its layers.
@@ -29,18 +29,6 @@ if TYPE_CHECKING:
     import geopandas as gpd
 
 logger = logging.getLogger(__name__)
-
-REASONS = {
-    "too_far_from_street": "too far from any street (beyond the longest service pipe)",
-    "no_path_to_source": "no path along the streets to a heat source",
-    "below_min_annual_demand": "too small (annual demand below the minimum)",
-    "below_min_peak_load": "too small (peak load below the minimum)",
-    "excluded": "excluded by the planner",
-    "not_economic": "not economic (its heat does not pay for its connection)",
-    "left_out_below_min_footprint": "not a heated building (footprint below the minimum)",
-    "left_out_unheated_tag": "not a heated building (its OSM tag)",
-}
-"""Plain words for the reasons a building is left out (``summary.json`` ``excluded_consumers``)."""
 
 DPI = 200
 """Resolution of the network drawing (dots per inch)."""
@@ -91,9 +79,7 @@ def network_png(layers: dict[str, gpd.GeoDataFrame], specs: dict[str, LayerSpec]
     out_y = np.concatenate([p.y.to_numpy() for p in left])
     if len(out_x):
         ax.scatter(out_x, out_y, s=8, facecolors="none", edgecolors="#d95f02", lw=0.7, zorder=3)
-        handles.append(
-            Line2D([], [], ls="", marker="o", ms=4, mfc="none", mec="#d95f02", label="building left out")
-        )
+        handles.append(Line2D([], [], ls="", marker="o", ms=4, mfc="none", mec="#d95f02", label="building left out"))
     src = layers["sources"]
     sp = src.geometry.representative_point()
     ax.scatter(sp.x, sp.y, s=70, marker="*", color="#e31a1c", edgecolors="white", lw=0.5, zorder=4)
@@ -141,12 +127,13 @@ def plan_report_html(summary: dict[str, Any], layers: dict[str, gpd.GeoDataFrame
         .reset_index()
     )
     by_kind = pipes.groupby("kind").agg(cost_eur=("cost_eur", "sum")).reset_index()
-    excluded = [
-        {"reason": REASONS.get(reason, reason.replace("_", " ")), "count": len(ids), "ids": ids[:MAX_IDS]}
-        for reason, ids in (summary.get("excluded_consumers") or {}).items()
-        if ids
-    ]
-    prices = {}  # each price or setting the money rests on, once
+    left = layers.get("left_out")
+    excluded = []
+    if left is not None and len(left):
+        for why, rows in left.groupby("why", sort=False):
+            ids = rows.consumer_id.astype(str).tolist()
+            excluded.append({"reason": why, "count": len(ids), "ids": ids[:MAX_IDS]})
+    prices: dict[str, dict[str, Any]] = {}  # each price or setting the money rests on, once
     for group in ((summary.get("economics") or {}).get("price_origins") or {}).values():
         for p in group:
             prices.setdefault(p["key"], p)
