@@ -176,6 +176,7 @@ def plan(scenario: Path, out_dir: Path, partial: bool, tiles: str | None, verbos
 )
 @click.option("--dask", "use_dask", is_flag=True, help="Run partitioned on a local Dask cluster (whole regions).")
 @click.option("--scheduler", default=None, help="Address of a Dask scheduler to run on (implies --dask).")
+@click.option("--json", "as_json", is_flag=True, help="Print the whole summary as JSON (as in summary.json).")
 @verbosity
 @quiet
 def demand(
@@ -185,13 +186,15 @@ def demand(
     temperatures: Path | None,
     use_dask: bool,
     scheduler: str | None,
+    as_json: bool,
     verbose: int,
     quiet: bool,
 ) -> None:
     """Map the heat demand of BUILDINGS and find district-heating potential areas.
 
     BUILDINGS is an OSM PBF or a file of footprints with OSM-like tags and an id (GPKG, GeoJSON, SHP,
-    GeoParquet). Writes demand.gpkg, heat_density.tif (MWh/ha/a) and summary.json into --out.
+    GeoParquet). Writes demand.gpkg, heat_density.tif (MWh/ha/a), map.html, summary.json and tables into --out
+    (README.txt there lists them); prints a one-screen summary (--json: the whole summary as JSON).
     """
     _configure_logging(verbose, quiet)
     import json
@@ -218,10 +221,24 @@ def demand(
                 raise InputDataError(f"{path}: file not found")
         given = [p for p in (buildings, scenario_path, temperatures) if p is not None]
         check_output_folder(out_dir, inputs=[*given, *input_paths(scn)])
-    from heatmap.demand.job import demand_map, demand_summary, write_demand_map
+    from tqdm import tqdm
+
+    from heatmap.demand.job import (
+        DEMAND_STAGES,
+        demand_map,
+        demand_summary,
+        format_demand_summary,
+        write_demand_map,
+    )
     from heatmap.demand.profiles import read_outdoor_temperature
 
-    with _answer_errors():
+    bar = tqdm(total=len(DEMAND_STAGES) + 1, desc="demand", unit="step", disable=quiet or None, file=sys.stderr)
+
+    def progress(stage: str) -> None:
+        bar.set_postfix_str(stage)
+        bar.update(1)
+
+    with _answer_errors(bar.close):
         outdoor = read_outdoor_temperature(temperatures) if temperatures is not None else None
         client: contextlib.AbstractContextManager[object]
         if use_dask:
@@ -231,15 +248,14 @@ def demand(
         else:
             client = contextlib.nullcontext()
         with client:
-            result = demand_map(buildings, scn, outdoor_temperature=outdoor, use_dask=use_dask)
+            result = demand_map(buildings, scn, outdoor_temperature=outdoor, use_dask=use_dask, progress=progress)
         written = write_demand_map(result, out_dir)
-    if not quiet:
-        summary = demand_summary(result)
-        summary.pop("assumptions")
-        click.echo(json.dumps(summary, indent=2, ensure_ascii=False))
-        click.echo("\nWritten:")
-        for path in written.values():
-            click.echo(f"  {path}")
+        progress("outputs")
+        bar.close()
+    if as_json:
+        click.echo(json.dumps(demand_summary(result), indent=2, ensure_ascii=False))
+    elif not quiet:
+        click.echo(format_demand_summary(demand_summary(result), written))
 
 
 @main.command()
