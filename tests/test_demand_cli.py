@@ -315,3 +315,16 @@ def test_unreachable_scheduler_is_named_and_exits_2(tmp_path):
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9 within 5 s" in proc.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_a_grid_of_too_many_cells_is_drawn_as_one_image(tmp_path, monkeypatch):
+    from heatmap.demand import density
+    from heatmap.demand.job import demand_map, write_demand_map
+    from heatmap.scenario import scenario_from_dict
+
+    monkeypatch.setattr(density, "MAX_MAP_CELLS", 100)  # the bundled buildings fill 134 cells
+    result = demand_map(PBF, scenario_from_dict({}, base_dir=tmp_path, for_plan=False))
+    write_demand_map(result, tmp_path / "out")
+    html = (tmp_path / "out" / "map.html").read_text(encoding="utf-8")
+    assert html.count("L.imageOverlay(") == 1 and '"cell":' not in html
+    assert html.count("L.geoJson(") == 2  # the potential areas and the buildings

@@ -981,7 +981,11 @@ def write_concepts(study: ConceptStudy, out_dir: Path) -> dict[str, Path]:
     from heatmap.io.output_folder import write_atomically
 
     written = write_atomically(
-        out_dir, output_names(study), lambda tmp: write_concept_files(study, tmp), inputs=concepts_inputs(study)
+        out_dir,
+        output_names(study),
+        lambda tmp: write_concept_files(study, tmp),
+        inputs=concepts_inputs(study),
+        title=f"heatmap concepts, scenario {study.scenario.name}",
     )
     logger.info("Wrote %d files to %s", len(written), out_dir)
     return written
