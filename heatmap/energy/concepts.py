@@ -909,8 +909,10 @@ def plot_duration(r: ConceptResult, year: Year, path: Path, *, smooth_h: int = 4
 
 
 def output_names(study: ConceptStudy) -> tuple[str, ...]:
-    """Every file ``write_concepts`` writes."""
-    names = ["comparison.csv", "units.csv", "impact.csv", "calibration.csv", "summary.json"]
+    """Every file ``write_concepts`` writes (the GeoJSON of the network's layers aside: README.txt lists them)."""
+    from heatmap.io.exports import README
+
+    names = ["comparison.csv", "units.csv", "impact.csv", "calibration.csv", "summary.json", README]
     for r in study.results:
         slug = _slug(r.name)
         names += [f"dispatch_{slug}.csv", f"dispatch_{slug}.png", f"duration_{slug}.png"]
