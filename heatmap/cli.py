@@ -40,7 +40,13 @@ def _configure_logging(verbose: int, quiet: bool) -> None:
     # Dependencies are chatty at WARNING about behaviour we rely on knowingly; their warnings (and Python
     # warnings, captured into the "py.warnings" logger) show from -v on.
     logging.captureWarnings(True)
-    for name in ("pandapipes", "pandapower", "pyrosm", "numba", "py.warnings"):
+    _quiet_dependencies(("pandapipes", "pandapower", "pyrosm", "numba", "py.warnings"), verbose, quiet)
+
+
+def _quiet_dependencies(names: tuple[str, ...], verbose: int, quiet: bool) -> None:
+    """Show the named dependencies' log records from -v on only (errors always)."""
+    level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
+    for name in names:
         logging.getLogger(name).setLevel(level if verbose else max(level, logging.ERROR))
 
 
@@ -242,7 +248,11 @@ def demand(
         outdoor = read_outdoor_temperature(temperatures) if temperatures is not None else None
         client: contextlib.AbstractContextManager[object]
         if use_dask:
+            import distributed  # noqa: F401  (sets its loggers' levels when imported: quieted after it)
+
             from heatmap.demand.region import dask_client
+
+            _quiet_dependencies(("distributed", "tornado", "bokeh"), verbose, quiet)
 
             client = dask_client(scheduler)
         else:

@@ -328,3 +328,16 @@ def test_a_grid_of_too_many_cells_is_drawn_as_one_image(tmp_path, monkeypatch):
     html = (tmp_path / "out" / "map.html").read_text(encoding="utf-8")
     assert html.count("L.imageOverlay(") == 1 and '"cell":' not in html
     assert html.count("L.geoJson(") == 2  # the potential areas and the buildings
+
+
+def test_dask_run_prints_its_screen_without_the_cluster_log(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    exe = Path(sys.executable).with_name("heatmap")
+    args = [str(exe), "demand", str(PBF), "--out", str(tmp_path / "out"), "--dask"]
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "INFO" not in proc.stderr and "distributed" not in proc.stderr, proc.stderr
+    assert 8 <= len(proc.stdout.splitlines()) <= 25 and "potential areas" in proc.stdout
