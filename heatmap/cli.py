@@ -162,6 +162,7 @@ def plan(scenario: Path, out_dir: Path, partial: bool, tiles: str | None, verbos
         click.echo("\nWritten:")
         for path in written.values():
             click.echo(f"  {path}")
+        click.echo(f"  and GeoJSON of each layer; {Path(out_dir) / 'README.txt'} lists every file")
 
 
 @main.command()
@@ -364,6 +365,7 @@ def matches(scenario: Path, out_dir: Path, verbose: int, quiet: bool) -> None:
         click.echo("\nWritten:")
         for path in written.values():
             click.echo(f"  {path}")
+        click.echo(f"  and GeoJSON of each layer; {Path(out_dir) / 'README.txt'} lists every file")
 
 
 @main.command()
