@@ -159,10 +159,9 @@ def plan(scenario: Path, out_dir: Path, partial: bool, tiles: str | None, verbos
         bar.close()
     if not quiet:
         click.echo(format_summary(plan_summary(result, partial=partial), assumptions=verbose > 0))
-        click.echo("\nWritten:")
+        click.echo("\nWritten (README.txt there lists every file, the GeoJSON of each layer in geojson/ too):")
         for path in written.values():
             click.echo(f"  {path}")
-        click.echo(f"  and GeoJSON of each layer; {Path(out_dir) / 'README.txt'} lists every file")
 
 
 @main.command()
@@ -362,10 +361,9 @@ def matches(scenario: Path, out_dir: Path, verbose: int, quiet: bool) -> None:
         written = write_matches(run, out_dir, inputs=inputs)
     if not quiet:
         click.echo(format_run(run))
-        click.echo("\nWritten:")
+        click.echo("\nWritten (README.txt there lists every file, the GeoJSON of each layer in geojson/ too):")
         for path in written.values():
             click.echo(f"  {path}")
-        click.echo(f"  and GeoJSON of each layer; {Path(out_dir) / 'README.txt'} lists every file")
 
 
 @main.command()
