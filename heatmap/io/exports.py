@@ -39,6 +39,9 @@ README = "README.txt"
 GEOJSON_FOLDER = "geojson"
 GEOJSON_DECIMALS = 7
 """Decimals of the GeoJSON coordinates in degrees (1e-7° is about 1 cm; RFC 7946 leaves it to the writer)."""
+_GDAL_DECIMALS = 9
+"""Decimals GDAL writes (its ``xy_coordinate_resolution``): the coordinates come rounded to
+:data:`GEOJSON_DECIMALS`, but for a feature that rounding would collapse (a pipe of a few millimetres)."""
 WKT_DECIMALS = 7
 """Decimals of the WKT and longitude/latitude columns of the tables, degrees."""
 
@@ -155,7 +158,11 @@ def write_geojson_layers(folder: Path) -> list[Path]:
                 path,
                 driver="GeoJSON",
                 layer=name,
-                layer_options={"RFC7946": "YES", "COORDINATE_PRECISION": 15, "WRITE_BBOX": "YES"},
+                layer_options={
+                    "RFC7946": "YES",
+                    "COORDINATE_PRECISION": _GDAL_DECIMALS,
+                    "WRITE_BBOX": "YES",
+                },
             )
             written.append(path)
     logger.info("Wrote %d GeoJSON layers under %s", len(written), folder)
