@@ -135,6 +135,8 @@ def test_demand_map_opens_offline_with_cells_areas_and_legend(browser, bundled_d
 
 _DRAWN_CELLS = """(args) => {
     const map = Object.entries(window).find(([k, v]) => k.startsWith("map_") && v instanceof L.Map)[1];
+    // A view set without animation: every layer is projected at once (the page's own fit may still be zooming).
+    map.setView(map.getCenter(), 17, {animate: false, reset: true});
     const z = args.zoom;  // pixels of this zoom, unrounded: what Leaflet draws, before it rounds to screen pixels
     const px = (ll) => { const p = map.project(L.latLng(ll), z); return [p.x, p.y]; };
     const flat = (a) => (a.lat !== undefined ? [a] : a.flatMap(flat));
