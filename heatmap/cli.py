@@ -40,7 +40,13 @@ def _configure_logging(verbose: int, quiet: bool) -> None:
     # Dependencies are chatty at WARNING about behaviour we rely on knowingly; their warnings (and Python
     # warnings, captured into the "py.warnings" logger) show from -v on.
     logging.captureWarnings(True)
-    for name in ("pandapipes", "pandapower", "pyrosm", "numba", "py.warnings"):
+    _quiet_dependencies(("pandapipes", "pandapower", "pyrosm", "numba", "py.warnings"), verbose, quiet)
+
+
+def _quiet_dependencies(names: tuple[str, ...], verbose: int, quiet: bool) -> None:
+    """Show the named dependencies' log records from -v on only (errors always)."""
+    level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
+    for name in names:
         logging.getLogger(name).setLevel(level if verbose else max(level, logging.ERROR))
 
 
@@ -153,7 +159,7 @@ def plan(scenario: Path, out_dir: Path, partial: bool, tiles: str | None, verbos
         bar.close()
     if not quiet:
         click.echo(format_summary(plan_summary(result, partial=partial), assumptions=verbose > 0))
-        click.echo("\nWritten:")
+        click.echo("\nWritten (README.txt there lists every file, the GeoJSON of each layer in geojson/ too):")
         for path in written.values():
             click.echo(f"  {path}")
 
@@ -176,6 +182,7 @@ def plan(scenario: Path, out_dir: Path, partial: bool, tiles: str | None, verbos
 )
 @click.option("--dask", "use_dask", is_flag=True, help="Run partitioned on a local Dask cluster (whole regions).")
 @click.option("--scheduler", default=None, help="Address of a Dask scheduler to run on (implies --dask).")
+@click.option("--json", "as_json", is_flag=True, help="Print the whole summary as JSON (as in summary.json).")
 @verbosity
 @quiet
 def demand(
@@ -185,13 +192,15 @@ def demand(
     temperatures: Path | None,
     use_dask: bool,
     scheduler: str | None,
+    as_json: bool,
     verbose: int,
     quiet: bool,
 ) -> None:
     """Map the heat demand of BUILDINGS and find district-heating potential areas.
 
     BUILDINGS is an OSM PBF or a file of footprints with OSM-like tags and an id (GPKG, GeoJSON, SHP,
-    GeoParquet). Writes demand.gpkg, heat_density.tif (MWh/ha/a) and summary.json into --out.
+    GeoParquet). Writes demand.gpkg, heat_density.tif (MWh/ha/a), map.html, summary.json and tables into --out
+    (README.txt there lists them); prints a one-screen summary (--json: the whole summary as JSON).
     """
     _configure_logging(verbose, quiet)
     import json
@@ -218,28 +227,45 @@ def demand(
                 raise InputDataError(f"{path}: file not found")
         given = [p for p in (buildings, scenario_path, temperatures) if p is not None]
         check_output_folder(out_dir, inputs=[*given, *input_paths(scn)])
-    from heatmap.demand.job import demand_map, demand_summary, write_demand_map
+    from tqdm import tqdm
+
+    from heatmap.demand.job import (
+        DEMAND_STAGES,
+        demand_map,
+        demand_summary,
+        format_demand_summary,
+        write_demand_map,
+    )
     from heatmap.demand.profiles import read_outdoor_temperature
 
-    with _answer_errors():
+    bar = tqdm(total=len(DEMAND_STAGES) + 1, desc="demand", unit="step", disable=quiet or None, file=sys.stderr)
+
+    def progress(stage: str) -> None:
+        bar.set_postfix_str(stage)
+        bar.update(1)
+
+    with _answer_errors(bar.close):
         outdoor = read_outdoor_temperature(temperatures) if temperatures is not None else None
         client: contextlib.AbstractContextManager[object]
         if use_dask:
+            import distributed  # noqa: F401  (sets its loggers' levels when imported: quieted after it)
+
             from heatmap.demand.region import dask_client
+
+            _quiet_dependencies(("distributed", "tornado", "bokeh"), verbose, quiet)
 
             client = dask_client(scheduler)
         else:
             client = contextlib.nullcontext()
         with client:
-            result = demand_map(buildings, scn, outdoor_temperature=outdoor, use_dask=use_dask)
+            result = demand_map(buildings, scn, outdoor_temperature=outdoor, use_dask=use_dask, progress=progress)
         written = write_demand_map(result, out_dir)
-    if not quiet:
-        summary = demand_summary(result)
-        summary.pop("assumptions")
-        click.echo(json.dumps(summary, indent=2, ensure_ascii=False))
-        click.echo("\nWritten:")
-        for path in written.values():
-            click.echo(f"  {path}")
+        progress("outputs")
+        bar.close()
+    if as_json:
+        click.echo(json.dumps(demand_summary(result), indent=2, ensure_ascii=False))
+    elif not quiet:
+        click.echo(format_demand_summary(demand_summary(result), written))
 
 
 @main.command()
@@ -335,7 +361,7 @@ def matches(scenario: Path, out_dir: Path, verbose: int, quiet: bool) -> None:
         written = write_matches(run, out_dir, inputs=inputs)
     if not quiet:
         click.echo(format_run(run))
-        click.echo("\nWritten:")
+        click.echo("\nWritten (README.txt there lists every file, the GeoJSON of each layer in geojson/ too):")
         for path in written.values():
             click.echo(f"  {path}")
 

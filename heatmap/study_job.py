@@ -120,7 +120,8 @@ def write_study(run: StudyRun, out_dir: Path, *, inputs: list[Path] | tuple[Path
         (tmp / "matches").mkdir()
         matches_job.write_match_files(run.matches, tmp / "matches")
 
-    written = write_atomically(out_dir, names, write, inputs=inputs)
+    title = f"heatmap study, {run.study.name} (network and concepts here, matches in matches/)"
+    written = write_atomically(out_dir, names, write, inputs=inputs, title=title)
     logger.info("Wrote the study's %d files to %s", len(written), out_dir)
     return written
 

@@ -16,8 +16,9 @@ import shapely
 import yaml
 from conftest import BUNDLED_SCENARIO, run_cli, write_scenario
 
+from heatmap.io.exports import GEOJSON_FOLDER, README
 from heatmap.io.output_folder import MARKER
-from heatmap.io.outputs import GPKG_LAYERS, OUTPUT_FILES, format_summary
+from heatmap.io.outputs import GPKG_LAYERS, OUTPUT_FILES, TABLE_FILES, format_summary
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +37,9 @@ def test_bundled_scenario_end_to_end(cli_run):
     assert proc.returncode == 0, proc.stderr
     for name in OUTPUT_FILES:
         assert (out / name).stat().st_size > 0
-    assert sorted(p.name for p in out.iterdir()) == sorted([*OUTPUT_FILES, MARKER])
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [*OUTPUT_FILES, *TABLE_FILES, MARKER, README, GEOJSON_FOLDER]
+    )
     assert sorted(p.name for p in out.parent.iterdir() if p.name.startswith(f".{out.name}.")) == []
     summary = json.loads((out / "summary.json").read_text())
     assert summary["status"] == "ok" and summary["violations"] == [] and summary["failed_checks"] == []
@@ -349,7 +352,7 @@ def test_interrupted_run_leaves_previous_results_intact(cli_run, tmp_path, how):
     for _attempt in range(3):
         shutil.rmtree(out, ignore_errors=True)
         shutil.copytree(good_out, out)
-        before = {p.name: p.read_bytes() for p in out.iterdir()}
+        before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
         proc = subprocess.Popen(
             [str(exe), "plan", str(BUNDLED_SCENARIO), "--out", str(out), "-q"],
             stdout=subprocess.PIPE,
@@ -369,7 +372,7 @@ def test_interrupted_run_leaves_previous_results_intact(cli_run, tmp_path, how):
         what = "interrupted" if how == "SIGINT" else "terminated"
         assert f"{what}: nothing was written; earlier results are unchanged" in stderr and "Traceback" not in stderr
         assert not temporaries()
-    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
     if how == "SIGKILL":  # the killed run's temporary folder is cleared by the next run
         assert temporaries()
         assert run_cli("plan", BUNDLED_SCENARIO, "--out", out, "-q").returncode == 0

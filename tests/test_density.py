@@ -341,4 +341,4 @@ def test_potential_areas_layer_definition_matches_the_columns():
     assert spec.geometry == "polygon" and spec.color.field == "annual_demand_gwh"
     assert {p.field for p in spec.popup} <= set(density.AREA_COLUMNS)
     areas = potential_areas(hand_grid(), min_area_demand_gwh_per_a=0.4)
-    assert spec.colors_for(areas[spec.color.field]).tolist() == ["#fee5d9"] * 3
+    assert spec.colors_for(areas[spec.color.field]).tolist() == ["#f2f0f7"] * 3

@@ -24,8 +24,9 @@ from test_cli import write_scenario
 
 from heatmap._errors import OutputError
 from heatmap.io import output_folder, outputs, synthetic
+from heatmap.io.exports import GEOJSON_FOLDER, README
 from heatmap.io.output_folder import MARKER, check_output_folder, write_atomically
-from heatmap.io.outputs import format_summary, format_violation
+from heatmap.io.outputs import TABLE_FILES, format_summary, format_violation
 
 
 def snapshot(folder):
@@ -57,13 +58,13 @@ def dead_pid():
 def test_a_run_replaces_the_whole_folder(tmp_path):
     out = tmp_path / "out"
     write_atomically(out, ("a.txt", "profile.csv"), writer({"a.txt": "first", "profile.csv": "old profile"}))
-    assert json.loads((out / MARKER).read_text())["files"] == ["a.txt", "profile.csv"]
+    assert json.loads((out / MARKER).read_text())["files"] == [README, "a.txt", "profile.csv"]
     (out / "a.txt.aux.xml").write_text("<PAMDataset/>")  # what GDAL or QGIS may leave beside a file they read
     written = write_atomically(out, ("a.txt",), writer({"a.txt": "second"}))
     assert written == {"a.txt": out / "a.txt"}
-    assert sorted(p.name for p in out.iterdir()) == [MARKER, "a.txt"]  # the earlier run's profile is gone
+    assert sorted(p.name for p in out.iterdir()) == [MARKER, README, "a.txt"]  # the earlier run's profile is gone
     assert (out / "a.txt").read_text() == "second"
-    assert json.loads((out / MARKER).read_text())["files"] == ["a.txt"]
+    assert json.loads((out / MARKER).read_text())["files"] == [README, "a.txt"]
     assert leftovers(out) == []
     assert oct(out.stat().st_mode & 0o777) == oct(0o777 & ~_umask())  # not mkdtemp's private 0o700
 
@@ -90,15 +91,8 @@ def test_stale_heat_profile_does_not_stay_beside_a_new_demand_summary(tmp_path):
     assert not (out / "heat_profile.csv").exists()
     assert "profile" not in json.loads((out / "summary.json").read_text())
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        [
-            MARKER,
-            "demand.gpkg",
-            "heat_density.tif",
-            "heat_density.qml",
-            "left_out_buildings.csv",
-            "map.html",
-            "summary.json",
-        ]
+        [MARKER, README, "buildings.csv", "demand.gpkg", "geojson", "heat_density.tif", "heat_density.qml"]
+        + ["left_out_buildings.csv", "map.html", "summary.json"]
     )
 
 
@@ -431,7 +425,7 @@ def test_partial_plan_is_marked_in_the_geopackage_and_the_summary(partial_run):
     assert set(gpd.read_file(out / "plan.gpkg", layer="sources").status) == {"partial"}
     pyogrio.list_layers(out / "plan.gpkg")
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        [MARKER, "plan.gpkg", "map.html", "report.html", "summary.json"]
+        [MARKER, README, GEOJSON_FOLDER, "plan.gpkg", "map.html", "report.html", "summary.json", *TABLE_FILES]
     )
 
 

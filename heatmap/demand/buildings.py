@@ -250,8 +250,9 @@ class DemandEstimate:
     ----------
     buildings : geopandas.GeoDataFrame
         See :func:`estimate_building_demand`.
-    left_out : pandas.DataFrame
-        ``consumer_id``, ``building`` (tag), ``footprint_m2``, ``reason`` (key of :data:`LEFT_OUT_REASONS`).
+    left_out : geopandas.GeoDataFrame
+        ``consumer_id``, ``building`` (tag), ``footprint_m2``, ``reason`` (key of :data:`LEFT_OUT_REASONS`) and
+        the building's geometry, in the buildings' CRS.
     report : DemandReport
     fallback_ids : dict
         Every heated or left-out building whose tag was ignored, by what was ignored (``implausible_floors``,
@@ -546,8 +547,10 @@ def estimate_demand(buildings: gpd.GeoDataFrame, settings: Demand) -> DemandEsti
         crs=buildings.crs,
     )
     tag = b["building"].astype(str).to_numpy() if "building" in b else np.full(len(b), "")
-    left_out = pd.DataFrame(
-        {"consumer_id": ids.to_numpy()[~keep], "building": tag[~keep], "footprint_m2": footprint[~keep]}
+    left_out = gpd.GeoDataFrame(
+        {"consumer_id": ids.to_numpy()[~keep], "building": tag[~keep], "footprint_m2": footprint[~keep]},
+        geometry=b.geometry.to_numpy()[~keep],
+        crs=buildings.crs,
     )
     left_out["reason"] = reason[~keep]
     report = _report(out, left_out, type_from[keep], floors_source.to_numpy()[keep], era_source[keep])

@@ -626,6 +626,42 @@ def _add_costs(
     areas["distribution_cost_eur_per_mwh"] = annuity_eur_per_a / demand_mwh
 
 
+MAX_MAP_CELLS = 50_000
+"""Most cells with demand drawn one by one on the web map (on their true grid); beyond, the map shows an image."""
+
+
+def density_cells(density: HeatDensity) -> gpd.GeoDataFrame:
+    """Return each cell with demand as a square polygon on its true grid, in the grid's CRS.
+
+    The corners are the cell's own (from the grid's transform), so a map that projects each corner draws the
+    cell exactly where the GeoTIFF has it, and the potential areas (dissolved from the same cells) along its
+    edges.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        ``row``, ``col`` (of the grid, row 0 the northern), ``cell`` (``"row, col"``), ``density_mwh_per_ha``,
+        ``demand_mwh`` (MWh/a) and the cell's square.
+    """
+    rows, cols = np.nonzero(density.demand_mwh > 0)
+    t = density.transform
+    x0, y0 = t.c + cols * t.a, t.f + rows * t.e  # north-west corners
+    squares = shapely.box(x0, y0 + t.e, x0 + t.a, y0)
+    cells = gpd.GeoDataFrame(
+        {
+            "row": rows.astype("int64"),
+            "col": cols.astype("int64"),
+            "cell": [f"{r}, {c}" for r, c in zip(rows.tolist(), cols.tolist(), strict=True)],
+            "density_mwh_per_ha": density.density_mwh_per_ha[rows, cols],
+            "demand_mwh": density.demand_mwh[rows, cols],
+        },
+        geometry=squares,
+        crs=density.crs,
+    )
+    logger.info("Heat density cells: %d with demand of %d × %d", len(cells), *density.shape)
+    return cells
+
+
 def density_image(density: HeatDensity, spec: LayerSpec, *, upscale: int = 4) -> tuple[bytes, list[list[float]]]:
     """Render the heat density as a PNG for a web map, coloured by the layer definition's classes.
 

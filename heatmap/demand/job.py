@@ -9,11 +9,15 @@ Written atomically into the output folder:
 
 - ``demand.gpkg``: ``buildings`` with their demand and how it was estimated (one process only) and
   ``potential_areas``, each styled for QGIS;
-- ``left_out_buildings.csv``: every building given no demand, with the reason (one process only; on Dask the
-  summary counts them by reason, with examples);
+- ``left_out_buildings.csv``: every building given no demand, with the reason and where it is (a point inside
+  it as ``lon_deg``, ``lat_deg`` and its footprint as ``wkt``, EPSG:4326; one process only: on Dask the summary
+  counts them by reason, with examples);
+- ``buildings.csv``: every heated building of ``demand.gpkg`` with its demand and where it is (as above);
 - ``heat_density.tif``: MWh per hectare and year on the grid, with its QGIS style ``heat_density.qml`` beside it;
-- ``map.html``: the heat density with its legend, the potential areas and (up to
-  :data:`MAX_MAP_BUILDINGS`) the buildings, offline;
+- ``map.html``: the heat density cell by cell on its true grid (up to
+  :data:`heatmap.demand.density.MAX_MAP_CELLS` cells with demand, else as an image), the potential areas and
+  (up to :data:`MAX_MAP_BUILDINGS`) the buildings, offline; each theme in its own colour ramp, its classes
+  from the data (:func:`heatmap.maps.classes.data_classes`), the same in the GeoPackage's QGIS styles;
 - ``heat_profile.csv``: the buildings' summed hourly load over the year, when an outdoor-temperature series
   is given (one process only);
 - ``summary.json``: totals, the buildings left out by reason, the share of buildings whose type, era or floors
@@ -25,6 +29,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -84,7 +89,11 @@ class DemandMap:
     scenario: Scenario
     source: Path
     report: demand.DemandReport = dataclasses.field(default_factory=demand.DemandReport)
-    left_out: pd.DataFrame | None = None
+    left_out: gpd.GeoDataFrame | None = None
+
+
+DEMAND_STAGES = ("buildings read", "demand estimated", "heat density", "potential areas")
+"""The steps :func:`demand_map` reports to its ``progress`` callback, in order."""
 
 
 def _metric_crs(scn: Scenario, gdf: gpd.GeoDataFrame) -> CRS:
@@ -108,6 +117,7 @@ def demand_map(
     *,
     outdoor_temperature: pd.Series | None = None,
     use_dask: bool = False,
+    progress: Callable[[str], None] | None = None,
 ) -> DemandMap:
     """Estimate the demand of the buildings in ``path``, map it on the grid and find the potential areas.
 
@@ -121,6 +131,8 @@ def demand_map(
         Hourly outdoor temperature of a year for the summed load profile (one process only).
     use_dask
         Run partitioned on the active Dask client (see :func:`heatmap.demand.region.dask_client`).
+    progress
+        Called with the name of each step done (:data:`DEMAND_STAGES`).
 
     Returns
     -------
@@ -128,8 +140,9 @@ def demand_map(
     """
     path = Path(path)
     d = scn.density
-    if scn.path is None:
-        logger.warning(
+    done = progress or (lambda stage: None)
+    if scn.path is None:  # said in the summary too (demand_settings_from)
+        logger.info(
             "No scenario file: the documented demand defaults apply (degree days %g); give the plan's scenario "
             "for the demand that 'heatmap plan' gives the same buildings",
             scn.demand.degree_days,
@@ -140,16 +153,22 @@ def demand_map(
         metered = (scn.demand.metered_column,) if scn.demand.metered_column else ()
         frame = region.read_buildings(path, extra_columns=metered)
         crs = _metric_crs(scn, frame.get_partition(0).compute())
+        done(DEMAND_STAGES[0])
         grid, report = region.demand_of_region(frame.to_crs(crs), scn.demand, cell_size_m=d.cell_size_m)
+        done(DEMAND_STAGES[1])
+        done(DEMAND_STAGES[2])
         buildings, profile, left_out = None, None, None
     else:
         raw = read_buildings(path)
+        done(DEMAND_STAGES[0])
         est = demand.estimate_demand(raw.to_crs(_metric_crs(scn, raw)), scn.demand)
         buildings, report, left_out = est.buildings, est.report, est.left_out
         if buildings.empty:
             counts = ", ".join(f"{v} {demand.LEFT_OUT_REASONS[k]}" for k, v in report.left_out.items() if v)
             raise InputDataError(f"{path}: no heated building found ({counts})")
+        done(DEMAND_STAGES[1])
         grid = density.heat_density_from_buildings(buildings, cell_size_m=d.cell_size_m)
+        done(DEMAND_STAGES[2])
         profile = None
         if outdoor_temperature is not None:
             load = profiles.hourly_load_kw(
@@ -168,6 +187,7 @@ def demand_map(
         discount_rate=scn.economics.discount_rate,
         lifetime_a=scn.economics.lifetime_a,
     )
+    done(DEMAND_STAGES[3])
     logger.info("Demand map of %s: %.1f GWh/a, %d potential areas", path, grid.total_demand_mwh / 1000, len(areas))
     return DemandMap(buildings, grid, areas, profile, scn, path, report, left_out)
 
@@ -236,18 +256,29 @@ def write_demand_map(result: DemandMap, out_dir: str | Path) -> dict[str, Path]:
     dict
         File name → path written.
     """
+    from heatmap.io.exports import with_coordinates
     from heatmap.maps import qgis_style, webmap
+    from heatmap.maps.classes import data_classes
 
     all_specs = load_layer_specs()
-    # The buildings look like a plan's consumers; both layers are drawn on this map.
+    cells = density.density_cells(result.density)
+    # Each theme keeps its ramp; its class bounds come from the data mapped.
     specs = {
-        "buildings": dataclasses.replace(all_specs["consumers"], description=BUILDINGS_DESCRIPTION),
-        "potential_areas": dataclasses.replace(all_specs["potential_areas"], web_map=True),
+        "buildings": data_classes(
+            dataclasses.replace(all_specs["buildings"], web_map=True, description=BUILDINGS_DESCRIPTION),
+            result.buildings.annual_demand_mwh if result.buildings is not None else np.array([]),
+        ),
+        "potential_areas": data_classes(
+            dataclasses.replace(all_specs["potential_areas"], web_map=True), result.areas.annual_demand_gwh
+        ),
+        "heat_density": data_classes(
+            dataclasses.replace(all_specs["heat_density"], web_map=True), cells.density_mwh_per_ha
+        ),
     }
     layers = {"buildings": result.buildings} if result.buildings is not None else {}
     layers["potential_areas"] = result.areas
     names = DEMAND_FILES + (("heat_profile.csv",) if result.profile_kw is not None else ())
-    names += ("left_out_buildings.csv",) if result.left_out is not None else ()
+    names += ("left_out_buildings.csv", "buildings.csv") if result.left_out is not None else ()
 
     summary = demand_summary(result)
     name = next((a["value"] for a in summary.get("assumptions") or [] if a.get("key") == "name"), None)
@@ -257,15 +288,18 @@ def write_demand_map(result: DemandMap, out_dir: str | Path) -> dict[str, Path]:
         gpkg = tmp / "demand.gpkg"
         qgis_style.write_layer_styles(gpkg, write_gpkg(layers, gpkg, specs=specs, abstract=abstract), specs=specs)
         density.write_heat_density_tif(result.density, tmp / "heat_density.tif")
-        qgis_style.write_raster_style(tmp / "heat_density.tif", all_specs["heat_density"])
-        image = webmap.ImageLayer(
-            all_specs["heat_density"], *density.density_image(result.density, all_specs["heat_density"])
-        )
-        map_layers = {"potential_areas": result.areas}  # a region's buildings are too many for a web page
+        qgis_style.write_raster_style(tmp / "heat_density.tif", specs["heat_density"])
+        map_layers: dict[str, gpd.GeoDataFrame] = {"potential_areas": result.areas}
+        images = []
+        if len(cells) <= density.MAX_MAP_CELLS:  # each cell drawn on its true grid
+            map_layers["heat_density"] = cells
+        else:  # a region's cells are too many for a web page: an image, its cell edges within a pixel
+            image = density.density_image(result.density, specs["heat_density"])
+            images.append(webmap.ImageLayer(specs["heat_density"], *image))
         if result.buildings is not None and len(result.buildings) <= MAX_MAP_BUILDINGS:
-            map_layers = {"buildings": result.buildings, **map_layers}
+            map_layers["buildings"] = result.buildings  # a region's buildings are too many for a web page
         webmap.write_map(
-            map_layers, tmp / "map.html", specs=specs, title=f"Heat demand: {result.source.name}", images=[image]
+            map_layers, tmp / "map.html", specs=specs, title=f"Heat demand: {result.source.name}", images=images
         )
         if result.profile_kw is not None:
             write_csv(
@@ -275,9 +309,92 @@ def write_demand_map(result: DemandMap, out_dir: str | Path) -> dict[str, Path]:
                 index=True,
             )
         if result.left_out is not None:
-            write_csv(result.left_out, tmp / "left_out_buildings.csv", float_format="%.1f")
-        write_json(summary, tmp / "summary.json")
+            write_csv(with_coordinates(result.left_out), tmp / "left_out_buildings.csv", float_format="%.10g")
+        if result.buildings is not None:
+            write_csv(with_coordinates(result.buildings), tmp / "buildings.csv", float_format="%.10g")
+        write_json(demand_summary(result), tmp / "summary.json")
 
-    written = write_atomically(Path(out_dir), names, write)
+    title = f"heatmap demand, buildings {result.source.name}"
+    written = write_atomically(Path(out_dir), names, write, title=title)
     logger.info("Wrote %s to %s", ", ".join(written), out_dir)
     return written
+
+
+_MAX_SHOWN_IDS = 2
+
+
+def format_demand_summary(summary: dict[str, Any], written: dict[str, Path] | None = None) -> str:
+    """Render the demand summary for the terminal: one screen, every figure with its unit.
+
+    Parameters
+    ----------
+    summary
+        :func:`demand_summary` (everything else is in ``summary.json``).
+    written
+        File name → path written, to name the output folder.
+
+    Returns
+    -------
+    str
+        The text, about 20 lines.
+    """
+    b = summary.get("buildings", {})
+    r = summary.get("raster", {})
+    a = summary.get("potential_areas", {})
+    lines = [f"Heat demand of {summary.get('buildings_file')}", ""]
+    heated, read = b.get("heated"), b.get("buildings_read")
+    line = f"  buildings        {heated:,d} heated" if isinstance(heated, int) else "  buildings        (on Dask)"
+    if isinstance(read, int):
+        line += f" of {read:,d} read"
+    lines.append(line)
+    left_out = {k: v for k, v in (b.get("left_out") or {}).items() if v}
+    if left_out:
+        reasons = b.get("left_out_reasons") or {}
+        examples = b.get("left_out_examples") or {}
+        where = "each in left_out_buildings.csv" if "space_heat_gwh" in b else "by reason; without --dask: a list"
+        lines.append(f"  left out         {sum(left_out.values()):,d} ({where}):")
+        for k, v in left_out.items():
+            ids = ", ".join(examples.get(k, [])[:_MAX_SHOWN_IDS])
+            lines.append(f"    {v:>6,d}  {reasons.get(k, k)}" + (f" (e.g. {ids})" if ids else ""))
+    lines.append(f"  annual demand    {summary.get('annual_demand_gwh', float('nan')):,.1f} GWh/a")
+    if "space_heat_gwh" in b:
+        lines.append(
+            f"    space heat {b['space_heat_gwh']:,.1f} GWh/a, hot water {b['dhw_gwh']:,.1f} GWh/a; "
+            f"peak {b['peak_load_mw_undiversified']:,.1f} MW (undiversified)"
+        )
+    shares = b.get("defaulted_share") or {}
+    if shares:
+        lines.append(
+            "  defaulted        " + ", ".join(f"{k} {100 * v:.0f} %" for k, v in shares.items()) + " of the buildings"
+        )
+    if r:
+        lines.append(
+            f"  heat density     {r.get('rows')} × {r.get('cols')} cells of {r.get('cell_size_m', 0):g} m "
+            f"({r.get('crs')}), {r.get('cells_with_demand', 0):,d} with demand, densest "
+            f"{r.get('max_density_mwh_per_ha', float('nan')):,.0f} MWh/ha/a"
+        )
+    lines.append(
+        f"  potential areas  {a.get('count', 0):,d}: {a.get('annual_demand_gwh', 0):,.1f} GWh/a on "
+        f"{a.get('area_ha', 0):,.0f} ha, distribution grid {a.get('distribution_capex_eur', 0) / 1e6:,.1f} M€"
+    )
+    profile = summary.get("profile")
+    if profile:
+        lines.append(
+            f"  hourly profile   {profile['hours']:,d} h, peak {profile['peak_kw'] / 1000:,.1f} MW at "
+            f"{profile['peak_time'][:16]}, {profile['sum_gwh']:,.1f} GWh"
+        )
+    far = [
+        f"{p['demand_type']} {p['ratio_mean_heat_mwh_per_building']:.1f}×"
+        for p in summary.get("plausibility") or []
+        if isinstance(p.get("ratio_mean_heat_mwh_per_building"), int | float)
+        and not 1 / 1.5 <= p["ratio_mean_heat_mwh_per_building"] <= 1.5
+    ]
+    if far:
+        lines.append("  note: mean demand per building beyond 1.5× the published figure: " + ", ".join(far))
+    lines.append(f"  settings from    {summary.get('demand_settings_from')}")
+    if str(summary.get("demand_settings_from", "")).startswith("the documented defaults"):
+        lines.append("    (give the plan's scenario as --scenario for the demand 'heatmap plan' gives)")
+    if written:
+        folder = next(iter(written.values())).parent
+        lines += ["", f"Written to {folder}: {', '.join(written)} (README.txt lists every file)"]
+    return "\n".join(lines)

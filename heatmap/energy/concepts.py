@@ -1058,8 +1058,10 @@ def plot_overview(comparison: pd.DataFrame, path: Path) -> None:
 
 
 def output_names(study: ConceptStudy) -> tuple[str, ...]:
-    """Every file ``write_concepts`` writes."""
-    names = ["comparison.csv", "units.csv", "impact.csv", "calibration.csv", "summary.json", "overview.png"]
+    """Every file ``write_concepts`` writes (the GeoJSON of the network's layers aside: README.txt lists them)."""
+    from heatmap.io.exports import README
+
+    names = ["comparison.csv", "units.csv", "impact.csv", "calibration.csv", "summary.json", "overview.png", README]
     for r in study.results:
         slug = _slug(r.name)
         names += [f"dispatch_{slug}.csv", f"dispatch_{slug}.png", f"duration_{slug}.png"]
@@ -1132,7 +1134,11 @@ def write_concepts(study: ConceptStudy, out_dir: Path) -> dict[str, Path]:
     from heatmap.io.output_folder import write_atomically
 
     written = write_atomically(
-        out_dir, output_names(study), lambda tmp: write_concept_files(study, tmp), inputs=concepts_inputs(study)
+        out_dir,
+        output_names(study),
+        lambda tmp: write_concept_files(study, tmp),
+        inputs=concepts_inputs(study),
+        title=f"heatmap concepts, scenario {study.scenario.name}",
     )
     logger.info("Wrote %d files to %s", len(written), out_dir)
     return written

@@ -167,7 +167,11 @@ def write_matches(
     from heatmap.io.output_folder import write_atomically
 
     written = write_atomically(
-        out_dir, output_names(run), lambda tmp: write_match_files(run, tmp, tiles=tiles), inputs=inputs
+        out_dir,
+        output_names(run),
+        lambda tmp: write_match_files(run, tmp, tiles=tiles),
+        inputs=inputs,
+        title=f"heatmap matches, scenario {run.scenario.name}",
     )
     logger.info("Wrote %d files to %s", len(written), out_dir)
     return written

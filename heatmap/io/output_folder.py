@@ -40,6 +40,7 @@ from typing import Any
 
 from heatmap import __version__
 from heatmap._errors import OutputError
+from heatmap.io.exports import finish_folder
 from heatmap.io.paths import resolved
 
 logger = logging.getLogger(__name__)
@@ -265,6 +266,7 @@ def write_atomically(
     write: Callable[[Path], None],
     *,
     inputs: Iterable[Path | str] = (),
+    title: str = "",
 ) -> dict[str, Path]:
     """Have ``write`` fill a temporary folder beside ``out_dir``, then swap it in as ``out_dir`` whole.
 
@@ -281,6 +283,11 @@ def write_atomically(
         Called with the temporary folder; it may also write other files (they are listed in the marker).
     inputs
         The run's input files, none of which may lie in ``out_dir``.
+    title
+        What wrote the folder, the first line of its ``README.txt`` (e.g. ``heatmap plan <scenario>``).
+
+    Every folder gets, after ``write`` and before the swap, the GeoJSON of each GeoPackage layer and a
+    ``README.txt`` listing its files (:func:`heatmap.io.exports.finish_folder`).
 
     Returns
     -------
@@ -312,6 +319,7 @@ def write_atomically(
     try:
         try:
             write(tmp)
+            finish_folder(tmp, title=title, marker=MARKER)
             missing = [name for name in names if not (tmp / name).is_file()]
             if missing:
                 raise RuntimeError(f"internal error: the run did not write {', '.join(missing)}")

@@ -39,6 +39,8 @@ logger = logging.getLogger(__name__)
 GPKG_LAYERS = ("sources", "consumers", "pipes", "junctions", "streets", "left_out")
 """Layers of ``plan.gpkg``, in this order."""
 OUTPUT_FILES = ("plan.gpkg", "map.html", "report.html", "summary.json")
+TABLE_FILES = ("consumers.csv", "pipe_quantities.csv")
+"""Tables for spreadsheets written besides :data:`OUTPUT_FILES` (:mod:`heatmap.io.exports`)."""
 OPERATION_FILES = ("trade.csv", "operating_hours.csv", "operating_consumers.csv", "operating_sources.csv")
 """Written besides :data:`OUTPUT_FILES` by a plan with a year of operation (scenario section ``operation``)."""
 OPERATION_LAYER = "pipes_by_hour"
@@ -1117,7 +1119,7 @@ def assumptions_text(summary: Mapping) -> str:
 
 def plan_file_names(plan: PlanLike) -> tuple[str, ...]:
     """Return the files :func:`write_plan_files` writes for a plan."""
-    return OUTPUT_FILES + (OPERATION_FILES if getattr(plan, "operation", None) is not None else ())
+    return OUTPUT_FILES + TABLE_FILES + (OPERATION_FILES if getattr(plan, "operation", None) is not None else ())
 
 
 def write_plan_files(
@@ -1166,6 +1168,7 @@ def write_plan_files(
     write_plan_map(layers, folder / "map.html", summary, title=plan.scenario.name, tiles=tiles, banner=banner)
     report.write_plan_report(summary, layers, folder / "report.html")
     write_json(summary, folder / "summary.json")
+    write_plan_tables(plan, folder)
     if year is not None:
         for name, table in operation_tables(year).items():
             write_csv(table, folder / name, float_format="%.4f" if name == "trade.csv" else "%.6g")
@@ -1214,6 +1217,14 @@ def write_plan_map(
     return webmap.write_map(drawn, path, specs=specs, title=title, tiles=tiles, banner=banner, panel=panel)
 
 
+def write_plan_tables(plan: PlanLike, folder: Path) -> None:
+    """Write the plan's tables for spreadsheets (:data:`TABLE_FILES`): the consumers and the pipe quantities."""
+    from heatmap.io.exports import consumers_table, pipe_quantities
+
+    write_csv(consumers_table(plan.consumers), folder / "consumers.csv", float_format="%.10g")
+    write_csv(pipe_quantities(plan.pipes), folder / "pipe_quantities.csv", float_format="%.2f")
+
+
 def write_plan(
     plan: PlanLike,
     out_dir: Path,
@@ -1252,7 +1263,8 @@ def write_plan(
     def write(tmp: Path) -> None:
         write_plan_files(plan, tmp, partial=partial, tiles=tiles)
 
-    written = write_atomically(out_dir, plan_file_names(plan), write, inputs=inputs)
+    title = f"heatmap plan, scenario {plan.scenario.name}" + (" (partial plan: checks failed)" if partial else "")
+    written = write_atomically(out_dir, plan_file_names(plan), write, inputs=inputs, title=title)
     logger.info("Wrote %s to %s%s", ", ".join(written), out_dir, " (partial plan)" if partial else "")
     return written
 

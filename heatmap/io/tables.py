@@ -103,8 +103,35 @@ def csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
     return safe
 
 
+_CONTAINERS = (list, tuple, set, frozenset, dict, np.ndarray)
+
+
+def check_tidy(frame: pd.DataFrame, what: str) -> None:
+    """Raise unless every cell of ``frame`` holds one value (no list, tuple, set, dict or array).
+
+    A container would be written as its Python text (``['a', 'b']``), which no spreadsheet or GIS reads as
+    values: a table written for them gives each value its own cell (or row).
+
+    Raises
+    ------
+    ValueError
+        Naming the table, the column and an example cell (an internal error: the table is built wrong).
+    """
+    for name, column in frame.items():
+        if _is_text(column) and not isinstance(column.dtype, pd.CategoricalDtype):
+            found = column.map(lambda v: isinstance(v, _CONTAINERS)).to_numpy(dtype=bool)
+            if found.any():
+                example = column.to_numpy()[found][0]
+                raise ValueError(
+                    f"internal error: column {name!r} of {what} holds {int(found.sum())} cells of several values "
+                    f"(e.g. {example!r}); give each value its own cell"
+                )
+
+
 def write_csv(frame: pd.DataFrame, path: Path, *, float_format: str, index: bool = False) -> None:
     """Write ``frame`` to the CSV file ``path``, its text cells escaped against formula injection (:func:`csv_safe`).
+
+    Every cell must hold one value (:func:`check_tidy`).
 
     Parameters
     ----------
@@ -117,6 +144,7 @@ def write_csv(frame: pd.DataFrame, path: Path, *, float_format: str, index: bool
     index
         Whether to write the index as the first column.
     """
+    check_tidy(frame, path.name)
     csv_safe(frame).to_csv(path, index=index, float_format=float_format)
 
 

@@ -1,0 +1,135 @@
+"""Exports for officials and GIS staff: tables with coordinates, pipe quantities, GeoJSON, README.txt."""
+
+import json
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from conftest import run_cli
+from export_checks import (
+    assert_geojson_matches_gpkg,
+    assert_no_formula_cells,
+    assert_readme_lists_exactly_the_files,
+    readme_entries,
+)
+
+from heatmap import settings
+from heatmap.io.exports import README, consumers_table, pipe_quantities, write_readme
+from heatmap.io.tables import check_tidy, write_csv
+
+KIP = settings.data_dir / "scenarios" / "kip.yaml"
+MATCHING = Path(__file__).parent / "data" / "matching_scenario.yaml"
+
+
+@pytest.fixture(scope="module")
+def concepts_out(tmp_path_factory):
+    out = tmp_path_factory.mktemp("concepts") / "out"
+    proc = run_cli("concepts", KIP, "--out", out, "-q")
+    assert proc.returncode == 0, proc.output
+    return out
+
+
+@pytest.fixture(scope="module")
+def matches_out(tmp_path_factory):
+    out = tmp_path_factory.mktemp("matches") / "out"
+    proc = run_cli("matches", MATCHING, "--out", out, "-q")
+    assert proc.returncode == 0, proc.output
+    return out
+
+
+def test_consumers_csv_has_one_row_per_consumer_with_its_place(bundled_outputs):
+    consumers = gpd.read_file(bundled_outputs / "plan.gpkg", layer="consumers")
+    table = pd.read_csv(bundled_outputs / "consumers.csv", dtype={"consumer_id": str})
+    assert table.consumer_id.tolist() == consumers.consumer_id.tolist()
+    assert {"lon_deg", "lat_deg", "wkt", "annual_demand_mwh", "connected"} <= set(table.columns)
+    assert "geometry" not in table.columns
+    geometry = gpd.GeoSeries.from_wkt(table.wkt, crs=4326).to_crs(consumers.crs)
+    # the WKT is the consumer's geometry (coordinates rounded to 1e-7°, about 1 cm)
+    assert (shapely.hausdorff_distance(geometry.to_numpy(), consumers.geometry.to_numpy()) < 0.05).all()
+    points = gpd.GeoSeries(gpd.points_from_xy(table.lon_deg, table.lat_deg), crs=4326).to_crs(consumers.crs)
+    assert (points.distance(consumers.geometry, align=False) < 0.05).all()  # a point inside each consumer
+    np.testing.assert_allclose(table.annual_demand_mwh, consumers.annual_demand_mwh, rtol=1e-9)
+
+
+def test_pipe_quantities_add_up_to_the_summary(bundled_outputs, bundled_plan):
+    summary = json.loads((bundled_outputs / "summary.json").read_text())
+    q = pd.read_csv(bundled_outputs / "pipe_quantities.csv")
+    assert list(q.columns[:2]) == ["dn", "kind"] and not q.duplicated(["dn", "kind"]).any()
+    by_dn = q.groupby("dn").route_length_m.sum()
+    assert {f"DN{k}" for k in by_dn.index} == set(summary["route_length_by_dn_m"])
+    for dn, length in by_dn.items():
+        assert length == pytest.approx(summary["route_length_by_dn_m"][f"DN{dn}"], abs=0.1)
+    assert q.route_length_m.sum() == pytest.approx(summary["figures"]["route_length_m"], abs=0.05)
+    np.testing.assert_allclose(q.pipe_length_m, 2 * q.route_length_m, atol=0.011)  # supply and return
+    pipes = bundled_plan.pipes
+    assert q.n_pipes.sum() == len(pipes)
+    assert q.cost_eur.sum() == pytest.approx(pipes.cost_eur.sum(), abs=0.01 * len(q))
+
+
+def test_pipe_quantities_group_by_status_where_pipes_have_one(bundled_plan):
+    pipes = bundled_plan.pipes.assign(status=np.where(bundled_plan.pipes.dn >= 100, "new", "existing"))
+    q = pipe_quantities(pipes)
+    assert list(q.columns[:3]) == ["dn", "kind", "status"]
+    assert q.route_length_m.sum() == pytest.approx(pipes[pipes.circuit == "supply"].length_m.sum())
+    assert set(q[q.dn >= 100].status) == {"new"}
+
+
+def test_plan_folder_geojson_readme_and_safe_cells(bundled_outputs):
+    assert assert_geojson_matches_gpkg(bundled_outputs) == 6
+    assert_readme_lists_exactly_the_files(bundled_outputs)
+    text = (bundled_outputs / README).read_text(encoding="utf-8")
+    consumers = len(gpd.read_file(bundled_outputs / "plan.gpkg", layer="consumers"))
+    assert f"layer consumers ({consumers:,d} features)" in text
+    assert f"consumers.csv ({consumers:,d} rows)" in text
+    assert assert_no_formula_cells(bundled_outputs) > 1000
+
+
+def test_concepts_folder_with_its_network(concepts_out):
+    assert (concepts_out / "network" / "consumers.csv").is_file()
+    assert (concepts_out / "network" / "pipe_quantities.csv").is_file()
+    assert assert_geojson_matches_gpkg(concepts_out) >= 5
+    assert_readme_lists_exactly_the_files(concepts_out)
+    assert assert_no_formula_cells(concepts_out) > 1000
+
+
+def test_matches_folder(matches_out):
+    assert assert_geojson_matches_gpkg(matches_out) >= 1
+    assert_readme_lists_exactly_the_files(matches_out)
+    assert assert_no_formula_cells(matches_out) > 10
+
+
+def test_consumer_names_that_look_like_formulas_are_escaped(tmp_path):
+    frame = gpd.GeoDataFrame(
+        {"consumer_id": ["=1+2", "@SUM(A1)", "-12.5", "+x"], "annual_demand_mwh": [-1.0, 2.0, 3.0, 4.0]},
+        geometry=gpd.points_from_xy([385000, 385100, 385200, 385300], [6672000] * 4),
+        crs=3067,
+    )
+    write_csv(consumers_table(frame), tmp_path / "c.csv", float_format="%.3f")
+    back = pd.read_csv(tmp_path / "c.csv", dtype=str)
+    assert back.consumer_id.tolist() == ["'=1+2", "'@SUM(A1)", "-12.5", "'+x"]
+    assert back.annual_demand_mwh.tolist()[0] == "-1.000"  # numbers stay numbers
+    assert back.lat_deg.astype(float).between(60, 60.3).all()
+
+
+def test_a_table_with_several_values_in_a_cell_is_refused(tmp_path):
+    frame = pd.DataFrame({"id": ["a", "b"], "ids": [["x", "y"], []]})
+    with pytest.raises(ValueError, match="column 'ids' of t.csv holds 2 cells of several values"):
+        write_csv(frame, tmp_path / "t.csv", float_format="%.3f")
+    assert not (tmp_path / "t.csv").exists()
+    check_tidy(pd.DataFrame({"id": ["a"], "n": [1]}), "t.csv")  # one value a cell: accepted
+
+
+def test_readme_lists_each_file_and_layer(tmp_path):
+    gpd.GeoDataFrame({"consumer_id": ["a", "b"]}, geometry=gpd.points_from_xy([0, 1], [0, 1]), crs=3067).to_file(
+        tmp_path / "plan.gpkg", layer="consumers"
+    )
+    (tmp_path / "summary.json").write_text("{}")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "x.png").write_bytes(b"")
+    write_readme(tmp_path, title="test")
+    assert set(readme_entries(tmp_path)) == {"README.txt", "plan.gpkg", "summary.json", "sub/x.png"}
+    text = (tmp_path / README).read_text()
+    assert "layer consumers (2 features): Heat consumers (annual demand)" in text
