@@ -17,6 +17,7 @@ import base64
 import io
 import logging
 import math
+import textwrap
 from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -85,7 +86,8 @@ def network_png(layers: dict[str, gpd.GeoDataFrame], specs: dict[str, LayerSpec]
     ax.scatter(sp.x, sp.y, s=70, marker="*", color="#e31a1c", edgecolors="white", lw=0.5, zorder=4)
     names = src["name"] if "name" in src else src["source_id"]
     for x, y, name in zip(sp.x, sp.y, names.fillna(src.source_id).astype(str), strict=True):
-        ax.annotate(name[:40], (x, y), xytext=(4, 4), textcoords="offset points", fontsize=7, color="#99000d")
+        label = "\n".join(textwrap.wrap(name, 30)[:3])
+        ax.annotate(label, (x, y), xytext=(4, 4), textcoords="offset points", fontsize=6.5, color="#99000d")
     handles.append(Line2D([], [], ls="", marker="*", ms=8, color="#e31a1c", label="heat source"))
     ax.legend(handles=handles, fontsize=6.5, loc="best", framealpha=0.85)
     ax.set_aspect("equal")
