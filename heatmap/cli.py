@@ -367,6 +367,81 @@ def matches(scenario: Path, out_dir: Path, verbose: int, quiet: bool) -> None:
 
 
 @main.command()
+@click.argument("items", metavar="SCENARIO_OR_FOLDER...", nargs=-1, required=True, type=click.Path(path_type=Path))
+@out_option
+@verbosity
+@quiet
+def compare(items: tuple[Path, ...], out_dir: Path, verbose: int, quiet: bool) -> None:
+    """Compare plans side by side: each ITEM a scenario file (planned here) or a finished plan's output folder.
+
+    Writes to --out a table (comparison.csv), a chart (comparison.png), one map with each plan's route as a layer
+    (map.html) and a report (report.html); each scenario planned here is written whole into --out/<its name>/.
+    """
+    _configure_logging(verbose, quiet)
+    import re
+
+    from heatmap._errors import ScenarioError
+    from heatmap.io import compare as comparing
+    from heatmap.io.output_folder import check_output_folder, input_paths
+    from heatmap.scenario import check_input_files
+    from heatmap.study import plan_scenario_from_file
+
+    with _answer_errors():  # every item is checked (a finished plan read) before any is planned
+        if len(items) < 2:
+            raise ScenarioError("give at least two scenario files or finished plan folders to compare")
+        scenarios, finished, inputs = {}, {}, []
+        for item in items:
+            if Path(item).is_dir():  # a finished plan: read now, and it may not lie in --out
+                finished[item] = comparing.read_finished(item)
+                inputs += [Path(item) / "summary.json", Path(item) / "plan.gpkg"]
+                continue
+            scn = plan_scenario_from_file(item)
+            check_input_files(scn)
+            scenarios[item] = scn
+            inputs += [item, *input_paths(scn)]
+        check_output_folder(out_dir, inputs=inputs)
+    from tqdm import tqdm
+
+    from heatmap.io.output_folder import write_atomically
+    from heatmap.io.outputs import plan_file_names, write_plan_files
+    from heatmap.plan import plan_from_scenario
+
+    with _answer_errors():
+        order: list[comparing.FinishedPlan | str] = []  # a plan read, or the folder name of one planned here
+        planned = {}
+        taken: set[str] = set()
+        for item in tqdm(items, desc="planning", unit="plan", disable=quiet or None, file=sys.stderr):
+            if item in finished:
+                order.append(finished[item])
+                continue
+            result = plan_from_scenario(scenarios[item])
+            slug = re.sub(r"[^a-z0-9]+", "_", str(result.scenario.name).lower()).strip("_")[:60] or "plan"
+            while slug in taken:
+                slug += "_2"
+            taken.add(slug)
+            planned[slug] = result
+            order.append(slug)
+        names = list(comparing.FILES)
+        for slug, result in planned.items():
+            names += [f"{slug}/{n}" for n in plan_file_names(result)]
+
+        def write(tmp: Path) -> None:
+            for slug, result in planned.items():
+                (tmp / slug).mkdir()
+                write_plan_files(result, tmp / slug, partial=not result.ok)
+            plans = [comparing.read_finished(tmp / p) if isinstance(p, str) else p for p in order]
+            comparing.write_comparison_files(plans, tmp, title="Plans compared: " + ", ".join(p.name for p in plans))
+
+        written = write_atomically(out_dir, tuple(names), write, inputs=inputs, title="heatmap compare")
+    if not quiet:
+        import pandas as pd
+
+        table = pd.read_csv(written["comparison.csv"]).set_index("scenario")
+        click.echo(table.T.to_string(float_format=lambda v: f"{v:,.2f}"))
+        click.echo(f"\nWritten: {len(written)} files in {out_dir} (README.txt there lists them)")
+
+
+@main.command()
 @click.argument("study_file", metavar="STUDY", type=click.Path(path_type=Path))
 @out_option
 @verbosity
