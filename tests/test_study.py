@@ -343,6 +343,11 @@ def test_heatmap_study_writes_every_part_in_one_folder(tmp_path):
     assert {"matches", "network", "summary.json"} <= set(marker["files"])
     assert (out / "matches" / "matches.gpkg").is_file() and (out / "network" / "plan.gpkg").is_file()
     assert "One hour, one answer" in result.output and "Matches" in result.output
+    # the network's report draws its year: the load-duration curve beside the network drawing
+    report = (out / "network" / "report.html").read_text(encoding="utf-8")
+    assert report.count('src="data:image/png;base64,') == 2 and "Load-duration curve" in report
+    for key, mwh in network["operation"]["totals_mwh_per_a"].items():
+        assert f"{mwh:,.0f}</td>" in report, key
 
 
 def test_heatmap_study_refuses_a_scenario_that_is_no_study(tmp_path):

@@ -1166,7 +1166,7 @@ def write_plan_files(
     gpkg = folder / "plan.gpkg"
     qgis_style.write_layer_styles(gpkg, write_gpkg(gpkg_layers, gpkg, metadata=metadata, note=note, abstract=abstract))
     write_plan_map(layers, folder / "map.html", summary, title=plan.scenario.name, tiles=tiles, banner=banner)
-    report.write_plan_report(summary, layers, folder / "report.html")
+    report.write_plan_report(summary, layers, folder / "report.html", hourly=getattr(year, "hourly", None))
     write_json(summary, folder / "summary.json")
     write_plan_tables(plan, folder)
     if year is not None:

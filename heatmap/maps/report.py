@@ -84,8 +84,7 @@ def network_png(layers: dict[str, gpd.GeoDataFrame], specs: dict[str, LayerSpec]
     src = layers["sources"]
     sp = src.geometry.representative_point()
     ax.scatter(sp.x, sp.y, s=70, marker="*", color="#e31a1c", edgecolors="white", lw=0.5, zorder=4)
-    names = src["name"] if "name" in src else src["source_id"]
-    for x, y, name in zip(sp.x, sp.y, names.fillna(src.source_id).astype(str), strict=True):
+    for x, y, name in zip(sp.x, sp.y, _source_names(src).values(), strict=True):
         label = "\n".join(textwrap.wrap(name, 30)[:3])
         ax.annotate(label, (x, y), xytext=(4, 4), textcoords="offset points", fontsize=6.5, color="#99000d")
     handles.append(Line2D([], [], ls="", marker="*", ms=8, color="#e31a1c", label="heat source"))
@@ -101,7 +100,41 @@ def network_png(layers: dict[str, gpd.GeoDataFrame], specs: dict[str, LayerSpec]
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def plan_report_html(summary: dict[str, Any], layers: dict[str, gpd.GeoDataFrame]) -> str:
+def duration_png(hourly: Any, names: dict[str, str]) -> str:
+    """Draw the year's load-duration curve and who covers it as a PNG data URI.
+
+    The network's draw over all its hours, sorted from the highest, with each source's heat fed in and the
+    prosumers' sales stacked under it in the same order (``hourly``: :class:`heatmap.energy.trade.Year`).
+    """
+    from matplotlib.figure import Figure
+
+    draw = hourly.draw_by_tree.sum(axis=1).to_numpy() / 1000
+    order = np.argsort(-draw, kind="stable")
+    parts = hourly.source_kw.copy()
+    if hourly.sale_kw.shape[1]:
+        parts["prosumers' sales"] = hourly.sale_kw.sum(axis=1).to_numpy()
+    parts = parts.loc[:, parts.max() > 1e-6] / 1000
+    hours = np.arange(1, len(draw) + 1)
+    fig = Figure(figsize=(6.7, 3.2), layout="constrained")
+    ax = fig.add_subplot()
+    ax.stackplot(
+        hours,
+        [parts[c].to_numpy()[order] for c in parts.columns],
+        labels=[textwrap.shorten(names.get(str(c), str(c)), 45) for c in parts.columns],
+        alpha=0.85,
+    )
+    ax.plot(hours, draw[order], color="black", lw=1.2, label="the network's draw")
+    ax.set_xlim(1, len(draw))
+    ax.set_xlabel("Hours of the year, sorted from the highest draw")
+    ax.set_ylabel("Heat (MW)")
+    ax.legend(fontsize=6.5, loc="upper right")
+    ax.grid(alpha=0.3)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def plan_report_html(summary: dict[str, Any], layers: dict[str, gpd.GeoDataFrame], hourly: Any = None) -> str:
     """Render the plan's report (see the module docstring).
 
     Parameters
@@ -110,6 +143,9 @@ def plan_report_html(summary: dict[str, Any], layers: dict[str, gpd.GeoDataFrame
         The plan's summary (:func:`heatmap.io.outputs.plan_summary`).
     layers
         The plan's layers: ``pipes``, ``consumers``, ``sources``.
+    hourly
+        The year of operation hour by hour (:class:`heatmap.energy.trade.Year`), where the plan has one: its
+        load-duration curve is drawn.
 
     Returns
     -------
@@ -144,6 +180,7 @@ def plan_report_html(summary: dict[str, Any], layers: dict[str, gpd.GeoDataFrame
         s=summary,
         f=summary.get("figures") or {},
         drawing=network_png(layers, load_layer_specs()),
+        duration=None if hourly is None else duration_png(hourly, _source_names(layers["sources"])),
         by_dn=by_dn.to_dict(orient="records"),
         by_kind=by_kind.to_dict(orient="records"),
         excluded=excluded,
@@ -155,6 +192,14 @@ def plan_report_html(summary: dict[str, Any], layers: dict[str, gpd.GeoDataFrame
     return html
 
 
-def write_plan_report(summary: dict[str, Any], layers: dict[str, gpd.GeoDataFrame], path: Path) -> None:
+def _source_names(sources: gpd.GeoDataFrame) -> dict[str, str]:
+    """Each source's name by id (its id where it has none)."""
+    names = sources["name"] if "name" in sources else sources.source_id
+    return dict(zip(sources.source_id.astype(str), names.fillna(sources.source_id).astype(str), strict=True))
+
+
+def write_plan_report(
+    summary: dict[str, Any], layers: dict[str, gpd.GeoDataFrame], path: Path, *, hourly: Any = None
+) -> None:
     """Write :func:`plan_report_html` to ``path`` (inside the caller's atomic output folder)."""
-    Path(path).write_text(plan_report_html(summary, layers), encoding="utf-8")
+    Path(path).write_text(plan_report_html(summary, layers, hourly), encoding="utf-8")
