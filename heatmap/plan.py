@@ -490,7 +490,7 @@ def plan_from_scenario(
             violations = pd.concat([v for v in parts if len(v)] or parts[:1], ignore_index=True)
 
     with timer.stage("economics"):
-        edges = _priced(edges, catalogue)
+        edges = _priced(edges, catalogue.cost_eur_per_m)
         money, sellers = None, {}
         if year is not None and scn.operation is not None:
             op = scn.operation
@@ -746,14 +746,14 @@ def _network_round(
     return _Round(routed, site_year, case, designed)
 
 
-def _priced(edges: pd.DataFrame, catalogue: pd.DataFrame) -> pd.DataFrame:
+def _priced(edges: pd.DataFrame, price_eur_per_m: pd.Series) -> pd.DataFrame:
     """Price the route's edges and say which pipes are new, existing (reused as they are) or upgraded.
 
     A new or upgraded pipe costs the catalogue's price per metre of street trench of its DN × the edge's length and
     surface factor (an upgrade lays the larger DN in the reopened trench); an existing pipe that carries its load as
-    it is costs nothing.
+    it is costs nothing. ``price_eur_per_m``: each DN's price per metre of street trench (the catalogue's).
     """
-    per_m = catalogue.cost_eur_per_m.reindex(edges.dn).to_numpy()
+    per_m = price_eur_per_m.reindex(edges.dn).to_numpy()
     existing = edges.existing_dn.notna().to_numpy()
     as_is = existing & (edges.dn.to_numpy() == edges.existing_dn.to_numpy())
     return edges.assign(
@@ -925,12 +925,10 @@ def _with_feedback(net_round: Callable[..., _Round], d: Design, dns: pd.DataFram
 def _as_built(edges: pd.DataFrame, dns: pd.DataFrame) -> pd.Series:
     """Return each built edge's cost as built, by edge id: its DN's capex in its trench and capitalised losses.
 
-    An existing pipe kept as it is costs its losses only.
+    An existing pipe kept as it is costs its losses only (:func:`_priced`).
     """
-    row = dns.reindex(edges.dn.to_numpy())
-    as_is = (edges.dn == edges.existing_dn).to_numpy()
-    capex = row.capex_eur_per_m.to_numpy() * edges.length_m.to_numpy() * edges.cost_factor.to_numpy()
-    cost = np.where(as_is, 0.0, capex) + row.loss_eur_per_m.to_numpy() * edges.length_m.to_numpy()
+    losses = dns.loss_eur_per_m.reindex(edges.dn).to_numpy() * edges.length_m.to_numpy()
+    cost = _priced(edges, dns.capex_eur_per_m).cost_eur.to_numpy() + losses
     return pd.Series(cost, index=edges.edge_id.to_numpy())
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import shapely
 
 from heatmap.maps.layers import LayerSpec, load_layer_specs
 
@@ -64,7 +65,8 @@ def network_png(layers: dict[str, gpd.GeoDataFrame], specs: dict[str, LayerSpec]
     spec = specs["pipes"]
     colours = spec.colors_for(supply[spec.color.field] if spec.color.field else None)
     widths = np.where(supply["kind"].to_numpy() == "service", 0.5, 1.4) if "kind" in supply else 1.4
-    lines = [np.asarray(g.coords)[:, :2] for g in supply.geometry]
+    xy, line_of = shapely.get_coordinates(supply.geometry.values, return_index=True)
+    lines = np.split(xy, np.flatnonzero(np.diff(line_of)) + 1)  # one array of vertices per pipe
     ax.add_collection(LineCollection(lines, colors=list(colours), linewidths=widths, capstyle="round"))
     ax.autoscale_view()
     handles = [Line2D([], [], color=c, lw=2, label=label) for c, label in spec.legend]

@@ -59,18 +59,45 @@ def optimal_design(
     design.Design
         With ``bound_eur`` the proven lower bound and ``status`` ``optimal`` or ``time limit``.
     """
+    import highspy
+
     ix = design.index_problem(problem)
     t1 = time.perf_counter()
-    result = _milp(
-        ix,
-        time_limit_s=time_limit_s,
-        mip_rel_gap=mip_rel_gap,
-        start=start,
-        threads=threads,
-    )
+    model = _model(ix)
+    h = _highs(model, time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap, threads=threads)
+    integrality = np.zeros(model.lp.num_col_, dtype=np.int32)
+    integrality[model.col_y.ravel()] = 1
+    integrality[model.col_x] = 1
+    h.changeColsIntegrality(len(integrality), np.arange(len(integrality), dtype=np.int32), integrality.astype(np.uint8))
+    if start is not None:
+        sol = highspy.HighsSolution()
+        sol.col_value = _start_vector(ix, start, model)
+        sol.value_valid = True
+        h.setSolution(sol)
+    h.run()
+    status = h.modelStatusToString(h.getModelStatus())
+    info = h.getInfo()
+    if info.primal_solution_status < 2:
+        raise RoutingError(
+            f"the network-design MILP found no network within its time limit (HiGHS: {status}); raise "
+            "'design.time_limit_s' or use 'design.method: heuristic'"
+        )
+    x = np.asarray(h.getSolution().col_value)
+    built = x[model.col_y].sum(axis=1) > 0.5
+    parent = np.full(ix.n, -1, dtype=np.int64)
+    parent_edge = np.full(ix.n, -1, dtype=np.int64)
+    parent[model.head[built]] = model.tail[built]
+    parent_edge[model.head[built]] = model.arc_edge[built]
+    connected = np.zeros(len(ix.con_id), dtype=bool)
+    connected[model.required] = True
+    connected[model.optional] = x[model.col_x] > 0.5
+    tree = design.drop_idle(ix, design.Forest(parent, parent_edge, connected))
+    label = "optimal" if status == "Optimal" else ("time limit" if "time" in status.lower() else status)
+    result = design.to_design(ix, tree, method="optimal", status=label)
     result.time_s = {**(start.time_s if start is not None else {}), "milp": time.perf_counter() - t1}
-    if start is not None and np.isfinite(start.bound_eur):  # a bound computed before (the LP relaxation) holds too
-        result.bound_eur = max(result.bound_eur, start.bound_eur)
+    # a bound computed before (the heuristic's LP relaxation) holds too
+    earlier = start.bound_eur if start is not None and np.isfinite(start.bound_eur) else -np.inf
+    result.bound_eur = max(float(info.mip_dual_bound), earlier)
     logger.info("Optimal design (HiGHS, %s): %s", result.status, result.describe())
     return result
 
@@ -305,53 +332,6 @@ def lp_bound(ix: design.ProblemIndex, *, time_limit_s: float, solver: str = "cho
         logger.warning("The design's bound (LP relaxation) is not known: HiGHS stopped with %r", status)
         return float("nan")
     return float(h.getInfo().objective_function_value)
-
-
-def _milp(
-    ix: design.ProblemIndex,
-    *,
-    time_limit_s: float = 60.0,
-    mip_rel_gap: float = 1e-4,
-    start: design.Design | None = None,
-    threads: int = 1,
-) -> design.Design:
-    """Solve the MILP with HiGHS from a warm start."""
-    import highspy
-
-    model = _model(ix)
-    h = _highs(model, time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap, threads=threads)
-    integrality = np.zeros(model.lp.num_col_, dtype=np.int32)
-    integrality[model.col_y.ravel()] = 1
-    integrality[model.col_x] = 1
-    h.changeColsIntegrality(len(integrality), np.arange(len(integrality), dtype=np.int32), integrality.astype(np.uint8))
-    if start is not None:
-        sol = highspy.HighsSolution()
-        sol.col_value = _start_vector(ix, start, model)
-        sol.value_valid = True
-        h.setSolution(sol)
-    h.run()
-    status = h.modelStatusToString(h.getModelStatus())
-    info = h.getInfo()
-    if info.primal_solution_status < 2:
-        raise RoutingError(
-            f"the network-design MILP found no network within its time limit (HiGHS: {status}); raise "
-            "'design.time_limit_s' or use 'design.method: heuristic'"
-        )
-    x = np.asarray(h.getSolution().col_value)
-    m = model
-    built = x[m.col_y].sum(axis=1) > 0.5
-    parent = np.full(ix.n, -1, dtype=np.int64)
-    parent_edge = np.full(ix.n, -1, dtype=np.int64)
-    parent[m.head[built]] = m.tail[built]
-    parent_edge[m.head[built]] = m.arc_edge[built]
-    connected = np.zeros(len(ix.con_id), dtype=bool)
-    connected[m.required] = True
-    connected[m.optional] = x[m.col_x] > 0.5
-    tree = design.drop_idle(ix, design.Forest(parent, parent_edge, connected))
-    label = "optimal" if status == "Optimal" else ("time limit" if "time" in status.lower() else status)
-    result = design.to_design(ix, tree, method="optimal", status=label)
-    result.bound_eur = float(info.mip_dual_bound)
-    return result
 
 
 def _start_vector(ix: design.ProblemIndex, start: design.Design, model: _Model) -> np.ndarray:
