@@ -858,6 +858,7 @@ def _dn_costs(scn: Scenario, catalogue: pd.DataFrame, curve: SupplyCurve | None)
         roughness_m=net.roughness_mm / 1000,
         heat_value_eur_per_mwh=econ.heat_cost_eur_per_mwh,
         annuity=economics.annuity_factor(econ.discount_rate, econ.lifetime_a),
+        pumping=design.Pumping(econ.electricity_price_eur_per_mwh, econ.pump_efficiency, econ.pump_full_load_hours_h),
     )
 
 
@@ -927,7 +928,7 @@ def _as_built(edges: pd.DataFrame, dns: pd.DataFrame) -> pd.Series:
 
     An existing pipe kept as it is costs its losses only (:func:`_priced`).
     """
-    losses = dns.loss_eur_per_m.reindex(edges.dn).to_numpy() * edges.length_m.to_numpy()
+    losses = dns.running_eur_per_m.reindex(edges.dn).to_numpy() * edges.length_m.to_numpy()
     cost = _priced(edges, dns.capex_eur_per_m).cost_eur.to_numpy() + losses
     return pd.Series(cost, index=edges.edge_id.to_numpy())
 
@@ -976,14 +977,15 @@ def _design_problem(
     if d.cost == "linear":
         assert d.trench_eur_per_m is not None and d.pipe_eur_per_kw_m is not None  # the scenario checks this
         cost = design.CostCurve.linear(d.trench_eur_per_m, d.pipe_eur_per_kw_m)
-        dns = dns.assign(loss_eur_per_m=0.0)  # the linear cost counts no losses, of an existing pipe neither
+        dns = dns.assign(running_eur_per_m=0.0)  # the linear cost counts no losses, of an existing pipe neither
     else:
         t_supply = t.supply_c if curve is None else curve.max_c
         cost = design.catalogue_curve(
             dns,
             segments=d.cost_segments,
-            label=f"at {t_supply:g}/{t.return_c:g} °C, heat losses at {econ.heat_cost_eur_per_mwh:g} €/MWh over the "
-            f"lifetime",
+            label=f"at {t_supply:g}/{t.return_c:g} °C, heat losses at {econ.heat_cost_eur_per_mwh:g} €/MWh and pumping "
+            f"(at the DN's capacity, η {econ.pump_efficiency:g}, {econ.pump_full_load_hours_h:g} h a year) at "
+            f"{econ.electricity_price_eur_per_mwh:g} €/MWh over the lifetime",
         )
     e = cand.edges
     existing = dns.reindex(e.existing_dn.to_numpy())  # NaN rows where no pipe lies
@@ -995,7 +997,7 @@ def _design_problem(
             "length_m": e.length_m,
             "weight_m": e.length_m * e.cost_factor,
             "existing_kw": existing.capacity_kw.to_numpy(),
-            "existing_eur_per_m": existing.loss_eur_per_m.to_numpy(),
+            "existing_eur_per_m": existing.running_eur_per_m.to_numpy(),
             "cost_scale": 1.0 if cost_scale is None else e.edge_id.map(cost_scale).fillna(1.0).to_numpy(),
         }
     )

@@ -61,7 +61,7 @@ class CostCurve:
     capex_eur_per_m, capex_eur_per_kw_m : numpy.ndarray
         Intercept and slope of the capex per metre of street-equivalent trench (length × surface cost factor).
     loss_eur_per_m, loss_eur_per_kw_m : numpy.ndarray
-        Intercept and slope of the capitalised heat losses per metre of route.
+        Intercept and slope of the capitalised heat losses (and pumping, where priced) per metre of route.
     label : str
         What the curve is (for the summary).
     """
@@ -621,6 +621,7 @@ def dn_costs(
     roughness_m: float,
     heat_value_eur_per_mwh: float,
     annuity: float,
+    pumping: Pumping | None = None,
 ) -> pd.DataFrame:
     """Return what each DN of a pipe catalogue carries and costs.
 
@@ -628,6 +629,10 @@ def dn_costs(
     (:func:`heatmap.network.sizing.dn_capacity_kw`). Its losses per metre of route are those of the supply and the
     return pipe, ``U' · ((t_supply − t_ground) + (t_return − t_ground))``, all year (8760 h: the plan's rule without
     a year of operation), valued at ``heat_value_eur_per_mwh`` and capitalised over the lifetime (÷ ``annuity``).
+    Its pumping per metre of route is the friction power of both pipes at that largest flow, ``2 · V̇ · R / η``
+    (``R`` the Darcy–Weisbach gradient, :func:`heatmap.network.sizing.pressure_gradient_pa_per_m`), over
+    ``pumping.full_load_hours_h`` at ``pumping.electricity_eur_per_mwh``, capitalised likewise; 0 without
+    ``pumping``.
 
     Parameters
     ----------
@@ -643,11 +648,14 @@ def dn_costs(
         What a MWh of heat lost costs.
     annuity
         Capital recovery factor of the lifetime.
+    pumping
+        What pumping costs; ``None``: not priced.
 
     Returns
     -------
     pandas.DataFrame
-        By DN (ascending): ``capacity_kw``, ``capex_eur_per_m`` (per metre of street trench) and ``loss_eur_per_m``.
+        By DN (ascending): ``capacity_kw``, ``capex_eur_per_m`` (per metre of street trench), ``loss_eur_per_m`` and
+        ``pump_eur_per_m`` (per metre of route), ``running_eur_per_m`` (their sum).
     """
     cap = sizing.dn_capacity_kw(
         catalogue,
@@ -658,18 +666,42 @@ def dn_costs(
         roughness_m=roughness_m,
     )
     loss_w_per_m = catalogue.u_w_per_mk.to_numpy() * ((t_supply_c - t_ground_c) + (t_return_c - t_ground_c))
+    loss = loss_w_per_m * 8760.0 / 1e6 * heat_value_eur_per_mwh / annuity
+    pump = np.zeros(len(cap))
+    if pumping is not None:
+        mdot = cap * 1000.0 / (water.cp_j_per_kgk * (t_supply_c - t_return_c))
+        _, r = sizing.pressure_gradient_pa_per_m(
+            mdot,
+            catalogue.d_inner_m.to_numpy(),
+            rho=water.rho_kg_per_m3,
+            nu_m2_per_s=water.nu_m2_per_s,
+            roughness_m=roughness_m,
+        )
+        pump_w_per_m = 2.0 * mdot / water.rho_kg_per_m3 * r / pumping.efficiency
+        pump = pump_w_per_m * pumping.full_load_hours_h / 1e6 * pumping.electricity_eur_per_mwh / annuity
     return pd.DataFrame(
         {
             "capacity_kw": cap,
             "capex_eur_per_m": catalogue.cost_eur_per_m.to_numpy(),
-            "loss_eur_per_m": loss_w_per_m * 8760.0 / 1e6 * heat_value_eur_per_mwh / annuity,
+            "loss_eur_per_m": loss,
+            "pump_eur_per_m": pump,
+            "running_eur_per_m": loss + pump,
         },
         index=catalogue.index,
     )
 
 
+@dataclass(frozen=True)
+class Pumping:
+    """What pumping costs: electricity price (€/MWh), the pumps' wire-to-water efficiency, full-load hours a year."""
+
+    electricity_eur_per_mwh: float
+    efficiency: float
+    full_load_hours_h: float
+
+
 def catalogue_curve(dns: pd.DataFrame, *, segments: int, label: str) -> CostCurve:
-    """Make the cost curve of a pipe catalogue: each DN's capex per metre up to the load it carries, plus its losses.
+    """Make the cost curve of a pipe catalogue: each DN's capex per metre up to its capacity, losses and pumping.
 
     Parameters
     ----------
@@ -683,7 +715,7 @@ def catalogue_curve(dns: pd.DataFrame, *, segments: int, label: str) -> CostCurv
     return CostCurve.from_steps(
         dns.capacity_kw.to_numpy(),
         dns.capex_eur_per_m.to_numpy(),
-        dns.loss_eur_per_m.to_numpy(),
+        dns.running_eur_per_m.to_numpy(),
         segments=segments,
         label=f"EN 253 catalogue in {segments} segments: capex by DN up to its capacity {label}",
     )

@@ -22,7 +22,7 @@ import scipy.sparse as sp
 
 from heatmap._errors import RoutingError
 from heatmap._highs import new_highs
-from heatmap.network import design
+from heatmap.network import design, design_reduce
 
 if TYPE_CHECKING:
     import highspy
@@ -61,9 +61,11 @@ def optimal_design(
     """
     import highspy
 
-    ix = design.index_problem(problem)
+    original = design.index_problem(problem)
     t1 = time.perf_counter()
-    model = _model(ix)
+    red = design_reduce.reduce_problem(original)
+    ix = red.ix
+    model = _model(ix, penalty_eur_per_kw=design.overload_eur_per_kw(original), offset_eur=red.offset_eur)
     h = _highs(model, time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap, threads=threads)
     integrality = np.zeros(model.lp.num_col_, dtype=np.int32)
     integrality[model.col_y.ravel()] = 1
@@ -71,7 +73,7 @@ def optimal_design(
     h.changeColsIntegrality(len(integrality), np.arange(len(integrality), dtype=np.int32), integrality.astype(np.uint8))
     if start is not None:
         sol = highspy.HighsSolution()
-        sol.col_value = _start_vector(ix, start, model)
+        sol.col_value = _start_vector(red, start, model)
         sol.value_valid = True
         h.setSolution(sol)
     h.run()
@@ -91,9 +93,10 @@ def optimal_design(
     connected = np.zeros(len(ix.con_id), dtype=bool)
     connected[model.required] = True
     connected[model.optional] = x[model.col_x] > 0.5
-    tree = design.drop_idle(ix, design.Forest(parent, parent_edge, connected))
+    tree = design_reduce.expand(red, design.Forest(parent, parent_edge, connected))
+    tree = design.drop_idle(original, tree)
     label = "optimal" if status == "Optimal" else ("time limit" if "time" in status.lower() else status)
-    result = design.to_design(ix, tree, method="optimal", status=label)
+    result = design.to_design(original, tree, method="optimal", status=label)
     result.time_s = {**(start.time_s if start is not None else {}), "milp": time.perf_counter() - t1}
     # a bound computed before (the heuristic's LP relaxation) holds too
     earlier = start.bound_eur if start is not None and np.isfinite(start.bound_eur) else -np.inf
@@ -119,8 +122,12 @@ class _Model:
     required: np.ndarray  # ... and of the required reachable ones
 
 
-def _model(ix: design.ProblemIndex) -> _Model:
-    """Build the fixed-charge network-design MILP as a HiGHS matrix (integrality not yet set)."""
+def _model(ix: design.ProblemIndex, *, penalty_eur_per_kw: float, offset_eur: float) -> _Model:
+    """Build the fixed-charge network-design MILP as a HiGHS matrix (integrality not yet set).
+
+    ``penalty_eur_per_kw`` prices load beyond the sources' capacities and ``offset_eur`` is a constant in the
+    objective (what the reduction fixed: :func:`heatmap.network.design_reduce.reduce_problem`).
+    """
     import highspy
 
     reach = ix.reach
@@ -153,7 +160,7 @@ def _model(ix: design.ProblemIndex) -> _Model:
     cost[col_y.ravel()] = costs.fixed_eur[arc_edge].ravel()
     cost[col_f.ravel()] = costs.eur_per_kw[arc_edge].ravel()
     cost[col_x] = -ix.con_prize[optional]
-    cost[col_o] = design.overload_eur_per_kw(ix)
+    cost[col_o] = penalty_eur_per_kw
     lower = np.zeros(ncol)
     upper = np.full(ncol, np.inf)
     upper[col_y.ravel()] = (costs.upper_kw[arc_edge] >= 0).ravel().astype(float)
@@ -247,6 +254,7 @@ def _model(ix: design.ProblemIndex) -> _Model:
     lp = highspy.HighsLp()
     lp.num_col_, lp.num_row_ = ncol, r
     lp.col_cost_, lp.col_lower_, lp.col_upper_ = cost, lower, upper
+    lp.offset_ = float(offset_eur)
     lp.row_lower_, lp.row_upper_ = np.concatenate(r_lo), np.concatenate(r_hi)
     lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
     lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = mat.indptr, mat.indices, mat.data
@@ -324,7 +332,9 @@ def lp_bound(ix: design.ProblemIndex, *, time_limit_s: float, solver: str = "cho
     raised the bound by 0.1–0.6 % for ten times the time, so they are not used.) Where HiGHS does not finish within
     ``time_limit_s`` the bound is unknown (NaN) and a warning says so.
     """
-    h = _highs(_model(ix), time_limit_s=time_limit_s, mip_rel_gap=0.0, threads=1)
+    red = design_reduce.reduce_problem(ix)
+    model = _model(red.ix, penalty_eur_per_kw=design.overload_eur_per_kw(ix), offset_eur=red.offset_eur)
+    h = _highs(model, time_limit_s=time_limit_s, mip_rel_gap=0.0, threads=1)
     h.setOptionValue("solver", solver)
     h.run()
     status = h.modelStatusToString(h.getModelStatus())
@@ -334,35 +344,39 @@ def lp_bound(ix: design.ProblemIndex, *, time_limit_s: float, solver: str = "cho
     return float(h.getInfo().objective_function_value)
 
 
-def _start_vector(ix: design.ProblemIndex, start: design.Design, model: _Model) -> np.ndarray:
-    """Return the warm start's column values."""
-    m = model
-    tail, head, arc_edge, col_y, col_f, col_x, col_s = m.tail, m.head, m.arc_edge, m.col_y, m.col_f, m.col_x, m.col_s
-    optional = m.optional
+def _start_vector(red: design_reduce.Reduced, start: design.Design, model: _Model) -> np.ndarray:
+    """Return the warm start's column values on the reduced problem (each chain built where its edges are)."""
+    m, ix, original = model, red.ix, red.original
     x = np.zeros(m.lp.num_col_)
-    pos = pd.Series(np.arange(ix.n), index=ix.node_ids)
-    arcs = pd.Series(np.arange(len(tail)), index=pd.MultiIndex.from_arrays([tail, head]))
     e = start.edges
+    pos = pd.Series(np.arange(original.n), index=original.node_ids)
+    parent = np.full(original.n, -1, dtype=np.int64)
     if len(e):
-        found = arcs.reindex(pd.MultiIndex.from_arrays([pos[e.from_node].to_numpy(), pos[e.to_node].to_numpy()]))
+        parent[pos[e.to_node].to_numpy()] = pos[e.from_node].to_numpy()
+    load_of = pd.Series(e.load_kw.to_numpy(), index=e.edge_id.to_numpy()) if len(e) else pd.Series(dtype=float)
+    tails, heads, loads = [], [], []
+    for r, (nodes, edges) in enumerate(zip(red.chain_nodes, red.chain_edges, strict=True)):
+        load = load_of.get(original.edge_id[edges[0]])
+        if load is None:
+            continue
+        forward = parent[nodes[1]] == nodes[0]
+        tails.append(ix.ea[r] if forward else ix.eb[r])
+        heads.append(ix.eb[r] if forward else ix.ea[r])
+        loads.append(float(load))
+    arcs = pd.Series(np.arange(len(m.tail)), index=pd.MultiIndex.from_arrays([m.tail, m.head]))
+    if tails:
+        found = arcs.reindex(pd.MultiIndex.from_arrays([np.array(tails), np.array(heads)]))
         good = found.notna().to_numpy()
         a = found.to_numpy()[good].astype(np.int64)
-        load = e.load_kw.to_numpy()[good]
-        # segment: the cheapest holding the load
-        k = ix.costs.segment_of(load, arc_edge[a])
-        x[col_y[a, k]] = 1.0
-        x[col_f[a, k]] = load
+        load = np.array(loads)[good]
+        k = ix.costs.segment_of(load, m.arc_edge[a])  # the cheapest segment holding the load
+        x[m.col_y[a, k]] = 1.0
+        x[m.col_f[a, k]] = load
+        src_load = pd.Series(load, index=m.tail[a]).groupby(level=0).sum().reindex(ix.src_node, fill_value=0.0)
+    else:
+        src_load = pd.Series(0.0, index=ix.src_node)
     connected = set(start.connected)
-    x[col_x] = [1.0 if c in connected else 0.0 for c in ix.con_id[optional]]
-    src_load = pd.Series(0.0, index=ix.src_node)
-    if len(e):
-        from_src = pos[e.from_node].isin(ix.src_node).to_numpy()
-        s = (
-            pd.Series(e.load_kw.to_numpy()[from_src], index=pos[e.from_node].to_numpy()[from_src])
-            .groupby(level=0)
-            .sum()
-        )
-        src_load = src_load.add(s, fill_value=0.0).reindex(ix.src_node)
-    x[col_s] = np.minimum(src_load.to_numpy(), ix.src_cap)
-    x[col_s + len(col_s)] = np.maximum(src_load.to_numpy() - ix.src_cap, 0.0)
+    x[m.col_x] = [1.0 if c in connected else 0.0 for c in ix.con_id[m.optional]]
+    x[m.col_s] = np.minimum(src_load.to_numpy(), ix.src_cap)
+    x[m.col_o] = np.maximum(src_load.to_numpy() - ix.src_cap, 0.0)
     return x
