@@ -198,10 +198,12 @@ def test_too_small_sources_are_overloaded_not_refused():
 
 
 def test_an_arc_across_a_bridge_carries_at_most_the_load_beyond_it():
-    # Source 0 – 1, a cycle 1–2–3–1, and a dead end 3 – 4 – 5: consumers at 2 (100 kW), 4 (30) and 5 (20).
+    # Source 0 – 1, a cycle 1–2–3–1, and a dead end 3 – 4 – 5: consumers at 2 (100 kW), 4 (30) and 5 (20); another
+    # branch 0 – 6 with a consumer at 6 (40 kW).
     p = problem(
-        [(0, 1, 10.0), (1, 2, 10.0), (2, 3, 10.0), (3, 1, 10.0), (3, 4, 10.0), (4, 5, 10.0)],
-        [("a", 2, 100.0, True, np.nan), ("b", 4, 30.0, True, np.nan), ("c", 5, 20.0, True, np.nan)],
+        [(0, 1, 10.0), (1, 2, 10.0), (2, 3, 10.0), (3, 1, 10.0), (3, 4, 10.0), (4, 5, 10.0), (0, 6, 10.0)],
+        [("a", 2, 100.0, True, np.nan), ("b", 4, 30.0, True, np.nan), ("c", 5, 20.0, True, np.nan)]
+        + [("d", 6, 40.0, True, np.nan)],
     )
     ix = design.index_problem(p)
     tail = np.concatenate([ix.ea, ix.eb])
@@ -210,7 +212,7 @@ def test_an_arc_across_a_bridge_carries_at_most_the_load_beyond_it():
     bound = dict(zip(arcs, design_milp._arc_flow_bounds(ix, tail, head), strict=True))
     assert bound[(0, 1)] == 150 and bound[(1, 0)] == 0  # the source's bridge carries all, nothing flows back
     assert bound[(3, 4)] == 50 and bound[(4, 5)] == 20 and bound[(5, 4)] == 0 and bound[(4, 3)] == 0
-    assert bound[(1, 2)] == bound[(2, 1)] == 150  # inside the cycle: anything
+    assert bound[(1, 2)] == bound[(2, 1)] == 150  # inside the cycle: what its bridge carries in
 
 
 def random_problem(seed: int) -> design.DesignProblem:

@@ -266,8 +266,9 @@ def _arc_flow_bounds(ix: design.ProblemIndex, tail: np.ndarray, head: np.ndarray
     """Return the most design load each arc can carry: what the consumers beyond it draw, where the arc is a bridge.
 
     An arc of an edge whose removal splits the graph (a bridge: every service pipe, every dead-end street) can carry
-    at most the load of the consumers on its far side, and nothing towards a side without sources; any other arc at
-    most what all consumers draw. Bounding the flow so makes the LP relaxation pay the fixed cost of such edges in
+    at most the load of the consumers on its far side, and nothing towards a side without sources; an arc inside a
+    part of the graph fed across one bridge at most what that bridge carries in; any other arc at most what all
+    consumers draw. Bounding the flow so makes the LP relaxation pay the fixed cost of such edges in
     proportion to the load they can carry, not to the whole network's (a tighter bound, the same optimum).
     """
     import networkx as nx
@@ -309,6 +310,11 @@ def _arc_flow_bounds(ix: design.ProblemIndex, tail: np.ndarray, head: np.ndarray
         load = pd.Series(beyond)
         outward = load.reindex(pd.MultiIndex.from_arrays([comp[tail], comp[head]])).to_numpy()
         bound = np.where(np.isfinite(outward), outward, bound)
+        # inside a piece fed across one bridge: at most what that bridge carries in
+        fed = pd.Series(load.to_numpy(), index=load.index.get_level_values(1))
+        inner = comp[tail] == comp[head]
+        within = fed.reindex(comp[tail]).to_numpy()
+        bound = np.where(inner & np.isfinite(within), np.minimum(bound, within), bound)
         back = pd.MultiIndex.from_arrays([comp[head], comp[tail]]).isin(load.index)
         bound[back & (comp[tail] != comp[head])] = 0.0  # towards the sources across a bridge: no flow
     return bound
