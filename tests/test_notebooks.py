@@ -8,7 +8,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from notebook_checks import ANSWER, CODE, TEXT, answers, execute
+from notebook_checks import ANSWER, CODE, TEXT, answers, execute, store
 
 NOTEBOOK_DIR = Path(__file__).parent.parent / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
@@ -133,3 +133,23 @@ def test_raw_float_pattern():
 def test_there_is_a_notebook():
     assert NOTEBOOKS
     assert set(EXPECTED) == {p.name for p in NOTEBOOKS}
+
+
+def test_answers_run_after_the_notebook_and_their_print_is_stored(tmp_path):
+    answer = "<details><summary>Answer</summary>\n\n```python\nprint(f'{x * 21} kW')\n```\n\n{}\nWhy.\n</details>"
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_markdown_cell("# T"),
+            nbformat.v4.new_code_cell("x = 2"),
+            nbformat.v4.new_markdown_cell(answer.replace("{}", "```text\n1 kW\n```\n")),
+        ]
+    )
+    done, printed = execute(nb, tmp_path)
+    assert printed == ["42 kW\n"] and len(done.cells) == 3 and done.cells[1].execution_count == 1
+    assert answers(nb) == [("print(f'{x * 21} kW')\n", "1 kW\n")]  # a stale print is told apart
+    path = tmp_path / "t.ipynb"
+    nbformat.write(nb, path)
+    store(path)
+    stored = nbformat.read(path, as_version=4)
+    assert answers(stored) == [("print(f'{x * 21} kW')\n", "42 kW\n")]
+    assert "Why." in stored.cells[2].source and "execution" not in stored.cells[1].metadata
