@@ -143,9 +143,10 @@ def _masked(url: str) -> str:
 
 def _scrub(text: str, url: PostgisUrl) -> str:
     """Remove the URL's password from a text (a driver's message), should it hold it."""
-    password = urllib.parse.urlsplit(url.secret).password
-    if password:
-        text = text.replace(password, "***").replace(urllib.parse.unquote(password), "***")
+    parts = urllib.parse.urlsplit(url.secret)
+    secrets = [parts.password, *urllib.parse.parse_qs(parts.query).get("password", [])]
+    for secret in filter(None, secrets):
+        text = text.replace(secret, "***").replace(urllib.parse.unquote(secret), "***")
     return text
 
 
@@ -161,7 +162,11 @@ def _reason(exc: BaseException, url: PostgisUrl) -> str:
     """Give the driver's own words for a failure: its first line, without SQLAlchemy's statement and link."""
     orig = getattr(exc, "orig", None) or exc
     text = str(orig).strip().splitlines()
-    return _scrub(text[0] if text else type(orig).__name__, url).rstrip(".")
+    reason = (text[0] if text else type(orig).__name__).rstrip(".")
+    detail = getattr(getattr(orig, "diag", None), "message_detail", None)  # PostgreSQL's DETAIL: what is in the way
+    if detail:
+        reason += ": " + " ".join(str(detail).split()).rstrip(".")
+    return _scrub(reason, url)
 
 
 @contextmanager
