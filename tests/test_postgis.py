@@ -115,7 +115,9 @@ def server() -> dict:
             "binaries": binaries,
         }
     finally:
-        subprocess.run([*as_server, binaries / "pg_ctl", "-D", data, "-m", "fast", "-w", "stop"], capture_output=True)
+        subprocess.run(
+            [*as_server, binaries / "pg_ctl", "-D", data, "-m", "immediate", "-w", "stop"], capture_output=True
+        )
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -257,14 +259,14 @@ def test_a_write_failing_midway_leaves_the_previous_tables_and_styles(bundled_ou
 
 @pytest.fixture(scope="module")
 def consumer_inputs(bundled_plan, db, tmp_path_factory) -> dict:
-    """80 of the bundled plan's consumers in EPSG:4326, as a GeoPackage and as the PostGIS table inputs.buildings.
+    """40 of the bundled plan's consumers in EPSG:4326, as a GeoPackage and as the PostGIS table inputs.buildings.
 
     The annual demand is in a column named otherwise (``demand_mwh_a``), mapped by the scenario in both.
     """
     from sqlalchemy import text
 
     connected = bundled_plan.consumers[bundled_plan.consumers.connected.astype(bool)]
-    cons = connected.nlargest(80, "annual_demand_mwh").sort_values("consumer_id")
+    cons = connected.nlargest(40, "annual_demand_mwh").sort_values("consumer_id")
     table = gpd.GeoDataFrame(
         {
             "id": cons.consumer_id.astype(str).to_numpy(),
@@ -282,6 +284,15 @@ def consumer_inputs(bundled_plan, db, tmp_path_factory) -> dict:
         table.to_postgis("buildings", con, schema="inputs", if_exists="replace")
         table.drop(columns="demand_mwh_a").to_postgis("no_demand", con, schema="inputs", if_exists="replace")
         con.execute(text("CREATE TABLE IF NOT EXISTS inputs.plain (id text)"))
+        con.execute(text("DROP TABLE IF EXISTS inputs.no_srid"))
+        con.execute(text("CREATE TABLE inputs.no_srid AS SELECT id, demand_mwh_a, ST_SetSRID(geometry, 0) AS geom "
+                         "FROM inputs.buildings"))  # fmt: skip
+        con.execute(text("DROP TABLE IF EXISTS inputs.in_3857"))  # another CRS than the file's: projected the same
+        in_3857 = (
+            "CREATE TABLE inputs.in_3857 AS SELECT id, name, demand_mwh_a, peak_load_kw, "
+            "ST_Transform(geometry, 3857)::geometry(Geometry, 3857) AS geom FROM inputs.buildings"
+        )
+        con.execute(text(in_3857))
     return {"file": folder / "buildings.gpkg", "folder": folder, "n": len(table)}
 
 
@@ -322,6 +333,14 @@ def test_consumers_read_from_postgis_plan_as_from_the_file_and_the_plan_goes_to_
         if out.is_file():
             assert PASSWORD.encode() not in out.read_bytes(), out
     assert PASSWORD not in b.output and f"{masked}, schema roundtrip: tables sources (" in b.output
+    # the table in another CRS (EPSG:3857, PostGIS's ST_Transform): taken from PostGIS and projected to EPSG:3067
+    c = run_cli(
+        "plan", _scenario(tmp_path / "db_3857", server["url"], "inputs.in_3857"), "--out", tmp_path / "o3", "-q"
+    )
+    assert c.exit_code == 0, c.output
+    summary_3857 = json.loads((tmp_path / "o3" / "summary.json").read_text())
+    assert summary_3857["crs"] == summary_file["crs"] and summary_3857["counts"] == summary_file["counts"]
+    assert summary_3857["figures"] == pytest.approx(summary_file["figures"], rel=1e-6)
     gpkg = tmp_path / "out_db" / "plan.gpkg"
     for name in _gpkg_layers(gpkg):
         assert _query(db, f'SELECT count(*) FROM roundtrip."{name}"') == [(len(gpd.read_file(gpkg, layer=name)),)]
@@ -355,8 +374,9 @@ def test_bad_database_table_and_columns_are_answered_without_the_password(
     text = _error(plan("wrong_pw", wrong, "inputs.buildings"), "password authentication failed")
     assert "wrong-pw" not in text
     _error(plan("missing", url, "inputs.nothing"), f"{masked}: table inputs.nothing does not exist (tables with a "
-           "geometry: inputs.buildings, inputs.no_demand")  # fmt: skip
+           "geometry: inputs.buildings, inputs.in_3857, inputs.no_demand, inputs.no_srid")  # fmt: skip
     _error(plan("plain", url, "inputs.plain"), "table inputs.plain has no geometry column")
+    _error(plan("no_srid", url, "inputs.no_srid"), f"{masked}, table inputs.no_srid: the layer has no CRS", "SRID")
     _error(plan("columns", url, "inputs.no_demand"), f"{masked}, table inputs.no_demand: column 'demand_mwh_a' "
            "(mapped by 'consumers.columns.annual_demand_mwh') is not in the file")  # fmt: skip
     unmapped = plan("unmapped", url, "inputs.buildings", peak_load_kw="peak_load_kw")

@@ -380,6 +380,11 @@ def read_features(
         raise InputDataError(
             f"{where}: the layer has no CRS; assign the right one (QGIS: Layer ▸ Set CRS, or "
             f"ogr2ogr -a_srs EPSG:3067) and save it again"
+            + (
+                "; in PostGIS: SELECT UpdateGeometrySRID('schema', 'table', 'geometry column', 3067)"
+                if isinstance(path, PostgisUrl)
+                else ""
+            )
         )
     if id_column not in gdf.columns:
         fix = f"name it with '{key}.id_column'" if key else f"give the file an '{id_column}' column"

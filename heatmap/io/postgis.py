@@ -283,11 +283,14 @@ def read_table(url: PostgisUrl, table: str | None, *, what: str, key: str | None
                 .all()
             )
             order = f" ORDER BY {', '.join(_ident(k) for k in keys)}" if keys else ""
+            crs = None
+            if srid and int(srid) > 0:  # the table's SRID as PostGIS defines it: its EPSG code, else its WKT
+                ((authority, code, wkt),) = conn.execute(
+                    text("SELECT auth_name, auth_srid, srtext FROM spatial_ref_sys WHERE srid = :srid"), {"srid": srid}
+                ).all()
+                crs = f"EPSG:{code}" if str(authority).upper() == "EPSG" else wkt
             gdf = gpd.read_postgis(
-                text(f"SELECT * FROM {_quoted(schema, name)}{order}"),
-                conn,
-                geom_col=geometry,
-                crs=f"EPSG:{srid}" if srid and int(srid) > 0 else None,
+                text(f"SELECT * FROM {_quoted(schema, name)}{order}"), conn, geom_col=geometry, crs=crs
             )
         except InputDataError:
             raise
