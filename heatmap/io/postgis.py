@@ -155,7 +155,9 @@ def _engine(url: PostgisUrl) -> sqlalchemy.Engine:
     import sqlalchemy
 
     parsed = sqlalchemy.engine.make_url(url.secret).set(drivername="postgresql+psycopg")
-    return sqlalchemy.create_engine(parsed, connect_args={"connect_timeout": CONNECT_TIMEOUT_S}, poolclass=None)
+    return sqlalchemy.create_engine(
+        parsed, connect_args={"connect_timeout": CONNECT_TIMEOUT_S}, poolclass=sqlalchemy.pool.NullPool
+    )
 
 
 def _reason(exc: BaseException, url: PostgisUrl) -> str:
@@ -196,7 +198,7 @@ def _postgis_version(conn: sqlalchemy.Connection) -> str | None:
 
 
 def _split_table(table: str, key: str) -> tuple[str, str]:
-    """``schema.name`` (or ``name``, in ``public``) → (schema, name); names as PostgreSQL folds them."""
+    """Split ``schema.name`` (or ``name``, in ``public``) into (schema, name), their case kept (as GDAL and QGIS)."""
     parts = [p.strip() for p in table.split(".")]
     if len(parts) == 1:
         parts = ["public", *parts]
