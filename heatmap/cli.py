@@ -15,8 +15,12 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from heatmap.io.postgis import PostgisUrl
 
 EXIT_USER_ERROR = 2
 EXIT_CHECKS_FAILED = 3
@@ -117,9 +121,29 @@ def main() -> None:
 @out_option
 @click.option("--partial", is_flag=True, help="Write the plan (marked partial) even if checks still fail.")
 @click.option("--tiles", default=None, help="Tile URL template for an online base map (default: none, offline).")
+@click.option(
+    "--to-postgis",
+    "to_postgis",
+    metavar="URL",
+    default=None,
+    help="Also write every layer with its QGIS style to this PostGIS database (postgresql://user@host/db), "
+    "in one transaction.",
+)
+@click.option(
+    "--postgis-schema", default="public", show_default=True, help="Schema of the tables written by --to-postgis."
+)
 @verbosity
 @quiet
-def plan(scenario: Path, out_dir: Path, partial: bool, tiles: str | None, verbose: int, quiet: bool) -> None:
+def plan(
+    scenario: Path,
+    out_dir: Path,
+    partial: bool,
+    tiles: str | None,
+    to_postgis: str | None,
+    postgis_schema: str,
+    verbose: int,
+    quiet: bool,
+) -> None:
     """Plan the network described by the SCENARIO file (YAML; a plan scenario or a study) and write it to --out."""
     _configure_logging(verbose, quiet)
     from heatmap.io.output_folder import check_output_folder, input_paths
@@ -131,6 +155,7 @@ def plan(scenario: Path, out_dir: Path, partial: bool, tiles: str | None, verbos
         check_input_files(scn)
         inputs = [scenario, *input_paths(scn)]
         check_output_folder(out_dir, inputs=inputs)
+        database = _postgis_target(to_postgis, postgis_schema)
     from tqdm import tqdm
 
     from heatmap.io.outputs import format_summary, plan_summary, write_plan
@@ -155,6 +180,7 @@ def plan(scenario: Path, out_dir: Path, partial: bool, tiles: str | None, verbos
             )
             sys.exit(EXIT_CHECKS_FAILED)
         written = write_plan(result, out_dir, partial=partial, tiles=tiles, inputs=inputs)
+        tables = _write_postgis(database, written["plan.gpkg"], postgis_schema)
         progress("outputs")
         bar.close()
     if not quiet:
@@ -162,6 +188,37 @@ def plan(scenario: Path, out_dir: Path, partial: bool, tiles: str | None, verbos
         click.echo("\nWritten (README.txt there lists every file, the GeoJSON of each layer in geojson/ too):")
         for path in written.values():
             click.echo(f"  {path}")
+        if database is not None:
+            shown = ", ".join(f"{name} ({rows:,})" for name, rows in tables.items())
+            click.echo(f"  {database}, schema {postgis_schema}: tables {shown}; QGIS styles in public.layer_styles")
+
+
+def _postgis_target(url: str | None, schema: str) -> PostgisUrl | None:
+    """Check the database of ``--to-postgis`` before planning (it answers, has PostGIS); ``None`` without one."""
+    if url is None:
+        return None
+    from heatmap._errors import OutputError
+    from heatmap.io.postgis import PostgisUrl, check_target
+
+    try:
+        database = PostgisUrl(url)
+    except ValueError as exc:
+        raise OutputError(f"--to-postgis: {exc}") from None
+    check_target(database, schema=schema)
+    return database
+
+
+def _write_postgis(database: PostgisUrl | None, gpkg: Path, schema: str) -> dict[str, int]:
+    """Write the plan's GeoPackage to ``--to-postgis``; a failure leaves the database unchanged (exit 2)."""
+    if database is None:
+        return {}
+    from heatmap._errors import OutputError
+    from heatmap.io.postgis import write_geopackage
+
+    try:
+        return write_geopackage(gpkg, database, schema=schema)
+    except OutputError as exc:
+        raise OutputError(f"{exc}; the output folder holds the new plan ({gpkg.parent})") from None
 
 
 @main.command()

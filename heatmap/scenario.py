@@ -29,6 +29,7 @@ from pydantic_core import ErrorDetails
 
 from heatmap import settings
 from heatmap._errors import InputDataError, ScenarioError
+from heatmap.io.postgis import PostgisUrl
 
 logger = logging.getLogger(__name__)
 
@@ -134,7 +135,18 @@ def _check_crs(value: Any) -> Any:
     return value
 
 
+def _to_input(value: Any, info: ValidationInfo) -> Any:
+    """Turn a ``postgresql://`` URL into a :class:`heatmap.io.postgis.PostgisUrl`, any other value into a path."""
+    from heatmap.io.postgis import looks_like_url
+
+    if looks_like_url(value):
+        return PostgisUrl(value)  # a ValueError names what is wrong, without the password
+    return _to_path(value, info)
+
+
 FilePath = Annotated[Path, BeforeValidator(_to_path)]
+InputPath = Annotated[Path | PostgisUrl, BeforeValidator(_to_input)]
+"""A file of features, or a PostgreSQL database (``postgresql://user@host/db``) whose table ``layer`` names."""
 Id = Annotated[str, BeforeValidator(_to_id)]
 WorkingCrs = Annotated[str, BeforeValidator(_check_crs)]
 """A working CRS: known, projected and in metres (its scale at the study area: :func:`heatmap.io.crs.check_scale`)."""
@@ -388,23 +400,31 @@ class InlineConsumer(SettingsModel):
 class Sources(SettingsModel):
     """Heat sources: a file (GPKG, GeoJSON, SHP, CSV with lon/lat) or inline rows."""
 
-    path: FilePath | None = _f(None, "file with id, capacity_kw, t_supply_c (and name) per source")
+    path: InputPath | None = _f(
+        None,
+        "file with id, capacity_kw, t_supply_c (and name) per source, or a PostgreSQL database "
+        "(postgresql://user@host/db) whose table 'layer' names (schema.name)",
+    )
     inline: list[InlineSource] = _f(list, "rows with id, name, lon, lat, capacity_kw, t_supply_c")
     id_column: str = _f("id", "column holding each source's unique id", min_length=1)
-    layer: str | None = _f(None, "layer to read from a multi-layer file (GeoPackage)")
+    layer: str | None = _f(None, "layer to read from a multi-layer file (GeoPackage), or the PostGIS table")
     columns: SourceColumns = _f(SourceColumns, "file columns feeding each field where they are named differently")
 
 
 class Consumers(SettingsModel):
     """Heat consumers: a file of points or footprints, inline rows, or the buildings of the OSM street file."""
 
-    path: FilePath | None = _f(None, "file with id and annual_demand_mwh (peak_load_kw optional) per consumer")
+    path: InputPath | None = _f(
+        None,
+        "file with id and annual_demand_mwh (peak_load_kw optional) per consumer, or a PostgreSQL database "
+        "(postgresql://user@host/db) whose table 'layer' names (schema.name)",
+    )
     inline: list[InlineConsumer] = _f(
         list, "rows with id, lon, lat, annual_demand_mwh (peak_load_kw, min_supply_c optional)"
     )
     osm_buildings: bool = _f(False, "take the buildings of the streets' OSM PBF as consumers")
     id_column: str = _f("id", "column holding each consumer's unique id", min_length=1)
-    layer: str | None = _f(None, "layer to read from a multi-layer file (GeoPackage)")
+    layer: str | None = _f(None, "layer to read from a multi-layer file (GeoPackage), or the PostGIS table")
     columns: ConsumerColumns = _f(ConsumerColumns, "file columns feeding each field where they are named differently")
     min_annual_demand_mwh: float = _f(
         0.0, "consumers with less annual demand are left out of the plan (reported)", ge=0.0, le=1e6
@@ -1001,8 +1021,8 @@ def _applies(scn: Scenario, key: str) -> bool:
 
 
 def _row(key: str, value: Any, doc: str, given: frozenset[str]) -> dict[str, Any]:
-    if isinstance(value, Path):
-        value = str(value)
+    if isinstance(value, Path | PostgisUrl):
+        value = str(value)  # a database URL without its password
     return {"key": key, "value": value, "source": "scenario" if key in given else "default", "doc": doc}
 
 
@@ -1596,7 +1616,7 @@ def check_input_files(scn: Scenario, *, for_plan: bool = True) -> None:
     """
     from heatmap.io.paths import refuse_special
 
-    files: list[tuple[str, Path | None]] = []
+    files: list[tuple[str, Path | PostgisUrl | None]] = []
     if for_plan:
         files += [
             ("streets.path", getattr(scn.streets, "path", None)),
@@ -1617,7 +1637,7 @@ def check_input_files(scn: Scenario, *, for_plan: bool = True) -> None:
             ("demand.statistics_table", d.statistics_table),
         ]
     for key, path in files:
-        if path is None:
+        if path is None or isinstance(path, PostgisUrl):  # a database: read (and checked) by heatmap.io.postgis
             continue
         refuse_special(path, f"'{key}' in the scenario", folder_ok=path.suffix.lower() == ".gdb")
         if not path.exists():

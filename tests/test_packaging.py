@@ -37,9 +37,11 @@ def test_readme_starts_with_the_two_commands_ci_runs():
     readme = (ROOT / "README.md").read_text()
     block = readme.split("```bash", 1)[1].split("```", 1)[0].strip().splitlines()
     assert block[0].startswith("bash scripts/setup.sh && .venv/bin/heatmap plan data/scenarios/")
-    assert block[1] == "bash scripts/setup.sh --with-browser --with-qgis && .venv/bin/python -m pytest"
+    assert block[1] == "bash scripts/setup.sh --with-browser --with-qgis --with-postgis && .venv/bin/python -m pytest"
     ci = (ROOT / ".ci" / "run").read_text()
-    assert "bash scripts/setup.sh --with-browser --with-qgis\n" in ci and ".venv/bin/python -m pytest" in ci
+    assert (
+        "bash scripts/setup.sh --with-browser --with-qgis --with-postgis\n" in ci and ".venv/bin/python -m pytest" in ci
+    )
 
 
 def _run(cmd, **kwargs):

@@ -1,4 +1,4 @@
-"""Read heat sources and consumers from GeoPackage, GeoJSON, Shapefile or CSV, check them and project them.
+"""Read heat sources and consumers from GeoPackage, GeoJSON, Shapefile, CSV or PostGIS, check and project them.
 
 Every input may come in any CRS; it is projected to the plan's one metric CRS (EPSG:3067 in Finland, else
 the local UTM zone). CSV files carry ``lon`` and ``lat`` columns in degrees (EPSG:4326). Every check names
@@ -34,6 +34,7 @@ from pyproj import CRS
 
 from heatmap._errors import InputDataError
 from heatmap.io import crs as working_crs
+from heatmap.io.postgis import PostgisUrl
 
 logger = logging.getLogger(__name__)
 
@@ -312,7 +313,7 @@ def _columns(
 
 
 def read_features(
-    path: Path | None,
+    path: Path | PostgisUrl | None,
     *,
     inline: list | None = None,
     id_column: str,
@@ -326,14 +327,15 @@ def read_features(
     Parameters
     ----------
     path
-        The file (GPKG, GeoJSON, SHP, FlatGeobuf, GeoParquet, or CSV with lon/lat); ``None`` with ``inline``.
+        The file (GPKG, GeoJSON, SHP, FlatGeobuf, GeoParquet, or CSV with lon/lat), or a PostgreSQL database
+        (:class:`heatmap.io.postgis.PostgisUrl`) whose table ``layer`` names; ``None`` with ``inline``.
     inline
         Rows given in the scenario (mappings or the scenario's inline rows, each with ``lon`` and ``lat``),
         used when ``path`` is ``None``.
     id_column
         The column holding unique ids; it becomes the ``id`` column.
     layer
-        The layer to read from a multi-layer file.
+        The layer to read from a multi-layer file; the table (``schema.name``) of a database.
     what
         What the features are ("sources", "consumers"), for messages.
     allowed_geometry
@@ -351,7 +353,12 @@ def read_features(
     """
     if key is None and what in ("sources", "consumers"):
         key = what
-    if path is not None:
+    if isinstance(path, PostgisUrl):
+        from heatmap.io.postgis import read_table
+
+        gdf = read_table(path, layer, what=what, key=key)
+        where = gdf.attrs["where"]  # the URL (without its password) and the table
+    elif path is not None:
         gdf = _read_any(Path(path), layer=layer, key=key)
         where = str(path)
     else:
@@ -373,6 +380,11 @@ def read_features(
         raise InputDataError(
             f"{where}: the layer has no CRS; assign the right one (QGIS: Layer ▸ Set CRS, or "
             f"ogr2ogr -a_srs EPSG:3067) and save it again"
+            + (
+                "; in PostGIS: SELECT UpdateGeometrySRID('schema', 'table', 'geometry column', 3067)"
+                if isinstance(path, PostgisUrl)
+                else ""
+            )
         )
     if id_column not in gdf.columns:
         fix = f"name it with '{key}.id_column'" if key else f"give the file an '{id_column}' column"
