@@ -1110,7 +1110,7 @@ def write_concept_files(study: ConceptStudy, folder: Path) -> None:
         plot_duration(r, study.year, folder / f"duration_{slug}.png", labels=labels, colours=colours)
     plot_overview(study.comparison, folder / "overview.png")
     if study.network is not None:
-        write_network_outputs(study, folder)
+        write_network_outputs(study, folder, colours=colours, labels=labels)
     write_json(concepts_summary(study), folder / "summary.json")
 
 

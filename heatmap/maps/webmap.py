@@ -794,6 +794,9 @@ def _geojson_layer(
             rows.append((html.escape(spec.color_by.label[:1].upper() + spec.color_by.label[1:]), ["_network"]))
     if spec.label:
         props["_label"] = _label_values(spec, frame)
+    if spec.radius_field is not None and spec.radius_field in frame.columns and not is_line:
+        props["_radius"] = pd.to_numeric(frame[spec.radius_field], errors="coerce").fillna(spec.radius_px).to_numpy()
+        per_feature["radius"] = "_radius"  # a circle marker takes its radius from its style
 
     marker = folium.CircleMarker(radius=spec.radius_px)
     marker.options["pane"] = pane
