@@ -136,29 +136,36 @@ def duration_png(hourly: Any, names: dict[str, str]) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def plan_report_html(summary: dict[str, Any], layers: dict[str, gpd.GeoDataFrame], hourly: Any = None) -> str:
-    """Render the plan's report (see the module docstring).
+def environment() -> Any:
+    """Return the Jinja2 environment of the report templates (``templates/``, read from the installed package).
+
+    HTML escaping on, a missing variable an error, and the filter ``num`` (:func:`number`).
+    """
+    from jinja2 import Environment, FunctionLoader, StrictUndefined
+
+    def load(name: str) -> str:
+        return (files("heatmap.maps") / "templates" / name).read_text(encoding="utf-8")
+
+    env = Environment(
+        loader=FunctionLoader(load), autoescape=True, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True
+    )
+    env.filters["num"] = number
+    return env
+
+
+def plan_context(summary: dict[str, Any], layers: dict[str, gpd.GeoDataFrame], hourly: Any = None) -> dict[str, Any]:
+    """Return what the plan's sections of a report show (``templates/_plan.html.j2``), from its summary and layers.
 
     Parameters
     ----------
     summary
-        The plan's summary (:func:`heatmap.io.outputs.plan_summary`).
+        The plan's summary (:func:`heatmap.io.outputs.plan_summary`, or its ``summary.json`` read back).
     layers
-        The plan's layers: ``pipes``, ``consumers``, ``sources``.
+        The plan's layers: ``pipes``, ``consumers``, ``sources`` and, where any, ``left_out``.
     hourly
         The year of operation hour by hour (:class:`heatmap.energy.trade.Year`), where the plan has one: its
         load-duration curve is drawn.
-
-    Returns
-    -------
-    str
-        The HTML page.
     """
-    from jinja2 import Environment, StrictUndefined
-
-    env = Environment(autoescape=True, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    env.filters["num"] = number
-    template = env.from_string((files("heatmap.maps") / "templates" / "report.html.j2").read_text(encoding="utf-8"))
     pipes = layers["pipes"]
     by_dn = (
         pipes.groupby("dn")
@@ -177,19 +184,41 @@ def plan_report_html(summary: dict[str, Any], layers: dict[str, gpd.GeoDataFrame
     for group in ((summary.get("economics") or {}).get("price_origins") or {}).values():
         for p in group:
             prices.setdefault(p["key"], p)
-    html = template.render(
-        prices=list(prices.values()),
-        s=summary,
-        f=summary.get("figures") or {},
-        drawing=network_png(layers, load_layer_specs()),
-        duration=None if hourly is None else duration_png(hourly, _source_names(layers["sources"])),
-        by_dn=by_dn.to_dict(orient="records"),
-        by_kind=by_kind.to_dict(orient="records"),
-        excluded=excluded,
-        max_ids=MAX_IDS,
-        violations=(summary.get("violations") or [])[:25],
-    )
-    logger.info("Report: %d characters, %d exclusion reasons, %d assumptions", len(html), len(excluded),
+    return {
+        "prices": list(prices.values()),
+        "s": summary,
+        "f": summary.get("figures") or {},
+        "drawing": network_png(layers, load_layer_specs()),
+        "duration": None if hourly is None else duration_png(hourly, _source_names(layers["sources"])),
+        "by_dn": by_dn.to_dict(orient="records"),
+        "by_kind": by_kind.to_dict(orient="records"),
+        "excluded": excluded,
+        "max_ids": MAX_IDS,
+        "violations": (summary.get("violations") or [])[:25],
+    }
+
+
+def plan_report_html(summary: dict[str, Any], layers: dict[str, gpd.GeoDataFrame], hourly: Any = None) -> str:
+    """Render the plan's report (see the module docstring).
+
+    Parameters
+    ----------
+    summary
+        The plan's summary (:func:`heatmap.io.outputs.plan_summary`).
+    layers
+        The plan's layers: ``pipes``, ``consumers``, ``sources``.
+    hourly
+        The year of operation hour by hour (:class:`heatmap.energy.trade.Year`), where the plan has one: its
+        load-duration curve is drawn.
+
+    Returns
+    -------
+    str
+        The HTML page.
+    """
+    context = plan_context(summary, layers, hourly)
+    html = environment().get_template("report.html.j2").render(p=context, version=summary.get("heatmap_version"))
+    logger.info("Report: %d characters, %d exclusion reasons, %d assumptions", len(html), len(context["excluded"]),
                 len(summary.get("assumptions") or []))  # fmt: skip
     return html
 
