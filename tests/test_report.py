@@ -229,6 +229,7 @@ def test_the_matches_report_states_its_summary(matches_out):
         assert f"{s['plan']['route_length_m'] / 1000:,.2f} km" in html
     assert "the matching for a city board" in _readme_block(matches_out, "report.html")
     assert html.count("<script") == 0 and not re.search(r"""(src|href)\s*=\s*["'](?!data:|#)""", html)
+    assert html.count('src="data:image/png;base64,') == 1  # the pairs drawn
 
 
 def test_the_demand_report_states_its_summary_and_the_map_s_classes(bundled_demand):

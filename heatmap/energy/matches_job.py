@@ -153,7 +153,8 @@ def write_match_files(run: MatchesRun, folder: Path, *, tiles: str | None = None
     qgis_style.write_layer_styles(gpkg, write_gpkg({"matches": layer}, gpkg, abstract=abstract))
     write_json(summary, folder / "summary.json")
     written = json.loads((folder / "summary.json").read_text(encoding="utf-8"))  # the report states what it holds
-    (folder / "report.html").write_text(report.matches_report_html(written), encoding="utf-8")
+    html = report.matches_report_html(written, table=run.table, sources=run.sources, sinks=run.sinks)
+    (folder / "report.html").write_text(html, encoding="utf-8")
     if run.planned is not None:
         match_plan.write_planned(run.planned, folder / "network", tiles=tiles)
 

@@ -380,13 +380,67 @@ def concepts_report_html(
     return html
 
 
-def matches_report_html(summary: dict[str, Any]) -> str:
+def matches_png(table: gpd.GeoDataFrame, sources: gpd.GeoDataFrame, sinks: gpd.GeoDataFrame) -> str:
+    """Draw the pairs that can work as lines coloured by their cost per MWh, the sources and sinks by id, as a PNG.
+
+    ``table`` is the ranking (a line from source to sink per pair, ``feasible``, ``eur_per_mwh``), ``sources`` and
+    ``sinks`` the sites (``id``), all in one metric CRS. The cheapest pairs are drawn on top.
+    """
+    from matplotlib import colormaps
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.collections import LineCollection
+    from matplotlib.colors import Normalize
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+
+    fig = Figure(figsize=(6.7, 5.2), layout="constrained")
+    ax = fig.add_subplot()
+    ok = table[table.feasible.astype(bool)].sort_values("eur_per_mwh", ascending=False)
+    handles = []
+    if len(ok):
+        xy, line_of = shapely.get_coordinates(ok.geometry.values, return_index=True)
+        lines = np.split(xy, np.flatnonzero(np.diff(line_of)) + 1)
+        cost = ok.eur_per_mwh.to_numpy(dtype=float)
+        norm = Normalize(vmin=float(np.nanmin(cost)), vmax=float(np.nanmax(cost)) + 1e-9)
+        cmap = colormaps["viridis_r"]
+        ax.add_collection(LineCollection(lines, colors=cmap(norm(cost)), linewidths=1.6, capstyle="round"))
+        bar = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, shrink=0.6, pad=0.01)
+        bar.set_label("Cost of the pair's heat (€/MWh)", fontsize=7)
+        bar.ax.tick_params(labelsize=6.5)
+    sites = ((sources, "*", "#e31a1c", "heat source"), (sinks, "s", "#2c7bb6", "heat user"))
+    for frame, marker, colour, label in sites:
+        points = frame.geometry.representative_point()
+        ax.scatter(points.x, points.y, s=60 if marker == "*" else 28, marker=marker, color=colour,
+                   edgecolors="white", lw=0.5, zorder=4)  # fmt: skip
+        at = pd.DataFrame({"x": points.x.round(1), "y": points.y.round(1), "id": frame["id"].astype(str)})
+        for (x, y), ids in at.groupby(["x", "y"], sort=False).id:  # the sites at one place labelled once
+            text = "\n".join(textwrap.shorten(name, 30) for name in ids)
+            ax.annotate(text, (x, y), xytext=(4, 3), textcoords="offset points", fontsize=6, color=colour)
+        handles.append(Line2D([], [], ls="", marker=marker, ms=6, color=colour, label=label))
+    ax.autoscale_view()
+    ax.legend(handles=handles, fontsize=6.5, loc="best", framealpha=0.85)
+    ax.set_aspect("equal")
+    ax.set_axis_off()
+    x0, x1 = ax.get_xlim()
+    scale = 10 ** math.floor(math.log10(max((x1 - x0) / 4, 1.0)))
+    ax.plot([x0, x0 + scale], [ax.get_ylim()[0]] * 2, color="black", lw=2)
+    ax.annotate(f"{scale:,.0f} m", (x0, ax.get_ylim()[0]), xytext=(0, 3), textcoords="offset points", fontsize=7)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def matches_report_html(
+    summary: dict[str, Any], *, table: gpd.GeoDataFrame, sources: gpd.GeoDataFrame, sinks: gpd.GeoDataFrame
+) -> str:
     """Render the report of a matching run (``heatmap matches``): key figures, the ranked pairs and why others fail.
 
     Parameters
     ----------
     summary
         The run's summary (``summary.json`` as written: :func:`heatmap.energy.matches_job.matches_summary`).
+    table, sources, sinks
+        The ranking (a line per pair) and the sites, in one metric CRS: drawn (:func:`matches_png`).
 
     Returns
     -------
@@ -405,6 +459,7 @@ def matches_report_html(summary: dict[str, Any]) -> str:
             version=__version__,
             created=summary.get("created_utc"),
             s=summary,
+            drawing=matches_png(table, sources, sinks),
             infeasible=sorted(by_reason.items(), key=lambda item: -len(item[1])),
             max_pairs=MAX_PAIRS,
             max_ids=MAX_IDS,
