@@ -968,6 +968,39 @@ def test_a_source_s_stops_are_told_by_reason():
         assert (sum(m.astype(int) for m in s.values()) <= 1).all()
 
 
+@pytest.mark.browser
+def test_the_network_map_of_a_study_draws_its_sources_in_their_plot_colours(browser, kip_run):
+    """network/map.html: each source in its unit colour, and the pipes coloured by network in their source's."""
+    from conftest import open_map
+
+    _, out = kip_run
+    colours, labels = _plot_colours_and_labels()
+    sources = gpd.read_file(out / "network" / "plan.gpkg", layer="sources")
+    ids = sources.source_id.astype(str).tolist()
+    assert len(ids) >= 2 and set(ids) <= set(colours)
+    context, page, errors, _ = open_map(browser, out / "network" / "map.html")
+    try:
+        markers = page.locator(".leaflet-heatmap-sources-pane path.leaflet-interactive")
+        seen = {}
+        for i in range(markers.count()):
+            markers.nth(i).dispatch_event("click")
+            popup = page.locator(".leaflet-popup-content")
+            popup.wait_for()
+            sid = next(x for x in ids if x in popup.inner_text().split())
+            seen[sid] = markers.nth(i).get_attribute("fill")
+        assert seen == {sid: colours[sid] for sid in ids}
+        # coloured by network, each supply pipe takes its source's colour
+        page.locator('input[name="heatmap-colorby"][value="alt"]').check()
+        fills = page.evaluate(
+            """() => [...document.querySelectorAll('.leaflet-heatmap-pipes-pane path.leaflet-interactive')]
+                      .map(e => e.getAttribute('stroke'))"""
+        )
+        assert fills and set(fills) <= {colours[sid] for sid in ids}
+        assert errors == []
+    finally:
+        context.close()
+
+
 def _plot_colours_and_labels() -> tuple[dict[str, str], dict[str, str]]:
     """The units' colours and names the KIP study's plots use."""
     from heatmap.energy.concepts import unit_colours, unit_labels

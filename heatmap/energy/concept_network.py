@@ -666,7 +666,7 @@ def write_network_outputs(
     if network is not None:
         sub = folder / "network"
         sub.mkdir()
-        write_plan_files(network.plan, sub)
+        write_plan_files(network.plan, sub, source_colours=colours)  # its map in the study's unit colours
     layers, specs = concepts_map_layers(study, colours=colours, labels=labels)
     webmap.write_map(layers, folder / "map.html", specs=specs, title=study.scenario.name)
     n = 0 if network is None else int(np.sum(network.plan.pipes.circuit == "supply"))

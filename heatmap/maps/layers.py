@@ -120,6 +120,8 @@ class AltColor:
     label: str
     main_label: str
     names_from: str | None = None
+    colors: dict[str, str] | None = None
+    """A fixed colour by value (e.g. each source's colour of a study's plots); other values take the palette's."""
 
 
 @dataclass(frozen=True)

@@ -888,7 +888,8 @@ def _alt_colors(
             names = {str(k): str(v) for k, v in zip(other[rule.field], other[field], strict=True) if pd.notna(v)}
     values = sorted({str(v) for v in frame[rule.field] if pd.notna(v)})
     return [
-        (v, _QUALITATIVE[i % len(_QUALITATIVE)], f"{v}: {names[v]}" if v in names else v) for i, v in enumerate(values)
+        (v, (rule.colors or {}).get(v, _QUALITATIVE[i % len(_QUALITATIVE)]), f"{v}: {names[v]}" if v in names else v)
+        for i, v in enumerate(values)
     ]
 
 
