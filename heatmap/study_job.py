@@ -10,6 +10,7 @@ hour), and every source is matched with every heat user (:func:`heatmap.energy.m
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -116,9 +117,10 @@ def write_study(run: StudyRun, out_dir: Path, *, inputs: list[Path] | tuple[Path
     names = (*concepts.output_names(run.concepts), *(f"matches/{n}" for n in matches_job.output_names(run.matches)))
 
     def write(tmp: Path) -> None:
-        concepts.write_concept_files(run.concepts, tmp)
         (tmp / "matches").mkdir()
         matches_job.write_match_files(run.matches, tmp / "matches")
+        matches = json.loads((tmp / "matches" / "summary.json").read_text(encoding="utf-8"))
+        concepts.write_concept_files(run.concepts, tmp, matches=matches)  # its report ranks the matches too
 
     title = f"heatmap study, {run.study.name} (network and concepts here, matches in matches/)"
     written = write_atomically(out_dir, names, write, inputs=inputs, title=title)

@@ -73,6 +73,55 @@ def bundled_outputs(bundled_plan, tmp_path_factory) -> Path:
     return out
 
 
+KIP_STUDY = settings.data_dir / "scenarios" / "kip.yaml"
+MATCHING_SCENARIO = Path(__file__).parent / "data" / "matching_scenario.yaml"
+
+
+@pytest.fixture(scope="session")
+def kip_study_out(tmp_path_factory) -> tuple[Path, str]:
+    """``heatmap study`` on the bundled KIP study, once per session: its output folder and what it printed."""
+    out = tmp_path_factory.mktemp("kip_study") / "out"
+    result = run_cli("study", KIP_STUDY, "--out", out)
+    assert result.exit_code == 0, result.output
+    return out, result.output
+
+
+@pytest.fixture(scope="session")
+def concepts_out(tmp_path_factory) -> Path:
+    """``heatmap concepts`` on the bundled KIP study (its network planned with it), once per session."""
+    out = tmp_path_factory.mktemp("concepts") / "out"
+    proc = run_cli("concepts", KIP_STUDY, "--out", out, "-q")
+    assert proc.returncode == 0, proc.output
+    return out
+
+
+@pytest.fixture(scope="session")
+def matches_out(tmp_path_factory) -> Path:
+    """``heatmap matches`` on the standalone matching scenario of the tests, once per session."""
+    out = tmp_path_factory.mktemp("matches") / "out"
+    proc = run_cli("matches", MATCHING_SCENARIO, "--out", out, "-q")
+    assert proc.returncode == 0, proc.output
+    return out
+
+
+@pytest.fixture(scope="session")
+def bundled_demand(tmp_path_factory) -> Path:
+    """``heatmap demand`` on the bundled OSM extract with a year of outdoor temperature, once per session."""
+    import numpy as np
+    import pandas as pd
+
+    out = tmp_path_factory.mktemp("demand")
+    temperatures = out.parent / "t_out.csv"
+    days = np.arange(365)
+    daily = 5.0 - 15.0 * np.cos(2 * np.pi * (days - 15) / 365)
+    time = pd.date_range("2023-01-01", periods=8760, freq="h")
+    pd.DataFrame({"time": time, "t_out_c": np.repeat(daily, 24)}).to_csv(temperatures, index=False)
+    proc = run_cli("demand", settings.data_dir / "helsinki_centre.osm.pbf", "--out", out, "--temperatures",
+                   temperatures, "-q")  # fmt: skip
+    assert proc.returncode == 0, proc.output
+    return out
+
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",

@@ -616,20 +616,36 @@ def test_concepts_map_opens_offline_with_network_sources_and_sink(browser, kip_r
     pipes = gpd.read_file(out / "network" / "plan.gpkg", layer="pipes")
     consumers = gpd.read_file(out / "network" / "plan.gpkg", layer="consumers")
     s = json.loads((out / "summary.json").read_text())
+    located = [x["id"] for x in s["sources"] if x["location"].get("lat") is not None]
     sites = {(x["location"]["lat"], x["location"]["lon"]) for x in s["sources"] if x["location"].get("lat")}
+    assert len(sites) < len(located)  # two sources at one plant: both drawn, as rings around each other
+    colours, labels = _plot_colours_and_labels()
     context, page, errors, requests = open_map(browser, out / "map.html", screenshot=tmp_path / "map.png")
     try:
-        # pipes and consumers of the plan, one marker per source site, the sink
-        expected = pipes.edge_id.nunique() + len(consumers) + len(sites) + 1  # one line per trench
+        # pipes and consumers of the plan, one marker per located source, the sink
+        expected = pipes.edge_id.nunique() + len(consumers) + len(located) + 1  # one line per trench
         assert page.locator(".leaflet-overlay-pane path.leaflet-interactive").count() == expected
-        marker = page.locator(".leaflet-heatmap-concept_sources-pane path.leaflet-interactive").first
-        marker.dispatch_event("click")
-        popup = page.locator(".leaflet-popup-content")
-        popup.wait_for()
-        text = popup.inner_text()
-        for concept in s["comparison"][1:]:
-            assert concept["concept"] in text
-        assert "GWh/a" in text and "full-load h" in text
+        markers = page.locator(".leaflet-heatmap-concept_sources-pane path.leaflet-interactive")
+        seen = {}
+        for i in range(markers.count()):
+            marker = markers.nth(i)
+            marker.dispatch_event("click")
+            popup = page.locator(".leaflet-popup-content")
+            popup.wait_for()
+            text = popup.inner_text()
+            sid = next(x for x in located if x in text.split())
+            # each source in the colour of its unit in every plot of the study, labelled with its name
+            seen[sid] = marker.get_attribute("fill")
+            assert labels[sid] in text
+            for concept in s["comparison"][1:]:
+                assert concept["concept"] in text
+            assert "GWh/a" in text and "full-load h" in text
+        assert seen == {sid: colours[sid] for sid in located}
+        legend = page.locator(".heatmap-legend").inner_text()
+        assert all(labels[sid] in legend for sid in located)
+        tooltips = page.locator(".heatmap-label").all_inner_texts()
+        names = sorted(labels[sid] for sid in located)
+        assert sorted(t for t in tooltips if t in names) == names
         page.locator(".leaflet-heatmap-concept_sink-pane path.leaflet-interactive").first.dispatch_event("click")
         page.wait_for_function("document.querySelector('.leaflet-popup-content').innerText.includes('Demand')")
         assert "excess-heat share" in page.locator(".leaflet-popup-content").inner_text()
@@ -950,3 +966,44 @@ def test_a_source_s_stops_are_told_by_reason():
     assert stops["cold"]["too cold"].sum() == hours - 100 and stops["cold"]["unavailable"].sum() == 100
     for s in stops.values():  # one reason an hour
         assert (sum(m.astype(int) for m in s.values()) <= 1).all()
+
+
+@pytest.mark.browser
+def test_the_network_map_of_a_study_draws_its_sources_in_their_plot_colours(browser, kip_run):
+    """network/map.html: each source in its unit colour, and the pipes coloured by network in their source's."""
+    from conftest import open_map
+
+    _, out = kip_run
+    colours, labels = _plot_colours_and_labels()
+    sources = gpd.read_file(out / "network" / "plan.gpkg", layer="sources")
+    ids = sources.source_id.astype(str).tolist()
+    assert len(ids) >= 2 and set(ids) <= set(colours)
+    context, page, errors, _ = open_map(browser, out / "network" / "map.html")
+    try:
+        markers = page.locator(".leaflet-heatmap-sources-pane path.leaflet-interactive")
+        seen = {}
+        for i in range(markers.count()):
+            markers.nth(i).dispatch_event("click")
+            popup = page.locator(".leaflet-popup-content")
+            popup.wait_for()
+            sid = next(x for x in ids if x in popup.inner_text().split())
+            seen[sid] = markers.nth(i).get_attribute("fill")
+        assert seen == {sid: colours[sid] for sid in ids}
+        # coloured by network, each supply pipe takes its source's colour
+        page.locator('input[name="heatmap-colorby"][value="alt"]').check()
+        fills = page.evaluate(
+            """() => [...document.querySelectorAll('.leaflet-heatmap-pipes-pane path.leaflet-interactive')]
+                      .map(e => e.getAttribute('stroke'))"""
+        )
+        assert fills and set(fills) <= {colours[sid] for sid in ids}
+        assert errors == []
+    finally:
+        context.close()
+
+
+def _plot_colours_and_labels() -> tuple[dict[str, str], dict[str, str]]:
+    """The units' colours and names the KIP study's plots use."""
+    from heatmap.energy.concepts import unit_colours, unit_labels
+
+    scn = energy_scenario_from_file(KIP)
+    return unit_colours(scn), unit_labels(scn)

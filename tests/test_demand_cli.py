@@ -16,19 +16,6 @@ from heatmap.io import synthetic
 PBF = settings.data_dir / "helsinki_centre.osm.pbf"
 
 
-@pytest.fixture(scope="module")
-def bundled_demand(tmp_path_factory):
-    out = tmp_path_factory.mktemp("demand")
-    temperatures = out.parent / "t_out.csv"
-    days = np.arange(365)
-    daily = 5.0 - 15.0 * np.cos(2 * np.pi * (days - 15) / 365)
-    time = pd.date_range("2023-01-01", periods=8760, freq="h")
-    pd.DataFrame({"time": time, "t_out_c": np.repeat(daily, 24)}).to_csv(temperatures, index=False)
-    proc = run_cli("demand", PBF, "--out", out, "--temperatures", temperatures, "-q")
-    assert proc.returncode == 0, proc.stderr
-    return out
-
-
 def test_buildings_raster_areas_and_summary_agree(bundled_demand):
     out = bundled_demand
     summary = json.loads((out / "summary.json").read_text())

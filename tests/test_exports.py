@@ -1,14 +1,12 @@
 """Exports for officials and GIS staff: tables with coordinates, pipe quantities, GeoJSON, README.txt."""
 
 import json
-from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
 import shapely
-from conftest import run_cli
 from export_checks import (
     assert_geojson_matches_gpkg,
     assert_no_formula_cells,
@@ -16,28 +14,8 @@ from export_checks import (
     readme_entries,
 )
 
-from heatmap import settings
 from heatmap.io.exports import README, consumers_table, pipe_quantities, write_readme
 from heatmap.io.tables import check_tidy, write_csv
-
-KIP = settings.data_dir / "scenarios" / "kip.yaml"
-MATCHING = Path(__file__).parent / "data" / "matching_scenario.yaml"
-
-
-@pytest.fixture(scope="module")
-def concepts_out(tmp_path_factory):
-    out = tmp_path_factory.mktemp("concepts") / "out"
-    proc = run_cli("concepts", KIP, "--out", out, "-q")
-    assert proc.returncode == 0, proc.output
-    return out
-
-
-@pytest.fixture(scope="module")
-def matches_out(tmp_path_factory):
-    out = tmp_path_factory.mktemp("matches") / "out"
-    proc = run_cli("matches", MATCHING, "--out", out, "-q")
-    assert proc.returncode == 0, proc.output
-    return out
 
 
 def test_consumers_csv_has_one_row_per_consumer_with_its_place(bundled_outputs):

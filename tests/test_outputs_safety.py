@@ -92,7 +92,7 @@ def test_stale_heat_profile_does_not_stay_beside_a_new_demand_summary(tmp_path):
     assert "profile" not in json.loads((out / "summary.json").read_text())
     assert sorted(p.name for p in out.iterdir()) == sorted(
         [MARKER, README, "buildings.csv", "demand.gpkg", "geojson", "heat_density.tif", "heat_density.qml"]
-        + ["left_out_buildings.csv", "map.html", "summary.json"]
+        + ["left_out_buildings.csv", "map.html", "report.html", "summary.json"]
     )
 
 

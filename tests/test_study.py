@@ -324,11 +324,9 @@ def test_random_small_studies_give_one_answer_per_hour(tmp_path, seed):
     _assert_one_answer(study, plan, concepts)
 
 
-def test_heatmap_study_writes_every_part_in_one_folder(tmp_path):
+def test_heatmap_study_writes_every_part_in_one_folder(kip_study_out):
     """heatmap study: the concepts on the planned network, the network and the matches, one atomic output."""
-    out = tmp_path / "out"
-    result = run_cli("study", STUDY, "--out", out)
-    assert result.exit_code == 0, result.output
+    out, output = kip_study_out
     concepts = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     network = json.loads((out / "network" / "summary.json").read_text(encoding="utf-8"))
     matches = json.loads((out / "matches" / "summary.json").read_text(encoding="utf-8"))
@@ -342,7 +340,7 @@ def test_heatmap_study_writes_every_part_in_one_folder(tmp_path):
     marker = json.loads((out / ".heatmap-output").read_text(encoding="utf-8"))
     assert {"matches", "network", "summary.json"} <= set(marker["files"])
     assert (out / "matches" / "matches.gpkg").is_file() and (out / "network" / "plan.gpkg").is_file()
-    assert "One hour, one answer" in result.output and "Matches" in result.output
+    assert "One hour, one answer" in output and "Matches" in output
     # the network's report draws its year: the load-duration curve beside the network drawing
     report = (out / "network" / "report.html").read_text(encoding="utf-8")
     assert report.count('src="data:image/png;base64,') == 2 and "Load-duration curve" in report

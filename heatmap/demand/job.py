@@ -18,6 +18,9 @@ Written atomically into the output folder:
   :data:`heatmap.demand.density.MAX_MAP_CELLS` cells with demand, else as an image), the potential areas and
   (up to :data:`MAX_MAP_BUILDINGS`) the buildings, offline; each theme in its own colour ramp, its classes
   from the data (:func:`heatmap.maps.classes.data_classes`), the same in the GeoPackage's QGIS styles;
+- ``report.html``: the key figures, the heat density drawn in its classes with the potential areas, each theme's
+  classes with how many cells, buildings and areas fall in each, the buildings left out and why, the check against
+  statistics and every setting, on one self-contained page that prints on A4;
 - ``heat_profile.csv``: the buildings' summed hourly load over the year, when an outdoor-temperature series
   is given (one process only);
 - ``summary.json``: totals, the buildings left out by reason, the share of buildings whose type, era or floors
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -56,7 +60,7 @@ BUILDINGS_DESCRIPTION = (
     "Heated buildings with their estimated annual demand (space heat and hot water), peak load and how each was "
     "estimated."
 )
-DEMAND_FILES = ("demand.gpkg", "heat_density.tif", "heat_density.qml", "map.html", "summary.json")
+DEMAND_FILES = ("demand.gpkg", "heat_density.tif", "heat_density.qml", "map.html", "report.html", "summary.json")
 MAX_MAP_BUILDINGS = 50_000
 """Most buildings drawn on the web map; beyond, the map shows the raster and the areas only."""
 
@@ -257,7 +261,7 @@ def write_demand_map(result: DemandMap, out_dir: str | Path) -> dict[str, Path]:
         File name → path written.
     """
     from heatmap.io.exports import with_coordinates
-    from heatmap.maps import qgis_style, webmap
+    from heatmap.maps import qgis_style, report, webmap
     from heatmap.maps.classes import data_classes
 
     all_specs = load_layer_specs()
@@ -313,6 +317,22 @@ def write_demand_map(result: DemandMap, out_dir: str | Path) -> dict[str, Path]:
         if result.buildings is not None:
             write_csv(with_coordinates(result.buildings), tmp / "buildings.csv", float_format="%.10g")
         write_json(demand_summary(result), tmp / "summary.json")
+        grid = result.density
+        left, top = grid.transform.c, grid.transform.f
+        rows, cols = grid.shape
+        html = report.demand_report_html(
+            json.loads((tmp / "summary.json").read_text(encoding="utf-8")),  # the report states what it holds
+            density_mwh_per_ha=grid.density_mwh_per_ha,
+            extent=(left, left + cols * grid.cell_size_m, top - rows * grid.cell_size_m, top),
+            areas=result.areas,
+            specs=specs,
+            values={
+                "heat_density": cells.density_mwh_per_ha,
+                "potential_areas": result.areas.annual_demand_gwh,
+                **({"buildings": result.buildings.annual_demand_mwh} if result.buildings is not None else {}),
+            },
+        )
+        (tmp / "report.html").write_text(html, encoding="utf-8")
 
     title = f"heatmap demand, buildings {result.source.name}"
     written = write_atomically(Path(out_dir), names, write, title=title)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -511,49 +511,69 @@ class ConceptsMapStudy(Protocol):
 # --- the concepts map ---------------------------------------------------------------------------------
 
 
-def _source_points(study: ConceptsMapStudy) -> gpd.GeoDataFrame:
-    """One point per plant with its sources' heat in each concept (sources without a location are left out)."""
+SOURCE_RADIUS_PX = 9.0
+"""Radius of a source's marker on the concepts map; sources at one plant are drawn as rings around each other."""
+RING_STEP_PX = 5.0
+"""How much wider each further source's ring at one plant is (pixels)."""
+
+
+def _source_points(study: ConceptsMapStudy, labels: Mapping[str, str]) -> gpd.GeoDataFrame:
+    """One point per located source with its heat in each concept (sources without a location are left out).
+
+    Sources at one plant share its point: each is drawn as a ring around the next (``radius_px``, the first
+    source of the plant innermost and on top), so each keeps its own colour and popup.
+    """
     rows = []
     for s in study.sources:
         lat, lon = s.location.get("lat"), s.location.get("lon")
         if lat is None or lon is None:
             continue
-        rows.append({"source_id": s.id, "plant": s.location.get("plant"), "lat": lat, "lon": lon, "source": s})
-    if not rows:
-        return gpd.GeoDataFrame(geometry=[], crs=4326)
-    out = []
-    for (plant, lat, lon), group in pd.DataFrame(rows).groupby(["plant", "lat", "lon"], sort=False):
-        sources = list(group.source)
         row: dict[str, Any] = {
-            "plant": plant,
-            "sources": ", ".join(s.id for s in sources),
-            "temperature_c": ", ".join(f"{s.temperature_c:g} °C" for s in sources),
-            "capacity_kw": float(sum(s.capacity_kw for s in sources)),
-            "available_gwh_per_a": float(sum(s.available_mwh for s in sources) / 1000),
-            "coordinates": str(sources[0].location.get("coordinates", "unknown quality")),
+            "source_id": s.id,
+            "name": labels.get(s.id, s.id),
+            "plant": s.location.get("plant"),
+            "coordinates": str(s.location.get("coordinates", "unknown quality")),
+            "temperature_c": float(s.temperature_c),
+            "capacity_kw": float(s.capacity_kw),
+            "available_gwh_per_a": float(s.available_mwh / 1000),
+            "lat": lat,
+            "lon": lon,
         }
         for i, r in enumerate(study.results[1:]):
-            units = {u["unit"]: u for u in r.figures["units"]}
-            parts = []
-            for s in sources:
-                u = units.get(s.id)
-                text = (
-                    "not in this concept"
-                    if u is None
-                    else f"{u['heat_mwh'] / 1000:,.1f} GWh/a, {u['full_load_hours_h']:,.0f} full-load h"
-                )
-                parts.append(text if len(sources) == 1 else f"{s.id}: {text}")
-            row[f"concept_{i}"] = "; ".join(parts)
-        out.append({**row, "geometry": gpd.points_from_xy([lon], [lat])[0]})
-    return gpd.GeoDataFrame(out, geometry="geometry", crs=4326)
+            u = {u["unit"]: u for u in r.figures["units"]}.get(s.id)
+            row[f"concept_{i}"] = (
+                "not in this concept"
+                if u is None
+                else f"{u['heat_mwh'] / 1000:,.1f} GWh/a, {u['full_load_hours_h']:,.0f} full-load h"
+            )
+        rows.append(row)
+    if not rows:
+        return gpd.GeoDataFrame(geometry=[], crs=4326)
+    frame = pd.DataFrame(rows)
+    at_site = frame.groupby(["lat", "lon"], sort=False).cumcount(ascending=False)  # 0: the plant's last source
+    frame["radius_px"] = SOURCE_RADIUS_PX + RING_STEP_PX * at_site.to_numpy()
+    frame = frame.sort_values("radius_px", ascending=False, kind="stable")  # the widest ring drawn first (below)
+    geometry = gpd.points_from_xy(frame.lon, frame.lat)
+    return gpd.GeoDataFrame(frame.drop(columns=["lat", "lon"]), geometry=geometry, crs=4326)
 
 
-def concepts_map_layers(study: ConceptsMapStudy) -> tuple[dict[str, gpd.GeoDataFrame], dict[str, Any]]:
+def concepts_map_layers(
+    study: ConceptsMapStudy, *, colours: Mapping[str, str], labels: Mapping[str, str]
+) -> tuple[dict[str, gpd.GeoDataFrame], dict[str, Any]]:
     """Return the concepts map's layers and their definitions.
 
     Drawn: the planned network's pipes and consumers (its sources give way to the study's), the
-    study's excess-heat sources by plant (popup: each source's heat fed in and full-load hours per concept) and
-    the sink (popup: the study's demand, losses and each concept's excess-heat share).
+    study's excess-heat sources, each in its unit colour and labelled with its name (popup: its plant, heat
+    fed in and full-load hours per concept), and the sink (popup: the study's demand, losses and each concept's
+    excess-heat share).
+
+    Parameters
+    ----------
+    study
+        The concept study (:class:`heatmap.energy.concepts.ConceptStudy`).
+    colours, labels
+        Each unit's colour and name by id, those of the study's plots
+        (:func:`heatmap.energy.concepts.unit_colours`, :func:`heatmap.energy.concepts.unit_labels`).
 
     Returns
     -------
@@ -561,7 +581,7 @@ def concepts_map_layers(study: ConceptsMapStudy) -> tuple[dict[str, gpd.GeoDataF
         Layer name → features, layer name → :class:`heatmap.maps.layers.LayerSpec`.
     """
     from heatmap.io.outputs import plan_layers
-    from heatmap.maps.layers import PopupField, load_layer_specs
+    from heatmap.maps.layers import ColorClass, ColorRule, PopupField, load_layer_specs
 
     specs = load_layer_specs()
     layers: dict[str, gpd.GeoDataFrame] = {}
@@ -571,22 +591,35 @@ def concepts_map_layers(study: ConceptsMapStudy) -> tuple[dict[str, gpd.GeoDataF
             if name in ("pipes", "consumers"):  # the candidate links and its own sources are the plan map's
                 layers[name] = frame
     concepts = [r.name for r in study.results[1:]]
+    points = _source_points(study, labels)
     source_spec = dataclasses.replace(
         specs["sources"],
         name="concept_sources",
         title="Excess-heat sources (heat per concept)",
         draw_order=4,
+        color=ColorRule(
+            kind="categorized",
+            field="source_id",
+            classes=tuple(
+                ColorClass(color=colours[sid], label=name, value=sid)
+                for sid, name in zip(points.get("source_id", []), points.get("name", []), strict=True)
+            ),
+        ),
+        radius_px=SOURCE_RADIUS_PX,
+        radius_field="radius_px",
+        label=(PopupField("name", "Name"),),
         popup=(
+            PopupField("source_id", "Source"),
+            PopupField("name", "Name"),
             PopupField("plant", "Plant"),
             PopupField("coordinates", "Coordinates"),
-            PopupField("sources", "Sources"),
-            PopupField("temperature_c", "Temperature"),
+            PopupField("temperature_c", "Temperature", "°C", 0),
             PopupField("capacity_kw", "Capacity", "kW", 0),
             PopupField("available_gwh_per_a", "Available", "GWh/a", 1),
             *(PopupField(f"concept_{i}", name) for i, name in enumerate(concepts)),
         ),
     )
-    layers["concept_sources"] = _source_points(study)
+    layers["concept_sources"] = points
     specs["concept_sources"] = source_spec
     if network is not None and network.sink_id is not None:
         c = network.plan.consumers
@@ -617,11 +650,14 @@ def concepts_map_layers(study: ConceptsMapStudy) -> tuple[dict[str, gpd.GeoDataF
     return layers, specs
 
 
-def write_network_outputs(study: ConceptsMapStudy, folder: Path) -> None:
+def write_network_outputs(
+    study: ConceptsMapStudy, folder: Path, *, colours: Mapping[str, str], labels: Mapping[str, str]
+) -> None:
     """Write the planned network and the concepts map into ``folder`` (the study's temporary output folder).
 
     Files: the plan's files in ``network/`` as ``heatmap plan`` writes them
-    (:func:`heatmap.io.outputs.write_plan_files`) and ``map.html`` (:func:`concepts_map_layers`).
+    (:func:`heatmap.io.outputs.write_plan_files`) and ``map.html`` (:func:`concepts_map_layers`, the sources in
+    ``colours`` with their ``labels``).
     """
     from heatmap.io.outputs import write_plan_files
     from heatmap.maps import webmap
@@ -630,11 +666,11 @@ def write_network_outputs(study: ConceptsMapStudy, folder: Path) -> None:
     if network is not None:
         sub = folder / "network"
         sub.mkdir()
-        write_plan_files(network.plan, sub)
-    layers, specs = concepts_map_layers(study)
+        write_plan_files(network.plan, sub, source_colours=colours)  # its map in the study's unit colours
+    layers, specs = concepts_map_layers(study, colours=colours, labels=labels)
     webmap.write_map(layers, folder / "map.html", specs=specs, title=study.scenario.name)
     n = 0 if network is None else int(np.sum(network.plan.pipes.circuit == "supply"))
-    logger.info("Wrote the concepts map (%d supply pipes, %d source sites)", n, len(layers["concept_sources"]))
+    logger.info("Wrote the concepts map (%d supply pipes, %d sources)", n, len(layers["concept_sources"]))
 
 
 AGREEMENT_RULE = (

@@ -1061,7 +1061,10 @@ def output_names(study: ConceptStudy) -> tuple[str, ...]:
     """Every file ``write_concepts`` writes (the GeoJSON of the network's layers aside: README.txt lists them)."""
     from heatmap.io.exports import README
 
-    names = ["comparison.csv", "units.csv", "impact.csv", "calibration.csv", "summary.json", "overview.png", README]
+    names = [
+        "comparison.csv", "units.csv", "impact.csv", "calibration.csv", "summary.json", "overview.png", "report.html",
+        README,
+    ]  # fmt: skip
     for r in study.results:
         slug = _slug(r.name)
         names += [f"dispatch_{slug}.csv", f"dispatch_{slug}.png", f"duration_{slug}.png"]
@@ -1074,11 +1077,18 @@ def output_names(study: ConceptStudy) -> tuple[str, ...]:
     return tuple(names)
 
 
-def write_concept_files(study: ConceptStudy, folder: Path) -> None:
-    """Write the study's files (:func:`output_names`) into an existing folder (not atomically: see write_concepts)."""
+def write_concept_files(study: ConceptStudy, folder: Path, *, matches: dict[str, Any] | None = None) -> None:
+    """Write the study's files (:func:`output_names`) into an existing folder (not atomically: see write_concepts).
+
+    ``report.html`` is rendered from the files written (``summary.json``, the network's ``network/summary.json`` and
+    the plots), so it states what they hold; ``matches``, the summary of the study's matches, adds their ranking.
+    """
+    import json
+
     from heatmap.energy.concept_network import write_network_outputs
-    from heatmap.io.outputs import write_json
+    from heatmap.io.outputs import plan_layers, write_json
     from heatmap.io.tables import write_csv
+    from heatmap.maps import report
 
     write_csv(study.comparison, folder / "comparison.csv", float_format="%.10g")
     write_csv(study.units, folder / "units.csv", float_format="%.10g")
@@ -1110,8 +1120,30 @@ def write_concept_files(study: ConceptStudy, folder: Path) -> None:
         plot_duration(r, study.year, folder / f"duration_{slug}.png", labels=labels, colours=colours)
     plot_overview(study.comparison, folder / "overview.png")
     if study.network is not None:
-        write_network_outputs(study, folder)
+        write_network_outputs(study, folder, colours=colours, labels=labels)
     write_json(concepts_summary(study), folder / "summary.json")
+    network = None
+    if study.network is not None:
+        plan = study.network.plan
+        network = report.plan_context(
+            json.loads((folder / "network" / "summary.json").read_text(encoding="utf-8")),
+            plan_layers(plan),
+            getattr(getattr(plan, "operation", None), "hourly", None),
+        )
+    slugs = {r.name: _slug(r.name) for r in study.results}
+    html = report.concepts_report_html(
+        json.loads((folder / "summary.json").read_text(encoding="utf-8")),
+        images={
+            "overview": folder / "overview.png",
+            "dispatch": {name: folder / f"dispatch_{slug}.png" for name, slug in slugs.items()},
+            "duration": {name: folder / f"duration_{slug}.png" for name, slug in slugs.items()},
+        },
+        colours=colours,
+        labels=labels,
+        network=network,
+        matches=matches,
+    )
+    (folder / "report.html").write_text(html, encoding="utf-8")
 
 
 def concepts_inputs(study: ConceptStudy) -> list[Path]:

@@ -25,7 +25,7 @@ from heatmap.energy.matching import MatchScenario, format_matches, rank_matches,
 
 logger = logging.getLogger(__name__)
 
-OUTPUT_FILES = ("matches.csv", "matches.gpkg", "summary.json")
+OUTPUT_FILES = ("matches.csv", "matches.gpkg", "summary.json", "report.html")
 """The files every matching run writes (the planned network adds ``network/…``)."""
 
 
@@ -137,9 +137,11 @@ def output_names(run: MatchesRun) -> tuple[str, ...]:
 
 def write_match_files(run: MatchesRun, folder: Path, *, tiles: str | None = None) -> None:
     """Write the run's files (:func:`output_names`) into an existing folder (not atomically: see write_matches)."""
+    import json
+
     from heatmap.io.outputs import assumptions_text, write_gpkg, write_json
     from heatmap.io.tables import write_csv
-    from heatmap.maps import qgis_style
+    from heatmap.maps import qgis_style, report
 
     write_csv(run.table.drop(columns="geometry"), folder / "matches.csv", float_format="%.4f")
     layer = run.table.copy()
@@ -150,6 +152,9 @@ def write_match_files(run: MatchesRun, folder: Path, *, tiles: str | None = None
     gpkg = folder / "matches.gpkg"
     qgis_style.write_layer_styles(gpkg, write_gpkg({"matches": layer}, gpkg, abstract=abstract))
     write_json(summary, folder / "summary.json")
+    written = json.loads((folder / "summary.json").read_text(encoding="utf-8"))  # the report states what it holds
+    html = report.matches_report_html(written, table=run.table, sources=run.sources, sinks=run.sinks)
+    (folder / "report.html").write_text(html, encoding="utf-8")
     if run.planned is not None:
         match_plan.write_planned(run.planned, folder / "network", tiles=tiles)
 
@@ -157,12 +162,14 @@ def write_match_files(run: MatchesRun, folder: Path, *, tiles: str | None = None
 def write_matches(
     run: MatchesRun, out_dir: Path, *, inputs: tuple | list = (), tiles: str | None = None
 ) -> dict[str, Path]:
-    """Write ``matches.csv``, ``matches.gpkg`` (line layer ``matches``, QGIS style embedded) and ``summary.json``.
+    """Write ``matches.csv``, ``matches.gpkg``, ``summary.json`` and ``report.html`` atomically into ``out_dir``.
 
-    With a planned network also, in ``network/``: ``plan.gpkg`` (styled for QGIS), ``map.html`` (offline web map),
-    ``summary.json`` (the plan's full summary: every check, figure and assumption) and, where the plan routed on
-    the pairs' straight lines, ``pair_lines.gpkg``. A plan whose checks fail is written marked partial (as
-    ``heatmap plan --partial``). The folder is swapped in whole (:func:`heatmap.io.output_folder.write_atomically`).
+    ``matches.gpkg``: the line layer ``matches``, QGIS style embedded; ``report.html``: the key figures, the ranked
+    pairs and why the others fail, on a page that prints on A4. With a planned network also, in ``network/``:
+    ``plan.gpkg`` (styled for QGIS), ``map.html`` (offline web map), ``summary.json`` (the plan's full summary:
+    every check, figure and assumption) and, where the plan routed on the pairs' straight lines,
+    ``pair_lines.gpkg``. A plan whose checks fail is written marked partial (as ``heatmap plan --partial``). The
+    folder is swapped in whole (:func:`heatmap.io.output_folder.write_atomically`).
     """
     from heatmap.io.output_folder import write_atomically
 

@@ -83,6 +83,37 @@ FILE_DESCRIPTIONS: dict[str, str] = {
 }
 """One line on each file heatmap writes, by name (``*`` matches any text)."""
 
+BESIDE_DESCRIPTIONS: dict[str, tuple[tuple[str, str], ...]] = {
+    "report.html": (
+        ("plan.gpkg", FILE_DESCRIPTIONS["report.html"]),
+        (
+            "overview.png",
+            "the concept study for a city board on pages that print on A4 (self-contained): the demand and the year, "
+            "the concepts side by side (cost of heat, costs, investment, excess-heat share, CO₂, regional impact), "
+            "each unit's heat, the sources, each concept's dispatch and duration plots, the planned network (where "
+            "there is one) and the ranked matches of a study, every assumption with its origin",
+        ),
+        (
+            "matches.csv",
+            "the matching for a city board on pages that print on A4: key figures, the ranked pairs, the pairs left "
+            "out and why, the chosen pairs planned (where any), every assumption with its origin",
+        ),
+        (
+            "demand.gpkg",
+            "the demand map for a city board on pages that print on A4: key figures, the heat density drawn in its "
+            "classes with the potential areas, the classes with their counts, the buildings left out and why, the "
+            "check against statistics, every assumption with its origin",
+        ),
+        ("comparison.png", "the plans compared on one page that prints on A4: the table and the chart"),
+    ),
+    "comparison.csv": (
+        ("overview.png", FILE_DESCRIPTIONS["comparison.csv"]),
+        ("comparison.png", "the plans side by side: one row per plan with its key figures, from its own summary.json"),
+    ),
+}
+"""Descriptions of a file name several commands write, by a file beside it that tells which command wrote it (the
+first found applies; none found: :data:`FILE_DESCRIPTIONS`)."""
+
 LAYER_DESCRIPTIONS: dict[str, str] = {
     "layer_styles": "QGIS styles of the layers (QGIS applies them when the layer is opened)",
     "pair_lines": "straight lines between the sites of the chosen source–sink pairs",
@@ -92,9 +123,18 @@ LAYER_DESCRIPTIONS: dict[str, str] = {
 _NO_DESCRIPTION = "(no description)"
 
 
-def file_description(relative: str) -> str:
-    """Return the one-line description of an output file, by its name (``(no description)`` if unknown)."""
+def file_description(relative: str, folder: Path | None = None) -> str:
+    """Return the one-line description of an output file, by its name (``(no description)`` if unknown).
+
+    Given the output ``folder``, a name several commands write is described by the file beside it
+    (:data:`BESIDE_DESCRIPTIONS`).
+    """
     name = relative.rsplit("/", 1)[-1]
+    if folder is not None:
+        here = (Path(folder) / relative).parent
+        for beside, text in BESIDE_DESCRIPTIONS.get(name, ()):
+            if (here / beside).is_file():
+                return text
     for pattern, text in FILE_DESCRIPTIONS.items():
         if fnmatch.fnmatchcase(name, pattern):
             return text
@@ -252,7 +292,7 @@ def write_readme(folder: Path, *, title: str = "", marker: str | None = None) ->
         head = rel
         detail: list[str] = []
         if rel.endswith(".gpkg") and path.is_file():
-            description = file_description(rel)
+            description = file_description(rel, folder)
             for name, kind, layer_title, count in gpkg_contents(path):
                 what = titles.get(name) or layer_title or LAYER_DESCRIPTIONS.get(name, _NO_DESCRIPTION)
                 unit = "feature" if kind == "features" else "row"
@@ -265,10 +305,10 @@ def write_readme(folder: Path, *, title: str = "", marker: str | None = None) ->
         elif rel.endswith(".csv") and path.is_file():
             rows, columns = _csv_shape(path)
             head = f"{rel} ({_count(rows, 'row')})"
-            description = file_description(rel)
+            description = file_description(rel, folder)
             detail += _wrap("columns: " + ", ".join(columns), "      ")
         else:
-            description = file_description(rel)
+            description = file_description(rel, folder)
         lines += [head, *_wrap(description, "    "), *detail, ""]
     path = folder / README
     path.write_text("\n".join(lines), encoding="utf-8")

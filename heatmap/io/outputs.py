@@ -1123,7 +1123,13 @@ def plan_file_names(plan: PlanLike) -> tuple[str, ...]:
 
 
 def write_plan_files(
-    plan: PlanLike, folder: Path, *, partial: bool = False, tiles: str | None = None, summary: dict | None = None
+    plan: PlanLike,
+    folder: Path,
+    *,
+    partial: bool = False,
+    tiles: str | None = None,
+    summary: dict | None = None,
+    source_colours: Mapping[str, str] | None = None,
 ) -> None:
     """Write a plan's files into an existing folder, without a swap of its own (the caller's write is atomic).
 
@@ -1143,6 +1149,9 @@ def write_plan_files(
         A tile URL template for the web map (online use); ``None`` draws no base map.
     summary
         The summary to write, where the caller adds to :func:`plan_summary` (default: that summary).
+    source_colours
+        A colour by source id for the web map (a study's unit colours, those of its plots): the sources drawn in
+        them and the pipes coloured by network in their source's; default: one red for every source.
     """
     from heatmap.maps import qgis_style, report
 
@@ -1165,7 +1174,10 @@ def write_plan_files(
     metadata["heatmap_assumptions"] = json.dumps(summary.get("assumptions") or [], ensure_ascii=False)
     gpkg = folder / "plan.gpkg"
     qgis_style.write_layer_styles(gpkg, write_gpkg(gpkg_layers, gpkg, metadata=metadata, note=note, abstract=abstract))
-    write_plan_map(layers, folder / "map.html", summary, title=plan.scenario.name, tiles=tiles, banner=banner)
+    write_plan_map(
+        layers, folder / "map.html", summary, title=plan.scenario.name, tiles=tiles, banner=banner,
+        source_colours=source_colours,
+    )  # fmt: skip
     report.write_plan_report(summary, layers, folder / "report.html", hourly=getattr(year, "hourly", None))
     write_json(summary, folder / "summary.json")
     write_plan_tables(plan, folder)
@@ -1182,6 +1194,7 @@ def write_plan_map(
     title: str,
     tiles: str | None = None,
     banner: str | None = None,
+    source_colours: Mapping[str, str] | None = None,
 ) -> Path:
     """Write a plan's web map: the connected consumers, those not connected with why, and the key figures.
 
@@ -1197,14 +1210,35 @@ def write_plan_map(
         The plan's summary (:func:`plan_summary`): the key figures and the prices they rest on.
     title, tiles, banner
         As :func:`heatmap.maps.webmap.write_map`.
+    source_colours
+        A colour by source id (see :func:`write_plan_files`); ``None``: the sources' layer colour.
     """
     import dataclasses
 
     from heatmap.maps import webmap
-    from heatmap.maps.layers import load_layer_specs
+    from heatmap.maps.layers import ColorClass, ColorRule, load_layer_specs
 
     specs = load_layer_specs()
     drawn = dict(layers)
+    sources = drawn.get("sources")
+    if source_colours and sources is not None and len(sources):
+        ids = sources.source_id.astype(str)
+        names = sources["name"].fillna(ids) if "name" in sources else ids
+        specs["sources"] = dataclasses.replace(
+            specs["sources"],
+            color=ColorRule(
+                kind="categorized",
+                field="source_id",
+                classes=tuple(
+                    ColorClass(color=source_colours.get(sid, specs["sources"].unmatched_color), label=str(n), value=sid)
+                    for sid, n in zip(ids, names, strict=True)
+                ),
+            ),
+        )
+        rule = specs["pipes"].color_by
+        if rule is not None:
+            colours = {sid: c for sid, c in source_colours.items() if sid in set(ids)}
+            specs["pipes"] = dataclasses.replace(specs["pipes"], color_by=dataclasses.replace(rule, colors=colours))
     consumers = drawn.get("consumers")
     if consumers is not None and "connected" in consumers and "left_out" in drawn:  # the others are in left_out
         drawn["consumers"] = consumers[consumers.connected.astype(bool)]

@@ -120,6 +120,8 @@ class AltColor:
     label: str
     main_label: str
     names_from: str | None = None
+    colors: dict[str, str] | None = None
+    """A fixed colour by value (e.g. each source's colour of a study's plots); other values take the palette's."""
 
 
 @dataclass(frozen=True)
@@ -149,6 +151,9 @@ class LayerSpec:
     color_by: AltColor | None = None
     label: tuple[PopupField, ...] = ()
     """Fields of a permanent label beside each feature on the web map, one line each (missing ones left out)."""
+    radius_field: str | None = None
+    """Web map only: each point's radius in pixels from this column (else :attr:`radius_px`), e.g. to draw points
+    at one place as rings around each other."""
 
     @property
     def legend(self) -> list[tuple[str, str]]:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 import shapely
 
 from heatmap.maps.layers import LayerSpec, load_layer_specs
@@ -136,29 +137,51 @@ def duration_png(hourly: Any, names: dict[str, str]) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def plan_report_html(summary: dict[str, Any], layers: dict[str, gpd.GeoDataFrame], hourly: Any = None) -> str:
-    """Render the plan's report (see the module docstring).
+def environment() -> Any:
+    """Return the Jinja2 environment of the report templates (``templates/``, read from the installed package).
+
+    HTML escaping on, a missing variable an error, and the filter ``num`` (:func:`number`).
+    """
+    from jinja2 import Environment, FunctionLoader, StrictUndefined
+
+    def load(name: str) -> str:
+        return (files("heatmap.maps") / "templates" / name).read_text(encoding="utf-8")
+
+    env = Environment(
+        loader=FunctionLoader(load), autoescape=True, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True
+    )
+    env.filters["num"] = number
+    env.filters["value"] = setting_value
+    return env
+
+
+MAX_VALUE_CHARS = 300
+"""Characters of a setting's value a report shows at most (the whole value: ``summary.json``)."""
+
+
+def setting_value(value: Any) -> str:
+    """Show a setting's value: "–" where it has none, cut after :data:`MAX_VALUE_CHARS` characters."""
+    if value is None:
+        return "–"
+    text = str(value)
+    if len(text) <= MAX_VALUE_CHARS:
+        return text
+    return text[:MAX_VALUE_CHARS].rstrip() + " … (in full in summary.json)"
+
+
+def plan_context(summary: dict[str, Any], layers: dict[str, gpd.GeoDataFrame], hourly: Any = None) -> dict[str, Any]:
+    """Return what the plan's sections of a report show (``templates/_plan.html.j2``), from its summary and layers.
 
     Parameters
     ----------
     summary
-        The plan's summary (:func:`heatmap.io.outputs.plan_summary`).
+        The plan's summary (:func:`heatmap.io.outputs.plan_summary`, or its ``summary.json`` read back).
     layers
-        The plan's layers: ``pipes``, ``consumers``, ``sources``.
+        The plan's layers: ``pipes``, ``consumers``, ``sources`` and, where any, ``left_out``.
     hourly
         The year of operation hour by hour (:class:`heatmap.energy.trade.Year`), where the plan has one: its
         load-duration curve is drawn.
-
-    Returns
-    -------
-    str
-        The HTML page.
     """
-    from jinja2 import Environment, StrictUndefined
-
-    env = Environment(autoescape=True, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    env.filters["num"] = number
-    template = env.from_string((files("heatmap.maps") / "templates" / "report.html.j2").read_text(encoding="utf-8"))
     pipes = layers["pipes"]
     by_dn = (
         pipes.groupby("dn")
@@ -177,19 +200,41 @@ def plan_report_html(summary: dict[str, Any], layers: dict[str, gpd.GeoDataFrame
     for group in ((summary.get("economics") or {}).get("price_origins") or {}).values():
         for p in group:
             prices.setdefault(p["key"], p)
-    html = template.render(
-        prices=list(prices.values()),
-        s=summary,
-        f=summary.get("figures") or {},
-        drawing=network_png(layers, load_layer_specs()),
-        duration=None if hourly is None else duration_png(hourly, _source_names(layers["sources"])),
-        by_dn=by_dn.to_dict(orient="records"),
-        by_kind=by_kind.to_dict(orient="records"),
-        excluded=excluded,
-        max_ids=MAX_IDS,
-        violations=(summary.get("violations") or [])[:25],
-    )
-    logger.info("Report: %d characters, %d exclusion reasons, %d assumptions", len(html), len(excluded),
+    return {
+        "prices": list(prices.values()),
+        "s": summary,
+        "f": summary.get("figures") or {},
+        "drawing": network_png(layers, load_layer_specs()),
+        "duration": None if hourly is None else duration_png(hourly, _source_names(layers["sources"])),
+        "by_dn": by_dn.to_dict(orient="records"),
+        "by_kind": by_kind.to_dict(orient="records"),
+        "excluded": excluded,
+        "max_ids": MAX_IDS,
+        "violations": (summary.get("violations") or [])[:25],
+    }
+
+
+def plan_report_html(summary: dict[str, Any], layers: dict[str, gpd.GeoDataFrame], hourly: Any = None) -> str:
+    """Render the plan's report (see the module docstring).
+
+    Parameters
+    ----------
+    summary
+        The plan's summary (:func:`heatmap.io.outputs.plan_summary`).
+    layers
+        The plan's layers: ``pipes``, ``consumers``, ``sources``.
+    hourly
+        The year of operation hour by hour (:class:`heatmap.energy.trade.Year`), where the plan has one: its
+        load-duration curve is drawn.
+
+    Returns
+    -------
+    str
+        The HTML page.
+    """
+    context = plan_context(summary, layers, hourly)
+    html = environment().get_template("report.html.j2").render(p=context, version=summary.get("heatmap_version"))
+    logger.info("Report: %d characters, %d exclusion reasons, %d assumptions", len(html), len(context["excluded"]),
                 len(summary.get("assumptions") or []))  # fmt: skip
     return html
 
@@ -205,3 +250,342 @@ def write_plan_report(
 ) -> None:
     """Write :func:`plan_report_html` to ``path`` (inside the caller's atomic output folder)."""
     Path(path).write_text(plan_report_html(summary, layers, hourly), encoding="utf-8")
+
+
+# --- the concepts (and a study), the matches ----------------------------------------------------------------
+
+CONCEPT_ROWS = (
+    ("cost_of_heat_eur_per_mwh", "Cost of heat (€/MWh delivered)", ",.1f"),
+    ("total_cost_meur_per_a", "Total cost (M€/a)", ",.2f"),
+    ("operating_cost_meur_per_a", "of which operating (M€/a)", ",.2f"),
+    ("annualised_investment_meur_per_a", "of which investment as an annuity (M€/a)", ",.2f"),
+    ("pumping_cost_meur_per_a", "of which network pumping (M€/a)", ",.3f"),
+    ("investment_meur", "Investment (M€)", ",.2f"),
+    ("investment_network_connection_meur", "of which network connection (M€)", ",.2f"),
+    ("excess_heat_share_pct", "Excess-heat share (%)", ",.1f"),
+    ("excess_heat_gwh", "Excess heat used (GWh/a)", ",.1f"),
+    ("heat_pump_heat_gwh", "Heat-pump heat (GWh/a)", ",.1f"),
+    ("electric_boiler_heat_gwh", "Electric-boiler heat (GWh/a)", ",.1f"),
+    ("boiler_heat_gwh", "Boiler heat (GWh/a)", ",.1f"),
+    ("storage_cycles", "Storage cycles (per year)", ",.1f"),
+    ("electricity_gwh", "Electricity bought (GWh/a)", ",.1f"),
+    ("fuel_gwh", "Fuel burnt (GWh/a)", ",.1f"),
+    ("losses_gwh", "Network losses (GWh/a)", ",.1f"),
+    ("co2_kt_per_a", "CO₂ (kt/a)", ",.1f"),
+    ("unserved_mwh", "Heat not served (MWh/a)", ",.0f"),
+)
+"""The rows of the concepts' table in the report: a column of ``comparison.csv``, its heading and format."""
+
+IMPACT_ROWS = (
+    ("fuel_displaced_gwh", "Fuel displaced against the reference (GWh/a)", ",.1f"),
+    ("peat_displaced_gwh", "Peat displaced (GWh/a)", ",.1f"),
+    ("peat_cut_pct", "Peat cut (% of the reference's)", ",.1f"),
+    ("co2_avoided_kt_per_a", "CO₂ avoided (kt/a)", ",.1f"),
+    ("cost_saved_meur_per_a", "Cost saved (M€/a)", ",.2f"),
+)
+"""The rows of the regional impact (``impact.csv``, each concept against the reference) in the same table."""
+
+CONCEPTS_PER_TABLE = 5
+"""Concepts side by side in one table at most (more: a further table below), so each column stays readable on A4."""
+
+MAX_PAIRS = 60
+"""Ranked pairs listed in a report at most (all of them: ``matches.csv``)."""
+
+
+def _data_uri(path: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
+
+
+def concepts_report_html(
+    summary: dict[str, Any],
+    *,
+    images: dict[str, Any],
+    colours: dict[str, str],
+    labels: dict[str, str],
+    network: dict[str, Any] | None = None,
+    matches: dict[str, Any] | None = None,
+) -> str:
+    """Render the report of a concept study (``heatmap concepts``, and ``heatmap study`` with its network).
+
+    Parameters
+    ----------
+    summary
+        The study's summary (``summary.json`` as written: :func:`heatmap.energy.concepts.concepts_summary`).
+    images
+        The plots, PNG files: ``overview`` (a path), ``dispatch`` and ``duration`` (concept name → path).
+    colours, labels
+        Each unit's colour and name by id, those of the plots.
+    network
+        The planned network's context (:func:`plan_context`), where the study has one: its sections follow.
+    matches
+        The matches' summary (:func:`heatmap.energy.matches_job.matches_summary`), for a whole study: its ranked
+        pairs follow.
+
+    Returns
+    -------
+    str
+        The HTML page (self-contained: the plots inline).
+    """
+    names = [c["name"] for c in summary["concepts"]]
+    units: dict[str, dict[str, Any]] = {}
+    for c in summary["concepts"]:
+        for u in c["figures"]["units"]:
+            entry = units.setdefault(u["unit"], {"heat_mwh": {}})
+            entry["heat_mwh"][c["name"]] = u["heat_mwh"]
+    order = [uid for uid in labels if uid in units] + [uid for uid in units if uid not in labels]
+    unit_rows = [
+        {"id": uid, "name": labels.get(uid, uid), "colour": colours.get(uid, "#999999"), **units[uid]} for uid in order
+    ]
+    calibration = {row["source"]: row for row in summary.get("calibration") or []}
+    sources = [
+        {
+            **x,
+            "name": labels.get(x["id"], x["id"]),
+            "colour": colours.get(x["id"], "#999999"),
+            "published_mwh_per_a": calibration.get(x["id"], {}).get("published_mwh_per_a"),
+        }
+        for x in summary["sources"]
+    ]
+    rows = (summary.get("network") or {}).get("hour_agreement") or []
+    agreement = (
+        {"hours": len({r["hour"] for r in rows}), "worst_kw": max(abs(r["difference_kw"]) for r in rows)}
+        if rows
+        else None
+    )
+    y = summary["year"]
+    env = environment()
+    env.filters["label"] = lambda uid: labels.get(uid, uid)
+    html = env.get_template("concepts.html.j2").render(
+        version=summary.get("heatmap_version"),
+        s=summary,
+        degree_days=next((v for k, v in y.items() if k.startswith("heating_degree_days_")), None),
+        groups=[names[i : i + CONCEPTS_PER_TABLE] for i in range(0, len(names), CONCEPTS_PER_TABLE)],
+        rows=CONCEPT_ROWS,
+        impact_rows=IMPACT_ROWS,
+        comparison={row["concept"]: row for row in summary["comparison"]},
+        impact={row["concept"]: row for row in summary["impact"]},
+        units=unit_rows,
+        sources=sources,
+        overview=_data_uri(images["overview"]),
+        dispatch={name: _data_uri(path) for name, path in images["dispatch"].items()},
+        duration={name: _data_uri(path) for name, path in images["duration"].items()},
+        net=network,
+        agreement=agreement,
+        matches=matches,
+        names=labels,
+        max_pairs=MAX_PAIRS,
+    )
+    logger.info("Concepts report: %d characters, %d concepts, network %s", len(html), len(names),
+                "drawn" if network else "none")  # fmt: skip
+    return html
+
+
+def matches_png(table: gpd.GeoDataFrame, sources: gpd.GeoDataFrame, sinks: gpd.GeoDataFrame) -> str:
+    """Draw the pairs that can work as lines coloured by their cost per MWh, the sources and sinks by id, as a PNG.
+
+    ``table`` is the ranking (a line from source to sink per pair, ``feasible``, ``eur_per_mwh``), ``sources`` and
+    ``sinks`` the sites (``id``), all in one metric CRS. The cheapest pairs are drawn on top.
+    """
+    from matplotlib import colormaps
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.collections import LineCollection
+    from matplotlib.colors import Normalize
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+
+    fig = Figure(figsize=(6.7, 5.2), layout="constrained")
+    ax = fig.add_subplot()
+    ok = table[table.feasible.astype(bool)].sort_values("eur_per_mwh", ascending=False)
+    handles = []
+    if len(ok):
+        xy, line_of = shapely.get_coordinates(ok.geometry.values, return_index=True)
+        lines = np.split(xy, np.flatnonzero(np.diff(line_of)) + 1)
+        cost = ok.eur_per_mwh.to_numpy(dtype=float)
+        norm = Normalize(vmin=float(np.nanmin(cost)), vmax=float(np.nanmax(cost)) + 1e-9)
+        cmap = colormaps["viridis_r"]
+        ax.add_collection(LineCollection(lines, colors=cmap(norm(cost)), linewidths=1.6, capstyle="round"))
+        bar = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, shrink=0.6, pad=0.01)
+        bar.set_label("Cost of the pair's heat (€/MWh)", fontsize=7)
+        bar.ax.tick_params(labelsize=6.5)
+    sites = ((sources, "*", "#e31a1c", "heat source"), (sinks, "s", "#2c7bb6", "heat user"))
+    for frame, marker, colour, label in sites:
+        points = frame.geometry.representative_point()
+        ax.scatter(points.x, points.y, s=60 if marker == "*" else 28, marker=marker, color=colour,
+                   edgecolors="white", lw=0.5, zorder=4)  # fmt: skip
+        at = pd.DataFrame({"x": points.x.round(1), "y": points.y.round(1), "id": frame["id"].astype(str)})
+        for (x, y), ids in at.groupby(["x", "y"], sort=False).id:  # the sites at one place labelled once
+            text = "\n".join(textwrap.shorten(name, 30) for name in ids)
+            ax.annotate(text, (x, y), xytext=(4, 3), textcoords="offset points", fontsize=6, color=colour)
+        handles.append(Line2D([], [], ls="", marker=marker, ms=6, color=colour, label=label))
+    ax.autoscale_view()
+    ax.legend(handles=handles, fontsize=6.5, loc="best", framealpha=0.85)
+    ax.set_aspect("equal")
+    ax.set_axis_off()
+    x0, x1 = ax.get_xlim()
+    scale = 10 ** math.floor(math.log10(max((x1 - x0) / 4, 1.0)))
+    ax.plot([x0, x0 + scale], [ax.get_ylim()[0]] * 2, color="black", lw=2)
+    ax.annotate(f"{scale:,.0f} m", (x0, ax.get_ylim()[0]), xytext=(0, 3), textcoords="offset points", fontsize=7)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def matches_report_html(
+    summary: dict[str, Any], *, table: gpd.GeoDataFrame, sources: gpd.GeoDataFrame, sinks: gpd.GeoDataFrame
+) -> str:
+    """Render the report of a matching run (``heatmap matches``): key figures, the ranked pairs and why others fail.
+
+    Parameters
+    ----------
+    summary
+        The run's summary (``summary.json`` as written: :func:`heatmap.energy.matches_job.matches_summary`).
+    table, sources, sinks
+        The ranking (a line per pair) and the sites, in one metric CRS: drawn (:func:`matches_png`).
+
+    Returns
+    -------
+    str
+        The HTML page.
+    """
+    from heatmap import __version__
+
+    by_reason: dict[str, list[str]] = {}
+    for pair, reason in (summary.get("infeasible") or {}).items():
+        by_reason.setdefault(str(reason), []).append(pair)
+    html = (
+        environment()
+        .get_template("matches.html.j2")
+        .render(
+            version=__version__,
+            created=summary.get("created_utc"),
+            s=summary,
+            drawing=matches_png(table, sources, sinks),
+            infeasible=sorted(by_reason.items(), key=lambda item: -len(item[1])),
+            max_pairs=MAX_PAIRS,
+            max_ids=MAX_IDS,
+        )
+    )
+    logger.info("Matches report: %d characters, %d pairs ranked", len(html), len(summary.get("ranking") or []))
+    return html
+
+
+# --- the demand map ----------------------------------------------------------------------------------------------
+
+
+def class_counts(spec: LayerSpec, values: Any) -> list[dict[str, Any]]:
+    """Return each class of a graduated layer definition with its colour, label and how many values fall in it.
+
+    The classes are the web map's and the QGIS style's (:func:`heatmap.maps.classes.data_classes`): a value
+    belongs to the first class whose upper bound it does not exceed.
+    """
+    numeric = np.asarray(values, dtype=float)
+    numeric = numeric[np.isfinite(numeric)]
+    classes = spec.color.classes
+    if spec.color.kind != "graduated" or not classes:
+        return [{"color": c.color, "label": c.label, "count": None} for c in classes]
+    uppers = np.array([c.upper for c in classes], dtype=float)
+    idx = np.searchsorted(uppers, numeric, side="left")
+    counts = np.bincount(idx[idx < len(uppers)], minlength=len(uppers))
+    return [{"color": c.color, "label": c.label, "count": int(n)} for c, n in zip(classes, counts, strict=True)]
+
+
+def density_png(
+    density_mwh_per_ha: np.ndarray, extent: tuple[float, float, float, float], spec: LayerSpec, areas: gpd.GeoDataFrame
+) -> str:
+    """Draw the heat density by the layer's classes and the potential areas' outlines as a PNG data URI.
+
+    ``density_mwh_per_ha`` is the grid (row 0 the northern) in its metric CRS, ``extent`` its (left, right, bottom,
+    top) in metres; cells without demand stay blank. Drawn as the GeoTIFF holds it: square cells, north up.
+    """
+    from matplotlib.colors import to_rgba_array
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
+
+    grid = np.asarray(density_mwh_per_ha, dtype=float)
+    palette, index = np.unique(spec.colors_for(pd.Series(grid.ravel())).astype(str), return_inverse=True)
+    rgba = to_rgba_array(list(palette))[index].reshape(*grid.shape, 4)  # a region's grid: each colour once
+    rgba[~(grid > 0)] = 0.0
+    fig = Figure(figsize=(6.7, 5.2), layout="constrained")
+    ax = fig.add_subplot()
+    ax.imshow(rgba, extent=extent, interpolation="nearest", origin="upper")
+    if len(areas):
+        for line in shapely.get_parts(shapely.boundary(areas.geometry.to_numpy())):
+            xy = shapely.get_coordinates(line)
+            ax.plot(xy[:, 0], xy[:, 1], color="#54278f", lw=1.0)
+    handles = [Patch(facecolor=c.color, edgecolor="#555555", lw=0.3, label=c.label) for c in spec.color.classes]
+    if len(areas):
+        handles.append(Patch(facecolor="none", edgecolor="#54278f", label="potential area"))
+    ax.legend(handles=handles, fontsize=6.5, loc="best", framealpha=0.85, title="MWh/ha", title_fontsize=7)
+    ax.set_aspect("equal")
+    ax.set_axis_off()
+    x0, x1 = extent[0], extent[1]
+    bar = 10 ** math.floor(math.log10(max((x1 - x0) / 4, 1.0)))
+    ax.plot([x0, x0 + bar], [extent[2]] * 2, color="black", lw=2)
+    ax.annotate(f"{bar:,.0f} m", (x0, extent[2]), xytext=(0, 3), textcoords="offset points", fontsize=7)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def demand_report_html(
+    summary: dict[str, Any],
+    *,
+    density_mwh_per_ha: np.ndarray,
+    extent: tuple[float, float, float, float],
+    areas: gpd.GeoDataFrame,
+    specs: dict[str, LayerSpec],
+    values: dict[str, Any],
+) -> str:
+    """Render the report of a demand map (``heatmap demand``): key figures, the density drawn, the classes, the summary.
+
+    Parameters
+    ----------
+    summary
+        The demand map's summary (``summary.json`` as written: :func:`heatmap.demand.job.demand_summary`).
+    density_mwh_per_ha, extent
+        The heat-density grid in its metric CRS (row 0 the northern) and its (left, right, bottom, top), metres.
+    areas
+        The potential areas in the grid's CRS.
+    specs
+        The layer definitions with the classes the map and the QGIS styles use (``heat_density``, ``buildings``,
+        ``potential_areas``).
+    values
+        The values each layer's classes count (layer name → values), e.g. each cell's density.
+
+    Returns
+    -------
+    str
+        The HTML page.
+    """
+    themes = {
+        "heat_density": "Heat density of the cells with demand (MWh per hectare and year): cells",
+        "buildings": "Annual demand of the heated buildings (MWh/a): buildings",
+        "potential_areas": "Annual demand of the potential areas (GWh/a): areas",
+    }
+    classes = [
+        {"title": title, "classes": class_counts(specs[name], values[name])}
+        for name, title in themes.items()
+        if name in specs and name in values
+    ]
+    b = summary.get("buildings") or {}
+    reasons, examples = b.get("left_out_reasons") or {}, b.get("left_out_examples") or {}
+    left = [
+        {"reason": reasons.get(key, key), "count": n, "ids": examples.get(key, [])}
+        for key, n in (b.get("left_out") or {}).items()
+        if n
+    ]
+    html = (
+        environment()
+        .get_template("demand.html.j2")
+        .render(
+            version=summary.get("heatmap_version"),
+            s=summary,
+            b=b,
+            title=Path(str(summary.get("buildings_file", ""))).name,
+            drawing=density_png(density_mwh_per_ha, extent, specs["heat_density"], areas),
+            classes=classes,
+            left=left,
+        )
+    )
+    logger.info("Demand report: %d characters, %d class tables", len(html), len(classes))
+    return html

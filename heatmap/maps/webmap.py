@@ -794,6 +794,9 @@ def _geojson_layer(
             rows.append((html.escape(spec.color_by.label[:1].upper() + spec.color_by.label[1:]), ["_network"]))
     if spec.label:
         props["_label"] = _label_values(spec, frame)
+    if spec.radius_field is not None and spec.radius_field in frame.columns and not is_line:
+        props["_radius"] = pd.to_numeric(frame[spec.radius_field], errors="coerce").fillna(spec.radius_px).to_numpy()
+        per_feature["radius"] = "_radius"  # a circle marker takes its radius from its style
 
     marker = folium.CircleMarker(radius=spec.radius_px)
     marker.options["pane"] = pane
@@ -885,7 +888,8 @@ def _alt_colors(
             names = {str(k): str(v) for k, v in zip(other[rule.field], other[field], strict=True) if pd.notna(v)}
     values = sorted({str(v) for v in frame[rule.field] if pd.notna(v)})
     return [
-        (v, _QUALITATIVE[i % len(_QUALITATIVE)], f"{v}: {names[v]}" if v in names else v) for i, v in enumerate(values)
+        (v, (rule.colors or {}).get(v, _QUALITATIVE[i % len(_QUALITATIVE)]), f"{v}: {names[v]}" if v in names else v)
+        for i, v in enumerate(values)
     ]
 
 
