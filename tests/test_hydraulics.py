@@ -171,3 +171,77 @@ def test_vectorised_conflict_check_agrees_with_pandapipes_own():
         assert clashes[0] == clashes[1]
         raised += clashes[0] is not None
     assert 30 < raised < 270  # both outcomes were tried
+
+
+def branched_design(loads_w, t_supply_c, lift_bar, set_mdot):
+    """A source, a branching node and three consumers (one passing a set flow): a small tree."""
+    pipes = pd.DataFrame(
+        {
+            "edge_id": [1, 2, 3, 4],
+            "from_node": [0, 1, 1, 2],
+            "to_node": [1, 2, 3, 4],
+            "length_m": [300.0, 150.0, 200.0, 120.0],
+            "dn": [100, 80, 65, 65],
+            "d_inner_m": [D_INNER_M, 0.0825, 0.0703, 0.0703],
+            "d_outer_m": [D_OUTER_M, 0.0889, 0.0761, 0.0761],
+            "u_w_per_mk": [U_W_PER_MK, 0.2, 0.19, 0.19],
+            "tree": [0, 0, 0, 0],
+        }
+    )
+    consumers = pd.DataFrame(
+        {
+            "consumer_id": ["C2", "C3", "C4"],
+            "node": [2, 3, 4],
+            "q_design_w": loads_w,
+            "tree": [0, 0, 0],
+            "mdot_kg_per_s": [np.nan, np.nan, set_mdot],
+        }
+    )
+    sources = pd.DataFrame(
+        {"source_id": ["S1"], "node": [0], "t_supply_c": [t_supply_c], "capacity_kw": [2e3], "tree": [0]}
+    )
+    node_xy = pd.DataFrame({"x": [0.0, 300, 450, 300, 570], "y": [0.0, 0, 0, 200, 0]}, index=range(5))
+    cond = hydraulics.Conditions(T_RETURN_C, T_GROUND_C, 2.0, ROUGHNESS_MM, {0: lift_bar})
+    return hydraulics.NetworkDesign(pipes, consumers, sources, node_xy), cond
+
+
+def test_warm_start_reaches_the_same_solution_with_every_given_value_kept():
+    """A net solved from another hour's solution: what is given (the pump's lift and temperature, the loads, a set
+    flow) is this hour's, the solution the one pandapipes finds from its own first guess, in fewer iterations."""
+
+    def solve(args, start=None):
+        design, cond = branched_design(*args)
+        net = hydraulics.build_net(design, cond)
+        return net, hydraulics.run_net(net, design, start=start)
+
+    first, _ = solve(([300e3, 200e3, 100e3], 85.0, 1.0, 0.4))
+    hour = ([40e3, 10e3, 5e3], 75.0, 1.6, 0.9)  # other loads, a colder supply, more lift, another set flow
+    cold_net, cold = solve(hour)
+    warm_net, warm = solve(hour, start=first)
+    assert cold.converged and warm.converged
+    for frame, cols in (
+        ("pipes", ["mdot_kg_per_s", "dp_bar", "t_in_c", "t_out_c"]),
+        ("junctions", ["p_bar", "t_c"]),
+        ("consumers", ["q_kw", "mdot_kg_per_s", "dp_bar", "t_supply_c", "t_return_c"]),
+        ("sources", ["q_supplied_kw", "mdot_kg_per_s", "pump_lift_bar"]),
+    ):
+        a, b = getattr(cold, frame)[cols], getattr(warm, frame)[cols]
+        np.testing.assert_allclose(b.to_numpy(float), a.to_numpy(float), rtol=1e-6, atol=1e-6, err_msg=frame)
+    assert warm.sources.pump_lift_bar.iloc[0] == pytest.approx(1.6, abs=1e-9)
+    supply = warm.junctions[(warm.junctions.circuit == "supply") & (warm.junctions.node == 0)]
+    assert supply.t_c.iloc[0] == pytest.approx(75.0, abs=1e-9)
+    assert warm.consumers.mdot_kg_per_s.iloc[2] == pytest.approx(0.9, rel=1e-9)
+    assert warm.consumers.q_kw.to_numpy() == pytest.approx([40.0, 10.0, 5.0], rel=1e-9)
+
+    def iterations(net):
+        return net._internal_results["iterations_bidirectional"]
+
+    assert iterations(warm_net) <= iterations(cold_net)
+    # a nearby hour (a tenth more load and lift) from this one's solution: fewer iterations
+    near = ([44e3, 11e3, 5.5e3], 75.0, 1.76, 0.9)
+    near_cold, _ = solve(near)
+    near_warm, _ = solve(near, start=warm_net)
+    assert iterations(near_warm) < iterations(near_cold)
+    # from its own solution (the consumers' and pumps' flows aside, pandapipes' own guess) in a few
+    again_net, _ = solve(hour, start=warm_net)
+    assert iterations(again_net) < iterations(cold_net) / 2

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -351,7 +351,13 @@ MAX_BYPASS_ROUNDS = 6
 """Simulations that may add bypass flow to consumers still too cold (each raises their flow at least 1.5×)."""
 
 
-def simulate_hour(net: DesignedNetwork, hour: OperatingHour, *, bypass_margin_k: float | None = None) -> HourResult:
+def simulate_hour(
+    net: DesignedNetwork,
+    hour: OperatingHour,
+    *,
+    bypass_margin_k: float | None = None,
+    start: Mapping[int, Any] | None = None,
+) -> HourResult:
     """Simulate the designed network at one hour and check it.
 
     Parameters
@@ -364,6 +370,11 @@ def simulate_hour(net: DesignedNetwork, hour: OperatingHour, *, bypass_margin_k:
         With a value, substations keep their supply temperature with a bypass: a consumer receiving water colder
         than its minimum passes more flow (its return then warmer), enough by exponential cooling along its path
         for its minimum plus this margin, over up to :data:`MAX_BYPASS_ROUNDS` simulations. ``None``: no bypass.
+    start
+        Solved pandapipes nets by tree (of the same pipe table, e.g. the design case's) to start the hour's first
+        Newton iterations from; every later simulation of the hour starts from the one before it. The solution
+        is the same within pandapipes' tolerance, reached in fewer iterations (see
+        :func:`heatmap.network.hydraulics.run_net`).
 
     Returns
     -------
@@ -416,7 +427,8 @@ def simulate_hour(net: DesignedNetwork, hour: OperatingHour, *, bypass_margin_k:
         rows.append((cid, cons.node[cid], t_water, np.nan, cons.tree[cid], q * 1000 / (cp * (t_feed - t_return))))
     sources = pd.DataFrame(rows, columns=["source_id", "node", "t_supply_c", "capacity_kw", "tree", "mdot_kg_per_s"])
     lift = dict(net.conditions.pump_lift_bar)
-    sims = {}
+    sims: dict[int, hydraulics.Simulation] = {}
+    start = start or {}
     bypass = pd.Series(dtype=float)
 
     def solve(trees: Iterable[int], bypass: pd.Series) -> tuple[hydraulics.Simulation, pd.DataFrame]:
@@ -426,7 +438,8 @@ def simulate_hour(net: DesignedNetwork, hour: OperatingHour, *, bypass_margin_k:
         cond = dataclasses.replace(net.conditions, pump_lift_bar=dict(lift))
         for tree in trees:
             part = design.network(tree)
-            sims[tree] = hydraulics.run_net(hydraulics.build_net(part, cond), part)
+            first = sims[tree].nets[0] if tree in sims else start.get(tree)
+            sims[tree] = hydraulics.run_net(hydraulics.build_net(part, cond), part, start=first)
         sim = hydraulics.combine([sims[k] for k in sorted(sims)])
         # Each consumer draws its own load this hour: its service pipe as simulated, the fittings' share added.
         service = hydraulics.service_at_own_peak(
