@@ -764,3 +764,21 @@ def test_feedback_always_keeps_the_round_that_costs_least_as_built(tmp_path):
     costs = [r["cost_as_built_eur"] for r in fb["rounds"]]
     assert fb["rounds"][fb["kept_round"]]["cost_as_built_eur"] == min(costs)
     assert cost_as_built(plan) == pytest.approx(min(costs), rel=1e-9)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_euler_tour_of_a_forest_holds_each_subtree_in_its_interval(seed):
+    # A random forest of 3 trees and 5 nodes off it: v's subtree is exactly the nodes whose entry time lies in
+    # [tin[v], tout[v]), and the entry times are a permutation.
+    rng = np.random.default_rng(seed)
+    n = 60
+    parent = np.full(n, -1)
+    for v in range(3, 55):
+        parent[v] = rng.integers(0, v)
+    tin, tout = design_heuristic._euler(parent)
+    assert sorted(tin.tolist()) == list(range(n))
+    T = nx.DiGraph([(int(parent[v]), v) for v in range(n) if parent[v] >= 0])
+    T.add_nodes_from(range(n))
+    for v in range(n):
+        inside = {int(w) for w in np.flatnonzero((tin >= tin[v]) & (tin < tout[v]))}
+        assert inside == nx.descendants(T, v) | {v}

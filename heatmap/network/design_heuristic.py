@@ -19,7 +19,7 @@ import time
 import networkx as nx
 import numpy as np
 import scipy.sparse as sp
-from scipy.sparse.csgraph import dijkstra
+from scipy.sparse.csgraph import depth_first_order, dijkstra
 
 from heatmap.network import design, design_milp, routing
 
@@ -312,9 +312,12 @@ class _TreeState:
         step[self.on] = slope[tree.parent_edge[self.on]]
         self.slope_up = design.path_sums(tree.parent, step)  # € per kW more from each node up to its source
         self.tin, self.tout = _euler(tree.parent)
-        self.arc_a = np.concatenate([ix.ea, ix.eb])
-        self.arc_b = np.concatenate([ix.eb, ix.ea])
-        self.arc_e = np.concatenate([np.arange(len(ix.ea)), np.arange(len(ix.ea))])
+        arc_a = np.concatenate([ix.ea, ix.eb])
+        arc_b = np.concatenate([ix.eb, ix.ea])
+        order = np.lexsort((arc_b, arc_a))  # the arcs in the order of a CSR matrix, built once, its data per move
+        self.arc_a, self.arc_b = arc_a[order], arc_b[order]
+        self.arc_e = np.concatenate([np.arange(len(ix.ea)), np.arange(len(ix.ea))])[order]
+        self.indptr = np.searchsorted(self.arc_a, np.arange(n + 1))
 
     def key_nodes(self) -> np.ndarray:
         """Nodes whose subtree a move may take: consumers' and branching nodes on the tree."""
@@ -322,27 +325,29 @@ class _TreeState:
 
 
 def _euler(parent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Return entry and exit times of a depth-first walk of a forest (the subtree of v: tin in [tin[v], tout[v]))."""
+    """Return entry and exit times of a depth-first walk of a forest (the subtree of v: tin in [tin[v], tout[v])).
+
+    The entry times are a preorder (:func:`scipy.sparse.csgraph.depth_first_order` from each root with children);
+    a node's exit time is its entry time plus the size of its subtree (summed level by level, deepest first).
+    """
     n = len(parent)
-    kids: list[list[int]] = [[] for _ in range(n)]
-    for child in np.flatnonzero(parent >= 0).tolist():
-        kids[int(parent[child])].append(child)
-    tin = np.zeros(n, dtype=np.int64)
-    tout = np.zeros(n, dtype=np.int64)
+    on = np.flatnonzero(parent >= 0)
+    children = sp.csr_matrix((np.ones(len(on)), (parent[on], on)), shape=(n, n))
+    tin = np.full(n, -1, dtype=np.int64)
     clock = 0
-    for root in np.flatnonzero(parent < 0).tolist():
-        stack = [(root, 0)]
-        while stack:
-            node, i = stack.pop()
-            if i == 0:
-                tin[node] = clock
-                clock += 1
-            if i < len(kids[node]):
-                stack.append((node, i + 1))
-                stack.append((kids[node][i], 0))
-            else:
-                tout[node] = clock
-    return tin, tout
+    for root in np.flatnonzero((parent < 0) & (np.bincount(parent[on], minlength=n) > 0)).tolist():
+        order = depth_first_order(children, root, directed=True, return_predecessors=False)
+        tin[order] = clock + np.arange(len(order))
+        clock += len(order)
+    alone = np.flatnonzero(tin < 0)  # nodes off every tree: a walk of their own
+    tin[alone] = clock + np.arange(len(alone))
+    size = np.ones(n, dtype=np.int64)
+    depth = design.depths(parent)
+    by_depth = np.argsort(-depth[on], kind="stable")
+    nodes = on[by_depth]
+    for level in np.split(nodes, np.flatnonzero(np.diff(depth[nodes])) + 1):
+        np.add.at(size, parent[level], size[level])
+    return tin, tin + size
 
 
 def _relocation(state: _TreeState, v: int) -> design.Forest | None:
@@ -369,7 +374,7 @@ def _relocation(state: _TreeState, v: int) -> design.Forest | None:
     blocked[v] = False
     ok = ~rest[state.arc_a] & ~blocked[state.arc_a] & ~blocked[state.arc_b]
     price = ix.costs.at(np.full(len(ix.ea), load))[state.arc_e] + 1e-9
-    graph = sp.csr_matrix((np.where(ok, price, np.inf), (state.arc_a, state.arc_b)), shape=(ix.n, ix.n))
+    graph = sp.csr_matrix((np.where(ok, price, np.inf), state.arc_b, state.indptr), shape=(ix.n, ix.n))
     # a path dearer than the move saves cannot pay: the search stops there
     dist, pred = dijkstra(graph, directed=True, indices=v, return_predecessors=True, limit=saving)
     total = np.where(rest, dist + load * state.slope_up, np.inf)
