@@ -670,10 +670,18 @@ def ensemble_summary(ens: Ensemble, tables: dict[str, pd.DataFrame]) -> dict[str
         "economics.discount_rate over economics.lifetime_a",
         "network_rule": "each variant is planned as heatmap study plans it; a worker reuses the network it planned "
         "for an identical plan scenario (deterministic planning); the matches are not run",
-        "cheapest": tables["cheapest"].to_dict(orient="records"),
-        "distribution": tables["distribution"].to_dict(orient="records"),
+        "cheapest": _records(tables["cheapest"]),
+        "distribution": _records(tables["distribution"]),
         "run": {"workers": ens.workers, "scheduler": ens.scheduler, "time_s": round(ens.time_s, 1)},
     }
+
+
+def _records(table: pd.DataFrame) -> list[dict[str, Any]]:
+    """Return the table's rows for JSON, a NaN (no value: one variant's spread, a constant figure) as null."""
+    return [
+        {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in row.items()}
+        for row in table.to_dict(orient="records")
+    ]
 
 
 def ensemble_tables(ens: Ensemble) -> dict[str, pd.DataFrame]:
