@@ -679,7 +679,7 @@ def ensemble_summary(ens: Ensemble, tables: dict[str, pd.DataFrame]) -> dict[str
 def _records(table: pd.DataFrame) -> list[dict[str, Any]]:
     """Return the table's rows for JSON, a NaN (no value: one variant's spread, a constant figure) as null."""
     return [
-        {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in row.items()}
+        {str(k): (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in row.items()}
         for row in table.to_dict(orient="records")
     ]
 
