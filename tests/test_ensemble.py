@@ -124,6 +124,23 @@ def test_a_variant_without_values_is_the_study_itself(kip):
     )
 
 
+def test_the_price_levers_reach_the_dispatch_inputs(kip):
+    from heatmap._errors import ScenarioError
+    from heatmap.energy.concepts import read_fuels, year_inputs
+    from heatmap.study import energy_scenario
+
+    base = year_inputs(energy_scenario(kip))
+    scaled = year_inputs(energy_scenario(apply_values(kip, {"year.electricity_price_scale": 1.5})))
+    np.testing.assert_allclose(scaled.price_eur_per_mwh, 1.5 * base.price_eur_per_mwh)
+    np.testing.assert_array_equal(scaled.demand_kw, base.demand_kw)
+    table = settings.data_dir / "fuels_fi.csv"
+    fuels, priced = read_fuels(table), read_fuels(table, {"wood_chips": 31.0})
+    assert priced.loc["wood_chips", "price_eur_per_mwh"] == 31.0
+    assert priced.drop(index="wood_chips").equals(fuels.drop(index="wood_chips"))
+    with pytest.raises(ScenarioError, match="fuel 'unobtainium' not in the fuel table"):
+        read_fuels(table, {"unobtainium": 1.0})
+
+
 # --------------------------------------------------------------------------------------- vary file errors ---
 
 BAD_VARY = [
