@@ -521,8 +521,9 @@ def ensemble(
 
     Writes variants.csv (every finished variant's inputs and each concept's key figures), distribution.csv
     (mean, std, p5…p95 per concept and figure), cheapest.csv (how often each concept costs least), sensitivity.csv
-    and tornado.png (Spearman rank correlation of each input with the figures), failures.csv (a variant that
-    fails is reported; the others go on) and summary.json into --out. The same seed gives the same tables.
+    (each input's Spearman rank correlation with each figure and its linear swing over the input's range, over all
+    variants), tornado.png (the NPV's swings), failures.csv (a variant that fails is reported; the others go on)
+    and summary.json into --out. The same seed gives the same tables.
     """
     _configure_logging(verbose, quiet)
     from heatmap._errors import ScenarioError

@@ -189,6 +189,13 @@ def test_a_missing_vary_file_and_clashing_options_are_refused(tmp_path):
     assert result.returncode == 2 and "--serial" in result.output
 
 
+def test_an_unreachable_scheduler_is_answered_and_nothing_written(tmp_path):
+    out = tmp_path / "out"
+    result = run_cli("ensemble", KIP, "--vary", KIP_VARY, "--out", out, "--scheduler", "tcp://127.0.0.1:9", "-q")
+    assert result.returncode == 2 and "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in result.output
+    assert "Traceback" not in result.output and not out.exists()
+
+
 # ------------------------------------------------------------------------------------------------ tables ---
 
 
