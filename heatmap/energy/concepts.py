@@ -240,6 +240,8 @@ def read_fuels(path: Path, prices_eur_per_mwh: dict[str, float] | None = None) -
     """
     fuels = read_table(path, ["co2_t_per_tj", "price_eur_per_mwh"], index="fuel", what="fuel table")
     fuels["co2_t_per_mwh"] = fuels.co2_t_per_tj / MWH_PER_TJ
+    if prices_eur_per_mwh:  # the table's prices may be whole numbers: held as floats to take any price
+        fuels["price_eur_per_mwh"] = fuels.price_eur_per_mwh.astype(float)
     for fuel, price in (prices_eur_per_mwh or {}).items():
         if fuel not in fuels.index:
             raise ScenarioError(
