@@ -614,12 +614,14 @@ def plot_tornado(sensitivity: pd.DataFrame, path: Path, *, figure: str = "npv_me
     """Draw a tornado chart: per concept, how far each input moves ``figure`` over its range, largest on top.
 
     The bars are the linear swings of :func:`sensitivity_table` (the figure's change from the input's lowest to
-    its highest value, the others held); each bar is labelled with the input's Spearman rank correlation.
+    its highest value, the others held), each labelled with the input's Spearman rank correlation; with too few
+    finished variants for the fit (fewer than the inputs + 2) the bars are the rank correlations themselves.
     """
     from matplotlib.figure import Figure
 
     sub = sensitivity[sensitivity.figure == figure]
-    concepts = [c for c in dict.fromkeys(sub.concept) if sub[sub.concept == c].swing.abs().gt(0).any()]
+    measure = "swing" if sub.swing.notna().any() else "spearman_rho"
+    concepts = [c for c in dict.fromkeys(sub.concept) if sub[sub.concept == c][measure].abs().gt(0).any()]
     inputs = list(dict.fromkeys(sub.input))
     n = max(len(concepts), 1)
     fig = Figure(figsize=(8, 0.8 + n * (0.4 * len(inputs) + 0.9)), layout="constrained")
@@ -629,21 +631,28 @@ def plot_tornado(sensitivity: pd.DataFrame, path: Path, *, figure: str = "npv_me
         axes[0].set_axis_off()
     for ax, concept in zip(axes, concepts, strict=False):
         rows = sub[sub.concept == concept].set_index("input").reindex(inputs)
-        rows = rows.assign(_size=rows.swing.abs().fillna(0.0)).sort_values("_size", kind="stable")
-        swing = rows.swing.fillna(0.0).to_numpy()
-        ax.barh(range(len(rows)), swing, color=["#d7301f" if v < 0 else "#2b8cbe" for v in swing])
+        rows = rows.assign(_size=rows[measure].abs().fillna(0.0)).sort_values("_size", kind="stable")
+        bars = rows[measure].fillna(0.0).to_numpy()
+        ax.barh(range(len(rows)), bars, color=["#d7301f" if v < 0 else "#2b8cbe" for v in bars])
         ax.set_yticks(range(len(rows)), list(rows.index), fontsize=8)
-        for k, (v, rho) in enumerate(zip(swing, rows.spearman_rho, strict=True)):
-            if rho == rho:
-                ax.annotate(f"ρ {rho:+.2f}", (v, k), xytext=(4 if v >= 0 else -4, 0), textcoords="offset points",
-                            ha="left" if v >= 0 else "right", va="center", fontsize=7)  # fmt: skip
+        if measure == "swing":
+            for k, (v, rho) in enumerate(zip(bars, rows.spearman_rho, strict=True)):
+                if rho == rho:
+                    ax.annotate(f"ρ {rho:+.2f}", (v, k), xytext=(4 if v >= 0 else -4, 0), textcoords="offset points",
+                                ha="left" if v >= 0 else "right", va="center", fontsize=7)  # fmt: skip
         ax.axvline(0, color="black", lw=0.8)
         r2 = rows.r2.dropna()
-        ax.set_title(f"{concept}" + (f" (linear fit R² {r2.iloc[0]:.2f})" if len(r2) else ""), fontsize=9)
+        fit = f" (linear fit R² {r2.iloc[0]:.2f})" if measure == "swing" and len(r2) else ""
+        ax.set_title(f"{concept}{fit}", fontsize=9)
         ax.grid(axis="x", alpha=0.3)
         ax.margins(x=0.15)
-    axes[-1].set_xlabel(f"Change of the {FIGURES[figure]} from the input's lowest to its highest value")
-    fig.suptitle("Which input moves the NPV most (linear swing over the variants; ρ: rank correlation)", fontsize=10)
+    if measure == "swing":
+        axes[-1].set_xlabel(f"Change of the {FIGURES[figure]} from the input's lowest to its highest value")
+        title = "Which input moves the NPV most (linear swing over the variants; ρ: rank correlation)"
+    else:
+        axes[-1].set_xlabel(f"Spearman rank correlation with the {FIGURES[figure]}")
+        title = "Which input moves the NPV most (rank correlation: too few variants for the linear fit)"
+    fig.suptitle(title, fontsize=10)
     fig.savefig(path, dpi=110)
 
 

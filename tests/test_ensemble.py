@@ -346,3 +346,15 @@ def test_the_command_writes_every_table_and_lists_the_failed_variant(tmp_path):
     assert summary["finished"] == 1 and summary["failed"][0]["variant"] == 2 and summary["method"] == "grid"
     readme = (out / "README.txt").read_text()
     assert "tornado.png" in readme and "(no description)" not in readme
+
+
+def test_the_tornado_draws_the_swing_or_with_too_few_variants_the_rank_correlation(kip, tmp_path):
+    from matplotlib.image import imread
+
+    from heatmap.ensemble_job import plot_tornado
+
+    sensitivity = ensemble_tables(_synthetic(kip))["sensitivity"]
+    for name, table in (("swing.png", sensitivity), ("rho.png", sensitivity.assign(swing=float("nan")))):
+        plot_tornado(table, tmp_path / name)
+        image = imread(tmp_path / name)
+        assert image.shape[0] > 300 and image[..., :3].std() > 0.05  # drawn: two concepts' bars, not one text
