@@ -111,6 +111,9 @@ def main() -> None:
     concepts: excess-heat concepts compared over a year of hourly least-cost dispatch → tables, plots, impact.
     matches: excess-heat sources paired with heat users, ranked by € per MWh → CSV + map layer.
     study: a whole study file (network, concepts, matches) that agree hour by hour → one output folder.
+    ensemble: a study over uncertain inputs (--vary FILE: a grid or a Latin hypercube sample with a fixed seed),
+    the variants as Dask tasks (a local cluster, or --scheduler tcp://host:8786) → each concept's distribution of
+    NPV, LCOH, excess-heat share, CO₂ and peat displaced, how often it is cheapest, a tornado chart.
     """
     if threading.current_thread() is threading.main_thread():  # a SIGTERM from here on is answered (exit 143)
         signal.signal(signal.SIGTERM, _exit_terminated)
@@ -544,6 +547,101 @@ def study(study_file: Path, out_dir: Path, verbose: int, quiet: bool) -> None:
         bar.close()
     if not quiet:
         click.echo(format_study(run, written))
+
+
+@main.command()
+@click.argument("study_file", metavar="STUDY", type=click.Path(path_type=Path))
+@click.option(
+    "--vary",
+    "vary_file",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="YAML: the uncertain inputs (dotted paths in the study, values/range/scale) and method lhs|grid.",
+)
+@out_option
+@click.option("--scheduler", default=None, help="Address of a Dask scheduler to run on (default: a local cluster).")
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="Local cluster workers (default: cores).")
+@click.option("--serial", is_flag=True, help="Run the variants one by one in this process (no Dask).")
+@verbosity
+@quiet
+def ensemble(
+    study_file: Path,
+    vary_file: Path,
+    out_dir: Path,
+    scheduler: str | None,
+    workers: int | None,
+    serial: bool,
+    verbose: int,
+    quiet: bool,
+) -> None:
+    """Run the STUDY over the uncertain inputs of --vary, each variant as heatmap study runs it, on Dask.
+
+    Writes variants.csv (every finished variant's inputs and each concept's key figures), distribution.csv
+    (mean, std, p5…p95 per concept and figure), cheapest.csv (how often each concept costs least), sensitivity.csv
+    (each input's Spearman rank correlation with each figure and its linear swing over the input's range, over all
+    variants), tornado.png (the NPV's swings), failures.csv (a variant that fails is reported; the others go on)
+    and summary.json into --out. The same seed gives the same tables.
+    """
+    _configure_logging(verbose, quiet)
+    from heatmap._errors import ScenarioError
+    from heatmap.ensemble_job import make_variants, read_vary
+    from heatmap.io.output_folder import check_output_folder
+    from heatmap.study import is_study, read_study
+    from heatmap.study_job import study_inputs, study_parts
+
+    with _answer_errors():
+        from heatmap.io.paths import refuse_special
+
+        if serial and (scheduler is not None or workers is not None):
+            raise click.UsageError("--serial runs in this process: leave out --scheduler and --workers")
+        if scheduler is not None and workers is not None:
+            raise click.UsageError("--workers sizes the local cluster: leave it out with --scheduler")
+        refuse_special(study_file, "the STUDY file given to the command", error=ScenarioError)
+        if not study_file.exists():
+            raise ScenarioError(f"{study_file}: study file not found")
+        if not is_study(study_file):
+            raise ScenarioError(f"{study_file}: not a study (its first lines need 'kind: study')")
+        the_study = read_study(study_file)
+        parts = study_parts(the_study)
+        vary = read_vary(vary_file, the_study)
+        variants = make_variants(vary, the_study)
+        inputs = [*study_inputs(the_study, parts), vary_file]
+        check_output_folder(out_dir, inputs=inputs)
+    from tqdm import tqdm
+
+    from heatmap.ensemble_job import format_ensemble, run_ensemble, write_ensemble
+
+    bar = tqdm(total=len(variants), desc="ensemble", unit="variant", disable=quiet or None, file=sys.stderr)
+    failed = 0
+
+    def progress(result: object) -> None:
+        nonlocal failed
+        failed += getattr(result, "error", None) is not None
+        bar.set_postfix_str(f"{failed} failed" if failed else "")
+        bar.update(1)
+
+    with _answer_errors(bar.close):
+        client: contextlib.AbstractContextManager[object]
+        if serial:
+            client = contextlib.nullcontext()
+        else:
+            import distributed  # noqa: F401  (sets its loggers' levels when imported: quieted after it)
+
+            from heatmap.demand.region import dask_client
+
+            _quiet_dependencies(("distributed", "tornado", "bokeh"), verbose, quiet)
+            client = dask_client(scheduler, n_workers=workers)
+        with client as c:
+            result = run_ensemble(the_study, vary, variants, client=c, progress=progress)
+        bar.close()
+        if all(r.error is not None for r in result.results):
+            raise ScenarioError(
+                f"{vary_file}: no variant finished (nothing written); variant {result.results[0].id}: "
+                f"{result.results[0].error}"
+            )
+        written = write_ensemble(result, out_dir, inputs=inputs)
+    if not quiet:
+        click.echo(format_ensemble(result, written))
 
 
 if __name__ == "__main__":

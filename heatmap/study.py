@@ -38,7 +38,7 @@ import logging
 from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 from pydantic import Field, PrivateAttr, model_validator
 
@@ -149,6 +149,9 @@ class StudyYear(SettingsModel):
     )
     base_temperature_c: float = Field(17.0, ge=5, le=25, description="base of the heating degree-hours (FMI S17)")
     hot_water_share: float = Field(0.2, ge=0, lt=1, description="share of a degree-hour site's heat drawn flat")
+    electricity_price_scale: float = Field(
+        1.0, gt=0, le=100, description="multiplies every hour's electricity price (1: as given; an ensemble's lever)"
+    )
     note: str | None = None
 
 
@@ -178,6 +181,9 @@ class StudyEconomics(SettingsModel):
     discount_rate: float = Field(ge=0, lt=1, description="real discount rate per year")
     lifetime_a: int = Field(gt=0, le=100, description="lifetime of the network and new equipment (years)")
     co2_price_eur_per_t: float = Field(0.0, ge=0, description="CO₂ allowance price added to fuel costs")
+    fuel_prices_eur_per_mwh: dict[str, Annotated[float, Field(ge=0, le=1e4)]] = Field(
+        default_factory=dict, description="fuel prices (€/MWh, by fuel name) replacing those of data/fuels_fi.csv"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -453,14 +459,15 @@ def _profile_sums_mwh(study: Study, ids: list[str]) -> dict[str, float]:
 
 def mean_electricity_price(study: Study) -> float:
     """Return the year's mean electricity price (€/MWh): what one price per MWh stands for (pumping, matching)."""
-    price = study.year.electricity_price
+    price, scale = study.year.electricity_price, study.year.electricity_price_scale
     if not isinstance(price, HourlyCsv):
-        return float(price)
+        return float(price) * scale
     from heatmap.demand.climate import year_index
     from heatmap.demand.profiles import read_hourly
 
     index = year_index(study.year.year)
-    return float(read_hourly(price.csv, price.column, index, lower=-500, upper=5000, what="electricity-price").mean())
+    hourly = read_hourly(price.csv, price.column, index, lower=-500, upper=5000, what="electricity-price")
+    return float(hourly.mean()) * scale
 
 
 def _site(study: Study, unit: StudySource | StudyConsumer | StudyBoiler) -> dict[str, Any]:
@@ -604,7 +611,8 @@ def energy_data(study: Study) -> dict[str, Any]:
         "electricity": {
             "price": _hourly_csv(price) if isinstance(price, HourlyCsv) else price,
             "co2_t_per_mwh": y.electricity_co2_t_per_mwh,
-        },
+        }
+        | ({"price_scale": y.electricity_price_scale} if "electricity_price_scale" in y.model_fields_set else {}),
         "demand": {
             "annual_mwh": sink.annual_demand_mwh,
             "hot_water_share": y.hot_water_share,
@@ -612,7 +620,7 @@ def energy_data(study: Study) -> dict[str, Any]:
             "note": f"the demand of {sink.name or sink.id} (study consumer {sink.id})",
         },
         "network": network,
-        "economics": study.economics.model_dump(exclude_unset=True),
+        "economics": study.economics.model_dump(exclude_unset=True, exclude={"fuel_prices_eur_per_mwh"}),
         "sources": sources,
         "boilers": [
             b.model_dump(
@@ -626,6 +634,8 @@ def energy_data(study: Study) -> dict[str, Any]:
     }
     if study.plants_csv is not None:
         data["plants_csv"] = str(study.plants_csv)
+    if study.economics.fuel_prices_eur_per_mwh:
+        data["fuel_prices_eur_per_mwh"] = dict(study.economics.fuel_prices_eur_per_mwh)
     return data
 
 

@@ -56,7 +56,7 @@ SCHEDULER_TIMEOUT_S = 5.0
 
 
 @contextlib.contextmanager
-def dask_client(scheduler: str | None = None) -> Iterator[object]:
+def dask_client(scheduler: str | None = None, *, n_workers: int | None = None) -> Iterator[object]:
     """Connect a ``distributed`` client to the scheduler at ``scheduler``, or to a new local cluster.
 
     Parameters
@@ -64,6 +64,8 @@ def dask_client(scheduler: str | None = None) -> Iterator[object]:
     scheduler
         Address such as ``tcp://10.0.0.5:8786``; ``None`` starts a local cluster of one worker process per
         core (one thread each: the work holds the GIL in places).
+    n_workers
+        Worker processes of the local cluster (default one per core); not for a named scheduler.
     """
     from distributed import Client, LocalCluster
 
@@ -79,7 +81,7 @@ def dask_client(scheduler: str | None = None) -> Iterator[object]:
         with client:
             yield client
         return
-    with LocalCluster(processes=True, threads_per_worker=1, dashboard_address=None) as cluster:
+    with LocalCluster(processes=True, threads_per_worker=1, n_workers=n_workers, dashboard_address=None) as cluster:
         with Client(cluster) as client:
             logger.info("Dask local cluster with %d workers", len(cluster.workers))
             yield client

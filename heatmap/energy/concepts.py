@@ -224,6 +224,7 @@ def year_inputs(scn: EnergyScenario, *, heat_loss_coefficient_w_per_k: float | N
         price = read_hourly(
             scn.path(p.csv), p.column, index, lower=-500, upper=5000, what="electricity-price"
         ).to_numpy()
+    price = price * scn.electricity.price_scale
     logger.info(
         "Year %d: demand %.0f MWh (peak %.0f kW), network losses %.0f MWh, mean price %.1f €/MWh",
         scn.year, demand.sum() / 1000, demand.max(), losses.sum() / 1000, price.mean(),
@@ -231,10 +232,22 @@ def year_inputs(scn: EnergyScenario, *, heat_loss_coefficient_w_per_k: float | N
     return Year(index, outdoor, supply, np.asarray(demand, dtype=float), losses, price, float(ua))
 
 
-def read_fuels(path: Path) -> pd.DataFrame:
-    """Read the fuel table (indexed by ``fuel``): CO₂ per TJ and price per MWh."""
+def read_fuels(path: Path, prices_eur_per_mwh: dict[str, float] | None = None) -> pd.DataFrame:
+    """Read the fuel table (indexed by ``fuel``): CO₂ per TJ and price per MWh.
+
+    ``prices_eur_per_mwh`` replaces the table's price of the fuels it names (a scenario's
+    ``fuel_prices_eur_per_mwh``); a fuel not in the table is refused, naming the known ones.
+    """
     fuels = read_table(path, ["co2_t_per_tj", "price_eur_per_mwh"], index="fuel", what="fuel table")
     fuels["co2_t_per_mwh"] = fuels.co2_t_per_tj / MWH_PER_TJ
+    if prices_eur_per_mwh:  # the table's prices may be whole numbers: held as floats to take any price
+        fuels["price_eur_per_mwh"] = fuels.price_eur_per_mwh.astype(float)
+    for fuel, price in (prices_eur_per_mwh or {}).items():
+        if fuel not in fuels.index:
+            raise ScenarioError(
+                f"fuel_prices_eur_per_mwh: fuel {fuel!r} not in the fuel table {path}; known: {', '.join(fuels.index)}"
+            )
+        fuels.loc[fuel, "price_eur_per_mwh"] = float(price)
     return fuels
 
 
@@ -746,7 +759,7 @@ def run_concepts(scn: EnergyScenario, *, plan: PlanLike | None = None) -> Concep
             else "planned (the plan is the whole network)"
         )
     links = source_links(scn, network, year.index) if network is not None else {}
-    fuels = read_fuels(scn.path(scn.fuels_csv))
+    fuels = read_fuels(scn.path(scn.fuels_csv), scn.fuel_prices_eur_per_mwh)
     sources = resolve_sources(scn, year.index)
     reference = Concept(
         name=REFERENCE_NAME, description="all boilers, no excess heat", boilers=[b.id for b in scn.boilers]

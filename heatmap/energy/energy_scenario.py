@@ -229,6 +229,9 @@ class Electricity(SettingsModel):
 
     price: HourlyCsv | float = Field(description="€/MWh: one price, or an hourly CSV column")
     co2_t_per_mwh: float = Field(ge=0, description="CO₂ counted per MWh of electricity bought")
+    price_scale: float = Field(
+        1.0, gt=0, le=100, description="multiplies every hour's price (1: as given; a sensitivity run's lever)"
+    )
     note: str | None = None
 
 
@@ -263,6 +266,9 @@ class EnergyScenario(SettingsModel):
     network: Network
     economics: Economics = Economics()
     fuels_csv: FilePath = Field(settings.data_dir / "fuels_fi.csv", description="fuel table (CO₂ factors, prices)")
+    fuel_prices_eur_per_mwh: dict[str, Annotated[float, Field(ge=0, le=1e4)]] = Field(
+        default_factory=dict, description="fuel prices (€/MWh, by fuel name) replacing the fuel table's"
+    )
     presets_csv: FilePath = Field(settings.data_dir / "excess_heat_presets.csv", description="source presets")
     plants_csv: FilePath | None = Field(None, description="plants with their (approximate) locations")
     sources: list[Source] = Field(default_factory=list)

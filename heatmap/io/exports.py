@@ -80,6 +80,15 @@ FILE_DESCRIPTIONS: dict[str, str] = {
     "dispatch_*.csv": "hourly least-cost dispatch of one concept over the year, kW",
     "dispatch_*.png": "plot of one concept's dispatch over the year",
     "duration_*.png": "heat-load duration curve of one concept and who covers it",
+    "variants.csv": "every finished variant of the ensemble: its inputs and each concept's key figures, one row per "
+    "variant and concept",
+    "distribution.csv": "each concept's key figures over the ensemble's variants: mean, std, min, p5…p95, max",
+    "cheapest.csv": "how often each concept has the lowest total cost among the ensemble's variants",
+    "sensitivity.csv": "each input's Spearman rank correlation with each key figure and its linear swing (the "
+    "figure's change over the input's range), per concept",
+    "failures.csv": "every variant of the ensemble that failed, with its inputs and error",
+    "tornado.png": "which input moves each concept's NPV most: the linear swing over the input's range, with its "
+    "rank correlation",
 }
 """One line on each file heatmap writes, by name (``*`` matches any text)."""
 
