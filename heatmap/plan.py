@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -181,6 +182,52 @@ class RoutedNetwork:
     t_supply_by_tree: dict[int, float]
     economic: design.Design | None = None
     design_summary: dict = dataclasses.field(default_factory=dict)
+    bound: _Bound | None = None
+    """The heuristic design's bound while it is computed beside the plan (:func:`_settled_summary`)."""
+    problem: design.DesignProblem | None = None
+
+
+class _Bound:
+    """A design's lower bound (its LP relaxation, :func:`heatmap.network.design_milp.lp_bound`) computed on a thread.
+
+    HiGHS releases the GIL while it solves, so on a machine of two cores or more the bound costs the plan no time:
+    the sizing and the pandapipes runs go on meanwhile. The thread is a daemon: a plan that fails does not wait for it.
+    """
+
+    def __init__(self, problem: design.DesignProblem, *, time_limit_s: float) -> None:
+        self.value = float("nan")
+        self.time_s = float("nan")
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(
+            target=self._run, args=(problem, time_limit_s), name="heatmap-design-bound", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, problem: design.DesignProblem, time_limit_s: float) -> None:
+        t0 = time.perf_counter()
+        try:
+            self.value = design_milp.lp_bound(design.index_problem(problem), time_limit_s=time_limit_s)
+        except BaseException as exc:  # handed to the plan's thread by result()
+            self._error = exc
+        self.time_s = time.perf_counter() - t0
+
+    def result(self) -> float:
+        """Wait for the bound and return it (NaN where HiGHS did not finish in time)."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self.value
+
+
+def _settled_summary(routed: RoutedNetwork) -> dict:
+    """Return the design's summary with its bound and gap, once the bound computed beside the plan is known."""
+    if routed.bound is not None and routed.economic is not None and routed.problem is not None:
+        d = routed.economic
+        d.bound_eur = routed.bound.result()
+        d.time_s["bound"] = routed.bound.time_s
+        routed.design_summary.update(d.summary(routed.problem))
+        logger.info("Heuristic design's bound: %s", d.describe())
+    return routed.design_summary
 
 
 def _streets_of(scn: Scenario) -> Streets:
@@ -557,7 +604,7 @@ def plan_from_scenario(
     plan.input_columns = input_columns
     plan.operation = year
     plan.money = origins
-    plan.design = routed.design_summary
+    plan.design = _settled_summary(routed)
     plan.fallbacks = cons.attrs.get("fallbacks", {})
     plan.left_out = tables.left_out
     plan.sources = _with_heat_over_the_year(plan.sources, plan.pipes, plan.consumers, year)
@@ -602,6 +649,7 @@ def _route(
     shared = scn.network.supply_areas == "shared"
     method = _design_method(scn.design, shared=shared)
     result = None
+    bound = None
     if method == "steiner":
         if shared:  # the largest source of each piece holds the pressure
             capacity = src.set_index("source_id").capacity_kw
@@ -613,12 +661,17 @@ def _route(
         )
         d = scn.design
         result = design_heuristic.heuristic_design(
-            problem, bound_time_s=d.bound_time_limit_s, local_search_moves=d.local_search_moves
+            problem,
+            bound=method == "optimal",  # the MILP needs it now; the heuristic's plan gets it on a thread of its own
+            bound_time_s=d.bound_time_limit_s,
+            local_search_moves=d.local_search_moves,
         )
         if method == "optimal" and not result.gap <= d.mip_gap:  # the MILP goes on from it (NaN gap: no bound)
             result = design_milp.optimal_design(
                 problem, time_limit_s=d.time_limit_s, mip_rel_gap=d.mip_gap, start=result
             )
+        elif method != "optimal":
+            bound = _Bound(problem, time_limit_s=d.bound_time_limit_s)
         tree = design.routed_tree(result)
     summary = {"method": "steiner"} if result is None else result.summary(problem)
     source_at = {node: sid for sid, node in src_nodes.items()}
@@ -637,6 +690,8 @@ def _route(
         },
         economic=result,
         design_summary=summary,
+        bound=bound,
+        problem=None if result is None else problem,
     )
 
 
@@ -907,7 +962,7 @@ def _with_feedback(net_round: Callable[..., _Round], d: Design, dns: pd.DataFram
         factor[factor.index.isin(_blamed_edges(rnd))] *= 1 + d.failed_check_penalty
         scale = factor if scale is None else scale * factor
     kept_round, kept = min(done, key=lambda rd: (rd[1]["failed_checks"], rd[1]["cost_as_built_eur"]))
-    summary = kept_round.routed.design_summary
+    summary = _settled_summary(kept_round.routed)
     summary["feedback"] = {
         "mode": d.feedback,
         "kept_round": kept["round"],

@@ -107,7 +107,7 @@ def reduce_problem(ix: ProblemIndex) -> Reduced:
     alive_edge = np.ones(m, dtype=bool)
     alive_edge[service_edge[served]] = False
     adj: list[dict[int, int]] = [{} for _ in range(n)]  # node → {neighbour: edge}
-    for e in np.flatnonzero(alive_edge):
+    for e in np.flatnonzero(alive_edge).tolist():
         a, b = int(ix.ea[e]), int(ix.eb[e])
         adj[a][b] = e
         adj[b][a] = e
@@ -128,7 +128,7 @@ def reduce_problem(ix: ProblemIndex) -> Reduced:
         lo0, hi0 = costs.lower_kw[ref[0]], costs.upper_kw[ref[0]]
         rows_equal = (costs.lower_kw == lo0).all(axis=1) & (costs.upper_kw == hi0).all(axis=1) & ~costs.existing
     chain_of: dict[int, tuple[list[int], list[int]]] = {}  # edge key → (nodes, edges)
-    for e in np.flatnonzero(alive_edge):
+    for e in np.flatnonzero(alive_edge).tolist():
         a, b = int(ix.ea[e]), int(ix.eb[e])
         if b in adj[a] and adj[a][b] == e:
             chain_of[e] = ([a, b], [e])
