@@ -811,7 +811,8 @@ class Design(SettingsModel):
     cost: Literal["catalogue", "linear"] = _f(
         "catalogue",
         "catalogue: the pipe catalogue's cost by DN up to the load each DN carries within the limits, plus its heat "
-        "losses over the lifetime, as a piecewise-linear curve of cost_segments segments under the steps; linear: "
+        "losses and pumping (at the DN's capacity; economics' pump settings and electricity price) over the lifetime, "
+        "as a piecewise-linear curve of cost_segments segments under the steps; linear: "
         "trench_eur_per_m + pipe_eur_per_kw_m × carried load",
     )
     cost_segments: int = _f(
@@ -847,8 +848,9 @@ class Design(SettingsModel):
     )
     bound_time_limit_s: float = _f(
         30.0,
-        "heuristic: time for its lower bound, the LP relaxation (HiGHS; about 8 s at 10,000 consumers here); where "
-        "it does not finish the plan's gap is unknown",
+        "heuristic: time for its lower bound, the LP relaxation (HiGHS, computed beside the plan's sizing and "
+        "simulation; at 10,000 consumers with the catalogue curve it does not finish in 30 s here); where it does not "
+        "finish the plan's gap is unknown",
         gt=0,
         le=86400,
     )

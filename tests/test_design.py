@@ -509,6 +509,10 @@ def test_optimal_plan_proves_its_optimum_and_the_heuristic_its_bound(town, tmp_p
     assert opt["status"] == "optimal" and opt["gap"] <= 0.005
     assert plans["heuristic"].design["objective_eur"] >= opt["objective_eur"] - 1e-6
     assert plans["heuristic"].design["bound_eur"] <= opt["objective_eur"] * (1 + 1e-9)
+    # the heuristic's bound, computed beside the plan, is in its summary with its gap and time
+    h = plans["heuristic"].design
+    assert np.isfinite(h["bound_eur"]) and "bound" in h["time_s"]
+    assert h["gap"] == pytest.approx(max(0.0, (h["objective_eur"] - h["bound_eur"]) / abs(h["objective_eur"])))
     for plan in plans.values():
         assert plan.ok, plan.violations
         assert plan.consumers.connected.all()
