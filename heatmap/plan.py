@@ -660,6 +660,8 @@ def _route(
             scn, cand, src, cons, src_nodes, con_nodes, curve=curve, dns=dns, cost_scale=cost_scale
         )
         d = scn.design
+        if method != "optimal":  # the bound goes on beside the heuristic and the plan's sizing and simulation
+            bound = _Bound(problem, time_limit_s=d.bound_time_limit_s)
         result = design_heuristic.heuristic_design(
             problem,
             bound=method == "optimal",  # the MILP needs it now; the heuristic's plan gets it on a thread of its own
@@ -670,8 +672,6 @@ def _route(
             result = design_milp.optimal_design(
                 problem, time_limit_s=d.time_limit_s, mip_rel_gap=d.mip_gap, start=result
             )
-        elif method != "optimal":
-            bound = _Bound(problem, time_limit_s=d.bound_time_limit_s)
         tree = design.routed_tree(result)
     summary = {"method": "steiner"} if result is None else result.summary(problem)
     source_at = {node: sid for sid, node in src_nodes.items()}
