@@ -91,16 +91,8 @@ def network_png(layers: dict[str, gpd.GeoDataFrame], specs: dict[str, LayerSpec]
         label = "\n".join(textwrap.wrap(name, 30)[:3])
         ax.annotate(label, (x, y), xytext=(4, 4), textcoords="offset points", fontsize=6.5, color="#99000d")
     handles.append(Line2D([], [], ls="", marker="*", ms=8, color="#e31a1c", label="heat source"))
-    ax.legend(handles=handles, fontsize=6.5, loc="best", framealpha=0.85)
-    ax.set_aspect("equal")
-    ax.set_axis_off()
-    x0, x1 = ax.get_xlim()
-    bar = 10 ** math.floor(math.log10(max((x1 - x0) / 4, 1.0)))
-    ax.plot([x0, x0 + bar], [ax.get_ylim()[0]] * 2, color="black", lw=2)
-    ax.annotate(f"{bar:,.0f} m", (x0, ax.get_ylim()[0]), xytext=(0, 3), textcoords="offset points", fontsize=7)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    _finish_drawing(ax, handles)
+    return _png_uri(fig)
 
 
 def duration_png(hourly: Any, names: dict[str, str]) -> str:
@@ -132,9 +124,7 @@ def duration_png(hourly: Any, names: dict[str, str]) -> str:
     ax.set_ylabel("Heat (MW)")
     ax.legend(fontsize=6.5, loc="upper right")
     ax.grid(alpha=0.3)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    return _png_uri(fig)
 
 
 def environment() -> Any:
@@ -292,6 +282,28 @@ MAX_PAIRS = 60
 """Ranked pairs listed in a report at most (all of them: ``matches.csv``)."""
 
 
+def _png_uri(fig: Any) -> str:
+    """Return a matplotlib figure as a PNG data URI."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _finish_drawing(ax: Any, handles: list, *, extent: tuple | None = None, **legend: Any) -> None:
+    """Give a map drawing its legend, equal axes without frame and a scale bar (a power of ten metres).
+
+    The bar lies at the bottom left of ``extent`` (xmin, xmax, ymin, …), or of the axes' limits without one.
+    """
+    ax.legend(handles=handles, fontsize=6.5, loc="best", framealpha=0.85, **legend)
+    ax.set_aspect("equal")
+    ax.set_axis_off()
+    (x0, x1), y0 = (ax.get_xlim(), ax.get_ylim()[0]) if extent is None else ((extent[0], extent[1]), extent[2])
+    bar = 10 ** math.floor(math.log10(max((x1 - x0) / 4, 1.0)))
+    ax.plot([x0, x0 + bar], [y0] * 2, color="black", lw=2)
+    y_text = y0 if extent is not None else ax.get_ylim()[0]  # the limits after the bar is drawn
+    ax.annotate(f"{bar:,.0f} m", (x0, y_text), xytext=(0, 3), textcoords="offset points", fontsize=7)
+
+
 def _data_uri(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
 
@@ -418,16 +430,8 @@ def matches_png(table: gpd.GeoDataFrame, sources: gpd.GeoDataFrame, sinks: gpd.G
             ax.annotate(text, (x, y), xytext=(4, 3), textcoords="offset points", fontsize=6, color=colour)
         handles.append(Line2D([], [], ls="", marker=marker, ms=6, color=colour, label=label))
     ax.autoscale_view()
-    ax.legend(handles=handles, fontsize=6.5, loc="best", framealpha=0.85)
-    ax.set_aspect("equal")
-    ax.set_axis_off()
-    x0, x1 = ax.get_xlim()
-    scale = 10 ** math.floor(math.log10(max((x1 - x0) / 4, 1.0)))
-    ax.plot([x0, x0 + scale], [ax.get_ylim()[0]] * 2, color="black", lw=2)
-    ax.annotate(f"{scale:,.0f} m", (x0, ax.get_ylim()[0]), xytext=(0, 3), textcoords="offset points", fontsize=7)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    _finish_drawing(ax, handles)
+    return _png_uri(fig)
 
 
 def matches_report_html(
@@ -515,16 +519,8 @@ def density_png(
     handles = [Patch(facecolor=c.color, edgecolor="#555555", lw=0.3, label=c.label) for c in spec.color.classes]
     if len(areas):
         handles.append(Patch(facecolor="none", edgecolor="#54278f", label="potential area"))
-    ax.legend(handles=handles, fontsize=6.5, loc="best", framealpha=0.85, title="MWh/ha", title_fontsize=7)
-    ax.set_aspect("equal")
-    ax.set_axis_off()
-    x0, x1 = extent[0], extent[1]
-    bar = 10 ** math.floor(math.log10(max((x1 - x0) / 4, 1.0)))
-    ax.plot([x0, x0 + bar], [extent[2]] * 2, color="black", lw=2)
-    ax.annotate(f"{bar:,.0f} m", (x0, extent[2]), xytext=(0, 3), textcoords="offset points", fontsize=7)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    _finish_drawing(ax, handles, extent=extent, title="MWh/ha", title_fontsize=7)
+    return _png_uri(fig)
 
 
 def demand_report_html(
