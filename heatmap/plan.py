@@ -196,6 +196,7 @@ class _Bound:
 
     def __init__(self, problem: design.DesignProblem, *, time_limit_s: float) -> None:
         self.value = float("nan")
+        self.relaxation = "none"
         self.time_s = float("nan")
         self._error: BaseException | None = None
         self._thread = threading.Thread(
@@ -206,7 +207,8 @@ class _Bound:
     def _run(self, problem: design.DesignProblem, time_limit_s: float) -> None:
         t0 = time.perf_counter()
         try:
-            self.value = design_milp.lp_bound(design.index_problem(problem), time_limit_s=time_limit_s)
+            found = design_milp.lp_bound(design.index_problem(problem), time_limit_s=time_limit_s)
+            self.value, self.relaxation = found.value_eur, found.relaxation
         except BaseException as exc:  # handed to the plan's thread by result()
             self._error = exc
         self.time_s = time.perf_counter() - t0
@@ -224,6 +226,7 @@ def _settled_summary(routed: RoutedNetwork) -> dict:
     if routed.bound is not None and routed.economic is not None and routed.problem is not None:
         d = routed.economic
         d.bound_eur = routed.bound.result()
+        d.bound_from = f"LP relaxation, {routed.bound.relaxation}"
         d.time_s["bound"] = routed.bound.time_s
         routed.design_summary.update(d.summary(routed.problem))
         logger.info("Heuristic design's bound: %s", d.describe())

@@ -849,8 +849,9 @@ class Design(SettingsModel):
     bound_time_limit_s: float = _f(
         30.0,
         "heuristic: time for its lower bound, the LP relaxation (HiGHS, computed beside the plan's sizing and "
-        "simulation; at 10,000 consumers with the catalogue curve it does not finish in 30 s here); where it does not "
-        "finish the plan's gap is unknown",
+        "simulation): with the line under each edge's cost curve first, then, where that took at most a quarter of "
+        "this time, with the curve itself in the time left (at 10,000 consumers with the catalogue curve only the "
+        "line's finishes here, in about 10 s); where neither finishes the plan's gap is unknown",
         gt=0,
         le=86400,
     )

@@ -1,6 +1,7 @@
 """Economic network design (heatmap.network.design): the MILP against enumeration on small graphs, the heuristic's
 bound never above the optimum, invariants of every design, and the planner's connect choices in a plan."""
 
+import dataclasses
 import itertools
 
 import networkx as nx
@@ -252,6 +253,37 @@ def test_milp_equals_enumeration_and_the_heuristic_bound_is_below_it(seed):
     assert quick.bound_eur <= optimum + 1e-6 * max(1.0, abs(optimum))
 
 
+@pytest.mark.parametrize("seed", range(8))
+def test_the_line_under_the_curve_is_under_it_and_its_relaxation_a_weaker_bound(seed):
+    p = random_problem(seed)
+    rng = np.random.default_rng(seed)
+    top = float(p.consumers.load_kw.sum())
+    existing = rng.uniform(size=len(p.edges)) < 0.3  # some edges with a pipe already, of a random capacity
+    costs = p.curve.on_edges(
+        p.edges.weight_m.to_numpy(),
+        p.edges.length_m.to_numpy(),
+        existing_kw=np.where(existing, rng.uniform(1, top, len(p.edges)), 0.0),
+        existing_eur_per_m=np.full(len(p.edges), 3.0),
+    )
+    line = costs.line_below(top)
+    assert line.segments == 1
+    for load in np.concatenate([rng.uniform(0, top, 50), [1e-6, top]]):
+        loads = np.full(len(p.edges), load)
+        assert (line.at(loads) <= costs.at(loads) + 1e-9 * np.maximum(1.0, costs.at(loads))).all()
+    ix = design.index_problem(p)
+    found = design_milp.lp_bound(ix, time_limit_s=60)
+    weaker = design_milp._relaxation(
+        dataclasses.replace(ix, costs=ix.costs.line_below(top)),
+        penalty_eur_per_kw=design.overload_eur_per_kw(ix),
+        time_limit_s=60,
+        solver="choose",
+    )
+    tol = 1e-6 * max(1.0, abs(found.value_eur))
+    assert weaker <= found.value_eur + tol
+    assert found.value_eur <= enumerate_optimum(p) + tol
+    assert found.relaxation in ("cost curve", "line under the cost curve")
+
+
 def street_problem(seed: int) -> design.DesignProblem:
     """Streets as a planner's graph has them: a block of 4 corners and 5 streets, 2 of them split by a node of their
     own (11, 13), a dead end, 3 consumers on service connections (at 1, 11 and 2; the last optional), a consumer on
@@ -302,7 +334,7 @@ def test_the_reduced_problem_has_the_same_optimum_and_a_bound_at_least_as_tight(
         design_milp._model(ix, penalty_eur_per_kw=penalty, offset_eur=0.0), time_limit_s=60, mip_rel_gap=0, threads=1
     )
     whole.run()
-    reduced_bound = design_milp.lp_bound(ix, time_limit_s=60)
+    reduced_bound = design_milp.lp_bound(ix, time_limit_s=60).value_eur
     assert whole.getInfo().objective_function_value - 1e-6 <= reduced_bound <= optimum + 1e-6 * abs(optimum)
 
 

@@ -233,6 +233,27 @@ class EdgeCosts:
         """Return each edge's cost per kW more at its load (the slope of the segment it is priced on)."""
         return self.eur_per_kw[np.arange(len(self.eur_per_kw)), self.segment_of(load_kw)]
 
+    def line_below(self, max_load_kw: float) -> EdgeCosts:
+        """Return each edge's best one-segment cost at or below its curve for loads up to ``max_load_kw``.
+
+        The line starts at the least cost of a first kW (the first segment's, or an existing pipe's) and rises by
+        the least slope that keeps it under every segment's two ends up to ``max_load_kw`` (each segment is a line, so
+        under its ends is under all of it). An LP relaxation with it is a bound on the curve's optimum too, weaker
+        but much smaller (:func:`heatmap.network.design_milp.lp_bound`).
+        """
+        has = self.upper_kw > 0
+        starts = has & (self.lower_kw <= 0)
+        f0 = np.where(starts, self.fixed_eur, np.inf).min(axis=1)
+        slope = np.full(len(f0), np.inf)
+        top = max(float(max_load_kw), 1e-6)
+        for p in (np.maximum(self.lower_kw, 1e-6), np.minimum(self.upper_kw, top)):
+            at = self.fixed_eur + self.eur_per_kw * p
+            ok = has & (p <= top) & (p > 0)
+            slope = np.minimum(slope, np.where(ok, (at - f0[:, None]) / p, np.inf).min(axis=1))
+        slope = np.maximum(np.where(np.isfinite(slope), slope, 0.0), 0.0)
+        one = np.ones((len(f0), 1))
+        return EdgeCosts(f0[:, None], slope[:, None], 0 * one, one * INF_KW, self.existing)
+
     def first(self) -> tuple[np.ndarray, np.ndarray]:
         """Return each edge's fixed cost and slope at the smallest load (the segment a first kW is priced on)."""
         k = self.segment_of(np.full(len(self.fixed_eur), 1e-6))
@@ -320,6 +341,9 @@ class Design:
         Its penalty in the objective (:func:`overload_eur_per_kw`).
     bound_eur : float
         A proven lower bound on the objective (``nan`` where none was computed).
+    bound_from : str
+        What gave the bound: ``MILP`` (HiGHS' dual bound), an LP relaxation
+        (:func:`heatmap.network.design_milp.lp_bound`) or ``none``.
     method : str
         ``optimal`` (the MILP), ``heuristic`` or a start's name.
     status : str
@@ -338,6 +362,7 @@ class Design:
     source_overload_kw: float = 0.0
     overload_penalty_eur: float = 0.0
     bound_eur: float = float("nan")
+    bound_from: str = "none"
     method: str = "heuristic"
     status: str = "heuristic"
     time_s: dict[str, float] = field(default_factory=dict)
@@ -355,6 +380,7 @@ class Design:
             "optional_prizes_eur": self.prize_eur,
             "source_overload_kw": self.source_overload_kw,
             "bound_eur": self.bound_eur,
+            "bound_from": self.bound_from,
             "gap": self.gap,
             "time_s": self.time_s,
             "consumers_required": len(c) - len(optional),
