@@ -663,7 +663,8 @@ def _route(
             scn, cand, src, cons, src_nodes, con_nodes, curve=curve, dns=dns, cost_scale=cost_scale
         )
         d = scn.design
-        if method != "optimal":  # the bound goes on beside the heuristic and the plan's sizing and simulation
+        too_large = method != "optimal" and len(problem.edges) > d.bound_max_edges
+        if method != "optimal" and not too_large:  # the bound goes on beside the heuristic, sizing and simulation
             bound = _Bound(problem, time_limit_s=d.bound_time_limit_s)
         result = design_heuristic.heuristic_design(
             problem,
@@ -674,6 +675,10 @@ def _route(
         if method == "optimal" and not result.gap <= d.mip_gap:  # the MILP goes on from it (NaN gap: no bound)
             result = design_milp.optimal_design(
                 problem, time_limit_s=d.time_limit_s, mip_rel_gap=d.mip_gap, start=result
+            )
+        if too_large:
+            result.bound_from = (
+                f"none: {len(problem.edges):,} candidate edges, more than design.bound_max_edges {d.bound_max_edges:,}"
             )
         tree = design.routed_tree(result)
     summary = {"method": "steiner"} if result is None else result.summary(problem)

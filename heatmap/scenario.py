@@ -855,6 +855,14 @@ class Design(SettingsModel):
         gt=0,
         le=86400,
     )
+    bound_max_edges: int = _f(
+        50_000,
+        "heuristic: its bound is computed for candidate graphs of at most this many edges (a 10,000-consumer town "
+        "has about 22,000; at 112,000, a 50,000-consumer town, the LP does not finish in bound_time_limit_s here and "
+        "holds 350 MB); above it the plan's gap is not computed and the summary says why",
+        ge=0,
+        le=100_000_000,
+    )
     feedback: Literal["failed_checks", "always"] = _f(
         "failed_checks",
         "when the network is designed again after sizing and the pandapipes design case: failed_checks, while the "

@@ -545,10 +545,22 @@ def test_optimal_plan_proves_its_optimum_and_the_heuristic_its_bound(town, tmp_p
     h = plans["heuristic"].design
     assert np.isfinite(h["bound_eur"]) and "bound" in h["time_s"]
     assert h["gap"] == pytest.approx(max(0.0, (h["objective_eur"] - h["bound_eur"]) / abs(h["objective_eur"])))
+    assert h["bound_from"] == "LP relaxation, cost curve" and opt["bound_from"] in ("MILP", h["bound_from"])
     for plan in plans.values():
         assert plan.ok, plan.violations
         assert plan.consumers.connected.all()
         assert route_cost_from_pipes(plan, 300.0, 2.0) == pytest.approx(plan.design["pipe_cost_eur"], rel=1e-9)
+
+
+def test_the_bound_is_not_computed_above_its_size_and_the_summary_says_why(town, tmp_path):
+    from heatmap.plan import plan_from_scenario
+    from heatmap.scenario import scenario_from_file
+
+    plan = plan_from_scenario(scenario_from_file(scenario(town, tmp_path, design_section={"bound_max_edges": 10})))
+    d = plan.design
+    assert not np.isfinite(d["bound_eur"]) and not np.isfinite(d["gap"]) and "bound" not in d["time_s"]
+    assert d["bound_from"].startswith("none: ") and "more than design.bound_max_edges 10" in d["bound_from"]
+    assert plan.ok and plan.consumers.connected.all()
 
 
 def route_cost_from_pipes(plan, trench_eur_per_m, pipe_eur_per_kw_m):
