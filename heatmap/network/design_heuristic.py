@@ -16,11 +16,11 @@ from __future__ import annotations
 import logging
 import time
 
-import networkx as nx
 import numpy as np
 import scipy.sparse as sp
-from scipy.sparse.csgraph import depth_first_order, dijkstra
+from scipy.sparse.csgraph import breadth_first_order, depth_first_order, dijkstra
 
+from heatmap._errors import RoutingError
 from heatmap.network import design, design_milp, routing
 
 logger = logging.getLogger(__name__)
@@ -172,21 +172,32 @@ def _shortest_path_forest(ix: design.ProblemIndex, per_kw: np.ndarray, offset: n
 def _steiner_start(ix: design.ProblemIndex) -> design.Forest:
     """Start from Mehlhorn's minimum Steiner tree on trench weight, per supply area.
 
-    See :func:`heatmap.network.routing.route_network`.
+    As :func:`heatmap.network.routing.route_network` routes (each node in the supply area of its nearest source, a
+    Steiner tree per area holding a consumer: :func:`heatmap.network.routing.steiner_edges`), on the index arrays.
     """
-    G: nx.Graph = nx.Graph()
-    for i, (a, b) in enumerate(zip(ix.ea.tolist(), ix.eb.tolist(), strict=True)):
-        G.add_edge(a, b, edge_id=i, length_m=ix.length_m[i], weight_m=ix.weight_m[i])
-    routed = routing.route_network(
-        G,
-        {sid: int(v) for sid, v in zip(ix.src_id, ix.src_node, strict=True)},
-        {cid: int(v) for cid, v, ok in zip(ix.con_id, ix.con_node, ix.reach, strict=True) if ok},
-    )
-    parent = np.full(ix.n, -1, dtype=np.int64)
-    parent_edge = np.full(ix.n, -1, dtype=np.int64)
-    parent[routed.edges.to_node.to_numpy()] = routed.edges.from_node.to_numpy()
-    parent_edge[routed.edges.to_node.to_numpy()] = routed.edges.edge_id.to_numpy()
-    return design.Forest(parent, parent_edge, ix.reach & (parent[ix.con_node] >= 0))
+    n = ix.n
+    if not len(ix.src_node):
+        raise RoutingError("no heat source could be connected to the street network")
+    graph = sp.csr_matrix((ix.weight_m, (ix.ea, ix.eb)), shape=(n, n))
+    leads = np.unique(ix.src_node)
+    _, _, area = dijkstra(graph, directed=False, indices=leads, min_only=True, return_predecessors=True)
+    area = np.where(area >= 0, area, -1)  # the supply area: each node's nearest source
+    consumers = ix.con_node[ix.reach & (area[ix.con_node] >= 0)]
+    if not len(consumers):
+        raise RoutingError(
+            "no consumer can be reached from any source along the streets; check that the sources lie "
+            "on the same street network as the consumers"
+        )
+    terminals = np.concatenate([consumers, leads[np.isin(area[leads], area[consumers])]])
+    inside = area[ix.ea] == area[ix.eb]
+    ta, tb = routing.steiner_edges(n, ix.ea[inside], ix.eb[inside], ix.weight_m[inside], terminals)
+    # orient each tree away from its source: a breadth-first walk from a root joined to every source
+    root = np.concatenate([ta, tb, np.full(len(leads), n)])
+    leaf = np.concatenate([tb, ta, leads])
+    tree = sp.csr_matrix((np.ones(len(root)), (root, leaf)), shape=(n + 1, n + 1))
+    _, pred = breadth_first_order(tree, n, directed=True, return_predecessors=True)
+    parent = np.where((pred[:n] >= 0) & (pred[:n] < n), pred[:n], -1).astype(np.int64)
+    return design.Forest(parent, design.edges_of(ix, parent), ix.reach & (parent[ix.con_node] >= 0))
 
 
 def heuristic_design(
