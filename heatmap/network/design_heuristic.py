@@ -282,7 +282,8 @@ def _relocate(ix: design.ProblemIndex, tree: design.Forest, *, moves: int) -> de
     priced again, costs less. Moves are tried in a seeded order: the same problem gives the same tree.
     """
     t0 = time.perf_counter()
-    state = _TreeState(ix, tree)
+    arcs = _Arcs(ix)
+    state = _TreeState(ix, tree, arcs)
     rng = np.random.default_rng(0)
     tried = made = 0
     improved = True
@@ -296,24 +297,50 @@ def _relocate(ix: design.ProblemIndex, tree: design.Forest, *, moves: int) -> de
             tried += 1
             moved = _relocation(state, int(v))
             if moved is not None:
-                state = _TreeState(ix, moved)
+                state = moved
                 made += 1
                 improved = True
     logger.info("Local search: %d moves made of %d tried in %.2f s", made, tried, time.perf_counter() - t0)
     return state.tree
 
 
-class _TreeState:
-    """A forest with what moves on it need: loads, costs, per-kW slopes up to the source, an Euler tour."""
+class _Arcs:
+    """Both directions of every edge in the order of a CSR matrix (built once; each move gives its prices)."""
 
-    def __init__(self, ix: design.ProblemIndex, tree: design.Forest):
-        self.ix, self.tree = ix, tree
+    def __init__(self, ix: design.ProblemIndex):
         n = ix.n
         self.is_src = np.zeros(n, dtype=bool)
         self.is_src[ix.src_node] = True
-        self.edge_load, _ = design.edge_loads(ix, tree)
+        arc_a = np.concatenate([ix.ea, ix.eb])
+        arc_b = np.concatenate([ix.eb, ix.ea])
+        order = np.lexsort((arc_b, arc_a))
+        self.a, self.b = arc_a[order], arc_b[order]
+        self.e = np.concatenate([np.arange(len(ix.ea)), np.arange(len(ix.ea))])[order]
+        self.indptr = np.searchsorted(self.a, np.arange(n + 1))
+        self.graph = sp.csr_matrix((np.zeros(len(self.a)), self.b, self.indptr), shape=(n, n))  # prices per move
+
+
+class _Priced:
+    """A forest priced: its depths, edge loads, edge costs and objective (cost and any overload penalty)."""
+
+    def __init__(self, ix: design.ProblemIndex, tree: design.Forest):
+        self.tree = tree
+        self.depth = design.depths(tree.parent)
+        self.edge_load, _ = design.edge_loads(ix, tree, depth=self.depth)
         self.cost = ix.costs.at(self.edge_load)
-        self.objective = float(self.cost.sum()) + design.overload(ix, tree)[1]
+        self.objective = float(self.cost.sum()) + design.overload(ix, tree, self.edge_load)[1]
+
+
+class _TreeState:
+    """A forest with what moves on it need: loads, costs, per-kW slopes up to the source, an Euler tour."""
+
+    def __init__(self, ix: design.ProblemIndex, tree: design.Forest | _Priced, arcs: _Arcs):
+        priced = tree if isinstance(tree, _Priced) else _Priced(ix, tree)
+        self.ix, self.tree, self.arcs = ix, priced.tree, arcs
+        tree = priced.tree
+        n = ix.n
+        self.is_src = arcs.is_src
+        self.edge_load, self.cost, self.objective = priced.edge_load, priced.cost, priced.objective
         self.on = tree.parent >= 0
         self.children = np.bincount(tree.parent[self.on], minlength=n)
         self.terminal = self.is_src.copy()
@@ -321,25 +348,21 @@ class _TreeState:
         slope = ix.costs.slope_at(self.edge_load)
         step = np.zeros(n)
         step[self.on] = slope[tree.parent_edge[self.on]]
-        self.slope_up = design.path_sums(tree.parent, step)  # € per kW more from each node up to its source
-        self.tin, self.tout = _euler(tree.parent)
-        arc_a = np.concatenate([ix.ea, ix.eb])
-        arc_b = np.concatenate([ix.eb, ix.ea])
-        order = np.lexsort((arc_b, arc_a))  # the arcs in the order of a CSR matrix, built once, its data per move
-        self.arc_a, self.arc_b = arc_a[order], arc_b[order]
-        self.arc_e = np.concatenate([np.arange(len(ix.ea)), np.arange(len(ix.ea))])[order]
-        self.indptr = np.searchsorted(self.arc_a, np.arange(n + 1))
+        # € per kW more from each node up to its source
+        self.slope_up = design.path_sums(tree.parent, step, depth=priced.depth)
+        self.tin, self.tout = _euler(tree.parent, depth=priced.depth)
 
     def key_nodes(self) -> np.ndarray:
         """Nodes whose subtree a move may take: consumers' and branching nodes on the tree."""
         return np.flatnonzero(self.on & (self.terminal | (self.children >= 2)))
 
 
-def _euler(parent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _euler(parent: np.ndarray, *, depth: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Return entry and exit times of a depth-first walk of a forest (the subtree of v: tin in [tin[v], tout[v])).
 
     The entry times are a preorder (:func:`scipy.sparse.csgraph.depth_first_order` from each root with children);
     a node's exit time is its entry time plus the size of its subtree (summed level by level, deepest first).
+    ``depth``: the forest's :func:`heatmap.network.design.depths`, where known already.
     """
     n = len(parent)
     on = np.flatnonzero(parent >= 0)
@@ -353,7 +376,7 @@ def _euler(parent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     alone = np.flatnonzero(tin < 0)  # nodes off every tree: a walk of their own
     tin[alone] = clock + np.arange(len(alone))
     size = np.ones(n, dtype=np.int64)
-    depth = design.depths(parent)
+    depth = design.depths(parent) if depth is None else depth
     by_depth = np.argsort(-depth[on], kind="stable")
     nodes = on[by_depth]
     for level in np.split(nodes, np.flatnonzero(np.diff(depth[nodes])) + 1):
@@ -361,9 +384,9 @@ def _euler(parent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return tin, tin + size
 
 
-def _relocation(state: _TreeState, v: int) -> design.Forest | None:
+def _relocation(state: _TreeState, v: int) -> _TreeState | None:
     """Return the tree with the subtree below ``v`` moved to its cheapest place (``None``: no move pays)."""
-    ix, tree = state.ix, state.tree
+    ix, tree, arcs = state.ix, state.tree, state.arcs
     load = state.edge_load[tree.parent_edge[v]]
     if load <= 0:
         return None
@@ -383,9 +406,10 @@ def _relocation(state: _TreeState, v: int) -> design.Forest | None:
     # path is laid from it to v (so nothing enters a source)
     blocked = below.copy()
     blocked[v] = False
-    ok = ~rest[state.arc_a] & ~blocked[state.arc_a] & ~blocked[state.arc_b]
-    price = ix.costs.at(np.full(len(ix.ea), load))[state.arc_e] + 1e-9
-    graph = sp.csr_matrix((np.where(ok, price, np.inf), state.arc_b, state.indptr), shape=(ix.n, ix.n))
+    ok = ~(rest | blocked)[arcs.a] & ~blocked[arcs.b]
+    price = ix.costs.at_load(load)[arcs.e] + 1e-9
+    graph = arcs.graph
+    graph.data = np.where(ok, price, np.inf)
     # a path dearer than the move saves cannot pay: the search stops there
     dist, pred = dijkstra(graph, directed=True, indices=v, return_predecessors=True, limit=saving)
     total = np.where(rest, dist + load * state.slope_up, np.inf)
@@ -401,8 +425,10 @@ def _relocation(state: _TreeState, v: int) -> design.Forest | None:
         out.parent[prev] = w
         w = prev
     out.parent_edge = design.edges_of(ix, out.parent)
-    cost = design.tree_cost(ix, out)
-    return out if cost < state.objective - 1e-9 * max(1.0, abs(state.objective)) else None
+    priced = _Priced(ix, out)
+    if priced.objective < state.objective - 1e-9 * max(1.0, abs(state.objective)):
+        return _TreeState(ix, priced, arcs)
+    return None
 
 
 def _capacity_feasible(
