@@ -865,3 +865,9 @@ def test_the_steiner_start_is_the_tree_the_router_lays(seed):
     assert laid == set(zip(routed.edges.from_node.tolist(), routed.edges.to_node.tolist(), strict=True))
     assert set(ix.edge_id[start.parent_edge[on]].tolist()) == set(routed.edges.edge_id.tolist())
     assert start.connected.all()
+
+
+@pytest.mark.parametrize("top", [3, 40_000])
+def test_deepest_first_is_the_stable_sort_by_depth_deepest_first(top):
+    depth = np.random.default_rng(top).integers(0, top, 5000)
+    assert np.array_equal(design.deepest_first(depth), np.argsort(-depth, kind="stable"))

@@ -216,7 +216,8 @@ class EdgeCosts:
     def _per_segment(self, load_kw: np.ndarray, rows: np.ndarray | None) -> np.ndarray:
         """Each edge's cost on each segment holding its load (``inf`` on the others), edges × segments."""
         sel = slice(None) if rows is None else rows
-        lo, hi = self.lower_kw[sel], self.upper_kw[sel]
+        same = self._same_bounds
+        lo, hi = (same[0][None, :], same[1][None, :]) if same is not None else (self.lower_kw[sel], self.upper_kw[sel])
         p = np.asarray(load_kw, dtype=float)[:, None]
         inside = (p <= hi + 1e-9) & ((p > lo) | (lo == 0))
         return np.where(inside, self.fixed_eur[sel] + self.eur_per_kw[sel] * p, np.inf)  # every load has a segment
@@ -245,6 +246,15 @@ class EdgeCosts:
             inside = np.flatnonzero((p <= hi + 1e-9) & ((p > lo) | (lo == 0)))
             cost[inside] = np.minimum(cost[inside], fixed[inside] + per_kw[inside] * p)
         return cost
+
+    @functools.cached_property
+    def _same_bounds(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Each segment's load range where every edge has the same (no pipe laid already), else ``None``."""
+        if not len(self.lower_kw) or (self.lower_kw != self.lower_kw[0]).any():
+            return None
+        if (self.upper_kw != self.upper_kw[0]).any():
+            return None
+        return self.lower_kw[0].copy(), self.upper_kw[0].copy()
 
     @functools.cached_property
     def _columns(self) -> list[tuple[np.ndarray, np.ndarray, float | None, float | None]]:
@@ -514,7 +524,7 @@ def edge_loads(ix: ProblemIndex, tree: Forest, *, depth: np.ndarray | None = Non
     load[ix.con_node[tree.connected]] = ix.con_load[tree.connected]
     on = tree.parent >= 0
     depth = depths(tree.parent) if depth is None else depth
-    order = np.argsort(-depth, kind="stable")
+    order = deepest_first(depth)
     order = order[on[order]]
     # sum level by level (deepest first), vectorised within each level
     d = depth[order]
@@ -523,6 +533,17 @@ def edge_loads(ix: ProblemIndex, tree: Forest, *, depth: np.ndarray | None = Non
     edge_load = np.zeros(len(ix.edge_id))
     edge_load[tree.parent_edge[on]] = load[on]
     return edge_load, order
+
+
+def deepest_first(depth: np.ndarray) -> np.ndarray:
+    """Return the positions ordered by depth, deepest first, each depth in position order (a stable sort).
+
+    Depths that fit 16 bits are sorted as such (numpy's radix sort): the same order, sooner.
+    """
+    key = -np.asarray(depth)
+    if len(key) and -32768 <= key.min() and key.max() <= 32767:
+        key = key.astype(np.int16)
+    return np.argsort(key, kind="stable")
 
 
 def depths(parent: np.ndarray) -> np.ndarray:

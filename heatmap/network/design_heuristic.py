@@ -318,6 +318,10 @@ class _Arcs:
         self.e = np.concatenate([np.arange(len(ix.ea)), np.arange(len(ix.ea))])[order]
         self.indptr = np.searchsorted(self.a, np.arange(n + 1))
         self.graph = sp.csr_matrix((np.zeros(len(self.a)), self.b, self.indptr), shape=(n, n))  # prices per move
+        c = ix.costs  # each arc's cost by its load (its edge's)
+        self.costs = design.EdgeCosts(
+            c.fixed_eur[self.e], c.eur_per_kw[self.e], c.lower_kw[self.e], c.upper_kw[self.e], c.existing[self.e]
+        )
 
 
 class _Priced:
@@ -351,6 +355,7 @@ class _TreeState:
         # € per kW more from each node up to its source
         self.slope_up = design.path_sums(tree.parent, step, depth=priced.depth)
         self.tin, self.tout = _euler(tree.parent, depth=priced.depth)
+        self.from_off = ~(self.on | self.is_src)[arcs.a]  # arcs leaving a node off the tree
 
     def key_nodes(self) -> np.ndarray:
         """Nodes whose subtree a move may take: consumers' and branching nodes on the tree."""
@@ -377,7 +382,7 @@ def _euler(parent: np.ndarray, *, depth: np.ndarray | None = None) -> tuple[np.n
     tin[alone] = clock + np.arange(len(alone))
     size = np.ones(n, dtype=np.int64)
     depth = design.depths(parent) if depth is None else depth
-    by_depth = np.argsort(-depth[on], kind="stable")
+    by_depth = design.deepest_first(depth[on])
     nodes = on[by_depth]
     for level in np.split(nodes, np.flatnonzero(np.diff(depth[nodes])) + 1):
         np.add.at(size, parent[level], size[level])
@@ -406,10 +411,16 @@ def _relocation(state: _TreeState, v: int) -> _TreeState | None:
     # path is laid from it to v (so nothing enters a source)
     blocked = below.copy()
     blocked[v] = False
-    ok = ~(rest | blocked)[arcs.a] & ~blocked[arcs.b]
-    price = ix.costs.at_load(load)[arcs.e] + 1e-9
+    # the arcs a path may take: from a node off the tree, from v or a freed node; into none of the subtree
+    ok = state.from_off & ~blocked[arcs.b]
+    for w in (v, *freed):
+        out_of = slice(arcs.indptr[w], arcs.indptr[w + 1])
+        ok[out_of] = ~blocked[arcs.b[out_of]]
+    price = arcs.costs.at_load(load)
+    price += 1e-9
+    price[~ok] = np.inf
     graph = arcs.graph
-    graph.data = np.where(ok, price, np.inf)
+    graph.data = price
     # a path dearer than the move saves cannot pay: the search stops there
     dist, pred = dijkstra(graph, directed=True, indices=v, return_predecessors=True, limit=saving)
     total = np.where(rest, dist + load * state.slope_up, np.inf)
