@@ -871,3 +871,25 @@ def test_the_steiner_start_is_the_tree_the_router_lays(seed):
 def test_deepest_first_is_the_stable_sort_by_depth_deepest_first(top):
     depth = np.random.default_rng(top).integers(0, top, 5000)
     assert np.array_equal(design.deepest_first(depth), np.argsort(-depth, kind="stable"))
+
+
+def test_an_edge_is_priced_on_its_cheapest_segment_holding_the_load_ties_on_the_first():
+    # segment_of and at against the plain argmin / min over each edge's segments, with many ties (small integer
+    # prices), loads at and just past the segments' ends, and edges taken by rows
+    rng = np.random.default_rng(0)
+    m = 3000
+    lower, upper = np.tile([0, 100, 200, 300.0], (m, 1)), np.tile([100, 200, 300, 1e12], (m, 1))
+    fixed, per_kw = rng.integers(0, 3, (m, 4)).astype(float), rng.integers(0, 2, (m, 4)).astype(float)
+    costs = design.EdgeCosts(fixed, per_kw, lower, upper, np.zeros(m, dtype=bool))
+    for load_kw in (0.0, 50.0, 100.0, 100 + 5e-10, 100 + 2e-9, 200.0, 250.0, 300.0, 5e5):
+        load = np.full(m, load_kw)
+        price = np.where(
+            (load[:, None] <= upper + 1e-9) & ((load[:, None] > lower) | (lower == 0)),
+            fixed + per_kw * load[:, None],
+            np.inf,
+        )
+        assert np.array_equal(costs.segment_of(load), price.argmin(axis=1))
+        assert np.array_equal(costs.at(load), np.where(load > 1e-9, price.min(axis=1), 0.0))
+        rows = rng.permutation(m)[:50]
+        assert np.array_equal(costs.segment_of(load[rows], rows), price[rows].argmin(axis=1))
+        assert np.array_equal(costs.at(load[rows], rows), costs.at(load)[rows])

@@ -224,11 +224,21 @@ class EdgeCosts:
 
     def segment_of(self, load_kw: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
         """Return the segment each edge's load is priced on: the cheapest holding it (of the edges ``rows``)."""
-        return self._per_segment(load_kw, rows).argmin(axis=1)
+        per = self._per_segment(load_kw, rows)
+        best, k = per[:, 0].copy(), np.zeros(len(per), dtype=np.int64)
+        for j in range(
+            1, per.shape[1]
+        ):  # column by column: numpy's argmin along a short row is slow; ties keep the first
+            cheaper = per[:, j] < best
+            best[cheaper], k[cheaper] = per[cheaper, j], j
+        return k
 
     def at(self, load_kw: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
         """Return each edge's cost at its load, 0 where it is 0 or below (not built); of the edges ``rows`` only."""
-        cost = self._per_segment(load_kw, rows).min(axis=1)
+        per = self._per_segment(load_kw, rows)
+        cost = per[:, 0].copy()
+        for j in range(1, per.shape[1]):  # column by column: numpy's min along a short row is slow
+            np.minimum(cost, per[:, j], out=cost)
         return np.where(np.asarray(load_kw, dtype=float) > 1e-9, cost, 0.0)
 
     def at_load(self, load_kw: float) -> np.ndarray:
