@@ -246,16 +246,19 @@ class EdgeCosts:
         p = float(load_kw)
         if not p > 1e-9:
             return np.zeros(len(self.fixed_eur))
-        cost = np.full(len(self.fixed_eur), np.inf)
+        cost: np.ndarray | None = None  # inf everywhere until a segment holds the load
         for k, (fixed, per_kw, lower, upper) in enumerate(self._columns):
             if lower is not None and upper is not None:  # the segment's range is the same on every edge
                 if p <= upper + 1e-9 and (p > lower or lower == 0):
-                    np.minimum(cost, fixed + per_kw * p, out=cost)
+                    here = fixed + per_kw * p
+                    cost = here if cost is None else np.minimum(cost, here, out=cost)
                 continue
+            if cost is None:
+                cost = np.full(len(self.fixed_eur), np.inf)
             lo, hi = self.lower_kw[:, k], self.upper_kw[:, k]
             inside = np.flatnonzero((p <= hi + 1e-9) & ((p > lo) | (lo == 0)))
             cost[inside] = np.minimum(cost[inside], fixed[inside] + per_kw[inside] * p)
-        return cost
+        return np.full(len(self.fixed_eur), np.inf) if cost is None else cost
 
     @functools.cached_property
     def _same_bounds(self) -> tuple[np.ndarray, np.ndarray] | None:
