@@ -830,3 +830,110 @@ def test_the_euler_tour_of_a_forest_holds_each_subtree_in_its_interval(seed):
     for v in range(n):
         inside = {int(w) for w in np.flatnonzero((tin >= tin[v]) & (tin < tout[v]))}
         assert inside == nx.descendants(T, v) | {v}
+
+
+def grid_problem(seed: int, *, curve: design.CostCurve) -> design.DesignProblem:
+    """A 12 × 12 street grid of random lengths with 40 consumers (a third optional), 2 sources, a few pipes already
+    laid."""
+    rng = np.random.default_rng(seed)
+    side = 12
+    edges = []
+    for r, c in itertools.product(range(side), range(side)):
+        v = r * side + c
+        for w in ([v + 1] if c < side - 1 else []) + ([v + side] if r < side - 1 else []):
+            edges.append((v, w, float(rng.uniform(30, 150))))
+    for i in rng.permutation(len(edges))[:6]:
+        edges[i] = (*edges[i], float(rng.uniform(100, 2000)), float(rng.uniform(0, 50)))
+    nodes = rng.permutation(np.arange(1, side * side - 1))[:40]
+    consumers = [
+        (f"C{v}", int(v), float(rng.uniform(10, 400)), bool(i % 3), float(rng.uniform(0, 3e5)))
+        for i, v in enumerate(nodes)
+    ]
+    return problem(edges, consumers, sources=(("S", 0, 1e9), ("T", side * side - 1, 1e9)), curve=curve)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_every_edge_priced_at_one_load_costs_what_it_costs_at_that_load(seed):
+    # the relocation's prices (at_load) are the edges' costs at that load (at), to the last bit, on every segment,
+    # at the segments' ends and on the segment of a pipe laid already
+    ix = design.index_problem(grid_problem(seed, curve=_catalogue_curve(segments=3 - seed % 3)))
+    assert ix.costs.existing.any()
+    ends = np.unique(np.concatenate([ix.costs.lower_kw.ravel(), ix.costs.upper_kw.ravel()]))
+    loads = [0.0, 1e-12, 1e-9, 2e-9, 1e6, 1e13, *np.random.default_rng(seed).uniform(0, 3000, 50)]
+    loads += [e + d for e in ends for d in (-1e-9, 0.0, 1e-9, 2e-9) if e + d >= 0]
+    for load in loads:
+        assert np.array_equal(ix.costs.at_load(load), ix.costs.at(np.full(len(ix.edge_id), load))), load
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_local_search_keeps_each_tree_s_prices_as_a_fresh_pricing_has_them(seed):
+    # each move hands on the tree priced as it was checked: its loads, costs, objective, slopes up to the source and
+    # Euler tour are those of the moved tree priced from scratch; every move lowers the objective
+    p = grid_problem(seed, curve=_catalogue_curve(segments=2) if seed % 2 else LINEAR)
+    ix = design.index_problem(p)
+    arcs = design_heuristic._Arcs(ix)
+    state = design_heuristic._TreeState(ix, design_heuristic._select(ix, design_heuristic._steiner_start(ix)), arcs)
+    made = 0
+    for v in np.random.default_rng(seed).permutation(state.key_nodes()):
+        if state.tree.parent[v] < 0:
+            continue
+        moved = design_heuristic._relocation(state, int(v))
+        if moved is None:
+            continue
+        made += 1
+        fresh = design_heuristic._TreeState(ix, moved.tree, arcs)
+        assert moved.objective == fresh.objective == design.tree_cost(ix, moved.tree) < state.objective
+        for name in ("edge_load", "cost", "slope_up", "tin", "tout", "children", "terminal"):
+            assert np.array_equal(getattr(moved, name), getattr(fresh, name)), name
+        design.depths(moved.tree.parent)  # still a forest
+        state = moved
+    assert made > 0
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_steiner_start_is_the_tree_the_router_lays(seed):
+    # the heuristic's Steiner start (on the index arrays) and routing.route_network (on a networkx graph) lay the
+    # same edges, each oriented away from its source
+    from heatmap.network import routing
+
+    p = grid_problem(seed, curve=LINEAR)
+    ix = design.index_problem(p)
+    start = design_heuristic._steiner_start(ix)
+    G = nx.Graph()
+    for row in p.edges.itertuples():
+        G.add_edge(row.a, row.b, edge_id=row.edge_id, length_m=row.length_m, weight_m=row.weight_m)
+    sources = dict(zip(p.sources.source_id, p.sources.node, strict=True))
+    routed = routing.route_network(G, sources, dict(zip(p.consumers.consumer_id, p.consumers.node, strict=True)))
+    on = np.flatnonzero(start.parent >= 0)
+    laid = set(zip(ix.node_ids[start.parent[on]].tolist(), ix.node_ids[on].tolist(), strict=True))
+    assert laid == set(zip(routed.edges.from_node.tolist(), routed.edges.to_node.tolist(), strict=True))
+    assert set(ix.edge_id[start.parent_edge[on]].tolist()) == set(routed.edges.edge_id.tolist())
+    assert start.connected.all()
+
+
+@pytest.mark.parametrize("top", [3, 40_000])
+def test_deepest_first_is_the_stable_sort_by_depth_deepest_first(top):
+    depth = np.random.default_rng(top).integers(0, top, 5000)
+    assert np.array_equal(design.deepest_first(depth), np.argsort(-depth, kind="stable"))
+
+
+def test_an_edge_is_priced_on_its_cheapest_segment_holding_the_load_ties_on_the_first():
+    # segment_of and at against the plain argmin / min over each edge's segments, with many ties (small integer
+    # prices), loads at and just past the segments' ends, and edges taken by rows
+    rng = np.random.default_rng(0)
+    m = 3000
+    lower, upper = np.tile([0, 100, 200, 300.0], (m, 1)), np.tile([100, 200, 300, 1e12], (m, 1))
+    fixed, per_kw = rng.integers(0, 3, (m, 4)).astype(float), rng.integers(0, 2, (m, 4)).astype(float)
+    costs = design.EdgeCosts(fixed, per_kw, lower, upper, np.zeros(m, dtype=bool))
+    for load_kw in (0.0, 50.0, 100.0, 100 + 5e-10, 100 + 2e-9, 200.0, 250.0, 300.0, 5e5):
+        load = np.full(m, load_kw)
+        price = np.where(
+            (load[:, None] <= upper + 1e-9) & ((load[:, None] > lower) | (lower == 0)),
+            fixed + per_kw * load[:, None],
+            np.inf,
+        )
+        assert np.array_equal(costs.segment_of(load), price.argmin(axis=1))
+        assert np.array_equal(costs.at(load), np.where(load > 1e-9, price.min(axis=1), 0.0))
+        rows = rng.permutation(m)[:50]
+        assert np.array_equal(costs.segment_of(load[rows], rows), price[rows].argmin(axis=1))
+        assert np.array_equal(costs.at(load[rows], rows), costs.at(load)[rows])

@@ -1,3 +1,5 @@
+import itertools
+
 import geopandas as gpd
 import networkx as nx
 import numpy as np
@@ -123,3 +125,84 @@ def test_downstream_totals_sum_loads_along_the_tree():
     assert down.peak_load_kw.tolist() == [35.0, 10.0, 20.0]
     assert down.n_consumers.tolist() == [3, 1, 1]
     assert np.issubdtype(down.n_consumers.dtype, np.integer)
+
+
+def random_graph(rng, n, *, integer):
+    G = nx.gnm_random_graph(n, int(rng.integers(n, 3 * n)), seed=int(rng.integers(1 << 30)))
+    for u, v in G.edges:
+        G.edges[u, v]["w"] = float(rng.integers(1, 4)) if integer else float(rng.random() * 100)
+    return G
+
+
+def as_arrays(G):
+    a, b = (np.array(x) for x in zip(*G.edges, strict=True))
+    return a, b, np.array([G.edges[e]["w"] for e in G.edges])
+
+
+def check_steiner_forest(G, terminals, ta, tb):
+    """The edges form a forest of edges of G, one tree per piece holding terminals, whose leaves are terminals."""
+    T = nx.Graph(list(zip(ta.tolist(), tb.tolist(), strict=True)))
+    assert len(T.edges) == len(ta)  # each edge once
+    assert all(G.has_edge(u, v) for u, v in T.edges)
+    assert nx.is_forest(T)
+    for piece in nx.connected_components(G):
+        here = set(terminals) & piece
+        if len(here) >= 2:
+            assert any(here <= comp for comp in nx.connected_components(T))
+    assert {n for n in T if T.degree(n) == 1} <= set(terminals)
+    return sum(G.edges[u, v]["w"] for u, v in T.edges)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_steiner_edges_is_networkx_mehlhorn_where_shortest_paths_are_unique(seed):
+    from networkx.algorithms.approximation import steiner_tree
+
+    rng = np.random.default_rng(seed)
+    G = random_graph(rng, int(rng.integers(5, 80)), integer=False)
+    G = G.subgraph(max(nx.connected_components(G), key=len)).copy()  # networkx needs a connected graph
+    nodes = sorted(G)
+    terminals = rng.choice(nodes, size=int(rng.integers(2, len(nodes) + 1)), replace=False).tolist()
+    ta, tb = routing.steiner_edges(max(nodes) + 1, *as_arrays(G), np.array(terminals))
+    weight = check_steiner_forest(G, terminals, ta, tb)
+    reference = steiner_tree(G, terminals, weight="w", method="mehlhorn")
+    assert {frozenset(e) for e in zip(ta.tolist(), tb.tolist(), strict=True)} == {frozenset(e) for e in reference.edges}
+    assert weight == pytest.approx(reference.size(weight="w"), abs=1e-9)
+
+
+def optimal_steiner_weight(G, terminals):
+    """The least weight of a tree joining the terminals: the best spanning tree over every set of extra nodes."""
+    others = [n for n in G if n not in set(terminals)]
+    best = np.inf
+    for k in range(len(others) + 1):
+        for extra in itertools.combinations(others, k):
+            H = G.subgraph([*terminals, *extra])
+            if nx.is_connected(H):
+                best = min(best, nx.minimum_spanning_tree(H, weight="w").size(weight="w"))
+    return best
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_steiner_edges_is_within_twice_the_optimum_with_ties(seed):
+    # small integer weights: many shortest paths tie, so the tree may differ from networkx's, but it is a tree
+    # joining the terminals, its leaves terminals, at most twice the optimum
+    rng = np.random.default_rng(seed)
+    G = random_graph(rng, int(rng.integers(4, 11)), integer=True)
+    G = G.subgraph(max(nx.connected_components(G), key=len)).copy()
+    nodes = sorted(G)
+    terminals = rng.choice(nodes, size=int(rng.integers(2, len(nodes) + 1)), replace=False).tolist()
+    ta, tb = routing.steiner_edges(max(nodes) + 1, *as_arrays(G), np.array(terminals))
+    weight = check_steiner_forest(G, terminals, ta, tb)
+    assert optimal_steiner_weight(G, terminals) - 1e-9 <= weight <= 2 * optimal_steiner_weight(G, terminals) + 1e-9
+
+
+def test_steiner_edges_joins_the_terminals_of_each_piece_apart():
+    # two grids side by side, not joined: a tree in each, none across
+    G = nx.union(grid_graph(), nx.relabel_nodes(grid_graph(), lambda n: n + 9))
+    nx.set_edge_attributes(G, 1.0, "w")
+    terminals = [0, 8, 9 + 2, 9 + 6, 9 + 4]
+    ta, tb = routing.steiner_edges(len(G), *as_arrays(G), np.array(terminals))
+    check_steiner_forest(G, terminals, ta, tb)
+    assert len(ta) == 4 + 4  # 0 to 8 along the grid; the three of the other joined by two paths of 2
+    assert ((ta < 9) == (tb < 9)).all()
+    none = routing.steiner_edges(len(G), *as_arrays(G), np.array([3]))
+    assert len(none[0]) == len(none[1]) == 0

@@ -26,6 +26,7 @@ Costs are in euros, loads in kW, lengths in metres. Nodes are the candidate grap
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 from dataclasses import dataclass, field
@@ -215,19 +216,75 @@ class EdgeCosts:
     def _per_segment(self, load_kw: np.ndarray, rows: np.ndarray | None) -> np.ndarray:
         """Each edge's cost on each segment holding its load (``inf`` on the others), edges × segments."""
         sel = slice(None) if rows is None else rows
-        lo, hi = self.lower_kw[sel], self.upper_kw[sel]
+        same = self._same_bounds
+        lo, hi = (same[0][None, :], same[1][None, :]) if same is not None else (self.lower_kw[sel], self.upper_kw[sel])
         p = np.asarray(load_kw, dtype=float)[:, None]
         inside = (p <= hi + 1e-9) & ((p > lo) | (lo == 0))
         return np.where(inside, self.fixed_eur[sel] + self.eur_per_kw[sel] * p, np.inf)  # every load has a segment
 
     def segment_of(self, load_kw: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
         """Return the segment each edge's load is priced on: the cheapest holding it (of the edges ``rows``)."""
-        return self._per_segment(load_kw, rows).argmin(axis=1)
+        per = self._per_segment(load_kw, rows)
+        best, k = per[:, 0].copy(), np.zeros(len(per), dtype=np.int64)
+        for j in range(
+            1, per.shape[1]
+        ):  # column by column: numpy's argmin along a short row is slow; ties keep the first
+            cheaper = per[:, j] < best
+            best[cheaper], k[cheaper] = per[cheaper, j], j
+        return k
 
     def at(self, load_kw: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
         """Return each edge's cost at its load, 0 where it is 0 or below (not built); of the edges ``rows`` only."""
-        cost = self._per_segment(load_kw, rows).min(axis=1)
+        per = self._per_segment(load_kw, rows)
+        cost = per[:, 0].copy()
+        for j in range(1, per.shape[1]):  # column by column: numpy's min along a short row is slow
+            np.minimum(cost, per[:, j], out=cost)
         return np.where(np.asarray(load_kw, dtype=float) > 1e-9, cost, 0.0)
+
+    def at_load(self, load_kw: float) -> np.ndarray:
+        """Return every edge's cost at the same load: :meth:`at` of that load on every edge, segment by segment."""
+        p = float(load_kw)
+        if not p > 1e-9:
+            return np.zeros(len(self.fixed_eur))
+        cost: np.ndarray | None = None  # inf everywhere until a segment holds the load
+        for k, (fixed, per_kw, lower, upper) in enumerate(self._columns):
+            if lower is not None and upper is not None:  # the segment's range is the same on every edge
+                if p <= upper + 1e-9 and (p > lower or lower == 0):
+                    here = fixed + per_kw * p
+                    cost = here if cost is None else np.minimum(cost, here, out=cost)
+                continue
+            if cost is None:
+                cost = np.full(len(self.fixed_eur), np.inf)
+            lo, hi = self.lower_kw[:, k], self.upper_kw[:, k]
+            inside = np.flatnonzero((p <= hi + 1e-9) & ((p > lo) | (lo == 0)))
+            cost[inside] = np.minimum(cost[inside], fixed[inside] + per_kw[inside] * p)
+        return np.full(len(self.fixed_eur), np.inf) if cost is None else cost
+
+    @functools.cached_property
+    def _same_bounds(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Each segment's load range where every edge has the same (no pipe laid already), else ``None``."""
+        if not len(self.lower_kw) or (self.lower_kw != self.lower_kw[0]).any():
+            return None
+        if (self.upper_kw != self.upper_kw[0]).any():
+            return None
+        return self.lower_kw[0].copy(), self.upper_kw[0].copy()
+
+    @functools.cached_property
+    def _columns(self) -> list[tuple[np.ndarray, np.ndarray, float | None, float | None]]:
+        """Each segment's fixed cost and slope on every edge, and its load range where every edge has the same."""
+        out = []
+        for k in range(self.segments):
+            lo, hi = self.lower_kw[:, k], self.upper_kw[:, k]
+            same = len(lo) > 0 and bool((lo == lo[0]).all() and (hi == hi[0]).all())
+            out.append(
+                (
+                    np.ascontiguousarray(self.fixed_eur[:, k]),
+                    np.ascontiguousarray(self.eur_per_kw[:, k]),
+                    float(lo[0]) if same else None,
+                    float(hi[0]) if same else None,
+                )
+            )
+        return out
 
     def slope_at(self, load_kw: np.ndarray) -> np.ndarray:
         """Return each edge's cost per kW more at its load (the slope of the segment it is priced on)."""
@@ -497,13 +554,16 @@ class Forest:
     connected: np.ndarray
 
 
-def edge_loads(ix: ProblemIndex, tree: Forest) -> tuple[np.ndarray, np.ndarray]:
-    """Design load on every edge of the tree and the node order (deepest first) it was summed in."""
+def edge_loads(ix: ProblemIndex, tree: Forest, *, depth: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Design load on every edge of the tree and the node order (deepest first) it was summed in.
+
+    ``depth``: the tree's :func:`depths`, where known already.
+    """
     load = np.zeros(ix.n)
     load[ix.con_node[tree.connected]] = ix.con_load[tree.connected]
     on = tree.parent >= 0
-    depth = depths(tree.parent)
-    order = np.argsort(-depth, kind="stable")
+    depth = depths(tree.parent) if depth is None else depth
+    order = deepest_first(depth)
     order = order[on[order]]
     # sum level by level (deepest first), vectorised within each level
     d = depth[order]
@@ -512,6 +572,17 @@ def edge_loads(ix: ProblemIndex, tree: Forest) -> tuple[np.ndarray, np.ndarray]:
     edge_load = np.zeros(len(ix.edge_id))
     edge_load[tree.parent_edge[on]] = load[on]
     return edge_load, order
+
+
+def deepest_first(depth: np.ndarray) -> np.ndarray:
+    """Return the positions ordered by depth, deepest first, each depth in position order (a stable sort).
+
+    Depths that fit 16 bits are sorted as such (numpy's radix sort): the same order, sooner.
+    """
+    key = -np.asarray(depth)
+    if len(key) and -32768 <= key.min() and key.max() <= 32767:
+        key = key.astype(np.int16)
+    return np.argsort(key, kind="stable")
 
 
 def depths(parent: np.ndarray) -> np.ndarray:
@@ -545,25 +616,32 @@ def overload_eur_per_kw(ix: ProblemIndex) -> float:
     return 10.0 * float(per_kw.sum()) + 1.0
 
 
-def path_sums(parent: np.ndarray, step: np.ndarray) -> np.ndarray:
-    """Sum ``step`` (each node's, for the edge into it) from the root of a parent-pointer forest down to each node."""
+def path_sums(parent: np.ndarray, step: np.ndarray, *, depth: np.ndarray | None = None) -> np.ndarray:
+    """Sum ``step`` (each node's, for the edge into it) from the root of a parent-pointer forest down to each node.
+
+    ``depth``: the forest's :func:`depths`, where known already.
+    """
     total = np.zeros(len(parent))
-    depth = depths(parent)
+    depth = depths(parent) if depth is None else depth
     for level in range(1, int(depth.max(initial=0)) + 1):  # one vectorised step per level, roots outwards
         at = np.flatnonzero(depth == level)
         total[at] = total[parent[at]] + step[at]
     return total
 
 
-def overload(ix: ProblemIndex, tree: Forest) -> tuple[float, float]:
-    """Return the load the sources of a forest carry beyond their capacities (kW) and its penalty (€)."""
-    over = float(np.maximum(source_loads(ix, tree) - ix.src_cap, 0.0).sum())
+def overload(ix: ProblemIndex, tree: Forest, edge_load: np.ndarray | None = None) -> tuple[float, float]:
+    """Return the load the sources of a forest carry beyond their capacities (kW) and its penalty (€).
+
+    ``edge_load``: the forest's :func:`edge_loads`, where known already.
+    """
+    over = float(np.maximum(source_loads(ix, tree, edge_load) - ix.src_cap, 0.0).sum())
     return over, (over * overload_eur_per_kw(ix) if over > 0 else 0.0)
 
 
 def tree_cost(ix: ProblemIndex, tree: Forest) -> float:
     """Return a tree's cost: its edges' at their loads and any overload penalty."""
-    return float(ix.costs.at(edge_loads(ix, tree)[0]).sum()) + overload(ix, tree)[1]
+    edge_load, _ = edge_loads(ix, tree)
+    return float(ix.costs.at(edge_load).sum()) + overload(ix, tree, edge_load)[1]
 
 
 def evaluate(ix: ProblemIndex, tree: Forest) -> tuple[float, float]:
@@ -589,7 +667,7 @@ def to_design(ix: ProblemIndex, tree: Forest, *, method: str, status: str) -> De
         }
     )
     total, prize = float(cost.sum()), float(ix.con_prize[tree.connected & ~ix.con_required].sum())
-    over, penalty = overload(ix, tree)
+    over, penalty = overload(ix, tree, edge_load)
     return Design(
         edges=edges,
         connected=sorted(ix.con_id[tree.connected].tolist()),
@@ -605,13 +683,15 @@ def to_design(ix: ProblemIndex, tree: Forest, *, method: str, status: str) -> De
     )
 
 
-def source_loads(ix: ProblemIndex, tree: Forest) -> np.ndarray:
-    """Return the design load each source supplies on a forest."""
-    edge_load, _ = edge_loads(ix, tree)
+def source_loads(ix: ProblemIndex, tree: Forest, edge_load: np.ndarray | None = None) -> np.ndarray:
+    """Return the design load each source supplies on a forest (``edge_load``: its :func:`edge_loads`, if known)."""
+    if edge_load is None:
+        edge_load, _ = edge_loads(ix, tree)
     out = np.zeros(len(ix.src_node))
     is_child = np.isin(tree.parent, ix.src_node)
-    pos = pd.Series(np.arange(len(ix.src_node)), index=ix.src_node)
-    np.add.at(out, pos[tree.parent[is_child]].to_numpy(), edge_load[tree.parent_edge[is_child]])
+    pos = np.zeros(ix.n, dtype=np.int64)  # each source's node → its position
+    pos[ix.src_node] = np.arange(len(ix.src_node))
+    np.add.at(out, pos[tree.parent[is_child]], edge_load[tree.parent_edge[is_child]])
     return out
 
 

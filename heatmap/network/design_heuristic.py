@@ -16,11 +16,11 @@ from __future__ import annotations
 import logging
 import time
 
-import networkx as nx
 import numpy as np
 import scipy.sparse as sp
-from scipy.sparse.csgraph import depth_first_order, dijkstra
+from scipy.sparse.csgraph import breadth_first_order, depth_first_order, dijkstra
 
+from heatmap._errors import RoutingError
 from heatmap.network import design, design_milp, routing
 
 logger = logging.getLogger(__name__)
@@ -172,21 +172,32 @@ def _shortest_path_forest(ix: design.ProblemIndex, per_kw: np.ndarray, offset: n
 def _steiner_start(ix: design.ProblemIndex) -> design.Forest:
     """Start from Mehlhorn's minimum Steiner tree on trench weight, per supply area.
 
-    See :func:`heatmap.network.routing.route_network`.
+    As :func:`heatmap.network.routing.route_network` routes (each node in the supply area of its nearest source, a
+    Steiner tree per area holding a consumer: :func:`heatmap.network.routing.steiner_edges`), on the index arrays.
     """
-    G: nx.Graph = nx.Graph()
-    for i, (a, b) in enumerate(zip(ix.ea.tolist(), ix.eb.tolist(), strict=True)):
-        G.add_edge(a, b, edge_id=i, length_m=ix.length_m[i], weight_m=ix.weight_m[i])
-    routed = routing.route_network(
-        G,
-        {sid: int(v) for sid, v in zip(ix.src_id, ix.src_node, strict=True)},
-        {cid: int(v) for cid, v, ok in zip(ix.con_id, ix.con_node, ix.reach, strict=True) if ok},
-    )
-    parent = np.full(ix.n, -1, dtype=np.int64)
-    parent_edge = np.full(ix.n, -1, dtype=np.int64)
-    parent[routed.edges.to_node.to_numpy()] = routed.edges.from_node.to_numpy()
-    parent_edge[routed.edges.to_node.to_numpy()] = routed.edges.edge_id.to_numpy()
-    return design.Forest(parent, parent_edge, ix.reach & (parent[ix.con_node] >= 0))
+    n = ix.n
+    if not len(ix.src_node):
+        raise RoutingError("no heat source could be connected to the street network")
+    graph = sp.csr_matrix((ix.weight_m, (ix.ea, ix.eb)), shape=(n, n))
+    leads = np.unique(ix.src_node)
+    _, _, area = dijkstra(graph, directed=False, indices=leads, min_only=True, return_predecessors=True)
+    area = np.where(area >= 0, area, -1)  # the supply area: each node's nearest source
+    consumers = ix.con_node[ix.reach & (area[ix.con_node] >= 0)]
+    if not len(consumers):
+        raise RoutingError(
+            "no consumer can be reached from any source along the streets; check that the sources lie "
+            "on the same street network as the consumers"
+        )
+    terminals = np.concatenate([consumers, leads[np.isin(area[leads], area[consumers])]])
+    inside = area[ix.ea] == area[ix.eb]
+    ta, tb = routing.steiner_edges(n, ix.ea[inside], ix.eb[inside], ix.weight_m[inside], terminals)
+    # orient each tree away from its source: a breadth-first walk from a root joined to every source
+    root = np.concatenate([ta, tb, np.full(len(leads), n)])
+    leaf = np.concatenate([tb, ta, leads])
+    tree = sp.csr_matrix((np.ones(len(root)), (root, leaf)), shape=(n + 1, n + 1))
+    _, pred = breadth_first_order(tree, n, directed=True, return_predecessors=True)
+    parent = np.where((pred[:n] >= 0) & (pred[:n] < n), pred[:n], -1).astype(np.int64)
+    return design.Forest(parent, design.edges_of(ix, parent), ix.reach & (parent[ix.con_node] >= 0))
 
 
 def heuristic_design(
@@ -272,7 +283,8 @@ def _relocate(ix: design.ProblemIndex, tree: design.Forest, *, moves: int) -> de
     priced again, costs less. Moves are tried in a seeded order: the same problem gives the same tree.
     """
     t0 = time.perf_counter()
-    state = _TreeState(ix, tree)
+    arcs = _Arcs(ix)
+    state = _TreeState(ix, tree, arcs)
     rng = np.random.default_rng(0)
     tried = made = 0
     improved = True
@@ -286,24 +298,54 @@ def _relocate(ix: design.ProblemIndex, tree: design.Forest, *, moves: int) -> de
             tried += 1
             moved = _relocation(state, int(v))
             if moved is not None:
-                state = _TreeState(ix, moved)
+                state = moved
                 made += 1
                 improved = True
     logger.info("Local search: %d moves made of %d tried in %.2f s", made, tried, time.perf_counter() - t0)
     return state.tree
 
 
-class _TreeState:
-    """A forest with what moves on it need: loads, costs, per-kW slopes up to the source, an Euler tour."""
+class _Arcs:
+    """Both directions of every edge in the order of a CSR matrix (built once; each move gives its prices)."""
 
-    def __init__(self, ix: design.ProblemIndex, tree: design.Forest):
-        self.ix, self.tree = ix, tree
+    def __init__(self, ix: design.ProblemIndex):
         n = ix.n
         self.is_src = np.zeros(n, dtype=bool)
         self.is_src[ix.src_node] = True
-        self.edge_load, _ = design.edge_loads(ix, tree)
+        arc_a = np.concatenate([ix.ea, ix.eb])
+        arc_b = np.concatenate([ix.eb, ix.ea])
+        order = np.lexsort((arc_b, arc_a))
+        self.a, self.b = arc_a[order], arc_b[order]
+        self.e = np.concatenate([np.arange(len(ix.ea)), np.arange(len(ix.ea))])[order]
+        self.indptr = np.searchsorted(self.a, np.arange(n + 1))
+        self.graph = sp.csr_matrix((np.zeros(len(self.a)), self.b, self.indptr), shape=(n, n))  # prices per move
+        c = ix.costs  # each arc's cost by its load (its edge's)
+        self.costs = design.EdgeCosts(
+            c.fixed_eur[self.e], c.eur_per_kw[self.e], c.lower_kw[self.e], c.upper_kw[self.e], c.existing[self.e]
+        )
+
+
+class _Priced:
+    """A forest priced: its depths, edge loads, edge costs and objective (cost and any overload penalty)."""
+
+    def __init__(self, ix: design.ProblemIndex, tree: design.Forest):
+        self.tree = tree
+        self.depth = design.depths(tree.parent)
+        self.edge_load, _ = design.edge_loads(ix, tree, depth=self.depth)
         self.cost = ix.costs.at(self.edge_load)
-        self.objective = float(self.cost.sum()) + design.overload(ix, tree)[1]
+        self.objective = float(self.cost.sum()) + design.overload(ix, tree, self.edge_load)[1]
+
+
+class _TreeState:
+    """A forest with what moves on it need: loads, costs, per-kW slopes up to the source, an Euler tour."""
+
+    def __init__(self, ix: design.ProblemIndex, tree: design.Forest | _Priced, arcs: _Arcs):
+        priced = tree if isinstance(tree, _Priced) else _Priced(ix, tree)
+        self.ix, self.tree, self.arcs = ix, priced.tree, arcs
+        tree = priced.tree
+        n = ix.n
+        self.is_src = arcs.is_src
+        self.edge_load, self.cost, self.objective = priced.edge_load, priced.cost, priced.objective
         self.on = tree.parent >= 0
         self.children = np.bincount(tree.parent[self.on], minlength=n)
         self.terminal = self.is_src.copy()
@@ -311,25 +353,22 @@ class _TreeState:
         slope = ix.costs.slope_at(self.edge_load)
         step = np.zeros(n)
         step[self.on] = slope[tree.parent_edge[self.on]]
-        self.slope_up = design.path_sums(tree.parent, step)  # € per kW more from each node up to its source
-        self.tin, self.tout = _euler(tree.parent)
-        arc_a = np.concatenate([ix.ea, ix.eb])
-        arc_b = np.concatenate([ix.eb, ix.ea])
-        order = np.lexsort((arc_b, arc_a))  # the arcs in the order of a CSR matrix, built once, its data per move
-        self.arc_a, self.arc_b = arc_a[order], arc_b[order]
-        self.arc_e = np.concatenate([np.arange(len(ix.ea)), np.arange(len(ix.ea))])[order]
-        self.indptr = np.searchsorted(self.arc_a, np.arange(n + 1))
+        # € per kW more from each node up to its source
+        self.slope_up = design.path_sums(tree.parent, step, depth=priced.depth)
+        self.tin, self.tout = _euler(tree.parent, depth=priced.depth)
+        self.from_off = ~(self.on | self.is_src)[arcs.a]  # arcs leaving a node off the tree
 
     def key_nodes(self) -> np.ndarray:
         """Nodes whose subtree a move may take: consumers' and branching nodes on the tree."""
         return np.flatnonzero(self.on & (self.terminal | (self.children >= 2)))
 
 
-def _euler(parent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _euler(parent: np.ndarray, *, depth: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Return entry and exit times of a depth-first walk of a forest (the subtree of v: tin in [tin[v], tout[v])).
 
     The entry times are a preorder (:func:`scipy.sparse.csgraph.depth_first_order` from each root with children);
     a node's exit time is its entry time plus the size of its subtree (summed level by level, deepest first).
+    ``depth``: the forest's :func:`heatmap.network.design.depths`, where known already.
     """
     n = len(parent)
     on = np.flatnonzero(parent >= 0)
@@ -343,17 +382,17 @@ def _euler(parent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     alone = np.flatnonzero(tin < 0)  # nodes off every tree: a walk of their own
     tin[alone] = clock + np.arange(len(alone))
     size = np.ones(n, dtype=np.int64)
-    depth = design.depths(parent)
-    by_depth = np.argsort(-depth[on], kind="stable")
+    depth = design.depths(parent) if depth is None else depth
+    by_depth = design.deepest_first(depth[on])
     nodes = on[by_depth]
     for level in np.split(nodes, np.flatnonzero(np.diff(depth[nodes])) + 1):
         np.add.at(size, parent[level], size[level])
     return tin, tin + size
 
 
-def _relocation(state: _TreeState, v: int) -> design.Forest | None:
+def _relocation(state: _TreeState, v: int) -> _TreeState | None:
     """Return the tree with the subtree below ``v`` moved to its cheapest place (``None``: no move pays)."""
-    ix, tree = state.ix, state.tree
+    ix, tree, arcs = state.ix, state.tree, state.arcs
     load = state.edge_load[tree.parent_edge[v]]
     if load <= 0:
         return None
@@ -373,9 +412,16 @@ def _relocation(state: _TreeState, v: int) -> design.Forest | None:
     # path is laid from it to v (so nothing enters a source)
     blocked = below.copy()
     blocked[v] = False
-    ok = ~rest[state.arc_a] & ~blocked[state.arc_a] & ~blocked[state.arc_b]
-    price = ix.costs.at(np.full(len(ix.ea), load))[state.arc_e] + 1e-9
-    graph = sp.csr_matrix((np.where(ok, price, np.inf), state.arc_b, state.indptr), shape=(ix.n, ix.n))
+    # the arcs a path may take: from a node off the tree, from v or a freed node; into none of the subtree
+    ok = state.from_off & ~blocked[arcs.b]
+    for w in (v, *freed):
+        out_of = slice(arcs.indptr[w], arcs.indptr[w + 1])
+        ok[out_of] = ~blocked[arcs.b[out_of]]
+    price = arcs.costs.at_load(load)
+    price += 1e-9
+    price[~ok] = np.inf
+    graph = arcs.graph
+    graph.data = price
     # a path dearer than the move saves cannot pay: the search stops there
     dist, pred = dijkstra(graph, directed=True, indices=v, return_predecessors=True, limit=saving)
     total = np.where(rest, dist + load * state.slope_up, np.inf)
@@ -391,8 +437,10 @@ def _relocation(state: _TreeState, v: int) -> design.Forest | None:
         out.parent[prev] = w
         w = prev
     out.parent_edge = design.edges_of(ix, out.parent)
-    cost = design.tree_cost(ix, out)
-    return out if cost < state.objective - 1e-9 * max(1.0, abs(state.objective)) else None
+    priced = _Priced(ix, out)
+    if priced.objective < state.objective - 1e-9 * max(1.0, abs(state.objective)):
+        return _TreeState(ix, priced, arcs)
+    return None
 
 
 def _capacity_feasible(

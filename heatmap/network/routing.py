@@ -10,9 +10,9 @@ Algorithm
    With ``network.supply_areas: shared`` the area is instead the connected piece of the graph: its sources
    feed one network together, rooted at the first (the largest, holding the pressure).
 2. **Route per area.** In each area, a minimum Steiner tree joins the source and the area's consumers,
-   found with Mehlhorn's algorithm (networkx ``steiner_tree(method="mehlhorn")``: a minimum spanning tree
-   over the terminals' shortest-path Voronoi regions, expanded to paths, non-terminal leaves pruned; at most
-   twice the optimum).
+   found with Mehlhorn's algorithm on scipy's sparse graphs (:func:`steiner_edges`: a minimum spanning tree
+   over the terminals' shortest-path Voronoi regions, expanded to paths; at most twice the optimum; the tree
+   of networkx ``steiner_tree(method="mehlhorn")`` where shortest paths are unique).
 
 Edge cost is the trench length times the edge's cost factor (1 along streets; pipe racks, crossings and
 open ground have their own, see :mod:`heatmap.network.links`), so each tree minimises the route's cost at a uniform
@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import networkx as nx
 import numpy as np
 import pandas as pd
-from networkx.algorithms.approximation import steiner_tree
+import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components, dijkstra
 
 from heatmap._errors import RoutingError
@@ -124,19 +124,25 @@ def route_network(
             "on the same street network as the consumers"
         )
 
-    # Each area as a graph of its own, built from the edge list (faster for Steiner than subgraph views).
+    # One Steiner tree per supply area holding a consumer: the edges inside the areas, the consumers and the sources
+    # leading those areas as terminals (the areas share no edge, so one run joins each area's terminals apart).
     table = nx.to_pandas_edgelist(G, source="a", target="b")
-    table["area"] = area_of.reindex(table.a).to_numpy()
-    table = table[table.area.to_numpy() == area_of.reindex(table.b).to_numpy()]
-    graphs = {
-        area: nx.from_pandas_edgelist(part, "a", "b", ["edge_id", "length_m", "weight_m"])
-        for area, part in table.groupby("area")
-    }
+    a, b = position[table.a].to_numpy(), position[table.b].to_numpy()
+    area = area_of.to_numpy()
+    inside = (area[a] == area[b]) & (a != b)
     src_area = area_of.reindex(sorted(set(source_nodes.values())))
+    served = set(consumer_area[consumer_area >= 0].tolist())
+    terminals = np.concatenate(
+        [
+            position[consumer_area.index[consumer_area.to_numpy() >= 0]].to_numpy(),
+            position[src_area.index[src_area.isin(served).to_numpy()]].to_numpy(),
+        ]
+    )
+    ta, tb = steiner_edges(len(nodes), a[inside], b[inside], table.weight_m.to_numpy(float)[inside], terminals)
+    ta, tb = nodes[ta], nodes[tb]
+    order = np.lexsort((tb, ta, area_of.reindex(ta).to_numpy()))  # by area, as the areas are listed
     T: nx.Graph[int] = nx.Graph()
-    for source, consumers_here in consumer_area[consumer_area >= 0].groupby(consumer_area).groups.items():
-        terminals = sorted(set(consumers_here) | set(src_area.index[src_area.to_numpy() == source]))
-        T.update(steiner_tree(graphs[source], terminals, weight="weight_m", method="mehlhorn"))
+    T.add_edges_from((int(u), int(v), G.edges[u, v]) for u, v in zip(ta[order], tb[order], strict=True))
 
     rows = []
     root_of_tree: dict[int, int] = {}
@@ -157,6 +163,84 @@ def route_network(
         len(unreachable),
     )
     return RoutedTree(edges=edges, root_of_tree=root_of_tree, unreachable=sorted(unreachable))
+
+
+def steiner_edges(
+    n: int, a: np.ndarray, b: np.ndarray, weight: np.ndarray, terminals: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Join the terminals of each connected piece of a graph by Mehlhorn's minimum Steiner tree.
+
+    Mehlhorn (1988), on scipy's sparse graphs: one multi-source Dijkstra run from all terminals gives each node its
+    nearest terminal (the shortest-path Voronoi regions); each edge between two regions offers those terminals a
+    path (nearest terminal → edge → nearest terminal); a minimum spanning tree of the cheapest offer per pair of
+    terminals (Kruskal, ties by the pair) picks the paths, and each is laid back along the shortest-path forest.
+    The paths of the spanning tree are shortest paths between their terminals (an offer beaten by a shorter path
+    through other regions is not in the spanning tree), so where shortest paths are unique this is the tree of
+    networkx's ``steiner_tree(method="mehlhorn")``; the union of the paths is a tree (the regions' shortest-path
+    trees joined by one edge per spanning-tree edge) whose leaves are terminals, at most twice the optimum.
+
+    Parameters
+    ----------
+    n
+        Number of nodes (``0 … n-1``).
+    a, b
+        Each edge's end nodes (no parallel edges).
+    weight
+        Each edge's weight (non-negative).
+    terminals
+        The nodes to join.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        The ends of the tree's edges (each pair once, one tree per piece of the graph holding two terminals or more).
+    """
+    a, b = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
+    weight = np.asarray(weight, dtype=float)
+    terminals = np.unique(np.asarray(terminals, dtype=np.int64))
+    none = np.zeros(0, dtype=np.int64)
+    if len(terminals) < 2:
+        return none, none
+    graph = sp.csr_matrix((weight, (a, b)), shape=(n, n))
+    dist, pred, nearest = dijkstra(graph, directed=False, indices=terminals, min_only=True, return_predecessors=True)
+    # each edge between two regions: the path its two terminals are offered, nearest terminal → edge → nearest
+    sa, sb = nearest[a], nearest[b]
+    cross = np.flatnonzero((sa >= 0) & (sb >= 0) & (sa != sb))
+    offer = dist[a[cross]] + weight[cross] + dist[b[cross]]
+    lo, hi = np.minimum(sa[cross], sb[cross]), np.maximum(sa[cross], sb[cross])
+    order = np.lexsort((cross, offer, hi, lo))  # by pair, the cheapest offer (then the first edge) first
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = (lo[order][1:] != lo[order][:-1]) | (hi[order][1:] != hi[order][:-1])
+    best = order[first]
+    best = best[np.lexsort((hi[best], lo[best], offer[best]))]  # Kruskal's order: by offer, ties by the pair
+    root = list(range(n))  # union-find over the terminals (by node)
+
+    def find(x: int) -> int:
+        while root[x] != x:
+            root[x] = root[root[x]]
+            x = root[x]
+        return x
+
+    chosen = []
+    for i, u, v in zip(best.tolist(), lo[best].tolist(), hi[best].tolist(), strict=True):
+        ru, rv = find(u), find(v)
+        if ru != rv:
+            root[ru] = rv
+            chosen.append(i)
+    edge = cross[np.asarray(chosen, dtype=np.int64)]
+    # lay each chosen path back: the edge, and from both its ends up the shortest-path forest to their terminals
+    on_path = np.zeros(n, dtype=bool)
+    frontier = np.unique(np.concatenate([a[edge], b[edge]]))
+    up_from, up_to = [], []
+    while len(frontier):
+        frontier = np.unique(frontier[~on_path[frontier]])
+        on_path[frontier] = True
+        p = pred[frontier]
+        frontier, p = frontier[p >= 0], p[p >= 0]
+        up_from.append(frontier)
+        up_to.append(p)
+        frontier = p
+    return np.concatenate([a[edge], *up_to]), np.concatenate([b[edge], *up_from])
 
 
 def downstream_totals(edges: pd.DataFrame, node_load_kw: pd.Series) -> pd.DataFrame:
