@@ -1307,15 +1307,18 @@ def _operation(
         capacity_factor=factor,
         loss_scale=loss_scale,
     )
-    hours = []
     # every hour's first simulation of a network starts from the design case's solution (a warm start)
     tree_of_source = designed.sources.set_index("source_id").tree
     start = {int(tree_of_source[n.circ_pump_pressure.name.iloc[0]]): n for n in sim.nets if len(n.circ_pump_pressure)}
-    bypass_margin_k = op.bypass_margin_k if op.bypass else None
-    for h in trade.hours_that_matter(year, summer_months=op.summer_months):
-        if targets is not None and h.time is not None:
-            h = dataclasses.replace(h, t_out_c=float(outdoor[h.time]), t_supply_target_c=float(targets[h.time]))
-        hours.append(operation.simulate_hour(designed, h, bypass_margin_k=bypass_margin_k, start=start))
+    matter = [
+        dataclasses.replace(h, t_out_c=float(outdoor[h.time]), t_supply_target_c=float(targets[h.time]))
+        if targets is not None and h.time is not None
+        else h
+        for h in trade.hours_that_matter(year, summer_months=op.summer_months)
+    ]
+    hours = operation.simulate_hours(
+        designed, matter, bypass_margin_k=op.bypass_margin_k if op.bypass else None, start=start, processes=op.processes
+    )
     design_hour = operation.OperatingHour(
         "design peak",
         None,

@@ -620,6 +620,13 @@ class Operation(SettingsModel):
         "colder than its minimum passes more flow and returns warmer; false: such a consumer is a violation",
     )
     bypass_margin_k: float = _f(1.0, "supply temperature a bypassing consumer aims above its minimum", ge=0.0, le=20.0)
+    processes: int = _f(
+        2,
+        "hours simulated at once, each in a process forked from the plan's (networks of 5,000 pipes or more, on "
+        "systems that fork; the same results as one after the other); 1: one after the other",
+        ge=1,
+        le=64,
+    )
     summer_months: list[Annotated[int, Field(ge=1, le=12)]] = _f(
         lambda: [6, 7, 8], "months searched for the summer hour of least load", min_length=1
     )

@@ -430,3 +430,38 @@ def test_bundled_kip_networks_money_measured(kip):
     assert "operation.own_sites_heat_value_eur_per_mwh" not in flagged  # given by the study
     assert "economics.electricity_price_eur_per_mwh" not in flagged  # the study's year's mean
     assert "economics.heat_price_eur_per_mwh" not in flagged  # not used with a year
+
+
+def test_hours_in_forked_processes_equal_hours_one_after_the_other(tmp_path, monkeypatch, caplog):
+    """operation.processes: the same hours, the same results, whether forked or one after the other."""
+    import logging
+
+    from heatmap.io.synthetic import synthetic_town, write_synthetic_scenario
+    from heatmap.network import operation
+    from heatmap.scenario import scenario_from_file
+
+    path = write_synthetic_scenario(synthetic_town(150, seed=4), tmp_path / "town")
+    csv = settings.data_dir / "kip" / "kokkola_temperature_synthetic.csv"
+    base = path.read_text(encoding="utf-8") + "\ndesign: {method: steiner}\n"  # no bound thread: the fork is taken
+    plans = {}
+    monkeypatch.setattr(operation, "PROCESSES_MIN_PIPES", 0)
+    for processes in (1, 2):
+        path.write_text(
+            base + f"operation:\n  year: 2023\n  outdoor_temperature: {{csv: {csv}, column: t_out_c}}\n"
+            f"  heat_price_eur_per_mwh: 50\n  feed_in_price_eur_per_mwh: 20\n  processes: {processes}\n",
+            encoding="utf-8",
+        )
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="heatmap.network.operation"):
+            plans[processes] = plan_from_scenario(scenario_from_file(path))
+        assert ("hours in 2 processes" in caplog.text) == (processes == 2)
+    serial, forked = plans[1].operation, plans[2].operation
+    assert len(serial.hours) == len(forked.hours) >= 2
+    for a, b in zip(serial.hours, forked.hours, strict=True):
+        assert a.hour.name == b.hour.name and a.pump_lift_bar == b.pump_lift_bar
+        for table in ("sources", "consumers", "pipes"):
+            pd.testing.assert_frame_equal(getattr(a, table), getattr(b, table))
+        pd.testing.assert_frame_equal(a.violations, b.violations)
+        pd.testing.assert_frame_equal(a.simulation.pipes, b.simulation.pipes)
+        assert b.simulation.nets == []  # sent back without its pandapipes nets
+    assert plans[1].operation.table == plans[2].operation.table
