@@ -9,7 +9,7 @@ matter simulated and the heat trade priced).
 
 Each run is a new Python process (imports included), timed from process start to outputs written, as a
 user running ``heatmap plan`` sees it. Peak memory is the process's maximum resident set size. The
-"hydraulics total" row is pandapipes build + solve + checks over all simulation rounds, plus the resizing.
+"hydraulics total" row is pandapipes build and solve + checks over all simulation rounds, plus the resizing.
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def run_once(scenario: Path) -> dict:
 
 def report(name: str, runs: list[dict]) -> None:
     print(f"\n{name}: consumers connected {runs[0]['consumers']:,}, pipes {runs[0]['pipes']:,}, {len(runs)} runs")
-    # "hydraulics" is build + solve + checks over all simulation rounds, plus the resizing.
+    # "hydraulics" is build and solve + checks over all simulation rounds, plus the resizing.
     print_stages(runs, {"hydraulics": "hydraulics total"})
     print(f"peak memory: {statistics.median(r['peak_rss_mb'] for r in runs):,.0f} MB (median)")
     print(f"simulation rounds: {runs[0]['rounds']}, checks failed: {runs[0]['violations']}")

@@ -188,37 +188,85 @@ class RoutedNetwork:
 
 
 class _Bound:
-    """A design's lower bound (its LP relaxation, :func:`heatmap.network.design_milp.lp_bound`) computed on a thread.
+    """A design's lower bound (its LP relaxation, :func:`heatmap.network.design_milp.lp_bound`) beside the plan.
 
-    HiGHS releases the GIL while it solves, so on a machine of two cores or more the bound costs the plan no time:
-    the sizing and the pandapipes runs go on meanwhile. The thread is a daemon: a plan that fails does not wait for it.
+    It runs in a process forked from the plan's where the system can fork and this process may start processes
+    (not a daemonic one, such as a Dask worker), else on a thread (HiGHS releases the GIL while it solves). On a
+    machine of two cores or more the bound costs the plan no time: the sizing and the pandapipes runs go on
+    meanwhile, and, with no thread of heatmap's running, they may fork processes of their own
+    (:func:`heatmap.network.hydraulics.solve_networks`). A plan that fails does not wait for it.
     """
 
     def __init__(self, problem: design.DesignProblem, *, time_limit_s: float) -> None:
+        import multiprocessing
+
         self.value = float("nan")
         self.relaxation = "none"
         self.time_s = float("nan")
         self._error: BaseException | None = None
-        self._thread = threading.Thread(
-            target=self._run, args=(problem, time_limit_s), name="heatmap-design-bound", daemon=True
-        )
-        self._thread.start()
+        self._done = False
+        t0 = time.perf_counter()
+        if "fork" in multiprocessing.get_all_start_methods() and not multiprocessing.current_process().daemon:
+            ctx = multiprocessing.get_context("fork")
+            self._conn, child = ctx.Pipe(duplex=False)
+            self._process: Any = ctx.Process(
+                target=_bound_in_child, args=(problem, time_limit_s, child), name="heatmap-design-bound", daemon=True
+            )
+            self._process.start()
+            child.close()
+            self._thread: threading.Thread | None = None
+        else:
+            self._process = None
+            self._thread = threading.Thread(
+                target=self._run, args=(problem, time_limit_s), name="heatmap-design-bound", daemon=True
+            )
+            self._thread.start()
+        self._t0 = t0
 
     def _run(self, problem: design.DesignProblem, time_limit_s: float) -> None:
-        t0 = time.perf_counter()
         try:
             found = design_milp.lp_bound(design.index_problem(problem), time_limit_s=time_limit_s)
             self.value, self.relaxation = found.value_eur, found.relaxation
         except BaseException as exc:  # handed to the plan's thread by result()
             self._error = exc
-        self.time_s = time.perf_counter() - t0
+        self.time_s = time.perf_counter() - self._t0
 
     def result(self) -> float:
         """Wait for the bound and return it (NaN where HiGHS did not finish in time)."""
-        self._thread.join()
+        if self._process is not None and not self._done:
+            try:
+                ok, payload = self._conn.recv()
+            except EOFError:  # the process ended without an answer (killed): no bound
+                ok, payload = False, RuntimeError("the design's bound process ended without a result")
+            self._process.join()
+            self._conn.close()
+            self._done = True
+            self.time_s = time.perf_counter() - self._t0
+            if ok:
+                self.value, self.relaxation = payload
+            else:
+                self._error = payload
+        elif self._thread is not None:
+            self._thread.join()
         if self._error is not None:
             raise self._error
         return self.value
+
+    def stop(self) -> None:
+        """End the bound's process if it still runs (a plan that failed)."""
+        if self._process is not None and not self._done and self._process.is_alive():
+            self._process.terminate()
+
+
+def _bound_in_child(problem: design.DesignProblem, time_limit_s: float, conn: Any) -> None:
+    """Compute the bound in a forked process and send ``(True, (value, relaxation))`` or ``(False, error)``."""
+    try:
+        found = design_milp.lp_bound(design.index_problem(problem), time_limit_s=time_limit_s)
+        conn.send((True, (found.value_eur, found.relaxation)))
+    except BaseException as exc:  # sent to the plan, which raises it
+        conn.send((False, exc))
+    finally:
+        conn.close()
 
 
 def _settled_summary(routed: RoutedNetwork) -> dict:
@@ -535,7 +583,17 @@ def plan_from_scenario(
     if scn.operation is not None and site_year is not None:
         with timer.stage("operation"):
             loads, outdoor = site_year
-            year = _operation(scn.operation, loads, outdoor, src, routed, curve=curve, designed=designed, case=case)
+            year = _operation(
+                scn.operation,
+                loads,
+                outdoor,
+                src,
+                routed,
+                curve=curve,
+                designed=designed,
+                case=case,
+                processes=scn.network.processes,
+            )
             parts = [violations.assign(hour="design peak"), *(h.violations for h in year.hours)]
             violations = pd.concat([v for v in parts if len(v)] or parts[:1], ignore_index=True)
 
@@ -970,6 +1028,9 @@ def _with_feedback(net_round: Callable[..., _Round], d: Design, dns: pd.DataFram
         factor[factor.index.isin(_blamed_edges(rnd))] *= 1 + d.failed_check_penalty
         scale = factor if scale is None else scale * factor
     kept_round, kept = min(done, key=lambda rd: (rd[1]["failed_checks"], rd[1]["cost_as_built_eur"]))
+    for rnd, _ in done:  # the bounds of the rounds not kept are not needed
+        if rnd is not kept_round and rnd.routed.bound is not None:
+            rnd.routed.bound.stop()
     summary = _settled_summary(kept_round.routed)
     summary["feedback"] = {
         "mode": d.feedback,
@@ -1276,6 +1337,7 @@ def _operation(
     curve: SupplyCurve | None,
     designed: operation.DesignedNetwork,
     case: hydraulics.DesignCase,
+    processes: int = 1,
 ) -> OperatingYear:
     """Run the scenario's year of operation on the designed network (section ``operation``).
 
@@ -1316,9 +1378,10 @@ def _operation(
         else h
         for h in trade.hours_that_matter(year, summer_months=op.summer_months)
     ]
-    hours = operation.simulate_hours(
-        designed, matter, bypass_margin_k=op.bypass_margin_k if op.bypass else None, start=start, processes=op.processes
-    )
+    margin = op.bypass_margin_k if op.bypass else None
+    hours = [
+        operation.simulate_hour(designed, h, bypass_margin_k=margin, start=start, processes=processes) for h in matter
+    ]
     design_hour = operation.OperatingHour(
         "design peak",
         None,
@@ -1485,6 +1548,7 @@ def _design_case(
         rules=hydraulics.ResizeRules(lim.max_resize_rounds, net.max_pump_lift_bar, net.pump_lift_margin_bar),
         water=water,
         timed=lambda name: timer.stage(name, accumulate=True),
+        processes=net.processes,
     )
     designed = operation.DesignedNetwork(
         pipes=hydraulics.pipe_table(case.edges, catalogue),

@@ -553,6 +553,14 @@ class Network(SettingsModel):
     p_return_bar: float = _f(
         2.0, "static pressure the pressure-holding source keeps at its pump inlet (return side)", ge=0.5, le=40
     )
+    processes: int = _f(
+        2,
+        "pandapipes networks (one per source) solved at once, each batch in a process forked from the plan's, in the "
+        "design case and every hour of operation (designs of 5,000 pipes or more, on systems that fork; the same "
+        "results as one after the other); 1: one after the other",
+        ge=1,
+        le=64,
+    )
     initial_pump_lift_bar: float = _f(
         1.5,
         "lowest pump lift set before the first simulation (the lift is estimated from the path pressure drops); the "
@@ -620,13 +628,6 @@ class Operation(SettingsModel):
         "colder than its minimum passes more flow and returns warmer; false: such a consumer is a violation",
     )
     bypass_margin_k: float = _f(1.0, "supply temperature a bypassing consumer aims above its minimum", ge=0.0, le=20.0)
-    processes: int = _f(
-        2,
-        "hours simulated at once, each in a process forked from the plan's (networks of 5,000 pipes or more, on "
-        "systems that fork; the same results as one after the other); 1: one after the other",
-        ge=1,
-        le=64,
-    )
     summer_months: list[Annotated[int, Field(ge=1, le=12)]] = _f(
         lambda: [6, 7, 8], "months searched for the summer hour of least load", min_length=1
     )

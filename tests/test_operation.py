@@ -432,36 +432,38 @@ def test_bundled_kip_networks_money_measured(kip):
     assert "economics.heat_price_eur_per_mwh" not in flagged  # not used with a year
 
 
-def test_hours_in_forked_processes_equal_hours_one_after_the_other(tmp_path, monkeypatch, caplog):
-    """operation.processes: the same hours, the same results, whether forked or one after the other."""
+def test_networks_solved_in_forked_processes_equal_networks_one_after_the_other(tmp_path, monkeypatch, caplog):
+    """network.processes: the bundled Helsinki plan (two networks) with its year, the same results either way."""
     import logging
 
-    from heatmap.io.synthetic import synthetic_town, write_synthetic_scenario
-    from heatmap.network import operation
+    from conftest import write_scenario
+
+    from heatmap.network import hydraulics
     from heatmap.scenario import scenario_from_file
 
-    path = write_synthetic_scenario(synthetic_town(150, seed=4), tmp_path / "town")
     csv = settings.data_dir / "kip" / "kokkola_temperature_synthetic.csv"
-    base = path.read_text(encoding="utf-8") + "\ndesign: {method: steiner}\n"  # no bound thread: the fork is taken
+    operation = (
+        f"operation:\n  year: 2023\n  outdoor_temperature: {{csv: {csv}, column: t_out_c}}\n"
+        "  heat_price_eur_per_mwh: 50\n  feed_in_price_eur_per_mwh: 20\n"
+    )
+    monkeypatch.setattr(hydraulics, "PROCESSES_MIN_PIPES", 0)  # the bundled plan is smaller than where they pay
     plans = {}
-    monkeypatch.setattr(operation, "PROCESSES_MIN_PIPES", 0)
     for processes in (1, 2):
-        path.write_text(
-            base + f"operation:\n  year: 2023\n  outdoor_temperature: {{csv: {csv}, column: t_out_c}}\n"
-            f"  heat_price_eur_per_mwh: 50\n  feed_in_price_eur_per_mwh: 20\n  processes: {processes}\n",
-            encoding="utf-8",
-        )
+        (tmp_path / str(processes)).mkdir()
+        path = write_scenario(tmp_path / str(processes), operation, network__processes=processes)
         caplog.clear()
-        with caplog.at_level(logging.INFO, logger="heatmap.network.operation"):
+        with caplog.at_level(logging.INFO, logger="heatmap.network.hydraulics"):
             plans[processes] = plan_from_scenario(scenario_from_file(path))
-        assert ("hours in 2 processes" in caplog.text) == (processes == 2)
-    serial, forked = plans[1].operation, plans[2].operation
-    assert len(serial.hours) == len(forked.hours) >= 2
-    for a, b in zip(serial.hours, forked.hours, strict=True):
+        forked = caplog.text.count("Solved 2 networks in 2 processes")
+        assert (forked >= 4) if processes == 2 else forked == 0  # the design case's rounds and each hour's
+    serial, forked = plans[1], plans[2]
+    assert serial.ok and forked.ok
+    pd.testing.assert_frame_equal(serial.pipes, forked.pipes)
+    pd.testing.assert_frame_equal(serial.consumers, forked.consumers)
+    assert serial.figures == forked.figures
+    for a, b in zip(serial.operation.hours, forked.operation.hours, strict=True):
         assert a.hour.name == b.hour.name and a.pump_lift_bar == b.pump_lift_bar
         for table in ("sources", "consumers", "pipes"):
             pd.testing.assert_frame_equal(getattr(a, table), getattr(b, table))
-        pd.testing.assert_frame_equal(a.violations, b.violations)
         pd.testing.assert_frame_equal(a.simulation.pipes, b.simulation.pipes)
-        assert b.simulation.nets == []  # sent back without its pandapipes nets
-    assert plans[1].operation.table == plans[2].operation.table
+    assert serial.operation.table == forked.operation.table

@@ -36,9 +36,10 @@ from __future__ import annotations
 import dataclasses
 import logging
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandapipes as pp
@@ -588,6 +589,105 @@ def check_simulation(
     return out
 
 
+PROCESSES_MIN_PIPES = 5_000
+"""Designs of fewer pipes solve their networks one after the other: a process costs more than such a network."""
+
+_FORKED: dict[str, Any] = {}
+"""What the networks solved in forked processes share, set before the fork (inherited, never pickled)."""
+
+
+def solve_networks(
+    design: NetworkDesign,
+    trees: Iterable[int],
+    conditions: Conditions,
+    *,
+    starts: Mapping[int, pp.pandapipesNet | None] | None = None,
+    processes: int = 1,
+) -> dict[int, Simulation]:
+    """Build and solve the networks ``trees`` of a design (:func:`build_net`, :func:`run_net`), each on its own.
+
+    The networks of separate sources share nothing, so with ``processes`` above 1 and a design of at least
+    :data:`PROCESSES_MIN_PIPES` pipes they are solved at once in processes forked from this one, the networks
+    dealt out by size (the design and the warm starts inherited, not copied; each solved network sent back). The
+    results are those of solving them one after the other. Processes are not used where the operating system
+    cannot fork, in a daemonic process (a Dask worker) or while another heatmap thread runs (the design's bound: a
+    fork would copy its locks mid-use).
+
+    Parameters
+    ----------
+    design
+        The whole design.
+    trees
+        The networks to solve.
+    conditions
+        Temperatures, pressures and pump lifts.
+    starts
+        Per network, a solved net to start its Newton iterations from (:func:`run_net`).
+    processes
+        Processes at most.
+
+    Returns
+    -------
+    dict
+        Network → its simulation.
+    """
+    trees = sorted(trees)
+    starts = starts or {}
+    why_not = _why_not_fork(len(design.pipes), len(trees), processes)
+    if why_not:
+        logger.debug("Networks one after the other: %s", why_not)
+        return {tr: _solve_one(design, tr, conditions, starts.get(tr)) for tr in trees}
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    size = design.pipes.tree.value_counts().reindex(trees, fill_value=0)
+    workers = min(processes, len(trees))
+    batches: list[list[int]] = [[] for _ in range(workers)]
+    load = np.zeros(workers)
+    for tr in size.sort_values(ascending=False, kind="stable").index.tolist():  # largest first, to the least loaded
+        i = int(np.argmin(load))
+        batches[i].append(int(tr))
+        load[i] += size[tr]
+    _FORKED.update(design=design, conditions=conditions, starts=starts)
+    try:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            solved = [sim for part in pool.map(_solve_in_child, batches) for sim in part.items()]
+    finally:
+        _FORKED.clear()
+    logger.info("Solved %d networks in %d processes", len(trees), workers)
+    return dict(sorted(solved))
+
+
+def _solve_one(design: NetworkDesign, tree: int, conditions: Conditions, start: Any) -> Simulation:
+    part = design.network(tree)
+    return run_net(build_net(part, conditions), part, start=start)
+
+
+def _solve_in_child(trees: list[int]) -> dict[int, Simulation]:
+    """Solve networks in a forked process (:func:`solve_networks`)."""
+    f = _FORKED
+    return {tr: _solve_one(f["design"], tr, f["conditions"], f["starts"].get(tr)) for tr in trees}
+
+
+def _why_not_fork(pipes: int, networks: int, processes: int) -> str:
+    """Return why networks cannot be solved in forked processes ('' where they can)."""
+    import multiprocessing
+    import threading
+
+    if processes <= 1 or networks <= 1:
+        return "one process or one network"
+    if pipes < PROCESSES_MIN_PIPES:
+        return f"{pipes:,} pipes, fewer than {PROCESSES_MIN_PIPES:,}"
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return "this system cannot fork"
+    if multiprocessing.current_process().daemon:
+        return "a daemonic process cannot start processes"
+    busy = [t.name for t in threading.enumerate() if t.name.startswith("heatmap-") and t.is_alive()]
+    if busy:
+        return f"threads running: {', '.join(busy)}"
+    return ""
+
+
 def combine(simulations: list[Simulation]) -> Simulation:
     """Join the simulations of separate networks into one."""
     tables = {
@@ -675,6 +775,7 @@ def design_case(
     rules: ResizeRules,
     water: sizing.Water,
     timed: Callable[[str], AbstractContextManager] = lambda name: nullcontext(),
+    processes: int = 1,
 ) -> DesignCase:
     """Simulate the design case, resize until every check holds (or the rounds run out), then trim pump lifts.
 
@@ -708,8 +809,9 @@ def design_case(
     water
         Water properties (for the service pipes at their own peak).
     timed
-        Context-manager factory timing the named sub-stages (``pandapipes build``, ``pandapipes solve``,
-        ``checks``).
+        Context-manager factory timing the named sub-stages (``pandapipes solve``: build and solve; ``checks``).
+    processes
+        Networks solved at once in forked processes at most (:func:`solve_networks`).
 
     Returns
     -------
@@ -724,12 +826,9 @@ def design_case(
     def solve(stale: set[int], label: str) -> tuple[Simulation, pd.DataFrame, pd.DataFrame]:
         design = NetworkDesign(pipe_table(edges, catalogue), consumers, sources, node_xy)
         cond = dataclasses.replace(conditions, pump_lift_bar=dict(lift))
-        for tr in sorted(stale):
-            part = design.network(tr)
-            with timed("pandapipes build"):
-                net = build_net(part, cond)
-            with timed("pandapipes solve"):  # a network solved before starts from its last solution
-                sims[tr] = run_net(net, part, start=sims[tr].nets[0] if tr in sims else None)
+        starts = {tr: sims[tr].nets[0] for tr in stale if tr in sims}  # from its last solution
+        with timed("pandapipes solve"):  # build and solve (at once in processes: one time)
+            sims.update(solve_networks(design, stale, cond, starts=starts, processes=processes))
         with timed("checks"):
             sim = combine([sims[tr] for tr in sorted(sims)])
             service = service_at_own_peak(

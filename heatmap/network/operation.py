@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -357,6 +357,7 @@ def simulate_hour(
     *,
     bypass_margin_k: float | None = None,
     start: Mapping[int, Any] | None = None,
+    processes: int = 1,
 ) -> HourResult:
     """Simulate the designed network at one hour and check it.
 
@@ -375,6 +376,8 @@ def simulate_hour(
         Newton iterations from; every later simulation of the hour starts from the one before it. The solution
         is the same within pandapipes' tolerance, reached in fewer iterations (see
         :func:`heatmap.network.hydraulics.run_net`).
+    processes
+        Networks solved at once in forked processes at most (:func:`heatmap.network.hydraulics.solve_networks`).
 
     Returns
     -------
@@ -436,10 +439,9 @@ def simulate_hour(
             net.pipes, consumers.assign(mdot_kg_per_s=consumers.consumer_id.map(bypass)), sources, net.node_xy
         )
         cond = dataclasses.replace(net.conditions, pump_lift_bar=dict(lift))
-        for tree in trees:
-            part = design.network(tree)
-            first = sims[tree].nets[0] if tree in sims else start.get(tree)
-            sims[tree] = hydraulics.run_net(hydraulics.build_net(part, cond), part, start=first)
+        trees = list(trees)
+        first = {tree: sims[tree].nets[0] if tree in sims else start.get(tree) for tree in trees}
+        sims.update(hydraulics.solve_networks(design, trees, cond, starts=first, processes=processes))
         sim = hydraulics.combine([sims[k] for k in sorted(sims)])
         # Each consumer draws its own load this hour: its service pipe as simulated, the fittings' share added.
         service = hydraulics.service_at_own_peak(
@@ -504,78 +506,6 @@ def simulate_hour(
         consumer_table,
         pipe_table,
     )
-
-
-PROCESSES_MIN_PIPES = 5_000
-"""Networks of fewer pipes simulate their hours one after the other: a process costs more than such an hour."""
-
-_FORKED: dict[str, Any] = {}
-"""What the hours simulated in forked processes share, set before the fork (inherited, never pickled)."""
-
-
-def simulate_hours(
-    net: DesignedNetwork,
-    hours: Sequence[OperatingHour],
-    *,
-    bypass_margin_k: float | None = None,
-    start: Mapping[int, Any] | None = None,
-    processes: int = 1,
-) -> list[HourResult]:
-    """Simulate the designed network at several hours, each as :func:`simulate_hour` does, in the hours' order.
-
-    With ``processes`` above 1 and a network of at least :data:`PROCESSES_MIN_PIPES` pipes the hours are simulated
-    at once, each in a process forked from this one (the network and the warm start inherited, not copied; each
-    hour's results sent back without its pandapipes nets). The results are those of the hours simulated one after
-    the other: every hour starts from ``start`` either way. Processes are not used where the operating system cannot
-    fork, in a daemonic process (a Dask worker) or while the design's bound is being computed on a thread (a fork
-    would copy a thread's locks mid-use); the hours then run one after the other.
-
-    Returns
-    -------
-    list of HourResult
-    """
-    hours = list(hours)
-    why_not = _why_not_fork(net, hours, processes)
-    if why_not:
-        logger.debug("Hours one after the other: %s", why_not)
-        return [simulate_hour(net, h, bypass_margin_k=bypass_margin_k, start=start) for h in hours]
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    _FORKED.update(net=net, bypass_margin_k=bypass_margin_k, start=start)
-    try:
-        workers = min(processes, len(hours))
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-            results = list(pool.map(_hour_in_child, hours))
-    finally:
-        _FORKED.clear()
-    logger.info("Simulated %d hours in %d processes", len(hours), workers)
-    return results
-
-
-def _why_not_fork(net: DesignedNetwork, hours: list[OperatingHour], processes: int) -> str:
-    """Return why the hours cannot run in forked processes ('' where they can)."""
-    import multiprocessing
-    import threading
-
-    if processes <= 1 or len(hours) <= 1:
-        return "one process or one hour"
-    if len(net.pipes) < PROCESSES_MIN_PIPES:
-        return f"{len(net.pipes):,} pipes, fewer than {PROCESSES_MIN_PIPES:,}"
-    if "fork" not in multiprocessing.get_all_start_methods():
-        return "this system cannot fork"
-    if multiprocessing.current_process().daemon:
-        return "a daemonic process cannot start processes"
-    busy = [t.name for t in threading.enumerate() if t.name.startswith("heatmap-") and t.is_alive()]
-    if busy:
-        return f"threads running: {', '.join(busy)}"
-    return ""
-
-
-def _hour_in_child(hour: OperatingHour) -> HourResult:
-    """Simulate one hour in a forked process; return it without its pandapipes nets (not needed, large to send)."""
-    result = simulate_hour(_FORKED["net"], hour, bypass_margin_k=_FORKED["bypass_margin_k"], start=_FORKED["start"])
-    return dataclasses.replace(result, simulation=dataclasses.replace(result.simulation, nets=[]))
 
 
 def _checked(
