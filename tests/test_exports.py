@@ -168,6 +168,7 @@ def test_geojson_text_is_gdals_to_the_byte(tmp_path):
         "empty": lines.iloc[:0],
         "one": points.iloc[[3]],
         'odd "name" / %': points.iloc[:5],
+        "repeated": pd.concat([lines, lines.iloc[::-1], points.iloc[:0]]),  # as pipes_by_hour repeats each pipe
     }
     for layer, frame in cases.items():
         text = _geojson_text(frame, layer)

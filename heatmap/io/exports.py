@@ -398,6 +398,7 @@ def _geojson_text(frame: gpd.GeoDataFrame, layer: str) -> str | None:
     (texts without control characters) whose names RFC 7946 does not reserve. Features in order, each with its
     properties in column order, its bbox and its geometry.
     """
+    import pandas as pd
     import shapely
 
     if frame.crs is None or frame.crs.to_epsg() != 4326 or _CONTROL.search(layer):
@@ -439,23 +440,30 @@ def _geojson_text(frame: gpd.GeoDataFrame, layer: str) -> str | None:
     head.append('"features": [')
     if not len(frame):
         return "\n".join(head) + "\n\n]\n}\n"
-    box = _gdal_coordinates(bounds)
-    bbox = [f"{a}, {b}, {c}, {d}" for a, b, c, d in box.tolist()]
-    xy, part = shapely.get_coordinates(geometry, return_index=True)
+    # a geometry repeated (a pipe in every hour of pipes_by_hour) is formatted once: the same bytes, the same text
+    codes = pd.factorize(shapely.to_wkb(geometry))[0]
+    first = np.unique(codes, return_index=True)[1]
+    distinct = geometry[first]
+    box = _gdal_coordinates(bounds[first])
+    bbox = np.array([f"{a}, {b}, {c}, {d}" for a, b, c, d in box.tolist()], dtype=object)[codes]
+    xy, part = shapely.get_coordinates(distinct, return_index=True)
     text = _gdal_coordinates(xy)
     pairs = [f"[ {x}, {y} ]" for x, y in text.tolist()]
     if kinds == {0}:
-        geometries = [f'{{ "type": "Point", "coordinates": {p} }}' for p in pairs]
+        shapes = [f'{{ "type": "Point", "coordinates": {p} }}' for p in pairs]
     else:
         starts = np.r_[0, np.flatnonzero(np.diff(part)) + 1, len(part)].tolist()
-        geometries = [
+        shapes = [
             f'{{ "type": "LineString", "coordinates": [ {", ".join(pairs[a:b])} ] }}'
             for a, b in zip(starts[:-1], starts[1:], strict=True)
         ]
+    geometries = np.array(shapes, dtype=object)[codes]
     keys = [_json_string(str(c)).replace("%", "%%") for c in columns]
     properties = "{ " + ", ".join(f"{k}: %s" for k in keys) + " }" if keys else "{ }"
     template = '{ "type": "Feature", "properties": ' + properties + ', "bbox": [ %s ], "geometry": %s }'
-    features = [template % row for row in zip(*(f.tolist() for f in fields), bbox, geometries, strict=True)]
+    features = [
+        template % row for row in zip(*(f.tolist() for f in fields), bbox.tolist(), geometries.tolist(), strict=True)
+    ]
     return "\n".join(head) + "\n" + ",\n".join(features) + "\n]\n}\n"
 
 
