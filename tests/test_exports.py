@@ -210,3 +210,50 @@ def test_readme_counts_are_the_geojson_features(bundled_outputs):
         n = int(pyogrio.read_info(path)["features"])
         assert f"geojson/{path.name} ({n:,d} feature{'' if n == 1 else 's'})" in text
         assert n == len(json.loads(path.read_text(encoding="utf-8"))["features"])
+
+
+@pytest.mark.parametrize("float_format", ["%.6g", "%.4f", "%.10g", "%.2f"])
+@pytest.mark.parametrize("index", [False, True])
+def test_csv_floats_are_written_as_pandas_formats_them(tmp_path, float_format, index):
+    from heatmap.io.tables import csv_safe
+
+    rng = np.random.default_rng(1)
+    n = 60
+    frame = pd.DataFrame(
+        {
+            "x_m": np.r_[np.nan, np.inf, -np.inf, -0.0, 0.0, 1e300, -1e-300, rng.normal(size=n - 7) * 1e5],
+            "y_kw": np.r_[rng.normal(size=n // 2), [np.nan] * (n - n // 2)].astype(np.float32),
+            "name": ["-3", "=x"] * (n // 2),
+            "n": np.arange(n),
+            "all_missing": np.nan,
+        },
+        index=pd.Index(rng.normal(size=n), name="at"),
+    )
+    write_csv(frame, tmp_path / "ours.csv", float_format=float_format, index=index)
+    csv_safe(frame).to_csv(tmp_path / "pandas.csv", index=index, float_format=float_format)
+    assert (tmp_path / "ours.csv").read_bytes() == (tmp_path / "pandas.csv").read_bytes()
+    single = pd.DataFrame({"v": [np.nan, 1.5, np.nan]})  # a row of one empty cell is written as ""
+    write_csv(single, tmp_path / "ours.csv", float_format=float_format)
+    assert (tmp_path / "ours.csv").read_text().splitlines() == ["v", '""', float_format % 1.5, '""']
+
+
+def test_gpkg_layers_with_dates_and_categories_are_written_too(tmp_path):
+    import pyogrio
+
+    from heatmap.io.outputs import write_gpkg
+
+    points = gpd.points_from_xy([385000.0, 385100.0], [6672000.0, 6672100.0])
+    plain = gpd.GeoDataFrame(
+        {"consumer_id": ["a", None], "annual_demand_mwh": [1.5, np.nan]}, geometry=points, crs=3067
+    )
+    other = plain.assign(
+        building_type=pd.Categorical(["office", "detached"]), built=pd.to_datetime(["2001-02-03", "1999-12-31"])
+    )
+    write_gpkg({"consumers": plain, "sources": other}, tmp_path / "plan.gpkg")
+    for layer, frame in (("consumers", plain), ("sources", other)):
+        back = pyogrio.read_dataframe(tmp_path / "plan.gpkg", layer=layer)
+        assert back.consumer_id.tolist() == ["a", None]
+        np.testing.assert_array_equal(back.annual_demand_mwh, frame.annual_demand_mwh)
+    back = pyogrio.read_dataframe(tmp_path / "plan.gpkg", layer="sources")
+    assert back.building_type.tolist() == ["office", "detached"]
+    assert pd.to_datetime(back.built).dt.strftime("%Y-%m-%d").tolist() == ["2001-02-03", "1999-12-31"]
