@@ -257,3 +257,19 @@ def test_gpkg_layers_with_dates_and_categories_are_written_too(tmp_path):
     back = pyogrio.read_dataframe(tmp_path / "plan.gpkg", layer="sources")
     assert back.building_type.tolist() == ["office", "detached"]
     assert pd.to_datetime(back.built).dt.strftime("%Y-%m-%d").tolist() == ["2001-02-03", "1999-12-31"]
+
+
+def test_writing_the_gpkg_leaves_the_layers_as_they_were(tmp_path):
+    from heatmap.io.outputs import write_gpkg
+
+    square = shapely.box(385000.0, 6672000.0, 385010.0, 6672010.0)
+    two = shapely.MultiPolygon([square, shapely.box(385020.0, 6672000.0, 385030.0, 6672010.0)])
+    consumers = gpd.GeoDataFrame({"consumer_id": ["a", "b"]}, geometry=[square, two], crs=3067)
+    points = gpd.GeoDataFrame({"source_id": ["s"]}, geometry=[shapely.Point(385000.0, 6672000.0)], crs=3067)
+    before = consumers.geometry.copy()
+    kinds = write_gpkg({"consumers": consumers, "sources": points}, tmp_path / "plan.gpkg")
+    assert kinds == {"consumers": "MultiPolygon", "sources": "Point"}
+    assert consumers.geom_type.tolist() == ["Polygon", "MultiPolygon"]  # promoted in the file only
+    assert shapely.equals_exact(consumers.geometry.to_numpy(), before.to_numpy(), tolerance=0).all()
+    back = gpd.read_file(tmp_path / "plan.gpkg", layer="consumers")
+    assert back.geom_type.tolist() == ["MultiPolygon", "MultiPolygon"]

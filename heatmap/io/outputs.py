@@ -1042,7 +1042,9 @@ def write_gpkg(
             layer=name,
             driver="GPKG",
             engine="pyogrio",
-            use_arrow=_plain_fields(gdf),  # through Arrow, a third faster: the same tables
+            # through Arrow, a third faster, the same tables; not where pyogrio would make the polygons multi-part,
+            # which through Arrow it does in the frame given (pyogrio 0.13), changing the plan's own layer
+            use_arrow=not multi and _plain_fields(gdf),
             promote_to_multi=multi,
             # an empty layer still gets its geometry type (else "Unknown", which QGIS draws with no renderer)
             **({} if kinds else {"geometry_type": _EMPTY_GEOMETRY[specs[name].geometry]}),
