@@ -5,10 +5,12 @@ Every output folder heatmap writes (:func:`heatmap.io.output_folder.write_atomic
 
 - each vector layer of each GeoPackage is written again as GeoJSON (RFC 7946: EPSG:4326, longitude before
   latitude, coordinates rounded to :data:`GEOJSON_DECIMALS` decimals, about 1 cm) into ``geojson/`` beside it,
-  read back from the GeoPackage so that both hold the same features;
+  read back from the GeoPackage so that both hold the same features. The text is that of GDAL's GeoJSON driver;
+  layers of points and lines are formatted here, to the byte as GDAL writes them, in a fraction of its time
+  (:func:`write_geojson`);
 - ``README.txt`` lists every file of the folder (subfolders included) with a line on what it holds; for a
-  GeoPackage each layer with its title and feature count, for a GeoJSON its feature count, for a CSV its rows
-  and columns. It is written last, from what is in the folder, so it describes what is really there.
+  GeoPackage each layer with its title and feature count, for a GeoJSON its feature count (as written), for a
+  CSV its rows and columns. It is written last, from what is in the folder, so it describes what is really there.
 
 The tables written for spreadsheets (:func:`consumers_table`, :func:`pipe_quantities`) are tidy: one value a
 cell, units in the column names, geometry as longitude/latitude and WKT in EPSG:4326.
