@@ -111,3 +111,165 @@ def test_readme_lists_each_file_and_layer(tmp_path):
     assert set(readme_entries(tmp_path)) == {"README.txt", "plan.gpkg", "summary.json", "sub/x.png"}
     text = (tmp_path / README).read_text()
     assert "layer consumers (2 features): Heat consumers (annual demand)" in text
+
+
+def _gdal_geojson(frame, path, layer):
+    import pyogrio
+
+    from heatmap.io.exports import _GEOJSON_OPTIONS
+
+    pyogrio.write_dataframe(frame, path, driver="GeoJSON", layer=layer, layer_options=_GEOJSON_OPTIONS)
+    return path.read_text(encoding="utf-8")
+
+
+def _tricky_coordinates(rng, n):
+    """Longitudes and latitudes GDAL's intelliround treats apart: runs of 0s and 9s, -0.0, integers, tiny values."""
+    runs = np.array([23.0000001, 10.99999999999, -0.0, 0.0, 1e-10, -1e-10, 179.999999999, -179.9999999995, 60.0])
+    runs = np.concatenate([runs, 1.0 + 10.0 ** -np.arange(5, 13), 2.0 - 10.0 ** -np.arange(5, 13)])
+    rounded = [round(v, d) for v, d in zip(rng.uniform(-179, 179, n), rng.integers(0, 12, n).tolist(), strict=True)]
+    return np.concatenate([runs, rounded, rng.uniform(-179, 179, n)])
+
+
+def test_geojson_text_is_gdals_to_the_byte(tmp_path):
+    from heatmap.io.exports import _geojson_text
+
+    rng = np.random.default_rng(0)
+    x = _tricky_coordinates(rng, 300)
+    y = np.clip(x[::-1] / 2, -89, 89)
+    n = len(x)
+    reals = np.concatenate(
+        [
+            [np.nan, 1e-5, 1e21, -0.0, 0.0, 87000.0, 1 / 3, 0.1 + 0.2, 85.0, -2.5e-300, 1.7976931348623157e308],
+            rng.normal(0, 1, 40) * 10.0 ** rng.integers(-20, 20, 40),
+            [round(v, d) for v, d in zip(rng.uniform(-1e4, 1e4, 60), rng.integers(0, 10, 60).tolist(), strict=True)],
+        ]
+    )
+    texts = ["a/b", 'q"\\', "äö€😀", "", None, "=1+2", "x%sy", "{braces} <tag>"]
+    fields = {
+        "name": [texts[i % len(texts)] for i in range(n)],
+        "value_m": np.resize(reals, n),
+        "n_i32": np.arange(n, dtype=np.int32) - 5,
+        "n_i64": (np.arange(n, dtype=np.int64) - 5) * 10**12,
+        "flag": np.arange(n) % 3 == 0,
+        "empty": [None] * n,
+    }
+    points = gpd.GeoDataFrame(fields, geometry=gpd.points_from_xy(x, y), crs=4326)
+    starts = rng.integers(0, n - 3, n)
+    x_east = np.clip(np.abs(x), 100.0, 180.0)  # lines spanning more than 90° of longitude are GDAL's
+    lines = gpd.GeoDataFrame(
+        fields,
+        geometry=[shapely.LineString(np.c_[x_east[s : s + 2 + s % 3], y[s : s + 2 + s % 3]]) for s in starts],
+        crs=4326,
+    )
+    cases = {
+        "points": points,
+        "lines": lines,
+        "no_fields": lines[["geometry"]],
+        "empty": lines.iloc[:0],
+        "one": points.iloc[[3]],
+        'odd "name" / %': points.iloc[:5],
+        "repeated": pd.concat([lines, lines.iloc[::-1], points.iloc[:0]]),  # as pipes_by_hour repeats each pipe
+    }
+    for layer, frame in cases.items():
+        text = _geojson_text(frame, layer)
+        assert text is not None, layer
+        assert text == _gdal_geojson(frame, tmp_path / "gdal.geojson", layer), layer
+
+
+@pytest.mark.filterwarnings("ignore:NaN of Infinity value found")
+def test_geojson_of_layers_not_formatted_here_is_written_by_gdal(tmp_path):
+    from heatmap.io.exports import _geojson_text, write_geojson
+
+    square = shapely.box(24.0, 60.0, 24.001, 60.001)
+    base = gpd.GeoDataFrame({"v": [1.0, 2.0]}, geometry=[square, square], crs=4326)
+    point = gpd.GeoDataFrame({"v": [1.0, 2.0]}, geometry=gpd.points_from_xy([24.0, 24.1], [60.0, 60.1]), crs=4326)
+    cases = {
+        "polygons": base,
+        "infinite": point.assign(v=[1.0, np.inf]),
+        "control": point.assign(v=["a", "b\x01"]),
+        "reserved": point.assign(id=[1, 2]),
+        "floats32": point.assign(v=np.array([1.5, 2.5], dtype=np.float32)),
+        "missing": point.set_geometry([None, shapely.Point(24.0, 60.0)], crs=4326),
+        "projected": point.to_crs(3067),
+        "wide": point.set_geometry([shapely.LineString([(-170, 60), (170, 60)])] * 2, crs=4326),
+    }
+    for layer, frame in cases.items():
+        assert _geojson_text(frame, layer) is None, layer
+        path = tmp_path / f"{layer}.geojson"
+        assert write_geojson(frame, path, layer=layer) == 2
+        assert path.read_text(encoding="utf-8") == _gdal_geojson(frame, tmp_path / "gdal.geojson", layer), layer
+
+
+def test_readme_counts_are_the_geojson_features(bundled_outputs):
+    import pyogrio
+
+    text = (bundled_outputs / README).read_text(encoding="utf-8")
+    files = sorted((bundled_outputs / "geojson").glob("*.geojson"))
+    assert len(files) == 6
+    for path in files:
+        n = int(pyogrio.read_info(path)["features"])
+        assert f"geojson/{path.name} ({n:,d} feature{'' if n == 1 else 's'})" in text
+        assert n == len(json.loads(path.read_text(encoding="utf-8"))["features"])
+
+
+@pytest.mark.parametrize("float_format", ["%.6g", "%.4f", "%.10g", "%.2f"])
+@pytest.mark.parametrize("index", [False, True])
+def test_csv_floats_are_written_as_pandas_formats_them(tmp_path, float_format, index):
+    from heatmap.io.tables import csv_safe
+
+    rng = np.random.default_rng(1)
+    n = 60
+    frame = pd.DataFrame(
+        {
+            "x_m": np.r_[np.nan, np.inf, -np.inf, -0.0, 0.0, 1e300, -1e-300, rng.normal(size=n - 7) * 1e5],
+            "y_kw": np.r_[rng.normal(size=n // 2), [np.nan] * (n - n // 2)].astype(np.float32),
+            "name": ["-3", "=x"] * (n // 2),
+            "n": np.arange(n),
+            "all_missing": np.nan,
+        },
+        index=pd.Index(rng.normal(size=n), name="at"),
+    )
+    write_csv(frame, tmp_path / "ours.csv", float_format=float_format, index=index)
+    csv_safe(frame).to_csv(tmp_path / "pandas.csv", index=index, float_format=float_format)
+    assert (tmp_path / "ours.csv").read_bytes() == (tmp_path / "pandas.csv").read_bytes()
+    single = pd.DataFrame({"v": [np.nan, 1.5, np.nan]})  # a row of one empty cell is written as ""
+    write_csv(single, tmp_path / "ours.csv", float_format=float_format)
+    assert (tmp_path / "ours.csv").read_text().splitlines() == ["v", '""', float_format % 1.5, '""']
+
+
+def test_gpkg_layers_with_dates_and_categories_are_written_too(tmp_path):
+    import pyogrio
+
+    from heatmap.io.outputs import write_gpkg
+
+    points = gpd.points_from_xy([385000.0, 385100.0], [6672000.0, 6672100.0])
+    plain = gpd.GeoDataFrame(
+        {"consumer_id": ["a", None], "annual_demand_mwh": [1.5, np.nan]}, geometry=points, crs=3067
+    )
+    other = plain.assign(
+        building_type=pd.Categorical(["office", "detached"]), built=pd.to_datetime(["2001-02-03", "1999-12-31"])
+    )
+    write_gpkg({"consumers": plain, "sources": other}, tmp_path / "plan.gpkg")
+    for layer, frame in (("consumers", plain), ("sources", other)):
+        back = pyogrio.read_dataframe(tmp_path / "plan.gpkg", layer=layer)
+        assert back.consumer_id.tolist() == ["a", None]
+        np.testing.assert_array_equal(back.annual_demand_mwh, frame.annual_demand_mwh)
+    back = pyogrio.read_dataframe(tmp_path / "plan.gpkg", layer="sources")
+    assert back.building_type.tolist() == ["office", "detached"]
+    assert pd.to_datetime(back.built).dt.strftime("%Y-%m-%d").tolist() == ["2001-02-03", "1999-12-31"]
+
+
+def test_writing_the_gpkg_leaves_the_layers_as_they_were(tmp_path):
+    from heatmap.io.outputs import write_gpkg
+
+    square = shapely.box(385000.0, 6672000.0, 385010.0, 6672010.0)
+    two = shapely.MultiPolygon([square, shapely.box(385020.0, 6672000.0, 385030.0, 6672010.0)])
+    consumers = gpd.GeoDataFrame({"consumer_id": ["a", "b"]}, geometry=[square, two], crs=3067)
+    points = gpd.GeoDataFrame({"source_id": ["s"]}, geometry=[shapely.Point(385000.0, 6672000.0)], crs=3067)
+    before = consumers.geometry.copy()
+    kinds = write_gpkg({"consumers": consumers, "sources": points}, tmp_path / "plan.gpkg")
+    assert kinds == {"consumers": "MultiPolygon", "sources": "Point"}
+    assert consumers.geom_type.tolist() == ["Polygon", "MultiPolygon"]  # promoted in the file only
+    assert shapely.equals_exact(consumers.geometry.to_numpy(), before.to_numpy(), tolerance=0).all()
+    back = gpd.read_file(tmp_path / "plan.gpkg", layer="consumers")
+    assert back.geom_type.tolist() == ["MultiPolygon", "MultiPolygon"]

@@ -329,6 +329,11 @@ def failed_checks(plan: PlanLike) -> list[str]:
 
 
 def _jsonable(value: Any) -> Any:
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:  # most values: as they are
+        return value
+    if kind is float:
+        return value if math.isfinite(value) else None
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -1037,6 +1042,9 @@ def write_gpkg(
             layer=name,
             driver="GPKG",
             engine="pyogrio",
+            # through Arrow, a third faster, the same tables; not where pyogrio would make the polygons multi-part,
+            # which through Arrow it does in the frame given (pyogrio 0.13), changing the plan's own layer
+            use_arrow=not multi and _plain_fields(gdf),
             promote_to_multi=multi,
             # an empty layer still gets its geometry type (else "Unknown", which QGIS draws with no renderer)
             **({} if kinds else {"geometry_type": _EMPTY_GEOMETRY[specs[name].geometry]}),
@@ -1052,6 +1060,21 @@ def write_gpkg(
     if metadata:
         _write_gpkg_metadata(path, metadata)
     return geometry_types
+
+
+def _plain_fields(frame: gpd.GeoDataFrame) -> bool:
+    """Whether every field is a numpy column of numbers or booleans, or of texts (and missing values)."""
+    import pandas as pd
+
+    for name, column in frame.items():
+        if name == frame.geometry.name:
+            continue
+        dtype = column.dtype
+        if not isinstance(dtype, np.dtype) or dtype.kind not in "biufO":
+            return False
+        if dtype.kind == "O" and pd.api.types.infer_dtype(column, skipna=True) not in ("string", "empty"):
+            return False
+    return True
 
 
 GPKG_METADATA_URI = "urn:x-heatmap:run"

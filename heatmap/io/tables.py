@@ -145,7 +145,23 @@ def write_csv(frame: pd.DataFrame, path: Path, *, float_format: str, index: bool
         Whether to write the index as the first column.
     """
     check_tidy(frame, path.name)
-    csv_safe(frame).to_csv(path, index=index, float_format=float_format)
+    _with_floats_formatted(csv_safe(frame), float_format).to_csv(path, index=index, float_format=float_format)
+
+
+def _with_floats_formatted(frame: pd.DataFrame, float_format: str) -> pd.DataFrame:
+    """Copy ``frame`` with its float columns as text formatted as :meth:`pandas.DataFrame.to_csv` would format them.
+
+    pandas formats each value with a call of its own; one ``%`` over a whole column gives the same text (empty
+    where missing) in a fraction of the time.
+    """
+    out = frame.copy(deep=False)
+    for i, (_, column) in enumerate(frame.items()):
+        if isinstance(column.dtype, np.dtype) and column.dtype.kind == "f":
+            values = column.to_numpy()
+            missing = np.isnan(values)
+            texts = np.array(((float_format + "\n") * len(values) % tuple(values.tolist())).split("\n")[:-1] or [""])
+            out.isetitem(i, np.where(missing, "", texts[: len(values)]).astype(object))
+    return out
 
 
 def row_tuples(frame: pd.DataFrame) -> Iterator[Any]:

@@ -1038,7 +1038,9 @@ def _popup_values(values: pd.Series, pf: PopupField) -> np.ndarray:
     else:
         arr = values.to_numpy(dtype=object)
         ok = ~pd.isna(arr)
-        out[ok] = [_format_scalar(v, pf.decimals, unit) for v in arr[ok]]
+        present = arr[ok].tolist()
+        texts = {v: html.escape(v) + unit for v in {v for v in present if type(v) is str}}  # each text once
+        out[ok] = [texts[v] if type(v) is str else _format_scalar(v, pf.decimals, unit) for v in present]
     return out
 
 
