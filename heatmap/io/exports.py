@@ -5,9 +5,7 @@ Every output folder heatmap writes (:func:`heatmap.io.output_folder.write_atomic
 
 - each vector layer of each GeoPackage is written again as GeoJSON (RFC 7946: EPSG:4326, longitude before
   latitude, coordinates rounded to :data:`GEOJSON_DECIMALS` decimals, about 1 cm) into ``geojson/`` beside it,
-  read back from the GeoPackage so that both hold the same features. The text is that of GDAL's GeoJSON driver;
-  layers of points and lines are formatted here, to the byte as GDAL writes them, in a fraction of its time
-  (:func:`write_geojson`);
+  read back from the GeoPackage so that both hold the same features;
 - ``README.txt`` lists every file of the folder (subfolders included) with a line on what it holds; for a
   GeoPackage each layer with its title and feature count, for a GeoJSON its feature count (as written), for a
   CSV its rows and columns. It is written last, from what is in the folder, so it describes what is really there.
@@ -22,12 +20,11 @@ import contextlib
 import csv
 import fnmatch
 import logging
-import re
 import sqlite3
 import textwrap
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -176,7 +173,6 @@ def write_geojson_layers(folder: Path) -> dict[Path, int]:
 
     Each layer is read back from its GeoPackage and written as ``geojson/<layer>.geojson`` (RFC 7946:
     EPSG:4326, coordinates rounded to :data:`GEOJSON_DECIMALS` decimals), so both hold the same features.
-    The text is GDAL's GeoJSON driver's (:func:`write_geojson`).
 
     Parameters
     ----------
@@ -211,262 +207,16 @@ def write_geojson_layers(folder: Path) -> dict[Path, int]:
             if frame.crs is not None:
                 frame = frame.to_crs(4326)
             frame = frame.set_geometry(_rounded(frame.geometry.to_numpy()), crs=frame.crs)
-            written[path] = write_geojson(frame, path, layer=name)
+            pyogrio.write_dataframe(  # rounded above: GDAL's rounding would turn a line of a few mm into a point
+                frame,
+                path,
+                driver="GeoJSON",
+                layer=name,
+                layer_options={"RFC7946": "YES", "COORDINATE_PRECISION": _GDAL_DECIMALS, "WRITE_BBOX": "YES"},
+            )
+            written[path] = len(frame)
     logger.info("Wrote %d GeoJSON layers under %s", len(written), folder)
     return written
-
-
-_GEOJSON_OPTIONS = {"RFC7946": "YES", "COORDINATE_PRECISION": _GDAL_DECIMALS, "WRITE_BBOX": "YES"}
-"""GDAL's GeoJSON layer options of the GeoJSON files: RFC 7946, coordinates to 9 decimals, a bbox on each feature."""
-
-
-def write_geojson(frame: gpd.GeoDataFrame, path: Path, *, layer: str) -> int:
-    """Write ``frame`` (EPSG:4326, coordinates rounded) as GDAL's GeoJSON driver does with :data:`_GEOJSON_OPTIONS`.
-
-    Layers of points and lines with number, boolean and text fields are formatted here, to the byte as GDAL
-    formats them (:func:`_geojson_text`; GDAL formats each value with a printf of its own, which for a year's
-    pipes by hour takes seconds); any other layer is written by GDAL.
-
-    Returns
-    -------
-    int
-        The number of features written.
-    """
-    import pyogrio
-
-    text = _geojson_text(frame, layer)
-    if text is None:
-        # rounded by the caller: GDAL's rounding would turn a line of a few mm into a point
-        pyogrio.write_dataframe(frame, path, driver="GeoJSON", layer=layer, layer_options=_GEOJSON_OPTIONS)
-    else:
-        path.write_text(text, encoding="utf-8")
-    return len(frame)
-
-
-_BBOX_LINE = 131
-"""Characters of the line GDAL keeps for the layer's bbox in the header (padded with spaces)."""
-_RESERVED_MEMBERS = {"id", "type", "bbox", "geometry", "properties"}
-"""Field names GDAL may treat apart under RFC 7946: a layer with one goes to GDAL."""
-_CONTROL = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
-
-
-def _json_string(text: str) -> str:
-    """Quote ``text`` as json-c does for GDAL: quote and backslash escaped, ``/`` and non-ASCII kept as they are."""
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _gdal_real(value: float) -> str:
-    """Format a field's double as GDAL does in GeoJSON: 17 significant digits, fewer where they end in 0s or 9s."""
-    text = f"{value:.17g}"
-    dot = text.find(".")
-    if dot >= 0 and ("999999" in text[dot:] or "000000" in text[dot:]):
-        for digits in (16, 15, 14):
-            shorter = f"{value:.{digits}g}"
-            dot = shorter.find(".")
-            if dot >= 0 and "999999" not in shorter[dot:] and "000000" not in shorter[dot:]:
-                text = shorter
-                break
-    if "." not in text and "e" not in text:
-        text += ".0"
-    return text
-
-
-def _round_up(text: str) -> str:
-    """Add one to the last digit of a decimal text, carrying (GDAL's ``roundup``)."""
-    sign, digits = ("-", list(text[1:])) if text.startswith("-") else ("", list(text))
-    for pos in range(len(digits) - 1, -1, -1):
-        if digits[pos] == ".":
-            continue
-        if digits[pos] != "9":
-            digits[pos] = chr(ord(digits[pos]) + 1)
-            break
-        digits[pos] = "0"
-        if pos == 0:
-            digits.insert(0, "1")
-    return sign + "".join(digits)
-
-
-def _gdal_coordinate(value: float) -> str:
-    """Format a coordinate as GDAL does in GeoJSON: fixed decimals, its ``intelliround``, trailing 0s dropped."""
-    s = f"{value:.{_GDAL_DECIMALS}f}"
-    n, dot = len(s), s.find(".")
-    before = dot - 1 - (s[0] == "-")
-    if n > 10 and dot >= 0:
-        if s[n - 6 : n - 1] == "00000":
-            s = s[:-1]
-        elif (
-            dot < n - 8
-            and all(before >= k or s[n - k + 1] == "0" for k in (4, 5, 6, 7, 8))
-            and s[n - 9 : n - 7] == "00"
-        ):
-            s = s[:-8]
-        elif s[n - 6 : n - 1] == "99999":
-            s = _round_up(s[: n - 6])
-        elif (
-            dot < n - 9
-            and all(before >= k or s[n - k + 1] == "9" for k in (4, 5, 6, 7, 8))
-            and s[n - 9 : n - 7] == "99"
-        ):
-            s = _round_up(s[: n - 9])
-    if dot >= 0:
-        s = s.rstrip("0")
-        if s.endswith("."):
-            s += "0"
-    return s
-
-
-def _unique(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Return the distinct values and where each value is among them (floats told apart by their bits: -0.0, 0.0)."""
-    if values.dtype.kind == "f":
-        bits, inverse = np.unique(np.ascontiguousarray(values, dtype=np.float64).view(np.int64), return_inverse=True)
-        return bits.view(np.float64), inverse.reshape(values.shape)
-    unique, inverse = np.unique(values, return_inverse=True)
-    return unique, inverse.reshape(values.shape)
-
-
-def _formatted(values: np.ndarray, fmt: Callable[[Any], str]) -> np.ndarray:
-    """Apply ``fmt`` to each value, each distinct value once."""
-    unique, inverse = _unique(values)
-    return np.array([fmt(v) for v in unique.tolist()] or [""], dtype=object)[inverse]
-
-
-def _gdal_reals(values: np.ndarray) -> np.ndarray:
-    """Apply :func:`_gdal_real` to each value: all formatted in one go, those GDAL shortens or extends one by one."""
-    unique, inverse = _unique(values)
-    floats = unique.tolist()
-    texts = (("%.17g\n" * len(floats)) % tuple(floats)).split("\n")[:-1]
-    done = [
-        t if "." in t and "999999" not in t and "000000" not in t else _gdal_real(v)
-        for t, v in zip(texts, floats, strict=True)
-    ]
-    return np.array(done or [""], dtype=object)[inverse]
-
-
-def _gdal_coordinates(values: np.ndarray) -> np.ndarray:
-    """Apply :func:`_gdal_coordinate` to each value: all formatted in one go, those GDAL rounds one by one.
-
-    ``intelliround`` changes only a text that ends in a run of five 0s or 9s within its last nine characters
-    (for a value below 100,000); any other just loses its trailing zeros.
-    """
-    unique, inverse = _unique(values)
-    floats = unique.tolist()
-    if len(unique) and np.abs(unique).max() >= 1e5:
-        done = [_gdal_coordinate(v) for v in floats]
-    else:
-        raw = (f"%.{_GDAL_DECIMALS}f\n" * len(floats)) % tuple(floats)
-        trimmed = re.sub(r"0+\n", "\n", raw).replace(".\n", ".0\n").split("\n")
-        done = [
-            short if "00000" not in t[-9:] and "99999" not in t[-9:] else _gdal_coordinate(v)
-            for short, t, v in zip(trimmed, raw.split("\n")[:-1], floats, strict=False)
-        ]
-    return np.array(done or [""], dtype=object)[inverse]
-
-
-def _field_texts(column: pd.Series) -> np.ndarray | None:
-    """Format each value of a field as GDAL does in GeoJSON (``null`` if missing); ``None`` for a kind not covered."""
-    import pandas as pd
-
-    dtype = column.dtype
-    if isinstance(dtype, np.dtype) and dtype.kind == "b":
-        return np.where(column.to_numpy(), "true", "false").astype(object)
-    if isinstance(dtype, np.dtype) and dtype.kind in "iu" and dtype.itemsize <= (8 if dtype.kind == "i" else 4):
-        return _formatted(column.to_numpy(), str)
-    if isinstance(dtype, np.dtype) and dtype == np.float64:
-        values = column.to_numpy()
-        if np.isinf(values).any():
-            return None
-        missing = np.isnan(values)
-        out = _gdal_reals(np.where(missing, 0.0, values))
-        out[missing] = "null"
-        return out
-    if dtype == np.dtype(object):
-        values = column.to_numpy()
-        missing = pd.isna(values)
-        texts = values[~missing]
-        if not all(isinstance(v, str) for v in texts) or _CONTROL.search("".join(texts)):
-            return None
-        out = np.full(len(values), "null", dtype=object)
-        plain = not any('"' in v or "\\" in v for v in set(texts))
-        out[~missing] = [f'"{v}"' for v in texts] if plain else [_json_string(v) for v in texts]
-        return out
-    return None
-
-
-def _geojson_text(frame: gpd.GeoDataFrame, layer: str) -> str | None:
-    """Return the text GDAL's GeoJSON driver writes for ``frame`` (:data:`_GEOJSON_OPTIONS`); ``None`` if not covered.
-
-    Covered: a layer in EPSG:4326 of 2-D points or of 2-D lines (no missing or empty geometry, no coordinate
-    beyond ±180°, ±90°; lines spanning at most 90° of longitude), with boolean, integer, float64 and text fields
-    (texts without control characters) whose names RFC 7946 does not reserve. Features in order, each with its
-    properties in column order, its bbox and its geometry.
-    """
-    import pandas as pd
-    import shapely
-
-    if frame.crs is None or frame.crs.to_epsg() != 4326 or _CONTROL.search(layer):
-        return None
-    geometry = frame.geometry.to_numpy()
-    kinds = set(shapely.get_type_id(geometry).tolist())
-    if not kinds <= {0} and not kinds <= {1}:  # Point, LineString
-        return None
-    if shapely.has_z(geometry).any() or (shapely.is_missing(geometry) | shapely.is_empty(geometry)).any():
-        return None
-    columns = [c for c in frame.columns if c != frame.geometry.name]
-    if any(str(c).lower() in _RESERVED_MEMBERS or _CONTROL.search(str(c)) for c in columns):
-        return None
-    fields = []
-    for c in columns:
-        texts = _field_texts(frame[c])
-        if texts is None:
-            return None
-        fields.append(texts)
-    bounds = shapely.bounds(geometry)
-    if (np.abs(bounds[:, [0, 2]]) > 180).any() or (np.abs(bounds[:, [1, 3]]) > 90).any():
-        return None
-    if kinds == {1} and len(frame) and bounds[:, 2].max() - bounds[:, 0].min() > 90:
-        return None  # lines GDAL might take to cross the antimeridian (RFC 7946 bbox): not covered
-    head = [
-        "{",
-        '"type": "FeatureCollection",',
-        '"name": ' + _json_string(layer).replace("/", "\\/") + ",",  # json-c's default: a slash escaped
-        f'"xy_coordinate_resolution": 1e-{_GDAL_DECIMALS:02d},',
-    ]
-    if len(frame):
-        # the first feature's value where several are equal, as GDAL merges envelopes (-0.0 is not 0.0 in text)
-        low = bounds[np.argmin(bounds[:, :2], axis=0), [0, 1]]
-        high = bounds[np.argmax(bounds[:, 2:], axis=0), [2, 3]]
-        extent = ", ".join(f"{v:.{_GDAL_DECIMALS}f}" for v in (*low.tolist(), *high.tolist()))
-        head.append(f'"bbox": [ {extent} ],'.ljust(_BBOX_LINE))
-    else:
-        head.append(" " * _BBOX_LINE)
-    head.append('"features": [')
-    if not len(frame):
-        return "\n".join(head) + "\n\n]\n}\n"
-    # a geometry repeated (a pipe in every hour of pipes_by_hour) is formatted once: the same bytes, the same text
-    codes = pd.factorize(shapely.to_wkb(geometry))[0]
-    first = np.unique(codes, return_index=True)[1]
-    distinct = geometry[first]
-    box = _gdal_coordinates(bounds[first])
-    bbox = np.array([f"{a}, {b}, {c}, {d}" for a, b, c, d in box.tolist()], dtype=object)[codes]
-    xy, part = shapely.get_coordinates(distinct, return_index=True)
-    text = _gdal_coordinates(xy)
-    pairs = [f"[ {x}, {y} ]" for x, y in text.tolist()]
-    if kinds == {0}:
-        shapes = [f'{{ "type": "Point", "coordinates": {p} }}' for p in pairs]
-    else:
-        starts = np.r_[0, np.flatnonzero(np.diff(part)) + 1, len(part)].tolist()
-        shapes = [
-            f'{{ "type": "LineString", "coordinates": [ {", ".join(pairs[a:b])} ] }}'
-            for a, b in zip(starts[:-1], starts[1:], strict=True)
-        ]
-    geometries = np.array(shapes, dtype=object)[codes]
-    keys = [_json_string(str(c)).replace("%", "%%") for c in columns]
-    properties = "{ " + ", ".join(f"{k}: %s" for k in keys) + " }" if keys else "{ }"
-    template = '{ "type": "Feature", "properties": ' + properties + ', "bbox": [ %s ], "geometry": %s }'
-    features = [
-        template % row for row in zip(*(f.tolist() for f in fields), bbox.tolist(), geometries.tolist(), strict=True)
-    ]
-    return "\n".join(head) + "\n" + ",\n".join(features) + "\n]\n}\n"
 
 
 def _rounded(geometry: np.ndarray) -> np.ndarray:
