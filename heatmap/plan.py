@@ -28,7 +28,7 @@ from pyproj import CRS
 from heatmap import economics
 from heatmap._errors import InputDataError, ScenarioError
 from heatmap.demand import buildings as demand
-from heatmap.io import inputs, outputs, streets
+from heatmap.io import forked, inputs, outputs, streets
 from heatmap.network import (
     candidates,
     design,
@@ -198,16 +198,14 @@ class _Bound:
     """
 
     def __init__(self, problem: design.DesignProblem, *, time_limit_s: float) -> None:
-        import multiprocessing
-
         self.value = float("nan")
         self.relaxation = "none"
         self.time_s = float("nan")
         self._error: BaseException | None = None
         self._done = False
         t0 = time.perf_counter()
-        if "fork" in multiprocessing.get_all_start_methods() and not multiprocessing.current_process().daemon:
-            ctx = multiprocessing.get_context("fork")
+        if not forked.why_not_fork():
+            ctx = forked.fork_context()
             self._conn, child = ctx.Pipe(duplex=False)
             self._process: Any = ctx.Process(
                 target=_bound_in_child, args=(problem, time_limit_s, child), name="heatmap-design-bound", daemon=True

@@ -14,6 +14,7 @@ from export_checks import (
     readme_entries,
 )
 
+from heatmap._errors import OutputError
 from heatmap.io.exports import README, consumers_table, pipe_quantities, write_readme
 from heatmap.io.tables import check_tidy, write_csv
 
@@ -203,3 +204,29 @@ def test_writing_the_gpkg_leaves_the_layers_as_they_were(tmp_path):
     assert shapely.equals_exact(consumers.geometry.to_numpy(), before.to_numpy(), tolerance=0).all()
     back = gpd.read_file(tmp_path / "plan.gpkg", layer="consumers")
     assert back.geom_type.tolist() == ["MultiPolygon", "MultiPolygon"]
+
+
+def test_geojson_written_beside_the_other_files_is_the_same_and_a_failure_leaves_nothing(
+    bundled_plan, tmp_path, monkeypatch
+):
+    from heatmap.io import exports, outputs
+
+    outputs.write_plan(bundled_plan, tmp_path / "after")
+    monkeypatch.setattr(outputs, "GEOJSON_BESIDE_MIN_PIPES", 0)  # the bundled plan is smaller than where it pays
+    outputs.write_plan(bundled_plan, tmp_path / "beside")
+    after, beside = tmp_path / "after", tmp_path / "beside"
+    names = sorted(p.name for p in (after / "geojson").iterdir())
+    assert names and names == sorted(p.name for p in (beside / "geojson").iterdir())
+    for name in [f"geojson/{n}" for n in names] + ["README.txt", "consumers.csv"]:
+        assert (after / name).read_bytes() == (beside / name).read_bytes(), name
+    # a run failing after the GeoJSON started: the previous folder unchanged, no process or temporary folder left
+    before = {p: p.read_bytes() for p in beside.rglob("*") if p.is_file()}
+
+    def broken(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(outputs, "write_plan_tables", broken)
+    with pytest.raises(OutputError, match="previous results are unchanged"):
+        outputs.write_plan(bundled_plan, beside)
+    assert {p: p.read_bytes() for p in beside.rglob("*") if p.is_file()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["after", "beside"] and exports._PENDING == {}

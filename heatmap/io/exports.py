@@ -22,13 +22,14 @@ import fnmatch
 import logging
 import sqlite3
 import textwrap
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from heatmap import __version__
+from heatmap.io import forked
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -168,7 +169,36 @@ def gpkg_contents(path: Path) -> list[tuple[str, str, str | None, int]]:
     return out
 
 
-def write_geojson_layers(folder: Path) -> dict[Path, int]:
+_PENDING: dict[Path, tuple[Any, Any, Path]] = {}
+"""Output folders whose GeoJSON is being written in a forked process: folder → (pool, future, its GeoPackage)."""
+
+
+def start_geojson_layers(folder: Path, gpkg: Path) -> bool:
+    """Start writing the GeoJSON of ``gpkg``'s layers (:func:`write_geojson_layers`) in a process forked from this one.
+
+    The command goes on writing its other files meanwhile; :func:`finish_folder` waits for it (or, where the
+    command failed, :func:`abandon_geojson`). Where no process can be forked (:func:`heatmap.io.forked.why_not_fork`)
+    nothing starts and :func:`finish_folder` writes the GeoJSON itself. Returns whether it started.
+    """
+    from concurrent.futures import ProcessPoolExecutor
+
+    why_not = forked.why_not_fork()
+    if why_not:
+        logger.debug("GeoJSON written after the other files: %s", why_not)
+        return False
+    pool = ProcessPoolExecutor(1, mp_context=forked.fork_context())
+    _PENDING[folder] = (pool, pool.submit(write_geojson_layers, folder, gpkgs=[gpkg]), gpkg)
+    return True
+
+
+def abandon_geojson(folder: Path) -> None:
+    """Wait for a GeoJSON writing started for ``folder`` (a command that failed: the folder is to be removed)."""
+    pending = _PENDING.pop(folder, None)
+    if pending is not None:
+        pending[0].shutdown(wait=True, cancel_futures=True)
+
+
+def write_geojson_layers(folder: Path, *, gpkgs: Iterable[Path] | None = None) -> dict[Path, int]:
     """Write every vector layer of every GeoPackage under ``folder`` as GeoJSON into ``geojson/`` beside it.
 
     Each layer is read back from its GeoPackage and written as ``geojson/<layer>.geojson`` (RFC 7946:
@@ -178,6 +208,8 @@ def write_geojson_layers(folder: Path) -> dict[Path, int]:
     ----------
     folder
         The output folder being written.
+    gpkgs
+        Its GeoPackages to export (default: every one under ``folder``).
 
     Returns
     -------
@@ -192,7 +224,7 @@ def write_geojson_layers(folder: Path) -> dict[Path, int]:
     import pyogrio
 
     written: dict[Path, int] = {}
-    for gpkg in sorted(folder.rglob("*.gpkg")):
+    for gpkg in sorted(folder.rglob("*.gpkg") if gpkgs is None else gpkgs):
         if GEOJSON_FOLDER in gpkg.relative_to(folder).parts:
             continue
         target = gpkg.parent / GEOJSON_FOLDER
@@ -331,7 +363,16 @@ def write_readme(
 
 def finish_folder(folder: Path, *, title: str = "", marker: str | None = None) -> None:
     """Add the exports every output folder gets: GeoJSON of each GeoPackage layer, then ``README.txt``."""
-    written = write_geojson_layers(folder)
+    pending = _PENDING.pop(folder, None)
+    written: dict[Path, int] = {}
+    if pending is not None:  # started beside the command's other files (start_geojson_layers)
+        pool, future, _ = pending
+        try:
+            written = future.result()
+        finally:
+            pool.shutdown()
+    others = [g for g in sorted(folder.rglob("*.gpkg")) if pending is None or g != pending[2]]
+    written |= write_geojson_layers(folder, gpkgs=others)
     write_readme(folder, title=title, marker=marker, features=written)
 
 

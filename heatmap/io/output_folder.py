@@ -40,7 +40,7 @@ from typing import Any
 
 from heatmap import __version__
 from heatmap._errors import OutputError
-from heatmap.io.exports import finish_folder
+from heatmap.io.exports import abandon_geojson, finish_folder
 from heatmap.io.paths import resolved
 
 logger = logging.getLogger(__name__)
@@ -357,6 +357,7 @@ def write_atomically(
                 exc.written_to = out  # type: ignore[attr-defined]
             raise
     finally:
+        abandon_geojson(tmp)  # a GeoJSON writing still running for a run that failed
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return {name: out / name for name in names}

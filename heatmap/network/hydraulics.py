@@ -46,6 +46,7 @@ import pandapipes as pp
 import pandas as pd
 
 from heatmap._errors import HydraulicError
+from heatmap.io import forked
 from heatmap.io.tables import row_tuples
 from heatmap.network import _pandapipes_speedup, sizing
 
@@ -637,7 +638,6 @@ def solve_networks(
     if why_not:
         logger.debug("Networks one after the other: %s", why_not)
         return {tr: _solve_one(design, tr, conditions, starts.get(tr)) for tr in trees}
-    import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     size = design.pipes.tree.value_counts().reindex(trees, fill_value=0)
@@ -650,7 +650,7 @@ def solve_networks(
         load[i] += size[tr]
     _FORKED.update(design=design, conditions=conditions, starts=starts)
     try:
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        with ProcessPoolExecutor(workers, mp_context=forked.fork_context()) as pool:
             solved = [sim for part in pool.map(_solve_in_child, batches) for sim in part.items()]
     finally:
         _FORKED.clear()
@@ -671,21 +671,11 @@ def _solve_in_child(trees: list[int]) -> dict[int, Simulation]:
 
 def _why_not_fork(pipes: int, networks: int, processes: int) -> str:
     """Return why networks cannot be solved in forked processes ('' where they can)."""
-    import multiprocessing
-    import threading
-
     if processes <= 1 or networks <= 1:
         return "one process or one network"
     if pipes < PROCESSES_MIN_PIPES:
         return f"{pipes:,} pipes, fewer than {PROCESSES_MIN_PIPES:,}"
-    if "fork" not in multiprocessing.get_all_start_methods():
-        return "this system cannot fork"
-    if multiprocessing.current_process().daemon:
-        return "a daemonic process cannot start processes"
-    busy = [t.name for t in threading.enumerate() if t.name.startswith("heatmap-") and t.is_alive()]
-    if busy:
-        return f"threads running: {', '.join(busy)}"
-    return ""
+    return forked.why_not_fork()
 
 
 def combine(simulations: list[Simulation]) -> Simulation:

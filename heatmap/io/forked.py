@@ -1,0 +1,42 @@
+"""Work run in processes forked from this one, where that is safe: separate networks, GeoJSON beside the rest.
+
+A forked process starts at once with everything this one holds (no imports, nothing pickled on the way in), so on
+Linux it pays for work of a second or more. It is not used where the operating system cannot fork, in a daemonic
+process (a Dask worker may not start processes) or while another thread of heatmap's runs (a fork copies a running
+thread's locks mid-use): :func:`why_not_fork` says why, and the work then runs in this process.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import multiprocessing.context
+
+logger = logging.getLogger(__name__)
+
+THREAD_PREFIX = "heatmap-"
+"""Names of heatmap's own threads; while one runs nothing is forked."""
+
+
+def why_not_fork() -> str:
+    """Return why work cannot run in a forked process now ('' where it can)."""
+    import multiprocessing
+    import threading
+
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return "this system cannot fork"
+    if multiprocessing.current_process().daemon:
+        return "a daemonic process cannot start processes"
+    busy = [t.name for t in threading.enumerate() if t.name.startswith(THREAD_PREFIX) and t.is_alive()]
+    if busy:
+        return f"threads running: {', '.join(busy)}"
+    return ""
+
+
+def fork_context() -> multiprocessing.context.ForkContext:
+    """Return multiprocessing's ``fork`` context (check :func:`why_not_fork` first)."""
+    import multiprocessing
+
+    return multiprocessing.get_context("fork")
