@@ -239,9 +239,9 @@ class _Bound:
             self._process.join()
             self._conn.close()
             self._done = True
-            self.time_s = time.perf_counter() - self._t0
+            self.time_s = time.perf_counter() - self._t0  # at most: the bound may have been ready before
             if ok:
-                self.value, self.relaxation = payload
+                self.value, self.relaxation, self.time_s = payload
             else:
                 self._error = payload
         elif self._thread is not None:
@@ -257,10 +257,10 @@ class _Bound:
 
 
 def _bound_in_child(problem: design.DesignProblem, time_limit_s: float, conn: Any) -> None:
-    """Compute the bound in a forked process and send ``(True, (value, relaxation))`` or ``(False, error)``."""
+    """Compute the bound in a forked process and send ``(True, (value, relaxation, seconds))`` or ``(False, error)``."""
     try:
         found = design_milp.lp_bound(design.index_problem(problem), time_limit_s=time_limit_s)
-        conn.send((True, (found.value_eur, found.relaxation)))
+        conn.send((True, (found.value_eur, found.relaxation, found.time_s)))
     except BaseException as exc:  # sent to the plan, which raises it
         conn.send((False, exc))
     finally:
@@ -1029,7 +1029,7 @@ def _with_feedback(net_round: Callable[..., _Round], d: Design, dns: pd.DataFram
     for rnd, _ in done:  # the bounds of the rounds not kept are not needed
         if rnd is not kept_round and rnd.routed.bound is not None:
             rnd.routed.bound.stop()
-    summary = _settled_summary(kept_round.routed)
+    summary = kept_round.routed.design_summary  # its bound is added at the plan's end (_settled_summary)
     summary["feedback"] = {
         "mode": d.feedback,
         "kept_round": kept["round"],
