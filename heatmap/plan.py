@@ -203,7 +203,7 @@ class _Bound:
         self.time_s = float("nan")
         self._error: BaseException | None = None
         self._done = False
-        t0 = time.perf_counter()
+        self._t0 = time.perf_counter()
         if not forked.why_not_fork():
             ctx = forked.fork_context()
             self._conn, child = ctx.Pipe(duplex=False)
@@ -219,7 +219,6 @@ class _Bound:
                 target=self._run, args=(problem, time_limit_s), name="heatmap-design-bound", daemon=True
             )
             self._thread.start()
-        self._t0 = t0
 
     def _run(self, problem: design.DesignProblem, time_limit_s: float) -> None:
         try:

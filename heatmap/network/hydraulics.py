@@ -610,9 +610,9 @@ def solve_networks(
     The networks of separate sources share nothing, so with ``processes`` above 1 and a design of at least
     :data:`PROCESSES_MIN_PIPES` pipes they are solved at once in processes forked from this one, the networks
     dealt out by size (the design and the warm starts inherited, not copied; each solved network sent back). The
-    results are those of solving them one after the other. Processes are not used where the operating system
-    cannot fork, in a daemonic process (a Dask worker) or while another heatmap thread runs (the design's bound: a
-    fork would copy its locks mid-use).
+    results are those of solving them one after the other. Processes are not used where a fork is not safe
+    (:func:`heatmap.io.forked.why_not_fork`: no ``fork``, a daemonic process such as a Dask worker, a heatmap
+    thread running).
 
     Parameters
     ----------
