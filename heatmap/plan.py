@@ -198,23 +198,19 @@ class _Bound:
     """
 
     def __init__(self, problem: design.DesignProblem, *, time_limit_s: float) -> None:
-        self.value = float("nan")
-        self.relaxation = "none"
-        self.time_s = float("nan")
+        self._found: design_milp.Bound | None = None
         self._error: BaseException | None = None
-        self._done = False
-        self._t0 = time.perf_counter()
+        self._process: Any = None
+        self._thread: threading.Thread | None = None
         if not forked.why_not_fork():
             ctx = forked.fork_context()
             self._conn, child = ctx.Pipe(duplex=False)
-            self._process: Any = ctx.Process(
+            self._process = ctx.Process(
                 target=_bound_in_child, args=(problem, time_limit_s, child), name="heatmap-design-bound", daemon=True
             )
             self._process.start()
             child.close()
-            self._thread: threading.Thread | None = None
         else:
-            self._process = None
             self._thread = threading.Thread(
                 target=self._run, args=(problem, time_limit_s), name="heatmap-design-bound", daemon=True
             )
@@ -222,44 +218,37 @@ class _Bound:
 
     def _run(self, problem: design.DesignProblem, time_limit_s: float) -> None:
         try:
-            found = design_milp.lp_bound(design.index_problem(problem), time_limit_s=time_limit_s)
-            self.value, self.relaxation = found.value_eur, found.relaxation
+            self._found = design_milp.lp_bound(design.index_problem(problem), time_limit_s=time_limit_s)
         except BaseException as exc:  # handed to the plan's thread by result()
             self._error = exc
-        self.time_s = time.perf_counter() - self._t0
 
-    def result(self) -> float:
-        """Wait for the bound and return it (NaN where HiGHS did not finish in time)."""
-        if self._process is not None and not self._done:
+    def result(self) -> design_milp.Bound:
+        """Wait for the bound and return it (its value NaN where HiGHS did not finish in time)."""
+        if self._process is not None and self._found is None and self._error is None:
             try:
                 ok, payload = self._conn.recv()
             except EOFError:  # the process ended without an answer (killed): no bound
                 ok, payload = False, RuntimeError("the design's bound process ended without a result")
             self._process.join()
             self._conn.close()
-            self._done = True
-            self.time_s = time.perf_counter() - self._t0  # at most: the bound may have been ready before
-            if ok:
-                self.value, self.relaxation, self.time_s = payload
-            else:
-                self._error = payload
+            self._found, self._error = (payload, None) if ok else (None, payload)
         elif self._thread is not None:
             self._thread.join()
         if self._error is not None:
             raise self._error
-        return self.value
+        assert self._found is not None
+        return self._found
 
     def stop(self) -> None:
-        """End the bound's process if it still runs (a plan that failed)."""
-        if self._process is not None and not self._done and self._process.is_alive():
+        """End the bound's process if it still runs (a design round not kept)."""
+        if self._process is not None and self._process.is_alive():
             self._process.terminate()
 
 
 def _bound_in_child(problem: design.DesignProblem, time_limit_s: float, conn: Any) -> None:
-    """Compute the bound in a forked process and send ``(True, (value, relaxation, seconds))`` or ``(False, error)``."""
+    """Compute the bound in a forked process and send ``(True, bound)`` or ``(False, error)``."""
     try:
-        found = design_milp.lp_bound(design.index_problem(problem), time_limit_s=time_limit_s)
-        conn.send((True, (found.value_eur, found.relaxation, found.time_s)))
+        conn.send((True, design_milp.lp_bound(design.index_problem(problem), time_limit_s=time_limit_s)))
     except BaseException as exc:  # sent to the plan, which raises it
         conn.send((False, exc))
     finally:
@@ -270,9 +259,9 @@ def _settled_summary(routed: RoutedNetwork) -> dict:
     """Return the design's summary with its bound and gap, once the bound computed beside the plan is known."""
     if routed.bound is not None and routed.economic is not None and routed.problem is not None:
         d = routed.economic
-        d.bound_eur = routed.bound.result()
-        d.bound_from = f"LP relaxation, {routed.bound.relaxation}"
-        d.time_s["bound"] = routed.bound.time_s
+        found = routed.bound.result()
+        found.onto(d)
+        d.time_s["bound"] = found.time_s
         routed.design_summary.update(d.summary(routed.problem))
         logger.info("Heuristic design's bound: %s", d.describe())
     return routed.design_summary

@@ -8,13 +8,10 @@ thread's locks mid-use): :func:`why_not_fork` says why, and the work then runs i
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import multiprocessing.context
-
-logger = logging.getLogger(__name__)
 
 THREAD_PREFIX = "heatmap-"
 """Names of heatmap's own threads; while one runs nothing is forked."""

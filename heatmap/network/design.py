@@ -226,9 +226,8 @@ class EdgeCosts:
         """Return the segment each edge's load is priced on: the cheapest holding it (of the edges ``rows``)."""
         per = self._per_segment(load_kw, rows)
         best, k = per[:, 0].copy(), np.zeros(len(per), dtype=np.int64)
-        for j in range(
-            1, per.shape[1]
-        ):  # column by column: numpy's argmin along a short row is slow; ties keep the first
+        # column by column: numpy's argmin along a short row is slow; ties keep the first
+        for j in range(1, per.shape[1]):
             cheaper = per[:, j] < best
             best[cheaper], k[cheaper] = per[cheaper, j], j
         return k
@@ -262,12 +261,11 @@ class EdgeCosts:
 
     @functools.cached_property
     def _same_bounds(self) -> tuple[np.ndarray, np.ndarray] | None:
-        """Each segment's load range where every edge has the same (no pipe laid already), else ``None``."""
-        if not len(self.lower_kw) or (self.lower_kw != self.lower_kw[0]).any():
+        """Each segment's load range where every edge has the same in every segment (no pipe laid), else ``None``."""
+        columns = self._columns
+        if not len(self.lower_kw) or any(lo is None for _, _, lo, _ in columns):
             return None
-        if (self.upper_kw != self.upper_kw[0]).any():
-            return None
-        return self.lower_kw[0].copy(), self.upper_kw[0].copy()
+        return np.array([lo for _, _, lo, _ in columns]), np.array([hi for _, _, _, hi in columns])
 
     @functools.cached_property
     def _columns(self) -> list[tuple[np.ndarray, np.ndarray, float | None, float | None]]:

@@ -265,8 +265,7 @@ def heuristic_design(
     result = design.to_design(ix, tree, method="heuristic", status="heuristic")
     result.time_s = {"heuristic": t1 - t0}
     if bound:
-        found = design_milp.lp_bound(ix, time_limit_s=bound_time_s)
-        result.bound_eur, result.bound_from = found.value_eur, f"LP relaxation, {found.relaxation}"
+        design_milp.lp_bound(ix, time_limit_s=bound_time_s).onto(result)
         result.time_s["bound"] = time.perf_counter() - t1
     logger.info("Heuristic design (best from the %s start): %s", best[1], result.describe())
     return result

@@ -353,6 +353,10 @@ class Bound:
     """Which LP relaxation gave it: ``cost curve``, ``line under the cost curve`` or ``none``."""
     time_s: float
 
+    def onto(self, result: design.Design) -> None:
+        """Give a design this bound and say where it came from (``bound_eur``, ``bound_from``)."""
+        result.bound_eur, result.bound_from = self.value_eur, f"LP relaxation, {self.relaxation}"
+
 
 def lp_bound(ix: design.ProblemIndex, *, time_limit_s: float, solver: str = "choose") -> Bound:
     """Solve the MILP's LP relaxation: a lower bound on the objective.
