@@ -209,10 +209,10 @@ def test_writing_the_gpkg_leaves_the_layers_as_they_were(tmp_path):
 def test_geojson_written_beside_the_other_files_is_the_same_and_a_failure_leaves_nothing(
     bundled_plan, tmp_path, monkeypatch
 ):
-    from heatmap.io import exports, outputs
+    from heatmap.io import exports, forked, outputs
 
     outputs.write_plan(bundled_plan, tmp_path / "after")
-    monkeypatch.setattr(outputs, "GEOJSON_BESIDE_MIN_PIPES", 0)  # the bundled plan is smaller than where it pays
+    monkeypatch.setattr(forked, "MIN_PIPES", 0)  # the bundled plan is smaller than where it pays
     outputs.write_plan(bundled_plan, tmp_path / "beside")
     after, beside = tmp_path / "after", tmp_path / "beside"
     names = sorted(p.name for p in (after / "geojson").iterdir())

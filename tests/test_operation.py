@@ -438,7 +438,7 @@ def test_networks_solved_in_forked_processes_equal_networks_one_after_the_other(
 
     from conftest import write_scenario
 
-    from heatmap.network import hydraulics
+    from heatmap.io import forked
     from heatmap.scenario import scenario_from_file
 
     csv = settings.data_dir / "kip" / "kokkola_temperature_synthetic.csv"
@@ -446,7 +446,7 @@ def test_networks_solved_in_forked_processes_equal_networks_one_after_the_other(
         f"operation:\n  year: 2023\n  outdoor_temperature: {{csv: {csv}, column: t_out_c}}\n"
         "  heat_price_eur_per_mwh: 50\n  feed_in_price_eur_per_mwh: 20\n"
     )
-    monkeypatch.setattr(hydraulics, "PROCESSES_MIN_PIPES", 0)  # the bundled plan is smaller than where they pay
+    monkeypatch.setattr(forked, "MIN_PIPES", 0)  # the bundled plan is smaller than where they pay
     plans = {}
     for processes in (1, 2):
         (tmp_path / str(processes)).mkdir()

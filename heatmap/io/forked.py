@@ -13,6 +13,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import multiprocessing.context
 
+MIN_PIPES = 5_000
+"""Work on fewer pipes than this stays in this process: a process costs more than such a network's solve or files."""
+
 THREAD_PREFIX = "heatmap-"
 """Names of heatmap's own threads; while one runs nothing is forked."""
 

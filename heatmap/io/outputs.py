@@ -23,7 +23,7 @@ import numpy as np
 
 from heatmap import __version__
 from heatmap._errors import OutputError
-from heatmap.io import exports
+from heatmap.io import exports, forked
 from heatmap.io.output_folder import write_atomically
 from heatmap.io.tables import write_csv
 
@@ -46,9 +46,6 @@ OPERATION_FILES = ("trade.csv", "operating_hours.csv", "operating_consumers.csv"
 """Written besides :data:`OUTPUT_FILES` by a plan with a year of operation (scenario section ``operation``)."""
 OPERATION_LAYER = "pipes_by_hour"
 """Layer of ``plan.gpkg`` written by a plan with a year of operation: every pipe in every simulated hour."""
-GEOJSON_BESIDE_MIN_PIPES = 5_000
-"""Plans of at least this many pipes write their GeoJSON in a forked process beside the other files
-(:func:`heatmap.io.exports.start_geojson_layers`): the same files, at once on a second core."""
 _MISSING = "–"
 
 
@@ -1201,7 +1198,7 @@ def write_plan_files(
     metadata["heatmap_assumptions"] = json.dumps(summary.get("assumptions") or [], ensure_ascii=False)
     gpkg = folder / "plan.gpkg"
     qgis_style.write_layer_styles(gpkg, write_gpkg(gpkg_layers, gpkg, metadata=metadata, note=note, abstract=abstract))
-    if len(plan.pipes) >= GEOJSON_BESIDE_MIN_PIPES:  # its GeoJSON written meanwhile (a second or more)
+    if len(plan.pipes) >= forked.MIN_PIPES:  # its GeoJSON written meanwhile, the same files on a second core
         exports.start_geojson_layers(folder, gpkg)
     write_plan_map(
         layers, folder / "map.html", summary, title=plan.scenario.name, tiles=tiles, banner=banner,

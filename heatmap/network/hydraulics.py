@@ -590,9 +590,6 @@ def check_simulation(
     return out
 
 
-PROCESSES_MIN_PIPES = 5_000
-"""Designs of fewer pipes solve their networks one after the other: a process costs more than such a network."""
-
 _FORKED: dict[str, Any] = {}
 """What the networks solved in forked processes share, set before the fork (inherited, never pickled)."""
 
@@ -608,7 +605,7 @@ def solve_networks(
     """Build and solve the networks ``trees`` of a design (:func:`build_net`, :func:`run_net`), each on its own.
 
     The networks of separate sources share nothing, so with ``processes`` above 1 and a design of at least
-    :data:`PROCESSES_MIN_PIPES` pipes they are solved at once in processes forked from this one, the networks
+    :data:`heatmap.io.forked.MIN_PIPES` pipes they are solved at once in processes forked from this one, the networks
     dealt out by size (the design and the warm starts inherited, not copied; each solved network sent back). The
     results are those of solving them one after the other. Processes are not used where a fork is not safe
     (:func:`heatmap.io.forked.why_not_fork`: no ``fork``, a daemonic process such as a Dask worker, a heatmap
@@ -673,8 +670,8 @@ def _why_not_fork(pipes: int, networks: int, processes: int) -> str:
     """Return why networks cannot be solved in forked processes ('' where they can)."""
     if processes <= 1 or networks <= 1:
         return "one process or one network"
-    if pipes < PROCESSES_MIN_PIPES:
-        return f"{pipes:,} pipes, fewer than {PROCESSES_MIN_PIPES:,}"
+    if pipes < forked.MIN_PIPES:
+        return f"{pipes:,} pipes, fewer than {forked.MIN_PIPES:,}"
     return forked.why_not_fork()
 
 
