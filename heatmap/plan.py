@@ -1355,9 +1355,6 @@ def _operation(
         capacity_factor=factor,
         loss_scale=loss_scale,
     )
-    # every hour's first simulation of a network starts from the design case's solution (a warm start)
-    tree_of_source = designed.sources.set_index("source_id").tree
-    start = {int(tree_of_source[n.circ_pump_pressure.name.iloc[0]]): n for n in sim.nets if len(n.circ_pump_pressure)}
     matter = [
         dataclasses.replace(h, t_out_c=float(outdoor[h.time]), t_supply_target_c=float(targets[h.time]))
         if targets is not None and h.time is not None
@@ -1365,9 +1362,7 @@ def _operation(
         for h in trade.hours_that_matter(year, summer_months=op.summer_months)
     ]
     margin = op.bypass_margin_k if op.bypass else None
-    hours = [
-        operation.simulate_hour(designed, h, bypass_margin_k=margin, start=start, processes=processes) for h in matter
-    ]
+    hours = [operation.simulate_hour(designed, h, bypass_margin_k=margin, processes=processes) for h in matter]
     design_hour = operation.OperatingHour(
         "design peak",
         None,

@@ -36,7 +36,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import warnings
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,7 +48,7 @@ import pandas as pd
 from heatmap._errors import HydraulicError
 from heatmap.io import forked
 from heatmap.io.tables import row_tuples
-from heatmap.network import _pandapipes_speedup, sizing
+from heatmap.network import _pandapipes_speedup, first_guess, sizing
 
 logger = logging.getLogger(__name__)
 
@@ -182,7 +182,7 @@ def build_net(design: NetworkDesign, cond: Conditions) -> pp.pandapipesNet:
     pandapipes.pandapipesNet
         Junction ``i`` is the supply side of node ``nodes[i]``, junction ``n + i`` its return side.
     """
-    net = pp.create_empty_network(name="heatmap", fluid="water")
+    net = pp.create_empty_network(name="heatmap", fluid="water", add_stdtypes=False)  # pipes by their parameters
     nodes = design.node_xy.index.to_numpy()
     n = len(nodes)
     pos = pd.Series(np.arange(n), index=nodes)
@@ -276,42 +276,11 @@ _RESULT_COLUMNS = {
 """pandapipes result columns read by :func:`run_net` (NaN where a network did not converge)."""
 
 
-def _warm_start(net: pp.pandapipesNet, start: pp.pandapipesNet) -> int:
-    """Set the Newton iterations' first guess of ``net`` to the solution of ``start``; return the values set.
-
-    ``net`` is initialised for its pipeflow (its internal tables hold pandapipes' own first guess), ``start`` a
-    converged net of the same network (the same junctions and pipes, built by :func:`build_net` from the same
-    pipe table), possibly with other loads, feed-ins, temperatures or pump lifts. Taken over are the pressure of
-    every junction whose pressure is unknown (not one a pump holds), the temperature of every junction whose
-    temperature is unknown (not one a pump sets), and every pipe's mass flow and outlet temperature. Nothing
-    that is given (a pump's pressure or temperature, a consumer's load or set flow, a feed-in's flow) is
-    touched: only the first guess changes, the equations and tolerances are pandapipes' own, so the solution is
-    the same within the solver's tolerance.
-    """
-    from pandapipes.idx_branch import IdxBranch
-    from pandapipes.idx_node import IdxNode
-
-    if len(start.junction) != len(net.junction) or len(start.pipe) != len(net.pipe):
-        return 0
-    old, new = start["_pit"], net["_pit"]
-    f0, t0 = start["_lookups"]["node_from_to"]["junction"]
-    f1, t1 = net["_lookups"]["node_from_to"]["junction"]
-    node_old, node_new = old["node"][f0:t0], new["node"][f1:t1]  # views: writes reach the net's table
-    p_free = node_new[:, IdxNode.NODE_TYPE] == IdxNode.L
-    t_free = node_new[:, IdxNode.NODE_TYPE_T] != IdxNode.T
-    node_new[p_free, IdxNode.PINIT] = node_old[p_free, IdxNode.PINIT]
-    node_new[t_free, IdxNode.TINIT] = node_old[t_free, IdxNode.TINIT]
-    f0, t0 = start["_lookups"]["branch_from_to"]["pipe"]
-    f1, t1 = net["_lookups"]["branch_from_to"]["pipe"]
-    for col in (IdxBranch.MDOTINIT, IdxBranch.TOUTINIT):
-        new["branch"][f1:t1, col] = old["branch"][f0:t0, col]
-    return int(p_free.sum() + t_free.sum()) + 2 * (t1 - f1)
-
-
-def _pipeflow(net: pp.pandapipesNet, start: pp.pandapipesNet | None) -> None:
-    """Run pandapipes' pipeflow, from the solution of ``start`` where given (see :func:`_warm_start`)."""
+def _pipeflow(net: pp.pandapipesNet, guess: bool) -> None:
+    """Run pandapipes' pipeflow, from the directly solved steady state where ``guess`` (:mod:`.first_guess`)."""
     options = {"mode": "bidirectional", "friction_model": "colebrook", "iter": MAX_ITERATIONS}
-    if start is None or not bool(getattr(start, "converged", False)) or "_pit" not in start:
+    state = first_guess.steady_state(net) if guess else None
+    if state is None:
         pp.pipeflow(net, **options)
         return
     from pandapipes.pf.result_extraction import extract_all_results
@@ -319,12 +288,12 @@ def _pipeflow(net: pp.pandapipesNet, start: pp.pandapipesNet | None) -> None:
 
     # pandapipes' own pipeflow() in its three steps, the first guess set between the first two
     init_pipeflow(net, **options)
-    _warm_start(net, start)
+    first_guess.set_first_guess(net, state)
     execute_pipeflow(net)
     extract_all_results(net)
 
 
-def run_net(net: pp.pandapipesNet, design: NetworkDesign, start: pp.pandapipesNet | None = None) -> Simulation:
+def run_net(net: pp.pandapipesNet, design: NetworkDesign, *, guess: bool = True) -> Simulation:
     """Solve the network and collect its results.
 
     Parameters
@@ -333,10 +302,10 @@ def run_net(net: pp.pandapipesNet, design: NetworkDesign, start: pp.pandapipesNe
         Output of :func:`build_net`.
     design
         The design it was built from.
-    start
-        A solved net of the same network (the same pipe table) to start the Newton iterations from (its
-        pressures, temperatures and flows as the first guess: see :func:`_warm_start`); ``None``, or a net that
-        did not converge: pandapipes' own first guess.
+    guess
+        Start the Newton iterations from the steady state solved directly on the network's trees
+        (:func:`heatmap.network.first_guess.steady_state`); the solution is pandapipes' own, within its tolerance,
+        in fewer iterations. ``False``, or a network that is not such a tree: pandapipes' own first guess.
 
     Returns
     -------
@@ -345,7 +314,7 @@ def run_net(net: pp.pandapipesNet, design: NetworkDesign, start: pp.pandapipesNe
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            _pipeflow(net, start)
+            _pipeflow(net, guess)
         for w in {str(w.message) for w in caught}:
             logger.debug("pandapipes warned: %s", w)
         converged = bool(net.converged)
@@ -599,14 +568,13 @@ def solve_networks(
     trees: Iterable[int],
     conditions: Conditions,
     *,
-    starts: Mapping[int, pp.pandapipesNet | None] | None = None,
     processes: int = 1,
 ) -> dict[int, Simulation]:
     """Build and solve the networks ``trees`` of a design (:func:`build_net`, :func:`run_net`), each on its own.
 
     The networks of separate sources share nothing, so with ``processes`` above 1 and a design of at least
     :data:`heatmap.io.forked.MIN_PIPES` pipes they are solved at once in processes forked from this one, the networks
-    dealt out by size (the design and the warm starts inherited, not copied; each solved network sent back). The
+    dealt out by size (the design inherited, not copied; each solved network sent back). The
     results are those of solving them one after the other. Processes are not used where a fork is not safe
     (:func:`heatmap.io.forked.why_not_fork`: no ``fork``, a daemonic process such as a Dask worker, a heatmap
     thread running).
@@ -619,8 +587,6 @@ def solve_networks(
         The networks to solve.
     conditions
         Temperatures, pressures and pump lifts.
-    starts
-        Per network, a solved net to start its Newton iterations from (:func:`run_net`).
     processes
         Processes at most.
 
@@ -630,11 +596,10 @@ def solve_networks(
         Network → its simulation.
     """
     trees = sorted(trees)
-    starts = starts or {}
     why_not = _why_not_fork(len(design.pipes), len(trees), processes)
     if why_not:
         logger.debug("Networks one after the other: %s", why_not)
-        return {tr: _solve_one(design, tr, conditions, starts.get(tr)) for tr in trees}
+        return {tr: _solve_one(design, tr, conditions) for tr in trees}
     from concurrent.futures import ProcessPoolExecutor
 
     size = design.pipes.tree.value_counts().reindex(trees, fill_value=0)
@@ -645,7 +610,7 @@ def solve_networks(
         i = int(np.argmin(load))
         batches[i].append(int(tr))
         load[i] += size[tr]
-    _FORKED.update(design=design, conditions=conditions, starts=starts)
+    _FORKED.update(design=design, conditions=conditions)
     try:
         with ProcessPoolExecutor(workers, mp_context=forked.fork_context()) as pool:
             solved = [sim for part in pool.map(_solve_in_child, batches) for sim in part.items()]
@@ -655,15 +620,15 @@ def solve_networks(
     return dict(sorted(solved))
 
 
-def _solve_one(design: NetworkDesign, tree: int, conditions: Conditions, start: Any) -> Simulation:
+def _solve_one(design: NetworkDesign, tree: int, conditions: Conditions) -> Simulation:
     part = design.network(tree)
-    return run_net(build_net(part, conditions), part, start=start)
+    return run_net(build_net(part, conditions), part)
 
 
 def _solve_in_child(trees: list[int]) -> dict[int, Simulation]:
     """Solve networks in a forked process (:func:`solve_networks`)."""
     f = _FORKED
-    return {tr: _solve_one(f["design"], tr, f["conditions"], f["starts"].get(tr)) for tr in trees}
+    return {tr: _solve_one(f["design"], tr, f["conditions"]) for tr in trees}
 
 
 def _why_not_fork(pipes: int, networks: int, processes: int) -> str:
@@ -766,9 +731,7 @@ def design_case(
 ) -> DesignCase:
     """Simulate the design case, resize until every check holds (or the rounds run out), then trim pump lifts.
 
-    Each round solves only the networks whose sizes or pump lift changed, each from its solution of the round
-    before (a warm start: the same solution within pandapipes' tolerance, in fewer iterations). After a round
-    with violations:
+    Each round solves only the networks whose sizes or pump lift changed. After a round with violations:
     a network that did not converge gets 1.5× its pump lift; otherwise pipes breaking a velocity or gradient
     limit go one size up, the pump lift rises for consumers short of differential pressure, and where the
     largest lift is not enough the steepest pipes on their paths go one size up. Finally each converged
@@ -813,9 +776,8 @@ def design_case(
     def solve(stale: set[int], label: str) -> tuple[Simulation, pd.DataFrame, pd.DataFrame]:
         design = NetworkDesign(pipe_table(edges, catalogue), consumers, sources, node_xy)
         cond = dataclasses.replace(conditions, pump_lift_bar=dict(lift))
-        starts = {tr: sims[tr].nets[0] for tr in stale if tr in sims}  # from its last solution
         with timed("pandapipes solve"):  # build and solve (at once in processes: one time)
-            sims.update(solve_networks(design, stale, cond, starts=starts, processes=processes))
+            sims.update(solve_networks(design, stale, cond, processes=processes))
         with timed("checks"):
             sim = combine([sims[tr] for tr in sorted(sims)])
             service = service_at_own_peak(

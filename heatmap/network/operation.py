@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -356,7 +356,6 @@ def simulate_hour(
     hour: OperatingHour,
     *,
     bypass_margin_k: float | None = None,
-    start: Mapping[int, Any] | None = None,
     processes: int = 1,
 ) -> HourResult:
     """Simulate the designed network at one hour and check it.
@@ -371,11 +370,6 @@ def simulate_hour(
         With a value, substations keep their supply temperature with a bypass: a consumer receiving water colder
         than its minimum passes more flow (its return then warmer), enough by exponential cooling along its path
         for its minimum plus this margin, over up to :data:`MAX_BYPASS_ROUNDS` simulations. ``None``: no bypass.
-    start
-        Solved pandapipes nets by tree (of the same pipe table, e.g. the design case's) to start the hour's first
-        Newton iterations from; every later simulation of the hour starts from the one before it. The solution
-        is the same within pandapipes' tolerance, reached in fewer iterations (see
-        :func:`heatmap.network.hydraulics.run_net`).
     processes
         Networks solved at once in forked processes at most (:func:`heatmap.network.hydraulics.solve_networks`).
 
@@ -431,7 +425,6 @@ def simulate_hour(
     sources = pd.DataFrame(rows, columns=["source_id", "node", "t_supply_c", "capacity_kw", "tree", "mdot_kg_per_s"])
     lift = dict(net.conditions.pump_lift_bar)
     sims: dict[int, hydraulics.Simulation] = {}
-    start = start or {}
     bypass = pd.Series(dtype=float)
 
     def solve(trees: Iterable[int], bypass: pd.Series) -> tuple[hydraulics.Simulation, pd.DataFrame]:
@@ -440,8 +433,7 @@ def simulate_hour(
         )
         cond = dataclasses.replace(net.conditions, pump_lift_bar=dict(lift))
         trees = list(trees)
-        first = {tree: sims[tree].nets[0] if tree in sims else start.get(tree) for tree in trees}
-        sims.update(hydraulics.solve_networks(design, trees, cond, starts=first, processes=processes))
+        sims.update(hydraulics.solve_networks(design, trees, cond, processes=processes))
         sim = hydraulics.combine([sims[k] for k in sorted(sims)])
         # Each consumer draws its own load this hour: its service pipe as simulated, the fittings' share added.
         service = hydraulics.service_at_own_peak(
