@@ -22,6 +22,7 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
+import pandapipes as pp
 import pandas as pd
 import scipy.sparse as sp
 from scipy.sparse import csgraph
@@ -114,7 +115,7 @@ def _trees(n_junctions: int, frm: np.ndarray, to: np.ndarray, roots: list[int]) 
     return _Trees(splu(climb), np.where(parent[frm] == to, frm, to), rank)
 
 
-def steady_state(net) -> SteadyState | None:  # noqa: ANN001 - a pandapipesNet
+def steady_state(net: pp.pandapipesNet) -> SteadyState | None:
     """Solve the net's steady state directly where its pipes form trees (see the module's description).
 
     Parameters
@@ -227,7 +228,7 @@ def _solve_mixing(
     return spsolve(sp.csr_matrix((vals, (rows, cols)), shape=(n, n)), rhs)
 
 
-def set_first_guess(net, state: SteadyState) -> None:  # noqa: ANN001 - a pandapipesNet
+def set_first_guess(net: pp.pandapipesNet, state: SteadyState) -> None:
     """Write ``state`` into an initialised net's internal arrays as the Newton iterations' first guess.
 
     Only unknowns are written: the pressure of a junction no pump holds, the temperature of a junction no pump
