@@ -1,5 +1,6 @@
 """Region scale: demand and heat density partitioned on Dask equal the single-process result."""
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -52,9 +53,14 @@ def test_partitioned_on_a_named_scheduler_equals_single_process(buildings, tmp_p
     assert parted.total_demand_mwh == pytest.approx(single.total_demand_mwh, rel=1e-12)
 
 
-def test_local_cluster_by_default(buildings):
+def test_local_cluster_by_default(buildings, monkeypatch):
+    # as in a new process: a local cluster started by Dask itself sets the variable in its starting process
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
     with region.dask_client() as client:
         assert len(client.scheduler_info()["workers"]) >= 1
+        # the workers keep the C library's memory trimming; one thread for numerical libraries as Dask sets it
+        environ = client.run(lambda: {k: os.environ.get(k) for k in ("MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS")})
+        assert all(e == {"MALLOC_TRIM_THRESHOLD_": None, "OMP_NUM_THREADS": "1"} for e in environ.values())
         parted = region.heat_density_of_region(buildings.iloc[:1500], SETTINGS)
     assert parted.total_demand_mwh == pytest.approx(single_process(buildings.iloc[:1500]).total_demand_mwh)
 

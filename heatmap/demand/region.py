@@ -53,6 +53,8 @@ ROWS_PER_PARTITION = 100_000
 """Buildings per partition when a GeoDataFrame is partitioned here."""
 SCHEDULER_TIMEOUT_S = 5.0
 """Seconds to wait for a named Dask scheduler before giving up."""
+KEPT_MALLOC_DEFAULTS = ("MALLOC_TRIM_THRESHOLD_",)
+"""Variables Dask would set for a local cluster's worker processes that :func:`dask_client` leaves unset."""
 
 
 @contextlib.contextmanager
@@ -66,7 +68,16 @@ def dask_client(scheduler: str | None = None, *, n_workers: int | None = None) -
         core (one thread each: the work holds the GIL in places).
     n_workers
         Worker processes of the local cluster (default one per core); not for a named scheduler.
+
+    Notes
+    -----
+    The local cluster's workers keep the C library's own rule for returning freed memory to the system: Dask
+    sets a fixed trim threshold of 64 KiB (``MALLOC_TRIM_THRESHOLD_``, :data:`KEPT_MALLOC_DEFAULTS`), with which
+    every freed array above it goes back to the system and the next one is faulted in anew; a variant of the KIP
+    ensemble took 22 % longer with it (median of 11, ``benchmarks/bench_ensemble.py``). Its one-thread settings
+    for numerical libraries are kept (one worker per core).
     """
+    import dask
     from distributed import Client, LocalCluster
 
     if scheduler:
@@ -81,7 +92,13 @@ def dask_client(scheduler: str | None = None, *, n_workers: int | None = None) -
         with client:
             yield client
         return
-    with LocalCluster(processes=True, threads_per_worker=1, n_workers=n_workers, dashboard_address=None) as cluster:
+    environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}))
+    for name in KEPT_MALLOC_DEFAULTS:
+        environ.pop(name, None)
+    with (
+        dask.config.set({"distributed.nanny.pre-spawn-environ": environ}),
+        LocalCluster(processes=True, threads_per_worker=1, n_workers=n_workers, dashboard_address=None) as cluster,
+    ):
         with Client(cluster) as client:
             logger.info("Dask local cluster with %d workers", len(cluster.workers))
             yield client
