@@ -169,16 +169,20 @@ def gpkg_contents(path: Path) -> list[tuple[str, str, str | None, int]]:
     return out
 
 
-_PENDING: dict[Path, tuple[Any, Any, Path]] = {}
-"""Output folders whose GeoJSON is being written in a forked process: folder → (pool, future, its GeoPackage)."""
+GEOJSON_PROCESSES = 2
+"""Processes writing a folder's GeoJSON beside the command (:func:`start_geojson_layers`)."""
+_PENDING: dict[Path, tuple[Any, list[Any], Path]] = {}
+"""Output folders whose GeoJSON is being written in forked processes: folder → (pool, futures, its GeoPackage)."""
 
 
 def start_geojson_layers(folder: Path, gpkg: Path) -> bool:
-    """Start writing the GeoJSON of ``gpkg``'s layers (:func:`write_geojson_layers`) in a process forked from this one.
+    """Start writing the GeoJSON of ``gpkg``'s layers (:func:`write_geojson_layers`) in processes forked from this one.
 
-    The command goes on writing its other files meanwhile; :func:`finish_folder` waits for it (or, where the
-    command failed, :func:`abandon_geojson`). Where no process can be forked (:func:`heatmap.io.forked.why_not_fork`)
-    nothing starts and :func:`finish_folder` writes the GeoJSON itself. Returns whether it started.
+    The layers are dealt out to :data:`GEOJSON_PROCESSES` processes by their number of features (the largest
+    first, to the least loaded). The command goes on writing its other files meanwhile; :func:`finish_folder`
+    waits for them (or, where the command failed, :func:`abandon_geojson`). Where no process can be forked
+    (:func:`heatmap.io.forked.why_not_fork`) nothing starts and :func:`finish_folder` writes the GeoJSON itself.
+    Returns whether it started.
     """
     from concurrent.futures import ProcessPoolExecutor
 
@@ -186,8 +190,16 @@ def start_geojson_layers(folder: Path, gpkg: Path) -> bool:
     if why_not:
         logger.debug("GeoJSON written after the other files: %s", why_not)
         return False
-    pool = ProcessPoolExecutor(1, mp_context=forked.fork_context())
-    _PENDING[folder] = (pool, pool.submit(write_geojson_layers, folder, gpkgs=[gpkg]), gpkg)
+    layers = sorted(((n, rows) for n, kind, _, rows in gpkg_contents(gpkg) if kind == "features"), key=lambda x: -x[1])
+    batches: list[list[str]] = [[] for _ in range(max(1, min(GEOJSON_PROCESSES, len(layers))))]
+    load = np.zeros(len(batches))
+    for name, rows in layers:
+        i = int(np.argmin(load))
+        batches[i].append(name)
+        load[i] += rows + 1
+    pool = ProcessPoolExecutor(len(batches), mp_context=forked.fork_context())
+    futures = [pool.submit(write_geojson_layers, folder, gpkgs=[gpkg], layers=b) for b in batches]
+    _PENDING[folder] = (pool, futures, gpkg)
     return True
 
 
@@ -198,7 +210,9 @@ def abandon_geojson(folder: Path) -> None:
         pending[0].shutdown(wait=True, cancel_futures=True)
 
 
-def write_geojson_layers(folder: Path, *, gpkgs: Iterable[Path] | None = None) -> dict[Path, int]:
+def write_geojson_layers(
+    folder: Path, *, gpkgs: Iterable[Path] | None = None, layers: Iterable[str] | None = None
+) -> dict[Path, int]:
     """Write every vector layer of every GeoPackage under ``folder`` as GeoJSON into ``geojson/`` beside it.
 
     Each layer is read back from its GeoPackage and written as ``geojson/<layer>.geojson`` (RFC 7946:
@@ -210,6 +224,8 @@ def write_geojson_layers(folder: Path, *, gpkgs: Iterable[Path] | None = None) -
         The output folder being written.
     gpkgs
         Its GeoPackages to export (default: every one under ``folder``).
+    layers
+        Only the layers of these names (default: every one).
 
     Returns
     -------
@@ -224,12 +240,13 @@ def write_geojson_layers(folder: Path, *, gpkgs: Iterable[Path] | None = None) -
     import pyogrio
 
     written: dict[Path, int] = {}
+    wanted = None if layers is None else set(layers)
     for gpkg in sorted(folder.rglob("*.gpkg") if gpkgs is None else gpkgs):
         if GEOJSON_FOLDER in gpkg.relative_to(folder).parts:
             continue
         target = gpkg.parent / GEOJSON_FOLDER
         for name, kind, _, _ in gpkg_contents(gpkg):
-            if kind != "features":
+            if kind != "features" or (wanted is not None and name not in wanted):
                 continue
             path = target / f"{name}.geojson"
             if path.exists():
@@ -366,9 +383,10 @@ def finish_folder(folder: Path, *, title: str = "", marker: str | None = None) -
     pending = _PENDING.pop(folder, None)
     written: dict[Path, int] = {}
     if pending is not None:  # started beside the command's other files (start_geojson_layers)
-        pool, future, _ = pending
+        pool, futures, _ = pending
         try:
-            written = future.result()
+            for future in futures:
+                written |= future.result()
         finally:
             pool.shutdown()
     others = [g for g in sorted(folder.rglob("*.gpkg")) if pending is None or g != pending[2]]
