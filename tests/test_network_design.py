@@ -118,7 +118,6 @@ def test_service_pipe_at_its_own_peak_by_hand():
             {"consumer_id": ["H"], "mdot_kg_per_s": [1e5 / (cp * 35)], "dp_bar": [0.9], "t_supply_c": [t_sup]}
         ),
         sources=pd.DataFrame(),
-        nets=[],
     )
     consumers = pd.DataFrame({"consumer_id": ["H"], "node": [7], "peak_w": [2e5]})
     pipes = pd.DataFrame({"edge_id": [3], "to_node": [7], "length_m": [30.0], "d_inner_m": [0.0431]})

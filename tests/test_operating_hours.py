@@ -4,6 +4,7 @@ import csv
 import json
 
 import numpy as np
+import pandapipes as pp
 import pandas as pd
 import pyogrio
 import pytest
@@ -18,6 +19,7 @@ from heatmap.scenario import scenario_from_dict
 
 T_RETURN_C = 45.0
 CURVE = {"max_c": 95.0, "min_c": 75.0, "outdoor_at_max_c": -25.0, "outdoor_at_min_c": 10.0}
+WATER = pp.create_empty_network(fluid="water", add_stdtypes=False).fluid  # pandapipes' water, as simulated
 KIP_CURVE = {"max_c": 115.0, "min_c": 90.0, "outdoor_at_max_c": -29.0, "outdoor_at_min_c": 10.0}
 
 
@@ -118,7 +120,7 @@ def test_each_hour_runs_at_the_curve_and_a_colder_source_preheats(study):
             if sid not in f.index:
                 continue
             r = f.loc[sid]
-            cp = plan.operation.design.simulation.nets[0].fluid.get_heat_capacity(273.15 + (target + T_RETURN_C) / 2)
+            cp = WATER.get_heat_capacity(273.15 + (target + T_RETURN_C) / 2)
             if t_own < target:  # preheats: q_boost = ṁ c_p (target − t_own), q_own / q = (t_own − t_r)/(target − t_r)
                 boosted_hours += sid == "excess"
                 assert r.q_boost_kw == pytest.approx(r.mdot_kg_per_s * cp * (target - t_own) / 1000, rel=2e-2)

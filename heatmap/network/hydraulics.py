@@ -133,8 +133,6 @@ class Simulation:
         ``consumer_id``, ``q_kw``, ``mdot_kg_per_s``, ``dp_bar``, ``t_supply_c``, ``t_return_c``.
     sources : pandas.DataFrame
         ``source_id``, ``q_supplied_kw``, ``mdot_kg_per_s``, ``pump_lift_bar``, ``pump_power_kw`` (hydraulic).
-    nets : list of pandapipes.pandapipesNet
-        The solved networks (one per source network when combined).
     failed_sources : list of str
         Sources whose network did not converge (its results are NaN).
     """
@@ -143,7 +141,6 @@ class Simulation:
     junctions: pd.DataFrame
     consumers: pd.DataFrame
     sources: pd.DataFrame
-    nets: list
     failed_sources: list[str] = field(default_factory=list)
 
     @property
@@ -387,7 +384,7 @@ def run_net(net: pp.pandapipesNet, design: NetworkDesign, *, guess: bool = True)
                 )
             )
     sources = pd.concat(frames, ignore_index=True)
-    sim = Simulation(pipes, junctions, consumers, sources, [net], [] if converged else [*sources.source_id])
+    sim = Simulation(pipes, junctions, consumers, sources, [] if converged else [*sources.source_id])
     if not converged:
         logger.info("pandapipes did not converge for the network of %s", ", ".join(sources.source_id))
         return sim
@@ -648,7 +645,6 @@ def combine(simulations: list[Simulation]) -> Simulation:
     }
     return Simulation(
         **tables,
-        nets=[net for sim in simulations for net in sim.nets],
         failed_sources=[sid for sim in simulations for sid in sim.failed_sources],
     )
 
