@@ -18,7 +18,7 @@ import html
 import json
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -606,10 +606,11 @@ def write_map(
     )
 
     text = root.render()
-    _check_offline(text)
+    _check_offline(text)  # the page; the features' JSON escapes "<" (_script_safe): it cannot load anything
+    data = {e.get_name(): e for e in _descendants(fmap) if isinstance(e, _LayerData)}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+        size = _write_page(text, path, data)
     except OSError as exc:
         raise OutputError(f"cannot write the web map {path}: {exc}") from exc
 
@@ -617,11 +618,18 @@ def write_map(
     logger.info(
         "Wrote web map %s (%.0f kB, %s): %s",
         path,
-        len(text.encode("utf-8")) / 1024,
+        size / 1024,
         "offline" if not tiles else "tiles online",
         counts,
     )
     return path
+
+
+def _descendants(element: Element) -> Iterator[Element]:
+    """Every element below ``element`` in folium's tree."""
+    for child in element._children.values():
+        yield child
+        yield from _descendants(child)
 
 
 # --- assets -----------------------------------------------------------------------------------------
@@ -756,7 +764,8 @@ def _geojson_layer(
         const.update(fill=False)
     else:
         const.update(color=spec.stroke_color, fill=True, fillOpacity=spec.fill_opacity)
-    props = pd.DataFrame(index=frame.index)
+    # each feature's properties, in order: a column of values, or a popup field formatted when written
+    props: dict[str, np.ndarray | PopupField] = {}
     per_feature: dict[str, str] = {}
     for key, values, prop in (
         (color_key, colors, _STYLE_PROPS["color"]),
@@ -765,7 +774,7 @@ def _geojson_layer(
     ):
         constant = _constant(values)
         if constant is _VARIES:
-            props[prop] = values
+            props[prop] = np.asarray(values)
             per_feature[key] = prop
         else:
             const[key] = constant
@@ -776,13 +785,13 @@ def _geojson_layer(
             continue
         label = html.escape(pf.label)
         if pf.field in frame.columns:
-            props[pf.field] = _popup_values(frame[pf.field], pf)
+            props[pf.field] = pf
             if paired and pf.field in spec.pair.sum:  # type: ignore[union-attr]
                 label += html.escape(f" ({' + '.join(paired)})")
             rows.append((label, [pf.field]))
         elif paired and all(f"{pf.field}|{v}" in frame.columns for v in paired):
             for v in paired:
-                props[f"{pf.field}|{v}"] = _popup_values(frame[f"{pf.field}|{v}"], pf)
+                props[f"{pf.field}|{v}"] = pf
             rows.append((label, [f"{pf.field}|{v}" for v in paired]))
     alt_style: str | None = None
     if alt is not None and spec.color_by is not None and spec.color_by.field in frame.columns:
@@ -810,9 +819,7 @@ def _geojson_layer(
     )
     head = [html.escape(v.capitalize()) for v in paired] if paired else []
     popup = _popup_function(rows, caption=html.escape(spec.title), head=head)
-    layer.add_child(
-        _LayerData(_features_json(frame, props), popup, restyle=alt_style is not None, labels=bool(spec.label))
-    )
+    layer.add_child(_LayerData(frame, props, popup, restyle=alt_style is not None, labels=bool(spec.label)))
     return layer
 
 
@@ -893,18 +900,37 @@ def _alt_colors(
     ]
 
 
-def _features_json(frame: gpd.GeoDataFrame, props: pd.DataFrame) -> str:
-    """Serialize the features as compact GeoJSON that is safe inside an HTML ``<script>``."""
-    geometry = shapely.to_geojson(frame.geometry.to_numpy())
-    if len(props.columns):
-        records = props.to_json(orient="records", lines=True, force_ascii=False).rstrip("\n").split("\n")
-    else:
-        records = ["{}"] * len(frame)
-    if len(records) != len(geometry):  # cannot happen: to_json escapes newlines in values
-        raise RuntimeError("web map: feature properties and geometries do not line up")
-    pairs = zip(geometry, records, strict=True)
-    body = ",".join(f'{{"type":"Feature","geometry":{g},"properties":{p}}}' for g, p in pairs)
-    return _script_safe('{"type":"FeatureCollection","features":[' + body + "]}")
+FEATURES_PER_CHUNK = 20_000
+"""Features serialised at once when a layer is written (:func:`_features_json`): its memory, not the layer's."""
+
+
+def _features_json(frame: gpd.GeoDataFrame, props: Mapping[str, np.ndarray | PopupField]) -> Iterator[str]:
+    """Serialize the features as compact GeoJSON that is safe inside an HTML ``<script>``, in pieces.
+
+    ``props`` gives each property: a column of values, or a popup field whose column of ``frame`` is formatted
+    (:func:`_popup_values`) chunk by chunk, as the geometries and the JSON text are.
+    """
+    yield '{"type":"FeatureCollection","features":['
+    for start in range(0, len(frame), FEATURES_PER_CHUNK):
+        part = frame.iloc[start : start + FEATURES_PER_CHUNK]
+        geometry = shapely.to_geojson(part.geometry.to_numpy())
+        table = pd.DataFrame(
+            {
+                name: _popup_values(part[name], p) if isinstance(p, PopupField) else p[start : start + len(part)]
+                for name, p in props.items()
+            },
+            index=part.index,
+        )
+        if len(table.columns):
+            records = table.to_json(orient="records", lines=True, force_ascii=False).rstrip("\n").split("\n")
+        else:
+            records = ["{}"] * len(part)
+        if len(records) != len(geometry):  # cannot happen: to_json escapes newlines in values
+            raise RuntimeError("web map: feature properties and geometries do not line up")
+        pairs = zip(geometry, records, strict=True)
+        body = ",".join(f'{{"type":"Feature","geometry":{g},"properties":{p}}}' for g, p in pairs)
+        yield _script_safe(("," if start else "") + body)
+    yield "]}"
 
 
 _POPUP_JS = (
@@ -935,15 +961,24 @@ class _LayerData(Element):
     """Add a GeoJson layer's features and popups in a plain script.
 
     folium would embed the data with indented JSON and then parse the whole script, data included,
-    as a Jinja template; for tens of thousands of features writing it directly is smaller and faster.
+    as a Jinja template. Instead the page holds a placeholder (:data:`_DATA_MARK`) that :func:`write_map`
+    replaces by the features written in pieces (:func:`_features_json`), one layer after the other: a map of
+    hundreds of thousands of features is never held as a whole in memory.
     """
 
     def __init__(
-        self, features_json: str, popup_js: str | None, *, restyle: bool = False, labels: bool = False
+        self,
+        frame: gpd.GeoDataFrame,
+        props: Mapping[str, np.ndarray | PopupField],
+        popup_js: str | None,
+        *,
+        restyle: bool = False,
+        labels: bool = False,
     ) -> None:
         super().__init__()
         self._name = "LayerData"
-        self._features_json = features_json
+        self.frame = frame
+        self.props = props
         self._popup_js = popup_js
         self._restyle = restyle
         self._labels = labels
@@ -952,7 +987,7 @@ class _LayerData(Element):
         root = self.get_root()
         assert self._parent is not None and isinstance(root, Figure)  # rendered inside its layer, in the map
         layer = self._parent.get_name()
-        text = f"{layer}.addData({self._features_json});"
+        text = f"{layer}.addData({_DATA_MARK % self.get_name()});"
         if self._popup_js:
             text += (
                 f'\n{layer}.bindPopup({self._popup_js}, {{maxWidth: 460, autoPan: false, className: "heatmap-popup"}});'
@@ -967,6 +1002,24 @@ class _LayerData(Element):
             )
         root.script.add_child(_RawElement(text), name=self.get_name())
         return ""
+
+
+_DATA_MARK = "/*heatmap-layer-data:%s*/"
+"""The placeholder of a layer's features in the rendered page (a JavaScript comment: no data can hold one)."""
+_DATA_MARK_RE = re.compile(r"/\*heatmap-layer-data:([\w-]+)\*/")
+
+
+def _write_page(text: str, path: Path, data: Mapping[str, _LayerData]) -> int:
+    """Write the rendered page with each layer's features in place of its placeholder; return the bytes written."""
+    size = 0
+    with path.open("w", encoding="utf-8", newline="") as f:
+        pieces = _DATA_MARK_RE.split(text)  # text, name, text, name, …, text
+        for i, piece in enumerate(pieces):
+            chunks = [piece] if i % 2 == 0 else _features_json(data[piece].frame, data[piece].props)
+            for chunk in chunks:
+                f.write(chunk)
+                size += len(chunk.encode("utf-8"))
+    return size
 
 
 class _Varies:
