@@ -145,3 +145,24 @@ def test_a_steiner_tree_takes_the_existing_pipe_first():
     assert G.edges[0, 1]["weight_m"] == pytest.approx(50.0)
     tree = routing.route_network(G, {"S": 0}, {"C": 2})
     assert set(tree.edges.edge_id) == {2, 3}
+
+
+def test_a_line_is_cut_as_shapely_substring_cuts_it_vertex_for_vertex():
+    """The streets' pieces between connection points are substring's, bit for bit, on random lines of every
+    scale, with cuts anywhere and cuts exactly at a vertex; together they make up the line."""
+    from shapely.ops import substring
+
+    rng = np.random.default_rng(7)
+    for _ in range(400):
+        n = int(rng.integers(3, 25))
+        xy = np.cumsum(rng.normal(size=(n, 2)) * rng.choice([0.01, 1.0, 100.0]), axis=0)
+        line = LineString(xy)
+        length = line.length
+        vertex_at = np.cumsum(np.hypot(*np.diff(xy, axis=0).T))[:-1]
+        inner = np.r_[np.round(rng.uniform(0, length, int(rng.integers(1, 6))), 3), rng.choice(vertex_at, 1)]
+        inner = np.unique(inner[(inner > 0) & (inner < length)])
+        cuts = np.r_[0.0, inner, length]
+        pieces = candidates.cut_line(line, cuts)
+        expected = [substring(line, a, b) for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
+        assert [p.wkb for p in pieces] == [e.wkb for e in expected]
+        assert shapely.length(pieces).sum() == pytest.approx(length, rel=1e-9)

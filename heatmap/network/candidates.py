@@ -24,7 +24,6 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 import shapely
-from shapely.ops import substring
 
 from heatmap._errors import RoutingError
 
@@ -149,6 +148,24 @@ def _nearest(
         nearest[g] = allowed_idx[e]
         distance[g] = d
     return nearest, distance
+
+
+def cut_line(line: shapely.LineString, cuts: np.ndarray) -> np.ndarray:
+    """Cut a line at increasing distances along it (the first 0, the last its length): the pieces between them.
+
+    Each piece is what :func:`shapely.ops.substring` returns for its two distances, vertex for vertex: its
+    ends interpolated on the line, between them every vertex whose distance along the line (summed segment by
+    segment, as substring sums them) lies strictly between the two.
+    """
+    xy = shapely.get_coordinates(line)
+    step = np.diff(xy, axis=0)
+    along = np.concatenate([[0.0], np.cumsum((step[:, 0] ** 2 + step[:, 1] ** 2) ** 0.5)])[:-1]  # each segment's start
+    ends = shapely.get_coordinates(shapely.line_interpolate_point(line, cuts))
+    lo = np.searchsorted(along, cuts[:-1], side="right")  # first vertex beyond a piece's start
+    hi = np.searchsorted(along, cuts[1:], side="left")  # first vertex at or beyond its end
+    parts = [np.concatenate([ends[i : i + 1], xy[lo[i] : hi[i]], ends[i + 1 : i + 2]]) for i in range(len(lo))]
+    sizes = [len(p) for p in parts]
+    return shapely.linestrings(np.concatenate(parts), indices=np.repeat(np.arange(len(parts)), sizes))
 
 
 def build_candidates(
@@ -281,13 +298,15 @@ def build_candidates(
         [street_geoms[keep]],
         [np.flatnonzero(keep)],
     )
-    for edge, group in unique_splits.groupby("edge", sort=False):
-        cuts = np.concatenate([[0.0], group.pos.to_numpy(), [lengths[edge]]])
-        nodes = np.concatenate([[su[edge]], group.node.to_numpy(), [sv[edge]]])
-        line = street_geoms[edge]
+    s_edge, s_pos, s_node = (unique_splits[c].to_numpy() for c in ("edge", "pos", "node"))
+    starts = np.flatnonzero(np.r_[True, s_edge[1:] != s_edge[:-1]])  # each split edge's first split
+    for first, last in zip(starts, np.r_[starts[1:], len(s_edge)], strict=True):
+        edge = s_edge[first]
+        cuts = np.concatenate([[0.0], s_pos[first:last], [lengths[edge]]])
+        nodes = np.concatenate([[su[edge]], s_node[first:last], [sv[edge]]])
         pieces_u.append(nodes[:-1])
         pieces_v.append(nodes[1:])
-        pieces_geom.append(np.array([substring(line, a, b) for a, b in zip(cuts[:-1], cuts[1:], strict=True)]))
+        pieces_geom.append(cut_line(street_geoms[edge], cuts))
         pieces_src.append(np.full(len(cuts) - 1, edge))
     street_src = np.concatenate(pieces_src)
     street_part = gpd.GeoDataFrame(
