@@ -165,7 +165,7 @@ def cut_line(line: shapely.LineString, cuts: np.ndarray) -> np.ndarray:
     hi = np.searchsorted(along, cuts[1:], side="left")  # first vertex at or beyond its end
     parts = [np.concatenate([ends[i : i + 1], xy[lo[i] : hi[i]], ends[i + 1 : i + 2]]) for i in range(len(lo))]
     sizes = [len(p) for p in parts]
-    return shapely.linestrings(np.concatenate(parts), indices=np.repeat(np.arange(len(parts)), sizes))
+    return np.asarray(shapely.linestrings(np.concatenate(parts), indices=np.repeat(np.arange(len(parts)), sizes)))
 
 
 def build_candidates(
