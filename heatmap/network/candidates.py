@@ -299,8 +299,8 @@ def build_candidates(
         [np.flatnonzero(keep)],
     )
     s_edge, s_pos, s_node = (unique_splits[c].to_numpy() for c in ("edge", "pos", "node"))
-    starts = np.flatnonzero(np.r_[True, s_edge[1:] != s_edge[:-1]])  # each split edge's first split
-    for first, last in zip(starts, np.r_[starts[1:], len(s_edge)], strict=True):
+    bounds = np.r_[np.flatnonzero(np.diff(s_edge, prepend=-1) != 0), len(s_edge)]  # each split edge's splits
+    for first, last in zip(bounds[:-1], bounds[1:], strict=True):
         edge = s_edge[first]
         cuts = np.concatenate([[0.0], s_pos[first:last], [lengths[edge]]])
         nodes = np.concatenate([[su[edge]], s_node[first:last], [sv[edge]]])
