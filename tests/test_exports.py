@@ -230,3 +230,12 @@ def test_geojson_written_beside_the_other_files_is_the_same_and_a_failure_leaves
         outputs.write_plan(bundled_plan, beside)
     assert {p: p.read_bytes() for p in beside.rglob("*") if p.is_file()} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["after", "beside"] and exports._PENDING == {}
+
+
+def test_work_is_dealt_out_largest_first_to_the_least_loaded():
+    from heatmap.io import forked
+
+    assert forked.deal_out({"a": 5, "b": 4, "c": 3, "d": 2}, 2) == [["a", "d"], ["b", "c"]]
+    assert forked.deal_out({"a": 1, "b": 1}, 2) == [["a"], ["b"]]  # ties in the given order
+    assert forked.deal_out({"x": 1}, 3) == [["x"]]
+    assert forked.deal_out({}, 2) == []

@@ -190,13 +190,10 @@ def start_geojson_layers(folder: Path, gpkg: Path) -> bool:
     if why_not:
         logger.debug("GeoJSON written after the other files: %s", why_not)
         return False
-    layers = sorted(((n, rows) for n, kind, _, rows in gpkg_contents(gpkg) if kind == "features"), key=lambda x: -x[1])
-    batches: list[list[str]] = [[] for _ in range(max(1, min(GEOJSON_PROCESSES, len(layers))))]
-    load = np.zeros(len(batches))
-    for name, rows in layers:
-        i = int(np.argmin(load))
-        batches[i].append(name)
-        load[i] += rows + 1
+    layers = {name: rows + 1.0 for name, kind, _, rows in gpkg_contents(gpkg) if kind == "features"}
+    if not layers:
+        return False
+    batches = forked.deal_out(layers, GEOJSON_PROCESSES)
     pool = ProcessPoolExecutor(len(batches), mp_context=forked.fork_context())
     futures = [pool.submit(write_geojson_layers, folder, gpkgs=[gpkg], layers=b) for b in batches]
     _PENDING[folder] = (pool, futures, gpkg)

@@ -8,10 +8,13 @@ thread's locks mid-use): :func:`why_not_fork` says why, and the work then runs i
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Hashable, Mapping
+from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
     import multiprocessing.context
+
+K = TypeVar("K", bound=Hashable)
 
 MIN_PIPES = 5_000
 """Work on fewer pipes than this stays in this process: a process costs more than such a network's solve or files."""
@@ -40,3 +43,17 @@ def fork_context() -> multiprocessing.context.ForkContext:
     import multiprocessing
 
     return multiprocessing.get_context("fork")
+
+
+def deal_out(sizes: Mapping[K, float], workers: int) -> list[list[K]]:
+    """Deal items out to at most ``workers`` batches by size: the largest first, each to the least loaded batch.
+
+    Ties keep the order of ``sizes``; a batch is never empty.
+    """
+    batches: list[list[K]] = [[] for _ in range(max(1, min(workers, len(sizes))))]
+    load = [0.0] * len(batches)
+    for item, size in sorted(sizes.items(), key=lambda kv: -kv[1]):
+        i = load.index(min(load))
+        batches[i].append(item)
+        load[i] += size
+    return [b for b in batches if b]

@@ -159,8 +159,8 @@ def _with_floats_formatted(frame: pd.DataFrame, float_format: str) -> pd.DataFra
         if isinstance(column.dtype, np.dtype) and column.dtype.kind == "f":
             values = column.to_numpy()
             missing = np.isnan(values)
-            texts = np.array(((float_format + "\n") * len(values) % tuple(values.tolist())).split("\n")[:-1] or [""])
-            out.isetitem(i, np.where(missing, "", texts[: len(values)]).astype(object))
+            texts = ((float_format + "\n") * len(values) % tuple(values.tolist())).split("\n")[:-1]
+            out.isetitem(i, np.where(missing, "", np.array(texts, dtype=object)).astype(object))
     return out
 
 

@@ -1011,15 +1011,11 @@ _DATA_MARK_RE = re.compile(r"/\*heatmap-layer-data:([\w-]+)\*/")
 
 def _write_page(text: str, path: Path, data: Mapping[str, _LayerData]) -> int:
     """Write the rendered page with each layer's features in place of its placeholder; return the bytes written."""
-    size = 0
     with path.open("w", encoding="utf-8", newline="") as f:
         pieces = _DATA_MARK_RE.split(text)  # text, name, text, name, …, text
         for i, piece in enumerate(pieces):
-            chunks = [piece] if i % 2 == 0 else _features_json(data[piece].frame, data[piece].props)
-            for chunk in chunks:
-                f.write(chunk)
-                size += len(chunk.encode("utf-8"))
-    return size
+            f.writelines([piece] if i % 2 == 0 else _features_json(data[piece].frame, data[piece].props))
+    return path.stat().st_size
 
 
 class _Varies:

@@ -165,7 +165,8 @@ def steady_state(net: pp.pandapipesNet) -> SteadyState | None:
         rounds += 1
         # pandapipes' heat capacities: a branch's at the mean of its inlet's and outlet's, a junction's inflow
         # weighted by the mean at the branch's outlet and the junction
-        cp_c = (cp(t[c_in]) + cp(c_t_out)) / 2
+        cp_t, cp_out = cp(t), cp(t_out)
+        cp_c = (cp_t[c_in] + cp(c_t_out)) / 2
         m_c = np.where(held, set_mdot, q_w / (cp_c * np.maximum(t[c_in] - t_return, MIN_DT_K)))
         demand = np.bincount(c_in, m_c, n) - np.bincount(c_out, m_c, n)
         demand += np.bincount(f_ret, f_mdot, n) - np.bincount(f_flow, f_mdot, n)
@@ -173,12 +174,12 @@ def steady_state(net: pp.pandapipesNet) -> SteadyState | None:
         src = np.where(flow_down >= 0, up, down)  # the junction each pipe takes its water from
         dst = np.where(flow_down >= 0, down, up)
         m = np.abs(flow_down)
-        keep = np.exp(-ua / np.maximum(m * (cp(t[src]) + cp(t_out)) / 2, 1e-12))  # of the excess over ground
+        keep = np.exp(-ua / np.maximum(m * (cp_t[src] + cp_out) / 2, 1e-12))  # of the excess over ground
         c_t_out = np.where(held, t[c_in] - q_w / (cp_c * np.maximum(m_c, 1e-12)), t_return)
         # mixing at every junction: Σ_in w ṁ (T_out − T_v) = 0, T_out = T_ground + (T_src − T_ground) keep along a
         # pipe; a pump's junction holds its temperature, one no water reaches takes the ground's
-        w_p = m * (cp(t_out) + cp(t[dst])) / 2
-        w_c = m_c * (cp(c_t_out) + cp(t[c_out])) / 2
+        w_p = m * (cp_out + cp_t[dst]) / 2
+        w_c = m_c * (cp(c_t_out) + cp_t[c_out]) / 2
         inflow = np.bincount(dst, w_p, n) + np.bincount(c_out, w_c, n)
         free = inflow > 0
         free[fixed] = False

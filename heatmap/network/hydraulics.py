@@ -600,20 +600,14 @@ def solve_networks(
     from concurrent.futures import ProcessPoolExecutor
 
     size = design.pipes.tree.value_counts().reindex(trees, fill_value=0)
-    workers = min(processes, len(trees))
-    batches: list[list[int]] = [[] for _ in range(workers)]
-    load = np.zeros(workers)
-    for tr in size.sort_values(ascending=False, kind="stable").index.tolist():  # largest first, to the least loaded
-        i = int(np.argmin(load))
-        batches[i].append(int(tr))
-        load[i] += size[tr]
+    batches = forked.deal_out(dict(zip(trees, size.to_numpy(dtype=float).tolist(), strict=True)), processes)
     _FORKED.update(design=design, conditions=conditions)
     try:
-        with ProcessPoolExecutor(workers, mp_context=forked.fork_context()) as pool:
+        with ProcessPoolExecutor(len(batches), mp_context=forked.fork_context()) as pool:
             solved = [sim for part in pool.map(_solve_in_child, batches) for sim in part.items()]
     finally:
         _FORKED.clear()
-    logger.info("Solved %d networks in %d processes", len(trees), workers)
+    logger.info("Solved %d networks in %d processes", len(trees), len(batches))
     return dict(sorted(solved))
 
 

@@ -432,7 +432,6 @@ def simulate_hour(
             net.pipes, consumers.assign(mdot_kg_per_s=consumers.consumer_id.map(bypass)), sources, net.node_xy
         )
         cond = dataclasses.replace(net.conditions, pump_lift_bar=dict(lift))
-        trees = list(trees)
         sims.update(hydraulics.solve_networks(design, trees, cond, processes=processes))
         sim = hydraulics.combine([sims[k] for k in sorted(sims)])
         # Each consumer draws its own load this hour: its service pipe as simulated, the fittings' share added.
