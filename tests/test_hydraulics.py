@@ -203,3 +203,33 @@ def branched_design(loads_w, t_supply_c, lift_bar, set_mdot):
     node_xy = pd.DataFrame({"x": [0.0, 300, 450, 300, 570], "y": [0.0, 0, 0, 200, 0]}, index=range(5))
     cond = hydraulics.Conditions(T_RETURN_C, T_GROUND_C, 2.0, ROUGHNESS_MM, {0: lift_bar})
     return hydraulics.NetworkDesign(pipes, consumers, sources, node_xy), cond
+
+
+@pytest.mark.parametrize("feed_in", [False, True])
+@pytest.mark.parametrize("delta_bar", [0.7, -0.35])
+def test_a_pump_lift_change_shifts_the_supply_pressures_only_as_a_new_solve_finds(feed_in, delta_bar):
+    design, cond = branched_design([300e3, 200e3, 100e3], 85.0, 1.5, 0.4)
+    if feed_in:  # a second plant at the far end feeds a set flow in, its pressure free
+        extra = pd.DataFrame(
+            {"source_id": ["S2"], "node": [4], "t_supply_c": [80.0], "capacity_kw": [500.0], "tree": [0]}
+        )
+        sources = pd.concat([design.sources, extra], ignore_index=True).assign(mdot_kg_per_s=[np.nan, 1.2])
+        design = hydraulics.NetworkDesign(design.pipes, design.consumers, sources, design.node_xy)
+    before = hydraulics.simulate(design, cond)
+    lifted = hydraulics.Conditions(T_RETURN_C, T_GROUND_C, 2.0, ROUGHNESS_MM, {0: 1.5 + delta_bar})
+    again = hydraulics.simulate(design, lifted)
+    shifted = hydraulics.with_pump_lift(before, delta_bar)
+    assert before.converged and again.converged and shifted.converged
+    for table in ("pipes", "junctions", "consumers", "sources"):
+        ours, theirs = getattr(shifted, table), getattr(again, table)
+        assert list(ours.columns) == list(theirs.columns)
+        for col in ours.columns:
+            if ours[col].dtype.kind == "f":
+                np.testing.assert_allclose(ours[col], theirs[col], rtol=1e-9, atol=1e-9, err_msg=f"{table}.{col}")
+            else:
+                assert ours[col].tolist() == theirs[col].tolist(), f"{table}.{col}"
+    supply = (shifted.junctions.circuit == "supply").to_numpy()
+    rise = shifted.junctions.p_bar.to_numpy() - before.junctions.p_bar.to_numpy()
+    np.testing.assert_allclose(rise[supply], delta_bar, atol=1e-12)
+    assert (rise[~supply] == 0).all()
+    assert shifted.sources.pump_lift_bar.to_numpy() == pytest.approx(before.sources.pump_lift_bar + delta_bar)

@@ -36,7 +36,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
@@ -597,13 +597,11 @@ def solve_networks(
     if why_not:
         logger.debug("Networks one after the other: %s", why_not)
         return {tr: _solve_one(design, tr, conditions) for tr in trees}
-    from concurrent.futures import ProcessPoolExecutor
-
     size = design.pipes.tree.value_counts().reindex(trees, fill_value=0)
     batches = forked.deal_out(dict(zip(trees, size.to_numpy(dtype=float).tolist(), strict=True)), processes)
     _FORKED.update(design=design, conditions=conditions)
     try:
-        with ProcessPoolExecutor(len(batches), mp_context=forked.fork_context()) as pool:
+        with forked.process_pool(len(batches)) as pool:
             solved = [sim for part in pool.map(_solve_in_child, batches) for sim in part.items()]
     finally:
         _FORKED.clear()
@@ -641,6 +639,28 @@ def combine(simulations: list[Simulation]) -> Simulation:
         **tables,
         failed_sources=[sid for sim in simulations for sid in sim.failed_sources],
     )
+
+
+def with_pump_lift(sim: Simulation, delta_bar: float) -> Simulation:
+    """Return a network's converged simulation as it is with its pump lift raised by ``delta_bar`` (lowered if < 0).
+
+    Water here is incompressible, its properties depend on its temperature alone, and every consumer's flow is set
+    by its load (or a set mass flow): raising the lift of the network's pressure-holding pump raises the pressure of
+    every supply junction by ``delta_bar`` and changes nothing else, neither a flow nor a temperature nor a
+    return-side pressure. So the solution is shifted instead of solved again (``tests/test_hydraulics.py``: equal
+    to pandapipes solving the network at the new lift, to the last bit on the bundled plan). Each pump's lift rises
+    by ``delta_bar`` (its outlet lies on the supply side, its inlet on the return side) and its hydraulic power with it.
+    """
+    junctions = sim.junctions.copy()
+    junctions["p_bar"] = junctions.p_bar + np.where(junctions.circuit == "supply", delta_bar, 0.0)
+    consumers = sim.consumers.assign(dp_bar=sim.consumers.dp_bar + delta_bar)
+    lift = sim.sources.pump_lift_bar.to_numpy()
+    new = lift + delta_bar
+    power = sim.sources.pump_power_kw.to_numpy()
+    sources = sim.sources.assign(
+        pump_lift_bar=new, pump_power_kw=np.divide(power * new, lift, out=np.zeros_like(power), where=lift != 0)
+    )
+    return Simulation(sim.pipes, junctions, consumers, sources, list(sim.failed_sources))
 
 
 def simulate(design: NetworkDesign, cond: Conditions) -> Simulation:
@@ -763,11 +783,16 @@ def design_case(
     rounds: list[dict] = []
     sims: dict[int, Simulation] = {}
 
-    def solve(stale: set[int], label: str) -> tuple[Simulation, pd.DataFrame, pd.DataFrame]:
+    def solve(
+        stale: set[int], label: str, lifted: Mapping[int, float] | None = None
+    ) -> tuple[Simulation, pd.DataFrame, pd.DataFrame]:
+        """Solve the networks ``stale`` again, shift those ``lifted`` to their new pump lift, check them all."""
         design = NetworkDesign(pipe_table(edges, catalogue), consumers, sources, node_xy)
         cond = dataclasses.replace(conditions, pump_lift_bar=dict(lift))
         with timed("pandapipes solve"):  # build and solve (at once in processes: one time)
             sims.update(solve_networks(design, stale, cond, processes=processes))
+        for tr, d in (lifted or {}).items():
+            sims[tr] = with_pump_lift(sims[tr], d)
         with timed("checks"):
             sim = combine([sims[tr] for tr in sorted(sims)])
             service = service_at_own_peak(
@@ -821,7 +846,7 @@ def design_case(
     if trim:
         for tr, d in trim.items():
             lift[tr] -= d
-        sim, service, violations = solve(set(trim), "pump lift trimmed")
+        sim, service, violations = solve(set(), "pump lift trimmed", {tr: -d for tr, d in trim.items()})
     logger.info(
         "Design case: %d round(s), %d violations, pump lifts %s bar",
         len(rounds),

@@ -458,10 +458,12 @@ def simulate_hour(
     raise_lift = {
         k: float(d) for k, d in zip(short.index.tolist(), short.tolist(), strict=True) if d > 0 and sims[k].converged
     }
-    if raise_lift:
+    if raise_lift:  # only pressures change: each network's solution shifted, not solved again
         for k, d in raise_lift.items():
-            lift[k] = min(lift[k] + d, net.max_lift_bar)
-        sim, service = solve(sorted(raise_lift), bypass)
+            new = min(lift[k] + d, net.max_lift_bar)
+            sims[k] = hydraulics.with_pump_lift(sims[k], new - lift[k])
+            lift[k] = new
+        sim, service = solve([], bypass)
     feeders, consumer_table, pipe_table = hour_tables(net, hour, sim, service, holders, bypass)
     for _ in range(MAX_TRIM_ROUNDS):
         # a feed-in at its full capacity meets return water colder than the return temperature: it holds its
