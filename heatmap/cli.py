@@ -9,6 +9,7 @@ what to fix); 3 the plan's checks still fail after the allowed resizing rounds (
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import signal
 import sys
@@ -101,6 +102,23 @@ def _answer_errors(before_exit: Callable[[], object] = lambda: None) -> Iterator
             signal.signal(signal.SIGTERM, previous)
 
 
+@contextlib.contextmanager
+def long_lived_imports() -> Iterator[None]:
+    """Import modules with the cyclic garbage collector paused, then exempt every object alive from its passes.
+
+    What the modules make as they load lives as long as the command, yet each of the collector's full passes would
+    walk it all again: frozen (:func:`gc.freeze`), it is left out, and a pass walks only what the work made. A
+    synthetic town of 10,000 consumers with its year: the plan process spent 1.8–2.2 s collecting before, 0.4–0.5 s
+    after (two runs each).
+    """
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        gc.enable()
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="heatmap")
 def main() -> None:
@@ -149,9 +167,10 @@ def plan(
 ) -> None:
     """Plan the network described by the SCENARIO file (YAML; a plan scenario or a study) and write it to --out."""
     _configure_logging(verbose, quiet)
-    from heatmap.io.output_folder import check_output_folder, input_paths
-    from heatmap.scenario import check_input_files
-    from heatmap.study import plan_scenario_from_file
+    with long_lived_imports():
+        from heatmap.io.output_folder import check_output_folder, input_paths
+        from heatmap.scenario import check_input_files
+        from heatmap.study import plan_scenario_from_file
 
     with _answer_errors():  # a user error in the scenario or --out is answered before the heavy imports
         scn = plan_scenario_from_file(scenario)
@@ -159,10 +178,11 @@ def plan(
         inputs = [scenario, *input_paths(scn)]
         check_output_folder(out_dir, inputs=inputs)
         database = _postgis_target(to_postgis, postgis_schema)
-    from tqdm import tqdm
+    with long_lived_imports():
+        from tqdm import tqdm
 
-    from heatmap.io.outputs import format_summary, plan_summary, write_plan
-    from heatmap.plan import STAGES, plan_from_scenario
+        from heatmap.io.outputs import format_summary, plan_summary, write_plan
+        from heatmap.plan import STAGES, plan_from_scenario
 
     bar = tqdm(total=len(STAGES) + 1, desc="planning", unit="stage", disable=quiet or None, file=sys.stderr)
     with _answer_errors(bar.close):
@@ -287,16 +307,17 @@ def demand(
                 raise InputDataError(f"{path}: file not found")
         given = [p for p in (buildings, scenario_path, temperatures) if p is not None]
         check_output_folder(out_dir, inputs=[*given, *input_paths(scn)])
-    from tqdm import tqdm
+    with long_lived_imports():
+        from tqdm import tqdm
 
-    from heatmap.demand.job import (
-        DEMAND_STAGES,
-        demand_map,
-        demand_summary,
-        format_demand_summary,
-        write_demand_map,
-    )
-    from heatmap.demand.profiles import read_outdoor_temperature
+        from heatmap.demand.job import (
+            DEMAND_STAGES,
+            demand_map,
+            demand_summary,
+            format_demand_summary,
+            write_demand_map,
+        )
+        from heatmap.demand.profiles import read_outdoor_temperature
 
     bar = tqdm(total=len(DEMAND_STAGES) + 1, desc="demand", unit="step", disable=quiet or None, file=sys.stderr)
 
@@ -364,10 +385,11 @@ def concepts(scenario: Path, out_dir: Path, verbose: int, quiet: bool) -> None:
     GeoPackage and maps go to --out/network/, the concepts map to --out/map.html.
     """
     _configure_logging(verbose, quiet)
-    from heatmap.energy.concept_network import read_plan_scenario
-    from heatmap.energy.concepts import concepts_report, run_concepts, write_concepts
-    from heatmap.io.output_folder import check_output_folder, input_paths
-    from heatmap.study import energy_scenario_from_file
+    with long_lived_imports():
+        from heatmap.energy.concept_network import read_plan_scenario
+        from heatmap.energy.concepts import concepts_report, run_concepts, write_concepts
+        from heatmap.io.output_folder import check_output_folder, input_paths
+        from heatmap.study import energy_scenario_from_file
 
     with _answer_errors():  # a user error in either scenario or --out is answered before any work
         scn = energy_scenario_from_file(scenario)
@@ -404,9 +426,10 @@ def matches(scenario: Path, out_dir: Path, verbose: int, quiet: bool) -> None:
     network/ in the same output folder (plan.gpkg, map.html, summary.json).
     """
     _configure_logging(verbose, quiet)
-    from heatmap.energy.matches_job import format_run, matches_from_scenario, write_matches
-    from heatmap.io.output_folder import check_output_folder, input_paths
-    from heatmap.study import matching_scenario_from_file
+    with long_lived_imports():
+        from heatmap.energy.matches_job import format_run, matches_from_scenario, write_matches
+        from heatmap.io.output_folder import check_output_folder, input_paths
+        from heatmap.study import matching_scenario_from_file
 
     with _answer_errors():
         scn = matching_scenario_from_file(scenario)
@@ -460,11 +483,12 @@ def compare(items: tuple[Path, ...], out_dir: Path, verbose: int, quiet: bool) -
             scenarios[item] = scn
             inputs += [item, *input_paths(scn)]
         check_output_folder(out_dir, inputs=inputs)
-    from tqdm import tqdm
+    with long_lived_imports():
+        from tqdm import tqdm
 
-    from heatmap.io.output_folder import write_atomically
-    from heatmap.io.outputs import plan_file_names, write_plan_files
-    from heatmap.plan import plan_from_scenario
+        from heatmap.io.output_folder import write_atomically
+        from heatmap.io.outputs import plan_file_names, write_plan_files
+        from heatmap.plan import plan_from_scenario
 
     with _answer_errors():
         order: list[comparing.FinishedPlan | str] = []  # a plan read, or the folder name of one planned here
@@ -513,10 +537,11 @@ def study(study_file: Path, out_dir: Path, verbose: int, quiet: bool) -> None:
     into --out in one go; the parts agree hour by hour (the network's year decides what its sources send).
     """
     _configure_logging(verbose, quiet)
-    from heatmap._errors import ScenarioError
-    from heatmap.io.output_folder import check_output_folder
-    from heatmap.study import is_study, read_study
-    from heatmap.study_job import PARTS, format_study, run_study, study_inputs, study_parts, write_study
+    with long_lived_imports():
+        from heatmap._errors import ScenarioError
+        from heatmap.io.output_folder import check_output_folder
+        from heatmap.study import is_study, read_study
+        from heatmap.study_job import PARTS, format_study, run_study, study_inputs, study_parts, write_study
 
     with _answer_errors():
         from heatmap.io.paths import refuse_special
@@ -607,9 +632,10 @@ def ensemble(
         variants = make_variants(vary, the_study)
         inputs = [*study_inputs(the_study, parts), vary_file]
         check_output_folder(out_dir, inputs=inputs)
-    from tqdm import tqdm
+    with long_lived_imports():
+        from tqdm import tqdm
 
-    from heatmap.ensemble_job import format_ensemble, run_ensemble, write_ensemble
+        from heatmap.ensemble_job import format_ensemble, run_ensemble, write_ensemble
 
     bar = tqdm(total=len(variants), desc="ensemble", unit="variant", disable=quiet or None, file=sys.stderr)
     failed = 0

@@ -90,8 +90,9 @@ class Plan:
     """The hours that matter and the heat trade over a year (scenario section ``operation``)."""
     money: dict = field(default_factory=dict)
     """Where the money figures come from and the settings each rests on (:func:`heatmap.economics.money_origins`)."""
-    design: dict = field(default_factory=dict)
-    """How the route was chosen: method, objective, bound and gap (:meth:`heatmap.network.design.Design.summary`)."""
+    _design: dict = field(default_factory=dict, repr=False)
+    _settle_design: Callable[[], dict] | None = field(default=None, repr=False, compare=False)
+    """Waits for the design's bound computed beside the plan and returns the design's summary (:attr:`design`)."""
     fallbacks: dict = field(default_factory=dict)
     """Input values ignored for a documented default, by kind: count, rule and ids (OSM buildings' floor tags)."""
     left_out: gpd.GeoDataFrame | None = None
@@ -101,6 +102,32 @@ class Plan:
     def ok(self) -> bool:
         """Whether every check holds."""
         return self.violations.empty
+
+    @property
+    def design(self) -> dict:
+        """How the route was chosen: method, objective, bound and gap (:meth:`heatmap.network.design.Design.summary`).
+
+        Where the design's lower bound is still being computed beside the plan (:class:`_Bound`), the first read
+        waits for it: a writer reads it last (:func:`heatmap.io.outputs.write_plan_files`).
+        """
+        if self._settle_design is not None:
+            settle, self._settle_design = self._settle_design, None
+            self._design = settle()
+        return self._design
+
+    @design.setter
+    def design(self, value: dict) -> None:
+        self._design, self._settle_design = value, None
+
+    @property
+    def design_known(self) -> bool:
+        """Whether :attr:`design` is known without waiting."""
+        return self._settle_design is None
+
+    def __getstate__(self) -> dict:
+        """Pickle the plan with its design settled (not the process computing its bound)."""
+        self.design  # noqa: B018
+        return self.__dict__.copy()
 
 
 class _Timer:
@@ -247,6 +274,7 @@ class _Bound:
 
 def _bound_in_child(problem: design.DesignProblem, time_limit_s: float, conn: Any) -> None:
     """Compute the bound in a forked process and send ``(True, bound)`` or ``(False, error)``."""
+    forked.leave_inherited_objects()
     try:
         conn.send((True, design_milp.lp_bound(design.index_problem(problem), time_limit_s=time_limit_s)))
     except BaseException as exc:  # sent to the plan, which raises it
@@ -651,7 +679,7 @@ def plan_from_scenario(
     plan.input_columns = input_columns
     plan.operation = year
     plan.money = origins
-    plan.design = _settled_summary(routed)
+    plan._settle_design = functools.partial(_settled_summary, routed)  # read last by the writers: Plan.design
     plan.fallbacks = cons.attrs.get("fallbacks", {})
     plan.left_out = tables.left_out
     plan.sources = _with_heat_over_the_year(plan.sources, plan.pipes, plan.consumers, year)

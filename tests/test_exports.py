@@ -239,3 +239,65 @@ def test_work_is_dealt_out_largest_first_to_the_least_loaded():
     assert forked.deal_out({"a": 1, "b": 1}, 2) == [["a"], ["b"]]  # ties in the given order
     assert forked.deal_out({"x": 1}, 3) == [["x"]]
     assert forked.deal_out({}, 2) == []
+
+
+def test_forked_processes_leave_what_they_inherit_out_of_the_collectors_passes():
+    import gc
+
+    from heatmap.io import forked
+
+    if forked.why_not_fork():
+        pytest.skip(f"no fork here: {forked.why_not_fork()}")
+    before = gc.get_freeze_count()
+    with forked.process_pool(1) as pool:
+        frozen_in_child = pool.submit(gc.get_freeze_count).result()
+    assert frozen_in_child >= len(gc.get_objects()) // 2  # the parent's objects, frozen in the child
+    assert gc.get_freeze_count() == before  # and not in this process
+
+
+def test_a_command_imports_with_the_collector_paused_and_its_modules_frozen():
+    import gc
+
+    from heatmap.cli import long_lived_imports
+
+    gc.unfreeze()
+    try:
+        with long_lived_imports():
+            assert not gc.isenabled()
+            made = [[i] for i in range(1000)]
+        assert gc.isenabled() and gc.get_freeze_count() >= len(made)
+        gc.unfreeze()
+        with pytest.raises(ImportError), long_lived_imports():  # an import failing: the collector runs again
+            import heatmap_no_such_module  # noqa: F401
+        assert gc.isenabled()
+    finally:
+        gc.unfreeze()
+        gc.enable()
+
+
+def test_the_writer_waits_for_the_design_bound_only_after_the_layers_and_map(bundled_plan, tmp_path):
+    import copy
+    import pickle
+
+    from heatmap.io import outputs
+
+    design = dict(bundled_plan.design)
+    seen: list[set[str]] = []
+
+    def settle():
+        (being_written,) = [p for p in tmp_path.iterdir() if "heatmap-tmp" in p.name]  # the output's temporary folder
+        seen.append({p.name for p in being_written.iterdir()})
+        return design
+
+    plan = copy.copy(bundled_plan)
+    plan._settle_design = settle
+    assert not plan.design_known
+    outputs.write_plan(plan, tmp_path / "out")
+    assert len(seen) == 1 and {"plan.gpkg", "map.html", "consumers.csv"} <= seen[0]
+    assert not {"report.html", "summary.json"} & seen[0]  # these show the bound: written once it is known
+    written = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert written["network_design"] == json.loads(json.dumps(outputs._jsonable(design)))
+    assert plan.design_known and plan.design is design
+    plan._settle_design = lambda: {**design, "pickled": True}  # a plan pickled takes its design along, settled
+    back = pickle.loads(pickle.dumps(plan))
+    assert plan.design_known and back.design_known and back.design == {**design, "pickled": True}

@@ -178,23 +178,26 @@ _PENDING: dict[Path, tuple[Any, list[Any], Path]] = {}
 def start_geojson_layers(folder: Path, gpkg: Path) -> bool:
     """Start writing the GeoJSON of ``gpkg``'s layers (:func:`write_geojson_layers`) in processes forked from this one.
 
-    The layers are dealt out to :data:`GEOJSON_PROCESSES` processes by their number of features (the largest
-    first, to the least loaded). The command goes on writing its other files meanwhile; :func:`finish_folder`
-    waits for them (or, where the command failed, :func:`abandon_geojson`). Where no process can be forked
-    (:func:`heatmap.io.forked.why_not_fork`) nothing starts and :func:`finish_folder` writes the GeoJSON itself.
-    Returns whether it started.
+    The layers are dealt out to :data:`GEOJSON_PROCESSES` processes by the values they hold, features × columns
+    (the largest first, to the least loaded): GDAL's time to write a layer grows with both. The command goes on
+    writing its other files meanwhile; :func:`finish_folder` waits for them (or, where the command failed,
+    :func:`abandon_geojson`). Where no process can be forked (:func:`heatmap.io.forked.why_not_fork`) nothing starts
+    and :func:`finish_folder` writes the GeoJSON itself. Returns whether it started.
     """
-    from concurrent.futures import ProcessPoolExecutor
-
     why_not = forked.why_not_fork()
     if why_not:
         logger.debug("GeoJSON written after the other files: %s", why_not)
         return False
-    layers = {name: rows + 1.0 for name, kind, _, rows in gpkg_contents(gpkg) if kind == "features"}
+    layers = {name: rows for name, kind, _, rows in gpkg_contents(gpkg) if kind == "features"}
     if not layers:
         return False
-    batches = forked.deal_out(layers, GEOJSON_PROCESSES)
-    pool = ProcessPoolExecutor(len(batches), mp_context=forked.fork_context())
+    with contextlib.closing(sqlite3.connect(f"file:{gpkg}?mode=ro", uri=True)) as con:
+        columns = {
+            name: len(con.execute(f'PRAGMA table_info("{name.replace(chr(34), chr(34) * 2)}")').fetchall())
+            for name in layers
+        }
+    batches = forked.deal_out({name: (rows + 1.0) * columns[name] for name, rows in layers.items()}, GEOJSON_PROCESSES)
+    pool = forked.process_pool(len(batches))
     futures = [pool.submit(write_geojson_layers, folder, gpkgs=[gpkg], layers=b) for b in batches]
     _PENDING[folder] = (pool, futures, gpkg)
     return True
@@ -258,6 +261,7 @@ def write_geojson_layers(
                 path,
                 driver="GeoJSON",
                 layer=name,
+                use_arrow=True,  # the same bytes as without, about 10 % sooner
                 layer_options={"RFC7946": "YES", "COORDINATE_PRECISION": _GDAL_DECIMALS, "WRITE_BBOX": "YES"},
             )
             written[path] = len(frame)

@@ -8,11 +8,13 @@ thread's locks mid-use): :func:`why_not_fork` says why, and the work then runs i
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Hashable, Mapping
 from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
     import multiprocessing.context
+    from concurrent.futures import ProcessPoolExecutor
 
 K = TypeVar("K", bound=Hashable)
 
@@ -43,6 +45,26 @@ def fork_context() -> multiprocessing.context.ForkContext:
     import multiprocessing
 
     return multiprocessing.get_context("fork")
+
+
+def leave_inherited_objects() -> None:
+    """In a forked process: exempt every object it inherited from the cyclic garbage collector's passes.
+
+    The inherited objects outlive the process's short work, yet each full pass would walk them all (and, by writing
+    to them, copy every memory page they lie on from the parent); with them frozen (:func:`gc.freeze`) a pass walks
+    only what the process made itself.
+    """
+    gc.freeze()
+
+
+def process_pool(workers: int) -> ProcessPoolExecutor:
+    """Return a pool of ``workers`` processes forked from this one (check :func:`why_not_fork` first).
+
+    Each process starts with :func:`leave_inherited_objects`.
+    """
+    from concurrent.futures import ProcessPoolExecutor
+
+    return ProcessPoolExecutor(workers, mp_context=fork_context(), initializer=leave_inherited_objects)
 
 
 def deal_out(sizes: Mapping[K, float], workers: int) -> list[list[K]]:

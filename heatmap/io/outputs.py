@@ -359,7 +359,7 @@ def _is_missing(value: Any) -> bool:
         return True
 
 
-def plan_summary(plan: PlanLike, *, partial: bool = False) -> dict[str, Any]:
+def plan_summary(plan: PlanLike, *, partial: bool = False, design: bool = True) -> dict[str, Any]:
     """Everything a reader needs to judge the plan: totals, checks, exclusions and every assumption.
 
     The same scenario gives the same summary, apart from ``created_utc`` and the design's solve times
@@ -372,6 +372,9 @@ def plan_summary(plan: PlanLike, *, partial: bool = False) -> dict[str, Any]:
         A :class:`heatmap.plan.Plan`.
     partial
         Whether the plan is written although checks failed.
+    design
+        Include the network design's summary (``network_design``). ``False``: left empty, for a writer that
+        fills it in last, once the design's bound computed beside the plan is known (:attr:`heatmap.plan.Plan.design`).
 
     Returns
     -------
@@ -403,7 +406,7 @@ def plan_summary(plan: PlanLike, *, partial: bool = False) -> dict[str, Any]:
         "nearest_reachable_street_m": _nearest_reachable_street_m(plan),
         "figures": plan.figures,
         "economics": getattr(plan, "money", {}),
-        "network_design": getattr(plan, "design", {}),
+        "network_design": getattr(plan, "design", {}) if design else {},
         "consumer_costs": _consumer_costs(c),
         "drawn_links": drawn_link_use(plan.streets),
         "design_load_kw": float(c.q_design_kw.sum(min_count=1)),
@@ -1193,7 +1196,8 @@ def write_plan_files(
     year = getattr(plan, "operation", None)
     operating = year is not None
     gpkg_layers = {**layers, OPERATION_LAYER: pipes_by_hour(plan)} if operating else layers
-    summary = summary if summary is not None else plan_summary(plan, partial=partial)
+    design_later = summary is None and not getattr(plan, "design_known", True)
+    summary = summary if summary is not None else plan_summary(plan, partial=partial, design=not design_later)
     abstract = f"Scenario: {plan.scenario.name}. " + assumptions_text(summary)
     metadata["heatmap_assumptions"] = json.dumps(summary.get("assumptions") or [], ensure_ascii=False)
     gpkg = folder / "plan.gpkg"
@@ -1204,12 +1208,14 @@ def write_plan_files(
         layers, folder / "map.html", summary, title=plan.scenario.name, tiles=tiles, banner=banner,
         source_colours=source_colours,
     )  # fmt: skip
-    report.write_plan_report(summary, layers, folder / "report.html", hourly=getattr(year, "hourly", None))
-    write_json(summary, folder / "summary.json")
     write_plan_tables(plan, folder)
     if year is not None:
         for name, table in operation_tables(year).items():
             write_csv(table, folder / name, float_format="%.4f" if name == "trade.csv" else "%.6g")
+    if design_later:  # the design's bound, computed beside the plan and the files above, is waited for only now
+        summary["network_design"] = plan.design
+    report.write_plan_report(summary, layers, folder / "report.html", hourly=getattr(year, "hourly", None))
+    write_json(summary, folder / "summary.json")
 
 
 def write_plan_map(
