@@ -217,26 +217,20 @@ class RoutedNetwork:
 class _Bound:
     """A design's lower bound (its LP relaxation, :func:`heatmap.network.design_milp.lp_bound`) beside the plan.
 
-    It runs in a process forked from the plan's where the system can fork and this process may start processes
-    (not a daemonic one, such as a Dask worker), else on a thread (HiGHS releases the GIL while it solves). On a
-    machine of two cores or more the bound costs the plan no time: the sizing and the pandapipes runs go on
-    meanwhile, and, with no thread of heatmap's running, they may fork processes of their own
+    It runs in a process forked from the plan's (:class:`heatmap.io.forked.Call`) where the system can fork and this
+    process may start processes (not a daemonic one, such as a Dask worker), else on a thread (HiGHS releases the
+    GIL while it solves). On a machine of two cores or more the bound costs the plan no time: the sizing and the
+    pandapipes runs go on meanwhile, and, with no thread of heatmap's running, they may fork processes of their own
     (:func:`heatmap.network.hydraulics.solve_networks`). A plan that fails does not wait for it.
     """
 
     def __init__(self, problem: design.DesignProblem, *, time_limit_s: float) -> None:
         self._found: design_milp.Bound | None = None
         self._error: BaseException | None = None
-        self._process: Any = None
+        self._call: forked.Call[design_milp.Bound] | None = None
         self._thread: threading.Thread | None = None
         if not forked.why_not_fork():
-            ctx = forked.fork_context()
-            self._conn, child = ctx.Pipe(duplex=False)
-            self._process = ctx.Process(
-                target=_bound_in_child, args=(problem, time_limit_s, child), name="heatmap-design-bound", daemon=True
-            )
-            self._process.start()
-            child.close()
+            self._call = forked.Call(_bound_of, problem, time_limit_s, name="heatmap-design-bound")
         else:
             self._thread = threading.Thread(
                 target=self._run, args=(problem, time_limit_s), name="heatmap-design-bound", daemon=True
@@ -245,22 +239,16 @@ class _Bound:
 
     def _run(self, problem: design.DesignProblem, time_limit_s: float) -> None:
         try:
-            self._found = design_milp.lp_bound(design.index_problem(problem), time_limit_s=time_limit_s)
+            self._found = _bound_of(problem, time_limit_s)
         except BaseException as exc:  # handed to the plan's thread by result()
             self._error = exc
 
     def result(self) -> design_milp.Bound:
         """Wait for the bound and return it (its value NaN where HiGHS did not finish in time)."""
-        if self._process is not None and self._found is None and self._error is None:
-            try:
-                ok, payload = self._conn.recv()
-            except EOFError:  # the process ended without an answer (killed): no bound
-                ok, payload = False, RuntimeError("the design's bound process ended without a result")
-            self._process.join()
-            self._conn.close()
-            self._found, self._error = (payload, None) if ok else (None, payload)
-        elif self._thread is not None:
-            self._thread.join()
+        if self._call is not None:
+            return self._call.result()
+        assert self._thread is not None
+        self._thread.join()
         if self._error is not None:
             raise self._error
         assert self._found is not None
@@ -268,19 +256,12 @@ class _Bound:
 
     def stop(self) -> None:
         """End the bound's process if it still runs (a design round not kept)."""
-        if self._process is not None and self._process.is_alive():
-            self._process.terminate()
+        if self._call is not None:
+            self._call.stop()
 
 
-def _bound_in_child(problem: design.DesignProblem, time_limit_s: float, conn: Any) -> None:
-    """Compute the bound in a forked process and send ``(True, bound)`` or ``(False, error)``."""
-    forked.leave_inherited_objects()
-    try:
-        conn.send((True, design_milp.lp_bound(design.index_problem(problem), time_limit_s=time_limit_s)))
-    except BaseException as exc:  # sent to the plan, which raises it
-        conn.send((False, exc))
-    finally:
-        conn.close()
+def _bound_of(problem: design.DesignProblem, time_limit_s: float) -> design_milp.Bound:
+    return design_milp.lp_bound(design.index_problem(problem), time_limit_s=time_limit_s)
 
 
 def _settled_summary(routed: RoutedNetwork) -> dict:

@@ -1,6 +1,7 @@
 """Exports for officials and GIS staff: tables with coordinates, pipe quantities, GeoJSON, README.txt."""
 
 import json
+import multiprocessing
 
 import geopandas as gpd
 import numpy as np
@@ -230,6 +231,7 @@ def test_geojson_written_beside_the_other_files_is_the_same_and_a_failure_leaves
         outputs.write_plan(bundled_plan, beside)
     assert {p: p.read_bytes() for p in beside.rglob("*") if p.is_file()} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["after", "beside"] and exports._PENDING == {}
+    assert not [p.name for p in multiprocessing.active_children() if p.name.startswith("heatmap-")]
 
 
 def test_work_is_dealt_out_largest_first_to_the_least_loaded():
@@ -301,3 +303,26 @@ def test_the_writer_waits_for_the_design_bound_only_after_the_layers_and_map(bun
     plan._settle_design = lambda: {**design, "pickled": True}  # a plan pickled takes its design along, settled
     back = pickle.loads(pickle.dumps(plan))
     assert plan.design_known and back.design_known and back.design == {**design, "pickled": True}
+
+
+def test_a_forked_call_returns_its_result_or_raises_its_error():
+    import signal
+    import time
+
+    from heatmap.io import forked
+
+    if forked.why_not_fork():
+        pytest.skip(f"no fork here: {forked.why_not_fork()}")
+    big = np.arange(1_000_000)  # inherited by the process, not pickled; the answer is sent back
+    assert forked.Call(np.sum, big).result() == big.sum()
+    with pytest.raises(ZeroDivisionError):
+        forked.Call(divmod, 1, 0).result()
+    previous = signal.signal(signal.SIGTERM, lambda *_: print("the command's own clean-up"))  # as the CLI has
+    try:
+        slow = forked.Call(time.sleep, 60)
+        time.sleep(0.2)
+        slow.stop()  # ends it at once: the child does not run the command's handler
+        with pytest.raises(RuntimeError, match="ended without a result"):
+            slow.result()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
