@@ -34,9 +34,10 @@ def _prune(ix: design.ProblemIndex, tree: design.Forest) -> design.Forest:
     consumers kept below it; a subtree whose worth does not cover that edge (or that keeps no consumer) is cut.
     """
     tree = design.Forest(tree.parent.copy(), tree.parent_edge.copy(), tree.connected.copy())
-    _, order = design.edge_loads(ix, tree)
     depth = design.depths(tree.parent)
+    _, order = design.edge_loads(ix, tree, depth=depth)
     d = depth[order]
+    priced = not ix.con_required.all()  # all required: only subtrees without a consumer go, whatever they cost
     worth, kept = np.zeros(ix.n), np.zeros(ix.n)
     nodes = ix.con_node[tree.connected]
     worth[nodes] = np.where(ix.con_required, np.inf, ix.con_prize)[tree.connected]
@@ -44,8 +45,7 @@ def _prune(ix: design.ProblemIndex, tree: design.Forest) -> design.Forest:
     cut = np.zeros(ix.n, dtype=bool)
     levels = np.split(order, np.flatnonzero(np.diff(d)) + 1)
     for lvl in levels:
-        pe = tree.parent_edge[lvl]
-        net = worth[lvl] - ix.costs.at(kept[lvl], pe)
+        net = worth[lvl] - ix.costs.at(kept[lvl], tree.parent_edge[lvl]) if priced else worth[lvl]
         bad = (net < 0) | (kept[lvl] <= 0)
         cut[lvl[bad]] = True
         np.add.at(worth, tree.parent[lvl[~bad]], net[~bad])
