@@ -102,3 +102,78 @@ def test_live_download_restores_the_callers_osmnx_settings(monkeypatch, tmp_path
     with pytest.raises(OfflineError):
         streets.graph_from_osm_live(network_type="driving", bbox=(23.0, 63.8, 23.1, 63.9))
     assert ox.settings.requests_timeout == 123 and ox.settings.cache_folder == str(tmp_path / "theirs")
+
+
+def _osmnx_undirected(G):
+    return ox.graph_to_gdfs(ox.convert.to_undirected(G), nodes=False, fill_edge_geometry=True).reset_index()
+
+
+def _assert_same_edges(ours, theirs):
+    import numpy as np
+    import pandas as pd
+    import shapely
+
+    assert len(ours) == len(theirs)
+    assert ours.u.tolist() == theirs.u.tolist() and ours.v.tolist() == theirs.v.tolist()
+    assert shapely.equals_exact(ours.geometry.to_numpy(), theirs.geometry.to_numpy(), 0).all()
+    for name in ("osmid", "name", "highway"):
+        theirs_values = theirs[name] if name in theirs else pd.Series(np.nan, index=theirs.index)
+        assert [repr(v) for v in ours[name]] == [repr(v) for v in theirs_values], name
+
+
+def _hand_graph():
+    """Streets between the same nodes in every way osmnx's conversion treats apart."""
+    import networkx as nx
+    import shapely
+
+    G = nx.MultiDiGraph(crs=TM35)
+    for n, (x, y) in {5: (0, 0), 3: (100, 0), 8: (100, 100), 1: (0, 100), 9: (50, 50)}.items():
+        G.add_node(n, x=float(x), y=float(y))
+    bow = shapely.LineString([(0, 0), (50, -20), (100, 0)])
+    G.add_edge(5, 3, 0, osmid=1, name="A", highway="residential")  # two-way, no geometry: one edge
+    G.add_edge(3, 5, 0, osmid=1, highway="residential")  # ... the later direction's attributes over the earlier's
+    G.add_edge(5, 3, 1, osmid=2, geometry=bow, highway="service")  # a second street between them, bowing away
+    G.add_edge(3, 5, 1, osmid=2, geometry=shapely.reverse(bow), highway="service")
+    G.add_edge(3, 8, 0, osmid=[4, 3], name=float("nan"), highway="tertiary")  # one-way
+    G.add_edge(8, 1, 0, osmid=5, highway="residential")  # the same street twice under two keys: a duplicate
+    G.add_edge(1, 8, 1, osmid=5, highway="residential")
+    G.add_edge(9, 9, 0, osmid=6, geometry=shapely.LineString([(50, 50), (60, 60), (40, 60), (50, 50)]))  # a loop
+    G.add_edge(1, 5, 0, osmid=7, highway="primary")
+    G.add_edge(5, 1, 0, osmid=7, name="B", highway="primary")
+    G.add_edge(8, 9, 0, osmid=8, highway="trunk")  # a dual carriageway: each way one-way, under one key
+    G.add_edge(9, 8, 0, osmid=9, geometry=shapely.LineString([(50, 50), (90, 60), (100, 100)]), highway="trunk")
+    return G
+
+
+def _prepared(G):
+    """Simplified (where not yet) and projected, as :func:`heatmap.io.streets.street_edges` makes it."""
+    try:
+        G = ox.simplify_graph(G)
+    except ox._errors.GraphSimplificationError:
+        pass
+    return ox.project_graph(G, to_crs=TM35)
+
+
+def test_streets_made_undirected_in_bulk_as_osmnx_does(pbf_graph, tmp_path, monkeypatch):
+    from geopandas.testing import assert_geodataframe_equal
+
+    from heatmap.io import synthetic
+
+    (tmp_path / "clip.osm").write_text(OSM_XML)
+    graphs = {
+        "bundled PBF": _prepared(pbf_graph),
+        "OSM XML": _prepared(streets.graph_from_xml(tmp_path / "clip.osm")),
+        "synthetic town": _prepared(synthetic.synthetic_town(300, seed=0).streets),
+        "by hand": _hand_graph(),
+        # two streets in a ring between the same two nodes, each two-way: osmnx re-keys twice, in a set's order
+        "ring town": _prepared(synthetic.synthetic_town(800, seed=3, drop_share=0.2).streets),
+    }
+    for name, G in graphs.items():
+        ours = streets._undirected_edges(G)
+        assert (ours is None) == (name == "ring town"), name
+        if ours is not None:
+            _assert_same_edges(ours, _osmnx_undirected(G))
+        fast = streets.street_edges(G, TM35)
+        with monkeypatch.context() as m:
+            m.setattr(streets, "_undirected_edges", lambda G: None)
+            assert_geodataframe_equal(fast, streets.street_edges(G, TM35), check_less_precise=False)
