@@ -177,3 +177,11 @@ def test_streets_made_undirected_in_bulk_as_osmnx_does(pbf_graph, tmp_path, monk
         with monkeypatch.context() as m:
             m.setattr(streets, "_undirected_edges", lambda G: None)
             assert_geodataframe_equal(fast, streets.street_edges(G, TM35), check_less_precise=False)
+
+
+def test_a_street_merged_from_several_lists_its_values_sorted():
+    G = _hand_graph()
+    G.edges[3, 8, 0]["highway"] = ["tertiary", "residential"]  # osmnx's simplification lists them in a set's order
+    edges = streets.street_edges(G, TM35)
+    (row,) = edges[(edges.u == 3) & (edges.v == 8)].itertuples()
+    assert row.highway == "residential;tertiary" and row.osmid == "3;4"

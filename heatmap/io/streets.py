@@ -457,10 +457,12 @@ def street_edges(G: nx.MultiDiGraph, crs: CRS) -> gpd.GeoDataFrame:
         edges = ox.graph_to_gdfs(ox.convert.to_undirected(G), nodes=False, fill_edge_geometry=True).reset_index()
 
     def text(col: str) -> pd.Series:
+        # a street merged from several: its values sorted (osmnx lists them in a Python set's order, which for
+        # texts changes from run to run) and joined by ";"
         if col not in edges:
             return pd.Series("", index=edges.index)
         return edges[col].map(
-            lambda v: ";".join(map(str, v)) if isinstance(v, list) else ("" if pd.isna(v) else str(v))
+            lambda v: ";".join(sorted(map(str, v))) if isinstance(v, list) else ("" if pd.isna(v) else str(v))
         )
 
     out = gpd.GeoDataFrame(
