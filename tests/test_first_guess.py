@@ -3,9 +3,10 @@
 import numpy as np
 import pandas as pd
 import pytest
-from test_hydraulics import branched_design
+from test_hydraulics import T_GROUND_C, branched_design
 
 from heatmap.network import first_guess, hydraulics
+from heatmap.network.hydraulics import KELVIN
 
 HOURS = {
     "peak": ([300e3, 200e3, 100e3], 85.0, 1.0, 0.4),
@@ -103,3 +104,39 @@ def test_no_guess_where_the_pipes_are_not_trees():
     net = hydraulics.build_net(design, cond)
     assert first_guess.steady_state(net) is None
     assert hydraulics.run_net(net, design).converged
+
+
+def test_bypass_rounds_on_the_steady_state_set_the_flows_rounds_on_pandapipes_would():
+    """A summer hour whose far consumers arrive too cold: the bypass rule applied to the directly solved steady state
+    before pandapipes solves (operation._bypass_on_model's way) and to pandapipes' solutions round after round."""
+    from heatmap.network import operation
+
+    design, cond = branched_design([30e3, 15e3, 8e3], 72.0, 0.8, np.nan)  # small loads: far ones at 65-67 °C
+    limits = hydraulics.Limits(1.5, 300.0, 0.5, 68.0, 1e-3)
+    rule = dict(limits=limits, t_ground_c=T_GROUND_C, margin_k=0.5)
+
+    def flows(ids, t_supply_c, mdot):
+        return operation._bypass_flow(consumer_id=ids, t_supply_c=t_supply_c, mdot_kg_per_s=mdot,
+                                      t_source_c=np.full(len(ids), 72.0), **rule)  # fmt: skip
+
+    def on_model(net, state):
+        hc = net.heat_consumer
+        new = flows(hc.name.to_numpy(), state.t_k[hc.from_junction.to_numpy()] - KELVIN, state.consumer_mdot_kg_per_s)
+        cold = np.isfinite(new)
+        hc.loc[cold, "controlled_mdot_kg_per_s"], hc.loc[cold, "treturn_k"] = new[cold], np.nan
+        return bool(cold.any())
+
+    model = hydraulics.run_net(hydraulics.build_net(design, cond), design, adjust=on_model)
+    bypass = pd.Series(dtype=float)
+    for _ in range(hydraulics.MAX_ADJUST_ROUNDS):  # the same rule, each round on pandapipes' solution
+        sim = hydraulics.simulate(design.__class__(design.pipes, design.consumers.assign(
+            mdot_kg_per_s=design.consumers.consumer_id.map(bypass)), design.sources, design.node_xy), cond)  # fmt: skip
+        new = flows(sim.consumers.consumer_id.to_numpy(), sim.consumers.t_supply_c.to_numpy(),
+                    sim.consumers.mdot_kg_per_s.to_numpy())  # fmt: skip
+        if not np.isfinite(new).any():
+            break
+        cold = sim.consumers.consumer_id[np.isfinite(new)]
+        bypass = pd.concat([bypass.drop(cold, errors="ignore"), pd.Series(new[np.isfinite(new)], index=cold)])
+    assert len(bypass) >= 2  # the hour does need the bypass
+    pd.testing.assert_series_equal(model.set_mdot_kg_per_s.sort_index(), bypass.sort_index(), rtol=1e-6)
+    assert (model.consumers.t_supply_c >= limits.min_consumer_supply_c).all()

@@ -115,7 +115,7 @@ def _trees(n_junctions: int, frm: np.ndarray, to: np.ndarray, roots: list[int]) 
     return _Trees(splu(climb), np.where(parent[frm] == to, frm, to), rank)
 
 
-def steady_state(net: pp.pandapipesNet) -> SteadyState | None:
+def steady_state(net: pp.pandapipesNet, start: SteadyState | None = None) -> SteadyState | None:
     """Solve the net's steady state directly where its pipes form trees (see the module's description).
 
     Parameters
@@ -124,6 +124,8 @@ def steady_state(net: pp.pandapipesNet) -> SteadyState | None:
         A pandapipes net built by :func:`heatmap.network.hydraulics.build_net`: junctions, pipes, heat consumers
         (a return temperature or a mass flow set), one pressure-holding circulation pump, any number of
         circulation pumps feeding a set mass flow.
+    start
+        The same net's steady state before a change (of consumers' set flows): the temperatures to start from.
 
     Returns
     -------
@@ -154,10 +156,11 @@ def steady_state(net: pp.pandapipesNet) -> SteadyState | None:
     f_mdot = feeds.mdot_flow_kg_per_s.to_numpy(dtype=float) if len(feeds) else np.zeros(0)
     fixed = np.concatenate([[int(pump.flow_junction)], f_flow])
     fixed_t = np.concatenate([[float(pump.t_flow_k)], feeds.t_flow_k.to_numpy(dtype=float)])
-    t = np.full(n, float(pump.t_flow_k))
+    t = np.full(n, float(pump.t_flow_k)) if start is None else start.t_k.copy()
     t[fixed] = fixed_t
     t_ambient = float(np.mean(t_ground)) if len(t_ground) else float(pump.t_flow_k)
-    t_out, c_t_out = t[frm].copy(), np.where(held, t[c_in], t_return)
+    t_out = t[frm].copy() if start is None else start.pipe_t_out_k.copy()
+    c_t_out = np.where(held, t[c_in], t_return) if start is None else np.where(held, start.consumer_t_out_k, t_return)
     up, down = np.where(trees.down == frm, to, frm), trees.down
     cp = fluid.get_heat_capacity
     rounds, change = 0, np.inf

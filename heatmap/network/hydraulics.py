@@ -135,6 +135,8 @@ class Simulation:
         ``source_id``, ``q_supplied_kw``, ``mdot_kg_per_s``, ``pump_lift_bar``, ``pump_power_kw`` (hydraulic).
     failed_sources : list of str
         Sources whose network did not converge (its results are NaN).
+    set_mdot_kg_per_s : pandas.Series
+        Consumers passing a set mass flow, by id.
     """
 
     pipes: pd.DataFrame
@@ -142,6 +144,8 @@ class Simulation:
     consumers: pd.DataFrame
     sources: pd.DataFrame
     failed_sources: list[str] = field(default_factory=list)
+    set_mdot_kg_per_s: pd.Series = field(default_factory=lambda: pd.Series(dtype=float))
+    """Consumers passing a set mass flow (a bypass), by id: given with the design or set by an ``adjust``."""
 
     @property
     def converged(self) -> bool:
@@ -273,10 +277,23 @@ _RESULT_COLUMNS = {
 """pandapipes result columns read by :func:`run_net` (NaN where a network did not converge)."""
 
 
-def _pipeflow(net: pp.pandapipesNet, guess: bool) -> None:
-    """Run pandapipes' pipeflow, from the directly solved steady state where ``guess`` (:mod:`.first_guess`)."""
+Adjust = Callable[[pp.pandapipesNet, first_guess.SteadyState], bool]
+"""Changes a built net from its directly solved steady state before pandapipes solves it; returns whether it did."""
+MAX_ADJUST_ROUNDS = 6
+"""Steady states an :data:`Adjust` is shown at most (then pandapipes solves the net as it is)."""
+
+
+def _pipeflow(net: pp.pandapipesNet, guess: bool, adjust: Adjust | None = None) -> None:
+    """Run pandapipes' pipeflow, from the directly solved steady state where ``guess`` (:mod:`.first_guess`).
+
+    ``adjust`` may change the net from that steady state first (solved again after each change).
+    """
     options = {"mode": "bidirectional", "friction_model": "colebrook", "iter": MAX_ITERATIONS}
     state = first_guess.steady_state(net) if guess else None
+    for _ in range(MAX_ADJUST_ROUNDS):
+        if state is None or adjust is None or not adjust(net, state):
+            break
+        state = first_guess.steady_state(net, start=state)
     if state is None:
         pp.pipeflow(net, **options)
         return
@@ -290,7 +307,9 @@ def _pipeflow(net: pp.pandapipesNet, guess: bool) -> None:
     extract_all_results(net)
 
 
-def run_net(net: pp.pandapipesNet, design: NetworkDesign, *, guess: bool = True) -> Simulation:
+def run_net(
+    net: pp.pandapipesNet, design: NetworkDesign, *, guess: bool = True, adjust: Adjust | None = None
+) -> Simulation:
     """Solve the network and collect its results.
 
     Parameters
@@ -303,6 +322,8 @@ def run_net(net: pp.pandapipesNet, design: NetworkDesign, *, guess: bool = True)
         Start the Newton iterations from the steady state solved directly on the network's trees
         (:func:`heatmap.network.first_guess.steady_state`); the solution is pandapipes' own, within its tolerance,
         in fewer iterations. ``False``, or a network that is not such a tree: pandapipes' own first guess.
+    adjust
+        Changes the net from that steady state before pandapipes solves it (:data:`Adjust`; with ``guess`` only).
 
     Returns
     -------
@@ -311,7 +332,7 @@ def run_net(net: pp.pandapipesNet, design: NetworkDesign, *, guess: bool = True)
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            _pipeflow(net, guess)
+            _pipeflow(net, guess, adjust)
         for w in {str(w.message) for w in caught}:
             logger.debug("pandapipes warned: %s", w)
         converged = bool(net.converged)
@@ -384,7 +405,9 @@ def run_net(net: pp.pandapipesNet, design: NetworkDesign, *, guess: bool = True)
                 )
             )
     sources = pd.concat(frames, ignore_index=True)
-    sim = Simulation(pipes, junctions, consumers, sources, [] if converged else [*sources.source_id])
+    held = hc.controlled_mdot_kg_per_s.to_numpy(dtype=float)
+    set_mdot = pd.Series(held, index=hc.name.to_numpy())[~np.isnan(held)]
+    sim = Simulation(pipes, junctions, consumers, sources, [] if converged else [*sources.source_id], set_mdot)
     if not converged:
         logger.info("pandapipes did not converge for the network of %s", ", ".join(sources.source_id))
         return sim
@@ -566,6 +589,7 @@ def solve_networks(
     conditions: Conditions,
     *,
     processes: int = 1,
+    adjust: Adjust | None = None,
 ) -> dict[int, Simulation]:
     """Build and solve the networks ``trees`` of a design (:func:`build_net`, :func:`run_net`), each on its own.
 
@@ -586,6 +610,8 @@ def solve_networks(
         Temperatures, pressures and pump lifts.
     processes
         Processes at most.
+    adjust
+        Changes each net from its directly solved steady state before pandapipes solves it (:func:`run_net`).
 
     Returns
     -------
@@ -596,10 +622,10 @@ def solve_networks(
     why_not = _why_not_fork(len(design.pipes), len(trees), processes)
     if why_not:
         logger.debug("Networks one after the other: %s", why_not)
-        return {tr: _solve_one(design, tr, conditions) for tr in trees}
+        return {tr: _solve_one(design, tr, conditions, adjust) for tr in trees}
     size = design.pipes.tree.value_counts().reindex(trees, fill_value=0)
     batches = forked.deal_out(dict(zip(trees, size.to_numpy(dtype=float).tolist(), strict=True)), processes)
-    _FORKED.update(design=design, conditions=conditions)
+    _FORKED.update(design=design, conditions=conditions, adjust=adjust)
     try:
         with forked.process_pool(len(batches)) as pool:
             solved = [sim for part in pool.map(_solve_in_child, batches) for sim in part.items()]
@@ -609,15 +635,15 @@ def solve_networks(
     return dict(sorted(solved))
 
 
-def _solve_one(design: NetworkDesign, tree: int, conditions: Conditions) -> Simulation:
+def _solve_one(design: NetworkDesign, tree: int, conditions: Conditions, adjust: Adjust | None) -> Simulation:
     part = design.network(tree)
-    return run_net(build_net(part, conditions), part)
+    return run_net(build_net(part, conditions), part, adjust=adjust)
 
 
 def _solve_in_child(trees: list[int]) -> dict[int, Simulation]:
     """Solve networks in a forked process (:func:`solve_networks`)."""
     f = _FORKED
-    return {tr: _solve_one(f["design"], tr, f["conditions"]) for tr in trees}
+    return {tr: _solve_one(f["design"], tr, f["conditions"], f["adjust"]) for tr in trees}
 
 
 def _why_not_fork(pipes: int, networks: int, processes: int) -> str:
@@ -638,6 +664,7 @@ def combine(simulations: list[Simulation]) -> Simulation:
     return Simulation(
         **tables,
         failed_sources=[sid for sim in simulations for sid in sim.failed_sources],
+        set_mdot_kg_per_s=pd.concat([pd.Series(dtype=float), *(sim.set_mdot_kg_per_s for sim in simulations)]),
     )
 
 
@@ -660,7 +687,7 @@ def with_pump_lift(sim: Simulation, delta_bar: float) -> Simulation:
     sources = sim.sources.assign(
         pump_lift_bar=new, pump_power_kw=np.divide(power * new, lift, out=np.zeros_like(power), where=lift != 0)
     )
-    return Simulation(sim.pipes, junctions, consumers, sources, list(sim.failed_sources))
+    return Simulation(sim.pipes, junctions, consumers, sources, list(sim.failed_sources), sim.set_mdot_kg_per_s)
 
 
 def simulate(design: NetworkDesign, cond: Conditions) -> Simulation:

@@ -33,6 +33,7 @@ consumer draws its own load, there is no diversity to undo.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -43,7 +44,7 @@ import pandas as pd
 
 from heatmap._errors import HydraulicError
 from heatmap.io.outputs import CHECK_ORDER
-from heatmap.network import hydraulics
+from heatmap.network import first_guess, hydraulics
 from heatmap.network.sizing import Water
 
 logger = logging.getLogger(__name__)
@@ -369,7 +370,9 @@ def simulate_hour(
     bypass_margin_k
         With a value, substations keep their supply temperature with a bypass: a consumer receiving water colder
         than its minimum passes more flow (its return then warmer), enough by exponential cooling along its path
-        for its minimum plus this margin, over up to :data:`MAX_BYPASS_ROUNDS` simulations. ``None``: no bypass.
+        for its minimum plus this margin: first on each network's directly solved steady state before pandapipes
+        solves it (:func:`_bypass_on_model`), then over up to :data:`MAX_BYPASS_ROUNDS` pandapipes simulations for
+        what pandapipes still finds too cold. ``None``: no bypass.
     processes
         Networks solved at once in forked processes at most (:func:`heatmap.network.hydraulics.solve_networks`).
 
@@ -426,13 +429,14 @@ def simulate_hour(
     lift = dict(net.conditions.pump_lift_bar)
     sims: dict[int, hydraulics.Simulation] = {}
     bypass = pd.Series(dtype=float)
+    adjust = None if bypass_margin_k is None else functools.partial(_bypass_on_model, net, bypass_margin_k)
 
     def solve(trees: Iterable[int], bypass: pd.Series) -> tuple[hydraulics.Simulation, pd.DataFrame]:
         design = hydraulics.NetworkDesign(
             net.pipes, consumers.assign(mdot_kg_per_s=consumers.consumer_id.map(bypass)), sources, net.node_xy
         )
         cond = dataclasses.replace(net.conditions, pump_lift_bar=dict(lift))
-        sims.update(hydraulics.solve_networks(design, trees, cond, processes=processes))
+        sims.update(hydraulics.solve_networks(design, trees, cond, processes=processes, adjust=adjust))
         sim = hydraulics.combine([sims[k] for k in sorted(sims)])
         # Each consumer draws its own load this hour: its service pipe as simulated, the fittings' share added.
         service = hydraulics.service_at_own_peak(
@@ -448,6 +452,7 @@ def simulate_hour(
         return sim, service
 
     sim, service = solve(sorted(set(sources.tree)), bypass)
+    bypass = sim.set_mdot_kg_per_s  # with those the steady state showed too cold (_bypass_on_model)
     if bypass_margin_k is not None:
         sim, service, bypass = _bypass(net, sim, service, consumers, sources, bypass, solve, bypass_margin_k)
     # Differential-pressure control: where the critical consumer lacks pressure, the pump lifts more (Δp at
@@ -475,6 +480,7 @@ def simulate_hour(
         trim = (src.capacity_kw / own)[over] * (1 - 1e-6)
         sources["mdot_kg_per_s"] = sources.mdot_kg_per_s * sources.source_id.map(trim).fillna(1.0).to_numpy()
         sim, service = solve(sorted(set(src.tree[over])), bypass)
+        bypass = sim.set_mdot_kg_per_s
         feeders, consumer_table, pipe_table = hour_tables(net, hour, sim, service, holders, bypass)
         logger.debug("Hour %r: feed-ins %s trimmed to their capacity", hour.name, ", ".join(map(str, own.index[over])))
     violations = _checked(net, sim, service, feeders, target).assign(hour=hour.name)
@@ -553,18 +559,71 @@ def _bypass(
         flow = 2 * mine.q_design_w.to_numpy() / (net.water.cp_j_per_kgk * dt)
         bypass = pd.concat([bypass.drop(mine.consumer_id, errors="ignore"), pd.Series(flow, index=mine.consumer_id)])
         sim, service = solve(sorted(failed), bypass)
+        bypass = sim.set_mdot_kg_per_s
     for _ in range(MAX_BYPASS_ROUNDS):
-        c = sim.consumers.set_index("consumer_id")
-        minimum = c.index.map(limits.min_supply_c_by_consumer).to_series(index=c.index)
-        minimum = minimum.astype(float).fillna(limits.min_consumer_supply_c)
-        cold = c[c.t_supply_c < minimum]
+        c = sim.consumers
+        flow = _bypass_flow(
+            limits,
+            c.consumer_id.to_numpy(),
+            c.t_supply_c.to_numpy(),
+            c.mdot_kg_per_s.to_numpy(),
+            tree_of.reindex(c.consumer_id).map(t_source).to_numpy(dtype=float),
+            t_ground,
+            margin_k,
+        )
+        cold = c.consumer_id[np.isfinite(flow)]
         if cold.empty or not sim.converged:
             break
-        t0 = tree_of.reindex(cold.index).map(t_source).to_numpy(dtype=float) - t_ground
-        now = np.maximum(cold.t_supply_c.to_numpy() - t_ground, 0.1)
-        target = np.minimum(minimum[cold.index].to_numpy() + margin_k - t_ground, 0.99 * t0)
-        factor = np.clip(np.log(t0 / target) / np.log(np.maximum(t0 / now, 1 + 1e-9)), 1.5, 20.0)
-        flow = np.abs(cold.mdot_kg_per_s.to_numpy()) * factor
-        bypass = pd.concat([bypass.drop(cold.index, errors="ignore"), pd.Series(flow, index=cold.index)])
-        sim, service = solve(sorted(set(tree_of.reindex(cold.index))), bypass)
+        bypass = pd.concat([bypass.drop(cold, errors="ignore"), pd.Series(flow[np.isfinite(flow)], index=cold)])
+        sim, service = solve(sorted(set(tree_of.reindex(cold))), bypass)
+        bypass = sim.set_mdot_kg_per_s
     return sim, service, bypass
+
+
+def _bypass_flow(
+    limits: hydraulics.Limits,
+    consumer_id: np.ndarray,
+    t_supply_c: np.ndarray,
+    mdot_kg_per_s: np.ndarray,
+    t_source_c: np.ndarray,
+    t_ground_c: float,
+    margin_k: float,
+) -> np.ndarray:
+    """Return the flow each consumer too cold is to pass (NaN for the others): the rule of :func:`_bypass`."""
+    given = pd.Series(consumer_id).map(limits.min_supply_c_by_consumer).astype(float)
+    minimum = given.fillna(limits.min_consumer_supply_c).to_numpy()
+    cold = t_supply_c < minimum
+    t0 = t_source_c[cold] - t_ground_c
+    now = np.maximum(t_supply_c[cold] - t_ground_c, 0.1)
+    target = np.minimum(minimum[cold] + margin_k - t_ground_c, 0.99 * t0)
+    factor = np.clip(np.log(t0 / target) / np.log(np.maximum(t0 / now, 1 + 1e-9)), 1.5, 20.0)
+    flow = np.full(len(consumer_id), np.nan)
+    flow[cold] = np.abs(mdot_kg_per_s[cold]) * factor
+    return flow
+
+
+def _bypass_on_model(net: DesignedNetwork, margin_k: float, pnet: Any, state: first_guess.SteadyState) -> bool:
+    """Raise the flow of consumers too cold in a net's directly solved steady state (:func:`_bypass`'s rule).
+
+    The bypass rounds done on the steady state (:mod:`heatmap.network.first_guess`, within 10⁻⁵ K of pandapipes'
+    solution) before pandapipes solves the net once, instead of on a pandapipes solution each round
+    (:data:`heatmap.network.hydraulics.Adjust`); what pandapipes then still finds too cold gets further rounds.
+    """
+    hc = pnet.heat_consumer
+    pumps = [pnet[t] for t in ("circ_pump_pressure", "circ_pump_mass") if t in pnet and len(pnet[t])]
+    t_source = max(float(p.t_flow_k.max()) for p in pumps) - hydraulics.KELVIN
+    flow = _bypass_flow(
+        net.limits,
+        hc.name.to_numpy(),
+        state.t_k[hc.from_junction.to_numpy()] - hydraulics.KELVIN,
+        state.consumer_mdot_kg_per_s,
+        np.full(len(hc), t_source),
+        net.conditions.t_ground_c,
+        margin_k,
+    )
+    cold = np.isfinite(flow)
+    if not cold.any():
+        return False
+    hc.loc[cold, "controlled_mdot_kg_per_s"] = flow[cold]
+    hc.loc[cold, "treturn_k"] = np.nan
+    return True
