@@ -24,7 +24,7 @@ import sqlite3
 import textwrap
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -158,14 +158,29 @@ def _layer_titles() -> dict[str, str]:
     return {name: spec.title for name, spec in load_layer_specs().items()}
 
 
-def gpkg_contents(path: Path) -> list[tuple[str, str, str | None, int]]:
-    """Return each table of a GeoPackage: name, data type (``features``, ``attributes``), title, rows."""
+class GpkgTable(NamedTuple):
+    """A table of a GeoPackage (:func:`gpkg_contents`)."""
+
+    name: str
+    kind: str
+    """``features`` or ``attributes``."""
+    title: str | None
+    rows: int
+    columns: int
+    """Its columns, the feature id and geometry included."""
+
+
+def gpkg_contents(path: Path) -> list[GpkgTable]:
+    """Return each table of a GeoPackage: name, data type, title, rows and columns."""
     with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as con:
         rows = con.execute("SELECT table_name, data_type, identifier FROM gpkg_contents ORDER BY rowid").fetchall()
         out = []
         for name, kind, title in rows:
-            (count,) = con.execute(f'SELECT count(*) FROM "{name.replace(chr(34), chr(34) * 2)}"').fetchone()
-            out.append((str(name), str(kind), None if title in (None, "", name) else str(title), int(count)))
+            quoted = '"' + str(name).replace('"', '""') + '"'
+            (count,) = con.execute(f"SELECT count(*) FROM {quoted}").fetchone()
+            columns = len(con.execute(f"PRAGMA table_info({quoted})").fetchall())
+            title = None if title in (None, "", name) else str(title)
+            out.append(GpkgTable(str(name), str(kind), title, int(count), columns))
     return out
 
 
@@ -188,15 +203,10 @@ def start_geojson_layers(folder: Path, gpkg: Path) -> bool:
     if why_not:
         logger.debug("GeoJSON written after the other files: %s", why_not)
         return False
-    layers = {name: rows for name, kind, _, rows in gpkg_contents(gpkg) if kind == "features"}
-    if not layers:
+    values = {t.name: (t.rows + 1.0) * t.columns for t in gpkg_contents(gpkg) if t.kind == "features"}
+    if not values:
         return False
-    with contextlib.closing(sqlite3.connect(f"file:{gpkg}?mode=ro", uri=True)) as con:
-        columns = {
-            name: len(con.execute(f'PRAGMA table_info("{name.replace(chr(34), chr(34) * 2)}")').fetchall())
-            for name in layers
-        }
-    batches = forked.deal_out({name: (rows + 1.0) * columns[name] for name, rows in layers.items()}, GEOJSON_PROCESSES)
+    batches = forked.deal_out(values, GEOJSON_PROCESSES)
     pool = forked.process_pool(len(batches))
     futures = [pool.submit(write_geojson_layers, folder, gpkgs=[gpkg], layers=b) for b in batches]
     _PENDING[folder] = (pool, futures, gpkg)
@@ -245,7 +255,7 @@ def write_geojson_layers(
         if GEOJSON_FOLDER in gpkg.relative_to(folder).parts:
             continue
         target = gpkg.parent / GEOJSON_FOLDER
-        for name, kind, _, _ in gpkg_contents(gpkg):
+        for name, kind, *_ in gpkg_contents(gpkg):
             if kind != "features" or (wanted is not None and name not in wanted):
                 continue
             path = target / f"{name}.geojson"
@@ -332,7 +342,7 @@ def write_readme(
     layer_gpkg = {  # GeoJSON (relative path) → the GeoPackage it was read from
         f"{(gpkg.parent / GEOJSON_FOLDER / name).relative_to(folder).as_posix()}.geojson": gpkg.name
         for gpkg in folder.rglob("*.gpkg")
-        for name, kind, _, _ in gpkg_contents(gpkg)
+        for name, kind, *_ in gpkg_contents(gpkg)
         if kind == "features"
     }
     files = sorted(
@@ -354,7 +364,7 @@ def write_readme(
         detail: list[str] = []
         if rel.endswith(".gpkg") and path.is_file():
             description = file_description(rel, folder)
-            for name, kind, layer_title, count in gpkg_contents(path):
+            for name, kind, layer_title, count, _ in gpkg_contents(path):
                 what = titles.get(name) or layer_title or LAYER_DESCRIPTIONS.get(name, _NO_DESCRIPTION)
                 unit = "feature" if kind == "features" else "row"
                 detail += _wrap(f"layer {name} ({_count(count, unit)}): {what}", "      ")

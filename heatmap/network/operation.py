@@ -428,12 +428,14 @@ def simulate_hour(
     sources = pd.DataFrame(rows, columns=["source_id", "node", "t_supply_c", "capacity_kw", "tree", "mdot_kg_per_s"])
     lift = dict(net.conditions.pump_lift_bar)
     sims: dict[int, hydraulics.Simulation] = {}
-    bypass = pd.Series(dtype=float)
     adjust = None if bypass_margin_k is None else functools.partial(_bypass_on_model, net, bypass_margin_k)
 
-    def solve(trees: Iterable[int], bypass: pd.Series) -> tuple[hydraulics.Simulation, pd.DataFrame]:
+    def solve(trees: Iterable[int], bypass: pd.Series | None = None) -> tuple[hydraulics.Simulation, pd.DataFrame]:
+        """Solve the networks ``trees`` again, each consumer passing the flow it passes so far or ``bypass`` sets."""
+        held = pd.concat([pd.Series(dtype=float), *(s.set_mdot_kg_per_s for s in sims.values()), bypass])
+        held = held[~held.index.duplicated(keep="last")]
         design = hydraulics.NetworkDesign(
-            net.pipes, consumers.assign(mdot_kg_per_s=consumers.consumer_id.map(bypass)), sources, net.node_xy
+            net.pipes, consumers.assign(mdot_kg_per_s=consumers.consumer_id.map(held)), sources, net.node_xy
         )
         cond = dataclasses.replace(net.conditions, pump_lift_bar=dict(lift))
         sims.update(hydraulics.solve_networks(design, trees, cond, processes=processes, adjust=adjust))
@@ -451,10 +453,9 @@ def simulate_hour(
         )
         return sim, service
 
-    sim, service = solve(sorted(set(sources.tree)), bypass)
-    bypass = sim.set_mdot_kg_per_s  # with those the steady state showed too cold (_bypass_on_model)
+    sim, service = solve(sorted(set(sources.tree)))  # with a bypass where the steady state shows it (_bypass_on_model)
     if bypass_margin_k is not None:
-        sim, service, bypass = _bypass(net, sim, service, consumers, sources, bypass, solve, bypass_margin_k)
+        sim, service = _bypass(net, sim, service, consumers, sources, solve, bypass_margin_k)
     # Differential-pressure control: where the critical consumer lacks pressure, the pump lifts more (Δp at
     # every consumer moves one for one with the lift, the flows being set by the loads).
     short = (
@@ -468,8 +469,8 @@ def simulate_hour(
             new = min(lift[k] + d, net.max_lift_bar)
             sims[k] = hydraulics.with_pump_lift(sims[k], new - lift[k])
             lift[k] = new
-        sim, service = solve([], bypass)
-    feeders, consumer_table, pipe_table = hour_tables(net, hour, sim, service, holders, bypass)
+        sim, service = solve([])
+    feeders, consumer_table, pipe_table = hour_tables(net, hour, sim, service, holders, sim.set_mdot_kg_per_s)
     for _ in range(MAX_TRIM_ROUNDS):
         # a feed-in at its full capacity meets return water colder than the return temperature: it holds its
         # capacity, its flow trimmed to it, and the hour is solved again
@@ -479,9 +480,8 @@ def simulate_hour(
             break
         trim = (src.capacity_kw / own)[over] * (1 - 1e-6)
         sources["mdot_kg_per_s"] = sources.mdot_kg_per_s * sources.source_id.map(trim).fillna(1.0).to_numpy()
-        sim, service = solve(sorted(set(src.tree[over])), bypass)
-        bypass = sim.set_mdot_kg_per_s
-        feeders, consumer_table, pipe_table = hour_tables(net, hour, sim, service, holders, bypass)
+        sim, service = solve(sorted(set(src.tree[over])))
+        feeders, consumer_table, pipe_table = hour_tables(net, hour, sim, service, holders, sim.set_mdot_kg_per_s)
         logger.debug("Hour %r: feed-ins %s trimmed to their capacity", hour.name, ", ".join(map(str, own.index[over])))
     violations = _checked(net, sim, service, feeders, target).assign(hour=hour.name)
     logger.info(
@@ -500,7 +500,7 @@ def simulate_hour(
         violations,
         holders,
         {int(k): round(v, 4) for k, v in lift.items()},
-        bypass,
+        sim.set_mdot_kg_per_s,
         feeders,
         consumer_table,
         pipe_table,
@@ -535,10 +535,9 @@ def _bypass(
     service: pd.DataFrame,
     consumers: pd.DataFrame,
     sources: pd.DataFrame,
-    bypass: pd.Series,
     solve: Callable[[Iterable[int], pd.Series], tuple[hydraulics.Simulation, pd.DataFrame]],
     margin_k: float,
-) -> tuple[hydraulics.Simulation, pd.DataFrame, pd.Series]:
+) -> tuple[hydraulics.Simulation, pd.DataFrame]:
     """Raise the flow of consumers too cold until they hold their minimum supply temperature (see simulate_hour).
 
     Along a consumer's path the water cools as ``T − T_g = (T_0 − T_g) exp(−k / ṁ)``; scaling its flow by
@@ -557,9 +556,7 @@ def _bypass(
         mine = consumers[consumers.tree.isin(failed)]
         dt = mine.tree.map(t_source).to_numpy(dtype=float) - net.conditions.t_return_c
         flow = 2 * mine.q_design_w.to_numpy() / (net.water.cp_j_per_kgk * dt)
-        bypass = pd.concat([bypass.drop(mine.consumer_id, errors="ignore"), pd.Series(flow, index=mine.consumer_id)])
-        sim, service = solve(sorted(failed), bypass)
-        bypass = sim.set_mdot_kg_per_s
+        sim, service = solve(sorted(failed), pd.Series(flow, index=mine.consumer_id))
     for _ in range(MAX_BYPASS_ROUNDS):
         c = sim.consumers
         flow = _bypass_flow(
@@ -574,10 +571,8 @@ def _bypass(
         cold = c.consumer_id[np.isfinite(flow)]
         if cold.empty or not sim.converged:
             break
-        bypass = pd.concat([bypass.drop(cold, errors="ignore"), pd.Series(flow[np.isfinite(flow)], index=cold)])
-        sim, service = solve(sorted(set(tree_of.reindex(cold))), bypass)
-        bypass = sim.set_mdot_kg_per_s
-    return sim, service, bypass
+        sim, service = solve(sorted(set(tree_of.reindex(cold))), pd.Series(flow[np.isfinite(flow)], index=cold))
+    return sim, service
 
 
 def _bypass_flow(
