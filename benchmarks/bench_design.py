@@ -1,6 +1,6 @@
 """Benchmark: economic network design (heatmap.network.design) on the bundled Helsinki streets and synthetic towns.
 
-Usage: python benchmarks/bench_design.py [--runs N] [--cases NAME ...] [--time-limit S]
+Usage: python benchmarks/bench_design.py [--runs N] [--cases NAME ...] [--time-limit S] [--perturbations N]
 
 Cases (medians of ``--runs`` runs each, in one process after the imports):
 
@@ -114,6 +114,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--time-limit", type=float, default=60.0)
+    parser.add_argument("--perturbations", type=int, default=8, help="the heuristic's rounds (design.perturbations)")
     parser.add_argument(
         "--cases",
         nargs="*",
@@ -158,9 +159,9 @@ def main() -> None:
             for _ in range(args.runs):
                 t1 = time.perf_counter()
                 if solver == "heuristic":
-                    d = design_heuristic.heuristic_design(problem)
-                else:
-                    start = design_heuristic.heuristic_design(problem, bound=False)  # as the plan warm-starts it
+                    d = design_heuristic.heuristic_design(problem, perturbations=args.perturbations)
+                else:  # as the plan warm-starts it
+                    start = design_heuristic.heuristic_design(problem, bound=False, perturbations=args.perturbations)
                     d = design_milp.optimal_design(problem, time_limit_s=args.time_limit, start=start)
                 times.append(time.perf_counter() - t1)
                 results.append(d)

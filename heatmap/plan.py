@@ -724,6 +724,8 @@ def _route(
             bound=method == "optimal",  # the MILP needs it now; the heuristic's plan gets it on a thread of its own
             bound_time_s=d.bound_time_limit_s,
             local_search_moves=d.local_search_moves,
+            perturbations=d.perturbations,
+            perturbations_max_consumers=d.perturbations_max_consumers,
         )
         if method == "optimal" and not result.gap <= d.mip_gap:  # the MILP goes on from it (NaN gap: no bound)
             result = design_milp.optimal_design(

@@ -849,10 +849,26 @@ class Design(SettingsModel):
     mip_gap: float = _f(0.005, "optimal: the relative gap to the proven bound at which the MILP stops", ge=0.0, le=1.0)
     local_search_moves: int = _f(
         2000,
-        "heuristic: moves of a subtree of the best tree to a cheaper place tried at most (a local search, in a "
-        "seeded order: the same scenario gives the same plan)",
+        "heuristic: moves of a subtree of the best tree to a cheaper place, joined there at any of its nodes, tried "
+        "at most (a local search, in a seeded order: the same scenario gives the same plan); as many again in each "
+        "perturbation round",
         ge=0,
         le=10_000_000,
+    )
+    perturbations: int = _f(
+        8,
+        "heuristic: rounds of an iterated local search on the best tree (its per-kW slopes perturbed at random, "
+        "seeded; every consumer routed again under them, then the local search), on problems of at most "
+        "perturbations_max_consumers reachable consumers; each round costs about one local search (Helsinki's "
+        "473 buildings: 0.5 s; a 10,000-building town: 3 s)",
+        ge=0,
+        le=10_000,
+    )
+    perturbations_max_consumers: int = _f(
+        2000,
+        "heuristic: the perturbation rounds run only on problems of at most this many reachable consumers",
+        ge=0,
+        le=100_000_000,
     )
     bound_time_limit_s: float = _f(
         30.0,

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from scipy.sparse.csgraph import depth_first_order
 
 from heatmap._errors import RoutingError
 from heatmap.network import routing, sizing
@@ -601,6 +602,33 @@ def depths(parent: np.ndarray) -> np.ndarray:
     if (jump >= 0).any():
         raise RoutingError("the designed network holds a cycle")
     return depth
+
+
+def euler_tour(parent: np.ndarray, *, depth: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Return entry and exit times of a depth-first walk of a forest (the subtree of v: tin in [tin[v], tout[v])).
+
+    The entry times are a preorder (:func:`scipy.sparse.csgraph.depth_first_order` from each root with children);
+    a node's exit time is its entry time plus the size of its subtree (summed level by level, deepest first).
+    ``depth``: the forest's :func:`heatmap.network.depths`, where known already.
+    """
+    n = len(parent)
+    on = np.flatnonzero(parent >= 0)
+    children = sp.csr_matrix((np.ones(len(on)), (parent[on], on)), shape=(n, n))
+    tin = np.full(n, -1, dtype=np.int64)
+    clock = 0
+    for root in np.flatnonzero((parent < 0) & (np.bincount(parent[on], minlength=n) > 0)).tolist():
+        order = depth_first_order(children, root, directed=True, return_predecessors=False)
+        tin[order] = clock + np.arange(len(order))
+        clock += len(order)
+    alone = np.flatnonzero(tin < 0)  # nodes off every tree: a walk of their own
+    tin[alone] = clock + np.arange(len(alone))
+    size = np.ones(n, dtype=np.int64)
+    depth = depths(parent) if depth is None else depth
+    by_depth = deepest_first(depth[on])
+    nodes = on[by_depth]
+    for level in np.split(nodes, np.flatnonzero(np.diff(depth[nodes])) + 1):
+        np.add.at(size, parent[level], size[level])
+    return tin, tin + size
 
 
 def overload_eur_per_kw(ix: ProblemIndex) -> float:
