@@ -140,3 +140,33 @@ def test_bypass_rounds_on_the_steady_state_set_the_flows_rounds_on_pandapipes_wo
     assert len(bypass) >= 2  # the hour does need the bypass
     pd.testing.assert_series_equal(model.set_mdot_kg_per_s.sort_index(), bypass.sort_index(), rtol=1e-6)
     assert (model.consumers.t_supply_c >= limits.min_consumer_supply_c).all()
+
+
+@pytest.mark.parametrize("settled", [True, False])
+def test_a_steady_state_that_does_not_settle_sends_every_consumer_through_its_bypass(settled):
+    """Where the rounds of substation flows and temperatures do not settle pandapipes does not converge either:
+    every consumer then passes twice the flow its load needs at the design temperature difference, its return
+    temperature floating (operation._bypass's rule after a failure), before pandapipes spends its iterations."""
+    import dataclasses
+    from types import SimpleNamespace
+
+    from heatmap.network import operation, sizing
+
+    design, cond = branched_design(*HOURS["peak"])
+    pnet = hydraulics.build_net(design, cond)
+    state = first_guess.steady_state(pnet)
+    assert state.converged
+    water = sizing.water_properties(90.0, cond.t_return_c)
+    net = SimpleNamespace(limits=hydraulics.Limits(1.5, 300.0, 0.5, 60.0, 1e-3), conditions=cond, water=water)
+    changed = operation._bypass_on_model(net, 0.5, pnet, dataclasses.replace(state, converged=settled))
+    hc = pnet.heat_consumer
+    given = design.consumers.mdot_kg_per_s.to_numpy(dtype=float)  # one consumer passes a set flow already
+    assert changed is not settled
+    if settled:  # every consumer warm enough at the peak: nothing changes
+        np.testing.assert_array_equal(hc.controlled_mdot_kg_per_s.to_numpy(dtype=float), given)
+        assert (hc.treturn_k.isna().to_numpy() == np.isfinite(given)).all()
+        return
+    t_source = float(pnet.circ_pump_pressure.t_flow_k.max()) - KELVIN
+    want = np.fmax(given, 2 * hc.qext_w.to_numpy() / (water.cp_j_per_kgk * (t_source - cond.t_return_c)))
+    assert hc.controlled_mdot_kg_per_s.to_numpy() == pytest.approx(want, rel=1e-12)
+    assert hc.treturn_k.isna().all()

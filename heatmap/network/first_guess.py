@@ -56,6 +56,8 @@ class SteadyState:
         Per heat consumer.
     rounds
         Rounds of flows and temperatures done.
+    converged
+        Whether the rounds stopped on :data:`TOLERANCE_K` (not on :data:`MAX_ROUNDS`).
     """
 
     p_bar: np.ndarray
@@ -65,6 +67,7 @@ class SteadyState:
     consumer_mdot_kg_per_s: np.ndarray
     consumer_t_out_k: np.ndarray
     rounds: int
+    converged: bool = True
 
 
 @dataclass(frozen=True)
@@ -213,7 +216,7 @@ def steady_state(net: pp.pandapipesNet, start: SteadyState | None = None) -> Ste
     step[int(pump.return_junction)] = float(pump.p_flow_bar) - float(pump.plift_bar)
     p = trees.path_sums(step)
     logger.debug("Steady state of %d junctions in %d rounds (last change %.1e K)", n, rounds, change)
-    return SteadyState(p, t, pipe_mdot, t_out, m_c, c_t_out, rounds)
+    return SteadyState(p, t, pipe_mdot, t_out, m_c, c_t_out, rounds, bool(change < TOLERANCE_K))
 
 
 def _solve_mixing(

@@ -597,16 +597,32 @@ def _bypass_flow(
     return flow
 
 
+STUCK_MARGIN_K = 0.5
+"""A consumer reached by water less than this above its return temperature makes the whole net bypass at once."""
+
+
 def _bypass_on_model(net: DesignedNetwork, margin_k: float, pnet: Any, state: first_guess.SteadyState) -> bool:
     """Raise the flow of consumers too cold in a net's directly solved steady state (:func:`_bypass`'s rule).
 
     The bypass rounds done on the steady state (:mod:`heatmap.network.first_guess`, within 10⁻⁵ K of pandapipes'
     solution) before pandapipes solves the net once, instead of on a pandapipes solution each round
     (:data:`heatmap.network.hydraulics.Adjust`); what pandapipes then still finds too cold gets further rounds.
+    Where the steady state brings a consumer water no warmer than the return temperature it is to leave at, or its
+    rounds of substation flows and temperatures do not settle (at small loads each consumer's flow follows the
+    temperature the flows upstream leave it), pandapipes does not converge either (100 iterations spent: 7 s on a
+    network of 10,000 pipes): every consumer of the net bypasses at once, as :func:`_bypass` does after such a
+    failure (twice the flow its load needs at the design temperature difference, its return temperature floating).
     """
     hc = pnet.heat_consumer
     pumps = [pnet[t] for t in ("circ_pump_pressure", "circ_pump_mass") if t in pnet and len(pnet[t])]
     t_source = max(float(p.t_flow_k.max()) for p in pumps) - hydraulics.KELVIN
+    t_in_k = state.t_k[hc.from_junction.to_numpy()]
+    t_out_k = hc.treturn_k.to_numpy(dtype=float)
+    if not state.converged or (t_in_k <= t_out_k + STUCK_MARGIN_K).any():  # NaN (a set flow) compares False
+        flow = 2 * hc.qext_w.to_numpy() / (net.water.cp_j_per_kgk * (t_source - net.conditions.t_return_c))
+        hc["controlled_mdot_kg_per_s"] = np.fmax(hc.controlled_mdot_kg_per_s.to_numpy(dtype=float), flow)
+        hc["treturn_k"] = np.nan
+        return True
     flow = _bypass_flow(
         net.limits,
         hc.name.to_numpy(),
