@@ -447,14 +447,13 @@ def _relocation(state: _TreeState, v: int) -> _TreeState | None:
     rest[freed] = False
     # what hanging the subtree from each of its nodes costs more: along the path up to v each edge carries
     # load − what it carries now (summed down the subtree: each step added over its node's preorder range)
-    inner = low[1:]
-    e = tree.parent_edge[inner]
-    step = ix.costs.at(load - state.edge_load[e], e) - state.cost[e]
     size = len(low)
-    first = state.tin[inner] - state.tin[v]
-    last = state.tout[inner] - state.tin[v]
     turn = np.zeros(size)
     if size > 1:
+        inner = low[1:]
+        e = tree.parent_edge[inner]
+        step = ix.costs.at(load - state.edge_load[e], e) - state.cost[e]
+        first, last = state.tin[inner] - state.tin[v], state.tout[inner] - state.tin[v]
         turn = np.cumsum(np.bincount(first, step, size + 1) - np.bincount(last, step, size + 1))[:size]
     base = float(turn.min())
     # Dijkstra from a node before the subtree, over the nodes off the rest of the tree: a rest node (a source too)
@@ -463,13 +462,13 @@ def _relocation(state: _TreeState, v: int) -> _TreeState | None:
     for w in freed:
         out_of = slice(arcs.indptr[w], arcs.indptr[w + 1])
         ok[out_of] = ~below[arcs.b[out_of]]
-    price = arcs.costs.at_load(load)
+    graph = arcs.graph  # its data: each arc's price at this load, then each node's start (only the subtree's)
+    price, start = graph.data[: len(ok)], graph.data[len(ok) :]
+    price[:] = arcs.costs.at_load(load)
     price += 1e-9
     price[~ok] = np.inf
-    start = np.full(ix.n, np.inf)
+    start.fill(np.inf)
     start[low] = turn - base + 1e-9
-    graph = arcs.graph
-    graph.data = np.concatenate([price, start])
     # a path dearer than the move saves cannot pay: the search stops there
     dist, pred = dijkstra(graph, directed=True, indices=ix.n, return_predecessors=True, limit=saving - base)
     total = np.where(rest, dist[: ix.n] + base + load * state.slope_up, np.inf)
