@@ -424,7 +424,8 @@ def _with_cuts(
     given; each round then rounds the LP's builds to a tree (each node reached from the sources along the arcs most
     built: shortest paths under 1 − Σ y) and adds the inequalities on its subtrees that the LP breaks
     (:func:`_cut_rows`), until none is broken, :data:`CUT_ROUNDS` or ``deadline`` (a ``time.perf_counter()``).
-    On the bundled Helsinki instance with the catalogue curve the LP bound rises from 32.40 to 32.87 M€.
+    On the bundled Helsinki instance with the catalogue curve the LP bound rises from 32.40 to 32.78 M€ from the LP's
+    own trees, to 32.87 M€ with the heuristic's tree's subtrees first.
     """
     from scipy.sparse.csgraph import dijkstra
 
