@@ -618,7 +618,8 @@ def _bypass_on_model(net: DesignedNetwork, margin_k: float, pnet: Any, state: fi
     t_source = max(float(p.t_flow_k.max()) for p in pumps) - hydraulics.KELVIN
     t_in_k = state.t_k[hc.from_junction.to_numpy()]
     t_out_k = hc.treturn_k.to_numpy(dtype=float)
-    if not state.converged or (t_in_k <= t_out_k + STUCK_MARGIN_K).any():  # NaN (a set flow) compares False
+    stuck = not state.converged or (t_in_k <= t_out_k + STUCK_MARGIN_K).any()  # NaN (a set flow) compares False
+    if stuck and np.isfinite(t_out_k).any():  # (where every consumer passes a set flow already, nothing to do)
         flow = 2 * hc.qext_w.to_numpy() / (net.water.cp_j_per_kgk * (t_source - net.conditions.t_return_c))
         hc["controlled_mdot_kg_per_s"] = np.fmax(hc.controlled_mdot_kg_per_s.to_numpy(dtype=float), flow)
         hc["treturn_k"] = np.nan
