@@ -554,8 +554,7 @@ def _bypass(
     failed = set(sources.set_index("source_id").tree.reindex(sim.failed_sources).dropna().astype(int))
     if failed:
         mine = consumers[consumers.tree.isin(failed)]
-        dt = mine.tree.map(t_source).to_numpy(dtype=float) - net.conditions.t_return_c
-        flow = 2 * mine.q_design_w.to_numpy() / (net.water.cp_j_per_kgk * dt)
+        flow = _failed_net_flow(net, mine.q_design_w.to_numpy(), mine.tree.map(t_source).to_numpy(dtype=float))
         sim, service = solve(sorted(failed), pd.Series(flow, index=mine.consumer_id))
     for _ in range(MAX_BYPASS_ROUNDS):
         c = sim.consumers
@@ -573,6 +572,11 @@ def _bypass(
             break
         sim, service = solve(sorted(set(tree_of.reindex(cold))), pd.Series(flow[np.isfinite(flow)], index=cold))
     return sim, service
+
+
+def _failed_net_flow(net: DesignedNetwork, q_w: np.ndarray, t_source_c: np.ndarray | float) -> np.ndarray:
+    """Return each consumer's flow in a net that does not converge: twice what its load needs at the design ΔT."""
+    return 2 * q_w / (net.water.cp_j_per_kgk * (t_source_c - net.conditions.t_return_c))
 
 
 def _bypass_flow(
@@ -620,7 +624,7 @@ def _bypass_on_model(net: DesignedNetwork, margin_k: float, pnet: Any, state: fi
     t_out_k = hc.treturn_k.to_numpy(dtype=float)
     stuck = not state.converged or (t_in_k <= t_out_k + STUCK_MARGIN_K).any()  # NaN (a set flow) compares False
     if stuck and np.isfinite(t_out_k).any():  # (where every consumer passes a set flow already, nothing to do)
-        flow = 2 * hc.qext_w.to_numpy() / (net.water.cp_j_per_kgk * (t_source - net.conditions.t_return_c))
+        flow = _failed_net_flow(net, hc.qext_w.to_numpy(), t_source)
         hc["controlled_mdot_kg_per_s"] = np.fmax(hc.controlled_mdot_kg_per_s.to_numpy(dtype=float), flow)
         hc["treturn_k"] = np.nan
         return True
