@@ -71,3 +71,24 @@ def test_written_scenario_is_valid(tmp_path, town):
 def test_rejects_empty_town():
     with pytest.raises(ValueError, match="at least 1"):
         synthetic.synthetic_town(0)
+
+
+@pytest.mark.parametrize("drop_share", [0.3, 0.6])
+def test_many_streets_left_out_still_hold_every_building(drop_share):
+    # The grid is sized for the default share of streets left out; with more left out it grows until the
+    # buildings fit (it once raised "this is a bug" for 800 consumers with 30 % left out).
+    town = synthetic.synthetic_town(800, seed=3, drop_share=drop_share)
+    c = town.consumers
+    assert len(c) == 800 and c.id.is_unique
+    left, right = c.sindex.query(c.geometry, predicate="overlaps")
+    assert len(left) == 0
+    side = int(round(np.sqrt(town.streets.number_of_nodes() - len(town.sources))))
+    full_grid = 2 * side * (side - 1)
+    kept = town.streets.number_of_edges() / 2 - len(town.sources)
+    assert kept / full_grid == pytest.approx(1 - drop_share, abs=0.06)
+
+
+@pytest.mark.parametrize("drop_share", [-0.1, 1.0])
+def test_rejects_share_of_streets_left_out_outside_0_to_1(drop_share):
+    with pytest.raises(ValueError, match="drop_share"):
+        synthetic.synthetic_town(10, drop_share=drop_share)

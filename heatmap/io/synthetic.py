@@ -64,48 +64,23 @@ def _grid_lines(n: int, rng: np.random.Generator) -> np.ndarray:
     return np.concatenate([[0.0], np.cumsum(rng.uniform(70, 130, n - 1))])
 
 
-def synthetic_town(
-    n_consumers: int,
-    *,
-    seed: int = 0,
-    n_sources: int | None = None,
-    jitter_m: float = 12.0,
-    drop_share: float = 0.06,
-    origin_lonlat: tuple[float, float] = (23.05, 63.80),
-) -> SyntheticTown:
-    """Generate a town with ``n_consumers`` buildings.
+@dataclass(frozen=True)
+class _Grid:
+    """A jittered street grid and the building footprints that fit along its streets."""
 
-    Parameters
-    ----------
-    n_consumers
-        Number of buildings (consumers).
-    seed
-        Seed of the random generator: the same seed gives the same town.
-    n_sources
-        Heat sources, spread evenly over the town; default ``ceil(n_consumers / CONSUMERS_PER_SOURCE)``.
-    jitter_m
-        Largest displacement of a street junction from its grid position.
-    drop_share
-        Share of street segments left out.
-    origin_lonlat
-        South-west corner of the town in degrees (default: south of Kokkola).
+    node_x: np.ndarray
+    node_y: np.ndarray
+    idx: np.ndarray  # node number by grid position
+    u: np.ndarray  # street segments kept: their end nodes and lengths
+    v: np.ndarray
+    length: np.ndarray
+    candidates: np.ndarray  # footprints (shapely polygons)
+    free: np.ndarray  # footprints overlapping none before them
 
-    Returns
-    -------
-    SyntheticTown
-    """
-    if n_consumers < 1:
-        raise ValueError("n_consumers must be at least 1")
-    if n_sources is not None and n_sources < 1:
-        raise ValueError("n_sources must be at least 1")
-    rng = np.random.default_rng(seed)
-    # About 5 buildings fit along a street segment and a square grid of side s has 2 s (s - 1) segments:
-    # take a grid with room for a quarter more buildings than asked, then draw the buildings from it.
-    side = max(3, int(np.ceil(np.sqrt(1.25 * n_consumers / 5 / 2))) + 1)
+
+def _grid(side: int, rng: np.random.Generator, *, jitter_m: float, drop_share: float, x0: float, y0: float) -> _Grid:
     xs, ys = _grid_lines(side, rng), _grid_lines(side, rng)
     gx, gy = np.meshgrid(xs, ys, indexing="ij")
-    to_metric = Transformer.from_crs("EPSG:4326", CRS, always_xy=True)
-    x0, y0 = to_metric.transform(*origin_lonlat)
     node_x = (gx + rng.uniform(-jitter_m, jitter_m, gx.shape)).ravel() + x0
     node_y = (gy + rng.uniform(-jitter_m, jitter_m, gy.shape)).ravel() + y0
     idx = np.arange(side * side).reshape(side, side)
@@ -143,8 +118,56 @@ def synthetic_town(
     candidates = np.asarray(shapely.polygons(corners))
     left, right = shapely.STRtree(candidates).query(candidates, predicate="overlaps")
     free = np.setdiff1d(np.arange(len(candidates)), right[left < right])
-    if len(free) < n_consumers:
-        raise RuntimeError(f"the grid holds only {len(free)} buildings for {n_consumers}; this is a bug")
+    return _Grid(node_x, node_y, idx, u, v, length, candidates, free)
+
+
+def synthetic_town(
+    n_consumers: int,
+    *,
+    seed: int = 0,
+    n_sources: int | None = None,
+    jitter_m: float = 12.0,
+    drop_share: float = 0.06,
+    origin_lonlat: tuple[float, float] = (23.05, 63.80),
+) -> SyntheticTown:
+    """Generate a town with ``n_consumers`` buildings.
+
+    Parameters
+    ----------
+    n_consumers
+        Number of buildings (consumers).
+    seed
+        Seed of the random generator: the same seed gives the same town.
+    n_sources
+        Heat sources, spread evenly over the town; default ``ceil(n_consumers / CONSUMERS_PER_SOURCE)``.
+    jitter_m
+        Largest displacement of a street junction from its grid position.
+    drop_share
+        Share of street segments left out.
+    origin_lonlat
+        South-west corner of the town in degrees (default: south of Kokkola).
+
+    Returns
+    -------
+    SyntheticTown
+    """
+    if n_consumers < 1:
+        raise ValueError("n_consumers must be at least 1")
+    if n_sources is not None and n_sources < 1:
+        raise ValueError("n_sources must be at least 1")
+    if not 0.0 <= drop_share < 1.0:
+        raise ValueError("drop_share must be at least 0 and below 1")
+    rng = np.random.default_rng(seed)
+    # About 5 buildings fit along a street segment and a square grid of side s has 2 s (s - 1) segments:
+    # take a grid with room for a quarter more buildings than asked, then draw the buildings from it.
+    side = max(3, int(np.ceil(np.sqrt(1.25 * n_consumers / 5 / 2))) + 1)
+    x0, y0 = Transformer.from_crs("EPSG:4326", CRS, always_xy=True).transform(*origin_lonlat)
+    grid = _grid(side, rng, jitter_m=jitter_m, drop_share=drop_share, x0=x0, y0=y0)
+    while len(grid.free) < n_consumers:  # the streets left out left too little room: one grid line more each way
+        side += 1
+        grid = _grid(side, rng, jitter_m=jitter_m, drop_share=drop_share, x0=x0, y0=y0)
+    node_x, node_y, idx, u, v, length = grid.node_x, grid.node_y, grid.idx, grid.u, grid.v, grid.length
+    candidates, free = grid.candidates, grid.free
     footprints = candidates[np.sort(rng.choice(free, n_consumers, replace=False))]
 
     types = rng.choice(list(TYPE_SHARES), n_consumers, p=list(TYPE_SHARES.values()))
