@@ -374,30 +374,62 @@ def _cut_rows(ix: design.ProblemIndex, model: _Model, parent: np.ndarray, y: np.
     demand = np.zeros(ix.n)
     required = ix.reach & ix.con_required
     np.add.at(demand, ix.con_node[required], ix.con_load[required])
-    is_src = np.zeros(ix.n, dtype=bool)
-    is_src[ix.src_node] = True
     tin, tout = design.euler_tour(parent)
     preorder = np.empty(ix.n, dtype=np.int64)
     preorder[tin] = np.arange(ix.n)
+    is_src = np.zeros(ix.n)
+    is_src[ix.src_node] = 1.0
+    # per node, its subtree's demand and sources: sums over a preorder interval
+    below = np.concatenate([[0.0], np.cumsum(demand[preorder])])
+    src_below = np.concatenate([[0.0], np.cumsum(is_src[preorder])])
+    d = below[tout] - below[tin]
+    wanted = (parent >= 0) & (d > 0) & (src_below[tout] - src_below[tin] == 0)
+    v, a = _entering(parent, tin, tout, model.tail, model.head)
+    keep = wanted[v]
+    v, a = v[keep], a[keep]
+    order = np.lexsort((a, v))
+    v, a = v[order], a[order]
+    first = np.searchsorted(v, np.arange(ix.n + 1))  # the pairs of node w: first[w]:first[w + 1]
+    found = []
+    for j, lam in enumerate(ends):
+        r = d / lam - np.floor(d / lam)
+        ok = wanted & (r >= 1e-6)
+        pick = ok[v]
+        ratio = upper[a[pick]] / lam
+        coef = np.floor(ratio) + np.minimum(ratio - np.floor(ratio), r[v[pick], None]) / r[v[pick], None]
+        lhs = np.bincount(v[pick], (coef * y[a[pick]]).sum(axis=1), minlength=ix.n)
+        for w in np.flatnonzero(ok & (lhs < np.ceil(d / lam) - 1e-6)):
+            found.append((w, j, lam))
     rows = []
-    for v in np.flatnonzero(parent >= 0):
-        inside = np.zeros(ix.n, dtype=bool)
-        inside[preorder[tin[v] : tout[v]]] = True
-        d = float(demand[inside].sum())
-        if d <= 0 or is_src[inside].any():
-            continue
-        into = np.flatnonzero(~inside[model.tail] & inside[model.head])
-        for lam in ends:
-            r = d / lam - np.floor(d / lam)
-            if r < 1e-6:
-                continue
-            a = upper[into] / lam
-            coef = np.floor(a) + np.minimum(a - np.floor(a), r) / r
-            rhs = float(np.ceil(d / lam))
-            if float((coef * y[into]).sum()) < rhs - 1e-6:
-                keep = coef.ravel() > 1e-12
-                rows.append((model.col_y[into].ravel()[keep], coef.ravel()[keep], rhs))
+    for w, _, lam in sorted(found):
+        into = a[first[w] : first[w + 1]]
+        ratio = upper[into] / lam
+        r = d[w] / lam - np.floor(d[w] / lam)
+        coef = (np.floor(ratio) + np.minimum(ratio - np.floor(ratio), r) / r).ravel()
+        keep = coef > 1e-12
+        rows.append((model.col_y[into].ravel()[keep], coef[keep], float(np.ceil(d[w] / lam))))
     return rows
+
+
+def _entering(
+    parent: np.ndarray, tin: np.ndarray, tout: np.ndarray, tail: np.ndarray, head: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return the pairs (node ``v``, arc) of the arcs entering the subtree of ``v`` (a node with a parent).
+
+    An arc enters the subtrees of the nodes from its head up to, not including, the first that holds its tail too:
+    climbed for all arcs at once, a level per step.
+    """
+    arc = np.arange(len(head))
+    cur = head.copy()
+    nodes, arcs = [], []
+    while len(arc):
+        t = tin[tail[arc]]
+        keep = ~((tin[cur] <= t) & (t < tout[cur])) & (parent[cur] >= 0)
+        arc, cur = arc[keep], cur[keep]
+        nodes.append(cur)
+        arcs.append(arc)
+        cur = parent[cur]
+    return np.concatenate(nodes), np.concatenate(arcs)
 
 
 def _add_rows(h: highspy.Highs, rows: list[_Row]) -> None:
