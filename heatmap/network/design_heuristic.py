@@ -226,7 +226,8 @@ def heuristic_design(
     rounds
         Slope-scaling rounds per start at most (each one Dijkstra run; a start stops when its tree repeats).
     bound
-        Compute a lower bound (the MILP's LP relaxation, HiGHS: :func:`lp_bound`) so the design carries its gap.
+        Compute a lower bound (the MILP's LP relaxation, HiGHS: :func:`lp_bound`; its first cuts on the design's
+        subtrees) so the design carries its gap.
     bound_time_s
         Time limit of the LP.
     local_search_moves
@@ -281,7 +282,7 @@ def heuristic_design(
     result = design.to_design(ix, tree, method="heuristic", status="heuristic")
     result.time_s = {"heuristic": t1 - t0}
     if bound:
-        design_milp.lp_bound(ix, time_limit_s=bound_time_s).onto(result)
+        design_milp.lp_bound(ix, time_limit_s=bound_time_s, start=result).onto(result)
         result.time_s["bound"] = time.perf_counter() - t1
     logger.info("Heuristic design (best from the %s start): %s", best[1], result.describe())
     return result
