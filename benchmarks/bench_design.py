@@ -1,6 +1,7 @@
 """Benchmark: economic network design (heatmap.network.design) on the bundled Helsinki streets and synthetic towns.
 
 Usage: python benchmarks/bench_design.py [--runs N] [--cases NAME ...] [--time-limit S] [--perturbations N]
+    [--bound-mip-time S]
 
 Cases (medians of ``--runs`` runs each, in one process after the imports):
 
@@ -116,6 +117,9 @@ def main() -> None:
     parser.add_argument("--time-limit", type=float, default=60.0)
     parser.add_argument("--perturbations", type=int, default=8, help="the heuristic's rounds (design.perturbations)")
     parser.add_argument(
+        "--bound-mip-time", type=float, default=0.0, help="the heuristic's branch and cut for its bound, s"
+    )
+    parser.add_argument(
         "--cases",
         nargs="*",
         default=["helsinki-linear", "helsinki-catalogue", "helsinki-optional", "town-1000", "town-10000"],
@@ -159,7 +163,9 @@ def main() -> None:
             for _ in range(args.runs):
                 t1 = time.perf_counter()
                 if solver == "heuristic":
-                    d = design_heuristic.heuristic_design(problem, perturbations=args.perturbations)
+                    d = design_heuristic.heuristic_design(
+                        problem, perturbations=args.perturbations, bound_mip_time_s=args.bound_mip_time
+                    )
                 else:  # as the plan warm-starts it
                     start = design_heuristic.heuristic_design(problem, bound=False, perturbations=args.perturbations)
                     d = design_milp.optimal_design(problem, time_limit_s=args.time_limit, start=start)

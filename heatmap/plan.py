@@ -224,22 +224,22 @@ class _Bound:
     (:func:`heatmap.network.hydraulics.solve_networks`). A plan that fails does not wait for it.
     """
 
-    def __init__(self, problem: design.DesignProblem, *, time_limit_s: float) -> None:
+    def __init__(self, problem: design.DesignProblem, *, time_limit_s: float, mip_time_s: float) -> None:
         self._found: design_milp.Bound | None = None
         self._error: BaseException | None = None
         self._call: forked.Call[design_milp.Bound] | None = None
         self._thread: threading.Thread | None = None
         if not forked.why_not_fork():
-            self._call = forked.Call(_bound_of, problem, time_limit_s, name="heatmap-design-bound")
+            self._call = forked.Call(_bound_of, problem, time_limit_s, mip_time_s, name="heatmap-design-bound")
         else:
             self._thread = threading.Thread(
-                target=self._run, args=(problem, time_limit_s), name="heatmap-design-bound", daemon=True
+                target=self._run, args=(problem, time_limit_s, mip_time_s), name="heatmap-design-bound", daemon=True
             )
             self._thread.start()
 
-    def _run(self, problem: design.DesignProblem, time_limit_s: float) -> None:
+    def _run(self, problem: design.DesignProblem, time_limit_s: float, mip_time_s: float) -> None:
         try:
-            self._found = _bound_of(problem, time_limit_s)
+            self._found = _bound_of(problem, time_limit_s, mip_time_s)
         except BaseException as exc:  # handed to the plan's thread by result()
             self._error = exc
 
@@ -260,8 +260,8 @@ class _Bound:
             self._call.stop()
 
 
-def _bound_of(problem: design.DesignProblem, time_limit_s: float) -> design_milp.Bound:
-    return design_milp.lp_bound(design.index_problem(problem), time_limit_s=time_limit_s)
+def _bound_of(problem: design.DesignProblem, time_limit_s: float, mip_time_s: float) -> design_milp.Bound:
+    return design_milp.lp_bound(design.index_problem(problem), time_limit_s=time_limit_s, mip_time_s=mip_time_s)
 
 
 def _settled_summary(routed: RoutedNetwork) -> dict:
@@ -718,11 +718,12 @@ def _route(
         d = scn.design
         too_large = method != "optimal" and len(problem.edges) > d.bound_max_edges
         if method != "optimal" and not too_large:  # the bound goes on beside the heuristic, sizing and simulation
-            bound = _Bound(problem, time_limit_s=d.bound_time_limit_s)
+            bound = _Bound(problem, time_limit_s=d.bound_time_limit_s, mip_time_s=d.bound_mip_time_s)
         result = design_heuristic.heuristic_design(
             problem,
             bound=method == "optimal",  # the MILP needs it now; the heuristic's plan gets it on a thread of its own
             bound_time_s=d.bound_time_limit_s,
+            bound_mip_time_s=0.0,  # the MILP's own search follows
             local_search_moves=d.local_search_moves,
             perturbations=d.perturbations,
             perturbations_max_consumers=d.perturbations_max_consumers,

@@ -287,6 +287,23 @@ def test_cut_set_inequalities_hold_for_every_tree_and_raise_the_lp_bound(seed, m
 
 
 @pytest.mark.parametrize("seed", range(8))
+def test_a_short_branch_and_cut_raises_the_lp_bound_to_the_optimum(seed):
+    # After the LP relaxation, HiGHS's branch and cut (mip_time_s) gives a bound at least the LP's and at most the
+    # optimum (enumeration); these small problems it solves, so the bound is the optimum (the LP's is below it on
+    # seven of the eight).
+    p = random_problem(seed)
+    ix = design.index_problem(p)
+    start = design_heuristic.heuristic_design(p, bound=False)
+    lp = design_milp.lp_bound(ix, time_limit_s=60, start=start)
+    both = design_milp.lp_bound(ix, time_limit_s=60, start=start, mip_time_s=10)
+    optimum = enumerate_optimum(p)
+    tol = 1e-6 * max(1.0, abs(optimum))
+    assert lp.value_eur - tol <= both.value_eur <= optimum + tol
+    assert both.value_eur == pytest.approx(optimum, rel=1e-6)
+    assert both.relaxation == ("MILP" if both.value_eur > lp.value_eur + tol else lp.relaxation)
+
+
+@pytest.mark.parametrize("seed", range(8))
 def test_the_line_under_the_curve_is_under_it_and_its_relaxation_a_weaker_bound(seed):
     p = random_problem(seed)
     rng = np.random.default_rng(seed)
@@ -585,6 +602,23 @@ def test_optimal_plan_proves_its_optimum_and_the_heuristic_its_bound(town, tmp_p
         assert plan.ok, plan.violations
         assert plan.consumers.connected.all()
         assert route_cost_from_pipes(plan, 300.0, 2.0) == pytest.approx(plan.design["pipe_cost_eur"], rel=1e-9)
+
+
+def test_a_branch_and_cut_beside_the_plan_raises_its_bound(town, tmp_path):
+    # design.bound_mip_time_s: after the LP relaxation HiGHS's branch and cut raises the heuristic plan's bound;
+    # the plan itself is the same
+    from heatmap.plan import plan_from_scenario
+    from heatmap.scenario import scenario_from_file
+
+    found = {}
+    for seconds in (0.0, 10.0):
+        (tmp_path / str(seconds)).mkdir()
+        path = scenario(town, tmp_path / str(seconds), design_section={"bound_mip_time_s": seconds})
+        found[seconds] = plan_from_scenario(scenario_from_file(path)).design
+    lp, mip = found[0.0], found[10.0]
+    assert lp["bound_from"] == "LP relaxation, cost curve" and mip["bound_from"] == "MILP"
+    assert lp["bound_eur"] < mip["bound_eur"] <= mip["objective_eur"] * (1 + 1e-9)
+    assert mip["objective_eur"] == lp["objective_eur"] and mip["gap"] < lp["gap"]
 
 
 def test_the_bound_is_not_computed_above_its_size_and_the_summary_says_why(town, tmp_path):

@@ -213,6 +213,7 @@ def heuristic_design(
     rounds: int = 30,
     bound: bool = True,
     bound_time_s: float = 30.0,
+    bound_mip_time_s: float = 0.0,
     local_search_moves: int = 2000,
     perturbations: int = 8,
     perturbations_max_consumers: int = 2000,
@@ -229,7 +230,10 @@ def heuristic_design(
         Compute a lower bound (the MILP's LP relaxation, HiGHS: :func:`lp_bound`; its first cuts on the design's
         subtrees) so the design carries its gap.
     bound_time_s
-        Time limit of the LP.
+        Time limit of the bound.
+    bound_mip_time_s
+        Of it, time for HiGHS's branch and cut on the MILP after the LP relaxation, to raise the bound (0: the LP's;
+        a time makes the bound depend on the machine's speed).
     local_search_moves
         Moves of subtrees to cheaper places tried on the best tree found at most (:func:`_relocate`), and in each
         perturbation round; fewer in proportion above :data:`LOCAL_SEARCH_FULL_CONSUMERS` reachable consumers.
@@ -282,7 +286,7 @@ def heuristic_design(
     result = design.to_design(ix, tree, method="heuristic", status="heuristic")
     result.time_s = {"heuristic": t1 - t0}
     if bound:
-        design_milp.lp_bound(ix, time_limit_s=bound_time_s, start=result).onto(result)
+        design_milp.lp_bound(ix, time_limit_s=bound_time_s, start=result, mip_time_s=bound_mip_time_s).onto(result)
         result.time_s["bound"] = time.perf_counter() - t1
     logger.info("Heuristic design (best from the %s start): %s", best[1], result.describe())
     return result
