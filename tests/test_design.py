@@ -286,6 +286,42 @@ def test_cut_set_inequalities_hold_for_every_tree_and_raise_the_lp_bound(seed, m
         assert plain <= bound + 1e-6 * abs(plain) and bound <= best.objective_eur * (1 + 1e-9)
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_cut_set_rows_found_at_once_are_those_of_each_subtree_in_turn(seed):
+    # The rows come from all subtrees at once (prefix sums, arcs climbed level by level); subtree by subtree, with a
+    # mask of its nodes, the same rows in the same order must come out.
+    p = grid_problem(seed, curve=_catalogue_curve(segments=3))
+    red = design_reduce.reduce_problem(design.index_problem(p))
+    ix = red.ix
+    model = design_milp._model(ix, penalty_eur_per_kw=design.overload_eur_per_kw(ix), offset_eur=0.0)
+    parent = design_heuristic._steiner_start(ix).parent
+    y = np.random.default_rng(seed).uniform(0, 0.01, model.col_y.shape)  # some rows held, most broken
+    upper = np.asarray(model.lp.col_upper_)[model.col_f]
+    ends = np.unique(ix.costs.upper_kw[np.isfinite(ix.costs.upper_kw) & (ix.costs.upper_kw > 0)])
+    demand = np.zeros(ix.n)
+    np.add.at(demand, ix.con_node[ix.reach & ix.con_required], ix.con_load[ix.reach & ix.con_required])
+    tin, tout = design.euler_tour(parent)
+    expected = []
+    for v in np.flatnonzero(parent >= 0):
+        inside = (tin >= tin[v]) & (tin < tout[v])
+        d = demand[inside].sum()
+        if d <= 0 or inside[ix.src_node].any():
+            continue
+        into = np.flatnonzero(~inside[model.tail] & inside[model.head])
+        for lam in ends:
+            r = d / lam - np.floor(d / lam)
+            if r < 1e-6:
+                continue
+            coef = design_milp._mir(upper[into] / lam, r)
+            if (coef * y[into]).sum() < np.ceil(d / lam) - 1e-6:
+                keep = coef.ravel() > 1e-12
+                expected.append((model.col_y[into].ravel()[keep], coef.ravel()[keep], np.ceil(d / lam)))
+    found = design_milp._cut_rows(ix, model, parent, y)
+    assert len(expected) > 10 and len(found) == len(expected)
+    for (c1, v1, r1), (c2, v2, r2) in zip(found, expected, strict=True):
+        assert np.array_equal(c1, c2) and np.allclose(v1, v2) and r1 == r2
+
+
 @pytest.mark.parametrize("seed", range(8))
 def test_a_short_branch_and_cut_raises_the_lp_bound_to_the_optimum(seed):
     # After the LP relaxation, HiGHS's branch and cut (mip_time_s) gives a bound at least the LP's and at most the

@@ -7,8 +7,8 @@ built in one direction at most (these tighten the LP relaxation); each source su
 at a penalty. Before the search the LP relaxation is tightened by cut-set inequalities on the subtrees of the
 warm start and of the LP's own builds rounded to trees (:func:`_with_cuts`), kept in the MILP. Warm-started from a
 design (the heuristic's), with a time limit and a relative MIP gap; the proven bound and the gap are reported.
-:func:`lp_bound` is the LP relaxation (with the cuts), then a short branch and cut: the heuristic's bound. The
-problem and the cost curve are :mod:`heatmap.network.design`.
+:func:`lp_bound` is the LP relaxation (with the cuts), then, where asked, a short branch and cut: the heuristic's
+bound. The problem and the cost curve are :mod:`heatmap.network.design`.
 """
 
 from __future__ import annotations
@@ -409,20 +409,22 @@ def _cut_rows(ix: design.ProblemIndex, model: _Model, parent: np.ndarray, y: np.
         r = d / lam - np.floor(d / lam)
         ok = wanted & (r >= 1e-6)
         pick = ok[v]
-        ratio = upper[a[pick]] / lam
-        coef = np.floor(ratio) + np.minimum(ratio - np.floor(ratio), r[v[pick], None]) / r[v[pick], None]
+        coef = _mir(upper[a[pick]] / lam, r[v[pick], None])
         lhs = np.bincount(v[pick], (coef * y[a[pick]]).sum(axis=1), minlength=ix.n)
         for w in np.flatnonzero(ok & (lhs < np.ceil(d / lam) - 1e-6)):
             found.append((w, j, lam))
     rows = []
     for w, _, lam in sorted(found):
         into = a[first[w] : first[w + 1]]
-        ratio = upper[into] / lam
-        r = d[w] / lam - np.floor(d[w] / lam)
-        coef = (np.floor(ratio) + np.minimum(ratio - np.floor(ratio), r) / r).ravel()
+        coef = _mir(upper[into] / lam, d[w] / lam - np.floor(d[w] / lam)).ravel()
         keep = coef > 1e-12
         rows.append((model.col_y[into].ravel()[keep], coef[keep], float(np.ceil(d[w] / lam))))
     return rows
+
+
+def _mir(ratio: np.ndarray, r: np.ndarray | float) -> np.ndarray:
+    """Return the mixed-integer rounding of coefficients ``ratio`` (U/λ) for a right-hand side of fraction ``r``."""
+    return np.floor(ratio) + np.minimum(ratio - np.floor(ratio), r) / r
 
 
 def _entering(
