@@ -64,10 +64,10 @@ def optimal_design(
     """
     original = design.index_problem(problem)
     t1 = time.perf_counter()
-    red = design_reduce.reduce_problem(original)
-    ix = red.ix
-    model = _model(ix, penalty_eur_per_kw=design.overload_eur_per_kw(original), offset_eur=red.offset_eur)
-    h = _branch_and_cut(red, model, time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap, threads=threads, start=start)
+    lp = _cut_lp(original, penalty_eur_per_kw=design.overload_eur_per_kw(original), time_limit_s=time_limit_s,
+                 cut_time_s=time_limit_s / 4, start=start, threads=threads, mip_rel_gap=mip_rel_gap)  # fmt: skip
+    lp.search(time_limit_s - (time.perf_counter() - t1))
+    h, model, red, ix = lp.h, lp.model, lp.red, lp.red.ix
     status = h.modelStatusToString(h.getModelStatus())
     info = h.getInfo()
     if info.primal_solution_status < 2:
@@ -97,38 +97,59 @@ def optimal_design(
     return result
 
 
-def _branch_and_cut(
-    red: design_reduce.Reduced,
-    model: _Model,
+@dataclass
+class _CutLP:
+    """The MILP of a reduced problem in HiGHS, its LP relaxation solved and tightened by cut-set inequalities."""
+
+    h: highspy.Highs
+    red: design_reduce.Reduced
+    model: _Model
+    start_x: np.ndarray | None  # the warm start's column values
+    value: float  # the cut LP's optimum (NaN where it did not finish)
+
+    def search(self, time_limit_s: float) -> None:
+        """Go on with HiGHS's branch and cut for at most ``time_limit_s`` (the warm start its first incumbent)."""
+        import highspy
+
+        h, model = self.h, self.model
+        h.setOptionValue("time_limit", max(time_limit_s, 1e-3))
+        integrality = np.zeros(model.lp.num_col_, dtype=np.uint8)
+        integrality[model.col_y.ravel()] = 1
+        integrality[model.col_x] = 1
+        h.changeColsIntegrality(len(integrality), np.arange(len(integrality), dtype=np.int32), integrality)
+        if self.start_x is not None:
+            sol = highspy.HighsSolution()
+            sol.col_value = self.start_x
+            sol.value_valid = True
+            h.setSolution(sol)
+        h.run()
+
+
+def _cut_lp(
+    ix: design.ProblemIndex,
     *,
+    penalty_eur_per_kw: float,
     time_limit_s: float,
-    mip_rel_gap: float,
-    threads: int,
-    start: design.Design | None,
-) -> highspy.Highs:
-    """Solve the MILP ``model`` of the reduced problem ``red`` with HiGHS; return the solver once it stopped.
+    cut_time_s: float,
+    start: design.Design | None = None,
+    solver: str = "choose",
+    threads: int = 1,
+    mip_rel_gap: float = 0.0,
+) -> _CutLP:
+    """Reduce the problem, build its MILP and solve the LP relaxation with cuts (:func:`_with_cuts`, ``cut_time_s``).
 
-    Its LP relaxation is first tightened by cut-set inequalities (:func:`_with_cuts`, a quarter of the time at most);
-    ``start``, a design of the problem ``red`` was reduced from, gives the first round's sets and the incumbent.
+    ``penalty_eur_per_kw`` prices load beyond the sources' capacities; ``start``, a design of ``ix``, gives the first
+    round's sets and the warm start of a later search.
     """
-    import highspy
-
     t0 = time.perf_counter()
-    h = _highs(model, time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap, threads=threads)
+    red = design_reduce.reduce_problem(ix)
+    model = _model(red.ix, penalty_eur_per_kw=penalty_eur_per_kw, offset_eur=red.offset_eur)
+    h = _highs(model, time_limit_s=max(time_limit_s, 1e-3), mip_rel_gap=mip_rel_gap, threads=threads)
+    h.setOptionValue("solver", solver)
     start_x = _start_vector(red, start, model) if start is not None else None
-    _with_cuts(h, red.ix, model, deadline=t0 + time_limit_s / 4, start=_parent_of(model, start_x, red.ix.n))
-    h.setOptionValue("time_limit", max(time_limit_s - (time.perf_counter() - t0), 1e-3))
-    integrality = np.zeros(model.lp.num_col_, dtype=np.int32)
-    integrality[model.col_y.ravel()] = 1
-    integrality[model.col_x] = 1
-    h.changeColsIntegrality(len(integrality), np.arange(len(integrality), dtype=np.int32), integrality.astype(np.uint8))
-    if start_x is not None:
-        sol = highspy.HighsSolution()
-        sol.col_value = start_x
-        sol.value_valid = True
-        h.setSolution(sol)
-    h.run()
-    return h
+    value = _with_cuts(h, red.ix, model, deadline=t0 + cut_time_s, start=_parent_of(model, start_x, red.ix.n))
+    h.setOptionValue("solver", "choose")
+    return _CutLP(h, red, model, start_x, value)
 
 
 @dataclass(frozen=True)
@@ -486,14 +507,13 @@ def _with_cuts(
         if i == CUT_ROUNDS or time.perf_counter() > deadline:
             break
         x = np.asarray(h.getSolution().col_value)
-        from_start = i == 0 and start is not None  # the LP's own tree follows in the next round however it went
-        if start is not None and from_start:
-            parent = start
+        if i == 0 and start is not None:  # the LP's own tree follows in the next round however it went
+            parent, from_start = start, True
         else:
             built = np.clip(x[model.col_b], 0.0, 1.0)
             graph = sp.csr_matrix((1.0 - built + 1e-6, (model.tail, model.head)), shape=(ix.n, ix.n))
             pred = dijkstra(graph, directed=True, indices=ix.src_node, min_only=True, return_predecessors=True)[1]
-            parent = np.where(pred >= 0, pred, -1)
+            parent, from_start = np.where(pred >= 0, pred, -1), False
         rows = _cut_rows(ix, model, parent, x[model.col_y])
         if not rows and not from_start:
             break
@@ -541,13 +561,13 @@ def lp_bound(
     is returned. Both are bounds on the curve's optimum. The curve's LP is tightened by rounds of cut-set
     inequalities (:func:`_with_cuts`; bundled Helsinki instance with the catalogue curve: 32.40 → 32.78 M€ for
     0.4 s more; 32.87 M€ when the heuristic's design is given as ``start``: the first round's sets are its
-    subtrees). Then, where ``mip_time_s`` > 0 and time is left, HiGHS's branch and cut on the MILP runs for at
-    most that long (:func:`_branch_and_cut`, ``start`` its incumbent): its root's cuts and presolve raise the bound
-    further (bundled Helsinki plan: 19.85 → 20.75 M€ in 3 s, 21.15 M€ in 10 s; the Helsinki benchmark with the
+    subtrees). Then, where ``mip_time_s`` > 0 and time is left, HiGHS's branch and cut goes on from the curve's cut
+    LP for at most that long (:meth:`_CutLP.search`, ``start`` its incumbent): its presolve and root cuts raise the
+    bound further (bundled Helsinki plan: 19.85 → 20.75 M€ in 3 s, 21.15 M€ in 10 s; the Helsinki benchmark with the
     catalogue curve: 32.88 → 33.62 M€ in 3 s); the highest bound found is returned. Where nothing finishes the
-    bound is unknown (NaN) and a warning says so. (Directed Steiner cuts
-    found by maximum flows were tried on top of it: on the bundled Helsinki instances they raised the bound by
-    0.1–0.6 % for ten times the time, so they are not used.)
+    bound is unknown (NaN) and a warning says so. (Directed Steiner cuts found by maximum flows were tried on top of
+    it: on the bundled Helsinki instances they raised the bound by 0.1–0.6 % for ten times the time, so they are
+    not used.)
     """
     t0 = time.perf_counter()
     total = float(ix.con_load[ix.reach].sum())
@@ -555,21 +575,26 @@ def lp_bound(
     tries = [("cost curve", ix)]
     if ix.costs.segments > 1:
         tries.insert(0, ("line under the cost curve", dataclasses.replace(ix, costs=ix.costs.line_below(total))))
+    penalty = design.overload_eur_per_kw(ix)
+    curve: _CutLP | None = None  # the curve's cut LP, where solved: the search goes on from it
     for i, (label, problem) in enumerate(tries):
         left = time_limit_s - (time.perf_counter() - t0)
         if i > 0 and time.perf_counter() - t0 > LINE_FIRST_SHARE * time_limit_s:
             logger.info("The cost curve's LP relaxation is skipped: the line's took %.1f s", time.perf_counter() - t0)
             break
-        value = _relaxation(problem, penalty_eur_per_kw=design.overload_eur_per_kw(ix), time_limit_s=left,
-                            solver=solver, start=start)  # fmt: skip
-        if np.isfinite(value) and not value < best.value_eur:
-            best = Bound(value, label, 0.0)
-    left = min(mip_time_s, time_limit_s - (time.perf_counter() - t0))
+        lp = _cut_lp(problem, penalty_eur_per_kw=penalty, time_limit_s=left, cut_time_s=left, start=start,
+                     solver=solver)  # fmt: skip
+        if problem is ix:
+            curve = lp
+        if np.isfinite(lp.value) and not lp.value < best.value_eur:
+            best = Bound(lp.value, label, 0.0)
+    t1 = time.perf_counter()
+    left = min(mip_time_s, time_limit_s - (t1 - t0))
     if left > 0:
-        red = design_reduce.reduce_problem(ix)
-        model = _model(red.ix, penalty_eur_per_kw=design.overload_eur_per_kw(ix), offset_eur=red.offset_eur)
-        h = _branch_and_cut(red, model, time_limit_s=left, mip_rel_gap=0.0, threads=1, start=start)
-        value = float(h.getInfo().mip_dual_bound)
+        if curve is None:
+            curve = _cut_lp(ix, penalty_eur_per_kw=penalty, time_limit_s=left, cut_time_s=left / 4, start=start)
+        curve.search(left - (time.perf_counter() - t1))
+        value = float(curve.h.getInfo().mip_dual_bound)
         if np.isfinite(value) and not value <= best.value_eur:
             best = Bound(value, "MILP", 0.0)
     if not np.isfinite(best.value_eur):
@@ -587,17 +612,10 @@ def _relaxation(
     solver: str,
     start: design.Design | None = None,
 ) -> float:
-    """Return the LP relaxation's optimum on the reduced problem, cuts added (NaN where HiGHS does not finish).
-
-    ``start``: a design whose subtrees give the first round of cuts (:func:`_with_cuts`).
-    """
-    t0 = time.perf_counter()
-    red = design_reduce.reduce_problem(ix)
-    model = _model(red.ix, penalty_eur_per_kw=penalty_eur_per_kw, offset_eur=red.offset_eur)
-    h = _highs(model, time_limit_s=max(time_limit_s, 1e-3), mip_rel_gap=0.0, threads=1)
-    h.setOptionValue("solver", solver)
-    parent = _parent_of(model, _start_vector(red, start, model), red.ix.n) if start is not None else None
-    return _with_cuts(h, red.ix, model, deadline=t0 + time_limit_s, start=parent)
+    """Return the LP relaxation's optimum on the reduced problem, cuts added (NaN where HiGHS does not finish)."""
+    lp = _cut_lp(ix, penalty_eur_per_kw=penalty_eur_per_kw, time_limit_s=time_limit_s, cut_time_s=time_limit_s,
+                 start=start, solver=solver)  # fmt: skip
+    return lp.value
 
 
 def _parent_of(model: _Model, x: np.ndarray | None, n: int) -> np.ndarray | None:
