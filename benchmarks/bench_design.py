@@ -1,7 +1,7 @@
 """Benchmark: economic network design (heatmap.network.design) on the bundled Helsinki streets and synthetic towns.
 
 Usage: python benchmarks/bench_design.py [--runs N] [--cases NAME ...] [--time-limit S] [--perturbations N]
-    [--bound-mip-time S]
+    [--bound-mip-time S] [--mip-solver scip|highs]
 
 Cases (medians of ``--runs`` runs each, in one process after the imports):
 
@@ -120,6 +120,12 @@ def main() -> None:
         "--bound-mip-time", type=float, default=0.0, help="the heuristic's branch and cut for its bound, s"
     )
     parser.add_argument(
+        "--mip-solver",
+        choices=design_milp.MIP_SOLVERS,
+        default="scip",
+        help="the MILP's branch and cut (design.mip_solver)",
+    )
+    parser.add_argument(
         "--cases",
         nargs="*",
         default=["helsinki-linear", "helsinki-catalogue", "helsinki-optional", "town-1000", "town-10000"],
@@ -164,11 +170,16 @@ def main() -> None:
                 t1 = time.perf_counter()
                 if solver == "heuristic":
                     d = design_heuristic.heuristic_design(
-                        problem, perturbations=args.perturbations, bound_mip_time_s=args.bound_mip_time
+                        problem,
+                        perturbations=args.perturbations,
+                        bound_mip_time_s=args.bound_mip_time,
+                        bound_mip_solver=args.mip_solver,
                     )
                 else:  # as the plan warm-starts it
                     start = design_heuristic.heuristic_design(problem, bound=False, perturbations=args.perturbations)
-                    d = design_milp.optimal_design(problem, time_limit_s=args.time_limit, start=start)
+                    d = design_milp.optimal_design(
+                        problem, time_limit_s=args.time_limit, start=start, solver=args.mip_solver
+                    )
                 times.append(time.perf_counter() - t1)
                 results.append(d)
             d = results[0]

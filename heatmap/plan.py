@@ -218,28 +218,35 @@ class _Bound:
     """A design's lower bound (its LP relaxation, :func:`heatmap.network.design_milp.lp_bound`) beside the plan.
 
     It runs in a process forked from the plan's (:class:`heatmap.io.forked.Call`) where the system can fork and this
-    process may start processes (not a daemonic one, such as a Dask worker), else on a thread (HiGHS releases the
-    GIL while it solves). On a machine of two cores or more the bound costs the plan no time: the sizing and the
+    process may start processes (not a daemonic one, such as a Dask worker), else on a thread (HiGHS and SCIP release
+    the GIL while they solve). On a machine of two cores or more the bound costs the plan no time: the sizing and the
     pandapipes runs go on meanwhile, and, with no thread of heatmap's running, they may fork processes of their own
     (:func:`heatmap.network.hydraulics.solve_networks`). A plan that fails does not wait for it.
     """
 
-    def __init__(self, problem: design.DesignProblem, *, time_limit_s: float, mip_time_s: float) -> None:
+    def __init__(
+        self, problem: design.DesignProblem, *, time_limit_s: float, mip_time_s: float, mip_solver: str
+    ) -> None:
         self._found: design_milp.Bound | None = None
         self._error: BaseException | None = None
         self._call: forked.Call[design_milp.Bound] | None = None
         self._thread: threading.Thread | None = None
         if not forked.why_not_fork():
-            self._call = forked.Call(_bound_of, problem, time_limit_s, mip_time_s, name="heatmap-design-bound")
+            self._call = forked.Call(
+                _bound_of, problem, time_limit_s, mip_time_s, mip_solver, name="heatmap-design-bound"
+            )
         else:
             self._thread = threading.Thread(
-                target=self._run, args=(problem, time_limit_s, mip_time_s), name="heatmap-design-bound", daemon=True
+                target=self._run,
+                args=(problem, time_limit_s, mip_time_s, mip_solver),
+                name="heatmap-design-bound",
+                daemon=True,
             )
             self._thread.start()
 
-    def _run(self, problem: design.DesignProblem, time_limit_s: float, mip_time_s: float) -> None:
+    def _run(self, problem: design.DesignProblem, time_limit_s: float, mip_time_s: float, mip_solver: str) -> None:
         try:
-            self._found = _bound_of(problem, time_limit_s, mip_time_s)
+            self._found = _bound_of(problem, time_limit_s, mip_time_s, mip_solver)
         except BaseException as exc:  # handed to the plan's thread by result()
             self._error = exc
 
@@ -260,8 +267,12 @@ class _Bound:
             self._call.stop()
 
 
-def _bound_of(problem: design.DesignProblem, time_limit_s: float, mip_time_s: float) -> design_milp.Bound:
-    return design_milp.lp_bound(design.index_problem(problem), time_limit_s=time_limit_s, mip_time_s=mip_time_s)
+def _bound_of(
+    problem: design.DesignProblem, time_limit_s: float, mip_time_s: float, mip_solver: str
+) -> design_milp.Bound:
+    return design_milp.lp_bound(
+        design.index_problem(problem), time_limit_s=time_limit_s, mip_time_s=mip_time_s, mip_solver=mip_solver
+    )
 
 
 def _settled_summary(routed: RoutedNetwork) -> dict:
@@ -718,7 +729,9 @@ def _route(
         d = scn.design
         too_large = method != "optimal" and len(problem.edges) > d.bound_max_edges
         if method != "optimal" and not too_large:  # the bound goes on beside the heuristic, sizing and simulation
-            bound = _Bound(problem, time_limit_s=d.bound_time_limit_s, mip_time_s=d.bound_mip_time_s)
+            bound = _Bound(
+                problem, time_limit_s=d.bound_time_limit_s, mip_time_s=d.bound_mip_time_s, mip_solver=d.mip_solver
+            )
         result = design_heuristic.heuristic_design(
             problem,
             bound=method == "optimal",  # the MILP needs it now; the heuristic's plan gets it on a thread of its own
@@ -730,7 +743,7 @@ def _route(
         )
         if method == "optimal" and not result.gap <= d.mip_gap:  # the MILP goes on from it (NaN gap: no bound)
             result = design_milp.optimal_design(
-                problem, time_limit_s=d.time_limit_s, mip_rel_gap=d.mip_gap, start=result
+                problem, time_limit_s=d.time_limit_s, mip_rel_gap=d.mip_gap, start=result, solver=d.mip_solver
             )
         if too_large:
             result.bound_from = (

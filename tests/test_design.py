@@ -239,12 +239,14 @@ def random_problem(seed: int) -> design.DesignProblem:
     return problem(edges, consumers, sources=sources, curve=LINEAR if seed % 3 else _catalogue_curve(segments=2))
 
 
+@pytest.mark.parametrize("solver", design_milp.MIP_SOLVERS)
 @pytest.mark.parametrize("seed", range(8))
-def test_milp_equals_enumeration_and_the_heuristic_bound_is_below_it(seed):
+def test_milp_equals_enumeration_and_the_heuristic_bound_is_below_it(seed, solver):
     p = random_problem(seed)
     optimum = enumerate_optimum(p)
     assert np.isfinite(optimum)
-    exact = design_milp.optimal_design(p, mip_rel_gap=1e-9)
+    exact = design_milp.optimal_design(p, mip_rel_gap=1e-9, solver=solver)
+    assert exact.status == "optimal"
     check_invariants(p, exact)
     assert exact.objective_eur == pytest.approx(optimum, rel=1e-6, abs=1e-3)
     assert exact.bound_eur <= optimum + 1e-3 * max(1.0, abs(optimum))
@@ -322,16 +324,17 @@ def test_cut_set_rows_found_at_once_are_those_of_each_subtree_in_turn(seed):
         assert np.array_equal(c1, c2) and np.allclose(v1, v2) and r1 == r2
 
 
+@pytest.mark.parametrize("solver", design_milp.MIP_SOLVERS)
 @pytest.mark.parametrize("seed", range(8))
-def test_a_short_branch_and_cut_raises_the_lp_bound_to_the_optimum(seed):
-    # After the LP relaxation, HiGHS's branch and cut (mip_time_s) gives a bound at least the LP's and at most the
-    # optimum (enumeration); these small problems it solves, so the bound is the optimum (the LP's is below it on
-    # seven of the eight).
+def test_a_short_branch_and_cut_raises_the_lp_bound_to_the_optimum(seed, solver):
+    # After the LP relaxation, a branch and cut (mip_time_s; HiGHS's or SCIP's) gives a bound at least the LP's and
+    # at most the optimum (enumeration); these small problems it solves, so the bound is the optimum (the LP's is
+    # below it on seven of the eight).
     p = random_problem(seed)
     ix = design.index_problem(p)
     start = design_heuristic.heuristic_design(p, bound=False)
     lp = design_milp.lp_bound(ix, time_limit_s=60, start=start)
-    both = design_milp.lp_bound(ix, time_limit_s=60, start=start, mip_time_s=10)
+    both = design_milp.lp_bound(ix, time_limit_s=60, start=start, mip_time_s=10, mip_solver=solver)
     optimum = enumerate_optimum(p)
     tol = 1e-6 * max(1.0, abs(optimum))
     assert lp.value_eur - tol <= both.value_eur <= optimum + tol
@@ -620,13 +623,26 @@ def test_optimal_plan_proves_its_optimum_and_the_heuristic_its_bound(town, tmp_p
     from heatmap.scenario import scenario_from_file
 
     linear = {"cost": "linear", "trench_eur_per_m": 300.0, "pipe_eur_per_kw_m": 2.0}
+    sections = {
+        "heuristic": {"method": "heuristic"},
+        "optimal": {"method": "optimal"},
+        "highs": {"method": "optimal", "mip_solver": "highs"},
+    }
     plans = {
-        m: plan_from_scenario(scenario_from_file(scenario(town, tmp_path / m, design_section={"method": m, **linear})))
-        for m in ("heuristic", "optimal")
-        if (tmp_path / m).mkdir() is None
+        name: plan_from_scenario(scenario_from_file(scenario(town, tmp_path / name, design_section={**s, **linear})))
+        for name, s in sections.items()
+        if (tmp_path / name).mkdir() is None
     }
     opt = plans["optimal"].design
     assert opt["status"] == "optimal" and opt["gap"] <= 0.005
+    # HiGHS's branch and cut proves an optimum too, each within the other's gap; the summary names the solver
+    highs = plans["highs"].design
+    assert highs["status"] == "optimal" and highs["gap"] <= 0.005
+    assert highs["objective_eur"] >= opt["bound_eur"] * (1 - 1e-9)
+    assert opt["objective_eur"] >= highs["bound_eur"] * (1 - 1e-9)
+    for name, solver in (("optimal", "scip"), ("highs", "highs")):
+        used = {r["key"]: r["value"] for r in plans[name].scenario.assumptions()}
+        assert used["design.mip_solver"] == solver
     assert plans["heuristic"].design["objective_eur"] >= opt["objective_eur"] - 1e-6
     assert plans["heuristic"].design["bound_eur"] <= opt["objective_eur"] * (1 + 1e-9)
     # the heuristic's bound, computed beside the plan, is in its summary with its gap and time
@@ -641,7 +657,7 @@ def test_optimal_plan_proves_its_optimum_and_the_heuristic_its_bound(town, tmp_p
 
 
 def test_a_branch_and_cut_beside_the_plan_raises_its_bound(town, tmp_path):
-    # design.bound_mip_time_s: after the LP relaxation HiGHS's branch and cut raises the heuristic plan's bound;
+    # design.bound_mip_time_s: after the LP relaxation a branch and cut (SCIP's) raises the heuristic plan's bound;
     # the plan itself is the same
     from heatmap.plan import plan_from_scenario
     from heatmap.scenario import scenario_from_file

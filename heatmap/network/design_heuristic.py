@@ -214,6 +214,7 @@ def heuristic_design(
     bound: bool = True,
     bound_time_s: float = 30.0,
     bound_mip_time_s: float = 0.0,
+    bound_mip_solver: str = "scip",
     local_search_moves: int = 2000,
     perturbations: int = 8,
     perturbations_max_consumers: int = 2000,
@@ -232,8 +233,10 @@ def heuristic_design(
     bound_time_s
         Time limit of the bound.
     bound_mip_time_s
-        Of it, time for HiGHS's branch and cut on the MILP after the LP relaxation, to raise the bound (0: the LP's;
+        Of it, time for a branch and cut on the MILP after the LP relaxation, to raise the bound (0: the LP's;
         a time makes the bound depend on the machine's speed).
+    bound_mip_solver
+        Its solver: ``highs`` or ``scip`` (:meth:`heatmap.network.design_milp._CutLP.search`).
     local_search_moves
         Moves of subtrees to cheaper places tried on the best tree found at most (:func:`_relocate`), and in each
         perturbation round; fewer in proportion above :data:`LOCAL_SEARCH_FULL_CONSUMERS` reachable consumers.
@@ -286,7 +289,9 @@ def heuristic_design(
     result = design.to_design(ix, tree, method="heuristic", status="heuristic")
     result.time_s = {"heuristic": t1 - t0}
     if bound:
-        design_milp.lp_bound(ix, time_limit_s=bound_time_s, start=result, mip_time_s=bound_mip_time_s).onto(result)
+        design_milp.lp_bound(
+            ix, time_limit_s=bound_time_s, start=result, mip_time_s=bound_mip_time_s, mip_solver=bound_mip_solver
+        ).onto(result)
         result.time_s["bound"] = time.perf_counter() - t1
     logger.info("Heuristic design (best from the %s start): %s", best[1], result.describe())
     return result
