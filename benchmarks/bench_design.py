@@ -13,7 +13,7 @@ Cases (medians of ``--runs`` runs each, in one process after the imports):
 - ``helsinki-optional``: the linear instance with every consumer optional (prize: 30 €/MWh margin on 2000 full-load
   hours of its peak, over 30 years at 3 %): heuristic and MILP.
 - ``town-1000``, ``town-10000``, ``town-50000``: synthetic towns (heatmap.io.synthetic, seed 0), linear cost: the
-  heuristic and its LP bound.
+  heuristic and its LP bound; up to 1,000 consumers (``TOWN_MILP_MAX``) the MILP too.
 
 Prints, per case and solver, the objective, the bound, the gap and the time.
 """
@@ -38,6 +38,8 @@ from heatmap.economics import annuity_factor  # noqa: E402
 from heatmap.network import candidates, design, design_heuristic, design_milp, sizing  # noqa: E402
 
 PBF = ROOT / "data" / "helsinki_centre.osm.pbf"
+TOWN_MILP_MAX = 1000
+"""Towns of at most this many consumers are solved by the MILP too."""
 
 
 def helsinki_instance(*, prize_eur_per_mwh: float | None = None) -> design.DesignProblem:
@@ -158,8 +160,9 @@ def main() -> None:
                 problem = design.DesignProblem(problem.edges, problem.sources, problem.consumers, curve)
             solvers = ["heuristic", "optimal"]
         else:
-            problem = town_instance(int(case.split("-")[1]))
-            solvers = ["heuristic"]
+            n = int(case.split("-")[1])
+            problem = town_instance(n)
+            solvers = ["heuristic", "optimal"] if n <= TOWN_MILP_MAX else ["heuristic"]
         print(
             f"\n{case}: {len(problem.consumers)} consumers, {len(problem.edges)} candidate edges "
             f"(built in {time.perf_counter() - t0:.1f} s)"
