@@ -158,7 +158,7 @@ def _scip_search(h: highspy.Highs, start_x: np.ndarray | None, *, time_limit_s: 
     The model goes over as an MPS file that HiGHS writes (its columns named ``c0`` … in order); ``start_x`` is
     SCIP's first incumbent. On the Helsinki benchmark with the catalogue curve SCIP's aggregation separators
     (flow covers, knapsack covers, c-MIR) raise the root bound to 34.44 M€ in 48 s where HiGHS's stays at 33.88 M€
-    after 60 s; SCIP proves the linear-cost and all-optional instances optimal in 0.9 and 0.5 s (HiGHS: 6.1 and 0.8 s).
+    after 60 s; SCIP proves the linear-cost and all-optional instances optimal in 1.1 and 0.6 s (HiGHS: 6.1 and 0.8 s).
     """
     import tempfile
     from pathlib import Path
@@ -633,10 +633,9 @@ def lp_bound(
     most that long (:meth:`_CutLP.search`, in SCIP or HiGHS by ``mip_solver``; ``start`` its incumbent): its presolve
     and root cuts raise the bound further (HiGHS: bundled Helsinki plan 19.85 → 20.75 M€ in 3 s, 21.15 M€ in 10 s; the
     Helsinki benchmark with the catalogue curve 32.88 → 33.62 M€ in 3 s; with 5 s there 33.75 M€, SCIP 33.92 M€); the
-    highest bound found is returned. Where nothing finishes the
-    bound is unknown (NaN) and a warning says so. (Directed Steiner cuts found by maximum flows were tried on top of
-    it: on the bundled Helsinki instances they raised the bound by 0.1–0.6 % for ten times the time, so they are
-    not used.)
+    highest bound found is returned. Where nothing finishes the bound is unknown (NaN) and a warning says so.
+    (Directed Steiner cuts found by maximum flows were tried on top of it: on the bundled Helsinki instances they
+    raised the bound by 0.1–0.6 % for ten times the time, so they are not used.)
     """
     t0 = time.perf_counter()
     total = float(ix.con_load[ix.reach].sum())
