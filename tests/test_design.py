@@ -279,11 +279,16 @@ def test_cut_set_inequalities_hold_for_every_tree_and_raise_the_lp_bound(seed, m
     assert rows
     for cols, coef, rhs in rows:
         assert float(coef @ x[cols]) >= rhs - 1e-9
-    with_cuts = design_milp._relaxation(red.ix, penalty_eur_per_kw=penalty, time_limit_s=60, solver="choose")
-    # the heuristic's subtrees first (on the problem as given: reduced inside)
-    started = design_milp._relaxation(ix, penalty_eur_per_kw=penalty, time_limit_s=60, solver="choose", start=best)
+
+    def relaxation(problem: design.ProblemIndex, start: design.Design | None = None) -> float:
+        return design_milp._cut_lp(
+            problem, penalty_eur_per_kw=penalty, time_limit_s=60, cut_time_s=60, start=start
+        ).value
+
+    with_cuts = relaxation(red.ix)
+    started = relaxation(ix, start=best)  # the heuristic's subtrees first (on the problem as given: reduced inside)
     monkeypatch.setattr(design_milp, "CUT_ROUNDS", 0)
-    plain = design_milp._relaxation(red.ix, penalty_eur_per_kw=penalty, time_limit_s=60, solver="choose")
+    plain = relaxation(red.ix)
     for bound in (with_cuts, started):
         assert plain <= bound + 1e-6 * abs(plain) and bound <= best.objective_eur * (1 + 1e-9)
 
@@ -361,12 +366,12 @@ def test_the_line_under_the_curve_is_under_it_and_its_relaxation_a_weaker_bound(
         assert (line.at(loads) <= costs.at(loads) + 1e-9 * np.maximum(1.0, costs.at(loads))).all()
     ix = design.index_problem(p)
     found = design_milp.lp_bound(ix, time_limit_s=60)
-    weaker = design_milp._relaxation(
+    weaker = design_milp._cut_lp(
         dataclasses.replace(ix, costs=ix.costs.line_below(top)),
         penalty_eur_per_kw=design.overload_eur_per_kw(ix),
         time_limit_s=60,
-        solver="choose",
-    )
+        cut_time_s=60,
+    ).value
     started = design_milp.lp_bound(ix, time_limit_s=60, start=design_heuristic.heuristic_design(p, bound=False))
     tol = 1e-6 * max(1.0, abs(found.value_eur))
     assert weaker <= found.value_eur + tol

@@ -116,13 +116,13 @@ class _CutLP:
         import highspy
 
         h, model = self.h, self.model
-        h.setOptionValue("time_limit", max(time_limit_s, 1e-3))
         integrality = np.zeros(model.lp.num_col_, dtype=np.uint8)
         integrality[model.col_y.ravel()] = 1
         integrality[model.col_x] = 1
         h.changeColsIntegrality(len(integrality), np.arange(len(integrality), dtype=np.int32), integrality)
         if solver == "scip":
             return _scip_search(h, self.start_x, time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap)
+        h.setOptionValue("time_limit", max(time_limit_s, 1e-3))
         if self.start_x is not None:
             sol = highspy.HighsSolution()
             sol.col_value = self.start_x
@@ -669,20 +669,6 @@ def lp_bound(
     best = dataclasses.replace(best, time_s=time.perf_counter() - t0)
     logger.info("Design bound %.6g € (LP relaxation, %s) in %.1f s", best.value_eur, best.relaxation, best.time_s)
     return best
-
-
-def _relaxation(
-    ix: design.ProblemIndex,
-    *,
-    penalty_eur_per_kw: float,
-    time_limit_s: float,
-    solver: str,
-    start: design.Design | None = None,
-) -> float:
-    """Return the LP relaxation's optimum on the reduced problem, cuts added (NaN where HiGHS does not finish)."""
-    lp = _cut_lp(ix, penalty_eur_per_kw=penalty_eur_per_kw, time_limit_s=time_limit_s, cut_time_s=time_limit_s,
-                 start=start, solver=solver)  # fmt: skip
-    return lp.value
 
 
 def _parent_of(model: _Model, x: np.ndarray | None, n: int) -> np.ndarray | None:
