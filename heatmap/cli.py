@@ -37,6 +37,17 @@ out_option = click.option(
     required=True,
     help="Output folder (new, empty or written by heatmap; replaced in whole).",
 )
+to_postgis_option = click.option(
+    "--to-postgis",
+    "to_postgis",
+    metavar="URL",
+    default=None,
+    help="Also write every layer with its QGIS style to this PostGIS database (postgresql://user@host/db), "
+    "in one transaction.",
+)
+postgis_schema_option = click.option(
+    "--postgis-schema", default="public", show_default=True, help="Schema of the tables written by --to-postgis."
+)
 
 
 def _configure_logging(verbose: int, quiet: bool) -> None:
@@ -142,17 +153,8 @@ def main() -> None:
 @out_option
 @click.option("--partial", is_flag=True, help="Write the plan (marked partial) even if checks still fail.")
 @click.option("--tiles", default=None, help="Tile URL template for an online base map (default: none, offline).")
-@click.option(
-    "--to-postgis",
-    "to_postgis",
-    metavar="URL",
-    default=None,
-    help="Also write every layer with its QGIS style to this PostGIS database (postgresql://user@host/db), "
-    "in one transaction.",
-)
-@click.option(
-    "--postgis-schema", default="public", show_default=True, help="Schema of the tables written by --to-postgis."
-)
+@to_postgis_option
+@postgis_schema_option
 @verbosity
 @quiet
 def plan(
@@ -203,7 +205,7 @@ def plan(
             )
             sys.exit(EXIT_CHECKS_FAILED)
         written = write_plan(result, out_dir, partial=partial, tiles=tiles, inputs=inputs)
-        tables = _write_postgis(database, written["plan.gpkg"], postgis_schema)
+        tables = _write_postgis(database, [(written["plan.gpkg"], "")], postgis_schema, what="the plan")
         progress("outputs")
         bar.close()
     if not quiet:
@@ -212,12 +214,11 @@ def plan(
         for path in written.values():
             click.echo(f"  {path}")
         if database is not None:
-            shown = ", ".join(f"{name} ({rows:,})" for name, rows in tables.items())
-            click.echo(f"  {database}, schema {postgis_schema}: tables {shown}; QGIS styles in public.layer_styles")
+            click.echo(_postgis_written(database, postgis_schema, tables))
 
 
-def _postgis_target(url: str | None, schema: str) -> PostgisUrl | None:
-    """Check the database of ``--to-postgis`` before planning (it answers, has PostGIS); ``None`` without one."""
+def _postgis_target(url: str | None, schema: str, *, what: str = "the plan") -> PostgisUrl | None:
+    """Check the database of ``--to-postgis`` before the work (it answers, has PostGIS); ``None`` without one."""
     if url is None:
         return None
     from heatmap._errors import OutputError
@@ -227,21 +228,29 @@ def _postgis_target(url: str | None, schema: str) -> PostgisUrl | None:
         database = PostgisUrl(url)
     except ValueError as exc:
         raise OutputError(f"--to-postgis: {exc}") from None
-    check_target(database, schema=schema)
+    check_target(database, schema=schema, what=what)
     return database
 
 
-def _write_postgis(database: PostgisUrl | None, gpkg: Path, schema: str) -> dict[str, int]:
-    """Write the plan's GeoPackage to ``--to-postgis``; a failure leaves the database unchanged (exit 2)."""
+def _write_postgis(
+    database: PostgisUrl | None, gpkgs: list[tuple[Path, str]], schema: str, *, what: str
+) -> dict[str, int]:
+    """Write GeoPackages (each with its tables' prefix) to ``--to-postgis``; a failure changes nothing (exit 2)."""
     if database is None:
         return {}
     from heatmap._errors import OutputError
-    from heatmap.io.postgis import write_geopackage
+    from heatmap.io.postgis import write_geopackages
 
     try:
-        return write_geopackage(gpkg, database, schema=schema)
+        return write_geopackages(gpkgs, database, schema=schema, what=what)
     except OutputError as exc:
-        raise OutputError(f"{exc}; the output folder holds the new plan ({gpkg.parent})") from None
+        raise OutputError(f"{exc}; the output folder holds the new results ({gpkgs[0][0].parent})") from None
+
+
+def _postgis_written(database: PostgisUrl, schema: str, tables: dict[str, int]) -> str:
+    """Return the line that names the tables ``--to-postgis`` wrote."""
+    shown = ", ".join(f"{name} ({rows:,})" for name, rows in tables.items())
+    return f"  {database}, schema {schema}: tables {shown}; QGIS styles in public.layer_styles"
 
 
 @main.command()
@@ -528,20 +537,34 @@ def compare(items: tuple[Path, ...], out_dir: Path, verbose: int, quiet: bool) -
 @main.command()
 @click.argument("study_file", metavar="STUDY", type=click.Path(path_type=Path))
 @out_option
+@to_postgis_option
+@postgis_schema_option
 @verbosity
 @quiet
-def study(study_file: Path, out_dir: Path, verbose: int, quiet: bool) -> None:
+def study(
+    study_file: Path, out_dir: Path, to_postgis: str | None, postgis_schema: str, verbose: int, quiet: bool
+) -> None:
     """Run the whole STUDY file (YAML, kind: study): its network, its concepts' year on it and its matches.
 
     Writes the concepts' tables and plots, the network (network/), the concepts map and the matches (matches/)
     into --out in one go; the parts agree hour by hour (the network's year decides what its sources send).
+    With --to-postgis, the network's layers, the matches and the matches' network (its tables named matches_…)
+    go to PostGIS too, in one transaction.
     """
     _configure_logging(verbose, quiet)
     with long_lived_imports():
         from heatmap._errors import ScenarioError
         from heatmap.io.output_folder import check_output_folder
         from heatmap.study import is_study, read_study
-        from heatmap.study_job import PARTS, format_study, run_study, study_inputs, study_parts, write_study
+        from heatmap.study_job import (
+            PARTS,
+            format_study,
+            postgis_layers,
+            run_study,
+            study_inputs,
+            study_parts,
+            write_study,
+        )
 
     with _answer_errors():
         from heatmap.io.paths import refuse_special
@@ -558,6 +581,7 @@ def study(study_file: Path, out_dir: Path, verbose: int, quiet: bool) -> None:
         parts = study_parts(the_study)
         inputs = study_inputs(the_study, parts)
         check_output_folder(out_dir, inputs=inputs)
+        database = _postgis_target(to_postgis, postgis_schema, what="the study")
     from tqdm import tqdm
 
     bar = tqdm(total=len(PARTS), desc="study", unit="part", disable=quiet or None, file=sys.stderr)
@@ -569,9 +593,12 @@ def study(study_file: Path, out_dir: Path, verbose: int, quiet: bool) -> None:
 
         run = run_study(the_study, parts, progress=progress)
         written = write_study(run, out_dir, inputs=inputs)
+        tables = _write_postgis(database, postgis_layers(written), postgis_schema, what="the study")
         bar.close()
     if not quiet:
         click.echo(format_study(run, written))
+        if database is not None:
+            click.echo(_postgis_written(database, postgis_schema, tables))
 
 
 @main.command()

@@ -128,6 +128,23 @@ def write_study(run: StudyRun, out_dir: Path, *, inputs: list[Path] | tuple[Path
     return written
 
 
+MATCHES_NETWORK = "matches/network/"
+"""Where a study's matches keep their planned network; its PostGIS tables are named ``matches_…``."""
+
+
+def postgis_layers(written: dict[str, Path]) -> list[tuple[Path, str]]:
+    """Return the GeoPackages of a written study, each with the prefix of its PostGIS tables' names.
+
+    The network's layers keep their names (as ``heatmap plan --to-postgis`` writes them), the matches' layer
+    (``matches``) too; the matches' network, whose layers have the network's names, is prefixed ``matches_``.
+    """
+    return [
+        (path, "matches_" if name.startswith(MATCHES_NETWORK) else "")
+        for name, path in written.items()
+        if name.endswith(".gpkg")
+    ]
+
+
 def format_study(run: StudyRun, written: dict[str, Path]) -> str:
     """Render what ``heatmap study`` prints: the concepts' report (network and agreement included), the matches."""
     from heatmap.energy.concepts import concepts_report

@@ -5,9 +5,10 @@ starts ``postgres`` with ``pg_ctl`` on 127.0.0.1 at a free port (password authen
 database with ``CREATE EXTENSION postgis`` and stops the server at the end. Tested: the bundled plan written to
 PostGIS (every layer's rows, pipe length, SRID, geometry type, primary key, comment and default QGIS style equal to
 ``plan.gpkg``'s); writing again replaces; a write that fails midway leaves the previous tables and styles; consumers
-read from a PostGIS table plan the same figures as from a file; bad URLs, tables and columns answered with exit
-code 2, the URL without its password and the table named; and real QGIS (``tests/qgis_postgis_check.py`` under
-``/usr/bin/python3``) opens the tables through its ``postgres`` provider, styled from ``public.layer_styles``.
+read from a PostGIS table plan the same figures as from a file; ``heatmap study --to-postgis`` writes every
+GeoPackage of the study (the matches' network prefixed ``matches_``), styled; bad URLs, tables and columns answered
+with exit code 2, the URL without its password and the table named; and real QGIS (``tests/qgis_postgis_check.py``
+under ``/usr/bin/python3``) opens the tables through its ``postgres`` provider, styled from ``public.layer_styles``.
 
 PostgreSQL or PostGIS missing is a failure, not a skip: ``bash scripts/setup.sh --with-postgis`` installs them.
 """
@@ -29,10 +30,10 @@ import numpy as np
 import pandas as pd
 import pyogrio
 import pytest
-from conftest import run_cli, write_scenario
+from conftest import KIP_STUDY, run_cli, write_scenario
 
 from heatmap._errors import OutputError
-from heatmap.io.postgis import PostgisUrl, write_geopackage
+from heatmap.io.postgis import PostgisUrl, write_geopackage, write_geopackages
 from heatmap.maps.layers import load_layer_specs
 from heatmap.maps.qgis_style import field_aliases
 
@@ -391,6 +392,43 @@ def test_bad_database_table_and_columns_are_answered_without_the_password(
     _error(plan("target_down", str(consumer_inputs["file"]), "buildings", "--to-postgis", down,
                 annual_demand_mwh="demand_mwh_a"), "cannot connect to PostgreSQL to write the plan")  # fmt: skip
     assert not (tmp_path / "target_down_out").exists()
+
+
+def test_a_study_goes_to_postgis_whole_its_matches_network_prefixed(server: dict, db, tmp_path: Path) -> None:
+    """``heatmap study --to-postgis``: every layer of every GeoPackage it wrote, in one schema, styled."""
+    out = tmp_path / "study"
+    result = run_cli("study", KIP_STUDY, "--out", out, "--to-postgis", server["url"], "--postgis-schema", "kip")
+    assert result.exit_code == 0, result.output
+    assert PASSWORD not in result.output
+    expected: dict[str, int] = {}
+    for gpkg, prefix in (
+        (out / "network" / "plan.gpkg", ""),
+        (out / "matches" / "matches.gpkg", ""),
+        (out / "matches" / "network" / "plan.gpkg", "matches_"),
+        (out / "matches" / "network" / "pair_lines.gpkg", "matches_"),
+    ):
+        for name in _gpkg_layers(gpkg):
+            expected[prefix + name] = len(gpd.read_file(gpkg, layer=name))
+    assert {"pipes", "pipes_by_hour", "matches", "matches_pipes", "matches_pair_lines"} <= set(expected)
+    tables = dict(_query(db, "SELECT f_table_name, 0 FROM geometry_columns WHERE f_table_schema = 'kip'"))
+    assert set(tables) == set(expected)
+    for name, rows in expected.items():
+        assert _query(db, f'SELECT count(*) FROM kip."{name}"') == [(rows,)], name
+    styled = _query(db, "SELECT f_table_name FROM public.layer_styles WHERE f_table_schema = 'kip' AND useasdefault")
+    assert sorted(t for (t,) in styled) == sorted(expected)  # each table its default QGIS style
+    shown = ", ".join(f"{name} ({rows:,})" for name, rows in expected.items() if name == "matches_pipes")
+    assert "schema kip: tables " in result.output and shown in result.output
+    # a database without PostGIS is refused before the study runs: nothing written
+    no_postgis = server["url"].rsplit("/", 1)[0] + "/postgres"
+    refused = run_cli("study", KIP_STUDY, "--out", tmp_path / "refused", "--to-postgis", no_postgis, "-q")
+    _error(refused, "postgres: the database has no PostGIS")
+    assert not (tmp_path / "refused").exists()
+
+
+def test_two_geopackages_with_the_same_layers_need_prefixes(bundled_outputs: Path, server: dict) -> None:
+    gpkg = bundled_outputs / "plan.gpkg"
+    with pytest.raises(ValueError, match="two GeoPackages give a table 'sources'"):
+        write_geopackages([(gpkg, ""), (gpkg, "")], PostgisUrl(server["url"]), schema="twice")
 
 
 def test_qgis_opens_the_postgis_tables_styled(written: dict, bundled_outputs: Path, server: dict) -> None:

@@ -1,6 +1,7 @@
 """PostGIS for teams: a plan's layers with their QGIS styles written to PostgreSQL, sources and consumers read from it.
 
-Writing (:func:`write_geopackage`, ``heatmap plan … --to-postgis URL``): every feature layer of a GeoPackage that
+Writing (:func:`write_geopackage`, ``heatmap plan … --to-postgis URL``; a study's GeoPackages together:
+:func:`write_geopackages`, ``heatmap study … --to-postgis URL``): every feature layer of a GeoPackage that
 heatmap wrote (``plan.gpkg``) becomes a table of that name in one schema (``public`` unless named), in the
 GeoPackage's CRS (EPSG:3067 in Finland), with an integer primary key ``fid`` (the GeoPackage's feature id), a
 spatial index and the layer's description as the table's comment. Each layer's QGIS style (the QML heatmap stored
@@ -28,7 +29,7 @@ import logging
 import re
 import sqlite3
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -313,8 +314,8 @@ def _quoted(schema: str, name: str) -> str:
     return f"{_ident(schema)}.{_ident(name)}"
 
 
-def check_target(url: PostgisUrl, *, schema: str = "public") -> str:
-    """Check, before any work, that a plan can be written to the database: it answers and has PostGIS.
+def check_target(url: PostgisUrl, *, schema: str = "public", what: str = "the plan") -> str:
+    """Check, before any work, that a plan (or ``what``) can be written to the database: it answers, has PostGIS.
 
     Parameters
     ----------
@@ -322,6 +323,8 @@ def check_target(url: PostgisUrl, *, schema: str = "public") -> str:
         The database.
     schema
         The schema the tables go into (created if missing).
+    what
+        What will be written, for the messages.
 
     Returns
     -------
@@ -334,7 +337,7 @@ def check_target(url: PostgisUrl, *, schema: str = "public") -> str:
         The schema name is not a plain name, the server does not answer, or the database has no PostGIS.
     """
     _check_schema(schema)
-    with _connection(url, OutputError, "write the plan") as conn:
+    with _connection(url, OutputError, f"write {what}") as conn:
         version = _postgis_version(conn)
     if version is None:
         raise OutputError(f"{url}: the database has no PostGIS; run CREATE EXTENSION postgis in it (as its owner)")
@@ -399,16 +402,53 @@ def write_geopackage(gpkg: Path, url: PostgisUrl, *, schema: str = "public") -> 
     heatmap._errors.OutputError
         The server unreachable, PostGIS missing, or the write failed (nothing changed in the database).
     """
+    return write_geopackages([(gpkg, "")], url, schema=schema)
+
+
+def write_geopackages(
+    gpkgs: Sequence[tuple[Path, str]], url: PostgisUrl, *, schema: str = "public", what: str = "the plan"
+) -> dict[str, int]:
+    """Write the layers of several GeoPackages (as :func:`write_geopackage` does one) in one transaction.
+
+    Parameters
+    ----------
+    gpkgs
+        Each GeoPackage and the prefix of its tables' names (``""``: the layers' own names; ``"matches_"``:
+        ``matches_pipes`` …), so that layers of the same name in two GeoPackages stay apart.
+    url
+        The database; it needs PostGIS and the right to create tables in ``schema``.
+    schema
+        The schema of the tables.
+    what
+        What is written, for the messages (``the plan``, ``the study``).
+
+    Returns
+    -------
+    dict
+        Table name → rows written, in the order written.
+
+    Raises
+    ------
+    heatmap._errors.OutputError
+        As :func:`write_geopackage`.
+    """
     import geopandas as gpd
     import sqlalchemy
     from sqlalchemy import text
 
     _check_schema(schema)
-    layers = _layers(gpkg)
-    styles = _styles(gpkg)
-    frames = {name: gpd.read_file(gpkg, layer=name, engine="pyogrio", fid_as_index=True) for name in layers}
+    layers: dict[str, tuple[str, str]] = {}
+    styles: dict[str, tuple[str, str | None, str]] = {}
+    frames: dict[str, gpd.GeoDataFrame] = {}
+    for gpkg, prefix in gpkgs:
+        for name, layer in _layers(gpkg).items():
+            if prefix + name in layers:
+                raise ValueError(f"two GeoPackages give a table {prefix + name!r}; give them different prefixes")
+            layers[prefix + name] = layer
+            frames[prefix + name] = gpd.read_file(gpkg, layer=name, engine="pyogrio", fid_as_index=True)
+        styles.update({prefix + name: style for name, style in _styles(gpkg).items()})
     written: dict[str, int] = {}
-    with _connection(url, OutputError, "write the plan") as conn:
+    with _connection(url, OutputError, f"write {what}") as conn:
         if _postgis_version(conn) is None:
             raise OutputError(f"{url}: the database has no PostGIS; run CREATE EXTENSION postgis in it (as its owner)")
         conn.rollback()  # end the transaction the check began: the write is one transaction of its own
@@ -421,7 +461,7 @@ def write_geopackage(gpkg: Path, url: PostgisUrl, *, schema: str = "public") -> 
                 _write_styles(conn, url.database, schema, styles, {n: g.geometry.name for n, g in frames.items()})
         except sqlalchemy.exc.SQLAlchemyError as exc:
             raise OutputError(
-                f"{url}: writing the plan to schema {schema} failed ({_reason(exc, url)}); nothing was changed in "
+                f"{url}: writing {what} to schema {schema} failed ({_reason(exc, url)}); nothing was changed in "
                 f"the database (the previous tables stay)"
             ) from None
     logger.info(
