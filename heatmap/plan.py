@@ -399,8 +399,9 @@ def _load(scn: Scenario) -> Inputs:
     )
     cons = cons[~dropped].reset_index(drop=True)
     if cons.empty:
+        reasons = ", ".join(f"{len(ids)} {reason.replace('_', ' ')}" for reason, ids in excluded.items() if ids)
         raise InputDataError(
-            "no consumer is left to plan for (check 'consumers.min_annual_demand_mwh' and "
+            f"{where_cons}: no consumer is left to plan for ({reasons}; check 'consumers.min_annual_demand_mwh' and "
             "'consumers.min_peak_load_kw', the consumers' demand and their 'connect' values)"
         )
     _check_source_temperatures(src, cons, scn.temperatures)
@@ -508,11 +509,12 @@ def _with_links(
 
 def _check_source_temperatures(src: gpd.GeoDataFrame, cons: gpd.GeoDataFrame, t: Temperatures) -> None:
     """Refuse sources that cannot supply any consumer at its minimum supply temperature."""
+    where = src.attrs.get("where", "sources")
     too_cold = src[src.t_supply_c <= t.return_c]
     if len(too_cold):
         r = too_cold.iloc[0]
         raise InputDataError(
-            f"source {r.source_id} supplies {r.t_supply_c:g} °C, at or below the return temperature "
+            f"{where}: source {r.source_id} supplies {r.t_supply_c:g} °C, at or below the return temperature "
             f"{t.return_c:g} °C ('temperatures.return_c'): it cannot deliver heat; raise its t_supply_c"
         )
     need = cons.min_supply_c.min() if "min_supply_c" in cons else t.min_consumer_supply_c
@@ -520,8 +522,8 @@ def _check_source_temperatures(src: gpd.GeoDataFrame, cons: gpd.GeoDataFrame, t:
     if len(too_cold):
         r = too_cold.iloc[0]
         raise InputDataError(
-            f"source {r.source_id} supplies {r.t_supply_c:g} °C, colder than the {need:g} °C that every consumer "
-            f"needs at least ('temperatures.min_consumer_supply_c' or the consumers' min_supply_c): raise its "
+            f"{where}: source {r.source_id} supplies {r.t_supply_c:g} °C, colder than the {need:g} °C that every "
+            f"consumer needs at least ('temperatures.min_consumer_supply_c' or the consumers' min_supply_c): raise its "
             f"t_supply_c (a heat pump can lift excess heat to the network temperature) or lower the consumers' "
             f"minimum"
         )

@@ -1374,6 +1374,14 @@ def _consistency(scn: Scenario, *, for_plan: bool) -> list[tuple[tuple, str]]:
                 problems.append(
                     ((name, key), f"'{name}.{key}' applies to a file, and the scenario gives no '{name}.path'")
                 )
+    for name in ("sources", "consumers"):
+        part = getattr(scn, name)
+        given = [key for key in ("path", "inline", "osm_buildings") if getattr(part, key, None)]
+        if len(given) > 1:  # one of them would be read and the others silently dropped
+            both = " and ".join(f"'{name}.{key}'" for key in given)
+            problems.append(
+                ((name, given[-1]), f"{both} are given: give one of them (the {name} are read from one, not combined)")
+            )
     if not for_plan:
         return problems
     if s is None:
@@ -1487,7 +1495,9 @@ def _validate(
 ) -> Scenario:
     where = str(path) if node is not None and path is not None else None
     if not isinstance(data, dict):
-        _raise([((), f"a scenario must be a mapping of keys to values, got {data!r}")], node, where)
+        got = "an empty file" if data is None else repr(data)
+        named = where or (str(path) if path is not None else None)
+        _raise([((), f"a scenario must be a mapping of keys to values, got {got}")], node, named)
     data, renamed = _renamed_keys(data, node, where)
     try:
         scn = Scenario.model_validate(data, context={"base_dir": Path(base_dir)})

@@ -152,7 +152,10 @@ BAD = {
         "12 monthly factors",
     ),
     "negative capacity": (lambda d: d["boilers"][0].update(capacity_kw=-5), "'boilers[0].capacity_kw' is -5.0"),
-    "unknown fuel": (lambda d: d["boilers"][0].update(fuel="lignite"), "fuel 'lignite' not in the fuel table"),
+    "unknown fuel": (
+        lambda d: d["boilers"][0].update(fuel="lignite"),
+        "scenario.yaml: boilers[peat_boiler].fuel 'lignite' not in the fuel table",
+    ),
     "unknown plant": (lambda d: d["sources"][0].update(plant="Nokia"), "plant 'Nokia' not in"),
     "unknown preset": (lambda d: d["sources"][0].update(preset="volcano"), "preset 'volcano' unknown"),
     "missing temperature file": (

@@ -764,6 +764,7 @@ def test_drawn_lines_say_whether_the_plan_used_them_and_forbidden_streets_are_av
     status = {d["feature"]: d["status"] for d in summary["drawn_links"]}
     assert status == {1: "forbidden", 2: "not used", 3: "left out"}
     assert all(d["why"] for d in summary["drawn_links"])
+    assert summary["drawn_links"][1]["why"].startswith("it does not join the streets")  # drawn in a corner, alone
     assert "drawn lines 3: forbidden 1, not used 1, left out 1" in proc.stdout
     routes = gpd.read_file(tmp_path / "out" / "plan.gpkg", layer="streets")
     assert set(routes.drawn_status[routes.link_feature == 2]) == {"not used"}  # the map's popup says so too
@@ -1100,3 +1101,24 @@ def test_an_edge_is_priced_on_its_cheapest_segment_holding_the_load_ties_on_the_
         rows = rng.permutation(m)[:50]
         assert np.array_equal(costs.segment_of(load[rows], rows), price[rows].argmin(axis=1))
         assert np.array_equal(costs.at(load[rows], rows), costs.at(load)[rows])
+
+
+def test_a_drawn_line_apart_from_the_plan_is_told_apart_from_one_the_design_passed_over():
+    import pandas as pd
+
+    from heatmap.io.outputs import drawn_link_use
+
+    streets = pd.DataFrame(
+        {  # a street a-b-c in the plan; drawn line 1 from b to d (joined, unused), line 2 from x to y (alone)
+            "u": ["a", "b", "b", "x"],
+            "v": ["b", "c", "d", "y"],
+            "link_feature": [np.nan, np.nan, 1.0, 2.0],
+            "in_plan_m": [10.0, 5.0, 0.0, 0.0],
+        }
+    )
+    streets.attrs["drawn"] = pd.DataFrame(
+        {"length_m": [20.0, 30.0], "forbidden": [False, False], "in_no_go": [False, False]}, index=[1, 2]
+    )
+    why = {d["feature"]: (d["status"], d["why"]) for d in drawn_link_use(streets)}
+    assert why[1] == ("not used", "the design joins the buildings at less cost without it")
+    assert why[2][0] == "not used" and why[2][1].startswith("it does not join the streets and lines the plan")

@@ -242,3 +242,16 @@ def test_working_crs_must_be_true_to_scale_at_the_study_area(crs, ok):
     else:
         with pytest.raises(InputDataError, match=rf"'study_area.crs' {crs} distorts lengths"):
             inputs.metric_crs_for(23.13, 63.84, given=crs)
+
+
+def test_a_latin1_or_semicolon_csv_is_named_with_what_to_do(tmp_path):
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("id,lon,lat,annual_demand_mwh\nA,24.94,60.17,100\nMäki,24.95,60.17,120\n".encode("latin-1"))
+    with pytest.raises(
+        InputDataError, match=r"latin.csv, line 3: not UTF-8 text \(byte 0xe4\); save the file as UTF-8"
+    ):
+        inputs.read_features(latin, id_column="id", what="consumers")
+    semicolon = tmp_path / "semicolon.csv"
+    semicolon.write_text("id;lon;lat;annual_demand_mwh\nA;24.94;60.17;100\n")
+    with pytest.raises(InputDataError, match=r"missing: lat, lon \(its header is one column split by ';': save it"):
+        inputs.read_features(semicolon, id_column="id", what="consumers")

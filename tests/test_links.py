@@ -103,6 +103,25 @@ def test_unknown_surface_and_wrong_geometry_are_named(tmp_path):
         links.read_lines(path, layer=None, crs=CRS, what="candidate links")
     with pytest.raises(InputDataError, match="not found"):
         links.read_lines(tmp_path / "none.gpkg", layer=None, crs=CRS, what="candidate links")
+    drawn = gpd.GeoDataFrame({"surface": ["street", "lava"]}, geometry=[LineString([(0, 0), (1, 0)])] * 2, crs=CRS)
+    drawn.to_file(tmp_path / "surface.geojson")
+    read = links.read_lines(tmp_path / "surface.geojson", layer=None, crs=CRS, what="candidate links")
+    with pytest.raises(InputDataError, match=r"surface.geojson: features 2 have surface lava; known surfaces"):
+        links.drawn_links(read, cost_factors=FACTORS, default_surface="street")
+
+
+def test_empty_and_one_point_lines_are_named_as_such(tmp_path):
+    path = tmp_path / "links.geojson"
+    path.write_text(
+        '{"type": "FeatureCollection", "crs": {"type": "name", "properties": {"name": "EPSG:3067"}}, "features": ['
+        '{"type": "Feature", "properties": {}, "geometry": {"type": "LineString", "coordinates": [[0, 0], [5, 0]]}},'
+        '{"type": "Feature", "properties": {}, "geometry": {"type": "LineString", "coordinates": []}}]}'
+    )
+    with pytest.raises(InputDataError, match=r"links.geojson: features 2 of the candidate links have no geometry"):
+        links.read_lines(path, layer=None, crs=CRS, what="candidate links")
+    path.write_text(path.read_text().replace('"coordinates": []', '"coordinates": [[3, 3], [3, 3]]'))
+    with pytest.raises(InputDataError, match=r"feature 2 \(Too few points.*a line needs two distinct points: repair"):
+        links.read_lines(path, layer=None, crs=CRS, what="candidate links")
 
 
 def test_ends_within_reach_join_through_a_chain_and_streets_take_their_factor():

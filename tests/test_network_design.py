@@ -99,13 +99,25 @@ def test_design_flows_use_the_temperature_difference_of_each_source():
 
 @pytest.mark.parametrize(
     ("t_supply_c", "expect"),
-    [(60.0, "S2 supplies 60 °C, colder than the 70 °C"), (45.0, "S2 supplies 45 °C, at or below the return")],
+    [
+        (60.0, "sources.geojson: source S2 supplies 60 °C, colder than the 70 °C"),
+        (45.0, "sources.geojson: source S2 supplies 45 °C, at or below the return"),
+    ],
 )
 def test_a_source_too_cold_for_the_network_is_refused_before_routing(town, tmp_path, t_supply_c, expect):
     result = run_cli("plan", scenario_with(town, tmp_path, t_supply_c={"S2": t_supply_c}), "--out", tmp_path / "o")
     code, out = result.exit_code, result.output
     assert code == 2 and expect in out, out
     assert "Traceback" not in out and not (tmp_path / "o").exists()
+
+
+def test_no_consumer_left_names_the_file_and_why(town, tmp_path):
+    excluded = scenario_with(town, tmp_path, consumers=lambda c: c.assign(connect="excluded"))
+    result = run_cli("plan", excluded, "--out", tmp_path / "o")
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    n = len(gpd.read_file(town / "consumers.gpkg"))
+    assert f"consumers.gpkg: no consumer is left to plan for ({n} excluded;" in result.output, result.output
+    assert not (tmp_path / "o").exists()
 
 
 def test_service_pipe_at_its_own_peak_by_hand():

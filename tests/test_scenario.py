@@ -72,6 +72,34 @@ def test_scenario_file_errors_name_the_file(tmp_path):
         scenario_from_file(bad)
 
 
+@pytest.mark.parametrize(
+    ("changes", "match"),
+    [
+        (
+            {"consumers__inline": [{"id": "X1", "lon": 24.94, "lat": 60.17, "annual_demand_mwh": 100}]},
+            r"'consumers.path' and 'consumers.inline' are given: give one of them",
+        ),
+        (
+            {"sources__inline": [{"id": "S9", "lon": 24.94, "lat": 60.17, "capacity_kw": 500}]},
+            r"'sources.path' and 'sources.inline' are given: give one of them",
+        ),
+        ({"consumers__osm_buildings": True}, r"'consumers.path' and 'consumers.osm_buildings' are given"),
+    ],
+)
+def test_two_inputs_of_one_kind_are_refused_not_one_silently_dropped(changes, match):
+    with pytest.raises(ScenarioError, match=match):
+        build(**changes)
+
+
+def test_an_empty_scenario_file_is_named(tmp_path):
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("")
+    with pytest.raises(
+        ScenarioError, match=r"empty.yaml: a scenario must be a mapping of keys to values, got an empty"
+    ):
+        scenario_from_file(empty)
+
+
 def test_bundled_scenario_is_valid(bundled_scenario):
     assert bundled_scenario.streets.path.is_file()
     assert bundled_scenario.consumers.osm_buildings

@@ -251,6 +251,17 @@ def read_fuels(path: Path, prices_eur_per_mwh: dict[str, float] | None = None) -
     return fuels
 
 
+def _check_fuels(scn: EnergyScenario, fuels: pd.DataFrame) -> None:
+    """Refuse boilers whose fuel the fuel table does not have, naming the scenario file, the boilers and the fuels."""
+    unknown = {b.id: b.fuel for b in scn.boilers if b.fuel not in fuels.index}
+    if unknown:
+        named = ", ".join(f"boilers[{bid}].fuel {fuel!r}" for bid, fuel in unknown.items())
+        raise ScenarioError(
+            f"{scn.file or 'the scenario'}: {named} not in the fuel table {scn.path(scn.fuels_csv)}; known: "
+            f"{', '.join(fuels.index)}"
+        )
+
+
 def resolve_sources(scn: EnergyScenario, index: pd.DatetimeIndex) -> list[ResolvedSource]:
     """Fill each source's missing values from its preset; errors name the source and the missing value."""
     presets = read_presets(scn.path(scn.presets_csv))
@@ -404,11 +415,7 @@ def concept_units(
     boilers = {b.id: b for b in scn.boilers}
     for bid in concept.boilers:
         b = boilers[bid]
-        if b.fuel not in fuels.index:
-            raise ScenarioError(
-                f"boilers[{bid}].fuel {b.fuel!r} not in the fuel table; known: {', '.join(fuels.index)}"
-            )
-        f = fuels.loc[b.fuel]
+        f = fuels.loc[b.fuel]  # every boiler's fuel is in the table (_check_fuels)
         co2 = float(f.co2_t_per_mwh) / b.efficiency
         cost = float(f.price_eur_per_mwh) / b.efficiency + b.om_eur_per_mwh + co2_price * co2
         producers.append(
@@ -760,6 +767,7 @@ def run_concepts(scn: EnergyScenario, *, plan: PlanLike | None = None) -> Concep
         )
     links = source_links(scn, network, year.index) if network is not None else {}
     fuels = read_fuels(scn.path(scn.fuels_csv), scn.fuel_prices_eur_per_mwh)
+    _check_fuels(scn, fuels)
     sources = resolve_sources(scn, year.index)
     reference = Concept(
         name=REFERENCE_NAME, description="all boilers, no excess heat", boilers=[b.id for b in scn.boilers]

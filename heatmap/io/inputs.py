@@ -147,7 +147,13 @@ def _lonlat_points(df: pd.DataFrame) -> tuple[gpd.GeoDataFrame, np.ndarray]:
 def _read_csv(path: Path) -> gpd.GeoDataFrame:
     try:
         df = pd.read_csv(path)
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise InputDataError(
+            f"{path}, line {line}: not UTF-8 text (byte {exc.object[exc.start]:#04x}); save the file as UTF-8 (in "
+            f"LibreOffice: Save As, Text CSV, Character set: Unicode (UTF-8); in Excel: CSV UTF-8)"
+        ) from exc
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise InputDataError(f"{path}: not a readable CSV file ({exc})") from exc
     # file line of each row: pandas skips blank lines (the header is the first line that is not blank)
     text = path.read_text(encoding="utf-8", errors="replace").splitlines()
@@ -156,9 +162,13 @@ def _read_csv(path: Path) -> gpd.GeoDataFrame:
         lines = np.arange(len(df)) + 2
     missing = {"lon", "lat"} - set(df.columns)
     if missing:
+        header = df.columns[0] if len(df.columns) == 1 else ""
+        hint = next(
+            (f" (its header is one column split by {d!r}: save it comma-separated)" for d in ";\t|" if d in header), ""
+        )
         raise InputDataError(
             f"{path}: a CSV input needs 'lon' and 'lat' columns in degrees (EPSG:4326); missing: "
-            f"{', '.join(sorted(missing))}"
+            f"{', '.join(sorted(missing))}{hint}"
         )
     gdf, bad = _lonlat_points(df)
     if bad.any():
@@ -470,7 +480,7 @@ def prepare_sources(
         geometry=_project(gdf, crs, where, ids),
         crs=crs,
     )
-    out.attrs["columns"] = _fed(gdf, cols)
+    out.attrs.update(columns=_fed(gdf, cols), where=where)
     logger.info("Prepared %d sources, %.0f kW capacity", len(out), out.capacity_kw.sum())
     return out
 

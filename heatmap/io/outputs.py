@@ -445,6 +445,7 @@ def drawn_link_use(streets: pd.DataFrame) -> list[dict[str, Any]]:
         return []
     on = streets[streets.link_feature.notna()]
     used = on.groupby("link_feature").in_plan_m.sum()
+    apart = set(on.link_feature[~_joins_the_plan(streets)[streets.link_feature.notna().to_numpy()]])
     rows = []
     for feature, d in drawn.iterrows():
         used_m = float(used.get(feature, 0.0))
@@ -459,12 +460,33 @@ def drawn_link_use(streets: pd.DataFrame) -> list[dict[str, Any]]:
             status, why = "used", ""
         elif used_m > 0:
             status, why = "partly used", "the plan uses the part that serves its buildings at least cost"
+        elif feature in apart:
+            status, why = (
+                "not used",
+                "it does not join the streets and lines the plan is built on (none of its ends lies within "
+                "'links.snap_m' of their nodes): draw an end onto a street or a line of the plan",
+            )
         else:
             status, why = "not used", "the design joins the buildings at less cost without it"
         rows.append(
             {"feature": int(feature), "length_m": float(d.length_m), "used_m": used_m, "status": status, "why": why}
         )
     return rows
+
+
+def _joins_the_plan(streets: pd.DataFrame) -> np.ndarray:
+    """Per candidate route, whether it is joined (through other routes, ``u``–``v``) to a route the plan uses."""
+    import pandas as pd
+    import scipy.sparse as sp
+
+    if not {"u", "v", "in_plan_m"} <= set(streets.columns) or streets.empty:
+        return np.ones(len(streets), dtype=bool)
+    codes, _ = pd.factorize(np.concatenate([streets.u.astype(str).to_numpy(), streets.v.astype(str).to_numpy()]))
+    u, v = codes[: len(streets)], codes[len(streets) :]
+    n = int(codes.max()) + 1
+    _, label = sp.csgraph.connected_components(sp.coo_matrix((np.ones(len(u)), (u, v)), shape=(n, n)), directed=False)
+    planned = np.unique(label[u[streets.in_plan_m.to_numpy() > 0]])
+    return np.isin(label[u], planned)
 
 
 def _consumer_costs(c: pd.DataFrame) -> dict[str, Any]:

@@ -82,8 +82,14 @@ def read_lines(
         raise InputDataError(f"{path}: the layer of {what} has no CRS; assign one in QGIS (Layer ▸ Set CRS)")
     gdf = gdf.reset_index(drop=True)
     gdf["feature"] = np.arange(1, len(gdf) + 1)
-    types = gdf.geometry.geom_type.fillna("empty").str.removeprefix("Multi")
-    bad = gdf.feature[~types.isin(allowed) | gdf.geometry.is_empty]
+    empty = gdf.geometry.isna() | gdf.geometry.is_empty
+    if empty.any():
+        raise InputDataError(
+            f"{path}: features {', '.join(map(str, gdf.feature[empty][:10]))} of the {what} have no geometry (empty "
+            f"coordinates); draw them again or delete them"
+        )
+    types = gdf.geometry.geom_type.str.removeprefix("Multi")
+    bad = gdf.feature[~types.isin(allowed)]
     if len(bad):
         raise InputDataError(
             f"{path}: features {', '.join(map(str, bad[:10]))} are not {' or '.join(allowed)} geometries "
@@ -95,10 +101,14 @@ def read_lines(
         shown = ", ".join(f"feature {f} ({r})" for f, r in zip(gdf.feature[invalid][:5], reasons[:5], strict=False))
         more = f" and {int(invalid.sum()) - 5} more" if invalid.sum() > 5 else ""
         are = "is not a valid geometry" if invalid.sum() == 1 else "are not valid geometries"
+        why = (
+            "a line needs two distinct points"
+            if "Polygon" not in allowed
+            else "an invalid polygon (its outline crossing itself) has no well-defined inside"
+        )
         raise InputDataError(
-            f"{path}: {shown}{more} of the {what} {are}; an invalid "
-            f"polygon (its outline crossing itself) has no well-defined inside: repair them in QGIS (Vector ▸ "
-            f"Geometry Tools ▸ Fix Geometries, or Check Validity to find them)"
+            f"{path}: {shown}{more} of the {what} {are}; {why}: repair them in QGIS (Vector ▸ Geometry Tools ▸ Fix "
+            f"Geometries, or Check Validity to find them)"
         )
     out = gdf.explode(index_parts=False).reset_index(drop=True).to_crs(crs)
     out.attrs["where"] = str(path)
@@ -141,8 +151,8 @@ def drawn_links(
     if unknown:
         rows = lines.feature[surface.isin(unknown)].tolist()
         raise InputDataError(
-            f"candidate links: features {', '.join(map(str, rows[:10]))} have surface {', '.join(unknown)}; "
-            f"known surfaces: {', '.join(cost_factors)}"
+            f"{lines.attrs.get('where', 'candidate links')}: features {', '.join(map(str, rows[:10]))} have surface "
+            f"{', '.join(unknown)}; known surfaces: {', '.join(cost_factors)}"
         )
     # Node the lines: every crossing and touching point becomes a junction of both lines.
     pieces = shapely.get_parts(shapely.node(shapely.multilinestrings(lines.geometry.values)))
