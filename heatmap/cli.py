@@ -152,7 +152,12 @@ def main() -> None:
 @click.argument("scenario", type=click.Path(path_type=Path))
 @out_option
 @click.option("--partial", is_flag=True, help="Write the plan (marked partial) even if checks still fail.")
-@click.option("--tiles", default=None, help="Tile URL template for an online base map (default: none, offline).")
+@click.option(
+    "--tiles",
+    default=None,
+    callback=lambda ctx, param, value: _tile_template(value),
+    help="Tile URL template for an online base map, https://…/{z}/{x}/{y}.png (default: none, offline).",
+)
 @to_postgis_option
 @postgis_schema_option
 @verbosity
@@ -215,6 +220,19 @@ def plan(
             click.echo(f"  {path}")
         if database is not None:
             click.echo(_postgis_written(database, postgis_schema, tables))
+
+
+def _tile_template(url: str | None) -> str | None:
+    """Check ``--tiles``: an http(s) URL template with ``{z}``, ``{x}`` and ``{y}`` (or ``{-y}``), as Leaflet takes."""
+    if url is None:
+        return None
+    missing = [p for p in ("{z}", "{x}") if p not in url] + ([] if "{y}" in url or "{-y}" in url else ["{y}"])
+    if not url.lower().startswith(("http://", "https://")) or missing:
+        why = f"it lacks {', '.join(missing)}" if missing else "it is not an http(s) URL"
+        raise click.BadParameter(
+            f"{url!r}: {why}; give a tile URL template such as https://tile.openstreetmap.org/{{z}}/{{x}}/{{y}}.png"
+        )
+    return url
 
 
 def _postgis_target(url: str | None, schema: str, *, what: str = "the plan") -> PostgisUrl | None:

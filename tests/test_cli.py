@@ -207,6 +207,20 @@ def test_unwritable_output_folder(tmp_path):
     assert f"{blocker} is not a folder" in proc.stderr and "Traceback" not in proc.stderr
 
 
+@pytest.mark.parametrize(
+    ("tiles", "why"),
+    [
+        ("not a url", "it lacks {z}, {x}, {y}"),
+        ("ftp://t/{z}/{x}/{y}.png", "not an http(s) URL"),
+        ("https://t/{z}/{x}.png", "lacks {y}"),
+    ],
+)
+def test_a_tile_url_that_is_no_template_is_refused_before_planning(tmp_path, tiles, why):
+    proc = run_cli("plan", BUNDLED_SCENARIO, "--out", tmp_path / "out", "--tiles", tiles)
+    assert proc.returncode == 2 and "Invalid value for '--tiles'" in proc.output and why in proc.output, proc.output
+    assert "Traceback" not in proc.output and not (tmp_path / "out").exists()
+
+
 def test_failing_checks_write_nothing_unless_partial(tmp_path):
     scn = write_scenario(
         tmp_path,
