@@ -279,7 +279,8 @@ def _postgis_written(database: PostgisUrl, schema: str, tables: dict[str, int]) 
     "scenario_path",
     type=click.Path(path_type=Path),
     default=None,
-    help="Scenario file whose demand, density, economics and study_area.crs settings apply (default: defaults).",
+    help="Scenario file whose demand, density, economics and study_area.crs settings apply (a study: its "
+    "network's; default: defaults).",
 )
 @click.option(
     "--temperatures",
@@ -287,6 +288,7 @@ def _postgis_written(database: PostgisUrl, schema: str, tables: dict[str, int]) 
     default=None,
     help="Hourly outdoor temperature of a year, CSV with time and t_out_c (°C): writes heat_profile.csv.",
 )
+@click.option("--layer", default=None, help="Layer of BUILDINGS to read, where the file holds several (GeoPackage).")
 @click.option("--dask", "use_dask", is_flag=True, help="Run partitioned on a local Dask cluster (whole regions).")
 @click.option("--scheduler", default=None, help="Address of a Dask scheduler to run on (implies --dask).")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole summary as JSON (as in summary.json).")
@@ -297,6 +299,7 @@ def demand(
     out_dir: Path,
     scenario_path: Path | None,
     temperatures: Path | None,
+    layer: str | None,
     use_dask: bool,
     scheduler: str | None,
     as_json: bool,
@@ -315,12 +318,15 @@ def demand(
     from heatmap._errors import InputDataError
     from heatmap.io.output_folder import check_output_folder, input_paths
     from heatmap.scenario import check_input_files, scenario_from_dict, scenario_from_file
+    from heatmap.study import is_study, plan_scenario, read_study
 
     use_dask = use_dask or scheduler is not None
     with _answer_errors():  # a user error in the scenario is answered before the heavy imports
         if use_dask and temperatures is not None:
             raise click.UsageError("--temperatures needs the single-process run (leave out --dask/--scheduler)")
-        if scenario_path is not None:
+        if scenario_path is not None and is_study(scenario_path):  # the study's network: its plan scenario
+            scn = plan_scenario(read_study(scenario_path))
+        elif scenario_path is not None:
             scn = scenario_from_file(scenario_path, for_plan=False)
         else:
             scn = scenario_from_dict({}, base_dir=Path.cwd(), for_plan=False)
@@ -366,7 +372,9 @@ def demand(
         else:
             client = contextlib.nullcontext()
         with client:
-            result = demand_map(buildings, scn, outdoor_temperature=outdoor, use_dask=use_dask, progress=progress)
+            result = demand_map(
+                buildings, scn, outdoor_temperature=outdoor, use_dask=use_dask, progress=progress, layer=layer
+            )
         written = write_demand_map(result, out_dir)
         progress("outputs")
         bar.close()
@@ -499,6 +507,11 @@ def compare(items: tuple[Path, ...], out_dir: Path, verbose: int, quiet: bool) -
     with _answer_errors():  # every item is checked (a finished plan read) before any is planned
         if len(items) < 2:
             raise ScenarioError("give at least two scenario files or finished plan folders to compare")
+        resolved = [Path(item).resolve() for item in items]
+        for i, item in enumerate(items):
+            if resolved[i] in resolved[:i]:
+                first = items[resolved.index(resolved[i])]
+                raise ScenarioError(f"{item}: given twice (also as {first}); give each scenario or plan folder once")
         scenarios, finished, inputs = {}, {}, []
         for item in items:
             if Path(item).is_dir():  # a finished plan: read now, and it may not lie in --out

@@ -55,7 +55,7 @@ from heatmap.energy.energy_scenario import (
     energy_scenario_from_dict,
     settings_from_file,
 )
-from heatmap.scenario import FilePath, Scenario, SettingsModel, SourceRole, WorkingCrs
+from heatmap.scenario import MAX_CAPACITY_KW, FilePath, Scenario, SettingsModel, SourceRole, WorkingCrs
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -131,7 +131,7 @@ class StudyBoiler(_Located):
     """A fuel boiler: the town's plants (no location needed) or a backup on the planned network."""
 
     fuel: str = Field(description="fuel name in the fuel table (data/fuels_fi.csv)")
-    capacity_kw: float = Field(gt=0, description="heat output (kW)")
+    capacity_kw: float = Field(gt=0, le=MAX_CAPACITY_KW, description="heat output (kW)")
     efficiency: float = Field(gt=0, le=1.1, description="heat ÷ fuel (lower heating value; >1 with condensing)")
     om_eur_per_mwh: float = Field(0.0, ge=0, description="variable O&M per MWh of heat")
     t_supply_c: float | None = Field(None, gt=0, lt=200, description="water it heats to (default the curve's highest)")
@@ -484,7 +484,10 @@ def plan_data(study: Study) -> dict[str, Any]:
     being the profile's purchases (so that the plan's figures are what goes through the network).
     """
     if study.network is None:
-        raise ScenarioError(f"{study._origin}: the study has no network section; heatmap plan needs one")
+        raise ScenarioError(
+            f"{study._origin}: the study has no network section; its network plan (heatmap plan, heatmap study) "
+            f"needs one"
+        )
     t, net, trade = study.temperatures, study.network, study.trade
     assert trade is not None  # Study._references: a study with a network has trade
     presets = _presets(study)

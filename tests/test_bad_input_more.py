@@ -5,6 +5,7 @@ SIGTERM during the imports and a huge value quoted in a message.
 """
 
 import csv
+import json
 import os
 import re
 import subprocess
@@ -897,3 +898,86 @@ def test_every_path_argument_refuses_what_is_no_file(argument, kind, tmp_path):
     if named is not None:
         assert named in message, message
     assert not (tmp_path / "out").exists()
+
+
+# ------------------------------------------------------------------- inputs found by fuzzing the commands ---
+def test_the_same_plan_given_twice_to_compare_is_refused(tmp_path):
+    from conftest import BUNDLED_SCENARIO
+
+    result = run_cli("compare", BUNDLED_SCENARIO, BUNDLED_SCENARIO.parent / ".." / "scenarios" / BUNDLED_SCENARIO.name,
+                     "--out", tmp_path / "out")  # fmt: skip
+    assert result.exit_code == 2 and "given twice (also as" in result.output, result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_matching_settings_with_the_shortest_route_above_the_longest_are_refused():
+    from heatmap.energy.matching import MatchingSettings
+
+    with pytest.raises(ValueError, match=r"min_route_length_m \(20000 m\) is above max_route_length_m \(10000 m\)"):
+        MatchingSettings(min_route_length_m=20_000, max_route_length_m=10_000)
+
+
+@pytest.mark.parametrize("field", ["capacity_kw"])
+def test_a_capacity_of_watts_given_as_kilowatts_is_refused_in_scenarios(field):
+    from heatmap.energy.energy_scenario import Boiler
+    from heatmap.scenario import MAX_CAPACITY_KW
+
+    with pytest.raises(ValueError, match="less than or equal to 10000000"):
+        Boiler(id="b", fuel="wood_chips", efficiency=0.9, **{field: 1e30})
+    assert Boiler(id="b", fuel="wood_chips", efficiency=0.9, **{field: MAX_CAPACITY_KW}).capacity_kw == 1e7
+
+
+def test_a_csv_header_naming_a_column_twice_is_refused(tmp_path):
+    from heatmap._errors import InputDataError
+    from heatmap.io.tables import read_csv_table
+
+    path = tmp_path / "profiles.csv"
+    path.write_text("# site profiles\ntime,keliber,umicore,keliber\n2023-01-01 00:00,1,2,3\n")
+    with pytest.raises(InputDataError, match=r"profiles.csv: the header names columns keliber more than once"):
+        read_csv_table(path, required=("time",), what="site profiles file")
+
+
+@pytest.fixture(scope="module")
+def buildings_gpkg(tmp_path_factory):
+    from heatmap.io.synthetic import synthetic_region_buildings
+
+    folder = tmp_path_factory.mktemp("buildings")
+    gdf = synthetic_region_buildings(200, seed=3, n_towns=1)
+    path = folder / "two_layers.gpkg"
+    gdf.iloc[:0].to_file(path, layer="aaa_empty", engine="pyogrio")
+    gdf.to_file(path, layer="buildings", engine="pyogrio")
+    lying = folder / "lying.gpkg"  # metres labelled as degrees
+    gdf.set_crs(4326, allow_override=True).to_file(lying, engine="pyogrio")
+    return path, lying
+
+
+def test_demand_on_a_file_of_several_layers_needs_layer(buildings_gpkg, tmp_path):
+    path, _ = buildings_gpkg
+    refused = run_cli("demand", path, "--out", tmp_path / "a", "-q")
+    assert refused.exit_code == 2 and "holds 2 layers (aaa_empty, buildings); name the one to read with --layer" in (
+        refused.output
+    ), refused.output
+    assert not (tmp_path / "a").exists()
+    missing = run_cli("demand", path, "--out", tmp_path / "b", "-q", "--layer", "nope")
+    assert missing.exit_code == 2 and "has no layer 'nope' (layers: aaa_empty, buildings)" in missing.output
+    read = run_cli("demand", path, "--out", tmp_path / "c", "-q", "--layer", "buildings")
+    assert read.exit_code == 0, read.output
+    summary = json.loads((tmp_path / "c" / "summary.json").read_text())
+    assert summary["buildings"]["heated"] > 150, summary["buildings"]
+
+
+def test_metres_labelled_as_degrees_are_refused_naming_the_crs(buildings_gpkg, tmp_path):
+    _, lying = buildings_gpkg
+    result = run_cli("demand", lying, "--out", tmp_path / "o", "-q")
+    assert result.exit_code == 2 and "are not degrees, yet the layer's CRS is EPSG:4326" in result.output, result.output
+
+
+def test_demand_takes_a_study_as_its_scenario(buildings_gpkg, tmp_path):
+    from heatmap import settings
+
+    path, _ = buildings_gpkg
+    study = settings.data_dir / "scenarios" / "kip.yaml"
+    result = run_cli("demand", path, "--layer", "buildings", "--scenario", study, "--out", tmp_path / "o", "--json")
+    assert result.exit_code == 0, result.output
+    assignments = {a["key"]: a for a in json.loads(result.output)["assumptions"]}
+    assert assignments["demand.degree_days"]["value"] > 0

@@ -156,6 +156,10 @@ BAD = {
         lambda d: d["boilers"][0].update(fuel="lignite"),
         "scenario.yaml: boilers[peat_boiler].fuel 'lignite' not in the fuel table",
     ),
+    "a concept of a storage alone": (
+        lambda d: d["concepts"].append({"name": "Only storage", "storages": [d["storages"][0]["id"]]}),
+        "concept 'Only storage' has no unit that makes heat (a storage makes no heat)",
+    ),
     "unknown plant": (lambda d: d["sources"][0].update(plant="Nokia"), "plant 'Nokia' not in"),
     "unknown preset": (lambda d: d["sources"][0].update(preset="volcano"), "preset 'volcano' unknown"),
     "missing temperature file": (

@@ -105,14 +105,36 @@ def _metric_crs(scn: Scenario, gdf: gpd.GeoDataFrame) -> CRS:
     return inputs.metric_crs_for(centre.x, centre.y, given=scn.study_area.crs)
 
 
-def read_buildings(path: Path) -> gpd.GeoDataFrame:
-    """Read building footprints with tags from an OSM PBF or a file (with an ``id`` column, any CRS)."""
+def read_buildings(path: Path, *, layer: str | None = None) -> gpd.GeoDataFrame:
+    """Read building footprints with tags from an OSM PBF or a file (with an ``id`` column, any CRS).
+
+    ``layer``: the layer to read (:func:`check_layer`).
+    """
     path = Path(path)
     if path.name.endswith(".pbf"):
         return streets.buildings_from_pbf(path)
+    check_layer(path, layer)
     return inputs.read_features(
-        path, id_column="id", what="buildings", allowed_geometry=("Polygon", "MultiPolygon", "Point")
+        path, id_column="id", what="buildings", layer=layer, allowed_geometry=("Polygon", "MultiPolygon", "Point")
     )
+
+
+def check_layer(path: Path, layer: str | None) -> None:
+    """Refuse a layer the buildings file lacks, and a file of several layers where none is named (``--layer``)."""
+    import pyogrio
+
+    if path.suffix.lower() in (".csv", ".parquet") or not path.exists():
+        return  # one table each (a missing file: read_features says so)
+    try:
+        names = [str(name) for name, _ in pyogrio.list_layers(path)]
+    except (pyogrio.errors.DataSourceError, OSError):
+        return  # not readable: read_features says why
+    if layer is not None and layer not in names:
+        raise InputDataError(f"{path}: has no layer '{layer}' (layers: {', '.join(names)}); check --layer")
+    if layer is None and len(names) > 1:
+        raise InputDataError(
+            f"{path}: holds {len(names)} layers ({', '.join(names)}); name the one to read with --layer"
+        )
 
 
 def demand_map(
@@ -122,6 +144,7 @@ def demand_map(
     outdoor_temperature: pd.Series | None = None,
     use_dask: bool = False,
     progress: Callable[[str], None] | None = None,
+    layer: str | None = None,
 ) -> DemandMap:
     """Estimate the demand of the buildings in ``path``, map it on the grid and find the potential areas.
 
@@ -137,6 +160,8 @@ def demand_map(
         Run partitioned on the active Dask client (see :func:`heatmap.demand.region.dask_client`).
     progress
         Called with the name of each step done (:data:`DEMAND_STAGES`).
+    layer
+        The layer of ``path`` to read, where it holds several.
 
     Returns
     -------
@@ -155,7 +180,8 @@ def demand_map(
         from heatmap.demand import region
 
         metered = (scn.demand.metered_column,) if scn.demand.metered_column else ()
-        frame = region.read_buildings(path, extra_columns=metered)
+        check_layer(path, layer)
+        frame = region.read_buildings(path, extra_columns=metered, layer=layer)
         crs = _metric_crs(scn, frame.get_partition(0).compute())
         done(DEMAND_STAGES[0])
         grid, report = region.demand_of_region(frame.to_crs(crs), scn.demand, cell_size_m=d.cell_size_m)
@@ -163,7 +189,7 @@ def demand_map(
         done(DEMAND_STAGES[2])
         buildings, profile, left_out = None, None, None
     else:
-        raw = read_buildings(path)
+        raw = read_buildings(path, layer=layer)
         done(DEMAND_STAGES[0])
         est = demand.estimate_demand(raw.to_crs(_metric_crs(scn, raw)), scn.demand)
         buildings, report, left_out = est.buildings, est.report, est.left_out

@@ -104,7 +104,9 @@ def dask_client(scheduler: str | None = None, *, n_workers: int | None = None) -
             yield client
 
 
-def read_buildings(path: str | Path, *, extra_columns: tuple[str, ...] = ()) -> dask_geopandas.GeoDataFrame:
+def read_buildings(
+    path: str | Path, *, extra_columns: tuple[str, ...] = (), layer: str | None = None
+) -> dask_geopandas.GeoDataFrame:
     """Read a region's buildings as partitions: GeoParquet column by column, other formats through pyogrio.
 
     Parameters
@@ -114,6 +116,8 @@ def read_buildings(path: str | Path, *, extra_columns: tuple[str, ...] = ()) -> 
         any file :func:`geopandas.read_file` reads.
     extra_columns
         Columns read besides :data:`BUILDING_COLUMNS` where present (e.g. ``demand.metered_column``).
+    layer
+        The layer to read from a file of several (other formats).
 
     Returns
     -------
@@ -135,7 +139,7 @@ def read_buildings(path: str | Path, *, extra_columns: tuple[str, ...] = ()) -> 
             chunksize=ROWS_PER_PARTITION,  # OSM: no meters
         )
     else:
-        gdf = gpd.read_file(path, engine="pyogrio")
+        gdf = gpd.read_file(path, layer=layer, engine="pyogrio")
         frame = dask_geopandas.from_geopandas(gdf, chunksize=ROWS_PER_PARTITION)
     logger.info("Buildings %s in %d partitions", path, frame.npartitions)
     return frame

@@ -21,7 +21,15 @@ from pydantic import AfterValidator, BaseModel, Field, PrivateAttr, ValidationEr
 
 from heatmap import settings
 from heatmap._errors import ScenarioError
-from heatmap.scenario import FilePath, SettingsModel, _raise, _renamed_keys, read_yaml, validation_problems
+from heatmap.scenario import (
+    MAX_CAPACITY_KW,
+    FilePath,
+    SettingsModel,
+    _raise,
+    _renamed_keys,
+    read_yaml,
+    validation_problems,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +56,7 @@ class HourlyCsv(SettingsModel):
 class HeatPump(SettingsModel):
     """A heat pump lifting a source's heat to the network's supply temperature."""
 
-    capacity_kw: float = Field(gt=0, description="largest heat output (kW)")
+    capacity_kw: float = Field(gt=0, le=MAX_CAPACITY_KW, description="largest heat output (kW)")
     eta: float = Field(0.5, gt=0, le=1, description="share of the Carnot COP reached (COP = η·T_hot/(T_hot−T_cold))")
     max_cop: float = Field(MAX_COP, gt=1, le=50, description=MAX_COP_DOC)
     cost_eur_per_kw: float = Field(0.0, ge=0, description="investment per kW of heat output")
@@ -62,7 +70,9 @@ class SourceValues(SettingsModel):
     """
 
     preset: str | None = Field(None, description="kind in the preset table (flue_gas, roaster_steam, …)")
-    capacity_kw: float | None = Field(None, gt=0, description="heat it can give at full availability (kW)")
+    capacity_kw: float | None = Field(
+        None, gt=0, le=MAX_CAPACITY_KW, description="heat it can give at full availability (kW)"
+    )
     electric_input_kw: float | None = Field(None, gt=0, description="electrolyser: electric input (kW)")
     heat_share_of_electric_input: float | None = Field(None, gt=0, lt=1, description="electrolyser: heat ÷ input")
     temperature_c: float | None = Field(None, gt=-20, lt=600, description="temperature the heat is available at")
@@ -102,7 +112,7 @@ class Boiler(SettingsModel):
     id: Id
     name: str | None = Field(None, description="name shown in the plots (default: the id in words)")
     fuel: str = Field(description="fuel name in the fuel table (data/fuels_fi.csv)")
-    capacity_kw: float = Field(gt=0, description="heat output (kW)")
+    capacity_kw: float = Field(gt=0, le=MAX_CAPACITY_KW, description="heat output (kW)")
     efficiency: float = Field(gt=0, le=1.1, description="heat ÷ fuel (lower heating value; >1 with condensing)")
     om_eur_per_mwh: float = Field(0.0, ge=0, description="variable O&M per MWh of heat")
 
@@ -112,7 +122,7 @@ class ElectricBoiler(SettingsModel):
 
     id: Id
     name: str | None = Field(None, description="name shown in the plots (default: the id in words)")
-    capacity_kw: float = Field(gt=0, description="heat output (kW)")
+    capacity_kw: float = Field(gt=0, le=MAX_CAPACITY_KW, description="heat output (kW)")
     efficiency: float = Field(0.99, gt=0, le=1, description="heat ÷ electricity")
     cost_eur_per_kw: float = Field(0.0, ge=0, description="investment per kW")
 
@@ -302,7 +312,11 @@ class EnergyScenario(SettingsModel):
                 if unknown:
                     raise ValueError(f"concept {c.name!r}: {group} {unknown} not defined (known: {known})")
             if not c.boilers and not c.electric_boilers and not c.sources:
-                raise ValueError(f"concept {c.name!r} has no unit")
+                stores = " (a storage makes no heat)" if c.storages else ""
+                raise ValueError(
+                    f"concept {c.name!r} has no unit that makes heat{stores}: give it sources, boilers or "
+                    f"electric_boilers"
+                )
         return self
 
     @model_validator(mode="after")

@@ -64,7 +64,7 @@ from heatmap._errors import InputDataError, ScenarioError
 from heatmap.economics import annuity_factor
 from heatmap.energy.energy_scenario import MAX_COP, MAX_COP_DOC, HourlyCsv, Id
 from heatmap.energy.excess_heat import availability_hourly, cop, read_presets
-from heatmap.scenario import FilePath, SettingsModel, Surface, SurfaceCostFactors, WorkingCrs
+from heatmap.scenario import MAX_CAPACITY_KW, FilePath, SettingsModel, Surface, SurfaceCostFactors, WorkingCrs
 
 logger = logging.getLogger(__name__)
 
@@ -138,6 +138,16 @@ class MatchingSettings(SettingsModel):
     om_share_of_capex_per_a: float = Field(0.01, ge=0, lt=1, description="O&M per year as a share of capex")
     discount_rate: float = Field(0.03, ge=0, lt=1, description="real discount rate per year (Hotmaps excess heat: 3 %)")
     lifetime_a: int = Field(30, gt=0, le=100, description="life of pipes, equipment, a (Hotmaps excess heat: 30 a)")
+
+    @model_validator(mode="after")
+    def _route_lengths(self) -> MatchingSettings:
+        if self.min_route_length_m > self.max_route_length_m:
+            raise ValueError(
+                f"min_route_length_m ({self.min_route_length_m:g} m) is above max_route_length_m "
+                f"({self.max_route_length_m:g} m): every pair would be too far; lower it or raise max_route_length_m"
+            )
+        return self
+
     catalogue: FilePath = Field(settings.data_dir / "pipes_en253.csv", description="EN 253 pipe catalogue")
     insulation_series: int = Field(2, ge=1, le=3, description="EN 253 insulation series")
     cost_column: str = Field("cost_eur_per_m", description="catalogue column: trench cost per metre (pipe pair)")
@@ -165,7 +175,7 @@ class MatchSource(_Unit):
 
     preset: str | None = Field(None, description="kind in the preset table (roaster_steam, electrolyser, …)")
     t_c: float | None = Field(None, gt=-20, lt=600, description="temperature the heat is available at (°C)")
-    peak_kw: float = Field(gt=0, description="heat it can give at full availability (kW)")
+    peak_kw: float = Field(gt=0, le=MAX_CAPACITY_KW, description="heat it can give at full availability (kW)")
     availability: float | list[float] | HourlyCsv | None = Field(
         None, description="0…1: a constant, 12 monthly factors, or an hourly CSV column"
     )

@@ -35,13 +35,15 @@ from pyproj import CRS
 from heatmap._errors import InputDataError
 from heatmap.io import crs as working_crs
 from heatmap.io.postgis import PostgisUrl
+from heatmap.io.tables import refuse_repeated_columns
+from heatmap.scenario import MAX_CAPACITY_KW
 
 logger = logging.getLogger(__name__)
 
 VECTOR_SUFFIXES = {".gpkg", ".geojson", ".json", ".shp", ".fgb", ".parquet"}
 MAX_PLAUSIBLE_T_C = 200.0
 """Temperatures above this are taken for kelvin given where °C is expected."""
-PLAUSIBLE_MAX = {"capacity_kw": 1e7, "annual_demand_mwh": 1e6, "peak_load_kw": 1e6}
+PLAUSIBLE_MAX = {"capacity_kw": MAX_CAPACITY_KW, "annual_demand_mwh": 1e6, "peak_load_kw": 1e6}
 """Largest plausible value of a numeric column (10 GW, 1 TWh/a, 1 GW): larger ones are taken for a unit error."""
 SOURCE_FIELDS = ("name", "capacity_kw", "t_supply_c", "company", "role", "heat_price_eur_per_mwh")
 """Fields a source file may give; each read from the column of that name or the one ``sources.columns`` maps."""
@@ -123,6 +125,21 @@ def _read_any(path: Path, *, layer: str | None, key: str | None) -> gpd.GeoDataF
     return gdf
 
 
+def _check_degrees(gdf: gpd.GeoDataFrame, where: str) -> None:
+    """Refuse coordinates that cannot be degrees in a layer whose CRS is geographic (metres labelled EPSG:4326)."""
+    if gdf.crs is None or not gdf.crs.is_geographic:
+        return
+    bounds = gdf.geometry.bounds
+    out = ((bounds.minx < -180) | (bounds.maxx > 180) | (bounds.miny < -90) | (bounds.maxy > 90)).to_numpy()
+    if out.any():
+        x, y = bounds.minx[out].iloc[0], bounds.miny[out].iloc[0]
+        raise InputDataError(
+            f"{where}{_at(gdf, out)}: coordinates such as ({x:.6g}, {y:.6g}) are not degrees, yet the layer's CRS "
+            f"is {gdf.crs.to_string()} (geographic); assign the CRS the coordinates are in "
+            f"(QGIS: Layer ▸ Set CRS, e.g. EPSG:3067) and save it again"
+        )
+
+
 def _check_layer(path: Path, layer: str | None, key: str | None) -> None:
     """Refuse a missing layer, and a file of several layers when none is named (it would read the first)."""
     names = [str(name) for name, _ in pyogrio.list_layers(path)]
@@ -155,6 +172,7 @@ def _read_csv(path: Path) -> gpd.GeoDataFrame:
         ) from exc
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise InputDataError(f"{path}: not a readable CSV file ({exc})") from exc
+    refuse_repeated_columns(path)
     # file line of each row: pandas skips blank lines (the header is the first line that is not blank)
     text = path.read_text(encoding="utf-8", errors="replace").splitlines()
     lines = np.array([i for i, line in enumerate(text, 1) if line.strip()][1:][: len(df)])
@@ -413,6 +431,7 @@ def read_features(
             f"{where}{_at(gdf, dup)}: duplicate ids {_rows(sorted(set(ids[dup])))}; every {what[:-1]} needs its own id"
         )
     _check_geometry(gdf, where, ids, allowed_geometry)
+    _check_degrees(gdf, where)
     attrs = dict(gdf.attrs)
     gdf = gdf.drop(columns=[id_column]).assign(id=ids.values)
     gdf.attrs.update(attrs, where=where, id_column=id_column)

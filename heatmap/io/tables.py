@@ -48,12 +48,22 @@ def read_csv_table(path: str | Path, *, required: Sequence[str], what: str, hint
         table = pd.read_csv(path, comment="#")
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
         raise InputDataError(f"{path}: {what} cannot be read as CSV ({exc})") from exc
+    refuse_repeated_columns(path, comment="#")
     missing = [c for c in required if c not in table.columns]
     if missing:
         raise InputDataError(
             f"{path}: columns {', '.join(missing)} missing (columns: {', '.join(map(str, table.columns))}){hint}"
         )
     return table
+
+
+def refuse_repeated_columns(path: Path, *, comment: str | None = None) -> None:
+    """Refuse a CSV whose header names a column twice (pandas would read the second as ``name.1``)."""
+    head = pd.read_csv(path, comment=comment, header=None, nrows=1, dtype=str).iloc[0].dropna()
+    counts = head.value_counts()
+    twice = sorted(counts[counts > 1].index)
+    if twice:
+        raise InputDataError(f"{path}: the header names columns {', '.join(twice)} more than once; keep one of each")
 
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
