@@ -325,6 +325,25 @@ def test_floor_tags_read_where_they_can_be_and_never_silently_ignored(caplog):
     assert "text (building:levels 'abc' ignored)" in warning
 
 
+def test_a_start_date_without_a_year_is_warned_of_not_silently_defaulted(caplog):
+    apartments = {"building": "apartments"}
+    b = frame(
+        [
+            ("dated", {**apartments, "start_date": "1965"}, box(0, 0, 20, 10)),
+            ("approximate", {**apartments, "start_date": "~1890"}, box(0, 0, 20, 10)),
+            ("text", {**apartments, "start_date": "sometime"}, box(0, 0, 20, 10)),
+            ("missing", apartments, box(0, 0, 20, 10)),
+        ]
+    )
+    with caplog.at_level("WARNING", logger="heatmap.demand.buildings"):
+        d = demand.estimate_building_demand(b, SETTINGS).set_index("consumer_id")
+    assert "era from start_date" in d.loc["approximate", "demand_method"]
+    assert "era from default era" in d.loc["text", "demand_method"]
+    warnings = [r.getMessage() for r in caplog.records if "start_date" in r.getMessage()]
+    assert len(warnings) == 1 and warnings[0].startswith("1 buildings with a start_date that holds no year")
+    assert "text (sometime)" in warnings[0] and "missing" not in warnings[0]
+
+
 def test_reports_of_parts_add_up_to_the_whole():
     b = synthetic.synthetic_region_buildings(400, seed=3)
     b.loc[b.index[:30], "building"] = "shed"

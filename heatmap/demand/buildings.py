@@ -108,6 +108,23 @@ def _year(start_date: pd.Series) -> pd.Series:
     return pd.to_numeric(start_date.astype(str).str.extract(r"(\d{4})")[0], errors="coerce")
 
 
+def _warn_unread_years(start_date: pd.Series, year: pd.Series, ids: pd.Series, default_era: str) -> None:
+    """Log the buildings whose ``start_date`` is given but holds no year (they get the default era)."""
+    given = start_date.notna() & (start_date.astype(str).str.strip() != "")
+    unread = (given & year.isna()).to_numpy()
+    if unread.any():
+        pairs = zip(ids[unread][:MAX_EXAMPLES], start_date[unread][:MAX_EXAMPLES], strict=True)
+        shown = "; ".join(f"{i} ({v})" for i, v in pairs)
+        more = f" and {int(unread.sum()) - MAX_EXAMPLES} more" if unread.sum() > MAX_EXAMPLES else ""
+        logger.warning(
+            "%d buildings with a start_date that holds no year got the default era %s (demand.default_era): %s%s",
+            int(unread.sum()),
+            default_era,
+            shown,
+            more,
+        )
+
+
 def era_of_year(year: pd.Series) -> pd.Series:
     """Map construction years to the eras of the specific-demand table (NaN stays NaN)."""
     edges = [b for b, _ in ERA_BINS]
@@ -488,6 +505,8 @@ def estimate_demand(buildings: gpd.GeoDataFrame, settings: Demand) -> DemandEsti
 
     # 4.–6. area, era, demand
     year = _year(b["start_date"]) if "start_date" in b else pd.Series(np.nan, index=b.index)
+    if "start_date" in b:
+        _warn_unread_years(b["start_date"], year, ids, settings.default_era)
     era = era_of_year(year)
     era_source = np.where(era.notna(), "start_date", "default era")
     era = era.fillna(settings.default_era)
