@@ -344,6 +344,19 @@ def test_a_start_date_without_a_year_is_warned_of_not_silently_defaulted(caplog)
     assert "text (sometime)" in warnings[0] and "missing" not in warnings[0]
 
 
+def test_buildings_without_a_building_column_are_warned_of(caplog):
+    b = frame([("a", {"amenity": "school"}, box(0, 0, 20, 10)), ("b", {}, box(0, 0, 20, 10))]).drop(
+        columns="building", errors="ignore"
+    )
+    with caplog.at_level("WARNING", logger="heatmap.demand.buildings"):
+        demand.estimate_building_demand(b, SETTINGS)
+    assert any("have no 'building' column" in r.getMessage() for r in caplog.records)
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="heatmap.demand.buildings"):
+        demand.estimate_building_demand(frame([("c", {"building": "house"}, box(0, 0, 20, 10))]), SETTINGS)
+    assert not any("'building' column" in r.getMessage() for r in caplog.records)
+
+
 def test_reports_of_parts_add_up_to_the_whole():
     b = synthetic.synthetic_region_buildings(400, seed=3)
     b.loc[b.index[:30], "building"] = "shed"

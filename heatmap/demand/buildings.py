@@ -456,6 +456,11 @@ def estimate_demand(buildings: gpd.GeoDataFrame, settings: Demand) -> DemandEsti
     has_footprint = np.asarray(shapely.get_type_id(np.asarray(b.geometry.values, dtype=object)) >= 3) & (footprint > 0)
 
     # 1. type
+    if "building" not in b and len(b):
+        logger.warning(
+            "The buildings have no 'building' column (the OSM tag): each type comes from its other tags (amenity, "
+            "shop, office), its land use or its footprint; check the file's columns"
+        )
     btype, type_tag = _tag_type(b, tables["types"])
     explicit, floors_source, floor_notes = _explicit_floors(b, settings)
     implausible_note, unreadable_note = floor_notes["implausible"], floor_notes["unreadable"]
