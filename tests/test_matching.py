@@ -257,6 +257,18 @@ BAD = {
     "missing temperature file": (lambda d: d["outdoor_temperature"].update(csv="nowhere.csv"), "nowhere.csv"),
     "not a number": (lambda d: d["settings"].update(detour_factor=float("nan")), "settings.detour_factor"),
     "a number in quotes": (lambda d: d["settings"].update(discount_rate="0.05"), "settings.discount_rate"),
+    "lon and lat swapped": (
+        lambda d: d["sinks"][0].update(lon=d["sinks"][0]["lat"], lat=d["sinks"][0]["lon"]),
+        "sinks[town_district_heating] at lon 63.845, lat 23.09 lies 5,425 km from the other units",
+    ),
+    "a site of another town": (
+        lambda d: d["sinks"][0].update(lon=24.94, lat=60.17),  # Helsinki, 410 km away: not swapped
+        "sinks[town_district_heating] at lon 24.94, lat 60.17 lies",
+    ),
+    "shortest route above the longest": (
+        lambda d: d["settings"].update(min_route_length_m=20_000, max_route_length_m=10_000),
+        "min_route_length_m (20000 m) is above max_route_length_m (10000 m)",
+    ),
 }
 
 

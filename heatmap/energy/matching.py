@@ -375,6 +375,38 @@ def _locations(scn: MatchScenario, units: Sequence[_Unit], group: str) -> list[t
     return out
 
 
+MAX_UNIT_SPREAD_KM = 300.0
+"""Farthest a source or sink may lie from the median site of all of them; farther, its lon and lat are taken for a
+mistake (swapped, or of another place) and refused, naming the unit."""
+
+
+def _check_far_units(
+    located: dict[str, list[tuple[float, float]]], units: dict[str, Sequence[_Unit]], where: str
+) -> None:
+    """Refuse a unit that lies more than :data:`MAX_UNIT_SPREAD_KM` from the median site (its lon and lat, swapped?)."""
+    points = [(group, u.id, xy) for group in located for u, xy in zip(units[group], located[group], strict=True)]
+    if len(points) < 3:
+        return
+    lon, lat = np.array([xy for *_, xy in points]).T
+    mid_lon, mid_lat = float(np.median(lon)), float(np.median(lat))
+
+    def km(x: np.ndarray, y: np.ndarray) -> np.ndarray:  # along the sphere, radius 6371 km
+        a = np.sin(np.radians(y - mid_lat) / 2) ** 2
+        a += np.cos(np.radians(y)) * np.cos(np.radians(mid_lat)) * np.sin(np.radians(x - mid_lon) / 2) ** 2
+        return 2 * 6371.0 * np.arcsin(np.sqrt(np.clip(a, 0, 1)))
+
+    far = km(lon, lat)
+    i = int(np.argmax(far))
+    if far[i] > MAX_UNIT_SPREAD_KM:
+        group, uid, (x, y) = points[i]
+        swapped = " (lon and lat look swapped)" if km(np.array([y]), np.array([x]))[0] <= MAX_UNIT_SPREAD_KM else ""
+        raise ScenarioError(
+            f"{where + ': ' if where else ''}{group}[{uid}] at lon {x:g}, lat {y:g} lies {far[i]:,.0f} km from the "
+            f"other units (their median site lon {mid_lon:.3f}, lat {mid_lat:.3f}; at most {MAX_UNIT_SPREAD_KM:g} km "
+            f"is taken){swapped}: check its lon and lat"
+        )
+
+
 def _hourly(path: Path, column: str, index: pd.DatetimeIndex, *, lower: float, upper: float, what: str) -> np.ndarray:
     """Read the scenario year's hourly values (8760, 29 February left out) from a CSV with a ``time`` column.
 
@@ -405,6 +437,7 @@ def scenario_units(
     located = {"sources": _locations(scn, scn.sources, "sources"), "sinks": _locations(scn, scn.sinks, "sinks")}
     lon, lat = zip(*located["sources"], *located["sinks"], strict=True)
     where = str(scn._path) if scn._path is not None else ""
+    _check_far_units(located, {"sources": scn.sources, "sinks": scn.sinks}, where)
     check_scale(scn.settings.crs, lon, lat, key="'settings.crs'", where=where, error=ScenarioError)
     presets = read_presets(scn.path(scn.presets_csv))
     base = scn.path(Path("."))
