@@ -384,9 +384,25 @@ def demand(
         click.echo(format_demand_summary(demand_summary(result), written))
 
 
+SCHEMA_KINDS: dict[str, str | None] = {  # the description of each kind's schema (plan: json_schema's own)
+    "plan": None,
+    "study": "A heatmap study (kind: study; heatmap study, plan, concepts, matches, ensemble). Unknown keys are "
+    "refused.",
+    "concepts": "A heatmap concept study (heatmap concepts). Unknown keys are refused.",
+    "matches": "A heatmap matching scenario (heatmap matches). Unknown keys are refused.",
+}
+
+
 @main.command()
-def schema() -> None:
-    """Print the JSON Schema of scenario files.
+@click.option(
+    "--kind",
+    type=click.Choice(list(SCHEMA_KINDS)),
+    default="plan",
+    show_default=True,
+    help="Which files: plan scenarios, studies, concept studies or matching scenarios.",
+)
+def schema(kind: str) -> None:
+    """Print the JSON Schema of scenario files (--kind: plan scenarios, studies, concept studies, matchings).
 
     Editors check scenario YAML against it as it is typed: save it (heatmap schema > scenario.schema.json)
     and start the scenario with the line "# yaml-language-server: $schema=scenario.schema.json".
@@ -394,10 +410,22 @@ def schema() -> None:
     import json
     import os
 
-    from heatmap.scenario import json_schema
+    from pydantic import BaseModel
 
+    from heatmap.energy.energy_scenario import EnergyScenario
+    from heatmap.energy.matching import MatchScenario
+    from heatmap.scenario import Scenario, json_schema
+    from heatmap.study import Study
+
+    models: dict[str, type[BaseModel]] = {
+        "plan": Scenario,
+        "study": Study,
+        "concepts": EnergyScenario,
+        "matches": MatchScenario,
+    }
+    model = models[kind]
     try:
-        click.echo(json.dumps(json_schema(), indent=2, ensure_ascii=False))
+        click.echo(json.dumps(json_schema(model, description=SCHEMA_KINDS[kind]), indent=2, ensure_ascii=False))
     except OSError as exc:  # a full disk or a closed pipe on the other end of stdout
         with contextlib.suppress(OSError, ValueError):  # what is left in stdout's buffer goes nowhere at exit
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

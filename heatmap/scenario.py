@@ -1624,16 +1624,25 @@ _UNITS = {
 }
 
 
-def json_schema() -> dict[str, Any]:
+def json_schema(model: type[BaseModel] | None = None, *, description: str | None = None) -> dict[str, Any]:
     """Give the JSON Schema of scenario files, for editors (the YAML language server) to check them as typed.
 
     Each setting's unit (from its name's suffix) is added as ``x-unit``.
+
+    Parameters
+    ----------
+    model
+        The schema's model: plan scenarios (:class:`Scenario`, the default), or a study's, a concept study's or a
+        matching scenario's (``heatmap schema --kind``).
+    description
+        The schema's description (default: the plan scenario's).
 
     Returns
     -------
     dict
     """
-    schema = Scenario.model_json_schema(mode="validation")
+    model = Scenario if model is None else model
+    schema = model.model_json_schema(mode="validation")
 
     def add_units(node: Any) -> None:
         if isinstance(node, dict):
@@ -1649,16 +1658,18 @@ def json_schema() -> dict[str, Any]:
 
     add_units(schema)
     for (section, old), new in RENAMED_KEYS.items():  # an old key is still read: editors mark it deprecated
-        model = _inner_model(Scenario.model_fields[section].annotation)
-        assert model is not None  # every renamed key lies in a section of settings
-        props = schema["$defs"][model.__name__]["properties"]
+        field = model.model_fields.get(section)
+        inner = _inner_model(field.annotation) if field is not None else None
+        props = schema.get("$defs", {}).get(inner.__name__, {}).get("properties", {}) if inner is not None else {}
+        if new not in props:
+            continue  # the model has no such section (or the section no such key)
         props[old] = {
             **{k: v for k, v in props[new].items() if k not in ("default", "title")},
             "deprecated": True,
             "description": f"old name of {new}, read as {new} with a warning; write {new}",
         }
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["description"] = (
+    schema["description"] = description or (
         "A heatmap scenario: study area, streets, heat sources and consumers, and every assumption of the plan. "
         "Unknown keys are refused."
     )

@@ -274,6 +274,36 @@ def test_bundled_scenario_validates_against_the_printed_schema(bundled_scenario)
     assert len(errors) == 2
 
 
+@pytest.mark.parametrize("kind", ["study", "concepts", "matches"])
+def test_each_kind_of_scenario_file_validates_against_its_printed_schema(kind):
+    """`heatmap schema --kind`: the bundled study and the files of each command pass their kind's schema."""
+    import json
+
+    import jsonschema
+    import yaml
+    from click.testing import CliRunner
+    from kip_derived import derived
+
+    from heatmap import settings
+    from heatmap.cli import main
+
+    result = CliRunner().invoke(main, ["schema", "--kind", kind])
+    assert result.exit_code == 0, result.output
+    schema = json.loads(result.stdout)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    validator = jsonschema.Draft202012Validator(schema)
+    files = {
+        "study": [settings.data_dir / "scenarios" / "kip.yaml"],
+        "concepts": [derived("concepts")],
+        "matches": [derived("matches"), Path(__file__).parent / "data" / "matching_scenario.yaml"],
+    }[kind]
+    for path in files:
+        assert [e.message for e in validator.iter_errors(yaml.safe_load(path.read_text()))] == [], path
+    plan = yaml.safe_load((settings.data_dir / "scenarios" / "helsinki_centre.yaml").read_text())
+    assert list(validator.iter_errors(plan)), "a plan scenario is not a file of this kind"
+    assert schema["description"].startswith("A heatmap")
+
+
 def test_the_default_street_source_is_reported_as_default():
     data = {**MINIMAL, "streets": {"path": "x.pbf"}}
     rows = {r["key"]: r for r in scenario_from_dict(data, base_dir=Path("/base")).assumptions()}
