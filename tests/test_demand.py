@@ -357,6 +357,15 @@ def test_buildings_without_a_building_column_are_warned_of(caplog):
     assert not any("'building' column" in r.getMessage() for r in caplog.records)
 
 
+def test_footprints_of_20_ha_and_more_are_warned_of(caplog):
+    b = frame([("hall", {"building": "industrial"}, box(0, 0, 500, 300)), ("huge", {}, box(0, 0, 500, 500))])
+    with caplog.at_level("WARNING", logger="heatmap.demand.buildings"):
+        demand.estimate_building_demand(b, SETTINGS)
+    warnings = [r.getMessage() for r in caplog.records if "footprint above" in r.getMessage()]
+    assert len(warnings) == 1 and warnings[0].startswith("1 buildings have a footprint above 200,000 m²")
+    assert "huge (250,000 m²)" in warnings[0] and "hall" not in warnings[0]
+
+
 def test_reports_of_parts_add_up_to_the_whole():
     b = synthetic.synthetic_region_buildings(400, seed=3)
     b.loc[b.index[:30], "building"] = "shed"

@@ -89,6 +89,9 @@ LEFT_OUT_REASONS = {
     "zero_demand": "demand is zero (empty footprint or metered 0)",
 }
 """Why a building is left out (the keys of :attr:`DemandReport.left_out`)."""
+LARGE_FOOTPRINT_M2 = 200_000.0
+"""A footprint above this (20 ha under one roof) is warned of with the building ids: more likely a layer in the
+wrong units or CRS than a building (its demand still counts: the warning only asks to check)."""
 MAX_EXAMPLES = 10
 """Building ids kept per reason in a report."""
 FALLBACK_RULES = {
@@ -455,6 +458,18 @@ def estimate_demand(buildings: gpd.GeoDataFrame, settings: Demand) -> DemandEsti
     footprint = b.geometry.area.to_numpy(dtype=float)
     has_footprint = np.asarray(shapely.get_type_id(np.asarray(b.geometry.values, dtype=object)) >= 3) & (footprint > 0)
 
+    large = footprint > LARGE_FOOTPRINT_M2
+    if large.any():
+        shown = ", ".join(
+            f"{i} ({a:,.0f} m²)" for i, a in zip(ids[large][:MAX_EXAMPLES], footprint[large], strict=False)
+        )
+        logger.warning(
+            "%d buildings have a footprint above %s m² (20 ha under one roof): %s; check the layer's units and CRS "
+            "(a footprint in the wrong units gives a demand a million times over)",
+            int(large.sum()),
+            f"{LARGE_FOOTPRINT_M2:,.0f}",
+            shown,
+        )
     # 1. type
     if "building" not in b and len(b):
         logger.warning(
