@@ -128,6 +128,28 @@ def _warn_unread_years(start_date: pd.Series, year: pd.Series, ids: pd.Series, d
         )
 
 
+def _warn_of_doubtful_input(b: pd.DataFrame, ids: pd.Series, footprint: np.ndarray) -> None:
+    """Log what suggests a layer in the wrong units or with the wrong columns (the buildings are still estimated)."""
+    large = footprint > LARGE_FOOTPRINT_M2
+    if large.any():
+        shown = ", ".join(
+            f"{i} ({a:,.0f} m²)"
+            for i, a in zip(ids[large][:MAX_EXAMPLES], footprint[large][:MAX_EXAMPLES], strict=True)
+        )
+        logger.warning(
+            "%d buildings have a footprint above %s m² (20 ha under one roof): %s; check the layer's units and CRS "
+            "(a footprint in the wrong units gives a demand a million times over)",
+            int(large.sum()),
+            f"{LARGE_FOOTPRINT_M2:,.0f}",
+            shown,
+        )
+    if "building" not in b and len(b):
+        logger.warning(
+            "The buildings have no 'building' column (the OSM tag): each type comes from its other tags (amenity, "
+            "shop, office), its land use or its footprint; check the file's columns"
+        )
+
+
 def era_of_year(year: pd.Series) -> pd.Series:
     """Map construction years to the eras of the specific-demand table (NaN stays NaN)."""
     edges = [b for b, _ in ERA_BINS]
@@ -458,24 +480,8 @@ def estimate_demand(buildings: gpd.GeoDataFrame, settings: Demand) -> DemandEsti
     footprint = b.geometry.area.to_numpy(dtype=float)
     has_footprint = np.asarray(shapely.get_type_id(np.asarray(b.geometry.values, dtype=object)) >= 3) & (footprint > 0)
 
-    large = footprint > LARGE_FOOTPRINT_M2
-    if large.any():
-        shown = ", ".join(
-            f"{i} ({a:,.0f} m²)" for i, a in zip(ids[large][:MAX_EXAMPLES], footprint[large], strict=False)
-        )
-        logger.warning(
-            "%d buildings have a footprint above %s m² (20 ha under one roof): %s; check the layer's units and CRS "
-            "(a footprint in the wrong units gives a demand a million times over)",
-            int(large.sum()),
-            f"{LARGE_FOOTPRINT_M2:,.0f}",
-            shown,
-        )
+    _warn_of_doubtful_input(b, ids, footprint)
     # 1. type
-    if "building" not in b and len(b):
-        logger.warning(
-            "The buildings have no 'building' column (the OSM tag): each type comes from its other tags (amenity, "
-            "shop, office), its land use or its footprint; check the file's columns"
-        )
     btype, type_tag = _tag_type(b, tables["types"])
     explicit, floors_source, floor_notes = _explicit_floors(b, settings)
     implausible_note, unreadable_note = floor_notes["implausible"], floor_notes["unreadable"]

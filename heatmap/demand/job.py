@@ -29,6 +29,7 @@ Written atomically into the output folder:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import json
@@ -120,21 +121,16 @@ def read_buildings(path: Path, *, layer: str | None = None) -> gpd.GeoDataFrame:
 
 
 def check_layer(path: Path, layer: str | None) -> None:
-    """Refuse a layer the buildings file lacks, and a file of several layers where none is named (``--layer``)."""
+    """Refuse a layer the buildings file lacks, and a file of several layers where none is named (``--layer``).
+
+    Files of one table (CSV, GeoParquet) and files that cannot be read pass: reading them says why.
+    """
     import pyogrio
 
-    if path.suffix.lower() in (".csv", ".parquet") or not path.exists():
-        return  # one table each (a missing file: read_features says so)
-    try:
-        names = [str(name) for name, _ in pyogrio.list_layers(path)]
-    except (pyogrio.errors.DataSourceError, OSError):
-        return  # not readable: read_features says why
-    if layer is not None and layer not in names:
-        raise InputDataError(f"{path}: has no layer '{layer}' (layers: {', '.join(names)}); check --layer")
-    if layer is None and len(names) > 1:
-        raise InputDataError(
-            f"{path}: holds {len(names)} layers ({', '.join(names)}); name the one to read with --layer"
-        )
+    if path.suffix.lower() not in inputs.VECTOR_SUFFIXES - {".parquet"} or not path.exists():
+        return
+    with contextlib.suppress(pyogrio.errors.DataSourceError, OSError):
+        inputs.check_layer(path, layer, option="--layer")
 
 
 def demand_map(

@@ -110,7 +110,7 @@ def _read_any(path: Path, *, layer: str | None, key: str | None) -> gpd.GeoDataF
         if suffix == ".parquet":
             gdf = gpd.read_parquet(path)
         else:
-            _check_layer(path, layer, key)
+            check_layer(path, layer, key)
             gdf = gpd.read_file(path, layer=layer, engine="pyogrio")
     except InputDataError:
         raise
@@ -140,16 +140,21 @@ def _check_degrees(gdf: gpd.GeoDataFrame, where: str) -> None:
         )
 
 
-def _check_layer(path: Path, layer: str | None, key: str | None) -> None:
-    """Refuse a missing layer, and a file of several layers when none is named (it would read the first)."""
+def check_layer(path: Path, layer: str | None, key: str | None = None, *, option: str | None = None) -> None:
+    """Refuse a missing layer, and a file of several layers when none is named (it would read the first).
+
+    ``key``: the scenario section that names the file (its ``layer`` names the layer); ``option``: the command-line
+    option that names the layer instead (``--layer``). With neither, a file of several layers is read as GDAL does.
+    """
     names = [str(name) for name, _ in pyogrio.list_layers(path)]
+    named = option or (f"'{key}.layer'" if key else None)
     if layer is not None and layer not in names:
         raise InputDataError(
-            f"{path}: has no layer '{layer}' (layers: {', '.join(names)})" + (f"; check '{key}.layer'" if key else "")
+            f"{path}: has no layer '{layer}' (layers: {', '.join(names)})" + (f"; check {named}" if named else "")
         )
-    if layer is None and key is not None and len(names) > 1:
+    if layer is None and named is not None and len(names) > 1:
         raise InputDataError(
-            f"{path}: holds {len(names)} layers ({', '.join(names)}); name the one to read with '{key}.layer'"
+            f"{path}: holds {len(names)} layers ({', '.join(names)}); name the one to read with {named}"
         )
 
 
