@@ -292,6 +292,8 @@ def _postgis_written(database: PostgisUrl, schema: str, tables: dict[str, int]) 
 @click.option("--dask", "use_dask", is_flag=True, help="Run partitioned on a local Dask cluster (whole regions).")
 @click.option("--scheduler", default=None, help="Address of a Dask scheduler to run on (implies --dask).")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole summary as JSON (as in summary.json).")
+@to_postgis_option
+@postgis_schema_option
 @verbosity
 @quiet
 def demand(
@@ -303,6 +305,8 @@ def demand(
     use_dask: bool,
     scheduler: str | None,
     as_json: bool,
+    to_postgis: str | None,
+    postgis_schema: str,
     verbose: int,
     quiet: bool,
 ) -> None:
@@ -340,6 +344,7 @@ def demand(
                 raise InputDataError(f"{path}: file not found")
         given = [p for p in (buildings, scenario_path, temperatures) if p is not None]
         check_output_folder(out_dir, inputs=[*given, *input_paths(scn)])
+        database = _postgis_target(to_postgis, postgis_schema, what="the demand map")
     with long_lived_imports():
         from tqdm import tqdm
 
@@ -376,12 +381,15 @@ def demand(
                 buildings, scn, outdoor_temperature=outdoor, use_dask=use_dask, progress=progress, layer=layer
             )
         written = write_demand_map(result, out_dir)
+        tables = _write_postgis(database, [(written["demand.gpkg"], "")], postgis_schema, what="the demand map")
         progress("outputs")
         bar.close()
     if as_json:
         click.echo(json.dumps(demand_summary(result), indent=2, ensure_ascii=False))
     elif not quiet:
         click.echo(format_demand_summary(demand_summary(result), written))
+        if database is not None:
+            click.echo(_postgis_written(database, postgis_schema, tables))
 
 
 SCHEMA_KINDS: dict[str, str | None] = {  # the description of each kind's schema (plan: json_schema's own)

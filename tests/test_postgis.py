@@ -6,9 +6,10 @@ database with ``CREATE EXTENSION postgis`` and stops the server at the end. Test
 PostGIS (every layer's rows, pipe length, SRID, geometry type, primary key, comment and default QGIS style equal to
 ``plan.gpkg``'s); writing again replaces; a write that fails midway leaves the previous tables and styles; consumers
 read from a PostGIS table plan the same figures as from a file; ``heatmap study --to-postgis`` writes every
-GeoPackage of the study (the matches' network prefixed ``matches_``), styled; bad URLs, tables and columns answered
-with exit code 2, the URL without its password and the table named; and real QGIS (``tests/qgis_postgis_check.py``
-under ``/usr/bin/python3``) opens the tables through its ``postgres`` provider, styled from ``public.layer_styles``.
+GeoPackage of the study (the matches' network prefixed ``matches_``), ``heatmap demand --to-postgis`` its layers,
+styled; bad URLs, tables and columns answered with exit code 2, the URL without its password and the table named;
+and real QGIS (``tests/qgis_postgis_check.py`` under ``/usr/bin/python3``) opens the tables through its ``postgres``
+provider, styled from ``public.layer_styles``.
 
 PostgreSQL or PostGIS missing is a failure, not a skip: ``bash scripts/setup.sh --with-postgis`` installs them.
 """
@@ -423,6 +424,25 @@ def test_a_study_goes_to_postgis_whole_its_matches_network_prefixed(server: dict
     refused = run_cli("study", KIP_STUDY, "--out", tmp_path / "refused", "--to-postgis", no_postgis, "-q")
     _error(refused, "postgres: the database has no PostGIS")
     assert not (tmp_path / "refused").exists()
+
+
+def test_a_demand_map_goes_to_postgis_styled(server: dict, db, tmp_path: Path) -> None:
+    """``heatmap demand --to-postgis``: the buildings and the potential areas as tables with their QGIS styles."""
+    from heatmap.io.synthetic import synthetic_region_buildings
+
+    buildings = tmp_path / "buildings.gpkg"
+    synthetic_region_buildings(300, seed=5, n_towns=1).to_file(buildings, engine="pyogrio")
+    out = tmp_path / "demand"
+    result = run_cli("demand", buildings, "--out", out, "--to-postgis", server["url"], "--postgis-schema", "demand")
+    assert result.exit_code == 0, result.output
+    gpkg = out / "demand.gpkg"
+    layers = _gpkg_layers(gpkg)
+    assert set(layers) == {"buildings", "potential_areas"}
+    for name in layers:
+        assert _query(db, f'SELECT count(*) FROM demand."{name}"') == [(len(gpd.read_file(gpkg, layer=name)),)], name
+    styled = _query(db, "SELECT f_table_name FROM public.layer_styles WHERE f_table_schema = 'demand' AND useasdefault")
+    assert sorted(t for (t,) in styled) == sorted(layers)
+    assert "schema demand: tables buildings (" in result.output and PASSWORD not in result.output
 
 
 def test_two_geopackages_with_the_same_layers_need_prefixes(bundled_outputs: Path, server: dict) -> None:
