@@ -44,8 +44,8 @@ LIFETIME_A = 30
 """Default economic lifetime in years of every schema, with :data:`DISCOUNT_RATE` (Hotmaps excess-heat module)."""
 
 MAX_CAPACITY_KW = 1e7
-"""Largest heat capacity of one source, boiler or storage unit taken (10 GW, a large power station); above it a
-value is a typo (watts for kilowatts) and refused, in scenario files and input files alike."""
+"""Largest heat capacity of one source, heat pump or boiler taken (10 GW, a large power station); above it a value
+is a typo (watts for kilowatts) and refused, in scenario files and input files alike."""
 
 RENAMED_KEYS: dict[tuple[str, str], str] = {("economics", "interest_rate"): "discount_rate"}
 """Old scenario keys still read: (section, old key) → its new name. Read with a warning naming the new key and

@@ -259,7 +259,7 @@ BAD = {
     "a number in quotes": (lambda d: d["settings"].update(discount_rate="0.05"), "settings.discount_rate"),
     "lon and lat swapped": (
         lambda d: d["sinks"][0].update(lon=d["sinks"][0]["lat"], lat=d["sinks"][0]["lon"]),
-        "sinks[town_district_heating] at lon 63.845, lat 23.09 lies 5,425 km from the other units",
+        "sinks[town_district_heating] at lon 63.845, lat 23.09 lies 5,426 km from the other units",
     ),
     "a site of another town": (
         lambda d: d["sinks"][0].update(lon=24.94, lat=60.17),  # Helsinki, 410 km away: not swapped

@@ -111,20 +111,22 @@ def _year(start_date: pd.Series) -> pd.Series:
     return pd.to_numeric(start_date.astype(str).str.extract(r"(\d{4})")[0], errors="coerce")
 
 
+def _listed(ids: pd.Series, values: pd.Series | list[str], *, sep: str = "; ") -> str:
+    """Name the first :data:`MAX_EXAMPLES` buildings as ``id (value)``, then how many more (for a warning)."""
+    shown = sep.join(f"{i} ({v})" for i, v in zip(ids[:MAX_EXAMPLES], values[:MAX_EXAMPLES], strict=True))
+    return shown + (f" and {len(ids) - MAX_EXAMPLES} more" if len(ids) > MAX_EXAMPLES else "")
+
+
 def _warn_unread_years(start_date: pd.Series, year: pd.Series, ids: pd.Series, default_era: str) -> None:
     """Log the buildings whose ``start_date`` is given but holds no year (they get the default era)."""
     given = start_date.notna() & (start_date.astype(str).str.strip() != "")
     unread = (given & year.isna()).to_numpy()
     if unread.any():
-        pairs = zip(ids[unread][:MAX_EXAMPLES], start_date[unread][:MAX_EXAMPLES], strict=True)
-        shown = "; ".join(f"{i} ({v})" for i, v in pairs)
-        more = f" and {int(unread.sum()) - MAX_EXAMPLES} more" if unread.sum() > MAX_EXAMPLES else ""
         logger.warning(
-            "%d buildings with a start_date that holds no year got the default era %s (demand.default_era): %s%s",
+            "%d buildings with a start_date that holds no year got the default era %s (demand.default_era): %s",
             int(unread.sum()),
             default_era,
-            shown,
-            more,
+            _listed(ids[unread], start_date[unread]),
         )
 
 
@@ -132,16 +134,12 @@ def _warn_of_doubtful_input(b: pd.DataFrame, ids: pd.Series, footprint: np.ndarr
     """Log what suggests a layer in the wrong units or with the wrong columns (the buildings are still estimated)."""
     large = footprint > LARGE_FOOTPRINT_M2
     if large.any():
-        shown = ", ".join(
-            f"{i} ({a:,.0f} m²)"
-            for i, a in zip(ids[large][:MAX_EXAMPLES], footprint[large][:MAX_EXAMPLES], strict=True)
-        )
         logger.warning(
             "%d buildings have a footprint above %s m² (20 ha under one roof): %s; check the layer's units and CRS "
             "(a footprint in the wrong units gives a demand a million times over)",
             int(large.sum()),
             f"{LARGE_FOOTPRINT_M2:,.0f}",
-            shown,
+            _listed(ids[large], [f"{a:,.0f} m²" for a in footprint[large]], sep=", "),
         )
     if "building" not in b and len(b):
         logger.warning(

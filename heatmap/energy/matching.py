@@ -139,6 +139,13 @@ class MatchingSettings(SettingsModel):
     discount_rate: float = Field(0.03, ge=0, lt=1, description="real discount rate per year (Hotmaps excess heat: 3 %)")
     lifetime_a: int = Field(30, gt=0, le=100, description="life of pipes, equipment, a (Hotmaps excess heat: 30 a)")
 
+    catalogue: FilePath = Field(settings.data_dir / "pipes_en253.csv", description="EN 253 pipe catalogue")
+    insulation_series: int = Field(2, ge=1, le=3, description="EN 253 insulation series")
+    cost_column: str = Field("cost_eur_per_m", description="catalogue column: trench cost per metre (pipe pair)")
+    max_velocity_m_per_s: float = Field(1.5, gt=0, le=5, description="sizing limit on the flow velocity")
+    max_pressure_gradient_pa_per_m: float = Field(250.0, gt=0, le=2000, description="sizing limit on friction")
+    roughness_mm: float = Field(0.045, ge=0, le=5, description="pipe wall roughness")
+
     @model_validator(mode="after")
     def _route_lengths(self) -> MatchingSettings:
         if self.min_route_length_m > self.max_route_length_m:
@@ -147,13 +154,6 @@ class MatchingSettings(SettingsModel):
                 f"({self.max_route_length_m:g} m): every pair would be too far; lower it or raise max_route_length_m"
             )
         return self
-
-    catalogue: FilePath = Field(settings.data_dir / "pipes_en253.csv", description="EN 253 pipe catalogue")
-    insulation_series: int = Field(2, ge=1, le=3, description="EN 253 insulation series")
-    cost_column: str = Field("cost_eur_per_m", description="catalogue column: trench cost per metre (pipe pair)")
-    max_velocity_m_per_s: float = Field(1.5, gt=0, le=5, description="sizing limit on the flow velocity")
-    max_pressure_gradient_pa_per_m: float = Field(250.0, gt=0, le=2000, description="sizing limit on friction")
-    roughness_mm: float = Field(0.045, ge=0, le=5, description="pipe wall roughness")
 
 
 class _Unit(SettingsModel):
@@ -384,22 +384,24 @@ def _check_far_units(
     located: dict[str, list[tuple[float, float]]], units: dict[str, Sequence[_Unit]], where: str
 ) -> None:
     """Refuse a unit that lies more than :data:`MAX_UNIT_SPREAD_KM` from the median site (its lon and lat, swapped?)."""
+    from pyproj import Geod
+
     points = [(group, u.id, xy) for group in located for u, xy in zip(units[group], located[group], strict=True)]
     if len(points) < 3:
         return
     lon, lat = np.array([xy for *_, xy in points]).T
     mid_lon, mid_lat = float(np.median(lon)), float(np.median(lat))
+    geod = Geod(ellps="WGS84")
 
-    def km(x: np.ndarray, y: np.ndarray) -> np.ndarray:  # along the sphere, radius 6371 km
-        a = np.sin(np.radians(y - mid_lat) / 2) ** 2
-        a += np.cos(np.radians(y)) * np.cos(np.radians(mid_lat)) * np.sin(np.radians(x - mid_lon) / 2) ** 2
-        return 2 * 6371.0 * np.arcsin(np.sqrt(np.clip(a, 0, 1)))
+    def km(x: np.ndarray, y: np.ndarray) -> np.ndarray:  # along the ellipsoid to the median site
+        return np.asarray(geod.inv(x, y, np.full_like(x, mid_lon), np.full_like(y, mid_lat))[2]) / 1000.0
 
     far = km(lon, lat)
     i = int(np.argmax(far))
     if far[i] > MAX_UNIT_SPREAD_KM:
         group, uid, (x, y) = points[i]
-        swapped = " (lon and lat look swapped)" if km(np.array([y]), np.array([x]))[0] <= MAX_UNIT_SPREAD_KM else ""
+        near_if_swapped = abs(x) <= 90 and km(np.array([y]), np.array([x]))[0] <= MAX_UNIT_SPREAD_KM
+        swapped = " (lon and lat look swapped)" if near_if_swapped else ""
         raise ScenarioError(
             f"{where + ': ' if where else ''}{group}[{uid}] at lon {x:g}, lat {y:g} lies {far[i]:,.0f} km from the "
             f"other units (their median site lon {mid_lon:.3f}, lat {mid_lat:.3f}; at most {MAX_UNIT_SPREAD_KM:g} km "
