@@ -38,3 +38,26 @@ class HydraulicError(HeatmapError, RuntimeError):
 
 class OutputError(HeatmapError, OSError):
     """The output folder cannot be written."""
+
+
+_stops: list[int] = []
+"""Signals (Ctrl-C, SIGTERM) asked to stop the run (:func:`note_stop`)."""
+
+
+def note_stop(signum: int) -> None:
+    """Note that a signal asked the run to stop.
+
+    An interrupt raised where Python discards it (a weak reference's callback, a ``__del__``) would otherwise let the
+    run go on and replace its output folder.
+    """
+    _stops.append(signum)
+
+
+def stop_noted() -> int | None:
+    """Return the first signal noted since :func:`clear_stops` (``None``: none)."""
+    return _stops[0] if _stops else None
+
+
+def clear_stops() -> None:
+    """Forget the signals noted (a new command begins)."""
+    _stops.clear()

@@ -16,7 +16,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -71,7 +71,18 @@ class _Terminated(KeyboardInterrupt):
 
 
 def _raise_terminated(signum: int, frame: object) -> None:
+    from heatmap._errors import note_stop
+
+    note_stop(signum)
     raise _Terminated
+
+
+def _raise_interrupted(signum: int, frame: object) -> None:
+    """Ctrl-C: noted (the output folder is not replaced however the interrupt is caught), then raised."""
+    from heatmap._errors import note_stop
+
+    note_stop(signum)
+    raise KeyboardInterrupt
 
 
 def _exit_terminated(signum: int, frame: object) -> None:
@@ -93,6 +104,7 @@ def _answer_errors(before_exit: Callable[[], object] = lambda: None) -> Iterator
 
     main_thread = threading.current_thread() is threading.main_thread()  # only there can signals be handled
     previous = signal.signal(signal.SIGTERM, _raise_terminated) if main_thread else None
+    previous_int = signal.signal(signal.SIGINT, _raise_interrupted) if main_thread else None
     try:
         yield
     except HeatmapError as exc:
@@ -101,16 +113,18 @@ def _answer_errors(before_exit: Callable[[], object] = lambda: None) -> Iterator
         sys.exit(EXIT_USER_ERROR)
     except KeyboardInterrupt as exc:
         before_exit()
-        what = "terminated" if isinstance(exc, _Terminated) else "interrupted"
+        terminated = isinstance(exc, _Terminated) or getattr(exc, "signum", None) == signal.SIGTERM
+        what = "terminated" if terminated else "interrupted"
         written_to = getattr(exc, "written_to", None)
         if written_to is not None:
             click.echo(f"{what} after the run was complete: the new results are in {written_to}", err=True)
         else:
             click.echo(f"{what}: nothing was written; earlier results are unchanged", err=True)
-        sys.exit(EXIT_TERMINATED if isinstance(exc, _Terminated) else EXIT_INTERRUPTED)
+        sys.exit(EXIT_TERMINATED if terminated else EXIT_INTERRUPTED)
     finally:
         if main_thread:
             signal.signal(signal.SIGTERM, previous)
+            signal.signal(signal.SIGINT, previous_int)
 
 
 @contextlib.contextmanager
@@ -130,7 +144,54 @@ def long_lived_imports() -> Iterator[None]:
         gc.enable()
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+SCHEDULER_CONNECT_S = 5.0
+"""How long the command waits for a Dask scheduler to accept a connection before it checks anything else."""
+
+
+def _check_scheduler(address: str | None) -> None:
+    """Refuse a ``--scheduler`` nothing listens at (before the inputs are read): a TCP connection, at most 5 s."""
+    import socket
+    from urllib.parse import urlsplit
+
+    from heatmap._errors import OfflineError
+
+    if address is None:
+        return
+    parts = urlsplit(address if "://" in address else f"tcp://{address}")
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        host = port = None
+    if parts.scheme != "tcp" or not host or not port:
+        return  # other protocols (tls://, inproc://): left to Dask's own client
+    try:
+        socket.create_connection((host, port), timeout=SCHEDULER_CONNECT_S).close()
+    except OSError as exc:
+        raise OfflineError(
+            f"cannot reach the Dask scheduler at {address} within {SCHEDULER_CONNECT_S:g} s "
+            f"({exc.strerror or type(exc).__name__}); check the address (e.g. tcp://host:8786) and that the scheduler "
+            "runs, or leave out --scheduler to run on a local cluster"
+        ) from exc
+
+
+def _unraisable(unraisable: Any) -> None:
+    """Say nothing of a Ctrl-C or SIGTERM Python had to discard (noted: the run stops before its output is swapped)."""
+    if not isinstance(unraisable.exc_value, KeyboardInterrupt):
+        sys.__unraisablehook__(unraisable)
+
+
+class _Group(click.Group):
+    """Click's group, Ctrl-C outside :func:`_answer_errors` (during the imports) answered as inside: exit 130."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:  # Click would say "Aborted!" and exit 1
+            click.echo("interrupted: the output folder holds the earlier results or the complete new ones", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="heatmap")
 def main() -> None:
     """Plan heat networks and map heat demand.
@@ -144,6 +205,10 @@ def main() -> None:
     the variants as Dask tasks (a local cluster, or --scheduler tcp://host:8786) → each concept's distribution of
     NPV, LCOH, excess-heat share, CO₂ and peat displaced, how often it is cheapest, a tornado chart.
     """
+    from heatmap._errors import clear_stops
+
+    clear_stops()  # signals noted by an earlier command of this process (tests run many)
+    sys.unraisablehook = _unraisable
     if threading.current_thread() is threading.main_thread():  # a SIGTERM from here on is answered (exit 143)
         signal.signal(signal.SIGTERM, _exit_terminated)
 
@@ -328,6 +393,7 @@ def demand(
     with _answer_errors():  # a user error in the scenario is answered before the heavy imports
         if use_dask and temperatures is not None:
             raise click.UsageError("--temperatures needs the single-process run (leave out --dask/--scheduler)")
+        _check_scheduler(scheduler)
         if scenario_path is not None and is_study(scenario_path):  # the study's network: its plan scenario
             scn = plan_scenario(read_study(scenario_path))
         elif scenario_path is not None:
@@ -715,6 +781,7 @@ def ensemble(
             raise click.UsageError("--serial runs in this process: leave out --scheduler and --workers")
         if scheduler is not None and workers is not None:
             raise click.UsageError("--workers sizes the local cluster: leave it out with --scheduler")
+        _check_scheduler(scheduler)
         refuse_special(study_file, "the STUDY file given to the command", error=ScenarioError)
         if not study_file.exists():
             raise ScenarioError(f"{study_file}: study file not found")

@@ -345,7 +345,7 @@ def _load(scn: Scenario) -> Inputs:
             columns=scn.consumers.columns,
         )
         where_cons = raw.attrs["where"]
-    if scn.links.used:
+    if scn.links.used or scn.links.no_go_path is not None:  # no-go areas keep the streets out too
         street_gdf = _with_links(scn, crs, street_gdf, src, cons)
     if street_gdf is None:  # the scenario refuses this (heatmap.scenario)
         raise ScenarioError("'streets.source: none' needs candidate links: 'links.path' or 'links.site_to_site'")
@@ -433,7 +433,7 @@ def _streets(scn: Scenario, st: Streets, crs: CRS) -> gpd.GeoDataFrame | None:
     if isinstance(st, NoStreets):
         return None
     if isinstance(st, LinesStreets):
-        lines = links.read_lines(st.path, layer=st.layer, crs=crs, what="street lines")
+        lines = links.read_lines(st.path, layer=st.layer, crs=crs, what="street lines", layer_setting="streets.layer")
         factor = {"street": scn.links.cost_factors.street}  # a 'surface' column of a street file is its own
         street = links.drawn_links(
             lines.drop(columns="surface", errors="ignore"), cost_factors=factor, default_surface="street"
@@ -468,10 +468,19 @@ def _with_links(
     factors = lk.cost_factors.model_dump()
     no_go = None
     if lk.no_go_path is not None:
-        no_go = links.read_lines(lk.no_go_path, layer=lk.no_go_layer, crs=crs, what="no-go areas", allowed=("Polygon",))
+        no_go = links.read_lines(
+            lk.no_go_path,
+            layer=lk.no_go_layer,
+            crs=crs,
+            what="no-go areas",
+            allowed=("Polygon",),
+            layer_setting="links.no_go_layer",
+        )
+        if street_gdf is not None:
+            street_gdf = links.avoid(street_gdf, no_go, what="street segments")
     parts = []
     if lk.path is not None:
-        drawn = links.read_lines(lk.path, layer=lk.layer, crs=crs, what="candidate links")
+        drawn = links.read_lines(lk.path, layer=lk.layer, crs=crs, what="candidate links", layer_setting="links.layer")
         forbidden = links.forbidden_mask(drawn)
         if street_gdf is not None:
             street_gdf = links.forbid(street_gdf, drawn[forbidden], within_m=lk.snap_m)
@@ -711,6 +720,7 @@ def _route(
         raise InputDataError(
             f"sources {', '.join(far_sources)} are farther than {st.max_service_length_m:g} m "
             f"('streets.max_service_length_m') from every street; move them or raise the setting"
+            + ("; the no-go areas ('links.no_go_path') keep the streets in them out" if scn.links.no_go_path else "")
         )
     reach = term[term.reachable]
     src_nodes = _terminal_nodes(reach, "source")

@@ -19,6 +19,7 @@ from __future__ import annotations
 import difflib
 import logging
 import math
+import re
 import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -1235,7 +1236,17 @@ def _message(err: ErrorDetails, root: type[BaseModel]) -> tuple[tuple, str]:
         return where["data"], f"'{key}' must not be empty"
     if kind == "value_error":  # a check of the whole file (no key) names what it is about itself
         return where["data"], f"'{key}' {ctx.get('error', err['msg'])}" if key else str(ctx.get("error", err["msg"]))
-    return where["data"], f"'{shown}': {err['msg'].lower()}, got {value!r}"
+    if kind == "string_pattern_mismatch" and ctx.get("pattern") == ID_PATTERN:
+        return where["data"], (
+            f"'{shown}' is {value!r}; an id may use only the letters A–Z and a–z (no ä, ö or å), digits and _ . - "
+            "(no spaces)"
+        )
+    msg = err["msg"]
+    return where["data"], f"'{shown}': {msg[:1].lower() + msg[1:]}, got {value!r}"
+
+
+ID_PATTERN = r"^[A-Za-z0-9_.\-]+$"
+"""What a unit's id may hold (the energy scenarios' ids: file names and column names are made of them)."""
 
 
 # ----------------------------------------------------------------------------------------------- YAML
@@ -1255,6 +1266,16 @@ class _Loader(yaml.SafeLoader):
                 raise ScenarioError(f"line {line}: key '{key}' is given twice (lines {seen[key]} and {line}); keep one")
             seen[key] = line
         return super().construct_mapping(node, deep=deep)
+
+
+# YAML 1.1 reads 8e1 and 1.502e4 as text (it wants a dot and a signed exponent); YAML 1.2, JSON and the editors that
+# check a scenario against its JSON Schema read them as numbers, and so does heatmap
+_Loader.yaml_implicit_resolvers = {k: list(v) for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
 
 
 def _load_yaml(text: str) -> tuple[Any, yaml.Node | None]:
@@ -1288,9 +1309,31 @@ def _line(node: yaml.Node | None, path: tuple) -> int | None:
 # ----------------------------------------------------------------------------------------------- checks
 
 
+def _demand_types(path: Path) -> list[str] | None:
+    """Return the demand types of a specific-demand table (its header after ``era``; ``None``: unreadable)."""
+    import csv
+
+    try:
+        with open(path, encoding="utf-8", newline="") as f:
+            rows = (line for line in f if line.strip() and not line.startswith("#"))
+            header = next(csv.reader(rows), None)
+    except (OSError, UnicodeDecodeError):
+        return None
+    return [c.strip() for c in header[1:]] if header else None
+
+
 def _consistency(scn: Scenario, *, for_plan: bool) -> list[tuple[tuple, str]]:
     """Check across settings; return (data path, message) per problem."""
     problems: list[tuple[tuple, str]] = []
+    known = _demand_types(scn.demand.specific_demand_table) if scn.demand.floors_by_type else None
+    for name in sorted(set(scn.demand.floors_by_type) - set(known or scn.demand.floors_by_type)):
+        problems.append(
+            (
+                ("demand", "floors_by_type", name),
+                f"'demand.floors_by_type' names {name!r}, no demand type of {scn.demand.specific_demand_table.name}; "
+                f"allowed: {', '.join(sorted(known or []))}",
+            )
+        )
     t = scn.temperatures
     if t.return_c >= t.supply_c:
         problems.append(

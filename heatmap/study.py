@@ -44,7 +44,7 @@ from pydantic import Field, PrivateAttr, model_validator
 
 from heatmap._errors import InputDataError, ScenarioError
 from heatmap.energy.energy_scenario import (
-    Concept,
+    Concepts,
     ElectricBoiler,
     EnergyScenario,
     HourlyCsv,
@@ -125,6 +125,21 @@ class StudyConsumer(_Located):
     )
     t_feed_in_c: float | None = Field(None, gt=0, lt=200, description="temperature a prosumer feeds its heat in at")
     sink: bool = Field(True, description="a heat user that matching pairs with the sources")
+
+    @model_validator(mode="after")
+    def _demand(self) -> StudyConsumer:
+        if self.sink and not self.profile and self.annual_demand_mwh <= 0:
+            raise ValueError(
+                "annual_demand_mwh is 0, and a sink (matched with the sources) needs a demand: give it, or sink: false"
+            )
+        most_mwh = (self.peak_load_kw or 0.0) * 8760 / 1000
+        if self.peak_load_kw is not None and not self.profile and self.annual_demand_mwh > most_mwh * (1 + 1e-9):
+            raise ValueError(
+                f"annual_demand_mwh {self.annual_demand_mwh:,.6g} is more than peak_load_kw "
+                f"{self.peak_load_kw:,.6g} kW can give in a year ({most_mwh:,.6g} MWh at 8760 h); raise peak_load_kw "
+                "or lower the demand (check the units: kW, MWh/a)"
+            )
+        return self
 
 
 class StudyBoiler(_Located):
@@ -257,10 +272,27 @@ class Study(SettingsModel):
     electric_boilers: list[ElectricBoiler] = Field(default_factory=list)
     storages: list[StorageSpec] = Field(default_factory=list)
     network: StudyNetwork | None = None
-    concepts: list[Concept] = Field(default_factory=list)
+    concepts: Concepts = Field(default_factory=list)
     matching: StudyMatching | None = None
     _path: Path | None = PrivateAttr(default=None)
     _base_dir: Path = PrivateAttr(default=Path("."))
+
+    def _warn_of_magnitudes(self) -> None:
+        """Log prices and factors a thousand times off (a unit of kWh or g where MWh or t is meant); still used."""
+        y, hint = self.year, "check the unit"
+        if y.electricity_co2_t_per_mwh > MAX_PLAUSIBLE_CO2_T_PER_MWH:
+            logger.warning(
+                "year.electricity_co2_t_per_mwh is %g t/MWh, above %g (coal power emits about 1): %s (t/MWh = kg/kWh, "
+                "not g/kWh)", y.electricity_co2_t_per_mwh, MAX_PLAUSIBLE_CO2_T_PER_MWH, hint,
+            )  # fmt: skip
+        prices = {
+            f"economics.fuel_prices_eur_per_mwh.{k}": v for k, v in self.economics.fuel_prices_eur_per_mwh.items()
+        }
+        if not isinstance(y.electricity_price, HourlyCsv):
+            prices["year.electricity_price"] = y.electricity_price
+        for key, price in prices.items():
+            if 0 < abs(price) < MIN_PLAUSIBLE_PRICE_EUR_PER_MWH:
+                logger.warning("%s is %g €/MWh: %s (€/MWh, not €/kWh)", key, price, hint)
 
     @model_validator(mode="after")
     def _references(self) -> Study:
@@ -285,6 +317,20 @@ class Study(SettingsModel):
                 raise ValueError("a study with a network needs trade (the prices of the network's year)")
         if any(c.profile for c in self.consumers) and self.year.site_profiles is None:
             raise ValueError("consumers with profile: true need year.site_profiles")
+        self._warn_of_magnitudes()
+        hottest = self.temperatures.supply_curve.max_c
+        if self.temperatures.min_consumer_supply_c > hottest:
+            raise ValueError(
+                f"temperatures.min_consumer_supply_c ({self.temperatures.min_consumer_supply_c:g} °C) is above "
+                f"temperatures.supply_curve.max_c ({hottest:g} °C), the hottest the network ever supplies"
+            )
+        too_hot = [c for c in self.consumers if c.network and c.t_supply_c is not None and c.t_supply_c > hottest]
+        if too_hot:
+            raise ValueError(
+                f"consumers {', '.join(f'{c.id} ({c.t_supply_c:g} °C)' for c in too_hot)} need a supply above "
+                f"temperatures.supply_curve.max_c ({hottest:g} °C), the hottest the network ever supplies; lower "
+                "their t_supply_c or raise the curve"
+            )
         return self
 
     @property
@@ -302,7 +348,7 @@ class Study(SettingsModel):
         from heatmap.io.inputs import read_table
 
         assert self.plants_csv is not None  # lonlat reads the plants only after checking the study has them
-        return read_table(self.plants_csv, ["lat", "lon"], index="name", what="plants file")
+        return read_table(self.plants_csv, ["lat", "lon"], index="name", what="plants file", numeric=["lat", "lon"])
 
     def lonlat(self, uid: str) -> tuple[float, float]:
         """Return a unit's longitude and latitude (its plant's, its own, or those of the unit it stands ``at``)."""
@@ -443,6 +489,15 @@ def _hourly_csv(h: HourlyCsv) -> dict[str, str]:
     return {"csv": str(h.csv), "column": h.column}
 
 
+MIN_PLAUSIBLE_PRICE_EUR_PER_MWH = 1.0
+"""A fuel or electricity price (or a year's mean) below this in size is warned of: given in €/kWh, most likely."""
+MAX_PLAUSIBLE_CO2_T_PER_MWH = 2.0
+"""An electricity CO₂ factor above this is warned of: given in g/kWh where t/MWh is meant, most likely."""
+PROFILE_MISMATCH_SHARE = 0.05
+"""A consumer's site profile whose year differs from its stated annual demand by more than this share is warned of
+(not the network's sink, whose demand is the town's behind its connection, nor a prosumer, which sells too)."""
+
+
 def _profile_sums_mwh(study: Study, ids: list[str]) -> dict[str, float]:
     """Net annual heat (MWh) of the consumers' site-profile columns."""
     if not ids:
@@ -454,11 +509,36 @@ def _profile_sums_mwh(study: Study, ids: list[str]) -> dict[str, float]:
     table = read_hourly_table(
         study.year.site_profiles, ids, year_index(study.year.year), lower=-1e7, upper=1e7, what="site profiles"
     )
-    return {c: float(table[c].clip(lower=0).sum() / 1000) for c in ids}
+    sums = {c: float(table[c].clip(lower=0).sum() / 1000) for c in ids}
+    where = study.year.site_profiles
+    for c in ids:
+        stated = study.unit(c).annual_demand_mwh  # type: ignore[union-attr]  # the ids are consumers'
+        if sums[c] <= 0 and not (table[c] < 0).any():
+            raise ScenarioError(
+                f"{where}: column {c} is 0 in every hour, so consumer {c} (annual_demand_mwh {stated:,.6g}) draws "
+                "nothing; fill the profile, or give the consumer profile: false"
+            )
+        # the network's sink states the demand behind its connection, a prosumer what it buys less what it sells
+        sink = study.network is not None and study.network.sink == c
+        if (
+            stated > 0
+            and not sink
+            and not (table[c] < 0).any()
+            and abs(sums[c] - stated) > PROFILE_MISMATCH_SHARE * stated
+        ):
+            logger.warning(
+                "%s: column %s buys %s MWh over the year, and consumer %s states annual_demand_mwh %s; the profile "
+                "is used (the stated demand only where there is none): check one or the other",
+                where, c, f"{sums[c]:,.6g}", c, f"{stated:,.6g}",
+            )  # fmt: skip
+    return sums
 
 
-def mean_electricity_price(study: Study) -> float:
-    """Return the year's mean electricity price (€/MWh): what one price per MWh stands for (pumping, matching)."""
+def mean_electricity_price(study: Study, *, warn: bool = False) -> float:
+    """Return the year's mean electricity price (€/MWh): what one price per MWh stands for (pumping, matching).
+
+    ``warn``: log a mean a thousand times too small (:data:`MIN_PLAUSIBLE_PRICE_EUR_PER_MWH`; once per run).
+    """
     price, scale = study.year.electricity_price, study.year.electricity_price_scale
     if not isinstance(price, HourlyCsv):
         return float(price) * scale
@@ -467,6 +547,11 @@ def mean_electricity_price(study: Study) -> float:
 
     index = year_index(study.year.year)
     hourly = read_hourly(price.csv, price.column, index, lower=-500, upper=5000, what="electricity-price")
+    if warn and 0 < abs(hourly.mean()) < MIN_PLAUSIBLE_PRICE_EUR_PER_MWH:
+        logger.warning(
+            "%s: the electricity price's mean is %g €/MWh: check the unit (€/MWh, not €/kWh)",
+            hourly.attrs.get("where", price.csv), hourly.mean(),
+        )  # fmt: skip
     return float(hourly.mean()) * scale
 
 
@@ -474,6 +559,35 @@ def _site(study: Study, unit: StudySource | StudyConsumer | StudyBoiler) -> dict
     """Return what every site on the plan has: its id, name, longitude, latitude and company."""
     lon, lat = study.lonlat(unit.id)
     return {"id": unit.id, "name": unit.name or unit.id, "lon": lon, "lat": lat, "company": unit.company or unit.id}
+
+
+def _check_warm_enough(
+    study: Study,
+    sources: list[StudySource],
+    boilers: list[StudyBoiler],
+    consumers: list[StudyConsumer],
+    presets: pd.DataFrame,
+) -> None:
+    """Refuse a network source or boiler colder than every consumer needs, naming the study's own settings."""
+    t = study.temperatures
+    need = min((c.t_supply_c if c.t_supply_c is not None else t.min_consumer_supply_c for c in consumers), default=0.0)
+    hint = "(temperatures.min_consumer_supply_c or the consumers' t_supply_c)"
+    for s in sources:
+        temperature = _source_value(study, s, "temperature_c", presets)
+        if temperature - t.approach_k < need:
+            given = "its temperature_c" if s.temperature_c is not None else "its preset's temperature"
+            raise ScenarioError(
+                f"source {s.id} heats the network's water to at most {temperature - t.approach_k:g} °C ({given} "
+                f"{temperature:g} °C less temperatures.approach_k {t.approach_k:g} K), colder than the {need:g} °C "
+                f"every consumer needs {hint}; lower approach_k or the consumers' minimum, or give the source a heat "
+                "pump and network: false"
+            )
+    for b in boilers:
+        if b.t_supply_c is not None and b.t_supply_c < need:
+            raise ScenarioError(
+                f"boiler {b.id} supplies {b.t_supply_c:g} °C, colder than the {need:g} °C every "
+                f"consumer needs {hint}; raise its t_supply_c (or leave it out: it then heats to the curve's highest)"
+            )
 
 
 def plan_data(study: Study) -> dict[str, Any]:
@@ -513,6 +627,8 @@ def plan_data(study: Study) -> dict[str, Any]:
         if b.network
     ]
     on_net = [c for c in study.consumers if c.network]
+    _check_warm_enough(study, [s for s in study.sources if s.network], [b for b in study.boilers if b.network],
+                       on_net, presets)  # fmt: skip
     sums = _profile_sums_mwh(study, [c.id for c in on_net if c.profile])
     consumers = []
     for c in on_net:
@@ -559,7 +675,7 @@ def plan_data(study: Study) -> dict[str, Any]:
         "economics": {
             "discount_rate": study.economics.discount_rate,
             "lifetime_a": study.economics.lifetime_a,
-            "electricity_price_eur_per_mwh": mean_electricity_price(study),
+            "electricity_price_eur_per_mwh": mean_electricity_price(study, warn=True),
         },
         "operation": operation,
     }
@@ -572,7 +688,7 @@ def energy_data(study: Study) -> dict[str, Any]:
     network is the study's own (``network.plan`` names the study file).
     """
     if not study.concepts:
-        raise ScenarioError(f"{study._origin}: the study has no concepts; heatmap concepts needs them")
+        raise ScenarioError("the study has no concepts; give at least one under 'concepts:' (each names its units)")
     t, y = study.temperatures, study.year
     if study.network is None:
         raise ScenarioError(f"{study._origin}: the concepts need network.sink (the consumer whose demand they serve)")

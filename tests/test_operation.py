@@ -220,7 +220,7 @@ def test_merit_order_curtailment_and_unserved_by_hand():
         ({"operation.site_profiles": "nobody.csv"}, "columns nobody name no consumer of the plan"),
         ({"consumers.inline.4.t_feed_in_c": None}, "sell heat in some hours but have no t_feed_in_c"),
         ({"consumers.inline.4.t_feed_in_c": 45}, "kip_h2_electrolyser feed in at a t_feed_in_c at or below the return"),
-        ({"consumers.inline.0.annual_demand_mwh": 100000}, "column town_dh draws 94,193 MWh over the year but"),
+        ({"consumers.inline.0.annual_demand_mwh": 50000}, "column town_dh draws 94,193 MWh over the year but"),
         ({"sources.inline.0.role": "baseload"}, "'sources.inline[0].role' is 'baseload'; allowed: excess_heat, backup"),
         ({"operation.operator": "Kokkolan energia"}, "but 'Kokkolan Energia' is"),
         ({"operation.heat_price_eur_per_mwh": None}, "operation.heat_price_eur_per_mwh"),

@@ -12,6 +12,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 
 import geopandas as gpd
 import numpy as np
@@ -285,6 +286,32 @@ def test_signal_during_the_swap_is_handled_after_it(tmp_path, monkeypatch):
         write_atomically(out, ("a.txt",), writer({"a.txt": "second"}))
     assert info.value.written_to == out
     assert (out / "a.txt").read_text() == "second" and leftovers(out) == []
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_swallowed_during_the_run_still_keeps_the_previous_results(tmp_path, signum, code, capsys):
+    """An interrupt raised where Python discards it (a weakref callback while plots are drawn) stops the run."""
+    from heatmap import cli
+    from heatmap._errors import clear_stops
+
+    out = tmp_path / "out"
+    write_atomically(out, ("a.txt",), writer({"a.txt": "first"}))
+
+    def swallowed(tmp):
+        try:
+            os.kill(os.getpid(), signum)  # the command line's handler raises here ...
+            signal.pthread_kill(threading.main_thread().ident, 0)  # (a syscall: the handler has run)
+        except KeyboardInterrupt:
+            pass  # ... and something discards it, as Python does in a weakref callback
+        writer({"a.txt": "second"})(tmp)
+
+    clear_stops()
+    with pytest.raises(SystemExit) as info, cli._answer_errors():
+        write_atomically(out, ("a.txt",), swallowed)
+    clear_stops()
+    assert info.value.code == code
+    assert "nothing was written" in capsys.readouterr().err
+    assert (out / "a.txt").read_text() == "first" and leftovers(out) == []
 
 
 # --- the summary: units, what to change, missing figures ------------------------------------------------

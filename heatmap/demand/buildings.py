@@ -50,6 +50,7 @@ partitions, and :func:`plausibility` compares the sums per type with published F
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
 from dataclasses import dataclass, field
@@ -92,6 +93,11 @@ LEFT_OUT_REASONS = {
 LARGE_FOOTPRINT_M2 = 200_000.0
 """A footprint above this (20 ha under one roof) is warned of with the building ids: more likely a layer in the
 wrong units or CRS than a building (its demand still counts: the warning only asks to check)."""
+SMALL_MEDIAN_FOOTPRINT_M2 = 10.0
+"""A layer whose median footprint is below this (of at least :data:`MIN_BUILDINGS_FOR_MEDIAN` buildings) is warned of:
+more likely a layer in the wrong units or CRS than a town of sheds."""
+MIN_BUILDINGS_FOR_MEDIAN = 10
+"""Buildings a layer needs before its median footprint is judged."""
 MAX_EXAMPLES = 10
 """Building ids kept per reason in a report."""
 FALLBACK_RULES = {
@@ -118,7 +124,17 @@ def _listed(ids: pd.Series, values: pd.Series | list[str], *, sep: str = "; ") -
 
 
 def _warn_unread_years(start_date: pd.Series, year: pd.Series, ids: pd.Series, default_era: str) -> None:
-    """Log the buildings whose ``start_date`` is given but holds no year (they get the default era)."""
+    """Log the buildings whose ``start_date`` is given but holds no year (the default era), or a year to come."""
+    this_year = dt.date.today().year
+    future = (year > this_year).to_numpy()
+    if future.any():
+        logger.warning(
+            "%d buildings have a start_date after %d (planned buildings, or a typo?); they are estimated as built in "
+            "the newest era: %s",
+            int(future.sum()),
+            this_year,
+            _listed(ids[future], start_date[future]),
+        )
     given = start_date.notna() & (start_date.astype(str).str.strip() != "")
     unread = (given & year.isna()).to_numpy()
     if unread.any():
@@ -132,6 +148,13 @@ def _warn_unread_years(start_date: pd.Series, year: pd.Series, ids: pd.Series, d
 
 def _warn_of_doubtful_input(b: pd.DataFrame, ids: pd.Series, footprint: np.ndarray) -> None:
     """Log what suggests a layer in the wrong units or with the wrong columns (the buildings are still estimated)."""
+    if len(footprint) >= MIN_BUILDINGS_FOR_MEDIAN and np.median(footprint) < SMALL_MEDIAN_FOOTPRINT_M2:
+        logger.warning(
+            "The buildings' median footprint is %.3g m² (below %g m²): check the layer's units and CRS (a footprint "
+            "in the wrong units leaves most buildings out as too small)",
+            float(np.median(footprint)),
+            SMALL_MEDIAN_FOOTPRINT_M2,
+        )
     large = footprint > LARGE_FOOTPRINT_M2
     if large.any():
         logger.warning(
@@ -141,6 +164,15 @@ def _warn_of_doubtful_input(b: pd.DataFrame, ids: pd.Series, footprint: np.ndarr
             f"{LARGE_FOOTPRINT_M2:,.0f}",
             _listed(ids[large], [f"{a:,.0f} m²" for a in footprint[large]], sep=", "),
         )
+    if isinstance(b, gpd.GeoDataFrame) and len(b) > 1:
+        same = pd.Series(b.geometry.normalize().to_wkb(), index=b.index).duplicated(keep="first").to_numpy()
+        if same.any():
+            logger.warning(
+                "%d buildings have the footprint of another one, so their demand counts twice (a layer merged from "
+                "two sources?): %s",
+                int(same.sum()),
+                _listed(ids[same], [f"{a:,.0f} m²" for a in footprint[same]], sep=", "),
+            )
     if "building" not in b and len(b):
         logger.warning(
             "The buildings have no 'building' column (the OSM tag): each type comes from its other tags (amenity, "

@@ -51,10 +51,12 @@ def read_hourly(
     Returns
     -------
     pandas.Series
-        The values, indexed by time (``index`` where given).
+        The values, indexed by time (``index`` where given); ``attrs["where"]`` names the file and column.
     """
     table = read_hourly_table(path, [column], index, lower=lower, upper=upper, what=what, hint=hint)
-    return table[column]
+    series = table[column]
+    series.attrs["where"] = f"{path} (column {column})"
+    return series
 
 
 def read_hourly_table(
@@ -107,6 +109,14 @@ def read_hourly_table(
             f"{path}: some times carry a UTC offset (e.g. +02:00) and {_shown_lines(lines[~offset])} do not; "
             f"give every time with its offset, or none"
         )
+    given = table["time"].notna().to_numpy() & (text != "").to_numpy()
+    day_first = given & ~text.str.match(YEAR_FIRST, na=False).to_numpy()  # 01.02.2023: 1 February or 2 January?
+    if day_first.any():
+        k = int(np.flatnonzero(day_first)[0])
+        raise InputDataError(
+            f"{path}: line {lines[k]}: time {text.iloc[k]!r} is not written year first (ISO 8601); a day and month "
+            f"before the year can be read either way round: write e.g. 2023-01-31T00:00 ({int(day_first.sum())} rows)"
+        )
     time = pd.to_datetime(text, errors="coerce", utc=bool(offset.all()))
     values = table[list(columns)].apply(pd.to_numeric, errors="coerce")
     for column in columns:
@@ -142,6 +152,10 @@ def read_hourly_table(
         "Read %d hours of %s from %s (means %s)", len(out), named, path, ", ".join(f"{m:.4g}" for m in out.mean())
     )
     return out
+
+
+YEAR_FIRST = r"^\d{4}[-/]\d{1,2}[-/]\d{1,2}(?:[T ]\d{1,2}(?::\d{2}){0,2}(?:\.\d+)?)?(?:Z|[+-]\d\d:?\d\d)?$"
+"""How an hourly file's time must be written: year, month, day (ISO 8601 or with slashes), then the time of day."""
 
 
 def hours_of_year(year: int) -> int:
@@ -210,6 +224,7 @@ def hourly_load_kw(
     outdoor_c: np.ndarray,
     *,
     base_temperature_c: float,
+    where: str | Path = "",
 ) -> np.ndarray:
     """Hourly heat load of one building, of several, or of a total.
 
@@ -221,6 +236,8 @@ def hourly_load_kw(
         Hourly outdoor temperature over a year (°C).
     base_temperature_c
         Base temperature of the degree-hours.
+    where
+        The file the outdoor temperature comes from, for messages.
 
     Returns
     -------
@@ -232,7 +249,9 @@ def hourly_load_kw(
     total_dh = dh.sum()
     if total_dh <= 0:
         raise InputDataError(
-            f"the outdoor temperature never falls below the base temperature {base_temperature_c:g} °C"
+            f"{f'{where}: ' if where else ''}the outdoor temperature never falls below the base temperature "
+            f"{base_temperature_c:g} °C (base_temperature_c), so no hour needs space heat; check the file's unit "
+            "(°C, not °F or kelvin), or give the demand shape: flat"
         )
     space = np.asarray(space_heat_mwh, dtype=float)[..., None]
     hot_water = np.asarray(dhw_mwh, dtype=float)[..., None]

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,7 +38,15 @@ from heatmap.energy.concept_network import (
     source_links,
 )
 from heatmap.energy.dispatch import DispatchResult, Producer, Storage, dispatch_figures, solve_dispatch
-from heatmap.energy.energy_scenario import Concept, EnergyScenario, Source, assumptions, heat_pump_problem
+from heatmap.energy.energy_scenario import (
+    REFERENCE_NAME,
+    Concept,
+    EnergyScenario,
+    Source,
+    assumptions,
+    concept_slug,
+    heat_pump_problem,
+)
 from heatmap.energy.excess_heat import availability_hourly, read_presets, source_producer
 from heatmap.io.inputs import read_table
 
@@ -48,8 +55,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-REFERENCE_NAME = "Reference (boilers only)"
-"""The concept every other is compared with: all the scenario's boilers, no excess heat, nothing new."""
 MWH_PER_TJ = 1 / 3.6 * 1000  # 277.78 MWh per TJ
 BINDING_KW = 1e-3
 """A bound holds with equality (binds) in an hour when the dispatch is within this of it (kW)."""
@@ -210,6 +215,7 @@ def year_inputs(scn: EnergyScenario, *, heat_loss_coefficient_w_per_k: float | N
             d.annual_mwh * d.hot_water_share,
             outdoor,
             base_temperature_c=d.base_temperature_c,
+            where=scn.path(scn.outdoor_temperature.csv),
         )
     losses = network_losses_kw(
         supply,
@@ -238,7 +244,8 @@ def read_fuels(path: Path, prices_eur_per_mwh: dict[str, float] | None = None) -
     ``prices_eur_per_mwh`` replaces the table's price of the fuels it names (a scenario's
     ``fuel_prices_eur_per_mwh``); a fuel not in the table is refused, naming the known ones.
     """
-    fuels = read_table(path, ["co2_t_per_tj", "price_eur_per_mwh"], index="fuel", what="fuel table")
+    columns = ["co2_t_per_tj", "price_eur_per_mwh"]
+    fuels = read_table(path, columns, index="fuel", what="fuel table", numeric=columns)
     fuels["co2_t_per_mwh"] = fuels.co2_t_per_tj / MWH_PER_TJ
     if prices_eur_per_mwh:  # the table's prices may be whole numbers: held as floats to take any price
         fuels["price_eur_per_mwh"] = fuels.price_eur_per_mwh.astype(float)
@@ -333,11 +340,7 @@ def resolve_sources(scn: EnergyScenario, index: pd.DatetimeIndex) -> list[Resolv
 
 
 def _read_plants(path: Path) -> pd.DataFrame:
-    return read_table(path, ["lat", "lon"], index="name", what="plants file")
-
-
-def _slug(name: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_") or "concept"
+    return read_table(path, ["lat", "lon"], index="name", what="plants file", numeric=["lat", "lon"])
 
 
 def _uses_plan(concept: Concept, network: PlannedNetwork | None) -> bool:
@@ -772,8 +775,6 @@ def run_concepts(scn: EnergyScenario, *, plan: PlanLike | None = None) -> Concep
     reference = Concept(
         name=REFERENCE_NAME, description="all boilers, no excess heat", boilers=[b.id for b in scn.boilers]
     )
-    if any(c.name == REFERENCE_NAME for c in scn.concepts):
-        raise ScenarioError(f"concept name {REFERENCE_NAME!r} is reserved for the reference")
     results = [
         run_concept(scn, c, year, sources, fuels, network=network, links=links) for c in [reference, *scn.concepts]
     ]
@@ -1087,7 +1088,7 @@ def output_names(study: ConceptStudy) -> tuple[str, ...]:
         README,
     ]  # fmt: skip
     for r in study.results:
-        slug = _slug(r.name)
+        slug = concept_slug(r.name)
         names += [f"dispatch_{slug}.csv", f"dispatch_{slug}.png", f"duration_{slug}.png"]
     if study.network is not None:
         from heatmap.io.outputs import plan_file_names
@@ -1117,7 +1118,7 @@ def write_concept_files(study: ConceptStudy, folder: Path, *, matches: dict[str,
     write_csv(study.calibration, folder / "calibration.csv", float_format="%.4f")
     labels, colours = unit_labels(study.scenario), unit_colours(study.scenario)
     for r in study.results:
-        slug = _slug(r.name)
+        slug = concept_slug(r.name)
         d = r.dispatch
         table = pd.DataFrame(
             {
@@ -1151,7 +1152,7 @@ def write_concept_files(study: ConceptStudy, folder: Path, *, matches: dict[str,
             plan_layers(plan),
             getattr(getattr(plan, "operation", None), "hourly", None),
         )
-    slugs = {r.name: _slug(r.name) for r in study.results}
+    slugs = {r.name: concept_slug(r.name) for r in study.results}
     html = report.concepts_report_html(
         json.loads((folder / "summary.json").read_text(encoding="utf-8")),
         images={

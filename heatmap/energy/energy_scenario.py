@@ -13,6 +13,7 @@ See ``data/scenarios/kip.yaml`` for a complete example.
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar, overload
 
@@ -22,6 +23,7 @@ from pydantic import AfterValidator, BaseModel, Field, PrivateAttr, ValidationEr
 from heatmap import settings
 from heatmap._errors import ScenarioError
 from heatmap.scenario import (
+    ID_PATTERN,
     MAX_CAPACITY_KW,
     FilePath,
     SettingsModel,
@@ -33,9 +35,7 @@ from heatmap.scenario import (
 
 logger = logging.getLogger(__name__)
 
-Id = Annotated[
-    str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$", description="identifier: letters, digits, _ . -")
-]
+Id = Annotated[str, Field(min_length=1, pattern=ID_PATTERN, description="identifier: letters, digits, _ . -")]
 
 MAX_COP = 6.5
 """Default ceiling of a heat pump's COP (settings ``max_cop``), see :data:`MAX_COP_DOC`."""
@@ -253,16 +253,47 @@ class Economics(SettingsModel):
     co2_price_eur_per_t: float = Field(0.0, ge=0, description="CO₂ allowance price added to fuel costs")
 
 
+REFERENCE_NAME = "Reference (boilers only)"
+"""The concept every other is compared with: all the scenario's boilers, no excess heat, nothing new."""
+MAX_CONCEPT_NAME_CHARS = 120
+"""Longest concept name: its files (``dispatch_<name>.csv``) must fit a file system's 255 bytes, its reports a line."""
+
+
+def concept_slug(name: str) -> str:
+    """Return a concept's name as its files' names hold it (``With storage`` → ``with_storage``)."""
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_") or "concept"
+
+
+def _distinct_names(concepts: list[Concept]) -> list[Concept]:
+    """Refuse the reference's name and names whose files would collide (they differ only in punctuation or case)."""
+    for c in concepts:
+        if c.name == REFERENCE_NAME:
+            raise ValueError(f"concept name {REFERENCE_NAME!r} is reserved for the reference; name it otherwise")
+    seen: dict[str, str] = {}
+    for c in concepts:
+        other = seen.setdefault(concept_slug(c.name), c.name)
+        if other != c.name:
+            raise ValueError(
+                f"concept names {other!r} and {c.name!r} differ only in punctuation or case: their files "
+                f"(dispatch_{concept_slug(c.name)}.csv) would be one; name them apart"
+            )
+    return concepts
+
+
 class Concept(SettingsModel):
     """An implementation concept: which of the scenario's units it uses."""
 
-    name: str = Field(min_length=1)
+    name: str = Field(min_length=1, max_length=MAX_CONCEPT_NAME_CHARS)
     description: str = ""
     sources: list[Id] = Field(default_factory=list)
     heat_pumps: bool = Field(False, description="use the heat pumps of sources that have one")
     boilers: list[Id] = Field(default_factory=list)
     electric_boilers: list[Id] = Field(default_factory=list)
     storages: list[Id] = Field(default_factory=list)
+
+
+Concepts = Annotated[list[Concept], AfterValidator(_distinct_names)]
+"""A list of concepts whose names are apart (:func:`_distinct_names`)."""
 
 
 class EnergyScenario(SettingsModel):
@@ -285,7 +316,7 @@ class EnergyScenario(SettingsModel):
     boilers: list[Boiler] = Field(min_length=1)
     electric_boilers: list[ElectricBoiler] = Field(default_factory=list)
     storages: list[StorageSpec] = Field(default_factory=list)
-    concepts: list[Concept] = Field(min_length=1)
+    concepts: Concepts = Field(min_length=1)
     solver: Literal["simplex", "ipm", "choose"] = Field("simplex", description="HiGHS solver")
     unserved_penalty_eur_per_mwh: float = Field(10_000.0, gt=0, description="cost of heat not delivered")
     _base_dir: Path = PrivateAttr(default=Path("."))

@@ -357,7 +357,9 @@ def _locations(scn: MatchScenario, units: Sequence[_Unit], group: str) -> list[t
             raise ScenarioError(f"{group}: a unit names a plant but the scenario has no plants_csv")
         from heatmap.io.inputs import read_table
 
-        plants = read_table(scn.path(scn.plants_csv), required=["lat", "lon"], index="name", what="plants file")
+        plants = read_table(
+            scn.path(scn.plants_csv), required=["lat", "lon"], index="name", what="plants file", numeric=["lat", "lon"]
+        )
     out = []
     for u in units:
         if u.plant is None or plants is None:  # plants are read where a unit names one
@@ -502,6 +504,7 @@ def scenario_units(
                 k.annual_mwh * k.hot_water_share,
                 outdoor,
                 base_temperature_c=k.base_temperature_c,
+                where=scn.path(scn.outdoor_temperature.csv) if scn.outdoor_temperature is not None else "",
             )
         else:
             load = np.full(HOURS, k.annual_mwh * 1000 / HOURS)
@@ -529,7 +532,9 @@ def scenario_routes(scn: MatchScenario) -> gpd.GeoDataFrame | None:
     lk = scn.candidate_links
     if lk is None:
         return None
-    lines = links.read_lines(scn.path(lk.path), layer=lk.layer, crs=CRS(scn.settings.crs), what="candidate links")
+    crs = CRS(scn.settings.crs)
+    path = scn.path(lk.path)
+    lines = links.read_lines(path, layer=lk.layer, crs=crs, what="candidate links", layer_setting="links.layer")
     drawn = links.drawn_links(lines, cost_factors=lk.cost_factors.model_dump(), default_surface=lk.default_surface)
     return links.combine(None, [drawn], snap_m=lk.snap_m)
 

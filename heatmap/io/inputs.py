@@ -45,6 +45,10 @@ MAX_PLAUSIBLE_T_C = 200.0
 """Temperatures above this are taken for kelvin given where °C is expected."""
 PLAUSIBLE_MAX = {"capacity_kw": MAX_CAPACITY_KW, "annual_demand_mwh": 1e6, "peak_load_kw": 1e6}
 """Largest plausible value of a numeric column (10 GW, 1 TWh/a, 1 GW): larger ones are taken for a unit error."""
+HOURS_PER_YEAR = 8760
+MIN_FULL_LOAD_HOURS_H = 500.0
+"""Fewer full-load hours (annual demand ÷ given peak load) than this are warned of: a peak in W or MW given as kW,
+or an annual demand in kWh or GWh given as MWh. (More than a year's hours is refused: the peak below the mean.)"""
 SOURCE_FIELDS = ("name", "capacity_kw", "t_supply_c", "company", "role", "heat_price_eur_per_mwh")
 """Fields a source file may give; each read from the column of that name or the one ``sources.columns`` maps."""
 SOURCE_ROLES = ("excess_heat", "backup")
@@ -156,6 +160,58 @@ def check_layer(path: Path, layer: str | None, key: str | None = None, *, option
         raise InputDataError(
             f"{path}: holds {len(names)} layers ({', '.join(names)}); name the one to read with {named}"
         )
+
+
+SAME_SITE_M = 0.5
+"""Consumers whose points (inside their footprints) lie closer than this share a site (:func:`_check_shared_sites`)."""
+
+
+def _check_shared_sites(consumers: gpd.GeoDataFrame, where: str) -> None:
+    """Refuse consumers that all lie at one point (a geocoding that failed); warn of those that share a site."""
+    if len(consumers) < 2:
+        return
+    points = consumers.geometry.representative_point()
+    key = pd.Series(list(zip(np.round(points.x / SAME_SITE_M), np.round(points.y / SAME_SITE_M), strict=True)))
+    shared = key.duplicated(keep=False).to_numpy()
+    if not shared.any():
+        return
+    ids = consumers.consumer_id.astype(str)
+    if shared.all() and key.nunique() == 1:
+        raise InputDataError(
+            f"{where}: all {len(consumers)} consumers lie at one point ({points.iloc[0].x:.1f}, {points.iloc[0].y:.1f} "
+            f"in {consumers.crs.to_string()}); a geocoding that failed? Give each consumer its own location"
+        )
+    logger.warning(
+        "%s: %d consumers share a site with another (closer than %g m: %s); each is planned on its own, so a "
+        "building given twice counts twice: check for duplicates or a geocoding to street level",
+        where, int(shared.sum()), SAME_SITE_M, _rows(ids[shared]),
+    )  # fmt: skip
+
+
+def _check_full_load_hours(
+    gdf: gpd.GeoDataFrame, annual: pd.Series, peak: pd.Series, where: str, ids: pd.Series
+) -> None:
+    """Refuse a given peak load below the mean load; warn of one far above it (:data:`MIN_FULL_LOAD_HOURS_H`)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        hours = (annual * 1000.0 / peak).to_numpy(dtype=float)
+    below_mean = hours > HOURS_PER_YEAR * (1 + 1e-9)
+    if below_mean.any():
+        i = int(np.flatnonzero(below_mean)[0])
+        raise InputDataError(
+            f"{where}{_at(gdf, below_mean)}: peak_load_kw of consumers {_rows(ids[below_mean])} is below their mean "
+            f"load (e.g. {ids.iloc[i]}: {peak.iloc[i]:,.6g} kW for {annual.iloc[i]:,.6g} MWh/a, a mean of "
+            f"{annual.iloc[i] * 1000 / HOURS_PER_YEAR:,.6g} kW); the peak is at least the mean: check the units "
+            "(peak in kW, annual demand in MWh/a)"
+        )
+    spiky = (hours < MIN_FULL_LOAD_HOURS_H) & (annual.to_numpy(dtype=float) > 0)
+    if spiky.any():
+        i = int(np.flatnonzero(spiky)[0])
+        logger.warning(
+            "%s%s: consumers %s have fewer than %g full-load hours (annual demand ÷ peak load; e.g. %s: %s kW for "
+            "%s MWh/a, %.0f h); check the units (peak in kW, annual demand in MWh/a)",
+            where, _at(gdf, spiky), _rows(ids[spiky]), MIN_FULL_LOAD_HOURS_H, ids.iloc[i],
+            f"{peak.iloc[i]:,.6g}", f"{annual.iloc[i]:,.6g}", hours[i],
+        )  # fmt: skip
 
 
 def _lonlat_points(df: pd.DataFrame) -> tuple[gpd.GeoDataFrame, np.ndarray]:
@@ -426,10 +482,11 @@ def read_features(
         )
     gdf = gdf.reset_index(drop=True)
     ids = gdf[id_column]
-    if ids.isna().any():
-        missing = ids.isna().to_numpy()
+    text = ids.astype(str).str.strip()  # an id is compared without spaces around it ('B1 ' is B1)
+    missing = (ids.isna() | (text == "")).to_numpy()
+    if missing.any():
         raise InputDataError(f"{where}{_at(gdf, missing)}: {what} without '{id_column}'; give each an id")
-    ids = ids.astype(str)
+    ids = text
     dup = ids.duplicated(keep=False).to_numpy()
     if dup.any():
         raise InputDataError(
@@ -614,6 +671,7 @@ def prepare_consumers(
     _check_temperature(t_feed_in, gdf, where, ids, feed_col)
     connect = _connect(gdf, cols, where, ids)
     derived = peak.isna()
+    _check_full_load_hours(gdf, annual.where(~derived), peak, where, ids)
     peak = peak.where(~derived, annual * 1000.0 / full_load_hours_h)
     method = np.where(
         derived,
@@ -639,12 +697,18 @@ def prepare_consumers(
         crs=crs,
     )
     out.attrs["columns"] = _fed(gdf, cols)
+    _check_shared_sites(out, where)
     logger.info("Prepared %d consumers, %.0f MWh/a", len(out), out.annual_demand_mwh.sum())
     return out
 
 
 def read_table(
-    path: str | Path, required: Iterable[str] = (), *, index: str | list[str] | None = None, what: str = "table"
+    path: str | Path,
+    required: Iterable[str] = (),
+    *,
+    index: str | list[str] | None = None,
+    what: str = "table",
+    numeric: Iterable[str] = (),
 ) -> pd.DataFrame:
     """Read a small CSV table of settings (``#`` lines are comments), such as the fuel or preset table.
 
@@ -661,6 +725,8 @@ def read_table(
         Column(s) that name the rows: each key must be given once; the table is indexed by them.
     what
         What the table is, for messages (``fuel table``, ``plants file``, …).
+    numeric
+        Columns whose cells must be numbers where given (blank: missing); read as floats.
 
     Returns
     -------
@@ -671,6 +737,19 @@ def read_table(
     path = Path(path)
     keys = [] if index is None else [index] if isinstance(index, str) else list(index)
     table = read_csv_table(path, required=(*keys, *required), what=what)
+    for col in numeric:
+        if col not in table:
+            continue
+        values = pd.to_numeric(table[col], errors="coerce")
+        bad = (values.isna() & table[col].notna() & (table[col].astype(str).str.strip() != "")).to_numpy()
+        if bad.any():
+            lines = csv_file_lines(path, len(table))[bad]
+            raise InputDataError(
+                f"{path}, line {lines[0]}: {col} {table[col][bad].iloc[0]!r} is not a number"
+                + (f" (and lines {', '.join(map(str, lines[1:6]))})" if bad.sum() > 1 else "")
+                + ("; give decimal degrees (e.g. 63.8521)" if col in ("lon", "lat") else "; give a number")
+            )
+        table[col] = values
     if keys:
         repeated = table.duplicated(keys, keep=False).to_numpy()
         if repeated.any():

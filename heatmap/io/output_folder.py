@@ -39,7 +39,7 @@ from types import FrameType
 from typing import Any
 
 from heatmap import __version__
-from heatmap._errors import OutputError
+from heatmap._errors import OutputError, stop_noted
 from heatmap.io.exports import abandon_geojson, finish_folder
 from heatmap.io.paths import resolved
 
@@ -104,6 +104,7 @@ def check_output_folder(out_dir: Path | str, *, inputs: Iterable[Path | str] = (
     heatmap._errors.OutputError
         Naming the output folder, the file in the way and what to do.
     """
+    _check_name_lengths(Path(out_dir))
     out = _output_path(out_dir)
     real = resolved(out, "--out", error=OutputError)
     for p in inputs:
@@ -133,6 +134,28 @@ def check_output_folder(out_dir: Path | str, *, inputs: Iterable[Path | str] = (
         raise OutputError(f"cannot write to the output folder {out}: {ancestor} {why}; choose another --out")
     _check_contents(out)
     return out
+
+
+def _check_name_lengths(out: Path) -> None:
+    """Raise where a folder name of ``out`` is longer than its file system allows (most: 255 bytes)."""
+    ancestor = Path(os.path.abspath(out))
+    while ancestor != ancestor.parent:  # the nearest folder that exists (a name too long does not)
+        try:
+            if ancestor.is_dir():
+                break
+        except OSError:
+            pass
+        ancestor = ancestor.parent
+    try:
+        most = os.pathconf(ancestor, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        most = 255
+    for part in out.parts:
+        if len(os.fsencode(part)) > most:
+            raise OutputError(
+                f"the output folder {out} has a folder name of {len(os.fsencode(part))} bytes ({part[:20]}…), "
+                f"longer than the file system allows ({most}); choose a shorter --out"
+            )
 
 
 _SIDECARS = (".aux.xml", "-wal", "-shm", "-journal")
@@ -235,6 +258,20 @@ def _signals_deferred() -> Iterator[None]:
                 handler(held[0], None)  # e.g. raises KeyboardInterrupt
             elif handler != signal.SIG_IGN:
                 signal.raise_signal(held[0])
+
+
+def _refuse_if_stopped() -> None:
+    """Raise KeyboardInterrupt (its ``signum`` the signal's) where a signal asked the run to stop.
+
+    An interrupt raised where Python discards it (in a weak reference's callback while plots are drawn) lets the run
+    go on: noted by the command line's handler (:func:`heatmap._errors.note_stop`), it stops the run here, before the
+    previous results are replaced.
+    """
+    signum = stop_noted()
+    if signum is not None:
+        exc = KeyboardInterrupt()
+        exc.signum = signum  # type: ignore[attr-defined]
+        raise exc
 
 
 def _swap(tmp: Path, out: Path) -> None:
@@ -346,6 +383,7 @@ def write_atomically(
         swapped = False
         try:
             with _signals_deferred():
+                _refuse_if_stopped()
                 _swap(tmp, out)
                 swapped = True
         except OSError as exc:

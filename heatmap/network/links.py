@@ -15,8 +15,8 @@ public streets. Two kinds of candidate link complement (or replace) the OSM stre
 
 Each link carries a ``cost_factor``: the trench cost per metre relative to a street (the surface's factor,
 a setting). Routing weighs every link by ``length_m × cost_factor`` and the economics cost it by the same
-factor. No link ever crosses a ``no_go`` polygon (buildings, tanks, process areas): a link whose line enters
-one is left out.
+factor. No pipe ever crosses a ``no_go`` polygon (buildings, tanks, process areas): a link or a street segment
+whose line enters one is left out (the streets too where the scenario gives no links).
 
 :func:`combine` joins the links (ends within ``snap_m`` share a node) and the streets (a link end within
 ``snap_m`` of a street node joins it) into one table in the form of :func:`heatmap.io.streets.street_edges`
@@ -41,6 +41,7 @@ from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
 from heatmap._errors import InputDataError
+from heatmap.io.inputs import check_layer
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +50,13 @@ SURFACES = ("street", "open_terrain", "pipe_rack", "road_crossing", "rail_crossi
 
 
 def read_lines(
-    path: Path, *, layer: str | None, crs: CRS, what: str, allowed: tuple[str, ...] = ("LineString",)
+    path: Path,
+    *,
+    layer: str | None,
+    crs: CRS,
+    what: str,
+    allowed: tuple[str, ...] = ("LineString",),
+    layer_setting: str | None = None,
 ) -> gpd.GeoDataFrame:
     """Read a line or polygon layer, check its geometry and CRS, and project it to the plan's CRS.
 
@@ -65,6 +72,9 @@ def read_lines(
         What the features are (for messages), e.g. "candidate links".
     allowed
         Geometry types accepted (their Multi- forms are exploded).
+    layer_setting
+        The scenario setting that names ``layer`` (e.g. ``links.layer``): a file of several layers without one named
+        is refused, naming it (with none, GDAL's first layer is read).
 
     Returns
     -------
@@ -75,7 +85,10 @@ def read_lines(
     if not path.is_file():
         raise InputDataError(f"{path}: file of {what} not found; check the path in the scenario")
     try:
+        check_layer(path, layer, option=f"'{layer_setting}'" if layer_setting else None)
         gdf = gpd.read_file(path, layer=layer, engine="pyogrio")
+    except InputDataError:
+        raise
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, ValueError, OSError) as exc:
         raise InputDataError(f"{path}: cannot be read as {what} ({str(exc).split(';')[0]})") from exc
     if gdf.crs is None:
@@ -304,13 +317,15 @@ def site_links(
     )
 
 
-def avoid(links: gpd.GeoDataFrame, no_go: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame:
-    """Leave out every link whose line enters a no-go polygon (touching its edge is allowed)."""
+def avoid(
+    links: gpd.GeoDataFrame, no_go: gpd.GeoDataFrame | None, *, what: str = "candidate links"
+) -> gpd.GeoDataFrame:
+    """Leave out every line (a link or a street segment: ``what``) that enters a no-go polygon (touching is fine)."""
     if no_go is None or links.empty or no_go.empty:
         return links
     zones = shapely.union_all(no_go.geometry.values)
     inside = shapely.intersects(links.geometry.values, zones) & ~shapely.touches(links.geometry.values, zones)
-    logger.info("No-go areas: %d of %d candidate links left out", int(inside.sum()), len(links))
+    logger.info("No-go areas: %d of %d %s left out", int(inside.sum()), len(links), what)
     return links[~inside].reset_index(drop=True)
 
 
