@@ -499,7 +499,11 @@ PROFILE_MISMATCH_SHARE = 0.05
 
 
 def _profile_sums_mwh(study: Study, ids: list[str]) -> dict[str, float]:
-    """Net annual heat (MWh) of the consumers' site-profile columns."""
+    """Net annual heat (MWh) of the consumers' site-profile columns.
+
+    A column of nothing is refused; one off its consumer's stated annual demand is warned of
+    (:data:`PROFILE_MISMATCH_SHARE`).
+    """
     if not ids:
         return {}
     from heatmap.demand.climate import year_index

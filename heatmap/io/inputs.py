@@ -46,6 +46,7 @@ MAX_PLAUSIBLE_T_C = 200.0
 PLAUSIBLE_MAX = {"capacity_kw": MAX_CAPACITY_KW, "annual_demand_mwh": 1e6, "peak_load_kw": 1e6}
 """Largest plausible value of a numeric column (10 GW, 1 TWh/a, 1 GW): larger ones are taken for a unit error."""
 HOURS_PER_YEAR = 8760
+"""Hours of a (non-leap) year: a peak load below annual demand ÷ this is below the mean load."""
 MIN_FULL_LOAD_HOURS_H = 500.0
 """Fewer full-load hours (annual demand ÷ given peak load) than this are warned of: a peak in W or MW given as kW,
 or an annual demand in kWh or GWh given as MWh. (More than a year's hours is refused: the peak below the mean.)"""
