@@ -359,3 +359,32 @@ def test_a_scheduler_nothing_listens_at_is_refused_before_the_study_is_read(tmp_
                      tmp_path / "out", "--scheduler", "tcp://127.0.0.1:9", "-q")  # fmt: skip
     assert result.returncode == 2
     assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9 within 5 s" in result.output
+
+
+def test_a_heat_pump_that_can_never_lift_and_a_concept_asking_for_none_are_warned_of(tmp_path, caplog):
+    from heatmap.energy.excess_heat import source_producer
+
+    supply, price = np.array([70.0, 90.0, 110.0]), np.full(3, 40.0)
+    with caplog.at_level(logging.WARNING, logger="heatmap.energy.excess_heat"):
+        producer, _ = source_producer(
+            "cooling", capacity_kw=1000, temperature_c=30, availability=np.ones(3), heat_price_eur_per_mwh=5,
+            supply_c=supply, return_c=50, need_kw=np.full(3, 1e6), approach_k=5, electricity_price_eur_per_mwh=price,
+            heat_pump={"capacity_kw": 5000, "eta": 0.02},
+        )  # fmt: skip
+    best_cop = 0.02 * (70 + 273.15) / (70 - 30)  # η × Carnot at the lowest supply: 0.17
+    assert f"source cooling: its heat pump's COP (η 0.02) is at most {best_cop:.2f} in the hours" in caplog.text
+    assert producer.max_kw.tolist() == [0, 0, 0]  # never used, as said
+
+    def no_pumps(data):
+        data["concepts"][0]["heat_pumps"] = True
+        for s in data["sources"]:
+            s.pop("heat_pump", None)
+
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="heatmap.energy.energy_scenario"):
+        from heatmap.study import energy_scenario
+
+        energy_scenario(_read_study(_study_file(tmp_path, no_pumps)))
+    assert f"concept {yaml.safe_load(STUDY.read_text())['concepts'][0]['name']!r}: heat_pumps: true, but none" in (
+        caplog.text
+    )

@@ -342,6 +342,11 @@ class EnergyScenario(SettingsModel):
                 unknown = sorted(set(getattr(c, group)) - set(known))
                 if unknown:
                     raise ValueError(f"concept {c.name!r}: {group} {unknown} not defined (known: {known})")
+            pumps = [s.id for s in self.sources if s.id in c.sources and s.heat_pump is not None]
+            if c.heat_pumps and not pumps:
+                logger.warning(
+                    "concept %r: heat_pumps: true, but none of its sources has a heat_pump: it changes nothing", c.name
+                )
             if not c.boilers and not c.electric_boilers and not c.sources:
                 stores = " (a storage makes no heat)" if c.storages else ""
                 raise ValueError(

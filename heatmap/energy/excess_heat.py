@@ -224,6 +224,13 @@ def source_producer(
         ceiling = heat_pump.get("max_cop", MAX_COP)
         c = cop(supply_c, temperature_c, eta=heat_pump["eta"], max_cop=ceiling)
         lift = ~direct & (c > 1.0)
+        if (~direct).any() and not lift.any():
+            logger.warning(
+                "source %s: its heat pump's COP (η %g) is at most %.2f in the hours it would lift the heat, so it is "
+                "never used (it would take more electricity than it gives heat); check eta, a share of the Carnot "
+                "COP (0.4–0.6 is usual)",
+                name, heat_pump["eta"], float(np.max(np.where(direct, 0.0, c))),
+            )  # fmt: skip
         cop_h = np.where(lift, c, cop_h)
         c_safe = np.where(lift, c, 2.0)
         from_source = 1.0 - 1.0 / c_safe
