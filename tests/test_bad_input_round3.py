@@ -388,3 +388,24 @@ def test_a_heat_pump_that_can_never_lift_and_a_concept_asking_for_none_are_warne
     assert f"concept {yaml.safe_load(STUDY.read_text())['concepts'][0]['name']!r}: heat_pumps: true, but none" in (
         caplog.text
     )
+
+
+def test_a_source_that_cannot_have_delivered_its_published_heat_is_warned_of(tmp_path, caplog):
+    from heatmap.demand.climate import year_index
+    from heatmap.energy.concepts import resolve_sources
+    from heatmap.study import energy_scenario
+
+    def inflate(data):
+        source = next(s for s in data["sources"] if s.get("published_mwh_per_a"))
+        source["published_mwh_per_a"] = 900_000
+
+    for edit, expected in ((inflate, True), (lambda data: None, False)):
+        scn = energy_scenario(_read_study(_study_file(tmp_path, edit)))
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="heatmap.energy.concepts"):
+            sources = resolve_sources(scn, year_index(scn.year))
+        warned = [s for s in sources if f"source {s.id}: capacity × availability gives" in caplog.text]
+        assert bool(warned) == expected
+        for s in warned:
+            share = 100 * s.available_mwh / s.published_mwh_per_a  # the share the message states
+            assert f"{share:.0f} % of the 900,000 MWh/a it is published to deliver" in caplog.text

@@ -58,6 +58,10 @@ logger = logging.getLogger(__name__)
 MWH_PER_TJ = 1 / 3.6 * 1000  # 277.78 MWh per TJ
 BINDING_KW = 1e-3
 """A bound holds with equality (binds) in an hour when the dispatch is within this of it (kW)."""
+PUBLISHED_SHORTFALL = 0.8
+"""A source whose capacity × availability gives less than this share of its published delivery is warned of (it
+cannot have delivered what was published: a capacity or availability too low, or a published figure of another
+thing)."""
 UNSERVED_TOLERANCE_MWH = 1e-3
 """A concept leaving more heat than this unserved over the year is reported as too small: its costs are left out
 of every comparison (NaN), since it is cheaper only by not delivering (see :class:`ConceptResult`)."""
@@ -335,6 +339,14 @@ def resolve_sources(scn: EnergyScenario, index: pd.DatetimeIndex) -> list[Resolv
                 location=location,
             )
         )
+    for r in out:
+        if r.published_mwh_per_a and r.available_mwh < PUBLISHED_SHORTFALL * r.published_mwh_per_a:
+            logger.warning(
+                "source %s: capacity × availability gives %s MWh/a, %.0f %% of the %s MWh/a it is published to "
+                "deliver (published_mwh_per_a); check its capacity and availability, or the published figure",
+                r.id, f"{r.available_mwh:,.0f}", 100 * r.available_mwh / r.published_mwh_per_a,
+                f"{r.published_mwh_per_a:,.0f}",
+            )  # fmt: skip
     logger.info("Resolved %d sources: %.0f MWh/a of excess heat available", len(out), sum(s.available_mwh for s in out))
     return out
 
