@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 from pydantic import Field, PrivateAttr, model_validator
 
 from heatmap._errors import InputDataError, ScenarioError
+from heatmap.economics import HOURS_PER_YEAR
 from heatmap.energy.energy_scenario import (
     Concepts,
     ElectricBoiler,
@@ -132,12 +133,12 @@ class StudyConsumer(_Located):
             raise ValueError(
                 "annual_demand_mwh is 0, and a sink (matched with the sources) needs a demand: give it, or sink: false"
             )
-        most_mwh = (self.peak_load_kw or 0.0) * 8760 / 1000
+        most_mwh = (self.peak_load_kw or 0.0) * HOURS_PER_YEAR / 1000
         if self.peak_load_kw is not None and not self.profile and self.annual_demand_mwh > most_mwh * (1 + 1e-9):
             raise ValueError(
                 f"annual_demand_mwh {self.annual_demand_mwh:,.6g} is more than peak_load_kw "
-                f"{self.peak_load_kw:,.6g} kW can give in a year ({most_mwh:,.6g} MWh at 8760 h); raise peak_load_kw "
-                "or lower the demand (check the units: kW, MWh/a)"
+                f"{self.peak_load_kw:,.6g} kW can give in a year ({most_mwh:,.6g} MWh in {HOURS_PER_YEAR:g} h); raise "
+                "peak_load_kw or lower the demand (check the units: kW, MWh/a)"
             )
         return self
 
@@ -345,10 +346,10 @@ class Study(SettingsModel):
 
     @cached_property
     def _plants(self) -> pd.DataFrame:
-        from heatmap.io.inputs import read_table
+        from heatmap.io.inputs import read_plants
 
         assert self.plants_csv is not None  # lonlat reads the plants only after checking the study has them
-        return read_table(self.plants_csv, ["lat", "lon"], index="name", what="plants file", numeric=["lat", "lon"])
+        return read_plants(self.plants_csv)
 
     def lonlat(self, uid: str) -> tuple[float, float]:
         """Return a unit's longitude and latitude (its plant's, its own, or those of the unit it stands ``at``)."""

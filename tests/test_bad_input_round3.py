@@ -345,12 +345,17 @@ def test_prices_and_factors_a_thousand_times_off_are_warned_of(tmp_path, caplog)
     assert caplog.text == ""  # the bundled study: nothing to warn of
 
 
-def test_an_outdoor_temperature_never_below_the_base_names_its_file():
-    from heatmap.demand.profiles import hourly_load_kw
+def test_an_outdoor_temperature_never_below_the_base_names_its_file(tmp_path):
+    from heatmap.demand.profiles import hourly_load_kw, read_hourly
+
+    path = tmp_path / "t.csv"
+    times = pd.date_range("2023-01-01", periods=8760, freq="h").strftime("%Y-%m-%dT%H:%M")
+    pd.DataFrame({"time": times, "t_out_c": 20.0}).to_csv(path, index=False)
+    warm = read_hourly(path, "t_out_c", lower=-70, upper=50)
 
     with pytest.raises(InputDataError, match=r"t\.csv \(column t_out_c\): the outdoor temperature never falls below "
                                              r"the base temperature 17 °C .* check the file's unit"):  # fmt: skip
-        hourly_load_kw(1.0, 0.0, np.full(8760, 20.0), base_temperature_c=17, where="t.csv (column t_out_c)")
+        hourly_load_kw(1.0, 0.0, warm, base_temperature_c=17)
 
 
 def test_a_scheduler_nothing_listens_at_is_refused_before_the_study_is_read(tmp_path):

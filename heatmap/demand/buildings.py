@@ -123,7 +123,7 @@ def _listed(ids: pd.Series, values: pd.Series | list[str], *, sep: str = "; ") -
     return shown + (f" and {len(ids) - MAX_EXAMPLES} more" if len(ids) > MAX_EXAMPLES else "")
 
 
-def _warn_unread_years(start_date: pd.Series, year: pd.Series, ids: pd.Series, default_era: str) -> None:
+def _warn_of_years(start_date: pd.Series, year: pd.Series, ids: pd.Series, default_era: str) -> None:
     """Log the buildings whose ``start_date`` is given but holds no year (the default era), or a year to come."""
     this_year = dt.date.today().year
     future = (year > this_year).to_numpy()
@@ -148,11 +148,12 @@ def _warn_unread_years(start_date: pd.Series, year: pd.Series, ids: pd.Series, d
 
 def _warn_of_doubtful_input(b: pd.DataFrame, ids: pd.Series, footprint: np.ndarray) -> None:
     """Log what suggests a layer in the wrong units or with the wrong columns (the buildings are still estimated)."""
-    if len(footprint) >= MIN_BUILDINGS_FOR_MEDIAN and np.median(footprint) < SMALL_MEDIAN_FOOTPRINT_M2:
+    median = float(np.median(footprint)) if len(footprint) >= MIN_BUILDINGS_FOR_MEDIAN else np.inf
+    if median < SMALL_MEDIAN_FOOTPRINT_M2:
         logger.warning(
             "The buildings' median footprint is %.3g m² (below %g m²): check the layer's units and CRS (a footprint "
             "in the wrong units leaves most buildings out as too small)",
-            float(np.median(footprint)),
+            median,
             SMALL_MEDIAN_FOOTPRINT_M2,
         )
     large = footprint > LARGE_FOOTPRINT_M2
@@ -562,7 +563,7 @@ def estimate_demand(buildings: gpd.GeoDataFrame, settings: Demand) -> DemandEsti
     # 4.–6. area, era, demand
     year = _year(b["start_date"]) if "start_date" in b else pd.Series(np.nan, index=b.index)
     if "start_date" in b:
-        _warn_unread_years(b["start_date"], year, ids, settings.default_era)
+        _warn_of_years(b["start_date"], year, ids, settings.default_era)
     era = era_of_year(year)
     era_source = np.where(era.notna(), "start_date", "default era")
     era = era.fillna(settings.default_era)

@@ -200,7 +200,7 @@ def demand_map(
             load = profiles.hourly_load_kw(
                 buildings.space_heat_mwh.sum(),
                 buildings.dhw_mwh.sum(),
-                outdoor_temperature.to_numpy(),
+                outdoor_temperature,
                 base_temperature_c=scn.demand.base_temperature_c,
             )
             profile = pd.Series(load, index=outdoor_temperature.index, name="load_kw")

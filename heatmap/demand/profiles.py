@@ -213,7 +213,7 @@ def read_outdoor_temperature(path: str | Path) -> pd.Series:
     )
 
 
-def degree_hours(outdoor_c: np.ndarray, *, base_temperature_c: float) -> np.ndarray:
+def degree_hours(outdoor_c: np.ndarray | pd.Series, *, base_temperature_c: float) -> np.ndarray:
     """Heating degree-hours of each hour, ``max(0, T_base − T_h)`` (K·h)."""
     return np.maximum(base_temperature_c - np.asarray(outdoor_c, dtype=float), 0.0)
 
@@ -221,10 +221,9 @@ def degree_hours(outdoor_c: np.ndarray, *, base_temperature_c: float) -> np.ndar
 def hourly_load_kw(
     space_heat_mwh: float | np.ndarray,
     dhw_mwh: float | np.ndarray,
-    outdoor_c: np.ndarray,
+    outdoor_c: np.ndarray | pd.Series,
     *,
     base_temperature_c: float,
-    where: str | Path = "",
 ) -> np.ndarray:
     """Hourly heat load of one building, of several, or of a total.
 
@@ -233,11 +232,9 @@ def hourly_load_kw(
     space_heat_mwh, dhw_mwh
         Annual space heat and hot water (MWh/a): scalars, or arrays of one value per building.
     outdoor_c
-        Hourly outdoor temperature over a year (°C).
+        Hourly outdoor temperature over a year (°C); a series of :func:`read_hourly` names its file in messages.
     base_temperature_c
         Base temperature of the degree-hours.
-    where
-        The file the outdoor temperature comes from, for messages.
 
     Returns
     -------
@@ -248,6 +245,7 @@ def hourly_load_kw(
     dh = degree_hours(outdoor_c, base_temperature_c=base_temperature_c)
     total_dh = dh.sum()
     if total_dh <= 0:
+        where = getattr(outdoor_c, "attrs", {}).get("where", "")
         raise InputDataError(
             f"{f'{where}: ' if where else ''}the outdoor temperature never falls below the base temperature "
             f"{base_temperature_c:g} °C (base_temperature_c), so no hour needs space heat; check the file's unit "

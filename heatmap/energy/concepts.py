@@ -48,7 +48,7 @@ from heatmap.energy.energy_scenario import (
     heat_pump_problem,
 )
 from heatmap.energy.excess_heat import availability_hourly, read_presets, source_producer
-from heatmap.io.inputs import read_table
+from heatmap.io.inputs import read_plants, read_table
 
 if TYPE_CHECKING:
     from heatmap.io.outputs import PlanLike
@@ -197,9 +197,10 @@ def year_inputs(scn: EnergyScenario, *, heat_loss_coefficient_w_per_k: float | N
     index = year_index(scn.year)
     T = len(index)
     t = scn.outdoor_temperature
-    outdoor = read_hourly(
+    outdoor_series = read_hourly(
         scn.path(t.csv), t.column, index, lower=-70, upper=50, what="outdoor-temperature", hint=" (°C expected)"
-    ).to_numpy()
+    )
+    outdoor = outdoor_series.to_numpy()
     supply = supply_temperature_c(
         outdoor,
         max_c=scn.network.supply.max_c,
@@ -217,9 +218,8 @@ def year_inputs(scn: EnergyScenario, *, heat_loss_coefficient_w_per_k: float | N
         demand = hourly_load_kw(
             d.annual_mwh * (1 - d.hot_water_share),
             d.annual_mwh * d.hot_water_share,
-            outdoor,
+            outdoor_series,
             base_temperature_c=d.base_temperature_c,
-            where=scn.path(scn.outdoor_temperature.csv),
         )
     losses = network_losses_kw(
         supply,
@@ -276,7 +276,7 @@ def _check_fuels(scn: EnergyScenario, fuels: pd.DataFrame) -> None:
 def resolve_sources(scn: EnergyScenario, index: pd.DatetimeIndex) -> list[ResolvedSource]:
     """Fill each source's missing values from its preset; errors name the source and the missing value."""
     presets = read_presets(scn.path(scn.presets_csv))
-    plants = _read_plants(scn.path(scn.plants_csv)) if scn.plants_csv is not None else None
+    plants = read_plants(scn.path(scn.plants_csv)) if scn.plants_csv is not None else None
     out = []
     for s in scn.sources:
         if s.preset is not None and s.preset not in presets.index:
@@ -349,10 +349,6 @@ def resolve_sources(scn: EnergyScenario, index: pd.DatetimeIndex) -> list[Resolv
             )  # fmt: skip
     logger.info("Resolved %d sources: %.0f MWh/a of excess heat available", len(out), sum(s.available_mwh for s in out))
     return out
-
-
-def _read_plants(path: Path) -> pd.DataFrame:
-    return read_table(path, ["lat", "lon"], index="name", what="plants file", numeric=["lat", "lon"])
 
 
 def _uses_plan(concept: Concept, network: PlannedNetwork | None) -> bool:

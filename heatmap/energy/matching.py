@@ -355,11 +355,9 @@ def _locations(scn: MatchScenario, units: Sequence[_Unit], group: str) -> list[t
     if any(u.plant is not None for u in units):
         if scn.plants_csv is None:
             raise ScenarioError(f"{group}: a unit names a plant but the scenario has no plants_csv")
-        from heatmap.io.inputs import read_table
+        from heatmap.io.inputs import read_plants
 
-        plants = read_table(
-            scn.path(scn.plants_csv), required=["lat", "lon"], index="name", what="plants file", numeric=["lat", "lon"]
-        )
+        plants = read_plants(scn.path(scn.plants_csv))
     out = []
     for u in units:
         if u.plant is None or plants is None:  # plants are read where a unit names one
@@ -434,7 +432,7 @@ def scenario_units(
         GeoDataFrames in ``scn.settings.crs`` and the hourly profiles (kW, 8760 values) by id.
     """
     from heatmap.demand.climate import year_index
-    from heatmap.demand.profiles import hourly_load_kw
+    from heatmap.demand.profiles import hourly_load_kw, read_hourly
     from heatmap.io.crs import check_scale
 
     index = year_index(scn.year)[:HOURS]
@@ -489,7 +487,7 @@ def scenario_units(
     outdoor = None
     if scn.outdoor_temperature is not None:
         t = scn.outdoor_temperature
-        outdoor = _hourly(scn.path(t.csv), t.column, index, lower=-70, upper=50, what="outdoor-temperature")
+        outdoor = read_hourly(scn.path(t.csv), t.column, index, lower=-70, upper=50, what="outdoor-temperature")
     rows, sink_profiles = [], {}
     for k in scn.sinks:
         if k.profile is not None:
@@ -504,7 +502,6 @@ def scenario_units(
                 k.annual_mwh * k.hot_water_share,
                 outdoor,
                 base_temperature_c=k.base_temperature_c,
-                where=scn.path(scn.outdoor_temperature.csv) if scn.outdoor_temperature is not None else "",
             )
         else:
             load = np.full(HOURS, k.annual_mwh * 1000 / HOURS)

@@ -131,8 +131,7 @@ def site_loads(
     own = profiles if profiles is not None else pd.DataFrame(index=outdoor_c.index)
     annual = consumers.set_index(consumers.consumer_id.astype(str)).annual_demand_mwh.astype(float)
     annual = annual.drop(index=own.columns)
-    where = outdoor_c.attrs.get("where", "")
-    shape = hourly_load_kw(1.0, 0.0, outdoor_c.to_numpy(), base_temperature_c=base_temperature_c, where=where) / 1000
+    shape = hourly_load_kw(1.0, 0.0, outdoor_c, base_temperature_c=base_temperature_c) / 1000
     hours = outdoor_c.index
     assert isinstance(hours, pd.DatetimeIndex)  # the outdoor temperature is hourly over a year
     loads = SiteLoads(hours, shape, annual * (1 - hot_water_share), annual * hot_water_share, own)

@@ -33,6 +33,7 @@ import shapely
 from pyproj import CRS
 
 from heatmap._errors import InputDataError
+from heatmap.economics import HOURS_PER_YEAR
 from heatmap.io import crs as working_crs
 from heatmap.io.postgis import PostgisUrl
 from heatmap.io.tables import refuse_repeated_columns
@@ -45,8 +46,6 @@ MAX_PLAUSIBLE_T_C = 200.0
 """Temperatures above this are taken for kelvin given where °C is expected."""
 PLAUSIBLE_MAX = {"capacity_kw": MAX_CAPACITY_KW, "annual_demand_mwh": 1e6, "peak_load_kw": 1e6}
 """Largest plausible value of a numeric column (10 GW, 1 TWh/a, 1 GW): larger ones are taken for a unit error."""
-HOURS_PER_YEAR = 8760
-"""Hours of a (non-leap) year: a peak load below annual demand ÷ this is below the mean load."""
 MIN_FULL_LOAD_HOURS_H = 500.0
 """Fewer full-load hours (annual demand ÷ given peak load) than this are warned of: a peak in W or MW given as kW,
 or an annual demand in kWh or GWh given as MWh. (More than a year's hours is refused: the peak below the mean.)"""
@@ -172,12 +171,12 @@ def _check_shared_sites(consumers: gpd.GeoDataFrame, where: str) -> None:
     if len(consumers) < 2:
         return
     points = consumers.geometry.representative_point()
-    key = pd.Series(list(zip(np.round(points.x / SAME_SITE_M), np.round(points.y / SAME_SITE_M), strict=True)))
+    key = pd.DataFrame({"x": np.round(points.x / SAME_SITE_M), "y": np.round(points.y / SAME_SITE_M)})
     shared = key.duplicated(keep=False).to_numpy()
     if not shared.any():
         return
     ids = consumers.consumer_id.astype(str)
-    if shared.all() and key.nunique() == 1:
+    if shared.all() and len(key.drop_duplicates()) == 1:
         raise InputDataError(
             f"{where}: all {len(consumers)} consumers lie at one point ({points.iloc[0].x:.1f}, {points.iloc[0].y:.1f} "
             f"in {consumers.crs.to_string()}); a geocoding that failed? Give each consumer its own location"
@@ -701,6 +700,11 @@ def prepare_consumers(
     _check_shared_sites(out, where)
     logger.info("Prepared %d consumers, %.0f MWh/a", len(out), out.annual_demand_mwh.sum())
     return out
+
+
+def read_plants(path: str | Path) -> pd.DataFrame:
+    """Read a plants file (``name``, ``lat``, ``lon`` in decimal degrees), indexed by name."""
+    return read_table(path, ["lat", "lon"], index="name", what="plants file", numeric=["lat", "lon"])
 
 
 def read_table(

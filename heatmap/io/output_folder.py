@@ -126,9 +126,7 @@ def check_output_folder(out_dir: Path | str, *, inputs: Iterable[Path | str] = (
             f"{len(str(out.parent / longest))} characters, and SQLite opens at most {SQLITE_MAX_PATH}; "
             "choose a shorter --out"
         )
-    ancestor = out.parent
-    while not ancestor.exists() and ancestor != ancestor.parent:
-        ancestor = ancestor.parent
+    ancestor = _nearest_existing(out.parent)
     if not ancestor.is_dir() or not os.access(ancestor, os.W_OK | os.X_OK):
         why = "is not a folder" if not ancestor.is_dir() else "is not writable"
         raise OutputError(f"cannot write to the output folder {out}: {ancestor} {why}; choose another --out")
@@ -136,18 +134,22 @@ def check_output_folder(out_dir: Path | str, *, inputs: Iterable[Path | str] = (
     return out
 
 
+def _nearest_existing(path: Path) -> Path:
+    """Return ``path`` or its nearest ancestor that exists (a name too long for the file system does not)."""
+    while path != path.parent:
+        try:
+            if path.exists():
+                return path
+        except OSError:  # ENAMETOOLONG
+            pass
+        path = path.parent
+    return path
+
+
 def _check_name_lengths(out: Path) -> None:
     """Raise where a folder name of ``out`` is longer than its file system allows (most: 255 bytes)."""
-    ancestor = Path(os.path.abspath(out))
-    while ancestor != ancestor.parent:  # the nearest folder that exists (a name too long does not)
-        try:
-            if ancestor.is_dir():
-                break
-        except OSError:
-            pass
-        ancestor = ancestor.parent
     try:
-        most = os.pathconf(ancestor, "PC_NAME_MAX")
+        most = os.pathconf(_nearest_existing(Path(os.path.abspath(out))), "PC_NAME_MAX")
     except (OSError, ValueError):
         most = 255
     for part in out.parts:
