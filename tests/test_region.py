@@ -93,3 +93,25 @@ def test_metered_column_is_read_from_geoparquet(buildings, tmp_path):
     settings = SETTINGS.model_copy(update=dict(metered_column="metered_mwh"))
     parted, report = region.demand_of_region(region.read_buildings(path, extra_columns=("metered_mwh",)), settings)
     assert report.heated == 500 and parted.total_demand_mwh == pytest.approx(500 * 100.0)
+
+
+def test_footprints_given_twice_across_partitions_are_warned_of_by_row(buildings, caplog):
+    import dask_geopandas
+    import pandas as pd
+
+    part = buildings.iloc[:300]
+    merged = pd.concat([part, part.iloc[[5, 17, 17]]], ignore_index=True)  # a layer merged from two sources
+    frame = dask_geopandas.from_geopandas(merged, npartitions=2)
+    assert frame.npartitions == 2 and len(frame.partitions[0]) <= 300  # the copies in the second partition only
+    with caplog.at_level("WARNING", logger="heatmap"):
+        twice, _ = region.demand_of_region(frame, SETTINGS)
+    across = [r.getMessage() for r in caplog.records if "earlier in the layer" in r.getMessage()]
+    assert len(across) == 1 and across[0].startswith("3 buildings") and "rows 301, 302, 303" in across[0], across
+    # the copies count: the demand is what they add (the warning does not drop them)
+    once, _ = region.demand_of_region(dask_geopandas.from_geopandas(part, npartitions=2), SETTINGS)
+    extra = demand.estimate_building_demand(part.iloc[[5, 17, 17]], SETTINGS).annual_demand_mwh.sum()
+    assert twice.total_demand_mwh == pytest.approx(once.total_demand_mwh + extra, rel=1e-9)
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="heatmap"):
+        region.demand_of_region(dask_geopandas.from_geopandas(part, npartitions=2), SETTINGS)
+    assert not [r for r in caplog.records if "footprint" in r.getMessage()]

@@ -166,7 +166,7 @@ def _warn_of_doubtful_input(b: pd.DataFrame, ids: pd.Series, footprint: np.ndarr
             _listed(ids[large], [f"{a:,.0f} m²" for a in footprint[large]], sep=", "),
         )
     if isinstance(b, gpd.GeoDataFrame) and len(b) > 1:
-        same = pd.Series(b.geometry.normalize().to_wkb(), index=b.index).duplicated(keep="first").to_numpy()
+        same = pd.Series(footprint_keys(b.geometry)).duplicated(keep="first").to_numpy()
         if same.any():
             logger.warning(
                 "%d buildings have the footprint of another one, so their demand counts twice (a layer merged from "
@@ -179,6 +179,16 @@ def _warn_of_doubtful_input(b: pd.DataFrame, ids: pd.Series, footprint: np.ndarr
             "The buildings have no 'building' column (the OSM tag): each type comes from its other tags (amenity, "
             "shop, office), its land use or its footprint; check the file's columns"
         )
+
+
+def footprint_keys(geometry: gpd.GeoSeries) -> np.ndarray:
+    """Return a 64-bit key per footprint, equal for equal footprints (vertices in any order or start): duplicates.
+
+    The key hashes the normalised geometry's WKB (:func:`pandas.util.hash_array`); an empty or missing geometry
+    has a key of its own kind too, so callers compare only present footprints.
+    """
+    wkb = geometry.normalize().to_wkb().to_numpy(dtype=object)
+    return pd.util.hash_array(wkb, categorize=False)
 
 
 def era_of_year(year: pd.Series) -> pd.Series:

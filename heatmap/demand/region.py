@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from heatmap._errors import OfflineError
-from heatmap.demand.buildings import DemandReport, estimate_demand
+from heatmap.demand.buildings import MAX_EXAMPLES, DemandReport, estimate_demand, footprint_keys
 from heatmap.demand.density import HeatDensity, building_cells, heat_density_from_cells
 from heatmap.scenario import Demand
 
@@ -147,15 +147,38 @@ def read_buildings(
 
 def _partition_result(
     part: gpd.GeoDataFrame, settings: Demand, cell_size_m: float
-) -> tuple[pd.DataFrame, DemandReport]:
-    """Estimate one partition's demand; return its sums per grid cell (global cell indices) and its report."""
+) -> tuple[pd.DataFrame, DemandReport, np.ndarray]:
+    """Estimate one partition's demand: its sums per grid cell (global cell indices), its report, its footprints' keys.
+
+    The keys (:func:`heatmap.demand.buildings.footprint_keys`, 0 for a row without a footprint) let the region find
+    the footprints given twice across partitions.
+    """
     if part.empty:
-        return _EMPTY_CELLS, DemandReport()
+        return _EMPTY_CELLS, DemandReport(), np.zeros(0, dtype=np.uint64)
+    present = part.geometry.notna().to_numpy() & ~part.geometry.is_empty.to_numpy()
+    keys = np.where(present, footprint_keys(part.geometry), np.uint64(0))
     est = estimate_demand(part, settings)
     if est.buildings.empty:
-        return _EMPTY_CELLS, est.report
+        return _EMPTY_CELLS, est.report, keys
     cells = building_cells(est.buildings, cell_size_m=cell_size_m).groupby(["ix", "iy"], as_index=False).sum()
-    return cells, est.report
+    return cells, est.report, keys
+
+
+def _warn_of_footprints_across(keys: list[np.ndarray]) -> None:
+    """Log the rows whose footprint another partition holds too (each partition warns of its own duplicates)."""
+    part = np.repeat(np.arange(len(keys)), [len(k) for k in keys])
+    table = pd.DataFrame({"key": np.concatenate(keys) if keys else np.zeros(0, np.uint64), "part": part})
+    table = table[table.key != 0]
+    first_part = table.groupby("key").part.transform("min")
+    across = table.index[(table.part > first_part).to_numpy()].to_numpy()
+    if len(across):
+        rows = ", ".join(str(i + 1) for i in across[:MAX_EXAMPLES])
+        more = f" and {len(across) - MAX_EXAMPLES} more" if len(across) > MAX_EXAMPLES else ""
+        logger.warning(
+            "%d buildings have the footprint of a building earlier in the layer, so their demand counts twice (a "
+            "layer merged from two sources?): rows %s%s",
+            len(across), rows, more,
+        )  # fmt: skip
 
 
 _EMPTY_CELLS = pd.DataFrame(
@@ -202,8 +225,9 @@ def demand_of_region(
         buildings = dask_geopandas.from_geopandas(buildings, chunksize=ROWS_PER_PARTITION)
     tasks = [dask.delayed(_partition_result)(part, settings, cell_size_m) for part in buildings.to_delayed()]
     results = dask.compute(*tasks)
-    cells = pd.concat([c for c, _ in results], ignore_index=True) if results else _EMPTY_CELLS
-    report = DemandReport.merge([r for _, r in results])
+    cells = pd.concat([c for c, _, _ in results], ignore_index=True) if results else _EMPTY_CELLS
+    report = DemandReport.merge([r for _, r, _ in results])
+    _warn_of_footprints_across([k for _, _, k in results])
     density = heat_density_from_cells(cells, crs=buildings.crs, cell_size_m=cell_size_m, where="region buildings")
     logger.info(
         "Region heat density from %d partitions: %.1f GWh/a on %d × %d cells (%d buildings, %d heated)",
