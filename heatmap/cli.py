@@ -52,11 +52,30 @@ postgis_schema_option = click.option(
 
 def _configure_logging(verbose: int, quiet: bool) -> None:
     level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    screen = logging.StreamHandler(sys.stderr)
+    screen.addFilter(_ShownOnce())
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", handlers=[screen])
     # Dependencies are chatty at WARNING about behaviour we rely on knowingly; their warnings (and Python
     # warnings, captured into the "py.warnings" logger) show from -v on.
     logging.captureWarnings(True)
     _quiet_dependencies(("pandapipes", "pandapower", "pyrosm", "numba", "py.warnings"), verbose, quiet)
+
+
+class _ShownOnce(logging.Filter):
+    """Let a warning through once per run: an ensemble's variants (and its checks) repeat the study's own."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._seen: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING or record.levelno >= logging.ERROR:
+            return True
+        message = record.getMessage()
+        if message in self._seen:
+            return False
+        self._seen.add(message)
+        return True
 
 
 def _quiet_dependencies(names: tuple[str, ...], verbose: int, quiet: bool) -> None:

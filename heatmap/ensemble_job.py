@@ -29,13 +29,14 @@ input goes from its lowest to its highest value, the others held); the tornado c
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import logging
 import math
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -163,6 +164,8 @@ class VariantResult:
     error: str | None = None
     time_s: float = 0.0
     network_reused: bool = False
+    warnings: tuple[str, ...] = ()
+    """What the variant warned of (:func:`run_variant`), for the process that gathers the results to show."""
 
 
 @dataclass
@@ -220,12 +223,10 @@ def read_vary(path: str | Path, study: Study) -> VaryFile:
 
 
 def _check_fuel(fuel: str, where: str) -> None:
-    from heatmap import settings
-    from heatmap.energy.concepts import read_fuels
+    from heatmap.study import known_fuels
 
-    known = read_fuels(settings.data_dir / "fuels_fi.csv").index
-    if fuel not in known:
-        raise ScenarioError(f"{where}: fuel {fuel!r} is not in the fuel table; known: {', '.join(known)}")
+    if fuel not in known_fuels():
+        raise ScenarioError(f"{where}: fuel {fuel!r} is not in the fuel table; known: {', '.join(known_fuels())}")
 
 
 def _ends(inp: VaryInput, base: float | None) -> list[float]:
@@ -429,19 +430,47 @@ def run_variant(study: Study, variant: Variant) -> VariantResult:
     from heatmap.study_job import study_parts
 
     t0 = time.perf_counter()
-    try:
-        the_study = apply_values(study, variant.values)
-        parts = study_parts(the_study)
-        plan, reused = _planned(parts.plan)
-        concepts = run_concepts(parts.concepts, plan=plan)
-        figures = concept_figures(concepts, the_study)
-    except Exception as exc:  # a variant that fails is reported and the ensemble goes on (issue: never ends it)
-        message = str(exc) if isinstance(exc, HeatmapError) else f"{type(exc).__name__}: {exc}"
-        logger.info("Variant %d failed: %s", variant.id, message)
-        return VariantResult(variant.id, error=message, time_s=time.perf_counter() - t0)
+    with _kept_warnings() as warned:
+        try:
+            the_study = apply_values(study, variant.values)
+            parts = study_parts(the_study)
+            plan, reused = _planned(parts.plan)
+            concepts = run_concepts(parts.concepts, plan=plan)
+            figures = concept_figures(concepts, the_study)
+        except Exception as exc:  # a variant that fails is reported and the ensemble goes on (issue: never ends it)
+            message = str(exc) if isinstance(exc, HeatmapError) else f"{type(exc).__name__}: {exc}"
+            logger.info("Variant %d failed: %s", variant.id, message)
+            return VariantResult(variant.id, error=message, time_s=time.perf_counter() - t0, warnings=tuple(warned))
     logger.info("Variant %d done in %.1f s (network %s)", variant.id, time.perf_counter() - t0,
                 "reused" if reused else "planned")  # fmt: skip
-    return VariantResult(variant.id, figures, None, time.perf_counter() - t0, reused)
+    return VariantResult(variant.id, figures, None, time.perf_counter() - t0, reused, tuple(warned))
+
+
+class _Kept(logging.Handler):
+    """Keeps the messages of the warnings logged while it is attached (:func:`_kept_warnings`)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@contextlib.contextmanager
+def _kept_warnings() -> Iterator[list[str]]:
+    """Keep the package's warnings logged within (they still go on to the process's own handlers, if any).
+
+    A Dask worker has none, so Python printed each bare on the worker's screen; kept, they go back with the variant's
+    result to the process that gathers the results (the command line shows each distinct warning once).
+    """
+    kept = _Kept()
+    package = logging.getLogger("heatmap")
+    package.addHandler(kept)
+    try:
+        yield kept.messages
+    finally:
+        package.removeHandler(kept)
 
 
 # ---------------------------------------------------------------------------------------------- ensemble ---
@@ -496,7 +525,10 @@ def run_ensemble(
         futures = {client.submit(run_variant, shared, v, pure=False): v for v in variants}
         for future in as_completed(futures):
             try:
-                done(future.result())
+                result = future.result()
+                for message in result.warnings:  # logged in a process of its own: logged here too
+                    logger.warning("%s", message)
+                done(result)
             except Exception as exc:  # the task itself was lost (its worker died): reported like a failure
                 done(VariantResult(futures[future].id, error=f"{type(exc).__name__}: {exc}"))
     ordered = [results[v.id] for v in variants]

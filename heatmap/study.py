@@ -36,12 +36,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
-from pydantic import Field, PrivateAttr, model_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 
+from heatmap import settings
 from heatmap._errors import InputDataError, ScenarioError
 from heatmap.economics import HOURS_PER_YEAR
 from heatmap.energy.energy_scenario import (
@@ -152,6 +153,34 @@ class StudyBoiler(_Located):
     om_eur_per_mwh: float = Field(0.0, ge=0, description="variable O&M per MWh of heat")
     t_supply_c: float | None = Field(None, gt=0, lt=200, description="water it heats to (default the curve's highest)")
 
+    @field_validator("fuel")
+    @classmethod
+    def _known(cls, fuel: str) -> str:
+        _check_fuels([fuel])
+        return fuel
+
+
+FUEL_TABLE = settings.data_dir / "fuels_fi.csv"
+"""The fuel table a study's boilers burn from and its fuel prices replace prices of."""
+
+
+@cache
+def known_fuels() -> tuple[str, ...]:
+    """Return the fuels of :data:`FUEL_TABLE`, in its order."""
+    from heatmap.io.inputs import read_table
+
+    return tuple(read_table(FUEL_TABLE, ["co2_t_per_tj", "price_eur_per_mwh"], index="fuel", what="fuel table").index)
+
+
+def _check_fuels(fuels: Any) -> None:
+    """Refuse fuels not in :data:`FUEL_TABLE` (at validation: before the study's network is planned)."""
+    unknown = [f for f in fuels if f not in known_fuels()]
+    if unknown:
+        raise ValueError(
+            f"fuel {', '.join(map(repr, unknown))} is not in the fuel table {FUEL_TABLE}; known: "
+            f"{', '.join(known_fuels())}"
+        )
+
 
 class StudyYear(SettingsModel):
     """The year of the study: its hours, outdoor temperature, electricity price and the sites' own profiles."""
@@ -200,6 +229,12 @@ class StudyEconomics(SettingsModel):
     fuel_prices_eur_per_mwh: dict[str, Annotated[float, Field(ge=0, le=1e4)]] = Field(
         default_factory=dict, description="fuel prices (€/MWh, by fuel name) replacing those of data/fuels_fi.csv"
     )
+
+    @field_validator("fuel_prices_eur_per_mwh")
+    @classmethod
+    def _known(cls, prices: dict[str, float]) -> dict[str, float]:
+        _check_fuels(prices)
+        return prices
 
     @model_validator(mode="before")
     @classmethod
