@@ -118,7 +118,9 @@ class VaryFile(SettingsModel):
 
     method: Literal["lhs", "grid"] = Field(description="lhs: Latin hypercube sample; grid: every combination")
     samples: int | None = Field(None, ge=1, le=MAX_VARIANTS, description="lhs: number of variants")
-    seed: int | None = Field(None, ge=0, description="lhs: seed of the sample (the same seed, the same variants)")
+    seed: int | None = Field(
+        None, ge=0, le=2**32 - 1, description="lhs: seed of the sample (the same seed, the same variants)"
+    )
     inputs: list[VaryInput] = Field(min_length=1)
     _base_dir: Path = PrivateAttr(default=Path("."))
     _path: Path | None = PrivateAttr(default=None)
@@ -205,9 +207,19 @@ def read_vary(path: str | Path, study: Study) -> VaryFile:
 
     vary, _ = settings_from_file(path, VaryFile)
     vary._path = Path(path)
+    named: dict[str, str] = {}  # each number's path with its units named by id → the input that varies it
+    full = study.model_dump()
     for inp in vary.inputs:
         where = f"{path}: inputs[{inp.label}]"
         base = study_value(study, inp.path, where=where)
+        keys: list[str] = []
+        _locate(full, inp.path, where, canonical=keys)
+        same = named.setdefault(".".join(keys), inp.label)
+        if same != inp.label:
+            raise ScenarioError(
+                f"{where}: {inp.path} is the number inputs[{same}] varies ({'.'.join(keys)}, its unit named by id); "
+                "vary each number once"
+            )
         section, _, fuel = inp.path.rpartition(".")
         if section == "economics.fuel_prices_eur_per_mwh":
             _check_fuel(fuel, where)
@@ -238,8 +250,12 @@ def _ends(inp: VaryInput, base: float | None) -> list[float]:
     return [base * inp.scale[0], base * inp.scale[1]]
 
 
-def _locate(data: Any, path: str, where: str) -> tuple[Any, str | int]:
-    """Return the container holding the path's last key, and that key (a list of units is entered by id)."""
+def _locate(data: Any, path: str, where: str, *, canonical: list[str] | None = None) -> tuple[Any, str | int]:
+    """Return the container holding the path's last key, and that key (a list of units is entered by id or name).
+
+    ``canonical``, where given, receives the path's keys with each unit named by its id (or by its name where it has
+    none): two paths to one number have the same.
+    """
     keys = path.split(".")
     node = data
     for i, key in enumerate(keys):
@@ -253,7 +269,11 @@ def _locate(data: Any, path: str, where: str) -> tuple[Any, str | int]:
             if last:
                 raise ScenarioError(f"{where}: {path} names a whole unit; name one of its numbers")
             node = node[index]
+            if canonical is not None:
+                canonical.append(str(node.get("id") or node.get("name")))
         elif isinstance(node, dict):
+            if canonical is not None:
+                canonical.append(key)
             if last and key not in node and ".".join(keys[:i]) in FREE_KEYS:
                 node[key] = None  # a fuel without a price of the study's own: the fuel table's (read_vary checks it)
             if key not in node:

@@ -57,6 +57,8 @@ from heatmap.scenario import (
 )
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import networkx as nx
 
     from heatmap.energy.trade import SiteLoads
@@ -438,7 +440,9 @@ def _streets(scn: Scenario, st: Streets, crs: CRS) -> gpd.GeoDataFrame | None:
         street = links.drawn_links(
             lines.drop(columns="surface", errors="ignore"), cost_factors=factor, default_surface="street"
         )
-        return links.combine(None, [street], snap_m=scn.links.snap_m)
+        # its own nodes and feature numbers: drawn links joined later are numbered from link:0 and feature 1 too
+        joined = links.combine(None, [street], snap_m=scn.links.snap_m, node_prefix="street")
+        return joined.assign(street_feature=joined.link_feature, link_feature=np.nan)
     if isinstance(st, PbfStreets):
         G = streets.graph_from_pbf(st.path, network_type=st.network_type)
     elif isinstance(st, XmlStreets):
@@ -576,8 +580,10 @@ def plan_from_scenario(
     catalogue = sizing.load_catalogue(
         scn.network.catalogue, insulation_series=scn.network.insulation_series, cost_column=scn.network.cost_column
     )
-    where = (st.path if isinstance(st, LinesStreets) else None, scn.links.path)
-    _check_existing_dns(loaded.streets, catalogue, " or ".join(str(p) for p in where if p is not None))
+    _check_existing_dns(
+        loaded.streets, catalogue, {"street_feature": st.path if isinstance(st, LinesStreets) else None,
+                                    "link_feature": scn.links.path}
+    )  # fmt: skip
     dns = _dn_costs(scn, catalogue, curve)
     net_round = functools.partial(
         _network_round,
@@ -906,19 +912,26 @@ def _priced(edges: pd.DataFrame, price_eur_per_m: pd.Series) -> pd.DataFrame:
     )
 
 
-def _check_existing_dns(street_gdf: gpd.GeoDataFrame | None, catalogue: pd.DataFrame, where: str) -> None:
-    """Refuse existing pipes whose DN the pipe catalogue does not hold (their size, losses and cost are unknown)."""
+def _check_existing_dns(
+    street_gdf: gpd.GeoDataFrame | None, catalogue: pd.DataFrame, files: dict[str, Path | None]
+) -> None:
+    """Refuse existing pipes whose DN the pipe catalogue does not hold (their size, losses and cost are unknown).
+
+    ``files``: per feature column (``street_feature``, ``link_feature``), the file its features are of.
+    """
     if street_gdf is None or "existing_dn" not in street_gdf:
         return
     dn = street_gdf.existing_dn
     unknown = street_gdf[dn.notna() & ~dn.isin(catalogue.index)]
-    if len(unknown):
-        features = sorted(set(unknown.link_feature.dropna().astype(int)))
-        raise InputDataError(
-            f"{where}: features {', '.join(map(str, features[:10]))}: existing pipes of DN "
-            f"{', '.join(sorted({f'{v:g}' for v in unknown.existing_dn}))}, which the pipe catalogue does not list "
-            f"(its DNs: {', '.join(map(str, catalogue.index))}); give the nearest catalogue DN"
-        )
+    for column, path in files.items():
+        here = unknown[unknown[column].notna()] if column in unknown else unknown.iloc[:0]
+        if len(here):
+            features = sorted(set(here[column].astype(int)))
+            raise InputDataError(
+                f"{path}: features {', '.join(map(str, features[:10]))}: existing pipes of DN "
+                f"{', '.join(sorted({f'{v:g}' for v in here.existing_dn}))}, which the pipe catalogue does not list "
+                f"(its DNs: {', '.join(map(str, catalogue.index))}); give the nearest catalogue DN"
+            )
 
 
 def _with_heat_over_the_year(

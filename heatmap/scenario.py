@@ -48,6 +48,21 @@ MAX_CAPACITY_KW = 1e7
 """Largest heat capacity of one source, heat pump or boiler taken (10 GW, a large power station); above it a value
 is a typo (watts for kilowatts) and refused, in scenario files and input files alike."""
 
+MAX_PRICE_EUR_PER_MWH = 1e4
+"""Largest price, cost or penalty per MWh taken (fuel, heat, O&M, wear); above it a value is a typo."""
+
+MAX_COST_EUR_PER_KW = 1e5
+"""Largest investment per kW taken (heat pumps, boilers, heat exchangers); above it a value is a typo."""
+
+MAX_ENERGY_MWH = 1e8
+"""Largest energy taken: a year's heat (10 GW for a year is 8.8e7 MWh) or a storage's content."""
+
+ELECTRICITY_PRICE_RANGE_EUR_PER_MWH = (-500.0, 5000.0)
+"""The day-ahead market's price limits (Nord Pool): an electricity price outside them is refused."""
+
+OUTDOOR_RANGE_C = (-60.0, 45.0)
+"""Outdoor temperatures taken (a heating curve's points)."""
+
 RENAMED_KEYS: dict[tuple[str, str], str] = {("economics", "interest_rate"): "discount_rate"}
 """Old scenario keys still read: (section, old key) → its new name. Read with a warning naming the new key and
 listed in :attr:`Scenario.renamed_keys`; giving both is an error."""

@@ -48,6 +48,7 @@ from heatmap.economics import HOURS_PER_YEAR
 from heatmap.energy.energy_scenario import (
     Concepts,
     ElectricBoiler,
+    ElectricityPrice,
     EnergyScenario,
     HourlyCsv,
     Id,
@@ -57,7 +58,15 @@ from heatmap.energy.energy_scenario import (
     energy_scenario_from_dict,
     settings_from_file,
 )
-from heatmap.scenario import MAX_CAPACITY_KW, FilePath, Scenario, SettingsModel, SourceRole, WorkingCrs
+from heatmap.scenario import (
+    MAX_CAPACITY_KW,
+    MAX_PRICE_EUR_PER_MWH,
+    FilePath,
+    Scenario,
+    SettingsModel,
+    SourceRole,
+    WorkingCrs,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -115,7 +124,9 @@ class StudyConsumer(_Located):
     shape: Literal["degree_hours", "flat"] = Field(
         "degree_hours", description="how the annual heat spreads over the hours without a profile"
     )
-    peak_load_kw: float | None = Field(None, gt=0, description="design load (kW); for the network sink: the connection")
+    peak_load_kw: float | None = Field(
+        None, gt=0, le=MAX_CAPACITY_KW, description="design load (kW); for the network sink: the connection"
+    )
     profile: bool = Field(
         False, description="its hourly net heat is its column of year.site_profiles (+ buys, − sells)"
     )
@@ -150,7 +161,7 @@ class StudyBoiler(_Located):
     fuel: str = Field(description="fuel name in the fuel table (data/fuels_fi.csv)")
     capacity_kw: float = Field(gt=0, le=MAX_CAPACITY_KW, description="heat output (kW)")
     efficiency: float = Field(gt=0, le=1.1, description="heat ÷ fuel (lower heating value; >1 with condensing)")
-    om_eur_per_mwh: float = Field(0.0, ge=0, description="variable O&M per MWh of heat")
+    om_eur_per_mwh: float = Field(0.0, ge=0, le=MAX_PRICE_EUR_PER_MWH, description="variable O&M per MWh of heat")
     t_supply_c: float | None = Field(None, gt=0, lt=200, description="water it heats to (default the curve's highest)")
 
     @field_validator("fuel")
@@ -187,8 +198,8 @@ class StudyYear(SettingsModel):
 
     year: int = Field(ge=1900, le=2100, description="calendar year of the hourly time stamps (8760 hours)")
     outdoor_temperature: HourlyCsv = Field(description="hourly outdoor temperature (°C)")
-    electricity_price: HourlyCsv | float = Field(description="€/MWh: one price, or an hourly CSV column")
-    electricity_co2_t_per_mwh: float = Field(ge=0, description="CO₂ counted per MWh of electricity bought")
+    electricity_price: HourlyCsv | ElectricityPrice = Field(description="€/MWh: one price, or an hourly CSV column")
+    electricity_co2_t_per_mwh: float = Field(ge=0, le=10, description="CO₂ counted per MWh of electricity bought")
     site_profiles: FilePath | None = Field(
         None, description="CSV with a time column and one column per consumer with profile: true (kW, + buys, − sells)"
     )
@@ -225,7 +236,7 @@ class StudyEconomics(SettingsModel):
 
     discount_rate: float = Field(ge=0, lt=1, description="real discount rate per year")
     lifetime_a: int = Field(gt=0, le=100, description="lifetime of the network and new equipment (years)")
-    co2_price_eur_per_t: float = Field(0.0, ge=0, description="CO₂ allowance price added to fuel costs")
+    co2_price_eur_per_t: float = Field(0.0, ge=0, le=1e4, description="CO₂ allowance price added to fuel costs")
     fuel_prices_eur_per_mwh: dict[str, Annotated[float, Field(ge=0, le=1e4)]] = Field(
         default_factory=dict, description="fuel prices (€/MWh, by fuel name) replacing those of data/fuels_fi.csv"
     )
@@ -269,7 +280,7 @@ class StudyNetwork(SettingsModel):
     """
 
     sink: Id = Field(description="consumer where the concept study's demand is delivered")
-    heat_loss_coefficient_w_per_k: float = Field(ge=0, description="UA of the grid behind the sink (estimate)")
+    heat_loss_coefficient_w_per_k: float = Field(ge=0, le=1e9, description="UA of the grid behind the sink (estimate)")
     plan_losses: Literal["add", "replace"] = Field(
         "add", description="add the planned network's UA to the estimate (a connection) or replace it (whole grid)"
     )

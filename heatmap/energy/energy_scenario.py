@@ -23,8 +23,13 @@ from pydantic import AfterValidator, BaseModel, Field, PrivateAttr, ValidationEr
 from heatmap import settings
 from heatmap._errors import ScenarioError
 from heatmap.scenario import (
+    ELECTRICITY_PRICE_RANGE_EUR_PER_MWH,
     ID_PATTERN,
     MAX_CAPACITY_KW,
+    MAX_COST_EUR_PER_KW,
+    MAX_ENERGY_MWH,
+    MAX_PRICE_EUR_PER_MWH,
+    OUTDOOR_RANGE_C,
     FilePath,
     SettingsModel,
     _raise,
@@ -36,6 +41,14 @@ from heatmap.scenario import (
 logger = logging.getLogger(__name__)
 
 Id = Annotated[str, Field(min_length=1, pattern=ID_PATTERN, description="identifier: letters, digits, _ . -")]
+
+Share = Annotated[float, Field(ge=0, le=1)]
+"""A share of 0…1 (an availability)."""
+
+ElectricityPrice = Annotated[
+    float, Field(ge=ELECTRICITY_PRICE_RANGE_EUR_PER_MWH[0], le=ELECTRICITY_PRICE_RANGE_EUR_PER_MWH[1])
+]
+"""One electricity price for every hour, €/MWh (within the market's limits)."""
 
 MAX_COP = 6.5
 """Default ceiling of a heat pump's COP (settings ``max_cop``), see :data:`MAX_COP_DOC`."""
@@ -59,8 +72,10 @@ class HeatPump(SettingsModel):
     capacity_kw: float = Field(gt=0, le=MAX_CAPACITY_KW, description="largest heat output (kW)")
     eta: float = Field(0.5, gt=0, le=1, description="share of the Carnot COP reached (COP = η·T_hot/(T_hot−T_cold))")
     max_cop: float = Field(MAX_COP, gt=1, le=50, description=MAX_COP_DOC)
-    cost_eur_per_kw: float = Field(0.0, ge=0, description="investment per kW of heat output")
-    om_eur_per_mwh: float = Field(0.0, ge=0, description="operation and maintenance per MWh of heat")
+    cost_eur_per_kw: float = Field(0.0, ge=0, le=MAX_COST_EUR_PER_KW, description="investment per kW of heat output")
+    om_eur_per_mwh: float = Field(
+        0.0, ge=0, le=MAX_PRICE_EUR_PER_MWH, description="operation and maintenance per MWh of heat"
+    )
 
 
 class SourceValues(SettingsModel):
@@ -73,16 +88,24 @@ class SourceValues(SettingsModel):
     capacity_kw: float | None = Field(
         None, gt=0, le=MAX_CAPACITY_KW, description="heat it can give at full availability (kW)"
     )
-    electric_input_kw: float | None = Field(None, gt=0, description="electrolyser: electric input (kW)")
+    electric_input_kw: float | None = Field(
+        None, gt=0, le=MAX_CAPACITY_KW, description="electrolyser: electric input (kW)"
+    )
     heat_share_of_electric_input: float | None = Field(None, gt=0, lt=1, description="electrolyser: heat ÷ input")
     temperature_c: float | None = Field(None, gt=-20, lt=600, description="temperature the heat is available at")
-    availability: float | list[float] | HourlyCsv | None = Field(
+    availability: Share | list[Share] | HourlyCsv | None = Field(
         None, description="0…1: a constant, 12 monthly factors, or an hourly CSV column"
     )
-    heat_price_eur_per_mwh: float | None = Field(None, ge=0, description="price paid for the heat")
-    hx_cost_eur_per_kw: float | None = Field(None, ge=0, description="recovery equipment (heat exchanger) per kW")
+    heat_price_eur_per_mwh: float | None = Field(
+        None, ge=0, le=MAX_PRICE_EUR_PER_MWH, description="price paid for the heat"
+    )
+    hx_cost_eur_per_kw: float | None = Field(
+        None, ge=0, le=MAX_COST_EUR_PER_KW, description="recovery equipment (heat exchanger) per kW"
+    )
     heat_pump: HeatPump | None = Field(None, description="needed where the source is colder than the supply")
-    published_mwh_per_a: float | None = Field(None, gt=0, description="published annual delivery, for calibration")
+    published_mwh_per_a: float | None = Field(
+        None, gt=0, le=MAX_ENERGY_MWH, description="published annual delivery, for calibration"
+    )
     published_note: str | None = Field(None, description="where the published delivery comes from")
 
     @model_validator(mode="after")
@@ -114,7 +137,7 @@ class Boiler(SettingsModel):
     fuel: str = Field(description="fuel name in the fuel table (data/fuels_fi.csv)")
     capacity_kw: float = Field(gt=0, le=MAX_CAPACITY_KW, description="heat output (kW)")
     efficiency: float = Field(gt=0, le=1.1, description="heat ÷ fuel (lower heating value; >1 with condensing)")
-    om_eur_per_mwh: float = Field(0.0, ge=0, description="variable O&M per MWh of heat")
+    om_eur_per_mwh: float = Field(0.0, ge=0, le=MAX_PRICE_EUR_PER_MWH, description="variable O&M per MWh of heat")
 
 
 class ElectricBoiler(SettingsModel):
@@ -124,7 +147,7 @@ class ElectricBoiler(SettingsModel):
     name: str | None = Field(None, description="name shown in the plots (default: the id in words)")
     capacity_kw: float = Field(gt=0, le=MAX_CAPACITY_KW, description="heat output (kW)")
     efficiency: float = Field(0.99, gt=0, le=1, description="heat ÷ electricity")
-    cost_eur_per_kw: float = Field(0.0, ge=0, description="investment per kW")
+    cost_eur_per_kw: float = Field(0.0, ge=0, le=MAX_COST_EUR_PER_KW, description="investment per kW")
 
 
 class StorageSpec(SettingsModel):
@@ -132,22 +155,28 @@ class StorageSpec(SettingsModel):
 
     id: Id
     name: str | None = Field(None, description="name shown in the plots (default: the id in words)")
-    capacity_mwh: float = Field(gt=0, description="usable heat content (MWh)")
-    charge_kw: float = Field(gt=0, description="largest charge power (kW)")
-    discharge_kw: float = Field(gt=0, description="largest discharge power (kW)")
+    capacity_mwh: float = Field(gt=0, le=MAX_ENERGY_MWH, description="usable heat content (MWh)")
+    charge_kw: float = Field(gt=0, le=MAX_CAPACITY_KW, description="largest charge power (kW)")
+    discharge_kw: float = Field(gt=0, le=MAX_CAPACITY_KW, description="largest discharge power (kW)")
     standing_loss_per_h: float = Field(0.0005, ge=0, lt=0.1, description="share of the content lost per hour")
     charge_efficiency: float = Field(1.0, gt=0, le=1)
     discharge_efficiency: float = Field(1.0, gt=0, le=1)
-    cost_eur_per_mwh: float = Field(0.0, ge=0, description="investment per MWh of capacity")
-    wear_eur_per_mwh: float = Field(0.1, ge=0, description="cost per MWh discharged (avoids pointless cycling)")
+    cost_eur_per_mwh: float = Field(0.0, ge=0, le=1e6, description="investment per MWh of capacity")
+    wear_eur_per_mwh: float = Field(
+        0.1, ge=0, le=MAX_PRICE_EUR_PER_MWH, description="cost per MWh discharged (avoids pointless cycling)"
+    )
 
 
 class Demand(SettingsModel):
     """The consumers' hourly heat demand: annual energy spread by degree-hours, or an hourly CSV (kW)."""
 
-    annual_mwh: float | None = Field(None, gt=0, description="heat delivered to consumers per year (MWh)")
+    annual_mwh: float | None = Field(
+        None, gt=0, le=MAX_ENERGY_MWH, description="heat delivered to consumers per year (MWh)"
+    )
     hot_water_share: float = Field(0.2, ge=0, lt=1, description="share of annual_mwh that is hot water (flat)")
-    base_temperature_c: float = Field(17.0, description="base of the heating degree-hours (FMI S17: 17 °C)")
+    base_temperature_c: float = Field(
+        17.0, ge=5, le=25, description="base of the heating degree-hours (FMI S17: 17 °C)"
+    )
     profile: HourlyCsv | None = Field(None, description="hourly demand in kW instead of annual_mwh")
     note: str | None = Field(None, description="how the demand was estimated")
 
@@ -163,8 +192,14 @@ class SupplyCurve(SettingsModel):
 
     max_c: float = Field(gt=0, lt=200, description="supply temperature at and below outdoor_at_max_c")
     min_c: float = Field(gt=0, lt=200, description="supply temperature at and above outdoor_at_min_c")
-    outdoor_at_max_c: float = Field(description="outdoor temperature of the highest supply temperature")
-    outdoor_at_min_c: float = Field(description="outdoor temperature of the lowest supply temperature")
+    outdoor_at_max_c: float = Field(
+        ge=OUTDOOR_RANGE_C[0],
+        le=OUTDOOR_RANGE_C[1],
+        description="outdoor temperature of the highest supply temperature",
+    )
+    outdoor_at_min_c: float = Field(
+        ge=OUTDOOR_RANGE_C[0], le=OUTDOOR_RANGE_C[1], description="outdoor temperature of the lowest supply temperature"
+    )
 
     @model_validator(mode="after")
     def _order(self) -> SupplyCurve:
@@ -194,7 +229,7 @@ class Network(SettingsModel):
     """
 
     heat_loss_coefficient_w_per_k: float = Field(
-        ge=0, description="UA of the network (W per K above ground); an estimate unless plan_losses is replace"
+        ge=0, le=1e9, description="UA of the network (W per K above ground); an estimate unless plan_losses is replace"
     )
     plan: Annotated[FilePath | None, AfterValidator(_existing_file)] = Field(
         None, description="plan scenario (YAML, relative to this file) of the network planned with the study"
@@ -211,6 +246,7 @@ class Network(SettingsModel):
     approach_k: float = Field(
         5.0,
         ge=0,
+        le=50,
         description=(
             "source must exceed the supply temperature by this to feed directly; colder but more than this above "
             "the return temperature, a source without a heat pump preheats"
@@ -237,8 +273,8 @@ class Network(SettingsModel):
 class Electricity(SettingsModel):
     """Electricity bought by heat pumps and electric boilers."""
 
-    price: HourlyCsv | float = Field(description="€/MWh: one price, or an hourly CSV column")
-    co2_t_per_mwh: float = Field(ge=0, description="CO₂ counted per MWh of electricity bought")
+    price: HourlyCsv | ElectricityPrice = Field(description="€/MWh: one price, or an hourly CSV column")
+    co2_t_per_mwh: float = Field(ge=0, le=10, description="CO₂ counted per MWh of electricity bought")
     price_scale: float = Field(
         1.0, gt=0, le=100, description="multiplies every hour's price (1: as given; a sensitivity run's lever)"
     )
@@ -250,7 +286,7 @@ class Economics(SettingsModel):
 
     discount_rate: float = Field(0.03, ge=0, lt=1, description="real discount rate per year (Hotmaps excess heat: 3 %)")
     lifetime_a: int = Field(30, gt=0, le=100, description="lifetime of new equipment, a (Hotmaps excess heat: 30 a)")
-    co2_price_eur_per_t: float = Field(0.0, ge=0, description="CO₂ allowance price added to fuel costs")
+    co2_price_eur_per_t: float = Field(0.0, ge=0, le=1e4, description="CO₂ allowance price added to fuel costs")
 
 
 REFERENCE_NAME = "Reference (boilers only)"
@@ -318,7 +354,7 @@ class EnergyScenario(SettingsModel):
     storages: list[StorageSpec] = Field(default_factory=list)
     concepts: Concepts = Field(min_length=1)
     solver: Literal["simplex", "ipm", "choose"] = Field("simplex", description="HiGHS solver")
-    unserved_penalty_eur_per_mwh: float = Field(10_000.0, gt=0, description="cost of heat not delivered")
+    unserved_penalty_eur_per_mwh: float = Field(10_000.0, gt=0, le=1e6, description="cost of heat not delivered")
     _base_dir: Path = PrivateAttr(default=Path("."))
     _path: Path | None = PrivateAttr(default=None)
 

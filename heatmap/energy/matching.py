@@ -62,9 +62,19 @@ from shapely.geometry import LineString
 from heatmap import settings
 from heatmap._errors import InputDataError, ScenarioError
 from heatmap.economics import annuity_factor
-from heatmap.energy.energy_scenario import MAX_COP, MAX_COP_DOC, HourlyCsv, Id
+from heatmap.energy.energy_scenario import MAX_COP, MAX_COP_DOC, ElectricityPrice, HourlyCsv, Id, Share
 from heatmap.energy.excess_heat import availability_hourly, cop, read_presets
-from heatmap.scenario import MAX_CAPACITY_KW, FilePath, SettingsModel, Surface, SurfaceCostFactors, WorkingCrs
+from heatmap.scenario import (
+    MAX_CAPACITY_KW,
+    MAX_COST_EUR_PER_KW,
+    MAX_ENERGY_MWH,
+    MAX_PRICE_EUR_PER_MWH,
+    FilePath,
+    SettingsModel,
+    Surface,
+    SurfaceCostFactors,
+    WorkingCrs,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -111,9 +121,13 @@ class HeatPumpRule(SettingsModel):
 
     allowed: bool = Field(True, description="pair cold sources with sinks through a heat pump")
     eta: float = Field(0.5, gt=0, le=1, description="share of the Carnot COP reached (COP = η·T_hot/(T_hot−T_cold))")
-    cost_eur_per_kw: float = Field(700.0, ge=0, description="investment per kW of heat output (estimate)")
-    om_eur_per_mwh: float = Field(0.0, ge=0, description="operation and maintenance per MWh of heat")
-    max_lift_k: float = Field(80.0, gt=0, description="largest lift T_hot − T_cold one pump makes (estimate)")
+    cost_eur_per_kw: float = Field(
+        700.0, ge=0, le=MAX_COST_EUR_PER_KW, description="investment per kW of heat output (estimate)"
+    )
+    om_eur_per_mwh: float = Field(
+        0.0, ge=0, le=MAX_PRICE_EUR_PER_MWH, description="operation and maintenance per MWh of heat"
+    )
+    max_lift_k: float = Field(80.0, gt=0, le=200, description="largest lift T_hot − T_cold one pump makes (estimate)")
     max_cop: float = Field(MAX_COP, gt=1, le=50, description=MAX_COP_DOC)
 
 
@@ -124,16 +138,23 @@ class MatchingSettings(SettingsModel):
         "EPSG:3067", description="metric CRS of the distances and the map layer, true to scale (within 1 %) there"
     )
     detour_factor: float = Field(1.3, ge=1, le=5, description="route length ÷ straight line (estimate)")
-    min_route_length_m: float = Field(100.0, ge=0, description="shortest route, e.g. within one site (estimate)")
-    max_route_length_m: float = Field(10_000.0, gt=0, description="longer routes are flagged infeasible")
-    max_connection_m: float = Field(
-        500.0, gt=0, description="with candidate routes: farthest a unit may lie from its nearest segment"
+    min_route_length_m: float = Field(
+        100.0, ge=0, le=1e5, description="shortest route, e.g. within one site (estimate)"
     )
-    approach_k: float = Field(5.0, ge=0, description="source must exceed the sink's supply temperature by this")
+    max_route_length_m: float = Field(10_000.0, gt=0, le=1e6, description="longer routes are flagged infeasible")
+    max_connection_m: float = Field(
+        500.0, gt=0, le=1e5, description="with candidate routes: farthest a unit may lie from its nearest segment"
+    )
+    approach_k: float = Field(5.0, ge=0, le=50, description="source must exceed the sink's supply temperature by this")
     heat_pump: HeatPumpRule = HeatPumpRule()
-    electricity_price_eur_per_mwh: float = Field(60.0, description="electricity bought by heat pumps (estimate)")
+    electricity_price_eur_per_mwh: ElectricityPrice = Field(
+        60.0, description="electricity bought by heat pumps (estimate)"
+    )
     hx_cost_eur_per_kw: float = Field(
-        15.0, ge=0, description="heat exchanger at the source per kW, unless the source gives its own"
+        15.0,
+        ge=0,
+        le=MAX_COST_EUR_PER_KW,
+        description="heat exchanger at the source per kW, unless the source gives its own",
     )
     om_share_of_capex_per_a: float = Field(0.01, ge=0, lt=1, description="O&M per year as a share of capex")
     discount_rate: float = Field(0.03, ge=0, lt=1, description="real discount rate per year (Hotmaps excess heat: 3 %)")
@@ -176,11 +197,15 @@ class MatchSource(_Unit):
     preset: str | None = Field(None, description="kind in the preset table (roaster_steam, electrolyser, …)")
     t_c: float | None = Field(None, gt=-20, lt=600, description="temperature the heat is available at (°C)")
     peak_kw: float = Field(gt=0, le=MAX_CAPACITY_KW, description="heat it can give at full availability (kW)")
-    availability: float | list[float] | HourlyCsv | None = Field(
+    availability: Share | list[Share] | HourlyCsv | None = Field(
         None, description="0…1: a constant, 12 monthly factors, or an hourly CSV column"
     )
-    heat_price_eur_per_mwh: float | None = Field(None, ge=0, description="price of the heat taken")
-    hx_cost_eur_per_kw: float | None = Field(None, ge=0, description="recovery heat exchanger per kW")
+    heat_price_eur_per_mwh: float | None = Field(
+        None, ge=0, le=MAX_PRICE_EUR_PER_MWH, description="price of the heat taken"
+    )
+    hx_cost_eur_per_kw: float | None = Field(
+        None, ge=0, le=MAX_COST_EUR_PER_KW, description="recovery heat exchanger per kW"
+    )
 
     @model_validator(mode="after")
     def _availability(self) -> MatchSource:
@@ -197,12 +222,14 @@ class MatchSink(_Unit):
 
     t_c: float = Field(gt=0, lt=600, description="supply temperature it needs (°C)")
     t_return_c: float = Field(gt=0, lt=600, description="temperature it returns (°C)")
-    annual_mwh: float | None = Field(None, gt=0, description="heat it uses per year (MWh)")
+    annual_mwh: float | None = Field(None, gt=0, le=MAX_ENERGY_MWH, description="heat it uses per year (MWh)")
     profile: HourlyCsv | None = Field(None, description="hourly heat use in kW instead of annual_mwh and shape")
     shape: str = Field("flat", pattern="^(flat|degree_hours)$", description="flat, or by heating degree-hours")
     hot_water_share: float = Field(0.2, ge=0, lt=1, description="degree_hours shape: flat share of annual_mwh")
-    base_temperature_c: float = Field(17.0, description="degree_hours shape: base temperature (FMI S17)")
-    peak_kw: float | None = Field(None, gt=0, description="design load (kW); default the profile's highest hour")
+    base_temperature_c: float = Field(17.0, ge=5, le=25, description="degree_hours shape: base temperature (FMI S17)")
+    peak_kw: float | None = Field(
+        None, gt=0, le=MAX_CAPACITY_KW, description="design load (kW); default the profile's highest hour"
+    )
 
     @model_validator(mode="after")
     def _check(self) -> MatchSink:

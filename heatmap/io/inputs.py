@@ -129,7 +129,7 @@ def _read_any(path: Path, *, layer: str | None, key: str | None) -> gpd.GeoDataF
     return gdf
 
 
-def _check_degrees(gdf: gpd.GeoDataFrame, where: str) -> None:
+def check_degrees(gdf: gpd.GeoDataFrame, where: str) -> None:
     """Refuse coordinates that cannot be degrees in a layer whose CRS is geographic (metres labelled EPSG:4326)."""
     if gdf.crs is None or not gdf.crs.is_geographic:
         return
@@ -493,7 +493,7 @@ def read_features(
             f"{where}{_at(gdf, dup)}: duplicate ids {_rows(sorted(set(ids[dup])))}; every {what[:-1]} needs its own id"
         )
     _check_geometry(gdf, where, ids, allowed_geometry)
-    _check_degrees(gdf, where)
+    check_degrees(gdf, where)
     attrs = dict(gdf.attrs)
     gdf = gdf.drop(columns=[id_column]).assign(id=ids.values)
     gdf.attrs.update(attrs, where=where, id_column=id_column)

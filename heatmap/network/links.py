@@ -41,7 +41,7 @@ from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
 from heatmap._errors import InputDataError
-from heatmap.io.inputs import check_layer
+from heatmap.io.inputs import check_degrees, check_layer
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +95,7 @@ def read_lines(
         raise InputDataError(f"{path}: the layer of {what} has no CRS; assign one in QGIS (Layer ▸ Set CRS)")
     gdf = gdf.reset_index(drop=True)
     gdf["feature"] = np.arange(1, len(gdf) + 1)
+    gdf.attrs.update(row_label="feature", row_numbers=gdf.feature.to_numpy())
     empty = gdf.geometry.isna() | gdf.geometry.is_empty
     if empty.any():
         raise InputDataError(
@@ -123,8 +124,9 @@ def read_lines(
             f"{path}: {shown}{more} of the {what} {are}; {why}: repair them in QGIS (Vector ▸ Geometry Tools ▸ Fix "
             f"Geometries, or Check Validity to find them)"
         )
+    check_degrees(gdf, str(path))  # metres in a GeoJSON without a CRS (GeoJSON means degrees)
     out = gdf.explode(index_parts=False).reset_index(drop=True).to_crs(crs)
-    out.attrs["where"] = str(path)
+    out.attrs = {"where": str(path)}
     logger.info("Read %d %s from %s", len(out), what, path)
     return out
 
@@ -374,6 +376,7 @@ def combine(
     *,
     snap_m: float,
     street_cost_factor: float = 1.0,
+    node_prefix: str = "link",
 ) -> gpd.GeoDataFrame:
     """Join streets and candidate links into one table of segments for the candidate graph.
 
@@ -391,16 +394,20 @@ def combine(
         Largest distance between link ends, or from a link end to the street node, that join.
     street_cost_factor
         Cost factor of the streets (1: the pipe catalogue's price is that of a street trench).
+    node_prefix
+        The links' node ids are ``{node_prefix}:{i}``: streets read from a line file (themselves joined here, as
+        ``street``) keep theirs apart from the drawn links' joined to them later.
 
     Returns
     -------
     geopandas.GeoDataFrame
         Segments with ``edge_id``, ``u``, ``v``, ``name``, ``highway``, ``length_m``, ``surface``,
-        ``cost_factor``, ``link_feature`` and ``existing_dn`` (the DN of a pipe that lies there already, else NaN).
+        ``cost_factor``, ``link_feature``, ``street_feature`` (the feature of a street line file a segment lies on,
+        as the streets give it) and ``existing_dn`` (the DN of a pipe that lies there already, else NaN).
     """
     parts = [lk for lk in links if len(lk)]
     if parts:
-        parts = [_with_nodes(pd.concat(parts, ignore_index=True), snap_m=snap_m)]
+        parts = [_with_nodes(pd.concat(parts, ignore_index=True), snap_m=snap_m, prefix=node_prefix)]
     if streets is not None and len(streets):
         from heatmap.network.candidates import orient_streets
 
@@ -424,11 +431,11 @@ def combine(
         len(out),
         ", ".join(f"{s} {n}" for s, n in out.surface.value_counts().items()),
     )
-    for col in ("link_feature", "existing_dn"):
+    for col in ("link_feature", "street_feature", "existing_dn"):
         if col not in out:
             out[col] = np.nan
     cols = ["edge_id", "u", "v", "name", "highway", "length_m", "surface", "cost_factor", "link_feature"]
-    cols += ["existing_dn", "geometry"]
+    cols += ["street_feature", "existing_dn", "geometry"]
     return out[cols]
 
 
@@ -459,8 +466,8 @@ def _move_ends(lines: np.ndarray, end: int, xy: np.ndarray) -> np.ndarray:
     return np.asarray(shapely.linestrings(coords, indices=line_of))
 
 
-def _with_nodes(links: gpd.GeoDataFrame, snap_m: float) -> gpd.GeoDataFrame:
-    """Give the links node ids by their end points; ends within ``snap_m`` share a node and its point."""
+def _with_nodes(links: gpd.GeoDataFrame, snap_m: float, prefix: str) -> gpd.GeoDataFrame:
+    """Give the links node ids ``{prefix}:{i}`` by their end points; ends within ``snap_m`` share a node and point."""
     g = links.geometry.values
     xy = np.concatenate([shapely.get_coordinates(shapely.get_point(g, i)) for i in (0, -1)])
     n = len(links)
@@ -475,7 +482,7 @@ def _with_nodes(links: gpd.GeoDataFrame, snap_m: float) -> gpd.GeoDataFrame:
     label = pd.Series(np.arange(len(xy))).groupby(codes).transform("min").to_numpy()
     out = links.copy()
     out.geometry = _move_ends(_move_ends(g, 0, xy[label[:n]]), -1, xy[label[n:]])
-    out["u"] = [f"link:{i}" for i in label[:n]]
-    out["v"] = [f"link:{i}" for i in label[n:]]
+    out["u"] = [f"{prefix}:{i}" for i in label[:n]]
+    out["v"] = [f"{prefix}:{i}" for i in label[n:]]
     out["length_m"] = shapely.length(out.geometry.values)
     return out[out.u != out.v].reset_index(drop=True)

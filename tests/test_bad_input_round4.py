@@ -1,0 +1,234 @@
+"""Bad and doubtful input found by the fourth round of fuzzing: each answered with a located message or a warning."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from heatmap._errors import ScenarioError
+
+STUDY = Path(__file__).parents[1] / "data" / "scenarios" / "kip.yaml"
+
+
+def _study_file(folder: Path, edit) -> Path:
+    """The bundled KIP study with absolute data paths, its mapping changed by ``edit(data)``."""
+    text = STUDY.read_text(encoding="utf-8").replace("../kip/", f"{STUDY.parents[1] / 'kip'}/")
+    data = yaml.safe_load(text)
+    edit(data)
+    path = folder / "study.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def _boiler_fuel(data, fuel):
+    data["boilers"][0]["fuel"] = fuel
+
+
+@pytest.mark.parametrize(
+    ("edit", "key"),
+    [
+        (lambda d: d["economics"].update(fuel_prices_eur_per_mwh={"peat": 30}), "economics.fuel_prices_eur_per_mwh"),
+        (lambda d: _boiler_fuel(d, "woodchips"), "boilers[0].fuel"),
+    ],
+    ids=["fuel price", "boiler fuel"],
+)
+def test_a_study_fuel_not_in_the_fuel_table_is_refused_when_the_study_is_read(tmp_path, edit, key):
+    """It was refused only when the concepts ran, after the network was planned (every ensemble variant failed)."""
+    from heatmap.study import read_study
+
+    path = _study_file(tmp_path, edit)
+    with pytest.raises(ScenarioError, match="not in the fuel table") as err:
+        read_study(path)
+    message = str(err.value)
+    assert message.startswith(f"{path}, line ") and key in message and "known: milled_peat, sod_peat" in message
+
+
+def test_an_ensemble_shows_each_warning_once_whatever_ran_it(tmp_path):
+    """The study's warning was printed by every check of the vary file and by every variant (bare, from the Dask
+    workers); each variant's warnings now come back with its result and the command shows each distinct one once."""
+    study = _study_file(tmp_path, lambda d: d["year"].update(electricity_co2_t_per_mwh=5))
+    vary = tmp_path / "vary.yaml"
+    vary.write_text(
+        yaml.safe_dump(
+            {
+                "method": "grid",
+                "inputs": [
+                    {"path": "year.electricity_co2_t_per_mwh", "values": [5]},
+                    {"path": "economics.co2_price_eur_per_t", "values": [80, 90]},
+                ],
+            }
+        )
+    )
+    exe = Path(sys.executable).with_name("heatmap")
+    args = [exe, "ensemble", study, "--vary", vary, "--out", tmp_path / "out", "--workers", "2"]
+    proc = subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert "2 finished, 0 failed" in proc.stdout
+    warned = [line for line in proc.stderr.splitlines() if "electricity_co2_t_per_mwh is 5 t/MWh" in line]
+    assert len(warned) == 1 and warned[0].startswith("WARNING heatmap.study: "), proc.stderr
+
+
+def test_a_variant_keeps_its_warnings_for_the_process_that_gathers_the_results(caplog):
+    from heatmap.ensemble_job import Variant, run_variant
+    from heatmap.study import read_study
+
+    study = read_study(STUDY)
+    with caplog.at_level("WARNING", logger="heatmap"):
+        result = run_variant(study, Variant(1, {"year.electricity_co2_t_per_mwh": 5.0}))
+    assert result.error is None
+    assert [w for w in result.warnings if "electricity_co2_t_per_mwh is 5 t/MWh" in w] == [result.warnings[0]]
+    # kept, and still logged in this process as before
+    assert any("is 5 t/MWh" in r.getMessage() for r in caplog.records)
+    assert run_variant(study, Variant(2, {"year.electricity_co2_t_per_mwh": 0.1})).warnings == ()
+
+
+def test_drawn_links_beside_streets_from_a_line_file_are_numbered_apart(bundled_plan, tmp_path):
+    """Street lines and drawn links were both numbered from link:0 (nodes) and feature 1: a drawn line 50 km away
+    became a 10 m pipe between two street junctions, and feature 1 was 'used' for the street file's feature 1."""
+    import json
+
+    import geopandas as gpd
+    from conftest import run_cli
+    from shapely.geometry import LineString
+
+    bundled_plan.streets[["name", "geometry"]].to_file(tmp_path / "centre_lines.gpkg", engine="pyogrio")
+    c = bundled_plan.consumers
+    c[["consumer_id", "annual_demand_mwh", "peak_load_kw", "geometry"]].rename(columns={"consumer_id": "id"}).to_file(
+        tmp_path / "buildings.gpkg", engine="pyogrio"
+    )
+    x0, y0, x1, y1 = bundled_plan.streets.total_bounds
+    far = [LineString([(x0 + 50_000 + 30 * i, y0), (x0 + 50_010 + 30 * i, y0)]) for i in range(6)]
+    gpd.GeoDataFrame({"surface": ["open_terrain"] * 6}, geometry=far, crs=bundled_plan.crs).to_file(
+        tmp_path / "drawn.gpkg", engine="pyogrio"
+    )
+    bundled = STUDY.parent / "helsinki_centre.yaml"
+    data = yaml.safe_load(bundled.read_text())
+    data["streets"] = {"source": "lines", "path": str(tmp_path / "centre_lines.gpkg"), "max_service_length_m": 150}
+    data["sources"]["path"] = str(bundled.parent / data["sources"]["path"])
+    data["consumers"] = {"path": str(tmp_path / "buildings.gpkg")}
+    data["links"] = {"path": str(tmp_path / "drawn.gpkg")}
+    (tmp_path / "plan.yaml").write_text(yaml.safe_dump(data, allow_unicode=True))
+    proc = run_cli("plan", tmp_path / "plan.yaml", "--out", tmp_path / "out")
+    assert proc.returncode == 0, proc.output
+    pipes = gpd.read_file(tmp_path / "out" / "plan.gpkg", layer="pipes")
+    px0, py0, px1, py1 = pipes.total_bounds
+    assert x0 - 200 <= px0 and px1 <= x1 + 200 and y0 - 200 <= py0 and py1 <= y1 + 200  # no pipe out of town
+    routes = gpd.read_file(tmp_path / "out" / "plan.gpkg", layer="streets")
+    assert routes.link_feature[routes.surface == "street"].isna().all()
+    drawn = json.loads((tmp_path / "out" / "summary.json").read_text())["drawn_links"]
+    assert [d["status"] for d in drawn] == ["not used"] * 6, drawn
+    assert all(d["used_m"] <= d["length_m"] + 1e-6 for d in drawn)
+
+
+def test_a_line_layer_of_metres_in_a_geojson_without_a_crs_is_refused_by_feature(tmp_path):
+    """GeoJSON means degrees: a QGIS export of EPSG:3067 lines without a 'crs' member ended in a GEOS traceback."""
+    from pyproj import CRS
+
+    from heatmap._errors import InputDataError
+    from heatmap.network import links
+
+    path = tmp_path / "streets.geojson"
+    path.write_text(
+        '{"type": "FeatureCollection", "features": ['
+        '{"type": "Feature", "properties": {}, "geometry": {"type": "LineString", "coordinates": [[24.9, 60.1], '
+        "[24.91, 60.1]]}},"
+        '{"type": "Feature", "properties": {}, "geometry": {"type": "LineString", "coordinates": [[385000, '
+        "6672000], [385400, 6672000]]}}]}"
+    )
+    with pytest.raises(InputDataError, match=r"streets.geojson, feature 2: coordinates such as \(385000, 6.672e\+06\) "
+                       r"are not degrees"):  # fmt: skip
+        links.read_lines(path, layer=None, crs=CRS.from_epsg(3067), what="street lines")
+
+
+def test_one_number_varied_under_its_unit_id_and_its_name_is_refused(tmp_path):
+    """Both passed the check of repeated paths; the second was applied and the first credited with its effect."""
+    from heatmap.ensemble_job import read_vary
+    from heatmap.study import read_study
+
+    vary = tmp_path / "vary.yaml"
+    vary.write_text(
+        yaml.safe_dump(
+            {
+                "method": "lhs",
+                "samples": 3,
+                "seed": 1,
+                "inputs": [
+                    {"path": "sources.boliden_acid_heat.availability", "range": [0.6, 0.7]},
+                    {
+                        "path": "sources.Boliden Kokkola, sulphuric-acid plant heat.availability",
+                        "name": "by_name",
+                        "range": [0.85, 0.95],
+                    },
+                ],
+            }
+        )
+    )
+    study = read_study(STUDY)
+    with pytest.raises(ScenarioError, match=r"inputs\[by_name\]: .* is the number inputs\[sources.boliden_acid_heat."):
+        read_vary(vary, study)
+    ok = yaml.safe_load(vary.read_text())
+    ok["inputs"][1]["path"] = "sources.Boliden Kokkola, sulphuric-acid plant heat.capacity_kw"
+    ok["inputs"][1]["range"] = [1000, 2000]
+    vary.write_text(yaml.safe_dump(ok))
+    assert len(read_vary(vary, study).inputs) == 2  # the unit by name, another number: fine
+
+
+def _numeric_fields(model, prefix="", seen=frozenset()):
+    """Every field of ``model`` and the models within it that takes a number: (dotted path, its bounds)."""
+    import typing
+
+    from pydantic import BaseModel
+
+    if model in seen:
+        return []
+    out = []
+    for key, field in model.model_fields.items():
+        stack, numbers, inner, models = [field.annotation], False, set(), []
+        while stack:
+            a = stack.pop()
+            if typing.get_origin(a) is typing.Annotated:
+                inner |= {type(m).__name__ for f in a.__metadata__ for m in [f, *getattr(f, "metadata", [])]}
+            if a in (float, int):
+                numbers = True
+            elif isinstance(a, type) and issubclass(a, BaseModel):
+                models.append(a)
+            else:
+                stack.extend(typing.get_args(a))
+        if numbers:
+            out.append((prefix + key, {type(m).__name__ for m in field.metadata} | inner))
+        for m in models:
+            out += _numeric_fields(m, f"{prefix}{key}.", seen | {model})
+    return out
+
+
+CHECKED_ELSEWHERE = {"inputs.values", "inputs.range", "inputs.scale", "study_area.bbox"}
+"""A vary file's values (the study checks each end) and a bounding box (its own validator)."""
+
+
+def test_every_number_of_every_schema_is_bounded_both_ways():
+    """The study's storages, prices, costs and energies had no upper bound: 1e300 MWh of storage ran to 2.5e297 M€."""
+    from heatmap.energy.energy_scenario import EnergyScenario
+    from heatmap.energy.matching import MatchScenario
+    from heatmap.ensemble_job import VaryFile
+    from heatmap.scenario import Scenario
+    from heatmap.study import Study
+
+    for root in (Study, EnergyScenario, MatchScenario, VaryFile, Scenario):
+        fields = _numeric_fields(root)
+        assert len(fields) >= (5 if root is VaryFile else 20), root
+        bounded = {p for p, b in fields if b & {"Ge", "Gt"} and b & {"Le", "Lt"}}
+        open_ended = [p for p, _ in fields if p not in bounded | CHECKED_ELSEWHERE]
+        assert not open_ended, (root.__name__, open_ended)
+
+
+def test_a_storage_of_1e300_mwh_is_refused_at_its_line(tmp_path):
+    from heatmap.study import read_study
+
+    path = _study_file(tmp_path, lambda d: d["storages"][0].update(capacity_mwh=1e300))
+    refused = r"line \d+: 'storages\[0\]\.capacity_mwh' is 1e\+300; it must be at most 1e\+08"
+    with pytest.raises(ScenarioError, match=refused):
+        read_study(path)
