@@ -505,17 +505,20 @@ def _with_links(
     kept = links.avoid_all(parts, no_go, sites=sites, streets=street_gdf is not None and len(street_gdf) > 0)
     out = links.combine(street_gdf, kept, snap_m=lk.snap_m, street_cost_factor=factors["street"])
     if lk.path is not None:
+        past_no_go = drawn.feature.isin(set(kept[0].link_feature)).to_numpy()  # kept[0]: the drawn links
+        joined = drawn.feature.isin(set(out.link_feature.dropna())).to_numpy()
         out.attrs["drawn"] = (
             pd.DataFrame(
                 {
                     "feature": drawn.feature.to_numpy(),
                     "length_m": drawn.geometry.length.to_numpy(),
                     "forbidden": forbidden.to_numpy(),
-                    "in_no_go": ~drawn.feature.isin(set(out.link_feature.dropna())).to_numpy() & ~forbidden.to_numpy(),
+                    "in_no_go": ~past_no_go & ~forbidden.to_numpy(),
+                    "one_node": past_no_go & ~joined,  # both ends joined one node: a ring, or shorter than snap_m
                 }
             )
             .groupby("feature")
-            .agg({"length_m": "sum", "forbidden": "any", "in_no_go": "all"})
+            .agg({"length_m": "sum", "forbidden": "any", "in_no_go": "all", "one_node": "all"})
         )
     return out
 

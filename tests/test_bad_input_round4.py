@@ -232,3 +232,66 @@ def test_a_storage_of_1e300_mwh_is_refused_at_its_line(tmp_path):
     refused = r"line \d+: 'storages\[0\]\.capacity_mwh' is 1e\+300; it must be at most 1e\+08"
     with pytest.raises(ScenarioError, match=refused):
         read_study(path)
+
+
+def test_a_drawn_ring_is_left_out_for_what_it_is_and_a_site_in_a_no_go_area_is_warned_of(
+    bundled_plan, tmp_path, caplog
+):
+    """A closed ring was 'left out: it enters a no-go area' with no no-go file; a consumer inside a no-go polygon was
+    piped through it without a word."""
+    import json
+
+    import geopandas as gpd
+    from conftest import run_cli
+    from shapely.geometry import LineString, box
+
+    x0, y0, x1, y1 = bundled_plan.streets.total_bounds
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    ring = LineString([(cx, cy), (cx + 200, cy), (cx + 200, cy + 200), (cx, cy + 200), (cx, cy)])
+    gpd.GeoDataFrame({"surface": ["street"]}, geometry=[ring], crs=bundled_plan.crs).to_file(
+        tmp_path / "drawn.gpkg", engine="pyogrio"
+    )
+    inside = bundled_plan.consumers[bundled_plan.consumers.connected].iloc[0]
+    zone = box(*inside.geometry.buffer(3).bounds)
+    gpd.GeoDataFrame(geometry=[zone], crs=bundled_plan.crs).to_file(tmp_path / "no_go.gpkg", engine="pyogrio")
+    bundled = STUDY.parent / "helsinki_centre.yaml"
+    data = yaml.safe_load(bundled.read_text())
+    data["streets"]["path"] = str((bundled.parent / data["streets"]["path"]).resolve())
+    data["sources"]["path"] = str(bundled.parent / data["sources"]["path"])
+    data["links"] = {"path": str(tmp_path / "drawn.gpkg"), "no_go_path": str(tmp_path / "no_go.gpkg")}
+    (tmp_path / "plan.yaml").write_text(yaml.safe_dump(data, allow_unicode=True))
+    with caplog.at_level("WARNING", logger="heatmap"):
+        proc = run_cli("plan", tmp_path / "plan.yaml", "--out", tmp_path / "out")
+    assert proc.returncode == 0, proc.output
+    drawn = json.loads((tmp_path / "out" / "summary.json").read_text())["drawn_links"]
+    assert [(d["status"], d["why"][:25]) for d in drawn] == [("left out", "its ends meet at one node")]
+    warned = [r.getMessage() for r in caplog.records if "inside a no-go polygon" in r.getMessage()]
+    assert len(warned) == 1 and f"({inside.consumer_id})" in warned[0] and "no_go.gpkg" in warned[0], warned
+
+
+def test_a_building_tag_the_types_table_does_not_list_is_counted_in_the_report_and_on_the_screen(tmp_path):
+    """building=spaceship (or a typo of garage) was heated as a dwelling with a word only in buildings.csv."""
+    import json
+
+    from conftest import run_cli
+
+    from heatmap.demand.buildings import DemandReport, estimate_demand
+    from heatmap.io import streets
+    from heatmap.scenario import scenario_from_dict
+
+    b = streets.buildings_from_pbf(STUDY.parents[1] / "helsinki_centre.osm.pbf").to_crs(3067)
+    b = b[b.geometry.area > 200].copy()
+    b.loc[b.index[:5], "building"] = "spaceship"
+    b.loc[b.index[5:7], "building"] = "garge"
+    settings = scenario_from_dict({}, base_dir=tmp_path, for_plan=False).demand
+    report = estimate_demand(b, settings).report
+    assert report.unlisted_tags["spaceship"] == 5 and report.unlisted_tags["garge"] == 2
+    twice = DemandReport.merge([report, report])
+    assert twice.unlisted_tags["spaceship"] == 10  # partitions add up
+    b.to_file(tmp_path / "b.gpkg", engine="pyogrio")
+    proc = run_cli("demand", tmp_path / "b.gpkg", "--out", tmp_path / "out")
+    assert proc.returncode == 0, proc.output
+    line = next(x for x in proc.stdout.splitlines() if x.strip().startswith("unlisted tags"))
+    assert "building=spaceship 5, " in line and "garge 2" in line, line  # most frequent first
+    unlisted = json.loads((tmp_path / "out" / "summary.json").read_text())["buildings"]["unlisted_building_tags"]
+    assert list(unlisted)[0] == "spaceship" and unlisted["garge"] == 2

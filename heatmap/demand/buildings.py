@@ -253,6 +253,9 @@ class DemandReport:
         Up to :data:`MAX_EXAMPLES` of them, with the value.
     type_from, floors_from, era_from : dict
         Heated buildings counted by where their type, floors and era came from.
+    unlisted_tags : dict
+        Buildings counted by a ``building`` tag value the building-types table does not list (their use taken as
+        unknown: typed by the land use around them, else by the footprint rule), most frequent first.
     per_type : dict
         Per demand type: ``buildings``, ``floor_area_m2``, ``annual_demand_mwh``.
     """
@@ -268,6 +271,7 @@ class DemandReport:
     type_from: dict[str, int] = field(default_factory=dict)
     floors_from: dict[str, int] = field(default_factory=dict)
     era_from: dict[str, int] = field(default_factory=dict)
+    unlisted_tags: dict[str, int] = field(default_factory=dict)
     per_type: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @classmethod
@@ -286,6 +290,7 @@ class DemandReport:
                 (out.type_from, r.type_from),
                 (out.floors_from, r.floors_from),
                 (out.era_from, r.era_from),
+                (out.unlisted_tags, r.unlisted_tags),
             ):
                 for k, v in theirs.items():
                     mine[k] = mine.get(k, 0) + v
@@ -321,6 +326,7 @@ class DemandReport:
             "type_from": self.type_from,
             "floors_from": self.floors_from,
             "era_from": self.era_from,
+            "unlisted_building_tags": dict(sorted(self.unlisted_tags.items(), key=lambda kv: (-kv[1], kv[0]))),
             "defaulted_share": self.defaulted_share(),
         }
 
@@ -348,8 +354,11 @@ class DemandEstimate:
     fallback_ids: dict[str, list[str]] = field(default_factory=dict)
 
 
-def _tag_type(buildings: pd.DataFrame, table: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
-    """Type from the first tag found in the table (NaN where none is), and the tag that gave it."""
+def _tag_type(buildings: pd.DataFrame, table: pd.DataFrame) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Type each building from the first of its tags the table lists (:data:`GENERIC` where none is).
+
+    Returns the type, the tag that gave it, and the ``building`` value the table does not list (NA elsewhere).
+    """
     lookup = table["demand_type"]
     result = pd.Series(np.nan, index=buildings.index, dtype=object)
     source = pd.Series("", index=buildings.index, dtype=object)
@@ -367,11 +376,13 @@ def _tag_type(buildings: pd.DataFrame, table: pd.DataFrame) -> tuple[pd.Series, 
         take = result.isna() & exact.notna()
         result[take] = exact[take]
         source[take] = tag + "=" + values[take].astype(str)
+    unlisted = pd.Series(pd.NA, index=buildings.index, dtype="string")
     if "building" in buildings.columns:  # a building value not in the table: use unknown
         unknown = result.isna() & buildings["building"].notna()
         source[unknown] = "building=" + buildings.loc[unknown, "building"].astype(str)
+        unlisted[unknown] = buildings.loc[unknown, "building"].astype(str)
     result = result.fillna(GENERIC)
-    return result, source
+    return result, source, unlisted
 
 
 _NUMBER = r"(\d+(?:\.\d*)?|\.\d+)"
@@ -523,7 +534,7 @@ def estimate_demand(buildings: gpd.GeoDataFrame, settings: Demand) -> DemandEsti
 
     _warn_of_doubtful_input(b, ids, footprint)
     # 1. type
-    btype, type_tag = _tag_type(b, tables["types"])
+    btype, type_tag, unlisted = _tag_type(b, tables["types"])
     explicit, floors_source, floor_notes = _explicit_floors(b, settings)
     implausible_note, unreadable_note = floor_notes["implausible"], floor_notes["unreadable"]
     inferred = btype.isin([RESIDENTIAL, GENERIC]).to_numpy()
@@ -641,6 +652,7 @@ def estimate_demand(buildings: gpd.GeoDataFrame, settings: Demand) -> DemandEsti
     left_out["reason"] = reason[~keep]
     report = _report(out, left_out, type_from[keep], floors_source.to_numpy()[keep], era_source[keep])
     report.buildings_read = len(b)
+    report.unlisted_tags = {str(k): int(v) for k, v in unlisted[keep].value_counts().items()}
     flagged = (implausible_note != "").to_numpy()
     report.implausible_floors = int(flagged.sum())
     report.implausible_examples = (ids[flagged] + " (" + implausible_note[flagged].str.rstrip("; ") + ")").tolist()[

@@ -409,6 +409,12 @@ def format_demand_summary(summary: dict[str, Any], written: dict[str, Path] | No
         lines.append(
             "  defaulted        " + ", ".join(f"{k} {100 * v:.0f} %" for k, v in shares.items()) + " of the buildings"
         )
+    unlisted = b.get("unlisted_building_tags") or {}
+    if unlisted:
+        shown = ", ".join(f"{k} {v}" for k, v in list(unlisted.items())[:5]) + (", …" if len(unlisted) > 5 else "")
+        lines.append(
+            f"  unlisted tags    building={shown} (not in the building-types table: typed by land use or footprint)"
+        )
     if r:
         lines.append(
             f"  heat density     {r.get('rows')} × {r.get('cols')} cells of {r.get('cell_size_m', 0):g} m "

@@ -432,7 +432,7 @@ def drawn_link_use(streets: pd.DataFrame) -> list[dict[str, Any]]:
     ----------
     streets
         The plan's candidate routes (``link_feature``, ``in_plan_m``: the length the route takes), with the drawn
-        lines' table in ``attrs["drawn"]`` (feature → ``length_m``, ``forbidden``, ``in_no_go``).
+        lines' table in ``attrs["drawn"]`` (feature → ``length_m``, ``forbidden``, ``in_no_go``, ``one_node``).
 
     Returns
     -------
@@ -456,6 +456,12 @@ def drawn_link_use(streets: pd.DataFrame) -> list[dict[str, Any]]:
             )
         elif d.in_no_go:
             status, why = "left out", "it enters a no-go area ('links.no_go_path')"
+        elif d.get("one_node", False):
+            status, why = (
+                "left out",
+                "its ends meet at one node (a closed ring, or a line shorter than 'links.snap_m'), so no pipe can run "
+                "along it: draw it from one street or line to another",
+            )
         elif used_m >= 0.99 * d.length_m:
             status, why = "used", ""
         elif used_m > 0:

@@ -355,13 +355,20 @@ def avoid_all(
     """
     kept = [avoid(p, no_go) for p in parts]
     given = sum(len(p) for p in parts)
-    if no_go is None or no_go.empty or streets or given == 0 or any(len(k) for k in kept):
+    if no_go is None or no_go.empty:
         return kept
     zones = shapely.union_all(no_go.geometry.values)
     points = sites.geometry.representative_point().values
     inside = sites.id[shapely.within(points, zones)].astype(str).tolist()
     where = f"{len(inside)} of the {len(sites)} sites lie inside a no-go polygon ({', '.join(inside[:10])}"
     where += f" and {len(inside) - 10} more)" if len(inside) > 10 else ")"
+    if inside:
+        logger.warning(
+            "%s: %s: their service pipes run inside it; move the site or the polygon",
+            no_go.attrs.get("where", "links.no_go_path"), where,
+        )  # fmt: skip
+    if streets or given == 0 or any(len(k) for k in kept):
+        return kept
     raise InputDataError(
         f"{no_go.attrs.get('where', 'links.no_go_path')}: the no-go areas ('links.no_go_path') leave out all "
         f"{given} candidate links (drawn and site-to-site), so no route is left"
