@@ -214,6 +214,11 @@ def read_vary(path: str | Path, study: Study) -> VaryFile:
         base = study_value(study, inp.path, where=where)
         keys: list[str] = []
         _locate(full, inp.path, where, canonical=keys)
+        if keys == ["year", "year"]:
+            raise ScenarioError(
+                f"{where}: year.year cannot be varied: the study's hourly files hold the hours of one year; run the "
+                "study once per year instead"
+            )
         same = named.setdefault(".".join(keys), inp.label)
         if same != inp.label:
             raise ScenarioError(
@@ -323,11 +328,16 @@ def apply_values(study: Study, values: dict[str, float]) -> Study:
         base = node[key]
         if isinstance(base, bool) or (base is not None and not isinstance(base, int | float)):
             raise ScenarioError(f"vary: {path} holds {base!r}, not a number")
-        new: float | int = int(round(value)) if isinstance(base, int) else float(value)
+        new: float | int = int(round(value)) if _is_whole(node, key) else float(value)
         _set(data, full, path, new)
     out = energy_scenario_from_dict(data, base_dir=study._base_dir, origin=study._origin, model=Study)
     out._path = study._path
     return out
+
+
+def _is_whole(node: Any, key: str | int) -> bool:
+    """Whether the setting at ``node[key]`` takes whole numbers (its value is an int, not a bool)."""
+    return isinstance(node[key], int) and not isinstance(node[key], bool)
 
 
 def _set(data: Any, full: Any, path: str, value: float | int) -> None:
@@ -360,8 +370,13 @@ def sample_unit(n_inputs: int, samples: int, seed: int) -> np.ndarray:
 
 
 def make_variants(vary: VaryFile, study: Study) -> list[Variant]:
-    """Return the variants of the vary file: its Latin hypercube sample or its grid, numbered from 1."""
+    """Return the variants of the vary file: its Latin hypercube sample or its grid, numbered from 1.
+
+    A whole-number setting (a lifetime in years) takes its values rounded, as the variant runs it.
+    """
     bases = {i.path: study_value(study, i.path) for i in vary.inputs}
+    full = study.model_dump()
+    whole = {i.path for i in vary.inputs if _is_whole(*_locate(full, i.path, "vary"))}
 
     def level(inp: VaryInput, u: float) -> float:
         if inp.values is not None:
@@ -383,8 +398,8 @@ def make_variants(vary: VaryFile, study: Study) -> list[Variant]:
                 assert inp.levels is not None  # VaryFile._method: grid inputs have values or levels
                 axes.append([level(inp, float(u)) for u in np.linspace(0.0, 1.0, inp.levels)])
         rows = [list(combo) for combo in itertools.product(*axes)]
-    variants = [Variant(k + 1, {inp.path: v for inp, v in zip(vary.inputs, row, strict=True)}) for k, row in
-                enumerate(rows)]  # fmt: skip
+    variants = [Variant(k + 1, {inp.path: float(round(v)) if inp.path in whole else v for inp, v in
+                                zip(vary.inputs, row, strict=True)}) for k, row in enumerate(rows)]  # fmt: skip
     logger.info("%d variants (%s) of %d inputs", len(variants), vary.method, len(vary.inputs))
     return variants
 

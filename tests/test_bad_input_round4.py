@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -295,3 +296,44 @@ def test_a_building_tag_the_types_table_does_not_list_is_counted_in_the_report_a
     assert "building=spaceship 5, " in line and "garge 2" in line, line  # most frequent first
     unlisted = json.loads((tmp_path / "out" / "summary.json").read_text())["buildings"]["unlisted_building_tags"]
     assert list(unlisted)[0] == "spaceship" and unlisted["garge"] == 2
+
+
+def test_rows_ending_in_a_delimiter_are_read_as_written_and_rows_with_more_values_refused_by_line(tmp_path):
+    """pandas took the first column of such rows as the index: 'time 72.72 is not written year first'."""
+    from heatmap._errors import InputDataError
+    from heatmap.demand.profiles import read_hourly
+    from heatmap.io.tables import read_csv_rows
+
+    index = pd.date_range("2023-01-01", periods=8760, freq="h")
+    trailing = tmp_path / "price.csv"
+    trailing.write_text(
+        "time,price_eur_per_mwh\n" + "".join(f"{t:%Y-%m-%dT%H:%M},{i % 97}.5,\n" for i, t in enumerate(index))
+    )
+    price = read_hourly(trailing, "price_eur_per_mwh", index, lower=-500, upper=5000, what="electricity-price")
+    assert price.iloc[:3].tolist() == [0.5, 1.5, 2.5] and len(price) == 8760
+    extra = tmp_path / "extra.csv"
+    extra.write_text("id,lon,lat\nA,24.9,60.1,\nB,24.9,60.2,7\n")
+    with pytest.raises(InputDataError, match=r"extra.csv, line 3: 4 values where the header names 3 columns"):
+        read_csv_rows(extra)
+
+
+def test_whole_number_settings_are_recorded_as_run_and_the_year_is_not_varied(tmp_path):
+    """variants.csv recorded lifetime_a 20.4 where the variant ran 20; year.year passed the check and failed later."""
+    from heatmap.ensemble_job import make_variants, read_vary
+    from heatmap.study import read_study
+
+    study = read_study(STUDY)
+    vary = tmp_path / "vary.yaml"
+    inputs = [
+        {"path": "economics.lifetime_a", "values": [20.4, 25.6]},
+        {"path": "economics.discount_rate", "values": [0.04]},
+    ]
+    vary.write_text(yaml.safe_dump({"method": "grid", "inputs": inputs}))
+    variants = make_variants(read_vary(vary, study), study)
+    assert [v.values["economics.lifetime_a"] for v in variants] == [20.0, 26.0]
+    assert [v.values["economics.discount_rate"] for v in variants] == [0.04, 0.04]
+    vary.write_text(yaml.safe_dump({"method": "grid", "inputs": [{"path": "year.year", "values": [2023, 2024]}]}))
+    with pytest.raises(
+        ScenarioError, match="year.year cannot be varied: the study's hourly files hold the hours of one"
+    ):
+        read_vary(vary, study)

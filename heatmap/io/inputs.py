@@ -223,8 +223,10 @@ def _lonlat_points(df: pd.DataFrame) -> tuple[gpd.GeoDataFrame, np.ndarray]:
 
 
 def _read_csv(path: Path) -> gpd.GeoDataFrame:
+    from heatmap.io.tables import read_csv_rows
+
     try:
-        df = pd.read_csv(path)
+        df = read_csv_rows(path)
     except UnicodeDecodeError as exc:
         line = path.read_bytes()[: exc.start].count(b"\n") + 1
         raise InputDataError(

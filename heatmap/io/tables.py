@@ -45,7 +45,7 @@ def read_csv_table(path: str | Path, *, required: Sequence[str], what: str, hint
     if not path.is_file():
         raise InputDataError(f"{path}: {what} not found")
     try:
-        table = pd.read_csv(path, comment="#")
+        table = read_csv_rows(path, comment="#")
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
         raise InputDataError(f"{path}: {what} cannot be read as CSV ({exc})") from exc
     refuse_repeated_columns(path, comment="#")
@@ -55,6 +55,35 @@ def read_csv_table(path: str | Path, *, required: Sequence[str], what: str, hint
             f"{path}: columns {', '.join(missing)} missing (columns: {', '.join(map(str, table.columns))}){hint}"
         )
     return table
+
+
+def read_csv_rows(path: Path, *, comment: str | None = None) -> pd.DataFrame:
+    """Read a CSV with :func:`pandas.read_csv`, refusing rows with more values than the header names.
+
+    Rows that only end in a delimiter the header lacks (as spreadsheets write) are read as they are; a row with more
+    values is refused, naming its line. pandas would take the first column of such rows as the index and shift every
+    value one column: a price file's prices read as its times.
+    """
+    import csv
+    import warnings
+
+    table = pd.read_csv(path, comment=comment)
+    if isinstance(table.index, pd.RangeIndex):
+        return table
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", pd.errors.ParserWarning)
+        try:
+            return pd.read_csv(path, comment=comment, index_col=False)
+        except pd.errors.ParserWarning:
+            pass
+    with open(path, encoding="utf-8", newline="") as f:
+        rows = [(i, r) for i, r in enumerate(csv.reader(f), 1) if r and not (comment and r[0].startswith(comment))]
+    width = len(rows[0][1])
+    line, row = next((i, r) for i, r in rows[1:] if len(r) > width and any(v.strip() for v in r[width:]))
+    raise InputDataError(
+        f"{path}, line {line}: {len(row)} values where the header names {width} columns; remove the extra values "
+        "or name their columns in the header"
+    )
 
 
 def refuse_repeated_columns(path: Path, *, comment: str | None = None) -> None:
