@@ -337,3 +337,37 @@ def test_whole_number_settings_are_recorded_as_run_and_the_year_is_not_varied(tm
         ScenarioError, match="year.year cannot be varied: the study's hourly files hold the hours of one"
     ):
         read_vary(vary, study)
+
+
+def test_drawn_lines_as_qgis_writes_them_surface_case_blank_dn_without_status_and_two_dns_on_one_stretch(caplog):
+    import geopandas as gpd
+    from shapely.geometry import LineString
+
+    from heatmap._errors import InputDataError
+    from heatmap.network import links
+
+    factors = {s: float(i + 1) for i, s in enumerate(links.SURFACES)}
+    lines = gpd.GeoDataFrame(
+        {
+            "feature": [1, 2, 3],
+            "surface": ["Street", " pipe rack ", ""],  # capitals, a space for the underscore, a blank cell
+            "status": ["", "", None],
+            "dn": [100, None, None],
+        },
+        geometry=[LineString([(0, 0), (100, 0)]), LineString([(0, 50), (100, 50)]), LineString([(0, 90), (100, 90)])],
+        crs=3067,
+    )
+    lines.attrs["where"] = "links.gpkg"
+    with caplog.at_level("WARNING", logger="heatmap"):
+        out = links.drawn_links(lines, cost_factors=factors, default_surface="open_terrain")
+    assert out.sort_values("link_feature").surface.tolist() == ["street", "pipe_rack", "open_terrain"]
+    assert out.existing_dn.isna().all()  # the dn of a line that is no existing pipe: not an existing pipe
+    assert any("features 1 give a dn but not status existing" in r.getMessage() for r in caplog.records)
+    twice = gpd.GeoDataFrame(
+        {"feature": [1, 2], "status": ["existing", "existing"], "dn": [100, 200]},
+        geometry=[LineString([(0, 0), (100, 0)]), LineString([(0, 0), (100, 0)])],
+        crs=3067,
+    )
+    twice.attrs["where"] = "links.gpkg"
+    with pytest.raises(InputDataError, match="features 1 and 2 lay existing pipes of DN 100 and DN 200 along the same"):
+        links.drawn_links(twice, cost_factors=factors, default_surface="street")

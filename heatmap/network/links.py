@@ -160,8 +160,10 @@ def drawn_links(
     existing_dn = existing_dns(lines)
     keep = ~forbidden_mask(lines)
     lines, existing_dn = lines[keep], existing_dn[keep]
-    surface = lines["surface"].fillna(default_surface).astype(str) if "surface" in lines else default_surface
-    surface = pd.Series(surface, index=lines.index)
+    surface = pd.Series(default_surface, index=lines.index)
+    if "surface" in lines:  # as written in QGIS: any case, spaces for underscores; blank: the default
+        given = lines["surface"].fillna("").astype(str).str.strip().str.lower().str.replace(" ", "_")
+        surface = given.where(given != "", default_surface)
     unknown = sorted(set(surface) - set(cost_factors))
     if unknown:
         rows = lines.feature[surface.isin(unknown)].tolist()
@@ -176,6 +178,7 @@ def drawn_links(
     tree = shapely.STRtree(lines.geometry.values)
     mid = shapely.line_interpolate_point(pieces, 0.5, normalized=True)
     p_idx, l_idx = tree.query(mid, predicate="dwithin", distance=1e-6)
+    _refuse_two_dns(lines, existing_dn, p_idx, l_idx)
     factor = np.array([cost_factors[s] for s in surface.to_numpy()])
     # an existing pipe's line wins where lines overlap (the pipe lies there), then the dearest surface
     pick = pd.DataFrame({"p": p_idx, "l": l_idx, "e": existing_dn.notna().to_numpy()[l_idx], "f": factor[l_idx]})
@@ -193,6 +196,20 @@ def drawn_links(
         geometry=pieces,
         crs=lines.crs,
     )
+
+
+def _refuse_two_dns(lines: gpd.GeoDataFrame, existing_dn: pd.Series, p_idx: np.ndarray, l_idx: np.ndarray) -> None:
+    """Refuse existing pipes of different DNs drawn along the same stretch (``p_idx``: pieces, ``l_idx``: lines)."""
+    on = pd.DataFrame({"p": p_idx, "dn": existing_dn.to_numpy()[l_idx], "feature": lines.feature.to_numpy()[l_idx]})
+    on = on[on.dn.notna()]
+    sizes = on.groupby("p").dn.nunique()
+    if (sizes > 1).any():
+        clash = on[on.p == sizes.index[sizes > 1][0]].drop_duplicates("feature")
+        raise InputDataError(
+            f"{lines.attrs.get('where', 'candidate links')}: features "
+            f"{' and '.join(map(str, clash.feature))} lay existing pipes of "
+            f"{' and '.join(f'DN {d:g}' for d in clash.dn)} along the same stretch; keep the one that lies there"
+        )
 
 
 STATUSES = ("candidate", "forbidden", "existing")
@@ -229,9 +246,17 @@ def existing_dns(lines: gpd.GeoDataFrame) -> pd.Series:
     """
     existing = statuses(lines) == "existing"
     out = pd.Series(np.nan, index=lines.index)
+    where = lines.attrs.get("where", "candidate links")
+    if "dn" in lines:
+        given = lines["dn"].notna() & (lines["dn"].astype(str).str.strip() != "") & ~existing
+        if given.any():
+            logger.warning(
+                "%s: features %s give a dn but not status existing: a dn counts only for a pipe that lies there "
+                "(status existing); they are candidates for new pipes, sized by the plan",
+                where, ", ".join(map(str, lines.feature[given][:10])),
+            )  # fmt: skip
     if not existing.any():
         return out
-    where = lines.attrs.get("where", "candidate links")
     if "dn" not in lines:
         raise InputDataError(
             f"{where}: features {', '.join(map(str, lines.feature[existing][:10]))} have status existing but the "
