@@ -376,7 +376,10 @@ def _load(scn: Scenario) -> Inputs:
             )
     clash = set(src.source_id) & set(cons.consumer_id)
     if clash:
-        raise InputDataError(f"ids {inputs._rows(sorted(clash))} name both a source and a consumer; make them unique")
+        raise InputDataError(
+            f"ids {inputs._rows(sorted(clash))} name both a source ({src.attrs.get('where', 'sources')}) and a "
+            f"consumer ({where_cons}); make them unique"
+        )
     given = cons["connect"].to_numpy() if "connect" in cons else np.full(len(cons), "")
     by_rule = np.where(cons.annual_demand_mwh < scn.design.optional_below_mwh_per_a, "optional", "required")
     cons["connect"] = np.where(given != "", given, by_rule)
@@ -436,6 +439,8 @@ def _streets(scn: Scenario, st: Streets, crs: CRS) -> gpd.GeoDataFrame | None:
         return None
     if isinstance(st, LinesStreets):
         lines = links.read_lines(st.path, layer=st.layer, crs=crs, what="street lines", layer_setting="streets.layer")
+        if lines.empty:
+            raise InputDataError(f"{st.path}: the layer of street lines holds no lines ('streets.path')")
         factor = {"street": scn.links.cost_factors.street}  # a 'surface' column of a street file is its own
         street = links.drawn_links(
             lines.drop(columns="surface", errors="ignore"), cost_factors=factor, default_surface="street"

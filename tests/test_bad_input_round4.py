@@ -371,3 +371,80 @@ def test_drawn_lines_as_qgis_writes_them_surface_case_blank_dn_without_status_an
     twice.attrs["where"] = "links.gpkg"
     with pytest.raises(InputDataError, match="features 1 and 2 lay existing pipes of DN 100 and DN 200 along the same"):
         links.drawn_links(twice, cost_factors=factors, default_surface="street")
+
+
+def test_small_messages_name_what_to_fix(tmp_path):
+    """A decimal comma, 15-minute prices, an empty DN cell, a 'DN' column and an empty street layer."""
+    import geopandas as gpd
+    from pyproj import CRS
+    from shapely.geometry import LineString
+
+    from heatmap._errors import InputDataError
+    from heatmap.demand.profiles import read_hourly
+    from heatmap.network import links
+
+    csv = tmp_path / "consumers.csv"
+    csv.write_text('id,lon,lat,annual_demand_mwh\nA,"24,93","60,17",100\n')
+    with pytest.raises(InputDataError, match=r"line 2: no valid lon/lat .* \(a decimal comma, as in 24,93\? write"):
+        inputs_read(csv)
+    index = pd.date_range("2023-01-01", periods=8760, freq="h")
+    quarter = tmp_path / "price.csv"
+    times = pd.date_range("2023-01-01", periods=4 * 8760, freq="15min")
+    quarter.write_text("time,price\n" + "".join(f"{t:%Y-%m-%dT%H:%M},50\n" for t in times))
+    with pytest.raises(InputDataError, match="look like 15-minute values .*: average each hour's four"):
+        read_hourly(quarter, "price", index, lower=-500, upper=5000, what="electricity-price")
+    line = LineString([(0, 0), (100, 0)])
+    for dn, shown in ((None, "got an empty cell"), (" ", "got an empty cell")):
+        path = tmp_path / "existing.gpkg"
+        gpd.GeoDataFrame({"Status": ["existing"], "DN": [dn]}, geometry=[line], crs=3067).to_file(path)
+        drawn = links.read_lines(path, layer=None, crs=CRS.from_epsg(3067), what="candidate links")
+        with pytest.raises(InputDataError, match=f"feature.? 1: an existing pipe needs its 'dn'.*\\({shown}\\)"):
+            links.existing_dns(drawn)  # 'Status' and 'DN' read as status and dn
+    gpd.GeoDataFrame({"Status": ["existing"], "DN": [100]}, geometry=[line], crs=3067).to_file(path)
+    drawn = links.read_lines(path, layer=None, crs=CRS.from_epsg(3067), what="candidate links")
+    assert links.existing_dns(drawn).tolist() == [100.0]
+
+
+def inputs_read(path):
+    from heatmap.io import inputs
+
+    return inputs.read_features(path, id_column="id", what="consumers")
+
+
+def test_an_empty_street_layer_and_an_id_of_a_source_and_a_consumer_name_their_files(tmp_path):
+    import geopandas as gpd
+    from conftest import run_cli
+    from shapely.geometry import LineString
+
+    streets = tmp_path / "streets.gpkg"
+    gpd.GeoDataFrame({"name": ["a"]}, geometry=[LineString([(385000, 6672200), (385400, 6672200)])], crs=3067).iloc[
+        :0
+    ].to_file(streets)
+    scenario = {
+        "streets": {"source": "lines", "path": str(streets)},
+        "sources": {"inline": [{"id": "S1", "lon": 24.93, "lat": 60.17, "capacity_kw": 5000}]},
+        "consumers": {"inline": [{"id": "S1", "lon": 24.931, "lat": 60.171, "annual_demand_mwh": 100}]},
+    }
+    path = tmp_path / "plan.yaml"
+    path.write_text(yaml.safe_dump(scenario))
+    proc = run_cli("plan", path, "--out", tmp_path / "out")
+    assert proc.returncode == 2 and "streets.gpkg: the layer of street lines holds no lines" in proc.output
+    gpd.GeoDataFrame({"name": ["a"]}, geometry=[LineString([(385000, 6672200), (385400, 6672200)])], crs=3067).to_file(
+        streets
+    )
+    proc = run_cli("plan", path, "--out", tmp_path / "out")
+    assert proc.returncode == 2, proc.output
+    assert "ids S1 name both a source (scenario 'sources.inline') and a consumer (scenario 'consumers.inline')" in (
+        proc.output
+    )
+
+
+@pytest.mark.parametrize("cell_m", [1, 10_000])
+def test_a_raster_cell_of_a_metre_or_of_ten_kilometres_is_warned_of(tmp_path, caplog, cell_m):
+    from heatmap.demand.job import demand_map
+    from heatmap.scenario import scenario_from_dict
+
+    scn = scenario_from_dict({"density": {"cell_size_m": cell_m}}, base_dir=tmp_path, for_plan=False)
+    with caplog.at_level("WARNING", logger="heatmap"):
+        demand_map(STUDY.parents[1] / "helsinki_centre.osm.pbf", scn)
+    assert any(f"density.cell_size_m is {cell_m:g} m" in r.getMessage() for r in caplog.records)

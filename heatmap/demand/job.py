@@ -61,6 +61,9 @@ BUILDINGS_DESCRIPTION = (
     "Heated buildings with their estimated annual demand (space heat and hot water), peak load and how each was "
     "estimated."
 )
+PLAUSIBLE_CELL_M = (10.0, 1000.0)
+"""Raster cell sizes taken without a warning, m."""
+
 DEMAND_FILES = ("demand.gpkg", "heat_density.tif", "heat_density.qml", "map.html", "report.html", "summary.json")
 MAX_MAP_BUILDINGS = 50_000
 """Most buildings drawn on the web map; beyond, the map shows the raster and the areas only."""
@@ -166,6 +169,13 @@ def demand_map(
     path = Path(path)
     d = scn.density
     done = progress or (lambda stage: None)
+    if not PLAUSIBLE_CELL_M[0] <= d.cell_size_m <= PLAUSIBLE_CELL_M[1]:
+        logger.warning(
+            "density.cell_size_m is %g m: the heat density and the potential areas' thresholds "
+            "(density.min_cell_density_mwh_per_ha) are made for cells of a hectare (100 m, Hotmaps); a cell under "
+            "%g m holds part of a building (its whole demand at its centre), one over %g m a whole district",
+            d.cell_size_m, *PLAUSIBLE_CELL_M,
+        )  # fmt: skip
     if scn.path is None:  # said in the summary too (demand_settings_from)
         logger.info(
             "No scenario file: the documented demand defaults apply (degree days %g); give the plan's scenario "

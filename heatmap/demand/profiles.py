@@ -166,6 +166,8 @@ def hours_of_year(year: int) -> int:
 def _leap_note(rows: int, year: int) -> str:
     if rows == 8784 and hours_of_year(year) == 8760:
         return f"; 8784 rows are a leap year's hours, and {year} is no leap year"
+    if rows in (4 * 8760, 4 * 8784):
+        return "; these look like 15-minute values (as the Nordic day-ahead market prices): average each hour's four"
     return ""
 
 

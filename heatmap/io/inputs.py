@@ -253,7 +253,9 @@ def _read_csv(path: Path) -> gpd.GeoDataFrame:
         )
     gdf, bad = _lonlat_points(df)
     if bad.any():
-        raise InputDataError(f"{path}, {_lines('line', lines[bad])}: no valid lon/lat in degrees (EPSG:4326)")
+        comma = any(df[c].astype(str).str.fullmatch(r"\s*-?\d+,\d+\s*").any() for c in ("lon", "lat"))
+        hint = " (a decimal comma, as in 24,93? write 24.93)" if comma else ""
+        raise InputDataError(f"{path}, {_lines('line', lines[bad])}: no valid lon/lat in degrees (EPSG:4326){hint}")
     gdf.attrs["row_label"] = "line"
     gdf.attrs["row_numbers"] = lines
     return gdf
@@ -301,7 +303,11 @@ def _check_geometry(gdf: gpd.GeoDataFrame, where: str, ids: pd.Series, allowed: 
             f"{', '.join(allowed)}"
         )
     if "Point" in kinds and kinds & {"Polygon", "MultiPolygon"}:
-        raise InputDataError(f"{where}: mixes points and polygons; give all consumers as points or all as footprints")
+        points = (geom.geom_type == "Point").to_numpy()
+        raise InputDataError(
+            f"{where}{_at(gdf, points)}: points among polygons; give every feature as a point or every one as a "
+            "footprint"
+        )
 
 
 def _numeric(

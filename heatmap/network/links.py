@@ -45,6 +45,9 @@ from heatmap.io.inputs import check_degrees, check_layer
 
 logger = logging.getLogger(__name__)
 
+LINE_COLUMNS = ("surface", "status", "dn")
+"""The columns of a line layer read (in any case)."""
+
 SURFACES = ("street", "open_terrain", "pipe_rack", "road_crossing", "rail_crossing")
 """Surfaces a candidate link may be laid on; each has a cost factor in the scenario."""
 
@@ -94,6 +97,9 @@ def read_lines(
     if gdf.crs is None:
         raise InputDataError(f"{path}: the layer of {what} has no CRS; assign one in QGIS (Layer ▸ Set CRS)")
     gdf = gdf.reset_index(drop=True)
+    named = {c: c.strip().lower() for c in gdf.columns if isinstance(c, str) and c.strip().lower() in LINE_COLUMNS}
+    if len(set(named.values())) == len(named):  # 'DN' or 'Status' as QGIS users write them (none twice over)
+        gdf = gdf.rename(columns=named)
     gdf["feature"] = np.arange(1, len(gdf) + 1)
     gdf.attrs.update(row_label="feature", row_numbers=gdf.feature.to_numpy())
     empty = gdf.geometry.isna() | gdf.geometry.is_empty
@@ -198,6 +204,11 @@ def drawn_links(
     )
 
 
+def _shown(value: Any) -> str:
+    """Quote a cell's value for a message: ``an empty cell`` for a blank or NULL one."""
+    return "an empty cell" if pd.isna(value) or not str(value).strip() else repr(str(value)[:60])
+
+
 def _refuse_two_dns(lines: gpd.GeoDataFrame, existing_dn: pd.Series, p_idx: np.ndarray, l_idx: np.ndarray) -> None:
     """Refuse existing pipes of different DNs drawn along the same stretch (``p_idx``: pieces, ``l_idx``: lines)."""
     on = pd.DataFrame({"p": p_idx, "dn": existing_dn.to_numpy()[l_idx], "feature": lines.feature.to_numpy()[l_idx]})
@@ -267,7 +278,7 @@ def existing_dns(lines: gpd.GeoDataFrame) -> pd.Series:
     if bad.any():
         raise InputDataError(
             f"{where}: features {', '.join(map(str, lines.feature[bad][:10]))}: an existing pipe needs its 'dn', a "
-            f"positive whole number such as 100 (got {str(lines['dn'][bad].iloc[0])[:60]!r})"
+            f"positive whole number such as 100 (got {_shown(lines['dn'][bad].iloc[0])})"
         )
     out[existing] = dn[existing]
     return out
