@@ -1412,6 +1412,12 @@ def _consistency(scn: Scenario, *, for_plan: bool) -> list[tuple[tuple, str]]:
     for key in ("trench_eur_per_m", "pipe_eur_per_kw_m"):
         if d.cost == "linear" and getattr(d, key) is None:
             problems.append((("design", key), f"'design.cost: linear' needs 'design.{key}'"))
+    if d.cost == "linear" and d.trench_eur_per_m == 0 and d.pipe_eur_per_kw_m == 0:
+        logger.warning(
+            "'design.cost: linear' with trench_eur_per_m and pipe_eur_per_kw_m both 0: every route costs the design "
+            "nothing, so any is as good as another to it; give the prices (the plan's own costs come from the pipe "
+            "catalogue)"
+        )
     s = scn.streets
     if s is not None and s.source == "bbox" and scn.study_area.bbox is None:
         problems.append((("streets", "source"), "'streets.source: bbox' needs 'study_area.bbox'"))

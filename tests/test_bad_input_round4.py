@@ -448,3 +448,17 @@ def test_a_raster_cell_of_a_metre_or_of_ten_kilometres_is_warned_of(tmp_path, ca
     with caplog.at_level("WARNING", logger="heatmap"):
         demand_map(STUDY.parents[1] / "helsinki_centre.osm.pbf", scn)
     assert any(f"density.cell_size_m is {cell_m:g} m" in r.getMessage() for r in caplog.records)
+
+
+def test_a_free_linear_design_cost_is_warned_of(tmp_path, caplog):
+    from heatmap.scenario import scenario_from_dict
+
+    data = {
+        "streets": {"path": "x.pbf"},
+        "sources": {"path": "s.csv"},
+        "consumers": {"path": "c.csv"},
+        "design": {"cost": "linear", "trench_eur_per_m": 0, "pipe_eur_per_kw_m": 0},
+    }
+    with caplog.at_level("WARNING", logger="heatmap"):
+        scenario_from_dict(data, base_dir=tmp_path)
+    assert any("every route costs the design nothing" in r.getMessage() for r in caplog.records)
