@@ -199,7 +199,7 @@ class StudyYear(SettingsModel):
     year: int = Field(ge=1900, le=2100, description="calendar year of the hourly time stamps (8760 hours)")
     outdoor_temperature: HourlyCsv = Field(description="hourly outdoor temperature (°C)")
     electricity_price: HourlyCsv | ElectricityPrice = Field(description="€/MWh: one price, or an hourly CSV column")
-    electricity_co2_t_per_mwh: float = Field(ge=0, le=10, description="CO₂ counted per MWh of electricity bought")
+    electricity_co2_t_per_mwh: float = Field(ge=0, le=1000, description="CO₂ counted per MWh of electricity bought")
     site_profiles: FilePath | None = Field(
         None, description="CSV with a time column and one column per consumer with profile: true (kW, + buys, − sells)"
     )

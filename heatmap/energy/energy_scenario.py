@@ -274,7 +274,7 @@ class Electricity(SettingsModel):
     """Electricity bought by heat pumps and electric boilers."""
 
     price: HourlyCsv | ElectricityPrice = Field(description="€/MWh: one price, or an hourly CSV column")
-    co2_t_per_mwh: float = Field(ge=0, le=10, description="CO₂ counted per MWh of electricity bought")
+    co2_t_per_mwh: float = Field(ge=0, le=1000, description="CO₂ counted per MWh of electricity bought")
     price_scale: float = Field(
         1.0, gt=0, le=100, description="multiplies every hour's price (1: as given; a sensitivity run's lever)"
     )
