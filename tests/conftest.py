@@ -74,6 +74,20 @@ def bundled_outputs(bundled_plan, tmp_path_factory) -> Path:
 
 
 KIP_STUDY = settings.data_dir / "scenarios" / "kip.yaml"
+
+
+def kip_study_file(folder: Path, edit) -> Path:
+    """Write the bundled KIP study into ``folder``, its data paths absolute, its mapping changed by ``edit``."""
+    import yaml
+
+    text = KIP_STUDY.read_text(encoding="utf-8").replace("../kip/", f"{KIP_STUDY.parents[1] / 'kip'}/")
+    data = yaml.safe_load(text)
+    edit(data)
+    path = folder / "study.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
 MATCHING_SCENARIO = Path(__file__).parent / "data" / "matching_scenario.yaml"
 
 

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from conftest import kip_study_file as _study_file
 from conftest import run_cli
 from shapely.geometry import LineString, Point, box
 
@@ -19,16 +20,6 @@ from heatmap._errors import InputDataError, OutputError, ScenarioError
 from heatmap.io import inputs
 
 STUDY = Path(__file__).parents[1] / "data" / "scenarios" / "kip.yaml"
-
-
-def _study_file(folder: Path, edit) -> Path:
-    """The bundled KIP study with absolute data paths, its mapping changed by ``edit(data)``."""
-    text = STUDY.read_text(encoding="utf-8").replace("../kip/", f"{STUDY.parents[1] / 'kip'}/")
-    data = yaml.safe_load(text)
-    edit(data)
-    path = folder / "study.yaml"
-    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
-    return path
 
 
 def _read_study(path: Path):

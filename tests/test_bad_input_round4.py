@@ -9,20 +9,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from conftest import kip_study_file as _study_file
 
 from heatmap._errors import ScenarioError
 
 STUDY = Path(__file__).parents[1] / "data" / "scenarios" / "kip.yaml"
-
-
-def _study_file(folder: Path, edit) -> Path:
-    """The bundled KIP study with absolute data paths, its mapping changed by ``edit(data)``."""
-    text = STUDY.read_text(encoding="utf-8").replace("../kip/", f"{STUDY.parents[1] / 'kip'}/")
-    data = yaml.safe_load(text)
-    edit(data)
-    path = folder / "study.yaml"
-    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
-    return path
 
 
 def _boiler_fuel(data, fuel):
