@@ -302,6 +302,9 @@ def test_rows_ending_in_a_delimiter_are_read_as_written_and_rows_with_more_value
     )
     price = read_hourly(trailing, "price_eur_per_mwh", index, lower=-500, upper=5000, what="electricity-price")
     assert price.iloc[:3].tolist() == [0.5, 1.5, 2.5] and len(price) == 8760
+    two = tmp_path / "two.csv"
+    two.write_text("id,lon,lat\nA,24.9,60.1,,\n")  # two empty cells past the header's columns
+    assert read_csv_rows(two).to_dict("list") == {"id": ["A"], "lon": [24.9], "lat": [60.1]}
     extra = tmp_path / "extra.csv"
     extra.write_text("id,lon,lat\nA,24.9,60.1,\nB,24.9,60.2,7\n")
     with pytest.raises(InputDataError, match=r"extra.csv, line 3: 4 values where the header names 3 columns"):

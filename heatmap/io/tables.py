@@ -65,21 +65,17 @@ def read_csv_rows(path: Path, *, comment: str | None = None) -> pd.DataFrame:
     value one column: a price file's prices read as its times.
     """
     import csv
-    import warnings
 
     table = pd.read_csv(path, comment=comment)
     if isinstance(table.index, pd.RangeIndex):
         return table
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", pd.errors.ParserWarning)
-        try:
-            return pd.read_csv(path, comment=comment, index_col=False)
-        except pd.errors.ParserWarning:
-            pass
-    with open(path, encoding="utf-8", newline="") as f:
+    with open(path, encoding="utf-8-sig", newline="") as f:
         rows = [(i, r) for i, r in enumerate(csv.reader(f), 1) if r and not (comment and r[0].startswith(comment))]
     width = len(rows[0][1])
-    line, row = next((i, r) for i, r in rows[1:] if len(r) > width and any(v.strip() for v in r[width:]))
+    extra = next(((i, r) for i, r in rows[1:] if len(r) > width and any(v.strip() for v in r[width:])), None)
+    if extra is None:  # only empty cells past the header's columns: the delimiters a spreadsheet wrote
+        return pd.read_csv(path, comment=comment, index_col=False, usecols=range(width))
+    line, row = extra
     raise InputDataError(
         f"{path}, line {line}: {len(row)} values where the header names {width} columns; remove the extra values "
         "or name their columns in the header"
