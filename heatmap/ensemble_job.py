@@ -29,14 +29,13 @@ input goes from its lowest to its highest value, the others held); the tornado c
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import itertools
 import logging
 import math
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -46,6 +45,7 @@ import pandas as pd
 from pydantic import Field, PrivateAttr, model_validator
 
 from heatmap._errors import HeatmapError, ScenarioError
+from heatmap._kept import Warned, kept_warnings, log_again
 from heatmap.scenario import SettingsModel
 from heatmap.study import Study
 
@@ -166,7 +166,7 @@ class VariantResult:
     error: str | None = None
     time_s: float = 0.0
     network_reused: bool = False
-    warnings: tuple[str, ...] = ()
+    warned: Warned = field(default_factory=Warned)
     """What the variant warned of (:func:`run_variant`), for the process that gathers the results to show."""
 
 
@@ -465,7 +465,7 @@ def run_variant(study: Study, variant: Variant) -> VariantResult:
     from heatmap.study_job import study_parts
 
     t0 = time.perf_counter()
-    with _kept_warnings() as warned:
+    with kept_warnings() as warned:
         try:
             the_study = apply_values(study, variant.values)
             parts = study_parts(the_study)
@@ -475,37 +475,10 @@ def run_variant(study: Study, variant: Variant) -> VariantResult:
         except Exception as exc:  # a variant that fails is reported and the ensemble goes on (issue: never ends it)
             message = str(exc) if isinstance(exc, HeatmapError) else f"{type(exc).__name__}: {exc}"
             logger.info("Variant %d failed: %s", variant.id, message)
-            return VariantResult(variant.id, error=message, time_s=time.perf_counter() - t0, warnings=tuple(warned))
+            return VariantResult(variant.id, error=message, time_s=time.perf_counter() - t0, warned=warned)
     logger.info("Variant %d done in %.1f s (network %s)", variant.id, time.perf_counter() - t0,
                 "reused" if reused else "planned")  # fmt: skip
-    return VariantResult(variant.id, figures, None, time.perf_counter() - t0, reused, tuple(warned))
-
-
-class _Kept(logging.Handler):
-    """Keeps the messages of the warnings logged while it is attached (:func:`_kept_warnings`)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
-
-
-@contextlib.contextmanager
-def _kept_warnings() -> Iterator[list[str]]:
-    """Keep the package's warnings logged within (they still go on to the process's own handlers, if any).
-
-    A Dask worker has none, so Python printed each bare on the worker's screen; kept, they go back with the variant's
-    result to the process that gathers the results (the command line shows each distinct warning once).
-    """
-    kept = _Kept()
-    package = logging.getLogger("heatmap")
-    package.addHandler(kept)
-    try:
-        yield kept.messages
-    finally:
-        package.removeHandler(kept)
+    return VariantResult(variant.id, figures, None, time.perf_counter() - t0, reused, warned)
 
 
 # ---------------------------------------------------------------------------------------------- ensemble ---
@@ -561,8 +534,7 @@ def run_ensemble(
         for future in as_completed(futures):
             try:
                 result = future.result()
-                for message in result.warnings:  # logged in a process of its own: logged here too
-                    logger.warning("%s", message)
+                log_again(logger, result.warned)
                 done(result)
             except Exception as exc:  # the task itself was lost (its worker died): reported like a failure
                 done(VariantResult(futures[future].id, error=f"{type(exc).__name__}: {exc}"))

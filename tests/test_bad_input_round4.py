@@ -72,10 +72,11 @@ def test_a_variant_keeps_its_warnings_for_the_process_that_gathers_the_results(c
     with caplog.at_level("WARNING", logger="heatmap"):
         result = run_variant(study, Variant(1, {"year.electricity_co2_t_per_mwh": 5.0}))
     assert result.error is None
-    assert [w for w in result.warnings if "electricity_co2_t_per_mwh is 5 t/MWh" in w] == [result.warnings[0]]
+    kept = result.warned.messages
+    assert [w for w in kept if "electricity_co2_t_per_mwh is 5 t/MWh" in w] == [kept[0]]
     # kept, and still logged in this process as before
     assert any("is 5 t/MWh" in r.getMessage() for r in caplog.records)
-    assert run_variant(study, Variant(2, {"year.electricity_co2_t_per_mwh": 0.1})).warnings == ()
+    assert run_variant(study, Variant(2, {"year.electricity_co2_t_per_mwh": 0.1})).warned.messages == []
 
 
 def test_drawn_links_beside_streets_from_a_line_file_are_numbered_apart(bundled_plan, tmp_path):
@@ -456,3 +457,23 @@ def test_a_free_linear_design_cost_is_warned_of(tmp_path, caplog):
     with caplog.at_level("WARNING", logger="heatmap"):
         scenario_from_dict(data, base_dir=tmp_path)
     assert any("every route costs the design nothing" in r.getMessage() for r in caplog.records)
+
+
+def test_a_dask_workers_warnings_are_shown_by_the_command_once_with_their_logger(tmp_path):
+    """A worker printed the partition's warning bare ('3 buildings have the footprint …', no level or logger)."""
+    import subprocess
+    import sys
+
+    import geopandas as gpd
+
+    from heatmap.io import streets
+
+    b = streets.buildings_from_pbf(STUDY.parents[1] / "helsinki_centre.osm.pbf")
+    b = pd.concat([b, b.iloc[:3]], ignore_index=True).assign(id=lambda d: [f"x{i}" for i in range(len(d))])
+    gpd.GeoDataFrame(b, crs=4326).to_file(tmp_path / "dup.gpkg")
+    exe = Path(sys.executable).with_name("heatmap")
+    args = [str(exe), "demand", str(tmp_path / "dup.gpkg"), "--dask", "--out", str(tmp_path / "out")]
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    said = [line for line in proc.stderr.splitlines() if "have the footprint of another one" in line]
+    assert len(said) == 1 and said[0].startswith("WARNING heatmap.demand.region: 3 buildings"), proc.stderr

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import dask_geopandas
@@ -30,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from heatmap._errors import OfflineError
+from heatmap._kept import Warned, kept_warnings, log_again
 from heatmap.demand.buildings import MAX_EXAMPLES, DemandReport, estimate_demand, footprint_keys
 from heatmap.demand.density import HeatDensity, building_cells, heat_density_from_cells
 from heatmap.scenario import Demand
@@ -145,23 +147,32 @@ def read_buildings(
     return frame
 
 
-def _partition_result(
-    part: gpd.GeoDataFrame, settings: Demand, cell_size_m: float
-) -> tuple[pd.DataFrame, DemandReport, np.ndarray]:
-    """Estimate one partition's demand: its sums per grid cell (global cell indices), its report, its footprints' keys.
+@dataclass(frozen=True)
+class _Partition:
+    """What one partition gives (:func:`_partition_result`)."""
 
-    The keys (:func:`heatmap.demand.buildings.footprint_keys`, 0 for a row without a footprint) let the region find
-    the footprints given twice across partitions.
-    """
+    cells: pd.DataFrame
+    """Its sums per grid cell (global cell indices)."""
+    report: DemandReport
+    keys: np.ndarray
+    """Each row's footprint key (:func:`heatmap.demand.buildings.footprint_keys`, 0 without a footprint): the
+    region finds the footprints given twice across partitions."""
+    warned: Warned
+    """What its estimate warned of (:func:`heatmap._kept.kept_warnings`), to be shown where the results gather."""
+
+
+def _partition_result(part: gpd.GeoDataFrame, settings: Demand, cell_size_m: float) -> _Partition:
+    """Estimate one partition's demand and sum it on the grid."""
     if part.empty:
-        return _EMPTY_CELLS, DemandReport(), np.zeros(0, dtype=np.uint64)
+        return _Partition(_EMPTY_CELLS, DemandReport(), np.zeros(0, dtype=np.uint64), Warned())
     present = part.geometry.notna().to_numpy() & ~part.geometry.is_empty.to_numpy()
     keys = np.where(present, footprint_keys(part.geometry), np.uint64(0))
-    est = estimate_demand(part, settings)
+    with kept_warnings() as warned:
+        est = estimate_demand(part, settings)
     if est.buildings.empty:
-        return _EMPTY_CELLS, est.report, keys
+        return _Partition(_EMPTY_CELLS, est.report, keys, warned)
     cells = building_cells(est.buildings, cell_size_m=cell_size_m).groupby(["ix", "iy"], as_index=False).sum()
-    return cells, est.report, keys
+    return _Partition(cells, est.report, keys, warned)
 
 
 def _warn_of_footprints_across(keys: list[np.ndarray]) -> None:
@@ -224,10 +235,12 @@ def demand_of_region(
     if isinstance(buildings, gpd.GeoDataFrame):
         buildings = dask_geopandas.from_geopandas(buildings, chunksize=ROWS_PER_PARTITION)
     tasks = [dask.delayed(_partition_result)(part, settings, cell_size_m) for part in buildings.to_delayed()]
-    results = dask.compute(*tasks)
-    cells = pd.concat([c for c, _, _ in results], ignore_index=True) if results else _EMPTY_CELLS
-    report = DemandReport.merge([r for _, r, _ in results])
-    _warn_of_footprints_across([k for _, _, k in results])
+    results: tuple[_Partition, ...] = dask.compute(*tasks)
+    for r in results:
+        log_again(logger, r.warned)
+    cells = pd.concat([r.cells for r in results], ignore_index=True) if results else _EMPTY_CELLS
+    report = DemandReport.merge([r.report for r in results])
+    _warn_of_footprints_across([r.keys for r in results])
     density = heat_density_from_cells(cells, crs=buildings.crs, cell_size_m=cell_size_m, where="region buildings")
     logger.info(
         "Region heat density from %d partitions: %.1f GWh/a on %d × %d cells (%d buildings, %d heated)",
