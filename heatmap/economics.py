@@ -161,6 +161,7 @@ def key_figures(
     *,
     year: TradeMoney | None = None,
     losses_mwh_per_a: float | None = None,
+    unserved_mwh_per_a: float = 0.0,
 ) -> dict[str, float]:
     """Compute the plan's costs and key figures.
 
@@ -182,6 +183,9 @@ def key_figures(
     losses_mwh_per_a
         The heat lost over a year of operation (each hour's losses, by its supply temperature); ``None``: the design
         case's loss rate × 8760 h.
+    unserved_mwh_per_a
+        The heat the consumers drew over a year of operation that the sources could not give (a plan written as
+        partial): it is not sold, and the consumers' payments count for the share served only.
 
     Returns
     -------
@@ -204,6 +208,10 @@ def key_figures(
         sold = delivered
     else:
         heat_cost, revenue, sold = year.purchase_eur_per_a, year.revenue_eur_per_a, year.heat_drawn_mwh_per_a
+        if unserved_mwh_per_a > 0 and sold > 0:  # heat not given is not sold
+            served = max(sold - unserved_mwh_per_a, 0.0)
+            revenue, sold = revenue * served / sold, served
+            delivered = min(delivered, served)
     running = om + pumping_cost + heat_cost
     annual = capex * af + running
     out = {
@@ -233,6 +241,7 @@ def key_figures(
             "own_sites_heat_mwh_per_a": year.own_sites_heat_mwh_per_a,
             "own_sites_heat_value_eur_per_a": year.own_sites_value_eur_per_a,
             "own_sources_heat_mwh_per_a": year.own_sources_heat_mwh_per_a,
+            "heat_unserved_mwh_per_a": float(unserved_mwh_per_a),
         }
     logger.info(
         "Economics: capex %.2f M€, LCOH %.1f €/MWh, NPV %.2f M€, losses %.1f %%",
@@ -255,6 +264,8 @@ def consumer_shares(
 
     - **Capex**: each consumer pays its own service pipe and, of every pipe upstream of it, the part its peak load
       is of the peak loads that pipe carries (``capex_share_eur``; ``trunk_share_eur`` = that less the service pipe).
+      A pipe that carries no consumer's load (to a second source of a shared network) serves them all: every
+      consumer pays the part its peak load is of all connected peak loads.
     - **Losses**: each pipe's design heat loss is shared the same way and scaled to the year's losses
       (``loss_share_mwh_per_a``).
     - **Pumping**: the pumping cost by the consumer's share of all connected peak loads.
@@ -285,14 +296,17 @@ def consumer_shares(
 
     load = pd.Series(consumers.peak_load_kw.to_numpy(), index=consumers.node.to_numpy())
     carried = downstream_totals(edges, load).peak_load_kw.to_numpy()
-    carried = np.where(carried > 0, carried, np.inf)  # an edge carrying no peak load is paid by no one
+    shared = ~(carried > 0)  # no consumer's load: a pipe to a second source, paid by all
+    carried = np.where(shared, np.inf, carried)
+    edge_loss = loss_kw.reindex(edges.edge_id).fillna(0.0).to_numpy()
     per_kw_capex = path_totals(edges, edges.cost_eur.to_numpy() / carried)
-    per_kw_loss = path_totals(edges, loss_kw.reindex(edges.edge_id).fillna(0.0).to_numpy() / carried)
+    per_kw_loss = path_totals(edges, edge_loss / carried)
     at = pd.Index(edges.to_node.to_numpy()).get_indexer(pd.Index(consumers.node))  # each consumer's service edge
     service = np.where(at >= 0, edges.cost_eur.to_numpy()[at], np.nan)
     peak = consumers.peak_load_kw.to_numpy()
-    capex = peak * per_kw_capex[at]
-    loss_kw_share = peak * per_kw_loss[at]
+    of_all = peak / max(float(peak.sum()), 1e-12)
+    capex = peak * per_kw_capex[at] + of_all * float(edges.cost_eur.to_numpy()[shared].sum())
+    loss_kw_share = peak * per_kw_loss[at] + of_all * float(edge_loss[shared].sum())
     total_loss_kw = float(loss_kw.sum())
     losses = figures["heat_losses_mwh_per_a"]
     loss_mwh = loss_kw_share / total_loss_kw * losses if total_loss_kw > 0 else np.zeros(len(peak))
@@ -300,7 +314,7 @@ def consumer_shares(
     heat_key = (demand + loss_mwh) / max(float(demand.sum() + loss_mwh.sum()), 1e-12)
     annual = (
         capex * (figures["annuity_factor"] + econ.om_fraction_per_a)
-        + figures["pumping_cost_eur_per_a"] * peak / max(float(peak.sum()), 1e-12)
+        + figures["pumping_cost_eur_per_a"] * of_all
         + figures["heat_purchase_cost_eur_per_a"] * heat_key
     )
     out = pd.DataFrame(

@@ -361,6 +361,11 @@ def _load(scn: Scenario) -> Inputs:
     else:
         area = shapely.box(*street_gdf.total_bounds).buffer(st.max_service_length_m)
         area_name = f"the extent of the candidate routes (plus {st.max_service_length_m:g} m)"
+        if scn.links.site_to_site:
+            area_name += (
+                f" (site-to-site links join sites at most 'links.site_link_max_length_m' "
+                f"{scn.links.site_link_max_length_m:g} m apart: raise it if they are that far)"
+            )
     outside = src[~src.within(area)]
     if len(outside):
         raise InputDataError(
@@ -646,6 +651,7 @@ def plan_from_scenario(
             scn.economics,
             year=money,
             losses_mwh_per_a=None if year is None else year.totals["losses_mwh"],
+            unserved_mwh_per_a=0.0 if year is None else year.totals["unserved_mwh"],
         )
         origins = economics.money_origins(scn, money, seller_prices_eur_per_mwh=sellers)
         served = routed.cons_routed.index.isin(sim.consumers.consumer_id)

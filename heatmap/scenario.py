@@ -48,6 +48,10 @@ MAX_CAPACITY_KW = 1e7
 """Largest heat capacity of one source, heat pump or boiler taken (10 GW, a large power station); above it a value
 is a typo (watts for kilowatts) and refused, in scenario files and input files alike."""
 
+MIN_SUPPLY_LIFT_K = 5.0
+"""Least difference between the network's supply and return temperatures (low-temperature networks run 20–30 K; at
+0.1 K the flows, velocities and pump power a plan computed were absurd, the pumping negative)."""
+
 MAX_PRICE_EUR_PER_MWH = 1e4
 """Largest price, cost or penalty per MWh taken (fuel, heat, O&M, wear); above it a value is a typo."""
 
@@ -1350,11 +1354,13 @@ def _consistency(scn: Scenario, *, for_plan: bool) -> list[tuple[tuple, str]]:
             )
         )
     t = scn.temperatures
-    if t.return_c >= t.supply_c:
+    if t.return_c > t.supply_c - MIN_SUPPLY_LIFT_K:
         problems.append(
             (
                 ("temperatures", "return_c"),
-                f"'temperatures.return_c' ({t.return_c} °C) must be below 'temperatures.supply_c' ({t.supply_c} °C)",
+                f"'temperatures.return_c' ({t.return_c} °C) must be at least {MIN_SUPPLY_LIFT_K:g} K below "
+                f"'temperatures.supply_c' ({t.supply_c} °C): the water carries q = ṁ·c_p·(supply − return), so a "
+                "narrower difference needs flows no pipe carries",
             )
         )
     if t.ground_c >= t.return_c:
@@ -1391,12 +1397,12 @@ def _consistency(scn: Scenario, *, for_plan: bool) -> list[tuple[tuple, str]]:
                     f"hottest in the coldest hours",
                 )
             )
-        if curve.min_c <= t.return_c:
+        if curve.min_c < t.return_c + MIN_SUPPLY_LIFT_K:
             problems.append(
                 (
                     ("temperatures", "supply_curve", "min_c"),
-                    f"'temperatures.supply_curve.min_c' ({curve.min_c} °C) must be above 'temperatures.return_c' "
-                    f"({t.return_c} °C)",
+                    f"'temperatures.supply_curve.min_c' ({curve.min_c} °C) must be at least {MIN_SUPPLY_LIFT_K:g} K "
+                    f"above 'temperatures.return_c' ({t.return_c} °C)",
                 )
             )
     n = scn.network

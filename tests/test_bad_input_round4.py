@@ -477,3 +477,79 @@ def test_a_dask_workers_warnings_are_shown_by_the_command_once_with_their_logger
     assert proc.returncode == 0, proc.stderr
     said = [line for line in proc.stderr.splitlines() if "have the footprint of another one" in line]
     assert len(said) == 1 and said[0].startswith("WARNING heatmap.demand.region: 3 buildings"), proc.stderr
+
+
+def test_heat_the_sources_could_not_give_is_not_sold():
+    """A partial plan with 108,233 of 120,163 MWh unserved counted all of it as sold: NPV above the feasible plan's."""
+    from heatmap.economics import TradeMoney, annuity_factor, key_figures
+    from heatmap.scenario import Economics
+
+    econ = Economics()
+    edges = pd.DataFrame({"length_m": [1000.0], "cost_eur": [1e6]})
+    consumers = pd.DataFrame({"annual_demand_mwh": [100_000.0]})
+    pipes = pd.DataFrame({"q_loss_kw": [100.0]})
+    sources = pd.DataFrame({"pump_power_kw": [10.0]})
+    year = TradeMoney(4e6, 0.0, None, 1e6, 100_000.0, 0.0)
+    full = key_figures(edges, consumers, pipes, sources, econ, year=year, losses_mwh_per_a=500.0)
+    short = key_figures(edges, consumers, pipes, sources, econ, year=year, losses_mwh_per_a=500.0,
+                        unserved_mwh_per_a=75_000.0)  # fmt: skip
+    assert full["heat_sold_mwh_per_a"] == 100_000 and short["heat_sold_mwh_per_a"] == 25_000
+    assert short["heat_delivered_mwh_per_a"] == 25_000 and short["heat_unserved_mwh_per_a"] == 75_000
+    assert short["revenue_eur_per_a"] == pytest.approx(1e6)  # a quarter of the consumers' 4 M€ for a quarter served
+    af = annuity_factor(econ.discount_rate, econ.lifetime_a)
+    running = full["om_cost_eur_per_a"] + full["pumping_cost_eur_per_a"] + 1e6
+    assert short["npv_eur"] == pytest.approx(-1e6 + (1e6 - running) / af)
+    assert short["npv_eur"] < full["npv_eur"]
+
+
+def test_a_pipe_to_a_second_source_is_shared_by_every_consumer_so_the_shares_add_up():
+    """A pipe carrying no consumer's load was paid by no one: the capex shares were 9.7 % short of the capex."""
+    from heatmap.economics import consumer_shares
+    from heatmap.scenario import Economics
+
+    # source at 0; 0→1 trunk; A at 2 and B at 3 off node 1; 1→4 to a second source, carrying no consumer's load
+    edges = pd.DataFrame(
+        {"edge_id": [0, 1, 2, 3], "from_node": [0, 1, 1, 1], "to_node": [1, 2, 3, 4], "depth": [1, 2, 2, 2],
+         "cost_eur": [100.0, 10.0, 20.0, 50.0]}
+    )  # fmt: skip
+    consumers = pd.DataFrame(
+        {"consumer_id": ["A", "B"], "node": [2, 3], "peak_load_kw": [100.0, 300.0], "annual_demand_mwh": [200.0, 600.0]}
+    )
+    loss_kw = pd.Series([4.0, 1.0, 1.0, 2.0], index=[0, 1, 2, 3])
+    figures = {"heat_losses_mwh_per_a": 80.0, "annuity_factor": 0.1, "pumping_cost_eur_per_a": 40.0,
+               "heat_purchase_cost_eur_per_a": 1000.0}  # fmt: skip
+    shares = consumer_shares(edges, loss_kw, consumers, figures, Economics())
+    assert shares.capex_share_eur.to_dict() == pytest.approx({"A": 10 + 25 + 12.5, "B": 20 + 75 + 37.5})
+    assert shares.capex_share_eur.sum() == pytest.approx(edges.cost_eur.sum())
+    assert shares.loss_share_mwh_per_a.sum() == pytest.approx(80.0)
+
+
+def test_a_prosumer_feeding_in_just_above_the_return_fails_its_hour_not_the_command():
+    """pandapipes raised its own UserWarning ('direction change in circulation pump'): a traceback with exit 1."""
+    import copy
+
+    from kip_derived import derived
+
+    from heatmap.plan import plan_from_scenario
+    from heatmap.scenario import scenario_from_dict
+
+    path = derived("network")
+    data = copy.deepcopy(yaml.safe_load(path.read_text()))
+    seller = next(c for c in data["consumers"]["inline"] if c["id"] == "kip_h2_electrolyser")
+    seller["t_feed_in_c"] = 47.0  # the return is 45 °C
+    plan = plan_from_scenario(scenario_from_dict(data, base_dir=path.parent, path=path))
+    assert not plan.ok
+    failed = plan.violations[plan.violations.check == "converged"]
+    assert len(failed) and set(failed.hour) == {"summer, least load; prosumers sell most"}
+
+
+def test_a_site_profile_of_an_excluded_consumer_says_so(tmp_path):
+    from heatmap._errors import InputDataError
+    from heatmap.energy.trade import read_site_profiles
+
+    index = pd.date_range("2023-01-01", periods=8760, freq="h")
+    path = tmp_path / "profiles.csv"
+    pd.DataFrame({"time": index.strftime("%Y-%m-%dT%H:%M"), "keliber": 100.0}).to_csv(path, index=False)
+    sites = pd.DataFrame({"consumer_id": ["port"], "annual_demand_mwh": [100.0]})
+    with pytest.raises(InputDataError, match="columns keliber name consumers excluded from the plan by 'connect: ex"):
+        read_site_profiles(path, index, sites, left_out={"excluded": ["keliber"]})

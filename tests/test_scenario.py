@@ -38,7 +38,7 @@ def test_relative_paths_resolve_against_the_scenario_folder():
         ({"limits__max_velocity_m_per_s": "fast"}, r"'limits.max_velocity_m_per_s' must be a number, got 'fast'"),
         ({"temperatures__supply_c": 353.15}, r"at most 150 \(°C expected, not kelvin\)"),
         ({"network__simultaneity": "max"}, r"allowed: winter, thermos, none"),
-        ({"temperatures__return_c": 90}, r"must be below 'temperatures.supply_c'"),
+        ({"temperatures__return_c": 90}, r"must be at least 5 K below 'temperatures.supply_c'"),
         ({"streets__source": "place"}, r"'streets.source: place' needs 'streets.place'"),
         ({"study_area__bbox": [25, 60, 24, 61]}, r"west < east"),
         ({"economics__lifetime_a": 2.5}, r"must be a whole number"),

@@ -383,6 +383,8 @@ LEFT_OUT_WHY = {
     "lower that minimum to plan them, or drop the columns",
     "not_routed": "not connected: no route reaches them from a source (see 'excluded_consumers' in summary.json); "
     "connect them, or drop the columns",
+    "excluded": "excluded from the plan by 'connect: excluded' (the consumers' connect column): make them required or "
+    "optional, or drop the columns",
 }
 """Why a consumer of the inputs is not one of the plan's, by the reason :func:`read_site_profiles` is given."""
 

@@ -723,7 +723,8 @@ def what_to_change(summary: Mapping[str, Any]) -> list[str]:
         if check == "converged":
             text = (
                 f"{ids(check)} did not converge: check that the sources' supply temperatures are above "
-                "temperatures.return_c, that consumers have a load, and network.max_pump_lift_bar"
+                "temperatures.return_c, that consumers have a load, that prosumers feed in less than the network "
+                "draws and well above the return temperature (t_feed_in_c), and network.max_pump_lift_bar"
             )
         elif check == "source_capacity":
             text = (

@@ -339,6 +339,14 @@ def run_net(
     except (pp.pf.pipeflow_setup.PipeflowNotConverged, np.linalg.LinAlgError) as exc:
         logger.warning("pandapipes did not converge: %s", exc)
         converged = False
+    except UserWarning as exc:  # pandapipes raises it where a circulation pump's flow would turn round
+        if "direction change in circulation pump" not in str(exc):
+            raise
+        logger.warning(
+            "pandapipes found no state: the flow through a source's circulation pump would turn round (the "
+            "prosumers feed in more than the network draws, or at a temperature too near the return): %s", exc
+        )
+        converged = False
     if not converged:  # report the network's elements with unknown (NaN) results
         for table, columns in _RESULT_COLUMNS.items():
             if table in net:
