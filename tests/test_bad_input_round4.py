@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -553,3 +554,25 @@ def test_a_site_profile_of_an_excluded_consumer_says_so(tmp_path):
     sites = pd.DataFrame({"consumer_id": ["port"], "annual_demand_mwh": [100.0]})
     with pytest.raises(InputDataError, match="columns keliber name consumers excluded from the plan by 'connect: ex"):
         read_site_profiles(path, index, sites, left_out={"excluded": ["keliber"]})
+
+
+def test_a_concept_leaving_heat_unserved_claims_no_fuel_or_co2_saved():
+    """A concept of one source and no boiler left 41,455 MWh/a unserved and claimed all the reference's fuel."""
+    from types import SimpleNamespace
+
+    from heatmap.energy.impact import regional_impact
+
+    fuels = pd.DataFrame({"code": ["2121", "1"]}, index=["milled_peat", "wood_chips"])
+
+    def concept(name, peat_mwh, co2_t, served):
+        figures = {"fuel_mwh_by_fuel": {"milled_peat": peat_mwh}, "excess_heat_mwh": 1000.0, "electricity_mwh": 0.0}
+        return SimpleNamespace(name=name, figures=figures, co2_t=co2_t, total_cost_eur=1e6, costs_comparable=served)
+
+    reference = concept("Reference", 60_000.0, 20_000.0, True)
+    table = regional_impact(
+        reference, [concept("Short", 0.0, 0.0, False), concept("Full", 30_000.0, 10_000.0, True)], fuels=fuels
+    ).set_index("concept")
+    short, full = table.loc["Short"], table.loc["Full"]
+    assert np.isnan([short.fuel_displaced_gwh, short.co2_avoided_kt_per_a, short.peat_cut_pct]).all()
+    assert not short.peat_goal_met and short.excess_heat_used_gwh == 1.0
+    assert full.fuel_displaced_gwh == 30.0 and full.co2_avoided_kt_per_a == 10.0 and full.peat_goal_met

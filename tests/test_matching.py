@@ -324,11 +324,37 @@ def test_routes_on_candidate_links():
     # units with no segment within max_connection_m have no route
     for pair in [("far_hot", "plant"), ("near_hot", "town"), ("cold", "town")]:
         assert not t.loc[pair].feasible and "no route on the candidate links" in t.loc[pair].reason
+        # and no price: a pipe of 0 € made such a pair cheaper than any feasible one
+        assert np.isnan([t.loc[pair].pipe_capex_eur, t.loc[pair].eur_per_mwh]).all()
     # the map line follows the path: from the source, down the corridor, to the sink
     line = t.geometry[("near_hot", "plant")]
     assert line.length == pytest.approx(2000.0)
     ends = {line.coords[0], line.coords[-1]}
     assert ends == {(E0, N0), (E0 + 1000, N0)}
+
+
+def test_routes_joining_no_unit_are_warned_of_and_price_no_pair(caplog):
+    from shapely import affinity
+
+    sources, sinks, config = hand_case()
+    far = _corridor()
+    far.geometry = far.geometry.apply(lambda g: affinity.translate(g, xoff=400_000))  # drawn 400 km off
+    far.attrs["where"] = "links.gpkg"
+    with caplog.at_level("WARNING", logger="heatmap"):
+        t = rank_matches(sources, sinks, config, routes=far)
+    assert not t.feasible.any() and t.eur_per_mwh.isna().all()
+    assert any(r.getMessage().startswith("links.gpkg: no source–sink pair is joined") for r in caplog.records)
+
+
+def test_the_command_prints_the_best_pairs_only():
+    from heatmap.energy.matching import MAX_PRINTED_PAIRS, format_matches
+
+    sources, sinks, config = hand_case()
+    t = rank_matches(sources, sinks, config)
+    many = pd.concat([t] * (MAX_PRINTED_PAIRS // len(t) + 2), ignore_index=True)
+    text = format_matches(many)
+    assert len(text.splitlines()) == MAX_PRINTED_PAIRS + 2  # the header, the pairs, the word on the rest
+    assert text.endswith(f"… and {len(many) - MAX_PRINTED_PAIRS:,d} more pairs (all in matches.csv)")
 
 
 def test_cli_routes_on_lines_drawn_in_qgis(tmp_path):

@@ -73,8 +73,9 @@ def regional_impact(
         One row per concept: ``excess_heat_used_gwh``, ``displaced_<fuel>_gwh`` per fuel,
         ``fuel_displaced_gwh``, ``peat_displaced_gwh``, ``peat_cut_pct`` (of the reference's peat),
         ``peat_goal_met`` (cut ≥ one third), ``electricity_added_gwh``, ``co2_avoided_kt_per_a``,
-        ``costs_comparable`` (neither leaves heat unserved) and ``cost_saved_meur_per_a`` (NaN where not
-        comparable).
+        ``costs_comparable`` (neither leaves heat unserved) and ``cost_saved_meur_per_a``. Where either leaves heat
+        unserved, every saving (fuel, peat, electricity, CO₂, cost) is NaN and the peat goal not met: heat not
+        delivered burns no fuel.
     """
     ref_fuel = reference.figures["fuel_mwh_by_fuel"]
     names = sorted(set(ref_fuel).union(*(c.figures["fuel_mwh_by_fuel"] for c in concepts)))
@@ -94,8 +95,10 @@ def regional_impact(
         row["co2_avoided_kt_per_a"] = (reference.co2_t - c.co2_t) / 1000
         comparable = reference.costs_comparable and c.costs_comparable
         row["costs_comparable"] = comparable
-        saved = (reference.total_cost_eur - c.total_cost_eur) / 1e6
-        row["cost_saved_meur_per_a"] = saved if comparable else float("nan")
+        row["cost_saved_meur_per_a"] = (reference.total_cost_eur - c.total_cost_eur) / 1e6
+        if not comparable:  # heat left unserved is fuel not burnt and CO2 not emitted: no saving to claim
+            row |= {k: float("nan") for k in row if k not in ("concept", "excess_heat_used_gwh", "costs_comparable")}
+            row["peat_goal_met"] = False
         rows.append(row)
     table = pd.DataFrame(rows)
     logger.info("Regional impact of %d concepts against %s", len(concepts), reference.name)

@@ -560,7 +560,9 @@ def scenario_routes(scn: MatchScenario) -> gpd.GeoDataFrame | None:
     path = scn.path(lk.path)
     lines = links.read_lines(path, layer=lk.layer, crs=crs, what="candidate links", layer_setting="links.layer")
     drawn = links.drawn_links(lines, cost_factors=lk.cost_factors.model_dump(), default_surface=lk.default_surface)
-    return links.combine(None, [drawn], snap_m=lk.snap_m)
+    routes = links.combine(None, [drawn], snap_m=lk.snap_m)
+    routes.attrs["where"] = str(path)
+    return routes
 
 
 def _frame(rows: list[dict], lonlat: list[tuple[float, float]], crs: str) -> gpd.GeoDataFrame:
@@ -691,6 +693,12 @@ def rank_matches(
     af = annuity_factor(st.discount_rate, st.lifetime_a)
     hp = st.heat_pump
     paths = None if routes is None else _graph_routes(sources, sinks, routes, st.max_connection_m)
+    if paths is not None and not paths and len(sources) and len(sinks):
+        logger.warning(
+            "%s: no source–sink pair is joined by the candidate routes (each unit joins its nearest segment within "
+            "settings.max_connection_m %g m): every pair is infeasible; check the routes' location and CRS",
+            routes.attrs.get("where", "candidate_links") if routes is not None else "", st.max_connection_m,
+        )  # fmt: skip
     rows, lines = [], []
     for s in sources.itertuples():
         for k in sinks.itertuples():
@@ -769,7 +777,8 @@ def rank_matches(
                 v, grad = float(v_at), float(grad_at)
                 if v > st.max_velocity_m_per_s or grad > st.max_pressure_gradient_pa_per_m:
                     reasons.append(f"peak flow {mdot:,.1f} kg/s beyond the largest pipe DN{dn} within the limits")
-                pipe = float(catalogue.cost_eur_per_m[dn]) * route * factor if np.isfinite(route) else 0.0
+                # no route: no price (a pipe of 0 € made the pair look cheaper than any feasible one)
+                pipe = float(catalogue.cost_eur_per_m[dn]) * route * factor if np.isfinite(route) else np.nan
             else:
                 dn, v, grad, pipe = 0, np.nan, np.nan, 0.0
             if kind != "none" and matched <= 0:
@@ -827,8 +836,14 @@ def rank_matches(
 
 
 # ---------------------------------------------------------------------------------------------- outputs ---
+MAX_PRINTED_PAIRS = 40
+"""Pairs the command prints at most (the best first); matches.csv holds them all."""
+
+
 def format_matches(table: pd.DataFrame) -> str:
-    """Render the ranking as a text table (what the command prints)."""
+    """Render the ranking as a text table (what the command prints): the first :data:`MAX_PRINTED_PAIRS` pairs."""
+    more = len(table) - MAX_PRINTED_PAIRS
+    table = table.head(MAX_PRINTED_PAIRS)
     view = table[
         ["rank", "source_id", "sink_id", "kind", "route_length_m", "dn", "matched_mwh_per_a", "eur_per_mwh", "reason"]
     ].rename(
@@ -838,4 +853,5 @@ def format_matches(table: pd.DataFrame) -> str:
             "eur_per_mwh": "€/MWh",
         }
     )
-    return view.to_string(index=False, float_format=lambda v: f"{v:,.1f}", na_rep="–")
+    text = view.to_string(index=False, float_format=lambda v: f"{v:,.1f}", na_rep="–")
+    return text + (f"\n… and {more:,d} more pairs (all in matches.csv)" if more > 0 else "")
