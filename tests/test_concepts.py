@@ -1014,3 +1014,29 @@ def _plot_colours_and_labels() -> tuple[dict[str, str], dict[str, str]]:
 
     scn = energy_scenario_from_file(KIP)
     return unit_colours(scn), unit_labels(scn)
+
+
+def test_a_study_whose_sources_are_none_of_the_plans_is_warned_of(tmp_path, caplog):
+    """A misspelt source id: the plan was planned and then silently left out (the heat looked free)."""
+    from heatmap.energy.concepts import run_concepts
+
+    scn, plan = _tiny_study(tmp_path, operation=False)
+    renamed = scn.sources[0].model_copy(update={"id": "elsewhere"})
+    concept = scn.concepts[0].model_copy(update={"sources": ["elsewhere"]})
+    scn = scn.model_copy(update={"sources": [renamed], "concepts": [concept]})
+    with caplog.at_level("WARNING", logger="heatmap"):
+        study = run_concepts(scn, plan=plan)
+    assert study.links == {}
+    warned = [r.getMessage() for r in caplog.records if "no source of the study is a source" in r.getMessage()]
+    assert len(warned) == 1 and "(the study's: elsewhere; the plan's there: backup, src)" in warned[0]
+
+
+def test_a_study_demand_below_what_the_plans_sink_draws_is_named_not_an_infeasible_lp(tmp_path):
+    """'the dispatch LP could not be solved (HiGHS status: Infeasible); check the units' data' named nothing."""
+    from heatmap.energy.concepts import run_concepts
+
+    scn, plan = _tiny_study(tmp_path)
+    scn = scn.model_copy(update={"demand": scn.demand.model_copy(update={"annual_mwh": 5000.0})})
+    with pytest.raises(ScenarioError, match=r"concept 'Excess': in hour .* the planned network sends the sink 'sink' "
+                       r".* kW of the study's sources .* more than the study's demand and losses"):  # fmt: skip
+        run_concepts(scn, plan=plan)

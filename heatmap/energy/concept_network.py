@@ -360,7 +360,12 @@ def source_links(scn: EnergyScenario, network: PlannedNetwork, index: pd.Datetim
     study_ids = {s.id for s in scn.sources}
     linked = [sid for sid, t in tree_of_source.items() if t == tree and sid in study_ids]
     if not linked:
-        logger.info("No study source is a source of the planned network feeding %s", sink)
+        logger.warning(
+            "network.plan: no source of the study is a source of the planned network feeding its sink %s (the "
+            "study's: %s; the plan's there: %s), so no concept carries heat over it or pays for it; give a study "
+            "source the id of the plan's", sink, ", ".join(sorted(study_ids)) or "none",
+            ", ".join(sorted(map(str, tree_of_source.index[tree_of_source == tree]))) or "none",
+        )  # fmt: skip
         return {}
     c = plan.consumers.set_index(plan.consumers.consumer_id.astype(str))
     connection_kw = float(c.peak_load_kw[sink])

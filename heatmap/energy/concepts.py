@@ -262,6 +262,33 @@ def read_fuels(path: Path, prices_eur_per_mwh: dict[str, float] | None = None) -
     return fuels
 
 
+def _check_fixed_below_need(
+    scn: EnergyScenario, concept: Any, year: Year, links: dict[str, SourceLink] | None, need_kw: np.ndarray
+) -> None:
+    """Refuse a concept whose sources the planned network holds above the study's need in some hour.
+
+    The dispatch holds a linked source at what the plan's year sends the sink (``study_kw``); where that exceeds the
+    study's demand and losses (and what its storages could take), the LP has no solution: the study's demand is
+    below the plan's sink.
+    """
+    fixed = [links[sid].study_kw for sid in concept.sources if links and sid in links]
+    held = [f for f in fixed if f is not None]
+    if not held:
+        return
+    sts = {st.id: st for st in scn.storages}
+    room = sum(sts[i].charge_kw for i in getattr(concept, "storages", []) if i in sts)
+    over = np.sum(held, axis=0) - (need_kw + room)
+    if (over > 1e-6).any():
+        h = int(np.argmax(over))
+        raise ScenarioError(
+            f"{scn.file or 'the scenario'}: concept {concept.name!r}: in hour {year.index[h]:%Y-%m-%d %H:%M} the "
+            f"planned network sends the sink {scn.network.sink!r} {float(np.sum(held, axis=0)[h]):,.0f} kW of the "
+            f"study's sources (the plan's year), more than the study's demand and losses then "
+            f"({float(need_kw[h]):,.0f} kW): the study's demand (demand) is below what the plan's sink draws; make "
+            "them agree"
+        )
+
+
 def _check_fuels(scn: EnergyScenario, fuels: pd.DataFrame) -> None:
     """Refuse boilers whose fuel the fuel table does not have, naming the scenario file, the boilers and the fuels."""
     unknown = {b.id: b.fuel for b in scn.boilers if b.fuel not in fuels.index}
@@ -394,6 +421,7 @@ def concept_units(
     by_id = {s.id: s for s in sources}
     with_plan = _uses_plan(concept, network)
     need_kw = year.demand_kw + year.losses_for(with_plan)
+    _check_fixed_below_need(scn, concept, year, links, need_kw)
     for sid in concept.sources:
         s = by_id[sid]
         hp = s.heat_pump if concept.heat_pumps else None

@@ -344,7 +344,8 @@ def run_net(
             raise
         logger.warning(
             "pandapipes found no state: the flow through a source's circulation pump would turn round (the "
-            "prosumers feed in more than the network draws, or at a temperature too near the return): %s", exc
+            "prosumers feed in more than the network draws, or at a temperature too near the return): %s",
+            exc,
         )
         converged = False
     if not converged:  # report the network's elements with unknown (NaN) results
