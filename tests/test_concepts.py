@@ -1040,3 +1040,36 @@ def test_a_study_demand_below_what_the_plans_sink_draws_is_named_not_an_infeasib
     with pytest.raises(ScenarioError, match=r"concept 'Excess': in hour .* the planned network sends the sink 'sink' "
                        r".* kW of the study's sources .* more than the study's demand and losses"):  # fmt: skip
         run_concepts(scn, plan=plan)
+
+
+def test_a_concept_naming_a_unit_twice_is_refused_naming_the_concept():
+    from pydantic import ValidationError
+
+    from heatmap.energy.energy_scenario import Concept
+
+    with pytest.raises(ValidationError, match="concept 'Acid only' names units acid more than once"):
+        Concept.model_validate({"name": "Acid only", "sources": ["acid", "acid"]})
+
+
+def test_a_demand_of_nothing_is_refused_and_one_below_the_losses_warned_of(tmp_path, caplog):
+    """An all-zero profile ran (cost of heat NaN, 3.2 M€ invested); one in MW as kW lost 99 % of the heat unsaid."""
+    from heatmap.demand.climate import year_index
+    from heatmap.energy.concepts import year_inputs
+    from heatmap.energy.energy_scenario import HourlyCsv
+
+    scn, _ = _tiny_study(tmp_path, operation=False)
+    index = year_index(2023)
+    for kw, what in ((0.0, "refused"), (5.0, "warned")):
+        pd.DataFrame({"time": index.strftime("%Y-%m-%dT%H:%M"), "kw": kw}).to_csv(tmp_path / "d.csv", index=False)
+        demand = scn.demand.model_copy(
+            update={"annual_mwh": None, "profile": HourlyCsv(csv=tmp_path / "d.csv", column="kw")}
+        )
+        ua = scn.network.model_copy(update={"heat_loss_coefficient_w_per_k": 2000.0})
+        changed = scn.model_copy(update={"demand": demand, "network": ua})
+        if what == "refused":
+            with pytest.raises(ScenarioError, match=r"d.csv: the demand is 0 in every hour"):
+                year_inputs(changed)
+        else:
+            with caplog.at_level("WARNING", logger="heatmap"):
+                year_inputs(changed)
+            assert "the network loses more heat over the year" in caplog.text

@@ -14,6 +14,7 @@ from kip_derived import derived
 from shapely.geometry import Point
 
 from heatmap import settings
+from heatmap._errors import InputDataError
 from heatmap.economics import annuity_factor
 from heatmap.energy.matching import HOURS, MATCH_COLUMNS, HeatPumpRule, MatchingSettings, rank_matches
 from heatmap.plan import plan_from_scenario
@@ -679,3 +680,10 @@ def test_sources_on_one_site_feed_one_network_at_one_temperature(tmp_path):
     }
     consumers = gpd.read_file(out / "network" / "plan.gpkg", layer="consumers").set_index("consumer_id")
     assert (consumers.t_supply_c >= consumers.min_supply_c).all()
+
+
+def test_a_sink_profile_of_nothing_is_refused_not_blamed_on_the_source():
+    sources, sinks, config = hand_case()
+    sink = sinks.id.iloc[0]
+    with pytest.raises(InputDataError, match=f"sink {sink}: its hourly profile is 0 in every hour"):
+        rank_matches(sources, sinks, config, sink_profiles_kw={sink: np.zeros(HOURS)})

@@ -235,6 +235,17 @@ def year_inputs(scn: EnergyScenario, *, heat_loss_coefficient_w_per_k: float | N
             scn.path(p.csv), p.column, index, lower=-500, upper=5000, what="electricity-price"
         ).to_numpy()
     price = price * scn.electricity.price_scale
+    if not demand.sum() > 0:
+        raise ScenarioError(
+            f"{scn.path(d.profile.csv) if d.profile is not None else scn.file}: the demand is 0 in every hour; give "
+            "the consumers' hourly demand in kW (or demand.annual_mwh)"
+        )
+    if losses.sum() > demand.sum():
+        logger.warning(
+            "%s: the network loses more heat over the year (%.0f MWh) than its consumers draw (%.0f MWh): a demand "
+            "profile in MW given as kW, or network.heat_loss_coefficient_w_per_k too large?",
+            scn.path(d.profile.csv) if d.profile is not None else scn.file, losses.sum() / 1000, demand.sum() / 1000,
+        )  # fmt: skip
     logger.info(
         "Year %d: demand %.0f MWh (peak %.0f kW), network losses %.0f MWh, mean price %.1f €/MWh",
         scn.year, demand.sum() / 1000, demand.max(), losses.sum() / 1000, price.mean(),

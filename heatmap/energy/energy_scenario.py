@@ -327,6 +327,14 @@ class Concept(SettingsModel):
     electric_boilers: list[Id] = Field(default_factory=list)
     storages: list[Id] = Field(default_factory=list)
 
+    @model_validator(mode="after")
+    def _each_unit_once(self) -> Concept:
+        units = [*self.sources, *self.boilers, *self.electric_boilers, *self.storages]
+        twice = sorted({u for u in units if units.count(u) > 1})
+        if twice:
+            raise ValueError(f"concept {self.name!r} names units {', '.join(twice)} more than once; name each once")
+        return self
+
 
 Concepts = Annotated[list[Concept], AfterValidator(_distinct_names)]
 """A list of concepts whose names are apart (:func:`_distinct_names`)."""

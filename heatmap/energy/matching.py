@@ -579,6 +579,8 @@ def _profile(units: gpd.GeoDataFrame, profiles: dict[str, np.ndarray] | None, wh
             p = np.asarray(profiles[u.id], dtype=float)
             if p.shape != (HOURS,) or not np.isfinite(p).all() or (p < 0).any():
                 raise InputDataError(f"{what} {u.id}: the hourly profile needs {HOURS} finite values ≥ 0 (kW)")
+            if what == "sink" and not p.sum() > 0:
+                raise InputDataError(f"sink {u.id}: its hourly profile is 0 in every hour (it needs no heat); check it")
         else:
             if u.annual_mwh > u.peak_kw * HOURS / 1000 * (1 + 1e-9):
                 raise InputDataError(
