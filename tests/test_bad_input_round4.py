@@ -576,3 +576,13 @@ def test_a_concept_leaving_heat_unserved_claims_no_fuel_or_co2_saved():
     assert np.isnan([short.fuel_displaced_gwh, short.co2_avoided_kt_per_a, short.peat_cut_pct]).all()
     assert not short.peat_goal_met and short.excess_heat_used_gwh == 1.0
     assert full.fuel_displaced_gwh == 30.0 and full.co2_avoided_kt_per_a == 10.0 and full.peat_goal_met
+
+
+def test_plans_of_one_name_are_told_apart_by_their_folders():
+    from heatmap.io.compare import FinishedPlan, apart
+
+    def plan(name, folder):
+        return FinishedPlan(name, Path("/out") / folder, {}, None, None)
+
+    named = [p.name for p in apart([plan("tiny", "tiny"), plan("tiny", "tiny_2"), plan("town", "town")])]
+    assert named == ["tiny (tiny)", "tiny (tiny_2)", "town"]

@@ -169,11 +169,21 @@ def _short(name: str, width: int = 34) -> str:
     return "\n".join(textwrap.wrap(name, width)[:2])
 
 
+def apart(plans: list[FinishedPlan]) -> list[FinishedPlan]:
+    """Return the plans, those of one name told apart by their folder's name (``tiny (tiny_2)``)."""
+    names = [p.name for p in plans]
+    return [dataclasses.replace(p, name=f"{p.name} ({p.folder.name})") if names.count(p.name) > 1 else p for p in plans]
+
+
 def write_comparison_files(plans: list[FinishedPlan], folder: Path, *, title: str) -> pd.DataFrame:
-    """Write :data:`FILES` into ``folder`` (inside the caller's atomic output folder); return the table."""
+    """Write :data:`FILES` into ``folder`` (inside the caller's atomic output folder); return the table.
+
+    Plans of one name are told apart by their folders' names (:func:`apart`) in the table, the chart and the map.
+    """
     from heatmap.io.tables import write_csv
     from heatmap.maps import webmap
 
+    plans = apart(plans)
     table = comparison_table(plans)
     write_csv(table, folder / "comparison.csv", float_format="%.6g")
     plot_comparison(table, folder / "comparison.png")
