@@ -123,7 +123,10 @@ def test_invalid_and_mixed_geometries(tmp_path):
         inputs.read_features(path, id_column="id", what="consumers", allowed_geometry=("Point", "Polygon"))
     path2 = tmp_path / "m.gpkg"
     gpd.GeoDataFrame({"id": ["p", "q"]}, geometry=[Point(0, 0), Point(0, 0).buffer(5)], crs=3067).to_file(path2)
-    with pytest.raises(InputDataError, match="mixes points and polygons"):
+    with pytest.raises(
+        InputDataError,
+        match=r"feature 1: points among polygons; give every feature as a point or every one as a footprint",
+    ):
         inputs.read_features(path2, id_column="id", what="consumers", allowed_geometry=("Point", "Polygon"))
 
 
