@@ -274,7 +274,7 @@ def read_fuels(path: Path, prices_eur_per_mwh: dict[str, float] | None = None) -
 
 
 def _check_fixed_below_need(
-    scn: EnergyScenario, concept: Any, year: Year, links: dict[str, SourceLink] | None, need_kw: np.ndarray
+    scn: EnergyScenario, concept: Concept, year: Year, links: dict[str, SourceLink] | None, need_kw: np.ndarray
 ) -> None:
     """Refuse a concept whose sources the planned network holds above the study's need in some hour.
 
@@ -287,7 +287,7 @@ def _check_fixed_below_need(
     if not held:
         return
     sts = {st.id: st for st in scn.storages}
-    room = sum(sts[i].charge_kw for i in getattr(concept, "storages", []) if i in sts)
+    room = sum(sts[i].charge_kw for i in concept.storages if i in sts)
     over = np.sum(held, axis=0) - (need_kw + room)
     if (over > 1e-6).any():
         h = int(np.argmax(over))
