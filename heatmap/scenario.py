@@ -1474,8 +1474,13 @@ def _consistency(scn: Scenario, *, for_plan: bool) -> list[tuple[tuple, str]]:
 
 
 def _is_union_tag(el: Any) -> bool:
-    """Whether an error location part names a member of a union (``float``, ``list[float]``, ``HourlyCsv``)."""
-    return isinstance(el, str) and (el in ("float", "int", "str") or "[" in el or el[:1].isupper())
+    """Whether an error location part names a member of a union (``float``, ``list[float]``, ``HourlyCsv``, ...).
+
+    A bounded number's member is ``constrained-float``; a validated one's ``function-after[...]``.
+    """
+    return isinstance(el, str) and (
+        el in ("float", "int", "str") or "[" in el or el[:1].isupper() or el.startswith(("constrained-", "function-"))
+    )
 
 
 def validation_problems(exc: ValidationError, root: type[BaseModel]) -> list[tuple[tuple, str]]:
@@ -1513,7 +1518,8 @@ def validation_problems(exc: ValidationError, root: type[BaseModel]) -> list[tup
             problems.append((where["data"], f"'{where['key']}' must be {allowed}, got {_shown(group[0].get('input'))}"))
             continue
         finite = [e for e in group if e["type"] == "finite_number"]
-        told = [_message(e, root) for e in finite or group]
+        matched = [e for e in group if e["type"] not in _TYPE_NAMES]  # the union member the value's type is
+        told = [_message(e, root) for e in finite or matched or group]
         problems.append((told[0][0], " or ".join(dict.fromkeys(m for _, m in told))))
     return [(path, _cut(message, 20 * SHOWN_CHARACTERS)) for path, message in problems]  # whatever else quotes
 

@@ -586,3 +586,24 @@ def test_plans_of_one_name_are_told_apart_by_their_folders():
 
     named = [p.name for p in apart([plan("tiny", "tiny"), plan("tiny", "tiny_2"), plan("town", "town")])]
     assert named == ["tiny (tiny)", "tiny (tiny_2)", "town"]
+
+
+@pytest.mark.parametrize(
+    ("edit", "told"),
+    [
+        (
+            lambda d: d["year"].update(electricity_price=1e300),
+            "'year.electricity_price' is 1e+300; it must be at most 5000",
+        ),
+        (lambda d: d["sources"][0].update(availability=1.2), "'sources[0].availability' is 1.2; it must be at most 1"),
+    ],
+    ids=["price", "availability"],
+)
+def test_a_bounded_number_in_a_union_is_told_by_its_key_and_bound_alone(tmp_path, edit, told):
+    """Bounding them showed pydantic's member name and every member's complaint ('.constrained-float' … 'or …')."""
+    from heatmap.study import read_study
+
+    with pytest.raises(ScenarioError) as err:
+        read_study(_study_file(tmp_path, edit))
+    message = str(err.value)
+    assert message.endswith(told) and "constrained" not in message and " or " not in message, message
