@@ -687,3 +687,15 @@ def test_a_sink_profile_of_nothing_is_refused_not_blamed_on_the_source():
     sink = sinks.id.iloc[0]
     with pytest.raises(InputDataError, match=f"sink {sink}: its hourly profile is 0 in every hour"):
         rank_matches(sources, sinks, config, sink_profiles_kw={sink: np.zeros(HOURS)})
+
+
+def test_a_source_and_a_sink_of_one_id_are_refused_when_read(tmp_path):
+    """They were ranked as 'acid → acid' and refused only when a pair was planned."""
+
+    def same_id(d):
+        d.pop("plan", None)  # its pairs name the sink by its own id
+        d["sinks"][0]["id"] = d["sources"][0]["id"]
+
+    path = _scenario(tmp_path, same_id)
+    result = run_cli("matches", path, "--out", tmp_path / "out")
+    assert result.returncode == 2 and "name both a source and a sink; give each unit its own id" in result.output

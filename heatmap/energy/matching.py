@@ -316,6 +316,9 @@ class MatchScenario(SettingsModel):
             dup = sorted({i for i in ids if ids.count(i) > 1})
             if dup:
                 raise ValueError(f"{group}: ids repeated: {dup}")
+        both = sorted({u.id for u in self.sources} & {u.id for u in self.sinks})
+        if both:
+            raise ValueError(f"ids {', '.join(both)} name both a source and a sink; give each unit its own id")
         if any(s.shape == "degree_hours" for s in self.sinks) and self.outdoor_temperature is None:
             raise ValueError("sinks of shape degree_hours need outdoor_temperature")
         return self
