@@ -190,7 +190,7 @@ def test_merit_order_with_a_capacity_factor_by_hand():
             False,
             "'temperatures.supply_curve.outdoor_at_max_c' (12.0 °C) must be below",
         ),
-        ({**CURVE, "min_c": 45.0}, False, "'temperatures.supply_curve.min_c' (45.0 °C) must be above"),
+        ({**CURVE, "min_c": 45.0}, False, "'temperatures.supply_curve.min_c' (45.0 °C) must be at least 5 K above"),
         ({**CURVE, "max_c": 400.0}, False, "'temperatures.supply_curve.max_c' is 400.0; it must be at most 150"),
         ({k: v for k, v in CURVE.items() if k != "min_c"}, False, "'temperatures.supply_curve.min_c' is required"),
     ],

@@ -49,6 +49,7 @@ def test_every_module_lives_in_a_domain_or_is_a_known_top_module():
         "__init__",
         "_errors",
         "_highs",
+        "_kept",
         "cli",
         "economics",
         "ensemble_job",
