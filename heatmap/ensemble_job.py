@@ -208,12 +208,10 @@ def read_vary(path: str | Path, study: Study) -> VaryFile:
     vary, _ = settings_from_file(path, VaryFile)
     vary._path = Path(path)
     named: dict[str, str] = {}  # each number's path with its units named by id → the input that varies it
-    full = study.model_dump()
     for inp in vary.inputs:
         where = f"{path}: inputs[{inp.label}]"
-        base = study_value(study, inp.path, where=where)
         keys: list[str] = []
-        _locate(full, inp.path, where, canonical=keys)
+        base = study_value(study, inp.path, where=where, canonical=keys)
         if keys == ["year", "year"]:
             raise ScenarioError(
                 f"{where}: year.year cannot be varied: the study's hourly files hold the hours of one year; run the "
@@ -225,9 +223,6 @@ def read_vary(path: str | Path, study: Study) -> VaryFile:
                 f"{where}: {inp.path} is the number inputs[{same}] varies ({'.'.join(keys)}, its unit named by id); "
                 "vary each number once"
             )
-        section, _, fuel = inp.path.rpartition(".")
-        if section == "economics.fuel_prices_eur_per_mwh":
-            _check_fuel(fuel, where)
         if inp.scale is not None and base is None:
             raise ScenarioError(f"{where}: the study gives no value at {inp.path} to scale; give range or values")
         for value in _ends(inp, base):
@@ -237,13 +232,6 @@ def read_vary(path: str | Path, study: Study) -> VaryFile:
                 raise ScenarioError(f"{where}: the study refuses {inp.path} = {value:g}: {exc}") from None
     logger.info("Read vary file %s: %s of %d inputs", path, vary.method, len(vary.inputs))
     return vary
-
-
-def _check_fuel(fuel: str, where: str) -> None:
-    from heatmap.study import known_fuels
-
-    if fuel not in known_fuels():
-        raise ScenarioError(f"{where}: fuel {fuel!r} is not in the fuel table; known: {', '.join(known_fuels())}")
 
 
 def _ends(inp: VaryInput, base: float | None) -> list[float]:
@@ -280,7 +268,7 @@ def _locate(data: Any, path: str, where: str, *, canonical: list[str] | None = N
             if canonical is not None:
                 canonical.append(key)
             if last and key not in node and ".".join(keys[:i]) in FREE_KEYS:
-                node[key] = None  # a fuel without a price of the study's own: the fuel table's (read_vary checks it)
+                node[key] = None  # a fuel without a price of the study's own (the study's schema checks its name)
             if key not in node:
                 raise ScenarioError(
                     f"{where}: {path}: the study has no {key!r} at {'.'.join(keys[:i]) or 'the top'}; "
@@ -294,15 +282,17 @@ def _locate(data: Any, path: str, where: str, *, canonical: list[str] | None = N
     raise AssertionError("unreachable")  # the loop returns at the last key
 
 
-def study_value(study: Study, path: str, *, where: str = "vary") -> float | None:
+def study_value(study: Study, path: str, *, where: str = "vary", canonical: list[str] | None = None) -> float | None:
     """Return the study's number at a dotted path (``None`` where the study leaves it to a preset or default).
+
+    ``canonical`` receives the path with its units named by id (:func:`_locate`).
 
     Raises
     ------
     heatmap._errors.ScenarioError
         Where the path names nothing of the study, or no number.
     """
-    node, key = _locate(study.model_dump(), path, where)
+    node, key = _locate(study.model_dump(), path, where, canonical=canonical)
     value = node[key]
     if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
         raise ScenarioError(f"{where}: {path} holds {value!r}, not a number; name a number of the study")

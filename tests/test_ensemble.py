@@ -164,7 +164,7 @@ BAD_VARY = [
      "no value at sources.boliden_acid_heat.heat_price_eur_per_mwh to scale"),
     ({"method": "lhs", "samples": 5, "seed": 1,
       "inputs": [{"path": "economics.fuel_prices_eur_per_mwh.unobtainium", "range": [1, 2]}]},
-     "fuel 'unobtainium' is not in the fuel table; known: milled_peat"),
+     "'economics.fuel_prices_eur_per_mwh' fuel 'unobtainium' is not in the fuel table"),
     ({"method": "grid", "inputs": [{"path": "economics.discount_rate", "range": [0.03, 0.08]}]},
      "needs values or levels for every input"),
     ({"method": "grid", "inputs": [{"path": "economics.discount_rate", "values": [0.03]},

@@ -274,7 +274,7 @@ def read_fuels(path: Path, prices_eur_per_mwh: dict[str, float] | None = None) -
 
 
 def _check_fixed_below_need(
-    scn: EnergyScenario, concept: Concept, year: Year, links: dict[str, SourceLink] | None, need_kw: np.ndarray
+    scn: EnergyScenario, concept: Concept, year: Year, links: dict[str, SourceLink], need_kw: np.ndarray
 ) -> None:
     """Refuse a concept whose sources the planned network holds above the study's need in some hour.
 
@@ -282,18 +282,18 @@ def _check_fixed_below_need(
     study's demand and losses (and what its storages could take), the LP has no solution: the study's demand is
     below the plan's sink.
     """
-    fixed = [links[sid].study_kw for sid in concept.sources if links and sid in links]
-    held = [f for f in fixed if f is not None]
+    held = [kw for sid in concept.sources if sid in links and (kw := links[sid].study_kw) is not None]
     if not held:
         return
     sts = {st.id: st for st in scn.storages}
     room = sum(sts[i].charge_kw for i in concept.storages if i in sts)
-    over = np.sum(held, axis=0) - (need_kw + room)
+    sent = np.sum(held, axis=0)
+    over = sent - (need_kw + room)
     if (over > 1e-6).any():
         h = int(np.argmax(over))
         raise ScenarioError(
             f"{scn.file or 'the scenario'}: concept {concept.name!r}: in hour {year.index[h]:%Y-%m-%d %H:%M} the "
-            f"planned network sends the sink {scn.network.sink!r} {float(np.sum(held, axis=0)[h]):,.0f} kW of the "
+            f"planned network sends the sink {scn.network.sink!r} {float(sent[h]):,.0f} kW of the "
             f"study's sources (the plan's year), more than the study's demand and losses then "
             f"({float(need_kw[h]):,.0f} kW): the study's demand (demand) is below what the plan's sink draws; make "
             "them agree"
