@@ -169,6 +169,8 @@ class Inputs:
     left_out_rows : geopandas.GeoDataFrame
         The consumers (and OSM buildings given no demand) left out before routing, one row each with its
         ``reason`` (a key of ``left_out`` or of the demand estimate's ``left_out_ids``).
+    no_go : geopandas.GeoDataFrame or None
+        The no-go polygons (``links.no_go_path``): no pipe, street or service, enters one.
     """
 
     crs: CRS
@@ -177,6 +179,7 @@ class Inputs:
     streets: gpd.GeoDataFrame
     left_out: dict[str, list[str]]
     left_out_rows: gpd.GeoDataFrame
+    no_go: gpd.GeoDataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -347,8 +350,9 @@ def _load(scn: Scenario) -> Inputs:
             columns=scn.consumers.columns,
         )
         where_cons = raw.attrs["where"]
-    if scn.links.used or scn.links.no_go_path is not None:  # no-go areas keep the streets out too
-        street_gdf = _with_links(scn, crs, street_gdf, src, cons)
+    no_go = _no_go(scn, crs)
+    if scn.links.used or no_go is not None:  # no-go areas keep the streets out too
+        street_gdf = _with_links(scn, crs, street_gdf, src, cons, no_go)
     if street_gdf is None:  # the scenario refuses this (heatmap.scenario)
         raise ScenarioError("'streets.source: none' needs candidate links: 'links.path' or 'links.site_to_site'")
 
@@ -416,7 +420,13 @@ def _load(scn: Scenario) -> Inputs:
         )
     _check_source_temperatures(src, cons, scn.temperatures)
     return Inputs(
-        crs=crs, sources=src, consumers=cons, streets=street_gdf, left_out=excluded, left_out_rows=left_out_rows
+        crs=crs,
+        sources=src,
+        consumers=cons,
+        streets=street_gdf,
+        left_out=excluded,
+        left_out_rows=left_out_rows,
+        no_go=no_go,
     )
 
 
@@ -474,24 +484,33 @@ def _streets(scn: Scenario, st: Streets, crs: CRS) -> gpd.GeoDataFrame | None:
     return streets.street_edges(G, crs)
 
 
+def _no_go(scn: Scenario, crs: CRS) -> gpd.GeoDataFrame | None:
+    """Read the scenario's no-go polygons (``links.no_go_path``), or ``None``."""
+    if scn.links.no_go_path is None:
+        return None
+    return links.read_lines(
+        scn.links.no_go_path,
+        layer=scn.links.no_go_layer,
+        crs=crs,
+        what="no-go areas",
+        allowed=("Polygon",),
+        layer_setting="links.no_go_layer",
+    )
+
+
 def _with_links(
-    scn: Scenario, crs: CRS, street_gdf: gpd.GeoDataFrame | None, src: gpd.GeoDataFrame, cons: gpd.GeoDataFrame
+    scn: Scenario,
+    crs: CRS,
+    street_gdf: gpd.GeoDataFrame | None,
+    src: gpd.GeoDataFrame,
+    cons: gpd.GeoDataFrame,
+    no_go: gpd.GeoDataFrame | None,
 ) -> gpd.GeoDataFrame:
     """Add the scenario's candidate links (drawn lines, site-to-site lines, minus no-go areas) to the streets."""
     lk = scn.links
     factors = lk.cost_factors.model_dump()
-    no_go = None
-    if lk.no_go_path is not None:
-        no_go = links.read_lines(
-            lk.no_go_path,
-            layer=lk.no_go_layer,
-            crs=crs,
-            what="no-go areas",
-            allowed=("Polygon",),
-            layer_setting="links.no_go_layer",
-        )
-        if street_gdf is not None:
-            street_gdf = links.avoid(street_gdf, no_go, what="street segments")
+    if no_go is not None and street_gdf is not None:
+        street_gdf = links.avoid(street_gdf, no_go, what="street segments")
     parts = []
     if lk.path is not None:
         drawn = links.read_lines(lk.path, layer=lk.layer, crs=crs, what="candidate links", layer_setting="links.layer")
@@ -586,7 +605,9 @@ def plan_from_scenario(
         input_columns = {"sources": src.attrs.get("columns", {}), "consumers": cons.attrs.get("columns", {})}
 
     with timer.stage("candidate graph"):
-        cand = candidates.build_candidates(loaded.streets, src, cons, max_service_length_m=st.max_service_length_m)
+        cand = candidates.build_candidates(
+            loaded.streets, src, cons, max_service_length_m=st.max_service_length_m, no_go=loaded.no_go
+        )
         G = candidates.candidate_graph(cand.edges)
 
     curve = scn.temperatures.supply_curve if scn.operation is not None else None
@@ -736,6 +757,13 @@ def _route(
     term = cand.terminals.set_index("terminal_id")
     far = term[~term.reachable]
     far_sources = far.index[far.role == "source"].tolist()
+    fenced = far.index[(far.role == "source") & far.service_in_no_go].tolist()
+    if fenced:
+        raise InputDataError(
+            f"sources {', '.join(fenced)}: every street within {st.max_service_length_m:g} m "
+            f"('streets.max_service_length_m') lies across a no-go area ('links.no_go_path'), so no service pipe "
+            "leaves them; draw a link out of the area ('links.path') or change the no-go polygons"
+        )
     if far_sources:
         raise InputDataError(
             f"sources {', '.join(far_sources)} are farther than {st.max_service_length_m:g} m "

@@ -166,3 +166,47 @@ def test_a_line_is_cut_as_shapely_substring_cuts_it_vertex_for_vertex():
         expected = [substring(line, a, b) for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
         assert [p.wkb for p in pieces] == [e.wkb for e in expected]
         assert shapely.length(pieces).sum() == pytest.approx(length, rel=1e-9)
+
+
+def test_a_service_pipe_goes_round_no_go_areas_to_the_next_street_or_is_left_out():
+    """Service pipes obey the no-go polygons as streets and links do: the next street in reach, else unreachable."""
+    from shapely.geometry import box
+
+    rows = [
+        ("A", "B", [(0, 0), (300, 0)]),  # the main street, south
+        ("B", "C", [(300, 0), (300, 100)]),  # a side street, east
+    ]
+    src = gpd.GeoDataFrame({"source_id": ["S", "FENCED"]}, geometry=[Point(0, -5), Point(150, -30)], crs=CRS)
+    cons = gpd.GeoDataFrame(
+        {"consumer_id": ["east", "walled", "inside", "touching"]},
+        geometry=[Point(260, 30), Point(100, 60), Point(50, 25), Point(200, 20)],
+        crs=CRS,
+    )
+    no_go = gpd.GeoDataFrame(
+        geometry=[
+            box(250, 5, 270, 25),  # a tank between "east" and the main street: it joins the side street
+            box(80, 10, 120, 40),  # a hall between "walled" and the main street; the side street is out of reach
+            box(40, 15, 60, 35),  # a process area "inside" stands in: it may leave it
+            box(200, 0, 210, 10),  # touches the street and "touching"'s service pipe: touching is fine
+            box(140, -40, 160, -20),  # a fenced source: its own area, then across another to the street
+            box(130, -15, 170, -5),
+        ],
+        crs=CRS,
+    )
+    plain = candidates.build_candidates(streets(rows), src.iloc[:1], cons, max_service_length_m=80)
+    cand = candidates.build_candidates(streets(rows), src, cons, max_service_length_m=80, no_go=no_go)
+    t = cand.terminals.set_index("terminal_id")
+    assert plain.terminals.set_index("terminal_id").loc["east", "service_length_m"] == pytest.approx(30)
+    assert t.loc["east", "reachable"] and t.loc["east", "service_length_m"] == pytest.approx(40)
+    assert not t.loc["walled", "reachable"] and t.loc["walled", "service_in_no_go"]
+    assert t.loc["inside", "reachable"] and t.loc["inside", "service_length_m"] == pytest.approx(25)
+    assert t.loc["touching", "reachable"] and t.loc["touching", "service_length_m"] == pytest.approx(20)
+    assert not t.loc["FENCED", "reachable"] and t.loc["FENCED", "service_in_no_go"]
+    assert not t.service_in_no_go[t.reachable].any()
+    # Invariant: no service pipe enters a polygon its own site does not lie in.
+    service = cand.edges[cand.edges.kind == "service"]
+    for terminal, line in zip(service.terminal_id, service.geometry, strict=True):
+        site = src.set_index("source_id").geometry.get(terminal, cons.set_index("consumer_id").geometry.get(terminal))
+        for zone in no_go.geometry:
+            assert zone.contains(site) or not line.intersects(zone) or line.touches(zone), (terminal, zone)
+    assert_edges_run_from_u_to_v(cand)

@@ -773,6 +773,45 @@ def test_drawn_lines_say_whether_the_plan_used_them_and_forbidden_streets_are_av
     assert along.max() < 0.5 * street.geometry.length  # no pipe runs along the forbidden street
 
 
+def test_service_pipes_keep_out_of_no_go_areas_and_a_walled_in_building_is_listed(bundled_plan, tmp_path):
+    # A no-go polygon drawn across one building's service pipe, and a thin wall drawn round a second building: the
+    # first joins a street its pipe reaches round the polygon (or is listed), the second is listed, with the reason, in
+    # summary.json and the left_out layer. Before, service pipes ran through no-go areas.
+    import json
+
+    import geopandas as gpd
+    import shapely
+
+    service = bundled_plan.pipes[(bundled_plan.pipes.circuit == "supply") & (bundled_plan.pipes.kind == "service")]
+    service = service[service.length_m > 15].sort_values("length_m")
+    crossed, walled = service.iloc[0], service.iloc[len(service) // 2]
+    footprint = bundled_plan.consumers.set_index("consumer_id").geometry[walled.consumer_id]
+    zones = [
+        crossed.geometry.interpolate(0.5, normalized=True).buffer(2.0),
+        footprint.buffer(5.0).difference(footprint.buffer(1.0)),
+    ]
+    gpd.GeoDataFrame(geometry=zones, crs=bundled_plan.crs).to_file(tmp_path / "no_go.gpkg", engine="pyogrio")
+    data = yaml.safe_load(BUNDLED_SCENARIO.read_text())
+    data["streets"]["path"] = str((BUNDLED_SCENARIO.parent / data["streets"]["path"]).resolve())
+    data["sources"]["path"] = str(BUNDLED_SCENARIO.parent / data["sources"]["path"])
+    data["links"] = {"no_go_path": str(tmp_path / "no_go.gpkg")}
+    (tmp_path / "no_go.yaml").write_text(yaml.safe_dump(data, allow_unicode=True))
+    proc = run_cli("plan", str(tmp_path / "no_go.yaml"), "--out", str(tmp_path / "out"))
+    assert proc.returncode == 0, proc.stderr
+    pipes = gpd.read_file(tmp_path / "out" / "plan.gpkg", layer="pipes")
+    for zone in zones:
+        inner = zone.buffer(-1e-6)
+        assert not shapely.intersects(pipes.geometry.values, inner).any()
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    listed = summary["excluded_consumers"]["service_across_no_go"]
+    assert walled.consumer_id in listed
+    consumers = gpd.read_file(tmp_path / "out" / "plan.gpkg", layer="consumers").set_index("consumer_id")
+    assert consumers.connected[crossed.consumer_id] or crossed.consumer_id in listed
+    left = gpd.read_file(tmp_path / "out" / "plan.gpkg", layer="left_out").set_index("consumer_id")
+    assert left.reason[walled.consumer_id] == "no_go" and "no-go area" in left.why[walled.consumer_id]
+    assert "service across no go" in proc.stdout
+
+
 def _existing_scenario(bundled_plan, tmp_path, lines):
     """The bundled scenario with ``lines`` (a GeoDataFrame drawn in QGIS) as its candidate links."""
     lines.to_file(tmp_path / "network.gpkg", engine="pyogrio")

@@ -73,6 +73,10 @@ LEFT_OUT_REASONS = {
         "too_far",
         "no candidate route within the longest service pipe (streets.max_service_length_m)",
     ),
+    "service_across_no_go": (
+        "no_go",
+        "every street within the longest service pipe lies across a no-go area (links.no_go_path)",
+    ),
     "no_path_to_source": ("no_path", "no candidate route joins it to a heat source"),
     "not_economic": ("not_economic", "its connection costs more than its heat earns over the lifetime"),
     "left_out_unheated_tag": ("no_heat_demand", "its OpenStreetMap tag names an unheated building"),
@@ -89,7 +93,7 @@ def left_out_layer(
     """Return every consumer and building the plan does not connect, one row each with why.
 
     Columns ``consumer_id``, ``name``, ``building_type``, ``annual_demand_mwh``, ``peak_load_kw``, ``reason``
-    (``too_small``, ``too_far``, ``no_path``, ``not_economic``, ``excluded``, ``no_heat_demand``, or
+    (``too_small``, ``too_far``, ``no_go``, ``no_path``, ``not_economic``, ``excluded``, ``no_heat_demand``, or
     ``not_connected`` where no reason is recorded), ``reason_key`` (its key in ``excluded_consumers`` of
     summary.json) and ``why`` (plain words naming the setting).
     """
@@ -290,10 +294,12 @@ def plan_tables(
         streets_out["drawn_why"] = streets_out.link_feature.map(by_feature.why)
     term = cand.terminals.set_index("terminal_id")
     cut_off = term[(~term.reachable) & (term.role == "consumer")]
-    near_a_street = cut_off.nearest_street_m <= max_service_length_m
+    fenced = cut_off.service_in_no_go.to_numpy(bool) if "service_in_no_go" in cut_off else np.zeros(len(cut_off), bool)
+    near_a_street = (cut_off.nearest_street_m <= max_service_length_m).to_numpy() & ~fenced
     consumers["reachable_street_m"] = term.reachable_street_m.reindex(consumers.consumer_id).to_numpy()
     excluded = {
-        "too_far_from_street": sorted(cut_off.index[~near_a_street]),
+        "too_far_from_street": sorted(cut_off.index[~near_a_street & ~fenced]),
+        "service_across_no_go": sorted(cut_off.index[fenced]),
         "no_path_to_source": sorted([*cut_off.index[near_a_street], *tree.unreachable]),
         **left_out,
     }

@@ -48,8 +48,9 @@ class CandidateNetwork:
         ``node_id``, geometry (points), indexed by node id.
     terminals : pandas.DataFrame
         ``terminal_id``, ``role`` (source/consumer), ``node`` (graph node, -1 if unreachable),
-        ``service_length_m``, ``reachable``, ``nearest_street_m`` (to any street) and
-        ``reachable_street_m`` (to the nearest street a source can be reached through).
+        ``service_length_m``, ``reachable``, ``nearest_street_m`` (to any street),
+        ``reachable_street_m`` (to the nearest street a source can be reached through) and ``service_in_no_go``
+        (every such street in reach lies across a no-go polygon).
     """
 
     edges: gpd.GeoDataFrame
@@ -150,6 +151,44 @@ def _nearest(
     return nearest, distance
 
 
+class _NoGo:
+    """No-go polygons that a service pipe must not enter (touching is fine), but for one its own site lies in."""
+
+    def __init__(self, no_go: gpd.GeoDataFrame) -> None:
+        self.zones = shapely.make_valid(no_go.geometry.values)
+        self.tree = shapely.STRtree(self.zones)
+
+    def enters(self, lines: np.ndarray, sites: np.ndarray) -> np.ndarray:
+        """Whether each line (from the site of the same position) enters a polygon its site does not lie in."""
+        out = np.zeros(len(lines), dtype=bool)
+        li, zi = self.tree.query(lines, predicate="intersects")
+        if len(li):
+            zone = self.zones[zi]
+            own = shapely.within(shapely.point_on_surface(sites[li]), zone)
+            out[li[~shapely.touches(lines[li], zone) & ~own]] = True
+        return out
+
+
+def _clear(
+    geoms: np.ndarray, street_geoms: np.ndarray, allowed: np.ndarray, max_m: float, no_go: _NoGo
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return the nearest allowed segment within ``max_m`` that a service pipe reaches without entering a no-go area.
+
+    As :func:`_nearest`, for the geometries whose nearest segment lies across a no-go polygon (-1, inf where none).
+    """
+    nearest = np.full(len(geoms), -1)
+    distance = np.full(len(geoms), np.inf)
+    g, e = shapely.STRtree(street_geoms).query(geoms, predicate="dwithin", distance=max_m)
+    g, e = g[allowed[e]], e[allowed[e]]
+    clear = ~no_go.enters(shapely.shortest_line(geoms[g], street_geoms[e]), geoms[g])
+    g, e = g[clear], e[clear]
+    pick = pd.DataFrame({"g": g, "e": e, "d": shapely.distance(geoms[g], street_geoms[e])})
+    pick = pick.sort_values(["g", "d"], kind="stable").drop_duplicates("g")
+    nearest[pick.g.to_numpy()] = pick.e.to_numpy()
+    distance[pick.g.to_numpy()] = pick.d.to_numpy()
+    return nearest, distance
+
+
 def cut_line(line: shapely.LineString, cuts: np.ndarray) -> np.ndarray:
     """Cut a line at increasing distances along it (the first 0, the last its length): the pieces between them.
 
@@ -174,6 +213,7 @@ def build_candidates(
     consumers: gpd.GeoDataFrame,
     *,
     max_service_length_m: float,
+    no_go: gpd.GeoDataFrame | None = None,
 ) -> CandidateNetwork:
     """Connect sources and consumers to the street network.
 
@@ -182,7 +222,10 @@ def build_candidates(
     the connected piece of the street graph with the most street length in its reach (a plant joins the
     town's streets, not a cut-off stub beside it). A consumer connects to the nearest segment, within
     ``max_service_length_m``, of a piece holding a source: a consumer is left unreachable only when no such
-    segment is in reach, and ``reachable_street_m`` says how far the nearest one is.
+    segment is in reach, and ``reachable_street_m`` says how far the nearest one is. With ``no_go`` polygons a
+    service pipe joins the nearest such segment it reaches without entering one (touching is fine; a site lying
+    inside a polygon may leave it); where every segment in reach lies across a no-go area the terminal is
+    unreachable with ``service_in_no_go`` true.
 
     Parameters
     ----------
@@ -195,6 +238,9 @@ def build_candidates(
         Consumers with ``consumer_id`` (points or footprints), in the streets' CRS.
     max_service_length_m
         Longest service connection allowed.
+    no_go
+        Polygons no service pipe may enter (``links.no_go_path``: buildings, tanks, process areas), in the
+        streets' CRS, or ``None``.
 
     Returns
     -------
@@ -218,7 +264,14 @@ def build_candidates(
     # Sources: the longest piece of street in reach, then its nearest segment.
     every = np.ones(len(streets), dtype=bool)
     tree = shapely.STRtree(street_geoms)
+    zones = _NoGo(no_go) if no_go is not None and len(no_go) else None
     pairs_src, pairs_edge = tree.query(src_geoms, predicate="dwithin", distance=max_service_length_m)
+    if zones is not None:
+        clear = ~zones.enters(
+            shapely.shortest_line(src_geoms[pairs_src], street_geoms[pairs_edge]), src_geoms[pairs_src]
+        )
+        blocked_src = np.isin(np.arange(len(sources)), pairs_src) & ~np.isin(np.arange(len(sources)), pairs_src[clear])
+        pairs_src, pairs_edge = pairs_src[clear], pairs_edge[clear]
     src_edge = np.full(len(sources), -1)
     src_dist = np.full(len(sources), np.inf)
     if len(pairs_src):
@@ -236,6 +289,19 @@ def build_candidates(
         con_edge, con_dist = any_edge[len(sources) :], nearest_any[len(sources) :]
     else:
         con_edge, con_dist = _nearest(con_geoms, street_geoms, allowed)
+    blocked = np.zeros(len(sources) + len(con_geoms), dtype=bool)
+    if zones is not None:
+        blocked[: len(sources)] = blocked_src
+        near = np.flatnonzero((con_edge >= 0) & (con_dist <= max_service_length_m))
+        across = near[
+            zones.enters(shapely.shortest_line(con_geoms[near], street_geoms[con_edge[near]]), con_geoms[near])
+        ]
+        con_edge, con_dist = con_edge.copy(), con_dist.copy()
+        con_edge[across], con_dist[across] = _clear(
+            con_geoms[across], street_geoms, allowed, max_service_length_m, zones
+        )
+        blocked[len(sources) + across[con_edge[across] < 0]] = True
+        con_dist[across[con_edge[across] < 0]] = np.inf
 
     nearest_edge = np.concatenate([src_edge, con_edge])
     distance = np.concatenate([src_dist, con_dist])
@@ -245,6 +311,7 @@ def build_candidates(
     terminals["reachable"] = reachable
     terminals["nearest_street_m"] = nearest_any
     terminals["reachable_street_m"] = distance
+    terminals["service_in_no_go"] = blocked
 
     idx = np.flatnonzero(reachable)
     service_lines = shapely.shortest_line(geoms[idx], street_geoms[nearest_edge[idx]])
