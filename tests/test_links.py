@@ -152,3 +152,26 @@ def test_site_links_reach_at_most_the_nearest_sites_within_the_longest_link():
     # each site to its two nearest within 250 m; the site 700 m away has none
     assert lengths == [100, 100, 100, 200, 200]
     assert (out.geometry.length <= 250).all()
+
+
+def test_a_source_walled_in_by_a_no_go_area_is_refused_with_what_to_draw(tmp_path):
+    """A ring drawn round a plant short of every street: its service pipe would cross it, so the plan says so."""
+    import yaml
+
+    from heatmap.io import synthetic
+    from heatmap.plan import plan_from_scenario
+    from heatmap.scenario import scenario_from_file
+
+    town = synthetic.synthetic_town(40, seed=3)
+    path = synthetic.write_synthetic_scenario(town, tmp_path)
+    base = plan_from_scenario(scenario_from_file(path))
+    plant = base.sources.geometry.iloc[0]
+    reach = base.streets.geometry.distance(plant).min()  # no street within it: the ring leaves every street be
+    ring = plant.buffer(0.8 * reach).difference(plant.buffer(0.3 * reach))
+    gpd.GeoDataFrame(geometry=[ring], crs=base.crs).to_file(tmp_path / "no_go.gpkg")
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["links"] = {"no_go_path": str(tmp_path / "no_go.gpkg")}
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    refused = r"sources S1: every street within \d+ m \('streets.max_service_length_m'\) lies across a no-go area"
+    with pytest.raises(InputDataError, match=refused + r".*draw a link out of the area \('links.path'\)"):
+        plan_from_scenario(scenario_from_file(path))
