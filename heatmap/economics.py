@@ -195,9 +195,9 @@ def key_figures(
     capex = float(edges.cost_eur.sum())
     route_m = float(edges.length_m.sum())
     delivered = float(consumers.annual_demand_mwh.sum())
-    loss_kw = float(pipes.q_loss_kw.sum())
+    loss_kw = float(pipes.q_loss_kw.sum(skipna=False))  # unknown (NaN) where a network's simulation failed
     losses = loss_kw * HOURS_PER_YEAR / 1000 if losses_mwh_per_a is None else float(losses_mwh_per_a)
-    pump_kw = float(sources.pump_power_kw.sum()) / econ.pump_efficiency
+    pump_kw = float(sources.pump_power_kw.sum(skipna=False)) / econ.pump_efficiency
     pump_mwh = pump_kw * econ.pump_full_load_hours_h / 1000
     af = annuity_factor(econ.discount_rate, econ.lifetime_a)
     om = econ.om_fraction_per_a * capex

@@ -99,6 +99,9 @@ class Plan:
     """Input values ignored for a documented default, by kind: count, rule and ids (OSM buildings' floor tags)."""
     left_out: gpd.GeoDataFrame | None = None
     """Every consumer and building the plan does not connect, with why (:func:`heatmap.io.outputs.left_out_layer`)."""
+    cold_consumers: list[dict] = field(default_factory=list)
+    """Consumers whose own pipes cool their supply by much of its margin (``consumer_id``, ``peak_load_kw``,
+    ``own_pipes_cooling_k``, ``margin_k``; :data:`COLD_END_SHARE`)."""
 
     @property
     def ok(self) -> bool:
@@ -690,6 +693,7 @@ def plan_from_scenario(
             figures,
             scn.economics,
         )
+        own, cold = _own_pipes(edges, cand, cons, catalogue, scn.temperatures)
         tables = outputs.plan_tables(
             src=src,
             cons=cons,
@@ -704,6 +708,7 @@ def plan_from_scenario(
             own_peak=case.service,
             max_service_length_m=st.max_service_length_m,
             shares=shares,
+            own_pipes=own,
         )
         plan = Plan(
             scn,
@@ -726,6 +731,7 @@ def plan_from_scenario(
     plan._settle_design = functools.partial(_settled_summary, routed)  # read last by the writers: Plan.design
     plan.fallbacks = cons.attrs.get("fallbacks", {})
     plan.left_out = tables.left_out
+    plan.cold_consumers = cold
     plan.sources = _with_heat_over_the_year(plan.sources, plan.pipes, plan.consumers, year)
     logger.info(
         "Planned %r: %d consumers connected, %d violations; stage times %s",
@@ -1008,6 +1014,52 @@ def _with_heat_over_the_year(
         else "its network's consumers' annual demand + the network's losses (design loss rate × 8760 h)"
     )
     return out
+
+
+def _own_pipes(
+    edges: pd.DataFrame,
+    cand: candidates.CandidateNetwork,
+    cons: gpd.GeoDataFrame,
+    catalogue: pd.DataFrame,
+    t: Temperatures,
+) -> tuple[pd.DataFrame, list[dict]]:
+    """Return each connected consumer's own pipes' loss and cooling (:func:`heatmap.network.sizing.own_pipes`).
+
+    And the consumers whose own pipes cool their supply by :data:`COLD_END_SHARE` of its margin (its source's supply
+    temperature above its minimum) or more, the most cooled first; they are warned of.
+    """
+    service = cand.edges[(cand.edges.kind == "service") & cand.edges.terminal_id.isin(set(cons.consumer_id))]
+    by_id = cons.set_index("consumer_id")
+    own = sizing.own_pipes(
+        edges,
+        service.set_index("edge_id").terminal_id,
+        catalogue.u_w_per_mk.reindex(edges.dn).to_numpy(),
+        peak_kw=by_id.peak_load_kw,
+        t_return_c=t.return_c,
+        t_ground_c=t.ground_c,
+    )
+    need = by_id.min_supply_c.reindex(own.index) if "min_supply_c" in by_id else t.min_consumer_supply_c
+    edge_of = service.set_index("terminal_id").edge_id.reindex(own.index)
+    margin_k = edges.set_index("edge_id").t_supply_c.reindex(edge_of).to_numpy() - np.asarray(need, dtype=float)
+    flagged = own.assign(margin_k=margin_k, peak_load_kw=by_id.peak_load_kw.reindex(own.index))
+    flagged = flagged[flagged.own_pipes_cooling_k >= COLD_END_SHARE * flagged.margin_k]
+    cold = [
+        {"consumer_id": str(i), **{c: float(r[c]) for c in ("peak_load_kw", "own_pipes_cooling_k", "margin_k")}}
+        for i, r in flagged.sort_values("own_pipes_cooling_k", ascending=False).iterrows()
+    ]
+    if cold:
+        logger.warning(
+            "%d consumers draw too little to keep warm the pipes that feed them alone: %s; a demand given in the "
+            "wrong unit? Exclude them (the consumers' 'connect' column) or raise 'consumers.min_peak_load_kw'",
+            len(cold),
+            outputs.cold_consumer_list(cold),
+        )
+    return own, cold
+
+
+COLD_END_SHARE = 0.5
+"""A consumer whose own pipes (:func:`heatmap.network.sizing.own_pipes`) cool its supply by this share or more of
+its margin (its source's supply temperature above its minimum) is warned of: its load is too small for its pipes."""
 
 
 def _not_economic(routed: RoutedNetwork) -> list[str]:

@@ -607,3 +607,34 @@ def test_a_bounded_number_in_a_union_is_told_by_its_key_and_bound_alone(tmp_path
         read_study(_study_file(tmp_path, edit))
     message = str(err.value)
     assert message.endswith(told) and "constrained" not in message and " or " not in message, message
+
+
+@pytest.mark.parametrize(("annual_mwh", "check"), [(0.5, "consumer_supply_temperature"), (0.005, "converged")])
+def test_a_consumer_too_small_for_its_pipes_is_named_as_the_cause(tmp_path, annual_mwh, check):
+    """A consumer of 0.25 kW (or 2.5 W) at the far end of a town: its own pipes cool its supply below its minimum (or
+    pandapipes finds no state). The advice was about supply temperatures and pumps; now it names the consumer."""
+    import json
+
+    import geopandas as gpd
+    from conftest import run_cli
+
+    from heatmap.io import synthetic
+
+    path = synthetic.write_synthetic_scenario(synthetic.synthetic_town(200, seed=3), tmp_path)
+    consumers = gpd.read_file(tmp_path / "consumers.gpkg")
+    far = consumers.geometry.distance(consumers.geometry.union_all().centroid).idxmax()
+    consumers.loc[far, "annual_demand_mwh"] = annual_mwh
+    consumers.to_file(tmp_path / "consumers.gpkg")
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["consumers"].update(min_annual_demand_mwh=0, min_peak_load_kw=0)
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    proc = run_cli("plan", path, "--out", tmp_path / "out", "--partial")
+    name = str(consumers.id[far])
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert check in {v["check"] for v in summary["violations"]}, summary["violations"]
+    assert [c["consumer_id"] for c in summary["cold_consumers"]] == [name]
+    cold = summary["cold_consumers"][0]
+    assert cold["own_pipes_cooling_k"] >= 0.5 * cold["margin_k"] > 0
+    advice = " ".join(proc.output.split())
+    assert f"1 consumers draw too little to keep warm the pipes that feed them alone: {name} (" in advice
+    assert "raise consumers.min_peak_load_kw" in advice

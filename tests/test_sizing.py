@@ -136,3 +136,32 @@ def test_supply_temperature_cools_exponentially_along_the_path():
     assert t[2] == pytest.approx(8 + 77 * np.exp(-sum(k)), rel=1e-12)
     assert t[3] == pytest.approx(8 + 77 * np.exp(-k[0] - 0.3 * 100 / 4190), rel=1e-12)
     assert (np.diff(t[:3]) < 0).all()
+
+
+def test_own_pipes_loss_and_cooling_by_hand():
+    """A trunk to a junction feeding two consumers: C1 by a street stretch of its own and a service pipe, C2 by a
+    service pipe only. Own pipes: C1 60 m, C2 20 m; U' 0.2 W/(m·K); 80/40 °C, ground 10 °C."""
+    edges = pd.DataFrame(
+        {
+            "edge_id": [10, 11, 12, 13],
+            "from_node": [0, 1, 2, 1],
+            "to_node": [1, 2, 3, 4],
+            "n_consumers_downstream": [2, 1, 1, 1],
+            "length_m": [100.0, 50.0, 10.0, 20.0],
+            "t_supply_c": 80.0,
+        }
+    )
+    own = sizing.own_pipes(
+        edges,
+        pd.Series({12: "C1", 13: "C2"}),
+        np.full(4, 0.2),
+        peak_kw=pd.Series({"C1": 1.0, "C2": 10.0}),
+        t_return_c=40.0,
+        t_ground_c=10.0,
+    )
+    # C1: UA 12 W/K, loss 12 · 70 W; ṁc_p = 1000 W / 40 K = 25 W/K: cooled 70 · (1 − e^(−12/25)) K
+    assert own.loc["C1", "own_pipes_loss_kw"] == pytest.approx(0.84)
+    assert own.loc["C1", "own_pipes_cooling_k"] == pytest.approx(70 * (1 - np.exp(-0.48)))
+    # C2: UA 4 W/K; ṁc_p 250 W/K
+    assert own.loc["C2", "own_pipes_loss_kw"] == pytest.approx(0.28)
+    assert own.loc["C2", "own_pipes_cooling_k"] == pytest.approx(70 * (1 - np.exp(-0.016)))

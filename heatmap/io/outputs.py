@@ -138,6 +138,7 @@ def plan_tables(
     max_service_length_m: float,
     shares: pd.DataFrame | None = None,
     left_out_rows: gpd.GeoDataFrame | None = None,
+    own_pipes: pd.DataFrame | None = None,
 ) -> PlanTables:
     """Shape the stages' results into the plan's layers.
 
@@ -168,6 +169,9 @@ def plan_tables(
         Each connected consumer's share of the costs (:func:`heatmap.economics.consumer_shares`), by id.
     left_out_rows
         The consumers and buildings left out before routing, with their ``reason`` (for :func:`left_out_layer`).
+    own_pipes
+        What the pipes that carry each connected consumer's flow alone lose and how much they cool its supply
+        (:func:`heatmap.network.sizing.own_pipes`), by id: the consumers' columns of those names.
 
     Returns
     -------
@@ -278,6 +282,9 @@ def plan_tables(
             consumers[col] = shares[col].reindex(consumers.consumer_id).to_numpy()
         consumers["lcoh_eur_per_mwh"] = shares.lcoh_eur_per_mwh.reindex(consumers.consumer_id).to_numpy()
     consumers["service_v_own_peak_m_per_s"] = own.v_m_per_s.to_numpy()
+    if own_pipes is not None:
+        for col in own_pipes:
+            consumers[col] = own_pipes[col].reindex(consumers.consumer_id).to_numpy()
     ss = sim.sources.set_index("source_id")
     sources = src.copy()
     for col in ("q_supplied_kw", "mdot_kg_per_s", "pump_lift_bar", "pump_power_kw"):
@@ -409,6 +416,7 @@ def plan_summary(plan: PlanLike, *, partial: bool = False, design: bool = True) 
         "input_columns": getattr(plan, "input_columns", {}),
         "excluded_consumers": plan.excluded,
         "fallbacks": getattr(plan, "fallbacks", {}),
+        "cold_consumers": getattr(plan, "cold_consumers", []),
         "nearest_reachable_street_m": _nearest_reachable_street_m(plan),
         "figures": plan.figures,
         "economics": getattr(plan, "money", {}),
@@ -703,6 +711,16 @@ def _assumption(summary: Mapping[str, Any], key: str) -> Any:
     return next((a.get("value") for a in summary.get("assumptions") or [] if a.get("key") == key), None)
 
 
+def cold_consumer_list(cold: list[Mapping[str, Any]], n: int = _MAX_IDS) -> str:
+    """Name the first ``n`` consumers of a plan's ``cold_consumers``, each with its load and its own pipes' cooling."""
+    text = ", ".join(
+        f"{c['consumer_id']} ({c['peak_load_kw']:.3g} kW at peak: its own pipes cool its supply by "
+        f"{c['own_pipes_cooling_k']:.1f} K of its {c['margin_k']:.1f} K margin)"
+        for c in cold[:n]
+    )
+    return text + (f" and {len(cold) - n} more" if len(cold) > n else "")
+
+
 def what_to_change(summary: Mapping[str, Any]) -> list[str]:
     """Say for each failed check what it means and which settings or inputs to change (one paragraph each).
 
@@ -724,13 +742,21 @@ def what_to_change(summary: Mapping[str, Any]) -> list[str]:
         more = f" and {len(elements) - _MAX_IDS} more" if len(elements) > _MAX_IDS else ""
         return ", ".join(elements[:_MAX_IDS]) + more
 
+    cold = summary.get("cold_consumers") or []
+    cold_text = (
+        f"; {len(cold)} consumers draw too little to keep warm the pipes that feed them alone: "
+        f"{cold_consumer_list(cold)}: exclude them (the consumers' connect column) or raise "
+        "consumers.min_peak_load_kw"
+        if cold
+        else ""
+    )
     lines = []
     for check in checks:
         if check == "converged":
             text = (
                 f"{ids(check)} did not converge: check that the sources' supply temperatures are above "
                 "temperatures.return_c, that consumers have a load, that prosumers feed in less than the network "
-                "draws and well above the return temperature (t_feed_in_c), and network.max_pump_lift_bar"
+                "draws and well above the return temperature (t_feed_in_c), and network.max_pump_lift_bar" + cold_text
             )
         elif check == "source_capacity":
             text = (
@@ -741,6 +767,7 @@ def what_to_change(summary: Mapping[str, Any]) -> list[str]:
             text = (
                 "consumers receive water colder than they need: raise the sources' t_supply_c (or "
                 "temperatures.supply_c), or lower temperatures.min_consumer_supply_c (or their min_supply_c)"
+                + cold_text
             )
         elif check == "consumer_dp":
             lift = _assumption(summary, "network.max_pump_lift_bar")

@@ -254,9 +254,10 @@ def colebrook_friction_factor(reynolds: np.ndarray, relative_roughness: np.ndarr
     """
     re = np.maximum(np.asarray(reynolds, dtype=float), 1e-9)
     eps = np.broadcast_to(np.asarray(relative_roughness, dtype=float), re.shape)
+    turbulent = np.maximum(re, 2300.0)  # the iteration diverges at a creeping flow, whose λ is laminar anyway
     x = np.full(re.shape, 8.0)  # x = 1/sqrt(lambda)
     for _ in range(100):
-        x_new = -2.0 * np.log10(eps / 3.7 + 2.51 * x / re)
+        x_new = -2.0 * np.log10(eps / 3.7 + 2.51 * x / turbulent)
         if np.all(np.abs(x_new - x) < 1e-10):
             x = x_new
             break
@@ -578,6 +579,77 @@ def design_network(
         "/".join(f"{t:g}" for t in sorted(set(t_supply_c_by_tree.values()))),
     )
     return SizedNetwork(edges=edges, pump_lift_bar=lift)
+
+
+def own_pipes(
+    edges: pd.DataFrame,
+    consumer_of_edge: pd.Series,
+    u_w_per_mk: np.ndarray,
+    *,
+    peak_kw: pd.Series,
+    t_return_c: float,
+    t_ground_c: float,
+) -> pd.DataFrame:
+    """Return what the pipes that carry one consumer's flow alone lose, and how much they cool its supply.
+
+    A consumer's own pipes are its service pipe and the pipes up the tree from it that feed no other consumer
+    (``n_consumers_downstream`` 1). At the design temperatures they lose ``Q = Σ U' L · (T_s − T_g)``; at the
+    consumer's own design flow ``ṁ = P / (c_p (T_s − T_r))`` the water cools along them by
+    ``(T_s − T_g) · (1 − exp(−Σ U' L / (ṁ c_p)))`` (:func:`supply_temperature_c`; ``T_s`` the supply leaving its
+    source). Where this takes much of the margin above the consumer's minimum supply temperature, its load is too
+    small to keep its pipes warm.
+
+    Parameters
+    ----------
+    edges
+        Sized tree edges with ``edge_id``, ``from_node``, ``to_node``, ``n_consumers_downstream``, ``length_m`` and
+        ``t_supply_c``.
+    consumer_of_edge
+        Consumer id by the ``edge_id`` of its service pipe.
+    u_w_per_mk
+        Heat-loss coefficient per metre of each edge's supply pipe (its DN's).
+    peak_kw
+        Each consumer's peak load, by id.
+    t_return_c, t_ground_c
+        Return and ground temperatures.
+
+    Returns
+    -------
+    pandas.DataFrame
+        By consumer id (those whose service pipe is in ``edges``): ``own_pipes_loss_kw`` and
+        ``own_pipes_cooling_k``.
+    """
+    ua_w_per_k = u_w_per_mk * edges.length_m.to_numpy()
+    alone = edges.n_consumers_downstream.to_numpy() == 1
+    into = pd.Series(np.arange(len(edges)), index=edges.to_node.to_numpy())  # a tree: one edge into each node
+    service = edges.edge_id.isin(consumer_of_edge.index).to_numpy()
+    at = np.flatnonzero(service)
+    t_s = edges.t_supply_c.to_numpy()[at]
+    ua = ua_w_per_k[at].copy()
+    live = np.ones(len(at), dtype=bool)
+    while live.any():
+        up = into.reindex(edges.from_node.to_numpy()[at]).to_numpy()
+        live &= ~np.isnan(up)
+        up = np.where(live, up, 0).astype(np.int64)
+        live &= alone[up]
+        ua += np.where(live, ua_w_per_k[up], 0.0)
+        at = np.where(live, up, at)
+    ids = consumer_of_edge.reindex(edges.edge_id.to_numpy()[service]).to_numpy()
+    p_w = np.maximum(peak_kw.reindex(ids).to_numpy(dtype=float), 1e-9) * 1000
+    exponent = ua * (t_s - t_return_c) / p_w  # Σ U'L / (ṁ c_p), with ṁ c_p = P / (T_s − T_r)
+    out = pd.DataFrame(
+        {
+            "own_pipes_loss_kw": ua * (t_s - t_ground_c) / 1000,
+            "own_pipes_cooling_k": (t_s - t_ground_c) * -np.expm1(-exponent),
+        },
+        index=pd.Index(ids, name="consumer_id"),
+    )
+    logger.info(
+        "Own pipes: %d consumers, their supply cooled by at most %.1f K",
+        len(out),
+        out.own_pipes_cooling_k.max() if len(out) else 0.0,
+    )
+    return out
 
 
 def dn_capacity_kw(
