@@ -555,9 +555,30 @@ def _with_links(
     return out
 
 
+PIPE_RATING_C = 120.0
+"""EN 253 pre-insulated bonded pipes are rated for continuous operation at 120 °C (peaks to 140 °C): water fed in
+hotter is warned of (:func:`_check_source_temperatures`)."""
+
+
 def _check_source_temperatures(src: gpd.GeoDataFrame, cons: gpd.GeoDataFrame, t: Temperatures) -> None:
-    """Refuse sources that cannot supply any consumer at its minimum supply temperature."""
+    """Refuse sources that cannot supply any consumer at its minimum supply temperature.
+
+    Warn of sources and prosumers that feed in water above the pipes' rating (:data:`PIPE_RATING_C`).
+    """
     where = src.attrs.get("where", "sources")
+    feeds = {"sources": src.set_index("source_id").t_supply_c}
+    if "t_feed_in_c" in cons:
+        feeds["prosumers"] = cons.set_index("consumer_id").t_feed_in_c
+    hot = {kind: t_c[t_c > PIPE_RATING_C] for kind, t_c in feeds.items()}
+    named = [f"{kind} {', '.join(f'{i} ({c:g} °C)' for i, c in t_c.items())}" for kind, t_c in hot.items() if len(t_c)]
+    if named:
+        logger.warning(
+            "%s feed the network water above %g °C, the continuous rating of EN 253 pre-insulated pipes (peaks to "
+            "140 °C): the plan simulates it, but such heat needs a heat exchanger or a mixing shunt to the network's "
+            "temperature; lower their t_supply_c or t_feed_in_c",
+            " and ".join(named),
+            PIPE_RATING_C,
+        )
     too_cold = src[src.t_supply_c <= t.return_c]
     if len(too_cold):
         r = too_cold.iloc[0]

@@ -90,3 +90,22 @@ def test_no_streets_without_links_is_refused(tmp_path):
             {"streets": {"source": "none"}, "sources": {"path": "s.csv"}, "consumers": {"path": "c.csv"}},
             base_dir=tmp_path,
         )
+
+
+def test_water_fed_in_above_the_pipes_rating_is_warned_of(park, caplog):
+    """A 150 °C plant and a prosumer feeding in at 130 °C: EN 253 pipes are rated for 120 °C continuous."""
+    _, folder = park
+    data = yaml.safe_load((folder / "park.yaml").read_text())
+    data["sources"]["inline"][0]["t_supply_c"] = 150
+    data["consumers"]["inline"][0].update(t_feed_in_c=130)
+    (folder / "hot.yaml").write_text(yaml.safe_dump(data))
+    from heatmap.plan import _load
+
+    with caplog.at_level("WARNING", logger="heatmap"):
+        _load(scenario_from_file(folder / "hot.yaml"))
+    warned = [r.getMessage() for r in caplog.records if "continuous rating" in r.getMessage()]
+    assert warned == [
+        "sources PLANT (150 °C) and prosumers A (130 °C) feed the network water above 120 °C, the continuous rating of "
+        "EN 253 pre-insulated pipes (peaks to 140 °C): the plan simulates it, but such heat needs a heat exchanger or "
+        "a mixing shunt to the network's temperature; lower their t_supply_c or t_feed_in_c"
+    ]
