@@ -1,7 +1,7 @@
 """Benchmark: economic network design (heatmap.network.design) on the bundled Helsinki streets and synthetic towns.
 
 Usage: python benchmarks/bench_design.py [--runs N] [--cases NAME ...] [--time-limit S] [--perturbations N]
-    [--bound-mip-time S] [--mip-solver scip|highs]
+    [--bound-mip-time S] [--mip-solver scip|highs] [--prove-above M€ [--prove-time S]]
 
 Cases (medians of ``--runs`` runs each, in one process after the imports):
 
@@ -15,7 +15,10 @@ Cases (medians of ``--runs`` runs each, in one process after the imports):
 - ``town-1000``, ``town-10000``, ``town-50000``: synthetic towns (heatmap.io.synthetic, seed 0), linear cost: the
   heuristic and its LP bound; up to 1,000 consumers (``TOWN_MILP_MAX``) the MILP too.
 
-Prints, per case and solver, the objective, the bound, the gap and the time.
+Prints, per case and solver, the objective, the bound, the gap and the time. With ``--prove-above`` each Helsinki case
+also runs SCIP on its MILP (cut rows included) looking only for designs cheaper than that many M€, its primal
+heuristics off, for at most ``--prove-time`` s: status ``infeasible`` proves the optimum is at least that (used to
+show how far the heuristic's plan is from an optimum not otherwise known).
 """
 
 from __future__ import annotations
@@ -113,6 +116,22 @@ def town_instance(n: int) -> design.DesignProblem:
     return _problem(cand, loaded.consumers, prize_eur_per_mwh=None)
 
 
+def prove_above(problem: design.DesignProblem, limit_eur: float, *, time_limit_s: float, perturbations: int) -> None:
+    """Search for a design cheaper than ``limit_eur`` with SCIP (none found: the optimum is at least that)."""
+    t0 = time.perf_counter()
+    start = design_heuristic.heuristic_design(problem, bound=False, perturbations=perturbations)
+    ix = design.index_problem(problem)
+    lp = design_milp._cut_lp(
+        ix, penalty_eur_per_kw=design.overload_eur_per_kw(ix), time_limit_s=60.0, cut_time_s=30.0, start=start
+    )
+    found = lp.search(time_limit_s, objective_limit_eur=limit_eur)
+    verdict = {
+        "infeasible": f"no design costs less than {limit_eur / 1e6:.4f} M€: the optimum is at least that",
+        "time limit": f"not proven in the time: bound {found.bound_eur / 1e6:.4f} M€",
+    }.get(found.status, f"a design below {limit_eur / 1e6:.4f} M€ ({found.status})")
+    print(f"  proof     {verdict}; heuristic {start.objective_eur / 1e6:.4f} M€; {time.perf_counter() - t0:.0f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=3)
@@ -132,6 +151,8 @@ def main() -> None:
         nargs="*",
         default=["helsinki-linear", "helsinki-catalogue", "helsinki-optional", "town-1000", "town-10000"],
     )
+    parser.add_argument("--prove-above", type=float, help="prove no design is cheaper than this, M€ (SCIP)")
+    parser.add_argument("--prove-time", type=float, default=3600.0, help="time limit of that proof, s")
     args = parser.parse_args()
     for case in args.cases:
         t0 = time.perf_counter()
@@ -192,6 +213,8 @@ def main() -> None:
                 f"(min {min(times):.2f}, max {max(times):.2f})  connected {len(d.connected)}  phases "
                 + ", ".join(f"{k} {v:.2f} s" for k, v in d.time_s.items())
             )
+        if args.prove_above is not None and case.startswith("helsinki"):
+            prove_above(problem, args.prove_above * 1e6, time_limit_s=args.prove_time, perturbations=args.perturbations)
     print(f"\npeak memory {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
 
 

@@ -257,6 +257,21 @@ def test_milp_equals_enumeration_and_the_heuristic_bound_is_below_it(seed, solve
 
 
 @pytest.mark.parametrize("seed", range(4))
+def test_an_objective_limit_proves_no_cheaper_design_exists(seed):
+    # The benchmark's proof (bench_design.py --prove-above): SCIP looks only below a limit. Just below the
+    # enumerated optimum it finds nothing ("infeasible"); just above, the optimum.
+    p = random_problem(seed)
+    optimum = enumerate_optimum(p)
+    ix = design.index_problem(p)
+    for limit, found in ((optimum - 1e-3 * max(1.0, abs(optimum)), False), (optimum + 1.0, True)):
+        lp = design_milp._cut_lp(ix, penalty_eur_per_kw=design.overload_eur_per_kw(ix), time_limit_s=30, cut_time_s=5)
+        result = lp.search(30.0, objective_limit_eur=limit)
+        assert (result.x is not None) == found and result.status == ("optimal" if found else "infeasible")
+        if found:
+            assert lp.h.getLp().col_cost_ @ result.x + lp.h.getLp().offset_ == pytest.approx(optimum, abs=1e-3)
+
+
+@pytest.mark.parametrize("seed", range(4))
 def test_cut_set_inequalities_hold_for_every_tree_and_raise_the_lp_bound(seed, monkeypatch):
     # Inequalities on the subtrees of one tree (a Steiner tree, a shortest-path tree) hold for another feasible
     # network (the heuristic's): they cut off fractional builds only. With them the LP bound is at least the plain
