@@ -14,7 +14,7 @@ import logging
 import math
 import sqlite3
 import textwrap
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -283,8 +283,8 @@ def plan_tables(
         consumers["lcoh_eur_per_mwh"] = shares.lcoh_eur_per_mwh.reindex(consumers.consumer_id).to_numpy()
     consumers["service_v_own_peak_m_per_s"] = own.v_m_per_s.to_numpy()
     if own_pipes is not None:
-        for col in own_pipes:
-            consumers[col] = own_pipes[col].reindex(consumers.consumer_id).to_numpy()
+        for name in own_pipes.columns:
+            consumers[str(name)] = own_pipes[name].reindex(consumers.consumer_id).to_numpy()
     ss = sim.sources.set_index("source_id")
     sources = src.copy()
     for col in ("q_supplied_kw", "mdot_kg_per_s", "pump_lift_bar", "pump_power_kw"):
@@ -711,7 +711,7 @@ def _assumption(summary: Mapping[str, Any], key: str) -> Any:
     return next((a.get("value") for a in summary.get("assumptions") or [] if a.get("key") == key), None)
 
 
-def cold_consumer_list(cold: list[Mapping[str, Any]], n: int = _MAX_IDS) -> str:
+def cold_consumer_list(cold: Sequence[Mapping[str, Any]], n: int = _MAX_IDS) -> str:
     """Name the first ``n`` consumers of a plan's ``cold_consumers``, each with its load and its own pipes' cooling."""
     text = ", ".join(
         f"{c['consumer_id']} ({c['peak_load_kw']:.3g} kW at peak: its own pipes cool its supply by "
