@@ -160,8 +160,14 @@ BAD = {
         lambda d: d["concepts"].append({"name": "Only storage", "storages": [d["storages"][0]["id"]]}),
         "concept 'Only storage' has no unit that makes heat (a storage makes no heat)",
     ),
-    "unknown plant": (lambda d: d["sources"][0].update(plant="Nokia"), "plant 'Nokia' not in"),
-    "unknown preset": (lambda d: d["sources"][0].update(preset="volcano"), "preset 'volcano' unknown"),
+    "unknown plant": (
+        lambda d: d["sources"][0].update(plant="Nokia"),
+        "scenario.yaml: sources[boliden_acid_heat].plant",
+    ),
+    "unknown preset": (
+        lambda d: d["sources"][0].update(preset="volcano"),
+        "scenario.yaml: sources[boliden_acid_heat].preset",
+    ),
     "missing temperature file": (
         lambda d: d["outdoor_temperature"].update(csv="nowhere.csv"),
         "nowhere.csv: outdoor-temperature file not found",

@@ -315,10 +315,13 @@ def resolve_sources(scn: EnergyScenario, index: pd.DatetimeIndex) -> list[Resolv
     """Fill each source's missing values from its preset; errors name the source and the missing value."""
     presets = read_presets(scn.path(scn.presets_csv))
     plants = read_plants(scn.path(scn.plants_csv)) if scn.plants_csv is not None else None
+    where = scn.file or "the scenario"
     out = []
     for s in scn.sources:
         if s.preset is not None and s.preset not in presets.index:
-            raise ScenarioError(f"sources[{s.id}].preset {s.preset!r} unknown; known: {', '.join(presets.index)}")
+            raise ScenarioError(
+                f"{where}: sources[{s.id}].preset {s.preset!r} unknown; known: {', '.join(presets.index)}"
+            )
         row = presets.loc[s.preset] if s.preset else None
         assert row is None or isinstance(row, pd.Series)  # one preset per kind (read_table refuses repeated keys)
         origins: dict[str, str] = {}
@@ -331,7 +334,7 @@ def resolve_sources(scn: EnergyScenario, index: pd.DatetimeIndex) -> list[Resolv
             if row is not None and name in row.index and pd.notna(row[name]):
                 origins[name] = f"preset {s.preset}"
                 return float(row[name])
-            raise ScenarioError(f"sources[{s.id}]: {name} missing (give it, or a preset that has it)")
+            raise ScenarioError(f"{where}: sources[{s.id}]: {name} missing (give it, or a preset that has it)")
 
         if s.electric_input_kw is not None:
             share = pick("heat_share_of_electric_input")
@@ -342,10 +345,11 @@ def resolve_sources(scn: EnergyScenario, index: pd.DatetimeIndex) -> list[Resolv
         location: dict[str, Any] = {}
         if s.plant is not None:
             if plants is None:
-                raise ScenarioError(f"sources[{s.id}].plant is given but the scenario has no plants_csv")
+                raise ScenarioError(f"{where}: sources[{s.id}].plant is given but the scenario has no plants_csv")
             if s.plant not in plants.index:
                 raise ScenarioError(
-                    f"sources[{s.id}].plant {s.plant!r} not in {scn.plants_csv}; known: {', '.join(plants.index)}"
+                    f"{where}: sources[{s.id}].plant {s.plant!r} not in {scn.plants_csv}; known: "
+                    f"{', '.join(plants.index)}"
                 )
             p = plants.loc[s.plant]
             location = {
@@ -360,7 +364,7 @@ def resolve_sources(scn: EnergyScenario, index: pd.DatetimeIndex) -> list[Resolv
         temperature_c = float(pick("temperature_c"))
         problem = heat_pump_problem(s.id, temperature_c, s.heat_pump, scn.network)
         if problem is not None:
-            raise ScenarioError(f"{problem} (the temperature is its preset's, {s.preset})")
+            raise ScenarioError(f"{where}: {problem} (the temperature is its preset's, {s.preset})")
         out.append(
             ResolvedSource(
                 id=s.id,
