@@ -170,15 +170,21 @@ class _NoGo:
 
 
 def _clear(
-    geoms: np.ndarray, street_geoms: np.ndarray, allowed: np.ndarray, max_m: float, no_go: _NoGo
+    geoms: np.ndarray,
+    street_geoms: np.ndarray,
+    allowed: np.ndarray,
+    max_m: float,
+    no_go: _NoGo,
+    tree: shapely.STRtree,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Return the nearest allowed segment within ``max_m`` that a service pipe reaches without entering a no-go area.
 
-    As :func:`_nearest`, for the geometries whose nearest segment lies across a no-go polygon (-1, inf where none).
+    As :func:`_nearest`, for the geometries whose nearest segment lies across a no-go polygon (-1, inf where none);
+    ``tree`` holds every segment's geometry.
     """
     nearest = np.full(len(geoms), -1)
     distance = np.full(len(geoms), np.inf)
-    g, e = shapely.STRtree(street_geoms).query(geoms, predicate="dwithin", distance=max_m)
+    g, e = tree.query(geoms, predicate="dwithin", distance=max_m)
     g, e = g[allowed[e]], e[allowed[e]]
     clear = ~no_go.enters(shapely.shortest_line(geoms[g], street_geoms[e]), geoms[g])
     g, e = g[clear], e[clear]
@@ -265,12 +271,14 @@ def build_candidates(
     every = np.ones(len(streets), dtype=bool)
     tree = shapely.STRtree(street_geoms)
     zones = _NoGo(no_go) if no_go is not None and len(no_go) else None
+    blocked = np.zeros(len(sources) + len(consumers), dtype=bool)  # every street in reach across a no-go area
     pairs_src, pairs_edge = tree.query(src_geoms, predicate="dwithin", distance=max_service_length_m)
     if zones is not None:
         clear = ~zones.enters(
             shapely.shortest_line(src_geoms[pairs_src], street_geoms[pairs_edge]), src_geoms[pairs_src]
         )
-        blocked_src = np.isin(np.arange(len(sources)), pairs_src) & ~np.isin(np.arange(len(sources)), pairs_src[clear])
+        blocked[pairs_src] = True
+        blocked[pairs_src[clear]] = False
         pairs_src, pairs_edge = pairs_src[clear], pairs_edge[clear]
     src_edge = np.full(len(sources), -1)
     src_dist = np.full(len(sources), np.inf)
@@ -289,16 +297,14 @@ def build_candidates(
         con_edge, con_dist = any_edge[len(sources) :], nearest_any[len(sources) :]
     else:
         con_edge, con_dist = _nearest(con_geoms, street_geoms, allowed)
-    blocked = np.zeros(len(sources) + len(con_geoms), dtype=bool)
     if zones is not None:
-        blocked[: len(sources)] = blocked_src
         near = np.flatnonzero((con_edge >= 0) & (con_dist <= max_service_length_m))
         across = near[
             zones.enters(shapely.shortest_line(con_geoms[near], street_geoms[con_edge[near]]), con_geoms[near])
         ]
         con_edge, con_dist = con_edge.copy(), con_dist.copy()
         con_edge[across], con_dist[across] = _clear(
-            con_geoms[across], street_geoms, allowed, max_service_length_m, zones
+            con_geoms[across], street_geoms, allowed, max_service_length_m, zones, tree
         )
         blocked[len(sources) + across[con_edge[across] < 0]] = True
         con_dist[across[con_edge[across] < 0]] = np.inf
