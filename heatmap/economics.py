@@ -328,12 +328,11 @@ def consumer_shares(
         },
         index=pd.Index(consumers.consumer_id.to_numpy(), name="consumer_id"),
     )
+    known = out.lcoh_eur_per_mwh.dropna()  # none where a simulation failed (its losses unknown)
     logger.info(
-        "Consumer shares: %d consumers, LCOH %.1f–%.1f €/MWh (median %.1f)",
+        "Consumer shares: %d consumers, LCOH %s",
         len(out),
-        out.lcoh_eur_per_mwh.min(),
-        out.lcoh_eur_per_mwh.max(),
-        out.lcoh_eur_per_mwh.median(),
+        f"{known.min():.1f}–{known.max():.1f} €/MWh (median {known.median():.1f})" if len(known) else "unknown",
     )
     return out
 

@@ -514,13 +514,15 @@ def _consumer_costs(c: pd.DataFrame) -> dict[str, Any]:
     if "lcoh_eur_per_mwh" not in c:
         return {}
     on = c[c.connected.astype(bool)]
-    lcoh = on.lcoh_eur_per_mwh
+    lcoh = on.lcoh_eur_per_mwh.dropna()  # unknown where a simulation failed
     dearest = on.nlargest(5, "lcoh_eur_per_mwh")
     return {
         "capex_shares_sum_eur": float(on.capex_share_eur.sum()),
-        "loss_shares_sum_mwh_per_a": float(on.loss_share_mwh_per_a.sum()),
-        "annual_cost_shares_sum_eur_per_a": float(on.annual_cost_share_eur_per_a.sum()),
-        "lcoh_eur_per_mwh": {"min": lcoh.min(), "median": lcoh.median(), "max": lcoh.max()},
+        "loss_shares_sum_mwh_per_a": float(on.loss_share_mwh_per_a.sum(skipna=False)),
+        "annual_cost_shares_sum_eur_per_a": float(on.annual_cost_share_eur_per_a.sum(skipna=False)),
+        "lcoh_eur_per_mwh": {
+            k: float(f(lcoh)) if len(lcoh) else None for k, f in (("min", min), ("median", np.median), ("max", max))
+        },
         "dearest": dict(zip(dearest.consumer_id.astype(str), dearest.lcoh_eur_per_mwh, strict=True)),
     }
 

@@ -302,12 +302,11 @@ def build_candidates(
         across = near[
             zones.enters(shapely.shortest_line(con_geoms[near], street_geoms[con_edge[near]]), con_geoms[near])
         ]
+        clear_edge, clear_dist = _clear(con_geoms[across], street_geoms, allowed, max_service_length_m, zones, tree)
         con_edge, con_dist = con_edge.copy(), con_dist.copy()
-        con_edge[across], con_dist[across] = _clear(
-            con_geoms[across], street_geoms, allowed, max_service_length_m, zones, tree
-        )
-        blocked[len(sources) + across[con_edge[across] < 0]] = True
-        con_dist[across[con_edge[across] < 0]] = np.inf
+        con_edge[across] = clear_edge  # -1 where none is clear: unreachable, at the distance of the nearest
+        con_dist[across] = np.where(clear_edge >= 0, clear_dist, con_dist[across])
+        blocked[len(sources) + across[clear_edge < 0]] = True
 
     nearest_edge = np.concatenate([src_edge, con_edge])
     distance = np.concatenate([src_dist, con_dist])
