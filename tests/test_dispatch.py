@@ -327,3 +327,31 @@ def test_without_storage_the_lp_is_the_hourly_merit_order(hours, units, seed):
         expected += left * 1000 / 1000
     assert r.objective_eur == pytest.approx(expected, rel=1e-7, abs=1e-7)
     assert np.abs(r.balance_residual_kw()).max() <= 1e-6 * max(demand.max(), 1)
+
+
+def test_preheated_flow_must_be_lifted_by_another_unit():
+    """By hand: a preheater gives half the lift (f 0.5) of a 100 kW need. Alone, it heats nothing usable (the flow is
+    never brought to the supply temperature: all 100 kW unserved); beside a 30 kW boiler it preheats the 60 kW that
+    boiler can finish (q ≤ f · served: 30 kW, 40 kW unserved); two preheaters heat at most the flow served together."""
+    supply = np.full(3, 110.0)
+    common = dict(
+        capacity_kw=1000, availability=np.ones(3), heat_price_eur_per_mwh=10, supply_c=supply, return_c=50,
+        need_kw=np.full(3, 100.0), approach_k=0, electricity_price_eur_per_mwh=np.full(3, 40.0),
+    )  # fmt: skip
+    half, _ = source_producer("half", temperature_c=80, **common)  # (80 − 50) / (110 − 50)
+    np.testing.assert_allclose(half.preheat_share, 0.5)
+    alone = solve_dispatch(np.full(3, 100.0), 0.0, [half])
+    np.testing.assert_allclose(alone.heat_kw.half, 0.0, atol=1e-6)
+    np.testing.assert_allclose(alone.unserved_kw, 100.0, atol=1e-6)
+    boiler = Producer("boiler", "boiler", 30, np.full(3, 30.0), np.full(3, 50.0), fuel_mwh_per_mwh=1.1)
+    r = solve_dispatch(np.full(3, 100.0), 0.0, [half, boiler])
+    np.testing.assert_allclose(r.heat_kw.half, 30.0, atol=1e-6)
+    np.testing.assert_allclose(r.unserved_kw, 40.0, atol=1e-6)
+    assert np.abs(r.balance_residual_kw()).max() < 1e-6
+    # a second preheater of f 0.25 and a 100 kW boiler: q_half / 0.5 + q_quarter / 0.25 ≤ 100, the rest boiled
+    quarter, _ = source_producer("quarter", temperature_c=65, **common)
+    big = Producer("boiler", "boiler", 100, np.full(3, 100.0), np.full(3, 50.0), fuel_mwh_per_mwh=1.1)
+    r = solve_dispatch(np.full(3, 100.0), 0.0, [half, quarter, big])
+    np.testing.assert_allclose(r.heat_kw.half / 0.5 + r.heat_kw.quarter / 0.25, 100.0, atol=1e-6)
+    np.testing.assert_allclose(r.heat_kw.half, 50.0, atol=1e-6)  # the cheaper lift per kW of flow first
+    np.testing.assert_allclose(r.unserved_kw, 0.0, atol=1e-6)

@@ -87,6 +87,10 @@ class Producer:
     too_cold_hours
         Hours in which an excess-heat source cannot feed at all, its heat too cold for the hour's supply temperature
         (and no heat pump to lift it); ``None``: none.
+    preheat_share
+        In its preheat hours, the share of the temperature lift it gives the flow it heats (``f``: (its usable
+        temperature − return) ÷ (supply − return)); the rest of that flow's lift must come from other units, so the
+        preheaters together heat at most the flow served: ``Σ q / f + unserved ≤ demand + losses``. ``None``: none.
     """
 
     name: str
@@ -102,6 +106,7 @@ class Producer:
     preheat_hours: np.ndarray | None = None
     min_kw: np.ndarray | float = 0.0
     too_cold_hours: np.ndarray | None = None
+    preheat_share: np.ndarray | None = None
 
 
 @dataclass
@@ -288,22 +293,43 @@ def solve_dispatch(
     cols.append(us + hours)
     vals.append(np.ones(T))
 
-    m = T * (1 + S)
+    # preheaters heat at most the flow served: Σ_u q[u, t] / f[u, t] + unserved[t] ≤ demand[t] + losses[t]
+    pre_rows = T * (1 + S)
+    pre_hours = np.zeros(T, dtype=bool)
+    for u, p in enumerate(producers):
+        if p.preheat_share is None:
+            continue
+        f = _hourly(p.preheat_share, T, f"{p.name}.preheat_share")
+        on = np.flatnonzero(f > 0)
+        rows.append(pre_rows + on)
+        cols.append(u * T + on)
+        vals.append(1.0 / f[on])
+        pre_hours[on] = True
+    on = np.flatnonzero(pre_hours)
+    rows.append(pre_rows + on)
+    cols.append(us + on)
+    vals.append(np.ones(len(on)))
+
+    m = T * (2 + S)
     A = sp.csc_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(m, n), dtype=float)
     row_bound = np.zeros(m)
     row_bound[:T] = demand + losses
+    row_bound[pre_rows:] = demand + losses
     if T and (demand + losses < 0).any():
         raise ScenarioError("demand plus losses is negative in some hours")
+    row_lower = row_bound.copy()
+    row_lower[pre_rows:] = -np.inf
 
     # solve in MW and €/MWh (same objective): values nearer 1 make the simplex faster and better conditioned
     cost, lower, upper, row_bound = cost * 1000.0, lower / 1000.0, upper / 1000.0, row_bound / 1000.0
+    row_lower = row_lower / 1000.0
     lp = highspy.HighsLp()
     lp.num_col_ = n
     lp.num_row_ = m
     lp.col_cost_ = cost
     lp.col_lower_ = lower
     lp.col_upper_ = upper
-    lp.row_lower_ = row_bound
+    lp.row_lower_ = row_lower
     lp.row_upper_ = row_bound
     lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
     lp.a_matrix_.start_ = A.indptr

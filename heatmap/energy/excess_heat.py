@@ -271,6 +271,8 @@ def source_producer(
         preheat_hours=preheat,
         min_kw=min_kw,
         too_cold_hours=np.isnan(cop_h),
+        # the flow it preheats must be lifted by others (not where a planned network fixes its heat)
+        preheat_share=np.where(preheat, f, 0.0) if heat_pump is None and fixed_kw is None and preheat.any() else None,
     )
     logger.info(
         "Source %s: %.0f kW at %.0f °C, %.0f MWh/a available, direct in %d h%s%s",
