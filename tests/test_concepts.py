@@ -1079,3 +1079,29 @@ def test_a_demand_of_nothing_is_refused_and_one_below_the_losses_warned_of(tmp_p
             with caplog.at_level("WARNING", logger="heatmap"):
                 year_inputs(changed)
             assert "the network loses more heat over the year" in caplog.text
+
+
+def test_a_concept_of_preheaters_alone_gives_nothing_and_is_drawn(tmp_path):
+    """Preheating sources alone (60 and 70 °C, no heat pump, no boiler) cannot bring any flow to the supply
+    temperature: the concept gives nothing and says so. Its dispatch plot had no layer to stack and crashed."""
+
+    def preheaters_only(d):
+        for sid, t_c in (("warm", 60.0), ("warmer", 70.0)):
+            d["sources"].append(
+                {"id": sid, "preset": "process_cooling_water", "temperature_c": t_c, "capacity_kw": 5000.0}
+            )
+        d["network"].pop("plan"), d["network"].pop("plan_losses", None), d["network"].pop("sink", None)
+        d["concepts"] = [{"name": "Preheaters only", "sources": ["warm", "warmer"]}]
+
+    out = tmp_path / "out"
+    result = run_cli("concepts", write_scenario(tmp_path, preheaters_only), "--out", out)
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output
+    units = pd.read_csv(out / "units.csv")
+    assert units[units.concept == "Preheaters only"].heat_mwh.abs().max() < 1e-6
+    comparison = pd.read_csv(out / "comparison.csv").set_index("concept")
+    d = pd.read_csv(out / "dispatch_preheaters_only.csv")
+    assert comparison.loc["Preheaters only", "unserved_mwh"] == pytest.approx(
+        (d.demand_kw + d.losses_kw).sum() / 1000, rel=1e-6
+    )
+    assert (out / "dispatch_preheaters_only.png").stat().st_size > 0

@@ -996,6 +996,19 @@ STOP_COLOURS = {"unavailable": "#bdbdbd", "too cold": "#4575b4", "preheats only"
 """Colours of the reasons a source gives less than it has (:data:`STOP_REASONS`) in the dispatch plots."""
 
 
+def _stack(ax: Any, x: Any, parts: pd.DataFrame, *, labels: dict[str, str], colours: dict[str, str]) -> None:
+    """Stack the columns of ``parts`` that give anything over ``x``; none where every unit gave nothing all year."""
+    cols = [c for c in parts.columns if parts[c].max() > 1e-6]
+    if cols:
+        ax.stackplot(
+            x,
+            [parts[c].to_numpy() for c in cols],
+            labels=[_wrapped(labels.get(c, c)) for c in cols],
+            colors=[colours.get(c, "#999999") for c in cols],
+            alpha=0.9,
+        )
+
+
 def plot_dispatch(r: ConceptResult, year: Year, path: Path, *, labels: dict[str, str], colours: dict[str, str]) -> None:
     """Draw the concept's heat production over the year into a PNG, daily means stacked by unit.
 
@@ -1016,14 +1029,7 @@ def plot_dispatch(r: ConceptResult, year: Year, path: Path, *, labels: dict[str,
         1 + bool(stops), 1, sharex=True, squeeze=False, height_ratios=[5] + ([0.45 * len(stops)] if stops else [])
     )[:, 0]
     ax = axes[0]
-    cols = [c for c in daily.columns if daily[c].max() > 1e-6]
-    ax.stackplot(
-        daily.index,
-        [daily[c] for c in cols],
-        labels=[_wrapped(labels.get(c, c)) for c in cols],
-        colors=[colours.get(c, "#999999") for c in cols],
-        alpha=0.9,
-    )
+    _stack(ax, daily.index, daily, labels=labels, colours=colours)
     label = "demand + network losses" + (" (production above it charges the storage)" if len(d.storages) else "")
     ax.plot(need.index, need, color="black", lw=1.2, label=_wrapped(label))
     ax.set_title(f"Heat production over the year, daily means — {r.name}")
@@ -1061,17 +1067,10 @@ def plot_duration(r: ConceptResult, year: Year, path: Path, *, labels: dict[str,
     if len(d.storages):
         parts["storage discharge"] = d.discharge_kw.sum(axis=1).to_numpy() / 1000
     parts = parts.iloc[order].rolling(smooth_h, min_periods=1, center=True).mean()
-    cols = [c for c in parts.columns if parts[c].max() > 1e-6]
     hours = np.arange(1, len(need) + 1)
     fig = Figure(figsize=(13, 5.5), layout="constrained")
     ax = fig.add_subplot()
-    ax.stackplot(
-        hours,
-        [parts[c].to_numpy() for c in cols],
-        labels=[_wrapped(labels.get(c, c)) for c in cols],
-        colors=[colours.get(c, "#999999") for c in cols],
-        alpha=0.9,
-    )
+    _stack(ax, hours, parts, labels=labels, colours=colours)
     if len(d.storages):
         charge = pd.Series(d.charge_kw.sum(axis=1).to_numpy()[order] / 1000)
         charge = charge.rolling(smooth_h, min_periods=1, center=True).mean()
