@@ -513,7 +513,7 @@ def _with_links(
     lk = scn.links
     factors = lk.cost_factors.model_dump()
     if no_go is not None and street_gdf is not None:
-        street_gdf = links.avoid(street_gdf, no_go, what="street segments")
+        street_gdf = links.avoid(street_gdf, no_go, what="street segments", from_inside=False)
     parts = []
     if lk.path is not None:
         drawn = links.read_lines(lk.path, layer=lk.layer, crs=crs, what="candidate links", layer_setting="links.layer")

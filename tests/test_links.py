@@ -175,3 +175,26 @@ def test_a_source_walled_in_by_a_no_go_area_is_refused_with_what_to_draw(tmp_pat
     refused = r"sources S1: every street within \d+ m \('streets.max_service_length_m'\) lies across a no-go area"
     with pytest.raises(InputDataError, match=refused + r".*draw a link out of the area \('links.path'\)"):
         plan_from_scenario(scenario_from_file(path))
+
+
+def test_no_go_polygons_side_by_side_or_rounded_leave_the_street_along_their_edge():
+    """Two blocks side by side sharing an edge that a street runs along, and a block whose edge is a rounding error
+    off the street: the street touches them and stays (the union of the two had swallowed it)."""
+    street = gpd.GeoDataFrame({"edge_id": [0, 1]}, geometry=[LineString([(0, 0), (100, 0)])] * 2, crs=CRS)
+    pair = gpd.GeoDataFrame(geometry=[box(0, 0, 100, 50), box(0, -50, 100, 0)], crs=CRS)
+    assert len(links.avoid(street, pair, from_inside=False)) == 2
+    rounded = gpd.GeoDataFrame(geometry=[box(0, -1e-7, 100, 50)], crs=CRS)
+    assert len(links.avoid(street, rounded, from_inside=False)) == 2
+    inside = gpd.GeoDataFrame(geometry=[box(40, -0.5, 60, 50)], crs=CRS)  # the street runs 20 m inside it
+    assert len(links.avoid(street, inside, from_inside=False)) == 0
+
+
+def test_a_line_from_inside_a_no_go_polygon_may_leave_it_once_but_not_come_back():
+    """A pipe from a plant inside its process area leaves it; one that leaves and crosses back through an arm of the
+    same area enters it; a street may not start inside one at all."""
+    area = shapely.union_all([box(0, 0, 20, 20), box(20, 0, 60, 5)])  # a yard and an arm along y 0–5
+    zones = links.NoGoAreas(np.array([area]))
+    out = LineString([(10, 10), (10, 40)])  # north, out of the yard
+    back = LineString([(10, 10), (40, 30), (40, -10)])  # out, then south across the arm
+    assert zones.enters(np.array([out, back]), from_inside=True).tolist() == [False, True]
+    assert zones.enters(np.array([out]), from_inside=False).tolist() == [True]

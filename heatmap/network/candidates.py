@@ -26,6 +26,7 @@ import pandas as pd
 import shapely
 
 from heatmap._errors import RoutingError
+from heatmap.network.links import NoGoAreas
 
 logger = logging.getLogger(__name__)
 
@@ -151,30 +152,12 @@ def _nearest(
     return nearest, distance
 
 
-class _NoGo:
-    """No-go polygons that a service pipe must not enter (touching is fine), but for one its own site lies in."""
-
-    def __init__(self, no_go: gpd.GeoDataFrame) -> None:
-        self.zones = shapely.make_valid(no_go.geometry.values)
-        self.tree = shapely.STRtree(self.zones)
-
-    def enters(self, lines: np.ndarray, sites: np.ndarray) -> np.ndarray:
-        """Whether each line (from the site of the same position) enters a polygon its site does not lie in."""
-        out = np.zeros(len(lines), dtype=bool)
-        li, zi = self.tree.query(lines, predicate="intersects")
-        if len(li):
-            zone = self.zones[zi]
-            own = shapely.within(shapely.point_on_surface(sites[li]), zone)
-            out[li[~shapely.touches(lines[li], zone) & ~own]] = True
-        return out
-
-
 def _clear(
     geoms: np.ndarray,
     street_geoms: np.ndarray,
     allowed: np.ndarray,
     max_m: float,
-    no_go: _NoGo,
+    no_go: NoGoAreas,
     tree: shapely.STRtree,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Return the nearest allowed segment within ``max_m`` that a service pipe reaches without entering a no-go area.
@@ -186,7 +169,7 @@ def _clear(
     distance = np.full(len(geoms), np.inf)
     g, e = tree.query(geoms, predicate="dwithin", distance=max_m)
     g, e = g[allowed[e]], e[allowed[e]]
-    clear = ~no_go.enters(shapely.shortest_line(geoms[g], street_geoms[e]), geoms[g])
+    clear = ~no_go.enters(shapely.shortest_line(geoms[g], street_geoms[e]), from_inside=True)
     g, e = g[clear], e[clear]
     pick = pd.DataFrame({"g": g, "e": e, "d": shapely.distance(geoms[g], street_geoms[e])})
     pick = pick.sort_values(["g", "d"], kind="stable").drop_duplicates("g")
@@ -270,13 +253,11 @@ def build_candidates(
     # Sources: the longest piece of street in reach, then its nearest segment.
     every = np.ones(len(streets), dtype=bool)
     tree = shapely.STRtree(street_geoms)
-    zones = _NoGo(no_go) if no_go is not None and len(no_go) else None
+    zones = NoGoAreas(no_go.geometry.values) if no_go is not None and len(no_go) else None
     blocked = np.zeros(len(sources) + len(consumers), dtype=bool)  # every street in reach across a no-go area
     pairs_src, pairs_edge = tree.query(src_geoms, predicate="dwithin", distance=max_service_length_m)
     if zones is not None:
-        clear = ~zones.enters(
-            shapely.shortest_line(src_geoms[pairs_src], street_geoms[pairs_edge]), src_geoms[pairs_src]
-        )
+        clear = ~zones.enters(shapely.shortest_line(src_geoms[pairs_src], street_geoms[pairs_edge]), from_inside=True)
         blocked[pairs_src] = True
         blocked[pairs_src[clear]] = False
         pairs_src, pairs_edge = pairs_src[clear], pairs_edge[clear]
@@ -300,7 +281,7 @@ def build_candidates(
     if zones is not None:
         near = np.flatnonzero((con_edge >= 0) & (con_dist <= max_service_length_m))
         across = near[
-            zones.enters(shapely.shortest_line(con_geoms[near], street_geoms[con_edge[near]]), con_geoms[near])
+            zones.enters(shapely.shortest_line(con_geoms[near], street_geoms[con_edge[near]]), from_inside=True)
         ]
         clear_edge, clear_dist = _clear(con_geoms[across], street_geoms, allowed, max_service_length_m, zones, tree)
         con_edge, con_dist = con_edge.copy(), con_dist.copy()

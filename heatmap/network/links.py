@@ -355,14 +355,56 @@ def site_links(
     )
 
 
+NO_GO_TOLERANCE_M = 0.01
+"""A line enters a no-go polygon where it comes more than this inside it: a line along an edge touches it, even
+with the edge's coordinates rounded (a layer drawn in degrees) or shared by two polygons side by side."""
+
+
+class NoGoAreas:
+    """No-go polygons, each tested on its own (two side by side do not swallow the street along their shared edge).
+
+    Parameters
+    ----------
+    polygons
+        The polygons' geometry (any CRS in metres).
+    """
+
+    def __init__(self, polygons: np.ndarray) -> None:
+        shrunk = shapely.buffer(shapely.make_valid(np.asarray(polygons)), -NO_GO_TOLERANCE_M)
+        self.zones = shrunk[~shapely.is_empty(shrunk)]
+        self.tree = shapely.STRtree(self.zones)
+
+    def enters(self, lines: np.ndarray, *, from_inside: bool = False) -> np.ndarray:
+        """Whether each line enters a polygon (by more than :data:`NO_GO_TOLERANCE_M`).
+
+        With ``from_inside`` a line that starts or ends inside a polygon (a pipe from a site in a process area) may
+        cross that polygon's edge once: it enters it only if it leaves and comes back.
+        """
+        out = np.zeros(len(lines), dtype=bool)
+        li, zi = self.tree.query(lines, predicate="intersects")
+        if not len(li):
+            return out
+        bad = np.ones(len(li), dtype=bool)
+        if from_inside:
+            zone = self.zones[zi]
+            ends = [shapely.within(shapely.get_point(lines[li], i), zone) for i in (0, -1)]
+            own = ends[0] | ends[1]
+            pieces = shapely.get_num_geometries(shapely.intersection(lines[li[own]], zone[own]))
+            bad[own] = pieces > 1
+        out[li[bad]] = True
+        return out
+
+
 def avoid(
-    links: gpd.GeoDataFrame, no_go: gpd.GeoDataFrame | None, *, what: str = "candidate links"
+    links: gpd.GeoDataFrame, no_go: gpd.GeoDataFrame | None, *, what: str = "candidate links", from_inside: bool = True
 ) -> gpd.GeoDataFrame:
-    """Leave out every line (a link or a street segment: ``what``) that enters a no-go polygon (touching is fine)."""
+    """Leave out every line (a link or a street segment: ``what``) that enters a no-go polygon (:class:`NoGoAreas`).
+
+    With ``from_inside`` (links) a line from a site inside a polygon may leave it; a street may not.
+    """
     if no_go is None or links.empty or no_go.empty:
         return links
-    zones = shapely.union_all(no_go.geometry.values)
-    inside = shapely.intersects(links.geometry.values, zones) & ~shapely.touches(links.geometry.values, zones)
+    inside = NoGoAreas(no_go.geometry.values).enters(links.geometry.values, from_inside=from_inside)
     logger.info("No-go areas: %d of %d %s left out", int(inside.sum()), len(links), what)
     return links[~inside].reset_index(drop=True)
 
@@ -400,7 +442,7 @@ def avoid_all(
     where += f" and {len(inside) - 10} more)" if len(inside) > 10 else ")"
     if inside:
         logger.warning(
-            "%s: %s: their service pipes run inside it; move the site or the polygon",
+            "%s: %s: their pipes leave it by the shortest way (a service pipe, or a link that crosses its edge once)",
             no_go.attrs.get("where", "links.no_go_path"), where,
         )  # fmt: skip
     if streets or given == 0 or any(len(k) for k in kept):
