@@ -373,6 +373,12 @@ def _load(scn: Scenario) -> Inputs:
                 f" (site-to-site links join sites at most 'links.site_link_max_length_m' "
                 f"{scn.links.site_link_max_length_m:g} m apart: raise it if they are that far)"
             )
+        cut = {k: n for k, n in street_gdf.attrs.get("no_go_left_out", {}).items() if n}
+        if cut:
+            area_name += (
+                f" (the no-go areas 'links.no_go_path' left out {' and '.join(f'{n} {k}' for k, n in cut.items())}:"
+                " check them against the sites)"
+            )
     outside = src[~src.within(area)]
     if len(outside):
         raise InputDataError(
@@ -512,8 +518,16 @@ def _with_links(
     """Add the scenario's candidate links (drawn lines, site-to-site lines, minus no-go areas) to the streets."""
     lk = scn.links
     factors = lk.cost_factors.model_dump()
+    left_out: dict[str, int] = {}
     if no_go is not None and street_gdf is not None:
+        given = len(street_gdf)
         street_gdf = links.avoid(street_gdf, no_go, what="street segments", from_inside=False)
+        left_out["street segments"] = given - len(street_gdf)
+        if given and street_gdf.empty and not lk.used:
+            raise InputDataError(
+                f"{no_go.attrs.get('where', 'links.no_go_path')}: the no-go areas ('links.no_go_path') leave out all "
+                f"{given} street segments, so no route is left; check the no-go polygons against the streets"
+            )
     parts = []
     if lk.path is not None:
         drawn = links.read_lines(lk.path, layer=lk.layer, crs=crs, what="candidate links", layer_setting="links.layer")
@@ -535,7 +549,10 @@ def _with_links(
     sites = pd.concat([src[["source_id"]].set_axis(["id"], axis=1), cons[["consumer_id"]].set_axis(["id"], axis=1)])
     sites = gpd.GeoDataFrame(sites, geometry=[*src.geometry, *cons.geometry], crs=crs)
     kept = links.avoid_all(parts, no_go, sites=sites, streets=street_gdf is not None and len(street_gdf) > 0)
+    left_out["links"] = sum(len(p) for p in parts) - sum(len(k) for k in kept)
     out = links.combine(street_gdf, kept, snap_m=lk.snap_m, street_cost_factor=factors["street"])
+    if no_go is not None:
+        out.attrs["no_go_left_out"] = left_out
     if lk.path is not None:
         past_no_go = drawn.feature.isin(set(kept[0].link_feature)).to_numpy()  # kept[0]: the drawn links
         joined = drawn.feature.isin(set(out.link_feature.dropna())).to_numpy()

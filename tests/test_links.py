@@ -198,3 +198,38 @@ def test_a_line_from_inside_a_no_go_polygon_may_leave_it_once_but_not_come_back(
     back = LineString([(10, 10), (40, 30), (40, -10)])  # out, then south across the arm
     assert zones.enters(np.array([out, back]), from_inside=True).tolist() == [False, True]
     assert zones.enters(np.array([out]), from_inside=False).tolist() == [True]
+
+
+def test_no_go_areas_named_where_they_leave_no_route(tmp_path):
+    """One polygon over every street of a town: the plan said 'no candidate routes: give streets…'."""
+    import yaml
+
+    from heatmap.io import synthetic
+    from heatmap.plan import plan_from_scenario
+    from heatmap.scenario import scenario_from_file
+
+    town = synthetic.synthetic_town(40, seed=3)
+    path = synthetic.write_synthetic_scenario(town, tmp_path)
+    base = plan_from_scenario(scenario_from_file(path))
+    cover = box(*base.streets.total_bounds).buffer(10)
+    gpd.GeoDataFrame(geometry=[cover], crs=base.crs).to_file(tmp_path / "no_go.gpkg")
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["links"] = {"no_go_path": str(tmp_path / "no_go.gpkg")}
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    refused = r"no_go\.gpkg: the no-go areas \('links.no_go_path'\) leave out all \d+ street segments, so no route"
+    with pytest.raises(InputDataError, match=refused):
+        plan_from_scenario(scenario_from_file(path))
+
+
+def test_a_site_cut_off_by_a_no_go_ring_names_the_no_go_areas(tmp_path):
+    """A ring round consumer C of the park leaves out every link to it: C then lies beyond the routes, and the
+    message says the no-go areas left links out (it spoke only of coordinates, CRS and link lengths)."""
+    from test_bad_input_more import PARK_X0, PARK_Y0, _park
+
+    from heatmap.plan import plan_from_scenario
+    from heatmap.scenario import scenario_from_file
+
+    c = Point(PARK_X0 + 300, PARK_Y0 + 200)
+    path = _park(tmp_path, [c.buffer(12).difference(c.buffer(6))])
+    with pytest.raises(InputDataError, match=r"consumers C lie outside .*the no-go areas 'links.no_go_path' left out"):
+        plan_from_scenario(scenario_from_file(path))
