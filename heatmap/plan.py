@@ -586,7 +586,9 @@ def _check_source_temperatures(src: gpd.GeoDataFrame, cons: gpd.GeoDataFrame, t:
     feeds = {"sources": src.set_index("source_id").t_supply_c}
     if "t_feed_in_c" in cons:
         feeds["prosumers"] = cons.set_index("consumer_id").t_feed_in_c
-    hot = {kind: t_c[t_c > PIPE_RATING_C] for kind, t_c in feeds.items()}
+    # on a supply curve the network runs at most at its top temperature, whatever a source could give
+    top = t.supply_curve.max_c if t.supply_curve is not None else np.inf
+    hot = {kind: t_c[np.minimum(t_c, top) > PIPE_RATING_C] for kind, t_c in feeds.items()}
     named = [f"{kind} {', '.join(f'{i} ({c:g} °C)' for i, c in t_c.items())}" for kind, t_c in hot.items() if len(t_c)]
     if named:
         logger.warning(

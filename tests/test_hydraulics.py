@@ -233,3 +233,34 @@ def test_a_pump_lift_change_shifts_the_supply_pressures_only_as_a_new_solve_find
     np.testing.assert_allclose(rise[supply], delta_bar, atol=1e-12)
     assert (rise[~supply] == 0).all()
     assert shifted.sources.pump_lift_bar.to_numpy() == pytest.approx(before.sources.pump_lift_bar + delta_bar)
+
+
+def test_saturation_pressure_against_the_iapws_if97_verification_values():
+    from heatmap.network.hydraulics import saturation_pressure_bar
+
+    # IAPWS-IF97, table 35: 300, 500, 600 K → 0.00353658941, 2.63889776, 12.3443146 MPa
+    got = saturation_pressure_bar(np.array([300.0, 500.0, 600.0]) - 273.15) / 10
+    np.testing.assert_allclose(got, [0.00353658941, 2.63889776, 12.3443146], rtol=1e-8)
+
+
+@pytest.mark.parametrize(("t_supply_c", "boils"), [(115.0, False), (180.0, True)])
+def test_water_above_its_boiling_pressure_is_a_failed_check(tmp_path, t_supply_c, boils):
+    """A plant supplying 180 °C: water needs 10 bar(a) to stay liquid, far above the plan's pressures, and the plan
+    says so (it had simulated liquid water at 3–6 bar(a) and called every check held)."""
+    import geopandas as gpd
+
+    from heatmap.io import synthetic
+    from heatmap.network.hydraulics import AMBIENT_PRESSURE_BAR, saturation_pressure_bar
+    from heatmap.plan import plan_from_scenario
+    from heatmap.scenario import scenario_from_file
+
+    path = synthetic.write_synthetic_scenario(synthetic.synthetic_town(40, seed=3), tmp_path)
+    sources = gpd.read_file(tmp_path / "sources.geojson")
+    sources["t_supply_c"] = t_supply_c
+    sources.to_file(tmp_path / "sources.geojson")
+    plan = plan_from_scenario(scenario_from_file(path))
+    j = plan.junctions
+    below = (j.p_bar + AMBIENT_PRESSURE_BAR < saturation_pressure_bar(j.t_c)).sum()
+    flagged = plan.violations[plan.violations.check == "boiling"]
+    assert len(flagged) == below and (below > 0) == boils
+    assert (flagged.value < flagged.limit).all()

@@ -616,6 +616,7 @@ def pipes_by_hour(plan: PlanLike) -> gpd.GeoDataFrame:
 
 CHECK_ORDER = (
     "converged",
+    "boiling",
     "source_capacity",
     "consumer_supply_temperature",
     "consumer_dp",
@@ -629,6 +630,7 @@ CHECK_ORDER = (
 # violates its limit in the direction shown (see heatmap.network.hydraulics.check_simulation).
 _CHECK_FORMATS: dict[str, tuple[str, str, str, str, str, str]] = {
     "source_capacity": ("", "kW", ",.0f", ">", "capacity ", ",.0f"),
+    "boiling": ("", "bar(a)", ",.2f", "<", "saturation ", ",.2f"),
     "consumer_supply_temperature": ("supply ", "°C", ",.1f", "<", "minimum ", ",.2f"),
     "consumer_dp": ("Δp ", "bar", ",.2f", "<", "", ",.3f"),
     "velocity": ("", "m/s", ",.2f", ">", "", ",.3f"),
@@ -759,6 +761,12 @@ def what_to_change(summary: Mapping[str, Any]) -> list[str]:
                 f"{ids(check)} did not converge: check that the sources' supply temperatures are above "
                 "temperatures.return_c, that consumers have a load, that prosumers feed in less than the network "
                 "draws and well above the return temperature (t_feed_in_c), and network.max_pump_lift_bar" + cold_text
+            )
+        elif check == "boiling":
+            text = (
+                "the water would boil where its pressure is below the saturation pressure at its temperature (above "
+                "100 °C it needs more than the atmosphere's): raise network.p_return_bar, the pressure the sources "
+                "hold, or lower the supply temperature (the sources' t_supply_c, prosumers' t_feed_in_c)"
             )
         elif check == "source_capacity":
             text = (

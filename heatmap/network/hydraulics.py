@@ -431,6 +431,32 @@ def run_net(
     return sim
 
 
+AMBIENT_PRESSURE_BAR = 1.01325
+"""pandapipes' pressures are relative to the ambient (``p_abs = p_bar + ambient``), at sea level this."""
+
+_IF97 = (
+    0.11670521452767e4, -0.72421316703206e6, -0.17073846940092e2, 0.12020824702470e5, -0.32325550322333e7,
+    0.14915108613530e2, -0.48232657361591e4, 0.40511340542057e6, -0.23855557567849, 0.65017534844798e3,
+)  # fmt: skip
+
+
+def saturation_pressure_bar(t_c: np.ndarray | float) -> np.ndarray:
+    """Absolute pressure at which water boils at ``t_c`` (IAPWS-IF97, region 4; 0.01–373.9 °C).
+
+    Examples
+    --------
+    >>> [round(float(saturation_pressure_bar(t)), 4) for t in (100.0, 120.0, 150.0)]
+    [1.0142, 1.9867, 4.761]
+    """
+    n1, n2, n3, n4, n5, n6, n7, n8, n9, n10 = _IF97
+    t_k = np.asarray(t_c, dtype=float) + KELVIN
+    theta = t_k + n9 / (t_k - n10)
+    a = theta**2 + n1 * theta + n2
+    b = n3 * theta**2 + n4 * theta + n5
+    c = n6 * theta**2 + n7 * theta + n8
+    return (2 * c / (-b + np.sqrt(b**2 - 4 * a * c))) ** 4 * 10.0  # MPa → bar
+
+
 @dataclass(frozen=True)
 class Limits:
     """Limits checked after a simulation."""
@@ -531,8 +557,10 @@ def check_simulation(
     Returns
     -------
     pandas.DataFrame
-        One row per violation: ``check``, ``element`` (the pipe, consumer id, source id or ``network``),
-        ``value``, ``limit`` and ``edge_id`` (pipe checks only). Empty when every check holds.
+        One row per violation: ``check``, ``element`` (the pipe, consumer id, source id, junction or ``network``),
+        ``value``, ``limit`` and ``edge_id`` (pipe checks only). Empty when every check holds. ``boiling``: a
+        junction whose absolute pressure is below the saturation pressure of its water
+        (:func:`saturation_pressure_bar`): the water there would boil.
     """
     columns = ["check", "element", "value", "limit", "edge_id"]
     # A network that did not converge has NaN results, which no comparison below flags.
@@ -578,6 +606,14 @@ def check_simulation(
     rows += [
         ("source_capacity", str(sid), float(s.q_supplied_kw[sid]), float(capacity_kw[sid]), None)
         for sid in s.index[over]
+    ]
+    j = sim.junctions.dropna(subset=["p_bar", "t_c"])
+    p_abs = j.p_bar.to_numpy() + AMBIENT_PRESSURE_BAR
+    p_sat = saturation_pressure_bar(j.t_c.to_numpy())
+    boils = np.flatnonzero(p_abs < p_sat)
+    rows += [
+        ("boiling", f"{j.circuit.iat[i]} junction at node {j.node.iat[i]}", float(p_abs[i]), float(p_sat[i]), None)
+        for i in boils
     ]
     eb = sim.energy_balance
     tolerance = limits.energy_balance_tolerance
