@@ -610,10 +610,10 @@ def check_simulation(
     j = sim.junctions.dropna(subset=["p_bar", "t_c"])
     p_abs = j.p_bar.to_numpy() + AMBIENT_PRESSURE_BAR
     p_sat = saturation_pressure_bar(j.t_c.to_numpy())
-    boils = np.flatnonzero(p_abs < p_sat)
+    boils = p_abs < p_sat
     rows += [
-        ("boiling", f"{j.circuit.iat[i]} junction at node {j.node.iat[i]}", float(p_abs[i]), float(p_sat[i]), None)
-        for i in boils
+        ("boiling", f"{circuit} junction at node {node}", float(pa), float(ps), None)
+        for circuit, node, pa, ps in zip(j.circuit[boils], j.node[boils], p_abs[boils], p_sat[boils], strict=True)
     ]
     eb = sim.energy_balance
     tolerance = limits.energy_balance_tolerance
