@@ -402,12 +402,15 @@ def _load(scn: Scenario) -> Inputs:
     by_rule = np.where(cons.annual_demand_mwh < scn.design.optional_below_mwh_per_a, "optional", "required")
     cons["connect"] = np.where(given != "", given, by_rule)
     left_out = {
+        "zero_demand": (cons.annual_demand_mwh <= 0) & (cons.peak_load_kw <= 0),  # nothing to deliver
         "below_min_annual_demand": cons.annual_demand_mwh < scn.consumers.min_annual_demand_mwh,
         "below_min_peak_load": cons.peak_load_kw < scn.consumers.min_peak_load_kw,
         "excluded": cons.connect == "excluded",
     }
-    left_out["below_min_peak_load"] &= ~left_out["below_min_annual_demand"]
-    left_out["excluded"] &= ~(left_out["below_min_annual_demand"] | left_out["below_min_peak_load"])
+    earlier = np.zeros(len(cons), dtype=bool)
+    for reason, mask in left_out.items():  # each consumer under its first reason
+        left_out[reason] = mask & ~earlier
+        earlier |= mask.to_numpy()
     excluded = {reason: sorted(cons.consumer_id[mask]) for reason, mask in left_out.items()}
     dropped = np.logical_or.reduce(list(left_out.values()))
     reason_of = np.select(list(left_out.values()), list(left_out), default="")

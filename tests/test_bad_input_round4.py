@@ -638,3 +638,28 @@ def test_a_consumer_too_small_for_its_pipes_is_named_as_the_cause(tmp_path, annu
     advice = " ".join(proc.output.split())
     assert f"1 consumers draw too little to keep warm the pipes that feed them alone: {name} (" in advice
     assert "raise consumers.min_peak_load_kw" in advice
+
+
+def test_a_consumer_of_no_demand_is_listed_as_such(tmp_path):
+    """annual_demand_mwh 0 with both minimums 0: it was left out without a reason ('not connected', in no list)."""
+    import json
+
+    import geopandas as gpd
+    from conftest import run_cli
+
+    from heatmap.io import synthetic
+
+    path = synthetic.write_synthetic_scenario(synthetic.synthetic_town(40, seed=3), tmp_path)
+    consumers = gpd.read_file(tmp_path / "consumers.gpkg")
+    consumers.loc[0, "annual_demand_mwh"] = 0.0
+    consumers.to_file(tmp_path / "consumers.gpkg")
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["consumers"].update(min_annual_demand_mwh=0, min_peak_load_kw=0)
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    proc = run_cli("plan", path, "--out", tmp_path / "out")
+    assert proc.returncode == 0, proc.output
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["excluded_consumers"]["zero_demand"] == [str(consumers.id[0])]
+    left = gpd.read_file(tmp_path / "out" / "plan.gpkg", layer="left_out").set_index("consumer_id")
+    assert left.reason[str(consumers.id[0])] == "no_heat_demand"
+    assert "zero demand 1" in proc.output

@@ -63,6 +63,7 @@ class PlanTables:
 
 
 LEFT_OUT_REASONS = {
+    "zero_demand": ("no_heat_demand", "its annual demand and peak load are zero"),
     "below_min_annual_demand": (
         "too_small",
         "annual demand below the plan's minimum (consumers.min_annual_demand_mwh)",
