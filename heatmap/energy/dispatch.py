@@ -310,7 +310,7 @@ def solve_dispatch(
     cols.append(us + on)
     vals.append(np.ones(len(on)))
 
-    m = T * (2 + S)
+    m = pre_rows + (T if pre_hours.any() else 0)  # the preheat rows only where a unit preheats
     A = sp.csc_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(m, n), dtype=float)
     row_bound = np.zeros(m)
     row_bound[:T] = demand + losses
