@@ -314,7 +314,8 @@ def solve_dispatch(
     A = sp.csc_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(m, n), dtype=float)
     row_bound = np.zeros(m)
     row_bound[:T] = demand + losses
-    row_bound[pre_rows:] = demand + losses
+    if m > pre_rows:
+        row_bound[pre_rows:] = demand + losses
     if T and (demand + losses < 0).any():
         raise ScenarioError("demand plus losses is negative in some hours")
     row_lower = row_bound.copy()
