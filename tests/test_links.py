@@ -233,3 +233,13 @@ def test_a_site_cut_off_by_a_no_go_ring_names_the_no_go_areas(tmp_path):
     path = _park(tmp_path, [c.buffer(12).difference(c.buffer(6))])
     with pytest.raises(InputDataError, match=r"consumers C lie outside .*the no-go areas 'links.no_go_path' left out"):
         plan_from_scenario(scenario_from_file(path))
+
+
+def test_a_line_between_two_sites_of_one_no_go_polygon_must_leave_it():
+    """Both ends inside one area: a line running inside it from end to end enters it; one that leaves and comes back
+    in to its other end crosses the edge once for each end."""
+    area = shapely.Polygon([(0, 0), (100, 0), (100, 60), (60, 60), (60, 20), (40, 20), (40, 60), (0, 60)])  # a U
+    zones = links.NoGoAreas(np.array([area]))
+    through = LineString([(20, 10), (80, 10)])  # along the bottom of the U, inside
+    over = LineString([(20, 40), (20, 80), (80, 80), (80, 40)])  # out of one arm, over the gap, into the other
+    assert zones.enters(np.array([through, over]), from_inside=True).tolist() == [True, False]

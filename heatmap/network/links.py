@@ -378,7 +378,8 @@ class NoGoAreas:
         """Whether each line enters a polygon (by more than :data:`NO_GO_TOLERANCE_M`).
 
         With ``from_inside`` a line that starts or ends inside a polygon (a pipe from a site in a process area) may
-        cross that polygon's edge once: it enters it only if it leaves and comes back.
+        cross that polygon's edge once for each such end: it enters it where it comes back after leaving, or runs
+        inside it from one end to the other.
         """
         out = np.zeros(len(lines), dtype=bool)
         li, zi = self.tree.query(lines, predicate="intersects")
@@ -387,10 +388,10 @@ class NoGoAreas:
         bad = np.ones(len(li), dtype=bool)
         if from_inside:
             zone = self.zones[zi]
-            ends = [shapely.within(shapely.get_point(lines[li], i), zone) for i in (0, -1)]
-            own = ends[0] | ends[1]
+            inside = sum(shapely.within(shapely.get_point(lines[li], i), zone).astype(int) for i in (0, -1))
+            own = inside > 0
             pieces = shapely.get_num_geometries(shapely.intersection(lines[li[own]], zone[own]))
-            bad[own] = pieces > 1
+            bad[own] = pieces != inside[own]  # one piece from each end inside, out to the edge
         out[li[bad]] = True
         return out
 
