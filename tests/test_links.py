@@ -9,6 +9,7 @@ from shapely.geometry import LineString, Point, box
 
 from heatmap._errors import InputDataError
 from heatmap.network import candidates, links, routing
+from heatmap.network.no_go import NoGoAreas
 
 CRS = "EPSG:3067"
 FACTORS = {"street": 1.0, "open_terrain": 0.8, "pipe_rack": 1.5, "road_crossing": 3.0, "rail_crossing": 4.0}
@@ -193,7 +194,7 @@ def test_a_line_from_inside_a_no_go_polygon_may_leave_it_once_but_not_come_back(
     """A pipe from a plant inside its process area leaves it; one that leaves and crosses back through an arm of the
     same area enters it; a street may not start inside one at all."""
     area = shapely.union_all([box(0, 0, 20, 20), box(20, 0, 60, 5)])  # a yard and an arm along y 0–5
-    zones = links.NoGoAreas(np.array([area]))
+    zones = NoGoAreas(np.array([area]))
     out = LineString([(10, 10), (10, 40)])  # north, out of the yard
     back = LineString([(10, 10), (40, 30), (40, -10)])  # out, then south across the arm
     assert zones.enters(np.array([out, back]), from_inside=True).tolist() == [False, True]
@@ -239,7 +240,7 @@ def test_a_line_between_two_sites_of_one_no_go_polygon_must_leave_it():
     """Both ends inside one area: a line running inside it from end to end enters it; one that leaves and comes back
     in to its other end crosses the edge once for each end."""
     area = shapely.Polygon([(0, 0), (100, 0), (100, 60), (60, 60), (60, 20), (40, 20), (40, 60), (0, 60)])  # a U
-    zones = links.NoGoAreas(np.array([area]))
+    zones = NoGoAreas(np.array([area]))
     through = LineString([(20, 10), (80, 10)])  # along the bottom of the U, inside
     over = LineString([(20, 40), (20, 80), (80, 80), (80, 40)])  # out of one arm, over the gap, into the other
     assert zones.enters(np.array([through, over]), from_inside=True).tolist() == [True, False]

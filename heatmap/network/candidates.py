@@ -26,7 +26,7 @@ import pandas as pd
 import shapely
 
 from heatmap._errors import RoutingError
-from heatmap.network.links import NoGoAreas
+from heatmap.network.no_go import NoGoAreas
 
 logger = logging.getLogger(__name__)
 

@@ -42,6 +42,7 @@ from scipy.spatial import cKDTree
 
 from heatmap._errors import InputDataError
 from heatmap.io.inputs import check_degrees, check_layer
+from heatmap.network.no_go import NoGoAreas
 
 logger = logging.getLogger(__name__)
 
@@ -355,51 +356,10 @@ def site_links(
     )
 
 
-NO_GO_TOLERANCE_M = 0.01
-"""A line enters a no-go polygon where it comes more than this inside it: a line along an edge touches it, even
-with the edge's coordinates rounded (a layer drawn in degrees) or shared by two polygons side by side."""
-
-
-class NoGoAreas:
-    """No-go polygons, each tested on its own (two side by side do not swallow the street along their shared edge).
-
-    Parameters
-    ----------
-    polygons
-        The polygons' geometry (any CRS in metres).
-    """
-
-    def __init__(self, polygons: np.ndarray) -> None:
-        shrunk = shapely.buffer(shapely.make_valid(np.asarray(polygons)), -NO_GO_TOLERANCE_M)
-        self.zones = shrunk[~shapely.is_empty(shrunk)]
-        self.tree = shapely.STRtree(self.zones)
-
-    def enters(self, lines: np.ndarray, *, from_inside: bool = False) -> np.ndarray:
-        """Whether each line enters a polygon (by more than :data:`NO_GO_TOLERANCE_M`).
-
-        With ``from_inside`` a line that starts or ends inside a polygon (a pipe from a site in a process area) may
-        cross that polygon's edge once for each such end: it enters it where it comes back after leaving, or runs
-        inside it from one end to the other.
-        """
-        out = np.zeros(len(lines), dtype=bool)
-        li, zi = self.tree.query(lines, predicate="intersects")
-        if not len(li):
-            return out
-        bad = np.ones(len(li), dtype=bool)
-        if from_inside:
-            zone = self.zones[zi]
-            inside = sum(shapely.within(shapely.get_point(lines[li], i), zone).astype(int) for i in (0, -1))
-            own = inside > 0
-            pieces = shapely.get_num_geometries(shapely.intersection(lines[li[own]], zone[own]))
-            bad[own] = pieces != inside[own]  # one piece from each end inside, out to the edge
-        out[li[bad]] = True
-        return out
-
-
 def avoid(
     links: gpd.GeoDataFrame, no_go: gpd.GeoDataFrame | None, *, what: str = "candidate links", from_inside: bool = True
 ) -> gpd.GeoDataFrame:
-    """Leave out every line (a link or a street segment: ``what``) that enters a no-go polygon (:class:`NoGoAreas`).
+    """Leave out every line (a link or a street segment: ``what``) that enters a no-go polygon (:mod:`~.no_go`).
 
     With ``from_inside`` (links) a line from a site inside a polygon may leave it; a street may not.
     """
