@@ -1176,3 +1176,12 @@ def test_a_drawn_line_apart_from_the_plan_is_told_apart_from_one_the_design_pass
     why = {d["feature"]: (d["status"], d["why"]) for d in drawn_link_use(streets)}
     assert why[1] == ("not used", "the design joins the buildings at less cost without it")
     assert why[2][0] == "not used" and why[2][1].startswith("it does not join the streets and lines the plan")
+
+
+def test_a_branch_and_cut_stopped_before_any_bound_reports_none():
+    # SCIP's "−infinity" (−1e20 €) had been reported as a bound: a gap of 2.9e14 % after a 5 s limit on Helsinki.
+    p = random_problem(1)
+    ix = design.index_problem(p)
+    lp = design_milp._cut_lp(ix, penalty_eur_per_kw=design.overload_eur_per_kw(ix), time_limit_s=30, cut_time_s=5)
+    found = lp.search(1e-6)
+    assert found.bound_eur == -np.inf or found.bound_eur > -1e15

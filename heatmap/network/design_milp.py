@@ -220,7 +220,8 @@ def _scip_search(
         best = m.getBestSol()
         x = np.array([m.getSolVal(best, v) for v in var])
     label = {"optimal": "optimal", "gaplimit": "optimal", "timelimit": "time limit"}.get(status, status)
-    return _Found(x, float(m.getDualbound()), label)
+    bound = float(m.getDualbound())
+    return _Found(x, -np.inf if m.isInfinity(-bound) else bound, label)  # no bound yet: SCIP's −infinity
 
 
 def _cut_lp(
