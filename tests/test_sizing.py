@@ -146,6 +146,7 @@ def test_own_pipes_loss_and_cooling_by_hand():
             "edge_id": [10, 11, 12, 13],
             "from_node": [0, 1, 2, 1],
             "to_node": [1, 2, 3, 4],
+            "depth": [0, 1, 2, 1],
             "n_consumers_downstream": [2, 1, 1, 1],
             "length_m": [100.0, 50.0, 10.0, 20.0],
             "t_supply_c": 80.0,

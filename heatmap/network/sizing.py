@@ -602,8 +602,8 @@ def own_pipes(
     Parameters
     ----------
     edges
-        Sized tree edges with ``edge_id``, ``from_node``, ``to_node``, ``n_consumers_downstream``, ``length_m`` and
-        ``t_supply_c``.
+        Sized tree edges with ``edge_id``, ``from_node``, ``to_node``, ``depth``, ``n_consumers_downstream``,
+        ``length_m`` and ``t_supply_c``.
     consumer_of_edge
         Consumer id by the ``edge_id`` of its service pipe.
     u_w_per_mk
@@ -619,21 +619,13 @@ def own_pipes(
         By consumer id (those whose service pipe is in ``edges``): ``own_pipes_loss_kw`` and
         ``own_pipes_cooling_k``.
     """
-    ua_w_per_k = u_w_per_mk * edges.length_m.to_numpy()
+    # the pipes feeding one consumer alone end every path they lie on (downstream counts only fall), so summing
+    # theirs from the source gives each service pipe its own pipes' U'·L
     alone = edges.n_consumers_downstream.to_numpy() == 1
-    into = pd.Series(np.arange(len(edges)), index=edges.to_node.to_numpy())  # a tree: one edge into each node
+    own_ua = routing.path_totals(edges, np.where(alone, u_w_per_mk * edges.length_m.to_numpy(), 0.0))
     service = edges.edge_id.isin(consumer_of_edge.index).to_numpy()
-    at = np.flatnonzero(service)
-    t_s = edges.t_supply_c.to_numpy()[at]
-    ua = ua_w_per_k[at].copy()
-    live = np.ones(len(at), dtype=bool)
-    while live.any():
-        up = into.reindex(edges.from_node.to_numpy()[at]).to_numpy()
-        live &= ~np.isnan(up)
-        up = np.where(live, up, 0).astype(np.int64)
-        live &= alone[up]
-        ua += np.where(live, ua_w_per_k[up], 0.0)
-        at = np.where(live, up, at)
+    t_s = edges.t_supply_c.to_numpy()[service]
+    ua = own_ua[service]
     ids = consumer_of_edge.reindex(edges.edge_id.to_numpy()[service]).to_numpy()
     p_w = np.maximum(peak_kw.reindex(ids).to_numpy(dtype=float), 1e-9) * 1000
     exponent = ua * (t_s - t_return_c) / p_w  # Σ U'L / (ṁ c_p), with ṁ c_p = P / (T_s − T_r)
