@@ -1,7 +1,7 @@
 """Benchmark: economic network design (heatmap.network.design) on the bundled Helsinki streets and synthetic towns.
 
 Usage: python benchmarks/bench_design.py [--runs N] [--cases NAME ...] [--time-limit S] [--perturbations N]
-    [--bound-mip-time S] [--mip-solver scip|highs] [--prove-above M€ [--prove-time S]]
+    [--regions N] [--region-nodes N] [--bound-mip-time S] [--mip-solver scip|highs] [--prove-above M€ [--prove-time S]]
 
 Cases (medians of ``--runs`` runs each, in one process after the imports):
 
@@ -116,10 +116,10 @@ def town_instance(n: int) -> design.DesignProblem:
     return _problem(cand, loaded.consumers, prize_eur_per_mwh=None)
 
 
-def prove_above(problem: design.DesignProblem, limit_eur: float, *, time_limit_s: float, perturbations: int) -> None:
+def prove_above(problem: design.DesignProblem, limit_eur: float, *, time_limit_s: float, **heuristic) -> None:
     """Search for a design cheaper than ``limit_eur`` with SCIP (none found: the optimum is at least that)."""
     t0 = time.perf_counter()
-    start = design_heuristic.heuristic_design(problem, bound=False, perturbations=perturbations)
+    start = design_heuristic.heuristic_design(problem, bound=False, **heuristic)
     ix = design.index_problem(problem)
     lp = design_milp._cut_lp(
         ix, penalty_eur_per_kw=design.overload_eur_per_kw(ix), time_limit_s=60.0, cut_time_s=30.0, start=start
@@ -137,6 +137,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--time-limit", type=float, default=60.0)
     parser.add_argument("--perturbations", type=int, default=8, help="the heuristic's rounds (design.perturbations)")
+    parser.add_argument("--regions", type=int, default=20, help="the heuristic's regions (design.regions)")
+    parser.add_argument("--region-nodes", type=int, default=25, help="nodes per region (design.region_nodes)")
     parser.add_argument(
         "--bound-mip-time", type=float, default=0.0, help="the heuristic's branch and cut for its bound, s"
     )
@@ -154,6 +156,7 @@ def main() -> None:
     parser.add_argument("--prove-above", type=float, help="prove no design is cheaper than this, M€ (SCIP)")
     parser.add_argument("--prove-time", type=float, default=3600.0, help="time limit of that proof, s")
     args = parser.parse_args()
+    heuristic = {"perturbations": args.perturbations, "regions": args.regions, "region_nodes": args.region_nodes}
     for case in args.cases:
         t0 = time.perf_counter()
         if case.startswith("helsinki"):
@@ -195,12 +198,12 @@ def main() -> None:
                 if solver == "heuristic":
                     d = design_heuristic.heuristic_design(
                         problem,
-                        perturbations=args.perturbations,
+                        **heuristic,
                         bound_mip_time_s=args.bound_mip_time,
                         bound_mip_solver=args.mip_solver,
                     )
                 else:  # as the plan warm-starts it
-                    start = design_heuristic.heuristic_design(problem, bound=False, perturbations=args.perturbations)
+                    start = design_heuristic.heuristic_design(problem, bound=False, **heuristic)
                     d = design_milp.optimal_design(
                         problem, time_limit_s=args.time_limit, start=start, solver=args.mip_solver
                     )
@@ -214,7 +217,7 @@ def main() -> None:
                 + ", ".join(f"{k} {v:.2f} s" for k, v in d.time_s.items())
             )
         if args.prove_above is not None and case.startswith("helsinki"):
-            prove_above(problem, args.prove_above * 1e6, time_limit_s=args.prove_time, perturbations=args.perturbations)
+            prove_above(problem, args.prove_above * 1e6, time_limit_s=args.prove_time, **heuristic)
     print(f"\npeak memory {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
 
 

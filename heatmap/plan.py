@@ -849,6 +849,8 @@ def _route(
             local_search_moves=d.local_search_moves,
             perturbations=d.perturbations,
             perturbations_max_consumers=d.perturbations_max_consumers,
+            regions=d.regions,
+            region_nodes=d.region_nodes,
         )
         if method == "optimal" and not result.gap <= d.mip_gap:  # the MILP goes on from it (NaN gap: no bound)
             result = design_milp.optimal_design(

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from conftest import BUNDLED_SCENARIO, run_cli
 
-from heatmap.network import design, design_heuristic, design_milp, design_reduce, sizing
+from heatmap.network import design, design_heuristic, design_lns, design_milp, design_reduce, sizing
 
 LINEAR = design.CostCurve.linear(300.0, 2.0)
 
@@ -1097,15 +1097,61 @@ def test_a_moved_subtree_is_joined_again_at_whichever_of_its_nodes_costs_least()
 @pytest.mark.parametrize("seed", range(3))
 def test_perturbation_rounds_never_give_a_dearer_plan_and_give_the_same_plan_twice(seed):
     p = grid_problem(seed, curve=_catalogue_curve(segments=3) if seed % 2 else LINEAR)
-    plain = design_heuristic.heuristic_design(p, bound=False, perturbations=0)
-    perturbed = [design_heuristic.heuristic_design(p, bound=False, perturbations=6) for _ in range(2)]
+    plain = design_heuristic.heuristic_design(p, bound=False, perturbations=0, regions=0)
+    perturbed = [design_heuristic.heuristic_design(p, bound=False, perturbations=6, regions=0) for _ in range(2)]
     for d in perturbed:
         check_invariants(p, d)
     assert perturbed[0].objective_eur <= plain.objective_eur
     assert perturbed[0].edges.equals(perturbed[1].edges)
     assert perturbed[0].objective_eur == perturbed[1].objective_eur
-    few = design_heuristic.heuristic_design(p, bound=False, perturbations=6, perturbations_max_consumers=39)
+    few = design_heuristic.heuristic_design(p, bound=False, perturbations=6, perturbations_max_consumers=39, regions=0)
     assert few.edges.equals(plain.edges)  # 40 consumers: above the size the rounds run at
+
+
+def _forest(p: design.DesignProblem, d: design.Design) -> tuple[design.ProblemIndex, design.Forest]:
+    ix = design.index_problem(p)
+    pos = pd.Series(np.arange(ix.n), index=ix.node_ids)
+    parent = np.full(ix.n, -1, dtype=np.int64)
+    parent[pos[d.edges.to_node].to_numpy()] = pos[d.edges.from_node].to_numpy()
+    return ix, design.Forest(parent, design.edges_of(ix, parent), np.isin(ix.con_id, list(d.connected)))
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_one_region_holding_the_whole_problem_finds_the_optimum(seed):
+    # from the Steiner tree of every consumer, a region of all nodes is the MILP: existing pipes, optional
+    # consumers, two sources (one of little capacity) and both cost curves as enumeration has them
+    p = random_problem(seed)
+    ix = design.index_problem(p)
+    start = design_heuristic._steiner_start(ix)
+    found = design_lns.improve(ix, start, rounds=3, region_nodes=ix.n)
+    d = design.to_design(ix, found, method="heuristic", status="heuristic")
+    check_invariants(p, d)
+    assert d.objective_eur == pytest.approx(enumerate_optimum(p), rel=1e-4, abs=1e-3)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_regions_never_give_a_dearer_plan_and_their_flow_bounds_cut_off_no_cheaper_one(seed):
+    p = grid_problem(seed, curve=_catalogue_curve(segments=3) if seed % 2 else LINEAR)
+    plain = design_heuristic.heuristic_design(p, bound=False, perturbations=0, regions=0)
+    ix, tree = _forest(p, plain)
+    improved = [design_lns.improve(ix, tree, rounds=12, region_nodes=12) for _ in range(2)]
+    d = design.to_design(ix, improved[0], method="heuristic", status="heuristic")
+    check_invariants(p, d)
+    assert d.objective_eur <= plain.objective_eur + 1e-6
+    assert np.array_equal(improved[0].parent, improved[1].parent)  # seeded: the same plan twice
+    # each region's sub-MILP has the same optimum with the flows bounded by what may pass it as without
+    red = design_reduce.reduce_problem(ix)
+    model = design_milp._model(red.ix, penalty_eur_per_kw=design.overload_eur_per_kw(ix), offset_eur=red.offset_eur)
+    x0 = design_milp._start_vector(red, plain, model)
+    rng = np.random.default_rng(seed)
+    for centre, size in zip(rng.integers(red.ix.n, size=6), rng.integers(4, 25, size=6), strict=True):
+        values = []
+        for bounded in (True, False):
+            regions = design_lns._Regions(red.ix, model, x0.copy())
+            regions.solve(int(centre), int(size), bound_flows=bounded)
+            values.append(float(regions.cost @ regions.x))
+        assert values[0] == pytest.approx(values[1], rel=2e-4)
+        assert values[0] <= float(regions.cost @ x0) + 1e-6
 
 
 @pytest.mark.parametrize("seed", range(4))

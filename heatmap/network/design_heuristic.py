@@ -23,7 +23,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import breadth_first_order, dijkstra
 
 from heatmap._errors import RoutingError
-from heatmap.network import design, design_milp, routing
+from heatmap.network import design, design_lns, design_milp, routing
 
 logger = logging.getLogger(__name__)
 
@@ -218,6 +218,8 @@ def heuristic_design(
     local_search_moves: int = 2000,
     perturbations: int = 8,
     perturbations_max_consumers: int = 2000,
+    regions: int = 20,
+    region_nodes: int = 25,
 ) -> design.Design:
     """Design the network by dynamic slope scaling from a Steiner and a shortest-path start, then a local search.
 
@@ -244,6 +246,11 @@ def heuristic_design(
         Rounds of an iterated local search on the best tree (:func:`_perturbed`); 0: none.
     perturbations_max_consumers
         The rounds run only where at most this many consumers can be reached (each costs about a local search).
+    regions
+        Then regions of the best tree re-solved exactly, the rest kept (a large-neighbourhood search,
+        :func:`heatmap.network.design_lns.improve`); 0: none.
+    region_nodes
+        Nodes in each region.
 
     Returns
     -------
@@ -285,6 +292,7 @@ def heuristic_design(
     tree = _relocate(ix, best[2], moves=local_search_moves)
     if reach <= perturbations_max_consumers:
         tree = _perturbed(ix, tree, rounds=perturbations, moves=local_search_moves, slope=full, offset=offset)
+    tree = design_lns.improve(ix, tree, rounds=regions, region_nodes=region_nodes)
     t1 = time.perf_counter()
     result = design.to_design(ix, tree, method="heuristic", status="heuristic")
     result.time_s = {"heuristic": t1 - t0}

@@ -71,22 +71,12 @@ def optimal_design(
     lp = _cut_lp(original, penalty_eur_per_kw=design.overload_eur_per_kw(original), time_limit_s=time_limit_s,
                  cut_time_s=time_limit_s / 4, start=start, threads=threads, mip_rel_gap=mip_rel_gap)  # fmt: skip
     found = lp.search(time_limit_s - (time.perf_counter() - t1), solver=solver, mip_rel_gap=mip_rel_gap)
-    model, red, ix, x = lp.model, lp.red, lp.red.ix, found.x
-    if x is None:
+    if found.x is None:
         raise RoutingError(
             f"the network-design MILP found no network within its time limit ({solver}: {found.status}); raise "
             "'design.time_limit_s' or use 'design.method: heuristic'"
         )
-    built = x[model.col_y].sum(axis=1) > 0.5
-    parent = np.full(ix.n, -1, dtype=np.int64)
-    parent_edge = np.full(ix.n, -1, dtype=np.int64)
-    parent[model.head[built]] = model.tail[built]
-    parent_edge[model.head[built]] = model.arc_edge[built]
-    connected = np.zeros(len(ix.con_id), dtype=bool)
-    connected[model.required] = True
-    connected[model.optional] = x[model.col_x] > 0.5
-    tree = design_reduce.expand(red, design.Forest(parent, parent_edge, connected))
-    tree = design.drop_idle(original, tree)
+    tree = _forest_of(lp.model, lp.red, found.x)
     result = design.to_design(original, tree, method="optimal", status=found.status)
     result.time_s = {**(start.time_s if start is not None else {}), "milp": time.perf_counter() - t1}
     # a bound computed before (the heuristic's LP relaxation) holds too
@@ -711,6 +701,21 @@ def _parent_of(model: _Model, x: np.ndarray | None, n: int) -> np.ndarray | None
     built = x[model.col_b] > 0.5
     parent[model.head[built]] = model.tail[built]
     return parent
+
+
+def _forest_of(model: _Model, red: design_reduce.Reduced, x: np.ndarray) -> design.Forest:
+    """Return the forest of the original problem that the column values ``x`` of the reduced one's MILP build."""
+    ix = red.ix
+    built = x[model.col_y].sum(axis=1) > 0.5
+    parent = np.full(ix.n, -1, dtype=np.int64)
+    parent_edge = np.full(ix.n, -1, dtype=np.int64)
+    parent[model.head[built]] = model.tail[built]
+    parent_edge[model.head[built]] = model.arc_edge[built]
+    connected = np.zeros(len(ix.con_id), dtype=bool)
+    connected[model.required] = True
+    connected[model.optional] = x[model.col_x] > 0.5
+    tree = design_reduce.expand(red, design.Forest(parent, parent_edge, connected))
+    return design.drop_idle(red.original, tree)
 
 
 def _start_vector(red: design_reduce.Reduced, start: design.Design, model: _Model) -> np.ndarray:
