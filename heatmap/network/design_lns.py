@@ -29,8 +29,8 @@ from heatmap.network import design, design_milp, design_reduce
 logger = logging.getLogger(__name__)
 
 REGION_TIME_LIMIT_S = 5.0
-"""Time limit of one region's sub-MILP (on the bundled Helsinki instance they take 0.02–1 s; one that stops there
-keeps the best forest it found)."""
+"""Time limit of one region's sub-MILP (on the benchmark's Helsinki instance they take 0.02–2 s; one that stops
+there keeps the best forest it found)."""
 
 
 def improve(ix: design.ProblemIndex, tree: design.Forest, *, rounds: int, region_nodes: int) -> design.Forest:
@@ -46,8 +46,8 @@ def improve(ix: design.ProblemIndex, tree: design.Forest, *, rounds: int, region
         Regions solved (each a sub-MILP in HiGHS); 0: none.
     region_nodes
         Nodes of the reduced problem in each region (the larger, the more a region can change and the longer it
-        takes: on the bundled Helsinki instance with the catalogue curve 15 nodes take 0.04 s a region, 25 nodes
-        0.2 s, 35 nodes 0.35 s).
+        takes: on the benchmark's Helsinki instance with the catalogue curve 15 nodes take 0.05 s a region, 25 nodes
+        0.2 s, 35 nodes 0.4 s).
 
     Returns
     -------
