@@ -2,8 +2,9 @@
 
 :func:`improve` takes a forest (the heuristic's) and, round by round, frees one region of it and solves the
 fixed-charge network-design MILP (:func:`heatmap.network.design_milp._model`) there, the rest kept as it is. A region
-is the nodes of the reduced problem (:mod:`heatmap.network.design_reduce`) nearest a centre, by street length; every
-node is a centre once, in a random order, before any is again. Every arc touching the region is free; the arcs on
+is the nodes of the reduced problem (:mod:`heatmap.network.design_reduce`) nearest a centre, by street length; the
+centres are the junctions (nodes of three edges or more: where a street is fed from one side or another), each once,
+in a random order, before any is again. Every arc touching the region is free; the arcs on
 the paths from the sources down to it stay built but may change their cost segment and flow (what the region draws
 may come in by another of them); every other column keeps its value. The flow on a free arc is bounded by the load
 of the consumers in or below the region (and of the optional ones next to it), on a path's arc by its flow plus
@@ -66,11 +67,14 @@ def improve(ix: design.ProblemIndex, tree: design.Forest, *, rounds: int, region
     if region_nodes >= red.ix.n:  # one region holds the whole problem: the MILP itself, once
         rounds = 1
     rng = np.random.default_rng(0)
+    degree = np.bincount(red.ix.ea, minlength=red.ix.n) + np.bincount(red.ix.eb, minlength=red.ix.n)
+    junctions = np.flatnonzero(degree >= 3)
+    pool = junctions if len(junctions) else np.arange(red.ix.n)
     made = 0
     centres: list[int] = []
     for _ in range(rounds):
-        if not centres:  # every node a centre once, in a random order, before any is again
-            centres = rng.permutation(red.ix.n).tolist()
+        if not centres:  # every junction a centre once, in a random order, before any is again
+            centres = rng.permutation(pool).tolist()
         made += regions.solve(centres.pop(), region_nodes)
     c0, p0 = design.evaluate(ix, tree)
     out, value = tree, c0 - p0
