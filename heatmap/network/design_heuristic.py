@@ -8,7 +8,8 @@ resulting tree's edges (cost / load) for the next round and keeps the cheapest t
 consumers are chosen on the tree: those whose subtree does not pay are pruned, those left out that pay when joined
 to the tree at its nearest node are added. The cheapest tree is then improved by a local search that moves
 subtrees, joined again at whichever of their nodes costs least (key-path exchange, :func:`_relocate`), and by an
-iterated local search from perturbed slopes (:func:`_perturbed`). Its lower bound is the LP relaxation of the MILP
+iterated local search from perturbed slopes (:func:`_perturbed`), last by regions of it re-solved exactly by the MILP
+(a large-neighbourhood search, :mod:`heatmap.network.design_lns`). Its lower bound is the LP relaxation of the MILP
 (:func:`heatmap.network.design_milp.lp_bound`), so its gap is reported too. The problem and the cost curve are
 :mod:`heatmap.network.design`.
 """

@@ -152,11 +152,12 @@ class _Regions:
         path &= ~free
         flow_now = x[m.col_f].sum(axis=1)
         cap = np.where(free, through_kw, np.where(path, flow_now + through_kw, np.inf))
-        upper = self.upper.copy()
-        if bound_flows:
-            upper[m.col_f] = np.minimum(upper[m.col_f], cap[:, None])
-        # the segments a free arc's or a path's flow can be in (the others stay 0)
         least = np.where(path, np.maximum(flow_now - through_kw, 0.0), 0.0)
+        if not bound_flows:
+            cap, least = np.full(len(cap), np.inf), np.zeros(len(cap))
+        upper = self.upper.copy()
+        upper[m.col_f] = np.minimum(upper[m.col_f], cap[:, None])
+        # the segments a free arc's or a path's flow can be in (the others stay 0)
         possible = (self.seg_lower <= cap[:, None]) & (self.upper[m.col_f] >= least[:, None]) & (free | path)[:, None]
         keep = np.zeros(len(x), dtype=bool)
         keep[m.col_y[possible]] = True
