@@ -59,6 +59,22 @@ def test_geopackage_in_another_crs_is_read(tmp_path):
     assert s.t_supply_c.iloc[0] == 85 and s.crs.to_epsg() == 3067
 
 
+def test_a_source_without_its_supply_temperature_among_others_is_warned_of(tmp_path, caplog):
+    path = write_csv(tmp_path, {"id": ["S1", "S2"], "lon": [23.05, 23.06], "lat": [63.86, 63.86],
+                                "capacity_kw": [5000.0, 3000.0], "t_supply_c": [95.0, None]})  # fmt: skip
+    raw = inputs.read_features(path, id_column="id", what="sources")
+    with caplog.at_level("WARNING", logger="heatmap.io.inputs"):
+        s = inputs.prepare_sources(raw, crs=CRS.from_epsg(3067), default_t_supply_c=85)
+    assert s.t_supply_c.tolist() == [95.0, 85.0]
+    assert "line 3: sources S2 give no 't_supply_c'; they supply at temperatures.supply_c, 85 °C" in caplog.text
+    caplog.clear()
+    path = write_csv(tmp_path, {"id": ["S1"], "lon": [23.05], "lat": [63.86], "capacity_kw": [5000.0]})
+    raw = inputs.read_features(path, id_column="id", what="sources")
+    with caplog.at_level("WARNING", logger="heatmap.io.inputs"):
+        inputs.prepare_sources(raw, crs=CRS.from_epsg(3067), default_t_supply_c=85)
+    assert "t_supply_c" not in caplog.text  # no column at all: every source at the setting, as documented
+
+
 @pytest.mark.parametrize(
     "rows,match",
     [

@@ -546,6 +546,12 @@ def prepare_sources(
     t_col = cols.get("t_supply_c", "t_supply_c")
     t_supply = _numeric(gdf, t_col, where, ids, required=False, field="t_supply_c")
     _check_temperature(t_supply, gdf, where, ids, t_col)
+    empty = t_supply.isna().to_numpy()
+    if empty.any() and not empty.all():  # a column of some temperatures: one left empty may be an oversight
+        logger.warning(
+            "%s%s: sources %s give no '%s'; they supply at temperatures.supply_c, %g °C",
+            where, _at(gdf, empty), _rows(ids[empty]), t_col, default_t_supply_c,
+        )  # fmt: skip
     t_supply = t_supply.fillna(default_t_supply_c)
     role = _text(gdf, cols, "role").replace("", "excess_heat")
     wrong = ~role.isin(SOURCE_ROLES).to_numpy()
