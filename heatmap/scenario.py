@@ -898,8 +898,8 @@ class Design(SettingsModel):
     regions: int = _f(
         20,
         "heuristic: then regions of the best tree re-solved exactly by the MILP in HiGHS, the rest of the tree kept "
-        "(a large-neighbourhood search; each region the region_nodes nodes nearest a node, every node once in a "
-        "seeded random order; the same scenario gives the same plan); 0: none (20 regions of 25 nodes: on the "
+        "(a large-neighbourhood search; each region the region_nodes nodes nearest a junction, every junction once in "
+        "a seeded random order; the same scenario gives the same plan); 0: none (20 regions of 25 nodes: on the "
         "bundled plan 1.9 s, 0.01 % cheaper; on the benchmark's 473 Helsinki buildings, EN 253 curve, 2.6 s, 0.06 %)",
         ge=0,
         le=100_000,
