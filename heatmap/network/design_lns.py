@@ -138,17 +138,11 @@ class _Regions:
         near[m.tail[free]] = True
         near[m.head[free]] = True
         through_kw = float(self.node_load[near].sum())
-        # the arcs on the paths from the sources down to the region
+        # the arcs on the paths from the sources down to the region: into a node whose subtree holds a region node
+        held = np.concatenate([[0], np.cumsum(np.bincount(tin[region], minlength=ix.n))])
+        above = (held[tout] - held[tin] > 0) & (arc_in >= 0)
         path = np.zeros(len(m.tail), dtype=bool)
-        frontier = np.flatnonzero(region)
-        seen = np.zeros(ix.n, dtype=bool)
-        while len(frontier):
-            frontier = frontier[~seen[frontier]]
-            seen[frontier] = True
-            a = arc_in[frontier]
-            a = a[a >= 0]
-            path[a] = True
-            frontier = m.tail[a]
+        path[arc_in[above]] = True
         path &= ~free
         flow_now = x[m.col_f].sum(axis=1)
         cap = np.where(free, through_kw, np.where(path, flow_now + through_kw, np.inf))
