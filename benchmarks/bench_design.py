@@ -1,7 +1,8 @@
 """Benchmark: economic network design (heatmap.network.design) on the bundled Helsinki streets and synthetic towns.
 
 Usage: python benchmarks/bench_design.py [--runs N] [--cases NAME ...] [--time-limit S] [--perturbations N]
-    [--regions N] [--region-nodes N] [--bound-mip-time S] [--mip-solver scip|highs] [--prove-above M€ [--prove-time S]]
+    [--regions N] [--region-nodes N] [--region-searches N] [--bound-mip-time S] [--mip-solver scip|highs]
+    [--prove-above M€ [--prove-time S]]
 
 Cases (medians of ``--runs`` runs each, in one process after the imports):
 
@@ -136,9 +137,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--time-limit", type=float, default=60.0)
-    parser.add_argument("--perturbations", type=int, default=8, help="the heuristic's rounds (design.perturbations)")
-    parser.add_argument("--regions", type=int, default=20, help="the heuristic's regions (design.regions)")
+    parser.add_argument("--perturbations", type=int, default=4, help="the heuristic's rounds (design.perturbations)")
+    parser.add_argument("--regions", type=int, default=30, help="the heuristic's regions (design.regions)")
     parser.add_argument("--region-nodes", type=int, default=25, help="nodes per region (design.region_nodes)")
+    parser.add_argument(
+        "--region-searches", type=int, default=3, help="searches the regions are shared among (design.region_searches)"
+    )
     parser.add_argument(
         "--bound-mip-time", type=float, default=0.0, help="the heuristic's branch and cut for its bound, s"
     )
@@ -156,7 +160,12 @@ def main() -> None:
     parser.add_argument("--prove-above", type=float, help="prove no design is cheaper than this, M€ (SCIP)")
     parser.add_argument("--prove-time", type=float, default=3600.0, help="time limit of that proof, s")
     args = parser.parse_args()
-    heuristic = {"perturbations": args.perturbations, "regions": args.regions, "region_nodes": args.region_nodes}
+    heuristic = {
+        "perturbations": args.perturbations,
+        "regions": args.regions,
+        "region_nodes": args.region_nodes,
+        "region_searches": args.region_searches,
+    }
     for case in args.cases:
         t0 = time.perf_counter()
         if case.startswith("helsinki"):

@@ -851,6 +851,7 @@ def _route(
             perturbations_max_consumers=d.perturbations_max_consumers,
             regions=d.regions,
             region_nodes=d.region_nodes,
+            region_searches=d.region_searches,
         )
         if method == "optimal" and not result.gap <= d.mip_gap:  # the MILP goes on from it (NaN gap: no bound)
             result = design_milp.optimal_design(

@@ -881,11 +881,12 @@ class Design(SettingsModel):
         le=10_000_000,
     )
     perturbations: int = _f(
-        8,
+        4,
         "heuristic: rounds of an iterated local search on the best tree (its per-kW slopes perturbed at random, "
         "seeded; every consumer routed again under them, then the local search), on problems of at most "
         "perturbations_max_consumers reachable consumers; each round costs about one local search (Helsinki's "
-        "473 buildings: 0.4 s; a 10,000-building town: 3 s)",
+        "473 buildings: 0.4 s; a 10,000-building town: 3 s); the cheapest trees they find are the regions' "
+        "searches' starts",
         ge=0,
         le=10_000,
     )
@@ -896,11 +897,11 @@ class Design(SettingsModel):
         le=100_000_000,
     )
     regions: int = _f(
-        20,
+        30,
         "heuristic: then regions of the best tree re-solved exactly by the MILP in HiGHS, the rest of the tree kept "
-        "(a large-neighbourhood search; each region the region_nodes nodes nearest a junction, every junction once in "
-        "a seeded random order; the same scenario gives the same plan); 0: none (20 regions of 25 nodes: on the "
-        "bundled plan 1.9 s, 0.01 % cheaper; on the benchmark's 473 Helsinki buildings, EN 253 curve, 2.6 s, 0.06 %)",
+        "(a large-neighbourhood search; each region the region_nodes nodes nearest a junction; shared among "
+        "region_searches searches, each taking every junction once in its own seeded order; the same scenario gives "
+        "the same plan); 0: none",
         ge=0,
         le=100_000,
     )
@@ -910,6 +911,14 @@ class Design(SettingsModel):
         "change more and take longer",
         ge=2,
         le=100_000,
+    )
+    region_searches: int = _f(
+        3,
+        "heuristic: searches the regions are shared among, each from one of the cheapest trees found before (the "
+        "cheapest again where there are fewer); they end in different plans, which are then merged (where two "
+        "differ, the MILP solved on the pipes either builds there)",
+        ge=1,
+        le=1_000,
     )
     bound_time_limit_s: float = _f(
         30.0,

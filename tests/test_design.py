@@ -281,7 +281,7 @@ def test_cut_set_inequalities_hold_for_every_tree_and_raise_the_lp_bound(seed, m
     red = design_reduce.reduce_problem(ix)
     penalty = design.overload_eur_per_kw(ix)
     model = design_milp._model(red.ix, penalty_eur_per_kw=penalty, offset_eur=red.offset_eur)
-    best = design_heuristic.heuristic_design(p, bound=False)
+    best = design_heuristic.heuristic_design(p, bound=False, regions=0)  # (its regions are slow on a grid)
     x = design_milp._start_vector(red, best, model)
     forests = [design_heuristic._steiner_start(red.ix).parent]
     offset = np.zeros(len(red.ix.src_node))
@@ -1108,6 +1108,34 @@ def test_perturbation_rounds_never_give_a_dearer_plan_and_give_the_same_plan_twi
     assert few.edges.equals(plain.edges)  # 40 consumers: above the size the rounds run at
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_perturbation_gives_its_trees_cheapest_first_and_the_searches_start_from_them(seed):
+    p = grid_problem(seed, curve=_catalogue_curve(segments=3) if seed % 2 else LINEAR)
+    ix, tree = _forest(p, design_heuristic.heuristic_design(p, bound=False, regions=0))
+    load = float(ix.con_load[ix.reach].sum())
+    trees = design_heuristic._perturbed(
+        ix,
+        tree,
+        rounds=6,
+        moves=200,
+        slope=ix.costs.at(np.full(len(ix.edge_id), load)) / load,
+        offset=np.zeros(len(ix.src_node)),
+    )
+    values = [float(np.subtract(*design.evaluate(ix, t))) for t in trees]
+    assert values == sorted(values)
+    assert len({t.parent.tobytes() for t in trees}) == len(trees) > 1  # each tree once; the rounds found others
+    assert any(np.array_equal(t.parent, tree.parent) for t in trees)  # the tree it started from among them
+    # the heuristic's searches from the cheapest of them, merged: never dearer than without, the same plan twice
+    alone = design_heuristic.heuristic_design(p, bound=False, perturbations=6, regions=0)
+    searched = [
+        design_heuristic.heuristic_design(p, bound=False, perturbations=6, regions=12, region_nodes=10)
+        for _ in range(2)
+    ]
+    check_invariants(p, searched[0])
+    assert searched[0].objective_eur <= alone.objective_eur + 1e-6
+    assert searched[0].edges.equals(searched[1].edges)
+
+
 def _forest(p: design.DesignProblem, d: design.Design) -> tuple[design.ProblemIndex, design.Forest]:
     ix = design.index_problem(p)
     pos = pd.Series(np.arange(ix.n), index=ix.node_ids)
@@ -1123,10 +1151,49 @@ def test_one_region_holding_the_whole_problem_finds_the_optimum(seed):
     p = random_problem(seed)
     ix = design.index_problem(p)
     start = design_heuristic._steiner_start(ix)
-    found = design_lns.improve(ix, start, rounds=3, region_nodes=ix.n)
+    found = design_lns.improve(ix, [start], rounds=3, region_nodes=ix.n)
     d = design.to_design(ix, found, method="heuristic", status="heuristic")
     check_invariants(p, d)
     assert d.objective_eur == pytest.approx(enumerate_optimum(p), rel=1e-4, abs=1e-3)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_merging_a_plan_with_the_optimum_gives_the_optimum(seed):
+    # the region of the arcs where the Steiner start and the optimum differ, solved exactly, holds the optimum
+    p = random_problem(seed)
+    ix = design.index_problem(p)
+    red = design_reduce.reduce_problem(ix)
+    model = design_milp._model(red.ix, penalty_eur_per_kw=design.overload_eur_per_kw(ix), offset_eur=red.offset_eur)
+    start = design.to_design(ix, design_heuristic._steiner_start(ix), method="heuristic", status="heuristic")
+    optimum = design_milp._start_vector(red, design_milp.optimal_design(p, solver="highs"), model)
+    regions = design_lns._Regions(red.ix, model, design_milp._start_vector(red, start, model))
+    before = regions.value()
+    assert regions.merge(optimum) == (float(regions.cost @ optimum) < before - 1e-6 * max(1.0, abs(before)))
+    assert regions.value() == pytest.approx(min(before, float(regions.cost @ optimum)), rel=1e-6, abs=1e-6)
+    d = design.to_design(ix, design_milp._forest_of(model, red, regions.x), method="heuristic", status="heuristic")
+    check_invariants(p, d)
+    assert d.objective_eur == pytest.approx(enumerate_optimum(p), rel=1e-4, abs=1e-3)
+    assert not regions.merge(regions.x)  # nothing differs: nothing to solve
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_searches_merged_are_never_dearer_than_the_cheapest_search(seed):
+    p = grid_problem(seed, curve=_catalogue_curve(segments=3) if seed % 2 else LINEAR)
+    plain = design_heuristic.heuristic_design(p, bound=False, regions=0)
+    ix, tree = _forest(p, plain)
+    red = design_reduce.reduce_problem(ix)
+    model = design_milp._model(red.ix, penalty_eur_per_kw=design.overload_eur_per_kw(ix), offset_eur=red.offset_eur)
+    x0 = design_milp._start_vector(red, plain, model)
+    ends = []
+    for k in range(3):  # the searches improve() makes: 4 regions each, seeds 0, 1, 2
+        search = design_lns._Regions(red.ix, model, x0)
+        search.search(4, 10, seed=k)
+        ends.append(search.value())
+    merged = [design_lns.improve(ix, [tree] * 3, rounds=12, region_nodes=10) for _ in range(2)]
+    d = design.to_design(ix, merged[0], method="heuristic", status="heuristic")
+    check_invariants(p, d)
+    assert d.objective_eur <= min(ends) + red.offset_eur + 1e-6 * d.objective_eur
+    assert np.array_equal(merged[0].parent, merged[1].parent)  # seeded: the same plan twice
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -1134,7 +1201,7 @@ def test_regions_never_give_a_dearer_plan_and_their_flow_bounds_cut_off_no_cheap
     p = grid_problem(seed, curve=_catalogue_curve(segments=3) if seed % 2 else LINEAR)
     plain = design_heuristic.heuristic_design(p, bound=False, perturbations=0, regions=0)
     ix, tree = _forest(p, plain)
-    improved = [design_lns.improve(ix, tree, rounds=12, region_nodes=12) for _ in range(2)]
+    improved = [design_lns.improve(ix, [tree], rounds=12, region_nodes=12) for _ in range(2)]
     d = design.to_design(ix, improved[0], method="heuristic", status="heuristic")
     check_invariants(p, d)
     assert d.objective_eur <= plain.objective_eur + 1e-6

@@ -217,10 +217,11 @@ def heuristic_design(
     bound_mip_time_s: float = 0.0,
     bound_mip_solver: str = "scip",
     local_search_moves: int = 2000,
-    perturbations: int = 8,
+    perturbations: int = 4,
     perturbations_max_consumers: int = 2000,
-    regions: int = 20,
+    regions: int = 30,
     region_nodes: int = 25,
+    region_searches: int = 3,
 ) -> design.Design:
     """Design the network by dynamic slope scaling from a Steiner and a shortest-path start, then a local search.
 
@@ -252,6 +253,8 @@ def heuristic_design(
         :func:`heatmap.network.design_lns.improve`); 0: none.
     region_nodes
         Nodes in each region.
+    region_searches
+        Searches the regions are shared among, their plans then merged (:func:`heatmap.network.design_lns.improve`).
 
     Returns
     -------
@@ -290,10 +293,12 @@ def heuristic_design(
     reach = int(ix.reach.sum())
     if reach > LOCAL_SEARCH_FULL_CONSUMERS:  # each move made costs a pricing of the whole tree
         local_search_moves = local_search_moves * LOCAL_SEARCH_FULL_CONSUMERS // reach
-    tree = _relocate(ix, best[2], moves=local_search_moves)
+    trees = [_relocate(ix, best[2], moves=local_search_moves)]
     if reach <= perturbations_max_consumers:
-        tree = _perturbed(ix, tree, rounds=perturbations, moves=local_search_moves, slope=full, offset=offset)
-    tree = design_lns.improve(ix, tree, rounds=regions, region_nodes=region_nodes)
+        trees = _perturbed(ix, trees[0], rounds=perturbations, moves=local_search_moves, slope=full, offset=offset)
+    # the searches start from the cheapest trees found, the cheapest again where there are fewer
+    search_from = (trees + [trees[0]] * region_searches)[: max(region_searches, 1)]
+    tree = design_lns.improve(ix, search_from, rounds=regions, region_nodes=region_nodes)
     t1 = time.perf_counter()
     result = design.to_design(ix, tree, method="heuristic", status="heuristic")
     result.time_s = {"heuristic": t1 - t0}
@@ -321,33 +326,36 @@ PERTURBATION_NOISE = 0.3
 
 def _perturbed(
     ix: design.ProblemIndex, tree: design.Forest, *, rounds: int, moves: int, slope: np.ndarray, offset: np.ndarray
-) -> design.Forest:
-    """Return the cheapest tree of an iterated local search from ``tree``.
+) -> list[design.Forest]:
+    """Return the trees of an iterated local search from ``tree``: each one found once, the cheapest first.
 
     Each round takes the best tree's slopes (:func:`_slopes`; ``slope`` for the edges it does not use), multiplies
     each by a random factor (:data:`PERTURBATION_NOISE`), routes every consumer along its cheapest path under them,
     chooses the optional consumers and searches locally from there (:func:`_relocate`, at most ``moves``); the tree
-    found is kept where it costs less. Seeded: the same problem gives the same tree. On the bundled Helsinki
+    found is the best where it costs less. Seeded: the same problem gives the same trees. On the bundled Helsinki
     instance with the catalogue curve 8 rounds take the heuristic from 34.89 to 34.86 M€, 16 rounds (other seeds)
-    to 34.79–34.83 M€.
+    to 34.79–34.83 M€; the other trees found are local optima elsewhere, starts for the regions' searches
+    (:func:`heatmap.network.design_lns.improve`).
     """
+    cost, prize = design.evaluate(ix, tree)
+    found = {tree.parent.tobytes(): (cost - prize, tree)}
     if rounds <= 0:
-        return tree
+        return [tree]
     t0 = time.perf_counter()
     rng = np.random.default_rng(0)
-    cost, prize = design.evaluate(ix, tree)
     best = cost - prize
     kept = 0
     for _ in range(rounds):
         noisy = _slopes(ix, tree, slope) * rng.uniform(1 - PERTURBATION_NOISE, 1 + PERTURBATION_NOISE, len(slope))
-        found = _select(ix, _shortest_path_forest(ix, noisy, offset))
-        found = _relocate(ix, _capacity_feasible(ix, found, noisy, offset.copy()), moves=moves)
-        cost, prize = design.evaluate(ix, found)
+        other = _select(ix, _shortest_path_forest(ix, noisy, offset))
+        other = _relocate(ix, _capacity_feasible(ix, other, noisy, offset.copy()), moves=moves)
+        cost, prize = design.evaluate(ix, other)
+        found.setdefault(other.parent.tobytes(), (cost - prize, other))
         if cost - prize < best - 1e-9 * max(1.0, abs(best)):
-            tree, best = found, cost - prize
+            tree, best = other, cost - prize
             kept += 1
     logger.info("Perturbation: %d of %d rounds found a cheaper tree in %.2f s", kept, rounds, time.perf_counter() - t0)
-    return tree
+    return [t for _, t in sorted(found.values(), key=lambda v: v[0])]
 
 
 def _relocate(ix: design.ProblemIndex, tree: design.Forest, *, moves: int) -> design.Forest:

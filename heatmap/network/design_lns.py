@@ -1,6 +1,6 @@
 """A large-neighbourhood search on a network design: the MILP solved exactly in one region at a time.
 
-:func:`improve` takes a forest (the heuristic's) and, round by round, frees one region of it and solves the
+:func:`improve` takes forests (the heuristic's) and, round by round, frees one region of one and solves the
 fixed-charge network-design MILP (:func:`heatmap.network.design_milp._model`) there, the rest kept as it is. A region
 is the nodes of the reduced problem (:mod:`heatmap.network.design_reduce`) nearest a centre, by street length; the
 centres are the junctions (nodes of three edges or more: where a street is fed from one side or another), each once,
@@ -11,12 +11,17 @@ of the consumers in or below the region (and of the optional ones next to it), o
 that: the sub-MILP's LP relaxation is much tighter than the whole problem's. HiGHS solves it from the current
 forest, looking only for a cheaper one, which is then kept. This finds what moves of one subtree at a time
 (:mod:`heatmap.network.design_heuristic`) do not: a street fed from its other end together with the branch beside
-it, a trunk's size and route changed together. Seeded: the same problem gives the same forest (where no region
-reaches :data:`REGION_TIME_LIMIT_S`). Large-neighbourhood search: Shaw (1998); Pisinger and Ropke (2010).
+it, a trunk's size and route changed together. The regions are shared among several searches, each from its own
+forest (the heuristic's cheapest local optima) in its own order of the junctions; they end in different forests,
+which are merged: where two differ, the MILP is solved on the pipes either builds there (solution merging, as in
+Blum et al. 2016); a last search goes on from the merged forest. Seeded: the same problem gives the same forest
+(where no region reaches :data:`REGION_TIME_LIMIT_S`). Large-neighbourhood search: Shaw (1998); Pisinger and Ropke
+(2010).
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 
@@ -29,22 +34,35 @@ from heatmap.network import design, design_milp, design_reduce
 
 logger = logging.getLogger(__name__)
 
+AFTER_MERGE = 1 / 3
+"""Share of the regions solved after the searches' forests are merged, from the merged forest (where there are
+several searches; on the benchmark's Helsinki instance with every consumer optional it reaches the optimum the
+searches alone miss)."""
+
 REGION_TIME_LIMIT_S = 5.0
 """Time limit of one region's sub-MILP (on the benchmark's Helsinki instance they take 0.02–2 s; one that stops
 there keeps the best forest it found)."""
 
 
-def improve(ix: design.ProblemIndex, tree: design.Forest, *, rounds: int, region_nodes: int) -> design.Forest:
-    """Return the forest improved by ``rounds`` regions of ``region_nodes`` nodes each, re-solved exactly.
+def improve(ix: design.ProblemIndex, starts: list[design.Forest], *, rounds: int, region_nodes: int) -> design.Forest:
+    """Return the cheapest forest of searches by regions of ``region_nodes`` nodes re-solved exactly, merged.
+
+    One search runs from each forest of ``starts``, taking the junctions in its own seeded order; they share the
+    ``rounds`` regions but the last :data:`AFTER_MERGE` of them. The forests they end with are then merged
+    (:meth:`_Regions.merge`): the cheapest is taken and, where another differs from it, the MILP is solved on the
+    pipes either builds there, so the merged forest takes the cheaper part of each; the last regions go on from it.
+    Searches from other starts, in other orders, end in other local optima; merged, they come nearer the optimum
+    than one search of as many regions.
 
     Parameters
     ----------
     ix
         The problem.
-    tree
-        A forest of it (every required consumer connected).
+    starts
+        Forests of it (every required consumer connected), at least one, the cheapest first; a forest may be given
+        more than once (its searches then differ in their order).
     rounds
-        Regions solved (each a sub-MILP in HiGHS); 0: none.
+        Regions solved in all (each a sub-MILP in HiGHS); 0: none.
     region_nodes
         Nodes of the reduced problem in each region (the larger, the more a region can change and the longer it
         takes: on the benchmark's Helsinki instance with the catalogue curve 15 nodes take 0.05 s a region, 25 nodes
@@ -53,41 +71,47 @@ def improve(ix: design.ProblemIndex, tree: design.Forest, *, rounds: int, region
     Returns
     -------
     design.Forest
-        ``tree`` itself where no region found a cheaper forest.
+        ``starts[0]`` itself where nothing cheaper was found.
     """
     if rounds <= 0:
-        return tree
+        return starts[0]
     t0 = time.perf_counter()
     red = design_reduce.reduce_problem(ix)
     if not red.ix.n or not len(red.ix.ea):
-        return tree
+        return starts[0]
     model = design_milp._model(red.ix, penalty_eur_per_kw=design.overload_eur_per_kw(ix), offset_eur=red.offset_eur)
-    start = design.to_design(ix, tree, method="heuristic", status="heuristic")
-    regions = _Regions(red.ix, model, design_milp._start_vector(red, start, model))
     if region_nodes >= red.ix.n:  # one region holds the whole problem: the MILP itself, once
-        rounds = 1
-    rng = np.random.default_rng(0)
-    degree = np.bincount(red.ix.ea, minlength=red.ix.n) + np.bincount(red.ix.eb, minlength=red.ix.n)
-    junctions = np.flatnonzero(degree >= 3)
-    pool = junctions if len(junctions) else np.arange(red.ix.n)
-    made = 0
-    centres: list[int] = []
-    for _ in range(rounds):
-        if not centres:  # every junction a centre once, in a random order, before any is again
-            centres = rng.permutation(pool).tolist()
-        made += regions.solve(centres.pop(), region_nodes)
-    c0, p0 = design.evaluate(ix, tree)
-    out, value = tree, c0 - p0
-    if made:
-        found = design_milp._forest_of(model, red, regions.x)
-        c1, p1 = design.evaluate(ix, found)
-        if c1 - p1 < value:  # (the reduced problem prices it the same, up to rounding)
-            out, value = found, c1 - p1
+        rounds, starts = 1, starts[:1]
+    starts = starts[: max(1, rounds)]
+    xs = [
+        design_milp._start_vector(red, design.to_design(ix, tree, method="heuristic", status="heuristic"), model)
+        for tree in starts
+    ]
+    first = _Regions(red.ix, model, xs[0])
+    found = [first] + [first.at(x) for x in xs[1:]]
+    shared = rounds - int(rounds * AFTER_MERGE) if len(found) > 1 else rounds
+    made = sum(
+        search.search(shared // len(found) + (k < shared % len(found)), region_nodes, seed=k)
+        for k, search in enumerate(found)
+    )
+    found.sort(key=_Regions.value)
+    best = found[0]
+    merged = sum(best.merge(other.x) for other in found[1:])
+    made += best.search(rounds - shared, region_nodes, seed=len(found))
+    c0, p0 = design.evaluate(ix, starts[0])
+    out, value = starts[0], c0 - p0
+    forest = design_milp._forest_of(model, red, best.x)
+    c1, p1 = design.evaluate(ix, forest)
+    if c1 - p1 < value - 1e-9 * max(1.0, abs(value)):  # (the reduced problem prices it the same, up to rounding)
+        out, value = forest, c1 - p1
     logger.info(
-        "Large-neighbourhood search: %d of %d regions of %d nodes found a cheaper network, %.6g → %.6g € in %.2f s",
+        "Large-neighbourhood search: %d of %d regions of %d nodes in %d searches found a cheaper network, "
+        "%d merges; %.6g → %.6g € in %.2f s",
         made,
         rounds,
         region_nodes,
+        len(starts),
+        merged,
         c0 - p0,
         value,
         time.perf_counter() - t0,
@@ -115,16 +139,69 @@ class _Regions:
         self.seg_lower = ix.costs.lower_kw[model.arc_edge]  # (arcs, segments), kW
         self.always = np.concatenate([model.col_x, model.col_s, model.col_o])
 
+    def at(self, x: np.ndarray) -> _Regions:
+        """Return the same problem at another solution ``x`` (its arrays shared: none is changed in place)."""
+        other = copy.copy(self)
+        other.x = x
+        return other
+
+    def value(self) -> float:
+        """Return the objective of the current solution ``x`` (of the reduced problem), €."""
+        return float(self.cost @ self.x)
+
+    def search(self, rounds: int, size: int, *, seed: int) -> int:
+        """Solve ``rounds`` regions of ``size`` nodes; return how many found a cheaper forest.
+
+        The centres are the junctions (nodes of three edges or more), each once in an order seeded by ``seed``
+        before any is again.
+        """
+        degree = np.bincount(self.ix.ea, minlength=self.ix.n) + np.bincount(self.ix.eb, minlength=self.ix.n)
+        junctions = np.flatnonzero(degree >= 3)
+        pool = junctions if len(junctions) else np.arange(self.ix.n)
+        rng = np.random.default_rng(seed)
+        centres: list[int] = []
+        made = 0
+        for _ in range(rounds):
+            if not centres:
+                centres = rng.permutation(pool).tolist()
+            made += self.solve(centres.pop(), size)
+        return made
+
+    def merge(self, other: np.ndarray) -> bool:
+        """Solve the MILP where the solution ``other`` builds other arcs than ``x``; return whether it was cheaper.
+
+        The region is the nodes at either end of an arc one builds and the other not; of the arcs touching it only
+        those either builds are free: the MILP on the union of the two forests there.
+        """
+        m = self.model
+        differ = np.flatnonzero((self.x[m.col_b] > 0.5) != (other[m.col_b] > 0.5))
+        if not len(differ):
+            return False
+        region = np.zeros(self.ix.n, dtype=bool)
+        region[m.tail[differ]] = True
+        region[m.head[differ]] = True
+        return self.solve_region(region, arcs=(self.x[m.col_b] > 0.5) | (other[m.col_b] > 0.5))
+
     def solve(self, centre: int, size: int, *, bound_flows: bool = True) -> bool:
         """Solve the region of the ``size`` nodes nearest ``centre``; return whether it found a cheaper forest.
 
         ``bound_flows``: bound the flows by what may pass the region (False: not, the same optimum more slowly).
         """
-        ix, m, x = self.ix, self.model, self.x
         dist = dijkstra(self.graph, directed=False, indices=centre)
-        region = np.zeros(ix.n, dtype=bool)
+        region = np.zeros(self.ix.n, dtype=bool)
         region[np.argsort(dist, kind="stable")[:size]] = True
+        return self.solve_region(region, bound_flows=bound_flows)
+
+    def solve_region(self, region: np.ndarray, *, bound_flows: bool = True, arcs: np.ndarray | None = None) -> bool:
+        """Solve the MILP with the arcs touching ``region``'s nodes free; return whether it found a cheaper forest.
+
+        ``region``: a mask of the nodes; ``arcs``: a mask of the arcs that may be free (``None``: every one touching
+        the region). A cheaper forest found is kept in ``x``.
+        """
+        ix, m, x = self.ix, self.model, self.x
         free = region[m.tail] | region[m.head]
+        if arcs is not None:
+            free &= arcs
         built = np.flatnonzero(x[m.col_b] > 0.5)
         parent = np.full(ix.n, -1, dtype=np.int64)
         arc_in = np.full(ix.n, -1, dtype=np.int64)
