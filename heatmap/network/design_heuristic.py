@@ -8,8 +8,9 @@ resulting tree's edges (cost / load) for the next round and keeps the cheapest t
 consumers are chosen on the tree: those whose subtree does not pay are pruned, those left out that pay when joined
 to the tree at its nearest node are added. The cheapest tree is then improved by a local search that moves
 subtrees, joined again at whichever of their nodes costs least (key-path exchange, :func:`_relocate`), and by an
-iterated local search from perturbed slopes (:func:`_perturbed`), last by regions of it re-solved exactly by the MILP
-(a large-neighbourhood search, :mod:`heatmap.network.design_lns`). Its lower bound is the LP relaxation of the MILP
+iterated local search from perturbed slopes (:func:`_perturbed`), last by regions re-solved exactly by the MILP in
+searches from the cheapest trees found, their plans merged (a large-neighbourhood search,
+:mod:`heatmap.network.design_lns`). Its lower bound is the LP relaxation of the MILP
 (:func:`heatmap.network.design_milp.lp_bound`), so its gap is reported too. The problem and the cost curve are
 :mod:`heatmap.network.design`.
 """
@@ -245,7 +246,8 @@ def heuristic_design(
         Moves of subtrees to cheaper places tried on the best tree found at most (:func:`_relocate`), and in each
         perturbation round; fewer in proportion above :data:`LOCAL_SEARCH_FULL_CONSUMERS` reachable consumers.
     perturbations
-        Rounds of an iterated local search on the best tree (:func:`_perturbed`); 0: none.
+        Rounds of an iterated local search on the best tree (:func:`_perturbed`; its cheapest trees start the
+        regions' searches); 0: none.
     perturbations_max_consumers
         The rounds run only where at most this many consumers can be reached (each costs about a local search).
     regions
@@ -332,10 +334,10 @@ def _perturbed(
     Each round takes the best tree's slopes (:func:`_slopes`; ``slope`` for the edges it does not use), multiplies
     each by a random factor (:data:`PERTURBATION_NOISE`), routes every consumer along its cheapest path under them,
     chooses the optional consumers and searches locally from there (:func:`_relocate`, at most ``moves``); the tree
-    found is the best where it costs less. Seeded: the same problem gives the same trees. On the bundled Helsinki
-    instance with the catalogue curve 8 rounds take the heuristic from 34.89 to 34.86 M€, 16 rounds (other seeds)
-    to 34.79–34.83 M€; the other trees found are local optima elsewhere, starts for the regions' searches
-    (:func:`heatmap.network.design_lns.improve`).
+    found is the best where it costs less. Seeded: the same problem gives the same trees. On the benchmark's Helsinki
+    instance with the catalogue curve 4 rounds take the heuristic from 34.89 to 34.88 M€, 8 rounds to 34.86 M€, 16
+    rounds (other seeds) to 34.79–34.83 M€; the other trees found are local optima elsewhere, starts for the regions'
+    searches (:func:`heatmap.network.design_lns.improve`).
     """
     cost, prize = design.evaluate(ix, tree)
     found = {tree.parent.tobytes(): (cost - prize, tree)}

@@ -36,8 +36,9 @@ logger = logging.getLogger(__name__)
 
 AFTER_MERGE = 1 / 3
 """Share of the regions solved after the searches' forests are merged, from the merged forest (where there are
-several searches; on the benchmark's Helsinki instance with every consumer optional it reaches the optimum the
-searches alone miss)."""
+several searches). On the benchmark's Helsinki instances, over 10 seeds, no worse than all regions before the merge:
+with the catalogue curve within 0.5 % of the optimum as often (6 times), with every consumer optional at the optimum
+once more often (8 times against 7)."""
 
 REGION_TIME_LIMIT_S = 5.0
 """Time limit of one region's sub-MILP (on the benchmark's Helsinki instance they take 0.02–2 s; one that stops
