@@ -139,6 +139,9 @@ class _Regions:
         self.node_load = np.bincount(ix.con_node, ix.con_load, minlength=ix.n)  # every consumer's, optional too
         self.seg_lower = ix.costs.lower_kw[model.arc_edge]  # (arcs, segments), kW
         self.always = np.concatenate([model.col_x, model.col_s, model.col_o])
+        degree = np.bincount(ix.ea, minlength=ix.n) + np.bincount(ix.eb, minlength=ix.n)
+        junctions = np.flatnonzero(degree >= 3)  # the regions' centres (any node where there is none)
+        self.centres = junctions if len(junctions) else np.arange(ix.n)
 
     def at(self, x: np.ndarray) -> _Regions:
         """Return the same problem at another solution ``x`` (its arrays shared: none is changed in place)."""
@@ -156,15 +159,12 @@ class _Regions:
         The centres are the junctions (nodes of three edges or more), each once in an order seeded by ``seed``
         before any is again.
         """
-        degree = np.bincount(self.ix.ea, minlength=self.ix.n) + np.bincount(self.ix.eb, minlength=self.ix.n)
-        junctions = np.flatnonzero(degree >= 3)
-        pool = junctions if len(junctions) else np.arange(self.ix.n)
         rng = np.random.default_rng(seed)
         centres: list[int] = []
         made = 0
         for _ in range(rounds):
             if not centres:
-                centres = rng.permutation(pool).tolist()
+                centres = rng.permutation(self.centres).tolist()
             made += self.solve(centres.pop(), size)
         return made
 
@@ -175,13 +175,14 @@ class _Regions:
         those either builds are free: the MILP on the union of the two forests there.
         """
         m = self.model
-        differ = np.flatnonzero((self.x[m.col_b] > 0.5) != (other[m.col_b] > 0.5))
-        if not len(differ):
+        mine, theirs = self.x[m.col_b] > 0.5, other[m.col_b] > 0.5
+        differ = mine != theirs
+        if not differ.any():
             return False
         region = np.zeros(self.ix.n, dtype=bool)
         region[m.tail[differ]] = True
         region[m.head[differ]] = True
-        return self.solve_region(region, arcs=(self.x[m.col_b] > 0.5) | (other[m.col_b] > 0.5))
+        return self.solve_region(region, arcs=mine | theirs)
 
     def solve(self, centre: int, size: int, *, bound_flows: bool = True) -> bool:
         """Solve the region of the ``size`` nodes nearest ``centre``; return whether it found a cheaper forest.
