@@ -865,7 +865,7 @@ def test_existing_pipes_are_reused_where_they_carry_the_load_and_upgraded_where_
     assert set(out.status) == {"new", "existing", "upgraded"}
     assert set(reused.existing_dn) <= set(big) and (reused.dn == reused.existing_dn).all()
     assert (reused.cost_eur == 0).all()
-    assert set(upgraded.existing_dn) == {25} and (upgraded.dn > 25).all()
+    assert 25 in set(upgraded.existing_dn) and (upgraded.dn > upgraded.existing_dn).all()
     assert out.existing_dn[out.status == "new"].isna().all()
     # an upgrade costs the new DN's catalogue price in its trench (each pipe of the pair half of it), as a new pipe
     from heatmap.network import sizing as sz
@@ -891,6 +891,41 @@ def test_existing_pipes_are_reused_where_they_carry_the_load_and_upgraded_where_
     drawn = summary["drawn_links"]
     assert len(drawn) == len(lines) and all(d["why"] for d in drawn if d["status"] == "not used")
     assert drawn[0]["status"] in {"used", "partly used"}  # the trunk: upgraded where it is taken
+
+
+def test_an_existing_pipe_drawn_mid_street_is_reused_where_it_lies(bundled_plan, tmp_path):
+    # A utility's existing pipe is not drawn on the street graph's nodes: here the middle half of a long branch of
+    # the bundled route, 1 m off the street's centre line, one size above what the branch needs. The streets are
+    # split where it ends, and the plan reuses it instead of laying a new pipe beside it.
+    import json
+
+    import geopandas as gpd
+    import shapely
+    from shapely.ops import substring
+
+    pipes = bundled_plan.pipes[(bundled_plan.pipes.circuit == "supply") & (bundled_plan.pipes.kind == "street")]
+    dns = bundled_plan.pipes.dn.sort_values().unique()
+    # the longest branch with no other pipe within 10 m of its middle half (some streets run beside another)
+    for _, branch in pipes[pipes.dn < dns[-3]].sort_values("length_m", ascending=False).iterrows():
+        middle = substring(branch.geometry, 0.25, 0.75, normalized=True)
+        if shapely.distance(pipes.geometry.drop(branch.name).values, middle).min() > 10:
+            break
+    drawn = middle.offset_curve(1.0)
+    dn = int(dns[np.searchsorted(dns, branch.dn) + 1])
+    lines = gpd.GeoDataFrame({"status": ["existing"], "dn": [dn]}, geometry=[drawn], crs=bundled_plan.crs)
+    proc = run_cli("plan", str(_existing_scenario(bundled_plan, tmp_path, lines)), "--out", str(tmp_path / "out"))
+    assert proc.returncode == 0, proc.stderr
+    out = gpd.read_file(tmp_path / "out" / "plan.gpkg", layer="pipes")
+    reused = out[(out.circuit == "supply") & (out.status == "existing")]
+    assert reused.length_m.sum() == pytest.approx(branch.length_m / 2, abs=0.5)
+    assert (reused.cost_eur == 0).all() and (reused.existing_dn == dn).all()
+    # no new pipe beside it: the route there is the existing pipe's
+    new = out[(out.circuit == "supply") & (out.status == "new")]
+    beside = shapely.length(shapely.intersection(new.geometry.values, drawn.buffer(2.0)))
+    assert beside.sum() < 5.0
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["drawn_links"][0]["status"] == "used"
+    assert summary["existing_pipes"]["route_reused_m"] == pytest.approx(reused.length_m.sum())
 
 
 @pytest.mark.parametrize(

@@ -244,3 +244,34 @@ def test_a_line_between_two_sites_of_one_no_go_polygon_must_leave_it():
     through = LineString([(20, 10), (80, 10)])  # along the bottom of the U, inside
     over = LineString([(20, 40), (20, 80), (80, 80), (80, 40)])  # out of one arm, over the gap, into the other
     assert zones.enters(np.array([through, over]), from_inside=True).tolist() == [True, False]
+
+
+def test_an_existing_pipe_drawn_mid_street_joins_the_street_where_it_lies():
+    # A street a–b–c (two segments of 100 m) and a side street at b; an existing DN150 pipe drawn 1 m off the
+    # centre line from 40 m to 160 m: it ends in the middle of both segments and passes the junction b.
+    street = gpd.GeoDataFrame(
+        {"edge_id": [0, 1, 2], "u": ["a", "b", "b"], "v": ["b", "c", "d"], "name": "", "highway": "",
+         "length_m": [100.0, 100.0, 80.0]},
+        geometry=[LineString([(0, 0), (100, 0)]), LineString([(100, 0), (200, 0)]), LineString([(100, 0), (100, 80)])],
+        crs=CRS,
+    )  # fmt: skip
+    pipe = lines([("street", [(40, 1), (160, 1)])]).assign(status="existing", dn=150)
+    seg = links.combine(street, [links.drawn_links(pipe, cost_factors=FACTORS, default_surface="street")], snap_m=2)
+    np.testing.assert_allclose(seg.length_m, seg.geometry.length)
+    on_pipe = seg[seg.existing_dn.notna()]
+    assert len(on_pipe) == 2 and (on_pipe.existing_dn == 150).all()
+    assert on_pipe.length_m.sum() == pytest.approx(120, abs=0.1)
+    G = nx.MultiGraph(list(zip(seg.u, seg.v, strict=True)))
+    assert nx.is_connected(G) and "b" in set(on_pipe.u) | set(on_pipe.v)  # it joins the junction it passes
+    # the streets are split at the pipe's ends; where the pipe lies no street segment is left beside it
+    streets_left = seg[seg.link_feature.isna()]
+    assert streets_left.length_m.sum() == pytest.approx(40 + 40 + 80, abs=0.1)
+    ends = shapely.points([(40, 0), (160, 0)])
+    for end in ends:  # each pipe end is a node of the streets
+        assert (shapely.distance(shapely.get_point(streets_left.geometry.values, 0), end) < 1e-6).any() or (
+            shapely.distance(shapely.get_point(streets_left.geometry.values, -1), end) < 1e-6
+        ).any()
+    # a candidate (not existing) line drawn there is not joined so: only an existing network is matched to streets
+    new = lines([("street", [(40, 1), (160, 1)])])
+    seg = links.combine(street, [links.drawn_links(new, cost_factors=FACTORS, default_surface="street")], snap_m=2)
+    assert len(seg[seg.link_feature.isna()]) == 3 and seg[seg.link_feature.notna()].u.tolist() == ["link:0"]

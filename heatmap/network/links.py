@@ -7,7 +7,8 @@ public streets. Two kinds of candidate link complement (or replace) the OSM stre
   with an optional ``surface`` column naming how the pipe is laid there (``open_terrain``, ``pipe_rack``,
   ``road_crossing``, ``rail_crossing``, ``street``) and an optional ``status``: ``candidate`` (or empty),
   ``forbidden`` (no pipe along it, nor along the streets it follows) or ``existing`` (a pipe lies there, of the DN in
-  the ``dn`` column: the design reuses it up to the load it carries and upgrades it beyond). Lines are split
+  the ``dn`` column: the design reuses it up to the load it carries and upgrades it beyond; drawn along a street it
+  joins it where it ends and at the junctions it passes, and replaces the street beside it). Lines are split
   where they cross or touch each other, so every crossing is a junction (draw with snapping on: an end joins
   another line only at a crossing or within ``snap_m`` of another line's end).
 - **Site-to-site links**: a straight line from every site (source or consumer) to each of its ``k`` nearest
@@ -458,15 +459,13 @@ def combine(
         from heatmap.network.candidates import orient_streets
 
         st = orient_streets(streets).assign(surface="street", cost_factor=street_cost_factor)
-        node_xy = pd.concat(
-            [
-                pd.DataFrame(shapely.get_coordinates(shapely.get_point(st.geometry.values, 0)), index=st.u),
-                pd.DataFrame(shapely.get_coordinates(shapely.get_point(st.geometry.values, -1)), index=st.v),
-            ]
-        )
-        node_xy = node_xy[~node_xy.index.duplicated()]
+        if parts:
+            st, parts[0] = _join_existing(st, parts[0], snap_m=snap_m, prefix=node_prefix)
+        node_xy = _street_nodes(st)
         tree = cKDTree(node_xy.to_numpy())
         parts = [st, *(_snap_to(lk, tree, node_xy, snap_m) for lk in parts)]
+        if len(parts) > 1:
+            parts[0] = _without_parallel_streets(parts[0], parts[1], snap_m=snap_m)
     if not parts:
         raise InputDataError("no candidate routes: give streets, drawn links or site-to-site links")
     out = pd.concat(parts, ignore_index=True)
@@ -483,6 +482,123 @@ def combine(
     cols = ["edge_id", "u", "v", "name", "highway", "length_m", "surface", "cost_factor", "link_feature"]
     cols += ["street_feature", "existing_dn", "geometry"]
     return out[cols]
+
+
+def _street_nodes(st: gpd.GeoDataFrame) -> pd.DataFrame:
+    """Return each street node's position (x, y), indexed by its id (the streets run from ``u`` to ``v``)."""
+    node_xy = pd.concat(
+        [
+            pd.DataFrame(shapely.get_coordinates(shapely.get_point(st.geometry.values, 0)), index=st.u),
+            pd.DataFrame(shapely.get_coordinates(shapely.get_point(st.geometry.values, -1)), index=st.v),
+        ]
+    )
+    return node_xy[~node_xy.index.duplicated()]
+
+
+def _join_existing(
+    st: gpd.GeoDataFrame, links: gpd.GeoDataFrame, *, snap_m: float, prefix: str
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """Let existing pipes drawn along streets join them wherever they meet, not only at the streets' nodes.
+
+    An existing network's layer is not drawn on the street graph's nodes: a pipe may end in the middle of a street
+    and pass several junctions. Each existing pipe (``existing_dn`` given) is split at every street node within
+    ``snap_m`` of it, and each street segment is split where an existing pipe's end lies within ``snap_m`` of it but
+    of none of its nodes (the new node ``{prefix}-street:{i}``); :func:`_snap_to` then joins the pipe's ends to those
+    nodes. Returns the streets and the links so split (the streets ``u`` → ``v`` as given).
+    """
+    if "existing_dn" not in links or not links.existing_dn.notna().any() or not len(st):
+        return st, links
+    existing = links.existing_dn.notna().to_numpy()
+    node_xy = _street_nodes(st)
+    nodes = np.asarray(shapely.points(node_xy.to_numpy()))
+    # the existing pipes split at the street nodes they pass (not at their ends: those join as any link's)
+    pipes = links[existing].reset_index(drop=True)
+    li, ni = shapely.STRtree(nodes).query(pipes.geometry.values, predicate="dwithin", distance=snap_m)
+    at = np.asarray(shapely.line_locate_point(pipes.geometry.values[li], nodes[ni]))
+    inner = (at > snap_m) & (at < shapely.length(pipes.geometry.values[li]) - snap_m)
+    cut_pipes = _split(pipes, _by_row(li[inner], at[inner]), "u")
+    # the street segments split where a pipe's end lies beside them, away from their nodes
+    ends = np.concatenate([shapely.get_point(cut_pipes.geometry.values, i) for i in (0, -1)])
+    far = cKDTree(node_xy.to_numpy()).query(shapely.get_coordinates(ends), distance_upper_bound=snap_m)[0] > snap_m
+    ends = ends[far]
+    ei, si = shapely.STRtree(st.geometry.values).query(ends, predicate="dwithin", distance=snap_m)
+    nearest = pd.DataFrame({"e": ei, "s": si, "d": shapely.distance(ends[ei], st.geometry.values[si])})
+    nearest = nearest.sort_values("d", kind="stable").drop_duplicates("e")
+    at = np.asarray(shapely.line_locate_point(st.geometry.values[nearest.s], ends[nearest.e]))
+    cut_streets = _split(st.reset_index(drop=True), _by_row(nearest.s.to_numpy(), at), f"{prefix}-street")
+    logger.info(
+        "Existing pipes: %d split at the street nodes they pass, %d street segments split where one ends beside them",
+        len(cut_pipes) - len(pipes),
+        len(cut_streets) - len(st),
+    )
+    links = pd.concat([links[~existing], cut_pipes], ignore_index=True)
+    return cut_streets, gpd.GeoDataFrame(links, geometry="geometry", crs=st.crs)
+
+
+def _by_row(rows: np.ndarray, at: np.ndarray) -> dict[int, list[float]]:
+    """Return the distances ``at`` grouped by their ``rows``."""
+    out: dict[int, list[float]] = {}
+    for r, a in zip(rows.tolist(), at.tolist(), strict=True):
+        out.setdefault(r, []).append(a)
+    return out
+
+
+def _split(lines: gpd.GeoDataFrame, cuts: dict[int, list[float]], node: str) -> gpd.GeoDataFrame:
+    """Split the lines (``u`` → ``v``) at their distances ``cuts`` (row → distances along it), keeping attributes.
+
+    The new nodes are named ``{node}:{k}`` (``node`` ``"u"``: left for :func:`_snap_to` to join to a street node,
+    named after the line's ``u``); each piece's ``length_m`` is its geometry's.
+    """
+    from shapely.ops import substring
+
+    if not cuts:
+        return lines
+    rows = []
+    k = 0
+    for i, row in enumerate(lines.itertuples(index=False)):
+        length = row.geometry.length
+        at = sorted({a for a in cuts.get(i, []) if 1e-3 < a < length - 1e-3})
+        if not at:
+            rows.append(row._asdict())
+            continue
+        stops = [0.0, *at, length]
+        ids = [row.u]
+        for _ in at:
+            ids.append(f"{row.u}~{k}" if node == "u" else f"{node}:{k}")
+            k += 1
+        ids.append(row.v)
+        for j in range(len(stops) - 1):
+            piece = row._asdict() | {
+                "u": ids[j],
+                "v": ids[j + 1],
+                "geometry": substring(row.geometry, stops[j], stops[j + 1]),
+            }
+            rows.append(piece)
+    out = gpd.GeoDataFrame(pd.DataFrame(rows, columns=lines.columns), geometry="geometry", crs=lines.crs)
+    out["length_m"] = shapely.length(out.geometry.values)
+    return out
+
+
+def _without_parallel_streets(st: gpd.GeoDataFrame, links: gpd.GeoDataFrame, *, snap_m: float) -> gpd.GeoDataFrame:
+    """Leave out the street segments an existing pipe runs along between the same two nodes (the pipe lies there).
+
+    A new pipe there would replace the one that lies there: that is the existing pipe's upgrade, which its link
+    offers. Along: half or more of the street's length within ``snap_m`` of the pipe (as :func:`forbid`).
+    """
+    pipes = links[links.existing_dn.notna()] if "existing_dn" in links else links.iloc[:0]
+    if pipes.empty or st.empty:
+        return st
+    key = pd.Series([frozenset(p) for p in zip(st.u, st.v, strict=True)], index=st.index)
+    pipe_key = pd.Series([frozenset(p) for p in zip(pipes.u, pipes.v, strict=True)], index=pipes.index)
+    pairs = key.reset_index().merge(pipe_key.reset_index(), on=0, suffixes=("_s", "_p"))
+    if pairs.empty:
+        return st
+    street = st.geometry.values[st.index.get_indexer(pairs.index_s)]
+    zone = shapely.buffer(pipes.geometry.values[pipes.index.get_indexer(pairs.index_p)], max(snap_m, 1.0))
+    along = shapely.length(shapely.intersection(street, zone)) >= 0.5 * shapely.length(street)
+    gone = pairs.index_s[along].unique()
+    logger.info("Existing pipes: %d street segments left out where an existing pipe runs along them", len(gone))
+    return st.drop(index=gone)
 
 
 def _snap_to(links: gpd.GeoDataFrame, tree: cKDTree, node_xy: pd.DataFrame, snap_m: float) -> gpd.GeoDataFrame:
