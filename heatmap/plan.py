@@ -367,7 +367,9 @@ def _load(scn: Scenario) -> Inputs:
         area_name = "the study area 'study_area.bbox'"
     else:
         area = shapely.box(*street_gdf.total_bounds).buffer(st.max_service_length_m)
-        area_name = f"the extent of the candidate routes (plus {st.max_service_length_m:g} m)"
+        routes = [f"'{key}' {path}" for key, path in _route_files(scn, st).items()]
+        area_name = f"the extent of the candidate routes ({', '.join([*routes, ''])}plus {st.max_service_length_m:g} m)"
+        _refuse_routes_elsewhere(src, cons, area, routes, margin_m=st.max_service_length_m)
         if scn.links.site_to_site:
             area_name += (
                 f" (site-to-site links join sites at most 'links.site_link_max_length_m' "
@@ -383,14 +385,14 @@ def _load(scn: Scenario) -> Inputs:
     if len(outside):
         raise InputDataError(
             f"{src_raw.attrs.get('where', 'sources')}: sources {', '.join(outside.source_id)} lie outside "
-            f"{area_name}; check their coordinates and CRS"
+            f"{area_name}; check their coordinates and CRS, and that the candidate routes reach them"
         )
     if not scn.consumers.osm_buildings:
         out = cons[~cons.intersects(area)]
         if len(out):
             raise InputDataError(
                 f"{where_cons}: consumers {inputs._rows(out.consumer_id)} lie outside {area_name}; "
-                f"check their coordinates and CRS"
+                f"check their coordinates and CRS, and that the candidate routes reach them"
             )
     clash = set(src.source_id) & set(cons.consumer_id)
     if clash:
@@ -457,6 +459,29 @@ def _buildings_given_no_demand(buildings: gpd.GeoDataFrame, ids_by_reason: dict[
             "reason": ids[keep].map(reason).to_numpy(),
             "geometry": b.geometry.to_numpy(),
         }
+    )
+
+
+def _route_files(scn: Scenario, st: Streets) -> dict[str, Path]:
+    """Return the files the candidate routes are read from, by their setting (``streets.path``, ``links.path``)."""
+    files = {}
+    if isinstance(st, (PbfStreets, XmlStreets, GraphmlStreets, LinesStreets)):
+        files["streets.path"] = st.path
+    if scn.links.path is not None:
+        files["links.path"] = scn.links.path
+    return files
+
+
+def _refuse_routes_elsewhere(
+    src: gpd.GeoDataFrame, cons: gpd.GeoDataFrame, area: shapely.Geometry, routes: list[str], *, margin_m: float
+) -> None:
+    """Refuse candidate routes that lie away from every source and consumer: a file of another place or CRS."""
+    if not routes or src.within(area).any() or cons.intersects(area).any():
+        return
+    raise InputDataError(
+        f"{' and '.join(routes)}: no source and no consumer lies within the extent of these candidate routes (plus "
+        f"{margin_m:g} m): they are of another place, or in another CRS; check them against the sources "
+        f"({src.attrs.get('where', 'sources')}) and consumers"
     )
 
 
@@ -534,6 +559,7 @@ def _with_links(
     parts = []
     if lk.path is not None:
         drawn = links.read_lines(lk.path, layer=lk.layer, crs=crs, what="candidate links", layer_setting="links.layer")
+        _refuse_lines_elsewhere(drawn, lk.path, street_gdf, src, cons, snap_m=lk.snap_m)
         forbidden = links.forbidden_mask(drawn)
         if street_gdf is not None:
             street_gdf = links.forbid(street_gdf, drawn[forbidden], within_m=lk.snap_m)
@@ -573,6 +599,30 @@ def _with_links(
             .agg({"length_m": "sum", "forbidden": "any", "in_no_go": "all", "one_node": "all"})
         )
     return out
+
+
+def _refuse_lines_elsewhere(
+    drawn: gpd.GeoDataFrame,
+    path: Path,
+    street_gdf: gpd.GeoDataFrame | None,
+    src: gpd.GeoDataFrame,
+    cons: gpd.GeoDataFrame,
+    *,
+    snap_m: float,
+) -> None:
+    """Refuse a layer of drawn lines that holds none, or none near the streets, sources or consumers."""
+    if drawn.empty:
+        raise InputDataError(
+            f"{path}: the layer of candidate links holds no lines ('links.path'): draw them, or leave 'links.path' out"
+        )
+    near = [shapely.box(*src.total_bounds), shapely.box(*cons.total_bounds)]
+    if street_gdf is not None and len(street_gdf):
+        near.append(shapely.box(*street_gdf.total_bounds))
+    if not drawn.intersects(shapely.union_all(near).buffer(max(snap_m, 1.0))).any():
+        raise InputDataError(
+            f"{path}: none of its {len(drawn)} lines ('links.path') lies near the streets, sources or consumers: "
+            "the layer is of another place, or in another CRS; check it against them"
+        )
 
 
 PIPE_RATING_C = 120.0

@@ -96,9 +96,10 @@ def test_drawn_links_beside_streets_from_a_line_file_are_numbered_apart(bundled_
     )
     x0, y0, x1, y1 = bundled_plan.streets.total_bounds
     far = [LineString([(x0 + 50_000 + 30 * i, y0), (x0 + 50_010 + 30 * i, y0)]) for i in range(6)]
-    gpd.GeoDataFrame({"surface": ["open_terrain"] * 6}, geometry=far, crs=bundled_plan.crs).to_file(
-        tmp_path / "drawn.gpkg", engine="pyogrio"
-    )
+    # and one along a street of the town (a layer of lines all far away is refused: another place, or CRS)
+    gpd.GeoDataFrame(
+        {"surface": ["open_terrain"] * 7}, geometry=[*far, bundled_plan.streets.geometry.iloc[0]], crs=bundled_plan.crs
+    ).to_file(tmp_path / "drawn.gpkg", engine="pyogrio")
     bundled = STUDY.parent / "helsinki_centre.yaml"
     data = yaml.safe_load(bundled.read_text())
     data["streets"] = {"source": "lines", "path": str(tmp_path / "centre_lines.gpkg"), "max_service_length_m": 150}
@@ -114,7 +115,7 @@ def test_drawn_links_beside_streets_from_a_line_file_are_numbered_apart(bundled_
     routes = gpd.read_file(tmp_path / "out" / "plan.gpkg", layer="streets")
     assert routes.link_feature[routes.surface == "street"].isna().all()
     drawn = json.loads((tmp_path / "out" / "summary.json").read_text())["drawn_links"]
-    assert [d["status"] for d in drawn] == ["not used"] * 6, drawn
+    assert [d["status"] for d in drawn][:6] == ["not used"] * 6, drawn
     assert all(d["used_m"] <= d["length_m"] + 1e-6 for d in drawn)
 
 
@@ -433,6 +434,52 @@ def test_an_empty_street_layer_and_an_id_of_a_source_and_a_consumer_name_their_f
     assert "ids S1 name both a source (scenario 'sources.inline') and a consumer (scenario 'consumers.inline')" in (
         proc.output
     )
+
+
+def test_a_drawn_layer_empty_or_of_another_place_and_streets_of_another_place_are_refused(bundled_plan, tmp_path):
+    """An empty drawn layer was taken silently, a drawn layer 140 km away gave a plan with every line unused (its
+    existing pipes dropped), and streets of another place were reported as the consumers lying outside them."""
+    import geopandas as gpd
+    from conftest import run_cli
+    from shapely import affinity
+
+    bundled = STUDY.parent / "helsinki_centre.yaml"
+    data = yaml.safe_load(bundled.read_text())
+    data["streets"]["path"] = str((bundled.parent / data["streets"]["path"]).resolve())
+    data["sources"]["path"] = str(bundled.parent / data["sources"]["path"])
+    out = tmp_path / "out"
+    trunk = bundled_plan.pipes.geometry[bundled_plan.pipes.design_load_kw.idxmax()]
+    lines = gpd.GeoDataFrame({"status": ["existing"], "dn": [200]}, geometry=[trunk], crs=bundled_plan.crs)
+    cases = {
+        "empty": (lines.iloc[:0], "the layer of candidate links holds no lines ('links.path')"),
+        "far": (
+            lines.set_geometry([affinity.translate(trunk, 140_000)]),
+            "none of its 1 lines ('links.path') lies near",
+        ),
+    }
+    for name, (layer, message) in cases.items():
+        layer.to_file(tmp_path / f"{name}.gpkg", engine="pyogrio")
+        data["links"] = {"path": str(tmp_path / f"{name}.gpkg")}
+        (tmp_path / "plan.yaml").write_text(yaml.safe_dump(data, allow_unicode=True))
+        proc = run_cli("plan", tmp_path / "plan.yaml", "--out", out)
+        assert proc.returncode == 2 and f"{name}.gpkg: " in proc.output and message in proc.output, proc.output
+        assert "Traceback" not in proc.output and not out.exists()
+    streets = bundled_plan.streets[["name", "geometry"]].copy()
+    streets.geometry = streets.geometry.translate(0, 140_000)
+    streets.to_file(tmp_path / "elsewhere.gpkg", engine="pyogrio")
+    data.pop("links")
+    data["streets"] = {"source": "lines", "path": str(tmp_path / "elsewhere.gpkg")}
+    data["consumers"] = {"path": str(tmp_path / "buildings.gpkg")}
+    c = bundled_plan.consumers[["consumer_id", "annual_demand_mwh", "peak_load_kw", "geometry"]]
+    c.rename(columns={"consumer_id": "id"}).to_file(tmp_path / "buildings.gpkg", engine="pyogrio")
+    (tmp_path / "plan.yaml").write_text(yaml.safe_dump(data, allow_unicode=True))
+    proc = run_cli("plan", tmp_path / "plan.yaml", "--out", out)
+    assert (
+        proc.returncode == 2
+        and "'streets.path' " in proc.output
+        and "elsewhere.gpkg: no source and no " in (proc.output)
+    ), proc.output
+    assert not out.exists()
 
 
 @pytest.mark.parametrize("cell_m", [1, 10_000])
