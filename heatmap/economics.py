@@ -268,7 +268,8 @@ def consumer_shares(
       consumer pays the part its peak load is of all connected peak loads.
     - **Losses**: each pipe's design heat loss is shared the same way and scaled to the year's losses
       (``loss_share_mwh_per_a``).
-    - **Pumping**: the pumping cost by the consumer's share of all connected peak loads.
+    - **Pumping**: the pumping energy and its cost by the consumer's share of all connected peak loads
+      (``pumping_share_mwh_per_a``, ``pumping_share_eur_per_a``).
     - **Heat purchase**: by the consumer's heat plus its loss share, of the heat delivered plus the losses.
     - ``annual_cost_share_eur_per_a`` = capex share × (annuity factor + O&M share) + its pumping and heat purchase;
       ``lcoh_eur_per_mwh`` = that over its annual demand.
@@ -312,9 +313,10 @@ def consumer_shares(
     loss_mwh = loss_kw_share / total_loss_kw * losses if total_loss_kw > 0 else np.zeros(len(peak))
     demand = consumers.annual_demand_mwh.to_numpy()
     heat_key = (demand + loss_mwh) / max(float(demand.sum() + loss_mwh.sum()), 1e-12)
+    pumping = figures["pumping_cost_eur_per_a"] * of_all
     annual = (
         capex * (figures["annuity_factor"] + econ.om_fraction_per_a)
-        + figures["pumping_cost_eur_per_a"] * of_all
+        + pumping
         + figures["heat_purchase_cost_eur_per_a"] * heat_key
     )
     out = pd.DataFrame(
@@ -323,6 +325,8 @@ def consumer_shares(
             "trunk_share_eur": capex - service,
             "capex_share_eur": capex,
             "loss_share_mwh_per_a": loss_mwh,
+            "pumping_share_mwh_per_a": figures.get("pumping_energy_mwh_per_a", np.nan) * of_all,
+            "pumping_share_eur_per_a": pumping,
             "annual_cost_share_eur_per_a": annual,
             "lcoh_eur_per_mwh": np.where(demand > 0, annual / np.where(demand > 0, demand, 1.0), np.nan),
         },

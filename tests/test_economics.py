@@ -180,6 +180,7 @@ def test_consumer_shares_by_hand():
     assert s.loc["A", "trunk_share_eur"] == pytest.approx(15_000)
     assert s.loc["A", "loss_share_mwh_per_a"] == pytest.approx((1 + 1.5) * 8.76)  # its pipe + a quarter of 6 kW
     heat_a = (200 + 2.5 * 8.76) / (800 + 87.6)
+    assert s.loc["A", "pumping_share_eur_per_a"] == pytest.approx(100)  # 400 €/a by its quarter of the peak loads
     assert s.loc["A", "annual_cost_share_eur_per_a"] == pytest.approx(25_000 * 0.06 + 100 + 8876 * heat_a)
     assert s.loc["A", "lcoh_eur_per_mwh"] == pytest.approx(s.loc["A", "annual_cost_share_eur_per_a"] / 200)
 
@@ -190,6 +191,8 @@ def test_consumer_shares_add_up_to_the_plan_totals(bundled_plan):
     assert c.capex_share_eur.sum() == pytest.approx(f["capex_eur"], rel=1e-9)
     assert c.loss_share_mwh_per_a.sum() == pytest.approx(f["heat_losses_mwh_per_a"], rel=1e-9)
     assert c.annual_cost_share_eur_per_a.sum() == pytest.approx(f["annual_cost_eur_per_a"], rel=1e-9)
+    assert c.pumping_share_eur_per_a.sum() == pytest.approx(f["pumping_cost_eur_per_a"], rel=1e-9)
+    assert c.pumping_share_mwh_per_a.sum() == pytest.approx(f["pumping_energy_mwh_per_a"], rel=1e-9)
     assert (c.trunk_share_eur >= -1e-6).all() and (c.service_cost_eur > 0).all()
     assert (c.trunk_share_eur + c.service_cost_eur).to_numpy() == pytest.approx(c.capex_share_eur.to_numpy())
     # the plan's LCOH is the consumers' cost over their heat (no year of operation: heat sold = delivered)

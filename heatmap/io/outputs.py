@@ -279,9 +279,8 @@ def plan_tables(
     own = own_peak.set_index("consumer_id").reindex(consumers.consumer_id)
     consumers["dp_own_peak_bar"] = own.dp_bar.to_numpy()
     if shares is not None:
-        for col in ("trunk_share_eur", "capex_share_eur", "loss_share_mwh_per_a", "annual_cost_share_eur_per_a"):
+        for col in shares.columns.drop("service_cost_eur"):  # the service pipe's cost is written above
             consumers[col] = shares[col].reindex(consumers.consumer_id).to_numpy()
-        consumers["lcoh_eur_per_mwh"] = shares.lcoh_eur_per_mwh.reindex(consumers.consumer_id).to_numpy()
     consumers["service_v_own_peak_m_per_s"] = own.v_m_per_s.to_numpy()
     if own_pipes is not None:
         for name in own_pipes.columns:
@@ -520,6 +519,7 @@ def _consumer_costs(c: pd.DataFrame) -> dict[str, Any]:
     return {
         "capex_shares_sum_eur": float(on.capex_share_eur.sum()),
         "loss_shares_sum_mwh_per_a": float(on.loss_share_mwh_per_a.sum(skipna=False)),
+        "pumping_shares_sum_eur_per_a": float(on.pumping_share_eur_per_a.sum(skipna=False)),
         "annual_cost_shares_sum_eur_per_a": float(on.annual_cost_share_eur_per_a.sum(skipna=False)),
         "lcoh_eur_per_mwh": {
             k: float(f(lcoh)) if len(lcoh) else None for k, f in (("min", min), ("median", np.median), ("max", max))
