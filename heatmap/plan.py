@@ -99,6 +99,10 @@ class Plan:
     """Input values ignored for a documented default, by kind: count, rule and ids (OSM buildings' floor tags)."""
     left_out: gpd.GeoDataFrame | None = None
     """Every consumer and building the plan does not connect, with why (:func:`heatmap.io.outputs.left_out_layer`)."""
+    drawn_lines: gpd.GeoDataFrame | None = None
+    """Each drawn line of ``links.path`` as drawn, with what the plan made of it (``status``, ``why``), or ``None``."""
+    no_go_areas: gpd.GeoDataFrame | None = None
+    """The no-go polygons of ``links.no_go_path``, or ``None``."""
     cold_consumers: list[dict] = field(default_factory=list)
     """Consumers whose own pipes cool their supply by much of its margin (``consumer_id``, ``peak_load_kw``,
     ``own_pipes_cooling_k``, ``margin_k``; :data:`COLD_END_SHARE`)."""
@@ -582,6 +586,9 @@ def _with_links(
     out = links.combine(street_gdf, kept, snap_m=lk.snap_m, street_cost_factor=factors["street"])
     if no_go is not None:
         out.attrs["no_go_left_out"] = left_out
+        out.attrs["no_go"] = gpd.GeoDataFrame(
+            {"area_m2": no_go.geometry.area.to_numpy()}, geometry=no_go.geometry.to_numpy(), crs=crs
+        )
     if lk.path is not None:
         past_no_go = drawn.feature.isin(set(kept[0].link_feature)).to_numpy()  # kept[0]: the drawn links
         joined = drawn.feature.isin(set(out.link_feature.dropna())).to_numpy()
@@ -598,6 +605,7 @@ def _with_links(
             .groupby("feature")
             .agg({"length_m": "sum", "forbidden": "any", "in_no_go": "all", "one_node": "all"})
         )
+        out.attrs["drawn_geometry"] = drawn.dissolve("feature").geometry  # each feature as drawn (its parts joined)
     return out
 
 
@@ -824,6 +832,7 @@ def plan_from_scenario(
     plan._settle_design = functools.partial(_settled_summary, routed)  # read last by the writers: Plan.design
     plan.fallbacks = cons.attrs.get("fallbacks", {})
     plan.left_out = tables.left_out
+    plan.drawn_lines, plan.no_go_areas = tables.drawn_lines, tables.no_go_areas
     plan.cold_consumers = cold
     plan.sources = _with_heat_over_the_year(plan.sources, plan.pipes, plan.consumers, year)
     logger.info(

@@ -7,6 +7,7 @@ import itertools
 import networkx as nx
 import numpy as np
 import pandas as pd
+import pyogrio
 import pytest
 import yaml
 from conftest import BUNDLED_SCENARIO, run_cli
@@ -825,6 +826,12 @@ def test_service_pipes_keep_out_of_no_go_areas_and_a_walled_in_building_is_liste
     left = gpd.read_file(tmp_path / "out" / "plan.gpkg", layer="left_out").set_index("consumer_id")
     assert left.reason[walled.consumer_id] == "no_go" and "no-go area" in left.why[walled.consumer_id]
     assert "service across no go" in proc.stdout
+    # the no-go areas are in the GeoPackage and on the map; no drawn lines, so no layer of them
+    areas = gpd.read_file(tmp_path / "out" / "plan.gpkg", layer="no_go_areas")
+    assert areas.area_m2.sum() == pytest.approx(sum(z.area for z in zones), rel=1e-6)
+    assert areas.area_m2.to_numpy() == pytest.approx(areas.geometry.area.to_numpy())
+    assert "drawn_lines" not in {name for name, _ in pyogrio.list_layers(tmp_path / "out" / "plan.gpkg")}
+    assert "No-go areas (no pipe enters)" in (tmp_path / "out" / "map.html").read_text()
 
 
 def _existing_scenario(bundled_plan, tmp_path, lines):
@@ -893,7 +900,7 @@ def test_existing_pipes_are_reused_where_they_carry_the_load_and_upgraded_where_
     assert drawn[0]["status"] in {"used", "partly used"}  # the trunk: upgraded where it is taken
 
 
-def test_an_existing_pipe_drawn_mid_street_is_reused_where_it_lies(bundled_plan, tmp_path):
+def test_an_existing_pipe_drawn_mid_street_is_reused_where_it_lies(bundled_plan, tmp_path, browser):
     # A utility's existing pipe is not drawn on the street graph's nodes: here the middle half of a long branch of
     # the bundled route, 1 m off the street's centre line, one size above what the branch needs. The streets are
     # split where it ends, and the plan reuses it instead of laying a new pipe beside it.
@@ -926,6 +933,29 @@ def test_an_existing_pipe_drawn_mid_street_is_reused_where_it_lies(bundled_plan,
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["drawn_links"][0]["status"] == "used"
     assert summary["existing_pipes"]["route_reused_m"] == pytest.approx(reused.length_m.sum())
+    # the drawn line as drawn, with what the plan made of it, in the GeoPackage and the map; the pipes laid along it
+    # name it
+    layer = gpd.read_file(tmp_path / "out" / "plan.gpkg", layer="drawn_lines")
+    assert layer.crs == bundled_plan.crs and layer.feature.tolist() == [1] and layer.status.tolist() == ["used"]
+    assert layer.geometry.iloc[0].equals_exact(drawn, 1e-6)
+    assert layer.used_m.iloc[0] == pytest.approx(summary["drawn_links"][0]["used_m"])
+    assert (reused.link_feature == 1).all() and new.link_feature.isna().all()
+    page = (tmp_path / "out" / "map.html").read_text()
+    assert "Drawn lines (used by the plan or not, and why)" in page and "existing pipe, reused as it is" in page
+    assert "existing pipe, upgraded to a larger DN" not in page  # the legend shows the patterns the map holds
+    from conftest import open_map
+
+    context, tab, errors, _ = open_map(browser, tmp_path / "out" / "map.html")
+    try:
+        line = tab.locator(".leaflet-heatmap-drawn_lines-pane path.leaflet-interactive")
+        assert line.count() == 1
+        line.first.dispatch_event("click")
+        tab.locator(".leaflet-popup-content").wait_for()
+        assert "used" in tab.locator(".leaflet-popup-content").inner_text() and errors == []
+        dotted = tab.locator('.leaflet-heatmap-pipes-pane path[stroke-dasharray="1 5"]')
+        assert dotted.count() == len(reused)  # each reused pipe drawn dotted (one line per trench)
+    finally:
+        context.close()
 
 
 @pytest.mark.parametrize(

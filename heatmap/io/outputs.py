@@ -39,6 +39,9 @@ logger = logging.getLogger(__name__)
 
 GPKG_LAYERS = ("sources", "consumers", "pipes", "junctions", "streets", "left_out")
 """Layers of ``plan.gpkg``, in this order."""
+LINK_LAYERS = ("drawn_lines", "no_go_areas")
+"""Layers of ``plan.gpkg`` after :data:`GPKG_LAYERS` where the scenario gives drawn lines (``links.path``) or no-go
+areas (``links.no_go_path``): each drawn line as drawn with what the plan made of it, and the no-go areas."""
 OUTPUT_FILES = ("plan.gpkg", "map.html", "report.html", "summary.json")
 TABLE_FILES = ("consumers.csv", "pipe_quantities.csv")
 """Tables for spreadsheets written besides :data:`OUTPUT_FILES` (:mod:`heatmap.io.exports`)."""
@@ -60,6 +63,8 @@ class PlanTables:
     junctions: gpd.GeoDataFrame
     excluded: dict[str, list[str]]
     left_out: gpd.GeoDataFrame
+    drawn_lines: gpd.GeoDataFrame | None = None
+    no_go_areas: gpd.GeoDataFrame | None = None
 
 
 LEFT_OUT_REASONS = {
@@ -230,6 +235,10 @@ def plan_tables(
             "dn": res.dn.to_numpy().astype(int),
             "status": res.status.to_numpy(),
             "existing_dn": res.existing_dn.to_numpy(float),
+            # the drawn line (links.path) it is laid along, NaN on streets and service pipes
+            "link_feature": ce.street_edge_id.map(street_gdf.set_index("edge_id").link_feature).to_numpy(float)
+            if "link_feature" in street_gdf
+            else np.nan,
             "d_inner_mm": catalogue.d_inner_m.reindex(res.dn).to_numpy() * 1000,
             "length_m": res.length_m.to_numpy(),
             "n_consumers_downstream": res.n_consumers_downstream.to_numpy().astype(int),
@@ -314,7 +323,15 @@ def plan_tables(
         cons.attrs.get("left_out_ids", {})
     )  # OSM buildings given no demand, by reason (heatmap.demand.buildings)
     tables = PlanTables(
-        sources, consumers, streets_out, pipes, junctions, excluded, left_out_layer(consumers, excluded, left_out_rows)
+        sources,
+        consumers,
+        streets_out,
+        pipes,
+        junctions,
+        excluded,
+        left_out_layer(consumers, excluded, left_out_rows),
+        drawn_lines=_drawn_line_layer(use, street_gdf.attrs.get("drawn_geometry"), crs),
+        no_go_areas=street_gdf.attrs.get("no_go"),
     )
     logger.info(
         "Plan tables: %d pipes, %d junctions, %d of %d consumers connected",
@@ -326,13 +343,23 @@ def plan_tables(
     return tables
 
 
+def _drawn_line_layer(use: pd.DataFrame, geometry: gpd.GeoSeries | None, crs: Any) -> gpd.GeoDataFrame | None:
+    """Return each drawn line as drawn (``geometry``: by feature) with what the plan made of it (``use``)."""
+    import geopandas as gpd
+
+    if geometry is None or not len(use):
+        return None
+    return gpd.GeoDataFrame(use, geometry=geometry.reindex(use.feature).to_numpy(), crs=crs)
+
+
 def plan_layers(plan: PlanLike) -> dict[str, gpd.GeoDataFrame]:
-    """Return the plan's output layers by name (see :data:`GPKG_LAYERS`).
+    """Return the plan's output layers by name (see :data:`GPKG_LAYERS` and :data:`LINK_LAYERS`).
 
     The sources layer gets a ``status`` field: ``"ok"``, or ``"partial"`` for a plan whose checks fail
     (written only with ``--partial``).
     """
-    layers = {name: getattr(plan, name) for name in GPKG_LAYERS if getattr(plan, name, None) is not None}
+    names = GPKG_LAYERS + LINK_LAYERS
+    layers = {name: getattr(plan, name) for name in names if getattr(plan, name, None) is not None}
     layers["sources"] = layers["sources"].assign(status="ok" if plan.ok else "partial")
     return layers
 

@@ -11,6 +11,7 @@ only zoomed in closer than 1:that), ``aliases`` (column → alias, for columns w
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from dataclasses import dataclass, field
@@ -65,6 +66,12 @@ class DashRule:
 
     field: str
     values: dict[str, str]
+    labels: dict[str, str] = dataclasses.field(default_factory=dict)
+    """Legend label of each value (``{field}: {value}`` where none is given)."""
+
+    def label(self, value: str) -> str:
+        """Return the legend label of ``value``."""
+        return self.labels.get(value, f"{self.field}: {value}")
 
 
 @dataclass(frozen=True)
@@ -149,6 +156,8 @@ class LayerSpec:
     description: str = ""
     pair: PairRule | None = None
     color_by: AltColor | None = None
+    web_map_dash: DashRule | None = None
+    """The web map's dash rule where it draws a pair as one line (``pair``; ``dash`` tells the pair's lines apart)."""
     label: tuple[PopupField, ...] = ()
     """Fields of a permanent label beside each feature on the web map, one line each (missing ones left out)."""
     radius_field: str | None = None
@@ -204,11 +213,12 @@ class LayerSpec:
         frac = np.clip(np.nan_to_num(v, nan=0.0) / finite.max(), 0.0, 1.0)
         return w.min_px + frac * (w.max_px - w.min_px)
 
-    def dashes_for(self, values: pd.Series | None, n: int) -> np.ndarray:
-        """Return each feature's dash pattern, ``None`` for a solid line."""
-        if self.dash is None or values is None:
+    def dashes_for(self, values: pd.Series | None, n: int, rule: DashRule | None = None) -> np.ndarray:
+        """Return each feature's dash pattern by ``rule`` (default: ``dash``), ``None`` for a solid line."""
+        rule = rule or self.dash
+        if rule is None or values is None:
             return np.full(n, None, dtype=object)
-        mapped = pd.Series(values).astype(str).map(self.dash.values)
+        mapped = pd.Series(values).astype(str).map(rule.values)
         # pandas-stubs refuses None as the replacement of a str Series' where (pandas takes it)
         return mapped.where(mapped.notna(), None).to_numpy(dtype=object)  # type: ignore[call-overload]
 
@@ -262,6 +272,7 @@ def _parse(path: Path) -> LayerSpec:
                 sum=tuple(pair.get("sum", ())),
             ),
             color_by=None if alt is None else AltColor(**alt),
+            web_map_dash=DashRule(**raw["web_map_dash"]) if raw.get("web_map_dash") else None,
             label=tuple(PopupField(**p) for p in raw.get("web_map_label", [])),
             **{
                 k: style[k]

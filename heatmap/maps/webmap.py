@@ -755,7 +755,8 @@ def _geojson_layer(
     colors = spec.colors_for(pd.Series(np.nan, index=frame.index) if color_values is None else color_values)
     widths = np.round(spec.widths_for(_field(frame, spec.width.field), n), 2)
     paired = frame.attrs.get("paired")
-    dashes = spec.dashes_for(_field(frame, spec.dash.field) if spec.dash and not paired else None, n)
+    dash = spec.web_map_dash if paired else spec.dash
+    dashes = spec.dashes_for(_field(frame, dash.field) if dash else None, n, dash)
 
     is_line = spec.geometry == "line"
     color_key = "color" if is_line else "fillColor"
@@ -1151,10 +1152,13 @@ def _legend_html(
                 f'<div class="heatmap-alt">{"".join(alt_rows)}</div>',
             ]
         paired = frame.attrs.get("paired")
-        if kind == "line" and spec.dash is not None and not paired:
-            for value, pattern in spec.dash.values.items():
-                swatch = _swatch("line", spec, "#555555", dash=pattern, px=2.0)
-                rows.append(_legend_row(swatch, f"{spec.dash.field}: {value}"))
+        dash = spec.web_map_dash if paired else spec.dash
+        shown = _field(frame, dash.field) if kind == "line" and dash is not None else None
+        if dash is not None and shown is not None:  # the patterns of the values the layer holds
+            for value, pattern in dash.values.items():
+                if (shown.astype(str) == value).any():
+                    swatch = _swatch("line", spec, "#555555", dash=pattern, px=2.0)
+                    rows.append(_legend_row(swatch, dash.label(value)))
         if kind == "line" and paired:
             swatch = _swatch("line", spec, "#555555", px=3.0)
             rows.append(_legend_row(swatch, f"one line per trench: {' and '.join(paired)} in its popup"))
