@@ -963,6 +963,9 @@ def _design_note(d: Mapping[str, Any]) -> str:
     seconds = sum(v for v in (d.get("time_s") or {}).values() if isinstance(v, int | float))
     gap = d.get("gap")
     gap_text = _number(None if gap is None else 100 * gap, ".2f", "%")
+    gap_eur = d.get("gap_eur")
+    if isinstance(gap_eur, int | float) and math.isfinite(gap_eur):  # the gap in money too: near an NPV of 0 the
+        gap_text += f", {_number(gap_eur / 1e6, ',.2f', 'M€')}"  # share says little
     status = " at its time limit" if d.get("status") == "time limit" else ""
     return f" ({d.get('method')} design{status}, {gap_text} above its bound, {seconds:.1f} s)"
 

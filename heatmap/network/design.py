@@ -438,6 +438,7 @@ class Design:
             "bound_eur": self.bound_eur,
             "bound_from": self.bound_from,
             "gap": self.gap,
+            "gap_eur": max(0.0, self.objective_eur - self.bound_eur) if np.isfinite(self.bound_eur) else float("nan"),
             "time_s": self.time_s,
             "consumers_required": len(c) - len(optional),
             "consumers_optional": len(optional),
