@@ -69,7 +69,44 @@ def written(bundled_outputs: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     assert demand.exit_code == 0, demand.output
     study = run_cli("study", settings.data_dir / "scenarios" / "kip.yaml", "--out", base / "kip_study", "-q")
     assert study.exit_code == 0, study.output
-    return {"plan": bundled_outputs, "demand": base / "demand", "study": base / "kip_study"}
+    links = _plan_with_drawn_lines(bundled_outputs, base)
+    return {"plan": bundled_outputs, "demand": base / "demand", "study": base / "kip_study", "links": links}
+
+
+def _plan_with_drawn_lines(bundled_outputs: Path, base: Path) -> Path:
+    """The bundled plan again with drawn lines (an existing pipe, a forbidden street, an unused line) and a no-go area:
+    its GeoPackage has the layers drawn_lines and no_go_areas too."""
+    import yaml
+    from shapely.geometry import LineString
+    from shapely.ops import substring
+
+    pipes = gpd.read_file(bundled_outputs / "plan.gpkg", layer="pipes")
+    street = pipes[(pipes.circuit == "supply") & (pipes.kind == "street")].sort_values("length_m")
+    longest, short = street.iloc[-1], street.iloc[len(street) // 2]
+    x, y = longest.geometry.interpolate(0.5, normalized=True).coords[0]
+    lines = gpd.GeoDataFrame(
+        {"status": ["existing", "forbidden", "candidate"], "dn": [int(longest.dn), None, None]},
+        geometry=[
+            substring(longest.geometry, 0.2, 0.8, normalized=True),
+            short.geometry,
+            LineString([(x + 40, y + 40), (x + 70, y + 40)]),
+        ],
+        crs=pipes.crs,
+    )
+    lines.to_file(base / "drawn.gpkg", engine="pyogrio")
+    left = gpd.read_file(bundled_outputs / "plan.gpkg", layer="left_out")
+    gpd.GeoDataFrame(geometry=[left.geometry.iloc[0].centroid.buffer(8.0)], crs=pipes.crs).to_file(
+        base / "no_go.gpkg", engine="pyogrio"
+    )
+    scenario = settings.data_dir / "scenarios" / "helsinki_centre.yaml"
+    data = yaml.safe_load(scenario.read_text())
+    data["streets"]["path"] = str((scenario.parent / data["streets"]["path"]).resolve())
+    data["sources"]["path"] = str(scenario.parent / data["sources"]["path"])
+    data["links"] = {"path": str(base / "drawn.gpkg"), "no_go_path": str(base / "no_go.gpkg")}
+    (base / "links.yaml").write_text(yaml.safe_dump(data, allow_unicode=True))
+    plan = run_cli("plan", base / "links.yaml", "--out", base / "links", "-q")
+    assert plan.exit_code == 0, plan.output
+    return base / "links"
 
 
 @pytest.fixture(scope="module")
@@ -119,6 +156,7 @@ def test_every_file_written_is_opened_and_every_layer_styled(qgis_report: dict, 
         "study/matches/matches.gpkg",
         "study/matches/network/plan.gpkg",
         "study/matches/network/pair_lines.gpkg",
+        "links/plan.gpkg",
     }
     import sqlite3
 
@@ -231,12 +269,16 @@ def test_each_geopackage_holds_a_project_with_its_layers_in_draw_order_and_junct
         "pipes",
         "streets",
     ]
+    drawn = qgis_report["files"]["links/plan.gpkg"]  # the drawn lines above the routes, the no-go areas below them
+    tables = [n["table"] for n in drawn["project_layers"]]
+    assert tables[tables.index("pipes") :] == ["pipes", "drawn_lines", "streets", "no_go_areas"]
+    assert drawn["layers"]["drawn_lines"]["features"] == 3 and drawn["layers"]["no_go_areas"]["features"] == 1
 
 
 def test_junctions_are_hidden_at_the_networks_scale(qgis_report: dict) -> None:
     """QGIS draws the junctions only zoomed in to 1:2,500: at the scale a whole network is seen, none."""
     found = _layers(qgis_report, "junctions")
-    assert len(found) == 3  # the Helsinki plan, the KIP network, the matches' network
+    assert len(found) == 4  # the Helsinki plan (also with drawn lines), the KIP network, the matches' network
     for path, _, layer in found:
         assert layer["scale_based_visibility"] and layer["minimum_scale"] == 2500, path
         assert layer["features"] > 0
