@@ -555,9 +555,10 @@ def _split(lines: gpd.GeoDataFrame, cuts: dict[int, list[float]], node: str) -> 
         return lines
     rows = []
     k = 0
-    for i, row in enumerate(lines.itertuples(index=False)):
+    cut = sorted(cuts)  # only these rows change; the others are kept as they are, before them
+    for i, row in zip(cut, lines.iloc[cut].itertuples(index=False), strict=True):
         length = row.geometry.length
-        at = sorted({a for a in cuts.get(i, []) if 1e-3 < a < length - 1e-3})
+        at = sorted({a for a in cuts[i] if 1e-3 < a < length - 1e-3})
         if not at:
             rows.append(row._asdict())
             continue
@@ -574,9 +575,10 @@ def _split(lines: gpd.GeoDataFrame, cuts: dict[int, list[float]], node: str) -> 
                 "geometry": substring(row.geometry, stops[j], stops[j + 1]),
             }
             rows.append(piece)
-    out = gpd.GeoDataFrame(pd.DataFrame(rows, columns=lines.columns), geometry="geometry", crs=lines.crs)
-    out["length_m"] = shapely.length(out.geometry.values)
-    return out
+    pieces = gpd.GeoDataFrame(pd.DataFrame(rows, columns=lines.columns), geometry="geometry", crs=lines.crs)
+    pieces["length_m"] = shapely.length(pieces.geometry.values)
+    kept = lines.drop(index=lines.index[cut])
+    return gpd.GeoDataFrame(pd.concat([kept, pieces], ignore_index=True), geometry="geometry", crs=lines.crs)
 
 
 def _without_parallel_streets(st: gpd.GeoDataFrame, links: gpd.GeoDataFrame, *, snap_m: float) -> gpd.GeoDataFrame:
