@@ -1361,6 +1361,16 @@ def test_a_drawn_line_apart_from_the_plan_is_told_apart_from_one_the_design_pass
     assert why[2][0] == "not used" and why[2][1].startswith("it does not join the streets and lines the plan")
 
 
+def test_a_branch_and_cut_given_no_time_by_the_lp_says_so(caplog):
+    # With the bound's time all taken by its LP relaxation, the branch and cut asked for never ran: said, not silent.
+    p = random_problem(1)
+    ix = design.index_problem(p)
+    with caplog.at_level("WARNING", logger="heatmap.network.design_milp"):
+        found = design_milp.lp_bound(ix, time_limit_s=1e-9, mip_time_s=5)
+    assert found.relaxation != "MILP"
+    assert "none was left for the branch and cut ('design.bound_mip_time_s')" in caplog.text.replace("\n", " ")
+
+
 def test_a_branch_and_cut_stopped_before_any_bound_reports_none():
     # SCIP's "−infinity" (−1e20 €) had been reported as a bound: a gap of 2.9e14 % after a 5 s limit on Helsinki.
     p = random_problem(1)

@@ -680,6 +680,12 @@ def lp_bound(
             best = Bound(lp.value, label, 0.0)
     t1 = time.perf_counter()
     left = min(mip_time_s, time_limit_s - (t1 - t0))
+    if mip_time_s > 0 and left <= 0:
+        logger.warning(
+            "The design's bound is the LP relaxation's: its LP took the whole %.3g s ('design.bound_time_limit_s'), "
+            "none was left for the branch and cut ('design.bound_mip_time_s'); raise 'design.bound_time_limit_s'",
+            time_limit_s,
+        )
     if left > 0:
         if curve is None:
             curve = _cut_lp(ix, penalty_eur_per_kw=penalty, time_limit_s=left, cut_time_s=left / 4, start=start)
