@@ -556,25 +556,17 @@ def _split(lines: gpd.GeoDataFrame, cuts: dict[int, list[float]], node: str) -> 
     rows = []
     k = 0
     cut = sorted(cuts)  # only these rows change; the others are kept as they are, before them
-    for i, row in zip(cut, lines.iloc[cut].itertuples(index=False), strict=True):
-        length = row.geometry.length
-        at = sorted({a for a in cuts[i] if 1e-3 < a < length - 1e-3})
-        if not at:
-            rows.append(row._asdict())
-            continue
-        stops = [0.0, *at, length]
-        ids = [row.u]
+    for i, row in zip(cut, lines.iloc[cut].to_dict("records"), strict=True):
+        line = row["geometry"]
+        at = sorted({a for a in cuts[i] if 1e-3 < a < line.length - 1e-3})
+        ids = [row["u"]]
         for _ in at:
-            ids.append(f"{row.u}~{k}" if node == "u" else f"{node}:{k}")
+            ids.append(f"{row['u']}~{k}" if node == "u" else f"{node}:{k}")
             k += 1
-        ids.append(row.v)
+        ids.append(row["v"])
+        stops = [0.0, *at, line.length]
         for j in range(len(stops) - 1):
-            piece = row._asdict() | {
-                "u": ids[j],
-                "v": ids[j + 1],
-                "geometry": substring(row.geometry, stops[j], stops[j + 1]),
-            }
-            rows.append(piece)
+            rows.append(row | {"u": ids[j], "v": ids[j + 1], "geometry": substring(line, stops[j], stops[j + 1])})
     pieces = gpd.GeoDataFrame(pd.DataFrame(rows, columns=lines.columns), geometry="geometry", crs=lines.crs)
     pieces["length_m"] = shapely.length(pieces.geometry.values)
     kept = lines.drop(index=lines.index[cut])
