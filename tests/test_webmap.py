@@ -619,6 +619,12 @@ def test_left_out_layer_names_every_building_not_connected_with_why(plan_out) ->
     assert (
         panel["Consumers connected"] == f"{consumers.connected.sum():,d} of {consumers.connected.sum() + len(left):,d}"
     )
+    # the terminal says the same: of every consumer and building given, not of those left after the first filters
+    from heatmap.io.outputs import format_summary
+
+    assert s["counts"]["consumers_given"] == consumers.connected.sum() + len(left)
+    line = next(x for x in format_summary(s).splitlines() if x.startswith("Consumers connected"))
+    assert line.split()[-3:] == [f"{consumers.connected.sum():,d}", "of", f"{s['counts']['consumers_given']:,d}"]
 
 
 def test_key_figures_come_from_the_summary_with_the_prices_they_rest_on(plan_out) -> None:
@@ -648,7 +654,7 @@ def test_partial_plan_key_figures_name_the_failed_checks() -> None:
         "status": "partial: checks failed",
         "failed_checks": ["velocity", "consumer_dp"],
         "violations": [{"check": "velocity"}, {"check": "velocity"}, {"check": "consumer_dp"}],
-        "counts": {"consumers": 3, "consumers_connected": 2},
+        "counts": {"consumers": 3, "consumers_connected": 2, "consumers_given": 4},
         "excluded_consumers": {"below_min_annual_demand": ["a"], "no_path_to_source": ["b"]},
         "figures": {"capex_eur": float("nan")},
     }

@@ -364,6 +364,11 @@ def plan_layers(plan: PlanLike) -> dict[str, gpd.GeoDataFrame]:
     return layers
 
 
+def _count(frame: pd.DataFrame | None) -> int:
+    """Return the rows of a table, 0 for none."""
+    return 0 if frame is None else len(frame)
+
+
 def failed_checks(plan: PlanLike) -> list[str]:
     """Return the names of the checks the plan fails, in the order of :data:`CHECK_ORDER`."""
     return _ordered_checks({str(c) for c in plan.violations["check"]}) if len(plan.violations) else []
@@ -437,6 +442,8 @@ def plan_summary(plan: PlanLike, *, partial: bool = False, design: bool = True) 
             "sources": len(plan.sources),
             "consumers": len(c),
             "consumers_connected": int(c.connected.sum()),
+            # every consumer and building given: those connected and those left out (the left_out layer)
+            "consumers_given": int(c.connected.sum()) + _count(getattr(plan, "left_out", None)),
             "pipes": len(plan.pipes),
             "route_edges": len(supply),
         },
@@ -865,7 +872,7 @@ def format_summary(summary: dict[str, Any], *, assumptions: bool = False) -> str
         f"CRS:      {summary.get('crs')}",
         "",
         f"{'Consumers connected':<27}{_number(n.get('consumers_connected'), ',.0f'):>12} of "
-        f"{_number(n.get('consumers'), ',.0f')}",
+        f"{_number(n.get('consumers_given', n.get('consumers')), ',.0f')}",
         *_design_lines(summary.get("network_design") or {}),
         *_drawn_lines(summary.get("drawn_links") or []),
         *_existing_lines(summary.get("existing_pipes") or {}),

@@ -392,11 +392,8 @@ def plan_panel(summary: Mapping[str, Any]) -> MapPanel:
     """
     f = summary.get("figures") or {}
     counts = summary.get("counts") or {}
-    excluded = summary.get("excluded_consumers") or {}
-    after_routing = {"too_far_from_street", "service_across_no_go", "no_path_to_source", "not_economic"}
-    before = sum(len(v) for k, v in excluded.items() if k not in after_routing)
     connected = counts.get("consumers_connected")
-    total = (counts.get("consumers") or 0) + before
+    total = counts.get("consumers_given")
     status = str(summary.get("status", _MISSING))
     rows = [
         ("Status", "ok: every check holds" if status == "ok" else status),
