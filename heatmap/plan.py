@@ -605,7 +605,10 @@ def _with_links(
             .groupby("feature")
             .agg({"length_m": "sum", "forbidden": "any", "in_no_go": "all", "one_node": "all"})
         )
-        out.attrs["drawn_geometry"] = drawn.dissolve("feature").geometry  # each feature as drawn (its parts joined)
+        dn = pd.to_numeric(drawn["dn"], errors="coerce") if "dn" in drawn else np.nan
+        as_drawn = drawn[["feature", "geometry"]].assign(drawn_status=links.statuses(drawn), dn=dn)
+        as_drawn["dn"] = as_drawn.dn.where(as_drawn.drawn_status == "existing")  # a DN counts for existing pipes
+        out.attrs["drawn_lines"] = as_drawn.dissolve("feature", aggfunc="first")  # each as drawn (its parts joined)
     return out
 
 

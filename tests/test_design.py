@@ -929,6 +929,8 @@ def test_an_existing_pipe_drawn_mid_street_is_reused_where_it_lies(bundled_plan,
     reused = out[(out.circuit == "supply") & (out.status == "existing")]
     assert reused.length_m.sum() == pytest.approx(branch.length_m / 2, abs=0.5)
     assert (reused.cost_eur == 0).all() and (reused.existing_dn == dn).all()
+    # drawn with no surface of its own, it lies in the street (its upgrade would cost a street trench, not open ground)
+    assert (reused.surface == "street").all() and (reused.cost_factor == 1.0).all()
     # no new pipe beside it: the route there is the existing pipe's
     new = out[(out.circuit == "supply") & (out.status == "new")]
     beside = shapely.length(shapely.intersection(new.geometry.values, drawn.buffer(2.0)))
@@ -940,9 +942,11 @@ def test_an_existing_pipe_drawn_mid_street_is_reused_where_it_lies(bundled_plan,
     # name it
     layer = gpd.read_file(tmp_path / "out" / "plan.gpkg", layer="drawn_lines")
     assert layer.crs == bundled_plan.crs and layer.feature.tolist() == [1] and layer.status.tolist() == ["used"]
+    assert layer.drawn_status.tolist() == ["existing"] and layer.dn.tolist() == [dn]
     assert layer.geometry.iloc[0].equals_exact(drawn, 1e-6)
     assert layer.used_m.iloc[0] == pytest.approx(summary["drawn_links"][0]["used_m"])
     assert (reused.link_feature == 1).all() and new.link_feature.isna().all()
+    assert out.link_feature[out.kind == "service"].isna().all()  # a service pipe joins a line, is not laid along it
     page = (tmp_path / "out" / "map.html").read_text()
     assert "Drawn lines (used by the plan or not, and why)" in page and "existing pipe, reused as it is" in page
     assert "existing pipe, upgraded to a larger DN" not in page  # the legend shows the patterns the map holds

@@ -271,6 +271,20 @@ def test_an_existing_pipe_drawn_mid_street_joins_the_street_where_it_lies():
         assert (shapely.distance(shapely.get_point(streets_left.geometry.values, 0), end) < 1e-6).any() or (
             shapely.distance(shapely.get_point(streets_left.geometry.values, -1), end) < 1e-6
         ).any()
+    # drawn without a surface it is laid in the street it replaces (its upgrade priced as a street trench); drawn
+    # with one (a pipe rack beside the street) it keeps its own
+    bare = pipe.drop(columns="surface")
+    seg = links.combine(
+        street, [links.drawn_links(bare, cost_factors=FACTORS, default_surface="open_terrain")], snap_m=2
+    )
+    assert (seg.surface[seg.existing_dn.notna()] == "street").all() and (
+        seg.cost_factor[seg.existing_dn.notna()] == 1
+    ).all()
+    rack = pipe.assign(surface="pipe_rack")
+    seg = links.combine(
+        street, [links.drawn_links(rack, cost_factors=FACTORS, default_surface="open_terrain")], snap_m=2
+    )
+    assert (seg.cost_factor[seg.existing_dn.notna()] == FACTORS["pipe_rack"]).all()
     # a candidate (not existing) line drawn there is not joined so: only an existing network is matched to streets
     new = lines([("street", [(40, 1), (160, 1)])])
     seg = links.combine(street, [links.drawn_links(new, cost_factors=FACTORS, default_surface="street")], snap_m=2)

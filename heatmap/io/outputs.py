@@ -236,7 +236,9 @@ def plan_tables(
             "status": res.status.to_numpy(),
             "existing_dn": res.existing_dn.to_numpy(float),
             # the drawn line (links.path) it is laid along, NaN on streets and service pipes
-            "link_feature": ce.street_edge_id.map(street_gdf.set_index("edge_id").link_feature).to_numpy(float)
+            "link_feature": ce.street_edge_id.where(ce.kind == "street")
+            .map(street_gdf.set_index("edge_id").link_feature)
+            .to_numpy(float)
             if "link_feature" in street_gdf
             else np.nan,
             "d_inner_mm": catalogue.d_inner_m.reindex(res.dn).to_numpy() * 1000,
@@ -330,7 +332,7 @@ def plan_tables(
         junctions,
         excluded,
         left_out_layer(consumers, excluded, left_out_rows),
-        drawn_lines=_drawn_line_layer(use, street_gdf.attrs.get("drawn_geometry"), crs),
+        drawn_lines=_drawn_line_layer(use, street_gdf.attrs.get("drawn_lines"), crs),
         no_go_areas=street_gdf.attrs.get("no_go"),
     )
     logger.info(
@@ -343,13 +345,18 @@ def plan_tables(
     return tables
 
 
-def _drawn_line_layer(use: pd.DataFrame, geometry: gpd.GeoSeries | None, crs: Any) -> gpd.GeoDataFrame | None:
-    """Return each drawn line as drawn (``geometry``: by feature) with what the plan made of it (``use``)."""
+def _drawn_line_layer(use: pd.DataFrame, drawn: gpd.GeoDataFrame | None, crs: Any) -> gpd.GeoDataFrame | None:
+    """Return each drawn line as drawn (``drawn``, by feature) with what the plan made of it (``use``)."""
     import geopandas as gpd
 
-    if geometry is None or not len(use):
+    if drawn is None or not len(use):
         return None
-    return gpd.GeoDataFrame(use, geometry=geometry.reindex(use.feature).to_numpy(), crs=crs)
+    own = drawn.reindex(use.feature)
+    return gpd.GeoDataFrame(
+        use.assign(drawn_status=own.drawn_status.to_numpy(), dn=own.dn.to_numpy(float)),
+        geometry=own.geometry.to_numpy(),
+        crs=crs,
+    )
 
 
 def plan_layers(plan: PlanLike) -> dict[str, gpd.GeoDataFrame]:

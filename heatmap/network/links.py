@@ -169,9 +169,10 @@ def drawn_links(
     keep = ~forbidden_mask(lines)
     lines, existing_dn = lines[keep], existing_dn[keep]
     surface = pd.Series(default_surface, index=lines.index)
+    surface_given = pd.Series(False, index=lines.index)
     if "surface" in lines:  # as written in QGIS: any case, spaces for underscores; blank: the default
         given = lines["surface"].fillna("").astype(str).str.strip().str.lower().str.replace(" ", "_")
-        surface = given.where(given != "", default_surface)
+        surface, surface_given = given.where(given != "", default_surface), given != ""
     unknown = sorted(set(surface) - set(cost_factors))
     if unknown:
         rows = lines.feature[surface.isin(unknown)].tolist()
@@ -200,6 +201,7 @@ def drawn_links(
             "cost_factor": pick.f.to_numpy(),
             "link_feature": lines.feature.to_numpy()[pick.l.to_numpy().astype(int)],
             "existing_dn": existing_dn.to_numpy()[pick.l.to_numpy().astype(int)],
+            "surface_given": surface_given.to_numpy()[pick.l.to_numpy().astype(int)],
         },
         geometry=pieces,
         crs=lines.crs,
@@ -465,7 +467,7 @@ def combine(
         tree = cKDTree(node_xy.to_numpy())
         parts = [st, *(_snap_to(lk, tree, node_xy, snap_m) for lk in parts)]
         if len(parts) > 1:
-            parts[0] = _without_parallel_streets(parts[0], parts[1], snap_m=snap_m)
+            parts[0], parts[1] = _without_parallel_streets(parts[0], parts[1], snap_m=snap_m)
     if not parts:
         raise InputDataError("no candidate routes: give streets, drawn links or site-to-site links")
     out = pd.concat(parts, ignore_index=True)
@@ -573,26 +575,38 @@ def _split(lines: gpd.GeoDataFrame, cuts: dict[int, list[float]], node: str) -> 
     return gpd.GeoDataFrame(pd.concat([kept, pieces], ignore_index=True), geometry="geometry", crs=lines.crs)
 
 
-def _without_parallel_streets(st: gpd.GeoDataFrame, links: gpd.GeoDataFrame, *, snap_m: float) -> gpd.GeoDataFrame:
+def _without_parallel_streets(
+    st: gpd.GeoDataFrame, links: gpd.GeoDataFrame, *, snap_m: float
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
     """Leave out the street segments an existing pipe runs along between the same two nodes (the pipe lies there).
 
     A new pipe there would replace the one that lies there: that is the existing pipe's upgrade, which its link
-    offers. Along: half or more of the street's length within ``snap_m`` of the pipe (as :func:`forbid`).
+    offers, laid in the street: the link takes the street's surface and cost factor where the drawn line names no
+    surface of its own. Along: half or more of the street's length within ``snap_m`` of the pipe (as :func:`forbid`).
+    Returns the streets and the links.
     """
     pipes = links[links.existing_dn.notna()] if "existing_dn" in links else links.iloc[:0]
     if pipes.empty or st.empty:
-        return st
+        return st, links
     key = pd.Series([frozenset(p) for p in zip(st.u, st.v, strict=True)], index=st.index)
     pipe_key = pd.Series([frozenset(p) for p in zip(pipes.u, pipes.v, strict=True)], index=pipes.index)
     pairs = key.reset_index().merge(pipe_key.reset_index(), on=0, suffixes=("_s", "_p"))
     if pairs.empty:
-        return st
+        return st, links
     street = st.geometry.values[st.index.get_indexer(pairs.index_s)]
     zone = shapely.buffer(pipes.geometry.values[pipes.index.get_indexer(pairs.index_p)], max(snap_m, 1.0))
-    along = shapely.length(shapely.intersection(street, zone)) >= 0.5 * shapely.length(street)
-    gone = pairs.index_s[along].unique()
-    logger.info("Existing pipes: %d street segments left out where an existing pipe runs along them", len(gone))
-    return st.drop(index=gone)
+    along = pairs[shapely.length(shapely.intersection(street, zone)) >= 0.5 * shapely.length(street)]
+    in_street = along[~links.surface_given.reindex(along.index_p).to_numpy(bool)].drop_duplicates("index_p")
+    links = links.copy()
+    links.loc[in_street.index_p, ["surface", "cost_factor"]] = st.loc[
+        in_street.index_s, ["surface", "cost_factor"]
+    ].to_numpy()
+    logger.info(
+        "Existing pipes: %d street segments left out where an existing pipe runs along them (%d pipes laid in them)",
+        along.index_s.nunique(),
+        len(in_street),
+    )
+    return st.drop(index=along.index_s.unique()), links
 
 
 def _snap_to(links: gpd.GeoDataFrame, tree: cKDTree, node_xy: pd.DataFrame, snap_m: float) -> gpd.GeoDataFrame:
