@@ -612,6 +612,11 @@ def _with_links(
     return out
 
 
+DRAWN_REACH_M = 1000.0
+"""A layer of drawn lines none of which comes this near the extent of the streets, sources and consumers is refused: it
+is of another place, or in another CRS."""
+
+
 def _refuse_lines_elsewhere(
     drawn: gpd.GeoDataFrame,
     path: Path,
@@ -626,13 +631,15 @@ def _refuse_lines_elsewhere(
         raise InputDataError(
             f"{path}: the layer of candidate links holds no lines ('links.path'): draw them, or leave 'links.path' out"
         )
-    near = [shapely.box(*src.total_bounds), shapely.box(*cons.total_bounds)]
+    bounds = [src.total_bounds, cons.total_bounds]
     if street_gdf is not None and len(street_gdf):
-        near.append(shapely.box(*street_gdf.total_bounds))
-    if not drawn.intersects(shapely.union_all(near).buffer(max(snap_m, 1.0))).any():
+        bounds.append(street_gdf.total_bounds)
+    b = np.array(bounds)
+    extent = shapely.box(b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max())
+    if not drawn.intersects(extent.buffer(max(snap_m, DRAWN_REACH_M))).any():
         raise InputDataError(
-            f"{path}: none of its {len(drawn)} lines ('links.path') lies near the streets, sources or consumers: "
-            "the layer is of another place, or in another CRS; check it against them"
+            f"{path}: none of its {len(drawn)} lines ('links.path') comes within {DRAWN_REACH_M:g} m of the streets, "
+            "sources and consumers: the layer is of another place, or in another CRS; check it against them"
         )
 
 

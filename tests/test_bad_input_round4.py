@@ -454,7 +454,7 @@ def test_a_drawn_layer_empty_or_of_another_place_and_streets_of_another_place_ar
         "empty": (lines.iloc[:0], "the layer of candidate links holds no lines ('links.path')"),
         "far": (
             lines.set_geometry([affinity.translate(trunk, 140_000)]),
-            "none of its 1 lines ('links.path') lies near",
+            "none of its 1 lines ('links.path') comes within 1000 m",
         ),
     }
     for name, (layer, message) in cases.items():
