@@ -615,6 +615,10 @@ def test_left_out_layer_names_every_building_not_connected_with_why(plan_out) ->
     if name == "helsinki":  # the bundled plan: 389 connected, 85 left out (31 too small, 54 with no heat demand)
         assert left.reason.value_counts().to_dict() == {"no_heat_demand": 54, "too_small": 31}
         assert not left.geometry.is_empty.any() and left.geom_type.isin(["Polygon", "MultiPolygon"]).all()
+    # the legend lists the reasons the layer holds, no other
+    page = unescape_js((out / "map.html").read_text(encoding="utf-8"))
+    for category in load_layer_specs()["left_out"].color.classes:
+        assert (escape(category.label) in page) == (category.value in set(left.reason)), category.label
     panel = dict(webmap.plan_panel(s).rows)
     assert (
         panel["Consumers connected"] == f"{consumers.connected.sum():,d} of {consumers.connected.sum() + len(left):,d}"

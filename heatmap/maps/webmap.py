@@ -1125,19 +1125,23 @@ def _legend_html(
     """Build the legend of every drawn layer, topmost first, as HTML from the layer definitions.
 
     Returns the content of a ``<details>`` element (its summary first), or "" when there is nothing to show.
-    A layer with a second colouring (``alt_colors``) gets both, each shown while the map's switch selects it.
+    A layer with a second colouring (``alt_colors``) gets both, each shown while the map's switch selects it; a
+    layer coloured by category lists the categories it holds.
     """
     parts = []
     for name, spec, frame in reversed(drawn):
         kind = _swatch_kind(spec, frame)
         entries = spec.legend
+        values = _field(frame, spec.color.field)
+        if spec.color.kind == "categorized" and values is not None:  # the categories the layer holds
+            present = set(values.astype(str))
+            entries = [e for e, c in zip(entries, spec.color.classes, strict=True) if c.value in present]
         rows = []
         if spec.color.kind != "single":
             rows.append(f"<h4>{html.escape(spec.title)}</h4>")
         for color, label in entries:
             rows.append(_legend_row(_swatch(kind, spec, color), label))
         if spec.color.kind != "single" and spec.unmatched_color not in {c for c, _ in entries}:
-            values = _field(frame, spec.color.field)
             if values is not None and (spec.colors_for(values) == spec.unmatched_color).any():
                 rows.append(_legend_row(_swatch(kind, spec, spec.unmatched_color), _NO_CLASS_LABEL))
         alt = alt_colors.get(name)
