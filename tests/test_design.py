@@ -950,6 +950,7 @@ def test_an_existing_pipe_drawn_mid_street_is_reused_where_it_lies(bundled_plan,
     page = (tmp_path / "out" / "map.html").read_text()
     assert "Drawn lines (used by the plan or not, and why)" in page and "existing pipe, reused as it is" in page
     assert "existing pipe, upgraded to a larger DN" not in page  # the legend shows the patterns the map holds
+    assert "reused as they are, none upgraded," in proc.stdout
     from conftest import open_map
 
     context, tab, errors, _ = open_map(browser, tmp_path / "out" / "map.html")

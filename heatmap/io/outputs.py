@@ -1000,10 +1000,12 @@ def _existing_lines(e: Mapping[str, Any]) -> list[str]:
     if not e:
         return []
     km = {k: _number(_scaled(e.get(f"route_{k}_m"), 1000), ",.2f", "km") for k in ("reused", "upgraded", "new")}
-    return [
-        f"  existing pipes: {km['reused']} reused as they are, {km['upgraded']} upgraded to a larger DN "
-        f"({_number(_scaled(e.get('upgrade_capex_eur'), 1e6), ',.2f', 'M€')}), {km['new']} new"
-    ]
+    upgraded = (
+        f"{km['upgraded']} upgraded to a larger DN ({_number(_scaled(e.get('upgrade_capex_eur'), 1e6), ',.2f', 'M€')})"
+        if e.get("route_upgraded_m")
+        else "none upgraded"
+    )
+    return [f"  existing pipes: {km['reused']} reused as they are, {upgraded}, {km['new']} new"]
 
 
 def _design_lines(d: Mapping[str, Any]) -> list[str]:
