@@ -325,7 +325,7 @@ def consumer_shares(
             "trunk_share_eur": capex - service,
             "capex_share_eur": capex,
             "loss_share_mwh_per_a": loss_mwh,
-            "pumping_share_mwh_per_a": figures.get("pumping_energy_mwh_per_a", np.nan) * of_all,
+            "pumping_share_mwh_per_a": figures["pumping_energy_mwh_per_a"] * of_all,
             "pumping_share_eur_per_a": pumping,
             "annual_cost_share_eur_per_a": annual,
             "lcoh_eur_per_mwh": np.where(demand > 0, annual / np.where(demand > 0, demand, 1.0), np.nan),

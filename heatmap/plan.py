@@ -372,7 +372,8 @@ def _load(scn: Scenario) -> Inputs:
     else:
         area = shapely.box(*street_gdf.total_bounds).buffer(st.max_service_length_m)
         routes = [f"'{key}' {path}" for key, path in _route_files(scn, st).items()]
-        area_name = f"the extent of the candidate routes ({', '.join([*routes, ''])}plus {st.max_service_length_m:g} m)"
+        files = "".join(f"{r}, " for r in routes)
+        area_name = f"the extent of the candidate routes ({files}plus {st.max_service_length_m:g} m)"
         _refuse_routes_elsewhere(src, cons, area, routes, margin_m=st.max_service_length_m)
         if scn.links.site_to_site:
             area_name += (
@@ -605,10 +606,10 @@ def _with_links(
             .groupby("feature")
             .agg({"length_m": "sum", "forbidden": "any", "in_no_go": "all", "one_node": "all"})
         )
-        dn = pd.to_numeric(drawn["dn"], errors="coerce") if "dn" in drawn else np.nan
-        as_drawn = drawn[["feature", "geometry"]].assign(drawn_status=links.statuses(drawn), dn=dn)
-        as_drawn["dn"] = as_drawn.dn.where(as_drawn.drawn_status == "existing")  # a DN counts for existing pipes
-        out.attrs["drawn_lines"] = as_drawn.dissolve("feature", aggfunc="first")  # each as drawn (its parts joined)
+        as_drawn = drawn[["feature", "geometry"]].assign(drawn_status=links.statuses(drawn))
+        as_drawn = as_drawn.dissolve("feature", aggfunc="first")  # each as drawn (its parts joined)
+        as_drawn["dn"] = parts[0].groupby("link_feature").existing_dn.first()  # parts[0]: the drawn links, as read
+        out.attrs["drawn_lines"] = as_drawn
     return out
 
 

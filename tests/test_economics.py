@@ -172,6 +172,7 @@ def test_consumer_shares_by_hand():
         "heat_losses_mwh_per_a": 87.6,  # the 10 kW all year
         "annuity_factor": 0.05,
         "pumping_cost_eur_per_a": 400.0,
+        "pumping_energy_mwh_per_a": 5.0,
         "heat_purchase_cost_eur_per_a": 8876.0,
     }
     s = economics.consumer_shares(edges, loss_kw, consumers, figures, econ)
@@ -181,6 +182,7 @@ def test_consumer_shares_by_hand():
     assert s.loc["A", "loss_share_mwh_per_a"] == pytest.approx((1 + 1.5) * 8.76)  # its pipe + a quarter of 6 kW
     heat_a = (200 + 2.5 * 8.76) / (800 + 87.6)
     assert s.loc["A", "pumping_share_eur_per_a"] == pytest.approx(100)  # 400 €/a by its quarter of the peak loads
+    assert s.loc["A", "pumping_share_mwh_per_a"] == pytest.approx(1.25)
     assert s.loc["A", "annual_cost_share_eur_per_a"] == pytest.approx(25_000 * 0.06 + 100 + 8876 * heat_a)
     assert s.loc["A", "lcoh_eur_per_mwh"] == pytest.approx(s.loc["A", "annual_cost_share_eur_per_a"] / 200)
 

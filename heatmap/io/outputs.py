@@ -371,11 +371,6 @@ def plan_layers(plan: PlanLike) -> dict[str, gpd.GeoDataFrame]:
     return layers
 
 
-def _count(frame: pd.DataFrame | None) -> int:
-    """Return the rows of a table, 0 for none."""
-    return 0 if frame is None else len(frame)
-
-
 def failed_checks(plan: PlanLike) -> list[str]:
     """Return the names of the checks the plan fails, in the order of :data:`CHECK_ORDER`."""
     return _ordered_checks({str(c) for c in plan.violations["check"]}) if len(plan.violations) else []
@@ -437,6 +432,7 @@ def plan_summary(plan: PlanLike, *, partial: bool = False, design: bool = True) 
     supply = plan.pipes[plan.pipes.circuit == "supply"]
     dn_length = supply.groupby("dn").length_m.sum().round(1)
     status = "ok" if plan.ok else ("partial: checks failed" if partial else "checks failed")
+    left_out = getattr(plan, "left_out", None)  # the layer of those not connected, where the plan has one
     summary = {
         "heatmap_version": __version__,
         "created_utc": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
@@ -450,7 +446,7 @@ def plan_summary(plan: PlanLike, *, partial: bool = False, design: bool = True) 
             "consumers": len(c),
             "consumers_connected": int(c.connected.sum()),
             # every consumer and building given: those connected and those left out (the left_out layer)
-            "consumers_given": int(c.connected.sum()) + _count(getattr(plan, "left_out", None)),
+            "consumers_given": int(c.connected.sum()) + (0 if left_out is None else len(left_out)),
             "pipes": len(plan.pipes),
             "route_edges": len(supply),
         },

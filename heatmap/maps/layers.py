@@ -213,9 +213,9 @@ class LayerSpec:
         frac = np.clip(np.nan_to_num(v, nan=0.0) / finite.max(), 0.0, 1.0)
         return w.min_px + frac * (w.max_px - w.min_px)
 
-    def dashes_for(self, values: pd.Series | None, n: int, rule: DashRule | None = None) -> np.ndarray:
-        """Return each feature's dash pattern by ``rule`` (default: ``dash``), ``None`` for a solid line."""
-        rule = rule or self.dash
+    @staticmethod
+    def dashes_for(values: pd.Series | None, n: int, rule: DashRule | None) -> np.ndarray:
+        """Return each feature's dash pattern by ``rule`` (``dash`` or ``web_map_dash``), ``None`` for a solid line."""
         if rule is None or values is None:
             return np.full(n, None, dtype=object)
         mapped = pd.Series(values).astype(str).map(rule.values)

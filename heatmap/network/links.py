@@ -505,8 +505,9 @@ def _join_existing(
     An existing network's layer is not drawn on the street graph's nodes: a pipe may end in the middle of a street
     and pass several junctions. Each existing pipe (``existing_dn`` given) is split at every street node within
     ``snap_m`` of it, and each street segment is split where an existing pipe's end lies within ``snap_m`` of it but
-    of none of its nodes (the new node ``{prefix}-street:{i}``); :func:`_snap_to` then joins the pipe's ends to those
-    nodes. Returns the streets and the links so split (the streets ``u`` → ``v`` as given).
+    of none of its nodes (the new node ``{prefix}-street:{i}``); :func:`_snap_to` then joins the pipe's ends and
+    cuts (``{prefix}-existing:{i}``) to those nodes. Returns the streets and the links so split (the streets
+    ``u`` → ``v`` as given).
     """
     if "existing_dn" not in links or not links.existing_dn.notna().any() or not len(st):
         return st, links
@@ -518,7 +519,7 @@ def _join_existing(
     li, ni = shapely.STRtree(nodes).query(pipes.geometry.values, predicate="dwithin", distance=snap_m)
     at = np.asarray(shapely.line_locate_point(pipes.geometry.values[li], nodes[ni]))
     inner = (at > snap_m) & (at < shapely.length(pipes.geometry.values[li]) - snap_m)
-    cut_pipes = _split(pipes, _by_row(li[inner], at[inner]), "u")
+    cut_pipes = _split(pipes, _by_row(li[inner], at[inner]), f"{prefix}-existing")
     # the street segments split where a pipe's end lies beside them, away from their nodes
     ends = np.concatenate([shapely.get_point(cut_pipes.geometry.values, i) for i in (0, -1)])
     far = cKDTree(node_xy.to_numpy()).query(shapely.get_coordinates(ends), distance_upper_bound=snap_m)[0] > snap_m
@@ -548,8 +549,7 @@ def _by_row(rows: np.ndarray, at: np.ndarray) -> dict[int, list[float]]:
 def _split(lines: gpd.GeoDataFrame, cuts: dict[int, list[float]], node: str) -> gpd.GeoDataFrame:
     """Split the lines (``u`` → ``v``) at their distances ``cuts`` (row → distances along it), keeping attributes.
 
-    The new nodes are named ``{node}:{k}`` (``node`` ``"u"``: left for :func:`_snap_to` to join to a street node,
-    named after the line's ``u``); each piece's ``length_m`` is its geometry's.
+    The new nodes are named ``{node}:{k}``; each piece's ``length_m`` is its geometry's.
     """
     from shapely.ops import substring
 
@@ -563,7 +563,7 @@ def _split(lines: gpd.GeoDataFrame, cuts: dict[int, list[float]], node: str) -> 
         at = sorted({a for a in cuts[i] if 1e-3 < a < line.length - 1e-3})
         ids = [row["u"]]
         for _ in at:
-            ids.append(f"{row['u']}~{k}" if node == "u" else f"{node}:{k}")
+            ids.append(f"{node}:{k}")
             k += 1
         ids.append(row["v"])
         stops = [0.0, *at, line.length]
