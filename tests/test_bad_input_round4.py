@@ -565,11 +565,13 @@ def test_a_pipe_to_a_second_source_is_shared_by_every_consumer_so_the_shares_add
     )
     loss_kw = pd.Series([4.0, 1.0, 1.0, 2.0], index=[0, 1, 2, 3])
     figures = {"heat_losses_mwh_per_a": 80.0, "annuity_factor": 0.1, "pumping_cost_eur_per_a": 40.0,
-               "heat_purchase_cost_eur_per_a": 1000.0}  # fmt: skip
+               "pumping_energy_mwh_per_a": 0.8, "heat_purchase_cost_eur_per_a": 1000.0}  # fmt: skip
     shares = consumer_shares(edges, loss_kw, consumers, figures, Economics())
     assert shares.capex_share_eur.to_dict() == pytest.approx({"A": 10 + 25 + 12.5, "B": 20 + 75 + 37.5})
     assert shares.capex_share_eur.sum() == pytest.approx(edges.cost_eur.sum())
     assert shares.loss_share_mwh_per_a.sum() == pytest.approx(80.0)
+    assert shares.pumping_share_mwh_per_a.sum() == pytest.approx(0.8)
+    assert shares.pumping_share_eur_per_a.sum() == pytest.approx(40.0)
 
 
 def test_a_prosumer_feeding_in_just_above_the_return_fails_its_hour_not_the_command():
