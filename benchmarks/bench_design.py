@@ -68,7 +68,9 @@ def helsinki_instance(*, prize_eur_per_mwh: float | None = None) -> design.Desig
         geometry=pts[keep].to_numpy(),
         crs=crs,
     )
-    G = streets.graph_from_pbf(PBF, network_type="driving+service")
+    # the instance, measured with the road tunnels among the streets (a plan leaves them out: 'streets.tunnels';
+    # without them the catalogue curve's SCIP search ends at 33.647 M€, 1.34 % above its bound, in 60 s)
+    G = streets.graph_from_pbf(PBF, network_type="driving+service", keep_tunnels=True)
     cand = candidates.build_candidates(streets.street_edges(G, crs), src, cons, max_service_length_m=150.0)
     return _problem(cand, cons, prize_eur_per_mwh=prize_eur_per_mwh)
 

@@ -103,6 +103,8 @@ class Plan:
     """Each drawn line of ``links.path`` as drawn, with what the plan made of it (``status``, ``why``), or ``None``."""
     no_go_areas: gpd.GeoDataFrame | None = None
     """The no-go polygons of ``links.no_go_path``, or ``None``."""
+    tunnel_ways_left_out: int = 0
+    """The OSM ways in tunnels left out of the candidate routes (``streets.tunnels``)."""
     cold_consumers: list[dict] = field(default_factory=list)
     """Consumers whose own pipes cool their supply by much of its margin (``consumer_id``, ``peak_load_kw``,
     ``own_pipes_cooling_k``, ``margin_k``; :data:`COLD_END_SHARE`)."""
@@ -178,6 +180,8 @@ class Inputs:
         ``reason`` (a key of ``left_out`` or of the demand estimate's ``left_out_ids``).
     no_go : geopandas.GeoDataFrame or None
         The no-go polygons (``links.no_go_path``): no pipe, street or service, enters one.
+    tunnel_ways_left_out : int
+        The OSM ways in tunnels left out of the streets (``streets.tunnels``).
     """
 
     crs: CRS
@@ -187,6 +191,7 @@ class Inputs:
     left_out: dict[str, list[str]]
     left_out_rows: gpd.GeoDataFrame
     no_go: gpd.GeoDataFrame | None = None
+    tunnel_ways_left_out: int = 0
 
 
 @dataclass(frozen=True)
@@ -329,6 +334,7 @@ def _load(scn: Scenario) -> Inputs:
     )
 
     street_gdf = _streets(scn, st, crs)
+    tunnel_ways_left_out = 0 if street_gdf is None else int(street_gdf.attrs.get("tunnel_ways_left_out", 0))
     if scn.consumers.osm_buildings:
         if not isinstance(st, PbfStreets):  # the scenario refuses this (heatmap.scenario)
             raise ScenarioError(
@@ -446,6 +452,7 @@ def _load(scn: Scenario) -> Inputs:
         left_out=excluded,
         left_out_rows=left_out_rows,
         no_go=no_go,
+        tunnel_ways_left_out=tunnel_ways_left_out,
     )
 
 
@@ -505,24 +512,27 @@ def _streets(scn: Scenario, st: Streets, crs: CRS) -> gpd.GeoDataFrame | None:
         # its own nodes and feature numbers: drawn links joined later are numbered from link:0 and feature 1 too
         joined = links.combine(None, [street], snap_m=scn.links.snap_m, node_prefix="street")
         return joined.assign(street_feature=joined.link_feature, link_feature=np.nan)
+    keep_tunnels = st.tunnels == "include"
     if isinstance(st, PbfStreets):
-        G = streets.graph_from_pbf(st.path, network_type=st.network_type)
+        G = streets.graph_from_pbf(st.path, network_type=st.network_type, keep_tunnels=keep_tunnels)
     elif isinstance(st, XmlStreets):
-        G = streets.graph_from_xml(st.path)
+        G = streets.graph_from_xml(st.path, keep_tunnels=keep_tunnels)
     elif isinstance(st, GraphmlStreets):
-        G = streets.graph_from_graphml(st.path)
+        G = streets.graph_from_graphml(st.path, keep_tunnels=keep_tunnels)
     elif isinstance(st, PlaceStreets):
-        G = streets.graph_from_osm_live(place=st.place, network_type=st.network_type)
+        G = streets.graph_from_osm_live(place=st.place, network_type=st.network_type, keep_tunnels=keep_tunnels)
     elif isinstance(st, BboxStreets):
         if scn.study_area.bbox is None:  # the scenario refuses this (heatmap.scenario)
             raise ScenarioError("'streets.source: bbox' needs 'study_area.bbox'")
         w, s, e, n = scn.study_area.bbox
-        G = streets.graph_from_osm_live(bbox=(w, s, e, n), network_type=st.network_type)
+        G = streets.graph_from_osm_live(bbox=(w, s, e, n), network_type=st.network_type, keep_tunnels=keep_tunnels)
     else:
         area = inputs.read_features(
             st.path, id_column="id", what="study areas", allowed_geometry=("Polygon", "MultiPolygon")
         )
-        G = streets.graph_from_osm_live(polygon=area.to_crs(4326).union_all(), network_type=st.network_type)
+        G = streets.graph_from_osm_live(
+            polygon=area.to_crs(4326).union_all(), network_type=st.network_type, keep_tunnels=keep_tunnels
+        )
     return streets.street_edges(G, crs)
 
 
@@ -845,6 +855,7 @@ def plan_from_scenario(
     plan.left_out = tables.left_out
     plan.drawn_lines, plan.no_go_areas = tables.drawn_lines, tables.no_go_areas
     plan.cold_consumers = cold
+    plan.tunnel_ways_left_out = loaded.tunnel_ways_left_out
     plan.sources = _with_heat_over_the_year(plan.sources, plan.pipes, plan.consumers, year)
     logger.info(
         "Planned %r: %d consumers connected, %d violations; stage times %s",

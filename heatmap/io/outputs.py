@@ -449,6 +449,7 @@ def plan_summary(plan: PlanLike, *, partial: bool = False, design: bool = True) 
             "consumers_given": int(c.connected.sum()) + (0 if left_out is None else len(left_out)),
             "pipes": len(plan.pipes),
             "route_edges": len(supply),
+            "tunnel_ways_left_out": getattr(plan, "tunnel_ways_left_out", 0),  # OSM ways ('streets.tunnels')
         },
         "input_columns": getattr(plan, "input_columns", {}),
         "excluded_consumers": plan.excluded,

@@ -49,8 +49,40 @@ XML_EXCLUDED_HIGHWAYS = frozenset(
 )
 """``highway`` values that never carry pipes when reading an ``.osm`` XML file."""
 
+TUNNELS_KEPT = frozenset({"no", "building_passage"})
+"""OSM ``tunnel`` values of ways that carry pipes like any street: none, or a passage through a building at ground
+level. A way in a road tunnel (``tunnel=yes``, below ground: central Helsinki's service tunnels run under the blocks and
+beside the streets) is no trench route; the readers leave such ways out unless asked to keep them."""
 
-def graph_from_pbf(path: Path, *, network_type: str) -> nx.MultiDiGraph:
+
+def in_tunnel(value: object) -> bool:
+    """Return whether an OSM ``tunnel`` value marks a tunnel (a list, of a street merged from several ways: all do).
+
+    A list read back from GraphML is its text (``"['yes', nan]"``: osmnx cannot parse the missing values).
+    """
+    if isinstance(value, str) and value.startswith("[") and value.endswith("]"):
+        value = [None if v == "nan" else v for v in (part.strip().strip("'\"") for part in value[1:-1].split(","))]
+    values = value if isinstance(value, list) else [value]
+    return all(isinstance(v, str) and v not in TUNNELS_KEPT for v in values)
+
+
+def without_tunnels(G: nx.MultiDiGraph) -> nx.MultiDiGraph:
+    """Return the street graph without its edges in tunnels (:func:`in_tunnel`) and the nodes left without an edge.
+
+    How many OSM ways were left out is in ``G.graph["tunnel_ways_left_out"]``.
+    """
+    tunnels = [(u, v, k, d.get("osmid")) for u, v, k, d in G.edges(keys=True, data=True) if in_tunnel(d.get("tunnel"))]
+    G = G.copy()
+    G.remove_edges_from([(u, v, k) for u, v, k, _ in tunnels])
+    G.remove_nodes_from([n for n in list(G.nodes) if G.degree(n) == 0])
+    ways = {w for *_, osmid in tunnels for w in (osmid if isinstance(osmid, list) else [osmid])}
+    G.graph["tunnel_ways_left_out"] = int(G.graph.get("tunnel_ways_left_out", 0)) + len(ways)  # GraphML: a text
+    if ways:
+        logger.info("Left out %d OSM ways in tunnels (%d street edges)", len(ways), len(tunnels))
+    return G
+
+
+def graph_from_pbf(path: Path, *, network_type: str, keep_tunnels: bool = False) -> nx.MultiDiGraph:
     """Read the street graph of an OSM PBF file with pyrosm.
 
     Parameters
@@ -59,6 +91,10 @@ def graph_from_pbf(path: Path, *, network_type: str) -> nx.MultiDiGraph:
         The ``.osm.pbf`` file.
     network_type
         pyrosm's network type (``driving``, ``driving+service``, ``walking``, ``cycling``, ``all``).
+    keep_tunnels
+        Keep the ways in tunnels (:func:`in_tunnel`); left out by default, before pyrosm joins the ways into
+        streets (so a street partly in a tunnel keeps its part above ground). How many were left out is in
+        ``G.graph["tunnel_ways_left_out"]``.
 
     Returns
     -------
@@ -88,7 +124,17 @@ def graph_from_pbf(path: Path, *, network_type: str) -> nx.MultiDiGraph:
         ) from exc
     if edges is None or len(edges) == 0:
         raise StreetDataError(f"{path}: holds no streets of network type '{network_type}'")
-    G = pyrosm.OSM.to_graph(nodes, edges, graph_type="networkx", osmnx_compatible=True, retain_all=True)
+    tunnel = edges["tunnel"].map(in_tunnel).to_numpy(bool) if "tunnel" in edges and not keep_tunnels else None
+    if tunnel is not None and tunnel.all():
+        raise StreetDataError(
+            f"{path}: all its streets of network type '{network_type}' lie in tunnels; keep them with "
+            "'streets.tunnels: include'"
+        )
+    kept = edges if tunnel is None else edges[~tunnel]
+    G = pyrosm.OSM.to_graph(nodes, kept, graph_type="networkx", osmnx_compatible=True, retain_all=True)
+    G.graph["tunnel_ways_left_out"] = 0 if tunnel is None else int(edges.id[tunnel].nunique())
+    if tunnel is not None and tunnel.any():
+        logger.info("Left out %d OSM ways in tunnels from %s", G.graph["tunnel_ways_left_out"], path)
     logger.info("Read %d street nodes, %d edges from %s", G.number_of_nodes(), G.number_of_edges(), path)
     return G
 
@@ -226,7 +272,7 @@ def _clean_osm_xml(path: Path, out: Path) -> int:
     return kept
 
 
-def graph_from_xml(path: Path) -> nx.MultiDiGraph:
+def graph_from_xml(path: Path, *, keep_tunnels: bool = False) -> nx.MultiDiGraph:
     """Read the street graph of an ``.osm`` XML file with osmnx.
 
     Ways without a ``highway`` tag (or with one of :data:`XML_EXCLUDED_HIGHWAYS`) are dropped first, and so
@@ -236,6 +282,8 @@ def graph_from_xml(path: Path) -> nx.MultiDiGraph:
     ----------
     path
         The ``.osm`` file.
+    keep_tunnels
+        Keep the ways in tunnels (:func:`in_tunnel`); left out by default (:func:`without_tunnels`).
 
     Returns
     -------
@@ -250,16 +298,19 @@ def graph_from_xml(path: Path) -> nx.MultiDiGraph:
             raise StreetDataError(f"{path}: holds no street (highway) ways")
         G = ox.graph_from_xml(clean, simplify=False, retain_all=True)
     logger.info("Read %d street nodes, %d edges from %s", G.number_of_nodes(), G.number_of_edges(), path)
-    return G
+    return G if keep_tunnels else without_tunnels(G)
 
 
-def graph_from_graphml(path: Path) -> nx.MultiDiGraph:
+def graph_from_graphml(path: Path, *, keep_tunnels: bool = False) -> nx.MultiDiGraph:
     """Read a street graph saved by osmnx as GraphML.
 
     Parameters
     ----------
     path
         The ``.graphml`` file.
+    keep_tunnels
+        Keep the ways in tunnels (:func:`in_tunnel`); left out by default (:func:`without_tunnels`; an edge merged
+        from several ways where all are in tunnels).
 
     Returns
     -------
@@ -272,7 +323,7 @@ def graph_from_graphml(path: Path) -> nx.MultiDiGraph:
     except (ET.ParseError, KeyError, ValueError, nx.NetworkXError) as exc:
         raise StreetDataError(f"{path}: not an osmnx GraphML file ({exc})") from exc
     logger.info("Read %d street nodes, %d edges from %s", G.number_of_nodes(), G.number_of_edges(), path)
-    return G
+    return G if keep_tunnels else without_tunnels(G)
 
 
 @contextlib.contextmanager
@@ -301,6 +352,7 @@ def graph_from_osm_live(
     bbox: tuple[float, float, float, float] | None = None,
     polygon: shapely.Polygon | shapely.MultiPolygon | None = None,
     network_type: str,
+    keep_tunnels: bool = False,
 ) -> nx.MultiDiGraph:
     """Download a street graph with osmnx (cached), failing fast when offline.
 
@@ -314,6 +366,8 @@ def graph_from_osm_live(
         A shapely polygon in EPSG:4326.
     network_type
         osmnx network type.
+    keep_tunnels
+        Keep the ways in tunnels (:func:`in_tunnel`); left out by default (:func:`without_tunnels`).
 
     Returns
     -------
@@ -344,7 +398,7 @@ def graph_from_osm_live(
         except ValueError as exc:  # osmnx: geocoding found nothing, or the area holds no streets
             raise StreetDataError(f"OpenStreetMap returned no usable streets: {exc}") from exc
     logger.info("Downloaded %d street nodes, %d edges", G.number_of_nodes(), G.number_of_edges())
-    return G
+    return G if keep_tunnels else without_tunnels(G)
 
 
 _EDGE_FIELDS = ("osmid", "name", "highway")
@@ -443,10 +497,11 @@ def street_edges(G: nx.MultiDiGraph, crs: CRS) -> gpd.GeoDataFrame:
     -------
     geopandas.GeoDataFrame
         Columns ``edge_id``, ``u``, ``v`` (street node ids), ``osmid``, ``name``, ``highway``, ``length_m``,
-        geometry (LineString).
+        geometry (LineString); ``attrs["tunnel_ways_left_out"]``: the OSM ways in tunnels the reader left out.
     """
     if G.number_of_edges() == 0:
         raise StreetDataError("the street data holds no streets")
+    tunnel_ways_left_out = int(G.graph.get("tunnel_ways_left_out", 0))
     try:
         G = ox.simplify_graph(G)
     except ox._errors.GraphSimplificationError:
@@ -479,5 +534,6 @@ def street_edges(G: nx.MultiDiGraph, crs: CRS) -> gpd.GeoDataFrame:
     )
     out = out[(out.u != out.v) & (out.length_m > 0)].reset_index(drop=True)
     out.insert(0, "edge_id", np.arange(len(out)))
+    out.attrs["tunnel_ways_left_out"] = tunnel_ways_left_out
     logger.info("Street network: %d segments, %.1f km", len(out), out.length_m.sum() / 1000)
     return out

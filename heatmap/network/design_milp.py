@@ -40,7 +40,6 @@ def optimal_design(
     time_limit_s: float = 60.0,
     mip_rel_gap: float = 1e-4,
     start: design.Design | None = None,
-    threads: int = 1,
     solver: str = "scip",
 ) -> design.Design:
     """Solve the fixed-charge network-design MILP: its cut LP with HiGHS, then a branch and cut (SCIP, or HiGHS).
@@ -56,8 +55,6 @@ def optimal_design(
     start
         A design to warm-start from (the heuristic's, :func:`heatmap.network.design_heuristic.heuristic_design`); its
         phases' times and its bound carry over.
-    threads
-        HiGHS threads (its cut LP, and its branch and cut; SCIP's is single-threaded).
     solver
         Of the branch and cut after the cut LP (:data:`MIP_SOLVERS`): ``highs`` or ``scip`` (:func:`_scip_search`).
 
@@ -69,7 +66,7 @@ def optimal_design(
     original = design.index_problem(problem)
     t1 = time.perf_counter()
     lp = _cut_lp(original, penalty_eur_per_kw=design.overload_eur_per_kw(original), time_limit_s=time_limit_s,
-                 cut_time_s=time_limit_s / 4, start=start, threads=threads, mip_rel_gap=mip_rel_gap)  # fmt: skip
+                 cut_time_s=time_limit_s / 4, start=start, mip_rel_gap=mip_rel_gap)  # fmt: skip
     found = lp.search(time_limit_s - (time.perf_counter() - t1), solver=solver, mip_rel_gap=mip_rel_gap)
     if found.x is None:
         raise RoutingError(
@@ -222,7 +219,6 @@ def _cut_lp(
     cut_time_s: float,
     start: design.Design | None = None,
     solver: str = "choose",
-    threads: int = 1,
     mip_rel_gap: float = 0.0,
 ) -> _CutLP:
     """Reduce the problem, build its MILP and solve the LP relaxation with cuts (:func:`_with_cuts`, ``cut_time_s``).
@@ -233,7 +229,7 @@ def _cut_lp(
     t0 = time.perf_counter()
     red = design_reduce.reduce_problem(ix)
     model = _model(red.ix, penalty_eur_per_kw=penalty_eur_per_kw, offset_eur=red.offset_eur)
-    h = _highs(model, time_limit_s=max(time_limit_s, 1e-3), mip_rel_gap=mip_rel_gap, threads=threads)
+    h = _highs(model, time_limit_s=max(time_limit_s, 1e-3), mip_rel_gap=mip_rel_gap)
     h.setOptionValue("solver", solver)
     start_x = _start_vector(red, start, model) if start is not None else None
     value = _with_cuts(h, red.ix, model, deadline=t0 + cut_time_s, start=_parent_of(model, start_x, red.ix.n))
@@ -462,10 +458,15 @@ def _arc_flow_bounds(ix: design.ProblemIndex, tail: np.ndarray, head: np.ndarray
     return bound
 
 
-def _highs(model: _Model, *, time_limit_s: float, mip_rel_gap: float, threads: int) -> highspy.Highs:
+def _highs(model: _Model, *, time_limit_s: float, mip_rel_gap: float) -> highspy.Highs:
+    """Pass the model to a new HiGHS, run on one thread.
+
+    HiGHS fixes its threads once per process (with another number a later run fails, status 'Not Set'), and SCIP's
+    branch and cut is single-threaded anyway.
+    """
     h = new_highs()
     h.setOptionValue("output_flag", False)
-    h.setOptionValue("threads", int(threads))
+    h.setOptionValue("threads", 1)
     h.setOptionValue("random_seed", 0)
     h.setOptionValue("time_limit", float(time_limit_s))
     h.setOptionValue("mip_rel_gap", float(mip_rel_gap))
