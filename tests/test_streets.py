@@ -234,3 +234,16 @@ def test_in_tunnel_reads_osm_values_and_merged_lists():
     for value in (None, float("nan"), "no", "building_passage", ["yes", float("nan")], ["building_passage", "yes"],
                   "['yes', nan]", "[nan, 'building_passage']"):  # fmt: skip
         assert not streets.in_tunnel(value), value
+
+
+def test_street_data_all_in_tunnels_is_refused_naming_the_file_and_the_setting(tmp_path, monkeypatch):
+    xml = OSM_XML
+    for kind in ("service", "residential"):
+        xml = xml.replace(f'<tag k="highway" v="{kind}"/>', f'<tag k="highway" v="{kind}"/><tag k="tunnel" v="yes"/>')
+    (tmp_path / "under.osm").write_text(xml)
+    with pytest.raises(StreetDataError, match=r"under.osm: every street lies in a tunnel; .*'streets.tunnels: incl"):
+        streets.graph_from_xml(tmp_path / "under.osm")
+    assert streets.graph_from_xml(tmp_path / "under.osm", keep_tunnels=True).number_of_edges() > 0
+    monkeypatch.setattr(streets, "in_tunnel", lambda value: True)  # as if every way of the bundled extract were
+    with pytest.raises(StreetDataError, match=r"helsinki_centre.osm.pbf \(network type 'all'\): every street lies in"):
+        streets.graph_from_pbf(PBF, network_type="all")

@@ -66,12 +66,15 @@ def in_tunnel(value: object) -> bool:
     return all(isinstance(v, str) and v not in TUNNELS_KEPT for v in values)
 
 
-def without_tunnels(G: nx.MultiDiGraph) -> nx.MultiDiGraph:
+def without_tunnels(G: nx.MultiDiGraph, *, where: str) -> nx.MultiDiGraph:
     """Return the street graph without its edges in tunnels (:func:`in_tunnel`) and the nodes left without an edge.
 
-    How many OSM ways were left out is in ``G.graph["tunnel_ways_left_out"]``.
+    How many OSM ways were left out is in ``G.graph["tunnel_ways_left_out"]``; ``where`` (the file or the download)
+    names the street data in the error raised where every street is in a tunnel.
     """
     tunnels = [(u, v, k, d.get("osmid")) for u, v, k, d in G.edges(keys=True, data=True) if in_tunnel(d.get("tunnel"))]
+    if tunnels and len(tunnels) == G.number_of_edges():
+        raise _all_in_tunnels(where)
     G = G.copy()
     G.remove_edges_from([(u, v, k) for u, v, k, _ in tunnels])
     G.remove_nodes_from([n for n in list(G.nodes) if G.degree(n) == 0])
@@ -80,6 +83,10 @@ def without_tunnels(G: nx.MultiDiGraph) -> nx.MultiDiGraph:
     if ways:
         logger.info("Left out %d OSM ways in tunnels (%d street edges)", len(ways), len(tunnels))
     return G
+
+
+def _all_in_tunnels(where: str) -> StreetDataError:
+    return StreetDataError(f"{where}: every street lies in a tunnel; keep them with 'streets.tunnels: include'")
 
 
 def graph_from_pbf(path: Path, *, network_type: str, keep_tunnels: bool = False) -> nx.MultiDiGraph:
@@ -126,10 +133,7 @@ def graph_from_pbf(path: Path, *, network_type: str, keep_tunnels: bool = False)
         raise StreetDataError(f"{path}: holds no streets of network type '{network_type}'")
     tunnel = edges["tunnel"].map(in_tunnel).to_numpy(bool) if "tunnel" in edges and not keep_tunnels else None
     if tunnel is not None and tunnel.all():
-        raise StreetDataError(
-            f"{path}: all its streets of network type '{network_type}' lie in tunnels; keep them with "
-            "'streets.tunnels: include'"
-        )
+        raise _all_in_tunnels(f"{path} (network type '{network_type}')")
     kept = edges if tunnel is None else edges[~tunnel]
     G = pyrosm.OSM.to_graph(nodes, kept, graph_type="networkx", osmnx_compatible=True, retain_all=True)
     G.graph["tunnel_ways_left_out"] = 0 if tunnel is None else int(edges.id[tunnel].nunique())
@@ -298,7 +302,7 @@ def graph_from_xml(path: Path, *, keep_tunnels: bool = False) -> nx.MultiDiGraph
             raise StreetDataError(f"{path}: holds no street (highway) ways")
         G = ox.graph_from_xml(clean, simplify=False, retain_all=True)
     logger.info("Read %d street nodes, %d edges from %s", G.number_of_nodes(), G.number_of_edges(), path)
-    return G if keep_tunnels else without_tunnels(G)
+    return G if keep_tunnels else without_tunnels(G, where=str(path))
 
 
 def graph_from_graphml(path: Path, *, keep_tunnels: bool = False) -> nx.MultiDiGraph:
@@ -323,7 +327,7 @@ def graph_from_graphml(path: Path, *, keep_tunnels: bool = False) -> nx.MultiDiG
     except (ET.ParseError, KeyError, ValueError, nx.NetworkXError) as exc:
         raise StreetDataError(f"{path}: not an osmnx GraphML file ({exc})") from exc
     logger.info("Read %d street nodes, %d edges from %s", G.number_of_nodes(), G.number_of_edges(), path)
-    return G if keep_tunnels else without_tunnels(G)
+    return G if keep_tunnels else without_tunnels(G, where=str(path))
 
 
 @contextlib.contextmanager
@@ -398,7 +402,7 @@ def graph_from_osm_live(
         except ValueError as exc:  # osmnx: geocoding found nothing, or the area holds no streets
             raise StreetDataError(f"OpenStreetMap returned no usable streets: {exc}") from exc
     logger.info("Downloaded %d street nodes, %d edges", G.number_of_nodes(), G.number_of_edges())
-    return G if keep_tunnels else without_tunnels(G)
+    return G if keep_tunnels else without_tunnels(G, where="the OpenStreetMap download")
 
 
 _EDGE_FIELDS = ("osmid", "name", "highway")
