@@ -942,8 +942,8 @@ class Design(SettingsModel):
     bound_mip_time_s: float = _f(
         0.0,
         "heuristic: of bound_time_limit_s, time for a branch and cut (mip_solver) on the design MILP after the LP "
-        "relaxation: its presolve and root cuts raise the bound (bundled Helsinki plan: gap 10.6 % → 5.3 % with 5 s "
-        "of SCIP, 6.5 % of HiGHS, the command 2 s longer), but how far it gets depends on the machine, so the "
+        "relaxation: its presolve and root cuts raise the bound (bundled Helsinki plan: gap 11.0 % → 3.1 % with 5 s "
+        "of SCIP, 5.4 % of HiGHS, the plan 0.4 s longer, one run), but how far it gets depends on the machine, so the "
         "summary's bound and gap then differ from run to run; 0: the LP relaxation's bound only, the same on every run",
         ge=0,
         le=86400,
@@ -952,7 +952,7 @@ class Design(SettingsModel):
         "scip",
         "the branch and cut on the design MILP (optimal, after HiGHS's LP with cut-set inequalities; the heuristic's "
         "bound_mip_time_s): scip (SCIP, single-threaded) or highs. SCIP's flow-cover and c-MIR cuts close more of "
-        "the gap on this model: bundled Helsinki plan, 20 s: gap 1.4 % (HiGHS 3.3 %); Helsinki benchmark with the "
+        "the gap on this model: bundled Helsinki plan, 20 s: gap 1.3 % (HiGHS 3.2 %); Helsinki benchmark with the "
         "catalogue curve, 60 s: 1.2 % (HiGHS 2.8 %); its linear-cost instance proven optimal in 1.1 s (HiGHS 5 s); "
         "synthetic towns, linear cost: 1,000 consumers proven in 5 s (HiGHS 41 s), 3,000 in 60 s gap 0.06 % (HiGHS "
         "0.13 %); at 10,000 HiGHS did better (120 s: gap 0.18 %, SCIP 0.47 %)",
@@ -971,7 +971,8 @@ class Design(SettingsModel):
         "plan fails a check another route may pass (consumer differential pressure or supply temperature, velocity, "
         "pressure gradient; the edges towards what failed re-priced by failed_check_penalty); always, also to "
         "re-price every edge by what it cost as built (its sized DN's capex and losses) over what the design priced "
-        "(on the bundled Helsinki plan, 3 rounds more: 1.2 % less as built, the command 1.6× as long); the round with "
+        "(on the bundled Helsinki plan, 3 rounds more, none cheaper as built: 24.16–24.50 M€ against 24.04 M€, the "
+        "design and simulation 4.4× as long, one run); the round with "
         "the fewest failed checks, then the least cost as built, is kept",
     )
     feedback_rounds: int = _f(
