@@ -656,7 +656,8 @@ def lp_bound(
     most that long (:meth:`_CutLP.search`, in SCIP or HiGHS by ``mip_solver``; ``start`` its incumbent): its presolve
     and root cuts raise the bound further (HiGHS: bundled Helsinki plan, with its road tunnels then, 19.85 → 20.75 M€ in
     3 s, 21.15 M€ in 10 s; the Helsinki benchmark with the catalogue curve 32.88 → 33.62 M€ in 3 s; with 5 s there
-    33.75 M€, SCIP 33.92 M€); the highest bound found is returned. Where nothing finishes the bound is unknown (NaN) and a warning says so.
+    33.75 M€, SCIP 33.92 M€); the highest bound found is returned. Where nothing finishes the bound is unknown (NaN)
+    and a warning says so.
     (Directed Steiner cuts found by maximum flows were tried on top of it: on the bundled Helsinki instances they
     raised the bound by 0.1–0.6 % for ten times the time, so they are not used.)
     """
