@@ -56,12 +56,7 @@ beside the streets) is no trench route; the readers leave such ways out unless a
 
 
 def in_tunnel(value: object) -> bool:
-    """Return whether an OSM ``tunnel`` value marks a tunnel (a list, of a street merged from several ways: all do).
-
-    A list read back from GraphML is its text (``"['yes', nan]"``: osmnx cannot parse the missing values).
-    """
-    if isinstance(value, str) and value.startswith("[") and value.endswith("]"):
-        value = [None if v == "nan" else v for v in (part.strip().strip("'\"") for part in value[1:-1].split(","))]
+    """Return whether an OSM ``tunnel`` value marks a tunnel (a list, of a street merged from several ways: all do)."""
     values = value if isinstance(value, list) else [value]
     return all(isinstance(v, str) and v not in TUNNELS_KEPT for v in values)
 
@@ -79,7 +74,7 @@ def without_tunnels(G: nx.MultiDiGraph, *, where: str) -> nx.MultiDiGraph:
     G.remove_edges_from([(u, v, k) for u, v, k, _ in tunnels])
     G.remove_nodes_from([n for n in list(G.nodes) if G.degree(n) == 0])
     ways = {w for *_, osmid in tunnels for w in (osmid if isinstance(osmid, list) else [osmid])}
-    G.graph["tunnel_ways_left_out"] = int(G.graph.get("tunnel_ways_left_out", 0)) + len(ways)  # GraphML: a text
+    G.graph["tunnel_ways_left_out"] = G.graph.get("tunnel_ways_left_out", 0) + len(ways)
     if ways:
         logger.info("Left out %d OSM ways in tunnels (%d street edges)", len(ways), len(tunnels))
     return G
@@ -323,11 +318,18 @@ def graph_from_graphml(path: Path, *, keep_tunnels: bool = False) -> nx.MultiDiG
     if not Path(path).is_file():
         raise StreetDataError(f"{path}: GraphML file not found")
     try:
-        G = ox.load_graphml(path)
+        G = ox.load_graphml(path, graph_dtypes={"tunnel_ways_left_out": int}, edge_dtypes={"tunnel": _listed})
     except (ET.ParseError, KeyError, ValueError, nx.NetworkXError) as exc:
         raise StreetDataError(f"{path}: not an osmnx GraphML file ({exc})") from exc
     logger.info("Read %d street nodes, %d edges from %s", G.number_of_nodes(), G.number_of_edges(), path)
     return G if keep_tunnels else without_tunnels(G, where=str(path))
+
+
+def _listed(text: str) -> str | list[str | None]:
+    """Read an edge's ``tunnel`` back from GraphML: a list osmnx leaves as text (``"['yes', nan]"``) as a list."""
+    if not (text.startswith("[") and text.endswith("]")):
+        return text
+    return [None if v == "nan" else v for v in (part.strip().strip("'\"") for part in text[1:-1].split(","))]
 
 
 @contextlib.contextmanager

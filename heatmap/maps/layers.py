@@ -213,6 +213,10 @@ class LayerSpec:
         frac = np.clip(np.nan_to_num(v, nan=0.0) / finite.max(), 0.0, 1.0)
         return w.min_px + frac * (w.max_px - w.min_px)
 
+    def dash_rule(self, *, paired: bool) -> DashRule | None:
+        """Return the dash rule the web map draws with: ``web_map_dash`` where it draws a pair as one line."""
+        return self.web_map_dash if paired else self.dash
+
     @staticmethod
     def dashes_for(values: pd.Series | None, n: int, rule: DashRule | None) -> np.ndarray:
         """Return each feature's dash pattern by ``rule`` (``dash`` or ``web_map_dash``), ``None`` for a solid line."""

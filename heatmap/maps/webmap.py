@@ -752,7 +752,7 @@ def _geojson_layer(
     colors = spec.colors_for(pd.Series(np.nan, index=frame.index) if color_values is None else color_values)
     widths = np.round(spec.widths_for(_field(frame, spec.width.field), n), 2)
     paired = frame.attrs.get("paired")
-    dash = spec.web_map_dash if paired else spec.dash
+    dash = spec.dash_rule(paired=paired)
     dashes = spec.dashes_for(_field(frame, dash.field) if dash else None, n, dash)
 
     is_line = spec.geometry == "line"
@@ -1153,7 +1153,7 @@ def _legend_html(
                 f'<div class="heatmap-alt">{"".join(alt_rows)}</div>',
             ]
         paired = frame.attrs.get("paired")
-        dash = spec.web_map_dash if paired else spec.dash
+        dash = spec.dash_rule(paired=paired)
         shown = _field(frame, dash.field) if kind == "line" and dash is not None else None
         if dash is not None and shown is not None:  # the patterns of the values the layer holds
             for value, pattern in dash.values.items():
