@@ -35,6 +35,16 @@ def test_cop_against_hand_calculation():
         cop(80.0, 30.0, eta=1.5)
 
 
+def test_every_highs_is_silent_and_on_one_thread():
+    # HiGHS fixes its threads at its first run in a process: a later run asking for another number fails ('Not Set'),
+    # so the dispatch, the design MILP and the region searches all take their HiGHS from new_highs, one thread each
+    from heatmap._highs import new_highs
+
+    h = new_highs()
+    assert h.getOptionValue("threads")[1] == 1  # (status, value)
+    assert h.getOptionValue("output_flag")[1] is False
+
+
 def test_storage_arbitrage_optimum_known_by_hand():
     # cheap heat only in hour 0; demand 50 kW in each of 3 hours; a lossless 100 kWh tank
     cheap = Producer("cheap", "excess_heat", 200, np.array([200.0, 0, 0]), flat(10, 3), excess_share=1.0)

@@ -208,7 +208,6 @@ def solve_dispatch(
     *,
     unserved_penalty_eur_per_mwh: float = UNSERVED_PENALTY_EUR_PER_MWH,
     solver: str = "simplex",
-    threads: int = 1,
 ) -> DispatchResult:
     """Dispatch producers and storages at least cost over every hour, as one LP solved by HiGHS.
 
@@ -223,9 +222,7 @@ def solve_dispatch(
     unserved_penalty_eur_per_mwh
         Cost of heat not delivered.
     solver
-        HiGHS ``solver`` option: ``simplex``, ``ipm`` or ``choose``.
-    threads
-        HiGHS threads.
+        HiGHS ``solver`` option: ``simplex``, ``ipm`` or ``choose`` (on one thread: :func:`heatmap._highs.new_highs`).
 
     Returns
     -------
@@ -337,9 +334,7 @@ def solve_dispatch(
     lp.a_matrix_.index_ = A.indices
     lp.a_matrix_.value_ = A.data
     h = new_highs()
-    h.setOptionValue("output_flag", False)
     h.setOptionValue("solver", solver)
-    h.setOptionValue("threads", int(threads))
     h.passModel(lp)
     t1 = time.perf_counter()
     h.run()

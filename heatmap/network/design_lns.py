@@ -261,8 +261,6 @@ class _Regions:
         kinds = np.array([highspy.HighsVarType.kContinuous, highspy.HighsVarType.kInteger])
         lp.integrality_ = list(kinds[self.integer[cols].astype(int)])
         h = new_highs()
-        h.setOptionValue("output_flag", False)
-        h.setOptionValue("threads", 1)
         h.setOptionValue("random_seed", 0)
         h.setOptionValue("time_limit", REGION_TIME_LIMIT_S)
         h.passModel(lp)

@@ -459,14 +459,8 @@ def _arc_flow_bounds(ix: design.ProblemIndex, tail: np.ndarray, head: np.ndarray
 
 
 def _highs(model: _Model, *, time_limit_s: float, mip_rel_gap: float) -> highspy.Highs:
-    """Pass the model to a new HiGHS, run on one thread.
-
-    HiGHS fixes its threads once per process (with another number a later run fails, status 'Not Set'), and SCIP's
-    branch and cut is single-threaded anyway.
-    """
+    """Pass the model to a new HiGHS (one thread, as every HiGHS here: :func:`heatmap._highs.new_highs`)."""
     h = new_highs()
-    h.setOptionValue("output_flag", False)
-    h.setOptionValue("threads", 1)
     h.setOptionValue("random_seed", 0)
     h.setOptionValue("time_limit", float(time_limit_s))
     h.setOptionValue("mip_rel_gap", float(mip_rel_gap))
