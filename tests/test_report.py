@@ -29,7 +29,9 @@ def test_the_report_states_the_summary_s_figures_exclusions_and_every_assumption
     html, s, out = written
     f = s["figures"]
     n = s["counts"]
-    assert f"{n['consumers_connected']:,d} of {n['consumers']:,d}" in html
+    # connected of every building given, as the map says (not of those the plan considered: the rest are left out)
+    assert f"{n['consumers_connected']:,d} of {n['consumers_given']:,d}" in html
+    assert n["consumers_given"] > n["consumers"]
     assert f"{f['capex_eur'] / 1e6:,.2f} M€" in html and f"{f['lcoh_eur_per_mwh']:,.1f} €/MWh" in html
     assert f"{f['npv_eur'] / 1e6:,.2f} M€" in html and f"{f['heat_delivered_mwh_per_a']:,.0f} MWh/a" in html
     # every building left out, by why (the plan's left_out layer), adding up to the summary's exclusions

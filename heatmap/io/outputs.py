@@ -88,6 +88,10 @@ LEFT_OUT_REASONS = {
     "left_out_unheated_tag": ("no_heat_demand", "its OpenStreetMap tag names an unheated building"),
     "left_out_below_min_footprint": ("no_heat_demand", "footprint below demand.min_heated_footprint_m2 (outbuilding)"),
     "left_out_no_footprint": ("no_heat_demand", "a point without a footprint and without a metered demand"),
+    "left_out_inside_another": (
+        "no_heat_demand",
+        "its footprint lies inside another building's, whose floor area counts it (demand.nested_buildings)",
+    ),
     "left_out_zero_demand": ("no_heat_demand", "its demand is zero"),
 }
 """Key of ``excluded_consumers`` → the ``reason`` of the ``left_out`` layer and the plain words of its ``why``."""
@@ -906,7 +910,7 @@ def format_summary(summary: dict[str, Any], *, assumptions: bool = False) -> str
         figure("Heat delivered", f.get("heat_delivered_mwh_per_a"), ",.0f", "MWh/a"),
         figure("Design load (diversified)", summary.get("design_load_kw"), ",.0f", "kW"),
         figure("Heat losses", f.get("heat_losses_mwh_per_a"), ",.0f", "MWh/a", extra=share_text),
-        figure("Pumping", f.get("pumping_power_kw"), ",.0f", "kW", extra=f", {pumping_energy}"),
+        figure("Pumping (electric)", f.get("pumping_power_kw"), ",.0f", "kW", extra=f", {pumping_energy}"),
         figure("Linear heat density", f.get("linear_heat_density_mwh_per_m_a"), ",.2f", "MWh/m/a"),
         figure("Capex", f.get("capex_eur"), ",.2f", "M€", scale=1e6),
         figure("LCOH", f.get("lcoh_eur_per_mwh"), ",.1f", "€/MWh", extra=_lcoh_spread(summary.get("consumer_costs"))),

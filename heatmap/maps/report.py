@@ -55,6 +55,7 @@ def network_png(layers: dict[str, gpd.GeoDataFrame], specs: dict[str, LayerSpec]
     :data:`DPI` prints sharply on A4 (matplotlib's SVG writer fails once pandapower has replaced its graphics
     context class, as importing ``pandapower.plotting`` does).
     """
+    from matplotlib import patheffects
     from matplotlib.collections import LineCollection
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
@@ -89,7 +90,10 @@ def network_png(layers: dict[str, gpd.GeoDataFrame], specs: dict[str, LayerSpec]
     ax.scatter(sp.x, sp.y, s=70, marker="*", color="#e31a1c", edgecolors="white", lw=0.5, zorder=4)
     for x, y, name in zip(sp.x, sp.y, _source_names(src).values(), strict=True):
         label = "\n".join(textwrap.wrap(name, 30)[:3])
-        ax.annotate(label, (x, y), xytext=(4, 4), textcoords="offset points", fontsize=6.5, color="#99000d")
+        ax.annotate(
+            label, (x, y), xytext=(4, 4), textcoords="offset points", fontsize=6.5, color="#99000d", zorder=5,
+            path_effects=[patheffects.withStroke(linewidth=2, foreground="white")],  # legible over the pipes
+        )  # fmt: skip
     handles.append(Line2D([], [], ls="", marker="*", ms=8, color="#e31a1c", label="heat source"))
     _finish_drawing(ax, handles)
     return _png_uri(fig)
@@ -292,9 +296,13 @@ def _png_uri(fig: Any) -> str:
 def _finish_drawing(ax: Any, handles: list, *, extent: tuple | None = None, **legend: Any) -> None:
     """Give a map drawing its legend, equal axes without frame and a scale bar (a power of ten metres).
 
+    The legend lies under the drawing, never over it (inside, even at the emptiest place, it hid pipes and buildings).
     The bar lies at the bottom left of ``extent`` (xmin, xmax, ymin, …), or of the axes' limits without one.
     """
-    ax.legend(handles=handles, fontsize=6.5, loc="best", framealpha=0.85, **legend)
+    ax.legend(
+        handles=handles, fontsize=6.5, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncols=min(len(handles), 4),
+        frameon=False, **legend,
+    )  # fmt: skip
     ax.set_aspect("equal")
     ax.set_axis_off()
     (x0, x1), y0 = (ax.get_xlim(), ax.get_ylim()[0]) if extent is None else ((extent[0], extent[1]), extent[2])

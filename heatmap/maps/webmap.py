@@ -357,7 +357,7 @@ PLAN_GLOSSARY = (
         "pipe; both lie in one trench.",
     ),
     ("DN", "Nominal diameter of a pipe in millimetres (EN 253 pre-insulated pipe series)."),
-    ("Service pipe", "A building's own connection pipe from the street to its wall."),
+    ("Service pipe", "A building's or a heat source's own connection pipe from the street to its wall."),
     ("Mass flow", "How much water passes per second (kg/s); line width on the map."),
     ("Pressure gradient", "Pressure lost by friction per metre of pipe (Pa/m); limited so pumping stays cheap."),
     (
