@@ -788,6 +788,13 @@ class Demand(SettingsModel):
         ge=0.0,
         le=1e6,
     )
+    nested_buildings: Literal["leave_out", "count"] = _f(
+        "leave_out",
+        "a building whose footprint lies inside another building's (OSM maps some twice: a church's dome and tower "
+        "inside the church, a shop inside its department store): leave_out counts its floor area once, in the "
+        "building around it, and lists it as left out; count counts both (only for OSM PBF buildings, whose reader "
+        "finds them; a metered building is kept either way)",
+    )
     max_floors: float = _f(
         50.0,
         "building:levels (or height / floor_height_m) above this is implausible, ignored and reported; the type's "
@@ -942,9 +949,10 @@ class Design(SettingsModel):
     bound_mip_time_s: float = _f(
         0.0,
         "heuristic: of bound_time_limit_s, time for a branch and cut (mip_solver) on the design MILP after the LP "
-        "relaxation: its presolve and root cuts raise the bound (bundled Helsinki plan: gap 11.0 % → 3.1 % with 5 s "
-        "of SCIP, 5.4 % of HiGHS, the plan 0.4 s longer, one run), but how far it gets depends on the machine, so the "
-        "summary's bound and gap then differ from run to run; 0: the LP relaxation's bound only, the same on every run",
+        "relaxation: its presolve and root cuts raise the bound (bundled Helsinki plan: gap 11.1 % → 7.1 % with 5 s "
+        "of SCIP, 5.8–7.0 % of HiGHS, 3 runs each, the plan 2–8 s longer), but how far it gets depends on the "
+        "machine, so the summary's bound and gap then differ from run to run; 0: the LP relaxation's bound only, the "
+        "same on every run",
         ge=0,
         le=86400,
     )
@@ -952,7 +960,7 @@ class Design(SettingsModel):
         "scip",
         "the branch and cut on the design MILP (optimal, after HiGHS's LP with cut-set inequalities; the heuristic's "
         "bound_mip_time_s): scip (SCIP, single-threaded) or highs. SCIP's flow-cover and c-MIR cuts close more of "
-        "the gap on this model: bundled Helsinki plan, 20 s: gap 1.3 % (HiGHS 3.2 %); Helsinki benchmark with the "
+        "the gap on this model: bundled Helsinki plan, 20 s: gap 1.5 % (HiGHS 3.5 %); Helsinki benchmark with the "
         "catalogue curve, 60 s: 1.2 % (HiGHS 2.8 %); its linear-cost instance proven optimal in 1.1 s (HiGHS 5 s); "
         "synthetic towns, linear cost: 1,000 consumers proven in 5 s (HiGHS 41 s), 3,000 in 60 s gap 0.06 % (HiGHS "
         "0.13 %); at 10,000 HiGHS did better (120 s: gap 0.18 %, SCIP 0.47 %)",
@@ -971,8 +979,8 @@ class Design(SettingsModel):
         "plan fails a check another route may pass (consumer differential pressure or supply temperature, velocity, "
         "pressure gradient; the edges towards what failed re-priced by failed_check_penalty); always, also to "
         "re-price every edge by what it cost as built (its sized DN's capex and losses) over what the design priced "
-        "(on the bundled Helsinki plan, 3 rounds more, none cheaper as built: 24.16–24.50 M€ against 24.04 M€, the "
-        "design and simulation 4.4× as long, one run); the round with "
+        "(on the bundled Helsinki plan, 3 rounds more: the third 2 k€ cheaper as built, 23.935 M€ against 23.937, the "
+        "others 23.937 and 24.158 M€, the whole plan 2.5× as long, one run); the round with "
         "the fewest failed checks, then the least cost as built, is kept",
     )
     feedback_rounds: int = _f(

@@ -157,6 +157,63 @@ def frame(rows, crs="EPSG:3067"):
     return gpd.GeoDataFrame(data, geometry=[r[2] for r in rows], crs=crs)
 
 
+def test_a_building_inside_another_is_counted_once():
+    from shapely.geometry import Polygon
+
+    from heatmap.io.streets import containing_building
+
+    courtyard = Polygon(box(100, 0, 160, 60).exterior.coords, [box(120, 20, 140, 40).exterior.coords])
+    b = frame(
+        [
+            ("church", {"building": "church"}, box(0, 0, 40, 30)),
+            ("dome", {"building": "church"}, box(10, 10, 20, 20)),  # inside the church
+            ("lantern", {"building": "church"}, box(12, 12, 14, 14)),  # inside the dome: the smallest around it
+            ("annex", {"building": "office"}, box(30, 0, 60, 30)),  # a third overlaps the church: its own
+            ("twin_a", {"building": "office"}, box(200, 0, 230, 20)),
+            ("twin_b", {"building": "office"}, box(200, 0, 230, 20)),  # mapped twice: the later inside the earlier
+            ("block", {"building": "apartments"}, courtyard),
+            ("yard_house", {"building": "apartments"}, box(122, 22, 138, 38)),  # in the courtyard, not the block
+            ("kiosk", {"building": "retail", "metered_mwh": 5.0}, box(1, 1, 3, 3)),  # metered: kept anyway
+        ]
+    )
+    b["inside_building"] = containing_building(b)
+    assert b.set_index("id").inside_building.to_dict() == {
+        "church": None,
+        "dome": "church",
+        "lantern": "dome",
+        "annex": None,
+        "twin_a": None,
+        "twin_b": "twin_a",
+        "block": None,
+        "yard_house": None,
+        "kiosk": "church",
+    }
+    assert containing_building(b.to_crs(4326)).tolist() == b.inside_building.tolist()  # the same in degrees (UTM)
+    est = demand.estimate_demand(b, SETTINGS.model_copy(update=dict(metered_column="metered_mwh")))
+    assert sorted(est.left_out.consumer_id) == ["dome", "lantern", "twin_b"]
+    assert set(est.left_out.reason) == {"inside_another"} and est.report.left_out["inside_another"] == 3
+    both = demand.estimate_demand(b, SETTINGS.model_copy(update=dict(nested_buildings="count")))
+    assert len(both.buildings) == len(b)
+    kept = both.buildings.set_index("consumer_id").annual_demand_mwh
+    counted_once = kept.drop(["dome", "lantern", "twin_b", "kiosk"]).sum()
+    assert est.buildings.annual_demand_mwh.sum() == pytest.approx(counted_once + 5.0, rel=1e-12)
+
+
+def test_osm_buildings_inside_others_on_the_bundled_extract():
+    from heatmap.io import streets
+
+    b = streets.buildings_from_pbf(settings.data_dir / "helsinki_centre.osm.pbf")
+    inside = b[b.inside_building.notna()].set_index("id").inside_building.to_dict()
+    # the cathedral's dome, tower and four corner towers; a shop's multipolygon in Sokos; a faculty in the
+    # university's main building
+    assert inside["way/234871242"] == "way/419479428" and inside["relation/1319473"] == "way/122595238"
+    assert inside["way/89541314"] == "relation/1320784" and len(inside) == 9
+    metric = b.to_crs(3067).set_index("id").geometry
+    for inner, outer in inside.items():  # every one: at least 95 % of it in a larger footprint
+        assert metric[inner].intersection(metric[outer]).area >= 0.95 * metric[inner].area
+        assert metric[outer].area > metric[inner].area
+
+
 def test_type_of_untold_buildings_from_land_use_footprint_and_floors():
     b = frame(
         [
@@ -245,7 +302,13 @@ def test_outbuildings_are_left_out_with_their_reason():
     }
     r = est.report.to_dict()
     assert r["buildings_read"] == 12 and r["heated"] == 3
-    assert r["left_out"] == {"unheated_tag": 7, "below_min_footprint": 1, "no_footprint": 1, "zero_demand": 0}
+    assert r["left_out"] == {
+        "unheated_tag": 7,
+        "below_min_footprint": 1,
+        "no_footprint": 1,
+        "inside_another": 0,
+        "zero_demand": 0,
+    }
     assert (est.buildings.annual_demand_mwh > 0).all()
     assert est.buildings.set_index("consumer_id").annual_demand_mwh["tiny_metered"] == pytest.approx(12.0)
     # the minimum is a setting
@@ -454,20 +517,20 @@ def test_bundled_helsinki_changes_only_where_the_new_rules_apply(bundled_scenari
         )
     )
     off = bundled_scenario.demand.model_copy(
-        update=dict(infer_type=False, min_heated_footprint_m2=0.0, floors_table=five)
+        update=dict(infer_type=False, min_heated_footprint_m2=0.0, floors_table=five, nested_buildings="count")
     )
     old = demand.estimate_demand(b, off)
     assert len(old.buildings) == 450 and old.buildings.annual_demand_mwh.sum() == pytest.approx(356_674.4, abs=0.1)
     new = demand.estimate_demand(b, bundled_scenario.demand)
-    assert new.report.left_out == {"unheated_tag": 24, "below_min_footprint": 30}
+    assert new.report.left_out == {"unheated_tag": 24, "below_min_footprint": 30, "inside_another": 8}
     changed = set(old.buildings.consumer_id) - set(new.buildings.consumer_id)
-    assert changed == set(new.left_out.consumer_id[new.left_out.reason == "below_min_footprint"])
+    assert changed == set(new.left_out.consumer_id[new.left_out.reason.isin(["below_min_footprint", "inside_another"])])
     # Kept buildings whose tag named their type keep their demand exactly (the scenario's floors table gives
     # those types the 5 floors its default_floors gave); the others were typed by the new rule.
     o = old.buildings.set_index("consumer_id")
     n = new.buildings.set_index("consumer_id")
     told = n.index[~n.demand_method.str.contains("footprint rule|landuse")]
-    assert len(told) == new.report.type_from["tag"] == 94
+    assert len(told) == new.report.type_from["tag"] == 86  # 94 tagged, 8 of them inside another building
     np.testing.assert_allclose(n.annual_demand_mwh[told], o.annual_demand_mwh[told], rtol=1e-12)
 
 

@@ -19,8 +19,10 @@ The rule, for each building (every threshold is a ``demand.*`` setting of the sc
 2. **Left out**, counted with their reason and given no demand: buildings whose tag names an unheated type
    (garages, sheds, huts, roofs, carports, saunas, greenhouses, …); buildings of inferred type whose footprint
    is below ``min_heated_footprint_m2`` (saunas and sheds tagged ``building=yes``); buildings without a
-   footprint (points) and any other building whose demand comes out as zero. A metered demand
-   (``metered_column``) keeps a building in, whatever its tags.
+   footprint (points); buildings whose footprint lies inside another building's (column ``inside_building``, found
+   by :func:`heatmap.io.streets.containing_building` when OSM buildings are read; ``nested_buildings``): their floor
+   area is counted once, in the building around them; and any other building whose demand comes out as zero. A
+   metered demand (``metered_column``) keeps a building in, whatever its tags.
 3. **Floors**: ``building:levels``, else ``height / floor_height_m`` (rounded, at least 1), else the type's
    default of ``floors_by_type`` (given in the scenario), else of ``data/default_floors_fi.csv``
    (``default_floors`` for a type in neither). A value above
@@ -87,6 +89,7 @@ LEFT_OUT_REASONS = {
     "unheated_tag": "tag names an unheated building",
     "below_min_footprint": "footprint below demand.min_heated_footprint_m2 (outbuilding)",
     "no_footprint": "no footprint (point): give a polygon or a metered demand",
+    "inside_another": "footprint inside another building's (counted there once: demand.nested_buildings)",
     "zero_demand": "demand is zero (empty footprint or metered 0)",
 }
 """Why a building is left out (the keys of :attr:`DemandReport.left_out`)."""
@@ -572,6 +575,8 @@ def estimate_demand(buildings: gpd.GeoDataFrame, settings: Demand) -> DemandEsti
     small = inferred & (footprint < settings.min_heated_footprint_m2) & has_footprint
     reason[(reason == "") & small] = "below_min_footprint"
     reason[(reason == "") & ~has_footprint] = "no_footprint"
+    if settings.nested_buildings == "leave_out" and "inside_building" in b:
+        reason[(reason == "") & b["inside_building"].notna().to_numpy()] = "inside_another"
     reason[has_metered] = ""
 
     # 3. floors: explicit, else the type's default

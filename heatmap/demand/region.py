@@ -49,6 +49,7 @@ BUILDING_COLUMNS = [
     "office",
     "name",
     "landuse",
+    "inside_building",
 ]
 """Columns the demand model reads (those present are loaded)."""
 ROWS_PER_PARTITION = 100_000

@@ -168,9 +168,11 @@ def buildings_from_pbf(path: Path) -> gpd.GeoDataFrame:
     Returns
     -------
     geopandas.GeoDataFrame
-        Polygon footprints with their OSM tags, an ``id`` column (``way/123`` or ``relation/45``) and ``landuse``:
+        Polygon footprints with their OSM tags, an ``id`` column (``way/123`` or ``relation/45``), ``landuse``:
         that of the smallest OSM ``landuse`` polygon of the same file holding the building's representative point,
-        else the building's own ``landuse`` tag (see :func:`landuse_from_pbf`); EPSG:4326.
+        else the building's own ``landuse`` tag (see :func:`landuse_from_pbf`), and ``inside_building``: the id of
+        another building whose footprint holds this one's (:func:`containing_building`; the demand rule counts
+        its floor area once, :mod:`heatmap.demand.buildings`); EPSG:4326.
     """
     osm = _open_pbf(path)
     b = osm.get_buildings()
@@ -182,8 +184,52 @@ def buildings_from_pbf(path: Path) -> gpd.GeoDataFrame:
     around = landuse_around(b, landuse_from_pbf(path, osm=osm))
     own = b["landuse"] if "landuse" in b else pd.Series(None, index=b.index, dtype=object)
     b["landuse"] = around.where(around.notna(), own)
-    logger.info("Read %d buildings from %s (%d within a landuse polygon)", len(b), path, int(around.notna().sum()))
+    b["inside_building"] = containing_building(b)
+    logger.info(
+        "Read %d buildings from %s (%d within a landuse polygon, %d inside another building)",
+        len(b), path, int(around.notna().sum()), int(b.inside_building.notna().sum()),
+    )  # fmt: skip
     return b
+
+
+NESTED_SHARE = 0.95
+"""A footprint at least this share of which lies in another, larger building's footprint is inside that building."""
+
+
+def containing_building(buildings: gpd.GeoDataFrame) -> pd.Series:
+    """Find, for each footprint, the building it lies inside: the smallest other footprint holding its area.
+
+    OSM maps some buildings twice: a dome and a tower drawn inside the church, a shop's multipolygon inside the
+    department store around it, a faculty inside the main building. Such a footprint is inside another where at
+    least :data:`NESTED_SHARE` of its area lies in the other's and the other is larger (of two equal footprints, the
+    later one in the frame is inside the earlier). Areas are compared in the buildings' UTM zone.
+
+    Parameters
+    ----------
+    buildings
+        Footprints with an ``id`` column, in any CRS with a known UTM zone (EPSG:4326 or a metric CRS).
+
+    Returns
+    -------
+    pandas.Series
+        The containing building's ``id`` (None where there is none), indexed like ``buildings``.
+    """
+    found = np.full(len(buildings), None, dtype=object)
+    if buildings.empty:
+        return pd.Series(found, index=buildings.index, dtype=object)
+    metric = buildings.to_crs(buildings.estimate_utm_crs()) if not buildings.crs.is_projected else buildings
+    geoms = np.asarray(metric.geometry.values, dtype=object)
+    area = shapely.area(geoms)
+    inner, outer = shapely.STRtree(geoms).query(shapely.point_on_surface(geoms), predicate="within")
+    larger = (area[outer] > area[inner]) | ((area[outer] == area[inner]) & (outer < inner))
+    inner, outer = inner[larger], outer[larger]
+    shared = shapely.area(shapely.intersection(geoms[inner], geoms[outer]))
+    held = shared >= NESTED_SHARE * area[inner]
+    inner, outer = inner[held], outer[held]
+    smallest = pd.DataFrame({"inner": inner, "outer": outer, "area": area[outer]}).sort_values("area", kind="stable")
+    first = smallest.drop_duplicates("inner")
+    found[first.inner.to_numpy()] = buildings["id"].astype(str).to_numpy()[first.outer.to_numpy()]
+    return pd.Series(found, index=buildings.index, dtype=object)
 
 
 def landuse_from_pbf(path: Path, *, osm: pyrosm.OSM | None = None) -> gpd.GeoDataFrame:
