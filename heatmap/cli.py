@@ -608,13 +608,16 @@ def matches(scenario: Path, out_dir: Path, verbose: int, quiet: bool) -> None:
 @main.command()
 @click.argument("items", metavar="SCENARIO_OR_FOLDER...", nargs=-1, required=True, type=click.Path(path_type=Path))
 @out_option
+@click.option("--partial", is_flag=True, help="Compare a scenario whose plan still fails checks too (marked partial).")
 @verbosity
 @quiet
-def compare(items: tuple[Path, ...], out_dir: Path, verbose: int, quiet: bool) -> None:
+def compare(items: tuple[Path, ...], out_dir: Path, partial: bool, verbose: int, quiet: bool) -> None:
     """Compare plans side by side: each ITEM a scenario file (planned here) or a finished plan's output folder.
 
     Writes to --out a table (comparison.csv), a chart (comparison.png), one map with each plan's route as a layer
     (map.html) and a report (report.html); each scenario planned here is written whole into --out/<its name>/.
+    A scenario whose plan fails its checks stops the comparison (exit 3, nothing written), as heatmap plan does,
+    unless --partial is given.
     """
     _configure_logging(verbose, quiet)
     import re
@@ -660,6 +663,17 @@ def compare(items: tuple[Path, ...], out_dir: Path, verbose: int, quiet: bool) -
                 order.append(finished[item])
                 continue
             result = plan_from_scenario(scenarios[item])
+            if not result.ok and not partial:
+                from heatmap.io.outputs import format_summary, plan_summary
+
+                summary = plan_summary(result)
+                click.echo(format_summary(summary), err=True)
+                click.echo(
+                    f"\nerror: {item}: checks fail ({', '.join(summary['failed_checks'])}); nothing was written. "
+                    "Change what is listed above, or pass --partial to compare the plan marked as partial.",
+                    err=True,
+                )
+                sys.exit(EXIT_CHECKS_FAILED)
             slug = re.sub(r"[^a-z0-9]+", "_", str(result.scenario.name).lower()).strip("_")[:60] or "plan"
             while slug in taken:
                 slug += "_2"

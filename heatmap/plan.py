@@ -443,7 +443,7 @@ def _load(scn: Scenario) -> Inputs:
             f"{where_cons}: no consumer is left to plan for ({reasons}; check 'consumers.min_annual_demand_mwh' and "
             "'consumers.min_peak_load_kw', the consumers' demand and their 'connect' values)"
         )
-    _check_source_temperatures(src, cons, scn.temperatures)
+    _check_source_temperatures(src, cons, scn.temperatures, where_cons=where_cons)
     return Inputs(
         crs=crs,
         sources=src,
@@ -659,8 +659,10 @@ PIPE_RATING_C = 120.0
 hotter is warned of (:func:`_check_source_temperatures`)."""
 
 
-def _check_source_temperatures(src: gpd.GeoDataFrame, cons: gpd.GeoDataFrame, t: Temperatures) -> None:
-    """Refuse sources that cannot supply any consumer at its minimum supply temperature.
+def _check_source_temperatures(
+    src: gpd.GeoDataFrame, cons: gpd.GeoDataFrame, t: Temperatures, *, where_cons: str = "consumers"
+) -> None:
+    """Refuse sources that cannot supply any consumer at its minimum supply temperature, and consumers no source can.
 
     Warn of sources and prosumers that feed in water above the pipes' rating (:data:`PIPE_RATING_C`).
     """
@@ -697,6 +699,34 @@ def _check_source_temperatures(src: gpd.GeoDataFrame, cons: gpd.GeoDataFrame, t:
             f"t_supply_c (a heat pump can lift excess heat to the network temperature) or lower the consumers' "
             f"minimum"
         )
+    _check_consumer_temperatures(cons, feeds, top, where_cons)
+
+
+MAX_NAMED = 10
+"""Consumers named at most in a message (the rest counted)."""
+
+
+def _check_consumer_temperatures(cons: gpd.GeoDataFrame, feeds: dict[str, pd.Series], top: float, where: str) -> None:
+    """Refuse consumers needing supply water hotter than anything feeds the network (no route can serve them)."""
+    if "min_supply_c" not in cons or cons.empty:
+        return
+    hottest_by = {kind: t_c.max() for kind, t_c in feeds.items() if t_c.notna().any()}
+    kind, hottest = max(hottest_by.items(), key=lambda kv: kv[1])
+    hottest = min(float(hottest), top)
+    live = cons["connect"].ne("excluded").to_numpy() if "connect" in cons else np.ones(len(cons), dtype=bool)
+    bad = live & (cons.min_supply_c.to_numpy(dtype=float) > hottest)
+    if not bad.any():
+        return
+    rows = cons[bad]
+    shown = rows.iloc[:MAX_NAMED]
+    named = ", ".join(f"{i} ({c:g} °C)" for i, c in zip(shown.consumer_id, shown.min_supply_c, strict=True))
+    more = f" and {len(rows) - MAX_NAMED} more" if len(rows) > MAX_NAMED else ""
+    source = "the supply curve's top ('temperatures.supply_curve')" if hottest == top else f"of the {kind}"
+    raise InputDataError(
+        f"{where}: consumers {named}{more} need supply water hotter than the hottest "
+        f"the network gets, {hottest:g} °C ({source}): no route can serve them; lower their min_supply_c, raise a "
+        f"source's t_supply_c, or set them excluded (the consumers' connect column)"
+    )
 
 
 def plan_from_scenario(

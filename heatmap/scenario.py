@@ -1248,6 +1248,12 @@ _TYPE_NAMES = {
 }
 
 
+def _holds_inline(holder: type[BaseModel], field: str) -> bool:
+    """Whether the setting ``field`` of ``holder`` is a section with an ``inline`` list (sources, consumers)."""
+    model = _annotation(holder, field)
+    return isinstance(model, type) and issubclass(model, BaseModel) and "inline" in model.model_fields
+
+
 def _message(err: ErrorDetails, root: type[BaseModel]) -> tuple[tuple, str]:
     """One pydantic error → (data path, message naming the key, the value and what is allowed)."""
     where = _walk(err["loc"], root)
@@ -1274,7 +1280,9 @@ def _message(err: ErrorDetails, root: type[BaseModel]) -> tuple[tuple, str]:
         tag_value = value.get("source") if isinstance(value, dict) else value
         return where["data"] + ("source",), f"'{key}.source' is {_shown(tag_value)}; allowed: {allowed}"
     if kind in _TYPE_NAMES:
-        return where["data"], f"'{shown}' must be {_TYPE_NAMES[kind]}, got {value!r}"
+        inline = isinstance(value, list) and holder is not None and field is not None and _holds_inline(holder, field)
+        hint = f"; rows given in the scenario go under '{shown}.inline:'" if inline else ""
+        return where["data"], f"'{shown}' must be {_TYPE_NAMES[kind]}, got {value!r}{hint}"
     if kind == "finite_number":
         return where["data"], f"'{key}' is {value}; it must be a finite number (NaN and infinity are not allowed)"
     if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
@@ -1718,7 +1726,14 @@ def read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
     refuse_special(path, "the settings file's path", error=ScenarioError)
     try:
         return _load_yaml(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise ScenarioError(
+            f"{path}, line {line}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x}, a letter such as ö written in "
+            f"another encoding, e.g. Latin-1 or Windows-1252); save the file as UTF-8 (a text editor's Save As, "
+            f"encoding UTF-8)"
+        ) from None
+    except yaml.YAMLError as exc:
         raise ScenarioError(f"{path}: not valid YAML ({exc})") from None
     except ScenarioError as exc:
         raise ScenarioError(f"{path}, {exc}") from None

@@ -272,5 +272,5 @@ def test_a_latin1_or_semicolon_csv_is_named_with_what_to_do(tmp_path):
         inputs.read_features(latin, id_column="id", what="consumers")
     semicolon = tmp_path / "semicolon.csv"
     semicolon.write_text("id;lon;lat;annual_demand_mwh\nA;24.94;60.17;100\n")
-    with pytest.raises(InputDataError, match=r"missing: lat, lon \(its header is one column split by ';': save it"):
+    with pytest.raises(InputDataError, match=r"semicolon.csv: the values are separated by semicolons \('id;lon;lat;"):
         inputs.read_features(semicolon, id_column="id", what="consumers")

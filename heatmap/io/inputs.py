@@ -130,8 +130,20 @@ def _read_any(path: Path, *, layer: str | None, key: str | None) -> gpd.GeoDataF
 
 
 def check_degrees(gdf: gpd.GeoDataFrame, where: str) -> None:
-    """Refuse coordinates that cannot be degrees in a layer whose CRS is geographic (metres labelled EPSG:4326)."""
-    if gdf.crs is None or not gdf.crs.is_geographic:
+    """Refuse coordinates that do not fit the layer's CRS: a mislabelled layer, whatever it holds.
+
+    Three mistakes are caught: metres labelled as degrees (a geographic CRS, coordinates beyond ±180/±90);
+    degrees labelled as metres (a projected CRS whose area of use holds every coordinate read as longitude and
+    latitude: (24.9, 60.2) in EPSG:3067 is central Helsinki in degrees, and 25 m from the CRS's origin, far off
+    Finland, in metres); and another projected CRS's coordinates (Helsinki's GK25, EPSG:3879, labelled EPSG:3067: they
+    do not convert to longitude and latitude).
+    """
+    if gdf.crs is None or gdf.empty:
+        return
+    if gdf.crs.is_projected:
+        _check_projected(gdf, where)
+        return
+    if not gdf.crs.is_geographic:
         return
     bounds = gdf.geometry.bounds
     out = ((bounds.minx < -180) | (bounds.maxx > 180) | (bounds.miny < -90) | (bounds.maxy > 90)).to_numpy()
@@ -141,6 +153,29 @@ def check_degrees(gdf: gpd.GeoDataFrame, where: str) -> None:
             f"{where}{_at(gdf, out)}: coordinates such as ({x:.6g}, {y:.6g}) are not degrees, yet the layer's CRS "
             f"is {gdf.crs.to_string()} (geographic); assign the CRS the coordinates are in "
             f"(QGIS: Layer ▸ Set CRS, e.g. EPSG:3067) and save it again"
+        )
+
+
+def _check_projected(gdf: gpd.GeoDataFrame, where: str) -> None:
+    """Check the coordinates of a layer in a projected CRS (see :func:`check_degrees`)."""
+    import shapely
+
+    bounds = gdf.geometry.bounds
+    x0, y0, x1, y1 = bounds.minx.min(), bounds.miny.min(), bounds.maxx.max(), bounds.maxy.max()
+    fix = "assign the CRS the coordinates are in (QGIS: Layer ▸ Set CRS) and save it again"
+    area = gdf.crs.area_of_use
+    if area is not None and area.west <= x0 <= x1 <= area.east and area.south <= y0 <= y1 <= area.north:
+        raise InputDataError(
+            f"{where}: coordinates such as ({x0:.6g}, {y0:.6g}) look like degrees (longitude, latitude) in "
+            f"{area.name.rstrip('.')}, the area {gdf.crs.to_string()} is made for, yet in that CRS (metres) they lie "
+            f"near its origin, far off it; if they are degrees, {fix} (EPSG:4326)"
+        )
+    pts = shapely.points([[x0, y0], [x1, y1], [(x0 + x1) / 2, (y0 + y1) / 2]])
+    lonlat = shapely.get_coordinates(gpd.GeoSeries(pts, crs=gdf.crs).to_crs(4326))
+    if not np.isfinite(lonlat).all() or (np.abs(lonlat[:, 0]) > 180).any() or (np.abs(lonlat[:, 1]) > 90).any():
+        raise InputDataError(
+            f"{where}: coordinates such as ({x0:.6g}, {y0:.6g}) lie outside where {gdf.crs.to_string()} can place "
+            f"them on Earth: the layer is in another CRS (Helsinki's own GK25 is EPSG:3879, TM35FIN EPSG:3067); {fix}"
         )
 
 
@@ -242,14 +277,10 @@ def _read_csv(path: Path) -> gpd.GeoDataFrame:
     if len(lines) < len(df):  # quoted line breaks: count rows instead
         lines = np.arange(len(df)) + 2
     missing = {"lon", "lat"} - set(df.columns)
-    if missing:
-        header = df.columns[0] if len(df.columns) == 1 else ""
-        hint = next(
-            (f" (its header is one column split by {d!r}: save it comma-separated)" for d in ";\t|" if d in header), ""
-        )
+    if missing:  # (a header of one column split by semicolons or tabs: read_csv_rows said so)
         raise InputDataError(
             f"{path}: a CSV input needs 'lon' and 'lat' columns in degrees (EPSG:4326); missing: "
-            f"{', '.join(sorted(missing))}{hint}"
+            f"{', '.join(sorted(missing))}"
         )
     gdf, bad = _lonlat_points(df)
     if bad.any():
@@ -327,7 +358,15 @@ def _numeric(
     named = f"'{column}'" if column == field else f"'{column}' (for {field})"
     bad = (values.isna() & raw.notna()).to_numpy()
     if bad.any():
-        raise InputDataError(f"{where}{_at(gdf, bad)}: {named} is not a number for features {_rows(ids[bad])}")
+        text = raw[bad].astype(str).str.strip()
+        comma = text.str.fullmatch(r"[-+]?\d+,\d+")
+        hint = (
+            f"; write a point as the decimal separator ({text[comma].iloc[0].replace(',', '.')}, not "
+            f"{text[comma].iloc[0]})"
+            if comma.any()
+            else ""
+        )
+        raise InputDataError(f"{where}{_at(gdf, bad)}: {named} is not a number for features {_rows(ids[bad])}{hint}")
     empty = values.isna().to_numpy()
     if required and empty.any():
         raise InputDataError(f"{where}{_at(gdf, empty)}: {named} is empty for features {_rows(ids[empty])}")

@@ -86,8 +86,8 @@ class PostgisUrl:
     def __init__(self, url: str) -> None:
         url = url.strip()
         parts = urllib.parse.urlsplit(url)
-        if parts.scheme.lower().split("+")[0] not in SCHEMES:
-            raise ValueError(f"a PostgreSQL URL starts with postgresql://, got {_masked(url)!r}")
+        if parts.scheme.lower().split("+")[0] not in SCHEMES or not url[len(parts.scheme) :].startswith("://"):
+            raise ValueError(f"a PostgreSQL URL starts with postgresql:// (two slashes), got {_masked(url)!r}")
         if not parts.path.strip("/"):
             raise ValueError(f"the URL {_masked(url)!r} names no database: give postgresql://user@host/database")
         try:
@@ -177,7 +177,10 @@ def _connection(url: PostgisUrl, error: type[Exception], doing: str) -> Iterator
     """One connection to the database; a failure to connect raises ``error`` naming the URL and the reason."""
     import sqlalchemy
 
-    engine = _engine(url)
+    try:
+        engine = _engine(url)
+    except sqlalchemy.exc.ArgumentError as exc:  # a URL SQLAlchemy cannot read
+        raise error(f"{url}: not a PostgreSQL URL SQLAlchemy can read ({_reason(exc, url)})") from None
     try:
         try:
             conn = engine.connect()

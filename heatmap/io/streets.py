@@ -105,25 +105,8 @@ def graph_from_pbf(path: Path, *, network_type: str, keep_tunnels: bool = False)
     """
     import pyrosm
 
-    # pyrosm raises these on broken data
-    broken: tuple[type[Exception], ...] = (KeyError, ValueError, RuntimeError, *_pbf_errors())
-    try:
-        osm = _open_pbf(path)
-        nodes, edges = osm.get_network(nodes=True, network_type=network_type)
-    except StreetDataError:
-        raise
-    except broken as exc:
-        pbf_error, decode_error = _pbf_errors()
-        if isinstance(exc, pbf_error):
-            reason = "it does not follow the OSM PBF format"
-        elif isinstance(exc, decode_error):
-            reason = f"its data is corrupt: {str(exc).splitlines()[0]}"
-        else:
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise StreetDataError(
-            f"{path}: not a readable OSM PBF file ({reason}); check that the file is complete (a download may have "
-            f"been cut off) and in the PBF format (.osm XML goes with 'streets.source: xml')"
-        ) from exc
+    with _reading_pbf(path):
+        nodes, edges = _open_pbf(path).get_network(nodes=True, network_type=network_type)
     if edges is None or len(edges) == 0:
         raise StreetDataError(f"{path}: holds no streets of network type '{network_type}'")
     tunnel = edges["tunnel"].map(in_tunnel).to_numpy(bool) if "tunnel" in edges and not keep_tunnels else None
@@ -136,6 +119,27 @@ def graph_from_pbf(path: Path, *, network_type: str, keep_tunnels: bool = False)
         logger.info("Left out %d OSM ways in tunnels from %s", G.graph["tunnel_ways_left_out"], path)
     logger.info("Read %d street nodes, %d edges from %s", G.number_of_nodes(), G.number_of_edges(), path)
     return G
+
+
+@contextlib.contextmanager
+def _reading_pbf(path: Path) -> Iterator[None]:
+    """Turn what pyrosm raises on a file that is not (complete) OSM PBF into a :class:`StreetDataError` naming it."""
+    pbf_error, decode_error = _pbf_errors()
+    try:
+        yield
+    except StreetDataError:
+        raise
+    except (KeyError, ValueError, RuntimeError, pbf_error, decode_error) as exc:  # pyrosm's on broken data
+        if isinstance(exc, pbf_error):
+            reason = "it does not follow the OSM PBF format"
+        elif isinstance(exc, decode_error):
+            reason = f"its data is corrupt: {str(exc).splitlines()[0]}"
+        else:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise StreetDataError(
+            f"{path}: not a readable OSM PBF file ({reason}); check that the file is complete (a download may have "
+            f"been cut off) and in the PBF format (.osm XML goes with 'streets.source: xml')"
+        ) from exc
 
 
 def _pbf_errors() -> tuple[type[Exception], ...]:
@@ -174,8 +178,9 @@ def buildings_from_pbf(path: Path) -> gpd.GeoDataFrame:
         another building whose footprint holds this one's (:func:`containing_building`; the demand rule counts
         its floor area once, :mod:`heatmap.demand.buildings`); EPSG:4326.
     """
-    osm = _open_pbf(path)
-    b = osm.get_buildings()
+    with _reading_pbf(path):
+        osm = _open_pbf(path)
+        b = osm.get_buildings()
     if b is None or len(b) == 0:
         raise StreetDataError(f"{path}: holds no buildings")
     b = b[b.geometry.geom_type.isin(["Polygon", "MultiPolygon"]) & b.geometry.is_valid].copy()
@@ -247,8 +252,9 @@ def landuse_from_pbf(path: Path, *, osm: pyrosm.OSM | None = None) -> gpd.GeoDat
     geopandas.GeoDataFrame
         ``landuse`` (the tag's value) and valid polygon geometry, EPSG:4326; empty if the file holds none.
     """
-    osm = osm if osm is not None else _open_pbf(path)
-    lu = osm.get_landuse()
+    with _reading_pbf(path):
+        osm = osm if osm is not None else _open_pbf(path)
+        lu = osm.get_landuse()
     empty = gpd.GeoDataFrame({"landuse": pd.Series(dtype=object)}, geometry=[], crs="EPSG:4326")
     if lu is None or len(lu) == 0 or "landuse" not in lu:
         logger.info("No landuse polygons in %s", path)

@@ -51,8 +51,14 @@ def read_csv_table(path: str | Path, *, required: Sequence[str], what: str, hint
     refuse_repeated_columns(path, comment="#")
     missing = [c for c in required if c not in table.columns]
     if missing:
+        import difflib
+
+        have = [str(c) for c in table.columns if c not in required]
+        close = {c: difflib.get_close_matches(c, have, n=1, cutoff=0.6) for c in missing}
+        similar = ", ".join(f"{m[0]} for {c}" for c, m in close.items() if m)
         raise InputDataError(
-            f"{path}: columns {', '.join(missing)} missing (columns: {', '.join(map(str, table.columns))}){hint}"
+            f"{path}: columns {', '.join(missing)} missing (columns: {', '.join(map(str, table.columns))})"
+            + (f"; did you mean {similar}? (a column the settings name may be misspelt there)" if similar else hint)
         )
     return table
 
@@ -67,6 +73,16 @@ def read_csv_rows(path: Path, *, comment: str | None = None) -> pd.DataFrame:
     import csv
 
     table = pd.read_csv(path, comment=comment)
+    header = str(table.columns[0]) if len(table.columns) == 1 else ""
+    sep = next((d for d in ";\t|" if d in header), None)
+    if sep is not None:  # one column: the header split by another delimiter than pandas' comma
+        name = {";": "semicolons", "\t": "tabs", "|": "vertical bars"}[sep]
+        why = ", as a spreadsheet in a European locale exports CSV (with decimal commas)" if sep == ";" else ""
+        raise InputDataError(
+            f"{path}: the values are separated by {name} ({header!r}){why}; export it with commas between the values "
+            "and points as decimal separators (LibreOffice: Save As, Text CSV, field delimiter ','), or save it as a "
+            "GeoPackage"
+        )
     if isinstance(table.index, pd.RangeIndex):
         return table
     with open(path, encoding="utf-8-sig", newline="") as f:
