@@ -181,3 +181,16 @@ def test_a_csv_split_by_tabs_says_so(tmp_path):
     path.write_text("id\tlon\tlat\nA\t24.94\t60.17\n", encoding="utf-8")
     with pytest.raises(InputDataError, match=r"sites.csv: the values are separated by tabs \('id\\tlon"):
         read_csv_rows(path)
+
+
+def test_a_site_with_lon_and_lat_swapped_is_said_to_look_swapped():
+    """A study's site at lon 63.844, lat 23.085 was told to use a UTM zone over Pakistan."""
+    from heatmap.io.crs import check_scale
+
+    with pytest.raises(ScenarioError) as err:
+        check_scale("EPSG:3067", [23.0, 63.844], [63.8, 23.085], key="'crs'", where="kip.yaml", error=ScenarioError)
+    assert str(err.value).startswith("kip.yaml: a site at lon 63.8440, lat 23.0850 lies where 'crs' EPSG:3067 distorts")
+    message = str(err.value)
+    assert "are its lon and lat swapped?" in message and "made for lon 19.1–31.6, lat 58.8–70.1" in message
+    with pytest.raises(ScenarioError, match="distorts lengths by .* give EPSG:326"):  # far off, not swapped
+        check_scale("EPSG:3067", [10.0], [50.0], key="'crs'", where="kip.yaml", error=ScenarioError)

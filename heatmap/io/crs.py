@@ -88,6 +88,14 @@ def scale_error(crs: CRS | str, lon: float | Sequence[float], lat: float | Seque
     return (float(error[worst]) if np.isfinite(error[worst]) else float("nan")), worst
 
 
+def _area(crs: CRS) -> str:
+    """``: EPSG:3067 is made for lon 19.1–31.6, lat 58.8–70.1`` (nothing where the CRS has no area of use)."""
+    a = crs.area_of_use
+    if a is None:
+        return ""
+    return f"; {crs.to_string()} is made for lon {a.west:.1f}–{a.east:.1f}, lat {a.south:.1f}–{a.north:.1f}"
+
+
 def check_scale(
     crs: CRS | str,
     lon: float | Sequence[float],
@@ -130,6 +138,12 @@ def check_scale(
     x = float(np.atleast_1d(np.asarray(lon, dtype=float))[worst])
     y = float(np.atleast_1d(np.asarray(lat, dtype=float))[worst])
     by = f"by {size:.0%}" if np.isfinite(size) else "by an unknown amount (outside its area of use)"
+    if abs(x) <= 90 and scale_error(crs, y, x)[0] < MAX_SCALE_ERROR:  # the CRS's own place, with lon and lat swapped
+        raise error(
+            f"{where + ': ' if where else ''}a site at lon {x:.4f}, lat {y:.4f} lies where {key} {crs.to_string()} "
+            f"distorts lengths {by}, but at lon {y:.4f}, lat {x:.4f} it would lie where that CRS is made for: are "
+            f"its lon and lat swapped? Check the sites' coordinates (lon is east, lat north{_area(crs)})"
+        )
     local = local_crs(x, y).to_string()
     instead = f"{local} (made for the place)" + (f", or leave {key} out" if may_leave_out else "")
     raise error(
