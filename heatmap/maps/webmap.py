@@ -358,6 +358,11 @@ PLAN_GLOSSARY = (
     ),
     ("DN", "Nominal diameter of a pipe in millimetres (EN 253 pre-insulated pipe series)."),
     ("Service pipe", "A building's or a heat source's own connection pipe from the street to its wall."),
+    (
+        "Trunk",
+        "The pipes several buildings share, from the heat sources to the buildings' own service pipes; each "
+        "building's share of them is by the peak load it draws through them.",
+    ),
     ("Mass flow", "How much water passes per second (kg/s); line width on the map."),
     ("Pressure gradient", "Pressure lost by friction per metre of pipe (Pa/m); limited so pumping stays cheap."),
     (
