@@ -711,6 +711,8 @@ def _check_consumer_temperatures(cons: gpd.GeoDataFrame, feeds: dict[str, pd.Ser
     if "min_supply_c" not in cons or cons.empty:
         return
     hottest_by = {kind: t_c.max() for kind, t_c in feeds.items() if t_c.notna().any()}
+    if not hottest_by:
+        return
     kind, hottest = max(hottest_by.items(), key=lambda kv: kv[1])
     hottest = min(float(hottest), top)
     live = cons["connect"].ne("excluded").to_numpy() if "connect" in cons else np.ones(len(cons), dtype=bool)

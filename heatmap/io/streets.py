@@ -212,7 +212,7 @@ def containing_building(buildings: gpd.GeoDataFrame) -> pd.Series:
     Parameters
     ----------
     buildings
-        Footprints with an ``id`` column, in any CRS with a known UTM zone (EPSG:4326 or a metric CRS).
+        Footprints with an ``id`` column: in degrees (EPSG:4326; compared in their UTM zone) or a metric CRS.
 
     Returns
     -------
@@ -222,7 +222,8 @@ def containing_building(buildings: gpd.GeoDataFrame) -> pd.Series:
     found = np.full(len(buildings), None, dtype=object)
     if buildings.empty:
         return pd.Series(found, index=buildings.index, dtype=object)
-    metric = buildings.to_crs(buildings.estimate_utm_crs()) if not buildings.crs.is_projected else buildings
+    geographic = buildings.crs is not None and not buildings.crs.is_projected
+    metric = buildings.to_crs(buildings.estimate_utm_crs()) if geographic else buildings
     geoms = np.asarray(metric.geometry.values, dtype=object)
     area = shapely.area(geoms)
     inner, outer = shapely.STRtree(geoms).query(shapely.point_on_surface(geoms), predicate="within")
@@ -234,6 +235,7 @@ def containing_building(buildings: gpd.GeoDataFrame) -> pd.Series:
     smallest = pd.DataFrame({"inner": inner, "outer": outer, "area": area[outer]}).sort_values("area", kind="stable")
     first = smallest.drop_duplicates("inner")
     found[first.inner.to_numpy()] = buildings["id"].astype(str).to_numpy()[first.outer.to_numpy()]
+    logger.info("Found %d of %d building footprints inside another", len(first), len(buildings))
     return pd.Series(found, index=buildings.index, dtype=object)
 
 
