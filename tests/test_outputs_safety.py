@@ -191,6 +191,18 @@ def test_path_too_long_for_sqlite_is_refused_before_planning(tmp_path):
     assert "Traceback" not in proc.stderr and not out.exists()
 
 
+def test_a_long_folder_name_is_checked_where_its_geopackage_lands_too(tmp_path):
+    """A name above 100 characters is shortened for the temporary folder: the GeoPackage was written there and then
+    landed at a path SQLite cannot open (549 characters: Python's sqlite3 'unable to open database file')."""
+    deep = tmp_path / ("d" * 200) / ("e" * 80)
+    deep.mkdir(parents=True)
+    name = "n" * (output_folder.SQLITE_MAX_PATH - len(str(deep)) - len("/") - len("/xxxxxxxxxxxxxxxxxxxx/demand.gpkg"))
+    assert 120 < len(name) < 255  # shortened in the temporary folder's name (its path is shorter); a valid name
+    output_folder.check_output_folder(deep / name)  # lands at the limit exactly: fine
+    with pytest.raises(OutputError, match=r"is too deep: its GeoPackage would be at a path of 505 characters"):
+        output_folder.check_output_folder(deep / (name + "n"))
+
+
 # --- writing errors: exit 2 naming the path, the previous results intact --------------------------------
 
 

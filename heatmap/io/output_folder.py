@@ -119,12 +119,15 @@ def check_output_folder(out_dir: Path | str, *, inputs: Iterable[Path | str] = (
             f"the output folder {out} is the current folder or holds it; a run replaces its output folder "
             "whole: choose a folder of its own for --out"
         )
-    longest = _temporary_prefix(out, "tmp") + "x" * 20 + "/demand.gpkg"
-    if len(str(out.parent / longest)) > SQLITE_MAX_PATH:
+    # a GeoPackage (in a subfolder, as a study's network/) is written in the temporary folder beside --out, then
+    # read where it lands: both paths must open (the temporary one is shorter where --out's name is long)
+    written = str(out.parent / (_temporary_prefix(out, "tmp") + "x" * 20 + "/demand.gpkg"))
+    landed = str(out / ("x" * 20) / "demand.gpkg")
+    longest = max(len(written), len(landed))
+    if longest > SQLITE_MAX_PATH:
         raise OutputError(
-            f"the output folder {out} is too deep: its GeoPackage would be written at a path of "
-            f"{len(str(out.parent / longest))} characters, and SQLite opens at most {SQLITE_MAX_PATH}; "
-            "choose a shorter --out"
+            f"the output folder {out} is too deep: its GeoPackage would be at a path of {longest} characters, and "
+            f"SQLite opens at most {SQLITE_MAX_PATH}; choose a shorter --out"
         )
     ancestor = _nearest_existing(out.parent)
     if not ancestor.is_dir() or not os.access(ancestor, os.W_OK | os.X_OK):
