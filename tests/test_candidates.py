@@ -107,6 +107,26 @@ def test_source_joins_the_longest_street_piece_in_reach():
     assert t.loc["H", "reachable"]
 
 
+def test_foot_points_a_few_centimetres_apart_join_one_junction():
+    """Two buildings' connections 1 mm and 30 cm apart cut the street into pieces of millimetres (pipes a GIS shows as
+    noise): the bundled plan had 14 street pipes under 0.5 m, the shortest 1 mm. Points within SNAP_TOLERANCE_M of the
+    one before join it; points farther apart still split the street where they are."""
+    rows = [("A", "B", [(0, 0), (100, 0)])]
+    src = gpd.GeoDataFrame({"source_id": ["S"]}, geometry=[Point(0, -10)], crs=CRS)
+    xs = [40.0, 40.001, 40.3, 60.0, 60.6]
+    cons = gpd.GeoDataFrame(
+        {"consumer_id": [f"H{i}" for i in range(len(xs))]}, geometry=[Point(x, 12) for x in xs], crs=CRS
+    )
+    cand = candidates.build_candidates(streets(rows), src, cons, max_service_length_m=50)
+    assert_edges_run_from_u_to_v(cand)
+    street = cand.edges[cand.edges.kind == "street"]
+    assert sorted(street.length_m.round(3)) == [0.6, 20.0, 39.4, 40.0]
+    service = cand.edges[cand.edges.kind == "service"].set_index("terminal_id")
+    assert service.v["H0"] == service.v["H1"] == service.v["H2"] != service.v["H3"] != service.v["H4"]
+    # a joined service pipe runs to the junction it shares (0.3 m along the street at most)
+    assert service.length_m["H2"] == pytest.approx(np.hypot(0.3, 12))
+
+
 def test_orientation_of_parallel_and_isolated_segments_is_consistent():
     rows = [
         ("P", "Q", [(0, 0), (10, 0)]),

@@ -33,7 +33,8 @@ logger = logging.getLogger(__name__)
 MIN_PIPE_LENGTH_M = 1.0
 """A terminal lying on its street joins it this far along (every service pipe is drawable)."""
 SNAP_TOLERANCE_M = 0.5
-"""A foot point this close to a segment's end joins that end instead of splitting the segment."""
+"""A foot point this close to a segment's end joins that end instead of splitting the segment, and this close to the
+foot point before it on the segment, that point."""
 
 
 @dataclass
@@ -57,6 +58,19 @@ class CandidateNetwork:
     edges: gpd.GeoDataFrame
     nodes: gpd.GeoDataFrame
     terminals: pd.DataFrame
+
+
+def _joined_splits(splits: pd.DataFrame) -> pd.DataFrame:
+    """Join foot points along one street segment that lie within :data:`SNAP_TOLERANCE_M` of the one before.
+
+    Each such run of points (``edge``, ``pos`` along it) takes its first point's position, so the street is not cut
+    into pieces of millimetres between two buildings' connections (pipes a GIS would show as noise).
+    """
+    ordered = splits.sort_values(["edge", "pos"], kind="stable")
+    edge, pos = ordered.edge.to_numpy(), ordered.pos.to_numpy()
+    starts = np.r_[True, (edge[1:] != edge[:-1]) | (np.diff(pos) > SNAP_TOLERANCE_M)]
+    first = np.maximum.accumulate(np.where(starts, np.arange(len(pos)), 0))
+    return ordered.assign(pos=pos[first]).loc[splits.index]
 
 
 def orient_streets(streets: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -329,7 +343,7 @@ def build_candidates(
     at_start = pos <= SNAP_TOLERANCE_M
     at_end = pos >= lengths[nearest_edge[idx]] - SNAP_TOLERANCE_M
     splits = pd.DataFrame({"edge": nearest_edge[idx], "pos": np.round(pos, 3), "k": np.arange(len(idx))})
-    inner = splits[~at_start & ~at_end]
+    inner = _joined_splits(splits[~at_start & ~at_end])
     unique_splits = inner.drop_duplicates(["edge", "pos"]).sort_values(["edge", "pos"]).reset_index(drop=True)
     n_street = len(street_node_ids)
     unique_splits["node"] = n_street + np.arange(len(unique_splits))
