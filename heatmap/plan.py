@@ -456,6 +456,10 @@ def _load(scn: Scenario) -> Inputs:
     )
 
 
+UNTAGGED_USE = "use not tagged (OSM building=yes)"
+"""The building type of a left-out OSM building tagged only ``building=yes``."""
+
+
 def _buildings_given_no_demand(buildings: gpd.GeoDataFrame, ids_by_reason: dict[str, list[str]]) -> pd.DataFrame:
     """Return the OSM buildings the demand estimate left out (no heat demand), one row each with its reason."""
     reason = {str(i): r for r, ids in ids_by_reason.items() for i in ids}
@@ -465,7 +469,10 @@ def _buildings_given_no_demand(buildings: gpd.GeoDataFrame, ids_by_reason: dict[
     return pd.DataFrame(
         {
             "consumer_id": ids[keep].to_numpy(),
-            "building_type": b["building"].astype(str).to_numpy() if "building" in b else None,
+            # the OSM tag as given, its plain 'yes' (a building whose use is not tagged) said in words
+            "building_type": b["building"].astype(str).replace({"yes": UNTAGGED_USE}).to_numpy()
+            if "building" in b
+            else None,
             "annual_demand_mwh": 0.0,
             "peak_load_kw": 0.0,
             "reason": ids[keep].map(reason).to_numpy(),

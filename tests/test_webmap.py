@@ -15,7 +15,7 @@ import pytest
 from conftest import LOCAL_SCHEMES, artefact, assert_offline, open_map
 from shapely.geometry import LineString, Point, box
 
-from heatmap import settings
+from heatmap import plan, settings
 from heatmap._errors import OutputError
 from heatmap.maps import webmap
 from heatmap.maps.layers import load_layer_specs
@@ -614,6 +614,8 @@ def test_left_out_layer_names_every_building_not_connected_with_why(plan_out) ->
     assert not set(left.consumer_id) & set(consumers.consumer_id[consumers.connected])
     if name == "helsinki":  # the bundled plan: 385 connected, 89 left out (27 too small, 62 with no heat demand)
         assert left.reason.value_counts().to_dict() == {"no_heat_demand": 62, "too_small": 27}
+        # an OSM building=yes said in words (its popup read "Building type yes")
+        assert "yes" not in set(left.building_type) and (left.building_type == plan.UNTAGGED_USE).sum() > 0
         assert not left.geometry.is_empty.any() and left.geom_type.isin(["Polygon", "MultiPolygon"]).all()
     # the legend lists the reasons the layer holds, no other
     page = unescape_js((out / "map.html").read_text(encoding="utf-8"))
