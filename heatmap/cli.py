@@ -16,7 +16,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -285,14 +285,7 @@ def plan(
         result = plan_from_scenario(scn, progress=progress)
         if not result.ok and not partial:
             bar.close()
-            summary = plan_summary(result)
-            click.echo(format_summary(summary, assumptions=verbose > 0), err=True)
-            click.echo(
-                f"\nerror: checks fail ({', '.join(summary['failed_checks'])}); nothing was written. Change what "
-                "is listed above, or pass --partial to write the plan marked as partial.",
-                err=True,
-            )
-            sys.exit(EXIT_CHECKS_FAILED)
+            _stop_on_failed_checks(result, what="", then="write the plan", assumptions=verbose > 0)
         written = write_plan(result, out_dir, partial=partial, tiles=tiles, inputs=inputs)
         tables = _write_postgis(database, [(written["plan.gpkg"], "")], postgis_schema, what="the plan")
         progress("outputs")
@@ -304,6 +297,23 @@ def plan(
             click.echo(f"  {path}")
         if database is not None:
             click.echo(_postgis_written(database, postgis_schema, tables))
+
+
+def _stop_on_failed_checks(result: Any, *, what: str, then: str, assumptions: bool = False) -> NoReturn:
+    """Print a plan's summary and the checks it fails, then exit with :data:`EXIT_CHECKS_FAILED` (nothing written).
+
+    ``what`` goes before the message (the scenario, where several are planned); ``then``: what ``--partial`` does.
+    """
+    from heatmap.io.outputs import format_summary, plan_summary
+
+    summary = plan_summary(result)
+    click.echo(format_summary(summary, assumptions=assumptions), err=True)
+    click.echo(
+        f"\nerror: {what}checks fail ({', '.join(summary['failed_checks'])}); nothing was written. Change what is "
+        f"listed above, or pass --partial to {then} marked as partial.",
+        err=True,
+    )
+    sys.exit(EXIT_CHECKS_FAILED)
 
 
 def _tile_template(url: str | None) -> str | None:
@@ -664,16 +674,7 @@ def compare(items: tuple[Path, ...], out_dir: Path, partial: bool, verbose: int,
                 continue
             result = plan_from_scenario(scenarios[item])
             if not result.ok and not partial:
-                from heatmap.io.outputs import format_summary, plan_summary
-
-                summary = plan_summary(result)
-                click.echo(format_summary(summary), err=True)
-                click.echo(
-                    f"\nerror: {item}: checks fail ({', '.join(summary['failed_checks'])}); nothing was written. "
-                    "Change what is listed above, or pass --partial to compare the plan marked as partial.",
-                    err=True,
-                )
-                sys.exit(EXIT_CHECKS_FAILED)
+                _stop_on_failed_checks(result, what=f"{item}: ", then="compare the plan")
             slug = re.sub(r"[^a-z0-9]+", "_", str(result.scenario.name).lower()).strip("_")[:60] or "plan"
             while slug in taken:
                 slug += "_2"

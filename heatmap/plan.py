@@ -526,20 +526,20 @@ def _streets(scn: Scenario, st: Streets, crs: CRS) -> gpd.GeoDataFrame | None:
         G = streets.graph_from_xml(st.path, keep_tunnels=keep_tunnels)
     elif isinstance(st, GraphmlStreets):
         G = streets.graph_from_graphml(st.path, keep_tunnels=keep_tunnels)
-    elif isinstance(st, PlaceStreets):
-        G = streets.graph_from_osm_live(place=st.place, network_type=st.network_type, keep_tunnels=keep_tunnels)
-    elif isinstance(st, BboxStreets):
-        if scn.study_area.bbox is None:  # the scenario refuses this (heatmap.scenario)
-            raise ScenarioError("'streets.source: bbox' needs 'study_area.bbox'")
-        w, s, e, n = scn.study_area.bbox
-        G = streets.graph_from_osm_live(bbox=(w, s, e, n), network_type=st.network_type, keep_tunnels=keep_tunnels)
-    else:
-        area = inputs.read_features(
-            st.path, id_column="id", what="study areas", allowed_geometry=("Polygon", "MultiPolygon")
-        )
-        G = streets.graph_from_osm_live(
-            polygon=area.to_crs(4326).union_all(), network_type=st.network_type, keep_tunnels=keep_tunnels
-        )
+    else:  # downloaded live: a place, a bbox or polygons
+        live = functools.partial(streets.graph_from_osm_live, network_type=st.network_type, keep_tunnels=keep_tunnels)
+        if isinstance(st, PlaceStreets):
+            G = live(place=st.place)
+        elif isinstance(st, BboxStreets):
+            if scn.study_area.bbox is None:  # the scenario refuses this (heatmap.scenario)
+                raise ScenarioError("'streets.source: bbox' needs 'study_area.bbox'")
+            w, s, e, n = scn.study_area.bbox
+            G = live(bbox=(w, s, e, n))
+        else:
+            area = inputs.read_features(
+                st.path, id_column="id", what="study areas", allowed_geometry=("Polygon", "MultiPolygon")
+            )
+            G = live(polygon=area.to_crs(4326).union_all())
     return streets.street_edges(G, crs)
 
 
@@ -709,32 +709,26 @@ def _check_source_temperatures(
     _check_consumer_temperatures(cons, feeds, top, where_cons)
 
 
-MAX_NAMED = 10
-"""Consumers named at most in a message (the rest counted)."""
-
-
 def _check_consumer_temperatures(cons: gpd.GeoDataFrame, feeds: dict[str, pd.Series], top: float, where: str) -> None:
-    """Refuse consumers needing supply water hotter than anything feeds the network (no route can serve them)."""
-    if "min_supply_c" not in cons or cons.empty:
-        return
+    """Refuse consumers needing supply water hotter than anything feeds the network (no route can serve them).
+
+    ``cons``: the consumers planned for (those excluded already left out); ``feeds``: the sources' and prosumers'
+    temperatures by kind; ``top``: the supply curve's top temperature (``inf`` without one).
+    """
     hottest_by = {kind: t_c.max() for kind, t_c in feeds.items() if t_c.notna().any()}
-    if not hottest_by:
+    if "min_supply_c" not in cons or not hottest_by:
         return
     kind, hottest = max(hottest_by.items(), key=lambda kv: kv[1])
     hottest = min(float(hottest), top)
-    live = cons["connect"].ne("excluded").to_numpy() if "connect" in cons else np.ones(len(cons), dtype=bool)
-    bad = live & (cons.min_supply_c.to_numpy(dtype=float) > hottest)
-    if not bad.any():
+    rows = cons[cons.min_supply_c.to_numpy(dtype=float) > hottest]
+    if rows.empty:
         return
-    rows = cons[bad]
-    shown = rows.iloc[:MAX_NAMED]
-    named = ", ".join(f"{i} ({c:g} °C)" for i, c in zip(shown.consumer_id, shown.min_supply_c, strict=True))
-    more = f" and {len(rows) - MAX_NAMED} more" if len(rows) > MAX_NAMED else ""
+    named = inputs._rows(f"{i} ({c:g} °C)" for i, c in zip(rows.consumer_id, rows.min_supply_c, strict=True))
     source = "the supply curve's top ('temperatures.supply_curve')" if hottest == top else f"of the {kind}"
     raise InputDataError(
-        f"{where}: consumers {named}{more} need supply water hotter than the hottest "
-        f"the network gets, {hottest:g} °C ({source}): no route can serve them; lower their min_supply_c, raise a "
-        f"source's t_supply_c, or set them excluded (the consumers' connect column)"
+        f"{where}: consumers {named} need supply water hotter than the hottest the network gets, {hottest:g} °C "
+        f"({source}): no route can serve them; lower their min_supply_c, raise a source's t_supply_c, or set them "
+        f"excluded (the consumers' connect column)"
     )
 
 

@@ -153,9 +153,8 @@ def test_a_consumer_needing_hotter_water_than_anything_feeds_in_is_refused():
     assert str(err.value).startswith(
         "consumers.csv: consumers C2 (95 °C) need supply water hotter than the hottest the network gets, 85 °C"
     )
-    # a prosumer feeding in at 100 °C can serve it; one left out by the planner does not count
+    # a prosumer feeding in at 100 °C can serve it
     _check_source_temperatures(src, cons.assign(t_feed_in_c=[100.0, np.nan]), t, where_cons="consumers.csv")
-    _check_source_temperatures(src, cons.assign(connect=["required", "excluded"]), t, where_cons="consumers.csv")
 
 
 def test_a_missing_column_names_a_close_one_of_the_file(tmp_path):

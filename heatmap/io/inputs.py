@@ -158,8 +158,6 @@ def check_degrees(gdf: gpd.GeoDataFrame, where: str) -> None:
 
 def _check_projected(gdf: gpd.GeoDataFrame, where: str) -> None:
     """Check the coordinates of a layer in a projected CRS (see :func:`check_degrees`)."""
-    import shapely
-
     bounds = gdf.geometry.bounds
     x0, y0, x1, y1 = bounds.minx.min(), bounds.miny.min(), bounds.maxx.max(), bounds.maxy.max()
     fix = "assign the CRS the coordinates are in (QGIS: Layer ▸ Set CRS) and save it again"
