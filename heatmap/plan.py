@@ -543,6 +543,12 @@ def _streets(scn: Scenario, st: Streets, crs: CRS) -> gpd.GeoDataFrame | None:
     return streets.street_edges(G, crs)
 
 
+def _footprints(*layers: gpd.GeoDataFrame) -> np.ndarray:
+    """Return the building footprints (polygons) among the layers' geometries: consumers, left-out buildings."""
+    geoms = np.concatenate([layer.geometry.to_numpy() for layer in layers])
+    return geoms[np.isin(shapely.get_type_id(geoms), [3, 6])]
+
+
 def _no_go(scn: Scenario, crs: CRS) -> gpd.GeoDataFrame | None:
     """Read the scenario's no-go polygons (``links.no_go_path``), or ``None``."""
     if scn.links.no_go_path is None:
@@ -764,7 +770,13 @@ def plan_from_scenario(
 
     with timer.stage("candidate graph"):
         cand = candidates.build_candidates(
-            loaded.streets, src, cons, max_service_length_m=st.max_service_length_m, no_go=loaded.no_go
+            loaded.streets,
+            src,
+            cons,
+            max_service_length_m=st.max_service_length_m,
+            no_go=loaded.no_go,
+            buildings=_footprints(cons, loaded.left_out_rows) if st.service_detour_m > 0 else None,
+            detour_m=st.service_detour_m,
         )
         G = candidates.candidate_graph(cand.edges)
 

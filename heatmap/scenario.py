@@ -198,6 +198,15 @@ class _StreetsBase(SettingsModel):
     """Keys every street source has."""
 
     max_service_length_m: float = _f(150.0, MAX_SERVICE_DOC, ge=1.0, le=5000.0)
+    service_detour_m: float = _f(
+        30.0,
+        "how much longer a service pipe may be to join a street without crossing another building's footprint (by "
+        "more than 0.5 m); where no such street is that close it runs through the building to the nearest (as "
+        "through a basement) and the consumers layer says so (service_through_building); 0: the nearest street, "
+        "wherever the pipe runs",
+        ge=0.0,
+        le=5000.0,
+    )
 
 
 class _OsmStreets(_StreetsBase):
@@ -949,10 +958,10 @@ class Design(SettingsModel):
     bound_mip_time_s: float = _f(
         0.0,
         "heuristic: of bound_time_limit_s, time for a branch and cut (mip_solver) on the design MILP after the LP "
-        "relaxation: its presolve and root cuts raise the bound (bundled Helsinki plan: gap 11.1 % → 7.1 % with 5 s "
-        "of SCIP, 5.8–7.0 % of HiGHS, 3 runs each, the plan 2–8 s longer), but how far it gets depends on the "
-        "machine, so the summary's bound and gap then differ from run to run; 0: the LP relaxation's bound only, the "
-        "same on every run",
+        "relaxation: its presolve and root cuts raise the bound (bundled Helsinki plan: gap 11.2 % → 4.8 % with 5 s "
+        "of SCIP, 6.1 % with HiGHS, medians of 3 runs: 4.8–7.2 % and 5.8–6.9 %; the bound 5.6–6.4 s, not 0.8 s), "
+        "but how far it gets depends on the machine, so the summary's bound and gap then differ from run to run; 0: "
+        "the LP relaxation's bound only, the same on every run",
         ge=0,
         le=86400,
     )
@@ -960,7 +969,7 @@ class Design(SettingsModel):
         "scip",
         "the branch and cut on the design MILP (optimal, after HiGHS's LP with cut-set inequalities; the heuristic's "
         "bound_mip_time_s): scip (SCIP, single-threaded) or highs. SCIP's flow-cover and c-MIR cuts close more of "
-        "the gap on this model: bundled Helsinki plan, 20 s: gap 1.5 % (HiGHS 3.5 %); Helsinki benchmark with the "
+        "the gap on this model: bundled Helsinki plan, 20 s: gap 1.6 % (HiGHS 3.8 %); Helsinki benchmark with the "
         "catalogue curve, 60 s: 1.2 % (HiGHS 2.8 %); its linear-cost instance proven optimal in 1.1 s (HiGHS 5 s); "
         "synthetic towns, linear cost: 1,000 consumers proven in 5 s (HiGHS 41 s), 3,000 in 60 s gap 0.06 % (HiGHS "
         "0.13 %); at 10,000 HiGHS did better (120 s: gap 0.18 %, SCIP 0.47 %)",
@@ -979,8 +988,8 @@ class Design(SettingsModel):
         "plan fails a check another route may pass (consumer differential pressure or supply temperature, velocity, "
         "pressure gradient; the edges towards what failed re-priced by failed_check_penalty); always, also to "
         "re-price every edge by what it cost as built (its sized DN's capex and losses) over what the design priced "
-        "(on the bundled Helsinki plan, 3 rounds more: the third 2 k€ cheaper as built, 23.935 M€ against 23.937, the "
-        "others 23.937 and 24.158 M€, the whole plan 2.5× as long, one run); the round with "
+        "(on the bundled Helsinki plan, 3 rounds more: the third 27 k€ cheaper as built, 24.104 M€ against 24.131, the "
+        "others 24.407 and 24.303 M€, one run); the round with "
         "the fewest failed checks, then the least cost as built, is kept",
     )
     feedback_rounds: int = _f(

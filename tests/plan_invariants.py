@@ -51,3 +51,37 @@ def assert_drawn_equals_simulated(plan) -> None:
     street_xy = np.round(shapely.get_coordinates(street), 2)
     joined = np.array([end_count[tuple(xy)] >= 2 for xy in street_xy])
     assert joined.all(), f"service pipes of {list(service.index[~joined][:5])} join no other pipe"
+
+
+def assert_service_pipes_keep_out_of_other_buildings(plan) -> set[str]:
+    """Check that no service pipe crosses a building but its own unless its site is marked as having no way round.
+
+    A site is marked (``service_through_building``) where every street in reach lies across another building; a
+    pipe that starts inside a neighbour's footprint (the two overlap) only leaves it. Returns the crossing sites.
+    """
+    import geopandas as gpd
+    import pandas as pd
+
+    from heatmap.network.candidates import BUILDING_TOLERANCE_M
+
+    cons, left = plan.consumers, plan.left_out
+    footprints = gpd.GeoDataFrame(pd.concat([cons[["consumer_id", "geometry"]], left[["consumer_id", "geometry"]]]))
+    zones = shapely.buffer(footprints.geometry.to_numpy(), -BUILDING_TOLERANCE_M)
+    flagged = {
+        **cons.set_index("consumer_id").service_through_building.to_dict(),
+        **plan.sources.set_index("source_id").service_through_building.to_dict(),
+    }
+    service = plan.pipes[(plan.pipes.kind == "service") & (plan.pipes.circuit == "supply")]
+    site = service.consumer_id.fillna(service.source_id).to_numpy()
+    lines = service.geometry.to_numpy()
+    li, zi = shapely.STRtree(zones).query(lines, predicate="intersects")
+    leaves = shapely.within(shapely.get_point(lines[li], 0), zones[zi]) | shapely.within(
+        shapely.get_point(lines[li], -1), zones[zi]
+    )
+    others = footprints.consumer_id.to_numpy()[zi] != site[li]
+    crossing = {str(s) for s in site[li[~leaves & others]]}
+    marked = {k for k, v in flagged.items() if v}
+    # every crossing is marked; every marked site that is connected crosses (a mark means there was no way round)
+    assert crossing <= marked, sorted(crossing - marked)
+    assert marked <= crossing | set(cons.consumer_id[~cons.connected]), sorted(marked - crossing)
+    return crossing

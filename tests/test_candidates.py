@@ -230,3 +230,48 @@ def test_a_service_pipe_goes_round_no_go_areas_to_the_next_street_or_is_left_out
         for zone in no_go.geometry:
             assert zone.contains(site) or not line.intersects(zone) or line.touches(zone), (terminal, zone)
     assert_edges_run_from_u_to_v(cand)
+
+
+def test_a_service_pipe_goes_round_other_buildings_where_a_street_in_reach_lets_it():
+    """Footprints: the nearest street clear of other buildings; none in reach: through one, and flagged."""
+    from shapely.geometry import box
+
+    rows = [
+        ("A", "B", [(0, 0), (300, 0)]),  # the main street, south
+        ("B", "C", [(300, 0), (300, 100)]),  # a side street, east
+    ]
+    src = gpd.GeoDataFrame({"source_id": ["S"]}, geometry=[Point(0, -5)], crs=CRS)
+    fronts = [box(240, 2, 280, 20), box(80, 2, 120, 20)]  # street-front buildings, left out (no demand)
+    own = [box(250, 25, 270, 40), box(90, 25, 110, 40), box(150, 10, 170, 20)]
+    cons = gpd.GeoDataFrame({"consumer_id": ["yard_east", "yard_west", "front"]}, geometry=own, crs=CRS)
+    # a neighbour overlapping "front" by 0.3 m (OSM footprints side by side): not a crossing
+    neighbour = box(140, 0.5, 150.3, 20)
+    buildings = np.array([*own, *fronts, neighbour], dtype=object)
+    plain = candidates.build_candidates(streets(rows), src, cons, max_service_length_m=60)
+    cand = candidates.build_candidates(streets(rows), src, cons, max_service_length_m=60, buildings=buildings)
+    p = plain.terminals.set_index("terminal_id")
+    t = cand.terminals.set_index("terminal_id")
+    # behind a front building, the side street 30 m east is in reach: round it, not 25 m through
+    assert p.loc["yard_east", "service_length_m"] == pytest.approx(25)
+    assert t.loc["yard_east", "service_length_m"] == pytest.approx(30)
+    assert not t.loc["yard_east", "service_through_building"]
+    # no street in reach clear of the front building: through it, flagged, still connected
+    assert t.loc["yard_west", "reachable"] and t.loc["yard_west", "service_through_building"]
+    assert t.loc["yard_west", "service_length_m"] == pytest.approx(25)
+    assert not t.loc["front", "service_through_building"] and t.loc["front", "service_length_m"] == pytest.approx(10)
+    assert not plain.terminals.service_through_building.any()
+    # a detour longer than allowed: through the front building instead
+    short = candidates.build_candidates(
+        streets(rows), src, cons, max_service_length_m=60, buildings=buildings, detour_m=3
+    ).terminals.set_index("terminal_id")
+    assert short.loc["yard_east", "service_through_building"] and short.loc["yard_east", "service_length_m"] == 25
+    # Invariant: a service pipe not flagged enters no building but its own (by more than the tolerance).
+    zones = shapely.buffer(buildings, -candidates.BUILDING_TOLERANCE_M)
+    service = cand.edges[cand.edges.kind == "service"]
+    for terminal, line in zip(service.terminal_id, service.geometry, strict=True):
+        if t.loc[terminal, "service_through_building"]:
+            continue
+        site = cons.set_index("consumer_id").geometry.get(terminal)
+        crossed = [z for z, b in zip(zones, buildings, strict=True) if b is not site and line.intersects(z)]
+        assert not crossed, terminal
+    assert_edges_run_from_u_to_v(cand)

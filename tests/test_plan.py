@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pandapipes as pp
 import pytest
-from plan_invariants import assert_drawn_equals_simulated
+from plan_invariants import assert_drawn_equals_simulated, assert_service_pipes_keep_out_of_other_buildings
 
 from heatmap.io import synthetic
 from heatmap.io.outputs import write_plan
@@ -93,3 +93,8 @@ def test_the_bundled_plan_lays_no_pipe_in_a_road_tunnel(bundled_plan):
     assert {"key": "streets.tunnels", "value": "exclude"}.items() <= next(
         a for a in summary["assumptions"] if a["key"] == "streets.tunnels"
     ).items()
+
+
+def test_the_bundled_plan_lays_service_pipes_round_other_buildings(bundled_plan):
+    crossing = assert_service_pipes_keep_out_of_other_buildings(bundled_plan)
+    assert 0 < len(crossing) < 0.05 * bundled_plan.consumers.connected.sum()

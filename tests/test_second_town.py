@@ -4,7 +4,7 @@
 import pyrosm
 import pytest
 import yaml
-from plan_invariants import assert_drawn_equals_simulated
+from plan_invariants import assert_drawn_equals_simulated, assert_service_pipes_keep_out_of_other_buildings
 
 from heatmap.plan import plan_from_scenario
 from heatmap.scenario import scenario_from_file
@@ -31,6 +31,7 @@ def town_plan(tmp_path_factory):
 def test_second_town_plan_holds_every_check_and_invariant(town_plan):
     assert town_plan.ok, town_plan.violations
     assert_drawn_equals_simulated(town_plan)
+    assert_service_pipes_keep_out_of_other_buildings(town_plan)
     assert town_plan.energy_balance["residual_relative"] < 1e-3
     # Consumers left out are near no street a source reaches: each is farther than the longest service pipe.
     c = town_plan.consumers

@@ -319,6 +319,8 @@ def plan_tables(
     fenced = cut_off.service_in_no_go.to_numpy(bool) if "service_in_no_go" in cut_off else np.zeros(len(cut_off), bool)
     near_a_street = (cut_off.nearest_street_m <= max_service_length_m).to_numpy() & ~fenced
     consumers["reachable_street_m"] = term.reachable_street_m.reindex(consumers.consumer_id).to_numpy()
+    for layer, ids in ((consumers, consumers.consumer_id), (sources, sources.source_id)):
+        layer["service_through_building"] = term.service_through_building.reindex(ids).fillna(False).to_numpy(bool)
     excluded = {
         "too_far_from_street": sorted(cut_off.index[~near_a_street & ~fenced]),
         "service_across_no_go": sorted(cut_off.index[fenced]),
@@ -460,6 +462,7 @@ def plan_summary(plan: PlanLike, *, partial: bool = False, design: bool = True) 
         "fallbacks": getattr(plan, "fallbacks", {}),
         "cold_consumers": getattr(plan, "cold_consumers", []),
         "nearest_reachable_street_m": _nearest_reachable_street_m(plan),
+        "service_through_building": _through_building(plan),
         "figures": plan.figures,
         "economics": getattr(plan, "money", {}),
         "network_design": getattr(plan, "design", {}) if design else {},
@@ -893,6 +896,12 @@ def format_summary(summary: dict[str, Any], *, assumptions: bool = False) -> str
         lines.append(
             f"  {kind.replace('_', ' ')} {fallback.get('count', 0):,d}: {fallback.get('rule')} (ids in summary.json)"
         )
+    through = (summary.get("service_through_building") or {}).get("ids") or []
+    if through:
+        lines.append(
+            f"  through another building {len(through):,d}: service pipes with no street clear of buildings within "
+            "'streets.service_detour_m' more (ids in summary.json)"
+        )
     far = summary.get("nearest_reachable_street_m") or {}
     if far:
         d = [v for v in far.values() if isinstance(v, int | float)]
@@ -1107,6 +1116,18 @@ def _in_hour(v: Mapping[str, Any]) -> str:
     """Name the hour of operation a violation belongs to (none for the design peak)."""
     hour = v.get("hour")
     return f" [{hour}]" if hour and hour != "design peak" else ""
+
+
+def _through_building(plan: PlanLike) -> dict[str, Any]:
+    """Return the sources and connected consumers whose service pipe runs through another building.
+
+    With the detour that would have kept it out at most (``streets.service_detour_m``).
+    """
+    ids: list[str] = []
+    for layer, key in ((plan.sources, "source_id"), (plan.consumers[plan.consumers.connected], "consumer_id")):
+        if "service_through_building" in layer:
+            ids += sorted(map(str, layer.loc[layer.service_through_building.astype(bool), key]))
+    return {"ids": ids, "detour_m": getattr(plan.scenario.streets, "service_detour_m", None)}
 
 
 def _nearest_reachable_street_m(plan: PlanLike) -> dict[str, float | None]:

@@ -5,7 +5,8 @@ along a street and drawn pipes agree with the graph. Each terminal (a consumer f
 point) is connected to a street segment it can reach a source through, by the shortest line from the
 terminal's geometry (a footprint's wall, not its centre) to the segment. The segment is split at the foot
 point, so the connection joins the street where it meets it. Terminals farther than
-``max_service_length_m`` from every such street are unreachable and reported by id with the distance.
+``max_service_length_m`` from every such street are unreachable and reported by id with the distance. Given the
+buildings' footprints, a service pipe keeps out of the other buildings where a street in reach lets it.
 
 Invariants (tested): every edge's geometry starts at its ``u`` node and ends at its ``v`` node, and its
 ``length_m`` is its geometry's length.
@@ -32,6 +33,9 @@ logger = logging.getLogger(__name__)
 
 MIN_PIPE_LENGTH_M = 1.0
 """A terminal lying on its street joins it this far along (every service pipe is drawable)."""
+BUILDING_TOLERANCE_M = 0.5
+"""A service pipe crosses another building where it comes more than this inside its footprint (OSM footprints of
+neighbours overlap by a few decimetres)."""
 SNAP_TOLERANCE_M = 0.5
 """A foot point this close to a segment's end joins that end instead of splitting the segment, and this close to the
 foot point before it on the segment, that point."""
@@ -51,8 +55,9 @@ class CandidateNetwork:
     terminals : pandas.DataFrame
         ``terminal_id``, ``role`` (source/consumer), ``node`` (graph node, -1 if unreachable),
         ``service_length_m``, ``reachable``, ``nearest_street_m`` (to any street),
-        ``reachable_street_m`` (to the nearest street a source can be reached through) and ``service_in_no_go``
-        (every such street in reach lies across a no-go polygon).
+        ``reachable_street_m`` (to the nearest street a source can be reached through), ``service_in_no_go``
+        (every such street in reach lies across a no-go polygon) and ``service_through_building`` (its service pipe
+        runs through another building: no street clear of them is in reach within the detour allowed).
     """
 
     edges: gpd.GeoDataFrame
@@ -170,20 +175,20 @@ def _clear(
     geoms: np.ndarray,
     street_geoms: np.ndarray,
     allowed: np.ndarray,
-    max_m: float,
-    no_go: NoGoAreas,
+    max_m: np.ndarray,
+    zones: list[NoGoAreas],
     tree: shapely.STRtree,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Return the nearest allowed segment within ``max_m`` that a service pipe reaches without entering a no-go area.
+    """Return the nearest allowed segment within ``max_m`` (per geometry) a service pipe reaches entering no ``zones``.
 
-    As :func:`_nearest`, for the geometries whose nearest segment lies across a no-go polygon (-1, inf where none);
-    ``tree`` holds every segment's geometry.
+    As :func:`_nearest` (-1, inf where none); ``tree`` holds every segment's geometry.
     """
     nearest = np.full(len(geoms), -1)
     distance = np.full(len(geoms), np.inf)
     g, e = tree.query(geoms, predicate="dwithin", distance=max_m)
     g, e = g[allowed[e]], e[allowed[e]]
-    clear = ~no_go.enters(shapely.shortest_line(geoms[g], street_geoms[e]), from_inside=True)
+    lines = shapely.shortest_line(geoms[g], street_geoms[e])
+    clear = ~np.any([z.enters(lines, from_inside=True) for z in zones], axis=0)
     g, e = g[clear], e[clear]
     pick = pd.DataFrame({"g": g, "e": e, "d": shapely.distance(geoms[g], street_geoms[e])})
     pick = pick.sort_values(["g", "d"], kind="stable").drop_duplicates("g")
@@ -217,6 +222,8 @@ def build_candidates(
     *,
     max_service_length_m: float,
     no_go: gpd.GeoDataFrame | None = None,
+    buildings: np.ndarray | None = None,
+    detour_m: float = np.inf,
 ) -> CandidateNetwork:
     """Connect sources and consumers to the street network.
 
@@ -228,7 +235,10 @@ def build_candidates(
     segment is in reach, and ``reachable_street_m`` says how far the nearest one is. With ``no_go`` polygons a
     service pipe joins the nearest such segment it reaches without entering one (touching is fine; a site lying
     inside a polygon may leave it); where every segment in reach lies across a no-go area the terminal is
-    unreachable with ``service_in_no_go`` true.
+    unreachable with ``service_in_no_go`` true. With ``buildings`` a service pipe likewise joins the nearest
+    segment it reaches without crossing a building other than its own (more than :data:`BUILDING_TOLERANCE_M`
+    inside it), where that is at most ``detour_m`` farther than the nearest; where none is, it joins the nearest,
+    through the building (as through its basement), with ``service_through_building`` true.
 
     Parameters
     ----------
@@ -244,6 +254,12 @@ def build_candidates(
     no_go
         Polygons no service pipe may enter (``links.no_go_path``: buildings, tanks, process areas), in the
         streets' CRS, or ``None``.
+    buildings
+        Building footprints (polygons, the consumers' own among them) that service pipes keep out of where a
+        street in reach lets them, in the streets' CRS, or ``None``.
+    detour_m
+        How much longer than the nearest a service pipe may be to keep out of ``buildings`` (by default, any
+        length within ``max_service_length_m``).
 
     Returns
     -------
@@ -264,11 +280,13 @@ def build_candidates(
     src_geoms = sources.geometry.values
     con_geoms = consumers.geometry.values
 
-    # Sources: the longest piece of street in reach, then its nearest segment.
+    # Sources: the longest piece of street in reach, then its nearest segment (clear of buildings first).
     every = np.ones(len(streets), dtype=bool)
     tree = shapely.STRtree(street_geoms)
     zones = NoGoAreas(no_go.geometry.values) if no_go is not None and len(no_go) else None
+    around = None if buildings is None or not len(buildings) else NoGoAreas(buildings, tolerance_m=BUILDING_TOLERANCE_M)
     blocked = np.zeros(len(sources) + len(consumers), dtype=bool)  # every street in reach across a no-go area
+    through = np.zeros(len(sources) + len(consumers), dtype=bool)  # no street clear of buildings within the detour
     pairs_src, pairs_edge = tree.query(src_geoms, predicate="dwithin", distance=max_service_length_m)
     if zones is not None:
         clear = ~zones.enters(shapely.shortest_line(src_geoms[pairs_src], street_geoms[pairs_edge]), from_inside=True)
@@ -279,29 +297,49 @@ def build_candidates(
     src_dist = np.full(len(sources), np.inf)
     if len(pairs_src):
         d = shapely.distance(src_geoms[pairs_src], street_geoms[pairs_edge])
-        pick = pd.DataFrame({"s": pairs_src, "e": pairs_edge, "d": d, "len": -piece_length_m[piece[pairs_edge]]})
-        pick = pick.sort_values(["s", "len", "d"], kind="stable").drop_duplicates("s")
+        across = np.zeros(len(pairs_src), dtype=bool)
+        if around is not None:
+            lines = shapely.shortest_line(src_geoms[pairs_src], street_geoms[pairs_edge])
+            across = around.enters(lines, from_inside=True)
+        pick = pd.DataFrame(
+            {"s": pairs_src, "e": pairs_edge, "d": d, "len": -piece_length_m[piece[pairs_edge]], "across": across}
+        )
+        pick = pick[pick.len == pick.groupby("s").len.transform("min")]  # the longest piece in reach
+        pick["across"] |= pick.d > pick.groupby("s").d.transform("min") + detour_m  # not worth the detour
+        pick = pick.sort_values(["s", "across", "d"], kind="stable").drop_duplicates("s")
         src_edge[pick.s.to_numpy()] = pick.e.to_numpy()
         src_dist[pick.s.to_numpy()] = pick.d.to_numpy()
+        through[pick.s.to_numpy()] = pick.across.to_numpy()
     any_edge, nearest_any = _nearest(np.concatenate([src_geoms, con_geoms]), street_geoms, every, tree)
     src_dist[src_edge < 0] = nearest_any[: len(sources)][src_edge < 0]
 
     # Consumers: the nearest segment of a piece that holds a source (usually every piece: no second search).
     allowed = np.isin(piece, np.unique(piece[src_edge[src_edge >= 0]]))
     if allowed.all():
-        con_edge, con_dist = any_edge[len(sources) :], nearest_any[len(sources) :]
+        con_edge, con_dist = any_edge[len(sources) :].copy(), nearest_any[len(sources) :].copy()
     else:
         con_edge, con_dist = _nearest(con_geoms, street_geoms, allowed)
-    if zones is not None:
+    kept_out: list[NoGoAreas] = []
+    for avoid, strict in ((zones, True), (around, False)):  # no-go areas, then other buildings
+        if avoid is None:
+            continue
+        kept_out.append(avoid)
         near = np.flatnonzero((con_edge >= 0) & (con_dist <= max_service_length_m))
-        across = near[
-            zones.enters(shapely.shortest_line(con_geoms[near], street_geoms[con_edge[near]]), from_inside=True)
-        ]
-        clear_edge, clear_dist = _clear(con_geoms[across], street_geoms, allowed, max_service_length_m, zones, tree)
-        con_edge, con_dist = con_edge.copy(), con_dist.copy()
-        con_edge[across] = clear_edge  # -1 where none is clear: unreachable, at the distance of the nearest
-        con_dist[across] = np.where(clear_edge >= 0, clear_dist, con_dist[across])
-        blocked[len(sources) + across[clear_edge < 0]] = True
+        lines = shapely.shortest_line(con_geoms[near], street_geoms[con_edge[near]])
+        across = near[avoid.enters(lines, from_inside=True)]
+        limit = np.full(len(across), max_service_length_m)
+        if not strict:
+            limit = np.minimum(limit, con_dist[across] + detour_m)
+        clear_edge, clear_dist = _clear(con_geoms[across], street_geoms, allowed, limit, kept_out, tree)
+        found = clear_edge >= 0
+        if strict:  # none clear: unreachable, at the distance of the nearest
+            con_edge[across] = clear_edge
+            con_dist[across] = np.where(found, clear_dist, con_dist[across])
+            blocked[len(sources) + across[~found]] = True
+        else:  # none clear: through the building to the nearest
+            con_edge[across[found]] = clear_edge[found]
+            con_dist[across[found]] = clear_dist[found]
+            through[len(sources) + across[~found]] = True
 
     nearest_edge = np.concatenate([src_edge, con_edge])
     distance = np.concatenate([src_dist, con_dist])
@@ -312,6 +350,7 @@ def build_candidates(
     terminals["nearest_street_m"] = nearest_any
     terminals["reachable_street_m"] = distance
     terminals["service_in_no_go"] = blocked
+    terminals["service_through_building"] = through & reachable
 
     idx = np.flatnonzero(reachable)
     service_lines = shapely.shortest_line(geoms[idx], street_geoms[nearest_edge[idx]])

@@ -22,15 +22,17 @@ class NoGoAreas:
     ----------
     polygons
         The polygons' geometry (any CRS in metres).
+    tolerance_m
+        How far inside a polygon a line must come to enter it.
     """
 
-    def __init__(self, polygons: np.ndarray) -> None:
-        shrunk = shapely.buffer(shapely.make_valid(np.asarray(polygons)), -NO_GO_TOLERANCE_M)
+    def __init__(self, polygons: np.ndarray, *, tolerance_m: float = NO_GO_TOLERANCE_M) -> None:
+        shrunk = shapely.buffer(shapely.make_valid(np.asarray(polygons)), -tolerance_m)
         self.zones = shrunk[~shapely.is_empty(shrunk)]
         self.tree = shapely.STRtree(self.zones)
 
     def enters(self, lines: np.ndarray, *, from_inside: bool = False) -> np.ndarray:
-        """Whether each line enters a polygon (by more than :data:`NO_GO_TOLERANCE_M`).
+        """Whether each line enters a polygon (by more than the tolerance, :data:`NO_GO_TOLERANCE_M` by default).
 
         With ``from_inside`` a line that starts or ends inside a polygon (a pipe from a site in a process area) may
         cross that polygon's edge once for each such end: it enters it where it comes back after leaving, or runs
