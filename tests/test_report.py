@@ -39,6 +39,13 @@ def test_the_report_states_the_summary_s_figures_exclusions_and_every_assumption
     for why, rows in left.groupby("why"):
         assert html_text(why) in html and f">{len(rows):,d}<" in html
     assert len(left) == sum(len(ids) for ids in s["excluded_consumers"].values())
+    # the service pipes that run through another building, counted and named (the consumers layer marks the same)
+    through = s["service_through_building"]
+    cons = gpd.read_file(out / "plan.gpkg", layer="consumers")
+    marked = cons[cons.connected & cons.service_through_building].consumer_id
+    assert set(marked) <= set(through["ids"]) and 0 < len(through["ids"]) <= len(marked) + s["counts"]["sources"]
+    assert f"{len(through['ids'])} service pipes run through another building" in html
+    assert all(i in html for i in through["ids"][:10]) and f"within {through['detour_m']:.0f} m more" in html
     for a in s["assumptions"]:  # every assumption with where it comes from
         assert f"<td>{a['key']}</td>" in html
     for group in s["economics"]["price_origins"].values():  # the prices the money rests on

@@ -896,12 +896,6 @@ def format_summary(summary: dict[str, Any], *, assumptions: bool = False) -> str
         lines.append(
             f"  {kind.replace('_', ' ')} {fallback.get('count', 0):,d}: {fallback.get('rule')} (ids in summary.json)"
         )
-    through = (summary.get("service_through_building") or {}).get("ids") or []
-    if through:
-        lines.append(
-            f"  through another building {len(through):,d}: service pipes with no street clear of buildings within "
-            "'streets.service_detour_m' more (ids in summary.json)"
-        )
     far = summary.get("nearest_reachable_street_m") or {}
     if far:
         d = [v for v in far.values() if isinstance(v, int | float)]
