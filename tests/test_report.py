@@ -48,6 +48,8 @@ def test_the_report_states_the_summary_s_figures_exclusions_and_every_assumption
     assert all(i in html for i in through["ids"][:10]) and f"within {through['detour_m']:.0f} m more" in html
     for a in s["assumptions"]:  # every assumption with where it comes from
         assert f"<td>{a['key']}</td>" in html
+    # the heat-density map's settings are not a plan's: left out of its assumptions (and so of the appendix)
+    assert not [a for a in s["assumptions"] if a["key"].startswith("density.")] and "density.cell_size_m" not in html
     for group in s["economics"]["price_origins"].values():  # the prices the money rests on
         for p in group:
             assert f"<td>{p['key']}</td>" in html

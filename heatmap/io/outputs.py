@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
 PlanLike = Any
+NOT_IN_A_PLAN = ("density.",)
+"""Settings a plan does not use (the heat-density map of ``heatmap demand``): not among a plan's assumptions."""
 """A :class:`heatmap.plan.Plan`: typed ``Any``, as a stage imports no conductor, not even for its types
 (``tests/test_package_layout.py``)."""
 
@@ -475,7 +477,7 @@ def plan_summary(plan: PlanLike, *, partial: bool = False, design: bool = True) 
         "existing_pipes": _existing_pipes(plan.pipes),
         "violations": plan.violations.to_dict(orient="records"),
         "resize_rounds": plan.rounds,
-        "assumptions": plan.scenario.assumptions(),
+        "assumptions": [a for a in plan.scenario.assumptions() if not a["key"].startswith(NOT_IN_A_PLAN)],
         "renamed_keys": plan.scenario.renamed_keys,
     }
     year = getattr(plan, "operation", None)
