@@ -56,8 +56,9 @@ def assert_drawn_equals_simulated(plan) -> None:
 def assert_service_pipes_keep_out_of_other_buildings(plan) -> set[str]:
     """Check that no service pipe crosses a building but its own unless its site is marked as having no way round.
 
-    A site is marked (``service_through_building``) where every street in reach lies across another building; a
-    pipe that starts inside a neighbour's footprint (the two overlap) only leaves it. Returns the crossing sites.
+    A site is marked (``service_through_building``) where no street clear of other buildings is in reach within the
+    detour allowed (``streets.service_detour_m``); a pipe that starts inside a neighbour's footprint (the two overlap)
+    only leaves it. Returns the crossing sites.
     """
     import geopandas as gpd
     import pandas as pd
