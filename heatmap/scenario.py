@@ -1736,7 +1736,7 @@ def read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
     try:
         return _load_yaml(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as exc:
-        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        line = exc.object[: exc.start].count(b"\n") + 1  # the file's bytes, as read
         raise ScenarioError(
             f"{path}, line {line}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x}, a letter such as ö written in "
             f"another encoding, e.g. Latin-1 or Windows-1252); save the file as UTF-8 (a text editor's Save As, "

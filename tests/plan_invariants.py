@@ -1,8 +1,12 @@
 """Invariants every plan must satisfy: the drawn network is the simulated one."""
 
+import geopandas as gpd
 import networkx as nx
 import numpy as np
+import pandas as pd
 import shapely
+
+from heatmap.network.candidates import BUILDING_TOLERANCE_M
 
 TOLERANCE_M = 1e-3
 
@@ -60,11 +64,6 @@ def assert_service_pipes_keep_out_of_other_buildings(plan) -> set[str]:
     detour allowed (``streets.service_detour_m``); a pipe that starts inside a neighbour's footprint (the two overlap)
     only leaves it. Returns the crossing sites.
     """
-    import geopandas as gpd
-    import pandas as pd
-
-    from heatmap.network.candidates import BUILDING_TOLERANCE_M
-
     cons, left = plan.consumers, plan.left_out
     footprints = gpd.GeoDataFrame(pd.concat([cons[["consumer_id", "geometry"]], left[["consumer_id", "geometry"]]]))
     zones = shapely.buffer(footprints.geometry.to_numpy(), -BUILDING_TOLERANCE_M)
